@@ -1,0 +1,11 @@
+"""r3lab: a teaching and analysis toolkit for VLM-R3, models that look again."""
+from .env import configure_display, describe, seed_everything
+from .models import PromptConfig, Policy, R3Processor, TinyConfig, build_tiny, load_policy
+from .regions import (
+    Crop, CropCall, Frame, Verdict, ViewConfig, box_iou, crop_and_zoom, find_crop_calls, format_crop_call,
+    parse_crop_call, smart_resize, zoom_scale,
+)
+from .rope import mrope_positions
+from .trajectory import ENV, IMAGE, MODEL, CropEvent, ImageInfo, Piece, Trajectory, collate
+
+__version__ = "0.1.0"

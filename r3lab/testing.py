@@ -1,0 +1,32 @@
+"""Tiny fixtures shared by tests, notebooks and benchmarks (no weights are downloaded)."""
+from __future__ import annotations
+
+from functools import lru_cache
+
+from PIL import Image, ImageDraw
+
+from .models import Policy, TinyConfig, build_tiny
+from .regions import ViewConfig
+
+
+@lru_cache(maxsize=4)
+def _cached(seed: int, view: ViewConfig) -> Policy:
+    return build_tiny(TinyConfig(seed=seed), view=view)
+
+
+def tiny_policy(seed: int = 0, view: ViewConfig | None = None, fresh: bool = False) -> Policy:
+    """An untrained r3-tiny. Cached per (seed, view) unless `fresh` (tests that train need fresh)."""
+    view = view or ViewConfig()
+    return build_tiny(TinyConfig(seed=seed), view=view) if fresh else _cached(seed, view)
+
+
+def toy_image(size: tuple[int, int] = (448, 336), seed: int = 0) -> Image.Image:
+    """A light canvas with a red disc and a blue square, each with a small mark."""
+    im = Image.new("RGB", size, (245, 245, 240))
+    d = ImageDraw.Draw(im)
+    w, h = size
+    d.ellipse((w * 0.1, h * 0.1, w * 0.35, h * 0.45), fill=(220, 40, 40))
+    d.rectangle((w * 0.55, h * 0.5, w * 0.85, h * 0.9), fill=(40, 60, 220))
+    d.rectangle((w * 0.2, h * 0.25, w * 0.23, h * 0.29), fill=(250, 220, 30))
+    d.rectangle((w * 0.68, h * 0.68, w * 0.71, h * 0.72), fill=(40, 200, 60))
+    return im
