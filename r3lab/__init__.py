@@ -6,6 +6,7 @@ from .regions import (
     parse_crop_call, smart_resize, zoom_scale,
 )
 from .rope import mrope_positions
+from .samples import Sample
 from .trajectory import ENV, IMAGE, MODEL, CropEvent, ImageInfo, Piece, Trajectory, collate
 
 __version__ = "0.1.0"

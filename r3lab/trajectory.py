@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Iterable, Sequence
 import torch
 from PIL import Image
 
-from .regions import Box, CropCall, Frame, ViewConfig, crop_and_zoom
+from .regions import Box, CropCall, Frame, ViewConfig, crop_and_zoom, smart_resize
 from .rope import mrope_positions
 
 if TYPE_CHECKING:
@@ -171,6 +171,11 @@ class Trajectory:
                     crop = crop_and_zoom(self.main.image, p.info.box_input, view)
                     p.image, p.info.input_size, p.info.zoom = crop.image, crop.image.size, crop.zoom
                     p.info.box_orig = crop.box_orig
+                elif p.info.role == "crop" and not all(p.info.input_size):
+                    # a pre-made crop (official SFT format): fit it into the crop pixel bounds
+                    h, w = smart_resize(p.image.height, p.image.width, view.factor, view.crop_min_pixels,
+                                        view.crop_max_pixels)
+                    p.info.input_size = (w, h)
                 if p.info.grid_thw is None:
                     w, h = p.info.input_size
                     ps = policy.patch_size
