@@ -1,0 +1,122 @@
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from r3lab.models import R3Processor, TinyConfig, build_tiny, build_tokenizer, load_policy
+from r3lab.testing import tiny_policy, toy_image
+from r3lab.trajectory import MODEL, Piece, Trajectory, collate
+
+
+def _forward(policy, traj):
+    b = collate([traj], policy)
+    with torch.no_grad():
+        return policy.model(input_ids=b["input_ids"], attention_mask=b["attention_mask"],
+                            position_ids=b["position_ids"], pixel_values=b["pixel_values"],
+                            image_grid_thw=b["image_grid_thw"]).logits
+
+
+def _traj(policy):
+    t = Trajectory.start(toy_image(), "What colour is the small mark on the red circle?", policy.view, policy.prompt)
+    t.pieces.append(Piece(MODEL, '<think>{"bbox_2d": [10, 10, 40, 40]}'))
+    t.add_crop((10, 10, 40, 40), policy.view)
+    t.pieces.append(Piece(MODEL, "<answer>yellow</answer><|im_end|>"))
+    return t
+
+
+def test_tokenizer_digits_are_single_tokens_and_decoding_is_lossless():
+    tok = build_tokenizer()
+    text = 'Look: {"bbox_2d": [102, 3, 47, 1999]} <answer>grey</answer> ünïcödé ✓'
+    ids = tok.encode(text, add_special_tokens=False)
+    assert tok.decode(ids) == text
+    pieces = tok.convert_ids_to_tokens(tok.encode("1999 102", add_special_tokens=False))
+    assert [p for p in pieces if p.strip("Ġ")] == ["1", "9", "9", "9", "1", "0", "2"]
+    # world words are single tokens, so sequences stay short for the tiny model
+    assert len(tok.encode(" circle", add_special_tokens=False)) == 1
+    for t in ("<|im_start|>", "<|image_pad|>", "<think>", "</answer>"):
+        assert len(tok.encode(t, add_special_tokens=False)) == 1
+
+
+def test_tokenizer_is_deterministic():
+    a, b = build_tokenizer(), build_tokenizer()
+    assert a.get_vocab() == b.get_vocab()
+
+
+def test_build_tiny_is_deterministic_per_seed():
+    a = build_tiny(TinyConfig(seed=3))
+    b = build_tiny(TinyConfig(seed=3))
+    c = build_tiny(TinyConfig(seed=4))
+    sa, sb, sc = a.model.state_dict(), b.model.state_dict(), c.model.state_dict()
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    assert any(not torch.equal(sa[k], sc[k]) for k in sa)
+    assert type(a.model).__name__ == "Qwen2_5_VLForConditionalGeneration"
+
+
+def test_offline_round_trip_identical_logits(tmp_path):
+    policy = tiny_policy()
+    policy.save(tmp_path / "ckpt")
+    before = _forward(policy, _traj(policy))
+    again = load_policy(tmp_path / "ckpt")
+    assert again.view == policy.view and again.prompt == policy.prompt
+    after = _forward(again, _traj(again))
+    assert torch.equal(before, after)
+
+
+def test_fresh_process_loads_through_auto_classes_offline(tmp_path):
+    policy = tiny_policy()
+    policy.save(tmp_path / "ckpt")
+    code = (
+        "import sys, torch\n"
+        "from transformers import AutoModelForImageTextToText, AutoTokenizer, AutoImageProcessor\n"
+        f"d = {str(tmp_path / 'ckpt')!r}\n"
+        "m = AutoModelForImageTextToText.from_pretrained(d, local_files_only=True)\n"
+        "t = AutoTokenizer.from_pretrained(d, local_files_only=True)\n"
+        "p = AutoImageProcessor.from_pretrained(d, local_files_only=True)\n"
+        "print(type(m).__name__, t.convert_tokens_to_ids('<|image_pad|>') == m.config.image_token_id, p.merge_size)\n"
+    )
+    env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["Qwen2_5_VLForConditionalGeneration", "True", "2"]
+
+
+def test_load_policy_errors_say_what_was_expected(tmp_path):
+    with pytest.raises(FileNotFoundError, match="expected a local folder"):
+        load_policy(tmp_path / "nope")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="no config.json"):
+        load_policy(tmp_path / "empty")
+    (tmp_path / "llama").mkdir()
+    (tmp_path / "llama" / "config.json").write_text(json.dumps({"model_type": "llama"}))
+    with pytest.raises(ValueError, match="qwen2_5_vl"):
+        load_policy(tmp_path / "llama")
+    (tmp_path / "noweights").mkdir()
+    (tmp_path / "noweights" / "config.json").write_text(json.dumps({"model_type": "qwen2_5_vl"}))
+    with pytest.raises(FileNotFoundError, match="no weights"):
+        load_policy(tmp_path / "noweights")
+
+
+def test_processor_subclass_matches_our_rendering():
+    policy = tiny_policy()
+    proc = policy.processor()
+    assert isinstance(proc, R3Processor)
+    im = toy_image()
+    q = "What colour is the small mark on the red circle?"
+    messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": q + "\n" + policy.prompt.instruction}]}]
+    text = proc.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    frame_size = Trajectory.start(im, q, policy.view, policy.prompt).main.info.input_size
+    out = proc(images=[im.resize(frame_size)], text=[text], return_tensors="pt",
+               images_kwargs={"size": {"shortest_edge": frame_size[0] * frame_size[1],
+                                       "longest_edge": frame_size[0] * frame_size[1]}})
+    ours = Trajectory.start(im, q, policy.view, policy.prompt).tokenize(policy)
+    assert out["input_ids"][0].tolist() == ours.input_ids()
+
+
+def test_encode_images_refuses_unresized_images():
+    from PIL import Image
+
+    with pytest.raises(ValueError, match="smart_resize"):
+        tiny_policy().encode_images([Image.new("RGB", (100, 100))])
