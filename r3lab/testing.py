@@ -30,3 +30,28 @@ def toy_image(size: tuple[int, int] = (448, 336), seed: int = 0) -> Image.Image:
     d.rectangle((w * 0.2, h * 0.25, w * 0.23, h * 0.29), fill=(250, 220, 30))
     d.rectangle((w * 0.68, h * 0.68, w * 0.71, h * 0.72), fill=(40, 200, 60))
     return im
+
+
+def toy_trajectory(policy: Policy, size: tuple[int, int] = (448, 336), answer: str = "red",
+                   family: str = "read_one", crop: str = "disc"):
+    """A finished, tokenized reference trajectory on `toy_image`: a crop call, the zoomed crop, an answer.
+
+    crop: "disc" (the red disc, which is also the ground-truth region) or "square" (the blue square).
+    """
+    from .regions import Frame, find_crop_calls, format_crop_call
+    from .trajectory import MODEL, CropEvent, Piece, Trajectory
+
+    w, h = size
+    regions = {"disc": (w * 0.1, h * 0.1, w * 0.35, h * 0.45), "square": (w * 0.55, h * 0.5, w * 0.85, h * 0.9)}
+    gt = tuple(int(v) for v in regions["disc"])
+    traj = Trajectory.start(toy_image(size), "What colour is the disc?", policy.view, policy.prompt,
+                            answers=[answer], gt_boxes=[gt], family=family, sample_id=f"toy-{crop}")
+    frame = Frame.of(size, policy.view)
+    box = tuple(float(round(v)) for v in frame.to_input(regions[crop]))
+    text = "<think>I need to look closer at the disc. " + format_crop_call(box)
+    traj.pieces.append(Piece(MODEL, text, tag="reasoning"))
+    call = find_crop_calls(text, frame)[-1]
+    traj.add_crop(call.box, policy.view)
+    traj.events.append(CropEvent(call, len(traj.pieces) - 2, len(traj.pieces) - 1))
+    traj.pieces.append(Piece(MODEL, f" The disc is {answer}.</think><answer>{answer}</answer><|im_end|>", tag="answer"))
+    return traj.tokenize(policy)
