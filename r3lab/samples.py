@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from PIL import Image, UnidentifiedImageError
 
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 @dataclass
 class Sample:
-    image: Image.Image | str  # the original image, or its path
+    image: Image.Image | str | Callable[[], Image.Image]  # the original image, its path, or a renderer (lazy)
     question: str
     answers: list[str]  # accepted answers; the first is canonical
     regions: list[Box] = field(default_factory=list)  # ground-truth regions, original pixels, in crop order
@@ -25,6 +25,7 @@ class Sample:
     family: str = ""  # task family, e.g. read_one / compare_two / count / control
     sample_id: str = ""
     provenance: dict = field(default_factory=dict)  # generator, seed, source dataset, line number ...
+    details: list[Box] = field(default_factory=list)  # the fine detail each region must show, original pixels
 
     @property
     def answer(self) -> str:
@@ -34,6 +35,8 @@ class Sample:
         """The image as RGB; a clear error names the path when it is missing or corrupt."""
         if isinstance(self.image, Image.Image):
             return self.image.convert("RGB")
+        if callable(self.image):  # e.g. an r3lab.world.Scene: rendered on demand, never held in memory
+            return self.image().convert("RGB")
         path = Path(self.image)
         if not path.is_file():
             raise FileNotFoundError(f"sample {self.sample_id or '?'}: image file {path} does not exist")
