@@ -1,0 +1,85 @@
+"""The notebook series: conventions (static checks) and headless execution in smoke mode."""
+import ast
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from r3lab import notebooks as nbr
+
+ROOT = Path(__file__).resolve().parent.parent
+NBS = nbr.find_notebooks()
+EXPECTED = ["00_build_vlir", "10_interleaved_inference", "20_sft", "30_rgrpo", "40_explain_crops", "50_ablations"]
+
+
+def test_the_series_is_complete():
+    assert [p.stem for p in NBS] == EXPECTED
+
+
+@pytest.mark.parametrize("path", NBS, ids=lambda p: p.stem)
+def test_notebook_conventions(path):
+    nb = nbformat.read(str(path), as_version=4)
+    first, params, setup = nb.cells[0], nb.cells[1], nb.cells[2]
+    assert first.cell_type == "markdown" and first.source.lstrip().startswith("# ")
+    assert f"labpath=notebooks%2F{path.name}" in first.source and "mybinder.org" in first.source
+    assert re.search(r"(?i)hardware|cpu", first.source), "cell 1 needs a hardware note"
+    assert params.cell_type == "code" and "parameters" in params.metadata.get("tags", [])
+    # flat annotated literals with a help comment, all visible to papermill
+    tree = ast.parse(params.source)
+    names = []
+    for node in tree.body:
+        assert isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name), ast.unparse(node)
+        assert isinstance(node.value, ast.Constant), f"{ast.unparse(node)}: parameters must be literals"
+        assert ast.unparse(node.annotation) in ("bool", "int", "float", "str"), ast.unparse(node)
+        names.append(node.target.id)
+    for line in params.source.splitlines():
+        if line.strip():
+            assert "#" in line, f"parameter without a help comment: {line}"
+    assert set(nbr.declared(path)) == set(names)
+    assert "smoke" in names
+    assert "seed_everything" in setup.source and "configure_display" in setup.source
+    md = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    assert re.search(r"(?im)^#+ .*summary", md) and re.search(r"(?im)^#+ .*exercises", md)
+    assert nb.cells[-1].cell_type == "code" and "assert" in nb.cells[-1].source
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            assert not cell.get("outputs") and cell.get("execution_count") is None, "commit notebooks without outputs"
+            for node in ast.walk(ast.parse(_strip_magics(cell.source))):
+                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    length = node.end_lineno - node.lineno + 1
+                    assert length <= 12, f"{node.name} is {length} lines: move it into r3lab/"
+
+
+def _strip_magics(src: str) -> str:
+    return "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in src.splitlines())
+
+
+@pytest.mark.notebooks
+@pytest.mark.parametrize("path", NBS, ids=lambda p: p.stem)
+def test_notebook_runs_in_smoke_mode(path, tmp_path):
+    res = nbr.run_series([path.stem], profile="smoke", out=tmp_path, timeout=300)
+    assert res[0].ok, res[0].error
+    print(f"{path.stem}: {res[0].seconds:.1f} s {res[0].numbers}")
+
+
+LINK = re.compile(r"\]\(([^)\s]+)\)")
+
+
+@pytest.mark.parametrize("doc", ["README.md", "notebooks/README.md", "DEVELOPERS.md"])
+def test_links_and_badges_point_at_existing_files(doc):
+    path = ROOT / doc
+    text = path.read_text()
+    checked = 0
+    for target in LINK.findall(text):
+        if target.startswith("https://mybinder.org/v2/gh/"):
+            lab = re.search(r"labpath=([^&)]+)", target)
+            assert lab, f"{doc}: binder link without labpath: {target}"
+            assert (ROOT / lab.group(1).replace("%2F", "/")).is_file(), f"{doc}: binder target missing: {target}"
+        elif target.startswith(("http://", "https://", "mailto:")):
+            continue
+        else:
+            file = (path.parent / target.split("#")[0]).resolve()
+            assert file.exists(), f"{doc}: broken link {target}"
+        checked += 1
+    assert checked or doc == "DEVELOPERS.md"

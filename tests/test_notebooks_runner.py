@@ -1,0 +1,89 @@
+import json
+import subprocess
+import sys
+
+import nbformat
+import pytest
+
+from r3lab import notebooks as nbr
+
+
+def _nb(path, body, params='smoke: bool = False  # tiny sizes\nlr: float = 0.001  # learning rate\nname: str = "a"  # a name\nsteps: int = 3  # steps'):
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell(params)
+    cell.metadata["tags"] = ["parameters"]
+    nb.cells = [nbformat.v4.new_markdown_cell("# test"), cell, nbformat.v4.new_code_cell(body)]
+    nb.metadata["kernelspec"] = {"name": "r3lab", "display_name": "r3lab", "language": "python"}
+    nbformat.write(nb, str(path))
+    return path
+
+
+@pytest.fixture
+def folder(tmp_path):
+    d = tmp_path / "nbs"
+    d.mkdir()
+    _nb(d / "00_ok.ipynb", "from r3lab.notebooks import report\n"
+        "import matplotlib.pyplot as plt\n"
+        "from IPython.display import display\nfig = plt.figure(); plt.plot([1, 2]); display(fig)\n"
+        "report(lr=lr, steps=steps, smoke=smoke)")
+    _nb(d / "10_fails.ipynb", "x = 1\nraise RuntimeError('lesson broke on purpose')")
+    return d
+
+
+def test_unknown_parameter_is_refused_naming_the_real_ones(folder):
+    with pytest.raises(nbr.ParameterError) as e:
+        nbr.run_series(["00"], {"lerning_rate": 1e-3}, folder=folder)
+    msg = str(e.value)
+    assert "lerning_rate" in msg and "lr: float" in msg and "steps: int" in msg and "smoke: bool" in msg
+
+
+def test_mistyped_parameter_is_refused(folder):
+    with pytest.raises(nbr.ParameterError, match="must be int"):
+        nbr.run_series(["00"], {"steps": "many"}, folder=folder)
+    with pytest.raises(nbr.ParameterError, match="must be bool"):
+        nbr.run_series(["00"], {"smoke": 1}, folder=folder)
+    # ints are fine for floats, like papermill's own typing
+    assert nbr.check_parameters(folder / "00_ok.ipynb", {"lr": 1}) == {"lr": 1.0}
+
+
+def test_parse_value_like_papermill():
+    assert nbr.parse_value("True") is True and nbr.parse_value("None") is None
+    assert nbr.parse_value("3") == 3 and nbr.parse_value("1e-3") == 1e-3 and nbr.parse_value("abc") == "abc"
+
+
+def test_series_runs_writes_index_and_reports_failures(folder, tmp_path):
+    out = tmp_path / "out"
+    results = nbr.run_series(None, {"steps": 5}, profile="smoke", out=out, timeout=120, folder=folder)
+    ok, bad = results
+    assert ok.ok and ok.numbers == {"lr": 0.001, "steps": 5, "smoke": True}
+    assert ok.figures and ok.figures[0].read_bytes()[:4] == b"\x89PNG"
+    assert not bad.ok and "lesson broke on purpose" in bad.error and "RuntimeError" in bad.error
+    page = (out / "index.html").read_text()
+    assert "1/2 notebooks passed" in page and "00_ok" in page and "lesson broke on purpose" in page
+    assert json.loads((out / "results.json").read_text())[0]["numbers"]["steps"] == 5
+    assert (out / "00_ok" / "00_ok.ipynb").exists()
+
+
+def test_cli_exit_codes(folder, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(nbr, "NOTEBOOKS", folder)
+    from r3lab.cli import main
+
+    assert main(["notebooks", "run", "00", "-p", "lerning_rate", "1e-3"]) == 2
+    assert "Its parameters are: smoke: bool" in capsys.readouterr().err
+    assert main(["notebooks", "run", "10", "--out", str(tmp_path / "o"), "--timeout", "60"]) == 1
+    assert main(["notebooks", "run", "00", "--out", str(tmp_path / "o2"), "--profile", "smoke"]) == 0
+    assert "index: " in capsys.readouterr().out
+
+
+def test_cli_refuses_unknown_parameter_in_a_subprocess(folder, tmp_path):
+    code = ("import sys; from pathlib import Path; import r3lab.notebooks as n; "
+            f"n.NOTEBOOKS = Path({str(folder)!r}); from r3lab.cli import main; "
+            "sys.exit(main(['notebooks', 'run', '00', '-p', 'lerning_rate', '1e-3']))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2
+    assert "no parameter 'lerning_rate'" in out.stderr and "lr: float" in out.stderr
+
+
+def test_find_notebooks_errors(folder):
+    with pytest.raises(FileNotFoundError, match="known: 00_ok, 10_fails"):
+        nbr.find_notebooks(["99"], folder)
