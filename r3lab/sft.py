@@ -1,0 +1,367 @@
+"""Supervised fine-tuning on VLIR reference rationales, and the pieces both training stages share.
+
+Labels come from the Trajectory: only `model_text` tokens are supervised (the official SFT code
+masks by matching image-token ids instead; here provenance decides). Log-probs are computed only
+where a label exists: the decoder's hidden states are gathered at those positions and `lm_head`
+runs there, so no (batch x length x vocabulary) tensor is ever built (spec §6 B6).
+
+Shared with `r3lab.rgrpo`: `token_logprobs`, `make_optimizer` (learning rates per group: vision
+tower / merger / language model), `lr_factor`, `TrainState` and `run_loop` (progress bar,
+callbacks, checkpoints, Ctrl-C that saves and returns the partial log).
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+import random
+import signal
+import time
+import warnings
+from dataclasses import asdict, dataclass, field
+from typing import Callable, Sequence
+
+import torch
+
+from . import dist
+from .checkpoint import load_checkpoint, save_checkpoint
+from .metrics import MetricLog
+from .trajectory import collate
+
+
+@dataclass
+class SFTConfig:
+    """SFT on reference rationales. Defaults fit r3-tiny on a 2-core CPU (the paper: lr 2e-7, LLM only)."""
+
+    data: str = ""  # dataset folder or samples.jsonl (CLI); notebooks pass samples directly
+    steps: int = 200  # optimizer steps
+    batch_size: int = 8  # samples per optimizer step, over all processes
+    grad_accum: int = 1  # micro-batches per step (batch_size must divide evenly); trades memory for time
+    lr_lm: float = 1e-3  # language model (+ tied embeddings/lm_head) learning rate
+    lr_merger: float = 1e-3  # vision-to-text merger (projector) learning rate
+    lr_vision: float = 1e-3  # vision tower learning rate
+    freeze_vision: bool = False  # paper/code: True (LLM only)
+    freeze_merger: bool = False  # paper/code: True
+    weight_decay: float = 0.0  # AdamW decay on matrices (never on norms/biases)
+    schedule: str = "cosine"  # "cosine" or "constant" after warm-up
+    warmup: float = 0.03  # warm-up: fraction of steps (< 1) or a number of steps (>= 1)
+    min_lr_ratio: float = 0.1  # cosine floor as a fraction of each group's lr
+    grad_clip: float = 1.0  # max global grad norm (0 = off)
+    gradient_checkpointing: bool = False  # recompute activations in backward (GPU, long sequences)
+    seed: int = 0  # data order and initialisation of anything random
+    log_every: int = 1  # steps between log rows
+    save_every: int = 0  # steps between checkpoints (0 = only at the end / on Ctrl-C)
+    out_dir: str = ""  # checkpoints, log.jsonl; "" = keep everything in memory
+    resume: bool = False  # continue from out_dir/latest when it exists
+
+    def validate(self) -> "SFTConfig":
+        if self.batch_size < 1 or self.grad_accum < 1 or self.batch_size % self.grad_accum:
+            raise ValueError(f"batch_size {self.batch_size} must be a positive multiple of grad_accum {self.grad_accum}")
+        if self.schedule not in ("cosine", "constant"):
+            raise ValueError(f"schedule must be 'cosine' or 'constant', got {self.schedule!r}")
+        if self.steps < 0:
+            raise ValueError("steps must be >= 0")
+        return self
+
+
+# -- log-probs at labelled positions -----------------------------------------------------------------
+class TokenScorer(torch.nn.Module):
+    """`forward(batch) -> (B, L)` log-probs of the tokens where `loss_mask` is set (0 elsewhere).
+
+    A Module so that DistributedDataParallel can wrap it (gradients flow through its forward).
+    """
+
+    def __init__(self, model: torch.nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids, attention_mask, position_ids, loss_mask, pixel_values=None, image_grid_thw=None,
+                temperature: float = 1.0):
+        hidden = self.model.model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
+                                  pixel_values=pixel_values, image_grid_thw=image_grid_thw, use_cache=False)[0]
+        target = loss_mask.clone()
+        target[:, 0] = False  # the first token has no prediction
+        prev = torch.zeros_like(target)
+        prev[:, :-1] = target[:, 1:]  # token t is predicted by the hidden state at t-1
+        logits = self.model.lm_head(hidden[prev]).float()
+        if temperature != 1.0:
+            logits = logits / temperature
+        lp = torch.log_softmax(logits, -1).gather(-1, input_ids[target].unsqueeze(-1)).squeeze(-1)
+        return torch.zeros(target.shape, dtype=lp.dtype, device=lp.device).masked_scatter(target, lp)
+
+
+def token_logprobs(scorer: torch.nn.Module, batch: dict, temperature: float = 1.0) -> torch.Tensor:
+    """Per-token log-probs (B, L) of `batch` (from `collate`) at its loss_mask positions."""
+    if not isinstance(scorer, torch.nn.Module) or not hasattr(scorer, "forward"):
+        raise TypeError("token_logprobs needs a TokenScorer (or DDP around one)")
+    return scorer(batch["input_ids"], batch["attention_mask"], batch["position_ids"], batch["loss_mask"],
+                  batch.get("pixel_values"), batch.get("image_grid_thw"), temperature=temperature)
+
+
+# -- optimisation --------------------------------------------------------------------------------
+def group_of(name: str) -> str:
+    """'vision', 'merger' or 'lm' for a parameter name of Qwen2-VL / Qwen2.5-VL."""
+    if ".merger." in name or name.startswith("merger."):
+        return "merger"
+    if "visual." in name:
+        return "vision"
+    return "lm"
+
+
+def make_optimizer(model: torch.nn.Module, cfg) -> torch.optim.AdamW:
+    """AdamW with one learning rate per group (vision / merger / lm); frozen groups get requires_grad=False."""
+    lrs = {"vision": cfg.lr_vision, "merger": cfg.lr_merger, "lm": cfg.lr_lm}
+    frozen = {"vision": cfg.freeze_vision or cfg.lr_vision == 0, "merger": cfg.freeze_merger or cfg.lr_merger == 0,
+              "lm": cfg.lr_lm == 0}
+    buckets: dict[tuple[str, bool], list] = {}
+    for name, p in model.named_parameters():
+        g = group_of(name)
+        p.requires_grad_(not frozen[g])
+        if p.requires_grad:
+            buckets.setdefault((g, p.ndim >= 2), []).append(p)
+    if not buckets:
+        raise ValueError("every parameter group is frozen: nothing to train (check freeze_* and lr_*)")
+    groups = [{"params": ps, "lr": lrs[g], "base_lr": lrs[g], "weight_decay": cfg.weight_decay if decay else 0.0,
+               "name": f"{g}{'' if decay else '_nodecay'}"} for (g, decay), ps in sorted(buckets.items())]
+    return torch.optim.AdamW(groups, betas=(0.9, 0.999), eps=1e-8)
+
+
+def lr_factor(step: int, total: int, warmup: float, schedule: str, min_ratio: float = 0.0) -> float:
+    """Multiplier of each group's base lr at `step` (0-based): linear warm-up, then cosine or constant."""
+    n_warm = int(round(warmup * total)) if warmup < 1 else int(warmup)
+    if step < n_warm:
+        return (step + 1) / n_warm
+    if schedule == "constant" or total <= n_warm:
+        return 1.0
+    progress = min(1.0, (step - n_warm) / max(1, total - n_warm))
+    return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def set_lr(opt: torch.optim.Optimizer, factor: float) -> None:
+    for g in opt.param_groups:
+        g["lr"] = g["base_lr"] * factor
+
+
+def clip_and_step(state: "TrainState") -> float:
+    """Clip the global grad norm (when asked), step, zero grads; returns the norm before clipping."""
+    params = [p for g in state.optimizer.param_groups for p in g["params"] if p.grad is not None]
+    clip = getattr(state.config, "grad_clip", 0.0)
+    norm = torch.nn.utils.clip_grad_norm_(params, clip if clip > 0 else float("inf")) if params else torch.tensor(0.)
+    state.optimizer.step()
+    state.optimizer.zero_grad(set_to_none=True)
+    return float(norm)
+
+
+# -- state and loop ----------------------------------------------------------------------------------
+@dataclass
+class TrainState:
+    """Everything a training loop carries between steps."""
+
+    policy: object
+    config: object
+    optimizer: torch.optim.Optimizer
+    scorer: torch.nn.Module  # TokenScorer, DDP-wrapped when distributed
+    step: int = 0  # completed optimizer steps (R-GRPO: completed rollout steps)
+    log: MetricLog = field(default_factory=MetricLog)
+    ref: torch.nn.Module | None = None  # frozen reference scorer (R-GRPO with beta > 0 only)
+    last: list = field(default_factory=list)  # the last step's trajectories (for notebooks)
+    terms: list = field(default_factory=list)  # R-GRPO reward terms
+    started: float = field(default_factory=time.perf_counter)  # wall clock origin of this run
+    interrupted: bool = False  # set when Ctrl-C ended the run
+
+
+def prepare(policy, config) -> TrainState:
+    """Optimizer, scorer (DDP when distributed), gradient checkpointing, train mode."""
+    dist.init()
+    model = policy.model
+    if getattr(config, "gradient_checkpointing", False):
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        model.config.use_cache = False
+    model.train()
+    opt = make_optimizer(model, config)
+    scorer = dist.wrap_ddp(TokenScorer(model))
+    return TrainState(policy, config, opt, scorer)
+
+
+def save(state: TrainState, keep: int | None = 3):
+    """Rank 0 writes a checkpoint of the state into config.out_dir (no-op without one)."""
+    out = getattr(state.config, "out_dir", "")
+    if not out:
+        return None
+    path = None
+    if dist.info().is_main:
+        extra = {"config": asdict(state.config), "log": state.log.rows, "kind": type(state.config).__name__}
+        path = save_checkpoint(out, state.policy, state.optimizer, state.step, extra, keep=keep)
+        state.log.save_jsonl(f"{out}/log.jsonl")
+    dist.barrier()
+    return path
+
+
+def maybe_resume(state: TrainState) -> bool:
+    """Load out_dir/latest into the state when config.resume is set and a checkpoint exists."""
+    cfg = state.config
+    if not (getattr(cfg, "resume", False) and cfg.out_dir):
+        return False
+    try:
+        meta = load_checkpoint(cfg.out_dir, state.policy, state.optimizer)
+    except FileNotFoundError:
+        return False
+    state.step, state.log = int(meta["step"]), MetricLog(meta.get("log", []))
+    return True
+
+
+@contextlib.contextmanager
+def defer_interrupt():
+    """Hold Ctrl-C until the block ends, so an update is never half-applied (main thread only)."""
+    try:
+        old = signal.getsignal(signal.SIGINT)
+        hit = []
+        signal.signal(signal.SIGINT, lambda *a: hit.append(a))
+    except ValueError:  # not the main thread: nothing to defer
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
+        if hit:
+            raise KeyboardInterrupt
+
+
+def run_loop(state: TrainState, step_fn: Callable[[TrainState], dict], total: int,
+             callbacks: Sequence[Callable] = (), desc: str = "train") -> MetricLog:
+    """Call `step_fn` until `state.step == total`; log, call back, checkpoint; Ctrl-C saves and returns."""
+    from tqdm.auto import tqdm
+
+    from .env import progress_disabled
+
+    cfg = state.config
+    main = dist.info().is_main
+    bar = tqdm(total=total, initial=state.step, desc=desc, disable=progress_disabled() or not main)
+    try:
+        while state.step < total:
+            row = step_fn(state)
+            state.step += 1
+            if state.step % max(1, cfg.log_every) == 0 or state.step == total:
+                row = state.log.log(state.step, **row)
+                bar.set_postfix({k: f"{row[k]:.3g}" for k in ("loss", "reward") if isinstance(row.get(k), float)})
+            for cb in callbacks:
+                cb(state, row)
+            bar.update(1)
+            if cfg.save_every and state.step % cfg.save_every == 0 and state.step < total:
+                save(state)
+    except KeyboardInterrupt:
+        state.interrupted = True
+        path = save(state)
+        warnings.warn(f"interrupted after step {state.step}; " +
+                      (f"checkpoint saved to {path}" if path else "set out_dir to keep a checkpoint") +
+                      "; returning the partial log", stacklevel=2)
+        return state.log
+    finally:
+        bar.close()
+    save(state)
+    return state.log
+
+
+# -- SFT -------------------------------------------------------------------------------------------
+def batch_order(n: int, step: int, batch_size: int, seed: int) -> list[int]:
+    """Indices of the global batch at `step`: epoch-wise seeded shuffles, a pure function of the step."""
+    out = []
+    start = step * batch_size
+    for k in range(start, start + batch_size):
+        epoch, pos = divmod(k, n)
+        perm = list(range(n))
+        random.Random(seed * 1_000_003 + epoch).shuffle(perm)
+        out.append(perm[pos])
+    return out
+
+
+def sft_step(state: TrainState, samples: Sequence) -> dict:
+    """One optimizer step of next-token NLL on model_text tokens of the reference trajectories."""
+    cfg, policy = state.config, state.policy
+    t0 = time.perf_counter()
+    idx = dist.shard(batch_order(len(samples), state.step, cfg.batch_size, cfg.seed), unit="samples")
+    trajs = [samples[i].reference(policy.view, policy.prompt) for i in idx]
+    for t in trajs:
+        t.tokenize(policy)
+    n_tok = dist.all_sum(sum(int(t.loss_mask().sum()) for t in trajs))  # global normaliser
+    set_lr(state.optimizer, lr_factor(state.step, cfg.steps, cfg.warmup, cfg.schedule, cfg.min_lr_ratio))
+    micro = math.ceil(len(trajs) / cfg.grad_accum)  # rows per forward/backward on this process
+    total_nll, seen = 0.0, 0
+    with defer_interrupt():
+        chunks = [trajs[i:i + micro] for i in range(0, len(trajs), micro)]
+        for k, chunk in enumerate(chunks):
+            batch = collate(chunk, policy)
+            sync = contextlib.nullcontext() if k == len(chunks) - 1 or not hasattr(state.scorer, "no_sync") \
+                else state.scorer.no_sync()
+            with sync:
+                lp = token_logprobs(state.scorer, batch)
+                nll = -(lp * batch["loss_mask"]).sum()
+                (nll * dist.info().world_size / n_tok).backward()  # DDP averages over ranks
+            total_nll += float(nll.detach())
+            seen += sum(len(t.input_ids()) for t in chunk)
+        grad_norm = clip_and_step(state)
+    dt = time.perf_counter() - t0
+    loss = dist.all_sum(total_nll) / n_tok
+    return {"loss": loss, "ppl": math.exp(min(loss, 50)), "lr": state.optimizer.param_groups[0]["lr"],
+            "grad_norm": grad_norm, "tokens_per_s": dist.all_sum(seen) / dt, "supervised_tokens": n_tok,
+            "time": dt}
+
+
+def train(policy, samples: Sequence, config: SFTConfig | None = None, callbacks: Sequence[Callable] = ()) -> MetricLog:
+    """SFT `policy` in place on the samples' reference rationales; returns the log (also on Ctrl-C)."""
+    cfg = (config or SFTConfig()).validate()
+    samples = list(samples)
+    if not samples:
+        raise ValueError("no samples to train on")
+    if missing := [s.sample_id or str(i) for i, s in enumerate(samples) if s.rationale is None][:5]:
+        raise ValueError(f"SFT needs reference rationales; samples {missing} have none (build them with r3lab.vlir)")
+    torch.manual_seed(cfg.seed)
+    state = prepare(policy, cfg)
+    maybe_resume(state)
+    try:
+        return run_loop(state, lambda s: sft_step(s, samples), cfg.steps, callbacks, desc="SFT")
+    finally:
+        policy.model.eval()
+
+
+# -- CLI ---------------------------------------------------------------------------------------------
+def add_arguments(parser) -> None:
+    from .cli import add_dataclass_arguments
+
+    parser.add_argument("--policy", default="", help="checkpoint folder to start from (default: a fresh r3-tiny)")
+    add_dataclass_arguments(parser, SFTConfig)
+
+
+def run(args) -> int:
+    from .cli import dataclass_from_args
+
+    cfg = dataclass_from_args(SFTConfig, args).validate()
+    samples = load_samples(cfg.data)
+    policy = load_start_policy(args.policy)
+    log = train(policy, samples, cfg)
+    if dist.info().is_main:
+        print(f"SFT: {len(log)} log rows, last {log.last}")
+    dist.shutdown()
+    return 0
+
+
+def load_samples(path: str) -> list:
+    """Samples from a dataset folder or JSONL file written by r3lab (r3lab.vlir)."""
+    from pathlib import Path
+
+    if not path:
+        raise ValueError("no data given: pass --data <dataset folder or samples.jsonl> "
+                         "(build one with `r3lab data build --out <folder>`)")
+    if not Path(path).exists():
+        raise FileNotFoundError(f"data path {path} does not exist: build a dataset with `r3lab data build --out {path}`")
+    from . import vlir
+
+    return list(vlir.load_samples(path))
+
+
+def load_start_policy(path: str):
+    from .models import build_tiny, load_policy
+
+    if not path:
+        return build_tiny()
+    return load_policy(path, device=dist.device())
