@@ -55,3 +55,29 @@ def toy_trajectory(policy: Policy, size: tuple[int, int] = (448, 336), answer: s
     traj.events.append(CropEvent(call, len(traj.pieces) - 2, len(traj.pieces) - 1))
     traj.pieces.append(Piece(MODEL, f" The disc is {answer}.</think><answer>{answer}</answer><|im_end|>", tag="answer"))
     return traj.tokenize(policy)
+
+
+def toy_samples(n: int = 4, view: ViewConfig | None = None) -> list:
+    """`n` hand-made Samples on `toy_image()` with one-crop reference rationales (two questions, alternating)."""
+    from .regions import Frame, format_crop_call
+    from .samples import Sample
+    from .trajectory import IMAGE, MODEL, ImageInfo, Piece
+
+    view = view or ViewConfig()  # pass policy.view: boxes are in its model-input frame
+    im = toy_image()
+    w, h = im.size
+    frame = Frame.of(im.size, view)
+    specs = [("What colour is the small mark on the red circle?", "yellow", (0.18, 0.22, 0.26, 0.32)),
+             ("What colour is the small mark on the blue square?", "green", (0.66, 0.65, 0.74, 0.75))]
+    out = []
+    for k in range(n):
+        q, a, (x1, y1, x2, y2) = specs[k % 2]
+        region = (x1 * w, y1 * h, x2 * w, y2 * h)
+        box = tuple(round(v) for v in frame.to_input(region))
+        rationale = [
+            Piece(MODEL, f"<think>The mark is small, look closer. {format_crop_call(box)}", tag="reasoning"),
+            Piece(IMAGE, info=ImageInfo("crop", (0, 0), im.size, box), tag="crop"),
+            Piece(MODEL, f" The mark is {a}.</think><answer>{a}</answer><|im_end|>", tag="answer"),
+        ]
+        out.append(Sample(im, q, [a], [region], rationale, "read_one", f"toy{k}"))
+    return out
