@@ -188,12 +188,14 @@ def rollout(policy: "Policy", samples: "Sample | Sequence[Sample]", config: Roll
     gen = torch.Generator(device=policy.device).manual_seed(seed)
     braces = brace_table(policy)
     rows = []
-    for i in range(n * G):
-        s = samples[i // G]
-        traj = s.prompt(policy.view, policy.prompt).tokenize(policy)
-        traj.meta.update(group=i // G, sample_id=s.sample_id, temperature=cfg.effective_temperature,
-                         top_p=cfg.top_p, mode=cfg.mode, row=i)
-        rows.append(_Row(policy, traj, cfg, per_row[i], i, braces))
+    for g, s in enumerate(samples):
+        base = s.prompt(policy.view, policy.prompt).tokenize(policy)  # renders the image once per sample
+        for c in range(G):
+            i = g * G + c
+            traj = _copy_prompt(base)
+            traj.meta.update(group=g, sample_id=s.sample_id, temperature=cfg.effective_temperature,
+                             top_p=cfg.top_p, mode=cfg.mode, row=i)
+            rows.append(_Row(policy, traj, cfg, per_row[i], i, braces))
 
     bar = None if callable(progress) else tqdm(
         total=len(rows), desc=f"rollout ({cfg.mode})", leave=False,
@@ -298,6 +300,12 @@ class _Engine:
                     break
                 logits = sc.append([feed.ids])
             self.stats["forwards"] += sc.forwards
+
+
+def _copy_prompt(t: Trajectory) -> Trajectory:
+    """An independent copy of a prompt-only trajectory (the PIL main image is shared, never modified)."""
+    pieces = [replace(p, ids=list(p.ids), info=replace(p.info) if p.info else None) for p in t.pieces]
+    return replace(t, pieces=pieces, answers=list(t.answers), gt_boxes=list(t.gt_boxes), events=[], meta=dict(t.meta))
 
 
 def _scripts(policy: "Policy", scripts, n: int, G: int) -> list[list[int]]:

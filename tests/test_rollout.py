@@ -1,0 +1,283 @@
+"""The interleaved rollout engine: exact incremental logits, batching, reference mode, log-probs,
+bad crop calls and limits. All in fp32 on r3-tiny with weights scaled up so logits are not tiny."""
+import pytest
+import torch
+from tokenizers import AddedToken
+
+from r3lab.models import TinyConfig, build_tiny
+from r3lab.regions import Verdict, format_crop_call
+from r3lab.rollout import RolloutConfig, note_text, rollout
+from r3lab.samples import Sample
+from r3lab.testing import toy_image
+from r3lab.trajectory import ENV, IMAGE, MODEL, collate
+
+GREEDY = RolloutConfig(greedy=True, max_new_tokens=100, max_segment_tokens=60)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    # r3-tiny's ops are so small that OpenMP barriers on a shared 2-core box cost more than the math
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def policy():
+    p = build_tiny(TinyConfig(seed=3))
+    with torch.no_grad():
+        for w in p.model.parameters():
+            if w.ndim == 2:
+                w.mul_(3.0)  # logits of a few units, so 1e-4 agreement means something
+    return p
+
+
+@pytest.fixture(scope="module")
+def samples():
+    return [Sample(toy_image((448, 336), 0), "What colour is the disc?", ["red"], sample_id="s0"),
+            Sample(toy_image((200, 300), 1), "Which shape is blue?", ["square"], sample_id="s1")]
+
+
+def call(box) -> str:
+    return format_crop_call(box)
+
+
+class Recorder:
+    """logits_hook that keeps, per output row, the logits each token was chosen from."""
+
+    def __init__(self):
+        self.rows = {}
+
+    def __call__(self, ids, logits):
+        for i, row in zip(ids, logits):
+            self.rows.setdefault(i, []).append(row.clone())
+
+    def of(self, i):
+        return torch.stack(self.rows[i])
+
+
+def teacher_forced(policy, traj):
+    """One full forward over the finished trajectory: logits that predict each model token, and the ids."""
+    b = collate([traj], policy)
+    with torch.no_grad():
+        lg = policy.model(input_ids=b["input_ids"], attention_mask=b["attention_mask"], position_ids=b["position_ids"],
+                          pixel_values=b.get("pixel_values"), image_grid_thw=b.get("image_grid_thw")).logits[0].float()
+    idx = b["loss_mask"][0].nonzero().squeeze(-1)
+    return lg[idx - 1], b["input_ids"][0, idx], b["old_logprobs"][0, idx]
+
+
+def kinds(traj):
+    return [p.kind for p in traj.pieces]
+
+
+@pytest.mark.parametrize("n_crops", [0, 1, 3])
+def test_incremental_logits_equal_one_full_forward(policy, samples, n_crops):
+    boxes = [(10, 10, 60, 50), (40, 30, 100, 80), (0, 0, 30, 30)][:n_crops]
+    script = ["<think> look"] + [part for b in boxes for part in (call(b), " then")]
+    rec = Recorder()
+    (traj,) = rollout(policy, samples[:1], GREEDY, group_size=1, scripts=[script], logits_hook=rec, progress=False)
+    assert len(traj.crops) == n_crops and traj.meta["n_crops"] == n_crops
+    assert all(e.ok for e in traj.events) and len(traj.events) == n_crops
+    full, ids, _ = teacher_forced(policy, traj)
+    inc = rec.of(0)
+    assert inc.shape == full.shape and full.abs().max() > 1.0
+    assert (inc - full).abs().max().item() < 1e-4
+    # the sampled ids are kept verbatim and the loss mask is exactly the model's tokens
+    assert ids.tolist() == [i for p in traj.pieces if p.kind == MODEL for i in p.ids]
+
+
+ROW_SCRIPTS = [
+    [call((10, 10, 60, 50)), " a"],  # crops at once
+    [" a a a a a a a", call((20, 20, 80, 70)), " b", call((0, 0, 40, 40))],  # crops late, twice
+    [" a a", call((50, 50, 10, 10)), " c c c", call((30, 30, 70, 90)), " d"],  # refused, then a crop
+    ["<answer>red</answer><|im_end|>"],  # finishes early: its rows leave the batch
+]
+
+
+@pytest.mark.parametrize("compact,drop", [(0.0, True), (1.0, True), (0.5, False)])
+def test_rows_cropping_at_different_steps_stay_exact(policy, samples, compact, drop):
+    cfg = RolloutConfig(greedy=True, max_new_tokens=70, max_segment_tokens=50, compact_holes=compact,
+                        drop_finished=drop)
+    rec = Recorder()
+    out = rollout(policy, samples, cfg, group_size=2, scripts=ROW_SCRIPTS, logits_hook=rec, progress=False)
+    assert [len(t.crops) for t in out] == [1, 2, 1, 0]
+    assert out[3].meta["stop"] == "eos" and out[3].pieces[-1].ids[-1] == policy.eos_id
+    first_crop_step = [len(t.pieces[3].ids) for t in out[:3]]
+    assert len(set(first_crop_step)) == 3  # the rows really did crop at different steps
+    for i, traj in enumerate(out):
+        full, _, _ = teacher_forced(policy, traj)
+        assert (rec.of(i) - full).abs().max().item() < 1e-4, f"row {i}"
+
+
+def test_batched_group_equals_one_at_a_time_under_greedy(policy, samples):
+    scripts = [[" a", call((10, 10, 60, 50))], [" b b b", call((20, 20, 70, 90)), " c"], [" z"],
+               [" q", call((0, 0, 50, 50))], None, [" b", call((1, 2, 3))]]
+    cfg = RolloutConfig(greedy=True, max_new_tokens=40, max_segment_tokens=30)
+    batched = rollout(policy, samples, cfg, group_size=3, scripts=scripts, progress=False)
+    single = rollout(policy, samples, RolloutConfig(**{**cfg.__dict__, "batch_rows": 1}), group_size=3,
+                     scripts=scripts, progress=False)
+    assert [t.input_ids() for t in batched] == [t.input_ids() for t in single]
+    lp_b = torch.cat([t.old_logprobs() for t in batched])
+    lp_s = torch.cat([t.old_logprobs() for t in single])
+    assert torch.allclose(lp_b.nan_to_num(0), lp_s.nan_to_num(0), atol=1e-5)
+    assert len({tuple(t.input_ids()) for t in batched}) == 6  # the rows differ from each other
+
+
+def test_reference_mode_gives_the_same_tokens(policy, samples):
+    scripts = [[" look", call((10, 10, 60, 50)), " and", call((2, 3, 1, 1)), " so"], [" b", call((0, 0, 50, 40))]]
+    cfg = RolloutConfig(greedy=True, max_new_tokens=50, max_segment_tokens=40)
+    batched = rollout(policy, samples, cfg, group_size=2, scripts=scripts, progress=False)
+    ref = rollout(policy, samples, RolloutConfig(**{**cfg.__dict__, "mode": "reference"}), group_size=2,
+                  scripts=scripts, progress=False)
+    assert [t.input_ids() for t in batched] == [t.input_ids() for t in ref]
+    assert [kinds(t) for t in batched] == [kinds(t) for t in ref]
+    assert ref[0].meta["mode"] == "reference" and len(ref[0].crops) == 1
+
+
+@pytest.mark.parametrize("temperature,top_p,greedy", [(0.7, 0.9, False), (1.3, 1.0, False), (1.0, 1.0, True)])
+def test_recorded_logprobs_equal_teacher_forced(policy, samples, temperature, top_p, greedy):
+    cfg = RolloutConfig(temperature=temperature, top_p=top_p, greedy=greedy, max_new_tokens=40, seed=0)
+    out = rollout(policy, samples, cfg, group_size=2, scripts=[[" look", call((10, 10, 60, 50))], None],
+                  progress=False)
+    assert out[0].crops
+    T = 1.0 if greedy else temperature
+    for traj in out:
+        full, ids, old = teacher_forced(policy, traj)
+        recomputed = torch.log_softmax(full / T, -1).gather(-1, ids[:, None]).squeeze(-1)
+        assert not old.isnan().any()
+        assert (recomputed - old).abs().max().item() < 1e-5
+        assert traj.meta["temperature"] == (0.0 if greedy else temperature)
+
+
+def test_seed_makes_sampling_reproducible(policy, samples):
+    cfg = RolloutConfig(max_new_tokens=20, seed=7)
+    a = rollout(policy, samples, cfg, group_size=2, progress=False)
+    b = rollout(policy, samples, cfg, group_size=2, progress=False)
+    c = rollout(policy, samples, RolloutConfig(max_new_tokens=20, seed=8), group_size=2, progress=False)
+    assert [t.input_ids() for t in a] == [t.input_ids() for t in b]
+    assert [t.input_ids() for t in a] != [t.input_ids() for t in c]
+
+
+BAD_CALLS = {
+    Verdict.NOT_JSON: '{"bbox_2d": [1, 2, 3, 4}',
+    Verdict.NO_BBOX: '{"box": [1, 2, 3, 4], "bbox": 1}',
+    Verdict.WRONG_ARITY: '{"bbox_2d": [1, 2, 3]}',
+    Verdict.NON_NUMERIC: '{"bbox_2d": [1, "2", 3, 4]}',
+    Verdict.NON_FINITE: '{"bbox_2d": [NaN, 2, 3, 4]}',
+    Verdict.INVERTED: '{"bbox_2d": [30, 2, 10, 40]}',
+    Verdict.ZERO_AREA: '{"bbox_2d": [10, 20, 10, 40]}',
+    Verdict.OUTSIDE: '{"bbox_2d": [200, 200, 300, 300]}',
+    Verdict.TOO_THIN: '{"bbox_2d": [10, 10, 100, 11]}',
+}
+
+
+def test_every_bad_crop_call_is_recorded_and_the_rollout_goes_on(policy, samples):
+    assert set(BAD_CALLS) | {Verdict.OK, Verdict.UNTERMINATED} == set(Verdict)
+    verdicts = list(BAD_CALLS)
+    scripts = [[" look", BAD_CALLS[v], " next"] for v in verdicts]
+    scripts.append([" look", '{"bbox_2d": [1, 2,', "<|im_end|>"])  # never closed
+    cfg = RolloutConfig(greedy=True, max_new_tokens=40)
+    out = rollout(policy, [samples[0]] * len(scripts), cfg, group_size=1, scripts=scripts, progress=False)
+    for v, traj in zip(verdicts, out):
+        (event,) = traj.events
+        assert event.call.verdict is v and not event.ok
+        assert kinds(traj)[3:6] == [MODEL, ENV, MODEL]  # the note follows the call, then the model writes on
+        note = traj.pieces[4]
+        assert note.tag == "note" and note.text == event.note == note_text(event.call.message)
+        assert traj.pieces[3].text.endswith(BAD_CALLS[v]) and traj.pieces[5].text.startswith(" next")
+        assert not traj.crops and traj.meta["n_crops"] == 0
+    last = out[-1]
+    assert last.meta["stop"] == "eos" and [e.call.verdict for e in last.events] == [Verdict.UNTERMINATED]
+    assert kinds(last)[3:] == [MODEL]
+
+
+def test_invalid_call_after_a_crop_inserts_nothing(policy, samples):
+    """The official bug A3 re-inserted the previous crop after an invalid call."""
+    script = [" look", call((10, 10, 60, 50)), " again", '{"bbox_2d": [9, 9, 9, 9]}', " so"]
+    (traj,) = rollout(policy, samples[:1], GREEDY, group_size=1, scripts=[script], progress=False)
+    assert kinds(traj)[3:8] == [MODEL, IMAGE, MODEL, ENV, MODEL]
+    assert len(traj.crops) == 1 and len(traj.image_pieces) == 2
+    assert [(e.ok, e.image_piece) for e in traj.events] == [(True, 4), (False, None)]
+
+
+def test_limits_are_honoured(policy, samples):
+    two = [" a", call((10, 10, 60, 50)), " b", call((20, 20, 70, 70)), " c"]
+    (t,) = rollout(policy, samples[:1], RolloutConfig(greedy=True, max_crops=1, max_new_tokens=80), group_size=1,
+                   scripts=[two], progress=False)
+    assert len(t.crops) == 1 and t.events[1].note == note_text("at most 1 crops per answer")
+    assert kinds(t)[-1] == MODEL and t.pieces[-1].text.startswith(" c")  # it went on after the note
+    (t,) = rollout(policy, samples[:1], RolloutConfig(greedy=True, max_images=2, max_new_tokens=80), group_size=1,
+                   scripts=[two], progress=False)
+    assert t.meta["stop"] == "max_images" and len(t.image_pieces) == 2 and not t.events[1].ok
+    (t,) = rollout(policy, samples[:1], RolloutConfig(greedy=True, max_new_tokens=25, max_segment_tokens=25),
+                   group_size=1, progress=False, scripts=[[" a"]])
+    n = sum(len(p.ids) for p in t.pieces if p.kind == MODEL)
+    assert (t.meta["stop"], n, t.meta["n_new_tokens"]) == ("max_new_tokens", 25, 25)
+    (t,) = rollout(policy, samples[:1], RolloutConfig(greedy=True, max_new_tokens=90, max_segment_tokens=30),
+                   group_size=1, scripts=[[" a", call((10, 10, 60, 50))]], progress=False)
+    assert t.meta["stop"] == "max_segment_tokens" and t.crops
+    assert all(len(p.ids) <= 30 for p in t.pieces if p.kind == MODEL) and len(t.pieces[-1].ids) == 30
+    # a valid call that uses the last token of the budget is recorded but shows nothing
+    budget = len(policy.encode(" a")) + len(policy.encode(call((10, 10, 60, 50))))
+    (t,) = rollout(policy, samples[:1], RolloutConfig(greedy=True, max_new_tokens=budget), group_size=1,
+                   scripts=[[" a", call((10, 10, 60, 50))]], progress=False)
+    assert t.meta["stop"] == "max_new_tokens" and not t.crops and t.events[0].call.ok and not t.events[0].ok
+
+
+def test_a_call_ends_the_segment_exactly_at_its_closing_token(samples):
+    p = build_tiny(TinyConfig(seed=1))
+    p.tokenizer.add_tokens([AddedToken("]}\n", normalized=False)])  # like Qwen's byte-level `]}\n` token
+    p.model.resize_token_embeddings(len(p.tokenizer))
+    closing = p.encode("]}\n")
+    assert len(closing) == 1
+    script = p.encode(' look {"bbox_2d": [10, 10, 60, 50') + closing + p.encode(" done")
+    (t,) = rollout(p, samples[:1], RolloutConfig(greedy=True, max_new_tokens=40), group_size=1, scripts=[script],
+                   progress=False)
+    assert t.pieces[3].text == ' look {"bbox_2d": [10, 10, 60, 50]}\n'  # nothing deleted, the \n kept
+    assert t.pieces[3].ids[-1] == closing[0] and t.pieces[4].kind == IMAGE
+    assert t.pieces[5].text.startswith(" done")
+
+
+def test_sampling_never_emits_special_tokens(policy, samples):
+    from r3lab.decoding import banned_ids
+
+    banned = banned_ids(policy)
+    boost = torch.zeros(policy.model.lm_head.out_features)
+    boost[banned] = 50.0  # a model that badly wants vision tokens, <|im_start|> and <|endoftext|>
+    h = policy.model.lm_head.register_forward_hook(lambda m, i, o: o + boost)
+    try:
+        out = rollout(policy, samples, RolloutConfig(max_new_tokens=20, seed=0), group_size=2, progress=False)
+    finally:
+        h.remove()
+    for t in out:
+        ids = [i for p in t.pieces if p.kind == MODEL for i in p.ids]
+        assert len(ids) == 20 and not set(ids) & set(banned)
+
+
+def test_group_layout_meta_and_modes(policy, samples):
+    policy.model.train()
+    seen = []
+    out = rollout(policy, samples, RolloutConfig(max_new_tokens=5, seed=1), group_size=3,
+                  progress=lambda done, total: seen.append((done, total)))
+    assert policy.model.training  # restored
+    policy.model.eval()
+    assert [(t.meta["group"], t.meta["sample_id"], t.meta["row"]) for t in out] == [
+        (g, f"s{g}", g * 3 + c) for g in range(2) for c in range(3)]
+    for t in out:
+        n = sum(len(p.ids) for p in t.pieces if p.kind == MODEL)
+        assert t.meta["n_crops"] == 0 and n == t.meta["n_new_tokens"]
+        assert (t.meta["stop"], n) == ("max_new_tokens", 5) or (t.meta["stop"] == "eos" and n <= 5)
+    assert seen[-1] == (6, 6)
+    assert out[0].main.image is out[1].main.image and out[0].pieces is not out[1].pieces
+
+
+def test_bad_arguments_get_clear_errors(policy, samples):
+    with pytest.raises(ValueError, match="one entry per sample"):
+        rollout(policy, samples, group_size=2, scripts=["a"] * 3, progress=False)
+    with pytest.raises(ValueError, match="at least one sample"):
+        rollout(policy, [], progress=False)
+    with pytest.raises(ValueError, match="mode"):
+        RolloutConfig(mode="vllm")
+    with pytest.raises(ValueError, match="group_size"):
+        RolloutConfig(group_size=0)
