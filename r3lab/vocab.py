@@ -18,6 +18,7 @@ letter letters digit glyph text read reading answer think reasoning question fin
 you helpful assistant user system call tool focus key areas put your format json
 coarse fine clear clearly visible invisible too hard tell find found let me compare compared
 equal match matches has have carries carrying sits placed shown show shows
+enough without zooming done drawn counted colours plus rhombus brown grey gray
 """.split()
 
 SYSTEM_PROMPT = "You are a helpful assistant."
@@ -36,4 +37,21 @@ def corpus() -> list[str]:
         # each word alone, after a space and capitalised, so all three forms become tokens
         lines += [w, f" {w}", w.capitalize(), f" {w.capitalize()}"]
     lines += [" ".join(words[i : i + 12]) for i in range(0, len(words), 12)]
+    return lines + world_corpus()
+
+
+def world_corpus(per_family: int = 48) -> list[str]:
+    """Questions and reference rationales of the synthetic world, so its templates become few tokens.
+
+    Reasoning tags are learned as added tokens, so they are cut out here (as they are at encode time).
+    """
+    import re
+
+    from .vlir import build_samples
+
+    lines = []
+    for s in build_samples(4 * per_family, seed=0, progress=False):
+        lines.append(s.question)
+        for p in s.rationale or []:
+            lines += [t for t in re.split(r"</?think>|</?answer>|<\|im_end\|>", p.text) if t.strip()]
     return lines
