@@ -1,0 +1,125 @@
+"""The lock-step machinery under the rollout engine: token choice, the shared cache, its compaction."""
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from r3lab.decoding import SharedCache, banned_ids, brace_table, check_attention, choose
+from r3lab.models import TinyConfig, build_tiny
+from r3lab.testing import toy_image
+from r3lab.trajectory import Trajectory
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny ops: OpenMP barriers on a shared 2-core box cost more than the math
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def policy():
+    p = build_tiny(TinyConfig(seed=5))
+    with torch.no_grad():
+        for w in p.model.parameters():
+            if w.ndim == 2:
+                w.mul_(3.0)
+    return p
+
+
+def test_choose_greedy_forced_and_logprobs():
+    logits = torch.tensor([[0.0, 5.0, 1.0, 2.0], [3.0, 0.0, 0.0, 9.0]])
+    ban = torch.tensor([0.0, 0.0, 0.0, float("-inf")])
+    toks, lps = choose(logits, [None, None], 0.0, 1.0, ban, None)
+    assert toks == [1, 0]  # row 1's argmax (id 3) is banned
+    toks, lps = choose(logits, [None, 3], 0.0, 1.0, ban, None)  # a script may force even a banned id
+    assert toks == [1, 3]
+    assert lps == pytest.approx(torch.log_softmax(logits, -1)[[0, 1], [1, 3]].tolist())
+    g = torch.Generator().manual_seed(0)
+    toks, lps = choose(logits, [None, None], 2.0, 1.0, ban, g)
+    assert lps == pytest.approx(torch.log_softmax(logits / 2.0, -1)[[0, 1], toks].tolist())  # before masking
+
+
+def test_top_p_keeps_only_the_nucleus():
+    logits = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05]]))
+    g = torch.Generator().manual_seed(0)
+    seen = {choose(logits, [None], 1.0, 0.7, torch.zeros(4), g)[0][0] for _ in range(300)}
+    assert seen == {0, 1}  # 0.5 + 0.3 reaches 0.7; 2 and 3 are never drawn
+    seen = {choose(logits, [None], 1.0, 1.0, torch.zeros(4), g)[0][0] for _ in range(300)}
+    assert seen == {0, 1, 2, 3}
+
+
+def test_banned_and_brace_tables(policy):
+    ban = set(banned_ids(policy))
+    tok = policy.tokenizer
+    for t in ("<|image_pad|>", "<|video_pad|>", "<|vision_start|>", "<|vision_end|>", "<|vision_pad|>",
+              "<|im_start|>", "<|endoftext|>"):
+        assert tok.convert_tokens_to_ids(t) in ban
+    assert policy.eos_id not in ban and not ban & set(policy.encode("<answer>red</answer> {}"))
+    braces = brace_table(policy)
+    assert braces[policy.encode("]}")[-1]] and braces[policy.encode("}")[0]]
+    assert not any(braces[i] for i in policy.encode("look at the red disc ["))
+
+
+def test_check_attention_refuses_flash_and_sliding():
+    def fake(impl, layer_types):
+        text = SimpleNamespace(layer_types=layer_types)
+        cfg = SimpleNamespace(_attn_implementation=impl, get_text_config=lambda: text)
+        return SimpleNamespace(model=SimpleNamespace(config=cfg))
+
+    check_attention(fake("sdpa", ["full_attention"] * 2))
+    with pytest.raises(ValueError, match="attn_implementation='sdpa'"):
+        check_attention(fake("flash_attention_2", ["full_attention"]))
+    with pytest.raises(ValueError, match="sliding"):
+        check_attention(fake("sdpa", ["full_attention", "sliding_attention"]))
+
+
+def _prompts(policy):
+    out = []
+    for size, q in [((448, 336), "What colour is the disc?"), ((200, 300), "Which shape?")]:
+        out.append(Trajectory.start(toy_image(size), q, policy.view, policy.prompt).tokenize(policy))
+    return out
+
+
+def _filled_cache(policy):
+    """Two rows with different prompt lengths and a crop-sized chunk in one row: holes everywhere."""
+    prompts = _prompts(policy)
+    sc = SharedCache(policy, 2)
+    pv, _ = policy.encode_images([t.model_images()[0] for t in prompts])
+    sc.append([t.input_ids() for t in prompts], [t.grids() for t in prompts], pv)
+    a, b = policy.encode(" look here"), policy.encode(" x")
+    sc.append([a, b])
+    crop = toy_image((56, 84), 3)
+    cpv, grid = policy.encode_images([crop])
+    g = tuple(int(v) for v in grid[0])
+    sc.append([policy.encode(" y"), policy.encode(" z") + policy.image_ids(g)], [[], [g]], cpv)
+    return sc
+
+
+def test_compaction_and_row_selection_change_no_logit(policy):
+    with torch.inference_mode():
+        plain = _filled_cache(policy)
+        assert plain.holes() > 0.05
+        nxt = [policy.encode(" and"), policy.encode(" so")]
+        ref = plain.append(nxt)
+        squeezed = _filled_cache(policy)
+        length = squeezed.length
+        squeezed.compact()
+        assert squeezed.length < length and squeezed.holes() < plain.holes()
+        assert squeezed.real == [int(r) for r in squeezed.mask.sum(1)]
+        assert (squeezed.append(nxt) - ref).abs().max().item() < 1e-4
+        # keep row 1 only, then repeat it: its logits do not move, and columns nobody uses are dropped
+        picked = _filled_cache(policy)
+        picked.select([1, 1])
+        assert bool(picked.mask[:, 0].any())
+        out = picked.append([nxt[1], nxt[1]])
+        assert (out - ref[1]).abs().max().item() < 1e-4
+
+
+def test_append_rejects_mismatched_rows(policy):
+    sc = SharedCache(policy, 2)
+    with pytest.raises(ValueError, match="2 rows"):
+        sc.append([[1]])
+    with pytest.raises(ValueError, match="empty"):
+        sc.append([[], []])
