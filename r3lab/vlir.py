@@ -201,7 +201,7 @@ def check_sample(sample: Sample, view: ViewConfig | None = None, cfg: FilterConf
                  ) -> tuple[str, str] | None:
     """The first filter `sample` fails and why, or None when it passes them all."""
     return next(((n, why) for n, why in _checks(sample, view or ViewConfig(), cfg or FilterConfig())
-                 if why is not _UNCHECKED), None)
+                 if why and why is not _UNCHECKED), None)
 
 
 def _checks(sample, view, cfg):
