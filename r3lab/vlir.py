@@ -476,6 +476,11 @@ def load_dataset(path: str | os.PathLike, view: ViewConfig | None = None, errors
     return VLIRDataset(samples, meta, root, bad)
 
 
+def load_samples(path: str | os.PathLike, view: ViewConfig | None = None, errors: str = "raise") -> list[Sample]:
+    """Just the samples of `load_dataset(path, view, errors)` (pass `policy.view` to train a real model)."""
+    return load_dataset(path, view, errors).samples
+
+
 # -- CLI: r3lab data build ---------------------------------------------------------------------
 def add_arguments(parser) -> None:
     from .cli import _parse_bool, add_dataclass_arguments
