@@ -1,0 +1,154 @@
+"""Per-crop explanations: attention mass, IoU, control family, counterfactual importance."""
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+from r3lab.env import REPO_ROOT
+from r3lab.explain import (
+    ExplainConfig, answer_logprobs, counterfactual_trajectory, crop_events, disagreements, explain_crops,
+)
+from r3lab.regions import box_iou
+from r3lab.testing import tiny_policy, toy_samples, toy_trajectory
+from r3lab.trajectory import collate
+
+SHIPPED = REPO_ROOT / "assets" / "checkpoints" / "r3-tiny-sft"
+
+
+@pytest.fixture(scope="module")
+def policy():
+    return tiny_policy()
+
+
+def test_record_fields_are_consistent(policy):
+    traj = toy_trajectory(policy)
+    (e,) = explain_crops(policy, traj)
+    frame = traj.frame
+    assert e.ok and e.box == traj.events[0].call.box and e.box_orig == traj.crops[0].info.box_orig
+    assert e.mass_in_box + e.mass_outside == pytest.approx(1.0)
+    assert 0 < e.mass_in_box < 1
+    assert e.area_frac == pytest.approx((e.box[2] - e.box[0]) * (e.box[3] - e.box[1]) / (frame.input_w * frame.input_h))
+    assert e.concentration == pytest.approx(e.mass_in_box / e.area_frac)
+    masses = [r["mass"] for r in e.top_regions]
+    assert masses == sorted(masses, reverse=True) and len(masses) == 3
+    # gt_boxes are original pixels: the disc crop matches the disc region once both are in the input frame
+    assert e.gt_iou == pytest.approx(box_iou(e.box, frame.to_input(traj.gt_boxes[0])))
+    assert e.gt_iou > 0.9 and e.needed is True
+    assert set(e.importance) == {"blank", "coarse", "wrong"} and e.answer == "red"
+    for v, lp in e.logp_variants.items():
+        assert e.importance[v] == pytest.approx(e.logp - lp)
+    # the with-crop log-prob is the answer's teacher-forced log-prob
+    assert e.logp == pytest.approx(answer_logprobs(policy, [traj])[0], abs=1e-5)
+    wrong = explain_crops(policy, toy_trajectory(policy, crop="square"))[0]
+    assert wrong.gt_iou == 0.0
+    assert any("IoU" in r for d in disagreements([wrong]) for r in d["reasons"])
+
+
+def test_queries_are_the_call_and_the_tokens_before_it(policy):
+    traj = toy_trajectory(policy)
+    from r3lab.explain import _call_queries, _piece_starts
+
+    ev = traj.events[0]
+    q = _call_queries(policy, traj, ev, _piece_starts(traj), window=4)
+    piece = traj.pieces[ev.piece]
+    start = _piece_starts(traj)[ev.piece]
+    text = policy.decode([piece.ids[k - start] for k in q])
+    assert text.endswith(ev.call.raw) and len(text) > len(ev.call.raw)
+    assert q == list(range(q[0], q[-1] + 1)) and q[-1] == start + len(piece.ids) - 1
+
+
+def test_control_family_and_reference_events(policy):
+    traj = toy_trajectory(policy, family="control")
+    assert explain_crops(policy, traj, variants=())[0].needed is False
+    assert any("control" in r for d in disagreements(explain_crops(policy, traj, variants=())) for r in d["reasons"])
+    # reference trajectories from samples carry no events: they are derived from the pieces
+    ref = toy_samples(1, view=policy.view)[0].reference(policy.view).tokenize(policy)
+    assert not ref.events
+    (ev,) = crop_events(ref)
+    assert ev.ok and ref.pieces[ev.image_piece].info.role == "crop"
+    (e,) = explain_crops(policy, ref, target="gt", variants=("blank",))
+    assert e.answer == "yellow" and set(e.importance) == {"blank"} and not ref.events
+
+
+def test_counterfactual_views_keep_every_token_in_place(policy):
+    traj = toy_trajectory(policy)
+    crop = traj.crops[0]
+    for kind in ("blank", "coarse", "wrong"):
+        cf = counterfactual_trajectory(policy, traj, 0, kind)
+        assert cf.input_ids() == traj.input_ids() and cf.crops[0].image.size == crop.image.size
+        assert cf.crops[0].image.tobytes() != crop.image.tobytes()
+        assert traj.crops[0] is crop  # the original is untouched
+    b = collate([traj, counterfactual_trajectory(policy, traj, 0, "blank")], policy)
+    assert torch.equal(b["position_ids"][:, 0], b["position_ids"][:, 1])
+    from r3lab.explain import _wrong_box
+
+    box = traj.events[0].call.box
+    wrong = _wrong_box(box, traj.frame.input_size, [traj.frame.to_input(traj.gt_boxes[0])])
+    assert box_iou(wrong, box) == 0.0
+    with pytest.raises(ValueError, match="not an accepted crop"):
+        counterfactual_trajectory(policy, traj, 3)
+    with pytest.raises(ValueError, match="variants"):
+        explain_crops(policy, traj, variants=("fog",))
+
+
+def _train_crop_reader(steps: int = 60):
+    """A fresh r3-tiny taught that the answer is the colour of the crop: disc crop -> red, square crop ->
+    blue, blank crop -> either. The text is identical in every row, so only the crop pixels decide."""
+    torch.manual_seed(0)
+    pol = tiny_policy(seed=3, fresh=True)
+    base = toy_trajectory(pol)
+    square = counterfactual_trajectory(pol, base, 0, "wrong").crops[0].image
+    blank = Image.new("RGB", base.crops[0].image.size, (128, 128, 128))
+
+    def row(img, ans):
+        t = counterfactual_trajectory(pol, base, 0, image=img)
+        last = t.pieces[-1]
+        text = last.text.replace("<answer>red<", f"<answer>{ans}<")
+        t.pieces[-1] = type(last)(last.kind, text, ids=pol.encode(text), tag=last.tag)
+        return t
+
+    data = [row(base.crops[0].image, "red"), row(square, "blue"), row(blank, "red"), row(blank, "blue")]
+    batch = collate(data, pol)
+    from r3lab.explain import _answer_positions
+
+    mask = torch.zeros_like(batch["input_ids"], dtype=torch.bool)
+    for b, t in enumerate(data):
+        mask[b, _answer_positions(pol, t)] = True
+    keep = ("input_ids", "attention_mask", "position_ids", "pixel_values", "image_grid_thw")
+    opt = torch.optim.AdamW(pol.model.parameters(), lr=1e-3)
+    pol.model.train()
+    for _ in range(steps):
+        logits = pol.model(**{k: batch[k] for k in keep}, use_cache=False).logits[:, :-1].float()
+        lp = torch.log_softmax(logits, -1).gather(-1, batch["input_ids"][:, 1:, None])[..., 0]
+        loss = -(lp * mask[:, 1:]).sum() / mask.sum()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    pol.model.eval()
+    return pol, base, square
+
+
+@pytest.mark.slow
+def test_counterfactual_changes_sign_with_a_crop_of_the_wrong_region():
+    pol, base, square = _train_crop_reader()
+    right = explain_crops(pol, base, target="gt")[0]
+    assert right.importance["blank"] > 0.1 and right.importance["wrong"] > 0.1
+    swapped = counterfactual_trajectory(pol, base, 0, image=square)  # the model cropped the wrong region
+    wrong = explain_crops(pol, swapped, target="gt")[0]
+    assert wrong.importance["blank"] < -0.1
+
+
+@pytest.mark.skipif(not (SHIPPED / "config.json").is_file(), reason="shipped checkpoint assets/checkpoints/r3-tiny-sft not built yet")
+def test_shipped_checkpoint_counterfactual_changes_sign():
+    from r3lab.models import load_policy
+    from r3lab.vlir import build_samples
+
+    pol = load_policy(SHIPPED)
+    right, wrong = [], []
+    for s in build_samples(8, seed=123, families=["read_one"], view=pol.view):
+        traj = s.reference(pol.view)
+        right.append(explain_crops(pol, traj, target="gt", variants=("blank",))[0].importance["blank"])
+        swapped = counterfactual_trajectory(pol, traj, 0, "wrong")
+        wrong.append(explain_crops(pol, swapped, target="gt", variants=("blank",))[0].importance["blank"])
+    assert sum(right) / len(right) > 0 > sum(wrong) / len(wrong)
