@@ -317,6 +317,45 @@ def _coherence(sample, view, cfg):
     return None
 
 
+CORRUPTIONS = ("miss", "repeat", "whole", "contradict", "nothink")
+
+
+def corrupt(sample: Sample, how: str) -> Sample:
+    """A copy of a one-or-more-crop `sample` broken in one way a filter must catch (lessons, tests).
+
+    miss: the first crop moved off its region · repeat: the first crop asked twice · whole: a crop of
+    the whole image · contradict: the conclusion states another answer · nothink: no <think>.
+    """
+    if how not in CORRUPTIONS:
+        raise ValueError(f"how must be one of {CORRUPTIONS}, got {how!r}")
+    s = dataclasses.replace(sample, sample_id=f"{sample.sample_id}-{how}", rationale=[
+        dataclasses.replace(p, info=dataclasses.replace(p.info) if p.info else None) for p in sample.rationale])
+    pieces, frame = s.rationale, Frame.of(image_size(s), ViewConfig(**s.provenance.get("view", {})))
+    k = next((i for i, p in enumerate(pieces) if p.kind == IMAGE), None)
+    if k is None and how in ("miss", "repeat", "whole"):
+        raise ValueError(f"sample {sample.sample_id} has no crop to corrupt with {how!r}")
+    if how in ("miss", "whole"):
+        b = pieces[k].info.box_input
+        w, h = b[2] - b[0], b[3] - b[1]
+        far = (0, 0, w, h) if b[0] > frame.input_w / 2 else (frame.input_w - w, frame.input_h - h, frame.input_w, frame.input_h)
+        box = far if how == "miss" else (0, 0, frame.input_w, frame.input_h)
+        call = find_crop_calls(pieces[k - 1].text)[-1]
+        pieces[k - 1] = _text(pieces[k - 1].text[:call.start] + format_crop_call(box), pieces[k - 1].tag)
+        pieces[k] = _crop(box, frame)
+    elif how == "repeat":
+        again = " Once more. " + format_crop_call(pieces[k].info.box_input)
+        pieces[k + 1:k + 1] = [_text(again), _crop(pieces[k].info.box_input, frame)]
+        s.regions, s.details = [s.regions[0], *s.regions], [s.details[0], *s.details] if s.details else []
+    elif how == "contradict":
+        other = next(a for a in ("purple", "seven", "hexagon") if _norm(a) not in {_norm(x) for x in s.answers})
+        last = pieces[-1].text
+        head, _, tail = last.partition("</think>")
+        pieces[-1] = _text(" It is " + other + "." + _ + tail if _ else last, "answer")
+    else:
+        pieces[0] = _text(pieces[0].text.replace("<think>", "", 1), pieces[0].tag)
+    return s
+
+
 def _norm(s: str) -> str:
     return " ".join(re.sub(r"[^a-z0-9 ]", " ", str(s).lower()).split())
 

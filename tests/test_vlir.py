@@ -248,3 +248,19 @@ def test_cli_build_writes_a_dataset(tmp_path, capsys):
     assert ds.meta["world"]["mark_size"] == 4 and ds.meta["seed"] == 3
     assert all(s.image.size == (560, 560) for s in ds)
     assert "kept 8 of 8" in capsys.readouterr().out
+
+
+def test_corrupt_makes_each_filter_fire(samples):
+    from r3lab.vlir import CORRUPTIONS, corrupt
+
+    expect = {"miss": "region_validity", "repeat": "non_redundancy", "whole": "non_redundancy",
+              "contradict": "coherence", "nothink": "layout"}
+    for s in samples[:3]:  # read_one, compare_two, count
+        for how in CORRUPTIONS:
+            bad = corrupt(s, how)
+            assert check_sample(bad, VIEW)[0] == expect[how], (s.sample_id, how)
+        assert check_sample(s, VIEW) is None  # the original is untouched
+    ctrl = samples[3]
+    assert check_sample(corrupt(ctrl, "contradict"), VIEW)[0] == "coherence"
+    with pytest.raises(ValueError, match="no crop"):
+        corrupt(ctrl, "miss")
