@@ -350,7 +350,8 @@ def corrupt(sample: Sample, how: str) -> Sample:
         other = next(a for a in ("purple", "seven", "hexagon") if _norm(a) not in {_norm(x) for x in s.answers})
         last = pieces[-1].text
         head, _, tail = last.partition("</think>")
-        pieces[-1] = _text(" It is " + other + "." + _ + tail if _ else last, "answer")
+        start = "<think>" if last.startswith("<think>") else ""
+        pieces[-1] = _text(start + " It is " + other + "." + _ + tail if _ else last, "answer")
     else:
         pieces[0] = _text(pieces[0].text.replace("<think>", "", 1), pieces[0].tag)
     return s
