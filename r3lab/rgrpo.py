@@ -184,6 +184,23 @@ def _default_rollout(policy, samples, state) -> list:
     return rollout(policy, samples, rollout_config(state.config, state.step), progress=False)
 
 
+def scripted_rollout(make_script: Callable) -> RolloutFn:
+    """A rollout function that forces each row's text through the real engine (deterministic groups).
+
+    `make_script(sample, j, step)` returns the text of row j of the sample's group (a str or a list
+    of str pieces, see `r3lab.rollout.rollout`); end it with `<|im_end|>` so nothing is sampled
+    after it. Crop calls act and log-probs are recorded exactly as in a sampled rollout.
+    """
+    def fn(policy, samples, state):
+        from .rollout import rollout
+
+        G = state.config.group_size
+        scripts = [make_script(s, j, state.step) for s in samples for j in range(G)]
+        return rollout(policy, samples, rollout_config(state.config, state.step), scripts=scripts, progress=False)
+
+    return fn
+
+
 def update(state, trajs: Sequence, advantages: torch.Tensor) -> dict:
     """`inner_epochs` optimizer updates of the clipped loss on these trajectories (this process's share)."""
     cfg, policy = state.config, state.policy
