@@ -8,5 +8,12 @@ from .regions import (
 from .rope import mrope_positions
 from .samples import Sample
 from .trajectory import ENV, IMAGE, MODEL, CropEvent, ImageInfo, Piece, Trajectory, collate
+from .world import Scene, Task, TaskConfig, WorldConfig, coarse_detail_extent, legibility, make_task, zoomed_detail_extent
+from .vlir import (
+    FilterConfig, FilterReport, VLIRDataset, build_samples, check_sample, filter_samples, load_dataset, load_samples,
+    retarget, save_dataset,
+)
+from .formats import export_rl, export_sft, import_grounded_vqa, import_rl, import_sft
+from .vlir_stats import dataset_stats, plot_sample, plot_samples, plot_stats
 
 __version__ = "0.1.0"
