@@ -58,6 +58,11 @@ def configure_display(plotly_renderer: str | None = None, matplotlib_backend: st
     kernel = _in_ipython()
     backend = matplotlib_backend or ("module://matplotlib_inline.backend_inline" if kernel else "agg")
     matplotlib.use(backend, force=True)
+    if kernel and "inline" in backend:  # register the PNG formatter, so a returned Figure displays as an image
+        from IPython import get_ipython
+        from matplotlib_inline.backend_inline import configure_inline_support
+
+        configure_inline_support(get_ipython(), backend)
     renderer = plotly_renderer or os.environ.get("PLOTLY_RENDERER") or (
         "colab" if IN_COLAB else "notebook" if kernel else "json"
     )
