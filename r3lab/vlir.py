@@ -25,7 +25,7 @@ from .env import progress_disabled
 from .regions import Frame, ViewConfig, box_iou, find_crop_calls, format_crop_call
 from .samples import Sample
 from .trajectory import IMAGE, MODEL, ImageInfo, Piece
-from .world import FAMILIES, Scene, Task, TaskConfig, WorldConfig, make_task, region_input_box
+from .world import ALL_FAMILIES, FAMILIES, Scene, Task, TaskConfig, WorldConfig, make_task, region_input_box
 
 FORMAT = "r3lab-vlir"
 VERSION = 1
@@ -33,10 +33,13 @@ END = "</think><answer>{answer}</answer><|im_end|>"
 OPEN = {"mark": ["Let me zoom in on the {obj}.", "The mark on the {obj} is too small to see here.",
                  "I need a closer look at the {obj}."],
         "dots": ["Let me zoom in on the {obj}.", "The dots on the {obj} are too small to count here.",
-                 "I need a closer look at the {obj}."]}
+                 "I need a closer look at the {obj}."],
+        "glyph": ["Let me zoom in on the {obj}.", "The digit on the {obj} is too small to read here.",
+                  "I need a closer look at the {obj}."]}
 CONCLUDE = {"colour": [" The mark is {v}.", " Now I can see it: the mark is {v}.", " It is {v}."],
             "shape": [" The mark is a {v}.", " Now I can see it: the mark is a {v}.", " It is a {v}."],
-            "count": [" I count {v}.", " The count is {v}.", " I see {v}."]}
+            "count": [" I count {v}.", " The count is {v}.", " I see {v}."],
+            "glyph": [" The digit is {v}.", " It reads {v}.", " It is {v}."]}
 COMPARE = ["Let me look at the mark on the {a} first.", "First the mark on the {a}."]
 COMPARE_MID = [" It is {ca}. Now the {b}.", " This one is {ca}. Next, the {b}."]
 COMPARE_END = {True: [" It is {cb}, so they are the same.", " This one is {cb} too: the same colour."],
@@ -71,7 +74,7 @@ def task_sample(task: Task, view: ViewConfig | None = None, sample_id: str = "",
                   _crop(boxes[1], frame),
                   _text(rng.choice(COMPARE_END[ca == cb]).format(cb=cb) + end, "answer")]
     else:
-        detail = "dots" if task.kind == "count" else "mark"
+        detail = {"count": "dots", "glyph": "glyph"}.get(task.kind, "mark")
         opening = rng.choice(OPEN[detail]).format(obj=lms[task.asked].name)
         pieces = [_text("<think>" + opening + " " + format_crop_call(boxes[0])), _crop(boxes[0], frame),
                   _text(rng.choice(CONCLUDE[task.kind]).format(v=task.seen[0]) + end, "answer")]
@@ -86,9 +89,9 @@ def build_samples(n: int, seed: int = 0, families: Iterable[str] = FAMILIES, wor
                   ) -> list[Sample]:
     """`n` samples cycling through `families` (equal shares), each a pure function of (seed, family, index)."""
     families = list(families)
-    bad = [f for f in families if f not in FAMILIES]
+    bad = [f for f in families if f not in ALL_FAMILIES]
     if bad or not families:
-        raise ValueError(f"unknown task families {bad or families}; choose from {list(FAMILIES)}")
+        raise ValueError(f"unknown task families {bad or families}; choose from {list(ALL_FAMILIES)}")
     world, tasks, view = world or WorldConfig(), tasks or TaskConfig(), view or ViewConfig()
     out = []
     for i in tqdm(range(n), desc="build VLIR", disable=_quiet(progress)):
@@ -528,7 +531,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--out", required=True, help="dataset folder to write (samples.jsonl, meta.json, images/)")
     parser.add_argument("--n", type=int, default=1000, help="number of samples (default: 1000)")
     parser.add_argument("--seed", type=int, default=0, help="dataset seed (default: 0)")
-    parser.add_argument("--families", nargs="+", default=list(FAMILIES), help=f"task families (default: {' '.join(FAMILIES)})")
+    parser.add_argument("--families", nargs="+", default=list(FAMILIES),
+                        help=f"task families of {' '.join(ALL_FAMILIES)} (default: {' '.join(FAMILIES)})")
     parser.add_argument("--images", choices=["png", "scene"], default="png", help="write PNGs, or scenes re-rendered on load")
     parser.add_argument("--filter", type=_parse_bool, default=True, metavar="BOOL",
                         help="run the quality filters before saving (default: true)")

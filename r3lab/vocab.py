@@ -48,9 +48,10 @@ def world_corpus(per_family: int = 48) -> list[str]:
     import re
 
     from .vlir import build_samples
+    from .world import ALL_FAMILIES
 
     lines = []
-    for s in build_samples(4 * per_family, seed=0, progress=False):
+    for s in build_samples(len(ALL_FAMILIES) * per_family, seed=0, families=ALL_FAMILIES, progress=False):
         lines.append(s.question)
         for p in s.rationale or []:
             lines += [t for t in re.split(r"</?think>|</?answer>|<\|im_end\|>", p.text) if t.strip()]

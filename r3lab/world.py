@@ -27,7 +27,13 @@ COLOURS = {
 ALTERNATIVES = {"grey": ["gray"], "cross": ["plus"], "diamond": ["rhombus"]}  # accepted spellings
 NUMBERS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 _CLUTTER = [(205, 200, 190), (190, 188, 182), (215, 210, 200), (175, 172, 168)]  # muted, never a palette colour
-FAMILIES = ("read_one", "compare_two", "count", "control")
+FAMILIES = ("read_one", "compare_two", "count", "control")  # the default mix
+HARD_FAMILIES = ("glyph",)  # opt-in: a digit drawn in a 3x5 pixel font (glyphs are slow for a tiny model to learn)
+ALL_FAMILIES = FAMILIES + HARD_FAMILIES
+# 3x5 bitmaps of the digits, rows top to bottom
+GLYPHS = {"0": "111101101101111", "1": "010110010010111", "2": "111001111100111", "3": "111001111001111",
+          "4": "101101111001001", "5": "111100111001111", "6": "111100111101111", "7": "111001010010010",
+          "8": "111101111101111", "9": "111101111001111"}
 
 QUESTIONS = {
     "read_one/colour": ["What colour is the mark on the {obj}?", "Which colour is the small mark on the {obj}?",
@@ -39,6 +45,8 @@ QUESTIONS = {
                     "Is the mark on the {a} the same colour as the mark on the {b}?"],
     "count": ["How many dots are on the {obj}?", "How many small dots does the {obj} have?",
               "Count the dots on the {obj}."],
+    "glyph": ["What digit is written on the {obj}?", "Which digit is on the {obj}?",
+              "What number is drawn on the {obj}?"],
     "control/colour": ["What colour is the {shape}?", "Which colour is the large {shape}?"],
     "control/shape": ["What shape is the {colour} object?", "Which shape is the large {colour} object?"],
 }
@@ -66,6 +74,7 @@ class WorldConfig:
     shape_size: int = 5  # side of a tiny shape detail
     dot_size: int = 3  # side of one dot of the count family
     dot_gap: int = 2  # free pixels between dots
+    glyph_scale: int = 1  # glyph family: pixels per font pixel (1 -> a 3x5 px digit)
     detail_jitter: int = 2  # how far (px) a detail may sit off the landmark's centre
     min_contrast: float = 150.0  # minimum RGB distance between a detail and its landmark
     region_margin: int = 2  # ground-truth region = landmark box grown by this many pixels
@@ -113,7 +122,7 @@ class Detail:
 
     kind: str  # mark | shape | dots
     colour: str
-    shape: str  # the mark's or tiny shape's name ("square" for marks and dots)
+    shape: str  # the tiny shape's name ("square" for marks and dots), or the glyph's digit
     size: int  # side of each element
     cells: list  # top-left corners of the elements
 
@@ -222,7 +231,7 @@ def make_task(family: str, seed: int, index: int, world: WorldConfig | None = No
     """Task `index` of `family` for dataset `seed`: deterministic, independent of every other index."""
     world, tasks = world or WorldConfig(), tasks or TaskConfig()
     if family not in _GENERATORS:
-        raise ValueError(f"unknown task family {family!r}; choose from {FAMILIES}")
+        raise ValueError(f"unknown task family {family!r}; choose from {ALL_FAMILIES}")
     key = f"r3lab-world:{seed}:{family}:{index}"
     rng = random.Random(key)
     return _GENERATORS[family](rng, _balanced(seed, family, index), world, tasks, key)
@@ -276,7 +285,15 @@ def _control(rng, pick, world, tasks, key):
     return Task(scene, q, answers_for(answer), "control", kind, [], 0, [answer], key)
 
 
-_GENERATORS = {"read_one": _read_one, "compare_two": _compare_two, "count": _count, "control": _control}
+def _glyph(rng, pick, world, tasks, key):
+    d = pick(sorted(GLYPHS))
+    scene = _scene(rng, world, 1, [d], "glyph", tasks.distractor_details)
+    q = rng.choice(QUESTIONS["glyph"]).format(obj=scene.landmarks[0].name)
+    return Task(scene, q, answers_for(d), "glyph", "glyph", [0], 0, [d], key)
+
+
+_GENERATORS = {"read_one": _read_one, "compare_two": _compare_two, "count": _count, "control": _control,
+               "glyph": _glyph}
 
 
 # -- scene layout ------------------------------------------------------------------------------
@@ -323,10 +340,14 @@ def _scene(rng, world: WorldConfig, n_min, asked, detail_kind, distractors, coun
             elif detail_kind == "shape":
                 sh = value if value is not None else rng.choice(world.detail_shapes)
                 lm.detail = _place(rng, world, lm, "shape", dcol, sh, world.shape_size, 1)
-            else:
-                dots = value if value is not None else rng.randint(1, count_max)
+            else:  # dots and glyphs: black or white, whichever contrasts more
                 dcol = "white" if _contrast(colour, "white") > _contrast(colour, "black") else "black"
-                lm.detail = _place(rng, world, lm, "dots", dcol, "square", world.dot_size, dots)
+                if detail_kind == "glyph":
+                    digit = value if value is not None else rng.choice(sorted(GLYPHS))
+                    lm.detail = _place(rng, world, lm, "glyph", dcol, digit, world.glyph_scale, 0)
+                else:
+                    dots = value if value is not None else rng.randint(1, count_max)
+                    lm.detail = _place(rng, world, lm, "dots", dcol, "square", world.dot_size, dots)
         landmarks.append(lm)
     clutter = _clutter(rng, world, (w, h), boxes)
     return Scene((w, h), rng.getrandbits(63), landmarks, clutter, world)
@@ -356,10 +377,15 @@ def _layout(rng, world, size, n, big_first) -> list[Box]:
 
 
 def _place(rng, world, lm: Landmark, kind, colour, shape, size, count) -> Detail:
-    """Put `count` elements of side `size` inside the landmark's inner area, near its centre."""
+    """Put `count` elements of side `size` inside the landmark's inner area, near its centre.
+
+    A glyph (`count` 0) is the lit font pixels of digit `shape`, each a `size` x `size` block.
+    """
     cx, cy, half = _anchor(lm.shape, lm.box)
     pitch = size + world.dot_gap
-    if count == 1:
+    if kind == "glyph":
+        offsets = [(i % 3 * size, i // 3 * size) for i, on in enumerate(GLYPHS[shape]) if on == "1"]
+    elif count == 1:
         offsets = [(0, 0)]
     else:  # distinct cells of a 3x3 grid (2x2 is too regular: the pattern would give the count away)
         cells = [(i, j) for i in range(3) for j in range(3)]
@@ -446,14 +472,15 @@ def detail_mask(shape: str, n: int) -> np.ndarray:
 
 
 def _draw_detail(d: ImageDraw.ImageDraw, det: Detail) -> None:
-    ys, xs = np.nonzero(detail_mask(det.shape, det.size))
+    ys, xs = np.nonzero(detail_mask("square" if det.kind in ("dots", "glyph") else det.shape, det.size))
     pts = [(int(cx + x), int(cy + y)) for cx, cy in det.cells for x, y in zip(xs, ys)]
     d.point(pts, fill=COLOURS[det.colour])
 
 
 # -- illegibility at the coarse view, legibility after crop-and-zoom ------------------------------
 def _detail_sizes(world: WorldConfig, kind: str | None) -> list[int]:
-    sizes = {"mark": world.mark_size, "shape": world.shape_size, "dots": world.dot_size}
+    sizes = {"mark": world.mark_size, "shape": world.shape_size, "dots": world.dot_size,
+             "glyph": 5 * world.glyph_scale}  # a glyph is read as a whole: its height
     if kind is not None and kind not in sizes:
         raise ValueError(f"detail kind must be one of {sorted(sizes)} or None, got {kind!r}")
     return list(sizes.values()) if kind is None else [sizes[kind]]
@@ -500,7 +527,7 @@ def zoomed_detail_extent(world: WorldConfig | None = None, view: ViewConfig | No
 def legibility(world: WorldConfig | None = None, view: ViewConfig | None = None) -> dict:
     """Per detail kind: side at the coarse view (model-input px) and after crop-and-zoom (crop px)."""
     return {k: {"coarse_px": coarse_detail_extent(world, view, k), "zoomed_px": zoomed_detail_extent(world, view, k)}
-            for k in ("mark", "shape", "dots")}
+            for k in ("mark", "shape", "dots", "glyph")}
 
 
 def region_input_box(box: Box, frame: Frame) -> tuple[int, int, int, int]:

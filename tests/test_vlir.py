@@ -37,7 +37,7 @@ def test_build_is_deterministic_and_cycles_families(samples):
     assert build_samples(4, seed=1, progress=False)[0].question != samples[0].question or \
         _pixels(build_samples(1, seed=1, progress=False)[0]) != _pixels(samples[0])
     with pytest.raises(ValueError, match="unknown task families"):
-        build_samples(2, families=["read_one", "glyph"])
+        build_samples(2, families=["read_one", "glyphs"])
 
 
 def test_images_are_lazy_scenes(samples):
@@ -264,3 +264,9 @@ def test_corrupt_makes_each_filter_fire(samples):
     assert check_sample(corrupt(ctrl, "contradict"), VIEW)[0] == "coherence"
     with pytest.raises(ValueError, match="no crop"):
         corrupt(ctrl, "miss")
+
+
+def test_glyph_samples_pass_the_filters():
+    glyphs = build_samples(6, seed=0, families=["glyph"], progress=False)
+    kept, rep = filter_samples(glyphs, VIEW, progress=False)
+    assert len(kept) == 6 and all(s.rationale[-1].text.startswith((" The digit is", " It reads", " It is")) for s in glyphs)

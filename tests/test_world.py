@@ -6,12 +6,12 @@ from PIL import Image
 
 from r3lab.regions import Frame, ViewConfig, crop_and_zoom
 from r3lab.world import (
-    COLOURS, FAMILIES, Scene, TaskConfig, WorldConfig, coarse_detail_extent, coarse_residual, detail_mask,
+    ALL_FAMILIES, COLOURS, FAMILIES, GLYPHS, Scene, TaskConfig, WorldConfig, coarse_detail_extent, coarse_residual, detail_mask,
     legibility, make_task, region_input_box, zoomed_detail_extent,
 )
 
 
-@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("family", ALL_FAMILIES)
 def test_same_seed_same_bytes_other_seed_other_image(family):
     a, b = make_task(family, 7, 3), make_task(family, 7, 3)
     assert a.question == b.question and a.answers == b.answers and a.regions == b.regions
@@ -28,7 +28,7 @@ def test_index_is_independent_of_other_indices():
     assert make_task("read_one", 1, 5).scene.to_dict() == later.scene.to_dict()
 
 
-@pytest.mark.parametrize("family", ["read_one", "compare_two", "count"])
+@pytest.mark.parametrize("family", ["read_one", "compare_two", "count", "glyph"])
 def test_ground_truth_region_contains_its_detail_and_the_detail_is_drawn(family):
     for i in range(24):
         task = make_task(family, 0, i)
@@ -82,7 +82,7 @@ def test_details_barely_change_the_coarse_view_but_dominate_the_zoomed_crop():
         assert r["zoomed_max"] > 150
 
 
-@pytest.mark.parametrize("family,k", [("read_one", 10), ("compare_two", 2), ("count", 4)])
+@pytest.mark.parametrize("family,k", [("read_one", 10), ("compare_two", 2), ("count", 4), ("glyph", 10)])
 def test_answers_are_balanced(family, k):
     counts = Counter(make_task(family, 4, i).answers[0] for i in range(5 * k))
     assert len(counts) == k and set(counts.values()) == {5}
@@ -170,3 +170,16 @@ def test_world_config_accepts_json_lists():
     w = WorldConfig(canvas_sizes=[[448, 448]], mark_colours=["red", "blue"])
     assert w.canvas_sizes == ((448, 448),) and hash(w)
     assert make_task("read_one", 0, 0, w).scene.size == (448, 448)
+
+
+def test_glyph_family_draws_the_asked_digit():
+    assert "glyph" not in FAMILIES  # opt-in: the hard family
+    for i in range(10):
+        t = make_task("glyph", 0, i)
+        lm = t.scene.landmarks[0]
+        x1, y1, x2, y2 = (int(v) for v in lm.detail.box)
+        assert (x2 - x1, y2 - y1) == (3, 5) and t.answers[0] == lm.detail.shape
+        patch = np.asarray(t.scene.render())[y1:y2, x1:x2]
+        lit = (patch == COLOURS[lm.detail.colour]).all(axis=2)
+        assert "".join("1" if v else "0" for v in lit.reshape(-1)) == GLYPHS[t.answers[0]]
+    assert legibility()["glyph"]["coarse_px"] < 1.0
