@@ -25,7 +25,7 @@ from PIL import Image
 from .regions import Frame, ViewConfig, crop_and_zoom, find_crop_calls, format_crop_call
 from .samples import Sample
 from .trajectory import IMAGE, MODEL, ImageInfo, Piece
-from .vlir import image_size
+from .vlir import file_stem, image_size
 from .world import region_input_box
 
 OFFICIAL_SFT_VIEW = ViewConfig(min_pixels=3136, max_pixels=1605632, crop_min_pixels=3136, crop_max_pixels=1605632)
@@ -67,13 +67,13 @@ def export_sft(samples, path: str | os.PathLike, view: ViewConfig | None = None,
         if not s.rationale:
             raise ValueError(f"sample {s.sample_id}: the SFT format needs a reference rationale")
         main = s.load_image()
-        main_rel = f"images/{s.sample_id}.png"
+        main_rel = f"images/{file_stem(s.sample_id)}.png"
         main.save(path.parent / main_rel)
         texts, crops = [], []
         for k, p in enumerate(s.rationale):
             if p.kind == IMAGE:
                 crop = p.image if p.image is not None else crop_and_zoom(main, p.info.box_input, v).image
-                rel = f"images/{s.sample_id}_crop{len(crops)}.png"
+                rel = f"images/{file_stem(s.sample_id)}_crop{len(crops)}.png"
                 crop.save(path.parent / rel)
                 crops.append(rel)
             else:
@@ -159,7 +159,7 @@ def export_rl(samples, path: str | os.PathLike, extras: bool = True) -> Path:
     for s in samples:
         if any("/" in a for a in s.answers):
             raise ValueError(f"sample {s.sample_id}: answers {s.answers} contain '/', the RL format's separator")
-        rel = f"images/{s.sample_id}.png"
+        rel = f"images/{file_stem(s.sample_id)}.png"
         s.load_image().save(path.parent / rel)
         rec = {"image_path": rel, "question": s.question, "answer": "/".join(s.answers),
                "source": s.provenance.get("source_name") or f"r3lab-{s.family or 'sample'}"}

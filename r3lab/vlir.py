@@ -255,7 +255,7 @@ def _layout(sample, view, cfg):
         return "the rationale must end with a model_text piece ending with </answer><|im_end|>"
     frame = Frame.of(image_size(sample), view)
     built = sample.provenance.get("input_size")
-    if built and list(built) != list(frame.input_size):
+    if built and _crops(sample) and list(built) != list(frame.input_size):
         return f"crop boxes are in a {built[0]}x{built[1]} input frame, this view gives {frame.input_w}x{frame.input_h}"
     for k, p in enumerate(pieces):
         if p.kind == IMAGE:
@@ -409,9 +409,10 @@ def save_dataset(samples: Iterable[Sample], out: str | os.PathLike, meta: dict |
     out = Path(out)
     (out / "images").mkdir(parents=True, exist_ok=True)
     samples = list(samples)
-    ids = [s.sample_id for s in samples]
-    if len(set(ids)) != len(ids) or not all(ids):
-        raise ValueError("every sample needs a unique, non-empty sample_id (they name the image files)")
+    stems = [file_stem(s.sample_id) for s in samples]
+    if len(set(stems)) != len(stems) or not all(s.sample_id for s in samples):
+        dup = next((x for x in stems if stems.count(x) > 1), "")
+        raise ValueError(f"every sample needs a unique, non-empty sample_id (they name the image files); {dup!r} repeats")
     meta = {"format": FORMAT, "version": VERSION, "n": len(samples), **(meta or {})}
     (out / "meta.json").write_text(json.dumps(meta, indent=1))
     with open(out / "samples.jsonl", "w") as f:
@@ -428,7 +429,7 @@ def sample_to_dict(s: Sample, root: Path, images: str = "png") -> dict:
         d["image"], d["scene"] = None, {k: v for k, v in s.image.to_dict().items() if k != "world"}
         d["scene"]["world"] = s.image.world.to_dict()
     else:
-        rel = f"images/{s.sample_id}.png"
+        rel = f"images/{file_stem(s.sample_id)}.png"
         s.load_image().save(root / rel, compress_level=1)
         d["image"] = rel
     rat = []
@@ -436,7 +437,7 @@ def sample_to_dict(s: Sample, root: Path, images: str = "png") -> dict:
         if p.kind == IMAGE:
             pd = {"kind": IMAGE, "box_input": list(p.info.box_input)}
             if p.image is not None:  # pre-made crop pixels (official SFT format)
-                pd["image"] = f"images/{s.sample_id}_crop{k}.png"
+                pd["image"] = f"images/{file_stem(s.sample_id)}_crop{k}.png"
                 p.image.save(root / pd["image"])
             rat.append(pd)
         else:
@@ -467,6 +468,11 @@ def sample_from_dict(d: dict, root: Path) -> Sample:
     return Sample(image, d["question"], list(d["answers"]), [tuple(b) for b in d.get("regions", [])], rationale,
                   d.get("family", ""), d["sample_id"], dict(d.get("provenance", {})),
                   [tuple(b) for b in d.get("details", [])])
+
+
+def file_stem(sample_id: str) -> str:
+    """A sample id made safe as a file name (ids from other datasets may hold '/' or spaces)."""
+    return re.sub(r"[^A-Za-z0-9._-]", "_", sample_id)
 
 
 def _existing(path: Path) -> Path:

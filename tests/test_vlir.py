@@ -270,3 +270,15 @@ def test_glyph_samples_pass_the_filters():
     glyphs = build_samples(6, seed=0, families=["glyph"], progress=False)
     kept, rep = filter_samples(glyphs, VIEW, progress=False)
     assert len(kept) == 6 and all(s.rationale[-1].text.startswith((" The digit is", " It reads", " It is")) for s in glyphs)
+
+
+def test_ids_with_slashes_make_safe_file_names(samples, tmp_path):
+    s = copy.deepcopy(samples[0])
+    s.sample_id = "textvqa/train 001"
+    out = save_dataset([s], tmp_path / "ds", progress=False)
+    assert (out / "images" / "textvqa_train_001.png").is_file()
+    assert load_dataset(out)[0].sample_id == "textvqa/train 001"
+    twin = copy.deepcopy(s)
+    twin.sample_id = "textvqa/train_001"
+    with pytest.raises(ValueError, match="unique"):
+        save_dataset([s, twin], tmp_path / "ds2", progress=False)
