@@ -25,7 +25,7 @@ from PIL import Image
 from .regions import Frame, ViewConfig, crop_and_zoom, find_crop_calls, format_crop_call
 from .samples import Sample
 from .trajectory import IMAGE, MODEL, ImageInfo, Piece
-from .vlir import file_stem, image_size
+from .vlir import file_stem
 from .world import region_input_box
 
 OFFICIAL_SFT_VIEW = ViewConfig(min_pixels=3136, max_pixels=1605632, crop_min_pixels=3136, crop_max_pixels=1605632)
@@ -81,8 +81,8 @@ def export_sft(samples, path: str | os.PathLike, view: ViewConfig | None = None,
         suffixes = s.provenance.get("sft_suffixes") or [""] * len(texts)
         if texts[-1].endswith(IM_END):
             texts[-1] = texts[-1][: -len(IM_END)]
-        rec = {"image_path": main_rel, "question": s.question, "response_list": [t + x for t, x in zip(texts, suffixes)],
-               "img_crop_list": crops}
+        rec = {"image_path": main_rel, "question": s.question,
+               "response_list": [t + x for t, x in zip(texts, suffixes)], "img_crop_list": crops}
         if extras:
             rec["r3lab"] = _extras(s, v)
         records.append(rec)
@@ -310,7 +310,8 @@ def _records(path: Path, rep: ImportReport, errors: str):
 def _bad(rep: ImportReport, errors: str, path: Path, n: int, e: Exception):
     if errors == "raise":
         typ = FileNotFoundError if isinstance(e, FileNotFoundError) else ValueError
-        raise typ(f"{path}: {rep.unit} {n}: {e}; fix it, or import with errors='report' to collect bad records") from None
+        raise typ(f"{path}: {rep.unit} {n}: {e}; fix it, or import with errors='report' to collect bad records"
+                  ) from None
     rep.errors.append((n, str(e)))
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import os
 import random
 import re
@@ -52,7 +51,8 @@ EVIDENCE = {"yes": ["same", "yes"], "no": ["different", "not", "no"]}  # conclus
 
 
 # -- building ----------------------------------------------------------------------------------
-def task_sample(task: Task, view: ViewConfig | None = None, sample_id: str = "", provenance: dict | None = None) -> Sample:
+def task_sample(task: Task, view: ViewConfig | None = None, sample_id: str = "", provenance: dict | None = None
+                ) -> Sample:
     """A Sample with its reference rationale; the image stays a lazy `Scene`."""
     view = view or ViewConfig()
     frame = Frame.of(task.scene.size, view)
@@ -184,8 +184,8 @@ class FilterReport:
         return [sid for f in ([name] if name else FILTERS) for sid, _ in self.removed[f]]
 
     def to_dict(self) -> dict:
-        return {"total": self.total, "kept": self.kept, "removed": {k: [list(x) for x in v] for k, v in self.removed.items()},
-                "unchecked": dict(self.unchecked)}
+        return {"total": self.total, "kept": self.kept, "unchecked": dict(self.unchecked),
+                "removed": {k: [list(x) for x in v] for k, v in self.removed.items()}}
 
     def __str__(self) -> str:
         lines = [f"VLIR filters: kept {self.kept} of {self.total}"]
@@ -193,7 +193,8 @@ class FilterReport:
             r = self.removed[f]
             extra = f", {self.unchecked[f]} unchecked (no ground truth)" if self.unchecked[f] else ""
             lines.append(f"  {f:<16} removed {len(r):>5}{extra}")
-            lines += [f"      {sid}: {why}" for sid, why in r[:5]] + ([f"      ... {len(r) - 5} more"] if len(r) > 5 else [])
+            lines += [f"      {sid}: {why}" for sid, why in r[:5]]
+            lines += [f"      ... {len(r) - 5} more"] if len(r) > 5 else []
         return "\n".join(lines)
 
     def _repr_pretty_(self, p, cycle):
@@ -340,7 +341,8 @@ def corrupt(sample: Sample, how: str) -> Sample:
     if how in ("miss", "whole"):
         b = pieces[k].info.box_input
         w, h = b[2] - b[0], b[3] - b[1]
-        far = (0, 0, w, h) if b[0] > frame.input_w / 2 else (frame.input_w - w, frame.input_h - h, frame.input_w, frame.input_h)
+        W, H = frame.input_w, frame.input_h
+        far = (0, 0, w, h) if b[0] > W / 2 else (W - w, H - h, W, H)
         box = far if how == "miss" else (0, 0, frame.input_w, frame.input_h)
         call = find_crop_calls(pieces[k - 1].text)[-1]
         pieces[k - 1] = _text(pieces[k - 1].text[:call.start] + format_crop_call(box), pieces[k - 1].tag)
@@ -412,7 +414,8 @@ def save_dataset(samples: Iterable[Sample], out: str | os.PathLike, meta: dict |
     stems = [file_stem(s.sample_id) for s in samples]
     if len(set(stems)) != len(stems) or not all(s.sample_id for s in samples):
         dup = next((x for x in stems if stems.count(x) > 1), "")
-        raise ValueError(f"every sample needs a unique, non-empty sample_id (they name the image files); {dup!r} repeats")
+        raise ValueError(f"every sample needs a unique, non-empty sample_id (they name the image files); "
+                         f"{dup!r} repeats")
     meta = {"format": FORMAT, "version": VERSION, "n": len(samples), **(meta or {})}
     (out / "meta.json").write_text(json.dumps(meta, indent=1))
     with open(out / "samples.jsonl", "w") as f:
@@ -539,7 +542,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="dataset seed (default: 0)")
     parser.add_argument("--families", nargs="+", default=list(FAMILIES),
                         help=f"task families of {' '.join(ALL_FAMILIES)} (default: {' '.join(FAMILIES)})")
-    parser.add_argument("--images", choices=["png", "scene"], default="png", help="write PNGs, or scenes re-rendered on load")
+    parser.add_argument("--images", choices=["png", "scene"], default="png",
+                        help="write PNGs, or scenes re-rendered on load")
     parser.add_argument("--filter", type=_parse_bool, default=True, metavar="BOOL",
                         help="run the quality filters before saving (default: true)")
     for cls in (WorldConfig, TaskConfig, ViewConfig, FilterConfig):

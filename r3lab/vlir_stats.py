@@ -49,8 +49,8 @@ class DatasetStats:
             lines.append(f"  {fam or '?':<14}{n:>6}  {crops:<16}{ans}")
         if self.box_sides:
             ws = sorted(max(b) for b in self.box_sides)
-            lines.append(f"  crop box side (model-input px): min {ws[0]:g}, median {ws[len(ws) // 2]:g}, max {ws[-1]:g}; "
-                         f"mean area {sum(self.box_area) / len(self.box_area):.1%} of the image")
+            lines.append(f"  crop box side (model-input px): min {ws[0]:g}, median {ws[len(ws) // 2]:g}, "
+                         f"max {ws[-1]:g}; mean area {sum(self.box_area) / len(self.box_area):.1%} of the image")
         lines.append("  image sizes: " + ", ".join(f"{w}x{h}: {c}" for (w, h), c in self.image_sizes.most_common()))
         if self.rationale_chars:
             lines.append(f"  rationale: mean {sum(self.rationale_chars) / len(self.rationale_chars):.0f} characters"
@@ -98,7 +98,8 @@ def plot_stats(stats: DatasetStats, fig=None):
     ks = sorted({k for c in stats.crops.values() for k in c})
     width = 0.8 / max(1, len(ks))
     for i, k in enumerate(ks):
-        ax[0, 1].bar([j + i * width for j in range(len(fams))], [stats.crops[f][k] for f in fams], width, label=f"{k} crops")
+        xs = [j + i * width for j in range(len(fams))]
+        ax[0, 1].bar(xs, [stats.crops[f][k] for f in fams], width, label=f"{k} crops")
     ax[0, 1].set_xticks([j + width * (len(ks) - 1) / 2 for j in range(len(fams))], fams)
     ax[0, 1].set_title("crops per sample")
     ax[0, 1].legend(fontsize=8)

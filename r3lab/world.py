@@ -182,16 +182,20 @@ class Scene:
         return (max(0, x1 - m), max(0, y1 - m), min(self.size[0], x2 + m), min(self.size[1], y2 + m))
 
     def to_dict(self) -> dict:
-        return {"size": list(self.size), "noise_seed": self.noise_seed, "clutter": [list(c[:5]) + [list(c[5])] for c in self.clutter],
-                "landmarks": [{"shape": l.shape, "colour": l.colour, "box": list(l.box),
-                               "detail": None if l.detail is None else {**l.detail.__dict__, "cells": [list(c) for c in l.detail.cells]}}
-                              for l in self.landmarks], "world": self.world.to_dict()}
+        def detail(d):
+            return None if d is None else {**d.__dict__, "cells": [list(c) for c in d.cells]}
+
+        return {"size": list(self.size), "noise_seed": self.noise_seed,
+                "clutter": [list(c[:5]) + [list(c[5])] for c in self.clutter],
+                "landmarks": [{"shape": lm.shape, "colour": lm.colour, "box": list(lm.box), "detail": detail(lm.detail)}
+                              for lm in self.landmarks], "world": self.world.to_dict()}
 
     @classmethod
     def from_dict(cls, d: dict) -> "Scene":
-        lms = [Landmark(l["shape"], l["colour"], tuple(l["box"]),
-                        None if l["detail"] is None else Detail(**{**l["detail"], "cells": [tuple(c) for c in l["detail"]["cells"]]}))
-               for l in d["landmarks"]]
+        def detail(x):
+            return None if x is None else Detail(**{**x, "cells": [tuple(c) for c in x["cells"]]})
+
+        lms = [Landmark(lm["shape"], lm["colour"], tuple(lm["box"]), detail(lm["detail"])) for lm in d["landmarks"]]
         clutter = [tuple(c[:5]) + (tuple(c[5]),) for c in d["clutter"]]
         return cls(tuple(d["size"]), d["noise_seed"], lms, clutter, WorldConfig(**d.get("world", {})))
 
@@ -273,7 +277,8 @@ def _count(rng, pick, world, tasks, key):
 
 
 def _control(rng, pick, world, tasks, key):
-    classes = [(k, v) for k in tasks.control_kinds for v in (world.object_colours if k == "colour" else world.object_shapes)]
+    classes = [(k, v) for k in tasks.control_kinds
+               for v in (world.object_colours if k == "colour" else world.object_shapes)]
     kind, answer = pick(classes)
     scene = _scene(rng, world, 1, [None], "mark", True, big_first=True,
                    first=("colour" if kind == "colour" else "shape", answer))
@@ -325,7 +330,8 @@ def _scene(rng, world: WorldConfig, n_min, asked, detail_kind, distractors, coun
         if detail_kind in ("mark", "shape"):  # the landmark colour must contrast with the detail colour
             dcol = value if (detail_kind == "mark" and value is not None) else rng.choice(world.mark_colours)
             if k == 0 and first and first[0] == "colour":
-                dcol = rng.choice([c for c in world.mark_colours if _contrast(c, first[1]) >= world.min_contrast] or [dcol])
+                ok = [c for c in world.mark_colours if _contrast(c, first[1]) >= world.min_contrast]
+                dcol = rng.choice(ok or [dcol])
             colour = next((c for c in colours if _contrast(c, dcol) >= world.min_contrast), None)
             if colour is None:
                 raise ValueError(f"no landmark colour contrasts with detail colour {dcol!r} at min_contrast "
@@ -359,7 +365,8 @@ def _layout(rng, world, size, n, big_first) -> list[Box]:
     for _ in range(100):  # rejection sampling; a fresh start when the canvas is too crowded
         boxes = []
         for k in range(n):
-            lo, hi = (world.control_min, world.control_max) if (big_first and k == 0) else (world.object_min, world.object_max)
+            big = big_first and k == 0
+            lo, hi = (world.control_min, world.control_max) if big else (world.object_min, world.object_max)
             for _ in range(200):
                 s = rng.randint(lo, hi)
                 if s + 2 * g > min(w, h):
