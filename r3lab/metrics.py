@@ -145,4 +145,5 @@ def _plain(v):
         v = v.item()
     if isinstance(v, (bool, int, str)) or v is None:
         return v
-    return float(v)
+    v = float(v)
+    return None if math.isnan(v) else v  # "not measured this step": null in JSONL

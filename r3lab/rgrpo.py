@@ -25,7 +25,7 @@ import torch
 from . import dist
 from .metrics import MetricLog
 from .rewards import preset, score
-from .sft import (TokenScorer, batch_order, clip_and_step, defer_interrupt, load_samples, load_start_policy, lr_factor,
+from .sft import (TokenScorer, batch_order, check_data, clip_and_step, defer_interrupt, load_samples, load_start_policy, lr_factor,
                   maybe_resume, prepare, run_loop, set_lr, token_logprobs)
 from .trajectory import collate
 
@@ -55,6 +55,7 @@ class RGRPOConfig:
     lr_vision: float = 1e-4  # vision tower learning rate
     freeze_vision: bool = True  # paper/code: only the LLM is trained in RL
     freeze_merger: bool = True
+    optimizer: str = "adamw"  # "adamw" or "sgd"
     weight_decay: float = 0.0  # AdamW decay on matrices
     schedule: str = "constant"  # "constant" (released) or "cosine" after warm-up
     warmup: float = 0.0  # warm-up fraction (< 1) or steps (>= 1)
@@ -366,8 +367,9 @@ def run(args) -> int:
     from .cli import dataclass_from_args
 
     cfg = dataclass_from_args(RGRPOConfig, args).validate()
-    samples = load_samples(cfg.data)
+    check_data(cfg.data)
     policy = load_start_policy(args.policy)
+    samples = load_samples(cfg.data, policy.view)
     log = train(policy, samples, cfg)
     if dist.info().is_main:
         last = {k: round(v, 4) if isinstance(v, float) else v for k, v in log.last.items()}

@@ -41,6 +41,7 @@ class SFTConfig:
     lr_vision: float = 1e-3  # vision tower learning rate
     freeze_vision: bool = False  # paper/code: True (LLM only)
     freeze_merger: bool = False  # paper/code: True
+    optimizer: str = "adamw"  # "adamw" or "sgd" (plain gradient steps: exact to compare runs, slow to learn)
     weight_decay: float = 0.0  # AdamW decay on matrices (never on norms/biases)
     schedule: str = "cosine"  # "cosine" or "constant" after warm-up
     warmup: float = 0.03  # warm-up: fraction of steps (< 1) or a number of steps (>= 1)
@@ -107,8 +108,8 @@ def group_of(name: str) -> str:
     return "lm"
 
 
-def make_optimizer(model: torch.nn.Module, cfg) -> torch.optim.AdamW:
-    """AdamW with one learning rate per group (vision / merger / lm); frozen groups get requires_grad=False."""
+def make_optimizer(model: torch.nn.Module, cfg) -> torch.optim.Optimizer:
+    """AdamW (or SGD) with one learning rate per group (vision / merger / lm); frozen groups get requires_grad=False."""
     lrs = {"vision": cfg.lr_vision, "merger": cfg.lr_merger, "lm": cfg.lr_lm}
     frozen = {"vision": cfg.freeze_vision or cfg.lr_vision == 0, "merger": cfg.freeze_merger or cfg.lr_merger == 0,
               "lm": cfg.lr_lm == 0}
@@ -122,6 +123,11 @@ def make_optimizer(model: torch.nn.Module, cfg) -> torch.optim.AdamW:
         raise ValueError("every parameter group is frozen: nothing to train (check freeze_* and lr_*)")
     groups = [{"params": ps, "lr": lrs[g], "base_lr": lrs[g], "weight_decay": cfg.weight_decay if decay else 0.0,
                "name": f"{g}{'' if decay else '_nodecay'}"} for (g, decay), ps in sorted(buckets.items())]
+    kind = getattr(cfg, "optimizer", "adamw")
+    if kind == "sgd":
+        return torch.optim.SGD(groups, lr=cfg.lr_lm)
+    if kind != "adamw":
+        raise ValueError(f"optimizer must be 'adamw' or 'sgd', got {kind!r}")
     return torch.optim.AdamW(groups, betas=(0.9, 0.999), eps=1e-8)
 
 
@@ -336,8 +342,9 @@ def run(args) -> int:
     from .cli import dataclass_from_args
 
     cfg = dataclass_from_args(SFTConfig, args).validate()
-    samples = load_samples(cfg.data)
+    check_data(cfg.data)
     policy = load_start_policy(args.policy)
+    samples = load_samples(cfg.data, policy.view)
     log = train(policy, samples, cfg)
     if dist.info().is_main:
         print(f"SFT: {len(log)} log rows, last {log.last}")
@@ -345,8 +352,8 @@ def run(args) -> int:
     return 0
 
 
-def load_samples(path: str) -> list:
-    """Samples from a dataset folder or JSONL file written by r3lab (r3lab.vlir)."""
+def check_data(path: str) -> str:
+    """Fail fast, before any model is loaded, when the data path is missing."""
     from pathlib import Path
 
     if not path:
@@ -354,9 +361,14 @@ def load_samples(path: str) -> list:
                          "(build one with `r3lab data build --out <folder>`)")
     if not Path(path).exists():
         raise FileNotFoundError(f"data path {path} does not exist: build a dataset with `r3lab data build --out {path}`")
+    return path
+
+
+def load_samples(path: str, view=None) -> list:
+    """Samples of an r3lab dataset folder or samples.jsonl, with crop boxes in `view`'s frame."""
     from . import vlir
 
-    return list(vlir.load_samples(path))
+    return list(vlir.load_samples(check_data(path), view=view))
 
 
 def load_start_policy(path: str):

@@ -1,0 +1,130 @@
+import json
+import os
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from r3lab.checkpoint import atomic_write_text, find_checkpoint, load_checkpoint, save_checkpoint
+from r3lab.metrics import MetricLog
+from r3lab.rewards import RewardTerm, extract_answer
+from r3lab.rgrpo import RGRPOConfig, scripted_rollout
+from r3lab.rgrpo import train as rgrpo_train
+from r3lab.sft import SFTConfig, make_optimizer
+from r3lab.sft import train as sft_train
+from r3lab.testing import tiny_policy, toy_samples
+
+TIMING = {"tokens_per_s", "gen_tokens_per_s", "traj_per_s", "time", "time_rollout", "time_update", "wall"}
+
+
+def same_rows(a: MetricLog, b: MetricLog):
+    assert len(a) == len(b)
+    for x, y in zip(a.rows, b.rows):
+        assert {k: v for k, v in x.items() if k not in TIMING} == {k: v for k, v in y.items() if k not in TIMING}
+
+
+def same_params(p, q):
+    for (n, a), (_, b) in zip(p.model.named_parameters(), q.model.named_parameters()):
+        assert torch.equal(a, b), n
+
+
+def test_atomic_write_keeps_the_old_file_when_interrupted(tmp_path, monkeypatch):
+    f = tmp_path / "state.json"
+    atomic_write_text(f, "old")
+
+    def boom(*a):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "replace", boom)
+    with pytest.raises(KeyboardInterrupt):
+        atomic_write_text(f, "new")
+    monkeypatch.undo()
+    assert f.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["state.json"]
+
+
+def test_save_load_round_trip_and_latest(tmp_path):
+    policy = tiny_policy(fresh=True)
+    cfg = SFTConfig(steps=2, batch_size=2, lr_lm=1e-2)
+    sft_train(policy, toy_samples(2, policy.view), cfg)
+    opt = make_optimizer(policy.model, cfg)
+    loss = policy.model.lm_head.weight.square().sum()
+    loss.backward()
+    opt.step()
+    random.seed(5)
+    np.random.seed(5)
+    torch.manual_seed(5)
+    for step in (1, 2, 3, 4):
+        path = save_checkpoint(tmp_path, policy, opt, step, {"note": "x"}, keep=2)
+    assert sorted(p.name for p in tmp_path.glob("step_*")) == ["step_000003", "step_000004"]
+    assert find_checkpoint(tmp_path) == path and (tmp_path / "latest").read_text().strip() == path.name
+    expect = (random.random(), np.random.rand(), torch.rand(1))
+    other = tiny_policy(seed=1, fresh=True)
+    opt2 = make_optimizer(other.model, cfg)
+    meta = load_checkpoint(tmp_path, other, opt2)
+    assert meta["step"] == 4 and meta["note"] == "x"
+    same_params(policy, other)
+    a, b = opt.state_dict(), opt2.state_dict()
+    for k in a["state"]:
+        for name, v in a["state"][k].items():
+            assert torch.equal(v, b["state"][k][name])
+    assert (random.random(), np.random.rand(), torch.rand(1)) == expect  # RNG restored to the save point
+    from r3lab.models import load_policy
+
+    same_params(policy, load_policy(path))  # a checkpoint is also a plain policy folder
+    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+        load_checkpoint(tmp_path / "nothing", other)
+
+
+def _len_reward(prompts, completions, **kw):
+    return [len(extract_answer(c) or "") / 10 for c in completions]
+
+
+def _rgrpo(policy, out, steps=3, resume=False, callbacks=()):
+    prefix = "<think>It is</think><answer>"
+    n = len(policy.encode(prefix)) + 4
+    cfg = RGRPOConfig(steps=steps, group_size=2, batch_size=4, micro_rows=2, inner_epochs=2, lr_lm=1e-2,
+                      max_new_tokens=n, max_segment_tokens=n, out_dir=str(out), resume=resume, seed=3)
+    return rgrpo_train(policy, toy_samples(4, policy.view), cfg, callbacks,
+                       rollout_fn=scripted_rollout(lambda s, j, step: prefix), terms=[RewardTerm("len", _len_reward)])
+
+
+def test_rgrpo_interrupt_saves_and_resume_reproduces_the_next_step(tmp_path):
+    whole = tiny_policy(fresh=True)
+    full = _rgrpo(whole, tmp_path / "a")
+    assert len(full) == 3 and full.series("reward_std")[1][0] > 0  # sampled answers differ in length
+
+    def stop_after_two(state, row):
+        if state.step == 2:
+            raise KeyboardInterrupt
+
+    part_policy = tiny_policy(fresh=True)
+    with pytest.warns(UserWarning, match="interrupted after step 2"):
+        part = _rgrpo(part_policy, tmp_path / "b", callbacks=[stop_after_two])
+    assert len(part) == 2 and find_checkpoint(tmp_path / "b").name == "step_000002"
+    assert len(MetricLog.load_jsonl(tmp_path / "b" / "log.jsonl")) == 2
+    resumed_policy = tiny_policy(fresh=True)
+    resumed = _rgrpo(resumed_policy, tmp_path / "b", resume=True)
+    same_rows(resumed, full)
+    same_params(resumed_policy, whole)
+    state = json.loads((find_checkpoint(tmp_path / "b") / "state.json").read_text())
+    assert state["step"] == 3 and state["kind"] == "RGRPOConfig"
+
+
+def test_sft_resume_reproduces_the_uninterrupted_run(tmp_path):
+    def run(out, resume=False, callbacks=()):
+        policy = tiny_policy(fresh=True)
+        cfg = SFTConfig(steps=3, batch_size=2, grad_accum=2, lr_lm=1e-2, warmup=1, out_dir=str(out), resume=resume)
+        return policy, sft_train(policy, toy_samples(3, policy.view), cfg, callbacks)
+
+    def stop(state, row):
+        if state.step == 2:
+            raise KeyboardInterrupt
+
+    full_policy, full = run(tmp_path / "a")
+    with pytest.warns(UserWarning, match="interrupted"):
+        run(tmp_path / "b", callbacks=[stop])
+    resumed_policy, resumed = run(tmp_path / "b", resume=True)
+    assert [r["step"] for r in resumed] == [1, 2, 3]
+    same_rows(resumed, full)
+    same_params(resumed_policy, full_policy)

@@ -1,0 +1,94 @@
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from r3lab import dist
+
+# The same training, run by one process and by `torchrun --nproc_per_node 2` (gloo): SFT, then
+# R-GRPO on scripted groups (every row's text is forced, so both runs see identical trajectories).
+# Plain SGD: Adam turns float noise in near-zero gradients into steps of size ~lr, which
+# differ between any two summation orders (even micro-batch sizes in one process).
+WORKER = textwrap.dedent('''
+    import json, sys
+    import torch
+    torch.set_num_threads(1)
+    from safetensors.torch import save_file
+    from r3lab import dist
+    from r3lab.regions import find_crop_calls
+    from r3lab.rgrpo import RGRPOConfig, scripted_rollout, train
+    from r3lab.sft import SFTConfig, train as sft
+    from r3lab.testing import tiny_policy, toy_samples
+
+    def script(sample, j, step):
+        call = find_crop_calls(sample.rationale[0].text)[0].raw
+        a = sample.answer if (j + step) % 2 == 0 else "purple"
+        return ["<think>look ", call, f" it is {a}.</think><answer>{a}</answer><|im_end|>"]
+
+    out = sys.argv[1]
+    policy = tiny_policy(fresh=True)
+    samples = toy_samples(4, policy.view)
+    lrs = dict(optimizer="sgd", lr_lm=0.1, lr_merger=0.1, lr_vision=0.1, freeze_vision=False, freeze_merger=False)
+    sft_log = sft(policy, samples, SFTConfig(steps=2, batch_size=4, grad_accum=1, warmup=0, **lrs))
+    cfg = RGRPOConfig(steps=2, group_size=2, batch_size=8, micro_rows=2, inner_epochs=2, max_new_tokens=48,
+                      max_segment_tokens=40, **lrs)
+    log = train(policy, samples, cfg, rollout_fn=scripted_rollout(script))
+    if dist.info().is_main:
+        save_file({n: p.detach().contiguous() for n, p in policy.model.named_parameters()}, out + "/params.safetensors")
+        json.dump({"sft": sft_log.rows, "rgrpo": log.rows, "world": dist.info().world_size}, open(out + "/log.json", "w"))
+    dist.shutdown()
+''')
+
+
+def _run(cmd, out, env_extra=None):
+    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR",
+                                                            "MASTER_PORT")}
+    env.update({"TQDM_DISABLE": "1", "OMP_NUM_THREADS": "1"}, **(env_extra or {}))
+    res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    return load_file(str(out / "params.safetensors")), json.loads((out / "log.json").read_text())
+
+
+def test_two_process_gloo_run_equals_single_process(tmp_path):
+    script = tmp_path / "worker.py"
+    script.write_text(WORKER)
+    one, two = tmp_path / "one", tmp_path / "two"
+    one.mkdir()
+    two.mkdir()
+    p1, log1 = _run([sys.executable, str(script), str(one)], one)
+    p2, log2 = _run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                     str(script), str(two)], two)
+    assert log1["world"] == 1 and log2["world"] == 2
+    for key in ("reward", "reward_std", "accuracy", "crops_per_rollout", "batch_tokens"):
+        assert [r[key] for r in log1["rgrpo"]] == [r[key] for r in log2["rgrpo"]], key
+    for a, b in zip(log1["rgrpo"] + log1["sft"], log2["rgrpo"] + log2["sft"]):
+        assert a["loss"] == pytest.approx(b["loss"], abs=1e-5)
+    worst = max((p1[n] - p2[n]).abs().max().item() for n in p1)
+    assert worst < 1e-6, worst  # SGD: Adam would blow float noise in near-zero gradients up to ~lr
+    from r3lab.testing import tiny_policy
+
+    init = dict(tiny_policy(fresh=True).model.named_parameters())
+    moved = max((p1[n] - init[n]).abs().max().item() for n in p1)
+    assert moved > 1000 * worst  # the runs trained: the agreement is not that of two idle models
+
+
+def test_shard_keeps_groups_whole_and_refuses_uneven_splits():
+    prompts = list(range(6))
+    assert [dist.shard(prompts, r, 3) for r in range(3)] == [[0, 1], [2, 3], [4, 5]]
+    with pytest.raises(ValueError, match="multiple of the number of processes"):
+        dist.shard(prompts, 0, 4)
+
+
+def test_single_process_helpers_are_no_ops():
+    d = dist.init()
+    assert d.world_size == 1 and d.is_main and not d.distributed
+    assert dist.all_sum(2.5) == 2.5 and dist.all_gather_floats([1.0, None]) == [1.0, None]
+    assert dist.all_mean({"a": 1.0}) == {"a": 1.0} and dist.broadcast_object({"x": 1}) == {"x": 1}
+    m = torch.nn.Linear(2, 2)
+    assert dist.wrap_ddp(m) is m
+    assert dist.device().type == ("cuda" if torch.cuda.is_available() else "cpu")
