@@ -15,5 +15,11 @@ from .vlir import (
 )
 from .formats import export_rl, export_sft, import_grounded_vqa, import_rl, import_sft
 from .vlir_stats import dataset_stats, plot_sample, plot_samples, plot_stats
+from .attention import AttentionMaps, CaptureConfig, attention_maps, capture_attention
+from .explain import CropExplanation, ExplainConfig, counterfactual_trajectory, disagreements, explain_crops
+from .viz_mpl import plot_attention, plot_step, plot_trajectory, trajectory_steps
+from .viz_plotly import figure_trajectory
+from .viz_widgets import StepPlayer, step_player
+from .viz_html import export_html
 
 __version__ = "0.1.0"
