@@ -1,0 +1,103 @@
+import math
+
+import pytest
+import torch
+
+from r3lab.cli import main as cli_main
+from r3lab.sft import SFTConfig, TokenScorer, group_of, lr_factor, make_optimizer, token_logprobs, train
+from r3lab.testing import tiny_policy, toy_samples
+from r3lab.trajectory import collate
+
+
+def _batch(policy, n=2):
+    trajs = [s.reference(policy.view, policy.prompt).tokenize(policy) for s in toy_samples(n, policy.view)]
+    return trajs, collate(trajs, policy)
+
+
+@pytest.mark.parametrize("temperature", [1.0, 0.7])
+def test_token_logprobs_equal_a_full_forward_and_only_where_labelled(temperature):
+    policy = tiny_policy()
+    trajs, b = _batch(policy)
+    lp = token_logprobs(TokenScorer(policy.model), b, temperature)
+    with torch.no_grad():
+        logits = policy.model(input_ids=b["input_ids"], attention_mask=b["attention_mask"],
+                              position_ids=b["position_ids"], pixel_values=b["pixel_values"],
+                              image_grid_thw=b["image_grid_thw"]).logits
+    full = torch.log_softmax(logits[:, :-1].float() / temperature, -1).gather(-1, b["input_ids"][:, 1:, None])[..., 0]
+    m = b["loss_mask"]
+    assert (lp[:, 1:][m[:, 1:]] - full[m[:, 1:]]).abs().max() < 1e-5
+    assert (lp[~m] == 0).all()
+    labels = [t.labels() for t in trajs]  # the Trajectory decides what is supervised
+    for row, lab in enumerate(labels):
+        assert torch.equal(m[row, :len(lab)], lab != -100)
+
+
+def test_parameter_groups_and_learning_rates():
+    policy = tiny_policy(fresh=True)
+    cfg = SFTConfig(lr_vision=1e-5, lr_merger=2e-4, lr_lm=3e-3, freeze_vision=False, weight_decay=0.1)
+    opt = make_optimizer(policy.model, cfg)
+    by_name = {g["name"]: g for g in opt.param_groups}
+    assert by_name["vision"]["lr"] == 1e-5 and by_name["merger"]["lr"] == 2e-4 and by_name["lm"]["lr"] == 3e-3
+    assert by_name["lm_nodecay"]["weight_decay"] == 0.0 and by_name["lm"]["weight_decay"] == 0.1
+    n_opt = sum(p.numel() for g in opt.param_groups for p in g["params"])
+    assert n_opt == sum(p.numel() for p in policy.model.parameters())
+    assert group_of("model.visual.merger.mlp.0.weight") == "merger" and group_of("visual.blocks.0.x") == "vision"
+    assert group_of("model.language_model.layers.0.mlp.up_proj.weight") == "lm" and group_of("lm_head.weight") == "lm"
+    make_optimizer(policy.model, SFTConfig(freeze_vision=True, freeze_merger=True))
+    assert not any(p.requires_grad for n, p in policy.model.named_parameters() if "visual" in n)
+    with pytest.raises(ValueError, match="frozen"):
+        make_optimizer(policy.model, SFTConfig(freeze_vision=True, freeze_merger=True, lr_lm=0.0))
+
+
+def test_schedules():
+    assert [lr_factor(s, 10, 2, "constant") for s in (0, 1, 2, 9)] == [0.5, 1.0, 1.0, 1.0]
+    cos = [lr_factor(s, 10, 0.2, "cosine", 0.1) for s in range(10)]
+    assert cos[:2] == [0.5, 1.0] and cos[2] == pytest.approx(1.0) and cos[-1] > 0.1
+    assert all(a >= b for a, b in zip(cos[1:], cos[2:])) and lr_factor(10, 10, 0.2, "cosine", 0.1) == pytest.approx(0.1)
+
+
+def test_sft_learns_and_freezing_holds():
+    policy = tiny_policy(fresh=True)
+    samples = toy_samples(2, policy.view)
+    before = {n: p.detach().clone() for n, p in policy.model.named_parameters()}
+    log = train(policy, samples, SFTConfig(steps=8, batch_size=2, lr_lm=3e-3, lr_merger=1e-3, warmup=1,
+                                           freeze_vision=True))
+    losses = log.series("loss")[1]
+    assert losses[-1] < 0.7 * losses[0]
+    assert log.last["supervised_tokens"] == sum(int(s.reference(policy.view).tokenize(policy).loss_mask().sum())
+                                                for s in samples)
+    for n, p in policy.model.named_parameters():
+        changed = not torch.equal(before[n], p.detach())
+        assert changed == ("visual" not in n or "merger" in n), n
+    assert not policy.model.training  # handed back in eval mode
+
+
+def test_grad_accumulation_gives_the_same_step():
+    def one_step(accum):
+        policy = tiny_policy(fresh=True)
+        train(policy, toy_samples(4, policy.view), SFTConfig(steps=1, batch_size=4, grad_accum=accum, warmup=0,
+                                                             optimizer="sgd", lr_lm=1.0, lr_merger=1.0, lr_vision=1.0))
+        return dict(policy.model.named_parameters())
+
+    a, b = one_step(1), one_step(4)
+    assert max((a[n] - b[n]).abs().max().item() for n in a) < 1e-5
+
+
+def test_bad_configs_fail_fast(tmp_path):
+    with pytest.raises(ValueError, match="multiple of grad_accum"):
+        SFTConfig(batch_size=6, grad_accum=4).validate()
+    with pytest.raises(ValueError, match="schedule"):
+        SFTConfig(schedule="linear").validate()
+    policy = tiny_policy()
+    with pytest.raises(ValueError, match="reference rationales"):
+        s = toy_samples(1, policy.view)[0]
+        s.rationale = None
+        train(policy, [s], SFTConfig(steps=1))
+    with pytest.raises(FileNotFoundError, match="r3lab data build"):
+        cli_main(["train", "sft", "--data", str(tmp_path / "missing")])
+    with pytest.raises(ValueError, match="--data"):
+        cli_main(["train", "rgrpo"])
+    with pytest.raises(ValueError, match="group_size must be >= 2"):
+        cli_main(["train", "rgrpo", "--data", str(tmp_path), "--group-size", "1"])
+    with pytest.raises(ValueError, match="multiple of group_size"):
+        cli_main(["train", "rgrpo", "--data", str(tmp_path), "--group-size", "4", "--batch-size", "6"])
