@@ -20,9 +20,23 @@ COMMANDS = [
 ]
 
 
+def field_help(cls) -> dict[str, str]:
+    """Each field's trailing `# comment` in the dataclass source (the one place the meaning is written)."""
+    import inspect
+    import re
+
+    try:
+        src = inspect.getsource(cls)
+    except (OSError, TypeError):
+        return {}
+    pat = re.compile(r"^\s+(\w+)\s*:[^#\n]*#\s*(.+)$")
+    return {m.group(1): m.group(2).strip() for m in map(pat.match, src.splitlines()) if m}
+
+
 def add_dataclass_arguments(parser: argparse.ArgumentParser, cls, prefix: str = "") -> None:
-    """One `--field-name` flag per dataclass field, typed from the annotations, help from metadata."""
+    """One `--field-name` flag per dataclass field, typed from the annotations, help from trailing comments."""
     hints = typing.get_type_hints(cls)
+    comments = field_help(cls)
     for f in dataclasses.fields(cls):
         if not f.init:
             continue
@@ -31,7 +45,7 @@ def add_dataclass_arguments(parser: argparse.ArgumentParser, cls, prefix: str = 
         default = f.default if f.default is not dataclasses.MISSING else (
             f.default_factory() if f.default_factory is not dataclasses.MISSING else None)
         base = _base_type(tp)
-        help_ = f.metadata.get("help", "") + f" (default: {default!r})"
+        help_ = (f.metadata.get("help") or comments.get(f.name, "")) + f" (default: {default!r})"
         if base is bool:
             parser.add_argument(flag, type=_parse_bool, default=default, metavar="BOOL", help=help_,
                                 dest=prefix.replace("-", "_") + f.name)
