@@ -1,0 +1,58 @@
+import json
+import math
+
+import pytest
+from matplotlib.figure import Figure
+
+from r3lab.cli import main as cli_main
+from r3lab.evaluate import EvalConfig, compare, evaluate, summarize
+from r3lab.testing import tiny_policy, toy_samples
+
+
+def test_summarize_per_family_on_known_trajectories():
+    policy = tiny_policy()
+    samples = toy_samples(4, policy.view)
+    trajs = [s.reference(policy.view, policy.prompt).tokenize(policy) for s in samples]
+    trajs[1].pieces[-1].text = trajs[1].pieces[-1].text.replace("<answer>green</answer>", "<answer>red</answer>")
+    trajs[3].family = "control"
+    rows = summarize(trajs)
+    assert rows["all"]["n"] == 4 and rows["read_one"]["n"] == 3 and rows["control"]["n"] == 1
+    assert rows["all"]["accuracy"] == 0.75 and rows["read_one"]["accuracy"] == pytest.approx(2 / 3)
+    assert rows["all"]["crop_rate"] == 1.0 and rows["all"]["crops"] == 1.0 and rows["all"]["invalid_crop_rate"] == 0
+    assert 0.3 < rows["all"]["crop_iou"] <= 1.0  # the reference crop covers the ground-truth region
+    assert rows["all"]["answered"] == 1.0 and rows["all"]["tokens"] > 10
+
+
+def test_evaluate_runs_rollouts_and_reports(tmp_path):
+    policy = tiny_policy()
+    samples = toy_samples(3, policy.view)
+    res = evaluate(policy, samples, EvalConfig(max_new_tokens=6, max_segment_tokens=6, max_crops=0), progress=False)
+    assert len(res.trajectories) == 3 and res["all"]["n"] == 3
+    assert res["all"]["crop_rate"] == 0.0 and 0 <= res.accuracy <= 1
+    assert all(t.meta["temperature"] == 0.0 for t in res.trajectories)  # greedy by default
+    assert "| read_one |" in res.table()
+    assert isinstance(compare({"a": res, "b": res}), Figure) and isinstance(res.plot(), Figure)
+    out = res.save(tmp_path)
+    assert json.loads((out / "results.json").read_text())["rows"]["all"]["n"] == 3
+    assert len((out / "trajectories.jsonl").read_text().splitlines()) == 3
+    with pytest.raises(ValueError, match="no samples"):
+        evaluate(policy, [], EvalConfig())
+
+
+def test_cli_end_to_end_sft_rgrpo_eval(tmp_path, capsys):
+    data, sft_out, rl_out, ev = tmp_path / "data", tmp_path / "sft", tmp_path / "rl", tmp_path / "ev"
+    assert cli_main(["data", "build", "--out", str(data), "--n", "8", "--seed", "1"]) == 0
+    assert cli_main(["train", "sft", "--data", str(data), "--steps", "1", "--batch-size", "2",
+                     "--out-dir", str(sft_out)]) == 0
+    assert (sft_out / "latest").is_file()
+    ckpt = sft_out / (sft_out / "latest").read_text().strip()
+    assert cli_main(["train", "rgrpo", "--policy", str(ckpt), "--data", str(data), "--steps", "1", "--batch-size",
+                     "4", "--group-size", "2", "--max-new-tokens", "6", "--out-dir", str(rl_out)]) == 0
+    log = [json.loads(x) for x in (rl_out / "log.jsonl").read_text().splitlines()]
+    assert len(log) == 1 and not math.isnan(log[0]["reward"])
+    assert cli_main(["eval", "--policy", str(rl_out / "step_000001"), "--data", str(data), "--n", "4",
+                     "--max-new-tokens", "6", "--out", str(ev)]) == 0
+    assert json.loads((ev / "results.json").read_text())["rows"]["all"]["n"] == 4
+    assert "| all |" in capsys.readouterr().out
+    with pytest.raises(FileNotFoundError, match="r3lab data build"):
+        cli_main(["eval", "--data", str(tmp_path / "nope")])
