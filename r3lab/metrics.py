@@ -97,7 +97,8 @@ def plot_metrics(log: MetricLog, keys: Sequence[str] | None = None, title: str |
         xs, ys = log.series(key)
         ax.plot(xs, ys, color="C0", alpha=0.35 if smooth > 1 else 1.0, lw=1)
         if smooth > 1 and len(ys) >= 2:
-            sm = [sum(ys[max(0, i - smooth + 1): i + 1]) / len(ys[max(0, i - smooth + 1): i + 1]) for i in range(len(ys))]
+            win = [ys[max(0, i - smooth + 1): i + 1] for i in range(len(ys))]
+            sm = [sum(w) / len(w) for w in win]
             ax.plot(xs, sm, color="C0", lw=2)
         ax.set_title(key, fontsize=9)
         ax.tick_params(labelsize=7)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import math
 import time
 from dataclasses import dataclass, fields
 from typing import Callable, Sequence
@@ -25,8 +24,8 @@ import torch
 from . import dist
 from .metrics import MetricLog
 from .rewards import preset, score
-from .sft import (TokenScorer, batch_order, check_data, clip_and_step, defer_interrupt, load_samples, load_start_policy, lr_factor,
-                  maybe_resume, prepare, run_loop, set_lr, token_logprobs)
+from .sft import (TokenScorer, batch_order, check_data, clip_and_step, defer_interrupt, load_samples,
+                  load_start_policy, lr_factor, maybe_resume, prepare, run_loop, set_lr, token_logprobs)
 from .trajectory import collate
 
 RolloutFn = Callable[..., list]  # (policy, samples, state) -> trajectories, G per sample, contiguous

@@ -56,7 +56,8 @@ class SFTConfig:
 
     def validate(self) -> "SFTConfig":
         if self.batch_size < 1 or self.grad_accum < 1 or self.batch_size % self.grad_accum:
-            raise ValueError(f"batch_size {self.batch_size} must be a positive multiple of grad_accum {self.grad_accum}")
+            raise ValueError(f"batch_size {self.batch_size} must be a positive multiple of grad_accum "
+                             f"{self.grad_accum}")
         if self.schedule not in ("cosine", "constant"):
             raise ValueError(f"schedule must be 'cosine' or 'constant', got {self.schedule!r}")
         if self.steps < 0:
@@ -360,7 +361,8 @@ def check_data(path: str) -> str:
         raise ValueError("no data given: pass --data <dataset folder or samples.jsonl> "
                          "(build one with `r3lab data build --out <folder>`)")
     if not Path(path).exists():
-        raise FileNotFoundError(f"data path {path} does not exist: build a dataset with `r3lab data build --out {path}`")
+        raise FileNotFoundError(f"data path {path} does not exist: build a dataset with "
+                                f"`r3lab data build --out {path}`")
     return path
 
 

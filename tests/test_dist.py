@@ -40,7 +40,8 @@ WORKER = textwrap.dedent('''
     log = train(policy, samples, cfg, rollout_fn=scripted_rollout(script))
     if dist.info().is_main:
         save_file({n: p.detach().contiguous() for n, p in policy.model.named_parameters()}, out + "/params.safetensors")
-        json.dump({"sft": sft_log.rows, "rgrpo": log.rows, "world": dist.info().world_size}, open(out + "/log.json", "w"))
+        rows = {"sft": sft_log.rows, "rgrpo": log.rows, "world": dist.info().world_size}
+        json.dump(rows, open(out + "/log.json", "w"))
     dist.shutdown()
 ''')
 
