@@ -21,5 +21,11 @@ from .viz_mpl import plot_attention, plot_step, plot_trajectory, trajectory_step
 from .viz_plotly import figure_trajectory
 from .viz_widgets import StepPlayer, step_player
 from .viz_html import export_html
+from .rewards import RewardTerm, Scores, extract_answer, normalize_answer, preset as reward_preset, score
+from .metrics import LivePlot, MetricLog, plot_metrics
+from .checkpoint import find_checkpoint, load_checkpoint, save_checkpoint
+from .sft import SFTConfig, TokenScorer, token_logprobs, train as train_sft
+from .rgrpo import RGRPOConfig, group_advantages, policy_loss, scripted_rollout, train as train_rgrpo, train_step
+from .evaluate import EvalConfig, EvalResult, evaluate, plot_results
 
 __version__ = "0.1.0"

@@ -2,7 +2,7 @@
 
 `evaluate(policy, samples)` returns an `EvalResult` with per-family accuracy, crop rate, crops per
 answer, invalid-crop rate, crop IoU against the ground-truth regions, answer rate, length and
-reward; `.table()` prints it, `.plot()` returns a figure and `compare({...})` sets several results
+reward; `.table()` prints it, `.plot()` returns a figure and `plot_results({...})` sets several results
 side by side (SFT vs R-GRPO vs a model that cannot crop: set `max_crops=0`).
 """
 from __future__ import annotations
@@ -64,7 +64,7 @@ class EvalResult:
         return "\n".join(lines)
 
     def plot(self, metrics: Sequence[str] = ("accuracy", "crop_rate", "crop_iou"), title: str | None = None):
-        return compare({"": self}, metrics, title)
+        return plot_results({"": self}, metrics, title)
 
     def save(self, folder: str | Path, trajectories: bool = True) -> Path:
         from .checkpoint import atomic_write_text
@@ -121,7 +121,7 @@ def evaluate(policy, samples: Sequence, config: EvalConfig | None = None, progre
     return EvalResult(summarize(trajs, terms), trajs, asdict(cfg), time.perf_counter() - t0)
 
 
-def compare(results: dict[str, EvalResult], metrics: Sequence[str] = ("accuracy", "crop_rate", "crop_iou"),
+def plot_results(results: dict[str, EvalResult], metrics: Sequence[str] = ("accuracy", "crop_rate", "crop_iou"),
             title: str | None = None, fig=None):
     """Grouped bars per family, one panel per metric, one colour per result. Returns the Figure."""
     from matplotlib.figure import Figure

@@ -5,7 +5,7 @@ import pytest
 from matplotlib.figure import Figure
 
 from r3lab.cli import main as cli_main
-from r3lab.evaluate import EvalConfig, compare, evaluate, summarize
+from r3lab.evaluate import EvalConfig, evaluate, plot_results, summarize
 from r3lab.testing import tiny_policy, toy_samples
 
 
@@ -31,7 +31,7 @@ def test_evaluate_runs_rollouts_and_reports(tmp_path):
     assert res["all"]["crop_rate"] == 0.0 and 0 <= res.accuracy <= 1
     assert all(t.meta["temperature"] == 0.0 for t in res.trajectories)  # greedy by default
     assert "| read_one |" in res.table()
-    assert isinstance(compare({"a": res, "b": res}), Figure) and isinstance(res.plot(), Figure)
+    assert isinstance(plot_results({"a": res, "b": res}), Figure) and isinstance(res.plot(), Figure)
     out = res.save(tmp_path)
     assert json.loads((out / "results.json").read_text())["rows"]["all"]["n"] == 3
     assert len((out / "trajectories.jsonl").read_text().splitlines()) == 3
