@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from r3lab.attention import attention_maps
+from r3lab.env import IN_CI
 from r3lab.explain import explain_crops
 from r3lab.testing import tiny_policy, toy_trajectory
 from r3lab.viz_html import export_html, trajectory_html
@@ -63,8 +64,12 @@ def _chromium(args, profile):
 
 
 @pytest.mark.browser
-@pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (apt-get install -y chromium)")
 def test_renders_in_headless_chromium(page):
+    if CHROMIUM is None:
+        msg = "needs Debian's chromium: apt-get install -y chromium"
+        if IN_CI:
+            pytest.fail(msg + " (CI must install it before the tests)")
+        pytest.skip(msg)
     t, path, _ = page
     with tempfile.TemporaryDirectory() as profile:
         dom = _chromium(["--dump-dom", path.as_uri()], profile).stdout
