@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 _VISION_TOKENS = ("<|image_pad|>", "<|video_pad|>", "<|vision_start|>", "<|vision_end|>", "<|vision_pad|>")
 _NEVER_SAMPLED = _VISION_TOKENS + ("<|im_start|>", "<|endoftext|>")
+SPLIT_BELOW = 0.5  # a step whose chunks fill less than this share of rows x width runs as two sub-batches
 
 
 @dataclass
@@ -136,16 +137,56 @@ class SharedCache:
                 step_mask[b, width - n:] = 1
         self.real = [r + len(c) for r, c in zip(self.real, chunks)]
         dev = self.device
+        old_len = self.length
         self.mask = torch.cat([self.mask, step_mask.to(dev)], dim=1)
         kw = {}
         if pixel_values is not None:
             flat = [tuple(g) for gs in (grids or []) for g in gs]
             kw = {"pixel_values": pixel_values.to(dev), "image_grid_thw": torch.tensor(flat, device=dev)}
+        wide = [b for b, c in enumerate(chunks) if len(c) > 1]
+        if old_len and width > 1 and len(wide) < B and sum(map(len, chunks)) < SPLIT_BELOW * B * width:
+            return self._split(chunks, wide, ids.to(dev), pos.to(dev), old_len, kw)
         out = self.model(input_ids=ids.to(dev), attention_mask=self.mask, position_ids=pos.to(dev),
                          past_key_values=self.cache, use_cache=True, logits_to_keep=1, **kw)
         self.forwards += 1
         self.slots += B * width
         return out.logits[:, -1].float()
+
+    def _split(self, chunks, wide, ids, pos, old_len, image_kw) -> torch.Tensor:
+        """A wide step (some rows insert a crop or a note) computed without the other rows' pads.
+
+        The wide rows and the one-token rows run as two sub-batches on copies of their cache rows;
+        their new keys/values are written into the same slots a single padded forward would fill,
+        and the pads of the one-token rows stay zero holes that no one attends to. Same layout,
+        same logits; the compute of (rows x widest chunk) becomes (wide rows x widest) + narrow rows.
+        """
+        B, width = ids.shape
+        narrow = [b for b, c in enumerate(chunks) if len(c) == 1]
+        logits = None
+        grown = [(torch.cat([l.keys, l.keys.new_zeros(B, l.keys.shape[1], width, l.keys.shape[3])], 2),
+                  torch.cat([l.values, l.values.new_zeros(B, l.values.shape[1], width, l.values.shape[3])], 2))
+                 for l in self.cache.layers]
+        for rows, w, kw in ((wide, width, image_kw), (narrow, 1, {})):
+            if not rows:
+                continue
+            idx = torch.as_tensor(rows, device=self.device)
+            sub = DynamicCache(ddp_cache_data=[(l.keys[idx], l.values[idx]) for l in self.cache.layers])
+            mask = torch.cat([self.mask[idx, :old_len], self.mask[idx, old_len + width - w:]], 1)
+            out = self.model(input_ids=ids[idx, width - w:], attention_mask=mask,
+                             position_ids=pos[:, idx, width - w:], past_key_values=sub, use_cache=True,
+                             logits_to_keep=1, **kw)
+            for (k, v), l in zip(grown, sub.layers):
+                k[idx, :, old_len + width - w:] = l.keys[:, :, old_len:]
+                v[idx, :, old_len + width - w:] = l.values[:, :, old_len:]
+            part = out.logits[:, -1].float()
+            if logits is None:
+                logits = part.new_zeros(B, part.shape[-1])  # rows with an empty chunk keep zeros (never read)
+            logits[idx] = part
+            self.forwards += 1
+            self.slots += len(rows) * w
+        for (k, v), l in zip(grown, self.cache.layers):
+            l.keys, l.values = k, v
+        return logits
 
     def select(self, rows: Sequence[int]) -> None:
         """Keep (or repeat) `rows` of the batch, in that order."""

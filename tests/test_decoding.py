@@ -123,3 +123,33 @@ def test_append_rejects_mismatched_rows(policy):
         sc.append([[1]])
     with pytest.raises(ValueError, match="empty"):
         sc.append([[], []])
+
+
+@pytest.mark.parametrize("empty_row", [False, True])
+def test_split_wide_step_equals_one_padded_forward(policy, monkeypatch, empty_row):
+    """A step where one row inserts a crop runs as two sub-batches; nothing may change."""
+    import r3lab.decoding as decoding
+
+    prompts = _prompts(policy) * 2  # 4 rows
+    crop = toy_image((84, 56), 4)
+    cpv, grid = policy.encode_images([crop])
+    g = tuple(int(v) for v in grid[0])
+    step = [policy.encode(" a"), policy.encode(" b") + policy.image_ids(g), [] if empty_row else policy.encode(" c"),
+            policy.encode(" d")]
+    after = [policy.encode(w) for w in (" e", " f", " g", " h")]
+    results = []
+    for split in (0.0, 1.0):  # 0.0 never splits, 1.0 always does
+        monkeypatch.setattr(decoding, "SPLIT_BELOW", split)
+        with torch.inference_mode():
+            sc = SharedCache(policy, 4)
+            pv, _ = policy.encode_images([t.model_images()[0] for t in prompts])
+            sc.append([t.input_ids() for t in prompts], [t.grids() for t in prompts], pv)
+            n = sc.forwards
+            first = sc.append(step, [[], [g], [], []], cpv)
+            assert sc.forwards - n == (2 if split else 1)
+            results.append((first, sc.append(after), sc.mask.clone(), sc.next_pos))
+    (a1, a2, am, ap), (b1, b2, bm, bp) = results
+    live = [0, 1, 3] if empty_row else [0, 1, 2, 3]
+    assert (a1[live] - b1[live]).abs().max().item() < 1e-4
+    assert (a2 - b2).abs().max().item() < 1e-4
+    assert torch.equal(am, bm) and ap == bp

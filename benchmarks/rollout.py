@@ -1,0 +1,194 @@
+"""What the rollout engine buys, measured side by side in one run on one model, prompts and seeds.
+
+    python benchmarks/rollout.py [--quick] [--threads 1] [--device cpu] [--dtype float32]
+
+(a) KV reuse vs full re-prefill: one scripted trajectory with 1, 2, 3, 5 crops, the engine
+    (`mode="batched"`, one row: crops appended to the cache) against the official loop
+    (`mode="reference"`: the whole context and every image re-processed after each crop), for
+    224- and 448-px main images. The script forces every token (short segments, as the released
+    model writes: "look once, zoom once, answer"), so both modes do the same work and their
+    tokens are checked equal.
+(b) one GRPO group, G=8, decoded as one batch vs one trajectory at a time (both with KV reuse).
+(c) the whole engine (4 prompts x G=8 in one batch) vs the reference mode.
+(d) what finished rows cost: dropped + cache compaction vs dropped only vs kept as pads.
+
+Targets (issue 4): (a) >= 2x at 3 crops, 448 px; (b) >= 2.5x throughput; (c) >= 4x.
+(a) is reported for the default r3-tiny too. The main model is "r3-small" (text 6x384, vision
+6x192, ~12 M parameters) with 224/448-px views: on default r3-tiny (0.6 M parameters) a decode
+step is pure Python/dispatch overhead, so a re-prefill costs little more than a few decode steps
+and (a) shows little. Default threads = 1: on a shared 2-core box OpenMP barriers with 2 threads
+cost milliseconds per op. Prints ratios and tokens/s; writes benchmarks/results/rollout.json.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+from r3lab.models import TinyConfig, build_tiny
+from r3lab.regions import Frame, ViewConfig, format_crop_call
+from r3lab.rollout import RolloutConfig, rollout
+from r3lab.samples import Sample
+from r3lab.testing import toy_image
+
+SMALL = TinyConfig(hidden=384, layers=6, heads=6, kv_heads=2, intermediate=1024, vision_hidden=192, vision_depth=6,
+                   vision_heads=6, vision_intermediate=512)
+SEGMENT = " I look at the red disc and its small mark"  # about 10 tokens of reasoning per segment
+OUT = Path(__file__).resolve().parent / "results" / "rollout.json"
+
+
+def view_for(px: int) -> ViewConfig:
+    return ViewConfig(min_pixels=56 * 56, max_pixels=px * px, crop_min_pixels=56 * 56, crop_max_pixels=224 * 224)
+
+
+def boxes(frame: Frame, n: int) -> list[tuple[int, int, int, int]]:
+    """n different boxes, each a quarter of the model-input view."""
+    W, H = frame.input_w, frame.input_h
+    return [(int(W * (0.05 * i)), int(H * 0.1), int(W * (0.05 * i + 0.5)), int(H * 0.6)) for i in range(n)]
+
+
+def crop_script(frame: Frame, n: int) -> list[str]:
+    """Every token of an n-crop trajectory, ending with an answer and <|im_end|>."""
+    parts = ["<think>"]
+    for b in boxes(frame, n):
+        parts += [SEGMENT, " " + format_crop_call(b)]
+    return parts + [SEGMENT, "</think><answer>red</answer><|im_end|>"]
+
+
+def group_scripts(frame: Frame, G: int) -> list[list[str] | None]:
+    """G rows that crop at different steps, refuse a call, finish early or just sample."""
+    b = boxes(frame, 3)
+    kinds = [["<think>", " " + format_crop_call(b[0])],
+             ["<think>" + SEGMENT, " " + format_crop_call(b[1]), SEGMENT, " " + format_crop_call(b[2])],
+             None,
+             ["<think> look", ' {"bbox_2d": [9, 9, 9, 9]}'],
+             ["<answer>red</answer><|im_end|>"],
+             ["<think>" + SEGMENT * 2, " " + format_crop_call(b[2])],
+             None,
+             ["<think>" + SEGMENT, " " + format_crop_call(b[0]), "<answer>red</answer><|im_end|>"]]
+    return [kinds[i % len(kinds)] for i in range(G)]
+
+
+def timed(policy, samples, cfg, repeats, **kw):
+    """Best of `repeats` runs after one warm-up; returns (seconds, trajectories)."""
+    rollout(policy, samples, cfg, progress=False, **kw)
+    best, out = float("inf"), None
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        out = rollout(policy, samples, cfg, progress=False, **kw)
+        best = min(best, time.perf_counter() - t0)
+    return best, out
+
+
+def model_tokens(trajs) -> int:
+    return sum(len(p.ids) for t in trajs for p in t.pieces if p.kind == "model_text")
+
+
+def part_a(tc: TinyConfig, sizes, crops, repeats, device, dtype) -> list[dict]:
+    rows = []
+    image = toy_image((448, 448))
+    for px in sizes:
+        policy = build_tiny(tc, view=view_for(px))
+        policy.model.to(device=device, dtype=dtype)
+        sample = Sample(image, "What colour is the disc?", ["red"])
+        frame = Frame.of(image.size, policy.view)
+        for n in crops:
+            script = [crop_script(frame, n)]
+            base = RolloutConfig(greedy=True, max_crops=n, max_images=n + 1, max_new_tokens=4096,
+                                 max_segment_tokens=512)
+            t_reuse, a = timed(policy, [sample], base, repeats, group_size=1, scripts=script)
+            t_full, b = timed(policy, [sample], RolloutConfig(**{**base.__dict__, "mode": "reference"}), repeats,
+                              group_size=1, scripts=script)
+            if a[0].input_ids() != b[0].input_ids() or a[0].meta["n_crops"] != n:
+                raise RuntimeError(f"modes disagree at {px} px, {n} crops")
+            tok = model_tokens(a)
+            rows.append({"px": px, "crops": n, "context_tokens": len(a[0].input_ids()), "model_tokens": tok,
+                         "reuse_s": round(t_reuse, 4), "reprefill_s": round(t_full, 4),
+                         "speedup": round(t_full / t_reuse, 2), "reuse_tok_s": round(tok / t_reuse, 1),
+                         "reprefill_tok_s": round(tok / t_full, 1)})
+            print(f"  (a) {px:3d} px  {n} crops  {rows[-1]['context_tokens']:5d} ctx tokens  reuse {t_reuse:7.3f}s  "
+                  f"re-prefill {t_full:7.3f}s  x{rows[-1]['speedup']:.2f}", flush=True)
+    return rows
+
+
+def main(argv=None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="fewer sizes, crops and repeats (a smoke run)")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (see the docstring)")
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--dtype", default="float32", help="float32 | bfloat16")
+    ap.add_argument("--px", type=int, default=448, help="main-image view side for (b), (c), (d)")
+    ap.add_argument("--out", type=Path, default=OUT)
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    dtype = getattr(torch, args.dtype)
+    quick = args.quick
+    repeats = 1 if quick else 3
+    sizes, crops = ((224,), (1, 3)) if quick else ((224, 448), (1, 2, 3, 5))
+    res = {"machine": {"python": platform.python_version(), "torch": torch.__version__, "threads": args.threads,
+                       "device": args.device, "dtype": args.dtype, "cpu": platform.processor() or platform.machine()},
+           "model": {"r3-small": SMALL.__dict__}, "quick": quick,
+           "targets": {"a_speedup_3crops_448": 2.0, "b_group_throughput": 2.5, "c_engine_vs_reference": 4.0}}
+
+    print("(a) KV reuse vs full re-prefill, r3-small", flush=True)
+    res["a"] = part_a(SMALL, sizes, crops, repeats, args.device, dtype)
+    print("(a) the same on default r3-tiny", flush=True)
+    res["a_tiny"] = part_a(TinyConfig(), sizes, crops, repeats, args.device, dtype)
+
+    px = 224 if quick else args.px
+    policy = build_tiny(SMALL, view=view_for(px))
+    policy.model.to(device=args.device, dtype=dtype)
+    images = [toy_image((448, 448), s) for s in range(4)]
+    samples = [Sample(im, q, ["red"], sample_id=f"p{i}") for i, (im, q) in enumerate(zip(images, [
+        "What colour is the disc?", "Which shape is blue?", "What is in the corner?", "What colour is the mark?"]))]
+    frame = Frame.of(images[0].size, policy.view)
+    G, budget = 8, 48 if quick else 96
+    sampling = RolloutConfig(temperature=1.0, max_new_tokens=budget, max_segment_tokens=budget, seed=0)
+    scripts = group_scripts(frame, G)
+
+    t_b, out_b = timed(policy, samples[:1], sampling, repeats, group_size=G, scripts=scripts)
+    t_1, out_1 = timed(policy, samples[:1], RolloutConfig(**{**sampling.__dict__, "batch_rows": 1}), repeats,
+                       group_size=G, scripts=scripts)
+    tb, t1 = model_tokens(out_b) / t_b, model_tokens(out_1) / t_1
+    res["b"] = {"px": px, "G": G, "batched_s": round(t_b, 3), "one_at_a_time_s": round(t_1, 3),
+                "batched_tok_s": round(tb, 1), "one_at_a_time_tok_s": round(t1, 1), "throughput_ratio": round(tb / t1, 2)}
+    print(f"(b) G={G} batched {tb:8.1f} tok/s  one at a time {t1:8.1f} tok/s  x{tb / t1:.2f}", flush=True)
+
+    n_prompts = 2 if quick else 4
+    scripts = scripts * n_prompts  # per row
+    t_e, out_e = timed(policy, samples[:n_prompts], sampling, repeats, group_size=G, scripts=scripts)
+    t_r, out_r = timed(policy, samples[:n_prompts], RolloutConfig(**{**sampling.__dict__, "mode": "reference"}),
+                       1, group_size=G, scripts=scripts)
+    te, tr = model_tokens(out_e) / t_e, model_tokens(out_r) / t_r
+    res["c"] = {"px": px, "rows": n_prompts * G, "engine_s": round(t_e, 3), "reference_s": round(t_r, 3),
+                "engine_tok_s": round(te, 1), "reference_tok_s": round(tr, 1), "throughput_ratio": round(te / tr, 2),
+                "crops": sum(len(t.crops) for t in out_e)}
+    print(f"(c) {n_prompts}x{G} rows: engine {te:8.1f} tok/s  reference {tr:8.1f} tok/s  x{te / tr:.2f}", flush=True)
+
+    res["d"] = {}
+    for name, kw in [("drop+compact", {}), ("drop", {"compact_holes": 1.0}), ("keep", {"drop_finished": False})]:
+        t_d, out_d = timed(policy, samples[:n_prompts], RolloutConfig(**{**sampling.__dict__, **kw}), repeats,
+                           group_size=G, scripts=scripts)
+        res["d"][name] = {"s": round(t_d, 3), "tok_s": round(model_tokens(out_d) / t_d, 1)}
+        print(f"(d) finished rows {name:13s} {t_d:7.3f}s", flush=True)
+
+    a3 = [r for r in res["a"] if r["crops"] == 3]
+    res["summary"] = {
+        "a_speedup_3crops_largest_px": a3[-1]["speedup"] if a3 else None,
+        "b_group_throughput": res["b"]["throughput_ratio"],
+        "c_engine_vs_reference": res["c"]["throughput_ratio"],
+    }
+    print("summary:", json.dumps(res["summary"]))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(res, indent=2))
+    print(f"wrote {args.out}")
+    return res
+
+
+if __name__ == "__main__":
+    main()
