@@ -1,6 +1,8 @@
 """What the rollout engine buys, measured side by side in one run on one model, prompts and seeds.
 
-    python benchmarks/rollout.py [--quick] [--threads 1] [--device cpu] [--dtype float32]
+    python benchmarks/rollout.py [--quick] [--threads 1] [--device cpu] [--dtype float32] [--model r3-small]
+
+On a GPU: `--device cuda --dtype bfloat16 --model 3b-shape` (Qwen2.5-VL-3B's shape, random weights).
 
 (a) KV reuse vs full re-prefill: one scripted trajectory with 1, 2, 3, 5 crops, the engine
     (`mode="batched"`, one row: crops appended to the cache) against the official loop
@@ -32,12 +34,16 @@ import torch
 
 from r3lab.models import TinyConfig, build_tiny
 from r3lab.regions import Frame, ViewConfig, format_crop_call
-from r3lab.rollout import RolloutConfig, rollout
+from r3lab.rollout import RolloutConfig, crop_script, rollout
 from r3lab.samples import Sample
 from r3lab.testing import toy_image
 
 SMALL = TinyConfig(hidden=384, layers=6, heads=6, kv_heads=2, intermediate=1024, vision_hidden=192, vision_depth=6,
                    vision_heads=6, vision_intermediate=512)
+# Qwen2.5-VL-3B's shape (random weights, r3-tiny's 1k-token vocabulary): for a GPU run with --model 3b-shape
+QWEN_3B = TinyConfig(hidden=2048, layers=36, heads=16, kv_heads=2, intermediate=11008, vision_hidden=1280,
+                     vision_depth=32, vision_heads=16, vision_intermediate=3420)
+MODELS = {"r3-small": SMALL, "3b-shape": QWEN_3B}
 SEGMENT = " I look at the red disc and its small mark"  # about 10 tokens of reasoning per segment
 OUT = Path(__file__).resolve().parent / "results" / "rollout.json"
 
@@ -50,14 +56,6 @@ def boxes(frame: Frame, n: int) -> list[tuple[int, int, int, int]]:
     """n different boxes, each a quarter of the model-input view."""
     W, H = frame.input_w, frame.input_h
     return [(int(W * (0.05 * i)), int(H * 0.1), int(W * (0.05 * i + 0.5)), int(H * 0.6)) for i in range(n)]
-
-
-def crop_script(frame: Frame, n: int) -> list[str]:
-    """Every token of an n-crop trajectory, ending with an answer and <|im_end|>."""
-    parts = ["<think>"]
-    for b in boxes(frame, n):
-        parts += [SEGMENT, " " + format_crop_call(b)]
-    return parts + [SEGMENT, "</think><answer>red</answer><|im_end|>"]
 
 
 def group_scripts(frame: Frame, G: int) -> list[list[str] | None]:
@@ -75,14 +73,19 @@ def group_scripts(frame: Frame, G: int) -> list[list[str] | None]:
 
 
 def timed(policy, samples, cfg, repeats, **kw):
-    """Best of `repeats` runs after one warm-up; returns (seconds, trajectories)."""
-    rollout(policy, samples, cfg, progress=False, **kw)
+    """Best of `repeats` runs; returns (seconds, trajectories)."""
     best, out = float("inf"), None
     for _ in range(repeats):
         t0 = time.perf_counter()
         out = rollout(policy, samples, cfg, progress=False, **kw)
         best = min(best, time.perf_counter() - t0)
     return best, out
+
+
+def warm_up(policy, sample) -> None:
+    """First calls pay for lazy initialisation; keep that out of every timing."""
+    for mode in ("batched", "reference"):
+        rollout(policy, [sample], RolloutConfig(max_new_tokens=8, mode=mode, seed=0), group_size=2, progress=False)
 
 
 def model_tokens(trajs) -> int:
@@ -97,8 +100,9 @@ def part_a(tc: TinyConfig, sizes, crops, repeats, device, dtype) -> list[dict]:
         policy.model.to(device=device, dtype=dtype)
         sample = Sample(image, "What colour is the disc?", ["red"])
         frame = Frame.of(image.size, policy.view)
+        warm_up(policy, sample)
         for n in crops:
-            script = [crop_script(frame, n)]
+            script = [crop_script(frame, n, SEGMENT)]
             base = RolloutConfig(greedy=True, max_crops=n, max_images=n + 1, max_new_tokens=4096,
                                  max_segment_tokens=512)
             t_reuse, a = timed(policy, [sample], base, repeats, group_size=1, scripts=script)
@@ -122,6 +126,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--threads", type=int, default=1, help="torch threads (see the docstring)")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--dtype", default="float32", help="float32 | bfloat16")
+    ap.add_argument("--model", default="r3-small", choices=sorted(MODELS), help="main model (3b-shape: GPU only)")
     ap.add_argument("--px", type=int, default=448, help="main-image view side for (b), (c), (d)")
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args(argv)
@@ -132,21 +137,24 @@ def main(argv=None) -> dict:
     sizes, crops = ((224,), (1, 3)) if quick else ((224, 448), (1, 2, 3, 5))
     res = {"machine": {"python": platform.python_version(), "torch": torch.__version__, "threads": args.threads,
                        "device": args.device, "dtype": args.dtype, "cpu": platform.processor() or platform.machine()},
-           "model": {"r3-small": SMALL.__dict__}, "quick": quick,
+           "model": {args.model: MODELS[args.model].__dict__}, "quick": quick,
            "targets": {"a_speedup_3crops_448": 2.0, "b_group_throughput": 2.5, "c_engine_vs_reference": 4.0}}
 
-    print("(a) KV reuse vs full re-prefill, r3-small", flush=True)
-    res["a"] = part_a(SMALL, sizes, crops, repeats, args.device, dtype)
+    main_cfg = MODELS[args.model]
+    print(f"(a) KV reuse vs full re-prefill, {args.model}", flush=True)
+    res["a"] = part_a(main_cfg, sizes, crops, repeats, args.device, dtype)
     print("(a) the same on default r3-tiny", flush=True)
-    res["a_tiny"] = part_a(TinyConfig(), sizes, crops, repeats, args.device, dtype)
+    res["a_tiny"] = part_a(TinyConfig(), sizes, crops, repeats + 2, args.device, dtype)
 
     px = 224 if quick else args.px
-    policy = build_tiny(SMALL, view=view_for(px))
+    policy = build_tiny(main_cfg, view=view_for(px))
     policy.model.to(device=args.device, dtype=dtype)
     images = [toy_image((448, 448), s) for s in range(4)]
     samples = [Sample(im, q, ["red"], sample_id=f"p{i}") for i, (im, q) in enumerate(zip(images, [
         "What colour is the disc?", "Which shape is blue?", "What is in the corner?", "What colour is the mark?"]))]
     frame = Frame.of(images[0].size, policy.view)
+    warm_up(policy, samples[0])
+    repeats = 1 if quick else 2
     G, budget = 8, 48 if quick else 96
     sampling = RolloutConfig(temperature=1.0, max_new_tokens=budget, max_segment_tokens=budget, seed=0)
     scripts = group_scripts(frame, G)

@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 
 from .decoding import Feed, SharedCache, banned_ids, brace_table, choose
 from .env import progress_disabled
-from .regions import Verdict, closed_call_since, find_crop_calls
+from .regions import Verdict, closed_call_since, find_crop_calls, format_crop_call
 from .trajectory import ENV, MODEL, CropEvent, Piece, Trajectory
 
 if TYPE_CHECKING:
@@ -63,6 +63,21 @@ class RolloutConfig:
 
 
 Script = str | Sequence[int] | Sequence[str] | None
+
+
+def crop_script(frame, n_crops: int, segment: str = " I look closer.", answer: str = "red") -> list[str]:
+    """Every token of an n-crop trajectory as script pieces (benchmarks, lessons, tests).
+
+    Each segment is `segment` + one crop call (distinct boxes, each a quarter of the model-input
+    view), then `segment`, the answer and `<|im_end|>`: the engine does exactly this work in any mode.
+    """
+    W, H = frame.input_w, frame.input_h
+    parts = ["<think>"]
+    for i in range(n_crops):
+        x = W * 0.4 * i / max(1, n_crops - 1) if n_crops > 1 else 0
+        box = (int(x), int(H * 0.1), int(x + W * 0.5), int(H * 0.6))
+        parts += [segment, " " + format_crop_call(box)]
+    return parts + [segment, f"</think><answer>{answer}</answer><|im_end|>"]
 
 
 def note_text(message: str) -> str:

@@ -281,3 +281,15 @@ def test_bad_arguments_get_clear_errors(policy, samples):
         RolloutConfig(mode="vllm")
     with pytest.raises(ValueError, match="group_size"):
         RolloutConfig(group_size=0)
+
+
+def test_crop_script_drives_a_whole_trajectory(policy, samples):
+    from r3lab.regions import Frame
+    from r3lab.rollout import crop_script
+
+    frame = Frame.of(samples[0].load_image().size, policy.view)
+    for n in (0, 2):
+        (t,) = rollout(policy, samples[:1], RolloutConfig(greedy=True, max_new_tokens=300, max_segment_tokens=100),
+                       group_size=1, scripts=[crop_script(frame, n)], progress=False)
+        assert len(t.crops) == n and t.meta["stop"] == "eos" and t.final_answer() == "red"
+        assert len({e.call.box for e in t.events}) == n  # distinct boxes
