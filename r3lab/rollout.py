@@ -180,6 +180,13 @@ def rollout(policy: "Policy", samples: "Sample | Sequence[Sample]", config: Roll
             logits_hook: Callable[[list[int], torch.Tensor], None] | None = None) -> list[Trajectory]:
     """Generate `group_size` interleaved trajectories per sample (sample 0's copies first).
 
+    Each Trajectory records its sampled ids verbatim, `Piece.logprobs` on every model_text piece
+    (`log_softmax(logits / T)` at the chosen id over the full vocabulary, before special-token
+    masking and top-p: what a teacher-forced forward at the same T recomputes), a CropEvent for
+    every crop call (valid, refused or left open) and meta: group, sample_id, row, temperature,
+    top_p, mode, n_crops, n_new_tokens and stop ("eos", "max_new_tokens", "max_segment_tokens" or
+    "max_images").
+
     scripts: forced text per sample (or per output row): a str, a list of str (tokenised piece by
     piece, so a crop call can be made to end exactly at a piece boundary) or token ids. The model
     "writes" it token by token through the same loop (crop calls act, log-probs are recorded), then
@@ -212,24 +219,13 @@ def rollout(policy: "Policy", samples: "Sample | Sequence[Sample]", config: Roll
                              top_p=cfg.top_p, mode=cfg.mode, row=i)
             rows.append(_Row(policy, traj, cfg, per_row[i], i, braces))
 
-    bar = None if callable(progress) else tqdm(
-        total=len(rows), desc=f"rollout ({cfg.mode})", leave=False,
-        disable=progress is False or (progress is None and progress_disabled()))
-
-    def finished(k: int):
-        if bar is not None:
-            bar.update(k)
-        elif callable(progress):
-            finished.done += k
-            progress(finished.done, len(rows))
-    finished.done = 0
-
+    bar = _Progress(progress, len(rows), f"rollout ({cfg.mode})")
     model = policy.model
     was_training = model.training
     model.eval()
     ban = torch.zeros(model.get_output_embeddings().weight.shape[0], device=policy.device)
     ban[banned_ids(policy)] = float("-inf")
-    engine = _Engine(policy, cfg, gen, ban, logits_hook, finished)
+    engine = _Engine(policy, cfg, gen, ban, logits_hook, bar.update)
     try:
         with torch.inference_mode():
             if cfg.mode == "reference":
@@ -243,9 +239,26 @@ def rollout(policy: "Policy", samples: "Sample | Sequence[Sample]", config: Roll
         model.train(was_training)
         if hasattr(getattr(model, "model", None), "rope_deltas"):
             model.model.rope_deltas = None
-        if bar is not None:
-            bar.close()
+        bar.close()
     return [r.traj for r in rows]
+
+
+class _Progress:
+    """A tqdm bar over finished trajectories, or a user callback(done, total)."""
+
+    def __init__(self, progress, total: int, desc: str):
+        self.fn, self.total, self.done = (progress if callable(progress) else None), total, 0
+        quiet = progress is False or (progress is None and progress_disabled())
+        self.bar = None if self.fn else tqdm(total=total, desc=desc, leave=False, disable=quiet)
+
+    def update(self, k: int) -> None:
+        if k:
+            self.done += k
+            self.fn(self.done, self.total) if self.fn else self.bar.update(k)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
 
 
 class _Engine:
@@ -253,7 +266,6 @@ class _Engine:
 
     def __init__(self, policy, cfg, gen, ban, hook, finished):
         self.policy, self.cfg, self.gen, self.ban, self.hook, self.finished = policy, cfg, gen, ban, hook, finished
-        self.stats = {"forwards": 0, "slots": 0, "compactions": 0}
 
     def _choose(self, rows: list[_Row], logits: torch.Tensor) -> list[Feed | None]:
         if self.hook is not None:
@@ -269,7 +281,7 @@ class _Engine:
         first = {g: next(r for r in rows if r.traj.meta["group"] == g) for g in groups}
         prompts = [first[g].traj for g in groups]
         sc = SharedCache(policy, len(prompts))
-        pv, grid = policy.encode_images([t.main.image.resize(t.main.info.input_size) for t in prompts])
+        pv, _ = policy.encode_images([t.model_images()[0] for t in prompts])
         logits = sc.append([t.input_ids() for t in prompts], [t.grids() for t in prompts], pv)
         where = [groups.index(r.traj.meta["group"]) for r in rows]
         sc.select(where)
@@ -289,13 +301,11 @@ class _Engine:
                 keep = [i for i, r in enumerate(active) if r.stop is None]
                 sc.select(keep)
                 active, feeds = [active[i] for i in keep], [feeds[i] for i in keep]
-            if cfg.drop_finished and sc.maybe_compact(cfg.compact_holes):
-                self.stats["compactions"] += 1
+            if cfg.drop_finished:
+                sc.maybe_compact(cfg.compact_holes)
             pvs = [f.pixel_values for f in feeds if f is not None and f.pixel_values is not None]
             logits = sc.append([f.ids if f is not None else [] for f in feeds],
                                [f.grids if f is not None else [] for f in feeds], torch.cat(pvs) if pvs else None)
-        self.stats["forwards"] += sc.forwards
-        self.stats["slots"] += sc.slots
 
     def reference(self, row: _Row) -> None:
         """The official loop: whole-context prefill (all images re-encoded) for every segment."""
@@ -309,12 +319,10 @@ class _Engine:
                 (feed,) = self._choose([row], logits)
                 if feed is None:
                     self.finished(1)
-                    self.stats["forwards"] += sc.forwards
                     return
                 if len(feed.ids) > 1:  # a crop or a note: the official loop re-renders everything
                     break
                 logits = sc.append([feed.ids])
-            self.stats["forwards"] += sc.forwards
 
 
 def _copy_prompt(t: Trajectory) -> Trajectory:
