@@ -6,6 +6,7 @@ from .regions import (
     parse_crop_call, smart_resize, zoom_scale,
 )
 from .rope import mrope_positions
+from .rollout import RolloutConfig, crop_script, rollout
 from .samples import Sample
 from .trajectory import ENV, IMAGE, MODEL, CropEvent, ImageInfo, Piece, Trajectory, collate
 from .world import Scene, Task, TaskConfig, WorldConfig, coarse_detail_extent, legibility, make_task, zoomed_detail_extent
