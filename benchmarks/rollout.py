@@ -12,7 +12,8 @@ On a GPU: `--device cuda --dtype bfloat16 --model 3b-shape` (Qwen2.5-VL-3B's sha
     tokens are checked equal.
 (b) one GRPO group, G=8, decoded as one batch vs one trajectory at a time (both with KV reuse).
 (c) the whole engine (4 prompts x G=8 in one batch) vs the reference mode.
-(d) what finished rows cost: dropped + cache compaction vs dropped only vs kept as pads.
+(d) what finished rows cost: dropped + cache compaction vs dropped only vs kept as pads (time, and
+    machine-independent work: cache slots computed and slots attended over).
 
 Targets (issue 4): (a) >= 2x at 3 crops, 448 px; (b) >= 2.5x throughput; (c) >= 4x.
 (a) is reported for the default r3-tiny too. The main model is "r3-small" (text 6x384, vision
@@ -73,13 +74,13 @@ def group_scripts(frame: Frame, G: int) -> list[list[str] | None]:
 
 
 def timed(policy, samples, cfg, repeats, **kw):
-    """Best of `repeats` runs; returns (seconds, trajectories)."""
-    best, out = float("inf"), None
+    """Best of `repeats` runs; returns (seconds, trajectories, work counters of the last run)."""
+    best, out, stats = float("inf"), None, {}
     for _ in range(repeats):
         t0 = time.perf_counter()
-        out = rollout(policy, samples, cfg, progress=False, **kw)
+        out = rollout(policy, samples, cfg, progress=False, stats=stats, **kw)
         best = min(best, time.perf_counter() - t0)
-    return best, out
+    return best, out, {k: v for k, v in stats.items() if k != "seconds"}
 
 
 def warm_up(policy, sample) -> None:
@@ -105,8 +106,8 @@ def part_a(tc: TinyConfig, sizes, crops, repeats, device, dtype) -> list[dict]:
             script = [crop_script(frame, n, SEGMENT)]
             base = RolloutConfig(greedy=True, max_crops=n, max_images=n + 1, max_new_tokens=4096,
                                  max_segment_tokens=512)
-            t_reuse, a = timed(policy, [sample], base, repeats, group_size=1, scripts=script)
-            t_full, b = timed(policy, [sample], RolloutConfig(**{**base.__dict__, "mode": "reference"}), repeats,
+            t_reuse, a, wa = timed(policy, [sample], base, repeats, group_size=1, scripts=script)
+            t_full, b, wb = timed(policy, [sample], RolloutConfig(**{**base.__dict__, "mode": "reference"}), repeats,
                               group_size=1, scripts=script)
             if a[0].input_ids() != b[0].input_ids() or a[0].meta["n_crops"] != n:
                 raise RuntimeError(f"modes disagree at {px} px, {n} crops")
@@ -114,7 +115,8 @@ def part_a(tc: TinyConfig, sizes, crops, repeats, device, dtype) -> list[dict]:
             rows.append({"px": px, "crops": n, "context_tokens": len(a[0].input_ids()), "model_tokens": tok,
                          "reuse_s": round(t_reuse, 4), "reprefill_s": round(t_full, 4),
                          "speedup": round(t_full / t_reuse, 2), "reuse_tok_s": round(tok / t_reuse, 1),
-                         "reprefill_tok_s": round(tok / t_full, 1)})
+                         "reprefill_tok_s": round(tok / t_full, 1),
+                         "reuse_text_slots": wa["slots"], "reprefill_text_slots": wb["slots"]})
             print(f"  (a) {px:3d} px  {n} crops  {rows[-1]['context_tokens']:5d} ctx tokens  reuse {t_reuse:7.3f}s  "
                   f"re-prefill {t_full:7.3f}s  x{rows[-1]['speedup']:.2f}", flush=True)
     return rows
@@ -159,8 +161,8 @@ def main(argv=None) -> dict:
     sampling = RolloutConfig(temperature=1.0, max_new_tokens=budget, max_segment_tokens=budget, seed=0)
     scripts = group_scripts(frame, G)
 
-    t_b, out_b = timed(policy, samples[:1], sampling, repeats, group_size=G, scripts=scripts)
-    t_1, out_1 = timed(policy, samples[:1], RolloutConfig(**{**sampling.__dict__, "batch_rows": 1}), repeats,
+    t_b, out_b, _ = timed(policy, samples[:1], sampling, repeats, group_size=G, scripts=scripts)
+    t_1, out_1, _ = timed(policy, samples[:1], RolloutConfig(**{**sampling.__dict__, "batch_rows": 1}), repeats,
                        group_size=G, scripts=scripts)
     tb, t1 = model_tokens(out_b) / t_b, model_tokens(out_1) / t_1
     res["b"] = {"px": px, "G": G, "batched_s": round(t_b, 3), "one_at_a_time_s": round(t_1, 3),
@@ -169,8 +171,8 @@ def main(argv=None) -> dict:
 
     n_prompts = 2 if quick else 4
     scripts = scripts * n_prompts  # per row
-    t_e, out_e = timed(policy, samples[:n_prompts], sampling, repeats, group_size=G, scripts=scripts)
-    t_r, out_r = timed(policy, samples[:n_prompts], RolloutConfig(**{**sampling.__dict__, "mode": "reference"}),
+    t_e, out_e, _ = timed(policy, samples[:n_prompts], sampling, repeats, group_size=G, scripts=scripts)
+    t_r, out_r, _ = timed(policy, samples[:n_prompts], RolloutConfig(**{**sampling.__dict__, "mode": "reference"}),
                        1, group_size=G, scripts=scripts)
     te, tr = model_tokens(out_e) / t_e, model_tokens(out_r) / t_r
     res["c"] = {"px": px, "rows": n_prompts * G, "engine_s": round(t_e, 3), "reference_s": round(t_r, 3),
@@ -179,11 +181,14 @@ def main(argv=None) -> dict:
     print(f"(c) {n_prompts}x{G} rows: engine {te:8.1f} tok/s  reference {tr:8.1f} tok/s  x{te / tr:.2f}", flush=True)
 
     res["d"] = {}
-    for name, kw in [("drop+compact", {}), ("drop", {"compact_holes": 1.0}), ("keep", {"drop_finished": False})]:
-        t_d, out_d = timed(policy, samples[:n_prompts], RolloutConfig(**{**sampling.__dict__, **kw}), repeats,
-                           group_size=G, scripts=scripts)
-        res["d"][name] = {"s": round(t_d, 3), "tok_s": round(model_tokens(out_d) / t_d, 1)}
-        print(f"(d) finished rows {name:13s} {t_d:7.3f}s", flush=True)
+    variants = [("drop+compact", {}), ("drop+compact-always", {"compact_holes": 0.0}), ("drop", {"compact_holes": 1.0}),
+                ("keep", {"drop_finished": False})]
+    for name, kw in variants:
+        t_d, out_d, work = timed(policy, samples[:n_prompts], RolloutConfig(**{**sampling.__dict__, **kw}), repeats,
+                                 group_size=G, scripts=scripts)
+        res["d"][name] = {"s": round(t_d, 3), "tok_s": round(model_tokens(out_d) / t_d, 1), **work}
+        print(f"(d) finished rows {name:20s} {t_d:7.3f}s  slots computed {work['slots']:7d}  "
+              f"slots attended {work['kv_reads']:10d}  compactions {work['compactions']}", flush=True)
 
     a3 = [r for r in res["a"] if r["crops"] == 3]
     res["summary"] = {

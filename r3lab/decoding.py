@@ -93,6 +93,8 @@ class SharedCache:
         self.real = [0] * batch  # real (non-hole) slots per row, kept on the host to avoid syncs
         self.forwards = 0  # model calls made
         self.slots = 0  # cache slots computed (rows x chunk width), holes included
+        self.kv_reads = 0  # cache slots attended over (rows x cache length), holes included
+        self.compactions = 0
 
     @property
     def batch(self) -> int:
@@ -150,6 +152,7 @@ class SharedCache:
                          past_key_values=self.cache, use_cache=True, logits_to_keep=1, **kw)
         self.forwards += 1
         self.slots += B * width
+        self.kv_reads += B * width * self.length
         return out.logits[:, -1].float()
 
     def _split(self, chunks, wide, ids, pos, old_len, image_kw) -> torch.Tensor:
@@ -184,6 +187,7 @@ class SharedCache:
             logits[idx] = part
             self.forwards += 1
             self.slots += len(rows) * w
+            self.kv_reads += len(rows) * w * (old_len + w)
         for (k, v), l in zip(grown, self.cache.layers):
             l.keys, l.values = k, v
         return logits
@@ -211,6 +215,7 @@ class SharedCache:
                 g = order[:, None, :, None].expand(B, H, keep, D)
                 layer.keys, layer.values = layer.keys.gather(2, g), layer.values.gather(2, g)
         self.mask = self.mask.gather(1, order)
+        self.compactions += 1
 
     def maybe_compact(self, threshold: float) -> bool:
         if self.batch and threshold < 1.0 and self.holes() > threshold:

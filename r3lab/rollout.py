@@ -11,6 +11,7 @@ decoding and differ only in cost.
 """
 from __future__ import annotations
 
+import time
 from collections import deque
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Callable, Sequence
@@ -177,7 +178,8 @@ class _Row:
 def rollout(policy: "Policy", samples: "Sample | Sequence[Sample]", config: RolloutConfig | None = None, *,
             group_size: int | None = None, scripts: Sequence[Script] | None = None,
             progress: bool | Callable[[int, int], None] | None = None,
-            logits_hook: Callable[[list[int], torch.Tensor], None] | None = None) -> list[Trajectory]:
+            logits_hook: Callable[[list[int], torch.Tensor], None] | None = None,
+            stats: dict | None = None) -> list[Trajectory]:
     """Generate `group_size` interleaved trajectories per sample (sample 0's copies first).
 
     Each Trajectory records its sampled ids verbatim, `Piece.logprobs` on every model_text piece
@@ -193,6 +195,8 @@ def rollout(policy: "Policy", samples: "Sample | Sequence[Sample]", config: Roll
     samples on from there. progress: None/True/False for a tqdm bar over finished trajectories, or
     a callable(done, total). logits_hook(row_ids, logits): called before every choice with the
     float32 next-token logits of the rows being decoded (tests and notebooks inspect them).
+    stats: a dict that receives the engine's work counters (forwards, cache slots computed, slots
+    attended over, compactions, model tokens, seconds).
     """
     from .samples import Sample
 
@@ -226,6 +230,7 @@ def rollout(policy: "Policy", samples: "Sample | Sequence[Sample]", config: Roll
     ban = torch.zeros(model.get_output_embeddings().weight.shape[0], device=policy.device)
     ban[banned_ids(policy)] = float("-inf")
     engine = _Engine(policy, cfg, gen, ban, logits_hook, bar.update)
+    t0 = time.perf_counter()
     try:
         with torch.inference_mode():
             if cfg.mode == "reference":
@@ -240,6 +245,8 @@ def rollout(policy: "Policy", samples: "Sample | Sequence[Sample]", config: Roll
         if hasattr(getattr(model, "model", None), "rope_deltas"):
             model.model.rope_deltas = None
         bar.close()
+    if stats is not None:
+        stats.update(engine.counts, model_tokens=sum(r.n_new for r in rows), seconds=time.perf_counter() - t0)
     return [r.traj for r in rows]
 
 
@@ -266,6 +273,11 @@ class _Engine:
 
     def __init__(self, policy, cfg, gen, ban, hook, finished):
         self.policy, self.cfg, self.gen, self.ban, self.hook, self.finished = policy, cfg, gen, ban, hook, finished
+        self.counts = dict.fromkeys(("forwards", "slots", "kv_reads", "compactions"), 0)
+
+    def _count(self, sc: SharedCache) -> None:
+        for k in self.counts:
+            self.counts[k] += getattr(sc, k)
 
     def _choose(self, rows: list[_Row], logits: torch.Tensor) -> list[Feed | None]:
         if self.hook is not None:
@@ -306,6 +318,7 @@ class _Engine:
             pvs = [f.pixel_values for f in feeds if f is not None and f.pixel_values is not None]
             logits = sc.append([f.ids if f is not None else [] for f in feeds],
                                [f.grids if f is not None else [] for f in feeds], torch.cat(pvs) if pvs else None)
+        self._count(sc)
 
     def reference(self, row: _Row) -> None:
         """The official loop: whole-context prefill (all images re-encoded) for every segment."""
@@ -319,10 +332,12 @@ class _Engine:
                 (feed,) = self._choose([row], logits)
                 if feed is None:
                     self.finished(1)
+                    self._count(sc)
                     return
                 if len(feed.ids) > 1:  # a crop or a note: the official loop re-renders everything
                     break
                 logits = sc.append([feed.ids])
+            self._count(sc)
 
 
 def _copy_prompt(t: Trajectory) -> Trajectory:

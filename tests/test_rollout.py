@@ -99,9 +99,12 @@ ROW_SCRIPTS = [
 def test_rows_cropping_at_different_steps_stay_exact(policy, samples, compact, drop):
     cfg = RolloutConfig(greedy=True, max_new_tokens=70, max_segment_tokens=50, compact_holes=compact,
                         drop_finished=drop)
-    rec = Recorder()
-    out = rollout(policy, samples, cfg, group_size=2, scripts=ROW_SCRIPTS, logits_hook=rec, progress=False)
+    rec, stats = Recorder(), {}
+    out = rollout(policy, samples, cfg, group_size=2, scripts=ROW_SCRIPTS, logits_hook=rec, progress=False,
+                  stats=stats)
     assert [len(t.crops) for t in out] == [1, 2, 1, 0]
+    assert (stats["compactions"] > 0) == (compact == 0.0 and drop)
+    assert stats["model_tokens"] == sum(t.meta["n_new_tokens"] for t in out) and stats["forwards"] > 1
     assert out[3].meta["stop"] == "eos" and out[3].pieces[-1].ids[-1] == policy.eos_id
     first_crop_step = [len(t.pieces[3].ids) for t in out[:3]]
     assert len(set(first_crop_step)) == 3  # the rows really did crop at different steps
@@ -293,3 +296,16 @@ def test_crop_script_drives_a_whole_trajectory(policy, samples):
                        group_size=1, scripts=[crop_script(frame, n)], progress=False)
         assert len(t.crops) == n and t.meta["stop"] == "eos" and t.final_answer() == "red"
         assert len({e.call.box for e in t.events}) == n  # distinct boxes
+
+
+def test_finished_rows_stop_costing_and_compaction_cuts_attention(policy, samples):
+    base = dict(greedy=True, max_new_tokens=70, max_segment_tokens=50)
+    runs = {}
+    for name, kw in [("keep", {"drop_finished": False}), ("drop", {"compact_holes": 1.0}), ("compact", {"compact_holes": 0.0})]:
+        stats = {}
+        out = rollout(policy, samples, RolloutConfig(**base, **kw), group_size=2, scripts=ROW_SCRIPTS, progress=False,
+                      stats=stats)
+        runs[name] = (stats, [t.input_ids() for t in out])
+    assert runs["keep"][1] == runs["drop"][1] == runs["compact"][1]  # same tokens whatever the bookkeeping
+    assert runs["drop"][0]["slots"] < runs["keep"][0]["slots"]  # a finished row costs nothing more
+    assert runs["compact"][0]["kv_reads"] < runs["drop"][0]["kv_reads"]  # fewer holes to attend over
