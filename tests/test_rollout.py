@@ -278,6 +278,10 @@ def test_group_layout_meta_and_modes(policy, samples):
 def test_bad_arguments_get_clear_errors(policy, samples):
     with pytest.raises(ValueError, match="one entry per sample"):
         rollout(policy, samples, group_size=2, scripts=["a"] * 3, progress=False)
+    with pytest.raises(ValueError, match="vision tokens"):
+        rollout(policy, samples, group_size=1, scripts=["look <|image_pad|>", None], progress=False)
+    with pytest.raises(ValueError, match="list of token ids"):
+        rollout(policy, samples, group_size=1, scripts=[[1.5], None], progress=False)
     with pytest.raises(ValueError, match="at least one sample"):
         rollout(policy, [], progress=False)
     with pytest.raises(ValueError, match="mode"):
