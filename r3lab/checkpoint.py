@@ -11,6 +11,7 @@ never leaves a half-written checkpoint behind.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import random
@@ -95,6 +96,20 @@ def _optimizer_join(tensors: dict[str, torch.Tensor], meta: dict) -> dict:
 
 
 # -- save / load -----------------------------------------------------------------------------------
+@contextlib.contextmanager
+def _quiet_hf():
+    """No transformers progress bars ("Writing model shards") inside training loops and notebooks."""
+    from transformers.utils import logging as hf_logging
+
+    was = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was:
+            hf_logging.enable_progress_bar()
+
+
 def save_checkpoint(out_dir: str | os.PathLike, policy, optimizer: torch.optim.Optimizer | None, step: int,
                     state: dict | None = None, keep: int | None = 3) -> Path:
     """Write `<out_dir>/step_<step>` atomically and point `latest` at it; keep the newest `keep`."""
@@ -103,7 +118,8 @@ def save_checkpoint(out_dir: str | os.PathLike, policy, optimizer: torch.optim.O
     final = out_dir / f"step_{step:06d}"
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=out_dir))
     try:
-        policy.save(tmp)
+        with _quiet_hf():
+            policy.save(tmp)
         meta = {"step": step, "rng": rng_state(), **(state or {})}
         if optimizer is not None:
             tensors, meta["optimizer"] = _optimizer_split(optimizer)
@@ -145,7 +161,8 @@ def load_checkpoint(path: str | os.PathLike, policy, optimizer: torch.optim.Opti
     ckpt = find_checkpoint(path)
     meta = json.loads((ckpt / "state.json").read_text())
     # save_pretrained may rename keys to the released layout, so let from_pretrained map them back
-    loaded = type(policy.model).from_pretrained(ckpt, dtype=policy.model.dtype, local_files_only=True)
+    with _quiet_hf():
+        loaded = type(policy.model).from_pretrained(ckpt, dtype=policy.model.dtype, local_files_only=True)
     result = policy.model.load_state_dict(loaded.state_dict(), strict=False)
     missing = [m for m in result.missing_keys if m not in _tied(policy.model)]
     if missing or result.unexpected_keys:

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-from .rewards import preset, region_iou, reward_columns, score
+from .rewards import accuracy, preset, region_iou, reward_columns, score
 
 METRICS = ("n", "accuracy", "crop_rate", "crops", "invalid_crop_rate", "crop_iou", "answered", "tokens", "reward")
 
@@ -145,6 +145,37 @@ def plot_results(results: dict[str, EvalResult], metrics: Sequence[str] = ("accu
         axes[-1].legend(fontsize=8)
     if title:
         fig.suptitle(title)
+    return fig
+
+
+def plot_side_by_side(columns: dict[str, Sequence], k: int = 3, width: int = 44, fig=None):
+    """k samples (rows) x models (columns): the main image with the crops it asked for, and what it wrote.
+
+    `columns` maps a name (e.g. "before SFT", "after SFT") to trajectories of the same samples, in
+    the same order. Returns the Figure.
+    """
+    import textwrap
+
+    from matplotlib.figure import Figure
+
+    from .viz_mpl import plot_trajectory
+
+    names = list(columns)
+    k = min(k, *(len(v) for v in columns.values()))
+    fig = fig or Figure(figsize=(4.2 * len(names), 4.6 * k), layout="constrained")
+    axes = fig.subplots(k, len(names), squeeze=False)
+    for c, name in enumerate(names):
+        for r in range(k):
+            t, ax = columns[name][r], axes[r][c]
+            plot_trajectory(t, ax=ax)
+            got = t.final_answer()
+            ok = accuracy(None, [t.completion()], [t.answers])[0] == 1.0
+            ax.set_title(f"{name}: {'right' if ok else 'wrong'} ({got!r}; truth {t.answers[0]!r})", fontsize=8,
+                         color="green" if ok else "crimson")
+            body = t.completion().replace("<|im_end|>", "").replace("\n", "\\n ") or "(nothing)"
+            lines = textwrap.wrap(body, width)[:9]
+            ax.text(0, -0.04, "\n".join(lines), transform=ax.transAxes, va="top", ha="left", fontsize=6.5,
+                    family="monospace")
     return fig
 
 

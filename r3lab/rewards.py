@@ -229,6 +229,16 @@ class Scores:
     raw: dict[str, list[float | None]]
     total: list[float]
 
+    def table(self, labels: Sequence[str] | None = None) -> str:
+        """A markdown table: one row per trajectory, one column per term, then the total."""
+        names = list(self.terms)
+        labels = labels or [str(i) for i in range(len(self.total))]
+        fmt = lambda v: "-" if v is None else f"{v:.3g}"  # noqa: E731
+        lines = ["| | " + " | ".join(names) + " | total |", "|---" * (len(names) + 2) + "|"]
+        for i, lab in enumerate(labels):
+            lines.append(f"| {lab} | " + " | ".join(fmt(self.terms[n][i]) for n in names) + f" | {fmt(self.total[i])} |")
+        return "\n".join(lines)
+
     def mean(self) -> dict[str, float]:
         out = {}
         for k, vs in self.terms.items():

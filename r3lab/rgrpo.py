@@ -164,6 +164,27 @@ def policy_loss(logp: torch.Tensor, old_logp: torch.Tensor, advantages: torch.Te
     return loss, stats
 
 
+def plot_clipped_objective(eps_low: float = 0.2, eps_high: float = 0.28, fig=None):
+    """The per-token objective min(r A, clip(r) A) against the ratio r, for A = +1 and A = -1. Returns the Figure."""
+    from matplotlib.figure import Figure
+
+    r = torch.linspace(0.0, 2.0, 401)
+    fig = fig or Figure(figsize=(8, 3), layout="constrained")
+    axes = fig.subplots(1, 2)
+    for ax, a in zip(axes, (1.0, -1.0)):
+        obj = torch.minimum(r * a, torch.clamp(r, 1 - eps_low, 1 + eps_high) * a)
+        ax.plot(r, r * a, ":", color="grey", label="r A (unclipped)")
+        ax.plot(r, obj, color="C0", lw=2, label="min(r A, clip(r) A)")
+        flat = ((r > 1 + eps_high) & (a > 0)) | ((r < 1 - eps_low) & (a < 0))
+        ax.fill_between(r, obj.min().item(), obj.max().item(), where=flat, color="C3", alpha=0.12,
+                        label="clipped: no gradient")
+        ax.axvline(1.0, color="k", lw=0.5)
+        ax.set_xlabel("ratio r = p_new / p_rollout")
+        ax.set_title(f"advantage A = {a:+.0f}")
+    axes[0].legend(fontsize=7)
+    return fig
+
+
 # -- one step ----------------------------------------------------------------------------------------
 def rollout_config(cfg: RGRPOConfig, step: int):
     """The rollout settings of `step` on this process (the sampling seed is a pure function of step and rank)."""

@@ -331,6 +331,20 @@ def train(policy, samples: Sequence, config: SFTConfig | None = None, callbacks:
         policy.model.eval()
 
 
+def supervised_text(traj, policy=None, mark: tuple[str, str] = ("\u27e6", "\u27e7")) -> str:
+    """The trajectory as text with every supervised (model_text) span wrapped in marks; images as <image HxW>."""
+    out = []
+    for p in traj.pieces:
+        if p.kind == "image":
+            g = p.info.grid_thw
+            out.append(f"<image {g[1]}x{g[2]} patches>" if g else "<image>")
+        elif p.kind == "model_text":
+            out.append(mark[0] + p.text + mark[1])
+        else:
+            out.append(p.text)
+    return "".join(out)
+
+
 # -- CLI ---------------------------------------------------------------------------------------------
 def add_arguments(parser) -> None:
     from .cli import add_dataclass_arguments

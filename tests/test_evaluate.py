@@ -5,7 +5,7 @@ import pytest
 from matplotlib.figure import Figure
 
 from r3lab.cli import main as cli_main
-from r3lab.evaluate import EvalConfig, evaluate, plot_results, summarize
+from r3lab.evaluate import EvalConfig, evaluate, plot_results, plot_side_by_side, summarize
 from r3lab.testing import tiny_policy, toy_samples
 
 
@@ -32,6 +32,8 @@ def test_evaluate_runs_rollouts_and_reports(tmp_path):
     assert all(t.meta["temperature"] == 0.0 for t in res.trajectories)  # greedy by default
     assert "| read_one |" in res.table()
     assert isinstance(plot_results({"a": res, "b": res}), Figure) and isinstance(res.plot(), Figure)
+    fig = plot_side_by_side({"before": res.trajectories, "after": res.trajectories}, k=2)
+    assert isinstance(fig, Figure) and len(fig.axes) == 4
     out = res.save(tmp_path)
     assert json.loads((out / "results.json").read_text())["rows"]["all"]["n"] == 3
     assert len((out / "trajectories.jsonl").read_text().splitlines()) == 3
