@@ -194,7 +194,9 @@ def _fmt(v) -> str:
 def add_arguments(parser) -> None:
     from .cli import add_dataclass_arguments
 
-    parser.add_argument("--policy", default="", help="checkpoint folder to evaluate (default: a fresh r3-tiny)")
+    from .sft import add_policy_arguments
+
+    add_policy_arguments(parser)
     add_dataclass_arguments(parser, EvalConfig)
 
 
@@ -204,7 +206,7 @@ def run(args) -> int:
 
     cfg = dataclass_from_args(EvalConfig, args)
     check_data(cfg.data)
-    policy = load_start_policy(args.policy)
+    policy = load_start_policy(args.policy, args.dtype, args.attn)
     res = evaluate(policy, load_samples(cfg.data, policy.view), cfg)
     print(res.table())
     if cfg.out:

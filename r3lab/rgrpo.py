@@ -378,8 +378,9 @@ def train(policy, samples: Sequence, config: RGRPOConfig | None = None, callback
 def add_arguments(parser) -> None:
     from .cli import add_dataclass_arguments
 
-    parser.add_argument("--policy", default="", help="checkpoint folder to start from, e.g. an SFT output "
-                        "(default: a fresh r3-tiny)")
+    from .sft import add_policy_arguments
+
+    add_policy_arguments(parser)
     add_dataclass_arguments(parser, RGRPOConfig)
 
 
@@ -388,7 +389,7 @@ def run(args) -> int:
 
     cfg = dataclass_from_args(RGRPOConfig, args).validate()
     check_data(cfg.data)
-    policy = load_start_policy(args.policy)
+    policy = load_start_policy(args.policy, args.dtype, args.attn)
     samples = load_samples(cfg.data, policy.view)
     log = train(policy, samples, cfg)
     if dist.info().is_main:

@@ -349,8 +349,18 @@ def supervised_text(traj, policy=None, mark: tuple[str, str] = ("\u27e6", "\u27e
 def add_arguments(parser) -> None:
     from .cli import add_dataclass_arguments
 
-    parser.add_argument("--policy", default="", help="checkpoint folder to start from (default: a fresh r3-tiny)")
+    add_policy_arguments(parser)
     add_dataclass_arguments(parser, SFTConfig)
+
+
+def add_policy_arguments(parser) -> None:
+    """--policy / --dtype / --attn: which model to start from and how to load it (shared by train and eval)."""
+    parser.add_argument("--policy", default="", help="checkpoint folder to start from: r3-tiny, an r3lab checkpoint "
+                        "or a Qwen2-VL / Qwen2.5-VL folder (default: a fresh r3-tiny)")
+    parser.add_argument("--dtype", default="", help="load the weights as float32 / bfloat16 / float16 "
+                        "(default: as saved; GPU recipe: bfloat16)")
+    parser.add_argument("--attn", default="", help="attention implementation, e.g. sdpa or eager (default: the "
+                        "model's own)")
 
 
 def run(args) -> int:
@@ -358,7 +368,7 @@ def run(args) -> int:
 
     cfg = dataclass_from_args(SFTConfig, args).validate()
     check_data(cfg.data)
-    policy = load_start_policy(args.policy)
+    policy = load_start_policy(args.policy, args.dtype, args.attn)
     samples = load_samples(cfg.data, policy.view)
     log = train(policy, samples, cfg)
     if dist.info().is_main:
@@ -387,9 +397,12 @@ def load_samples(path: str, view=None) -> list:
     return list(vlir.load_samples(check_data(path), view=view))
 
 
-def load_start_policy(path: str):
+def load_start_policy(path: str, dtype: str = "", attn: str = ""):
+    """The policy a CLI run starts from, on this process's device (cuda:LOCAL_RANK under torchrun)."""
     from .models import build_tiny, load_policy
 
     if not path:
-        return build_tiny()
-    return load_policy(path, device=dist.device())
+        policy = build_tiny()
+        policy.model.to(device=dist.device(), dtype=getattr(torch, dtype) if dtype else None)
+        return policy
+    return load_policy(path, dtype=dtype or None, device=dist.device(), attn_implementation=attn or None)
