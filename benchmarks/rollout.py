@@ -15,7 +15,8 @@ On a GPU: `--device cuda --dtype bfloat16 --model 3b-shape` (Qwen2.5-VL-3B's sha
 (d) what finished rows cost: dropped + cache compaction vs dropped only vs kept as pads (time, and
     machine-independent work: cache slots computed and slots attended over).
 
-Targets (issue 4): (a) >= 2x at 3 crops, 448 px; (b) >= 2.5x throughput; (c) >= 4x.
+Compared variants run round-robin (best of N each), so drifts in the load of a shared machine
+hit them alike. Targets (issue 4): (a) >= 2x at 3 crops, 448 px; (b) >= 2.5x throughput; (c) >= 4x.
 (a) is reported for the default r3-tiny too. The main model is "r3-small" (text 6x384, vision
 6x192, ~12 M parameters) with 224/448-px views: on default r3-tiny (0.6 M parameters) a decode
 step is pure Python/dispatch overhead, so a re-prefill costs little more than a few decode steps
@@ -73,14 +74,23 @@ def group_scripts(frame: Frame, G: int) -> list[list[str] | None]:
     return [kinds[i % len(kinds)] for i in range(G)]
 
 
-def timed(policy, samples, cfg, repeats, **kw):
-    """Best of `repeats` runs; returns (seconds, trajectories, work counters of the last run)."""
-    best, out, stats = float("inf"), None, {}
+def compare(policy, samples, variants: dict, repeats: int, **kw) -> dict:
+    """Run the variants (name -> RolloutConfig) round-robin, `repeats` times each, so that a change in
+    the machine's load hits all of them alike. Returns name -> (best seconds, trajectories, work counters)."""
+    best = {name: (float("inf"), None, {}) for name in variants}
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = rollout(policy, samples, cfg, progress=False, stats=stats, **kw)
-        best = min(best, time.perf_counter() - t0)
-    return best, out, {k: v for k, v in stats.items() if k != "seconds"}
+        for name, cfg in variants.items():
+            stats = {}
+            t0 = time.perf_counter()
+            out = rollout(policy, samples, cfg, progress=False, stats=stats, **kw)
+            dt = time.perf_counter() - t0
+            if dt < best[name][0]:
+                best[name] = (dt, out, {k: v for k, v in stats.items() if k != "seconds"})
+    return best
+
+
+def with_(cfg: RolloutConfig, **kw) -> RolloutConfig:
+    return RolloutConfig(**{**cfg.__dict__, **kw})
 
 
 def warm_up(policy, sample) -> None:
@@ -106,9 +116,9 @@ def part_a(tc: TinyConfig, sizes, crops, repeats, device, dtype) -> list[dict]:
             script = [crop_script(frame, n, SEGMENT)]
             base = RolloutConfig(greedy=True, max_crops=n, max_images=n + 1, max_new_tokens=4096,
                                  max_segment_tokens=512)
-            t_reuse, a, wa = timed(policy, [sample], base, repeats, group_size=1, scripts=script)
-            t_full, b, wb = timed(policy, [sample], RolloutConfig(**{**base.__dict__, "mode": "reference"}), repeats,
-                              group_size=1, scripts=script)
+            r = compare(policy, [sample], {"reuse": base, "full": with_(base, mode="reference")}, repeats,
+                        group_size=1, scripts=script)
+            (t_reuse, a, wa), (t_full, b, wb) = r["reuse"], r["full"]
             if a[0].input_ids() != b[0].input_ids() or a[0].meta["n_crops"] != n:
                 raise RuntimeError(f"modes disagree at {px} px, {n} crops")
             tok = model_tokens(a)
@@ -161,9 +171,9 @@ def main(argv=None) -> dict:
     sampling = RolloutConfig(temperature=1.0, max_new_tokens=budget, max_segment_tokens=budget, seed=0)
     scripts = group_scripts(frame, G)
 
-    t_b, out_b, _ = timed(policy, samples[:1], sampling, repeats, group_size=G, scripts=scripts)
-    t_1, out_1, _ = timed(policy, samples[:1], RolloutConfig(**{**sampling.__dict__, "batch_rows": 1}), repeats,
-                       group_size=G, scripts=scripts)
+    r = compare(policy, samples[:1], {"batched": sampling, "single": with_(sampling, batch_rows=1)}, repeats + 1,
+                group_size=G, scripts=scripts)
+    (t_b, out_b, _), (t_1, out_1, _) = r["batched"], r["single"]
     tb, t1 = model_tokens(out_b) / t_b, model_tokens(out_1) / t_1
     res["b"] = {"px": px, "G": G, "batched_s": round(t_b, 3), "one_at_a_time_s": round(t_1, 3),
                 "batched_tok_s": round(tb, 1), "one_at_a_time_tok_s": round(t1, 1), "throughput_ratio": round(tb / t1, 2)}
@@ -171,9 +181,9 @@ def main(argv=None) -> dict:
 
     n_prompts = 2 if quick else 4
     scripts = scripts * n_prompts  # per row
-    t_e, out_e, _ = timed(policy, samples[:n_prompts], sampling, repeats, group_size=G, scripts=scripts)
-    t_r, out_r, _ = timed(policy, samples[:n_prompts], RolloutConfig(**{**sampling.__dict__, "mode": "reference"}),
-                       1, group_size=G, scripts=scripts)
+    r = compare(policy, samples[:n_prompts], {"engine": sampling, "reference": with_(sampling, mode="reference")},
+                repeats, group_size=G, scripts=scripts)
+    (t_e, out_e, _), (t_r, out_r, _) = r["engine"], r["reference"]
     te, tr = model_tokens(out_e) / t_e, model_tokens(out_r) / t_r
     res["c"] = {"px": px, "rows": n_prompts * G, "engine_s": round(t_e, 3), "reference_s": round(t_r, 3),
                 "engine_tok_s": round(te, 1), "reference_tok_s": round(tr, 1), "throughput_ratio": round(te / tr, 2),
@@ -181,11 +191,10 @@ def main(argv=None) -> dict:
     print(f"(c) {n_prompts}x{G} rows: engine {te:8.1f} tok/s  reference {tr:8.1f} tok/s  x{te / tr:.2f}", flush=True)
 
     res["d"] = {}
-    variants = [("drop+compact", {}), ("drop+compact-always", {"compact_holes": 0.0}), ("drop", {"compact_holes": 1.0}),
-                ("keep", {"drop_finished": False})]
-    for name, kw in variants:
-        t_d, out_d, work = timed(policy, samples[:n_prompts], RolloutConfig(**{**sampling.__dict__, **kw}), repeats,
-                                 group_size=G, scripts=scripts)
+    variants = {"drop+compact": sampling, "drop+compact-always": with_(sampling, compact_holes=0.0),
+                "drop": with_(sampling, compact_holes=1.0), "keep": with_(sampling, drop_finished=False)}
+    for name, (t_d, out_d, work) in compare(policy, samples[:n_prompts], variants, repeats + 1, group_size=G,
+                                            scripts=scripts).items():
         res["d"][name] = {"s": round(t_d, 3), "tok_s": round(model_tokens(out_d) / t_d, 1), **work}
         print(f"(d) finished rows {name:20s} {t_d:7.3f}s  slots computed {work['slots']:7d}  "
               f"slots attended {work['kv_reads']:10d}  compactions {work['compactions']}", flush=True)
