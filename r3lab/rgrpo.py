@@ -260,7 +260,8 @@ def update(state, trajs: Sequence, advantages: torch.Tensor) -> dict:
             norms.append(clip_and_step(state))
     tok = max(1.0, dist.all_sum(sums["tokens"]))
     return {"loss": dist.all_sum(sums["loss"]) / cfg.inner_epochs, "clip_frac": dist.all_sum(sums["clipped"]) / tok,
-            "kl": dist.all_sum(sums["kl"]) / tok, "ratio_mean": dist.all_sum(sums["ratio"]) / tok,
+            "kl": dist.all_sum(sums["kl"]) / tok if state.ref is not None else None,  # None: no reference model
+            "ratio_mean": dist.all_sum(sums["ratio"]) / tok,
             "grad_norm": sum(norms) / len(norms), "batch_tokens": dist.all_sum(sum(float(b["attention_mask"].sum())
                                                                                     for b in batches))}
 
@@ -307,8 +308,8 @@ def train_step(state, samples: Sequence, rollout_fn: RolloutFn | None = None) ->
     t1 = time.perf_counter()
     scores = score(trajs, state.terms)
     adv, zero = group_advantages(scores.total, cfg.group_size, cfg.adv_eps, cfg.scale_rewards)
-    for t, a in zip(trajs, adv.tolist()):
-        t.meta["advantage"] = a
+    for i, (t, a) in enumerate(zip(trajs, adv.tolist())):
+        t.meta.update(advantage=a, zero_std_group=bool(zero[i // cfg.group_size]))
     policy.model.train()
     set_lr(state.optimizer, lr_factor(state.step, cfg.steps, cfg.warmup, cfg.schedule, cfg.min_lr_ratio))
     row = update(state, trajs, adv)

@@ -121,6 +121,7 @@ def test_train_step_updates_all_trainable_and_no_frozen_parameters():
     assert row["reward/accuracy"] == 0.5 and row["frac_zero_std"] == 0.0 and row["crops_per_rollout"] == 1.0
     assert row["crop_iou"] > 0 and row["invalid_crop_rate"] == 0.0
     assert row["ratio_mean"] != 1.0  # the second inner epoch sees a moved policy
+    assert row["kl"] is None and log.rows[0]["frac_zero_std"] == 0.0  # no reference model, so no KL to report
     for n, p in policy.model.named_parameters():
         changed = not torch.equal(before[n], p.detach())
         if ".visual." in n and ".merger." not in n:
