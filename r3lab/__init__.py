@@ -25,8 +25,10 @@ from .viz_html import export_html
 from .rewards import RewardTerm, Scores, extract_answer, normalize_answer, preset as reward_preset, score
 from .metrics import LivePlot, MetricLog, plot_metrics
 from .checkpoint import find_checkpoint, load_checkpoint, save_checkpoint
-from .sft import SFTConfig, TokenScorer, token_logprobs, train as train_sft
-from .rgrpo import RGRPOConfig, group_advantages, policy_loss, scripted_rollout, train as train_rgrpo, train_step
-from .evaluate import EvalConfig, EvalResult, evaluate, plot_results
+from .sft import SFTConfig, TokenScorer, supervised_text, token_logprobs, train as train_sft
+from .rgrpo import (
+    RGRPOConfig, group_advantages, plot_clipped_objective, policy_loss, scripted_rollout, train as train_rgrpo, train_step,
+)
+from .evaluate import EvalConfig, EvalResult, evaluate, plot_results, plot_side_by_side
 
 __version__ = "0.1.0"
