@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import statistics
 import time
 from pathlib import Path
 
@@ -176,7 +175,8 @@ def main(argv=None) -> dict:
     (t_b, out_b, _), (t_1, out_1, _) = r["batched"], r["single"]
     tb, t1 = model_tokens(out_b) / t_b, model_tokens(out_1) / t_1
     res["b"] = {"px": px, "G": G, "batched_s": round(t_b, 3), "one_at_a_time_s": round(t_1, 3),
-                "batched_tok_s": round(tb, 1), "one_at_a_time_tok_s": round(t1, 1), "throughput_ratio": round(tb / t1, 2)}
+                "batched_tok_s": round(tb, 1), "one_at_a_time_tok_s": round(t1, 1),
+                "throughput_ratio": round(tb / t1, 2)}
     print(f"(b) G={G} batched {tb:8.1f} tok/s  one at a time {t1:8.1f} tok/s  x{tb / t1:.2f}", flush=True)
 
     n_prompts = 2 if quick else 4

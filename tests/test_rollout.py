@@ -305,7 +305,8 @@ def test_crop_script_drives_a_whole_trajectory(policy, samples):
 def test_finished_rows_stop_costing_and_compaction_cuts_attention(policy, samples):
     base = dict(greedy=True, max_new_tokens=70, max_segment_tokens=50)
     runs = {}
-    for name, kw in [("keep", {"drop_finished": False}), ("drop", {"compact_holes": 1.0}), ("compact", {"compact_holes": 0.0})]:
+    variants = {"keep": {"drop_finished": False}, "drop": {"compact_holes": 1.0}, "compact": {"compact_holes": 0.0}}
+    for name, kw in variants.items():
         stats = {}
         out = rollout(policy, samples, RolloutConfig(**base, **kw), group_size=2, scripts=ROW_SCRIPTS, progress=False,
                       stats=stats)
