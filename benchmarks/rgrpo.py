@@ -52,7 +52,6 @@ def time_steps(policy, samples, cfg: RGRPOConfig, steps: int) -> dict:
     train_step(state, samples, fn)  # warm-up (allocations, first-call overheads)
     rows = []
     for _ in range(steps):
-        state.step += 1
         rows.append(train_step(state, samples, fn))
     policy.model.eval()
     med = {k: statistics.median(r[k] for r in rows) for k in ("time", "time_rollout", "time_update", "batch_tokens")}

@@ -297,7 +297,7 @@ def step_metrics(trajs: Sequence, scores, zero_std: torch.Tensor, group_size: in
 
 
 def train_step(state, samples: Sequence, rollout_fn: RolloutFn | None = None) -> dict:
-    """Roll out this step's prompts (this process's share), score, advantages, `inner_epochs` updates."""
+    """Roll out this step's prompts (this process's share), score, advantages, `inner_epochs` updates; step += 1."""
     cfg, policy = state.config, state.policy
     t0 = time.perf_counter()
     idx = dist.shard(batch_order(len(samples), state.step, cfg.prompts_per_step, cfg.seed), unit="prompts")
@@ -312,7 +312,9 @@ def train_step(state, samples: Sequence, rollout_fn: RolloutFn | None = None) ->
         t.meta.update(advantage=a, zero_std_group=bool(zero[i // cfg.group_size]))
     policy.model.train()
     set_lr(state.optimizer, lr_factor(state.step, cfg.steps, cfg.warmup, cfg.schedule, cfg.min_lr_ratio))
-    row = update(state, trajs, adv)
+    with defer_interrupt():  # the updates and the step count change together
+        row = update(state, trajs, adv)
+        state.step += 1
     t2 = time.perf_counter()
     state.last = trajs
     gen = dist.all_sum(sum(len(p.ids) for t in trajs for p in t.pieces if p.kind == "model_text"))

@@ -12,6 +12,7 @@ callbacks, checkpoints, Ctrl-C that saves and returns the partial log).
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import random
 import signal
@@ -216,9 +217,15 @@ def maybe_resume(state: TrainState) -> bool:
     return True
 
 
+_DEFERRING: list = []
+
+
 @contextlib.contextmanager
 def defer_interrupt():
-    """Hold Ctrl-C until the block ends, so an update is never half-applied (main thread only)."""
+    """Hold Ctrl-C until the block ends, so an update is never half-applied (main thread; re-entrant)."""
+    if _DEFERRING:
+        yield
+        return
     try:
         old = signal.getsignal(signal.SIGINT)
         hit = []
@@ -226,9 +233,11 @@ def defer_interrupt():
     except ValueError:  # not the main thread: nothing to defer
         yield
         return
+    _DEFERRING.append(True)
     try:
         yield
     finally:
+        _DEFERRING.pop()
         signal.signal(signal.SIGINT, old)
         if hit:
             raise KeyboardInterrupt
@@ -236,7 +245,11 @@ def defer_interrupt():
 
 def run_loop(state: TrainState, step_fn: Callable[[TrainState], dict], total: int,
              callbacks: Sequence[Callable] = (), desc: str = "train") -> MetricLog:
-    """Call `step_fn` until `state.step == total`; log, call back, checkpoint; Ctrl-C saves and returns."""
+    """Call `step_fn` until `state.step == total`; log, call back, checkpoint; Ctrl-C saves and returns.
+
+    `step_fn` applies one step and increments `state.step` inside `defer_interrupt()`, so the state
+    a Ctrl-C saves is always that of a whole number of steps.
+    """
     from tqdm.auto import tqdm
 
     from .env import progress_disabled
@@ -247,7 +260,6 @@ def run_loop(state: TrainState, step_fn: Callable[[TrainState], dict], total: in
     try:
         while state.step < total:
             row = step_fn(state)
-            state.step += 1
             if state.step % max(1, cfg.log_every) == 0 or state.step == total:
                 row = state.log.log(state.step, **row)
                 bar.set_postfix({k: f"{row[k]:.3g}" for k in ("loss", "reward") if isinstance(row.get(k), float)})
@@ -273,13 +285,17 @@ def run_loop(state: TrainState, step_fn: Callable[[TrainState], dict], total: in
 def batch_order(n: int, step: int, batch_size: int, seed: int) -> list[int]:
     """Indices of the global batch at `step`: epoch-wise seeded shuffles, a pure function of the step."""
     out = []
-    start = step * batch_size
-    for k in range(start, start + batch_size):
+    for k in range(step * batch_size, (step + 1) * batch_size):
         epoch, pos = divmod(k, n)
-        perm = list(range(n))
-        random.Random(seed * 1_000_003 + epoch).shuffle(perm)
-        out.append(perm[pos])
+        out.append(_permutation(n, seed, epoch)[pos])
     return out
+
+
+@functools.lru_cache(maxsize=4)
+def _permutation(n: int, seed: int, epoch: int) -> tuple[int, ...]:
+    perm = list(range(n))
+    random.Random(seed * 1_000_003 + epoch).shuffle(perm)
+    return tuple(perm)
 
 
 def sft_step(state: TrainState, samples: Sequence) -> dict:
@@ -307,6 +323,7 @@ def sft_step(state: TrainState, samples: Sequence) -> dict:
             total_nll += float(nll.detach())
             seen += sum(len(t.input_ids()) for t in chunk)
         grad_norm = clip_and_step(state)
+        state.step += 1
     dt = time.perf_counter() - t0
     loss = dist.all_sum(total_nll) / n_tok
     return {"loss": loss, "ppl": math.exp(min(loss, 50)), "lr": state.optimizer.param_groups[0]["lr"],
