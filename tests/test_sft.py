@@ -101,3 +101,20 @@ def test_bad_configs_fail_fast(tmp_path):
         cli_main(["train", "rgrpo", "--data", str(tmp_path), "--group-size", "1"])
     with pytest.raises(ValueError, match="multiple of group_size"):
         cli_main(["train", "rgrpo", "--data", str(tmp_path), "--group-size", "4", "--batch-size", "6"])
+
+
+def test_ctrl_c_waits_until_the_update_is_complete():
+    import os
+    import signal
+
+    from r3lab.sft import defer_interrupt
+
+    done = []
+    with pytest.raises(KeyboardInterrupt):
+        with defer_interrupt():
+            os.kill(os.getpid(), signal.SIGINT)
+            with defer_interrupt():  # nested blocks defer to the outermost one
+                done.append("inner")
+            done.append("outer")
+    assert done == ["inner", "outer"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
