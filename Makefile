@@ -4,6 +4,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.r3lab-installed
 
+# r3-tiny is overhead-bound: one OpenMP thread per process avoids spin-waiting (see r3lab.env.configure_threads).
+export OMP_NUM_THREADS ?= 1
+
 .PHONY: setup main test clean
 
 $(STAMP): pyproject.toml

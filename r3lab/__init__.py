@@ -1,5 +1,5 @@
 """r3lab: a teaching and analysis toolkit for VLM-R3, models that look again."""
-from .env import configure_display, describe, seed_everything
+from .env import configure_display, configure_threads, describe, seed_everything
 from .models import PromptConfig, Policy, R3Processor, TinyConfig, build_tiny, load_policy
 from .regions import (
     Crop, CropCall, Frame, Verdict, ViewConfig, box_iou, crop_and_zoom, find_crop_calls, format_crop_call,

@@ -111,6 +111,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .env import configure_threads
+
+    configure_threads()
     args = build_parser().parse_args(argv)
     if getattr(args, "_missing", False):
         print(f"r3lab: {args._module} is not available in this version", file=sys.stderr)

@@ -41,3 +41,18 @@ def test_describe_and_assets():
     d = r3lab.describe()
     assert d["torch"].startswith("2.13") and d["device"] in ("cpu", "cuda")
     assert env.assets_dir().is_dir()
+
+
+def test_configure_threads(monkeypatch):
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        assert env.configure_threads(2) == 2 and torch.get_num_threads() == 2
+        monkeypatch.setenv("OMP_NUM_THREADS", "1")
+        assert env.configure_threads() == 1 and torch.get_num_threads() == 1
+        monkeypatch.delenv("OMP_NUM_THREADS")
+        if not torch.cuda.is_available():
+            assert env.configure_threads() == 1
+    finally:
+        torch.set_num_threads(before)
