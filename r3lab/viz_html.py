@@ -22,7 +22,7 @@ from .trajectory import ENV, IMAGE, Trajectory
 from .viz_mpl import COLOURS, crop_boxes, trajectory_steps
 
 if TYPE_CHECKING:
-    from .attention import AttentionMaps
+    from .attention_maps import AttentionMaps
     from .explain import CropExplanation
 
 _CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'"

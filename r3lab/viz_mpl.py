@@ -17,7 +17,7 @@ from matplotlib.patches import Rectangle
 from .trajectory import ENV, IMAGE, MODEL, Trajectory
 
 if TYPE_CHECKING:
-    from .attention import AttentionMaps
+    from .attention_maps import AttentionMaps
 
 COLOURS = ["#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6", "#9a6324"]
 

@@ -12,7 +12,7 @@ from .trajectory import IMAGE, Trajectory
 from .viz_mpl import COLOURS, crop_boxes, trajectory_steps
 
 if TYPE_CHECKING:
-    from .attention import AttentionMaps
+    from .attention_maps import AttentionMaps
 
 
 def figure_trajectory(traj: Trajectory, maps: "AttentionMaps | None" = None, width: int = 760,

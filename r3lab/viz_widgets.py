@@ -19,7 +19,7 @@ from .trajectory import IMAGE, Trajectory
 from .viz_mpl import plot_step, trajectory_steps
 
 if TYPE_CHECKING:
-    from .attention import AttentionMaps
+    from .attention_maps import AttentionMaps
 
 
 def headless() -> bool:
