@@ -14,9 +14,13 @@ import tempfile
 import time
 from pathlib import Path
 
+from r3lab.dataset import save_dataset
+from r3lab.filters import filter_samples
+from r3lab.legibility import coarse_residual, legibility
 from r3lab.regions import ViewConfig
-from r3lab.vlir import build_samples, filter_samples, save_dataset
-from r3lab.world import WorldConfig, coarse_residual, legibility, make_task
+from r3lab.tasks import make_task
+from r3lab.vlir import build_samples
+from r3lab.world import WorldConfig
 
 
 def main(argv=None) -> dict:

@@ -9,14 +9,16 @@ from .rope import mrope_positions
 from .rollout import RolloutConfig, crop_script, rollout
 from .samples import Sample
 from .trajectory import ENV, IMAGE, MODEL, CropEvent, ImageInfo, Piece, Trajectory, collate
-from .world import Scene, Task, TaskConfig, WorldConfig, coarse_detail_extent, legibility, make_task, zoomed_detail_extent
-from .vlir import (
-    FilterConfig, FilterReport, VLIRDataset, build_samples, check_sample, filter_samples, load_dataset, load_samples,
-    retarget, save_dataset,
-)
+from .world import Scene, WorldConfig
+from .tasks import Task, TaskConfig, make_task
+from .legibility import coarse_detail_extent, legibility, zoomed_detail_extent
+from .vlir import build_samples, retarget
+from .filters import FilterConfig, FilterReport, check_sample, filter_samples
+from .dataset import VLIRDataset, load_dataset, load_samples, save_dataset
 from .formats import export_rl, export_sft, import_grounded_vqa, import_rl, import_sft
 from .vlir_stats import dataset_stats, plot_sample, plot_samples, plot_stats
-from .attention import AttentionMaps, CaptureConfig, attention_maps, capture_attention
+from .attention import CaptureConfig, attention_maps, capture_attention
+from .attention_maps import AttentionMaps
 from .explain import CropExplanation, ExplainConfig, counterfactual_trajectory, disagreements, explain_crops
 from .viz_mpl import plot_attention, plot_step, plot_trajectory, trajectory_steps
 from .viz_plotly import figure_trajectory

@@ -10,7 +10,7 @@ import typing
 
 # (words, module, help): the module provides add_arguments(parser) and run(args) -> int | None
 COMMANDS = [
-    (("data", "build"), "r3lab.vlir", "build a VLIR dataset from the synthetic world"),
+    (("data", "build"), "r3lab.dataset", "build a VLIR dataset from the synthetic world"),
     (("data", "stats"), "r3lab.vlir_stats", "statistics and a figure for a dataset folder"),
     (("train", "sft"), "r3lab.sft", "supervised fine-tuning on VLIR samples"),
     (("train", "rgrpo"), "r3lab.rgrpo", "R-GRPO reinforcement learning"),

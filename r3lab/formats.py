@@ -25,7 +25,7 @@ from PIL import Image
 from .regions import Frame, ViewConfig, crop_and_zoom, find_crop_calls, format_crop_call
 from .samples import Sample
 from .trajectory import IMAGE, MODEL, ImageInfo, Piece
-from .vlir import file_stem
+from .dataset import file_stem
 from .world import region_input_box
 
 OFFICIAL_SFT_VIEW = ViewConfig(min_pixels=3136, max_pixels=1605632, crop_min_pixels=3136, crop_max_pixels=1605632)

@@ -409,9 +409,9 @@ def check_data(path: str) -> str:
 
 def load_samples(path: str, view=None) -> list:
     """Samples of an r3lab dataset folder or samples.jsonl, with crop boxes in `view`'s frame."""
-    from . import vlir
+    from . import dataset
 
-    return list(vlir.load_samples(check_data(path), view=view))
+    return list(dataset.load_samples(check_data(path), view=view))
 
 
 def load_start_policy(path: str, dtype: str = "", attn: str = ""):

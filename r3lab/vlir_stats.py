@@ -185,7 +185,7 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     from pathlib import Path
 
-    from .vlir import load_dataset
+    from .dataset import load_dataset
 
     ds = load_dataset(args.path, errors=args.errors)
     for e in ds.errors:

@@ -48,7 +48,7 @@ def world_corpus(per_family: int = 48) -> list[str]:
     import re
 
     from .vlir import build_samples
-    from .world import ALL_FAMILIES
+    from .tasks import ALL_FAMILIES
 
     lines = []
     for s in build_samples(len(ALL_FAMILIES) * per_family, seed=0, families=ALL_FAMILIES, progress=False):

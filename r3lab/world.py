@@ -4,19 +4,19 @@ Each image is a light, slightly noisy canvas larger than the model's coarse view
 shapes in distinct colours (so a colour names an object) that are easy to find at the coarse view.
 Each landmark carries a small detail near its centre (a coloured mark, a tiny shape or a few dots)
 that covers less than one model-input pixel at the coarse view and several pixels once the
-landmark's box is cropped and zoomed. All geometry lives in `WorldConfig`; task families and their
-difficulty knobs in `TaskConfig`. Everything is a pure function of (seed, family, index).
+landmark's box is cropped and zoomed. All geometry lives in `WorldConfig`; this module lays out and
+renders scenes. The questions asked about them are in `r3lab.tasks`, the measured (il)legibility of
+their details in `r3lab.legibility`.
 """
 from __future__ import annotations
 
 import math
-import random
 from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
 from PIL import Image, ImageDraw
 
-from .regions import Box, Frame, ViewConfig, crop_and_zoom
+from .regions import Box, Frame
 
 # Named colours (RGB). A name in a question or answer always means this colour.
 COLOURS = {
@@ -24,32 +24,11 @@ COLOURS = {
     "purple": (140, 60, 190), "orange": (245, 135, 30), "pink": (240, 120, 185), "cyan": (40, 200, 215),
     "brown": (125, 80, 40), "black": (20, 20, 20), "white": (255, 255, 255), "grey": (128, 128, 128),
 }
-ALTERNATIVES = {"grey": ["gray"], "cross": ["plus"], "diamond": ["rhombus"]}  # accepted spellings
-NUMBERS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 _CLUTTER = [(205, 200, 190), (190, 188, 182), (215, 210, 200), (175, 172, 168)]  # muted, never a palette colour
-FAMILIES = ("read_one", "compare_two", "count", "control")  # the default mix
-HARD_FAMILIES = ("glyph",)  # opt-in: a digit drawn in a 3x5 pixel font (glyphs are slow for a tiny model to learn)
-ALL_FAMILIES = FAMILIES + HARD_FAMILIES
 # 3x5 bitmaps of the digits, rows top to bottom
 GLYPHS = {"0": "111101101101111", "1": "010110010010111", "2": "111001111100111", "3": "111001111001111",
           "4": "101101111001001", "5": "111100111001111", "6": "111100111101111", "7": "111001010010010",
           "8": "111101111101111", "9": "111101111001111"}
-
-QUESTIONS = {
-    "read_one/colour": ["What colour is the mark on the {obj}?", "Which colour is the small mark on the {obj}?",
-                        "What is the colour of the mark on the {obj}?"],
-    "read_one/shape": ["What shape is the mark on the {obj}?", "Which shape is drawn on the {obj}?",
-                       "What is the shape of the small mark on the {obj}?"],
-    "compare_two": ["Do the marks on the {a} and the {b} have the same colour?",
-                    "Are the marks on the {a} and the {b} the same colour?",
-                    "Is the mark on the {a} the same colour as the mark on the {b}?"],
-    "count": ["How many dots are on the {obj}?", "How many small dots does the {obj} have?",
-              "Count the dots on the {obj}."],
-    "glyph": ["What digit is written on the {obj}?", "Which digit is on the {obj}?",
-              "What number is drawn on the {obj}?"],
-    "control/colour": ["What colour is the {shape}?", "Which colour is the large {shape}?"],
-    "control/shape": ["What shape is the {colour} object?", "Which shape is the large {colour} object?"],
-}
 
 
 @dataclass(frozen=True)
@@ -91,26 +70,6 @@ class WorldConfig:
         for name in (*self.object_colours, *self.mark_colours):
             if name not in COLOURS:
                 raise ValueError(f"unknown colour {name!r}; known: {sorted(COLOURS)}")
-
-    def to_dict(self) -> dict:
-        return {k: _jsonable(v) for k, v in asdict(self).items()}
-
-
-@dataclass(frozen=True)
-class TaskConfig:
-    """Task families' difficulty knobs."""
-
-    read_kinds: tuple = ("colour", "shape")  # what read_one asks about the detail
-    control_kinds: tuple = ("colour", "shape")  # what control asks about the (large) landmark
-    count_max: int = 4  # count answers are 1..count_max (at most 9)
-    distractor_details: bool = True  # other landmarks carry details of the same kind (else plain)
-
-    def __post_init__(self):
-        for f in ("read_kinds", "control_kinds"):
-            v = getattr(self, f)
-            object.__setattr__(self, f, (v,) if isinstance(v, str) else tuple(v))
-        if not 1 <= self.count_max <= 9:
-            raise ValueError(f"count_max must be in 1..9, got {self.count_max}")
 
     def to_dict(self) -> dict:
         return {k: _jsonable(v) for k, v in asdict(self).items()}
@@ -200,106 +159,12 @@ class Scene:
         return cls(tuple(d["size"]), d["noise_seed"], lms, clutter, WorldConfig(**d.get("world", {})))
 
 
-@dataclass
-class Task:
-    """One generated question: the scene, the question, its answers and which landmarks to look at."""
-
-    scene: Scene
-    question: str
-    answers: list
-    family: str
-    kind: str  # colour | shape | count | compare
-    targets: list  # landmark indices in crop order ([] for control: the answer is visible at the coarse view)
-    asked: int  # the landmark the question names (first of the targets, or the control object)
-    seen: list  # what each crop shows (e.g. ["red"]), for the reference rationale
-    seed: str  # the rng seed string, for provenance
-
-    @property
-    def regions(self) -> list:
-        return [self.scene.region(k) for k in self.targets]
-
-    @property
-    def details(self) -> list:
-        return [self.scene.landmarks[k].detail.box for k in self.targets]
-
-
-def answers_for(value: str) -> list[str]:
-    """Canonical answer first, then accepted alternatives ("grey"/"gray", "3"/"three")."""
-    if value.isdigit():
-        return [value, NUMBERS[int(value)]]
-    return [value, *ALTERNATIVES.get(value, [])]
-
-
-def make_task(family: str, seed: int, index: int, world: WorldConfig | None = None,
-              tasks: TaskConfig | None = None) -> Task:
-    """Task `index` of `family` for dataset `seed`: deterministic, independent of every other index."""
-    world, tasks = world or WorldConfig(), tasks or TaskConfig()
-    if family not in _GENERATORS:
-        raise ValueError(f"unknown task family {family!r}; choose from {ALL_FAMILIES}")
-    key = f"r3lab-world:{seed}:{family}:{index}"
-    rng = random.Random(key)
-    return _GENERATORS[family](rng, _balanced(seed, family, index), world, tasks, key)
-
-
-def _balanced(seed: int, family: str, index: int):
-    """Answer class for `index`: a fresh permutation of the classes per block, so answers are balanced."""
-    def pick(classes):
-        k = len(classes)
-        perm = list(classes)
-        random.Random(f"r3lab-balance:{seed}:{family}:{index // k}").shuffle(perm)
-        return perm[index % k]
-    return pick
-
-
-# -- task families -----------------------------------------------------------------------------
-def _read_one(rng, pick, world, tasks, key):
-    classes = [(k, v) for k in tasks.read_kinds for v in (world.mark_colours if k == "colour" else world.detail_shapes)]
-    kind, answer = pick(classes)
-    scene = _scene(rng, world, 1, [answer], "mark" if kind == "colour" else "shape", tasks.distractor_details)
-    q = rng.choice(QUESTIONS[f"read_one/{kind}"]).format(obj=scene.landmarks[0].name)
-    return Task(scene, q, answers_for(answer), "read_one", kind, [0], 0, [answer], key)
-
-
-def _compare_two(rng, pick, world, tasks, key):
-    same = pick(["yes", "no"]) == "yes"
-    a = rng.choice(world.mark_colours)
-    b = a if same else rng.choice([c for c in world.mark_colours if c != a])
-    scene = _scene(rng, world, 2, [a, b], "mark", tasks.distractor_details)
-    q = rng.choice(QUESTIONS["compare_two"]).format(a=scene.landmarks[0].name, b=scene.landmarks[1].name)
-    return Task(scene, q, answers_for("yes" if same else "no"), "compare_two", "compare", [0, 1], 0, [a, b], key)
-
-
-def _count(rng, pick, world, tasks, key):
-    n = pick(list(range(1, tasks.count_max + 1)))
-    scene = _scene(rng, world, 1, [n], "dots", tasks.distractor_details, count_max=tasks.count_max)
-    q = rng.choice(QUESTIONS["count"]).format(obj=scene.landmarks[0].name)
-    return Task(scene, q, answers_for(str(n)), "count", "count", [0], 0, [str(n)], key)
-
-
-def _control(rng, pick, world, tasks, key):
-    classes = [(k, v) for k in tasks.control_kinds
-               for v in (world.object_colours if k == "colour" else world.object_shapes)]
-    kind, answer = pick(classes)
-    scene = _scene(rng, world, 1, [None], "mark", True, big_first=True,
-                   first=("colour" if kind == "colour" else "shape", answer))
-    lm = scene.landmarks[0]
-    if kind == "colour":
-        q = rng.choice(QUESTIONS["control/colour"]).format(shape=lm.shape)
-    else:
-        q = rng.choice(QUESTIONS["control/shape"]).format(colour=lm.colour)
-    return Task(scene, q, answers_for(answer), "control", kind, [], 0, [answer], key)
-
-
-def _glyph(rng, pick, world, tasks, key):
-    d = pick(sorted(GLYPHS))
-    scene = _scene(rng, world, 1, [d], "glyph", tasks.distractor_details)
-    q = rng.choice(QUESTIONS["glyph"]).format(obj=scene.landmarks[0].name)
-    return Task(scene, q, answers_for(d), "glyph", "glyph", [0], 0, [d], key)
-
-
-_GENERATORS = {"read_one": _read_one, "compare_two": _compare_two, "count": _count, "control": _control,
-               "glyph": _glyph}
-
+def region_input_box(box: Box, frame: Frame) -> tuple[int, int, int, int]:
+    """An original-pixel region -> the smallest integer input-frame box whose crop still covers it."""
+    x1, y1, x2, y2 = frame.to_input(box)
+    r = lambda v: round(v, 6)  # noqa: E731  (6 / 6 * 6 must not become 6.0000001 -> ceil 7)
+    return (max(0, math.floor(r(x1))), max(0, math.floor(r(y1))),
+            min(frame.input_w, math.ceil(r(x2))), min(frame.input_h, math.ceil(r(y2))))
 
 # -- scene layout ------------------------------------------------------------------------------
 def _scene(rng, world: WorldConfig, n_min, asked, detail_kind, distractors, count_max=4, big_first=False,
@@ -482,86 +347,6 @@ def _draw_detail(d: ImageDraw.ImageDraw, det: Detail) -> None:
     ys, xs = np.nonzero(detail_mask("square" if det.kind in ("dots", "glyph") else det.shape, det.size))
     pts = [(int(cx + x), int(cy + y)) for cx, cy in det.cells for x, y in zip(xs, ys)]
     d.point(pts, fill=COLOURS[det.colour])
-
-
-# -- illegibility at the coarse view, legibility after crop-and-zoom ------------------------------
-def _detail_sizes(world: WorldConfig, kind: str | None) -> list[int]:
-    sizes = {"mark": world.mark_size, "shape": world.shape_size, "dots": world.dot_size,
-             "glyph": 5 * world.glyph_scale}  # a glyph is read as a whole: its height
-    if kind is not None and kind not in sizes:
-        raise ValueError(f"detail kind must be one of {sorted(sizes)} or None, got {kind!r}")
-    return list(sizes.values()) if kind is None else [sizes[kind]]
-
-
-def coarse_detail_extent(world: WorldConfig | None = None, view: ViewConfig | None = None,
-                         kind: str | None = None) -> float:
-    """Largest side of a detail element (of `kind`, default any) in model-input pixels of the coarse view.
-
-    Below 1 the detail covers less than one pixel of what the model sees without cropping.
-    """
-    world, view = world or WorldConfig(), view or ViewConfig()
-    scale = max(max(f.input_w / f.orig_w, f.input_h / f.orig_h)
-                for f in (Frame.of(tuple(s), view) for s in world.canvas_sizes))
-    return max(_detail_sizes(world, kind)) * scale
-
-
-def zoomed_detail_extent(world: WorldConfig | None = None, view: ViewConfig | None = None,
-                         kind: str | None = None) -> float:
-    """Smallest side of a detail element (of `kind`, default any) once its landmark is cropped and zoomed.
-
-    Exact over every landmark size, every alignment of the box to the coarse grid and every canvas
-    size: the crop box is the integer input-frame box a reference rationale writes
-    (`region_input_box`) and the zoom is `crop_and_zoom`'s. Pixels of the zoomed crop.
-    """
-    world, view = world or WorldConfig(), view or ViewConfig()
-    smallest = min(_detail_sizes(world, kind))
-    worst = math.inf
-    for size in world.canvas_sizes:
-        frame = Frame.of(tuple(size), view)
-        blank = Image.new("RGB", tuple(size))
-        step = max(1, math.ceil(frame.orig_w / frame.input_w))
-        m = world.region_margin
-        for s in range(world.object_min, world.object_max + 1):
-            for off in range(step):
-                x = world.object_gap + off
-                crop = crop_and_zoom(blank, region_input_box((x - m, x - m, x + s + m, x + s + m), frame), view)
-                scale = min(crop.image.width / (crop.box_orig[2] - crop.box_orig[0] + 1),
-                            crop.image.height / (crop.box_orig[3] - crop.box_orig[1] + 1))
-                worst = min(worst, smallest * scale)
-    return worst
-
-
-def legibility(world: WorldConfig | None = None, view: ViewConfig | None = None) -> dict:
-    """Per detail kind: side at the coarse view (model-input px) and after crop-and-zoom (crop px)."""
-    return {k: {"coarse_px": coarse_detail_extent(world, view, k), "zoomed_px": zoomed_detail_extent(world, view, k)}
-            for k in ("mark", "shape", "dots", "glyph")}
-
-
-def region_input_box(box: Box, frame: Frame) -> tuple[int, int, int, int]:
-    """An original-pixel region -> the smallest integer input-frame box whose crop still covers it."""
-    x1, y1, x2, y2 = frame.to_input(box)
-    r = lambda v: round(v, 6)  # noqa: E731  (6 / 6 * 6 must not become 6.0000001 -> ceil 7)
-    return (max(0, math.floor(r(x1))), max(0, math.floor(r(y1))),
-            min(frame.input_w, math.ceil(r(x2))), min(frame.input_h, math.ceil(r(y2))))
-
-
-def coarse_residual(scene: Scene, view: ViewConfig | None = None) -> dict:
-    """Measured, not computed: how much the details change the coarse view vs the zoomed crops.
-
-    Renders the scene with and without details, resizes both as the model sees them, and reports the
-    largest per-channel change (grey levels 0-255) at the coarse view and inside the zoomed crops of
-    the landmarks' regions. A large coarse residual means a strong model could still guess.
-    """
-    view = view or ViewConfig()
-    a, b = scene.render(True), scene.render(False)
-    frame = Frame.of(scene.size, view)
-    ca, cb = (np.asarray(x.resize(frame.input_size, Image.BICUBIC), np.int16) for x in (a, b))
-    zoom = 0
-    for k in range(len(scene.landmarks)):
-        box = region_input_box(scene.region(k), frame)
-        za, zb = (np.asarray(crop_and_zoom(x, box, view).image, np.int16) for x in (a, b))
-        zoom = max(zoom, int(np.abs(za - zb).max()))
-    return {"coarse_max": int(np.abs(ca - cb).max()), "zoomed_max": zoom}
 
 
 def _jsonable(v):

@@ -2,9 +2,10 @@ import pytest
 from matplotlib.figure import Figure
 
 from r3lab import cli
+from r3lab.dataset import save_dataset
 from r3lab.regions import ViewConfig
 from r3lab.testing import tiny_policy
-from r3lab.vlir import build_samples, save_dataset
+from r3lab.vlir import build_samples
 from r3lab.vlir_stats import dataset_stats, plot_sample, plot_samples, plot_stats
 
 

@@ -1,0 +1,155 @@
+"""Task families over the synthetic world: questions, balanced answers and the landmarks to look at.
+
+A `Task` is one question about a `Scene` of `r3lab.world`: its accepted answers, the landmarks whose
+details answer it (in crop order) and what each crop shows. Families and their difficulty knobs live
+in `TaskConfig`. Everything is a pure function of (seed, family, index).
+"""
+from __future__ import annotations
+
+import random
+from dataclasses import asdict, dataclass
+
+from .world import GLYPHS, Scene, WorldConfig, _jsonable, _scene
+
+ALTERNATIVES = {"grey": ["gray"], "cross": ["plus"], "diamond": ["rhombus"]}  # accepted spellings
+NUMBERS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+FAMILIES = ("read_one", "compare_two", "count", "control")  # the default mix
+HARD_FAMILIES = ("glyph",)  # opt-in: a digit drawn in a 3x5 pixel font (glyphs are slow for a tiny model to learn)
+ALL_FAMILIES = FAMILIES + HARD_FAMILIES
+
+QUESTIONS = {
+    "read_one/colour": ["What colour is the mark on the {obj}?", "Which colour is the small mark on the {obj}?",
+                        "What is the colour of the mark on the {obj}?"],
+    "read_one/shape": ["What shape is the mark on the {obj}?", "Which shape is drawn on the {obj}?",
+                       "What is the shape of the small mark on the {obj}?"],
+    "compare_two": ["Do the marks on the {a} and the {b} have the same colour?",
+                    "Are the marks on the {a} and the {b} the same colour?",
+                    "Is the mark on the {a} the same colour as the mark on the {b}?"],
+    "count": ["How many dots are on the {obj}?", "How many small dots does the {obj} have?",
+              "Count the dots on the {obj}."],
+    "glyph": ["What digit is written on the {obj}?", "Which digit is on the {obj}?",
+              "What number is drawn on the {obj}?"],
+    "control/colour": ["What colour is the {shape}?", "Which colour is the large {shape}?"],
+    "control/shape": ["What shape is the {colour} object?", "Which shape is the large {colour} object?"],
+}
+
+
+@dataclass(frozen=True)
+class TaskConfig:
+    """Task families' difficulty knobs."""
+
+    read_kinds: tuple = ("colour", "shape")  # what read_one asks about the detail
+    control_kinds: tuple = ("colour", "shape")  # what control asks about the (large) landmark
+    count_max: int = 4  # count answers are 1..count_max (at most 9)
+    distractor_details: bool = True  # other landmarks carry details of the same kind (else plain)
+
+    def __post_init__(self):
+        for f in ("read_kinds", "control_kinds"):
+            v = getattr(self, f)
+            object.__setattr__(self, f, (v,) if isinstance(v, str) else tuple(v))
+        if not 1 <= self.count_max <= 9:
+            raise ValueError(f"count_max must be in 1..9, got {self.count_max}")
+
+    def to_dict(self) -> dict:
+        return {k: _jsonable(v) for k, v in asdict(self).items()}
+
+
+@dataclass
+class Task:
+    """One generated question: the scene, the question, its answers and which landmarks to look at."""
+
+    scene: Scene
+    question: str
+    answers: list
+    family: str
+    kind: str  # colour | shape | count | compare
+    targets: list  # landmark indices in crop order ([] for control: the answer is visible at the coarse view)
+    asked: int  # the landmark the question names (first of the targets, or the control object)
+    seen: list  # what each crop shows (e.g. ["red"]), for the reference rationale
+    seed: str  # the rng seed string, for provenance
+
+    @property
+    def regions(self) -> list:
+        return [self.scene.region(k) for k in self.targets]
+
+    @property
+    def details(self) -> list:
+        return [self.scene.landmarks[k].detail.box for k in self.targets]
+
+
+def answers_for(value: str) -> list[str]:
+    """Canonical answer first, then accepted alternatives ("grey"/"gray", "3"/"three")."""
+    if value.isdigit():
+        return [value, NUMBERS[int(value)]]
+    return [value, *ALTERNATIVES.get(value, [])]
+
+
+def make_task(family: str, seed: int, index: int, world: WorldConfig | None = None,
+              tasks: TaskConfig | None = None) -> Task:
+    """Task `index` of `family` for dataset `seed`: deterministic, independent of every other index."""
+    world, tasks = world or WorldConfig(), tasks or TaskConfig()
+    if family not in _GENERATORS:
+        raise ValueError(f"unknown task family {family!r}; choose from {ALL_FAMILIES}")
+    key = f"r3lab-world:{seed}:{family}:{index}"
+    rng = random.Random(key)
+    return _GENERATORS[family](rng, _balanced(seed, family, index), world, tasks, key)
+
+
+def _balanced(seed: int, family: str, index: int):
+    """Answer class for `index`: a fresh permutation of the classes per block, so answers are balanced."""
+    def pick(classes):
+        k = len(classes)
+        perm = list(classes)
+        random.Random(f"r3lab-balance:{seed}:{family}:{index // k}").shuffle(perm)
+        return perm[index % k]
+    return pick
+
+
+# -- task families -----------------------------------------------------------------------------
+def _read_one(rng, pick, world, tasks, key):
+    classes = [(k, v) for k in tasks.read_kinds for v in (world.mark_colours if k == "colour" else world.detail_shapes)]
+    kind, answer = pick(classes)
+    scene = _scene(rng, world, 1, [answer], "mark" if kind == "colour" else "shape", tasks.distractor_details)
+    q = rng.choice(QUESTIONS[f"read_one/{kind}"]).format(obj=scene.landmarks[0].name)
+    return Task(scene, q, answers_for(answer), "read_one", kind, [0], 0, [answer], key)
+
+
+def _compare_two(rng, pick, world, tasks, key):
+    same = pick(["yes", "no"]) == "yes"
+    a = rng.choice(world.mark_colours)
+    b = a if same else rng.choice([c for c in world.mark_colours if c != a])
+    scene = _scene(rng, world, 2, [a, b], "mark", tasks.distractor_details)
+    q = rng.choice(QUESTIONS["compare_two"]).format(a=scene.landmarks[0].name, b=scene.landmarks[1].name)
+    return Task(scene, q, answers_for("yes" if same else "no"), "compare_two", "compare", [0, 1], 0, [a, b], key)
+
+
+def _count(rng, pick, world, tasks, key):
+    n = pick(list(range(1, tasks.count_max + 1)))
+    scene = _scene(rng, world, 1, [n], "dots", tasks.distractor_details, count_max=tasks.count_max)
+    q = rng.choice(QUESTIONS["count"]).format(obj=scene.landmarks[0].name)
+    return Task(scene, q, answers_for(str(n)), "count", "count", [0], 0, [str(n)], key)
+
+
+def _control(rng, pick, world, tasks, key):
+    classes = [(k, v) for k in tasks.control_kinds
+               for v in (world.object_colours if k == "colour" else world.object_shapes)]
+    kind, answer = pick(classes)
+    scene = _scene(rng, world, 1, [None], "mark", True, big_first=True,
+                   first=("colour" if kind == "colour" else "shape", answer))
+    lm = scene.landmarks[0]
+    if kind == "colour":
+        q = rng.choice(QUESTIONS["control/colour"]).format(shape=lm.shape)
+    else:
+        q = rng.choice(QUESTIONS["control/shape"]).format(colour=lm.colour)
+    return Task(scene, q, answers_for(answer), "control", kind, [], 0, [answer], key)
+
+
+def _glyph(rng, pick, world, tasks, key):
+    d = pick(sorted(GLYPHS))
+    scene = _scene(rng, world, 1, [d], "glyph", tasks.distractor_details)
+    q = rng.choice(QUESTIONS["glyph"]).format(obj=scene.landmarks[0].name)
+    return Task(scene, q, answers_for(d), "glyph", "glyph", [0], 0, [d], key)
+
+
+_GENERATORS = {"read_one": _read_one, "compare_two": _compare_two, "count": _count, "control": _control,
+               "glyph": _glyph}

@@ -1,0 +1,46 @@
+"""Details are illegible at the coarse view and legible after crop-and-zoom: computed and measured."""
+import numpy as np
+import pytest
+
+from r3lab.legibility import coarse_detail_extent, coarse_residual, legibility, zoomed_detail_extent
+from r3lab.regions import Frame, ViewConfig, crop_and_zoom
+from r3lab.tasks import make_task
+from r3lab.world import COLOURS, WorldConfig, region_input_box
+
+
+def test_the_crop_of_a_region_shows_the_detail_large():
+    view = ViewConfig()
+    task = make_task("read_one", 2, 0)
+    lm = task.scene.landmarks[0]
+    frame = Frame.of(task.scene.size, view)
+    crop = crop_and_zoom(task.scene.render(), region_input_box(task.regions[0], frame), view)
+    arr = np.asarray(crop.image)
+    hits = (np.abs(arr.astype(int) - COLOURS[lm.detail.colour]).sum(axis=2) < 30)
+    ys, xs = np.nonzero(hits)
+    assert xs.max() - xs.min() + 1 >= 8  # ~5 px detail -> about 9-11 px after crop-and-zoom
+
+
+def test_detail_is_illegible_at_the_coarse_view_and_legible_after_zoom():
+    world, view = WorldConfig(), ViewConfig()
+    assert coarse_detail_extent(world, view) < 1.0  # less than one model-input pixel
+    assert coarse_detail_extent(world, view, "mark") == pytest.approx(5 / 6)
+    assert zoomed_detail_extent(world, view, "mark") >= 9.0
+    assert zoomed_detail_extent(world, view, "dots") >= 5.0
+    leg = legibility(world, view)
+    assert leg["mark"]["zoomed_px"] / leg["mark"]["coarse_px"] > 10
+    # the helper is not vacuous: a large detail on a small canvas is legible at the coarse view
+    assert coarse_detail_extent(WorldConfig(canvas_sizes=((336, 336),), mark_size=5), view) > 1.0
+    # the zoomed size follows the detail size
+    small = WorldConfig(mark_size=4)
+    assert zoomed_detail_extent(small, view, "mark") == pytest.approx(zoomed_detail_extent(world, view, "mark") * 4 / 5)
+
+
+def test_details_barely_change_the_coarse_view_but_dominate_the_zoomed_crop():
+    for i in range(6):
+        r = coarse_residual(make_task("read_one", 0, i).scene)
+        assert r["zoomed_max"] > 2 * r["coarse_max"]
+        assert r["zoomed_max"] > 150
+
+
+def test_glyphs_are_illegible_at_the_coarse_view():
+    assert legibility()["glyph"]["coarse_px"] < 1.0
