@@ -3,11 +3,16 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.r3lab-installed
+# Debian's Chromium drives the browser test (tests/test_lab_browser.py); Playwright never downloads one.
+CHROMIUM ?= /usr/bin/chromium
+PYTEST_ARGS ?=
 
 # r3-tiny is overhead-bound: one OpenMP thread per process avoids spin-waiting (see r3lab.env.configure_threads).
 export OMP_NUM_THREADS ?= 1
+export R3LAB_CHROMIUM := $(CHROMIUM)
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
-.PHONY: setup main test clean
+.PHONY: setup chromium main test clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -16,13 +21,28 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m ipykernel install --sys-prefix --name r3lab --display-name "r3lab (Python 3)" >/dev/null
 	touch $(STAMP)
 
-setup: $(STAMP)
+# Installed only when missing; CI runs as root on Debian, elsewhere say what to do.
+chromium:
+	@if [ -x "$(CHROMIUM)" ]; then :; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	  echo "[setup] $(CHROMIUM) is missing: apt-get install -y chromium (for the browser test)"; \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+	  && [ -x "$(CHROMIUM)" ] \
+	  || { echo "error: could not install Debian's chromium; the browser test needs it at $(CHROMIUM)." >&2; \
+	       echo "       Install it by hand, or run: make test PYTEST_ARGS='-m \"not browser\"'" >&2; exit 1; }; \
+	else \
+	  echo "error: the browser test needs Chromium at $(CHROMIUM). Install it (Debian/Ubuntu: sudo apt-get install -y chromium)," >&2; \
+	  echo "       or name another one: make test CHROMIUM=/path/to/chromium, or skip it: make test PYTEST_ARGS='-m \"not browser\"'" >&2; \
+	  exit 1; \
+	fi
+
+setup: $(STAMP) chromium
 
 main: $(STAMP)
 	$(BIN)/r3lab notebooks run --profile default --out runs/main
 
-test: $(STAMP)
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+test: setup
+	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
