@@ -57,7 +57,8 @@ class TinyConfig:
     vision_intermediate: int = 128
     patch_size: int = 14  # vision patch side (smart-resize factor = patch_size * merge_size)
     merge_size: int = 2  # spatial merge of the patch merger
-    init_std: float = 0.02  # std of normal init for linear/embedding weights
+    init: str = "lecun"  # "lecun": N(0, 1/fan_in) weights, scaled residual outputs; "hf": transformers' N(0, init_std)
+    init_std: float = 0.02  # std of the "hf" init
     vocab_size: int = 1024  # BPE vocabulary target (bytes + merges + special tokens)
     seed: int = 0  # weights and tokenizer are a pure function of this config
 
@@ -247,12 +248,37 @@ def build_tiny(config: TinyConfig | None = None, view: ViewConfig | None = None,
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)
         model = Qwen2_5_VLForConditionalGeneration(mcfg)
+        if cfg.init == "lecun":
+            _lecun_init(model)
+        elif cfg.init != "hf":
+            raise ValueError(f"TinyConfig.init must be 'lecun' or 'hf', got {cfg.init!r}")
     model.generation_config.eos_token_id = ids["<|im_end|>"]
     model.generation_config.pad_token_id = ids["<|endoftext|>"]
     model.eval()
     meta = {"kind": "r3-tiny", "tiny_config": asdict(cfg)}
     return Policy(model, tok, build_image_processor(view, cfg.patch_size, cfg.merge_size), view,
                   prompt or PromptConfig(), meta)
+
+
+@torch.no_grad()
+def _lecun_init(model) -> None:
+    """N(0, 1/fan_in) for every linear/conv weight, residual outputs scaled by 1/sqrt(2 * depth).
+
+    transformers' N(0, 0.02) is sized for widths in the thousands; at width 64 it starves the
+    vision tower (gradient norm 5 -> 1e-5 in 150 steps, reference/feasibility.md §6).
+    """
+    vis, lm = model.model.visual, model.model.language_model
+    for root, depth in ((vis, len(vis.blocks)), (lm, len(lm.layers))):
+        for name, m in root.named_modules():
+            if isinstance(m, (torch.nn.Linear, torch.nn.Conv3d)):
+                std = m.weight[0].numel() ** -0.5
+                if name.endswith(("attn.proj", "down_proj", "o_proj")):
+                    std /= (2 * depth) ** 0.5
+                m.weight.normal_(0.0, std)
+                if m.bias is not None:
+                    m.bias.zero_()
+    emb = model.get_input_embeddings().weight  # tied to lm_head: unit-scale logits at init
+    emb.normal_(0.0, emb.shape[1] ** -0.5)
 
 
 _EXPECTED = "config.json, model.safetensors (or shards), tokenizer.json/tokenizer_config.json, preprocessor_config.json"

@@ -149,14 +149,26 @@ def set_lr(opt: torch.optim.Optimizer, factor: float) -> None:
         g["lr"] = g["base_lr"] * factor
 
 
-def clip_and_step(state: "TrainState") -> float:
-    """Clip the global grad norm (when asked), step, zero grads; returns the norm before clipping."""
+def group_grad_norms(optimizer: torch.optim.Optimizer) -> dict[str, float]:
+    """Gradient norm per parameter group (vision / merger / lm): a vanishing vision norm is the
+    tiny model's classic failure (reference/feasibility.md §6)."""
+    sq: dict[str, float] = {}
+    for g in optimizer.param_groups:
+        key = g.get("name", "all").removesuffix("_nodecay")
+        sq[key] = sq.get(key, 0.0) + sum(float(p.grad.detach().float().pow(2).sum()) for p in g["params"]
+                                         if p.grad is not None)
+    return {f"grad_norm_{k}": v ** 0.5 for k, v in sq.items()}
+
+
+def clip_and_step(state: "TrainState") -> dict[str, float]:
+    """Clip the global grad norm (when asked), step, zero grads; returns the norms before clipping."""
     params = [p for g in state.optimizer.param_groups for p in g["params"] if p.grad is not None]
     clip = getattr(state.config, "grad_clip", 0.0)
+    groups = group_grad_norms(state.optimizer)
     norm = torch.nn.utils.clip_grad_norm_(params, clip if clip > 0 else float("inf")) if params else torch.tensor(0.)
     state.optimizer.step()
     state.optimizer.zero_grad(set_to_none=True)
-    return float(norm)
+    return {"grad_norm": float(norm), **groups}
 
 
 # -- state and loop ----------------------------------------------------------------------------------
@@ -322,13 +334,12 @@ def sft_step(state: TrainState, samples: Sequence) -> dict:
                 (nll * dist.info().world_size / n_tok).backward()  # DDP averages over ranks
             total_nll += float(nll.detach())
             seen += sum(len(t.input_ids()) for t in chunk)
-        grad_norm = clip_and_step(state)
+        norms = clip_and_step(state)
         state.step += 1
     dt = time.perf_counter() - t0
     loss = dist.all_sum(total_nll) / n_tok
     return {"loss": loss, "ppl": math.exp(min(loss, 50)), "lr": state.optimizer.param_groups[0]["lr"],
-            "grad_norm": grad_norm, "tokens_per_s": dist.all_sum(seen) / dt, "supervised_tokens": n_tok,
-            "time": dt}
+            **norms, "tokens_per_s": dist.all_sum(seen) / dt, "supervised_tokens": n_tok, "time": dt}
 
 
 def train(policy, samples: Sequence, config: SFTConfig | None = None, callbacks: Sequence[Callable] = ()) -> MetricLog:
