@@ -4,6 +4,7 @@ The static checks are instant. `test_binder_environment_builds_and_runs_notebook
 runs binder/verify.sh: a fresh venv from binder/ alone, postBuild, `pip check`, notebook 00 in smoke mode.
 """
 import re
+import shutil
 import subprocess
 import tomllib
 from pathlib import Path
@@ -58,8 +59,11 @@ def test_requirements_are_pinned_and_cover_the_package():
 @pytest.mark.binder
 @pytest.mark.slow
 def test_binder_environment_builds_and_runs_notebook_00(tmp_path):
-    proc = subprocess.run(["bash", str(BINDER / "verify.sh"), str(tmp_path / "binder")], capture_output=True,
-                          text=True, timeout=1200)
+    try:
+        proc = subprocess.run(["bash", str(BINDER / "verify.sh"), str(tmp_path / "binder")], capture_output=True,
+                              text=True, timeout=1200)
+    finally:
+        shutil.rmtree(tmp_path / "binder" / "venv", ignore_errors=True)  # 1.6 GB; pytest keeps tmp dirs
     print(proc.stdout[-4000:])
     assert proc.returncode == 0, f"binder/verify.sh failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     assert "1/1 passed" in proc.stdout and "done: the Binder environment builds" in proc.stdout
