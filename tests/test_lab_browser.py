@@ -76,9 +76,10 @@ def lab(tmp_path_factory):
         f.parent.mkdir(parents=True, exist_ok=True)
         f.write_text(json.dumps(body))
     port, token = _free_port(), uuid.uuid4().hex
+    # Live widgets although CI is set; Jupyter's user dirs in tmp (kernels still come from sys.prefix).
     environ = {**os.environ, "R3LAB_WIDGETS": "1", "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"),
-               "JUPYTER_CONFIG_DIR": str(tmp / "config"), "JUPYTER_DATA_DIR": str(tmp / "data"), "JUPYTER_RUNTIME_DIR": str(tmp / "runtime"),
-               "IPYTHONDIR": str(tmp / "ipython"), "MPLBACKEND": "Agg"}
+               "JUPYTER_CONFIG_DIR": str(tmp / "config"), "JUPYTER_DATA_DIR": str(tmp / "data"),
+               "JUPYTER_RUNTIME_DIR": str(tmp / "runtime"), "IPYTHONDIR": str(tmp / "ipython")}
     cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1",
            f"--ServerApp.port={port}", "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}",
            f"--ServerApp.root_dir={root}", f"--LabApp.user_settings_dir={settings}",
@@ -136,17 +137,25 @@ def browser(tmp_path_factory):
             shutil.rmtree(profile, ignore_errors=True)
 
 
-# State of the first step player on the page: slider value, image source, highlighted step.
+# State of the step player on the page: slider readout and maximum, image source, highlighted step.
 _PLAYER_STATE = """() => {
   const box = document.querySelector('.r3lab-step-player');
   if (!box) return null;
-  const img = box.querySelector('img');
+  const img = box.querySelector('img'), handle = box.querySelector('.noUi-handle');
   const hot = [...box.querySelectorAll('.r3-step')].find(s => (s.getAttribute('style') || '').includes('background'));
   return {readout: (box.querySelector('.widget-readout') || {}).textContent,
-          aria: (box.querySelector('.noUi-handle') || {getAttribute: () => null}).getAttribute('aria-valuenow'),
-          img: img ? img.src : null, hot: hot ? hot.dataset.step : null,
-          max: Math.round(parseFloat((box.querySelector('.noUi-handle') || {getAttribute: () => 'NaN'}).getAttribute('aria-valuemax')))};
+          max: handle ? Math.round(parseFloat(handle.getAttribute('aria-valuemax'))) : null,
+          img: img ? img.src : null, hot: hot ? hot.dataset.step : null};
 }"""
+
+
+def _wait_for_step(page, step: str, not_img: str | None = None) -> dict:
+    """Wait until readout and highlighted text show `step` (and the image changed from `not_img`)."""
+    cond = f"s && s.readout === '{step}' && s.hot === '{step}'"
+    if not_img is not None:
+        cond += f" && s.img !== {json.dumps(not_img)}"
+    page.wait_for_function(f"() => {{ const s = ({_PLAYER_STATE})(); return {cond}; }}", timeout=60_000)
+    return page.evaluate(_PLAYER_STATE)
 
 
 def test_step_player_renders_and_follows_the_slider(lab, browser):
@@ -188,21 +197,14 @@ def test_step_player_renders_and_follows_the_slider(lab, browser):
         page.mouse.move(tb["x"] + tb["width"] + 20, hb["y"] + hb["height"] / 2, steps=8)
         page.mouse.up()
         last = str(before["max"])
-        page.wait_for_function(
-            f"""() => {{ const s = ({_PLAYER_STATE})();
-                        return s && s.readout === '{last}' && s.hot === '{last}' && s.img !== {json.dumps(before['img'])}; }}""",
-            timeout=60_000)
-        after = page.evaluate(_PLAYER_STATE)
+        after = _wait_for_step(page, last, not_img=before["img"])  # the kernel answered: new image and text
         page.screenshot(path=str(tmp / "player-after.png"))
         assert after["readout"] == last and after["hot"] == last and after["img"] != before["img"], (before, after)
 
         # And back with the keyboard: one step left.
         handle.focus()
         page.keyboard.press("ArrowLeft")
-        prev = str(int(last) - 1)
-        page.wait_for_function(
-            f"""() => {{ const s = ({_PLAYER_STATE})(); return s && s.readout === '{prev}' && s.hot === '{prev}'; }}""",
-            timeout=60_000)
+        _wait_for_step(page, str(int(last) - 1), not_img=after["img"])
     except Exception:
         page.screenshot(path=str(tmp / "failure.png"))
         print("browser console:\n" + "\n".join(console[-40:]))
