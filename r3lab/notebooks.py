@@ -159,7 +159,7 @@ def write_index(results: list[Result], out_dir: Path, title: str) -> Path:
                     f"<td>{nums}</td><td>{figs}</td></tr>")
     total = sum(r.seconds for r in results)
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
-<style>body{{font-family:sans-serif;margin:2em}}td,th{{border-bottom:1px solid #ddd;padding:6px;vertical-align:top}}
+<style>body{{font-family:sans-serif;margin:2em}}td,th{{border-bottom:1px solid #ddd;padding:6px;vertical-align:top}}td:nth-child(3){{white-space:nowrap}}
 .ok{{color:#070}}.bad{{color:#b00}}pre{{white-space:pre-wrap;max-width:60em}}</style></head><body>
 <h1>{html.escape(title)}</h1><p>{sum(r.ok for r in results)}/{len(results)} notebooks passed in {total:.0f} s.</p>
 <table><tr><th>notebook</th><th>status</th><th>time</th><th>key numbers</th><th>figures</th></tr>
