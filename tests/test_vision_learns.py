@@ -54,11 +54,13 @@ def test_vision_tower_learns_colour_of_a_large_object():
     log = train(policy, train_set, SFTConfig(steps=150, batch_size=16, lr_lm=1e-3, lr_merger=1e-3, lr_vision=1e-3,
                                              warmup=10, schedule="constant"))
     acc = _accuracy(policy, test_set)
-    vis = [r["grad_norm_vision"] for r in log.rows if "grad_norm_vision" in r]
-    assert len(vis) == 150 and min(vis[-20:]) > 1e-3, vis[-20:]  # no vanishing vision gradient
+    vis = [r["grad_norm_vision"] for r in log.rows]
+    # the tower gets a real gradient while the task is unsolved (the HF init's collapsed to 1e-5 at
+    # chance, feasibility.md §6); it shrinks only once the loss is near zero
+    assert min(vis[:10]) > 0.1, vis[:10]
     moved = {n: float((p.detach() - before[n]).norm() / (before[n].norm() + 1e-8))
              for n, p in policy.model.model.visual.named_parameters()}
     assert moved["patch_embed.proj.weight"] > 0.05, moved  # the tower itself learned, not just the LM
     assert min(moved.values()) > 0  # every vision parameter was updated
-    assert acc >= 0.7, f"held-out accuracy {acc:.2f} (chance 1/6)"
+    assert acc >= 0.9, f"held-out accuracy {acc:.2f} (chance 1/6)"
     assert log.rows[-1]["loss"] < 0.5 * log.rows[0]["loss"]
