@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from functools import partial
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Callable, Sequence
 
@@ -21,7 +22,7 @@ from tqdm.auto import tqdm
 
 from .decoding import Feed, SharedCache, banned_ids, brace_table, choose
 from .env import progress_disabled
-from .regions import Verdict, closed_call_since, find_crop_calls, format_crop_call
+from .regions import Box, Verdict, closed_call_since, find_crop_calls, format_crop_call
 from .trajectory import ENV, MODEL, CropEvent, Piece, Trajectory
 
 if TYPE_CHECKING:
@@ -64,6 +65,7 @@ class RolloutConfig:
 
 
 Script = str | Sequence[int] | Sequence[str] | None
+BoxFn = Callable[["Sample", int], "Box | None"]
 
 
 def crop_script(frame, n_crops: int, segment: str = " I look closer.", answer: str = "red") -> list[str]:
@@ -97,6 +99,7 @@ class _Row:
         self.lps: list[float] = []
         self.n_new = 0
         self.stop: str | None = None
+        self.box_for: Callable[[int], Box | None] | None = None  # see rollout(crop_boxes=...)
 
     def forced(self) -> int | None:
         return self.script[0] if self.script else None
@@ -130,6 +133,10 @@ class _Row:
             traj.events.append(CropEvent(call, k))
             return self._finish("max_new_tokens")
         stop = None
+        if call.ok and self.box_for is not None and self.n_crops < cfg.max_crops:
+            box = self.box_for(self.n_crops)
+            if box is not None:
+                call = replace(call, box=tuple(float(v) for v in box), clipped=False)
         if not call.ok:
             note = note_text(call.message)
         elif self.n_crops >= cfg.max_crops:
@@ -179,7 +186,7 @@ def rollout(policy: "Policy", samples: "Sample | Sequence[Sample]", config: Roll
             group_size: int | None = None, scripts: Sequence[Script] | None = None,
             progress: bool | Callable[[int, int], None] | None = None,
             logits_hook: Callable[[list[int], torch.Tensor], None] | None = None,
-            stats: dict | None = None) -> list[Trajectory]:
+            stats: dict | None = None, crop_boxes: BoxFn | None = None) -> list[Trajectory]:
     """Generate `group_size` interleaved trajectories per sample (sample 0's copies first).
 
     Each Trajectory records its sampled ids verbatim, `Piece.logprobs` on every model_text piece
@@ -197,6 +204,10 @@ def rollout(policy: "Policy", samples: "Sample | Sequence[Sample]", config: Roll
     float32 next-token logits of the rows being decoded (tests and notebooks inspect them).
     stats: a dict that receives the engine's work counters (forwards, cache slots computed, slots
     attended over, compactions, model tokens, seconds).
+    crop_boxes(sample, k) -> box | None: the environment decides *where* (ablations: the oracle hands
+    over the ground-truth region, a baseline a random box): a valid k-th crop call of a row on
+    `sample` is honoured with this box (model-input frame) instead of the one written; the model
+    still decides *when* and what to write. The CropEvent records the box actually used.
     """
     from .samples import Sample
 
@@ -221,7 +232,10 @@ def rollout(policy: "Policy", samples: "Sample | Sequence[Sample]", config: Roll
             traj = _copy_prompt(base)
             traj.meta.update(group=g, sample_id=s.sample_id, temperature=cfg.effective_temperature,
                              top_p=cfg.top_p, mode=cfg.mode, row=i)
-            rows.append(_Row(policy, traj, cfg, per_row[i], i, braces))
+            row = _Row(policy, traj, cfg, per_row[i], i, braces)
+            if crop_boxes is not None:
+                row.box_for = partial(crop_boxes, s)
+            rows.append(row)
 
     bar = _Progress(progress, len(rows), f"rollout ({cfg.mode})")
     model = policy.model
