@@ -31,6 +31,8 @@ from .sft import SFTConfig, TokenScorer, supervised_text, token_logprobs, train 
 from .rgrpo import (
     RGRPOConfig, group_advantages, plot_clipped_objective, policy_loss, scripted_rollout, train as train_rgrpo, train_step,
 )
-from .evaluate import EvalConfig, EvalResult, evaluate, plot_results, plot_side_by_side
+from .evaluate import EvalConfig, EvalResult, bootstrap_ci, evaluate, plot_results, plot_side_by_side
+from .recipe import Recipe, RecipeConfig, oracle_boxes, random_boxes, run_recipe, warm_start
+from .ablations import markdown_table, model_card, plot_table
 
 __version__ = "0.1.0"

@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Sequence
 
+import torch
+
 from .rewards import accuracy, preset, region_iou, reward_columns, score
 
 METRICS = ("n", "accuracy", "crop_rate", "crops", "invalid_crop_rate", "crop_iou", "answered", "tokens", "reward")
@@ -90,9 +92,12 @@ def summarize(trajectories: Sequence, terms="code") -> dict[str, dict[str, float
         ts = [trajectories[i] for i in idx]
         events = [e for t in ts for e in t.events]
         iou = [ious[i] for i in idx if ious[i] is not None and trajectories[i].crops]
+        acc = [scores.raw["accuracy"][i] or 0.0 for i in idx] if "accuracy" in scores.raw else []
+        lo, hi = bootstrap_ci(acc)
         rows[fam] = {
             "n": len(ts),
-            "accuracy": _mean(scores.raw["accuracy"][i] or 0.0 for i in idx) if "accuracy" in scores.raw else math.nan,
+            "accuracy": _mean(acc) if acc else math.nan,
+            "accuracy_lo": lo, "accuracy_hi": hi,  # bootstrap 95% interval
             "crop_rate": _mean(bool(t.crops) for t in ts),
             "crops": _mean(len(t.crops) for t in ts),
             "invalid_crop_rate": _mean(not e.ok for e in events) if events else 0.0,
@@ -104,8 +109,12 @@ def summarize(trajectories: Sequence, terms="code") -> dict[str, dict[str, float
     return rows
 
 
-def evaluate(policy, samples: Sequence, config: EvalConfig | None = None, progress: bool | None = None) -> EvalResult:
-    """One rollout per sample (greedy by default) and `summarize` of the result."""
+def evaluate(policy, samples: Sequence, config: EvalConfig | None = None, progress: bool | None = None,
+             crop_boxes=None) -> EvalResult:
+    """One rollout per sample (greedy by default) and `summarize` of the result.
+
+    crop_boxes: passed to `rollout` (the environment picks where each crop goes: oracle / random ablations).
+    """
     from .rollout import RolloutConfig, rollout
 
     cfg = config or EvalConfig()
@@ -116,9 +125,21 @@ def evaluate(policy, samples: Sequence, config: EvalConfig | None = None, progre
                          max_segment_tokens=cfg.max_segment_tokens, temperature=cfg.temperature,
                          greedy=cfg.temperature == 0, batch_rows=cfg.batch_rows, seed=cfg.seed)
     t0 = time.perf_counter()
-    trajs = rollout(policy, samples, rcfg, progress=progress)
+    trajs = rollout(policy, samples, rcfg, progress=progress, crop_boxes=crop_boxes)
     terms = preset(cfg.rewards, iou=cfg.iou_weight)
     return EvalResult(summarize(trajs, terms), trajs, asdict(cfg), time.perf_counter() - t0)
+
+
+def bootstrap_ci(values: Sequence[float], n_boot: int = 1000, level: float = 0.95, seed: int = 0
+                 ) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean of `values` (NaN, NaN when empty)."""
+    x = torch.as_tensor([float(v) for v in values], dtype=torch.float64)
+    if x.numel() == 0:
+        return math.nan, math.nan
+    g = torch.Generator().manual_seed(seed)
+    means = x[torch.randint(0, x.numel(), (n_boot, x.numel()), generator=g)].mean(1)
+    lo, hi = torch.quantile(means, torch.tensor([(1 - level) / 2, (1 + level) / 2], dtype=torch.float64))
+    return float(lo), float(hi)
 
 
 def plot_results(results: dict[str, EvalResult], metrics: Sequence[str] = ("accuracy", "crop_rate", "crop_iou"),

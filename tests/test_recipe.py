@@ -1,0 +1,121 @@
+import json
+import math
+
+import pytest
+import torch
+
+from r3lab import env
+from r3lab.ablations import markdown_table, model_card, plot_table
+from r3lab.evaluate import bootstrap_ci
+from r3lab.recipe import (
+    ROWS, Recipe, RecipeConfig, answer_only, check_scores, oracle_boxes, random_boxes, run_recipe, stage_names,
+    warm_start,
+)
+from r3lab.regions import Frame, box_iou
+from r3lab.rollout import RolloutConfig, rollout
+from r3lab.testing import tiny_policy
+from r3lab.vlir import build_samples, image_size
+
+SHIPPED = env.ASSETS / "checkpoints"
+TINY = dict(n_train=24, n_eval=3, sft_steps=2, sft_batch=4, rgrpo_steps=1, group_size=2, rgrpo_batch=4,
+            max_new_tokens=24)
+
+
+def test_bootstrap_interval_brackets_the_mean_and_narrows_with_n():
+    g = torch.Generator().manual_seed(0)
+    small = (torch.rand(50, generator=g) < 0.7).float().tolist()
+    big = (torch.rand(2000, generator=g) < 0.7).float().tolist()
+    lo, hi = bootstrap_ci(small)
+    assert lo <= sum(small) / 50 <= hi and 0.5 < lo < hi < 0.9
+    blo, bhi = bootstrap_ci(big)
+    assert bhi - blo < (hi - lo) / 3
+    assert bootstrap_ci([1.0] * 10) == (1.0, 1.0)
+    assert all(math.isnan(v) for v in bootstrap_ci([]))
+
+
+def test_answer_only_keeps_the_answer_and_drops_every_crop():
+    s = next(x for x in build_samples(4, seed=2, progress=False) if x.family == "compare_two")
+    p = tiny_policy()
+    t = answer_only(s).reference(p.view, p.prompt)
+    assert not t.crops and t.final_answer() == s.answer and s.reference(p.view, p.prompt).crops
+
+
+def test_oracle_and_random_boxes_decide_where_the_crops_go():
+    p = tiny_policy()
+    samples = [s for s in build_samples(8, seed=5, progress=False) if s.family in ("read_one", "compare_two")]
+    scripts = [[" look", ' {"bbox_2d": [1, 1, 20, 20]}', " again", ' {"bbox_2d": [2, 2, 30, 30]}', " ok"]] * len(samples)
+    cfg = RolloutConfig(group_size=1, greedy=True, max_new_tokens=60, max_crops=2)
+    oracle = rollout(p, samples, cfg, scripts=scripts, crop_boxes=oracle_boxes(p.view), progress=False)
+    rand = rollout(p, samples, cfg, scripts=scripts, crop_boxes=random_boxes(p.view, 0), progress=False)
+    again = rollout(p, samples, cfg, scripts=scripts, crop_boxes=random_boxes(p.view, 0), progress=False)
+    for s, o, r, r2 in zip(samples, oracle, rand, again):
+        fr = Frame.of(image_size(s), p.view)
+        for k, region in enumerate(s.regions):
+            assert box_iou(o.crops[k].info.box_orig, region) > 0.9  # the ground truth (up to rounding)
+        W, H = fr.input_w, fr.input_h
+        for c, gt in zip(r.crops, s.regions):
+            x1, y1, x2, y2 = c.info.box_input
+            gx1, gy1, gx2, gy2 = fr.to_input(gt)
+            assert 0 <= x1 < x2 <= W and 0 <= y1 < y2 <= H
+            assert abs((x2 - x1) - (gx2 - gx1)) < 1.5 and abs((y2 - y1) - (gy2 - gy1)) < 1.5
+        assert [c.info.box_input for c in r.crops] == [c.info.box_input for c in r2.crops]  # seeded
+
+
+def test_recipe_trains_every_stage_evaluates_every_row_and_resumes(tmp_path):
+    out = tmp_path / "rc"
+    res = run_recipe(RecipeConfig(out=str(out), **TINY), progress=False)
+    assert list(res["rows"]) == list(ROWS)
+    for row in ROWS:
+        r = res["rows"][row]
+        assert set(r) == {"read_one", "compare_two", "count", "control", "all"} and r["read_one"]["n"] == 3
+        assert r["all"]["accuracy_lo"] <= r["all"]["accuracy"] <= r["all"]["accuracy_hi"]
+    assert res["rows"]["no_crop"]["all"]["crops"] == 0
+    assert {"sft", "no_crop", "rgrpo", "rgrpo_no_region"} <= set(res["seconds"])
+    table = (out / "table.md").read_text()
+    assert table.count("\n| (") == 6 and "read_one acc" in table
+    # a second run reuses every stage and every evaluation
+    before = {p: p.stat().st_mtime_ns for p in (out / "sft").iterdir()}
+    again = Recipe(RecipeConfig(out=str(out), **TINY), progress=False).run()
+    same = json.dumps(res["rows"], sort_keys=True)  # (NaN IoUs compare unequal as floats)
+    assert json.dumps(again["rows"], sort_keys=True) == same
+    assert json.dumps(json.loads((out / "results.json").read_text())["rows"], sort_keys=True) == same
+    assert before == {p: p.stat().st_mtime_ns for p in (out / "sft").iterdir()}
+    assert stage_names(["oracle"]) == ["sft"] and stage_names(["rgrpo_no_region"]) == ["sft", "rgrpo_no_region"]
+    with pytest.raises(ValueError, match="unknown rows"):
+        RecipeConfig(rows="sft,best").row_list
+
+
+def test_ship_then_warm_start_trains_nothing_shipped(tmp_path):
+    out = tmp_path / "rc"
+    run_recipe(RecipeConfig(out=str(out), rows="sft,sft_rgrpo", ship=str(tmp_path / "ship"), **TINY), progress=False)
+    card = (tmp_path / "ship" / "MODEL_CARD.md").read_text()
+    assert "(2) VLIR SFT" in card and "Wall time" in card
+    meta = json.loads((tmp_path / "ship" / "card_results.json").read_text())
+    assert set(meta["check"]) == {"r3-tiny-sft", "r3-tiny-rgrpo"}
+    fresh = tmp_path / "fresh"
+    assert warm_start(fresh, tmp_path / "ship") == ["sft", "rgrpo"]
+    rec = Recipe(RecipeConfig(out=str(fresh), rows="sft,oracle", **TINY), progress=False)
+    rec.run()
+    assert "sft" not in rec.times  # loaded, not retrained
+
+
+def test_table_and_figure_from_results():
+    rows = {r: {f: {"n": 10, "accuracy": 0.5, "accuracy_lo": 0.2, "accuracy_hi": 0.8, "crop_rate": 0.1,
+                    "crops": 1.0, "crop_iou": 0.3, "invalid_crop_rate": 0.0} for f in ("read_one", "control", "all")}
+            for r in ("sft", "oracle")}
+    res = {"config": {"families": "read_one,control"}, "rows": rows, "seconds": {"sft": 60.0}}
+    table = markdown_table(res)
+    assert "| (2) VLIR SFT | 50.0 [20.0, 80.0] | 50.0 [20.0, 80.0] | 0.300 | 1.00 | 10.0 | 0.0 |" in table
+    fig = plot_table(res)
+    assert len(fig.axes[0].patches) == 4 and fig.axes[0].get_legend() is not None
+
+
+@pytest.mark.slow
+def test_shipped_checkpoints_load_and_score_what_the_card_says():
+    meta = json.loads((SHIPPED / "card_results.json").read_text())
+    assert "| (3) SFT + R-GRPO |" in (SHIPPED / "MODEL_CARD.md").read_text()
+    for name, expected in meta["check"].items():
+        got = check_scores(SHIPPED / name, meta["config"])
+        assert got["n"] == expected["n"]
+        for k in ("accuracy", "crop_rate"):  # greedy on CPU; one flipped answer of n is tolerated
+            assert abs(got[k] - expected[k]) <= 1 / expected["n"] + 1e-9, (name, k, got, expected)
