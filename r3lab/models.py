@@ -288,6 +288,7 @@ def load_policy(path: str | os.PathLike, view: ViewConfig | None = None, dtype: 
                 device: str | torch.device | None = None, attn_implementation: str | None = None) -> Policy:
     """Load r3-tiny or any local Qwen2-VL / Qwen2.5-VL checkpoint folder, offline.
 
+    `path` may also be a training run's out_dir: its `latest` checkpoint is loaded.
     `view` overrides the pixel budgets (by default: r3lab.json if present, else the image
     processor's min/max pixels for the main image and for crops).
     """
@@ -296,6 +297,10 @@ def load_policy(path: str | os.PathLike, view: ViewConfig | None = None, dtype: 
     path = Path(path)
     if not path.is_dir():
         raise FileNotFoundError(f"no checkpoint folder at {path}: expected a local folder holding {_EXPECTED}")
+    if not (path / "config.json").is_file() and (path / "latest").is_file():  # a training run's out_dir
+        from .checkpoint import find_checkpoint
+
+        path = find_checkpoint(path)
     if not (path / "config.json").is_file():
         raise FileNotFoundError(f"{path} has no config.json: expected a Qwen2-VL/Qwen2.5-VL folder holding {_EXPECTED}")
     model_type = json.loads((path / "config.json").read_text()).get("model_type")

@@ -120,3 +120,16 @@ def test_encode_images_refuses_unresized_images():
 
     with pytest.raises(ValueError, match="smart_resize"):
         tiny_policy().encode_images([Image.new("RGB", (100, 100))])
+
+
+def test_load_policy_accepts_a_training_out_dir(tmp_path):
+    from r3lab.checkpoint import save_checkpoint
+
+    p = tiny_policy(fresh=True)
+    save_checkpoint(tmp_path / "run", p, None, 7)
+    q = load_policy(tmp_path / "run")  # resolved through run/latest -> step_000007
+    assert q.meta["path"].endswith("step_000007")
+    assert torch.equal(q.model.lm_head.weight, p.model.lm_head.weight)
+    (tmp_path / "run" / "latest").write_text("step_000099\n")
+    with pytest.raises(FileNotFoundError, match="step_000099"):
+        load_policy(tmp_path / "run")
