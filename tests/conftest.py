@@ -3,6 +3,8 @@ import gc
 import pytest
 
 import r3lab
+from r3lab.models import TinyConfig, build_tiny
+from r3lab.testing import toy_trajectory
 
 
 def pytest_configure(config):
@@ -13,3 +15,15 @@ def pytest_configure(config):
 def _collect():
     yield
     gc.collect()
+
+
+# shared by test_attention*.py (module scope: each module gets its own model)
+@pytest.fixture(scope="module")
+def policy():
+    # 3 layers, 4 heads over 2 KV heads (GQA), so layer/head selection and KV repeat are exercised
+    return build_tiny(TinyConfig(layers=3, seed=1))
+
+
+@pytest.fixture(scope="module")
+def trajs(policy):
+    return [toy_trajectory(policy, size=(448, 336)), toy_trajectory(policy, size=(300, 500), crop="square")]

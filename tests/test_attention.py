@@ -5,22 +5,12 @@ from transformers import AttentionInterface
 from transformers.masking_utils import AttentionMaskInterface
 
 from r3lab.attention import IMPL, capture_attention
-from r3lab.models import TinyConfig, build_tiny
-from r3lab.testing import toy_trajectory
 from r3lab.trajectory import collate
 
 KEEP = ("input_ids", "attention_mask", "position_ids", "pixel_values", "image_grid_thw")
 
 
-@pytest.fixture(scope="module")
-def policy():
-    # 3 layers, 4 heads over 2 KV heads (GQA), so layer/head selection and KV repeat are exercised
-    return build_tiny(TinyConfig(layers=3, seed=1))
-
-
-@pytest.fixture(scope="module")
-def trajs(policy):
-    return [toy_trajectory(policy, size=(448, 336)), toy_trajectory(policy, size=(300, 500), crop="square")]
+# `policy` (3 layers, GQA) and `trajs` (two toy trajectories with crops) come from tests/conftest.py
 
 
 def _inputs(policy, trajs):

@@ -4,21 +4,12 @@ import torch
 
 from r3lab.attention import attention_maps
 from r3lab.attention_maps import AttentionMaps
-from r3lab.models import TinyConfig, build_tiny
 from r3lab.regions import ViewConfig
 from r3lab.rope import mrope_positions
 from r3lab.testing import tiny_policy, toy_trajectory
 
 
-@pytest.fixture(scope="module")
-def policy():
-    # 3 layers, 4 heads over 2 KV heads (GQA), so layer/head selection and KV repeat are exercised
-    return build_tiny(TinyConfig(layers=3, seed=1))
-
-
-@pytest.fixture(scope="module")
-def trajs(policy):
-    return [toy_trajectory(policy, size=(448, 336)), toy_trajectory(policy, size=(300, 500), crop="square")]
+# `policy` (3 layers, GQA) and `trajs` (two toy trajectories with crops) come from tests/conftest.py
 
 
 def test_grid_layout_matches_the_models_own_positions(policy, trajs):
