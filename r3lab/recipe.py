@@ -235,6 +235,8 @@ class Recipe:
     def _save_times(self) -> None:
         from .checkpoint import atomic_write_text
 
+        # merge with what is on disk: several `r3lab recipe --rows ...` may share one folder
+        self.times = {**self._load_times(), **self.times}
         atomic_write_text(self.out / "times.json", json.dumps(self.times, indent=1))
 
 

@@ -339,7 +339,8 @@ def sft_step(state: TrainState, samples: Sequence) -> dict:
     dt = time.perf_counter() - t0
     loss = dist.all_sum(total_nll) / n_tok
     return {"loss": loss, "ppl": math.exp(min(loss, 50)), "lr": state.optimizer.param_groups[0]["lr"],
-            **norms, "tokens_per_s": dist.all_sum(seen) / dt, "supervised_tokens": n_tok, "time": dt}
+            **norms, "tokens_per_s": dist.all_sum(seen) / dt, "supervised_tokens": n_tok, "time": dt,
+            "wall": time.perf_counter() - state.started}
 
 
 def train(policy, samples: Sequence, config: SFTConfig | None = None, callbacks: Sequence[Callable] = ()) -> MetricLog:
