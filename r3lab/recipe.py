@@ -47,7 +47,7 @@ class RecipeConfig:
     families: str = "read_one,compare_two,count,control"  # task families, training and evaluation
     n_train: int = 8000  # VLIR training samples (the same for every row)
     n_eval: int = 1000  # held-out samples per family
-    sft_steps: int = 1500  # SFT optimizer steps (both SFT models)
+    sft_steps: int = 2000  # SFT optimizer steps (both SFT models)
     sft_batch: int = 16  # SFT samples per step
     sft_lr: float = 1e-3  # SFT peak learning rate (all parameter groups)
     rgrpo_steps: int = 150  # R-GRPO rollout steps (both R-GRPO models)
