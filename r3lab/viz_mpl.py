@@ -45,6 +45,9 @@ def crop_boxes(traj: Trajectory) -> list[dict]:
     out = []
     for k, ev in enumerate(crop_events(traj)):
         if ev.ok:
+            if traj.pieces[ev.image_piece].info.box_orig is None:
+                raise ValueError("the trajectory's crops are not cut yet (a reference trajectory cuts them "
+                                 "lazily): call traj.tokenize(policy) first")
             x1, y1, x2, y2 = traj.pieces[ev.image_piece].info.box_orig
             box = (x1, y1, x2 + 1, y2 + 1)
         elif ev.call.box is not None:

@@ -89,3 +89,14 @@ def test_plot_step_and_attention(setup):
     assert isinstance(fig, Figure) and len(fig.axes[0].images) == 2
     fig = plot_attention(maps, 0, frame="orig", layers=[1])
     assert fig.axes[0].images[-1].get_array().shape == (t.main.image.height, t.main.image.width)
+
+
+def test_untokenized_reference_gets_a_clear_error():
+    from r3lab.testing import tiny_policy
+    from r3lab.vlir import build_samples
+
+    p = tiny_policy()
+    s = next(x for x in build_samples(4, seed=0, progress=False) if x.regions)
+    with pytest.raises(ValueError, match="tokenize"):
+        plot_trajectory(s.reference(p.view))
+    assert plot_trajectory(s.reference(p.view).tokenize(p)) is not None
