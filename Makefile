@@ -41,8 +41,9 @@ setup: $(STAMP) chromium
 main: $(STAMP)
 	$(BIN)/r3lab notebooks run --profile default --out runs/main
 
+# -v: the CI log names every test (each notebook in smoke mode, the link check, the browser check)
 test: setup
-	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -v -p no:cacheprovider --durations=10 $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

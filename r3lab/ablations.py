@@ -94,7 +94,7 @@ from nothing on r3lab's synthetic world by `r3lab recipe` on a 2-core CPU. Load 
 
 ## Config
 ```json
-{json.dumps(TinyConfig().__dict__, indent=1)}
+{json.dumps(TinyConfig(patch_size=cfg.get("patch_size", 14)).__dict__, indent=1)}
 ```
 
 ## Recipe (seeded; `r3lab recipe` with these values reproduces everything)

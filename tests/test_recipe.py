@@ -87,7 +87,9 @@ def test_recipe_trains_every_stage_evaluates_every_row_and_resumes(tmp_path):
 
 def test_ship_then_warm_start_trains_nothing_shipped(tmp_path):
     out = tmp_path / "rc"
-    run_recipe(RecipeConfig(out=str(out), rows="sft,sft_rgrpo", ship=str(tmp_path / "ship"), **TINY), progress=False)
+    run_recipe(RecipeConfig(out=str(out), rows="sft,sft_rgrpo", ship=str(tmp_path / "ship"), patch_size=7, **TINY),
+               progress=False)
+    assert json.loads((tmp_path / "ship" / "r3-tiny-sft" / "config.json").read_text())["vision_config"]["patch_size"] == 7
     card = (tmp_path / "ship" / "MODEL_CARD.md").read_text()
     assert "(2) VLIR SFT" in card and "Wall time" in card
     meta = json.loads((tmp_path / "ship" / "card_results.json").read_text())
