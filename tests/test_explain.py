@@ -140,16 +140,19 @@ def test_counterfactual_changes_sign_with_a_crop_of_the_wrong_region():
 
 
 @pytest.mark.slow
-def test_shipped_checkpoint_gains_from_its_crop():
-    """The shipped SFT model: the ground-truth crop raises the answer's log-prob over a blank crop.
-
-    (A crop of the wrong landmark raises it about as much on r3-tiny, which reads marks poorly: see
-    the README's replication section. The sign change is shown on a crop reader trained above.)
-    """
+def test_shipped_checkpoint_gains_more_from_the_right_crop():
+    """The shipped SFT model: the ground-truth crop raises the answer's log-prob over a blank crop, and
+    by more than a crop of another landmark does (which still helps a little: no sign change here; the
+    sign change is shown on the crop reader trained above)."""
     from r3lab.models import load_policy
     from r3lab.vlir import build_samples
 
     pol = load_policy(SHIPPED)
-    right = [explain_crops(pol, s.reference(pol.view), target="gt", variants=("blank",))[0].importance["blank"]
-             for s in build_samples(8, seed=123, families=["read_one"], view=pol.view)]
-    assert sum(right) / len(right) > 0.05, right
+    right, wrong = [], []
+    for s in build_samples(8, seed=123, families=["read_one"], view=pol.view):
+        traj = s.reference(pol.view)
+        right.append(explain_crops(pol, traj, target="gt", variants=("blank",))[0].importance["blank"])
+        swapped = counterfactual_trajectory(pol, traj, 0, "wrong")
+        wrong.append(explain_crops(pol, swapped, target="gt", variants=("blank",))[0].importance["blank"])
+    r, w = sum(right) / len(right), sum(wrong) / len(wrong)
+    assert r > 0.2 and r > w + 0.1, (r, w)
