@@ -23,7 +23,7 @@ def _families(results: dict, families: Sequence[str] | None) -> list[str]:
     """The families to show: given, else the recipe's order, else those found in the first row."""
     if families:
         return list(families)
-    named = [f for f in results.get("config", {}).get("families", "").split(",") if f]
+    named = [f.strip() for f in results.get("config", {}).get("families", "").split(",") if f.strip()]
     first = next(iter(results["rows"].values()), {})
     return [f for f in named if f in first] or [f for f in first if f != "all"]
 

@@ -11,7 +11,7 @@ import os
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 from PIL import Image
 from tqdm.auto import tqdm
@@ -162,13 +162,10 @@ def load_dataset(path: str | os.PathLike, view: ViewConfig | None = None, errors
     meta = json.loads((root / "meta.json").read_text()) if (root / "meta.json").is_file() else {}
     samples, bad = [], []
     with open(file) as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
+        for n, d in json_lines(f):
             try:
-                d = json.loads(line)
-                if not isinstance(d, dict):
-                    raise ValueError("a line must hold one JSON object")
+                if isinstance(d, ValueError):
+                    raise d
                 s = sample_from_dict(d, root)
             except FileNotFoundError as e:
                 err = FileNotFoundError(f"{file}:{n}: {e}")
@@ -187,6 +184,20 @@ def load_dataset(path: str | os.PathLike, view: ViewConfig | None = None, errors
         samples = [retarget(s, view) for s in samples]
         meta = {**meta, "view": asdict(view)}
     return VLIRDataset(samples, meta, root, bad)
+
+
+def json_lines(lines: Iterable[str]) -> Iterator[tuple[int, dict | ValueError]]:
+    """(line number, object) for each non-blank JSONL line; a ValueError in place of a line that is not
+    one JSON object, so the caller decides whether to raise or to report it."""
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            d = json.loads(line)
+        except ValueError as e:
+            yield n, ValueError(f"not valid JSON ({e})")
+            continue
+        yield n, d if isinstance(d, dict) else ValueError("a line must hold one JSON object")
 
 
 def load_samples(path: str | os.PathLike, view: ViewConfig | None = None, errors: str = "raise") -> list[Sample]:

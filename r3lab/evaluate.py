@@ -133,9 +133,13 @@ def evaluate(policy, samples: Sequence, config: EvalConfig | None = None, progre
 def bootstrap_ci(values: Sequence[float], n_boot: int = 1000, level: float = 0.95, seed: int = 0
                  ) -> tuple[float, float]:
     """Percentile bootstrap interval of the mean of `values` (NaN, NaN when empty)."""
+    if not 0 < level < 1 or n_boot < 1:
+        raise ValueError(f"need 0 < level < 1 and n_boot >= 1, got level={level}, n_boot={n_boot}")
     x = torch.as_tensor([float(v) for v in values], dtype=torch.float64)
     if x.numel() == 0:
         return math.nan, math.nan
+    if not torch.isfinite(x).all():
+        raise ValueError("bootstrap_ci: values must be finite (drop or score the NaN / inf entries first)")
     g = torch.Generator().manual_seed(seed)
     means = x[torch.randint(0, x.numel(), (n_boot, x.numel()), generator=g)].mean(1)
     lo, hi = torch.quantile(means, torch.tensor([(1 - level) / 2, (1 + level) / 2], dtype=torch.float64))

@@ -25,7 +25,7 @@ from PIL import Image
 from .regions import Frame, ViewConfig, crop_and_zoom, find_crop_calls, format_crop_call
 from .samples import Sample
 from .trajectory import IMAGE, MODEL, ImageInfo, Piece
-from .dataset import file_stem
+from .dataset import file_stem, json_lines
 from .world import region_input_box
 
 OFFICIAL_SFT_VIEW = ViewConfig(min_pixels=3136, max_pixels=1605632, crop_min_pixels=3136, crop_max_pixels=1605632)
@@ -294,15 +294,9 @@ def _records(path: Path, rep: ImportReport, errors: str):
             else:
                 _bad(rep, errors, path, n, ValueError("a record must be a JSON object"))
         return
-    for n, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-            if not isinstance(rec, dict):
-                raise ValueError("a line must hold one JSON object")
-        except ValueError as e:
-            _bad(rep, errors, path, n, ValueError(f"not valid JSON ({e})"))
+    for n, rec in json_lines(text.splitlines()):
+        if isinstance(rec, ValueError):
+            _bad(rep, errors, path, n, rec)
             continue
         yield n, rec
 

@@ -26,11 +26,13 @@ from pathlib import Path
 from random import Random
 from typing import Sequence
 
+from .checkpoint import atomic_write_text
 from .env import seed_everything
 from .evaluate import EvalConfig, evaluate
 from .trajectory import MODEL, Piece
 
 ROWS = ("no_crop", "sft", "sft_rgrpo", "rgrpo_no_region", "oracle", "random")
+RERUNNABLE = ("out", "rows", "ship")  # settings that do not change any saved stage or evaluation
 MODEL_OF = {"no_crop": "no_crop", "sft": "sft", "sft_rgrpo": "rgrpo", "rgrpo_no_region": "rgrpo_no_region",
             "oracle": "sft", "random": "sft"}
 
@@ -62,6 +64,24 @@ class RecipeConfig:
     max_new_tokens: int = 128  # model tokens per answer
     ship: str = ""  # copy the SFT / R-GRPO checkpoints and a model card into this folder (e.g. assets/checkpoints)
 
+    def __post_init__(self):
+        """Fail before an hour of training, not after it."""
+        from .rewards import preset
+        from .tasks import ALL_FAMILIES
+
+        self.families = ",".join(self.family_list)  # one spelling everywhere (tables, check sets)
+        bad = [f for f in self.family_list if f not in ALL_FAMILIES]
+        if bad or not self.family_list:
+            raise ValueError(f"unknown task families {bad or self.families!r}; choose from {list(ALL_FAMILIES)}")
+        self.row_list  # noqa: B018  (validates rows)
+        preset(self.rewards)  # raises naming the known presets
+        small = {k: getattr(self, k) for k in ("n_train", "n_eval", "sft_batch", "rgrpo_batch") if getattr(self, k) < 1}
+        if small or self.sft_steps < 0 or self.rgrpo_steps < 0:
+            raise ValueError(f"sizes must be >= 1 and steps >= 0, got {small or (self.sft_steps, self.rgrpo_steps)}")
+        if self.group_size < 2 or self.rgrpo_batch % self.group_size:
+            raise ValueError(f"group_size must be >= 2 and divide rgrpo_batch, got {self.group_size} and "
+                             f"{self.rgrpo_batch}")
+
     @property
     def row_list(self) -> list[str]:
         rows = [r.strip() for r in self.rows.split(",") if r.strip()]
@@ -81,28 +101,32 @@ def answer_only(sample):
     return replace(sample, rationale=[Piece(MODEL, text, tag="answer")])
 
 
-def oracle_boxes(view):
-    """crop_boxes for `rollout`: the k-th crop is the sample's k-th ground-truth region."""
+def _frame(sample, view):
     from .regions import Frame
     from .vlir import image_size
 
+    return Frame.of(image_size(sample), view)
+
+
+def oracle_boxes(view):
+    """crop_boxes for `rollout`: the k-th crop is the sample's k-th ground-truth region, boxed exactly as
+    in the VLIR reference rationales (`world.region_input_box`)."""
+    from .world import region_input_box
+
     def box(sample, k):
-        if k >= len(sample.regions):
-            return None
-        return Frame.of(image_size(sample), view).to_input(sample.regions[k])
+        return region_input_box(sample.regions[k], _frame(sample, view)) if k < len(sample.regions) else None
     return box
 
 
 def random_boxes(view, seed: int = 0):
     """crop_boxes for `rollout`: a box of the k-th ground-truth region's size at a random place."""
-    from .regions import Frame
-    from .vlir import image_size
+    from .world import region_input_box
 
     def box(sample, k):
-        frame = Frame.of(image_size(sample), view)
+        frame = _frame(sample, view)
         W, H = frame.input_w, frame.input_h
         if sample.regions:
-            x1, y1, x2, y2 = frame.to_input(sample.regions[min(k, len(sample.regions) - 1)])
+            x1, y1, x2, y2 = region_input_box(sample.regions[min(k, len(sample.regions) - 1)], frame)
             w, h = x2 - x1, y2 - y1
         else:
             w = h = min(W, H) / 8
@@ -113,13 +137,18 @@ def random_boxes(view, seed: int = 0):
 
 
 class Recipe:
-    """Runs the stages of a RecipeConfig, reusing what `out/` already holds."""
+    """Runs the stages of a RecipeConfig, reusing what `out/` already holds.
+
+    Several processes may share `out/` when they ask for rows that need different stages (e.g.
+    `--rows sft,oracle` next to `--rows no_crop`); two processes training the same stage would clash.
+    """
 
     def __init__(self, config: RecipeConfig | None = None, progress: bool | None = None):
         self.cfg = config or RecipeConfig()
         self.out = Path(self.cfg.out)
         self.progress = progress
         self.times: dict[str, float] = self._load_times()
+        self._measured: dict[str, float] = {}  # what this process timed (wins over the file when saving)
         self._train = self._eval = None
 
     # -- data --------------------------------------------------------------------------------------
@@ -186,8 +215,7 @@ class Recipe:
             raise KeyboardInterrupt(f"stage {name} interrupted; run the recipe again to resume from "
                                     f"{self.out / 'logs' / name}")
         policy.save(self.out / name)
-        self.times[name] = round(time.perf_counter() - t0, 1)
-        self._save_times()
+        self._save_times(name, time.perf_counter() - t0)
 
     # -- evaluation --------------------------------------------------------------------------------
     def evaluate_row(self, row: str) -> dict:
@@ -204,11 +232,8 @@ class Recipe:
         samples = self.eval_samples(view)
         t0 = time.perf_counter()
         res = evaluate(policy, samples, ecfg, progress=self.progress, crop_boxes=boxes)
-        self.times[f"eval_{row}"] = round(time.perf_counter() - t0, 1)
-        self._save_times()
+        self._save_times(f"eval_{row}", time.perf_counter() - t0)
         out = {"row": row, "rows": res.rows, "seconds": res.seconds}
-        from .checkpoint import atomic_write_text
-
         atomic_write_text(path, json.dumps(out, indent=1))
         return out
 
@@ -217,8 +242,8 @@ class Recipe:
         from tqdm.auto import tqdm
 
         from .ablations import markdown_table
-        from .checkpoint import atomic_write_text
 
+        self._check_config()
         rows = {}
         for row in tqdm(self.cfg.row_list, desc="recipe rows", disable=self.progress is False):
             rows[row] = self.evaluate_row(row)["rows"]
@@ -233,11 +258,24 @@ class Recipe:
         p = self.out / "times.json"
         return json.loads(p.read_text()) if p.is_file() else {}
 
-    def _save_times(self) -> None:
-        from .checkpoint import atomic_write_text
+    def _check_config(self) -> None:
+        """Stages in `out/` are reused, so they must come from the same settings (out/recipe.json)."""
+        mine = {k: v for k, v in asdict(self.cfg).items() if k not in RERUNNABLE}
+        path = self.out / "recipe.json"
+        if not path.is_file():
+            atomic_write_text(path, json.dumps(mine, indent=1))
+            return
+        theirs = json.loads(path.read_text())
+        diff = {k: (theirs.get(k), v) for k, v in mine.items() if theirs.get(k) != v}
+        if diff:
+            raise ValueError(f"{self.out} holds stages trained with other settings "
+                             + ", ".join(f"{k}: {a!r} there, {b!r} now" for k, (a, b) in diff.items())
+                             + "; use another --out, or delete that folder to start over")
 
-        # merge with what is on disk: several `r3lab recipe --rows ...` may share one folder
-        self.times = {**self._load_times(), **self.times}
+    def _save_times(self, key: str, seconds: float) -> None:
+        # merge with the file: several `r3lab recipe --rows ...` (for different stages) may share one folder
+        self._measured[key] = round(seconds, 1)
+        self.times = {**self._load_times(), **self._measured}
         atomic_write_text(self.out / "times.json", json.dumps(self.times, indent=1))
 
 
@@ -251,9 +289,13 @@ def ship(results: dict, out: str | Path, dest: str | Path) -> Path:
     from .ablations import model_card
 
     out, dest = Path(out), Path(dest)
-    for stage, name in (("sft", "r3-tiny-sft"), ("rgrpo", "r3-tiny-rgrpo")):
-        if not (out / stage / "config.json").is_file():
-            raise FileNotFoundError(f"{out / stage} holds no checkpoint: run the recipe with rows sft,sft_rgrpo")
+    pairs = (("sft", "r3-tiny-sft"), ("rgrpo", "r3-tiny-rgrpo"))
+    missing = [str(out / stage) for stage, _ in pairs if not (out / stage / "config.json").is_file()]
+    if missing:  # checked before anything in dest is touched
+        raise FileNotFoundError(f"{', '.join(missing)} holds no checkpoint: run the recipe with rows sft,sft_rgrpo")
+    if dest.exists() and not dest.is_dir():
+        raise NotADirectoryError(f"ship destination {dest} is a file: give a folder, e.g. assets/checkpoints")
+    for stage, name in pairs:
         shutil.rmtree(dest / name, ignore_errors=True)
         shutil.copytree(out / stage, dest / name)
     results = dict(results, check={name: check_scores(dest / name, results["config"])
@@ -267,7 +309,7 @@ def check_set(config: dict, view, per_family: int = 8) -> list:
     """The small fixed set the model card's check numbers are measured on (seed eval_seed + 1)."""
     from .vlir import build_samples
 
-    fams = [f for f in config["families"].split(",") if f]
+    fams = [f.strip() for f in config["families"].split(",") if f.strip()]
     return build_samples(per_family * len(fams), config["eval_seed"] + 1, fams, view=view, progress=False)
 
 
@@ -313,9 +355,3 @@ def run(args) -> int:
     print(f"results: {Path(args.out) / 'results.json'}")
     return 0
 
-
-def stage_names(rows: Sequence[str]) -> list[str]:
-    """The trained models that `rows` need, in training order."""
-    need = {MODEL_OF[r] for r in rows}
-    return [s for s in ("sft", "no_crop", "rgrpo", "rgrpo_no_region") if s in need or
-            (s == "sft" and need & {"rgrpo", "rgrpo_no_region"})]

@@ -262,8 +262,8 @@ def update(state, trajs: Sequence, advantages: torch.Tensor) -> dict:
     return {"loss": dist.all_sum(sums["loss"]) / cfg.inner_epochs, "clip_frac": dist.all_sum(sums["clipped"]) / tok,
             "kl": dist.all_sum(sums["kl"]) / tok if state.ref is not None else None,  # None: no reference model
             "ratio_mean": dist.all_sum(sums["ratio"]) / tok,
-            **{k: sum(n[k] for n in norms) / len(norms) for k in norms[0]}, "batch_tokens": dist.all_sum(sum(float(b["attention_mask"].sum())
-                                                                                    for b in batches))}
+            **{k: sum(n[k] for n in norms) / len(norms) for k in norms[0]},  # grad norms, mean over updates
+            "batch_tokens": dist.all_sum(sum(float(b["attention_mask"].sum()) for b in batches))}
 
 
 def step_metrics(trajs: Sequence, scores, zero_std: torch.Tensor, group_size: int) -> dict:

@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 
 from .decoding import Feed, SharedCache, banned_ids, brace_table, choose
 from .env import progress_disabled
-from .regions import Box, Verdict, closed_call_since, find_crop_calls, format_crop_call
+from .regions import Box, Verdict, closed_call_since, find_crop_calls, format_crop_call, parse_crop_call
 from .trajectory import ENV, MODEL, CropEvent, Piece, Trajectory
 
 if TYPE_CHECKING:
@@ -134,9 +134,7 @@ class _Row:
             return self._finish("max_new_tokens")
         stop = None
         if call.ok and self.box_for is not None and self.n_crops < cfg.max_crops:
-            box = self.box_for(self.n_crops)
-            if box is not None:
-                call = replace(call, box=tuple(float(v) for v in box), clipped=False)
+            call = self._environment_box(call)
         if not call.ok:
             note = note_text(call.message)
         elif self.n_crops >= cfg.max_crops:
@@ -156,6 +154,23 @@ class _Row:
         if stop:
             return self._finish(stop)
         return Feed([tok] + ids)
+
+    def _environment_box(self, call):
+        """The call with the box `crop_boxes` chose, judged like any call; a bad box is the caller's bug."""
+        box = self.box_for(self.n_crops)
+        if box is None:
+            return call
+        try:
+            judged = parse_crop_call(format_crop_call(box), self.traj.frame, self.policy.view.max_aspect)
+            problem = "" if judged.ok else judged.message
+        except (TypeError, ValueError) as e:  # not a sequence of numbers
+            problem = str(e)
+        if problem:
+            raise ValueError(f"crop_boxes returned {box!r} for crop {self.n_crops} of sample "
+                             f"{self.traj.meta.get('sample_id')!r}: {problem}; return a box (x1, y1, x2, y2) "
+                             f"inside the {self.traj.frame.input_w}x{self.traj.frame.input_h} model-input frame, "
+                             "or None to keep the model's own")
+        return replace(judged, start=call.start, end=call.end, raw=call.raw)
 
     @property
     def n_crops(self) -> int:

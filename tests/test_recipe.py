@@ -5,10 +5,10 @@ import pytest
 import torch
 
 from r3lab import env
-from r3lab.ablations import markdown_table, model_card, plot_table
+from r3lab.ablations import markdown_table, plot_table
 from r3lab.evaluate import bootstrap_ci
 from r3lab.recipe import (
-    ROWS, Recipe, RecipeConfig, answer_only, check_scores, oracle_boxes, random_boxes, run_recipe, stage_names,
+    ROWS, Recipe, RecipeConfig, answer_only, check_scores, oracle_boxes, random_boxes, run_recipe, ship,
     warm_start,
 )
 from r3lab.regions import Frame, box_iou
@@ -50,8 +50,13 @@ def test_oracle_and_random_boxes_decide_where_the_crops_go():
     again = rollout(p, samples, cfg, scripts=scripts, crop_boxes=random_boxes(p.view, 0), progress=False)
     for s, o, r, r2 in zip(samples, oracle, rand, again):
         fr = Frame.of(image_size(s), p.view)
-        for k, region in enumerate(s.regions):
-            assert box_iou(o.crops[k].info.box_orig, region) > 0.9  # the ground truth (up to rounding)
+        ref = s.reference(p.view).tokenize(p)
+        n = len(ref.crops)  # past the ground truth's crops the model's own boxes are kept
+        assert [c.info.box_input for c in o.crops[:n]] == [c.info.box_input for c in ref.crops]  # the VLIR crops
+        for k, (x1, y1, x2, y2) in enumerate(s.regions):  # each oracle crop covers its ground-truth region
+            cx1, cy1, cx2, cy2 = o.crops[k].info.box_orig
+            assert cx1 <= x1 and cy1 <= y1 and cx2 >= x2 - 1 and cy2 >= y2 - 1
+            assert box_iou(o.crops[k].info.box_orig, (x1, y1, x2, y2)) > 0.5
         W, H = fr.input_w, fr.input_h
         for c, gt in zip(r.crops, s.regions):
             x1, y1, x2, y2 = c.info.box_input
@@ -74,24 +79,28 @@ def test_recipe_trains_every_stage_evaluates_every_row_and_resumes(tmp_path):
     table = (out / "table.md").read_text()
     assert table.count("\n| (") == 6 and "read_one acc" in table
     # a second run reuses every stage and every evaluation
-    before = {p: p.stat().st_mtime_ns for p in (out / "sft").iterdir()}
-    again = Recipe(RecipeConfig(out=str(out), **TINY), progress=False).run()
+    files = [*(out / "sft").iterdir(), *(out / "eval").iterdir()]
+    before = {p: p.stat().st_mtime_ns for p in files}
+    rec = Recipe(RecipeConfig(out=str(out), **TINY), progress=False)
+    again = rec.run()
+    assert rec._measured == {}  # nothing trained or evaluated again
     same = json.dumps(res["rows"], sort_keys=True)  # (NaN IoUs compare unequal as floats)
     assert json.dumps(again["rows"], sort_keys=True) == same
     assert json.dumps(json.loads((out / "results.json").read_text())["rows"], sort_keys=True) == same
-    assert before == {p: p.stat().st_mtime_ns for p in (out / "sft").iterdir()}
-    assert stage_names(["oracle"]) == ["sft"] and stage_names(["rgrpo_no_region"]) == ["sft", "rgrpo_no_region"]
+    assert before == {p: p.stat().st_mtime_ns for p in files}
+    with pytest.raises(ValueError, match=r"sft_steps: 2 there, 3 now.*another --out"):
+        run_recipe(RecipeConfig(out=str(out), **{**TINY, "sft_steps": 3}), progress=False)
     with pytest.raises(ValueError, match="unknown rows"):
         RecipeConfig(rows="sft,best").row_list
 
 
 def test_ship_then_warm_start_trains_nothing_shipped(tmp_path):
     out = tmp_path / "rc"
-    run_recipe(RecipeConfig(out=str(out), rows="sft,sft_rgrpo", ship=str(tmp_path / "ship"), patch_size=7, **TINY),
+    run_recipe(RecipeConfig(out=str(out), rows="sft,sft_rgrpo", ship=str(tmp_path / "ship"), patch_size=14, **TINY),
                progress=False)
-    assert json.loads((tmp_path / "ship" / "r3-tiny-sft" / "config.json").read_text())["vision_config"]["patch_size"] == 7
+    assert json.loads((tmp_path / "ship" / "r3-tiny-sft" / "config.json").read_text())["vision_config"]["patch_size"] == 14
     card = (tmp_path / "ship" / "MODEL_CARD.md").read_text()
-    assert "(2) VLIR SFT" in card and "Wall time" in card
+    assert "(2) VLIR SFT" in card and "Wall time" in card and '"patch_size": 14' in card
     meta = json.loads((tmp_path / "ship" / "card_results.json").read_text())
     assert set(meta["check"]) == {"r3-tiny-sft", "r3-tiny-rgrpo"}
     fresh = tmp_path / "fresh"
@@ -121,3 +130,44 @@ def test_shipped_checkpoints_load_and_score_what_the_card_says():
         assert got["n"] == expected["n"]
         for k in ("accuracy", "crop_rate"):  # greedy on CPU; one flipped answer of n is tolerated
             assert abs(got[k] - expected[k]) <= 1 / expected["n"] + 1e-9, (name, k, got, expected)
+
+
+def test_bad_settings_fail_before_any_training(tmp_path):
+    for bad, match in [(dict(families="read_one,cats"), "unknown task families"), (dict(rewards="bogus"), "bogus"),
+                       (dict(n_eval=0), "sizes"), (dict(group_size=3), "divide"), (dict(rows="sft,best"), "unknown rows")]:
+        with pytest.raises(ValueError, match=match):
+            RecipeConfig(out=str(tmp_path), **bad)
+    assert RecipeConfig(families=" read_one, ,count ").families == "read_one,count"
+    assert not any(tmp_path.iterdir())
+
+
+def test_ship_checks_every_stage_before_touching_the_destination(tmp_path):
+    (tmp_path / "out" / "sft").mkdir(parents=True)
+    (tmp_path / "out" / "sft" / "config.json").write_text("{}")
+    dest = tmp_path / "dest" / "r3-tiny-sft"
+    dest.mkdir(parents=True)
+    (dest / "keep").write_text("shipped")
+    with pytest.raises(FileNotFoundError, match="rgrpo holds no checkpoint.*sft,sft_rgrpo"):
+        ship({"config": {}}, tmp_path / "out", tmp_path / "dest")
+    assert (dest / "keep").read_text() == "shipped"
+
+
+def test_stage_times_from_parallel_processes_merge(tmp_path):
+    a, b = Recipe(RecipeConfig(out=str(tmp_path), **TINY)), Recipe(RecipeConfig(out=str(tmp_path), **TINY))
+    a._save_times("sft", 10.0)
+    b._save_times("no_crop", 5.0)
+    a._save_times("eval_sft", 1.0)  # a's stale copy of the file must not drop b's entry
+    assert json.loads((tmp_path / "times.json").read_text()) == {"sft": 10.0, "no_crop": 5.0, "eval_sft": 1.0}
+
+
+def test_an_interrupted_stage_is_not_saved_as_finished(tmp_path):
+    from r3lab.metrics import MetricLog
+
+    class NoSave:
+        def save(self, path):
+            raise AssertionError("an interrupted stage must not be saved as finished")
+
+    rec = Recipe(RecipeConfig(out=str(tmp_path), **TINY))
+    with pytest.raises(KeyboardInterrupt, match="logs/sft"):
+        rec._timed("sft", lambda: MetricLog([{"step": 1}]), NoSave(), 2)
+    assert "sft" not in rec.times

@@ -330,3 +330,19 @@ def test_crop_boxes_lets_the_environment_choose_where(policy, samples):
     assert '[10, 10, 60, 50]' in t.pieces[3].text  # what the model wrote is kept verbatim
     full, _, _ = teacher_forced(policy, t)  # the substituted crop is a normal image piece
     assert not full.isnan().any()
+
+
+@pytest.mark.parametrize("bad", [(5, 6, 45), (50, 50, 10, 10), (200, 200, 300, 300), ("a", 1, 2, 3), 7])
+def test_a_bad_environment_box_is_a_clear_error(policy, samples, bad):
+    script = [" a", call((10, 10, 60, 50)), " b"]
+    with pytest.raises(ValueError, match="crop_boxes returned .* model-input frame"):
+        rollout(policy, samples[:1], RolloutConfig(greedy=True, max_new_tokens=40), group_size=1,
+                scripts=[script], crop_boxes=lambda s, k: bad, progress=False)
+
+
+def test_crop_boxes_is_not_asked_past_max_crops(policy, samples):
+    asked = []
+    script = [" a", call((10, 10, 60, 50)), " b", call((20, 20, 60, 50)), " c"]
+    (t,) = rollout(policy, samples[:1], RolloutConfig(greedy=True, max_new_tokens=80, max_crops=1), group_size=1,
+                   scripts=[script], crop_boxes=lambda s, k: asked.append(k) or (5, 6, 45, 36), progress=False)
+    assert asked == [0] and len(t.crops) == 1 and t.events[1].note  # the second call is refused with a note
