@@ -6,7 +6,7 @@ silently becomes None). Every layer's output still comes from SDPA; for the sele
 computes softmax(q·kᵀ) for the chosen query rows only and keeps their image-token columns, detached,
 in fp32, on CPU. The vision tower keeps its own implementation (only the text sub-config switches).
 The design follows TransformerLens' `hooks()` context (removal in `finally`) and the capture
-measured in reference/feasibility.md §4 (same numbers as eager, a fraction of the memory).
+measured by benchmarks/attention.py (same numbers as eager, a fraction of the memory).
 What a capture yields, `AttentionMaps` (grid / pixel geometry, aggregation), lives in `r3lab.attention_maps`.
 """
 from __future__ import annotations

@@ -3,7 +3,7 @@
 r3-tiny is `transformers.Qwen2_5_VLForConditionalGeneration` with a small config, a byte-level BPE
 tokenizer trained locally with `tokenizers`, and a locally constructed Qwen2-VL image processor.
 The processor is always assembled from its parts: without torchvision `AutoProcessor` silently
-returns a bare tokenizer and the stock processor cannot be built (reference/feasibility.md §1).
+returns a bare tokenizer and the stock processor cannot be built (DEVELOPERS.md, Set-up).
 """
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ R3_FILE = "r3lab.json"
 
 @dataclass
 class TinyConfig:
-    """Sizes of r3-tiny. Defaults are the recipe measured to learn on a 2-core CPU (see README)."""
+    """Sizes of r3-tiny (the recipe, `r3lab recipe`, trains it with patch_size=7; see the README)."""
 
     hidden: int = 128  # text width
     layers: int = 2  # text decoder layers
@@ -265,7 +265,7 @@ def _lecun_init(model) -> None:
     """N(0, 1/fan_in) for every linear/conv weight, residual outputs scaled by 1/sqrt(2 * depth).
 
     transformers' N(0, 0.02) is sized for widths in the thousands; at width 64 it starves the
-    vision tower (gradient norm 5 -> 1e-5 in 150 steps, reference/feasibility.md §6).
+    vision tower (gradient norm 5 -> 1e-5 in 150 steps, DEVELOPERS.md research notes).
     """
     vis, lm = model.model.visual, model.model.language_model
     for root, depth in ((vis, len(vis.blocks)), (lm, len(lm.layers))):

@@ -41,6 +41,22 @@ def report(**numbers) -> dict:
     return clean
 
 
+def start_policy(checkpoint: str = "", smoke: bool = False, seed: int = 0, shipped: str = "r3-tiny-sft"):
+    """The policy a lesson starts from, and where it came from ("" for an untrained r3-tiny).
+
+    A given `checkpoint` is always loaded (a wrong path is an error naming what was expected);
+    otherwise the shipped `assets/checkpoints/<shipped>` unless `smoke`; otherwise an untrained r3-tiny
+    with the recipe's 7-px patches.
+    """
+    from .env import ASSETS
+    from .models import TinyConfig, build_tiny, load_policy
+
+    path = checkpoint or ("" if smoke else str(ASSETS / "checkpoints" / shipped))
+    if path and (checkpoint or (Path(path) / "config.json").is_file()):
+        return load_policy(path), path
+    return build_tiny(TinyConfig(patch_size=7, seed=seed)), ""
+
+
 def find_notebooks(names: list[str] | None = None, folder: Path | None = None) -> list[Path]:
     """Notebooks by number prefix or name ('00', '00_build_vlir', '00_build_vlir.ipynb'); all if none."""
     folder = folder or NOTEBOOKS

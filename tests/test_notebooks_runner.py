@@ -87,3 +87,14 @@ def test_cli_refuses_unknown_parameter_in_a_subprocess(folder, tmp_path):
 def test_find_notebooks_errors(folder):
     with pytest.raises(FileNotFoundError, match="known: 00_ok, 10_fails"):
         nbr.find_notebooks(["99"], folder)
+
+
+def test_start_policy_picks_given_shipped_or_untrained(tmp_path):
+    from r3lab.notebooks import start_policy
+
+    policy, source = start_policy(smoke=True)
+    assert source == "" and policy.model.config.vision_config.patch_size == 7  # the recipe's r3-tiny
+    policy, source = start_policy()
+    assert source.endswith("r3-tiny-sft")  # the shipped checkpoint
+    with pytest.raises(FileNotFoundError, match="expected a local folder"):
+        start_policy(str(tmp_path / "typo"), smoke=True)  # a given path is never silently replaced

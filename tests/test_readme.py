@@ -51,3 +51,14 @@ def test_the_python_tour_runs(tmp_path, monkeypatch):
     code = code.replace("SFTConfig(steps=50)", "SFTConfig(steps=5)")  # the tour's training, shortened
     exec(compile(code, "README.md", "exec"), {})
     assert (tmp_path / "trajectory.html").stat().st_size > 1000
+
+
+def test_the_readme_table_is_the_model_cards():
+    import json
+
+    from r3lab.ablations import markdown_table, stage_times
+
+    card = json.loads((ROOT / "assets" / "checkpoints" / "card_results.json").read_text())
+    block = README.split("<!-- recipe-table:start -->")[1].split("<!-- recipe-table:end -->")[0]
+    assert markdown_table(card) in block and stage_times(card) in block
+    assert markdown_table(card) in (ROOT / "assets" / "checkpoints" / "MODEL_CARD.md").read_text()

@@ -1,4 +1,4 @@
-"""r3-tiny's vision tower learns: DESIGN.md §3 / reference/feasibility.md §6 (a from-scratch tiny
+"""r3-tiny's vision tower learns: DESIGN.md §3 / DEVELOPERS.md research notes (a from-scratch tiny
 Qwen2.5-VL with transformers' default init stayed at chance and its vision gradients vanished)."""
 import random
 
