@@ -70,6 +70,9 @@ def test_sft_learns_and_freezing_holds():
         changed = not torch.equal(before[n], p.detach())
         assert changed == ("visual" not in n or "merger" in n), n
     assert not policy.model.training  # handed back in eval mode
+    walls = log.series("wall")[1]  # wall clock since the run started, per logged step
+    assert 0 < walls[0] and all(a < b for a, b in zip(walls, walls[1:]))
+    assert {"grad_norm_merger", "grad_norm_lm"} <= set(log.last) and "grad_norm_vision" not in log.last  # frozen
 
 
 def test_grad_accumulation_gives_the_same_step():
