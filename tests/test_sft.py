@@ -112,6 +112,7 @@ def test_ctrl_c_waits_until_the_update_is_complete():
 
     from r3lab.sft import defer_interrupt
 
+    before = signal.getsignal(signal.SIGINT)  # default_int_handler, or SIG_IGN under nohup
     done = []
     with pytest.raises(KeyboardInterrupt):
         with defer_interrupt():
@@ -120,4 +121,4 @@ def test_ctrl_c_waits_until_the_update_is_complete():
                 done.append("inner")
             done.append("outer")
     assert done == ["inner", "outer"]
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.getsignal(signal.SIGINT) is before  # the caller's handler is back
