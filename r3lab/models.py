@@ -61,6 +61,8 @@ class TinyConfig:
     init_std: float = 0.02  # std of the "hf" init
     vocab_size: int = 1024  # BPE vocabulary target (bytes + merges + special tokens)
     seed: int = 0  # weights and tokenizer are a pure function of this config
+    family: str = "qwen2_5_vl"  # transformers class: qwen2_5_vl | qwen3_vl (learned pos_embed, DeepStack)
+    deepstack: tuple = (0,)  # qwen3_vl: vision blocks whose features are injected into the first LM layers
 
 
 @dataclass
@@ -69,6 +71,15 @@ class PromptConfig:
 
     system: str = SYSTEM_PROMPT
     instruction: str = INSTRUCTION  # appended to the question after a newline
+    question_first: bool = False  # user turn "question, image, instruction" (else "image, question + instruction")
+
+    def head_tail(self, question: str) -> tuple[str, str]:
+        """Prompt text before and after the main image."""
+        head = f"<|im_start|>system\n{self.system}<|im_end|>\n<|im_start|>user\n"
+        end = f"<|im_end|>\n<|im_start|>assistant\n"
+        if self.question_first:  # image tokens can attend to the question (causal attention)
+            return f"{head}{question}\n", f"\n{self.instruction}{end}"
+        return head, f"{question}\n{self.instruction}{end}"
 
 
 class R3Processor(Qwen2_5_VLProcessor):
@@ -214,8 +225,6 @@ def build_image_processor(view: ViewConfig, patch_size: int = 14, merge_size: in
 def build_tiny(config: TinyConfig | None = None, view: ViewConfig | None = None,
                prompt: PromptConfig | None = None, corpus_lines: Iterable[str] | None = None) -> Policy:
     """A freshly initialised r3-tiny policy (deterministic for a given config)."""
-    from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
-
     cfg = config or TinyConfig()
     view = (view or ViewConfig()).with_factor(cfg.patch_size * cfg.merge_size)
     tok = build_tokenizer(corpus_lines, cfg.vocab_size)
@@ -223,6 +232,30 @@ def build_tiny(config: TinyConfig | None = None, view: ViewConfig | None = None,
     head_dim = cfg.hidden // cfg.heads
     if head_dim % 2 or head_dim < 8:
         raise ValueError(f"hidden/heads = {head_dim} must be an even number >= 8 (M-RoPE splits it three ways)")
+    if cfg.family == "qwen3_vl":
+        model_cls, mcfg = _qwen3_vl_config(cfg, tok, ids, head_dim)
+    elif cfg.family == "qwen2_5_vl":
+        model_cls, mcfg = _qwen2_5_vl_config(cfg, tok, ids, head_dim)
+    else:
+        raise ValueError(f"TinyConfig.family must be 'qwen2_5_vl' or 'qwen3_vl', got {cfg.family!r}")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.seed)
+        model = model_cls(mcfg)
+        if cfg.init == "lecun":
+            _lecun_init(model)
+        elif cfg.init != "hf":
+            raise ValueError(f"TinyConfig.init must be 'lecun' or 'hf', got {cfg.init!r}")
+    model.generation_config.eos_token_id = ids["<|im_end|>"]
+    model.generation_config.pad_token_id = ids["<|endoftext|>"]
+    model.eval()
+    meta = {"kind": "r3-tiny", "tiny_config": asdict(cfg)}
+    return Policy(model, tok, build_image_processor(view, cfg.patch_size, cfg.merge_size), view,
+                  prompt or PromptConfig(), meta)
+
+
+def _qwen2_5_vl_config(cfg: TinyConfig, tok, ids: dict, head_dim: int):
+    from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
+
     half = head_dim // 2
     section = [half - 2 * (half * 3 // 8), half * 3 // 8, half * 3 // 8]  # [16, 24, 24] at head_dim 128
     mcfg = Qwen2_5_VLConfig(
@@ -245,19 +278,41 @@ def build_tiny(config: TinyConfig | None = None, view: ViewConfig | None = None,
         vision_start_token_id=ids["<|vision_start|>"], vision_end_token_id=ids["<|vision_end|>"],
         tie_word_embeddings=True,
     )
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(cfg.seed)
-        model = Qwen2_5_VLForConditionalGeneration(mcfg)
-        if cfg.init == "lecun":
-            _lecun_init(model)
-        elif cfg.init != "hf":
-            raise ValueError(f"TinyConfig.init must be 'lecun' or 'hf', got {cfg.init!r}")
-    model.generation_config.eos_token_id = ids["<|im_end|>"]
-    model.generation_config.pad_token_id = ids["<|endoftext|>"]
-    model.eval()
-    meta = {"kind": "r3-tiny", "tiny_config": asdict(cfg)}
-    return Policy(model, tok, build_image_processor(view, cfg.patch_size, cfg.merge_size), view,
-                  prompt or PromptConfig(), meta)
+    return Qwen2_5_VLForConditionalGeneration, mcfg
+
+
+def _qwen3_vl_config(cfg: TinyConfig, tok, ids: dict, head_dim: int):
+    """A tiny Qwen3-VL: interleaved M-RoPE split to fit head_dim, a pos_embed grid that covers the
+    largest view, DeepStack taps inside the vision depth (the defaults 8/16/24 would not exist)."""
+    from transformers import Qwen3VLConfig, Qwen3VLForConditionalGeneration
+
+    half = head_dim // 2
+    section = [half - 2 * (half * 5 // 16), half * 5 // 16, half * 5 // 16]  # [24, 20, 20] at head_dim 128
+    bad = [i for i in cfg.deepstack if not 0 <= i < cfg.vision_depth]
+    if bad:
+        raise ValueError(f"TinyConfig.deepstack {list(cfg.deepstack)} must index vision blocks 0..{cfg.vision_depth - 1}")
+    mcfg = Qwen3VLConfig(
+        text_config=dict(
+            vocab_size=len(tok), hidden_size=cfg.hidden, intermediate_size=cfg.intermediate,
+            num_hidden_layers=cfg.layers, num_attention_heads=cfg.heads, num_key_value_heads=cfg.kv_heads,
+            head_dim=head_dim, max_position_embeddings=32768, rms_norm_eps=1e-6, tie_word_embeddings=True,
+            rope_parameters={"rope_type": "default", "mrope_section": section, "mrope_interleaved": True,
+                             "rope_theta": 10000.0},
+            bos_token_id=ids["<|endoftext|>"], eos_token_id=ids["<|im_end|>"], pad_token_id=ids["<|endoftext|>"],
+            initializer_range=cfg.init_std,
+        ),
+        vision_config=dict(
+            depth=cfg.vision_depth, hidden_size=cfg.vision_hidden, intermediate_size=cfg.vision_intermediate,
+            num_heads=cfg.vision_heads, patch_size=cfg.patch_size, spatial_merge_size=cfg.merge_size,
+            temporal_patch_size=2, out_hidden_size=cfg.hidden, in_channels=3,
+            num_position_embeddings=256, deepstack_visual_indexes=list(cfg.deepstack),
+            initializer_range=cfg.init_std,
+        ),
+        image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"],
+        vision_start_token_id=ids["<|vision_start|>"], vision_end_token_id=ids["<|vision_end|>"],
+        tie_word_embeddings=True,
+    )
+    return Qwen3VLForConditionalGeneration, mcfg
 
 
 @torch.no_grad()
@@ -272,11 +327,13 @@ def _lecun_init(model) -> None:
         for name, m in root.named_modules():
             if isinstance(m, (torch.nn.Linear, torch.nn.Conv3d)):
                 std = m.weight[0].numel() ** -0.5
-                if name.endswith(("attn.proj", "down_proj", "o_proj")):
+                if name.endswith(("attn.proj", "down_proj", "o_proj", "mlp.linear_fc2")):
                     std /= (2 * depth) ** 0.5
                 m.weight.normal_(0.0, std)
                 if m.bias is not None:
                     m.bias.zero_()
+    if getattr(vis, "pos_embed", None) is not None:  # Qwen3-VL's learned grid: unit scale, like the patches
+        vis.pos_embed.weight.normal_(0.0, 1.0)
     emb = model.get_input_embeddings().weight  # tied to lm_head: unit-scale logits at init
     emb.normal_(0.0, emb.shape[1] ** -0.5)
 

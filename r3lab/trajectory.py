@@ -110,8 +110,7 @@ class Trajectory:
         prompt = prompt or PromptConfig()
         image = image.convert("RGB")
         frame = Frame.of(image.size, view)
-        head = f"<|im_start|>system\n{prompt.system}<|im_end|>\n<|im_start|>user\n"
-        tail = f"{question}\n{prompt.instruction}<|im_end|>\n<|im_start|>assistant\n"
+        head, tail = prompt.head_tail(question)
         main = Piece(IMAGE, image=image, info=ImageInfo("main", frame.input_size, image.size), tag="main")
         return cls([Piece(ENV, head, tag="prompt"), main, Piece(ENV, tail, tag="prompt")], question=question, **kw)
 
