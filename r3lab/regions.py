@@ -274,6 +274,19 @@ def box_iou(a: Box, b: Box) -> float:
     return inter / union if union > 0 else 0.0
 
 
+def box_giou(a: Box, b: Box) -> float:
+    """Generalised IoU (Rezatofighi et al. 2019): IoU minus the share of the enclosing box that neither
+    covers; in [-1, 1], and still informative (falling with distance) when the boxes do not overlap."""
+    iou = box_iou(a, b)
+    hull = (max(a[2], b[2]) - min(a[0], b[0])) * (max(a[3], b[3]) - min(a[1], b[1]))
+    if hull <= 0:
+        return iou
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    union = box_area(a) + box_area(b) - ix * iy
+    return iou - (hull - union) / hull
+
+
 def box_contains(outer: Box, inner: Box) -> bool:
     return outer[0] <= inner[0] and outer[1] <= inner[1] and outer[2] >= inner[2] and outer[3] >= inner[3]
 

@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
-from .regions import Verdict, box_iou, find_crop_calls
+from .regions import Verdict, box_giou, box_iou, find_crop_calls
 
 RewardFunc = Callable[..., list]
 _ANSWER = re.compile(r"<answer>(.*?)(?:</answer>|$)", re.S)
@@ -158,6 +158,24 @@ def region_iou(prompts, completions, gt_boxes, crop_boxes, **kwargs) -> list[flo
     return out
 
 
+def region_giou(prompts, completions, gt_boxes, crop_boxes, **kwargs) -> list[float | None]:
+    """The dense region reward: like `region_iou`, with (GIoU + 1) / 2 in place of IoU (0-1).
+
+    A crop that misses the region still scores more the nearer it lands (IoU is 0 for every miss, so a
+    policy whose crops all miss gets no signal from it); None without a ground-truth region, 0 with no crop.
+
+    >>> [round(v, 3) for v in region_giou(None, ["", ""], [[(0, 0, 10, 10)]] * 2, [[(20, 0, 30, 10)], [(40, 0, 50, 10)]])]
+    [0.333, 0.2]
+    """
+    out = []
+    for gts, crops in zip(gt_boxes, crop_boxes):
+        if not gts:
+            out.append(None)
+            continue
+        out.append(sum(max(((box_giou(g, c) + 1) / 2 for c in crops), default=0.0) for g in gts) / len(gts))
+    return out
+
+
 _CALL = re.compile(r'\{[^{}]*"?bbox_2d"?[^{}]*\}')
 
 
@@ -200,10 +218,11 @@ class RewardTerm:
     gate: str | None = None
 
 
-def preset(name: str = "code", iou: float = 0.0) -> list[RewardTerm]:
+def preset(name: str = "code", iou: float = 0.0, dense: bool = False) -> list[RewardTerm]:
     """`code` (as released: accuracy 1, format 0.5, region 0.5 gated on accuracy, length <= 0.1),
     `paper` (accuracy 1, format 1, region 0.5 gated, length 0.001/char <= 0.25), or `accuracy`.
-    `iou` > 0 adds the ground-truth region IoU reward with that weight.
+    `iou` > 0 adds the ground-truth region reward with that weight: IoU, or with `dense` the
+    GIoU-based `region_giou`, which still rewards a near miss.
     """
     acc = RewardTerm("accuracy", accuracy, 1.0)
     if name == "code":
@@ -217,7 +236,7 @@ def preset(name: str = "code", iou: float = 0.0) -> list[RewardTerm]:
     else:
         raise ValueError(f"unknown reward preset {name!r}: use 'code', 'paper' or 'accuracy' (or a list of RewardTerm)")
     if iou:
-        terms.append(RewardTerm("iou", region_iou, float(iou)))
+        terms.append(RewardTerm("iou", region_giou if dense else region_iou, float(iou)))
     return terms
 
 
