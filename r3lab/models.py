@@ -40,6 +40,7 @@ CHAT_TEMPLATE = (
     "{% endif %}{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
 R3_FILE = "r3lab.json"
+FAMILIES = ("qwen2_vl", "qwen2_5_vl", "qwen3_vl")  # model_type values load_policy accepts
 
 
 @dataclass
@@ -361,8 +362,9 @@ def load_policy(path: str | os.PathLike, view: ViewConfig | None = None, dtype: 
     if not (path / "config.json").is_file():
         raise FileNotFoundError(f"{path} has no config.json: expected a Qwen2-VL/Qwen2.5-VL folder holding {_EXPECTED}")
     model_type = json.loads((path / "config.json").read_text()).get("model_type")
-    if model_type not in ("qwen2_5_vl", "qwen2_vl"):
-        raise ValueError(f"{path} holds a {model_type!r} model; r3lab expects model_type 'qwen2_5_vl' or 'qwen2_vl'")
+    if model_type not in FAMILIES:
+        raise ValueError(f"{path} holds a {model_type!r} model; r3lab expects model_type "
+                         + ", ".join(repr(f) for f in FAMILIES))
     if not any(path.glob("*.safetensors")) and not any(path.glob("*.bin")):
         raise FileNotFoundError(f"{path} has a config but no weights: expected {_EXPECTED}")
     kw = dict(local_files_only=True)

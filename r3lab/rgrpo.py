@@ -48,7 +48,8 @@ class RGRPOConfig:
     scale_rewards: bool = True  # divide by the group std (False: mean-centred only)
     adv_eps: float = 1e-4  # (r - mean) / (std + adv_eps)
     rewards: str = "code"  # reward preset: "code", "paper" or "accuracy"
-    iou_weight: float = 0.0  # > 0 adds the ground-truth region IoU reward with this weight
+    iou_weight: float = 0.0  # > 0 adds the ground-truth region reward with this weight
+    region_reward: str = "iou"  # "iou" | "giou": the dense (GIoU) variant still rewards a near miss
     lr_lm: float = 1e-4  # language model learning rate
     lr_merger: float = 1e-4  # merger learning rate
     lr_vision: float = 1e-4  # vision tower learning rate
@@ -91,6 +92,8 @@ class RGRPOConfig:
         if self.schedule not in ("cosine", "constant"):
             raise ValueError(f"schedule must be 'cosine' or 'constant', got {self.schedule!r}")
         preset(self.rewards)  # unknown preset names fail here, before any work
+        if self.region_reward not in ("iou", "giou"):
+            raise ValueError(f"region_reward must be 'iou' or 'giou', got {self.region_reward!r}")
         return self
 
     @property
@@ -357,7 +360,7 @@ def setup(policy, config: RGRPOConfig | None = None, terms=None):
         raise ValueError(f"{cfg.prompts_per_step} prompts per step (batch_size / group_size) cannot be split over "
                          f"{dist.info().world_size} processes without splitting a group: make it a multiple")
     maybe_resume(state)
-    state.terms = terms if terms is not None else preset(cfg.rewards, iou=cfg.iou_weight)
+    state.terms = terms if terms is not None else preset(cfg.rewards, iou=cfg.iou_weight, dense=cfg.region_reward == "giou")
     state.ref = make_reference(state) if cfg.beta > 0 else None
     state.started = time.perf_counter()
     return state
