@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Sequence
 
@@ -36,6 +36,17 @@ class EvalConfig:
     iou_weight: float = 0.0  # adds the region IoU reward to the reported reward
     seed: int = 0  # sampling seed when temperature > 0
     out: str = ""  # CLI: write results.json (and trajectories.jsonl) into this folder
+
+
+    @classmethod
+    def for_policy(cls, policy, **overrides) -> "EvalConfig":
+        """Defaults from the checkpoint (the settings its recipe evaluated it with, `meta["evaluation"]`),
+        then `overrides`; a key EvalConfig does not know is an error."""
+        known = {f.name for f in fields(cls)}
+        saved = {k: v for k, v in (getattr(policy, "meta", {}) or {}).get("evaluation", {}).items() if k in known}
+        if bad := sorted(set(overrides) - known):
+            raise ValueError(f"EvalConfig has no field(s) {bad}; known: {sorted(known)}")
+        return cls(**{**saved, **{k: v for k, v in overrides.items() if v is not None}})
 
 
 @dataclass
@@ -223,15 +234,21 @@ def add_arguments(parser) -> None:
 
     add_policy_arguments(parser)
     add_dataclass_arguments(parser, EvalConfig)
+    # unset, these come from the checkpoint (its recipe's evaluation settings), then EvalConfig's defaults
+    parser.set_defaults(**{k: None for k in CHECKPOINT_DEFAULTS})
+
+
+CHECKPOINT_DEFAULTS = ("max_crops", "max_new_tokens", "max_segment_tokens")
 
 
 def run(args) -> int:
-    from .cli import dataclass_from_args
     from .sft import check_data, load_samples, load_start_policy
 
-    cfg = dataclass_from_args(EvalConfig, args)
-    check_data(cfg.data)
+    check_data(args.data)
     policy = load_start_policy(args.policy, args.dtype, args.attn)
+    cfg = EvalConfig.for_policy(policy, **{f.name: getattr(args, f.name) for f in fields(EvalConfig)
+                                           if hasattr(args, f.name)})
+    print("evaluation settings:", {k: getattr(cfg, k) for k in CHECKPOINT_DEFAULTS})
     res = evaluate(policy, load_samples(cfg.data, policy.view), cfg)
     print(res.table())
     if cfg.out:

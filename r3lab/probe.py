@@ -39,6 +39,7 @@ class ProbeConfig:
     seed: int = 0  # training scenes; evaluation uses seed + 10_000
     target: str = "plain"  # plain: the crop call | enum: list every object left to right, then the call
     snap: int = 0  # >0: boxes grown outwards to multiples of this many input pixels
+    naming: float = 0.0  # share of training questions that name instead ("What colour is the circle?" -> red)
     question: str = "Where is the {obj}?"
     world: dict = field(default_factory=dict)  # WorldConfig overrides
     warm_world: dict | None = None  # curriculum: WorldConfig overrides for the first warm_steps steps
@@ -86,6 +87,12 @@ def where_item(cfg: ProbeConfig, seed: int, i: int, view, step: int | None = Non
         raise ValueError(f"target must be one of {TARGETS}, got {cfg.target!r}")
     return dict(scene=sc, k=k, frame=frame, box=boxes[k], question=cfg.question.format(obj=lm.name, colour=lm.colour),
                 target=text + "<|im_end|>")
+
+
+def naming_item(cfg: ProbeConfig, seed: int, i: int) -> dict:
+    """A control question of the same world: the colour of a named shape, or the shape of a named colour."""
+    task = make_task("control", seed, i, world=cfg.world_config())
+    return dict(scene=task.scene, question=task.question, target=task.answers[0] + "<|im_end|>")
 
 
 def _traj(item, policy, target=True) -> Trajectory:
@@ -153,6 +160,20 @@ def where_metrics(items, texts) -> dict:
             "centre_on_any": pct(on_any), "contains_detail": pct(contains), "valid": pct(valid)}
 
 
+def evaluate_where(policy, cfg: ProbeConfig | None = None, n: int | None = None, seed: int | None = None) -> dict:
+    """Where a (trained) policy's greedy boxes land on `n` held-out probe questions: `where_metrics`."""
+    cfg = cfg or ProbeConfig()
+    seed = cfg.seed + 10_000 if seed is None else seed
+    items = [where_item(cfg, seed, i, policy.view) for i in range(n or cfg.n_eval)]
+    max_new = max(len(policy.encode(it["target"])) for it in items[:50]) + 8
+    was = policy.model.training
+    policy.model.eval()
+    try:
+        return {**where_metrics(items, generate_text(policy, items, max_new)), **chance(items)}
+    finally:
+        policy.model.train(was)
+
+
 def chance(items) -> dict:
     """What guessing gives: the box of a random landmark of the scene."""
     rng = random.Random(0)
@@ -178,7 +199,9 @@ class _Batches(torch.utils.data.Dataset):
         if self.pol is None:
             self.pol = build_policy(dataclasses.replace(self.cfg, device="cpu"))
         cfg, pol = self.cfg, self.pol
-        items = [where_item(cfg, cfg.seed, step * cfg.batch_size + j, pol.view, step) for j in range(cfg.batch_size)]
+        items = [naming_item(cfg, cfg.seed, step * cfg.batch_size + j)
+                 if random.Random(f"naming:{cfg.seed}:{step}:{j}").random() < cfg.naming
+                 else where_item(cfg, cfg.seed, step * cfg.batch_size + j, pol.view, step) for j in range(cfg.batch_size)]
         return collate([_traj(it, pol) for it in items], pol)
 
 

@@ -36,6 +36,7 @@ from .trajectory import MODEL, Piece
 ROWS = ("no_crop", "sft", "sft_rgrpo", "rgrpo_no_region", "oracle", "random")
 RERUNNABLE = ("out", "rows", "ship", "parallel")  # settings that do not change any saved stage or evaluation
 STAGES = {"base": (), "sft": ("base",), "no_crop": ("base",), "rgrpo": ("sft",), "rgrpo_no_region": ("sft",)}
+CRITICAL = ("stage:base", "stage:sft")  # every other job waits for these: they run alone, on all cores
 # r3-tiny as the recipe trains it: a tiny Qwen3-VL (learned absolute position embedding, DeepStack), 7-px
 # patches, a 256-wide language model (research notes: where it learns to look and where it does not)
 R3_TINY = {"family": "qwen3_vl", "patch_size": 7, "hidden": 256, "intermediate": 512, "heads": 8, "kv_heads": 4}
@@ -56,12 +57,12 @@ class RecipeConfig:
     tiny: dict = field(default_factory=lambda: dict(R3_TINY))  # TinyConfig of the model trained from scratch
     question_first: bool = True  # prompt layout: question, then image (the image tokens can attend to the name)
     n_base: int = 40000  # grounding samples of the base stage
-    base_steps: int = 2500  # grounding optimizer steps
+    base_steps: int = 3000  # grounding optimizer steps
     base_batch: int = 16  # grounding samples per step
     base_lr: float = 1e-3  # grounding peak learning rate
     n_train: int = 8000  # VLIR training samples (the same for every row)
     n_eval: int = 1000  # held-out samples per family
-    sft_steps: int = 2000  # SFT optimizer steps (both SFT models)
+    sft_steps: int = 1000  # SFT optimizer steps (both SFT models, from the base)
     sft_batch: int = 16  # SFT samples per step
     sft_lr: float = 1e-3  # SFT peak learning rate (all parameter groups)
     rgrpo_steps: int = 150  # R-GRPO rollout steps (both R-GRPO models)
@@ -337,7 +338,8 @@ class Recipe:
         from tqdm.auto import tqdm
 
         jobs = self.jobs()
-        pending = [j for j in jobs if not self.done(j)]  # stages first, in STAGES order, then evaluations
+        order = list(CRITICAL) + [f"stage:{s}" for s in STAGES]  # critical stages first, then stages, then evaluations
+        pending = sorted((j for j in jobs if not self.done(j)), key=lambda j: order.index(j) if j in order else len(order))
         logs = self.out / "logs" / "jobs"
         logs.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1"}
@@ -347,11 +349,13 @@ class Recipe:
             while pending or running:
                 ready = [j for j in pending if all(self.done(d) for d in jobs[j])]
                 for job in ready:
-                    if len(running) >= self.cfg.parallel:
+                    if len(running) >= self.cfg.parallel or any(j in CRITICAL for j in running):
                         break
+                    if job in CRITICAL and running:
+                        continue
                     pending.remove(job)
-                    # a training stage that is alone (the base stage) takes every core, as DDP ranks
-                    procs = self.cfg.parallel if job.startswith("stage:") and not running and len(ready) == 1 else 1
+                    # the stages everything else waits for take every core, as DDP ranks
+                    procs = self.cfg.parallel if job in CRITICAL else 1
                     cmd = [sys.executable, "-m", __name__, str(self.out), job]
                     if procs > 1:
                         cmd[1:3] = ["-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={procs}",
@@ -438,7 +442,7 @@ def ship(results: dict, out: str | Path, dest: str | Path) -> Path:
     if missing:  # checked before anything in dest is touched
         raise FileNotFoundError(f"{', '.join(missing)} holds no checkpoint: run the recipe with rows sft,sft_rgrpo")
     # the recipe's evaluation settings travel with the models, so `r3lab eval` reproduces the card by default
-    evaluation = {k: results["config"][k] for k in ("max_crops", "max_new_tokens")}
+    evaluation = {**{k: results["config"][k] for k in ("max_crops", "max_new_tokens")}, "max_segment_tokens": 64}
     if dest.exists() and not dest.is_dir():
         raise NotADirectoryError(f"ship destination {dest} is a file: give a folder, e.g. assets/checkpoints")
     for stage, name in pairs:

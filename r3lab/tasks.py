@@ -38,7 +38,7 @@ QUESTIONS = {
 class TaskConfig:
     """Task families' difficulty knobs."""
 
-    read_kinds: tuple = ("colour", "shape")  # what read_one asks about the detail
+    read_kinds: tuple = ("colour",)  # what read_one asks about the detail ("shape": 5-px shapes, opt-in)
     control_kinds: tuple = ("colour", "shape")  # what control asks about the (large) landmark
     count_max: int = 4  # count answers are 1..count_max (at most 9)
     distractor_details: bool = True  # other landmarks carry details of the same kind (else plain)

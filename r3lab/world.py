@@ -1,6 +1,6 @@
 """A procedural world where looking again is necessary: large coloured landmarks carrying tiny details.
 
-Each image is a light, slightly noisy canvas larger than the model's coarse view, with 2-4 landmark
+Each image is a light, slightly noisy canvas larger than the model's coarse view, with 2-3 landmark
 shapes in distinct colours (so a colour names an object) that are easy to find at the coarse view.
 Each landmark carries a small detail near its centre (a coloured mark, a tiny shape or a few dots)
 that covers less than one model-input pixel at the coarse view and several pixels once the
@@ -35,15 +35,15 @@ GLYPHS = {"0": "111101101101111", "1": "010110010010111", "2": "111001111100111"
 class WorldConfig:
     """Geometry and appearance of the synthetic world (original pixels)."""
 
-    canvas_sizes: tuple = ((672, 672), (672, 504), (504, 672))  # (w, h) choices; 672 -> 112 is scale 1/6
+    canvas_sizes: tuple = ((672, 672),)  # (w, h) choices; 672 -> 112 is scale 1/6
     background: tuple = (242, 240, 234)  # canvas colour (light)
     noise: int = 4  # background noise amplitude in grey levels
     noise_block: int = 4  # noise is constant over blocks of this side (keeps PNGs small)
     clutter: int = 6  # muted strokes per image, kept away from the landmarks
     n_objects_min: int = 2  # landmarks per image (compare_two uses at least 2)
-    n_objects_max: int = 4
-    object_min: int = 36  # landmark side range in pixels (36-48 -> 6-8 px in a 112 view)
-    object_max: int = 48
+    n_objects_max: int = 3
+    object_min: int = 100  # landmark side range in pixels (100-130 -> 17-22 px in a 112 view: localisable)
+    object_max: int = 130
     object_gap: int = 24  # minimum free space between landmarks and to the border
     object_shapes: tuple = ("circle", "square", "triangle", "diamond")  # landmark shapes
     object_colours: tuple = ("red", "green", "blue", "yellow", "purple", "orange", "pink", "cyan", "brown")
@@ -57,8 +57,8 @@ class WorldConfig:
     detail_jitter: int = 2  # how far (px) a detail may sit off the landmark's centre
     min_contrast: float = 150.0  # minimum RGB distance between a detail and its landmark
     region_margin: int = 2  # ground-truth region = landmark box grown by this many pixels
-    control_min: int = 96  # side range of the landmark a control question asks about (clear at coarse view)
-    control_max: int = 144
+    control_min: int = 100  # side range of the landmark a control question asks about (clear at coarse view)
+    control_max: int = 130
 
     def __post_init__(self):  # JSON / CLI give lists; keep tuples so the config stays hashable
         for f in fields(self):
