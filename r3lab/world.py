@@ -65,8 +65,10 @@ class WorldConfig:
             v = getattr(self, f.name)
             if isinstance(v, list):
                 object.__setattr__(self, f.name, tuple(tuple(x) if isinstance(x, list) else x for x in v))
-        if self.object_min > self.object_max or self.n_objects_min > self.n_objects_max:
-            raise ValueError("WorldConfig: *_min must not exceed *_max")
+        for lo, hi in (("object_min", "object_max"), ("n_objects_min", "n_objects_max"), ("control_min", "control_max")):
+            if getattr(self, lo) > getattr(self, hi):
+                raise ValueError(f"WorldConfig: {lo}={getattr(self, lo)} exceeds {hi}={getattr(self, hi)}; "
+                                 f"raise {hi} or lower {lo}")
         for name in (*self.object_colours, *self.mark_colours):
             if name not in COLOURS:
                 raise ValueError(f"unknown colour {name!r}; known: {sorted(COLOURS)}")

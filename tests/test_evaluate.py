@@ -58,3 +58,15 @@ def test_cli_end_to_end_sft_rgrpo_eval(tmp_path, capsys):
     assert "| all |" in capsys.readouterr().out
     with pytest.raises(FileNotFoundError, match="r3lab data build"):
         cli_main(["eval", "--data", str(tmp_path / "nope")])
+
+
+def test_eval_settings_come_from_the_checkpoint_then_the_caller():
+    from types import SimpleNamespace
+
+    pol = SimpleNamespace(meta={"evaluation": {"max_crops": 2, "max_new_tokens": 128, "max_segment_tokens": 64,
+                                               "unknown_later_key": 1}})
+    cfg = EvalConfig.for_policy(pol, max_new_tokens=32, max_crops=None)
+    assert (cfg.max_crops, cfg.max_new_tokens, cfg.max_segment_tokens) == (2, 32, 64)  # None = not given
+    assert EvalConfig.for_policy(SimpleNamespace(meta={})) == EvalConfig()
+    with pytest.raises(ValueError, match="no field"):
+        EvalConfig.for_policy(pol, max_crop=3)

@@ -133,3 +133,22 @@ def test_load_policy_accepts_a_training_out_dir(tmp_path):
     (tmp_path / "run" / "latest").write_text("step_000099\n")
     with pytest.raises(FileNotFoundError, match="step_000099"):
         load_policy(tmp_path / "run")
+
+
+def test_qwen3_vl_round_trip_keeps_the_family_and_the_question_first_layout(tmp_path):
+    from r3lab.models import PromptConfig
+
+    p = build_tiny(TinyConfig(family="qwen3_vl", patch_size=7, deepstack=(0, 1)), prompt=PromptConfig(question_first=True))
+    t = _traj(p).tokenize(p)
+    ids = t.input_ids()
+    q = p.tokenizer.encode("What colour", add_special_tokens=False)
+    first_image = ids.index(p.image_token_id)
+    at = next(i for i in range(len(ids)) if ids[i:i + len(q)] == q)
+    assert at < first_image  # the question comes before the image tokens
+    p.save(tmp_path / "q3")
+    again = load_policy(tmp_path / "q3")
+    assert type(again.model).__name__ == "Qwen3VLForConditionalGeneration"
+    assert again.prompt.question_first and again.model.config.vision_config.deepstack_visual_indexes == [0, 1]
+    assert torch.equal(_forward(p, _traj(p)), _forward(again, _traj(again)))
+    with pytest.raises(ValueError, match="deepstack"):
+        build_tiny(TinyConfig(family="qwen3_vl", deepstack=(5,)))

@@ -71,6 +71,18 @@ def kinds(traj):
 
 @pytest.mark.parametrize("n_crops", [0, 1, 3])
 def test_incremental_logits_equal_one_full_forward(policy, samples, n_crops):
+    _incremental_equals_full(policy, samples, n_crops)
+
+
+@pytest.mark.parametrize("n_crops", [0, 2])
+def test_qwen3_vl_incremental_logits_equal_one_full_forward(samples, n_crops):
+    """The recipe's r3-tiny family (learned position embedding, DeepStack) keeps the KV cache exactly too."""
+    p = build_tiny(TinyConfig(seed=3, family="qwen3_vl", patch_size=7, deepstack=(0, 1)))
+    assert type(p.model).__name__ == "Qwen3VLForConditionalGeneration"
+    _incremental_equals_full(p, samples, n_crops)
+
+
+def _incremental_equals_full(policy, samples, n_crops):
     boxes = [(10, 10, 60, 50), (40, 30, 100, 80), (0, 0, 30, 30)][:n_crops]
     script = ["<think> look"] + [part for b in boxes for part in (call(b), " then")]
     rec = Recorder()

@@ -1,8 +1,16 @@
+import functools
+
 import pytest
 import torch
 
 from r3lab.rope import batch_positions, mrope_positions
+from r3lab.models import TinyConfig, build_tiny
 from r3lab.testing import tiny_policy
+
+
+@functools.cache
+def _qwen3():
+    return build_tiny(TinyConfig(family="qwen3_vl", patch_size=7))
 
 
 def _row(policy, layout):
@@ -24,9 +32,10 @@ LAYOUTS = [
 ]
 
 
+@pytest.mark.parametrize("family", ["qwen2_5_vl", "qwen3_vl"])
 @pytest.mark.parametrize("layout", LAYOUTS)
-def test_positions_equal_get_rope_index(layout):
-    policy = tiny_policy()
+def test_positions_equal_get_rope_index(layout, family):
+    policy = tiny_policy() if family == "qwen2_5_vl" else _qwen3()
     ids, grids = _row(policy, layout)
     ours, nxt = mrope_positions(ids, grids, policy.image_token_id, policy.merge_size)
     t = torch.tensor([ids])

@@ -20,8 +20,8 @@ def test_stats_count_families_crops_answers_and_boxes(samples):
     assert st.crops["compare_two"] == {2: 6} and st.crops["control"] == {0: 6} and st.crops["read_one"] == {1: 6}
     assert st.answers["compare_two"] == {"yes": 3, "no": 3}
     assert len(st.box_sides) == 6 * 2 + 6 + 6 == len(st.box_area)
-    assert all(5 <= w <= 12 and 5 <= h <= 12 for w, h in st.box_sides)  # ~40-55 px landmarks at scale 1/6
-    assert all(0 < a < 0.02 for a in st.box_area)
+    assert all(16 <= w <= 26 and 16 <= h <= 26 for w, h in st.box_sides)  # 100-130 px landmarks + margin at scale 1/6
+    assert all(0.02 < a < 0.06 for a in st.box_area)
     assert sum(st.image_sizes.values()) == 24 and len(st.rationale_chars) == 24
     text = str(st)
     assert "compare_two" in text and "yes 3" in text and "crop box side" in text

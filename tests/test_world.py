@@ -76,7 +76,9 @@ def test_bad_configs_give_clear_errors():
     with pytest.raises(ValueError, match="unknown colour"):
         WorldConfig(mark_colours=("teal",))
     with pytest.raises(ValueError, match="could not place|does not fit"):
-        make_task("read_one", 0, 0, WorldConfig(canvas_sizes=((120, 120),), n_objects_min=4))
+        make_task("read_one", 0, 0, WorldConfig(canvas_sizes=((120, 120),), n_objects_min=4, n_objects_max=4))
+    with pytest.raises(ValueError, match="n_objects_min=4 exceeds n_objects_max=3; raise n_objects_max"):
+        WorldConfig(n_objects_min=4)
     with pytest.raises(ValueError, match="does not fit"):
         make_task("count", 0, 0, WorldConfig(object_min=12, object_max=12, dot_size=4), TaskConfig(count_max=4))
 

@@ -1,0 +1,38 @@
+"""Grounding samples: the question names landmarks, the answer is exactly their VLIR crop calls."""
+from r3lab.grounding import FAMILY, build_grounding, grounding_sample
+from r3lab.regions import Frame, ViewConfig, find_crop_calls
+from r3lab.testing import tiny_policy
+from r3lab.world import region_input_box
+
+
+def test_answer_is_the_crop_call_of_each_named_landmark():
+    view = ViewConfig().with_factor(14)
+    samples = build_grounding(40, seed=3, view=view, pairs=0.5, progress=False)
+    assert {s.family for s in samples} == {FAMILY} and len({s.sample_id for s in samples}) == 40
+    n_pairs = 0
+    for s in samples:
+        scene = s.image
+        frame = Frame.of(scene.size, view)
+        names = [lm.name for lm in scene.landmarks]
+        named = [k for k, lm in enumerate(scene.landmarks) if lm.name in s.question]
+        calls = find_crop_calls(s.rationale[0].text, frame)
+        assert s.rationale[0].text.endswith("<|im_end|>") and all(c.ok for c in calls)
+        assert len(calls) == len(s.regions) == len(named) in (1, 2)
+        n_pairs += len(calls) == 2
+        for call, region in zip(calls, s.regions):  # in the order the question names them
+            k = next(j for j in range(len(names)) if scene.region(j) == region)
+            assert tuple(call.box) == region_input_box(region, frame)
+            assert names[k] in s.question
+        if len(calls) == 2:
+            first, second = (next(j for j in range(len(names)) if scene.region(j) == r) for r in s.regions)
+            assert s.question.index(names[first]) < s.question.index(names[second])
+    assert 10 < n_pairs < 30  # about half, as asked
+    assert grounding_sample(3, 7, view=view, pairs=0.5).question == samples[7].question  # a pure function of (seed, index)
+
+
+def test_reference_trajectory_supervises_only_the_calls():
+    p = tiny_policy()
+    s = grounding_sample(0, 1, view=p.view)
+    t = s.reference(p.view, p.prompt).tokenize(p)
+    supervised = p.decode([i for i, m in zip(t.input_ids(), t.loss_mask().tolist()) if m])
+    assert supervised == s.rationale[0].text and not t.crops

@@ -1,0 +1,46 @@
+"""The localisation probe: its metrics on hand-made answers, and a short run end to end."""
+import pytest
+
+from r3lab.probe import ProbeConfig, chance, probe_where, snap_box, where_item, where_metrics
+from r3lab.regions import ViewConfig, format_crop_call
+from r3lab.world import region_input_box
+
+VIEW = ViewConfig().with_factor(14)
+
+
+def _items(n=12, **kw):
+    cfg = ProbeConfig(**kw)
+    return [where_item(cfg, 5, i, VIEW) for i in range(n)]
+
+
+def test_metrics_of_the_right_box_a_wrong_landmark_and_garbage():
+    items = _items()
+    right = [it["target"] for it in items]
+    m = where_metrics(items, right)
+    assert m["mean_iou"] == 1.0 and m["centre_on_named"] == m["contains_detail"] == m["valid"] == 100.0
+    wrong = []
+    for it in items:  # another landmark's box: on a landmark, not the named one
+        j = (it["k"] + 1) % len(it["scene"].landmarks)
+        wrong.append(format_crop_call(region_input_box(it["scene"].region(j), it["frame"])))
+    m = where_metrics(items, wrong)
+    assert m["centre_on_named"] == 0.0 and m["centre_on_any"] == 100.0 and m["mean_iou"] < 0.2
+    m = where_metrics(items, ["no box here", '{"bbox_2d": [5, 5, 1, 1]}'] * 6)
+    assert m["valid"] == 0.0 and m["mean_iou"] == 0.0
+    c = chance(items)
+    assert 0 < c["random_landmark_centre"] < 100
+
+
+def test_targets_and_snapping():
+    it = _items(1, target="enum")[0]
+    assert it["target"].startswith("I see the ") and it["target"].endswith("<|im_end|>")
+    assert snap_box((15, 3, 30, 28), 14, 112, 112) == (14, 0, 42, 28)
+    with pytest.raises(ValueError, match="target must be one of"):
+        _items(1, target="poem")
+
+
+def test_a_short_probe_trains_and_reports():
+    rec = probe_where(ProbeConfig(steps=3, batch_size=2, n_eval=4, warmup=1, tiny={"patch_size": 14}),
+                      log=lambda s: None)
+    assert [r["step"] for r in rec["rows"]] == [1] and len(rec["evals"]) == 1
+    ev = rec["evals"][0]
+    assert ev["step"] == 3 and len(ev["texts"]) == 4 and 0 <= ev["mean_iou"] <= 1
