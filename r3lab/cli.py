@@ -15,6 +15,7 @@ COMMANDS = [
     (("train", "sft"), "r3lab.sft", "supervised fine-tuning on VLIR samples"),
     (("train", "rgrpo"), "r3lab.rgrpo", "R-GRPO reinforcement learning"),
     (("eval",), "r3lab.evaluate", "evaluate a policy on held-out samples"),
+    (("probe", "where"), "r3lab.probe", "where does a model look? evaluate a checkpoint's boxes, or train a probe"),
     (("recipe",), "r3lab.recipe", "the miniature replication: train from scratch and build the table"),
     (("notebooks", "run"), "r3lab.notebooks", "execute the notebook series headlessly with papermill"),
 ]

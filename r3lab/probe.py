@@ -282,3 +282,38 @@ def probe_where(cfg: ProbeConfig, log=print) -> dict:
     model.eval()
     rec["policy"] = pol
     return rec
+
+
+# -- CLI ---------------------------------------------------------------------------------------------
+def add_arguments(parser) -> None:
+    from .cli import add_dataclass_arguments
+
+    parser.add_argument("--policy", default="", help="checkpoint folder to evaluate (empty: train a fresh probe "
+                        "with the settings below)")
+    add_dataclass_arguments(parser, ProbeConfig)
+
+
+def format_where(m: dict) -> str:
+    """One line per metric of `where_metrics` / `chance`, percentages as such."""
+    names = {"mean_iou": "mean IoU with the named landmark's region", "iou>0.5": "% IoU > 0.5",
+             "centre_on_named": "% box centres on the named landmark", "centre_on_any": "% box centres on any landmark",
+             "contains_detail": "% boxes containing the detail", "valid": "% valid crop calls",
+             "random_landmark_iou": "chance: IoU of a random landmark's box",
+             "random_landmark_centre": "chance: % centres on named (random landmark)"}
+    return "\n".join(f"{names.get(k, k):48s} {v}" for k, v in m.items() if k in names)
+
+
+def run(args) -> int:
+    from .cli import dataclass_from_args
+    from .models import load_policy
+
+    cfg = dataclass_from_args(ProbeConfig, args)
+    if args.policy:
+        policy = load_policy(args.policy)
+        print(f"{args.policy}: {cfg.n_eval} held-out 'Where is the ...?' questions (seed {cfg.seed + 10_000})")
+        print(format_where(evaluate_where(policy, cfg)))
+        return 0
+    rec = probe_where(cfg)
+    print(format_where({**rec["evals"][-1], **rec["chance"]}))
+    return 0
+

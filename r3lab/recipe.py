@@ -217,6 +217,7 @@ class Recipe:
 
         return SFTConfig(steps=steps, batch_size=batch, lr_lm=lr, lr_merger=lr, lr_vision=lr,
                          warmup=min(50, max(1, steps // 10)), seed=self.cfg.seed, log_every=10,
+                         save_every=250 if steps > 250 else 0,  # a killed stage loses minutes, not the stage
                          out_dir=str(self.out / "logs" / name), resume=True)
 
     def _base(self, name: str) -> None:

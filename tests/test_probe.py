@@ -44,3 +44,13 @@ def test_a_short_probe_trains_and_reports():
     assert [r["step"] for r in rec["rows"]] == [1] and len(rec["evals"]) == 1
     ev = rec["evals"][0]
     assert ev["step"] == 3 and len(ev["texts"]) == 4 and 0 <= ev["mean_iou"] <= 1
+
+
+def test_cli_evaluates_a_checkpoint(tmp_path, capsys):
+    from r3lab import cli
+    from r3lab.testing import tiny_policy
+
+    tiny_policy().save(tmp_path / "p")
+    assert cli.main(["probe", "where", "--policy", str(tmp_path / "p"), "--n-eval", "4"]) == 0
+    out = capsys.readouterr().out
+    assert "4 held-out" in out and "% valid crop calls" in out and "chance:" in out
