@@ -80,7 +80,8 @@ def _parse_rng(st, source) -> Callable[[], None]:
     except (TypeError, ValueError, KeyError) as e:
         raise ValueError(f"{source}: the RNG state is not r3lab's JSON layout ({e}). Files written by older r3lab "
                          "versions (pickled RNG state) are refused because unpickling can run code: start the run "
-                         "afresh (overwrite=True / --overwrite true) or load only its weights with load_policy") from None
+                         "afresh (overwrite=True / --overwrite true) or load only its weights with load_policy"
+                         ) from None
 
     def apply():
         random.setstate(py)

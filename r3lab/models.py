@@ -368,7 +368,7 @@ def load_policy(path: str | os.PathLike, view: ViewConfig | None = None, dtype: 
     if not any(path.glob("*.safetensors")):
         if any(path.glob("*.bin")) or any(path.glob("*.pt")):  # torch pickles: loading one can run code
             raise ValueError(f"{path} holds only pickled *.bin/*.pt weights; r3lab loads safetensors only. Convert "
-                             "them once where you trust the file: model.save_pretrained(folder, safe_serialization=True)")
+                             "them once where you trust the file: model.save_pretrained(folder) writes safetensors")
         raise FileNotFoundError(f"{path} has a config but no weights: expected {_EXPECTED}")
     kw = dict(local_files_only=True)
     tok = AutoTokenizer.from_pretrained(path, **kw)

@@ -348,8 +348,9 @@ def run_loop(state: TrainState, step_fn: Callable[[TrainState], dict], total: in
              callbacks: Sequence[Callable] = (), desc: str = "train") -> MetricLog:
     """Call `step_fn` until `state.step == total`; log, call back, checkpoint; Ctrl-C saves and returns.
 
-    `step_fn` applies one step and increments `state.step` inside `defer_interrupt()`, so the state
-    a Ctrl-C saves is always that of a whole number of steps.
+    `step_fn` applies one step, increments `state.step` and sets `state.row` inside `defer_interrupt()`,
+    so the state a Ctrl-C saves is always that of a whole number of steps, with every step's log row.
+    A NaN / inf loss or gradient norm stops the run (FloatingPointError) before anything is saved.
     """
     from tqdm.auto import tqdm
 
