@@ -6,11 +6,11 @@ Layout of `<out_dir>/step_000012/`:
   state.json                                                  (step, config, optimizer scalars, RNG, log)
 `<out_dir>/latest` names the newest complete checkpoint. Everything is written into a temporary
 folder that is renamed into place, and `latest` is replaced atomically, so an interrupted save
-never leaves a half-written checkpoint behind.
+never leaves a half-written checkpoint behind (`clean_partial` removes its temporary folder).
+Loading reads JSON and safetensors only: nothing is unpickled, so a crafted file cannot run code.
 """
 from __future__ import annotations
 
-import base64
 import contextlib
 import json
 import os
@@ -18,6 +18,7 @@ import random
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -44,34 +45,70 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
 
 
 # -- RNG -------------------------------------------------------------------------------------------
+# Plain JSON (ints, floats, lists) only: loading a state.json must never run code, so nothing in it is
+# pickled. Files of the old format (base64 pickles) are refused, see `set_rng_state`.
 def rng_state() -> dict:
     """Python, numpy, torch (and CUDA) generator states as JSON-ready values."""
-    st = {"python": _b64(random.getstate()), "numpy": _b64(np.random.get_state()),
-          "torch": base64.b64encode(torch.get_rng_state().numpy().tobytes()).decode()}
+    version, mt, gauss = random.getstate()
+    name, keys, pos, has_gauss, cached = np.random.get_state(legacy=True)
+    st = {"python": [version, list(mt), gauss],
+          "numpy": {"name": name, "keys": [int(k) for k in keys], "pos": int(pos), "has_gauss": int(has_gauss),
+                    "cached_gaussian": float(cached)},
+          "torch": torch.get_rng_state().tolist()}
     if torch.cuda.is_available():
-        st["cuda"] = [base64.b64encode(s.numpy().tobytes()).decode() for s in torch.cuda.get_rng_state_all()]
+        st["cuda"] = [s.tolist() for s in torch.cuda.get_rng_state_all()]
     return st
 
 
-def set_rng_state(st: dict) -> None:
-    random.setstate(_unb64(st["python"]))
-    np.random.set_state(_unb64(st["numpy"]))
-    torch.set_rng_state(torch.frombuffer(bytearray(base64.b64decode(st["torch"])), dtype=torch.uint8))
-    if "cuda" in st and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all([torch.frombuffer(bytearray(base64.b64decode(s)), dtype=torch.uint8)
-                                      for s in st["cuda"]])
+def set_rng_state(st: dict, source: str | os.PathLike = "state.json") -> None:
+    """Restore `rng_state()`'s values; ValueError naming `source` when they are not in that form."""
+    _parse_rng(st, source)()
 
 
-def _b64(obj) -> str:
-    import pickle
+def _parse_rng(st, source) -> Callable[[], None]:
+    """Check `st` fully first, so that a bad file changes nothing; returns the function that applies it."""
+    try:
+        if not isinstance(st, dict) or not isinstance(st.get("python"), list):
+            raise TypeError("not the JSON RNG layout")
+        version, mt, gauss = st["python"]
+        py = (int(version), tuple(_ints(mt)), None if gauss is None else float(gauss))
+        n = st["numpy"]
+        nps = (str(n["name"]), np.asarray(_ints(n["keys"]), dtype=np.uint32), int(n["pos"]), int(n["has_gauss"]),
+               float(n["cached_gaussian"]))
+        th = _bytes(st["torch"])
+        cuda = [_bytes(s) for s in st["cuda"]] if "cuda" in st and torch.cuda.is_available() else None
+    except (TypeError, ValueError, KeyError) as e:
+        raise ValueError(f"{source}: the RNG state is not r3lab's JSON layout ({e}). Files written by older r3lab "
+                         "versions (pickled RNG state) are refused because unpickling can run code: start the run "
+                         "afresh (overwrite=True / --overwrite true) or load only its weights with load_policy"
+                         ) from None
 
-    return base64.b64encode(pickle.dumps(obj)).decode()
+    def apply():
+        random.setstate(py)
+        np.random.set_state(nps)
+        torch.set_rng_state(th)
+        if cuda is not None:
+            torch.cuda.set_rng_state_all(cuda)
+
+    return apply
 
 
-def _unb64(s: str):
-    import pickle
+def _ints(xs) -> list[int]:
+    if not isinstance(xs, list) or not all(type(x) is int for x in xs):
+        raise TypeError("expected a list of ints")
+    return xs
 
-    return pickle.loads(base64.b64decode(s))  # only ever our own state.json
+
+def _bytes(xs) -> torch.Tensor:
+    if any(not 0 <= x < 256 for x in _ints(xs)):
+        raise ValueError("expected bytes (0..255)")
+    return torch.tensor(xs, dtype=torch.uint8)
+
+
+# -- finiteness ------------------------------------------------------------------------------------
+def nonfinite_parameters(model: torch.nn.Module) -> list[str]:
+    """Names of the parameters holding NaN or inf (empty when the model is sound)."""
+    return [n for n, p in model.named_parameters() if not bool(torch.isfinite(p.detach()).all())]
 
 
 # -- optimizer -------------------------------------------------------------------------------------
@@ -114,6 +151,9 @@ def save_checkpoint(out_dir: str | os.PathLike, policy, optimizer: torch.optim.O
                     state: dict | None = None, keep: int | None = 3) -> Path:
     """Write `<out_dir>/step_<step>` atomically and point `latest` at it; keep the newest `keep`."""
     out_dir = Path(out_dir)
+    if bad := nonfinite_parameters(policy.model):  # a diverged model must never replace a good checkpoint
+        raise FloatingPointError(f"not saving step {step} to {out_dir}: parameters {bad[:3]} hold NaN/inf "
+                                 f"(the run diverged; lower the learning rates or set grad_clip)")
     out_dir.mkdir(parents=True, exist_ok=True)
     final = out_dir / f"step_{step:06d}"
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=out_dir))
@@ -141,6 +181,35 @@ def save_checkpoint(out_dir: str | os.PathLike, policy, optimizer: torch.optim.O
     return final
 
 
+def has_run(out_dir: str | os.PathLike) -> bool:
+    """Whether `out_dir` already holds a training run (a log, a `latest` pointer or step_* checkpoints)."""
+    out_dir = Path(out_dir)
+    return (out_dir / LATEST).exists() or (out_dir / "log.jsonl").exists() or any(out_dir.glob("step_*"))
+
+
+def clean_partial(out_dir: str | os.PathLike) -> list[Path]:
+    """Remove what a killed save left behind (temporary .step_*/.trash.* folders, *.tmp files); returns them."""
+    out_dir = Path(out_dir)
+    if not out_dir.is_dir():
+        return []
+    gone = [*out_dir.glob(".step_*"), *out_dir.glob(".trash.*"), *out_dir.glob(f".{LATEST}.*.tmp"),
+            *out_dir.glob(".log.jsonl.*.tmp")]
+    for p in gone:
+        shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+    return gone
+
+
+def remove_run(out_dir: str | os.PathLike) -> None:
+    """Delete a run's own files (log.jsonl, latest, step_*, reference/, partial saves); nothing else in the folder."""
+    out_dir = Path(out_dir)
+    clean_partial(out_dir)
+    for p in [out_dir / LATEST, out_dir / "log.jsonl", *out_dir.glob("step_*"), out_dir / "reference"]:
+        if p.is_dir():
+            shutil.rmtree(p)
+        elif p.exists():
+            p.unlink()
+
+
 def find_checkpoint(path: str | os.PathLike) -> Path:
     """A checkpoint folder itself, or the one an output folder's `latest` names."""
     path = Path(path)
@@ -160,9 +229,11 @@ def load_checkpoint(path: str | os.PathLike, policy, optimizer: torch.optim.Opti
     """Load weights into `policy.model` (in place), optimizer state and RNG; returns state.json."""
     ckpt = find_checkpoint(path)
     meta = json.loads((ckpt / "state.json").read_text())
+    apply_rng = _parse_rng(meta.get("rng"), ckpt / "state.json") if restore_rng else None  # before any change
     # save_pretrained may rename keys to the released layout, so let from_pretrained map them back
     with _quiet_hf():
-        loaded = type(policy.model).from_pretrained(ckpt, dtype=policy.model.dtype, local_files_only=True)
+        loaded = type(policy.model).from_pretrained(ckpt, dtype=policy.model.dtype, local_files_only=True,
+                                                    use_safetensors=True)  # never a pickled *.bin
     result = policy.model.load_state_dict(loaded.state_dict(), strict=False)
     missing = [m for m in result.missing_keys if m not in _tied(policy.model)]
     if missing or result.unexpected_keys:
@@ -175,7 +246,7 @@ def load_checkpoint(path: str | os.PathLike, policy, optimizer: torch.optim.Opti
         tensors = load_file(str(ckpt / "optimizer.safetensors"), device=str(policy.device))
         optimizer.load_state_dict(_optimizer_join(tensors, meta["optimizer"]))
     if restore_rng:
-        set_rng_state(meta["rng"])
+        apply_rng()
     meta["path"] = str(ckpt)
     return meta
 

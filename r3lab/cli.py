@@ -47,7 +47,10 @@ def add_dataclass_arguments(parser: argparse.ArgumentParser, cls, prefix: str = 
             f.default_factory() if f.default_factory is not dataclasses.MISSING else None)
         base = _base_type(tp)
         help_ = (f.metadata.get("help") or comments.get(f.name, "")) + f" (default: {default!r})"
-        if base is bool:
+        if "type" in f.metadata:  # the field names its own parser (e.g. resume: true / false / auto)
+            parser.add_argument(flag, type=f.metadata["type"], default=default, metavar=f.metadata.get("metavar"),
+                                help=help_, dest=prefix.replace("-", "_") + f.name)
+        elif base is bool:
             parser.add_argument(flag, type=_parse_bool, default=default, metavar="BOOL", help=help_,
                                 dest=prefix.replace("-", "_") + f.name)
         elif base in (int, float, str):

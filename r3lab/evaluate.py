@@ -128,6 +128,12 @@ def evaluate(policy, samples: Sequence, config: EvalConfig | None = None, progre
     """
     from .rollout import RolloutConfig, rollout
 
+    from .checkpoint import nonfinite_parameters
+
+    if bad := nonfinite_parameters(policy.model):  # else sampling fails deep inside with "probability tensor ..."
+        where = (getattr(policy, "meta", None) or {}).get("path", "this policy")
+        raise ValueError(f"{where}: the model's parameters {bad[:3]} hold NaN/inf (saved from a run that diverged?), "
+                         "so it cannot be evaluated; use an earlier checkpoint")
     cfg = config or EvalConfig()
     samples = list(samples)[: cfg.n or None]
     if not samples:

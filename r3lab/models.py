@@ -365,12 +365,15 @@ def load_policy(path: str | os.PathLike, view: ViewConfig | None = None, dtype: 
     if model_type not in FAMILIES:
         raise ValueError(f"{path} holds a {model_type!r} model; r3lab expects model_type "
                          + ", ".join(repr(f) for f in FAMILIES))
-    if not any(path.glob("*.safetensors")) and not any(path.glob("*.bin")):
+    if not any(path.glob("*.safetensors")):
+        if any(path.glob("*.bin")) or any(path.glob("*.pt")):  # torch pickles: loading one can run code
+            raise ValueError(f"{path} holds only pickled *.bin/*.pt weights; r3lab loads safetensors only. Convert "
+                             "them once where you trust the file: model.save_pretrained(folder) writes safetensors")
         raise FileNotFoundError(f"{path} has a config but no weights: expected {_EXPECTED}")
     kw = dict(local_files_only=True)
     tok = AutoTokenizer.from_pretrained(path, **kw)
     improc = AutoImageProcessor.from_pretrained(path, **kw)
-    mkw = dict(kw)
+    mkw = dict(kw, use_safetensors=True)
     if dtype is not None:
         mkw["dtype"] = getattr(torch, dtype) if isinstance(dtype, str) else dtype
     if attn_implementation is not None:

@@ -218,7 +218,7 @@ class Recipe:
         return SFTConfig(steps=steps, batch_size=batch, lr_lm=lr, lr_merger=lr, lr_vision=lr,
                          warmup=min(50, max(1, steps // 10)), seed=self.cfg.seed, log_every=10,
                          save_every=250 if steps > 250 else 0,  # a killed stage loses minutes, not the stage
-                         out_dir=str(self.out / "logs" / name), resume=True)
+                         out_dir=str(self.out / "logs" / name), resume="auto")
 
     def _base(self, name: str) -> None:
         from .grounding import build_grounding
@@ -255,7 +255,7 @@ class Recipe:
                           rewards=c.rewards, iou_weight=c.iou_weight if name == "rgrpo" else 0.0,
                           region_reward=c.region_reward, beta=c.beta, max_crops=c.max_crops,
                           max_new_tokens=c.max_new_tokens, seed=c.seed, log_every=5,
-                          out_dir=str(self.out / "logs" / name), resume=True)
+                          out_dir=str(self.out / "logs" / name), resume="auto")
         self._timed(name, lambda: train(policy, self.train_samples(policy.view), cfg.validate()), policy, cfg.steps)
 
     def _timed(self, name: str, fn, policy, steps: int) -> None:

@@ -24,8 +24,9 @@ import torch
 from . import dist
 from .metrics import MetricLog
 from .rewards import preset, score
-from .sft import (TokenScorer, batch_order, check_data, clip_and_step, defer_interrupt, load_samples,
-                  load_start_policy, lr_factor, maybe_resume, prepare, run_loop, set_lr, token_logprobs)
+from .sft import (_LR, _POS, TokenScorer, batch_order, check_data, check_out_dir_mode, check_ranges, clip_and_step,
+                  defer_interrupt, load_samples, load_start_policy, lr_factor, maybe_resume, prepare, resume_field,
+                  run_loop, set_lr, token_logprobs)
 from .trajectory import collate
 
 RolloutFn = Callable[..., list]  # (policy, samples, state) -> trajectories, G per sample, contiguous
@@ -73,22 +74,31 @@ class RGRPOConfig:
     log_every: int = 1  # steps between log rows
     save_every: int = 0  # steps between checkpoints (0 = only at the end / on Ctrl-C)
     out_dir: str = ""  # checkpoints and log.jsonl; "" = in memory only
-    resume: bool = False  # continue from out_dir/latest when it exists
+    resume: bool | str = resume_field()  # true: continue the run in out_dir (it must hold one); auto: if any
+    overwrite: bool = False  # delete the run already in out_dir (log, checkpoints, reference) and start afresh
     ref_policy: str = ""  # beta > 0: reference checkpoint folder (default: a frozen copy of the start policy)
 
+    def __post_init__(self):
+        self.validate()
+
     def validate(self) -> "RGRPOConfig":
-        if self.group_size < 2:
+        if isinstance(self.group_size, int) and self.group_size < 2:
             raise ValueError(f"group_size must be >= 2 (got {self.group_size}): advantages are relative within a "
                              "group of rollouts of the same prompt, so one rollout per prompt never gets a signal")
+        check_ranges(self, ints=dict(steps=(0, None), group_size=(2, None), batch_size=_POS, micro_rows=_POS,
+                                     inner_epochs=_POS, max_crops=(0, None), max_new_tokens=_POS,
+                                     max_segment_tokens=_POS, seed=(0, None), log_every=_POS, save_every=(0, None)),
+                     floats=dict(eps_low=(0.0, 1.0), eps_high=(0.0, None), beta=(0.0, None), adv_eps=(0.0, None),
+                                 iou_weight=(0.0, None), lr_lm=_LR, lr_merger=_LR, lr_vision=_LR,
+                                 weight_decay=(0.0, 1.0), warmup=(0.0, None), min_lr_ratio=(0.0, 1.0),
+                                 grad_clip=(0.0, None), temperature=(0.0, None), top_p=(0.0, 1.0)),
+                     open_low=("top_p",), open_high=("eps_low",))
+        check_out_dir_mode(self)
         if self.batch_size < self.group_size or self.batch_size % self.group_size:
             raise ValueError(f"batch_size {self.batch_size} must be a positive multiple of group_size "
                              f"{self.group_size} (trajectories per step = prompts per step x group_size)")
         if self.loss_agg not in ("token", "sequence"):
             raise ValueError(f"loss_agg must be 'token' or 'sequence', got {self.loss_agg!r}")
-        if self.inner_epochs < 1 or self.micro_rows < 1 or self.steps < 0:
-            raise ValueError("inner_epochs and micro_rows must be >= 1 and steps >= 0")
-        if not (0 <= self.eps_low < 1 and self.eps_high >= 0 and self.beta >= 0):
-            raise ValueError("need 0 <= eps_low < 1, eps_high >= 0 and beta >= 0")
         if self.schedule not in ("cosine", "constant"):
             raise ValueError(f"schedule must be 'cosine' or 'constant', got {self.schedule!r}")
         preset(self.rewards)  # unknown preset names fail here, before any work
@@ -315,18 +325,19 @@ def train_step(state, samples: Sequence, rollout_fn: RolloutFn | None = None) ->
         t.meta.update(advantage=a, zero_std_group=bool(zero[i // cfg.group_size]))
     policy.model.train()
     set_lr(state.optimizer, lr_factor(state.step, cfg.steps, cfg.warmup, cfg.schedule, cfg.min_lr_ratio))
-    with defer_interrupt():  # the updates and the step count change together
+    with defer_interrupt():  # the updates, the step count and the step's row change together
         row = update(state, trajs, adv)
         state.step += 1
-    t2 = time.perf_counter()
-    state.last = trajs
-    gen = dist.all_sum(sum(len(p.ids) for t in trajs for p in t.pieces if p.kind == "model_text"))
-    dt = max(dist.all_sum(t2 - t0) / dist.info().world_size, 1e-9)
-    row.update(step_metrics(trajs, scores, zero, cfg.group_size))
-    row.update({"lr": state.optimizer.param_groups[0]["lr"], "tokens_per_s": row["batch_tokens"] / dt,
-                "gen_tokens_per_s": gen / max(t1 - t0, 1e-9), "traj_per_s": cfg.batch_size / dt,
-                "time_rollout": t1 - t0, "time_update": t2 - t1, "time": dt,
-                "wall": time.perf_counter() - state.started})
+        t2 = time.perf_counter()
+        state.last = trajs
+        gen = dist.all_sum(sum(len(p.ids) for t in trajs for p in t.pieces if p.kind == "model_text"))
+        dt = max(dist.all_sum(t2 - t0) / dist.info().world_size, 1e-9)
+        row.update(step_metrics(trajs, scores, zero, cfg.group_size))
+        row.update({"lr": state.optimizer.param_groups[0]["lr"], "tokens_per_s": row["batch_tokens"] / dt,
+                    "gen_tokens_per_s": gen / max(t1 - t0, 1e-9), "traj_per_s": cfg.batch_size / dt,
+                    "time_rollout": t1 - t0, "time_update": t2 - t1, "time": dt,
+                    "wall": time.perf_counter() - state.started})
+        state.row = row
     return row
 
 
@@ -341,7 +352,7 @@ def make_reference(state) -> TokenScorer:
 
     if cfg.ref_policy:
         ref = load_policy(cfg.ref_policy, dtype=policy.model.dtype, device=policy.device).model
-    elif saved and os.path.isfile(f"{saved}/config.json"):
+    elif saved and state.resumed and os.path.isfile(f"{saved}/config.json"):  # a fresh run replaces a stale one
         ref = load_policy(saved, dtype=policy.model.dtype, device=policy.device).model
     else:
         ref = copy.deepcopy(policy.model)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import math
+import numbers
 import random
 import signal
 import time
@@ -24,9 +25,64 @@ from typing import Callable, Sequence
 import torch
 
 from . import dist
-from .checkpoint import load_checkpoint, save_checkpoint
+from .checkpoint import clean_partial, find_checkpoint, has_run, load_checkpoint, remove_run, save_checkpoint
 from .metrics import MetricLog
 from .trajectory import collate
+
+
+def parse_resume(s: str) -> bool | str:
+    """CLI values of `resume`: true / false / auto."""
+    import argparse
+
+    v = s.strip().lower()
+    if v == "auto":
+        return "auto"
+    if v in ("1", "true", "yes", "on"):
+        return True
+    if v in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true, false or auto, got {s!r}")
+
+
+def resume_field():
+    """The `resume` field of the training configs: False, True or "auto" (its CLI flag takes all three)."""
+    return field(default=False, metadata={"type": parse_resume, "metavar": "{true,false,auto}"})
+
+
+_POS = (1, None)  # integer ranges: (low, high), inclusive; None = unbounded
+_LR = (0.0, 1.0)  # learning rates: a finite number in [0, 1] (NaN, inf, 1e30 and negatives are typos)
+
+
+def check_ranges(cfg, ints: dict[str, tuple], floats: dict[str, tuple], open_low: Sequence[str] = (),
+                 open_high: Sequence[str] = ()) -> None:
+    """ValueError naming the field, its value and the allowed range, for the first setting outside it.
+
+    `ints` / `floats` map a field to (low, high), inclusive unless the field is in `open_low` /
+    `open_high`; None is unbounded. Floats must also be finite: one NaN setting makes the whole run NaN.
+    """
+    for name, (lo, hi) in {**ints, **floats}.items():
+        v = getattr(cfg, name)
+        integer = name in ints
+        ok = (isinstance(v, numbers.Integral) if integer else isinstance(v, numbers.Real)) and not isinstance(v, bool)
+        ok = ok and math.isfinite(v) and (lo is None or (v > lo if name in open_low else v >= lo)) \
+            and (hi is None or (v < hi if name in open_high else v <= hi))
+        if not ok:
+            span = f"{'(' if name in open_low or lo is None else '['}{'-inf' if lo is None else lo}, " \
+                   f"{'inf' if hi is None else hi}{')' if name in open_high or hi is None else ']'}"
+            raise ValueError(f"{type(cfg).__name__}.{name} = {v!r} is not allowed: expected "
+                             f"{'an integer' if integer else 'a finite number'} in {span}")
+
+
+def check_out_dir_mode(cfg) -> None:
+    """resume / overwrite / out_dir must agree (checked when the config is built)."""
+    if cfg.resume not in (False, True, "auto"):
+        raise ValueError(f"{type(cfg).__name__}.resume = {cfg.resume!r} is not allowed: expected False, True or "
+                         "'auto'")
+    if cfg.overwrite and cfg.resume:
+        raise ValueError(f"{type(cfg).__name__}: overwrite=True deletes the run that resume={cfg.resume!r} would "
+                         "continue; set only one of them")
+    if cfg.resume is True and not cfg.out_dir:
+        raise ValueError(f"{type(cfg).__name__}: resume=True needs out_dir (the folder of the run to continue)")
 
 
 @dataclass
@@ -53,16 +109,23 @@ class SFTConfig:
     log_every: int = 1  # steps between log rows
     save_every: int = 0  # steps between checkpoints (0 = only at the end / on Ctrl-C)
     out_dir: str = ""  # checkpoints, log.jsonl; "" = keep everything in memory
-    resume: bool = False  # continue from out_dir/latest when it exists
+    resume: bool | str = resume_field()  # true: continue the run in out_dir (it must hold one); auto: continue if any
+    overwrite: bool = False  # delete the run already in out_dir (log, checkpoints) and start afresh
+
+    def __post_init__(self):
+        self.validate()
 
     def validate(self) -> "SFTConfig":
+        check_ranges(self, ints=dict(steps=(0, None), batch_size=_POS, grad_accum=_POS, seed=(0, None),
+                                     log_every=_POS, save_every=(0, None)),
+                     floats=dict(lr_lm=_LR, lr_merger=_LR, lr_vision=_LR, weight_decay=(0.0, 1.0),
+                                 warmup=(0.0, None), min_lr_ratio=(0.0, 1.0), grad_clip=(0.0, None)))
+        check_out_dir_mode(self)
         if self.batch_size < 1 or self.grad_accum < 1 or self.batch_size % self.grad_accum:
             raise ValueError(f"batch_size {self.batch_size} must be a positive multiple of grad_accum "
                              f"{self.grad_accum}")
         if self.schedule not in ("cosine", "constant"):
             raise ValueError(f"schedule must be 'cosine' or 'constant', got {self.schedule!r}")
-        if self.steps < 0:
-            raise ValueError("steps must be >= 0")
         return self
 
 
@@ -187,6 +250,8 @@ class TrainState:
     terms: list = field(default_factory=list)  # R-GRPO reward terms
     started: float = field(default_factory=time.perf_counter)  # wall clock origin of this run
     interrupted: bool = False  # set when Ctrl-C ended the run
+    resumed: bool = False  # continued from a checkpoint in out_dir
+    row: dict | None = None  # the metrics of the step just completed, set together with `step` (see run_loop)
 
 
 def prepare(policy, config) -> TrainState:
@@ -217,15 +282,39 @@ def save(state: TrainState, keep: int | None = 3):
 
 
 def maybe_resume(state: TrainState) -> bool:
-    """Load out_dir/latest into the state when config.resume is set and a checkpoint exists."""
+    """Make config.out_dir ready for this run and resume from it when asked; returns whether it resumed.
+
+    resume=False: the folder must not hold a run (log.jsonl, latest, step_*) unless overwrite=True,
+    which deletes that run's files first. resume=True: it must hold a checkpoint. resume="auto":
+    continue when it holds one, else start afresh (the recipe reruns a stage until it is done).
+    Temporary folders of a save that was killed are removed in every case.
+    """
     cfg = state.config
-    if not (getattr(cfg, "resume", False) and cfg.out_dir):
+    out, resume = getattr(cfg, "out_dir", ""), getattr(cfg, "resume", False)
+    if not out:
         return False
     try:
-        meta = load_checkpoint(cfg.out_dir, state.policy, state.optimizer)
-    except FileNotFoundError:
+        find_checkpoint(out)
+        found, why = True, ""
+    except FileNotFoundError as e:
+        found, why = False, str(e)
+    if resume is True and not found:
+        raise FileNotFoundError(f"resume=True, but there is nothing to resume in {out} ({why}); start a new run "
+                                "with resume=False, or use resume='auto' to continue only when a checkpoint exists")
+    go = found and bool(resume)
+    if not go and has_run(out) and not getattr(cfg, "overwrite", False):
+        raise FileExistsError(f"{out} already holds a training run (log.jsonl / latest / step_* folders): continue "
+                              "it with resume=True (--resume true), replace it with overwrite=True (--overwrite "
+                              "true), or choose another out_dir")
+    dist.barrier()  # every process has looked before rank 0 changes the folder
+    if dist.info().is_main:
+        remove_run(out) if getattr(cfg, "overwrite", False) else clean_partial(out)
+    dist.barrier()
+    if not go:
         return False
+    meta = load_checkpoint(out, state.policy, state.optimizer)
     state.step, state.log = int(meta["step"]), MetricLog(meta.get("log", []))
+    state.resumed = True
     return True
 
 
@@ -259,8 +348,9 @@ def run_loop(state: TrainState, step_fn: Callable[[TrainState], dict], total: in
              callbacks: Sequence[Callable] = (), desc: str = "train") -> MetricLog:
     """Call `step_fn` until `state.step == total`; log, call back, checkpoint; Ctrl-C saves and returns.
 
-    `step_fn` applies one step and increments `state.step` inside `defer_interrupt()`, so the state
-    a Ctrl-C saves is always that of a whole number of steps.
+    `step_fn` applies one step, increments `state.step` and sets `state.row` inside `defer_interrupt()`,
+    so the state a Ctrl-C saves is always that of a whole number of steps, with every step's log row.
+    A NaN / inf loss or gradient norm stops the run (FloatingPointError) before anything is saved.
     """
     from tqdm.auto import tqdm
 
@@ -269,18 +359,28 @@ def run_loop(state: TrainState, step_fn: Callable[[TrainState], dict], total: in
     cfg = state.config
     main = dist.info().is_main
     bar = tqdm(total=total, initial=state.step, desc=desc, disable=progress_disabled() or not main)
+
+    def record(row: dict) -> dict:
+        state.row = None
+        if state.step % max(1, cfg.log_every) == 0 or state.step == total:
+            row = state.log.log(state.step, **row)
+            bar.set_postfix({k: f"{row[k]:.3g}" for k in ("loss", "reward") if isinstance(row.get(k), float)})
+        return row
+
     try:
         while state.step < total:
-            row = step_fn(state)
-            if state.step % max(1, cfg.log_every) == 0 or state.step == total:
-                row = state.log.log(state.step, **row)
-                bar.set_postfix({k: f"{row[k]:.3g}" for k in ("loss", "reward") if isinstance(row.get(k), float)})
+            state.row = None
+            raw = step_fn(state)
+            row = record(raw)
+            check_finite_step(state, raw)  # the raw row: the log stores NaN as null
             for cb in callbacks:
                 cb(state, row)
             bar.update(1)
             if cfg.save_every and state.step % cfg.save_every == 0 and state.step < total:
                 save(state)
     except KeyboardInterrupt:
+        if state.row is not None:  # Ctrl-C came during the update: the step is done, so keep its row too
+            record(state.row)
         state.interrupted = True
         path = save(state)
         warnings.warn(f"interrupted after step {state.step}; " +
@@ -291,6 +391,21 @@ def run_loop(state: TrainState, step_fn: Callable[[TrainState], dict], total: in
         bar.close()
     save(state)
     return state.log
+
+
+def check_finite_step(state: TrainState, row: dict) -> None:
+    """Stop at the first step whose loss or gradient norm is NaN / inf, before anything is saved."""
+    bad = {k: float(row[k]) for k in ("loss", "grad_norm")
+           if isinstance(row.get(k), (float, torch.Tensor)) and not math.isfinite(float(row[k]))}
+    if not bad:
+        return
+    out = getattr(state.config, "out_dir", "")
+    try:
+        keep = f"the last good checkpoint is {find_checkpoint(out)}" if out else "out_dir is unset, nothing was saved"
+    except FileNotFoundError:
+        keep = f"no checkpoint was written to {out}"
+    raise FloatingPointError(f"step {state.step}: {bad} is not finite, so training stopped without saving; {keep}. "
+                             "Lower the learning rates, set grad_clip or check the data")
 
 
 # -- SFT -------------------------------------------------------------------------------------------
@@ -336,11 +451,12 @@ def sft_step(state: TrainState, samples: Sequence) -> dict:
             seen += sum(len(t.input_ids()) for t in chunk)
         norms = clip_and_step(state)
         state.step += 1
-    dt = time.perf_counter() - t0
-    loss = dist.all_sum(total_nll) / n_tok
-    return {"loss": loss, "ppl": math.exp(min(loss, 50)), "lr": state.optimizer.param_groups[0]["lr"],
-            **norms, "tokens_per_s": dist.all_sum(seen) / dt, "supervised_tokens": n_tok, "time": dt,
-            "wall": time.perf_counter() - state.started}
+        dt = time.perf_counter() - t0
+        loss = dist.all_sum(total_nll) / n_tok
+        state.row = {"loss": loss, "ppl": math.exp(min(loss, 50)), "lr": state.optimizer.param_groups[0]["lr"],
+                     **norms, "tokens_per_s": dist.all_sum(seen) / dt, "supervised_tokens": n_tok, "time": dt,
+                     "wall": time.perf_counter() - state.started}  # inside: Ctrl-C cannot split step and row
+    return state.row
 
 
 def train(policy, samples: Sequence, config: SFTConfig | None = None, callbacks: Sequence[Callable] = ()) -> MetricLog:
