@@ -43,7 +43,7 @@ main: $(STAMP)
 
 # -v: the CI log names every test (each notebook in smoke mode, the link check, the browser check)
 test: setup
-	$(BIN)/python -m pytest -v -p no:cacheprovider --durations=10 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -v -p no:cacheprovider -n 2 --durations=20 $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

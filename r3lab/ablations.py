@@ -86,15 +86,19 @@ def model_card(results: dict) -> str:
     from .models import TinyConfig
 
     cfg = results["config"]
-    return f"""# r3-tiny checkpoints (`r3-tiny-sft`, `r3-tiny-rgrpo`)
+    tiny = TinyConfig(**cfg["tiny"]) if "tiny" in cfg else TinyConfig(patch_size=cfg.get("patch_size", 14))
+    cls = {"qwen2_5_vl": "Qwen2_5_VLForConditionalGeneration", "qwen3_vl": "Qwen3VLForConditionalGeneration"}
+    return f"""# r3-tiny checkpoints (`r3-tiny-base`, `r3-tiny-sft`, `r3-tiny-rgrpo`)
 
-Qwen2.5-VL-class models (`Qwen2_5_VLForConditionalGeneration`) built by `r3lab.build_tiny` and trained
-from nothing on r3lab's synthetic world by `r3lab recipe` on a 2-core CPU. Load with
-`r3lab.load_policy("assets/checkpoints/r3-tiny-sft")`.
+Tiny `{cls.get(tiny.family, tiny.family)}` models built by `r3lab.build_tiny` and trained from nothing
+on r3lab's synthetic world by `r3lab recipe` on a 2-core CPU: `r3-tiny-base` on grounding questions
+("Where is the red circle?" answered with the crop call), `r3-tiny-sft` by VLIR SFT from it,
+`r3-tiny-rgrpo` by R-GRPO from that. Load with `r3lab.load_policy("assets/checkpoints/r3-tiny-sft")`;
+`r3lab eval` and `r3lab probe where --policy ...` use the evaluation settings stored in each r3lab.json.
 
 ## Config
 ```json
-{json.dumps(TinyConfig(patch_size=cfg.get("patch_size", 14)).__dict__, indent=1)}
+{json.dumps(tiny.__dict__, indent=1)}
 ```
 
 ## Recipe (seeded; `r3lab recipe` with these values reproduces everything)
@@ -111,6 +115,7 @@ Held-out data: `n_eval={cfg['n_eval']}` per family with seed {cfg['eval_seed']}.
 {stage_times(results)}
 
 ## Limits
-See the README section "The miniature replication": what the tiny model learns (when to crop, reading
-a zoomed crop) and what it does not (finding a named landmark well enough to crop it).
+See the README section "The miniature replication": what the tiny model learns (when to crop, and
+roughly where: its boxes land on a landmark) and what it does not (reading the colour of a landmark
+or of a mark, even in a ground-truth crop, at this budget).
 """

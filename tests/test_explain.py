@@ -140,19 +140,18 @@ def test_counterfactual_changes_sign_with_a_crop_of_the_wrong_region():
 
 
 @pytest.mark.slow
-def test_shipped_checkpoint_gains_more_from_the_right_crop():
-    """The shipped SFT model: the ground-truth crop raises the answer's log-prob over a blank crop, and
-    by more than a crop of another landmark does (which still helps a little: no sign change here; the
-    sign change is shown on the crop reader trained above)."""
+def test_shipped_checkpoint_crops_land_on_the_named_landmark_more_than_chance():
+    """The shipped SFT model's own crops (greedy rollouts): their boxes overlap the named landmark's region
+    far more than random boxes of the same size do (IoU 0.03 in the recipe's random row)."""
     from r3lab.models import load_policy
+    from r3lab.rollout import RolloutConfig, rollout
     from r3lab.vlir import build_samples
 
     pol = load_policy(SHIPPED)
-    right, wrong = [], []
-    for s in build_samples(8, seed=123, families=["read_one"], view=pol.view):
-        traj = s.reference(pol.view)
-        right.append(explain_crops(pol, traj, target="gt", variants=("blank",))[0].importance["blank"])
-        swapped = counterfactual_trajectory(pol, traj, 0, "wrong")
-        wrong.append(explain_crops(pol, swapped, target="gt", variants=("blank",))[0].importance["blank"])
-    r, w = sum(right) / len(right), sum(wrong) / len(wrong)
-    assert r > 0.2 and r > w + 0.1, (r, w)
+    samples = build_samples(12, seed=123, families=["read_one"], view=pol.view, progress=False)
+    trajs = rollout(pol, samples, RolloutConfig(group_size=1, greedy=True, max_new_tokens=96, max_crops=1),
+                    progress=False)
+    exps = [e for t in trajs for e in explain_crops(pol, t, target="gt", variants=("blank",))]
+    assert len(exps) >= 10  # it crops on (nearly) every read_one question
+    ious = [e.gt_iou or 0.0 for e in exps]
+    assert sum(ious) / len(ious) > 0.2, ious
