@@ -260,14 +260,7 @@ def _qwen2_5_vl_config(cfg: TinyConfig, tok, ids: dict, head_dim: int):
     half = head_dim // 2
     section = [half - 2 * (half * 3 // 8), half * 3 // 8, half * 3 // 8]  # [16, 24, 24] at head_dim 128
     mcfg = Qwen2_5_VLConfig(
-        text_config=dict(
-            vocab_size=len(tok), hidden_size=cfg.hidden, intermediate_size=cfg.intermediate,
-            num_hidden_layers=cfg.layers, num_attention_heads=cfg.heads, num_key_value_heads=cfg.kv_heads,
-            max_position_embeddings=32768, rms_norm_eps=1e-6, tie_word_embeddings=True,
-            rope_parameters={"rope_type": "default", "mrope_section": section, "rope_theta": 10000.0},
-            bos_token_id=ids["<|endoftext|>"], eos_token_id=ids["<|im_end|>"], pad_token_id=ids["<|endoftext|>"],
-            initializer_range=cfg.init_std,
-        ),
+        text_config=_text_config(cfg, tok, ids, {"mrope_section": section}),
         vision_config=dict(
             depth=cfg.vision_depth, hidden_size=cfg.vision_hidden, intermediate_size=cfg.vision_intermediate,
             num_heads=cfg.vision_heads, patch_size=cfg.patch_size, spatial_merge_size=cfg.merge_size,
@@ -282,6 +275,18 @@ def _qwen2_5_vl_config(cfg: TinyConfig, tok, ids: dict, head_dim: int):
     return Qwen2_5_VLForConditionalGeneration, mcfg
 
 
+def _text_config(cfg: TinyConfig, tok, ids: dict, rope: dict, **extra) -> dict:
+    """The language model's settings, shared by both families (they differ in the M-RoPE split)."""
+    return dict(
+        vocab_size=len(tok), hidden_size=cfg.hidden, intermediate_size=cfg.intermediate,
+        num_hidden_layers=cfg.layers, num_attention_heads=cfg.heads, num_key_value_heads=cfg.kv_heads,
+        max_position_embeddings=32768, rms_norm_eps=1e-6, tie_word_embeddings=True,
+        rope_parameters={"rope_type": "default", **rope, "rope_theta": 10000.0},
+        bos_token_id=ids["<|endoftext|>"], eos_token_id=ids["<|im_end|>"], pad_token_id=ids["<|endoftext|>"],
+        initializer_range=cfg.init_std, **extra,
+    )
+
+
 def _qwen3_vl_config(cfg: TinyConfig, tok, ids: dict, head_dim: int):
     """A tiny Qwen3-VL: interleaved M-RoPE split to fit head_dim, a pos_embed grid that covers the
     largest view, DeepStack taps inside the vision depth (the defaults 8/16/24 would not exist)."""
@@ -293,15 +298,8 @@ def _qwen3_vl_config(cfg: TinyConfig, tok, ids: dict, head_dim: int):
     if bad:
         raise ValueError(f"TinyConfig.deepstack {list(cfg.deepstack)} must index vision blocks 0..{cfg.vision_depth - 1}")
     mcfg = Qwen3VLConfig(
-        text_config=dict(
-            vocab_size=len(tok), hidden_size=cfg.hidden, intermediate_size=cfg.intermediate,
-            num_hidden_layers=cfg.layers, num_attention_heads=cfg.heads, num_key_value_heads=cfg.kv_heads,
-            head_dim=head_dim, max_position_embeddings=32768, rms_norm_eps=1e-6, tie_word_embeddings=True,
-            rope_parameters={"rope_type": "default", "mrope_section": section, "mrope_interleaved": True,
-                             "rope_theta": 10000.0},
-            bos_token_id=ids["<|endoftext|>"], eos_token_id=ids["<|im_end|>"], pad_token_id=ids["<|endoftext|>"],
-            initializer_range=cfg.init_std,
-        ),
+        text_config=_text_config(cfg, tok, ids, {"mrope_section": section, "mrope_interleaved": True},
+                                 head_dim=head_dim),
         vision_config=dict(
             depth=cfg.vision_depth, hidden_size=cfg.vision_hidden, intermediate_size=cfg.vision_intermediate,
             num_heads=cfg.vision_heads, patch_size=cfg.patch_size, spatial_merge_size=cfg.merge_size,
