@@ -118,7 +118,12 @@ def main(argv: list[str] | None = None) -> int:
     from .env import configure_threads
 
     configure_threads()
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv:  # `r3lab` alone: the commands, not argparse's "required: cmd0"
+        parser.print_help()
+        return 0
+    args = parser.parse_args(argv)
     if getattr(args, "_missing", False):
         print(f"r3lab: {args._module} is not available in this version", file=sys.stderr)
         return 2
