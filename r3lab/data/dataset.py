@@ -16,7 +16,7 @@ from typing import Iterable, Iterator
 from PIL import Image
 from tqdm.auto import tqdm
 
-from ..core.regions import ViewConfig
+from ..core.regions import ViewConfig, smart_resize
 from ..core.trajectory import IMAGE, ImageInfo, Piece
 from .sample import Sample
 from .vlir import _quiet, image_size, retarget
@@ -109,6 +109,13 @@ def sample_to_dict(s: Sample, root: Path, images: str = "png") -> dict:
 
 
 def sample_from_dict(d: dict, root: Path) -> Sample:
+    if d.get("size") is not None:  # refused now, before any training starts, rather than at its first use
+        w, h = (int(v) for v in d["size"])
+        try:
+            smart_resize(h, w)
+        except ValueError as e:
+            raise ValueError(f"sample {d.get('sample_id')!r}: its {w}x{h} image cannot be shown to the model ({e}); "
+                             "crop or pad it, or drop the sample") from None
     if d.get("scene") is not None:
         image = Scene.from_dict(d["scene"])
     else:

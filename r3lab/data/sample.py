@@ -7,8 +7,11 @@ from typing import TYPE_CHECKING, Callable
 
 from PIL import Image, UnidentifiedImageError
 
+from ..core.prompt import check_plain_text
 from ..core.regions import Box, ViewConfig
 from ..core.trajectory import IMAGE, ImageInfo, MODEL, Piece, Trajectory
+
+IM_END = "<|im_end|>"  # the one control token a rationale writes: its last text ends the turn with it
 
 if TYPE_CHECKING:
     from ..core.prompt import PromptConfig
@@ -25,6 +28,19 @@ class Sample:
     sample_id: str = ""
     provenance: dict = field(default_factory=dict)  # generator, seed, source dataset, line number ...
     details: list[Box] = field(default_factory=list)  # the fine detail each region must show, original pixels
+
+    def __post_init__(self):
+        self.check_text()
+
+    def check_text(self) -> None:
+        """ValueError naming the sample when its question or rationale holds control-token text
+        (`<|image_pad|>`, `<|im_end|>`, ...): a rationale may only end its last text with `<|im_end|>`."""
+        name = f"sample {self.sample_id or '?'!r}"
+        check_plain_text(self.question, f"{name}: its question")
+        texts = [p for p in self.rationale or [] if p.kind != IMAGE]
+        for k, p in enumerate(texts):
+            text = p.text[: -len(IM_END)] if k == len(texts) - 1 and p.text.endswith(IM_END) else p.text
+            check_plain_text(text, f"{name}: its rationale (text {k})")
 
     @property
     def answer(self) -> str:
@@ -54,6 +70,7 @@ class Sample:
         """Prompt + reference rationale; crop pixels are cut lazily by `Trajectory.tokenize`."""
         if self.rationale is None:
             raise ValueError(f"sample {self.sample_id or '?'} has no reference rationale")
+        self.check_text()  # again: a notebook may have edited the sample since it was made
         traj = self.prompt(view, prompt)
         for p in self.rationale:
             if p.kind == IMAGE:
