@@ -19,7 +19,7 @@ from ..engine.scoring import token_logprobs
 from ..model.policy import Policy
 from . import dist
 from .config import SFTConfig
-from .loop import TrainState, batch_order, defer_interrupt, maybe_resume, prepare, run_loop
+from .loop import TrainState, batch_order, check_batch, defer_interrupt, maybe_resume, prepare, run_loop
 from .metrics import MetricLog
 from .optim import clip_and_step, lr_factor, set_lr
 
@@ -68,6 +68,7 @@ def train(policy: Policy, samples: Sequence, config: SFTConfig | None = None, ca
         raise ValueError(f"SFT needs reference rationales; samples {missing} have none (build them with r3lab.data.build_samples)")
     torch.manual_seed(cfg.seed)
     state = prepare(policy, cfg)
+    check_batch(cfg.batch_size, len(samples), cfg.batch_size, "samples")
     maybe_resume(state)
     try:
         return run_loop(state, lambda s: sft_step(s, samples), cfg.steps, callbacks, desc="SFT")
