@@ -316,6 +316,9 @@ def test_bad_arguments_get_clear_errors(policy, samples):
         RolloutConfig(mode="vllm")
     with pytest.raises(ValueError, match="group_size"):
         RolloutConfig(group_size=0)
+    for t in (float("nan"), float("inf"), -1.0):  # NaN slipped past `t < 0`, and sampling then failed deep inside
+        with pytest.raises(ValueError, match=r"need temperature >= 0"):
+            RolloutConfig(temperature=t)
 
 
 def test_crop_script_drives_a_whole_trajectory(policy, samples):
