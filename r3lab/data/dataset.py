@@ -13,12 +13,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from PIL import Image
 from tqdm.auto import tqdm
 
 from ..core.regions import ViewConfig, smart_resize
 from ..core.trajectory import IMAGE, ImageInfo, Piece
-from .sample import Sample
+from .sample import Sample, read_image
 from .vlir import _quiet, image_size, retarget
 from .world import Scene
 
@@ -109,17 +108,23 @@ def sample_to_dict(s: Sample, root: Path, images: str = "png") -> dict:
 
 
 def sample_from_dict(d: dict, root: Path) -> Sample:
-    if d.get("size") is not None:  # refused now, before any training starts, rather than at its first use
-        w, h = (int(v) for v in d["size"])
-        try:
-            smart_resize(h, w)
-        except ValueError as e:
-            raise ValueError(f"sample {d.get('sample_id')!r}: its {w}x{h} image cannot be shown to the model ({e}); "
-                             "crop or pad it, or drop the sample") from None
+    name = f"sample {d.get('sample_id')!r}"
+    size = d.get("size")
     if d.get("scene") is not None:
         image = Scene.from_dict(d["scene"])
     else:
         image = str(_existing(root / d["image"]))
+        try:  # the header only: a text file named .png or a decompression bomb is refused at load, not in training
+            size = read_image(image, size_only=True)
+        except ValueError as e:
+            raise ValueError(f"{name}: {e}") from None
+    if size is not None:  # an image no model can take is refused now too, rather than at its first use
+        w, h = (int(v) for v in size)
+        try:
+            smart_resize(h, w)
+        except ValueError as e:
+            raise ValueError(f"{name}: its {w}x{h} image cannot be shown to the model ({e}); crop or pad it, or "
+                             "drop the sample") from None
     rationale = None
     if d.get("rationale") is not None:
         size = tuple(d["size"])
@@ -128,8 +133,7 @@ def sample_from_dict(d: dict, root: Path) -> Sample:
             if p["kind"] == IMAGE:
                 crop = None
                 if p.get("image"):
-                    with Image.open(_existing(root / p["image"])) as im:
-                        crop = im.convert("RGB")
+                    crop = read_image(_existing(root / p["image"]))
                 rationale.append(Piece(IMAGE, image=crop, info=ImageInfo("crop", (0, 0), size, tuple(p["box_input"])),
                                        tag="crop"))
             else:

@@ -1,11 +1,12 @@
 """The Sample: one question about one image, with its answers, regions and reference rationale."""
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from ..core.prompt import check_plain_text
 from ..core.regions import Box, ViewConfig
@@ -15,6 +16,22 @@ IM_END = "<|im_end|>"  # the one control token a rationale writes: its last text
 
 if TYPE_CHECKING:
     from ..core.prompt import PromptConfig
+
+
+# what PIL raises for a file that is not an image it can read: text named .png, a truncated file, a
+# malformed chunk (SyntaxError in some plugins), a header claiming more than twice Image.MAX_IMAGE_PIXELS
+_UNREADABLE = (OSError, ValueError, SyntaxError, EOFError, struct.error, Image.DecompressionBombError)
+
+
+def read_image(path: str | Path, size_only: bool = False):
+    """The image file's RGB pixels (or only its (w, h), read from the header); ValueError naming the file
+    when it is not a readable image."""
+    try:
+        with Image.open(path) as im:
+            return tuple(im.size) if size_only else im.convert("RGB")
+    except _UNREADABLE as e:
+        raise ValueError(f"image file {path} is not a readable image ({type(e).__name__}: {e}); replace the file "
+                         "or drop its sample") from None
 
 
 @dataclass
@@ -56,10 +73,9 @@ class Sample:
         if not path.is_file():
             raise FileNotFoundError(f"sample {self.sample_id or '?'}: image file {path} does not exist")
         try:
-            with Image.open(path) as im:
-                return im.convert("RGB")
-        except (UnidentifiedImageError, OSError) as e:
-            raise ValueError(f"sample {self.sample_id or '?'}: image file {path} is not a readable image ({e})") from e
+            return read_image(path)
+        except ValueError as e:
+            raise ValueError(f"sample {self.sample_id or '?'}: {e}") from None
 
     def prompt(self, view: ViewConfig, prompt: "PromptConfig | None" = None) -> Trajectory:
         """The prompt-only trajectory (what a rollout starts from)."""

@@ -22,7 +22,7 @@ from ..core.crop_calls import find_crop_calls, format_crop_call
 from ..core.env import progress_disabled
 from ..core.regions import Frame, ViewConfig
 from ..core.trajectory import IMAGE, ImageInfo, MODEL, Piece
-from .sample import Sample
+from .sample import Sample, read_image
 from .tasks import ALL_FAMILIES, FAMILIES, Task, TaskConfig, make_task
 from .world import Scene, WorldConfig, region_input_box
 
@@ -139,8 +139,10 @@ def image_size(sample: Sample) -> tuple[int, int]:
     path = Path(im)
     if not path.is_file():
         raise FileNotFoundError(f"sample {sample.sample_id or '?'}: image file {path} does not exist")
-    with Image.open(path) as f:
-        return f.size
+    try:
+        return read_image(path, size_only=True)
+    except ValueError as e:
+        raise ValueError(f"sample {sample.sample_id or '?'}: {e}") from None
 
 
 def _text(text: str, tag: str = "reasoning") -> Piece:

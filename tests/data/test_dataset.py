@@ -134,3 +134,29 @@ def test_a_bad_sample_line_is_named_by_file_line_and_sample(samples, tmp_path, f
         load_dataset(out)
     ds = load_dataset(out, errors="report")
     assert len(ds) == 2 and [e.line for e in ds.errors] == [2]
+
+
+@pytest.mark.parametrize("which", ["main", "crop"])
+@pytest.mark.parametrize("content", [b"just text, not a png\n", "header"])
+def test_a_corrupt_image_file_is_named_by_file_line_and_sample(tmp_path, which, content):
+    """Images are checked (their headers) when the dataset loads: a text file named .png or a header
+    claiming 20000x20000 is a bad line, not a crash in the middle of training."""
+    from PIL import Image
+
+    from r3lab.core.trajectory import ImageInfo, MODEL, Piece
+    from r3lab.testing import png_header
+
+    im = Image.new("RGB", (64, 64), (200, 0, 0))
+    rationale = [Piece(MODEL, '<think>{"bbox_2d": [1, 2, 30, 40]}'),
+                 Piece(IMAGE, image=Image.new("RGB", (56, 56)), info=ImageInfo("crop", (0, 0), (64, 64), (1, 2, 30, 40))),
+                 Piece(MODEL, "<answer>a</answer><|im_end|>")]
+    out = save_dataset([Sample(im, "q?", ["a"], rationale=rationale, sample_id=f"s{k}") for k in range(3)],
+                       tmp_path / "ds", progress=False)
+    victim = out / "images" / ("s1.png" if which == "main" else "s1_crop1.png")
+    assert victim.is_file()
+    victim.write_bytes(png_header(20000, 20000) if content == "header" else content)
+    with pytest.raises(ValueError, match=rf"samples\.jsonl:2: bad sample line \(ValueError: .*{victim.name} is not a "
+                                         r"readable image"):
+        load_dataset(out)
+    ds = load_dataset(out, errors="report")
+    assert [s.sample_id for s in ds] == ["s0", "s2"] and [e.line for e in ds.errors] == [2]

@@ -23,6 +23,12 @@ def test_a_missing_or_unreadable_image_names_the_sample_and_the_path(tmp_path):
     (tmp_path / "bad.png").write_bytes(b"not a png")
     with pytest.raises(ValueError, match=r"sample s2: image file .*bad.png is not a readable image"):
         Sample(str(tmp_path / "bad.png"), "q?", ["a"], sample_id="s2").load_image()
+    from r3lab.testing import png_header
+
+    (tmp_path / "bomb.png").write_bytes(png_header(20000, 20000))  # PIL's DecompressionBombError is no OSError
+    with pytest.raises(ValueError, match=r"sample s3: image file .*bomb.png is not a readable image "
+                                         r"\(DecompressionBombError"):
+        Sample(str(tmp_path / "bomb.png"), "q?", ["a"], sample_id="s3").load_image()
 
 
 def test_the_prompt_carries_answers_regions_and_provenance():
