@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
+import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -57,28 +59,67 @@ class VLIRDataset:
         return f"VLIRDataset({len(self)} samples from {self.path}, {len(self.errors)} bad lines)"
 
 
+OWN = ("samples.jsonl", "meta.json", "images")  # a dataset folder's own entries: overwrite replaces only these
+
+
+def check_destination(out: str | os.PathLike, overwrite: bool = False) -> Path:
+    """Make sure, before any work, that a dataset can be written to `out`: not a file, not a folder that
+    already holds a dataset (unless overwrite), and writable. Changes nothing; returns `out` as a Path."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(f"{out} is a file: give a folder for the dataset (--out DIR)")
+    held = [n for n in OWN if (out / n).exists()]
+    if held and not overwrite:
+        raise FileExistsError(f"{out} already holds a dataset ({', '.join(held)}): replace it with overwrite=True "
+                              "(--overwrite true; its samples.jsonl, meta.json and images/ are deleted, nothing else), "
+                              "or choose another folder")
+    parent = out if out.is_dir() else next((p for p in out.parents if p.exists()), Path("."))
+    if not parent.is_dir():
+        raise NotADirectoryError(f"cannot create {out}: {parent} is a file")
+    try:  # as root os.access says yes to anything; only a real write answers for read-only mounts too
+        tempfile.TemporaryDirectory(prefix=".r3lab-write-check.", dir=parent).cleanup()
+    except OSError as e:
+        raise PermissionError(f"cannot write the dataset under {parent} ({e}): choose another folder") from None
+    return out
+
+
 def save_dataset(samples: Iterable[Sample], out: str | os.PathLike, meta: dict | None = None, images: str = "png",
-                 progress: bool | None = None) -> Path:
+                 progress: bool | None = None, overwrite: bool = False) -> Path:
     """Write `out/samples.jsonl`, `out/meta.json` and PNGs under `out/images/` (relative paths).
 
     images: "png" writes every image; "scene" stores synthetic scenes as JSON (re-rendered on load,
-    byte-identical) and writes PNGs only for non-synthetic images.
+    byte-identical) and writes PNGs only for non-synthetic images. A folder that already holds a
+    dataset is refused unless overwrite=True, which replaces that dataset's own files (OWN) and leaves
+    no stale image behind. Everything is written into a hidden folder beside `out` first and moved
+    into place at the end, so a crash or Ctrl-C leaves the old dataset (if any) as it was.
     """
     if images not in ("png", "scene"):
         raise ValueError(f"images must be 'png' or 'scene', got {images!r}")
-    out = Path(out)
-    (out / "images").mkdir(parents=True, exist_ok=True)
+    out = check_destination(out, overwrite)
     samples = list(samples)
     stems = [file_stem(s.sample_id) for s in samples]
     if len(set(stems)) != len(stems) or not all(s.sample_id for s in samples):
         dup = next((x for x in stems if stems.count(x) > 1), "")
         raise ValueError(f"every sample needs a unique, non-empty sample_id (they name the image files); "
                          f"{dup!r} repeats")
-    meta = {"format": FORMAT, "version": VERSION, "n": len(samples), **(meta or {})}
-    (out / "meta.json").write_text(json.dumps(meta, indent=1))
-    with open(out / "samples.jsonl", "w") as f:
-        for s in tqdm(samples, desc="save VLIR", disable=_quiet(progress)):
-            f.write(json.dumps(sample_to_dict(s, out, images)) + "\n")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    for old in out.parent.glob(f".{out.name}.partial-*"):  # left by a save that was killed
+        shutil.rmtree(old, ignore_errors=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    try:
+        (tmp / "images").mkdir()
+        meta = {"format": FORMAT, "version": VERSION, "n": len(samples), **(meta or {})}
+        (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
+        with open(tmp / "samples.jsonl", "w") as f:
+            for s in tqdm(samples, desc="save VLIR", disable=_quiet(progress)):
+                f.write(json.dumps(sample_to_dict(s, tmp, images)) + "\n")
+        out.mkdir(exist_ok=True)
+        for name in OWN:  # the old dataset's own files go only now, once the new one is complete
+            shutil.rmtree(out / name) if (out / name).is_dir() else (out / name).unlink(missing_ok=True)
+        for name in OWN:
+            os.replace(tmp / name, out / name)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     return out
 
 
