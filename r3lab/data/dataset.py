@@ -209,6 +209,7 @@ def load_dataset(path: str | os.PathLike, view: ViewConfig | None = None, errors
     if not file.is_file():
         raise FileNotFoundError(f"{file} does not exist; build a dataset with `r3lab data build --out DIR`")
     root = file.parent
+    refuse_foreign(file)
     meta = json.loads((root / "meta.json").read_text()) if (root / "meta.json").is_file() else {}
     samples, bad = [], []
     with open(file) as f:
@@ -234,6 +235,32 @@ def load_dataset(path: str | os.PathLike, view: ViewConfig | None = None, errors
         samples = [retarget(s, view) for s in samples]
         meta = {**meta, "view": asdict(view)}
     return VLIRDataset(samples, meta, root, bad)
+
+
+def refuse_foreign(file: str | os.PathLike) -> None:
+    """ValueError naming the import command when `file` holds an importable format, not an r3lab dataset."""
+    if hint := foreign_format(Path(file)):
+        raise ValueError(f"{file} is not an r3lab dataset (one sample per line, written by r3lab data build / "
+                         f"save_dataset): it looks like {hint}. Import it first: r3lab data import --format "
+                         f"{hint.split()[0]} {file} --out <dataset folder> (add --policy <model> for a real model's view)")
+
+
+def foreign_format(file: Path) -> str:
+    """What an importable file that is not an r3lab dataset looks like ("" when it may be one): the first
+    record's keys tell the official SFT / RL formats and grounded-VQA records apart."""
+    with open(file, "rb") as f:
+        head = f.read(1 << 16).decode("utf-8", "replace")
+    text = head.lstrip()
+    if text.startswith("["):
+        return "vlm-r3-sft (the official SFT JSON list)" if '"response_list"' in head else \
+            "vlm-r3-rl (the official RL JSON list)" if '"source"' in head else "vlm-r3-sft or vlm-r3-rl (a JSON list)"
+    try:
+        first = json.loads(text.splitlines()[0]) if text else {}
+    except ValueError:
+        return ""
+    if isinstance(first, dict) and "sample_id" not in first and {"box", "bbox", "bboxs"} & set(first):
+        return "grounded-vqa (records with an evidence box)"
+    return ""
 
 
 def json_lines(lines: Iterable[str]) -> Iterator[tuple[int, dict | ValueError]]:

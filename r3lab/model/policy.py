@@ -175,6 +175,31 @@ def check_files(folder: str | os.PathLike) -> None:
             raise ValueError(f"{f} is damaged or truncated ({e}); {_RECOPY}") from None
 
 
+def read_view(path: str | os.PathLike) -> ViewConfig:
+    """The view `load_policy(path).view` has, read from the folder's JSON files without loading weights
+    (r3lab.json's view, else the image processor's pixel bounds; the factor from the vision config)."""
+    path = Path(path)
+    if not (path / "config.json").is_file() and (path / LATEST).is_file():
+        path = path / (path / LATEST).read_text().strip()
+    if not (path / "config.json").is_file():
+        raise FileNotFoundError(f"{path} has no config.json: expected a checkpoint folder holding {_EXPECTED}")
+    vision = read_json(path / "config.json").get("vision_config") or {}
+    try:
+        factor = int(vision["patch_size"]) * int(vision["spatial_merge_size"])
+        extra = read_json(path / R3_FILE) if (path / R3_FILE).is_file() else {}
+        if "view" in extra:
+            view = ViewConfig(**{k: v for k, v in extra["view"].items() if k in {f.name for f in fields(ViewConfig)}})
+        else:
+            pre = read_json(path / "preprocessor_config.json")
+            size = pre.get("size") or {}
+            lo = size.get("shortest_edge", pre.get("min_pixels", 56 * 56))
+            hi = size.get("longest_edge", pre.get("max_pixels", 28 * 28 * 1280))
+            view = ViewConfig(min_pixels=lo, max_pixels=hi, crop_min_pixels=lo, crop_max_pixels=hi)
+    except (KeyError, TypeError, ValueError, FileNotFoundError) as e:
+        raise ValueError(f"{path}: cannot read its view (pixel bounds and patch size) from its JSON files ({e})") from None
+    return view.with_factor(factor)
+
+
 def load_policy(path: str | os.PathLike, view: ViewConfig | None = None, dtype: torch.dtype | str | None = None,
                 device: str | torch.device | None = None, attn_implementation: str | None = None) -> Policy:
     """Load r3-tiny or any local Qwen2-VL / Qwen2.5-VL checkpoint folder, offline.

@@ -149,3 +149,16 @@ def test_a_damaged_checkpoint_file_is_named_with_what_to_do(tmp_path, name, how,
     with pytest.raises(ValueError, match=expected) as e:
         load_policy(folder)
     assert str(folder / name) in str(e.value)
+
+
+def test_read_view_matches_load_policy_without_loading_weights(tmp_path):
+    from r3lab.core.regions import ViewConfig
+    from r3lab.model.policy import read_view
+
+    for view in (ViewConfig(), ViewConfig(max_pixels=224 * 224, crop_max_pixels=196 * 196)):
+        folder = tiny_policy(view=view).save(tmp_path / str(view.max_pixels))
+        assert read_view(folder) == load_policy(folder).view
+        (folder / "r3lab.json").unlink()  # a plain Qwen folder: the image processor's bounds
+        assert read_view(folder) == load_policy(folder).view
+    (folder / "model.safetensors").write_bytes(b"not read at all")  # no weights are touched
+    assert read_view(folder).max_pixels == 224 * 224
