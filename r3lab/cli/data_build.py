@@ -1,6 +1,8 @@
 """`r3lab data build`: VLIR samples from the synthetic world, quality-filtered, saved as a dataset folder."""
 from __future__ import annotations
 
+import argparse
+
 from dataclasses import asdict
 
 from ..core.regions import ViewConfig
@@ -17,7 +19,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--overwrite", type=parse_bool, default=False, metavar="BOOL",
                         help="replace the dataset already in --out (its samples.jsonl, meta.json, images/; default: "
                              "false, such a folder is refused)")
-    parser.add_argument("--n", type=int, default=1000, help="number of samples (default: 1000)")
+    parser.add_argument("--n", type=_positive, default=1000, help="number of samples (default: 1000)")
     parser.add_argument("--seed", type=int, default=0, help="dataset seed (default: 0)")
     parser.add_argument("--families", nargs="+", default=list(FAMILIES),
                         help=f"task families of {' '.join(ALL_FAMILIES)} (default: {' '.join(FAMILIES)})")
@@ -27,6 +29,13 @@ def add_arguments(parser) -> None:
                         help="run the quality filters before saving (default: true)")
     for cls in (WorldConfig, TaskConfig, ViewConfig, FilterConfig):
         add_dataclass_arguments(parser.add_argument_group(cls.__name__), cls)
+
+
+def _positive(s: str) -> int:
+    n = int(s)
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected at least 1 sample, got {s}")
+    return n
 
 
 def run(args) -> int:
