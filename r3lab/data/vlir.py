@@ -159,7 +159,8 @@ def view_mismatch(sample: Sample, view: ViewConfig) -> str:
     must at least lie inside the frame `view` gives its image.
     """
     crops = [p for p in sample.rationale or [] if p.kind == IMAGE]
-    if not crops:
+    calls = any(p.kind == MODEL and "bbox" in p.text for p in sample.rationale or [])  # e.g. grounding targets
+    if not crops and not calls:
         return ""
     frame = Frame.of(image_size(sample), view)
     built = sample.provenance.get("input_size")

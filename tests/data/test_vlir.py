@@ -106,5 +106,9 @@ def test_view_mismatch_and_regions_from_calls(samples):
     frame = Frame.of(image_size(s), VIEW)
     for r, p in zip(moved.regions, [p for p in s.rationale if p.kind == IMAGE]):  # back in the source frame: the box
         assert tuple(round(v) for v in frame.to_input(r)) == tuple(p.info.box_input)
+    from r3lab.data.grounding import grounding_sample  # crop calls without crop images (the base stage's targets)
+
+    assert view_mismatch(grounding_sample(0, 1, view=VIEW), VIEW) == ""
+    assert "frame, the policy sees" in view_mismatch(grounding_sample(0, 1, view=VIEW), big)
     with pytest.raises(ValueError, match="does not say which frame its crop boxes are in"):
         regions_from_calls(dataclasses.replace(bare, provenance={}))
