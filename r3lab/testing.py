@@ -78,3 +78,14 @@ def toy_samples(n: int = 4, view: ViewConfig | None = None) -> list:
         ]
         out.append(Sample(im, q, [a], [region], rationale, "read_one", f"toy{k}"))
     return out
+
+
+def png_header(w: int, h: int) -> bytes:
+    """A PNG file that is only a signature and a header claiming w x h pixels, no pixel data (hostile inputs)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)) + chunk(b"IEND", b"")

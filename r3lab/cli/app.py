@@ -12,6 +12,8 @@ import sys
 COMMANDS = [
     (("data", "build"), "r3lab.cli.data_build", "build a VLIR dataset from the synthetic world"),
     (("data", "stats"), "r3lab.cli.data_stats", "statistics and a figure for a dataset folder"),
+    (("data", "import"), "r3lab.cli.data_import", "import an official VLM-R3 SFT / RL file or grounded-VQA records, "
+                                                  "boxes moved to the model's view"),
     (("train", "sft"), "r3lab.cli.train_sft", "supervised fine-tuning on VLIR samples"),
     (("train", "rgrpo"), "r3lab.cli.train_rgrpo", "R-GRPO reinforcement learning"),
     (("eval",), "r3lab.cli.evaluate", "evaluate a policy on held-out samples"),

@@ -1,10 +1,12 @@
 """`r3lab data build`: VLIR samples from the synthetic world, quality-filtered, saved as a dataset folder."""
 from __future__ import annotations
 
+import argparse
+
 from dataclasses import asdict
 
 from ..core.regions import ViewConfig
-from ..data.dataset import save_dataset
+from ..data.dataset import check_destination, save_dataset
 from ..data.filters import FilterConfig, filter_samples
 from ..data.tasks import ALL_FAMILIES, FAMILIES, TaskConfig
 from ..data.vlir import build_samples
@@ -14,7 +16,10 @@ from .args import add_dataclass_arguments, dataclass_from_args, parse_bool
 
 def add_arguments(parser) -> None:
     parser.add_argument("--out", required=True, help="dataset folder to write (samples.jsonl, meta.json, images/)")
-    parser.add_argument("--n", type=int, default=1000, help="number of samples (default: 1000)")
+    parser.add_argument("--overwrite", type=parse_bool, default=False, metavar="BOOL",
+                        help="replace the dataset already in --out (its samples.jsonl, meta.json, images/; default: "
+                             "false, such a folder is refused)")
+    parser.add_argument("--n", type=_positive, default=1000, help="number of samples (default: 1000)")
     parser.add_argument("--seed", type=int, default=0, help="dataset seed (default: 0)")
     parser.add_argument("--families", nargs="+", default=list(FAMILIES),
                         help=f"task families of {' '.join(ALL_FAMILIES)} (default: {' '.join(FAMILIES)})")
@@ -26,7 +31,15 @@ def add_arguments(parser) -> None:
         add_dataclass_arguments(parser.add_argument_group(cls.__name__), cls)
 
 
+def _positive(s: str) -> int:
+    n = int(s)
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected at least 1 sample, got {s}")
+    return n
+
+
 def run(args) -> int:
+    check_destination(args.out, args.overwrite)  # a file, a read-only folder or an existing dataset: before any work
     world, tasks = dataclass_from_args(WorldConfig, args), dataclass_from_args(TaskConfig, args)
     view, fcfg = dataclass_from_args(ViewConfig, args), dataclass_from_args(FilterConfig, args)
     families = [f for x in args.families for f in x.split(",") if f]
@@ -37,6 +50,6 @@ def run(args) -> int:
         print(report)
     meta = {"seed": args.seed, "families": families, "world": world.to_dict(), "tasks": tasks.to_dict(),
             "view": asdict(view), "filters": asdict(fcfg), "filter_report": report.to_dict() if report else None}
-    out = save_dataset(samples, args.out, meta, images=args.images)
+    out = save_dataset(samples, args.out, meta, images=args.images, overwrite=args.overwrite)
     print(f"wrote {len(samples)} samples to {out}")
     return 0

@@ -18,10 +18,11 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
+    given = {f.name: getattr(args, f.name) for f in fields(EvalConfig) if hasattr(args, f.name)}
+    EvalConfig(**{k: v for k, v in given.items() if v is not None})  # bad settings fail before the model loads
     check_data(args.data)
     policy = load_start_policy(args.policy, args.dtype, args.attn)
-    cfg = EvalConfig.for_policy(policy, **{f.name: getattr(args, f.name) for f in fields(EvalConfig)
-                                           if hasattr(args, f.name)})
+    cfg = EvalConfig.for_policy(policy, **given)
     print("evaluation settings:", {k: getattr(cfg, k) for k in CHECKPOINT_DEFAULTS})
     res = evaluate(policy, load_samples(cfg.data, policy.view), cfg)
     print(res.table())

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import torch
 
-from ..data.dataset import load_samples as load_dataset_samples
+from ..data.dataset import load_samples as load_dataset_samples, refuse_foreign
 from ..model.policy import Policy, load_policy
 from ..model.tiny import build_tiny
 from ..train import dist
@@ -30,6 +30,8 @@ def check_data(path: str) -> str:
     if not Path(path).exists():
         raise FileNotFoundError(f"data path {path} does not exist: build a dataset with "
                                 f"`r3lab data build --out {path}`")
+    if Path(path).is_file():
+        refuse_foreign(path)  # an official file given as --data: name the import command now
     return path
 
 

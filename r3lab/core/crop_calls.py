@@ -127,7 +127,8 @@ def parse_crop_call(raw: str, frame: Frame | None = None, max_aspect: float = 20
 
 
 def find_crop_calls(text: str, frame: Frame | None = None, max_aspect: float = 20.0) -> list[CropCall]:
-    """Every crop-call attempt in `text`: balanced `{...}` spans mentioning bbox, plus an open one at the end."""
+    """Every crop-call attempt in `text`: `{...}` spans mentioning bbox (braces inside JSON strings do not
+    count; a string broken by a newline ends its call there), plus an open one at the end."""
     calls = []
     i = 0
     while (i := text.find("{", i)) != -1:
@@ -153,10 +154,28 @@ def closed_call_since(text: str, since: int, frame: Frame | None = None, max_asp
 
 
 def _match_brace(text: str, i: int) -> int | None:
-    depth = 0
+    """Index of the character that ends the call opened at `i`, or None while it is still open.
+
+    JSON strings are honoured: a brace inside one (`{"note": "}", "bbox_2d": [...]}`) does not
+    count. A JSON string cannot hold a raw line break, so a string still open at a newline (a stray
+    quote) ends the call there (it is then not JSON). The end is a function of the text up to it,
+    so a rollout that checks after each `}` or newline token finds the same calls as the finished text.
+    """
+    depth, in_str, esc = 0, False, False
     for j in range(i, len(text)):
         c = text[j]
-        if c == "{":
+        if in_str:
+            if c == "\n":
+                return j
+            if esc:
+                esc = False
+            elif c == "\\":
+                esc = True
+            elif c == '"':
+                in_str = False
+        elif c == '"':
+            in_str = True
+        elif c == "{":
             depth += 1
         elif c == "}":
             depth -= 1

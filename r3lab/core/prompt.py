@@ -1,6 +1,7 @@
 """What frames each question: the system turn, the instruction suffix and where the main image goes."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 SYSTEM_PROMPT = "You are a helpful assistant."
@@ -15,6 +16,24 @@ INSTRUCTION = (
 TINY_INSTRUCTION = "Look closer if needed."
 
 
+# Qwen's control tokens all read `<|name|>`; their text in a question would be tokenised as the token
+# itself (an image placeholder, the end of a turn), so text from users and datasets may not hold it.
+CONTROL_TEXT = re.compile(r"<\|[A-Za-z0-9_]+\|>")
+
+
+def control_text_in(text: str) -> list[str]:
+    """The control-token texts (`<|im_end|>`, `<|image_pad|>`, ...) that occur in `text`, in order, once each."""
+    return list(dict.fromkeys(CONTROL_TEXT.findall(text)))
+
+
+def check_plain_text(text: str, what: str) -> None:
+    """ValueError naming `what` (e.g. "sample 'x': its question") when `text` holds control-token text."""
+    if found := control_text_in(text):
+        raise ValueError(f"{what} holds {', '.join(map(repr, found))}, the text of the model's control "
+                         f"token{'s' if len(found) > 1 else ''}; user and dataset text must never act as one. "
+                         "Remove it, or write it another way (e.g. 'im_end' without the '<|' and '|>')")
+
+
 @dataclass
 class PromptConfig:
     """What frames each question (the official layout: default system turn + question + suffix)."""
@@ -22,6 +41,10 @@ class PromptConfig:
     system: str = SYSTEM_PROMPT
     instruction: str = INSTRUCTION  # appended to the question after a newline
     question_first: bool = False  # user turn "question, image, instruction" (else "image, question + instruction")
+
+    def __post_init__(self):  # a checkpoint's r3lab.json may carry these: they are user text too
+        check_plain_text(self.system, "PromptConfig.system")
+        check_plain_text(self.instruction, "PromptConfig.instruction")
 
     def head_tail(self, question: str) -> tuple[str, str]:
         """Prompt text before and after the main image."""

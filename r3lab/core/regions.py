@@ -27,8 +27,24 @@ class ViewConfig:
     factor: int = 28  # patch_size * merge_size of the vision tower; set by the policy
     max_aspect: float = 20.0  # boxes thinner than 1:max_aspect are refused ("absurdly thin")
 
+    def __post_init__(self):  # a bad budget would fail deep inside smart-resize, or silently make empty crops
+        for lo, hi in (("min_pixels", "max_pixels"), ("crop_min_pixels", "crop_max_pixels")):
+            a, b = getattr(self, lo), getattr(self, hi)
+            if not (_whole(a) and _whole(b) and 1 <= a <= b):
+                raise ValueError(f"ViewConfig.{lo} = {a!r}, {hi} = {b!r} are not allowed: expected whole numbers of "
+                                 f"pixels with 1 <= {lo} <= {hi}")
+        if not (_whole(self.factor) and self.factor >= 1):
+            raise ValueError(f"ViewConfig.factor = {self.factor!r} is not allowed: expected a whole number >= 1 "
+                             "(patch_size * merge_size of the vision tower)")
+        if not (isinstance(self.max_aspect, (int, float)) and math.isfinite(self.max_aspect) and self.max_aspect >= 1):
+            raise ValueError(f"ViewConfig.max_aspect = {self.max_aspect!r} is not allowed: expected a finite number >= 1")
+
     def with_factor(self, factor: int) -> "ViewConfig":
         return replace(self, factor=factor)
+
+
+def _whole(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
 
 
 def smart_resize(

@@ -20,7 +20,7 @@ from PIL import Image
 from .answer import extract_answer
 from .crop_calls import CropCall, Verdict, find_crop_calls
 from .handles import PolicyLike
-from .prompt import PromptConfig
+from .prompt import PromptConfig, check_plain_text
 from .regions import Box, Frame, ViewConfig, crop_and_zoom, smart_resize
 from .rope import mrope_positions
 
@@ -104,8 +104,14 @@ class Trajectory:
               **kw) -> "Trajectory":
         """The prompt of the official layout: system turn, user turn [image, question + instruction]."""
         prompt = prompt or PromptConfig()
+        name = f"sample {kw.get('sample_id') or '?'!r}"
+        check_plain_text(question, f"{name}: its question")
         image = image.convert("RGB")
-        frame = Frame.of(image.size, view)
+        try:
+            frame = Frame.of(image.size, view)
+        except ValueError as e:  # e.g. a 1x400 image: smart-resize refuses aspect ratios over 200
+            raise ValueError(f"{name}: its {image.width}x{image.height} image cannot be shown to the model ({e}); "
+                             "crop or pad it, or drop the sample") from None
         head, tail = prompt.head_tail(question)
         main = Piece(IMAGE, image=image, info=ImageInfo("main", frame.input_size, image.size), tag="main")
         return cls([Piece(ENV, head, tag="prompt"), main, Piece(ENV, tail, tag="prompt")], question=question, **kw)

@@ -7,7 +7,7 @@ __getattr__, __dir__, __all__ = lazy(__name__, {
     ".world": ["WorldConfig", "Detail", "Landmark", "Scene", "region_input_box"],
     ".tasks": ["FAMILIES", "HARD_FAMILIES", "ALL_FAMILIES", "TaskConfig", "Task", "answers_for", "make_task"],
     ".legible": ["coarse_detail_extent", "zoomed_detail_extent", "legibility", "coarse_residual"],
-    ".vlir": ["task_sample", "build_samples", "retarget", "image_size"],
+    ".vlir": ["task_sample", "build_samples", "retarget", "regions_from_calls", "view_mismatch", "image_size"],
     ".grounding": ["grounding_sample", "build_grounding"],
     ".filters": ["FilterConfig", "FilterReport", "check_sample", "filter_samples", "CORRUPTIONS", "corrupt"],
     ".dataset": ["VLIRDataset", "save_dataset", "load_dataset", "load_samples"],

@@ -9,16 +9,17 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
+import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from PIL import Image
 from tqdm.auto import tqdm
 
-from ..core.regions import ViewConfig
+from ..core.regions import ViewConfig, smart_resize
 from ..core.trajectory import IMAGE, ImageInfo, Piece
-from .sample import Sample
+from .sample import Sample, read_image
 from .vlir import _quiet, image_size, retarget
 from .world import Scene
 
@@ -58,28 +59,67 @@ class VLIRDataset:
         return f"VLIRDataset({len(self)} samples from {self.path}, {len(self.errors)} bad lines)"
 
 
+OWN = ("samples.jsonl", "meta.json", "images")  # a dataset folder's own entries: overwrite replaces only these
+
+
+def check_destination(out: str | os.PathLike, overwrite: bool = False) -> Path:
+    """Make sure, before any work, that a dataset can be written to `out`: not a file, not a folder that
+    already holds a dataset (unless overwrite), and writable. Changes nothing; returns `out` as a Path."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(f"{out} is a file: give a folder for the dataset (--out DIR)")
+    held = [n for n in OWN if (out / n).exists()]
+    if held and not overwrite:
+        raise FileExistsError(f"{out} already holds a dataset ({', '.join(held)}): replace it with overwrite=True "
+                              "(--overwrite true; its samples.jsonl, meta.json and images/ are deleted, nothing else), "
+                              "or choose another folder")
+    parent = out if out.is_dir() else next((p for p in out.parents if p.exists()), Path("."))
+    if not parent.is_dir():
+        raise NotADirectoryError(f"cannot create {out}: {parent} is a file")
+    try:  # as root os.access says yes to anything; only a real write answers for read-only mounts too
+        tempfile.TemporaryDirectory(prefix=".r3lab-write-check.", dir=parent).cleanup()
+    except OSError as e:
+        raise PermissionError(f"cannot write the dataset under {parent} ({e}): choose another folder") from None
+    return out
+
+
 def save_dataset(samples: Iterable[Sample], out: str | os.PathLike, meta: dict | None = None, images: str = "png",
-                 progress: bool | None = None) -> Path:
+                 progress: bool | None = None, overwrite: bool = False) -> Path:
     """Write `out/samples.jsonl`, `out/meta.json` and PNGs under `out/images/` (relative paths).
 
     images: "png" writes every image; "scene" stores synthetic scenes as JSON (re-rendered on load,
-    byte-identical) and writes PNGs only for non-synthetic images.
+    byte-identical) and writes PNGs only for non-synthetic images. A folder that already holds a
+    dataset is refused unless overwrite=True, which replaces that dataset's own files (OWN) and leaves
+    no stale image behind. Everything is written into a hidden folder beside `out` first and moved
+    into place at the end, so a crash or Ctrl-C leaves the old dataset (if any) as it was.
     """
     if images not in ("png", "scene"):
         raise ValueError(f"images must be 'png' or 'scene', got {images!r}")
-    out = Path(out)
-    (out / "images").mkdir(parents=True, exist_ok=True)
+    out = check_destination(out, overwrite)
     samples = list(samples)
     stems = [file_stem(s.sample_id) for s in samples]
     if len(set(stems)) != len(stems) or not all(s.sample_id for s in samples):
         dup = next((x for x in stems if stems.count(x) > 1), "")
         raise ValueError(f"every sample needs a unique, non-empty sample_id (they name the image files); "
                          f"{dup!r} repeats")
-    meta = {"format": FORMAT, "version": VERSION, "n": len(samples), **(meta or {})}
-    (out / "meta.json").write_text(json.dumps(meta, indent=1))
-    with open(out / "samples.jsonl", "w") as f:
-        for s in tqdm(samples, desc="save VLIR", disable=_quiet(progress)):
-            f.write(json.dumps(sample_to_dict(s, out, images)) + "\n")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    for old in out.parent.glob(f".{out.name}.partial-*"):  # left by a save that was killed
+        shutil.rmtree(old, ignore_errors=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    try:
+        (tmp / "images").mkdir()
+        meta = {"format": FORMAT, "version": VERSION, "n": len(samples), **(meta or {})}
+        (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
+        with open(tmp / "samples.jsonl", "w") as f:
+            for s in tqdm(samples, desc="save VLIR", disable=_quiet(progress)):
+                f.write(json.dumps(sample_to_dict(s, tmp, images)) + "\n")
+        out.mkdir(exist_ok=True)
+        for name in OWN:  # the old dataset's own files go only now, once the new one is complete
+            shutil.rmtree(out / name) if (out / name).is_dir() else (out / name).unlink(missing_ok=True)
+        for name in OWN:
+            os.replace(tmp / name, out / name)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     return out
 
 
@@ -109,10 +149,23 @@ def sample_to_dict(s: Sample, root: Path, images: str = "png") -> dict:
 
 
 def sample_from_dict(d: dict, root: Path) -> Sample:
+    name = f"sample {d.get('sample_id')!r}"
+    size = d.get("size")
     if d.get("scene") is not None:
         image = Scene.from_dict(d["scene"])
     else:
         image = str(_existing(root / d["image"]))
+        try:  # the header only: a text file named .png or a decompression bomb is refused at load, not in training
+            size = read_image(image, size_only=True)
+        except ValueError as e:
+            raise ValueError(f"{name}: {e}") from None
+    if size is not None:  # an image no model can take is refused now too, rather than at its first use
+        w, h = (int(v) for v in size)
+        try:
+            smart_resize(h, w)
+        except ValueError as e:
+            raise ValueError(f"{name}: its {w}x{h} image cannot be shown to the model ({e}); crop or pad it, or "
+                             "drop the sample") from None
     rationale = None
     if d.get("rationale") is not None:
         size = tuple(d["size"])
@@ -121,8 +174,7 @@ def sample_from_dict(d: dict, root: Path) -> Sample:
             if p["kind"] == IMAGE:
                 crop = None
                 if p.get("image"):
-                    with Image.open(_existing(root / p["image"])) as im:
-                        crop = im.convert("RGB")
+                    crop = read_image(_existing(root / p["image"]))
                 rationale.append(Piece(IMAGE, image=crop, info=ImageInfo("crop", (0, 0), size, tuple(p["box_input"])),
                                        tag="crop"))
             else:
@@ -157,6 +209,7 @@ def load_dataset(path: str | os.PathLike, view: ViewConfig | None = None, errors
     if not file.is_file():
         raise FileNotFoundError(f"{file} does not exist; build a dataset with `r3lab data build --out DIR`")
     root = file.parent
+    refuse_foreign(file)
     meta = json.loads((root / "meta.json").read_text()) if (root / "meta.json").is_file() else {}
     samples, bad = [], []
     with open(file) as f:
@@ -182,6 +235,32 @@ def load_dataset(path: str | os.PathLike, view: ViewConfig | None = None, errors
         samples = [retarget(s, view) for s in samples]
         meta = {**meta, "view": asdict(view)}
     return VLIRDataset(samples, meta, root, bad)
+
+
+def refuse_foreign(file: str | os.PathLike) -> None:
+    """ValueError naming the import command when `file` holds an importable format, not an r3lab dataset."""
+    if hint := foreign_format(Path(file)):
+        raise ValueError(f"{file} is not an r3lab dataset (one sample per line, written by r3lab data build / "
+                         f"save_dataset): it looks like {hint}. Import it first: r3lab data import --format "
+                         f"{hint.split()[0]} {file} --out <dataset folder> (add --policy <model> for a real model's view)")
+
+
+def foreign_format(file: Path) -> str:
+    """What an importable file that is not an r3lab dataset looks like ("" when it may be one): the first
+    record's keys tell the official SFT / RL formats and grounded-VQA records apart."""
+    with open(file, "rb") as f:
+        head = f.read(1 << 16).decode("utf-8", "replace")
+    text = head.lstrip()
+    if text.startswith("["):
+        return "vlm-r3-sft (the official SFT JSON list)" if '"response_list"' in head else \
+            "vlm-r3-rl (the official RL JSON list)" if '"source"' in head else "vlm-r3-sft or vlm-r3-rl (a JSON list)"
+    try:
+        first = json.loads(text.splitlines()[0]) if text else {}
+    except ValueError:
+        return ""
+    if isinstance(first, dict) and "sample_id" not in first and {"box", "bbox", "bboxs"} & set(first):
+        return "grounded-vqa (records with an evidence box)"
+    return ""
 
 
 def json_lines(lines: Iterable[str]) -> Iterator[tuple[int, dict | ValueError]]:

@@ -20,13 +20,11 @@ import random
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from PIL import Image
-
 from ..core.crop_calls import find_crop_calls, format_crop_call
 from ..core.regions import Frame, ViewConfig, crop_and_zoom
 from ..core.trajectory import IMAGE, ImageInfo, MODEL, Piece
 from .dataset import file_stem, json_lines
-from .sample import Sample
+from .sample import Sample, read_image
 from .world import region_input_box
 
 OFFICIAL_SFT_VIEW = ViewConfig(min_pixels=3136, max_pixels=1605632, crop_min_pixels=3136, crop_max_pixels=1605632)
@@ -122,14 +120,17 @@ def _sft_sample(rec: dict, n: int, path: Path, root: Path, view: ViewConfig | No
     ex = rec.get("r3lab") or {}
     view = view or (ViewConfig(**ex["view"]) if "view" in ex else OFFICIAL_SFT_VIEW)
     image = str(_file(root, rec["image_path"]))
-    with Image.open(image) as im:
-        frame = Frame.of(im.size, view)
+    frame = _frame(image, view)
     pieces, suffixes = [], []
     for k, seg in enumerate(segs):
         last = k == len(segs) - 1
         text = seg.rstrip()  # the official loader ends segments with "\n"; our call ends with "}"
         suffixes.append(seg[len(text):])
         if last:
+            if calls := find_crop_calls(text):  # nothing follows it: no crop could ever answer this call
+                raise ValueError(f"the last segment (segment {k}) holds a crop call ({calls[-1].raw[:60]!r}) but "
+                                 f"no crop follows it: the last segment must answer; give its crop in "
+                                 "img_crop_list and the answer in a segment after it")
             pieces.append(Piece(MODEL, text + IM_END, tag="answer"))
             break
         calls = find_crop_calls(text, frame, view.max_aspect)
@@ -137,8 +138,9 @@ def _sft_sample(rec: dict, n: int, path: Path, root: Path, view: ViewConfig | No
             why = calls[-1].message if calls else "no crop call"
             raise ValueError(f"segment {k} must end with a valid crop call before crop {k} ({why})")
         pieces.append(Piece(MODEL, text, tag="reasoning"))
-        with Image.open(_file(root, crops[k])) as im:
-            crop = im.convert("RGB")
+        crop_file = str(_file(root, crops[k]))
+        _frame(crop_file, view)  # a crop of impossible aspect is named now, not when training fits it
+        crop = read_image(crop_file)
         pieces.append(Piece(IMAGE, image=crop, info=ImageInfo("crop", (0, 0), (frame.orig_w, frame.orig_h),
                                                                calls[-1].box), tag="crop"))
     answers = ex.get("answers") or _answer_in(pieces[-1].text)
@@ -185,10 +187,16 @@ def import_rl(path: str | os.PathLike, image_root: str | os.PathLike | None = No
             ex = rec.get("r3lab") or {}
             src = rec["source"]
             prov = ex.get("provenance") or {"source": str(path), "line": n, "format": "vlm-r3-rl"}
+            answers = rec["answer"].split("/")
+            if not all(a.strip() for a in answers):
+                raise ValueError(f"answer {rec['answer']!r} holds an empty alternative (alternatives are separated "
+                                 "by '/'): write each accepted answer between the slashes")
+            image = str(_file(root, rec["image_path"]))
+            _frame(image, ViewConfig())  # an unreadable or impossible image is reported here, not in training
             family = ex.get("family") or (src[len("r3lab-"):] if src.startswith("r3lab-") else "")
             if src != f"r3lab-{family or 'sample'}":  # the official verifier is chosen by source: keep it
                 prov = {**prov, "source_name": src}
-            out.append(Sample(str(_file(root, rec["image_path"])), rec["question"], rec["answer"].split("/"),
+            out.append(Sample(image, rec["question"], answers,
                               [tuple(b) for b in ex.get("regions", [])], None, family,
                               ex.get("sample_id") or f"{path.stem}-{n:06d}", prov,
                               [tuple(b) for b in ex.get("details", [])]))
@@ -243,8 +251,7 @@ def _grounded(rec, n, path, root, view, box_format, seed) -> Sample:
     if not raw:
         raise ValueError("a record needs 'box', 'bbox' or 'bboxs'")
     image = str(_file(root, img))
-    with Image.open(image) as im:
-        w, h = im.size
+    w, h = read_image(image, size_only=True)
     regions = []
     for b in raw:
         if not (isinstance(b, (list, tuple)) and len(b) == 4 and all(isinstance(v, (int, float)) for v in b)):
@@ -257,7 +264,7 @@ def _grounded(rec, n, path, root, view, box_format, seed) -> Sample:
             raise ValueError(f"box {b!r} is under one pixel of the {w}x{h} image; normalised coordinates need "
                              "box_format='xyxy_norm' (0..1) or 'xyxy_1000'")
         regions.append((x1, y1, x2, y2))
-    frame = Frame.of((w, h), view)
+    frame = _frame(image, view, (w, h))
     rng = random.Random(f"r3lab-grounded:{seed}:{n}")
     a = answers[0]
     pieces = []
@@ -282,13 +289,21 @@ def _records(path: Path, rep: ImportReport, errors: str):
         raise ValueError(f"errors must be 'raise' or 'report', got {errors!r}")
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist")
-    text = path.read_text()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{path} is not a UTF-8 text file ({e}): expected JSON records") from None
+    empty = ValueError(f"{path} holds no records: expected a JSON list of records or one JSON record per line")
+    if not text.strip():  # importing nothing without a word would hide a wrong path or a failed export
+        raise empty
     if text.lstrip().startswith("["):
         rep.unit = "record"
         try:
             data = json.loads(text)
         except ValueError as e:
             raise ValueError(f"{path}: not a valid JSON list ({e})") from None
+        if not data:
+            raise empty
         for n, rec in enumerate(data, 1):
             if isinstance(rec, dict):
                 yield n, rec
@@ -308,6 +323,16 @@ def _bad(rep: ImportReport, errors: str, path: Path, n: int, e: Exception):
         raise typ(f"{path}: {rep.unit} {n}: {e}; fix it, or import with errors='report' to collect bad records"
                   ) from None
     rep.errors.append((n, str(e)))
+
+
+def _frame(image: str, view: ViewConfig, size: tuple[int, int] | None = None) -> Frame:
+    """The model-input frame of an image file; ValueError naming it when it is unreadable or of impossible aspect."""
+    size = size or read_image(image, size_only=True)
+    try:
+        return Frame.of(size, view)
+    except ValueError as e:
+        raise ValueError(f"image {image} ({size[0]}x{size[1]}) cannot be shown to the model ({e}); crop or pad "
+                         "it, or drop the record") from None
 
 
 def _file(root: Path, rel: str) -> Path:

@@ -1,17 +1,37 @@
 """The Sample: one question about one image, with its answers, regions and reference rationale."""
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
+from ..core.prompt import check_plain_text
 from ..core.regions import Box, ViewConfig
 from ..core.trajectory import IMAGE, ImageInfo, MODEL, Piece, Trajectory
 
+IM_END = "<|im_end|>"  # the one control token a rationale writes: its last text ends the turn with it
+
 if TYPE_CHECKING:
     from ..core.prompt import PromptConfig
+
+
+# what PIL raises for a file that is not an image it can read: text named .png, a truncated file, a
+# malformed chunk (SyntaxError in some plugins), a header claiming more than twice Image.MAX_IMAGE_PIXELS
+_UNREADABLE = (OSError, ValueError, SyntaxError, EOFError, struct.error, Image.DecompressionBombError)
+
+
+def read_image(path: str | Path, size_only: bool = False):
+    """The image file's RGB pixels (or only its (w, h), read from the header); ValueError naming the file
+    when it is not a readable image."""
+    try:
+        with Image.open(path) as im:
+            return tuple(im.size) if size_only else im.convert("RGB")
+    except _UNREADABLE as e:
+        raise ValueError(f"image file {path} is not a readable image ({type(e).__name__}: {e}); replace the file "
+                         "or drop its sample") from None
 
 
 @dataclass
@@ -25,6 +45,19 @@ class Sample:
     sample_id: str = ""
     provenance: dict = field(default_factory=dict)  # generator, seed, source dataset, line number ...
     details: list[Box] = field(default_factory=list)  # the fine detail each region must show, original pixels
+
+    def __post_init__(self):
+        self.check_text()
+
+    def check_text(self) -> None:
+        """ValueError naming the sample when its question or rationale holds control-token text
+        (`<|image_pad|>`, `<|im_end|>`, ...): a rationale may only end its last text with `<|im_end|>`."""
+        name = f"sample {self.sample_id or '?'!r}"
+        check_plain_text(self.question, f"{name}: its question")
+        texts = [p for p in self.rationale or [] if p.kind != IMAGE]
+        for k, p in enumerate(texts):
+            text = p.text[: -len(IM_END)] if k == len(texts) - 1 and p.text.endswith(IM_END) else p.text
+            check_plain_text(text, f"{name}: its rationale (text {k})")
 
     @property
     def answer(self) -> str:
@@ -40,10 +73,9 @@ class Sample:
         if not path.is_file():
             raise FileNotFoundError(f"sample {self.sample_id or '?'}: image file {path} does not exist")
         try:
-            with Image.open(path) as im:
-                return im.convert("RGB")
-        except (UnidentifiedImageError, OSError) as e:
-            raise ValueError(f"sample {self.sample_id or '?'}: image file {path} is not a readable image ({e})") from e
+            return read_image(path)
+        except ValueError as e:
+            raise ValueError(f"sample {self.sample_id or '?'}: {e}") from None
 
     def prompt(self, view: ViewConfig, prompt: "PromptConfig | None" = None) -> Trajectory:
         """The prompt-only trajectory (what a rollout starts from)."""
@@ -54,6 +86,7 @@ class Sample:
         """Prompt + reference rationale; crop pixels are cut lazily by `Trajectory.tokenize`."""
         if self.rationale is None:
             raise ValueError(f"sample {self.sample_id or '?'} has no reference rationale")
+        self.check_text()  # again: a notebook may have edited the sample since it was made
         traj = self.prompt(view, prompt)
         for p in self.rationale:
             if p.kind == IMAGE:

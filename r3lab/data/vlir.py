@@ -22,7 +22,7 @@ from ..core.crop_calls import find_crop_calls, format_crop_call
 from ..core.env import progress_disabled
 from ..core.regions import Frame, ViewConfig
 from ..core.trajectory import IMAGE, ImageInfo, MODEL, Piece
-from .sample import Sample
+from .sample import Sample, read_image
 from .tasks import ALL_FAMILIES, FAMILIES, Task, TaskConfig, make_task
 from .world import Scene, WorldConfig, region_input_box
 
@@ -129,6 +129,51 @@ def retarget(sample: Sample, view: ViewConfig) -> Sample:
     return dataclasses.replace(sample, rationale=pieces, provenance=prov)
 
 
+def regions_from_calls(sample: Sample) -> Sample:
+    """A copy whose ground-truth regions are its rationale's own crop boxes (in original pixels), and whose
+    pre-made crop pixels are dropped (cut again from the original image, as the environment would), so that
+    `retarget` can move an official SFT record to another view. Samples with a region per crop keep theirs."""
+    crops = [p for p in sample.rationale or [] if p.kind == IMAGE]
+    if not crops:
+        return sample
+    regions = list(sample.regions)
+    if len(regions) != len(crops):
+        built = sample.provenance.get("input_size")
+        if not built:
+            raise ValueError(f"sample {sample.sample_id}: its provenance does not say which frame its crop boxes "
+                             "are in (input_size), so they cannot be moved to another view")
+        w, h = image_size(sample)
+        sx, sy = w / int(built[0]), h / int(built[1])
+        regions = [(b[0] * sx, b[1] * sy, min(w, b[2] * sx), min(h, b[3] * sy)) for b in (p.info.box_input for p in crops)]
+    rationale = [dataclasses.replace(p, image=None, info=dataclasses.replace(p.info)) if p.kind == IMAGE else p
+                 for p in sample.rationale]
+    prov = {**sample.provenance, "regions_from": sample.provenance.get("regions_from") or
+            ("crop calls" if len(sample.regions) != len(crops) else "ground truth")}
+    return dataclasses.replace(sample, regions=regions, rationale=rationale, provenance=prov)
+
+
+def view_mismatch(sample: Sample, view: ViewConfig) -> str:
+    """Why the sample's crop boxes are not in `view`'s model-input frame ("" when they are, or it has none).
+
+    The frame a sample was built for is in its provenance (`input_size`); without it, every crop box
+    must at least lie inside the frame `view` gives its image.
+    """
+    crops = [p for p in sample.rationale or [] if p.kind == IMAGE]
+    calls = any(p.kind == MODEL and "bbox" in p.text for p in sample.rationale or [])  # e.g. grounding targets
+    if not crops and not calls:
+        return ""
+    frame = Frame.of(image_size(sample), view)
+    built = sample.provenance.get("input_size")
+    if built and [int(v) for v in built] != list(frame.input_size):
+        return f"its boxes are in a {built[0]}x{built[1]} frame, the policy sees its image at {frame.input_w}x{frame.input_h}"
+    for p in crops:
+        x1, y1, x2, y2 = p.info.box_input
+        if x2 > frame.input_w or y2 > frame.input_h:
+            return (f"its crop box {list(p.info.box_input)} lies outside the {frame.input_w}x{frame.input_h} frame the "
+                    "policy sees its image at")
+    return ""
+
+
 def image_size(sample: Sample) -> tuple[int, int]:
     """(w, h) of the sample's original image without rendering or decoding it."""
     im = sample.image
@@ -139,8 +184,10 @@ def image_size(sample: Sample) -> tuple[int, int]:
     path = Path(im)
     if not path.is_file():
         raise FileNotFoundError(f"sample {sample.sample_id or '?'}: image file {path} does not exist")
-    with Image.open(path) as f:
-        return f.size
+    try:
+        return read_image(path, size_only=True)
+    except ValueError as e:
+        raise ValueError(f"sample {sample.sample_id or '?'}: {e}") from None
 
 
 def _text(text: str, tag: str = "reasoning") -> Piece:

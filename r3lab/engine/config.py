@@ -1,6 +1,8 @@
 """`RolloutConfig`: sampling, limits and engine settings of a rollout (no torch: the CLI reads it)."""
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass
 
 
@@ -30,7 +32,7 @@ class RolloutConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.max_crops < 0:
             raise ValueError(f"max_crops must be >= 0, got {self.max_crops}")
-        if self.temperature < 0 or not 0 < self.top_p <= 1:
+        if not (self.temperature >= 0 and math.isfinite(self.temperature)) or not 0 < self.top_p <= 1:
             raise ValueError(f"need temperature >= 0 and 0 < top_p <= 1, got {self.temperature}, {self.top_p}")
 
     @property

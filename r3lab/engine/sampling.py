@@ -34,14 +34,16 @@ def banned_ids(policy: "Policy") -> list[int]:
 
 
 def brace_table(policy: "Policy") -> list[bool]:
-    """For each id: can its text contain `}` (only such a token can close a crop call)."""
+    """For each id: can its text contain `}` or a newline (only such a token can end a crop call;
+    a newline ends one whose JSON string was never closed, `r3lab.core.crop_calls`)."""
     vocab = int(policy.model.get_output_embeddings().weight.shape[0])
     table = [False] * vocab
-    # byte-level BPE maps printable ASCII to itself, so the token string shows `}` iff its bytes do
+    # byte-level BPE maps printable ASCII to itself and the newline byte to "\u010a" ("Ċ"), so the
+    # token string shows `}` or a newline iff its bytes hold one
     for s, i in policy.tokenizer.get_vocab().items():
-        if i < vocab and "}" in s:
+        if i < vocab and ("}" in s or "\n" in s or "\u010a" in s):
             table[i] = True
-    for i in policy.encode("}"):
+    for i in policy.encode("}") + policy.encode("\n"):
         table[i] = True
     return table
 

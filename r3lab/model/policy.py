@@ -139,6 +139,65 @@ def build_image_processor(view: ViewConfig, patch_size: int = 14, merge_size: in
 
 
 _EXPECTED = "config.json, model.safetensors (or shards), tokenizer.json/tokenizer_config.json, preprocessor_config.json"
+# the JSON files from_pretrained reads: each is checked first, so a damaged one is named (not a raw JSONDecodeError)
+_JSON_FILES = ("config.json", R3_FILE, "tokenizer_config.json", "tokenizer.json", "preprocessor_config.json",
+               "generation_config.json", "special_tokens_map.json")
+_RECOPY = "copy the checkpoint folder again, or save it anew where it was made"
+
+
+def read_json(path: str | os.PathLike) -> dict:
+    """A checkpoint's JSON file as a dict; ValueError naming the file when it is damaged."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as e:  # JSONDecodeError is a ValueError
+        raise ValueError(f"{path} is damaged: not valid JSON ({e}); {_RECOPY}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} is damaged: it holds a JSON {type(data).__name__}, not an object; {_RECOPY}")
+    return data
+
+
+def check_files(folder: str | os.PathLike) -> None:
+    """Read the headers of every *.safetensors and parse every JSON file of a checkpoint folder, before any
+    loader does: a truncated or damaged file is a ValueError naming it (safetensors checks that its header
+    covers the whole file, so a cut-off download is caught here without reading the tensors)."""
+    from safetensors import SafetensorError, safe_open
+
+    folder = Path(folder)
+    for name in _JSON_FILES:
+        if (folder / name).is_file():
+            read_json(folder / name)
+    for f in sorted(folder.glob("*.safetensors")):
+        try:
+            with safe_open(str(f), framework="pt") as handle:
+                handle.keys()
+        except (SafetensorError, OSError) as e:
+            raise ValueError(f"{f} is damaged or truncated ({e}); {_RECOPY}") from None
+
+
+def read_view(path: str | os.PathLike) -> ViewConfig:
+    """The view `load_policy(path).view` has, read from the folder's JSON files without loading weights
+    (r3lab.json's view, else the image processor's pixel bounds; the factor from the vision config)."""
+    path = Path(path)
+    if not (path / "config.json").is_file() and (path / LATEST).is_file():
+        path = path / (path / LATEST).read_text().strip()
+    if not (path / "config.json").is_file():
+        raise FileNotFoundError(f"{path} has no config.json: expected a checkpoint folder holding {_EXPECTED}")
+    vision = read_json(path / "config.json").get("vision_config") or {}
+    try:
+        factor = int(vision["patch_size"]) * int(vision["spatial_merge_size"])
+        extra = read_json(path / R3_FILE) if (path / R3_FILE).is_file() else {}
+        if "view" in extra:
+            view = ViewConfig(**{k: v for k, v in extra["view"].items() if k in {f.name for f in fields(ViewConfig)}})
+        else:
+            pre = read_json(path / "preprocessor_config.json")
+            size = pre.get("size") or {}
+            lo = size.get("shortest_edge", pre.get("min_pixels", 56 * 56))
+            hi = size.get("longest_edge", pre.get("max_pixels", 28 * 28 * 1280))
+            view = ViewConfig(min_pixels=lo, max_pixels=hi, crop_min_pixels=lo, crop_max_pixels=hi)
+    except (KeyError, TypeError, ValueError, FileNotFoundError) as e:
+        raise ValueError(f"{path}: cannot read its view (pixel bounds and patch size) from its JSON files ({e})") from None
+    return view.with_factor(factor)
 
 
 def load_policy(path: str | os.PathLike, view: ViewConfig | None = None, dtype: torch.dtype | str | None = None,
@@ -158,7 +217,8 @@ def load_policy(path: str | os.PathLike, view: ViewConfig | None = None, dtype: 
         path = path / (path / LATEST).read_text().strip()
     if not (path / "config.json").is_file():
         raise FileNotFoundError(f"{path} has no config.json: expected a Qwen2-VL/Qwen2.5-VL folder holding {_EXPECTED}")
-    model_type = json.loads((path / "config.json").read_text()).get("model_type")
+    check_files(path)
+    model_type = read_json(path / "config.json").get("model_type")
     if model_type not in FAMILIES:
         raise ValueError(f"{path} holds a {model_type!r} model; r3lab expects model_type "
                          + ", ".join(repr(f) for f in FAMILIES))
@@ -179,15 +239,19 @@ def load_policy(path: str | os.PathLike, view: ViewConfig | None = None, dtype: 
     if device is not None:
         model.to(device)
     model.eval()
-    extra = json.loads((path / R3_FILE).read_text()) if (path / R3_FILE).is_file() else {}
-    if view is None:
-        if "view" in extra:
-            view = ViewConfig(**{k: v for k, v in extra["view"].items() if k in {f.name for f in fields(ViewConfig)}})
-        else:
-            size = getattr(improc, "size", None) or {}
-            lo = size.get("shortest_edge", 56 * 56)
-            hi = size.get("longest_edge", 28 * 28 * 1280)
-            view = ViewConfig(min_pixels=lo, max_pixels=hi, crop_min_pixels=lo, crop_max_pixels=hi)
-    prompt = PromptConfig(**extra["prompt"]) if "prompt" in extra else PromptConfig()
+    extra = read_json(path / R3_FILE) if (path / R3_FILE).is_file() else {}
+    try:
+        if view is None:
+            if "view" in extra:
+                view = ViewConfig(**{k: v for k, v in extra["view"].items() if k in {f.name for f in fields(ViewConfig)}})
+            else:
+                size = getattr(improc, "size", None) or {}
+                lo = size.get("shortest_edge", 56 * 56)
+                hi = size.get("longest_edge", 28 * 28 * 1280)
+                view = ViewConfig(min_pixels=lo, max_pixels=hi, crop_min_pixels=lo, crop_max_pixels=hi)
+        prompt = PromptConfig(**extra["prompt"]) if "prompt" in extra else PromptConfig()
+    except (TypeError, ValueError, AttributeError) as e:
+        raise ValueError(f"{path / R3_FILE}: its view or prompt cannot be used ({e}); fix or delete that file "
+                         "(without it the image processor's pixel bounds and the default prompt are used)") from None
     meta = dict(extra.get("meta", {}), path=str(path))
     return Policy(model, tok, improc, view, prompt, meta)

@@ -21,6 +21,8 @@ from ..engine.config import RolloutConfig
 from ..engine.rollouts import rollout
 from ..model.policy import Policy
 from ..train.checkpoint import atomic_write_text, nonfinite_parameters
+from ..train.config import check_ranges
+from ..train.loop import MAX_ROWS
 from ..train.metrics import rollout_metrics, rollout_values
 from ..train.rewards import preset, score
 
@@ -43,6 +45,16 @@ class EvalConfig:
     seed: int = 0  # sampling seed when temperature > 0
     out: str = ""  # CLI: write results.json (and trajectories.jsonl) into this folder
 
+    def __post_init__(self):
+        self.validate()
+
+    def validate(self) -> "EvalConfig":
+        """A ValueError naming the field, its value and the allowed range (checked when the config is built)."""
+        check_ranges(self, ints=dict(n=(0, None), max_crops=(0, None), max_new_tokens=(1, None),
+                                     max_segment_tokens=(1, None), batch_rows=(1, MAX_ROWS), seed=(0, None)),
+                     floats=dict(temperature=(0.0, None), iou_weight=(0.0, None)))
+        preset(self.rewards)  # an unknown preset fails here, naming the known ones
+        return self
 
     @classmethod
     def for_policy(cls, policy, **overrides) -> "EvalConfig":

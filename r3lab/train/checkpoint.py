@@ -24,8 +24,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
-from ..model.policy import LATEST
-
+from ..model.policy import LATEST, check_files, read_json
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
@@ -229,12 +228,23 @@ def load_checkpoint(path: str | os.PathLike, policy, optimizer: torch.optim.Opti
                     restore_rng: bool = True) -> dict:
     """Load weights into `policy.model` (in place), optimizer state and RNG; returns state.json."""
     ckpt = find_checkpoint(path)
-    meta = json.loads((ckpt / "state.json").read_text())
+    check_files(ckpt)  # every JSON file parses, every safetensors header covers its file: named if not
+    meta = read_json(ckpt / "state.json")
     apply_rng = _parse_rng(meta.get("rng"), ckpt / "state.json") if restore_rng else None  # before any change
+    want, got = policy.model.config.model_type, read_json(ckpt / "config.json").get("model_type")
+    if got != want:
+        raise ValueError(f"{ckpt / 'config.json'} holds a {got!r} model, but this run trains a {want!r} one: resume "
+                         "with the policy the run started from, or start a new run (--overwrite true)")
+    if optimizer is not None and ("optimizer" not in meta or not (ckpt / "optimizer.safetensors").is_file()):
+        raise ValueError(f"checkpoint {ckpt} holds no optimizer state (saved for inference only, or "
+                         "optimizer.safetensors is missing): resume from another step_* folder, or start afresh")
     # save_pretrained may rename keys to the released layout, so let from_pretrained map them back
     with _quiet_hf():
         loaded = type(policy.model).from_pretrained(ckpt, dtype=policy.model.dtype, local_files_only=True,
                                                     use_safetensors=True)  # never a pickled *.bin
+    if bad := nonfinite_parameters(loaded):  # checked before anything of the policy changes
+        raise ValueError(f"{ckpt}: parameters {bad[:3]} hold NaN/inf, so this checkpoint cannot be resumed; resume "
+                         "from an earlier step_* folder (write its name into 'latest') or start afresh")
     result = policy.model.load_state_dict(loaded.state_dict(), strict=False)
     missing = [m for m in result.missing_keys if m not in _tied(policy.model)]
     if missing or result.unexpected_keys:
@@ -242,8 +252,6 @@ def load_checkpoint(path: str | os.PathLike, policy, optimizer: torch.optim.Opti
                          f"{result.unexpected_keys[:5]}")
     del loaded
     if optimizer is not None:
-        if "optimizer" not in meta:
-            raise ValueError(f"checkpoint {ckpt} holds no optimizer state (saved for inference only)")
         tensors = load_file(str(ckpt / "optimizer.safetensors"), device=str(policy.device))
         optimizer.load_state_dict(_optimizer_join(tensors, meta["optimizer"]))
     if restore_rng:

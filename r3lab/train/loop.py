@@ -22,9 +22,10 @@ from tqdm.auto import tqdm
 
 from ..core.env import progress_disabled
 from ..engine.scoring import TokenScorer
-from ..model.policy import Policy
+from ..model.policy import Policy, read_json
 from . import dist
-from .checkpoint import clean_partial, find_checkpoint, has_run, load_checkpoint, remove_run, save_checkpoint
+from .checkpoint import (clean_partial, find_checkpoint, has_run, load_checkpoint, nonfinite_parameters, remove_run,
+                         save_checkpoint)
 from .config import TrainConfig
 from .metrics import MetricLog
 from .optim import make_optimizer
@@ -50,6 +51,9 @@ def prepare(policy: Policy, config: TrainConfig, state: type[TrainState] = Train
     """Optimizer, scorer (DDP when distributed), gradient checkpointing, train mode; a `state` (or subclass)."""
     dist.init()
     model = policy.model
+    if bad := nonfinite_parameters(model):  # a diverged start would only show as a NaN loss at step 1
+        raise ValueError(f"{policy.meta.get('path') or 'the policy'}: parameters {bad[:3]} hold NaN/inf before "
+                         "training starts; start from another checkpoint (--policy) or a fresh model")
     if config.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         model.config.use_cache = False
@@ -104,10 +108,32 @@ def maybe_resume(state: TrainState) -> bool:
     dist.barrier()
     if not go:
         return False
+    check_same_settings(cfg, read_json(find_checkpoint(out) / "state.json"), find_checkpoint(out))
     meta = load_checkpoint(out, state.policy, state.optimizer)
     state.step, state.log = int(meta["step"]), MetricLog(meta.get("log", []))
     state.resumed = True
     return True
+
+
+# settings a resumed run may change: its length, where its files go, how often it logs and saves, and
+# memory-only choices that leave the result as it was; every other setting must match the saved run
+MAY_CHANGE = ("steps", "data", "out_dir", "resume", "overwrite", "log_every", "save_every", "gradient_checkpointing",
+              "micro_rows")
+
+
+def check_same_settings(cfg: TrainConfig, saved: dict, ckpt) -> None:
+    """ValueError naming every setting in which `cfg` differs from the run saved in `ckpt` (its state.json)."""
+    kind = type(cfg).__name__
+    if saved.get("kind", kind) != kind:
+        raise ValueError(f"{ckpt} is a checkpoint of a {saved.get('kind')} run, not of a {kind} one: give this "
+                         "stage its own out_dir, or load that checkpoint as the start policy (--policy)")
+    old, new = saved.get("config") or {}, asdict(cfg)
+    diff = [f"{k}: saved {old[k]!r}, now {v!r}" for k, v in new.items()
+            if k in old and k not in MAY_CHANGE and old[k] != v]  # a setting the old run did not record is not compared
+    if diff:
+        raise ValueError(f"resume: these settings differ from the run saved in {ckpt}: " + "; ".join(diff) +
+                         ". Resume with the saved values, or start a new run (overwrite=True / --overwrite true, or "
+                         "another out_dir)")
 
 
 _DEFERRING: list = []
@@ -194,6 +220,23 @@ def check_finite_step(state: TrainState, row: dict) -> None:
         keep = f"no checkpoint was written to {out}"
     raise FloatingPointError(f"step {state.step}: {bad} is not finite, so training stopped without saving; {keep}. "
                              "Lower the learning rates, set grad_clip or check the data")
+
+
+MAX_ROWS = 4096  # trajectories one process may hold in one step (SFT and R-GRPO build a step's batch at once)
+
+
+def check_batch(samples_per_step: int, n_samples: int, rows_per_step: int, what: str) -> None:
+    """Refuse, before any work, a step that needs more distinct samples than the data has, or more
+    trajectories in one process's memory than MAX_ROWS (an absurd --batch-size grows memory without bound)."""
+    flag = "batch_size (--batch-size)"
+    if samples_per_step > n_samples:
+        raise ValueError(f"{flag} asks for {samples_per_step} {what} per step, but the data has only {n_samples} "
+                         f"samples: each step would hold every sample {samples_per_step / n_samples:.3g} times over. "
+                         f"Lower {flag} so that a step needs at most {n_samples}, or give more data")
+    rows = math.ceil(rows_per_step / dist.info().world_size)
+    if rows > MAX_ROWS:
+        raise ValueError(f"{flag} asks for {rows} trajectories per step in one process, more than the {MAX_ROWS} r3lab "
+                         "holds in memory at once: lower it, or spread the batch over more processes (torchrun)")
 
 
 def batch_order(n: int, step: int, batch_size: int, seed: int) -> list[int]:

@@ -30,7 +30,7 @@ from ..engine.scoring import TokenScorer, token_logprobs
 from ..model.policy import Policy, load_policy
 from . import dist
 from .config import RGRPOConfig
-from .loop import TrainState, batch_order, defer_interrupt, maybe_resume, prepare, run_loop
+from .loop import TrainState, batch_order, check_batch, defer_interrupt, maybe_resume, prepare, run_loop
 from .metrics import MetricLog, rollout_metrics, rollout_values
 from .optim import clip_and_step, lr_factor, set_lr
 from .rewards import RewardTerm, preset, score
@@ -253,15 +253,18 @@ def make_reference(state: RGRPOState) -> TokenScorer:
     return TokenScorer(ref)
 
 
-def setup(policy: Policy, config: RGRPOConfig | None = None, terms: Sequence[RewardTerm] | None = None
-          ) -> RGRPOState:
-    """The state of an R-GRPO run (optimizer, DDP, reference only when beta > 0, resumed if asked)."""
+def setup(policy: Policy, config: RGRPOConfig | None = None, terms: Sequence[RewardTerm] | None = None,
+          n_samples: int | None = None) -> RGRPOState:
+    """The state of an R-GRPO run (optimizer, DDP, reference only when beta > 0, resumed if asked);
+    `n_samples`, when given, is checked against the prompts each step needs."""
     cfg = (config or RGRPOConfig()).validate()
     torch.manual_seed(cfg.seed)
     state = prepare(policy, cfg, RGRPOState)
     if cfg.prompts_per_step % dist.info().world_size:
         raise ValueError(f"{cfg.prompts_per_step} prompts per step (batch_size / group_size) cannot be split over "
                          f"{dist.info().world_size} processes without splitting a group: make it a multiple")
+    if n_samples is not None:
+        check_batch(cfg.prompts_per_step, n_samples, cfg.batch_size, "prompts (batch_size / group_size)")
     maybe_resume(state)
     state.terms = list(terms) if terms is not None else preset(cfg.rewards, iou=cfg.iou_weight,
                                                                dense=cfg.region_reward == "giou")
@@ -277,7 +280,7 @@ def train(policy: Policy, samples: Sequence, config: RGRPOConfig | None = None, 
     samples = list(samples)
     if not samples:
         raise ValueError("no samples to train on")
-    state = state or setup(policy, config, terms)
+    state = state or setup(policy, config, terms, n_samples=len(samples))
     try:
         return run_loop(state, lambda s: train_step(s, samples, rollout_fn), state.config.steps, callbacks,
                         desc="R-GRPO")

@@ -16,10 +16,11 @@ import torch
 
 from ..core.batch import collate
 from ..engine.scoring import token_logprobs
+from ..data.vlir import view_mismatch
 from ..model.policy import Policy
 from . import dist
 from .config import SFTConfig
-from .loop import TrainState, batch_order, defer_interrupt, maybe_resume, prepare, run_loop
+from .loop import TrainState, batch_order, check_batch, defer_interrupt, maybe_resume, prepare, run_loop
 from .metrics import MetricLog
 from .optim import clip_and_step, lr_factor, set_lr
 
@@ -66,13 +67,30 @@ def train(policy: Policy, samples: Sequence, config: SFTConfig | None = None, ca
         raise ValueError("no samples to train on")
     if missing := [s.sample_id or str(i) for i, s in enumerate(samples) if s.rationale is None][:5]:
         raise ValueError(f"SFT needs reference rationales; samples {missing} have none (build them with r3lab.data.build_samples)")
+    check_views(samples, policy.view)
     torch.manual_seed(cfg.seed)
     state = prepare(policy, cfg)
+    check_batch(cfg.batch_size, len(samples), cfg.batch_size, "samples")
     maybe_resume(state)
     try:
         return run_loop(state, lambda s: sft_step(s, samples), cfg.steps, callbacks, desc="SFT")
     finally:
         policy.model.eval()
+
+
+def check_views(samples: Sequence, view) -> None:
+    """Refuse to teach crop boxes in another frame than the one the policy sees (e.g. official VLM-R3 boxes,
+    made for images of up to 1.6 M pixels, on r3-tiny's 112x112 view), naming the samples and the fix."""
+    bad = []
+    for s in samples:
+        if why := view_mismatch(s, view):
+            bad.append(f"{s.sample_id or '?'} ({why})")
+            if len(bad) == 3:
+                break
+    if bad:
+        raise ValueError(f"the crop boxes of samples {'; '.join(bad)} do not fit the policy's view {view}: retarget "
+                         "them to it first: load_dataset(path, view=policy.view), r3lab.data.retarget(sample, "
+                         "policy.view), or `r3lab data import --policy <model folder>` for official files")
 
 
 def supervised_text(traj, policy=None, mark: tuple[str, str] = ("\u27e6", "\u27e7")) -> str:

@@ -2,7 +2,7 @@ import json
 import math
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from r3lab.core.crop_calls import Verdict, closed_call_since, find_crop_calls, format_crop_call, parse_crop_call
@@ -113,3 +113,60 @@ def test_valid_boxes_parse_back_to_the_same_numbers(a, b, c, d):
 def test_float_boxes_round_trip(x, y):
     box = (x, y, x + 5.5, y + 7.25)
     assert parse_crop_call(format_crop_call(box)).box == box
+
+
+# -- braces and quotes inside JSON strings (hardening item 6) ----------------------------------------
+@pytest.mark.parametrize("raw", ['{"note": "}", "bbox_2d": [10, 10, 60, 60]}',
+                                 '{"bbox_2d": [10, 10, 60, 60], "note": "}"}',
+                                 '{"note": "{", "bbox_2d": [10, 10, 60, 60]}',
+                                 '{"note": "a \\" } b", "bbox_2d": [10, 10, 60, 60]}'])
+def test_a_brace_inside_a_json_string_still_gives_the_crop(raw):
+    text = "I look. " + raw + " then more"
+    (call,) = find_crop_calls(text, FRAME)
+    assert call.ok and call.box == (10.0, 10.0, 60.0, 60.0) and call.raw == raw
+    assert closed_call_since(text[:call.end], call.end - 1, FRAME).ok  # the rollout sees it at its last `}`
+    assert closed_call_since(text[:call.end - 1], call.end - 2, FRAME) is None  # and not one token earlier
+
+
+def test_a_stray_quote_ends_its_call_at_the_newline_with_a_verdict():
+    text = 'I look {"bbox_2d: [1, 2, 30, 40]} at it\nand go on {"bbox_2d": [1, 2, 30, 40]}'
+    bad, good = find_crop_calls(text, FRAME)
+    assert bad.verdict is Verdict.NOT_JSON and bad.raw.endswith("at it\n") and good.ok
+    assert closed_call_since(text[:bad.end], bad.end - 1, FRAME).verdict is Verdict.NOT_JSON
+    # without a newline the string stays open: at the end of the text the call is unterminated
+    (open_,) = find_crop_calls('x {"bbox_2d: [1, 2, 30, 40]} more', FRAME)
+    assert open_.verdict is Verdict.UNTERMINATED
+
+
+CALLY = st.text(alphabet='{}"\\\n :,[]bbox_2d0123456789x', max_size=80)
+LITERAL = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=12) | \
+    st.sampled_from(["}", "{", '"', "\\", "}\"}", "<|im_end|>", "<|image_pad|>", '{"bbox_2d": [1, 2, 3, 4]}'])
+
+
+@given(CALLY)
+@settings(max_examples=500, deadline=None)
+def test_every_prefix_finds_the_calls_the_finished_text_has(text):
+    """What a rollout sees after each token (a prefix) agrees with the finished text: a call closed in
+    the prefix is the same call in the full text, with the same verdict."""
+    full = [(c.start, c.end, c.verdict) for c in find_crop_calls(text, FRAME) if c.verdict is not Verdict.UNTERMINATED]
+    for k in range(len(text) + 1):
+        seen = [(c.start, c.end, c.verdict) for c in find_crop_calls(text[:k], FRAME)
+                if c.verdict is not Verdict.UNTERMINATED]
+        assert seen == [c for c in full if c[1] <= k]
+    for c in find_crop_calls(text, FRAME):  # spans are exact; only a call still open at the end is unterminated
+        assert text[c.start:c.end] == c.raw and (c.verdict is not Verdict.UNTERMINATED or c.end == len(text))
+
+
+@given(st.text(alphabet='{}"\\\n :,x', max_size=20), st.dictionaries(st.text(max_size=4), LITERAL, max_size=3),
+       st.text(alphabet=" .abc\n", max_size=10))
+@settings(max_examples=300, deadline=None)
+def test_a_valid_call_with_any_strings_inside_is_found_whole(prefix, extra, suffix):
+    """A well-formed call holding braces, quotes, backslashes or special-token text in its strings is
+    found whole, with its box, after any text that closes its own calls."""
+    extra.pop("bbox_2d", None)
+    raw = json.dumps({**extra, "bbox_2d": [10, 10, 60, 60]}, ensure_ascii=False)
+    head = prefix + "\n"  # whatever the prefix opened is ended by its newline or its own braces
+    found = find_crop_calls(head + raw + suffix, FRAME)
+    assume(not any(c.start < len(head) < c.end for c in found))  # not nested in a call the prefix left open
+    calls = [c for c in found if c.start >= len(head)]
+    assert calls and calls[0].ok and calls[0].raw == raw and calls[0].box == (10.0, 10.0, 60.0, 60.0)

@@ -103,3 +103,18 @@ def test_untokenized_and_bad_pieces_are_errors():
     t = Trajectory.start(toy_image(), "q", tiny_policy().view)
     with pytest.raises(ValueError, match="tokenize"):
         t.input_ids()
+
+
+@pytest.mark.parametrize("token", ["<|image_pad|>", "<|vision_start|>", "<|im_end|>", "<|im_start|>", "<|endoftext|>"])
+def test_a_question_with_control_token_text_is_refused_naming_the_sample(token):
+    policy = tiny_policy()
+    with pytest.raises(ValueError, match=rf"^sample 'q7': its question holds '{token.replace('|', '[|]')}'"):
+        Trajectory.start(toy_image(), f"What colour {token} is it?", policy.view, policy.prompt, sample_id="q7")
+
+
+def test_an_image_of_impossible_aspect_names_the_sample():
+    from PIL import Image
+
+    policy = tiny_policy()
+    with pytest.raises(ValueError, match=r"^sample 'thin': its 1x400 image cannot be shown .*aspect ratio.*crop or pad"):
+        Trajectory.start(Image.new("RGB", (1, 400)), "q?", policy.view, policy.prompt, sample_id="thin")

@@ -10,7 +10,7 @@ from r3lab.data.filters import check_sample, filter_samples
 from r3lab.data.formats import OFFICIAL_SFT_VIEW, export_rl, export_sft, import_grounded_vqa, import_rl, import_sft
 from r3lab.data.vlir import build_samples
 from r3lab.data.world import region_input_box
-from r3lab.testing import tiny_policy
+from r3lab.testing import png_header, tiny_policy
 
 VIEW = ViewConfig()
 
@@ -157,3 +157,68 @@ def test_grounded_vqa_to_vlir_samples(tmp_path):
     assert len(kept) == 2, str(frep)
     with pytest.raises(ValueError, match="box_format"):
         import_grounded_vqa(tmp_path / "n.jsonl", box_format="cxcywh")
+
+
+BAD_IMAGES = {"text.png": b"this is not a png, just text\n", "huge.png": png_header(20000, 20000),
+              "cut.png": png_header(64, 64)[:20], "thin.png": None}
+
+
+@pytest.fixture
+def bad_images(tmp_path):
+    for name, data in BAD_IMAGES.items():
+        Image.new("RGB", (1, 400)).save(tmp_path / name) if data is None else (tmp_path / name).write_bytes(data)
+    return list(BAD_IMAGES)
+
+
+@pytest.mark.parametrize("fmt", ["sft-main", "sft-crop", "rl", "grounded"])
+def test_unreadable_images_are_reported_with_their_record(tmp_path, bad_images, fmt):
+    """A PNG that is text, a header claiming 20000x20000, a cut-off file, a 1x400 image: each reported
+    with its record number (errors='report') and named with it (errors='raise'); the good record imports."""
+    good = _official_record(tmp_path, ['<think>{"bbox_2d": [1, 2, 30, 40]}', "x</think><answer>a</answer>"])
+    if fmt.startswith("sft"):
+        key = "image_path" if fmt == "sft-main" else "img_crop_list"
+        recs = [good] + [{**good, key: name if key == "image_path" else [name]} for name in bad_images]
+        load = import_sft
+    elif fmt == "rl":
+        recs = [{"image_path": name, "question": "q", "answer": "a", "source": "x"} for name in ["main.png"] + bad_images]
+        load = import_rl
+    else:
+        recs = [{"image": name, "question": "q", "answer": "a", "box": [0, 0, 1, 50]} for name in ["main.png"] + bad_images]
+        load = import_grounded_vqa
+    (tmp_path / "f.json").write_text(json.dumps(recs))
+    ok, rep = load(tmp_path / "f.json", errors="report")
+    assert len(ok) == 1 and [n for n, _ in rep.errors] == [2, 3, 4, 5]
+    for (n, msg), name in zip(rep.errors, bad_images):
+        assert name in msg and ("not a readable image" in msg or "cannot be shown to the model" in msg)
+    assert "DecompressionBombError" in rep.errors[1][1]
+    with pytest.raises(ValueError, match=rf"f\.json: record 2: .*text\.png is not a readable image"):
+        load(tmp_path / "f.json")
+
+
+def test_an_empty_file_is_an_error_not_zero_records(tmp_path):
+    for text in ("", "  \n", "[]", "[ ]\n"):
+        (tmp_path / "sft.json").write_text(text)
+        for load in (import_sft, import_rl, import_grounded_vqa):
+            with pytest.raises(ValueError, match=r"sft\.json holds no records"):
+                load(tmp_path / "sft.json", errors="report")
+    (tmp_path / "sft.json").write_bytes(b"\xff\xfe\x00binary")
+    with pytest.raises(ValueError, match=r"sft\.json is not a UTF-8 text file"):
+        import_sft(tmp_path / "sft.json")
+
+
+@pytest.mark.parametrize("answer", ["/", "a/", "/b", "a//b", " / "])
+def test_an_rl_answer_with_an_empty_alternative_is_reported(tmp_path, answer):
+    Image.new("RGB", (64, 64)).save(tmp_path / "i.png")
+    recs = [{"image_path": "i.png", "question": "q", "answer": "a/b", "source": "x"},
+            {"image_path": "i.png", "question": "q", "answer": answer, "source": "x"}]
+    (tmp_path / "rl.json").write_text(json.dumps(recs))
+    ok, rep = import_rl(tmp_path / "rl.json", errors="report")
+    assert [s.answers for s in ok] == [["a", "b"]] and rep.errors[0][0] == 2
+    assert f"answer {answer!r} holds an empty alternative" in rep.errors[0][1]
+
+
+def test_a_crop_call_in_the_last_segment_is_refused(tmp_path):
+    segs = ['<think>{"bbox_2d": [1, 2, 30, 40]}', 'x {"bbox_2d": [5, 5, 50, 50]}</think><answer>a</answer>']
+    (tmp_path / "sft.json").write_text(json.dumps([_official_record(tmp_path, segs)]))
+    with pytest.raises(ValueError, match=r"record 1: the last segment \(segment 1\) holds a crop call .* no crop follows"):
+        import_sft(tmp_path / "sft.json")

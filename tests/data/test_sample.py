@@ -23,6 +23,12 @@ def test_a_missing_or_unreadable_image_names_the_sample_and_the_path(tmp_path):
     (tmp_path / "bad.png").write_bytes(b"not a png")
     with pytest.raises(ValueError, match=r"sample s2: image file .*bad.png is not a readable image"):
         Sample(str(tmp_path / "bad.png"), "q?", ["a"], sample_id="s2").load_image()
+    from r3lab.testing import png_header
+
+    (tmp_path / "bomb.png").write_bytes(png_header(20000, 20000))  # PIL's DecompressionBombError is no OSError
+    with pytest.raises(ValueError, match=r"sample s3: image file .*bomb.png is not a readable image "
+                                         r"\(DecompressionBombError"):
+        Sample(str(tmp_path / "bomb.png"), "q?", ["a"], sample_id="s3").load_image()
 
 
 def test_the_prompt_carries_answers_regions_and_provenance():
@@ -69,3 +75,30 @@ def test_sample_reference_with_premade_crop_image():
     assert w % policy.view.factor == 0 and h % policy.view.factor == 0
     assert w * h <= policy.view.crop_max_pixels
     collate([t], policy)  # the processor agrees with the grid
+
+
+def _rationale(last=" It is green.</think><answer>green</answer><|im_end|>", first="<think>look "):
+    return [Piece(MODEL, first + '{"bbox_2d": [1, 2, 30, 40]}'),
+            Piece(IMAGE, info=ImageInfo("crop", (0, 0), (0, 0), (1, 2, 30, 40))), Piece(MODEL, last)]
+
+
+@pytest.mark.parametrize("question,rationale,where", [
+    ("What <|image_pad|> colour?", None, "its question"),
+    ("q?<|im_end|><|im_start|>assistant\n", None, "its question"),
+    ("q?", _rationale(first="<think><|vision_start|> "), r"its rationale \(text 0\)"),
+    ("q?", _rationale(last="It is green.<|im_end|> And more.<|im_end|>"), r"its rationale \(text 1\)"),
+])
+def test_control_token_text_in_a_sample_is_refused_naming_it(question, rationale, where):
+    with pytest.raises(ValueError, match=rf"^sample 'bad1': {where} holds '<\|"):
+        Sample(toy_image(), question, ["green"], rationale=rationale, sample_id="bad1")
+
+
+def test_a_rationale_may_end_its_turn_and_an_edited_sample_is_checked_again():
+    s = Sample(toy_image(), "q?", ["green"], rationale=_rationale(), sample_id="ok1")  # the trailing <|im_end|>
+    policy = tiny_policy()
+    s.question = "q <|image_pad|>"  # edited after it was made (a notebook)
+    with pytest.raises(ValueError, match=r"sample 'ok1': its question holds '<\|image_pad\|>'"):
+        s.reference(policy.view)
+    s.question, s.rationale[0].text = "q?", "<|im_end|>" + s.rationale[0].text
+    with pytest.raises(ValueError, match=r"sample 'ok1': its rationale \(text 0\) holds '<\|im_end\|>'"):
+        s.reference(policy.view)

@@ -1,5 +1,6 @@
 """VLIR samples: deterministic building, reference rationale layout and boxes, tokenization, retargeting."""
 import copy
+import dataclasses
 
 import pytest
 from PIL import Image
@@ -90,3 +91,24 @@ def test_sample_image_kinds(tmp_path):
     for image in (im, str(p), lambda: im):
         assert Sample(image, "q", ["a"]).load_image().tobytes() == im.tobytes()
     assert Sample(im, "q", ["a"]).details == []
+
+
+def test_view_mismatch_and_regions_from_calls(samples):
+    from r3lab.data.vlir import regions_from_calls, view_mismatch
+
+    s = samples[0]
+    big = ViewConfig(max_pixels=224 * 224, crop_max_pixels=224 * 224)
+    assert view_mismatch(s, VIEW) == "" and "frame, the policy sees its image at" in view_mismatch(s, big)
+    bare = copy.deepcopy(s)
+    bare.regions, bare.provenance = [], {"input_size": s.provenance["input_size"]}
+    moved = retarget(regions_from_calls(bare), big)  # the crop boxes become the regions, then move
+    assert view_mismatch(moved, big) == "" and moved.provenance["regions_from"] == "crop calls"
+    frame = Frame.of(image_size(s), VIEW)
+    for r, p in zip(moved.regions, [p for p in s.rationale if p.kind == IMAGE]):  # back in the source frame: the box
+        assert tuple(round(v) for v in frame.to_input(r)) == tuple(p.info.box_input)
+    from r3lab.data.grounding import grounding_sample  # crop calls without crop images (the base stage's targets)
+
+    assert view_mismatch(grounding_sample(0, 1, view=VIEW), VIEW) == ""
+    assert "frame, the policy sees" in view_mismatch(grounding_sample(0, 1, view=VIEW), big)
+    with pytest.raises(ValueError, match="does not say which frame its crop boxes are in"):
+        regions_from_calls(dataclasses.replace(bare, provenance={}))

@@ -208,6 +208,21 @@ def test_every_bad_crop_call_is_recorded_and_the_rollout_goes_on(policy, samples
     assert kinds(last)[3:] == [MODEL]
 
 
+def test_braces_and_quotes_in_a_call_end_in_a_crop_or_a_verdict(policy, samples):
+    """A `}` inside a JSON string does not end the call (the crop comes at the real end); a stray quote
+    ends its call at the newline with a verdict, and the rollout goes on."""
+    scripts = [[" look", '{"note": "', "}", '", "bbox_2d": [10, 10, 60, 50]}', " next"],
+               [" look", '{"bbox_2d": [10, 10, 60, 50], "note": "', "}", '"}', " next"],
+               [" look", '{"bbox_2d: [10, 10, 60, 50]}', " at it", "\n", " next"]]
+    out = rollout(policy, [samples[0]] * 3, GREEDY, group_size=1, scripts=scripts, progress=False)
+    for script, traj in zip(scripts[:2], out):
+        assert [e.ok for e in traj.events] == [True] and kinds(traj)[3:6] == [MODEL, IMAGE, MODEL]
+        assert traj.pieces[3].text == "".join(script[:4]) and traj.events[0].call.box == (10.0, 10.0, 60.0, 50.0)
+    (event,) = out[2].events
+    assert event.call.verdict is Verdict.NOT_JSON and kinds(out[2])[3:6] == [MODEL, ENV, MODEL]
+    assert out[2].pieces[3].text.endswith(" at it\n") and out[2].pieces[5].text.startswith(" next")
+
+
 def test_invalid_call_after_a_crop_inserts_nothing(policy, samples):
     """The official loop re-inserted the previous crop after an invalid call; here a refused call gets a note."""
     script = [" look", call((10, 10, 60, 50)), " again", '{"bbox_2d": [9, 9, 9, 9]}', " so"]
@@ -301,6 +316,9 @@ def test_bad_arguments_get_clear_errors(policy, samples):
         RolloutConfig(mode="vllm")
     with pytest.raises(ValueError, match="group_size"):
         RolloutConfig(group_size=0)
+    for t in (float("nan"), float("inf"), -1.0):  # NaN slipped past `t < 0`, and sampling then failed deep inside
+        with pytest.raises(ValueError, match=r"need temperature >= 0"):
+            RolloutConfig(temperature=t)
 
 
 def test_crop_script_drives_a_whole_trajectory(policy, samples):

@@ -123,3 +123,42 @@ def test_qwen3_vl_round_trip_keeps_the_family_and_the_question_first_layout(tmp_
     assert torch.equal(_forward(p, _traj(p)), _forward(again, _traj(again)))
     with pytest.raises(ValueError, match="deepstack"):
         build_tiny(TinyConfig(family="qwen3_vl", deepstack=(5,)))
+
+
+def _damage(folder, name, how):
+    f = folder / name
+    if how == "truncate":
+        with open(f, "r+b") as fh:
+            fh.truncate(f.stat().st_size // 2)
+    else:
+        f.write_text(how)
+
+
+@pytest.mark.parametrize("name,how,expected", [
+    ("model.safetensors", "truncate", r"model\.safetensors is damaged or truncated \(.*\); copy the checkpoint"),
+    ("config.json", '{"model_type": "qwen2_5_vl", ', r"config\.json is damaged: not valid JSON \(.*\); copy"),
+    ("config.json", "[1, 2]", r"config\.json is damaged: it holds a JSON list, not an object"),
+    ("tokenizer.json", '{"version', r"tokenizer\.json is damaged: not valid JSON"),
+    ("preprocessor_config.json", "", r"preprocessor_config\.json is damaged: not valid JSON"),
+    ("r3lab.json", '{"view": {"max_pixels": "big"}, "prompt": {"colour": 1}}',
+     r"r3lab\.json: its view or prompt cannot be used .*fix or delete that file"),
+])
+def test_a_damaged_checkpoint_file_is_named_with_what_to_do(tmp_path, name, how, expected):
+    folder = tiny_policy().save(tmp_path / "ckpt")
+    _damage(folder, name, how)
+    with pytest.raises(ValueError, match=expected) as e:
+        load_policy(folder)
+    assert str(folder / name) in str(e.value)
+
+
+def test_read_view_matches_load_policy_without_loading_weights(tmp_path):
+    from r3lab.core.regions import ViewConfig
+    from r3lab.model.policy import read_view
+
+    for view in (ViewConfig(), ViewConfig(max_pixels=224 * 224, crop_max_pixels=196 * 196)):
+        folder = tiny_policy(view=view).save(tmp_path / str(view.max_pixels))
+        assert read_view(folder) == load_policy(folder).view
+        (folder / "r3lab.json").unlink()  # a plain Qwen folder: the image processor's bounds
+        assert read_view(folder) == load_policy(folder).view
+    (folder / "model.safetensors").write_bytes(b"not read at all")  # no weights are touched
+    assert read_view(folder).max_pixels == 224 * 224

@@ -71,3 +71,18 @@ def test_eval_settings_come_from_the_checkpoint_then_the_caller():
     assert EvalConfig.for_policy(SimpleNamespace(meta={})) == EvalConfig()
     with pytest.raises(ValueError, match="no field"):
         EvalConfig.for_policy(pol, max_crop=3)
+
+
+@pytest.mark.parametrize("flag,value,field,span", [
+    ("--max-new-tokens", "0", "max_new_tokens", r"\[1, inf\)"), ("--n", "-3", "n", r"\[0, inf\)"),
+    ("--temperature", "nan", "temperature", r"\[0\.0, inf\)"), ("--temperature", "-1", "temperature", r"\[0\.0"),
+    ("--batch-rows", "1000000", "batch_rows", r"\[1, 4096\]"), ("--iou-weight", "inf", "iou_weight", r"\[0\.0"),
+])
+def test_eval_settings_out_of_range_fail_before_any_work(tmp_path, flag, value, field, span, monkeypatch):
+    import r3lab.cli.evaluate as cli_eval
+
+    monkeypatch.setattr(cli_eval, "load_start_policy", lambda *a: pytest.fail("the policy was loaded first"))
+    with pytest.raises(ValueError, match=rf"^EvalConfig\.{field} = .* is not allowed: expected .* in {span}"):
+        cli_main(["eval", "--data", str(tmp_path), flag, value])
+    with pytest.raises(ValueError, match="unknown reward preset|preset"):
+        EvalConfig(rewards="accuracy_and_vibes")

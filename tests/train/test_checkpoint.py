@@ -129,3 +129,51 @@ def test_sft_resume_reproduces_the_uninterrupted_run(tmp_path):
     assert [r["step"] for r in resumed] == [1, 2, 3]
     same_rows(resumed, full)
     same_params(resumed_policy, full_policy)
+
+
+# -- crafted and damaged checkpoints: refused naming the file, before the policy changes ------------------
+def _saved(tmp_path):
+    policy = tiny_policy(fresh=True)
+    opt = make_optimizer(policy.model, SFTConfig())
+    policy.model.lm_head.weight.square().sum().backward()
+    opt.step()
+    return save_checkpoint(tmp_path / "run", policy, opt, 1, {"config": {}, "kind": "SFTConfig"})
+
+
+def _truncate(f):
+    with open(f, "r+b") as fh:
+        fh.truncate(f.stat().st_size // 2)
+
+
+def _nan_weights(ckpt):
+    from safetensors.torch import load_file, save_file
+
+    w = load_file(str(ckpt / "model.safetensors"))
+    w[next(iter(w))].fill_(float("nan"))
+    save_file(w, str(ckpt / "model.safetensors"), metadata={"format": "pt"})
+
+
+def _other_family(ckpt):
+    cfg = json.loads((ckpt / "config.json").read_text())
+    (ckpt / "config.json").write_text(json.dumps({**cfg, "model_type": "qwen2_vl"}))
+
+
+@pytest.mark.parametrize("damage,file,expected", [
+    (lambda c: _truncate(c / "model.safetensors"), "model.safetensors", "is damaged or truncated"),
+    (lambda c: _truncate(c / "optimizer.safetensors"), "optimizer.safetensors", "is damaged or truncated"),
+    (lambda c: (c / "state.json").write_text('{"step": 1, "rng": '), "state.json", "is damaged: not valid JSON"),
+    (_other_family, "config.json", "holds a 'qwen2_vl' model, but this run trains a 'qwen2_5_vl' one"),
+    (_nan_weights, "", r"parameters \[.*\] hold NaN/inf, so this checkpoint cannot be resumed"),
+])
+def test_a_damaged_or_crafted_checkpoint_is_refused_and_changes_nothing(tmp_path, damage, file, expected):
+    ckpt = _saved(tmp_path)
+    damage(ckpt)
+    policy = tiny_policy(seed=1, fresh=True)
+    opt = make_optimizer(policy.model, SFTConfig())
+    before = {k: v.clone() for k, v in policy.model.state_dict().items()}
+    with pytest.raises(ValueError, match=expected) as e:
+        load_checkpoint(tmp_path / "run", policy, opt)
+    assert str(ckpt / file).rstrip("/") in str(e.value)
+    assert all(torch.equal(v, policy.model.state_dict()[k]) for k, v in before.items())  # nothing was loaded
+    assert not opt.state_dict()["state"]
+

@@ -104,3 +104,26 @@ def test_ctrl_c_waits_until_the_update_is_complete():
             done.append("outer")
     assert done == ["inner", "outer"]
     assert signal.getsignal(signal.SIGINT) is before  # the caller's handler is back
+
+
+def test_training_on_boxes_of_another_view_is_refused_naming_the_fix(tmp_path):
+    """The issue's case: official SFT samples (boxes for images of up to 1.6 M pixels) on r3-tiny's view."""
+    import json
+
+    from r3lab.data.formats import import_sft
+    from r3lab.testing import toy_image
+
+    toy_image((896, 672)).save(tmp_path / "main.png")
+    toy_image((120, 100)).save(tmp_path / "crop.png")
+    rec = {"image_path": "main.png", "question": "q?", "img_crop_list": ["crop.png"],
+           "response_list": ['<think>{"bbox_2d": [170, 140, 240, 220]}', "</think><answer>yellow</answer>"]}
+    (tmp_path / "sft.json").write_text(json.dumps([rec]))
+    samples, _ = import_sft(tmp_path / "sft.json")
+    policy = tiny_policy(fresh=True)
+    with pytest.raises(ValueError, match=r"crop boxes of samples sft-000001 \(its boxes are in a 896x672 frame, the "
+                                         r"policy sees its image at 112x84\) do not fit the policy's view .*"
+                                         r"retarget them .*r3lab data import"):
+        train(policy, samples, SFTConfig(steps=1, batch_size=1))
+    samples[0].provenance.pop("input_size")  # without provenance the boxes themselves are checked
+    with pytest.raises(ValueError, match=r"its crop box \[170\.0, 140\.0, 240\.0, 220\.0\] lies outside the 112x84"):
+        train(policy, samples, SFTConfig(steps=1, batch_size=1))
