@@ -5,4 +5,5 @@ from .._face import lazy
 __getattr__, __dir__, __all__ = lazy(__name__, {
     ".lesson": ["SMOKE", "SMOKE_RECIPE", "setup", "sizes", "start_policy", "load_benchmark", "report"],
     ".runner": ["ParameterError", "find_notebooks", "check_parameters", "run_notebook", "run_series"],
+    ".fixtures": ["write_benchmark"],
 })

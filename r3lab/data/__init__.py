@@ -1,5 +1,6 @@
 """Data: the synthetic world, its task families and VLIR samples; filters, JSONL datasets, the official
-formats, statistics, and the text r3-tiny's tokenizer is trained on."""
+formats, statistics, and the text r3-tiny's tokenizer is trained on; real benchmarks read from their published
+files."""
 from .._face import lazy
 
 __getattr__, __dir__, __all__ = lazy(__name__, {
@@ -14,5 +15,8 @@ __getattr__, __dir__, __all__ = lazy(__name__, {
     ".formats": ["OFFICIAL_SFT_VIEW", "ImportReport", "export_sft", "import_sft", "export_rl", "import_rl",
         "import_grounded_vqa"],
     ".stats": ["DatasetStats", "dataset_stats"],
+    ".tsv": ["TsvTable", "image_at"],
+    ".benchmarks": ["BENCHMARKS", "read_benchmark", "read_vstar", "read_hrbench", "read_mme_realworld",
+        "read_treebench", "item_image"],
     ".vocab": ["corpus", "write_corpus"],
 })
