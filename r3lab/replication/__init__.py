@@ -1,6 +1,6 @@
 """The miniature replication: held-out evaluation, the recipe that trains every row from nothing, the
 ablations' environments, the table and the model card, shipping checkpoints, the localisation probe; real
-benchmarks scored like lmms-eval / VLMEvalKit."""
+benchmarks scored like lmms-eval / VLMEvalKit, and crop behaviour over training (collapse)."""
 from .._face import lazy
 
 __getattr__, __dir__, __all__ = lazy(__name__, {
@@ -13,4 +13,5 @@ __getattr__, __dir__, __all__ = lazy(__name__, {
     ".bench_scoring": ["answer_text", "letter_vstar", "letter_regex", "letter_can_infer", "treebench_boxes",
         "treebench_iou", "best_overlap_iou", "score_item", "cycle_accuracy"],
     ".bench": ["BenchConfig", "BenchResult", "run_bench", "summarize_bench", "load_bench_run"],
+    ".behaviour": ["CollapseConfig", "crop_behaviour", "detect_collapse", "load_run"],
 })
