@@ -202,7 +202,7 @@ def _meta(rec: dict, ex: dict, path, n: int) -> dict:
         meta["step"] = int(step)
     rewards = {}
     if rec.get("reward_score") is not None:
-        rewards["reward"] = float(rec["reward_score"])
+        rewards["score"] = float(rec["reward_score"])
     for k, v in (ex.get("reward_extra_info") or {}).items():
         if isinstance(v, (int, float)) and not isinstance(v, bool):
             rewards[k] = float(v)

@@ -86,9 +86,10 @@ def _from_trajectories(step: int, trajs: list, terms: str) -> dict:
         row["accuracy_no_crop"] = _mean(a for a, v in zip(acc, values) if not v["crops"])
     system = [t.meta.get("system_rewards") for t in trajs if t.meta.get("system_rewards")]
     if system:  # the system's own reward terms, as it logged them
-        for name in sorted({k for s in system for k in s}):
+        for name in sorted({k for s in system for k in s} - {"score"}):
             row[f"reward/{name}"] = _mean(s.get(name) for s in system)
-        row["reward"] = row.get("reward/reward", _mean(sum(s.values()) for s in system))
+        # the system's total ("score": verl's reward_score) when it logged one, else the sum of its terms
+        row["reward"] = _mean(s.get("score", sum(s.values())) for s in system)
     else:
         row["reward"] = m["reward"]
         for name, vals in scores.terms.items():

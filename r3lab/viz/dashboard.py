@@ -60,13 +60,19 @@ def figure_dashboard(rows: Sequence[dict], collapse: dict | None = None, title: 
     terms = sorted({k for r in rows for k in r if k.startswith("reward/")})
     for i, (name, keys) in enumerate(PANELS):
         row, col = i // 3 + 1, i % 3 + 1
+        drawn = 0
         for k in keys + (terms if name.startswith("reward") else []):
             ys = [_num(r.get(k)) for r in rows]
             if all(y is None for y in ys):
                 continue
+            drawn += 1
             fig.add_trace(go.Scatter(x=steps, y=ys, mode="lines+markers", name=_NAMES.get(k, k), legendgroup=name,
                                      showlegend=len(keys) > 1 or name.startswith("reward"),
                                      hovertemplate=f"{k}<br>step %{{x}}: %{{y:.3f}}<extra></extra>"), row=row, col=col)
+        if not drawn:  # e.g. no ground-truth boxes in this run: say so rather than leave a blank panel
+            ax = fig.get_subplot(row, col)  # placed in paper coordinates: an axis without a trace is not drawn
+            fig.add_annotation(text="not measured in this run", showarrow=False, font=dict(color="#888"), xref="paper",
+                               yref="paper", x=sum(ax.xaxis.domain) / 2, y=sum(ax.yaxis.domain) / 2)
         fig.update_xaxes(title_text="step", row=row, col=col)
         if "rate" in name or "accuracy" in name or "IoU" in name:
             fig.update_yaxes(range=[-0.03, 1.03], row=row, col=col)

@@ -27,7 +27,7 @@ def test_model_tokens_tool_responses_and_crops_come_apart_by_the_mask(tmp_path):
     x1, y1, x2, y2 = json.loads(t.pieces[3].text.split("<tool_call>\n")[1].split("\n</tool_call>")[0])["arguments"]["bbox_2d"]
     assert t.crops[0].info.box_orig == (x1, y1, x2 - 1, y2 - 1) and t.crops[0].image.size == (x2 - x1, y2 - y1)
     assert t.events[0].ok and t.events[0].image_piece == 5 and t.answers == [rec["ground_truth"]]
-    assert t.meta["step"] == 0 and t.meta["system_rewards"] == {"reward": 1.1, "acc": 1.0, "tool": 0.1}
+    assert t.meta["step"] == 0 and t.meta["system_rewards"] == {"score": 1.1, "acc": 1.0, "tool": 0.1}
     t.tokenize(policy)
     assert t.loss_mask().sum() == len(model_ids)  # the same tokens carry the loss as in verl's response_mask
     plot_trajectory(t)

@@ -45,6 +45,7 @@ def test_a_verl_run_is_grouped_by_training_step(tmp_path):
     assert rows[0]["crop_rate"] == 1.0 and rows[-1]["crop_rate"] == 0.0
     assert all(r["accuracy"] == 0.75 for r in rows)  # three in four right, cropping or not
     assert rows[0]["reward/acc"] == 0.75 and "reward/tool" in rows[0]  # the system's own reward terms
+    assert rows[0]["reward"] == pytest.approx(0.85) and "reward/score" not in rows[0]  # its total: reward_score
     assert detect_collapse(rows)["collapsed"] is True
 
 

@@ -30,3 +30,4 @@ def test_steps_without_a_measure_are_left_out_not_drawn_as_zero():
     fig = figure_dashboard(rows)
     assert {tr.name for tr in fig.data} == {"crop_rate"}  # no accuracy was measured: no accuracy line
     assert fig.layout.meta["rows"][0]["accuracy"] is None
+    assert sum(a.text == "not measured in this run" for a in fig.layout.annotations) == 5
