@@ -53,6 +53,7 @@ class BenchConfig:
     batch: int = 4  # questions decoded together; bounds memory (each holds its original image while it runs)
     max_pixels: int = 0  # the main image's pixel budget (0 = the policy's own view)
     crop_max_pixels: int = 0  # a crop's pixel budget (0 = the policy's own view)
+    instruction: str = ""  # the instruction after each question (empty: the policy's own, e.g. its r3lab.json prompt)
 
     def __post_init__(self):
         for k in ("n", "max_crops", "max_pixels", "crop_max_pixels"):
@@ -239,12 +240,14 @@ def load_bench_run(folder: str | Path, images: bool = True) -> tuple[list[dict],
 
 
 def _with_view(policy, cfg: BenchConfig):
-    if not (cfg.max_pixels or cfg.crop_max_pixels):
+    """The policy with the run's pixel budgets and instruction (the caller's policy is left as it was)."""
+    if not (cfg.max_pixels or cfg.crop_max_pixels or cfg.instruction):
         return policy
     v = policy.view
     view = ViewConfig(v.min_pixels, cfg.max_pixels or v.max_pixels, v.crop_min_pixels,
                       cfg.crop_max_pixels or v.crop_max_pixels, v.factor, v.max_aspect)
-    return replace(policy, view=view)
+    prompt = replace(policy.prompt, instruction=cfg.instruction) if cfg.instruction else policy.prompt
+    return replace(policy, view=view, prompt=prompt)
 
 
 def _fresh(out: Path) -> None:

@@ -106,6 +106,16 @@ def test_without_kept_images_nothing_outlives_its_chunk(tmp_path):
     assert res.trajectories == [] and len(res.items) == 5
 
 
+def test_pixel_budgets_and_instruction_apply_to_the_run_only(tmp_path):
+    policy = tiny_policy()
+    data = write_benchmark("vstar", tmp_path)
+    cfg = BenchConfig(data=str(data), n=1, max_new_tokens=2, max_pixels=56 * 56, instruction="Answer briefly.")
+    res = run_bench(policy, "vstar", cfg)
+    t = res.trajectories[0]
+    assert t.main.info.input_size == (56, 28) and "\nAnswer briefly.<|im_end|>" in t.pieces[2].text
+    assert policy.view.max_pixels == 112 * 112 and policy.prompt.instruction != "Answer briefly."
+
+
 def test_bench_settings_are_checked():
     with pytest.raises(ValueError, match="batch must be >= 1"):
         BenchConfig(batch=0)
