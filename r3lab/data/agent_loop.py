@@ -33,6 +33,7 @@ from PIL import Image
 
 from ..core.regions import ViewConfig
 from ..core.trajectory import Trajectory
+from .formats import ImportReport
 from .traces import TraceBuilder, _TOOL_CALL, _importer, _loads, _under, open_image
 
 VISION = ("<|vision_start|>", "<|vision_end|>")
@@ -40,7 +41,7 @@ VISION = ("<|vision_start|>", "<|vision_end|>")
 
 def import_agent_loop(path: str | os.PathLike, tokenizer, image_root: str | os.PathLike | None = None,
                       view: ViewConfig | None = None, box_format: str = "xyxy", keep_ids: bool = True,
-                      load_images: bool = True, errors: str = "raise") -> tuple[list[Trajectory], "ImportReport"]:
+                      load_images: bool = True, errors: str = "raise") -> tuple[list[Trajectory], ImportReport]:
     """verl `AgentLoopOutput` records (JSONL) as Trajectories.
 
     tokenizer: the tokenizer of the model that wrote the ids (a Policy works too).

@@ -45,6 +45,14 @@ class CollapseConfig:
     min_start: float = 0.2  # a run that rarely cropped at the start cannot collapse
     tolerance: float = 0.05  # accuracy "holds" when the late accuracy is at least the early one minus this
 
+    def __post_init__(self):
+        if self.window < 1:
+            raise ValueError(f"CollapseConfig.window must be >= 1, got {self.window}")
+        for k in ("floor", "drop", "min_start", "tolerance"):
+            v = getattr(self, k)
+            if not 0.0 <= v <= 1.0:
+                raise ValueError(f"CollapseConfig.{k} must be in [0, 1], got {v}")
+
 
 def crop_behaviour(source, terms: str = "code") -> list[dict]:
     """One row per step (sorted): the `SERIES` that could be measured, and `reward/<term>` for each reward term."""

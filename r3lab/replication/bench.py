@@ -121,6 +121,8 @@ def run_bench(policy, name: str, config: BenchConfig | None = None, progress: bo
     samples = read_benchmark(name, cfg.data, cfg.n, cfg.seed, cfg.shuffle)
     if not samples:
         raise ValueError(f"{cfg.data} holds no questions")
+    if scripts is not None and len(scripts) != len(samples):
+        raise ValueError(f"scripts must hold one entry per question ({len(samples)}), got {len(scripts)}")
     policy = _with_view(policy, cfg)
     rcfg = RolloutConfig(group_size=1, max_crops=cfg.max_crops, max_new_tokens=cfg.max_new_tokens,
                          max_segment_tokens=cfg.max_segment_tokens, temperature=cfg.temperature,

@@ -65,6 +65,25 @@ def test_a_bench_run_is_read_with_the_benchmark_s_own_verdicts(tmp_path):
     assert all("hit" in t.meta for t in trajs) and len(crop_behaviour(trajs)) == 1
 
 
+def test_r3lab_eval_trajectories_are_read_too(tmp_path):
+    from r3lab.data.vlir import build_samples
+    from r3lab.replication.evaluation import EvalConfig, evaluate
+
+    policy = tiny_policy()
+    res = evaluate(policy, build_samples(2, seed=0, view=policy.view, progress=False), EvalConfig(max_new_tokens=4))
+    res.save(tmp_path)
+    assert sniff(tmp_path) == "r3lab" and sniff(tmp_path / "trajectories.jsonl") == "r3lab"
+    (row,) = crop_behaviour(load_run(tmp_path))
+    assert row["n"] == 2 and 0.0 <= row["crop_rate"] <= 1.0
+
+
+def test_collapse_settings_are_checked():
+    with pytest.raises(ValueError, match="window must be >= 1"):
+        CollapseConfig(window=0)
+    with pytest.raises(ValueError, match="floor must be in"):
+        CollapseConfig(floor=2.0)
+
+
 def test_unknown_inputs_are_refused_clearly(tmp_path):
     (tmp_path / "x.jsonl").write_text('{"foo": 1}\n')
     with pytest.raises(ValueError, match="match no known format; pass --format"):
