@@ -97,12 +97,20 @@ def test_mme_realworld_reads_the_letter_after_the_prompt_s_lead_in(tmp_path):
     assert res.accuracy == 1.0 and len(res.items) == 3
 
 
-def test_without_kept_images_nothing_outlives_its_chunk(tmp_path):
+def test_images_are_decoded_chunk_by_chunk_and_not_kept(tmp_path, monkeypatch):
+    from r3lab.data import benchmarks
+    from r3lab.replication import bench
+
     data = write_benchmark("hrbench8k", tmp_path)
     samples = read_benchmark("hrbench8k", data)
     assert all(callable(s.image) for s in samples)  # decoded only when a rollout asks
+    decoded, at_rollout = [], []
+    real_image_at, real_rollout = benchmarks.image_at, bench.rollout
+    monkeypatch.setattr(benchmarks, "image_at", lambda ref: decoded.append(ref["row"]) or real_image_at(ref))
+    monkeypatch.setattr(bench, "rollout", lambda *a, **k: at_rollout.append(len(decoded)) or real_rollout(*a, **k))
     res = run_bench(tiny_policy(), "hrbench8k", BenchConfig(data=str(data), batch=2, max_new_tokens=4),
                     keep_images=False)
+    assert at_rollout == [0, 2, 4] and len(decoded) == 5  # each chunk's images, when its turn comes, once each
     assert res.trajectories == [] and len(res.items) == 5
 
 
