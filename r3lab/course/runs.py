@@ -46,7 +46,8 @@ def write_vlmr3_eval(folder: str | Path, n: int = 3) -> Path:
         call = format_crop_call(b)[:-2]  # the official stop strings "]}" end the segment; the loop appends "]}\n"
         crop = f"crops/sample_{i}_crop_1.png"
         if i == n - 1:
-            segs = ["<think>Let me look. " + call + "]}\nInvalid operation!", f"It is {colour}.</think>\n<answer>{colour}</answer>\n"]
+            segs = ["<think>Let me look. " + call + "]}\nInvalid operation!",
+                    f"It is {colour}.</think>\n<answer>{colour}</answer>\n"]
             crops = []
         else:
             segs = ["<think>The disc is small. Let me crop it. " + call + "]}\n",
@@ -73,11 +74,13 @@ def write_deepeyes_eval(folder: str | Path, n: int = 3) -> Path:
         options = [colour, "gray", "white", "black"]
         prompt = f"Question: What is the color of the disc?\nOptions: \nA. {colour}\nB. gray\nC. white\nD. black\n" \
                  + DEEPEYES_USER
-        msgs = [{"role": "system", "content": DEEPEYES_SYSTEM}, {"role": "user", "content": [blank, {"type": "text", "text": prompt}]}]
+        msgs = [{"role": "system", "content": DEEPEYES_SYSTEM},
+                {"role": "user", "content": [blank, {"type": "text", "text": prompt}]}]
         if i < n - 1:
             call = json.dumps({"name": "image_zoom_in_tool", "arguments": {"bbox_2d": [x1 - 4, y1 - 4, x2 + 4, y2 + 4],
                                                                             "label": "disc"}})
-            msgs += [{"role": "assistant", "content": f"<think>The disc is small.</think>\n<tool_call>\n{call}\n</tool_call>"},
+            turn = f"<think>The disc is small.</think>\n<tool_call>\n{call}\n</tool_call>"
+            msgs += [{"role": "assistant", "content": turn},
                      {"role": "user", "content": [blank, {"type": "text", "text": DEEPEYES_USER}]}]
         msgs.append({"role": "assistant", "content": f"<think>It is {colour}.</think>\n<answer>A. {colour}</answer>"})
         (folder / name).with_suffix(".json").write_text(json.dumps(  # the V* annotation beside the image
@@ -129,7 +132,8 @@ def write_agent_loop(folder: str | Path, tokenizer, steps: int = 6, per_step: in
             lines.append({"prompt_ids": prompt, "response_ids": resp, "response_mask": mask,
                           "multi_modal_data": {"image": images}, "num_turns": 2 + 2 * (i < n_crop),
                           "reward_score": acc + 0.1 * (i < n_crop), "ground_truth": colour,
-                          "extra_fields": {"global_steps": step, "reward_extra_info": {"acc": acc, "tool": 0.1 * (i < n_crop)}},
+                          "extra_fields": {"global_steps": step,
+                                           "reward_extra_info": {"acc": acc, "tool": 0.1 * (i < n_crop)}},
                           "id": f"step{step}-{i}"})
     path = folder / "rollouts.jsonl"
     path.write_text("".join(json.dumps(x) + "\n" for x in lines))

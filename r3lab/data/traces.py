@@ -210,8 +210,9 @@ def import_vlmr3_eval(path: str | os.PathLike, image_root: str | os.PathLike | N
                 continue
             call = calls[-1]
             if invalid or not call.ok:  # "Invalid operation!": the official loop could not read the box
-                b.refused((call.start, call.end), call.message if not call.ok else "the official loop could not crop it",
-                          "Invalid operation!" if invalid else "", verdict=call.verdict if not call.ok else Verdict.NOT_JSON)
+                why = call.message if not call.ok else "the official loop could not crop it"
+                b.refused((call.start, call.end), why, "Invalid operation!" if invalid else "",
+                          verdict=call.verdict if not call.ok else Verdict.NOT_JSON)
                 continue
             box = clip_box(call.box, *sys_frame.input_size)
             x1, y1, x2, y2 = sys_frame.to_orig(box)

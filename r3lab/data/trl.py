@@ -31,6 +31,7 @@ from ..core.trajectory import CropEvent, MODEL, Piece, Trajectory
 from .formats import ImportReport, _bad
 from .traces import TraceBuilder, _answers, _under, open_image
 
+_IMAGE = "<|vision_start|><|image_pad|><|vision_end|>"
 _VISION = re.compile(r"<\|vision_start\|>(?:<\|image_pad\|>)*<\|vision_end\|>")
 SKIP = {"step", "prompt", "completion", "image", "answer", "solution", "advantage", "id"}
 
@@ -151,8 +152,7 @@ def _render(messages: Sequence[dict]) -> str:
     for m in messages:
         c = m.get("content", "")
         if not isinstance(c, str):
-            c = "".join("<|vision_start|><|image_pad|><|vision_end|>" if p.get("type") == "image" else str(p.get("text", ""))
-                        for p in c if isinstance(p, dict))
+            c = "".join(_IMAGE if p.get("type") == "image" else str(p.get("text", "")) for p in c if isinstance(p, dict))
         out += f"<|im_start|>{m.get('role', 'user')}\n{c}<|im_end|>\n"
     return out + "<|im_start|>assistant\n"
 

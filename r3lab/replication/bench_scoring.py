@@ -216,7 +216,8 @@ def cycle_accuracy(items: Iterable[dict], key: str = "cycle_category", by: str =
     (`hrbench_aggregate_results`) and VLMEvalKit `vlmeval/dataset/utils/hrbench.py` (`report_acc_hrbench`,
     its "Average" rows).
 
-    >>> items = [{"cycle_category": 0, "category": "single", "hit": 1}, {"cycle_category": 0, "category": "single", "hit": 0},
+    >>> items = [{"cycle_category": 0, "category": "single", "hit": 1},
+    ...          {"cycle_category": 0, "category": "single", "hit": 0},
     ...          {"cycle_category": 1, "category": "single", "hit": 1}]
     >>> cycle_accuracy(items)
     {'all': 0.75, 'single': 0.75}
