@@ -100,7 +100,7 @@ class TraceBuilder:
         `before` the text the system's environment wrote before the crop; `box_input` the box as written,
         when it is already in this trajectory's frame. False (and a refused call) for a box that holds no
         pixel of the image."""
-        k = len(self.traj.pieces) - 1
+        k = self._last_model()
         text = self.traj.pieces[k].text
         W, H = self.size
         x1, y1, x2, y2 = clip_box(box_orig, W, H)
@@ -119,7 +119,7 @@ class TraceBuilder:
                 verdict: Verdict = Verdict.NOT_JSON) -> None:
         """A crop call the system did not execute (its note, if it wrote one, follows as env text); `box`, when
         the call held one, in this trajectory's model-input frame."""
-        k = len(self.traj.pieces) - 1
+        k = self._last_model()
         text = self.traj.pieces[k].text
         call = CropCall(span[0], span[1], text[span[0]:span[1]], verdict, box, False, message)
         self.env(note)
@@ -127,6 +127,13 @@ class TraceBuilder:
 
     def build(self) -> Trajectory:
         return self.traj
+
+    def _last_model(self) -> int:
+        """The model piece a crop call belongs to: the last one (a tool may answer several calls of one turn)."""
+        ks = [i for i, p in enumerate(self.traj.pieces) if p.kind == MODEL]
+        if not ks:
+            raise ValueError("a crop call needs the model text that wrote it")
+        return ks[-1]
 
 
 def open_image(path: str | os.PathLike, load: bool = True) -> tuple[Image.Image | None, tuple[int, int]]:

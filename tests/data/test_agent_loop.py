@@ -73,3 +73,24 @@ def test_bad_agent_loop_records_are_named(tmp_path, change, what):
 def test_box_formats(tmp_path):
     with pytest.raises(ValueError, match="box_format"):
         import_agent_loop(tmp_path / "x.jsonl", tiny_policy(), box_format="cxcywh")
+
+
+def test_two_zoom_ins_in_one_turn_are_two_crops_of_that_turn(tmp_path):
+    policy = tiny_policy()
+    path = write_agent_loop(tmp_path, policy, steps=1, per_step=1)
+    rec = json.loads(path.read_text().splitlines()[0])
+    enc = lambda s: policy.tokenizer.encode(s, add_special_tokens=False)  # noqa: E731
+    vision = enc("<|vision_start|>") + enc("<|image_pad|>") * 2 + enc("<|vision_end|>")
+    calls = "".join('<tool_call>\n{"name": "image_zoom_in_tool", "arguments": {"bbox_2d": %s}}\n</tool_call>' % b
+                    for b in ("[0, 0, 100, 100]", "[100, 100, 200, 200]"))
+    turn = enc(calls + "<|im_end|>")
+    obs = enc("\n<|im_start|>user\n<tool_response>") + vision + enc("one") + vision + enc("two</tool_response>")
+    end = enc("<answer>red</answer><|im_end|>")
+    main = rec["multi_modal_data"]["image"][0]
+    rec.update(response_ids=turn + obs + end, response_mask=[1] * len(turn) + [0] * len(obs) + [1] * len(end),
+               multi_modal_data={"image": [main, main, main]})
+    path.write_text(json.dumps(rec) + "\n")
+    (t,), _ = import_agent_loop(path, policy)
+    assert [e.piece for e in t.events] == [3, 3] and [e.ok for e in t.events] == [True, True]
+    assert [p.info.box_orig for p in t.crops] == [(0, 0, 99, 99), (100, 100, 199, 199)]
+    assert [t.pieces[3].text[e.call.start:e.call.end].startswith("<tool_call>") for e in t.events] == [True, True]
