@@ -46,8 +46,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
+from tqdm.auto import tqdm
 
 from ..core.crop_calls import CropCall, Verdict, find_crop_calls
+from ..core.env import progress_disabled
 from ..core.prompt import PromptConfig
 from ..core.regions import Frame, ViewConfig, clip_box, smart_resize
 from ..core.trajectory import CropEvent, ENV, IMAGE, ImageInfo, MODEL, Piece, Trajectory
@@ -167,7 +169,8 @@ def _answers(rec: dict) -> list[str]:
 def _importer(path, errors, one):
     path = Path(path)
     out, rep = [], ImportReport(str(path))
-    for n, rec in _records(path, rep, errors):
+    for n, rec in tqdm(_records(path, rep, errors), desc=f"import {path.name}", unit="rec", leave=False,
+                       disable=progress_disabled()):
         try:
             out.append(one(rec, n))
         except (ValueError, KeyError, TypeError, FileNotFoundError) as e:

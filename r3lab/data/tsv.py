@@ -22,6 +22,9 @@ import sys
 from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
+from tqdm.auto import tqdm
+
+from ..core.env import progress_disabled
 
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))  # a base64 8K image is one field of tens of MB
 REF_MAX = 64  # VLMEvalKit: an image field this short is the index of the row holding the image
@@ -36,7 +39,9 @@ class TsvTable:
             raise FileNotFoundError(f"{self.path} does not exist: pass the benchmark's .tsv file")
         self.big = big
         self.rows: list[dict] = []  # small columns, plus "_row", "_line", "_span" and "_<big>_len"
-        with open(self.path, "rb") as f:
+        bar = tqdm(total=self.path.stat().st_size, unit="B", unit_scale=True, desc=f"index {self.path.name}",
+                   leave=False, disable=progress_disabled())
+        with open(self.path, "rb") as f, bar:
             records = _records(f, self.path)
             try:
                 head, line, _ = next(records)
@@ -47,6 +52,7 @@ class TsvTable:
                 raise ValueError(f"{self.path}: the header has no column(s) {missing} (it has {self.columns}); "
                                  "is this the benchmark's published TSV?")
             for n, (raw, line, span) in enumerate(records, 1):
+                bar.update(len(raw))
                 fields = _parse(raw, self.path, n, line)
                 if len(fields) != len(self.columns):
                     raise ValueError(f"{self.path}: row {n} (line {line}) has {len(fields)} fields, the header "
