@@ -53,6 +53,7 @@ MME_SYS = ("Select the best answer to the above multiple-choice question based o
            "Respond with only the letter (A, B, C, D, or E) of the correct option. \nThe best answer is:")
 TREEBENCH_POST = "Answer with the correct option's letter directly. \n"
 _OPTION_LINE = re.compile(r"^\s*\(([A-Z])\)\s*(.*?)\s*$")
+_OPTION_INLINE = re.compile(r"\(([A-Z])\)\s*([^()]+?)(?=\s*\([A-Z]\)|$)", re.S)  # lmms-eval's vstar_doc_to_text
 
 
 def read_benchmark(name: str, path: str | os.PathLike, n: int = 0, seed: int = 0, shuffle: bool = True
@@ -135,7 +136,14 @@ def _vstar_sample(rec, where, line_no, root, qfile, seed, shuffle) -> Sample:
 
 
 def split_options(text: str, where: str) -> tuple[str, list[str]]:
-    """A V*-style question: the text before the first "(A) ..." line, and the options in order."""
+    """A V*-style question: the text before the first "(A) ..." line, and the options in order (options
+    written on one line, "... (A) red (B) blue", are read too)."""
+    if not any(_OPTION_LINE.match(ln) for ln in text.splitlines()) and "(A)" in text:
+        found = list(_OPTION_INLINE.finditer(text))
+        letters = [m.group(1) for m in found]
+        if letters != list(string.ascii_uppercase[:len(found)]) or len(found) < 2:
+            raise ValueError(f"{where}: the options must be (A), (B), ... in order, got {letters}")
+        return text[:found[0].start()].strip(), [m.group(2).strip() for m in found]
     question, options = [], []
     for ln in text.strip().splitlines():
         m = _OPTION_LINE.match(ln)

@@ -55,19 +55,18 @@ def test_a_tool_call_without_an_image_back_is_refused_and_ids_can_be_dropped(tmp
     t.tokenize(policy)
 
 
-@pytest.mark.parametrize("change, what", [
-    ({"response_mask": [1]}, "line 1: response_mask must hold one 0/1 per response token"),
-    ({"prompt_ids": "abc"}, "line 1: field 'prompt_ids' must be a list of integers"),
-    ({"multi_modal_data": {}}, "line 1: multi_modal_data.image must list"),
-    ({"response_logprobs": [0.0]}, "line 1: response_logprobs has 1 values"),
-])
-def test_bad_agent_loop_records_are_named(tmp_path, change, what):
+def test_bad_agent_loop_records_are_named(tmp_path):
     policy = tiny_policy()
     path = write_agent_loop(tmp_path, policy, steps=1, per_step=1)
-    rec = {**json.loads(path.read_text().splitlines()[0]), **change}
-    path.write_text(json.dumps(rec) + "\n")
-    with pytest.raises(ValueError, match=what):
-        import_agent_loop(path, policy)
+    good = json.loads(path.read_text().splitlines()[0])
+    cases = [({"response_mask": [1]}, "response_mask must hold one 0/1 per response token"),
+             ({"prompt_ids": "abc"}, "field 'prompt_ids' must be a list of integers"),
+             ({"multi_modal_data": {}}, "multi_modal_data.image must list"),
+             ({"response_logprobs": [0.0]}, "response_logprobs has 1 values")]
+    for change, what in cases:
+        path.write_text(json.dumps(good) + "\n" + json.dumps({**good, **change}) + "\n")
+        with pytest.raises(ValueError, match="rollouts.jsonl: line 2: " + what):
+            import_agent_loop(path, policy)
 
 
 def test_box_formats(tmp_path):
