@@ -263,6 +263,8 @@ def _fresh(out: Path) -> None:
 def _write_item(out: Path, rec: dict, traj: Trajectory) -> None:
     d = traj.to_dict("none")
     for k, p in enumerate(traj.pieces):
+        if p.kind == IMAGE:  # an image's ids are its grid's pad tokens, rebuilt by tokenize: not worth the bytes
+            d["pieces"][k]["ids"] = None
         if p.kind == IMAGE and p.info.role == "crop" and p.image is not None:
             rel = f"crops/{file_stem(rec['id'])}_{k}.png"
             (out / "crops").mkdir(exist_ok=True)
