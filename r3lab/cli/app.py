@@ -18,6 +18,9 @@ COMMANDS = [
     (("train", "rgrpo"), "r3lab.cli.train_rgrpo", "R-GRPO reinforcement learning"),
     (("eval",), "r3lab.cli.evaluate", "evaluate a policy on held-out samples"),
     (("probe", "where"), "r3lab.cli.probe", "where does a model look? evaluate a checkpoint's boxes, or train a probe"),
+    (("bench",), "r3lab.cli.bench", "a policy on a real benchmark (V*, HR-Bench, MME-RealWorld, TreeBench), scored "
+     "like lmms-eval / VLMEvalKit"),
+    (("dashboard",), "r3lab.cli.dashboard", "crop-behaviour dashboard of a training log or a run; flags crop collapse"),
     (("recipe",), "r3lab.cli.recipe", "the miniature replication: train from scratch and build the table"),
     (("notebooks", "run"), "r3lab.cli.notebooks", "execute the notebook series headlessly with papermill"),
 ]

@@ -5,4 +5,7 @@ from .._face import lazy
 __getattr__, __dir__, __all__ = lazy(__name__, {
     ".lesson": ["SMOKE", "SMOKE_RECIPE", "setup", "sizes", "start_policy", "load_benchmark", "report"],
     ".runner": ["ParameterError", "find_notebooks", "check_parameters", "run_notebook", "run_series"],
+    ".fixtures": ["write_benchmark"],
+    ".runs": ["write_vlmr3_eval", "write_deepeyes_eval", "write_agent_loop", "write_trl_completions",
+        "write_training_log"],
 })

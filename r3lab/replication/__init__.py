@@ -1,5 +1,6 @@
 """The miniature replication: held-out evaluation, the recipe that trains every row from nothing, the
-ablations' environments, the table and the model card, shipping checkpoints, and the localisation probe."""
+ablations' environments, the table and the model card, shipping checkpoints, the localisation probe; real
+benchmarks scored like lmms-eval / VLMEvalKit, and crop behaviour over training (collapse)."""
 from .._face import lazy
 
 __getattr__, __dir__, __all__ = lazy(__name__, {
@@ -9,4 +10,8 @@ __getattr__, __dir__, __all__ = lazy(__name__, {
     ".report": ["LABELS", "markdown_table", "stage_times", "model_card"],
     ".shipping": ["SHIPPED", "ship", "load_card", "warm_start", "check_scores"],
     ".probe": ["ProbeConfig", "probe_where", "evaluate_where", "where_metrics"],
+    ".bench_scoring": ["answer_text", "letter_vstar", "letter_regex", "letter_can_infer", "treebench_boxes",
+        "treebench_iou", "best_overlap_iou", "score_item", "cycle_accuracy"],
+    ".bench": ["BenchConfig", "BenchResult", "run_bench", "summarize_bench", "load_bench_run"],
+    ".behaviour": ["CollapseConfig", "crop_behaviour", "detect_collapse", "load_run"],
 })

@@ -106,7 +106,8 @@ def rollout_metrics(values: Sequence[dict], total: Callable[[float], float] = fl
     """Means over a batch of `rollout_values`: per trajectory, except `invalid_crop_rate` (per crop call)
     and `crop_iou` (over the trajectories that have a ground-truth region and cropped: a trajectory
     without a crop has no box to score). `total` sums over processes (`dist.all_sum`); NaN where
-    nothing was measured. Keys: n, reward, accuracy (with an accuracy term), crop_rate, crops,
+    nothing was measured. Keys: n, reward, accuracy, accuracy_crop and accuracy_no_crop (with an
+    accuracy term: over all trajectories, those that cropped, those that did not), crop_rate, crops,
     invalid_crop_rate, crop_iou, answered, tokens."""
     def mean(key, rows=values, per=None):
         num, den = total(sum(v[key] for v in rows)), total(per if per is not None else len(rows))
@@ -116,6 +117,8 @@ def rollout_metrics(values: Sequence[dict], total: Callable[[float], float] = fl
     out = {"n": len(values), "reward": mean("reward")}
     if values and values[0]["accuracy"] is not None:
         out["accuracy"] = mean("accuracy")
+        out["accuracy_crop"] = mean("accuracy", [v for v in values if v["crops"]])  # NaN: no trajectory cropped
+        out["accuracy_no_crop"] = mean("accuracy", [v for v in values if not v["crops"]])
     calls = total(sum(v["calls"] for v in values))
     scored = [v for v in values if v["crop_iou"] is not None]
     out.update(crop_rate=total(sum(bool(v["crops"]) for v in values)) / n if n else math.nan, crops=mean("crops"),

@@ -75,6 +75,15 @@ def test_the_other_batch_metrics_count_what_they_say(batch):
     assert "accuracy" not in rollout_metrics(rollout_values(trajs, score(trajs, preset("code")[1:2])))
 
 
+def test_accuracy_is_split_by_whether_the_trajectory_cropped(batch):
+    trajs, scores = batch  # both cropping trajectories are right; of the two that did not crop, one is
+    m = rollout_metrics(rollout_values(trajs, scores))
+    assert (m["accuracy_crop"], m["accuracy_no_crop"]) == (1.0, 0.5)
+    row = step_metrics(trajs, scores, torch.zeros(2, dtype=torch.bool), group_size=2)
+    assert (row["crop_rate"], row["accuracy_crop"], row["accuracy_no_crop"]) == (0.5, 1.0, 0.5)  # R-GRPO's log
+    assert math.isnan(rollout_metrics(rollout_values(trajs[2:], scores))["accuracy_crop"])  # none cropped
+
+
 def test_refused_calls_count_per_call():
     policy = tiny_policy()
     t = toy_trajectory(policy)

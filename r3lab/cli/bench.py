@@ -1,0 +1,35 @@
+"""`r3lab bench NAME --data PATH --policy PATH [--n N] [--out DIR]`: a policy on a real benchmark, scored like
+lmms-eval / VLMEvalKit; writes table.md, results.json, items.jsonl (full trajectories), crops/ and figure.png."""
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from ..data.benchmarks import BENCHMARKS
+from ..replication.bench import BenchConfig, run_bench
+from ..viz.bench import plot_bench
+from .args import add_dataclass_arguments, dataclass_from_args
+from .policy import add_policy_arguments, load_start_policy
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("name", choices=BENCHMARKS, help="which benchmark --data holds")
+    add_policy_arguments(parser)
+    add_dataclass_arguments(parser, BenchConfig)
+
+
+def run(args) -> int:
+    cfg = dataclass_from_args(BenchConfig, args)
+    if not cfg.data:
+        raise ValueError(f"no data given: pass --data, the local copy of {args.name} (README, section Benchmarks)")
+    if not Path(cfg.data).exists():
+        raise FileNotFoundError(f"--data {cfg.data} does not exist: download {args.name} and lay it out as the "
+                                "README's section Benchmarks says")
+    cfg = replace(cfg, out=cfg.out or f"runs/bench/{args.name}")
+    policy = load_start_policy(args.policy, args.dtype, args.attn)
+    res = run_bench(policy, args.name, cfg, keep_images=False)
+    out = Path(cfg.out)
+    plot_bench(res).savefig(out / "figure.png", dpi=90)
+    print(res.table())
+    print(f"wrote {out}: table.md, results.json, items.jsonl, crops/, figure.png ({res.seconds:.0f} s)")
+    return 0

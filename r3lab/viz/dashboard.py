@@ -1,0 +1,128 @@
+"""The crop-behaviour dashboard: how a policy's use of its crop tool moves over training, one plotly figure.
+
+`crop_dashboard(source)` reads a training log, a run folder or a set of trajectories (r3lab's own or
+imported, `r3lab.replication.behaviour.load_run`), and draws six panels over training steps: crop
+rate, invalid-crop rate, crops per answer, IoU with the ground truth, accuracy with and without a
+crop, and the reward terms. A collapse (the crop rate falling toward zero while accuracy holds) is
+written in red across the top. `save_dashboard(fig, path)` writes one self-contained HTML page
+(plotly.js inlined, no network fetch) with the verdict and a table of the steps.
+"""
+from __future__ import annotations
+
+import html
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from ..replication.behaviour import CollapseConfig, crop_behaviour, detect_collapse, load_run
+
+PANELS = [("crop rate", ["crop_rate"]), ("invalid-crop rate", ["invalid_crop_rate"]), ("crops per answer", ["crops"]),
+          ("crop IoU with the ground truth", ["crop_iou"]),
+          ("accuracy: all / with a crop / without", ["accuracy", "accuracy_crop", "accuracy_no_crop"]),
+          ("reward and its terms", ["reward"])]
+
+
+@dataclass
+class DashboardConfig:
+    """What `r3lab dashboard` reads and where it writes the page."""
+
+    out: str = ""  # the HTML page to write (default: dashboard.html beside the log or in the run folder)
+    format: str = "auto"  # auto | log | r3lab | bench | vlm-r3 | deepeyes | verl | trl
+    image_root: str = ""  # folder the run's image paths start from (default: the run file's folder)
+    tokenizer: str = ""  # verl runs: the local model folder whose tokenizer wrote the ids
+
+
+_NAMES = {"accuracy": "all", "accuracy_crop": "with a crop", "accuracy_no_crop": "without a crop"}
+
+
+def crop_dashboard(source, collapse: CollapseConfig | None = None, title: str = "", **load_kw) -> go.Figure:
+    """The dashboard of `source`: a MetricLog, a list of Trajectories, or a path (`load_run(path, **load_kw)`).
+
+    The rows and the collapse verdict ride along in `fig.layout.meta` (`{"rows": [...], "collapse": {...}}`).
+    """
+    if isinstance(source, (str, os.PathLike)):
+        title = title or Path(source).name
+        source = load_run(source, **load_kw)
+    rows = crop_behaviour(source)
+    return figure_dashboard(rows, detect_collapse(rows, collapse), title)
+
+
+def figure_dashboard(rows: Sequence[dict], collapse: dict | None = None, title: str = "") -> go.Figure:
+    """Six panels over steps from `behaviour` rows; `collapse` (from `detect_collapse`) is written on top."""
+    fig = make_subplots(rows=2, cols=3, subplot_titles=[p for p, _ in PANELS], horizontal_spacing=0.07,
+                        vertical_spacing=0.16)
+    steps = [r["step"] for r in rows]
+    terms = sorted({k for r in rows for k in r if k.startswith("reward/")})
+    for i, (name, keys) in enumerate(PANELS):
+        row, col = i // 3 + 1, i % 3 + 1
+        drawn = 0
+        for k in keys + (terms if name.startswith("reward") else []):
+            ys = [_num(r.get(k)) for r in rows]
+            if all(y is None for y in ys):
+                continue
+            drawn += 1
+            fig.add_trace(go.Scatter(x=steps, y=ys, mode="lines+markers", name=_NAMES.get(k, k), legendgroup=name,
+                                     showlegend=len(keys) > 1 or name.startswith("reward"),
+                                     hovertemplate=f"{k}<br>step %{{x}}: %{{y:.3f}}<extra></extra>"), row=row, col=col)
+        if not drawn:  # e.g. no ground-truth boxes in this run: say so rather than leave a blank panel
+            ax = fig.get_subplot(row, col)  # placed in paper coordinates: an axis without a trace is not drawn
+            fig.add_annotation(text="not measured in this run", showarrow=False, font=dict(color="#888"), xref="paper",
+                               yref="paper", x=sum(ax.xaxis.domain) / 2, y=sum(ax.yaxis.domain) / 2)
+        fig.update_xaxes(title_text="step", row=row, col=col)
+        if "rate" in name or "accuracy" in name or "IoU" in name:
+            fig.update_yaxes(range=[-0.03, 1.03], row=row, col=col)
+    verdict = (collapse or {}).get("message", "")
+    colour = "#c0392b" if (collapse or {}).get("collapsed") else "#555"
+    head = f"<b>{html.escape(title or 'crop behaviour')}</b>"
+    if verdict:
+        head += f"<br><span style='color:{colour};font-size:13px'>{html.escape(verdict)}</span>"
+    fig.update_layout(title=dict(text=head, x=0.01), height=640, margin=dict(t=110, l=50, r=20, b=50),
+                      legend=dict(orientation="h", y=-0.12), template="plotly_white",
+                      meta={"rows": [_clean(r) for r in rows], "collapse": _clean(collapse or {})})
+    return fig
+
+
+def save_dashboard(fig: go.Figure, path: str | os.PathLike) -> Path:
+    """One self-contained HTML page: the figure (plotly.js inlined), the collapse verdict, a table of steps."""
+    path = Path(path)
+    meta = fig.layout.meta or {}
+    rows, collapse = meta.get("rows", []), meta.get("collapse", {})
+    terms = sorted({k for r in rows for k in r if k.startswith("reward/")})
+    keys = ["step", "n"] + [k for _, ks in PANELS for k in ks] + terms
+    keys = [k for k in dict.fromkeys(keys) if any(k in r for r in rows)]
+    table = "<tr>" + "".join(f"<th>{html.escape(k)}</th>" for k in keys) + "</tr>" + "".join(
+        "<tr>" + "".join(f"<td>{_cell(r.get(k))}</td>" for k in keys) + "</tr>" for r in rows)
+    bad = collapse.get("collapsed")
+    banner = (f"<p class='verdict {'bad' if bad else ''}'>{html.escape(collapse.get('message', ''))}</p>"
+              if collapse else "")
+    body = fig.to_html(full_html=False, include_plotlyjs=True, config={"displaylogo": False})
+    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>crop dashboard</title><style>{_STYLE}</style>"
+            f"</head><body>{banner}{body}<h2>steps</h2><table>{table}</table></body></html>")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(page)
+    return path
+
+
+_STYLE = ("body{font-family:system-ui,sans-serif;margin:16px;color:#222} .verdict{font-size:15px;padding:6px 10px;"
+          "background:#f4f4f4;border-left:4px solid #888} .verdict.bad{background:#fdecea;border-color:#c0392b}"
+          " table{border-collapse:collapse;font-size:12px} td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}")
+
+
+def _num(v):
+    return None if v is None or (isinstance(v, float) and math.isnan(v)) else v
+
+
+def _cell(v) -> str:
+    v = _num(v)
+    return "-" if v is None else (f"{v:.3f}" if isinstance(v, float) else html.escape(str(v)))
+
+
+def _clean(d: dict) -> dict:
+    return {k: (None if isinstance(v, float) and math.isnan(v) else list(v) if isinstance(v, tuple) else v)
+            for k, v in d.items()}
+

@@ -1,0 +1,52 @@
+"""TRL's logged completions (and one completion given directly) as Trajectories."""
+import json
+
+import pytest
+
+from r3lab.core.crop_calls import format_crop_call
+from r3lab.core.regions import ViewConfig
+from r3lab.course.fixtures import scene
+from r3lab.course.runs import write_trl_completions
+from r3lab.data.trl import import_trl_completions, trl_trajectory
+from r3lab.testing import tiny_policy
+from r3lab.viz import figure_trajectory, plot_trajectory
+
+PROMPT = ("<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n"
+          "<|vision_start|><|image_pad|><|vision_end|>What colour is the disc?<|im_end|>\n<|im_start|>assistant\n")
+
+
+def test_a_completion_is_split_at_each_valid_crop_call_and_the_crop_inserted():
+    view = ViewConfig()
+    image = scene(0)[0]
+    good, outside = format_crop_call([10, 10, 40, 40]), format_crop_call([500, 500, 600, 600])
+    comp = f"<think>look {good} and {outside} then</think><answer>red</answer>"
+    t = trl_trajectory(PROMPT, comp, image, view, answers=["red"])
+    assert t.pieces[0].text.endswith("user\n") and t.pieces[2].text.startswith("What colour")
+    assert [p.kind for p in t.pieces[3:]] == ["model_text", "image", "model_text"]
+    assert t.pieces[3].text.endswith(good) and t.model_text() == comp  # nothing the model wrote is lost
+    assert [e.ok for e in t.events] == [True, False] and t.events[1].call.verdict.value == "outside_image"
+    assert t.crops[0].info.box_input == (10.0, 10.0, 40.0, 40.0) and t.final_answer() == "red"
+    conv = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "What colour is the disc?"}]}]
+    assert trl_trajectory(conv, [{"role": "assistant", "content": comp}], image, view).pieces[0].text == t.pieces[0].text
+
+
+def test_logged_completions_keep_steps_rewards_and_advantages(tmp_path):
+    policy = tiny_policy()
+    path = write_trl_completions(tmp_path, steps=2, per_step=2, view=policy.view)
+    trajs, rep = import_trl_completions(path, view=policy.view)
+    assert rep.kept == 4 and [t.meta["step"] for t in trajs] == [0, 0, 1, 1]
+    assert trajs[0].meta["system_rewards"] == {"accuracy": 1.0, "format": 1.0} and trajs[0].meta["advantage"] == 0.0
+    t = trajs[0].tokenize(policy)
+    plot_trajectory(t)
+    figure_trajectory(t)
+    rows = [json.loads(x) for x in path.read_text().splitlines()]  # the same table, exported as {"columns", "data"}
+    cols = list(rows[0])
+    (tmp_path / "table.json").write_text(json.dumps({"columns": cols, "data": [[r[c] for c in cols] for r in rows]}))
+    again, rep2 = import_trl_completions(tmp_path / "table.json", view=policy.view)
+    assert rep2.unit == "record" and [a.model_text() for a in again] == [t.model_text() for t in trajs]
+
+
+def test_a_row_without_an_image_column_is_named(tmp_path):
+    (tmp_path / "c.jsonl").write_text(json.dumps({"step": "1", "prompt": PROMPT, "completion": "x"}) + "\n")
+    with pytest.raises(ValueError, match="line 1: a row needs 'image'"):
+        import_trl_completions(tmp_path / "c.jsonl")
