@@ -1,0 +1,195 @@
+"""r3lab's crop environment as TRL's `environment_factory`, its samples as TRL rows, its processor made tool-capable.
+
+TRL's GRPOTrainer (huggingface/trl `trl/trainer/grpo_trainer.py`) makes one environment object per rollout,
+calls `reset(**row)` before generating, and exposes the object's public methods as tools: the model calls
+`image_zoom_in_tool` (Qwen3-VL's and DeepEyes' name) with a `bbox_2d`, and the tool returns the zoomed crop
+as an image part (TRL places it in a tool message, masks its tokens through `tool_mask` and feeds its pixels
+to the training forward). Crops are cut by r3lab's own rules (`r3lab.core.regions.crop_and_zoom`, the
+official zoom rule) and judged by r3lab's grammar (`parse_crop_call`), so a bad box gets the verdict r3lab's
+engine gives it; it becomes a text tool response and a recorded call, never an exception.
+
+Coordinates: `coords="absolute"` reads boxes in pixels of the model-input image (Qwen2.5-VL, r3-tiny),
+`"relative"` in 0-1000 of its sides (Qwen3-VL); both are turned into model-input pixels before judging.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+from PIL import Image
+
+from ..core.crop_calls import CropCall, Verdict, format_crop_call, parse_crop_call
+from ..core.regions import Crop, Frame, ViewConfig, crop_and_zoom
+
+COORDS = ("absolute", "relative")
+TOOL_NAME = "image_zoom_in_tool"
+RELATIVE_SCALE = 1000  # Qwen3-VL writes boxes in thousandths of the image's sides
+
+
+def check_coords(coords: str) -> str:
+    if coords not in COORDS:
+        raise ValueError(f"coords must be 'absolute' (model-input pixels) or 'relative' (0-{RELATIVE_SCALE}), "
+                         f"got {coords!r}")
+    return coords
+
+
+def to_input_pixels(box: Sequence[float], frame: Frame, coords: str = "absolute") -> tuple[float, ...]:
+    """A box as the model wrote it, in the model-input pixels r3lab's grammar judges (relative: 0-1000 of each side)."""
+    if check_coords(coords) == "absolute":
+        return tuple(box)
+    sx, sy = frame.input_w / RELATIVE_SCALE, frame.input_h / RELATIVE_SCALE
+    return (box[0] * sx, box[1] * sy, box[2] * sx, box[3] * sy)
+
+
+def judge_box(bbox_2d, frame: Frame, view: ViewConfig, coords: str = "absolute") -> CropCall:
+    """The verdict r3lab's grammar gives `{"bbox_2d": bbox_2d}` (after moving a relative box to input pixels).
+
+    `raw` keeps the arguments as the model wrote them; `box` is in the model-input frame when it parsed."""
+    raw = json.dumps({"bbox_2d": bbox_2d})
+    numeric = isinstance(bbox_2d, list) and len(bbox_2d) == 4 and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in bbox_2d)
+    text = format_crop_call(to_input_pixels(bbox_2d, frame, coords)) if numeric and coords == "relative" else raw
+    call = parse_crop_call(text, frame, view.max_aspect)
+    call.raw, call.end = raw, len(raw)
+    return call
+
+
+def note(message: str) -> str:
+    """The text tool response to a refused box (the words r3lab's engine writes in its note)."""
+    return f"crop refused: {message}"
+
+
+@dataclass
+class ToolCall:
+    """One call of the zoom tool during a rollout: the verdict and, when executed, the crop shown."""
+
+    call: CropCall
+    crop: Crop | None = None
+    response: str = ""  # the text answered instead of a crop
+
+    @property
+    def ok(self) -> bool:
+        return self.crop is not None
+
+
+class CropEnvironment:
+    """One rollout's crop environment for TRL's GRPOTrainer; build many with `CropEnvironment.factory(...)`.
+
+    `reset` takes the dataset row (`to_trl_rows` writes `sample_id`; the original image is looked up among
+    the factory's samples, else the row's `image` is used). `calls` records every zoom call of the rollout.
+    """
+
+    def __init__(self, view: ViewConfig | None = None, coords: str = "absolute", max_crops: int = 3,
+                 originals: dict | None = None):
+        self.view, self.coords, self.max_crops = view or ViewConfig(), check_coords(coords), int(max_crops)
+        self._originals = originals if originals is not None else {}
+        self.image: Image.Image | None = None
+        self.frame: Frame | None = None
+        self.sample_id = ""
+        self.calls: list[ToolCall] = []
+
+    @classmethod
+    def factory(cls, samples: Sequence = (), view: ViewConfig | None = None, coords: str = "absolute",
+                max_crops: int = 3) -> Callable[[], "CropEnvironment"]:
+        """What to pass as `environment_factory`: environments that cut crops from the samples' original images."""
+        originals = {s.sample_id: s for s in samples}
+        if len(originals) != len(samples):
+            raise ValueError("the samples given to CropEnvironment.factory need distinct sample_id values "
+                             "(each rollout finds its original image by it)")
+        check_coords(coords)
+        return lambda: cls(view, coords, max_crops, originals)
+
+    def reset(self, sample_id: str = "", image=None, images=None, **row) -> None:
+        """Start a rollout on the row's image (the original pixels of its sample when the factory knows it)."""
+        self.sample_id, self.calls = str(sample_id or ""), []
+        sample = self._originals.get(self.sample_id)
+        if sample is not None:
+            self.image = sample.load_image()
+        else:
+            main = image if image is not None else (images[0] if images else None)
+            if main is None:
+                raise ValueError(f"CropEnvironment.reset: row {self.sample_id or '?'!r} has no image and its sample_id "
+                                 "is not among the factory's samples; pass the samples to CropEnvironment.factory")
+            self.image = main.convert("RGB")
+        self.frame = Frame.of(self.image.size, self.view)
+        return None
+
+    def image_zoom_in_tool(self, bbox_2d: list) -> list | str:
+        """Zoom in on a region of the image to see its details.
+
+        Args:
+            bbox_2d: The region [x1, y1, x2, y2] to zoom in on, in coordinates of the image as shown.
+        """
+        if self.frame is None:
+            raise RuntimeError("CropEnvironment.image_zoom_in_tool called before reset (TRL calls reset first)")
+        call = judge_box(bbox_2d, self.frame, self.view, self.coords)
+        if not call.ok:
+            text = note(call.message)
+        elif sum(c.ok for c in self.calls) >= self.max_crops:
+            text = note(f"at most {self.max_crops} crops per answer")
+        else:
+            crop = crop_and_zoom(self.image, call.box, self.view)
+            self.calls.append(ToolCall(call, crop))
+            return [{"type": "image", "image": crop.image}]
+        self.calls.append(ToolCall(call, None, text))
+        return text
+
+    @property
+    def crop_boxes(self) -> list[tuple[int, int, int, int]]:
+        """Executed crops, inclusive original pixels (the frame of `Sample.regions`)."""
+        return [c.crop.box_orig for c in self.calls if c.ok]
+
+    @property
+    def verdicts(self) -> list[str]:
+        return [c.call.verdict.value if c.ok or c.call.verdict is not Verdict.OK else "over_budget" for c in self.calls]
+
+
+# -- samples as TRL rows ---------------------------------------------------------------------------
+def tool_instruction(coords: str = "absolute") -> str:
+    """The instruction after each question: the tool replaces r3lab's inline crop call."""
+    where = "in pixels of the image" if check_coords(coords) == "absolute" else f"in 0-{RELATIVE_SCALE} of its sides"
+    return (f"Think in <think> </think>; to look closer, call {TOOL_NAME} with bbox_2d [x1, y1, x2, y2] {where}; "
+            "answer in <answer> </answer>.")
+
+
+def to_trl_rows(samples: Sequence, view: ViewConfig, system: str | None = None, coords: str = "absolute",
+                instruction: str | None = None) -> list[dict]:
+    """r3lab samples as TRL GRPO rows: a conversational `prompt`, the main `image` already at its model-input
+    size (so one image processor shows main image and crops at r3lab's sizes), `answers`, `gt_boxes`
+    (original pixels), `question`, `family` and `sample_id`. `datasets.Dataset.from_list(rows)` takes them as they are."""
+    rows = []
+    instruction = tool_instruction(coords) if instruction is None else instruction
+    for s in samples:
+        s.check_text()
+        image = s.load_image()
+        frame = Frame.of(image.size, view)
+        msgs = [{"role": "system", "content": [{"type": "text", "text": system}]}] if system else []
+        msgs.append({"role": "user", "content": [{"type": "image"},
+                                                 {"type": "text", "text": f"{s.question}\n{instruction}"}]})
+        rows.append({"prompt": msgs, "image": image.resize(frame.input_size, Image.BICUBIC),
+                     "answers": list(s.answers), "gt_boxes": [[float(v) for v in b] for b in s.regions],
+                     "question": s.question, "family": s.family, "sample_id": s.sample_id})
+    return rows
+
+
+def tool_processor(policy, chat_template: str | None = None):
+    """The policy's processor with a tool-capable chat template (TRL's copy of Qwen3-VL's, which renders images
+    in tool messages and which TRL's response parser knows) and pixel bounds that hold both the main view and
+    the crop budget, so neither is resized again."""
+    from trl.chat_template_utils import qwen3_vl_chat_template
+
+    from ..model.policy import build_image_processor
+
+    v = policy.view
+    bounds = ViewConfig(min(v.min_pixels, v.crop_min_pixels), max(v.max_pixels, v.crop_max_pixels),
+                        factor=v.factor)
+    proc = policy.processor()
+    proc.image_processor = build_image_processor(bounds, policy.patch_size, policy.merge_size)
+    # TRL's tool loop splits the prompt's pixel fields with tensor ops; the PIL backend (the only one without
+    # torchvision) returns numpy arrays unless told otherwise, and the loop fails on the first text-only reply
+    proc.image_processor.return_tensors = "pt"
+    proc.chat_template = chat_template or qwen3_vl_chat_template
+    policy.tokenizer.chat_template = proc.chat_template
+    return proc

@@ -1,0 +1,97 @@
+"""Scripted turns for `model.generate`: the same forced text r3lab's engine takes as `scripts`, for TRL's loop.
+
+Benchmarks, tests and lessons need a tiny untrained model to call the zoom tool; a logits processor
+forces each assistant turn's tokens (after the last `<|im_start|>assistant\\n` of a row), and at a
+`Choice` lets the model sample among a few alternatives (so a GRPO group differs and its advantages
+are not all zero). The model still runs every forward pass; only the choice of token is taken from it.
+"""
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+
+
+@dataclass(frozen=True)
+class Choice:
+    """Alternatives the model samples among at this point of a turn (each must start with a distinct token)."""
+
+    options: tuple[str, ...]
+
+
+Turn = Sequence["str | Choice"]
+
+
+class ScriptedTurns:
+    """A `LogitsProcessor`: turn k of every row (k = assistant turns already in the row) follows `turns[k]`;
+    after its script a turn ends with `<|im_end|>`; rows past the last turn only end theirs."""
+
+    def __init__(self, tokenizer, turns: Sequence[Turn], eos: str = "<|im_end|>"):
+        enc = lambda t: list(tokenizer.encode(t, add_special_tokens=False))  # noqa: E731
+        self.start = enc("<|im_start|>assistant\n")
+        self.eos = tokenizer.convert_tokens_to_ids(eos)
+        self.turns = []
+        for turn in turns:
+            parts = []
+            for part in turn:
+                if isinstance(part, Choice):
+                    opts = [enc(o) for o in part.options]
+                    if len({o[0] for o in opts}) != len(opts):
+                        raise ValueError(f"Choice{part.options}: the options must start with distinct tokens")
+                    parts.append(opts)
+                else:
+                    parts.append([enc(part)])
+            self.turns.append(parts)
+
+    def _turn(self, row: list[int]) -> tuple[int, list[int]]:
+        n, s, last = 0, self.start, None
+        for i in range(len(row) - len(s) + 1):
+            if row[i:i + len(s)] == s:
+                n, last = n + 1, i + len(s)
+        return n - 1, row[last:] if last is not None else []
+
+    def allowed(self, row: list[int]) -> list[int]:
+        """The token ids the row may take next."""
+        k, done = self._turn(row)
+        if not 0 <= k < len(self.turns):
+            return [self.eos]
+        pos = 0
+        for opts in self.turns[k]:
+            left = done[pos:]
+            if not left:
+                return sorted({o[0] for o in opts})
+            match = [o for o in opts if o[:len(left)] == left[:len(o)]]
+            if not match:
+                return [self.eos]  # the row left the script (cannot happen while forcing)
+            o = match[0]
+            if len(left) < len(o):
+                return [o[len(left)]]
+            pos += len(o)
+        return [self.eos]
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        mask = torch.full_like(scores, float("-inf"))
+        for b, row in enumerate(input_ids.tolist()):
+            mask[b, self.allowed(row)] = 0.0
+        return scores + mask
+
+
+@contextlib.contextmanager
+def scripted(model, processor: ScriptedTurns):
+    """Within the block, `model.generate` follows `processor` (TRL calls `generate` on the unwrapped model)."""
+    from transformers import LogitsProcessorList
+
+    original = model.generate
+
+    def generate(*args, **kwargs):
+        extra = LogitsProcessorList(kwargs.pop("logits_processor", None) or [])
+        extra.append(processor)
+        return original(*args, logits_processor=extra, **kwargs)
+
+    model.generate = generate
+    try:
+        yield processor
+    finally:
+        del model.generate  # the instance attribute goes; the class's method shows again

@@ -1,0 +1,116 @@
+"""r3lab on TRL's GRPOTrainer: the crop environment, rewards, rows, and a few real training steps on CPU."""
+import pytest
+
+pytest.importorskip("trl", reason="TRL is not installed: pip install 'r3lab[trl]' (the dev extra installs it)")
+
+import torch  # noqa: E402
+
+from r3lab.core.crop_calls import parse_crop_call, format_crop_call  # noqa: E402
+from r3lab.core.regions import Frame, crop_and_zoom  # noqa: E402
+from r3lab.data.vlir import build_samples  # noqa: E402
+from r3lab.integrations.trl_env import TOOL_NAME, CropEnvironment, to_trl_rows  # noqa: E402
+from r3lab.integrations.trl_rewards import accuracy_reward, region_iou_reward, reward_funcs  # noqa: E402
+from r3lab.integrations.trl_script import Choice, ScriptedTurns  # noqa: E402
+from r3lab.integrations.trl_train import TRLConfig, train_trl  # noqa: E402
+from r3lab.model.tiny import TinyConfig, build_tiny  # noqa: E402
+
+BAD, GOOD = [50, 40, 10, 90], [0, 0, 60, 60]  # inverted; the top-left of a 112x112 view
+
+
+def call(box) -> str:
+    return '<tool_call>\n{"name": "%s", "arguments": {"bbox_2d": %s}}\n</tool_call>' % (TOOL_NAME, box)
+
+
+@pytest.fixture(scope="module")
+def samples():
+    return build_samples(2, seed=0)
+
+
+def test_the_zoom_tool_cuts_by_r3lab_rules_and_answers_bad_boxes_in_text(samples):
+    env = CropEnvironment.factory(samples, max_crops=1)()
+    env.reset(sample_id=samples[0].sample_id)
+    frame = Frame.of(samples[0].load_image().size, env.view)
+    got = env.image_zoom_in_tool(GOOD)
+    want = crop_and_zoom(samples[0].load_image(), tuple(GOOD), env.view).image
+    assert got[0]["type"] == "image" and got[0]["image"].tobytes() == want.tobytes()
+    for bad in (BAD, [200, 200, 300, 300], [1, 2], ["a", 1, 2, 3]):
+        text = env.image_zoom_in_tool(bad)
+        verdict = parse_crop_call('{"bbox_2d": %s}' % str(bad).replace("'", '"'), frame, env.view.max_aspect)
+        assert isinstance(text, str) and verdict.message in text and env.calls[-1].call.verdict is verdict.verdict
+    assert env.image_zoom_in_tool(GOOD) == "crop refused: at most 1 crops per answer"  # the budget, in text
+    assert env.verdicts == ["ok", "inverted", "outside_image", "wrong_arity", "non_numeric", "over_budget"]
+    rel = CropEnvironment.factory(samples, coords="relative")()
+    rel.reset(sample_id=samples[0].sample_id)
+    thousandths = [round(v * 1000 / 112) for v in GOOD]  # 0-1000 of the 112-px view's sides
+    assert rel.image_zoom_in_tool(thousandths)[0]["image"].tobytes() == want.tobytes()
+    with pytest.raises(ValueError, match="coords must be"):
+        CropEnvironment.factory(samples, coords="normalised")
+
+
+def test_rows_and_rewards_read_r3lab_samples_and_tool_rollouts(samples):
+    rows = to_trl_rows(samples, CropEnvironment().view)
+    assert rows[0]["image"].size == Frame.of(samples[0].load_image().size, CropEnvironment().view).input_size
+    assert rows[0]["answers"] == samples[0].answers and rows[0]["gt_boxes"] == [list(map(float, samples[0].regions[0]))]
+    env = CropEnvironment.factory(samples)()
+    env.reset(sample_id=samples[0].sample_id)
+    env.image_zoom_in_tool(GOOD)
+    comp = [{"role": "assistant", "content": "", "tool_calls": [{"type": "function", "function": {
+        "name": TOOL_NAME, "arguments": {"bbox_2d": GOOD}}}]}, {"role": "tool", "name": TOOL_NAME, "content": "x"},
+        {"role": "assistant", "content": "<answer>Yellow.</answer>"}]
+    assert accuracy_reward([None] * 2, [comp, comp], answers=[["yellow"], ["blue", "red"]]) == [1.0, 0.0]
+    iou = region_iou_reward([None], [comp], environments=[env], gt_boxes=[rows[0]["gt_boxes"]])[0]
+    assert 0 < iou < 1
+    funcs, weights = reward_funcs("code")
+    assert [f.__name__ for f in funcs] == ["accuracy", "format", "region_if_accuracy", "length"]
+    assert weights == [1.0, 0.5, 0.5, 0.1]
+    assert funcs[2]([None], [comp], answers=[["yellow"]])[0] == 1.0  # the tool call counts as a crop call
+
+
+def test_grpo_trainer_steps_train_on_the_crops_pixels_with_tool_results_masked(samples, tmp_path):
+    policy = build_tiny(TinyConfig(family="qwen3_vl"))
+    script = ScriptedTurns(policy.tokenizer, [["<think>look</think>", "\n" + call(BAD)], [call(GOOD)],
+                                              ["<answer>", Choice(("yellow", "blue", "red", "green")), "</answer>"]])
+    seen, batches = [], []
+    visual = policy.model.model.visual
+    hook = visual.register_forward_pre_hook(
+        lambda m, args: seen.append(args[0].detach().clone()) if torch.is_grad_enabled() else None)
+    before = {k: v.clone() for k, v in policy.model.state_dict().items()}
+    cfg = TRLConfig(steps=2, prompts_per_step=2, group_size=4, learning_rate=1e-2, out_dir=str(tmp_path))
+    from r3lab.integrations.trl_train import grpo_trainer
+
+    trainer, recorder = grpo_trainer(policy, samples, cfg)
+    compute = trainer._compute_loss
+    trainer._compute_loss = lambda model, inputs: (batches.append(inputs), compute(model, inputs))[1]
+    from r3lab.integrations.trl_script import scripted
+
+    with scripted(policy.model, script):
+        trainer.train()
+    hook.remove()
+    trajs = recorder.trajectories
+    # a bad box became a text tool response, recorded as a refused crop event
+    t = trajs[0]
+    assert [e.call.verdict.value for e in t.events] == ["inverted", "ok"] and [e.ok for e in t.events] == [False, True]
+    assert "crop refused: x2 must be larger" in t.pieces[t.events[0].piece + 1].text
+    # the crop's pixels reach the training forward (not only the dataset's main image)
+    crop = t.crops[0].image
+    want = trainer.processing_class.image_processor(images=[crop])["pixel_values"]
+    assert seen, "the vision tower never ran with gradients: images did not reach the training forward"
+    assert any(_holds(pv, want) for pv in seen), "the crop's pixels are missing from the training forward"
+    # tool-result tokens are masked; what is left is exactly the model's text (r3lab's loss mask)
+    inputs = batches[-1]
+    mask, ids = inputs["tool_mask"] * inputs["completion_mask"], inputs["completion_ids"]
+    tok = policy.tokenizer
+    kept = []
+    for row in range(ids.size(0)):  # TRL shuffles the rollouts before the loss: compare as multisets
+        kept.append((tok.decode(ids[row][mask[row].bool()].tolist(), skip_special_tokens=False), int(mask[row].sum())))
+        dropped = tok.decode(ids[row][(1 - mask[row]).bool() & inputs["completion_mask"][row].bool()].tolist())
+        assert "<tool_response>" in dropped and "<|image_pad|>" in dropped and "crop refused" in dropped
+    assert sorted(kept) == sorted((t.model_text(), int(t.tokenize(policy).loss_mask().sum())) for t in trajs)
+    # the parameters moved, the vision tower's included
+    changed = {k for k, v in policy.model.state_dict().items() if not torch.equal(v, before[k])}
+    assert any("visual" in k for k in changed) and any("language_model" in k for k in changed)
+
+
+def _holds(pixels: torch.Tensor, block: torch.Tensor) -> bool:
+    n = block.size(0)
+    return any(torch.equal(pixels[i:i + n].float(), block.float()) for i in range(pixels.size(0) - n + 1))
