@@ -45,16 +45,28 @@ class ScriptedTurns:
                     parts.append([enc(part)])
             self.turns.append(parts)
 
-    def _turn(self, row: list[int]) -> tuple[int, list[int]]:
-        n, s, last = 0, self.start, None
-        for i in range(len(row) - len(s) + 1):
-            if row[i:i + len(s)] == s:
-                n, last = n + 1, i + len(s)
-        return n - 1, row[last:] if last is not None else []
+    def _turns(self, input_ids: torch.Tensor) -> list[tuple[int, list[int]]]:
+        """Per row: (assistant turns before the current one, the ids of the current turn so far)."""
+        s, L = self.start, input_ids.size(1)
+        if L < len(s):
+            return [(-1, [])] * input_ids.size(0)
+        hit = torch.ones(input_ids.size(0), L - len(s) + 1, dtype=torch.bool, device=input_ids.device)
+        for j, t in enumerate(s):  # vectorised: this runs once per generated token, over whole contexts
+            hit &= input_ids[:, j:L - len(s) + 1 + j] == t
+        out = []
+        for b in range(input_ids.size(0)):
+            where = hit[b].nonzero()
+            if not len(where):
+                out.append((-1, []))
+            else:
+                out.append((len(where) - 1, input_ids[b, int(where[-1]) + len(s):].tolist()))
+        return out
 
     def allowed(self, row: list[int]) -> list[int]:
         """The token ids the row may take next."""
-        k, done = self._turn(row)
+        return self._allowed(*self._turns(torch.tensor([row]))[0])
+
+    def _allowed(self, k: int, done: list[int]) -> list[int]:
         if not 0 <= k < len(self.turns):
             return [self.eos]
         pos = 0
@@ -73,8 +85,8 @@ class ScriptedTurns:
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         mask = torch.full_like(scores, float("-inf"))
-        for b, row in enumerate(input_ids.tolist()):
-            mask[b, self.allowed(row)] = 0.0
+        for b, (k, done) in enumerate(self._turns(input_ids)):
+            mask[b, self._allowed(k, done)] = 0.0
         return scores + mask
 
 

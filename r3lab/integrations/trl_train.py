@@ -73,7 +73,8 @@ class TRLRun:
 
 
 def grpo_trainer(policy, samples: Sequence, cfg: TRLConfig | None = None, **grpo_kw):
-    """A GRPOTrainer over `samples` with r3lab's crop environment and rewards; `grpo_kw` go to GRPOConfig by name."""
+    """A GRPOTrainer over `samples` with r3lab's crop environment and rewards, and its `TrajectoryRecorder`;
+    `grpo_kw` set any other GRPOConfig field (e.g. `gradient_accumulation_steps`, `vllm_gpu_memory_utilization`)."""
     from datasets import Dataset
     from trl import GRPOConfig, GRPOTrainer
 
@@ -84,14 +85,15 @@ def grpo_trainer(policy, samples: Sequence, cfg: TRLConfig | None = None, **grpo
     rows = to_trl_rows(samples, policy.view, policy.prompt.system, cfg.coords)
     funcs, weights = reward_funcs(cfg.rewards, cfg.iou, cfg.dense)
     recorder = TrajectoryRecorder(processor, policy.view, cfg.coords)
-    args = GRPOConfig(
+    settings = dict(
         output_dir=cfg.out_dir, max_steps=cfg.steps, per_device_train_batch_size=cfg.prompts_per_step * cfg.group_size,
         num_generations=cfg.group_size, learning_rate=cfg.learning_rate, temperature=cfg.temperature, top_p=cfg.top_p,
         max_completion_length=cfg.max_completion_length, max_tool_calling_iterations=cfg.max_crops, beta=cfg.beta,
         epsilon=cfg.epsilon, seed=cfg.seed, use_vllm=cfg.use_vllm, vllm_mode=cfg.vllm_mode,
         reward_weights=weights + [0.0], logging_steps=cfg.log_every, report_to=[],
         save_strategy="steps" if cfg.save_steps else "no", save_steps=cfg.save_steps or 500,
-        use_cpu=policy.device.type == "cpu", bf16=False, disable_tqdm=False, **grpo_kw)
+        use_cpu=policy.device.type == "cpu", bf16=False, disable_tqdm=False)
+    args = GRPOConfig(**{**settings, **grpo_kw})  # GRPOConfig's own fields, given by name, win
     policy.model.train()
     trainer = GRPOTrainer(model=policy.model, reward_funcs=funcs + [recorder], args=args,
                           train_dataset=Dataset.from_list(rows), processing_class=processor,

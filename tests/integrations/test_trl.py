@@ -12,7 +12,10 @@ from r3lab.integrations.trl_env import TOOL_NAME, CropEnvironment, to_trl_rows  
 from r3lab.integrations.trl_rewards import accuracy_reward, region_iou_reward, reward_funcs  # noqa: E402
 from r3lab.integrations.trl_script import Choice, ScriptedTurns  # noqa: E402
 from r3lab.integrations.trl_train import TRLConfig, train_trl  # noqa: E402
+from r3lab.explain.crops import ExplainConfig, explain_crops  # noqa: E402
 from r3lab.model.tiny import TinyConfig, build_tiny  # noqa: E402
+from r3lab.viz.mpl import plot_trajectory  # noqa: E402
+from r3lab.viz.page import export_html  # noqa: E402
 
 BAD, GOOD = [50, 40, 10, 90], [0, 0, 60, 60]  # inverted; the top-left of a 112x112 view
 
@@ -109,6 +112,12 @@ def test_grpo_trainer_steps_train_on_the_crops_pixels_with_tool_results_masked(s
     # the parameters moved, the vision tower's included
     changed = {k for k, v in policy.model.state_dict().items() if not torch.equal(v, before[k])}
     assert any("visual" in k for k in changed) and any("language_model" in k for k in changed)
+    # the rollouts read back as r3lab's own: explained, drawn and exported
+    policy.model.eval()
+    ex = explain_crops(policy, t, ExplainConfig(layers=[-1]))
+    assert [e.ok for e in ex] == [False, True] and ex[1].gt_iou is not None and ex[1].mass_in_box is not None
+    plot_trajectory(t)
+    assert export_html(t, tmp_path / "t.html").stat().st_size > 1000
 
 
 def _holds(pixels: torch.Tensor, block: torch.Tensor) -> bool:
