@@ -28,6 +28,19 @@ TOOL_NAME = "image_zoom_in_tool"
 RELATIVE_SCALE = 1000  # Qwen3-VL writes boxes in thousandths of the image's sides
 
 
+def require_trl() -> None:
+    """ImportError naming the extra when TRL is missing (or is not the version r3lab is written against)."""
+    try:
+        import trl
+    except ImportError:
+        raise ImportError("r3lab.integrations needs TRL: pip install 'r3lab[trl]' (trl 1.16)") from None
+    if not trl.__version__.startswith("1.16"):
+        import warnings
+
+        warnings.warn(f"r3lab.integrations is written against trl 1.16 (GRPOTrainer's tool loop, tool_mask); "
+                      f"trl {trl.__version__} is installed: pip install 'r3lab[trl]' pins it", stacklevel=3)
+
+
 def check_coords(coords: str) -> str:
     if coords not in COORDS:
         raise ValueError(f"coords must be 'absolute' (model-input pixels) or 'relative' (0-{RELATIVE_SCALE}), "
@@ -178,6 +191,7 @@ def tool_processor(policy, chat_template: str | None = None):
     """The policy's processor with a tool-capable chat template (TRL's copy of Qwen3-VL's, which renders images
     in tool messages and which TRL's response parser knows) and pixel bounds that hold both the main view and
     the crop budget, so neither is resized again."""
+    require_trl()
     from trl.chat_template_utils import qwen3_vl_chat_template
 
     from ..model.policy import build_image_processor

@@ -14,6 +14,8 @@ rollouts as Trajectories (and logs the executed crops per rollout as `rewards/cr
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 from typing import Sequence
 
 from PIL import Image
@@ -90,12 +92,16 @@ class TrajectoryRecorder:
     """A TRL reward function (give it weight 0) that keeps every batch's rollouts as Trajectories.
 
     `processor` renders each prompt with the environment's tool as TRL did; `trajectories` holds the last
-    batch, `history` every batch (a list per step). Its value is the number of crops each rollout executed."""
+    batch, `history` the last `keep` batches; `path` (a .jsonl) receives every batch, without pixels, as
+    `r3lab eval` writes trajectories (so `r3lab dashboard` reads a TRL run). Its value is the number of
+    crops each rollout executed."""
 
     __name__ = "crops"
 
-    def __init__(self, processor, view: ViewConfig, coords: str = "absolute", keep: int = 50):
+    def __init__(self, processor, view: ViewConfig, coords: str = "absolute", keep: int = 50,
+                 path: str | os.PathLike | None = None):
         self.processor, self.view, self.coords, self.keep = processor, view, coords, keep
+        self.path = Path(path) if path else None
         self.trajectories: list[Trajectory] = []
         self.history: list[list[Trajectory]] = []
 
@@ -108,13 +114,17 @@ class TrajectoryRecorder:
         for n, (prompt, completion, env) in enumerate(zip(prompts, completions, environments)):
             text = self.processor.apply_chat_template(prompt, tools=[env.image_zoom_in_tool], tokenize=False,
                                                       add_generation_prompt=True)
-            meta = {"format": "trl", "step": getattr(trainer_state, "global_step", None), "row": n}
+            meta = {"format": "trl", "step": int(getattr(trainer_state, "global_step", 0) or 0), "row": n}
             out.append(tool_trajectory(
                 text, completion, env.image, self.view, self.coords, question=question[n] if question else _question(prompt),
                 answers=list(answers[n]) if answers else [], gt_boxes=[tuple(b) for b in (gt_boxes or [[]] * len(prompts))[n]],
                 family=family[n] if family else "", sample_id=str(sample_id[n]) if sample_id else "", meta=meta))
         self.trajectories = out
         self.history = (self.history + [out])[-self.keep:]
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with open(self.path, "a") as f:
+                f.writelines(json.dumps(t.to_dict("none")) + "\n" for t in out)
         return [float(len(t.crops)) for t in out]
 
 

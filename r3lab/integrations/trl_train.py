@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 from ..train.config import _LR, _POS, check_ranges
-from .trl_env import COORDS, CropEnvironment, to_trl_rows, tool_processor
+from .trl_env import COORDS, CropEnvironment, require_trl, to_trl_rows, tool_processor
 from .trl_rewards import reward_funcs
 from .trl_runs import TrajectoryRecorder
 from .trl_script import ScriptedTurns, scripted
@@ -72,9 +72,11 @@ class TRLRun:
         return self.recorder.trajectories
 
 
-def grpo_trainer(policy, samples: Sequence, cfg: TRLConfig | None = None, **grpo_kw):
+def grpo_trainer(policy, samples: Sequence, cfg: TRLConfig | None = None, record: str | None = None, **grpo_kw):
     """A GRPOTrainer over `samples` with r3lab's crop environment and rewards, and its `TrajectoryRecorder`;
-    `grpo_kw` set any other GRPOConfig field (e.g. `gradient_accumulation_steps`, `vllm_gpu_memory_utilization`)."""
+    `grpo_kw` set any other GRPOConfig field (e.g. `gradient_accumulation_steps`, `vllm_gpu_memory_utilization`);
+    `record`: a .jsonl path the recorder appends every batch's Trajectories to."""
+    require_trl()
     from datasets import Dataset
     from trl import GRPOConfig, GRPOTrainer
 
@@ -84,7 +86,7 @@ def grpo_trainer(policy, samples: Sequence, cfg: TRLConfig | None = None, **grpo
     processor = tool_processor(policy)
     rows = to_trl_rows(samples, policy.view, policy.prompt.system, cfg.coords)
     funcs, weights = reward_funcs(cfg.rewards, cfg.iou, cfg.dense)
-    recorder = TrajectoryRecorder(processor, policy.view, cfg.coords)
+    recorder = TrajectoryRecorder(processor, policy.view, cfg.coords, path=record)
     settings = dict(
         output_dir=cfg.out_dir, max_steps=cfg.steps, per_device_train_batch_size=cfg.prompts_per_step * cfg.group_size,
         num_generations=cfg.group_size, learning_rate=cfg.learning_rate, temperature=cfg.temperature, top_p=cfg.top_p,
@@ -102,9 +104,9 @@ def grpo_trainer(policy, samples: Sequence, cfg: TRLConfig | None = None, **grpo
 
 
 def train_trl(policy, samples: Sequence, cfg: TRLConfig | None = None, script: ScriptedTurns | None = None,
-              **grpo_kw) -> TRLRun:
+              record: str | None = None, **grpo_kw) -> TRLRun:
     """Train `policy` in place with TRL's GRPOTrainer on `samples`; `script` forces the turns (lessons, tests)."""
-    trainer, recorder = grpo_trainer(policy, samples, cfg, **grpo_kw)
+    trainer, recorder = grpo_trainer(policy, samples, cfg, record, **grpo_kw)
     if script is not None:
         with scripted(policy.model, script):
             trainer.train()

@@ -123,3 +123,20 @@ def test_grpo_trainer_steps_train_on_the_crops_pixels_with_tool_results_masked(s
 def _holds(pixels: torch.Tensor, block: torch.Tensor) -> bool:
     n = block.size(0)
     return any(torch.equal(pixels[i:i + n].float(), block.float()) for i in range(pixels.size(0) - n + 1))
+
+
+def test_r3lab_train_trl_writes_a_run_the_dashboard_reads(samples, tmp_path):
+    from r3lab.cli.app import main
+    from r3lab.data.dataset import save_dataset
+    from r3lab.replication.behaviour import load_run
+
+    data = save_dataset(samples, tmp_path / "data")
+    out = tmp_path / "run"
+    argv = ["train", "trl", "--data", str(data), "--steps", "1", "--group-size", "2", "--prompts-per-step", "2",
+            "--max-completion-length", "24", "--out-dir", str(out)]
+    assert main(argv) == 0
+    assert (out / "final" / "config.json").is_file() and (out / "trl_log.jsonl").is_file()
+    trajs = load_run(out)
+    assert len(trajs) == 4 and all(t.meta["format"] == "trl" for t in trajs)
+    with pytest.raises(FileExistsError, match="already holds a TRL run"):
+        main(argv)
