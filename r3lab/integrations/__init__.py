@@ -9,5 +9,6 @@ __getattr__, __dir__, __all__ = lazy(__name__, {
                      "region_iou_reward", "region_giou_reward", "crop_valid_reward"],
     ".trl_runs": ["tool_trajectory", "TrajectoryRecorder"],
     ".trl_script": ["ScriptedTurns", "Choice", "scripted"],
+    ".trl_probe": ["ForwardProbe"],
     ".trl_train": ["TRLConfig", "TRLRun", "grpo_trainer", "train_trl"],
 })

@@ -16,7 +16,8 @@ import torch
 
 @dataclass(frozen=True)
 class Choice:
-    """Alternatives the model samples among at this point of a turn (each must start with a distinct token)."""
+    """Alternatives the model samples among at this point of a turn (none may be a token prefix of another);
+    where options share leading tokens, the model chooses at the first token that differs."""
 
     options: tuple[str, ...]
 
@@ -38,8 +39,9 @@ class ScriptedTurns:
             for part in turn:
                 if isinstance(part, Choice):
                     opts = [enc(o) for o in part.options]
-                    if len({o[0] for o in opts}) != len(opts):
-                        raise ValueError(f"Choice{part.options}: the options must start with distinct tokens")
+                    if any(a != b and a == b[:len(a)] for a in opts for b in opts):
+                        raise ValueError(f"Choice{part.options}: an option is a token prefix of another, so where "
+                                         "it ends is ambiguous; make the options end differently")
                     parts.append(opts)
                 else:
                     parts.append([enc(part)])
@@ -72,15 +74,12 @@ class ScriptedTurns:
         pos = 0
         for opts in self.turns[k]:
             left = done[pos:]
-            if not left:
-                return sorted({o[0] for o in opts})
-            match = [o for o in opts if o[:len(left)] == left[:len(o)]]
-            if not match:
-                return [self.eos]  # the row left the script (cannot happen while forcing)
-            o = match[0]
-            if len(left) < len(o):
-                return [o[len(left)]]
-            pos += len(o)
+            ended = [o for o in opts if left[:len(o)] == o]
+            if ended:  # this part is written: on to the next
+                pos += len(ended[0])
+                continue
+            nxt = sorted({o[len(left)] for o in opts if o[:len(left)] == left})
+            return nxt or [self.eos]  # empty only if the row left the script (cannot happen while forcing)
         return [self.eos]
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:

@@ -4,14 +4,16 @@ import pytest
 pytest.importorskip("trl", reason="TRL is not installed: pip install 'r3lab[trl]' (the dev extra installs it)")
 
 import torch  # noqa: E402
+from PIL import Image  # noqa: E402
 
 from r3lab.core.crop_calls import parse_crop_call, format_crop_call  # noqa: E402
 from r3lab.core.regions import Frame, crop_and_zoom  # noqa: E402
 from r3lab.data.vlir import build_samples  # noqa: E402
 from r3lab.integrations.trl_env import TOOL_NAME, CropEnvironment, to_trl_rows  # noqa: E402
 from r3lab.integrations.trl_rewards import accuracy_reward, region_iou_reward, reward_funcs  # noqa: E402
-from r3lab.integrations.trl_script import Choice, ScriptedTurns  # noqa: E402
-from r3lab.integrations.trl_train import TRLConfig, train_trl  # noqa: E402
+from r3lab.integrations.trl_probe import ForwardProbe  # noqa: E402
+from r3lab.integrations.trl_script import Choice, ScriptedTurns, scripted  # noqa: E402
+from r3lab.integrations.trl_train import TRLConfig, grpo_trainer  # noqa: E402
 from r3lab.explain.crops import ExplainConfig, explain_crops  # noqa: E402
 from r3lab.model.tiny import TinyConfig, build_tiny  # noqa: E402
 from r3lab.viz.mpl import plot_trajectory  # noqa: E402
@@ -73,42 +75,28 @@ def test_grpo_trainer_steps_train_on_the_crops_pixels_with_tool_results_masked(s
     policy = build_tiny(TinyConfig(family="qwen3_vl"))
     script = ScriptedTurns(policy.tokenizer, [["<think>look</think>", "\n" + call(BAD)], [call(GOOD)],
                                               ["<answer>", Choice(("yellow", "blue", "red", "green")), "</answer>"]])
-    seen, batches = [], []
-    visual = policy.model.model.visual
-    hook = visual.register_forward_pre_hook(
-        lambda m, args: seen.append(args[0].detach().clone()) if torch.is_grad_enabled() else None)
     before = {k: v.clone() for k, v in policy.model.state_dict().items()}
     cfg = TRLConfig(steps=2, prompts_per_step=2, group_size=4, learning_rate=1e-2, out_dir=str(tmp_path))
-    from r3lab.integrations.trl_train import grpo_trainer
-
     trainer, recorder = grpo_trainer(policy, samples, cfg)
-    compute = trainer._compute_loss
-    trainer._compute_loss = lambda model, inputs: (batches.append(inputs), compute(model, inputs))[1]
-    from r3lab.integrations.trl_script import scripted
-
-    with scripted(policy.model, script):
+    with ForwardProbe(trainer, policy) as probe, scripted(policy.model, script):
         trainer.train()
-    hook.remove()
     trajs = recorder.trajectories
     # a bad box became a text tool response, recorded as a refused crop event
     t = trajs[0]
     assert [e.call.verdict.value for e in t.events] == ["inverted", "ok"] and [e.ok for e in t.events] == [False, True]
     assert "crop refused: x2 must be larger" in t.pieces[t.events[0].piece + 1].text
     # the crop's pixels reach the training forward (not only the dataset's main image)
-    crop = t.crops[0].image
-    want = trainer.processing_class.image_processor(images=[crop])["pixel_values"]
-    assert seen, "the vision tower never ran with gradients: images did not reach the training forward"
-    assert any(_holds(pv, want) for pv in seen), "the crop's pixels are missing from the training forward"
+    assert probe.pixels, "the vision tower never ran with gradients: images did not reach the training forward"
+    assert probe.holds(t.crops[0].image), "the crop's pixels are missing from the training forward"
+    assert not probe.holds(Image.new("RGB", t.crops[0].image.size, "white"))  # the probe can say no
     # tool-result tokens are masked; what is left is exactly the model's text (r3lab's loss mask)
-    inputs = batches[-1]
-    mask, ids = inputs["tool_mask"] * inputs["completion_mask"], inputs["completion_ids"]
-    tok = policy.tokenizer
-    kept = []
-    for row in range(ids.size(0)):  # TRL shuffles the rollouts before the loss: compare as multisets
-        kept.append((tok.decode(ids[row][mask[row].bool()].tolist(), skip_special_tokens=False), int(mask[row].sum())))
-        dropped = tok.decode(ids[row][(1 - mask[row]).bool() & inputs["completion_mask"][row].bool()].tolist())
+    texts = probe.texts()
+    for kept, dropped in texts:
         assert "<tool_response>" in dropped and "<|image_pad|>" in dropped and "crop refused" in dropped
-    assert sorted(kept) == sorted((t.model_text(), int(t.tokenize(policy).loss_mask().sum())) for t in trajs)
+        assert "<tool_response>" not in kept and "<|image_pad|>" not in kept
+    assert sorted(k for k, _ in texts) == sorted(t.model_text() for t in trajs)  # TRL shuffles rows before the loss
+    assert sum(int(b["tool_mask"].mul(b["completion_mask"]).sum()) for b in probe.batches[-1:]) == \
+        sum(int(t.tokenize(policy).loss_mask().sum()) for t in trajs)
     # the parameters moved, the vision tower's included
     changed = {k for k, v in policy.model.state_dict().items() if not torch.equal(v, before[k])}
     assert any("visual" in k for k in changed) and any("language_model" in k for k in changed)
@@ -120,9 +108,17 @@ def test_grpo_trainer_steps_train_on_the_crops_pixels_with_tool_results_masked(s
     assert export_html(t, tmp_path / "t.html").stat().st_size > 1000
 
 
-def _holds(pixels: torch.Tensor, block: torch.Tensor) -> bool:
-    n = block.size(0)
-    return any(torch.equal(pixels[i:i + n].float(), block.float()) for i in range(pixels.size(0) - n + 1))
+def test_scripted_turns_choose_where_options_part():
+    policy = build_tiny(TinyConfig(family="qwen3_vl"))
+    s = ScriptedTurns(policy.tokenizer, [["a", Choice(("[0, 0, 56, 56]", "[0, 56, 56, 112]")), "b"]])
+    start = policy.encode("<|im_start|>assistant\n")
+    shared = policy.encode("[0, ")
+    first = policy.encode("a")
+    assert s.allowed(start + first + shared[:1]) == [shared[1]]  # the options share "[0, ": forced
+    row = start + first + shared
+    assert len(s.allowed(row)) == 2  # then the model chooses
+    with pytest.raises(ValueError, match="prefix"):
+        ScriptedTurns(policy.tokenizer, [[Choice(("ab", "abc"))]])
 
 
 def test_r3lab_train_trl_writes_a_run_the_dashboard_reads(samples, tmp_path):
