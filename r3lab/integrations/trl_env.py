@@ -189,21 +189,27 @@ def to_trl_rows(samples: Sequence, view: ViewConfig, system: str | None = None, 
 
 def tool_processor(policy, chat_template: str | None = None):
     """The policy's processor with a tool-capable chat template (TRL's copy of Qwen3-VL's, which renders images
-    in tool messages and which TRL's response parser knows) and pixel bounds that hold both the main view and
-    the crop budget, so neither is resized again."""
+    in tool messages and which TRL's response parser knows) and its image processor's pixel bounds widened to
+    hold both the main view and the crop budget, so neither is resized again (normalisation and patch sizes
+    stay the checkpoint's own)."""
+    import copy
+    import dataclasses
+
     require_trl()
     from trl.chat_template_utils import qwen3_vl_chat_template
 
-    from ..model.policy import build_image_processor
-
     v = policy.view
-    bounds = ViewConfig(min(v.min_pixels, v.crop_min_pixels), max(v.max_pixels, v.crop_max_pixels),
-                        factor=v.factor)
     proc = policy.processor()
-    proc.image_processor = build_image_processor(bounds, policy.patch_size, policy.merge_size)
+    improc = copy.deepcopy(policy.image_processor)
+    lo, hi = min(v.min_pixels, v.crop_min_pixels), max(v.max_pixels, v.crop_max_pixels)
+    if dataclasses.is_dataclass(improc.size):
+        improc.size = dataclasses.replace(improc.size, shortest_edge=lo, longest_edge=hi)
+    else:
+        improc.size = {"shortest_edge": lo, "longest_edge": hi}
     # TRL's tool loop splits the prompt's pixel fields with tensor ops; the PIL backend (the only one without
     # torchvision) returns numpy arrays unless told otherwise, and the loop fails on the first text-only reply
-    proc.image_processor.return_tensors = "pt"
+    improc.return_tensors = "pt"
+    proc.image_processor = improc
     proc.chat_template = chat_template or qwen3_vl_chat_template
     policy.tokenizer.chat_template = proc.chat_template
     return proc

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Sequence
 
+import torch
+
 from ..train.config import _LR, _POS, check_ranges
 from .trl_env import COORDS, CropEnvironment, require_trl, to_trl_rows, tool_processor
 from .trl_rewards import reward_funcs
@@ -94,7 +96,7 @@ def grpo_trainer(policy, samples: Sequence, cfg: TRLConfig | None = None, record
         epsilon=cfg.epsilon, seed=cfg.seed, use_vllm=cfg.use_vllm, vllm_mode=cfg.vllm_mode,
         reward_weights=weights + [0.0], logging_steps=cfg.log_every, report_to=[],
         save_strategy="steps" if cfg.save_steps else "no", save_steps=cfg.save_steps or 500,
-        use_cpu=policy.device.type == "cpu", bf16=False, disable_tqdm=False)
+        use_cpu=policy.device.type == "cpu", bf16=policy.model.dtype == torch.bfloat16, disable_tqdm=False)
     args = GRPOConfig(**{**settings, **grpo_kw})  # GRPOConfig's own fields, given by name, win
     policy.model.train()
     trainer = GRPOTrainer(model=policy.model, reward_funcs=funcs + [recorder], args=args,
