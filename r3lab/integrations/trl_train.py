@@ -26,7 +26,7 @@ class TRLConfig:
     data: str = ""  # dataset folder or samples.jsonl (the command line; train_trl takes samples)
     out_dir: str = "runs/trl"  # GRPOTrainer's output_dir (checkpoints are not saved unless save_steps > 0)
     steps: int = 4  # optimizer steps (GRPOConfig.max_steps)
-    prompts_per_step: int = 2  # distinct samples per step; each is rolled out group_size times
+    prompts_per_step: int = 2  # distinct samples per step and process; each is rolled out group_size times
     group_size: int = 4  # G: rollouts per prompt (GRPOConfig.num_generations)
     learning_rate: float = 1e-4  # AdamW learning rate
     temperature: float = 1.0  # sampling temperature of the rollouts
@@ -42,6 +42,8 @@ class TRLConfig:
     seed: int = 0  # TRL's seed (sampling, data order)
     use_vllm: bool = False  # generate with vLLM (GPU only; see the README's recipe)
     vllm_mode: str = "colocate"  # colocate (vLLM inside the trainer's processes) | server (`trl vllm-serve`)
+    vllm_memory: float = 0.3  # colocate: the share of each GPU's memory vLLM may take (the rest trains)
+    gradient_checkpointing: bool = False  # recompute activations in the backward pass (real checkpoints on a GPU)
     save_steps: int = 0  # save a checkpoint every N steps (0: never)
     log_every: int = 1  # GRPOConfig.logging_steps
 
@@ -53,7 +55,8 @@ class TRLConfig:
                                      max_completion_length=_POS, max_crops=(0, None), seed=(0, None),
                                      save_steps=(0, None), log_every=_POS),
                      floats=dict(learning_rate=_LR, temperature=(0.0, None), top_p=(0.0, 1.0), iou=(0.0, None),
-                                 beta=(0.0, None), epsilon=(0.0, 1.0)), open_low=("top_p", "temperature"))
+                                 beta=(0.0, None), epsilon=(0.0, 1.0), vllm_memory=(0.0, 1.0)),
+                     open_low=("top_p", "temperature", "vllm_memory"))
         if self.coords not in COORDS:
             raise ValueError(f"TRLConfig.coords = {self.coords!r}: expected one of {COORDS}")
         if self.vllm_mode not in ("colocate", "server"):
@@ -94,6 +97,7 @@ def grpo_trainer(policy, samples: Sequence, cfg: TRLConfig | None = None, record
         num_generations=cfg.group_size, learning_rate=cfg.learning_rate, temperature=cfg.temperature, top_p=cfg.top_p,
         max_completion_length=cfg.max_completion_length, max_tool_calling_iterations=cfg.max_crops, beta=cfg.beta,
         epsilon=cfg.epsilon, seed=cfg.seed, use_vllm=cfg.use_vllm, vllm_mode=cfg.vllm_mode,
+        vllm_gpu_memory_utilization=cfg.vllm_memory, gradient_checkpointing=cfg.gradient_checkpointing,
         reward_weights=weights + [0.0], logging_steps=cfg.log_every, report_to=[],
         save_strategy="steps" if cfg.save_steps else "no", save_steps=cfg.save_steps or 500,
         use_cpu=policy.device.type == "cpu", bf16=policy.model.dtype == torch.bfloat16, disable_tqdm=False)
