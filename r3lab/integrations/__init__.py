@@ -5,9 +5,9 @@ from .._face import lazy
 __getattr__, __dir__, __all__ = lazy(__name__, {
     ".trl_env": ["CropEnvironment", "ToolCall", "judge_box", "to_input_pixels", "to_trl_rows", "tool_processor",
                  "tool_instruction", "TOOL_NAME"],
-    ".trl_rewards": ["trl_reward", "reward_funcs", "completion_text", "format_reward", "accuracy_reward",
+    ".trl_rewards": ["trl_reward", "reward_funcs", "format_reward", "accuracy_reward",
                      "region_iou_reward", "region_giou_reward", "crop_valid_reward"],
-    ".trl_runs": ["tool_trajectory", "TrajectoryRecorder"],
+    ".trl_runs": ["TrajectoryRecorder"],
     ".trl_script": ["ScriptedTurns", "Choice", "scripted"],
     ".trl_probe": ["ForwardProbe"],
     ".trl_train": ["TRLConfig", "TRLRun", "grpo_trainer", "train_trl"],

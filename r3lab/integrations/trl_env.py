@@ -13,19 +13,16 @@ Coordinates: `coords="absolute"` reads boxes in pixels of the model-input image 
 """
 from __future__ import annotations
 
-import json
-import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Sequence
 
 from PIL import Image
 
-from ..core.crop_calls import CropCall, Verdict, format_crop_call, parse_crop_call
+from ..core.crop_calls import CropCall, Verdict
 from ..core.regions import Crop, Frame, ViewConfig, crop_and_zoom
+from ..data.trl import COORDS, RELATIVE_SCALE, check_coords, judge_box, to_input_pixels  # noqa: F401 (its face)
 
-COORDS = ("absolute", "relative")
 TOOL_NAME = "image_zoom_in_tool"
-RELATIVE_SCALE = 1000  # Qwen3-VL writes boxes in thousandths of the image's sides
 
 
 def require_trl() -> None:
@@ -39,34 +36,6 @@ def require_trl() -> None:
 
         warnings.warn(f"r3lab.integrations is written against trl 1.16 (GRPOTrainer's tool loop, tool_mask); "
                       f"trl {trl.__version__} is installed: pip install 'r3lab[trl]' pins it", stacklevel=3)
-
-
-def check_coords(coords: str) -> str:
-    if coords not in COORDS:
-        raise ValueError(f"coords must be 'absolute' (model-input pixels) or 'relative' (0-{RELATIVE_SCALE}), "
-                         f"got {coords!r}")
-    return coords
-
-
-def to_input_pixels(box: Sequence[float], frame: Frame, coords: str = "absolute") -> tuple[float, ...]:
-    """A box as the model wrote it, in the model-input pixels r3lab's grammar judges (relative: 0-1000 of each side)."""
-    if check_coords(coords) == "absolute":
-        return tuple(box)
-    sx, sy = frame.input_w / RELATIVE_SCALE, frame.input_h / RELATIVE_SCALE
-    return (box[0] * sx, box[1] * sy, box[2] * sx, box[3] * sy)
-
-
-def judge_box(bbox_2d, frame: Frame, view: ViewConfig, coords: str = "absolute") -> CropCall:
-    """The verdict r3lab's grammar gives `{"bbox_2d": bbox_2d}` (after moving a relative box to input pixels).
-
-    `raw` keeps the arguments as the model wrote them; `box` is in the model-input frame when it parsed."""
-    raw = json.dumps({"bbox_2d": bbox_2d})
-    numeric = isinstance(bbox_2d, list) and len(bbox_2d) == 4 and all(
-        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in bbox_2d)
-    text = format_crop_call(to_input_pixels(bbox_2d, frame, coords)) if numeric and coords == "relative" else raw
-    call = parse_crop_call(text, frame, view.max_aspect)
-    call.raw, call.end = raw, len(raw)
-    return call
 
 
 def note(message: str) -> str:

@@ -9,41 +9,11 @@ pixels, crop verdicts) and calls them unchanged, so a term means the same on bot
 """
 from __future__ import annotations
 
-import json
 from typing import Sequence
 
+from ..data.trl import completion_text
 from ..train import rewards as R
 from ..train.rewards import RewardFunc, RewardTerm, preset
-
-
-def completion_text(completion, calls: str = "inline") -> str:
-    """A completion as one text: plain text as is; messages as the assistant wrote them (reasoning, content,
-    tool calls), tool results left out. `calls="inline"` writes each tool call as its arguments, r3lab's
-    inline crop call `{"bbox_2d": [...]}` (what `region_json` and the length terms look for); `"tool_call"`
-    as Qwen3-VL's `<tool_call>` block, the text the model wrote."""
-    if isinstance(completion, str):
-        return completion
-    out = []
-    for m in completion:
-        if m.get("role") != "assistant":
-            continue
-        text = ""
-        if m.get("reasoning_content"):
-            text += f"<think>{m['reasoning_content']}</think>"
-        content = m.get("content") or ""
-        text += content if isinstance(content, str) else "".join(str(p.get("text", "")) for p in content
-                                                                  if isinstance(p, dict))
-        for k, call in enumerate(m.get("tool_calls") or []):
-            fn = call.get("function", call)
-            args = fn.get("arguments")
-            args = args if isinstance(args, str) else json.dumps(args)
-            if calls == "inline":
-                text += " " + args
-            else:  # as Qwen3-VL's chat template renders it
-                text += ("\n" if text or k else "") + '<tool_call>\n{"name": "' + str(fn.get("name")) \
-                    + '", "arguments": ' + args + "}\n</tool_call>"
-        out.append(text)
-    return "".join(out)
 
 
 def rollout_columns(completions, environments=None, gt_boxes=None) -> dict:
