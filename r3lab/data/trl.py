@@ -207,11 +207,18 @@ def judge_box(bbox_2d, frame: Frame, view: ViewConfig, coords: str = "absolute")
     `raw` keeps the arguments as the model wrote them; `box` is in the model-input frame when it parsed."""
     raw = json.dumps({"bbox_2d": bbox_2d})
     numeric = isinstance(bbox_2d, list) and len(bbox_2d) == 4 and all(
-        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in bbox_2d)
+        isinstance(v, (int, float)) and not isinstance(v, bool) and _finite(v) for v in bbox_2d)
     text = format_crop_call(to_input_pixels(bbox_2d, frame, coords)) if numeric and coords == "relative" else raw
     call = parse_crop_call(text, frame, view.max_aspect)
     call.raw, call.end = raw, len(raw)
     return call
+
+
+def _finite(v) -> bool:
+    try:
+        return math.isfinite(v)
+    except OverflowError:  # an integer too large for a float (the grammar calls it non_finite)
+        return False
 
 
 def completion_text(completion, calls: str = "inline") -> str:
