@@ -180,5 +180,4 @@ def tool_processor(policy, chat_template: str | None = None):
     improc.return_tensors = "pt"
     proc.image_processor = improc
     proc.chat_template = chat_template or qwen3_vl_chat_template
-    policy.tokenizer.chat_template = proc.chat_template
     return proc
