@@ -17,8 +17,10 @@ from dataclasses import dataclass
 from typing import Callable, Sequence
 
 from PIL import Image
+from tqdm.auto import tqdm
 
 from ..core.crop_calls import CropCall, Verdict
+from ..core.env import progress_disabled
 from ..core.regions import Crop, Frame, ViewConfig, crop_and_zoom
 from ..data.trl import COORDS, RELATIVE_SCALE, check_coords, judge_box, to_input_pixels  # noqa: F401 (its face)
 
@@ -143,7 +145,7 @@ def to_trl_rows(samples: Sequence, view: ViewConfig, system: str | None = None, 
     (original pixels), `question`, `family` and `sample_id`. `datasets.Dataset.from_list(rows)` takes them as they are."""
     rows = []
     instruction = tool_instruction(coords) if instruction is None else instruction
-    for s in samples:
+    for s in tqdm(samples, desc="TRL rows", unit="sample", leave=False, disable=progress_disabled()):
         s.check_text()
         image = s.load_image()
         frame = Frame.of(image.size, view)
