@@ -184,6 +184,7 @@ RELATIVE_SCALE = 1000  # Qwen3-VL writes boxes in thousandths of the image's sid
 TOOL_OPEN = "\n<|im_start|>user\n<tool_response>\n"  # after the model's <|im_end|>, before the first result
 TOOL_NEXT = "\n</tool_response>\n<tool_response>\n"  # between two results of one turn
 TOOL_CLOSE = "\n</tool_response><|im_end|>\n<|im_start|>assistant\n"  # after the last result: the model's turn
+NOT_RUN = "(not run: TRL drops a tool result that would pass max_completion_length)"
 
 
 def check_coords(coords: str) -> str:
@@ -285,7 +286,7 @@ def tool_trajectory(prompt: str | Sequence[dict], completion: Sequence[dict], im
             start = text.find('"arguments": ' + raw, pos) + len('"arguments": ')
             pos = start + len(raw)
             before = TOOL_OPEN if k == 0 else TOOL_NEXT
-            result = results[k]["content"] if k < len(results) else "(not run: TRL drops a tool result that would pass max_completion_length)"
+            result = results[k]["content"] if k < len(results) else NOT_RUN
             try:
                 bbox = (json.loads(args) if isinstance(args, str) else args or {}).get("bbox_2d")
             except (ValueError, AttributeError):

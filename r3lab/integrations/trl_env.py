@@ -142,7 +142,8 @@ def to_trl_rows(samples: Sequence, view: ViewConfig, system: str | None = None, 
                 instruction: str | None = None) -> list[dict]:
     """r3lab samples as TRL GRPO rows: a conversational `prompt`, the main `image` already at its model-input
     size (so one image processor shows main image and crops at r3lab's sizes), `answers`, `gt_boxes`
-    (original pixels), `question`, `family` and `sample_id`. `datasets.Dataset.from_list(rows)` takes them as they are."""
+    (original pixels), `question`, `family` and `sample_id`. `datasets.Dataset.from_list(rows)` takes them
+    as they are."""
     rows = []
     instruction = tool_instruction(coords) if instruction is None else instruction
     for s in tqdm(samples, desc="TRL rows", unit="sample", leave=False, disable=progress_disabled()):

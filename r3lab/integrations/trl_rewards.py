@@ -56,7 +56,8 @@ def reward_funcs(terms: str | Sequence[RewardTerm] = "code", iou: float = 0.0, d
             funcs.append(trl_reward(t.func, t.name))
         else:
             if t.gate not in by_name:
-                raise ValueError(f"term {t.name!r} is gated by {t.gate!r}, which is not among the terms {list(by_name)}")
+                raise ValueError(f"term {t.name!r} is gated by {t.gate!r}, which is not among the terms "
+                                 f"{list(by_name)}")
             funcs.append(trl_reward(_gated(t.func, by_name[t.gate].func), f"{t.name}_if_{t.gate}"))
         weights.append(float(t.weight))
     return funcs, weights
@@ -65,7 +66,8 @@ def reward_funcs(terms: str | Sequence[RewardTerm] = "code", iou: float = 0.0, d
 def _gated(func: RewardFunc, gate: RewardFunc) -> RewardFunc:
     def gated(prompts, completions, **kw):
         g = gate(prompts, completions, **kw)
-        return [None if v is None else (v if (ok or 0.0) >= 1.0 else 0.0) for v, ok in zip(func(prompts, completions, **kw), g)]
+        vals = func(prompts, completions, **kw)
+        return [None if v is None else (v if (ok or 0.0) >= 1.0 else 0.0) for v, ok in zip(vals, g)]
 
     return gated
 

@@ -42,8 +42,9 @@ class TrajectoryRecorder:
                                                       add_generation_prompt=True)
             meta = {"format": "trl", "step": int(getattr(trainer_state, "global_step", 0) or 0), "row": n}
             out.append(tool_trajectory(
-                text, completion, env.image, self.view, self.coords, question=question[n] if question else _question(prompt),
-                answers=list(answers[n]) if answers else [], gt_boxes=[tuple(b) for b in (gt_boxes or [[]] * len(prompts))[n]],
+                text, completion, env.image, self.view, self.coords,
+                question=question[n] if question else _question(prompt), answers=list(answers[n]) if answers else [],
+                gt_boxes=[tuple(b) for b in gt_boxes[n]] if gt_boxes else [],
                 family=family[n] if family else "", sample_id=str(sample_id[n]) if sample_id else "", meta=meta))
         self.trajectories = out
         self.history = (self.history + [out])[-self.keep:]

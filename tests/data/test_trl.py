@@ -79,6 +79,7 @@ def test_a_logged_tool_calling_completion_becomes_crops_and_refusals_in_either_f
         assert [(e.call.verdict.value, e.ok) for e in t.events] == [("inverted", False), ("ok", True)]
         assert t.final_answer() == colour and t.model_text().endswith("<|im_end|>")
         t.tokenize(policy)
-        assert t.crops[0].image is not None and t.crops[0].info.box_orig[:2] == tuple(int(v) for v in frame.to_orig(good)[:2])
+        assert t.crops[0].image is not None
+        assert t.crops[0].info.box_orig[:2] == tuple(int(v) for v in frame.to_orig(good)[:2])
     assert '"bbox_2d": [9, 9, 1, 1]' in a[0].pieces[a[0].events[0].piece].text
     assert [p.kind for p in a[0].pieces[3:6]] == ["model_text", "env_text", "env_text"]  # call, refusal, next turn

@@ -43,7 +43,8 @@ def test_the_zoom_tool_cuts_by_r3lab_rules_and_answers_bad_boxes_in_text(samples
         verdict = parse_crop_call('{"bbox_2d": %s}' % str(bad).replace("'", '"'), frame, env.view.max_aspect)
         assert isinstance(text, str) and verdict.message in text and env.calls[-1].call.verdict is verdict.verdict
     assert env.image_zoom_in_tool(GOOD) == "crop refused: at most 1 crops per answer"  # the budget, in text
-    for hostile in (None, {}, "[1, 2, 3, 4]", [10**400, 0, 1, 1], [float("nan"), 0, 1, 1], [True, 1, 2, 3], [[1], 2, 3, 4]):
+    hostiles = (None, {}, "[1, 2, 3, 4]", [10**400, 0, 1, 1], [float("nan"), 0, 1, 1], [True, 1, 2, 3], [[1], 2, 3, 4])
+    for hostile in hostiles:
         assert env.image_zoom_in_tool(hostile).startswith("crop refused: ")  # never raised, always recorded
     assert env.verdicts[:6] == ["ok", "inverted", "outside_image", "wrong_arity", "non_numeric", "over_budget"]
     assert env.verdicts[6:] == ["wrong_arity"] * 3 + ["non_finite"] * 2 + ["non_numeric"] * 2
