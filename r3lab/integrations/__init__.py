@@ -3,8 +3,8 @@ Trajectories (`pip install r3lab[trl]`). Nothing here loads TRL until a name tha
 from .._face import lazy
 
 __getattr__, __dir__, __all__ = lazy(__name__, {
-    ".trl_env": ["CropEnvironment", "ToolCall", "judge_box", "to_input_pixels", "to_trl_rows", "tool_processor",
-                 "tool_instruction", "TOOL_NAME"],
+    ".trl_env": ["CropEnvironment", "ToolCall", "judge_box", "to_input_pixels", "to_trl_rows", "trl_dataset",
+                 "tool_processor", "tool_instruction", "TOOL_NAME"],
     ".trl_rewards": ["trl_reward", "reward_funcs", "format_reward", "accuracy_reward",
                      "region_iou_reward", "region_giou_reward", "crop_valid_reward"],
     ".trl_runs": ["TrajectoryRecorder"],

@@ -139,24 +139,45 @@ def tool_instruction(coords: str = "absolute") -> str:
 
 
 def to_trl_rows(samples: Sequence, view: ViewConfig, system: str | None = None, coords: str = "absolute",
-                instruction: str | None = None) -> list[dict]:
+                instruction: str | None = None, images: bool = True) -> list[dict]:
     """r3lab samples as TRL GRPO rows: a conversational `prompt`, the main `image` already at its model-input
     size (so one image processor shows main image and crops at r3lab's sizes), `answers`, `gt_boxes`
     (original pixels), `question`, `family` and `sample_id`. `datasets.Dataset.from_list(rows)` takes them
-    as they are."""
+    as they are; `trl_dataset` gives the same rows with each image made when its row is read."""
     rows = []
     instruction = tool_instruction(coords) if instruction is None else instruction
     for s in tqdm(samples, desc="TRL rows", unit="sample", leave=False, disable=progress_disabled()):
         s.check_text()
-        image = s.load_image()
-        frame = Frame.of(image.size, view)
         msgs = [{"role": "system", "content": [{"type": "text", "text": system}]}] if system else []
         msgs.append({"role": "user", "content": [{"type": "image"},
                                                  {"type": "text", "text": f"{s.question}\n{instruction}"}]})
-        rows.append({"prompt": msgs, "image": image.resize(frame.input_size, Image.BICUBIC),
-                     "answers": list(s.answers), "gt_boxes": [[float(v) for v in b] for b in s.regions],
-                     "question": s.question, "family": s.family, "sample_id": s.sample_id})
+        row = {"prompt": msgs, "answers": list(s.answers), "gt_boxes": [[float(v) for v in b] for b in s.regions],
+               "question": s.question, "family": s.family, "sample_id": s.sample_id}
+        rows.append({**row, "image": _main_image(s, view)} if images else row)
     return rows
+
+
+def trl_dataset(samples: Sequence, view: ViewConfig, system: str | None = None, coords: str = "absolute",
+                instruction: str | None = None):
+    """`to_trl_rows` as a `datasets.Dataset` whose main images are loaded (and resized) when a row is read,
+    so a large dataset is never held in memory as pixels."""
+    from datasets import Dataset
+
+    by_id = {s.sample_id: s for s in samples}
+    if len(by_id) != len(samples):
+        raise ValueError("trl_dataset: the samples need distinct sample_id values (each row finds its image by it)")
+    ds = Dataset.from_list(to_trl_rows(samples, view, system, coords, instruction, images=False))
+
+    def with_images(batch: dict) -> dict:
+        return {**batch, "image": [_main_image(by_id[i], view) for i in batch["sample_id"]]}
+
+    ds.set_transform(with_images)
+    return ds
+
+
+def _main_image(sample, view: ViewConfig) -> Image.Image:
+    image = sample.load_image()
+    return image.resize(Frame.of(image.size, view).input_size, Image.BICUBIC)
 
 
 def tool_processor(policy, chat_template: str | None = None):

@@ -13,7 +13,7 @@ from typing import Sequence
 import torch
 
 from ..train.config import _LR, _POS, check_ranges
-from .trl_env import COORDS, CropEnvironment, require_trl, to_trl_rows, tool_processor
+from .trl_env import COORDS, CropEnvironment, require_trl, tool_processor, trl_dataset
 from .trl_rewards import reward_funcs
 from .trl_runs import TrajectoryRecorder
 from .trl_script import ScriptedTurns, scripted
@@ -82,14 +82,13 @@ def grpo_trainer(policy, samples: Sequence, cfg: TRLConfig | None = None, record
     `grpo_kw` set any other GRPOConfig field (e.g. `gradient_accumulation_steps`, `vllm_gpu_memory_utilization`);
     `record`: a .jsonl path the recorder appends every batch's Trajectories to."""
     require_trl()
-    from datasets import Dataset
     from trl import GRPOConfig, GRPOTrainer
 
     cfg = (cfg or TRLConfig()).validate()
     if len({s.sample_id for s in samples}) != len(samples):
         raise ValueError("train_trl: samples need distinct sample_id values (each rollout finds its image by it)")
     processor = tool_processor(policy)
-    rows = to_trl_rows(samples, policy.view, policy.prompt.system, cfg.coords)
+    dataset = trl_dataset(samples, policy.view, policy.prompt.system, cfg.coords)
     funcs, weights = reward_funcs(cfg.rewards, cfg.iou, cfg.dense)
     recorder = TrajectoryRecorder(processor, policy.view, cfg.coords, path=record)
     settings = dict(
@@ -104,7 +103,7 @@ def grpo_trainer(policy, samples: Sequence, cfg: TRLConfig | None = None, record
     args = GRPOConfig(**{**settings, **grpo_kw})  # GRPOConfig's own fields, given by name, win
     policy.model.train()
     trainer = GRPOTrainer(model=policy.model, reward_funcs=funcs + [recorder], args=args,
-                          train_dataset=Dataset.from_list(rows), processing_class=processor,
+                          train_dataset=dataset, processing_class=processor,
                           environment_factory=CropEnvironment.factory(samples, policy.view, cfg.coords, cfg.max_crops))
     return trainer, recorder
 

@@ -9,7 +9,7 @@ from PIL import Image  # noqa: E402
 from r3lab.core.crop_calls import parse_crop_call, format_crop_call  # noqa: E402
 from r3lab.core.regions import Frame, crop_and_zoom  # noqa: E402
 from r3lab.data.vlir import build_samples  # noqa: E402
-from r3lab.integrations.trl_env import TOOL_NAME, CropEnvironment, to_trl_rows  # noqa: E402
+from r3lab.integrations.trl_env import TOOL_NAME, CropEnvironment, to_trl_rows, trl_dataset  # noqa: E402
 from r3lab.integrations.trl_rewards import accuracy_reward, region_iou_reward, reward_funcs  # noqa: E402
 from r3lab.integrations.trl_probe import ForwardProbe  # noqa: E402
 from r3lab.integrations.trl_script import Choice, ScriptedTurns, scripted  # noqa: E402
@@ -60,6 +60,8 @@ def test_rows_and_rewards_read_r3lab_samples_and_tool_rollouts(samples):
     rows = to_trl_rows(samples, CropEnvironment().view)
     assert rows[0]["image"].size == Frame.of(samples[0].load_image().size, CropEnvironment().view).input_size
     assert rows[0]["answers"] == samples[0].answers and rows[0]["gt_boxes"] == [list(map(float, samples[0].regions[0]))]
+    ds = trl_dataset(samples, CropEnvironment().view)
+    assert "image" not in ds.column_names and ds[0]["image"].tobytes() == rows[0]["image"].tobytes()  # made on read
     env = CropEnvironment.factory(samples)()
     env.reset(sample_id=samples[0].sample_id)
     env.image_zoom_in_tool(GOOD)
