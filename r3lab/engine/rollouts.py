@@ -70,7 +70,7 @@ def rollout(policy: "Policy", samples: "Sample | Sequence[Sample]", config: Roll
     per_row = _scripts(policy, scripts, n, G)
     seed = cfg.seed if cfg.seed is not None else int(torch.randint(0, 2**62, (1,)))
     gen = torch.Generator(device=policy.device).manual_seed(seed)
-    braces = brace_table(policy)
+    braces = brace_table(policy, policy.prompt.calls.grammar)
     rows = []
     for g, s in enumerate(samples):
         base = s.prompt(policy.view, policy.prompt).tokenize(policy)  # renders the image once per sample
