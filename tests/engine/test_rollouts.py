@@ -189,7 +189,8 @@ BAD_CALLS = {
 
 
 def test_every_bad_crop_call_is_recorded_and_the_rollout_goes_on(policy, samples):
-    assert set(BAD_CALLS) | {Verdict.OK, Verdict.UNTERMINATED} == set(Verdict)
+    # UNKNOWN_TOOL exists in the tool grammar only (tests/engine/test_environment.py)
+    assert set(BAD_CALLS) | {Verdict.OK, Verdict.UNTERMINATED, Verdict.UNKNOWN_TOOL} == set(Verdict)
     verdicts = list(BAD_CALLS)
     scripts = [[" look", BAD_CALLS[v], " next"] for v in verdicts]
     scripts.append([" look", '{"bbox_2d": [1, 2,', "<|im_end|>"])  # never closed
