@@ -47,10 +47,10 @@ def restyle(sample: Sample, style: CallStyle, view: ViewConfig) -> Sample:
         return sample if src == style else dataclasses.replace(
             sample, provenance={**sample.provenance, "calls": style.to_dict()})
     frame = Frame.of(image_size(sample), view)
-    pieces, rationale = [], sample.rationale
+    pieces, rationale, moved = [], sample.rationale, {}  # moved: crop index -> the crop with its box as read
     for k, p in enumerate(rationale):
         if p.kind != MODEL:
-            pieces.append(p)
+            pieces.append(moved.get(k, p))
             continue
         crop_next = k + 1 < len(rationale) and rationale[k + 1].kind == IMAGE
         calls = [c for c in find_crop_calls(p.text, frame, view.max_aspect, src) if c.box is not None]
@@ -66,8 +66,7 @@ def restyle(sample: Sample, style: CallStyle, view: ViewConfig) -> Sample:
             if last_with_crop:  # the crop is what the environment cuts for the text as now written
                 (read,) = find_crop_calls(new, frame, view.max_aspect, style)
                 crop = rationale[k + 1]
-                rationale = rationale[:k + 1] + [dataclasses.replace(
-                    crop, info=dataclasses.replace(crop.info, box_input=tuple(read.box)))] + rationale[k + 2:]
+                moved[k + 1] = dataclasses.replace(crop, info=dataclasses.replace(crop.info, box_input=tuple(read.box)))
         if crop_next and not calls:
             raise ValueError(f"sample {sample.sample_id or '?'}: rationale text {k} is followed by a crop but holds no "
                              f"{src.coords}/{src.grammar} crop call; its provenance 'calls' does not match its text")
