@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from .crop_calls import TOOL_CLOSE, TOOL_NAME, TOOL_OPEN, CallStyle
 
@@ -84,6 +84,11 @@ class PromptConfig:
             self.instruction = INSTRUCTION if self.calls == CallStyle() else instruction_for(self.calls)
         check_plain_text(self.system, "PromptConfig.system")
         check_plain_text(self.instruction, "PromptConfig.instruction")
+
+    def with_calls(self, calls: CallStyle) -> "PromptConfig":
+        """This prompt for another crop-call style; a default instruction follows the style, a custom one stays."""
+        default = INSTRUCTION if self.calls == CallStyle() else instruction_for(self.calls)
+        return replace(self, calls=calls, instruction=None if self.instruction == default else self.instruction)
 
     def head_tail(self, question: str) -> tuple[str, str]:
         """Prompt text before and after the main image (the tool grammar declares its tool in the system turn)."""
