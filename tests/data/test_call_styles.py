@@ -91,3 +91,18 @@ def test_sft_refuses_samples_in_another_style_naming_them_and_the_fix():
     with pytest.raises(ValueError, match=r"toy0 \(its crop calls are absolute/json, the policy writes relative/tool\).*restyle"):
         train(tool, data, SFTConfig(steps=1, batch_size=2))
     assert style_mismatch(restyle(data[0], tool.prompt.calls, pol.view), tool.prompt.calls) == ""
+
+
+@pytest.mark.parametrize("style", STYLES[1:])
+def test_filters_accept_and_retarget_keeps_a_restyled_sample(samples, style):
+    from r3lab.data.filters import check_sample
+    from r3lab.data.vlir import retarget
+
+    s = restyle(samples[0], style, VIEW)
+    assert check_sample(samples[0], VIEW) is None and check_sample(s, VIEW) is None
+    bad = replace(s, rationale=[replace(p, text=p.text[:-3]) if k == 0 else p for k, p in enumerate(s.rationale)])
+    assert "crop call" in check_sample(bad, VIEW)[1]  # a cut-off call is still caught in this style
+    big = ViewConfig(max_pixels=224 * 224)
+    moved = retarget(s, big)
+    assert sample_style(moved) == style and check_sample(moved, big) is None
+    assert texts(moved) == texts(restyle(retarget(samples[0], big), style, big))
