@@ -20,6 +20,7 @@ from .test_rollouts import BAD_CALLS, Recorder, kinds, teacher_forced
 
 GREEDY = RolloutConfig(greedy=True, max_new_tokens=320, max_segment_tokens=110)  # a tool call is ~60 tiny tokens
 TOOL = CallStyle("relative", "tool")
+STYLES = [CallStyle(c, g) for c in ("absolute", "relative") for g in ("json", "tool")]
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -85,7 +86,7 @@ def test_tool_grammar_keeps_the_cache_exact_and_stops_exactly(qwen3, sample, n_c
 
 def test_rows_in_both_grammars_and_frames_cropping_at_different_steps_stay_exact(qwen3, sample):
     """One batch per style, rows cropping at different steps; each row equals its own full forward."""
-    for style in (CallStyle("relative", "tool"), CallStyle("relative", "json"), CallStyle("absolute", "tool")):
+    for style in STYLES:
         pol = styled(qwen3, style)
         f = frame_of(pol, sample)
         c = lambda b: format_crop_call(b, style, f)  # noqa: E731
