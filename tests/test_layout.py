@@ -17,7 +17,7 @@ import r3lab
 PKG = Path(r3lab.__file__).parent
 # imports run from a higher layer to a lower one only; one layer's subpackages never import each other
 LAYERS = {"_face": 0, "core": 1, "data": 2, "model": 2, "engine": 3, "train": 4, "explain": 4, "replication": 5,
-          "viz": 6, "course": 7, "testing": 7, "cli": 8}
+          "viz": 6, "course": 7, "integrations": 7, "testing": 7, "cli": 8}
 MAX_LINES = 400
 
 

@@ -16,6 +16,8 @@ COMMANDS = [
                                                   "boxes moved to the model's view"),
     (("train", "sft"), "r3lab.cli.train_sft", "supervised fine-tuning on VLIR samples"),
     (("train", "rgrpo"), "r3lab.cli.train_rgrpo", "R-GRPO reinforcement learning"),
+    (("train", "trl"), "r3lab.cli.train_trl", "GRPO on TRL's GRPOTrainer with r3lab's crop environment and rewards "
+                                              "(pip install r3lab[trl])"),
     (("eval",), "r3lab.cli.evaluate", "evaluate a policy on held-out samples"),
     (("probe", "where"), "r3lab.cli.probe", "where does a model look? evaluate a checkpoint's boxes, or train a probe"),
     (("bench",), "r3lab.cli.bench", "a policy on a real benchmark (V*, HR-Bench, MME-RealWorld, TreeBench), scored "

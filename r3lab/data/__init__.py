@@ -21,6 +21,6 @@ __getattr__, __dir__, __all__ = lazy(__name__, {
         "read_treebench", "item_image"],
     ".traces": ["TraceBuilder", "OFFICIAL_EVAL_VIEW", "DEEPEYES_VIEW", "import_vlmr3_eval", "import_deepeyes_eval"],
     ".agent_loop": ["import_agent_loop"],
-    ".trl": ["trl_trajectory", "import_trl_completions"],
+    ".trl": ["trl_trajectory", "import_trl_completions", "tool_trajectory", "judge_box", "completion_text"],
     ".vocab": ["corpus", "write_corpus"],
 })

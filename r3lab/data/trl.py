@@ -13,10 +13,19 @@ VLM-R3-style crop calls `{"bbox_2d": [x1, y1, x2, y2]}` in the completion are in
 of `view`: each valid one ends a `model_text` piece and is followed by its zoomed crop, cut from the
 image by the official rule, which is what the model saw when it wrote on (the official R-GRPO trainer,
 justgogorunrun/VLM-R3 `src/r1-v/src/open_r1/trainer/vllm_rgrpo_trainer.py`, logs the segments joined).
+
+Tool-calling completions (TRL's GRPOTrainer with `environment_factory`; r3lab's `CropEnvironment`) are
+lists of messages: assistant turns with `tool_calls` and `tool` results (an image part for an executed
+crop, text for a refused box). `tool_trajectory` lays each assistant turn out as one `model_text` piece,
+written as Qwen3-VL's chat template writes it and ending with the `<|im_end|>` the model sampled; the
+template's tool-response wrapper is `env_text`; an executed zoom is a `CropEvent` and a crop piece; a
+refused box a `CropEvent` with the text answered. Each box is judged again by `judge_box`, the rule the
+environment applied (boxes in model-input pixels, or `coords="relative"`: thousandths of its sides).
 """
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 from pathlib import Path
@@ -24,9 +33,9 @@ from typing import Sequence
 
 from PIL import Image
 
-from ..core.crop_calls import find_crop_calls
+from ..core.crop_calls import CropCall, find_crop_calls, format_crop_call, parse_crop_call
 from ..core.prompt import PromptConfig
-from ..core.regions import ViewConfig
+from ..core.regions import Frame, ViewConfig, clip_box
 from ..core.trajectory import CropEvent, MODEL, Piece, Trajectory
 from .formats import ImportReport, _bad
 from .traces import TraceBuilder, _answers, _under, open_image
@@ -70,11 +79,13 @@ def trl_trajectory(prompt: str | Sequence[dict], completion: str | Sequence[dict
 
 
 def import_trl_completions(path: str | os.PathLike, image_root: str | os.PathLike | None = None,
-                           view: ViewConfig | None = None, load_images: bool = True, errors: str = "raise"
-                           ) -> tuple[list[Trajectory], ImportReport]:
+                           view: ViewConfig | None = None, load_images: bool = True, errors: str = "raise",
+                           coords: str = "absolute") -> tuple[list[Trajectory], ImportReport]:
     """TRL's logged completions (JSONL rows, or the table's {"columns", "data"} JSON) as Trajectories.
 
-    view: the frame the completions' crop calls are in (default: r3lab's `ViewConfig()`).
+    view: the frame the completions' crop calls are in (default: r3lab's `ViewConfig()`). A completion
+    whose messages hold `tool_calls` is read by `tool_trajectory` (boxes in `coords`; TRL logs the tool
+    results' images as bare `{"type": "image"}` blocks, so executed crops are cut again from the image).
     """
     path = Path(path)
     root = Path(image_root) if image_root else path.parent
@@ -93,8 +104,12 @@ def import_trl_completions(path: str | os.PathLike, image_root: str | os.PathLik
                 meta["step"] = int(float(rec["step"]))  # TRL logs the step as a string
             if isinstance(rec.get("advantage"), (int, float)):
                 meta["advantage"] = float(rec["advantage"])
-            out.append(trl_trajectory(rec["prompt"], rec["completion"], image, view, size, answers=_answers(rec),
-                                      sample_id=str(rec.get("id", f"{path.stem}-{n:06d}")), meta=meta))
+            kw = dict(answers=_answers(rec), sample_id=str(rec.get("id", f"{path.stem}-{n:06d}")), meta=meta)
+            comp = rec["completion"]
+            if not isinstance(comp, str) and any(isinstance(m, dict) and m.get("tool_calls") for m in comp):
+                out.append(tool_trajectory(rec["prompt"], comp, image, view, coords, size, **kw))
+            else:
+                out.append(trl_trajectory(rec["prompt"], comp, image, view, size, **kw))
         except (ValueError, KeyError, TypeError, FileNotFoundError) as e:
             _bad(rep, errors, path, n, e)
     rep.kept = len(out)
@@ -161,3 +176,132 @@ def _shift(call, pos: int):
     from dataclasses import replace
 
     return replace(call, start=call.start - pos, end=call.end - pos)
+
+
+# -- tool-calling completions (TRL's GRPOTrainer with tools, e.g. r3lab.integrations.CropEnvironment) ------
+COORDS = ("absolute", "relative")
+RELATIVE_SCALE = 1000  # Qwen3-VL writes boxes in thousandths of the image's sides
+TOOL_OPEN = "\n<|im_start|>user\n<tool_response>\n"  # after the model's <|im_end|>, before the first result
+TOOL_NEXT = "\n</tool_response>\n<tool_response>\n"  # between two results of one turn
+TOOL_CLOSE = "\n</tool_response><|im_end|>\n<|im_start|>assistant\n"  # after the last result: the model's turn
+NOT_RUN = "(not run: TRL drops a tool result that would pass max_completion_length)"
+
+
+def check_coords(coords: str) -> str:
+    if coords not in COORDS:
+        raise ValueError(f"coords must be 'absolute' (model-input pixels) or 'relative' (0-{RELATIVE_SCALE}), "
+                         f"got {coords!r}")
+    return coords
+
+
+def to_input_pixels(box: Sequence[float], frame: Frame, coords: str = "absolute") -> tuple[float, ...]:
+    """A box as the model wrote it, in the model-input pixels r3lab's grammar judges (relative: 0-1000 of each side)."""
+    if check_coords(coords) == "absolute":
+        return tuple(box)
+    sx, sy = frame.input_w / RELATIVE_SCALE, frame.input_h / RELATIVE_SCALE
+    return (box[0] * sx, box[1] * sy, box[2] * sx, box[3] * sy)
+
+
+def judge_box(bbox_2d, frame: Frame, view: ViewConfig, coords: str = "absolute") -> CropCall:
+    """The verdict r3lab's grammar gives `{"bbox_2d": bbox_2d}` (after moving a relative box to input pixels).
+
+    `raw` keeps the arguments as the model wrote them; `box` is in the model-input frame when it parsed."""
+    raw = json.dumps({"bbox_2d": bbox_2d})
+    numeric = isinstance(bbox_2d, list) and len(bbox_2d) == 4 and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) and _finite(v) for v in bbox_2d)
+    text = format_crop_call(to_input_pixels(bbox_2d, frame, coords)) if numeric and coords == "relative" else raw
+    call = parse_crop_call(text, frame, view.max_aspect)
+    call.raw, call.end = raw, len(raw)
+    return call
+
+
+def _finite(v) -> bool:
+    try:
+        return math.isfinite(v)
+    except OverflowError:  # an integer too large for a float (the grammar calls it non_finite)
+        return False
+
+
+def completion_text(completion, calls: str = "inline") -> str:
+    """A completion as one text: plain text as is; messages as the assistant wrote them (reasoning, content,
+    tool calls), tool results left out. `calls="inline"` writes each tool call as its arguments, r3lab's
+    inline crop call `{"bbox_2d": [...]}` (what `region_json` and the length terms look for); `"tool_call"`
+    as Qwen3-VL's `<tool_call>` block, the text the model wrote."""
+    if isinstance(completion, str):
+        return completion
+    out = []
+    for m in completion:
+        if m.get("role") != "assistant":
+            continue
+        text = ""
+        if m.get("reasoning_content"):
+            text += f"<think>{m['reasoning_content']}</think>"
+        content = m.get("content") or ""
+        text += content if isinstance(content, str) else "".join(str(p.get("text", "")) for p in content
+                                                                  if isinstance(p, dict))
+        for k, call in enumerate(m.get("tool_calls") or []):
+            fn = call.get("function", call)
+            args = fn.get("arguments")
+            args = args if isinstance(args, str) else json.dumps(args)
+            if calls == "inline":
+                text += " " + args
+            else:  # as Qwen3-VL's chat template renders it
+                text += ("\n" if text or k else "") + '<tool_call>\n{"name": "' + str(fn.get("name")) \
+                    + '", "arguments": ' + args + "}\n</tool_call>"
+        out.append(text)
+    return "".join(out)
+
+
+def tool_trajectory(prompt: str | Sequence[dict], completion: Sequence[dict], image: Image.Image | None,
+                    view: ViewConfig, coords: str = "absolute", size: tuple[int, int] | None = None,
+                    **traj_kw) -> Trajectory:
+    """One TRL tool-calling completion as a Trajectory.
+
+    prompt: the rendered prompt text (holding one `<|vision_start|>...<|vision_end|>`) or its messages;
+    image: the original main image (crops' boxes are judged in its model-input frame under `view`), or None
+    with `size` its (w, h) (metrics need no pixels)."""
+    b = TraceBuilder(image, view, size)
+    head, tail = _prompt(prompt)
+    b.start(head, tail, **traj_kw)
+    frame = Frame.of(b.size, view)
+    messages = list(completion)
+    i = 0
+    while i < len(messages):
+        m = messages[i]
+        i += 1
+        if m.get("role") != "assistant":
+            raise ValueError(f"message {i - 1} of the completion is a {m.get('role')!r} message where an assistant "
+                             "turn was expected (TRL completions alternate assistant turns and tool results)")
+        results = []
+        while i < len(messages) and messages[i].get("role") == "tool":
+            results.append(messages[i])
+            i += 1
+        text = completion_text([m], calls="tool_call")
+        b.model(text + "<|im_end|>")
+        calls = [c.get("function", c) for c in m.get("tool_calls") or []]
+        pos = 0
+        for k, fn in enumerate(calls):
+            args = fn.get("arguments")
+            raw = args if isinstance(args, str) else json.dumps(args)
+            start = text.find('"arguments": ' + raw, pos) + len('"arguments": ')
+            pos = start + len(raw)
+            before = TOOL_OPEN if k == 0 else TOOL_NEXT
+            result = results[k]["content"] if k < len(results) else NOT_RUN
+            try:
+                bbox = (json.loads(args) if isinstance(args, str) else args or {}).get("bbox_2d")
+            except (ValueError, AttributeError):
+                bbox = None
+            call = judge_box(bbox, frame, view, coords)
+            parts = [p for p in result if isinstance(p, dict) and p.get("type") == "image"] \
+                if isinstance(result, list) else []
+            if call.ok and parts:  # an image answered: executed (its pixels, or cut again when the log dropped them)
+                x1, y1, x2, y2 = frame.to_orig(call.box)
+                b.crop((start, pos), (x1, y1, x2 + 1, y2 + 1), parts[0].get("image"), before=before,
+                       box_input=clip_box(call.box, frame.input_w, frame.input_h))
+            else:
+                note = result if isinstance(result, str) else str(result)
+                b.refused((start, pos), call.message if not call.ok else note, note=before + note,
+                          box=call.box, verdict=call.verdict)
+        if calls:
+            b.env(TOOL_CLOSE, tag="tool")
+    return b.build()

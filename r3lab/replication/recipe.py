@@ -13,10 +13,9 @@ model with and without the region reward (`rgrpo/`, `rgrpo_no_region/`). Rows of
     oracle           the SFT model; each crop it asks for is the ground-truth region (upper bound)
     random           the SFT model; each crop it asks for is a random box of the ground truth's size
 
-Every row is evaluated greedily on the same held-out samples (`n_eval` per family, a seed disjoint
-from training) with bootstrap 95% intervals; `out/eval/<row>.json` per row, `out/results.json` and
-`out/table.md` for all. With `parallel` > 1, independent stages and evaluations run as that many
-processes at once (one CPU thread each). Wall time per stage is recorded.
+Every row is evaluated greedily on the same held-out samples (`n_eval` per family, a seed disjoint from
+training) with bootstrap 95% intervals; `out/eval/<row>.json` per row, `out/results.json` and `out/table.md`
+for all. With `parallel` > 1, stages and evaluations run as that many processes (one thread each).
 """
 from __future__ import annotations
 
@@ -36,6 +35,7 @@ from ..core.regions import ViewConfig
 from ..data.grounding import build_base
 from ..data.tasks import ALL_FAMILIES
 from ..data.vlir import build_samples
+from ..data.world import WorldConfig
 from ..model.policy import load_policy
 from ..model.tiny import TinyConfig, build_tiny
 from ..train import dist
@@ -60,6 +60,13 @@ MODEL_OF = {"no_crop": "no_crop", "sft": "sft", "sft_rgrpo": "rgrpo", "rgrpo_no_
             "oracle": "sft", "random": "sft"}
 
 
+def _overrides(cls, values: dict, name: str, skip=frozenset()):
+    """`cls(**values)`, naming unknown fields (a typo must not silently train the default)."""
+    if bad := sorted(set(values) - (known := {f.name for f in fields(cls)} - set(skip))):
+        raise ValueError(f"unknown {cls.__name__} fields {bad} in {name}; known: {sorted(known)}")
+    return cls(**values)
+
+
 @dataclass
 class RecipeConfig:
     """The whole miniature replication: data, the four trained models, the evaluation."""
@@ -72,6 +79,7 @@ class RecipeConfig:
     families: str = "read_one,compare_two,control"  # task families, training and evaluation
     tiny: dict = field(default_factory=lambda: dict(R3_TINY))  # TinyConfig of the model trained from scratch
     view: dict = field(default_factory=dict)  # ViewConfig overrides (crop_max_pixels: the zoomed crop's pixel budget)
+    world: dict = field(default_factory=dict)  # WorldConfig overrides, every stage and the evaluation (mark_size, ...)
     question_first: bool = True  # prompt layout: question, then image (the image tokens can attend to the name)
     instruction: str = TINY_INSTRUCTION  # the prompt's instruction suffix (r3-tiny learns it is constant)
     n_base: int = 64000  # base-stage samples (grounding questions and close-ups; fresh ones every step)
@@ -117,6 +125,7 @@ class RecipeConfig:
             raise ValueError(f"region_reward must be 'iou' or 'giou', got {self.region_reward!r}")
         self.tiny_config()  # unknown TinyConfig fields fail here
         self.view_config()
+        self.world_config()
         if self.group_size < 2 or self.rgrpo_batch % self.group_size:
             raise ValueError(f"group_size must be >= 2 and divide rgrpo_batch, got {self.group_size} and "
                              f"{self.rgrpo_batch}")
@@ -134,10 +143,10 @@ class RecipeConfig:
         return [f.strip() for f in self.families.split(",") if f.strip()]
 
     def view_config(self) -> ViewConfig:
-        names = {f.name for f in fields(ViewConfig)} - {"factor"}
-        if bad := sorted(set(self.view) - names):
-            raise ValueError(f"unknown ViewConfig fields {bad} in view; known: {sorted(names)}")
-        return ViewConfig(**self.view)
+        return _overrides(ViewConfig, self.view, "view", skip={"factor"})
+
+    def world_config(self) -> WorldConfig:
+        return _overrides(WorldConfig, self.world, "world")
 
     def tiny_config(self):
         names = {f.name for f in fields(TinyConfig)}
@@ -164,14 +173,15 @@ class Recipe:
     # -- data --------------------------------------------------------------------------------------
     def train_samples(self, view) -> list:
         if self._train is None:
-            self._train = build_samples(self.cfg.n_train, self.cfg.data_seed, self.cfg.family_list, view=view,
+            c = self.cfg
+            self._train = build_samples(c.n_train, c.data_seed, c.family_list, c.world_config(), view=view,
                                         progress=self.progress)
         return self._train
 
     def eval_samples(self, view) -> list:
         if self._eval is None:
-            fams = self.cfg.family_list
-            self._eval = build_samples(self.cfg.n_eval * len(fams), self.cfg.eval_seed, fams, view=view,
+            c, fams = self.cfg, self.cfg.family_list
+            self._eval = build_samples(c.n_eval * len(fams), c.eval_seed, fams, c.world_config(), view=view,
                                        progress=self.progress)
         return self._eval
 
@@ -200,7 +210,8 @@ class Recipe:
         seed_everything(c.seed)
         policy = build_tiny(c.tiny_config(), view=c.view_config(), prompt=PromptConfig(
             question_first=c.question_first, instruction=c.instruction))
-        samples = build_base(c.n_base, c.data_seed, c.base_closeups, view=policy.view, progress=self.progress)
+        samples = build_base(c.n_base, c.data_seed, c.base_closeups, c.world_config(), view=policy.view,
+                             progress=self.progress)
         cfg = self._sft_config(name, c.base_steps, c.base_batch, c.base_lr)
         self._timed(name, lambda: train_sft(policy, samples, cfg), policy, cfg.steps)
 
@@ -289,8 +300,7 @@ class Recipe:
 
     def done(self, job: str) -> bool:
         kind, name = job.split(":")
-        return (self.out / name / "config.json").is_file() if kind == "stage" else \
-            (self.out / "eval" / f"{name}.json").is_file()
+        return (self.out / name / "config.json" if kind == "stage" else self.out / "eval" / f"{name}.json").is_file()
 
     def _run_jobs(self) -> None:
         """Run the jobs as up to `parallel` processes (one thread each), each job once its inputs exist."""
@@ -330,8 +340,7 @@ class Recipe:
                     if proc.returncode or not self.done(job):
                         log = logs / f"{job.replace(':', '_')}.log"
                         tail = log.read_text()[-2000:] if log.is_file() else ""
-                        raise RuntimeError(f"recipe job {job} failed (exit {proc.returncode}); its log is {log}:\n"
-                                           f"{tail}")
+                        raise RuntimeError(f"recipe job {job} failed (exit {proc.returncode}); its log is {log}:\n{tail}")
         except BaseException:
             for proc in running.values():  # Ctrl-C / a failed job: stop the others; they save on SIGINT
                 proc.send_signal(2)
@@ -353,7 +362,7 @@ class Recipe:
         if not path.is_file():
             atomic_write_text(path, json.dumps(mine, indent=1))
             return
-        theirs = json.loads(path.read_text())
+        theirs = {**asdict(RecipeConfig()), **json.loads(path.read_text())}  # a setting added since: its default
         diff = {k: (theirs.get(k), v) for k, v in mine.items() if theirs.get(k) != v}
         if diff:
             raise ValueError(f"{self.out} holds stages trained with other settings "

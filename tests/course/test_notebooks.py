@@ -11,7 +11,7 @@ from r3lab.course import runner as nbr
 ROOT = Path(__file__).resolve().parents[2]
 NBS = nbr.find_notebooks()
 EXPECTED = ["00_build_vlir", "10_interleaved_inference", "20_sft", "30_rgrpo", "40_explain_crops", "50_ablations",
-            "70_analyse_a_real_run"]
+            "60_scale_out", "70_analyse_a_real_run"]
 
 
 def test_the_series_is_complete():

@@ -4,7 +4,7 @@ import json
 import pytest
 
 from r3lab.core.crop_calls import format_crop_call
-from r3lab.core.regions import ViewConfig
+from r3lab.core.regions import Frame, ViewConfig
 from r3lab.course.fixtures import scene
 from r3lab.course.runs import write_trl_completions
 from r3lab.data.trl import import_trl_completions, trl_trajectory
@@ -50,3 +50,36 @@ def test_a_row_without_an_image_column_is_named(tmp_path):
     (tmp_path / "c.jsonl").write_text(json.dumps({"step": "1", "prompt": PROMPT, "completion": "x"}) + "\n")
     with pytest.raises(ValueError, match="line 1: a row needs 'image'"):
         import_trl_completions(tmp_path / "c.jsonl")
+
+
+def _tool_turn(box, name="image_zoom_in_tool"):
+    return {"role": "assistant", "content": "", "tool_calls": [
+        {"type": "function", "function": {"name": name, "arguments": {"bbox_2d": box}}}]}
+
+
+def test_a_logged_tool_calling_completion_becomes_crops_and_refusals_in_either_frame(tmp_path):
+    """TRL logs tool runs as messages with images stripped to {"type": "image"}: crops are cut again."""
+    policy = tiny_policy()
+    image, colour, disc = scene(0)
+    image.save(tmp_path / "a.png")
+    frame = Frame.of(image.size, policy.view)
+    good = [int(v) for v in frame.to_input(disc)]
+    rel = [round(v * 1000 / s) for v, s in zip(good, (frame.input_w, frame.input_h) * 2)]
+    conv = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "What colour is the disc?"}]}]
+    rows = []
+    for coords, box in (("absolute", good), ("relative", rel)):
+        comp = [_tool_turn([9, 9, 1, 1]), {"role": "tool", "name": "image_zoom_in_tool", "content": "crop refused: no"},
+                _tool_turn(box), {"role": "tool", "name": "image_zoom_in_tool", "content": [{"type": "image"}]},
+                {"role": "assistant", "content": f"<answer>{colour}</answer>"}]
+        rows.append({"step": "3", "prompt": conv, "completion": comp, "image": "a.png", "answer": colour})
+    (tmp_path / "c.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    a, _ = import_trl_completions(tmp_path / "c.jsonl", view=policy.view)
+    b, _ = import_trl_completions(tmp_path / "c.jsonl", view=policy.view, coords="relative")
+    for t in (a[0], b[1]):  # each row read in the frame its boxes were written in
+        assert [(e.call.verdict.value, e.ok) for e in t.events] == [("inverted", False), ("ok", True)]
+        assert t.final_answer() == colour and t.model_text().endswith("<|im_end|>")
+        t.tokenize(policy)
+        assert t.crops[0].image is not None
+        assert t.crops[0].info.box_orig[:2] == tuple(int(v) for v in frame.to_orig(good)[:2])
+    assert '"bbox_2d": [9, 9, 1, 1]' in a[0].pieces[a[0].events[0].piece].text
+    assert [p.kind for p in a[0].pieces[3:6]] == ["model_text", "env_text", "env_text"]  # call, refusal, next turn

@@ -1,12 +1,14 @@
 import json
 import math
+from dataclasses import asdict
 
 import pytest
 import torch
 
 from r3lab.core import env
 from r3lab.core.prompt import TINY_INSTRUCTION
-from r3lab.core.regions import Frame, box_iou
+from r3lab.core.regions import Frame, ViewConfig, box_iou
+from r3lab.data.grounding import build_base
 from r3lab.data.vlir import build_samples, image_size
 from r3lab.data.world import region_input_box
 from r3lab.engine.config import RolloutConfig
@@ -14,7 +16,7 @@ from r3lab.engine.rollouts import rollout
 from r3lab.model.policy import load_policy
 from r3lab.replication.ablations import answer_only, oracle_boxes, random_boxes
 from r3lab.replication.evaluation import bootstrap_ci
-from r3lab.replication.recipe import R3_TINY, ROWS, Recipe, RecipeConfig, run_recipe
+from r3lab.replication.recipe import R3_TINY, RERUNNABLE, ROWS, Recipe, RecipeConfig, run_recipe
 from r3lab.replication.report import markdown_table
 from r3lab.replication.shipping import check_scores, ship, warm_start
 from r3lab.testing import tiny_policy
@@ -145,11 +147,28 @@ def test_bad_settings_fail_before_any_training(tmp_path):
     for bad, match in [(dict(families="read_one,cats"), "unknown task families"), (dict(rewards="bogus"), "bogus"),
                        (dict(n_eval=0), "sizes"), (dict(group_size=3), "divide"), (dict(rows="sft,best"), "unknown rows"),
                        (dict(view={"crop_max": 9}), "unknown ViewConfig fields"),
+                       (dict(world={"marks": 9}), "unknown WorldConfig fields"),
                        (dict(base_closeups=2.0), "base_closeups is a share")]:
         with pytest.raises(ValueError, match=match):
             RecipeConfig(out=str(tmp_path), **bad)
     assert RecipeConfig(families=" read_one, ,count ").families == "read_one,count"
     assert not any(tmp_path.iterdir())
+
+
+def test_the_world_overrides_reach_every_sample_set(tmp_path):
+    rec = Recipe(RecipeConfig(out=str(tmp_path), world={"mark_size": 9}, n_train=6, n_eval=2), progress=False)
+    sides = {x2 - x1 for s in rec.train_samples(ViewConfig()) + rec.eval_samples(ViewConfig()) for x1, _, x2, _ in s.details}
+    assert sides == {9}
+    default = build_base(4, 1, closeups=1.0, progress=False)  # the default world's marks are 5 px
+    assert {x2 - x1 for s in default for x1, _, x2, _ in s.details} == {5}
+
+
+def test_an_older_recipe_folder_without_a_new_setting_is_reused(tmp_path):
+    old = {k: v for k, v in asdict(RecipeConfig(out=str(tmp_path))).items() if k not in ("world", *RERUNNABLE)}
+    (tmp_path / "recipe.json").write_text(json.dumps(old))
+    Recipe(RecipeConfig(out=str(tmp_path)))._check_config()  # no refusal: "world" was the default then
+    with pytest.raises(ValueError, match="world"):
+        Recipe(RecipeConfig(out=str(tmp_path), world={"mark_size": 9}))._check_config()
 
 
 def test_ship_checks_every_stage_before_touching_the_destination(tmp_path):

@@ -1,0 +1,121 @@
+"""r3lab's samples, crop environment and rewards on TRL's GRPOTrainer: `TRLConfig`, `grpo_trainer`, `train_trl`.
+
+The same samples and reward terms as `r3lab.train.rgrpo`, on a maintained engine: TRL generates with
+transformers (or vLLM, `use_vllm`), calls `CropEnvironment.image_zoom_in_tool` for every tool call,
+re-prefills the whole conversation for each turn, masks tool results with `tool_mask` and trains
+on the model's tokens. `TrajectoryRecorder` turns every batch back into Trajectories.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import torch
+
+from ..train.config import _LR, _POS, check_ranges
+from .trl_env import COORDS, CropEnvironment, require_trl, tool_processor, trl_dataset
+from .trl_rewards import reward_funcs
+from .trl_runs import TrajectoryRecorder
+from .trl_script import ScriptedTurns, scripted
+
+
+@dataclass
+class TRLConfig:
+    """One GRPOTrainer run on r3lab samples (defaults: a few CPU steps of a tiny model)."""
+
+    data: str = ""  # dataset folder or samples.jsonl (the command line; train_trl takes samples)
+    out_dir: str = "runs/trl"  # GRPOTrainer's output_dir (checkpoints are not saved unless save_steps > 0)
+    steps: int = 4  # optimizer steps (GRPOConfig.max_steps)
+    prompts_per_step: int = 2  # distinct samples per step and process; each is rolled out group_size times
+    group_size: int = 4  # G: rollouts per prompt (GRPOConfig.num_generations)
+    learning_rate: float = 1e-4  # AdamW learning rate
+    temperature: float = 1.0  # sampling temperature of the rollouts
+    top_p: float = 1.0  # nucleus sampling of the rollouts
+    max_completion_length: int = 512  # tokens after the prompt per rollout, tool results included (TRL counts them)
+    max_crops: int = 3  # tool turns per rollout (max_tool_calling_iterations) and executed crops per rollout
+    coords: str = "absolute"  # how the model writes boxes: absolute (input pixels) | relative (0-1000, Qwen3-VL)
+    rewards: str = "code"  # r3lab reward preset: code | paper | accuracy
+    iou: float = 0.0  # weight of the ground-truth region reward (0: off)
+    dense: bool = False  # region reward as (GIoU + 1) / 2 instead of IoU (a near miss still scores)
+    beta: float = 0.0  # KL to a reference model (0: no reference model is loaded)
+    epsilon: float = 0.2  # PPO clip range
+    seed: int = 0  # TRL's seed (sampling, data order)
+    use_vllm: bool = False  # generate with vLLM (GPU only; see the README's recipe)
+    vllm_mode: str = "colocate"  # colocate (vLLM inside the trainer's processes) | server (`trl vllm-serve`)
+    vllm_memory: float = 0.3  # colocate: the share of each GPU's memory vLLM may take (the rest trains)
+    gradient_checkpointing: bool = False  # recompute activations in the backward pass (real checkpoints on a GPU)
+    save_steps: int = 0  # save a checkpoint every N steps (0: never)
+    log_every: int = 1  # GRPOConfig.logging_steps
+
+    def __post_init__(self):
+        self.validate()
+
+    def validate(self) -> "TRLConfig":
+        check_ranges(self, ints=dict(steps=(0, None), prompts_per_step=_POS, group_size=(2, None),
+                                     max_completion_length=_POS, max_crops=(0, None), seed=(0, None),
+                                     save_steps=(0, None), log_every=_POS),
+                     floats=dict(learning_rate=_LR, temperature=(0.0, None), top_p=(0.0, 1.0), iou=(0.0, None),
+                                 beta=(0.0, None), epsilon=(0.0, 1.0), vllm_memory=(0.0, 1.0)),
+                     open_low=("top_p", "temperature", "vllm_memory"))
+        if self.coords not in COORDS:
+            raise ValueError(f"TRLConfig.coords = {self.coords!r}: expected one of {COORDS}")
+        if self.vllm_mode not in ("colocate", "server"):
+            raise ValueError(f"TRLConfig.vllm_mode = {self.vllm_mode!r}: expected 'colocate' or 'server'")
+        return self
+
+
+@dataclass
+class TRLRun:
+    """What `train_trl` returns: the trainer (its `state.log_history` is TRL's log) and the recorded rollouts."""
+
+    trainer: object
+    recorder: TrajectoryRecorder
+    log: list = field(default_factory=list)
+
+    @property
+    def trajectories(self):
+        return self.recorder.trajectories
+
+
+def grpo_trainer(policy, samples: Sequence, cfg: TRLConfig | None = None, record: str | None = None, **grpo_kw):
+    """A GRPOTrainer over `samples` with r3lab's crop environment and rewards, and its `TrajectoryRecorder`;
+    `grpo_kw` set any other GRPOConfig field (e.g. `gradient_accumulation_steps`, `vllm_gpu_memory_utilization`);
+    `record`: a .jsonl path the recorder appends every batch's Trajectories to."""
+    require_trl()
+    from trl import GRPOConfig, GRPOTrainer
+
+    cfg = (cfg or TRLConfig()).validate()
+    if len({s.sample_id for s in samples}) != len(samples):
+        raise ValueError("train_trl: samples need distinct sample_id values (each rollout finds its image by it)")
+    processor = tool_processor(policy)
+    dataset = trl_dataset(samples, policy.view, policy.prompt.system, cfg.coords)
+    funcs, weights = reward_funcs(cfg.rewards, cfg.iou, cfg.dense)
+    recorder = TrajectoryRecorder(processor, policy.view, cfg.coords, path=record)
+    settings = dict(
+        output_dir=cfg.out_dir, max_steps=cfg.steps, per_device_train_batch_size=cfg.prompts_per_step * cfg.group_size,
+        num_generations=cfg.group_size, learning_rate=cfg.learning_rate, temperature=cfg.temperature, top_p=cfg.top_p,
+        max_completion_length=cfg.max_completion_length, max_tool_calling_iterations=cfg.max_crops, beta=cfg.beta,
+        epsilon=cfg.epsilon, seed=cfg.seed, use_vllm=cfg.use_vllm, vllm_mode=cfg.vllm_mode,
+        vllm_gpu_memory_utilization=cfg.vllm_memory, gradient_checkpointing=cfg.gradient_checkpointing,
+        reward_weights=weights + [0.0], logging_steps=cfg.log_every, report_to=[],
+        save_strategy="steps" if cfg.save_steps else "no", save_steps=cfg.save_steps or 500,
+        use_cpu=policy.device.type == "cpu", bf16=policy.model.dtype == torch.bfloat16, disable_tqdm=False)
+    args = GRPOConfig(**{**settings, **grpo_kw})  # GRPOConfig's own fields, given by name, win
+    policy.model.train()
+    trainer = GRPOTrainer(model=policy.model, reward_funcs=funcs + [recorder], args=args,
+                          train_dataset=dataset, processing_class=processor,
+                          environment_factory=CropEnvironment.factory(samples, policy.view, cfg.coords, cfg.max_crops))
+    return trainer, recorder
+
+
+def train_trl(policy, samples: Sequence, cfg: TRLConfig | None = None, script: ScriptedTurns | None = None,
+              record: str | None = None, **grpo_kw) -> TRLRun:
+    """Train `policy` in place with TRL's GRPOTrainer on `samples`; `script` forces the turns (lessons, tests)."""
+    trainer, recorder = grpo_trainer(policy, samples, cfg, record, **grpo_kw)
+    if script is not None:
+        with scripted(policy.model, script):
+            trainer.train()
+    else:
+        trainer.train()
+    policy.model.eval()
+    return TRLRun(trainer, recorder, list(trainer.state.log_history))
