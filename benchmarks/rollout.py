@@ -1,8 +1,12 @@
 """What the rollout engine buys, measured side by side in one run on one model, prompts and seeds.
 
     python benchmarks/rollout.py [--quick] [--threads 1] [--device cpu] [--dtype float32] [--model r3-small]
+                                 [--calls absolute-json]
 
-On a GPU: `--device cuda --dtype bfloat16 --model 3b-shape` (Qwen2.5-VL-3B's shape, random weights).
+On a GPU: `--device cuda --dtype bfloat16 --model 3b-shape` (Qwen2.5-VL-3B's shape, random weights), or a
+Qwen3-VL shape: `--model qwen3-vl-2b-shape` / `qwen3-vl-4b-shape --calls relative-tool` (patch 16, DeepStack at
+vision blocks 5/11/17, interleaved M-RoPE [24, 20, 20]; the 4B shape uses 20 query heads of 128 where the
+release has 32, as TinyConfig ties head_dim to hidden / heads). On a CPU: `--model qwen3-vl-small`.
 
 (a) KV reuse vs full re-prefill: one scripted trajectory with 1, 2, 3, 5 crops, the engine
     (`mode="batched"`, one row: crops appended to the cache) against the official loop
@@ -32,7 +36,10 @@ from pathlib import Path
 
 import torch
 
-from r3lab.core.crop_calls import format_crop_call
+from dataclasses import replace
+
+from r3lab.core.crop_calls import CallStyle, format_crop_call
+from r3lab.core.prompt import PromptConfig
 from r3lab.core.regions import Frame, ViewConfig
 from r3lab.data.sample import Sample
 from r3lab.engine.config import RolloutConfig
@@ -45,7 +52,14 @@ SMALL = TinyConfig(hidden=384, layers=6, heads=6, kv_heads=2, intermediate=1024,
 # Qwen2.5-VL-3B's shape (random weights, r3-tiny's 1k-token vocabulary): for a GPU run with --model 3b-shape
 QWEN_3B = TinyConfig(hidden=2048, layers=36, heads=16, kv_heads=2, intermediate=11008, vision_hidden=1280,
                      vision_depth=32, vision_heads=16, vision_intermediate=3420)
-MODELS = {"r3-small": SMALL, "3b-shape": QWEN_3B}
+# Qwen3-VL shapes (random weights): the vision tower of Qwen3-VL-2B/4B, their language models (see the docstring)
+QWEN3_VISION = dict(vision_hidden=1024, vision_depth=24, vision_heads=16, vision_intermediate=4096, patch_size=16,
+                    family="qwen3_vl", deepstack=(5, 11, 17))
+QWEN3_2B = TinyConfig(hidden=2048, layers=28, heads=16, kv_heads=8, intermediate=6144, **QWEN3_VISION)
+QWEN3_4B = TinyConfig(hidden=2560, layers=36, heads=20, kv_heads=4, intermediate=9728, **QWEN3_VISION)
+QWEN3_SMALL = replace(SMALL, family="qwen3_vl", patch_size=16, deepstack=(1, 3, 5))  # r3-small's widths, CPU-sized
+MODELS = {"r3-small": SMALL, "3b-shape": QWEN_3B, "qwen3-vl-small": QWEN3_SMALL, "qwen3-vl-2b-shape": QWEN3_2B,
+          "qwen3-vl-4b-shape": QWEN3_4B}
 SEGMENT = " I look at the red disc and its small mark"  # about 10 tokens of reasoning per segment
 OUT = Path(__file__).resolve().parent / "results" / "rollout.json"
 
@@ -60,17 +74,18 @@ def boxes(frame: Frame, n: int) -> list[tuple[int, int, int, int]]:
     return [(int(W * (0.05 * i)), int(H * 0.1), int(W * (0.05 * i + 0.5)), int(H * 0.6)) for i in range(n)]
 
 
-def group_scripts(frame: Frame, G: int) -> list[list[str] | None]:
+def group_scripts(frame: Frame, G: int, style: CallStyle = CallStyle()) -> list[list[str] | None]:
     """G rows that crop at different steps, refuse a call, finish early or just sample."""
     b = boxes(frame, 3)
-    kinds = [["<think>", " " + format_crop_call(b[0])],
-             ["<think>" + SEGMENT, " " + format_crop_call(b[1]), SEGMENT, " " + format_crop_call(b[2])],
+    call = lambda box: " " + format_crop_call(box, style, frame)  # noqa: E731
+    kinds = [["<think>", call(b[0])],
+             ["<think>" + SEGMENT, call(b[1]), SEGMENT, call(b[2])],
              None,
-             ["<think> look", ' {"bbox_2d": [9, 9, 9, 9]}'],
+             ["<think> look", call((9, 9, 9, 9))],  # zero area: refused with a note
              ["<answer>red</answer><|im_end|>"],
-             ["<think>" + SEGMENT * 2, " " + format_crop_call(b[2])],
+             ["<think>" + SEGMENT * 2, call(b[2])],
              None,
-             ["<think>" + SEGMENT, " " + format_crop_call(b[0]), "<answer>red</answer><|im_end|>"]]
+             ["<think>" + SEGMENT, call(b[0]), "<answer>red</answer><|im_end|>"]]
     return [kinds[i % len(kinds)] for i in range(G)]
 
 
@@ -78,11 +93,11 @@ def with_(cfg: RolloutConfig, **kw) -> RolloutConfig:
     return RolloutConfig(**{**cfg.__dict__, **kw})
 
 
-def part_a(tc: TinyConfig, sizes, crops, repeats, device, dtype) -> list[dict]:
+def part_a(tc: TinyConfig, sizes, crops, repeats, device, dtype, style: CallStyle = CallStyle()) -> list[dict]:
     rows = []
     image = toy_image((448, 448))
     for px in sizes:
-        policy = build_tiny(tc, view=view_for(px))
+        policy = build_tiny(tc, view=view_for(px), prompt=PromptConfig(calls=style))
         policy.model.to(device=device, dtype=dtype)
         for row in reprefill_curve(policy, Sample(image, "What colour is the disc?", ["red"]), crops, repeats, SEGMENT):
             rows.append(row)
@@ -99,8 +114,11 @@ def main(argv=None) -> dict:
     ap.add_argument("--dtype", default="float32", help="float32 | bfloat16")
     ap.add_argument("--model", default="r3-small", choices=sorted(MODELS), help="main model (3b-shape: GPU only)")
     ap.add_argument("--px", type=int, default=448, help="main-image view side for (b), (c), (d)")
+    ap.add_argument("--calls", default="absolute-json", help="crop-call style COORDS-GRAMMAR: absolute|relative, "
+                    "json|tool (relative-tool: Qwen3-VL's own image_zoom_in_tool in 0-1000)")
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args(argv)
+    style = CallStyle(*args.calls.split("-", 1))
     torch.set_num_threads(args.threads)
     dtype = getattr(torch, args.dtype)
     quick = args.quick
@@ -108,17 +126,17 @@ def main(argv=None) -> dict:
     sizes, crops = ((224,), (1, 3)) if quick else ((224, 448), (1, 2, 3, 5))
     res = {"machine": {"python": platform.python_version(), "torch": torch.__version__, "threads": args.threads,
                        "device": args.device, "dtype": args.dtype, "cpu": platform.processor() or platform.machine()},
-           "model": {args.model: MODELS[args.model].__dict__}, "quick": quick,
+           "model": {args.model: MODELS[args.model].__dict__}, "quick": quick, "calls": style.to_dict(),
            "targets": {"a_speedup_3crops_448": 2.0, "b_group_throughput": 2.5, "c_engine_vs_reference": 4.0}}
 
     main_cfg = MODELS[args.model]
     print(f"(a) KV reuse vs full re-prefill, {args.model}", flush=True)
-    res["a"] = part_a(main_cfg, sizes, crops, repeats, args.device, dtype)
+    res["a"] = part_a(main_cfg, sizes, crops, repeats, args.device, dtype, style)
     print("(a) the same on default r3-tiny", flush=True)
     res["a_tiny"] = part_a(TinyConfig(), sizes, crops, repeats + 2, args.device, dtype)
 
     px = 224 if quick else args.px
-    policy = build_tiny(main_cfg, view=view_for(px))
+    policy = build_tiny(main_cfg, view=view_for(px), prompt=PromptConfig(calls=style))
     policy.model.to(device=args.device, dtype=dtype)
     images = [toy_image((448, 448), s) for s in range(4)]
     samples = [Sample(im, q, ["red"], sample_id=f"p{i}") for i, (im, q) in enumerate(zip(images, [
@@ -128,7 +146,7 @@ def main(argv=None) -> dict:
     repeats = 1 if quick else 2
     G, budget = 8, 48 if quick else 96
     sampling = RolloutConfig(temperature=1.0, max_new_tokens=budget, max_segment_tokens=budget, seed=0)
-    scripts = group_scripts(frame, G)
+    scripts = group_scripts(frame, G, style)
 
     r = compare(policy, samples[:1], {"batched": sampling, "single": with_(sampling, batch_rows=1)}, repeats + 1,
                 group_size=G, scripts=scripts)

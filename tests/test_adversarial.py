@@ -246,6 +246,15 @@ def test_a_truncated_or_broken_checkpoint_names_its_file(tmp_path):
         _sft(out, steps=2, resume=True)
 
 
+def test_a_hostile_crop_call_style_in_r3lab_json_is_refused_naming_the_file(tmp_path):
+    folder = tiny_policy().save(tmp_path / "p")
+    extra = json.loads((folder / "r3lab.json").read_text())
+    for calls in ({"coords": "pixels", "grammar": "json"}, {"coords": "absolute", "grammar": "xml"}, {"frame": 1}, [1]):
+        (folder / "r3lab.json").write_text(json.dumps({**extra, "prompt": {**extra["prompt"], "calls": calls}}))
+        with refused(ValueError, folder / "r3lab.json", "fix or delete that file"):
+            load_policy(folder)
+
+
 def test_a_checkpoint_of_the_wrong_model_type_is_refused_naming_it(tmp_path):
     folder = tiny_policy().save(tmp_path / "llama")
     cfg = json.loads((folder / "config.json").read_text())

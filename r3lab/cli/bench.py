@@ -26,7 +26,7 @@ def run(args) -> int:
         raise FileNotFoundError(f"--data {cfg.data} does not exist: download {args.name} and lay it out as the "
                                 "README's section Benchmarks says")
     cfg = replace(cfg, out=cfg.out or f"runs/bench/{args.name}")
-    policy = load_start_policy(args.policy, args.dtype, args.attn)
+    policy = load_start_policy(args.policy, args.dtype, args.attn, args.calls)
     res = run_bench(policy, args.name, cfg, keep_images=False)
     out = Path(cfg.out)
     plot_bench(res).savefig(out / "figure.png", dpi=90)

@@ -21,10 +21,10 @@ def run(args) -> int:
     given = {f.name: getattr(args, f.name) for f in fields(EvalConfig) if hasattr(args, f.name)}
     EvalConfig(**{k: v for k, v in given.items() if v is not None})  # bad settings fail before the model loads
     check_data(args.data)
-    policy = load_start_policy(args.policy, args.dtype, args.attn)
+    policy = load_start_policy(args.policy, args.dtype, args.attn, args.calls)
     cfg = EvalConfig.for_policy(policy, **given)
     print("evaluation settings:", {k: getattr(cfg, k) for k in CHECKPOINT_DEFAULTS})
-    res = evaluate(policy, load_samples(cfg.data, policy.view), cfg)
+    res = evaluate(policy, load_samples(cfg.data, policy.view, policy.prompt.calls), cfg)
     print(res.table())
     if cfg.out:
         print(f"wrote {res.save(cfg.out)}")

@@ -5,6 +5,8 @@ from pathlib import Path
 
 import torch
 
+from ..core.crop_calls import CallStyle
+from ..data.call_styles import restyle
 from ..data.dataset import load_samples as load_dataset_samples, refuse_foreign
 from ..model.policy import Policy, load_policy
 from ..model.tiny import build_tiny
@@ -15,11 +17,14 @@ from .args import dataclass_from_args
 def add_policy_arguments(parser) -> None:
     """--policy / --dtype / --attn: which model to start from and how to load it (shared by train and eval)."""
     parser.add_argument("--policy", default="", help="checkpoint folder to start from: r3-tiny, an r3lab checkpoint "
-                        "or a Qwen2-VL / Qwen2.5-VL folder (default: a fresh r3-tiny)")
+                        "or a Qwen2-VL / Qwen2.5-VL / Qwen3-VL / Qwen3.5 folder (default: a fresh r3-tiny)")
     parser.add_argument("--dtype", default="", help="load the weights as float32 / bfloat16 / float16 "
                         "(default: as saved; GPU recipe: bfloat16)")
     parser.add_argument("--attn", default="", help="attention implementation, e.g. sdpa or eager (default: the "
                         "model's own)")
+    parser.add_argument("--calls", default="", help="crop-call style COORDS-GRAMMAR: absolute|relative (0-1000) and "
+                        "json|tool (Qwen3-VL's image_zoom_in_tool), e.g. relative-tool (default: the checkpoint's own, "
+                        "from its r3lab.json, else its family's: relative for Qwen3-VL / Qwen3.5); --data is converted")
 
 
 def check_data(path: str) -> str:
@@ -35,26 +40,41 @@ def check_data(path: str) -> str:
     return path
 
 
-def load_samples(path: str, view=None) -> list:
-    """Samples of an r3lab dataset folder or samples.jsonl, with crop boxes in `view`'s frame."""
-    return list(load_dataset_samples(check_data(path), view=view))
+def load_samples(path: str, view=None, calls: CallStyle | None = None) -> list:
+    """Samples of an r3lab dataset folder or samples.jsonl, with crop boxes in `view`'s frame, and their crop
+    calls written in `calls` (the policy's style) when given."""
+    samples = load_dataset_samples(check_data(path), view=view)
+    return [restyle(s, calls, view) for s in samples] if calls is not None else list(samples)
 
 
-def load_start_policy(path: str, dtype: str = "", attn: str = "") -> Policy:
+def parse_calls(text: str) -> CallStyle:
+    """`relative-tool` -> CallStyle("relative", "tool"); a ValueError names the allowed values."""
+    coords, _, grammar = text.partition("-")
+    try:
+        return CallStyle(coords, grammar or "json")
+    except ValueError as e:
+        raise ValueError(f"--calls {text!r}: {e} (write COORDS-GRAMMAR, e.g. absolute-json or relative-tool)") from None
+
+
+def load_start_policy(path: str, dtype: str = "", attn: str = "", calls: str = "") -> Policy:
     """The policy a CLI run starts from, on this process's device (cuda:LOCAL_RANK under torchrun)."""
+    style = parse_calls(calls) if calls else None
     if not path:
         policy = build_tiny()
         policy.model.to(device=dist.device(), dtype=getattr(torch, dtype) if dtype else None)
-        return policy
-    return load_policy(path, dtype=dtype or None, device=dist.device(), attn_implementation=attn or None)
+    else:
+        policy = load_policy(path, dtype=dtype or None, device=dist.device(), attn_implementation=attn or None)
+    if style is not None:
+        policy.prompt = policy.prompt.with_calls(style)
+    return policy
 
 
 def run_training(args, config_cls, train, summary) -> int:
     """`r3lab train ...`: the stage's config from the flags, data and policy loaded, `train`, a summary line."""
     cfg = dataclass_from_args(config_cls, args).validate()
     check_data(cfg.data)
-    policy = load_start_policy(args.policy, args.dtype, args.attn)
-    log = train(policy, load_samples(cfg.data, policy.view), cfg)
+    policy = load_start_policy(args.policy, args.dtype, args.attn, args.calls)
+    log = train(policy, load_samples(cfg.data, policy.view, policy.prompt.calls), cfg)
     if dist.info().is_main:
         print(summary(log))
     dist.shutdown()

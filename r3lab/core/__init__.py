@@ -7,7 +7,7 @@ __getattr__, __dir__, __all__ = lazy(__name__, {
         "configure_threads", "progress_disabled", "configure_display", "describe"],
     ".regions": ["Box", "ViewConfig", "smart_resize", "Frame", "zoom_scale", "Crop", "crop_and_zoom", "box_area",
         "box_iou", "box_giou", "box_contains", "clip_box"],
-    ".crop_calls": ["Verdict", "CropCall", "format_crop_call", "parse_crop_call", "find_crop_calls",
+    ".crop_calls": ["Verdict", "CropCall", "CallStyle", "COORDS", "GRAMMARS", "format_crop_call", "parse_crop_call", "find_crop_calls",
         "closed_call_since"],
     ".answer": ["answer_span", "extract_answer"],
     ".rope": ["mrope_positions", "batch_positions"],

@@ -1,6 +1,7 @@
 """Pixel geometry: smart-resize, the two coordinate frames, the official zoom rule, box arithmetic.
 
-Coordinates follow Qwen2.5-VL and the VLM-R3 release: a crop box holds absolute pixels of the
+Internally coordinates follow Qwen2.5-VL and the VLM-R3 release (a model writing Qwen3-VL's relative
+0-1000 frame is read into it by `r3lab.core.crop_calls.CallStyle`): a crop box holds absolute pixels of the
 *model-input* image (the smart-resized view); the crop is cut from the original image after mapping
 back (truncation, clipping, inclusive x2/y2 as in the official `get_img_crop`), zoomed by the official
 rule and smart-resized within the crop pixel bounds. What a crop call looks like in text, and how a
@@ -96,6 +97,17 @@ class Frame:
     def to_input(self, box: Box) -> Box:
         """Original-pixel box -> input-frame box (floats)."""
         sx, sy = self.input_w / self.orig_w, self.input_h / self.orig_h
+        return (box[0] * sx, box[1] * sy, box[2] * sx, box[3] * sy)
+
+    def to_relative(self, box: Box, scale: int = 1000) -> Box:
+        """Input-frame box -> Qwen3-VL's relative frame (0..scale along each side; floats). The same
+        fractions of the original image, since both frames scale each side linearly."""
+        sx, sy = scale / self.input_w, scale / self.input_h
+        return (box[0] * sx, box[1] * sy, box[2] * sx, box[3] * sy)
+
+    def from_relative(self, box: Box, scale: int = 1000) -> Box:
+        """Relative box (0..scale) -> input-frame box (floats)."""
+        sx, sy = self.input_w / scale, self.input_h / scale
         return (box[0] * sx, box[1] * sy, box[2] * sx, box[3] * sy)
 
 

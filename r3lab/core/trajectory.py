@@ -18,7 +18,7 @@ import torch
 from PIL import Image
 
 from .answer import extract_answer
-from .crop_calls import CropCall, Verdict, find_crop_calls
+from .crop_calls import CallStyle, CropCall, Verdict, find_crop_calls
 from .handles import PolicyLike
 from .prompt import PromptConfig, check_plain_text
 from .regions import Box, Frame, ViewConfig, crop_and_zoom, smart_resize
@@ -97,6 +97,7 @@ class Trajectory:
     sample_id: str = ""
     events: list[CropEvent] = field(default_factory=list)
     meta: dict = field(default_factory=dict)  # rewards, group, limits hit, ...
+    calls: CallStyle = field(default_factory=CallStyle)  # how its crop calls are written (frame, grammar)
 
     # -- construction --------------------------------------------------------------------------
     @classmethod
@@ -114,7 +115,8 @@ class Trajectory:
                              "crop or pad it, or drop the sample") from None
         head, tail = prompt.head_tail(question)
         main = Piece(IMAGE, image=image, info=ImageInfo("main", frame.input_size, image.size), tag="main")
-        return cls([Piece(ENV, head, tag="prompt"), main, Piece(ENV, tail, tag="prompt")], question=question, **kw)
+        return cls([Piece(ENV, head, tag="prompt"), main, Piece(ENV, tail, tag="prompt")], question=question,
+                   calls=prompt.calls, **kw)
 
     def add_crop(self, box_input: Box, view: ViewConfig, image: Image.Image | None = None) -> Piece:
         """Append the zoomed crop of `box_input` (main input frame); the pixels are cut now unless given."""
@@ -177,11 +179,18 @@ class Trajectory:
             return list(self.events)
         out = []
         for i, p in enumerate(self.pieces):
-            if p.kind == IMAGE and p.info.role == "crop" and i > 0 and self.pieces[i - 1].kind == MODEL:
-                calls = [c for c in find_crop_calls(self.pieces[i - 1].text, self.frame) if c.verdict is Verdict.OK]
+            if p.kind == IMAGE and p.info.role == "crop" and i > 0:
+                k = i - 2 if self.calls.grammar == "tool" else i - 1  # tool grammar: a tool turn between them
+                if k < 0 or self.pieces[k].kind != MODEL:
+                    continue
+                calls = [c for c in self.find_calls(self.pieces[k].text) if c.verdict is Verdict.OK]
                 if calls:
-                    out.append(CropEvent(calls[-1], i - 1, i))
+                    out.append(CropEvent(calls[-1], k, i))
         return out
+
+    def find_calls(self, text: str) -> list[CropCall]:
+        """The crop calls in `text` as this trajectory writes them (its frame and grammar), boxes in its input frame."""
+        return find_crop_calls(text, self.frame, style=self.calls)
 
     # -- tokens --------------------------------------------------------------------------------
     def tokenize(self, policy: PolicyLike) -> "Trajectory":
@@ -274,7 +283,7 @@ class Trajectory:
         return {
             "version": 1, "pieces": pieces, "question": self.question, "answers": self.answers,
             "gt_boxes": [list(b) for b in self.gt_boxes], "family": self.family, "sample_id": self.sample_id,
-            "events": [e.to_dict() for e in self.events], "meta": self.meta,
+            "events": [e.to_dict() for e in self.events], "meta": self.meta, "calls": self.calls.to_dict(),
         }
 
     @classmethod
@@ -287,7 +296,8 @@ class Trajectory:
                                 pd.get("tag", "")))
         return cls(pieces, d.get("question", ""), list(d.get("answers", [])),
                    [tuple(b) for b in d.get("gt_boxes", [])], d.get("family", ""), d.get("sample_id", ""),
-                   [CropEvent.from_dict(e) for e in d.get("events", [])], dict(d.get("meta", {})))
+                   [CropEvent.from_dict(e) for e in d.get("events", [])], dict(d.get("meta", {})),
+                   CallStyle.of(d.get("calls")))  # written before frames were a setting: absolute, json
 
     def save(self, path: str | os.PathLike) -> Path:
         path = Path(path)

@@ -11,6 +11,7 @@ __getattr__, __dir__, __all__ = lazy(__name__, {
     ".vlir": ["task_sample", "build_samples", "retarget", "regions_from_calls", "view_mismatch", "image_size"],
     ".grounding": ["grounding_sample", "build_grounding"],
     ".filters": ["FilterConfig", "FilterReport", "check_sample", "filter_samples", "CORRUPTIONS", "corrupt"],
+    ".call_styles": ["sample_style", "style_mismatch", "restyle", "check_styles"],
     ".dataset": ["VLIRDataset", "save_dataset", "load_dataset", "load_samples"],
     ".formats": ["OFFICIAL_SFT_VIEW", "ImportReport", "export_sft", "import_sft", "export_rl", "import_rl",
         "import_grounded_vqa"],

@@ -12,9 +12,10 @@ from typing import Iterable
 
 from tqdm.auto import tqdm
 
-from ..core.crop_calls import find_crop_calls, format_crop_call
+from ..core.crop_calls import TOOL_CLOSE, find_crop_calls, format_crop_call
 from ..core.regions import Frame, ViewConfig, box_iou
 from ..core.trajectory import IMAGE, MODEL
+from .call_styles import sample_style
 from .sample import Sample
 from .vlir import _crop, _quiet, _text, image_size
 
@@ -120,12 +121,13 @@ def _layout(sample, view, cfg):
     built = sample.provenance.get("input_size")
     if built and _crops(sample) and list(built) != list(frame.input_size):
         return f"crop boxes are in a {built[0]}x{built[1]} input frame, this view gives {frame.input_w}x{frame.input_h}"
+    style = sample_style(sample)  # restyled samples write Qwen3-VL's tool call or 0-1000 numbers
     for k, p in enumerate(pieces):
         if p.kind == IMAGE:
             prev = pieces[k - 1]
-            if prev.kind != MODEL or not prev.text.endswith("}"):
+            if prev.kind != MODEL or not prev.text.endswith("}" if style.grammar == "json" else TOOL_CLOSE):
                 return f"crop {k} does not follow a model_text piece ending with a crop call"
-            call = find_crop_calls(prev.text, frame, view.max_aspect)[-1:]
+            call = find_crop_calls(prev.text, frame, view.max_aspect, style)[-1:]
             if not call or not call[0].ok or call[0].end != len(prev.text):
                 return f"piece {k - 1} does not end with a valid crop call ({call[0].message if call else 'none'})"
             if tuple(call[0].box) != tuple(float(v) for v in p.info.box_input):

@@ -20,9 +20,10 @@ import random
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ..core.crop_calls import find_crop_calls, format_crop_call
+from ..core.crop_calls import CallStyle, find_crop_calls, format_crop_call
 from ..core.regions import Frame, ViewConfig, crop_and_zoom
 from ..core.trajectory import IMAGE, ImageInfo, MODEL, Piece
+from .call_styles import restyle
 from .dataset import file_stem, json_lines
 from .sample import Sample, read_image
 from .world import region_input_box
@@ -52,11 +53,15 @@ class ImportReport:
 
 
 # -- SFT ---------------------------------------------------------------------------------------
-def export_sft(samples, path: str | os.PathLike, view: ViewConfig | None = None, extras: bool = True) -> Path:
+def export_sft(samples, path: str | os.PathLike, view: ViewConfig | None = None, extras: bool = True,
+               calls: CallStyle | None = None) -> Path:
     """Write the official SFT JSON list; images and zoomed crops go to `images/` beside it.
 
     Crops are cut with `view` (the view the rationale's boxes are in), as the environment would.
+    calls: the style `response_list` writes crop calls in (default: the official one, absolute pixels in bare
+    JSON); samples written in another style are converted (`r3lab.data.restyle`).
     """
+    calls = CallStyle.of(calls)
     path = Path(path)
     img_dir = path.parent / "images"
     img_dir.mkdir(parents=True, exist_ok=True)
@@ -65,6 +70,7 @@ def export_sft(samples, path: str | os.PathLike, view: ViewConfig | None = None,
         v = view or _view_of(s)
         if not s.rationale:
             raise ValueError(f"sample {s.sample_id}: the SFT format needs a reference rationale")
+        s = restyle(s, calls, v)
         main = s.load_image()
         main_rel = f"images/{file_stem(s.sample_id)}.png"
         main.save(path.parent / main_rel)
@@ -90,25 +96,27 @@ def export_sft(samples, path: str | os.PathLike, view: ViewConfig | None = None,
 
 
 def import_sft(path: str | os.PathLike, view: ViewConfig | None = None, image_root: str | os.PathLike | None = None,
-               errors: str = "raise") -> tuple[list[Sample], ImportReport]:
+               errors: str = "raise", calls: CallStyle | None = None) -> tuple[list[Sample], ImportReport]:
     """Read an official SFT JSON list into Samples (crop pixels kept as given).
 
     view: the frame the boxes are in (default: the r3lab key's view if present, else OFFICIAL_SFT_VIEW).
     image_root: where relative paths start (default: the JSON file's folder).
+    calls: the style the file writes crop calls in (default: the r3lab key's, else the official absolute JSON);
+    the samples keep it (`r3lab.data.restyle` converts them).
     """
     path = Path(path)
     root = Path(image_root) if image_root else path.parent
     out, rep = [], ImportReport(str(path))
     for n, rec in _records(path, rep, errors):
         try:
-            out.append(_sft_sample(rec, n, path, root, view))
+            out.append(_sft_sample(rec, n, path, root, view, calls))
         except (ValueError, KeyError, TypeError, FileNotFoundError) as e:
             _bad(rep, errors, path, n, e)
     rep.kept = len(out)
     return out, rep
 
 
-def _sft_sample(rec: dict, n: int, path: Path, root: Path, view: ViewConfig | None) -> Sample:
+def _sft_sample(rec: dict, n: int, path: Path, root: Path, view: ViewConfig | None, calls) -> Sample:
     for key, typ in (("image_path", str), ("question", str), ("response_list", list)):
         if not isinstance(rec.get(key), typ):
             raise ValueError(f"field {key!r} must be a {typ.__name__}")
@@ -119,6 +127,7 @@ def _sft_sample(rec: dict, n: int, path: Path, root: Path, view: ViewConfig | No
         raise ValueError(f"{len(segs)} response segments need {len(segs) - 1} crops, img_crop_list has {len(crops)}")
     ex = rec.get("r3lab") or {}
     view = view or (ViewConfig(**ex["view"]) if "view" in ex else OFFICIAL_SFT_VIEW)
+    style = CallStyle.of(calls if calls is not None else (ex.get("provenance") or {}).get("calls"))
     image = str(_file(root, rec["image_path"]))
     frame = _frame(image, view)
     pieces, suffixes = [], []
@@ -127,13 +136,13 @@ def _sft_sample(rec: dict, n: int, path: Path, root: Path, view: ViewConfig | No
         text = seg.rstrip()  # the official loader ends segments with "\n"; our call ends with "}"
         suffixes.append(seg[len(text):])
         if last:
-            if calls := find_crop_calls(text):  # nothing follows it: no crop could ever answer this call
+            if calls := find_crop_calls(text, style=style):  # nothing follows it: no crop could ever answer this call
                 raise ValueError(f"the last segment (segment {k}) holds a crop call ({calls[-1].raw[:60]!r}) but "
                                  f"no crop follows it: the last segment must answer; give its crop in "
                                  "img_crop_list and the answer in a segment after it")
             pieces.append(Piece(MODEL, text + IM_END, tag="answer"))
             break
-        calls = find_crop_calls(text, frame, view.max_aspect)
+        calls = find_crop_calls(text, frame, view.max_aspect, style)
         if not calls or not calls[-1].ok or calls[-1].end != len(text):
             why = calls[-1].message if calls else "no crop call"
             raise ValueError(f"segment {k} must end with a valid crop call before crop {k} ({why})")
@@ -148,6 +157,8 @@ def _sft_sample(rec: dict, n: int, path: Path, root: Path, view: ViewConfig | No
                                     "input_size": list(frame.input_size), "view": asdict(view)}
     if any(suffixes):
         prov = {**prov, "sft_suffixes": suffixes}
+    if style != CallStyle() or "calls" in prov:
+        prov = {**prov, "calls": style.to_dict()}
     return Sample(image, rec["question"], answers, [tuple(b) for b in ex.get("regions", [])], pieces,
                   ex.get("family", ""), ex.get("sample_id") or f"{path.stem}-{n:06d}", prov,
                   [tuple(b) for b in ex.get("details", [])])

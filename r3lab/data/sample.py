@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING, Callable
 
 from PIL import Image
 
-from ..core.prompt import check_plain_text
+from ..core.prompt import TOOL_TURN, check_plain_text
 from ..core.regions import Box, ViewConfig
-from ..core.trajectory import IMAGE, ImageInfo, MODEL, Piece, Trajectory
+from ..core.trajectory import ENV, IMAGE, ImageInfo, MODEL, Piece, Trajectory
 
 IM_END = "<|im_end|>"  # the one control token a rationale writes: its last text ends the turn with it
 
@@ -88,10 +88,13 @@ class Sample:
             raise ValueError(f"sample {self.sample_id or '?'} has no reference rationale")
         self.check_text()  # again: a notebook may have edited the sample since it was made
         traj = self.prompt(view, prompt)
+        turn = traj.calls.grammar == "tool"  # each crop comes back in a tool-response turn, as in a rollout
         for p in self.rationale:
             if p.kind == IMAGE:
                 info = ImageInfo("crop", (0, 0), traj.main.info.orig_size, p.info.box_input)
+                traj.pieces += [Piece(ENV, TOOL_TURN[0], tag="tool")] if turn else []
                 traj.pieces.append(Piece(IMAGE, image=p.image, info=info, tag="crop"))
+                traj.pieces += [Piece(ENV, TOOL_TURN[1], tag="tool")] if turn else []
             else:
                 traj.pieces.append(Piece(p.kind, p.text, tag=p.tag or ("reasoning" if p.kind == MODEL else "note")))
         return traj

@@ -18,7 +18,7 @@ from typing import Iterable
 from PIL import Image
 from tqdm.auto import tqdm
 
-from ..core.crop_calls import find_crop_calls, format_crop_call
+from ..core.crop_calls import CallStyle, find_crop_calls, format_crop_call
 from ..core.env import progress_disabled
 from ..core.regions import Frame, ViewConfig
 from ..core.trajectory import IMAGE, ImageInfo, MODEL, Piece
@@ -116,13 +116,14 @@ def retarget(sample: Sample, view: ViewConfig) -> Sample:
                          f"{' and pre-made crop pixels' if any(p.image is not None for p in crops) else ''}; "
                          "load it with the view it was built for (view=None) or rebuild it")
     boxes = iter(region_input_box(r, frame) for r in sample.regions)
+    style = CallStyle.of(sample.provenance.get("calls"))  # the calls stay in the sample's own style
     pieces = []
     for k, p in enumerate(sample.rationale):
         if p.kind == MODEL and k + 1 < len(sample.rationale) and sample.rationale[k + 1].kind == IMAGE:
             box = next(boxes)
-            call = find_crop_calls(p.text)[-1]
-            pieces.append(_text(p.text[:call.start] + format_crop_call(box) + p.text[call.end:], p.tag))
-            pieces.append(_crop(box, frame))
+            call = find_crop_calls(p.text, style=style)[-1]
+            pieces.append(_text(p.text[:call.start] + format_crop_call(box, style, frame) + p.text[call.end:], p.tag))
+            pieces.append(_crop(style.read(style.written(box, frame), frame), frame))  # what the call reads as
         elif p.kind == MODEL:
             pieces.append(_text(p.text, p.tag))
     prov = {**sample.provenance, "input_size": list(frame.input_size), "view": asdict(view)}

@@ -36,14 +36,29 @@ class Feed:
     pixel_values: torch.Tensor | None = None  # patches of those images (policy.encode_images)
 
 
-def check_attention(policy: "Policy") -> None:
-    """Holes in the mask need an attention kernel that takes arbitrary 2-D masks."""
+def recurrent(policy: "Policy") -> bool:
+    """Does the language model hold recurrent state (Qwen3.5's Gated-DeltaNet linear-attention layers)?"""
+    text = policy.model.config.get_text_config()
+    return "linear_attention" in (getattr(text, "layer_types", None) or [])
+
+
+def check_attention(policy: "Policy", batch: int = 1) -> None:
+    """Holes in the mask need an attention kernel that takes arbitrary 2-D masks, and layers that only attend.
+
+    A recurrent layer folds every slot it is fed into its state, holes included (its gates decay it even on
+    a zero input), so a hybrid model decodes one row without holes only: `mode="reference"`."""
     impl = str(getattr(policy.model.config, "_attn_implementation", "sdpa") or "sdpa")
     if "flash" in impl:
         raise ValueError(f"the rollout engine keeps masked holes in its KV cache, which {impl!r} cannot express; "
                          "load the policy with attn_implementation='sdpa' (or 'eager')")
     text = policy.model.config.get_text_config()
-    if any(t != "full_attention" for t in (getattr(text, "layer_types", None) or [])):
+    kinds = set(getattr(text, "layer_types", None) or [])
+    if "linear_attention" in kinds:
+        if batch > 1:
+            raise ValueError("this model's linear-attention layers hold recurrent state, which a lock-step cache with "
+                             "holes cannot hold; run it with RolloutConfig(mode='reference') (one row, re-prefilled)")
+        kinds -= {"linear_attention"}
+    if any(t != "full_attention" for t in kinds):
         raise ValueError("the rollout engine supports full-attention decoders only (sliding-window layers found); "
                          "set use_sliding_window=False in the text config")
 
@@ -52,10 +67,11 @@ class SharedCache:
     """A `DynamicCache` for `batch` rows, its 2-D attention mask and each row's next position."""
 
     def __init__(self, policy: "Policy", batch: int):
-        check_attention(policy)
+        check_attention(policy, batch)
         self.policy, self.model = policy, policy.model
         self.device = policy.device
-        self.cache = DynamicCache()
+        # a hybrid model's cache holds conv and recurrent states for its linear-attention layers
+        self.cache = DynamicCache(config=policy.model.config.get_text_config()) if recurrent(policy) else DynamicCache()
         self.mask = torch.zeros(batch, 0, dtype=torch.long, device=self.device)
         self.next_pos = [0] * batch
         self.real = [0] * batch  # real (non-hole) slots per row, kept on the host to avoid syncs

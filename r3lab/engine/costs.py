@@ -55,7 +55,7 @@ def reprefill_curve(policy: "Policy", sample: "Sample", crops: Iterable[int], re
     for n in crops:
         base = RolloutConfig(greedy=True, max_crops=n, max_images=n + 1, max_new_tokens=4096, max_segment_tokens=512)
         r = compare(policy, [sample], {"reuse": base, "full": replace(base, mode="reference")}, repeats,
-                    group_size=1, scripts=[crop_script(frame, n, segment)])
+                    group_size=1, scripts=[crop_script(frame, n, segment, style=policy.prompt.calls)])
         (t_reuse, a, wa), (t_full, b, wb) = r["reuse"], r["full"]
         if a[0].input_ids() != b[0].input_ids() or a[0].meta["n_crops"] != n:
             raise RuntimeError(f"the two modes disagree at {frame.input_w} px, {n} crops")

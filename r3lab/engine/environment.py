@@ -11,7 +11,8 @@ from collections import deque
 from dataclasses import replace
 from typing import TYPE_CHECKING, Callable, Sequence
 
-from ..core.crop_calls import Verdict, closed_call_since, find_crop_calls, format_crop_call, parse_crop_call
+from ..core.crop_calls import CallStyle, Verdict, closed_call_since, find_crop_calls, format_crop_call, parse_crop_call
+from ..core.prompt import TOOL_TURN
 from ..core.regions import Box
 from ..core.trajectory import CropEvent, ENV, MODEL, Piece, Trajectory
 from .cache import Feed
@@ -25,23 +26,27 @@ Script = str | Sequence[int] | Sequence[str] | None
 BoxFn = Callable[["Sample", int], "Box | None"]
 
 
-def crop_script(frame, n_crops: int, segment: str = " I look closer.", answer: str = "red") -> list[str]:
+def crop_script(frame, n_crops: int, segment: str = " I look closer.", answer: str = "red",
+                style: CallStyle | None = None) -> list[str]:
     """Every token of an n-crop trajectory as script pieces (benchmarks, lessons, tests).
 
     Each segment is `segment` + one crop call (distinct boxes, each a quarter of the model-input
-    view), then `segment`, the answer and `<|im_end|>`: the engine does exactly this work in any mode.
+    view, written in `style`), then `segment`, the answer and `<|im_end|>`: the engine does exactly
+    this work in any mode.
     """
     W, H = frame.input_w, frame.input_h
     parts = ["<think>"]
     for i in range(n_crops):
         x = W * 0.4 * i / max(1, n_crops - 1) if n_crops > 1 else 0
         box = (int(x), int(H * 0.1), int(x + W * 0.5), int(H * 0.6))
-        parts += [segment, " " + format_crop_call(box)]
+        parts += [segment, " " + format_crop_call(box, style, frame)]
     return parts + [segment, f"</think><answer>{answer}</answer><|im_end|>"]
 
 
-def note_text(message: str) -> str:
-    """The env_text the environment appends after a refused crop call."""
+def note_text(message: str, style: CallStyle | None = None) -> str:
+    """The env_text the environment appends after a refused crop call (tool grammar: as a tool response)."""
+    if CallStyle.of(style).grammar == "tool":
+        return f"{TOOL_TURN[0]}crop refused: {message}{TOOL_TURN[1]}"
     return f"\n(crop refused: {message})\n"
 
 
@@ -74,7 +79,7 @@ class Row:
         if self.braces[tok]:
             text = self.policy.decode(self.seg)
             since = len(self.policy.decode(self.seg[:-1]))
-            call = closed_call_since(text, since, self.traj.frame, self.policy.view.max_aspect)
+            call = closed_call_since(text, since, self.traj.frame, self.policy.view.max_aspect, self.traj.calls)
             if call is not None:
                 return self._on_call(call, tok)
         if self.n_new >= cfg.max_new_tokens:
@@ -89,22 +94,31 @@ class Row:
         if self.n_new >= cfg.max_new_tokens:  # the budget ends with the call: nothing left to read a crop
             traj.events.append(CropEvent(call, k))
             return self._finish("max_new_tokens")
-        stop = None
+        stop, style = None, traj.calls
         if call.ok and self.box_for is not None and self.n_crops < cfg.max_crops:
             call = self._environment_box(call)
         if not call.ok:
-            note = note_text(call.message)
+            note = note_text(call.message, style)
         elif self.n_crops >= cfg.max_crops:
-            note = note_text(f"at most {cfg.max_crops} crops per answer")
+            note = note_text(f"at most {cfg.max_crops} crops per answer", style)
         elif len(traj.image_pieces) >= cfg.max_images:
-            note, stop = note_text(f"at most {cfg.max_images} images per answer"), "max_images"
+            note, stop = note_text(f"at most {cfg.max_images} images per answer", style), "max_images"
         else:
+            turn = style.grammar == "tool"  # the crop comes back in a tool-response turn of the chat template
+            before = Piece(ENV, TOOL_TURN[0], ids=policy.encode(TOOL_TURN[0]), tag="tool") if turn else None
+            if before:
+                traj.pieces.append(before)
             piece = traj.add_crop(call.box, policy.view)
             pv, grid = policy.encode_images([piece.image])
             piece.info.grid_thw = tuple(int(v) for v in grid[0])
             piece.ids = policy.image_ids(piece.info.grid_thw)
             traj.events.append(CropEvent(call, k, image_piece=len(traj.pieces) - 1))
-            return Feed([tok] + piece.ids, [piece.info.grid_thw], pv)
+            ids = piece.ids
+            if turn:
+                after = Piece(ENV, TOOL_TURN[1], ids=policy.encode(TOOL_TURN[1]), tag="tool")
+                traj.pieces.append(after)
+                ids = before.ids + ids + after.ids
+            return Feed([tok] + ids, [piece.info.grid_thw], pv)
         ids = policy.encode(note)
         traj.pieces.append(Piece(ENV, note, ids=ids, tag="note"))
         traj.events.append(CropEvent(call, k, note=note))
@@ -146,7 +160,8 @@ class Row:
     def _finish(self, stop: str) -> None:
         k = self._close_segment()
         if k is not None:  # a crop call still open when the trajectory ends
-            calls = find_crop_calls(self.traj.pieces[k].text, self.traj.frame, self.policy.view.max_aspect)
+            calls = find_crop_calls(self.traj.pieces[k].text, self.traj.frame, self.policy.view.max_aspect,
+                                    self.traj.calls)
             if calls and calls[-1].verdict is Verdict.UNTERMINATED:
                 self.traj.events.append(CropEvent(calls[-1], k))
         self.stop = stop

@@ -12,6 +12,7 @@ produce the same tokens under greedy decoding and differ only in cost.
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import replace
 from functools import partial
 from typing import TYPE_CHECKING, Callable, Sequence
@@ -22,7 +23,7 @@ from tqdm.auto import tqdm
 from ..core.env import progress_disabled
 from ..core.trajectory import Trajectory
 from ..data.sample import Sample
-from .cache import Feed, SharedCache
+from .cache import Feed, SharedCache, recurrent
 from .config import RolloutConfig
 from .environment import BoxFn, Row, Script
 from .sampling import banned_ids, brace_table, choose
@@ -61,6 +62,12 @@ def rollout(policy: "Policy", samples: "Sample | Sequence[Sample]", config: Roll
     cfg = config or RolloutConfig()
     if group_size is not None:
         cfg = replace(cfg, group_size=group_size)
+    if cfg.mode == "batched" and recurrent(policy):
+        warnings.warn(f"{type(policy.model).__name__} has linear-attention layers whose recurrent state the lock-step KV "
+                      "cache cannot hold (holes would decay it): running mode='reference' instead, one trajectory at a "
+                      "time, re-prefilled after each crop (exact, slower). Pass mode='reference' to silence this.",
+                      stacklevel=2)
+        cfg = replace(cfg, mode="reference")
     if isinstance(samples, Sample):
         samples = [samples]
     samples = list(samples)
@@ -70,7 +77,7 @@ def rollout(policy: "Policy", samples: "Sample | Sequence[Sample]", config: Roll
     per_row = _scripts(policy, scripts, n, G)
     seed = cfg.seed if cfg.seed is not None else int(torch.randint(0, 2**62, (1,)))
     gen = torch.Generator(device=policy.device).manual_seed(seed)
-    braces = brace_table(policy)
+    braces = brace_table(policy, policy.prompt.calls.grammar)
     rows = []
     for g, s in enumerate(samples):
         base = s.prompt(policy.view, policy.prompt).tokenize(policy)  # renders the image once per sample

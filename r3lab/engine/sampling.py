@@ -33,17 +33,19 @@ def banned_ids(policy: "Policy") -> list[int]:
     return sorted(ids | set(range(len(tok), vocab)))
 
 
-def brace_table(policy: "Policy") -> list[bool]:
-    """For each id: can its text contain `}` or a newline (only such a token can end a crop call;
-    a newline ends one whose JSON string was never closed, `r3lab.core.crop_calls`)."""
+def brace_table(policy: "Policy", grammar: str = "json") -> list[bool]:
+    """For each id: can it end a crop call? json grammar: its text holds `}` or a newline (a newline
+    ends a call whose JSON string was never closed, `r3lab.core.crop_calls`); tool grammar: `>`
+    (the end of `</tool_call>`, one added token in Qwen's tokenizers)."""
     vocab = int(policy.model.get_output_embeddings().weight.shape[0])
     table = [False] * vocab
     # byte-level BPE maps printable ASCII to itself and the newline byte to "\u010a" ("Ċ"), so the
     # token string shows `}` or a newline iff its bytes hold one
+    ends = (">",) if grammar == "tool" else ("}", "\n", "\u010a")
     for s, i in policy.tokenizer.get_vocab().items():
-        if i < vocab and ("}" in s or "\n" in s or "\u010a" in s):
+        if i < vocab and any(e in s for e in ends):
             table[i] = True
-    for i in policy.encode("}") + policy.encode("\n"):
+    for i in [i for e in ends[:2] for i in policy.encode(e)]:
         table[i] = True
     return table
 

@@ -11,6 +11,8 @@ What a capture yields, `AttentionMaps` (grid / pixel geometry, aggregation), liv
 """
 from __future__ import annotations
 
+import warnings
+
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Callable, Sequence
@@ -72,6 +74,25 @@ def _resolve_layers(spec, n: int) -> list[int]:
     return sorted(set(out))
 
 
+def _full_attention_only(tc, spec, layers: list[int]) -> list[int]:
+    """A hybrid model (Qwen3.5) has attention matrices in its full-attention layers only: "all" and predicates
+    keep those, with a warning that says so; a linear-attention layer asked for by number is an error."""
+    kinds = list(getattr(tc, "layer_types", None) or [])
+    linear = {i for i, t in enumerate(kinds) if t == "linear_attention"}
+    if not linear:
+        return layers
+    full = [i for i in range(len(kinds)) if i not in linear]
+    dropped = [i for i in layers if i in linear]
+    if dropped and (spec == "all" or callable(spec)):
+        warnings.warn(f"capture_attention reads only the full-attention layers {full} of this hybrid model: layers "
+                      f"{dropped} are Gated-DeltaNet linear attention, which forms no attention matrix", stacklevel=4)
+        return [i for i in layers if i not in linear]
+    if dropped:
+        raise ValueError(f"layers {dropped} are Gated-DeltaNet linear-attention layers, which form no attention matrix "
+                         f"to capture; this model's full-attention layers are {full}")
+    return layers
+
+
 def _resolve_queries(spec, ids: torch.Tensor, real: torch.Tensor, image_id: int) -> torch.Tensor:
     """Query positions (in the padded row) for one row of ids; `real` is its attention mask."""
     pos = torch.nonzero(real, as_tuple=True)[0]
@@ -119,7 +140,7 @@ class Capture:
         self.model, self.config, self.policy = model, config, policy
         tc = _text_config(model)
         self.n_layers, self.n_heads = int(tc.num_hidden_layers), int(tc.num_attention_heads)
-        self.layers = _resolve_layers(config.layers, self.n_layers)
+        self.layers = _full_attention_only(tc, config.layers, _resolve_layers(config.layers, self.n_layers))
         if not self.layers:
             raise ValueError(f"no layer selected out of {self.n_layers}: check the `layers` argument")
         heads = list(range(self.n_heads)) if config.heads is None else [int(h) for h in config.heads]

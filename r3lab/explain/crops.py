@@ -48,7 +48,7 @@ class CropExplanation:
     event: int  # index into traj.events
     piece: int  # model_text piece holding the call
     ok: bool  # the environment accepted the call (a crop was inserted)
-    box: Box | None  # the box as called (input frame)
+    box: Box | None  # the box as called, read into the input frame (whatever frame the model wrote it in)
     box_orig: tuple | None  # the original-pixel box that was cut
     area_frac: float | None  # box area / main image area
     mass_in_box: float | None  # share of the main image's attention inside the box (tokens before the call)
@@ -64,6 +64,8 @@ class CropExplanation:
     logp_variants: dict = field(default_factory=dict)  # variant -> log-prob with the crop replaced
     importance: dict = field(default_factory=dict)  # variant -> logp - logp_variant (> 0: the crop helped)
     answer: str | None = None  # the scored answer text
+    coords: str = "absolute"  # the frame the model wrote the box in: "absolute" pixels | "relative" 0-1000
+    box_written: Box | None = None  # the box's numbers in that frame (what the model's text says)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -98,7 +100,8 @@ def explain_crops(policy: "Policy", trajectory: Trajectory, config: ExplainConfi
             box = (max(0.0, box[0]), max(0.0, box[1]), min(float(W), box[2]), min(float(H), box[3]))
         rec = CropExplanation(event=k, piece=ev.piece, ok=ev.ok, box=box, box_orig=None, area_frac=None,
                               mass_in_box=None, mass_outside=None, concentration=None, answer=answer,
-                              needed=(traj.family != "control") if traj.family else None)
+                              needed=(traj.family != "control") if traj.family else None,
+                              coords=traj.calls.coords, box_written=None if box is None else traj.calls.written(box, frame))
         if ev.ok:
             rec.box_orig = tuple(traj.pieces[ev.image_piece].info.box_orig)
         if box is not None and queries[k]:

@@ -16,12 +16,17 @@ import torch
 from PIL import Image
 from transformers import Qwen2_5_VLProcessor
 
+from ..core.crop_calls import CallStyle
 from ..core.prompt import PromptConfig
 from ..core.regions import ViewConfig
 
 R3_FILE = "r3lab.json"
 LATEST = "latest"  # a training run's out_dir names its newest checkpoint folder in this file
-FAMILIES = ("qwen2_vl", "qwen2_5_vl", "qwen3_vl")  # model_type values load_policy accepts
+# model_type values load_policy accepts -> the frame their crop calls default to when a folder has no
+# r3lab.json: Qwen2.5-VL writes model-input pixels; Qwen3-VL and Qwen3.5 write relative 0-1000. Qwen2-VL's own
+# grounding was relative too, but r3lab has always read its bbox_2d calls as pixels: kept, as it was.
+FAMILY_COORDS = {"qwen2_vl": "absolute", "qwen2_5_vl": "absolute", "qwen3_vl": "relative", "qwen3_5": "relative"}
+FAMILIES = tuple(FAMILY_COORDS)
 
 
 class R3Processor(Qwen2_5_VLProcessor):
@@ -202,7 +207,7 @@ def read_view(path: str | os.PathLike) -> ViewConfig:
 
 def load_policy(path: str | os.PathLike, view: ViewConfig | None = None, dtype: torch.dtype | str | None = None,
                 device: str | torch.device | None = None, attn_implementation: str | None = None) -> Policy:
-    """Load r3-tiny or any local Qwen2-VL / Qwen2.5-VL checkpoint folder, offline.
+    """Load r3-tiny or any local Qwen2-VL / Qwen2.5-VL / Qwen3-VL / Qwen3.5 checkpoint folder, offline.
 
     `path` may also be a training run's out_dir: its `latest` checkpoint is loaded.
     `view` overrides the pixel budgets (by default: r3lab.json if present, else the image
@@ -249,7 +254,10 @@ def load_policy(path: str | os.PathLike, view: ViewConfig | None = None, dtype: 
                 lo = size.get("shortest_edge", 56 * 56)
                 hi = size.get("longest_edge", 28 * 28 * 1280)
                 view = ViewConfig(min_pixels=lo, max_pixels=hi, crop_min_pixels=lo, crop_max_pixels=hi)
-        prompt = PromptConfig(**extra["prompt"]) if "prompt" in extra else PromptConfig()
+        # r3lab.json written before frames were a setting: absolute (r3-tiny and its checkpoints were trained so);
+        # a folder without one (a released checkpoint): its family's own frame
+        prompt = PromptConfig(**extra["prompt"]) if "prompt" in extra else \
+            PromptConfig(calls=CallStyle(coords=FAMILY_COORDS[model_type]))
     except (TypeError, ValueError, AttributeError) as e:
         raise ValueError(f"{path / R3_FILE}: its view or prompt cannot be used ({e}); fix or delete that file "
                          "(without it the image processor's pixel bounds and the default prompt are used)") from None

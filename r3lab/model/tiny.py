@@ -1,11 +1,11 @@
-"""r3-tiny: a Qwen2.5-VL or Qwen3-VL built from a small config, deterministic for a given config.
+"""r3-tiny: a Qwen2.5-VL, Qwen3-VL or Qwen3.5 built from a small config, deterministic for a given config.
 
 The language and vision towers are transformers' own classes; only the sizes and the
 initialisations (`r3lab.model.inits`) are r3lab's.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Iterable
 
 import torch
@@ -36,7 +36,7 @@ class TinyConfig:
     init_std: float = 0.02  # std of the "hf" init
     vocab_size: int = 1024  # BPE vocabulary target (bytes + merges + special tokens)
     seed: int = 0  # weights and tokenizer are a pure function of this config
-    family: str = "qwen2_5_vl"  # transformers class: qwen2_5_vl | qwen3_vl (learned pos_embed, DeepStack)
+    family: str = "qwen2_5_vl"  # transformers class: qwen2_5_vl | qwen3_vl (learned pos_embed, DeepStack) | qwen3_5
     deepstack: tuple = (0,)  # qwen3_vl: vision blocks whose features are injected into the first LM layers
     pos_init: str = "normal"  # qwen3_vl pos_embed init: "normal" (N(0, 1)) | "sincos" (2-D grid) | "fourier" (pixels)
     qk_norm_init: float = 1.0  # qwen3_vl: initial gain of the per-head q/k RMSNorms (logits scale as its square)
@@ -46,9 +46,16 @@ class TinyConfig:
 
 
 def build_tiny(config: TinyConfig | None = None, view: ViewConfig | None = None,
-               prompt: PromptConfig | None = None, corpus_lines: Iterable[str] | None = None) -> Policy:
-    """A freshly initialised r3-tiny policy (deterministic for a given config)."""
+               prompt: PromptConfig | None = None, corpus_lines: Iterable[str] | None = None,
+               family: str | None = None) -> Policy:
+    """A freshly initialised r3-tiny policy (deterministic for a given config); `family` overrides the config's.
+
+    Its crop calls are absolute pixels in bare JSON whatever the family (`prompt.calls`, saved in r3lab.json):
+    r3-tiny learns from nothing, and its shipped checkpoints were trained so.
+    """
     cfg = config or TinyConfig()
+    if family is not None:
+        cfg = replace(cfg, family=family)
     view = (view or ViewConfig()).with_factor(cfg.patch_size * cfg.merge_size)
     if cfg.numbers not in ("digits", "whole"):
         raise ValueError(f"TinyConfig.numbers must be 'digits' or 'whole', got {cfg.numbers!r}")
@@ -61,8 +68,10 @@ def build_tiny(config: TinyConfig | None = None, view: ViewConfig | None = None,
         model_cls, mcfg = _qwen3_vl_config(cfg, tok, ids, head_dim)
     elif cfg.family == "qwen2_5_vl":
         model_cls, mcfg = _qwen2_5_vl_config(cfg, tok, ids, head_dim)
+    elif cfg.family == "qwen3_5":
+        model_cls, mcfg = _qwen3_5_config(cfg, tok, ids, head_dim)
     else:
-        raise ValueError(f"TinyConfig.family must be 'qwen2_5_vl' or 'qwen3_vl', got {cfg.family!r}")
+        raise ValueError(f"TinyConfig.family must be 'qwen2_5_vl', 'qwen3_vl' or 'qwen3_5', got {cfg.family!r}")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)
         model = model_cls(mcfg)
@@ -133,3 +142,40 @@ def _qwen3_vl_config(cfg: TinyConfig, tok, ids: dict, head_dim: int):
         tie_word_embeddings=True,
     )
     return Qwen3VLForConditionalGeneration, mcfg
+
+
+def _qwen3_5_config(cfg: TinyConfig, tok, ids: dict, head_dim: int):
+    """A tiny Qwen3.5: Gated-DeltaNet linear-attention layers with every 4th layer (and at least the last)
+    full attention; rotary on a quarter of head_dim (its default), so the M-RoPE split fits that quarter."""
+    try:
+        from transformers import Qwen3_5Config, Qwen3_5ForConditionalGeneration
+    except ImportError:  # transformers older than Qwen3.5
+        raise ValueError("TinyConfig.family='qwen3_5' needs a transformers with Qwen3.5 (model_type 'qwen3_5'); "
+                         "this one has none: upgrade transformers, or use family='qwen3_vl'") from None
+
+    rotary = head_dim // 4
+    if rotary % 2 or rotary < 6:
+        raise ValueError(f"family='qwen3_5' rotates a quarter of head_dim = {head_dim}: it must leave an even number "
+                         ">= 6 of dimensions for the three M-RoPE axes; raise hidden or lower heads")
+    half = rotary // 2
+    section = [half - 2 * (half // 3), half // 3, half // 3]
+    kinds = ["full_attention" if (i + 1) % 4 == 0 or i == cfg.layers - 1 else "linear_attention"
+             for i in range(cfg.layers)]
+    lin_heads = max(1, cfg.kv_heads)
+    mcfg = Qwen3_5Config(
+        text_config=_text_config(cfg, tok, ids, {"mrope_section": section, "mrope_interleaved": True,
+                                                 "partial_rotary_factor": 0.25},
+                                 head_dim=head_dim, layer_types=kinds, linear_num_key_heads=lin_heads,
+                                 linear_num_value_heads=lin_heads, linear_key_head_dim=head_dim,
+                                 linear_value_head_dim=head_dim, linear_conv_kernel_dim=4),
+        vision_config=dict(
+            depth=cfg.vision_depth, hidden_size=cfg.vision_hidden, intermediate_size=cfg.vision_intermediate,
+            num_heads=cfg.vision_heads, patch_size=cfg.patch_size, spatial_merge_size=cfg.merge_size,
+            temporal_patch_size=2, out_hidden_size=cfg.hidden, in_channels=3, num_position_embeddings=256,
+            initializer_range=cfg.init_std,
+        ),
+        image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"],
+        vision_start_token_id=ids["<|vision_start|>"], vision_end_token_id=ids["<|vision_end|>"],
+        tie_word_embeddings=True,
+    )
+    return Qwen3_5ForConditionalGeneration, mcfg

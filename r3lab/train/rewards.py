@@ -8,7 +8,7 @@ official trainer it does) and weights are configuration, not constants inside th
 
 `score(trajectories, "code")` builds the keyword columns from each Trajectory: `answers`,
 `gt_boxes` (original pixels), `crop_boxes` (executed crops, original pixels), `crop_verdicts`,
-`family`, `model_texts` and `trajectories`.
+`family`, `model_texts`, `calls` (each trajectory's `CallStyle`) and `trajectories`.
 """
 from __future__ import annotations
 
@@ -114,9 +114,10 @@ def region_json(prompts, completions, **kwargs) -> list[float]:
     [1.0, 1.0, 0.0, 0.0]
     """
     texts = kwargs.get("model_texts") or completions
+    styles = kwargs.get("calls") or [None] * len(texts)  # each trajectory's CallStyle (default: bare JSON)
     out = []
-    for t in texts:
-        calls = find_crop_calls(t)
+    for t, style in zip(texts, styles):
+        calls = find_crop_calls(t, style=style)
         out.append(1.0 if calls and all(c.verdict in _JSON_WITH_BBOX for c in calls) else 0.0)
     return out
 
@@ -259,7 +260,7 @@ class Scores:
 def reward_columns(trajectories) -> dict:
     """The keyword columns reward functions receive, built from Trajectories."""
     cols = {"answers": [], "gt_boxes": [], "crop_boxes": [], "crop_verdicts": [], "family": [], "model_texts": [],
-            "trajectories": list(trajectories)}
+            "calls": [], "trajectories": list(trajectories)}
     for t in trajectories:
         cols["answers"].append(list(t.answers))
         cols["gt_boxes"].append([tuple(b) for b in t.gt_boxes])
@@ -268,6 +269,7 @@ def reward_columns(trajectories) -> dict:
                                      ["ok"] * len(t.crops))
         cols["family"].append(t.family)
         cols["model_texts"].append(t.model_text())
+        cols["calls"].append(t.calls)
     return cols
 
 

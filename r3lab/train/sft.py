@@ -16,6 +16,7 @@ import torch
 
 from ..core.batch import collate
 from ..engine.scoring import token_logprobs
+from ..data.call_styles import check_styles
 from ..data.vlir import view_mismatch
 from ..model.policy import Policy
 from . import dist
@@ -68,6 +69,7 @@ def train(policy: Policy, samples: Sequence, config: SFTConfig | None = None, ca
     if missing := [s.sample_id or str(i) for i, s in enumerate(samples) if s.rationale is None][:5]:
         raise ValueError(f"SFT needs reference rationales; samples {missing} have none (build them with r3lab.data.build_samples)")
     check_views(samples, policy.view)
+    check_styles(samples, policy.prompt.calls)
     torch.manual_seed(cfg.seed)
     state = prepare(policy, cfg)
     check_batch(cfg.batch_size, len(samples), cfg.batch_size, "samples")

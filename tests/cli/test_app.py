@@ -40,3 +40,25 @@ def test_no_arguments_prints_the_commands(capsys):
     with pytest.raises(SystemExit) as e:
         main(["--help"])
     assert e.value.code == 0
+
+
+def test_train_sft_in_qwen3_vl_s_own_zoom_tool_converts_the_data_and_saves_the_style(tmp_path):
+    """`--calls relative-tool`: the data (absolute JSON, as built) is converted, the policy trains in that style,
+    and its checkpoint says so; a bad value names the allowed ones."""
+    import json
+
+    from r3lab.core.crop_calls import CallStyle
+    from r3lab.data.dataset import save_dataset
+    from r3lab.model.policy import load_policy
+    from r3lab.testing import toy_samples
+
+    save_dataset(toy_samples(2), tmp_path / "ds")
+    assert main(["train", "sft", "--data", str(tmp_path / "ds"), "--steps", "1", "--batch-size", "2",
+                 "--calls", "relative-tool", "--out-dir", str(tmp_path / "run")]) == 0
+    saved = load_policy(tmp_path / "run")
+    assert saved.prompt.calls == CallStyle("relative", "tool") and "image_zoom_in_tool" in saved.prompt.instruction
+    assert json.loads((tmp_path / "run" / (tmp_path / "run" / "latest").read_text().strip() / "r3lab.json").read_text()
+                      )["prompt"]["calls"] == {"coords": "relative", "grammar": "tool"}
+    with pytest.raises(ValueError, match=r"--calls 'pixels-json'.*absolute-json or relative-tool"):
+        main(["train", "sft", "--data", str(tmp_path / "ds"), "--steps", "1", "--calls", "pixels-json",
+              "--out-dir", str(tmp_path / "run2")])

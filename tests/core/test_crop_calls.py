@@ -170,3 +170,91 @@ def test_a_valid_call_with_any_strings_inside_is_found_whole(prefix, extra, suff
     assume(not any(c.start < len(head) < c.end for c in found))  # not nested in a call the prefix left open
     calls = [c for c in found if c.start >= len(head)]
     assert calls and calls[0].ok and calls[0].raw == raw and calls[0].box == (10.0, 10.0, 60.0, 60.0)
+
+
+# -- coordinate frames and the two grammars (issue 14) -------------------------------------------------
+from r3lab.core.crop_calls import CallStyle, TOOL_CLOSE, TOOL_OPEN  # noqa: E402
+
+STYLES = [CallStyle(c, g) for c in ("absolute", "relative") for g in ("json", "tool")]
+# non-square frames: landscape, portrait, and one whose input side is over 1000 px (coarser relative grid)
+FRAMES = [Frame(448, 336, 112, 84), Frame(200, 700, 56, 196), Frame(3000, 1200, 1568, 616)]
+
+
+def tool(args: str) -> str:
+    return f'{TOOL_OPEN}\n{{"name": "image_zoom_in_tool", "arguments": {args}}}\n{TOOL_CLOSE}'
+
+
+@pytest.mark.parametrize("raw,verdict", BAD)
+def test_the_tool_grammar_gives_every_bad_case_the_same_verdict(raw, verdict):
+    call = parse_crop_call(tool(raw), FRAME, style=CallStyle(grammar="tool"))
+    assert call.verdict is verdict, call
+    (found,) = find_crop_calls("I look. " + tool(raw) + " and", FRAME, style=CallStyle(grammar="tool"))
+    assert found.verdict is verdict and found.raw == tool(raw)
+
+
+@pytest.mark.parametrize("box,verdict", [((200, 200, 300, 300), Verdict.OUTSIDE), ((10, 10, 100, 11), Verdict.TOO_THIN),
+                                         ((30, 2, 10, 40), Verdict.INVERTED), ((10, 10, 60, 50), Verdict.OK)])
+def test_relative_numbers_get_the_verdict_of_the_same_pixels(box, verdict):
+    rel = tuple(round(v, 6) for v in FRAME.to_relative(box))
+    raw = '{"bbox_2d": [' + ", ".join(repr(v) for v in rel) + "]}"
+    assert parse_crop_call(raw, FRAME, style=CallStyle("relative")).verdict is verdict
+    assert parse_crop_call(format_crop_call(box), FRAME).verdict is verdict
+
+
+def test_tool_calls_that_are_not_zoom_calls():
+    s = CallStyle(grammar="tool")
+    other = f'{TOOL_OPEN}\n{{"name": "search", "arguments": {{"bbox_2d": [1, 2, 30, 40]}}}}\n{TOOL_CLOSE}'
+    assert parse_crop_call(other, FRAME, style=s).verdict is Verdict.UNKNOWN_TOOL
+    assert parse_crop_call(f"{TOOL_OPEN}\n{{\"name\": \"image_zoom_in_tool\"}}\n{TOOL_CLOSE}", FRAME,
+                           style=s).verdict is Verdict.NO_BBOX
+    text = 'bare {"bbox_2d": [1, 2, 30, 40]} is reasoning here; ' + TOOL_OPEN + '\n{"name": "image_zoom'
+    (only,) = find_crop_calls(text, FRAME, style=s)
+    assert only.verdict is Verdict.UNTERMINATED and only.start == text.index(TOOL_OPEN)
+
+
+@pytest.mark.parametrize("frame", FRAMES)
+@pytest.mark.parametrize("style", STYLES)
+def test_a_box_round_trips_through_either_frame_on_non_square_images(frame, style):
+    """input box -> text in the style -> parsed back into the input frame -> original pixels."""
+    box = (0.11 * frame.input_w, 0.3 * frame.input_h, 0.62 * frame.input_w, 0.9 * frame.input_h)
+    box = tuple(float(round(v)) for v in box)
+    text = format_crop_call(box, style, frame, label="the sign")
+    assert text.startswith(TOOL_OPEN) == (style.grammar == "tool") and text.endswith(TOOL_CLOSE if style.grammar == "tool" else "}")
+    (call,) = find_crop_calls("I look closer. " + text + " Then", frame, style=style)
+    assert call.ok and call.raw == text
+    # absolute: exact; relative: whole numbers of 0-1000, so within half a thousandth of each side
+    tol = (0.0, 0.0) if style.coords == "absolute" else (frame.input_w / 2000, frame.input_h / 2000)
+    for k, (a, b) in enumerate(zip(call.box, box)):
+        assert abs(a - b) <= tol[k % 2] + 1e-9, (call.box, box)
+    if style.coords == "relative" and max(frame.input_w, frame.input_h) <= 1000:
+        assert tuple(float(round(v)) for v in call.box) == box  # finer than a pixel: whole pixels come back exactly
+    if style.coords == "relative":  # the numbers written are the box's thousandths of each side
+        nums = [float(v) for v in text.split("[")[1].split("]")[0].split(",")]
+        assert nums == [round(v) for v in frame.to_relative(box)] and all(0 <= v <= 1000 for v in nums)
+    # into original pixels: the relative frame is the same fractions of the original image
+    o_abs, o_rel = frame.to_orig(box), frame.to_orig(call.box)
+    assert all(abs(a - b) <= (0 if style.coords == "absolute" else max(1, frame.orig_w / 1000)) for a, b in zip(o_abs, o_rel))
+
+
+def test_relative_frame_is_the_same_fraction_of_the_original_image():
+    f = Frame(3000, 1200, 1568, 616)
+    rel = (100.0, 250.0, 600.0, 750.0)
+    assert f.to_relative(f.from_relative(rel)) == pytest.approx(rel)
+    # orig pixels = relative / 1000 * original side, whichever frame the model saw
+    assert f.to_orig(f.from_relative(rel)) == (300, 300, 1800, 900)
+
+
+def test_a_tool_call_closes_at_its_last_character_only():
+    s = CallStyle("relative", "tool")
+    text = "I look. " + format_crop_call((10, 10, 60, 50), s, FRAME)
+    assert closed_call_since(text, len(text) - 1, FRAME, style=s).ok
+    assert closed_call_since(text[:-1], len(text) - 2, FRAME, style=s) is None  # "</tool_call" is still open
+    assert closed_call_since(text, len(text), FRAME, style=s) is None
+
+
+def test_call_style_refuses_unknown_settings_naming_them():
+    with pytest.raises(ValueError, match="coords = 'pixels'"):
+        CallStyle("pixels")
+    with pytest.raises(ValueError, match="grammar = 'xml'"):
+        CallStyle(grammar="xml")
+    assert CallStyle.of(None) == CallStyle() == CallStyle.of({"coords": "absolute", "grammar": "json"})

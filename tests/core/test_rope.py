@@ -13,6 +13,11 @@ def _qwen3():
     return build_tiny(TinyConfig(family="qwen3_vl", patch_size=7))
 
 
+@functools.cache
+def _qwen3_5():
+    return build_tiny(TinyConfig(patch_size=7, layers=4), family="qwen3_5")
+
+
 def _row(policy, layout):
     ids, grids = [], []
     for item in layout:
@@ -32,10 +37,10 @@ LAYOUTS = [
 ]
 
 
-@pytest.mark.parametrize("family", ["qwen2_5_vl", "qwen3_vl"])
+@pytest.mark.parametrize("family", ["qwen2_5_vl", "qwen3_vl", "qwen3_5"])
 @pytest.mark.parametrize("layout", LAYOUTS)
 def test_positions_equal_get_rope_index(layout, family):
-    policy = tiny_policy() if family == "qwen2_5_vl" else _qwen3()
+    policy = {"qwen2_5_vl": tiny_policy, "qwen3_vl": _qwen3, "qwen3_5": _qwen3_5}[family]()
     ids, grids = _row(policy, layout)
     ours, nxt = mrope_positions(ids, grids, policy.image_token_id, policy.merge_size)
     t = torch.tensor([ids])

@@ -107,3 +107,40 @@ def test_nothing_captured_raises_with_the_fix(policy, trajs):
         pass
     with pytest.raises(RuntimeError, match="no forward ran"):
         cap.maps
+
+
+def _family(family):
+    from r3lab.model.tiny import TinyConfig, build_tiny
+    from r3lab.testing import toy_trajectory
+
+    p = build_tiny(TinyConfig(layers=4, seed=1, patch_size=7, deepstack=(0, 1)), family=family)
+    return p, [toy_trajectory(p, size=(448, 336)), toy_trajectory(p, size=(300, 500), crop="square")]
+
+
+def test_capture_equals_eager_on_qwen3_vl():
+    """r3-tiny's family: DeepStack adds vision features into the first layers; attention is still captured exactly."""
+    policy, trajs = _family("qwen3_vl")
+    eager = _eager_attentions(policy, _inputs(policy, trajs))
+    with capture_attention(policy, layers="all", heads=[0, 2], queries="model") as cap:
+        cap.forward(trajs)
+    for b, maps in enumerate(cap.records[-1]):
+        assert maps.layers == [0, 1, 2, 3]
+        for i, layer in enumerate(maps.layers):
+            ref = eager[layer][b][[0, 2]][:, maps.query_pos][:, :, maps.image_pos]
+            torch.testing.assert_close(maps.weights[i], ref, atol=1e-5, rtol=0)
+
+
+def test_capture_on_qwen3_5_reads_only_its_full_attention_layers_and_says_so():
+    policy, trajs = _family("qwen3_5")
+    assert policy.model.config.text_config.layer_types == ["linear_attention"] * 3 + ["full_attention"]
+    (eager,) = _eager_attentions(policy, _inputs(policy, trajs))  # transformers too returns layer 3's only
+    with pytest.warns(UserWarning, match=r"only the full-attention layers \[3\].*\[0, 1, 2\] are Gated-DeltaNet"):
+        with capture_attention(policy, layers="all", queries="model") as cap:
+            cap.forward(trajs)
+    for b, maps in enumerate(cap.records[-1]):
+        assert maps.layers == [3]
+        ref = eager[b][:, maps.query_pos][:, :, maps.image_pos]
+        torch.testing.assert_close(maps.weights[0], ref, atol=1e-5, rtol=0)
+    with pytest.raises(ValueError, match=r"layers \[1\] are Gated-DeltaNet.*full-attention layers are \[3\]"):
+        with capture_attention(policy, layers=[1, -1]):
+            pass

@@ -163,3 +163,34 @@ def test_the_table_has_a_line_per_crop_decision(policy):
     e = explained["toy0"][0]
     assert lines[1].startswith("toy0") and f"{e.gt_iou:.2f}" in lines[1] and f"{e.importance['blank']:+.3f}" in lines[1]
 
+
+
+def test_the_same_crop_written_in_either_frame_and_grammar_is_explained_and_drawn_alike(policy):
+    """Explanations and views read boxes in the input frame, whatever frame the model wrote; the record also
+    says which frame that was and the numbers as written."""
+    from dataclasses import replace
+
+    from r3lab.core.crop_calls import CallStyle, format_crop_call
+    from r3lab.core.prompt import PromptConfig
+    from r3lab.core.regions import Frame
+    from r3lab.engine.config import RolloutConfig
+    from r3lab.engine.rollouts import rollout
+    from r3lab.viz.steps import crop_boxes
+
+    sample = toy_samples(1, policy.view)[0]
+    frame = Frame.of(sample.load_image().size, policy.view)
+    box = (frame.input_w * 0.25, frame.input_h * 0.25, frame.input_w * 0.75, frame.input_h * 0.75)
+    records, drawn = {}, {}
+    for style in (CallStyle(), CallStyle("relative"), CallStyle("relative", "tool")):
+        pol = replace(policy, prompt=PromptConfig(calls=style))
+        script = ["<think> look " + format_crop_call(box, style, frame), " red</think><answer>red</answer><|im_end|>"]
+        (traj,) = rollout(pol, [sample], RolloutConfig(greedy=True, max_new_tokens=200, max_segment_tokens=120),
+                          group_size=1, scripts=[script], progress=False)
+        (records[style],) = explain_crops(pol, traj, variants=())
+        drawn[style] = crop_boxes(traj)[0]["box"]
+    a, r, t = records.values()
+    assert a.box == pytest.approx(r.box) and a.box == pytest.approx(t.box) and a.box_orig == r.box_orig == t.box_orig
+    assert a.gt_iou == pytest.approx(r.gt_iou) and a.gt_iou > 0
+    assert (a.coords, r.coords, t.coords) == ("absolute", "relative", "relative")
+    assert a.box_written == pytest.approx(box) and r.box_written == t.box_written == (250.0, 250.0, 750.0, 750.0)
+    assert len(set(drawn.values())) == 1  # the views draw one box in original pixels

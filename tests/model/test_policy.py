@@ -162,3 +162,33 @@ def test_read_view_matches_load_policy_without_loading_weights(tmp_path):
         assert read_view(folder) == load_policy(folder).view
     (folder / "model.safetensors").write_bytes(b"not read at all")  # no weights are touched
     assert read_view(folder).max_pixels == 224 * 224
+
+
+def test_the_crop_call_frame_is_saved_and_defaults_per_family(tmp_path):
+    """r3-tiny (any family) writes absolute pixels, saved explicitly; a checkpoint saved before frames were a
+    setting loads as absolute; a released Qwen3-VL / Qwen3.5 folder (no r3lab.json) writes relative 0-1000."""
+    from r3lab.core.crop_calls import CallStyle
+    from r3lab.core.env import REPO_ROOT
+
+    shipped = load_policy(REPO_ROOT / "assets" / "checkpoints" / "r3-tiny-sft")
+    assert "calls" not in json.loads((REPO_ROOT / "assets/checkpoints/r3-tiny-sft/r3lab.json").read_text())["prompt"]
+    assert shipped.prompt.calls == CallStyle("absolute", "json")
+    assert shipped.prompt.instruction.endswith("in image pixels; answer in <answer> </answer>.")
+    for family in ("qwen2_5_vl", "qwen3_vl", "qwen3_5"):
+        p = build_tiny(TinyConfig(patch_size=7, layers=4), family=family)
+        assert p.prompt.calls == CallStyle()
+        p.save(tmp_path / family)
+        saved = json.loads((tmp_path / family / "r3lab.json").read_text())["prompt"]["calls"]
+        assert saved == {"coords": "absolute", "grammar": "json"}
+        assert load_policy(tmp_path / family).prompt.calls == CallStyle()
+        (tmp_path / family / "r3lab.json").unlink()  # now it looks like a released checkpoint
+        pre = tmp_path / family / "preprocessor_config.json"  # released Qwen3-VL folders name the fast processor
+        pre.write_text(json.dumps({**json.loads(pre.read_text()), "image_processor_type": "Qwen2VLImageProcessorFast"}))
+        released = load_policy(tmp_path / family)
+        want = "absolute" if family == "qwen2_5_vl" else "relative"
+        assert released.prompt.calls == CallStyle(want, "json"), family
+        assert ("0 to 1000" in released.prompt.instruction) == (want == "relative")
+        assert type(released.image_processor).__name__ == "Qwen2VLImageProcessorPil"  # no torchvision needed
+    q35 = load_policy(tmp_path / "qwen3_5")
+    assert type(q35.model).__name__ == "Qwen3_5ForConditionalGeneration"
+    assert q35.model.config.text_config.layer_types[-1] == "full_attention"

@@ -202,3 +202,38 @@ def test_short_rgrpo_run_raises_mean_reward():
     log = train(policy, samples, cfg, terms=terms, rollout_fn=scripted_rollout(lambda s, j, step: prefix))
     after = held_out()
     assert before < 0.3 and after > before + 0.3, (before, after, log.series("reward"))
+
+
+@pytest.mark.parametrize("family,style", [("qwen3_vl", ("relative", "tool")), ("qwen3_5", ("relative", "json"))])
+def test_one_rgrpo_step_trains_the_2026_families(family, style):
+    """R-GRPO on a Qwen3-VL writing Qwen3-VL's own zoom tool in 0-1000, and on a Qwen3.5 (reference-mode rollouts):
+    crops act, the region reward sees them, and every trainable parameter moves."""
+    import warnings
+
+    from r3lab.core.crop_calls import CallStyle
+    from r3lab.core.prompt import PromptConfig
+    from r3lab.data.call_styles import restyle
+    from r3lab.model.tiny import TinyConfig, build_tiny
+
+    calls = CallStyle(*style)
+    policy = build_tiny(TinyConfig(patch_size=7, layers=4, deepstack=(0, 1), seed=2), family=family,
+                        prompt=PromptConfig(calls=calls))
+    samples = [restyle(s, calls, policy.view) for s in toy_samples(2, policy.view)]
+
+    def styled_script(sample, j, step):
+        call = find_crop_calls(sample.rationale[0].text, style=calls)[0].raw
+        a = sample.answer if j % 2 == 0 else "purple"
+        return ["<think>look ", call, f" it is {a}.</think><answer>{a}</answer><|im_end|>"]
+
+    before = {n: p.detach().clone() for n, p in policy.model.named_parameters()}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Qwen3.5 says it runs in reference mode (tests/engine)
+        log = train(policy, samples, small(steps=1, batch_size=2, max_new_tokens=120, max_segment_tokens=100),
+                    rollout_fn=scripted_rollout(styled_script))
+    row = log.rows[0]
+    assert row["crops_per_rollout"] == 1.0 and row["invalid_crop_rate"] == 0.0 and row["crop_iou"] > 0
+    assert row["reward/accuracy"] == 0.5 and math.isfinite(row["loss"])
+    trained = [(n, p) for n, p in policy.model.named_parameters() if p.requires_grad]
+    assert len(trained) > 10  # the vision tower (and merger) are frozen by default: the language model trains
+    unmoved = [n for n, p in trained if torch.equal(before[n], p.detach())]
+    assert not unmoved, unmoved

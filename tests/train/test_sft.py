@@ -1,3 +1,5 @@
+import math
+
 import pytest
 import torch
 
@@ -127,3 +129,30 @@ def test_training_on_boxes_of_another_view_is_refused_naming_the_fix(tmp_path):
     samples[0].provenance.pop("input_size")  # without provenance the boxes themselves are checked
     with pytest.raises(ValueError, match=r"its crop box \[170\.0, 140\.0, 240\.0, 220\.0\] lies outside the 112x84"):
         train(policy, samples, SFTConfig(steps=1, batch_size=1))
+
+
+@pytest.mark.parametrize("family,style", [("qwen3_vl", ("absolute", "json")), ("qwen3_vl", ("relative", "tool")),
+                                          ("qwen3_5", ("relative", "tool"))])
+def test_one_sft_step_trains_the_2026_families_in_either_grammar(family, style):
+    """A Qwen3-VL (DeepStack) and a Qwen3.5 (Gated-DeltaNet) take an SFT step: every parameter moves and the
+    loss falls on the same batch; the tool grammar's rationales come with their tool-response turns masked."""
+    from dataclasses import replace
+
+    from r3lab.core.crop_calls import CallStyle
+    from r3lab.core.prompt import PromptConfig
+    from r3lab.data.call_styles import restyle
+    from r3lab.model.tiny import TinyConfig, build_tiny
+
+    calls = CallStyle(*style)
+    policy = build_tiny(TinyConfig(patch_size=7, layers=4, deepstack=(0, 1), seed=2), family=family,
+                        prompt=PromptConfig(calls=calls))
+    samples = [restyle(s, calls, policy.view) for s in toy_samples(2, policy.view)]
+    ref = samples[0].reference(policy.view, policy.prompt).tokenize(policy)
+    assert sum(p.tag == "tool" for p in ref.pieces) == (2 if calls.grammar == "tool" else 0)
+    assert not ref.loss_mask()[[i for i, p in enumerate(ref.piece_index()) if ref.pieces[p].tag == "tool"]].any()
+    before = {n: p.detach().clone() for n, p in policy.model.named_parameters()}
+    log = train(policy, samples, SFTConfig(steps=3, batch_size=2, lr_lm=3e-3, lr_merger=3e-3, lr_vision=3e-3, warmup=0))
+    losses = log.series("loss")[1]
+    assert all(math.isfinite(v) for v in losses) and losses[-1] < losses[0]
+    unmoved = [n for n, p in policy.model.named_parameters() if torch.equal(before[n], p.detach())]
+    assert not unmoved, unmoved
