@@ -20,8 +20,6 @@ for all. With `parallel` > 1, stages and evaluations run as that many processes 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass, field, fields
@@ -46,6 +44,7 @@ from ..train.rgrpo import train as train_rgrpo
 from ..train.sft import train as train_sft
 from .ablations import answer_only, oracle_boxes, random_boxes
 from .evaluation import EvalConfig, evaluate
+from .jobs import run_jobs
 from .report import markdown_table
 from .shipping import ship
 
@@ -87,6 +86,8 @@ class RecipeConfig:
     base_steps: int = 2000  # base optimizer steps
     base_batch: int = 32  # base samples per step (16 fail to bind names to objects in 2,000 steps: research notes)
     base_lr: float = 1e-3  # base peak learning rate
+    read_steps: int = 0  # a second base phase, mostly close-ups, fresh warm-up and cosine (reading arrives late)
+    read_closeups: float = 0.75  # share of close-ups in that phase (16 per step of 32 did not start reading)
     n_train: int = 8000  # VLIR training samples (the same for every row)
     n_eval: int = 1000  # held-out samples per family
     sft_steps: int = 1000  # SFT optimizer steps (both SFT models, from the base)
@@ -116,9 +117,10 @@ class RecipeConfig:
         preset(self.rewards)  # raises naming the known presets
         small = {k: getattr(self, k) for k in ("n_base", "n_train", "n_eval", "base_batch", "sft_batch", "rgrpo_batch",
                                                "parallel") if getattr(self, k) < 1}
-        if not 0 <= self.base_closeups <= 1:
-            raise ValueError(f"base_closeups is a share of the base samples, in [0, 1]; got {self.base_closeups}")
-        steps = (self.base_steps, self.sft_steps, self.rgrpo_steps)
+        if bad := {k: v for k, v in (("base_closeups", self.base_closeups), ("read_closeups", self.read_closeups))
+                   if not 0 <= v <= 1}:
+            raise ValueError(f"{', '.join(bad)} is a share of the base samples, in [0, 1]; got {bad}")
+        steps = (self.base_steps, self.read_steps, self.sft_steps, self.rgrpo_steps)
         if small or min(steps) < 0:
             raise ValueError(f"sizes must be >= 1 and steps >= 0, got {small or steps}")
         if self.region_reward not in ("iou", "giou"):
@@ -199,11 +201,11 @@ class Recipe:
         {"base": self._base, "sft": self._sft, "no_crop": self._sft, "rgrpo": self._rgrpo,
          "rgrpo_no_region": self._rgrpo}[name](name)
 
-    def _sft_config(self, name: str, steps: int, batch: int, lr: float):
+    def _sft_config(self, name: str, steps: int, batch: int, lr: float, phase: str = ""):
         return SFTConfig(steps=steps, batch_size=batch, lr_lm=lr, lr_merger=lr, lr_vision=lr, autocast=self.cfg.autocast,
                          warmup=min(50, max(1, steps // 10)), seed=self.cfg.seed, log_every=10,
                          save_every=250 if steps > 250 else 0,  # a killed stage loses minutes, not the stage
-                         out_dir=str(self.out / "logs" / name), resume="auto")
+                         out_dir=str(self.out / "logs" / (f"{name}_{phase}" if phase else name)), resume="auto")
 
     def _base(self, name: str) -> None:
         c = self.cfg
@@ -213,7 +215,17 @@ class Recipe:
         samples = build_base(c.n_base, c.data_seed, c.base_closeups, c.world_config(), view=policy.view,
                              progress=self.progress)
         cfg = self._sft_config(name, c.base_steps, c.base_batch, c.base_lr)
-        self._timed(name, lambda: train_sft(policy, samples, cfg), policy, cfg.steps)
+        if not c.read_steps:
+            return self._timed(name, lambda: train_sft(policy, samples, cfg), policy, cfg.steps)
+        read = build_base(c.read_steps * c.base_batch, c.data_seed + 1, c.read_closeups, c.world_config(),
+                          view=policy.view, progress=self.progress)
+        rcfg = self._sft_config(name, c.read_steps, c.base_batch, c.base_lr, phase="read")
+
+        def phases():
+            if train_sft(policy, samples, cfg).last.get("step") != cfg.steps:  # Ctrl-C: saved, returned early
+                raise KeyboardInterrupt(f"stage {name} interrupted; run the recipe again to resume from {cfg.out_dir}")
+            return train_sft(policy, read, rcfg)
+        self._timed(name, phases, policy, rcfg.steps)
 
     def _sft(self, name: str) -> None:
         c = self.cfg
@@ -303,52 +315,8 @@ class Recipe:
         return (self.out / name / "config.json" if kind == "stage" else self.out / "eval" / f"{name}.json").is_file()
 
     def _run_jobs(self) -> None:
-        """Run the jobs as up to `parallel` processes (one thread each), each job once its inputs exist."""
-        jobs = self.jobs()
         order = list(CRITICAL) + [f"stage:{s}" for s in STAGES]  # critical stages first, then stages, then evaluations
-        pending = sorted((j for j in jobs if not self.done(j)), key=lambda j: order.index(j) if j in order else len(order))
-        logs = self.out / "logs" / "jobs"
-        logs.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1"}
-        running: dict[str, subprocess.Popen] = {}
-        bar = tqdm(total=len(pending), desc="recipe jobs", disable=self.progress is False)
-        try:
-            while pending or running:
-                ready = [j for j in pending if all(self.done(d) for d in jobs[j])]
-                for job in ready:
-                    if len(running) >= self.cfg.parallel or any(j in CRITICAL for j in running):
-                        break
-                    if job in CRITICAL and running:
-                        continue
-                    pending.remove(job)
-                    # the stages everything else waits for take every core, as DDP ranks
-                    procs = self.cfg.parallel if job in CRITICAL else 1
-                    cmd = [sys.executable, "-m", __name__, str(self.out), job]
-                    if procs > 1:
-                        cmd[1:3] = ["-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={procs}",
-                                    "-m", __name__]
-                    with open(logs / f"{job.replace(':', '_')}.log", "w") as log:
-                        running[job] = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
-                if not running:
-                    raise RuntimeError(f"recipe jobs {pending} wait for inputs no job makes")
-                time.sleep(1.0)
-                for job, proc in list(running.items()):
-                    if proc.poll() is None:
-                        continue
-                    del running[job]
-                    bar.update(1)
-                    if proc.returncode or not self.done(job):
-                        log = logs / f"{job.replace(':', '_')}.log"
-                        tail = log.read_text()[-2000:] if log.is_file() else ""
-                        raise RuntimeError(f"recipe job {job} failed (exit {proc.returncode}); its log is {log}:\n{tail}")
-        except BaseException:
-            for proc in running.values():  # Ctrl-C / a failed job: stop the others; they save on SIGINT
-                proc.send_signal(2)
-            for proc in running.values():
-                proc.wait()
-            raise
-        finally:
-            bar.close()
+        run_jobs(self.jobs(), self.done, self.out, __name__, self.cfg.parallel, order, CRITICAL, self.progress)
         self.times = self._load_times()
 
     def _load_times(self) -> dict:

@@ -148,11 +148,26 @@ def test_bad_settings_fail_before_any_training(tmp_path):
                        (dict(n_eval=0), "sizes"), (dict(group_size=3), "divide"), (dict(rows="sft,best"), "unknown rows"),
                        (dict(view={"crop_max": 9}), "unknown ViewConfig fields"),
                        (dict(world={"marks": 9}), "unknown WorldConfig fields"),
-                       (dict(base_closeups=2.0), "base_closeups is a share")]:
+                       (dict(base_closeups=2.0), "base_closeups is a share"),
+                       (dict(read_closeups=-0.1), "read_closeups is a share"), (dict(read_steps=-1), "steps")]:
         with pytest.raises(ValueError, match=match):
             RecipeConfig(out=str(tmp_path), **bad)
     assert RecipeConfig(families=" read_one, ,count ").families == "read_one,count"
     assert not any(tmp_path.iterdir())
+
+
+def test_the_read_phase_continues_the_base_on_mostly_close_ups(tmp_path):
+    cfg = RecipeConfig(out=str(tmp_path), **{**TINY, "read_steps": 2, "read_closeups": 1.0})
+    rec = Recipe(cfg, progress=False)
+    rec.train_stage("base")
+    first = json.loads((tmp_path / "logs" / "base" / "log.jsonl").read_text().splitlines()[-1])
+    read = [json.loads(x) for x in (tmp_path / "logs" / "base_read" / "log.jsonl").read_text().splitlines()]
+    assert first["step"] == 2 and [r["step"] for r in read][-1] == 2  # both phases ran to the end
+    saved = load_policy(tmp_path / "base").model.state_dict()
+    one = Recipe(RecipeConfig(out=str(tmp_path / "one"), **TINY), progress=False)
+    one.train_stage("base")  # the same first phase alone: the read phase moved the weights on from it
+    alone = load_policy(tmp_path / "one" / "base").model.state_dict()
+    assert any(not torch.equal(saved[k], alone[k]) for k in saved)
 
 
 def test_the_world_overrides_reach_every_sample_set(tmp_path):
