@@ -11,14 +11,6 @@ from r3lab.model.tiny import TinyConfig, build_tiny
 from r3lab.testing import toy_image
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny ops: OpenMP barriers on a shared 2-core box cost more than the math
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(scope="module")
 def policy():
     p = build_tiny(TinyConfig(seed=5))

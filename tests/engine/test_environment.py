@@ -23,14 +23,6 @@ TOOL = CallStyle("relative", "tool")
 STYLES = [CallStyle(c, g) for c in ("absolute", "relative") for g in ("json", "tool")]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(scope="module")
 def qwen3():
     """r3-tiny's family (Qwen3-VL: learned pos_embed, DeepStack at both vision blocks), absolute/json as built."""

@@ -17,15 +17,6 @@ from r3lab.testing import toy_image
 GREEDY = RolloutConfig(greedy=True, max_new_tokens=100, max_segment_tokens=60)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    # r3-tiny's ops are so small that OpenMP barriers on a shared 2-core box cost more than the math
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(scope="module")
 def policy():
     p = build_tiny(TinyConfig(seed=3))  # the lecun init already gives logits of a few units
