@@ -24,7 +24,7 @@ class ViewConfig:
     min_pixels: int = 56 * 56  # main image: smart-resize lower bound (pixels)
     max_pixels: int = 112 * 112  # main image: upper bound; 112x112 = 16 visual tokens at factor 28
     crop_min_pixels: int = 56 * 56  # crops: lower bound (tiny crops are up-sampled to at least this)
-    crop_max_pixels: int = 140 * 140  # crops: upper bound (a 100-130 px landmark's 5-px mark stays >= 4.8 px)
+    crop_max_pixels: int = 140 * 140  # crops: upper bound (a 100-130 px landmark's 11-px mark becomes >= 10.6 px)
     factor: int = 28  # patch_size * merge_size of the vision tower; set by the policy
     max_aspect: float = 20.0  # boxes thinner than 1:max_aspect are refused ("absurdly thin")
 

@@ -1,7 +1,8 @@
 """Illegibility at the coarse view, legibility after crop-and-zoom: the world's premise, measured.
 
-A detail must cover less than one model-input pixel of the coarse view (so the model has to look
-again) and several pixels of the zoomed crop of its landmark (so looking again helps).
+A detail must cover a few model-input pixels at most at the coarse view (so the model has to look
+again: the recipe's no-crop row measures that it cannot read them there) and several times more in the
+zoomed crop of its landmark (so looking again helps).
 `coarse_detail_extent` / `zoomed_detail_extent` compute both sides exactly from the configs;
 `coarse_residual` measures them on a rendered scene.
 """
@@ -28,7 +29,8 @@ def coarse_detail_extent(world: WorldConfig | None = None, view: ViewConfig | No
                          kind: str | None = None) -> float:
     """Largest side of a detail element (of `kind`, default any) in model-input pixels of the coarse view.
 
-    Below 1 the detail covers less than one pixel of what the model sees without cropping.
+    Below 1 the detail covers less than one pixel of what the model sees without cropping; the default
+    mark is 1.8 px (a quarter of a 7-px patch), and the no-crop row of the recipe measures it unread.
     """
     world, view = world or WorldConfig(), view or ViewConfig()
     scale = max(max(f.input_w / f.orig_w, f.input_h / f.orig_h)
@@ -68,20 +70,25 @@ def legibility(world: WorldConfig | None = None, view: ViewConfig | None = None)
             for k in ("mark", "shape", "dots", "glyph")}
 
 
-def coarse_residual(scene: Scene, view: ViewConfig | None = None) -> dict:
+def coarse_residual(scene: Scene, view: ViewConfig | None = None, threshold: int = 60) -> dict:
     """Measured, not computed: how much the details change the coarse view vs the zoomed crops.
 
     Renders the scene with and without details, resizes both as the model sees them, and reports the
-    largest per-channel change (grey levels 0-255) at the coarse view and inside the zoomed crops of
-    the landmarks' regions. A large coarse residual means a strong model could still guess.
+    largest per-channel change (grey levels 0-255) and the number of pixels changed by more than
+    `threshold` at the coarse view (`coarse_max`, `coarse_pixels`) and inside the zoomed crops of the
+    landmarks' regions (largest over the crops: `zoomed_max`, `zoomed_pixels`). A detail that tints a
+    pixel or two of the coarse view could still be guessed by a strong model: the no-crop row measures it.
     """
     view = view or ViewConfig()
     a, b = scene.render(True), scene.render(False)
     frame = Frame.of(scene.size, view)
     ca, cb = (np.asarray(x.resize(frame.input_size, Image.BICUBIC), np.int16) for x in (a, b))
-    zoom = 0
+    diff = np.abs(ca - cb).max(axis=2)
+    zoom = zoom_px = 0
     for k in range(len(scene.landmarks)):
         box = region_input_box(scene.region(k), frame)
         za, zb = (np.asarray(crop_and_zoom(x, box, view).image, np.int16) for x in (a, b))
-        zoom = max(zoom, int(np.abs(za - zb).max()))
-    return {"coarse_max": int(np.abs(ca - cb).max()), "zoomed_max": zoom}
+        zd = np.abs(za - zb).max(axis=2)
+        zoom, zoom_px = max(zoom, int(zd.max())), max(zoom_px, int((zd > threshold).sum()))
+    return {"coarse_max": int(diff.max()), "zoomed_max": zoom, "coarse_pixels": int((diff > threshold).sum()),
+            "zoomed_pixels": zoom_px}

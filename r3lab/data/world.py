@@ -3,8 +3,8 @@
 Each image is a light, slightly noisy canvas larger than the model's coarse view, with 2-3 landmark
 shapes in distinct colours (so a colour names an object) that are easy to find at the coarse view.
 Each landmark carries a small detail near its centre (a coloured mark, a tiny shape or a few dots)
-that covers less than one model-input pixel at the coarse view and several pixels once the
-landmark's box is cropped and zoomed. All geometry lives in `WorldConfig`; this module lays out and
+that covers at most two model-input pixels at the coarse view (a quarter of a 7-px patch's side) and
+about six times that once the landmark's box is cropped and zoomed. All geometry lives in `WorldConfig`; this module lays out and
 renders scenes. The questions asked about them are in `r3lab.data.tasks`, the measured (il)legibility of
 their details in `r3lab.data.legible`.
 """
@@ -47,7 +47,7 @@ class WorldConfig:
     object_gap: int = 24  # minimum free space between landmarks and to the border
     object_shapes: tuple = ("circle", "square", "triangle", "diamond")  # landmark shapes
     object_colours: tuple = ("red", "green", "blue", "yellow", "purple", "orange", "pink", "cyan", "brown")
-    mark_size: int = 5  # side of a colour mark (5 px -> 0.83 px at the coarse view)
+    mark_size: int = 11  # side of a colour mark: 1.8 px at the coarse view, >= 10.6 px zoomed (5 px stays under a patch)
     mark_colours: tuple = ("red", "green", "blue", "yellow", "black", "white")  # detail colours (answers)
     detail_shapes: tuple = ("square", "cross", "ring", "triangle")  # shapes of tiny shape details (answers)
     shape_size: int = 5  # side of a tiny shape detail

@@ -1,7 +1,8 @@
 """Held-out evaluation: one (greedy) rollout per sample, scored by rules, summarised per task family.
 
 `evaluate(policy, samples)` returns an `EvalResult` with per-family accuracy, crop rate, crops per
-answer, invalid-crop rate, crop IoU against the ground-truth regions, answer rate, length and
+answer, invalid-crop rate, crop IoU against the ground-truth regions, share of crops holding a detail,
+answer rate, length and
 reward (`r3lab.train.metrics.rollout_metrics`, the numbers R-GRPO logs) with a bootstrap interval on
 accuracy; `.table()` prints it, `r3lab.viz.results.plot_results({...})` sets several results side
 by side (SFT vs R-GRPO vs a model that cannot crop: set `max_crops=0`).
@@ -26,7 +27,8 @@ from ..train.loop import MAX_ROWS
 from ..train.metrics import rollout_metrics, rollout_values
 from ..train.rewards import preset, score
 
-METRICS = ("n", "accuracy", "crop_rate", "crops", "invalid_crop_rate", "crop_iou", "answered", "tokens", "reward")
+METRICS = ("n", "accuracy", "crop_rate", "crops", "invalid_crop_rate", "crop_iou", "contains_detail", "answered",
+           "tokens", "reward")
 
 
 @dataclass
@@ -140,7 +142,28 @@ def evaluate(policy: Policy, samples: Sequence, config: EvalConfig | None = None
     t0 = time.perf_counter()
     trajs = rollout(policy, samples, rcfg, progress=progress, crop_boxes=crop_boxes)
     terms = preset(cfg.rewards, iou=cfg.iou_weight)
-    return EvalResult(summarize(trajs, terms), trajs, asdict(cfg), time.perf_counter() - t0)
+    rows = summarize(trajs, terms)
+    for fam, share in detail_shares(trajs, samples).items():
+        rows[fam]["contains_detail"] = share
+    return EvalResult(rows, trajs, asdict(cfg), time.perf_counter() - t0)
+
+
+def contains_detail(crop_orig, detail) -> bool:
+    """Whether a crop (inclusive original pixels, as the environment cuts it) holds a detail box (end-exclusive)."""
+    o, d = crop_orig, detail
+    return o[0] <= d[0] and o[1] <= d[1] and o[2] >= d[2] - 1 and o[3] >= d[3] - 1
+
+
+def detail_shares(trajectories, samples) -> dict[str, float]:
+    """Per family (and "all"), the share of crops that hold one of their sample's details (NaN: no crop)."""
+    details = {s.sample_id: list(getattr(s, "details", None) or ()) for s in samples}
+    hits: dict[str, list[bool]] = {"all": []}
+    for t in trajectories:
+        found = [any(contains_detail(p.info.box_orig, d) for d in details.get(t.sample_id, ()))
+                 for p in t.crops if p.info.box_orig is not None]
+        hits.setdefault(t.family or "?", []).extend(found)
+        hits["all"].extend(found)
+    return {fam: sum(v) / len(v) if v else math.nan for fam, v in hits.items()}
 
 
 def bootstrap_ci(values: Sequence[float], n_boot: int = 1000, level: float = 0.95, seed: int = 0

@@ -28,6 +28,7 @@ from ..engine.scoring import TokenScorer
 from ..model.tiny import TinyConfig, build_tiny
 from ..train.config import SFTConfig
 from ..train.optim import group_grad_norms, lr_factor, make_optimizer, set_lr
+from .evaluation import contains_detail
 
 TARGETS = ("plain", "enum", "name")
 TASKS = ("where", "read")
@@ -198,7 +199,7 @@ def where_metrics(items, texts) -> dict:
         on_any += any(inside(lm) for lm in lms)
         o = fr.to_orig(b)  # what the environment would cut (inclusive original pixels)
         d = lms[it["k"]].detail.box
-        contains += o[0] <= d[0] and o[1] <= d[1] and o[2] >= d[2] - 1 and o[3] >= d[3] - 1
+        contains += contains_detail(o, d)
     pct = lambda v: round(100 * v / n, 1)  # noqa: E731
     return {"mean_iou": round(iou_sum / n, 4), "iou>0.5": pct(hit), "centre_on_named": pct(on_named),
             "centre_on_any": pct(on_any), "contains_detail": pct(contains), "valid": pct(valid)}

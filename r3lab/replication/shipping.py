@@ -8,6 +8,7 @@ from typing import Sequence
 
 from ..core.env import ASSETS
 from ..data.vlir import build_samples
+from ..data.world import WorldConfig
 from ..model.policy import load_policy
 from .evaluation import EvalConfig, evaluate
 from .report import model_card
@@ -43,7 +44,8 @@ def ship(results: dict, out: str | Path, dest: str | Path) -> Path:
 def check_set(config: dict, view, per_family: int = 8) -> list:
     """The small fixed set the model card's check numbers are measured on (seed eval_seed + 1)."""
     fams = [f.strip() for f in config["families"].split(",") if f.strip()]
-    return build_samples(per_family * len(fams), config["eval_seed"] + 1, fams, view=view, progress=False)
+    world = WorldConfig(**config.get("world", {}))  # the card's world, not today's default
+    return build_samples(per_family * len(fams), config["eval_seed"] + 1, fams, world, view=view, progress=False)
 
 
 def check_scores(path: str | Path, config: dict, per_family: int = 8) -> dict:

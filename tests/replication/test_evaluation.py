@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import math
 
@@ -5,7 +6,8 @@ import pytest
 from matplotlib.figure import Figure
 
 from r3lab.cli.app import main as cli_main
-from r3lab.replication.evaluation import EvalConfig, evaluate, summarize
+from r3lab.data.vlir import build_samples
+from r3lab.replication.evaluation import EvalConfig, detail_shares, evaluate, summarize
 from r3lab.testing import tiny_policy, toy_samples
 from r3lab.viz.results import plot_results, plot_side_by_side
 
@@ -86,3 +88,17 @@ def test_eval_settings_out_of_range_fail_before_any_work(tmp_path, flag, value, 
         cli_main(["eval", "--data", str(tmp_path), flag, value])
     with pytest.raises(ValueError, match="unknown reward preset|preset"):
         EvalConfig(rewards="accuracy_and_vibes")
+
+
+def test_the_share_of_crops_holding_the_detail():
+    policy = tiny_policy()
+    samples = build_samples(4, 0, ["read_one"], view=policy.view, progress=False)
+    trajs = [s.reference(policy.view, policy.prompt).tokenize(policy) for s in samples]
+    assert all(s.details for s in samples) and detail_shares(trajs, samples) == {"all": 1.0, "read_one": 1.0}
+    moved = [dataclasses.replace(s, details=[(0, 0, 2, 2)]) if i < 3 else s for i, s in enumerate(samples)]
+    assert detail_shares(trajs, moved)["all"] == 0.25  # three crops miss their (moved) detail
+    trajs[0].family = "control"
+    no_crop = [t for t in trajs if t.family == "control"]
+    for t in no_crop:
+        t.pieces = [p for p in t.pieces if p not in t.crops]
+    assert math.isnan(detail_shares(no_crop, samples)["all"])  # no crop: nothing to share

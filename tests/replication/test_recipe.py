@@ -23,7 +23,7 @@ from r3lab.testing import tiny_policy
 from r3lab.viz.results import plot_table
 
 SHIPPED = env.ASSETS / "checkpoints"
-TINY = dict(n_base=24, base_steps=2, base_batch=4, n_train=24, n_eval=3, sft_steps=2, sft_batch=4, rgrpo_steps=1,
+TINY = dict(n_base=24, base_steps=2, read_steps=0, base_batch=4, n_train=24, n_eval=3, sft_steps=2, sft_batch=4, rgrpo_steps=1,
             group_size=2, rgrpo_batch=4, max_new_tokens=24, view={"crop_max_pixels": 98 * 98})
 
 
@@ -81,7 +81,8 @@ def test_recipe_trains_every_stage_evaluates_every_row_and_resumes(tmp_path):
         assert set(r) == {"read_one", "compare_two", "control", "all"} and r["read_one"]["n"] == 3
         assert r["all"]["accuracy_lo"] <= r["all"]["accuracy"] <= r["all"]["accuracy_hi"]
     assert res["rows"]["no_crop"]["all"]["crops"] == 0
-    assert {"base", "sft", "no_crop", "rgrpo", "rgrpo_no_region"} <= set(res["seconds"])
+    assert {"base", "sft", "no_crop", "rgrpo", "rgrpo_no_region", "wall"} <= set(res["seconds"])  # a run from nothing
+    assert 0 <= res["rows"]["oracle"]["read_one"]["contains_detail"] <= 1  # share of crops holding the mark
     sft = load_policy(out / "sft")  # the recipe's prompt and pixel budgets travel with every stage
     assert sft.prompt.instruction == TINY_INSTRUCTION and sft.prompt.question_first
     assert sft.view.crop_max_pixels == 98 * 98
@@ -92,7 +93,7 @@ def test_recipe_trains_every_stage_evaluates_every_row_and_resumes(tmp_path):
     before = {p: p.stat().st_mtime_ns for p in files}
     rec = Recipe(RecipeConfig(out=str(out), **TINY), progress=False)
     again = rec.run()
-    assert rec._measured == {}  # nothing trained or evaluated again
+    assert rec._measured == {}  # nothing trained or evaluated again (nor a wall time: it resumed)
     same = json.dumps(res["rows"], sort_keys=True)  # (NaN IoUs compare unequal as floats)
     assert json.dumps(again["rows"], sort_keys=True) == same
     assert json.dumps(json.loads((out / "results.json").read_text())["rows"], sort_keys=True) == same
@@ -174,8 +175,8 @@ def test_the_world_overrides_reach_every_sample_set(tmp_path):
     rec = Recipe(RecipeConfig(out=str(tmp_path), world={"mark_size": 9}, n_train=6, n_eval=2), progress=False)
     sides = {x2 - x1 for s in rec.train_samples(ViewConfig()) + rec.eval_samples(ViewConfig()) for x1, _, x2, _ in s.details}
     assert sides == {9}
-    default = build_base(4, 1, closeups=1.0, progress=False)  # the default world's marks are 5 px
-    assert {x2 - x1 for s in default for x1, _, x2, _ in s.details} == {5}
+    default = build_base(4, 1, closeups=1.0, progress=False)  # the default world's marks are 11 px
+    assert {x2 - x1 for s in default for x1, _, x2, _ in s.details} == {11}
 
 
 def test_an_older_recipe_folder_without_a_new_setting_is_reused(tmp_path):

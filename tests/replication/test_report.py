@@ -2,13 +2,13 @@
 import math
 
 from r3lab.model.tiny import TinyConfig
-from r3lab.replication.report import LABELS, families_of, markdown_table, model_card, stage_times
+from r3lab.replication.report import LABELS, families_of, markdown_table, model_card, stage_times, targets, targets_table
 
 
 def _row(acc, iou, crops, ctrl_rate, n=10):
     fam = {"n": n, "accuracy": acc, "accuracy_lo": acc - 0.1, "accuracy_hi": acc + 0.1, "crop_rate": 1.0}
     return {"read_one": dict(fam), "control": dict(fam, crop_rate=ctrl_rate),
-            "all": {"crop_iou": iou, "crops": crops, "invalid_crop_rate": 0.05}}
+            "all": {"crop_iou": iou, "crops": crops, "invalid_crop_rate": 0.05, "contains_detail": 0.9 if crops else None}}
 
 
 RESULTS = {"config": {"families": "read_one,control", "tiny": {"patch_size": 7}, "n_train": 8, "data_seed": 1,
@@ -20,9 +20,9 @@ RESULTS = {"config": {"families": "read_one,control", "tiny": {"patch_size": 7},
 def test_one_line_per_row_with_intervals_and_crop_behaviour():
     table = markdown_table(RESULTS)
     lines = table.splitlines()
-    assert lines[0].startswith("| model | read_one acc % [95% CI] | control acc % [95% CI] | crop IoU |")
-    assert lines[2] == "| (1) no crops | 20.0 [10.0, 30.0] | 20.0 [10.0, 30.0] | – | 0.00 | 0.0 | 5.0 |"
-    assert lines[3] == "| (2) VLIR SFT | 55.0 [45.0, 65.0] | 55.0 [45.0, 65.0] | 0.422 | 1.00 | 25.0 | 5.0 |"
+    assert lines[0].startswith("| model | read_one acc % [95% CI] | control acc % [95% CI] | crop IoU | crops on the detail % |")
+    assert lines[2] == "| (1) no crops | 20.0 [10.0, 30.0] | 20.0 [10.0, 30.0] | – | – | 0.00 | 0.0 | 5.0 |"
+    assert lines[3] == "| (2) VLIR SFT | 55.0 [45.0, 65.0] | 55.0 [45.0, 65.0] | 0.422 | 90.0 | 1.00 | 25.0 | 5.0 |"
     assert "10 held-out samples per family" in table
     assert LABELS["oracle"] == "(5) oracle crops (GT)"
 
@@ -34,9 +34,29 @@ def test_families_follow_the_recipe_then_the_rows():
 
 
 def test_stage_times_and_the_card():
-    assert stage_times(RESULTS) == "- base: 60 s (1.0 min)\n- sft: 30 s (0.5 min)\n- total: 90 s (1.5 min)"
+    assert stage_times(RESULTS) == "- base: 60 s (1.0 min)\n- sft: 30 s (0.5 min)\n- sum of the stages: 90 s (1.5 min)"
+    walled = dict(RESULTS, seconds={**RESULTS["seconds"], "wall": 75.0})
+    assert stage_times(walled).endswith("- sum of the stages: 90 s (1.5 min)\n"
+                                        "- wall time of the whole run (stages two at a time after SFT): 75 s (1.2 min)")
     card = model_card(RESULTS)
     assert card.startswith("# r3-tiny checkpoints") and markdown_table(RESULTS) in card
     assert stage_times(RESULTS) in card and '"patch_size": 7' in card
     assert "Qwen2_5_VLForConditionalGeneration" in card  # TinyConfig's default family
     assert str(TinyConfig().hidden) in card
+
+
+def test_targets_say_met_missed_or_not_measured_from_the_numbers():
+    met = {name: ok for name, _, ok in targets(RESULTS)}
+    assert met["SFT read_one >= 70 %"] is False  # 55 %
+    assert met["SFT crop IoU >= 0.5"] is False and met[">= 80 % of SFT crops hold the detail"] is True
+    assert met["SFT control crop rate <= 10 %"] is False  # 25 %
+    assert met["no-crop read_one <= 35 %"] is True  # 20 %
+    assert met["R-GRPO without the region reward no better (read_one)"] is None  # neither R-GRPO row was run
+    rgrpo = "SFT + R-GRPO: read_one >= SFT + 5 points, a higher IoU, read_one intervals apart"
+    good = dict(RESULTS, rows={**RESULTS["rows"], "sft_rgrpo": _row(0.8, 0.5, 1.0, 0.0),
+                               "rgrpo_no_region": _row(0.6, 0.45, 1.0, 0.0)})
+    met = {name: ok for name, _, ok in targets(good)}
+    assert met[rgrpo] is True and met["R-GRPO without the region reward no better (read_one)"] is True
+    close = dict(good, rows={**good["rows"], "sft_rgrpo": _row(0.7, 0.5, 1.0, 0.0)})  # intervals overlap (60 < 65)
+    assert {name: ok for name, _, ok in targets(close)}[rgrpo] is False
+    assert "| SFT read_one >= 70 % | 55.0 % | missed |" in targets_table(RESULTS) and targets_table(RESULTS) in model_card(RESULTS)
