@@ -51,6 +51,7 @@ class ProbeConfig:
     naming: float = 0.0  # share of training questions that name instead ("What colour is the circle?" -> red)
     exists: float = 0.0  # share of training questions "Is there a red object?" (yes / no: binding without a box)
     reading: float = 0.0  # share of training questions that read a ground-truth crop ("read" items; also evaluated)
+    read_family: str = "read_one"  # what "read" items ask about the crop: read_one (mark colour) | count (dots)
     question: str = "Where is the {obj}?"
     world: dict = field(default_factory=dict)  # WorldConfig overrides
     warm_world: dict | None = None  # curriculum: WorldConfig overrides for the first warm_steps steps
@@ -104,8 +105,10 @@ def where_item(cfg: ProbeConfig, seed: int, i: int, view, step: int | None = Non
 
 
 def read_item(cfg: ProbeConfig, seed: int, i: int, view, step: int | None = None) -> dict:
-    """A read_one question whose ground-truth crop is already in the context (the call is the environment's)."""
-    task = make_task("read_one", seed, i, world=cfg.world_config(step))
+    """A read_one (or count) question whose ground-truth crop is already in the context (the call is the environment's)."""
+    if cfg.read_family not in ("read_one", "count"):
+        raise ValueError(f"read_family must be 'read_one' or 'count', got {cfg.read_family!r}")
+    task = make_task(cfg.read_family, seed, i, world=cfg.world_config(step))
     frame = Frame.of(task.scene.size, view)
     box = region_input_box(task.regions[0], frame)
     lead = f"<think>Let me zoom in on the {task.scene.landmarks[task.asked].name}. {format_crop_call(box)}"

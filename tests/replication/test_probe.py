@@ -69,6 +69,11 @@ def test_read_probe_puts_the_ground_truth_crop_in_the_context_and_scores_answers
     assert "read_acc" in rec["evals"][0] and rec["chance"] == {}
     with pytest.raises(ValueError, match="task must be one of"):
         probe_where(ProbeConfig(task="count", steps=1, n_eval=1), log=lambda s: None)
+    counts = [read_item(ProbeConfig(task="read", read_family="count"), 5, i, VIEW) for i in range(8)]
+    assert {it["answers"][0] for it in counts} <= set("1234") and len({it["answers"][0] for it in counts}) > 1
+    assert all(it["scene"].landmarks[it["k"]].detail.kind == "dots" for it in counts)
+    with pytest.raises(ValueError, match="read_family"):
+        read_item(ProbeConfig(task="read", read_family="glyph"), 5, 0, VIEW)
 
 
 def test_a_mixed_probe_trains_on_every_kind_of_question_measures_reading_and_saves(tmp_path):
