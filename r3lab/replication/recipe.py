@@ -2,7 +2,8 @@
 
 Stages (each saved under `out/`, skipped when already there, so an interrupted run resumes):
 a base (`base/`: grounding, "Where is the red circle?" answered with its crop call, and close-ups
-whose crop the environment opens, answered with the mark's colour), VLIR SFT from it
+whose crop the environment opens, answered with the mark's colour, in a world of small marks
+(`base_world`); then a read phase of mostly close-ups in the recipe's world), VLIR SFT from it
 (`sft/`), the same samples answered without crops (`no_crop/`, also from `base`), R-GRPO from the SFT
 model with and without the region reward (`rgrpo/`, `rgrpo_no_region/`). Rows of the table:
 
@@ -55,6 +56,7 @@ CRITICAL = ("stage:base", "stage:sft")  # every other job waits for these: they 
 # r3-tiny as the recipe trains it: a tiny Qwen3-VL (learned absolute position embedding, DeepStack), 7-px
 # patches, a 256-wide language model (research notes: where it learns to look and where it does not)
 R3_TINY = {"family": "qwen3_vl", "patch_size": 7, "hidden": 256, "intermediate": 512, "heads": 8, "kv_heads": 4}
+PROVENANCE = "PROVENANCE.md"  # in out/: where stages not trained by this folder's recipe came from (copied to the card)
 MODEL_OF = {"no_crop": "no_crop", "sft": "sft", "sft_rgrpo": "rgrpo", "rgrpo_no_region": "rgrpo_no_region",
             "oracle": "sft", "random": "sft"}
 
@@ -79,6 +81,9 @@ class RecipeConfig:
     tiny: dict = field(default_factory=lambda: dict(R3_TINY))  # TinyConfig of the model trained from scratch
     view: dict = field(default_factory=dict)  # ViewConfig overrides (crop_max_pixels: the zoomed crop's pixel budget)
     world: dict = field(default_factory=dict)  # WorldConfig overrides, every stage and the evaluation (mark_size, ...)
+    # the base's grounding phase sees marks too small to name anything: 11-px marks of the landmarks' colours
+    # at the coarse view kept it from binding colour words to objects in 2,000 steps (research notes)
+    base_world: dict = field(default_factory=lambda: {"mark_size": 5})  # `world` overrides for that phase only
     question_first: bool = True  # prompt layout: question, then image (the image tokens can attend to the name)
     instruction: str = TINY_INSTRUCTION  # the prompt's instruction suffix (r3-tiny learns it is constant)
     n_base: int = 64000  # base-stage samples (grounding questions and close-ups; fresh ones every step)
@@ -128,6 +133,7 @@ class RecipeConfig:
         self.tiny_config()  # unknown TinyConfig fields fail here
         self.view_config()
         self.world_config()
+        self.world_config(base=True)
         if self.group_size < 2 or self.rgrpo_batch % self.group_size:
             raise ValueError(f"group_size must be >= 2 and divide rgrpo_batch, got {self.group_size} and "
                              f"{self.rgrpo_batch}")
@@ -147,7 +153,10 @@ class RecipeConfig:
     def view_config(self) -> ViewConfig:
         return _overrides(ViewConfig, self.view, "view", skip={"factor"})
 
-    def world_config(self) -> WorldConfig:
+    def world_config(self, base: bool = False) -> WorldConfig:
+        """The world of every stage, or with `base` that of the base's grounding phase (`base_world` on top)."""
+        if base:
+            return _overrides(WorldConfig, {**self.world, **self.base_world}, "world + base_world")
         return _overrides(WorldConfig, self.world, "world")
 
     def tiny_config(self):
@@ -212,7 +221,7 @@ class Recipe:
         seed_everything(c.seed)
         policy = build_tiny(c.tiny_config(), view=c.view_config(), prompt=PromptConfig(
             question_first=c.question_first, instruction=c.instruction))
-        samples = build_base(c.n_base, c.data_seed, c.base_closeups, c.world_config(), view=policy.view,
+        samples = build_base(c.n_base, c.data_seed, c.base_closeups, c.world_config(base=True), view=policy.view,
                              progress=self.progress)
         cfg = self._sft_config(name, c.base_steps, c.base_batch, c.base_lr)
         if not c.read_steps:
@@ -292,6 +301,8 @@ class Recipe:
         if fresh and dist.info().is_main:  # a whole run from nothing: its wall time (not a resumed one's)
             self._save_times("wall", time.perf_counter() - t0)
         results = {"config": asdict(self.cfg), "rows": rows, "seconds": dict(self.times)}
+        if (prov := self.out / PROVENANCE).is_file():  # stages that came from elsewhere say so in the card
+            results["provenance"] = prov.read_text().strip()
         atomic_write_text(self.out / "results.json", json.dumps(results, indent=1))
         atomic_write_text(self.out / "table.md", markdown_table(results))
         if self.cfg.ship:

@@ -102,6 +102,11 @@ def targets_table(results: dict) -> str:
     return "\n".join(lines)
 
 
+def _provenance(results: dict) -> str:
+    text = results.get("provenance", "").strip()
+    return f"## Provenance: stages not trained from nothing by the settings above\n{text}\n\n" if text else ""
+
+
 def model_card(results: dict) -> str:
     """MODEL_CARD.md for the shipped r3-tiny checkpoints."""
     import json
@@ -130,7 +135,7 @@ Training data: `build_samples({cfg['n_train']}, seed={cfg['data_seed']}, familie
 world=WorldConfig(**{cfg.get('world', {})!r}))`.
 Held-out data: `n_eval={cfg['n_eval']}` per family with seed {cfg['eval_seed']}, the same world.
 
-## Results (held-out, greedy)
+{_provenance(results)}## Results (held-out, greedy)
 {markdown_table(results)}
 
 ## Targets

@@ -75,4 +75,7 @@ def warm_start(out: str | Path, shipped: str | Path = SHIPPED, stages: Sequence[
         if (shipped / name / "config.json").is_file() and not (out / stage / "config.json").is_file():
             shutil.copytree(shipped / name, out / stage, dirs_exist_ok=True)
             done.append(stage)
+    if done:  # a card written from this folder must not present these stages as its own training
+        with open(out / "PROVENANCE.md", "a") as f:
+            f.write(f"- stages {', '.join(done)}: copied from {shipped} (not trained by this folder's recipe)\n")
     return done

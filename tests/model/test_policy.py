@@ -171,9 +171,13 @@ def test_the_crop_call_frame_is_saved_and_defaults_per_family(tmp_path):
     from r3lab.core.env import REPO_ROOT
 
     shipped = load_policy(REPO_ROOT / "assets" / "checkpoints" / "r3-tiny-sft")
-    assert "calls" not in json.loads((REPO_ROOT / "assets/checkpoints/r3-tiny-sft/r3lab.json").read_text())["prompt"]
     assert shipped.prompt.calls == CallStyle("absolute", "json")
     assert shipped.prompt.instruction.endswith("in image pixels; answer in <answer> </answer>.")
+    shipped.save(tmp_path / "old")  # as saved before frames were a setting: no "calls" in r3lab.json
+    extra = json.loads((tmp_path / "old" / "r3lab.json").read_text())
+    del extra["prompt"]["calls"]
+    (tmp_path / "old" / "r3lab.json").write_text(json.dumps(extra))
+    assert load_policy(tmp_path / "old").prompt.calls == CallStyle("absolute", "json")
     for family in ("qwen2_5_vl", "qwen3_vl", "qwen3_5"):
         p = build_tiny(TinyConfig(patch_size=7, layers=4), family=family)
         assert p.prompt.calls == CallStyle()

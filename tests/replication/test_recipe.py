@@ -17,7 +17,7 @@ from r3lab.model.policy import load_policy
 from r3lab.replication.ablations import answer_only, oracle_boxes, random_boxes
 from r3lab.replication.evaluation import bootstrap_ci
 from r3lab.replication.recipe import R3_TINY, RERUNNABLE, ROWS, Recipe, RecipeConfig, run_recipe
-from r3lab.replication.report import markdown_table
+from r3lab.replication.report import markdown_table, model_card
 from r3lab.replication.shipping import check_scores, ship, warm_start
 from r3lab.testing import tiny_policy
 from r3lab.viz.results import plot_table
@@ -118,8 +118,10 @@ def test_ship_then_warm_start_trains_nothing_shipped(tmp_path):
     for name in ("r3-tiny-base", "r3-tiny-sft", "r3-tiny-rgrpo"):  # eval settings travel with every checkpoint
         assert json.loads((tmp_path / "ship" / name / "r3lab.json").read_text())["meta"]["evaluation"]["max_crops"] == 2
     rec = Recipe(RecipeConfig(out=str(fresh), rows="sft,oracle", **TINY), progress=False)
-    rec.run()
+    res = rec.run()
     assert "sft" not in rec.times and "base" not in rec.times  # loaded, not retrained
+    assert "stages base, sft, rgrpo: copied from" in res["provenance"]  # and the card would say so
+    assert "## Provenance" in model_card(res) and "## Provenance" not in card
 
 
 def test_table_and_figure_from_results():
