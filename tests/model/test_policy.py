@@ -168,11 +168,14 @@ def test_the_crop_call_frame_is_saved_and_defaults_per_family(tmp_path):
     """r3-tiny (any family) writes absolute pixels, saved explicitly; a checkpoint saved before frames were a
     setting loads as absolute; a released Qwen3-VL / Qwen3.5 folder (no r3lab.json) writes relative 0-1000."""
     from r3lab.core.crop_calls import CallStyle
+    from r3lab.core.prompt import TINY_INSTRUCTION
     from r3lab.core.env import REPO_ROOT
 
     shipped = load_policy(REPO_ROOT / "assets" / "checkpoints" / "r3-tiny-sft")
     assert shipped.prompt.calls == CallStyle("absolute", "json")
-    assert shipped.prompt.instruction.endswith("in image pixels; answer in <answer> </answer>.")
+    assert shipped.prompt.instruction == TINY_INSTRUCTION  # the recipe's prompt travels with the checkpoint
+    assert build_tiny(TinyConfig(patch_size=7)).prompt.instruction.endswith(
+        "in image pixels; answer in <answer> </answer>.")  # the default instruction names the frame
     shipped.save(tmp_path / "old")  # as saved before frames were a setting: no "calls" in r3lab.json
     extra = json.loads((tmp_path / "old" / "r3lab.json").read_text())
     del extra["prompt"]["calls"]
