@@ -8,7 +8,12 @@ in the recipe's `base` stage before VLIR SFT:
   the questions names two landmarks, answered with both calls in order, as compare_two's rationale;
 - a close-up is a read_one question whose crop the environment opens (its call is environment text,
   then the zoomed crop): the model only answers the mark's colour. It learns to read a zoomed detail
-  without learning the rationale, which stays SFT's lesson.
+  without learning the rationale, which stays SFT's lesson;
+- a comparison is a compare_two question whose two looks the environment gives (the reference rationale
+  up to the second colour, as text, or with `crops` both crops in place): the model only concludes "the
+  same" / "different" and answers. SFT's ~4,300 compare_two samples left the verdict agreeing with the
+  model's own two reads 2 times in 3; these exercises teach it in their own format, but neither
+  carried it to the model's own rollouts (research notes).
 """
 from __future__ import annotations
 
@@ -23,10 +28,12 @@ from ..core.regions import Frame, ViewConfig
 from ..core.trajectory import ENV, IMAGE, MODEL, ImageInfo, Piece
 from .sample import Sample
 from .tasks import make_task
+from .vlir import task_sample
 from .world import WorldConfig, region_input_box
 
 FAMILY = "ground"
 CLOSEUP = "closeup"
+COMPARISON = "comparison"
 ONE = ["Where is the {a}?", "Find the {a}.", "Locate the {a}."]
 TWO = ["Where are the {a} and the {b}?", "Find the {a} and the {b}.", "Locate the {a} and the {b}."]
 
@@ -73,14 +80,40 @@ def closeup_sample(seed: int, index: int, world: WorldConfig | None = None, view
                   CLOSEUP, f"{CLOSEUP}-{seed}-{index:05d}", prov, task.details)
 
 
+def comparison_sample(seed: int, index: int, world: WorldConfig | None = None, view: ViewConfig | None = None,
+                      crops: bool = False) -> Sample:
+    """A compare_two question whose two looks the environment gives (its reference rationale up to the second
+    colour; with `crops`, both crops in place, else text only); the model writes the verdict and the answer."""
+    view = view or ViewConfig()
+    ref = task_sample(make_task("compare_two", seed, index, world=world), view)
+    *given, last = ref.rationale
+    second = ref.provenance["seen"][1]
+    cut = last.text.index(second) + len(second)  # just after the second colour
+    pieces = [p for p in given if crops or p.kind == MODEL] + [Piece(MODEL, last.text[:cut])]
+    pieces = [Piece(ENV, p.text, tag="given") if p.kind == MODEL else p for p in pieces]
+    if not crops:  # one piece of given text, as a close-up's lead
+        pieces = [Piece(ENV, "".join(p.text for p in pieces), tag="given")]
+    prov = {**ref.provenance, "generator": "r3lab.grounding", "kind": COMPARISON, "seed": seed, "index": index,
+            "crops": crops}
+    return Sample(ref.image, ref.question, list(ref.answers), ref.regions,
+                  pieces + [Piece(MODEL, last.text[cut:], tag="answer")], COMPARISON,
+                  f"{COMPARISON}-{seed}-{index:05d}", prov, ref.details)
+
+
 def build_base(n: int, seed: int = 0, closeups: float = 0.25, world: WorldConfig | None = None,
-               view: ViewConfig | None = None, pairs: float = 0.25, progress: bool | None = None) -> list[Sample]:
-    """`n` base-stage samples: grounding questions, and close-ups with probability `closeups` (by index)."""
-    if not 0 <= closeups <= 1:
-        raise ValueError(f"closeups is a share of the samples, in [0, 1]; got {closeups}")
+               view: ViewConfig | None = None, pairs: float = 0.25, progress: bool | None = None,
+               comparisons: float = 0.0, comparison_crops: bool = False) -> list[Sample]:
+    """`n` base-stage samples: comparisons with probability `comparisons`, the others close-ups with
+    probability `closeups` and grounding questions (each draw by index, so a share of 0 changes nothing else)."""
+    if bad := {k: v for k, v in (("closeups", closeups), ("comparisons", comparisons)) if not 0 <= v <= 1}:
+        raise ValueError(f"{', '.join(bad)} is a share of the samples, in [0, 1]; got {bad}")
     quiet = progress_disabled() if progress is None else not progress
     out = []
     for i in tqdm(range(n), desc="build base", disable=quiet):
         u = random.Random(f"r3lab-base:{seed}:{i}").random()
-        out.append(closeup_sample(seed + 7, i, world, view) if u < closeups else grounding_sample(seed, i, world, view, pairs))
+        if comparisons and random.Random(f"r3lab-base-compare:{seed}:{i}").random() < comparisons:
+            out.append(comparison_sample(seed + 11, i, world, view, comparison_crops))
+        else:
+            out.append(closeup_sample(seed + 7, i, world, view) if u < closeups
+                       else grounding_sample(seed, i, world, view, pairs))
     return out

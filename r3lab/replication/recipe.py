@@ -3,7 +3,8 @@
 Stages (each saved under `out/`, skipped when already there, so an interrupted run resumes):
 a base (`base/`: grounding, "Where is the red circle?" answered with its crop call, and close-ups
 whose crop the environment opens, answered with the mark's colour, in a world of small marks
-(`base_world`); then a read phase of mostly close-ups in the recipe's world), VLIR SFT from it
+(`base_world`); then a read phase of mostly close-ups in the recipe's world, and a comparison phase
+where half the samples give two reads as text and ask for the verdict), VLIR SFT from it
 (`sft/`), the same samples answered without crops (`no_crop/`, also from `base`), R-GRPO from the SFT
 model with and without the region reward (`rgrpo/`, `rgrpo_no_region/`). Rows of the table:
 
@@ -51,6 +52,7 @@ from .shipping import ship
 
 ROWS = ("no_crop", "sft", "sft_rgrpo", "rgrpo_no_region", "oracle", "random")
 RERUNNABLE = ("out", "rows", "ship", "parallel")  # settings that do not change any saved stage or evaluation
+BEFORE = {"compare_steps": 0}  # settings added since with a new default: what folders made before them hold
 STAGES = {"base": (), "sft": ("base",), "no_crop": ("base",), "rgrpo": ("sft",), "rgrpo_no_region": ("sft",)}
 CRITICAL = ("stage:base", "stage:sft")  # every other job waits for these: they run alone, on all cores
 # r3-tiny as the recipe trains it: a tiny Qwen3-VL (learned absolute position embedding, DeepStack), 7-px
@@ -93,6 +95,10 @@ class RecipeConfig:
     base_lr: float = 1e-3  # base peak learning rate
     read_steps: int = 600  # a second base phase, mostly close-ups, fresh warm-up and cosine (reading arrives late)
     read_closeups: float = 0.75  # share of close-ups in that phase (16 per step of 32 did not start reading)
+    # comparing two read colours is a skill SFT's few compare_two samples did not teach (research notes)
+    compare_steps: int = 600  # a third base phase: comparisons (both reads given), the rest as the read phase
+    compare_share: float = 0.5  # share of comparisons in that phase
+    compare_crops: bool = False  # the comparisons with both crops in place (else the reads as text only)
     n_train: int = 8000  # VLIR training samples (the same for every row)
     n_eval: int = 1000  # held-out samples per family
     sft_steps: int = 400  # SFT optimizer steps (both SFT models, from the base)
@@ -122,10 +128,10 @@ class RecipeConfig:
         preset(self.rewards)  # raises naming the known presets
         small = {k: getattr(self, k) for k in ("n_base", "n_train", "n_eval", "base_batch", "sft_batch", "rgrpo_batch",
                                                "parallel") if getattr(self, k) < 1}
-        if bad := {k: v for k, v in (("base_closeups", self.base_closeups), ("read_closeups", self.read_closeups))
-                   if not 0 <= v <= 1}:
+        if bad := {k: v for k, v in (("base_closeups", self.base_closeups), ("read_closeups", self.read_closeups),
+                                     ("compare_share", self.compare_share)) if not 0 <= v <= 1}:
             raise ValueError(f"{', '.join(bad)} is a share of the base samples, in [0, 1]; got {bad}")
-        steps = (self.base_steps, self.read_steps, self.sft_steps, self.rgrpo_steps)
+        steps = (self.base_steps, self.read_steps, self.compare_steps, self.sft_steps, self.rgrpo_steps)
         if small or min(steps) < 0:
             raise ValueError(f"sizes must be >= 1 and steps >= 0, got {small or steps}")
         if self.region_reward not in ("iou", "giou"):
@@ -223,18 +229,23 @@ class Recipe:
             question_first=c.question_first, instruction=c.instruction))
         samples = build_base(c.n_base, c.data_seed, c.base_closeups, c.world_config(base=True), view=policy.view,
                              progress=self.progress)
-        cfg = self._sft_config(name, c.base_steps, c.base_batch, c.base_lr)
-        if not c.read_steps:
-            return self._timed(name, lambda: train_sft(policy, samples, cfg), policy, cfg.steps)
-        read = build_base(c.read_steps * c.base_batch, c.data_seed + 1, c.read_closeups, c.world_config(),
-                          view=policy.view, progress=self.progress)
-        rcfg = self._sft_config(name, c.read_steps, c.base_batch, c.base_lr, phase="read")
+        phases = [(self._sft_config(name, c.base_steps, c.base_batch, c.base_lr), samples)]
+        # later phases: the recipe's world, a fresh warm-up and cosine each; their own data seeds
+        for phase, steps, comparisons, seed in (("read", c.read_steps, 0.0, c.data_seed + 1),
+                                                ("compare", c.compare_steps, c.compare_share, c.data_seed + 2)):
+            if steps:
+                data = build_base(steps * c.base_batch, seed, c.read_closeups, c.world_config(), view=policy.view,
+                                  progress=self.progress, comparisons=comparisons, comparison_crops=c.compare_crops)
+                phases.append((self._sft_config(name, steps, c.base_batch, c.base_lr, phase=phase), data))
 
-        def phases():
-            if train_sft(policy, samples, cfg).last.get("step") != cfg.steps:  # Ctrl-C: saved, returned early
-                raise KeyboardInterrupt(f"stage {name} interrupted; run the recipe again to resume from {cfg.out_dir}")
-            return train_sft(policy, read, rcfg)
-        self._timed(name, phases, policy, rcfg.steps)
+        def run_phases():
+            for k, (cfg, data) in enumerate(phases):
+                last = train_sft(policy, data, cfg)
+                if k + 1 < len(phases) and last.last.get("step") != cfg.steps:  # Ctrl-C: saved, returned early
+                    raise KeyboardInterrupt(f"stage {name} interrupted; run the recipe again to resume from "
+                                            f"{cfg.out_dir}")
+            return last
+        self._timed(name, run_phases, policy, phases[-1][0].steps)
 
     def _sft(self, name: str) -> None:
         c = self.cfg
@@ -344,7 +355,7 @@ class Recipe:
         if not path.is_file():
             atomic_write_text(path, json.dumps(mine, indent=1))
             return
-        theirs = {**asdict(RecipeConfig()), **json.loads(path.read_text())}  # a setting added since: its default
+        theirs = {**asdict(RecipeConfig()), **BEFORE, **json.loads(path.read_text())}  # added since: as it was
         diff = {k: (theirs.get(k), v) for k, v in mine.items() if theirs.get(k) != v}
         if diff:
             raise ValueError(f"{self.out} holds stages trained with other settings "

@@ -66,3 +66,37 @@ def test_closeups_open_the_named_landmarks_crop_and_supervise_only_the_colour():
         [x.question for x in mix]  # a pure function of (seed, index)
     with pytest.raises(ValueError, match="closeups is a share"):
         build_base(4, closeups=1.5)
+
+
+def test_comparisons_give_both_reads_and_supervise_only_the_verdict_and_answer():
+    from r3lab.core.regions import box_contains
+    from r3lab.data.grounding import CLOSEUP, COMPARISON, build_base, comparison_sample
+
+    p = tiny_policy()
+    verdicts = set()
+    for i in range(6):
+        s = comparison_sample(4, i, view=p.view, crops=i % 2 == 1)
+        a, b = s.provenance["seen"]
+        t = s.reference(p.view, p.prompt).tokenize(p)
+        kinds = [q.kind for q in t.pieces]
+        if i % 2:  # the SFT format: both crops in place
+            assert kinds[-6:] == ["env_text", "image", "env_text", "image", "env_text", "model_text"]
+            assert all(box_contains(c.info.box_orig, d) for c, d in zip(t.crops, s.details)) and len(t.crops) == 2
+        else:
+            assert kinds[-2:] == ["env_text", "model_text"] and not t.crops
+        given = "".join(q.text for q in t.pieces if q.kind == "env_text" and q.tag == "given")
+        said = t.pieces[-1].text
+        assert given.startswith("<think>") and given.endswith(b) and f" {a}." in given  # both reads are given
+        supervised = p.decode([i for i, m in zip(t.input_ids(), t.loss_mask().tolist()) if m])
+        assert supervised == said and said.endswith(f"<answer>{s.answers[0]}</answer><|im_end|>")
+        assert s.answers[0] == ("yes" if a == b else "no") and s.family == COMPARISON
+        assert ("same" in said) == (a == b) and ("different" in said) == (a != b)
+        verdicts.add(s.answers[0])
+    assert verdicts == {"yes", "no"}
+    old = build_base(60, seed=1, closeups=0.3, view=p.view, progress=False)
+    mix = build_base(60, seed=1, closeups=0.3, view=p.view, progress=False, comparisons=0.5)
+    assert 15 < sum(x.family == COMPARISON for x in mix) < 45
+    # the other samples are those of the same index without comparisons
+    assert all(x.question == y.question for x, y in zip(old, mix) if y.family in (CLOSEUP, "ground"))
+    with pytest.raises(ValueError, match="comparisons is a share"):
+        build_base(4, comparisons=-0.5)

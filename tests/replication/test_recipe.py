@@ -4,6 +4,7 @@ from dataclasses import asdict
 
 import pytest
 import torch
+from safetensors.torch import load_file
 
 from r3lab.core import env
 from r3lab.core.prompt import TINY_INSTRUCTION
@@ -23,7 +24,7 @@ from r3lab.testing import tiny_policy
 from r3lab.viz.results import plot_table
 
 SHIPPED = env.ASSETS / "checkpoints"
-TINY = dict(n_base=24, base_steps=2, read_steps=0, base_batch=4, n_train=24, n_eval=3, sft_steps=2, sft_batch=4, rgrpo_steps=1,
+TINY = dict(n_base=24, base_steps=2, read_steps=0, compare_steps=0, base_batch=4, n_train=24, n_eval=3, sft_steps=2, sft_batch=4, rgrpo_steps=1,
             group_size=2, rgrpo_batch=4, max_new_tokens=24, view={"crop_max_pixels": 98 * 98})
 
 
@@ -153,7 +154,8 @@ def test_bad_settings_fail_before_any_training(tmp_path):
                        (dict(view={"crop_max": 9}), "unknown ViewConfig fields"),
                        (dict(world={"marks": 9}), "unknown WorldConfig fields"),
                        (dict(base_closeups=2.0), "base_closeups is a share"),
-                       (dict(read_closeups=-0.1), "read_closeups is a share"), (dict(read_steps=-1), "steps")]:
+                       (dict(read_closeups=-0.1), "read_closeups is a share"), (dict(read_steps=-1), "steps"),
+                       (dict(compare_share=1.5), "compare_share is a share"), (dict(compare_steps=-2), "steps")]:
         with pytest.raises(ValueError, match=match):
             RecipeConfig(out=str(tmp_path), **bad)
     assert RecipeConfig(families=" read_one, ,count ").families == "read_one,count"
@@ -172,6 +174,25 @@ def test_the_read_phase_continues_the_base_on_mostly_close_ups(tmp_path):
     one.train_stage("base")  # the same first phase alone: the read phase moved the weights on from it
     alone = load_policy(tmp_path / "one" / "base").model.state_dict()
     assert any(not torch.equal(saved[k], alone[k]) for k in saved)
+
+
+def test_the_comparison_phase_continues_the_read_phase(tmp_path):
+    cfg = RecipeConfig(out=str(tmp_path), **{**TINY, "read_steps": 1, "compare_steps": 2, "compare_share": 1.0})
+    Recipe(cfg, progress=False).train_stage("base")
+    logs = {p: [json.loads(x) for x in (tmp_path / "logs" / p / "log.jsonl").read_text().splitlines()]
+            for p in ("base", "base_read", "base_compare")}
+    assert [logs[p][-1]["step"] for p in logs] == [2, 1, 2]
+    saved = load_policy(tmp_path / "base").model.state_dict()
+    final = load_file(next((tmp_path / "logs" / "base_compare").glob("step_*")) / "model.safetensors")
+    assert all(torch.equal(saved[k], final[k]) for k in saved if k in final)  # the base is the last phase's model
+    # a folder made before the comparison phase existed holds a base without it: not reused for the default
+    old = {k: v for k, v in asdict(RecipeConfig(out=str(tmp_path / "old"))).items()
+           if k not in ("compare_steps", *RERUNNABLE)}
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "recipe.json").write_text(json.dumps(old))
+    with pytest.raises(ValueError, match="compare_steps: 0 there, 600 now"):
+        Recipe(RecipeConfig(out=str(tmp_path / "old")))._check_config()
+    Recipe(RecipeConfig(out=str(tmp_path / "old"), compare_steps=0))._check_config()
 
 
 def test_the_world_overrides_reach_every_sample_set(tmp_path):
