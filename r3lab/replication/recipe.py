@@ -4,7 +4,7 @@ Stages (each saved under `out/`, skipped when already there, so an interrupted r
 a base (`base/`: grounding, "Where is the red circle?" answered with its crop call, and close-ups
 whose crop the environment opens, answered with the mark's colour, in a world of small marks
 (`base_world`); then a read phase of mostly close-ups in the recipe's world, and a comparison phase
-where half the samples give two reads as text and ask for the verdict), VLIR SFT from it
+where half the samples give both looks, crops and reads, and ask for the verdict), VLIR SFT from it
 (`sft/`), the same samples answered without crops (`no_crop/`, also from `base`), R-GRPO from the SFT
 model with and without the region reward (`rgrpo/`, `rgrpo_no_region/`). Rows of the table:
 
@@ -48,10 +48,9 @@ from .ablations import answer_only, oracle_boxes, random_boxes
 from .evaluation import EvalConfig, evaluate
 from .jobs import run_jobs
 from .report import markdown_table
-from .shipping import ship
+from .shipping import RERUNNABLE, ship
 
 ROWS = ("no_crop", "sft", "sft_rgrpo", "rgrpo_no_region", "oracle", "random")
-RERUNNABLE = ("out", "rows", "ship", "parallel")  # settings that do not change any saved stage or evaluation
 BEFORE = {"compare_steps": 0}  # settings added since with a new default: what folders made before them hold
 STAGES = {"base": (), "sft": ("base",), "no_crop": ("base",), "rgrpo": ("sft",), "rgrpo_no_region": ("sft",)}
 CRITICAL = ("stage:base", "stage:sft")  # every other job waits for these: they run alone, on all cores
@@ -98,7 +97,7 @@ class RecipeConfig:
     # comparing two read colours is a skill SFT's few compare_two samples did not teach (research notes)
     compare_steps: int = 600  # a third base phase: comparisons (both reads given), the rest as the read phase
     compare_share: float = 0.5  # share of comparisons in that phase
-    compare_crops: bool = False  # the comparisons with both crops in place (else the reads as text only)
+    compare_crops: bool = True  # the comparisons with both crops in place (else the reads as text only)
     n_train: int = 8000  # VLIR training samples (the same for every row)
     n_eval: int = 1000  # held-out samples per family
     sft_steps: int = 400  # SFT optimizer steps (both SFT models, from the base)

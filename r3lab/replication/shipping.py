@@ -14,6 +14,7 @@ from .evaluation import EvalConfig, evaluate
 from .report import model_card
 
 SHIPPED = ASSETS / "checkpoints"  # the checkpoints `r3lab recipe --ship assets/checkpoints` wrote, and their card
+RERUNNABLE = ("out", "rows", "ship", "parallel")  # settings that change no saved stage or evaluation
 
 
 def ship(results: dict, out: str | Path, dest: str | Path) -> Path:
@@ -34,7 +35,9 @@ def ship(results: dict, out: str | Path, dest: str | Path) -> Path:
         extra = json.loads(extra_path.read_text())
         extra["meta"] = {**extra.get("meta", {}), "evaluation": evaluation}
         extra_path.write_text(json.dumps(extra, indent=2))
-    results = dict(results, check={name: check_scores(dest / name, results["config"])
+    # the card's recipe holds what made the models, not where this run kept them (a local path) or how it ran
+    config = {k: v for k, v in results["config"].items() if k not in RERUNNABLE}
+    results = dict(results, config=config, check={name: check_scores(dest / name, config)
                                    for name in ("r3-tiny-sft", "r3-tiny-rgrpo")})
     (dest / "MODEL_CARD.md").write_text(model_card(results))
     (dest / "card_results.json").write_text(json.dumps(results, indent=1))

@@ -115,6 +115,7 @@ def test_ship_then_warm_start_trains_nothing_shipped(tmp_path):
     assert "(2) VLIR SFT" in card and "Wall time" in card and '"patch_size": 14' in card
     meta = json.loads((tmp_path / "ship" / "card_results.json").read_text())
     assert set(meta["check"]) == {"r3-tiny-sft", "r3-tiny-rgrpo"}
+    assert not {"out", "ship", "rows", "parallel"} & set(meta["config"]) and str(tmp_path) not in card  # no local path
     fresh = tmp_path / "fresh"
     assert warm_start(fresh, tmp_path / "ship") == ["base", "sft", "rgrpo"]
     for name in ("r3-tiny-base", "r3-tiny-sft", "r3-tiny-rgrpo"):  # eval settings travel with every checkpoint
