@@ -1,0 +1,79 @@
+"""R-GRPO probes (research notes, session 7): what R-GRPO does to a recipe's SFT model.
+
+    python rgrpo_probe.py SFT_FOLDER OUT_DIR N [key=json ...]    # e.g. temperature=0.7 lr_lm=2e-5
+    python rgrpo_probe.py phase BASE_FOLDER STEPS OUT_DIR          # more steps of the comparison phase
+
+The first form runs the recipe's R-GRPO stage (RecipeConfig's defaults: 100 steps of 4 questions x G=8,
+lr 5e-5, GIoU region reward) from SFT_FOLDER with RGRPOConfig overrides (`families="read_one,compare_two"`
+changes the training questions), then evaluates greedily on N held-out questions per family (seed 999)
+and writes OUT_DIR/result.json; `steps=0` evaluates the SFT model itself. The second form continues a base
+model's comparison phase (the recipe's mix: half comparisons with both crops, half close-ups and grounding;
+a fresh warm-up and cosine at lr 1e-3, batch 32, a data seed the recipe never uses) and saves OUT_DIR/base;
+`compare_probe.py`-style verdict checks then compare it with the base it started from.
+"""
+import json
+import sys
+import time
+
+import torch
+
+torch.set_num_threads(1)
+
+
+def rgrpo(sft: str, out: str, n: int, overrides: dict) -> dict:
+    from r3lab.core.env import seed_everything
+    from r3lab.data.vlir import build_samples
+    from r3lab.model.policy import load_policy
+    from r3lab.replication.evaluation import EvalConfig, evaluate
+    from r3lab.replication.recipe import RecipeConfig
+    from r3lab.train import RGRPOConfig, train_rgrpo
+
+    c, kw = RecipeConfig(), dict(overrides)
+    fams = kw.pop("families", c.families).split(",")
+    pol = load_policy(sft, view=c.view_config())
+    seed_everything(c.seed)
+    cfg = RGRPOConfig(**{**dict(steps=c.rgrpo_steps, group_size=c.group_size, batch_size=c.rgrpo_batch, micro_rows=16,
+                                lr_lm=c.rgrpo_lr, lr_merger=c.rgrpo_lr, rewards=c.rewards, iou_weight=c.iou_weight,
+                                region_reward=c.region_reward, beta=c.beta, max_crops=c.max_crops,
+                                max_new_tokens=c.max_new_tokens, seed=c.seed, log_every=5, out_dir=out + "/logs",
+                                resume="auto"), **kw}).validate()
+    t = time.time()
+    if cfg.steps:
+        train_rgrpo(pol, build_samples(c.n_train, c.data_seed, fams, c.world_config(), view=pol.view, progress=False), cfg)
+        pol.save(out + "/model")
+    held = build_samples(n * len(c.family_list), c.eval_seed, c.family_list, c.world_config(), view=pol.view,
+                         progress=False)
+    res = evaluate(pol, held, EvalConfig(max_crops=c.max_crops, max_new_tokens=c.max_new_tokens, max_segment_tokens=64,
+                                         batch_rows=64), progress=False)
+    rows = {f: {k: round(v, 3) for k, v in r.items() if k in ("accuracy", "crop_rate", "crop_iou")}
+            for f, r in res.rows.items()}
+    return {"sft": sft, "overrides": overrides, "train_s": round(time.time() - t), "n": n, "rows": rows}
+
+
+def phase(base: str, steps: int, out: str) -> None:
+    from r3lab.core.env import seed_everything
+    from r3lab.data.grounding import build_base
+    from r3lab.model.policy import load_policy
+    from r3lab.replication.recipe import RecipeConfig
+    from r3lab.train import SFTConfig, train_sft
+
+    c = RecipeConfig()
+    pol = load_policy(base, view=c.view_config())
+    seed_everything(c.seed)
+    data = build_base(steps * c.base_batch, c.data_seed + 5, c.read_closeups, c.world_config(), view=pol.view,
+                      progress=False, comparisons=c.compare_share, comparison_crops=True)
+    train_sft(pol, data, SFTConfig(steps=steps, batch_size=c.base_batch, lr_lm=c.base_lr, lr_merger=c.base_lr,
+                                   lr_vision=c.base_lr, autocast=c.autocast, warmup=min(50, max(1, steps // 10)),
+                                   seed=c.seed, log_every=10, save_every=200, out_dir=out + "/logs", resume="auto"))
+    pol.save(out + "/base")
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "phase":
+        phase(sys.argv[2], int(sys.argv[3]), sys.argv[4])
+    else:
+        folder, out, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+        result = rgrpo(folder, out, n, {k: json.loads(v) for k, v in (a.split("=", 1) for a in sys.argv[4:])})
+        print(json.dumps(result, indent=1))
+        with open(out + "/result.json", "w") as f:
+            json.dump(result, f, indent=1)
