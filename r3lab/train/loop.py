@@ -1,6 +1,7 @@
 """The training loop both stages share: state, progress, callbacks, checkpoints and a safe Ctrl-C.
 
-`run_loop(state, step_fn, total)` calls `step_fn` until `state.step == total`, logs each step's row,
+`run_loop(state, step_fn, total)` calls `step_fn` until `state.step == total`, logs each step's row
+(`out_dir/log.jsonl` is rewritten with every logged row, so a headless run can be watched while it trains),
 calls the callbacks, checkpoints every `save_every` steps and at the end; Ctrl-C never splits an
 update (`defer_interrupt`), saves, and returns the partial log. A NaN / inf loss or gradient norm
 stops the run before anything is saved.
@@ -15,6 +16,7 @@ import signal
 import time
 import warnings
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Callable, Sequence
 
 import torch
@@ -82,7 +84,8 @@ def maybe_resume(state: TrainState) -> bool:
 
     resume=False: the folder must not hold a run (log.jsonl, latest, step_*) unless overwrite=True,
     which deletes that run's files first. resume=True: it must hold a checkpoint. resume="auto":
-    continue when it holds one, else start afresh (the recipe reruns a stage until it is done).
+    continue when it holds one, else start afresh (the recipe reruns a stage until it is done), replacing
+    the live log of a run killed before its first checkpoint.
     Temporary folders of a save that was killed are removed in every case.
     """
     cfg = state.config
@@ -98,13 +101,14 @@ def maybe_resume(state: TrainState) -> bool:
         raise FileNotFoundError(f"resume=True, but there is nothing to resume in {out} ({why}); start a new run "
                                 "with resume=False, or use resume='auto' to continue only when a checkpoint exists")
     go = found and bool(resume)
-    if not go and has_run(out) and not cfg.overwrite:
+    log_only = resume == "auto" and not found and not any(Path(out).glob("step_*"))  # killed before a checkpoint
+    if not go and has_run(out) and not cfg.overwrite and not log_only:
         raise FileExistsError(f"{out} already holds a training run (log.jsonl / latest / step_* folders): continue "
                               "it with resume=True (--resume true), replace it with overwrite=True (--overwrite "
                               "true), or choose another out_dir")
     dist.barrier()  # every process has looked before rank 0 changes the folder
     if dist.info().is_main:
-        remove_run(out) if cfg.overwrite else clean_partial(out)
+        remove_run(out) if cfg.overwrite or (log_only and has_run(out)) else clean_partial(out)
     dist.barrier()
     if not go:
         return False
@@ -112,6 +116,8 @@ def maybe_resume(state: TrainState) -> bool:
     meta = load_checkpoint(out, state.policy, state.optimizer)
     state.step, state.log = int(meta["step"]), MetricLog(meta.get("log", []))
     state.resumed = True
+    if dist.info().is_main:  # the live log may hold rows logged after that checkpoint: they are redone
+        state.log.save_jsonl(f"{out}/log.jsonl")
     return True
 
 
@@ -179,6 +185,8 @@ def run_loop(state: TrainState, step_fn: Callable[[TrainState], dict], total: in
         if state.step % max(1, cfg.log_every) == 0 or state.step == total:
             row = state.log.log(state.step, **row)
             bar.set_postfix({k: f"{row[k]:.3g}" for k in ("loss", "reward") if isinstance(row.get(k), float)})
+            if main and cfg.out_dir:  # live: a headless run (no progress bar) shows its rows as they come
+                state.log.save_jsonl(f"{cfg.out_dir}/log.jsonl")
         return row
 
     try:

@@ -72,3 +72,31 @@ def test_resuming_with_other_settings_names_every_difference(tmp_path):
     assert [r["step"] for r in log] == [1, 2]
     with pytest.raises(ValueError, match=r"step_000002 is a checkpoint of a SFTConfig run, not of a RGRPOConfig one"):
         rgrpo_train(tiny_policy(fresh=True), samples, RGRPOConfig(steps=2, out_dir=str(out), resume=True))
+
+
+def test_the_log_is_written_as_rows_come_and_a_run_killed_before_its_first_checkpoint_restarts(tmp_path):
+    from r3lab.train.metrics import MetricLog
+
+    policy = tiny_policy(fresh=True)
+    out, samples = tmp_path / "run", toy_samples(2, policy.view)
+    seen = []
+
+    def watch(state, row):  # what a user tailing log.jsonl sees while the run trains
+        seen.append([r["step"] for r in MetricLog.load_jsonl(out / "log.jsonl")])
+
+    cfg = dict(batch_size=2, out_dir=str(out), log_every=1, save_every=0)
+    sft_train(policy, samples, SFTConfig(steps=2, **cfg), callbacks=[watch])
+    assert seen == [[1], [1, 2]]
+    # killed before its first checkpoint: only the live log is there; "auto" starts afresh, False refuses
+    for p in out.glob("step_*"):
+        import shutil
+        shutil.rmtree(p)
+    (out / "latest").unlink()
+    with pytest.raises(FileExistsError, match="already holds a training run"):
+        sft_train(tiny_policy(fresh=True), samples, SFTConfig(steps=1, **cfg))
+    log = sft_train(tiny_policy(fresh=True), samples, SFTConfig(steps=1, resume="auto", **cfg))
+    assert [r["step"] for r in log] == [1] and len(MetricLog.load_jsonl(out / "log.jsonl")) == 1
+    # resumed from a checkpoint: rows logged after it (and lost with the process) are not kept twice
+    (out / "log.jsonl").write_text((out / "log.jsonl").read_text() + '{"step": 2, "loss": 9.0}\n')
+    log = sft_train(tiny_policy(fresh=True), samples, SFTConfig(steps=2, resume=True, **cfg))
+    assert [r["step"] for r in MetricLog.load_jsonl(out / "log.jsonl")] == [1, 2] and log.last["loss"] != 9.0
