@@ -10,7 +10,8 @@ rationale's two endings), B ("The first was {ca}, so they are ...": the first co
 second).
 `diag`: greedy rollouts on N compare_two questions (seed 999), with ground-truth crops (oracle) or the
 model's own; parses the two colours the model wrote and reports how often each read is right and how
-often the verdict agrees with the model's own two reads.
+often the verdict agrees with the model's own two reads, and how often its first / second crop holds the
+first / second mark.
 """
 import json
 import random
@@ -86,14 +87,20 @@ def diag(checkpoint: str, n: int, out: str, mode: str = "oracle") -> dict:
     from r3lab.data.vlir import build_samples
     from r3lab.model.policy import load_policy
     from r3lab.replication.ablations import oracle_boxes
-    from r3lab.replication.evaluation import EvalConfig, evaluate
+    from r3lab.replication.evaluation import EvalConfig, contains_detail, evaluate
     pol = load_policy(checkpoint)
     samples = build_samples(n, 999, ["compare_two"], view=pol.view, progress=False)
     res = evaluate(pol, samples, EvalConfig(max_crops=2, max_new_tokens=128, batch_rows=64), progress=False,
                    crop_boxes=oracle_boxes(pol.view) if mode == "oracle" else None)
-    c = dict.fromkeys(["first_read", "second_read", "both_reads", "parsed", "verdict_agrees", "correct"], 0)
+    c = dict.fromkeys(["first_crop_on_detail", "second_crop_on_detail", "both_crops_on_detail", "first_read",
+                       "second_read", "both_reads", "parsed", "verdict_agrees", "correct"], 0)
     for t, s in zip(res.trajectories, samples):
         text, (ca, cb) = t.model_text(), s.provenance["seen"]
+        crops = [p.info.box_orig for p in t.pieces if p.kind == "image" and p.info.role == "crop"]
+        on = [k < len(crops) and contains_detail(crops[k], s.details[k]) for k in range(2)]
+        c["first_crop_on_detail"] += on[0]
+        c["second_crop_on_detail"] += on[1]
+        c["both_crops_on_detail"] += on[0] and on[1]
         reads = re.findall(r"(?:It|This one) is (\w+)", text)
         c["correct"] += t.final_answer() in s.answers
         if len(reads) < 2:
