@@ -32,7 +32,7 @@ from tqdm.auto import tqdm
 from ..core.env import seed_everything
 from ..core.prompt import TINY_INSTRUCTION, PromptConfig
 from ..core.regions import ViewConfig
-from ..data.grounding import build_base
+from ..data.grounding import SUPERVISE, build_base
 from ..data.tasks import ALL_FAMILIES
 from ..data.vlir import build_samples
 from ..data.world import WorldConfig
@@ -51,7 +51,7 @@ from .report import markdown_table
 from .shipping import RERUNNABLE, ship
 
 ROWS = ("no_crop", "sft", "sft_rgrpo", "rgrpo_no_region", "oracle", "random")
-BEFORE = {"compare_steps": 0}  # settings added since with a new default: what folders made before them hold
+BEFORE = {"compare_steps": 0, "compare_supervise": "verdict"}  # settings added since with a new default: what folders made before them hold
 STAGES = {"base": (), "sft": ("base",), "no_crop": ("base",), "rgrpo": ("sft",), "rgrpo_no_region": ("sft",)}
 CRITICAL = ("stage:base", "stage:sft")  # every other job waits for these: they run alone, on all cores
 # r3-tiny as the recipe trains it: a tiny Qwen3-VL (learned absolute position embedding, DeepStack), 7-px
@@ -95,9 +95,10 @@ class RecipeConfig:
     read_steps: int = 600  # a second base phase, mostly close-ups, fresh warm-up and cosine (reading arrives late)
     read_closeups: float = 0.75  # share of close-ups in that phase (16 per step of 32 did not start reading)
     # comparing two read colours is a skill SFT's few compare_two samples did not teach (research notes)
-    compare_steps: int = 600  # a third base phase: comparisons (both reads given), the rest as the read phase
+    compare_steps: int = 1500  # a third base phase: comparisons (both reads given), the rest as the read phase
     compare_share: float = 0.5  # share of comparisons in that phase
     compare_crops: bool = True  # the comparisons with both crops in place (else the reads as text only)
+    compare_supervise: str = "verdict"  # "verdict": the looks and reads given; "all": the whole rationale (crops only)
     n_train: int = 8000  # VLIR training samples (the same for every row)
     n_eval: int = 1000  # held-out samples per family
     sft_steps: int = 400  # SFT optimizer steps (both SFT models, from the base)
@@ -106,7 +107,7 @@ class RecipeConfig:
     rgrpo_steps: int = 100  # R-GRPO rollout steps (both R-GRPO models)
     group_size: int = 8  # R-GRPO rollouts per prompt
     rgrpo_batch: int = 32  # R-GRPO trajectories per step
-    rgrpo_lr: float = 5e-5  # R-GRPO learning rate (language model; the vision tower is frozen)
+    rgrpo_lr: float = 2e-5  # R-GRPO learning rate (language model; the vision tower is frozen; 5e-5 wore SFT down)
     iou_weight: float = 1.0  # weight of the region reward in the sft_rgrpo row
     region_reward: str = "giou"  # "giou" (dense: a near miss still scores) or "iou"
     rewards: str = "code"  # reward preset ("code", "paper", "accuracy")
@@ -135,6 +136,9 @@ class RecipeConfig:
             raise ValueError(f"sizes must be >= 1 and steps >= 0, got {small or steps}")
         if self.region_reward not in ("iou", "giou"):
             raise ValueError(f"region_reward must be 'iou' or 'giou', got {self.region_reward!r}")
+        if self.compare_supervise not in SUPERVISE or (self.compare_supervise == "all" and not self.compare_crops):
+            raise ValueError(f"compare_supervise must be one of {SUPERVISE} ('all' needs compare_crops=True), got "
+                             f"{self.compare_supervise!r} with compare_crops={self.compare_crops}")
         self.tiny_config()  # unknown TinyConfig fields fail here
         self.view_config()
         self.world_config()
@@ -234,7 +238,8 @@ class Recipe:
                                                 ("compare", c.compare_steps, c.compare_share, c.data_seed + 2)):
             if steps:
                 data = build_base(steps * c.base_batch, seed, c.read_closeups, c.world_config(), view=policy.view,
-                                  progress=self.progress, comparisons=comparisons, comparison_crops=c.compare_crops)
+                                  progress=self.progress, comparisons=comparisons, comparison_crops=c.compare_crops,
+                                  comparison_supervise=c.compare_supervise)
                 phases.append((self._sft_config(name, steps, c.base_batch, c.base_lr, phase=phase), data))
 
         def run_phases():

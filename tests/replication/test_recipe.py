@@ -156,7 +156,9 @@ def test_bad_settings_fail_before_any_training(tmp_path):
                        (dict(world={"marks": 9}), "unknown WorldConfig fields"),
                        (dict(base_closeups=2.0), "base_closeups is a share"),
                        (dict(read_closeups=-0.1), "read_closeups is a share"), (dict(read_steps=-1), "steps"),
-                       (dict(compare_share=1.5), "compare_share is a share"), (dict(compare_steps=-2), "steps")]:
+                       (dict(compare_share=1.5), "compare_share is a share"), (dict(compare_steps=-2), "steps"),
+                       (dict(compare_supervise="reads"), "compare_supervise must be one of"),
+                       (dict(compare_supervise="all", compare_crops=False), "'all' needs compare_crops=True")]:
         with pytest.raises(ValueError, match=match):
             RecipeConfig(out=str(tmp_path), **bad)
     assert RecipeConfig(families=" read_one, ,count ").families == "read_one,count"
@@ -191,7 +193,7 @@ def test_the_comparison_phase_continues_the_read_phase(tmp_path):
            if k not in ("compare_steps", *RERUNNABLE)}
     (tmp_path / "old").mkdir()
     (tmp_path / "old" / "recipe.json").write_text(json.dumps(old))
-    with pytest.raises(ValueError, match="compare_steps: 0 there, 600 now"):
+    with pytest.raises(ValueError, match="compare_steps: 0 there, 1500 now"):
         Recipe(RecipeConfig(out=str(tmp_path / "old")))._check_config()
     Recipe(RecipeConfig(out=str(tmp_path / "old"), compare_steps=0))._check_config()
 
