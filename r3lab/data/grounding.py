@@ -37,6 +37,7 @@ COMPARISON = "comparison"
 ONE = ["Where is the {a}?", "Find the {a}.", "Locate the {a}."]
 TWO = ["Where are the {a} and the {b}?", "Find the {a} and the {b}.", "Locate the {a} and the {b}."]
 SUPERVISE = ("verdict", "all")  # what a comparison exercise supervises (comparison_sample)
+CLOSEUP_STYLES = ("answer", "rationale")  # what a close-up's model writes (closeup_sample)
 
 
 def grounding_sample(seed: int, index: int, world: WorldConfig | None = None, view: ViewConfig | None = None,
@@ -66,18 +67,27 @@ def build_grounding(n: int, seed: int = 0, world: WorldConfig | None = None, vie
     return [grounding_sample(seed, i, world, view, pairs) for i in tqdm(range(n), desc="build grounding", disable=quiet)]
 
 
-def closeup_sample(seed: int, index: int, world: WorldConfig | None = None, view: ViewConfig | None = None) -> Sample:
-    """A read_one question with its ground-truth crop already opened by the environment; the target is the colour."""
+def closeup_sample(seed: int, index: int, world: WorldConfig | None = None, view: ViewConfig | None = None,
+                   style: str = "answer") -> Sample:
+    """A read_one question with its ground-truth crop already opened by the environment. The model writes the
+    colour alone (`style="answer"`), or (`"rationale"`) what the VLIR rationale writes after the crop: its
+    conclusion and answer (" It is red.</think><answer>red</answer>"), the lead being that rationale's opening."""
+    if style not in CLOSEUP_STYLES:
+        raise ValueError(f"style must be one of {CLOSEUP_STYLES}, got {style!r}")
     world, view = world or WorldConfig(), view or ViewConfig()
     task = make_task("read_one", seed, index, world=world)
     frame = Frame.of(task.scene.size, view)
     box = region_input_box(task.regions[0], frame)
     lead = f"<think>Let me zoom in on the {task.scene.landmarks[task.asked].name}. {format_crop_call(box)}"
     crop = Piece(IMAGE, info=ImageInfo("crop", (0, 0), (frame.orig_w, frame.orig_h), tuple(box)), tag="crop")
-    prov = {"generator": "r3lab.grounding", "kind": CLOSEUP, "seed": seed, "index": index,
+    answer = task.answers[0] + "<|im_end|>"
+    if style == "rationale":
+        opening, _, conclusion = task_sample(task, view).rationale
+        lead, answer = opening.text, conclusion.text
+    prov = {"generator": "r3lab.grounding", "kind": CLOSEUP, "seed": seed, "index": index, "style": style,
             "input_size": list(frame.input_size), "view": asdict(view)}
     return Sample(task.scene, task.question, list(task.answers), task.regions,
-                  [Piece(ENV, lead, tag="given"), crop, Piece(MODEL, task.answers[0] + "<|im_end|>", tag="answer")],
+                  [Piece(ENV, lead, tag="given"), crop, Piece(MODEL, answer, tag="answer")],
                   CLOSEUP, f"{CLOSEUP}-{seed}-{index:05d}", prov, task.details)
 
 
@@ -115,10 +125,10 @@ def comparison_sample(seed: int, index: int, world: WorldConfig | None = None, v
 def build_base(n: int, seed: int = 0, closeups: float = 0.25, world: WorldConfig | None = None,
                view: ViewConfig | None = None, pairs: float = 0.25, progress: bool | None = None,
                comparisons: float = 0.0, comparison_crops: bool = False,
-               comparison_supervise: str = "verdict") -> list[Sample]:
+               comparison_supervise: str = "verdict", closeup_style: str = "answer") -> list[Sample]:
     """`n` base-stage samples: comparisons with probability `comparisons` (`comparison_sample`'s `crops` and
-    `supervise`), the others close-ups with probability `closeups` and grounding questions (each draw by
-    index, so a share of 0 changes nothing else)."""
+    `supervise`), the others close-ups (`closeup_sample`'s `style`) with probability `closeups` and grounding
+    questions (each draw by index, so a share of 0 changes nothing else)."""
     if bad := {k: v for k, v in (("closeups", closeups), ("comparisons", comparisons)) if not 0 <= v <= 1}:
         raise ValueError(f"{', '.join(bad)} is a share of the samples, in [0, 1]; got {bad}")
     quiet = progress_disabled() if progress is None else not progress
@@ -128,6 +138,6 @@ def build_base(n: int, seed: int = 0, closeups: float = 0.25, world: WorldConfig
         if comparisons and random.Random(f"r3lab-base-compare:{seed}:{i}").random() < comparisons:
             out.append(comparison_sample(seed + 11, i, world, view, comparison_crops, comparison_supervise))
         else:
-            out.append(closeup_sample(seed + 7, i, world, view) if u < closeups
+            out.append(closeup_sample(seed + 7, i, world, view, closeup_style) if u < closeups
                        else grounding_sample(seed, i, world, view, pairs))
     return out

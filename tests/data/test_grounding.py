@@ -120,3 +120,22 @@ def test_a_comparison_that_supervises_everything_is_the_vlir_sample_as_an_exerci
         comparison_sample(4, 2, view=p.view, crops=False, supervise="all")
     with pytest.raises(ValueError, match="supervise must be one of"):
         build_base(4, comparisons=1.0, comparison_crops=True, comparison_supervise="reads")
+
+
+def test_a_closeup_in_the_rationale_style_writes_the_conclusion_and_answer_sft_writes():
+    from r3lab.data.grounding import CLOSEUP, build_base, closeup_sample
+
+    p = tiny_policy()
+    bare, full = (closeup_sample(3, 5, view=p.view, style=s) for s in ("answer", "rationale"))
+    assert bare.rationale[-1].text == bare.answers[0] + "<|im_end|>"
+    t = full.reference(p.view, p.prompt).tokenize(p)
+    supervised = p.decode([i for i, m in zip(t.input_ids(), t.loss_mask().tolist()) if m])
+    colour = full.answers[0]
+    assert supervised.endswith(f" {colour}.</think><answer>{colour}</answer><|im_end|>") and "bbox_2d" not in supervised
+    given = t.pieces[-3].text
+    assert given.startswith("<think>") and given.rstrip().endswith("]}") and len(t.crops) == 1
+    assert full.family == CLOSEUP and full.question == bare.question and full.regions == bare.regions
+    mix = build_base(40, seed=2, closeups=1.0, view=p.view, progress=False, closeup_style="rationale")
+    assert all(x.rationale[-1].text.endswith("</answer><|im_end|>") for x in mix)
+    with pytest.raises(ValueError, match="style must be one of"):
+        closeup_sample(3, 5, view=p.view, style="verdict")

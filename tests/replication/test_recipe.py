@@ -158,7 +158,8 @@ def test_bad_settings_fail_before_any_training(tmp_path):
                        (dict(read_closeups=-0.1), "read_closeups is a share"), (dict(read_steps=-1), "steps"),
                        (dict(compare_share=1.5), "compare_share is a share"), (dict(compare_steps=-2), "steps"),
                        (dict(compare_supervise="reads"), "compare_supervise must be one of"),
-                       (dict(compare_supervise="all", compare_crops=False), "'all' needs compare_crops=True")]:
+                       (dict(compare_supervise="all", compare_crops=False), "'all' needs compare_crops=True"),
+                       (dict(compare_closeups="bare"), "compare_closeups must be one of")]:
         with pytest.raises(ValueError, match=match):
             RecipeConfig(out=str(tmp_path), **bad)
     assert RecipeConfig(families=" read_one, ,count ").families == "read_one,count"
