@@ -245,3 +245,19 @@ def test_an_interrupted_stage_is_not_saved_as_finished(tmp_path):
     with pytest.raises(KeyboardInterrupt, match="logs/sft"):
         rec._timed("sft", lambda: MetricLog([{"step": 1}]), NoSave(), 2)
     assert "sft" not in rec.times
+
+
+def test_only_the_comparison_phase_takes_the_recipes_close_up_and_comparison_styles(tmp_path, monkeypatch):
+    import r3lab.replication.recipe as recipe_module
+
+    seen, real = [], recipe_module.build_base
+
+    def spy(*args, **kw):
+        seen.append((kw.get("closeup_style", "answer"), kw.get("comparison_supervise", "verdict")))
+        return real(*args, **kw)
+
+    monkeypatch.setattr(recipe_module, "build_base", spy)
+    cfg = RecipeConfig(out=str(tmp_path), **{**TINY, "read_steps": 1, "compare_steps": 1, "compare_closeups": "rationale",
+                                             "compare_supervise": "all"})
+    Recipe(cfg, progress=False).train_stage("base")
+    assert seen == [("answer", "verdict"), ("answer", "all"), ("rationale", "all")]  # grounding, read, comparison
