@@ -36,7 +36,6 @@ CLOSEUP = "closeup"
 COMPARISON = "comparison"
 ONE = ["Where is the {a}?", "Find the {a}.", "Locate the {a}."]
 TWO = ["Where are the {a} and the {b}?", "Find the {a} and the {b}.", "Locate the {a} and the {b}."]
-SUPERVISE = ("verdict", "all")  # what a comparison exercise supervises (comparison_sample)
 CLOSEUP_STYLES = ("answer", "rationale")  # what a close-up's model writes (closeup_sample)
 
 
@@ -92,22 +91,11 @@ def closeup_sample(seed: int, index: int, world: WorldConfig | None = None, view
 
 
 def comparison_sample(seed: int, index: int, world: WorldConfig | None = None, view: ViewConfig | None = None,
-                      crops: bool = False, supervise: str = "verdict") -> Sample:
+                      crops: bool = False) -> Sample:
     """A compare_two question whose two looks the environment gives (its reference rationale up to the second
-    colour; with `crops`, both crops in place, else text only); the model writes the verdict and the answer.
-    With `supervise="all"` (crops only) the model writes the whole rationale: both crop calls, both reads and
-    the verdict, i.e. the VLIR sample itself, as a base-stage exercise."""
-    if supervise not in SUPERVISE:
-        raise ValueError(f"supervise must be one of {SUPERVISE}, got {supervise!r}")
-    if supervise == "all" and not crops:
-        raise ValueError("supervise='all' supervises the crop calls, so the comparison needs its crops (crops=True)")
+    colour; with `crops`, both crops in place, else text only); the model writes the verdict and the answer."""
     view = view or ViewConfig()
     ref = task_sample(make_task("compare_two", seed, index, world=world), view)
-    if supervise == "all":
-        prov = {**ref.provenance, "generator": "r3lab.grounding", "kind": COMPARISON, "seed": seed, "index": index,
-                "crops": True, "supervise": supervise}
-        return Sample(ref.image, ref.question, list(ref.answers), ref.regions, list(ref.rationale), COMPARISON,
-                      f"{COMPARISON}-{seed}-{index:05d}", prov, ref.details)
     *given, last = ref.rationale
     second = ref.provenance["seen"][1]
     cut = last.text.index(second) + len(second)  # just after the second colour
@@ -124,11 +112,10 @@ def comparison_sample(seed: int, index: int, world: WorldConfig | None = None, v
 
 def build_base(n: int, seed: int = 0, closeups: float = 0.25, world: WorldConfig | None = None,
                view: ViewConfig | None = None, pairs: float = 0.25, progress: bool | None = None,
-               comparisons: float = 0.0, comparison_crops: bool = False,
-               comparison_supervise: str = "verdict", closeup_style: str = "answer") -> list[Sample]:
-    """`n` base-stage samples: comparisons with probability `comparisons` (`comparison_sample`'s `crops` and
-    `supervise`), the others close-ups (`closeup_sample`'s `style`) with probability `closeups` and grounding
-    questions (each draw by index, so a share of 0 changes nothing else)."""
+               comparisons: float = 0.0, comparison_crops: bool = False, closeup_style: str = "answer") -> list[Sample]:
+    """`n` base-stage samples: comparisons with probability `comparisons` (`comparison_sample`'s `crops`), the
+    others close-ups (`closeup_sample`'s `style`) with probability `closeups` and grounding questions (each draw
+    by index, so a share of 0 changes nothing else)."""
     if bad := {k: v for k, v in (("closeups", closeups), ("comparisons", comparisons)) if not 0 <= v <= 1}:
         raise ValueError(f"{', '.join(bad)} is a share of the samples, in [0, 1]; got {bad}")
     quiet = progress_disabled() if progress is None else not progress
@@ -136,7 +123,7 @@ def build_base(n: int, seed: int = 0, closeups: float = 0.25, world: WorldConfig
     for i in tqdm(range(n), desc="build base", disable=quiet):
         u = random.Random(f"r3lab-base:{seed}:{i}").random()
         if comparisons and random.Random(f"r3lab-base-compare:{seed}:{i}").random() < comparisons:
-            out.append(comparison_sample(seed + 11, i, world, view, comparison_crops, comparison_supervise))
+            out.append(comparison_sample(seed + 11, i, world, view, comparison_crops))
         else:
             out.append(closeup_sample(seed + 7, i, world, view, closeup_style) if u < closeups
                        else grounding_sample(seed, i, world, view, pairs))

@@ -32,7 +32,7 @@ from tqdm.auto import tqdm
 from ..core.env import seed_everything
 from ..core.prompt import TINY_INSTRUCTION, PromptConfig
 from ..core.regions import ViewConfig
-from ..data.grounding import CLOSEUP_STYLES, SUPERVISE, build_base
+from ..data.grounding import CLOSEUP_STYLES, build_base
 from ..data.tasks import ALL_FAMILIES
 from ..data.vlir import build_samples
 from ..data.world import WorldConfig
@@ -51,7 +51,8 @@ from .report import markdown_table
 from .shipping import RERUNNABLE, ship
 
 ROWS = ("no_crop", "sft", "sft_rgrpo", "rgrpo_no_region", "oracle", "random")
-BEFORE = {"compare_steps": 0, "compare_supervise": "verdict", "compare_closeups": "answer"}  # settings added since with a new default: what folders made before them hold
+# settings added since with a new default: what folders made before them hold
+BEFORE = {"compare_steps": 0, "compare_closeups": "answer"}
 STAGES = {"base": (), "sft": ("base",), "no_crop": ("base",), "rgrpo": ("sft",), "rgrpo_no_region": ("sft",)}
 CRITICAL = ("stage:base", "stage:sft")  # every other job waits for these: they run alone, on all cores
 # r3-tiny as the recipe trains it: a tiny Qwen3-VL (learned absolute position embedding, DeepStack), 7-px
@@ -98,9 +99,9 @@ class RecipeConfig:
     compare_steps: int = 1500  # a third base phase: comparisons (both reads given), the rest as the read phase
     compare_share: float = 0.5  # share of comparisons in that phase
     compare_crops: bool = True  # the comparisons with both crops in place (else the reads as text only)
-    compare_supervise: str = "verdict"  # "verdict": the looks and reads given; "all": the whole rationale (crops only)
-    # after 1,500 steps of verdicts the answer slot stopped copying the read colour on read_one (research notes)
-    compare_closeups: str = "answer"  # the comparison phase's close-ups write "answer" (the colour) or "rationale"
+    # with bare-colour close-ups, 1,500 steps of verdicts took the answer slot over: read_one's answers stopped
+    # copying the colour its rationale read (research notes); "rationale" close-ups keep that copy rehearsed
+    compare_closeups: str = "rationale"  # the comparison phase's close-ups write "answer" (the colour) or "rationale"
     n_train: int = 8000  # VLIR training samples (the same for every row)
     n_eval: int = 1000  # held-out samples per family
     sft_steps: int = 400  # SFT optimizer steps (both SFT models, from the base)
@@ -140,9 +141,6 @@ class RecipeConfig:
             raise ValueError(f"region_reward must be 'iou' or 'giou', got {self.region_reward!r}")
         if self.compare_closeups not in CLOSEUP_STYLES:
             raise ValueError(f"compare_closeups must be one of {CLOSEUP_STYLES}, got {self.compare_closeups!r}")
-        if self.compare_supervise not in SUPERVISE or (self.compare_supervise == "all" and not self.compare_crops):
-            raise ValueError(f"compare_supervise must be one of {SUPERVISE} ('all' needs compare_crops=True), got "
-                             f"{self.compare_supervise!r} with compare_crops={self.compare_crops}")
         self.tiny_config()  # unknown TinyConfig fields fail here
         self.view_config()
         self.world_config()
@@ -244,7 +242,7 @@ class Recipe:
             if steps:
                 data = build_base(steps * c.base_batch, seed, c.read_closeups, c.world_config(), view=policy.view,
                                   progress=self.progress, comparisons=comparisons, comparison_crops=c.compare_crops,
-                                  comparison_supervise=c.compare_supervise, closeup_style=style)
+                                  closeup_style=style)
                 phases.append((self._sft_config(name, steps, c.base_batch, c.base_lr, phase=phase), data))
 
         def run_phases():

@@ -102,26 +102,6 @@ def test_comparisons_give_both_reads_and_supervise_only_the_verdict_and_answer()
         build_base(4, comparisons=-0.5)
 
 
-def test_a_comparison_that_supervises_everything_is_the_vlir_sample_as_an_exercise():
-    from r3lab.data.grounding import COMPARISON, build_base, comparison_sample
-    from r3lab.data.vlir import build_samples
-
-    p = tiny_policy()
-    s = comparison_sample(4, 2, view=p.view, crops=True, supervise="all")
-    t = s.reference(p.view, p.prompt).tokenize(p)
-    supervised = p.decode([i for i, m in zip(t.input_ids(), t.loss_mask().tolist()) if m])
-    a, b = s.provenance["seen"]
-    assert s.family == COMPARISON and len(t.crops) == 2 and supervised.count('{"bbox_2d"') == 2
-    assert f" {a}." in supervised and f" {b}" in supervised and supervised.endswith(f"<answer>{s.answers[0]}</answer><|im_end|>")
-    vlir = build_samples(1, 4, ["compare_two"], view=p.view, progress=False)  # index 0 of family compare_two
-    same = comparison_sample(4, 0, view=p.view, crops=True, supervise="all")
-    assert [q.text for q in same.rationale] == [q.text for q in vlir[0].rationale]
-    with pytest.raises(ValueError, match="needs its crops"):
-        comparison_sample(4, 2, view=p.view, crops=False, supervise="all")
-    with pytest.raises(ValueError, match="supervise must be one of"):
-        build_base(4, comparisons=1.0, comparison_crops=True, comparison_supervise="reads")
-
-
 def test_a_closeup_in_the_rationale_style_writes_the_conclusion_and_answer_sft_writes():
     from r3lab.data.grounding import CLOSEUP, build_base, closeup_sample
 

@@ -17,7 +17,7 @@ from r3lab.engine.rollouts import rollout
 from r3lab.model.policy import load_policy
 from r3lab.replication.ablations import answer_only, oracle_boxes, random_boxes
 from r3lab.replication.evaluation import bootstrap_ci
-from r3lab.replication.recipe import R3_TINY, RERUNNABLE, ROWS, Recipe, RecipeConfig, run_recipe
+from r3lab.replication.recipe import BEFORE, R3_TINY, RERUNNABLE, ROWS, Recipe, RecipeConfig, run_recipe
 from r3lab.replication.report import markdown_table, model_card
 from r3lab.replication.shipping import check_scores, ship, warm_start
 from r3lab.testing import tiny_policy
@@ -157,8 +157,6 @@ def test_bad_settings_fail_before_any_training(tmp_path):
                        (dict(base_closeups=2.0), "base_closeups is a share"),
                        (dict(read_closeups=-0.1), "read_closeups is a share"), (dict(read_steps=-1), "steps"),
                        (dict(compare_share=1.5), "compare_share is a share"), (dict(compare_steps=-2), "steps"),
-                       (dict(compare_supervise="reads"), "compare_supervise must be one of"),
-                       (dict(compare_supervise="all", compare_crops=False), "'all' needs compare_crops=True"),
                        (dict(compare_closeups="bare"), "compare_closeups must be one of")]:
         with pytest.raises(ValueError, match=match):
             RecipeConfig(out=str(tmp_path), **bad)
@@ -191,12 +189,12 @@ def test_the_comparison_phase_continues_the_read_phase(tmp_path):
     assert all(torch.equal(saved[k], final[k]) for k in saved if k in final)  # the base is the last phase's model
     # a folder made before the comparison phase existed holds a base without it: not reused for the default
     old = {k: v for k, v in asdict(RecipeConfig(out=str(tmp_path / "old"))).items()
-           if k not in ("compare_steps", *RERUNNABLE)}
+           if k not in (*BEFORE, *RERUNNABLE)}  # a folder from before these settings existed
     (tmp_path / "old").mkdir()
     (tmp_path / "old" / "recipe.json").write_text(json.dumps(old))
     with pytest.raises(ValueError, match="compare_steps: 0 there, 1500 now"):
         Recipe(RecipeConfig(out=str(tmp_path / "old")))._check_config()
-    Recipe(RecipeConfig(out=str(tmp_path / "old"), compare_steps=0))._check_config()
+    Recipe(RecipeConfig(out=str(tmp_path / "old"), compare_steps=0, compare_closeups="answer"))._check_config()
 
 
 def test_the_world_overrides_reach_every_sample_set(tmp_path):
@@ -247,17 +245,16 @@ def test_an_interrupted_stage_is_not_saved_as_finished(tmp_path):
     assert "sft" not in rec.times
 
 
-def test_only_the_comparison_phase_takes_the_recipes_close_up_and_comparison_styles(tmp_path, monkeypatch):
+def test_only_the_comparison_phase_takes_the_recipes_close_up_style(tmp_path, monkeypatch):
     import r3lab.replication.recipe as recipe_module
 
     seen, real = [], recipe_module.build_base
 
     def spy(*args, **kw):
-        seen.append((kw.get("closeup_style", "answer"), kw.get("comparison_supervise", "verdict")))
+        seen.append(kw.get("closeup_style", "answer"))
         return real(*args, **kw)
 
     monkeypatch.setattr(recipe_module, "build_base", spy)
-    cfg = RecipeConfig(out=str(tmp_path), **{**TINY, "read_steps": 1, "compare_steps": 1, "compare_closeups": "rationale",
-                                             "compare_supervise": "all"})
+    cfg = RecipeConfig(out=str(tmp_path), **{**TINY, "read_steps": 1, "compare_steps": 1, "compare_closeups": "rationale"})
     Recipe(cfg, progress=False).train_stage("base")
-    assert seen == [("answer", "verdict"), ("answer", "all"), ("rationale", "all")]  # grounding, read, comparison
+    assert seen == ["answer", "answer", "rationale"]  # grounding, read, comparison
