@@ -33,7 +33,8 @@ def ship(results: dict, out: str | Path, dest: str | Path) -> Path:
         shutil.copytree(out / stage, dest / name)
         extra_path = dest / name / "r3lab.json"
         extra = json.loads(extra_path.read_text())
-        extra["meta"] = {**extra.get("meta", {}), "evaluation": evaluation}
+        # where this run loaded each start model from is a local path: it stays out of the shipped folder
+        extra["meta"] = {**{k: v for k, v in extra.get("meta", {}).items() if k != "path"}, "evaluation": evaluation}
         extra_path.write_text(json.dumps(extra, indent=2))
     # the card's recipe holds what made the models, not where this run kept them (a local path) or how it ran
     config = {k: v for k, v in results["config"].items() if k not in RERUNNABLE}

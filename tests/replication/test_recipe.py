@@ -119,7 +119,8 @@ def test_ship_then_warm_start_trains_nothing_shipped(tmp_path):
     fresh = tmp_path / "fresh"
     assert warm_start(fresh, tmp_path / "ship") == ["base", "sft", "rgrpo"]
     for name in ("r3-tiny-base", "r3-tiny-sft", "r3-tiny-rgrpo"):  # eval settings travel with every checkpoint
-        assert json.loads((tmp_path / "ship" / name / "r3lab.json").read_text())["meta"]["evaluation"]["max_crops"] == 2
+        shipped = (tmp_path / "ship" / name / "r3lab.json").read_text()
+        assert json.loads(shipped)["meta"]["evaluation"]["max_crops"] == 2 and str(tmp_path) not in shipped
     rec = Recipe(RecipeConfig(out=str(fresh), rows="sft,oracle", **TINY), progress=False)
     res = rec.run()
     assert "sft" not in rec.times and "base" not in rec.times  # loaded, not retrained
