@@ -6,7 +6,8 @@
 The first form runs the recipe's R-GRPO stage (RecipeConfig's defaults: 100 steps of 4 questions x G=8,
 lr 5e-5, GIoU region reward) from SFT_FOLDER with RGRPOConfig overrides (`families="read_one,compare_two"`
 changes the training questions), then evaluates greedily on N held-out questions per family (seed 999)
-and writes OUT_DIR/result.json; `steps=0` evaluates the SFT model itself. The second form continues a base
+and writes OUT_DIR/result.json; `steps=0` evaluates the SFT model itself; `eval_temperatures=[0,1]` also
+samples one answer per question at T=1 (`rows_t1`: the IoU of the crops R-GRPO's rollouts make). The second form continues a base
 model's comparison phase (the recipe's mix: half comparisons with both crops, half close-ups and grounding;
 a fresh warm-up and cosine at lr 1e-3, batch 32, a data seed the recipe never uses) and saves OUT_DIR/base;
 `compare_probe.py`-style verdict checks then compare it with the base it started from.
@@ -30,6 +31,7 @@ def rgrpo(sft: str, out: str, n: int, overrides: dict) -> dict:
 
     c, kw = RecipeConfig(), dict(overrides)
     fams = kw.pop("families", c.families).split(",")
+    temps = kw.pop("eval_temperatures", [0.0])  # 1.0 too: the IoU of the policy's sampled crops (what R-GRPO trains)
     pol = load_policy(sft, view=c.view_config())
     seed_everything(c.seed)
     cfg = RGRPOConfig(**{**dict(steps=c.rgrpo_steps, group_size=c.group_size, batch_size=c.rgrpo_batch, micro_rows=16,
@@ -43,11 +45,15 @@ def rgrpo(sft: str, out: str, n: int, overrides: dict) -> dict:
         pol.save(out + "/model")
     held = build_samples(n * len(c.family_list), c.eval_seed, c.family_list, c.world_config(), view=pol.view,
                          progress=False)
-    res = evaluate(pol, held, EvalConfig(max_crops=c.max_crops, max_new_tokens=c.max_new_tokens, max_segment_tokens=64,
-                                         batch_rows=64), progress=False)
-    rows = {f: {k: round(v, 3) for k, v in r.items() if k in ("accuracy", "crop_rate", "crop_iou")}
-            for f, r in res.rows.items()}
-    return {"sft": sft, "overrides": overrides, "train_s": round(time.time() - t), "n": n, "rows": rows}
+    keys = ("accuracy", "crop_rate", "crop_iou", "crop_iou_lo", "crop_iou_hi", "reward")
+    out = {"sft": sft, "overrides": overrides, "train_s": round(time.time() - t), "n": n}
+    for temp in temps:
+        res = evaluate(pol, held, EvalConfig(max_crops=c.max_crops, max_new_tokens=c.max_new_tokens,
+                                             max_segment_tokens=64, batch_rows=64, temperature=temp, seed=c.seed,
+                                             iou_weight=c.iou_weight), progress=False)
+        rows = {f: {k: round(v, 3) for k, v in r.items() if k in keys} for f, r in res.rows.items()}
+        out["rows" if temp == 0 else f"rows_t{temp:g}"] = rows
+    return out
 
 
 def phase(base: str, steps: int, out: str) -> None:

@@ -3,8 +3,8 @@
 `evaluate(policy, samples)` returns an `EvalResult` with per-family accuracy, crop rate, crops per
 answer, invalid-crop rate, crop IoU against the ground-truth regions, share of crops holding a detail,
 answer rate, length and
-reward (`r3lab.train.metrics.rollout_metrics`, the numbers R-GRPO logs) with a bootstrap interval on
-accuracy; `.table()` prints it, `r3lab.viz.results.plot_results({...})` sets several results side
+reward (`r3lab.train.metrics.rollout_metrics`, the numbers R-GRPO logs) with bootstrap intervals on
+accuracy and crop IoU; `.table()` prints it, `r3lab.viz.results.plot_results({...})` sets several results side
 by side (SFT vs R-GRPO vs a model that cannot crop: set `max_crops=0`).
 """
 from __future__ import annotations
@@ -116,9 +116,10 @@ def summarize(trajectories: Sequence, terms="code") -> dict[str, dict[str, float
         vals = [v for t, v in zip(trajectories, values) if fam == "all" or (t.family or "?") == fam]
         m = rollout_metrics(vals)
         lo, hi = bootstrap_ci([v["accuracy"] for v in vals] if "accuracy" in m else [])
+        iou_lo, iou_hi = bootstrap_ci([v["crop_iou"] for v in vals if v["crop_iou"] is not None])
         rows[fam] = {"n": m["n"], "accuracy": m.get("accuracy", math.nan), "accuracy_lo": lo, "accuracy_hi": hi,
                      **{k: m[k] for k in ("crop_rate", "crops", "invalid_crop_rate", "crop_iou", "answered", "tokens",
-                                          "reward")}}
+                                          "reward")}, "crop_iou_lo": iou_lo, "crop_iou_hi": iou_hi}
     return rows
 
 

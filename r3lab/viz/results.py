@@ -65,21 +65,38 @@ def plot_side_by_side(columns: dict[str, Sequence], k: int = 3, width: int = 44,
 
 
 def plot_table(results: dict, families: Sequence[str] | None = None, fig=None):
-    """Grouped bars of accuracy per family and row, with the 95% intervals as error bars; returns the Figure."""
+    """The replication table as a figure: accuracy per family and row (left) and each row's crop IoU (right),
+    both with their 95% intervals as error bars (rows that made no crop have no IoU bar). Returns the Figure."""
     rows = results["rows"]
+    if not rows:
+        raise ValueError("plot_table: these results hold no rows (run a recipe, or load_card(), first)")
     fams = families_of(results, families)
-    fig = fig or Figure(figsize=(2.2 + 1.6 * len(fams), 3.6))
-    ax = fig.add_subplot(111)
+    fig = fig or Figure(figsize=(4.4 + 1.6 * len(fams), 4.2), layout="constrained")
+    ax, ax_iou = fig.subplots(1, 2, width_ratios=[max(1, len(fams)), 1.4])
     width = 0.8 / max(1, len(rows))
+
+    def bars(values):  # value, lower and upper error of each entry (NaN where missing)
+        v, lo, hi = (np.array([np.nan if x is None else x for x in xs], dtype=float) for xs in zip(*values))
+        return v, np.stack([v - lo, hi - v])
+
     for k, (name, r) in enumerate(rows.items()):
-        acc = np.array([r.get(f, {}).get("accuracy", np.nan) for f in fams]) * 100
-        lo = np.array([r.get(f, {}).get("accuracy_lo", np.nan) for f in fams]) * 100
-        hi = np.array([r.get(f, {}).get("accuracy_hi", np.nan) for f in fams]) * 100
+        acc, err = bars([(r.get(f, {}).get("accuracy"), r.get(f, {}).get("accuracy_lo"), r.get(f, {}).get("accuracy_hi"))
+                         for f in fams])
         x = np.arange(len(fams)) + (k - (len(rows) - 1) / 2) * width
-        ax.bar(x, acc, width, label=LABELS.get(name, name), yerr=np.stack([acc - lo, hi - acc]), capsize=2)
+        ax.bar(x, acc * 100, width, label=LABELS.get(name, name), yerr=err * 100, capsize=2, color=f"C{k}")
+        a = r.get("all", {})
+        iou, ierr = bars([(a.get("crop_iou"), a.get("crop_iou_lo", a.get("crop_iou")),
+                           a.get("crop_iou_hi", a.get("crop_iou")))])
+        if not np.isnan(iou[0]):
+            ax_iou.bar([k], iou, 0.8, yerr=None if np.isnan(ierr).any() else ierr, capsize=2, color=f"C{k}")
+            ax_iou.text(k, iou[0] + 0.02, f"{iou[0]:.2f}", ha="center", fontsize=7)
     ax.set_xticks(range(len(fams)), fams)
     ax.set_ylabel("accuracy % (95% CI)")
     ax.set_ylim(0, 100)
-    ax.legend(fontsize=7, ncol=2, loc="upper left")
-    fig.tight_layout()
+    fig.legend(*ax.get_legend_handles_labels(), fontsize=7, ncol=3, loc="outside lower center")
+    ax_iou.set_xticks(range(len(rows)), [LABELS.get(n, n).split(" ")[0] for n in rows], fontsize=8)
+    ax_iou.set_ylabel("crop IoU with the true region (95% CI)")
+    ax_iou.set_ylim(0, 1.05)
+    ax_iou.set_title("where it looked", fontsize=9)
+    ax.set_title("what it answered", fontsize=9)
     return fig

@@ -23,6 +23,8 @@ def test_summarize_per_family_on_known_trajectories():
     assert rows["all"]["accuracy"] == 0.75 and rows["read_one"]["accuracy"] == pytest.approx(2 / 3)
     assert rows["all"]["crop_rate"] == 1.0 and rows["all"]["crops"] == 1.0 and rows["all"]["invalid_crop_rate"] == 0
     assert 0.3 < rows["all"]["crop_iou"] <= 1.0  # the reference crop covers the ground-truth region
+    iou = [rows["all"]["crop_iou_lo"], rows["all"]["crop_iou"], rows["all"]["crop_iou_hi"]]
+    assert iou == sorted(iou) and iou[0] < iou[2]  # a bootstrap interval of the mean IoU (its crops differ)
     assert rows["all"]["answered"] == 1.0 and rows["all"]["tokens"] > 10
 
 
@@ -32,6 +34,7 @@ def test_evaluate_runs_rollouts_and_reports(tmp_path):
     res = evaluate(policy, samples, EvalConfig(max_new_tokens=6, max_segment_tokens=6, max_crops=0), progress=False)
     assert len(res.trajectories) == 3 and res["all"]["n"] == 3
     assert res["all"]["crop_rate"] == 0.0 and 0 <= res.accuracy <= 1
+    assert math.isnan(res["all"]["crop_iou_lo"]) and math.isnan(res["all"]["crop_iou_hi"])  # no crop, no interval
     assert all(t.meta["temperature"] == 0.0 for t in res.trajectories)  # greedy by default
     assert "| read_one |" in res.table()
     assert isinstance(plot_results({"a": res, "b": res}), Figure) and isinstance(plot_results({"": res}), Figure)

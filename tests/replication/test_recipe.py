@@ -136,7 +136,15 @@ def test_table_and_figure_from_results():
     table = markdown_table(res)
     assert "| (2) VLIR SFT | 50.0 [20.0, 80.0] | 50.0 [20.0, 80.0] | 0.300 | – | 1.00 | 10.0 | 0.0 |" in table
     fig = plot_table(res)
-    assert len(fig.axes[0].patches) == 4 and fig.axes[0].get_legend() is not None
+    assert len(fig.axes[0].patches) == 4 and len(fig.legends) == 1
+    assert [p.get_height() for p in fig.axes[1].patches] == [0.3, 0.3]  # one IoU bar per row
+    nocrop = {f: dict(v, crops=0.0, crop_iou=math.nan) for f, v in rows["sft"].items()}
+    rows["sft"]["all"].update(crop_iou_lo=0.25, crop_iou_hi=0.35)
+    fig = plot_table(dict(res, rows={"no_crop": nocrop, **rows}))
+    assert len(fig.axes[0].patches) == 6 and [p.get_height() for p in fig.axes[1].patches] == [0.3, 0.3]
+    assert [t.get_text() for t in fig.axes[1].get_xticklabels()] == ["(1)", "(2)", "(5)"]
+    with pytest.raises(ValueError, match="no rows"):
+        plot_table(dict(res, rows={}))
 
 
 @pytest.mark.slow

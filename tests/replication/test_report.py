@@ -2,8 +2,8 @@
 import math
 
 from r3lab.model.tiny import TinyConfig
-from r3lab.replication.report import (COMPARE_GAIN, LABELS, NO_REGION, families_of, markdown_table, model_card,
-                                      stage_times, targets, targets_table)
+from r3lab.replication.report import (COMPARE_GAIN, LABELS, NO_REGION, RGRPO_GAIN, families_of, markdown_table,
+                                      model_card, stage_times, targets, targets_table)
 
 
 def _row(acc, iou, crops, ctrl_rate, n=10):
@@ -21,7 +21,8 @@ RESULTS = {"config": {"families": "read_one,control", "tiny": {"patch_size": 7},
 def test_one_line_per_row_with_intervals_and_crop_behaviour():
     table = markdown_table(RESULTS)
     lines = table.splitlines()
-    assert lines[0].startswith("| model | read_one acc % [95% CI] | control acc % [95% CI] | crop IoU | crops on the detail % |")
+    assert lines[0].startswith("| model | read_one acc % [95% CI] | control acc % [95% CI] | crop IoU [95% CI] | "
+                               "crops on the detail % |")
     assert lines[2] == "| (1) no crops | 20.0 [10.0, 30.0] | 20.0 [10.0, 30.0] | – | – | 0.00 | 0.0 | 5.0 |"
     assert lines[3] == "| (2) VLIR SFT | 55.0 [45.0, 65.0] | 55.0 [45.0, 65.0] | 0.422 | 90.0 | 1.00 | 25.0 | 5.0 |"
     assert "10 held-out samples per family" in table
@@ -53,7 +54,7 @@ def test_targets_say_met_missed_or_not_measured_from_the_numbers():
     assert met["SFT control crop rate <= 10 %"] is False  # 25 %
     assert met["no-crop read_one <= 35 %"] is True  # 20 %
     assert met[NO_REGION] is None and met[COMPARE_GAIN] is None  # neither R-GRPO row was run
-    rgrpo = "SFT + R-GRPO: read_one >= SFT + 5 points, a higher IoU, read_one intervals apart"
+    rgrpo = RGRPO_GAIN
     good = dict(RESULTS, rows={**RESULTS["rows"], "sft_rgrpo": _row(0.8, 0.5, 1.0, 0.0),
                                "rgrpo_no_region": _row(0.6, 0.45, 1.0, 0.0)})
     met = {name: ok for name, _, ok in targets(good)}
@@ -78,3 +79,21 @@ def test_compare_two_counts_where_it_was_evaluated():
     assert met[COMPARE_GAIN] is True and met[NO_REGION] is True
     met = {n: ok for n, _, ok in targets(dict(res, rows=rows((0.95, 0.85), (0.95, 0.87), (0.95, 0.90))))}
     assert met[COMPARE_GAIN] is False and met[NO_REGION] is False  # intervals touch; no region does better there
+
+
+def test_iou_intervals_show_in_the_table_and_count_for_the_rgrpo_target():
+    def with_iou(row, lo, hi):
+        return dict(row, all=dict(row["all"], crop_iou_lo=lo, crop_iou_hi=hi))
+
+    sft = with_iou(_row(0.75, 0.60, 1.0, 0.0), 0.58, 0.62)
+    assert "| (2) VLIR SFT | 75.0 [65.0, 85.0] | 75.0 [65.0, 85.0] | 0.600 [0.580, 0.620] | 90.0 |" in \
+        markdown_table(dict(RESULTS, rows={"sft": sft}))
+
+    def met(rgrpo):
+        return {n: ok for n, _, ok in targets(dict(RESULTS, rows={"sft": sft, "sft_rgrpo": rgrpo}))}[RGRPO_GAIN]
+    # +6 points on read_one, but the read_one intervals overlap (71 < 85): the IoU intervals decide
+    assert met(with_iou(_row(0.81, 0.66, 1.0, 0.0), 0.64, 0.68)) is True  # IoU intervals apart (0.64 > 0.62)
+    assert met(with_iou(_row(0.81, 0.63, 1.0, 0.0), 0.61, 0.65)) is False  # both pairs overlap
+    assert met(with_iou(_row(0.78, 0.70, 1.0, 0.0), 0.68, 0.72)) is False  # IoU apart, but +3 points only
+    assert met(with_iou(_row(0.81, 0.59, 1.0, 0.0), 0.59, 0.59)) is False  # a lower IoU
+    assert met(_row(0.81, 0.66, 1.0, 0.0)) is False  # results without IoU intervals: read_one's overlap
