@@ -1,6 +1,7 @@
 """The recipe's grounding phase alone (research notes, session 9): does it bind names to objects?
 
     python ground_probe.py OUT_DIR [key=json ...]      # RecipeConfig overrides, e.g. base_closeups=0 seed=1
+    python ground_probe.py OUT_DIR init='"DIR"' data_seed=21 base_steps=1500   # go on from a saved policy
 
 Builds r3-tiny and the base samples exactly as `Recipe._base` does for its first phase (`base_world`,
 `base_closeups`, `base_batch`, `base_lr`, `base_steps`, `seed`, `data_seed`), trains that phase in this one
@@ -23,6 +24,7 @@ def main(out: str, overrides: dict) -> dict:
     from r3lab.core.env import seed_everything
     from r3lab.core.prompt import PromptConfig
     from r3lab.data.grounding import build_base
+    from r3lab.model.policy import load_policy
     from r3lab.model.tiny import build_tiny
     from r3lab.replication.probe import ProbeConfig, evaluate_where
     from r3lab.replication.recipe import Recipe, RecipeConfig
@@ -30,11 +32,14 @@ def main(out: str, overrides: dict) -> dict:
 
     Path(out).mkdir(parents=True, exist_ok=True)
     kw = dict(overrides)
-    every, n = kw.pop("every", 500), kw.pop("n", 200)
+    every, n, init = kw.pop("every", 500), kw.pop("n", 200), kw.pop("init", None)
     c = RecipeConfig(**kw, out=out)
     seed_everything(c.seed)
-    policy = build_tiny(c.tiny_config(), view=c.view_config(),
-                        prompt=PromptConfig(question_first=c.question_first, instruction=c.instruction))
+    if init:  # a further phase on a saved policy: fresh warm-up and cosine, fresh samples (`data_seed`)
+        policy = load_policy(init)
+    else:
+        policy = build_tiny(c.tiny_config(), view=c.view_config(),
+                            prompt=PromptConfig(question_first=c.question_first, instruction=c.instruction))
     samples = build_base(c.n_base, c.data_seed, c.base_closeups, c.world_config(base=True), view=policy.view,
                          progress=False)
     cfg = Recipe(c)._sft_config("ground", c.base_steps, c.base_batch, c.base_lr)

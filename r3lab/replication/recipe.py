@@ -44,6 +44,7 @@ from ..train.config import RGRPOConfig, SFTConfig
 from ..train.rewards import preset
 from ..train.rgrpo import train as train_rgrpo
 from ..train.sft import train as train_sft
+from . import ground_check
 from .ablations import answer_only, oracle_boxes, random_boxes
 from .evaluation import EvalConfig, evaluate
 from .jobs import run_jobs
@@ -52,7 +53,7 @@ from .shipping import RERUNNABLE, ship
 
 ROWS = ("no_crop", "sft", "sft_rgrpo", "rgrpo_no_region", "oracle", "random")
 # settings added since with a new default: what folders made before them hold
-BEFORE = {"compare_steps": 0, "compare_closeups": "answer"}
+BEFORE = {"compare_steps": 0, "compare_closeups": "answer", "ground_check": 0}
 STAGES = {"base": (), "sft": ("base",), "no_crop": ("base",), "rgrpo": ("sft",), "rgrpo_no_region": ("sft",)}
 CRITICAL = ("stage:base", "stage:sft")  # every other job waits for these: they run alone, on all cores
 # r3-tiny as the recipe trains it: a tiny Qwen3-VL (learned absolute position embedding, DeepStack), 7-px
@@ -93,6 +94,11 @@ class RecipeConfig:
     base_steps: int = 2000  # base optimizer steps
     base_batch: int = 32  # base samples per step (16 fail to bind names to objects in 2,000 steps: research notes)
     base_lr: float = 1e-3  # base peak learning rate
+    # the grounding phase binds names late, after a number of steps that varied between machines (research notes)
+    ground_check: int = 200  # held-out "Where is ...?" questions measured after it (0: no check)
+    ground_min: float = 80.0  # % of box centres on the named landmark that counts as bound
+    ground_more: int = 1000  # grounding steps (fresh warm-up, cosine and samples) added while below the bar
+    ground_rounds: int = 3  # at most this many added phases; still below the bar: GroundingError, naming the fix
     read_steps: int = 600  # a second base phase, mostly close-ups, fresh warm-up and cosine (reading arrives late)
     read_closeups: float = 0.75  # share of close-ups in that phase (16 per step of 32 did not start reading)
     # comparing two read colours is a skill SFT's few compare_two samples did not teach (research notes)
@@ -134,9 +140,15 @@ class RecipeConfig:
         if bad := {k: v for k, v in (("base_closeups", self.base_closeups), ("read_closeups", self.read_closeups),
                                      ("compare_share", self.compare_share)) if not 0 <= v <= 1}:
             raise ValueError(f"{', '.join(bad)} is a share of the base samples, in [0, 1]; got {bad}")
-        steps = (self.base_steps, self.read_steps, self.compare_steps, self.sft_steps, self.rgrpo_steps)
+        steps = (self.base_steps, self.read_steps, self.compare_steps, self.sft_steps, self.rgrpo_steps,
+                 self.ground_check, self.ground_more, self.ground_rounds)
         if small or min(steps) < 0:
             raise ValueError(f"sizes must be >= 1 and steps >= 0, got {small or steps}")
+        if self.ground_rounds and self.ground_more < 1:
+            raise ValueError(f"ground_rounds={self.ground_rounds} adds phases of ground_more steps; ground_more must be "
+                             f">= 1, got {self.ground_more}")
+        if not 0 <= self.ground_min <= 100:
+            raise ValueError(f"ground_min is a percentage of box centres, in [0, 100]; got {self.ground_min}")
         if self.region_reward not in ("iou", "giou"):
             raise ValueError(f"region_reward must be 'iou' or 'giou', got {self.region_reward!r}")
         if self.compare_closeups not in CLOSEUP_STYLES:
@@ -245,14 +257,48 @@ class Recipe:
                                   closeup_style=style)
                 phases.append((self._sft_config(name, steps, c.base_batch, c.base_lr, phase=phase), data))
 
-        def run_phases():
-            for k, (cfg, data) in enumerate(phases):
-                last = train_sft(policy, data, cfg)
-                if k + 1 < len(phases) and last.last.get("step") != cfg.steps:  # Ctrl-C: saved, returned early
-                    raise KeyboardInterrupt(f"stage {name} interrupted; run the recipe again to resume from "
-                                            f"{cfg.out_dir}")
+        def run_phase(cfg, data):
+            last = train_sft(policy, data, cfg)
+            if last.last.get("step") != cfg.steps:  # Ctrl-C: saved, returned early
+                raise KeyboardInterrupt(f"stage {name} interrupted; run the recipe again to resume from {cfg.out_dir}")
             return last
-        self._timed(name, run_phases, policy, phases[-1][0].steps)
+
+        def run_phases():
+            last = run_phase(*phases[0])
+            if c.ground_check:
+                last = self._ground_until_bound(name, policy, run_phase) or last
+            for cfg, data in phases[1:]:
+                last = run_phase(cfg, data)
+            return last
+        self._timed(name, run_phases, policy, 0)  # run_phase checks that each phase ran to its end
+
+    def _ground_until_bound(self, name: str, policy, run_phase):
+        """Measure the grounding phase; add phases (`ground_more` steps each) until the bar is met (or raise)."""
+        c, logs, last = self.cfg, self.out / "logs", None
+        prompt = {"question_first": c.question_first, "instruction": c.instruction}
+        for k in range(c.ground_rounds + 1):
+            if k < c.ground_rounds and (logs / f"{name}_ground{k + 1}").is_dir():
+                # a run before this one measured round k below its bar and began the next phase: go on with it
+                last = run_phase(*self._ground_phase(name, k, policy.view))
+                continue
+            m = ground_check.measure(policy, {**c.world, **c.base_world}, prompt, c.ground_check) \
+                if dist.info().is_main else None
+            m = dist.broadcast_object(m)  # every rank takes the same decision
+            steps = c.base_steps + k * c.ground_more
+            rows = ground_check.record(logs, k, steps, m) if dist.info().is_main else [{"steps": steps, **m}]
+            if m["centre_on_named"] >= c.ground_min:
+                return last
+            if k == c.ground_rounds:
+                raise ground_check.failure(rows, c.ground_min, logs)
+            last = run_phase(*self._ground_phase(name, k, policy.view))
+        return last
+
+    def _ground_phase(self, name: str, k: int, view):
+        """The grounding phase added after check `k`: fresh samples, warm-up and cosine."""
+        c = self.cfg
+        data = build_base(c.ground_more * c.base_batch, c.data_seed + 20 + k, c.base_closeups, c.world_config(base=True),
+                          view=view, progress=self.progress)
+        return self._sft_config(name, c.ground_more, c.base_batch, c.base_lr, phase=f"ground{k + 1}"), data
 
     def _sft(self, name: str) -> None:
         c = self.cfg
@@ -319,6 +365,8 @@ class Recipe:
         if fresh and dist.info().is_main:  # a whole run from nothing: its wall time (not a resumed one's)
             self._save_times("wall", time.perf_counter() - t0)
         results = {"config": asdict(self.cfg), "rows": rows, "seconds": dict(self.times)}
+        if checks := ground_check.load(self.out / "logs"):
+            results["ground_checks"] = checks
         if (prov := self.out / PROVENANCE).is_file():  # stages that came from elsewhere say so in the card
             results["provenance"] = prov.read_text().strip()
         atomic_write_text(self.out / "results.json", json.dumps(results, indent=1))
@@ -364,6 +412,9 @@ class Recipe:
             return
         theirs = {**asdict(RecipeConfig()), **BEFORE, **json.loads(path.read_text())}  # added since: as it was
         diff = {k: (theirs.get(k), v) for k, v in mine.items() if theirs.get(k) != v}
+        if diff and set(diff) <= set(ground_check.GROUND_KEYS) and not (self.out / "base" / "config.json").is_file():
+            atomic_write_text(path, json.dumps(mine, indent=1))  # going on after a GroundingError: allowed
+            return
         if diff:
             raise ValueError(f"{self.out} holds stages trained with other settings "
                              + ", ".join(f"{k}: {a!r} there, {b!r} now" for k, (a, b) in diff.items())

@@ -127,6 +127,15 @@ def _provenance(results: dict) -> str:
     return f"## Provenance: stages not trained from nothing by the settings above\n{text}\n\n" if text else ""
 
 
+def _grounding(results: dict) -> str:
+    rows = results.get("ground_checks", [])
+    if not rows:
+        return ""
+    lines = [f"- after {r['steps']} grounding steps: box centres on the named landmark {r['centre_on_named']} % "
+             f"(a random landmark: {r['random_landmark_centre']} %), mean IoU {r['mean_iou']}" for r in rows]
+    return "## Grounding check (held-out \"Where is ...?\" questions after each grounding phase)\n" + "\n".join(lines) + "\n\n"
+
+
 def model_card(results: dict) -> str:
     """MODEL_CARD.md for the shipped r3-tiny checkpoints."""
     import json
@@ -147,7 +156,9 @@ on r3lab's synthetic world by `r3lab recipe` on a 2-core CPU: `r3-tiny-base` on 
 {json.dumps(tiny.__dict__, indent=1)}
 ```
 
-## Recipe (seeded; `r3lab recipe` with these values reproduces everything)
+## Recipe (seeded; `r3lab recipe` with these values trains every stage again)
+Bit for bit only on the same machine: when the grounding phase binds names to landmarks varied between machines
+(research notes, session 9), which is why the recipe checks it (`ground_check`) and adds grounding until it has.
 ```json
 {json.dumps(cfg, indent=1)}
 ```
@@ -155,7 +166,7 @@ Training data: `build_samples({cfg['n_train']}, seed={cfg['data_seed']}, familie
 world=WorldConfig(**{cfg.get('world', {})!r}))`.
 Held-out data: `n_eval={cfg['n_eval']}` per family with seed {cfg['eval_seed']}, the same world.
 
-{_provenance(results)}## Results (held-out, greedy)
+{_provenance(results)}{_grounding(results)}## Results (held-out, greedy)
 {markdown_table(results)}
 
 ## Targets

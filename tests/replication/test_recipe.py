@@ -25,7 +25,7 @@ from r3lab.viz.results import plot_table
 
 SHIPPED = env.ASSETS / "checkpoints"
 TINY = dict(n_base=24, base_steps=2, read_steps=0, compare_steps=0, base_batch=4, n_train=24, n_eval=3, sft_steps=2, sft_batch=4, rgrpo_steps=1,
-            group_size=2, rgrpo_batch=4, max_new_tokens=24, view={"crop_max_pixels": 98 * 98})
+            group_size=2, rgrpo_batch=4, max_new_tokens=24, view={"crop_max_pixels": 98 * 98}, ground_check=0)
 
 
 def test_bootstrap_interval_brackets_the_mean_and_narrows_with_n():
@@ -109,10 +109,12 @@ def test_recipe_trains_every_stage_evaluates_every_row_and_resumes(tmp_path):
 def test_ship_then_warm_start_trains_nothing_shipped(tmp_path):
     out = tmp_path / "rc"
     run_recipe(RecipeConfig(out=str(out), rows="sft,sft_rgrpo", ship=str(tmp_path / "ship"),
-                            tiny={**R3_TINY, "patch_size": 14}, **TINY), progress=False)
+                            tiny={**R3_TINY, "patch_size": 14}, **{**TINY, "ground_check": 4, "ground_min": 0.0}),
+               progress=False)
     assert json.loads((tmp_path / "ship" / "r3-tiny-sft" / "config.json").read_text())["vision_config"]["patch_size"] == 14
     card = (tmp_path / "ship" / "MODEL_CARD.md").read_text()
     assert "(2) VLIR SFT" in card and "Wall time" in card and '"patch_size": 14' in card
+    assert "- after 2 grounding steps: box centres on the named landmark" in card  # the check travels to the card
     meta = json.loads((tmp_path / "ship" / "card_results.json").read_text())
     assert set(meta["check"]) == {"r3-tiny-sft", "r3-tiny-rgrpo"}
     assert not {"out", "ship", "rows", "parallel"} & set(meta["config"]) and str(tmp_path) not in card  # no local path
@@ -203,7 +205,8 @@ def test_the_comparison_phase_continues_the_read_phase(tmp_path):
     (tmp_path / "old" / "recipe.json").write_text(json.dumps(old))
     with pytest.raises(ValueError, match="compare_steps: 0 there, 1500 now"):
         Recipe(RecipeConfig(out=str(tmp_path / "old")))._check_config()
-    Recipe(RecipeConfig(out=str(tmp_path / "old"), compare_steps=0, compare_closeups="answer"))._check_config()
+    Recipe(RecipeConfig(out=str(tmp_path / "old"), compare_steps=0, compare_closeups="answer",
+                        ground_check=0))._check_config()
 
 
 def test_the_world_overrides_reach_every_sample_set(tmp_path):
@@ -267,3 +270,34 @@ def test_only_the_comparison_phase_takes_the_recipes_close_up_style(tmp_path, mo
     cfg = RecipeConfig(out=str(tmp_path), **{**TINY, "read_steps": 1, "compare_steps": 1, "compare_closeups": "rationale"})
     Recipe(cfg, progress=False).train_stage("base")
     assert seen == ["answer", "answer", "rationale"]  # grounding, read, comparison
+
+
+def test_the_grounding_check_adds_phases_until_the_bar_then_names_the_fix(tmp_path):
+    from r3lab.replication.ground_check import CHECKS, GroundingError
+
+    cfg = dict(TINY, ground_check=6, ground_min=100.0, ground_more=2, ground_rounds=1)
+    rec = Recipe(RecipeConfig(out=str(tmp_path), **cfg), progress=False)
+    rec._check_config()
+    with pytest.raises(GroundingError, match=r"after 4 grounding steps .* ground_min: 100.0 %.*ground_rounds"):
+        rec.train_stage("base")  # a few untrained steps do not bind
+    checks = json.loads((tmp_path / "logs" / CHECKS).read_text())
+    assert [(r["round"], r["steps"]) for r in checks] == [(0, 2), (1, 4)]
+    assert all(0 <= r["centre_on_named"] < 100 and r["valid"] >= 0 for r in checks)
+    added = [json.loads(x) for x in (tmp_path / "logs" / "base_ground1" / "log.jsonl").read_text().splitlines()]
+    assert added[-1]["step"] == 2 and not (tmp_path / "base" / "config.json").exists()  # no base saved below the bar
+    # going on with a lower bar (allowed while the base is unfinished): the added phase is kept, not redone
+    before = (tmp_path / "logs" / "base_ground1" / "log.jsonl").read_text()
+    rec = Recipe(RecipeConfig(out=str(tmp_path), **{**cfg, "ground_min": 0.0}), progress=False)
+    rec._check_config()
+    rec.train_stage("base")
+    assert (tmp_path / "logs" / "base_ground1" / "log.jsonl").read_text() == before
+    saved = load_policy(tmp_path / "base").model.state_dict()
+    final = load_file(next((tmp_path / "logs" / "base_ground1").glob("step_*")) / "model.safetensors")
+    assert all(torch.equal(saved[k], final[k]) for k in saved if k in final)  # the base is the added phase's model
+    assert [r["round"] for r in json.loads((tmp_path / "logs" / CHECKS).read_text())] == [0, 1]
+    with pytest.raises(ValueError, match="ground_min: 0.0 there, 50.0 now"):  # a saved base: no more changes
+        Recipe(RecipeConfig(out=str(tmp_path), **{**cfg, "ground_min": 50.0}))._check_config()
+    with pytest.raises(ValueError, match="ground_more must be >= 1"):
+        RecipeConfig(out=str(tmp_path), ground_more=0)
+    with pytest.raises(ValueError, match="ground_min is a percentage"):
+        RecipeConfig(out=str(tmp_path), ground_min=120)
