@@ -97,8 +97,9 @@ def targets(results: dict) -> list[tuple[str, str, bool | None]]:
     # the IoU intervals: NaN in results from before they were computed (then only read_one's can be apart)
     ri_lo, si_hi = g("sft_rgrpo", "all", "crop_iou_lo"), g("sft", "all", "crop_iou_hi")
     apart = r_lo > s_hi or (not math.isnan(ri_lo + si_hi) and ri_lo > si_hi)
+    iou_ci = "" if math.isnan(ri_lo + si_hi) else f" (interval low {ri_lo:.3f} vs SFT high {si_hi:.3f})"
     add(RGRPO_GAIN, f"read_one {100 * r1:.1f} % vs {100 * s1:.1f} % (interval low {100 * r_lo:.1f} vs SFT high "
-        f"{100 * s_hi:.1f}); IoU {r_iou:.3f} vs {iou:.3f} (interval low {ri_lo:.3f} vs SFT high {si_hi:.3f})",
+        f"{100 * s_hi:.1f}); IoU {r_iou:.3f} vs {iou:.3f}{iou_ci}",
         [r1, r_iou, r_lo, s_hi], r1 >= s1 + 0.05 and r_iou > iou and apart)
     n1, n2, r2 = g("rgrpo_no_region", "read_one"), g("rgrpo_no_region", "compare_two"), g("sft_rgrpo", "compare_two")
     both = not math.isnan(n2 + r2)  # compare_two is judged too where it was evaluated
@@ -157,8 +158,9 @@ on r3lab's synthetic world by `r3lab recipe` on a 2-core CPU: `r3-tiny-base` on 
 ```
 
 ## Recipe (seeded; `r3lab recipe` with these values trains every stage again)
-Bit for bit only on the same machine: when the grounding phase binds names to landmarks varied between machines
-(research notes, session 9), which is why the recipe checks it (`ground_check`) and adds grounding until it has.
+These numbers need the grounding phase to bind names to landmarks as it did here; a run from nothing on a later
+machine did not within its 2,000 steps (research notes, session 9), so the recipe now checks it (`ground_check`)
+and adds grounding until it has.
 ```json
 {json.dumps(cfg, indent=1)}
 ```

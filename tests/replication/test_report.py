@@ -97,3 +97,8 @@ def test_iou_intervals_show_in_the_table_and_count_for_the_rgrpo_target():
     assert met(with_iou(_row(0.78, 0.70, 1.0, 0.0), 0.68, 0.72)) is False  # IoU apart, but +3 points only
     assert met(with_iou(_row(0.81, 0.59, 1.0, 0.0), 0.59, 0.59)) is False  # a lower IoU
     assert met(_row(0.81, 0.66, 1.0, 0.0)) is False  # results without IoU intervals: read_one's overlap
+    shown = {n: s for n, s, _ in targets(dict(RESULTS, rows={"sft": sft, "sft_rgrpo": _row(0.81, 0.66, 1.0, 0.0)}))}
+    assert "nan" not in shown[RGRPO_GAIN] and "IoU 0.660 vs 0.600" in shown[RGRPO_GAIN]  # no interval to show
+    shown = {n: s for n, s, _ in targets(dict(RESULTS, rows={"sft": sft,
+                                                             "sft_rgrpo": with_iou(_row(0.81, 0.66, 1.0, 0.0), 0.64, 0.68)}))}
+    assert "IoU 0.660 vs 0.600 (interval low 0.640 vs SFT high 0.620)" in shown[RGRPO_GAIN]
