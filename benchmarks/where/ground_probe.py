@@ -1,6 +1,7 @@
 """The recipe's grounding phase alone (research notes, session 9): does it bind names to objects?
 
     python ground_probe.py OUT_DIR [key=json ...]      # RecipeConfig overrides, e.g. base_closeups=0 seed=1
+    python ground_probe.py OUT_DIR pairs=0 base_closeups=0      # only one-landmark questions
     python ground_probe.py OUT_DIR init='"DIR"' data_seed=21 base_steps=1500   # go on from a saved policy
 
 Builds r3-tiny and the base samples exactly as `Recipe._base` does for its first phase (`base_world`,
@@ -33,6 +34,7 @@ def main(out: str, overrides: dict) -> dict:
     Path(out).mkdir(parents=True, exist_ok=True)
     kw = dict(overrides)
     every, n, init = kw.pop("every", 500), kw.pop("n", 200), kw.pop("init", None)
+    pairs = kw.pop("pairs", 0.25)  # share of grounding questions naming two landmarks (build_base's default)
     c = RecipeConfig(**kw, out=out)
     seed_everything(c.seed)
     if init:  # a further phase on a saved policy: fresh warm-up and cosine, fresh samples (`data_seed`)
@@ -41,7 +43,7 @@ def main(out: str, overrides: dict) -> dict:
         policy = build_tiny(c.tiny_config(), view=c.view_config(),
                             prompt=PromptConfig(question_first=c.question_first, instruction=c.instruction))
     samples = build_base(c.n_base, c.data_seed, c.base_closeups, c.world_config(base=True), view=policy.view,
-                         progress=False)
+                         progress=False, pairs=pairs)
     cfg = Recipe(c)._sft_config("ground", c.base_steps, c.base_batch, c.base_lr)
     cfg.out_dir, cfg.save_every, cfg.log_every = out, 0, 10
     probe = ProbeConfig(world={**c.world, **c.base_world}, prompt={"question_first": c.question_first,
