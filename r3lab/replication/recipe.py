@@ -98,7 +98,7 @@ class RecipeConfig:
     ground_check: int = 200  # held-out "Where is ...?" questions measured after it (0: no check)
     ground_min: float = 80.0  # % of box centres on the named landmark that counts as bound
     ground_more: int = 1000  # grounding steps (fresh warm-up, cosine and samples) added while below the bar
-    ground_rounds: int = 3  # at most this many added phases; still below the bar: GroundingError, naming the fix
+    ground_rounds: int = 4  # at most this many added phases; still below the bar: GroundingError, naming the fix
     read_steps: int = 600  # a second base phase, mostly close-ups, fresh warm-up and cosine (reading arrives late)
     read_closeups: float = 0.75  # share of close-ups in that phase (16 per step of 32 did not start reading)
     # comparing two read colours is a skill SFT's few compare_two samples did not teach (research notes)
