@@ -5,7 +5,8 @@ from .._face import lazy
 
 __getattr__, __dir__, __all__ = lazy(__name__, {
     ".evaluation": ["EvalConfig", "EvalResult", "summarize", "evaluate", "bootstrap_ci"],
-    ".recipe": ["RecipeConfig", "Recipe", "run_recipe"],
+    ".recipe_config": ["RecipeConfig"],
+    ".recipe": ["Recipe", "run_recipe"],
     ".ablations": ["answer_only", "oracle_boxes", "random_boxes"],
     ".report": ["LABELS", "markdown_table", "stage_times", "model_card"],
     ".shipping": ["SHIPPED", "ship", "load_card", "warm_start", "check_scores"],
