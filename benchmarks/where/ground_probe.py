@@ -1,11 +1,11 @@
 """The recipe's grounding phase alone (research notes, session 9): does it bind names to objects?
 
     python ground_probe.py OUT_DIR [key=json ...]      # RecipeConfig overrides, e.g. base_closeups=0 seed=1
-    python ground_probe.py OUT_DIR pairs=0 base_closeups=0      # only one-landmark questions
+    python ground_probe.py OUT_DIR base_pairs=0.25 base_closeups=0   # a quarter of two-landmark questions
     python ground_probe.py OUT_DIR init='"DIR"' data_seed=21 base_steps=1500   # go on from a saved policy
 
 Builds r3-tiny and the base samples exactly as `Recipe._base` does for its first phase (`base_world`,
-`base_closeups`, `base_batch`, `base_lr`, `base_steps`, `seed`, `data_seed`), trains that phase in this one
+`base_closeups`, `base_pairs`, `base_batch`, `base_lr`, `base_steps`, `seed`, `data_seed`), trains that phase in this one
 process (the whole batch on one rank: the same samples and schedule as the recipe's two DDP ranks, not
 the same bits), and every `every=` steps (default 500) measures where its greedy boxes land on N
 held-out "Where is the ...?" questions of the phase's world (`r3lab.replication.probe.evaluate_where`,
@@ -34,7 +34,8 @@ def main(out: str, overrides: dict) -> dict:
     Path(out).mkdir(parents=True, exist_ok=True)
     kw = dict(overrides)
     every, n, init = kw.pop("every", 500), kw.pop("n", 200), kw.pop("init", None)
-    pairs = kw.pop("pairs", 0.25)  # share of grounding questions naming two landmarks (build_base's default)
+    if "pairs" in kw:  # session 9's spelling, before the recipe had `base_pairs` (its default then: 0.25)
+        kw["base_pairs"] = kw.pop("pairs")
     c = RecipeConfig(**kw, out=out)
     seed_everything(c.seed)
     if init:  # a further phase on a saved policy: fresh warm-up and cosine, fresh samples (`data_seed`)
@@ -43,7 +44,7 @@ def main(out: str, overrides: dict) -> dict:
         policy = build_tiny(c.tiny_config(), view=c.view_config(),
                             prompt=PromptConfig(question_first=c.question_first, instruction=c.instruction))
     samples = build_base(c.n_base, c.data_seed, c.base_closeups, c.world_config(base=True), view=policy.view,
-                         progress=False, pairs=pairs)
+                         progress=False, pairs=c.base_pairs)
     cfg = Recipe(c)._sft_config("ground", c.base_steps, c.base_batch, c.base_lr)
     cfg.out_dir, cfg.save_every, cfg.log_every = out, 0, 10
     probe = ProbeConfig(world={**c.world, **c.base_world}, prompt={"question_first": c.question_first,

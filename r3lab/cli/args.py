@@ -36,7 +36,8 @@ def add_dataclass_arguments(parser: argparse.ArgumentParser, cls, prefix: str = 
         default = f.default if f.default is not dataclasses.MISSING else (
             f.default_factory() if f.default_factory is not dataclasses.MISSING else None)
         base = _base_type(tp)
-        help_ = (f.metadata.get("help") or comments.get(f.name, "")) + f" (default: {default!r})"
+        # argparse %-formats help strings: a literal "%" in a comment ("% of box centres") must be doubled
+        help_ = ((f.metadata.get("help") or comments.get(f.name, "")) + f" (default: {default!r})").replace("%", "%%")
         if "type" in f.metadata:  # the field names its own parser (e.g. resume: true / false / auto)
             parser.add_argument(flag, type=f.metadata["type"], default=default, metavar=f.metadata.get("metavar"),
                                 help=help_, dest=prefix.replace("-", "_") + f.name)

@@ -116,7 +116,8 @@ def build_base(n: int, seed: int = 0, closeups: float = 0.25, world: WorldConfig
     """`n` base-stage samples: comparisons with probability `comparisons` (`comparison_sample`'s `crops`), the
     others close-ups (`closeup_sample`'s `style`) with probability `closeups` and grounding questions (each draw
     by index, so a share of 0 changes nothing else)."""
-    if bad := {k: v for k, v in (("closeups", closeups), ("comparisons", comparisons)) if not 0 <= v <= 1}:
+    if bad := {k: v for k, v in (("closeups", closeups), ("pairs", pairs), ("comparisons", comparisons))
+               if not 0 <= v <= 1}:
         raise ValueError(f"{', '.join(bad)} is a share of the samples, in [0, 1]; got {bad}")
     quiet = progress_disabled() if progress is None else not progress
     out = []

@@ -113,7 +113,7 @@ class Recipe:
         policy = build_tiny(c.tiny_config(), view=c.view_config(), prompt=PromptConfig(
             question_first=c.question_first, instruction=c.instruction))
         samples = build_base(c.n_base, c.data_seed, c.base_closeups, c.world_config(base=True), view=policy.view,
-                             progress=self.progress)
+                             pairs=c.base_pairs, progress=self.progress)
         phases = [(self._sft_config(name, c.base_steps, c.base_batch, c.base_lr), samples)]
         # later phases: the recipe's world, a fresh warm-up and cosine each; their own data seeds
         for phase, steps, comparisons, seed, style in (
@@ -165,7 +165,7 @@ class Recipe:
         """The grounding phase added after check `k`: fresh samples, warm-up and cosine."""
         c = self.cfg
         data = build_base(c.ground_more * c.base_batch, c.data_seed + 20 + k, c.base_closeups, c.world_config(base=True),
-                          view=view, progress=self.progress)
+                          view=view, pairs=c.base_pairs, progress=self.progress)
         return self._sft_config(name, c.ground_more, c.base_batch, c.base_lr, phase=f"ground{k + 1}"), data
 
     def _sft(self, name: str) -> None:

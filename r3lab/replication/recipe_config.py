@@ -13,7 +13,7 @@ from ..train.rewards import preset
 
 ROWS = ("no_crop", "sft", "sft_rgrpo", "rgrpo_no_region", "oracle", "random")
 # settings added since with a new default: what folders made before them hold
-BEFORE = {"compare_steps": 0, "compare_closeups": "answer", "ground_check": 0}
+BEFORE = {"compare_steps": 0, "compare_closeups": "answer", "ground_check": 0, "base_pairs": 0.25}
 # r3-tiny as the recipe trains it: a tiny Qwen3-VL (learned absolute position embedding, DeepStack), 7-px
 # patches, a 256-wide language model (research notes: where it learns to look and where it does not)
 R3_TINY = {"family": "qwen3_vl", "patch_size": 7, "hidden": 256, "intermediate": 512, "heads": 8, "kv_heads": 4}
@@ -46,6 +46,8 @@ class RecipeConfig:
     instruction: str = TINY_INSTRUCTION  # the prompt's instruction suffix (r3-tiny learns it is constant)
     n_base: int = 64000  # base-stage samples (grounding questions and close-ups; fresh ones every step)
     base_closeups: float = 0.25  # share of close-ups (read a crop the environment opened) in the base stage
+    # questions naming two landmarks slowed binding names to objects several-fold (research notes, session 10)
+    base_pairs: float = 0.0  # share of the grounding phase's questions naming two landmarks (also added phases)
     base_steps: int = 2000  # base optimizer steps
     base_batch: int = 32  # base samples per step (16 fail to bind names to objects in 2,000 steps: research notes)
     base_lr: float = 1e-3  # base peak learning rate
@@ -92,8 +94,8 @@ class RecipeConfig:
         preset(self.rewards)  # raises naming the known presets
         small = {k: getattr(self, k) for k in ("n_base", "n_train", "n_eval", "base_batch", "sft_batch", "rgrpo_batch",
                                                "parallel") if getattr(self, k) < 1}
-        if bad := {k: v for k, v in (("base_closeups", self.base_closeups), ("read_closeups", self.read_closeups),
-                                     ("compare_share", self.compare_share)) if not 0 <= v <= 1}:
+        if bad := {k: v for k, v in (("base_closeups", self.base_closeups), ("base_pairs", self.base_pairs),
+                                     ("read_closeups", self.read_closeups), ("compare_share", self.compare_share)) if not 0 <= v <= 1}:
             raise ValueError(f"{', '.join(bad)} is a share of the base samples, in [0, 1]; got {bad}")
         steps = (self.base_steps, self.read_steps, self.compare_steps, self.sft_steps, self.rgrpo_steps,
                  self.ground_check, self.ground_more, self.ground_rounds)

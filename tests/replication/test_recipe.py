@@ -166,6 +166,7 @@ def test_bad_settings_fail_before_any_training(tmp_path):
                        (dict(view={"crop_max": 9}), "unknown ViewConfig fields"),
                        (dict(world={"marks": 9}), "unknown WorldConfig fields"),
                        (dict(base_closeups=2.0), "base_closeups is a share"),
+                       (dict(base_pairs=-0.1), "base_pairs is a share"),
                        (dict(read_closeups=-0.1), "read_closeups is a share"), (dict(read_steps=-1), "steps"),
                        (dict(compare_share=1.5), "compare_share is a share"), (dict(compare_steps=-2), "steps"),
                        (dict(compare_closeups="bare"), "compare_closeups must be one of")]:
@@ -206,7 +207,7 @@ def test_the_comparison_phase_continues_the_read_phase(tmp_path):
     with pytest.raises(ValueError, match="compare_steps: 0 there, 1500 now"):
         Recipe(RecipeConfig(out=str(tmp_path / "old")))._check_config()
     Recipe(RecipeConfig(out=str(tmp_path / "old"), compare_steps=0, compare_closeups="answer",
-                        ground_check=0))._check_config()
+                        ground_check=0, base_pairs=0.25))._check_config()
 
 
 def test_the_world_overrides_reach_every_sample_set(tmp_path):
@@ -301,3 +302,24 @@ def test_the_grounding_check_adds_phases_until_the_bar_then_names_the_fix(tmp_pa
         RecipeConfig(out=str(tmp_path), ground_more=0)
     with pytest.raises(ValueError, match="ground_min is a percentage"):
         RecipeConfig(out=str(tmp_path), ground_min=120)
+
+
+def test_base_pairs_sets_the_two_landmark_questions_of_every_grounding_phase(tmp_path, monkeypatch):
+    import r3lab.replication.recipe as recipe_mod
+    from r3lab.replication.ground_check import GroundingError
+
+    built = []
+
+    def spy(*args, **kw):
+        samples = recipe_mod.build_base.__wrapped__(*args, **kw)
+        built.append(samples)
+        return samples
+    spy.__wrapped__ = recipe_mod.build_base
+    monkeypatch.setattr(recipe_mod, "build_base", spy)
+    cfg = RecipeConfig(out=str(tmp_path), **{**TINY, "base_closeups": 0.0, "base_pairs": 1.0, "ground_check": 2,
+                                             "ground_min": 100.0, "ground_more": 1, "ground_rounds": 1})
+    with pytest.raises(GroundingError):
+        Recipe(cfg, progress=False).train_stage("base")
+    assert len(built) == 2  # the grounding phase and the phase the check added
+    assert all(len(s.regions) == 2 for samples in built for s in samples)  # each names two landmarks
+    assert RecipeConfig().base_pairs == 0.0 and BEFORE["base_pairs"] == 0.25  # folders from before: a quarter
