@@ -45,8 +45,9 @@ class RecipeConfig:
     question_first: bool = True  # prompt layout: question, then image (the image tokens can attend to the name)
     instruction: str = TINY_INSTRUCTION  # the prompt's instruction suffix (r3-tiny learns it is constant)
     n_base: int = 64000  # base-stage samples (grounding questions and close-ups; fresh ones every step)
-    base_closeups: float = 0.25  # share of close-ups (read a crop the environment opened) in the base stage
-    # questions naming two landmarks slowed binding names to objects several-fold (research notes, session 10)
+    # binding a name to its object took ~32 one-landmark questions a step: close-ups and two-landmark questions
+    # in the same batch do not count towards it (research notes, session 10); reading has its own phase below
+    base_closeups: float = 0.0  # share of close-ups (read a crop the environment opened) in the grounding phase
     base_pairs: float = 0.0  # share of the grounding phase's questions naming two landmarks (also added phases)
     base_steps: int = 2000  # base optimizer steps
     base_batch: int = 32  # base samples per step (16 fail to bind names to objects in 2,000 steps: research notes)
