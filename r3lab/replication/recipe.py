@@ -115,6 +115,10 @@ class Recipe:
         samples = build_base(c.n_base, c.data_seed, c.base_closeups, c.world_config(base=True), view=policy.view,
                              pairs=c.base_pairs, progress=self.progress)
         phases = [(self._sft_config(name, c.base_steps, c.base_batch, c.base_lr), samples)]
+        if c.pairs_steps:  # after the check: the grounding phase's world, two landmarks named in pairs_share of them
+            data = build_base(c.pairs_steps * c.base_batch, c.data_seed + 3, 0.0, c.world_config(base=True),
+                              view=policy.view, pairs=c.pairs_share, progress=self.progress)
+            phases.append((self._sft_config(name, c.pairs_steps, c.base_batch, c.base_lr, phase="pairs"), data))
         # later phases: the recipe's world, a fresh warm-up and cosine each; their own data seeds
         for phase, steps, comparisons, seed, style in (
                 ("read", c.read_steps, 0.0, c.data_seed + 1, "answer"),

@@ -13,7 +13,7 @@ from ..train.rewards import preset
 
 ROWS = ("no_crop", "sft", "sft_rgrpo", "rgrpo_no_region", "oracle", "random")
 # settings added since with a new default: what folders made before them hold
-BEFORE = {"compare_steps": 0, "compare_closeups": "answer", "ground_check": 0, "base_pairs": 0.25}
+BEFORE = {"compare_steps": 0, "compare_closeups": "answer", "ground_check": 0, "base_pairs": 0.25, "pairs_steps": 0}
 # r3-tiny as the recipe trains it: a tiny Qwen3-VL (learned absolute position embedding, DeepStack), 7-px
 # patches, a 256-wide language model (research notes: where it learns to look and where it does not)
 R3_TINY = {"family": "qwen3_vl", "patch_size": 7, "hidden": 256, "intermediate": 512, "heads": 8, "kv_heads": 4}
@@ -57,7 +57,10 @@ class RecipeConfig:
     ground_min: float = 80.0  # % of box centres on the named landmark that counts as bound
     ground_more: int = 1000  # grounding steps (fresh warm-up, cosine and samples) added while below the bar
     ground_rounds: int = 3  # at most this many added phases; still below the bar: GroundingError, naming the fix
-    read_steps: int = 600  # a second base phase, mostly close-ups, fresh warm-up and cosine (reading arrives late)
+    # after binding one name, two: compare_two's first crop went to either named landmark (research notes, session 11)
+    pairs_steps: int = 500  # a base phase after the check: grounding questions in the grounding phase's world
+    pairs_share: float = 0.5  # share of that phase's questions naming two landmarks ("Where are the A and the B?")
+    read_steps: int = 600  # a further base phase, mostly close-ups, fresh warm-up and cosine (reading arrives late)
     read_closeups: float = 0.75  # share of close-ups in that phase (16 per step of 32 did not start reading)
     # comparing two read colours is a skill SFT's few compare_two samples did not teach (research notes)
     compare_steps: int = 1500  # a third base phase: comparisons (both reads given), the rest as the read phase
@@ -96,9 +99,10 @@ class RecipeConfig:
         small = {k: getattr(self, k) for k in ("n_base", "n_train", "n_eval", "base_batch", "sft_batch", "rgrpo_batch",
                                                "parallel") if getattr(self, k) < 1}
         if bad := {k: v for k, v in (("base_closeups", self.base_closeups), ("base_pairs", self.base_pairs),
+                                     ("pairs_share", self.pairs_share),
                                      ("read_closeups", self.read_closeups), ("compare_share", self.compare_share)) if not 0 <= v <= 1}:
             raise ValueError(f"{', '.join(bad)} is a share of the base samples, in [0, 1]; got {bad}")
-        steps = (self.base_steps, self.read_steps, self.compare_steps, self.sft_steps, self.rgrpo_steps,
+        steps = (self.base_steps, self.pairs_steps, self.read_steps, self.compare_steps, self.sft_steps, self.rgrpo_steps,
                  self.ground_check, self.ground_more, self.ground_rounds)
         if small or min(steps) < 0:
             raise ValueError(f"sizes must be >= 1 and steps >= 0, got {small or steps}")

@@ -1,6 +1,7 @@
 import json
 import math
 from dataclasses import asdict
+from pathlib import Path
 
 import pytest
 import torch
@@ -24,7 +25,7 @@ from r3lab.testing import tiny_policy
 from r3lab.viz.results import plot_table
 
 SHIPPED = env.ASSETS / "checkpoints"
-TINY = dict(n_base=24, base_steps=2, read_steps=0, compare_steps=0, base_batch=4, n_train=24, n_eval=3, sft_steps=2, sft_batch=4, rgrpo_steps=1,
+TINY = dict(n_base=24, base_steps=2, pairs_steps=0, read_steps=0, compare_steps=0, base_batch=4, n_train=24, n_eval=3, sft_steps=2, sft_batch=4, rgrpo_steps=1,
             group_size=2, rgrpo_batch=4, max_new_tokens=24, view={"crop_max_pixels": 98 * 98}, ground_check=0)
 
 
@@ -167,6 +168,7 @@ def test_bad_settings_fail_before_any_training(tmp_path):
                        (dict(world={"marks": 9}), "unknown WorldConfig fields"),
                        (dict(base_closeups=2.0), "base_closeups is a share"),
                        (dict(base_pairs=-0.1), "base_pairs is a share"),
+                       (dict(pairs_share=1.2), "pairs_share is a share"), (dict(pairs_steps=-1), "steps"),
                        (dict(read_closeups=-0.1), "read_closeups is a share"), (dict(read_steps=-1), "steps"),
                        (dict(compare_share=1.5), "compare_share is a share"), (dict(compare_steps=-2), "steps"),
                        (dict(compare_closeups="bare"), "compare_closeups must be one of")]:
@@ -207,7 +209,7 @@ def test_the_comparison_phase_continues_the_read_phase(tmp_path):
     with pytest.raises(ValueError, match="compare_steps: 0 there, 1500 now"):
         Recipe(RecipeConfig(out=str(tmp_path / "old")))._check_config()
     Recipe(RecipeConfig(out=str(tmp_path / "old"), compare_steps=0, compare_closeups="answer",
-                        ground_check=0, base_pairs=0.25))._check_config()
+                        ground_check=0, base_pairs=0.25, pairs_steps=0))._check_config()
 
 
 def test_the_world_overrides_reach_every_sample_set(tmp_path):
@@ -323,3 +325,37 @@ def test_base_pairs_sets_the_two_landmark_questions_of_every_grounding_phase(tmp
     assert len(built) == 2  # the grounding phase and the phase the check added
     assert all(len(s.regions) == 2 for samples in built for s in samples)  # each names two landmarks
     assert RecipeConfig().base_pairs == 0.0 and BEFORE["base_pairs"] == 0.25  # folders from before: a quarter
+
+
+def test_the_pairs_phase_follows_the_check_with_two_landmark_questions(tmp_path, monkeypatch):
+    import r3lab.replication.recipe as recipe_mod
+    from r3lab.replication import ground_check
+
+    order, built = [], []
+    real_build, real_train, real_measure = recipe_mod.build_base, recipe_mod.train_sft, ground_check.measure
+
+    def build(*args, **kw):
+        samples = real_build(*args, **kw)
+        built.append(samples)
+        return samples
+
+    def train(policy, data, cfg):
+        order.append(Path(cfg.out_dir).name)
+        return real_train(policy, data, cfg)
+
+    def measure(*args, **kw):
+        order.append("check")
+        return real_measure(*args, **kw)
+    monkeypatch.setattr(recipe_mod, "build_base", build)
+    monkeypatch.setattr(recipe_mod, "train_sft", train)
+    monkeypatch.setattr(ground_check, "measure", measure)
+    cfg = RecipeConfig(out=str(tmp_path), **{**TINY, "pairs_steps": 2, "pairs_share": 1.0, "read_steps": 1,
+                                             "ground_check": 2, "ground_min": 0.0})
+    Recipe(cfg, progress=False).train_stage("base")
+    assert order == ["base", "check", "base_pairs", "base_read"]  # after the check, before reading
+    grounding, pairs, read = built
+    assert all(len(s.regions) == 1 for s in grounding) and all(len(s.regions) == 2 for s in pairs)
+    mark = cfg.world_config(base=True).mark_size  # the grounding phase's world (small marks), not the read phase's
+    assert {x2 - x1 for s in pairs for x1, _, x2, _ in s.details} == {mark}
+    log = [json.loads(x) for x in (tmp_path / "logs" / "base_pairs" / "log.jsonl").read_text().splitlines()]
+    assert log[-1]["step"] == 2 and RecipeConfig().pairs_steps > 0 and BEFORE["pairs_steps"] == 0
