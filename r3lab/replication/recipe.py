@@ -45,8 +45,8 @@ from .ablations import answer_only, oracle_boxes, random_boxes
 from .evaluation import EvalConfig, evaluate
 from .jobs import run_jobs
 from .report import markdown_table
-from .recipe_config import BEFORE, R3_TINY, ROWS, RecipeConfig
-from .shipping import RERUNNABLE, ship
+from .recipe_config import BEFORE, R3_TINY, RERUNNABLE, ROWS, RecipeConfig, stored_settings
+from .shipping import ship
 
 __all__ = ["BEFORE", "R3_TINY", "ROWS", "RecipeConfig", "Recipe", "run_recipe", "run_job"]  # config names re-exported
 
@@ -282,7 +282,7 @@ class Recipe:
         if not path.is_file():
             atomic_write_text(path, json.dumps(mine, indent=1))
             return
-        theirs = {**asdict(RecipeConfig()), **BEFORE, **json.loads(path.read_text())}  # added since: as it was
+        theirs = stored_settings(json.loads(path.read_text()))  # settings added since: as they were
         diff = {k: (theirs.get(k), v) for k, v in mine.items() if theirs.get(k) != v}
         if diff and set(diff) <= set(ground_check.GROUND_KEYS) and not (self.out / "base" / "config.json").is_file():
             atomic_write_text(path, json.dumps(mine, indent=1))  # going on after a GroundingError: allowed

@@ -1,7 +1,7 @@
 """`RecipeConfig`: every setting of the miniature replication (`recipe.py` runs it), validated before any training."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields
 
 from ..core.prompt import TINY_INSTRUCTION
 from ..core.regions import ViewConfig
@@ -11,6 +11,7 @@ from ..data.world import WorldConfig
 from ..model.tiny import TinyConfig
 from ..train.rewards import preset
 
+RERUNNABLE = ("out", "rows", "ship", "parallel")  # settings that change no saved stage or evaluation
 ROWS = ("no_crop", "sft", "sft_rgrpo", "rgrpo_no_region", "oracle", "random")
 # settings added since with a new default: what folders made before them hold
 BEFORE = {"compare_steps": 0, "compare_closeups": "answer", "ground_check": 0, "base_pairs": 0.25, "pairs_steps": 0}
@@ -149,3 +150,9 @@ class RecipeConfig:
         if bad := sorted(set(self.tiny) - names):
             raise ValueError(f"unknown TinyConfig fields {bad} in tiny; known: {sorted(names)}")
         return TinyConfig(**self.tiny)
+
+
+def stored_settings(stored: dict) -> dict:
+    """A recipe.json or model card's settings as today's RecipeConfig reads them: every field, the ones added
+    since that run at their BEFORE value (the value that reproduces it), not at today's default."""
+    return {**asdict(RecipeConfig()), **BEFORE, **stored}

@@ -11,10 +11,10 @@ from ..data.vlir import build_samples
 from ..data.world import WorldConfig
 from ..model.policy import load_policy
 from .evaluation import EvalConfig, evaluate
+from .recipe_config import RERUNNABLE
 from .report import model_card
 
 SHIPPED = ASSETS / "checkpoints"  # the checkpoints `r3lab recipe --ship assets/checkpoints` wrote, and their card
-RERUNNABLE = ("out", "rows", "ship", "parallel")  # settings that change no saved stage or evaluation
 
 
 def ship(results: dict, out: str | Path, dest: str | Path) -> Path:

@@ -161,6 +161,15 @@ def test_shipped_checkpoints_load_and_score_what_the_card_says():
             assert abs(got[k] - expected[k]) <= 1 / expected["n"] + 1e-9, (name, k, got, expected)
 
 
+def test_the_shipped_card_is_its_results_and_names_every_setting_of_its_recipe():
+    from r3lab.replication.report import model_card
+
+    card = json.loads((SHIPPED / "card_results.json").read_text())
+    assert (SHIPPED / "MODEL_CARD.md").read_text() == model_card(card)  # the prose and the numbers agree
+    assert set(card["config"]) == {f for f in asdict(RecipeConfig()) if f not in RERUNNABLE}
+    assert RecipeConfig(**card["config"]).pairs_steps == card["config"]["pairs_steps"]  # not today's default
+
+
 def test_bad_settings_fail_before_any_training(tmp_path):
     for bad, match in [(dict(families="read_one,cats"), "unknown task families"), (dict(rewards="bogus"), "bogus"),
                        (dict(n_eval=0), "sizes"), (dict(group_size=3), "divide"), (dict(rows="sft,best"), "unknown rows"),

@@ -2,6 +2,7 @@
 import math
 
 from r3lab.model.tiny import TinyConfig
+from r3lab.replication.recipe_config import BEFORE, RERUNNABLE, RecipeConfig
 from r3lab.replication.report import (COMPARE_GAIN, LABELS, NO_REGION, RGRPO_GAIN, families_of, markdown_table,
                                       model_card, stage_times, targets, targets_table)
 
@@ -102,3 +103,19 @@ def test_iou_intervals_show_in_the_table_and_count_for_the_rgrpo_target():
     shown = {n: s for n, s, _ in targets(dict(RESULTS, rows={"sft": sft,
                                                              "sft_rgrpo": with_iou(_row(0.81, 0.66, 1.0, 0.0), 0.64, 0.68)}))}
     assert "IoU 0.660 vs 0.600 (interval low 0.640 vs SFT high 0.620)" in shown[RGRPO_GAIN]
+
+
+def test_the_card_lists_settings_added_since_at_the_values_that_made_the_run():
+    import json
+
+    def recipe_json(card):
+        return json.loads(card.split("## Recipe")[1].split("```json\n")[1].split("\n```")[0])
+    old = recipe_json(model_card(RESULTS))  # a run from before the grounding check and the pairs phase
+    assert old["pairs_steps"] == BEFORE["pairs_steps"] == 0 and old["ground_check"] == 0
+    assert old["families"] == "read_one,control" and not set(old) & set(RERUNNABLE)
+    assert "`ground_check: 0`: nothing checked it" in model_card(RESULTS)
+    new_cfg = {**RESULTS["config"], "ground_check": 200, "pairs_steps": 500, "parallel": 2}
+    card = model_card(dict(RESULTS, config=new_cfg))
+    assert recipe_json(card)["pairs_steps"] == 500 and "parallel" not in recipe_json(card)
+    assert "nothing checked it" not in card
+    assert RecipeConfig(**{k: v for k, v in recipe_json(card).items()}).pairs_steps == 500  # the card's recipe runs
