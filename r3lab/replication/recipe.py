@@ -36,7 +36,7 @@ from ..data.vlir import build_samples
 from ..model.policy import load_policy
 from ..model.tiny import build_tiny
 from ..train import dist
-from ..train.checkpoint import atomic_write_text
+from ..train.checkpoint import atomic_write_text, file_lock
 from ..train.config import RGRPOConfig, SFTConfig
 from ..train.rgrpo import train as train_rgrpo
 from ..train.sft import train as train_sft
@@ -295,8 +295,9 @@ class Recipe:
     def _save_times(self, key: str, seconds: float) -> None:
         # merge with the file: several `r3lab recipe --rows ...` (for different stages) may share one folder
         self._measured[key] = round(seconds, 1)
-        self.times = {**self._load_times(), **self._measured}
-        atomic_write_text(self.out / "times.json", json.dumps(self.times, indent=1))
+        with file_lock(self.out / ".times.lock"):  # parallel jobs each add theirs: none may overwrite another's
+            self.times = {**self._load_times(), **self._measured}
+            atomic_write_text(self.out / "times.json", json.dumps(self.times, indent=1))
 
 
 def run_job(out: str, job: str) -> None:

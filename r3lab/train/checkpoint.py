@@ -27,6 +27,25 @@ from safetensors.torch import load_file, save_file
 from ..model.policy import LATEST, check_files, read_json
 
 
+@contextlib.contextmanager
+def file_lock(path: str | os.PathLike):
+    """Hold an exclusive lock on `path` (created if missing) while a read-merge-write of a file shared by several
+    processes runs, so that no process's update is lost. POSIX `flock`; where it is missing (Windows) no lock."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - there, run the recipe's jobs one at a time (parallel=1)
+        yield
+        return
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     """Write `text` to a temporary file beside `path`, fsync it, then `os.replace` it into place."""
     path = Path(path)

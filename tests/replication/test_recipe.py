@@ -1,5 +1,7 @@
 import json
 import math
+import multiprocessing
+import sys
 from dataclasses import asdict
 from pathlib import Path
 
@@ -107,6 +109,28 @@ def test_recipe_trains_every_stage_evaluates_every_row_and_resumes(tmp_path):
         RecipeConfig(rows="sft,best").row_list
 
 
+def _save_many_times(out, i, barrier):
+    rec = Recipe(RecipeConfig(out=out, **TINY), progress=False)
+    barrier.wait()  # every process writes at once
+    for k in range(15):
+        rec._save_times(f"job{i}_{k}", float(k))
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="fork and flock are POSIX")
+def test_parallel_jobs_lose_no_stage_time(tmp_path):
+    # the recipe's jobs each merge their stage time into times.json; unlocked, a third or more were lost
+    ctx = multiprocessing.get_context("fork")
+    barrier = ctx.Barrier(6)
+    procs = [ctx.Process(target=_save_many_times, args=(str(tmp_path), i, barrier)) for i in range(6)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=120)
+    assert [p.exitcode for p in procs] == [0] * 6
+    times = json.loads((tmp_path / "times.json").read_text())
+    assert times == {f"job{i}_{k}": float(k) for i in range(6) for k in range(15)}
+
+
 def test_ship_then_warm_start_trains_nothing_shipped(tmp_path):
     out = tmp_path / "rc"
     run_recipe(RecipeConfig(out=str(out), rows="sft,sft_rgrpo", ship=str(tmp_path / "ship"),
@@ -162,8 +186,6 @@ def test_shipped_checkpoints_load_and_score_what_the_card_says():
 
 
 def test_the_shipped_card_is_its_results_and_names_every_setting_of_its_recipe():
-    from r3lab.replication.report import model_card
-
     card = json.loads((SHIPPED / "card_results.json").read_text())
     assert (SHIPPED / "MODEL_CARD.md").read_text() == model_card(card)  # the prose and the numbers agree
     assert set(card["config"]) == {f for f in asdict(RecipeConfig()) if f not in RERUNNABLE}
