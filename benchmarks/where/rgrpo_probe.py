@@ -45,7 +45,7 @@ def rgrpo(sft: str, out: str, n: int, overrides: dict) -> dict:
         pol.save(out + "/model")
     held = build_samples(n * len(c.family_list), c.eval_seed, c.family_list, c.world_config(), view=pol.view,
                          progress=False)
-    keys = ("accuracy", "crop_rate", "crop_iou", "crop_iou_lo", "crop_iou_hi", "reward")
+    keys = ("accuracy", "accuracy_lo", "accuracy_hi", "crop_rate", "crop_iou", "crop_iou_lo", "crop_iou_hi", "reward")
     out = {"sft": sft, "overrides": overrides, "train_s": round(time.time() - t), "n": n}
     for temp in temps:
         res = evaluate(pol, held, EvalConfig(max_crops=c.max_crops, max_new_tokens=c.max_new_tokens,
