@@ -237,7 +237,7 @@ def test_the_comparison_phase_continues_the_read_phase(tmp_path):
            if k not in (*BEFORE, *RERUNNABLE)}  # a folder from before these settings existed
     (tmp_path / "old").mkdir()
     (tmp_path / "old" / "recipe.json").write_text(json.dumps(old))
-    with pytest.raises(ValueError, match="compare_steps: 0 there, 1500 now"):
+    with pytest.raises(ValueError, match="compare_steps: 0 there, 600 now"):
         Recipe(RecipeConfig(out=str(tmp_path / "old")))._check_config()
     Recipe(RecipeConfig(out=str(tmp_path / "old"), compare_steps=0, compare_closeups="answer",
                         ground_check=0, base_pairs=0.25, pairs_steps=0))._check_config()
