@@ -64,8 +64,8 @@ class RecipeConfig:
     read_steps: int = 600  # a further base phase, mostly close-ups, fresh warm-up and cosine (reading arrives late)
     read_closeups: float = 0.75  # share of close-ups in that phase (16 per step of 32 did not start reading)
     # comparing two read colours is a skill SFT's few compare_two samples did not teach (research notes)
-    # after the pairs phase 600 steps teach the verdict (oracle crops 98.9 %); 1,500 bought 5 points of compare_two
-    # with the model's own crops for 21 minutes, so they go to SFT and R-GRPO instead (research notes, session 13)
+    # after the pairs phase 600 steps teach the verdict (oracle crops 98.9 %); 1,500 bought SFT 7 points of compare_two
+    # with its own crops for ~21 more minutes, 200 more SFT steps (~4.5) bought 3 back (research notes, session 13)
     compare_steps: int = 600  # a third base phase: comparisons (both reads given), the rest as the read phase
     compare_share: float = 0.5  # share of comparisons in that phase
     compare_crops: bool = True  # the comparisons with both crops in place (else the reads as text only)
