@@ -82,20 +82,40 @@ def task_sample(task: Task, view: ViewConfig | None = None, sample_id: str = "",
 
 
 def build_samples(n: int, seed: int = 0, families: Iterable[str] = FAMILIES, world: WorldConfig | None = None,
-                  tasks: TaskConfig | None = None, view: ViewConfig | None = None, progress: bool | None = None
-                  ) -> list[Sample]:
-    """`n` samples cycling through `families` (equal shares), each a pure function of (seed, family, index)."""
+                  tasks: TaskConfig | None = None, view: ViewConfig | None = None, progress: bool | None = None,
+                  weights: dict[str, float] | None = None) -> list[Sample]:
+    """`n` samples cycling through `families` (equal shares), each a pure function of (seed, family, index).
+
+    `weights` (family -> relative weight, 1 for a family it does not name) gives the families unequal shares,
+    interleaved evenly; sample j of a family is the same sample whatever the shares.
+    """
     families = list(families)
     bad = [f for f in families if f not in ALL_FAMILIES]
     if bad or not families:
         raise ValueError(f"unknown task families {bad or families}; choose from {list(ALL_FAMILIES)}")
     world, tasks, view = world or WorldConfig(), tasks or TaskConfig(), view or ViewConfig()
+    order = [(fam, j) for i in range(n) for fam, j in [(families[i % len(families)], i // len(families))]] \
+        if not weights else _weighted_order(n, families, weights)
     out = []
-    for i in tqdm(range(n), desc="build VLIR", disable=_quiet(progress)):
-        fam, j = families[i % len(families)], i // len(families)
+    for fam, j in tqdm(order, desc="build VLIR", disable=_quiet(progress)):
         task = make_task(fam, seed, j, world, tasks)
         out.append(task_sample(task, view, f"{fam}-{seed}-{j:05d}", {"seed": seed, "index": j}))
     return out
+
+
+def _weighted_order(n: int, families: list[str], weights: dict[str, float]) -> list[tuple[str, int]]:
+    """(family, index) pairs: `n` in all, shares by weight (largest remainders), spread evenly through the list."""
+    if bad := sorted(set(weights) - set(families)):
+        raise ValueError(f"weights name families {bad} that are not among {families}")
+    w = [float(weights.get(f, 1.0)) for f in families]
+    if min(w) < 0 or sum(w) <= 0:
+        raise ValueError(f"family weights must be >= 0 with a positive sum, got {dict(zip(families, w))}")
+    exact = [n * x / sum(w) for x in w]
+    counts = [int(e) for e in exact]
+    for k in sorted(range(len(w)), key=lambda k: counts[k] - exact[k])[:n - sum(counts)]:
+        counts[k] += 1
+    spread = [((j + 0.5) / c, k, j) for k, c in enumerate(counts) for j in range(c)]
+    return [(families[k], j) for _, k, j in sorted(spread)]
 
 
 def retarget(sample: Sample, view: ViewConfig) -> Sample:

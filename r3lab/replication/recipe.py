@@ -176,7 +176,9 @@ class Recipe:
         c = self.cfg
         policy = self.model("base")
         seed_everything(c.seed)
-        samples = self.train_samples(policy.view)
+        samples = self.train_samples(policy.view) if not c.sft_weights else build_samples(
+            c.n_train, c.data_seed, c.family_list, c.world_config(), view=policy.view, progress=self.progress,
+            weights=c.sft_weights)
         if name == "no_crop":
             samples = [answer_only(s) for s in samples]
         cfg = self._sft_config(name, c.sft_steps, c.sft_batch, c.sft_lr)

@@ -39,6 +39,21 @@ def test_build_is_deterministic_and_cycles_families(samples):
         build_samples(2, families=["read_one", "glyphs"])
 
 
+def test_weights_set_the_family_shares_and_keep_each_sample():
+    fams = ["read_one", "compare_two", "control"]
+    mixed = build_samples(12, seed=0, families=fams, weights={"compare_two": 2, "control": 0}, progress=False)
+    assert [sum(s.family == f for s in mixed) for f in fams] == [4, 8, 0]
+    assert [s.family for s in mixed[:3]] == ["compare_two", "read_one", "compare_two"]  # spread, not in blocks
+    equal = {s.sample_id: s for s in build_samples(24, seed=0, families=fams, progress=False)}
+    assert all(equal[s.sample_id].question == s.question and equal[s.sample_id].regions == s.regions for s in mixed)
+    odd = build_samples(7, seed=0, families=fams, weights={"read_one": 1.5}, progress=False)
+    assert len(odd) == 7 and sum(s.family == "read_one" for s in odd) == 3  # 7 * 1.5 / 3.5 = 3.0
+    for bad, match in [({"count": 1}, "not among"), ({"control": -1}, ">= 0"),
+                       ({"read_one": 0, "compare_two": 0, "control": 0}, "positive sum")]:
+        with pytest.raises(ValueError, match=match):
+            build_samples(3, families=fams, weights=bad, progress=False)
+
+
 def test_images_are_lazy_scenes(samples):
     s = samples[0]
     assert isinstance(s.image, Scene) and image_size(s) == s.image.size

@@ -209,6 +209,28 @@ def test_bad_settings_fail_before_any_training(tmp_path):
     assert not any(tmp_path.iterdir())
 
 
+def test_sft_mix_sets_the_sft_samples_shares_and_leaves_rgrpo_equal(tmp_path, monkeypatch):
+    import r3lab.replication.recipe as recipe_module
+
+    seen, real = {}, recipe_module.train_sft
+
+    def spy(policy, samples, cfg):
+        seen[Path(cfg.out_dir).name] = [s.family for s in samples]
+        return real(policy, samples, cfg)
+
+    monkeypatch.setattr(recipe_module, "train_sft", spy)
+    cfg = RecipeConfig(out=str(tmp_path), **{**TINY, "n_train": 12, "sft_mix": {"compare_two": 2, "control": 0}})
+    rec = Recipe(cfg, progress=False)
+    rec.train_stage("sft")
+    fams = ["read_one", "compare_two", "control"]
+    assert [seen["sft"].count(f) for f in fams] == [4, 8, 0]
+    assert [s.family for s in rec.train_samples(ViewConfig())].count("control") == 4  # R-GRPO's: equal shares
+    for bad in [{"cats": 1}, {"control": -1}, {"read_one": "2"}, dict.fromkeys(fams, 0)]:
+        with pytest.raises(ValueError, match="sft_mix"):
+            RecipeConfig(out=str(tmp_path / "x"), sft_mix=bad)
+    assert RecipeConfig(families="read_one,control").sft_weights == {}  # the default's compare_two is not trained
+
+
 def test_the_read_phase_continues_the_base_on_mostly_close_ups(tmp_path):
     cfg = RecipeConfig(out=str(tmp_path), **{**TINY, "read_steps": 2, "read_closeups": 1.0})
     rec = Recipe(cfg, progress=False)
@@ -240,7 +262,7 @@ def test_the_comparison_phase_continues_the_read_phase(tmp_path):
     with pytest.raises(ValueError, match="compare_steps: 0 there, 600 now"):
         Recipe(RecipeConfig(out=str(tmp_path / "old")))._check_config()
     Recipe(RecipeConfig(out=str(tmp_path / "old"), compare_steps=0, compare_closeups="answer",
-                        ground_check=0, base_pairs=0.25, pairs_steps=0))._check_config()
+                        ground_check=0, base_pairs=0.25, pairs_steps=0, sft_mix={}))._check_config()
 
 
 def test_the_world_overrides_reach_every_sample_set(tmp_path):
