@@ -39,6 +39,10 @@ class ExplainConfig:
     top_k: int = 3  # top attended cells reported per call
     variants: tuple = VARIANTS  # counterfactual views that replace the crop: "blank" | "coarse" | "wrong"
     target: str = "model"  # answer scored: "model" (what the trajectory answered) or "gt" (traj.answers[0])
+    # what the importance scores: "answer" (the final <answer>) or "read" (the model's text right after the crop,
+    # up to its next call: what it read there). A model whose answer copies its rationale's read shows the crop's
+    # effect in the read, not in the answer (research notes, session 14)
+    score: str = "answer"
 
 
 @dataclass
@@ -60,10 +64,11 @@ class CropExplanation:
     gt_mass: float | None = None  # share of attention inside that ground-truth region
     top_in_gt: bool | None = None  # the most attended cell overlaps a ground-truth region
     needed: bool | None = None  # False for the control family (answerable without cropping)
-    logp: float | None = None  # log-prob of the scored answer with this crop
+    logp: float | None = None  # log-prob of the scored text (ExplainConfig.score) with this crop
     logp_variants: dict = field(default_factory=dict)  # variant -> log-prob with the crop replaced
     importance: dict = field(default_factory=dict)  # variant -> logp - logp_variant (> 0: the crop helped)
-    answer: str | None = None  # the scored answer text
+    answer: str | None = None  # the trajectory's scored answer text
+    read: str | None = None  # the model's text right after the crop, up to its next call (score="read" scores it)
     coords: str = "absolute"  # the frame the model wrote the box in: "absolute" pixels | "relative" 0-1000
     box_written: Box | None = None  # the box's numbers in that frame (what the model's text says)
 
@@ -78,6 +83,8 @@ def explain_crops(policy: "Policy", trajectory: Trajectory, config: ExplainConfi
     bad = [v for v in cfg.variants if v not in VARIANTS]
     if bad:
         raise ValueError(f"unknown counterfactual variants {bad}; choose from {VARIANTS}")
+    if cfg.score not in ("answer", "read"):
+        raise ValueError(f"score={cfg.score!r}: use 'answer' (the final answer) or 'read' (the text after each crop)")
     traj = trajectory.tokenize(policy).copy()
     traj.events = traj.crop_events()
     if not traj.events:
@@ -104,6 +111,8 @@ def explain_crops(policy: "Policy", trajectory: Trajectory, config: ExplainConfi
                               coords=traj.calls.coords, box_written=None if box is None else traj.calls.written(box, frame))
         if ev.ok:
             rec.box_orig = tuple(traj.pieces[ev.image_piece].info.box_orig)
+            if (span := _read_span(traj, ev)) is not None:
+                rec.read = traj.pieces[span[0]].text[:span[1]]
         if box is not None and queries[k]:
             q = queries[k]
             rec.area_frac = box_area(box) / (frame.input_w * frame.input_h)
@@ -138,7 +147,7 @@ def disagreements(explanations: Sequence[CropExplanation], iou: float = 0.3, con
             why.append(f"the box got less attention than its area ({e.concentration:.2f}x)")
         for v, imp in e.importance.items():
             if e.needed and imp is not None and imp <= 0:
-                why.append(f"the answer is no less likely with the {v} view (importance {imp:+.2f})")
+                why.append(f"the scored text is no less likely with the {v} view (importance {imp:+.2f})")
         if why:
             out.append({"event": e.event, "reasons": why})
     return out
@@ -246,13 +255,7 @@ def _answer_positions(policy, traj: Trajectory) -> list[int]:
 def answer_logprobs(policy: "Policy", trajectories: Sequence[Trajectory]) -> list[float | None]:
     """Summed log-prob of each trajectory's last <answer> content under teacher forcing (one batch)."""
     pos = [_answer_positions(policy, t) for t in trajectories]
-    batch = collate(list(trajectories), policy)  # right-padded: a token's position is its place in the trajectory
-    mask = torch.zeros_like(batch["loss_mask"])
-    for b, ps in enumerate(pos):
-        mask[b, ps] = True
-    with torch.no_grad():
-        lp = token_logprobs(TokenScorer(policy.model), batch, mask=mask)
-    return [float(lp[b, ps].sum()) if ps else None for b, ps in enumerate(pos)]
+    return [float(lp[ps].sum()) if ps else None for lp, ps in zip(_position_logprobs(policy, trajectories, pos), pos)]
 
 
 def _variant_image(kind: str, traj: Trajectory, piece: Piece, view, avoid: list[Box]) -> Image.Image:
@@ -278,20 +281,52 @@ def _wrong_box(box: Box, size, avoid: list[Box]) -> Box:
     return min(cands, key=lambda c: (cost(c), -abs(c[0] - box[0]) - abs(c[1] - box[1])))
 
 
+def _read_span(traj: Trajectory, ev) -> tuple[int, int] | None:
+    """(piece, end character) of the model's text right after crop event `ev`'s image, up to its next call."""
+    k = next((i for i in range(ev.image_piece + 1, len(traj.pieces)) if traj.pieces[i].kind == MODEL), None)
+    if k is None:
+        return None
+    return k, next((e.call.start for e in traj.events if e.piece == k), len(traj.pieces[k].text))
+
+
+def _read_positions(policy, traj: Trajectory, ev) -> list[int]:
+    if (span := _read_span(traj, ev)) is None:
+        return []
+    k, end = span
+    return [_piece_starts(traj)[k] + t for t in _tokens_in(policy, traj.pieces[k].ids, 0, end)]
+
+
 def _counterfactuals(policy, scored, recs, cfg):
     todo = [r for r in recs if r.ok]
-    if not todo or not cfg.variants or scored is None or not _answer_positions(policy, scored):
+    if not todo or not cfg.variants or scored is None:
+        return
+    events = scored.events or scored.crop_events()
+    pos = {r.event: (_answer_positions(policy, scored) if cfg.score == "answer"
+                     else _read_positions(policy, scored, events[r.event])) for r in todo}
+    todo = [r for r in todo if pos[r.event]]
+    if not todo:
         return
     batch, keys = [scored], [None]
     for r in todo:
         for v in cfg.variants:
             batch.append(counterfactual_trajectory(policy, scored, r.event, v))
             keys.append((r.event, v))
-    lps = answer_logprobs(policy, batch)
-    base = lps[0]
-    by_event = {r.event: r for r in todo}
+    # one batch: the variants keep every token in place, so one position list per event serves them all
+    lps = _position_logprobs(policy, batch, [sorted({q for ps in pos.values() for q in ps})]
+                             + [pos[k[0]] for k in keys[1:]])
     for key, lp in zip(keys[1:], lps[1:]):
-        r = by_event[key[0]]
-        r.logp = base
-        r.logp_variants[key[1]] = lp
-        r.importance[key[1]] = None if lp is None or base is None else base - lp
+        r = next(x for x in todo if x.event == key[0])
+        r.logp = float(lps[0][pos[r.event]].sum())
+        r.logp_variants[key[1]] = float(lp[pos[r.event]].sum())
+        r.importance[key[1]] = r.logp - r.logp_variants[key[1]]
+
+
+def _position_logprobs(policy, trajectories, positions) -> list[torch.Tensor]:
+    """Each trajectory's teacher-forced token log-probs (one row each, one batch), read at `positions`."""
+    batch = collate(list(trajectories), policy)  # right-padded: a token's position is its place in the trajectory
+    mask = torch.zeros_like(batch["loss_mask"])
+    for b, ps in enumerate(positions):
+        mask[b, ps] = True
+    with torch.no_grad():
+        lp = token_logprobs(TokenScorer(policy.model), batch, mask=mask)
+    return list(lp)

@@ -194,3 +194,37 @@ def test_the_same_crop_written_in_either_frame_and_grammar_is_explained_and_draw
     assert (a.coords, r.coords, t.coords) == ("absolute", "relative", "relative")
     assert a.box_written == pytest.approx(box) and r.box_written == t.box_written == (250.0, 250.0, 750.0, 750.0)
     assert len(set(drawn.values())) == 1  # the views draw one box in original pixels
+
+
+def test_read_scoring_weighs_the_text_after_each_crop(policy):
+    traj = toy_trajectory(policy)
+    (a,) = explain_crops(policy, traj)
+    (r,) = explain_crops(policy, traj, score="read")
+    ev = traj.events[0]
+    nxt = traj.pieces[ev.image_piece + 1]
+    assert r.read == nxt.text and "<answer>" in r.read  # one crop: its read runs to the end
+    from r3lab.explain.crops import _piece_starts
+    start = _piece_starts(traj)[ev.image_piece + 1]
+    batch = collate([traj], policy)
+    mask = torch.zeros_like(batch["loss_mask"])
+    mask[0, start:start + len(nxt.ids)] = True
+    with torch.no_grad():
+        lp = token_logprobs(TokenScorer(policy.model), batch, mask=mask)
+    assert r.logp == pytest.approx(float(lp[0, start:start + len(nxt.ids)].sum()), abs=1e-4)
+    assert r.logp < a.logp  # the read holds the answer and more tokens
+    for v, lp_v in r.logp_variants.items():
+        assert r.importance[v] == pytest.approx(r.logp - lp_v)
+    with pytest.raises(ValueError, match="score="):
+        explain_crops(policy, traj, score="tokens")
+
+
+def test_read_scoring_stops_at_the_next_call(policy):
+    from r3lab.data.vlir import build_samples
+
+    (two,) = build_samples(1, seed=0, families=["compare_two"], view=policy.view, progress=False)
+    traj = two.reference(policy.view).tokenize(policy)
+    first, second = explain_crops(policy, traj, score="read", target="gt", variants=("blank",))
+    calls = [e.call.raw for e in traj.crop_events()]
+    assert first.read.startswith(" It is") or first.read.startswith(" This one")
+    assert calls[1] not in first.read and "<answer>" not in first.read and "<answer>" in second.read
+    assert set(first.importance) == {"blank"} and first.logp != second.logp
