@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import fields
 
+from ..replication.box_report import box_errors, format_box_errors
 from ..replication.evaluation import EvalConfig, evaluate
 from .args import add_dataclass_arguments
 from .policy import add_policy_arguments, check_data, load_samples, load_start_policy
@@ -15,6 +16,9 @@ def add_arguments(parser) -> None:
     add_policy_arguments(parser)
     add_dataclass_arguments(parser, EvalConfig)
     parser.set_defaults(**{k: None for k in CHECKPOINT_DEFAULTS})
+    parser.add_argument("--box-errors", action="store_true",
+                        help="also print where the crop boxes go wrong (misses, per-side errors in input pixels, "
+                             "written vs true size, the integer-grid ceiling)")
 
 
 def run(args) -> int:
@@ -26,6 +30,8 @@ def run(args) -> int:
     print("evaluation settings:", {k: getattr(cfg, k) for k in CHECKPOINT_DEFAULTS})
     res = evaluate(policy, load_samples(cfg.data, policy.view, policy.prompt.calls), cfg)
     print(res.table())
+    if getattr(args, "box_errors", False):
+        print(format_box_errors(box_errors(res.trajectories)))
     if cfg.out:
         print(f"wrote {res.save(cfg.out)}")
     return 0

@@ -1,5 +1,5 @@
 """The miniature replication: held-out evaluation, the recipe that trains every row from nothing, the
-ablations' environments, the table and the model card, shipping checkpoints, the localisation probe; real
+ablations' environments, where crop boxes go wrong, the table and the model card, shipping checkpoints, the localisation probe; real
 benchmarks scored like lmms-eval / VLMEvalKit, and crop behaviour over training (collapse)."""
 from .._face import lazy
 
@@ -15,4 +15,5 @@ __getattr__, __dir__, __all__ = lazy(__name__, {
         "treebench_iou", "best_overlap_iou", "score_item", "cycle_accuracy"],
     ".bench": ["BenchConfig", "BenchResult", "run_bench", "summarize_bench", "load_bench_run"],
     ".behaviour": ["CollapseConfig", "crop_behaviour", "detect_collapse", "load_run"],
+    ".box_report": ["box_errors", "crop_records", "format_box_errors"],
 })
