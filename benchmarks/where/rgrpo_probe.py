@@ -4,7 +4,7 @@
     python rgrpo_probe.py phase BASE_FOLDER STEPS OUT_DIR          # more steps of the comparison phase
 
 The first form runs the recipe's R-GRPO stage (RecipeConfig's defaults: 100 steps of 4 questions x G=8,
-lr 5e-5, GIoU region reward) from SFT_FOLDER with RGRPOConfig overrides (`families="read_one,compare_two"`
+lr 2e-5, rollouts at T=1 (`rgrpo_temperature`), the language model only (`rgrpo_vision`), GIoU region reward) from SFT_FOLDER with RGRPOConfig overrides (`families="read_one,compare_two"`
 changes the training questions), then evaluates greedily on N held-out questions per family (seed 999)
 and writes OUT_DIR/result.json; `steps=0` evaluates the SFT model itself; `eval_temperatures=[0,1]` also
 samples one answer per question at T=1 (`rows_t1`: the IoU of the crops R-GRPO's rollouts make). The second form continues a base
@@ -35,7 +35,9 @@ def rgrpo(sft: str, out: str, n: int, overrides: dict) -> dict:
     pol = load_policy(sft, view=c.view_config())
     seed_everything(c.seed)
     cfg = RGRPOConfig(**{**dict(steps=c.rgrpo_steps, group_size=c.group_size, batch_size=c.rgrpo_batch, micro_rows=16,
-                                lr_lm=c.rgrpo_lr, lr_merger=c.rgrpo_lr, rewards=c.rewards, iou_weight=c.iou_weight,
+                                lr_lm=c.rgrpo_lr, lr_merger=c.rgrpo_lr, lr_vision=c.rgrpo_lr,
+                                freeze_vision=not c.rgrpo_vision, freeze_merger=not c.rgrpo_vision,
+                                temperature=c.rgrpo_temperature, rewards=c.rewards, iou_weight=c.iou_weight,
                                 region_reward=c.region_reward, beta=c.beta, max_crops=c.max_crops,
                                 max_new_tokens=c.max_new_tokens, seed=c.seed, log_every=5, out_dir=out + "/logs",
                                 resume="auto"), **kw}).validate()

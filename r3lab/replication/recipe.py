@@ -190,6 +190,8 @@ class Recipe:
         seed_everything(c.seed)
         cfg = RGRPOConfig(steps=c.rgrpo_steps, group_size=c.group_size, batch_size=c.rgrpo_batch,
                           micro_rows=min(16, c.rgrpo_batch), lr_lm=c.rgrpo_lr, lr_merger=c.rgrpo_lr,
+                          lr_vision=c.rgrpo_lr, freeze_vision=not c.rgrpo_vision, freeze_merger=not c.rgrpo_vision,
+                          temperature=c.rgrpo_temperature,
                           rewards=c.rewards, iou_weight=c.iou_weight if name == "rgrpo" else 0.0,
                           region_reward=c.region_reward, beta=c.beta, max_crops=c.max_crops,
                           max_new_tokens=c.max_new_tokens, seed=c.seed, log_every=5,

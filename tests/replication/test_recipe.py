@@ -4,6 +4,7 @@ import multiprocessing
 import sys
 from dataclasses import asdict
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -229,6 +230,30 @@ def test_sft_mix_sets_the_sft_samples_shares_and_leaves_rgrpo_equal(tmp_path, mo
         with pytest.raises(ValueError, match="sft_mix"):
             RecipeConfig(out=str(tmp_path / "x"), sft_mix=bad)
     assert RecipeConfig(families="read_one,control").sft_weights == {}  # the default's compare_two is not trained
+
+
+def test_rgrpo_stages_take_the_recipes_temperature_and_trained_groups(tmp_path, monkeypatch):
+    import r3lab.replication.recipe as recipe_module
+
+    seen = {}
+
+    def spy(policy, samples, cfg):
+        seen[Path(cfg.out_dir).name] = cfg
+        return SimpleNamespace(last={"step": cfg.steps})
+
+    monkeypatch.setattr(recipe_module, "train_rgrpo", spy)
+    monkeypatch.setattr(recipe_module.Recipe, "model", lambda self, name: tiny_policy())
+    for vision, temp in ((True, 0.7), (False, 1.0)):
+        rec = Recipe(RecipeConfig(out=str(tmp_path / str(vision)), **{**TINY, "rgrpo_vision": vision,
+                                                                      "rgrpo_temperature": temp}), progress=False)
+        rec._rgrpo("rgrpo")
+        rec._rgrpo("rgrpo_no_region")
+        for name in ("rgrpo", "rgrpo_no_region"):
+            cfg = seen.pop(name)
+            assert cfg.temperature == temp and cfg.freeze_vision == cfg.freeze_merger == (not vision)
+            assert cfg.lr_vision == cfg.lr_merger == cfg.lr_lm == RecipeConfig().rgrpo_lr
+    with pytest.raises(ValueError, match="rgrpo_temperature must be > 0"):
+        RecipeConfig(out=str(tmp_path / "x"), rgrpo_temperature=0)
 
 
 def test_the_read_phase_continues_the_base_on_mostly_close_ups(tmp_path):
