@@ -15,7 +15,7 @@ RERUNNABLE = ("out", "rows", "ship", "parallel")  # settings that change no save
 ROWS = ("no_crop", "sft", "sft_rgrpo", "rgrpo_no_region", "oracle", "random")
 # settings added since with a new default: what folders made before them hold
 BEFORE = {"compare_steps": 0, "compare_closeups": "answer", "ground_check": 0, "base_pairs": 0.25, "pairs_steps": 0,
-          "sft_mix": {}}
+          "sft_mix": {}, "rgrpo_temperature": 1.0, "rgrpo_vision": False}
 # r3-tiny as the recipe trains it: a tiny Qwen3-VL (learned absolute position embedding, DeepStack), 7-px
 # patches, a 256-wide language model (research notes: where it learns to look and where it does not)
 R3_TINY = {"family": "qwen3_vl", "patch_size": 7, "hidden": 256, "intermediate": 512, "heads": 8, "kv_heads": 4}
@@ -82,12 +82,12 @@ class RecipeConfig:
     sft_steps: int = 600  # SFT optimizer steps (both SFT models, from the base)
     sft_batch: int = 32  # SFT samples per step
     sft_lr: float = 5e-4  # SFT peak learning rate (all parameter groups)
-    rgrpo_steps: int = 100  # R-GRPO rollout steps (both R-GRPO models)
+    rgrpo_steps: int = 200  # R-GRPO rollout steps (both R-GRPO models; 100 until session 15)
     group_size: int = 8  # R-GRPO rollouts per prompt
     rgrpo_batch: int = 32  # R-GRPO trajectories per step
     rgrpo_lr: float = 2e-5  # R-GRPO learning rate (every trained group; 5e-5 wore SFT down)
-    rgrpo_temperature: float = 1.0  # R-GRPO rollout temperature (0.7 raised IoU ~0.005, cost compare_two ~1.5)
-    rgrpo_vision: bool = False  # True: R-GRPO trains the vision tower and merger too (the paper: the LM only)
+    rgrpo_temperature: float = 0.7  # R-GRPO rollout temperature (1.0 until session 15)
+    rgrpo_vision: bool = True  # R-GRPO trains the vision tower and merger too (the paper: the language model only)
     iou_weight: float = 1.0  # weight of the region reward in the sft_rgrpo row
     region_reward: str = "giou"  # "giou" (dense: a near miss still scores) or "iou"
     rewards: str = "code"  # reward preset ("code", "paper", "accuracy")

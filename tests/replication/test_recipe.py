@@ -287,7 +287,8 @@ def test_the_comparison_phase_continues_the_read_phase(tmp_path):
     with pytest.raises(ValueError, match="compare_steps: 0 there, 600 now"):
         Recipe(RecipeConfig(out=str(tmp_path / "old")))._check_config()
     Recipe(RecipeConfig(out=str(tmp_path / "old"), compare_steps=0, compare_closeups="answer",
-                        ground_check=0, base_pairs=0.25, pairs_steps=0, sft_mix={}))._check_config()
+                        ground_check=0, base_pairs=0.25, pairs_steps=0, sft_mix={}, rgrpo_temperature=1.0,
+                        rgrpo_vision=False))._check_config()
 
 
 def test_the_world_overrides_reach_every_sample_set(tmp_path):
