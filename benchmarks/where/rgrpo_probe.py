@@ -3,9 +3,10 @@
     python rgrpo_probe.py SFT_FOLDER OUT_DIR N [key=json ...]    # e.g. temperature=0.7 lr_lm=2e-5
     python rgrpo_probe.py phase BASE_FOLDER STEPS OUT_DIR          # more steps of the comparison phase
 
-The first form runs the recipe's R-GRPO stage (RecipeConfig's defaults: 100 steps of 4 questions x G=8,
-lr 2e-5, rollouts at T=1 (`rgrpo_temperature`), the language model only (`rgrpo_vision`), GIoU region reward) from SFT_FOLDER with RGRPOConfig overrides (`families="read_one,compare_two"`
-changes the training questions), then evaluates greedily on N held-out questions per family (seed 999)
+The first form runs the recipe's R-GRPO stage (RecipeConfig's defaults: today 200 steps of 4 questions x G=8,
+lr 2e-5, rollouts at T=0.7 (`rgrpo_temperature`), the vision tower and merger trained too (`rgrpo_vision`), GIoU
+region reward; sessions 7-14 ran 100 steps at T=1, language model only) from SFT_FOLDER with RGRPOConfig
+overrides (`families="read_one,compare_two"` changes the training questions), then evaluates greedily on N held-out questions per family (seed 999)
 and writes OUT_DIR/result.json; `steps=0` evaluates the SFT model itself; `eval_temperatures=[0,1]` also
 samples one answer per question at T=1 (`rows_t1`: the IoU of the crops R-GRPO's rollouts make). The second form continues a base
 model's comparison phase (the recipe's mix: half comparisons with both crops, half close-ups and grounding;
