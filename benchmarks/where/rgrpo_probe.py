@@ -6,7 +6,8 @@
 The first form runs the recipe's R-GRPO stage (RecipeConfig's defaults: today 200 steps of 4 questions x G=8,
 lr 2e-5, rollouts at T=0.7 (`rgrpo_temperature`), the vision tower and merger trained too (`rgrpo_vision`), GIoU
 region reward; sessions 7-14 ran 100 steps at T=1, language model only) from SFT_FOLDER with RGRPOConfig
-overrides (`families="read_one,compare_two"` changes the training questions), then evaluates greedily on N held-out questions per family (seed 999)
+overrides (`families="read_one,compare_two"` changes the training questions, `rgrpo_mix={"read_one": 2}` their
+shares), then evaluates greedily on N held-out questions per family (seed 999)
 and writes OUT_DIR/result.json; `steps=0` evaluates the SFT model itself; `eval_temperatures=[0,1]` also
 samples one answer per question at T=1 (`rows_t1`: the IoU of the crops R-GRPO's rollouts make). The second form continues a base
 model's comparison phase (the recipe's mix: half comparisons with both crops, half close-ups and grounding;
@@ -32,6 +33,7 @@ def rgrpo(sft: str, out: str, n: int, overrides: dict) -> dict:
 
     c, kw = RecipeConfig(), dict(overrides)
     fams = kw.pop("families", c.families).split(",")
+    mix = {f: w for f, w in kw.pop("rgrpo_mix", c.rgrpo_mix).items() if f in fams}  # the recipe's `rgrpo_mix`
     temps = kw.pop("eval_temperatures", [0.0])  # 1.0 too: the IoU of the policy's sampled crops (what R-GRPO trains)
     pol = load_policy(sft, view=c.view_config())
     seed_everything(c.seed)
@@ -44,7 +46,8 @@ def rgrpo(sft: str, out: str, n: int, overrides: dict) -> dict:
                                 resume="auto"), **kw}).validate()
     t = time.time()
     if cfg.steps:
-        train_rgrpo(pol, build_samples(c.n_train, c.data_seed, fams, c.world_config(), view=pol.view, progress=False), cfg)
+        train_rgrpo(pol, build_samples(c.n_train, c.data_seed, fams, c.world_config(), view=pol.view, progress=False,
+                                       weights=mix or None), cfg)
         pol.save(out + "/model")
     held = build_samples(n * len(c.family_list), c.eval_seed, c.family_list, c.world_config(), view=pol.view,
                          progress=False)

@@ -196,7 +196,10 @@ class Recipe:
                           region_reward=c.region_reward, beta=c.beta, max_crops=c.max_crops,
                           max_new_tokens=c.max_new_tokens, seed=c.seed, log_every=5,
                           out_dir=str(self.out / "logs" / name), resume="auto")
-        self._timed(name, lambda: train_rgrpo(policy, self.train_samples(policy.view), cfg.validate()), policy, cfg.steps)
+        samples = self.train_samples(policy.view) if not c.rgrpo_weights else build_samples(
+            c.n_train, c.data_seed, c.family_list, c.world_config(), view=policy.view, progress=self.progress,
+            weights=c.rgrpo_weights)
+        self._timed(name, lambda: train_rgrpo(policy, samples, cfg.validate()), policy, cfg.steps)
 
     def _timed(self, name: str, fn, policy, steps: int) -> None:
         t0 = time.perf_counter()

@@ -256,6 +256,30 @@ def test_rgrpo_stages_take_the_recipes_temperature_and_trained_groups(tmp_path, 
         RecipeConfig(out=str(tmp_path / "x"), rgrpo_temperature=0)
 
 
+def test_rgrpo_mix_sets_both_rgrpo_stages_question_shares(tmp_path, monkeypatch):
+    import r3lab.replication.recipe as recipe_module
+
+    seen = {}
+
+    def spy(policy, samples, cfg):
+        seen[Path(cfg.out_dir).name] = [s.family for s in samples]
+        return SimpleNamespace(last={"step": cfg.steps})
+
+    monkeypatch.setattr(recipe_module, "train_rgrpo", spy)
+    monkeypatch.setattr(recipe_module.Recipe, "model", lambda self, name: tiny_policy())
+    cfg = RecipeConfig(out=str(tmp_path), **{**TINY, "n_train": 16, "rgrpo_mix": {"read_one": 2, "control": 0}})
+    rec = Recipe(cfg, progress=False)
+    for name in ("rgrpo", "rgrpo_no_region"):
+        rec._rgrpo(name)
+        assert [seen[name].count(f) for f in ("read_one", "compare_two", "control")] == [11, 5, 0]
+    assert seen["rgrpo"] == seen["rgrpo_no_region"]  # both rows train on the same questions
+    assert [s.family for s in rec.train_samples(ViewConfig())].count("control") > 0  # SFT's stay as they were
+    for bad in [{"cats": 1}, {"read_one": -1}, ["read_one"], dict.fromkeys(("read_one", "compare_two", "control"), 0)]:
+        with pytest.raises(ValueError, match="rgrpo_mix"):
+            RecipeConfig(out=str(tmp_path / "x"), rgrpo_mix=bad)
+    assert RecipeConfig(families="read_one,control", rgrpo_mix={"compare_two": 3}).rgrpo_weights == {}
+
+
 def test_the_read_phase_continues_the_base_on_mostly_close_ups(tmp_path):
     cfg = RecipeConfig(out=str(tmp_path), **{**TINY, "read_steps": 2, "read_closeups": 1.0})
     rec = Recipe(cfg, progress=False)
