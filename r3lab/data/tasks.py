@@ -11,20 +11,28 @@ from dataclasses import asdict, dataclass
 
 from .world import GLYPHS, Scene, WorldConfig, _jsonable, _scene
 
-ALTERNATIVES = {"grey": ["gray"], "cross": ["plus"], "diamond": ["rhombus"]}  # accepted spellings
+ALTERNATIVES = {"grey": ["gray"], "cross": ["plus"], "diamond": ["rhombus"], "checked": ["checkered", "checks"]}
 NUMBERS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
-FAMILIES = ("read_one", "compare_two", "count", "control")  # the default mix
-HARD_FAMILIES = ("glyph",)  # opt-in: a digit drawn in a 3x5 pixel font (glyphs are slow for a tiny model to learn)
+FAMILIES = ("read_one", "compare_two", "control")  # the default mix (what the shipped checkpoints learned)
+# opt-in: dots to count (the count moves a coarse pixel's mean, so the coarse view gives it away) and a digit
+# drawn in a 3x5 pixel font (glyphs are slow for a tiny model to learn); neither is trained by the recipe
+HARD_FAMILIES = ("count", "glyph")
 ALL_FAMILIES = FAMILIES + HARD_FAMILIES
+DETAILS = {"pattern": "pattern", "colour": "mark", "shape": "shape"}  # what a read asks -> the detail drawn
 
 QUESTIONS = {
+    "read_one/pattern": ["What pattern is on the {obj}?", "Which pattern does the mark on the {obj} show?",
+                         "What is the pattern of the small mark on the {obj}?"],
     "read_one/colour": ["What colour is the mark on the {obj}?", "Which colour is the small mark on the {obj}?",
                         "What is the colour of the mark on the {obj}?"],
     "read_one/shape": ["What shape is the mark on the {obj}?", "Which shape is drawn on the {obj}?",
                        "What is the shape of the small mark on the {obj}?"],
-    "compare_two": ["Do the marks on the {a} and the {b} have the same colour?",
-                    "Are the marks on the {a} and the {b} the same colour?",
-                    "Is the mark on the {a} the same colour as the mark on the {b}?"],
+    "compare_two/pattern": ["Do the marks on the {a} and the {b} have the same pattern?",
+                            "Are the marks on the {a} and the {b} the same pattern?",
+                            "Is the pattern on the {a} the same as the pattern on the {b}?"],
+    "compare_two/colour": ["Do the marks on the {a} and the {b} have the same colour?",
+                           "Are the marks on the {a} and the {b} the same colour?",
+                           "Is the mark on the {a} the same colour as the mark on the {b}?"],
     "count": ["How many dots are on the {obj}?", "How many small dots does the {obj} have?",
               "Count the dots on the {obj}."],
     "glyph": ["What digit is written on the {obj}?", "Which digit is on the {obj}?",
@@ -38,7 +46,10 @@ QUESTIONS = {
 class TaskConfig:
     """Task families' difficulty knobs."""
 
-    read_kinds: tuple = ("colour",)  # what read_one asks about the detail ("shape": 5-px shapes, opt-in)
+    # what read_one asks about the detail: "pattern" (a grating at equal mean grey: the zoom is necessary),
+    # "colour" (an 11-px colour mark: its tint survives the coarse view), "shape" (5-px shapes)
+    read_kinds: tuple = ("pattern",)
+    compare_kind: str = "pattern"  # what compare_two compares: "pattern" or "colour"
     control_kinds: tuple = ("colour", "shape")  # what control asks about the (large) landmark
     count_max: int = 4  # count answers are 1..count_max (at most 9)
     distractor_details: bool = True  # other landmarks carry details of the same kind (else plain)
@@ -49,6 +60,12 @@ class TaskConfig:
             object.__setattr__(self, f, (v,) if isinstance(v, str) else tuple(v))
         if not 1 <= self.count_max <= 9:
             raise ValueError(f"count_max must be in 1..9, got {self.count_max}")
+        if bad := [k for k in self.read_kinds if k not in DETAILS] or not self.read_kinds:
+            raise ValueError(f"read_kinds {list(self.read_kinds)}: choose one or more of {list(DETAILS)}")
+        if self.compare_kind not in ("pattern", "colour"):
+            raise ValueError(f"compare_kind must be 'pattern' or 'colour', got {self.compare_kind!r}")
+        if bad := [k for k in self.control_kinds if k not in ("colour", "shape")] or not self.control_kinds:
+            raise ValueError(f"control_kinds {list(self.control_kinds)}: choose one or more of ['colour', 'shape']")
 
     def to_dict(self) -> dict:
         return {k: _jsonable(v) for k, v in asdict(self).items()}
@@ -62,7 +79,7 @@ class Task:
     question: str
     answers: list
     family: str
-    kind: str  # colour | shape | count | compare
+    kind: str  # pattern | colour | shape | count | compare | glyph
     targets: list  # landmark indices in crop order ([] for control: the answer is visible at the coarse view)
     asked: int  # the landmark the question names (first of the targets, or the control object)
     seen: list  # what each crop shows (e.g. ["red"]), for the reference rationale
@@ -106,20 +123,25 @@ def _balanced(seed: int, family: str, index: int):
 
 
 # -- task families -----------------------------------------------------------------------------
+def _values(world: WorldConfig, kind: str) -> tuple:
+    return {"pattern": world.patterns, "colour": world.mark_colours, "shape": world.detail_shapes}[kind]
+
+
 def _read_one(rng, pick, world, tasks, key):
-    classes = [(k, v) for k in tasks.read_kinds for v in (world.mark_colours if k == "colour" else world.detail_shapes)]
-    kind, answer = pick(classes)
-    scene = _scene(rng, world, 1, [answer], "mark" if kind == "colour" else "shape", tasks.distractor_details)
+    kind, answer = pick([(k, v) for k in tasks.read_kinds for v in _values(world, k)])
+    scene = _scene(rng, world, 1, [answer], DETAILS[kind], tasks.distractor_details)
     q = rng.choice(QUESTIONS[f"read_one/{kind}"]).format(obj=scene.landmarks[0].name)
     return Task(scene, q, answers_for(answer), "read_one", kind, [0], 0, [answer], key)
 
 
 def _compare_two(rng, pick, world, tasks, key):
     same = pick(["yes", "no"]) == "yes"
-    a = rng.choice(world.mark_colours)
-    b = a if same else rng.choice([c for c in world.mark_colours if c != a])
-    scene = _scene(rng, world, 2, [a, b], "mark", tasks.distractor_details)
-    q = rng.choice(QUESTIONS["compare_two"]).format(a=scene.landmarks[0].name, b=scene.landmarks[1].name)
+    values = _values(world, tasks.compare_kind)
+    a = rng.choice(values)
+    b = a if same else rng.choice([c for c in values if c != a])
+    scene = _scene(rng, world, 2, [a, b], DETAILS[tasks.compare_kind], tasks.distractor_details)
+    q = rng.choice(QUESTIONS[f"compare_two/{tasks.compare_kind}"]).format(a=scene.landmarks[0].name,
+                                                                         b=scene.landmarks[1].name)
     return Task(scene, q, answers_for("yes" if same else "no"), "compare_two", "compare", [0, 1], 0, [a, b], key)
 
 
@@ -134,7 +156,7 @@ def _control(rng, pick, world, tasks, key):
     classes = [(k, v) for k in tasks.control_kinds
                for v in (world.object_colours if k == "colour" else world.object_shapes)]
     kind, answer = pick(classes)
-    scene = _scene(rng, world, 1, [None], "mark", True, big_first=True,
+    scene = _scene(rng, world, 1, [None], DETAILS[tasks.read_kinds[0]], True, big_first=True,
                    first=("colour" if kind == "colour" else "shape", answer))
     lm = scene.landmarks[0]
     if kind == "colour":

@@ -27,20 +27,23 @@ from .tasks import ALL_FAMILIES, FAMILIES, Task, TaskConfig, make_task
 from .world import Scene, WorldConfig, region_input_box
 
 END = "</think><answer>{answer}</answer><|im_end|>"
-OPEN = {"mark": ["Let me zoom in on the {obj}.", "The mark on the {obj} is too small to see here.",
+OPEN = {"pattern": ["Let me zoom in on the {obj}.", "The pattern on the {obj} is too fine to see here.",
+                    "I need a closer look at the {obj}."],
+        "mark": ["Let me zoom in on the {obj}.", "The mark on the {obj} is too small to see here.",
                  "I need a closer look at the {obj}."],
         "dots": ["Let me zoom in on the {obj}.", "The dots on the {obj} are too small to count here.",
                  "I need a closer look at the {obj}."],
         "glyph": ["Let me zoom in on the {obj}.", "The digit on the {obj} is too small to read here.",
                   "I need a closer look at the {obj}."]}
-CONCLUDE = {"colour": [" The mark is {v}.", " Now I can see it: the mark is {v}.", " It is {v}."],
+CONCLUDE = {"pattern": [" The pattern is {v}.", " Now I can see it: the pattern is {v}.", " It is {v}."],
+            "colour": [" The mark is {v}.", " Now I can see it: the mark is {v}.", " It is {v}."],
             "shape": [" The mark is a {v}.", " Now I can see it: the mark is a {v}.", " It is a {v}."],
             "count": [" I count {v}.", " The count is {v}.", " I see {v}."],
             "glyph": [" The digit is {v}.", " It reads {v}.", " It is {v}."]}
 COMPARE = ["Let me look at the mark on the {a} first.", "First the mark on the {a}."]
 COMPARE_MID = [" It is {ca}. Now the {b}.", " This one is {ca}. Next, the {b}."]
-COMPARE_END = {True: [" It is {cb}, so they are the same.", " This one is {cb} too: the same colour."],
-               False: [" It is {cb}, so they are different.", " This one is {cb}: a different colour."]}
+COMPARE_END = {True: [" It is {cb}, so they are the same.", " This one is {cb} too: the same {what}."],
+               False: [" It is {cb}, so they are different.", " This one is {cb}: a different {what}."]}
 CONTROL = {"colour": ["The {shape} is large enough to see without zooming: it is {v}.",
                       "No need to zoom: the {shape} is clearly {v}."],
            "shape": ["The {colour} object is large enough to see without zooming: it is a {v}.",
@@ -65,13 +68,14 @@ def task_sample(task: Task, view: ViewConfig | None = None, sample_id: str = "",
     elif task.family == "compare_two":
         a, b = (lms[k].name for k in task.targets)
         ca, cb = task.seen
+        what = "pattern" if lms[task.targets[0]].detail.kind == "pattern" else "colour"
         pieces = [_text("<think>" + rng.choice(COMPARE).format(a=a) + " " + format_crop_call(boxes[0])),
                   _crop(boxes[0], frame),
                   _text(rng.choice(COMPARE_MID).format(ca=ca, b=b) + " " + format_crop_call(boxes[1])),
                   _crop(boxes[1], frame),
-                  _text(rng.choice(COMPARE_END[ca == cb]).format(cb=cb) + end, "answer")]
+                  _text(rng.choice(COMPARE_END[ca == cb]).format(cb=cb, what=what) + end, "answer")]
     else:
-        detail = {"count": "dots", "glyph": "glyph"}.get(task.kind, "mark")
+        detail = {"count": "dots", "glyph": "glyph", "pattern": "pattern"}.get(task.kind, "mark")
         opening = rng.choice(OPEN[detail]).format(obj=lms[task.asked].name)
         pieces = [_text("<think>" + opening + " " + format_crop_call(boxes[0])), _crop(boxes[0], frame),
                   _text(rng.choice(CONCLUDE[task.kind]).format(v=task.seen[0]) + end, "answer")]

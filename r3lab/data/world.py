@@ -2,16 +2,20 @@
 
 Each image is a light, slightly noisy canvas larger than the model's coarse view, with 2-3 landmark
 shapes in distinct colours (so a colour names an object) that are easy to find at the coarse view.
-Each landmark carries a small detail near its centre (a coloured mark, a tiny shape or a few dots)
-that covers at most two model-input pixels at the coarse view (a quarter of a 7-px patch's side) and
-about six times that once the landmark's box is cropped and zoomed. All geometry lives in `WorldConfig`; this module lays out and
-renders scenes. The questions asked about them are in `r3lab.data.tasks`, the measured (il)legibility of
-their details in `r3lab.data.legible`.
+Each landmark carries a small detail near its centre. The default detail is a *pattern*: a grey tile
+holding a fine grating (horizontal, vertical, rising or falling stripes, or checks) whose mean is the
+same grey for every pattern and whose contrast fades smoothly to the tile's edge, so the coarse view
+(one sixth of the resolution) shows the same grey dot whatever the pattern, while the zoomed crop shows
+the stripes. The other details (a coloured mark, a tiny shape, a few dots, a digit) are opt-in; a colour
+mark survives downsampling as a tint, which makes the crop a pointer rather than a magnifier.
+All geometry lives in `WorldConfig`; this module lays out and renders scenes. The questions asked about
+them are in `r3lab.data.tasks`, the measured (il)legibility of their details in `r3lab.data.legible`.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field, fields
+from functools import lru_cache
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -26,6 +30,7 @@ COLOURS = {
 }
 _CLUTTER = [(205, 200, 190), (190, 188, 182), (215, 210, 200), (175, 172, 168)]  # muted, never a palette colour
 # 3x5 bitmaps of the digits, rows top to bottom
+PATTERNS = ("horizontal", "vertical", "rising", "falling", "checked")  # gratings of a pattern detail (answers)
 GLYPHS = {"0": "111101101101111", "1": "010110010010111", "2": "111001111100111", "3": "111001111001111",
           "4": "101101111001001", "5": "111100111001111", "6": "111100111101111", "7": "111001010010010",
           "8": "111101111101111", "9": "111101111001111"}
@@ -47,6 +52,11 @@ class WorldConfig:
     object_gap: int = 24  # minimum free space between landmarks and to the border
     object_shapes: tuple = ("circle", "square", "triangle", "diamond")  # landmark shapes
     object_colours: tuple = ("red", "green", "blue", "yellow", "purple", "orange", "pink", "cyan", "brown")
+    patterns: tuple = PATTERNS  # the gratings a pattern detail shows (answers of the default families)
+    pattern_size: int = 18  # side of a pattern tile: a 3-px grey dot at the coarse view, ~18-20 px zoomed
+    pattern_period: int = 4  # grating period in pixels: far below the coarse view's resolution (12 px)
+    pattern_taper: int = 5  # pixels over which the grating's contrast fades to the tile's edge (no edge leaks)
+    pattern_contrast: int = 110  # grating amplitude around the tile's grey (128), in grey levels
     mark_size: int = 11  # side of a colour mark: 1.8 px at the coarse view, >= 10.6 px zoomed (5 px stays under a patch)
     mark_colours: tuple = ("red", "green", "blue", "yellow", "black", "white")  # detail colours (answers)
     detail_shapes: tuple = ("square", "cross", "ring", "triangle")  # shapes of tiny shape details (answers)
@@ -72,6 +82,13 @@ class WorldConfig:
         for name in (*self.object_colours, *self.mark_colours):
             if name not in COLOURS:
                 raise ValueError(f"unknown colour {name!r}; known: {sorted(COLOURS)}")
+        if bad := [p for p in self.patterns if p not in PATTERNS]:
+            raise ValueError(f"unknown patterns {bad}; known: {list(PATTERNS)}")
+        if not (2 <= self.pattern_period <= self.pattern_size and 0 <= 2 * self.pattern_taper <= self.pattern_size
+                and 0 <= self.pattern_contrast <= 127):
+            raise ValueError(f"pattern_size {self.pattern_size}, pattern_period {self.pattern_period}, pattern_taper "
+                             f"{self.pattern_taper}, pattern_contrast {self.pattern_contrast}: expected 2 <= period <= "
+                             "size, 0 <= 2 * taper <= size and a contrast in 0..127")
 
     def to_dict(self) -> dict:
         return {k: _jsonable(v) for k, v in asdict(self).items()}
@@ -79,11 +96,11 @@ class WorldConfig:
 
 @dataclass
 class Detail:
-    """A small detail on a landmark: one mark, one tiny shape, or a few dots (pixel-edge boxes)."""
+    """A small detail on a landmark: a pattern tile, one mark, one tiny shape, a few dots or a digit."""
 
-    kind: str  # mark | shape | dots
-    colour: str
-    shape: str  # the tiny shape's name ("square" for marks and dots), or the glyph's digit
+    kind: str  # pattern | mark | shape | dots | glyph
+    colour: str  # the detail's colour ("grey" for a pattern tile)
+    shape: str  # the pattern's name, the tiny shape's name ("square" for marks and dots), or the glyph's digit
     size: int  # side of each element
     cells: list  # top-left corners of the elements
 
@@ -133,7 +150,7 @@ class Scene:
         for lm in self.landmarks:
             _draw_shape(d, lm.shape, lm.box, COLOURS[lm.colour])
             if details and lm.detail is not None:
-                _draw_detail(d, lm.detail)
+                _draw_detail(im, d, lm.detail, cfg)
         return im
 
     def region(self, k: int) -> Box:
@@ -194,7 +211,9 @@ def _scene(rng, world: WorldConfig, n_min, asked, detail_kind, distractors, coun
         else:
             shape = rng.choice(world.object_shapes)
         dcol = None
-        if detail_kind in ("mark", "shape"):  # the landmark colour must contrast with the detail colour
+        if detail_kind == "pattern":  # a grey tile: every landmark colour shows it
+            colour = colours[0]
+        elif detail_kind in ("mark", "shape"):  # the landmark colour must contrast with the detail colour
             dcol = value if (detail_kind == "mark" and value is not None) else rng.choice(world.mark_colours)
             if k == 0 and first and first[0] == "colour":
                 ok = [c for c in world.mark_colours if _contrast(c, first[1]) >= world.min_contrast]
@@ -208,7 +227,10 @@ def _scene(rng, world: WorldConfig, n_min, asked, detail_kind, distractors, coun
         colours.remove(colour)
         lm = Landmark(shape, colour, box)
         if value is not None or distractors:
-            if detail_kind == "mark":
+            if detail_kind == "pattern":
+                pat = value if value is not None else rng.choice(world.patterns)
+                lm.detail = _place(rng, world, lm, "pattern", "grey", pat, world.pattern_size, 1)
+            elif detail_kind == "mark":
                 lm.detail = _place(rng, world, lm, "mark", dcol, "square", world.mark_size, 1)
             elif detail_kind == "shape":
                 sh = value if value is not None else rng.choice(world.detail_shapes)
@@ -345,7 +367,32 @@ def detail_mask(shape: str, n: int) -> np.ndarray:
     raise ValueError(f"unknown detail shape {shape!r}; known: square, ring, cross, triangle")
 
 
-def _draw_detail(d: ImageDraw.ImageDraw, det: Detail) -> None:
+@lru_cache(maxsize=64)
+def pattern_tile(name: str, size: int, period: int, taper: int, contrast: int) -> np.ndarray:
+    """The `size` x `size` grey levels of a pattern detail: a grating of `period` px around grey 128.
+
+    The grating is a cosine centred on the tile (so the tile is symmetric) under a Tukey window whose
+    contrast fades over `taper` px to the edge: every pattern then has the same mean and the same
+    low-frequency content, and a view that averages over more than a period shows the same grey dot.
+    """
+    if name not in PATTERNS:
+        raise ValueError(f"unknown pattern {name!r}; known: {list(PATTERNS)}")
+    y, x = np.mgrid[0:size, 0:size] - (size - 1) / 2
+    w = 2 * math.pi / period
+    grating = {"horizontal": lambda: np.cos(w * y), "vertical": lambda: np.cos(w * x),
+               "rising": lambda: np.cos(w * (x + y) / math.sqrt(2)), "falling": lambda: np.cos(w * (x - y) / math.sqrt(2)),
+               "checked": lambda: np.cos(w * x) * np.cos(w * y)}[name]()
+    ramp = np.ones(size)
+    for i in range(taper):  # raised-cosine edges
+        ramp[i] = ramp[size - 1 - i] = 0.5 - 0.5 * math.cos(math.pi * (i + 0.5) / taper)
+    return np.clip(np.round(128 + contrast * np.outer(ramp, ramp) * grating), 0, 255).astype(np.uint8)
+
+
+def _draw_detail(im: Image.Image, d: ImageDraw.ImageDraw, det: Detail, world: WorldConfig) -> None:
+    if det.kind == "pattern":
+        tile = pattern_tile(det.shape, det.size, world.pattern_period, world.pattern_taper, world.pattern_contrast)
+        im.paste(Image.fromarray(tile, "L").convert("RGB"), tuple(det.cells[0]))
+        return
     ys, xs = np.nonzero(detail_mask("square" if det.kind in ("dots", "glyph") else det.shape, det.size))
     pts = [(int(cx + x), int(cy + y)) for cx, cy in det.cells for x, y in zip(xs, ys)]
     d.point(pts, fill=COLOURS[det.colour])
