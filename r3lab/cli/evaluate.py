@@ -6,7 +6,7 @@ from dataclasses import fields
 from ..replication.box_report import box_errors, format_box_errors
 from ..replication.evaluation import EvalConfig, evaluate
 from .args import add_dataclass_arguments
-from .policy import add_policy_arguments, check_data, load_samples, load_start_policy
+from .inputs import add_policy_arguments, check_data, load_samples, load_start_policy
 
 # unset, these come from the checkpoint (its recipe's evaluation settings), then EvalConfig's defaults
 CHECKPOINT_DEFAULTS = ("max_crops", "max_new_tokens", "max_segment_tokens")

@@ -19,12 +19,9 @@ from typing import Callable, Sequence
 from PIL import Image
 from tqdm.auto import tqdm
 
-from ..core.crop_calls import CropCall, Verdict
+from ..core.crop_calls import RELATIVE_SCALE, TOOL_NAME, CropCall, Verdict, check_coords, judge_box
 from ..core.env import progress_disabled
 from ..core.regions import Crop, Frame, ViewConfig, crop_and_zoom
-from ..data.trl import COORDS, RELATIVE_SCALE, check_coords, judge_box, to_input_pixels  # noqa: F401 (its face)
-
-TOOL_NAME = "image_zoom_in_tool"
 
 
 def require_trl() -> None:

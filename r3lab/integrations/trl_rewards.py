@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from ..data.trl import completion_text
+from ..importers.trl import completion_text
 from ..train import rewards as R
 from ..train.rewards import RewardFunc, RewardTerm, preset
 

@@ -13,7 +13,8 @@ from typing import Sequence
 import torch
 
 from ..train.config import _LR, _POS, check_ranges
-from .trl_env import COORDS, CropEnvironment, require_trl, tool_processor, trl_dataset
+from ..core.crop_calls import COORDS
+from .trl_env import CropEnvironment, require_trl, tool_processor, trl_dataset
 from .trl_rewards import reward_funcs
 from .trl_runs import TrajectoryRecorder
 from .trl_script import ScriptedTurns, scripted

@@ -9,7 +9,7 @@ the policy has learned to answer from the coarse view and the tool is dead.
 Sources: a `MetricLog` (R-GRPO's `log.jsonl`; SFT logs hold losses only), a list of Trajectories
 (grouped by `meta["step"]`, one group when there is none), or a path that `load_run` reads: a
 training folder or `log.jsonl`, an `r3lab bench` folder, `r3lab eval`'s `trajectories.jsonl`, or
-another system's run (`r3lab.data.traces`, `agent_loop`, `trl`).
+another system's run (`r3lab.importers.traces`, `agent_loop`, `trl`).
 """
 from __future__ import annotations
 
@@ -22,12 +22,12 @@ from pathlib import Path
 from typing import Sequence
 
 from ..core.trajectory import Trajectory
-from ..data.agent_loop import import_agent_loop
-from ..data.traces import import_deepeyes_eval, import_vlmr3_eval
-from ..data.trl import import_trl_completions
+from ..importers.agent_loop import import_agent_loop
+from ..importers.traces import import_deepeyes_eval, import_vlmr3_eval
+from ..importers.trl import import_trl_completions
 from ..train.metrics import MetricLog, rollout_metrics, rollout_values
 from ..train.rewards import score
-from .bench import load_bench_run
+from ..bench.run import load_bench_run
 
 SERIES = ("crop_rate", "invalid_crop_rate", "crops", "crop_iou", "accuracy", "accuracy_crop", "accuracy_no_crop",
           "reward")

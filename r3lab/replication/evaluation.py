@@ -21,7 +21,8 @@ import torch
 from ..engine.config import RolloutConfig
 from ..engine.rollouts import rollout
 from ..model.policy import Policy
-from ..train.checkpoint import atomic_write_text, nonfinite_parameters
+from ..core.files import atomic_write_text
+from ..train.checkpoint import nonfinite_parameters
 from ..train.config import check_ranges
 from ..train.loop import MAX_ROWS
 from ..train.metrics import rollout_metrics, rollout_values

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..train.checkpoint import atomic_write_text
+from ..core.files import atomic_write_text
 from .probe import ProbeConfig, evaluate_where
 
 CHECKS = "ground_checks.json"  # in out/logs/: one row per check

@@ -36,7 +36,7 @@ from ..data.vlir import build_samples
 from ..model.policy import load_policy
 from ..model.tiny import build_tiny
 from ..train import dist
-from ..train.checkpoint import atomic_write_text, file_lock
+from ..core.files import atomic_write_text, file_lock
 from ..train.config import RGRPOConfig, SFTConfig
 from ..train.rgrpo import train as train_rgrpo
 from ..train.sft import train as train_sft

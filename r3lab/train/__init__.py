@@ -1,6 +1,6 @@
 """Training: SFT and R-GRPO over one loop (state, optimiser, schedule, checkpoints, Ctrl-C), rewards with
 TRL's signature, the metrics they log, and torch.distributed helpers (`r3lab.train.dist`)."""
-from .._face import lazy
+from .._lazy import lazy
 
 __getattr__, __dir__, __all__ = lazy(__name__, {
     ".config": ["TrainConfig", "SFTConfig", "RGRPOConfig"],

@@ -3,9 +3,9 @@ import math
 
 import pytest
 
-from r3lab.course.runs import write_agent_loop, write_deepeyes_eval, write_training_log, write_trl_completions
-from r3lab.course.fixtures import write_benchmark
-from r3lab.replication.bench import BenchConfig, run_bench
+from r3lab.testing.mini_runs import write_agent_loop, write_deepeyes_eval, write_training_log, write_trl_completions
+from r3lab.testing.mini_benchmarks import write_benchmark
+from r3lab.bench.run import BenchConfig, run_bench
 from r3lab.replication.behaviour import CollapseConfig, crop_behaviour, detect_collapse, load_run, sniff
 from r3lab.testing import tiny_policy
 from r3lab.train.metrics import MetricLog

@@ -29,7 +29,7 @@ Formats and prompts (the files each rule follows, by repository and path):
   A..., answer, category` ("Perception/Attributes", ...) and `target_instances` (a list literal of
   [x1, y1, x2, y2] boxes). Prompt: VLMEvalKit `vlmeval/dataset/image_mcq.py` (`TreeBench.build_prompt`).
 
-Scoring lives in `r3lab.replication.bench_scoring`.
+Scoring lives in `r3lab.bench.scoring`.
 """
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
-from .sample import Sample
+from ..data.sample import Sample
 from .tsv import TsvTable, image_at
 
 BENCHMARKS = ("vstar", "hrbench4k", "hrbench8k", "mme-realworld", "mme-realworld-lite", "treebench")

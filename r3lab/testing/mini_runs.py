@@ -3,8 +3,8 @@
 `write_vlmr3_eval` (the official VLM-R3 evaluation), `write_deepeyes_eval` (DeepEyes' V* evaluation),
 `write_agent_loop` (verl agent-loop rollouts over training steps, ids decoded with the tokenizer you
 pass), `write_trl_completions` (TRL's logged completions) and `write_training_log` (an R-GRPO
-`log.jsonl`) draw the scenes of `r3lab.course.fixtures` and write what those systems would have
-written about them (`r3lab.data.traces`, `agent_loop` and `trl` document each format). With
+`log.jsonl`) draw the scenes of `r3lab.testing.mini_benchmarks` and write what those systems would have
+written about them (`r3lab.importers.traces`, `agent_loop` and `trl` document each format). With
 `collapse=True` the runs over training steps stop cropping while their accuracy holds.
 """
 from __future__ import annotations
@@ -16,8 +16,8 @@ from PIL import Image
 
 from ..core.crop_calls import format_crop_call
 from ..core.regions import Frame, ViewConfig
-from ..data.traces import OFFICIAL_EVAL_VIEW
-from .fixtures import scene
+from ..importers.traces import OFFICIAL_EVAL_VIEW
+from .mini_benchmarks import scene
 
 DEEPEYES_SYSTEM = ("You are a helpful assistant.\n\n# Tools\nYou may call one or more functions to assist with the "
                    "user query. (image_zoom_in_tool: bbox_2d [x1, y1, x2, y2], label)")

@@ -1,9 +1,9 @@
 """`run_bench`: a policy on a real benchmark, scored like lmms-eval / VLMEvalKit, crops and all.
 
-The benchmark is read from its local copy (`r3lab.data.benchmarks`); questions are rolled out in
+The benchmark is read from its local copy (`r3lab.bench.readers`); questions are rolled out in
 chunks of `batch` (greedy by default) through the same interleaved engine as everything else, so
 each answer may crop; each response is scored by the benchmark's own rules
-(`r3lab.replication.bench_scoring`) and its crops against the target boxes where the benchmark has
+(`r3lab.bench.scoring`) and its crops against the target boxes where the benchmark has
 them. A run folder holds `table.md`, `results.json`, `items.jsonl` (one line per question: the
 scores, the provenance and the full trajectory, crops as PNG files under `crops/`, the main image
 by reference to the benchmark) and `figure.png` (the command draws it with `r3lab.viz.bench`).
@@ -26,12 +26,12 @@ from tqdm.auto import tqdm
 from ..core.env import progress_disabled
 from ..core.regions import ViewConfig
 from ..core.trajectory import IMAGE, MODEL, Trajectory
-from ..data.benchmarks import BENCHMARKS, item_image, read_benchmark
-from ..data.dataset import file_stem
+from ..bench.readers import BENCHMARKS, item_image, read_benchmark
+from ..core.files import file_stem
 from ..engine.config import RolloutConfig
 from ..engine.rollouts import rollout
-from ..train.checkpoint import atomic_write_text
-from .bench_scoring import best_overlap_iou, cycle_accuracy, mean, score_item
+from ..core.files import atomic_write_text
+from .scoring import best_overlap_iou, cycle_accuracy, mean, score_item
 
 COLUMNS = ("n", "accuracy", "crop_rate", "crops", "invalid_crop_rate", "crop_iou", "accuracy_crop",
            "accuracy_no_crop", "answered")

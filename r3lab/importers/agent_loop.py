@@ -33,8 +33,8 @@ from PIL import Image
 
 from ..core.regions import ViewConfig
 from ..core.trajectory import Trajectory
-from .formats import ImportReport
-from .traces import TraceBuilder, _TOOL_CALL, _importer, _loads, _under, open_image
+from ..core.files import ImportReport
+from .traces import TraceBuilder, TOOL_CALL, import_records, loads_call, path_under, open_image
 
 VISION = ("<|vision_start|>", "<|vision_end|>")
 
@@ -93,14 +93,14 @@ def import_agent_loop(path: str | os.PathLike, tokenizer, image_root: str | os.P
         _close_open_calls(b)
         return b.build()
 
-    return _importer(path, errors, one)
+    return import_records(path, errors, one)
 
 
 def _tool_response(b, tok, ids, v_start, v_end, refs, k_img, root, load, box_format, keep_ids) -> int:
     """One run of tool-response tokens: env text around each returned image, the i-th image being the crop
     of the preceding model turn's i-th tool call; returns the index of the next tool image."""
     model_k = max(i for i, p in enumerate(b.traj.pieces) if p.kind == "model_text")
-    calls = list(_TOOL_CALL.finditer(b.traj.pieces[model_k].text))
+    calls = list(TOOL_CALL.finditer(b.traj.pieces[model_k].text))
     done = sum(1 for ev in b.traj.events if ev.piece == model_k)
     pos = 0
     for s, e in _vision_runs(ids, v_start, v_end):
@@ -134,14 +134,14 @@ def _close_open_calls(b: TraceBuilder) -> None:
     if last.kind != "model_text":
         return
     k = len(b.traj.pieces) - 1
-    for m in _TOOL_CALL.finditer(last.text):
+    for m in TOOL_CALL.finditer(last.text):
         if not any(ev.piece == k and ev.call.start == m.start() for ev in b.traj.events):
             b.refused(m.span(), "no tool response followed (the episode ended)")
 
 
 def _box(raw: str, size, box_format: str):
     try:
-        args = _loads(raw.strip())["arguments"]
+        args = loads_call(raw.strip())["arguments"]
         vals = [float(v) for v in args.get("bbox_2d", args.get("bbox"))]
     except (ValueError, KeyError, TypeError, SyntaxError, AttributeError):
         return None
@@ -182,7 +182,7 @@ def _image(ref, root: Path, load: bool):
     if ref.startswith("data:image"):
         with Image.open(io.BytesIO(base64.b64decode(ref.split(",", 1)[1]))) as im:
             return im.convert("RGB"), im.size
-    return open_image(_under(root, ref), load)
+    return open_image(path_under(root, ref), load)
 
 
 def _question(tail: str) -> str:

@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from r3lab.course.fixtures import _b64, scene, write_benchmark, write_vstar
-from r3lab.data.benchmarks import BENCHMARKS, read_benchmark, read_vstar
-from r3lab.data.tsv import TsvTable
+from r3lab.testing.mini_benchmarks import jpeg_base64, scene, write_benchmark, write_vstar
+from r3lab.bench.readers import BENCHMARKS, read_benchmark, read_vstar
+from r3lab.bench.tsv import TsvTable
 
 # one line of V*'s test_questions.jsonl, as the benchmark ships it (craigwu/vstar_bench)
 VSTAR_LINE = {"image": "direct_attributes/sa_1.jpg", "text": "What is the color of the cup?\n(A) white\n(B) red\n"
@@ -124,8 +124,8 @@ HR = ["index", "question", "answer", "category", "A", "B", "C", "D", "image", "c
 
 
 def test_a_bad_tsv_row_is_named(tmp_path):
-    good = ["0", "Q", "A", "single", "a", "b", "c", "d", _b64(scene(0)[0]), "0"]
-    cases = [(["1", "Q", "E", "single", "a", "b", "c", "d", _b64(scene(1)[0]), "0"], "answer 'E' is not one of"),
+    good = ["0", "Q", "A", "single", "a", "b", "c", "d", jpeg_base64(scene(0)[0]), "0"]
+    cases = [(["1", "Q", "E", "single", "a", "b", "c", "d", jpeg_base64(scene(1)[0]), "0"], "answer 'E' is not one of"),
              (["1", "Q", "A", "single", "a", "b", "c", "d", "!!notbase64-but-long" * 5, "0"], "base64"),
              (["1", "Q", "A", "single", "a", "b", "c", "d", "", "0"], "empty"),
              (["1", "Q", "A", "single", "a", "b", "c", "d", "99", "0"], "neither a base64 image nor"),
@@ -144,7 +144,7 @@ def test_tsv_errors_name_missing_columns_quotes_and_targets(tmp_path):
     with pytest.raises(ValueError, match="quoted field opened on line 2 is never closed"):
         TsvTable(tmp_path / "b.tsv")
     tree = ["index", "image", "question", "A", "B", "answer", "category", "target_instances"]
-    path = _tsv(tmp_path / "t.tsv", tree, [["0", _b64(scene(0)[0]), "Q", "x", "y", "A", "Perception/OCR", "[[1, 2]]"]])
+    path = _tsv(tmp_path / "t.tsv", tree, [["0", jpeg_base64(scene(0)[0]), "Q", "x", "y", "A", "Perception/OCR", "[[1, 2]]"]])
     with pytest.raises(ValueError, match="row 1 \\(line 2\\).*target_instances"):
         read_benchmark("treebench", path)
     with pytest.raises(FileNotFoundError, match="download"):
@@ -154,7 +154,7 @@ def test_tsv_errors_name_missing_columns_quotes_and_targets(tmp_path):
 
 
 def test_a_quoted_field_may_span_lines_and_rows_are_counted_as_records(tmp_path):
-    img = _b64(scene(0)[0])
+    img = jpeg_base64(scene(0)[0])
     path = _tsv(tmp_path / "hr.tsv", HR, [["0", "two\nlines", "A", "single", "a", "b", "c", "d", img, "0"],
                                           ["1", "Q", "B", "cross", "a", "b", "c", "d", "0", "0"]])
     table = TsvTable(path)

@@ -25,7 +25,6 @@ environment applied (boxes in model-input pixels, or `coords="relative"`: thousa
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
 from pathlib import Path
@@ -33,12 +32,12 @@ from typing import Sequence
 
 from PIL import Image
 
-from ..core.crop_calls import CropCall, find_crop_calls, format_crop_call, parse_crop_call
+from ..core.crop_calls import find_crop_calls, judge_box
 from ..core.prompt import PromptConfig
 from ..core.regions import Frame, ViewConfig, clip_box
-from ..core.trajectory import CropEvent, MODEL, Piece, Trajectory
-from .formats import ImportReport, _bad
-from .traces import TraceBuilder, _answers, _under, open_image
+from ..core.trajectory import CropEvent, MODEL, Trajectory
+from ..core.files import ImportReport, bad_record, json_lines
+from .traces import TraceBuilder, answers_of, path_under, open_image
 
 _IMAGE = "<|vision_start|><|image_pad|><|vision_end|>"
 _VISION = re.compile(r"<\|vision_start\|>(?:<\|image_pad\|>)*<\|vision_end\|>")
@@ -96,7 +95,7 @@ def import_trl_completions(path: str | os.PathLike, image_root: str | os.PathLik
             for key in ("prompt", "completion", "image"):
                 if key not in rec:
                     raise ValueError(f"a row needs {key!r} (TRL logs prompt and completion; add the image path)")
-            image, size = open_image(_under(root, str(rec["image"])), load_images)
+            image, size = open_image(path_under(root, str(rec["image"])), load_images)
             rewards = {k: float(v) for k, v in rec.items()
                        if k not in SKIP and isinstance(v, (int, float)) and not isinstance(v, bool)}
             meta = {"format": "trl-completions", "source": str(path), "line": n, "system_rewards": rewards}
@@ -104,14 +103,14 @@ def import_trl_completions(path: str | os.PathLike, image_root: str | os.PathLik
                 meta["step"] = int(float(rec["step"]))  # TRL logs the step as a string
             if isinstance(rec.get("advantage"), (int, float)):
                 meta["advantage"] = float(rec["advantage"])
-            kw = dict(answers=_answers(rec), sample_id=str(rec.get("id", f"{path.stem}-{n:06d}")), meta=meta)
+            kw = dict(answers=answers_of(rec), sample_id=str(rec.get("id", f"{path.stem}-{n:06d}")), meta=meta)
             comp = rec["completion"]
             if not isinstance(comp, str) and any(isinstance(m, dict) and m.get("tool_calls") for m in comp):
                 out.append(tool_trajectory(rec["prompt"], comp, image, view, coords, size, **kw))
             else:
                 out.append(trl_trajectory(rec["prompt"], comp, image, view, size, **kw))
         except (ValueError, KeyError, TypeError, FileNotFoundError) as e:
-            _bad(rep, errors, path, n, e)
+            bad_record(rep, errors, path, n, e)
     rep.kept = len(out)
     return out, rep
 
@@ -128,13 +127,11 @@ def _rows(path: Path, rep: ImportReport, errors: str):
             if isinstance(row, list) and len(row) == len(cols):
                 yield n, dict(zip(cols, row))
             else:
-                _bad(rep, errors, path, n, ValueError(f"a data row must hold {len(cols)} values"))
+                bad_record(rep, errors, path, n, ValueError(f"a data row must hold {len(cols)} values"))
         return
-    from .dataset import json_lines
-
     for n, rec in json_lines(text.splitlines()):
         if isinstance(rec, ValueError):
-            _bad(rep, errors, path, n, rec)
+            bad_record(rep, errors, path, n, rec)
         else:
             yield n, rec
 
@@ -179,47 +176,11 @@ def _shift(call, pos: int):
 
 
 # -- tool-calling completions (TRL's GRPOTrainer with tools, e.g. r3lab.integrations.CropEnvironment) ------
-COORDS = ("absolute", "relative")
-RELATIVE_SCALE = 1000  # Qwen3-VL writes boxes in thousandths of the image's sides
-TOOL_OPEN = "\n<|im_start|>user\n<tool_response>\n"  # after the model's <|im_end|>, before the first result
-TOOL_NEXT = "\n</tool_response>\n<tool_response>\n"  # between two results of one turn
-TOOL_CLOSE = "\n</tool_response><|im_end|>\n<|im_start|>assistant\n"  # after the last result: the model's turn
+# the chat template's tool-response turn around the results of one assistant turn (its <|im_end|> is the model's)
+RESPONSE_OPEN = "\n<|im_start|>user\n<tool_response>\n"  # after the model's <|im_end|>, before the first result
+RESPONSE_NEXT = "\n</tool_response>\n<tool_response>\n"  # between two results of one turn
+RESPONSE_CLOSE = "\n</tool_response><|im_end|>\n<|im_start|>assistant\n"  # after the last result: the model's turn
 NOT_RUN = "(not run: TRL drops a tool result that would pass max_completion_length)"
-
-
-def check_coords(coords: str) -> str:
-    if coords not in COORDS:
-        raise ValueError(f"coords must be 'absolute' (model-input pixels) or 'relative' (0-{RELATIVE_SCALE}), "
-                         f"got {coords!r}")
-    return coords
-
-
-def to_input_pixels(box: Sequence[float], frame: Frame, coords: str = "absolute") -> tuple[float, ...]:
-    """A box as the model wrote it, in the model-input pixels r3lab's grammar judges (relative: 0-1000 of each side)."""
-    if check_coords(coords) == "absolute":
-        return tuple(box)
-    sx, sy = frame.input_w / RELATIVE_SCALE, frame.input_h / RELATIVE_SCALE
-    return (box[0] * sx, box[1] * sy, box[2] * sx, box[3] * sy)
-
-
-def judge_box(bbox_2d, frame: Frame, view: ViewConfig, coords: str = "absolute") -> CropCall:
-    """The verdict r3lab's grammar gives `{"bbox_2d": bbox_2d}` (after moving a relative box to input pixels).
-
-    `raw` keeps the arguments as the model wrote them; `box` is in the model-input frame when it parsed."""
-    raw = json.dumps({"bbox_2d": bbox_2d})
-    numeric = isinstance(bbox_2d, list) and len(bbox_2d) == 4 and all(
-        isinstance(v, (int, float)) and not isinstance(v, bool) and _finite(v) for v in bbox_2d)
-    text = format_crop_call(to_input_pixels(bbox_2d, frame, coords)) if numeric and coords == "relative" else raw
-    call = parse_crop_call(text, frame, view.max_aspect)
-    call.raw, call.end = raw, len(raw)
-    return call
-
-
-def _finite(v) -> bool:
-    try:
-        return math.isfinite(v)
-    except OverflowError:  # an integer too large for a float (the grammar calls it non_finite)
-        return False
 
 
 def completion_text(completion, calls: str = "inline") -> str:
@@ -285,7 +246,7 @@ def tool_trajectory(prompt: str | Sequence[dict], completion: Sequence[dict], im
             raw = args if isinstance(args, str) else json.dumps(args)
             start = text.find('"arguments": ' + raw, pos) + len('"arguments": ')
             pos = start + len(raw)
-            before = TOOL_OPEN if k == 0 else TOOL_NEXT
+            before = RESPONSE_OPEN if k == 0 else RESPONSE_NEXT
             result = results[k]["content"] if k < len(results) else NOT_RUN
             try:
                 bbox = (json.loads(args) if isinstance(args, str) else args or {}).get("bbox_2d")
@@ -303,5 +264,5 @@ def tool_trajectory(prompt: str | Sequence[dict], completion: Sequence[dict], im
                 b.refused((start, pos), call.message if not call.ok else note, note=before + note,
                           box=call.box, verdict=call.verdict)
         if calls:
-            b.env(TOOL_CLOSE, tag="tool")
+            b.env(RESPONSE_CLOSE, tag="tool")
     return b.build()

@@ -3,7 +3,7 @@ import math
 
 import pytest
 
-from r3lab.replication.bench_scoring import (answer_text, best_overlap_iou, cycle_accuracy, letter_can_infer,
+from r3lab.bench.scoring import (answer_text, best_overlap_iou, cycle_accuracy, letter_can_infer,
                                              letter_regex, letter_vstar, score_item, treebench_boxes, treebench_iou)
 
 

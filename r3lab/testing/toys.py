@@ -5,12 +5,12 @@ from functools import lru_cache
 
 from PIL import Image, ImageDraw
 
-from .core.crop_calls import find_crop_calls, format_crop_call
-from .core.regions import Frame, ViewConfig
-from .core.trajectory import CropEvent, IMAGE, ImageInfo, MODEL, Piece, Trajectory
-from .data.sample import Sample
-from .model.policy import Policy
-from .model.tiny import TinyConfig, build_tiny
+from ..core.crop_calls import find_crop_calls, format_crop_call
+from ..core.regions import Frame, ViewConfig
+from ..core.trajectory import CropEvent, MODEL, Piece, Trajectory, crop_piece
+from ..data.sample import Sample
+from ..model.policy import Policy
+from ..model.tiny import TinyConfig, build_tiny
 
 
 @lru_cache(maxsize=4)
@@ -73,7 +73,7 @@ def toy_samples(n: int = 4, view: ViewConfig | None = None) -> list:
         box = tuple(round(v) for v in frame.to_input(region))
         rationale = [
             Piece(MODEL, f"<think>The mark is small, look closer. {format_crop_call(box)}", tag="reasoning"),
-            Piece(IMAGE, info=ImageInfo("crop", (0, 0), im.size, box), tag="crop"),
+            crop_piece(box, im.size),
             Piece(MODEL, f" The mark is {a}.</think><answer>{a}</answer><|im_end|>", tag="answer"),
         ]
         out.append(Sample(im, q, [a], [region], rationale, "read_one", f"toy{k}"))

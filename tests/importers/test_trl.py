@@ -5,9 +5,9 @@ import pytest
 
 from r3lab.core.crop_calls import format_crop_call
 from r3lab.core.regions import Frame, ViewConfig
-from r3lab.course.fixtures import scene
-from r3lab.course.runs import write_trl_completions
-from r3lab.data.trl import import_trl_completions, trl_trajectory
+from r3lab.testing.mini_benchmarks import scene
+from r3lab.testing.mini_runs import write_trl_completions
+from r3lab.importers.trl import import_trl_completions, trl_trajectory
 from r3lab.testing import tiny_policy
 from r3lab.viz import figure_trajectory, plot_trajectory
 

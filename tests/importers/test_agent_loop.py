@@ -3,8 +3,8 @@ import json
 
 import pytest
 
-from r3lab.course.runs import write_agent_loop
-from r3lab.data.agent_loop import import_agent_loop
+from r3lab.testing.mini_runs import write_agent_loop
+from r3lab.importers.agent_loop import import_agent_loop
 from r3lab.explain.crops import explain_crops
 from r3lab.testing import tiny_policy
 from r3lab.viz import export_html, figure_trajectory, plot_trajectory

@@ -4,8 +4,8 @@ import json
 import pytest
 
 from r3lab.core.regions import Frame, box_iou
-from r3lab.course.runs import write_deepeyes_eval, write_vlmr3_eval
-from r3lab.data.traces import OFFICIAL_EVAL_VIEW, import_deepeyes_eval, import_vlmr3_eval
+from r3lab.testing.mini_runs import write_deepeyes_eval, write_vlmr3_eval
+from r3lab.importers.traces import OFFICIAL_EVAL_VIEW, import_deepeyes_eval, import_vlmr3_eval
 from r3lab.explain.crops import explain_crops
 from r3lab.testing import tiny_policy
 from r3lab.viz import export_html, figure_trajectory, plot_trajectory, step_player

@@ -6,10 +6,10 @@ import pytest
 
 from r3lab.core.crop_calls import format_crop_call
 from r3lab.core.regions import Frame, box_iou
-from r3lab.course.fixtures import write_benchmark
-from r3lab.data.benchmarks import read_benchmark
-from r3lab.replication import bench_scoring
-from r3lab.replication.bench import BenchConfig, load_bench_run, run_bench
+from r3lab.testing.mini_benchmarks import write_benchmark
+from r3lab.bench.readers import read_benchmark
+from r3lab.bench import scoring
+from r3lab.bench.run import BenchConfig, load_bench_run, run_bench
 from r3lab.testing import tiny_policy
 from r3lab.viz import plot_trajectory
 from r3lab.viz.bench import plot_bench
@@ -18,7 +18,7 @@ END = "<|im_end|>"
 
 
 def test_doctests():
-    res = doctest.testmod(bench_scoring)
+    res = doctest.testmod(scoring)
     assert res.failed == 0 and res.attempted >= 8
 
 
@@ -98,15 +98,14 @@ def test_mme_realworld_reads_the_letter_after_the_prompt_s_lead_in(tmp_path):
 
 
 def test_images_are_decoded_chunk_by_chunk_and_not_kept(tmp_path, monkeypatch):
-    from r3lab.data import benchmarks
-    from r3lab.replication import bench
+    from r3lab.bench import readers, run as bench
 
     data = write_benchmark("hrbench8k", tmp_path)
     samples = read_benchmark("hrbench8k", data)
     assert all(callable(s.image) for s in samples)  # decoded only when a rollout asks
     decoded, at_rollout = [], []
-    real_image_at, real_rollout = benchmarks.image_at, bench.rollout
-    monkeypatch.setattr(benchmarks, "image_at", lambda ref: decoded.append(ref["row"]) or real_image_at(ref))
+    real_image_at, real_rollout = readers.image_at, bench.rollout
+    monkeypatch.setattr(readers, "image_at", lambda ref: decoded.append(ref["row"]) or real_image_at(ref))
     monkeypatch.setattr(bench, "rollout", lambda *a, **k: at_rollout.append(len(decoded)) or real_rollout(*a, **k))
     res = run_bench(tiny_policy(), "hrbench8k", BenchConfig(data=str(data), batch=2, max_new_tokens=4),
                     keep_images=False)

@@ -3,7 +3,7 @@
 Each writer draws a handful of small scenes (a coloured disc and a square on a light canvas, the disc
 being the target) and writes them the way the benchmark ships: V*'s folder of images with one JSON of
 target boxes each and `test_questions.jsonl`; HR-Bench's, MME-RealWorld's and TreeBench's TSV with
-base64 images (`r3lab.data.benchmarks` documents each format and the file it follows). The answers
+base64 images (`r3lab.bench.readers` documents each format and the file it follows). The answers
 are known, so a scripted policy's scores can be checked by hand. Nothing is downloaded.
 """
 from __future__ import annotations
@@ -35,7 +35,7 @@ def scene(seed: int, size: tuple[int, int] = (320, 240)) -> tuple[Image.Image, s
     return im, colour, (x, y, x + s, y + s)
 
 
-def _b64(im: Image.Image) -> str:
+def jpeg_base64(im: Image.Image) -> str:
     buf = io.BytesIO()
     im.save(buf, format="JPEG", quality=90)
     return base64.b64encode(buf.getvalue()).decode()
@@ -94,7 +94,7 @@ def write_hrbench(path: str | Path, n: int = 5) -> Path:
         opts = _options(colour, 4, i)
         random.Random(i).shuffle(opts)
         rows.append([i, "What colour is the disc?", "ABCD"[opts.index(colour)], ("single", "cross")[i % 2],
-                     *opts, _b64(im) if i % 2 == 0 else str(i - 1), i // 2])
+                     *opts, jpeg_base64(im) if i % 2 == 0 else str(i - 1), i // 2])
     return _write_tsv(Path(path), ["index", "question", "answer", "category", "A", "B", "C", "D", "image",
                                    "cycle_category"], rows)
 
@@ -109,7 +109,7 @@ def write_mme_realworld(path: str | Path, n: int = 4) -> Path:
         random.Random(i).shuffle(opts)
         lines = [f"({'ABCDE'[j]}) {o}" for j, o in enumerate(opts)]
         cat = ("Perception/Remote Sensing", "Reasoning/Diagram and Table")[i % 2]
-        rows.append([i, _b64(im), "What colour is the disc?", repr(lines), "ABCDE"[opts.index(colour)], cat,
+        rows.append([i, jpeg_base64(im), "What colour is the disc?", repr(lines), "ABCDE"[opts.index(colour)], cat,
                      "color"])
     return _write_tsv(Path(path), ["index", "image", "question", "multi-choice options", "answer", "category",
                                    "l2-category"], rows)
@@ -123,7 +123,7 @@ def write_treebench(path: str | Path, n: int = 4) -> Path:
         opts = _options(colour, 4, i)
         random.Random(i).shuffle(opts)
         cat = ("Perception/Attributes", "Reasoning/Comparison")[i % 2]
-        rows.append([i, _b64(im), "What colour is the disc?", *opts, "ABCD"[opts.index(colour)], cat,
+        rows.append([i, jpeg_base64(im), "What colour is the disc?", *opts, "ABCD"[opts.index(colour)], cat,
                      str([list(box)])])
     return _write_tsv(Path(path), ["index", "image", "question", "A", "B", "C", "D", "answer", "category",
                                    "target_instances"], rows)

@@ -50,17 +50,16 @@ from tqdm.auto import tqdm
 
 from ..core.crop_calls import CropCall, Verdict, find_crop_calls
 from ..core.env import progress_disabled
-from ..core.prompt import PromptConfig
+from ..core.prompt import IM_END, PromptConfig
 from ..core.regions import Frame, ViewConfig, clip_box, smart_resize
 from ..core.trajectory import CropEvent, ENV, IMAGE, ImageInfo, MODEL, Piece, Trajectory
-from .formats import ImportReport, _bad, _records
+from ..core.files import ImportReport, bad_record, read_records
 
-IM_END = "<|im_end|>"
 OFFICIAL_EVAL_VIEW = ViewConfig(min_pixels=32 * 28 * 28, max_pixels=8192 * 28 * 28, crop_min_pixels=32 * 28 * 28,
                                 crop_max_pixels=4096 * 28 * 28)
 DEEPEYES_VIEW = ViewConfig(min_pixels=4 * 28 * 28, max_pixels=16384 * 28 * 28, crop_min_pixels=4 * 28 * 28,
                            crop_max_pixels=16384 * 28 * 28)
-_TOOL_CALL = re.compile(r"<tool_call>(.*?)</tool_call>", re.S)
+TOOL_CALL = re.compile(r"<tool_call>(.*?)</tool_call>", re.S)  # a tool call as DeepEyes and verl write it
 
 
 @dataclass
@@ -155,7 +154,7 @@ def default_head_tail(question: str, prompt: PromptConfig | None = None) -> tupl
     return (prompt or PromptConfig()).head_tail(question)
 
 
-def _answers(rec: dict) -> list[str]:
+def answers_of(rec: dict) -> list[str]:
     """Accepted answers: the letter and the text where both are given ("<answer>X</answer>" and "a/b" read too)."""
     out = []
     for key in ("answer_choice", "answer", "ground_truth", "solution", "label"):
@@ -166,15 +165,16 @@ def _answers(rec: dict) -> list[str]:
     return out
 
 
-def _importer(path, errors, one):
+def import_records(path, errors, one):
+    """`one(record, number)` over every record of a JSON list or JSONL file: (results, ImportReport)."""
     path = Path(path)
     out, rep = [], ImportReport(str(path))
-    for n, rec in tqdm(_records(path, rep, errors), desc=f"import {path.name}", unit="rec", leave=False,
+    for n, rec in tqdm(read_records(path, rep, errors), desc=f"import {path.name}", unit="rec", leave=False,
                        disable=progress_disabled()):
         try:
             out.append(one(rec, n))
         except (ValueError, KeyError, TypeError, FileNotFoundError) as e:
-            _bad(rep, errors, path, n, e)
+            bad_record(rep, errors, path, n, e)
     rep.kept = len(out)
     return out, rep
 
@@ -198,9 +198,9 @@ def import_vlmr3_eval(path: str | os.PathLike, image_root: str | os.PathLike | N
         img = rec.get("image_path", rec.get("image"))
         if not isinstance(img, str):
             raise ValueError("a record needs 'image_path' (the main image)")
-        image, size = open_image(_under(root, img), load_images)
+        image, size = open_image(path_under(root, img), load_images)
         b = TraceBuilder(image, view or system_view, size)
-        b.start(*default_head_tail(rec["question"], prompt), question=rec["question"], answers=_answers(rec),
+        b.start(*default_head_tail(rec["question"], prompt), question=rec["question"], answers=answers_of(rec),
                 family=str(rec.get("category", "")), sample_id=str(rec.get("id", f"{Path(path).stem}-{n:06d}")),
                 meta={"format": "vlm-r3-eval", "source": str(path), "line": n})
         sys_frame = Frame.of(size, system_view)
@@ -232,18 +232,19 @@ def import_vlmr3_eval(path: str | os.PathLike, image_root: str | os.PathLike | N
                    box_input=box if (view or system_view) == system_view else None)
         return b.build()
 
-    return _importer(path, errors, one)
+    return import_records(path, errors, one)
 
 
 def _crop_file(root: Path, rel: str) -> Image.Image | None:
-    p = _under(root, rel)
+    p = path_under(root, rel)
     if not p.is_file():
         return None  # the official loop's scratch folder was emptied: cut again when tokenized
     with Image.open(p) as im:
         return im.convert("RGB")
 
 
-def _under(root: Path, rel: str) -> Path:
+def path_under(root: Path, rel: str) -> Path:
+    """`rel` as it stands when absolute, else under `root` (image paths in a run's records)."""
     p = Path(rel)
     return p if p.is_absolute() else root / p
 
@@ -265,15 +266,15 @@ def import_deepeyes_eval(path: str | os.PathLike, image_root: str | os.PathLike 
             raise ValueError("'pred_output' must be the chat: a list of {role, content} messages")
         if not isinstance(rec.get("image"), str):
             raise ValueError("a record needs 'image' (the file name of the main image)")
-        image, size = open_image(_under(root, rec["image"]), load_images)
-        gt = _vstar_boxes(_under(root, rec["image"]).with_suffix(".json"))
+        image, size = open_image(path_under(root, rec["image"]), load_images)
+        gt = _vstar_boxes(path_under(root, rec["image"]).with_suffix(".json"))
         system = msgs[0]["content"] if msgs[0].get("role") == "system" else "You are a helpful assistant."
         user = next(m for m in msgs if m.get("role") == "user")
         text = _text_of(user["content"])
         b = TraceBuilder(image, view or DEEPEYES_VIEW, size)
         head = f"<|im_start|>system\n{system}{IM_END}\n<|im_start|>user\n"
         b.start(head, f"{text}{IM_END}\n<|im_start|>assistant\n", question=str(rec.get("question", text)),
-                answers=_answers(rec), gt_boxes=gt, family=str(rec.get("category", "")),
+                answers=answers_of(rec), gt_boxes=gt, family=str(rec.get("category", "")),
                 sample_id=str(rec.get("id", f"{Path(path).stem}-{n:06d}")),
                 meta={"format": "deepeyes-eval", "source": str(path), "line": n, "status": rec.get("status")})
         turns = msgs[msgs.index(user) + 1:]
@@ -291,17 +292,17 @@ def import_deepeyes_eval(path: str | os.PathLike, image_root: str | os.PathLike 
                 opened = False
         return b.build()
 
-    return _importer(path, errors, one)
+    return import_records(path, errors, one)
 
 
 def _deepeyes_call(b: TraceBuilder, content: str, follow: dict | None, image) -> bool:
     """The tool call of one assistant turn: executed (its crop opens the next user turn) or refused."""
-    m = list(_TOOL_CALL.finditer(content))
+    m = list(TOOL_CALL.finditer(content))
     if not m:
         return False
     span = m[0].span()
     try:
-        call = _loads(m[0].group(1).strip())
+        call = loads_call(m[0].group(1).strip())
         box = [float(v) for v in call["arguments"]["bbox_2d"]]
         if len(box) != 4:
             raise ValueError("bbox_2d needs four numbers")
@@ -335,7 +336,8 @@ def _deepeyes_crop(image: Image.Image, box) -> Image.Image:
     return crop.resize((w, h), Image.BICUBIC)
 
 
-def _loads(s: str):
+def loads_call(s: str):
+    """A tool call's JSON, or the Python literal DeepEyes and verl also accept."""
     try:
         return json.loads(s)
     except ValueError:
