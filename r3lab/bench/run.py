@@ -28,7 +28,8 @@ from ..core.regions import ViewConfig
 from ..core.trajectory import IMAGE, MODEL, Trajectory
 from ..bench.readers import BENCHMARKS, item_image, read_benchmark
 from ..core.files import file_stem
-from ..engine.config import RolloutConfig
+from ..core.settings import POSITIVE, check_ranges, nested, read_nested
+from ..engine.config import RolloutConfig, RolloutSettings
 from ..engine.rollouts import rollout
 from ..core.files import atomic_write_text
 from .scoring import best_overlap_iou, cycle_accuracy, mean, score_item
@@ -46,24 +47,17 @@ class BenchConfig:
     out: str = ""  # folder for table.md, results.json, items.jsonl, crops/ and figure.png (CLI default: runs/bench/NAME)
     seed: int = 0  # seed of V*'s per-question option shuffle (recorded in every item)
     shuffle: bool = True  # shuffle V*'s options (its correct option is always listed first); others keep their order
-    max_crops: int = 2  # crops honoured per answer (0 = answer from the coarse view only)
-    max_new_tokens: int = 64  # model tokens per answer (a real checkpoint: 1024)
-    max_segment_tokens: int = 48  # model tokens between two crops (a real checkpoint: 512)
-    temperature: float = 0.0  # 0 = greedy, as lmms-eval and VLMEvalKit decode
+    rollout: RolloutSettings = nested(RolloutSettings, temperature=0.0)  # crops (0: coarse view only), token budgets
+    # (a real checkpoint: 1024 / 512), greedy as lmms-eval and VLMEvalKit decode
     batch: int = 4  # questions decoded together; bounds memory (each holds its original image while it runs)
     max_pixels: int = 0  # the main image's pixel budget (0 = the policy's own view)
     crop_max_pixels: int = 0  # a crop's pixel budget (0 = the policy's own view)
     instruction: str = ""  # the instruction after each question (empty: the policy's own, e.g. its r3lab.json prompt)
 
     def __post_init__(self):
-        for k in ("n", "max_crops", "max_pixels", "crop_max_pixels"):
-            if getattr(self, k) < 0:
-                raise ValueError(f"BenchConfig.{k} must be >= 0, got {getattr(self, k)}")
-        for k in ("batch", "max_new_tokens", "max_segment_tokens"):
-            if getattr(self, k) < 1:
-                raise ValueError(f"BenchConfig.{k} must be >= 1, got {getattr(self, k)}")
-        if not (self.temperature >= 0 and math.isfinite(self.temperature)):
-            raise ValueError(f"BenchConfig.temperature must be a finite number >= 0, got {self.temperature}")
+        read_nested(self)
+        check_ranges(self, ints=dict(n=(0, None), seed=(0, None), batch=POSITIVE, max_pixels=(0, None),
+                                     crop_max_pixels=(0, None)))
 
 
 @dataclass
@@ -124,9 +118,7 @@ def run_bench(policy, name: str, config: BenchConfig | None = None, progress: bo
     if scripts is not None and len(scripts) != len(samples):
         raise ValueError(f"scripts must hold one entry per question ({len(samples)}), got {len(scripts)}")
     policy = _with_view(policy, cfg)
-    rcfg = RolloutConfig(group_size=1, max_crops=cfg.max_crops, max_new_tokens=cfg.max_new_tokens,
-                         max_segment_tokens=cfg.max_segment_tokens, temperature=cfg.temperature,
-                         greedy=cfg.temperature == 0, batch_rows=cfg.batch, seed=cfg.seed)
+    rcfg = RolloutConfig.of(cfg.rollout, group_size=1, batch_rows=cfg.batch, seed=cfg.seed)
     out = Path(cfg.out) if cfg.out else None
     if out is not None:
         _fresh(out)

@@ -15,6 +15,7 @@ from tqdm.auto import tqdm
 from ..core.crop_calls import TOOL_CLOSE, find_crop_calls, format_crop_call
 from ..core.env import progress_disabled
 from ..core.regions import Frame, ViewConfig, box_iou
+from ..core.settings import check_ranges
 from ..core.trajectory import IMAGE, MODEL, Piece, crop_piece
 from .call_styles import sample_style
 from .sample import Sample
@@ -30,6 +31,9 @@ class FilterConfig:
     max_iou: float = 0.5  # two crops of one sample overlapping more than this are redundant
     max_area: float = 0.5  # a crop covering more than this fraction of the image is not a closer look
     require_conclusion: bool = True  # the reasoning after the last crop must state the answer
+
+    def __post_init__(self):
+        check_ranges(self, floats=dict(max_iou=(0.0, 1.0), max_area=(0.0, 1.0)), open_low=("max_area",))
 
 
 FILTERS = ("layout", "region_validity", "non_redundancy", "coherence")

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+from ..core.settings import POSITIVE, SHARE, check_ranges
 from ..core.trajectory import Trajectory
 from ..importers.agent_loop import import_agent_loop
 from ..importers.traces import import_deepeyes_eval, import_vlmr3_eval
@@ -46,12 +47,8 @@ class CollapseConfig:
     tolerance: float = 0.05  # accuracy "holds" when the late accuracy is at least the early one minus this
 
     def __post_init__(self):
-        if self.window < 1:
-            raise ValueError(f"CollapseConfig.window must be >= 1, got {self.window}")
-        for k in ("floor", "drop", "min_start", "tolerance"):
-            v = getattr(self, k)
-            if not 0.0 <= v <= 1.0:
-                raise ValueError(f"CollapseConfig.{k} must be in [0, 1], got {v}")
+        check_ranges(self, ints=dict(window=POSITIVE),
+                     floats=dict(floor=SHARE, drop=SHARE, min_start=SHARE, tolerance=SHARE))
 
 
 def crop_behaviour(source, terms: str = "code") -> list[dict]:

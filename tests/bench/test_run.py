@@ -107,7 +107,7 @@ def test_images_are_decoded_chunk_by_chunk_and_not_kept(tmp_path, monkeypatch):
     real_image_at, real_rollout = readers.image_at, bench.rollout
     monkeypatch.setattr(readers, "image_at", lambda ref: decoded.append(ref["row"]) or real_image_at(ref))
     monkeypatch.setattr(bench, "rollout", lambda *a, **k: at_rollout.append(len(decoded)) or real_rollout(*a, **k))
-    res = run_bench(tiny_policy(), "hrbench8k", BenchConfig(data=str(data), batch=2, max_new_tokens=4),
+    res = run_bench(tiny_policy(), "hrbench8k", BenchConfig(data=str(data), batch=2, rollout={"max_new_tokens": 4}),
                     keep_images=False)
     assert at_rollout == [0, 2, 4] and len(decoded) == 5  # each chunk's images, when its turn comes, once each
     assert res.trajectories == [] and len(res.items) == 5
@@ -116,7 +116,7 @@ def test_images_are_decoded_chunk_by_chunk_and_not_kept(tmp_path, monkeypatch):
 def test_pixel_budgets_and_instruction_apply_to_the_run_only(tmp_path):
     policy = tiny_policy()
     data = write_benchmark("vstar", tmp_path)
-    cfg = BenchConfig(data=str(data), n=1, max_new_tokens=2, max_pixels=56 * 56, instruction="Answer briefly.")
+    cfg = BenchConfig(data=str(data), n=1, rollout={"max_new_tokens": 2}, max_pixels=56 * 56, instruction="Answer briefly.")
     res = run_bench(policy, "vstar", cfg)
     t = res.trajectories[0]
     assert t.main.info.input_size == (56, 28) and "\nAnswer briefly.<|im_end|>" in t.pieces[2].text

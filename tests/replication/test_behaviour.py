@@ -59,7 +59,7 @@ def test_imported_evaluations_and_trl_logs_have_one_row_per_step(tmp_path):
 
 def test_a_bench_run_is_read_with_the_benchmark_s_own_verdicts(tmp_path):
     data = write_benchmark("vstar", tmp_path)
-    run_bench(tiny_policy(), "vstar", BenchConfig(data=str(data), out=str(tmp_path / "run"), max_new_tokens=4))
+    run_bench(tiny_policy(), "vstar", BenchConfig(data=str(data), out=str(tmp_path / "run"), rollout={"max_new_tokens": 4}))
     assert sniff(tmp_path / "run") == "bench"
     trajs = load_run(tmp_path / "run")
     assert all("hit" in t.meta for t in trajs) and len(crop_behaviour(trajs)) == 1
@@ -70,7 +70,7 @@ def test_r3lab_eval_trajectories_are_read_too(tmp_path):
     from r3lab.replication.evaluation import EvalConfig, evaluate
 
     policy = tiny_policy()
-    res = evaluate(policy, build_samples(2, seed=0, view=policy.view, progress=False), EvalConfig(max_new_tokens=4))
+    res = evaluate(policy, build_samples(2, seed=0, view=policy.view, progress=False), EvalConfig(rollout={"max_new_tokens": 4}))
     res.save(tmp_path)
     assert sniff(tmp_path) == "r3lab" and sniff(tmp_path / "trajectories.jsonl") == "r3lab"
     (row,) = crop_behaviour(load_run(tmp_path))

@@ -70,7 +70,7 @@ def _rgrpo(policy, out, steps=3, resume=False, callbacks=()):
     prefix = "<think>It is</think><answer>"
     n = len(policy.encode(prefix)) + 4
     cfg = RGRPOConfig(steps=steps, group_size=2, batch_size=4, micro_rows=2, inner_epochs=2, lr_lm=1e-2,
-                      max_new_tokens=n, max_segment_tokens=n, out_dir=str(out), resume=resume, seed=3)
+                      rollout={"max_new_tokens": n, "max_segment_tokens": n}, out_dir=str(out), resume=resume, seed=3)
     return rgrpo_train(policy, toy_samples(4, policy.view), cfg, callbacks,
                        rollout_fn=scripted_rollout(lambda s, j, step: prefix), terms=[RewardTerm("len", _len_reward)])
 

@@ -1,4 +1,4 @@
-"""r3-tiny's vision tower learns (research notes, benchmarks/where/README.md: a from-scratch tiny
+"""r3-tiny's vision tower learns (research/FINDINGS.md, initialisation: a from-scratch tiny
 Qwen2.5-VL with transformers' default init stayed at chance and its vision gradients vanished)."""
 import random
 
