@@ -20,6 +20,7 @@ import random
 from dataclasses import asdict
 from pathlib import Path
 
+from ..core.answer import extract_answer
 from ..core.files import ImportReport, bad_record, file_stem, read_records
 from ..core.crop_calls import CallStyle, find_crop_calls, format_crop_call
 from ..core.regions import Frame, ViewConfig, crop_and_zoom
@@ -305,9 +306,7 @@ def _view_of(s: Sample) -> ViewConfig:
 
 
 def _answer_in(text: str) -> list[str]:
-    import re
-
-    found = re.findall(r"<answer>(.*?)</answer>", text, re.S)
-    if not found:
+    found = extract_answer(text)
+    if found is None:
         raise ValueError("the last segment has no <answer>...</answer>")
-    return [found[-1].strip()]
+    return [found]

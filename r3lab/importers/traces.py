@@ -48,6 +48,7 @@ from pathlib import Path
 from PIL import Image, UnidentifiedImageError
 from tqdm.auto import tqdm
 
+from ..core.answer import extract_answer
 from ..core.crop_calls import CropCall, Verdict, find_crop_calls
 from ..core.env import progress_disabled
 from ..core.prompt import IM_END, PromptConfig
@@ -160,8 +161,8 @@ def answers_of(rec: dict) -> list[str]:
     for key in ("answer_choice", "answer", "ground_truth", "solution", "label"):
         v = rec.get(key)
         if isinstance(v, str) and v.strip():
-            m = re.search(r"<answer>(.*?)</answer>", v, re.S)
-            out += [x.strip() for x in (m.group(1) if m else v).split("/") if x.strip() and x.strip() not in out]
+            v = extract_answer(v) or v  # "<answer>X</answer>" or X
+            out += [x.strip() for x in v.split("/") if x.strip() and x.strip() not in out]
     return out
 
 

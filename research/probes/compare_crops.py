@@ -27,8 +27,7 @@ def classify(policy, n: int) -> dict:
 
     c = RecipeConfig()
     samples = build_samples(n, c.eval_seed, ["compare_two"], WorldConfig(**c.world), view=policy.view, progress=False)
-    res = evaluate(policy, samples, EvalConfig(max_crops=c.max_crops, max_new_tokens=c.max_new_tokens,
-                                               max_segment_tokens=64), progress=False)
+    res = evaluate(policy, samples, EvalConfig(rollout=c.eval_rollout), progress=False)
     by = {s.sample_id: s for s in samples}
     counts, right = Counter(), Counter()
     for t in res.trajectories:

@@ -11,14 +11,13 @@ torch.set_num_threads(1)
 from r3lab.model.policy import load_policy
 from r3lab.data.vlir import build_samples
 from r3lab.replication.recipe import RecipeConfig
-from r3lab.replication.evaluation import EvalConfig, evaluate
+from r3lab.replication.evaluation import evaluate
 c = RecipeConfig()
 pol = load_policy(sys.argv[1], view=c.view_config())
 seed, n = int(sys.argv[3]), int(sys.argv[4])
 fams = ["read_one", "compare_two"]
 held = build_samples(n * len(fams), seed, fams, c.world_config(), view=pol.view, progress=False)
-res = evaluate(pol, held, EvalConfig(max_crops=c.max_crops, max_new_tokens=c.max_new_tokens, max_segment_tokens=64,
-                                     batch_rows=64, temperature=0.0, seed=c.seed, iou_weight=c.iou_weight), progress=False)
+res = evaluate(pol, held, c.eval_config("sft"), progress=False)
 out = {"model": sys.argv[1], "seed": seed, "n": n, "rows": res.rows}
 json.dump(out, open(sys.argv[2], "w"), indent=1)
 for f, r in res.rows.items():

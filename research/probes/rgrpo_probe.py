@@ -30,6 +30,7 @@ def rgrpo(sft: str, out: str, n: int, overrides: dict) -> dict:
     from r3lab.replication.evaluation import EvalConfig, evaluate
     from r3lab.replication.recipe import RecipeConfig
     from r3lab.train import RGRPOConfig, train_rgrpo
+    from dataclasses import asdict
 
     c, kw = RecipeConfig(), dict(overrides)
     fams = kw.pop("families", c.families).split(",")
@@ -37,13 +38,8 @@ def rgrpo(sft: str, out: str, n: int, overrides: dict) -> dict:
     temps = kw.pop("eval_temperatures", [0.0])  # 1.0 too: the IoU of the policy's sampled crops (what R-GRPO trains)
     pol = load_policy(sft, view=c.view_config())
     seed_everything(c.seed)
-    cfg = RGRPOConfig(**{**dict(steps=c.rgrpo_steps, group_size=c.group_size, batch_size=c.rgrpo_batch, micro_rows=16,
-                                lr_lm=c.rgrpo_lr, lr_merger=c.rgrpo_lr, lr_vision=c.rgrpo_lr,
-                                freeze_vision=not c.rgrpo_vision, freeze_merger=not c.rgrpo_vision,
-                                temperature=c.rgrpo_temperature, rewards=c.rewards, iou_weight=c.iou_weight,
-                                region_reward=c.region_reward, beta=c.beta, max_crops=c.max_crops,
-                                max_new_tokens=c.max_new_tokens, seed=c.seed, log_every=5, out_dir=out + "/logs",
-                                resume="auto"), **kw}).validate()
+    base = asdict(c.rgrpo_config("rgrpo"))  # the recipe's R-GRPO stage, then the probe's overrides by field
+    cfg = RGRPOConfig(**{**base, "micro_rows": 16, "out_dir": out + "/logs", **kw})
     t = time.time()
     if cfg.steps:
         train_rgrpo(pol, build_samples(c.n_train, c.data_seed, fams, c.world_config(), view=pol.view, progress=False,
@@ -54,9 +50,8 @@ def rgrpo(sft: str, out: str, n: int, overrides: dict) -> dict:
     keys = ("accuracy", "accuracy_lo", "accuracy_hi", "crop_rate", "crop_iou", "crop_iou_lo", "crop_iou_hi", "reward")
     out = {"sft": sft, "overrides": overrides, "train_s": round(time.time() - t), "n": n}
     for temp in temps:
-        res = evaluate(pol, held, EvalConfig(max_crops=c.max_crops, max_new_tokens=c.max_new_tokens,
-                                             max_segment_tokens=64, batch_rows=64, temperature=temp, seed=c.seed,
-                                             iou_weight=c.iou_weight), progress=False)
+        res = evaluate(pol, held, EvalConfig(rollout={**asdict(c.eval_rollout), "temperature": temp}, reward=c.reward,
+                                             batch_rows=64, seed=c.seed), progress=False)
         rows = {f: {k: round(v, 3) for k, v in r.items() if k in keys} for f, r in res.rows.items()}
         out["rows" if temp == 0 else f"rows_t{temp:g}"] = rows
     return out

@@ -1,34 +1,38 @@
-"""Localisation probe: can a model learn *where* a named landmark is?
+"""Localisation probe: can a fresh r3-tiny learn *where* a named landmark is, and how fast?
+
+    python research/probes/where_probe.py '{"steps": 2000, "world": {"object_min": 100, "object_max": 130}}'
 
 `probe_where(cfg)` trains a fresh policy on one question ("Where is the red circle?") answered with
 one target (the crop call the VLIR rationales write, or a variant of it), on fresh scenes of the
-synthetic world every step, then measures where its greedy boxes land on held-out scenes: mean IoU
-with the landmark's region, % IoU > 0.5, % of box centres on the named landmark (and on any
-landmark), % of crops that contain the detail. Every lever of the research notes is a field.
+synthetic world every step, then measures where its greedy boxes land on held-out scenes with the
+library's measurement (`r3lab.replication.ground_check.evaluate_where`: the engine's greedy rollout,
+the crop-call grammar). Every lever of research/FINDINGS.md's grounding section is a field; `where_sweep.py`
+runs several side by side. The read items ("read": the mark's colour from its ground-truth crop) are
+answered by transformers' own `generate`.
 """
 from __future__ import annotations
 
 import dataclasses
 import json
 import random
-import re
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 
 import torch
 
-from ..core.batch import collate
-from ..core.crop_calls import format_crop_call
-from ..core.prompt import PromptConfig
-from ..core.regions import Frame, ViewConfig, box_iou
-from ..core.trajectory import ENV, MODEL, Piece, Trajectory
-from ..data.tasks import make_task
-from ..data.world import WorldConfig, region_input_box
-from ..engine.scoring import TokenScorer
-from ..model.tiny import TinyConfig, build_tiny
-from ..train.config import SFTConfig
-from ..train.optim import group_grad_norms, lr_factor, make_optimizer, set_lr
-from .evaluation import contains_detail
+from r3lab.core.batch import collate
+from r3lab.core.crop_calls import format_crop_call
+from r3lab.core.prompt import PromptConfig
+from r3lab.core.regions import Frame, ViewConfig
+from r3lab.core.trajectory import ENV, MODEL, Piece, Trajectory
+from r3lab.data.tasks import make_task
+from r3lab.data.world import WorldConfig, region_input_box
+from r3lab.engine.scoring import TokenScorer
+from r3lab.model.tiny import TinyConfig, build_tiny
+from r3lab.replication.ground_check import WhereConfig, chance, evaluate_where, where_question
+from r3lab.train.config import SFTConfig
+from r3lab.train.optim import group_grad_norms, lr_factor, make_optimizer, set_lr
 
 TARGETS = ("plain", "enum", "name")
 TASKS = ("where", "read")
@@ -150,17 +154,6 @@ def _traj(item, policy, target=True) -> Trajectory:
     return t
 
 
-_CALL = re.compile(r'bbox_2d"\s*:\s*\[([^\]]*)\]')
-
-
-def _last_call_box(text: str):
-    found = _CALL.findall(text)
-    if not found:
-        return None
-    nums = re.findall(r"-?\d+(?:\.\d+)?", found[-1])
-    return tuple(float(v) for v in nums) if len(nums) == 4 else None
-
-
 @torch.no_grad()
 def generate_text(policy, items, max_new_tokens: int, batch: int = 50) -> list[str]:
     """Greedy completions of the items' prompts (transformers' own generate, left-padded)."""
@@ -179,69 +172,15 @@ def generate_text(policy, items, max_new_tokens: int, batch: int = 50) -> list[s
     return out
 
 
-def where_metrics(items, texts) -> dict:
-    """Mean IoU, % IoU > 0.5, % centres on the named / any landmark, % crops containing the detail."""
-    n = len(items)
-    iou_sum = hit = on_named = on_any = contains = valid = 0
-    for it, text in zip(items, texts):
-        b = _last_call_box(text)
-        if b is None or b[2] <= b[0] or b[3] <= b[1]:
-            continue
-        valid += 1
-        fr, lms = it["frame"], it["scene"].landmarks
-        iou = box_iou(b, it["box"])
-        iou_sum += iou
-        hit += iou > 0.5
-        cx, cy = (b[0] + b[2]) / 2, (b[1] + b[3]) / 2
-
-        def inside(lm):
-            x1, y1, x2, y2 = fr.to_input(lm.box)
-            return x1 <= cx <= x2 and y1 <= cy <= y2
-
-        on_named += inside(lms[it["k"]])
-        on_any += any(inside(lm) for lm in lms)
-        o = fr.to_orig(b)  # what the environment would cut (inclusive original pixels)
-        d = lms[it["k"]].detail.box
-        contains += contains_detail(o, d)
-    pct = lambda v: round(100 * v / n, 1)  # noqa: E731
-    return {"mean_iou": round(iou_sum / n, 4), "iou>0.5": pct(hit), "centre_on_named": pct(on_named),
-            "centre_on_any": pct(on_any), "contains_detail": pct(contains), "valid": pct(valid)}
-
-
-def evaluate_where(policy, cfg: ProbeConfig | None = None, n: int | None = None, seed: int | None = None) -> dict:
-    """Where a (trained) policy's greedy boxes land on `n` held-out probe questions: `where_metrics`."""
-    cfg = cfg or ProbeConfig()
-    seed = cfg.seed + 10_000 if seed is None else seed
-    items = [where_item(cfg, seed, i, policy.view) for i in range(n or cfg.n_eval)]
-    max_new = max(len(policy.encode(it["target"])) for it in items[:50]) + 8
-    was = policy.model.training
-    policy.model.eval()
-    try:
-        return {**where_metrics(items, generate_text(policy, items, max_new)), **chance(items)}
-    finally:
-        policy.model.train(was)
-
-
-def chance(items) -> dict:
-    """What guessing gives: the box of a random landmark of the scene."""
-    rng = random.Random(0)
-    iou = named = 0.0
-    for it in items:
-        sc, fr = it["scene"], it["frame"]
-        j = rng.randrange(len(sc.landmarks))
-        iou += box_iou(region_input_box(sc.region(j), fr), it["box"])
-        named += j == it["k"]
-    return {"random_landmark_iou": round(iou / len(items), 4), "random_landmark_centre": round(100 * named / len(items), 1)}
-
-
 def item_of(cfg: ProbeConfig):
     if cfg.task not in TASKS:
         raise ValueError(f"task must be one of {TASKS}, got {cfg.task!r}")
     return where_item if cfg.task == "where" else read_item
 
 
-def metrics_of(cfg: ProbeConfig):
-    return where_metrics if cfg.task == "where" else read_metrics
+def where_eval(cfg: ProbeConfig, pol) -> dict:
+    """The library's measurement of where the probe's greedy boxes land (the probe's world, held-out seed)."""
+    return evaluate_where(pol, WhereConfig(n=cfg.n_eval, seed=cfg.seed + 10_000, world=cfg.world))
 
 
 class _Batches(torch.utils.data.Dataset):
@@ -295,23 +234,26 @@ def probe_where(cfg: ProbeConfig, log=print) -> dict:
     opt = make_optimizer(model, scfg)
     scorer = TokenScorer(model)
     eval_items = [item_of(cfg)(cfg, cfg.seed + 10_000, i, pol.view) for i in range(cfg.n_eval)]
+    where_items = [where_question(cfg.world_config(), cfg.seed + 10_000, i, pol.view) for i in range(cfg.n_eval)]
     mixed_reads = cfg.task == "where" and cfg.reading > 0  # then reading is measured too
     read_eval = [read_item(cfg, cfg.seed + 10_000, i, pol.view) for i in range(cfg.n_eval)] if mixed_reads else []
     max_new = max(len(pol.encode(it["target"])) for it in eval_items[:50]) + 8
     rec = {"config": asdict(cfg), "params": sum(p.numel() for p in model.parameters()),
-           "chance": chance(eval_items) if cfg.task == "where" else {},
+           "chance": chance(where_items) if cfg.task == "where" else {},
            "rows": [], "evals": []}
     log(json.dumps({k: rec[k] for k in ("config", "params", "chance")}))
 
     def evaluate(step, t_train):
         model.eval()
         t0 = time.perf_counter()
-        texts = generate_text(pol, eval_items, max_new)
+        if cfg.task == "where":
+            found, texts = where_eval(cfg, pol), []
+        else:
+            texts = generate_text(pol, eval_items, max_new)
+            found = read_metrics(eval_items, texts)
         reads = read_metrics(read_eval, generate_text(pol, read_eval, 8)) if read_eval else {}
-        ev = {"step": step, **metrics_of(cfg)(eval_items, texts), **reads, "eval_s": round(time.perf_counter() - t0, 1),
+        ev = {"step": step, **found, **reads, "eval_s": round(time.perf_counter() - t0, 1),
               "train_s": round(t_train, 1), "examples": texts[:3]}
-        if step == cfg.steps or (cfg.time_limit and time.perf_counter() - t_start > cfg.time_limit):
-            ev["texts"] = texts
         rec["evals"].append(ev)
         log("EVAL " + json.dumps(ev))
         model.train()
@@ -356,3 +298,8 @@ def probe_where(cfg: ProbeConfig, log=print) -> dict:
     if cfg.save:
         pol.save(cfg.save)
     return rec
+
+
+if __name__ == "__main__":  # python research/probes/where_probe.py '{"steps": 2000, ...}' (ProbeConfig fields as JSON)
+    rec = probe_where(ProbeConfig(**json.loads(sys.argv[1] if len(sys.argv) > 1 else "{}")))
+    print(json.dumps({k: v for k, v in rec["evals"][-1].items() if k != "examples"}))

@@ -25,8 +25,7 @@ model, n = sys.argv[1], int(sys.argv[2])
 c = RecipeConfig()
 pol = load_policy(model, view=c.view_config())
 samples = build_samples(n, c.eval_seed, ["read_one"], c.world_config(), view=pol.view, progress=False)
-res = evaluate(pol, samples, EvalConfig(max_crops=c.max_crops, max_new_tokens=c.max_new_tokens,
-                                        max_segment_tokens=64), progress=False)
+res = evaluate(pol, samples, EvalConfig(rollout=c.eval_rollout), progress=False)
 by = {s.sample_id: s for s in samples}
 counts, geo, misses = collections.Counter(), {}, []
 for t in res.trajectories:

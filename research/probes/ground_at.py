@@ -19,9 +19,8 @@ def main(n: int, paths: list[str]) -> None:
     from r3lab.replication.recipe_config import RecipeConfig
 
     c = RecipeConfig()
-    prompt = {"question_first": c.question_first, "instruction": c.instruction}
     for path in paths:
-        print(path, json.dumps(measure(load_policy(path), {**c.world, **c.base_world}, prompt, n)), flush=True)
+        print(path, json.dumps(measure(load_policy(path), {**c.world, **c.base_world}, n)), flush=True)
 
 
 if __name__ == "__main__":

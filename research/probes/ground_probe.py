@@ -8,7 +8,7 @@ Builds r3-tiny and the base samples exactly as `Recipe._base` does for its first
 `base_closeups`, `base_pairs`, `base_batch`, `base_lr`, `base_steps`, `seed`, `data_seed`), trains that phase in this one
 process (the whole batch on one rank: the same samples and schedule as the recipe's two DDP ranks, not
 the same bits), and every `every=` steps (default 500) measures where its greedy boxes land on N
-held-out "Where is the ...?" questions of the phase's world (`r3lab.replication.probe.evaluate_where`,
+held-out "Where is the ...?" questions of the phase's world (`r3lab.replication.ground_check.evaluate_where`,
 `n=`, default 200). Writes OUT_DIR/result.json (the curve) and OUT_DIR/log.jsonl (the training log).
 """
 import json
@@ -27,8 +27,8 @@ def main(out: str, overrides: dict) -> dict:
     from r3lab.data.grounding import build_base
     from r3lab.model.policy import load_policy
     from r3lab.model.tiny import build_tiny
-    from r3lab.replication.probe import ProbeConfig, evaluate_where
-    from r3lab.replication.recipe import Recipe, RecipeConfig
+    from r3lab.replication.ground_check import WhereConfig, evaluate_where
+    from r3lab.replication.recipe import RecipeConfig
     from r3lab.train import train_sft
 
     Path(out).mkdir(parents=True, exist_ok=True)
@@ -45,15 +45,14 @@ def main(out: str, overrides: dict) -> dict:
                             prompt=PromptConfig(question_first=c.question_first, instruction=c.instruction))
     samples = build_base(c.n_base, c.data_seed, c.base_closeups, c.world_config(base=True), view=policy.view,
                          progress=False, pairs=c.base_pairs)
-    cfg = Recipe(c)._sft_config("ground", c.base_steps, c.base_batch, c.base_lr)
+    cfg = c.sft_config("ground", c.base_steps, c.base_batch, c.base_lr)
     cfg.out_dir, cfg.save_every, cfg.log_every = out, 0, 10
-    probe = ProbeConfig(world={**c.world, **c.base_world}, prompt={"question_first": c.question_first,
-                                                                   "instruction": c.instruction})
+    probe = WhereConfig(n=n, world={**c.world, **c.base_world})
     curve, t0 = [], time.time()
 
     def measure(state, row):
         if state.step % every == 0 or state.step == c.base_steps:
-            m = evaluate_where(state.policy, probe, n=n)
+            m = evaluate_where(state.policy, probe)
             curve.append({"step": state.step, "loss": round(row["loss"], 4), "wall_s": round(time.time() - t0), **m})
             print(json.dumps(curve[-1]), flush=True)
             with open(f"{out}/result.json", "w") as f:

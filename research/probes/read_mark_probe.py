@@ -1,7 +1,7 @@
 """read probe: fresh r3-tiny (recipe shape), read the mark's colour from the ground-truth crop; mark size lever."""
 import sys, json, torch
 torch.set_num_threads(1)
-from r3lab.replication.probe import ProbeConfig, probe_where
+from where_probe import ProbeConfig, probe_where
 from r3lab.replication.recipe import R3_TINY
 from r3lab.core.prompt import TINY_INSTRUCTION
 mark, steps, out = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]

@@ -28,7 +28,7 @@ def pairs(policy, world, n: int, seed: int = 777) -> dict:
     from r3lab.core.regions import Frame
     from r3lab.data.grounding import grounding_sample
     from r3lab.data.world import region_input_box
-    from r3lab.replication.probe import generate_text
+    from where_probe import generate_text
 
     samples = [s for s in (grounding_sample(seed, i, world, policy.view, pairs=1.0) for i in range(n))
                if len(s.regions) == 2]
@@ -57,9 +57,7 @@ def measure(policy, n: int) -> dict:
     from r3lab.replication.recipe_config import RecipeConfig
 
     c = RecipeConfig()
-    prompt = {"question_first": c.question_first, "instruction": c.instruction}
-    return {"pairs": pairs(policy, c.world_config(base=True), n), "one": one(policy, {**c.world, **c.base_world},
-                                                                             prompt, n)}
+    return {"pairs": pairs(policy, c.world_config(base=True), n), "one": one(policy, {**c.world, **c.base_world}, n)}
 
 
 if __name__ == "__main__":

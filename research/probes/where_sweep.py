@@ -17,7 +17,7 @@ from pathlib import Path
 
 
 def run_one(spec: dict) -> None:
-    from r3lab.replication.probe import ProbeConfig, probe_where
+    from where_probe import ProbeConfig, probe_where
 
     name = spec.pop("name")
     probe_where(ProbeConfig(**spec), log=lambda s: print(s, flush=True))
