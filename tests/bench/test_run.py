@@ -124,8 +124,10 @@ def test_pixel_budgets_and_instruction_apply_to_the_run_only(tmp_path):
 
 
 def test_bench_settings_are_checked():
-    with pytest.raises(ValueError, match="batch must be >= 1"):
+    with pytest.raises(ValueError, match=r"BenchConfig\.batch = 0 is not allowed"):
         BenchConfig(batch=0)
+    with pytest.raises(ValueError, match=r"BenchConfig\.rollout\.max_crops = -1 is not allowed"):
+        BenchConfig(rollout={"max_crops": -1})
     with pytest.raises(ValueError, match="no data given"):
         run_bench(tiny_policy(), "vstar", BenchConfig())
     with pytest.raises(ValueError, match="unknown benchmark"):
