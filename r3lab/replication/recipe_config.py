@@ -43,8 +43,9 @@ class RecipeConfig:
     tiny: dict = field(default_factory=lambda: dict(R3_TINY))  # TinyConfig of the model trained from scratch
     view: dict = field(default_factory=dict)  # ViewConfig overrides (crop_max_pixels: the zoomed crop's pixel budget)
     world: dict = field(default_factory=dict)  # WorldConfig overrides, every stage and the evaluation (mark_size, ...)
-    # marks visible at the coarse view keep the grounding phase from binding names to objects (FINDINGS: grounding)
-    base_world: dict = field(default_factory=lambda: {"mark_size": 5})  # `world` overrides for that phase only
+    # `world` overrides for the grounding phase only (a colour-mark world needs {"mark_size": 5}: marks visible at
+    # the coarse view keep it from binding names to objects, FINDINGS: grounding; grey pattern tiles do not)
+    base_world: dict = field(default_factory=dict)
     question_first: bool = True  # prompt layout: question, then image (the image tokens can attend to the name)
     instruction: str = TINY_INSTRUCTION  # the prompt's instruction suffix (r3-tiny learns it is constant)
     n_base: int = 64000  # base-stage samples (grounding questions and close-ups; fresh ones every step)
@@ -64,6 +65,8 @@ class RecipeConfig:
     pairs_share: float = 0.5  # share of that phase's questions naming two landmarks ("Where are the A and the B?")
     read_steps: int = 600  # a further base phase, mostly close-ups, fresh warm-up and cosine (FINDINGS: reading)
     read_closeups: float = 0.75  # share of close-ups in that phase (16 per step of 32 do not start reading)
+    # control questions (no crop) in the read and comparison phases: SFT's share alone leaves them near chance
+    base_controls: float = 0.15  # share of control questions (their VLIR rationale) in those two phases
     # the verdict of a comparison is a late transition SFT's samples are too few for (FINDINGS: comparison)
     compare_steps: int = 600  # a third base phase: comparisons (both reads given), the rest as the read phase
     compare_share: float = 0.5  # share of comparisons in that phase
@@ -112,7 +115,7 @@ class RecipeConfig:
                                      sft_steps=(0, None), sft_batch=POSITIVE, rgrpo_steps=(0, None),
                                      group_size=(2, None), rgrpo_batch=POSITIVE, parallel=POSITIVE),
                      floats=dict(base_closeups=SHARE, base_pairs=SHARE, pairs_share=SHARE, read_closeups=SHARE,
-                                 compare_share=SHARE, ground_min=(0.0, 100.0), base_lr=RATE, sft_lr=RATE,
+                                 compare_share=SHARE, base_controls=SHARE, ground_min=(0.0, 100.0), base_lr=RATE, sft_lr=RATE,
                                  rgrpo_lr=RATE, beta=(0.0, None)))
         if self.ground_rounds and self.ground_more < 1:
             raise ValueError(f"ground_rounds={self.ground_rounds} adds phases of ground_more steps; ground_more must be "
