@@ -159,7 +159,8 @@ Tiny `{cls.get(tiny.family, tiny.family)}` models built by `r3lab.build_tiny` an
 on r3lab's synthetic world by `r3lab recipe` on a 2-core CPU: `r3-tiny-base` on grounding questions
 ("Where is the red circle?" answered with the crop call), `r3-tiny-sft` by VLIR SFT from it,
 `r3-tiny-rgrpo` by R-GRPO from that. Load with `r3lab.load_policy("assets/checkpoints/r3-tiny-sft")`;
-`r3lab eval` and `r3lab probe where --policy ...` use the evaluation settings stored in each r3lab.json.
+`r3lab eval` uses the evaluation settings stored in each r3lab.json; `r3lab probe where --policy ...` measures
+where a checkpoint's boxes land on held-out "Where is ...?" questions.
 
 ## Config
 ```json

@@ -78,9 +78,9 @@ def test_r3lab_eval_trajectories_are_read_too(tmp_path):
 
 
 def test_collapse_settings_are_checked():
-    with pytest.raises(ValueError, match="window must be >= 1"):
+    with pytest.raises(ValueError, match=r"CollapseConfig\.window = 0 is not allowed"):
         CollapseConfig(window=0)
-    with pytest.raises(ValueError, match="floor must be in"):
+    with pytest.raises(ValueError, match=r"CollapseConfig\.floor = 2\.0 is not allowed: expected a finite number in \[0\.0, 1\.0\]"):
         CollapseConfig(floor=2.0)
 
 

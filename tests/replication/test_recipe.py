@@ -150,7 +150,8 @@ def test_ship_then_warm_start_trains_nothing_shipped(tmp_path):
     assert warm_start(fresh, tmp_path / "ship") == ["base", "sft", "rgrpo"]
     for name in ("r3-tiny-base", "r3-tiny-sft", "r3-tiny-rgrpo"):  # eval settings travel with every checkpoint
         shipped = (tmp_path / "ship" / name / "r3lab.json").read_text()
-        assert json.loads(shipped)["meta"]["evaluation"]["max_crops"] == 2 and str(tmp_path) not in shipped
+        evaluation = json.loads(shipped)["meta"]["evaluation"]
+        assert evaluation["rollout"] == asdict(RecipeConfig(**TINY).eval_rollout) and str(tmp_path) not in shipped
     rec = Recipe(RecipeConfig(out=str(fresh), rows="sft,oracle", **TINY), progress=False)
     res = rec.run()
     assert "sft" not in rec.times and "base" not in rec.times  # loaded, not retrained
@@ -414,7 +415,7 @@ def test_the_grounding_check_adds_phases_until_the_bar_then_names_the_fix(tmp_pa
         Recipe(RecipeConfig(out=str(tmp_path), **{**cfg, "ground_min": 50.0}))._check_config()
     with pytest.raises(ValueError, match="ground_more must be >= 1"):
         RecipeConfig(out=str(tmp_path), ground_more=0)
-    with pytest.raises(ValueError, match="ground_min is a percentage"):
+    with pytest.raises(ValueError, match=r"RecipeConfig\.ground_min = 120 is not allowed: expected a finite number in \[0\.0, 100\.0\]"):
         RecipeConfig(out=str(tmp_path), ground_min=120)
 
 
