@@ -82,8 +82,8 @@ def learning(seed: int = 0) -> dict:
         return sum(score(trajs, terms).total) / len(trajs)
 
     before = held_out()
-    cfg = RGRPOConfig(steps=12, group_size=8, batch_size=16, micro_rows=16, lr_lm=1e-2, max_new_tokens=n,
-                      max_segment_tokens=n, seed=seed + 1)
+    cfg = RGRPOConfig(steps=12, group_size=8, batch_size=16, micro_rows=16, lr_lm=1e-2,
+                      rollout={"max_new_tokens": n, "max_segment_tokens": n}, seed=seed + 1)
     t0 = time.perf_counter()
     log = train(policy, samples, cfg, terms=terms, rollout_fn=scripted_rollout(lambda s, j, step: prefix))
     return {"reward_before": before, "reward_after": held_out(), "train_s": time.perf_counter() - t0,

@@ -145,7 +145,7 @@ def main(argv=None) -> dict:
     warm_up(policy, samples[0])
     repeats = 1 if quick else 2
     G, budget = 8, 48 if quick else 96
-    sampling = RolloutConfig(temperature=1.0, max_new_tokens=budget, max_segment_tokens=budget, seed=0)
+    sampling = RolloutConfig(max_crops=3, temperature=1.0, max_new_tokens=budget, max_segment_tokens=budget, seed=0)
     scripts = group_scripts(frame, G, style)
 
     r = compare(policy, samples[:1], {"batched": sampling, "single": with_(sampling, batch_rows=1)}, repeats + 1,

@@ -68,7 +68,8 @@ def r3lab_script(policy) -> list[str]:
 
 def time_trl(policy, samples, G: int, reps: int) -> dict:
     cfg = TRLConfig(steps=reps + 1, prompts_per_step=len(samples), group_size=G, learning_rate=0.0,
-                    max_completion_length=1024, max_crops=2, out_dir="/tmp/r3lab-bench-trl")
+                    rollout={"max_crops": 2, "max_new_tokens": 1024, "max_segment_tokens": 1024},
+                    out_dir="/tmp/r3lab-bench-trl")
     trainer, recorder = grpo_trainer(policy, samples, cfg, disable_tqdm=True, logging_steps=10**6)
     times, tokens, generate = [], [], trainer._generate
 

@@ -1,10 +1,11 @@
 """r3lab: a teaching and analysis toolkit for VLM-R3, models that look again.
 
 The names below are the README tour's; everything else lives in the subpackages, which follow the
-data flow: core -> data, model -> engine -> train, explain -> replication -> viz -> course -> cli.
+data flow: core -> data, model -> engine, importers -> train, explain, bench -> replication -> viz ->
+course, integrations, testing -> cli.
 Names load on first use, so `import r3lab` costs nothing until one is needed.
 """
-from ._face import lazy
+from ._lazy import lazy
 
 __version__ = "0.1.0"
 __getattr__, __dir__, __all__ = lazy(__name__, {
@@ -33,4 +34,5 @@ __getattr__, __dir__, __all__ = lazy(__name__, {
     ".viz.widgets": ["step_player"],
     ".viz.page": ["export_html"],
     ".viz.results": ["plot_results"],
-}, subpackages=("core", "data", "model", "engine", "train", "explain", "replication", "viz", "course", "cli"))
+}, subpackages=("core", "data", "model", "engine", "importers", "train", "explain", "bench", "replication", "viz",
+                 "course", "integrations", "testing", "cli"))

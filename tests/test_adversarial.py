@@ -301,16 +301,18 @@ def test_bad_numbers_fail_when_the_config_is_built(tmp_path, flag, value):
             cli_main(["train", cmd, "--data", str(tmp_path), flag, value])
     with pytest.raises(ValueError, match=r"SFTConfig\.lr_merger = nan .* \[0\.0, 1\.0\]"):
         SFTConfig(lr_merger=float("nan"))
-    with pytest.raises(ValueError, match=r"RGRPOConfig\.top_p = 0\.0 .* \(0\.0, 1\.0\]"):
-        RGRPOConfig(top_p=0.0)
+    with pytest.raises(ValueError, match=r"RGRPOConfig\.rollout\.top_p = 0\.0 .* \(0\.0, 1\.0\]"):
+        RGRPOConfig(rollout={"top_p": 0.0})
 
 
 @pytest.mark.parametrize("argv,names", [
-    (["eval", "--temperature", "nan"], ["EvalConfig.temperature = nan"]),
-    (["eval", "--max-new-tokens", "0"], ["EvalConfig.max_new_tokens = 0"]),
+    (["eval", "--temperature", "nan"], ["EvalConfig.rollout.temperature = nan"]),
+    (["eval", "--max-new-tokens", "0"], ["EvalConfig.rollout.max_new_tokens = 0"]),
+    (["eval", "--reward-region", "dice"], ["EvalConfig.reward.region = 'dice'", "'iou', 'giou'"]),
     (["eval", "--batch-rows", "1000000"], ["EvalConfig.batch_rows = 1000000", "4096"]),
-    (["train", "rgrpo", "--top-p", "0"], ["RGRPOConfig.top_p = 0.0"]),
-    (["train", "rgrpo", "--temperature", "inf"], ["RGRPOConfig.temperature = inf"]),
+    (["train", "rgrpo", "--top-p", "0"], ["RGRPOConfig.rollout.top_p = 0.0"]),
+    (["train", "rgrpo", "--temperature", "inf"], ["RGRPOConfig.rollout.temperature = inf"]),
+    (["train", "rgrpo", "--reward-region-weight", "-1"], ["RGRPOConfig.reward.region_weight = -1.0"]),
     (["train", "rgrpo", "--group-size", "1"], ["group_size must be >= 2"]),
     (["train", "sft", "--batch-size", "100000"], ["asks for 100000 samples per step", "only 4 samples"]),
     (["data", "build", "--max-pixels", "0"], ["ViewConfig.min_pixels = 3136, max_pixels = 0"]),
@@ -322,6 +324,26 @@ def test_settings_out_of_range_are_refused_naming_the_setting(tmp_path, argv, na
     with refused(ValueError, *names):
         cli_main(argv + where)
     assert not (tmp_path / "new").exists() and not (ds / "log.jsonl").exists()
+
+
+@pytest.mark.parametrize("argv,names", [
+    (["--train-max-crops", "-1"], ["RecipeConfig.train_rollout.max_crops = -1", "[0, inf)"]),
+    (["--eval-max-new-tokens", "0"], ["RecipeConfig.eval_rollout.max_new_tokens = 0", "[1, inf)"]),
+    (["--eval-temperature", "nan"], ["RecipeConfig.eval_rollout.temperature = nan"]),
+    (["--train-temperature", "0"], ["RecipeConfig.train_rollout.temperature = 0.0", "R-GRPO samples"]),
+    (["--reward-preset", "vibes"], ["RecipeConfig.reward.preset = 'vibes'", "'code', 'paper', 'accuracy'"]),
+    (["--sft-steps", "-5"], ["RecipeConfig.sft_steps = -5", "[0, inf)"]),
+    (["--rgrpo-lr", "inf"], ["RecipeConfig.rgrpo_lr = inf", "[0.0, 1.0]"]),
+    (["--group-size", "3"], ["batch_size 32 must be a positive multiple of group_size 3"]),
+    (["--tiny", '{"hidden_size": 64}'], ["unknown TinyConfig fields ['hidden_size'] in tiny"]),
+])
+def test_a_bad_recipe_setting_fails_before_any_training(tmp_path, argv, names, monkeypatch):
+    import r3lab.replication.recipe as recipe
+
+    monkeypatch.setattr(recipe.Recipe, "run", lambda self: pytest.fail("the recipe started"))
+    with refused(ValueError, *names):
+        cli_main(["recipe", "--out", str(tmp_path / "run")] + argv)
+    assert not (tmp_path / "run").exists()
 
 
 def test_a_count_out_of_range_is_an_argparse_error(tmp_path, capsys):

@@ -1,5 +1,5 @@
 """The `r3lab` command: one file per subcommand, flags built from the configuration dataclasses."""
-from .._face import lazy
+from .._lazy import lazy
 
 __getattr__, __dir__, __all__ = lazy(__name__, {
     ".app": ["main", "build_parser"],

@@ -1,4 +1,5 @@
-"""Command-line flags built from the configuration dataclasses: one `--field-name` flag per field.
+"""Command-line flags built from the configuration dataclasses: one `--field-name` flag per field, and one per
+field of a nested settings object (prefixed where a config holds two, e.g. the recipe's train and eval rollouts).
 
 Types come from the annotations, help from each field's trailing `# comment` (the one place its
 meaning is written); a field may name its own parser in its metadata (`resume`: true / false / auto).
@@ -24,40 +25,64 @@ def field_help(cls) -> dict[str, str]:
     return {m.group(1): m.group(2).strip() for m in map(pat.match, src.splitlines()) if m}
 
 
-def add_dataclass_arguments(parser: argparse.ArgumentParser, cls, prefix: str = "") -> None:
-    """One `--field-name` flag per dataclass field, typed from the annotations, help from trailing comments."""
+def add_dataclass_arguments(parser: argparse.ArgumentParser, cls, prefix: str = "", defaults=None) -> None:
+    """One `--field-name` flag per dataclass field, typed from the annotations, help from trailing comments.
+
+    A nested settings field (`r3lab.core.settings.nested`) gives one flag per field of its settings object,
+    prefixed by the field's `flags` (the recipe's `--train-max-crops` / `--eval-max-crops`), with the defaults
+    of the object the field holds by default."""
     hints = typing.get_type_hints(cls)
     comments = field_help(cls)
     for f in dataclasses.fields(cls):
         if not f.init:
             continue
+        if "nested" in f.metadata:
+            add_dataclass_arguments(parser, f.metadata["nested"], prefix + f.metadata["flags"], _default(f, defaults))
+            continue
         tp = hints[f.name]
         flag = "--" + prefix + f.name.replace("_", "-")
-        default = f.default if f.default is not dataclasses.MISSING else (
-            f.default_factory() if f.default_factory is not dataclasses.MISSING else None)
+        default = getattr(defaults, f.name) if defaults is not None else _default(f)
+        dest = prefix.replace("-", "_") + f.name
         base = _base_type(tp)
         # argparse %-formats help strings: a literal "%" in a comment ("% of box centres") must be doubled
         help_ = ((f.metadata.get("help") or comments.get(f.name, "")) + f" (default: {default!r})").replace("%", "%%")
         if "type" in f.metadata:  # the field names its own parser (e.g. resume: true / false / auto)
             parser.add_argument(flag, type=f.metadata["type"], default=default, metavar=f.metadata.get("metavar"),
-                                help=help_, dest=prefix.replace("-", "_") + f.name)
+                                help=help_, dest=dest)
         elif base is bool:
-            parser.add_argument(flag, type=parse_bool, default=default, metavar="BOOL", help=help_,
-                                dest=prefix.replace("-", "_") + f.name)
+            parser.add_argument(flag, type=parse_bool, default=default, metavar="BOOL", help=help_, dest=dest)
         elif base in (int, float, str):
-            parser.add_argument(flag, type=base, default=default, help=help_, dest=prefix.replace("-", "_") + f.name)
+            parser.add_argument(flag, type=base, default=default, help=help_, dest=dest)
         else:  # lists and nested types: given as JSON
-            parser.add_argument(flag, type=parse_json, default=default, metavar="JSON", help=help_,
-                                dest=prefix.replace("-", "_") + f.name)
+            parser.add_argument(flag, type=parse_json, default=default, metavar="JSON", help=help_, dest=dest)
+
+
+def dataclass_values(cls, args: argparse.Namespace, prefix: str = "") -> dict:
+    """The flags of `cls`'s fields as keyword values, nested settings as dicts (what `cls(**values)` reads)."""
+    kw = {}
+    for f in dataclasses.fields(cls):
+        if not f.init:
+            continue
+        if "nested" in f.metadata:
+            kw[f.name] = dataclass_values(f.metadata["nested"], args, prefix + f.metadata["flags"])
+            continue
+        key = prefix.replace("-", "_") + f.name
+        if hasattr(args, key):
+            kw[f.name] = getattr(args, key)
+    return kw
 
 
 def dataclass_from_args(cls, args: argparse.Namespace, prefix: str = ""):
-    kw = {}
-    for f in dataclasses.fields(cls):
-        key = prefix.replace("-", "_") + f.name
-        if f.init and hasattr(args, key):
-            kw[f.name] = getattr(args, key)
-    return cls(**kw)
+    return cls(**dataclass_values(cls, args, prefix))
+
+
+def _default(f: dataclasses.Field, holder=None):
+    """A field's default: the value `holder` (a default settings object) gives it, else its own default."""
+    if holder is not None:
+        return getattr(holder, f.name)
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    return f.default_factory() if f.default_factory is not dataclasses.MISSING else None
 
 
 def _base_type(tp):

@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from ..data.benchmarks import BENCHMARKS
-from ..replication.bench import BenchConfig, run_bench
+from ..bench.readers import BENCHMARKS
+from ..bench.run import BenchConfig, run_bench
 from ..viz.bench import plot_bench
 from .args import add_dataclass_arguments, dataclass_from_args
-from .policy import add_policy_arguments, load_start_policy
+from .inputs import add_policy_arguments, load_start_policy
 
 
 def add_arguments(parser) -> None:

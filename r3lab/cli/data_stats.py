@@ -5,7 +5,7 @@ from pathlib import Path
 
 from ..data.dataset import load_dataset
 from ..data.stats import dataset_stats
-from ..viz.data import plot_stats
+from ..viz.datasets import plot_stats
 
 
 def add_arguments(parser) -> None:

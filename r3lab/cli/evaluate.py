@@ -1,15 +1,13 @@
 """`r3lab eval`: greedy held-out evaluation of a checkpoint, per task family."""
 from __future__ import annotations
 
-from dataclasses import fields
-
 from ..replication.box_report import box_errors, format_box_errors
 from ..replication.evaluation import EvalConfig, evaluate
-from .args import add_dataclass_arguments
-from .policy import add_policy_arguments, check_data, load_samples, load_start_policy
+from .args import add_dataclass_arguments, dataclass_values
+from .inputs import add_policy_arguments, check_data, load_samples, load_start_policy
 
-# unset, these come from the checkpoint (its recipe's evaluation settings), then EvalConfig's defaults
-CHECKPOINT_DEFAULTS = ("max_crops", "max_new_tokens", "max_segment_tokens")
+# unset, the rollout settings come from the checkpoint (its recipe's evaluation settings), then EvalConfig's defaults
+CHECKPOINT_DEFAULTS = ("max_crops", "max_new_tokens", "max_segment_tokens", "temperature", "top_p")
 
 
 def add_arguments(parser) -> None:
@@ -22,12 +20,13 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    given = {f.name: getattr(args, f.name) for f in fields(EvalConfig) if hasattr(args, f.name)}
-    EvalConfig(**{k: v for k, v in given.items() if v is not None})  # bad settings fail before the model loads
+    given = dataclass_values(EvalConfig, args)
+    given["rollout"] = {k: v for k, v in given["rollout"].items() if v is not None}  # unset: the checkpoint's
+    EvalConfig(**given)  # bad settings fail before the model loads
     check_data(args.data)
     policy = load_start_policy(args.policy, args.dtype, args.attn, args.calls)
     cfg = EvalConfig.for_policy(policy, **given)
-    print("evaluation settings:", {k: getattr(cfg, k) for k in CHECKPOINT_DEFAULTS})
+    print("evaluation settings:", cfg.rollout)
     res = evaluate(policy, load_samples(cfg.data, policy.view, policy.prompt.calls), cfg)
     print(res.table())
     if getattr(args, "box_errors", False):

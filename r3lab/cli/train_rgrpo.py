@@ -4,7 +4,7 @@ from __future__ import annotations
 from ..train.config import RGRPOConfig
 from ..train.rgrpo import train
 from .args import add_dataclass_arguments
-from .policy import add_policy_arguments, run_training
+from .inputs import add_policy_arguments, run_training
 
 
 def add_arguments(parser) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 from ..integrations.trl_env import require_trl
 from ..integrations.trl_train import TRLConfig, train_trl
 from .args import add_dataclass_arguments, dataclass_from_args
-from .policy import add_policy_arguments, check_data, load_samples, load_start_policy
+from .inputs import add_policy_arguments, check_data, load_samples, load_start_policy
 
 
 def add_arguments(parser) -> None:

@@ -1,6 +1,6 @@
 """The core every layer shares: pixel geometry, the crop-call and answer grammars, 3-D positions,
 the prompt, the Trajectory and its batches, and where we run (seeding, threads, display)."""
-from .._face import lazy
+from .._lazy import lazy
 
 __getattr__, __dir__, __all__ = lazy(__name__, {
     ".env": ["IN_CI", "IN_COLAB", "IN_BINDER", "IN_TEST", "REPO_ROOT", "ASSETS", "assets_dir", "seed_everything",
@@ -8,11 +8,12 @@ __getattr__, __dir__, __all__ = lazy(__name__, {
     ".regions": ["Box", "ViewConfig", "smart_resize", "Frame", "zoom_scale", "Crop", "crop_and_zoom", "box_area",
         "box_iou", "box_giou", "box_contains", "clip_box"],
     ".crop_calls": ["Verdict", "CropCall", "CallStyle", "COORDS", "GRAMMARS", "format_crop_call", "parse_crop_call", "find_crop_calls",
-        "closed_call_since"],
+        "closed_call_since", "check_coords", "to_input_pixels", "judge_box"],
     ".answer": ["answer_span", "extract_answer"],
     ".rope": ["mrope_positions", "batch_positions"],
     ".prompt": ["SYSTEM_PROMPT", "INSTRUCTION", "PromptConfig"],
-    ".handles": ["PolicyLike"],
-    ".trajectory": ["MODEL", "ENV", "IMAGE", "KINDS", "ImageInfo", "Piece", "CropEvent", "Trajectory"],
+    ".policy_like": ["PolicyLike"],
+    ".files": ["atomic_write_text", "file_lock", "file_stem", "json_lines", "ImportReport", "read_records", "bad_record"],
+    ".trajectory": ["MODEL", "ENV", "IMAGE", "KINDS", "ImageInfo", "Piece", "crop_piece", "CropEvent", "Trajectory"],
     ".batch": ["MODEL_INPUTS", "model_inputs", "collate"],
 })

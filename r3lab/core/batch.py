@@ -10,7 +10,7 @@ from typing import Sequence
 
 import torch
 
-from .handles import PolicyLike
+from .policy_like import PolicyLike
 from .rope import mrope_positions
 from .trajectory import Trajectory
 

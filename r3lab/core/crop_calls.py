@@ -15,8 +15,12 @@ import json
 import math
 from dataclasses import dataclass
 from enum import Enum
+from typing import TYPE_CHECKING, Sequence
 
 from .regions import Box, Frame, clip_box
+
+if TYPE_CHECKING:
+    from .regions import ViewConfig
 
 
 class Verdict(str, Enum):
@@ -238,6 +242,41 @@ def _find_tool_calls(text: str, frame, max_aspect: float, style: CallStyle) -> l
         calls.append(parse_crop_call(text[i:j], frame, max_aspect, start=i, style=style))
         i = j
     return calls
+
+
+# -- a box given as tool arguments (TRL's tool loop, tool-calling logs) --------------------------
+def check_coords(coords: str) -> str:
+    if coords not in COORDS:
+        raise ValueError(f"coords must be 'absolute' (model-input pixels) or 'relative' (0-{RELATIVE_SCALE}), "
+                         f"got {coords!r}")
+    return coords
+
+
+def to_input_pixels(box: Sequence[float], frame: Frame, coords: str = "absolute") -> tuple[float, ...]:
+    """A box as the model wrote it, in the model-input pixels r3lab's grammar judges (relative: 0-1000 of each side)."""
+    if check_coords(coords) == "absolute":
+        return tuple(box)
+    return frame.from_relative(box, RELATIVE_SCALE)
+
+
+def judge_box(bbox_2d, frame: Frame, view: "ViewConfig", coords: str = "absolute") -> CropCall:
+    """The verdict r3lab's grammar gives `{"bbox_2d": bbox_2d}` (after moving a relative box to input pixels).
+
+    `raw` keeps the arguments as the model wrote them; `box` is in the model-input frame when it parsed."""
+    raw = json.dumps({"bbox_2d": bbox_2d})
+    numeric = isinstance(bbox_2d, list) and len(bbox_2d) == 4 and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) and _finite(v) for v in bbox_2d)
+    text = format_crop_call(to_input_pixels(bbox_2d, frame, coords)) if numeric and coords == "relative" else raw
+    call = parse_crop_call(text, frame, view.max_aspect)
+    call.raw, call.end = raw, len(raw)
+    return call
+
+
+def _finite(v) -> bool:
+    try:
+        return math.isfinite(v)
+    except OverflowError:  # an integer too large for a float (the grammar calls it non_finite)
+        return False
 
 
 def closed_call_since(text: str, since: int, frame: Frame | None = None, max_aspect: float = 20.0,

@@ -50,8 +50,11 @@ def configure_threads(n: int | None = None) -> int:
     return n
 
 
-def progress_disabled() -> bool:
-    """tqdm bars are off in CI logs unless TQDM_DISABLE=0 asks for them."""
+def progress_disabled(progress: bool | None = None) -> bool:
+    """Whether tqdm bars are off: `progress` when the caller says (True: shown); else off in CI logs unless
+    TQDM_DISABLE=0 asks for them."""
+    if progress is not None:
+        return not progress
     flag = os.environ.get("TQDM_DISABLE")
     if flag is not None:
         return flag not in ("", "0")

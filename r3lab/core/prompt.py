@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, replace
 
 from .crop_calls import TOOL_CLOSE, TOOL_NAME, TOOL_OPEN, CallStyle
 
+IM_END = "<|im_end|>"  # the end of a chat turn; a rationale's last text ends with it (it is trained)
 SYSTEM_PROMPT = "You are a helpful assistant."
 # The official suffix says the same at greater length; r3-tiny pays for every prompt token on a CPU.
 INSTRUCTION = (

@@ -19,7 +19,7 @@ from PIL import Image
 
 from .answer import extract_answer
 from .crop_calls import CallStyle, CropCall, Verdict, find_crop_calls
-from .handles import PolicyLike
+from .policy_like import PolicyLike
 from .prompt import PromptConfig, check_plain_text
 from .regions import Box, Frame, ViewConfig, crop_and_zoom, smart_resize
 from .rope import mrope_positions
@@ -64,6 +64,12 @@ class Piece:
             raise ValueError(f"piece kind must be one of {KINDS}, got {self.kind!r}")
         if self.kind == IMAGE and self.info is None:
             raise ValueError("an image piece needs an ImageInfo")
+
+
+def crop_piece(box_input: Box, orig_size: tuple[int, int], image: Image.Image | None = None) -> Piece:
+    """A reference rationale's crop: its box in the main image's model-input frame, the original's size, and its
+    pixels when they are known (else `Trajectory.tokenize` cuts them)."""
+    return Piece(IMAGE, image=image, info=ImageInfo("crop", (0, 0), tuple(orig_size), tuple(box_input)), tag="crop")
 
 
 @dataclass

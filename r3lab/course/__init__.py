@@ -1,11 +1,8 @@
 """The course: the lessons' shared set-up, smoke sizes and key numbers, and the runner that executes the
 notebook series headlessly with papermill."""
-from .._face import lazy
+from .._lazy import lazy
 
 __getattr__, __dir__, __all__ = lazy(__name__, {
     ".lesson": ["SMOKE", "SMOKE_RECIPE", "setup", "sizes", "start_policy", "load_benchmark", "report"],
     ".runner": ["ParameterError", "find_notebooks", "check_parameters", "run_notebook", "run_series"],
-    ".fixtures": ["write_benchmark"],
-    ".runs": ["write_vlmr3_eval", "write_deepeyes_eval", "write_agent_loop", "write_trl_completions",
-        "write_training_log"],
 })

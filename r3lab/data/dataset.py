@@ -8,19 +8,20 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable
 
 from tqdm.auto import tqdm
 
+from ..core.env import progress_disabled
+from ..core.files import file_stem, json_lines
 from ..core.regions import ViewConfig, smart_resize
-from ..core.trajectory import IMAGE, ImageInfo, Piece
+from ..core.trajectory import IMAGE, Piece, crop_piece
 from .sample import Sample, read_image
-from .vlir import _quiet, image_size, retarget
+from .vlir import image_size, retarget
 from .world import Scene
 
 FORMAT = "r3lab-vlir"
@@ -111,7 +112,7 @@ def save_dataset(samples: Iterable[Sample], out: str | os.PathLike, meta: dict |
         meta = {"format": FORMAT, "version": VERSION, "n": len(samples), **(meta or {})}
         (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
         with open(tmp / "samples.jsonl", "w") as f:
-            for s in tqdm(samples, desc="save VLIR", disable=_quiet(progress)):
+            for s in tqdm(samples, desc="save VLIR", disable=progress_disabled(progress)):
                 f.write(json.dumps(sample_to_dict(s, tmp, images)) + "\n")
         out.mkdir(exist_ok=True)
         for name in OWN:  # the old dataset's own files go only now, once the new one is complete
@@ -175,18 +176,12 @@ def sample_from_dict(d: dict, root: Path) -> Sample:
                 crop = None
                 if p.get("image"):
                     crop = read_image(_existing(root / p["image"]))
-                rationale.append(Piece(IMAGE, image=crop, info=ImageInfo("crop", (0, 0), size, tuple(p["box_input"])),
-                                       tag="crop"))
+                rationale.append(crop_piece(p["box_input"], size, crop))
             else:
                 rationale.append(Piece(p["kind"], p["text"], tag=p.get("tag", "")))
     return Sample(image, d["question"], list(d["answers"]), [tuple(b) for b in d.get("regions", [])], rationale,
                   d.get("family", ""), d["sample_id"], dict(d.get("provenance", {})),
                   [tuple(b) for b in d.get("details", [])])
-
-
-def file_stem(sample_id: str) -> str:
-    """A sample id made safe as a file name (ids from other datasets may hold '/' or spaces)."""
-    return re.sub(r"[^A-Za-z0-9._-]", "_", sample_id)
 
 
 def _existing(path: Path) -> Path:
@@ -261,20 +256,6 @@ def foreign_format(file: Path) -> str:
     if isinstance(first, dict) and "sample_id" not in first and {"box", "bbox", "bboxs"} & set(first):
         return "grounded-vqa (records with an evidence box)"
     return ""
-
-
-def json_lines(lines: Iterable[str]) -> Iterator[tuple[int, dict | ValueError]]:
-    """(line number, object) for each non-blank JSONL line; a ValueError in place of a line that is not
-    one JSON object, so the caller decides whether to raise or to report it."""
-    for n, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            d = json.loads(line)
-        except ValueError as e:
-            yield n, ValueError(f"not valid JSON ({e})")
-            continue
-        yield n, d if isinstance(d, dict) else ValueError("a line must hold one JSON object")
 
 
 def load_samples(path: str | os.PathLike, view: ViewConfig | None = None, errors: str = "raise") -> list[Sample]:

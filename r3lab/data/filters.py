@@ -13,11 +13,13 @@ from typing import Iterable
 from tqdm.auto import tqdm
 
 from ..core.crop_calls import TOOL_CLOSE, find_crop_calls, format_crop_call
+from ..core.env import progress_disabled
 from ..core.regions import Frame, ViewConfig, box_iou
-from ..core.trajectory import IMAGE, MODEL
+from ..core.settings import check_ranges
+from ..core.trajectory import IMAGE, MODEL, Piece, crop_piece
 from .call_styles import sample_style
 from .sample import Sample
-from .vlir import _crop, _quiet, _text, image_size
+from .vlir import image_size
 
 EVIDENCE = {"yes": ["same", "yes"], "no": ["different", "not", "no"]}  # conclusion words that support yes / no
 
@@ -29,6 +31,9 @@ class FilterConfig:
     max_iou: float = 0.5  # two crops of one sample overlapping more than this are redundant
     max_area: float = 0.5  # a crop covering more than this fraction of the image is not a closer look
     require_conclusion: bool = True  # the reasoning after the last crop must state the answer
+
+    def __post_init__(self):
+        check_ranges(self, floats=dict(max_iou=(0.0, 1.0), max_area=(0.0, 1.0)), open_low=("max_area",))
 
 
 FILTERS = ("layout", "region_validity", "non_redundancy", "coherence")
@@ -86,7 +91,7 @@ def filter_samples(samples: Iterable[Sample], view: ViewConfig | None = None, cf
     """Keep the samples that pass every filter; the report names each removed one and why."""
     view, cfg = view or ViewConfig(), cfg or FilterConfig()
     kept, rep = [], FilterReport()
-    for s in tqdm(list(samples), desc="filter VLIR", disable=_quiet(progress)):
+    for s in tqdm(list(samples), desc="filter VLIR", disable=progress_disabled(progress)):
         rep.total += 1
         verdict = None
         for name, why in _checks(s, view, cfg):
@@ -209,20 +214,20 @@ def corrupt(sample: Sample, how: str) -> Sample:
         far = (0, 0, w, h) if b[0] > W / 2 else (W - w, H - h, W, H)
         box = far if how == "miss" else (0, 0, frame.input_w, frame.input_h)
         call = find_crop_calls(pieces[k - 1].text)[-1]
-        pieces[k - 1] = _text(pieces[k - 1].text[:call.start] + format_crop_call(box), pieces[k - 1].tag)
-        pieces[k] = _crop(box, frame)
+        pieces[k - 1] = Piece(MODEL, pieces[k - 1].text[:call.start] + format_crop_call(box), tag=pieces[k - 1].tag)
+        pieces[k] = crop_piece(box, (frame.orig_w, frame.orig_h))
     elif how == "repeat":
         again = " Once more. " + format_crop_call(pieces[k].info.box_input)
-        pieces[k + 1:k + 1] = [_text(again), _crop(pieces[k].info.box_input, frame)]
+        pieces[k + 1:k + 1] = [Piece(MODEL, again, tag="reasoning"), crop_piece(pieces[k].info.box_input, (frame.orig_w, frame.orig_h))]
         s.regions, s.details = [s.regions[0], *s.regions], [s.details[0], *s.details] if s.details else []
     elif how == "contradict":
         other = next(a for a in ("purple", "seven", "hexagon") if _norm(a) not in {_norm(x) for x in s.answers})
         last = pieces[-1].text
         head, _, tail = last.partition("</think>")
         start = "<think>" if last.startswith("<think>") else ""
-        pieces[-1] = _text(start + " It is " + other + "." + _ + tail if _ else last, "answer")
+        pieces[-1] = Piece(MODEL, start + " It is " + other + "." + _ + tail if _ else last, tag="answer")
     else:
-        pieces[0] = _text(pieces[0].text.replace("<think>", "", 1), pieces[0].tag)
+        pieces[0] = Piece(MODEL, pieces[0].text.replace("<think>", "", 1), tag=pieces[0].tag)
     return s
 
 

@@ -17,39 +17,23 @@ from __future__ import annotations
 import json
 import os
 import random
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
+from ..core.answer import extract_answer
+from ..core.files import ImportReport, bad_record, file_stem, read_records
 from ..core.crop_calls import CallStyle, find_crop_calls, format_crop_call
 from ..core.regions import Frame, ViewConfig, crop_and_zoom
-from ..core.trajectory import IMAGE, ImageInfo, MODEL, Piece
+from ..core.prompt import IM_END
+from ..core.trajectory import IMAGE, MODEL, Piece, crop_piece
 from .call_styles import restyle
-from .dataset import file_stem, json_lines
 from .sample import Sample, read_image
 from .world import region_input_box
 
 OFFICIAL_SFT_VIEW = ViewConfig(min_pixels=3136, max_pixels=1605632, crop_min_pixels=3136, crop_max_pixels=1605632)
-IM_END = "<|im_end|>"
 GROUNDED_OPEN = ["Let me zoom in on the relevant region.", "I need a closer look at this part of the image."]
 GROUNDED_MORE = [" Let me also look here.", " And this part."]
 GROUNDED_END = [" Now I can see it: {a}.", " It shows {a}."]
-
-
-@dataclass
-class ImportReport:
-    """Records read, and every bad record with its line or record number and the reason."""
-
-    path: str
-    kept: int = 0
-    errors: list = field(default_factory=list)  # (line or record number, message)
-    unit: str = "line"  # "line" for JSONL, "record" for a JSON list
-
-    def __str__(self):
-        head = f"{self.path}: imported {self.kept} records, {len(self.errors)} bad"
-        return "\n".join([head] + [f"  {self.unit} {n}: {m}" for n, m in self.errors])
-
-    def _repr_pretty_(self, p, cycle):
-        p.text(str(self))
 
 
 # -- SFT ---------------------------------------------------------------------------------------
@@ -107,11 +91,11 @@ def import_sft(path: str | os.PathLike, view: ViewConfig | None = None, image_ro
     path = Path(path)
     root = Path(image_root) if image_root else path.parent
     out, rep = [], ImportReport(str(path))
-    for n, rec in _records(path, rep, errors):
+    for n, rec in read_records(path, rep, errors):
         try:
             out.append(_sft_sample(rec, n, path, root, view, calls))
         except (ValueError, KeyError, TypeError, FileNotFoundError) as e:
-            _bad(rep, errors, path, n, e)
+            bad_record(rep, errors, path, n, e)
     rep.kept = len(out)
     return out, rep
 
@@ -150,8 +134,7 @@ def _sft_sample(rec: dict, n: int, path: Path, root: Path, view: ViewConfig | No
         crop_file = str(_file(root, crops[k]))
         _frame(crop_file, view)  # a crop of impossible aspect is named now, not when training fits it
         crop = read_image(crop_file)
-        pieces.append(Piece(IMAGE, image=crop, info=ImageInfo("crop", (0, 0), (frame.orig_w, frame.orig_h),
-                                                               calls[-1].box), tag="crop"))
+        pieces.append(crop_piece(calls[-1].box, (frame.orig_w, frame.orig_h), crop))
     answers = ex.get("answers") or _answer_in(pieces[-1].text)
     prov = ex.get("provenance") or {"source": str(path), "line": n, "format": "vlm-r3-sft",
                                     "input_size": list(frame.input_size), "view": asdict(view)}
@@ -190,7 +173,7 @@ def import_rl(path: str | os.PathLike, image_root: str | os.PathLike | None = No
     path = Path(path)
     root = Path(image_root) if image_root else path.parent
     out, rep = [], ImportReport(str(path))
-    for n, rec in _records(path, rep, errors):
+    for n, rec in read_records(path, rep, errors):
         try:
             for key in ("image_path", "question", "answer", "source"):
                 if not isinstance(rec.get(key), str) or not rec[key]:
@@ -212,7 +195,7 @@ def import_rl(path: str | os.PathLike, image_root: str | os.PathLike | None = No
                               ex.get("sample_id") or f"{path.stem}-{n:06d}", prov,
                               [tuple(b) for b in ex.get("details", [])]))
         except (ValueError, KeyError, TypeError, FileNotFoundError) as e:
-            _bad(rep, errors, path, n, e)
+            bad_record(rep, errors, path, n, e)
     rep.kept = len(out)
     return out, rep
 
@@ -233,11 +216,11 @@ def import_grounded_vqa(path: str | os.PathLike, view: ViewConfig | None = None,
     path = Path(path)
     root = Path(image_root) if image_root else path.parent
     out, rep = [], ImportReport(str(path))
-    for n, rec in _records(path, rep, errors):
+    for n, rec in read_records(path, rep, errors):
         try:
             out.append(_grounded(rec, n, path, root, view, box_format, seed))
         except (ValueError, KeyError, TypeError, FileNotFoundError) as e:
-            _bad(rep, errors, path, n, e)
+            bad_record(rep, errors, path, n, e)
     rep.kept = len(out)
     return out, rep
 
@@ -283,7 +266,7 @@ def _grounded(rec, n, path, root, view, box_format, seed) -> Sample:
         box = region_input_box(r, frame)
         head = ("<think>" + rng.choice(GROUNDED_OPEN)) if k == 0 else rng.choice(GROUNDED_MORE)
         pieces += [Piece(MODEL, head + " " + format_crop_call(box), tag="reasoning"),
-                   Piece(IMAGE, info=ImageInfo("crop", (0, 0), (w, h), box), tag="crop")]
+                   crop_piece(box, (w, h))]
     pieces.append(Piece(MODEL, rng.choice(GROUNDED_END).format(a=a) + f"</think><answer>{a}</answer>{IM_END}",
                         tag="answer"))
     prov = {"source": str(path), "line": n, "format": "grounded-vqa", "box_format": box_format,
@@ -291,49 +274,6 @@ def _grounded(rec, n, path, root, view, box_format, seed) -> Sample:
             **{k: rec[k] for k in ("dataset", "split", "id") if k in rec}}
     return Sample(image, rec["question"], list(answers), regions, pieces, rec.get("family", "grounded"),
                   str(rec.get("id", f"{path.stem}-{n:06d}")), prov)
-
-
-# -- shared ------------------------------------------------------------------------------------
-def _records(path: Path, rep: ImportReport, errors: str):
-    """(line or record number, dict) for a JSON list or a JSONL file; unparsable lines are reported."""
-    if errors not in ("raise", "report"):
-        raise ValueError(f"errors must be 'raise' or 'report', got {errors!r}")
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as e:
-        raise ValueError(f"{path} is not a UTF-8 text file ({e}): expected JSON records") from None
-    empty = ValueError(f"{path} holds no records: expected a JSON list of records or one JSON record per line")
-    if not text.strip():  # importing nothing without a word would hide a wrong path or a failed export
-        raise empty
-    if text.lstrip().startswith("["):
-        rep.unit = "record"
-        try:
-            data = json.loads(text)
-        except ValueError as e:
-            raise ValueError(f"{path}: not a valid JSON list ({e})") from None
-        if not data:
-            raise empty
-        for n, rec in enumerate(data, 1):
-            if isinstance(rec, dict):
-                yield n, rec
-            else:
-                _bad(rep, errors, path, n, ValueError("a record must be a JSON object"))
-        return
-    for n, rec in json_lines(text.splitlines()):
-        if isinstance(rec, ValueError):
-            _bad(rep, errors, path, n, rec)
-            continue
-        yield n, rec
-
-
-def _bad(rep: ImportReport, errors: str, path: Path, n: int, e: Exception):
-    if errors == "raise":
-        typ = FileNotFoundError if isinstance(e, FileNotFoundError) else ValueError
-        raise typ(f"{path}: {rep.unit} {n}: {e}; fix it, or import with errors='report' to collect bad records"
-                  ) from None
-    rep.errors.append((n, str(e)))
 
 
 def _frame(image: str, view: ViewConfig, size: tuple[int, int] | None = None) -> Frame:
@@ -366,9 +306,7 @@ def _view_of(s: Sample) -> ViewConfig:
 
 
 def _answer_in(text: str) -> list[str]:
-    import re
-
-    found = re.findall(r"<answer>(.*?)</answer>", text, re.S)
-    if not found:
+    found = extract_answer(text)
+    if found is None:
         raise ValueError("the last segment has no <answer>...</answer>")
-    return [found[-1].strip()]
+    return [found]

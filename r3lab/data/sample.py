@@ -8,11 +8,10 @@ from typing import TYPE_CHECKING, Callable
 
 from PIL import Image
 
-from ..core.prompt import TOOL_TURN, check_plain_text
+from ..core.prompt import IM_END, TOOL_TURN, check_plain_text
 from ..core.regions import Box, ViewConfig
-from ..core.trajectory import ENV, IMAGE, ImageInfo, MODEL, Piece, Trajectory
+from ..core.trajectory import ENV, IMAGE, MODEL, Piece, Trajectory, crop_piece
 
-IM_END = "<|im_end|>"  # the one control token a rationale writes: its last text ends the turn with it
 
 if TYPE_CHECKING:
     from ..core.prompt import PromptConfig
@@ -91,9 +90,8 @@ class Sample:
         turn = traj.calls.grammar == "tool"  # each crop comes back in a tool-response turn, as in a rollout
         for p in self.rationale:
             if p.kind == IMAGE:
-                info = ImageInfo("crop", (0, 0), traj.main.info.orig_size, p.info.box_input)
                 traj.pieces += [Piece(ENV, TOOL_TURN[0], tag="tool")] if turn else []
-                traj.pieces.append(Piece(IMAGE, image=p.image, info=info, tag="crop"))
+                traj.pieces.append(crop_piece(p.info.box_input, traj.main.info.orig_size, p.image))
                 traj.pieces += [Piece(ENV, TOOL_TURN[1], tag="tool")] if turn else []
             else:
                 traj.pieces.append(Piece(p.kind, p.text, tag=p.tag or ("reasoning" if p.kind == MODEL else "note")))

@@ -1,6 +1,6 @@
 """Statistics of VLIR datasets: families, crops per sample, answers, box sizes and rationale lengths.
 
-`dataset_stats` counts them over a list of samples; `r3lab.viz.data` draws them.
+`dataset_stats` counts them over a list of samples; `r3lab.viz.datasets` draws them.
 """
 from __future__ import annotations
 

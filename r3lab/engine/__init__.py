@@ -1,10 +1,10 @@
 """The engine that runs a model over trajectories: interleaved rollouts in the crop environment, with
 the KV cache kept across crops, and teacher-forced scoring of chosen tokens."""
-from .._face import lazy
+from .._lazy import lazy
 
 __getattr__, __dir__, __all__ = lazy(__name__, {
     ".config": ["RolloutConfig"],
-    ".environment": ["Row", "crop_script", "note_text"],
+    ".environment": ["Episode", "crop_script", "note_text"],
     ".cache": ["Feed", "SharedCache", "check_attention"],
     ".sampling": ["banned_ids", "brace_table", "choose"],
     ".rollouts": ["rollout"],

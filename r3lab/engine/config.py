@@ -1,39 +1,59 @@
-"""`RolloutConfig`: sampling, limits and engine settings of a rollout (no torch: the CLI reads it)."""
+"""The rollout settings every config that rolls out nests, and `RolloutConfig`, the engine's own (no torch: the
+CLI reads them)."""
 from __future__ import annotations
 
-import math
+from dataclasses import asdict, dataclass
 
-from dataclasses import dataclass
+from ..core.settings import POSITIVE, check_choice, check_ranges
 
 
 @dataclass
-class RolloutConfig:
-    """Sampling, limits and engine settings of `rollout`."""
+class RolloutSettings:
+    """What a rollout may write and how it samples: crops, token budgets, temperature, top-p.
+
+    One object nested in every config that rolls out (R-GRPO, evaluation, benchmarks, the recipe, TRL), each
+    with its own defaults where its use differs (evaluation decodes greedily); the command line builds its flags.
+    """
+
+    max_crops: int = 2  # crop calls honoured per answer (0: the no-crop baseline); later valid calls get a note
+    max_new_tokens: int = 64  # model tokens per answer, all segments together
+    max_segment_tokens: int = 48  # model tokens per segment (between two images or notes)
+    temperature: float = 1.0  # sampling temperature (0: greedy, argmax)
+    top_p: float = 1.0  # nucleus sampling mass (1.0: off); log-probs are recorded before it
+
+    def __post_init__(self):
+        self.validate()
+
+    def validate(self):
+        check_ranges(self, ints=dict(max_crops=(0, None), max_new_tokens=POSITIVE, max_segment_tokens=POSITIVE),
+                     floats=dict(temperature=(0.0, None), top_p=(0.0, 1.0)), open_low=("top_p",))
+        return self
+
+
+@dataclass
+class RolloutConfig(RolloutSettings):
+    """`rollout`'s settings: the rollout settings, then the engine's own (groups, image budget, mode, batching)."""
 
     group_size: int = 4  # G copies of each sample, contiguous in the output (GRPO groups)
-    max_crops: int = 3  # crop calls honoured per trajectory; later valid calls get an env note
     max_images: int = 8  # images per trajectory including the main one; a call past it ends the rollout
-    max_new_tokens: int = 128  # model tokens per trajectory, all segments together
-    max_segment_tokens: int = 96  # model tokens per segment (between two images / notes)
-    temperature: float = 1.0  # 0 or greedy=True -> argmax
-    top_p: float = 1.0  # nucleus sampling mass (1.0 = off); log-probs are recorded before it
-    greedy: bool = False  # argmax decoding (log-probs then use T = 1)
+    greedy: bool = False  # argmax decoding whatever the temperature (log-probs then use T = 1); temperature 0 too
     mode: str = "batched"  # "batched" (KV reuse, one batch) | "reference" (official loop: one at a time, re-prefill)
     batch_rows: int = 64  # max rows decoded together (samples*G are chunked by whole groups)
     seed: int | None = None  # torch.Generator seed for sampling (None: drawn from torch's global RNG)
     compact_holes: float = 0.5  # squeeze the cache when this fraction of its slots are holes (1.0 = never)
     drop_finished: bool = True  # finished rows leave the batch (False: they ride along as pads, like generate())
 
-    def __post_init__(self):
-        if self.mode not in ("batched", "reference"):
-            raise ValueError(f"mode must be 'batched' or 'reference', got {self.mode!r}")
-        for name in ("group_size", "max_images", "max_new_tokens", "max_segment_tokens", "batch_rows"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.max_crops < 0:
-            raise ValueError(f"max_crops must be >= 0, got {self.max_crops}")
-        if not (self.temperature >= 0 and math.isfinite(self.temperature)) or not 0 < self.top_p <= 1:
-            raise ValueError(f"need temperature >= 0 and 0 < top_p <= 1, got {self.temperature}, {self.top_p}")
+    def validate(self):
+        super().validate()
+        check_ranges(self, ints=dict(group_size=POSITIVE, max_images=POSITIVE, batch_rows=POSITIVE),
+                     floats=dict(compact_holes=(0.0, 1.0)))
+        check_choice(self, "mode", ("batched", "reference"))
+        return self
+
+    @classmethod
+    def of(cls, settings: RolloutSettings, **engine) -> "RolloutConfig":
+        """The engine's config for `settings`, with the engine's own fields by name (greedy where temperature is 0)."""
+        return cls(**{**asdict(settings), "greedy": settings.temperature == 0, **engine})
 
     @property
     def effective_temperature(self) -> float:

@@ -1,6 +1,6 @@
 """The environment a row writes in: crop calls honoured, refused with a note, or ending the row.
 
-`Row` is one trajectory being generated, a state machine both engine modes share: it takes the
+`Episode` is one trajectory being written in the crop environment, a state machine both engine modes share: it takes the
 model's next token, closes its segment exactly at the token that closes a crop call, cuts and
 zooms a valid crop (or writes a short env note for a refused one) and enforces the budgets. It
 returns what the engine must append to the KV cache next (`Feed`), or None when it is finished.
@@ -50,7 +50,7 @@ def note_text(message: str, style: CallStyle | None = None) -> str:
     return f"\n(crop refused: {message})\n"
 
 
-class Row:
+class Episode:
     """One trajectory being generated: its finished pieces, the open segment and its budgets."""
 
     def __init__(self, policy: "Policy", traj: Trajectory, cfg: RolloutConfig, script: list[int], index: int,

@@ -6,7 +6,7 @@ that closes it, the row's segment ends; a valid call appends the zoomed crop's t
 cache with positions that continue the row, an invalid one appends a short env note; nothing the
 model wrote is deleted or re-tokenised. `mode="reference"` runs the official VLM-R3 loop instead:
 one trajectory at a time, re-prefilling the whole context (every image re-encoded) after each crop.
-Both drive the same per-trajectory state machine (`Row`, `r3lab.engine.environment`), so they
+Both drive the same per-trajectory state machine (`Episode`, `r3lab.engine.environment`), so they
 produce the same tokens under greedy decoding and differ only in cost.
 """
 from __future__ import annotations
@@ -25,7 +25,7 @@ from ..core.trajectory import Trajectory
 from ..data.sample import Sample
 from .cache import Feed, SharedCache, recurrent
 from .config import RolloutConfig
-from .environment import BoxFn, Row, Script
+from .environment import BoxFn, Episode, Script
 from .sampling import banned_ids, brace_table, choose
 
 if TYPE_CHECKING:
@@ -86,7 +86,7 @@ def rollout(policy: "Policy", samples: "Sample | Sequence[Sample]", config: Roll
             traj = base.copy()
             traj.meta.update(group=g, sample_id=s.sample_id, temperature=cfg.effective_temperature,
                              top_p=cfg.top_p, mode=cfg.mode, row=i)
-            row = Row(policy, traj, cfg, per_row[i], i, braces)
+            row = Episode(policy, traj, cfg, per_row[i], i, braces)
             if crop_boxes is not None:
                 row.box_for = partial(crop_boxes, s)
             rows.append(row)
@@ -137,7 +137,7 @@ class _Progress:
 
 
 class _Engine:
-    """Drives `Row`s through the model: lock-step over a shared cache, or the reference loop."""
+    """Drives `Episode`s through the model: lock-step over a shared cache, or the reference loop."""
 
     def __init__(self, policy, cfg, gen, ban, hook, finished):
         self.policy, self.cfg, self.gen, self.ban, self.hook, self.finished = policy, cfg, gen, ban, hook, finished
@@ -147,14 +147,14 @@ class _Engine:
         for k in self.counts:
             self.counts[k] += getattr(sc, k)
 
-    def _choose(self, rows: list[Row], logits: torch.Tensor) -> list[Feed | None]:
+    def _choose(self, rows: list[Episode], logits: torch.Tensor) -> list[Feed | None]:
         if self.hook is not None:
             self.hook([r.index for r in rows], logits)
         toks, lps = choose(logits, [r.forced() for r in rows], self.cfg.effective_temperature, self.cfg.top_p,
                            self.ban, self.gen)
         return [r.push(t, lp) for r, t, lp in zip(rows, toks, lps)]
 
-    def batched(self, rows: list[Row]) -> None:
+    def batched(self, rows: list[Episode]) -> None:
         policy, cfg = self.policy, self.cfg
         # the G copies of a sample share their prompt: prefill each prompt once, then repeat its cache rows
         groups = sorted({r.traj.meta["group"] for r in rows})
@@ -188,7 +188,7 @@ class _Engine:
                                [f.grids if f is not None else [] for f in feeds], torch.cat(pvs) if pvs else None)
         self._count(sc)
 
-    def reference(self, row: Row) -> None:
+    def reference(self, row: Episode) -> None:
         """The official loop: whole-context prefill (all images re-encoded) for every segment."""
         policy = self.policy
         while True:

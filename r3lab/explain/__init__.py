@@ -1,6 +1,6 @@
 """Explanations: attention to image tokens captured at SDPA cost, mapped onto patch grids and pixels,
 and one record per crop decision (attention in the box, counterfactual importance, IoU with the truth)."""
-from .._face import lazy
+from .._lazy import lazy
 
 __getattr__, __dir__, __all__ = lazy(__name__, {
     ".capture": ["CaptureConfig", "Capture", "capture_attention", "attention_maps"],

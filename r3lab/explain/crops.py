@@ -8,13 +8,13 @@ ground-truth region; and whether a crop was needed at all (the `control` family 
 """
 from __future__ import annotations
 
-import re
 from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Sequence
 
 import torch
 from PIL import Image
 
+from ..core.answer import answer_span
 from ..core.batch import collate
 from ..core.regions import Box, box_area, box_iou, crop_and_zoom
 from ..core.trajectory import IMAGE, MODEL, Piece, Trajectory
@@ -25,7 +25,6 @@ if TYPE_CHECKING:
     from ..model.policy import Policy
 
 VARIANTS = ("blank", "coarse", "wrong")
-_ANSWER = re.compile(r"<answer>(.*?)</answer>", re.S)
 
 
 @dataclass
@@ -41,7 +40,7 @@ class ExplainConfig:
     target: str = "model"  # answer scored: "model" (what the trajectory answered) or "gt" (traj.answers[0])
     # what the importance scores: "answer" (the final <answer>) or "read" (the model's text right after the crop,
     # up to its next call: what it read there). A model whose answer copies its rationale's read shows the crop's
-    # effect in the read, not in the answer (research notes, session 14)
+    # effect in the read, not in the answer (research/FINDINGS.md, reading)
     score: str = "answer"
 
 
@@ -225,31 +224,35 @@ def _scored_trajectory(policy, traj: Trajectory, target: str) -> tuple[Trajector
     """The trajectory whose answer is scored (target="gt" rewrites the last answer) and that answer."""
     if target not in ("model", "gt"):
         raise ValueError(f"target={target!r}: use 'model' or 'gt'")
-    idx = next((i for i in range(len(traj.pieces) - 1, -1, -1)
-                if traj.pieces[i].kind == MODEL and _ANSWER.search(traj.pieces[i].text)), None)
+    idx = _answer_piece(traj)
     if idx is None:
         return traj, None
     p = traj.pieces[idx]
-    m = list(_ANSWER.finditer(p.text))[-1]
+    a, b = answer_span(p.text)
     if target == "model":
-        return traj, m.group(1)
+        return traj, p.text[a:b]
     if not traj.answers:
         raise ValueError("target='gt' needs traj.answers")
-    text = p.text[: m.start(1)] + traj.answers[0] + p.text[m.end(1):]
+    text = p.text[:a] + traj.answers[0] + p.text[b:]
     new = traj.copy()
     new.pieces[idx] = Piece(MODEL, text, ids=policy.encode(text), tag=p.tag)
     return new, traj.answers[0]
 
 
+def _answer_piece(traj: Trajectory) -> int | None:
+    """The last model_text piece holding an answer (`r3lab.core.answer`'s rule), if any."""
+    return next((i for i in range(len(traj.pieces) - 1, -1, -1)
+                 if traj.pieces[i].kind == MODEL and answer_span(traj.pieces[i].text) is not None), None)
+
+
 def _answer_positions(policy, traj: Trajectory) -> list[int]:
-    idx = next((i for i in range(len(traj.pieces) - 1, -1, -1)
-                if traj.pieces[i].kind == MODEL and _ANSWER.search(traj.pieces[i].text)), None)
+    idx = _answer_piece(traj)
     if idx is None:
         return []
     p = traj.pieces[idx]
-    m = list(_ANSWER.finditer(p.text))[-1]
+    a, b = answer_span(p.text)
     start = _piece_starts(traj)[idx]
-    return [start + k for k in _tokens_in(policy, p.ids, m.start(1), m.end(1))]
+    return [start + k for k in _tokens_in(policy, p.ids, a, b)]
 
 
 def answer_logprobs(policy: "Policy", trajectories: Sequence[Trajectory]) -> list[float | None]:

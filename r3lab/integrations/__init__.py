@@ -1,10 +1,10 @@
 """Maintained engines around r3lab: TRL's GRPOTrainer with r3lab's crop environment, samples, rewards and
 Trajectories (`pip install r3lab[trl]`). Nothing here loads TRL until a name that needs it is used."""
-from .._face import lazy
+from .._lazy import lazy
 
 __getattr__, __dir__, __all__ = lazy(__name__, {
-    ".trl_env": ["CropEnvironment", "ToolCall", "judge_box", "to_input_pixels", "to_trl_rows", "trl_dataset",
-                 "tool_processor", "tool_instruction", "TOOL_NAME"],
+    ".trl_env": ["CropEnvironment", "ToolCall", "to_trl_rows", "trl_dataset", "tool_processor", "tool_instruction",
+                 "TOOL_NAME"],
     ".trl_rewards": ["trl_reward", "reward_funcs", "format_reward", "accuracy_reward",
                      "region_iou_reward", "region_giou_reward", "crop_valid_reward"],
     ".trl_runs": ["TrajectoryRecorder"],

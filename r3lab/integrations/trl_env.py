@@ -19,12 +19,10 @@ from typing import Callable, Sequence
 from PIL import Image
 from tqdm.auto import tqdm
 
-from ..core.crop_calls import CropCall, Verdict
+from ..core.crop_calls import RELATIVE_SCALE, TOOL_NAME, CropCall, Verdict, check_coords, judge_box
 from ..core.env import progress_disabled
 from ..core.regions import Crop, Frame, ViewConfig, crop_and_zoom
-from ..data.trl import COORDS, RELATIVE_SCALE, check_coords, judge_box, to_input_pixels  # noqa: F401 (its face)
-
-TOOL_NAME = "image_zoom_in_tool"
+from ..engine.config import RolloutSettings
 
 
 def require_trl() -> None:
@@ -65,8 +63,8 @@ class CropEnvironment:
     the factory's samples, else the row's `image` is used). `calls` records every zoom call of the rollout.
     """
 
-    def __init__(self, view: ViewConfig | None = None, coords: str = "absolute", max_crops: int = 3,
-                 originals: dict | None = None):
+    def __init__(self, view: ViewConfig | None = None, coords: str = "absolute",
+                 max_crops: int = RolloutSettings.max_crops, originals: dict | None = None):
         self.view, self.coords, self.max_crops = view or ViewConfig(), check_coords(coords), int(max_crops)
         self._originals = originals if originals is not None else {}
         self.image: Image.Image | None = None
@@ -76,7 +74,7 @@ class CropEnvironment:
 
     @classmethod
     def factory(cls, samples: Sequence = (), view: ViewConfig | None = None, coords: str = "absolute",
-                max_crops: int = 3) -> Callable[[], "CropEnvironment"]:
+                max_crops: int = RolloutSettings.max_crops) -> Callable[[], "CropEnvironment"]:
         """What to pass as `environment_factory`: environments that cut crops from the samples' original images."""
         originals = {s.sample_id: s for s in samples}
         if len(originals) != len(samples):

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from ..data.trl import completion_text
+from ..importers.trl import completion_text
 from ..train import rewards as R
-from ..train.rewards import RewardFunc, RewardTerm, preset
+from ..train.rewards import RewardFunc, RewardSpec, RewardTerm, term_list
 
 
 def rollout_columns(completions, environments=None, gt_boxes=None) -> dict:
@@ -41,14 +41,13 @@ def trl_reward(func: RewardFunc, name: str | None = None) -> RewardFunc:
     return reward
 
 
-def reward_funcs(terms: str | Sequence[RewardTerm] = "code", iou: float = 0.0, dense: bool = False
-                ) -> tuple[list[RewardFunc], list[float]]:
+def reward_funcs(terms: str | RewardSpec | Sequence[RewardTerm] = "code") -> tuple[list[RewardFunc], list[float]]:
     """(reward functions, weights) for `GRPOTrainer(reward_funcs=..., args=GRPOConfig(reward_weights=...))`.
 
     TRL sums weighted terms and has no gate: a gated r3lab term (the region term on accuracy) becomes the
     product of the two, which is what the gate computes.
     """
-    terms = preset(terms, iou, dense) if isinstance(terms, str) else list(terms)
+    terms = term_list(terms)
     by_name = {t.name: t for t in terms}
     funcs, weights = [], []
     for t in terms:

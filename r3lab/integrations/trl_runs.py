@@ -1,6 +1,6 @@
 """TRL's rollouts as r3lab `Trajectory`s while it trains, so `explain_crops`, the views, `export_html` and the
 crop dashboard read them: `TrajectoryRecorder`, a zero-weight TRL reward function that lays every batch out
-with `r3lab.data.trl.tool_trajectory` (the one place a TRL completion becomes a Trajectory) and logs the
+with `r3lab.importers.trl.tool_trajectory` (the one place a TRL completion becomes a Trajectory) and logs the
 executed crops per rollout as `rewards/crops`.
 """
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ..core.regions import ViewConfig
 from ..core.trajectory import Trajectory
-from ..data.trl import tool_trajectory
+from ..importers.trl import tool_trajectory
 
 
 class TrajectoryRecorder:

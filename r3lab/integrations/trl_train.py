@@ -12,8 +12,11 @@ from typing import Sequence
 
 import torch
 
-from ..train.config import _LR, _POS, check_ranges
-from .trl_env import COORDS, CropEnvironment, require_trl, tool_processor, trl_dataset
+from ..core.settings import POSITIVE, RATE, check_choice, check_ranges, nested, read_nested
+from ..engine.config import RolloutSettings
+from ..train.rewards import RewardSpec
+from ..core.crop_calls import COORDS
+from .trl_env import CropEnvironment, require_trl, tool_processor, trl_dataset
 from .trl_rewards import reward_funcs
 from .trl_runs import TrajectoryRecorder
 from .trl_script import ScriptedTurns, scripted
@@ -29,14 +32,11 @@ class TRLConfig:
     prompts_per_step: int = 2  # distinct samples per step and process; each is rolled out group_size times
     group_size: int = 4  # G: rollouts per prompt (GRPOConfig.num_generations)
     learning_rate: float = 1e-4  # AdamW learning rate
-    temperature: float = 1.0  # sampling temperature of the rollouts
-    top_p: float = 1.0  # nucleus sampling of the rollouts
-    max_completion_length: int = 512  # tokens after the prompt per rollout, tool results included (TRL counts them)
-    max_crops: int = 3  # tool turns per rollout (max_tool_calling_iterations) and executed crops per rollout
+    # max_crops: tool turns and executed crops per rollout; max_new_tokens: TRL's max_completion_length (tool results'
+    # tokens count too); TRL has no per-segment budget, so max_segment_tokens must be at least max_new_tokens
+    rollout: RolloutSettings = nested(RolloutSettings, max_crops=3, max_new_tokens=512, max_segment_tokens=512)
     coords: str = "absolute"  # how the model writes boxes: absolute (input pixels) | relative (0-1000, Qwen3-VL)
-    rewards: str = "code"  # r3lab reward preset: code | paper | accuracy
-    iou: float = 0.0  # weight of the ground-truth region reward (0: off)
-    dense: bool = False  # region reward as (GIoU + 1) / 2 instead of IoU (a near miss still scores)
+    reward: RewardSpec = nested(RewardSpec, "reward-")  # r3lab's reward terms (TRL has no gate: gated terms multiply)
     beta: float = 0.0  # KL to a reference model (0: no reference model is loaded)
     epsilon: float = 0.2  # PPO clip range
     seed: int = 0  # TRL's seed (sampling, data order)
@@ -48,19 +48,25 @@ class TRLConfig:
     log_every: int = 1  # GRPOConfig.logging_steps
 
     def __post_init__(self):
+        read_nested(self)
         self.validate()
 
     def validate(self) -> "TRLConfig":
-        check_ranges(self, ints=dict(steps=(0, None), prompts_per_step=_POS, group_size=(2, None),
-                                     max_completion_length=_POS, max_crops=(0, None), seed=(0, None),
-                                     save_steps=(0, None), log_every=_POS),
-                     floats=dict(learning_rate=_LR, temperature=(0.0, None), top_p=(0.0, 1.0), iou=(0.0, None),
-                                 beta=(0.0, None), epsilon=(0.0, 1.0), vllm_memory=(0.0, 1.0)),
-                     open_low=("top_p", "temperature", "vllm_memory"))
-        if self.coords not in COORDS:
-            raise ValueError(f"TRLConfig.coords = {self.coords!r}: expected one of {COORDS}")
-        if self.vllm_mode not in ("colocate", "server"):
-            raise ValueError(f"TRLConfig.vllm_mode = {self.vllm_mode!r}: expected 'colocate' or 'server'")
+        check_ranges(self, ints=dict(steps=(0, None), prompts_per_step=POSITIVE, group_size=(2, None), seed=(0, None),
+                                     save_steps=(0, None), log_every=POSITIVE),
+                     floats=dict(learning_rate=RATE, beta=(0.0, None), epsilon=(0.0, 1.0), vllm_memory=(0.0, 1.0)),
+                     open_low=("vllm_memory",))
+        r = self.rollout.validate()
+        if not r.temperature > 0:
+            raise ValueError(f"TRLConfig.rollout.temperature = {r.temperature!r} is not allowed: GRPO samples its "
+                             "rollouts, expected a number > 0")
+        if r.max_segment_tokens < r.max_new_tokens:
+            raise ValueError(f"TRLConfig.rollout.max_segment_tokens = {r.max_segment_tokens} is below max_new_tokens = "
+                             f"{r.max_new_tokens}: TRL's tool loop has no per-segment budget, only the whole completion's; "
+                             "set max_segment_tokens to max_new_tokens")
+        self.reward.validate()
+        check_choice(self, "coords", COORDS)
+        check_choice(self, "vllm_mode", ("colocate", "server"))
         return self
 
 
@@ -89,12 +95,13 @@ def grpo_trainer(policy, samples: Sequence, cfg: TRLConfig | None = None, record
         raise ValueError("train_trl: samples need distinct sample_id values (each rollout finds its image by it)")
     processor = tool_processor(policy)
     dataset = trl_dataset(samples, policy.view, policy.prompt.system, cfg.coords)
-    funcs, weights = reward_funcs(cfg.rewards, cfg.iou, cfg.dense)
+    funcs, weights = reward_funcs(cfg.reward)
     recorder = TrajectoryRecorder(processor, policy.view, cfg.coords, path=record)
     settings = dict(
         output_dir=cfg.out_dir, max_steps=cfg.steps, per_device_train_batch_size=cfg.prompts_per_step * cfg.group_size,
-        num_generations=cfg.group_size, learning_rate=cfg.learning_rate, temperature=cfg.temperature, top_p=cfg.top_p,
-        max_completion_length=cfg.max_completion_length, max_tool_calling_iterations=cfg.max_crops, beta=cfg.beta,
+        num_generations=cfg.group_size, learning_rate=cfg.learning_rate, temperature=cfg.rollout.temperature,
+        top_p=cfg.rollout.top_p, max_completion_length=cfg.rollout.max_new_tokens,
+        max_tool_calling_iterations=cfg.rollout.max_crops, beta=cfg.beta,
         epsilon=cfg.epsilon, seed=cfg.seed, use_vllm=cfg.use_vllm, vllm_mode=cfg.vllm_mode,
         vllm_gpu_memory_utilization=cfg.vllm_memory, gradient_checkpointing=cfg.gradient_checkpointing,
         reward_weights=weights + [0.0], logging_steps=cfg.log_every, report_to=[],
@@ -104,7 +111,8 @@ def grpo_trainer(policy, samples: Sequence, cfg: TRLConfig | None = None, record
     policy.model.train()
     trainer = GRPOTrainer(model=policy.model, reward_funcs=funcs + [recorder], args=args,
                           train_dataset=dataset, processing_class=processor,
-                          environment_factory=CropEnvironment.factory(samples, policy.view, cfg.coords, cfg.max_crops))
+                          environment_factory=CropEnvironment.factory(samples, policy.view, cfg.coords,
+                                                                           cfg.rollout.max_crops))
     return trainer, recorder
 
 

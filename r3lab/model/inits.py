@@ -1,4 +1,4 @@
-"""r3-tiny's initialisations, each a lever of the research notes (benchmarks/where/README.md).
+"""r3-tiny's initialisations, each a lever of the research findings (research/FINDINGS.md, initialisation).
 
 `init="lecun"` keeps a narrow vision tower learning; the others were measured as levers of *where*
 and are off by default: a sine-cosine or pixel-Fourier start for Qwen3-VL's learned position grid,
@@ -45,7 +45,7 @@ def _lecun_init(model) -> None:
     """N(0, 1/fan_in) for every linear/conv weight, residual outputs scaled by 1/sqrt(2 * depth).
 
     transformers' N(0, 0.02) is sized for widths in the thousands; at width 64 it starves the
-    vision tower (its gradient vanishes within a few hundred steps: benchmarks/where/README.md, research notes).
+    vision tower (its gradient vanishes within a few hundred steps: research/FINDINGS.md, initialisation).
     """
     vis, lm = model.model.visual, model.model.language_model
     for root, depth in ((vis, len(vis.blocks)), (lm, len(lm.layers))):

@@ -1,7 +1,7 @@
 """The miniature replication: held-out evaluation, the recipe that trains every row from nothing, the
-ablations' environments, where crop boxes go wrong, the table and the model card, shipping checkpoints, the localisation probe; real
-benchmarks scored like lmms-eval / VLMEvalKit, and crop behaviour over training (collapse)."""
-from .._face import lazy
+ablations' environments, where crop boxes go wrong, the table and the model card, shipping checkpoints, where a model's boxes land (the grounding check),
+and crop behaviour over training (collapse)."""
+from .._lazy import lazy
 
 __getattr__, __dir__, __all__ = lazy(__name__, {
     ".evaluation": ["EvalConfig", "EvalResult", "summarize", "evaluate", "bootstrap_ci"],
@@ -10,10 +10,7 @@ __getattr__, __dir__, __all__ = lazy(__name__, {
     ".ablations": ["answer_only", "oracle_boxes", "random_boxes"],
     ".report": ["LABELS", "markdown_table", "stage_times", "model_card"],
     ".shipping": ["SHIPPED", "ship", "load_card", "warm_start", "check_scores"],
-    ".probe": ["ProbeConfig", "probe_where", "evaluate_where", "where_metrics"],
-    ".bench_scoring": ["answer_text", "letter_vstar", "letter_regex", "letter_can_infer", "treebench_boxes",
-        "treebench_iou", "best_overlap_iou", "score_item", "cycle_accuracy"],
-    ".bench": ["BenchConfig", "BenchResult", "run_bench", "summarize_bench", "load_bench_run"],
+    ".ground_check": ["WhereConfig", "GroundingError", "evaluate_where", "where_metrics"],
     ".behaviour": ["CollapseConfig", "crop_behaviour", "detect_collapse", "load_run"],
     ".box_report": ["box_errors", "crop_records", "format_box_errors"],
 })

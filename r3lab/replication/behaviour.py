@@ -9,7 +9,7 @@ the policy has learned to answer from the coarse view and the tool is dead.
 Sources: a `MetricLog` (R-GRPO's `log.jsonl`; SFT logs hold losses only), a list of Trajectories
 (grouped by `meta["step"]`, one group when there is none), or a path that `load_run` reads: a
 training folder or `log.jsonl`, an `r3lab bench` folder, `r3lab eval`'s `trajectories.jsonl`, or
-another system's run (`r3lab.data.traces`, `agent_loop`, `trl`).
+another system's run (`r3lab.importers.traces`, `agent_loop`, `trl`).
 """
 from __future__ import annotations
 
@@ -21,13 +21,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+from ..core.settings import POSITIVE, SHARE, check_ranges
 from ..core.trajectory import Trajectory
-from ..data.agent_loop import import_agent_loop
-from ..data.traces import import_deepeyes_eval, import_vlmr3_eval
-from ..data.trl import import_trl_completions
+from ..importers.agent_loop import import_agent_loop
+from ..importers.traces import import_deepeyes_eval, import_vlmr3_eval
+from ..importers.trl import import_trl_completions
 from ..train.metrics import MetricLog, rollout_metrics, rollout_values
 from ..train.rewards import score
-from .bench import load_bench_run
+from ..bench.run import load_bench_run
 
 SERIES = ("crop_rate", "invalid_crop_rate", "crops", "crop_iou", "accuracy", "accuracy_crop", "accuracy_no_crop",
           "reward")
@@ -46,12 +47,8 @@ class CollapseConfig:
     tolerance: float = 0.05  # accuracy "holds" when the late accuracy is at least the early one minus this
 
     def __post_init__(self):
-        if self.window < 1:
-            raise ValueError(f"CollapseConfig.window must be >= 1, got {self.window}")
-        for k in ("floor", "drop", "min_start", "tolerance"):
-            v = getattr(self, k)
-            if not 0.0 <= v <= 1.0:
-                raise ValueError(f"CollapseConfig.{k} must be in [0, 1], got {v}")
+        check_ranges(self, ints=dict(window=POSITIVE),
+                     floats=dict(floor=SHARE, drop=SHARE, min_start=SHARE, tolerance=SHARE))
 
 
 def crop_behaviour(source, terms: str = "code") -> list[dict]:

@@ -5,7 +5,7 @@ answer, invalid-crop rate, crop IoU against the ground-truth regions, share of c
 answer rate, length and
 reward (`r3lab.train.metrics.rollout_metrics`, the numbers R-GRPO logs) with bootstrap intervals on
 accuracy and crop IoU; `.table()` prints it, `r3lab.viz.results.plot_results({...})` sets several results side
-by side (SFT vs R-GRPO vs a model that cannot crop: set `max_crops=0`).
+by side (SFT vs R-GRPO vs a model that cannot crop: `rollout={"max_crops": 0}`).
 """
 from __future__ import annotations
 
@@ -18,17 +18,22 @@ from typing import Sequence
 
 import torch
 
-from ..engine.config import RolloutConfig
+from ..core.files import atomic_write_text
+from ..core.settings import check_ranges, nested, read_nested
+from ..engine.config import RolloutConfig, RolloutSettings
 from ..engine.rollouts import rollout
 from ..model.policy import Policy
-from ..train.checkpoint import atomic_write_text, nonfinite_parameters
-from ..train.config import check_ranges
+from ..train.checkpoint import nonfinite_parameters
 from ..train.loop import MAX_ROWS
 from ..train.metrics import rollout_metrics, rollout_values
-from ..train.rewards import preset, score
+from ..train.rewards import RewardSpec, score
 
 METRICS = ("n", "accuracy", "crop_rate", "crops", "invalid_crop_rate", "crop_iou", "contains_detail", "answered",
            "tokens", "reward")
+
+
+# r3lab.json files written before the rollout settings were nested hold these at the top of "evaluation"
+_FLAT = ("max_crops", "max_new_tokens", "max_segment_tokens", "temperature", "top_p")
 
 
 @dataclass
@@ -37,37 +42,40 @@ class EvalConfig:
 
     data: str = ""  # dataset folder or samples.jsonl (CLI); notebooks pass samples directly
     n: int = 0  # evaluate the first n samples (0 = all)
-    max_crops: int = 2  # crops honoured per answer (0 = the no-crop baseline)
-    max_new_tokens: int = 64  # model tokens per answer
-    max_segment_tokens: int = 48  # model tokens per segment
-    temperature: float = 0.0  # 0 = greedy (the default for evaluation)
+    rollout: RolloutSettings = nested(RolloutSettings, temperature=0.0)  # crops (0: the no-crop baseline), token budgets, greedy
+    reward: RewardSpec = nested(RewardSpec, "reward-")  # the reward reported alongside accuracy
     batch_rows: int = 32  # trajectories decoded together
-    rewards: str = "code"  # reward preset reported alongside accuracy
-    iou_weight: float = 0.0  # adds the region IoU reward to the reported reward
     seed: int = 0  # sampling seed when temperature > 0
     out: str = ""  # CLI: write results.json (and trajectories.jsonl) into this folder
 
     def __post_init__(self):
+        read_nested(self)
         self.validate()
 
     def validate(self) -> "EvalConfig":
         """A ValueError naming the field, its value and the allowed range (checked when the config is built)."""
-        check_ranges(self, ints=dict(n=(0, None), max_crops=(0, None), max_new_tokens=(1, None),
-                                     max_segment_tokens=(1, None), batch_rows=(1, MAX_ROWS), seed=(0, None)),
-                     floats=dict(temperature=(0.0, None), iou_weight=(0.0, None)))
-        preset(self.rewards)  # an unknown preset fails here, naming the known ones
+        check_ranges(self, ints=dict(n=(0, None), batch_rows=(1, MAX_ROWS), seed=(0, None)))
+        self.rollout.validate()
+        self.reward.validate()
         return self
 
     @classmethod
     def for_policy(cls, policy, **overrides) -> "EvalConfig":
         """Defaults from the checkpoint (the settings its recipe evaluated it with, `meta["evaluation"]`),
-        then `overrides`; an override EvalConfig does not know is an error (a saved setting it does not know
-        was written by another r3lab version and is left out, so old and new checkpoints both load)."""
+        then `overrides` (`rollout` / `reward` may be dicts of some of their fields); an override EvalConfig does
+        not know is an error (a saved setting it does not know was written by another r3lab version and is left
+        out, so old and new checkpoints both load)."""
         known = {f.name for f in fields(cls)}
-        saved = {k: v for k, v in (getattr(policy, "meta", {}) or {}).get("evaluation", {}).items() if k in known}
         if bad := sorted(set(overrides) - known):
             raise ValueError(f"EvalConfig has no field(s) {bad}; known: {sorted(known)}")
-        return cls(**{**saved, **{k: v for k, v in overrides.items() if v is not None}})
+        saved = dict((getattr(policy, "meta", {}) or {}).get("evaluation", {}))
+        saved["rollout"] = {**{k: saved.pop(k) for k in _FLAT if k in saved}, **saved.get("rollout", {})}
+        merged = {k: v for k, v in saved.items() if k in known}
+        for k, v in overrides.items():
+            if v is None:
+                continue
+            merged[k] = {**merged.get(k, {}), **v} if isinstance(v, dict) and k in ("rollout", "reward") else v
+        return cls(**merged)
 
 
 @dataclass
@@ -137,12 +145,10 @@ def evaluate(policy: Policy, samples: Sequence, config: EvalConfig | None = None
     samples = list(samples)[: cfg.n or None]
     if not samples:
         raise ValueError("no samples to evaluate")
-    rcfg = RolloutConfig(group_size=1, max_crops=cfg.max_crops, max_new_tokens=cfg.max_new_tokens,
-                         max_segment_tokens=cfg.max_segment_tokens, temperature=cfg.temperature,
-                         greedy=cfg.temperature == 0, batch_rows=cfg.batch_rows, seed=cfg.seed)
+    rcfg = RolloutConfig.of(cfg.rollout, group_size=1, batch_rows=cfg.batch_rows, seed=cfg.seed)
     t0 = time.perf_counter()
     trajs = rollout(policy, samples, rcfg, progress=progress, crop_boxes=crop_boxes)
-    terms = preset(cfg.rewards, iou=cfg.iou_weight)
+    terms = cfg.reward.terms()
     rows = summarize(trajs, terms)
     for fam, share in detail_shares(trajs, samples).items():
         rows[fam]["contains_detail"] = share

@@ -36,25 +36,21 @@ from ..data.vlir import build_samples
 from ..model.policy import load_policy
 from ..model.tiny import build_tiny
 from ..train import dist
-from ..train.checkpoint import atomic_write_text, file_lock
-from ..train.config import RGRPOConfig, SFTConfig
+from ..core.files import atomic_write_text, file_lock
 from ..train.rgrpo import train as train_rgrpo
 from ..train.sft import train as train_sft
 from . import ground_check
 from .ablations import answer_only, oracle_boxes, random_boxes
-from .evaluation import EvalConfig, evaluate
+from .evaluation import evaluate
 from .jobs import run_jobs
 from .report import markdown_table
-from .recipe_config import BEFORE, R3_TINY, RERUNNABLE, ROWS, RecipeConfig, stored_settings
+from .recipe_config import MODEL_OF, R3_TINY, ROWS, STAGES, RecipeConfig, recipe_settings, saved_recipe
 from .shipping import ship
 
-__all__ = ["BEFORE", "R3_TINY", "ROWS", "RecipeConfig", "Recipe", "run_recipe", "run_job"]  # config names re-exported
+__all__ = ["R3_TINY", "ROWS", "RecipeConfig", "Recipe", "run_recipe", "run_job"]  # config names re-exported
 
-STAGES = {"base": (), "sft": ("base",), "no_crop": ("base",), "rgrpo": ("sft",), "rgrpo_no_region": ("sft",)}
 CRITICAL = ("stage:base", "stage:sft")  # every other job waits for these: they run alone, on all cores
 PROVENANCE = "PROVENANCE.md"  # in out/: where stages not trained by this folder's recipe came from (copied to the card)
-MODEL_OF = {"no_crop": "no_crop", "sft": "sft", "sft_rgrpo": "rgrpo", "rgrpo_no_region": "rgrpo_no_region",
-            "oracle": "sft", "random": "sft"}
 
 
 class Recipe:
@@ -101,12 +97,6 @@ class Recipe:
         {"base": self._base, "sft": self._sft, "no_crop": self._sft, "rgrpo": self._rgrpo,
          "rgrpo_no_region": self._rgrpo}[name](name)
 
-    def _sft_config(self, name: str, steps: int, batch: int, lr: float, phase: str = ""):
-        return SFTConfig(steps=steps, batch_size=batch, lr_lm=lr, lr_merger=lr, lr_vision=lr, autocast=self.cfg.autocast,
-                         warmup=min(50, max(1, steps // 10)), seed=self.cfg.seed, log_every=10,
-                         save_every=250 if steps > 250 else 0,  # a killed stage loses minutes, not the stage
-                         out_dir=str(self.out / "logs" / (f"{name}_{phase}" if phase else name)), resume="auto")
-
     def _base(self, name: str) -> None:
         c = self.cfg
         seed_everything(c.seed)
@@ -114,11 +104,11 @@ class Recipe:
             question_first=c.question_first, instruction=c.instruction))
         samples = build_base(c.n_base, c.data_seed, c.base_closeups, c.world_config(base=True), view=policy.view,
                              pairs=c.base_pairs, progress=self.progress)
-        phases = [(self._sft_config(name, c.base_steps, c.base_batch, c.base_lr), samples)]
+        phases = [(c.sft_config(name, c.base_steps, c.base_batch, c.base_lr), samples)]
         if c.pairs_steps:  # after the check: the grounding phase's world, two landmarks named in pairs_share of them
             data = build_base(c.pairs_steps * c.base_batch, c.data_seed + 3, 0.0, c.world_config(base=True),
                               view=policy.view, pairs=c.pairs_share, progress=self.progress)
-            phases.append((self._sft_config(name, c.pairs_steps, c.base_batch, c.base_lr, phase="pairs"), data))
+            phases.append((c.sft_config(name, c.pairs_steps, c.base_batch, c.base_lr, phase="pairs"), data))
         # later phases: the recipe's world, a fresh warm-up and cosine each; their own data seeds
         for phase, steps, comparisons, seed, style in (
                 ("read", c.read_steps, 0.0, c.data_seed + 1, "answer"),
@@ -127,7 +117,7 @@ class Recipe:
                 data = build_base(steps * c.base_batch, seed, c.read_closeups, c.world_config(), view=policy.view,
                                   progress=self.progress, comparisons=comparisons, comparison_crops=c.compare_crops,
                                   closeup_style=style, controls=c.base_controls if "control" in c.family_list else 0.0)
-                phases.append((self._sft_config(name, steps, c.base_batch, c.base_lr, phase=phase), data))
+                phases.append((c.sft_config(name, steps, c.base_batch, c.base_lr, phase=phase), data))
 
         def run_phase(cfg, data):
             last = train_sft(policy, data, cfg)
@@ -147,13 +137,12 @@ class Recipe:
     def _ground_until_bound(self, name: str, policy, run_phase):
         """Measure the grounding phase; add phases (`ground_more` steps each) until the bar is met (or raise)."""
         c, logs, last = self.cfg, self.out / "logs", None
-        prompt = {"question_first": c.question_first, "instruction": c.instruction}
         for k in range(c.ground_rounds + 1):
             if k < c.ground_rounds and (logs / f"{name}_ground{k + 1}").is_dir():
                 # a run before this one measured round k below its bar and began the next phase: go on with it
                 last = run_phase(*self._ground_phase(name, k, policy.view))
                 continue
-            m = ground_check.measure(policy, {**c.world, **c.base_world}, prompt, c.ground_check) \
+            m = ground_check.measure(policy, {**c.world, **c.base_world}, c.ground_check) \
                 if dist.info().is_main else None
             m = dist.broadcast_object(m)  # every rank takes the same decision
             steps = c.base_steps + k * c.ground_more
@@ -170,7 +159,7 @@ class Recipe:
         c = self.cfg
         data = build_base(c.ground_more * c.base_batch, c.data_seed + 20 + k, c.base_closeups, c.world_config(base=True),
                           view=view, pairs=c.base_pairs, progress=self.progress)
-        return self._sft_config(name, c.ground_more, c.base_batch, c.base_lr, phase=f"ground{k + 1}"), data
+        return c.sft_config(name, c.ground_more, c.base_batch, c.base_lr, phase=f"ground{k + 1}"), data
 
     def _sft(self, name: str) -> None:
         c = self.cfg
@@ -181,25 +170,18 @@ class Recipe:
             weights=c.sft_weights)
         if name == "no_crop":
             samples = [answer_only(s) for s in samples]
-        cfg = self._sft_config(name, c.sft_steps, c.sft_batch, c.sft_lr)
+        cfg = c.sft_config(name, c.sft_steps, c.sft_batch, c.sft_lr)
         self._timed(name, lambda: train_sft(policy, samples, cfg), policy, cfg.steps)
 
     def _rgrpo(self, name: str) -> None:
         c = self.cfg
         policy = self.model("sft")
         seed_everything(c.seed)
-        cfg = RGRPOConfig(steps=c.rgrpo_steps, group_size=c.group_size, batch_size=c.rgrpo_batch,
-                          micro_rows=min(16, c.rgrpo_batch), lr_lm=c.rgrpo_lr, lr_merger=c.rgrpo_lr,
-                          lr_vision=c.rgrpo_lr, freeze_vision=not c.rgrpo_vision, freeze_merger=not c.rgrpo_vision,
-                          temperature=c.rgrpo_temperature,
-                          rewards=c.rewards, iou_weight=c.iou_weight if name == "rgrpo" else 0.0,
-                          region_reward=c.region_reward, beta=c.beta, max_crops=c.max_crops,
-                          max_new_tokens=c.max_new_tokens, seed=c.seed, log_every=5,
-                          out_dir=str(self.out / "logs" / name), resume="auto")
+        cfg = c.rgrpo_config(name)
         samples = self.train_samples(policy.view) if not c.rgrpo_weights else build_samples(
             c.n_train, c.data_seed, c.family_list, c.world_config(), view=policy.view, progress=self.progress,
             weights=c.rgrpo_weights)
-        self._timed(name, lambda: train_rgrpo(policy, samples, cfg.validate()), policy, cfg.steps)
+        self._timed(name, lambda: train_rgrpo(policy, samples, cfg), policy, cfg.steps)
 
     def _timed(self, name: str, fn, policy, steps: int) -> None:
         t0 = time.perf_counter()
@@ -221,9 +203,7 @@ class Recipe:
         policy = self.model(MODEL_OF[row])
         view = policy.view
         boxes = {"oracle": oracle_boxes(view), "random": random_boxes(view, self.cfg.seed)}.get(row)
-        ecfg = EvalConfig(max_crops=0 if row == "no_crop" else self.cfg.max_crops,
-                          max_new_tokens=self.cfg.max_new_tokens, max_segment_tokens=64, rewards=self.cfg.rewards,
-                          iou_weight=self.cfg.iou_weight, batch_rows=64)
+        ecfg = self.cfg.eval_config(row)
         samples = self.eval_samples(view)
         t0 = time.perf_counter()
         res = evaluate(policy, samples, ecfg, progress=self.progress, crop_boxes=boxes)
@@ -284,12 +264,12 @@ class Recipe:
 
     def _check_config(self) -> None:
         """Stages in `out/` are reused, so they must come from the same settings (out/recipe.json)."""
-        mine = {k: v for k, v in asdict(self.cfg).items() if k not in RERUNNABLE}
+        mine = saved_recipe(self.cfg)
         path = self.out / "recipe.json"
         if not path.is_file():
             atomic_write_text(path, json.dumps(mine, indent=1))
             return
-        theirs = stored_settings(json.loads(path.read_text()))  # settings added since: as they were
+        theirs = recipe_settings(json.loads(path.read_text()))
         diff = {k: (theirs.get(k), v) for k, v in mine.items() if theirs.get(k) != v}
         if diff and set(diff) <= set(ground_check.GROUND_KEYS) and not (self.out / "base" / "config.json").is_file():
             atomic_write_text(path, json.dumps(mine, indent=1))  # going on after a GroundingError: allowed
@@ -309,7 +289,7 @@ class Recipe:
 
 def run_job(out: str, job: str) -> None:
     """One job of `Recipe._run_jobs` in this process (or these torchrun ranks): `stage:NAME` or `eval:ROW`."""
-    saved = json.loads((Path(out) / "recipe.json").read_text())
+    saved = recipe_settings(json.loads((Path(out) / "recipe.json").read_text()))
     rec = Recipe(RecipeConfig(**saved, out=out, parallel=1), progress=False)
     kind, name = job.split(":")
     dist.init()

@@ -5,7 +5,7 @@ import math
 from typing import Sequence
 
 from ..model.tiny import TinyConfig
-from .recipe_config import RERUNNABLE, stored_settings
+from .recipe_config import RERUNNABLE, recipe_settings
 
 LABELS = {"no_crop": "(1) no crops", "sft": "(2) VLIR SFT", "sft_rgrpo": "(3) SFT + R-GRPO",
           "rgrpo_no_region": "(4) R-GRPO w/o region reward", "oracle": "(5) oracle crops (GT)",
@@ -26,7 +26,7 @@ def _iou(row: dict) -> str:
     iou = row.get("crop_iou", math.nan)
     if iou is None or math.isnan(iou):
         return "–"
-    lo, hi = row.get("crop_iou_lo"), row.get("crop_iou_hi")  # results from before IoU intervals have none
+    lo, hi = row.get("crop_iou_lo"), row.get("crop_iou_hi")  # results without IoU intervals: the value alone
     return f"{iou:.3f}" if lo is None or math.isnan(lo) else f"{iou:.3f} [{lo:.3f}, {hi:.3f}]"
 
 
@@ -95,7 +95,7 @@ def targets(results: dict) -> list[tuple[str, str, bool | None]]:
     add(">= 80 % of SFT crops hold the detail", f"{100 * det:.1f} %", [det], det >= 0.80)
     r1, r_iou, r_lo, s_hi = (g("sft_rgrpo", "read_one"), g("sft_rgrpo", "all", "crop_iou"),
                              g("sft_rgrpo", "read_one", "accuracy_lo"), g("sft", "read_one", "accuracy_hi"))
-    # the IoU intervals: NaN in results from before they were computed (then only read_one's can be apart)
+    # the IoU intervals: NaN in results that hold none (then only read_one's can be apart)
     ri_lo, si_hi = g("sft_rgrpo", "all", "crop_iou_lo"), g("sft", "all", "crop_iou_hi")
     apart = r_lo > s_hi or (not math.isnan(ri_lo + si_hi) and ri_lo > si_hi)
     iou_ci = "" if math.isnan(ri_lo + si_hi) else f" (interval low {ri_lo:.3f} vs SFT high {si_hi:.3f})"
@@ -128,8 +128,8 @@ def _unchecked(cfg: dict) -> str:
     if cfg.get("ground_check"):
         return ""
     return ("These numbers need the grounding phase to bind names to landmarks as it did here (`ground_check: 0`: "
-            "nothing checked it);\na run from nothing on a later machine did not within its 2,000 steps (research notes, "
-            "session 9),\nwhich is why the recipe's default now checks it and adds grounding until it has.\n")
+            "nothing checked it);\nthe step at which names bind varies from run to run (research/FINDINGS.md, "
+            "grounding and binding),\nwhich the grounding check measures, adding grounding phases while they have not.\n")
 
 
 def _provenance(results: dict) -> str:
@@ -150,8 +150,7 @@ def model_card(results: dict) -> str:
     """MODEL_CARD.md for the shipped r3-tiny checkpoints."""
     import json
 
-    # settings the recipe gained after this run appear at the values that made it, so the recipe below reruns it
-    cfg = {k: v for k, v in stored_settings(results["config"]).items() if k not in RERUNNABLE}
+    cfg = {k: v for k, v in recipe_settings(results["config"]).items() if k not in RERUNNABLE}
     tiny = TinyConfig(**cfg["tiny"]) if "tiny" in cfg else TinyConfig(patch_size=cfg.get("patch_size", 14))
     cls = {"qwen2_5_vl": "Qwen2_5_VLForConditionalGeneration", "qwen3_vl": "Qwen3VLForConditionalGeneration"}
     return f"""# r3-tiny checkpoints (`r3-tiny-base`, `r3-tiny-sft`, `r3-tiny-rgrpo`)
@@ -160,7 +159,8 @@ Tiny `{cls.get(tiny.family, tiny.family)}` models built by `r3lab.build_tiny` an
 on r3lab's synthetic world by `r3lab recipe` on a 2-core CPU: `r3-tiny-base` on grounding questions
 ("Where is the red circle?" answered with the crop call), `r3-tiny-sft` by VLIR SFT from it,
 `r3-tiny-rgrpo` by R-GRPO from that. Load with `r3lab.load_policy("assets/checkpoints/r3-tiny-sft")`;
-`r3lab eval` and `r3lab probe where --policy ...` use the evaluation settings stored in each r3lab.json.
+`r3lab eval` uses the evaluation settings stored in each r3lab.json; `r3lab probe where --policy ...` measures
+where a checkpoint's boxes land on held-out "Where is ...?" questions.
 
 ## Config
 ```json
@@ -186,6 +186,6 @@ Held-out data: `n_eval={cfg['n_eval']}` per family with seed {cfg['eval_seed']},
 
 ## Limits
 Every target above marked "missed" is a limit of these checkpoints, measured on the held-out questions.
-What moved these numbers, lever by lever, and what was tried for the rest is in the research notes
-(`benchmarks/where/README.md`); the count family is not trained (an open row there).
+What moved these numbers, lever by lever, and what was tried for the rest is in the research findings
+(`research/FINDINGS.md`); the count family is not trained (an open row there).
 """

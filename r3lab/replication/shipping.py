@@ -11,7 +11,7 @@ from ..data.vlir import build_samples
 from ..data.world import WorldConfig
 from ..model.policy import load_policy
 from .evaluation import EvalConfig, evaluate
-from .recipe_config import RERUNNABLE
+from .recipe_config import RERUNNABLE, recipe_settings
 from .report import model_card
 
 SHIPPED = ASSETS / "checkpoints"  # the checkpoints `r3lab recipe --ship assets/checkpoints` wrote, and their card
@@ -25,7 +25,8 @@ def ship(results: dict, out: str | Path, dest: str | Path) -> Path:
     if missing:  # checked before anything in dest is touched
         raise FileNotFoundError(f"{', '.join(missing)} holds no checkpoint: run the recipe with rows sft,sft_rgrpo")
     # the recipe's evaluation settings travel with the models, so `r3lab eval` reproduces the card by default
-    evaluation = {**{k: results["config"][k] for k in ("max_crops", "max_new_tokens")}, "max_segment_tokens": 64}
+    settings = recipe_settings(results["config"])
+    evaluation = {"rollout": settings["eval_rollout"], "reward": settings["reward"]}
     if dest.exists() and not dest.is_dir():
         raise NotADirectoryError(f"ship destination {dest} is a file: give a folder, e.g. assets/checkpoints")
     for stage, name in pairs:
@@ -55,9 +56,9 @@ def check_set(config: dict, view, per_family: int = 8) -> list:
 def check_scores(path: str | Path, config: dict, per_family: int = 8) -> dict:
     """Greedy accuracy / crop rate / crops of a checkpoint on `check_set` (what the shipped-model test re-measures)."""
     policy = load_policy(path)
+    settings = recipe_settings(config)
     res = evaluate(policy, check_set(config, policy.view, per_family),
-                   EvalConfig(max_crops=config["max_crops"], max_new_tokens=config["max_new_tokens"],
-                              max_segment_tokens=64), progress=False)
+                   EvalConfig(rollout=settings["eval_rollout"], reward=settings["reward"]), progress=False)
     return {k: res.rows["all"][k] for k in ("n", "accuracy", "crop_rate", "crops")}
 
 

@@ -24,43 +24,8 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
+from ..core.files import atomic_write_text
 from ..model.policy import LATEST, check_files, read_json
-
-
-@contextlib.contextmanager
-def file_lock(path: str | os.PathLike):
-    """Hold an exclusive lock on `path` (created if missing) while a read-merge-write of a file shared by several
-    processes runs, so that no process's update is lost. POSIX `flock`; where it is missing (Windows) no lock."""
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - there, run the recipe's jobs one at a time (parallel=1)
-        yield
-        return
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
-
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
-    """Write `text` to a temporary file beside `path`, fsync it, then `os.replace` it into place."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 # -- RNG -------------------------------------------------------------------------------------------

@@ -5,12 +5,12 @@ its range is a ValueError naming the field, the value and the range.
 """
 from __future__ import annotations
 
-import math
-import numbers
 from dataclasses import dataclass, field
-from typing import Protocol, Sequence
+from typing import Protocol
 
-from .rewards import preset
+from ..core.settings import POSITIVE, RATE, check_choice, check_ranges, nested, read_nested
+from ..engine.config import RolloutSettings
+from .rewards import RewardSpec
 
 
 class TrainConfig(Protocol):
@@ -54,30 +54,6 @@ def parse_resume(s: str) -> bool | str:
 def resume_field():
     """The `resume` field of the training configs: False, True or "auto" (its CLI flag takes all three)."""
     return field(default=False, metadata={"type": parse_resume, "metavar": "{true,false,auto}"})
-
-
-_POS = (1, None)  # integer ranges: (low, high), inclusive; None = unbounded
-_LR = (0.0, 1.0)  # learning rates: a finite number in [0, 1] (NaN, inf, 1e30 and negatives are typos)
-
-
-def check_ranges(cfg, ints: dict[str, tuple], floats: dict[str, tuple], open_low: Sequence[str] = (),
-                 open_high: Sequence[str] = ()) -> None:
-    """ValueError naming the field, its value and the allowed range, for the first setting outside it.
-
-    `ints` / `floats` map a field to (low, high), inclusive unless the field is in `open_low` /
-    `open_high`; None is unbounded. Floats must also be finite: one NaN setting makes the whole run NaN.
-    """
-    for name, (lo, hi) in {**ints, **floats}.items():
-        v = getattr(cfg, name)
-        integer = name in ints
-        ok = (isinstance(v, numbers.Integral) if integer else isinstance(v, numbers.Real)) and not isinstance(v, bool)
-        ok = ok and math.isfinite(v) and (lo is None or (v > lo if name in open_low else v >= lo)) \
-            and (hi is None or (v < hi if name in open_high else v <= hi))
-        if not ok:
-            span = f"{'(' if name in open_low or lo is None else '['}{'-inf' if lo is None else lo}, " \
-                   f"{'inf' if hi is None else hi}{')' if name in open_high or hi is None else ']'}"
-            raise ValueError(f"{type(cfg).__name__}.{name} = {v!r} is not allowed: expected "
-                             f"{'an integer' if integer else 'a finite number'} in {span}")
 
 
 def check_out_dir_mode(cfg) -> None:
@@ -124,16 +100,15 @@ class SFTConfig:
         self.validate()
 
     def validate(self) -> "SFTConfig":
-        check_ranges(self, ints=dict(steps=(0, None), batch_size=_POS, grad_accum=_POS, seed=(0, None),
-                                     log_every=_POS, save_every=(0, None)),
-                     floats=dict(lr_lm=_LR, lr_merger=_LR, lr_vision=_LR, weight_decay=(0.0, 1.0),
+        check_ranges(self, ints=dict(steps=(0, None), batch_size=POSITIVE, grad_accum=POSITIVE, seed=(0, None),
+                                     log_every=POSITIVE, save_every=(0, None)),
+                     floats=dict(lr_lm=RATE, lr_merger=RATE, lr_vision=RATE, weight_decay=(0.0, 1.0),
                                  warmup=(0.0, None), min_lr_ratio=(0.0, 1.0), grad_clip=(0.0, None)))
         check_out_dir_mode(self)
         if self.batch_size < 1 or self.grad_accum < 1 or self.batch_size % self.grad_accum:
             raise ValueError(f"batch_size {self.batch_size} must be a positive multiple of grad_accum "
                              f"{self.grad_accum}")
-        if self.schedule not in ("cosine", "constant"):
-            raise ValueError(f"schedule must be 'cosine' or 'constant', got {self.schedule!r}")
+        check_choice(self, "schedule", ("cosine", "constant"))
         return self
 
 
@@ -153,9 +128,7 @@ class RGRPOConfig:
     loss_agg: str = "token"  # "token": mean over all model tokens of the batch; "sequence": mean of per-row means
     scale_rewards: bool = True  # divide by the group std (False: mean-centred only)
     adv_eps: float = 1e-4  # (r - mean) / (std + adv_eps)
-    rewards: str = "code"  # reward preset: "code", "paper" or "accuracy"
-    iou_weight: float = 0.0  # > 0 adds the ground-truth region reward with this weight
-    region_reward: str = "iou"  # "iou" | "giou": the dense (GIoU) variant still rewards a near miss
+    reward: RewardSpec = nested(RewardSpec, "reward-")  # the reward: preset, region reward and its weight
     lr_lm: float = 1e-4  # language model learning rate
     lr_merger: float = 1e-4  # merger learning rate
     lr_vision: float = 1e-4  # vision tower learning rate
@@ -167,11 +140,7 @@ class RGRPOConfig:
     warmup: float = 0.0  # warm-up fraction (< 1) or steps (>= 1)
     min_lr_ratio: float = 0.1  # cosine floor
     grad_clip: float = 1.0  # max global grad norm (0 = off)
-    temperature: float = 1.0  # rollout sampling temperature (log-probs are recomputed at the same T)
-    top_p: float = 1.0  # nucleus sampling mass
-    max_crops: int = 2  # crops honoured per trajectory
-    max_new_tokens: int = 64  # model tokens per trajectory
-    max_segment_tokens: int = 48  # model tokens per segment
+    rollout: RolloutSettings = nested(RolloutSettings)  # crops, token budgets, temperature (log-probs recomputed at it), top-p
     rollout_mode: str = "batched"  # "batched" (KV reuse) | "reference" (official one-at-a-time loop)
     recompute_old_logprobs: bool = False  # True: old log-probs from a teacher-forced forward, not the rollout
     gradient_checkpointing: bool = False  # GPU recipe for long sequences
@@ -184,31 +153,26 @@ class RGRPOConfig:
     ref_policy: str = ""  # beta > 0: reference checkpoint folder (default: a frozen copy of the start policy)
 
     def __post_init__(self):
+        read_nested(self)
         self.validate()
 
     def validate(self) -> "RGRPOConfig":
         if isinstance(self.group_size, int) and self.group_size < 2:
             raise ValueError(f"group_size must be >= 2 (got {self.group_size}): advantages are relative within a "
                              "group of rollouts of the same prompt, so one rollout per prompt never gets a signal")
-        check_ranges(self, ints=dict(steps=(0, None), group_size=(2, None), batch_size=_POS, micro_rows=_POS,
-                                     inner_epochs=_POS, max_crops=(0, None), max_new_tokens=_POS,
-                                     max_segment_tokens=_POS, seed=(0, None), log_every=_POS, save_every=(0, None)),
+        check_ranges(self, ints=dict(steps=(0, None), group_size=(2, None), batch_size=POSITIVE, micro_rows=POSITIVE,
+                                     inner_epochs=POSITIVE, seed=(0, None), log_every=POSITIVE, save_every=(0, None)),
                      floats=dict(eps_low=(0.0, 1.0), eps_high=(0.0, None), beta=(0.0, None), adv_eps=(0.0, None),
-                                 iou_weight=(0.0, None), lr_lm=_LR, lr_merger=_LR, lr_vision=_LR,
-                                 weight_decay=(0.0, 1.0), warmup=(0.0, None), min_lr_ratio=(0.0, 1.0),
-                                 grad_clip=(0.0, None), temperature=(0.0, None), top_p=(0.0, 1.0)),
-                     open_low=("top_p",), open_high=("eps_low",))
+                                 lr_lm=RATE, lr_merger=RATE, lr_vision=RATE, weight_decay=(0.0, 1.0),
+                                 warmup=(0.0, None), min_lr_ratio=(0.0, 1.0), grad_clip=(0.0, None)),
+                     open_high=("eps_low",))
         check_out_dir_mode(self)
         if self.batch_size < self.group_size or self.batch_size % self.group_size:
             raise ValueError(f"batch_size {self.batch_size} must be a positive multiple of group_size "
                              f"{self.group_size} (trajectories per step = prompts per step x group_size)")
-        if self.loss_agg not in ("token", "sequence"):
-            raise ValueError(f"loss_agg must be 'token' or 'sequence', got {self.loss_agg!r}")
-        if self.schedule not in ("cosine", "constant"):
-            raise ValueError(f"schedule must be 'cosine' or 'constant', got {self.schedule!r}")
-        preset(self.rewards)  # unknown preset names fail here, before any work
-        if self.region_reward not in ("iou", "giou"):
-            raise ValueError(f"region_reward must be 'iou' or 'giou', got {self.region_reward!r}")
+        check_choice(self, "loss_agg", ("token", "sequence"))
+        check_choice(self, "schedule", ("cosine", "constant"))
+        check_choice(self, "rollout_mode", ("batched", "reference"))
         return self
 
     @property
@@ -217,4 +181,4 @@ class RGRPOConfig:
 
     @property
     def score_temperature(self) -> float:
-        return self.temperature if self.temperature > 0 else 1.0  # greedy rollouts record T = 1
+        return self.rollout.temperature or 1.0  # greedy rollouts record T = 1

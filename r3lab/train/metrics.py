@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 from ..core.trajectory import MODEL, Trajectory
-from .checkpoint import atomic_write_text
+from ..core.files import atomic_write_text
 from .rewards import Scores, region_iou, reward_columns
 
 

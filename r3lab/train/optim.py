@@ -58,7 +58,7 @@ def set_lr(opt: torch.optim.Optimizer, factor: float) -> None:
 
 def group_grad_norms(optimizer: torch.optim.Optimizer) -> dict[str, float]:
     """Gradient norm per parameter group (vision / merger / lm): a vanishing vision norm is the
-    tiny model's classic failure (benchmarks/where/README.md, research notes)."""
+    tiny model's classic failure (research/FINDINGS.md, initialisation)."""
     sq: dict[str, float] = {}
     for g in optimizer.param_groups:
         key = g.get("name", "all").removesuffix("_nodecay")

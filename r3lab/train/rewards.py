@@ -3,7 +3,7 @@
 Every function is `f(prompts, completions, **kwargs) -> list[float | None]` (TRL's contract: extra
 columns arrive as keyword arguments, `None` means "not applicable to this sample"), so TRL reward
 functions drop in. Functions return a value in [0, 1]; the preset's `RewardTerm` carries the weight
-and the correctness gate, so the gate no longer depends on the order of the functions (in the
+and the correctness gate, so the gate does not depend on the order of the functions (in the
 official trainer it does) and weights are configuration, not constants inside the functions.
 
 `score(trajectories, "code")` builds the keyword columns from each Trajectory: `answers`,
@@ -20,6 +20,7 @@ from typing import Callable, Sequence
 from ..core.answer import extract_answer
 from ..core.crop_calls import Verdict, find_crop_calls
 from ..core.regions import box_giou, box_iou
+from ..core.settings import check_choice, check_ranges
 
 RewardFunc = Callable[..., list]
 _END = re.compile(r"(<\|im_end\|>|<\|endoftext\|>)\s*$")
@@ -208,11 +209,15 @@ class RewardTerm:
     gate: str | None = None
 
 
-def preset(name: str = "code", iou: float = 0.0, dense: bool = False) -> list[RewardTerm]:
+PRESETS = ("code", "paper", "accuracy")
+REGIONS = ("iou", "giou")
+
+
+def preset(name: str = "code", region_weight: float = 0.0, region: str = "iou") -> list[RewardTerm]:
     """`code` (as released: accuracy 1, format 0.5, region 0.5 gated on accuracy, length <= 0.1),
     `paper` (accuracy 1, format 1, region 0.5 gated, length 0.001/char <= 0.25), or `accuracy`.
-    `iou` > 0 adds the ground-truth region reward with that weight: IoU, or with `dense` the
-    GIoU-based `region_giou`, which still rewards a near miss.
+    `region_weight` > 0 adds the ground-truth region reward with that weight: `region_iou`, or with
+    `region="giou"` the GIoU-based `region_giou`, which still rewards a near miss.
     """
     acc = RewardTerm("accuracy", accuracy, 1.0)
     if name == "code":
@@ -225,9 +230,33 @@ def preset(name: str = "code", iou: float = 0.0, dense: bool = False) -> list[Re
         terms = [acc]
     else:
         raise ValueError(f"unknown reward preset {name!r}: use 'code', 'paper' or 'accuracy' (or a list of RewardTerm)")
-    if iou:
-        terms.append(RewardTerm("iou", region_giou if dense else region_iou, float(iou)))
+    if region not in REGIONS:
+        raise ValueError(f"unknown region reward {region!r}: use 'iou' or 'giou'")
+    if region_weight:
+        terms.append(RewardTerm("iou", region_giou if region == "giou" else region_iou, float(region_weight)))
     return terms
+
+
+@dataclass
+class RewardSpec:
+    """The reward: a preset's terms and the ground-truth region reward. One object nested in every config that
+    scores rollouts (R-GRPO, evaluation, the recipe, TRL), so a run is reported with the reward it trained on."""
+
+    preset: str = "code"  # reward preset: "code" (as released), "paper" or "accuracy"
+    region_weight: float = 0.0  # > 0 adds the ground-truth region reward with this weight
+    region: str = "iou"  # the region reward: "iou", or "giou" (dense: a near miss still scores)
+
+    def __post_init__(self):
+        self.validate()
+
+    def validate(self) -> "RewardSpec":
+        check_ranges(self, floats=dict(region_weight=(0.0, None)))
+        check_choice(self, "preset", PRESETS)
+        check_choice(self, "region", REGIONS)
+        return self
+
+    def terms(self) -> list[RewardTerm]:
+        return preset(self.preset, self.region_weight, self.region)
 
 
 @dataclass
@@ -257,6 +286,13 @@ class Scores:
         return out
 
 
+def term_list(terms: str | RewardSpec | Sequence[RewardTerm]) -> list[RewardTerm]:
+    """The terms of a preset's name, of a `RewardSpec`, or the terms given."""
+    if isinstance(terms, str):
+        return preset(terms)
+    return terms.terms() if isinstance(terms, RewardSpec) else list(terms)
+
+
 def reward_columns(trajectories) -> dict:
     """The keyword columns reward functions receive, built from Trajectories."""
     cols = {"answers": [], "gt_boxes": [], "crop_boxes": [], "crop_verdicts": [], "family": [], "model_texts": [],
@@ -273,13 +309,13 @@ def reward_columns(trajectories) -> dict:
     return cols
 
 
-def score(trajectories, terms: str | Sequence[RewardTerm] = "code", write_meta: bool = True) -> Scores:
+def score(trajectories, terms: str | RewardSpec | Sequence[RewardTerm] = "code", write_meta: bool = True) -> Scores:
     """Run every reward term over the trajectories; gates apply; None counts as 0 in the total.
 
     With `write_meta`, each trajectory's `meta["rewards"]` gets its per-term values and total.
     """
     trajectories = list(trajectories)
-    terms = preset(terms) if isinstance(terms, str) else list(terms)
+    terms = term_list(terms)
     names = [t.name for t in terms]
     if len(set(names)) != len(names):
         raise ValueError(f"reward term names must be unique, got {names}")

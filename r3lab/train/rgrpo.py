@@ -33,7 +33,7 @@ from .config import RGRPOConfig
 from .loop import TrainState, batch_order, check_batch, defer_interrupt, maybe_resume, prepare, run_loop
 from .metrics import MetricLog, rollout_metrics, rollout_values
 from .optim import clip_and_step, lr_factor, set_lr
-from .rewards import RewardTerm, preset, score
+from .rewards import RewardTerm, score
 
 RolloutFn = Callable[..., list]  # (policy, samples, state) -> trajectories, G per sample, contiguous
 
@@ -117,10 +117,8 @@ def rollout_config(cfg: RGRPOConfig, step: int):
     Every setting is passed by name, so one RolloutConfig does not know is a TypeError, never dropped.
     """
     d = dist.info()
-    return RolloutConfig(group_size=cfg.group_size, max_crops=cfg.max_crops, max_new_tokens=cfg.max_new_tokens,
-                         max_segment_tokens=cfg.max_segment_tokens, temperature=cfg.temperature, top_p=cfg.top_p,
-                         greedy=cfg.temperature == 0, mode=cfg.rollout_mode,
-                         seed=(cfg.seed * 1_000_003 + step) * max(1, d.world_size) + d.rank)
+    return RolloutConfig.of(cfg.rollout, group_size=cfg.group_size, mode=cfg.rollout_mode,
+                            seed=(cfg.seed * 1_000_003 + step) * max(1, d.world_size) + d.rank)
 
 
 def _default_rollout(policy, samples, state) -> list:
@@ -266,8 +264,7 @@ def setup(policy: Policy, config: RGRPOConfig | None = None, terms: Sequence[Rew
     if n_samples is not None:
         check_batch(cfg.prompts_per_step, n_samples, cfg.batch_size, "prompts (batch_size / group_size)")
     maybe_resume(state)
-    state.terms = list(terms) if terms is not None else preset(cfg.rewards, iou=cfg.iou_weight,
-                                                               dense=cfg.region_reward == "giou")
+    state.terms = list(terms) if terms is not None else cfg.reward.terms()
     state.ref = make_reference(state) if cfg.beta > 0 else None
     state.started = time.perf_counter()
     return state

@@ -1,7 +1,7 @@
 """Views: a trajectory as matplotlib figures, a plotly figure, a step player and one HTML page, all from the
 same display steps; the figures of data, training, results and benchmark runs; the crop-behaviour dashboard.
 Every function returns its figure."""
-from .._face import lazy
+from .._lazy import lazy
 
 __getattr__, __dir__, __all__ = lazy(__name__, {
     ".steps": ["Step", "crop_boxes", "trajectory_steps"],
@@ -9,7 +9,7 @@ __getattr__, __dir__, __all__ = lazy(__name__, {
     ".plotly_view": ["figure_trajectory"],
     ".widgets": ["StepPlayer", "step_player"],
     ".page": ["trajectory_html", "export_html"],
-    ".data": ["plot_stats", "plot_sample", "plot_samples"],
+    ".datasets": ["plot_stats", "plot_sample", "plot_samples"],
     ".training": ["plot_metrics", "LivePlot", "plot_clipped_objective"],
     ".results": ["plot_results", "plot_side_by_side", "plot_table"],
     ".inference": ["plot_positions", "plot_group", "plot_cost_curve"],

@@ -5,7 +5,7 @@ import math
 
 from matplotlib.figure import Figure
 
-from ..replication.bench import BenchResult
+from ..bench.run import BenchResult
 
 
 def plot_bench(result: BenchResult, fig=None) -> Figure:

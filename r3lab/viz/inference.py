@@ -6,7 +6,7 @@ from typing import Sequence
 
 from matplotlib.figure import Figure
 
-from ..core.handles import PolicyLike
+from ..core.policy_like import PolicyLike
 from ..core.trajectory import MODEL, Trajectory
 
 KIND_COLOURS = {"model_text": "tab:blue", "env_text": "tab:green", "image": "tab:orange"}

@@ -4,7 +4,7 @@ import json
 import pytest
 
 from r3lab.cli.app import main
-from r3lab.course.fixtures import write_benchmark
+from r3lab.testing.mini_benchmarks import write_benchmark
 
 
 def test_bench_writes_the_table_the_items_and_the_figure(tmp_path, capsys):

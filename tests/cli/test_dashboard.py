@@ -1,6 +1,6 @@
 """`r3lab dashboard` writes one page for a training log or a run, and says whether the crop tool collapsed."""
 from r3lab.cli.app import main
-from r3lab.course.runs import write_agent_loop, write_training_log
+from r3lab.testing.mini_runs import write_agent_loop, write_training_log
 from r3lab.testing import tiny_policy
 
 

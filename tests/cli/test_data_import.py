@@ -90,7 +90,7 @@ def test_errors_name_the_record_and_nothing_is_written(tmp_path):
 
 @pytest.mark.parametrize("fmt,name", [("vlm-r3-sft", "sft.json"), ("grounded-vqa", "g.jsonl")])
 def test_training_on_an_official_file_names_the_import_command(tmp_path, fmt, name, monkeypatch):
-    import r3lab.cli.policy as cli_policy
+    import r3lab.cli.inputs as cli_policy
 
     if fmt == "vlm-r3-sft":
         _official_sft(tmp_path)

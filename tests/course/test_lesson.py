@@ -35,7 +35,14 @@ def test_setup_seeds_threads_and_describes(monkeypatch):
     first = torch.rand(1)
     setup(7)
     assert torch.equal(first, torch.rand(1)) and info["torch"] == torch.__version__
-    assert torch.get_num_threads() >= 1
+    threads = torch.get_num_threads()
+    try:
+        for n in ("2", "1"):  # the set-up cell gives torch the threads OMP_NUM_THREADS names
+            monkeypatch.setenv("OMP_NUM_THREADS", n)
+            setup(7)
+            assert torch.get_num_threads() == int(n)
+    finally:
+        torch.set_num_threads(threads)
 
 
 def test_report_prints_a_line_the_runner_reads(capsys):

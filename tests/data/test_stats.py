@@ -7,7 +7,7 @@ from r3lab.data.dataset import save_dataset
 from r3lab.data.stats import dataset_stats
 from r3lab.data.vlir import build_samples
 from r3lab.testing import tiny_policy
-from r3lab.viz.data import plot_sample, plot_samples, plot_stats
+from r3lab.viz.datasets import plot_sample, plot_samples, plot_stats
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ from r3lab.testing import toy_image
 
 from .test_rollouts import BAD_CALLS, Recorder, kinds, teacher_forced
 
-GREEDY = RolloutConfig(greedy=True, max_new_tokens=320, max_segment_tokens=110)  # a tool call is ~60 tiny tokens
+GREEDY = RolloutConfig(greedy=True, max_crops=3, max_new_tokens=320, max_segment_tokens=110)  # a tool call is ~60 tiny tokens
 TOOL = CallStyle("relative", "tool")
 STYLES = [CallStyle(c, g) for c in ("absolute", "relative") for g in ("json", "tool")]
 

@@ -135,7 +135,7 @@ def test_r3lab_train_trl_writes_a_run_the_dashboard_reads(samples, tmp_path):
     data = save_dataset(samples, tmp_path / "data")
     out = tmp_path / "run"
     argv = ["train", "trl", "--data", str(data), "--steps", "1", "--group-size", "2", "--prompts-per-step", "2",
-            "--max-completion-length", "24", "--out-dir", str(out)]
+            "--max-new-tokens", "24", "--max-segment-tokens", "24", "--out-dir", str(out)]
     assert main(argv) == 0
     assert (out / "final" / "config.json").is_file() and (out / "trl_log.jsonl").is_file()
     trajs = load_run(out)

@@ -31,7 +31,7 @@ def test_summarize_per_family_on_known_trajectories():
 def test_evaluate_runs_rollouts_and_reports(tmp_path):
     policy = tiny_policy()
     samples = toy_samples(3, policy.view)
-    res = evaluate(policy, samples, EvalConfig(max_new_tokens=6, max_segment_tokens=6, max_crops=0), progress=False)
+    res = evaluate(policy, samples, EvalConfig(rollout={"max_new_tokens": 6, "max_segment_tokens": 6, "max_crops": 0}), progress=False)
     assert len(res.trajectories) == 3 and res["all"]["n"] == 3
     assert res["all"]["crop_rate"] == 0.0 and 0 <= res.accuracy <= 1
     assert math.isnan(res["all"]["crop_iou_lo"]) and math.isnan(res["all"]["crop_iou_hi"])  # no crop, no interval
@@ -72,17 +72,23 @@ def test_eval_settings_come_from_the_checkpoint_then_the_caller():
 
     pol = SimpleNamespace(meta={"evaluation": {"max_crops": 2, "max_new_tokens": 128, "max_segment_tokens": 64,
                                                "unknown_later_key": 1}})
-    cfg = EvalConfig.for_policy(pol, max_new_tokens=32, max_crops=None)
-    assert (cfg.max_crops, cfg.max_new_tokens, cfg.max_segment_tokens) == (2, 32, 64)  # None = not given
+    cfg = EvalConfig.for_policy(pol, rollout={"max_new_tokens": 32})  # r3lab.json's flat keys: the earlier format
+    assert (cfg.rollout.max_crops, cfg.rollout.max_new_tokens, cfg.rollout.max_segment_tokens) == (2, 32, 64)
+    assert cfg.rollout.temperature == 0.0  # evaluation's own default where the checkpoint says nothing
+    nested = SimpleNamespace(meta={"evaluation": {"rollout": {"max_crops": 1, "max_segment_tokens": 30},
+                                                  "reward": {"region_weight": 1.0, "region": "giou"}}})
+    cfg = EvalConfig.for_policy(nested, reward=None)
+    assert (cfg.rollout.max_crops, cfg.rollout.max_segment_tokens, cfg.reward.region) == (1, 30, "giou")
     assert EvalConfig.for_policy(SimpleNamespace(meta={})) == EvalConfig()
     with pytest.raises(ValueError, match="no field"):
         EvalConfig.for_policy(pol, max_crop=3)
 
 
 @pytest.mark.parametrize("flag,value,field,span", [
-    ("--max-new-tokens", "0", "max_new_tokens", r"\[1, inf\)"), ("--n", "-3", "n", r"\[0, inf\)"),
-    ("--temperature", "nan", "temperature", r"\[0\.0, inf\)"), ("--temperature", "-1", "temperature", r"\[0\.0"),
-    ("--batch-rows", "1000000", "batch_rows", r"\[1, 4096\]"), ("--iou-weight", "inf", "iou_weight", r"\[0\.0"),
+    ("--max-new-tokens", "0", "rollout.max_new_tokens", r"\[1, inf\)"), ("--n", "-3", "n", r"\[0, inf\)"),
+    ("--temperature", "nan", "rollout.temperature", r"\[0\.0, inf\)"),
+    ("--temperature", "-1", "rollout.temperature", r"\[0\.0"), ("--batch-rows", "1000000", "batch_rows", r"\[1, 4096\]"),
+    ("--reward-region-weight", "inf", "reward.region_weight", r"\[0\.0"),
 ])
 def test_eval_settings_out_of_range_fail_before_any_work(tmp_path, flag, value, field, span, monkeypatch):
     import r3lab.cli.evaluate as cli_eval
@@ -91,7 +97,7 @@ def test_eval_settings_out_of_range_fail_before_any_work(tmp_path, flag, value, 
     with pytest.raises(ValueError, match=rf"^EvalConfig\.{field} = .* is not allowed: expected .* in {span}"):
         cli_main(["eval", "--data", str(tmp_path), flag, value])
     with pytest.raises(ValueError, match="unknown reward preset|preset"):
-        EvalConfig(rewards="accuracy_and_vibes")
+        EvalConfig(reward={"preset": "accuracy_and_vibes"})
 
 
 def test_the_share_of_crops_holding_the_detail():

@@ -21,7 +21,8 @@ from r3lab.engine.rollouts import rollout
 from r3lab.model.policy import load_policy
 from r3lab.replication.ablations import answer_only, oracle_boxes, random_boxes
 from r3lab.replication.evaluation import bootstrap_ci
-from r3lab.replication.recipe import BEFORE, R3_TINY, RERUNNABLE, ROWS, Recipe, RecipeConfig, run_recipe
+from r3lab.replication.recipe import R3_TINY, ROWS, Recipe, RecipeConfig, run_recipe
+from r3lab.replication.recipe_config import RERUNNABLE, recipe_settings
 from r3lab.replication.report import markdown_table, model_card
 from r3lab.replication.shipping import check_scores, ship, warm_start
 from r3lab.testing import tiny_policy
@@ -29,7 +30,8 @@ from r3lab.viz.results import plot_table
 
 SHIPPED = env.ASSETS / "checkpoints"
 TINY = dict(n_base=24, base_steps=2, pairs_steps=0, read_steps=0, compare_steps=0, base_batch=4, n_train=24, n_eval=3, sft_steps=2, sft_batch=4, rgrpo_steps=1,
-            group_size=2, rgrpo_batch=4, max_new_tokens=24, view={"crop_max_pixels": 98 * 98}, ground_check=0)
+            group_size=2, rgrpo_batch=4, train_rollout={"max_new_tokens": 24}, eval_rollout={"max_new_tokens": 24},
+            view={"crop_max_pixels": 98 * 98}, ground_check=0)
 
 
 def test_bootstrap_interval_brackets_the_mean_and_narrows_with_n():
@@ -148,7 +150,8 @@ def test_ship_then_warm_start_trains_nothing_shipped(tmp_path):
     assert warm_start(fresh, tmp_path / "ship") == ["base", "sft", "rgrpo"]
     for name in ("r3-tiny-base", "r3-tiny-sft", "r3-tiny-rgrpo"):  # eval settings travel with every checkpoint
         shipped = (tmp_path / "ship" / name / "r3lab.json").read_text()
-        assert json.loads(shipped)["meta"]["evaluation"]["max_crops"] == 2 and str(tmp_path) not in shipped
+        evaluation = json.loads(shipped)["meta"]["evaluation"]
+        assert evaluation["rollout"] == asdict(RecipeConfig(**TINY).eval_rollout) and str(tmp_path) not in shipped
     rec = Recipe(RecipeConfig(out=str(fresh), rows="sft,oracle", **TINY), progress=False)
     res = rec.run()
     assert "sft" not in rec.times and "base" not in rec.times  # loaded, not retrained
@@ -189,21 +192,22 @@ def test_shipped_checkpoints_load_and_score_what_the_card_says():
 def test_the_shipped_card_is_its_results_and_names_every_setting_of_its_recipe():
     card = json.loads((SHIPPED / "card_results.json").read_text())
     assert (SHIPPED / "MODEL_CARD.md").read_text() == model_card(card)  # the prose and the numbers agree
-    assert set(card["config"]) == {f for f in asdict(RecipeConfig()) if f not in RERUNNABLE}
-    assert RecipeConfig(**card["config"]).pairs_steps == card["config"]["pairs_steps"]  # not today's default
+    settings = recipe_settings(card["config"])  # an earlier card's flat rollout and reward keys read too
+    assert set(settings) == {f for f in asdict(RecipeConfig()) if f not in RERUNNABLE}
+    assert RecipeConfig(**settings).pairs_steps == card["config"]["pairs_steps"]  # not today's default
 
 
 def test_bad_settings_fail_before_any_training(tmp_path):
-    for bad, match in [(dict(families="read_one,cats"), "unknown task families"), (dict(rewards="bogus"), "bogus"),
-                       (dict(n_eval=0), "sizes"), (dict(group_size=3), "divide"), (dict(rows="sft,best"), "unknown rows"),
+    for bad, match in [(dict(families="read_one,cats"), "unknown task families"), (dict(reward={"preset": "bogus"}), "bogus"),
+                       (dict(n_eval=0), "n_eval = 0"), (dict(group_size=3), "multiple of group_size 3"), (dict(rows="sft,best"), "unknown rows"),
                        (dict(view={"crop_max": 9}), "unknown ViewConfig fields"),
                        (dict(world={"marks": 9}), "unknown WorldConfig fields"),
-                       (dict(base_closeups=2.0), "base_closeups is a share"),
-                       (dict(base_pairs=-0.1), "base_pairs is a share"),
-                       (dict(pairs_share=1.2), "pairs_share is a share"), (dict(pairs_steps=-1), "steps"),
-                       (dict(read_closeups=-0.1), "read_closeups is a share"), (dict(read_steps=-1), "steps"),
-                       (dict(compare_share=1.5), "compare_share is a share"), (dict(compare_steps=-2), "steps"),
-                       (dict(compare_closeups="bare"), "compare_closeups must be one of")]:
+                       (dict(base_closeups=2.0), "base_closeups = "),
+                       (dict(base_pairs=-0.1), "base_pairs = "),
+                       (dict(pairs_share=1.2), "pairs_share = "), (dict(pairs_steps=-1), "pairs_steps = -1"),
+                       (dict(read_closeups=-0.1), "read_closeups = "), (dict(read_steps=-1), "read_steps = -1"),
+                       (dict(compare_share=1.5), "compare_share = "), (dict(compare_steps=-2), "compare_steps = -2"),
+                       (dict(compare_closeups="bare"), "compare_closeups = 'bare' is not allowed")]:
         with pytest.raises(ValueError, match=match):
             RecipeConfig(out=str(tmp_path), **bad)
     assert RecipeConfig(families=" read_one, ,count ").families == "read_one,count"
@@ -245,15 +249,17 @@ def test_rgrpo_stages_take_the_recipes_temperature_and_trained_groups(tmp_path, 
     monkeypatch.setattr(recipe_module.Recipe, "model", lambda self, name: tiny_policy())
     for vision, temp in ((True, 0.7), (False, 1.0)):
         rec = Recipe(RecipeConfig(out=str(tmp_path / str(vision)), **{**TINY, "rgrpo_vision": vision,
-                                                                      "rgrpo_temperature": temp}), progress=False)
+                                                                      "train_rollout": {"temperature": temp}}),
+                     progress=False)
         rec._rgrpo("rgrpo")
         rec._rgrpo("rgrpo_no_region")
         for name in ("rgrpo", "rgrpo_no_region"):
             cfg = seen.pop(name)
-            assert cfg.temperature == temp and cfg.freeze_vision == cfg.freeze_merger == (not vision)
+            assert cfg.rollout.temperature == temp and cfg.freeze_vision == cfg.freeze_merger == (not vision)
             assert cfg.lr_vision == cfg.lr_merger == cfg.lr_lm == RecipeConfig().rgrpo_lr
-    with pytest.raises(ValueError, match="rgrpo_temperature must be > 0"):
-        RecipeConfig(out=str(tmp_path / "x"), rgrpo_temperature=0)
+    assert seen == {} and cfg.reward.region_weight == 0.0  # rgrpo_no_region: no region reward, the rest the same
+    with pytest.raises(ValueError, match="train_rollout.temperature = 0 is not allowed"):
+        RecipeConfig(out=str(tmp_path / "x"), train_rollout={"temperature": 0})
 
 
 def test_rgrpo_mix_sets_both_rgrpo_stages_question_shares(tmp_path, monkeypatch):
@@ -303,16 +309,14 @@ def test_the_comparison_phase_continues_the_read_phase(tmp_path):
     saved = load_policy(tmp_path / "base").model.state_dict()
     final = load_file(next((tmp_path / "logs" / "base_compare").glob("step_*")) / "model.safetensors")
     assert all(torch.equal(saved[k], final[k]) for k in saved if k in final)  # the base is the last phase's model
-    # a folder made before the comparison phase existed holds a base without it: not reused for the default
-    old = {k: v for k, v in asdict(RecipeConfig(out=str(tmp_path / "old"))).items()
-           if k not in (*BEFORE, *RERUNNABLE)}  # a folder from before these settings existed
+    # a folder made with other settings holds stages they made: not reused, the difference named
+    old = {k: v for k, v in asdict(RecipeConfig(out=str(tmp_path / "old"), compare_steps=0)).items()
+           if k not in RERUNNABLE}
     (tmp_path / "old").mkdir()
     (tmp_path / "old" / "recipe.json").write_text(json.dumps(old))
     with pytest.raises(ValueError, match="compare_steps: 0 there, 600 now"):
         Recipe(RecipeConfig(out=str(tmp_path / "old")))._check_config()
-    Recipe(RecipeConfig(out=str(tmp_path / "old"), compare_steps=0, compare_closeups="answer",
-                        ground_check=0, base_pairs=0.25, pairs_steps=0, sft_mix={}, rgrpo_temperature=1.0,
-                        rgrpo_vision=False))._check_config()
+    Recipe(RecipeConfig(out=str(tmp_path / "old"), compare_steps=0))._check_config()
 
 
 def test_the_world_overrides_reach_every_sample_set(tmp_path):
@@ -323,12 +327,18 @@ def test_the_world_overrides_reach_every_sample_set(tmp_path):
     assert {x2 - x1 for s in default for x1, _, x2, _ in s.details} == {11}
 
 
-def test_an_older_recipe_folder_without_a_new_setting_is_reused(tmp_path):
-    old = {k: v for k, v in asdict(RecipeConfig(out=str(tmp_path))).items() if k not in ("world", *RERUNNABLE)}
-    (tmp_path / "recipe.json").write_text(json.dumps(old))
-    Recipe(RecipeConfig(out=str(tmp_path)))._check_config()  # no refusal: "world" was the default then
-    with pytest.raises(ValueError, match="world"):
-        Recipe(RecipeConfig(out=str(tmp_path), world={"mark_size": 9}))._check_config()
+def test_a_recipe_folder_of_the_flat_format_is_read_and_a_missing_setting_refused(tmp_path):
+    mine = asdict(RecipeConfig(out=str(tmp_path)))
+    flat = {k: v for k, v in mine.items() if k not in ("train_rollout", "eval_rollout", "reward", *RERUNNABLE)}
+    flat.update(max_crops=2, max_new_tokens=128, rgrpo_temperature=0.7, rewards="code", iou_weight=1.0,
+                region_reward="giou")  # how recipe.json held the rollout and reward settings before they were nested
+    (tmp_path / "recipe.json").write_text(json.dumps(flat))
+    Recipe(RecipeConfig(out=str(tmp_path)))._check_config()  # the same settings: reused
+    with pytest.raises(ValueError, match="eval_rollout"):
+        Recipe(RecipeConfig(out=str(tmp_path), eval_rollout={"max_segment_tokens": 48}))._check_config()
+    (tmp_path / "recipe.json").write_text(json.dumps({k: v for k, v in flat.items() if k != "world"}))
+    with pytest.raises(ValueError, match="world: None there, {} now; use another --out"):
+        Recipe(RecipeConfig(out=str(tmp_path)))._check_config()
 
 
 def test_ship_checks_every_stage_before_touching_the_destination(tmp_path):
@@ -405,7 +415,7 @@ def test_the_grounding_check_adds_phases_until_the_bar_then_names_the_fix(tmp_pa
         Recipe(RecipeConfig(out=str(tmp_path), **{**cfg, "ground_min": 50.0}))._check_config()
     with pytest.raises(ValueError, match="ground_more must be >= 1"):
         RecipeConfig(out=str(tmp_path), ground_more=0)
-    with pytest.raises(ValueError, match="ground_min is a percentage"):
+    with pytest.raises(ValueError, match=r"RecipeConfig\.ground_min = 120 is not allowed: expected a finite number in \[0\.0, 100\.0\]"):
         RecipeConfig(out=str(tmp_path), ground_min=120)
 
 
@@ -427,7 +437,7 @@ def test_base_pairs_sets_the_two_landmark_questions_of_every_grounding_phase(tmp
         Recipe(cfg, progress=False).train_stage("base")
     assert len(built) == 2  # the grounding phase and the phase the check added
     assert all(len(s.regions) == 2 for samples in built for s in samples)  # each names two landmarks
-    assert RecipeConfig().base_pairs == 0.0 and BEFORE["base_pairs"] == 0.25  # folders from before: a quarter
+    assert RecipeConfig().base_pairs == 0.0
 
 
 def test_the_pairs_phase_follows_the_check_with_two_landmark_questions(tmp_path, monkeypatch):
@@ -461,4 +471,4 @@ def test_the_pairs_phase_follows_the_check_with_two_landmark_questions(tmp_path,
     mark = cfg.world_config(base=True).mark_size  # the grounding phase's world (small marks), not the read phase's
     assert {x2 - x1 for s in pairs for x1, _, x2, _ in s.details} == {mark}
     log = [json.loads(x) for x in (tmp_path / "logs" / "base_pairs" / "log.jsonl").read_text().splitlines()]
-    assert log[-1]["step"] == 2 and RecipeConfig().pairs_steps > 0 and BEFORE["pairs_steps"] == 0
+    assert log[-1]["step"] == 2 and RecipeConfig().pairs_steps > 0

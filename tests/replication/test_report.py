@@ -2,7 +2,7 @@
 import math
 
 from r3lab.model.tiny import TinyConfig
-from r3lab.replication.recipe_config import BEFORE, RERUNNABLE, RecipeConfig
+from r3lab.replication.recipe_config import RERUNNABLE, RecipeConfig
 from r3lab.replication.report import (COMPARE_GAIN, LABELS, NO_REGION, RGRPO_GAIN, families_of, markdown_table,
                                       model_card, stage_times, targets, targets_table)
 
@@ -105,17 +105,24 @@ def test_iou_intervals_show_in_the_table_and_count_for_the_rgrpo_target():
     assert "IoU 0.660 vs 0.600 (interval low 0.640 vs SFT high 0.620)" in shown[RGRPO_GAIN]
 
 
-def test_the_card_lists_settings_added_since_at_the_values_that_made_the_run():
+def test_the_card_lists_the_settings_that_made_the_run():
     import json
+    from dataclasses import asdict
 
     def recipe_json(card):
         return json.loads(card.split("## Recipe")[1].split("```json\n")[1].split("\n```")[0])
-    old = recipe_json(model_card(RESULTS))  # a run from before the grounding check and the pairs phase
-    assert old["pairs_steps"] == BEFORE["pairs_steps"] == 0 and old["ground_check"] == 0
-    assert old["families"] == "read_one,control" and not set(old) & set(RERUNNABLE)
+    old = recipe_json(model_card(RESULTS))  # settings the results do not hold are not invented
+    assert old == RESULTS["config"] and not set(old) & set(RERUNNABLE)
     assert "`ground_check: 0`: nothing checked it" in model_card(RESULTS)
-    new_cfg = {**RESULTS["config"], "ground_check": 200, "pairs_steps": 500, "parallel": 2}
+    new_cfg = {**asdict(RecipeConfig()), "pairs_steps": 500, "parallel": 2}
     card = model_card(dict(RESULTS, config=new_cfg))
     assert recipe_json(card)["pairs_steps"] == 500 and "parallel" not in recipe_json(card)
     assert "nothing checked it" not in card
-    assert RecipeConfig(**{k: v for k, v in recipe_json(card).items()}).pairs_steps == 500  # the card's recipe runs
+    assert RecipeConfig(**recipe_json(card)) == RecipeConfig(pairs_steps=500, out=RecipeConfig().out)  # it runs
+    flat = dict(RESULTS["config"], max_crops=2, max_new_tokens=128, rewards="code", iou_weight=1.0,
+                region_reward="giou", rgrpo_temperature=0.7)  # a card of the format before the settings were nested
+    settings = recipe_json(model_card(dict(RESULTS, config=flat)))
+    assert settings["train_rollout"]["temperature"] == 0.7 and settings["eval_rollout"]["max_segment_tokens"] == 64
+    assert settings["reward"] == {"preset": "code", "region_weight": 1.0, "region": "giou"}
+    for word in ("session", "until", "e2e"):
+        assert word not in model_card(RESULTS)

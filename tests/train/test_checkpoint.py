@@ -1,5 +1,4 @@
 import json
-import os
 import random
 
 import numpy as np
@@ -8,7 +7,7 @@ import torch
 
 from r3lab.core.answer import extract_answer
 from r3lab.testing import tiny_policy, toy_samples
-from r3lab.train.checkpoint import atomic_write_text, find_checkpoint, load_checkpoint, save_checkpoint
+from r3lab.train.checkpoint import find_checkpoint, load_checkpoint, save_checkpoint
 from r3lab.train.config import RGRPOConfig, SFTConfig
 from r3lab.train.metrics import MetricLog
 from r3lab.train.optim import make_optimizer
@@ -28,20 +27,6 @@ def same_rows(a: MetricLog, b: MetricLog):
 def same_params(p, q):
     for (n, a), (_, b) in zip(p.model.named_parameters(), q.model.named_parameters()):
         assert torch.equal(a, b), n
-
-
-def test_atomic_write_keeps_the_old_file_when_interrupted(tmp_path, monkeypatch):
-    f = tmp_path / "state.json"
-    atomic_write_text(f, "old")
-
-    def boom(*a):
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(os, "replace", boom)
-    with pytest.raises(KeyboardInterrupt):
-        atomic_write_text(f, "new")
-    monkeypatch.undo()
-    assert f.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["state.json"]
 
 
 def test_save_load_round_trip_and_latest(tmp_path):
@@ -85,7 +70,7 @@ def _rgrpo(policy, out, steps=3, resume=False, callbacks=()):
     prefix = "<think>It is</think><answer>"
     n = len(policy.encode(prefix)) + 4
     cfg = RGRPOConfig(steps=steps, group_size=2, batch_size=4, micro_rows=2, inner_epochs=2, lr_lm=1e-2,
-                      max_new_tokens=n, max_segment_tokens=n, out_dir=str(out), resume=resume, seed=3)
+                      rollout={"max_new_tokens": n, "max_segment_tokens": n}, out_dir=str(out), resume=resume, seed=3)
     return rgrpo_train(policy, toy_samples(4, policy.view), cfg, callbacks,
                        rollout_fn=scripted_rollout(lambda s, j, step: prefix), terms=[RewardTerm("len", _len_reward)])
 

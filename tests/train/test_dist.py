@@ -36,8 +36,8 @@ WORKER = textwrap.dedent('''
     samples = toy_samples(4, policy.view)
     lrs = dict(optimizer="sgd", lr_lm=0.1, lr_merger=0.1, lr_vision=0.1, freeze_vision=False, freeze_merger=False)
     sft_log = sft(policy, samples, SFTConfig(steps=2, batch_size=4, grad_accum=1, warmup=0, **lrs))
-    cfg = RGRPOConfig(steps=2, group_size=2, batch_size=8, micro_rows=2, inner_epochs=2, max_new_tokens=48,
-                      max_segment_tokens=40, **lrs)
+    cfg = RGRPOConfig(steps=2, group_size=2, batch_size=8, micro_rows=2, inner_epochs=2,
+                      rollout={"max_new_tokens": 48, "max_segment_tokens": 40}, **lrs)
     log = train(policy, samples, cfg, rollout_fn=scripted_rollout(script))
     if dist.info().is_main:
         save_file({n: p.detach().contiguous() for n, p in policy.model.named_parameters()}, out + "/params.safetensors")

@@ -45,7 +45,7 @@ def batch():
     policy = tiny_policy()
     trajs = [toy_trajectory(policy, answer="red"), toy_trajectory(policy, answer="blue", crop="square"),
              _no_crop(policy), _no_crop(policy, "blue")]
-    return trajs, score(trajs, preset("code", iou=1.0))
+    return trajs, score(trajs, preset("code", region_weight=1.0))
 
 
 def test_crop_iou_averages_only_over_the_trajectories_that_cropped(batch):
@@ -57,7 +57,7 @@ def test_crop_iou_averages_only_over_the_trajectories_that_cropped(batch):
     values = rollout_values(trajs, scores)
     assert [v["crop_iou"] is None for v in values] == [False, False, True, True]
     assert rollout_metrics(values)["crop_iou"] == pytest.approx(want)
-    assert summarize(trajs, preset("code", iou=1.0))["all"]["crop_iou"] == pytest.approx(want)  # evaluation
+    assert summarize(trajs, preset("code", region_weight=1.0))["all"]["crop_iou"] == pytest.approx(want)  # evaluation
     zero = torch.zeros(2, dtype=torch.bool)
     assert step_metrics(trajs, scores, zero, group_size=2)["crop_iou"] == pytest.approx(want)  # R-GRPO's log
     assert math.isnan(rollout_metrics(values[2:])["crop_iou"])  # nothing cropped: not measured, not 0

@@ -59,7 +59,7 @@ def test_score_gates_region_on_accuracy_and_sums_terms():
 
 def test_paper_preset_weights_and_iou_term():
     t = _traj("yellow")
-    sc = R.score([t], R.preset("paper", iou=2.0))
+    sc = R.score([t], R.preset("paper", region_weight=2.0))
     assert sc.terms["format"] == [1.0] and sc.terms["region"] == [0.5]
     assert 0 < sc.terms["length"][0] <= 0.25
     iou = sc.raw["iou"][0]
@@ -72,7 +72,7 @@ def test_region_valid_sees_refused_crops_and_iou_is_none_without_ground_truth():
     sc = R.score([no_crop, refused], "paper")
     assert sc.raw["region"] == [0.0, 0.0]
     no_crop.gt_boxes = []
-    sc = R.score([no_crop, refused], R.preset("accuracy", iou=1.0))
+    sc = R.score([no_crop, refused], R.preset("accuracy", region_weight=1.0))
     assert sc.raw["iou"] == [None, 0.0]  # not applicable / no crop made
     assert sc.total[0] == sc.terms["accuracy"][0]  # None counts as 0 in the total
     assert sc.mean()["iou"] == 0.0

@@ -20,7 +20,7 @@ def script(sample, j, step):
 
 def small(**kw) -> RGRPOConfig:
     base = dict(steps=2, group_size=2, batch_size=4, micro_rows=4, lr_lm=1e-2, lr_merger=1e-2, lr_vision=1e-2,
-                max_new_tokens=48, max_segment_tokens=40)
+                rollout={"max_new_tokens": 48, "max_segment_tokens": 40})
     return RGRPOConfig(**(base | kw))
 
 
@@ -70,7 +70,7 @@ def test_group_size_errors_are_clear():
     with pytest.raises(ValueError, match="loss_agg"):
         RGRPOConfig(loss_agg="mean").validate()
     with pytest.raises(ValueError, match="preset"):
-        RGRPOConfig(rewards="judge").validate()
+        RGRPOConfig(reward={"preset": "judge"}).validate()
 
 
 # -- the loss --------------------------------------------------------------------------------------
@@ -197,8 +197,8 @@ def test_short_rgrpo_run_raises_mean_reward():
         return sum(score(trajs, terms).total) / len(trajs)
 
     before = held_out()
-    cfg = RGRPOConfig(steps=12, group_size=8, batch_size=16, micro_rows=16, lr_lm=1e-2, max_new_tokens=n,
-                      max_segment_tokens=n, seed=1)
+    cfg = RGRPOConfig(steps=12, group_size=8, batch_size=16, micro_rows=16, lr_lm=1e-2,
+                      rollout={"max_new_tokens": n, "max_segment_tokens": n}, seed=1)
     log = train(policy, samples, cfg, terms=terms, rollout_fn=scripted_rollout(lambda s, j, step: prefix))
     after = held_out()
     assert before < 0.3 and after > before + 0.3, (before, after, log.series("reward"))
@@ -228,7 +228,7 @@ def test_one_rgrpo_step_trains_the_2026_families(family, style):
     before = {n: p.detach().clone() for n, p in policy.model.named_parameters()}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # Qwen3.5 says it runs in reference mode (tests/engine)
-        log = train(policy, samples, small(steps=1, batch_size=2, max_new_tokens=120, max_segment_tokens=100),
+        log = train(policy, samples, small(steps=1, batch_size=2, rollout={"max_new_tokens": 120, "max_segment_tokens": 100}),
                     rollout_fn=scripted_rollout(styled_script))
     row = log.rows[0]
     assert row["crops_per_rollout"] == 1.0 and row["invalid_crop_rate"] == 0.0 and row["crop_iou"] > 0

@@ -1,4 +1,4 @@
-"""r3-tiny's vision tower learns (research notes, benchmarks/where/README.md: a from-scratch tiny
+"""r3-tiny's vision tower learns (research/FINDINGS.md, initialisation: a from-scratch tiny
 Qwen2.5-VL with transformers' default init stayed at chance and its vision gradients vanished)."""
 import random
 
@@ -57,7 +57,7 @@ def test_vision_tower_learns_colour_of_a_large_object():
     acc = _accuracy(policy, test_set)
     vis = [r["grad_norm_vision"] for r in log.rows]
     # the tower gets a real gradient while the task is unsolved (with the HF init it vanished at
-    # chance, research notes); it shrinks only once the loss is near zero
+    # chance, research/FINDINGS.md); it shrinks only once the loss is near zero
     assert min(vis[:10]) > 0.1, vis[:10]
     moved = {n: float((p.detach() - before[n]).norm() / (before[n].norm() + 1e-8))
              for n, p in policy.model.model.visual.named_parameters()}

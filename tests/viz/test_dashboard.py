@@ -3,7 +3,7 @@ import re
 
 import plotly.graph_objects as go
 
-from r3lab.course.runs import write_training_log
+from r3lab.testing.mini_runs import write_training_log
 from r3lab.replication.behaviour import crop_behaviour
 from r3lab.train.metrics import MetricLog
 from r3lab.viz.dashboard import crop_dashboard, figure_dashboard, save_dashboard

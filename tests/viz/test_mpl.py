@@ -100,4 +100,6 @@ def test_untokenized_reference_gets_a_clear_error():
     s = next(x for x in build_samples(4, seed=0, progress=False) if x.regions)
     with pytest.raises(ValueError, match="tokenize"):
         plot_trajectory(s.reference(p.view))
-    assert plot_trajectory(s.reference(p.view).tokenize(p)) is not None
+    traj = s.reference(p.view).tokenize(p)
+    crops = [q for q in plot_trajectory(traj).axes[0].patches if (q.get_gid() or "").startswith("crop-")]
+    assert len(crops) == len(traj.crops) >= 1  # every crop of the tokenized reference drawn on the main image

@@ -1,0 +1,286 @@
+"""`run_bench`: a policy on a real benchmark, scored like lmms-eval / VLMEvalKit, crops and all.
+
+The benchmark is read from its local copy (`r3lab.bench.readers`); questions are rolled out in
+chunks of `batch` (greedy by default) through the same interleaved engine as everything else, so
+each answer may crop; each response is scored by the benchmark's own rules
+(`r3lab.bench.scoring`) and its crops against the target boxes where the benchmark has
+them. A run folder holds `table.md`, `results.json`, `items.jsonl` (one line per question: the
+scores, the provenance and the full trajectory, crops as PNG files under `crops/`, the main image
+by reference to the benchmark) and `figure.png` (the command draws it with `r3lab.viz.bench`).
+Memory stays bounded: only one chunk's images are decoded at a time, and with `keep_images=False`
+nothing is kept after an item is written.
+"""
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import time
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Sequence
+
+from tqdm.auto import tqdm
+
+from ..core.env import progress_disabled
+from ..core.regions import ViewConfig
+from ..core.trajectory import IMAGE, MODEL, Trajectory
+from ..bench.readers import BENCHMARKS, item_image, read_benchmark
+from ..core.files import file_stem
+from ..core.settings import POSITIVE, check_ranges, nested, read_nested
+from ..engine.config import RolloutConfig, RolloutSettings
+from ..engine.rollouts import rollout
+from ..core.files import atomic_write_text
+from .scoring import best_overlap_iou, cycle_accuracy, mean, score_item
+
+COLUMNS = ("n", "accuracy", "crop_rate", "crops", "invalid_crop_rate", "crop_iou", "accuracy_crop",
+           "accuracy_no_crop", "answered")
+
+
+@dataclass
+class BenchConfig:
+    """What `r3lab bench` reads, how the policy answers, and where the run is written."""
+
+    data: str = ""  # the benchmark's local copy: V*'s folder (test_questions.jsonl), else its .tsv file
+    n: int = 0  # score the first n questions (0 = all)
+    out: str = ""  # folder for table.md, results.json, items.jsonl, crops/ and figure.png (CLI default: runs/bench/NAME)
+    seed: int = 0  # seed of V*'s per-question option shuffle (recorded in every item)
+    shuffle: bool = True  # shuffle V*'s options (its correct option is always listed first); others keep their order
+    rollout: RolloutSettings = nested(RolloutSettings, temperature=0.0)  # crops (0: coarse view only), token budgets
+    # (a real checkpoint: 1024 / 512), greedy as lmms-eval and VLMEvalKit decode
+    batch: int = 4  # questions decoded together; bounds memory (each holds its original image while it runs)
+    max_pixels: int = 0  # the main image's pixel budget (0 = the policy's own view)
+    crop_max_pixels: int = 0  # a crop's pixel budget (0 = the policy's own view)
+    instruction: str = ""  # the instruction after each question (empty: the policy's own, e.g. its r3lab.json prompt)
+
+    def __post_init__(self):
+        read_nested(self)
+        check_ranges(self, ints=dict(n=(0, None), seed=(0, None), batch=POSITIVE, max_pixels=(0, None),
+                                     crop_max_pixels=(0, None)))
+
+
+@dataclass
+class BenchResult:
+    """Per-category rows (plus "all"), the benchmark's headline numbers, one record per item."""
+
+    name: str
+    rows: dict[str, dict]
+    headline: dict[str, float]
+    items: list[dict] = field(repr=False, default_factory=list)
+    trajectories: list = field(repr=False, default_factory=list)
+    config: dict = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def accuracy(self) -> float:
+        return self.rows["all"]["accuracy"]
+
+    def table(self) -> str:
+        """Markdown: the headline numbers, then one row per category and "all"."""
+        head = [f"**{self.name}**: " + ", ".join(f"{k} {_fmt(v)}" for k, v in self.headline.items()), ""]
+        head.append("| category | " + " | ".join(COLUMNS) + " |")
+        head.append("|" + "---|" * (len(COLUMNS) + 1))
+        for cat, row in self.rows.items():
+            head.append(f"| {cat} | " + " | ".join(_fmt(row.get(c)) for c in COLUMNS) + " |")
+        return "\n".join(head)
+
+    def to_dict(self) -> dict:
+        """JSON-ready (NaN, "not measured", becomes null)."""
+        return _clean({"benchmark": self.name, "headline": self.headline, "rows": self.rows, "config": self.config,
+                       "seconds": self.seconds})
+
+    def save(self, folder: str | Path) -> Path:
+        """table.md and results.json (items.jsonl is written item by item while the run goes)."""
+        folder = Path(folder)
+        atomic_write_text(folder / "table.md", self.table() + "\n")
+        atomic_write_text(folder / "results.json", json.dumps(self.to_dict(), indent=2, default=_plain))
+        return folder
+
+
+def run_bench(policy, name: str, config: BenchConfig | None = None, progress: bool | None = None,
+              keep_images: bool = True, scripts: Sequence | None = None) -> BenchResult:
+    """Roll out `policy` on benchmark `name` (one of `BENCHMARKS`) and score it; writes the run to `config.out`.
+
+    keep_images: keep every trajectory with its images in the result (notebooks); False drops them once
+    an item is written, so a whole benchmark runs in the memory of one chunk.
+    scripts: forced text per question (see `rollout`): tests and lessons make the policy answer as told.
+    """
+    cfg = config or BenchConfig()
+    if name not in BENCHMARKS:
+        raise ValueError(f"unknown benchmark {name!r}; choose one of {', '.join(BENCHMARKS)}")
+    if not cfg.data:
+        raise ValueError(f"no data given: pass the local copy of {name} (--data PATH); README, section "
+                         "Benchmarks, says where to download it")
+    samples = read_benchmark(name, cfg.data, cfg.n, cfg.seed, cfg.shuffle)
+    if not samples:
+        raise ValueError(f"{cfg.data} holds no questions")
+    if scripts is not None and len(scripts) != len(samples):
+        raise ValueError(f"scripts must hold one entry per question ({len(samples)}), got {len(scripts)}")
+    policy = _with_view(policy, cfg)
+    rcfg = RolloutConfig.of(cfg.rollout, group_size=1, batch_rows=cfg.batch, seed=cfg.seed)
+    out = Path(cfg.out) if cfg.out else None
+    if out is not None:
+        _fresh(out)
+    items, trajs = [], []
+    t0 = time.perf_counter()
+    bar = tqdm(total=len(samples), desc=f"bench {name}", leave=False,
+               disable=progress is False or (progress is None and progress_disabled()))
+    try:
+        for a in range(0, len(samples), cfg.batch):
+            chunk = samples[a:a + cfg.batch]
+            forced = None if scripts is None else list(scripts)[a:a + cfg.batch]
+            for s, t in zip(chunk, rollout(policy, chunk, rcfg, progress=False, scripts=forced)):
+                rec = item_record(name, s, t)
+                if out is not None:
+                    _write_item(out, rec, t)
+                items.append(rec)
+                if keep_images:
+                    trajs.append(t)
+            bar.update(len(chunk))
+    finally:
+        bar.close()
+    rows, headline = summarize_bench(name, items)
+    res = BenchResult(name, rows, headline, items, trajs, asdict(cfg), time.perf_counter() - t0)
+    if out is not None:
+        res.save(out)
+    return res
+
+
+def item_record(name: str, sample, traj: Trajectory) -> dict:
+    """One scored item: the benchmark's score, the crop behaviour, IoU of the crops with the targets."""
+    prov = sample.provenance
+    response = traj.model_text()
+    rec = {"id": sample.sample_id, "index": prov.get("index"), "category": prov.get("category", ""),
+           "answer": prov["answer"], **score_item(name, response, prov, sample.regions)}
+    crops = crop_boxes_orig(traj)
+    rec.update(crops=len(crops), calls=len(traj.events), refused=sum(not e.ok for e in traj.events),
+               crop_iou=best_overlap_iou(crops, sample.regions) if sample.regions and crops else None,
+               tokens=sum(len(p.ids or []) for p in traj.pieces if p.kind == MODEL), stop=traj.meta.get("stop"),
+               response=response)
+    for k in ("cycle_category", "l2_category"):
+        if k in prov:
+            rec[k] = prov[k]
+    rec["provenance"] = prov
+    return rec
+
+
+def crop_boxes_orig(traj: Trajectory) -> list[tuple]:
+    """The executed crops' boxes in original pixels, half-open (the pixels actually cut)."""
+    out = []
+    for p in traj.crops:
+        if p.info.box_orig is not None:
+            x1, y1, x2, y2 = p.info.box_orig
+            out.append((x1, y1, x2 + 1, y2 + 1))
+    return out
+
+
+def summarize_bench(name: str, items: Sequence[dict]) -> tuple[dict, dict]:
+    """Rows per category (and "all") and the headline numbers the benchmark reports."""
+    groups: dict[str, list] = defaultdict(list)
+    for it in items:
+        groups[_group(name, it)].append(it)
+    rows = {g: _row(groups[g]) for g in sorted(groups)}
+    rows["all"] = _row(items)
+    headline = {"accuracy": rows["all"]["accuracy"]}
+    if name.startswith("hrbench"):
+        cyc = cycle_accuracy(items)
+        headline = {"accuracy (cycle-averaged)": cyc.pop("all"),
+                    **{f"{k} (cycle-averaged)": v for k, v in cyc.items()}, "accuracy (per item)": rows["all"]["accuracy"]}
+    if name == "treebench":
+        headline["mIoU"] = mean(it["box_iou"] for it in items)
+    if any(it["crop_iou"] is not None for it in items):
+        headline["crop IoU"] = rows["all"]["crop_iou"]
+    return rows, headline
+
+
+def _group(name: str, it: dict) -> str:
+    cat = str(it.get("category", "")) or "?"
+    return cat.split("/")[0] if name in ("treebench", "mme-realworld", "mme-realworld-lite") else cat
+
+
+def _row(items: Sequence[dict]) -> dict:
+    calls = sum(it["calls"] for it in items)
+    with_crop = [it["hit"] for it in items if it["crops"]]
+    return {"n": len(items), "accuracy": mean(it["hit"] for it in items),
+            "crop_rate": mean(bool(it["crops"]) for it in items), "crops": mean(it["crops"] for it in items),
+            "invalid_crop_rate": sum(it["refused"] for it in items) / calls if calls else 0.0,
+            "crop_iou": mean(it["crop_iou"] for it in items), "accuracy_crop": mean(with_crop),
+            "accuracy_no_crop": mean(it["hit"] for it in items if not it["crops"]),
+            "answered": mean(it["answered"] for it in items)}
+
+
+def load_bench_run(folder: str | Path, images: bool = True) -> tuple[list[dict], list[Trajectory]]:
+    """A run folder's items and trajectories; with `images`, each main image is read again from the
+    benchmark copy its provenance names (crops come from `crops/`)."""
+    folder = Path(folder)
+    path = folder / "items.jsonl"
+    if not path.is_file():
+        raise FileNotFoundError(f"{folder} holds no items.jsonl: is it the --out folder of `r3lab bench`?")
+    items, trajs = [], []
+    for n, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+            traj = Trajectory.from_dict(rec.pop("trajectory"), base=folder)
+        except (ValueError, KeyError, TypeError) as e:
+            raise ValueError(f"{path}: line {n} is not an item record ({e})") from None
+        if images:
+            traj.main.image = item_image(rec["provenance"])
+        items.append(rec)
+        trajs.append(traj)
+    return items, trajs
+
+
+def _with_view(policy, cfg: BenchConfig):
+    """The policy with the run's pixel budgets and instruction (the caller's policy is left as it was)."""
+    if not (cfg.max_pixels or cfg.crop_max_pixels or cfg.instruction):
+        return policy
+    v = policy.view
+    view = ViewConfig(v.min_pixels, cfg.max_pixels or v.max_pixels, v.crop_min_pixels,
+                      cfg.crop_max_pixels or v.crop_max_pixels, v.factor, v.max_aspect)
+    prompt = replace(policy.prompt, instruction=cfg.instruction) if cfg.instruction else policy.prompt
+    return replace(policy, view=view, prompt=prompt)
+
+
+def _fresh(out: Path) -> None:
+    """A new run replaces this folder's own files (items, crops, table, results, figure), nothing else."""
+    out.mkdir(parents=True, exist_ok=True)
+    for name in ("items.jsonl", "table.md", "results.json", "figure.png"):
+        (out / name).unlink(missing_ok=True)
+    shutil.rmtree(out / "crops", ignore_errors=True)
+
+
+def _write_item(out: Path, rec: dict, traj: Trajectory) -> None:
+    d = traj.to_dict("none")
+    for k, p in enumerate(traj.pieces):
+        if p.kind == IMAGE:  # an image's ids are its grid's pad tokens, rebuilt by tokenize: not worth the bytes
+            d["pieces"][k]["ids"] = None
+        if p.kind == IMAGE and p.info.role == "crop" and p.image is not None:
+            rel = f"crops/{file_stem(rec['id'])}_{k}.png"
+            (out / "crops").mkdir(exist_ok=True)
+            p.image.save(out / rel)
+            d["pieces"][k]["image"] = rel
+    with open(out / "items.jsonl", "a") as f:
+        f.write(json.dumps({**rec, "trajectory": d}, default=_plain) + "\n")
+
+
+def _clean(v):
+    if isinstance(v, dict):
+        return {k: _clean(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_clean(x) for x in v]
+    return None if isinstance(v, float) and math.isnan(v) else v
+
+
+def _plain(v):
+    if isinstance(v, tuple):
+        return list(v)
+    return float(v) if hasattr(v, "__float__") else str(v)
+
+
+def _fmt(v) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "-"
+    return str(v) if isinstance(v, int) else f"{v:.3f}"

@@ -1,0 +1,126 @@
+"""Reading and writing files safely: atomic writes, a lock for shared files, JSON records read with
+numbered errors (`ImportReport`), and file names made from ids. Every room that writes or imports files uses these."""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Iterator
+
+
+@contextlib.contextmanager
+def file_lock(path: str | os.PathLike):
+    """Hold an exclusive lock on `path` (created if missing) while a read-merge-write of a file shared by several
+    processes runs, so that no process's update is lost. POSIX `flock`; where it is missing (Windows) no lock."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - there, run the recipe's jobs one at a time (parallel=1)
+        yield
+        return
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write `text` to a temporary file beside `path`, fsync it, then `os.replace` it into place."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def file_stem(sample_id: str) -> str:
+    """A sample id made safe as a file name (ids from other datasets may hold '/' or spaces)."""
+    return re.sub(r"[^A-Za-z0-9._-]", "_", sample_id)
+
+
+def json_lines(lines: Iterable[str]) -> Iterator[tuple[int, dict | ValueError]]:
+    """(line number, object) for each non-blank JSONL line; a ValueError in place of a line that is not
+    one JSON object, so the caller decides whether to raise or to report it."""
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            d = json.loads(line)
+        except ValueError as e:
+            yield n, ValueError(f"not valid JSON ({e})")
+            continue
+        yield n, d if isinstance(d, dict) else ValueError("a line must hold one JSON object")
+
+
+@dataclass
+class ImportReport:
+    """Records read, and every bad record with its line or record number and the reason."""
+
+    path: str
+    kept: int = 0
+    errors: list = field(default_factory=list)  # (line or record number, message)
+    unit: str = "line"  # "line" for JSONL, "record" for a JSON list
+
+    def __str__(self):
+        head = f"{self.path}: imported {self.kept} records, {len(self.errors)} bad"
+        return "\n".join([head] + [f"  {self.unit} {n}: {m}" for n, m in self.errors])
+
+    def _repr_pretty_(self, p, cycle):
+        p.text(str(self))
+
+
+def read_records(path: Path, rep: ImportReport, errors: str):
+    """(line or record number, dict) for a JSON list or a JSONL file; unparsable lines are reported."""
+    if errors not in ("raise", "report"):
+        raise ValueError(f"errors must be 'raise' or 'report', got {errors!r}")
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{path} is not a UTF-8 text file ({e}): expected JSON records") from None
+    empty = ValueError(f"{path} holds no records: expected a JSON list of records or one JSON record per line")
+    if not text.strip():  # importing nothing without a word would hide a wrong path or a failed export
+        raise empty
+    if text.lstrip().startswith("["):
+        rep.unit = "record"
+        try:
+            data = json.loads(text)
+        except ValueError as e:
+            raise ValueError(f"{path}: not a valid JSON list ({e})") from None
+        if not data:
+            raise empty
+        for n, rec in enumerate(data, 1):
+            if isinstance(rec, dict):
+                yield n, rec
+            else:
+                bad_record(rep, errors, path, n, ValueError("a record must be a JSON object"))
+        return
+    for n, rec in json_lines(text.splitlines()):
+        if isinstance(rec, ValueError):
+            bad_record(rep, errors, path, n, rec)
+            continue
+        yield n, rec
+
+
+def bad_record(rep: ImportReport, errors: str, path: Path, n: int, e: Exception):
+    if errors == "raise":
+        typ = FileNotFoundError if isinstance(e, FileNotFoundError) else ValueError
+        raise typ(f"{path}: {rep.unit} {n}: {e}; fix it, or import with errors='report' to collect bad records"
+                  ) from None
+    rep.errors.append((n, str(e)))

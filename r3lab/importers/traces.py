@@ -1,0 +1,351 @@
+"""Other systems' trajectories as r3lab `Trajectory`s: the official VLM-R3 evaluation and DeepEyes' evaluation.
+
+Every importer goes through `TraceBuilder`, which lays a foreign episode out exactly like an r3lab
+one (`env_text` prompt head, the main image, the rest of the prompt, then `model_text` pieces with a
+`CropEvent` and a crop `image` piece after every crop the system executed, `env_text` for what its
+environment wrote), so `explain_crops`, `plot_trajectory`, `figure_trajectory`, `step_player`,
+`export_html`, `rollout_metrics` and the crop dashboard read imported runs like r3lab's own.
+
+Boxes. Each system writes its boxes in its own frame; the importer turns them into original pixels
+(`ImageInfo.box_orig`, inclusive, as r3lab stores it) and into this trajectory's model-input frame
+(`ImageInfo.box_input` and `CropEvent.call.box`), whose size comes from `view` (by default the view
+the system itself used, so the boxes read as the model wrote them; pass `policy.view` to explain
+an imported run with another model). `CropEvent.call.raw` keeps the text the model wrote.
+
+Formats (the files each follows, by repository and path):
+
+- **VLM-R3 evaluation** (`import_vlmr3_eval`; justgogorunrun/VLM-R3 `src/model/r3_vllm.py`,
+  `AgentVLMVLLM.process`, which returns `response_list, img_crop_list, ...`): a JSON list or JSONL of
+  `{"image_path", "question", "response_list": [segment, ...], "img_crop_list": [crop file, ...]}`
+  with optional `"answer"` (or `"ground_truth"`, `"solution"`: "X" or "<answer>X</answer>"), `"category"`,
+  `"id"`. Segment k ends with the crop call `{"bbox_2d": [x1, y1, x2, y2]}` in the model-input frame of
+  the evaluation's view (`OFFICIAL_EVAL_VIEW`, `src/eval/test_vstar_r3.py`: 32..8192 x 28 x 28 pixels,
+  crops 32..4096 x 28 x 28), the loop having appended "]}\\n" that the stop string cut, or
+  "Invalid operation!" where the crop failed; crop k is the k-th executed crop. Crop files that no
+  longer exist (the official loop writes them into a scratch folder it empties) are cut again from
+  the main image by the official rule.
+- **DeepEyes evaluation** (`import_deepeyes_eval`; Visual-Agent/DeepEyes `eval/eval_vstar.py`, `process`):
+  JSONL of `{"image", "question", "answer", "answer_choice", "pred_ans", "pred_output", "status"}`;
+  `pred_output` is the chat: system, user [image, text], then assistant turns and, after each
+  `<tool_call>{"name": "image_zoom_in_tool", "arguments": {"bbox_2d": [...]}}</tool_call>`, a user turn
+  holding the crop (blanked in the file) wrapped in `<tool_response>...</tool_response>`. Boxes are
+  original pixels; crops are cut again by DeepEyes' rule (crop, then `smart_resize` to multiples of
+  28 within 4..16384 x 28 x 28 pixels). Where the V* annotation JSON lies beside an image, its target
+  boxes become the trajectory's ground truth (so crop IoU is measured).
+
+Bad records raise an error naming the file and line (record, for a JSON list), or are collected
+with `errors="report"`, as `r3lab.data.formats` does.
+"""
+from __future__ import annotations
+
+import ast
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from PIL import Image, UnidentifiedImageError
+from tqdm.auto import tqdm
+
+from ..core.answer import extract_answer
+from ..core.crop_calls import CropCall, Verdict, find_crop_calls
+from ..core.env import progress_disabled
+from ..core.prompt import IM_END, PromptConfig
+from ..core.regions import Frame, ViewConfig, clip_box, smart_resize
+from ..core.trajectory import CropEvent, ENV, IMAGE, ImageInfo, MODEL, Piece, Trajectory
+from ..core.files import ImportReport, bad_record, read_records
+
+OFFICIAL_EVAL_VIEW = ViewConfig(min_pixels=32 * 28 * 28, max_pixels=8192 * 28 * 28, crop_min_pixels=32 * 28 * 28,
+                                crop_max_pixels=4096 * 28 * 28)
+DEEPEYES_VIEW = ViewConfig(min_pixels=4 * 28 * 28, max_pixels=16384 * 28 * 28, crop_min_pixels=4 * 28 * 28,
+                           crop_max_pixels=16384 * 28 * 28)
+TOOL_CALL = re.compile(r"<tool_call>(.*?)</tool_call>", re.S)  # a tool call as DeepEyes and verl write it
+
+
+@dataclass
+class TraceBuilder:
+    """Builds one foreign episode as a Trajectory: prompt, main image, then model text, crops and env text."""
+
+    image: Image.Image | None  # the main image (None: only its size is known, `size`)
+    view: ViewConfig  # the frame the trajectory's model-input boxes are in
+    size: tuple[int, int] | None = None  # (w, h) of the original, when the image is not loaded
+    traj: Trajectory = field(init=False)
+
+    def __post_init__(self):
+        if self.image is not None:
+            self.image = self.image.convert("RGB")
+            self.size = self.image.size
+        if self.size is None:
+            raise ValueError("TraceBuilder needs the main image or its size")
+        self.frame = Frame.of(self.size, self.view)
+
+    def start(self, head: str, tail: str, **traj_kw) -> "TraceBuilder":
+        """The prompt: `head` text, the main image, `tail` text (everything up to the assistant's first token)."""
+        main = Piece(IMAGE, image=self.image, info=ImageInfo("main", self.frame.input_size, self.size), tag="main")
+        self.traj = Trajectory([Piece(ENV, head, tag="prompt"), main, Piece(ENV, tail, tag="prompt")], **traj_kw)
+        return self
+
+    def model(self, text: str, ids: list[int] | None = None, logprobs: list[float] | None = None) -> int:
+        tag = "answer" if "<answer>" in text else "reasoning"
+        self.traj.pieces.append(Piece(MODEL, text, ids, logprobs, tag=tag))
+        return len(self.traj.pieces) - 1
+
+    def env(self, text: str, tag: str = "note", ids: list[int] | None = None) -> None:
+        if text:
+            self.traj.pieces.append(Piece(ENV, text, ids, tag=tag))
+
+    def crop(self, span: tuple[int, int], box_orig: tuple, crop: Image.Image | None = None, before: str = "",
+             box_input: tuple | None = None) -> bool:
+        """An executed crop of the last model piece's text `span`: `box_orig` is the half-open original-pixel
+        box the system cut; `crop` its pixels as the system showed them (None: cut later by `tokenize`);
+        `before` the text the system's environment wrote before the crop; `box_input` the box as written,
+        when it is already in this trajectory's frame. False (and a refused call) for a box that holds no
+        pixel of the image."""
+        k = self._last_model()
+        text = self.traj.pieces[k].text
+        W, H = self.size
+        x1, y1, x2, y2 = clip_box(box_orig, W, H)
+        if x2 - x1 < 1 or y2 - y1 < 1:
+            self.refused(span, f"the box {list(box_orig)} holds no pixel of the {W}x{H} image")
+            return False
+        box_in = box_input or self.frame.to_input((x1, y1, x2, y2))
+        call = CropCall(span[0], span[1], text[span[0]:span[1]], Verdict.OK, box_in, False, "ok")
+        info = ImageInfo("crop", (0, 0), self.size, box_in, (int(x1), int(y1), int(x2) - 1, int(y2) - 1))
+        self.env(before, tag="tool")
+        self.traj.pieces.append(Piece(IMAGE, image=crop, info=info, tag="crop"))
+        self.traj.events.append(CropEvent(call, k, len(self.traj.pieces) - 1))
+        return True
+
+    def refused(self, span: tuple[int, int], message: str, note: str = "", box: tuple | None = None,
+                verdict: Verdict = Verdict.NOT_JSON) -> None:
+        """A crop call the system did not execute (its note, if it wrote one, follows as env text); `box`, when
+        the call held one, in this trajectory's model-input frame."""
+        k = self._last_model()
+        text = self.traj.pieces[k].text
+        call = CropCall(span[0], span[1], text[span[0]:span[1]], verdict, box, False, message)
+        self.env(note)
+        self.traj.events.append(CropEvent(call, k, note=note))
+
+    def build(self) -> Trajectory:
+        return self.traj
+
+    def _last_model(self) -> int:
+        """The model piece a crop call belongs to: the last one (a tool may answer several calls of one turn)."""
+        ks = [i for i, p in enumerate(self.traj.pieces) if p.kind == MODEL]
+        if not ks:
+            raise ValueError("a crop call needs the model text that wrote it")
+        return ks[-1]
+
+
+def open_image(path: str | os.PathLike, load: bool = True) -> tuple[Image.Image | None, tuple[int, int]]:
+    """(RGB image or None, (w, h)); `load=False` reads only the header (metrics need no pixels)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"image {path} does not exist (pass image_root= the folder the run's paths start from)")
+    try:
+        with Image.open(path) as im:
+            return (im.convert("RGB") if load else None), im.size
+    except (UnidentifiedImageError, OSError) as e:
+        raise ValueError(f"image {path} is not a readable image ({e})") from None
+
+
+def default_head_tail(question: str, prompt: PromptConfig | None = None) -> tuple[str, str]:
+    """The Qwen chat layout around the main image (default system turn), with `prompt`'s instruction."""
+    return (prompt or PromptConfig()).head_tail(question)
+
+
+def answers_of(rec: dict) -> list[str]:
+    """Accepted answers: the letter and the text where both are given ("<answer>X</answer>" and "a/b" read too)."""
+    out = []
+    for key in ("answer_choice", "answer", "ground_truth", "solution", "label"):
+        v = rec.get(key)
+        if isinstance(v, str) and v.strip():
+            v = extract_answer(v) or v  # "<answer>X</answer>" or X
+            out += [x.strip() for x in v.split("/") if x.strip() and x.strip() not in out]
+    return out
+
+
+def import_records(path, errors, one):
+    """`one(record, number)` over every record of a JSON list or JSONL file: (results, ImportReport)."""
+    path = Path(path)
+    out, rep = [], ImportReport(str(path))
+    for n, rec in tqdm(read_records(path, rep, errors), desc=f"import {path.name}", unit="rec", leave=False,
+                       disable=progress_disabled()):
+        try:
+            out.append(one(rec, n))
+        except (ValueError, KeyError, TypeError, FileNotFoundError) as e:
+            bad_record(rep, errors, path, n, e)
+    rep.kept = len(out)
+    return out, rep
+
+
+# -- the official VLM-R3 evaluation ----------------------------------------------------------------
+def import_vlmr3_eval(path: str | os.PathLike, image_root: str | os.PathLike | None = None,
+                      view: ViewConfig | None = None, system_view: ViewConfig = OFFICIAL_EVAL_VIEW,
+                      prompt: PromptConfig | None = None, load_images: bool = True, errors: str = "raise"
+                      ) -> tuple[list[Trajectory], ImportReport]:
+    """VLM-R3 evaluation outputs (`response_list` with `img_crop_list`) as Trajectories.
+
+    system_view: the pixel budgets the evaluation ran with (its boxes are in that model-input frame).
+    view: the frame of the imported trajectories (default: `system_view`).
+    """
+    root = Path(image_root) if image_root else Path(path).parent
+
+    def one(rec, n):
+        for key, typ in (("question", str), ("response_list", list)):
+            if not isinstance(rec.get(key), typ):
+                raise ValueError(f"field {key!r} must be a {typ.__name__}")
+        img = rec.get("image_path", rec.get("image"))
+        if not isinstance(img, str):
+            raise ValueError("a record needs 'image_path' (the main image)")
+        image, size = open_image(path_under(root, img), load_images)
+        b = TraceBuilder(image, view or system_view, size)
+        b.start(*default_head_tail(rec["question"], prompt), question=rec["question"], answers=answers_of(rec),
+                family=str(rec.get("category", "")), sample_id=str(rec.get("id", f"{Path(path).stem}-{n:06d}")),
+                meta={"format": "vlm-r3-eval", "source": str(path), "line": n})
+        sys_frame = Frame.of(size, system_view)
+        crops = [c for c in rec.get("img_crop_list") or [] if isinstance(c, str)]
+        segs = rec["response_list"]
+        for k, seg in enumerate(segs):
+            if not isinstance(seg, str):
+                raise ValueError(f"response_list[{k}] is not a string")
+            invalid = seg.endswith("Invalid operation!")
+            text = seg[: -len("Invalid operation!")] if invalid else seg
+            last = k == len(segs) - 1
+            if last and "<answer>" in text:
+                text = text.rstrip("\n") + IM_END
+            b.model(text)
+            calls = [c for c in find_crop_calls(text, sys_frame, system_view.max_aspect) if c.box is not None]
+            if not calls or "bbox_2d" not in text or (last and not invalid and "<answer>" in text):
+                continue
+            call = calls[-1]
+            if invalid or not call.ok:  # "Invalid operation!": the official loop could not read the box
+                why = call.message if not call.ok else "the official loop could not crop it"
+                b.refused((call.start, call.end), why, "Invalid operation!" if invalid else "",
+                          verdict=call.verdict if not call.ok else Verdict.NOT_JSON)
+                continue
+            box = clip_box(call.box, *sys_frame.input_size)
+            x1, y1, x2, y2 = sys_frame.to_orig(box)
+            n_done = sum(e.ok for e in b.traj.events)
+            pix = _crop_file(root, crops[n_done]) if n_done < len(crops) else None
+            b.crop((call.start, call.end), (x1, y1, x2 + 1, y2 + 1), pix,
+                   box_input=box if (view or system_view) == system_view else None)
+        return b.build()
+
+    return import_records(path, errors, one)
+
+
+def _crop_file(root: Path, rel: str) -> Image.Image | None:
+    p = path_under(root, rel)
+    if not p.is_file():
+        return None  # the official loop's scratch folder was emptied: cut again when tokenized
+    with Image.open(p) as im:
+        return im.convert("RGB")
+
+
+def path_under(root: Path, rel: str) -> Path:
+    """`rel` as it stands when absolute, else under `root` (image paths in a run's records)."""
+    p = Path(rel)
+    return p if p.is_absolute() else root / p
+
+
+# -- DeepEyes' evaluation --------------------------------------------------------------------------
+def import_deepeyes_eval(path: str | os.PathLike, image_root: str | os.PathLike | None = None,
+                         view: ViewConfig | None = None, load_images: bool = True, errors: str = "raise"
+                         ) -> tuple[list[Trajectory], ImportReport]:
+    """DeepEyes evaluation outputs (`eval/eval_vstar.py` JSONL with `pred_output`) as Trajectories.
+
+    image_root: the folder the records' `image` names are in (the V* test folder the run read).
+    view: the frame of the imported trajectories (default: DeepEyes' own, `DEEPEYES_VIEW`).
+    """
+    root = Path(image_root) if image_root else Path(path).parent
+
+    def one(rec, n):
+        msgs = rec.get("pred_output")
+        if not isinstance(msgs, list) or len(msgs) < 2 or not all(isinstance(m, dict) for m in msgs):
+            raise ValueError("'pred_output' must be the chat: a list of {role, content} messages")
+        if not isinstance(rec.get("image"), str):
+            raise ValueError("a record needs 'image' (the file name of the main image)")
+        image, size = open_image(path_under(root, rec["image"]), load_images)
+        gt = _vstar_boxes(path_under(root, rec["image"]).with_suffix(".json"))
+        system = msgs[0]["content"] if msgs[0].get("role") == "system" else "You are a helpful assistant."
+        user = next(m for m in msgs if m.get("role") == "user")
+        text = _text_of(user["content"])
+        b = TraceBuilder(image, view or DEEPEYES_VIEW, size)
+        head = f"<|im_start|>system\n{system}{IM_END}\n<|im_start|>user\n"
+        b.start(head, f"{text}{IM_END}\n<|im_start|>assistant\n", question=str(rec.get("question", text)),
+                answers=answers_of(rec), gt_boxes=gt, family=str(rec.get("category", "")),
+                sample_id=str(rec.get("id", f"{Path(path).stem}-{n:06d}")),
+                meta={"format": "deepeyes-eval", "source": str(path), "line": n, "status": rec.get("status")})
+        turns = msgs[msgs.index(user) + 1:]
+        opened = False  # the last assistant turn's crop opened a <tool_response>
+        for k, m in enumerate(turns):
+            if m.get("role") == "assistant":
+                content = _text_of(m.get("content", ""))
+                b.model(content + IM_END)
+                follow = turns[k + 1] if k + 1 < len(turns) else None
+                opened = _deepeyes_call(b, content, follow, image)
+            elif m.get("role") == "user":
+                head = "" if opened else "\n<|im_start|>user\n<tool_response>"
+                b.env(f"{head}{_text_of(m.get('content', ''))}</tool_response>{IM_END}\n<|im_start|>assistant\n",
+                      tag="tool")
+                opened = False
+        return b.build()
+
+    return import_records(path, errors, one)
+
+
+def _deepeyes_call(b: TraceBuilder, content: str, follow: dict | None, image) -> bool:
+    """The tool call of one assistant turn: executed (its crop opens the next user turn) or refused."""
+    m = list(TOOL_CALL.finditer(content))
+    if not m:
+        return False
+    span = m[0].span()
+    try:
+        call = loads_call(m[0].group(1).strip())
+        box = [float(v) for v in call["arguments"]["bbox_2d"]]
+        if len(box) != 4:
+            raise ValueError("bbox_2d needs four numbers")
+    except (ValueError, KeyError, TypeError, SyntaxError) as e:
+        b.refused(span, f"the tool call could not be read ({e})")
+        return False
+    if follow is None or follow.get("role") != "user":
+        b.refused(span, "no tool response followed (the episode ended)")
+        return False
+    pix = _deepeyes_crop(image, box) if image is not None else None
+    return b.crop(span, tuple(box), pix, before="\n<|im_start|>user\n<tool_response>")
+
+
+def _vstar_boxes(path: Path) -> list[tuple]:
+    """The target boxes of a V* image (its JSON beside it, `bbox` as [x, y, w, h]) as x1 y1 x2 y2; [] without one."""
+    if not path.is_file():
+        return []
+    try:
+        return [(float(x), float(y), float(x) + float(w), float(y) + float(h)) for x, y, w, h in json.loads(
+            path.read_text())["bbox"]]
+    except (ValueError, KeyError, TypeError) as e:
+        raise ValueError(f"{path} (the image's V* annotation) must hold 'bbox', a list of [x, y, w, h] ({e})") from None
+
+
+def _deepeyes_crop(image: Image.Image, box) -> Image.Image:
+    """DeepEyes' crop: the original's pixels in the box, resized to multiples of 28 within its pixel bounds."""
+    left, top, right, bottom = box
+    crop = image.crop((left, top, right, bottom))
+    h, w = smart_resize(max(1, int(bottom - top)), max(1, int(right - left)), 28, DEEPEYES_VIEW.crop_min_pixels,
+                        DEEPEYES_VIEW.crop_max_pixels)
+    return crop.resize((w, h), Image.BICUBIC)
+
+
+def loads_call(s: str):
+    """A tool call's JSON, or the Python literal DeepEyes and verl also accept."""
+    try:
+        return json.loads(s)
+    except ValueError:
+        return ast.literal_eval(s)  # DeepEyes reads the call with Python's eval; literals only here
+
+
+def _text_of(content) -> str:
+    if isinstance(content, str):
+        return content
+    return "".join(part.get("text", "") for part in content if isinstance(part, dict) and part.get("type") == "text")
