@@ -19,6 +19,7 @@ COMMANDS = [
     (("train", "trl"), "r3lab.cli.train_trl", "GRPO on TRL's GRPOTrainer with r3lab's crop environment and rewards "
                                               "(pip install r3lab[trl])"),
     (("eval",), "r3lab.cli.evaluate", "evaluate a policy on held-out samples"),
+    (("export",), "r3lab.cli.export", "write a policy folder anew; --merge folds LoRA adapters into a plain policy"),
     (("probe", "where"), "r3lab.cli.probe", "where does a model look? evaluate a checkpoint's boxes, or train a probe"),
     (("bench",), "r3lab.cli.bench", "a policy on a real benchmark (V*, HR-Bench, MME-RealWorld, TreeBench), scored "
      "like lmms-eval / VLMEvalKit"),

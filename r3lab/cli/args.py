@@ -32,6 +32,9 @@ def add_dataclass_arguments(parser: argparse.ArgumentParser, cls, prefix: str = 
         if not f.init:
             continue
         tp = hints[f.name]
+        if dataclasses.is_dataclass(tp):  # a nested settings object: its fields under the field's name
+            add_dataclass_arguments(parser, tp, prefix + f.name.replace("_", "-") + "-")
+            continue
         flag = "--" + prefix + f.name.replace("_", "-")
         default = f.default if f.default is not dataclasses.MISSING else (
             f.default_factory() if f.default_factory is not dataclasses.MISSING else None)
@@ -53,9 +56,12 @@ def add_dataclass_arguments(parser: argparse.ArgumentParser, cls, prefix: str = 
 
 def dataclass_from_args(cls, args: argparse.Namespace, prefix: str = ""):
     kw = {}
+    hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
         key = prefix.replace("-", "_") + f.name
-        if f.init and hasattr(args, key):
+        if f.init and dataclasses.is_dataclass(hints[f.name]):
+            kw[f.name] = dataclass_from_args(hints[f.name], args, prefix + f.name.replace("_", "-") + "-")
+        elif f.init and hasattr(args, key):
             kw[f.name] = getattr(args, key)
     return cls(**kw)
 

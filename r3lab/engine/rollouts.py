@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 from ..core.env import progress_disabled
 from ..core.trajectory import Trajectory
 from ..data.sample import Sample
+from ..model.adapters import base_model
 from .cache import Feed, SharedCache, recurrent
 from .config import RolloutConfig
 from .environment import BoxFn, Row, Script
@@ -110,8 +111,9 @@ def rollout(policy: "Policy", samples: "Sample | Sequence[Sample]", config: Roll
                     engine.batched(rows[a:a + per_chunk])
     finally:
         model.train(was_training)
-        if hasattr(getattr(model, "model", None), "rope_deltas"):
-            model.model.rope_deltas = None
+        inner = getattr(base_model(model), "model", None)
+        if hasattr(inner, "rope_deltas"):
+            inner.rope_deltas = None
         bar.close()
     if stats is not None:
         stats.update(engine.counts, model_tokens=sum(r.n_new for r in rows), seconds=time.perf_counter() - t0)

@@ -23,6 +23,7 @@ from transformers.integrations.sdpa_attention import sdpa_attention_forward
 from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 
 from ..core.batch import collate, model_inputs
+from ..model.adapters import base_model
 from .maps import AttentionMaps
 
 if TYPE_CHECKING:
@@ -323,7 +324,8 @@ def capture_attention(model_or_policy, layers=(-1,), heads=None, queries="all", 
     implementation is restored and the registrations are withdrawn when no other capture runs.
     """
     policy = model_or_policy if hasattr(model_or_policy, "model") and hasattr(model_or_policy, "tokenizer") else None
-    model = policy.model if policy is not None else model_or_policy
+    # under LoRA adapters: the transformers model they live in (a forward through the wrapper runs it)
+    model = base_model(policy.model if policy is not None else model_or_policy)
     cfg = config or CaptureConfig(layers=layers, heads=heads, queries=queries, rollout=rollout)
     cap = Capture(model, cfg, policy)
     if not cap._modules:

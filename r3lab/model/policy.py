@@ -123,15 +123,47 @@ class Policy:
 
     # -- persistence ---------------------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> Path:
-        """`save_pretrained` for the model, tokenizer and image processor, plus r3lab.json."""
+        """`save_pretrained` for the model, tokenizer and image processor, plus r3lab.json.
+
+        A policy with LoRA adapters writes its adapter (peft's adapter_model.safetensors) and names its
+        base folder in r3lab.json's meta["base"]; without one yet, the base is written to `path/base`.
+        """
+        from .adapters import is_adapted
+
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
+        meta = self.meta
+        if is_adapted(self.model) and not meta.get("base"):
+            save_base(self, path / "base")
+            meta = dict(meta, base="base")
+        elif is_adapted(self.model):  # written relative when it sits beside the folder (a run moves as a whole)
+            base = Path(meta["base"]).resolve()
+            near = base.is_relative_to(path.resolve().parent)
+            meta = dict(meta, base=os.path.relpath(base, path.resolve()) if near else str(base))
         self.model.save_pretrained(path)
         self.tokenizer.save_pretrained(path)
         self.image_processor.save_pretrained(path)
-        extra = {"view": asdict(self.view), "prompt": asdict(self.prompt), "meta": self.meta}
+        extra = {"view": asdict(self.view), "prompt": asdict(self.prompt), "meta": meta}
         (path / R3_FILE).write_text(json.dumps(extra, indent=2))
         return path
+
+
+def save_base(policy: Policy, folder: str | os.PathLike) -> Path:
+    """Write the frozen base under an adapted policy as a plain policy folder (adapter tensors left out)."""
+    from .adapters import base_model
+
+    base = base_model(policy.model)
+    # peft keeps each adapted layer's own weight as `<layer>.base_layer.weight`: the base's original key
+    sd = {k.replace(".base_layer.", "."): v for k, v in base.state_dict().items() if "lora_" not in k}
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    base.save_pretrained(folder, state_dict=sd)
+    policy.tokenizer.save_pretrained(folder)
+    policy.image_processor.save_pretrained(folder)
+    meta = {k: v for k, v in policy.meta.items() if k not in ("lora", "base", "path")}
+    (folder / R3_FILE).write_text(json.dumps({"view": asdict(policy.view), "prompt": asdict(policy.prompt),
+                                              "meta": meta}, indent=2))
+    return folder
 
 
 def build_image_processor(view: ViewConfig, patch_size: int = 14, merge_size: int = 2):
@@ -186,9 +218,10 @@ def read_view(path: str | os.PathLike) -> ViewConfig:
     path = Path(path)
     if not (path / "config.json").is_file() and (path / LATEST).is_file():
         path = path / (path / LATEST).read_text().strip()
-    if not (path / "config.json").is_file():
+    config_dir = adapter_base(path) or path  # a LoRA checkpoint: the geometry is its base's
+    if not (config_dir / "config.json").is_file():
         raise FileNotFoundError(f"{path} has no config.json: expected a checkpoint folder holding {_EXPECTED}")
-    vision = read_json(path / "config.json").get("vision_config") or {}
+    vision = read_json(config_dir / "config.json").get("vision_config") or {}
     try:
         factor = int(vision["patch_size"]) * int(vision["spatial_merge_size"])
         extra = read_json(path / R3_FILE) if (path / R3_FILE).is_file() else {}
@@ -206,10 +239,13 @@ def read_view(path: str | os.PathLike) -> ViewConfig:
 
 
 def load_policy(path: str | os.PathLike, view: ViewConfig | None = None, dtype: torch.dtype | str | None = None,
-                device: str | torch.device | None = None, attn_implementation: str | None = None) -> Policy:
+                device: str | torch.device | None = None, attn_implementation: str | None = None,
+                bits: int = 0) -> Policy:
     """Load r3-tiny or any local Qwen2-VL / Qwen2.5-VL / Qwen3-VL / Qwen3.5 checkpoint folder, offline.
 
-    `path` may also be a training run's out_dir: its `latest` checkpoint is loaded.
+    `path` may also be a training run's out_dir: its `latest` checkpoint is loaded. A LoRA checkpoint
+    (adapter_config.json, no config.json) loads its base (r3lab.json's meta["base"]) and attaches the
+    adapter (needs peft). `bits=4` loads the base in 4-bit NF4 for QLoRA (bitsandbytes and a CUDA GPU).
     `view` overrides the pixel budgets (by default: r3lab.json if present, else the image
     processor's min/max pixels for the main image and for crops).
     """
@@ -220,6 +256,8 @@ def load_policy(path: str | os.PathLike, view: ViewConfig | None = None, dtype: 
         raise FileNotFoundError(f"no checkpoint folder at {path}: expected a local folder holding {_EXPECTED}")
     if not (path / "config.json").is_file() and (path / LATEST).is_file():  # a training run's out_dir
         path = path / (path / LATEST).read_text().strip()
+    if adapter_base(path) is not None:
+        return _load_adapted(path, view, dtype, device, attn_implementation, bits)
     if not (path / "config.json").is_file():
         raise FileNotFoundError(f"{path} has no config.json: expected a Qwen2-VL/Qwen2.5-VL folder holding {_EXPECTED}")
     check_files(path)
@@ -240,8 +278,13 @@ def load_policy(path: str | os.PathLike, view: ViewConfig | None = None, dtype: 
         mkw["dtype"] = getattr(torch, dtype) if isinstance(dtype, str) else dtype
     if attn_implementation is not None:
         mkw["attn_implementation"] = attn_implementation
+    if bits:
+        from .adapters import quantization_config
+
+        mkw["quantization_config"] = quantization_config(bits)
+        mkw["device_map"] = {"": device or "cuda"}  # bitsandbytes places the weights itself
     model = AutoModelForImageTextToText.from_pretrained(path, **mkw)
-    if device is not None:
+    if device is not None and not bits:
         model.to(device)
     model.eval()
     extra = read_json(path / R3_FILE) if (path / R3_FILE).is_file() else {}
@@ -263,3 +306,42 @@ def load_policy(path: str | os.PathLike, view: ViewConfig | None = None, dtype: 
                          "(without it the image processor's pixel bounds and the default prompt are used)") from None
     meta = dict(extra.get("meta", {}), path=str(path))
     return Policy(model, tok, improc, view, prompt, meta)
+
+
+def adapter_base(path: str | os.PathLike) -> Path | None:
+    """The base folder of a LoRA checkpoint folder (r3lab.json's meta["base"], relative to it), else None."""
+    from .adapters import ADAPTER_CONFIG
+
+    path = Path(path)
+    if (path / "config.json").is_file() or not (path / ADAPTER_CONFIG).is_file():
+        return None
+    base = (read_json(path / R3_FILE).get("meta") or {}).get("base") if (path / R3_FILE).is_file() else None
+    if not base:
+        raise ValueError(f"{path} holds a LoRA adapter but its {R3_FILE} names no base folder (meta.base); "
+                         "save adapters with Policy.save, or merge them (r3lab export --merge)")
+    base = Path(base) if Path(base).is_absolute() else (path / base)
+    if not (base / "config.json").is_file():
+        raise FileNotFoundError(f"{path}: its adapter's base folder {base} is missing (it holds the frozen weights "
+                                "the adapter was trained on): copy it back, or point meta.base in r3lab.json at it")
+    return base.resolve()
+
+
+def _load_adapted(path: Path, view, dtype, device, attn_implementation, bits) -> Policy:
+    """A LoRA checkpoint: its base loaded as any folder, the adapter attached; view/prompt/meta its own."""
+    from .adapters import load_adapter
+
+    check_files(path)
+    base = adapter_base(path)
+    policy = load_policy(base, view, dtype, device, attn_implementation, bits)
+    load_adapter(policy, path)
+    extra = read_json(path / R3_FILE)
+    try:
+        if view is None and "view" in extra:
+            policy.view = ViewConfig(**{k: v for k, v in extra["view"].items()
+                                        if k in {f.name for f in fields(ViewConfig)}}).with_factor(policy.view.factor)
+        if "prompt" in extra:
+            policy.prompt = PromptConfig(**extra["prompt"])
+    except (TypeError, ValueError, AttributeError) as e:
+        raise ValueError(f"{path / R3_FILE}: its view or prompt cannot be used ({e})") from None
+    policy.meta = dict(extra.get("meta", {}), path=str(path), base=str(base))
+    return policy

@@ -10,6 +10,7 @@ import numbers
 from dataclasses import dataclass, field
 from typing import Protocol, Sequence
 
+from ..model.adapters import LoRAConfig
 from .rewards import preset
 
 
@@ -29,6 +30,7 @@ class TrainConfig(Protocol):
     min_lr_ratio: float
     grad_clip: float
     gradient_checkpointing: bool
+    lora: LoRAConfig
     seed: int
     log_every: int
     save_every: int
@@ -80,6 +82,20 @@ def check_ranges(cfg, ints: dict[str, tuple], floats: dict[str, tuple], open_low
                              f"{'an integer' if integer else 'a finite number'} in {span}")
 
 
+def lora_field():
+    """The `lora` field of the training configs: a nested LoRAConfig (flags --lora-r, --lora-alpha, ...)."""
+    return field(default_factory=LoRAConfig)
+
+
+def check_lora(cfg) -> None:
+    """`lora` as a LoRAConfig (a dict from a saved state.json is read back into one), checked."""
+    if isinstance(cfg.lora, dict):
+        cfg.lora = LoRAConfig(**cfg.lora)
+    if not isinstance(cfg.lora, LoRAConfig):
+        raise ValueError(f"{type(cfg).__name__}.lora = {cfg.lora!r}: expected a LoRAConfig")
+    cfg.lora.validate()
+
+
 def check_out_dir_mode(cfg) -> None:
     """resume / overwrite / out_dir must agree (checked when the config is built)."""
     if cfg.resume not in (False, True, "auto"):
@@ -112,6 +128,7 @@ class SFTConfig:
     min_lr_ratio: float = 0.1  # cosine floor as a fraction of each group's lr
     grad_clip: float = 1.0  # max global grad norm (0 = off)
     gradient_checkpointing: bool = False  # recompute activations in backward (GPU, long sequences)
+    lora: LoRAConfig = lora_field()  # LoRA adapters (peft) instead of full fine-tuning: --lora-r 16 turns them on
     autocast: bool = False  # bfloat16 autocast for forward and backward (CPUs with avx512_bf16, GPUs); weights stay fp32
     seed: int = 0  # data order and initialisation of anything random
     log_every: int = 1  # steps between log rows
@@ -129,6 +146,7 @@ class SFTConfig:
                      floats=dict(lr_lm=_LR, lr_merger=_LR, lr_vision=_LR, weight_decay=(0.0, 1.0),
                                  warmup=(0.0, None), min_lr_ratio=(0.0, 1.0), grad_clip=(0.0, None)))
         check_out_dir_mode(self)
+        check_lora(self)
         if self.batch_size < 1 or self.grad_accum < 1 or self.batch_size % self.grad_accum:
             raise ValueError(f"batch_size {self.batch_size} must be a positive multiple of grad_accum "
                              f"{self.grad_accum}")
@@ -175,6 +193,7 @@ class RGRPOConfig:
     rollout_mode: str = "batched"  # "batched" (KV reuse) | "reference" (official one-at-a-time loop)
     recompute_old_logprobs: bool = False  # True: old log-probs from a teacher-forced forward, not the rollout
     gradient_checkpointing: bool = False  # GPU recipe for long sequences
+    lora: LoRAConfig = lora_field()  # LoRA adapters (peft) instead of full fine-tuning: --lora-r 16 turns them on
     seed: int = 0  # prompt order and rollout sampling (a pure function of seed and step)
     log_every: int = 1  # steps between log rows
     save_every: int = 0  # steps between checkpoints (0 = only at the end / on Ctrl-C)
@@ -199,6 +218,7 @@ class RGRPOConfig:
                                  grad_clip=(0.0, None), temperature=(0.0, None), top_p=(0.0, 1.0)),
                      open_low=("top_p",), open_high=("eps_low",))
         check_out_dir_mode(self)
+        check_lora(self)
         if self.batch_size < self.group_size or self.batch_size % self.group_size:
             raise ValueError(f"batch_size {self.batch_size} must be a positive multiple of group_size "
                              f"{self.group_size} (trajectories per step = prompts per step x group_size)")

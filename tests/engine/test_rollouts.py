@@ -4,7 +4,7 @@ import pytest
 import torch
 from tokenizers import AddedToken
 
-from r3lab.core.batch import collate
+from r3lab.core.batch import collate, model_inputs
 from r3lab.core.crop_calls import Verdict, format_crop_call
 from r3lab.core.trajectory import ENV, IMAGE, MODEL
 from r3lab.data.sample import Sample
@@ -53,8 +53,7 @@ def teacher_forced(policy, traj):
     """One full forward over the finished trajectory: logits that predict each model token, and the ids."""
     b = collate([traj], policy)
     with torch.no_grad():
-        lg = policy.model(input_ids=b["input_ids"], attention_mask=b["attention_mask"], position_ids=b["position_ids"],
-                          pixel_values=b.get("pixel_values"), image_grid_thw=b.get("image_grid_thw")).logits[0].float()
+        lg = policy.model(**model_inputs(b)).logits[0].float()
     idx = b["loss_mask"][0].nonzero().squeeze(-1)
     return lg[idx - 1], b["input_ids"][0, idx], b["old_logprobs"][0, idx]
 
@@ -87,6 +86,28 @@ def test_qwen3_5_runs_in_reference_mode_and_its_logits_equal_one_full_forward(sa
     with pytest.raises(ValueError, match="recurrent state.*mode='reference'"):
         from r3lab.engine.cache import SharedCache
         SharedCache(p, 2)
+
+
+@pytest.mark.parametrize("family", ["qwen2_5_vl", "qwen3_vl"])
+def test_lora_wrapped_model_keeps_the_cache_exact(samples, family):
+    """The engine runs on a peft-wrapped model (adapters on the language model, vision tower and merger)."""
+    pytest.importorskip("peft")
+    from r3lab.model.adapters import LoRAConfig, add_lora
+
+    p = build_tiny(TinyConfig(seed=3, patch_size=7 if family == "qwen3_vl" else 14), family=family)
+    add_lora(p, LoRAConfig(r=4, targets="lm,vision,merger"))
+    with torch.no_grad():
+        for n, q in p.model.named_parameters():
+            if "lora_B" in n:
+                q.normal_(0, 0.2)
+    assert type(p.model).__name__ == "PeftModel"
+    _incremental_equals_full(p, samples, 2)
+    rec = Recorder()
+    out = rollout(p, samples, GREEDY, group_size=2, scripts=[[" a", call((10, 10, 60, 50))], [" b"]], logits_hook=rec,
+                  progress=False)
+    for i, traj in enumerate(out):
+        full, _, _ = teacher_forced(p, traj)
+        assert (rec.of(i) - full).abs().max().item() < 1e-4
 
 
 def _incremental_equals_full(policy, samples, n_crops, tol=1e-4):
