@@ -20,6 +20,8 @@ COMMANDS = [
                                               "(pip install r3lab[trl])"),
     (("eval",), "r3lab.cli.evaluate", "evaluate a policy on held-out samples"),
     (("export",), "r3lab.cli.export", "write a policy folder anew; --merge folds LoRA adapters into a plain policy"),
+    (("plan",), "r3lab.cli.plan", "GPU memory of a policy for SFT and R-GRPO (full, LoRA, checkpointing) and the "
+                                  "largest batch and group that fit"),
     (("probe", "where"), "r3lab.cli.probe", "where does a model look? evaluate a checkpoint's boxes, or train a probe"),
     (("bench",), "r3lab.cli.bench", "a policy on a real benchmark (V*, HR-Bench, MME-RealWorld, TreeBench), scored "
      "like lmms-eval / VLMEvalKit"),

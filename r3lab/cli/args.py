@@ -24,20 +24,24 @@ def field_help(cls) -> dict[str, str]:
     return {m.group(1): m.group(2).strip() for m in map(pat.match, src.splitlines()) if m}
 
 
-def add_dataclass_arguments(parser: argparse.ArgumentParser, cls, prefix: str = "") -> None:
-    """One `--field-name` flag per dataclass field, typed from the annotations, help from trailing comments."""
+def add_dataclass_arguments(parser: argparse.ArgumentParser, cls, prefix: str = "", defaults=None) -> None:
+    """One `--field-name` flag per dataclass field, typed from the annotations, help from trailing comments.
+
+    A field holding a dataclass gives its fields flags under its name (`lora: LoRAConfig` -> `--lora-r`), with
+    the defaults of the outer field's default object (`defaults`)."""
     hints = typing.get_type_hints(cls)
     comments = field_help(cls)
     for f in dataclasses.fields(cls):
         if not f.init:
             continue
         tp = hints[f.name]
+        default = getattr(defaults, f.name) if defaults is not None else \
+            f.default if f.default is not dataclasses.MISSING else (
+                f.default_factory() if f.default_factory is not dataclasses.MISSING else None)
         if dataclasses.is_dataclass(tp):  # a nested settings object: its fields under the field's name
-            add_dataclass_arguments(parser, tp, prefix + f.name.replace("_", "-") + "-")
+            add_dataclass_arguments(parser, tp, prefix + f.name.replace("_", "-") + "-", defaults=default)
             continue
         flag = "--" + prefix + f.name.replace("_", "-")
-        default = f.default if f.default is not dataclasses.MISSING else (
-            f.default_factory() if f.default_factory is not dataclasses.MISSING else None)
         base = _base_type(tp)
         # argparse %-formats help strings: a literal "%" in a comment ("% of box centres") must be doubled
         help_ = ((f.metadata.get("help") or comments.get(f.name, "")) + f" (default: {default!r})").replace("%", "%%")
