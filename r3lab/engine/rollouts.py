@@ -215,7 +215,7 @@ def _scripts(policy: "Policy", scripts, n: int, G: int) -> list[list[int]]:
     if scripts is None:
         return [[] for _ in range(n * G)]
     scripts = list(scripts)
-    vision = {policy.image_token_id, policy.vision_start_id, policy.vision_end_id}
+    vision = policy.vision_token_ids
     if len(scripts) not in (n, n * G):
         raise ValueError(f"scripts must hold one entry per sample ({n}) or per row ({n * G}), got {len(scripts)}")
     out = []
@@ -231,7 +231,7 @@ def _scripts(policy: "Policy", scripts, n: int, G: int) -> list[list[int]]:
         else:
             raise ValueError("a script is a str, a list of str or a list of token ids")
         if vision & set(ids):
-            raise ValueError("a script may not contain vision tokens (<|image_pad|>, <|vision_start|>, ...): "
+            raise ValueError("a script may not contain vision tokens (<|image_pad|>, <|vision_start|>, <image>, ...): "
                              "images enter a trajectory only through crop calls")
         out.append(ids)
     return out if len(out) == n * G else [ids for ids in out for _ in range(G)]

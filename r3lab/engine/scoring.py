@@ -27,12 +27,14 @@ class TokenScorer(torch.nn.Module):
         self.model, self.adapters = model, adapters
 
     def forward(self, input_ids, attention_mask, position_ids, loss_mask, pixel_values=None, image_grid_thw=None,
-                temperature: float = 1.0):
+                temperature: float = 1.0, pixel_attention_mask=None):
         base = base_model(self.model)  # the LoRA layers live inside it
         off = self.model.disable_adapter() if not self.adapters and base is not self.model else contextlib.nullcontext()
+        images = {k: v for k, v in (("pixel_values", pixel_values), ("image_grid_thw", image_grid_thw),
+                                    ("pixel_attention_mask", pixel_attention_mask)) if v is not None}
         with off:
             hidden = base.model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
-                                pixel_values=pixel_values, image_grid_thw=image_grid_thw, use_cache=False)[0]
+                                use_cache=False, **images)[0]
             return self._logprobs(base, hidden, input_ids, loss_mask, temperature)
 
     @staticmethod
@@ -55,4 +57,4 @@ def token_logprobs(scorer: torch.nn.Module, batch: dict, temperature: float = 1.
         raise TypeError("token_logprobs needs a TokenScorer (or DDP around one)")
     return scorer(batch["input_ids"], batch["attention_mask"], batch["position_ids"],
                   batch["loss_mask"] if mask is None else mask, batch.get("pixel_values"), batch.get("image_grid_thw"),
-                  temperature=temperature)
+                  temperature=temperature, pixel_attention_mask=batch.get("pixel_attention_mask"))

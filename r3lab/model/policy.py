@@ -19,13 +19,16 @@ from transformers import Qwen2_5_VLProcessor
 from ..core.crop_calls import CallStyle
 from ..core.prompt import PromptConfig
 from ..core.regions import ViewConfig
+from .families import IDEFICS, IM_END, rules_for, translate_end
 
 R3_FILE = "r3lab.json"
 LATEST = "latest"  # a training run's out_dir names its newest checkpoint folder in this file
 # model_type values load_policy accepts -> the frame their crop calls default to when a folder has no
 # r3lab.json: Qwen2.5-VL writes model-input pixels; Qwen3-VL and Qwen3.5 write relative 0-1000. Qwen2-VL's own
 # grounding was relative too, but r3lab has always read its bbox_2d calls as pixels: kept, as it was.
-FAMILY_COORDS = {"qwen2_vl": "absolute", "qwen2_5_vl": "absolute", "qwen3_vl": "relative", "qwen3_5": "relative"}
+# Idefics3 / SmolVLM has no grounding format of its own: absolute pixels, bare JSON, as r3-tiny.
+FAMILY_COORDS = {"qwen2_vl": "absolute", "qwen2_5_vl": "absolute", "qwen3_vl": "relative", "qwen3_5": "relative",
+                 "idefics3": "absolute", "smolvlm": "absolute"}
 FAMILIES = tuple(FAMILY_COORDS)
 
 
@@ -48,18 +51,31 @@ class Policy:
     meta: dict = field(default_factory=dict)  # provenance: recipe, seeds, card numbers
 
     def __post_init__(self):
+        self.rules = rules_for(self.model.config.model_type)  # the family's image, position and chat rules
+        self._geometry = self.rules.geometry(self.model.config)
         self.view = self.view.with_factor(self.patch_size * self.merge_size)
+        if self.prompt.chat != self.rules.chat:
+            raise ValueError(f"PromptConfig.chat = {self.prompt.chat!r}, but a {self.model.config.model_type} model "
+                             f"speaks {self.rules.chat!r}: build the prompt with chat={self.rules.chat!r}")
         tok = self.tokenizer
-        self._ids = {t: tok.convert_tokens_to_ids(t) for t in ("<|im_start|>", "<|im_end|>", "<|endoftext|>")}
+        self._end = self.rules.end_token()
+        self._ids = {t: tok.convert_tokens_to_ids(t) for t in ("<|im_start|>", self._end, "<|endoftext|>")}
+        self._markers = self.rules.markers(self)
 
     # -- geometry and special ids --------------------------------------------------------------
     @property
     def patch_size(self) -> int:
-        return int(self.model.config.vision_config.patch_size)
+        """Qwen: the vision patch side; Idefics3 / SmolVLM: the tile side (grids count tiles)."""
+        return self._geometry[0]
 
     @property
     def merge_size(self) -> int:
-        return int(self.model.config.vision_config.spatial_merge_size)
+        return self._geometry[1]
+
+    @property
+    def position_dims(self) -> int:
+        """3 for M-RoPE (Qwen), 1 for 1-D positions (Idefics3 / SmolVLM)."""
+        return self.rules.position_dims
 
     @property
     def image_token_id(self) -> int:
@@ -67,15 +83,16 @@ class Policy:
 
     @property
     def vision_start_id(self) -> int:
-        return int(self.model.config.vision_start_token_id)
+        return self._markers[0]
 
     @property
     def vision_end_id(self) -> int:
-        return int(self.model.config.vision_end_token_id)
+        return self._markers[1]
 
     @property
     def eos_id(self) -> int:
-        return self._ids["<|im_end|>"]
+        """The token that ends the assistant's turn (`<|im_end|>`; SmolVLM: `<end_of_utterance>`)."""
+        return int(self._ids[self._end])
 
     @property
     def pad_id(self) -> int:
@@ -83,42 +100,63 @@ class Policy:
         return int(pad if pad is not None else self._ids["<|endoftext|>"])
 
     @property
+    def vision_token_ids(self) -> set[int]:
+        """Every id that only images may carry (sampling never emits them; scripts may not hold them)."""
+        ids = {self.image_token_id, self.vision_start_id, self.vision_end_id}
+        vid = getattr(self.model.config, "video_token_id", None)
+        ids |= {int(vid)} if vid is not None else set()
+        if self.rules.chat == "smolvlm":
+            names = ["<global-img>"] + [f"<row_{i}_col_{j}>" for i in range(1, 7) for j in range(1, 7)]
+            unk = getattr(self.tokenizer, "unk_token_id", None)
+            ids |= {int(i) for i in self.tokenizer.convert_tokens_to_ids(names) if i is not None and i != unk}
+        return ids
+
+    @property
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
 
     # -- text and images -----------------------------------------------------------------------
     def encode(self, text: str) -> list[int]:
-        return list(self.tokenizer.encode(text, add_special_tokens=False))
+        """Token ids of `text`; r3lab's `<|im_end|>` becomes the family's end of turn."""
+        return list(self.tokenizer.encode(translate_end(text, self._end), add_special_tokens=False))
 
     def decode(self, ids: Iterable[int]) -> str:
-        return self.tokenizer.decode(list(ids), skip_special_tokens=False, clean_up_tokenization_spaces=False)
+        text = self.tokenizer.decode(list(ids), skip_special_tokens=False, clean_up_tokenization_spaces=False)
+        return text if self._end == IM_END else text.replace(self._end, IM_END)
 
     def encode_images(self, images: list[Image.Image]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Pixel patches and (t, h, w) grids for images already at their model-input size."""
+        """Pixels and grids for images already at their model-input size: Qwen's patches with (t, h, w)
+        grids; SmolVLM's tiles and global views, flat, with (1, rows, cols) grids."""
         for im in images:
             f = self.view.factor
             if im.width % f or im.height % f:
                 raise ValueError(f"image of size {im.size} is not at a model-input size (multiples of {f}); "
                                  "resize it with r3lab.core.smart_resize first")
-        area = [im.width * im.height for im in images]
-        # bounds equal to the exact areas make the processor's own smart-resize an identity
-        out = self.image_processor(
-            images=[im.convert("RGB") for im in images],
-            size={"shortest_edge": min(area), "longest_edge": max(area)},
-            return_tensors="pt",
-        )
-        return out["pixel_values"].to(self.model.dtype), out["image_grid_thw"]
+        return self.rules.encode_images(self, images)
+
+    def vision_inputs(self, pixel_values: torch.Tensor, grids) -> dict:
+        """The forward's image arguments for `encode_images`'s pixels and grids, on the policy's device."""
+        return self.rules.vision_inputs(pixel_values, grids, self.device)
+
+    def positions(self, ids, grids, start: int = 0) -> tuple[torch.Tensor, int]:
+        """Positions (D, L) of one row of ids from `start` and the next free one (D: `position_dims`)."""
+        return self.rules.positions(self, ids, grids, start)
 
     def image_token_count(self, grid_thw) -> int:
-        t, h, w = (int(v) for v in grid_thw)
-        return t * h * w // (self.merge_size**2)
+        return sum(i == self.image_token_id for i in self.image_ids(grid_thw))
 
     def image_ids(self, grid_thw) -> list[int]:
-        """`<|vision_start|>`, one `<|image_pad|>` per merged token, `<|vision_end|>`."""
-        return [self.vision_start_id] + [self.image_token_id] * self.image_token_count(grid_thw) + [self.vision_end_id]
+        """An image's tokens: Qwen `<|vision_start|>`, one `<|image_pad|>` per merged token, `<|vision_end|>`;
+        SmolVLM its tiles and global view (`r3lab.model.families`)."""
+        return self.rules.image_ids(self, grid_thw)
 
     def processor(self):
-        """A Qwen2.5-VL processor over this tokenizer and image processor (for chat-template users)."""
+        """The family's processor over this tokenizer and image processor (for chat-template users)."""
+        if self.rules.chat == "smolvlm":
+            from transformers import Idefics3Processor
+
+            return Idefics3Processor(self.image_processor, self.tokenizer, image_seq_len=self.rules.tile_tokens(self),
+                                     chat_template=self.tokenizer.chat_template)
         return R3Processor(self.image_processor, self.tokenizer, chat_template=self.tokenizer.chat_template)
 
     # -- persistence ---------------------------------------------------------------------------
@@ -221,18 +259,17 @@ def read_view(path: str | os.PathLike) -> ViewConfig:
     config_dir = adapter_base(path) or path  # a LoRA checkpoint: the geometry is its base's
     if not (config_dir / "config.json").is_file():
         raise FileNotFoundError(f"{path} has no config.json: expected a checkpoint folder holding {_EXPECTED}")
-    vision = read_json(config_dir / "config.json").get("vision_config") or {}
+    config = read_json(config_dir / "config.json")
+    vision = config.get("vision_config") or {}
     try:
-        factor = int(vision["patch_size"]) * int(vision["spatial_merge_size"])
+        factor = int(vision["image_size"]) if config.get("model_type") in IDEFICS else \
+            int(vision["patch_size"]) * int(vision["spatial_merge_size"])
         extra = read_json(path / R3_FILE) if (path / R3_FILE).is_file() else {}
         if "view" in extra:
             view = ViewConfig(**{k: v for k, v in extra["view"].items() if k in {f.name for f in fields(ViewConfig)}})
         else:
             pre = read_json(path / "preprocessor_config.json")
-            size = pre.get("size") or {}
-            lo = size.get("shortest_edge", pre.get("min_pixels", 56 * 56))
-            hi = size.get("longest_edge", pre.get("max_pixels", 28 * 28 * 1280))
-            view = ViewConfig(min_pixels=lo, max_pixels=hi, crop_min_pixels=lo, crop_max_pixels=hi)
+            view = default_view(pre.get("size") or {}, pre)
     except (KeyError, TypeError, ValueError, FileNotFoundError) as e:
         raise ValueError(f"{path}: cannot read its view (pixel bounds and patch size) from its JSON files ({e})") from None
     return view.with_factor(factor)
@@ -293,19 +330,29 @@ def load_policy(path: str | os.PathLike, view: ViewConfig | None = None, dtype: 
             if "view" in extra:
                 view = ViewConfig(**{k: v for k, v in extra["view"].items() if k in {f.name for f in fields(ViewConfig)}})
             else:
-                size = getattr(improc, "size", None) or {}
-                lo = size.get("shortest_edge", 56 * 56)
-                hi = size.get("longest_edge", 28 * 28 * 1280)
-                view = ViewConfig(min_pixels=lo, max_pixels=hi, crop_min_pixels=lo, crop_max_pixels=hi)
+                view = default_view(getattr(improc, "size", None) or {},
+                                    {"max_image_size": getattr(improc, "max_image_size", None)})
         # r3lab.json written before frames were a setting: absolute (r3-tiny and its checkpoints were trained so);
-        # a folder without one (a released checkpoint): its family's own frame
+        # a folder without one (a released checkpoint): its family's own frame and chat
         prompt = PromptConfig(**extra["prompt"]) if "prompt" in extra else \
-            PromptConfig(calls=CallStyle(coords=FAMILY_COORDS[model_type]))
+            PromptConfig(calls=CallStyle(coords=FAMILY_COORDS[model_type]), chat=rules_for(model_type).chat)
     except (TypeError, ValueError, AttributeError) as e:
         raise ValueError(f"{path / R3_FILE}: its view or prompt cannot be used ({e}); fix or delete that file "
                          "(without it the image processor's pixel bounds and the default prompt are used)") from None
     meta = dict(extra.get("meta", {}), path=str(path))
     return Policy(model, tok, improc, view, prompt, meta)
+
+
+def default_view(size: dict, pre: dict) -> ViewConfig:
+    """Pixel bounds from an image processor's settings: Qwen's min / max pixels; Idefics3 / SmolVLM's longest
+    edge (the main image at most that square) and tile side (the least an image is shown at)."""
+    tile = (pre.get("max_image_size") or {}).get("longest_edge")
+    if tile:
+        lo, hi = int(tile) ** 2, int(size.get("longest_edge", tile)) ** 2
+    else:
+        lo = size.get("shortest_edge", pre.get("min_pixels", 56 * 56))
+        hi = size.get("longest_edge", pre.get("max_pixels", 28 * 28 * 1280))
+    return ViewConfig(min_pixels=lo, max_pixels=hi, crop_min_pixels=lo, crop_max_pixels=hi)
 
 
 def adapter_base(path: str | os.PathLike) -> Path | None:

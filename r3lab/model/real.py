@@ -91,3 +91,47 @@ def build_real(name_or_config, device: "str | torch.device" = "meta", dtype: "to
     finally:
         torch.set_default_dtype(old)
     return model.eval()
+
+
+# what gpu_check.sh and the benchmarks show the real shapes: a 448 px main image (1024 px for SmolVLM's 512 px
+# tiles: 2 x 2 tiles and the global view) and crops of up to 336 px (one 512 px tile)
+REAL_VIEWS = {"qwen2.5-vl-3b": dict(min_pixels=224 * 224, max_pixels=448 * 448, crop_min_pixels=112 * 112,
+                                    crop_max_pixels=336 * 336),
+              "qwen3-vl-2b": dict(min_pixels=224 * 224, max_pixels=448 * 448, crop_min_pixels=128 * 128,
+                                  crop_max_pixels=352 * 352),
+              "smolvlm-256m": dict(min_pixels=512 * 512, max_pixels=1024 * 1024, crop_min_pixels=512 * 512,
+                                   crop_max_pixels=512 * 512)}
+
+
+def real_policy(name: str, device: "str | torch.device" = "cpu", dtype: "torch.dtype | None" = None, view=None):
+    """A Policy at a published shape with random weights and r3-tiny's tokenizer (SmolVLM's special tokens for
+    SmolVLM): the special-token ids in the config are the tokenizer's, the embedding keeps its published size
+    (the rows no token uses are never sampled). For speed and memory checks, not for answers."""
+    import copy as _copy
+
+    from ..core.prompt import PromptConfig
+    from ..core.regions import ViewConfig
+    from .policy import Policy, build_image_processor
+    from .tiny import _tile_processor
+    from .tokenizer import build_tokenizer
+
+    smol = PUBLISHED[name]["model_type"] == "idefics3"
+    tok = build_tokenizer(family="smolvlm" if smol else "qwen")
+    cfg = real_config(name)
+    if smol:
+        cfg.image_token_id = tok.convert_tokens_to_ids("<image>")
+        cfg.text_config.pad_token_id = tok.convert_tokens_to_ids("<|endoftext|>")
+    else:
+        for key, token in (("image_token_id", "<|image_pad|>"), ("video_token_id", "<|video_pad|>"),
+                           ("vision_start_token_id", "<|vision_start|>"), ("vision_end_token_id", "<|vision_end|>")):
+            setattr(cfg, key, tok.convert_tokens_to_ids(token))
+    model = build_real(cfg, device=device, dtype=dtype)
+    view = view or ViewConfig(**_copy.deepcopy(REAL_VIEWS[name]))
+    if smol:
+        side = int(cfg.vision_config.image_size)
+        improc = _tile_processor(view.with_factor(side), side)
+    else:
+        vc = cfg.vision_config
+        improc = build_image_processor(view, int(vc.patch_size), int(vc.spatial_merge_size))
+    return Policy(model, tok, improc, view, PromptConfig(chat="smolvlm" if smol else "chatml"),
+                  {"kind": "random weights at a published shape", "name": name})

@@ -88,7 +88,7 @@ def test_qwen3_5_runs_in_reference_mode_and_its_logits_equal_one_full_forward(sa
         SharedCache(p, 2)
 
 
-@pytest.mark.parametrize("family", ["qwen2_5_vl", "qwen3_vl"])
+@pytest.mark.parametrize("family", ["qwen2_5_vl", "qwen3_vl", "smolvlm"])
 def test_lora_wrapped_model_keeps_the_cache_exact(samples, family):
     """The engine runs on a peft-wrapped model (adapters on the language model, vision tower and merger)."""
     pytest.importorskip("peft")
@@ -405,3 +405,31 @@ def test_crop_boxes_is_not_asked_past_max_crops(policy, samples):
     (t,) = rollout(policy, samples[:1], RolloutConfig(greedy=True, max_new_tokens=80, max_crops=1), group_size=1,
                    scripts=[script], crop_boxes=lambda s, k: asked.append(k) or (5, 6, 45, 36), progress=False)
     assert asked == [0] and len(t.crops) == 1 and t.events[1].note  # the second call is refused with a note
+
+
+@pytest.fixture(scope="module")
+def smol():
+    p = build_tiny(TinyConfig(seed=3), family="smolvlm")
+    assert type(p.model).__name__ == "Idefics3ForConditionalGeneration" and p.position_dims == 1
+    return p
+
+
+@pytest.mark.parametrize("n_crops", [0, 1, 3])
+def test_smolvlm_incremental_logits_equal_one_full_forward(smol, samples, n_crops):
+    """SmolVLM (Idefics3 classes): tiles + global view per image, 1-D positions, the KV cache kept across crops."""
+    _incremental_equals_full(smol, samples, n_crops)
+
+
+def test_smolvlm_rows_cropping_at_different_steps_stay_exact(smol, samples):
+    cfg = RolloutConfig(greedy=True, max_new_tokens=70, max_segment_tokens=50, compact_holes=0.0, drop_finished=True)
+    rec, stats = Recorder(), {}
+    out = rollout(smol, samples, cfg, group_size=2, scripts=ROW_SCRIPTS, logits_hook=rec, progress=False, stats=stats)
+    assert [len(t.crops) for t in out] == [1, 2, 1, 0] and stats["compactions"] > 0
+    assert out[3].meta["stop"] == "eos" and out[3].pieces[-1].ids[-1] == smol.eos_id
+    assert smol.decode([smol.eos_id]) == "<|im_end|>" and out[3].final_answer() == "red"
+    for i, traj in enumerate(out):
+        full, _, _ = teacher_forced(smol, traj)
+        assert (rec.of(i) - full).abs().max().item() < 1e-4, f"row {i}"
+    ref = rollout(smol, samples, RolloutConfig(greedy=True, max_new_tokens=70, max_segment_tokens=50,
+                                               mode="reference"), group_size=2, scripts=ROW_SCRIPTS, progress=False)
+    assert [t.input_ids() for t in ref] == [t.input_ids() for t in out]

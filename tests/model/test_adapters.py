@@ -17,7 +17,7 @@ from r3lab.model.tiny import TinyConfig, build_tiny  # noqa: E402
 from r3lab.testing import toy_samples, toy_trajectory  # noqa: E402
 from r3lab.train.config import RGRPOConfig, SFTConfig  # noqa: E402
 
-FAMILIES = ["qwen2_5_vl", "qwen3_vl", "qwen3_5"]
+FAMILIES = ["qwen2_5_vl", "qwen3_vl", "qwen3_5", "smolvlm"]
 
 
 def lora_policy(family="qwen2_5_vl", parts="lm", seed=1, r=4):
@@ -39,7 +39,8 @@ def test_targets_of_each_part_are_the_linear_layers_of_that_part(family):
     assert not set(hit["lm"]) & set(hit["vision"]) and not set(hit["vision"]) & set(hit["merger"])
     left = set(linear) - set().union(*hit.values())
     assert left == {"lm_head"}  # every linear layer but the (tied) head belongs to exactly one part
-    assert all(".language_model." in n for n in hit["lm"]) and all(".visual." in n for n in hit["vision"])
+    lm, vision = (".text_model.", ".vision_model.") if family == "smolvlm" else (".language_model.", ".visual.")
+    assert all(lm in n for n in hit["lm"]) and all(vision in n for n in hit["vision"])
 
 
 def test_lora_config_checks_and_clear_errors():
@@ -67,7 +68,7 @@ def test_qlora_refuses_in_one_line_naming_what_is_missing():
         main(["train", "sft", "--data", str(_dataset_dir()), "--lora-r", "4", "--lora-bits", "4", "--policy", "x"])
 
 
-@pytest.mark.parametrize("family", ["qwen2_5_vl", "qwen3_vl"])
+@pytest.mark.parametrize("family", ["qwen2_5_vl", "qwen3_vl", "smolvlm"])
 def test_scoring_and_capture_run_through_the_adapters(family):
     p = lora_policy(family, parts="lm,vision,merger")
     traj = toy_trajectory(p, size=(224, 168))
