@@ -16,7 +16,7 @@ export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 # (CUDA wheels: about two minutes to install), running the tests of the rooms below the course.
 PY312 ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python3.12) $(shell command -v python3.12 2>/dev/null))
 VENV312 ?= .venv312
-PINS312 ?= torch transformers  # newest; e.g. PINS312="torch==2.11.0 transformers==5.23.0" for the floor
+PINS312 ?= torch transformers  # newest; the floor: PY312=python3.10 PINS312="torch==2.11.0 transformers==5.20.2"
 CORE_TESTS := tests/core tests/engine tests/model tests/train tests/explain
 
 .PHONY: setup chromium main test test-py312 clean

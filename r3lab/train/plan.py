@@ -102,10 +102,16 @@ def model_shape(policy: str) -> Shape:
 
     from ..model.real import NAMES, build_real, real_config
 
+    from ..model.policy import LATEST, adapter_base
+
+    folder = Path(policy)
+    if (folder / LATEST).is_file() and not (folder / "config.json").is_file():  # a training run: its latest step
+        folder = folder / (folder / LATEST).read_text().strip()
+    folder = adapter_base(folder) or folder if folder.is_dir() else folder  # a LoRA checkpoint: its base's shape
     if policy in NAMES:
         cfg, name = real_config(policy), policy
-    elif (Path(policy) / "config.json").is_file():
-        cfg, name = AutoConfig.from_pretrained(policy, local_files_only=True), str(policy)
+    elif (folder / "config.json").is_file():
+        cfg, name = AutoConfig.from_pretrained(folder, local_files_only=True), str(policy)
     else:
         raise ValueError(f"--policy {policy!r} is neither a checkpoint folder (with config.json) nor a published "
                          f"configuration ({', '.join(NAMES)})")

@@ -52,5 +52,12 @@ def test_cli_plans_a_checkpoint_folder(tmp_path, capsys):
     out = json.loads(capsys.readouterr().out)
     assert out["config"]["lora"]["r"] == 4 and out["shape"]["model_type"] == "qwen2_5_vl"
     assert len(out["rows"]) == 8 and all(r["total"] < 8 * GIB for r in out["rows"])
+    from r3lab.model.adapters import LoRAConfig as Lora, add_lora
+
+    tiny = build_tiny()
+    add_lora(tiny, Lora(r=4))
+    tiny.save(tmp_path / "adapter")  # a LoRA folder is planned at its base's shape
+    assert main(["plan", "--policy", str(tmp_path / "adapter"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["shape"]["params"] == out["shape"]["params"]
     assert main(["plan", "--policy", "smolvlm-256m", "--gpu-memory", "24"]) == 0
     assert "smolvlm-256m (idefics3)" in capsys.readouterr().out
