@@ -112,18 +112,23 @@ def comparison_sample(seed: int, index: int, world: WorldConfig | None = None, v
 
 def build_base(n: int, seed: int = 0, closeups: float = 0.25, world: WorldConfig | None = None,
                view: ViewConfig | None = None, pairs: float = 0.25, progress: bool | None = None,
-               comparisons: float = 0.0, comparison_crops: bool = False, closeup_style: str = "answer") -> list[Sample]:
-    """`n` base-stage samples: comparisons with probability `comparisons` (`comparison_sample`'s `crops`), the
+               comparisons: float = 0.0, comparison_crops: bool = False, closeup_style: str = "answer",
+               controls: float = 0.0) -> list[Sample]:
+    """`n` base-stage samples: control questions with probability `controls` (their VLIR rationale: answered from
+    the coarse view, no crop), comparisons with probability `comparisons` (`comparison_sample`'s `crops`), the
     others close-ups (`closeup_sample`'s `style`) with probability `closeups` and grounding questions (each draw
     by index, so a share of 0 changes nothing else)."""
-    if bad := {k: v for k, v in (("closeups", closeups), ("pairs", pairs), ("comparisons", comparisons))
-               if not 0 <= v <= 1}:
+    if bad := {k: v for k, v in (("closeups", closeups), ("pairs", pairs), ("comparisons", comparisons),
+                                 ("controls", controls)) if not 0 <= v <= 1}:
         raise ValueError(f"{', '.join(bad)} is a share of the samples, in [0, 1]; got {bad}")
     quiet = progress_disabled() if progress is None else not progress
     out = []
     for i in tqdm(range(n), desc="build base", disable=quiet):
         u = random.Random(f"r3lab-base:{seed}:{i}").random()
-        if comparisons and random.Random(f"r3lab-base-compare:{seed}:{i}").random() < comparisons:
+        if controls and random.Random(f"r3lab-base-control:{seed}:{i}").random() < controls:
+            out.append(task_sample(make_task("control", seed + 13, i, world=world), view or ViewConfig(),
+                                   f"control-{seed + 13}-{i:05d}", {"seed": seed + 13, "index": i}))
+        elif comparisons and random.Random(f"r3lab-base-compare:{seed}:{i}").random() < comparisons:
             out.append(comparison_sample(seed + 11, i, world, view, comparison_crops))
         else:
             out.append(closeup_sample(seed + 7, i, world, view, closeup_style) if u < closeups

@@ -9,6 +9,7 @@ zoomed crop of its landmark (so looking again helps).
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 from PIL import Image
@@ -18,7 +19,7 @@ from .world import Scene, WorldConfig, region_input_box
 
 
 def _detail_sizes(world: WorldConfig, kind: str | None) -> list[int]:
-    sizes = {"mark": world.mark_size, "shape": world.shape_size, "dots": world.dot_size,
+    sizes = {"pattern": world.pattern_period / 2, "mark": world.mark_size, "shape": world.shape_size, "dots": world.dot_size,
              "glyph": 5 * world.glyph_scale}  # a glyph is read as a whole: its height
     if kind is not None and kind not in sizes:
         raise ValueError(f"detail kind must be one of {sorted(sizes)} or None, got {kind!r}")
@@ -67,7 +68,7 @@ def zoomed_detail_extent(world: WorldConfig | None = None, view: ViewConfig | No
 def legibility(world: WorldConfig | None = None, view: ViewConfig | None = None) -> dict:
     """Per detail kind: side at the coarse view (model-input px) and after crop-and-zoom (crop px)."""
     return {k: {"coarse_px": coarse_detail_extent(world, view, k), "zoomed_px": zoomed_detail_extent(world, view, k)}
-            for k in ("mark", "shape", "dots", "glyph")}
+            for k in ("pattern", "mark", "shape", "dots", "glyph")}
 
 
 def coarse_residual(scene: Scene, view: ViewConfig | None = None, threshold: int = 60) -> dict:
@@ -92,3 +93,90 @@ def coarse_residual(scene: Scene, view: ViewConfig | None = None, threshold: int
         zoom, zoom_px = max(zoom, int(zd.max())), max(zoom_px, int((zd > threshold).sum()))
     return {"coarse_max": int(diff.max()), "zoomed_max": zoom, "coarse_pixels": int((diff > threshold).sum()),
             "zoomed_pixels": zoom_px}
+
+
+def _swap(scene: Scene, k: int, value: str) -> Scene:
+    """The same scene with landmark k's detail showing `value` (a pattern's name or a mark's colour)."""
+    det = scene.landmarks[k].detail
+    field_ = "shape" if det.kind == "pattern" else "colour"
+    lms = list(scene.landmarks)
+    lms[k] = replace(lms[k], detail=replace(det, **{field_: value}))
+    return replace(scene, landmarks=lms)
+
+
+def class_separability(world: WorldConfig | None = None, view: ViewConfig | None = None, tasks=None,
+                       n: int = 200, seed: int = 0, window: int = 7) -> dict:
+    """Whether the coarse view can tell a detail's answer classes apart, measured on `n` read_one scenes.
+
+    Each scene is rendered once per answer class with everything else equal (layout, noise, the other
+    landmarks), and once with another noise seed. Reported, in grey levels of the model's coarse input:
+    `class_max`, the largest difference between two classes of one scene; `noise_max`, the largest difference
+    the world's own pixel noise makes to the same scene. And the accuracy of a linear probe (ridge regression
+    onto the classes, trained on half the scenes' coarse `window` x `window` pixels around the detail, tested on
+    the other half; features: the grey levels and their squared differences along four directions, so an
+    orientation shows whatever the grating's phase) at the coarse view (`coarse_probe`) and in the zoomed crop
+    of the landmark (`zoom_probe`, its `window`-sized neighbourhood at the crop's scale), beside `chance`. A detail the zoom is necessary for has
+    `class_max <= noise_max` and a coarse probe at chance, and a zoom probe well above it.
+    """
+    from .tasks import TaskConfig, _values, make_task
+
+    world, view, tasks = world or WorldConfig(), view or ViewConfig(), tasks or TaskConfig()
+    classes = list(_values(world, tasks.read_kinds[0]))
+    feats = {"coarse": [], "zoom": []}
+    labels, groups, class_max, noise_max = [], [], 0, 0
+    for i in range(n):
+        scene = make_task("read_one", seed, i, world, tasks).scene
+        frame = Frame.of(scene.size, view)
+        det = scene.landmarks[0].detail
+        cx, cy = ((det.box[0] + det.box[2]) / 2, (det.box[1] + det.box[3]) / 2)
+        box = region_input_box(scene.region(0), frame)
+        views = []
+        for c, value in enumerate(classes):
+            im = _swap(scene, 0, value).render()
+            coarse = np.asarray(im.resize(frame.input_size, Image.BICUBIC), np.float32)
+            crop = crop_and_zoom(im, box, view)
+            zoom = np.asarray(crop.image, np.float32)
+            zx = (cx - crop.box_orig[0]) * crop.image.width / (crop.box_orig[2] - crop.box_orig[0] + 1)
+            zy = (cy - crop.box_orig[1]) * crop.image.height / (crop.box_orig[3] - crop.box_orig[1] + 1)
+            zw = window * round(frame.orig_w / frame.input_w)  # the same neighbourhood in zoomed pixels
+            feats["coarse"].append(_window(coarse, cx * frame.input_w / frame.orig_w, cy * frame.input_h / frame.orig_h,
+                                           window))
+            feats["zoom"].append(_window(zoom, zx, zy, zw, step=round(frame.orig_w / frame.input_w) // 2 or 1))
+            labels.append(c)
+            groups.append(i)
+            views.append(coarse)
+        class_max = max(class_max, max(float(np.abs(v - views[0]).max()) for v in views[1:]))
+        other = replace(scene, noise_seed=scene.noise_seed + 1).render()
+        noise = np.asarray(other.resize(frame.input_size, Image.BICUBIC), np.float32)
+        truth = views[classes.index(scene.landmarks[0].detail.shape if det.kind == "pattern" else det.colour)]
+        noise_max = max(noise_max, float(np.abs(noise - truth).max()))
+    y, g = np.array(labels), np.array(groups)
+    out = {"n": n, "classes": classes, "chance": 1 / len(classes), "class_max": class_max, "noise_max": noise_max}
+    for name, X in feats.items():
+        out[f"{name}_probe"] = _ridge_accuracy(np.stack(X), y, g < n // 2, len(classes))
+    return out
+
+
+def _window(a: np.ndarray, cx: float, cy: float, size: int, step: int = 1) -> np.ndarray:
+    """Probe features of the `size` x `size` pixels of `a` around (cx, cy) (edge-padded): the grey levels
+    (every `step`-th) and the mean squared differences along the rows, columns and both diagonals in each
+    quadrant (what an orientation detector sees, whatever a grating's phase)."""
+    half = size // 2
+    p = np.pad(a, ((size, size), (size, size), (0, 0)), mode="edge")
+    x0, y0 = int(round(cx)) - half + size, int(round(cy)) - half + size
+    w = p[y0:y0 + size, x0:x0 + size].mean(-1)
+    energy = []
+    for d in (w[:, 1:] - w[:, :-1], w[1:, :] - w[:-1, :], w[1:, 1:] - w[:-1, :-1], w[1:, :-1] - w[:-1, 1:]):
+        h, v = d.shape[0] // 2, d.shape[1] // 2
+        energy += [float((q ** 2).mean()) for q in (d[:h, :v], d[:h, v:], d[h:, :v], d[h:, v:], d)]
+    return np.concatenate([w[::step, ::step].reshape(-1), np.log1p(energy)])
+
+
+def _ridge_accuracy(X: np.ndarray, y: np.ndarray, train: np.ndarray, k: int, lam: float = 1.0) -> float:
+    """Held-out accuracy of ridge regression onto one-hot classes (standardised features)."""
+    mu, sd = X[train].mean(0), X[train].std(0) + 1e-3
+    Z = (X - mu) / sd
+    Y = np.eye(k)[y[train]]
+    A = Z[train]
+    W = np.linalg.solve(A.T @ A + lam * len(A) * np.eye(A.shape[1]) / 100, A.T @ Y)
+    return float(((Z[~train] @ W).argmax(1) == y[~train]).mean())

@@ -18,6 +18,8 @@ FAMILIES = ("read_one", "compare_two", "control")  # the default mix (what the s
 # drawn in a 3x5 pixel font (glyphs are slow for a tiny model to learn); neither is trained by the recipe
 HARD_FAMILIES = ("count", "glyph")
 ALL_FAMILIES = FAMILIES + HARD_FAMILIES
+CONTROL_KINDS = ("side", "colour", "shape")
+SIDES = {"left": ("x", -1), "right": ("x", 1), "top": ("y", -1), "bottom": ("y", 1)}  # side answer -> (axis, sign)
 DETAILS = {"pattern": "pattern", "colour": "mark", "shape": "shape"}  # what a read asks -> the detail drawn
 
 QUESTIONS = {
@@ -39,6 +41,8 @@ QUESTIONS = {
               "What number is drawn on the {obj}?"],
     "control/colour": ["What colour is the {shape}?", "Which colour is the large {shape}?"],
     "control/shape": ["What shape is the {colour} object?", "Which shape is the large {colour} object?"],
+    "control/side/x": ["Is the {obj} on the left or the right?", "Is the {obj} in the left or the right half?"],
+    "control/side/y": ["Is the {obj} in the top or the bottom half?", "Is the {obj} near the top or the bottom?"],
 }
 
 
@@ -50,7 +54,11 @@ class TaskConfig:
     # "colour" (an 11-px colour mark: its tint survives the coarse view), "shape" (5-px shapes)
     read_kinds: tuple = ("pattern",)
     compare_kind: str = "pattern"  # what compare_two compares: "pattern" or "colour"
-    control_kinds: tuple = ("colour", "shape")  # what control asks about the (large) landmark
+    # what control asks about a large landmark, all visible at the coarse view: "side" (which half of the image
+    # it is in: left / right / top / bottom), "colour" (named by its shape), "shape" (named by its colour); colour
+    # and shape need a binding the grounding stage does not teach and stay near chance (research/FINDINGS.md)
+    control_kinds: tuple = ("side",)
+    side_margin: float = 0.1  # side questions: the landmark's centre is at least this share of the side off the middle
     count_max: int = 4  # count answers are 1..count_max (at most 9)
     distractor_details: bool = True  # other landmarks carry details of the same kind (else plain)
 
@@ -64,8 +72,10 @@ class TaskConfig:
             raise ValueError(f"read_kinds {list(self.read_kinds)}: choose one or more of {list(DETAILS)}")
         if self.compare_kind not in ("pattern", "colour"):
             raise ValueError(f"compare_kind must be 'pattern' or 'colour', got {self.compare_kind!r}")
-        if bad := [k for k in self.control_kinds if k not in ("colour", "shape")] or not self.control_kinds:
-            raise ValueError(f"control_kinds {list(self.control_kinds)}: choose one or more of ['colour', 'shape']")
+        if bad := [k for k in self.control_kinds if k not in CONTROL_KINDS] or not self.control_kinds:
+            raise ValueError(f"control_kinds {list(self.control_kinds)}: choose one or more of {list(CONTROL_KINDS)}")
+        if not 0 <= self.side_margin < 0.3:
+            raise ValueError(f"side_margin is a share of the image side in [0, 0.3), got {self.side_margin}")
 
     def to_dict(self) -> dict:
         return {k: _jsonable(v) for k, v in asdict(self).items()}
@@ -153,9 +163,10 @@ def _count(rng, pick, world, tasks, key):
 
 
 def _control(rng, pick, world, tasks, key):
-    classes = [(k, v) for k in tasks.control_kinds
-               for v in (world.object_colours if k == "colour" else world.object_shapes)]
-    kind, answer = pick(classes)
+    values = {"colour": world.object_colours, "shape": world.object_shapes, "side": tuple(SIDES)}
+    kind, answer = pick([(k, v) for k in tasks.control_kinds for v in values[k]])
+    if kind == "side":
+        return _side(rng, answer, world, tasks, key)
     scene = _scene(rng, world, 1, [None], DETAILS[tasks.read_kinds[0]], True, big_first=True,
                    first=("colour" if kind == "colour" else "shape", answer))
     lm = scene.landmarks[0]
@@ -164,6 +175,23 @@ def _control(rng, pick, world, tasks, key):
     else:
         q = rng.choice(QUESTIONS["control/shape"]).format(colour=lm.colour)
     return Task(scene, q, answers_for(answer), "control", kind, [], 0, [answer], key)
+
+
+def _side(rng, answer, world, tasks, key):
+    """A control question about where a landmark is: scenes are drawn until it sits clearly on that side."""
+    axis, sign = SIDES[answer]
+    for _ in range(200):
+        scene = _scene(rng, world, 1, [None], DETAILS[tasks.read_kinds[0]], True, big_first=True)
+        lm = scene.landmarks[0]
+        k = 0 if axis == "x" else 1
+        centre, side = (lm.box[k] + lm.box[k + 2]) / 2, scene.size[k]
+        if sign * (centre - side / 2) >= tasks.side_margin * side:
+            break
+    else:
+        raise ValueError(f"no layout puts a landmark {tasks.side_margin:.0%} off the middle on the {answer}; "
+                         "lower TaskConfig.side_margin")
+    q = rng.choice(QUESTIONS[f"control/side/{axis}"]).format(obj=lm.name)
+    return Task(scene, q, answers_for(answer), "control", "side", [], 0, [answer], key)
 
 
 def _glyph(rng, pick, world, tasks, key):

@@ -44,7 +44,9 @@ COMPARE = ["Let me look at the mark on the {a} first.", "First the mark on the {
 COMPARE_MID = [" It is {ca}. Now the {b}.", " This one is {ca}. Next, the {b}."]
 COMPARE_END = {True: [" It is {cb}, so they are the same.", " This one is {cb} too: the same {what}."],
                False: [" It is {cb}, so they are different.", " This one is {cb}: a different {what}."]}
-CONTROL = {"colour": ["The {shape} is large enough to see without zooming: it is {v}.",
+CONTROL = {"side": ["No need to zoom: the {obj} is clearly in the {v} half.",
+                    "The {obj} is large enough to place without zooming: it is in the {v} half."],
+           "colour": ["The {shape} is large enough to see without zooming: it is {v}.",
                       "No need to zoom: the {shape} is clearly {v}."],
            "shape": ["The {colour} object is large enough to see without zooming: it is a {v}.",
                      "No need to zoom: the {colour} object is clearly a {v}."]}
@@ -63,7 +65,7 @@ def task_sample(task: Task, view: ViewConfig | None = None, sample_id: str = "",
     end = END.format(answer=answer)
     if task.family == "control":
         lm = lms[task.asked]
-        text = rng.choice(CONTROL[task.kind]).format(shape=lm.shape, colour=lm.colour, v=answer)
+        text = rng.choice(CONTROL[task.kind]).format(shape=lm.shape, colour=lm.colour, obj=lm.name, v=answer)
         pieces = [_text("<think>" + text + end, "answer")]
     elif task.family == "compare_two":
         a, b = (lms[k].name for k in task.targets)

@@ -27,6 +27,7 @@ you helpful assistant user system call tool focus key areas put your format json
 coarse fine clear clearly visible invisible too hard tell find found let me compare compared
 equal match matches has have carries carrying sits placed shown show shows
 enough without zooming done drawn counted colours plus rhombus brown grey gray
+pattern patterns horizontal vertical rising falling checked checkered checks stripes half place near
 """.split()
 
 def corpus() -> list[str]:

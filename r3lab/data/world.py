@@ -53,9 +53,9 @@ class WorldConfig:
     object_shapes: tuple = ("circle", "square", "triangle", "diamond")  # landmark shapes
     object_colours: tuple = ("red", "green", "blue", "yellow", "purple", "orange", "pink", "cyan", "brown")
     patterns: tuple = PATTERNS  # the gratings a pattern detail shows (answers of the default families)
-    pattern_size: int = 18  # side of a pattern tile: a 3-px grey dot at the coarse view, ~18-20 px zoomed
+    pattern_size: int = 20  # side of a pattern tile: a 3-px grey dot at the coarse view, ~20 px zoomed
     pattern_period: int = 4  # grating period in pixels: far below the coarse view's resolution (12 px)
-    pattern_taper: int = 5  # pixels over which the grating's contrast fades to the tile's edge (no edge leaks)
+    pattern_taper: int = 10  # pixels over which the grating's contrast fades to the tile's edge (size / 2: a Hann window)
     pattern_contrast: int = 110  # grating amplitude around the tile's grey (128), in grey levels
     mark_size: int = 11  # side of a colour mark: 1.8 px at the coarse view, >= 10.6 px zoomed (5 px stays under a patch)
     mark_colours: tuple = ("red", "green", "blue", "yellow", "black", "white")  # detail colours (answers)
@@ -103,6 +103,7 @@ class Detail:
     shape: str  # the pattern's name, the tiny shape's name ("square" for marks and dots), or the glyph's digit
     size: int  # side of each element
     cells: list  # top-left corners of the elements
+    phase: tuple = (0.0, 0.0)  # a pattern's grating offset in x and y, in periods (random: no systematic residue)
 
     @property
     def box(self) -> Box:
@@ -161,7 +162,7 @@ class Scene:
 
     def to_dict(self) -> dict:
         def detail(d):
-            return None if d is None else {**d.__dict__, "cells": [list(c) for c in d.cells]}
+            return None if d is None else {**d.__dict__, "cells": [list(c) for c in d.cells], "phase": list(d.phase)}
 
         return {"size": list(self.size), "noise_seed": self.noise_seed,
                 "clutter": [list(c[:5]) + [list(c[5])] for c in self.clutter],
@@ -171,7 +172,8 @@ class Scene:
     @classmethod
     def from_dict(cls, d: dict) -> "Scene":
         def detail(x):
-            return None if x is None else Detail(**{**x, "cells": [tuple(c) for c in x["cells"]]})
+            return None if x is None else Detail(**{**x, "cells": [tuple(c) for c in x["cells"]],
+                                                    "phase": tuple(x.get("phase", (0.0, 0.0)))})
 
         lms = [Landmark(lm["shape"], lm["colour"], tuple(lm["box"]), detail(lm["detail"])) for lm in d["landmarks"]]
         clutter = [tuple(c[:5]) + (tuple(c[5]),) for c in d["clutter"]]
@@ -230,6 +232,7 @@ def _scene(rng, world: WorldConfig, n_min, asked, detail_kind, distractors, coun
             if detail_kind == "pattern":
                 pat = value if value is not None else rng.choice(world.patterns)
                 lm.detail = _place(rng, world, lm, "pattern", "grey", pat, world.pattern_size, 1)
+                lm.detail.phase = (round(rng.random(), 4), round(rng.random(), 4))
             elif detail_kind == "mark":
                 lm.detail = _place(rng, world, lm, "mark", dcol, "square", world.mark_size, 1)
             elif detail_kind == "shape":
@@ -367,17 +370,21 @@ def detail_mask(shape: str, n: int) -> np.ndarray:
     raise ValueError(f"unknown detail shape {shape!r}; known: square, ring, cross, triangle")
 
 
-@lru_cache(maxsize=64)
-def pattern_tile(name: str, size: int, period: int, taper: int, contrast: int) -> np.ndarray:
+@lru_cache(maxsize=256)
+def pattern_tile(name: str, size: int, period: int, taper: int, contrast: int,
+                 phase: tuple = (0.0, 0.0)) -> np.ndarray:
     """The `size` x `size` grey levels of a pattern detail: a grating of `period` px around grey 128.
 
-    The grating is a cosine centred on the tile (so the tile is symmetric) under a Tukey window whose
-    contrast fades over `taper` px to the edge: every pattern then has the same mean and the same
-    low-frequency content, and a view that averages over more than a period shows the same grey dot.
+    The grating is a cosine under a window whose contrast fades over `taper` px to the edge (a Hann
+    window when `taper` is half the size): every pattern then has the same mean and almost no
+    low-frequency content, so a view that averages over more than a period shows the same grey dot.
+    `phase` shifts the grating (in periods along x and y): a random phase per tile leaves what little
+    leaks into the coarse view with a random sign, so nothing there correlates with the pattern.
     """
     if name not in PATTERNS:
         raise ValueError(f"unknown pattern {name!r}; known: {list(PATTERNS)}")
     y, x = np.mgrid[0:size, 0:size] - (size - 1) / 2
+    x, y = x + phase[0] * period, y + phase[1] * period
     w = 2 * math.pi / period
     grating = {"horizontal": lambda: np.cos(w * y), "vertical": lambda: np.cos(w * x),
                "rising": lambda: np.cos(w * (x + y) / math.sqrt(2)), "falling": lambda: np.cos(w * (x - y) / math.sqrt(2)),
@@ -390,7 +397,8 @@ def pattern_tile(name: str, size: int, period: int, taper: int, contrast: int) -
 
 def _draw_detail(im: Image.Image, d: ImageDraw.ImageDraw, det: Detail, world: WorldConfig) -> None:
     if det.kind == "pattern":
-        tile = pattern_tile(det.shape, det.size, world.pattern_period, world.pattern_taper, world.pattern_contrast)
+        tile = pattern_tile(det.shape, det.size, world.pattern_period, world.pattern_taper, world.pattern_contrast,
+                            tuple(det.phase))
         im.paste(Image.fromarray(tile, "L").convert("RGB"), tuple(det.cells[0]))
         return
     ys, xs = np.nonzero(detail_mask("square" if det.kind in ("dots", "glyph") else det.shape, det.size))

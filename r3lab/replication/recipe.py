@@ -126,7 +126,7 @@ class Recipe:
             if steps:
                 data = build_base(steps * c.base_batch, seed, c.read_closeups, c.world_config(), view=policy.view,
                                   progress=self.progress, comparisons=comparisons, comparison_crops=c.compare_crops,
-                                  closeup_style=style)
+                                  closeup_style=style, controls=c.base_controls if "control" in c.family_list else 0.0)
                 phases.append((self._sft_config(name, steps, c.base_batch, c.base_lr, phase=phase), data))
 
         def run_phase(cfg, data):

@@ -14,7 +14,7 @@ from ..train.rewards import preset
 RERUNNABLE = ("out", "rows", "ship", "parallel")  # settings that change no saved stage or evaluation
 ROWS = ("no_crop", "sft", "sft_rgrpo", "rgrpo_no_region", "oracle", "random")
 # settings added since with a new default: what folders made before them hold
-BEFORE = {"compare_steps": 0, "compare_closeups": "answer", "ground_check": 0, "base_pairs": 0.25, "pairs_steps": 0,
+BEFORE = {"base_controls": 0.0, "compare_steps": 0, "compare_closeups": "answer", "ground_check": 0, "base_pairs": 0.25, "pairs_steps": 0,
           "sft_mix": {}, "rgrpo_temperature": 1.0, "rgrpo_vision": False}
 # r3-tiny as the recipe trains it: a tiny Qwen3-VL (learned absolute position embedding, DeepStack), 7-px
 # patches, a 256-wide language model (research notes: where it learns to look and where it does not)
@@ -41,9 +41,9 @@ class RecipeConfig:
     tiny: dict = field(default_factory=lambda: dict(R3_TINY))  # TinyConfig of the model trained from scratch
     view: dict = field(default_factory=dict)  # ViewConfig overrides (crop_max_pixels: the zoomed crop's pixel budget)
     world: dict = field(default_factory=dict)  # WorldConfig overrides, every stage and the evaluation (mark_size, ...)
-    # the base's grounding phase sees marks too small to name anything: 11-px marks of the landmarks' colours
-    # at the coarse view kept it from binding colour words to objects in 2,000 steps (research notes)
-    base_world: dict = field(default_factory=lambda: {"mark_size": 5})  # `world` overrides for that phase only
+    # `world` overrides for the grounding phase only (a colour-mark world needs {"mark_size": 5}: 11-px marks of
+    # the landmarks' colours kept grounding from binding colour words to objects; grey pattern tiles do not)
+    base_world: dict = field(default_factory=dict)
     question_first: bool = True  # prompt layout: question, then image (the image tokens can attend to the name)
     instruction: str = TINY_INSTRUCTION  # the prompt's instruction suffix (r3-tiny learns it is constant)
     n_base: int = 64000  # base-stage samples (grounding questions and close-ups; fresh ones every step)
@@ -64,6 +64,8 @@ class RecipeConfig:
     pairs_share: float = 0.5  # share of that phase's questions naming two landmarks ("Where are the A and the B?")
     read_steps: int = 600  # a further base phase, mostly close-ups, fresh warm-up and cosine (reading arrives late)
     read_closeups: float = 0.75  # share of close-ups in that phase (16 per step of 32 did not start reading)
+    # control questions (no crop) in the read and comparison phases: SFT's share alone left them near chance
+    base_controls: float = 0.15  # share of control questions (their VLIR rationale) in those two phases
     # comparing two read colours is a skill SFT's few compare_two samples did not teach (research notes)
     # after the pairs phase 600 steps teach the verdict (oracle crops 98.9 %); 1,500 bought SFT 7 points of compare_two
     # with its own crops for ~21 more minutes, 200 more SFT steps (~4.5) bought 3 back (research notes, session 13)
@@ -112,7 +114,8 @@ class RecipeConfig:
                                                "parallel") if getattr(self, k) < 1}
         if bad := {k: v for k, v in (("base_closeups", self.base_closeups), ("base_pairs", self.base_pairs),
                                      ("pairs_share", self.pairs_share),
-                                     ("read_closeups", self.read_closeups), ("compare_share", self.compare_share)) if not 0 <= v <= 1}:
+                                     ("read_closeups", self.read_closeups), ("compare_share", self.compare_share),
+                                     ("base_controls", self.base_controls)) if not 0 <= v <= 1}:
             raise ValueError(f"{', '.join(bad)} is a share of the base samples, in [0, 1]; got {bad}")
         steps = (self.base_steps, self.pairs_steps, self.read_steps, self.compare_steps, self.sft_steps, self.rgrpo_steps,
                  self.ground_check, self.ground_more, self.ground_rounds)

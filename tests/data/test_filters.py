@@ -92,12 +92,14 @@ def test_samples_without_ground_truth_are_kept_and_counted_unchecked(samples):
 def test_corrupt_makes_each_filter_fire(samples):
     expect = {"miss": "region_validity", "repeat": "non_redundancy", "whole": "non_redundancy",
               "contradict": "coherence", "nothink": "layout"}
-    for s in samples[:3]:  # read_one, compare_two, count
+    counts = build_samples(1, seed=0, families=["count"], progress=False)
+    for s in [*samples[:2], *counts]:  # read_one, compare_two, count
         for how in CORRUPTIONS:
             bad = corrupt(s, how)
             assert check_sample(bad, VIEW)[0] == expect[how], (s.sample_id, how)
         assert check_sample(s, VIEW) is None  # the original is untouched
-    ctrl = samples[3]
+    ctrl = samples[2]
+    assert ctrl.family == "control"
     assert check_sample(corrupt(ctrl, "contradict"), VIEW)[0] == "coherence"
     with pytest.raises(ValueError, match="no crop"):
         corrupt(ctrl, "miss")

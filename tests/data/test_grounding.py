@@ -41,7 +41,7 @@ def test_reference_trajectory_supervises_only_the_calls():
     assert supervised == s.rationale[0].text and not t.crops
 
 
-def test_closeups_open_the_named_landmarks_crop_and_supervise_only_the_colour():
+def test_closeups_open_the_named_landmarks_crop_and_supervise_only_the_detail():
     from r3lab.core.crop_calls import format_crop_call
     from r3lab.core.regions import box_contains
     from r3lab.data.grounding import CLOSEUP, build_base, closeup_sample
@@ -58,7 +58,7 @@ def test_closeups_open_the_named_landmarks_crop_and_supervise_only_the_colour():
     supervised = p.decode([i for i, m in zip(t.input_ids(), t.loss_mask().tolist()) if m])
     assert supervised == s.answers[0] + "<|im_end|>"
     named = next(lm for lm in s.image.landmarks if lm.name in s.question)
-    assert named.detail.colour == s.answers[0] and named.name in t.pieces[-3].text
+    assert named.detail.kind == "pattern" and named.detail.shape == s.answers[0] and named.name in t.pieces[-3].text
     mix = build_base(60, seed=1, closeups=0.3, view=p.view, progress=False)
     n_close = sum(x.family == CLOSEUP for x in mix)
     assert 8 < n_close < 30 and {x.family for x in mix} == {CLOSEUP, FAMILY}

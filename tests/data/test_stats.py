@@ -12,7 +12,7 @@ from r3lab.viz.data import plot_sample, plot_samples, plot_stats
 
 @pytest.fixture(scope="module")
 def samples():
-    return build_samples(24, seed=1, progress=False)
+    return build_samples(24, seed=1, families=["read_one", "compare_two", "count", "control"], progress=False)
 
 
 def test_stats_count_families_crops_answers_and_boxes(samples):

@@ -25,7 +25,7 @@ def test_index_is_independent_of_other_indices():
     assert make_task("read_one", 1, 5).scene.to_dict() == later.scene.to_dict()
 
 
-@pytest.mark.parametrize("family,k", [("read_one", 6), ("compare_two", 2), ("count", 4), ("glyph", 10)])
+@pytest.mark.parametrize("family,k", [("read_one", 5), ("compare_two", 2), ("count", 4), ("glyph", 10), ("control", 4)])
 def test_answers_are_balanced(family, k):
     counts = Counter(make_task(family, 4, i).answers[0] for i in range(5 * k))
     assert len(counts) == k and set(counts.values()) == {5}

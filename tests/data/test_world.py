@@ -21,18 +21,24 @@ def test_ground_truth_region_contains_its_detail_and_the_detail_is_drawn(family)
             assert box[0] <= detail[0] and box[1] <= detail[1] and box[2] >= detail[2] and box[3] >= detail[3]
             x1, y1, x2, y2 = (int(v) for v in detail)
             patch = im[y1:y2, x1:x2].reshape(-1, 3)
-            assert (patch == COLOURS[lm.detail.colour]).all(axis=1).any(), "the detail colour is not in its box"
+            if lm.detail.kind == "pattern":  # a grey tile whose grating spans dark to light
+                grey = patch[:, 0].astype(int)
+                assert (patch[:, 0] == patch[:, 1]).all() and grey.max() - grey.min() > 120
+            else:
+                assert (patch == COLOURS[lm.detail.colour]).all(axis=1).any(), "the detail colour is not in its box"
             # the detail sits on the landmark: the landmark colour surrounds it
             cx, cy = (x1 + x2) // 2, (y1 + y2) // 2
-            ring = im[max(0, cy - 6):cy + 7, max(0, cx - 6):cx + 7].reshape(-1, 3)
+            r = max(x2 - x1, y2 - y1) // 2 + 4
+            ring = im[max(0, cy - r):cy + r + 1, max(0, cx - r):cx + r + 1].reshape(-1, 3)
             assert (ring == COLOURS[lm.colour]).all(axis=1).any()
 
 
 def test_landmark_colours_are_distinct_and_contrast_with_their_details():
-    world = WorldConfig()
+    world, colour = WorldConfig(), TaskConfig(read_kinds=("colour",), compare_kind="colour")
     for fam in ("read_one", "compare_two"):
         for i in range(20):
-            lms = make_task(fam, 1, i).scene.landmarks
+            assert len({lm.colour for lm in make_task(fam, 1, i).scene.landmarks}) == len(make_task(fam, 1, i).scene.landmarks)
+            lms = make_task(fam, 1, i, tasks=colour).scene.landmarks
             assert len({lm.colour for lm in lms}) == len(lms)
             for lm in lms:
                 d = np.linalg.norm(np.subtract(COLOURS[lm.colour], COLOURS[lm.detail.colour]))
