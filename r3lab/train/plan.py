@@ -26,7 +26,6 @@ from pathlib import Path
 
 from ..model.adapters import LoRAConfig, TARGETS, target_regex
 from .config import RGRPOConfig, SFTConfig
-from .optim import group_of
 
 GIB = 1024**3
 BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
@@ -103,6 +102,7 @@ def model_shape(policy: str) -> Shape:
     from ..model.real import NAMES, build_real, real_config
 
     from ..model.policy import LATEST, adapter_base
+    from .optim import group_of  # torch: imported when a plan is made, not for `r3lab plan --help`
 
     folder = Path(policy)
     if (folder / LATEST).is_file() and not (folder / "config.json").is_file():  # a training run: its latest step

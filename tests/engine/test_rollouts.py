@@ -97,7 +97,7 @@ def test_lora_wrapped_model_keeps_the_cache_exact(samples, family):
 
     from r3lab.model.adapters import LoRAConfig, add_lora
 
-    warnings.filterwarnings("ignore", "linear-attention layers")  # Qwen3.5's mode='reference' notice
+    warnings.filterwarnings("ignore", ".*linear-attention layers")  # Qwen3.5's mode='reference' notice
     p = build_tiny(TinyConfig(seed=3, patch_size=7 if family in ("qwen3_vl", "qwen3_5") else 14,
                               layers=4 if family == "qwen3_5" else 2), family=family)
     add_lora(p, LoRAConfig(r=4, targets="lm,vision,merger"))
