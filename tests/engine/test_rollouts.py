@@ -438,3 +438,25 @@ def test_smolvlm_rows_cropping_at_different_steps_stay_exact(smol, samples):
     ref = rollout(smol, samples, RolloutConfig(greedy=True, max_new_tokens=70, max_segment_tokens=50,
                                                mode="reference"), group_size=2, scripts=ROW_SCRIPTS, progress=False)
     assert [t.input_ids() for t in ref] == [t.input_ids() for t in out]
+
+
+def test_smolvlm_classes_of_model_type_smolvlm_keep_the_cache_exact(smol, samples):
+    """A SmolVLM2-style folder (model_type 'smolvlm': transformers' SmolVLM classes and its PIL image processor,
+    no torchvision) runs through the same rules as an Idefics3 one."""
+    from transformers import SmolVLMConfig, SmolVLMForConditionalGeneration
+    from transformers.models.smolvlm.image_processing_pil_smolvlm import SmolVLMImageProcessorPil
+
+    from r3lab.model.policy import Policy
+
+    d = smol.model.config.to_dict()
+    for key in ("model_type", "architectures"):
+        d.pop(key, None)
+    d["vision_config"].pop("model_type", None)
+    model = SmolVLMForConditionalGeneration(SmolVLMConfig(**d)).eval()
+    model.load_state_dict(smol.model.state_dict())
+    S = smol.patch_size
+    improc = SmolVLMImageProcessorPil(do_image_splitting=True, size={"longest_edge": 6 * S},
+                                      max_image_size={"longest_edge": S})
+    p = Policy(model, smol.tokenizer, improc, smol.view, smol.prompt)
+    assert p.position_dims == 1 and p.patch_size == S
+    _incremental_equals_full(p, samples, 2)
