@@ -12,7 +12,14 @@ export OMP_NUM_THREADS ?= 1
 export R3LAB_CHROMIUM := $(CHROMIUM)
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
-.PHONY: setup chromium main test clean
+# A second environment for CI (`make test-py312`): Python 3.12 with the registry's newest torch and transformers
+# (CUDA wheels: about two minutes to install), running the tests of the rooms below the course.
+PY312 ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python3.12) $(shell command -v python3.12 2>/dev/null))
+VENV312 ?= .venv312
+PINS312 ?= torch transformers  # newest; the floor: PY312=python3.10 PINS312="torch==2.11.0 transformers==5.20.2"
+CORE_TESTS := tests/core tests/engine tests/model tests/train tests/explain
+
+.PHONY: setup chromium main test test-py312 clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -45,5 +52,13 @@ main: $(STAMP)
 test: setup
 	$(BIN)/python -m pytest -v -p no:cacheprovider -n 2 --durations=20 $(PYTEST_ARGS)
 
+test-py312:
+	@test -n "$(PY312)" || { echo "error: no Python 3.12 found (pyenv install 3.12, or make test-py312 PY312=/path/to/python3.12)" >&2; exit 1; }
+	test -x $(VENV312)/bin/python || $(PY312) -m venv $(VENV312)
+	$(VENV312)/bin/pip install --quiet --disable-pip-version-check --upgrade $(PINS312)
+	$(VENV312)/bin/pip install --quiet --disable-pip-version-check -e ".[test,lora]"
+	$(VENV312)/bin/python -c "import platform, torch, transformers; print('[py312] python', platform.python_version(), 'torch', torch.__version__, 'transformers', transformers.__version__)"
+	$(VENV312)/bin/python -m pytest -q -p no:cacheprovider -n 2 $(PYTEST_ARGS) $(CORE_TESTS)
+
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) $(VENV312) runs .pytest_cache

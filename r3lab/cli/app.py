@@ -19,7 +19,10 @@ COMMANDS = [
     (("train", "trl"), "r3lab.cli.train_trl", "GRPO on TRL's GRPOTrainer with r3lab's crop environment and rewards "
                                               "(pip install r3lab[trl])"),
     (("eval",), "r3lab.cli.evaluate", "evaluate a policy on held-out samples"),
-    (("probe", "where"), "r3lab.cli.probe", "where does a model look? a checkpoint's greedy boxes on held-out 'Where is ...?' questions"),
+    (("export",), "r3lab.cli.export", "write a policy folder anew; --merge folds LoRA adapters into a plain policy"),
+    (("plan",), "r3lab.cli.plan", "GPU memory of a policy for SFT and R-GRPO (full, LoRA, checkpointing) and the "
+                                  "largest batch and group that fit"),
+        (("probe", "where"), "r3lab.cli.probe", "where does a model look? a checkpoint's greedy boxes on held-out 'Where is ...?' questions"),
     (("bench",), "r3lab.cli.bench", "a policy on a real benchmark (V*, HR-Bench, MME-RealWorld, TreeBench), scored "
      "like lmms-eval / VLMEvalKit"),
     (("dashboard",), "r3lab.cli.dashboard", "crop-behaviour dashboard of a training log or a run; flags crop collapse"),

@@ -56,24 +56,40 @@ def parse_calls(text: str) -> CallStyle:
         raise ValueError(f"--calls {text!r}: {e} (write COORDS-GRAMMAR, e.g. absolute-json or relative-tool)") from None
 
 
-def load_start_policy(path: str, dtype: str = "", attn: str = "", calls: str = "") -> Policy:
-    """The policy a CLI run starts from, on this process's device (cuda:LOCAL_RANK under torchrun)."""
+def load_start_policy(path: str, dtype: str = "", attn: str = "", calls: str = "", bits: int = 0) -> Policy:
+    """The policy a CLI run starts from, on this process's device (cuda:LOCAL_RANK under torchrun);
+    `bits=4` loads its base in 4 bits for QLoRA (a clear error where bitsandbytes or CUDA is missing)."""
     style = parse_calls(calls) if calls else None
+    check_bits(bits, path)
     if not path:
         policy = build_tiny()
         policy.model.to(device=dist.device(), dtype=getattr(torch, dtype) if dtype else None)
     else:
-        policy = load_policy(path, dtype=dtype or None, device=dist.device(), attn_implementation=attn or None)
+        policy = load_policy(path, dtype=dtype or None, device=dist.device(), attn_implementation=attn or None,
+                             bits=bits)
     if style is not None:
         policy.prompt = policy.prompt.with_calls(style)
     return policy
 
 
+def check_bits(bits: int, path: str) -> None:
+    """QLoRA's needs, before anything loads: bitsandbytes, a CUDA GPU and a real checkpoint folder."""
+    if not bits:
+        return
+    from ..model.adapters import qlora_problem
+
+    if why := qlora_problem():
+        raise RuntimeError(why + "; train plain LoRA here (--lora-bits 0)")
+    if not path:
+        raise ValueError("QLoRA (--lora-bits 4) quantises a real checkpoint: pass --policy FOLDER")
+
+
 def run_training(args, config_cls, train, summary) -> int:
     """`r3lab train ...`: the stage's config from the flags, data and policy loaded, `train`, a summary line."""
     cfg = dataclass_from_args(config_cls, args).validate()
+    check_bits(cfg.lora.bits, args.policy)
     check_data(cfg.data)
-    policy = load_start_policy(args.policy, args.dtype, args.attn, args.calls)
+    policy = load_start_policy(args.policy, args.dtype, args.attn, args.calls, bits=cfg.lora.bits)
     log = train(policy, load_samples(cfg.data, policy.view, policy.prompt.calls), cfg)
     if dist.info().is_main:
         print(summary(log))

@@ -11,7 +11,7 @@ from typing import Sequence
 import torch
 
 from .policy_like import PolicyLike
-from .rope import mrope_positions
+from .rope import positions_for_model
 from .trajectory import Trajectory
 
 MODEL_INPUTS = ("input_ids", "attention_mask", "position_ids", "pixel_values", "image_grid_thw")
@@ -25,7 +25,8 @@ def model_inputs(batch: dict) -> dict:
 def collate(trajs: Sequence[Trajectory], policy: PolicyLike, left_pad: bool = False) -> dict:
     """Pad tokenized trajectories into one batch for a teacher-forced forward.
 
-    Returns input_ids, attention_mask, position_ids (3, B, L), pixel_values, image_grid_thw,
+    Returns input_ids, attention_mask, position_ids ((3, B, L) for M-RoPE, (B, L) for 1-D positions), the
+    image arguments of the policy's family (Qwen: pixel_values, image_grid_thw; SmolVLM: pixel_values),
     loss_mask (B, L) and old_logprobs (B, L), all on the policy's device.
     """
     for t in trajs:
@@ -37,7 +38,7 @@ def collate(trajs: Sequence[Trajectory], policy: PolicyLike, left_pad: bool = Fa
     attn = torch.zeros(B, width, dtype=torch.long)
     mask = torch.zeros(B, width, dtype=torch.bool)
     old = torch.full((B, width), float("nan"))
-    pos = torch.zeros(3, B, width, dtype=torch.long)
+    pos = torch.zeros(policy.position_dims, B, width, dtype=torch.long)
     images, grids = [], []
     for b, (t, r) in enumerate(zip(trajs, rows)):
         sl = slice(width - len(r), width) if left_pad else slice(0, len(r))
@@ -45,15 +46,16 @@ def collate(trajs: Sequence[Trajectory], policy: PolicyLike, left_pad: bool = Fa
         attn[b, sl] = 1
         mask[b, sl] = t.loss_mask()
         old[b, sl] = t.old_logprobs()
-        pos[:, b, sl] = mrope_positions(r, t.grids(), policy.image_token_id, policy.merge_size)[0]
+        pos[:, b, sl] = policy.positions(r, t.grids())[0]
         images += t.model_images()
         grids += t.grids()
     dev = policy.device
-    out = {"input_ids": ids, "attention_mask": attn, "position_ids": pos, "loss_mask": mask, "old_logprobs": old}
+    out = {"input_ids": ids, "attention_mask": attn, "position_ids": positions_for_model(pos), "loss_mask": mask,
+           "old_logprobs": old}
     out = {k: v.to(dev) for k, v in out.items()}
     if images:
         pv, g = policy.encode_images(images)
         if [tuple(x) for x in g.tolist()] != [tuple(x) for x in grids]:
             raise RuntimeError(f"image processor grids {g.tolist()} differ from the trajectory's {grids}")
-        out["pixel_values"], out["image_grid_thw"] = pv.to(dev), g.to(dev)
+        out.update(policy.vision_inputs(pv, g))
     return out

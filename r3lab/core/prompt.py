@@ -52,9 +52,12 @@ TOOL_TURN = ("<|im_end|>\n<|im_start|>user\n<tool_response>\n", "\n</tool_respon
 TINY_INSTRUCTION = "Look closer if needed."
 
 
-# Qwen's control tokens all read `<|name|>`; their text in a question would be tokenised as the token
-# itself (an image placeholder, the end of a turn), so text from users and datasets may not hold it.
-CONTROL_TEXT = re.compile(r"<\|[A-Za-z0-9_]+\|>")
+# Qwen's control tokens all read `<|name|>` (SmolVLM's: `<image>`, `<end_of_utterance>`, `<global-img>`, ...);
+# their text in a question would be tokenised as the token itself (an image placeholder, the end of a turn),
+# so text from users and datasets may not hold it.
+CONTROL_TEXT = re.compile(r"<\|[A-Za-z0-9_]+\|>|<(?:image|end_of_utterance|fake_token_around_image|global-img|"
+                          r"row_\d+_col_\d+)>")
+CHATS = ("chatml", "smolvlm")  # Qwen's ChatML turns; SmolVLM's "User:" / "Assistant:" turns
 
 
 def control_text_in(text: str) -> list[str]:
@@ -78,6 +81,7 @@ class PromptConfig:
     instruction: str | None = None  # appended to the question after a newline; None: `instruction_for(calls)`
     question_first: bool = False  # user turn "question, image, instruction" (else "image, question + instruction")
     calls: CallStyle = field(default_factory=CallStyle)  # crop calls' frame and grammar (absolute, json by default)
+    chat: str = "chatml"  # the family's turn format: "chatml" (Qwen) or "smolvlm" (SmolVLM / Idefics3); set by the policy
 
     def __post_init__(self):  # a checkpoint's r3lab.json may carry these: they are user text too
         self.calls = CallStyle.of(self.calls)  # r3lab.json holds it as a dict; a checkpoint without it: absolute
@@ -85,6 +89,11 @@ class PromptConfig:
             self.instruction = INSTRUCTION if self.calls == CallStyle() else instruction_for(self.calls)
         check_plain_text(self.system, "PromptConfig.system")
         check_plain_text(self.instruction, "PromptConfig.instruction")
+        if self.chat not in CHATS:
+            raise ValueError(f"PromptConfig.chat = {self.chat!r}: use one of {', '.join(CHATS)}")
+        if self.chat == "smolvlm" and self.calls.grammar == "tool":
+            raise ValueError("SmolVLM's chat has no tool-response turn: use the json crop-call grammar "
+                             "(CallStyle(coords, 'json'))")
 
     def with_calls(self, calls: CallStyle) -> "PromptConfig":
         """This prompt for another crop-call style; a default instruction follows the style, a custom one stays."""
@@ -94,8 +103,12 @@ class PromptConfig:
     def head_tail(self, question: str) -> tuple[str, str]:
         """Prompt text before and after the main image (the tool grammar declares its tool in the system turn)."""
         tools = tools_block(self.calls) if self.calls.grammar == "tool" else ""
-        head = f"<|im_start|>system\n{self.system}{tools}<|im_end|>\n<|im_start|>user\n"
-        end = "<|im_end|>\n<|im_start|>assistant\n"
+        if self.chat == "smolvlm":  # SmolVLM's template: turns "Role: text<end_of_utterance>\n", images after "User:"
+            head = f"<|im_start|>System: {self.system}<end_of_utterance>\nUser:"
+            end = "<end_of_utterance>\nAssistant:"
+        else:
+            head = f"<|im_start|>system\n{self.system}{tools}<|im_end|>\n<|im_start|>user\n"
+            end = "<|im_end|>\n<|im_start|>assistant\n"
         if self.question_first:  # image tokens can attend to the question (causal attention)
             return f"{head}{question}\n", f"\n{self.instruction}{end}"
         return head, f"{question}\n{self.instruction}{end}"

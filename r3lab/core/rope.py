@@ -1,4 +1,4 @@
-"""3-D M-RoPE positions for interleaved text and images, chunk by chunk.
+"""Positions for interleaved text and images, chunk by chunk: 3-D M-RoPE (Qwen) and 1-D (Idefics3 / SmolVLM).
 
 `get_rope_index` (transformers' Qwen2.5-VL) is shift-equivariant: text advances one position per
 token, an image of merged grid (h, w) occupies `max(h, w)` positions with (t, row, col) offsets.
@@ -62,3 +62,14 @@ def batch_positions(rows: Sequence[Sequence[int]], grids_per_row: Sequence[Seque
         else:
             out[:, b, :n] = pos
     return out
+
+
+def text_positions(ids: Sequence[int] | torch.Tensor, start: int = 0) -> tuple[torch.Tensor, int]:
+    """1-D positions (1, L) of one row (a Llama text model: image tokens advance one position each, like text)."""
+    n = torch.as_tensor(ids).numel()
+    return torch.arange(start, start + n).view(1, n), start + n
+
+
+def positions_for_model(pos: torch.Tensor) -> torch.Tensor:
+    """(D, B, L) positions as the model takes them: (3, B, L) for M-RoPE, (B, L) for 1-D."""
+    return pos[0] if pos.shape[0] == 1 else pos

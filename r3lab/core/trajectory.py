@@ -22,7 +22,6 @@ from .crop_calls import CallStyle, CropCall, Verdict, find_crop_calls
 from .policy_like import PolicyLike
 from .prompt import PromptConfig, check_plain_text
 from .regions import Box, Frame, ViewConfig, crop_and_zoom, smart_resize
-from .rope import mrope_positions
 
 MODEL, ENV, IMAGE = "model_text", "env_text", "image"
 KINDS = (MODEL, ENV, IMAGE)
@@ -271,7 +270,8 @@ class Trajectory:
         return out
 
     def positions(self, policy: PolicyLike) -> torch.Tensor:
-        pos, _ = mrope_positions(self.input_ids(), self.grids(), policy.image_token_id, policy.merge_size)
+        """Positions (D, L): (3, L) M-RoPE for Qwen, (1, L) for 1-D families."""
+        pos, _ = policy.positions(self.input_ids(), self.grids())
         return pos
 
     # -- serialisation -------------------------------------------------------------------------

@@ -9,7 +9,9 @@ from __future__ import annotations
 import random
 from dataclasses import asdict, dataclass
 
-from .world import GLYPHS, Scene, WorldConfig, _jsonable, _scene
+from .details import GLYPHS
+from .layout import make_scene
+from .world import Scene, WorldConfig, jsonable
 
 ALTERNATIVES = {"grey": ["gray"], "cross": ["plus"], "diamond": ["rhombus"], "checked": ["checkered", "checks"]}
 NUMBERS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
@@ -68,17 +70,17 @@ class TaskConfig:
             object.__setattr__(self, f, (v,) if isinstance(v, str) else tuple(v))
         if not 1 <= self.count_max <= 9:
             raise ValueError(f"count_max must be in 1..9, got {self.count_max}")
-        if bad := [k for k in self.read_kinds if k not in DETAILS] or not self.read_kinds:
+        if not self.read_kinds or any(k not in DETAILS for k in self.read_kinds):
             raise ValueError(f"read_kinds {list(self.read_kinds)}: choose one or more of {list(DETAILS)}")
         if self.compare_kind not in ("pattern", "colour"):
             raise ValueError(f"compare_kind must be 'pattern' or 'colour', got {self.compare_kind!r}")
-        if bad := [k for k in self.control_kinds if k not in CONTROL_KINDS] or not self.control_kinds:
+        if not self.control_kinds or any(k not in CONTROL_KINDS for k in self.control_kinds):
             raise ValueError(f"control_kinds {list(self.control_kinds)}: choose one or more of {list(CONTROL_KINDS)}")
         if not 0 <= self.side_margin < 0.3:
             raise ValueError(f"side_margin is a share of the image side in [0, 0.3), got {self.side_margin}")
 
     def to_dict(self) -> dict:
-        return {k: _jsonable(v) for k, v in asdict(self).items()}
+        return {k: jsonable(v) for k, v in asdict(self).items()}
 
 
 @dataclass
@@ -139,7 +141,7 @@ def _values(world: WorldConfig, kind: str) -> tuple:
 
 def _read_one(rng, pick, world, tasks, key):
     kind, answer = pick([(k, v) for k in tasks.read_kinds for v in _values(world, k)])
-    scene = _scene(rng, world, 1, [answer], DETAILS[kind], tasks.distractor_details)
+    scene = make_scene(rng, world, 1, [answer], DETAILS[kind], tasks.distractor_details)
     q = rng.choice(QUESTIONS[f"read_one/{kind}"]).format(obj=scene.landmarks[0].name)
     return Task(scene, q, answers_for(answer), "read_one", kind, [0], 0, [answer], key)
 
@@ -149,7 +151,7 @@ def _compare_two(rng, pick, world, tasks, key):
     values = _values(world, tasks.compare_kind)
     a = rng.choice(values)
     b = a if same else rng.choice([c for c in values if c != a])
-    scene = _scene(rng, world, 2, [a, b], DETAILS[tasks.compare_kind], tasks.distractor_details)
+    scene = make_scene(rng, world, 2, [a, b], DETAILS[tasks.compare_kind], tasks.distractor_details)
     q = rng.choice(QUESTIONS[f"compare_two/{tasks.compare_kind}"]).format(a=scene.landmarks[0].name,
                                                                          b=scene.landmarks[1].name)
     return Task(scene, q, answers_for("yes" if same else "no"), "compare_two", "compare", [0, 1], 0, [a, b], key)
@@ -157,7 +159,7 @@ def _compare_two(rng, pick, world, tasks, key):
 
 def _count(rng, pick, world, tasks, key):
     n = pick(list(range(1, tasks.count_max + 1)))
-    scene = _scene(rng, world, 1, [n], "dots", tasks.distractor_details, count_max=tasks.count_max)
+    scene = make_scene(rng, world, 1, [n], "dots", tasks.distractor_details, count_max=tasks.count_max)
     q = rng.choice(QUESTIONS["count"]).format(obj=scene.landmarks[0].name)
     return Task(scene, q, answers_for(str(n)), "count", "count", [0], 0, [str(n)], key)
 
@@ -167,7 +169,7 @@ def _control(rng, pick, world, tasks, key):
     kind, answer = pick([(k, v) for k in tasks.control_kinds for v in values[k]])
     if kind == "side":
         return _side(rng, answer, world, tasks, key)
-    scene = _scene(rng, world, 1, [None], DETAILS[tasks.read_kinds[0]], True, big_first=True,
+    scene = make_scene(rng, world, 1, [None], DETAILS[tasks.read_kinds[0]], True, big_first=True,
                    first=("colour" if kind == "colour" else "shape", answer))
     lm = scene.landmarks[0]
     if kind == "colour":
@@ -181,7 +183,7 @@ def _side(rng, answer, world, tasks, key):
     """A control question about where a landmark is: scenes are drawn until it sits clearly on that side."""
     axis, sign = SIDES[answer]
     for _ in range(200):
-        scene = _scene(rng, world, 1, [None], DETAILS[tasks.read_kinds[0]], True, big_first=True)
+        scene = make_scene(rng, world, 1, [None], DETAILS[tasks.read_kinds[0]], True, big_first=True)
         lm = scene.landmarks[0]
         k = 0 if axis == "x" else 1
         centre, side = (lm.box[k] + lm.box[k + 2]) / 2, scene.size[k]
@@ -196,7 +198,7 @@ def _side(rng, answer, world, tasks, key):
 
 def _glyph(rng, pick, world, tasks, key):
     d = pick(sorted(GLYPHS))
-    scene = _scene(rng, world, 1, [d], "glyph", tasks.distractor_details)
+    scene = make_scene(rng, world, 1, [d], "glyph", tasks.distractor_details)
     q = rng.choice(QUESTIONS["glyph"]).format(obj=scene.landmarks[0].name)
     return Task(scene, q, answers_for(d), "glyph", "glyph", [0], 0, [d], key)
 

@@ -4,8 +4,8 @@ Every forward appends one left-padded chunk per row to the cache: usually the ro
 token, sometimes that token followed by a zoomed crop (`<|vision_start|>`, image pads,
 `<|vision_end|>`) or by an environment note. Shorter chunks are padded on the left so that the
 last slot of every row is real (one `logits_to_keep=1` gives every row's next-token logits); the
-pads stay in the cache as masked holes. Positions are explicit 3-D M-RoPE ids per row
-(`r3lab.core.rope.mrope_positions` from the row's next free position), so holes never shift them and
+pads stay in the cache as masked holes. Positions are explicit per row (`Policy.positions` from the row's
+next free position: 3-D M-RoPE for Qwen, 1-D for SmolVLM), so holes never shift them and
 `model.model.rope_deltas` is never consulted (a stale one shifts every position: DEVELOPERS.md, Contracts).
 
 Keys in the cache already carry their rotary phase, so rows can be dropped and holes squeezed out
@@ -19,7 +19,10 @@ from typing import TYPE_CHECKING, Sequence
 import torch
 from transformers import DynamicCache
 
-from ..core.rope import mrope_positions
+import inspect
+
+from ..core.rope import positions_for_model
+from ..model.adapters import base_model
 
 if TYPE_CHECKING:
     from ..model.policy import Policy
@@ -79,6 +82,9 @@ class SharedCache:
         self.slots = 0  # cache slots computed (rows x chunk width), holes included
         self.kv_reads = 0  # cache slots attended over (rows x cache length), holes included
         self.compactions = 0
+        # transformers renames the cache argument family by family (Idefics3: `cache`, Qwen: past_key_values)
+        forward = inspect.signature(base_model(policy.model).forward).parameters  # under LoRA: the model's own
+        self._cache_kw = "cache" if "cache" in forward else "past_key_values"
 
     @property
     def batch(self) -> int:
@@ -105,21 +111,20 @@ class SharedCache:
             raise ValueError("every chunk is empty")
         if width == 1 and all(len(c) == 1 for c in chunks):  # the common decoding step: no Python per token
             ids = torch.tensor([[c[0]] for c in chunks])
-            pos = torch.tensor(self.next_pos).view(1, B, 1).expand(3, B, 1)
+            pos = torch.tensor(self.next_pos).view(1, B, 1).expand(self.policy.position_dims, B, 1)
             step_mask = torch.ones(B, 1, dtype=torch.long)
             self.next_pos = [p + 1 for p in self.next_pos]
         else:
             p = self.policy
             ids = torch.full((B, width), p.pad_id, dtype=torch.long)
-            pos = torch.zeros(3, B, width, dtype=torch.long)
+            pos = torch.zeros(p.position_dims, B, width, dtype=torch.long)
             step_mask = torch.zeros(B, width, dtype=torch.long)
             for b, c in enumerate(chunks):
                 if not c:
                     continue
                 n = len(c)
                 ids[b, width - n:] = torch.as_tensor(list(c))
-                pos[:, b, width - n:], self.next_pos[b] = mrope_positions(
-                    c, grids[b] if grids else [], p.image_token_id, p.merge_size, start=self.next_pos[b])
+                pos[:, b, width - n:], self.next_pos[b] = p.positions(c, grids[b] if grids else [], start=self.next_pos[b])
                 step_mask[b, width - n:] = 1
         self.real = [r + len(c) for r, c in zip(self.real, chunks)]
         dev = self.device
@@ -127,13 +132,12 @@ class SharedCache:
         self.mask = torch.cat([self.mask, step_mask.to(dev)], dim=1)
         kw = {}
         if pixel_values is not None:
-            flat = [tuple(g) for gs in (grids or []) for g in gs]
-            kw = {"pixel_values": pixel_values.to(dev), "image_grid_thw": torch.tensor(flat, device=dev)}
+            kw = self.policy.vision_inputs(pixel_values, [tuple(g) for gs in (grids or []) for g in gs])
         wide = [b for b, c in enumerate(chunks) if len(c) > 1]
         if old_len and width > 1 and len(wide) < B and sum(map(len, chunks)) < SPLIT_BELOW * B * width:
             return self._split(chunks, wide, ids.to(dev), pos.to(dev), old_len, kw)
-        out = self.model(input_ids=ids.to(dev), attention_mask=self.mask, position_ids=pos.to(dev),
-                         past_key_values=self.cache, use_cache=True, logits_to_keep=1, **kw)
+        out = self.model(input_ids=ids.to(dev), attention_mask=self.mask, position_ids=positions_for_model(pos.to(dev)),
+                         use_cache=True, logits_to_keep=1, **{self._cache_kw: self.cache}, **kw)
         self.forwards += 1
         self.slots += B * width
         self.kv_reads += B * width * self.length
@@ -160,8 +164,8 @@ class SharedCache:
             sub = DynamicCache(ddp_cache_data=[(l.keys[idx], l.values[idx]) for l in self.cache.layers])
             mask = torch.cat([self.mask[idx, :old_len], self.mask[idx, old_len + width - w:]], 1)
             out = self.model(input_ids=ids[idx, width - w:], attention_mask=mask,
-                             position_ids=pos[:, idx, width - w:], past_key_values=sub, use_cache=True,
-                             logits_to_keep=1, **kw)
+                             position_ids=positions_for_model(pos[:, idx, width - w:]), use_cache=True,
+                             logits_to_keep=1, **{self._cache_kw: sub}, **kw)
             for (k, v), l in zip(grown, sub.layers):
                 k[idx, :, old_len + width - w:] = l.keys[:, :, old_len:]
                 v[idx, :, old_len + width - w:] = l.values[:, :, old_len:]

@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 from ..core.env import progress_disabled
 from ..core.trajectory import Trajectory
 from ..data.sample import Sample
+from ..model.adapters import base_model
 from .cache import Feed, SharedCache, recurrent
 from .config import RolloutConfig
 from .environment import BoxFn, Episode, Script
@@ -110,8 +111,9 @@ def rollout(policy: "Policy", samples: "Sample | Sequence[Sample]", config: Roll
                     engine.batched(rows[a:a + per_chunk])
     finally:
         model.train(was_training)
-        if hasattr(getattr(model, "model", None), "rope_deltas"):
-            model.model.rope_deltas = None
+        inner = getattr(base_model(model), "model", None)
+        if hasattr(inner, "rope_deltas"):
+            inner.rope_deltas = None
         bar.close()
     if stats is not None:
         stats.update(engine.counts, model_tokens=sum(r.n_new for r in rows), seconds=time.perf_counter() - t0)
@@ -213,7 +215,7 @@ def _scripts(policy: "Policy", scripts, n: int, G: int) -> list[list[int]]:
     if scripts is None:
         return [[] for _ in range(n * G)]
     scripts = list(scripts)
-    vision = {policy.image_token_id, policy.vision_start_id, policy.vision_end_id}
+    vision = policy.vision_token_ids
     if len(scripts) not in (n, n * G):
         raise ValueError(f"scripts must hold one entry per sample ({n}) or per row ({n * G}), got {len(scripts)}")
     out = []
@@ -229,7 +231,7 @@ def _scripts(policy: "Policy", scripts, n: int, G: int) -> list[list[int]]:
         else:
             raise ValueError("a script is a str, a list of str or a list of token ids")
         if vision & set(ids):
-            raise ValueError("a script may not contain vision tokens (<|image_pad|>, <|vision_start|>, ...): "
+            raise ValueError("a script may not contain vision tokens (<|image_pad|>, <|vision_start|>, <image>, ...): "
                              "images enter a trajectory only through crop calls")
         out.append(ids)
     return out if len(out) == n * G else [ids for ids in out for _ in range(G)]

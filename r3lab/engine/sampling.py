@@ -20,11 +20,9 @@ def banned_ids(policy: "Policy") -> list[int]:
     """Ids sampling must never produce: vision specials, `<|im_start|>`, `<|endoftext|>`, pad and
     the model's padded vocabulary rows the tokenizer does not know."""
     tok, cfg = policy.tokenizer, policy.model.config
-    ids = {policy.image_token_id, policy.vision_start_id, policy.vision_end_id, policy.pad_id}
-    if getattr(cfg, "video_token_id", None) is not None:
-        ids.add(int(cfg.video_token_id))
+    ids = set(policy.vision_token_ids) | {policy.pad_id}
     unk = getattr(tok, "unk_token_id", None)
-    for t in _NEVER_SAMPLED:
+    for t in _NEVER_SAMPLED + ("<|im_end|>",):  # <|im_end|>: unless it is the eos (SmolVLM ends with another)
         i = tok.convert_tokens_to_ids(t)
         if i is not None and i != unk:
             ids.add(int(i))

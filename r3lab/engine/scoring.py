@@ -7,28 +7,43 @@ score through it.
 """
 from __future__ import annotations
 
+import contextlib
+
 import torch
+
+from ..model.adapters import base_model
 
 
 class TokenScorer(torch.nn.Module):
     """`forward(batch) -> (B, L)` log-probs of the tokens where `loss_mask` is set (0 elsewhere).
 
-    A Module so that DistributedDataParallel can wrap it (gradients flow through its forward).
+    A Module so that DistributedDataParallel can wrap it (gradients flow through its forward). On a
+    model with LoRA adapters it scores through them; `adapters=False` scores the frozen base under them
+    (R-GRPO's KL reference at no extra memory).
     """
 
-    def __init__(self, model: torch.nn.Module):
+    def __init__(self, model: torch.nn.Module, adapters: bool = True):
         super().__init__()
-        self.model = model
+        self.model, self.adapters = model, adapters
 
     def forward(self, input_ids, attention_mask, position_ids, loss_mask, pixel_values=None, image_grid_thw=None,
-                temperature: float = 1.0):
-        hidden = self.model.model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
-                                  pixel_values=pixel_values, image_grid_thw=image_grid_thw, use_cache=False)[0]
+                temperature: float = 1.0, pixel_attention_mask=None):
+        base = base_model(self.model)  # the LoRA layers live inside it
+        off = self.model.disable_adapter() if not self.adapters and base is not self.model else contextlib.nullcontext()
+        images = {k: v for k, v in (("pixel_values", pixel_values), ("image_grid_thw", image_grid_thw),
+                                    ("pixel_attention_mask", pixel_attention_mask)) if v is not None}
+        with off:
+            hidden = base.model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
+                                use_cache=False, **images)[0]
+            return self._logprobs(base, hidden, input_ids, loss_mask, temperature)
+
+    @staticmethod
+    def _logprobs(base, hidden, input_ids, loss_mask, temperature):
         target = loss_mask.clone()
         target[:, 0] = False  # the first token has no prediction
         prev = torch.zeros_like(target)
         prev[:, :-1] = target[:, 1:]  # token t is predicted by the hidden state at t-1
-        logits = self.model.lm_head(hidden[prev]).float()
+        logits = base.lm_head(hidden[prev]).float()
         if temperature != 1.0:
             logits = logits / temperature
         lp = torch.log_softmax(logits, -1).gather(-1, input_ids[target].unsqueeze(-1)).squeeze(-1)
@@ -42,4 +57,4 @@ def token_logprobs(scorer: torch.nn.Module, batch: dict, temperature: float = 1.
         raise TypeError("token_logprobs needs a TokenScorer (or DDP around one)")
     return scorer(batch["input_ids"], batch["attention_mask"], batch["position_ids"],
                   batch["loss_mask"] if mask is None else mask, batch.get("pixel_values"), batch.get("image_grid_thw"),
-                  temperature=temperature)
+                  temperature=temperature, pixel_attention_mask=batch.get("pixel_attention_mask"))

@@ -23,7 +23,8 @@ from transformers.integrations.sdpa_attention import sdpa_attention_forward
 from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 
 from ..core.batch import collate, model_inputs
-from .maps import AttentionMaps
+from ..model.adapters import base_model
+from .maps import AttentionMaps, fold_tiles
 
 if TYPE_CHECKING:
     from ..model.policy import Policy
@@ -54,7 +55,7 @@ def _attention_modules(model) -> dict[int, int]:
     out = {}
     for name, mod in model.named_modules():
         idx = getattr(mod, "layer_idx", None)
-        if idx is not None and "visual" not in name and hasattr(mod, "q_proj") and 0 <= idx < n:
+        if idx is not None and not ("visual" in name or "vision_model" in name) and hasattr(mod, "q_proj") and 0 <= idx < n:
             out[id(mod)] = int(idx)
     return out
 
@@ -150,7 +151,16 @@ class Capture:
         self.heads = heads
         self.image_id = int(model.config.image_token_id)
         vc = model.config.vision_config
-        self.merge, self.patch = int(vc.spatial_merge_size), int(vc.patch_size)
+        # SmolVLM / Idefics3: an image is tiles plus a global view, folded onto one cell grid (`_fold`)
+        self.fold = policy is not None and policy.position_dims == 1
+        if self.fold:
+            if config.rollout:
+                raise ValueError("rollout=True chains L x L matrices over single image tokens; a SmolVLM image is "
+                                 "tiles plus a global view, which attention rollout cannot fold: use layers/heads means")
+            k = int(round(policy.rules.tile_tokens(policy) ** 0.5))
+            self.merge, self.patch = 1, policy.patch_size // k
+        else:
+            self.merge, self.patch = int(vc.spatial_merge_size), int(vc.patch_size)
         self._modules = _attention_modules(model)
         self._pending: dict | None = None
         self._trajs: list | None = None
@@ -184,6 +194,8 @@ class Capture:
                              "call the model without a filled past_key_values cache inside the block")
         mask = kwargs.get("attention_mask")
         mask = torch.ones_like(ids) if mask is None else mask
+        if self.fold:
+            return self._pre_fold(ids, mask)
         grids = kwargs.get("image_grid_thw")
         grids = [] if grids is None else [tuple(int(v) for v in g) for g in grids.tolist()]
         rows, g = [], 0
@@ -201,6 +213,28 @@ class Capture:
             img = torch.cat([torch.arange(s, e) for s, e in spans]) if spans else torch.zeros(0, dtype=torch.long)
             start = int(torch.nonzero(real)[0]) if real.any() else 0
             rows.append(dict(q=q.cpu(), img=img, spans=spans, grids=row_grids, start=start, real=real.cpu(), out={}))
+        self._pending = dict(rows=rows)
+
+    def _pre_fold(self, ids, mask):
+        """SmolVLM: each image's token columns and grid come from the trajectory's pieces."""
+        if self._trajs is None or len(self._trajs) != ids.shape[0]:
+            raise ValueError("capture_attention on a SmolVLM model reads each image's tiles from its trajectory: call "
+                             "cap.forward(trajectories) inside the block")
+        rows = []
+        for b, traj in enumerate(self._trajs):
+            real = mask[b].bool()
+            start = int(torch.nonzero(real)[0]) if real.any() else 0
+            cols, spans, grids, at = [], [], [], start
+            for p in traj.pieces:
+                if p.kind == "image":
+                    mine = [at + i for i, t in enumerate(p.ids) if t == self.image_id]
+                    spans.append((len(cols), len(cols) + len(mine)))
+                    cols += mine
+                    grids.append(tuple(p.info.grid_thw))
+                at += len(p.ids)
+            q = _resolve_queries(self.config.queries, ids[b], real, self.image_id)
+            rows.append(dict(q=q.cpu(), img=torch.tensor(cols, dtype=torch.long), spans=spans, grids=grids,
+                             start=start, real=real.cpu(), out={}, folded=True))
         self._pending = dict(rows=rows)
 
     def _post_hook(self, module, args, kwargs, output):
@@ -227,11 +261,14 @@ class Capture:
                                    "check that every selected layer uses the text attention module")
             start = r["start"]
             full = torch.stack([out[l]["full"] for l in self.layers]) if self.config.rollout else None
+            weights, img, spans, grids = torch.stack([out[l]["w"] for l in self.layers]), r["img"], \
+                _local_spans(r["spans"]), r["grids"]
+            if r.get("folded"):
+                weights, img, spans, grids = fold_tiles(self.policy, weights, r["img"], r["spans"], r["grids"])
             m = AttentionMaps(
-                weights=torch.stack([out[l]["w"] for l in self.layers]),
-                sink=torch.stack([out[l]["sink"] for l in self.layers]),
-                query_pos=r["q"] - start, image_pos=r["img"] - start,
-                spans=_local_spans(r["spans"]), grids=r["grids"], merge=self.merge, patch=self.patch,
+                weights=weights, sink=torch.stack([out[l]["sink"] for l in self.layers]),
+                query_pos=r["q"] - start, image_pos=img - start,
+                spans=spans, grids=grids, merge=self.merge, patch=self.patch,
                 layers=list(self.layers), heads=list(self.heads), full=full,
             )
             if traj is not None:
@@ -323,7 +360,8 @@ def capture_attention(model_or_policy, layers=(-1,), heads=None, queries="all", 
     implementation is restored and the registrations are withdrawn when no other capture runs.
     """
     policy = model_or_policy if hasattr(model_or_policy, "model") and hasattr(model_or_policy, "tokenizer") else None
-    model = policy.model if policy is not None else model_or_policy
+    # under LoRA adapters: the transformers model they live in (a forward through the wrapper runs it)
+    model = base_model(policy.model if policy is not None else model_or_policy)
     cfg = config or CaptureConfig(layers=layers, heads=heads, queries=queries, rollout=rollout)
     cap = Capture(model, cfg, policy)
     if not cap._modules:

@@ -203,3 +203,18 @@ def _pick(w: torch.Tensor, how, ids: list, dim: int, what: str) -> torch.Tensor:
     except ValueError:
         raise ValueError(f"{what}(s) {sel} were not captured; captured {what}s: {ids}") from None
     return w.index_select(dim, torch.tensor(idx)).mean(dim)
+
+
+def fold_tiles(policy, weights: torch.Tensor, img: torch.Tensor, spans, grids):
+    """SmolVLM / Idefics3: each image's tiles and global view folded onto one cell grid (mass kept: a global
+    token's weight spreads evenly over the cells it covers). Returns weights over cells, each cell's token
+    position (its tile token; a one-tile image's global token), the cell spans and the (1, H, W) grids."""
+    out, pos, cells, shapes, n = [], [], [], [], 0
+    for (s, e), grid in zip(spans, grids):
+        m, (H, W) = policy.rules.image_cells(policy, grid)
+        out.append(weights[..., s:e] @ m.T)
+        pos.append(img[s:e][m.argmax(1)])
+        cells.append((n, n + H * W))
+        shapes.append((1, H, W))
+        n += H * W
+    return torch.cat(out, -1), torch.cat(pos), cells, shapes

@@ -47,12 +47,15 @@ def _lecun_init(model) -> None:
     transformers' N(0, 0.02) is sized for widths in the thousands; at width 64 it starves the
     vision tower (its gradient vanishes within a few hundred steps: research/FINDINGS.md, initialisation).
     """
-    vis, lm = model.model.visual, model.model.language_model
-    for root, depth in ((vis, len(vis.blocks)), (lm, len(lm.layers))):
+    vis = getattr(model.model, "visual", None) or model.model.vision_model  # Qwen / Idefics3 (SmolVLM)
+    lm = getattr(model.model, "language_model", None) or model.model.text_model
+    blocks = vis.blocks if hasattr(vis, "blocks") else vis.encoder.layers
+    for root, depth in ((vis, len(blocks)), (lm, len(lm.layers))):
         for name, m in root.named_modules():
-            if isinstance(m, (torch.nn.Linear, torch.nn.Conv3d)):
+            if isinstance(m, (torch.nn.Linear, torch.nn.Conv3d, torch.nn.Conv2d)):
                 std = m.weight[0].numel() ** -0.5
-                if name.endswith(("attn.proj", "down_proj", "o_proj", "mlp.linear_fc2")):
+                if name.endswith(("attn.proj", "down_proj", "o_proj", "mlp.linear_fc2", "self_attn.out_proj",
+                                  "mlp.fc2")):
                     std /= (2 * depth) ** 0.5
                 m.weight.normal_(0.0, std)
                 if m.bias is not None:

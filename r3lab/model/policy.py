@@ -19,13 +19,16 @@ from transformers import Qwen2_5_VLProcessor
 from ..core.crop_calls import CallStyle
 from ..core.prompt import PromptConfig
 from ..core.regions import ViewConfig
+from .families import IDEFICS, IM_END, rules_for, translate_end
 
 R3_FILE = "r3lab.json"
 LATEST = "latest"  # a training run's out_dir names its newest checkpoint folder in this file
 # model_type values load_policy accepts -> the frame their crop calls default to when a folder has no
 # r3lab.json: Qwen2.5-VL writes model-input pixels; Qwen3-VL and Qwen3.5 write relative 0-1000. Qwen2-VL's own
 # grounding was relative too, but r3lab has always read its bbox_2d calls as pixels: kept, as it was.
-FAMILY_COORDS = {"qwen2_vl": "absolute", "qwen2_5_vl": "absolute", "qwen3_vl": "relative", "qwen3_5": "relative"}
+# Idefics3 / SmolVLM has no grounding format of its own: absolute pixels, bare JSON, as r3-tiny.
+FAMILY_COORDS = {"qwen2_vl": "absolute", "qwen2_5_vl": "absolute", "qwen3_vl": "relative", "qwen3_5": "relative",
+                 "idefics3": "absolute", "smolvlm": "absolute"}
 FAMILIES = tuple(FAMILY_COORDS)
 
 
@@ -48,18 +51,31 @@ class Policy:
     meta: dict = field(default_factory=dict)  # provenance: recipe, seeds, card numbers
 
     def __post_init__(self):
+        self.rules = rules_for(self.model.config.model_type)  # the family's image, position and chat rules
+        self._geometry = self.rules.geometry(self.model.config)
         self.view = self.view.with_factor(self.patch_size * self.merge_size)
+        if self.prompt.chat != self.rules.chat:
+            raise ValueError(f"PromptConfig.chat = {self.prompt.chat!r}, but a {self.model.config.model_type} model "
+                             f"speaks {self.rules.chat!r}: build the prompt with chat={self.rules.chat!r}")
         tok = self.tokenizer
-        self._ids = {t: tok.convert_tokens_to_ids(t) for t in ("<|im_start|>", "<|im_end|>", "<|endoftext|>")}
+        self._end = self.rules.end_token()
+        self._ids = {t: tok.convert_tokens_to_ids(t) for t in ("<|im_start|>", self._end, "<|endoftext|>")}
+        self._markers = self.rules.markers(self)
 
     # -- geometry and special ids --------------------------------------------------------------
     @property
     def patch_size(self) -> int:
-        return int(self.model.config.vision_config.patch_size)
+        """Qwen: the vision patch side; Idefics3 / SmolVLM: the tile side (grids count tiles)."""
+        return self._geometry[0]
 
     @property
     def merge_size(self) -> int:
-        return int(self.model.config.vision_config.spatial_merge_size)
+        return self._geometry[1]
+
+    @property
+    def position_dims(self) -> int:
+        """3 for M-RoPE (Qwen), 1 for 1-D positions (Idefics3 / SmolVLM)."""
+        return self.rules.position_dims
 
     @property
     def image_token_id(self) -> int:
@@ -67,15 +83,16 @@ class Policy:
 
     @property
     def vision_start_id(self) -> int:
-        return int(self.model.config.vision_start_token_id)
+        return self._markers[0]
 
     @property
     def vision_end_id(self) -> int:
-        return int(self.model.config.vision_end_token_id)
+        return self._markers[1]
 
     @property
     def eos_id(self) -> int:
-        return self._ids["<|im_end|>"]
+        """The token that ends the assistant's turn (`<|im_end|>`; SmolVLM: `<end_of_utterance>`)."""
+        return int(self._ids[self._end])
 
     @property
     def pad_id(self) -> int:
@@ -83,55 +100,108 @@ class Policy:
         return int(pad if pad is not None else self._ids["<|endoftext|>"])
 
     @property
+    def vision_token_ids(self) -> set[int]:
+        """Every id that only images may carry (sampling never emits them; scripts may not hold them)."""
+        ids = {self.image_token_id, self.vision_start_id, self.vision_end_id}
+        vid = getattr(self.model.config, "video_token_id", None)
+        ids |= {int(vid)} if vid is not None else set()
+        if self.rules.chat == "smolvlm":
+            names = ["<global-img>"] + [f"<row_{i}_col_{j}>" for i in range(1, 7) for j in range(1, 7)]
+            unk = getattr(self.tokenizer, "unk_token_id", None)
+            ids |= {int(i) for i in self.tokenizer.convert_tokens_to_ids(names) if i is not None and i != unk}
+        return ids
+
+    @property
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
 
     # -- text and images -----------------------------------------------------------------------
     def encode(self, text: str) -> list[int]:
-        return list(self.tokenizer.encode(text, add_special_tokens=False))
+        """Token ids of `text`; r3lab's `<|im_end|>` becomes the family's end of turn."""
+        return list(self.tokenizer.encode(translate_end(text, self._end), add_special_tokens=False))
 
     def decode(self, ids: Iterable[int]) -> str:
-        return self.tokenizer.decode(list(ids), skip_special_tokens=False, clean_up_tokenization_spaces=False)
+        text = self.tokenizer.decode(list(ids), skip_special_tokens=False, clean_up_tokenization_spaces=False)
+        return text if self._end == IM_END else text.replace(self._end, IM_END)
 
     def encode_images(self, images: list[Image.Image]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Pixel patches and (t, h, w) grids for images already at their model-input size."""
+        """Pixels and grids for images already at their model-input size: Qwen's patches with (t, h, w)
+        grids; SmolVLM's tiles and global views, flat, with (1, rows, cols) grids."""
         for im in images:
             f = self.view.factor
             if im.width % f or im.height % f:
                 raise ValueError(f"image of size {im.size} is not at a model-input size (multiples of {f}); "
                                  "resize it with r3lab.core.smart_resize first")
-        area = [im.width * im.height for im in images]
-        # bounds equal to the exact areas make the processor's own smart-resize an identity
-        out = self.image_processor(
-            images=[im.convert("RGB") for im in images],
-            size={"shortest_edge": min(area), "longest_edge": max(area)},
-            return_tensors="pt",
-        )
-        return out["pixel_values"].to(self.model.dtype), out["image_grid_thw"]
+        return self.rules.encode_images(self, images)
+
+    def vision_inputs(self, pixel_values: torch.Tensor, grids) -> dict:
+        """The forward's image arguments for `encode_images`'s pixels and grids, on the policy's device."""
+        return self.rules.vision_inputs(pixel_values, grids, self.device)
+
+    def positions(self, ids, grids, start: int = 0) -> tuple[torch.Tensor, int]:
+        """Positions (D, L) of one row of ids from `start` and the next free one (D: `position_dims`)."""
+        return self.rules.positions(self, ids, grids, start)
 
     def image_token_count(self, grid_thw) -> int:
-        t, h, w = (int(v) for v in grid_thw)
-        return t * h * w // (self.merge_size**2)
+        return sum(i == self.image_token_id for i in self.image_ids(grid_thw))
 
     def image_ids(self, grid_thw) -> list[int]:
-        """`<|vision_start|>`, one `<|image_pad|>` per merged token, `<|vision_end|>`."""
-        return [self.vision_start_id] + [self.image_token_id] * self.image_token_count(grid_thw) + [self.vision_end_id]
+        """An image's tokens: Qwen `<|vision_start|>`, one `<|image_pad|>` per merged token, `<|vision_end|>`;
+        SmolVLM its tiles and global view (`r3lab.model.families`)."""
+        return self.rules.image_ids(self, grid_thw)
 
     def processor(self):
-        """A Qwen2.5-VL processor over this tokenizer and image processor (for chat-template users)."""
+        """The family's processor over this tokenizer and image processor (for chat-template users)."""
+        if self.rules.chat == "smolvlm":
+            from transformers import Idefics3Processor
+
+            return Idefics3Processor(self.image_processor, self.tokenizer, image_seq_len=self.rules.tile_tokens(self),
+                                     chat_template=self.tokenizer.chat_template)
         return R3Processor(self.image_processor, self.tokenizer, chat_template=self.tokenizer.chat_template)
 
     # -- persistence ---------------------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> Path:
-        """`save_pretrained` for the model, tokenizer and image processor, plus r3lab.json."""
+        """`save_pretrained` for the model, tokenizer and image processor, plus r3lab.json.
+
+        A policy with LoRA adapters writes its adapter (peft's adapter_model.safetensors) and names its
+        base folder in r3lab.json's meta["base"]; without one yet, the base is written to `path/base`.
+        """
+        from .adapters import is_adapted
+
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
+        meta = self.meta
+        if is_adapted(self.model) and not meta.get("base"):
+            save_base(self, path / "base")
+            meta = dict(meta, base="base")
+        elif is_adapted(self.model):  # written relative when it sits beside the folder (a run moves as a whole)
+            base = Path(meta["base"]).resolve()
+            near = base.is_relative_to(path.resolve().parent)
+            meta = dict(meta, base=os.path.relpath(base, path.resolve()) if near else str(base))
         self.model.save_pretrained(path)
         self.tokenizer.save_pretrained(path)
         self.image_processor.save_pretrained(path)
-        extra = {"view": asdict(self.view), "prompt": asdict(self.prompt), "meta": self.meta}
+        extra = {"view": asdict(self.view), "prompt": asdict(self.prompt), "meta": meta}
         (path / R3_FILE).write_text(json.dumps(extra, indent=2))
         return path
+
+
+def save_base(policy: Policy, folder: str | os.PathLike) -> Path:
+    """Write the frozen base under an adapted policy as a plain policy folder (adapter tensors left out)."""
+    from .adapters import base_model
+
+    base = base_model(policy.model)
+    # peft keeps each adapted layer's own weight as `<layer>.base_layer.weight`: the base's original key
+    sd = {k.replace(".base_layer.", "."): v for k, v in base.state_dict().items() if "lora_" not in k}
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    base.save_pretrained(folder, state_dict=sd)
+    policy.tokenizer.save_pretrained(folder)
+    policy.image_processor.save_pretrained(folder)
+    meta = {k: v for k, v in policy.meta.items() if k not in ("lora", "base", "path")}
+    (folder / R3_FILE).write_text(json.dumps({"view": asdict(policy.view), "prompt": asdict(policy.prompt),
+                                              "meta": meta}, indent=2))
+    return folder
 
 
 def build_image_processor(view: ViewConfig, patch_size: int = 14, merge_size: int = 2):
@@ -186,30 +256,33 @@ def read_view(path: str | os.PathLike) -> ViewConfig:
     path = Path(path)
     if not (path / "config.json").is_file() and (path / LATEST).is_file():
         path = path / (path / LATEST).read_text().strip()
-    if not (path / "config.json").is_file():
+    config_dir = adapter_base(path) or path  # a LoRA checkpoint: the geometry is its base's
+    if not (config_dir / "config.json").is_file():
         raise FileNotFoundError(f"{path} has no config.json: expected a checkpoint folder holding {_EXPECTED}")
-    vision = read_json(path / "config.json").get("vision_config") or {}
+    config = read_json(config_dir / "config.json")
+    vision = config.get("vision_config") or {}
     try:
-        factor = int(vision["patch_size"]) * int(vision["spatial_merge_size"])
+        factor = int(vision["image_size"]) if config.get("model_type") in IDEFICS else \
+            int(vision["patch_size"]) * int(vision["spatial_merge_size"])
         extra = read_json(path / R3_FILE) if (path / R3_FILE).is_file() else {}
         if "view" in extra:
             view = ViewConfig(**{k: v for k, v in extra["view"].items() if k in {f.name for f in fields(ViewConfig)}})
         else:
             pre = read_json(path / "preprocessor_config.json")
-            size = pre.get("size") or {}
-            lo = size.get("shortest_edge", pre.get("min_pixels", 56 * 56))
-            hi = size.get("longest_edge", pre.get("max_pixels", 28 * 28 * 1280))
-            view = ViewConfig(min_pixels=lo, max_pixels=hi, crop_min_pixels=lo, crop_max_pixels=hi)
+            view = default_view(pre.get("size") or {}, pre)
     except (KeyError, TypeError, ValueError, FileNotFoundError) as e:
         raise ValueError(f"{path}: cannot read its view (pixel bounds and patch size) from its JSON files ({e})") from None
     return view.with_factor(factor)
 
 
 def load_policy(path: str | os.PathLike, view: ViewConfig | None = None, dtype: torch.dtype | str | None = None,
-                device: str | torch.device | None = None, attn_implementation: str | None = None) -> Policy:
+                device: str | torch.device | None = None, attn_implementation: str | None = None,
+                bits: int = 0) -> Policy:
     """Load r3-tiny or any local Qwen2-VL / Qwen2.5-VL / Qwen3-VL / Qwen3.5 checkpoint folder, offline.
 
-    `path` may also be a training run's out_dir: its `latest` checkpoint is loaded.
+    `path` may also be a training run's out_dir: its `latest` checkpoint is loaded. A LoRA checkpoint
+    (adapter_config.json, no config.json) loads its base (r3lab.json's meta["base"]) and attaches the
+    adapter (needs peft). `bits=4` loads the base in 4-bit NF4 for QLoRA (bitsandbytes and a CUDA GPU).
     `view` overrides the pixel budgets (by default: r3lab.json if present, else the image
     processor's min/max pixels for the main image and for crops).
     """
@@ -220,6 +293,8 @@ def load_policy(path: str | os.PathLike, view: ViewConfig | None = None, dtype: 
         raise FileNotFoundError(f"no checkpoint folder at {path}: expected a local folder holding {_EXPECTED}")
     if not (path / "config.json").is_file() and (path / LATEST).is_file():  # a training run's out_dir
         path = path / (path / LATEST).read_text().strip()
+    if adapter_base(path) is not None:
+        return _load_adapted(path, view, dtype, device, attn_implementation, bits)
     if not (path / "config.json").is_file():
         raise FileNotFoundError(f"{path} has no config.json: expected a Qwen2-VL/Qwen2.5-VL folder holding {_EXPECTED}")
     check_files(path)
@@ -240,8 +315,13 @@ def load_policy(path: str | os.PathLike, view: ViewConfig | None = None, dtype: 
         mkw["dtype"] = getattr(torch, dtype) if isinstance(dtype, str) else dtype
     if attn_implementation is not None:
         mkw["attn_implementation"] = attn_implementation
+    if bits:
+        from .adapters import quantization_config
+
+        mkw["quantization_config"] = quantization_config(bits)
+        mkw["device_map"] = {"": device or "cuda"}  # bitsandbytes places the weights itself
     model = AutoModelForImageTextToText.from_pretrained(path, **mkw)
-    if device is not None:
+    if device is not None and not bits:
         model.to(device)
     model.eval()
     extra = read_json(path / R3_FILE) if (path / R3_FILE).is_file() else {}
@@ -250,16 +330,65 @@ def load_policy(path: str | os.PathLike, view: ViewConfig | None = None, dtype: 
             if "view" in extra:
                 view = ViewConfig(**{k: v for k, v in extra["view"].items() if k in {f.name for f in fields(ViewConfig)}})
             else:
-                size = getattr(improc, "size", None) or {}
-                lo = size.get("shortest_edge", 56 * 56)
-                hi = size.get("longest_edge", 28 * 28 * 1280)
-                view = ViewConfig(min_pixels=lo, max_pixels=hi, crop_min_pixels=lo, crop_max_pixels=hi)
+                view = default_view(getattr(improc, "size", None) or {},
+                                    {"max_image_size": getattr(improc, "max_image_size", None)})
         # r3lab.json written before frames were a setting: absolute (r3-tiny and its checkpoints were trained so);
-        # a folder without one (a released checkpoint): its family's own frame
+        # a folder without one (a released checkpoint): its family's own frame and chat
         prompt = PromptConfig(**extra["prompt"]) if "prompt" in extra else \
-            PromptConfig(calls=CallStyle(coords=FAMILY_COORDS[model_type]))
+            PromptConfig(calls=CallStyle(coords=FAMILY_COORDS[model_type]), chat=rules_for(model_type).chat)
     except (TypeError, ValueError, AttributeError) as e:
         raise ValueError(f"{path / R3_FILE}: its view or prompt cannot be used ({e}); fix or delete that file "
                          "(without it the image processor's pixel bounds and the default prompt are used)") from None
     meta = dict(extra.get("meta", {}), path=str(path))
     return Policy(model, tok, improc, view, prompt, meta)
+
+
+def default_view(size: dict, pre: dict) -> ViewConfig:
+    """Pixel bounds from an image processor's settings: Qwen's min / max pixels; Idefics3 / SmolVLM's longest
+    edge (the main image at most that square) and tile side (the least an image is shown at)."""
+    tile = (pre.get("max_image_size") or {}).get("longest_edge")
+    if tile:
+        lo, hi = int(tile) ** 2, int(size.get("longest_edge", tile)) ** 2
+    else:
+        lo = size.get("shortest_edge", pre.get("min_pixels", 56 * 56))
+        hi = size.get("longest_edge", pre.get("max_pixels", 28 * 28 * 1280))
+    return ViewConfig(min_pixels=lo, max_pixels=hi, crop_min_pixels=lo, crop_max_pixels=hi)
+
+
+def adapter_base(path: str | os.PathLike) -> Path | None:
+    """The base folder of a LoRA checkpoint folder (r3lab.json's meta["base"], relative to it), else None."""
+    from .adapters import ADAPTER_CONFIG
+
+    path = Path(path)
+    if (path / "config.json").is_file() or not (path / ADAPTER_CONFIG).is_file():
+        return None
+    base = (read_json(path / R3_FILE).get("meta") or {}).get("base") if (path / R3_FILE).is_file() else None
+    if not base:
+        raise ValueError(f"{path} holds a LoRA adapter but its {R3_FILE} names no base folder (meta.base); "
+                         "save adapters with Policy.save, or merge them (r3lab export --merge)")
+    base = Path(base) if Path(base).is_absolute() else (path / base)
+    if not (base / "config.json").is_file():
+        raise FileNotFoundError(f"{path}: its adapter's base folder {base} is missing (it holds the frozen weights "
+                                "the adapter was trained on): copy it back, or point meta.base in r3lab.json at it")
+    return base.resolve()
+
+
+def _load_adapted(path: Path, view, dtype, device, attn_implementation, bits) -> Policy:
+    """A LoRA checkpoint: its base loaded as any folder, the adapter attached; view/prompt/meta its own."""
+    from .adapters import load_adapter
+
+    check_files(path)
+    base = adapter_base(path)
+    policy = load_policy(base, view, dtype, device, attn_implementation, bits)
+    load_adapter(policy, path)
+    extra = read_json(path / R3_FILE)
+    try:
+        if view is None and "view" in extra:
+            policy.view = ViewConfig(**{k: v for k, v in extra["view"].items()
+                                        if k in {f.name for f in fields(ViewConfig)}}).with_factor(policy.view.factor)
+        if "prompt" in extra:
+            policy.prompt = PromptConfig(**extra["prompt"])
+    except (TypeError, ValueError, AttributeError) as e:
+        raise ValueError(f"{path / R3_FILE}: its view or prompt cannot be used ({e})") from None
+    policy.meta = dict(extra.get("meta", {}), path=str(path), base=str(base))
+    return policy

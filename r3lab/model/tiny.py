@@ -1,4 +1,4 @@
-"""r3-tiny: a Qwen2.5-VL, Qwen3-VL or Qwen3.5 built from a small config, deterministic for a given config.
+"""r3-tiny: a Qwen2.5-VL, Qwen3-VL, Qwen3.5 or SmolVLM (Idefics3) built from a small config, deterministic.
 
 The language and vision towers are transformers' own classes; only the sizes and the
 initialisations (`r3lab.model.inits`) are r3lab's.
@@ -14,7 +14,7 @@ from ..core.prompt import PromptConfig
 from ..core.regions import ViewConfig
 from .policy import Policy, build_image_processor
 from .inits import initialise
-from .tokenizer import SPECIAL_TOKENS, build_tokenizer
+from .tokenizer import SMOLVLM_TOKENS, SPECIAL_TOKENS, build_tokenizer
 
 
 @dataclass
@@ -36,7 +36,8 @@ class TinyConfig:
     init_std: float = 0.02  # std of the "hf" init
     vocab_size: int = 1024  # BPE vocabulary target (bytes + merges + special tokens)
     seed: int = 0  # weights and tokenizer are a pure function of this config
-    family: str = "qwen2_5_vl"  # transformers class: qwen2_5_vl | qwen3_vl (learned pos_embed, DeepStack) | qwen3_5
+    family: str = "qwen2_5_vl"  # transformers class: qwen2_5_vl | qwen3_vl (learned pos_embed, DeepStack) | qwen3_5 | smolvlm (Idefics3)
+    tile: int = 2  # smolvlm: tokens per tile side (tile = tile * merge_size * patch_size pixels; merge_size is the pixel shuffle)
     deepstack: tuple = (0,)  # qwen3_vl: vision blocks whose features are injected into the first LM layers
     pos_init: str = "normal"  # qwen3_vl pos_embed init: "normal" (N(0, 1)) | "sincos" (2-D grid) | "fourier" (pixels)
     qk_norm_init: float = 1.0  # qwen3_vl: initial gain of the per-head q/k RMSNorms (logits scale as its square)
@@ -56,11 +57,14 @@ def build_tiny(config: TinyConfig | None = None, view: ViewConfig | None = None,
     cfg = config or TinyConfig()
     if family is not None:
         cfg = replace(cfg, family=family)
-    view = (view or ViewConfig()).with_factor(cfg.patch_size * cfg.merge_size)
+    smol = cfg.family == "smolvlm"
+    side = cfg.patch_size * cfg.merge_size * (cfg.tile if smol else 1)  # SmolVLM's factor: the tile side
+    view = (view or ViewConfig()).with_factor(side)
     if cfg.numbers not in ("digits", "whole"):
         raise ValueError(f"TinyConfig.numbers must be 'digits' or 'whole', got {cfg.numbers!r}")
-    tok = build_tokenizer(corpus_lines, cfg.vocab_size, cfg.max_number if cfg.numbers == "whole" else 0)
-    ids = {t: tok.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS}
+    tok = build_tokenizer(corpus_lines, cfg.vocab_size, cfg.max_number if cfg.numbers == "whole" else 0,
+                          family="smolvlm" if smol else "qwen")
+    ids = {t: tok.convert_tokens_to_ids(t) for t in (SMOLVLM_TOKENS if smol else SPECIAL_TOKENS)}
     head_dim = cfg.hidden // cfg.heads
     if head_dim % 2 or head_dim < 8:
         raise ValueError(f"hidden/heads = {head_dim} must be an even number >= 8 (M-RoPE splits it three ways)")
@@ -70,18 +74,49 @@ def build_tiny(config: TinyConfig | None = None, view: ViewConfig | None = None,
         model_cls, mcfg = _qwen2_5_vl_config(cfg, tok, ids, head_dim)
     elif cfg.family == "qwen3_5":
         model_cls, mcfg = _qwen3_5_config(cfg, tok, ids, head_dim)
+    elif smol:
+        model_cls, mcfg = _smolvlm_config(cfg, tok, ids, head_dim)
     else:
-        raise ValueError(f"TinyConfig.family must be 'qwen2_5_vl', 'qwen3_vl' or 'qwen3_5', got {cfg.family!r}")
+        raise ValueError(f"TinyConfig.family must be 'qwen2_5_vl', 'qwen3_vl', 'qwen3_5' or 'smolvlm', got {cfg.family!r}")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)
         model = model_cls(mcfg)
         initialise(model, cfg, tok, view)
-    model.generation_config.eos_token_id = ids["<|im_end|>"]
+    model.generation_config.eos_token_id = ids["<end_of_utterance>" if smol else "<|im_end|>"]
     model.generation_config.pad_token_id = ids["<|endoftext|>"]
     model.eval()
     meta = {"kind": "r3-tiny", "tiny_config": asdict(cfg)}
-    return Policy(model, tok, build_image_processor(view, cfg.patch_size, cfg.merge_size), view,
-                  prompt or PromptConfig(), meta)
+    improc = _tile_processor(view, side) if smol else build_image_processor(view, cfg.patch_size, cfg.merge_size)
+    prompt = replace(prompt or PromptConfig(), chat="smolvlm" if smol else "chatml")  # the family's turn format
+    return Policy(model, tok, improc, view, prompt, meta)
+
+
+def _tile_processor(view: ViewConfig, side: int):
+    """Idefics3's image processor (PIL, no torchvision) splitting into `side`-pixel tiles plus a global view."""
+    from transformers.models.idefics3.image_processing_pil_idefics3 import Idefics3ImageProcessorPil
+
+    longest = max(side, int(max(view.max_pixels, view.crop_max_pixels) ** 0.5) // side * side)
+    return Idefics3ImageProcessorPil(do_image_splitting=True, size={"longest_edge": longest},
+                                     max_image_size={"longest_edge": side}, do_pad=True)
+
+
+def _smolvlm_config(cfg: TinyConfig, tok, ids: dict, head_dim: int):
+    """A tiny SmolVLM (transformers' Idefics3 classes): a SigLIP-style vision tower over tiles of
+    tile * merge * patch pixels, a pixel shuffle of merge_size, a Llama text model with 1-D RoPE."""
+    from transformers import Idefics3Config, Idefics3ForConditionalGeneration
+
+    text = _text_config(cfg, tok, ids, {}, head_dim=head_dim)
+    text.update(model_type="llama", bos_token_id=ids["<|im_start|>"], eos_token_id=ids["<end_of_utterance>"])
+    mcfg = Idefics3Config(
+        text_config=text,
+        vision_config=dict(hidden_size=cfg.vision_hidden, intermediate_size=cfg.vision_intermediate,
+                           num_hidden_layers=cfg.vision_depth, num_attention_heads=cfg.vision_heads,
+                           image_size=cfg.patch_size * cfg.merge_size * cfg.tile, patch_size=cfg.patch_size,
+                           initializer_range=cfg.init_std),
+        scale_factor=cfg.merge_size, image_token_id=ids["<image>"], tie_word_embeddings=True,
+        pad_token_id=ids["<|endoftext|>"],
+    )
+    return Idefics3ForConditionalGeneration, mcfg
 
 
 def _qwen2_5_vl_config(cfg: TinyConfig, tok, ids: dict, head_dim: int):

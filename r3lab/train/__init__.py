@@ -5,6 +5,7 @@ from .._lazy import lazy
 __getattr__, __dir__, __all__ = lazy(__name__, {
     ".config": ["TrainConfig", "SFTConfig", "RGRPOConfig"],
     ".optim": ["make_optimizer", "lr_factor", "clip_and_step"],
+    ".plan": ["PlanConfig", "model_shape"],
     ".loop": ["TrainState", "prepare", "run_loop", "defer_interrupt", "batch_order"],
     ".sft": ["sft_step", "train_sft = train", "supervised_text"],
     ".rgrpo": ["RGRPOState", "group_advantages", "policy_loss", "scripted_rollout", "train_step",

@@ -25,7 +25,10 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from ..core.files import atomic_write_text
-from ..model.policy import LATEST, check_files, read_json
+from ..model.adapters import ADAPTER_WEIGHTS, is_adapted, set_adapter_state
+from ..model.policy import LATEST, adapter_base, check_files, read_json
+
+BASE = "base"  # <out_dir>/base: the frozen weights under a LoRA run's adapters, when they came from no folder
 
 
 # -- RNG -------------------------------------------------------------------------------------------
@@ -187,7 +190,7 @@ def remove_run(out_dir: str | os.PathLike) -> None:
     """Delete a run's own files (log.jsonl, latest, step_*, reference/, partial saves); nothing else in the folder."""
     out_dir = Path(out_dir)
     clean_partial(out_dir)
-    for p in [out_dir / LATEST, out_dir / "log.jsonl", *out_dir.glob("step_*"), out_dir / "reference"]:
+    for p in [out_dir / LATEST, out_dir / "log.jsonl", *out_dir.glob("step_*"), out_dir / "reference", out_dir / BASE]:
         if p.is_dir():
             shutil.rmtree(p)
         elif p.exists():
@@ -215,13 +218,21 @@ def load_checkpoint(path: str | os.PathLike, policy, optimizer: torch.optim.Opti
     check_files(ckpt)  # every JSON file parses, every safetensors header covers its file: named if not
     meta = read_json(ckpt / "state.json")
     apply_rng = _parse_rng(meta.get("rng"), ckpt / "state.json") if restore_rng else None  # before any change
-    want, got = policy.model.config.model_type, read_json(ckpt / "config.json").get("model_type")
+    adapter = (ckpt / ADAPTER_WEIGHTS).is_file()
+    if adapter != is_adapted(policy.model):
+        raise ValueError(f"{ckpt} holds {'a LoRA adapter' if adapter else 'full weights'}, but this run trains "
+                         f"{'LoRA adapters' if is_adapted(policy.model) else 'the full model'}: resume with the run's "
+                         "own lora settings (--lora-r as saved), or start a new run (--overwrite true)")
+    want = policy.model.config.model_type
+    got = want if adapter else read_json(ckpt / "config.json").get("model_type")
     if got != want:
         raise ValueError(f"{ckpt / 'config.json'} holds a {got!r} model, but this run trains a {want!r} one: resume "
                          "with the policy the run started from, or start a new run (--overwrite true)")
     if optimizer is not None and ("optimizer" not in meta or not (ckpt / "optimizer.safetensors").is_file()):
         raise ValueError(f"checkpoint {ckpt} holds no optimizer state (saved for inference only, or "
                          "optimizer.safetensors is missing): resume from another step_* folder, or start afresh")
+    if adapter:
+        return _load_adapter_checkpoint(ckpt, meta, policy, optimizer, apply_rng)
     # save_pretrained may rename keys to the released layout, so let from_pretrained map them back
     with _quiet_hf():
         loaded = type(policy.model).from_pretrained(ckpt, dtype=policy.model.dtype, local_files_only=True,
@@ -240,6 +251,23 @@ def load_checkpoint(path: str | os.PathLike, policy, optimizer: torch.optim.Opti
         optimizer.load_state_dict(_optimizer_join(tensors, meta["optimizer"]))
     if restore_rng:
         apply_rng()
+    meta["path"] = str(ckpt)
+    return meta
+
+
+def _load_adapter_checkpoint(ckpt: Path, meta: dict, policy, optimizer, apply_rng) -> dict:
+    """Resume a LoRA run: the adapter tensors into the wrapped model (the base is the run's own, frozen)."""
+    tensors = load_file(str(ckpt / ADAPTER_WEIGHTS), device=str(policy.device))
+    if bad := [k for k, v in tensors.items() if not bool(torch.isfinite(v).all())][:3]:
+        raise ValueError(f"{ckpt}: adapter tensors {bad} hold NaN/inf, so this checkpoint cannot be resumed; resume "
+                         "from an earlier step_* folder (write its name into 'latest') or start afresh")
+    set_adapter_state(policy.model, tensors)
+    if optimizer is not None:
+        optimizer.load_state_dict(_optimizer_join(load_file(str(ckpt / "optimizer.safetensors"),
+                                                            device=str(policy.device)), meta["optimizer"]))
+    if apply_rng is not None:
+        apply_rng()
+    policy.meta["base"] = str(adapter_base(ckpt))  # the next checkpoints name the same base
     meta["path"] = str(ckpt)
     return meta
 

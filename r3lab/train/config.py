@@ -11,6 +11,7 @@ from typing import Protocol
 from ..core.settings import POSITIVE, RATE, check_choice, check_ranges, nested, read_nested
 from ..engine.config import RolloutSettings
 from .rewards import RewardSpec
+from ..model.adapters import LoRAConfig
 
 
 class TrainConfig(Protocol):
@@ -29,6 +30,7 @@ class TrainConfig(Protocol):
     min_lr_ratio: float
     grad_clip: float
     gradient_checkpointing: bool
+    lora: LoRAConfig
     seed: int
     log_every: int
     save_every: int
@@ -54,6 +56,13 @@ def parse_resume(s: str) -> bool | str:
 def resume_field():
     """The `resume` field of the training configs: False, True or "auto" (its CLI flag takes all three)."""
     return field(default=False, metadata={"type": parse_resume, "metavar": "{true,false,auto}"})
+
+
+def check_lora(cfg) -> None:
+    """`lora` (read into a LoRAConfig by `read_nested`), checked."""
+    if not isinstance(cfg.lora, LoRAConfig):
+        raise ValueError(f"{type(cfg).__name__}.lora = {cfg.lora!r}: expected a LoRAConfig")
+    cfg.lora.validate()
 
 
 def check_out_dir_mode(cfg) -> None:
@@ -88,6 +97,7 @@ class SFTConfig:
     min_lr_ratio: float = 0.1  # cosine floor as a fraction of each group's lr
     grad_clip: float = 1.0  # max global grad norm (0 = off)
     gradient_checkpointing: bool = False  # recompute activations in backward (GPU, long sequences)
+    lora: LoRAConfig = nested(LoRAConfig, "lora-")  # LoRA adapters (peft) instead of full fine-tuning: --lora-r 16 turns them on
     autocast: bool = False  # bfloat16 autocast for forward and backward (CPUs with avx512_bf16, GPUs); weights stay fp32
     seed: int = 0  # data order and initialisation of anything random
     log_every: int = 1  # steps between log rows
@@ -97,6 +107,7 @@ class SFTConfig:
     overwrite: bool = False  # delete the run already in out_dir (log, checkpoints) and start afresh
 
     def __post_init__(self):
+        read_nested(self)  # lora given as a dict (a saved state.json, the CLI) becomes its LoRAConfig
         self.validate()
 
     def validate(self) -> "SFTConfig":
@@ -105,6 +116,7 @@ class SFTConfig:
                      floats=dict(lr_lm=RATE, lr_merger=RATE, lr_vision=RATE, weight_decay=(0.0, 1.0),
                                  warmup=(0.0, None), min_lr_ratio=(0.0, 1.0), grad_clip=(0.0, None)))
         check_out_dir_mode(self)
+        check_lora(self)
         if self.batch_size < 1 or self.grad_accum < 1 or self.batch_size % self.grad_accum:
             raise ValueError(f"batch_size {self.batch_size} must be a positive multiple of grad_accum "
                              f"{self.grad_accum}")
@@ -144,6 +156,7 @@ class RGRPOConfig:
     rollout_mode: str = "batched"  # "batched" (KV reuse) | "reference" (official one-at-a-time loop)
     recompute_old_logprobs: bool = False  # True: old log-probs from a teacher-forced forward, not the rollout
     gradient_checkpointing: bool = False  # GPU recipe for long sequences
+    lora: LoRAConfig = nested(LoRAConfig, "lora-")  # LoRA adapters (peft) instead of full fine-tuning: --lora-r 16 turns them on
     seed: int = 0  # prompt order and rollout sampling (a pure function of seed and step)
     log_every: int = 1  # steps between log rows
     save_every: int = 0  # steps between checkpoints (0 = only at the end / on Ctrl-C)
@@ -167,6 +180,7 @@ class RGRPOConfig:
                                  warmup=(0.0, None), min_lr_ratio=(0.0, 1.0), grad_clip=(0.0, None)),
                      open_high=("eps_low",))
         check_out_dir_mode(self)
+        check_lora(self)
         if self.batch_size < self.group_size or self.batch_size % self.group_size:
             raise ValueError(f"batch_size {self.batch_size} must be a positive multiple of group_size "
                              f"{self.group_size} (trajectories per step = prompts per step x group_size)")

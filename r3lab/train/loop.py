@@ -24,9 +24,10 @@ from tqdm.auto import tqdm
 
 from ..core.env import progress_disabled
 from ..engine.scoring import TokenScorer
-from ..model.policy import Policy, read_json
+from ..model.adapters import add_lora, is_adapted
+from ..model.policy import Policy, read_json, save_base
 from . import dist
-from .checkpoint import (clean_partial, find_checkpoint, has_run, load_checkpoint, nonfinite_parameters, remove_run,
+from .checkpoint import (BASE, clean_partial, find_checkpoint, has_run, load_checkpoint, nonfinite_parameters, remove_run,
                          save_checkpoint)
 from .config import TrainConfig
 from .metrics import MetricLog
@@ -56,6 +57,10 @@ def prepare(policy: Policy, config: TrainConfig, state: type[TrainState] = Train
     if bad := nonfinite_parameters(model):  # a diverged start would only show as a NaN loss at step 1
         raise ValueError(f"{policy.meta.get('path') or 'the policy'}: parameters {bad[:3]} hold NaN/inf before "
                          "training starts; start from another checkpoint (--policy) or a fresh model")
+    if config.lora.enabled and not is_adapted(model):  # a resumed or continued adapter keeps its own
+        if policy.meta.get("path") and not policy.meta.get("base"):
+            policy.meta["base"] = str(Path(policy.meta["path"]).resolve())  # the folder the frozen weights came from
+        model = add_lora(policy, config.lora).model
     if config.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         model.config.use_cache = False
@@ -72,6 +77,10 @@ def save(state: TrainState, keep: int | None = 3):
         return None
     path = None
     if dist.info().is_main:
+        policy = state.policy
+        if is_adapted(policy.model) and not policy.meta.get("base"):  # a base made in memory: written once per run
+            save_base(policy, Path(out) / BASE)
+            policy.meta["base"] = str((Path(out) / BASE).resolve())
         extra = {"config": asdict(state.config), "log": state.log.rows, "kind": type(state.config).__name__}
         path = save_checkpoint(out, state.policy, state.optimizer, state.step, extra, keep=keep)
         state.log.save_jsonl(f"{out}/log.jsonl")

@@ -5,14 +5,16 @@ import math
 
 import torch
 
+from ..model.adapters import is_adapted, trainable_names
 from .config import TrainConfig
 
 
 def group_of(name: str) -> str:
-    """'vision', 'merger' or 'lm' for a parameter name of Qwen2-VL / Qwen2.5-VL."""
-    if ".merger." in name or name.startswith("merger."):
+    """'vision', 'merger' or 'lm' for a parameter name (Qwen: visual / visual.merger; Idefics3 and SmolVLM:
+    vision_model / connector), LoRA-wrapped names too."""
+    if ".merger." in name or name.startswith("merger.") or "connector." in name:
         return "merger"
-    if "visual." in name:
+    if "visual." in name or "vision_model." in name:
         return "vision"
     return "lm"
 
@@ -22,10 +24,16 @@ def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Opti
     lrs = {"vision": cfg.lr_vision, "merger": cfg.lr_merger, "lm": cfg.lr_lm}
     frozen = {"vision": cfg.freeze_vision or cfg.lr_vision == 0, "merger": cfg.freeze_merger or cfg.lr_merger == 0,
               "lm": cfg.lr_lm == 0}
+    adapters = trainable_names(model) if is_adapted(model) else None  # LoRA: only the adapters train
+    if adapters is not None:
+        lost = sorted({group_of(n) for n in adapters} & {g for g, f in frozen.items() if f})
+        if lost:
+            raise ValueError(f"LoRA adapters sit on the {', '.join(lost)} part(s), which the config freezes "
+                             "(freeze_vision / freeze_merger / a zero lr): unfreeze them or drop them from lora.targets")
     buckets: dict[tuple[str, bool], list] = {}
     for name, p in model.named_parameters():
         g = group_of(name)
-        p.requires_grad_(not frozen[g])
+        p.requires_grad_(not frozen[g] and (adapters is None or name in adapters))
         if p.requires_grad:
             buckets.setdefault((g, p.ndim >= 2), []).append(p)
     if not buckets:

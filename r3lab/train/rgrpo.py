@@ -27,6 +27,7 @@ from ..core.trajectory import Trajectory
 from ..engine.config import RolloutConfig
 from ..engine.rollouts import rollout
 from ..engine.scoring import TokenScorer, token_logprobs
+from ..model.adapters import is_adapted
 from ..model.policy import Policy, load_policy
 from . import dist
 from .config import RGRPOConfig
@@ -239,6 +240,8 @@ def make_reference(state: RGRPOState) -> TokenScorer:
     """The frozen reference scorer (only ever called when beta > 0)."""
     cfg, policy = state.config, state.policy
     saved = f"{cfg.out_dir}/reference" if cfg.out_dir else ""
+    if not cfg.ref_policy and is_adapted(policy.model):  # LoRA: the frozen base under the adapters is the start
+        return TokenScorer(policy.model, adapters=False)
     if cfg.ref_policy:
         ref = load_policy(cfg.ref_policy, dtype=policy.model.dtype, device=policy.device).model
     elif saved and state.resumed and os.path.isfile(f"{saved}/config.json"):  # a fresh run replaces a stale one

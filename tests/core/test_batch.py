@@ -30,3 +30,20 @@ def test_model_inputs_are_what_the_forward_takes():
     assert {"loss_mask", "old_logprobs"} <= set(batch) - set(model_inputs(batch))
     text_only = {k: v for k, v in batch.items() if k not in ("pixel_values", "image_grid_thw")}
     assert set(model_inputs(text_only)) == set(MODEL_INPUTS) - {"pixel_values", "image_grid_thw"}
+
+
+def test_smolvlm_batch_has_1d_positions_and_its_tiles_in_one_image_batch():
+    from r3lab.model.tiny import build_tiny
+
+    policy = build_tiny(family="smolvlm")
+    trajs = [make(policy), make(policy)]
+    batch = collate(trajs, policy)
+    assert set(model_inputs(batch)) == {"input_ids", "attention_mask", "position_ids", "pixel_values"}
+    B, L = batch["input_ids"].shape
+    assert batch["position_ids"].shape == (B, L)
+    n = int(batch["attention_mask"][0].sum())
+    assert batch["position_ids"][0, :n].tolist() == list(range(n))  # right padding: positions from 0
+    tiles = sum(1 if r * c == 1 else r * c + 1 for t in trajs for _, r, c in t.grids())
+    assert batch["pixel_values"].shape[:2] == (1, tiles)
+    images = sum(policy.image_token_count(g) for t in trajs for g in t.grids())
+    assert int((batch["input_ids"] == policy.image_token_id).sum()) == images

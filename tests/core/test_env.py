@@ -39,7 +39,10 @@ def test_progress_disabled_follows_env(monkeypatch):
 
 def test_describe_and_assets():
     d = r3lab.describe()
-    assert d["torch"].startswith("2.13") and d["device"] in ("cpu", "cuda")
+    import transformers
+
+    assert d["torch"] == torch.__version__ and d["transformers"] == transformers.__version__
+    assert d["device"] in ("cpu", "cuda")
     assert env.assets_dir().is_dir()
 
 

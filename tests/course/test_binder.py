@@ -6,10 +6,14 @@ runs binder/verify.sh: a fresh venv from binder/ alone, postBuild, `pip check`, 
 import re
 import shutil
 import subprocess
-import tomllib
 from pathlib import Path
 
 import pytest
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10: the same parser as a package
+    tomllib = pytest.importorskip("tomli")
 
 ROOT = Path(__file__).resolve().parents[2]
 BINDER = ROOT / "binder"

@@ -6,7 +6,8 @@ from r3lab.core.regions import Frame, ViewConfig, crop_and_zoom
 from r3lab.data.legible import (class_separability, coarse_detail_extent, coarse_residual, legibility,
                                 zoomed_detail_extent)
 from r3lab.data.tasks import TaskConfig, make_task
-from r3lab.data.world import COLOURS, PATTERNS, WorldConfig, pattern_tile, region_input_box
+from r3lab.data.details import PATTERNS, pattern_tile
+from r3lab.data.world import COLOURS, WorldConfig, region_input_box
 
 COLOUR = TaskConfig(read_kinds=("colour",), compare_kind="colour")  # the opt-in colour marks
 

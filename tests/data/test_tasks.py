@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from r3lab.data.tasks import ALL_FAMILIES, FAMILIES, TaskConfig, make_task
-from r3lab.data.world import COLOURS, GLYPHS, WorldConfig
+from r3lab.data.details import GLYPHS
+from r3lab.data.world import COLOURS, WorldConfig
 
 
 @pytest.mark.parametrize("family", ALL_FAMILIES)

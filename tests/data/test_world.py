@@ -5,7 +5,8 @@ from PIL import Image
 
 from r3lab.core.regions import Frame, ViewConfig
 from r3lab.data.tasks import TaskConfig, make_task
-from r3lab.data.world import COLOURS, Scene, WorldConfig, detail_mask, region_input_box
+from r3lab.data.details import detail_mask
+from r3lab.data.world import COLOURS, Scene, WorldConfig, region_input_box
 
 
 @pytest.mark.parametrize("family", ["read_one", "compare_two", "count", "glyph"])

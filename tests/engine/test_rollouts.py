@@ -4,7 +4,7 @@ import pytest
 import torch
 from tokenizers import AddedToken
 
-from r3lab.core.batch import collate
+from r3lab.core.batch import collate, model_inputs
 from r3lab.core.crop_calls import Verdict, format_crop_call
 from r3lab.core.trajectory import ENV, IMAGE, MODEL
 from r3lab.data.sample import Sample
@@ -53,8 +53,7 @@ def teacher_forced(policy, traj):
     """One full forward over the finished trajectory: logits that predict each model token, and the ids."""
     b = collate([traj], policy)
     with torch.no_grad():
-        lg = policy.model(input_ids=b["input_ids"], attention_mask=b["attention_mask"], position_ids=b["position_ids"],
-                          pixel_values=b.get("pixel_values"), image_grid_thw=b.get("image_grid_thw")).logits[0].float()
+        lg = policy.model(**model_inputs(b)).logits[0].float()
     idx = b["loss_mask"][0].nonzero().squeeze(-1)
     return lg[idx - 1], b["input_ids"][0, idx], b["old_logprobs"][0, idx]
 
@@ -87,6 +86,33 @@ def test_qwen3_5_runs_in_reference_mode_and_its_logits_equal_one_full_forward(sa
     with pytest.raises(ValueError, match="recurrent state.*mode='reference'"):
         from r3lab.engine.cache import SharedCache
         SharedCache(p, 2)
+
+
+@pytest.mark.parametrize("family", ["qwen2_5_vl", "qwen3_vl", "qwen3_5", "smolvlm"])
+def test_lora_wrapped_model_keeps_the_cache_exact(samples, family):
+    """The engine runs on a peft-wrapped model (adapters on the language model, vision tower and merger);
+    Qwen3.5 in reference mode, as always."""
+    pytest.importorskip("peft")
+    import warnings
+
+    from r3lab.model.adapters import LoRAConfig, add_lora
+
+    warnings.filterwarnings("ignore", ".*linear-attention layers")  # Qwen3.5's mode='reference' notice
+    p = build_tiny(TinyConfig(seed=3, patch_size=7 if family in ("qwen3_vl", "qwen3_5") else 14,
+                              layers=4 if family == "qwen3_5" else 2), family=family)
+    add_lora(p, LoRAConfig(r=4, targets="lm,vision,merger"))
+    with torch.no_grad():
+        for n, q in p.model.named_parameters():
+            if "lora_B" in n:
+                q.normal_(0, 0.2)
+    assert type(p.model).__name__ == "PeftModel"
+    _incremental_equals_full(p, samples, 2, tol=2e-4 if family == "qwen3_5" else 1e-4)
+    rec = Recorder()
+    out = rollout(p, samples, GREEDY, group_size=2, scripts=[[" a", call((10, 10, 60, 50))], [" b"]], logits_hook=rec,
+                  progress=False)
+    for i, traj in enumerate(out):
+        full, _, _ = teacher_forced(p, traj)
+        assert (rec.of(i) - full).abs().max().item() < (2e-4 if family == "qwen3_5" else 1e-4)
 
 
 def _incremental_equals_full(policy, samples, n_crops, tol=1e-4):
@@ -384,3 +410,53 @@ def test_crop_boxes_is_not_asked_past_max_crops(policy, samples):
     (t,) = rollout(policy, samples[:1], RolloutConfig(greedy=True, max_new_tokens=80, max_crops=1), group_size=1,
                    scripts=[script], crop_boxes=lambda s, k: asked.append(k) or (5, 6, 45, 36), progress=False)
     assert asked == [0] and len(t.crops) == 1 and t.events[1].note  # the second call is refused with a note
+
+
+@pytest.fixture(scope="module")
+def smol():
+    p = build_tiny(TinyConfig(seed=3), family="smolvlm")
+    assert type(p.model).__name__ == "Idefics3ForConditionalGeneration" and p.position_dims == 1
+    return p
+
+
+@pytest.mark.parametrize("n_crops", [0, 1, 3])
+def test_smolvlm_incremental_logits_equal_one_full_forward(smol, samples, n_crops):
+    """SmolVLM (Idefics3 classes): tiles + global view per image, 1-D positions, the KV cache kept across crops."""
+    _incremental_equals_full(smol, samples, n_crops)
+
+
+def test_smolvlm_rows_cropping_at_different_steps_stay_exact(smol, samples):
+    cfg = RolloutConfig(greedy=True, max_new_tokens=70, max_segment_tokens=50, compact_holes=0.0, drop_finished=True)
+    rec, stats = Recorder(), {}
+    out = rollout(smol, samples, cfg, group_size=2, scripts=ROW_SCRIPTS, logits_hook=rec, progress=False, stats=stats)
+    assert [len(t.crops) for t in out] == [1, 2, 1, 0] and stats["compactions"] > 0
+    assert out[3].meta["stop"] == "eos" and out[3].pieces[-1].ids[-1] == smol.eos_id
+    assert smol.decode([smol.eos_id]) == "<|im_end|>" and out[3].final_answer() == "red"
+    for i, traj in enumerate(out):
+        full, _, _ = teacher_forced(smol, traj)
+        assert (rec.of(i) - full).abs().max().item() < 1e-4, f"row {i}"
+    ref = rollout(smol, samples, RolloutConfig(greedy=True, max_new_tokens=70, max_segment_tokens=50,
+                                               mode="reference"), group_size=2, scripts=ROW_SCRIPTS, progress=False)
+    assert [t.input_ids() for t in ref] == [t.input_ids() for t in out]
+
+
+def test_smolvlm_classes_of_model_type_smolvlm_keep_the_cache_exact(smol, samples):
+    """A SmolVLM2-style folder (model_type 'smolvlm': transformers' SmolVLM classes and its PIL image processor,
+    no torchvision) runs through the same rules as an Idefics3 one."""
+    from transformers import SmolVLMConfig, SmolVLMForConditionalGeneration
+    from transformers.models.smolvlm.image_processing_pil_smolvlm import SmolVLMImageProcessorPil
+
+    from r3lab.model.policy import Policy
+
+    d = smol.model.config.to_dict()
+    for key in ("model_type", "architectures"):
+        d.pop(key, None)
+    d["vision_config"].pop("model_type", None)
+    model = SmolVLMForConditionalGeneration(SmolVLMConfig(**d)).eval()
+    model.load_state_dict(smol.model.state_dict())
+    S = smol.patch_size
+    improc = SmolVLMImageProcessorPil(do_image_splitting=True, size={"longest_edge": 6 * S},
+                                      max_image_size={"longest_edge": S})
+    p = Policy(model, smol.tokenizer, improc, smol.view, smol.prompt)
+    assert p.position_dims == 1 and p.patch_size == S
+    _incremental_equals_full(p, samples, 2)

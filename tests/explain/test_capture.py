@@ -144,3 +144,36 @@ def test_capture_on_qwen3_5_reads_only_its_full_attention_layers_and_says_so():
     with pytest.raises(ValueError, match=r"layers \[1\] are Gated-DeltaNet.*full-attention layers are \[3\]"):
         with capture_attention(policy, layers=[1, -1]):
             pass
+
+
+def test_capture_on_smolvlm_folds_tiles_and_the_global_view_onto_one_grid():
+    """SmolVLM: an image's tiles and its global view fold onto one cell grid, each image's attention mass kept."""
+    from r3lab.model.tiny import TinyConfig, build_tiny
+    from r3lab.testing import toy_trajectory
+
+    p = build_tiny(TinyConfig(seed=1, layers=2), family="smolvlm")
+    traj = toy_trajectory(p, size=(448, 336))
+    kw = _inputs(p, [traj])
+    eager = _eager_attentions(p, kw)
+    with capture_attention(p, layers=[-1], queries="model") as cap:
+        cap.forward(traj)
+    maps = cap.maps
+    k = 2  # tokens per tile side of the tiny SmolVLM (4 per tile)
+    assert maps.grids == [(1, r * k, c * k) for _, r, c in traj.grids()] and maps.merge == 1
+    ids = torch.tensor(traj.input_ids())
+    starts = torch.tensor([0] + [len(q.ids) for q in traj.pieces]).cumsum(0)
+    ref = eager[-1][0][:, maps.query_pos]  # (heads, queries, L)
+    for i, q in enumerate([q for q in traj.pieces if q.kind == "image"]):
+        k_img = traj.pieces.index(q)
+        cols = torch.arange(starts[k_img], starts[k_img + 1])[ids[starts[k_img]:starts[k_img + 1]] == p.image_token_id]
+        s, e = maps.spans[i]
+        torch.testing.assert_close(maps.weights[0][..., s:e].sum(-1), ref[..., cols].sum(-1), atol=1e-5, rtol=0)
+    _, rows, cols_ = traj.grids()[1]  # the crop: 2 x 2 tiles; its first cell = tile 0's first token + a quarter
+    s = maps.spans[1][0]
+    crop_cols = torch.arange(starts[4], starts[5])[ids[starts[4]:starts[5]] == p.image_token_id]
+    want = ref[..., crop_cols[0]] + ref[..., crop_cols[rows * cols_ * k * k]] / (rows * cols_)
+    torch.testing.assert_close(maps.weights[0][..., s], want, atol=1e-5, rtol=0)
+    with pytest.raises(ValueError, match="reads each image's tiles from its trajectory"):
+        with capture_attention(p, layers=[-1]):
+            with torch.no_grad():
+                p.model(**kw)

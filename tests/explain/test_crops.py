@@ -228,3 +228,16 @@ def test_read_scoring_stops_at_the_next_call(policy):
     assert first.read.startswith(" It is") or first.read.startswith(" This one")
     assert calls[1] not in first.read and "<answer>" not in first.read and "<answer>" in second.read
     assert set(first.importance) == {"blank"} and first.logp != second.logp
+
+
+def test_explain_crops_on_smolvlm():
+    """The per-crop explanation on SmolVLM (tiles + global view, 1-D positions): attention in the box, the
+    counterfactual variants and the answer's log-prob, as for Qwen."""
+    from r3lab.model.tiny import TinyConfig, build_tiny
+
+    p = build_tiny(TinyConfig(seed=1), family="smolvlm")
+    traj = toy_trajectory(p, size=(448, 336))
+    (e,) = explain_crops(p, traj)
+    assert e.ok and e.mass_in_box + e.mass_outside == pytest.approx(1.0) and 0 < e.mass_in_box < 1
+    assert set(e.importance) == {"blank", "coarse", "wrong"} and e.answer == "red"
+    assert e.logp == pytest.approx(answer_logprobs(p, [traj])[0], abs=1e-5)

@@ -204,7 +204,8 @@ def test_short_rgrpo_run_raises_mean_reward():
     assert before < 0.3 and after > before + 0.3, (before, after, log.series("reward"))
 
 
-@pytest.mark.parametrize("family,style", [("qwen3_vl", ("relative", "tool")), ("qwen3_5", ("relative", "json"))])
+@pytest.mark.parametrize("family,style", [("qwen3_vl", ("relative", "tool")), ("qwen3_5", ("relative", "json")),
+                                          ("smolvlm", ("relative", "json"))])
 def test_one_rgrpo_step_trains_the_2026_families(family, style):
     """R-GRPO on a Qwen3-VL writing Qwen3-VL's own zoom tool in 0-1000, and on a Qwen3.5 (reference-mode rollouts):
     crops act, the region reward sees them, and every trainable parameter moves."""

@@ -132,7 +132,7 @@ def test_training_on_boxes_of_another_view_is_refused_naming_the_fix(tmp_path):
 
 
 @pytest.mark.parametrize("family,style", [("qwen3_vl", ("absolute", "json")), ("qwen3_vl", ("relative", "tool")),
-                                          ("qwen3_5", ("relative", "tool"))])
+                                          ("qwen3_5", ("relative", "tool")), ("smolvlm", ("absolute", "json"))])
 def test_one_sft_step_trains_the_2026_families_in_either_grammar(family, style):
     """A Qwen3-VL (DeepStack) and a Qwen3.5 (Gated-DeltaNet) take an SFT step: every parameter moves and the
     loss falls on the same batch; the tool grammar's rationales come with their tool-response turns masked."""

@@ -1,0 +1,303 @@
+"""One command that verifies a GPU: `bash benchmarks/gpu_check.sh` (no network, no weights, <= 10 min on one H100).
+
+On CUDA in bfloat16, at the real shapes of Qwen2.5-VL-3B, Qwen3-VL-2B and SmolVLM-256M (random weights,
+`r3lab.model.real.real_policy`):
+  exactness   the engine's incremental logits (KV cache kept across 2 crops) against one full forward over
+              the finished trajectory. Tolerances: fp32 (TF32 off) max |diff| < 1e-3 (on the 256M shape);
+              bf16 max |diff| <= 5 % of the largest logit and the same argmax at >= 98 % of the positions
+  rollouts    a group of 8 with 2 crops each: KV reuse (one batch) vs the official re-prefill loop, and the
+              group as one batch vs one trajectory at a time (same engine), after a warm-up, seconds and ratios
+  train       one SFT and one R-GRPO step (scripted rollouts), full and LoRA (r=16), peak memory
+              (torch.cuda.max_memory_allocated) next to `r3lab plan`'s estimate for the same tokens
+  capture     peak memory of a forward with `capture_attention` (every layer, the model's tokens) vs eager
+              `output_attentions=True` (skipped where eager would not fit)
+  nccl        two processes, nccl all_reduce and one DDP SFT step of r3-tiny, when two GPUs are present
+Writes benchmarks/results/gpu.json. `--smoke` runs the same code on this CPU at r3-tiny sizes (Qwen2.5-VL and
+SmolVLM families, a few seconds; memory is not measured there): tests/test_gpu_check.py runs it.
+"""
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import platform
+import sys
+import time
+import traceback
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from r3lab.engine.config import RolloutConfig  # noqa: E402
+from r3lab.engine.costs import compare  # noqa: E402
+from r3lab.engine.environment import crop_script  # noqa: E402
+from r3lab.engine.rollouts import rollout  # noqa: E402
+from r3lab.core.batch import collate, model_inputs  # noqa: E402
+from r3lab.data.sample import Sample  # noqa: E402
+from r3lab.model.adapters import LoRAConfig  # noqa: E402
+from r3lab.testing import toy_image, toy_samples  # noqa: E402
+
+SHAPES = ("qwen2.5-vl-3b", "qwen3-vl-2b", "smolvlm-256m")
+SMOKE = ("qwen2_5_vl", "smolvlm")
+GIB = 2**30
+
+
+def make_policy(name: str, device, dtype, smoke: bool):
+    if smoke:
+        from r3lab.model.tiny import TinyConfig, build_tiny
+
+        p = build_tiny(TinyConfig(seed=3), family=name)
+        p.model.to(device=device, dtype=dtype)
+        return p
+    from r3lab.model.real import real_policy
+
+    return real_policy(name, device=device, dtype=dtype)
+
+
+def free(*objs):
+    del objs
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def peak_reset(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+
+
+def peak(device) -> float | None:
+    if device.type != "cuda":
+        return None
+    torch.cuda.synchronize()
+    return torch.cuda.max_memory_allocated() / GIB
+
+
+def samples_for(policy, n=2):
+    size = (1000, 760) if policy.position_dims == 1 and policy.patch_size >= 512 else (448, 336)
+    return [Sample(toy_image(size, k), "What colour is the disc?", ["red"], sample_id=f"g{k}") for k in range(n)]
+
+
+def exactness(policy, samples, fp32: bool) -> dict:
+    """Incremental logits (2 crops kept in the cache) vs one full forward over the finished trajectory."""
+    frame = samples[0].prompt(policy.view, policy.prompt).frame
+    script = crop_script(frame, 2, style=policy.prompt.calls)
+    rec = []
+    (traj,) = rollout(policy, samples[:1], RolloutConfig(greedy=True, max_new_tokens=200, max_segment_tokens=120),
+                      group_size=1, scripts=[script], progress=False,
+                      logits_hook=lambda ids, lg: rec.append(lg[0].float().clone()))
+    b = collate([traj], policy)
+    with torch.no_grad():
+        full = policy.model(**model_inputs(b)).logits[0].float()
+    idx = b["loss_mask"][0].nonzero().squeeze(-1)
+    full, inc = full[idx - 1], torch.stack(rec)
+    diff = (inc - full).abs()
+    out = dict(crops=len(traj.crops), tokens=len(traj.input_ids()), max_abs_diff=float(diff.max()),
+               mean_abs_diff=float(diff.mean()), max_logit=float(full.abs().max()),
+               argmax_agreement=float((inc.argmax(-1) == full.argmax(-1)).float().mean()))
+    out["ok"] = out["crops"] == 2 and (out["max_abs_diff"] < (1e-4 if fp32 and policy.device.type == "cpu" else 1e-3)
+                                       if fp32 else out["max_abs_diff"] <= 0.05 * out["max_logit"]
+                                       and out["argmax_agreement"] >= 0.98)
+    out["tolerance"] = "fp32: max |diff| < 1e-3 (1e-4 on CPU)" if fp32 else \
+        "bf16: max |diff| <= 5 % of max |logit| and argmax agreement >= 98 %"
+    return out
+
+
+def rollouts(policy, samples, group: int, repeats: int) -> dict:
+    frame = samples[0].prompt(policy.view, policy.prompt).frame
+    scripts = [crop_script(frame, 2, style=policy.prompt.calls)]
+    base = RolloutConfig(greedy=True, max_new_tokens=200, max_segment_tokens=120, group_size=group)
+    variants = {"kv_reuse_batched": base, "reprefill_reference": replace(base, mode="reference"),
+                "kv_reuse_one_at_a_time": replace(base, batch_rows=1)}
+    rollout(policy, samples[:1], replace(base, group_size=1), scripts=scripts, progress=False)  # warm-up (kernels)
+    best = compare(policy, samples[:1], variants, repeats, scripts=scripts)
+    sec = {k: v[0] for k, v in best.items()}
+    tokens = {k: [t.input_ids() for t in v[1]] for k, v in best.items()}
+    return dict(group=group, seconds=sec, reprefill_over_kv=sec["reprefill_reference"] / sec["kv_reuse_batched"],
+                one_at_a_time_over_batched=sec["kv_reuse_one_at_a_time"] / sec["kv_reuse_batched"],
+                same_tokens=len({json.dumps(v) for v in tokens.values()}) == 1, ok=True)
+
+
+def train_steps(name, device, dtype, smoke: bool) -> dict:
+    from r3lab.train.config import RGRPOConfig, SFTConfig
+    from r3lab.train.plan import PlanConfig, plan
+    from r3lab.train.rgrpo import scripted_rollout, train as rgrpo_train
+    from r3lab.train.sft import train as sft_train
+
+    out = {}
+    for mode in ("full", "lora"):
+        lora = LoRAConfig(r=16 if mode == "lora" else 0, alpha=32)
+        policy = make_policy(name, device, dtype, smoke)
+        samples = toy_samples(2, policy.view)
+        ref = samples[0].reference(policy.view, policy.prompt).tokenize(policy)
+        tokens, new = len(ref.input_ids()), int(ref.loss_mask().sum())
+        image_tokens = sum(policy.image_token_count(g) for g in ref.grids())
+        peak_reset(device)
+        t0 = time.perf_counter()
+        sft_train(policy, samples, SFTConfig(steps=1, batch_size=2, grad_accum=2, lr_lm=1e-5, lr_vision=1e-5,
+                                             lr_merger=1e-5, lora=lora))
+        row = dict(tokens=tokens, sft_seconds=time.perf_counter() - t0, sft_peak_gib=peak(device))
+        free(policy)
+        policy = make_policy(name, device, dtype, smoke)
+        frame = samples[0].prompt(policy.view, policy.prompt).frame
+        script = crop_script(frame, 1, style=policy.prompt.calls)
+        peak_reset(device)
+        t0 = time.perf_counter()
+        log = rgrpo_train(policy, samples[:1], RGRPOConfig(steps=1, group_size=4, batch_size=4, micro_rows=1,
+                                                           max_new_tokens=120, max_segment_tokens=100, lora=lora),
+                          rollout_fn=scripted_rollout(lambda s, j, step: script))
+        row.update(rgrpo_seconds=time.perf_counter() - t0, rgrpo_peak_gib=peak(device),
+                   rgrpo_loss_finite=bool(torch.isfinite(torch.tensor(log.rows[-1]["loss"]))))
+        if not smoke:
+            c = PlanConfig(policy=name, dtype="bfloat16", text_tokens=tokens - image_tokens, image_tokens=image_tokens,
+                           new_tokens=new, reserve=0.0, lora=LoRAConfig(r=16))
+            rows = {(r["stage"], r["mode"]): r for r in plan(c).rows if not r["checkpointing"]}
+            row["sft_planned_gib"] = rows["SFT", mode]["total"] / GIB
+        row["ok"] = row["rgrpo_loss_finite"]
+        out[mode] = row
+        free(policy)
+    return out
+
+
+def capture_memory(policy, samples) -> dict:
+    from r3lab.explain.capture import capture_attention
+
+    traj = rollout(policy, samples[:1], RolloutConfig(greedy=True, max_new_tokens=40), group_size=1,
+                   scripts=[crop_script(samples[0].prompt(policy.view, policy.prompt).frame, 1,
+                                        style=policy.prompt.calls)], progress=False)[0]
+    kw = model_inputs(collate([traj], policy))
+    dev = policy.device
+    out = {"tokens": len(traj.input_ids())}
+    peak_reset(dev)
+    with torch.no_grad():
+        policy.model(**kw)
+    out["plain_peak_gib"] = peak(dev)
+    peak_reset(dev)
+    with capture_attention(policy, layers="all", queries="model") as cap:
+        cap.forward(traj)
+    out["capture_peak_gib"], out["capture_kept_mib"] = peak(dev), cap.maps.weights.numel() * 4 / 2**20
+    tc = policy.model.config.get_text_config()
+    eager_bytes = tc.num_hidden_layers * tc.num_attention_heads * out["tokens"] ** 2 * 2
+    if dev.type == "cuda" and eager_bytes > 0.5 * torch.cuda.mem_get_info()[0]:
+        out["eager"] = "skipped: output_attentions would need about %.1f GiB" % (eager_bytes / GIB)
+    else:
+        policy.model.set_attn_implementation("eager")
+        try:
+            peak_reset(dev)
+            with torch.no_grad():
+                policy.model(**kw, output_attentions=True)
+            out["eager_peak_gib"] = peak(dev)
+        finally:
+            policy.model.set_attn_implementation("sdpa")
+    out["ok"] = True
+    return out
+
+
+def _nccl_worker(rank: int, world: int, port: int, q):
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
+                      LOCAL_RANK=str(rank))
+    try:
+        from r3lab.model.tiny import build_tiny
+        from r3lab.train import dist
+        from r3lab.train.config import SFTConfig
+        from r3lab.train.sft import train
+
+        dist.init("nccl")
+        x = torch.ones(1, device=dist.device()) * (rank + 1)
+        torch.distributed.all_reduce(x)
+        p = build_tiny()
+        p.model.to(dist.device())
+        log = train(p, toy_samples(4, p.view), SFTConfig(steps=1, batch_size=4))
+        q.put((rank, float(x), float(log.rows[-1]["loss"])))
+        dist.shutdown()
+    except Exception as e:  # reported by the parent
+        q.put((rank, "error", repr(e)))
+
+
+def nccl() -> dict:
+    n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if n < 2:
+        return {"skipped": f"{n} GPU(s): the two-process nccl test needs two"}
+    import torch.multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    q = ctx.Queue()
+    procs = [ctx.Process(target=_nccl_worker, args=(r, 2, 29517, q)) for r in range(2)]
+    for p in procs:
+        p.start()
+    res = sorted(q.get(timeout=300) for _ in procs)
+    for p in procs:
+        p.join(60)
+    ok = all(r[1] == 3.0 for r in res) and res[0][2] == res[1][2]
+    return {"ranks": res, "ok": ok}
+
+
+def run_section(results: dict, key: str, fn, *a, **kw):
+    t0 = time.perf_counter()
+    try:
+        results[key] = fn(*a, **kw)
+    except Exception as e:  # a failing check is recorded and the rest still run
+        results[key] = {"ok": False, "error": f"{type(e).__name__}: {e}", "trace": traceback.format_exc()[-2000:]}
+    results[key]["seconds_total"] = time.perf_counter() - t0 if isinstance(results[key], dict) else None
+    print(f"[gpu_check] {key}: {'ok' if results[key].get('ok', True) else 'FAILED'} "
+          f"({time.perf_counter() - t0:.1f} s)", flush=True)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--smoke", action="store_true", help="CPU, r3-tiny sizes, a few seconds (what the test runs)")
+    ap.add_argument("--shapes", nargs="+", default=None, help=f"published shapes (default: {' '.join(SHAPES)})")
+    ap.add_argument("--out", default="", help="JSON to write (default benchmarks/results/gpu.json; smoke: not written)")
+    args = ap.parse_args(argv)
+    if not args.smoke and not torch.cuda.is_available():
+        print("gpu_check: no CUDA GPU here. `bash benchmarks/gpu_check.sh --smoke` runs the same checks on this CPU "
+              "at r3-tiny sizes.", file=sys.stderr)
+        return 2
+    device = torch.device("cpu" if args.smoke else "cuda")
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = False  # the fp32 exactness check means fp32
+        torch.backends.cudnn.allow_tf32 = False
+    shapes = args.shapes or (SMOKE if args.smoke else SHAPES)
+    results = {"device": torch.cuda.get_device_name(0) if device.type == "cuda" else platform.processor() or "cpu",
+               "torch": torch.__version__, "python": platform.python_version(), "smoke": args.smoke, "shapes": {}}
+    import transformers
+
+    results["transformers"] = transformers.__version__
+    t_all = time.perf_counter()
+    first = shapes[-1]  # the smallest shape also runs the fp32 exactness check
+    for name in shapes:
+        res = results["shapes"].setdefault(name, {})
+        policy = make_policy(name, device, torch.bfloat16, args.smoke)
+        samples = samples_for(policy)
+        run_section(res, "exactness_bf16", exactness, policy, samples, fp32=False)
+        run_section(res, "rollouts_bf16", rollouts, policy, samples, 2 if args.smoke else 8, 1)
+        run_section(res, "capture_bf16", capture_memory, policy, samples)
+        free(policy)
+        if name == first:
+            policy = make_policy(name, device, torch.float32, args.smoke)
+            run_section(res, "exactness_fp32", exactness, policy, samples_for(policy), fp32=True)
+            free(policy)
+        if not args.smoke or name == shapes[0]:  # the smoke run trains one family (tests/train covers the others)
+            run_section(res, "train_bf16", train_steps, name, device, torch.bfloat16, args.smoke)
+    run_section(results, "nccl", nccl)
+    results["seconds"] = time.perf_counter() - t_all
+    bad = [f"{n}/{k}" for n, r in results["shapes"].items() for k, v in r.items() if not v.get("ok", True)]
+    bad += ["nccl"] if not results["nccl"].get("ok", True) else []
+    results["failed"] = bad
+    out = args.out or ("" if args.smoke else str(ROOT / "benchmarks" / "results" / "gpu.json"))
+    if out:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        Path(out).write_text(json.dumps(results, indent=1))
+        print(f"[gpu_check] wrote {out}")
+    print(f"[gpu_check] {'all checks passed' if not bad else 'FAILED: ' + ', '.join(bad)} in {results['seconds']:.0f} s")
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
