@@ -52,7 +52,8 @@ def make_scene(rng, world: WorldConfig, n_min, asked, detail_kind, distractors, 
             if detail_kind == "pattern":
                 pat = value if value is not None else rng.choice(world.patterns)
                 lm.detail = _place(rng, world, lm, "pattern", "grey", pat, world.pattern_size, 1)
-                lm.detail.phase = (round(rng.random(), 4), round(rng.random(), 4))
+                phase = (round(rng.random(), 4), round(rng.random(), 4))  # drawn either way: layouts stay the same
+                lm.detail.phase = phase if world.pattern_phase == "random" else (0.0, 0.0)
             elif detail_kind == "mark":
                 lm.detail = _place(rng, world, lm, "mark", dcol, "square", world.mark_size, 1)
             elif detail_kind == "shape":

@@ -49,10 +49,11 @@ class WorldConfig:
     object_shapes: tuple = ("circle", "square", "triangle", "diamond")  # landmark shapes
     object_colours: tuple = ("red", "green", "blue", "yellow", "purple", "orange", "pink", "cyan", "brown")
     patterns: tuple = PATTERNS  # the gratings a pattern detail shows (answers of the default families)
-    pattern_size: int = 20  # side of a pattern tile: a 3-px grey dot at the coarse view, ~20 px zoomed
+    pattern_size: int = 18  # side of a pattern tile: a 3-px grey dot at the coarse view, ~20 px zoomed
     pattern_period: int = 4  # grating period in pixels: far below the coarse view's resolution (12 px)
-    pattern_taper: int = 10  # pixels over which the grating's contrast fades to the tile's edge (size / 2: a Hann window)
+    pattern_taper: int = 5  # pixels over which the grating fades to grey at the tile's edge (a Tukey window; size / 2: Hann)
     pattern_contrast: int = 110  # grating amplitude around the tile's grey (128), in grey levels
+    pattern_phase: str = "random"  # "random": a random offset per tile; "fixed": centred (its 1-5 leaking grey levels are systematic: a coarse probe reads them)
     mark_size: int = 11  # side of a colour mark: 1.8 px at the coarse view, >= 10.6 px zoomed (5 px stays under a patch)
     mark_colours: tuple = ("red", "green", "blue", "yellow", "black", "white")  # detail colours (answers)
     detail_shapes: tuple = ("square", "cross", "ring", "triangle")  # shapes of tiny shape details (answers)
@@ -80,6 +81,8 @@ class WorldConfig:
                 raise ValueError(f"unknown colour {name!r}; known: {sorted(COLOURS)}")
         if bad := [p for p in self.patterns if p not in PATTERNS]:
             raise ValueError(f"unknown patterns {bad}; known: {list(PATTERNS)}")
+        if self.pattern_phase not in ("random", "fixed"):
+            raise ValueError(f"pattern_phase must be 'random' or 'fixed', got {self.pattern_phase!r}")
         if not (2 <= self.pattern_period <= self.pattern_size and 0 <= 2 * self.pattern_taper <= self.pattern_size
                 and 0 <= self.pattern_contrast <= 127):
             raise ValueError(f"pattern_size {self.pattern_size}, pattern_period {self.pattern_period}, pattern_taper "

@@ -70,6 +70,9 @@ def measure(step):
 
 
 measure(0)
+if steps == 0:
+    json.dump(rec, open(out + ".json", "w"), indent=1)
+    sys.exit(0)
 data = build_base(steps * 32, 1, closeups, world, pol.view, pairs=0.0, progress=False)
 t0 = time.time()
 for k in range(4):
