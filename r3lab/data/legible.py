@@ -118,10 +118,10 @@ def class_separability(world: WorldConfig | None = None, view: ViewConfig | None
     of the landmark (`zoom_probe`, its `window`-sized neighbourhood at the crop's scale), beside `chance`. A detail the zoom is necessary for has
     `class_max <= noise_max` and a coarse probe at chance, and a zoom probe well above it.
     """
-    from .tasks import TaskConfig, _values, make_task
+    from .tasks import TaskConfig, answer_classes, make_task
 
     world, view, tasks = world or WorldConfig(), view or ViewConfig(), tasks or TaskConfig()
-    classes = list(_values(world, tasks.read_kinds[0]))
+    classes = list(answer_classes(world, tasks.read_kinds[0]))
     feats = {"coarse": [], "zoom": []}
     labels, groups, class_max, noise_max = [], [], 0, 0
     for i in range(n):

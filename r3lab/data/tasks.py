@@ -135,12 +135,12 @@ def _balanced(seed: int, family: str, index: int):
 
 
 # -- task families -----------------------------------------------------------------------------
-def _values(world: WorldConfig, kind: str) -> tuple:
+def answer_classes(world: WorldConfig, kind: str) -> tuple:
     return {"pattern": world.patterns, "colour": world.mark_colours, "shape": world.detail_shapes}[kind]
 
 
 def _read_one(rng, pick, world, tasks, key):
-    kind, answer = pick([(k, v) for k in tasks.read_kinds for v in _values(world, k)])
+    kind, answer = pick([(k, v) for k in tasks.read_kinds for v in answer_classes(world, k)])
     scene = make_scene(rng, world, 1, [answer], DETAILS[kind], tasks.distractor_details)
     q = rng.choice(QUESTIONS[f"read_one/{kind}"]).format(obj=scene.landmarks[0].name)
     return Task(scene, q, answers_for(answer), "read_one", kind, [0], 0, [answer], key)
@@ -148,7 +148,7 @@ def _read_one(rng, pick, world, tasks, key):
 
 def _compare_two(rng, pick, world, tasks, key):
     same = pick(["yes", "no"]) == "yes"
-    values = _values(world, tasks.compare_kind)
+    values = answer_classes(world, tasks.compare_kind)
     a = rng.choice(values)
     b = a if same else rng.choice([c for c in values if c != a])
     scene = make_scene(rng, world, 2, [a, b], DETAILS[tasks.compare_kind], tasks.distractor_details)

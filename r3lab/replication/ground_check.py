@@ -120,9 +120,9 @@ def measure(policy, world: dict, n: int) -> dict:
     return evaluate_where(policy, WhereConfig(n=n, world=world))
 
 
-def record(logs: str | Path, round_: int, steps: int, metrics: dict) -> list[dict]:
-    """Add (or replace) check `round_` in logs/ground_checks.json; returns every check so far."""
-    path = Path(logs) / CHECKS
+def record(logs: str | Path, round_: int, steps: int, metrics: dict, file: str = CHECKS) -> list[dict]:
+    """Add (or replace) check `round_` in logs/<file> (ground_checks.json); returns every check so far."""
+    path = Path(logs) / file
     rows = json.loads(path.read_text()) if path.is_file() else []
     rows = [r for r in rows if r["round"] < round_] + [{"round": round_, "steps": steps, **metrics}]
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -130,8 +130,8 @@ def record(logs: str | Path, round_: int, steps: int, metrics: dict) -> list[dic
     return rows
 
 
-def load(logs: str | Path) -> list[dict]:
-    path = Path(logs) / CHECKS
+def load(logs: str | Path, file: str = CHECKS) -> list[dict]:
+    path = Path(logs) / file
     return json.loads(path.read_text()) if path.is_file() else []
 
 

@@ -39,7 +39,7 @@ from ..train import dist
 from ..core.files import atomic_write_text, file_lock
 from ..train.rgrpo import train as train_rgrpo
 from ..train.sft import train as train_sft
-from . import ground_check
+from . import ground_check, read_check
 from .ablations import answer_only, oracle_boxes, random_boxes
 from .evaluation import evaluate
 from .jobs import run_jobs
@@ -104,20 +104,18 @@ class Recipe:
             question_first=c.question_first, instruction=c.instruction))
         samples = build_base(c.n_base, c.data_seed, c.base_closeups, c.world_config(base=True), view=policy.view,
                              pairs=c.base_pairs, progress=self.progress)
-        phases = [(c.sft_config(name, c.base_steps, c.base_batch, c.base_lr), samples)]
+        phases = [("ground", c.sft_config(name, c.base_steps, c.base_batch, c.base_lr), samples)]
         if c.pairs_steps:  # after the check: the grounding phase's world, two landmarks named in pairs_share of them
             data = build_base(c.pairs_steps * c.base_batch, c.data_seed + 3, 0.0, c.world_config(base=True),
                               view=policy.view, pairs=c.pairs_share, progress=self.progress)
-            phases.append((c.sft_config(name, c.pairs_steps, c.base_batch, c.base_lr, phase="pairs"), data))
+            phases.append(("pairs", c.sft_config(name, c.pairs_steps, c.base_batch, c.base_lr, phase="pairs"), data))
         # later phases: the recipe's world, a fresh warm-up and cosine each; their own data seeds
         for phase, steps, comparisons, seed, style in (
                 ("read", c.read_steps, 0.0, c.data_seed + 1, "answer"),
                 ("compare", c.compare_steps, c.compare_share, c.data_seed + 2, c.compare_closeups)):
             if steps:
-                data = build_base(steps * c.base_batch, seed, c.read_closeups, c.world_config(), view=policy.view,
-                                  progress=self.progress, comparisons=comparisons, comparison_crops=c.compare_crops,
-                                  closeup_style=style, controls=c.base_controls if "control" in c.family_list else 0.0)
-                phases.append((c.sft_config(name, steps, c.base_batch, c.base_lr, phase=phase), data))
+                data = self._read_data(steps, seed, policy.view, comparisons, style)
+                phases.append((phase, c.sft_config(name, steps, c.base_batch, c.base_lr, phase=phase), data))
 
         def run_phase(cfg, data):
             last = train_sft(policy, data, cfg)
@@ -126,13 +124,46 @@ class Recipe:
             return last
 
         def run_phases():
-            last = run_phase(*phases[0])
-            if c.ground_check:
-                last = self._ground_until_bound(name, policy, run_phase) or last
-            for cfg, data in phases[1:]:
+            last = None
+            for phase, cfg, data in phases:
                 last = run_phase(cfg, data)
+                if phase == "ground" and c.ground_check:
+                    last = self._ground_until_bound(name, policy, run_phase) or last
+                if phase == "read" and c.read_check:
+                    last = self._read_until_good(name, policy, run_phase) or last
             return last
         self._timed(name, run_phases, policy, 0)  # run_phase checks that each phase ran to its end
+
+    def _read_data(self, steps: int, seed: int, view, comparisons: float = 0.0, style: str = "answer") -> list:
+        """A read (or comparison) phase's samples: close-ups in the recipe's world, control questions among them."""
+        c = self.cfg
+        return build_base(steps * c.base_batch, seed, c.read_closeups, c.world_config(), view=view,
+                          progress=self.progress, comparisons=comparisons, comparison_crops=c.compare_crops,
+                          closeup_style=style, controls=c.base_controls if "control" in c.family_list else 0.0)
+
+    def _read_until_good(self, name: str, policy, run_phase):
+        """Measure reading after the read phase; add read phases (`read_more` steps each) until the bar is met."""
+        c, logs, last = self.cfg, self.out / "logs", None
+        for k in range(c.read_rounds + 1):
+            if k < c.read_rounds and (logs / f"{name}_read{k + 1}").is_dir():
+                last = run_phase(*self._added_read_phase(name, k, policy.view))  # a run before this one began it
+                continue
+            m = read_check.read_accuracy(policy, c.world_config(), c.read_check) if dist.info().is_main else None
+            m = dist.broadcast_object(m)
+            steps = c.read_steps + k * c.read_more
+            rows = read_check.record(logs, k, steps, m) if dist.info().is_main else [{"steps": steps, **m}]
+            if m["read_accuracy"] >= c.read_min:
+                return last
+            if k == c.read_rounds:
+                raise read_check.failure(rows, c.read_min, logs)
+            last = run_phase(*self._added_read_phase(name, k, policy.view))
+        return last
+
+    def _added_read_phase(self, name: str, k: int, view):
+        """The read phase added after read check `k`: fresh samples, warm-up and cosine."""
+        c = self.cfg
+        data = self._read_data(c.read_more, c.data_seed + 40 + k, view)
+        return c.sft_config(name, c.read_more, c.base_batch, c.base_lr, phase=f"read{k + 1}"), data
 
     def _ground_until_bound(self, name: str, policy, run_phase):
         """Measure the grounding phase; add phases (`ground_more` steps each) until the bar is met (or raise)."""
@@ -226,6 +257,8 @@ class Recipe:
         results = {"config": asdict(self.cfg), "rows": rows, "seconds": dict(self.times)}
         if checks := ground_check.load(self.out / "logs"):
             results["ground_checks"] = checks
+        if checks := read_check.load(self.out / "logs"):
+            results["read_checks"] = checks
         if (prov := self.out / PROVENANCE).is_file():  # stages that came from elsewhere say so in the card
             results["provenance"] = prov.read_text().strip()
         atomic_write_text(self.out / "results.json", json.dumps(results, indent=1))
@@ -271,8 +304,8 @@ class Recipe:
             return
         theirs = recipe_settings(json.loads(path.read_text()))
         diff = {k: (theirs.get(k), v) for k, v in mine.items() if theirs.get(k) != v}
-        if diff and set(diff) <= set(ground_check.GROUND_KEYS) and not (self.out / "base" / "config.json").is_file():
-            atomic_write_text(path, json.dumps(mine, indent=1))  # going on after a GroundingError: allowed
+        if diff and set(diff) <= set(ground_check.GROUND_KEYS + read_check.READ_KEYS) and not (self.out / "base" / "config.json").is_file():
+            atomic_write_text(path, json.dumps(mine, indent=1))  # going on after a Grounding/ReadingError: allowed
             return
         if diff:
             raise ValueError(f"{self.out} holds stages trained with other settings "

@@ -65,6 +65,11 @@ class RecipeConfig:
     pairs_share: float = 0.5  # share of that phase's questions naming two landmarks ("Where are the A and the B?")
     read_steps: int = 600  # a further base phase, mostly close-ups, fresh warm-up and cosine (FINDINGS: reading)
     read_closeups: float = 0.75  # share of close-ups in that phase (16 per step of 32 do not start reading)
+    # reading the detail is a late jump too (research/miniature/README.md: reading), so it is measured
+    read_check: int = 200  # held-out close-ups measured after the read phase (0: no check)
+    read_min: float = 60.0  # % of them read right that counts as reading (chance: one class in five)
+    read_more: int = 300  # read steps (fresh warm-up, cosine and samples) added while below the bar
+    read_rounds: int = 2  # at most this many added phases; still below the bar: ReadingError, naming the fix
     # control questions (no crop) in the read and comparison phases: SFT's share alone leaves them near chance
     base_controls: float = 0.15  # share of control questions (their VLIR rationale) in those two phases
     # the verdict of a comparison is a late transition SFT's samples are too few for (FINDINGS: comparison)
@@ -111,15 +116,19 @@ class RecipeConfig:
         check_ranges(self, ints=dict(seed=(0, None), data_seed=(0, None), eval_seed=(0, None), n_base=POSITIVE,
                                      base_steps=(0, None), base_batch=POSITIVE, ground_check=(0, None),
                                      ground_more=(0, None), ground_rounds=(0, None), pairs_steps=(0, None),
-                                     read_steps=(0, None), compare_steps=(0, None), n_train=POSITIVE, n_eval=POSITIVE,
+                                     read_steps=(0, None), read_check=(0, None), read_more=(0, None),
+                                     read_rounds=(0, None), compare_steps=(0, None), n_train=POSITIVE, n_eval=POSITIVE,
                                      sft_steps=(0, None), sft_batch=POSITIVE, rgrpo_steps=(0, None),
                                      group_size=(2, None), rgrpo_batch=POSITIVE, parallel=POSITIVE),
                      floats=dict(base_closeups=SHARE, base_pairs=SHARE, pairs_share=SHARE, read_closeups=SHARE,
-                                 compare_share=SHARE, base_controls=SHARE, ground_min=(0.0, 100.0), base_lr=RATE, sft_lr=RATE,
+                                 compare_share=SHARE, base_controls=SHARE, ground_min=(0.0, 100.0), read_min=(0.0, 100.0), base_lr=RATE, sft_lr=RATE,
                                  rgrpo_lr=RATE, beta=(0.0, None)))
         if self.ground_rounds and self.ground_more < 1:
             raise ValueError(f"ground_rounds={self.ground_rounds} adds phases of ground_more steps; ground_more must be "
                              f">= 1, got {self.ground_more}")
+        if self.read_rounds and self.read_more < 1:
+            raise ValueError(f"read_rounds={self.read_rounds} adds phases of read_more steps; read_more must be "
+                             f">= 1, got {self.read_more}")
         if not self.train_rollout.temperature > 0:
             raise ValueError(f"RecipeConfig.train_rollout.temperature = {self.train_rollout.temperature!r} is not "
                              "allowed: R-GRPO samples its rollouts, expected a number > 0")
@@ -214,9 +223,11 @@ _FLAT = {"max_crops", "max_new_tokens", "rgrpo_temperature", "rewards", "iou_wei
 def recipe_settings(stored: dict) -> dict:
     """A recipe.json's or model card's settings in RecipeConfig's fields: the flat rollout and reward keys of the
     earlier file format read into `train_rollout`, `eval_rollout` and `reward` (the values they ran with)."""
-    if not _FLAT & set(stored):
-        return dict(stored)
     out = {k: v for k, v in stored.items() if k not in _FLAT}
+    if "read_check" not in out:  # written before the base stage measured reading: those runs had no read check
+        out.update(read_check=0, **{k: getattr(RecipeConfig, k) for k in ("read_min", "read_more", "read_rounds")})
+    if not _FLAT & set(stored):
+        return out
     crops, tokens = stored.get("max_crops", 2), stored.get("max_new_tokens", 128)
     out.setdefault("train_rollout", dict(max_crops=crops, max_new_tokens=tokens, max_segment_tokens=48,
                                          temperature=stored.get("rgrpo_temperature", 1.0), top_p=1.0))

@@ -146,6 +146,15 @@ def _grounding(results: dict) -> str:
     return "## Grounding check (held-out \"Where is ...?\" questions after each grounding phase)\n" + "\n".join(lines) + "\n\n"
 
 
+def _reading(results: dict) -> str:
+    rows = results.get("read_checks", [])
+    if not rows:
+        return ""
+    lines = [f"- after {r['steps']} read steps: {r['read_accuracy']} % of {r['n']} held-out close-ups read right "
+             f"(chance: {r['chance']} %)" for r in rows]
+    return "## Read check (held-out close-ups, the crop opened, after each read phase)\n" + "\n".join(lines) + "\n\n"
+
+
 def model_card(results: dict) -> str:
     """MODEL_CARD.md for the shipped r3-tiny checkpoints."""
     import json
@@ -175,7 +184,7 @@ Training data: `build_samples({cfg['n_train']}, seed={cfg['data_seed']}, familie
 world=WorldConfig(**{cfg.get('world', {})!r}))`.
 Held-out data: `n_eval={cfg['n_eval']}` per family with seed {cfg['eval_seed']}, the same world.
 
-{_provenance(results)}{_grounding(results)}## Results (held-out, greedy)
+{_provenance(results)}{_grounding(results)}{_reading(results)}## Results (held-out, greedy)
 {markdown_table(results)}
 
 ## Targets

@@ -19,7 +19,7 @@ import r3lab
 from r3lab.core.batch import collate
 from r3lab.core.trajectory import MODEL, Piece
 from r3lab.data.grounding import build_base, closeup_sample
-from r3lab.data.tasks import TaskConfig, _values
+from r3lab.data.tasks import TaskConfig, answer_classes
 from r3lab.data.world import WorldConfig
 from r3lab.engine.scoring import TokenScorer, token_logprobs
 from r3lab.core.trajectory import IMAGE
@@ -32,7 +32,7 @@ world = WorldConfig(**json.loads(sys.argv[4])) if len(sys.argv) > 4 else WorldCo
 tasks = TaskConfig(**json.loads(sys.argv[5])) if len(sys.argv) > 5 and sys.argv[5] else TaskConfig()
 closeups = float(sys.argv[6]) if len(sys.argv) > 6 else 0.75
 pol = r3lab.load_policy(start)
-classes = list(_values(world, tasks.read_kinds[0]))
+classes = list(answer_classes(world, tasks.read_kinds[0]))
 held = [closeup_sample(424242, i, world, pol.view) for i in range(120)]
 rec = {"start": start, "steps": steps, "world": world.to_dict(), "classes": classes, "evals": []}
 

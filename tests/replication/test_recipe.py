@@ -22,7 +22,7 @@ from r3lab.model.policy import load_policy
 from r3lab.replication.ablations import answer_only, oracle_boxes, random_boxes
 from r3lab.replication.evaluation import bootstrap_ci
 from r3lab.replication.recipe import R3_TINY, ROWS, Recipe, RecipeConfig, run_recipe
-from r3lab.replication.recipe_config import RERUNNABLE, recipe_settings
+from r3lab.replication.recipe_config import RERUNNABLE, recipe_settings, saved_recipe
 from r3lab.replication.report import markdown_table, model_card
 from r3lab.replication.shipping import check_scores, ship, warm_start
 from r3lab.testing import tiny_policy
@@ -417,6 +417,37 @@ def test_the_grounding_check_adds_phases_until_the_bar_then_names_the_fix(tmp_pa
         RecipeConfig(out=str(tmp_path), ground_more=0)
     with pytest.raises(ValueError, match=r"RecipeConfig\.ground_min = 120 is not allowed: expected a finite number in \[0\.0, 100\.0\]"):
         RecipeConfig(out=str(tmp_path), ground_min=120)
+
+
+def test_the_read_check_adds_read_phases_until_the_bar_then_names_the_fix(tmp_path):
+    from r3lab.replication.read_check import CHECKS, ReadingError, read_accuracy
+
+    cfg = dict(TINY, read_steps=2, read_check=5, read_min=100.0, read_more=2, read_rounds=1)
+    rec = Recipe(RecipeConfig(out=str(tmp_path), **cfg), progress=False)
+    rec._check_config()
+    with pytest.raises(ReadingError, match=r"after 4 read steps .* read_min: 100.0 %.*read_rounds"):
+        rec.train_stage("base")  # a few untrained steps do not read
+    checks = json.loads((tmp_path / "logs" / CHECKS).read_text())
+    assert [(r["round"], r["steps"], r["n"], r["chance"]) for r in checks] == [(0, 2, 5, 20.0), (1, 4, 5, 20.0)]
+    assert not (tmp_path / "base" / "config.json").exists()
+    before = (tmp_path / "logs" / "base_read1" / "log.jsonl").read_text()
+    rec = Recipe(RecipeConfig(out=str(tmp_path), **{**cfg, "read_min": 0.0}), progress=False)
+    rec._check_config()  # a lower bar while the base is unfinished: allowed, the added phase kept
+    rec.train_stage("base")
+    assert (tmp_path / "logs" / "base_read1" / "log.jsonl").read_text() == before
+    assert (tmp_path / "base" / "config.json").is_file()
+    policy = load_policy(tmp_path / "base")
+    m = read_accuracy(policy, n=3)
+    assert m["n"] == 3 and 0 <= m["read_accuracy"] <= 100 and policy.model.training is False
+    with pytest.raises(ValueError, match="n >= 1"):
+        read_accuracy(policy, n=0)
+    with pytest.raises(ValueError, match="read_more must be >= 1"):
+        RecipeConfig(out=str(tmp_path), read_more=0)
+    old = recipe_settings({k: v for k, v in saved_recipe(RecipeConfig(out=str(tmp_path))).items()
+                           if not k.startswith("read_") or k in ("read_steps", "read_closeups")})
+    assert old["read_check"] == 0 and RecipeConfig(out=str(tmp_path), **old).read_check == 0  # earlier runs had none
+    res = {"config": saved_recipe(RecipeConfig(out=str(tmp_path))), "rows": {}, "seconds": {}, "read_checks": checks}
+    assert "- after 4 read steps: " in model_card(res) and "(chance: 20.0 %)" in model_card(res)
 
 
 def test_base_pairs_sets_the_two_landmark_questions_of_every_grounding_phase(tmp_path, monkeypatch):

@@ -1,0 +1,78 @@
+"""The base stage's read check: does the policy read the detail from a crop the environment opened?
+
+Reading a detail from the zoom arrives late, as binding names does (research/miniature/README.md: reading),
+and how late depends on the run. A base that does not read leaves SFT nothing to build on (read_one and
+compare_two at chance), so the recipe measures after its read phase, adds read phases while the bar is not
+met, and stops with an error naming the settings if it never is.
+
+The measurement is teacher-forced: for each held-out close-up (`closeup_sample`, the crop already opened,
+answered with the class), the answer the policy scores highest among the detail's classes.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from ..core.batch import collate
+from ..core.prompt import IM_END
+from ..core.trajectory import MODEL, Piece
+from ..data.grounding import closeup_sample
+from ..data.tasks import TaskConfig, answer_classes
+from ..data.world import WorldConfig
+from ..engine.scoring import TokenScorer, token_logprobs
+from . import ground_check
+
+CHECKS = "read_checks.json"  # in out/logs/: one row per check
+READ_KEYS = ("read_min", "read_more", "read_rounds")  # may change while the base stage is unfinished
+SEED = 20_000  # the held-out close-ups' scenes: a seed no training phase draws from
+
+
+class ReadingError(RuntimeError):
+    """The read phases ended below the bar (`RecipeConfig.read_min`)."""
+
+
+@torch.no_grad()
+def read_accuracy(policy, world: WorldConfig | None = None, n: int = 200, seed: int = SEED,
+                  tasks: TaskConfig | None = None) -> dict:
+    """% of `n` held-out close-ups whose true class the policy scores highest; with `chance` (100 / classes)."""
+    if n < 1:
+        raise ValueError(f"read_accuracy needs n >= 1 close-ups, got {n}")
+    world, tasks = world or WorldConfig(), tasks or TaskConfig()
+    classes = list(answer_classes(world, tasks.read_kinds[0]))
+    scorer, was_training = TokenScorer(policy.model), policy.model.training
+    policy.model.eval()
+    right = 0
+    try:
+        for i in range(n):
+            sample = closeup_sample(seed, i, world, policy.view)
+            ref = sample.reference(policy.view).tokenize(policy)
+            trajs = []
+            for c in classes:  # the same close-up answered with each class
+                t = ref.copy()
+                t.pieces[-1] = Piece(MODEL, c + IM_END, ids=policy.encode(c + IM_END), tag="answer")
+                trajs.append(t)
+            scores = token_logprobs(scorer, collate(trajs, policy)).sum(-1)
+            right += classes[int(scores.argmax())] == sample.answers[0]
+    finally:
+        policy.model.train(was_training)
+    return {"n": n, "read_accuracy": round(100 * right / n, 1), "chance": round(100 / len(classes), 1)}
+
+
+def record(logs: str | Path, round_: int, steps: int, metrics: dict) -> list[dict]:
+    """Add (or replace) check `round_` in logs/read_checks.json; returns every check so far."""
+    return ground_check.record(logs, round_, steps, metrics, CHECKS)
+
+
+def load(logs: str | Path) -> list[dict]:
+    return ground_check.load(logs, CHECKS)
+
+
+def failure(rows: list[dict], bar: float, logs: str | Path) -> ReadingError:
+    last = rows[-1]
+    return ReadingError(
+        f"stage base: after {last['steps']} read steps the policy reads {last['read_accuracy']} % of "
+        f"{Path(logs) / CHECKS}'s held-out close-ups (chance: {last['chance']} %; the bar, read_min: {bar} %), so "
+        f"SFT would start from a model that cannot read the detail. Run the recipe again with a larger read_rounds "
+        f"or read_more (it goes on from the phases in {logs}, nothing is lost), or with read_min=0 to build on "
+        f"this base anyway.")
