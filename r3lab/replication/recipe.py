@@ -128,9 +128,9 @@ class Recipe:
             for phase, cfg, data in phases:
                 last = run_phase(cfg, data)
                 if phase == "ground" and c.ground_check:
-                    last = self._ground_until_bound(name, policy, run_phase) or last
+                    last = self._until_bar("ground", name, policy, run_phase) or last
                 if phase == "read" and c.read_check:
-                    last = self._read_until_good(name, policy, run_phase) or last
+                    last = self._until_bar("read", name, policy, run_phase) or last
             return last
         self._timed(name, run_phases, policy, 0)  # run_phase checks that each phase ran to its end
 
@@ -141,56 +141,42 @@ class Recipe:
                           progress=self.progress, comparisons=comparisons, comparison_crops=c.compare_crops,
                           closeup_style=style, controls=c.base_controls if "control" in c.family_list else 0.0)
 
-    def _read_until_good(self, name: str, policy, run_phase):
-        """Measure reading after the read phase; add read phases (`read_more` steps each) until the bar is met."""
+    def _until_bar(self, kind: str, name: str, policy, run_phase):
+        """After the grounding (`kind="ground"`) or read phase: measure, and add phases (`ground_more` /
+        `read_more` steps each) while below the bar (`ground_min` / `read_min`); past the last round, raise."""
         c, logs, last = self.cfg, self.out / "logs", None
-        for k in range(c.read_rounds + 1):
-            if k < c.read_rounds and (logs / f"{name}_read{k + 1}").is_dir():
-                last = run_phase(*self._added_read_phase(name, k, policy.view))  # a run before this one began it
-                continue
-            m = read_check.read_accuracy(policy, c.world_config(), c.read_check) if dist.info().is_main else None
-            m = dist.broadcast_object(m)
-            steps = c.read_steps + k * c.read_more
-            rows = read_check.record(logs, k, steps, m) if dist.info().is_main else [{"steps": steps, **m}]
-            if m["read_accuracy"] >= c.read_min:
-                return last
-            if k == c.read_rounds:
-                raise read_check.failure(rows, c.read_min, logs)
-            last = run_phase(*self._added_read_phase(name, k, policy.view))
-        return last
-
-    def _added_read_phase(self, name: str, k: int, view):
-        """The read phase added after read check `k`: fresh samples, warm-up and cosine."""
-        c = self.cfg
-        data = self._read_data(c.read_more, c.data_seed + 40 + k, view)
-        return c.sft_config(name, c.read_more, c.base_batch, c.base_lr, phase=f"read{k + 1}"), data
-
-    def _ground_until_bound(self, name: str, policy, run_phase):
-        """Measure the grounding phase; add phases (`ground_more` steps each) until the bar is met (or raise)."""
-        c, logs, last = self.cfg, self.out / "logs", None
-        for k in range(c.ground_rounds + 1):
-            if k < c.ground_rounds and (logs / f"{name}_ground{k + 1}").is_dir():
+        check, rounds, more = {"ground": (ground_check, c.ground_rounds, c.ground_more),
+                               "read": (read_check, c.read_rounds, c.read_more)}[kind]
+        for k in range(rounds + 1):
+            if k < rounds and (logs / f"{name}_{kind}{k + 1}").is_dir():
                 # a run before this one measured round k below its bar and began the next phase: go on with it
-                last = run_phase(*self._ground_phase(name, k, policy.view))
+                last = run_phase(*self._added_phase(kind, name, k, policy.view))
                 continue
-            m = ground_check.measure(policy, {**c.world, **c.base_world}, c.ground_check) \
-                if dist.info().is_main else None
+            if kind == "ground":
+                m = ground_check.measure(policy, {**c.world, **c.base_world}, c.ground_check) \
+                    if dist.info().is_main else None
+            else:
+                m = read_check.read_accuracy(policy, c.world_config(), c.read_check) if dist.info().is_main else None
             m = dist.broadcast_object(m)  # every rank takes the same decision
-            steps = c.base_steps + k * c.ground_more
-            rows = ground_check.record(logs, k, steps, m) if dist.info().is_main else [{"steps": steps, **m}]
-            if m["centre_on_named"] >= c.ground_min:
+            steps = (c.base_steps if kind == "ground" else c.read_steps) + k * more
+            rows = check.record(logs, k, steps, m) if dist.info().is_main else [{"steps": steps, **m}]
+            if (m["centre_on_named"] >= c.ground_min) if kind == "ground" else (m["read_accuracy"] >= c.read_min):
                 return last
-            if k == c.ground_rounds:
-                raise ground_check.failure(rows, c.ground_min, logs)
-            last = run_phase(*self._ground_phase(name, k, policy.view))
+            if k == rounds:
+                raise check.failure(rows, c.ground_min if kind == "ground" else c.read_min, logs)
+            last = run_phase(*self._added_phase(kind, name, k, policy.view))
         return last
 
-    def _ground_phase(self, name: str, k: int, view):
-        """The grounding phase added after check `k`: fresh samples, warm-up and cosine."""
+    def _added_phase(self, kind: str, name: str, k: int, view):
+        """The grounding or read phase added after check `k`: fresh samples, warm-up and cosine."""
         c = self.cfg
-        data = build_base(c.ground_more * c.base_batch, c.data_seed + 20 + k, c.base_closeups, c.world_config(base=True),
-                          view=view, pairs=c.base_pairs, progress=self.progress)
-        return c.sft_config(name, c.ground_more, c.base_batch, c.base_lr, phase=f"ground{k + 1}"), data
+        if kind == "ground":
+            steps, data = c.ground_more, build_base(c.ground_more * c.base_batch, c.data_seed + 20 + k, c.base_closeups,
+                                                    c.world_config(base=True), view=view, pairs=c.base_pairs,
+                                                    progress=self.progress)
+        else:
+            steps, data = c.read_more, self._read_data(c.read_more, c.data_seed + 40 + k, view)
+        return c.sft_config(name, steps, c.base_batch, c.base_lr, phase=f"{kind}{k + 1}"), data
 
     def _sft(self, name: str) -> None:
         c = self.cfg
