@@ -423,3 +423,89 @@ def test_ctrl_c_during_the_update_keeps_that_steps_row(tmp_path, monkeypatch):
     assert [r["step"] for r in log] == [1, 2] and "loss" in log.last
     assert [r["step"] for r in MetricLog.load_jsonl(out / "log.jsonl")] == [1, 2]
     assert find_checkpoint(out).name == "step_000002"
+
+
+# -- checkpoints that do not cover their model (issue 40, item 1) ----------------------------------------------
+def _drop_tensors(f, pred):
+    from safetensors.torch import load_file, save_file
+
+    w = load_file(str(f))
+    save_file({k: v for k, v in w.items() if not pred(k)}, str(f), metadata={"format": "pt"})
+
+
+def _edit_config(folder, **text):
+    cfg = json.loads((folder / "config.json").read_text())
+    cfg["text_config"].update(text)
+    cfg["text_config"].pop("layer_types", None)  # transformers derives it from num_hidden_layers
+    (folder / "config.json").write_text(json.dumps(cfg))
+
+
+def test_a_checkpoint_missing_a_layer_is_refused_naming_folder_and_keys(tmp_path):
+    ds = _dataset(tmp_path / "ds")
+    folder = tiny_policy().save(tmp_path / "p")
+    _drop_tensors(folder / "model.safetensors", lambda k: "layers.1." in k)
+    with refused(ValueError, folder, "model.layers.1.*", "num_hidden_layers = 2"):
+        cli_main(["eval", "--policy", str(folder), "--data", str(ds)])
+    folder = tiny_policy().save(tmp_path / "q")  # one tensor gone, one foreign: named one by one
+    _drop_tensors(folder / "model.safetensors", lambda k: k == "model.layers.0.mlp.up_proj.weight")
+    with refused(ValueError, folder, "1 missing", "up_proj"):
+        load_policy(folder)
+    out = tmp_path / "run"  # --resume from a checkpoint missing a layer
+    _sft(out, steps=1)
+    _drop_tensors(find_checkpoint(out) / "model.safetensors", lambda k: "layers.1." in k)
+    with refused(ValueError, find_checkpoint(out), "layers.1.*"):
+        _sft(out, steps=2, resume=True)
+
+
+def test_a_config_asking_for_more_or_bigger_layers_is_refused_before_the_model_is_built(tmp_path, monkeypatch):
+    import transformers
+
+    folder = tiny_policy().save(tmp_path / "p")
+    _edit_config(folder, num_hidden_layers=100000)
+    monkeypatch.setattr(transformers.AutoModelForImageTextToText, "from_pretrained",
+                        lambda *a, **k: pytest.fail("the model was built"))
+    with refused(ValueError, folder, "num_hidden_layers = 100000", "99998 missing"):
+        load_policy(folder)
+    folder = tiny_policy().save(tmp_path / "q")
+    _edit_config(folder, num_hidden_layers=3)
+    with refused(ValueError, folder, "model.layers.2.*"):
+        load_policy(folder)
+    folder = tiny_policy().save(tmp_path / "r")
+    _edit_config(folder, intermediate_size=99999)
+    with refused(ValueError, folder, "mis-shaped", "mlp.up_proj.weight [256, 128] (the model's [99999, 128])"):
+        load_policy(folder)
+
+
+# -- one writer per folder (item 2) ------------------------------------------------------------------------------
+@contextlib.contextmanager
+def _held_by_another_process(folder):
+    import subprocess
+    import sys
+
+    code = ("import sys, time\nfrom r3lab.core.files import FolderLock\nlock = FolderLock(sys.argv[1])\n"
+            "print('held', flush=True)\ntime.sleep(60)\n")
+    p = subprocess.Popen([sys.executable, "-c", code, str(folder)], stdout=subprocess.PIPE, text=True,
+                         env={**os.environ, "PYTHONPATH": os.getcwd()})
+    try:
+        assert p.stdout.readline().strip() == "held"
+        yield p.pid
+    finally:
+        p.kill()
+        p.wait()
+
+
+def test_a_second_writer_into_one_folder_is_refused(tmp_path):
+    from r3lab.core.files import FolderInUse
+
+    out = tmp_path / "run"
+    _sft(out, steps=1)
+    ds = tmp_path / "ds"
+    with _held_by_another_process(out) as pid:
+        with refused(FolderInUse, out, f"pid {pid}", "another folder"):
+            _sft(out, steps=1, overwrite=True)
+        assert _steps(out) == ["step_000001"]  # the first run's files are untouched
+        with _held_by_another_process(ds):
+            with refused(FolderInUse, ds):
+                cli_main(["data", "build", "--out", str(ds), "--n", "2", "--filter", "false"])
+    _sft(out, steps=2, resume=True)  # the holder is gone: the folder is free, and no lock file is left behind
+    assert not (out / ".r3lab.lock").exists() and _steps(out)[-1] == "step_000002"

@@ -1,4 +1,4 @@
-"""Reading and writing files safely: atomic writes, a lock for shared files, JSON records read with
+"""Reading and writing files safely: atomic writes, a lock for shared files, one writer per output folder, JSON records read with
 numbered errors (`ImportReport`), and file names made from ids. Every room that writes or imports files uses these."""
 from __future__ import annotations
 
@@ -29,6 +29,82 @@ def file_lock(path: str | os.PathLike):
             yield
         finally:
             fcntl.flock(f, fcntl.LOCK_UN)
+
+
+LOCK_FILE = ".r3lab.lock"
+
+
+class FolderInUse(OSError):
+    """Another process writes into this folder (it holds the folder's lock)."""
+
+
+_HELD: dict[str, list] = {}  # resolved folder -> [open lock file, holders in this process]
+
+
+class FolderLock:
+    """One writer per output folder, as git's index.lock: an exclusive, non-blocking `flock` on
+    `<folder>/.r3lab.lock`, so a second process writing there is refused (FolderInUse naming the folder and the
+    holder's pid) instead of both running and one silently replacing the other's files. The lock goes with the
+    process (the kernel drops it on exit, even a kill -9) and is re-entrant within one process. Without POSIX
+    `flock` (Windows) nothing is locked. Use as a context manager, or call `release()`."""
+
+    def __init__(self, folder: str | os.PathLike, what: str = "output folder"):
+        self.folder, self.key, self.held = Path(folder), None, False
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover
+            return
+        self.folder.mkdir(parents=True, exist_ok=True)
+        key = str(self.folder.resolve())
+        if key not in _HELD:
+            _HELD[key] = [_acquire(self.folder / LOCK_FILE, fcntl, what), 0]
+        _HELD[key][1] += 1
+        self.key, self.held = key, True
+
+    def release(self) -> None:
+        if not self.held:
+            return
+        self.held = False
+        entry = _HELD[self.key]
+        entry[1] -= 1
+        if entry[1] == 0:
+            del _HELD[self.key]
+            f = entry[0]
+            with contextlib.suppress(OSError):
+                os.unlink(f.name)  # while still locked: a process that opened it before sees a stale inode, retries
+            f.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.release()
+
+    def __del__(self):
+        self.release()
+
+
+def _acquire(path: Path, fcntl, what: str):
+    while True:
+        f = open(path, "a+")
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            holder = f.read().strip() or "?"
+            f.close()
+            raise FolderInUse(f"{path.parent} is in use: another r3lab process (pid {holder}) is writing this "
+                              f"{what} and holds {path}. Wait for it to end, or choose another folder") from None
+        try:
+            same = os.fstat(f.fileno()).st_ino == os.stat(path).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:  # not a lock file its last holder removed while this process opened it
+            f.truncate(0)
+            f.write(str(os.getpid()))
+            f.flush()
+            return f
+        f.close()
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:

@@ -17,7 +17,7 @@ from typing import Iterable
 from tqdm.auto import tqdm
 
 from ..core.env import progress_disabled
-from ..core.files import file_stem, json_lines
+from ..core.files import FolderLock, file_stem, json_lines
 from ..core.regions import ViewConfig, smart_resize
 from ..core.trajectory import IMAGE, Piece, crop_piece
 from .sample import Sample, read_image
@@ -96,8 +96,24 @@ def save_dataset(samples: Iterable[Sample], out: str | os.PathLike, meta: dict |
     """
     if images not in ("png", "scene"):
         raise ValueError(f"images must be 'png' or 'scene', got {images!r}")
-    out = check_destination(out, overwrite)
-    samples = list(samples)
+    with claim_destination(out, overwrite):
+        return _save(list(samples), Path(out), meta, images, progress)
+
+
+def claim_destination(out: str | os.PathLike, overwrite: bool = False) -> FolderLock:
+    """`check_destination`, then `out`'s lock (one writer per folder), then the check again under the lock (so two
+    builds into one folder cannot both pass it); release the lock (or leave the `with`) once the dataset is saved."""
+    check_destination(out, overwrite)
+    lock = FolderLock(out, "dataset")
+    try:
+        check_destination(out, overwrite)
+    except BaseException:
+        lock.release()
+        raise
+    return lock
+
+
+def _save(samples: list, out: Path, meta: dict | None, images: str, progress: bool | None) -> Path:
     stems = [file_stem(s.sample_id) for s in samples]
     if len(set(stems)) != len(stems) or not all(s.sample_id for s in samples):
         dup = next((x for x in stems if stems.count(x) > 1), "")
