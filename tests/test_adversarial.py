@@ -509,3 +509,67 @@ def test_a_second_writer_into_one_folder_is_refused(tmp_path):
                 cli_main(["data", "build", "--out", str(ds), "--n", "2", "--filter", "false"])
     _sft(out, steps=2, resume=True)  # the holder is gone: the folder is free, and no lock file is left behind
     assert not (out / ".r3lab.lock").exists() and _steps(out)[-1] == "step_000002"
+
+
+# -- partial results never look whole; destinations checked first (items 7, 9) ---------------------------------
+def _ctrl_c_on_call(monkeypatch, module, n):
+    """`module.rollout` raises KeyboardInterrupt on its n-th call (as Ctrl-C between two chunks)."""
+    real, calls = module.rollout, []
+
+    def rollout(*a, **k):
+        calls.append(1)
+        if len(calls) == n:
+            raise KeyboardInterrupt
+        return real(*a, **k)
+
+    monkeypatch.setattr(module, "rollout", rollout)
+
+
+def test_ctrl_c_during_eval_keeps_the_finished_rollouts_marked_partial(tmp_path, monkeypatch):
+    import r3lab.replication.evaluation as evaluation
+
+    ds, out = _dataset(tmp_path / "ds"), tmp_path / "ev"
+    argv = ["eval", "--policy", str(tiny_policy().save(tmp_path / "p")), "--data", str(ds), "--out", str(out),
+            "--batch-rows", "2", "--max-new-tokens", "4"]
+    _ctrl_c_on_call(monkeypatch, evaluation, 2)
+    with pytest.warns(UserWarning, match="interrupted after 2 of 4 samples"):
+        assert cli_main(argv) == 130
+    res = json.loads((out / "results.json").read_text())
+    assert res["complete"] is False and res["rows"]["all"]["n"] == 2
+    assert len((out / "trajectories.jsonl").read_text().splitlines()) == 2
+    with refused(FileExistsError, out, "--overwrite true"):  # an existing --out is refused before any rollout
+        cli_main(argv)
+    monkeypatch.undo()
+    assert cli_main(argv + ["--overwrite", "true"]) == 0
+    assert json.loads((out / "results.json").read_text())["complete"] is True
+
+
+def test_eval_out_is_checked_before_the_model_loads(tmp_path, monkeypatch):
+    import r3lab.cli.evaluate as cli_eval
+
+    ds = _dataset(tmp_path / "ds")
+    (tmp_path / "file").write_text("x")
+    monkeypatch.setattr(cli_eval, "load_start_policy", lambda *a: pytest.fail("the model loaded"))
+    with refused(NotADirectoryError, tmp_path / "file"):
+        cli_main(["eval", "--data", str(ds), "--out", str(tmp_path / "file")])
+    with refused(ValueError, "folder for the evaluation is empty"):
+        cli_main(["eval", "--data", str(ds), "--out", " "])
+
+
+def test_ctrl_c_during_bench_marks_the_run_partial_and_the_dashboard_says_so(tmp_path, monkeypatch):
+    import r3lab.bench.run as bench_run
+    from r3lab.bench.run import load_bench_run
+    from r3lab.testing.mini_benchmarks import write_benchmark
+
+    data, out = write_benchmark("vstar", tmp_path), tmp_path / "run"
+    argv = ["bench", "vstar", "--data", str(data), "--policy", str(tiny_policy().save(tmp_path / "p")),
+            "--out", str(out), "--batch", "2", "--max-new-tokens", "2"]
+    _ctrl_c_on_call(monkeypatch, bench_run, 2)
+    with pytest.warns(UserWarning, match="interrupted after 2 of 5 questions"):
+        assert cli_main(argv) == 130
+    assert json.loads((out / "results.json").read_text())["complete"] is False
+    assert "partial run: 2 of 5" in (out / "table.md").read_text()
+    with pytest.warns(UserWarning, match="partial run"):
+        assert len(load_bench_run(out, images=False)[0]) == 2
+    with refused(FileExistsError, out, "--overwrite true"):
+        cli_main(argv)

@@ -9,7 +9,7 @@ import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, Sequence
 
 
 @contextlib.contextmanager
@@ -105,6 +105,36 @@ def _acquire(path: Path, fcntl, what: str):
             f.flush()
             return f
         f.close()
+
+
+def given_path(path: str | os.PathLike, what: str = "path") -> Path:
+    """`path` as a Path; ValueError for an empty one (Path("") is the current folder: writing or reading there by
+    accident, with a shell variable left unset, must not happen)."""
+    if path is None or not str(path).strip():
+        raise ValueError(f"the {what} is empty: give a folder or file name (an unset shell variable?)")
+    return Path(path)
+
+
+def check_out_dir(out: str | os.PathLike, own: Sequence[str], overwrite: bool = False, what: str = "run") -> Path:
+    """Make sure, before any work, that `what` can be written to the folder `out`: a given path, not a file,
+    not a folder that already holds one (any of its `own` files) unless `overwrite`, and writable (a real
+    write test: as root `os.access` says yes even on a read-only mount). Changes nothing; returns the Path."""
+    out = given_path(out, f"folder for the {what}")
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(f"{out} is a file: give a folder for the {what}")
+    held = [n for n in own if (out / n).exists() or (out / n).is_symlink()]
+    if held and not overwrite:
+        raise FileExistsError(f"{out} already holds a {what} ({', '.join(held)}): replace it with overwrite=True "
+                              f"(--overwrite true; its {', '.join(own)} are deleted, nothing else), or choose "
+                              "another folder")
+    parent = out if out.is_dir() else next((p for p in out.parents if p.exists()), Path("."))
+    if not parent.is_dir():
+        raise NotADirectoryError(f"cannot create {out}: {parent} is a file")
+    try:
+        tempfile.TemporaryDirectory(prefix=".r3lab-write-check.", dir=parent).cleanup()
+    except OSError as e:
+        raise PermissionError(f"cannot write the {what} under {parent} ({e}): choose another folder") from None
+    return out
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:

@@ -17,7 +17,7 @@ from typing import Iterable
 from tqdm.auto import tqdm
 
 from ..core.env import progress_disabled
-from ..core.files import FolderLock, file_stem, json_lines
+from ..core.files import FolderLock, check_out_dir, file_stem, json_lines
 from ..core.regions import ViewConfig, smart_resize
 from ..core.trajectory import IMAGE, Piece, crop_piece
 from .sample import Sample, read_image
@@ -64,24 +64,8 @@ OWN = ("samples.jsonl", "meta.json", "images")  # a dataset folder's own entries
 
 
 def check_destination(out: str | os.PathLike, overwrite: bool = False) -> Path:
-    """Make sure, before any work, that a dataset can be written to `out`: not a file, not a folder that
-    already holds a dataset (unless overwrite), and writable. Changes nothing; returns `out` as a Path."""
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise NotADirectoryError(f"{out} is a file: give a folder for the dataset (--out DIR)")
-    held = [n for n in OWN if (out / n).exists()]
-    if held and not overwrite:
-        raise FileExistsError(f"{out} already holds a dataset ({', '.join(held)}): replace it with overwrite=True "
-                              "(--overwrite true; its samples.jsonl, meta.json and images/ are deleted, nothing else), "
-                              "or choose another folder")
-    parent = out if out.is_dir() else next((p for p in out.parents if p.exists()), Path("."))
-    if not parent.is_dir():
-        raise NotADirectoryError(f"cannot create {out}: {parent} is a file")
-    try:  # as root os.access says yes to anything; only a real write answers for read-only mounts too
-        tempfile.TemporaryDirectory(prefix=".r3lab-write-check.", dir=parent).cleanup()
-    except OSError as e:
-        raise PermissionError(f"cannot write the dataset under {parent} ({e}): choose another folder") from None
-    return out
+    """Make sure, before any work, that a dataset can be written to `out` (`check_out_dir` with its own files)."""
+    return check_out_dir(out, OWN, overwrite, "dataset")
 
 
 def save_dataset(samples: Iterable[Sample], out: str | os.PathLike, meta: dict | None = None, images: str = "png",
