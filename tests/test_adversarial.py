@@ -573,3 +573,53 @@ def test_ctrl_c_during_bench_marks_the_run_partial_and_the_dashboard_says_so(tmp
         assert len(load_bench_run(out, images=False)[0]) == 2
     with refused(FileExistsError, out, "--overwrite true"):
         cli_main(argv)
+
+
+# -- types and boxes in data (items 3, 8) ------------------------------------------------------------------------
+def _crop(edit):
+    def on_line_2(k, r):
+        if k == 2:
+            for p in r["rationale"]:
+                if p["kind"] == "image":
+                    edit(p)
+    return on_line_2
+
+
+@pytest.mark.parametrize("edit,names", [
+    (lambda k, r: k == 2 and r.update(answers="yes"), ["answers must be a non-empty list of strings", "'yes'"]),
+    (lambda k, r: k == 2 and r.update(answers=[]), ["answers must be a non-empty list"]),
+    (lambda k, r: k == 2 and r.update(question=7), ["question must be a string"]),
+    (_crop(lambda p: p.update(box_input=[float("nan"), 1, 5, 5])), ["crop box", "finite"]),
+    (_crop(lambda p: p.update(box_input=[50, 50, 10, 10])), ["crop box", "inverted"]),
+    (_crop(lambda p: p.update(box_input=[-50, -50, 10, 10])), ["crop box", "outside"]),
+    (_crop(lambda p: p.update(box_input=[0, 0, 9999, 9999])), ["crop box", "outside its"]),
+    (lambda k, r: k == 2 and r.update(regions=[[-5, 0, 10, 10]]), ["region 0", "outside its 448x336 image"]),
+    (lambda k, r: k == 2 and r.update(size=[-1, 0]), ["size must be [width, height]"]),
+])
+def test_a_mistyped_field_or_a_box_outside_its_image_names_file_line_and_sample(tmp_path, edit, names):
+    ds = _dataset(tmp_path / "ds", edit=edit)
+    meta = json.loads((ds / "meta.json").read_text())  # the view its crop boxes are in, as data build writes it
+    (ds / "meta.json").write_text(json.dumps({**meta, "view": dict(vars(tiny_policy().view))}))
+    with refused(ValueError, f"{ds / 'samples.jsonl'}:2", "toy1", *names):
+        load_dataset(ds)
+
+
+def test_a_line_that_is_not_utf8_is_named(tmp_path):
+    ds = _dataset(tmp_path / "ds")
+    raw = (ds / "samples.jsonl").read_bytes().split(b"\n")
+    raw[2] = raw[2].replace(b'"question": "', b'"question": "\xff', 1)
+    (ds / "samples.jsonl").write_bytes(b"\n".join(raw))
+    with refused(ValueError, f"{ds / 'samples.jsonl'}:3", "not UTF-8", "0xff"):
+        load_dataset(ds)
+
+
+def test_an_imported_box_outside_its_image_is_reported_by_record(tmp_path):
+    from r3lab.data.formats import import_grounded_vqa
+
+    Image.new("RGB", (448, 336)).save(tmp_path / "a.png")
+    recs = [{"image": "a.png", "question": "q", "answer": "x", "box": b}
+            for b in ([-500, -300, 20, 30], [500, 300, 99999, 99999], [10, 10, 40, 40])]
+    (tmp_path / "g.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
+    ok, rep = import_grounded_vqa(tmp_path / "g.jsonl", errors="report")
+    assert len(ok) == 1 and [n for n, _ in rep.errors] == [1, 2]
+    assert all("outside its 448x336 image" in m for _, m in rep.errors)

@@ -159,10 +159,17 @@ def file_stem(sample_id: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "_", sample_id)
 
 
-def json_lines(lines: Iterable[str]) -> Iterator[tuple[int, dict | ValueError]]:
+def json_lines(lines: Iterable[str | bytes]) -> Iterator[tuple[int, dict | ValueError]]:
     """(line number, object) for each non-blank JSONL line; a ValueError in place of a line that is not
-    one JSON object, so the caller decides whether to raise or to report it."""
+    one JSON object (or, given bytes, not UTF-8 text), so the caller decides whether to raise or to report it."""
     for n, line in enumerate(lines, 1):
+        if isinstance(line, bytes):
+            try:
+                line = line.decode("utf-8")
+            except UnicodeDecodeError as e:
+                yield n, ValueError(f"not UTF-8 text (byte {line[e.start]:#04x} at column {e.start + 1}): save the "
+                                    "file as UTF-8")
+                continue
         if not line.strip():
             continue
         try:

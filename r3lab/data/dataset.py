@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 
 from ..core.env import progress_disabled
 from ..core.files import FolderLock, check_out_dir, file_stem, json_lines
-from ..core.regions import ViewConfig, smart_resize
+from ..core.regions import Frame, ViewConfig, check_box, check_size, smart_resize
 from ..core.trajectory import IMAGE, Piece, crop_piece
 from .sample import Sample, read_image
 from .vlir import image_size, retarget
@@ -149,9 +149,12 @@ def sample_to_dict(s: Sample, root: Path, images: str = "png") -> dict:
     return d
 
 
-def sample_from_dict(d: dict, root: Path) -> Sample:
+def sample_from_dict(d: dict, root: Path, built_for: dict | None = None) -> Sample:
+    """A dataset line's Sample; `built_for`: the view (meta.json's) its crop boxes are in, which they must fit."""
     name = f"sample {d.get('sample_id')!r}"
     size = d.get("size")
+    if size is not None:
+        size = check_size(size, f"{name}: size")
     if d.get("scene") is not None:
         image = Scene.from_dict(d["scene"])
     else:
@@ -169,19 +172,28 @@ def sample_from_dict(d: dict, root: Path) -> Sample:
                              "drop the sample") from None
     rationale = None
     if d.get("rationale") is not None:
-        size = tuple(d["size"])
+        size = check_size(d.get("size"), f"{name}: size")
         rationale = []
-        for p in d["rationale"]:
+        frame = Frame.of(size, ViewConfig(**built_for)) if built_for else None
+        for k, p in enumerate(d["rationale"]):
             if p["kind"] == IMAGE:
                 crop = None
                 if p.get("image"):
                     crop = read_image(_existing(root / p["image"]))
-                rationale.append(crop_piece(p["box_input"], size, crop))
+                try:  # inside the model-input view the dataset was built for
+                    piece = crop_piece(check_box(p["box_input"], "crop box (box_input)",
+                                                 frame and (frame.input_w, frame.input_h)), size, crop)
+                except ValueError as e:
+                    raise ValueError(f"{name}: rationale piece {k}: {e}") from None
+                rationale.append(piece)
             else:
                 rationale.append(Piece(p["kind"], p["text"], tag=p.get("tag", "")))
-    return Sample(image, d["question"], list(d["answers"]), [tuple(b) for b in d.get("regions", [])], rationale,
-                  d.get("family", ""), d["sample_id"], dict(d.get("provenance", {})),
-                  [tuple(b) for b in d.get("details", [])])
+    s = Sample(image, d["question"], d["answers"], [tuple(b) for b in d.get("regions", [])], rationale,
+               d.get("family", ""), d["sample_id"], dict(d.get("provenance", {})),
+               [tuple(b) for b in d.get("details", [])])
+    if size is not None:
+        s.check_fields(size)  # the boxes lie inside the image
+    return s
 
 
 def _existing(path: Path) -> Path:
@@ -207,12 +219,12 @@ def load_dataset(path: str | os.PathLike, view: ViewConfig | None = None, errors
     refuse_foreign(file)
     meta = json.loads((root / "meta.json").read_text()) if (root / "meta.json").is_file() else {}
     samples, bad = [], []
-    with open(file) as f:
+    with open(file, "rb") as f:  # bytes: a line that is not UTF-8 is named, not a raw UnicodeDecodeError
         for n, d in json_lines(f):
             try:
                 if isinstance(d, ValueError):
                     raise d
-                s = sample_from_dict(d, root)
+                s = sample_from_dict(d, root, meta.get("view"))
             except FileNotFoundError as e:
                 err = FileNotFoundError(f"{file}:{n}: {e}")
                 if errors == "raise":
