@@ -423,3 +423,203 @@ def test_ctrl_c_during_the_update_keeps_that_steps_row(tmp_path, monkeypatch):
     assert [r["step"] for r in log] == [1, 2] and "loss" in log.last
     assert [r["step"] for r in MetricLog.load_jsonl(out / "log.jsonl")] == [1, 2]
     assert find_checkpoint(out).name == "step_000002"
+
+
+# -- checkpoints that do not cover their model (issue 40, item 1) ----------------------------------------------
+def _drop_tensors(f, pred):
+    from safetensors.torch import load_file, save_file
+
+    w = load_file(str(f))
+    save_file({k: v for k, v in w.items() if not pred(k)}, str(f), metadata={"format": "pt"})
+
+
+def _edit_config(folder, **text):
+    cfg = json.loads((folder / "config.json").read_text())
+    cfg["text_config"].update(text)
+    cfg["text_config"].pop("layer_types", None)  # transformers derives it from num_hidden_layers
+    (folder / "config.json").write_text(json.dumps(cfg))
+
+
+def test_a_checkpoint_missing_a_layer_is_refused_naming_folder_and_keys(tmp_path):
+    ds = _dataset(tmp_path / "ds")
+    folder = tiny_policy().save(tmp_path / "p")
+    _drop_tensors(folder / "model.safetensors", lambda k: "layers.1." in k)
+    with refused(ValueError, folder, "model.layers.1.*", "num_hidden_layers = 2"):
+        cli_main(["eval", "--policy", str(folder), "--data", str(ds)])
+    folder = tiny_policy().save(tmp_path / "q")  # one tensor gone, one foreign: named one by one
+    _drop_tensors(folder / "model.safetensors", lambda k: k == "model.layers.0.mlp.up_proj.weight")
+    with refused(ValueError, folder, "1 missing", "up_proj"):
+        load_policy(folder)
+    out = tmp_path / "run"  # --resume from a checkpoint missing a layer
+    _sft(out, steps=1)
+    _drop_tensors(find_checkpoint(out) / "model.safetensors", lambda k: "layers.1." in k)
+    with refused(ValueError, find_checkpoint(out), "layers.1.*"):
+        _sft(out, steps=2, resume=True)
+
+
+def test_a_config_asking_for_more_or_bigger_layers_is_refused_before_the_model_is_built(tmp_path, monkeypatch):
+    import transformers
+
+    folder = tiny_policy().save(tmp_path / "p")
+    _edit_config(folder, num_hidden_layers=100000)
+    monkeypatch.setattr(transformers.AutoModelForImageTextToText, "from_pretrained",
+                        lambda *a, **k: pytest.fail("the model was built"))
+    with refused(ValueError, folder, "num_hidden_layers = 100000", "99998 missing"):
+        load_policy(folder)
+    folder = tiny_policy().save(tmp_path / "q")
+    _edit_config(folder, num_hidden_layers=3)
+    with refused(ValueError, folder, "model.layers.2.*"):
+        load_policy(folder)
+    folder = tiny_policy().save(tmp_path / "r")
+    _edit_config(folder, intermediate_size=99999)
+    with refused(ValueError, folder, "mis-shaped", "mlp.up_proj.weight [256, 128] (the model's [99999, 128])"):
+        load_policy(folder)
+
+
+# -- one writer per folder (item 2) ------------------------------------------------------------------------------
+@contextlib.contextmanager
+def _held_by_another_process(folder):
+    import subprocess
+    import sys
+
+    code = ("import sys, time\nfrom r3lab.core.files import FolderLock\nlock = FolderLock(sys.argv[1])\n"
+            "print('held', flush=True)\ntime.sleep(60)\n")
+    p = subprocess.Popen([sys.executable, "-c", code, str(folder)], stdout=subprocess.PIPE, text=True,
+                         env={**os.environ, "PYTHONPATH": os.getcwd()})
+    try:
+        assert p.stdout.readline().strip() == "held"
+        yield p.pid
+    finally:
+        p.kill()
+        p.wait()
+
+
+def test_a_second_writer_into_one_folder_is_refused(tmp_path):
+    from r3lab.core.files import FolderInUse
+
+    out = tmp_path / "run"
+    _sft(out, steps=1)
+    ds = tmp_path / "ds"
+    with _held_by_another_process(out) as pid:
+        with refused(FolderInUse, out, f"pid {pid}", "another folder"):
+            _sft(out, steps=1, overwrite=True)
+        assert _steps(out) == ["step_000001"]  # the first run's files are untouched
+        with _held_by_another_process(ds):
+            with refused(FolderInUse, ds):
+                cli_main(["data", "build", "--out", str(ds), "--n", "2", "--filter", "false"])
+    _sft(out, steps=2, resume=True)  # the holder is gone: the folder is free, and no lock file is left behind
+    assert not (out / ".r3lab.lock").exists() and _steps(out)[-1] == "step_000002"
+
+
+# -- partial results never look whole; destinations checked first (items 7, 9) ---------------------------------
+def _ctrl_c_on_call(monkeypatch, module, n):
+    """`module.rollout` raises KeyboardInterrupt on its n-th call (as Ctrl-C between two chunks)."""
+    real, calls = module.rollout, []
+
+    def rollout(*a, **k):
+        calls.append(1)
+        if len(calls) == n:
+            raise KeyboardInterrupt
+        return real(*a, **k)
+
+    monkeypatch.setattr(module, "rollout", rollout)
+
+
+def test_ctrl_c_during_eval_keeps_the_finished_rollouts_marked_partial(tmp_path, monkeypatch):
+    import r3lab.replication.evaluation as evaluation
+
+    ds, out = _dataset(tmp_path / "ds"), tmp_path / "ev"
+    argv = ["eval", "--policy", str(tiny_policy().save(tmp_path / "p")), "--data", str(ds), "--out", str(out),
+            "--batch-rows", "2", "--max-new-tokens", "4"]
+    _ctrl_c_on_call(monkeypatch, evaluation, 2)
+    with pytest.warns(UserWarning, match="interrupted after 2 of 4 samples"):
+        assert cli_main(argv) == 130
+    res = json.loads((out / "results.json").read_text())
+    assert res["complete"] is False and res["rows"]["all"]["n"] == 2
+    assert len((out / "trajectories.jsonl").read_text().splitlines()) == 2
+    with refused(FileExistsError, out, "--overwrite true"):  # an existing --out is refused before any rollout
+        cli_main(argv)
+    monkeypatch.undo()
+    assert cli_main(argv + ["--overwrite", "true"]) == 0
+    assert json.loads((out / "results.json").read_text())["complete"] is True
+
+
+def test_eval_out_is_checked_before_the_model_loads(tmp_path, monkeypatch):
+    import r3lab.cli.evaluate as cli_eval
+
+    ds = _dataset(tmp_path / "ds")
+    (tmp_path / "file").write_text("x")
+    monkeypatch.setattr(cli_eval, "load_start_policy", lambda *a: pytest.fail("the model loaded"))
+    with refused(NotADirectoryError, tmp_path / "file"):
+        cli_main(["eval", "--data", str(ds), "--out", str(tmp_path / "file")])
+    with refused(ValueError, "folder for the evaluation is empty"):
+        cli_main(["eval", "--data", str(ds), "--out", " "])
+
+
+def test_ctrl_c_during_bench_marks_the_run_partial_and_the_dashboard_says_so(tmp_path, monkeypatch):
+    import r3lab.bench.run as bench_run
+    from r3lab.bench.run import load_bench_run
+    from r3lab.testing.mini_benchmarks import write_benchmark
+
+    data, out = write_benchmark("vstar", tmp_path), tmp_path / "run"
+    argv = ["bench", "vstar", "--data", str(data), "--policy", str(tiny_policy().save(tmp_path / "p")),
+            "--out", str(out), "--batch", "2", "--max-new-tokens", "2"]
+    _ctrl_c_on_call(monkeypatch, bench_run, 2)
+    with pytest.warns(UserWarning, match="interrupted after 2 of 5 questions"):
+        assert cli_main(argv) == 130
+    assert json.loads((out / "results.json").read_text())["complete"] is False
+    assert "partial run: 2 of 5" in (out / "table.md").read_text()
+    with pytest.warns(UserWarning, match="partial run"):
+        assert len(load_bench_run(out, images=False)[0]) == 2
+    with refused(FileExistsError, out, "--overwrite true"):
+        cli_main(argv)
+
+
+# -- types and boxes in data (items 3, 8) ------------------------------------------------------------------------
+def _crop(edit):
+    def on_line_2(k, r):
+        if k == 2:
+            for p in r["rationale"]:
+                if p["kind"] == "image":
+                    edit(p)
+    return on_line_2
+
+
+@pytest.mark.parametrize("edit,names", [
+    (lambda k, r: k == 2 and r.update(answers="yes"), ["answers must be a non-empty list of strings", "'yes'"]),
+    (lambda k, r: k == 2 and r.update(answers=[]), ["answers must be a non-empty list"]),
+    (lambda k, r: k == 2 and r.update(question=7), ["question must be a string"]),
+    (_crop(lambda p: p.update(box_input=[float("nan"), 1, 5, 5])), ["crop box", "finite"]),
+    (_crop(lambda p: p.update(box_input=[50, 50, 10, 10])), ["crop box", "inverted"]),
+    (_crop(lambda p: p.update(box_input=[-50, -50, 10, 10])), ["crop box", "outside"]),
+    (_crop(lambda p: p.update(box_input=[0, 0, 9999, 9999])), ["crop box", "outside its"]),
+    (lambda k, r: k == 2 and r.update(regions=[[-5, 0, 10, 10]]), ["region 0", "outside its 448x336 image"]),
+    (lambda k, r: k == 2 and r.update(size=[-1, 0]), ["size must be [width, height]"]),
+])
+def test_a_mistyped_field_or_a_box_outside_its_image_names_file_line_and_sample(tmp_path, edit, names):
+    ds = _dataset(tmp_path / "ds", edit=edit)
+    meta = json.loads((ds / "meta.json").read_text())  # the view its crop boxes are in, as data build writes it
+    (ds / "meta.json").write_text(json.dumps({**meta, "view": dict(vars(tiny_policy().view))}))
+    with refused(ValueError, f"{ds / 'samples.jsonl'}:2", "toy1", *names):
+        load_dataset(ds)
+
+
+def test_a_line_that_is_not_utf8_is_named(tmp_path):
+    ds = _dataset(tmp_path / "ds")
+    raw = (ds / "samples.jsonl").read_bytes().split(b"\n")
+    raw[2] = raw[2].replace(b'"question": "', b'"question": "\xff', 1)
+    (ds / "samples.jsonl").write_bytes(b"\n".join(raw))
+    with refused(ValueError, f"{ds / 'samples.jsonl'}:3", "not UTF-8", "0xff"):
+        load_dataset(ds)
+
+
+def test_an_imported_box_outside_its_image_is_reported_by_record(tmp_path):
+    from r3lab.data.formats import import_grounded_vqa
+
+    Image.new("RGB", (448, 336)).save(tmp_path / "a.png")
+    recs = [{"image": "a.png", "question": "q", "answer": "x", "box": b}
+            for b in ([-500, -300, 20, 30], [500, 300, 99999, 99999], [10, 10, 40, 40])]
+    (tmp_path / "g.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
+    ok, rep = import_grounded_vqa(tmp_path / "g.jsonl", errors="report")
+    assert len(ok) == 1 and [n for n, _ in rep.errors] == [1, 2]
+    assert all("outside its 448x336 image" in m for _, m in rep.errors)

@@ -12,10 +12,12 @@ nothing is kept after an item is written.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import shutil
 import time
+import warnings
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -27,13 +29,14 @@ from ..core.env import progress_disabled
 from ..core.regions import ViewConfig
 from ..core.trajectory import IMAGE, MODEL, Trajectory
 from ..bench.readers import BENCHMARKS, item_image, read_benchmark
-from ..core.files import file_stem
+from ..core.files import FolderLock, check_out_dir, file_stem
 from ..core.settings import POSITIVE, check_ranges, nested, read_nested
 from ..engine.config import RolloutConfig, RolloutSettings
 from ..engine.rollouts import rollout
 from ..core.files import atomic_write_text
 from .scoring import best_overlap_iou, cycle_accuracy, mean, score_item
 
+OWN = ("items.jsonl", "table.md", "results.json", "figure.png", "crops")  # a run folder's own entries
 COLUMNS = ("n", "accuracy", "crop_rate", "crops", "invalid_crop_rate", "crop_iou", "accuracy_crop",
            "accuracy_no_crop", "answered")
 
@@ -53,6 +56,7 @@ class BenchConfig:
     max_pixels: int = 0  # the main image's pixel budget (0 = the policy's own view)
     crop_max_pixels: int = 0  # a crop's pixel budget (0 = the policy's own view)
     instruction: str = ""  # the instruction after each question (empty: the policy's own, e.g. its r3lab.json prompt)
+    overwrite: bool = False  # replace a run already in `out` (its OWN files); else such a folder is refused
 
     def __post_init__(self):
         read_nested(self)
@@ -71,6 +75,11 @@ class BenchResult:
     trajectories: list = field(repr=False, default_factory=list)
     config: dict = field(default_factory=dict)
     seconds: float = 0.0
+    total: int = 0  # questions asked for; fewer items: Ctrl-C stopped the run (`complete` is False)
+
+    @property
+    def complete(self) -> bool:
+        return len(self.items) >= self.total
 
     @property
     def accuracy(self) -> float:
@@ -79,6 +88,8 @@ class BenchResult:
     def table(self) -> str:
         """Markdown: the headline numbers, then one row per category and "all"."""
         head = [f"**{self.name}**: " + ", ".join(f"{k} {_fmt(v)}" for k, v in self.headline.items()), ""]
+        if not self.complete:
+            head[:0] = [f"**partial run: {len(self.items)} of {self.total} questions** (interrupted)", ""]
         head.append("| category | " + " | ".join(COLUMNS) + " |")
         head.append("|" + "---|" * (len(COLUMNS) + 1))
         for cat, row in self.rows.items():
@@ -88,7 +99,7 @@ class BenchResult:
     def to_dict(self) -> dict:
         """JSON-ready (NaN, "not measured", becomes null)."""
         return _clean({"benchmark": self.name, "headline": self.headline, "rows": self.rows, "config": self.config,
-                       "seconds": self.seconds})
+                       "seconds": self.seconds, "complete": self.complete, "total": self.total})
 
     def save(self, folder: str | Path) -> Path:
         """table.md and results.json (items.jsonl is written item by item while the run goes)."""
@@ -119,8 +130,14 @@ def run_bench(policy, name: str, config: BenchConfig | None = None, progress: bo
         raise ValueError(f"scripts must hold one entry per question ({len(samples)}), got {len(scripts)}")
     policy = _with_view(policy, cfg)
     rcfg = RolloutConfig.of(cfg.rollout, group_size=1, batch_rows=cfg.batch, seed=cfg.seed)
-    out = Path(cfg.out) if cfg.out else None
+    out = check_out_dir(cfg.out, OWN, cfg.overwrite, "benchmark run") if cfg.out else None
+    with FolderLock(out, "benchmark run") if out is not None else contextlib.nullcontext():
+        return _run(policy, name, cfg, samples, rcfg, out, progress, keep_images, scripts)
+
+
+def _run(policy, name, cfg, samples, rcfg, out, progress, keep_images, scripts) -> BenchResult:
     if out is not None:
+        check_out_dir(out, OWN, cfg.overwrite, "benchmark run")  # again, under the lock
         _fresh(out)
     items, trajs = [], []
     t0 = time.perf_counter()
@@ -138,10 +155,15 @@ def run_bench(policy, name: str, config: BenchConfig | None = None, progress: bo
                 if keep_images:
                     trajs.append(t)
             bar.update(len(chunk))
+    except KeyboardInterrupt:  # keep what is done, marked partial (table.md, results.json "complete": false)
+        if not items:
+            raise
+        warnings.warn(f"interrupted after {len(items)} of {len(samples)} questions: the result covers those only "
+                      "(BenchResult.complete is False)", stacklevel=2)
     finally:
         bar.close()
     rows, headline = summarize_bench(name, items)
-    res = BenchResult(name, rows, headline, items, trajs, asdict(cfg), time.perf_counter() - t0)
+    res = BenchResult(name, rows, headline, items, trajs, asdict(cfg), time.perf_counter() - t0, len(samples))
     if out is not None:
         res.save(out)
     return res
@@ -217,6 +239,9 @@ def load_bench_run(folder: str | Path, images: bool = True) -> tuple[list[dict],
     path = folder / "items.jsonl"
     if not path.is_file():
         raise FileNotFoundError(f"{folder} holds no items.jsonl: is it the --out folder of `r3lab bench`?")
+    if not _finished(folder):
+        warnings.warn(f"{folder} holds a partial run (interrupted, or still running: its results.json is missing or "
+                      "says \"complete\": false); what follows covers its finished items only", stacklevel=2)
     items, trajs = [], []
     for n, line in enumerate(path.read_text().splitlines(), 1):
         if not line.strip():
@@ -231,6 +256,13 @@ def load_bench_run(folder: str | Path, images: bool = True) -> tuple[list[dict],
         items.append(rec)
         trajs.append(traj)
     return items, trajs
+
+
+def _finished(folder: Path) -> bool:
+    try:
+        return json.loads((folder / "results.json").read_text()).get("complete", True) is not False
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def _with_view(policy, cfg: BenchConfig):

@@ -1,12 +1,16 @@
 """The `r3lab` command: one subcommand per file of this package, each `add_arguments(parser)` + `run(args)`.
 
 Only the chosen command's module is imported (and with it torch), so `r3lab --help` answers at once.
+A user error (a bad file, setting or folder) is one line, `error: <message>`, and exit status 2; `--debug` or
+R3LAB_DEBUG=1 shows its traceback. A bug (any other exception) keeps its traceback.
 """
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
+import traceback
 
 # (words, module, help): the module provides add_arguments(parser) and run(args) -> int | None
 COMMANDS = [
@@ -35,6 +39,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     """The parser; with `argv`, only the command it names gets its arguments (the rest stay unimported)."""
     chosen = command_of(argv) if argv is not None else None
     parser = argparse.ArgumentParser(prog="r3lab", description="r3lab: a toolkit for models that look again")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error (also R3LAB_DEBUG=1)")
     groups: dict[tuple, argparse._SubParsersAction] = {(): parser.add_subparsers(dest="cmd0", required=True)}
     for words, module, help_ in COMMANDS:
         for depth in range(1, len(words)):
@@ -54,8 +59,33 @@ def command_of(argv: list[str]) -> tuple[str, ...] | None:
     return next((words for words, _, _ in COMMANDS if tuple(argv[:len(words)]) == words), None)
 
 
+# what r3lab raises for bad input (files, settings, folders, a diverged run, a missing extra): one line.
+# Anything else (TypeError, KeyError, RuntimeError, ...) is a bug and keeps its traceback.
+USER_ERRORS = (ValueError, OSError, FloatingPointError, ImportError)
+
+
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
+    """Run one command. As the `r3lab` process (no `argv`: it is read from sys.argv) a user error prints
+    `error: <message>` and returns 2, Ctrl-C returns 130; called with `argv` from Python, errors propagate."""
+    if argv is not None:
+        return _run(argv)
+    argv = sys.argv[1:]
+    debug = "--debug" in argv or os.environ.get("R3LAB_DEBUG", "").strip() not in ("", "0")
+    try:
+        return _run(argv)
+    except KeyboardInterrupt:
+        print("error: interrupted (Ctrl-C)", file=sys.stderr)
+        return 130
+    except USER_ERRORS as e:
+        if debug:
+            traceback.print_exc()
+        msg = " ".join(str(e).split()) or type(e).__name__  # one line, whatever the message held
+        print(f"error: {msg}" + ("" if debug else "  (--debug shows the traceback)"), file=sys.stderr)
+        return 2
+
+
+def _run(argv: list[str]) -> int:
+    argv = [a for a in argv if a != "--debug"]  # a flag of `r3lab` itself, accepted anywhere
     parser = build_parser(argv)
     if not argv:  # `r3lab` alone: the commands, not argparse's "required: cmd0"
         parser.print_help()

@@ -6,7 +6,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from ..bench.readers import BENCHMARKS
-from ..bench.run import BenchConfig, run_bench
+from ..bench.run import OWN, BenchConfig, run_bench
+from ..core.files import check_out_dir
 from ..viz.bench import plot_bench
 from .args import add_dataclass_arguments, dataclass_from_args
 from .inputs import add_policy_arguments, load_start_policy
@@ -26,10 +27,15 @@ def run(args) -> int:
         raise FileNotFoundError(f"--data {cfg.data} does not exist: download {args.name} and lay it out as the "
                                 "README's section Benchmarks says")
     cfg = replace(cfg, out=cfg.out or f"runs/bench/{args.name}")
+    check_out_dir(cfg.out, OWN, cfg.overwrite, "benchmark run")  # before the model loads (and again under the lock)
     policy = load_start_policy(args.policy, args.dtype, args.attn, args.calls)
     res = run_bench(policy, args.name, cfg, keep_images=False)
     out = Path(cfg.out)
     plot_bench(res).savefig(out / "figure.png", dpi=90)
     print(res.table())
     print(f"wrote {out}: table.md, results.json, items.jsonl, crops/, figure.png ({res.seconds:.0f} s)")
+    if not res.complete:  # `bench && next` must not go on with a partial result
+        print(f"partial: interrupted after {len(res.items)} of {res.total} questions; results.json says "
+              '"complete": false')
+        return 130
     return 0

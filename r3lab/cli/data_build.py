@@ -6,7 +6,7 @@ import argparse
 from dataclasses import asdict
 
 from ..core.regions import ViewConfig
-from ..data.dataset import check_destination, save_dataset
+from ..data.dataset import check_destination, claim_destination, save_dataset
 from ..data.filters import FilterConfig, filter_samples
 from ..data.tasks import ALL_FAMILIES, FAMILIES, TaskConfig
 from ..data.vlir import build_samples
@@ -43,6 +43,11 @@ def run(args) -> int:
     world, tasks = dataclass_from_args(WorldConfig, args), dataclass_from_args(TaskConfig, args)
     view, fcfg = dataclass_from_args(ViewConfig, args), dataclass_from_args(FilterConfig, args)
     families = [f for x in args.families for f in x.split(",") if f]
+    with claim_destination(args.out, args.overwrite):  # one build per folder, from here until it is saved
+        return _build(args, world, tasks, view, fcfg, families)
+
+
+def _build(args, world, tasks, view, fcfg, families) -> int:
     samples = build_samples(args.n, args.seed, families, world, tasks, view)
     report = None
     if args.filter:

@@ -1,13 +1,17 @@
 """`r3lab eval`: greedy held-out evaluation of a checkpoint, per task family."""
 from __future__ import annotations
 
+import contextlib
+
+from ..core.files import FolderLock, check_out_dir
 from ..replication.box_report import box_errors, format_box_errors
 from ..replication.evaluation import EvalConfig, evaluate
-from .args import add_dataclass_arguments, dataclass_values
+from .args import add_dataclass_arguments, dataclass_values, parse_bool
 from .inputs import add_policy_arguments, check_data, load_samples, load_start_policy
 
 # unset, the rollout settings come from the checkpoint (its recipe's evaluation settings), then EvalConfig's defaults
 CHECKPOINT_DEFAULTS = ("max_crops", "max_new_tokens", "max_segment_tokens", "temperature", "top_p")
+OWN = ("results.json", "trajectories.jsonl")  # what --out receives; --overwrite replaces these, nothing else
 
 
 def add_arguments(parser) -> None:
@@ -17,6 +21,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--box-errors", action="store_true",
                         help="also print where the crop boxes go wrong (misses, per-side errors in input pixels, "
                              "written vs true size, the integer-grid ceiling)")
+    parser.add_argument("--overwrite", type=parse_bool, default=False, metavar="BOOL",
+                        help="replace the results already in --out (default: false, such a folder is refused)")
 
 
 def run(args) -> int:
@@ -24,6 +30,13 @@ def run(args) -> int:
     given["rollout"] = {k: v for k, v in given["rollout"].items() if v is not None}  # unset: the checkpoint's
     EvalConfig(**given)  # bad settings fail before the model loads
     check_data(args.data)
+    if given.get("out"):  # a file, a read-only folder or earlier results: refused before any rollout
+        check_out_dir(given["out"], OWN, args.overwrite, "evaluation")
+    with FolderLock(given["out"], "evaluation") if given.get("out") else contextlib.nullcontext():
+        return _evaluate(args, given)
+
+
+def _evaluate(args, given: dict) -> int:
     policy = load_start_policy(args.policy, args.dtype, args.attn, args.calls)
     cfg = EvalConfig.for_policy(policy, **given)
     print("evaluation settings:", cfg.rollout)
@@ -33,4 +46,8 @@ def run(args) -> int:
         print(format_box_errors(box_errors(res.trajectories)))
     if cfg.out:
         print(f"wrote {res.save(cfg.out)}")
+    if not res.complete:  # `eval && next` must not go on with a partial result
+        print(f"partial: interrupted after {res.rows['all']['n']} samples" +
+              (f"; {cfg.out}/results.json says \"complete\": false" if cfg.out else ""))
+        return 130
     return 0

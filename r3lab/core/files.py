@@ -1,4 +1,4 @@
-"""Reading and writing files safely: atomic writes, a lock for shared files, JSON records read with
+"""Reading and writing files safely: atomic writes, a lock for shared files, one writer per output folder, JSON records read with
 numbered errors (`ImportReport`), and file names made from ids. Every room that writes or imports files uses these."""
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, Sequence
 
 
 @contextlib.contextmanager
@@ -29,6 +29,112 @@ def file_lock(path: str | os.PathLike):
             yield
         finally:
             fcntl.flock(f, fcntl.LOCK_UN)
+
+
+LOCK_FILE = ".r3lab.lock"
+
+
+class FolderInUse(OSError):
+    """Another process writes into this folder (it holds the folder's lock)."""
+
+
+_HELD: dict[str, list] = {}  # resolved folder -> [open lock file, holders in this process]
+
+
+class FolderLock:
+    """One writer per output folder, as git's index.lock: an exclusive, non-blocking `flock` on
+    `<folder>/.r3lab.lock`, so a second process writing there is refused (FolderInUse naming the folder and the
+    holder's pid) instead of both running and one silently replacing the other's files. The lock goes with the
+    process (the kernel drops it on exit, even a kill -9) and is re-entrant within one process. Without POSIX
+    `flock` (Windows) nothing is locked. Use as a context manager, or call `release()`."""
+
+    def __init__(self, folder: str | os.PathLike, what: str = "output folder"):
+        self.folder, self.key, self.held = Path(folder), None, False
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover
+            return
+        self.folder.mkdir(parents=True, exist_ok=True)
+        key = str(self.folder.resolve())
+        if key not in _HELD:
+            _HELD[key] = [_acquire(self.folder / LOCK_FILE, fcntl, what), 0]
+        _HELD[key][1] += 1
+        self.key, self.held = key, True
+
+    def release(self) -> None:
+        if not self.held:
+            return
+        self.held = False
+        entry = _HELD[self.key]
+        entry[1] -= 1
+        if entry[1] == 0:
+            del _HELD[self.key]
+            f = entry[0]
+            with contextlib.suppress(OSError):
+                os.unlink(f.name)  # while still locked: a process that opened it before sees a stale inode, retries
+            f.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.release()
+
+    def __del__(self):
+        self.release()
+
+
+def _acquire(path: Path, fcntl, what: str):
+    while True:
+        f = open(path, "a+")
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            holder = f.read().strip() or "?"
+            f.close()
+            raise FolderInUse(f"{path.parent} is in use: another r3lab process (pid {holder}) is writing this "
+                              f"{what} and holds {path}. Wait for it to end, or choose another folder") from None
+        try:
+            same = os.fstat(f.fileno()).st_ino == os.stat(path).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:  # not a lock file its last holder removed while this process opened it
+            f.truncate(0)
+            f.write(str(os.getpid()))
+            f.flush()
+            return f
+        f.close()
+
+
+def given_path(path: str | os.PathLike, what: str = "path") -> Path:
+    """`path` as a Path; ValueError for an empty one (Path("") is the current folder: writing or reading there by
+    accident, with a shell variable left unset, must not happen)."""
+    if path is None or not str(path).strip():
+        raise ValueError(f"the {what} is empty: give a folder or file name (an unset shell variable?)")
+    return Path(path)
+
+
+def check_out_dir(out: str | os.PathLike, own: Sequence[str], overwrite: bool = False, what: str = "run") -> Path:
+    """Make sure, before any work, that `what` can be written to the folder `out`: a given path, not a file,
+    not a folder that already holds one (any of its `own` files) unless `overwrite`, and writable (a real
+    write test: as root `os.access` says yes even on a read-only mount). Changes nothing; returns the Path."""
+    out = given_path(out, f"folder for the {what}")
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(f"{out} is a file: give a folder for the {what}")
+    held = [n for n in own if (out / n).exists() or (out / n).is_symlink()]
+    if held and not overwrite:
+        raise FileExistsError(f"{out} already holds a {what} ({', '.join(held)}): replace it with overwrite=True "
+                              f"(--overwrite true; its {', '.join(own)} are deleted, nothing else), or choose "
+                              "another folder")
+    parent = out if out.is_dir() else next((p for p in out.parents if p.exists()), Path("."))
+    if not parent.is_dir():
+        raise NotADirectoryError(f"cannot create {out}: {parent} is a file")
+    try:
+        tempfile.TemporaryDirectory(prefix=".r3lab-write-check.", dir=parent).cleanup()
+    except OSError as e:
+        raise PermissionError(f"cannot write the {what} under {parent} ({e}): choose another folder") from None
+    return out
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
@@ -53,10 +159,17 @@ def file_stem(sample_id: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "_", sample_id)
 
 
-def json_lines(lines: Iterable[str]) -> Iterator[tuple[int, dict | ValueError]]:
+def json_lines(lines: Iterable[str | bytes]) -> Iterator[tuple[int, dict | ValueError]]:
     """(line number, object) for each non-blank JSONL line; a ValueError in place of a line that is not
-    one JSON object, so the caller decides whether to raise or to report it."""
+    one JSON object (or, given bytes, not UTF-8 text), so the caller decides whether to raise or to report it."""
     for n, line in enumerate(lines, 1):
+        if isinstance(line, bytes):
+            try:
+                line = line.decode("utf-8")
+            except UnicodeDecodeError as e:
+                yield n, ValueError(f"not UTF-8 text (byte {line[e.start]:#04x} at column {e.start + 1}): save the "
+                                    "file as UTF-8")
+                continue
         if not line.strip():
             continue
         try:

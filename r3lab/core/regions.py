@@ -183,3 +183,26 @@ def box_contains(outer: Box, inner: Box) -> bool:
 def clip_box(box: Box, w: float, h: float) -> Box:
     """`box` clipped to a w x h image."""
     return (max(0.0, box[0]), max(0.0, box[1]), min(float(w), box[2]), min(float(h), box[3]))
+
+
+def check_box(box, what: str = "box", size: tuple[int, int] | None = None) -> Box:
+    """`box` as 4 floats; ValueError naming `what` unless it holds 4 finite numbers with x1 <= x2 and y1 <= y2,
+    inside the w x h image `size` when one is given. The one rule for every stored box (regions, details, crops)."""
+    if isinstance(box, (str, bytes, dict)) or not hasattr(box, "__len__") or len(box) != 4:
+        raise ValueError(f"{what} must be 4 numbers [x1, y1, x2, y2], got {box!r}")
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in box):
+        raise ValueError(f"{what} must hold 4 finite numbers, got {list(box)!r}")
+    x1, y1, x2, y2 = (float(v) for v in box)
+    if x1 > x2 or y1 > y2:
+        raise ValueError(f"{what} {list(box)} is inverted: expected x1 <= x2 and y1 <= y2")
+    if size is not None and (x1 < 0 or y1 < 0 or x2 > size[0] or y2 > size[1]):
+        raise ValueError(f"{what} {list(box)} lies outside its {size[0]}x{size[1]} image: fix the box, or drop it")
+    return x1, y1, x2, y2
+
+
+def check_size(size, what: str = "size") -> tuple[int, int]:
+    """(w, h) as ints; ValueError naming `what` unless two positive integers."""
+    if isinstance(size, (str, bytes, dict)) or not hasattr(size, "__len__") or len(size) != 2 or not all(
+            isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in size):
+        raise ValueError(f"{what} must be [width, height], two positive integers, got {size!r}")
+    return int(size[0]), int(size[1])

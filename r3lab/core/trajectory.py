@@ -21,7 +21,7 @@ from .answer import extract_answer
 from .crop_calls import CallStyle, CropCall, Verdict, find_crop_calls
 from .policy_like import PolicyLike
 from .prompt import PromptConfig, check_plain_text
-from .regions import Box, Frame, ViewConfig, crop_and_zoom, smart_resize
+from .regions import Box, Frame, ViewConfig, check_box, crop_and_zoom, smart_resize
 
 MODEL, ENV, IMAGE = "model_text", "env_text", "image"
 KINDS = (MODEL, ENV, IMAGE)
@@ -67,7 +67,11 @@ class Piece:
 
 def crop_piece(box_input: Box, orig_size: tuple[int, int], image: Image.Image | None = None) -> Piece:
     """A reference rationale's crop: its box in the main image's model-input frame, the original's size, and its
-    pixels when they are known (else `Trajectory.tokenize` cuts them)."""
+    pixels when they are known (else `Trajectory.tokenize` cuts them). A box that is not 4 finite numbers, is
+    inverted or starts left of / above the image is a ValueError (`check_box`)."""
+    box = check_box(box_input, "crop box (box_input)")
+    if box[0] < 0 or box[1] < 0:
+        raise ValueError(f"crop box (box_input) {list(box_input)} lies outside the image (negative coordinates)")
     return Piece(IMAGE, image=image, info=ImageInfo("crop", (0, 0), tuple(orig_size), tuple(box_input)), tag="crop")
 
 

@@ -17,8 +17,8 @@ from typing import Iterable
 from tqdm.auto import tqdm
 
 from ..core.env import progress_disabled
-from ..core.files import file_stem, json_lines
-from ..core.regions import ViewConfig, smart_resize
+from ..core.files import FolderLock, check_out_dir, file_stem, json_lines
+from ..core.regions import Frame, ViewConfig, check_box, check_size, smart_resize
 from ..core.trajectory import IMAGE, Piece, crop_piece
 from .sample import Sample, read_image
 from .vlir import image_size, retarget
@@ -64,24 +64,8 @@ OWN = ("samples.jsonl", "meta.json", "images")  # a dataset folder's own entries
 
 
 def check_destination(out: str | os.PathLike, overwrite: bool = False) -> Path:
-    """Make sure, before any work, that a dataset can be written to `out`: not a file, not a folder that
-    already holds a dataset (unless overwrite), and writable. Changes nothing; returns `out` as a Path."""
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise NotADirectoryError(f"{out} is a file: give a folder for the dataset (--out DIR)")
-    held = [n for n in OWN if (out / n).exists()]
-    if held and not overwrite:
-        raise FileExistsError(f"{out} already holds a dataset ({', '.join(held)}): replace it with overwrite=True "
-                              "(--overwrite true; its samples.jsonl, meta.json and images/ are deleted, nothing else), "
-                              "or choose another folder")
-    parent = out if out.is_dir() else next((p for p in out.parents if p.exists()), Path("."))
-    if not parent.is_dir():
-        raise NotADirectoryError(f"cannot create {out}: {parent} is a file")
-    try:  # as root os.access says yes to anything; only a real write answers for read-only mounts too
-        tempfile.TemporaryDirectory(prefix=".r3lab-write-check.", dir=parent).cleanup()
-    except OSError as e:
-        raise PermissionError(f"cannot write the dataset under {parent} ({e}): choose another folder") from None
-    return out
+    """Make sure, before any work, that a dataset can be written to `out` (`check_out_dir` with its own files)."""
+    return check_out_dir(out, OWN, overwrite, "dataset")
 
 
 def save_dataset(samples: Iterable[Sample], out: str | os.PathLike, meta: dict | None = None, images: str = "png",
@@ -96,8 +80,24 @@ def save_dataset(samples: Iterable[Sample], out: str | os.PathLike, meta: dict |
     """
     if images not in ("png", "scene"):
         raise ValueError(f"images must be 'png' or 'scene', got {images!r}")
-    out = check_destination(out, overwrite)
-    samples = list(samples)
+    with claim_destination(out, overwrite):
+        return _save(list(samples), Path(out), meta, images, progress)
+
+
+def claim_destination(out: str | os.PathLike, overwrite: bool = False) -> FolderLock:
+    """`check_destination`, then `out`'s lock (one writer per folder), then the check again under the lock (so two
+    builds into one folder cannot both pass it); release the lock (or leave the `with`) once the dataset is saved."""
+    check_destination(out, overwrite)
+    lock = FolderLock(out, "dataset")
+    try:
+        check_destination(out, overwrite)
+    except BaseException:
+        lock.release()
+        raise
+    return lock
+
+
+def _save(samples: list, out: Path, meta: dict | None, images: str, progress: bool | None) -> Path:
     stems = [file_stem(s.sample_id) for s in samples]
     if len(set(stems)) != len(stems) or not all(s.sample_id for s in samples):
         dup = next((x for x in stems if stems.count(x) > 1), "")
@@ -149,9 +149,12 @@ def sample_to_dict(s: Sample, root: Path, images: str = "png") -> dict:
     return d
 
 
-def sample_from_dict(d: dict, root: Path) -> Sample:
+def sample_from_dict(d: dict, root: Path, built_for: dict | None = None) -> Sample:
+    """A dataset line's Sample; `built_for`: the view (meta.json's) its crop boxes are in, which they must fit."""
     name = f"sample {d.get('sample_id')!r}"
     size = d.get("size")
+    if size is not None:
+        size = check_size(size, f"{name}: size")
     if d.get("scene") is not None:
         image = Scene.from_dict(d["scene"])
     else:
@@ -169,19 +172,28 @@ def sample_from_dict(d: dict, root: Path) -> Sample:
                              "drop the sample") from None
     rationale = None
     if d.get("rationale") is not None:
-        size = tuple(d["size"])
+        size = check_size(d.get("size"), f"{name}: size")
         rationale = []
-        for p in d["rationale"]:
+        frame = Frame.of(size, ViewConfig(**built_for)) if built_for else None
+        for k, p in enumerate(d["rationale"]):
             if p["kind"] == IMAGE:
                 crop = None
                 if p.get("image"):
                     crop = read_image(_existing(root / p["image"]))
-                rationale.append(crop_piece(p["box_input"], size, crop))
+                try:  # inside the model-input view the dataset was built for
+                    piece = crop_piece(check_box(p["box_input"], "crop box (box_input)",
+                                                 frame and (frame.input_w, frame.input_h)), size, crop)
+                except ValueError as e:
+                    raise ValueError(f"{name}: rationale piece {k}: {e}") from None
+                rationale.append(piece)
             else:
                 rationale.append(Piece(p["kind"], p["text"], tag=p.get("tag", "")))
-    return Sample(image, d["question"], list(d["answers"]), [tuple(b) for b in d.get("regions", [])], rationale,
-                  d.get("family", ""), d["sample_id"], dict(d.get("provenance", {})),
-                  [tuple(b) for b in d.get("details", [])])
+    s = Sample(image, d["question"], d["answers"], [tuple(b) for b in d.get("regions", [])], rationale,
+               d.get("family", ""), d["sample_id"], dict(d.get("provenance", {})),
+               [tuple(b) for b in d.get("details", [])])
+    if size is not None:
+        s.check_fields(size)  # the boxes lie inside the image
+    return s
 
 
 def _existing(path: Path) -> Path:
@@ -207,12 +219,12 @@ def load_dataset(path: str | os.PathLike, view: ViewConfig | None = None, errors
     refuse_foreign(file)
     meta = json.loads((root / "meta.json").read_text()) if (root / "meta.json").is_file() else {}
     samples, bad = [], []
-    with open(file) as f:
+    with open(file, "rb") as f:  # bytes: a line that is not UTF-8 is named, not a raw UnicodeDecodeError
         for n, d in json_lines(f):
             try:
                 if isinstance(d, ValueError):
                     raise d
-                s = sample_from_dict(d, root)
+                s = sample_from_dict(d, root, meta.get("view"))
             except FileNotFoundError as e:
                 err = FileNotFoundError(f"{file}:{n}: {e}")
                 if errors == "raise":

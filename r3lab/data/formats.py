@@ -23,7 +23,7 @@ from pathlib import Path
 from ..core.answer import extract_answer
 from ..core.files import ImportReport, bad_record, file_stem, read_records
 from ..core.crop_calls import CallStyle, find_crop_calls, format_crop_call
-from ..core.regions import Frame, ViewConfig, crop_and_zoom
+from ..core.regions import Frame, ViewConfig, check_box, crop_and_zoom
 from ..core.prompt import IM_END
 from ..core.trajectory import IMAGE, MODEL, Piece, crop_piece
 from .call_styles import restyle
@@ -131,6 +131,7 @@ def _sft_sample(rec: dict, n: int, path: Path, root: Path, view: ViewConfig | No
             why = calls[-1].message if calls else "no crop call"
             raise ValueError(f"segment {k} must end with a valid crop call before crop {k} ({why})")
         pieces.append(Piece(MODEL, text, tag="reasoning"))
+        _written_inside(calls[-1].raw, style, frame, k)
         crop_file = str(_file(root, crops[k]))
         _frame(crop_file, view)  # a crop of impossible aspect is named now, not when training fits it
         crop = read_image(crop_file)
@@ -250,10 +251,9 @@ def _grounded(rec, n, path, root, view, box_format, seed) -> Sample:
     for b in raw:
         if not (isinstance(b, (list, tuple)) and len(b) == 4 and all(isinstance(v, (int, float)) for v in b)):
             raise ValueError(f"box {b!r} must be four numbers ({box_format})")
-        x1, y1, x2, y2 = _BOX_FORMATS[box_format](b, w, h)
-        x1, y1, x2, y2 = max(0.0, x1), max(0.0, y1), min(float(w), x2), min(float(h), y2)
+        x1, y1, x2, y2 = check_box(_BOX_FORMATS[box_format](b, w, h), f"box {b!r} ({box_format})", (w, h))
         if x2 <= x1 or y2 <= y1:
-            raise ValueError(f"box {b!r} ({box_format}) is empty or outside the {w}x{h} image")
+            raise ValueError(f"box {b!r} ({box_format}) is empty")
         if x2 - x1 < 1 or y2 - y1 < 1:
             raise ValueError(f"box {b!r} is under one pixel of the {w}x{h} image; normalised coordinates need "
                              "box_format='xyxy_norm' (0..1) or 'xyxy_1000'")
@@ -274,6 +274,19 @@ def _grounded(rec, n, path, root, view, box_format, seed) -> Sample:
             **{k: rec[k] for k in ("dataset", "split", "id") if k in rec}}
     return Sample(image, rec["question"], list(answers), regions, pieces, rec.get("family", "grounded"),
                   str(rec.get("id", f"{path.stem}-{n:06d}")), prov)
+
+
+def _written_inside(raw: str, style: CallStyle, frame: Frame, k: int) -> None:
+    """A crop box the record writes must lie inside its image (the crop call grammar would clip it, and the
+    record's own crop image would then not show what the box says)."""
+    try:
+        args = json.loads(raw[raw.index("{"):raw.rindex("}") + 1])
+        box = args.get("bbox_2d") or (args.get("arguments") or {}).get("bbox_2d")
+    except (ValueError, AttributeError):
+        return  # not JSON the parser accepted as is: the verdict above already judged it
+    if isinstance(box, list) and len(box) == 4 and all(isinstance(v, (int, float)) for v in box):
+        limit = (1000, 1000) if style.coords == "relative" else frame.input_size
+        check_box(box, f"segment {k}'s crop box", limit)
 
 
 def _frame(image: str, view: ViewConfig, size: tuple[int, int] | None = None) -> Frame:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Callable
 from PIL import Image
 
 from ..core.prompt import IM_END, TOOL_TURN, check_plain_text
-from ..core.regions import Box, ViewConfig
+from ..core.regions import Box, ViewConfig, check_box
 from ..core.trajectory import ENV, IMAGE, MODEL, Piece, Trajectory, crop_piece
 
 
@@ -46,7 +46,28 @@ class Sample:
     details: list[Box] = field(default_factory=list)  # the fine detail each region must show, original pixels
 
     def __post_init__(self):
+        self.check_fields()
         self.check_text()
+
+    def check_fields(self, size: tuple[int, int] | None = None) -> None:
+        """ValueError naming the sample when a field has the wrong type: the question a string, the answers a
+        non-empty list of strings (a bare "yes" would become ['y', 'e', 's']), every region and detail a box
+        (`check_box`), inside the w x h image `size` when it is given (or the image is in memory)."""
+        name = f"sample {self.sample_id or '?'!r}"
+        if not isinstance(self.question, str):
+            raise ValueError(f"{name}: question must be a string, got {type(self.question).__name__}")
+        if not isinstance(self.answers, (list, tuple)) or not self.answers or \
+                not all(isinstance(a, str) for a in self.answers) or not any(a.strip() for a in self.answers):
+            raise ValueError(f"{name}: answers must be a non-empty list of strings (e.g. [\"yes\"]), got "
+                             f"{self.answers!r}")
+        self.answers = list(self.answers)
+        if size is None and isinstance(self.image, Image.Image):
+            size = self.image.size
+        for kind, boxes in (("region", self.regions), ("detail", self.details)):
+            if not isinstance(boxes, (list, tuple)):
+                raise ValueError(f"{name}: {kind}s must be a list of boxes, got {boxes!r}")
+            for k, b in enumerate(boxes):
+                check_box(b, f"{name}: {kind} {k}", size)
 
     def check_text(self) -> None:
         """ValueError naming the sample when its question or rationale holds control-token text

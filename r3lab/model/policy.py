@@ -20,6 +20,7 @@ from ..core.crop_calls import CallStyle
 from ..core.prompt import PromptConfig
 from ..core.regions import ViewConfig
 from .families import IDEFICS, IM_END, rules_for, translate_end
+from .weights import RECOPY, check_coverage, read_header, read_json, strict_from_pretrained
 
 R3_FILE = "r3lab.json"
 LATEST = "latest"  # a training run's out_dir names its newest checkpoint folder in this file
@@ -217,37 +218,17 @@ _EXPECTED = "config.json, model.safetensors (or shards), tokenizer.json/tokenize
 # the JSON files from_pretrained reads: each is checked first, so a damaged one is named (not a raw JSONDecodeError)
 _JSON_FILES = ("config.json", R3_FILE, "tokenizer_config.json", "tokenizer.json", "preprocessor_config.json",
                "generation_config.json", "special_tokens_map.json")
-_RECOPY = "copy the checkpoint folder again, or save it anew where it was made"
-
-
-def read_json(path: str | os.PathLike) -> dict:
-    """A checkpoint's JSON file as a dict; ValueError naming the file when it is damaged."""
-    path = Path(path)
-    try:
-        data = json.loads(path.read_text())
-    except (ValueError, UnicodeDecodeError) as e:  # JSONDecodeError is a ValueError
-        raise ValueError(f"{path} is damaged: not valid JSON ({e}); {_RECOPY}") from None
-    if not isinstance(data, dict):
-        raise ValueError(f"{path} is damaged: it holds a JSON {type(data).__name__}, not an object; {_RECOPY}")
-    return data
 
 
 def check_files(folder: str | os.PathLike) -> None:
     """Read the headers of every *.safetensors and parse every JSON file of a checkpoint folder, before any
     loader does: a truncated or damaged file is a ValueError naming it (safetensors checks that its header
     covers the whole file, so a cut-off download is caught here without reading the tensors)."""
-    from safetensors import SafetensorError, safe_open
-
     folder = Path(folder)
     for name in _JSON_FILES:
         if (folder / name).is_file():
             read_json(folder / name)
-    for f in sorted(folder.glob("*.safetensors")):
-        try:
-            with safe_open(str(f), framework="pt") as handle:
-                handle.keys()
-        except (SafetensorError, OSError) as e:
-            raise ValueError(f"{f} is damaged or truncated ({e}); {_RECOPY}") from None
+    read_header(folder)
 
 
 def read_view(path: str | os.PathLike) -> ViewConfig:
@@ -307,10 +288,11 @@ def load_policy(path: str | os.PathLike, view: ViewConfig | None = None, dtype: 
             raise ValueError(f"{path} holds only pickled *.bin/*.pt weights; r3lab loads safetensors only. Convert "
                              "them once where you trust the file: model.save_pretrained(folder) writes safetensors")
         raise FileNotFoundError(f"{path} has a config but no weights: expected {_EXPECTED}")
+    check_coverage(path)  # the weights cover the model config.json describes: before anything is built
     kw = dict(local_files_only=True)
     tok = AutoTokenizer.from_pretrained(path, **kw)
     improc = AutoImageProcessor.from_pretrained(path, **kw)
-    mkw = dict(kw, use_safetensors=True)
+    mkw = {}
     if dtype is not None:
         mkw["dtype"] = getattr(torch, dtype) if isinstance(dtype, str) else dtype
     if attn_implementation is not None:
@@ -320,7 +302,7 @@ def load_policy(path: str | os.PathLike, view: ViewConfig | None = None, dtype: 
 
         mkw["quantization_config"] = quantization_config(bits)
         mkw["device_map"] = {"": device or "cuda"}  # bitsandbytes places the weights itself
-    model = AutoModelForImageTextToText.from_pretrained(path, **mkw)
+    model = strict_from_pretrained(AutoModelForImageTextToText, path, quantized=bool(bits), checked=True, **mkw)
     if device is not None and not bits:
         model.to(device)
     model.eval()

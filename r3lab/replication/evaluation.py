@@ -12,7 +12,8 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, field, fields
+import warnings
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -86,6 +87,7 @@ class EvalResult:
     trajectories: list = field(default_factory=list, repr=False)
     config: dict = field(default_factory=dict)
     seconds: float = 0.0
+    complete: bool = True  # False: Ctrl-C stopped the evaluation; the rows cover the samples finished before it
 
     def __getitem__(self, family: str) -> dict[str, float]:
         return self.rows[family]
@@ -95,7 +97,7 @@ class EvalResult:
         return self.rows["all"]["accuracy"]
 
     def to_dict(self) -> dict:
-        return {"rows": self.rows, "config": self.config, "seconds": self.seconds}
+        return {"rows": self.rows, "config": self.config, "seconds": self.seconds, "complete": self.complete}
 
     def table(self, metrics: Sequence[str] = METRICS) -> str:
         """A markdown table: one row per family, then "all"."""
@@ -147,12 +149,21 @@ def evaluate(policy: Policy, samples: Sequence, config: EvalConfig | None = None
         raise ValueError("no samples to evaluate")
     rcfg = RolloutConfig.of(cfg.rollout, group_size=1, batch_rows=cfg.batch_rows, seed=cfg.seed)
     t0 = time.perf_counter()
-    trajs = rollout(policy, samples, rcfg, progress=progress, crop_boxes=crop_boxes)
+    trajs = []
+    try:  # chunk by chunk (the batches rollout makes anyway), so that Ctrl-C keeps every finished rollout
+        for k, a in enumerate(range(0, len(samples), cfg.batch_rows)):
+            trajs += rollout(policy, samples[a:a + cfg.batch_rows], replace(rcfg, seed=rcfg.seed + k),
+                             progress=progress, crop_boxes=crop_boxes)
+    except KeyboardInterrupt:
+        if not trajs:
+            raise
+        warnings.warn(f"interrupted after {len(trajs)} of {len(samples)} samples: the result covers those only "
+                      "(EvalResult.complete is False)", stacklevel=2)
     terms = cfg.reward.terms()
     rows = summarize(trajs, terms)
-    for fam, share in detail_shares(trajs, samples).items():
+    for fam, share in detail_shares(trajs, samples[:len(trajs)]).items():
         rows[fam]["contains_detail"] = share
-    return EvalResult(rows, trajs, asdict(cfg), time.perf_counter() - t0)
+    return EvalResult(rows, trajs, asdict(cfg), time.perf_counter() - t0, complete=len(trajs) == len(samples))
 
 
 def contains_detail(crop_orig, detail) -> bool:

@@ -27,6 +27,7 @@ from safetensors.torch import load_file, save_file
 from ..core.files import atomic_write_text
 from ..model.adapters import ADAPTER_WEIGHTS, is_adapted, set_adapter_state
 from ..model.policy import LATEST, adapter_base, check_files, read_json
+from ..model.weights import strict_from_pretrained, tied_keys
 
 BASE = "base"  # <out_dir>/base: the frozen weights under a LoRA run's adapters, when they came from no folder
 
@@ -235,13 +236,12 @@ def load_checkpoint(path: str | os.PathLike, policy, optimizer: torch.optim.Opti
         return _load_adapter_checkpoint(ckpt, meta, policy, optimizer, apply_rng)
     # save_pretrained may rename keys to the released layout, so let from_pretrained map them back
     with _quiet_hf():
-        loaded = type(policy.model).from_pretrained(ckpt, dtype=policy.model.dtype, local_files_only=True,
-                                                    use_safetensors=True)  # never a pickled *.bin
+        loaded = strict_from_pretrained(type(policy.model), ckpt, dtype=policy.model.dtype)  # never a pickled *.bin
     if bad := nonfinite_parameters(loaded):  # checked before anything of the policy changes
         raise ValueError(f"{ckpt}: parameters {bad[:3]} hold NaN/inf, so this checkpoint cannot be resumed; resume "
                          "from an earlier step_* folder (write its name into 'latest') or start afresh")
     result = policy.model.load_state_dict(loaded.state_dict(), strict=False)
-    missing = [m for m in result.missing_keys if m not in _tied(policy.model)]
+    missing = [m for m in result.missing_keys if m not in tied_keys(policy.model)]
     if missing or result.unexpected_keys:
         raise ValueError(f"checkpoint {ckpt} does not fit this model: missing {missing[:5]}, unexpected "
                          f"{result.unexpected_keys[:5]}")
@@ -271,9 +271,3 @@ def _load_adapter_checkpoint(ckpt: Path, meta: dict, policy, optimizer, apply_rn
     meta["path"] = str(ckpt)
     return meta
 
-
-def _tied(model) -> set[str]:
-    keys = getattr(model, "_tied_weights_keys", None) or []
-    if isinstance(keys, dict):
-        keys = list(keys)
-    return set(keys) | {"lm_head.weight"}

@@ -23,6 +23,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..core.env import progress_disabled
+from ..core.files import FolderLock
 from ..engine.scoring import TokenScorer
 from ..model.adapters import add_lora, is_adapted
 from ..model.policy import Policy, read_json, save_base
@@ -48,6 +49,7 @@ class TrainState:
     interrupted: bool = False  # set when Ctrl-C ended the run
     resumed: bool = False  # continued from a checkpoint in out_dir
     row: dict | None = None  # the metrics of the step just completed, set together with `step` (see run_loop)
+    lock: FolderLock | None = None  # out_dir's lock, held from maybe_resume to the end of run_loop
 
 
 def prepare(policy: Policy, config: TrainConfig, state: type[TrainState] = TrainState) -> TrainState:
@@ -101,6 +103,19 @@ def maybe_resume(state: TrainState) -> bool:
     out, resume = cfg.out_dir, cfg.resume
     if not out:
         return False
+    if dist.info().is_main:  # one run per folder: a second process is refused before it looks (see run_loop)
+        state.lock = FolderLock(out, "training run")
+    try:
+        return _resume(state)
+    except BaseException:
+        if state.lock is not None:
+            state.lock.release()
+        raise
+
+
+def _resume(state: TrainState) -> bool:
+    cfg = state.config
+    out, resume = cfg.out_dir, cfg.resume
     try:
         find_checkpoint(out)
         found, why = True, ""
@@ -179,6 +194,16 @@ def defer_interrupt():
 
 def run_loop(state: TrainState, step_fn: Callable[[TrainState], dict], total: int,
              callbacks: Sequence[Callable] = (), desc: str = "train") -> MetricLog:
+    """`_run_loop`, then out_dir's lock is given up however the run ended."""
+    try:
+        return _run_loop(state, step_fn, total, callbacks, desc)
+    finally:
+        if state.lock is not None:
+            state.lock.release()
+
+
+def _run_loop(state: TrainState, step_fn: Callable[[TrainState], dict], total: int,
+              callbacks: Sequence[Callable] = (), desc: str = "train") -> MetricLog:
     """Call `step_fn` until `state.step == total`; log, call back, checkpoint; Ctrl-C saves and returns.
 
     `step_fn` applies one step, increments `state.step` and sets `state.row` inside `defer_interrupt()`,

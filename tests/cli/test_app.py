@@ -62,3 +62,31 @@ def test_train_sft_in_qwen3_vl_s_own_zoom_tool_converts_the_data_and_saves_the_s
     with pytest.raises(ValueError, match=r"--calls 'pixels-json'.*absolute-json or relative-tool"):
         main(["train", "sft", "--data", str(tmp_path / "ds"), "--steps", "1", "--calls", "pixels-json",
               "--out-dir", str(tmp_path / "run2")])
+
+
+def _as_process(monkeypatch, *argv):
+    monkeypatch.setattr(sys, "argv", ["r3lab", *argv])
+    return main()
+
+
+def test_a_user_error_is_one_line_and_exit_2_a_bug_keeps_its_traceback(tmp_path, monkeypatch, capsys):
+    import r3lab.cli.data_stats as data_stats
+
+    monkeypatch.delenv("R3LAB_DEBUG", raising=False)
+    assert _as_process(monkeypatch, "data", "stats", str(tmp_path / "nowhere")) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and "nowhere" in err and "Traceback" not in err
+    assert _as_process(monkeypatch, "--debug", "data", "stats", str(tmp_path / "nowhere")) == 2
+    assert "Traceback" in capsys.readouterr().err
+    monkeypatch.setenv("R3LAB_DEBUG", "1")
+    assert _as_process(monkeypatch, "data", "stats", str(tmp_path / "nowhere")) == 2
+    assert "Traceback" in capsys.readouterr().err
+    with pytest.raises(FileNotFoundError):  # called from Python, the error propagates as any function's
+        main(["data", "stats", str(tmp_path / "nowhere")])
+
+    def bug(args):
+        raise TypeError("a bug")
+
+    monkeypatch.setattr(data_stats, "run", bug)
+    with pytest.raises(TypeError, match="a bug"):
+        _as_process(monkeypatch, "data", "stats", str(tmp_path))
