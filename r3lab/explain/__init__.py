@@ -8,7 +8,7 @@ __getattr__, __dir__, __all__ = lazy(__name__, {
     ".maps": ["AttentionMaps"],
     ".crops": ["ExplainConfig", "CropExplanation", "explain_crops", "disagreements", "counterfactual_trajectory",
         "answer_logprobs", "explanation_table"],
-    ".hooks": ["hooks", "text_parts", "frozen"],
+    ".hooks": ["text_parts", "frozen"],
     ".stream": ["Stream", "target_positions"],
     ".gradients": ["attribute"],
     ".patching": ["patch_layers", "patch_map"],

@@ -36,25 +36,33 @@ SWAPS = ("blank", "coarse", "other")
 BLANK = (128, 128, 128)  # the blank image's grey, as `crops.counterfactual_trajectory` paints it
 
 
+def names(text) -> tuple:
+    """"a,b" (a command line) or a sequence -> a tuple of names."""
+    return tuple(x.strip() for x in text.split(",") if x.strip()) if isinstance(text, str) else tuple(text)
+
+
+_LIST = {"type": names, "metavar": "A,B"}  # CLI: comma-separated names
+
+
 @dataclass
 class WhyConfig:
     """Which explanations `explain` computes and at what cost."""
 
-    methods: tuple = METHODS  # any of METHODS
-    targets: tuple = ("box", "answer")  # what the maps explain: "box" (the call's digits) | "read" | "answer"
+    methods: tuple = field(default=METHODS, metadata=_LIST)  # any of METHODS
+    targets: tuple = field(default=("box", "answer"), metadata=_LIST)  # what the maps explain: "box" (the call's digits) | "read" | "answer"
     steps: int = 16  # integrated gradients: integration points
     chunk: int = 8  # rows per batched pass (integrated gradients' internal batch, patching, curves)
     block: int = 1  # patching map: cells per block side (1: every cell patched alone)
     attention_layers: object = (-1,)  # text layers whose attention the "attention" map averages
     window: int = 8  # attention: tokens before the call that count as asking "where?" (the call's own too)
-    swaps: tuple = SWAPS  # patch_layers: what replaces the crop ("blank" | "coarse" | "other": another sample's crop)
+    swaps: tuple = field(default=SWAPS, metadata=_LIST)  # patch_layers: what replaces the crop ("blank" | "coarse" | "other": another sample's crop)
     faithfulness: bool = True  # measure the maps (pointing game, deletion / insertion, random baseline)
     faithfulness_target: str = "box"  # the target the curves score
     curve_steps: int = 8  # deletion / insertion: fractions 0, 1/steps, ..., 1
     seed: int = 0  # random baseline maps
 
     def __post_init__(self):
-        self.methods, self.targets, self.swaps = tuple(self.methods), tuple(self.targets), tuple(self.swaps)
+        self.methods, self.targets, self.swaps = names(self.methods), names(self.targets), names(self.swaps)
         if bad := [m for m in self.methods if m not in METHODS]:
             raise ValueError(f"unknown explanation method(s) {bad}; choose from {list(METHODS)}")
         if bad := [t for t in (*self.targets, self.faithfulness_target) if t not in TARGETS]:
