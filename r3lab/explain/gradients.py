@@ -42,8 +42,8 @@ def attribute(stream: Stream, positions: Sequence[int], method: str, baseline: t
               steps: int = 16, chunk: int = 4) -> torch.Tensor:
     """(rows, cols) attribution of the main image's cells to the summed log-prob of the tokens at `positions`.
 
-    method: "integrated_gradients" (from `baseline`, (n, d) embeddings: `explain` passes a blank main image's,
-    None integrates from zeros; `steps` Gauss-Legendre points, `chunk` rows per pass) or "gradient_x_input"
+    method: "integrated_gradients" (from `baseline`, (n, d) embeddings: `explain` passes a blank main image's;
+    None integrates from zeros, a path RMSNorm makes so curved that completeness needs many more steps; `steps` Gauss-Legendre points, `chunk` rows per pass) or "gradient_x_input"
     (one forward-and-backward).
     """
     if method not in GRADIENT_METHODS:

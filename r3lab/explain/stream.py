@@ -10,6 +10,7 @@ crop call, the model's read right after the crop, or its final answer.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Sequence
 
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from ..model.policy import Policy
 
 TARGETS = ("box", "read", "answer")
+_NUMBER = re.compile(r"(?<![A-Za-z_\d.])-?\d+(?:\.\d+)?")
 
 
 class _Stop(Exception):
@@ -172,5 +174,8 @@ def target_positions(policy: "Policy", traj: Trajectory, event, target: str) -> 
         return _read_positions(policy, traj, event) if event.ok else []
     piece = traj.pieces[event.piece]
     start = _piece_starts(traj)[event.piece]
-    toks = _tokens_in(policy, piece.ids, event.call.start, event.call.end)
-    return [start + k for k in toks if any(c.isdigit() for c in policy.decode([piece.ids[k]]))]
+    a, b = event.call.start, event.call.end
+    toks = set()
+    for m in _NUMBER.finditer(piece.text, a, b):  # the coordinates, not a digit of a key such as "bbox_2d"
+        toks.update(_tokens_in(policy, piece.ids, m.start(), m.end()))
+    return [start + k for k in sorted(toks)]
