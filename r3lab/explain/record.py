@@ -186,7 +186,7 @@ def _run_method(m, policy, traj, stream, blank, ev, k, pos, cfg, other, stream_e
     if m == "attention":
         return [_attention(policy, traj, ev, t, pos, cfg) for t in targets]
     if stream is None:
-        return [_na(m, t, stream_error) for t in (targets if m in MAP_METHODS else [None])]
+        return [_na(m, t, stream_error) for t in (targets if m in MAP_METHODS else ["box"] if m == "logit_lens" else [None])]
     if m in GRADIENT_METHODS:
         if why := captum_missing():
             return [_na(m, t, why) for t in targets]
