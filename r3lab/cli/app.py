@@ -23,6 +23,8 @@ COMMANDS = [
     (("train", "trl"), "r3lab.cli.train_trl", "GRPO on TRL's GRPOTrainer with r3lab's crop environment and rewards "
                                               "(pip install r3lab[trl])"),
     (("eval",), "r3lab.cli.evaluate", "evaluate a policy on held-out samples"),
+    (("explain",), "r3lab.cli.explain", "why each crop went where it did: attention, gradients (captum), patching and "
+                                        "a logit lens per crop, their faithfulness against the landmark and a random map"),
     (("export",), "r3lab.cli.export", "write a policy folder anew; --merge folds LoRA adapters into a plain policy"),
     (("plan",), "r3lab.cli.plan", "GPU memory of a policy for SFT and R-GRPO (full, LoRA, checkpointing) and the "
                                   "largest batch and group that fit"),

@@ -18,6 +18,8 @@ def add_arguments(parser) -> None:
     add_policy_arguments(parser)
     add_dataclass_arguments(parser, EvalConfig)
     parser.set_defaults(**{k: None for k in CHECKPOINT_DEFAULTS})
+    act = next(a for a in parser._actions if a.dest == "necessity")  # tool necessity: on by default for `r3lab eval`
+    act.default, act.help = True, act.help.replace("(default: False)", "(default: True)")
     parser.add_argument("--box-errors", action="store_true",
                         help="also print where the crop boxes go wrong (misses, per-side errors in input pixels, "
                              "written vs true size, the integer-grid ceiling)")

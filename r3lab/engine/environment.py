@@ -19,11 +19,15 @@ from .cache import Feed
 from .config import RolloutConfig
 
 if TYPE_CHECKING:
+    from PIL import Image
+
     from ..data.sample import Sample
     from ..model.policy import Policy
 
 Script = str | Sequence[int] | Sequence[str] | None
 BoxFn = Callable[["Sample", int], "Box | None"]
+# (sample, k, crop piece, trajectory) -> the pixels the k-th crop shows instead (None: the crop itself)
+ImageFn = Callable[["Sample", int, Piece, Trajectory], "Image.Image | None"]
 
 
 def crop_script(frame, n_crops: int, segment: str = " I look closer.", answer: str = "red",
@@ -62,6 +66,7 @@ class Episode:
         self.n_new = 0
         self.stop: str | None = None
         self.box_for: Callable[[int], Box | None] | None = None  # see rollout(crop_boxes=...)
+        self.image_for: Callable[[int, Piece, Trajectory], "Image.Image | None"] | None = None  # rollout(crop_images=...)
 
     def forced(self) -> int | None:
         return self.script[0] if self.script else None
@@ -109,6 +114,8 @@ class Episode:
             if before:
                 traj.pieces.append(before)
             piece = traj.add_crop(call.box, policy.view)
+            if self.image_for is not None and (im := self.image_for(self.n_crops - 1, piece, traj)) is not None:
+                piece.image = im.convert("RGB").resize(piece.image.size)  # same size: same tokens
             pv, grid = policy.encode_images([piece.image])
             piece.info.grid_thw = tuple(int(v) for v in grid[0])
             piece.ids = policy.image_ids(piece.info.grid_thw)

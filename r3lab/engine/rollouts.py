@@ -26,7 +26,7 @@ from ..data.sample import Sample
 from ..model.adapters import base_model
 from .cache import Feed, SharedCache, recurrent
 from .config import RolloutConfig
-from .environment import BoxFn, Episode, Script
+from .environment import BoxFn, Episode, ImageFn, Script
 from .sampling import banned_ids, brace_table, choose
 
 if TYPE_CHECKING:
@@ -37,7 +37,8 @@ def rollout(policy: "Policy", samples: "Sample | Sequence[Sample]", config: Roll
             group_size: int | None = None, scripts: Sequence[Script] | None = None,
             progress: bool | Callable[[int, int], None] | None = None,
             logits_hook: Callable[[list[int], torch.Tensor], None] | None = None,
-            stats: dict | None = None, crop_boxes: BoxFn | None = None) -> list[Trajectory]:
+            stats: dict | None = None, crop_boxes: BoxFn | None = None,
+            crop_images: ImageFn | None = None) -> list[Trajectory]:
     """Generate `group_size` interleaved trajectories per sample (sample 0's copies first).
 
     Each Trajectory records its sampled ids verbatim, `Piece.logprobs` on every model_text piece
@@ -59,6 +60,8 @@ def rollout(policy: "Policy", samples: "Sample | Sequence[Sample]", config: Roll
     over the ground-truth region, a baseline a random box): a valid k-th crop call of a row on
     `sample` is honoured with this box (model-input frame) instead of the one written; the model
     still decides *when* and what to write. The CropEvent records the box actually used.
+    crop_images(sample, k, piece, trajectory) -> image | None: what the k-th crop shows instead of its pixels
+    (resized to the crop's size, so its tokens stay: tool-necessity ablations show a blank or the coarse view).
     """
     cfg = config or RolloutConfig()
     if group_size is not None:
@@ -90,6 +93,8 @@ def rollout(policy: "Policy", samples: "Sample | Sequence[Sample]", config: Roll
             row = Episode(policy, traj, cfg, per_row[i], i, braces)
             if crop_boxes is not None:
                 row.box_for = partial(crop_boxes, s)
+            if crop_images is not None:
+                row.image_for = partial(crop_images, s)
             rows.append(row)
 
     bar = _Progress(progress, len(rows), f"rollout ({cfg.mode})")

@@ -1,5 +1,6 @@
-"""Explanations: attention to image tokens captured at SDPA cost, mapped onto patch grids and pixels,
-and one record per crop decision (attention in the box, counterfactual importance, IoU with the truth)."""
+"""Explanations: attention to image tokens captured at SDPA cost, mapped onto patch grids and pixels;
+one record per crop decision with gradient attribution (captum), activation patching and a logit lens beside
+attention, and their faithfulness (pointing game, deletion / insertion, a random baseline)."""
 from .._lazy import lazy
 
 __getattr__, __dir__, __all__ = lazy(__name__, {
@@ -7,4 +8,11 @@ __getattr__, __dir__, __all__ = lazy(__name__, {
     ".maps": ["AttentionMaps"],
     ".crops": ["ExplainConfig", "CropExplanation", "explain_crops", "disagreements", "counterfactual_trajectory",
         "answer_logprobs", "explanation_table"],
+    ".hooks": ["text_parts", "frozen"],
+    ".stream": ["Stream", "target_positions"],
+    ".gradients": ["attribute"],
+    ".patching": ["patch_layers", "patch_map"],
+    ".lens": ["logit_lens"],
+    ".faithfulness": ["pointing_game", "curves", "random_map", "chance_pointing"],
+    ".record": ["WhyConfig", "CropRecord", "MethodResult", "explain", "METHODS", "MAP_METHODS"],
 })

@@ -261,6 +261,14 @@ def answer_logprobs(policy: "Policy", trajectories: Sequence[Trajectory]) -> lis
     return [float(lp[ps].sum()) if ps else None for lp, ps in zip(_position_logprobs(policy, trajectories, pos), pos)]
 
 
+def variant_image(kind: str, traj: Trajectory, piece: Piece, view) -> Image.Image:
+    """What a crop `piece` of `traj` shows as a "blank", "coarse" or "wrong" view, at the crop's size."""
+    if kind not in VARIANTS:
+        raise ValueError(f"kind={kind!r}: choose from {VARIANTS}")
+    gts = [traj.frame.to_input(b) for b in traj.gt_boxes]
+    return _variant_image(kind, traj, piece, view, gts + [piece.info.box_input])
+
+
 def _variant_image(kind: str, traj: Trajectory, piece: Piece, view, avoid: list[Box]) -> Image.Image:
     size = tuple(piece.info.input_size)
     if kind == "blank":  # no content at all

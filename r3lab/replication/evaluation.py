@@ -28,6 +28,7 @@ from ..train.checkpoint import nonfinite_parameters
 from ..train.loop import MAX_ROWS
 from ..train.metrics import rollout_metrics, rollout_values
 from ..train.rewards import RewardSpec, score
+from .necessity import ablation_rollouts, necessity_rows
 
 METRICS = ("n", "accuracy", "crop_rate", "crops", "invalid_crop_rate", "crop_iou", "contains_detail", "answered",
            "tokens", "reward")
@@ -48,6 +49,8 @@ class EvalConfig:
     batch_rows: int = 32  # trajectories decoded together
     seed: int = 0  # sampling seed when temperature > 0
     out: str = ""  # CLI: write results.json (and trajectories.jsonl) into this folder
+    # five more rollouts of the samples (r3lab.replication.necessity)
+    necessity: bool = False  # tool necessity: accuracy with crops disabled / swapped (blank, coarse, random box, ground-truth box), tool_gain, tool_harm, crop rate on need / no-need questions, zooming_gap in every family's row
 
     def __post_init__(self):
         read_nested(self)
@@ -163,6 +166,11 @@ def evaluate(policy: Policy, samples: Sequence, config: EvalConfig | None = None
     rows = summarize(trajs, terms)
     for fam, share in detail_shares(trajs, samples[:len(trajs)]).items():
         rows[fam]["contains_detail"] = share
+    done = samples[:len(trajs)]
+    if cfg.necessity and trajs:
+        ablations = ablation_rollouts(policy, done, cfg.rollout, cfg.batch_rows, cfg.seed, progress)
+        for fam, row in necessity_rows(done, trajs, ablations, terms).items():
+            rows.setdefault(fam, {}).update(row)
     return EvalResult(rows, trajs, asdict(cfg), time.perf_counter() - t0, complete=len(trajs) == len(samples))
 
 

@@ -1,6 +1,6 @@
 """Views: a trajectory as matplotlib figures, a plotly figure, a step player and one HTML page, all from the
-same display steps; the figures of data, training, results and benchmark runs; the crop-behaviour dashboard.
-Every function returns its figure."""
+same display steps; the figures of data, training, results and benchmark runs; the crop-behaviour dashboard;
+crop explanations and their faithfulness. Every function returns its figure."""
 from .._lazy import lazy
 
 __getattr__, __dir__, __all__ = lazy(__name__, {
@@ -14,5 +14,6 @@ __getattr__, __dir__, __all__ = lazy(__name__, {
     ".results": ["plot_results", "plot_side_by_side", "plot_table"],
     ".inference": ["plot_positions", "plot_group", "plot_cost_curve"],
     ".bench": ["plot_bench"],
+    ".explain": ["plot_record", "plot_faithfulness", "explain_report"],
     ".dashboard": ["DashboardConfig", "crop_dashboard", "figure_dashboard", "save_dashboard"],
 })
