@@ -93,18 +93,23 @@ def sizes(lesson: str, smoke: bool, **values) -> SimpleNamespace:
     return SimpleNamespace(**{**values, **(small if smoke else {})})
 
 
-def start_policy(checkpoint: str = "", smoke: bool = False, seed: int = 0, shipped: str = "r3-tiny-sft"
-                 ) -> tuple[Policy, str]:
+def start_policy(checkpoint: str = "", smoke: bool = False, seed: int = 0, shipped: str = "r3-tiny-sft",
+                 device=None) -> tuple[Policy, str]:
     """The policy a lesson starts from, and where it came from ("" for an untrained r3-tiny).
 
     A given `checkpoint` is always loaded (a wrong path is an error naming what was expected);
     otherwise the shipped `assets/checkpoints/<shipped>` unless `smoke`; otherwise an untrained r3-tiny
-    with the recipe's 7-px patches.
+    with the recipe's 7-px patches. `device` (a torch.device or a name, e.g. `setup(...)["device"]`):
+    where its weights go (default: where they load, the CPU).
     """
     path = checkpoint or ("" if smoke else str(ASSETS / "checkpoints" / shipped))
     if path and (checkpoint or (Path(path) / "config.json").is_file()):
-        return load_policy(path), path
-    return build_tiny(TinyConfig(patch_size=7, seed=seed)), ""
+        policy, source = load_policy(path), path
+    else:
+        policy, source = build_tiny(TinyConfig(patch_size=7, seed=seed)), ""
+    if device is not None:
+        policy.model.to(pick_device(str(device)))
+    return policy, source
 
 
 def load_benchmark(name: str) -> dict | None:

@@ -14,6 +14,6 @@ __getattr__, __dir__, __all__ = lazy(__name__, {
     ".results": ["plot_results", "plot_side_by_side", "plot_table"],
     ".inference": ["plot_positions", "plot_group", "plot_cost_curve"],
     ".bench": ["plot_bench"],
-    ".static": ["Table", "table", "markdown_table", "figure_png", "register_renderer"],
+    ".static": ["Table", "table", "markdown_table", "explanations_table", "figure_png", "register_renderer"],
     ".dashboard": ["DashboardConfig", "crop_dashboard", "figure_dashboard", "save_dashboard"],
 })

@@ -29,7 +29,7 @@ def figure_png(fig, width: int | None = None, height: int | None = None, scale: 
 
     fig_dict = fig if isinstance(fig, dict) else fig.to_dict()
     layout = fig_dict.get("layout", {})
-    opts = {"format": "png", "width": width or layout.get("width") or 760,
+    opts = {"format": "png", "width": width or layout.get("width") or 900,
             "height": height or layout.get("height") or 480, "scale": scale}
     with _lock:
         if not _server["started"]:
@@ -131,10 +131,29 @@ _SEP = re.compile(r"^\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)*\|?$")
 
 
 def markdown_table(text: str, caption: str = "") -> Table:
-    """A Table from a markdown pipe table (`| a | b |` lines, a `|---|` separator), shown as HTML."""
+    """A Table from a markdown pipe table (`| a | b |` lines, a `|---|` separator), shown as HTML; lines before
+    the table become the caption (markdown emphasis dropped)."""
     lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
-    if len(lines) < 2 or not _SEP.match(lines[1].replace(" ", "")):
+    at = next((i for i in range(len(lines) - 1) if lines[i].startswith("|") and _SEP.match(lines[i + 1].replace(" ", ""))),
+              None)
+    if at is None:
         raise ValueError("markdown_table: expected a header line, a |---| separator line, then rows")
-    split = [[c.strip() for c in ln.strip("|").split("|")] for ln in lines]
+    caption = caption or " ".join(lines[:at]).replace("**", "")
+    split = [[c.strip() for c in ln.strip().strip("|").split("|")] for ln in lines[at:] if ln.startswith("|")]
     head = split[0]
     return Table([dict(zip(head, row)) for row in split[2:]], head, caption)
+
+
+def explanations_table(explained: Mapping[str, Sequence[Any]], caption: str = "") -> Table:
+    """One row per crop decision of `explain_crops` records (sample id -> records): IoU with the truth,
+    attention in the box and against its area, whether the hottest cell is in the truth, importance
+    against each counterfactual view, and whether the crop was needed. Shows as HTML."""
+    rows = []
+    for sid, exps in explained.items():
+        for e in exps:
+            row = {"sample": sid, "crop": e.event + 1, "IoU": e.gt_iou, "attention in box": e.mass_in_box,
+                   "x area": e.concentration, "top cell in truth": e.top_in_gt}
+            row.update({f"importance ({k})": v for k, v in e.importance.items()})
+            row["needed"] = e.needed
+            rows.append(row)
+    return Table(rows, caption=caption)
