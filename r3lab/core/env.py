@@ -131,6 +131,11 @@ def describe(device: torch.device | None = None) -> dict:
     return info
 
 
+def in_kernel() -> bool:
+    """True inside an IPython kernel (a notebook, papermill), False in a script or the CLI."""
+    return _in_ipython()
+
+
 def _in_ipython() -> bool:
     try:
         from IPython import get_ipython

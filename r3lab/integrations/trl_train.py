@@ -17,7 +17,7 @@ from ..core.settings import POSITIVE, RATE, check_choice, check_ranges, nested, 
 from ..engine.config import RolloutSettings
 from ..train.rewards import RewardSpec
 from ..core.crop_calls import COORDS
-from ..core.env import progress_disabled
+from ..core.env import in_kernel, progress_disabled
 from .trl_env import CropEnvironment, require_trl, tool_processor, trl_dataset
 from .trl_rewards import reward_funcs
 from .trl_runs import TrajectoryRecorder
@@ -122,6 +122,10 @@ def grpo_trainer(policy, samples: Sequence, cfg: TRLConfig | None = None, record
                               train_dataset=dataset, processing_class=processor,
                               environment_factory=CropEnvironment.factory(samples, policy.view, cfg.coords,
                                                                           cfg.rollout.max_crops))
+    if in_kernel() and progress_disabled():  # a saved notebook: no bar, and not every log dict printed instead
+        from transformers import PrinterCallback
+
+        trainer.remove_callback(PrinterCallback)
     return trainer, recorder
 
 
