@@ -1,4 +1,4 @@
-"""The step player: live widget moves through steps; headless gives static HTML + PNG."""
+"""The step player: live widget moves through steps; headless gives a PNG strip of its key frames."""
 import base64
 
 import ipywidgets as w
