@@ -9,7 +9,7 @@ __getattr__, __dir__, __all__ = lazy(__name__, {
     ".plotly_view": ["figure_trajectory"],
     ".widgets": ["StepPlayer", "step_player"],
     ".page": ["trajectory_html", "export_html"],
-    ".datasets": ["plot_stats", "plot_sample", "plot_samples"],
+    ".datasets": ["plot_stats", "plot_sample", "plot_samples", "plot_zoom_reveals"],
     ".training": ["plot_metrics", "LivePlot", "plot_clipped_objective", "plot_eval_curve"],
     ".results": ["ROW_COLOURS", "row_colour", "plot_results", "plot_side_by_side", "plot_table"],
     ".inference": ["plot_positions", "plot_group", "plot_cost_curve"],
