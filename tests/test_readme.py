@@ -113,6 +113,10 @@ def test_the_readme_is_a_front_door():
 def test_the_readme_tables_are_generated_from_the_syllabus_and_the_card():
     from r3lab.course.syllabus import fill_readme
 
-    assert fill_readme(README) == README, "run: python -m r3lab.course.syllabus README.md"
+    assert fill_readme(README) == README, "run: python -m r3lab.course.syllabus"
+    from r3lab.course.syllabus import OBJECTIVES_HEAD, objectives_markdown
+
+    goals = (ROOT / "docs" / "instructor" / "objectives.md").read_text()
+    assert goals == OBJECTIVES_HEAD + objectives_markdown(), "run: python -m r3lab.course.syllabus"
     with pytest.raises(ValueError, match="markers"):
         fill_readme("# no tables here")

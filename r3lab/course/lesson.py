@@ -15,7 +15,7 @@ from ..model.tiny import TinyConfig, build_tiny
 
 MARKER = "R3LAB_REPORT "  # a printed line the runner reads a notebook's key numbers from
 SMOKE = {  # lesson -> the sizes smoke mode runs it with (CI: every notebook well under a minute)
-    "00_build_vlir": {"n": 40},
+    "00_build_vlir": {"n": 40, "n_probe": 40},
     "10_interleaved_inference": {"group_size": 2, "curve_crops": 1, "repeats": 1},
     "20_sft": {"n_train": 16, "n_eval": 4, "steps": 4, "batch_size": 4, "warmup": 1.0, "max_new_tokens": 24,
                "shown": 2},

@@ -84,8 +84,8 @@ def objectives_markdown() -> str:
     out = []
     for x in LESSONS:
         needs = f" Needs: {', '.join(x.needs)}." if x.needs else ""
-        out.append(f"### {x.notebook} · {x.title} ({x.minutes}){chr(10)}{chr(10)}After it a student can:{chr(10)}"
-                   + "".join(f"- {o}{chr(10)}" for o in x.objectives) + (f"{chr(10)}{needs.strip()}{chr(10)}" if needs else ""))
+        out.append(f"### {x.notebook} · {x.title} ({x.minutes})\n\nAfter it a student can:\n\n"
+                   + "".join(f"- {o}\n" for o in x.objectives) + (f"\n{needs.strip()}\n" if needs else ""))
     return "\n".join(out)
 
 
@@ -139,8 +139,26 @@ def fill_readme(text: str, card: dict | None = None) -> str:
     return text
 
 
-if __name__ == "__main__":  # python -m r3lab.course.syllabus README.md: rewrite the README's generated tables
+OBJECTIVES_HEAD = """# Objectives per lesson
+
+Drawn from `r3lab.course.syllabus`: `python -m r3lab.course.syllabus` rewrites this page and the README's tables
+from it. Times are measured wall times of the default run on a 2-core CPU, one thread.
+
+"""
+
+
+def write_docs(root: str | Path) -> list[Path]:
+    """Rewrite `root`/README.md's generated tables and `root`/docs/instructor/objectives.md."""
+    root = Path(root)
+    readme, goals = root / "README.md", root / "docs" / "instructor" / "objectives.md"
+    readme.write_text(fill_readme(readme.read_text()))
+    goals.write_text(OBJECTIVES_HEAD + objectives_markdown())
+    return [readme, goals]
+
+
+if __name__ == "__main__":  # python -m r3lab.course.syllabus [repository root]
     import sys
 
-    for name in sys.argv[1:] or ["README.md"]:
-        Path(name).write_text(fill_readme(Path(name).read_text()))
+    from ..core.env import REPO_ROOT
+
+    print("rewrote", *write_docs(sys.argv[1] if len(sys.argv) > 1 else REPO_ROOT))
