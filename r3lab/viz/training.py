@@ -45,7 +45,8 @@ def plot_metrics(log: MetricLog, keys: Sequence[str] | None = None, title: str |
 
 
 class LivePlot:
-    """A `train(..., callbacks=[LivePlot([...])])` callback that redraws the curves every `every` steps.
+    """A `train(..., callbacks=[LivePlot([...])])` callback that redraws the curves every `every` steps and at the
+    run's last step, so the figure left in the notebook shows the whole run (draw no second copy after it).
 
     The figure is kept on `self.fig`; outside an IPython kernel nothing is displayed.
     """
@@ -55,7 +56,8 @@ class LivePlot:
         self.fig = None
 
     def __call__(self, state, row: dict) -> None:
-        if row.get("step", 0) % self.every:
+        last = row.get("step", 0) == getattr(getattr(state, "config", None), "steps", None)
+        if row.get("step", 0) % self.every and not last:
             return
         self.fig = plot_metrics(state.log, self.keys, title=self.title, smooth=self.smooth, fig=self.fig)
         _redraw(self.fig)

@@ -31,6 +31,7 @@ def test_eval_every_evaluates_on_schedule_and_leaves_training_untouched(tmp_path
     samples = toy_samples(4, policy.view)
     before = evaluate(policy, samples[:2], FAST, progress=False)
     evals = EvalEvery(samples[:2], every=2, config=FAST, total=3, before=before)
+    assert before._repr_markdown_() == before.table()  # Jupyter renders a result as its table
     cfg = SFTConfig(steps=3, batch_size=2, warmup=0, seed=0)
     log = train_sft(policy, samples, cfg, callbacks=[evals])
     assert sorted(evals.results) == [0, 2, 3] and evals.results[0] is before  # every 2 steps and the last
