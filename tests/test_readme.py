@@ -76,9 +76,16 @@ def _card_numbers() -> set[str]:
     return {n for n in nums if len(n.replace(".", "").lstrip("0")) >= 2 and float(n) % 10}
 
 
+def _outside_the_generated_tables(text: str) -> str:
+    from r3lab.course.syllabus import BLOCKS
+
+    start, end = BLOCKS["replication"]
+    return text.split(start)[0] + text.split(end)[-1] if start in text else text
+
+
 @pytest.mark.parametrize("doc", ["README.md", "DEVELOPERS.md", "notebooks/README.md"])
 def test_the_cards_numbers_live_in_the_card_only(doc):
-    text = (ROOT / doc).read_text()
+    text = _outside_the_generated_tables((ROOT / doc).read_text())  # the README's copy of the card is generated
     repeated = sorted(n for n in _card_numbers() if re.search(rf"(?<![\d.]){re.escape(n)}(?![\d])", text))
     assert not repeated, f"{doc} repeats the model card's results {repeated}: link to the card instead"
     assert "MODEL_CARD.md" in text or doc != "README.md"
@@ -91,3 +98,25 @@ def test_the_notebooks_link_to_the_card_instead_of_repeating_it():
         md = "\n".join(c.source for c in nbformat.read(str(path), as_version=4).cells if c.cell_type == "markdown")
         repeated = sorted(n for n in _card_numbers() if re.search(rf"(?<![\d.]){re.escape(n)}(?![\d])", md))
         assert not repeated, f"{path.name} repeats the model card's results {repeated}"
+
+
+def test_the_readme_is_a_front_door():
+    lines = README.splitlines()
+    assert len(lines) <= 200, f"README.md has {len(lines)} lines; move reference material to docs/guide/"
+    assert not re.search(r"(?i)\bsession \d", README), "research history belongs in research/, not the README"
+    for needed in ("JupyterLab", "Binder", "Colab", "docs/instructor/", "notebooks/solutions/", "MODEL_CARD.md",
+                   "docs/real-models.md"):
+        assert needed in README, f"the README should point at {needed}"
+    assert re.search(r"!\[[^]]+\]\(assets/figures/[\w.-]+\.png\)", README), "the README's one figure"
+
+
+def test_the_readme_tables_are_generated_from_the_syllabus_and_the_card():
+    from r3lab.course.syllabus import fill_readme
+
+    assert fill_readme(README) == README, "run: python -m r3lab.course.syllabus"
+    from r3lab.course.syllabus import OBJECTIVES_HEAD, objectives_markdown
+
+    goals = (ROOT / "docs" / "instructor" / "objectives.md").read_text()
+    assert goals == OBJECTIVES_HEAD + objectives_markdown(), "run: python -m r3lab.course.syllabus"
+    with pytest.raises(ValueError, match="markers"):
+        fill_readme("# no tables here")

@@ -19,7 +19,7 @@ from ..model.tiny import TinyConfig, build_tiny
 
 REPORT_MIME = "application/vnd.r3lab.report+json"  # the output field the runner reads a lesson's numbers from
 SMOKE = {  # lesson -> the sizes smoke mode runs it with (CI: every notebook well under a minute)
-    "00_build_vlir": {"n": 40},
+    "00_build_vlir": {"n": 40, "n_probe": 40},
     "10_interleaved_inference": {"group_size": 2, "curve_crops": 1, "repeats": 1},
     "20_sft": {"n_train": 16, "n_eval": 4, "steps": 4, "batch_size": 4, "warmup": 1.0, "max_new_tokens": 24,
                "shown": 2},

@@ -1,10 +1,11 @@
 """The miniature replication: held-out evaluation, the recipe that trains every row from nothing, the
-ablations' environments, where crop boxes go wrong, the table and the model card, shipping checkpoints, where a model's boxes land (the grounding check),
+ablations' environments, held-out evaluation during training and chance levels, where crop boxes go wrong, the table and the model card, shipping checkpoints, where a model's boxes land (the grounding check),
 and crop behaviour over training (collapse)."""
 from .._lazy import lazy
 
 __getattr__, __dir__, __all__ = lazy(__name__, {
     ".evaluation": ["EvalConfig", "EvalResult", "summarize", "evaluate", "bootstrap_ci"],
+    ".progress": ["EvalEvery", "chance_levels"],
     ".recipe_config": ["RecipeConfig"],
     ".recipe": ["Recipe", "run_recipe"],
     ".ablations": ["answer_only", "oracle_boxes", "random_boxes"],

@@ -110,6 +110,9 @@ class EvalResult:
             lines.append(f"| {fam} | " + " | ".join(_fmt(row.get(m)) for m in metrics) + " |")
         return "\n".join(lines)
 
+    def _repr_markdown_(self) -> str:  # Jupyter shows the result as a rendered table
+        return self.table()
+
     def save(self, folder: str | Path, trajectories: bool = True) -> Path:
         folder = Path(folder)
         atomic_write_text(folder / "results.json", json.dumps(self.to_dict(), indent=2))

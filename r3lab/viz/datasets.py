@@ -95,3 +95,37 @@ def plot_samples(samples, view: ViewConfig | None = None, fig=None):
     for sub, s in zip(fig.subfigures(len(samples), 1, squeeze=False)[:, 0], samples):
         plot_sample(s, view, fig=sub)
     return fig
+
+
+def plot_zoom_reveals(samples, view: ViewConfig | None = None, across: bool = False, fig=None):
+    """What looking again adds, one row per sample: the landmark's region as the coarse view holds it, blown up
+    (nearest neighbour: every coarse pixel a visible square), beside the zoomed crop of the same box that the
+    environment returns. The detail's box is outlined in both; the title is the sample's answer. The crop box is
+    the reference rationale's first, else the first ground-truth region. `across`: one column per sample
+    instead. Returns the Figure."""
+    view = view or ViewConfig()
+    samples = [s for s in samples if s.regions]
+    if not samples:
+        raise ValueError("plot_zoom_reveals: no sample with a ground-truth region (control questions have none)")
+    n = len(samples)
+    fig = fig or Figure(figsize=(2.3 * n, 4.9) if across else (5.6, 2.7 * n), layout="constrained")
+    axes = fig.subplots(2, n, squeeze=False).T if across else fig.subplots(n, 2, squeeze=False)
+    for row, s in zip(axes, samples):
+        im = s.load_image()
+        frame = Frame.of(im.size, view)
+        box = next((p.info.box_input for p in s.rationale or [] if p.kind == IMAGE), None)
+        box = box or tuple(float(round(v)) for v in frame.to_input(s.regions[0]))
+        crop = crop_and_zoom(im, box, view)
+        coarse = im.resize(frame.input_size, Image.BICUBIC).crop(tuple(int(round(v)) for v in box))
+        x1, y1, x2, y2 = crop.box_orig
+        for ax, pic, name in ((row[0], coarse.resize(crop.image.size, Image.NEAREST), "coarse view, blown up"),
+                              (row[1], crop.image, f"zoomed crop ({crop.zoom:.1f}x, {crop.image.width} px)")):
+            ax.imshow(pic, interpolation="nearest")
+            sx, sy = pic.width / (x2 - x1 + 1), pic.height / (y2 - y1 + 1)
+            for d in s.details[:1]:
+                ax.add_patch(Rectangle(((d[0] - x1) * sx - 2, (d[1] - y1) * sy - 2), (d[2] - d[0]) * sx + 4,
+                                       (d[3] - d[1]) * sy + 4, fill=False, ec="red", lw=1))
+            ax.set_title(f"{name}: {s.answers[0]!r}", fontsize=8)
+            ax.set_xticks([])
+            ax.set_yticks([])
+    return fig

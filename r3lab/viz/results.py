@@ -9,14 +9,47 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from ..replication.evaluation import EvalResult
+from ..replication.progress import chance_levels
 from ..replication.report import LABELS, families_of
 from ..train.rewards import accuracy
 from .mpl import plot_trajectory
 
+# one colour per replication row in every figure (the card's and a student's run alike), whatever rows a run has
+ROW_COLOURS = {"no_crop": "#7f7f7f", "sft": "#1f77b4", "sft_rgrpo": "#2ca02c", "rgrpo_no_region": "#ff7f0e",
+               "oracle": "#9467bd", "random": "#d62728"}
+_OTHER = ("#8c564b", "#e377c2", "#bcbd22", "#17becf", "#393b79", "#637939")
+
+
+def row_colour(name: str) -> str:
+    """The colour of a replication row (`ROW_COLOURS`); another name gets a colour fixed by the name itself."""
+    return ROW_COLOURS.get(name) or _OTHER[sum(map(ord, name)) % len(_OTHER)]
+
+
+def _chance(families: Sequence[str], chance) -> dict:
+    """`chance` as given (a dict), none (False), or the default world's level of each family it knows (None)."""
+    if chance is False:
+        return {}
+    if chance is None:
+        known = [f for f in families if f in ("read_one", "compare_two", "count", "control")]
+        return chance_levels(families=known)
+    return dict(chance)
+
+
+def _chance_lines(ax, xs, chance: dict, families: Sequence[str], half: float, scale: float = 1.0) -> None:
+    """A dashed line at each family's chance level across its group of bars, labelled once."""
+    labelled = False
+    for x, fam in zip(xs, families):
+        if fam in chance:
+            ax.hlines(chance[fam] * scale, x - half, x + half, colors="k", linestyles="--", lw=1,
+                      label=None if labelled else "chance", gid="chance")
+            labelled = True
+
 
 def plot_results(results: dict[str, EvalResult], metrics: Sequence[str] = ("accuracy", "crop_rate", "crop_iou"),
-            title: str | None = None, fig=None):
-    """Grouped bars per family, one panel per metric, one colour per result. Returns the Figure."""
+            title: str | None = None, fig=None, chance: dict | bool | None = None):
+    """Grouped bars per family, one panel per metric, one colour per result, each family's chance level dashed on
+    the accuracy panel (`chance`: a dict family -> level, False for none, None for the default world's). Returns
+    the Figure."""
     names = list(results)
     families = sorted({f for r in results.values() for f in r.rows if f != "all"}) + ["all"]
     fig = fig or Figure(figsize=(3.4 * len(metrics) + 1, 3.0), layout="constrained")
@@ -30,10 +63,16 @@ def plot_results(results: dict[str, EvalResult], metrics: Sequence[str] = ("accu
         ax.set_xticks([i + width * (len(names) - 1) / 2 for i in range(len(families))], families, rotation=30,
                       fontsize=8)
         ax.set_title(m, fontsize=10)
+        if m == "accuracy":
+            _chance_lines(ax, [i + width * (len(names) - 1) / 2 for i in range(len(families))],
+                          _chance(families, chance), families, 0.45)
         if m in ("accuracy", "crop_rate", "crop_iou", "answered", "invalid_crop_rate"):
             ax.set_ylim(0, 1)
-    if any(names):
-        axes[-1].legend(fontsize=8)
+    handles = {}  # the results' names and the chance line, once each, wherever they were drawn
+    for ax in axes:
+        handles.update({lab: h for h, lab in zip(*ax.get_legend_handles_labels())})
+    if handles:
+        axes[-1].legend(list(handles.values()), list(handles), fontsize=8)
     if title:
         fig.suptitle(title)
     return fig
@@ -64,9 +103,10 @@ def plot_side_by_side(columns: dict[str, Sequence], k: int = 3, width: int = 44,
     return fig
 
 
-def plot_table(results: dict, families: Sequence[str] | None = None, fig=None):
-    """The replication table as a figure: accuracy per family and row (left) and each row's crop IoU (right),
-    both with their 95% intervals as error bars (rows that made no crop have no IoU bar). Returns the Figure."""
+def plot_table(results: dict, families: Sequence[str] | None = None, fig=None, chance: dict | bool | None = None):
+    """The replication table as a figure: accuracy per family and row (left, each family's chance level dashed)
+    and each row's crop IoU (right), both with their 95% intervals as error bars (rows that made no crop have no
+    IoU bar). Each row keeps its colour (`row_colour`) in every table drawn. Returns the Figure."""
     rows = results["rows"]
     if not rows:
         raise ValueError("plot_table: these results hold no rows (run a recipe, or load_card(), first)")
@@ -83,13 +123,14 @@ def plot_table(results: dict, families: Sequence[str] | None = None, fig=None):
         acc, err = bars([(r.get(f, {}).get("accuracy"), r.get(f, {}).get("accuracy_lo"), r.get(f, {}).get("accuracy_hi"))
                          for f in fams])
         x = np.arange(len(fams)) + (k - (len(rows) - 1) / 2) * width
-        ax.bar(x, acc * 100, width, label=LABELS.get(name, name), yerr=err * 100, capsize=2, color=f"C{k}")
+        ax.bar(x, acc * 100, width, label=LABELS.get(name, name), yerr=err * 100, capsize=2, color=row_colour(name))
         a = r.get("all", {})
         iou, ierr = bars([(a.get("crop_iou"), a.get("crop_iou_lo", a.get("crop_iou")),
                            a.get("crop_iou_hi", a.get("crop_iou")))])
         if not np.isnan(iou[0]):
-            ax_iou.bar([k], iou, 0.8, yerr=None if np.isnan(ierr).any() else ierr, capsize=2, color=f"C{k}")
+            ax_iou.bar([k], iou, 0.8, yerr=None if np.isnan(ierr).any() else ierr, capsize=2, color=row_colour(name))
             ax_iou.text(k, iou[0] + 0.02, f"{iou[0]:.2f}", ha="center", fontsize=7)
+    _chance_lines(ax, range(len(fams)), _chance(fams, chance), fams, 0.45, scale=100)
     ax.set_xticks(range(len(fams)), fams)
     ax.set_ylabel("accuracy % (95% CI)")
     ax.set_ylim(0, 100)

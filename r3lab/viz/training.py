@@ -1,4 +1,5 @@
-"""Training figures: metric curves, a live-updating callback, and R-GRPO's clipped objective.
+"""Training figures: metric curves (raw and smoothed), a live-updating callback, the held-out curve of an
+`EvalEvery` callback, and R-GRPO's clipped objective.
 
 `LivePlot` is the callback notebooks pass to `train(...)`: it redraws the figure in place with
 `IPython.display.clear_output(wait=True)` and shows nothing outside a kernel.
@@ -44,7 +45,8 @@ def plot_metrics(log: MetricLog, keys: Sequence[str] | None = None, title: str |
 
 
 class LivePlot:
-    """A `train(..., callbacks=[LivePlot([...])])` callback that redraws the curves every `every` steps.
+    """A `train(..., callbacks=[LivePlot([...])])` callback that redraws the curves every `every` steps and at the
+    run's last step, so the figure left in the notebook shows the whole run (draw no second copy after it).
 
     The figure is kept on `self.fig`; outside an IPython kernel nothing is displayed.
     """
@@ -54,7 +56,8 @@ class LivePlot:
         self.fig = None
 
     def __call__(self, state, row: dict) -> None:
-        if row.get("step", 0) % self.every:
+        last = row.get("step", 0) == getattr(getattr(state, "config", None), "steps", None)
+        if row.get("step", 0) % self.every and not last:
             return
         self.fig = plot_metrics(state.log, self.keys, title=self.title, smooth=self.smooth, fig=self.fig)
         _redraw(self.fig)
@@ -70,6 +73,42 @@ def _redraw(fig) -> None:
         return
     clear_output(wait=True)
     display(fig)
+
+
+FAMILY_COLOURS = {"read_one": "#1f77b4", "compare_two": "#ff7f0e", "count": "#8c564b", "control": "#2ca02c",
+                  "all": "#222222"}
+
+
+def plot_eval_curve(evals, metrics: Sequence[str] = ("accuracy", "reward", "crop_iou"), chance: dict | None = None,
+                    title: str | None = None, fig=None):
+    """Held-out numbers against training steps: one panel per metric, one line per family ("all" in black), each
+    family's `chance` level (a dict, e.g. `chance_levels()`) dashed in its colour on the accuracy panel.
+    `evals` is an `EvalEvery` or its `MetricLog` (keys "family/metric"). Returns the Figure."""
+    log = getattr(evals, "log", evals)
+    keys = log.keys()
+    families = list(dict.fromkeys(k.split("/")[0] for k in keys if "/" in k))
+    if not families:
+        raise ValueError("plot_eval_curve: no evaluations logged yet (keys like 'read_one/accuracy')")
+    fig = fig or Figure(figsize=(3.6 * len(metrics), 2.8), layout="constrained")
+    axes = fig.subplots(1, len(metrics), squeeze=False)[0]
+    for ax, m in zip(axes, metrics):
+        for fam in families:
+            xs, ys = log.series(f"{fam}/{m}")
+            colour = FAMILY_COLOURS.get(fam, "#17becf")
+            if xs:
+                ax.plot(xs, ys, "o-", color=colour, lw=2.5 if fam == "all" else 1.5, ms=3, label=fam)
+            if m == "accuracy" and fam in (chance or {}):
+                ax.axhline(chance[fam], color=colour, ls="--", lw=1, alpha=0.7)
+        ax.set_title(f"held-out {m}" + (" (dashed: chance)" if m == "accuracy" and chance else ""), fontsize=9)
+        ax.set_xlabel("training step", fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.grid(alpha=0.3)
+        if m in ("accuracy", "crop_rate", "crop_iou"):
+            ax.set_ylim(0, 1.02)
+    axes[0].legend(fontsize=7)
+    if title:
+        fig.suptitle(title)
+    return fig
 
 
 def plot_clipped_objective(eps_low: float = 0.2, eps_high: float = 0.28, fig=None):

@@ -1,0 +1,97 @@
+"""Progress on held-out questions while training, and what guessing scores.
+
+`EvalEvery(held_out, every=25)` is a `train_sft` / `train_rgrpo` callback: every `every` steps it answers the
+same held-out questions greedily (`evaluate`) and keeps the per-family numbers as a `MetricLog`
+(`"read_one/accuracy"`, `"all/reward"`, ...), which `r3lab.viz.plot_eval_curve` draws. Training curves are
+measured on the batch just trained on; this one is measured on questions the model never trains on.
+
+`chance_levels(tasks, world)` is the accuracy of a uniform guess among each family's possible answers: the line
+a figure of accuracies needs.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+
+from ..data.tasks import SIDES, TaskConfig, _values
+from ..data.world import WorldConfig
+from ..train import dist
+from ..train.metrics import MetricLog
+from .evaluation import EvalConfig, EvalResult, evaluate
+
+KEYS = ("accuracy", "crop_rate", "crop_iou", "reward")  # what each evaluation keeps per family
+
+
+def chance_levels(tasks: TaskConfig | None = None, world: WorldConfig | None = None,
+                  families: Sequence[str] = ("read_one", "compare_two", "count", "control")) -> dict[str, float]:
+    """Per family, the accuracy of a uniform guess among the answers its question allows (questions drawn as
+    `make_task` draws them: each (kind, answer) pair equally often). read_one with five patterns: 0.2;
+    compare_two ("yes" / "no"): 0.5; a control "side" question names two sides: 0.5."""
+    tasks, world = tasks or TaskConfig(), world or WorldConfig()
+    out = {}
+    for fam in families:
+        if fam == "read_one":  # a question of kind k has len(values of k) answers, and k is drawn in proportion
+            pairs = [(k, len(_values(world, k))) for k in tasks.read_kinds]
+        elif fam == "compare_two":
+            pairs = [("yes/no", 2)]
+        elif fam == "count":
+            pairs = [("count", tasks.count_max)]
+        elif fam == "control":
+            counts = {"side": (len(SIDES), 2), "colour": (len(world.object_colours),) * 2,
+                      "shape": (len(world.object_shapes),) * 2}
+            weighted = [counts[k] for k in tasks.control_kinds]
+            total = sum(n for n, _ in weighted)
+            out[fam] = sum(n / total / options for n, options in weighted)
+            continue
+        else:
+            raise ValueError(f"chance_levels: no chance level for family {fam!r}; known: read_one, compare_two, "
+                             "count, control")
+        total = sum(n for _, n in pairs)
+        out[fam] = sum(n / total / n for _, n in pairs)
+    return out
+
+
+class EvalEvery:
+    """A training callback: greedy held-out evaluation every `every` steps (and at the last step).
+
+    `before`, an `EvalResult` of the same questions at step 0 (the lesson's "before" table), starts the curve
+    without evaluating twice. The model's train/eval mode and torch's random state are restored afterwards, so a
+    run with this callback trains exactly as one without it. `self.log` holds one row per evaluation,
+    `self.results` the `EvalResult`s by step; only the main process evaluates under DDP.
+    """
+
+    def __init__(self, samples: Sequence, every: int, config: EvalConfig | None = None, total: int | None = None,
+                 before: EvalResult | None = None, keys: Sequence[str] = KEYS):
+        if every < 1:
+            raise ValueError(f"EvalEvery: every must be at least 1 step, got {every}")
+        self.samples, self.every, self.total = list(samples), every, total
+        if not self.samples:
+            raise ValueError("EvalEvery: no held-out samples to evaluate")
+        self.config, self.keys = config or EvalConfig(), tuple(keys)
+        self.log, self.results = MetricLog(), {}
+        if before is not None:
+            self.add(0, before)
+
+    def add(self, step: int, result: EvalResult) -> None:
+        """Record an evaluation made elsewhere (e.g. the lesson's "after" table) at `step`."""
+        self.results[step] = result
+        self.log.log(step, **{f"{fam}/{k}": row.get(k) for fam, row in result.rows.items() for k in self.keys})
+
+    def __call__(self, state, row: dict) -> None:
+        step = state.step
+        last = self.total is not None and step == self.total
+        if (step % self.every and not last) or step in self.results or not dist.info().is_main:
+            return
+        model = state.policy.model
+        was_training, rng = model.training, torch.get_rng_state()
+        try:
+            self.add(step, evaluate(state.policy, self.samples, self.config, progress=False))
+        finally:
+            torch.set_rng_state(rng)
+            model.train(was_training)
+
+    @property
+    def last(self) -> EvalResult | None:
+        """The latest evaluation (None before the first)."""
+        return self.results[max(self.results)] if self.results else None
