@@ -14,7 +14,7 @@ from typing import Sequence
 
 import torch
 
-from ..data.tasks import SIDES, TaskConfig, _values
+from ..data.tasks import SIDES, TaskConfig, answer_classes
 from ..data.world import WorldConfig
 from ..train import dist
 from ..train.metrics import MetricLog
@@ -32,7 +32,7 @@ def chance_levels(tasks: TaskConfig | None = None, world: WorldConfig | None = N
     out = {}
     for fam in families:
         if fam == "read_one":  # a question of kind k has len(values of k) answers, and k is drawn in proportion
-            pairs = [(k, len(_values(world, k))) for k in tasks.read_kinds]
+            pairs = [(k, len(answer_classes(world, k))) for k in tasks.read_kinds]
         elif fam == "compare_two":
             pairs = [("yes/no", 2)]
         elif fam == "count":
