@@ -27,7 +27,7 @@ from ..core.env import progress_disabled
 from ..core.regions import Frame, ViewConfig
 from ..core.trajectory import ENV, IMAGE, MODEL, ImageInfo, Piece
 from .sample import Sample
-from .tasks import make_task
+from .tasks import TaskConfig, make_task
 from .vlir import task_sample
 from .world import WorldConfig, region_input_box
 
@@ -67,14 +67,14 @@ def build_grounding(n: int, seed: int = 0, world: WorldConfig | None = None, vie
 
 
 def closeup_sample(seed: int, index: int, world: WorldConfig | None = None, view: ViewConfig | None = None,
-                   style: str = "answer") -> Sample:
+                   style: str = "answer", tasks: TaskConfig | None = None) -> Sample:
     """A read_one question with its ground-truth crop already opened by the environment. The model writes the
     colour alone (`style="answer"`), or (`"rationale"`) what the VLIR rationale writes after the crop: its
     conclusion and answer (" It is red.</think><answer>red</answer>"), the lead being that rationale's opening."""
     if style not in CLOSEUP_STYLES:
         raise ValueError(f"style must be one of {CLOSEUP_STYLES}, got {style!r}")
     world, view = world or WorldConfig(), view or ViewConfig()
-    task = make_task("read_one", seed, index, world=world)
+    task = make_task("read_one", seed, index, world=world, tasks=tasks)
     frame = Frame.of(task.scene.size, view)
     box = region_input_box(task.regions[0], frame)
     lead = f"<think>Let me zoom in on the {task.scene.landmarks[task.asked].name}. {format_crop_call(box)}"
@@ -113,11 +113,11 @@ def comparison_sample(seed: int, index: int, world: WorldConfig | None = None, v
 def build_base(n: int, seed: int = 0, closeups: float = 0.25, world: WorldConfig | None = None,
                view: ViewConfig | None = None, pairs: float = 0.25, progress: bool | None = None,
                comparisons: float = 0.0, comparison_crops: bool = False, closeup_style: str = "answer",
-               controls: float = 0.0) -> list[Sample]:
+               controls: float = 0.0, tasks: TaskConfig | None = None) -> list[Sample]:
     """`n` base-stage samples: control questions with probability `controls` (their VLIR rationale: answered from
     the coarse view, no crop), comparisons with probability `comparisons` (`comparison_sample`'s `crops`), the
     others close-ups (`closeup_sample`'s `style`) with probability `closeups` and grounding questions (each draw
-    by index, so a share of 0 changes nothing else)."""
+    by index, so a share of 0 changes nothing else). `tasks` sets the close-ups' detail (default: the world's)."""
     if bad := {k: v for k, v in (("closeups", closeups), ("pairs", pairs), ("comparisons", comparisons),
                                  ("controls", controls)) if not 0 <= v <= 1}:
         raise ValueError(f"{', '.join(bad)} is a share of the samples, in [0, 1]; got {bad}")
@@ -131,6 +131,6 @@ def build_base(n: int, seed: int = 0, closeups: float = 0.25, world: WorldConfig
         elif comparisons and random.Random(f"r3lab-base-compare:{seed}:{i}").random() < comparisons:
             out.append(comparison_sample(seed + 11, i, world, view, comparison_crops))
         else:
-            out.append(closeup_sample(seed + 7, i, world, view, closeup_style) if u < closeups
+            out.append(closeup_sample(seed + 7, i, world, view, closeup_style, tasks) if u < closeups
                        else grounding_sample(seed, i, world, view, pairs))
     return out

@@ -1,10 +1,10 @@
 """The miniature replication: r3-tiny from nothing to the six-row comparison, one command.
 
 Stages (each saved under `out/`, skipped when already there, so an interrupted run resumes):
-a base (`base/`: grounding, "Where is the red circle?" answered with its crop call, and close-ups
-whose crop the environment opens, answered with the mark's colour, in a world of small marks
-(`base_world`); then a read phase of mostly close-ups in the recipe's world, and a comparison phase
-where half the samples give both looks, crops and reads, and ask for the verdict), VLIR SFT from it
+a base (`base/`: grounding, "Where is the red circle?" answered with its crop call, checked on held-out
+questions; a phase naming landmarks in pairs; close-ups whose crop the environment opens, first of colour
+marks, then of the recipe's detail (the grating), answered with it and checked on held-out close-ups; and a
+comparison phase where half the samples give both looks, crops and reads, and ask for the verdict), VLIR SFT from it
 (`sft/`), the same samples answered without crops (`no_crop/`, also from `base`), R-GRPO from the SFT
 model with and without the region reward (`rgrpo/`, `rgrpo_no_region/`). Rows of the table:
 
@@ -32,6 +32,7 @@ from tqdm.auto import tqdm
 from ..core.env import seed_everything
 from ..core.prompt import PromptConfig
 from ..data.grounding import build_base
+from ..data.tasks import TaskConfig
 from ..data.vlir import build_samples
 from ..model.policy import load_policy
 from ..model.tiny import build_tiny
@@ -110,6 +111,11 @@ class Recipe:
                               view=policy.view, pairs=c.pairs_share, progress=self.progress)
             phases.append(("pairs", c.sft_config(name, c.pairs_steps, c.base_batch, c.base_lr, phase="pairs"), data))
         # later phases: the recipe's world, a fresh warm-up and cosine each; their own data seeds
+        if c.read_first_steps:  # colour-mark close-ups (a detail the coarse view shows) and grounding questions
+            data = build_base(c.read_first_steps * c.base_batch, c.data_seed + 4, c.read_closeups, c.world_config(),
+                              view=policy.view, progress=self.progress, tasks=TaskConfig(read_kinds=("colour",)))
+            phases.append(("read_first", c.sft_config(name, c.read_first_steps, c.base_batch, c.base_lr,
+                                                      phase="read_first"), data))
         for phase, steps, comparisons, seed, style in (
                 ("read", c.read_steps, 0.0, c.data_seed + 1, "answer"),
                 ("compare", c.compare_steps, c.compare_share, c.data_seed + 2, c.compare_closeups)):

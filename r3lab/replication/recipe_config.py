@@ -63,6 +63,9 @@ class RecipeConfig:
     # after binding one name, two: without it compare_two's first crop goes to either landmark (FINDINGS: grounding)
     pairs_steps: int = 500  # a base phase after the check: grounding questions in the grounding phase's world
     pairs_share: float = 0.5  # share of that phase's questions naming two landmarks ("Where are the A and the B?")
+    # reading a detail the coarse view shows (a colour mark) teaches reading from the crop at all; from nothing,
+    # the grating's read phase alone stays at chance (research/miniature/README.md: reading)
+    read_first_steps: int = 400  # a base phase of colour-mark close-ups before the read phase (0: none)
     read_steps: int = 600  # a further base phase, mostly close-ups, fresh warm-up and cosine (FINDINGS: reading)
     read_closeups: float = 0.75  # share of close-ups in that phase (16 per step of 32 do not start reading)
     # reading the detail is a late jump too (research/miniature/README.md: reading), so it is measured
@@ -116,7 +119,7 @@ class RecipeConfig:
         check_ranges(self, ints=dict(seed=(0, None), data_seed=(0, None), eval_seed=(0, None), n_base=POSITIVE,
                                      base_steps=(0, None), base_batch=POSITIVE, ground_check=(0, None),
                                      ground_more=(0, None), ground_rounds=(0, None), pairs_steps=(0, None),
-                                     read_steps=(0, None), read_check=(0, None), read_more=(0, None),
+                                     read_steps=(0, None), read_first_steps=(0, None), read_check=(0, None), read_more=(0, None),
                                      read_rounds=(0, None), compare_steps=(0, None), n_train=POSITIVE, n_eval=POSITIVE,
                                      sft_steps=(0, None), sft_batch=POSITIVE, rgrpo_steps=(0, None),
                                      group_size=(2, None), rgrpo_batch=POSITIVE, parallel=POSITIVE),
@@ -226,6 +229,7 @@ def recipe_settings(stored: dict) -> dict:
     out = {k: v for k, v in stored.items() if k not in _FLAT}
     if "read_check" not in out:  # written before the base stage measured reading: those runs had no read check
         out.update(read_check=0, **{k: getattr(RecipeConfig, k) for k in ("read_min", "read_more", "read_rounds")})
+    out.setdefault("read_first_steps", 0)  # nor a first read phase on colour marks
     if not _FLAT & set(stored):
         return out
     crops, tokens = stored.get("max_crops", 2), stored.get("max_new_tokens", 128)
