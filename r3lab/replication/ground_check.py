@@ -53,7 +53,8 @@ def where_question(world: WorldConfig, seed: int, i: int, view) -> dict:
     sc = make_task("read_one", seed, i, world=world).scene
     k = random.Random(f"where:{seed}:{i}").randrange(len(sc.landmarks))
     frame = Frame.of(sc.size, view)
-    sample = Sample(sc, f"Where is the {sc.landmarks[k].name}?", [], [sc.region(k)], family="where",
+    # no answer is scored (the first box is judged); the landmark named stands in for it
+    sample = Sample(sc, f"Where is the {sc.landmarks[k].name}?", [sc.landmarks[k].name], [sc.region(k)], family="where",
                     sample_id=f"where-{seed}-{i}")
     return dict(scene=sc, k=k, frame=frame, box=region_input_box(sc.region(k), frame), sample=sample)
 
