@@ -31,7 +31,7 @@ from r3lab.viz.results import plot_table
 SHIPPED = env.ASSETS / "checkpoints"
 TINY = dict(n_base=24, base_steps=2, pairs_steps=0, read_steps=0, compare_steps=0, base_batch=4, n_train=24, n_eval=3, sft_steps=2, sft_batch=4, rgrpo_steps=1,
             group_size=2, rgrpo_batch=4, train_rollout={"max_new_tokens": 24}, eval_rollout={"max_new_tokens": 24},
-            view={"crop_max_pixels": 98 * 98}, ground_check=0)
+            view={"crop_max_pixels": 98 * 98}, ground_check=0, read_first_steps=0, read_check=0)
 
 
 def test_bootstrap_interval_brackets_the_mean_and_narrows_with_n():
@@ -301,11 +301,12 @@ def test_the_read_phase_continues_the_base_on_mostly_close_ups(tmp_path):
 
 
 def test_the_comparison_phase_continues_the_read_phase(tmp_path):
-    cfg = RecipeConfig(out=str(tmp_path), **{**TINY, "read_steps": 1, "compare_steps": 2, "compare_share": 1.0})
+    cfg = RecipeConfig(out=str(tmp_path), **{**TINY, "read_first_steps": 1, "read_steps": 1, "compare_steps": 2,
+                                             "compare_share": 1.0})
     Recipe(cfg, progress=False).train_stage("base")
     logs = {p: [json.loads(x) for x in (tmp_path / "logs" / p / "log.jsonl").read_text().splitlines()]
-            for p in ("base", "base_read", "base_compare")}
-    assert [logs[p][-1]["step"] for p in logs] == [2, 1, 2]
+            for p in ("base", "base_read_first", "base_read", "base_compare")}
+    assert [logs[p][-1]["step"] for p in logs] == [2, 1, 1, 2]
     saved = load_policy(tmp_path / "base").model.state_dict()
     final = load_file(next((tmp_path / "logs" / "base_compare").glob("step_*")) / "model.safetensors")
     assert all(torch.equal(saved[k], final[k]) for k in saved if k in final)  # the base is the last phase's model
