@@ -623,3 +623,39 @@ def test_an_imported_box_outside_its_image_is_reported_by_record(tmp_path):
     ok, rep = import_grounded_vqa(tmp_path / "g.jsonl", errors="report")
     assert len(ok) == 1 and [n for n, _ in rep.errors] == [1, 2]
     assert all("outside its 448x336 image" in m for _, m in rep.errors)
+
+
+# -- size bounds (item 5) ----------------------------------------------------------------------------------------
+def test_counts_and_texts_beyond_their_bounds_are_refused_up_front(tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        cli_main(["data", "build", "--out", str(tmp_path / "new"), "--n", "99999999999"])
+    assert e.value.code == 2 and "at most 1,000,000 samples" in capsys.readouterr().err
+    ds = _dataset(tmp_path / "ds", edit=lambda k, r: k == 3 and r.update(question="why? " * 300_000))
+    with refused(ValueError, f"{ds / 'samples.jsonl'}:3", "toy2", "1,500,000 characters"):
+        load_dataset(ds)
+    policy = tiny_policy(fresh=True)  # a sample longer than the model's context: named before any forward
+    policy.model.config.text_config.max_position_embeddings = 64
+    sample = toy_samples(1, policy.view)[0]
+    with refused(ValueError, sample.sample_id, "context of 64"):
+        sample.reference(policy.view).tokenize(policy)
+
+
+# -- --overwrite never follows a link out of the folder (item 6) ------------------------------------------------
+def test_overwrite_with_linked_members_keeps_their_targets_and_ends_whole(tmp_path):
+    import shutil
+
+    ds = _dataset(tmp_path / "ds")
+    store = tmp_path / "store"
+    shutil.move(ds / "images", store)  # images -> ../store, as a user sharing one image store does
+    (ds / "images").symlink_to(store, target_is_directory=True)
+    kept = sorted(p.name for p in store.iterdir())
+    assert cli_main(["data", "build", "--out", str(ds), "--n", "2", "--filter", "false", "--overwrite", "true"]) == 0
+    assert len(load_dataset(ds)) == 2 and not (ds / "images").is_symlink()
+    assert sorted(p.name for p in store.iterdir()) == kept  # the link's target is untouched
+    out, other = tmp_path / "run", tmp_path / "other"
+    _sft(other, steps=1)
+    out.mkdir()
+    (out / "step_000001").symlink_to(find_checkpoint(other), target_is_directory=True)
+    (out / "log.jsonl").write_text("")
+    _sft(out, steps=1, overwrite=True)
+    assert not (out / "step_000001").is_symlink() and (find_checkpoint(other) / "model.safetensors").is_file()

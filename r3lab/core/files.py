@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import re
+import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -105,6 +106,39 @@ def _acquire(path: Path, fcntl, what: str):
             f.flush()
             return f
         f.close()
+
+
+def remove_entry(path: str | os.PathLike, missing_ok: bool = True) -> None:
+    """Delete a file, a folder or a link. A symbolic link is removed itself, never followed, so what it points
+    at (a shared image store, another run's checkpoint) stays; inside a folder, links are removed the same way."""
+    path = Path(path)
+    if path.is_symlink() or (path.exists() and not path.is_dir()):
+        path.unlink()
+    elif path.is_dir():
+        shutil.rmtree(path)
+    elif not missing_ok:
+        raise FileNotFoundError(f"{path} does not exist")
+
+
+def replace_entries(new: Path, out: Path, names: Sequence[str]) -> None:
+    """Move `names` from the complete folder `new` into `out`, the old entries of those names moved aside first
+    and deleted only once every new one is in place (`remove_entry`: links are not followed)."""
+    trash = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out))
+    try:
+        for name in names:
+            if (out / name).exists() or (out / name).is_symlink():
+                os.replace(out / name, trash / name)  # renames a link itself
+        for name in names:
+            if (new / name).exists():
+                os.replace(new / name, out / name)
+    except BaseException:
+        for name in names:  # put the old dataset back where the new one did not arrive
+            if (trash / name).exists() or (trash / name).is_symlink():
+                if not ((out / name).exists() or (out / name).is_symlink()):
+                    os.replace(trash / name, out / name)
+        raise
+    finally:
+        remove_entry(trash)
 
 
 def given_path(path: str | os.PathLike, what: str = "path") -> Path:

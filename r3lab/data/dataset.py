@@ -17,7 +17,7 @@ from typing import Iterable
 from tqdm.auto import tqdm
 
 from ..core.env import progress_disabled
-from ..core.files import FolderLock, check_out_dir, file_stem, json_lines
+from ..core.files import FolderLock, check_out_dir, file_stem, json_lines, replace_entries
 from ..core.regions import Frame, ViewConfig, check_box, check_size, smart_resize
 from ..core.trajectory import IMAGE, Piece, crop_piece
 from .sample import Sample, read_image
@@ -115,10 +115,7 @@ def _save(samples: list, out: Path, meta: dict | None, images: str, progress: bo
             for s in tqdm(samples, desc="save VLIR", disable=progress_disabled(progress)):
                 f.write(json.dumps(sample_to_dict(s, tmp, images)) + "\n")
         out.mkdir(exist_ok=True)
-        for name in OWN:  # the old dataset's own files go only now, once the new one is complete
-            shutil.rmtree(out / name) if (out / name).is_dir() else (out / name).unlink(missing_ok=True)
-        for name in OWN:
-            os.replace(tmp / name, out / name)
+        replace_entries(tmp, out, OWN)  # the old dataset's own files go only once the new one is in place
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return out

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
-from ..core.files import atomic_write_text
+from ..core.files import atomic_write_text, remove_entry
 from ..model.adapters import ADAPTER_WEIGHTS, is_adapted, set_adapter_state
 from ..model.policy import LATEST, adapter_base, check_files, read_json
 from ..model.weights import strict_from_pretrained, tied_keys
@@ -165,7 +165,7 @@ def save_checkpoint(out_dir: str | os.PathLike, policy, optimizer: torch.optim.O
     if keep:
         for old in sorted(out_dir.glob("step_*"))[:-keep]:
             if old != final:
-                shutil.rmtree(old, ignore_errors=True)
+                remove_entry(old)  # a linked step_* folder: the link goes, never what it points at
     return final
 
 
@@ -183,7 +183,7 @@ def clean_partial(out_dir: str | os.PathLike) -> list[Path]:
     gone = [*out_dir.glob(".step_*"), *out_dir.glob(".trash.*"), *out_dir.glob(f".{LATEST}.*.tmp"),
             *out_dir.glob(".log.jsonl.*.tmp")]
     for p in gone:
-        shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+        remove_entry(p)
     return gone
 
 
@@ -192,10 +192,7 @@ def remove_run(out_dir: str | os.PathLike) -> None:
     out_dir = Path(out_dir)
     clean_partial(out_dir)
     for p in [out_dir / LATEST, out_dir / "log.jsonl", *out_dir.glob("step_*"), out_dir / "reference", out_dir / BASE]:
-        if p.is_dir():
-            shutil.rmtree(p)
-        elif p.exists():
-            p.unlink()
+        remove_entry(p)  # links are removed, never followed out of the folder
 
 
 def find_checkpoint(path: str | os.PathLike) -> Path:
