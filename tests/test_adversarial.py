@@ -659,3 +659,28 @@ def test_overwrite_with_linked_members_keeps_their_targets_and_ends_whole(tmp_pa
     (out / "log.jsonl").write_text("")
     _sft(out, steps=1, overwrite=True)
     assert not (out / "step_000001").is_symlink() and (find_checkpoint(other) / "model.safetensors").is_file()
+
+
+# -- R-GRPO at temperature 0, Ctrl-C in train sft (items 13, 14) -------------------------------------------------
+def test_rgrpo_at_temperature_zero_is_refused_naming_why(tmp_path):
+    with refused(ValueError, "RGRPOConfig.rollout.temperature = 0.0", "nothing is learned"):
+        cli_main(["train", "rgrpo", "--data", str(_dataset(tmp_path / "ds")), "--temperature", "0"])
+
+
+def test_ctrl_c_during_train_sft_saves_and_exits_130(tmp_path, monkeypatch):
+    import r3lab.train.sft as sft
+
+    real, calls = sft.clip_and_step, []
+
+    def ctrl_c_in_step_two(optimizer, grad_clip):
+        calls.append(1)
+        if len(calls) == 2:
+            os.kill(os.getpid(), signal.SIGINT)
+        return real(optimizer, grad_clip)
+
+    monkeypatch.setattr(sft, "clip_and_step", ctrl_c_in_step_two)
+    out = tmp_path / "run"
+    with pytest.warns(UserWarning, match="interrupted after step 2"):
+        rc = cli_main(["train", "sft", "--data", str(_dataset(tmp_path / "ds")), "--steps", "4", "--batch-size", "2",
+                       "--out-dir", str(out)])
+    assert rc == 130 and find_checkpoint(out).name == "step_000002"

@@ -94,4 +94,8 @@ def run_training(args, config_cls, train, summary) -> int:
     if dist.info().is_main:
         print(summary(log))
     dist.shutdown()
+    if log.interrupted:  # saved, but not the run asked for: `train && eval` must not go on
+        print(f"interrupted: the checkpoint in {cfg.out_dir or '(no out_dir)'} holds a partial run; continue it with "
+              "--resume true")
+        return 130
     return 0

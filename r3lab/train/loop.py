@@ -237,7 +237,7 @@ def _run_loop(state: TrainState, step_fn: Callable[[TrainState], dict], total: i
     except KeyboardInterrupt:
         if state.row is not None:  # Ctrl-C came during the update: the step is done, so keep its row too
             record(state.row)
-        state.interrupted = True
+        state.interrupted = state.log.interrupted = True
         path = save(state)
         warnings.warn(f"interrupted after step {state.step}; " +
                       (f"checkpoint saved to {path}" if path else "set out_dir to keep a checkpoint") +

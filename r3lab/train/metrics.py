@@ -22,6 +22,7 @@ class MetricLog:
 
     def __init__(self, rows: Iterable[dict] | None = None):
         self.rows: list[dict] = [dict(r) for r in rows or []]
+        self.interrupted = False  # set by the training loop when Ctrl-C ended the run before its last step
 
     def log(self, step: int, **values) -> dict:
         row = {"step": int(step)}
