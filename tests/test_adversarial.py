@@ -684,3 +684,56 @@ def test_ctrl_c_during_train_sft_saves_and_exits_130(tmp_path, monkeypatch):
         rc = cli_main(["train", "sft", "--data", str(_dataset(tmp_path / "ds")), "--steps", "4", "--batch-size", "2",
                        "--out-dir", str(out)])
     assert rc == 130 and find_checkpoint(out).name == "step_000002"
+
+
+# -- a tampered state.json (item 10) -----------------------------------------------------------------------------
+def _tamper(st, path, value):
+    *keys, last = path
+    for k in keys:
+        st = st[k]
+    st[last] = value
+
+
+@pytest.mark.parametrize("path,value,names", [
+    (("rng", "python", 1), [1, 2, 3], ["RNG state"]),  # a short Mersenne Twister state
+    (("rng", "python", 1), [2**80] * 625, ["RNG state"]),  # ints too large
+    (("rng", "numpy", "name"), "PCG64", ["RNG state"]),
+    (("rng", "torch"), [1, 2, 3], ["RNG state"]),  # a short torch state
+    (("step",), "abc", ["step = 'abc'"]),
+    (("step",), -5, ["step = -5"]),
+    (("step",), 10**30, ["step = 10000000000000000000000000000"]),
+    (("step",), 500, ["at step 500, beyond the 2 steps"]),
+    (("optimizer", "param_groups"), [], ["optimizer state"]),
+    (("log",), "rows", ["log is not a list"]),
+])
+def test_a_tampered_state_json_is_refused_naming_it_before_anything_changes(tmp_path, path, value, names):
+    out = tmp_path / "run"
+    _sft(out, steps=1)
+    f = find_checkpoint(out) / "state.json"
+    st = json.loads(f.read_text())
+    _tamper(st, path, value)
+    f.write_text(json.dumps(st))
+    with refused(ValueError, f, *names):
+        _sft(out, steps=2, resume=True)
+
+
+# -- paths in data stay inside its folder (item 11) --------------------------------------------------------------
+@pytest.mark.parametrize("path", ["../../../../etc/passwd", "/etc/hostname", "images/../../x.png"])
+def test_an_image_path_leaving_the_dataset_is_refused(tmp_path, monkeypatch, path):
+    from r3lab.bench.readers import read_benchmark
+    from r3lab.testing.mini_benchmarks import write_benchmark
+
+    ds = _dataset(tmp_path / "ds", edit=lambda k, r: k == 2 and r.update(image=path))
+    with refused(ValueError, f"{ds / 'samples.jsonl'}:2", repr(path), "leaves the folder"):
+        load_dataset(ds)
+    data = write_benchmark("vstar", tmp_path / "b")
+    qfile = data / "test_questions.jsonl" if data.is_dir() else data
+    lines = qfile.read_text().splitlines()
+    lines[0] = json.dumps({**json.loads(lines[0]), "image": path})
+    qfile.write_text("\n".join(lines) + "\n")
+    with refused(ValueError, "line 1", "leaves the folder"):
+        read_benchmark("vstar", data)
+    monkeypatch.setenv("R3LAB_ALLOW_OUTSIDE_PATHS", "1")  # the user's opt-in: then only "not an image" remains
+    with pytest.raises((ValueError, FileNotFoundError)) as e:
+        load_dataset(ds)
+    assert "leaves the folder" not in str(e.value)

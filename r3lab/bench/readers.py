@@ -43,6 +43,7 @@ from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
+from ..core.files import inside
 from ..data.sample import Sample
 from .tsv import TsvTable, image_at
 
@@ -108,7 +109,10 @@ def _vstar_sample(rec, where, line_no, root, qfile, seed, shuffle) -> Sample:
     letters = string.ascii_uppercase[:len(options)]
     if label not in letters:
         raise ValueError(f"{where}: label {label!r} is not one of the options {list(letters)}")
-    image = root / rec["image"]
+    try:
+        image = inside(root, rec["image"], "image")
+    except ValueError as e:
+        raise ValueError(f"{where}: {e}") from None
     if not image.is_file():
         raise FileNotFoundError(f"{where}: image {image} does not exist; keep the images where "
                                 "test_questions.jsonl names them")

@@ -141,6 +141,24 @@ def replace_entries(new: Path, out: Path, names: Sequence[str]) -> None:
         remove_entry(trash)
 
 
+OUTSIDE_ENV = "R3LAB_ALLOW_OUTSIDE_PATHS"  # =1: a data file may name files outside its own folder (trusted data)
+
+
+def inside(root: str | os.PathLike, rel, what: str = "path") -> Path:
+    """`root / rel` for a path a data file names; ValueError naming it when it leaves `root` (absolute, or with
+    `..` climbing out), so a crafted line cannot make r3lab open /etc/passwd. Links inside `root` are the
+    user's own choice and are followed. R3LAB_ALLOW_OUTSIDE_PATHS=1 lets trusted data name any path."""
+    if not isinstance(rel, str) or not rel.strip():
+        raise ValueError(f"{what} must be a non-empty relative path, got {rel!r}")
+    if os.environ.get(OUTSIDE_ENV, "").strip() not in ("", "0"):
+        return Path(root) / rel
+    norm = os.path.normpath(rel)
+    if os.path.isabs(rel) or norm == ".." or norm.startswith(".." + os.sep):
+        raise ValueError(f"{what} {rel!r} leaves the folder {root}: paths in a data file are relative to it and stay "
+                         f"inside (move the file in, or set {OUTSIDE_ENV}=1 for data you trust)")
+    return Path(root) / rel
+
+
 def given_path(path: str | os.PathLike, what: str = "path") -> Path:
     """`path` as a Path; ValueError for an empty one (Path("") is the current folder: writing or reading there by
     accident, with a shell variable left unset, must not happen)."""

@@ -17,7 +17,7 @@ from typing import Iterable
 from tqdm.auto import tqdm
 
 from ..core.env import progress_disabled
-from ..core.files import FolderLock, check_out_dir, file_stem, json_lines, replace_entries
+from ..core.files import FolderLock, check_out_dir, file_stem, inside, json_lines, replace_entries
 from ..core.regions import Frame, ViewConfig, check_box, check_size, smart_resize
 from ..core.trajectory import IMAGE, Piece, crop_piece
 from .sample import Sample, read_image
@@ -155,7 +155,7 @@ def sample_from_dict(d: dict, root: Path, built_for: dict | None = None) -> Samp
     if d.get("scene") is not None:
         image = Scene.from_dict(d["scene"])
     else:
-        image = str(_existing(root / d["image"]))
+        image = str(_existing(inside(root, d["image"], "image")))
         try:  # the header only: a text file named .png or a decompression bomb is refused at load, not in training
             size = read_image(image, size_only=True)
         except ValueError as e:
@@ -176,7 +176,7 @@ def sample_from_dict(d: dict, root: Path, built_for: dict | None = None) -> Samp
             if p["kind"] == IMAGE:
                 crop = None
                 if p.get("image"):
-                    crop = read_image(_existing(root / p["image"]))
+                    crop = read_image(_existing(inside(root, p["image"], "crop image")))
                 try:  # inside the model-input view the dataset was built for
                     piece = crop_piece(check_box(p["box_input"], "crop box (box_input)",
                                                  frame and (frame.input_w, frame.input_h)), size, crop)

@@ -65,7 +65,13 @@ def _parse_rng(st, source) -> Callable[[], None]:
                float(n["cached_gaussian"]))
         th = _bytes(st["torch"])
         cuda = [_bytes(s) for s in st["cuda"]] if "cuda" in st and torch.cuda.is_available() else None
-    except (TypeError, ValueError, KeyError) as e:
+        # each state tried on a generator of its own first: a short or foreign one fails here, changing nothing
+        random.Random().setstate(py)
+        np.random.RandomState().set_state(nps)
+        torch.Generator().set_state(th)
+        if cuda is not None and len(cuda) != torch.cuda.device_count():
+            raise ValueError(f"{len(cuda)} CUDA generator states for {torch.cuda.device_count()} devices")
+    except (TypeError, ValueError, KeyError, OverflowError, RuntimeError) as e:
         raise ValueError(f"{source}: the RNG state is not r3lab's JSON layout ({e}). Files written by older r3lab "
                          "versions (pickled RNG state) are refused because unpickling can run code: start the run "
                          "afresh (overwrite=True / --overwrite true) or load only its weights with load_policy"
@@ -169,6 +175,37 @@ def save_checkpoint(out_dir: str | os.PathLike, policy, optimizer: torch.optim.O
     return final
 
 
+MAX_STEP = 10**9  # no run takes more steps; a larger one in state.json was edited
+
+
+def check_state(meta: dict, source: Path, optimizer: torch.optim.Optimizer | None = None) -> None:
+    """Everything of a state.json that resuming uses, checked before anything is applied: the step, the log rows
+    and the optimizer's layout; ValueError naming the file."""
+    def bad(what: str):
+        return ValueError(f"{source}: {what}; the file was edited or damaged: resume from another step_* folder "
+                          "(write its name into 'latest'), or start afresh (--overwrite true)")
+
+    step = meta.get("step")
+    if type(step) is not int or not 0 <= step <= MAX_STEP:
+        raise bad(f"step = {step!r} is not a step count (an integer in [0, {MAX_STEP:,}])")
+    log = meta.get("log", [])
+    if not isinstance(log, list) or not all(isinstance(r, dict) and type(r.get("step")) is int for r in log):
+        raise bad("log is not a list of rows with integer steps")
+    if optimizer is None or "optimizer" not in meta:
+        return
+    opt = meta["optimizer"]
+    try:
+        groups, scalars = opt["param_groups"], opt["scalars"]
+        sizes = [len(g["params"]) for g in groups]
+        n = sum(len(g["params"]) for g in optimizer.param_groups)
+        idx = {int(k.split(".", 1)[0]) for k in scalars}
+    except (TypeError, KeyError, ValueError, AttributeError) as e:
+        raise bad(f"its optimizer state is not r3lab's layout ({type(e).__name__}: {e})") from None
+    if sizes != [len(g["params"]) for g in optimizer.param_groups] or not all(0 <= i < n for i in idx):
+        raise bad(f"its optimizer state holds parameter groups of {sizes} parameters, this run's optimizer "
+                  f"{[len(g['params']) for g in optimizer.param_groups]}")
+
+
 def has_run(out_dir: str | os.PathLike) -> bool:
     """Whether `out_dir` already holds a training run (a log, a `latest` pointer or step_* checkpoints)."""
     out_dir = Path(out_dir)
@@ -215,6 +252,7 @@ def load_checkpoint(path: str | os.PathLike, policy, optimizer: torch.optim.Opti
     ckpt = find_checkpoint(path)
     check_files(ckpt)  # every JSON file parses, every safetensors header covers its file: named if not
     meta = read_json(ckpt / "state.json")
+    check_state(meta, ckpt / "state.json", optimizer)
     apply_rng = _parse_rng(meta.get("rng"), ckpt / "state.json") if restore_rng else None  # before any change
     adapter = (ckpt / ADAPTER_WEIGHTS).is_file()
     if adapter != is_adapted(policy.model):

@@ -28,8 +28,8 @@ from ..engine.scoring import TokenScorer
 from ..model.adapters import add_lora, is_adapted
 from ..model.policy import Policy, read_json, save_base
 from . import dist
-from .checkpoint import (BASE, clean_partial, find_checkpoint, has_run, load_checkpoint, nonfinite_parameters, remove_run,
-                         save_checkpoint)
+from .checkpoint import (BASE, check_state, clean_partial, find_checkpoint, has_run, load_checkpoint,
+                         nonfinite_parameters, remove_run, save_checkpoint)
 from .config import TrainConfig
 from .metrics import MetricLog
 from .optim import make_optimizer
@@ -136,7 +136,13 @@ def _resume(state: TrainState) -> bool:
     dist.barrier()
     if not go:
         return False
-    check_same_settings(cfg, read_json(find_checkpoint(out) / "state.json"), find_checkpoint(out))
+    ckpt = find_checkpoint(out)
+    saved = read_json(ckpt / "state.json")
+    check_state(saved, ckpt / "state.json")
+    if saved["step"] > cfg.steps:  # else the loop would do nothing and report success
+        raise ValueError(f"{ckpt / 'state.json'}: the run is at step {saved['step']}, beyond the {cfg.steps} steps asked "
+                         "for (--steps): ask for more steps to continue it, or load it as the start policy (--policy)")
+    check_same_settings(cfg, saved, ckpt)
     meta = load_checkpoint(out, state.policy, state.optimizer)
     state.step, state.log = int(meta["step"]), MetricLog(meta.get("log", []))
     state.resumed = True
