@@ -737,3 +737,34 @@ def test_an_image_path_leaving_the_dataset_is_refused(tmp_path, monkeypatch, pat
     with pytest.raises((ValueError, FileNotFoundError)) as e:
         load_dataset(ds)
     assert "leaves the folder" not in str(e.value)
+
+
+# -- empty paths, empty files, cut-off images, non-UTF-8 logs (items 4, 18) --------------------------------------
+def test_an_empty_path_is_refused_not_read_as_the_current_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with refused(ValueError, "is empty"):
+        cli_main(["data", "build", "--out", "", "--n", "2"])
+    with refused(ValueError, "dataset path is empty"):
+        cli_main(["data", "stats", ""])
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_data_stats_refuses_what_training_refuses(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "empty.jsonl").write_text("")
+    with refused(ValueError, "empty.jsonl holds no samples"):
+        cli_main(["data", "stats", "empty.jsonl"])
+    assert not (tmp_path / "stats.png").exists()
+    ds = _dataset(tmp_path / "ds")
+    png = sorted((ds / "images").iterdir())[1]
+    png.write_bytes(png.read_bytes()[: png.stat().st_size // 2])  # the header survives, the pixels do not
+    with refused(ValueError, png.name, "not a readable image"):
+        cli_main(["data", "stats", str(ds)])
+
+
+def test_a_log_that_is_not_utf8_is_named_by_the_dashboard(tmp_path):
+    out = tmp_path / "run"
+    _sft(out, steps=1)
+    (out / "log.jsonl").write_bytes((out / "log.jsonl").read_bytes() + b'{"step": 2, "loss": "\xff"}\n')
+    with refused(ValueError, out / "log.jsonl", ":2", "not UTF-8"):
+        cli_main(["dashboard", str(out)])

@@ -211,6 +211,18 @@ def file_stem(sample_id: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "_", sample_id)
 
 
+def read_text(path: str | os.PathLike) -> str:
+    """A text file's content; ValueError naming the file and line of the first byte that is not UTF-8 (rather
+    than a raw UnicodeDecodeError naming neither)."""
+    data = Path(path).read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        raise ValueError(f"{path}:{line}: not UTF-8 text (byte {data[e.start]:#04x}); save the file as UTF-8"
+                         ) from None
+
+
 def json_lines(lines: Iterable[str | bytes]) -> Iterator[tuple[int, dict | ValueError]]:
     """(line number, object) for each non-blank JSONL line; a ValueError in place of a line that is not
     one JSON object (or, given bytes, not UTF-8 text), so the caller decides whether to raise or to report it."""
@@ -255,10 +267,7 @@ def read_records(path: Path, rep: ImportReport, errors: str):
         raise ValueError(f"errors must be 'raise' or 'report', got {errors!r}")
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as e:
-        raise ValueError(f"{path} is not a UTF-8 text file ({e}): expected JSON records") from None
+    text = read_text(path)
     empty = ValueError(f"{path} holds no records: expected a JSON list of records or one JSON record per line")
     if not text.strip():  # importing nothing without a word would hide a wrong path or a failed export
         raise empty

@@ -17,7 +17,8 @@ from typing import Iterable
 from tqdm.auto import tqdm
 
 from ..core.env import progress_disabled
-from ..core.files import FolderLock, check_out_dir, file_stem, inside, json_lines, replace_entries
+from ..core.files import (FolderLock, check_out_dir, file_stem, given_path, inside, json_lines,
+                          replace_entries)
 from ..core.regions import Frame, ViewConfig, check_box, check_size, smart_resize
 from ..core.trajectory import IMAGE, Piece, crop_piece
 from .sample import Sample, read_image
@@ -208,7 +209,7 @@ def load_dataset(path: str | os.PathLike, view: ViewConfig | None = None, errors
     """
     if errors not in ("raise", "report"):
         raise ValueError(f"errors must be 'raise' or 'report', got {errors!r}")
-    path = Path(path)
+    path = given_path(path, "dataset path")
     file = path / "samples.jsonl" if path.is_dir() else path
     if not file.is_file():
         raise FileNotFoundError(f"{file} does not exist; build a dataset with `r3lab data build --out DIR`")
@@ -235,6 +236,8 @@ def load_dataset(path: str | os.PathLike, view: ViewConfig | None = None, errors
                 bad.append(LoadError(n, msg))
                 continue
             samples.append(s)
+    if not samples and not bad:  # reading nothing without a word would hide a wrong path or a failed build
+        raise ValueError(f"{file} holds no samples: build a dataset with `r3lab data build --out DIR`")
     if view is not None:
         samples = [retarget(s, view) for s in samples]
         meta = {**meta, "view": asdict(view)}

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 from ..core.trajectory import MODEL, Trajectory
-from ..core.files import atomic_write_text
+from ..core.files import atomic_write_text, read_text
 from .rewards import Scores, region_iou, reward_columns
 
 
@@ -70,7 +70,7 @@ class MetricLog:
     @classmethod
     def load_jsonl(cls, path: str | os.PathLike) -> "MetricLog":
         rows = []
-        for n, line in enumerate(Path(path).read_text().splitlines(), 1):
+        for n, line in enumerate(read_text(path).splitlines(), 1):
             if not line.strip():
                 continue
             try:
