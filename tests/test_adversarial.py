@@ -768,3 +768,18 @@ def test_a_log_that_is_not_utf8_is_named_by_the_dashboard(tmp_path):
     (out / "log.jsonl").write_bytes((out / "log.jsonl").read_bytes() + b'{"step": 2, "loss": "\xff"}\n')
     with refused(ValueError, out / "log.jsonl", ":2", "not UTF-8"):
         cli_main(["dashboard", str(out)])
+
+
+# -- files respect the umask (item 12) ---------------------------------------------------------------------------
+def test_checkpoints_datasets_and_results_respect_the_umask(tmp_path):
+    old = os.umask(0o022)  # a shared box: the group may read
+    try:
+        out, ds = tmp_path / "run", _dataset(tmp_path / "ds")
+        _sft(out, steps=1)
+        ckpt = find_checkpoint(out)
+        modes = {p.relative_to(tmp_path).as_posix(): p.stat().st_mode & 0o777
+                 for p in (ckpt, ckpt / "state.json", out / "latest", out / "log.jsonl", ds, ds / "images",
+                           ds / "samples.jsonl", ds / "meta.json")}
+    finally:
+        os.umask(old)
+    assert {k: oct(v) for k, v in modes.items() if v not in (0o755, 0o644)} == {}

@@ -189,11 +189,27 @@ def check_out_dir(out: str | os.PathLike, own: Sequence[str], overwrite: bool = 
     return out
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def temp_dir(prefix: str, dir: str | os.PathLike) -> Path:
+    """`tempfile.mkdtemp`, but with the mode a plain `mkdir` gives (mkdtemp's is 0700 whatever the umask, so a
+    checkpoint or dataset renamed into place from it would be unreadable to the user's group)."""
+    tmp = Path(tempfile.mkdtemp(prefix=prefix, dir=dir))
+    tmp.chmod(0o777 & ~_umask())
+    return tmp
+
+
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
-    """Write `text` to a temporary file beside `path`, fsync it, then `os.replace` it into place."""
+    """Write `text` to a temporary file beside `path`, fsync it, then `os.replace` it into place (with the mode
+    a plain `open` gives under the umask, not mkstemp's 0600)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.chmod(tmp, 0o666 & ~_umask())
     try:
         with os.fdopen(fd, "w") as f:
             f.write(text)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterable
@@ -18,7 +17,7 @@ from tqdm.auto import tqdm
 
 from ..core.env import progress_disabled
 from ..core.files import (FolderLock, check_out_dir, file_stem, given_path, inside, json_lines,
-                          replace_entries)
+                          replace_entries, temp_dir)
 from ..core.regions import Frame, ViewConfig, check_box, check_size, smart_resize
 from ..core.trajectory import IMAGE, Piece, crop_piece
 from .sample import Sample, read_image
@@ -107,7 +106,7 @@ def _save(samples: list, out: Path, meta: dict | None, images: str, progress: bo
     out.parent.mkdir(parents=True, exist_ok=True)
     for old in out.parent.glob(f".{out.name}.partial-*"):  # left by a save that was killed
         shutil.rmtree(old, ignore_errors=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    tmp = temp_dir(f".{out.name}.partial-", out.parent)
     try:
         (tmp / "images").mkdir()
         meta = {"format": FORMAT, "version": VERSION, "n": len(samples), **(meta or {})}

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
-from ..core.files import atomic_write_text, remove_entry
+from ..core.files import atomic_write_text, remove_entry, temp_dir
 from ..model.adapters import ADAPTER_WEIGHTS, is_adapted, set_adapter_state
 from ..model.policy import LATEST, adapter_base, check_files, read_json
 from ..model.weights import strict_from_pretrained, tied_keys
@@ -150,7 +150,7 @@ def save_checkpoint(out_dir: str | os.PathLike, policy, optimizer: torch.optim.O
                                  f"(the run diverged; lower the learning rates or set grad_clip)")
     out_dir.mkdir(parents=True, exist_ok=True)
     final = out_dir / f"step_{step:06d}"
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=out_dir))
+    tmp = temp_dir(f".{final.name}.", out_dir)
     try:
         with _quiet_hf():
             policy.save(tmp)
