@@ -235,8 +235,8 @@ def read_text(path: str | os.PathLike) -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError as e:
         line = data.count(b"\n", 0, e.start) + 1
-        raise ValueError(f"{path}:{line}: not UTF-8 text (byte {data[e.start]:#04x}); save the file as UTF-8"
-                         ) from None
+        raise ValueError(f"{path} is not a UTF-8 text file: line {line} holds the byte {data[e.start]:#04x}; save "
+                         "the file as UTF-8") from None
 
 
 def json_lines(lines: Iterable[str | bytes]) -> Iterator[tuple[int, dict | ValueError]]:
@@ -258,6 +258,14 @@ def json_lines(lines: Iterable[str | bytes]) -> Iterator[tuple[int, dict | Value
             yield n, ValueError(f"not valid JSON ({e})")
             continue
         yield n, d if isinstance(d, dict) else ValueError("a line must hold one JSON object")
+
+
+def check_unique(seen: dict, key, n: int, what: str, unit: str = "line") -> None:
+    """ValueError when `key` came before (`seen` maps each key to the line or record that first held it): a
+    duplicate sample id, question or record would count twice in training and scoring, silently."""
+    if key in seen:
+        raise ValueError(f"{what} {key!r} repeats {unit} {seen[key]}: drop one of the two, or give it another id")
+    seen[key] = n
 
 
 @dataclass
@@ -295,13 +303,17 @@ def read_records(path: Path, rep: ImportReport, errors: str):
             raise ValueError(f"{path}: not a valid JSON list ({e})") from None
         if not data:
             raise empty
-        for n, rec in enumerate(data, 1):
-            if isinstance(rec, dict):
-                yield n, rec
-            else:
-                bad_record(rep, errors, path, n, ValueError("a record must be a JSON object"))
-        return
-    for n, rec in json_lines(text.splitlines()):
+        records = ((n, rec if isinstance(rec, dict) else ValueError("a record must be a JSON object"))
+                   for n, rec in enumerate(data, 1))
+    else:
+        records = json_lines(text.splitlines())
+    seen: dict = {}
+    for n, rec in records:
+        if not isinstance(rec, ValueError):
+            try:  # the same record twice is never meant: it would weigh double
+                check_unique(seen, json.dumps(rec, sort_keys=True), n, "this record", rep.unit)
+            except ValueError:
+                rec = ValueError(f"it repeats {rep.unit} {seen[json.dumps(rec, sort_keys=True)]} exactly")
         if isinstance(rec, ValueError):
             bad_record(rep, errors, path, n, rec)
             continue

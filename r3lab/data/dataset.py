@@ -16,7 +16,7 @@ from typing import Iterable
 from tqdm.auto import tqdm
 
 from ..core.env import progress_disabled
-from ..core.files import (FolderLock, check_out_dir, file_stem, given_path, inside, json_lines,
+from ..core.files import (FolderLock, check_out_dir, check_unique, file_stem, given_path, inside, json_lines,
                           replace_entries, temp_dir)
 from ..core.regions import Frame, ViewConfig, check_box, check_size, smart_resize
 from ..core.trajectory import IMAGE, Piece, crop_piece
@@ -188,8 +188,7 @@ def sample_from_dict(d: dict, root: Path, built_for: dict | None = None) -> Samp
     s = Sample(image, d["question"], d["answers"], [tuple(b) for b in d.get("regions", [])], rationale,
                d.get("family", ""), d["sample_id"], dict(d.get("provenance", {})),
                [tuple(b) for b in d.get("details", [])])
-    if size is not None:
-        s.check_fields(size)  # the boxes lie inside the image
+    s.check_fields(size, need_answer=True)  # an answer to score, and boxes inside the image
     return s
 
 
@@ -215,13 +214,14 @@ def load_dataset(path: str | os.PathLike, view: ViewConfig | None = None, errors
     root = file.parent
     refuse_foreign(file)
     meta = json.loads((root / "meta.json").read_text()) if (root / "meta.json").is_file() else {}
-    samples, bad = [], []
+    samples, bad, ids = [], [], {}
     with open(file, "rb") as f:  # bytes: a line that is not UTF-8 is named, not a raw UnicodeDecodeError
         for n, d in json_lines(f):
             try:
                 if isinstance(d, ValueError):
                     raise d
                 s = sample_from_dict(d, root, meta.get("view"))
+                check_unique(ids, s.sample_id, n, "sample_id")
             except FileNotFoundError as e:
                 err = FileNotFoundError(f"{file}:{n}: {e}")
                 if errors == "raise":

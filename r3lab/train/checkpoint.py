@@ -22,6 +22,7 @@ from typing import Callable
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from ..core.files import atomic_write_text, remove_entry, temp_dir
@@ -164,8 +165,12 @@ def save_checkpoint(out_dir: str | os.PathLike, policy, optimizer: torch.optim.O
             os.replace(final, trash / final.name)
             shutil.rmtree(trash, ignore_errors=True)
         os.replace(tmp, final)
-    except BaseException:
+    except BaseException as e:
         shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(e, (OSError, SafetensorError)):  # a full disk, a quota, a vanished mount
+            raise OSError(f"could not write step {step} to {out_dir} ({type(e).__name__}: {e}); {last_good(out_dir)}. "
+                          "Free space (or choose another out_dir) and continue with resume=True (--resume true)"
+                          ) from None
         raise
     atomic_write_text(out_dir / LATEST, final.name + "\n")
     if keep:
@@ -204,6 +209,14 @@ def check_state(meta: dict, source: Path, optimizer: torch.optim.Optimizer | Non
     if sizes != [len(g["params"]) for g in optimizer.param_groups] or not all(0 <= i < n for i in idx):
         raise bad(f"its optimizer state holds parameter groups of {sizes} parameters, this run's optimizer "
                   f"{[len(g['params']) for g in optimizer.param_groups]}")
+
+
+def last_good(out_dir: str | os.PathLike) -> str:
+    """Where a run that stops on an error can be continued from, as a phrase for that error's message."""
+    try:
+        return f"the last good checkpoint is {find_checkpoint(out_dir)}"
+    except (FileNotFoundError, OSError):
+        return f"no checkpoint was written to {out_dir} yet"
 
 
 def has_run(out_dir: str | os.PathLike) -> bool:

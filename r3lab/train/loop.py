@@ -28,7 +28,7 @@ from ..engine.scoring import TokenScorer
 from ..model.adapters import add_lora, is_adapted
 from ..model.policy import Policy, read_json, save_base
 from . import dist
-from .checkpoint import (BASE, check_state, clean_partial, find_checkpoint, has_run, load_checkpoint,
+from .checkpoint import (BASE, check_state, clean_partial, find_checkpoint, has_run, last_good, load_checkpoint,
                          nonfinite_parameters, remove_run, save_checkpoint)
 from .config import TrainConfig
 from .metrics import MetricLog
@@ -262,10 +262,7 @@ def check_finite_step(state: TrainState, row: dict) -> None:
     if not bad:
         return
     out = state.config.out_dir
-    try:
-        keep = f"the last good checkpoint is {find_checkpoint(out)}" if out else "out_dir is unset, nothing was saved"
-    except FileNotFoundError:
-        keep = f"no checkpoint was written to {out}"
+    keep = last_good(out) if out else "out_dir is unset, nothing was saved"
     raise FloatingPointError(f"step {state.step}: {bad} is not finite, so training stopped without saving; {keep}. "
                              "Lower the learning rates, set grad_clip or check the data")
 
