@@ -840,3 +840,24 @@ def test_a_full_disk_names_the_last_good_checkpoint(tmp_path, monkeypatch):
     with refused(OSError, "could not write step 2", "StorageFull", "step_000001", "--resume true"):
         _sft(out, steps=2, resume=True)
     assert _steps(out) == ["step_000001"] and sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == []
+
+
+# -- flags and a run that would delete its own start (item 20) --------------------------------------------------
+def test_bad_dtype_attn_and_seed_flags_are_refused_naming_the_choices(tmp_path, capsys):
+    ds = _dataset(tmp_path / "ds")
+    with pytest.raises(SystemExit) as e:
+        cli_main(["eval", "--data", str(ds), "--dtype", "int8"])
+    assert e.value.code == 2 and "'float32', 'bfloat16', 'float16'" in capsys.readouterr().err
+    with refused(ValueError, "--attn 'bogus'", "sdpa", "eager"):
+        cli_main(["eval", "--data", str(ds), "--attn", "bogus"])
+    with pytest.raises(SystemExit) as e:
+        cli_main(["data", "build", "--out", str(tmp_path / "new"), "--seed", "-1"])
+    assert e.value.code == 2 and "expected an integer >= 0, got -1" in capsys.readouterr().err
+
+
+def test_overwrite_never_deletes_the_checkpoint_the_run_starts_from(tmp_path):
+    out = tmp_path / "run"
+    _sft(out, steps=1)
+    with refused(ValueError, "delete its own starting checkpoint", "--resume true"):
+        _sft(out, steps=1, overwrite=True, policy=load_policy(out))
+    assert _steps(out) == ["step_000001"]

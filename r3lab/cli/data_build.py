@@ -21,7 +21,7 @@ def add_arguments(parser) -> None:
                              "false, such a folder is refused)")
     parser.add_argument("--n", type=_positive, default=1000,
                         help=f"number of samples, at most {MAX_SAMPLES:,} (default: 1000)")
-    parser.add_argument("--seed", type=int, default=0, help="dataset seed (default: 0)")
+    parser.add_argument("--seed", type=_seed, default=0, help="dataset seed, an integer >= 0 (default: 0)")
     parser.add_argument("--families", nargs="+", default=list(FAMILIES),
                         help=f"task families of {' '.join(ALL_FAMILIES)} (default: {' '.join(FAMILIES)})")
     parser.add_argument("--images", choices=["png", "scene"], default="png",
@@ -33,6 +33,13 @@ def add_arguments(parser) -> None:
 
 
 MAX_SAMPLES = 1_000_000  # one build: every sample is held in memory until it is saved
+
+
+def _seed(s: str) -> int:
+    n = int(s)
+    if n < 0:  # as every config's seed (check_ranges: [0, inf))
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {s}")
+    return n
 
 
 def _positive(s: str) -> int:

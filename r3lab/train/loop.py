@@ -130,6 +130,10 @@ def _resume(state: TrainState) -> bool:
         raise FileExistsError(f"{out} already holds a training run (log.jsonl / latest / step_* folders): continue "
                               "it with resume=True (--resume true), replace it with overwrite=True (--overwrite "
                               "true), or choose another out_dir")
+    if cfg.overwrite and _in_run(start := state.policy.meta.get("path"), out):
+        raise ValueError(f"the start policy {start} lies in out_dir {out}, whose run overwrite=True (--overwrite "
+                         "true) deletes: the run would delete its own starting checkpoint. Choose another out_dir, "
+                         "or continue the run with resume=True (--resume true)")
     dist.barrier()  # every process has looked before rank 0 changes the folder
     if dist.info().is_main:
         remove_run(out) if cfg.overwrite or (log_only and has_run(out)) else clean_partial(out)
@@ -149,6 +153,20 @@ def _resume(state: TrainState) -> bool:
     if dist.info().is_main:  # the live log may hold rows logged after that checkpoint: they are redone
         state.log.save_jsonl(f"{out}/log.jsonl")
     return True
+
+
+def _in_run(start: str | None, out) -> bool:
+    """Whether the folder a policy was loaded from is among the run files `remove_run` deletes from `out`."""
+    if not start:
+        return False
+    start, out = Path(start).resolve(), Path(out).resolve()
+    if start == out:
+        return True
+    try:
+        top = start.relative_to(out).parts[0]
+    except ValueError:
+        return False
+    return top.startswith("step_") or top in ("reference", BASE)
 
 
 # settings a resumed run may change: its length, where its files go, how often it logs and saves, and
