@@ -586,7 +586,7 @@ def _crop(edit):
 
 
 @pytest.mark.parametrize("edit,names", [
-    (lambda k, r: k == 2 and r.update(answers="yes"), ["answers must be a non-empty list of strings", "'yes'"]),
+    (lambda k, r: k == 2 and r.update(answers="yes"), ["answers must be a", "list of strings", "'yes'"]),
     (lambda k, r: k == 2 and r.update(answers=[]), ["answers must be a non-empty list"]),
     (lambda k, r: k == 2 and r.update(question=7), ["question must be a string"]),
     (_crop(lambda p: p.update(box_input=[float("nan"), 1, 5, 5])), ["crop box", "finite"]),
@@ -623,3 +623,241 @@ def test_an_imported_box_outside_its_image_is_reported_by_record(tmp_path):
     ok, rep = import_grounded_vqa(tmp_path / "g.jsonl", errors="report")
     assert len(ok) == 1 and [n for n, _ in rep.errors] == [1, 2]
     assert all("outside its 448x336 image" in m for _, m in rep.errors)
+
+
+# -- size bounds (item 5) ----------------------------------------------------------------------------------------
+def test_counts_and_texts_beyond_their_bounds_are_refused_up_front(tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        cli_main(["data", "build", "--out", str(tmp_path / "new"), "--n", "99999999999"])
+    assert e.value.code == 2 and "at most 1,000,000 samples" in capsys.readouterr().err
+    ds = _dataset(tmp_path / "ds", edit=lambda k, r: k == 3 and r.update(question="why? " * 300_000))
+    with refused(ValueError, f"{ds / 'samples.jsonl'}:3", "toy2", "1,500,000 characters"):
+        load_dataset(ds)
+    policy = tiny_policy(fresh=True)  # a sample longer than the model's context: named before any forward
+    policy.model.config.text_config.max_position_embeddings = 64
+    sample = toy_samples(1, policy.view)[0]
+    with refused(ValueError, sample.sample_id, "context of 64"):
+        sample.reference(policy.view).tokenize(policy)
+
+
+# -- --overwrite never follows a link out of the folder (item 6) ------------------------------------------------
+def test_overwrite_with_linked_members_keeps_their_targets_and_ends_whole(tmp_path):
+    import shutil
+
+    ds = _dataset(tmp_path / "ds")
+    store = tmp_path / "store"
+    shutil.move(ds / "images", store)  # images -> ../store, as a user sharing one image store does
+    (ds / "images").symlink_to(store, target_is_directory=True)
+    kept = sorted(p.name for p in store.iterdir())
+    assert cli_main(["data", "build", "--out", str(ds), "--n", "2", "--filter", "false", "--overwrite", "true"]) == 0
+    assert len(load_dataset(ds)) == 2 and not (ds / "images").is_symlink()
+    assert sorted(p.name for p in store.iterdir()) == kept  # the link's target is untouched
+    out, other = tmp_path / "run", tmp_path / "other"
+    _sft(other, steps=1)
+    out.mkdir()
+    (out / "step_000001").symlink_to(find_checkpoint(other), target_is_directory=True)
+    (out / "log.jsonl").write_text("")
+    _sft(out, steps=1, overwrite=True)
+    assert not (out / "step_000001").is_symlink() and (find_checkpoint(other) / "model.safetensors").is_file()
+
+
+# -- R-GRPO at temperature 0, Ctrl-C in train sft (items 13, 14) -------------------------------------------------
+def test_rgrpo_at_temperature_zero_is_refused_naming_why(tmp_path):
+    with refused(ValueError, "RGRPOConfig.rollout.temperature = 0.0", "nothing is learned"):
+        cli_main(["train", "rgrpo", "--data", str(_dataset(tmp_path / "ds")), "--temperature", "0"])
+
+
+def test_ctrl_c_during_train_sft_saves_and_exits_130(tmp_path, monkeypatch):
+    import r3lab.train.sft as sft
+
+    real, calls = sft.clip_and_step, []
+
+    def ctrl_c_in_step_two(optimizer, grad_clip):
+        calls.append(1)
+        if len(calls) == 2:
+            os.kill(os.getpid(), signal.SIGINT)
+        return real(optimizer, grad_clip)
+
+    monkeypatch.setattr(sft, "clip_and_step", ctrl_c_in_step_two)
+    out = tmp_path / "run"
+    with pytest.warns(UserWarning, match="interrupted after step 2"):
+        rc = cli_main(["train", "sft", "--data", str(_dataset(tmp_path / "ds")), "--steps", "4", "--batch-size", "2",
+                       "--out-dir", str(out)])
+    assert rc == 130 and find_checkpoint(out).name == "step_000002"
+
+
+# -- a tampered state.json (item 10) -----------------------------------------------------------------------------
+def _tamper(st, path, value):
+    *keys, last = path
+    for k in keys:
+        st = st[k]
+    st[last] = value
+
+
+@pytest.mark.parametrize("path,value,names", [
+    (("rng", "python", 1), [1, 2, 3], ["RNG state"]),  # a short Mersenne Twister state
+    (("rng", "python", 1), [2**80] * 625, ["RNG state"]),  # ints too large
+    (("rng", "numpy", "name"), "PCG64", ["RNG state"]),
+    (("rng", "torch"), [1, 2, 3], ["RNG state"]),  # a short torch state
+    (("step",), "abc", ["step = 'abc'"]),
+    (("step",), -5, ["step = -5"]),
+    (("step",), 10**30, ["step = 10000000000000000000000000000"]),
+    (("step",), 500, ["at step 500, beyond the 2 steps"]),
+    (("optimizer", "param_groups"), [], ["optimizer state"]),
+    (("log",), "rows", ["log is not a list"]),
+])
+def test_a_tampered_state_json_is_refused_naming_it_before_anything_changes(tmp_path, path, value, names):
+    out = tmp_path / "run"
+    _sft(out, steps=1)
+    f = find_checkpoint(out) / "state.json"
+    st = json.loads(f.read_text())
+    _tamper(st, path, value)
+    f.write_text(json.dumps(st))
+    with refused(ValueError, f, *names):
+        _sft(out, steps=2, resume=True)
+
+
+# -- paths in data stay inside its folder (item 11) --------------------------------------------------------------
+@pytest.mark.parametrize("path", ["../../../../etc/passwd", "/etc/hostname", "images/../../x.png"])
+def test_an_image_path_leaving_the_dataset_is_refused(tmp_path, monkeypatch, path):
+    from r3lab.bench.readers import read_benchmark
+    from r3lab.testing.mini_benchmarks import write_benchmark
+
+    ds = _dataset(tmp_path / "ds", edit=lambda k, r: k == 2 and r.update(image=path))
+    with refused(ValueError, f"{ds / 'samples.jsonl'}:2", repr(path), "leaves the folder"):
+        load_dataset(ds)
+    data = write_benchmark("vstar", tmp_path / "b")
+    qfile = data / "test_questions.jsonl" if data.is_dir() else data
+    lines = qfile.read_text().splitlines()
+    lines[0] = json.dumps({**json.loads(lines[0]), "image": path})
+    qfile.write_text("\n".join(lines) + "\n")
+    with refused(ValueError, "line 1", "leaves the folder"):
+        read_benchmark("vstar", data)
+    monkeypatch.setenv("R3LAB_ALLOW_OUTSIDE_PATHS", "1")  # the user's opt-in: then only "not an image" remains
+    with pytest.raises((ValueError, FileNotFoundError)) as e:
+        load_dataset(ds)
+    assert "leaves the folder" not in str(e.value)
+
+
+# -- empty paths, empty files, cut-off images, non-UTF-8 logs (items 4, 18) --------------------------------------
+def test_an_empty_path_is_refused_not_read_as_the_current_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with refused(ValueError, "is empty"):
+        cli_main(["data", "build", "--out", "", "--n", "2"])
+    with refused(ValueError, "dataset path is empty"):
+        cli_main(["data", "stats", ""])
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_data_stats_refuses_what_training_refuses(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "empty.jsonl").write_text("")
+    with refused(ValueError, "empty.jsonl holds no samples"):
+        cli_main(["data", "stats", "empty.jsonl"])
+    assert not (tmp_path / "stats.png").exists()
+    ds = _dataset(tmp_path / "ds")
+    png = sorted((ds / "images").iterdir())[1]
+    png.write_bytes(png.read_bytes()[: png.stat().st_size // 2])  # the header survives, the pixels do not
+    with refused(ValueError, png.name, "not a readable image"):
+        cli_main(["data", "stats", str(ds)])
+
+
+def test_a_log_that_is_not_utf8_is_named_by_the_dashboard(tmp_path):
+    out = tmp_path / "run"
+    _sft(out, steps=1)
+    (out / "log.jsonl").write_bytes((out / "log.jsonl").read_bytes() + b'{"step": 2, "loss": "\xff"}\n')
+    with refused(ValueError, out / "log.jsonl", "not a UTF-8 text file", "line 2", "0xff"):
+        cli_main(["dashboard", str(out)])
+
+
+# -- files respect the umask (item 12) ---------------------------------------------------------------------------
+def test_checkpoints_datasets_and_results_respect_the_umask(tmp_path):
+    old = os.umask(0o022)  # a shared box: the group may read
+    try:
+        out, ds = tmp_path / "run", _dataset(tmp_path / "ds")
+        _sft(out, steps=1)
+        ckpt = find_checkpoint(out)
+        modes = {p.relative_to(tmp_path).as_posix(): p.stat().st_mode & 0o777
+                 for p in (ckpt, ckpt / "state.json", out / "latest", out / "log.jsonl", ds, ds / "images",
+                           ds / "samples.jsonl", ds / "meta.json")}
+    finally:
+        os.umask(old)
+    assert {k: oct(v) for k, v in modes.items() if v not in (0o755, 0o644)} == {}
+
+
+# -- duplicates (item 16), hostile short images in a TSV (item 20) -----------------------------------------------
+def test_duplicates_are_refused_naming_both_places(tmp_path):
+    from r3lab.bench.readers import read_benchmark
+    from r3lab.data.formats import export_rl, import_rl
+    from r3lab.testing.mini_benchmarks import write_benchmark
+
+    ds = _dataset(tmp_path / "ds", edit=lambda k, r: k == 3 and r.update(sample_id="toy0"))
+    with refused(ValueError, f"{ds / 'samples.jsonl'}:3", "sample_id 'toy0' repeats line 1"):
+        load_dataset(ds)
+    data = write_benchmark("vstar", tmp_path / "v")
+    qfile = data / "test_questions.jsonl" if data.is_dir() else data
+    lines = qfile.read_text().splitlines()
+    qfile.write_text("\n".join(lines + lines[:1]) + "\n")
+    with refused(ValueError, f"line {len(lines) + 1}", "repeats line 1"):
+        read_benchmark("vstar", data)
+    tsv = write_benchmark("hrbench4k", tmp_path / "h")
+    rows = tsv.read_text().splitlines()
+    tsv.write_text("\n".join(rows + rows[1:2]) + "\n")
+    with refused(ValueError, "index", "repeats row 1"):
+        read_benchmark("hrbench4k", tsv)
+    f = export_rl(toy_samples(2, tiny_policy().view), tmp_path / "rl" / "rl.json")
+    recs = json.loads(f.read_text())
+    f.write_text(json.dumps(recs + recs[:1]))
+    with refused(ValueError, "record 3", "repeats record 1"):
+        import_rl(f)
+
+
+def test_a_decompression_bomb_in_a_tsv_row_is_named_as_an_image(tmp_path):
+    from r3lab.bench.readers import read_benchmark
+    from r3lab.testing.mini_benchmarks import write_benchmark
+
+    tsv = write_benchmark("hrbench4k", tmp_path / "h")
+    rows = [r.split("\t") for r in tsv.read_text().splitlines()]
+    col = rows[0].index("image")
+    rows[1][col] = base64.b64encode(png_header(200000, 200000)).decode()
+    tsv.write_text("\n".join("\t".join(r) for r in rows) + "\n")
+    with refused(ValueError, "row 1", "DecompressionBombError"):  # not "neither a base64 image nor an index"
+        read_benchmark("hrbench4k", tsv)
+
+
+# -- a full disk during training (item 17) -----------------------------------------------------------------------
+def test_a_full_disk_names_the_last_good_checkpoint(tmp_path, monkeypatch):
+    import r3lab.train.checkpoint as ck
+    from safetensors import SafetensorError
+
+    out = tmp_path / "run"
+    _sft(out, steps=1)
+
+    def full(*a, **k):
+        raise SafetensorError("Error while serializing: IoError(Os { code: 28, kind: StorageFull })")
+
+    monkeypatch.setattr(ck, "save_file", full)
+    with refused(OSError, "could not write step 2", "StorageFull", "step_000001", "--resume true"):
+        _sft(out, steps=2, resume=True)
+    assert _steps(out) == ["step_000001"] and sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == []
+
+
+# -- flags and a run that would delete its own start (item 20) --------------------------------------------------
+def test_bad_dtype_attn_and_seed_flags_are_refused_naming_the_choices(tmp_path, capsys):
+    ds = _dataset(tmp_path / "ds")
+    with pytest.raises(SystemExit) as e:
+        cli_main(["eval", "--data", str(ds), "--dtype", "int8"])
+    assert e.value.code == 2 and "'float32', 'bfloat16', 'float16'" in capsys.readouterr().err
+    with refused(ValueError, "--attn 'bogus'", "sdpa", "eager"):
+        cli_main(["eval", "--data", str(ds), "--attn", "bogus"])
+    with pytest.raises(SystemExit) as e:
+        cli_main(["data", "build", "--out", str(tmp_path / "new"), "--seed", "-1"])
+    assert e.value.code == 2 and "expected an integer >= 0, got -1" in capsys.readouterr().err
+
+
+def test_overwrite_never_deletes_the_checkpoint_the_run_starts_from(tmp_path):
+    out = tmp_path / "run"
+    _sft(out, steps=1)
+    with refused(ValueError, "delete its own starting checkpoint", "--resume true"):
+        _sft(out, steps=1, overwrite=True, policy=load_policy(out))
+    assert _steps(out) == ["step_000001"]

@@ -43,6 +43,8 @@ from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
+from ..core.files import check_unique, inside, read_text
+from ..core.regions import check_box
 from ..data.sample import Sample
 from .tsv import TsvTable, image_at
 
@@ -83,8 +85,8 @@ def read_vstar(path: str | os.PathLike, n: int = 0, seed: int = 0, shuffle: bool
     if not qfile.is_file():
         raise FileNotFoundError(f"{qfile} does not exist: the V* folder must hold test_questions.jsonl")
     root = qfile.parent
-    out = []
-    for line_no, line in enumerate(qfile.read_text().splitlines(), 1):
+    out, ids = [], {}
+    for line_no, line in enumerate(read_text(qfile).splitlines(), 1):
         if not line.strip():
             continue
         where = f"{qfile}: line {line_no}"
@@ -92,7 +94,12 @@ def read_vstar(path: str | os.PathLike, n: int = 0, seed: int = 0, shuffle: bool
             rec = json.loads(line)
         except ValueError as e:
             raise ValueError(f"{where} is not valid JSON ({e})") from None
-        out.append(_vstar_sample(rec, where, line_no, root, qfile, seed, shuffle))
+        s = _vstar_sample(rec, where, line_no, root, qfile, seed, shuffle)
+        try:
+            check_unique(ids, s.provenance["index"], line_no, "question_id")
+        except ValueError as e:
+            raise ValueError(f"{where}: {e}") from None
+        out.append(s)
         if n and len(out) >= n:
             break
     return out
@@ -108,7 +115,10 @@ def _vstar_sample(rec, where, line_no, root, qfile, seed, shuffle) -> Sample:
     letters = string.ascii_uppercase[:len(options)]
     if label not in letters:
         raise ValueError(f"{where}: label {label!r} is not one of the options {list(letters)}")
-    image = root / rec["image"]
+    try:
+        image = inside(root, rec["image"], "image")
+    except ValueError as e:
+        raise ValueError(f"{where}: {e}") from None
     if not image.is_file():
         raise FileNotFoundError(f"{where}: image {image} does not exist; keep the images where "
                                 "test_questions.jsonl names them")
@@ -242,6 +252,14 @@ def _tsv(path, name) -> Path:
 
 
 def _count(table: TsvTable, n: int) -> int:
+    """How many rows to read; every row's index is checked unique first (a repeated one would be scored twice,
+    and a row naming it for its image would be ambiguous)."""
+    seen: dict = {}
+    for i in range(len(table)):
+        try:
+            check_unique(seen, table.rows[i].get("index"), table.rows[i]["_row"], "index", "row")
+        except ValueError as e:
+            raise ValueError(f"{table.where(i)}: {e}") from None
     return min(n, len(table)) if n else len(table)
 
 
@@ -269,9 +287,7 @@ def _mme_options(value: str, where: str) -> list[str]:
 
 
 def _xyxy(b) -> tuple[float, float, float, float]:
-    if not (isinstance(b, (list, tuple)) and len(b) == 4 and all(isinstance(v, (int, float)) for v in b)):
-        raise ValueError(f"box {b!r} is not four numbers")
-    return tuple(float(v) for v in b)
+    return check_box(b, f"box {b!r}")  # four finite numbers (not 1e400, which Python reads as inf), not inverted
 
 
 def _tsv_sample(table: TsvTable, i: int, name: str, prompt: str, opts: dict, where: str, boxes=(), **fields

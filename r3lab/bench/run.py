@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import shutil
 import time
 import warnings
 from collections import defaultdict
@@ -29,7 +28,7 @@ from ..core.env import progress_disabled
 from ..core.regions import ViewConfig
 from ..core.trajectory import IMAGE, MODEL, Trajectory
 from ..bench.readers import BENCHMARKS, item_image, read_benchmark
-from ..core.files import FolderLock, check_out_dir, file_stem
+from ..core.files import FolderLock, check_out_dir, file_stem, read_text, remove_entry
 from ..core.settings import POSITIVE, check_ranges, nested, read_nested
 from ..engine.config import RolloutConfig, RolloutSettings
 from ..engine.rollouts import rollout
@@ -243,7 +242,7 @@ def load_bench_run(folder: str | Path, images: bool = True) -> tuple[list[dict],
         warnings.warn(f"{folder} holds a partial run (interrupted, or still running: its results.json is missing or "
                       "says \"complete\": false); what follows covers its finished items only", stacklevel=2)
     items, trajs = [], []
-    for n, line in enumerate(path.read_text().splitlines(), 1):
+    for n, line in enumerate(read_text(path).splitlines(), 1):
         if not line.strip():
             continue
         try:
@@ -279,9 +278,8 @@ def _with_view(policy, cfg: BenchConfig):
 def _fresh(out: Path) -> None:
     """A new run replaces this folder's own files (items, crops, table, results, figure), nothing else."""
     out.mkdir(parents=True, exist_ok=True)
-    for name in ("items.jsonl", "table.md", "results.json", "figure.png"):
-        (out / name).unlink(missing_ok=True)
-    shutil.rmtree(out / "crops", ignore_errors=True)
+    for name in OWN:
+        remove_entry(out / name)  # a linked crops/ is unlinked, never emptied
 
 
 def _write_item(out: Path, rec: dict, traj: Trajectory) -> None:

@@ -18,6 +18,7 @@ import binascii
 import csv
 import io
 import os
+import struct
 import sys
 from pathlib import Path
 
@@ -92,7 +93,7 @@ class TsvTable:
         value = self.field(i, column)
         if not value:
             raise ValueError(f"{self.where(i)}: the {column!r} field is empty; the row needs a base64 image")
-        if len(value) <= REF_MAX:
+        if len(value) <= REF_MAX and not _inline_image(value):
             target = self._by_index.get(value)
             if target is None or target[f"_{column}_len"] <= REF_MAX:
                 raise ValueError(f"{self.where(i)}: the {column!r} field {value!r} is neither a base64 image nor "
@@ -104,7 +105,9 @@ class TsvTable:
         """What `image_at(ref)` needs to decode row i's image later, without re-scanning the file."""
         r = self.rows[i]
         v = r.get("image")
-        if v is not None:  # short: empty, or the index of the row holding the image
+        if v is not None and _inline_image(v):  # a short image of its own: decoded now, so a bad one is named
+            decode_image(v, self.where(i))
+        elif v is not None:  # short: empty, or the index of the row holding the image
             target = self._by_index.get(v)
             if not v or target is None or target["_image_len"] <= REF_MAX:
                 raise ValueError(f"{self.where(i)}: the 'image' field {v!r} is neither a base64 image nor the index "
@@ -130,14 +133,27 @@ def image_at(ref: dict) -> Image.Image:
     return decode_image(fields[ref["column"]], where)
 
 
+_SIGNATURES = (b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"RIFF", b"BM")  # PNG, JPEG, GIF, WebP, BMP
+
+
+def _inline_image(value: str) -> bool:
+    """Whether a short field is a (tiny or hostile) base64 image rather than the index of another row."""
+    try:
+        return base64.b64decode(value, validate=True).startswith(_SIGNATURES)
+    except (binascii.Error, ValueError):
+        return False
+
+
 def decode_image(value: str, where: str) -> Image.Image:
     """A base64 image field as RGB; the error names the row."""
     try:
         data = base64.b64decode(value, validate=False)
         with Image.open(io.BytesIO(data)) as im:
             return im.convert("RGB")
-    except (binascii.Error, ValueError, UnidentifiedImageError, OSError) as e:
-        raise ValueError(f"{where}: the image field is not a base64-encoded image ({e})") from None
+    except (binascii.Error, ValueError, UnidentifiedImageError, OSError, SyntaxError, EOFError, struct.error,
+            Image.DecompressionBombError) as e:  # the last: a header claiming more than PIL's pixel limit
+        raise ValueError(f"{where}: the image field is not a base64-encoded image it can read "
+                         f"({type(e).__name__}: {e})") from None
 
 
 def _records(f, path: Path):

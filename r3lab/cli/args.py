@@ -15,6 +15,8 @@ import types
 import typing
 
 
+DTYPES = ("", "float32", "bfloat16", "float16")  # what --dtype may load or write weights as ("": as saved)
+
 def field_help(cls) -> dict[str, str]:
     """Each field's trailing `# comment` in the dataclass source (the one place the meaning is written)."""
     try:

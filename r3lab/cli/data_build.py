@@ -19,8 +19,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--overwrite", type=parse_bool, default=False, metavar="BOOL",
                         help="replace the dataset already in --out (its samples.jsonl, meta.json, images/; default: "
                              "false, such a folder is refused)")
-    parser.add_argument("--n", type=_positive, default=1000, help="number of samples (default: 1000)")
-    parser.add_argument("--seed", type=int, default=0, help="dataset seed (default: 0)")
+    parser.add_argument("--n", type=_positive, default=1000,
+                        help=f"number of samples, at most {MAX_SAMPLES:,} (default: 1000)")
+    parser.add_argument("--seed", type=_seed, default=0, help="dataset seed, an integer >= 0 (default: 0)")
     parser.add_argument("--families", nargs="+", default=list(FAMILIES),
                         help=f"task families of {' '.join(ALL_FAMILIES)} (default: {' '.join(FAMILIES)})")
     parser.add_argument("--images", choices=["png", "scene"], default="png",
@@ -31,10 +32,23 @@ def add_arguments(parser) -> None:
         add_dataclass_arguments(parser.add_argument_group(cls.__name__), cls)
 
 
+MAX_SAMPLES = 1_000_000  # one build: every sample is held in memory until it is saved
+
+
+def _seed(s: str) -> int:
+    n = int(s)
+    if n < 0:  # as every config's seed (check_ranges: [0, inf))
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {s}")
+    return n
+
+
 def _positive(s: str) -> int:
     n = int(s)
     if n < 1:
         raise argparse.ArgumentTypeError(f"expected at least 1 sample, got {s}")
+    if n > MAX_SAMPLES:
+        raise argparse.ArgumentTypeError(f"expected at most {MAX_SAMPLES:,} samples per build (all are held in "
+                                         f"memory until saved), got {s}: build several datasets instead")
     return n
 
 

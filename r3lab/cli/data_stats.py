@@ -17,6 +17,9 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     ds = load_dataset(args.path, errors=args.errors)
+    for s in ds.samples:  # whole files, as training reads them (loading reads only each header)
+        if isinstance(s.image, str):
+            s.load_image()
     for e in ds.errors:
         print(f"bad line {e.line}: {e.message}")
     st = dataset_stats(ds.samples, ds.view)

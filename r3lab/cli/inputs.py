@@ -11,20 +11,32 @@ from ..data.dataset import load_samples as load_dataset_samples, refuse_foreign
 from ..model.policy import Policy, load_policy
 from ..model.tiny import build_tiny
 from ..train import dist
-from .args import dataclass_from_args
+from .args import DTYPES, dataclass_from_args
 
 
 def add_policy_arguments(parser) -> None:
     """--policy / --dtype / --attn: which model to start from and how to load it (shared by train and eval)."""
     parser.add_argument("--policy", default="", help="checkpoint folder to start from: r3-tiny, an r3lab checkpoint "
                         "or a Qwen2-VL / Qwen2.5-VL / Qwen3-VL / Qwen3.5 folder (default: a fresh r3-tiny)")
-    parser.add_argument("--dtype", default="", help="load the weights as float32 / bfloat16 / float16 "
-                        "(default: as saved; GPU recipe: bfloat16)")
+    parser.add_argument("--dtype", default="", choices=DTYPES, metavar="DTYPE",
+                        help="load the weights as float32 / bfloat16 / float16 (default: as saved; GPU recipe: bfloat16)")
     parser.add_argument("--attn", default="", help="attention implementation, e.g. sdpa or eager (default: the "
                         "model's own)")
     parser.add_argument("--calls", default="", help="crop-call style COORDS-GRAMMAR: absolute|relative (0-1000) and "
                         "json|tool (Qwen3-VL's image_zoom_in_tool), e.g. relative-tool (default: the checkpoint's own, "
                         "from its r3lab.json, else its family's: relative for Qwen3-VL / Qwen3.5); --data is converted")
+
+
+def check_attn(name: str) -> None:
+    """An attention implementation transformers knows ("" = the model's own); ValueError naming them."""
+    if not name:
+        return
+    from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+
+    known = sorted({"eager", *ALL_ATTENTION_FUNCTIONS.valid_keys()} - {"paged|eager"})
+    if name not in known:
+        raise ValueError(f"--attn {name!r} is not an attention implementation transformers knows: choose one of "
+                         f"{', '.join(known)} (or leave it out for the model's own)")
 
 
 def check_data(path: str) -> str:
@@ -60,6 +72,7 @@ def load_start_policy(path: str, dtype: str = "", attn: str = "", calls: str = "
     """The policy a CLI run starts from, on this process's device (cuda:LOCAL_RANK under torchrun);
     `bits=4` loads its base in 4 bits for QLoRA (a clear error where bitsandbytes or CUDA is missing)."""
     style = parse_calls(calls) if calls else None
+    check_attn(attn)
     check_bits(bits, path)
     if not path:
         policy = build_tiny()
@@ -88,10 +101,15 @@ def run_training(args, config_cls, train, summary) -> int:
     """`r3lab train ...`: the stage's config from the flags, data and policy loaded, `train`, a summary line."""
     cfg = dataclass_from_args(config_cls, args).validate()
     check_bits(cfg.lora.bits, args.policy)
+    check_attn(args.attn)
     check_data(cfg.data)
     policy = load_start_policy(args.policy, args.dtype, args.attn, args.calls, bits=cfg.lora.bits)
     log = train(policy, load_samples(cfg.data, policy.view, policy.prompt.calls), cfg)
     if dist.info().is_main:
         print(summary(log))
     dist.shutdown()
+    if log.interrupted:  # saved, but not the run asked for: `train && eval` must not go on
+        print(f"interrupted: the checkpoint in {cfg.out_dir or '(no out_dir)'} holds a partial run; continue it with "
+              "--resume true")
+        return 130
     return 0

@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import re
+import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -107,6 +108,57 @@ def _acquire(path: Path, fcntl, what: str):
         f.close()
 
 
+def remove_entry(path: str | os.PathLike, missing_ok: bool = True) -> None:
+    """Delete a file, a folder or a link. A symbolic link is removed itself, never followed, so what it points
+    at (a shared image store, another run's checkpoint) stays; inside a folder, links are removed the same way."""
+    path = Path(path)
+    if path.is_symlink() or (path.exists() and not path.is_dir()):
+        path.unlink()
+    elif path.is_dir():
+        shutil.rmtree(path)
+    elif not missing_ok:
+        raise FileNotFoundError(f"{path} does not exist")
+
+
+def replace_entries(new: Path, out: Path, names: Sequence[str]) -> None:
+    """Move `names` from the complete folder `new` into `out`, the old entries of those names moved aside first
+    and deleted only once every new one is in place (`remove_entry`: links are not followed)."""
+    trash = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out))
+    try:
+        for name in names:
+            if (out / name).exists() or (out / name).is_symlink():
+                os.replace(out / name, trash / name)  # renames a link itself
+        for name in names:
+            if (new / name).exists():
+                os.replace(new / name, out / name)
+    except BaseException:
+        for name in names:  # put the old dataset back where the new one did not arrive
+            if (trash / name).exists() or (trash / name).is_symlink():
+                if not ((out / name).exists() or (out / name).is_symlink()):
+                    os.replace(trash / name, out / name)
+        raise
+    finally:
+        remove_entry(trash)
+
+
+OUTSIDE_ENV = "R3LAB_ALLOW_OUTSIDE_PATHS"  # =1: a data file may name files outside its own folder (trusted data)
+
+
+def inside(root: str | os.PathLike, rel, what: str = "path") -> Path:
+    """`root / rel` for a path a data file names; ValueError naming it when it leaves `root` (absolute, or with
+    `..` climbing out), so a crafted line cannot make r3lab open /etc/passwd. Links inside `root` are the
+    user's own choice and are followed. R3LAB_ALLOW_OUTSIDE_PATHS=1 lets trusted data name any path."""
+    if not isinstance(rel, str) or not rel.strip():
+        raise ValueError(f"{what} must be a non-empty relative path, got {rel!r}")
+    if os.environ.get(OUTSIDE_ENV, "").strip() not in ("", "0"):
+        return Path(root) / rel
+    norm = os.path.normpath(rel)
+    if os.path.isabs(rel) or norm == ".." or norm.startswith(".." + os.sep):
+        raise ValueError(f"{what} {rel!r} leaves the folder {root}: paths in a data file are relative to it and stay "
+                         f"inside (move the file in, or set {OUTSIDE_ENV}=1 for data you trust)")
+    return Path(root) / rel
+
+
 def given_path(path: str | os.PathLike, what: str = "path") -> Path:
     """`path` as a Path; ValueError for an empty one (Path("") is the current folder: writing or reading there by
     accident, with a shell variable left unset, must not happen)."""
@@ -137,11 +189,27 @@ def check_out_dir(out: str | os.PathLike, own: Sequence[str], overwrite: bool = 
     return out
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def temp_dir(prefix: str, dir: str | os.PathLike) -> Path:
+    """`tempfile.mkdtemp`, but with the mode a plain `mkdir` gives (mkdtemp's is 0700 whatever the umask, so a
+    checkpoint or dataset renamed into place from it would be unreadable to the user's group)."""
+    tmp = Path(tempfile.mkdtemp(prefix=prefix, dir=dir))
+    tmp.chmod(0o777 & ~_umask())
+    return tmp
+
+
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
-    """Write `text` to a temporary file beside `path`, fsync it, then `os.replace` it into place."""
+    """Write `text` to a temporary file beside `path`, fsync it, then `os.replace` it into place (with the mode
+    a plain `open` gives under the umask, not mkstemp's 0600)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.chmod(tmp, 0o666 & ~_umask())
     try:
         with os.fdopen(fd, "w") as f:
             f.write(text)
@@ -157,6 +225,18 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
 def file_stem(sample_id: str) -> str:
     """A sample id made safe as a file name (ids from other datasets may hold '/' or spaces)."""
     return re.sub(r"[^A-Za-z0-9._-]", "_", sample_id)
+
+
+def read_text(path: str | os.PathLike) -> str:
+    """A text file's content; ValueError naming the file and line of the first byte that is not UTF-8 (rather
+    than a raw UnicodeDecodeError naming neither)."""
+    data = Path(path).read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        raise ValueError(f"{path} is not a UTF-8 text file: line {line} holds the byte {data[e.start]:#04x}; save "
+                         "the file as UTF-8") from None
 
 
 def json_lines(lines: Iterable[str | bytes]) -> Iterator[tuple[int, dict | ValueError]]:
@@ -178,6 +258,14 @@ def json_lines(lines: Iterable[str | bytes]) -> Iterator[tuple[int, dict | Value
             yield n, ValueError(f"not valid JSON ({e})")
             continue
         yield n, d if isinstance(d, dict) else ValueError("a line must hold one JSON object")
+
+
+def check_unique(seen: dict, key, n: int, what: str, unit: str = "line") -> None:
+    """ValueError when `key` came before (`seen` maps each key to the line or record that first held it): a
+    duplicate sample id, question or record would count twice in training and scoring, silently."""
+    if key in seen:
+        raise ValueError(f"{what} {key!r} repeats {unit} {seen[key]}: drop one of the two, or give it another id")
+    seen[key] = n
 
 
 @dataclass
@@ -203,10 +291,7 @@ def read_records(path: Path, rep: ImportReport, errors: str):
         raise ValueError(f"errors must be 'raise' or 'report', got {errors!r}")
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as e:
-        raise ValueError(f"{path} is not a UTF-8 text file ({e}): expected JSON records") from None
+    text = read_text(path)
     empty = ValueError(f"{path} holds no records: expected a JSON list of records or one JSON record per line")
     if not text.strip():  # importing nothing without a word would hide a wrong path or a failed export
         raise empty
@@ -218,13 +303,17 @@ def read_records(path: Path, rep: ImportReport, errors: str):
             raise ValueError(f"{path}: not a valid JSON list ({e})") from None
         if not data:
             raise empty
-        for n, rec in enumerate(data, 1):
-            if isinstance(rec, dict):
-                yield n, rec
-            else:
-                bad_record(rep, errors, path, n, ValueError("a record must be a JSON object"))
-        return
-    for n, rec in json_lines(text.splitlines()):
+        records = ((n, rec if isinstance(rec, dict) else ValueError("a record must be a JSON object"))
+                   for n, rec in enumerate(data, 1))
+    else:
+        records = json_lines(text.splitlines())
+    seen: dict = {}
+    for n, rec in records:
+        if not isinstance(rec, ValueError):
+            try:  # the same record twice is never meant: it would weigh double
+                check_unique(seen, json.dumps(rec, sort_keys=True), n, "this record", rep.unit)
+            except ValueError:
+                rec = ValueError(f"it repeats {rep.unit} {seen[json.dumps(rec, sort_keys=True)]} exactly")
         if isinstance(rec, ValueError):
             bad_record(rep, errors, path, n, rec)
             continue

@@ -65,8 +65,16 @@ def control_text_in(text: str) -> list[str]:
     return list(dict.fromkeys(CONTROL_TEXT.findall(text)))
 
 
+MAX_TEXT_CHARS = 65_536  # one question or rationale text: far above any benchmark's; a longer one is a broken file
+# (a 1.5 MB question asked attention for 810 GB) and is refused when the sample is made, naming it
+
+
 def check_plain_text(text: str, what: str) -> None:
-    """ValueError naming `what` (e.g. "sample 'x': its question") when `text` holds control-token text."""
+    """ValueError naming `what` (e.g. "sample 'x': its question") when `text` holds control-token text or is
+    longer than MAX_TEXT_CHARS."""
+    if len(text) > MAX_TEXT_CHARS:
+        raise ValueError(f"{what} is {len(text):,} characters long, more than the {MAX_TEXT_CHARS:,} r3lab accepts "
+                         "for one text: is the file broken? Shorten it or drop the sample")
     if found := control_text_in(text):
         raise ValueError(f"{what} holds {', '.join(map(repr, found))}, the text of the model's control "
                          f"token{'s' if len(found) > 1 else ''}; user and dataset text must never act as one. "

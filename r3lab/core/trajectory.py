@@ -223,6 +223,10 @@ class Trajectory:
                 p.ids = policy.image_ids(p.info.grid_thw)
             elif p.ids is None:
                 p.ids = policy.encode(p.text)
+        n, ctx = sum(len(p.ids) for p in self.pieces), getattr(policy, "context_length", None)
+        if ctx and n > ctx:  # else the forward allocates attention for it first and fails deep inside
+            raise ValueError(f"sample {self.sample_id or '?'!r}: {n:,} tokens, more than the model's context of "
+                             f"{ctx:,} positions: shorten its question or rationale, or drop the sample")
         return self
 
     def _check_tokenized(self):

@@ -16,6 +16,7 @@ import base64
 import contextlib
 import html
 import json
+import math
 import os
 import re
 import sys
@@ -96,6 +97,8 @@ def check_parameters(path: Path, params: dict) -> dict:
         if want is not None and not isinstance(value, want) or (want is int and isinstance(value, bool)):
             raise ParameterError(f"{path.name}: parameter {name!r} must be {want.__name__}, got {value!r}. "
                                  f"Its parameters are: {real}")
+        if want is float and not math.isfinite(value):  # papermill types "nan" as a float; no lesson takes one
+            raise ParameterError(f"{path.name}: parameter {name!r} must be a finite number, got {value!r}")
         out[name] = value
     return out
 
@@ -256,6 +259,8 @@ def run_series(names=None, params: dict | None = None, profile: str = "default",
     """Validate every notebook's parameters first, then run them in order and write the index page."""
     if profile not in PROFILES:
         raise ParameterError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
+    if type(timeout) is not int or timeout < 1:
+        raise ParameterError(f"timeout (--timeout) must be a whole number of seconds >= 1, got {timeout!r}")
     paths = find_notebooks(names, folder or NOTEBOOKS)
     params = dict(params or {})
     plans = []

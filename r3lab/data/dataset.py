@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterable
@@ -17,7 +16,8 @@ from typing import Iterable
 from tqdm.auto import tqdm
 
 from ..core.env import progress_disabled
-from ..core.files import FolderLock, check_out_dir, file_stem, json_lines
+from ..core.files import (FolderLock, check_out_dir, check_unique, file_stem, given_path, inside, json_lines,
+                          replace_entries, temp_dir)
 from ..core.regions import Frame, ViewConfig, check_box, check_size, smart_resize
 from ..core.trajectory import IMAGE, Piece, crop_piece
 from .sample import Sample, read_image
@@ -106,7 +106,7 @@ def _save(samples: list, out: Path, meta: dict | None, images: str, progress: bo
     out.parent.mkdir(parents=True, exist_ok=True)
     for old in out.parent.glob(f".{out.name}.partial-*"):  # left by a save that was killed
         shutil.rmtree(old, ignore_errors=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    tmp = temp_dir(f".{out.name}.partial-", out.parent)
     try:
         (tmp / "images").mkdir()
         meta = {"format": FORMAT, "version": VERSION, "n": len(samples), **(meta or {})}
@@ -115,10 +115,7 @@ def _save(samples: list, out: Path, meta: dict | None, images: str, progress: bo
             for s in tqdm(samples, desc="save VLIR", disable=progress_disabled(progress)):
                 f.write(json.dumps(sample_to_dict(s, tmp, images)) + "\n")
         out.mkdir(exist_ok=True)
-        for name in OWN:  # the old dataset's own files go only now, once the new one is complete
-            shutil.rmtree(out / name) if (out / name).is_dir() else (out / name).unlink(missing_ok=True)
-        for name in OWN:
-            os.replace(tmp / name, out / name)
+        replace_entries(tmp, out, OWN)  # the old dataset's own files go only once the new one is in place
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return out
@@ -158,7 +155,7 @@ def sample_from_dict(d: dict, root: Path, built_for: dict | None = None) -> Samp
     if d.get("scene") is not None:
         image = Scene.from_dict(d["scene"])
     else:
-        image = str(_existing(root / d["image"]))
+        image = str(_existing(inside(root, d["image"], "image")))
         try:  # the header only: a text file named .png or a decompression bomb is refused at load, not in training
             size = read_image(image, size_only=True)
         except ValueError as e:
@@ -179,7 +176,7 @@ def sample_from_dict(d: dict, root: Path, built_for: dict | None = None) -> Samp
             if p["kind"] == IMAGE:
                 crop = None
                 if p.get("image"):
-                    crop = read_image(_existing(root / p["image"]))
+                    crop = read_image(_existing(inside(root, p["image"], "crop image")))
                 try:  # inside the model-input view the dataset was built for
                     piece = crop_piece(check_box(p["box_input"], "crop box (box_input)",
                                                  frame and (frame.input_w, frame.input_h)), size, crop)
@@ -191,8 +188,7 @@ def sample_from_dict(d: dict, root: Path, built_for: dict | None = None) -> Samp
     s = Sample(image, d["question"], d["answers"], [tuple(b) for b in d.get("regions", [])], rationale,
                d.get("family", ""), d["sample_id"], dict(d.get("provenance", {})),
                [tuple(b) for b in d.get("details", [])])
-    if size is not None:
-        s.check_fields(size)  # the boxes lie inside the image
+    s.check_fields(size, need_answer=True)  # an answer to score, and boxes inside the image
     return s
 
 
@@ -211,20 +207,21 @@ def load_dataset(path: str | os.PathLike, view: ViewConfig | None = None, errors
     """
     if errors not in ("raise", "report"):
         raise ValueError(f"errors must be 'raise' or 'report', got {errors!r}")
-    path = Path(path)
+    path = given_path(path, "dataset path")
     file = path / "samples.jsonl" if path.is_dir() else path
     if not file.is_file():
         raise FileNotFoundError(f"{file} does not exist; build a dataset with `r3lab data build --out DIR`")
     root = file.parent
     refuse_foreign(file)
     meta = json.loads((root / "meta.json").read_text()) if (root / "meta.json").is_file() else {}
-    samples, bad = [], []
+    samples, bad, ids = [], [], {}
     with open(file, "rb") as f:  # bytes: a line that is not UTF-8 is named, not a raw UnicodeDecodeError
         for n, d in json_lines(f):
             try:
                 if isinstance(d, ValueError):
                     raise d
                 s = sample_from_dict(d, root, meta.get("view"))
+                check_unique(ids, s.sample_id, n, "sample_id")
             except FileNotFoundError as e:
                 err = FileNotFoundError(f"{file}:{n}: {e}")
                 if errors == "raise":
@@ -238,6 +235,8 @@ def load_dataset(path: str | os.PathLike, view: ViewConfig | None = None, errors
                 bad.append(LoadError(n, msg))
                 continue
             samples.append(s)
+    if not samples and not bad:  # reading nothing without a word would hide a wrong path or a failed build
+        raise ValueError(f"{file} holds no samples: build a dataset with `r3lab data build --out DIR`")
     if view is not None:
         samples = [retarget(s, view) for s in samples]
         meta = {**meta, "view": asdict(view)}

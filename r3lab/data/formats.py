@@ -21,7 +21,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from ..core.answer import extract_answer
-from ..core.files import ImportReport, bad_record, file_stem, read_records
+from ..core.files import ImportReport, bad_record, check_unique, file_stem, read_records
 from ..core.crop_calls import CallStyle, find_crop_calls, format_crop_call
 from ..core.regions import Frame, ViewConfig, check_box, crop_and_zoom
 from ..core.prompt import IM_END
@@ -90,10 +90,10 @@ def import_sft(path: str | os.PathLike, view: ViewConfig | None = None, image_ro
     """
     path = Path(path)
     root = Path(image_root) if image_root else path.parent
-    out, rep = [], ImportReport(str(path))
+    out, rep, ids = [], ImportReport(str(path)), {}
     for n, rec in read_records(path, rep, errors):
         try:
-            out.append(_sft_sample(rec, n, path, root, view, calls))
+            out.append(_unique(_sft_sample(rec, n, path, root, view, calls), ids, n, rep))
         except (ValueError, KeyError, TypeError, FileNotFoundError) as e:
             bad_record(rep, errors, path, n, e)
     rep.kept = len(out)
@@ -173,7 +173,7 @@ def import_rl(path: str | os.PathLike, image_root: str | os.PathLike | None = No
     """Read an official RL JSON list into Samples without rationales."""
     path = Path(path)
     root = Path(image_root) if image_root else path.parent
-    out, rep = [], ImportReport(str(path))
+    out, rep, ids = [], ImportReport(str(path)), {}
     for n, rec in read_records(path, rep, errors):
         try:
             for key in ("image_path", "question", "answer", "source"):
@@ -191,10 +191,10 @@ def import_rl(path: str | os.PathLike, image_root: str | os.PathLike | None = No
             family = ex.get("family") or (src[len("r3lab-"):] if src.startswith("r3lab-") else "")
             if src != f"r3lab-{family or 'sample'}":  # the official verifier is chosen by source: keep it
                 prov = {**prov, "source_name": src}
-            out.append(Sample(image, rec["question"], answers,
-                              [tuple(b) for b in ex.get("regions", [])], None, family,
-                              ex.get("sample_id") or f"{path.stem}-{n:06d}", prov,
-                              [tuple(b) for b in ex.get("details", [])]))
+            out.append(_unique(Sample(image, rec["question"], answers,
+                                      [tuple(b) for b in ex.get("regions", [])], None, family,
+                                      ex.get("sample_id") or f"{path.stem}-{n:06d}", prov,
+                                      [tuple(b) for b in ex.get("details", [])]), ids, n, rep))
         except (ValueError, KeyError, TypeError, FileNotFoundError) as e:
             bad_record(rep, errors, path, n, e)
     rep.kept = len(out)
@@ -216,10 +216,10 @@ def import_grounded_vqa(path: str | os.PathLike, view: ViewConfig | None = None,
     view = view or ViewConfig()
     path = Path(path)
     root = Path(image_root) if image_root else path.parent
-    out, rep = [], ImportReport(str(path))
+    out, rep, ids = [], ImportReport(str(path)), {}
     for n, rec in read_records(path, rep, errors):
         try:
-            out.append(_grounded(rec, n, path, root, view, box_format, seed))
+            out.append(_unique(_grounded(rec, n, path, root, view, box_format, seed), ids, n, rep))
         except (ValueError, KeyError, TypeError, FileNotFoundError) as e:
             bad_record(rep, errors, path, n, e)
     rep.kept = len(out)
@@ -287,6 +287,11 @@ def _written_inside(raw: str, style: CallStyle, frame: Frame, k: int) -> None:
     if isinstance(box, list) and len(box) == 4 and all(isinstance(v, (int, float)) for v in box):
         limit = (1000, 1000) if style.coords == "relative" else frame.input_size
         check_box(box, f"segment {k}'s crop box", limit)
+
+
+def _unique(s: Sample, ids: dict, n: int, rep: ImportReport) -> Sample:
+    check_unique(ids, s.sample_id, n, "sample_id", rep.unit)
+    return s
 
 
 def _frame(image: str, view: ViewConfig, size: tuple[int, int] | None = None) -> Frame:

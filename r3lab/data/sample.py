@@ -49,17 +49,18 @@ class Sample:
         self.check_fields()
         self.check_text()
 
-    def check_fields(self, size: tuple[int, int] | None = None) -> None:
-        """ValueError naming the sample when a field has the wrong type: the question a string, the answers a
-        non-empty list of strings (a bare "yes" would become ['y', 'e', 's']), every region and detail a box
-        (`check_box`), inside the w x h image `size` when it is given (or the image is in memory)."""
+    def check_fields(self, size: tuple[int, int] | None = None, need_answer: bool = False) -> None:
+        """ValueError naming the sample when a field has the wrong type: the question a string, the answers a list
+        of strings (a bare "yes" would become ['y', 'e', 's']), non-empty when `need_answer` (a sample read to train
+        or score on; only probes such as "Where is ...?" have none), every region and detail a box (`check_box`),
+        inside the w x h image `size` when it is given (or the image is in memory)."""
         name = f"sample {self.sample_id or '?'!r}"
         if not isinstance(self.question, str):
             raise ValueError(f"{name}: question must be a string, got {type(self.question).__name__}")
-        if not isinstance(self.answers, (list, tuple)) or not self.answers or \
-                not all(isinstance(a, str) for a in self.answers) or not any(a.strip() for a in self.answers):
-            raise ValueError(f"{name}: answers must be a non-empty list of strings (e.g. [\"yes\"]), got "
-                             f"{self.answers!r}")
+        if not isinstance(self.answers, (list, tuple)) or not all(isinstance(a, str) for a in self.answers) or \
+                need_answer and not any(a.strip() for a in self.answers):
+            raise ValueError(f"{name}: answers must be a {'non-empty ' if need_answer else ''}list of strings "
+                             f"(e.g. [\"yes\"]), got {self.answers!r}")
         self.answers = list(self.answers)
         if size is None and isinstance(self.image, Image.Image):
             size = self.image.size

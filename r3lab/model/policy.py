@@ -116,6 +116,13 @@ class Policy:
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
 
+    @property
+    def context_length(self) -> int | None:
+        """The most positions the model was built for (its text config's max_position_embeddings)."""
+        cfg = self.model.config
+        n = getattr(getattr(cfg, "text_config", None) or cfg, "max_position_embeddings", None)
+        return int(n) if n else None
+
     # -- text and images -----------------------------------------------------------------------
     def encode(self, text: str) -> list[int]:
         """Token ids of `text`; r3lab's `<|im_end|>` becomes the family's end of turn."""

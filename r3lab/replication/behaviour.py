@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+from ..core.files import read_text
 from ..core.settings import POSITIVE, SHARE, check_ranges
 from ..core.trajectory import Trajectory
 from ..importers.agent_loop import import_agent_loop
@@ -165,7 +166,7 @@ def load_run(path: str | os.PathLike, format: str = "auto", image_root: str | os
             t.meta["hit"] = it["hit"]
         return trajs
     if fmt == "r3lab":
-        return [Trajectory.from_dict(json.loads(ln), base=path.parent) for ln in path.read_text().splitlines()
+        return [Trajectory.from_dict(json.loads(ln), base=path.parent) for ln in read_text(path).splitlines()
                 if ln.strip()]
     if fmt == "verl":
         if tokenizer is None:
@@ -182,7 +183,7 @@ def sniff(path: Path) -> str:
             if (path / name).is_file():
                 return fmt
         raise ValueError(f"{path} holds no log.jsonl, items.jsonl or trajectories.jsonl; pass the file itself")
-    with open(path) as f:
+    with open(path, encoding="utf-8", errors="replace") as f:  # a guess from the head: the reader names bad bytes
         head = f.read(1 << 20)
     first = head.lstrip()[:1]
     try:
@@ -203,7 +204,7 @@ def sniff(path: Path) -> str:
 
 
 def _first_of_json(path: Path):
-    obj = json.loads(path.read_text())
+    obj = json.loads(read_text(path))
     return obj[0] if isinstance(obj, list) and obj else obj
 
 

@@ -16,7 +16,7 @@ from ..data.tasks import ALL_FAMILIES
 from ..data.world import WorldConfig
 from ..engine.config import RolloutSettings
 from ..model.tiny import TinyConfig
-from ..train.config import RGRPOConfig, SFTConfig
+from ..train.config import RGRPOConfig, SFTConfig, check_sampled
 from ..train.rewards import RewardSpec
 from .evaluation import EvalConfig
 
@@ -132,9 +132,7 @@ class RecipeConfig:
         if self.read_rounds and self.read_more < 1:
             raise ValueError(f"read_rounds={self.read_rounds} adds phases of read_more steps; read_more must be "
                              f">= 1, got {self.read_more}")
-        if not self.train_rollout.temperature > 0:
-            raise ValueError(f"RecipeConfig.train_rollout.temperature = {self.train_rollout.temperature!r} is not "
-                             "allowed: R-GRPO samples its rollouts, expected a number > 0")
+        check_sampled(self.train_rollout, "RecipeConfig.train_rollout")
         check_choice(self, "compare_closeups", CLOSEUP_STYLES)
         for name, mix in (("sft_mix", self.sft_mix), ("rgrpo_mix", self.rgrpo_mix)):
             if not isinstance(mix, dict) or (bad := {k: v for k, v in mix.items() if k not in ALL_FAMILIES

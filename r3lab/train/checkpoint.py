@@ -22,9 +22,10 @@ from typing import Callable
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from ..core.files import atomic_write_text
+from ..core.files import atomic_write_text, remove_entry, temp_dir
 from ..model.adapters import ADAPTER_WEIGHTS, is_adapted, set_adapter_state
 from ..model.policy import LATEST, adapter_base, check_files, read_json
 from ..model.weights import strict_from_pretrained, tied_keys
@@ -65,7 +66,13 @@ def _parse_rng(st, source) -> Callable[[], None]:
                float(n["cached_gaussian"]))
         th = _bytes(st["torch"])
         cuda = [_bytes(s) for s in st["cuda"]] if "cuda" in st and torch.cuda.is_available() else None
-    except (TypeError, ValueError, KeyError) as e:
+        # each state tried on a generator of its own first: a short or foreign one fails here, changing nothing
+        random.Random().setstate(py)
+        np.random.RandomState().set_state(nps)
+        torch.Generator().set_state(th)
+        if cuda is not None and len(cuda) != torch.cuda.device_count():
+            raise ValueError(f"{len(cuda)} CUDA generator states for {torch.cuda.device_count()} devices")
+    except (TypeError, ValueError, KeyError, OverflowError, RuntimeError) as e:
         raise ValueError(f"{source}: the RNG state is not r3lab's JSON layout ({e}). Files written by older r3lab "
                          "versions (pickled RNG state) are refused because unpickling can run code: start the run "
                          "afresh (overwrite=True / --overwrite true) or load only its weights with load_policy"
@@ -144,7 +151,7 @@ def save_checkpoint(out_dir: str | os.PathLike, policy, optimizer: torch.optim.O
                                  f"(the run diverged; lower the learning rates or set grad_clip)")
     out_dir.mkdir(parents=True, exist_ok=True)
     final = out_dir / f"step_{step:06d}"
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=out_dir))
+    tmp = temp_dir(f".{final.name}.", out_dir)
     try:
         with _quiet_hf():
             policy.save(tmp)
@@ -158,15 +165,58 @@ def save_checkpoint(out_dir: str | os.PathLike, policy, optimizer: torch.optim.O
             os.replace(final, trash / final.name)
             shutil.rmtree(trash, ignore_errors=True)
         os.replace(tmp, final)
-    except BaseException:
+    except BaseException as e:
         shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(e, (OSError, SafetensorError)):  # a full disk, a quota, a vanished mount
+            raise OSError(f"could not write step {step} to {out_dir} ({type(e).__name__}: {e}); {last_good(out_dir)}. "
+                          "Free space (or choose another out_dir) and continue with resume=True (--resume true)"
+                          ) from None
         raise
     atomic_write_text(out_dir / LATEST, final.name + "\n")
     if keep:
         for old in sorted(out_dir.glob("step_*"))[:-keep]:
             if old != final:
-                shutil.rmtree(old, ignore_errors=True)
+                remove_entry(old)  # a linked step_* folder: the link goes, never what it points at
     return final
+
+
+MAX_STEP = 10**9  # no run takes more steps; a larger one in state.json was edited
+
+
+def check_state(meta: dict, source: Path, optimizer: torch.optim.Optimizer | None = None) -> None:
+    """Everything of a state.json that resuming uses, checked before anything is applied: the step, the log rows
+    and the optimizer's layout; ValueError naming the file."""
+    def bad(what: str):
+        return ValueError(f"{source}: {what}; the file was edited or damaged: resume from another step_* folder "
+                          "(write its name into 'latest'), or start afresh (--overwrite true)")
+
+    step = meta.get("step")
+    if type(step) is not int or not 0 <= step <= MAX_STEP:
+        raise bad(f"step = {step!r} is not a step count (an integer in [0, {MAX_STEP:,}])")
+    log = meta.get("log", [])
+    if not isinstance(log, list) or not all(isinstance(r, dict) and type(r.get("step")) is int for r in log):
+        raise bad("log is not a list of rows with integer steps")
+    if optimizer is None or "optimizer" not in meta:
+        return
+    opt = meta["optimizer"]
+    try:
+        groups, scalars = opt["param_groups"], opt["scalars"]
+        sizes = [len(g["params"]) for g in groups]
+        n = sum(len(g["params"]) for g in optimizer.param_groups)
+        idx = {int(k.split(".", 1)[0]) for k in scalars}
+    except (TypeError, KeyError, ValueError, AttributeError) as e:
+        raise bad(f"its optimizer state is not r3lab's layout ({type(e).__name__}: {e})") from None
+    if sizes != [len(g["params"]) for g in optimizer.param_groups] or not all(0 <= i < n for i in idx):
+        raise bad(f"its optimizer state holds parameter groups of {sizes} parameters, this run's optimizer "
+                  f"{[len(g['params']) for g in optimizer.param_groups]}")
+
+
+def last_good(out_dir: str | os.PathLike) -> str:
+    """Where a run that stops on an error can be continued from, as a phrase for that error's message."""
+    try:
+        return f"the last good checkpoint is {find_checkpoint(out_dir)}"
+    except (FileNotFoundError, OSError):
+        return f"no checkpoint was written to {out_dir} yet"
 
 
 def has_run(out_dir: str | os.PathLike) -> bool:
@@ -183,7 +233,7 @@ def clean_partial(out_dir: str | os.PathLike) -> list[Path]:
     gone = [*out_dir.glob(".step_*"), *out_dir.glob(".trash.*"), *out_dir.glob(f".{LATEST}.*.tmp"),
             *out_dir.glob(".log.jsonl.*.tmp")]
     for p in gone:
-        shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+        remove_entry(p)
     return gone
 
 
@@ -192,10 +242,7 @@ def remove_run(out_dir: str | os.PathLike) -> None:
     out_dir = Path(out_dir)
     clean_partial(out_dir)
     for p in [out_dir / LATEST, out_dir / "log.jsonl", *out_dir.glob("step_*"), out_dir / "reference", out_dir / BASE]:
-        if p.is_dir():
-            shutil.rmtree(p)
-        elif p.exists():
-            p.unlink()
+        remove_entry(p)  # links are removed, never followed out of the folder
 
 
 def find_checkpoint(path: str | os.PathLike) -> Path:
@@ -218,6 +265,7 @@ def load_checkpoint(path: str | os.PathLike, policy, optimizer: torch.optim.Opti
     ckpt = find_checkpoint(path)
     check_files(ckpt)  # every JSON file parses, every safetensors header covers its file: named if not
     meta = read_json(ckpt / "state.json")
+    check_state(meta, ckpt / "state.json", optimizer)
     apply_rng = _parse_rng(meta.get("rng"), ckpt / "state.json") if restore_rng else None  # before any change
     adapter = (ckpt / ADAPTER_WEIGHTS).is_file()
     if adapter != is_adapted(policy.model):

@@ -124,6 +124,15 @@ class SFTConfig:
         return self
 
 
+def check_sampled(rollout, where: str) -> None:
+    """R-GRPO's rollouts must be sampled: at temperature 0 every rollout of a group is the same greedy one, so
+    every advantage is zero and nothing is learned."""
+    if not rollout.temperature > 0:
+        raise ValueError(f"{where}.temperature = {rollout.temperature!r} is not allowed: R-GRPO samples its rollouts, "
+                         "expected a number > 0 (at 0 every rollout of a group is the same greedy one: every "
+                         "advantage is zero and nothing is learned)")
+
+
 @dataclass
 class RGRPOConfig:
     """R-GRPO. Defaults fit r3-tiny on a 2-core CPU (released code: G 5, lr 1e-6, beta 0, LLM only)."""
@@ -181,6 +190,7 @@ class RGRPOConfig:
                      open_high=("eps_low",))
         check_out_dir_mode(self)
         check_lora(self)
+        check_sampled(self.rollout, "RGRPOConfig.rollout")
         if self.batch_size < self.group_size or self.batch_size % self.group_size:
             raise ValueError(f"batch_size {self.batch_size} must be a positive multiple of group_size "
                              f"{self.group_size} (trajectories per step = prompts per step x group_size)")

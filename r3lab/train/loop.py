@@ -28,8 +28,8 @@ from ..engine.scoring import TokenScorer
 from ..model.adapters import add_lora, is_adapted
 from ..model.policy import Policy, read_json, save_base
 from . import dist
-from .checkpoint import (BASE, clean_partial, find_checkpoint, has_run, load_checkpoint, nonfinite_parameters, remove_run,
-                         save_checkpoint)
+from .checkpoint import (BASE, check_state, clean_partial, find_checkpoint, has_run, last_good, load_checkpoint,
+                         nonfinite_parameters, remove_run, save_checkpoint)
 from .config import TrainConfig
 from .metrics import MetricLog
 from .optim import make_optimizer
@@ -130,19 +130,43 @@ def _resume(state: TrainState) -> bool:
         raise FileExistsError(f"{out} already holds a training run (log.jsonl / latest / step_* folders): continue "
                               "it with resume=True (--resume true), replace it with overwrite=True (--overwrite "
                               "true), or choose another out_dir")
+    if cfg.overwrite and _in_run(start := state.policy.meta.get("path"), out):
+        raise ValueError(f"the start policy {start} lies in out_dir {out}, whose run overwrite=True (--overwrite "
+                         "true) deletes: the run would delete its own starting checkpoint. Choose another out_dir, "
+                         "or continue the run with resume=True (--resume true)")
     dist.barrier()  # every process has looked before rank 0 changes the folder
     if dist.info().is_main:
         remove_run(out) if cfg.overwrite or (log_only and has_run(out)) else clean_partial(out)
     dist.barrier()
     if not go:
         return False
-    check_same_settings(cfg, read_json(find_checkpoint(out) / "state.json"), find_checkpoint(out))
+    ckpt = find_checkpoint(out)
+    saved = read_json(ckpt / "state.json")
+    check_state(saved, ckpt / "state.json")
+    if saved["step"] > cfg.steps:  # else the loop would do nothing and report success
+        raise ValueError(f"{ckpt / 'state.json'}: the run is at step {saved['step']}, beyond the {cfg.steps} steps asked "
+                         "for (--steps): ask for more steps to continue it, or load it as the start policy (--policy)")
+    check_same_settings(cfg, saved, ckpt)
     meta = load_checkpoint(out, state.policy, state.optimizer)
     state.step, state.log = int(meta["step"]), MetricLog(meta.get("log", []))
     state.resumed = True
     if dist.info().is_main:  # the live log may hold rows logged after that checkpoint: they are redone
         state.log.save_jsonl(f"{out}/log.jsonl")
     return True
+
+
+def _in_run(start: str | None, out) -> bool:
+    """Whether the folder a policy was loaded from is among the run files `remove_run` deletes from `out`."""
+    if not start:
+        return False
+    start, out = Path(start).resolve(), Path(out).resolve()
+    if start == out:
+        return True
+    try:
+        top = start.relative_to(out).parts[0]
+    except ValueError:
+        return False
+    return top.startswith("step_") or top in ("reference", BASE)
 
 
 # settings a resumed run may change: its length, where its files go, how often it logs and saves, and
@@ -237,7 +261,7 @@ def _run_loop(state: TrainState, step_fn: Callable[[TrainState], dict], total: i
     except KeyboardInterrupt:
         if state.row is not None:  # Ctrl-C came during the update: the step is done, so keep its row too
             record(state.row)
-        state.interrupted = True
+        state.interrupted = state.log.interrupted = True
         path = save(state)
         warnings.warn(f"interrupted after step {state.step}; " +
                       (f"checkpoint saved to {path}" if path else "set out_dir to keep a checkpoint") +
@@ -256,10 +280,7 @@ def check_finite_step(state: TrainState, row: dict) -> None:
     if not bad:
         return
     out = state.config.out_dir
-    try:
-        keep = f"the last good checkpoint is {find_checkpoint(out)}" if out else "out_dir is unset, nothing was saved"
-    except FileNotFoundError:
-        keep = f"no checkpoint was written to {out}"
+    keep = last_good(out) if out else "out_dir is unset, nothing was saved"
     raise FloatingPointError(f"step {state.step}: {bad} is not finite, so training stopped without saving; {keep}. "
                              "Lower the learning rates, set grad_clip or check the data")
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 from ..core.trajectory import MODEL, Trajectory
-from ..core.files import atomic_write_text
+from ..core.files import atomic_write_text, read_text
 from .rewards import Scores, region_iou, reward_columns
 
 
@@ -22,6 +22,7 @@ class MetricLog:
 
     def __init__(self, rows: Iterable[dict] | None = None):
         self.rows: list[dict] = [dict(r) for r in rows or []]
+        self.interrupted = False  # set by the training loop when Ctrl-C ended the run before its last step
 
     def log(self, step: int, **values) -> dict:
         row = {"step": int(step)}
@@ -69,7 +70,7 @@ class MetricLog:
     @classmethod
     def load_jsonl(cls, path: str | os.PathLike) -> "MetricLog":
         rows = []
-        for n, line in enumerate(Path(path).read_text().splitlines(), 1):
+        for n, line in enumerate(read_text(path).splitlines(), 1):
             if not line.strip():
                 continue
             try:

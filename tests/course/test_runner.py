@@ -115,3 +115,11 @@ def test_start_policy_picks_given_shipped_or_untrained(tmp_path):
     assert source.endswith("r3-tiny-sft")  # the shipped checkpoint
     with pytest.raises(FileNotFoundError, match="expected a local folder"):
         start_policy(str(tmp_path / "typo"), smoke=True)  # a given path is never silently replaced
+
+
+def test_a_nan_parameter_or_a_timeout_below_one_second_is_refused(folder):
+    with pytest.raises(nbr.ParameterError, match="'lr' must be a finite number, got nan"):
+        nbr.run_series(["00"], {"lr": nbr.parse_value("nan")}, folder=folder)
+    for bad in (-5, 0):
+        with pytest.raises(nbr.ParameterError, match=f"timeout .* >= 1, got {bad}"):
+            nbr.run_series(["00"], {}, timeout=bad, folder=folder)
