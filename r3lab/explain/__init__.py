@@ -13,7 +13,8 @@ __getattr__, __dir__, __all__ = lazy(__name__, {
     ".gradients": ["attribute"],
     ".patching": ["patch_layers", "patch_map"],
     ".lens": ["logit_lens"],
-    ".faithfulness": ["pointing_game", "curves", "random_map", "chance_pointing", "agreement"],
+    ".faithfulness": ["pointing_game", "curves", "random_map", "chance_pointing", "agreement", "disagreeing"],
     ".runs": ["ExplainRun", "explain_samples", "explain_trajectories"],
-    ".record": ["WhyConfig", "CropRecord", "MethodResult", "explain", "METHODS", "MAP_METHODS"],
+    ".record": ["WhyConfig", "CropRecord", "MethodResult", "explain", "METHODS", "MAP_METHODS", "mean_effects",
+                "lens_summary"],
 })

@@ -151,3 +151,10 @@ def _spearman(a: torch.Tensor, b: torch.Tensor) -> float:
     ra, rb = ra - ra.mean(), rb - rb.mean()
     den = float(ra.norm() * rb.norm())
     return float((ra * rb).sum()) / den if den else 0.0
+
+
+def disagreeing(records: Sequence, a: str, b: str, target: str = "box") -> list:
+    """The crops (with a landmark) where method `a`'s hottest cell is off the landmark while `b`'s is on it."""
+    return [r for r in records if r.landmark is not None and r.map(a, target) is not None
+            and r.map(b, target) is not None and not pointing_game(r.map(a, target), r.landmark, r.cell)
+            and pointing_game(r.map(b, target), r.landmark, r.cell)]
