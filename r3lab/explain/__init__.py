@@ -14,7 +14,7 @@ __getattr__, __dir__, __all__ = lazy(__name__, {
     ".patching": ["patch_layers", "patch_map"],
     ".lens": ["logit_lens"],
     ".faithfulness": ["pointing_game", "curves", "random_map", "chance_pointing", "agreement", "disagreeing"],
-    ".runs": ["ExplainRun", "explain_samples", "explain_trajectories"],
+    ".runs": ["ExplainRun", "explain_samples", "explain_trajectories", "crop_table"],
     ".record": ["WhyConfig", "CropRecord", "MethodResult", "explain", "METHODS", "MAP_METHODS", "mean_effects",
                 "lens_summary"],
 })

@@ -158,7 +158,11 @@ class Stream:
             kw["deepstack_visual_embeds"] = [d[: int(vm.sum())] for d in self.kwargs["deepstack_visual_embeds"]]
         kw["use_cache"] = True
         with torch.no_grad():
-            return self.parts.language_model(**kw).past_key_values
+            out = self.parts.language_model(**kw)
+        cache = out.get("cache") or out.get("past_key_values")  # the field's name moved within transformers 5
+        if cache is None:
+            raise RuntimeError(f"{type(self.parts.language_model).__name__} returned no cache for use_cache=True")
+        return cache
 
     def hidden(self, embeds: torch.Tensor, deepstack: list | None = None, fwd: Sequence = (), start: int = 0,
                cache=None) -> torch.Tensor:
