@@ -25,7 +25,8 @@ SMOKE = {  # lesson -> the sizes smoke mode runs it with (CI: every notebook wel
                "shown": 2},
     "30_rgrpo": {"n_train": 4, "n_eval": 2, "steps": 2, "batch_size": 4, "group_size": 2, "sft_steps": 0,
                  "max_new_tokens": 16, "shown": 2},
-    "40_explain_crops": {"n_samples": 2},
+    "40_explain_crops": {"n_samples": 2, "steps": 2, "block": 8},
+    "45_attention_is_not_an_explanation": {"n_samples": 2, "steps": 2, "block": 8, "curve_steps": 2},
     "60_scale_out": {"n_samples": 2, "steps": 2, "group_size": 2},
     "70_analyse_a_real_run": {"n_explain": 1, "steps": 4},
 }

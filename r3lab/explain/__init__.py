@@ -13,6 +13,8 @@ __getattr__, __dir__, __all__ = lazy(__name__, {
     ".gradients": ["attribute"],
     ".patching": ["patch_layers", "patch_map"],
     ".lens": ["logit_lens"],
-    ".faithfulness": ["pointing_game", "curves", "random_map", "chance_pointing"],
-    ".record": ["WhyConfig", "CropRecord", "MethodResult", "explain", "METHODS", "MAP_METHODS"],
+    ".faithfulness": ["pointing_game", "curves", "random_map", "chance_pointing", "agreement", "disagreeing"],
+    ".runs": ["ExplainRun", "explain_samples", "explain_trajectories", "crop_table"],
+    ".record": ["WhyConfig", "CropRecord", "MethodResult", "explain", "METHODS", "MAP_METHODS", "mean_effects",
+                "lens_summary"],
 })

@@ -102,3 +102,59 @@ def summarize(records: Sequence) -> dict:
     methods = {name: {**{k: (sum(v[k]) / len(v[k]) if v[k] else None) for k in FIELDS}, "n": len(v["n"])}
                for name, v in per.items()}
     return {"methods": methods}
+
+
+def table(summary: dict) -> str:
+    """`faithfulness.json` as a markdown table, the random baseline last."""
+    methods = summary.get("methods", {})
+    order = [m for m in methods if m != "random"] + (["random"] if "random" in methods else [])
+    lines = ["| method | pointing game | deletion AUC (lower: better) | insertion AUC (higher: better) | crops |",
+             "|---|---|---|---|---|"]
+    for m in order:
+        v = methods[m]
+        cells = ["-" if v.get(k) is None else f"{v[k]:.3f}" for k in FIELDS]
+        lines.append(f"| {m} | " + " | ".join(cells) + f" | {v.get('n', 0)} |")
+    return "\n".join(lines)
+
+
+def agreement(records: Sequence, target: str = "box", methods: Sequence[str] | None = None) -> dict:
+    """Where the map methods agree, over the crops every one of them explained for `target`:
+    `same_top[a|b]` share of crops whose hottest cells coincide, `rank_corr[a|b]` mean Spearman correlation of
+    the two maps, `top_in_box[m]` share whose hottest cell lies in the box the model chose, `top_in_landmark[m]`
+    in the named landmark (crops with one), `n` crops."""
+    recs = [r for r in records if methods is None or all(r.map(m, target) is not None for m in methods)]
+    names = list(methods) if methods is not None else sorted({m for r in recs for m in r.methods
+                                                                if r.map(m, target) is not None})
+    recs = [r for r in recs if all(r.map(m, target) is not None for m in names)]
+    out: dict = {"n": len(recs), "methods": names, "same_top": {}, "rank_corr": {}, "top_in_box": {},
+                 "top_in_landmark": {}}
+    if not recs:
+        return out
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            tops = [int(r.map(a, target).argmax()) == int(r.map(b, target).argmax()) for r in recs]
+            out["same_top"][f"{a}|{b}"] = sum(tops) / len(tops)
+            out["rank_corr"][f"{a}|{b}"] = sum(_spearman(r.map(a, target), r.map(b, target)) for r in recs) / len(recs)
+    for m in names:
+        boxed = [r for r in recs if r.box is not None]
+        out["top_in_box"][m] = (sum(pointing_game(r.map(m, target), r.box, r.cell) for r in boxed) / len(boxed)
+                                if boxed else None)
+        marked = [r for r in recs if r.landmark is not None]
+        out["top_in_landmark"][m] = (sum(pointing_game(r.map(m, target), r.landmark, r.cell) for r in marked)
+                                     / len(marked) if marked else None)
+    return out
+
+
+def _spearman(a: torch.Tensor, b: torch.Tensor) -> float:
+    ra = a.reshape(-1).argsort().argsort().double()
+    rb = b.reshape(-1).argsort().argsort().double()
+    ra, rb = ra - ra.mean(), rb - rb.mean()
+    den = float(ra.norm() * rb.norm())
+    return float((ra * rb).sum()) / den if den else 0.0
+
+
+def disagreeing(records: Sequence, a: str, b: str, target: str = "box") -> list:
+    """The crops (with a landmark) where method `a`'s hottest cell is off the landmark while `b`'s is on it."""
+    return [r for r in records if r.landmark is not None and r.map(a, target) is not None
+            and r.map(b, target) is not None and not pointing_game(r.map(a, target), r.landmark, r.cell)
+            and pointing_game(r.map(b, target), r.landmark, r.cell)]

@@ -20,26 +20,31 @@ from .hooks import first_tensor, replace_first
 from .stream import Stream
 
 
-def layer_outputs(stream: Stream, embeds: torch.Tensor, deepstack=None, positions: torch.Tensor | None = None
-                  ) -> list[torch.Tensor]:
-    """Each decoder layer's output (1, L', d) for one row, kept at `positions` only (all when None)."""
+def layer_outputs(stream: Stream, embeds: torch.Tensor, deepstack=None, positions: torch.Tensor | None = None,
+                  start: int = 0, cache=None) -> list[torch.Tensor]:
+    """Each decoder layer's output (1, L', d) for one row, kept at `positions` only (all when None); a run from
+    `start` (after `cache`) takes positions in the sequence and keeps them the same."""
     out: list[torch.Tensor] = []
 
     def keep(module, args, output):
         h = first_tensor(output).detach()
-        out.append(h if positions is None else h[:, positions.to(h.device)])
+        out.append(h if positions is None else h[:, (positions - start).to(h.device)])
 
     with torch.no_grad():
-        stream.hidden(embeds, deepstack, fwd=[(layer, keep) for layer in stream.parts.layers])
+        stream.hidden(embeds, deepstack, [(layer, keep) for layer in stream.parts.layers], start, cache)
     return out
 
 
 def patch_layers(stream: Stream, counterfactual: Stream, mask: torch.Tensor, targets: dict[str, Sequence[int]],
-                 chunk: int = 8) -> dict:
+                 chunk: int = 8, reuse: bool = True) -> dict:
     """Effect of patching the tokens where `mask` (L,) is set with `counterfactual`'s, level by level.
 
     Returns {"levels": ["input", 0, 1, ...], "clean": {target: logp}, "patched": {target: [logp per level]},
-    "effect": {target: [clean - patched per level]}} (> 0: the original tokens helped the target)."""
+    "effect": {target: [clean - patched per level]}, "reused_prefix": tokens} (> 0: the original tokens helped).
+    reuse: the tokens before the first patched one are the same in every run: computed once (a KV cache) and
+    reused, so each level costs a forward over the rest of the sequence only (when every target lies after them;
+    not on hybrid models, whose linear-attention state is no KV cache).
+    """
     targets = {k: list(v) for k, v in targets.items() if v}
     if not targets:
         raise ValueError("no target tokens to score")
@@ -48,41 +53,50 @@ def patch_layers(stream: Stream, counterfactual: Stream, mask: torch.Tensor, tar
         raise ValueError("nothing to patch: the token mask is empty")
     allpos = sorted({p for ps in targets.values() for p in ps})
     where = torch.nonzero(mask, as_tuple=True)[0]
+    # a hybrid model's linear-attention state (Qwen3.5) is not a KV cache a batch can share: no reuse there
+    hybrid = "linear_attention" in (getattr(stream.parts.language_model.config, "layer_types", None) or [])
+    p = int(where[0]) if reuse and not hybrid and int(where[0]) > 0 and allpos[0] - 1 >= int(where[0]) else 0
+    cache = stream.prefix(p) if p else None
     cf_e, cf_ds = stream.swapped(counterfactual, mask[None])
-    cached = layer_outputs(counterfactual, counterfactual.embeds, positions=where)
-    n_layers = stream.parts.n_layers
-    levels: list = ["input"] + list(range(n_layers))
+    same_prefix = p and torch.equal(counterfactual.embeds[:, :p], stream.embeds[:, :p]) and all(
+        torch.equal(a, b) for a, b in zip(counterfactual.kwargs.get("deepstack_visual_embeds") or [],
+                                          stream.kwargs.get("deepstack_visual_embeds") or []))
+    if same_prefix:  # the counterfactual differs only after the prefix: its layer outputs from the same cache
+        cached = layer_outputs(counterfactual, counterfactual.embeds[:, p:], positions=where, start=p, cache=cache)
+    else:
+        cached = layer_outputs(counterfactual, counterfactual.embeds, positions=where)
+    levels: list = ["input"] + list(range(stream.parts.n_layers))
+    local = (where - p)
 
     def make(rows: slice):
         k = rows.stop - rows.start
-        e = stream.embeds.repeat(k, 1, 1)
+        e = stream.embeds[:, p:].repeat(k, 1, 1)
         ds = None
         if rows.start == 0:  # level "input" is row 0: the inputs themselves swapped
-            e[0] = cf_e[0]
+            e[0] = cf_e[0, p:]
             if cf_ds is not None:
                 clean = [d.repeat(k, 1) for d in stream.kwargs["deepstack_visual_embeds"]]
                 n = len(cf_ds[0])
                 ds = [torch.cat([c[:n], c2[n:]]) for c, c2 in zip(cf_ds, clean)]
         fwd = []
-        for r in range(rows.start, rows.stop):
-            if r == 0:
-                continue
+        for r in range(max(rows.start, 1), rows.stop):
             layer, row = r - 1, r - rows.start
 
             def patch(module, args, output, row=row, layer=layer):
                 h = first_tensor(output).clone()
-                h[row, where.to(h.device)] = cached[layer][0].to(h.dtype)
+                h[row, local.to(h.device)] = cached[layer][0].to(h.dtype)
                 return replace_first(output, h)
             fwd.append((stream.parts.layers[layer], patch))
         return e, ds, fwd
 
     with torch.no_grad():
-        clean = stream.logprobs(stream.hidden(stream.embeds), allpos)[0].cpu()
-    lps = stream.rows(len(levels), make, allpos, chunk)
-    idx = {p: i for i, p in enumerate(allpos)}
-    out = {"levels": levels, "patched_tokens": int(mask.sum()), "clean": {}, "patched": {}, "effect": {}}
+        clean = stream.logprobs(stream.hidden(stream.embeds[:, p:], start=p, cache=cache), allpos, p)[0].cpu()
+    lps = stream.rows(len(levels), make, allpos, chunk, p, cache)
+    idx = {q: i for i, q in enumerate(allpos)}
+    out = {"levels": levels, "patched_tokens": int(mask.sum()), "reused_prefix": p, "clean": {}, "patched": {},
+           "effect": {}}
     for name, ps in targets.items():
-        sel = [idx[p] for p in ps]
+        sel = [idx[q] for q in ps]
         c = float(clean[sel].sum())
         pat = [float(v) for v in lps[:, sel].sum(-1)]
         out["clean"][name], out["patched"][name] = c, pat

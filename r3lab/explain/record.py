@@ -316,3 +316,26 @@ def _faithfulness(rec: CropRecord, stream: Stream, blank: Stream, positions: Seq
         rec.faithfulness[name] = {"pointing_game": point, "deletion_auc": c["deletion_auc"],
                                   "insertion_auc": c["insertion_auc"], "deletion": c["deletion"],
                                   "insertion": c["insertion"]}
+
+
+def mean_effects(records: Sequence[CropRecord], key: str = "crop:blank", target: str = "read") -> dict:
+    """patch_layers' effect on `target` averaged over the records that have it, level by level:
+    {"levels": [...], "effect": [...], "n": records}; `key`: "crop:blank" | "crop:coarse" | "crop:other" |
+    "region:blank"."""
+    rows = [r.result("patch_layers", None) for r in records]
+    got = [x.data[key] for x in rows if x is not None and x.available and target in x.data.get(key, {}).get("effect", {})]
+    if not got:
+        return {"levels": [], "effect": [], "n": 0}
+    eff = torch.tensor([g["effect"][target] for g in got]).mean(0)
+    return {"levels": got[0]["levels"], "effect": eff.tolist(), "n": len(got)}
+
+
+def lens_summary(records: Sequence[CropRecord]) -> dict:
+    """The logit lens over every box digit: how many became the top prediction for good ("settled"), at which
+    layer on average, and the decoder's depth."""
+    rows = [r.result("logit_lens", "box") for r in records]
+    settled = [s for x in rows if x is not None and x.available for s in x.data["settled"]]
+    done = [s for s in settled if s is not None]
+    depth = next((len(x.data["rank"][0]) for x in rows if x is not None and x.available and x.data["rank"]), 0)
+    return {"digits": len(settled), "settled": len(done), "mean_layer": sum(done) / len(done) if done else None,
+            "layers": depth}

@@ -86,3 +86,25 @@ def explain_samples(policy: "Policy", samples: Sequence, config: WhyConfig | Non
     for t, s in zip(trajs, samples):  # ground truth rides along for the pointing game
         t.sample_id = t.sample_id or s.sample_id
     return explain_trajectories(policy, trajs, config, progress)
+
+
+def crop_table(records: Sequence[CropRecord], target: str = "box") -> str:
+    """One markdown line per crop: IoU with the landmark, whether each map method's hottest cell is on it
+    (yes / no / - where not available), the read's drop with a blank crop at the input, and the box digits the
+    logit lens sees settle."""
+    from .faithfulness import pointing_game
+    from .record import MAP_METHODS
+
+    head = ["sample", "crop", "IoU"] + [m.replace("_", " ") for m in MAP_METHODS] + ["read drop (blank)", "digits settled"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in records:
+        marks = ["-" if r.map(m, target) is None or r.landmark is None else
+                 ("yes" if pointing_game(r.map(m, target), r.landmark, r.cell) else "no") for m in MAP_METHODS]
+        pl, lens = r.result("patch_layers", None), r.result("logit_lens", "box")
+        fx = (pl.data.get("crop:blank", {}).get("effect", {}).get("read") if pl is not None and pl.available else None)
+        settled = (f"{sum(s is not None for s in lens.data['settled'])}/{len(lens.data['settled'])}"
+                   if lens is not None and lens.available else "-")
+        iou = "-" if r.gt_iou is None else f"{r.gt_iou:.2f}"
+        drop = "-" if not fx else f"{fx[0]:+.2f}"
+        lines.append(f"| {r.sample_id} | {r.event + 1} | {iou} | " + " | ".join(marks) + f" | {drop} | {settled} |")
+    return "\n".join(lines)

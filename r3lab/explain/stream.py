@@ -10,6 +10,7 @@ crop call, the model's read right after the crop, or its final answer.
 """
 from __future__ import annotations
 
+import copy
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Sequence
@@ -122,27 +123,71 @@ class Stream:
         return out
 
     # -- runs -----------------------------------------------------------------------------------
-    def hidden(self, embeds: torch.Tensor, deepstack: list | None = None, fwd: Sequence = ()) -> torch.Tensor:
-        """The decoder's final (normed) hidden states (k, L, d) for `embeds` (k, L, d); `fwd`: extra forward hooks."""
-        k = embeds.shape[0]
+    def _kwargs(self, embeds: torch.Tensor, start: int, deepstack: list | None) -> dict:
+        """The decoder's arguments for `embeds` (k, L - start, d): the tokens from `start` on."""
+        k, L = embeds.shape[0], self.length
+        sl = slice(start, L)
         kw = dict(self.kwargs)
         kw["inputs_embeds"] = embeds
-        kw["attention_mask"] = self.kwargs["attention_mask"].repeat(k, 1)
+        kw["attention_mask"] = self.kwargs["attention_mask"].repeat(k, 1)  # with a cache: prefix + these tokens
         pos = self.kwargs["position_ids"]
-        kw["position_ids"] = pos.repeat(1, k, 1) if pos.ndim == 3 else pos.repeat(k, 1)
-        if kw.get("visual_pos_masks") is not None:
-            kw["visual_pos_masks"] = kw["visual_pos_masks"].repeat(k, 1)
-        if kw.get("deepstack_visual_embeds") is not None:
-            kw["deepstack_visual_embeds"] = deepstack or [d.repeat(k, 1) for d in kw["deepstack_visual_embeds"]]
+        kw["position_ids"] = pos[..., sl].repeat(1, k, 1) if pos.ndim == 3 else pos[:, sl].repeat(k, 1)
+        vm = kw.get("visual_pos_masks")
+        if vm is not None:
+            kw["visual_pos_masks"] = vm[:, sl].repeat(k, 1)
+            ds = kw.get("deepstack_visual_embeds")
+            if ds is not None:
+                a, n = int(vm[0, :start].sum()), int(vm[0, sl].sum())
+                feats = deepstack or [d.repeat(k, 1) for d in ds]
+                kw["deepstack_visual_embeds"] = [f.reshape(k, -1, f.shape[-1])[:, a:a + n].reshape(-1, f.shape[-1])
+                                                 for f in feats]
         kw["use_cache"] = False
+        return kw
+
+    def prefix(self, p: int):
+        """The decoder's cache after the first `p` clean tokens: every edited run that changes nothing before
+        position `p` starts from it (`hidden(..., start=p, cache=...)`) instead of computing them again."""
+        if not 0 < p < self.length:
+            raise ValueError(f"a prefix of {p} tokens: use 1..{self.length - 1}")
+        kw = self._kwargs(self.embeds[:, :p], 0, None)
+        kw["attention_mask"] = kw["attention_mask"][:, :p]
+        kw["position_ids"] = kw["position_ids"][..., :p]
+        if kw.get("visual_pos_masks") is not None:
+            vm = self.kwargs["visual_pos_masks"][:, :p]
+            kw["visual_pos_masks"] = vm
+            kw["deepstack_visual_embeds"] = [d[: int(vm.sum())] for d in self.kwargs["deepstack_visual_embeds"]]
+        kw["use_cache"] = True
+        with torch.no_grad():
+            out = self.parts.language_model(**kw)
+        cache = out.get("cache") or out.get("past_key_values")  # the field's name moved within transformers 5
+        if cache is None:
+            raise RuntimeError(f"{type(self.parts.language_model).__name__} returned no cache for use_cache=True")
+        return cache
+
+    def hidden(self, embeds: torch.Tensor, deepstack: list | None = None, fwd: Sequence = (), start: int = 0,
+               cache=None) -> torch.Tensor:
+        """The decoder's final (normed) hidden states (k, L - start, d) for `embeds` (k, L - start, d), the tokens
+        from `start` on (after `cache`, a `prefix(start)`); `fwd`: extra forward hooks (positions in the rows
+        they see are shifted by `start`)."""
+        kw = self._kwargs(embeds, start, deepstack)
+        if start:
+            if cache is None:
+                raise ValueError("a run from start > 0 needs the cache of its prefix (Stream.prefix(start))")
+            cache = copy.deepcopy(cache)
+            if embeds.shape[0] > 1:
+                cache.batch_repeat_interleave(embeds.shape[0])
+            kw["cache"], kw["use_cache"] = cache, True
         with hooks(fwd=fwd):
             out = self.parts.language_model(**kw)
         return out[0] if isinstance(out, tuple) else out.last_hidden_state
 
-    def logprobs(self, hidden: torch.Tensor, positions: Sequence[int]) -> torch.Tensor:
-        """(k, n) log-probs of the tokens at `positions` (each predicted by the hidden state before it)."""
+    def logprobs(self, hidden: torch.Tensor, positions: Sequence[int], start: int = 0) -> torch.Tensor:
+        """(k, n) log-probs of the tokens at `positions` (each predicted by the hidden state before it; `hidden`
+        holds the tokens from `start` on)."""
         pos = torch.as_tensor(list(positions), dtype=torch.long, device=hidden.device)
-        logits = self.parts.lm_head(hidden[:, pos - 1]).float()
+        if len(pos) and int(pos.min()) - 1 < start:
+            raise ValueError(f"target position {int(pos.min())} is predicted inside the reused prefix (< {start})")
+        logits = self.parts.lm_head(hidden[:, pos - 1 - start]).float()
         tok = self.ids.to(hidden.device)[pos]
         return torch.log_softmax(logits, -1).gather(-1, tok[None, :, None].expand(hidden.shape[0], -1, 1))[..., 0]
 
@@ -151,14 +196,15 @@ class Stream:
         """(k,) summed log-prob of the tokens at `positions`."""
         return self.logprobs(self.hidden(embeds, deepstack, fwd), positions).sum(-1)
 
-    def rows(self, n: int, make: Callable[[slice], tuple], positions: Sequence[int], chunk: int) -> torch.Tensor:
+    def rows(self, n: int, make: Callable[[slice], tuple], positions: Sequence[int], chunk: int, start: int = 0,
+             cache=None) -> torch.Tensor:
         """(n, len(positions)) log-probs of `n` edited rows, `chunk` at a time: `make(rows)` returns
-        (embeds, deepstack, fwd hooks) for those rows."""
+        (embeds, deepstack, fwd hooks) for those rows (from `start` on, after `cache`)."""
         out = []
         with torch.no_grad():
             for a in range(0, n, chunk):
                 e, ds, fwd = make(slice(a, min(n, a + chunk)))
-                out.append(self.logprobs(self.hidden(e, ds, fwd), positions).cpu())
+                out.append(self.logprobs(self.hidden(e, ds, fwd, start, cache), positions, start).cpu())
         return torch.cat(out) if out else torch.zeros(0, len(positions))
 
 

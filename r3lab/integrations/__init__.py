@@ -1,5 +1,6 @@
 """Maintained engines around r3lab: TRL's GRPOTrainer with r3lab's crop environment, samples, rewards and
-Trajectories (`pip install r3lab[trl]`). Nothing here loads TRL until a name that needs it is used."""
+Trajectories (`pip install r3lab[trl]`); a policy and a Trajectory handed to nnsight (`pip install r3lab[nnsight]`).
+Nothing here loads TRL or nnsight until a name that needs it is used."""
 from .._lazy import lazy
 
 __getattr__, __dir__, __all__ = lazy(__name__, {
@@ -11,4 +12,5 @@ __getattr__, __dir__, __all__ = lazy(__name__, {
     ".trl_script": ["ScriptedTurns", "Choice", "scripted"],
     ".trl_probe": ["ForwardProbe"],
     ".trl_train": ["TRLConfig", "TRLRun", "grpo_trainer", "train_trl"],
+    ".nnsight_bridge": ["wrap", "trace_inputs", "positions"],
 })

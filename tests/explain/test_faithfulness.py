@@ -51,3 +51,24 @@ def test_summary_averages_what_was_measured():
     a = out["methods"]["attention"]
     assert a == {"pointing_game": 0.5, "deletion_auc": pytest.approx(0.3), "insertion_auc": 0.5, "n": 3}
     assert summarize([]) == {"methods": {}}
+
+
+def test_agreement_and_table():
+    from r3lab.explain.faithfulness import agreement, table
+    from r3lab.explain.record import MethodResult
+
+    def rec(a, b, box, landmark):
+        r = CropRecord("s", "read_one", 0, True, box, landmark, None, True, (2, 2), 28, (56, 56), "a")
+        r.methods = {"attention": {"box": MethodResult("attention", "box", map=a)},
+                     "patching": {"box": MethodResult("patching", "box", map=b)}}
+        return r
+    recs = [rec([[1, 0], [0, 0]], [[1, 0], [0, 0.5]], (0, 0, 28, 28), (0, 0, 28, 28)),
+            rec([[1, 0], [0, 0]], [[0, 0], [0, 1]], (28, 28, 56, 56), None)]
+    g = agreement(recs)
+    assert g["n"] == 2 and g["methods"] == ["attention", "patching"]
+    assert g["same_top"]["attention|patching"] == 0.5
+    assert g["top_in_box"] == {"attention": 0.5, "patching": 1.0} and g["top_in_landmark"]["attention"] == 1.0
+    assert -1 <= g["rank_corr"]["attention|patching"] <= 1
+    md = table({"methods": {"random": {"pointing_game": 0.1, "deletion_auc": 0.2, "insertion_auc": 0.3, "n": 2},
+                            "attention": {"pointing_game": None, "deletion_auc": 0.1, "insertion_auc": 0.4, "n": 2}}})
+    assert md.splitlines()[2].startswith("| attention | - |") and md.splitlines()[-1].startswith("| random |")

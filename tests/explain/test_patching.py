@@ -82,3 +82,21 @@ def test_logit_lens_last_layer_is_the_model(policy, setup):
             assert ranks[-1] > 0
     with pytest.raises(ValueError, match="no box-coordinate"):
         logit_lens(s, [])
+
+
+@pytest.mark.parametrize("family", ["qwen3_vl", "qwen3_5"])
+def test_reusing_the_prefix_changes_no_number(family):
+    from r3lab.model.tiny import TinyConfig, build_tiny
+
+    policy = build_tiny(TinyConfig(layers=2, seed=4), family=family)
+    traj = toy_trajectory(policy)
+    s = Stream.of(policy, traj)
+    cf = Stream.of(policy, counterfactual_trajectory(policy, traj, 0, "coarse"))
+    ev = traj.events[0]
+    tg = {"read": target_positions(policy, traj, ev, "read"), "answer": target_positions(policy, traj, ev, "answer")}
+    fast = patch_layers(s, cf, _crop_mask(policy, traj, s), tg, chunk=2, reuse=True)
+    slow = patch_layers(s, cf, _crop_mask(policy, traj, s), tg, chunk=3, reuse=False)
+    assert slow["reused_prefix"] == 0 and (fast["reused_prefix"] > 0) == (family != "qwen3_5")
+    for t in tg:
+        assert fast["patched"][t] == pytest.approx(slow["patched"][t], abs=1e-3)
+        assert fast["clean"][t] == pytest.approx(slow["clean"][t], abs=1e-3)

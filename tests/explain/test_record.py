@@ -66,3 +66,14 @@ def test_attention_on_linear_layers_and_smolvlm_are_not_available():
     smol = build_tiny(TinyConfig(layers=1, seed=0), family="smolvlm")
     (rec,) = explain(smol, toy_trajectory(smol), methods=("patching", "logit_lens"), targets=("box",))
     assert not rec.result("patching", "box").available and "SmolVLM" in rec.result("logit_lens", "box").reason
+
+
+def test_bfloat16_runs_every_method():
+    import torch
+
+    policy = build_tiny(TinyConfig(layers=2, seed=5))
+    policy.model.to(torch.bfloat16)  # the GPU dtype; on CPU it checks that no step mixes dtypes
+    (rec,) = explain(policy, toy_trajectory(policy), other=toy_trajectory(policy, crop="square"), targets=("box",),
+                     **FAST)
+    bad = [(m, r.reason) for m, d in rec.methods.items() for r in d.values() if not r.available]
+    assert not bad and all(v["deletion_auc"] >= 0 for v in rec.faithfulness.values())

@@ -1,0 +1,159 @@
+"""What the crop explanations cost against the work they must do: integrated gradients vs S forward-and-backward
+passes, a layer-by-layer patching sweep vs L forwards, peak memory vs a plain forward.
+
+    python benchmarks/explain.py [--lengths 1000 4000] [--steps 16] [--repeats 2]
+
+A finished trajectory (main image + one crop + text) of a larger r3-tiny (text 4 layers x 256, 8 heads over 4
+KV heads; vision 2 x 64; fp32) at about 1,000 and 4,000 tokens; the target is the box's digit tokens. Every
+mode runs on the text decoder through `r3lab.explain.stream.Stream` (the vision tower ran once, before):
+  forward     one no-grad forward, log-probs of the targets (the unit of patching)
+  fwd_bwd     gradient x input: one forward-and-backward onto the main image's embeddings (the unit of IG)
+  ig_c1       integrated gradients, S steps, 1 row per pass
+  ig_c4       integrated gradients, S steps, 4 rows per pass (captum's internal_batch_size)
+  sweep       `patch_layers` over the crop's tokens (blank counterfactual, the read as target): levels input + L
+              layers, 1 row per pass
+Time: one process per length runs the modes in turn for `--repeats` rounds after a warm-up, best round, in CPU
+seconds of the process (`time.process_time`, both threads): the machine is shared, and wall time there measures
+the other jobs as much as this one.
+Memory: each (mode, length) in a fresh subprocess with MALLOC_MMAP_THRESHOLD_=65536; the RSS peak above the
+RSS before the call (sampled every 0.5 ms, as benchmarks/attention.py does).
+Targets (issue 43): IG time <= 1.2 x S fwd_bwd and IG peak <= 3 x forward's peak; sweep time <= 1.2 x L forwards.
+Writes benchmarks/results/explain.json.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from attention import _peak_during  # noqa: E402  (the same RSS sampler)
+
+MODES = ("forward", "fwd_bwd", "ig_c1", "ig_c4", "sweep")
+SIDE = {1000: 868, 4000: 1764}  # main image side (px) giving about that many tokens at 28 px cells
+
+
+def _setup(length: int):
+    import torch
+
+    from r3lab.core.regions import ViewConfig
+    from r3lab.explain.crops import counterfactual_trajectory
+    from r3lab.explain.stream import Stream, target_positions
+    from r3lab.model.tiny import TinyConfig, build_tiny
+    from r3lab.testing import toy_trajectory
+
+    torch.set_num_threads(2)
+    side = SIDE.get(length) or 28 * round(length ** 0.5)
+    view = ViewConfig(max_pixels=side * side, crop_max_pixels=224 * 224)
+    policy = build_tiny(TinyConfig(hidden=256, layers=4, heads=8, kv_heads=4, intermediate=512, seed=0), view=view)
+    traj = toy_trajectory(policy, size=(side, side))
+    s = Stream.of(policy, traj)
+    cf = Stream.of(policy, counterfactual_trajectory(policy, traj, 0, "blank"))
+    pos = target_positions(policy, traj, traj.events[0], "box")
+    read = target_positions(policy, traj, traj.events[0], "read")
+    ev = traj.events[0]
+    a = sum(len(p.ids) for p in traj.pieces[: ev.image_piece])
+    mask = torch.zeros(s.length, dtype=torch.bool)
+    mask[[a + i for i, t in enumerate(traj.pieces[ev.image_piece].ids) if t == policy.image_token_id]] = True
+    return policy, s, cf, pos, mask, read
+
+
+def _runner(mode, s, cf, pos, mask, steps, read):
+    import torch
+
+    from r3lab.explain.gradients import attribute
+    from r3lab.explain.patching import patch_layers
+
+    base = cf.main_embeds()
+
+    def once():
+        if mode == "forward":
+            with torch.no_grad():
+                return s.score(s.embeds, pos)
+        if mode == "fwd_bwd":
+            return attribute(s, pos, "gradient_x_input")
+        if mode.startswith("ig"):
+            return attribute(s, pos, "integrated_gradients", baseline=base, steps=steps, chunk=int(mode[-1]))
+        return patch_layers(s, cf, mask, {"read": read}, chunk=1)
+    return once
+
+
+def worker(mode: str, length: int, repeats: int, steps: int) -> dict:
+    policy, s, cf, pos, mask, read = _setup(length)
+    info = {"tokens": s.length, "main_cells": len(s.main_pos), "layers": s.parts.n_layers, "targets": len(pos)}
+    if mode == "time":
+        runs = {m: _runner(m, s, cf, pos, mask, steps, read) for m in MODES}
+        times = {m: [] for m in MODES}
+        for m in MODES:
+            runs[m]()
+        for _ in range(repeats):
+            for m in MODES:
+                t0 = time.process_time()
+                runs[m]()
+                times[m].append(time.process_time() - t0)
+        return dict(info, cpu_ms={m: round(min(v) * 1e3, 1) for m, v in times.items()})
+    once = _runner(mode, s, cf, pos, mask, steps, read)
+    once()
+    _, peak = _peak_during(once)
+    return dict(info, mode=mode, peak_mb=round(peak / 2**20, 2))
+
+
+def main(argv=None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--lengths", type=int, nargs="+", default=[1000, 4000])
+    ap.add_argument("--steps", type=int, default=16)
+    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--worker", nargs=2, metavar=("MODE", "LENGTH"), help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.worker:
+        print(json.dumps(worker(args.worker[0], int(args.worker[1]), args.repeats, args.steps)))
+        return {}
+    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="65536", TQDM_DISABLE="1")
+
+    def run(mode, length):
+        out = subprocess.run([sys.executable, __file__, "--worker", mode, str(length), "--repeats", str(args.repeats),
+                              "--steps", str(args.steps)], capture_output=True, text=True, env=env, check=True)
+        return json.loads(out.stdout.strip().splitlines()[-1])
+
+    summary, raw = {}, {}
+    for length in args.lengths:
+        t = run("time", length)
+        mem = {m: run(m, length)["peak_mb"] for m in MODES}
+        raw[str(length)] = {"timing": t, "peak_mb": mem}
+        ms, L, S = t["cpu_ms"], t["layers"], args.steps
+        summary[str(length)] = {
+            "tokens": t["tokens"], "layers": L, "steps": S,
+            "ig_c1_time_vs_S_fwd_bwd": round(ms["ig_c1"] / (S * ms["fwd_bwd"]), 3),
+            "ig_c4_time_vs_S_fwd_bwd": round(ms["ig_c4"] / (S * ms["fwd_bwd"]), 3),
+            "ig_c1_peak_vs_forward": round(mem["ig_c1"] / max(mem["forward"], 1e-9), 3),
+            "ig_c4_peak_vs_forward": round(mem["ig_c4"] / max(mem["forward"], 1e-9), 3),
+            "sweep_time_vs_L_forwards": round(ms["sweep"] / (L * ms["forward"]), 3),
+            "sweep_time_vs_needed_forwards": round(ms["sweep"] / ((L + 1) * ms["forward"]), 3),
+            "sweep_peak_vs_forward": round(mem["sweep"] / max(mem["forward"], 1e-9), 3),
+        }
+        print(length, json.dumps(raw[str(length)]), json.dumps(summary[str(length)]), flush=True)
+        _write(summary, raw, args)
+    return _write(summary, raw, args)
+
+
+def _write(summary: dict, raw: dict, args) -> dict:
+    """benchmarks/results/explain.json with every length measured so far."""
+    top = summary[max(summary, key=int)]
+    res = {"summary": summary, "raw": raw,
+           "targets": {"ig_time_vs_S_fwd_bwd": 1.2, "ig_peak_vs_forward": 3.0, "sweep_time_vs_L_forwards": 1.2},
+           "met": {"ig_time (c1)": top["ig_c1_time_vs_S_fwd_bwd"] <= 1.2, "ig_memory (c1)": top["ig_c1_peak_vs_forward"] <= 3,
+                   "ig_memory (c4)": top["ig_c4_peak_vs_forward"] <= 3, "sweep_time": top["sweep_time_vs_L_forwards"] <= 1.2},
+           "lengths_asked": args.lengths, "config": "CPU seconds; text 4L x 256, 8 heads / 4 KV heads; vision 2L x 64; fp32; 2 threads; CPU; one crop; "
+                     "the sweep patches the crop's tokens and scores the read after it; no prefix reuse: every level reruns the whole sequence"}
+    out = Path(__file__).parent / "results" / "explain.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(res, indent=2))
+    return res
+
+
+if __name__ == "__main__":
+    main()
