@@ -208,9 +208,10 @@ def write_index(results: list[Result], out_dir: Path, title: str) -> Path:
     rows = []
     for r in results:
         rel = lambda f: html.escape(str(f.relative_to(out_dir)))  # noqa: E731
-        head = "".join(f"<b>{html.escape(h)}</b><br>" for h in headline(r))
-        rest = "<br>".join(f"{html.escape(str(k))} = {html.escape(_num(v))}" for k, v in r.numbers.items())
-        nums = head + (f"<details><summary>all {len(r.numbers)}</summary>{rest}</details>" if rest else "")
+        pairs = [f"{html.escape(str(k))} = {html.escape(_num(v))}" for k, v in r.numbers.items()]
+        head = "".join(f"<b>{html.escape(h)}</b><br>" for h in headline(r)) or "<br>".join(pairs[:4])
+        nums = head + (f"<details><summary>all {len(pairs)}</summary>{'<br>'.join(pairs)}</details>"
+                       if len(pairs) > 4 or headline(r) else "")
         figs = " ".join(f'<a href="{rel(f)}"><img src="{rel(f)}" height="60"></a>' for f in r.figures[:4])
         status = "passed" if r.ok else f"FAILED<pre>{html.escape(r.error)}</pre>"
         if r.oversize:
