@@ -1,7 +1,9 @@
 """Training figures: metric curves, a live-updating callback, and R-GRPO's clipped objective.
 
 `LivePlot` is the callback notebooks pass to `train(...)`: it redraws the figure in place with
-`IPython.display.clear_output(wait=True)` and shows nothing outside a kernel.
+`IPython.display.clear_output(wait=True)` and shows nothing outside a kernel. In a headless run (the
+notebook runner) nobody watches, so it draws once, at the run's last step, the figure the saved
+notebook keeps.
 """
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from typing import Sequence
 import torch
 from matplotlib.figure import Figure
 
+from ..core.env import headless
 from ..train.metrics import MetricLog
 
 
@@ -54,7 +57,11 @@ class LivePlot:
         self.fig = None
 
     def __call__(self, state, row: dict) -> None:
-        if row.get("step", 0) % self.every:
+        last = getattr(getattr(state, "config", None), "steps", None)
+        if isinstance(last, int) and headless():
+            if row.get("step", 0) < last:
+                return
+        elif row.get("step", 0) % self.every:
             return
         self.fig = plot_metrics(state.log, self.keys, title=self.title, smooth=self.smooth, fig=self.fig)
         _redraw(self.fig)
