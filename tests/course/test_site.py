@@ -30,3 +30,27 @@ def test_api_pages_document_every_module_of_a_room():
     page = api_pages(("course",))["course"]
     assert page.startswith("# r3lab.course") and "::: r3lab.course.lesson" in page and "::: r3lab.course.runner" in page
     assert "::: r3lab.course.site" in page and "__init__" not in page
+
+
+def test_stage_lays_out_docs_lessons_kit_and_api(tmp_path, monkeypatch):
+    from r3lab.course import site
+
+    docs, src = tmp_path / "docs", tmp_path / "nbs"
+    (docs / "instructor" / "solutions").mkdir(parents=True)
+    src.mkdir()
+    (docs / "index.md").write_text("# Home\n")
+    (docs / "colab.md").write_text("# The course on Colab\n")
+    (docs / "instructor" / "schedule.md").write_text("# A two-hour schedule\n")
+    _nb(docs / "instructor" / "solutions" / "20_sft_solutions.ipynb")
+    _nb(src / "00_a.ipynb")
+    monkeypatch.setattr(site, "DOCS", docs)
+    config = json.loads(site.stage(tmp_path / "site", None, tmp_path / "stage", ("course",), src).read_text())
+    assert config["docs_dir"] == str(tmp_path / "stage") and config["INHERIT"].endswith("mkdocs.yml")
+    nav = {list(item)[0]: list(item.values())[0] for item in config["nav"]}
+    assert nav["Lessons"] == ["lessons/index.md", {"00_a": "lessons/00_a.ipynb"}]
+    assert nav["Instructor's kit"] == ["instructor/index.md", "instructor/schedule.md",
+                                       "instructor/solutions/20_sft_solutions.ipynb"]
+    assert nav["The course on Colab"] == "colab.md" and nav["API reference"] == [{"r3lab.course": "api/course.md"}]
+    kit = (tmp_path / "stage" / "instructor" / "index.md").read_text()
+    assert "[A two-hour schedule](schedule.md)" in kit and "(solutions/20_sft_solutions.ipynb)" in kit
+    assert (tmp_path / "stage" / "lessons" / "00_a.ipynb").is_file()
