@@ -153,7 +153,8 @@ def collect(nb, fig_dir: Path) -> tuple[dict, list[Path]]:
         for oi, o in enumerate(cell.get("outputs", [])):
             data = o.get("data", {})
             if REPORT_MIME in data:
-                numbers.update(data[REPORT_MIME])
+                got = data[REPORT_MIME]
+                numbers.update({k: got["values"][k] for k in got["order"]})
             png = data.get("image/png")
             if png:
                 fig_dir.mkdir(exist_ok=True)
@@ -211,9 +212,10 @@ def write_index(results: list[Result], out_dir: Path, title: str) -> Path:
     rows = []
     for r in results:
         rel = lambda f: html.escape(str(f.relative_to(out_dir)))  # noqa: E731
-        head = "".join(f"<b>{html.escape(h)}</b><br>" for h in headline(r))
-        rest = "<br>".join(f"{html.escape(str(k))} = {html.escape(_num(v))}" for k, v in r.numbers.items())
-        nums = head + (f"<details><summary>all {len(r.numbers)}</summary>{rest}</details>" if rest else "")
+        pairs = [f"{html.escape(str(k))} = {html.escape(_num(v))}" for k, v in r.numbers.items()]
+        head = "".join(f"<b>{html.escape(h)}</b><br>" for h in headline(r)) or "<br>".join(pairs[:4])
+        nums = head + (f"<details><summary>all {len(pairs)}</summary>{'<br>'.join(pairs)}</details>"
+                       if len(pairs) > 4 or headline(r) else "")
         figs = " ".join(f'<a href="{rel(f)}"><img src="{rel(f)}" height="60"></a>' for f in r.figures[:4])
         status = "passed" if r.ok else f"FAILED<pre>{html.escape(r.error)}</pre>"
         if r.oversize:

@@ -89,16 +89,18 @@ def stage(out: Path, run: Path | None, stage_dir: Path, rooms=API_ROOMS, folder:
     api.mkdir()
     for room, text in api_pages(rooms).items():
         (api / f"{room}.md").write_text(text, encoding="utf-8")
-    instructor = sorted((stage_dir / "instructor").glob("*.md")) if (stage_dir / "instructor").is_dir() else []
-    if instructor and not (stage_dir / "instructor" / "index.md").is_file():  # the home page links the folder
-        (stage_dir / "instructor" / "index.md").write_text(
-            "# Instructor's kit\n\n" + "\n".join(f"- [{_title(p)}]({p.name})" for p in instructor) + "\n")
-        instructor.insert(0, stage_dir / "instructor" / "index.md")
+    kit = stage_dir / "instructor"  # the instructor's pages and solution notebooks, however deep
+    instructor = sorted((p for p in kit.rglob("*") if p.suffix in (".md", ".ipynb")),
+                        key=lambda p: (p.name != "index.md", p)) if kit.is_dir() else []
+    if instructor and not (kit / "index.md").is_file():  # the home page links the folder
+        (kit / "index.md").write_text("# Instructor's kit\n\n" + "\n".join(
+            f"- [{_title(p)}]({p.relative_to(kit).as_posix()})" for p in instructor) + "\n")
+        instructor.insert(0, kit / "index.md")
     extra = sorted(p for p in stage_dir.glob("*.md") if p.name != "index.md")
     nav = [{"Home": "index.md"},
            {"Lessons": ["lessons/index.md"] + [{p.stem: f"lessons/{p.name}"} for p, _ in sources]}]
     if instructor:
-        nav.append({"Instructor's kit": [f"instructor/{p.name}" for p in instructor]})
+        nav.append({"Instructor's kit": [p.relative_to(stage_dir).as_posix() for p in instructor]})
     nav += [{_title(p): p.name} for p in extra]
     nav.append({"API reference": [{f"r3lab.{r}": f"api/{r}.md"} for r in rooms]})
     config = {"INHERIT": str(BASE_CONFIG), "docs_dir": str(stage_dir), "site_dir": str(out.resolve()), "nav": nav}
@@ -108,6 +110,8 @@ def stage(out: Path, run: Path | None, stage_dir: Path, rooms=API_ROOMS, folder:
 
 
 def _title(page: Path) -> str:
+    if page.suffix == ".ipynb":
+        return page.stem.replace("_", " ")
     for line in page.read_text(encoding="utf-8").splitlines():
         if line.startswith("# "):
             return line[2:].strip()

@@ -56,10 +56,12 @@ def test_report_shows_a_table_and_prints_no_line(capsys, monkeypatch):
 
     monkeypatch.setattr(IPython, "get_ipython", lambda: Shell())
     monkeypatch.setattr(IPython.display, "display", lambda obj, raw=False: shown.append((obj, raw)))
-    numbers = report(loss=0.123456, n=3, name="x")
-    assert numbers == {"loss": 0.1235, "n": 3, "name": "x"} and capsys.readouterr().out == ""
+    numbers = report(loss=0.123456, n=3, name="x", iou=float("nan"))
+    assert {k: v for k, v in numbers.items() if k != "iou"} == {"loss": 0.1235, "n": 3, "name": "x"}
+    assert capsys.readouterr().out == ""
     (bundle, raw), = shown
-    assert raw and bundle[REPORT_MIME] == {"loss": 0.1235, "n": 3, "name": "x"}
+    assert raw and bundle[REPORT_MIME]["values"] == {"loss": 0.1235, "n": 3, "name": "x", "iou": None}  # NaN: null
+    assert bundle[REPORT_MIME]["order"] == ["loss", "n", "name", "iou"]  # as reported, whatever sorts the keys
     assert "<table" in bundle["text/html"] and "<td>0.1235</td>" in bundle["text/html"]
     assert numbers._ipython_display_() is None  # a cell ending in report(...) adds no raw dict
 

@@ -18,39 +18,8 @@ from r3lab.course import runner as nbr
 CHROMIUM = Path(os.environ.get("R3LAB_CHROMIUM", "/usr/bin/chromium"))
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-BODY = """from r3lab.course import report, setup
-from r3lab.testing import tiny_policy, toy_trajectory
-from r3lab.viz import step_player
-import matplotlib.pyplot as plt
-import plotly.graph_objects as go
-import warnings
-machine = setup(seed)
-warnings.warn("a library warning nobody filtered")  # stands in for noise: the page check must see it
-fig, ax = plt.subplots(figsize=(3, 2)); ax.plot([0, 1], [1, 0]); plt.show()
-display(go.Figure(go.Bar(x=["a", "b"], y=[2, 3]), layout=dict(width=360, height=240, title="bars")))
-display(step_player(toy_trajectory(tiny_policy())))
-report(answer=42, share=0.5)"""
-
-
-@pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    """(run folder, result, notebooks folder) of one small notebook run through the runner."""
-    tmp = tmp_path_factory.mktemp("pages")
-    folder = tmp / "nbs"
-    folder.mkdir()
-    nb = nbformat.v4.new_notebook()
-    params = nbformat.v4.new_code_cell("smoke: bool = False  # small sizes\nseed: int = 0  # seeds")
-    params.metadata["tags"] = ["parameters"]
-    nb.cells = [nbformat.v4.new_markdown_cell("# 00 · Figures"), params, nbformat.v4.new_code_cell(BODY)]
-    nb.metadata["kernelspec"] = {"name": "r3lab", "display_name": "r3lab", "language": "python"}
-    nbformat.write(nb, str(folder / "00_figures.ipynb"))
-    (result,) = nbr.run_series(None, profile="smoke", out=tmp / "run", timeout=240, folder=folder)
-    assert result.ok, result.error
-    return tmp / "run", result, folder
-
-
-def test_the_run_folder_holds_the_page_and_the_page_every_figure(run):
-    out, result, _ = run
+def test_the_run_folder_holds_the_page_and_the_page_every_figure(executed):
+    out, result, _ = executed
     assert result.page == out / "00_figures" / "00_figures.html" and not result.oversize
     nb = nbformat.read(str(result.output), as_version=4)
     outputs = [o for c in nb.cells for o in c.get("outputs", [])]
@@ -97,18 +66,18 @@ def _shown_images(page_url: str, tmp: Path) -> list[dict]:
 
 
 @pytest.mark.browser
-def test_the_executed_notebook_page_shows_its_figures(run, tmp_path):
-    _, result, _ = run
+def test_the_executed_notebook_page_shows_its_figures(executed, tmp_path):
+    _, result, _ = executed
     images = _shown_images(result.page.as_uri(), tmp_path)
     assert len(images) >= 3 and all(i["w"] > 0 and i["h"] > 0 for i in images), images
 
 
 @pytest.mark.browser
-def test_the_site_lesson_page_shows_its_figures(run, tmp_path):
+def test_the_site_lesson_page_shows_its_figures(executed, tmp_path):
     pytest.importorskip("mkdocs")
     from r3lab.course.site import build_site
 
-    out, result, folder = run
+    out, result, folder = executed
     index = build_site(out, tmp_path / "site", rooms=("course",), folder=folder)
     lesson = tmp_path / "site" / "lessons" / "00_figures" / "index.html"
     assert index.is_file() and lesson.is_file()
