@@ -1,4 +1,5 @@
-# r3lab: `make main` (set up + the notebook series) and `make test` (set up + the test suite).
+# r3lab: `make main` (set up + the notebook series), `make test` (set up + the test suite) and `make docs`
+# (the course's site from runs/main, offline, into site/).
 PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -19,7 +20,8 @@ VENV312 ?= .venv312
 PINS312 ?= torch transformers  # newest; the floor: PY312=python3.10 PINS312="torch==2.11.0 transformers==5.20.2"
 CORE_TESTS := tests/core tests/engine tests/model tests/train tests/explain
 
-.PHONY: setup chromium main test test-py312 clean
+.PHONY: setup chromium main docs test test-py312 clean
+RUN ?= runs/main
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -46,7 +48,12 @@ chromium:
 setup: $(STAMP) chromium
 
 main: $(STAMP)
-	$(BIN)/r3lab notebooks run --profile default --out runs/main
+	$(BIN)/r3lab notebooks run --profile default --out $(RUN)
+
+# The lessons as `make main` executed them (RUN=runs/other for another run), docs/ and the API reference.
+docs: $(STAMP)
+	@test -d $(RUN) || echo "[docs] $(RUN) does not exist: the lesson pages will have no outputs (run make main first)"
+	$(BIN)/r3lab notebooks site --run $(RUN) --out site
 
 # -v: the CI log names every test (each notebook in smoke mode, the link check, the browser check)
 test: setup
@@ -61,4 +68,4 @@ test-py312:
 	$(VENV312)/bin/python -m pytest -q -p no:cacheprovider -n 2 $(PYTEST_ARGS) $(CORE_TESTS)
 
 clean:
-	rm -rf $(VENV) $(VENV312) runs .pytest_cache
+	rm -rf $(VENV) $(VENV312) runs site .site-src .cache .pytest_cache

@@ -28,6 +28,8 @@ COMMANDS = [
     (("dashboard",), "r3lab.cli.dashboard", "crop-behaviour dashboard of a training log or a run; flags crop collapse"),
     (("recipe",), "r3lab.cli.recipe", "the miniature replication: train from scratch and build the table"),
     (("notebooks", "run"), "r3lab.cli.notebooks", "execute the notebook series headlessly with papermill"),
+    (("notebooks", "site"), "r3lab.cli.notebooks_site", "the course's site (executed lessons, docs/, API reference), "
+                                                         "built offline with MkDocs"),
 ]
 
 

@@ -4,7 +4,7 @@ from .._lazy import lazy
 
 __getattr__, __dir__, __all__ = lazy(__name__, {
     ".env": ["IN_CI", "IN_COLAB", "IN_BINDER", "IN_TEST", "REPO_ROOT", "ASSETS", "assets_dir", "seed_everything",
-        "configure_threads", "progress_disabled", "configure_display", "describe"],
+        "configure_threads", "headless", "in_kernel", "pick_device", "progress_disabled", "configure_display", "describe"],
     ".regions": ["Box", "ViewConfig", "smart_resize", "Frame", "zoom_scale", "Crop", "crop_and_zoom", "box_area",
         "box_iou", "box_giou", "box_contains", "clip_box"],
     ".crop_calls": ["Verdict", "CropCall", "CallStyle", "COORDS", "GRAMMARS", "format_crop_call", "parse_crop_call", "find_crop_calls",

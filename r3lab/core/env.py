@@ -50,6 +50,33 @@ def configure_threads(n: int | None = None) -> int:
     return n
 
 
+def headless() -> bool:
+    """True where outputs are saved rather than watched: the notebook runner (R3LAB_HEADLESS=1), CI, or no
+    IPython kernel. R3LAB_WIDGETS=1 says a person (or the JupyterLab browser test) is watching live widgets."""
+    if os.environ.get("R3LAB_WIDGETS", "") == "1":
+        return False
+    return os.environ.get("R3LAB_HEADLESS", "") == "1" or IN_CI or not _in_ipython()
+
+
+def pick_device(device: str = "auto") -> torch.device:
+    """The torch device a lesson runs on: "auto" is CUDA when torch sees a GPU, else the CPU; "cpu", "cuda",
+    "cuda:N" and "mps" are taken as asked, and refused with the reason when the machine lacks them."""
+    if device in ("auto", "", None):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as e:
+        raise ValueError(f"device={device!r} is not a device ({e}); use 'auto', 'cpu', 'cuda' or 'cuda:N'") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r}, but this torch ({torch.__version__}) sees no CUDA GPU; "
+                         "use device='auto' or 'cpu' (on Colab: Runtime > Change runtime type > GPU)")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise ValueError(f"device={device!r}, but only {torch.cuda.device_count()} CUDA device(s) are visible")
+    if dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ValueError(f"device={device!r}, but MPS is not available here; use device='auto' or 'cpu'")
+    return dev
+
+
 def progress_disabled(progress: bool | None = None) -> bool:
     """Whether tqdm bars are off: `progress` when the caller says (True: shown); else off in CI logs unless
     TQDM_DISABLE=0 asks for them."""
@@ -58,15 +85,16 @@ def progress_disabled(progress: bool | None = None) -> bool:
     flag = os.environ.get("TQDM_DISABLE")
     if flag is not None:
         return flag not in ("", "0")
-    return IN_CI
+    return IN_CI or os.environ.get("R3LAB_HEADLESS", "") == "1"
 
 
 def configure_display(plotly_renderer: str | None = None, matplotlib_backend: str | None = None) -> dict:
     """Choose the plotly renderer and matplotlib backend explicitly (headless runs need both).
 
-    In a kernel: inline matplotlib and plotly's offline `notebook` renderer (plotly.js embedded, so
-    papermill outputs render without network). Elsewhere: `agg` and `png`/`json`-free `browser`-less
-    defaults. PLOTLY_RENDERER in the environment wins over the default.
+    In a kernel: inline matplotlib and plotly's `plotly_mimetype` renderer (the figure as JSON, drawn by
+    JupyterLab's plotly extension: no plotly.js copied into the notebook); Colab: `colab`. Elsewhere: `agg`
+    and `json`. PLOTLY_RENDERER in the environment wins over the default. Headless notebook runs replace
+    the plotly renderer with `r3lab.viz.static`'s (a PNG beside the JSON; see r3lab.course.setup).
     """
     import matplotlib
     import plotly.io as pio
@@ -80,13 +108,13 @@ def configure_display(plotly_renderer: str | None = None, matplotlib_backend: st
 
         configure_inline_support(get_ipython(), backend)
     renderer = plotly_renderer or os.environ.get("PLOTLY_RENDERER") or (
-        "colab" if IN_COLAB else "notebook" if kernel else "json"
+        "colab" if IN_COLAB else "plotly_mimetype" if kernel else "json"
     )
     pio.renderers.default = renderer
     return {"plotly_renderer": renderer, "matplotlib_backend": matplotlib.get_backend()}
 
 
-def describe() -> dict:
+def describe(device: torch.device | None = None) -> dict:
     """A one-line-per-fact summary of the machine, for the top of every notebook."""
     import transformers
 
@@ -94,13 +122,18 @@ def describe() -> dict:
         "python": platform.python_version(),
         "torch": torch.__version__,
         "transformers": transformers.__version__,
-        "device": "cuda" if torch.cuda.is_available() else "cpu",
+        "device": str(device if device is not None else pick_device("auto")),
         "threads": torch.get_num_threads(),
         "ci": IN_CI,
         "colab": IN_COLAB,
         "binder": IN_BINDER,
     }
     return info
+
+
+def in_kernel() -> bool:
+    """True inside an IPython kernel (a notebook, papermill), False in a script or the CLI."""
+    return _in_ipython()
 
 
 def _in_ipython() -> bool:

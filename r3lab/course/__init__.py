@@ -3,6 +3,7 @@ notebook series headlessly with papermill."""
 from .._lazy import lazy
 
 __getattr__, __dir__, __all__ = lazy(__name__, {
-    ".lesson": ["SMOKE", "SMOKE_RECIPE", "setup", "sizes", "start_policy", "load_benchmark", "report"],
+    ".lesson": ["SMOKE", "SMOKE_RECIPE", "Machine", "Report", "setup", "quiet", "sizes", "start_policy", "load_benchmark",
+                "report"],
     ".runner": ["ParameterError", "find_notebooks", "check_parameters", "run_notebook", "run_series"],
 })

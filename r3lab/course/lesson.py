@@ -5,15 +5,20 @@ values listed here, one table for the whole series, so the lesson reads the same
 """
 from __future__ import annotations
 
+import html
 import json
+import math
+import os
+import warnings
 from pathlib import Path
 from types import SimpleNamespace
 
-from ..core.env import ASSETS, IN_CI, REPO_ROOT, configure_display, configure_threads, describe, seed_everything
+from ..core.env import (ASSETS, IN_CI, REPO_ROOT, configure_display, configure_threads, describe, headless,
+                        pick_device, seed_everything)
 from ..model.policy import Policy, load_policy
 from ..model.tiny import TinyConfig, build_tiny
 
-MARKER = "R3LAB_REPORT "  # a printed line the runner reads a notebook's key numbers from
+REPORT_MIME = "application/vnd.r3lab.report+json"  # the output field the runner reads a lesson's numbers from
 SMOKE = {  # lesson -> the sizes smoke mode runs it with (CI: every notebook well under a minute)
     "00_build_vlir": {"n": 40, "n_probe": 40},
     "10_interleaved_inference": {"group_size": 2, "curve_crops": 1, "repeats": 1},
@@ -31,15 +36,54 @@ SMOKE_RECIPE = dict(n_base=24, base_steps=2, pairs_steps=1, read_steps=1, compar
                     ground_check=4, ground_min=0.0)  # notebook 50: every stage, briefly (the check measured, not enforced)
 
 
-def setup(seed: int) -> dict:
-    """The set-up cell: autoreload outside CI, one CPU thread for r3-tiny (unless OMP_NUM_THREADS says
-    otherwise), python / numpy / torch seeded, explicit display backends; returns the machine's description."""
-    if not IN_CI:
+class Machine(dict):
+    """What `setup` returns: the machine's facts (python, torch, device, threads, ...), shown as a small table."""
+
+    def _repr_html_(self) -> str:
+        cells = "".join(f"<tr><th style=\"text-align:left\">{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>"
+                        for k, v in self.items())
+        return f'<table class="r3lab-machine">{cells}</table>'
+
+
+def setup(seed: int, device: str = "auto") -> Machine:
+    """The set-up cell: autoreload in a live kernel, one CPU thread for r3-tiny (unless OMP_NUM_THREADS says
+    otherwise), python / numpy / torch seeded, library warnings that r3lab cannot fix silenced by name,
+    figures that survive being saved (plotly as PNG in headless runs), progress bars off where nobody
+    watches them. `device`: "auto" (CUDA when present), "cpu", "cuda", "cuda:N". Returns the machine's
+    facts; `["device"]` is the torch.device to run on."""
+    dev = pick_device(device)
+    if not IN_CI and not headless():
         _autoreload()
     configure_threads()
     seed_everything(seed)
-    configure_display()
-    return describe()
+    quiet()
+    display = configure_display()
+    if headless():
+        from ..viz.static import register_renderer
+
+        register_renderer()
+        display["plotly_renderer"] = "r3lab"
+    info = Machine(describe(dev))
+    info["device"] = dev
+    info["figures"] = f"matplotlib {display['matplotlib_backend'].rsplit('.', 1)[-1]}, plotly {display['plotly_renderer']}"
+    return info
+
+
+def quiet() -> None:
+    """Silence, by message and category, the library warnings a lesson cannot act on; progress bars off headless.
+
+    What r3lab itself caused is fixed at the source (e.g. `activation_checkpointing` for TRL); these come from
+    inside TRL / transformers calls the lessons make as documented."""
+    warnings.filterwarnings("ignore", message=r"`is_gradient_checkpointing` is deprecated", category=FutureWarning)
+    warnings.filterwarnings("ignore", message=r"You are using 'environment_factory'", category=UserWarning)
+    if headless():
+        os.environ["TQDM_DISABLE"] = "1"  # bars that stay at 0 % in a saved notebook help nobody
+        try:
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.disable_progress_bar()
+        except ImportError:
+            pass
 
 
 def sizes(lesson: str, smoke: bool, **values) -> SimpleNamespace:
@@ -50,18 +94,23 @@ def sizes(lesson: str, smoke: bool, **values) -> SimpleNamespace:
     return SimpleNamespace(**{**values, **(small if smoke else {})})
 
 
-def start_policy(checkpoint: str = "", smoke: bool = False, seed: int = 0, shipped: str = "r3-tiny-sft"
-                 ) -> tuple[Policy, str]:
+def start_policy(checkpoint: str = "", smoke: bool = False, seed: int = 0, shipped: str = "r3-tiny-sft",
+                 device=None) -> tuple[Policy, str]:
     """The policy a lesson starts from, and where it came from ("" for an untrained r3-tiny).
 
     A given `checkpoint` is always loaded (a wrong path is an error naming what was expected);
     otherwise the shipped `assets/checkpoints/<shipped>` unless `smoke`; otherwise an untrained r3-tiny
-    with the recipe's 7-px patches.
+    with the recipe's 7-px patches. `device` (a torch.device or a name, e.g. `setup(...)["device"]`):
+    where its weights go (default: where they load, the CPU).
     """
     path = checkpoint or ("" if smoke else str(ASSETS / "checkpoints" / shipped))
     if path and (checkpoint or (Path(path) / "config.json").is_file()):
-        return load_policy(path), path
-    return build_tiny(TinyConfig(patch_size=7, seed=seed)), ""
+        policy, source = load_policy(path), path
+    else:
+        policy, source = build_tiny(TinyConfig(patch_size=7, seed=seed)), ""
+    if device is not None:
+        policy.model.to(pick_device(str(device)))
+    return policy, source
 
 
 def load_benchmark(name: str) -> dict | None:
@@ -70,11 +119,34 @@ def load_benchmark(name: str) -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-def report(**numbers) -> dict:
-    """Print the lesson's key numbers in a form the runner picks up (and show them)."""
-    clean = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in numbers.items()}
-    print(MARKER + json.dumps(clean, default=str))
+class Report(dict):
+    """The numbers `report` recorded. Already shown as a table when recorded, so a cell ending in
+    `report(...)` shows nothing more (no raw dict)."""
+
+    def _ipython_display_(self) -> None:
+        pass
+
+
+def report(**numbers) -> Report:
+    """Record the lesson's key numbers for the runner (its results.json and index page) and show them as a
+    small table. Floats are rounded to 4 places; returns the rounded numbers."""
+    clean = Report({k: (round(v, 4) if isinstance(v, float) else v) for k, v in numbers.items()})
+    try:
+        from IPython import get_ipython
+        from IPython.display import display
+    except ImportError:
+        return clean
+    if get_ipython() is not None:
+        rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{html.escape(_fmt(v))}</td></tr>" for k, v in clean.items())
+        record = {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in clean.items()}
+        display({REPORT_MIME: json.loads(json.dumps(record, default=str)),  # NaN: not measured, JSON null
+                 "text/html": f'<table class="r3lab-report"><tr><th>key number</th><th>value</th></tr>{rows}</table>',
+                 "text/plain": ", ".join(f"{k} = {_fmt(v)}" for k, v in clean.items())}, raw=True)
     return clean
+
+
+def _fmt(v) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
 
 
 def _autoreload() -> None:

@@ -4,12 +4,16 @@
 
 Parameters are checked against `papermill.inspect_notebook` before anything runs: unknown or
 mistyped names are refused with the notebook's real parameters (papermill itself only logs them).
-A notebook reports its key numbers with `r3lab.course.report(name=value, ...)`; the runner
-collects them into the index page next to pass/fail and wall time.
+Everything a run makes stays in its folder: `<out>/<name>/<name>.ipynb` (executed), `<name>.html`
+(nbconvert's rendering), `figures/`, and `<out>/index.html` + `results.json`. The kernel runs with
+R3LAB_HEADLESS=1: figures are saved as images, the step player as a strip of frames, no progress bars.
+A notebook records its key numbers with `r3lab.course.report(name=value, ...)`; the index shows each
+notebook's time and headline numbers and flags any file over `MAX_BYTES`.
 """
 from __future__ import annotations
 
 import base64
+import contextlib
 import html
 import json
 import os
@@ -20,13 +24,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..core.env import REPO_ROOT
-from .lesson import MARKER
+from .lesson import REPORT_MIME
 
 NOTEBOOKS = REPO_ROOT / "notebooks"
 KERNEL = "r3lab"
 PROFILES = {"smoke": {"smoke": True}, "default": {}}
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _TYPES = {"bool": bool, "int": int, "float": float, "str": str}
+MAX_BYTES = 2_000_000  # an executed notebook or its page above this is flagged (and fails the tests)
+HEADLESS_ENV = {"R3LAB_HEADLESS": "1", "TQDM_DISABLE": "1"}  # given to the kernel: saved, not watched
+# lesson -> its headline: (before, after) pairs shown first on the index page
+HEADLINES = {
+    "20_sft": [("read_one_before", "read_one_after"), ("crop_iou_before", "crop_iou_after")],
+    "30_rgrpo": [("held_out_reward_before", "held_out_reward_after"), ("crop_iou_before", "crop_iou_after")],
+}
 
 
 class ParameterError(ValueError):
@@ -99,6 +110,8 @@ class Result:
     figures: list[Path] = field(default_factory=list)
     error: str = ""
     parameters: dict = field(default_factory=dict)
+    page: Path | None = None  # nbconvert's HTML rendering of the executed notebook
+    oversize: list[str] = field(default_factory=list)  # files above MAX_BYTES, "name (size)"
 
 
 def run_notebook(path: Path, out_dir: Path, params: dict, timeout: int = 600, kernel: str = KERNEL) -> Result:
@@ -120,47 +133,108 @@ def run_notebook(path: Path, out_dir: Path, params: dict, timeout: int = 600, ke
     except Exception as e:  # kernel died, timeout, ...
         error = f"{type(e).__name__}: {e}"
     seconds = time.perf_counter() - t0
-    numbers, figures = {}, []
+    numbers, figures, page = {}, [], None
     if out_nb.exists():
         nb = nbformat.read(str(out_nb), as_version=4)
-        fig_dir = work / "figures"
-        for ci, cell in enumerate(nb.cells):
-            for oi, o in enumerate(cell.get("outputs", [])):
-                text = o.get("text", "") if o.get("output_type") == "stream" else ""
-                for line in text.splitlines():
-                    if line.startswith(MARKER):
-                        numbers.update(json.loads(line[len(MARKER):]))
-                png = o.get("data", {}).get("image/png")
-                if png:
-                    fig_dir.mkdir(exist_ok=True)
-                    f = fig_dir / f"cell{ci:02d}_{oi}.png"
-                    f.write_bytes(base64.b64decode(png))
-                    figures.append(f)
-    return Result(path.stem, not error, seconds, out_nb, numbers, figures, error, params)
+        numbers, figures = collect(nb, work / "figures")
+        page = export_page(nb, work / f"{path.stem}.html")
+    oversize = [f"{f.name} ({f.stat().st_size / 1e6:.1f} MB)" for f in (out_nb, page)
+                if f is not None and f.exists() and f.stat().st_size > MAX_BYTES]
+    return Result(path.stem, not error, seconds, out_nb, numbers, figures, error, params, page, oversize)
+
+
+def collect(nb, fig_dir: Path) -> tuple[dict, list[Path]]:
+    """The numbers `report` recorded and every PNG output (written to fig_dir) of an executed notebook."""
+    numbers, figures = {}, []
+    for ci, cell in enumerate(nb.cells):
+        for oi, o in enumerate(cell.get("outputs", [])):
+            data = o.get("data", {})
+            if REPORT_MIME in data:
+                numbers.update(data[REPORT_MIME])
+            png = data.get("image/png")
+            if png:
+                fig_dir.mkdir(exist_ok=True)
+                f = fig_dir / f"cell{ci:02d}_{oi}.png"
+                f.write_bytes(base64.b64decode(png))
+                figures.append(f)
+    return numbers, figures
+
+
+def export_page(nb, path: Path) -> Path | None:
+    """nbconvert's HTML rendering of `nb` (lab template, images inline) at `path`; None if nbconvert fails."""
+    try:
+        from nbconvert import HTMLExporter
+
+        body, _ = HTMLExporter(template_name="lab").from_notebook_node(nb)
+    except Exception as e:  # a broken page must not hide the run's result
+        print(f"[r3lab]   no HTML page for {path.name}: {type(e).__name__}: {e}", file=sys.stderr)
+        return None
+    path.write_text(body, encoding="utf-8")
+    return path
+
+
+@contextlib.contextmanager
+def _environ(values: dict):
+    """os.environ with `values` set (the kernel papermill starts inherits them), restored afterwards."""
+    old = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def headline(r: Result) -> list[str]:
+    """The notebook's headline as "name: before → after" lines (its HEADLINES pairs found in its numbers)."""
+    out = []
+    for a, b in HEADLINES.get(r.name, []):
+        if a in r.numbers and b in r.numbers:
+            name = os.path.commonprefix([a, b]).rstrip("_") or a
+            out.append(f"{name}: {_num(r.numbers[a])} → {_num(r.numbers[b])}")
+    return out
+
+
+def _num(v) -> str:
+    return f"{v:.3g}" if isinstance(v, float) else str(v)
 
 
 def write_index(results: list[Result], out_dir: Path, title: str) -> Path:
+    """`out_dir/index.html` (one row per notebook: its page, time, headline and key numbers, figures) and
+    `out_dir/results.json`."""
     rows = []
     for r in results:
-        nums = "<br>".join(f"{html.escape(str(k))} = {html.escape(str(v))}" for k, v in r.numbers.items())
-        figs = " ".join(f'<a href="{html.escape(str(f.relative_to(out_dir)))}">'
-                        f'<img src="{html.escape(str(f.relative_to(out_dir)))}" height="60"></a>' for f in r.figures[:4])
+        rel = lambda f: html.escape(str(f.relative_to(out_dir)))  # noqa: E731
+        pairs = [f"{html.escape(str(k))} = {html.escape(_num(v))}" for k, v in r.numbers.items()]
+        head = "".join(f"<b>{html.escape(h)}</b><br>" for h in headline(r)) or "<br>".join(pairs[:4])
+        nums = head + (f"<details><summary>all {len(pairs)}</summary>{'<br>'.join(pairs)}</details>"
+                       if len(pairs) > 4 or headline(r) else "")
+        figs = " ".join(f'<a href="{rel(f)}"><img src="{rel(f)}" height="60"></a>' for f in r.figures[:4])
         status = "passed" if r.ok else f"FAILED<pre>{html.escape(r.error)}</pre>"
-        rows.append(f"<tr><td><a href=\"{html.escape(str(r.output.relative_to(out_dir)))}\">{html.escape(r.name)}</a></td>"
-                    f"<td class=\"{'ok' if r.ok else 'bad'}\">{status}</td><td>{r.seconds:.1f} s</td>"
-                    f"<td>{nums}</td><td>{figs}</td></tr>")
+        if r.oversize:
+            status += f'<br><span class="bad">over {MAX_BYTES / 1e6:.0f} MB: {html.escape(", ".join(r.oversize))}</span>'
+        name = (f'<a href="{rel(r.page)}">{html.escape(r.name)}</a>' if r.page else html.escape(r.name))
+        name += f' <small>(<a href="{rel(r.output)}">ipynb</a>)</small>' if r.output.exists() else ""
+        rows.append(f"<tr><td>{name}</td><td class=\"{'ok' if r.ok else 'bad'}\">{status}</td>"
+                    f"<td>{r.seconds:.1f} s</td><td>{nums}</td><td>{figs}</td></tr>")
     total = sum(r.seconds for r in results)
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>body{{font-family:sans-serif;margin:2em}}td,th{{border-bottom:1px solid #ddd;padding:6px;vertical-align:top}}td:nth-child(3){{white-space:nowrap}}
 .ok{{color:#070}}.bad{{color:#b00}}pre{{white-space:pre-wrap;max-width:60em}}</style></head><body>
-<h1>{html.escape(title)}</h1><p>{sum(r.ok for r in results)}/{len(results)} notebooks passed in {total:.0f} s.</p>
-<table><tr><th>notebook</th><th>status</th><th>time</th><th>key numbers</th><th>figures</th></tr>
+<h1>{html.escape(title)}</h1><p>{sum(r.ok for r in results)}/{len(results)} notebooks passed in {total:.0f} s
+({total / 60:.1f} min).</p>
+<table><tr><th>notebook</th><th>status</th><th>time</th><th>headline and key numbers</th><th>figures</th></tr>
 {''.join(rows)}</table></body></html>"""
     path = out_dir / "index.html"
-    path.write_text(page)
+    path.write_text(page, encoding="utf-8")
     (out_dir / "results.json").write_text(json.dumps([
         {"name": r.name, "ok": r.ok, "seconds": round(r.seconds, 2), "numbers": r.numbers, "error": r.error,
-         "parameters": r.parameters} for r in results], indent=2))
+         "parameters": r.parameters, "headline": headline(r),
+         "page": str(r.page.relative_to(out_dir)) if r.page else None, "oversize": r.oversize}
+        for r in results], indent=2))
     return path
 
 
@@ -201,7 +275,8 @@ def run_series(names=None, params: dict | None = None, profile: str = "default",
     results = []
     for p, prm in plans:
         print(f"[r3lab] running {p.name} {prm or ''}", flush=True)
-        r = run_notebook(p, out_dir, prm, timeout, kernel)
+        with _environ(HEADLESS_ENV):
+            r = run_notebook(p, out_dir, prm, timeout, kernel)
         results.append(r)
         print(f"[r3lab]   {'passed' if r.ok else 'FAILED'} in {r.seconds:.1f} s {r.numbers or ''}", flush=True)
         if not r.ok:

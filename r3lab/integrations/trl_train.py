@@ -7,7 +7,8 @@ on the model's tokens. `TrajectoryRecorder` turns every batch back into Trajecto
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import warnings
+from dataclasses import dataclass, field, fields
 from typing import Sequence
 
 import torch
@@ -16,6 +17,7 @@ from ..core.settings import POSITIVE, RATE, check_choice, check_ranges, nested, 
 from ..engine.config import RolloutSettings
 from ..train.rewards import RewardSpec
 from ..core.crop_calls import COORDS
+from ..core.env import in_kernel, progress_disabled
 from .trl_env import CropEnvironment, require_trl, tool_processor, trl_dataset
 from .trl_rewards import reward_funcs
 from .trl_runs import TrajectoryRecorder
@@ -90,6 +92,10 @@ def grpo_trainer(policy, samples: Sequence, cfg: TRLConfig | None = None, record
     require_trl()
     from trl import GRPOConfig, GRPOTrainer
 
+    # transformers 5.24 renamed gradient_checkpointing (a FutureWarning since); older 5.x knows only the old name
+    checkpointing = next(n for n in ("activation_checkpointing", "gradient_checkpointing")
+                         if n in {f.name for f in fields(GRPOConfig)})
+
     cfg = (cfg or TRLConfig()).validate()
     if len({s.sample_id for s in samples}) != len(samples):
         raise ValueError("train_trl: samples need distinct sample_id values (each rollout finds its image by it)")
@@ -103,16 +109,23 @@ def grpo_trainer(policy, samples: Sequence, cfg: TRLConfig | None = None, record
         top_p=cfg.rollout.top_p, max_completion_length=cfg.rollout.max_new_tokens,
         max_tool_calling_iterations=cfg.rollout.max_crops, beta=cfg.beta,
         epsilon=cfg.epsilon, seed=cfg.seed, use_vllm=cfg.use_vllm, vllm_mode=cfg.vllm_mode,
-        vllm_gpu_memory_utilization=cfg.vllm_memory, gradient_checkpointing=cfg.gradient_checkpointing,
+        vllm_gpu_memory_utilization=cfg.vllm_memory, **{checkpointing: cfg.gradient_checkpointing},
         reward_weights=weights + [0.0], logging_steps=cfg.log_every, report_to=[],
         save_strategy="steps" if cfg.save_steps else "no", save_steps=cfg.save_steps or 500,
-        use_cpu=policy.device.type == "cpu", bf16=policy.model.dtype == torch.bfloat16, disable_tqdm=False)
+        use_cpu=policy.device.type == "cpu", bf16=policy.model.dtype == torch.bfloat16,
+        disable_tqdm=progress_disabled())
     args = GRPOConfig(**{**settings, **grpo_kw})  # GRPOConfig's own fields, given by name, win
     policy.model.train()
-    trainer = GRPOTrainer(model=policy.model, reward_funcs=funcs + [recorder], args=args,
-                          train_dataset=dataset, processing_class=processor,
-                          environment_factory=CropEnvironment.factory(samples, policy.view, cfg.coords,
-                                                                           cfg.rollout.max_crops))
+    with warnings.catch_warnings():  # r3lab is written against environment_factory on purpose (trl pinned 1.16)
+        warnings.filterwarnings("ignore", message=r"You are using 'environment_factory'", category=UserWarning)
+        trainer = GRPOTrainer(model=policy.model, reward_funcs=funcs + [recorder], args=args,
+                              train_dataset=dataset, processing_class=processor,
+                              environment_factory=CropEnvironment.factory(samples, policy.view, cfg.coords,
+                                                                          cfg.rollout.max_crops))
+    if in_kernel() and progress_disabled():  # a saved notebook: no bar, and not every log dict printed instead
+        from transformers import PrinterCallback
+
+        trainer.remove_callback(PrinterCallback)
     return trainer, recorder
 
 

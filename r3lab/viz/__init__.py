@@ -1,6 +1,6 @@
 """Views: a trajectory as matplotlib figures, a plotly figure, a step player and one HTML page, all from the
-same display steps; the figures of data, training, results and benchmark runs; the crop-behaviour dashboard.
-Every function returns its figure."""
+same display steps; the figures of data, training, results and benchmark runs; the crop-behaviour dashboard;
+figures and tables that survive being saved (plotly as PNG, tables as HTML). Every function returns its figure."""
 from .._lazy import lazy
 
 __getattr__, __dir__, __all__ = lazy(__name__, {
@@ -14,5 +14,6 @@ __getattr__, __dir__, __all__ = lazy(__name__, {
     ".results": ["ROW_COLOURS", "row_colour", "plot_results", "plot_side_by_side", "plot_table"],
     ".inference": ["plot_positions", "plot_group", "plot_cost_curve"],
     ".bench": ["plot_bench"],
+    ".static": ["Table", "table", "markdown_table", "explanations_table", "figure_png", "register_renderer"],
     ".dashboard": ["DashboardConfig", "crop_dashboard", "figure_dashboard", "save_dashboard"],
 })

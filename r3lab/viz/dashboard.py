@@ -53,26 +53,26 @@ def crop_dashboard(source, collapse: CollapseConfig | None = None, title: str = 
 
 
 def figure_dashboard(rows: Sequence[dict], collapse: dict | None = None, title: str = "") -> go.Figure:
-    """Six panels over steps from `behaviour` rows; `collapse` (from `detect_collapse`) is written on top."""
-    fig = make_subplots(rows=2, cols=3, subplot_titles=[p for p, _ in PANELS], horizontal_spacing=0.07,
-                        vertical_spacing=0.16)
+    """A panel over steps for each of the six measures the `behaviour` rows hold (crop rate, invalid crops,
+    crops per answer, IoU, accuracy, reward); measures the run never recorded get no empty panel but a line
+    under the title. `collapse` (from `detect_collapse`) is written on top."""
     steps = [r["step"] for r in rows]
     terms = sorted({k for r in rows for k in r if k.startswith("reward/")})
-    for i, (name, keys) in enumerate(PANELS):
+    series = {name: [(k, [_num(r.get(k)) for r in rows]) for k in keys + (terms if name.startswith("reward") else [])]
+              for name, keys in PANELS}
+    series = {name: [(k, ys) for k, ys in pairs if any(y is not None for y in ys)] for name, pairs in series.items()}
+    shown = [name for name, _ in PANELS if series[name]] or [PANELS[0][0]]
+    missing = [name for name, _ in PANELS if not series[name]]
+    n_rows = math.ceil(len(shown) / 3)
+    fig = make_subplots(rows=n_rows, cols=min(3, len(shown)), subplot_titles=shown, horizontal_spacing=0.07,
+                        vertical_spacing=0.16 if n_rows > 1 else 0.1)
+    keys_of = dict(PANELS)
+    for i, name in enumerate(shown):
         row, col = i // 3 + 1, i % 3 + 1
-        drawn = 0
-        for k in keys + (terms if name.startswith("reward") else []):
-            ys = [_num(r.get(k)) for r in rows]
-            if all(y is None for y in ys):
-                continue
-            drawn += 1
+        for k, ys in series[name]:
             fig.add_trace(go.Scatter(x=steps, y=ys, mode="lines+markers", name=_NAMES.get(k, k), legendgroup=name,
-                                     showlegend=len(keys) > 1 or name.startswith("reward"),
+                                     showlegend=len(keys_of[name]) > 1 or name.startswith("reward"),
                                      hovertemplate=f"{k}<br>step %{{x}}: %{{y:.3f}}<extra></extra>"), row=row, col=col)
-        if not drawn:  # e.g. no ground-truth boxes in this run: say so rather than leave a blank panel
-            ax = fig.get_subplot(row, col)  # placed in paper coordinates: an axis without a trace is not drawn
-            fig.add_annotation(text="not measured in this run", showarrow=False, font=dict(color="#888"), xref="paper",
-                               yref="paper", x=sum(ax.xaxis.domain) / 2, y=sum(ax.yaxis.domain) / 2)
         fig.update_xaxes(title_text="step", row=row, col=col)
         if "rate" in name or "accuracy" in name or "IoU" in name:
             fig.update_yaxes(range=[-0.03, 1.03], row=row, col=col)
@@ -81,9 +81,11 @@ def figure_dashboard(rows: Sequence[dict], collapse: dict | None = None, title: 
     head = f"<b>{html.escape(title or 'crop behaviour')}</b>"
     if verdict:
         head += f"<br><span style='color:{colour};font-size:13px'>{html.escape(verdict)}</span>"
-    fig.update_layout(title=dict(text=head, x=0.01), height=640, margin=dict(t=110, l=50, r=20, b=50),
-                      legend=dict(orientation="h", y=-0.12), template="plotly_white",
-                      meta={"rows": [_clean(r) for r in rows], "collapse": _clean(collapse or {})})
+    if missing:  # e.g. a run without ground-truth boxes has no IoU: said once, not drawn as a blank panel
+        head += f"<br><span style='color:#888;font-size:12px'>not measured in this run: {html.escape(', '.join(missing))}</span>"
+    fig.update_layout(title=dict(text=head, x=0.01), height=220 + 280 * n_rows, margin=dict(t=130, l=50, r=20, b=50),
+                      legend=dict(orientation="h", y=-0.12 * 2 / (n_rows + 1)), template="plotly_white",
+                      meta={"rows": [_clean(r) for r in rows], "collapse": _clean(collapse or {}), "missing": missing})
     return fig
 
 

@@ -2,7 +2,9 @@
 `EvalEvery` callback, and R-GRPO's clipped objective.
 
 `LivePlot` is the callback notebooks pass to `train(...)`: it redraws the figure in place with
-`IPython.display.clear_output(wait=True)` and shows nothing outside a kernel.
+`IPython.display.clear_output(wait=True)` and shows nothing outside a kernel. In a headless run (the
+notebook runner) nobody watches, so it draws once, at the run's last step, the figure the saved
+notebook keeps.
 """
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from typing import Sequence
 import torch
 from matplotlib.figure import Figure
 
+from ..core.env import headless
 from ..train.metrics import MetricLog
 
 
@@ -56,8 +59,12 @@ class LivePlot:
         self.fig = None
 
     def __call__(self, state, row: dict) -> None:
-        last = row.get("step", 0) == getattr(getattr(state, "config", None), "steps", None)
-        if row.get("step", 0) % self.every and not last:
+        last = getattr(getattr(state, "config", None), "steps", None)
+        step = row.get("step", 0)
+        if isinstance(last, int) and headless():
+            if step < last:
+                return
+        elif step % self.every and step != last:
             return
         self.fig = plot_metrics(state.log, self.keys, title=self.title, smooth=self.smooth, fig=self.fig)
         _redraw(self.fig)

@@ -1,24 +1,23 @@
 """A step player: a slider through the pieces of a trajectory (text so far, current box, zoomed crop,
 attention of that step's tokens), as ipywidgets over the pure `r3lab.viz.mpl.plot_step`.
 
-Headless runs (CI, papermill, no kernel) get static output instead: executed notebooks keep widget
-views without their state, which reopen as "model not found" (jupyter/nbconvert#751), so there the
-player displays the self-contained HTML page (its slider is plain HTML + inline JS) and a PNG of the
-last step. `R3LAB_WIDGETS=1` forces live widgets even when CI is set (browser tests of JupyterLab).
+Headless runs (the notebook runner, CI, no kernel) get a static strip instead: executed notebooks keep
+widget views without their state, which reopen as "model not found" (jupyter/nbconvert#751), so there
+the player displays one PNG of its key frames (the question, each zoomed crop, the answer), which
+untrusted JupyterLab and nbconvert HTML both show; `r3lab.viz.export_html` writes the page with a
+slider. `R3LAB_WIDGETS=1` forces live widgets even when CI is set (browser tests of JupyterLab).
 """
 from __future__ import annotations
 
 import base64
 import html
 import io
-import os
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from ..core import env
 from ..core.trajectory import IMAGE, Trajectory
 from .mpl import plot_step
-from .page import trajectory_html
 from .steps import trajectory_steps
 
 if TYPE_CHECKING:
@@ -26,10 +25,8 @@ if TYPE_CHECKING:
 
 
 def headless() -> bool:
-    """True where a live widget could not be shown or kept: CI, or no IPython kernel."""
-    if os.environ.get("R3LAB_WIDGETS", "") == "1":
-        return False
-    return env.IN_CI or not env._in_ipython()
+    """True where a live widget could not be shown or kept: the notebook runner, CI, or no IPython kernel."""
+    return env.headless()
 
 
 def _png(fig, dpi: int = 80) -> bytes:
@@ -94,14 +91,37 @@ class StepPlayer:
             self.image.value = self._render(k)
             self.text.value = self.text_html(k)
 
+    def key_frames(self, most: int = 4) -> list[int]:
+        """The steps a static strip shows: the question, each zoomed crop, the last step (at most `most`)."""
+        if most < 1:
+            raise ValueError(f"most={most}: a strip needs at least one frame")
+        picks = [0] + [s.index for s in self.steps if s.kind == IMAGE] + [len(self.steps) - 1]
+        picks = list(dict.fromkeys(picks))
+        if len(picks) > most:  # evenly spaced over them, the first and the last kept
+            picks = [picks[-1]] if most == 1 else [picks[round(i * (len(picks) - 1) / (most - 1))] for i in range(most)]
+        return picks
+
+    def strip_png(self, most: int = 4) -> bytes:
+        """One PNG of the key frames stacked top to bottom (what headless output shows)."""
+        from PIL import Image
+
+        frames = [Image.open(io.BytesIO(self._render(k))).convert("RGB") for k in self.key_frames(most)]
+        width = max(f.width for f in frames)
+        strip = Image.new("RGB", (width, sum(f.height for f in frames)), "white")
+        y = 0
+        for f in frames:
+            strip.paste(f, (0, y))
+            y += f.height
+        buf = io.BytesIO()
+        strip.save(buf, format="PNG", optimize=True)
+        return buf.getvalue()
+
     def static_bundle(self) -> dict:
-        """What headless output holds: the self-contained page, a PNG of the current step, plain text."""
-        page = trajectory_html(self.traj, maps=self.maps, **self.agg)
-        body = page.split("<body>", 1)[1].rsplit("</body>", 1)[0]
-        style = page.split("<style>", 1)[1].split("</style>", 1)[0]
-        png = self._render(self.step)
-        return {"text/html": f"<div class=\"r3lab-static-player\"><style>{style}</style>{body}</div>",
-                "image/png": base64.b64encode(png).decode(), "text/plain": repr(self)}
+        """What headless output holds: a PNG strip of the key frames and a line of text (no HTML, no script:
+        untrusted JupyterLab would strip them)."""
+        frames = ", ".join(map(str, self.key_frames()))
+        return {"image/png": base64.b64encode(self.strip_png()).decode(),
+                "text/plain": f"{self!r}: frames {frames} (run the notebook for the slider)"}
 
     def _repr_mimebundle_(self, include=None, exclude=None):
         if self.widget is None:

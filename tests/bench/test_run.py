@@ -12,7 +12,7 @@ from r3lab.bench import scoring
 from r3lab.bench.run import BenchConfig, load_bench_run, run_bench
 from r3lab.testing import tiny_policy
 from r3lab.viz import plot_trajectory
-from r3lab.viz.bench import plot_bench
+from r3lab.viz.bench import chance, plot_bench
 
 END = "<|im_end|>"
 
@@ -55,6 +55,11 @@ def test_vstar_scores_crops_and_files_by_hand(tmp_path):
     assert trajs[0].crops[0].image is not None and items[0]["crop_iou"] == row["crop_iou"]
     plot_trajectory(trajs[0].tokenize(policy))  # the views read a saved run
     plot_bench(res).savefig(out / "figure.png")
+    # V*: 4 options for direct_attributes, 2 for relative_position; the accuracy panel draws that chance level
+    assert chance(res, "direct_attributes") == 0.25 and chance(res, "relative_position") == 0.5
+    fig = plot_bench(res)
+    assert any(c.get_label() == "chance" for c in fig.axes[0].collections)
+    assert all(t.get_text() for t in fig.axes[0].texts)  # every bar labelled, a 0 included
 
 
 def test_hrbench_is_averaged_over_cycles(tmp_path):

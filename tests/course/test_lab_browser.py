@@ -212,3 +212,37 @@ def test_step_player_renders_and_follows_the_slider(lab, browser):
         raise
     finally:
         page.close()
+
+
+# Figures of the output areas: decoded images, and plotly plots JupyterLab's extension drew (if it rendered
+# the JSON rather than the PNG beside it); any text output that is a widget's repr.
+_LAB_FIGURES = """() => {
+  const outs = [...document.querySelectorAll('.jp-OutputArea-output')];
+  const imgs = outs.flatMap(o => [...o.querySelectorAll('img')]).map(i => ({w: i.naturalWidth, done: i.complete}));
+  const plots = outs.flatMap(o => [...o.querySelectorAll('.js-plotly-plot .main-svg')]).length;
+  const reprs = outs.map(o => o.textContent).filter(t => /^\\s*(VBox|HBox|IntProgress)\\(/.test(t));
+  return {imgs, plots, reprs, n: outs.length};
+}"""
+
+
+def test_an_executed_notebook_opens_whole_untrusted(lab, browser, executed):
+    """What the runner wrote, opened in JupyterLab without trusting it: every figure shows, no widget repr."""
+    base, token, tmp = lab
+    _, result, _ = executed
+    root = tmp / "root"
+    shutil.copy2(result.output, root / "executed.ipynb")  # never run or trusted in this server
+    page = browser.new_page()
+    try:
+        page.goto(f"{base}/lab/tree/executed.ipynb?token={token}", wait_until="domcontentloaded", timeout=120_000)
+        page.wait_for_selector(".jp-NotebookPanel .jp-OutputArea-output", timeout=120_000)
+        page.wait_for_function("() => [...document.querySelectorAll('.jp-OutputArea-output img')].length >= 2 && "
+                               "[...document.querySelectorAll('.jp-OutputArea-output img')].every(i => i.complete)",
+                               timeout=60_000)
+        state = page.evaluate(_LAB_FIGURES)
+        page.screenshot(path=str(tmp / "executed-untrusted.png"), full_page=True)
+        shown = [i for i in state["imgs"] if i["w"] > 0]
+        # matplotlib and the step player's strip are images; plotly is its PNG or the extension's plot
+        assert len(shown) + min(state["plots"], 1) >= 3 and len(shown) == len(state["imgs"]), state
+        assert not state["reprs"], state
+    finally:
+        page.close()

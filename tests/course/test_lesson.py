@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from r3lab.course import lesson
-from r3lab.course.lesson import MARKER, SMOKE, load_benchmark, report, setup, sizes, start_policy
+from r3lab.course.lesson import REPORT_MIME, SMOKE, load_benchmark, report, setup, sizes, start_policy
 from r3lab.course.runner import find_notebooks
 
 
@@ -45,10 +45,61 @@ def test_setup_seeds_threads_and_describes(monkeypatch):
         torch.set_num_threads(threads)
 
 
-def test_report_prints_a_line_the_runner_reads(capsys):
-    assert report(loss=0.123456, n=3) == {"loss": 0.1235, "n": 3}
-    line = capsys.readouterr().out.strip()
-    assert line.startswith(MARKER) and json.loads(line[len(MARKER):]) == {"loss": 0.1235, "n": 3}
+def test_report_shows_a_table_and_prints_no_line(capsys, monkeypatch):
+    shown = []
+
+    class Shell:  # a kernel stand-in: report displays through IPython.display
+        pass
+
+    import IPython
+    import IPython.display
+
+    monkeypatch.setattr(IPython, "get_ipython", lambda: Shell())
+    monkeypatch.setattr(IPython.display, "display", lambda obj, raw=False: shown.append((obj, raw)))
+    numbers = report(loss=0.123456, n=3, name="x", iou=float("nan"))
+    assert {k: v for k, v in numbers.items() if k != "iou"} == {"loss": 0.1235, "n": 3, "name": "x"}
+    assert capsys.readouterr().out == ""
+    (bundle, raw), = shown
+    assert raw and bundle[REPORT_MIME] == {"loss": 0.1235, "n": 3, "name": "x", "iou": None}  # NaN: JSON null
+    assert "<table" in bundle["text/html"] and "<td>0.1235</td>" in bundle["text/html"]
+    assert numbers._ipython_display_() is None  # a cell ending in report(...) adds no raw dict
+
+
+def test_setup_picks_the_device_and_refuses_a_missing_one(monkeypatch):
+    monkeypatch.setattr(lesson, "IN_CI", True)
+    info = setup(0)  # one argument still works
+    assert info["device"] == torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    assert setup(0, device="cpu")["device"] == torch.device("cpu")
+    assert "<table" in info._repr_html_() and "torch" in info._repr_html_()
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="sees no CUDA GPU"):
+            setup(0, device="cuda")
+    with pytest.raises(ValueError, match="not a device"):
+        setup(0, device="gpu please")
+
+
+def test_setup_headless_draws_plotly_as_png_and_turns_bars_off(monkeypatch):
+    import plotly.graph_objects as go
+    import plotly.io as pio
+
+    monkeypatch.setenv("R3LAB_HEADLESS", "1")
+    monkeypatch.delenv("R3LAB_WIDGETS", raising=False)
+    monkeypatch.delenv("TQDM_DISABLE", raising=False)
+    before = pio.renderers.default
+    try:
+        info = setup(0)
+        assert pio.renderers.default == "r3lab" and "plotly r3lab" in info["figures"]
+        import os
+        assert os.environ["TQDM_DISABLE"] == "1"
+        fig = go.Figure(go.Scatter(x=[0, 1], y=[1, 0]), layout=dict(width=300, height=200, title="t"))
+        bundle = fig._repr_mimebundle_()
+        assert "application/vnd.plotly.v1+json" in bundle and "text/html" not in bundle  # no inlined plotly.js
+        if "image/png" not in bundle:  # kaleido needs a Chromium: CI installs Debian's
+            pytest.skip(bundle["text/plain"])
+        import base64
+        assert base64.b64decode(bundle["image/png"])[:4] == b"\x89PNG"
+    finally:
+        pio.renderers.default = before
 
 
 def test_start_policy_and_benchmarks(tmp_path):

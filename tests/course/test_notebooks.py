@@ -14,6 +14,10 @@ EXPECTED = ["00_build_vlir", "10_interleaved_inference", "20_sft", "30_rgrpo", "
             "60_scale_out", "70_analyse_a_real_run"]
 
 
+# lessons that train or evaluate a model: a `device` parameter ("auto": CUDA when present)
+ON_A_DEVICE = {"10_interleaved_inference", "60_scale_out", "70_analyse_a_real_run"}
+
+
 def test_the_series_is_complete():
     assert [p.stem for p in NBS] == EXPECTED
 
@@ -39,7 +43,10 @@ def test_notebook_conventions(path):
             assert "#" in line, f"parameter without a help comment: {line}"
     assert set(nbr.declared(path)) == set(names)
     assert "smoke" in names
-    assert re.search(r"^setup\(seed\)", setup.source, re.M), "cell 3 calls r3lab.course.setup(seed)"
+    assert re.search(r"^(\w+ = )?setup\(seed(, device)?\)", setup.source, re.M), "cell 3 calls r3lab.course.setup(seed)"
+    if path.stem in ON_A_DEVICE:  # lessons that run a model take the device as a parameter and hand it to setup
+        assert "device" in names and nbr.declared(path)["device"]["default"] in ('"auto"', "'auto'"), path.stem
+        assert re.search(r"setup\(seed, device\)", setup.source), "setup(seed, device) in cell 3"
     for cell in nb.cells[3:]:  # parameters keep their values: smoke sizes come from r3lab.course.sizes
         if cell.cell_type == "code":
             for node in ast.walk(ast.parse(_strip_magics(cell.source))):

@@ -62,6 +62,23 @@ def test_series_runs_writes_index_and_reports_failures(folder, tmp_path):
     assert "1/2 notebooks passed" in page and "00_ok" in page and "lesson broke on purpose" in page
     assert json.loads((out / "results.json").read_text())[0]["numbers"]["steps"] == 5
     assert (out / "00_ok" / "00_ok.ipynb").exists()
+    # the page is inside the run folder and the index links it; no internal line is printed in the notebook
+    assert ok.page == out / "00_ok" / "00_ok.html" and 'href="00_ok/00_ok.html"' in page
+    text = ok.page.read_text()
+    assert "data:image/png;base64" in text and "R3LAB_REPORT" not in text and "r3lab-report" in text
+    assert not ok.oversize and ok.page.stat().st_size < nbr.MAX_BYTES
+    assert json.loads((out / "results.json").read_text())[0]["page"] == "00_ok/00_ok.html"
+
+
+def test_headless_kernel_and_headline(folder, tmp_path):
+    _nb(folder / "20_sft.ipynb", "import os\nfrom r3lab.course import report\n"
+        "report(read_one_before=0.5, read_one_after=0.75, headless=os.environ.get('R3LAB_HEADLESS'),"
+        " bars=os.environ.get('TQDM_DISABLE'))")
+    r, = nbr.run_series(["20"], out=tmp_path / "o", timeout=120, folder=folder)
+    assert r.ok and r.numbers["headless"] == "1" and r.numbers["bars"] == "1"
+    assert nbr.headline(r) == ["read_one: 0.5 → 0.75"]
+    assert "<b>read_one: 0.5 → 0.75</b>" in (tmp_path / "o" / "index.html").read_text()
+    assert "R3LAB_HEADLESS" not in __import__("os").environ  # restored after the run
 
 
 def test_cli_exit_codes(folder, tmp_path, monkeypatch, capsys):

@@ -1,4 +1,4 @@
-"""The crop dashboard: one plotly figure with six panels, the collapse verdict, one self-contained page."""
+"""The crop dashboard: one plotly figure with a panel per measure, the collapse verdict, one self-contained page."""
 import re
 
 import plotly.graph_objects as go
@@ -30,4 +30,7 @@ def test_steps_without_a_measure_are_left_out_not_drawn_as_zero():
     fig = figure_dashboard(rows)
     assert {tr.name for tr in fig.data} == {"crop_rate"}  # no accuracy was measured: no accuracy line
     assert fig.layout.meta["rows"][0]["accuracy"] is None
-    assert sum(a.text == "not measured in this run" for a in fig.layout.annotations) == 5
+    assert len(fig.layout.annotations) == 1  # one panel: its title; the five unmeasured ones are named, not drawn
+    assert fig.layout.meta["missing"] == ["invalid-crop rate", "crops per answer", "crop IoU with the ground truth",
+                                          "accuracy: all / with a crop / without", "reward and its terms"]
+    assert "not measured in this run: invalid-crop rate" in fig.layout.title.text

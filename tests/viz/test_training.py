@@ -47,10 +47,27 @@ def test_live_plot_redraws_every_n_steps_into_one_figure(monkeypatch):
     assert len(shown) == 3 and all(f is live.fig for f in shown)  # steps 2, 4, 6, always the same figure
     assert list(live.fig.axes[0].lines[0].get_ydata()) == [1, 2, 3, 4, 5, 6]
     shown.clear()
+    monkeypatch.setattr(training, "headless", lambda: False)  # watched in a kernel
     state = SimpleNamespace(log=_log(5), config=SimpleNamespace(steps=5))
     for row in state.log:
         LivePlot(["reward"], every=4)(state, row)
     assert len(shown) == 2  # step 4, and step 5: the run's last step is always drawn
+
+
+def test_live_plot_in_a_headless_run_draws_once_at_the_last_step(monkeypatch):
+    shown = []
+    monkeypatch.setattr(training, "_redraw", shown.append)
+    monkeypatch.setattr(training, "headless", lambda: True)
+    live, log = LivePlot(["reward"], every=2), _log()
+    state = SimpleNamespace(log=log, config=SimpleNamespace(steps=6))
+    for row in log:
+        live(state, row)
+    assert len(shown) == 1 and list(live.fig.axes[0].lines[0].get_ydata()) == [1, 2, 3, 4, 5, 6]
+    monkeypatch.setattr(training, "headless", lambda: False)  # watched: every `every` steps again
+    shown.clear()
+    for row in log:
+        live(state, row)
+    assert len(shown) == 3
 
 
 def test_the_clipped_objective_is_flat_where_the_clip_binds():

@@ -1,4 +1,4 @@
-"""The step player: live widget moves through steps; headless gives static HTML + PNG."""
+"""The step player: live widget moves through steps; headless gives a PNG strip of its key frames."""
 import base64
 
 import ipywidgets as w
@@ -39,9 +39,19 @@ def test_static_fallback(setup, monkeypatch):
     sp = step_player(t, maps)
     assert sp.widget is None and sp.static
     b = sp._repr_mimebundle_()
-    assert set(b) == {"text/html", "image/png", "text/plain"}
-    assert base64.b64decode(b["image/png"])[:4] == b"\x89PNG"
-    assert 'id="main-image"' in b["text/html"] and "bbox_2d" in b["text/html"] and "static" in b["text/plain"]
+    assert set(b) == {"image/png", "text/plain"}  # no HTML or script: untrusted JupyterLab strips them
+    png = base64.b64decode(b["image/png"])
+    assert png[:4] == b"\x89PNG" and "static" in b["text/plain"]
+    frames = sp.key_frames()
+    assert frames[0] == 0 and frames[-1] == len(sp.steps) - 1 and len(frames) <= 4
+    assert all(sp.steps[k].kind == "image" for k in frames[1:-1])  # the zoomed crops between question and answer
+    from PIL import Image
+    import io
+    one = Image.open(io.BytesIO(sp._render(0)))
+    assert Image.open(io.BytesIO(png)).height == one.height * len(frames)  # the frames stacked
+    assert sp.key_frames(1) == [len(sp.steps) - 1]
+    with pytest.raises(ValueError, match="at least one"):
+        sp.key_frames(0)
     monkeypatch.setenv("R3LAB_WIDGETS", "1")
     assert not headless()
     assert isinstance(StepPlayer(t).widget, w.VBox)

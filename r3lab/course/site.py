@@ -1,0 +1,137 @@
+"""The course's site: the executed lessons, the pages of docs/ (the instructor's kit among them) and an API
+reference from the docstrings, built offline with MkDocs-Material, mkdocs-jupyter and mkdocstrings.
+
+    r3lab notebooks site [--run runs/main] [--out site]      (`make docs`)
+
+The lessons come from a run folder (`r3lab notebooks run --out runs/main`): each executed notebook as the
+run left it, figures included; a lesson the run lacks is taken unexecuted from notebooks/ and said so.
+Everything is staged in one folder (docs/ copied, the lessons, a lessons table from results.json, one
+API page per room) with a generated mkdocs.yml that INHERITs the repository's, then built into `out`.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+from ..core.env import REPO_ROOT
+from .runner import NOTEBOOKS, find_notebooks
+
+DOCS = REPO_ROOT / "docs"
+BASE_CONFIG = REPO_ROOT / "mkdocs.yml"
+# the API reference: the rooms a course user calls, in the order DEVELOPERS.md draws them
+API_ROOMS = ("core", "data", "model", "engine", "importers", "train", "explain", "bench", "replication", "viz",
+             "course", "integrations", "testing")
+
+
+def lesson_sources(run: Path | None, folder: Path | None = None) -> list[tuple[Path, bool]]:
+    """(notebook, executed?) per lesson: `run/<name>/<name>.ipynb` where the run has it, else the source."""
+    out = []
+    for src in find_notebooks(None, folder or NOTEBOOKS):
+        done = run / src.stem / src.name if run is not None else None
+        out.append((done, True) if done is not None and done.is_file() else (src, False))
+    return out
+
+
+def lessons_page(sources: list[tuple[Path, bool]], run: Path | None) -> str:
+    """The lessons' table: each lesson linked, its measured time and headline (from the run's results.json)."""
+    results = {}
+    if run is not None and (run / "results.json").is_file():
+        results = {r["name"]: r for r in json.loads((run / "results.json").read_text())}
+    lines = ["# Lessons", "",
+             "Each lesson as its default run left it: every figure and number on these pages was produced by "
+             "that run. Open the notebooks themselves in JupyterLab to change the parameters and run them again.",
+             "", "| lesson | status | time | headline |", "|---|---|---|---|"]
+    for path, executed in sources:
+        r = results.get(path.stem)
+        status = ("passed" if r["ok"] else "**failed**") if r else ("not run" if not executed else "executed")
+        time = f"{r['seconds'] / 60:.1f} min" if r else "–"
+        head = "; ".join(r.get("headline") or []) if r else ""
+        if r and not head:
+            head = ", ".join(f"{k} = {v}" for k, v in list(r["numbers"].items())[:3])
+        lines.append(f"| [{path.stem}]({path.stem}.ipynb) | {status} | {time} | {head} |")
+    if results:
+        total = sum(r["seconds"] for r in results.values())
+        lines += ["", f"The whole series: {total / 60:.1f} minutes on the machine that ran it."]
+    return "\n".join(lines) + "\n"
+
+
+def api_pages(rooms=API_ROOMS) -> dict[str, str]:
+    """One markdown page per room: a mkdocstrings block for each of its modules (the lazy faces list names
+    only at run time, so the modules are documented where the names live)."""
+    pkg = REPO_ROOT / "r3lab"
+    pages = {}
+    for room in rooms:
+        mods = sorted(p.stem for p in (pkg / room).glob("*.py") if p.stem not in ("__init__", "__main__"))
+        body = [f"# r3lab.{room}", "", f"::: r3lab.{room}", "    options:", "      members: false", ""]
+        for m in mods:
+            body += [f"::: r3lab.{room}.{m}", "    options:", "      heading_level: 2", ""]
+        pages[room] = "\n".join(body)
+    return pages
+
+
+def stage(out: Path, run: Path | None, stage_dir: Path, rooms=API_ROOMS, folder: Path | None = None) -> Path:
+    """Write the site's sources into `stage_dir` and its mkdocs.yml; returns that config's path."""
+    if stage_dir.exists():
+        shutil.rmtree(stage_dir)
+    shutil.copytree(DOCS, stage_dir)
+    lessons = stage_dir / "lessons"
+    lessons.mkdir()
+    sources = lesson_sources(run, folder)
+    for path, executed in sources:
+        shutil.copy2(path, lessons / path.name)
+        if not executed:
+            print(f"[r3lab] site: {path.stem} is not in the run folder; its page has no outputs "
+                  f"(run `r3lab notebooks run --out {run or 'runs/main'}` first)", file=sys.stderr)
+    (lessons / "index.md").write_text(lessons_page(sources, run), encoding="utf-8")
+    api = stage_dir / "api"
+    api.mkdir()
+    for room, text in api_pages(rooms).items():
+        (api / f"{room}.md").write_text(text, encoding="utf-8")
+    kit = stage_dir / "instructor"  # the instructor's pages and solution notebooks, however deep
+    instructor = sorted((p for p in kit.rglob("*") if p.suffix in (".md", ".ipynb")),
+                        key=lambda p: (p.name != "index.md", p)) if kit.is_dir() else []
+    if instructor and not (kit / "index.md").is_file():  # the home page links the folder
+        (kit / "index.md").write_text("# Instructor's kit\n\n" + "\n".join(
+            f"- [{_title(p)}]({p.relative_to(kit).as_posix()})" for p in instructor) + "\n")
+        instructor.insert(0, kit / "index.md")
+    extra = sorted(p for p in stage_dir.glob("*.md") if p.name != "index.md")
+    nav = [{"Home": "index.md"},
+           {"Lessons": ["lessons/index.md"] + [{p.stem: f"lessons/{p.name}"} for p, _ in sources]}]
+    if instructor:
+        nav.append({"Instructor's kit": [p.relative_to(stage_dir).as_posix() for p in instructor]})
+    nav += [{_title(p): p.name} for p in extra]
+    nav.append({"API reference": [{f"r3lab.{r}": f"api/{r}.md"} for r in rooms]})
+    config = {"INHERIT": str(BASE_CONFIG), "docs_dir": str(stage_dir), "site_dir": str(out.resolve()), "nav": nav}
+    path = stage_dir.parent / f"{stage_dir.name}.mkdocs.yml"
+    path.write_text(json.dumps(config, indent=1))  # JSON is YAML
+    return path
+
+
+def _title(page: Path) -> str:
+    if page.suffix == ".ipynb":
+        return page.stem.replace("_", " ")
+    for line in page.read_text(encoding="utf-8").splitlines():
+        if line.startswith("# "):
+            return line[2:].strip()
+    return page.stem.replace("-", " ")
+
+
+def build_site(run: str | Path | None = "runs/main", out: str | Path = "site", rooms=API_ROOMS,
+               folder: Path | None = None, strict: bool = False) -> Path:
+    """Stage and build the site into `out`; returns `out/index.html`. Needs the `docs` extra (mkdocs)."""
+    try:
+        from mkdocs.commands.build import build
+        from mkdocs.config import load_config
+    except ImportError:
+        raise ImportError("the site needs MkDocs: pip install -e '.[docs]'") from None
+    out = Path(out)
+    run = Path(run) if run else None
+    if run is not None and not run.is_dir():
+        print(f"[r3lab] site: no run folder {run}; lessons are shown without outputs", file=sys.stderr)
+        run = None
+    config = stage(out, run, out.parent / f".{out.name}-src", rooms, folder)
+    cfg = load_config(str(config), strict=strict)
+    build(cfg)
+    return out / "index.html"
