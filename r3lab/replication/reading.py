@@ -15,6 +15,8 @@ WHY_CONTROL = ("the control question never needs a crop and the models do not cr
                "only in their crops cannot differ here: the base stage's training decides this column for every row")
 WHY_BELOW = ("below chance, the answer follows what the crops show, systematically: crops that miss the "
              "detail give a consistent wrong reading")
+WHY_PRIOR = ("the model does not crop on these questions, so this is its answer prior: it prefers options that are "
+             "wrong here more often than a guess would (a bias from training, not a reading)")
 WHY_NO_CROP = "the coarse view does not hold the answer: the world is built so (notebook 00 measures it)"
 WHY_NO_REGION = ("the accuracy reward alone pays only for answers whose crop held the detail, which also moves "
                  "crops onto the named landmark; the region reward adds a denser signal for how well the box fits")
@@ -45,10 +47,10 @@ def table_notes(results: dict, chance: dict[str, float], families=None) -> list[
         c = chance[fam]
         at = [n for n, r in rows.items() if fam in r and r[fam]["accuracy_lo"] <= c <= r[fam]["accuracy_hi"]]
         below = [n for n, r in rows.items() if fam in r and r[fam]["accuracy_hi"] < c]
-        if len(at) == len(rows):
+        if len(at) + len(below) == len(rows):
             why = WHY_CONTROL if fam == "control" and all(r[fam].get("crop_rate", 0) < 0.05 for r in rows.values()) \
                 else "no model in this table answers it better than a guess"
-            notes.append(f"**{fam}: every row is at chance** ({_pct(c)}; the rows score "
+            notes.append(f"**{fam}: no row beats chance** ({_pct(c)}; the rows score "
                          f"{', '.join(_pct(r[fam]['accuracy']) for r in rows.values())}): {why}.")
             continue
         if "no_crop" in at and fam != "control":
@@ -59,7 +61,8 @@ def table_notes(results: dict, chance: dict[str, float], families=None) -> list[
             notes.append(f"**{fam}, {_name('random')}: {_pct(rows['random'][fam]['accuracy'])}, at chance**: a box of the "
                          f"right size at a random place rarely holds the detail (crops holding it: {_pct(share)}).")
         for n in below:
-            notes.append(f"**{fam}, {_name(n)}: {_pct(rows[n][fam]['accuracy'])}, below chance ({_pct(c)})**: {WHY_BELOW}.")
+            why = WHY_PRIOR if rows[n][fam].get("crop_rate", 1.0) < 0.05 else WHY_BELOW
+            notes.append(f"**{fam}, {_name(n)}: {_pct(rows[n][fam]['accuracy'])}, below chance ({_pct(c)})**: {why}.")
     notes += _rgrpo_notes(rows, fams)
     if {"sft", "oracle"} <= set(rows):
         gaps = ", ".join(f"{f} {100 * (rows['oracle'][f]['accuracy'] - rows['sft'][f]['accuracy']):+.1f} points"

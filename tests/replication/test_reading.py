@@ -20,7 +20,7 @@ def test_notes_name_chance_below_chance_and_the_region_reward():
                                   {"read_one": 0.2, "control": 0.5}))
     assert "row (1) without crops: 21.0 %, at chance" in notes
     assert "(6) random crops: 10.0 %, below chance (20.0 %)" in notes
-    assert "control: every row is at chance" in notes and "do not crop on it" in notes
+    assert "control: no row beats chance" in notes and "do not crop on it" in notes
     assert "read_one +10.0 points (intervals apart)" in notes and "0.600 → 0.700 (intervals apart)" in notes
     assert "Without the region reward the crop IoU is as high or higher** (0.710 vs 0.700, intervals overlapping)" in notes
     assert "read_one +19.0 points" in notes  # the oracle over SFT
@@ -30,3 +30,9 @@ def test_a_table_of_one_row_says_only_what_it_supports():
     rows = {"sft": _row(0.5, 0.4, 0.6)}
     notes = table_notes({"config": {"families": "read_one"}, "rows": rows}, {"read_one": 0.2})
     assert notes == []
+
+
+def test_below_chance_without_crops_is_a_prior_not_a_reading():
+    rows = {"no_crop": _row(0.10, 0.07, 0.13, crop_rate=0.0), "sft": _row(0.8, 0.7, 0.9)}
+    notes = table_notes({"config": {"families": "read_one"}, "rows": rows}, {"read_one": 0.2})
+    assert len(notes) == 1 and "below chance" in notes[0] and "answer prior" in notes[0]
