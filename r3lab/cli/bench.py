@@ -22,10 +22,10 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     cfg = dataclass_from_args(BenchConfig, args)
     if not cfg.data:
-        raise ValueError(f"no data given: pass --data, the local copy of {args.name} (README, section Benchmarks)")
+        raise ValueError(f"no data given: pass --data, the local copy of {args.name} (docs/guide/benchmarks-and-runs.md)")
     if not Path(cfg.data).exists():
         raise FileNotFoundError(f"--data {cfg.data} does not exist: download {args.name} and lay it out as the "
-                                "README's section Benchmarks says")
+                                "docs/guide/benchmarks-and-runs.md says")
     cfg = replace(cfg, out=cfg.out or f"runs/bench/{args.name}")
     check_out_dir(cfg.out, OWN, cfg.overwrite, "benchmark run")  # before the model loads (and again under the lock)
     policy = load_start_policy(args.policy, args.dtype, args.attn, args.calls)

@@ -2,8 +2,9 @@
 
 The README's course table and the instructor's kit are drawn from here (`course_table`, `objectives_markdown`),
 so a lesson's time is written once. Times are wall seconds of the runner (`r3lab notebooks run`) on the 2-core
-development CPU with one OpenMP thread, default parameters and smoke mode; `times_from_run` reads the same
-numbers from a run's `results.json` to check or refresh them.
+development CPU with one OpenMP thread, default parameters and smoke mode, kept in `times.json` beside this file:
+`python -m r3lab.course.syllabus --times runs/main/results.json` records a run's times there (its profile decides
+which column) and rewrites the README's tables and the objectives page.
 """
 from __future__ import annotations
 
@@ -11,15 +12,25 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+TIMES = Path(__file__).with_name("times.json")  # measured wall seconds per lesson: {"lessons": {name: {...}}}
+
 
 @dataclass(frozen=True)
 class Lesson:
     notebook: str  # file stem in notebooks/
     title: str
     objectives: tuple[str, ...]  # what a student can do or explain afterwards
-    default_s: float  # measured wall seconds, default parameters
-    smoke_s: float  # measured wall seconds, smoke mode (CI)
     needs: tuple[str, ...] = ()  # lessons to have run first
+
+    @property
+    def default_s(self) -> float:
+        """Measured wall seconds of the default run (`times.json`)."""
+        return _time(self.notebook, "default_s")
+
+    @property
+    def smoke_s(self) -> float:
+        """Measured wall seconds in smoke mode, as CI runs it (`times.json`)."""
+        return _time(self.notebook, "smoke_s")
 
     @property
     def minutes(self) -> str:
@@ -31,33 +42,56 @@ LESSONS = (
     Lesson("00_build_vlir", "Build VLIR samples",
            ("explain why the world's details need a zoom, from the coarse view, the zoomed crop and a probe's accuracy",
             "build, filter, save and reload a VLIR dataset and export it to the official formats",
-            "write one crop box in both coordinate frames and both call grammars"), 40, 16),
+            "write one crop box in both coordinate frames and both call grammars")),
     Lesson("10_interleaved_inference", "Interleaved inference",
            ("follow one rollout piece by piece: crop call, crop, conclusion",
             "read M-RoPE positions across inserted crops",
-            "measure what keeping the KV cache across crops saves"), 13, 13, ("00_build_vlir",)),
+            "measure what keeping the KV cache across crops saves"), ("00_build_vlir",)),
     Lesson("20_sft", "SFT on interleaved rationales",
            ("say which tokens carry a loss and why",
             "set learning rates per parameter group and read a loss curve",
-            "show on held-out questions that SFT raises read_one and the crop IoU"), 300, 19, ("00_build_vlir",)),
+            "show on held-out questions that SFT raises read_one and the crop IoU"), ("00_build_vlir",)),
     Lesson("30_rgrpo", "R-GRPO",
            ("compute rewards, group advantages and the clipped loss by hand",
             "explain zero-std groups and when the clip binds",
-            "read a held-out curve during training against noisy training curves"), 300, 17, ("20_sft",)),
+            "read a held-out curve during training against noisy training curves"), ("20_sft",)),
     Lesson("40_explain_crops", "Explaining crop decisions",
            ("capture attention before each crop and compare it with the box the model wrote",
-            "run counterfactual crops and say what each one tests"), 30, 13, ("10_interleaved_inference",)),
+            "run counterfactual crops and say what each one tests"), ("10_interleaved_inference",)),
     Lesson("50_ablations", "The miniature replication",
            ("read the replication table against chance and the oracle and random rows",
             "separate when, where and integrate with rows (5) and (6)",
-            "run an ablation of your own"), 240, 115, ("20_sft", "30_rgrpo")),
+            "run an ablation of your own"), ("20_sft", "30_rgrpo")),
     Lesson("60_scale_out", "Scaling out on TRL",
            ("run the same samples, crop environment and rewards on TRL's GRPOTrainer",
-            "check that the crops' pixels reach TRL's training forward"), 45, 26, ("30_rgrpo",)),
+            "check that the crops' pixels reach TRL's training forward"), ("30_rgrpo",)),
     Lesson("70_analyse_a_real_run", "Analysing a real run",
            ("import another system's run and explain its crops",
-            "read the crop dashboard and spot a collapse"), 22, 20, ("40_explain_crops",)),
+            "read the crop dashboard and spot a collapse"), ("40_explain_crops",)),
 )
+
+
+def _time(notebook: str, column: str) -> float:
+    entry = json.loads(TIMES.read_text())["lessons"].get(notebook, {})
+    if column not in entry:
+        raise KeyError(f"{TIMES}: no {column} for {notebook}; record a run: python -m r3lab.course.syllabus --times "
+                       "runs/main/results.json")
+    return float(entry[column])
+
+
+def record_times(results_json: str | Path, path: Path = TIMES) -> dict:
+    """Write a run's wall times into `times.json`: the default column for a default run, the smoke column for a smoke
+    run (its notebooks' `smoke` parameter); only notebooks that passed. Returns what was recorded."""
+    rows = json.loads(Path(results_json).read_text()) if Path(results_json).is_file() else None
+    seconds = times_from_run(results_json)
+    data = json.loads(path.read_text())
+    done = {}
+    for r in rows:
+        if r.get("ok") and r["name"] in {x.notebook for x in LESSONS}:
+            column = "smoke_s" if (r.get("parameters") or {}).get("smoke") else "default_s"
+            data["lessons"].setdefault(r["name"], {})[column] = done[r["name"]] = round(seconds[r["name"]], 1)
+    path.write_text(json.dumps(data, indent=1) + "\n")
+    return done
 
 
 def lesson(name: str) -> Lesson:
@@ -156,9 +190,15 @@ def write_docs(root: str | Path) -> list[Path]:
     return [readme, goals]
 
 
-if __name__ == "__main__":  # python -m r3lab.course.syllabus [repository root]
-    import sys
+if __name__ == "__main__":  # python -m r3lab.course.syllabus [--times RESULTS_JSON ...] [repository root]
+    import argparse
 
     from ..core.env import REPO_ROOT
 
-    print("rewrote", *write_docs(sys.argv[1] if len(sys.argv) > 1 else REPO_ROOT))
+    cli = argparse.ArgumentParser(prog="python -m r3lab.course.syllabus", description=__doc__.split("\n")[0])
+    cli.add_argument("--times", action="append", default=[], help="a runner's results.json whose times to record")
+    cli.add_argument("root", nargs="?", default=str(REPO_ROOT), help="the repository (README.md, docs/instructor/)")
+    opts = cli.parse_args()
+    for run in opts.times:
+        print("recorded", record_times(run))
+    print("rewrote", *write_docs(opts.root))

@@ -16,7 +16,7 @@ EXPECTED = ["00_build_vlir", "10_interleaved_inference", "20_sft", "30_rgrpo", "
 
 
 # lessons that train or evaluate a model: a `device` parameter ("auto": CUDA when present)
-ON_A_DEVICE = {"10_interleaved_inference", "60_scale_out", "70_analyse_a_real_run"}
+ON_A_DEVICE = {"10_interleaved_inference", "20_sft", "30_rgrpo", "60_scale_out", "70_analyse_a_real_run"}
 
 
 def test_the_series_is_complete():

@@ -47,6 +47,7 @@ def test_live_plot_redraws_every_n_steps_into_one_figure(monkeypatch):
     assert len(shown) == 3 and all(f is live.fig for f in shown)  # steps 2, 4, 6, always the same figure
     assert list(live.fig.axes[0].lines[0].get_ydata()) == [1, 2, 3, 4, 5, 6]
     shown.clear()
+    monkeypatch.setattr(training, "headless", lambda: False)  # watched in a kernel
     state = SimpleNamespace(log=_log(5), config=SimpleNamespace(steps=5))
     for row in state.log:
         LivePlot(["reward"], every=4)(state, row)

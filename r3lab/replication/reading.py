@@ -1,0 +1,101 @@
+"""Reading a replication table: the statements its numbers support, each with the reason behind it.
+
+`table_notes(results, chance)` turns a recipe's results (the card's, or a run's) into sentences a lesson renders
+under its table: which rows sit at chance or below it, what R-GRPO changed against SFT and whether the intervals
+separate, how the row without the region reward compares on the crop IoU, what the oracle and random crops bound.
+Every number in a sentence comes from `results`; the reasons are the mechanisms the course teaches.
+"""
+from __future__ import annotations
+
+import math
+
+from .report import LABELS, families_of
+
+WHY_CONTROL = ("the control question never needs a crop and the models do not crop on it, so rows that differ "
+               "only in their crops cannot differ here: the base stage's training decides this column for every row")
+WHY_BELOW = ("below chance, the answer follows what the crops show, systematically: crops that miss the "
+             "detail give a consistent wrong reading")
+WHY_PRIOR = ("the model does not crop on these questions, so this is its answer prior: it prefers options that are "
+             "wrong here more often than a guess would (a bias from training, not a reading)")
+WHY_NO_CROP = "the coarse view does not hold the answer: the world is built so (notebook 00 measures it)"
+WHY_NO_REGION = ("the accuracy reward alone pays only for answers whose crop held the detail, which also moves "
+                 "crops onto the named landmark; the region reward adds a denser signal for how well the box fits")
+
+
+def _name(row: str) -> str:
+    return LABELS.get(row, row)
+
+
+def _acc(r: dict) -> tuple[float, float, float]:
+    return r.get("accuracy", math.nan), r.get("accuracy_lo", math.nan), r.get("accuracy_hi", math.nan)
+
+
+def _apart(a: tuple, b: tuple) -> bool:
+    """Whether two (value, lo, hi) intervals do not overlap."""
+    return a[1] > b[2] or b[1] > a[2]
+
+
+def _pct(v: float) -> str:
+    return f"{100 * v:.1f} %"
+
+
+def table_notes(results: dict, chance: dict[str, float], families=None) -> list[str]:
+    """Sentences (markdown) about `results`' rows against `chance` (family -> accuracy of a guess)."""
+    rows, fams = results["rows"], families_of(results, families)
+    notes = []
+    for fam in [f for f in fams if f in chance]:
+        c = chance[fam]
+        at = [n for n, r in rows.items() if fam in r and r[fam]["accuracy_lo"] <= c <= r[fam]["accuracy_hi"]]
+        below = [n for n, r in rows.items() if fam in r and r[fam]["accuracy_hi"] < c]
+        if len(at) + len(below) == len(rows):
+            why = WHY_CONTROL if fam == "control" and all(r[fam].get("crop_rate", 0) < 0.05 for r in rows.values()) \
+                else "no model in this table answers it better than a guess"
+            notes.append(f"**{fam}: no row beats chance** ({_pct(c)}; the rows score "
+                         f"{', '.join(_pct(r[fam]['accuracy']) for r in rows.values())}): {why}.")
+            continue
+        if "no_crop" in at and fam != "control":
+            notes.append(f"**{fam}, row (1) without crops: {_pct(rows['no_crop'][fam]['accuracy'])}, at chance "
+                         f"({_pct(c)})**: {WHY_NO_CROP}.")
+        if "random" in at and fam != "control":
+            share = rows["random"].get("all", {}).get("contains_detail", math.nan)
+            notes.append(f"**{fam}, {_name('random')}: {_pct(rows['random'][fam]['accuracy'])}, at chance**: a box of the "
+                         f"right size at a random place rarely holds the detail (crops holding it: {_pct(share)}).")
+        for n in below:
+            why = WHY_PRIOR if rows[n][fam].get("crop_rate", 1.0) < 0.05 else WHY_BELOW
+            notes.append(f"**{fam}, {_name(n)}: {_pct(rows[n][fam]['accuracy'])}, below chance ({_pct(c)})**: {why}.")
+    notes += _rgrpo_notes(rows, fams)
+    if {"sft", "oracle"} <= set(rows):
+        gaps = ", ".join(f"{f} {100 * (rows['oracle'][f]['accuracy'] - rows['sft'][f]['accuracy']):+.1f} points"
+                         for f in fams if f in rows["sft"] and f != "control")
+        notes.append(f"**Oracle crops over the SFT model's own** ({gaps}): what a perfect *where* would add to this "
+                     "model's *when* and *integrate*.")
+    return notes
+
+
+def _rgrpo_notes(rows: dict, fams) -> list[str]:
+    notes = []
+    if {"sft", "sft_rgrpo"} <= set(rows):
+        parts = []
+        for f in [f for f in fams if f != "control" and f in rows["sft"]]:
+            s, r = _acc(rows["sft"][f]), _acc(rows["sft_rgrpo"][f])
+            parts.append(f"{f} {100 * (r[0] - s[0]):+.1f} points ({'intervals apart' if _apart(s, r) else 'intervals overlap'})")
+        s, r = rows["sft"]["all"], rows["sft_rgrpo"]["all"]
+        iou = (f"crop IoU {s['crop_iou']:.3f} → {r['crop_iou']:.3f}"
+               + (" (intervals apart)" if _apart(*(_iou(x) for x in (s, r))) else " (intervals overlap)"))
+        notes.append(f"**R-GRPO over SFT**: {', '.join(parts)}; {iou}.")
+    if {"sft_rgrpo", "rgrpo_no_region"} <= set(rows):
+        g, n = rows["sft_rgrpo"]["all"], rows["rgrpo_no_region"]["all"]
+        apart = _apart(_iou(g), _iou(n))
+        if n["crop_iou"] >= g["crop_iou"]:
+            head = f"**Without the region reward the crop IoU is as high or higher** ({n['crop_iou']:.3f} vs {g['crop_iou']:.3f}"
+        else:
+            head = f"**The region reward raises the crop IoU** ({g['crop_iou']:.3f} vs {n['crop_iou']:.3f} without it"
+        notes.append(f"{head}, intervals {'apart' if apart else 'overlapping'}): {WHY_NO_REGION}"
+                     + ("." if apart else "; intervals that overlap mean this run cannot tell the two apart."))
+    return notes
+
+
+def _iou(r: dict) -> tuple[float, float, float]:
+    v = r.get("crop_iou", math.nan)
+    lo, hi = r.get("crop_iou_lo"), r.get("crop_iou_hi")
+    return (v, v, v) if lo is None or hi is None or math.isnan(lo) else (v, lo, hi)

@@ -1,0 +1,38 @@
+"""Reading a replication table: the statements its numbers support."""
+from r3lab.replication.reading import table_notes
+
+
+def _row(acc, lo, hi, iou=0.5, iou_lo=0.45, iou_hi=0.55, crop_rate=1.0):
+    fam = {"accuracy": acc, "accuracy_lo": lo, "accuracy_hi": hi, "crop_rate": crop_rate}
+    return {"read_one": fam, "control": dict(fam, crop_rate=0.0), "all": {"crop_iou": iou, "crop_iou_lo": iou_lo,
+                                                                         "crop_iou_hi": iou_hi, "contains_detail": 0.07}}
+
+
+def test_notes_name_chance_below_chance_and_the_region_reward():
+    rows = {"no_crop": _row(0.21, 0.17, 0.25, iou=float("nan"), iou_lo=float("nan"), iou_hi=float("nan")),
+            "sft": _row(0.80, 0.76, 0.84, iou=0.60, iou_lo=0.58, iou_hi=0.62),
+            "sft_rgrpo": _row(0.90, 0.87, 0.93, iou=0.70, iou_lo=0.68, iou_hi=0.72),
+            "rgrpo_no_region": _row(0.91, 0.88, 0.94, iou=0.71, iou_lo=0.69, iou_hi=0.73),
+            "oracle": _row(0.99, 0.98, 1.0), "random": _row(0.10, 0.07, 0.13)}
+    for r in rows.values():  # every row guesses the control question
+        r["control"].update(accuracy=0.5, accuracy_lo=0.45, accuracy_hi=0.55)
+    notes = "\n".join(table_notes({"config": {"families": "read_one,control"}, "rows": rows},
+                                  {"read_one": 0.2, "control": 0.5}))
+    assert "row (1) without crops: 21.0 %, at chance" in notes
+    assert "(6) random crops: 10.0 %, below chance (20.0 %)" in notes
+    assert "control: no row beats chance" in notes and "do not crop on it" in notes
+    assert "read_one +10.0 points (intervals apart)" in notes and "0.600 → 0.700 (intervals apart)" in notes
+    assert "Without the region reward the crop IoU is as high or higher** (0.710 vs 0.700, intervals overlapping)" in notes
+    assert "read_one +19.0 points" in notes  # the oracle over SFT
+
+
+def test_a_table_of_one_row_says_only_what_it_supports():
+    rows = {"sft": _row(0.5, 0.4, 0.6)}
+    notes = table_notes({"config": {"families": "read_one"}, "rows": rows}, {"read_one": 0.2})
+    assert notes == []
+
+
+def test_below_chance_without_crops_is_a_prior_not_a_reading():
+    rows = {"no_crop": _row(0.10, 0.07, 0.13, crop_rate=0.0), "sft": _row(0.8, 0.7, 0.9)}
+    notes = table_notes({"config": {"families": "read_one"}, "rows": rows}, {"read_one": 0.2})
+    assert len(notes) == 1 and "below chance" in notes[0] and "answer prior" in notes[0]
