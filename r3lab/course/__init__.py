@@ -1,9 +1,11 @@
-"""The course: the lessons' shared set-up, smoke sizes and key numbers, and the runner that executes the
-notebook series headlessly with papermill."""
+"""The course: the lessons' shared set-up, smoke sizes and key numbers, the runner that executes the
+notebook series headlessly with papermill (each notebook's page in the run folder), and the site built
+from a run with MkDocs."""
 from .._lazy import lazy
 
 __getattr__, __dir__, __all__ = lazy(__name__, {
     ".lesson": ["SMOKE", "SMOKE_RECIPE", "Machine", "Report", "setup", "quiet", "sizes", "start_policy", "load_benchmark",
                 "report"],
     ".runner": ["ParameterError", "find_notebooks", "check_parameters", "run_notebook", "run_series"],
+    ".site": ["build_site"],
 })

@@ -139,7 +139,8 @@ def report(**numbers) -> Report:
     if get_ipython() is not None:
         rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{html.escape(_fmt(v))}</td></tr>" for k, v in clean.items())
         record = {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in clean.items()}
-        display({REPORT_MIME: json.loads(json.dumps(record, default=str)),  # NaN: not measured, JSON null
+        # NaN (not measured) is JSON null; the order rides along (saved notebooks sort object keys)
+        display({REPORT_MIME: {"values": json.loads(json.dumps(record, default=str)), "order": list(record)},
                  "text/html": f'<table class="r3lab-report"><tr><th>key number</th><th>value</th></tr>{rows}</table>',
                  "text/plain": ", ".join(f"{k} = {_fmt(v)}" for k, v in clean.items())}, raw=True)
     return clean

@@ -150,7 +150,8 @@ def collect(nb, fig_dir: Path) -> tuple[dict, list[Path]]:
         for oi, o in enumerate(cell.get("outputs", [])):
             data = o.get("data", {})
             if REPORT_MIME in data:
-                numbers.update(data[REPORT_MIME])
+                got = data[REPORT_MIME]
+                numbers.update({k: got["values"][k] for k in got["order"]})
             png = data.get("image/png")
             if png:
                 fig_dir.mkdir(exist_ok=True)

@@ -14,6 +14,8 @@ from typing import Callable
 
 from tqdm.auto import tqdm
 
+from ..core.env import progress_disabled
+
 
 def run_jobs(jobs: dict[str, tuple[str, ...]], done: Callable[[str], bool], out: Path, module: str, parallel: int,
              order: list[str] = (), critical: tuple[str, ...] = (), progress: bool | None = None) -> None:
@@ -25,7 +27,7 @@ def run_jobs(jobs: dict[str, tuple[str, ...]], done: Callable[[str], bool], out:
     logs.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1"}
     running: dict[str, subprocess.Popen] = {}
-    bar = tqdm(total=len(pending), desc="recipe jobs", disable=progress is False)
+    bar = tqdm(total=len(pending), desc="recipe jobs", disable=progress_disabled(progress))
     try:
         while pending or running:
             for job in [j for j in pending if all(done(d) for d in jobs[j])]:

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from ..core.env import seed_everything
+from ..core.env import progress_disabled, seed_everything
 from ..core.prompt import PromptConfig
 from ..data.grounding import build_base
 from ..data.vlir import build_samples
@@ -219,7 +219,7 @@ class Recipe:
         if self.cfg.parallel > 1:
             self._run_jobs()
         rows = {}
-        for row in tqdm(self.cfg.row_list, desc="recipe rows", disable=self.progress is False):
+        for row in tqdm(self.cfg.row_list, desc="recipe rows", disable=progress_disabled(self.progress)):
             rows[row] = self.evaluate_row(row)["rows"]
         if fresh and dist.info().is_main:  # a whole run from nothing: its wall time (not a resumed one's)
             self._save_times("wall", time.perf_counter() - t0)

@@ -60,7 +60,8 @@ def test_report_shows_a_table_and_prints_no_line(capsys, monkeypatch):
     assert {k: v for k, v in numbers.items() if k != "iou"} == {"loss": 0.1235, "n": 3, "name": "x"}
     assert capsys.readouterr().out == ""
     (bundle, raw), = shown
-    assert raw and bundle[REPORT_MIME] == {"loss": 0.1235, "n": 3, "name": "x", "iou": None}  # NaN: JSON null
+    assert raw and bundle[REPORT_MIME]["values"] == {"loss": 0.1235, "n": 3, "name": "x", "iou": None}  # NaN: null
+    assert bundle[REPORT_MIME]["order"] == ["loss", "n", "name", "iou"]  # as reported, whatever sorts the keys
     assert "<table" in bundle["text/html"] and "<td>0.1235</td>" in bundle["text/html"]
     assert numbers._ipython_display_() is None  # a cell ending in report(...) adds no raw dict
 

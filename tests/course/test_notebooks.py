@@ -75,6 +75,14 @@ def _strip_magics(src: str) -> str:
 def test_notebook_runs_in_smoke_mode(path, tmp_path):
     res = nbr.run_series([path.stem], profile="smoke", out=tmp_path, timeout=300)
     assert res[0].ok, res[0].error
+    # it opens whole and quiet: no warnings or other stderr, no stateless widgets (frozen bars, empty players)
+    outputs = [o for c in nbformat.read(str(res[0].output), as_version=4).cells for o in c.get("outputs", [])]
+    noise = [o["text"][:300] for o in outputs if o.get("name") == "stderr"]
+    assert not noise, f"{path.stem} wrote to stderr: {noise}"
+    widgets = [o["data"].get("text/plain", "")[:80] for o in outputs if "application/vnd.jupyter.widget-view+json" in
+               o.get("data", {})]
+    assert not widgets, f"{path.stem} left widgets without state: {widgets}"
+    assert res[0].page is not None and not res[0].oversize, res[0].oversize
     print(f"{path.stem}: {res[0].seconds:.1f} s {res[0].numbers}")
 
 

@@ -56,6 +56,7 @@ def test_series_runs_writes_index_and_reports_failures(folder, tmp_path):
     results = nbr.run_series(None, {"steps": 5}, profile="smoke", out=out, timeout=120, folder=folder)
     ok, bad = results
     assert ok.ok and ok.numbers == {"lr": 0.001, "steps": 5, "smoke": True}
+    assert list(ok.numbers) == ["lr", "steps", "smoke"]  # the order the notebook reported them in
     assert ok.figures and ok.figures[0].read_bytes()[:4] == b"\x89PNG"
     assert not bad.ok and "lesson broke on purpose" in bad.error and "RuntimeError" in bad.error
     page = (out / "index.html").read_text()
