@@ -89,7 +89,9 @@ def record_times(results_json: str | Path, path: Path = TIMES) -> dict:
     for r in rows:
         if r.get("ok") and r["name"] in {x.notebook for x in LESSONS}:
             column = "smoke_s" if (r.get("parameters") or {}).get("smoke") else "default_s"
-            data["lessons"].setdefault(r["name"], {})[column] = done[r["name"]] = round(seconds[r["name"]], 1)
+            entry = data["lessons"].setdefault(r["name"], {})
+            entry[column] = done[r["name"]] = round(seconds[r["name"]], 1)
+            entry["source"] = f"{column}: recorded from {results_json}"
     path.write_text(json.dumps(data, indent=1) + "\n")
     return done
 

@@ -52,7 +52,8 @@ def test_a_runs_times_are_recorded_in_their_column(tmp_path, monkeypatch):
                                {"name": "30_rgrpo", "ok": False, "seconds": 9.0, "parameters": {}}]))
     assert record_times(run, times) == {"00_build_vlir": 12.3, "20_sft": 250.0}  # a failed run records nothing
     data = json.loads(times.read_text())["lessons"]
-    assert data["00_build_vlir"] == {"default_s": 50, "smoke_s": 12.3} and data["20_sft"] == {"default_s": 250.0}
+    assert data["00_build_vlir"]["smoke_s"] == 12.3 and data["00_build_vlir"]["default_s"] == 50
+    assert data["20_sft"]["default_s"] == 250.0 and str(run) in data["20_sft"]["source"]
     monkeypatch.setattr(syllabus, "TIMES", times)
     assert lesson("20").default_s == 250.0
     with pytest.raises(KeyError, match="record a run"):
