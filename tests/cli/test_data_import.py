@@ -22,7 +22,9 @@ def _official_sft(tmp_path, n=2, bad=False):
     rec = {"image_path": "main.png", "question": "What colour is the small mark on the red circle?",
            "response_list": ['<think>Look closer. {"bbox_2d": [170, 140, 240, 220]}\n',
                              "It is yellow.</think>\n<answer>yellow</answer>\n"], "img_crop_list": ["crop.png"]}
-    recs = [rec] * n + ([{**rec, "image_path": "missing.png"}] if bad else [])
+    # distinct questions: an import refuses a record that repeats another exactly
+    recs = [{**rec, "question": f"{rec['question']} ({k + 1})"} for k in range(n)] + \
+        ([{**rec, "image_path": "missing.png"}] if bad else [])
     (tmp_path / "sft.json").write_text(json.dumps(recs))
     return tmp_path / "sft.json"
 
