@@ -80,7 +80,7 @@ def test_rows_and_rewards_read_r3lab_samples_and_tool_rollouts(samples):
 def test_grpo_trainer_steps_train_on_the_crops_pixels_with_tool_results_masked(samples, tmp_path):
     policy = build_tiny(TinyConfig(family="qwen3_vl"))
     script = ScriptedTurns(policy.tokenizer, [["<think>look</think>", "\n" + call(BAD)], [call(GOOD)],
-                                              ["<answer>", Choice(("yellow", "blue", "red", "green")), "</answer>"]])
+                                              ["<answer>", Choice(("horizontal", "vertical", "rising", "falling", "checked", "yes", "no")), "</answer>"]])
     before = {k: v.clone() for k, v in policy.model.state_dict().items()}
     cfg = TRLConfig(steps=2, prompts_per_step=2, group_size=4, learning_rate=1e-2, out_dir=str(tmp_path))
     trainer, recorder = grpo_trainer(policy, samples, cfg)
