@@ -45,7 +45,7 @@ from .ablations import answer_only, oracle_boxes, random_boxes
 from .evaluation import evaluate
 from .jobs import run_jobs
 from .report import markdown_table
-from .recipe_config import MODEL_OF, R3_TINY, ROWS, STAGES, RecipeConfig, recipe_settings, saved_recipe
+from .recipe_config import MODEL_OF, R3_TINY, ROWS, STAGES, RecipeConfig, earlier_settings, saved_recipe
 from .shipping import ship
 
 __all__ = ["R3_TINY", "ROWS", "RecipeConfig", "Recipe", "run_recipe", "run_job"]  # config names re-exported
@@ -294,7 +294,7 @@ class Recipe:
         if not path.is_file():
             atomic_write_text(path, json.dumps(mine, indent=1))
             return
-        theirs = recipe_settings(json.loads(path.read_text()))
+        theirs = earlier_settings(json.loads(path.read_text()))
         diff = {k: (theirs.get(k), v) for k, v in mine.items() if theirs.get(k) != v}
         if diff and set(diff) <= set(ground_check.GROUND_KEYS + read_check.READ_KEYS) and not (self.out / "base" / "config.json").is_file():
             atomic_write_text(path, json.dumps(mine, indent=1))  # going on after a Grounding/ReadingError: allowed
@@ -314,7 +314,7 @@ class Recipe:
 
 def run_job(out: str, job: str) -> None:
     """One job of `Recipe._run_jobs` in this process (or these torchrun ranks): `stage:NAME` or `eval:ROW`."""
-    saved = recipe_settings(json.loads((Path(out) / "recipe.json").read_text()))
+    saved = earlier_settings(json.loads((Path(out) / "recipe.json").read_text()))
     rec = Recipe(RecipeConfig(**saved, out=out, parallel=1), progress=False)
     kind, name = job.split(":")
     dist.init()

@@ -224,12 +224,9 @@ _FLAT = {"max_crops", "max_new_tokens", "rgrpo_temperature", "rewards", "iou_wei
 def recipe_settings(stored: dict) -> dict:
     """A recipe.json's or model card's settings in RecipeConfig's fields: the flat rollout and reward keys of the
     earlier file format read into `train_rollout`, `eval_rollout` and `reward` (the values they ran with)."""
-    out = {k: v for k, v in stored.items() if k not in _FLAT}
-    if "read_check" not in out:  # written before the base stage measured reading: those runs had no read check
-        out.update(read_check=0, **{k: getattr(RecipeConfig, k) for k in ("read_min", "read_more", "read_rounds")})
-    out.setdefault("read_first_steps", 0)  # nor a first read phase on colour marks
     if not _FLAT & set(stored):
-        return out
+        return dict(stored)
+    out = {k: v for k, v in stored.items() if k not in _FLAT}
     crops, tokens = stored.get("max_crops", 2), stored.get("max_new_tokens", 128)
     out.setdefault("train_rollout", dict(max_crops=crops, max_new_tokens=tokens, max_segment_tokens=48,
                                          temperature=stored.get("rgrpo_temperature", 1.0), top_p=1.0))
@@ -237,6 +234,16 @@ def recipe_settings(stored: dict) -> dict:
                                         temperature=0.0, top_p=1.0))
     out.setdefault("reward", dict(preset=stored.get("rewards", "code"), region_weight=stored.get("iou_weight", 1.0),
                                   region=stored.get("region_reward", "iou")))
+    return out
+
+
+def earlier_settings(stored: dict) -> dict:
+    """`recipe_settings`, plus the values that settings added since had in the runs written before them: no read
+    check and no first read phase (so such a folder is still compared, and resumed, setting by setting)."""
+    out = recipe_settings(stored)
+    if "read_check" not in out:
+        out.update(read_check=0, **{k: getattr(RecipeConfig, k) for k in ("read_min", "read_more", "read_rounds")})
+    out.setdefault("read_first_steps", 0)
     return out
 
 

@@ -22,7 +22,7 @@ from r3lab.model.policy import load_policy
 from r3lab.replication.ablations import answer_only, oracle_boxes, random_boxes
 from r3lab.replication.evaluation import bootstrap_ci
 from r3lab.replication.recipe import R3_TINY, ROWS, Recipe, RecipeConfig, run_recipe
-from r3lab.replication.recipe_config import RERUNNABLE, recipe_settings, saved_recipe
+from r3lab.replication.recipe_config import RERUNNABLE, earlier_settings, recipe_settings, saved_recipe
 from r3lab.replication.report import markdown_table, model_card
 from r3lab.replication.shipping import check_scores, ship, warm_start
 from r3lab.testing import tiny_policy
@@ -444,7 +444,7 @@ def test_the_read_check_adds_read_phases_until_the_bar_then_names_the_fix(tmp_pa
         read_accuracy(policy, n=0)
     with pytest.raises(ValueError, match="read_more must be >= 1"):
         RecipeConfig(out=str(tmp_path), read_more=0)
-    old = recipe_settings({k: v for k, v in saved_recipe(RecipeConfig(out=str(tmp_path))).items()
+    old = earlier_settings({k: v for k, v in saved_recipe(RecipeConfig(out=str(tmp_path))).items()
                            if not k.startswith("read_") or k in ("read_steps", "read_closeups")})
     assert old["read_check"] == 0 and RecipeConfig(out=str(tmp_path), **old).read_check == 0  # earlier runs had none
     res = {"config": saved_recipe(RecipeConfig(out=str(tmp_path))), "rows": {}, "seconds": {}, "read_checks": checks}
@@ -500,7 +500,7 @@ def test_the_pairs_phase_follows_the_check_with_two_landmark_questions(tmp_path,
     assert order == ["base", "check", "base_pairs", "base_read"]  # after the check, before reading
     grounding, pairs, read = built
     assert all(len(s.regions) == 1 for s in grounding) and all(len(s.regions) == 2 for s in pairs)
-    mark = cfg.world_config(base=True).mark_size  # the grounding phase's world (small marks), not the read phase's
-    assert {x2 - x1 for s in pairs for x1, _, x2, _ in s.details} == {mark}
+    tile = cfg.world_config(base=True).pattern_size  # the grounding phase's world: its details are pattern tiles
+    assert {x2 - x1 for s in pairs for x1, _, x2, _ in s.details} == {tile}
     log = [json.loads(x) for x in (tmp_path / "logs" / "base_pairs" / "log.jsonl").read_text().splitlines()]
     assert log[-1]["step"] == 2 and RecipeConfig().pairs_steps > 0
