@@ -33,7 +33,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from r3lab.engine.config import RolloutConfig  # noqa: E402
+from r3lab.engine.config import RolloutConfig, RolloutSettings  # noqa: E402
 from r3lab.engine.costs import compare  # noqa: E402
 from r3lab.engine.environment import crop_script  # noqa: E402
 from r3lab.engine.rollouts import rollout  # noqa: E402
@@ -150,7 +150,7 @@ def train_steps(name, device, dtype, smoke: bool) -> dict:
         peak_reset(device)
         t0 = time.perf_counter()
         log = rgrpo_train(policy, samples[:1], RGRPOConfig(steps=1, group_size=4, batch_size=4, micro_rows=1,
-                                                           max_new_tokens=120, max_segment_tokens=100, lora=lora),
+                                                           rollout=RolloutSettings(max_new_tokens=120, max_segment_tokens=100), lora=lora),
                           rollout_fn=scripted_rollout(lambda s, j, step: script))
         row.update(rgrpo_seconds=time.perf_counter() - t0, rgrpo_peak_gib=peak(device),
                    rgrpo_loss_finite=bool(torch.isfinite(torch.tensor(log.rows[-1]["loss"]))))

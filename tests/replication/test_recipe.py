@@ -321,11 +321,11 @@ def test_the_comparison_phase_continues_the_read_phase(tmp_path):
 
 
 def test_the_world_overrides_reach_every_sample_set(tmp_path):
-    rec = Recipe(RecipeConfig(out=str(tmp_path), world={"mark_size": 9}, n_train=6, n_eval=2), progress=False)
+    rec = Recipe(RecipeConfig(out=str(tmp_path), world={"pattern_size": 16}, n_train=6, n_eval=2), progress=False)
     sides = {x2 - x1 for s in rec.train_samples(ViewConfig()) + rec.eval_samples(ViewConfig()) for x1, _, x2, _ in s.details}
-    assert sides == {9}
-    default = build_base(4, 1, closeups=1.0, progress=False)  # the default world's marks are 11 px
-    assert {x2 - x1 for s in default for x1, _, x2, _ in s.details} == {11}
+    assert sides == {16}
+    default = build_base(4, 1, closeups=1.0, progress=False)  # the default world's pattern tiles are 18 px
+    assert {x2 - x1 for s in default for x1, _, x2, _ in s.details} == {18}
 
 
 def test_a_recipe_folder_of_the_flat_format_is_read_and_a_missing_setting_refused(tmp_path):

@@ -14,7 +14,7 @@ from r3lab.train.config import SFTConfig
 from r3lab.train.sft import train
 
 COLOURS = {"red": (220, 40, 40), "green": (40, 170, 60), "blue": (40, 70, 220), "yellow": (235, 205, 30),
-           "purple": (140, 50, 170), "black": (20, 20, 20)}
+           "purple": (140, 50, 170), "brown": (120, 70, 30)}  # first tokens distinct in the tiny tokenizer
 
 
 def _sample(rng: random.Random, i: int) -> Sample:
