@@ -63,7 +63,7 @@ test-py312:
 	@test -n "$(PY312)" || { echo "error: no Python 3.12 found (pyenv install 3.12, or make test-py312 PY312=/path/to/python3.12)" >&2; exit 1; }
 	test -x $(VENV312)/bin/python || $(PY312) -m venv $(VENV312)
 	$(VENV312)/bin/pip install --quiet --disable-pip-version-check --upgrade $(PINS312)
-	$(VENV312)/bin/pip install --quiet --disable-pip-version-check -e ".[test,lora]"
+	$(VENV312)/bin/pip install --quiet --disable-pip-version-check -e ".[test,lora,explain]"
 	$(VENV312)/bin/python -c "import platform, torch, transformers; print('[py312] python', platform.python_version(), 'torch', torch.__version__, 'transformers', transformers.__version__)"
 	$(VENV312)/bin/python -m pytest -q -p no:cacheprovider -n 2 $(PYTEST_ARGS) $(CORE_TESTS)
 
