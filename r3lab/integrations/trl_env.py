@@ -63,6 +63,10 @@ class CropEnvironment:
     the factory's samples, else the row's `image` is used). `calls` records every zoom call of the rollout.
     """
 
+    # TRL offers every public function of the class as a tool; nnsight, once imported, mounts `save` on every
+    # object, which would reach the model as a tool without a schema: not a function here
+    save = None
+
     def __init__(self, view: ViewConfig | None = None, coords: str = "absolute",
                  max_crops: int = RolloutSettings.max_crops, originals: dict | None = None):
         self.view, self.coords, self.max_crops = view or ViewConfig(), check_coords(coords), int(max_crops)

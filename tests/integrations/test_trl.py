@@ -142,3 +142,11 @@ def test_r3lab_train_trl_writes_a_run_the_dashboard_reads(samples, tmp_path):
     assert len(trajs) == 4 and all(t.meta["format"] == "trl" for t in trajs)
     with pytest.raises(FileExistsError, match="already holds a TRL run"):
         main(argv)
+
+
+def test_the_only_tool_is_the_zoom_even_after_nnsight_is_imported():
+    import inspect
+
+    pytest.importorskip("nnsight", reason="the nnsight extra: pip install 'r3lab[nnsight]'")
+    tools = [m for m, _ in inspect.getmembers(CropEnvironment, inspect.isfunction) if not m.startswith("_")]
+    assert sorted(tools) == ["image_zoom_in_tool", "reset"]  # what TRL collects (reset is its hook, not a tool)
