@@ -92,7 +92,7 @@ def check_bits(bits: int, path: str) -> None:
     from ..model.adapters import qlora_problem
 
     if why := qlora_problem():
-        raise RuntimeError(why + "; train plain LoRA here (--lora-bits 0)")
+        raise ValueError(why + "; train plain LoRA here (--lora-bits 0)")
     if not path:
         raise ValueError("QLoRA (--lora-bits 4) quantises a real checkpoint: pass --policy FOLDER")
 

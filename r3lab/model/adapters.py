@@ -128,7 +128,7 @@ def quantization_config(bits: int):
     if bits != 4:
         raise ValueError(f"bits = {bits!r}: QLoRA loads the base in 4 bits (bits=4) or not at all (0)")
     if why := qlora_problem():
-        raise RuntimeError(why + "; train LoRA on a bf16 base instead (--lora-bits 0)")
+        raise ValueError(why + "; train LoRA on a bf16 base instead (--lora-bits 0)")
     import torch
     from transformers import BitsAndBytesConfig
 
@@ -148,7 +148,7 @@ def add_lora(policy, cfg: LoRAConfig) -> object:
     quantized = bool(getattr(policy.model, "is_loaded_in_4bit", False))
     if cfg.bits == 4 and not quantized:
         if why := qlora_problem():
-            raise RuntimeError(why + "; use plain LoRA (--lora-bits 0) on this machine")
+            raise ValueError(why + "; use plain LoRA (--lora-bits 0) on this machine")
         raise ValueError("QLoRA (bits=4) trains on a base loaded in 4 bits: load the policy with "
                          "load_policy(path, bits=4) (the CLI does this for --lora-bits 4)")
     peft = require_peft()

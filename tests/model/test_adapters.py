@@ -60,11 +60,11 @@ def test_qlora_refuses_in_one_line_naming_what_is_missing():
         pytest.skip("bitsandbytes and CUDA are both here")
     assert "\n" not in why and ("bitsandbytes" in why or "CUDA" in why)
     p = build_tiny(TinyConfig(seed=0))
-    with pytest.raises(RuntimeError, match="QLoRA \\(bits=4\\) needs .*(bitsandbytes|CUDA)"):
+    with pytest.raises(ValueError, match="QLoRA \\(bits=4\\) needs .*(bitsandbytes|CUDA)"):
         add_lora(p, LoRAConfig(r=4, bits=4))
     from r3lab.cli.app import main
 
-    with pytest.raises(RuntimeError, match="QLoRA .*missing here; train plain LoRA"):
+    with pytest.raises(ValueError, match="QLoRA .*missing here; train plain LoRA"):
         main(["train", "sft", "--data", str(_dataset_dir()), "--lora-r", "4", "--lora-bits", "4", "--policy", "x"])
 
 
