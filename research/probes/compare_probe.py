@@ -1,6 +1,6 @@
 """compare_two probes (research notes, session 6).
 
-    python compare_probe.py text TEMPLATE STEPS OUT.json   # text only: how fast the tiny LM learns the verdict
+    python compare_probe.py text TEMPLATE STEPS OUT.json [pattern]   # text only: how fast the tiny LM learns the verdict
     python compare_probe.py diag CHECKPOINT N OUT.json [oracle|own]   # what a checkpoint gets wrong
 
 `text`: the language model of the shipped base trains on compare_two rationales written as text (no images;
@@ -22,22 +22,25 @@ import torch
 
 torch.set_num_threads(1)
 COL = ["red", "green", "blue", "yellow", "black", "white"]
+PATTERNS = ["horizontal", "vertical", "rising", "falling", "checked"]  # the grating world's read classes
 OBJ = ["red", "green", "blue", "yellow", "purple", "orange", "pink", "cyan", "brown"]
 SHAPES = ["square", "circle", "triangle", "diamond"]
 
 
-def text_probe(template: str, steps: int, out: str, lr: float = 5e-4) -> list:
+def text_probe(template: str, steps: int, out: str, lr: float = 5e-4, words: list = COL, first: tuple = ()) -> list:
+    """`first`: (words, steps) trained before `words` (the held-out rationales use `words` throughout)."""
     from r3lab.model.policy import load_policy
-    pol = load_policy("assets/checkpoints/r3-tiny-base")
+    import os
+    pol = load_policy(os.environ.get("START", "assets/checkpoints/r3-tiny-base"))  # START / SAVE: from / to a folder
     model, tok = pol.model, pol.tokenizer
 
     def box(r):
         return '{"bbox_2d": [%d, %d, %d, %d]}' % tuple(sorted(r.sample(range(10, 110), 4)))
 
-    def sample(r):
+    def sample(r, words=words):
         same = r.random() < 0.5
-        ca = r.choice(COL)
-        cb = ca if same else r.choice([c for c in COL if c != ca])
+        ca = r.choice(words)
+        cb = ca if same else r.choice([c for c in words if c != ca])
         a, b = (f"{r.choice(OBJ)} {r.choice(SHAPES)}" for _ in range(2))
         head = f"<think>Let me look at the mark on the {a} first. {box(r)} It is {ca}. Now the {b}. {box(r)}"
         if template == "A" and r.random() < 0.5:
@@ -66,7 +69,8 @@ def text_probe(template: str, steps: int, out: str, lr: float = 5e-4) -> list:
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
     r, log = random.Random(0), []
     for step in range(1, steps + 1):
-        rows = [ids(pre + good + "</think>") for pre, good, _ in (sample(r) for _ in range(32))]
+        now = first[0] if first and step <= first[1] else words
+        rows = [ids(pre + good + "</think>") for pre, good, _ in (sample(r, now) for _ in range(32))]
         width = max(map(len, rows))
         x = torch.full((len(rows), width), pol.pad_id)
         y = torch.full((len(rows), width), -100)
@@ -80,6 +84,8 @@ def text_probe(template: str, steps: int, out: str, lr: float = 5e-4) -> list:
             log.append({"step": step, "loss": round(loss.item(), 3), "verdict_accuracy": accuracy()})
             print(template, log[-1], flush=True)
             json.dump({"template": template, "lr": lr, "batch": 32, "log": log}, open(out, "w"), indent=1)
+    if os.environ.get("SAVE"):
+        pol.save(os.environ["SAVE"])
     return log
 
 
@@ -119,6 +125,8 @@ def diag(checkpoint: str, n: int, out: str, mode: str = "oracle") -> dict:
 
 if __name__ == "__main__":
     if sys.argv[1] == "text":
-        text_probe(sys.argv[2], int(sys.argv[3]), sys.argv[4])
+        # [pattern [FIRST_COLOUR_STEPS]]: pattern words, after FIRST_COLOUR_STEPS steps of colour words
+        text_probe(sys.argv[2], int(sys.argv[3]), sys.argv[4], words=PATTERNS if sys.argv[5:6] == ["pattern"] else COL,
+                   first=(COL, int(sys.argv[6])) if len(sys.argv) > 6 else ())
     else:
         diag(sys.argv[2], int(sys.argv[3]), sys.argv[4], *(sys.argv[5:6]))
