@@ -10,6 +10,7 @@ __getattr__, __dir__, __all__ = lazy(__name__, {
     ".recipe_config": ["RecipeConfig"],
     ".recipe": ["Recipe", "run_recipe"],
     ".ablations": ["answer_only", "oracle_boxes", "random_boxes"],
+    ".necessity": ["necessity_rows", "necessity_table", "bench_necessity", "BenchNecessity"],
     ".report": ["LABELS", "markdown_table", "stage_times", "model_card"],
     ".shipping": ["SHIPPED", "ship", "load_card", "warm_start", "check_scores"],
     ".ground_check": ["WhereConfig", "GroundingError", "evaluate_where", "where_metrics"],
