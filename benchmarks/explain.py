@@ -13,8 +13,8 @@ mode runs on the text decoder through `r3lab.explain.stream.Stream` (the vision 
   sweep       `patch_layers` over the crop's tokens (blank counterfactual, the read as target): levels input + L
               layers, 1 row per pass
 Time: one process per length runs the modes in turn for `--repeats` rounds after a warm-up, best round, in CPU
-seconds of the process (`time.process_time`, both threads): the machine is shared, and wall time there measures
-the other jobs as much as this one.
+seconds of the process (`time.process_time`, over its OMP_NUM_THREADS threads, default 2): the machine is
+shared, and wall time there measures the other jobs as much as this one.
 Memory: each (mode, length) in a fresh subprocess with MALLOC_MMAP_THRESHOLD_=65536; the RSS peak above the
 RSS before the call (sampled every 0.5 ms, as benchmarks/attention.py does).
 Targets (issue 43): IG time <= 1.2 x S fwd_bwd and IG peak <= 3 x forward's peak; sweep time <= 1.2 x L forwards.
@@ -35,6 +35,7 @@ from attention import _peak_during  # noqa: E402  (the same RSS sampler)
 
 MODES = ("forward", "fwd_bwd", "ig_c1", "ig_c4", "sweep")
 SIDE = {1000: 868, 4000: 1764}  # main image side (px) giving about that many tokens at 28 px cells
+THREADS = int(os.environ.get("OMP_NUM_THREADS") or 2)  # torch threads per process (the shared machine: 1)
 
 
 def _setup(length: int):
@@ -46,7 +47,7 @@ def _setup(length: int):
     from r3lab.model.tiny import TinyConfig, build_tiny
     from r3lab.testing import toy_trajectory
 
-    torch.set_num_threads(2)
+    torch.set_num_threads(THREADS)
     side = SIDE.get(length) or 28 * round(length ** 0.5)
     view = ViewConfig(max_pixels=side * side, crop_max_pixels=224 * 224)
     policy = build_tiny(TinyConfig(hidden=256, layers=4, heads=8, kv_heads=4, intermediate=512, seed=0), view=view)
@@ -147,7 +148,7 @@ def _write(summary: dict, raw: dict, args) -> dict:
            "targets": {"ig_time_vs_S_fwd_bwd": 1.2, "ig_peak_vs_forward": 3.0, "sweep_time_vs_L_forwards": 1.2},
            "met": {"ig_time (c1)": top["ig_c1_time_vs_S_fwd_bwd"] <= 1.2, "ig_memory (c1)": top["ig_c1_peak_vs_forward"] <= 3,
                    "ig_memory (c4)": top["ig_c4_peak_vs_forward"] <= 3, "sweep_time": top["sweep_time_vs_L_forwards"] <= 1.2},
-           "lengths_asked": args.lengths, "config": "CPU seconds; text 4L x 256, 8 heads / 4 KV heads; vision 2L x 64; fp32; 2 threads; CPU; one crop; "
+           "lengths_asked": args.lengths, "config": f"CPU seconds; text 4L x 256, 8 heads / 4 KV heads; vision 2L x 64; fp32; {THREADS} thread(s); CPU; one crop; "
                      "the sweep patches the crop's tokens and scores the read after it; no prefix reuse: every level reruns the whole sequence"}
     out = Path(__file__).parent / "results" / "explain.json"
     out.parent.mkdir(parents=True, exist_ok=True)
