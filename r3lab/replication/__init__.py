@@ -5,7 +5,7 @@ from .._lazy import lazy
 
 __getattr__, __dir__, __all__ = lazy(__name__, {
     ".evaluation": ["EvalConfig", "EvalResult", "summarize", "evaluate", "bootstrap_ci"],
-    ".progress": ["EvalEvery", "chance_levels"],
+    ".progress": ["EvalEvery", "NecessityEvery", "chance_levels"],
     ".reading": ["table_notes"],
     ".recipe_config": ["RecipeConfig"],
     ".recipe": ["Recipe", "run_recipe"],

@@ -148,13 +148,17 @@ class BenchNecessity:
         return out
 
     def rows(self, items: list[dict], groups: list[str]) -> dict[str, dict]:
-        if any("necessity" not in it for it in items):
-            raise ValueError("BenchNecessity.rows: every item needs its 'necessity' record (from .items)")
-        acc = {"own": [float(it["hit"]) for it in items],
-               **{v: [None if it["necessity"][v] is None else float(it["necessity"][v]["hit"]) for it in items]
-                  for v in VARIANTS}}
-        return necessity_table(groups, acc, [bool(it["crops"]) for it in items],
-                               [it["necessity"]["need"] for it in items])
+        return bench_rows(items, groups)
+
+
+def bench_rows(items: Sequence[dict], groups: Sequence[str]) -> dict[str, dict]:
+    """`necessity_table` of benchmark items (`hit`, `crops` and the `necessity` record `BenchNecessity` wrote)."""
+    if any(not isinstance(it.get("necessity"), dict) for it in items):
+        raise ValueError("bench_rows: every item needs its 'necessity' record (an `r3lab bench --necessity true` run)")
+    acc = {"own": [float(it["hit"]) for it in items],
+           **{v: [None if it["necessity"].get(v) is None else float(it["necessity"][v]["hit"]) for it in items]
+              for v in VARIANTS}}
+    return necessity_table(groups, acc, [bool(it["crops"]) for it in items], [it["necessity"].get("need") for it in items])
 
 
 def bench_necessity(policy, name: str, config: BenchConfig | None = None, **kw) -> BenchResult:
