@@ -123,7 +123,9 @@ class NecessityEvery(EvalEvery):
         super().__call__(state, row)
         if state.step in before or state.step not in self.results:
             return
-        values = {k: self.results[state.step].rows["all"].get(k) for k in NECESSITY_KEYS}
+        res = self.results[state.step]
+        res.trajectories = []  # a long run evaluates many times: keep the numbers, not every rollout's images
+        values = {k: res.rows["all"].get(k) for k in NECESSITY_KEYS}
         log = state.log
         if log.rows and log.rows[-1].get("step") == state.step:
             log.rows[-1].update(_plain_row(values))
