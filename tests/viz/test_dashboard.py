@@ -59,5 +59,9 @@ def test_tool_necessity_is_a_panel_where_the_run_measured_it_and_a_note_where_no
     assert bench.layout.meta["rows"][0]["crop_rate_need"] == bench.layout.meta["rows"][0]["crop_rate"]
     plain = crop_dashboard(MetricLog.load_jsonl(write_training_log(tmp_path / "ok.jsonl", collapse=False)))
     assert "tool necessity" in plain.layout.meta["missing"] and "not measured in this run" in plain.layout.title.text
+    from r3lab.testing.mini_runs import write_deepeyes_eval
+
+    other = crop_dashboard(write_deepeyes_eval(tmp_path / "de"), image_root=tmp_path / "de" / "images")  # another system
+    assert "tool necessity" in other.layout.meta["missing"]
     save_dashboard(bench, tmp_path / "bench.html")
     assert "tool_gain" in (tmp_path / "bench.html").read_text()  # the steps table carries the keys too
