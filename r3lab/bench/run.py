@@ -20,7 +20,7 @@ import warnings
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Sequence
+from typing import Protocol, Sequence
 
 from tqdm.auto import tqdm
 
@@ -56,6 +56,8 @@ class BenchConfig:
     crop_max_pixels: int = 0  # a crop's pixel budget (0 = the policy's own view)
     instruction: str = ""  # the instruction after each question (empty: the policy's own, e.g. its r3lab.json prompt)
     overwrite: bool = False  # replace a run already in `out` (its OWN files); else such a folder is refused
+    # five more rollouts per question (three where it has no target boxes), r3lab.replication.necessity.bench_necessity
+    necessity: bool = False  # tool necessity (up to five more rollouts per question): accuracy with crops disabled / swapped (blank, coarse; random box, ground-truth box where the benchmark has target boxes), tool_gain, tool_harm, crop rates, zooming_gap in every category's row
 
     def __post_init__(self):
         read_nested(self)
@@ -93,6 +95,10 @@ class BenchResult:
         head.append("|" + "---|" * (len(COLUMNS) + 1))
         for cat, row in self.rows.items():
             head.append(f"| {cat} | " + " | ".join(_fmt(row.get(c)) for c in COLUMNS) + " |")
+        more = [k for k in self.rows.get("all", {}) if k not in COLUMNS]  # what `extras` added (tool necessity)
+        if more:
+            head += ["", "| category | " + " | ".join(more) + " |", "|" + "---|" * (len(more) + 1)]
+            head += [f"| {cat} | " + " | ".join(_fmt(row.get(c)) for c in more) + " |" for cat, row in self.rows.items()]
         return "\n".join(head)
 
     def to_dict(self) -> dict:
@@ -108,15 +114,31 @@ class BenchResult:
         return folder
 
 
+class Extras(Protocol):
+    """More per question and per row, computed chunk by chunk while the chunk's images are decoded
+    (`r3lab.replication.necessity.BenchNecessity`: the questions rolled out again under ablations)."""
+
+    def items(self, policy, name: str, samples: list, trajectories: list, scripts: list | None) -> list[dict]:
+        """Fields added to each question's record (JSON-ready)."""
+
+    def rows(self, items: list[dict], groups: list[str]) -> dict[str, dict]:
+        """Keys added to each category's row (and "all"), from the finished items and their categories."""
+
+
 def run_bench(policy, name: str, config: BenchConfig | None = None, progress: bool | None = None,
-              keep_images: bool = True, scripts: Sequence | None = None) -> BenchResult:
+              keep_images: bool = True, scripts: Sequence | None = None, extras: Extras | None = None) -> BenchResult:
     """Roll out `policy` on benchmark `name` (one of `BENCHMARKS`) and score it; writes the run to `config.out`.
 
     keep_images: keep every trajectory with its images in the result (notebooks); False drops them once
     an item is written, so a whole benchmark runs in the memory of one chunk.
     scripts: forced text per question (see `rollout`): tests and lessons make the policy answer as told.
+    extras: more per question and per row (`config.necessity` needs the tool-necessity ones:
+    `r3lab.replication.necessity.bench_necessity` runs the benchmark with them).
     """
     cfg = config or BenchConfig()
+    if cfg.necessity and extras is None:
+        raise ValueError("BenchConfig.necessity = True needs the ablation rollouts: run "
+                         "r3lab.replication.necessity.bench_necessity(policy, name, config) (as `r3lab bench` does)")
     if name not in BENCHMARKS:
         raise ValueError(f"unknown benchmark {name!r}; choose one of {', '.join(BENCHMARKS)}")
     if not cfg.data:
@@ -131,10 +153,10 @@ def run_bench(policy, name: str, config: BenchConfig | None = None, progress: bo
     rcfg = RolloutConfig.of(cfg.rollout, group_size=1, batch_rows=cfg.batch, seed=cfg.seed)
     out = check_out_dir(cfg.out, OWN, cfg.overwrite, "benchmark run") if cfg.out else None
     with FolderLock(out, "benchmark run") if out is not None else contextlib.nullcontext():
-        return _run(policy, name, cfg, samples, rcfg, out, progress, keep_images, scripts)
+        return _run(policy, name, cfg, samples, rcfg, out, progress, keep_images, scripts, extras)
 
 
-def _run(policy, name, cfg, samples, rcfg, out, progress, keep_images, scripts) -> BenchResult:
+def _run(policy, name, cfg, samples, rcfg, out, progress, keep_images, scripts, extras) -> BenchResult:
     if out is not None:
         check_out_dir(out, OWN, cfg.overwrite, "benchmark run")  # again, under the lock
         _fresh(out)
@@ -146,8 +168,10 @@ def _run(policy, name, cfg, samples, rcfg, out, progress, keep_images, scripts) 
         for a in range(0, len(samples), cfg.batch):
             chunk = samples[a:a + cfg.batch]
             forced = None if scripts is None else list(scripts)[a:a + cfg.batch]
-            for s, t in zip(chunk, rollout(policy, chunk, rcfg, progress=False, scripts=forced)):
-                rec = item_record(name, s, t)
+            done = rollout(policy, chunk, rcfg, progress=False, scripts=forced)
+            more = extras.items(policy, name, chunk, done, forced) if extras is not None else [{}] * len(chunk)
+            for s, t, extra in zip(chunk, done, more):
+                rec = {**item_record(name, s, t), **extra}
                 if out is not None:
                     _write_item(out, rec, t)
                 items.append(rec)
@@ -162,6 +186,9 @@ def _run(policy, name, cfg, samples, rcfg, out, progress, keep_images, scripts) 
     finally:
         bar.close()
     rows, headline = summarize_bench(name, items)
+    if extras is not None and items:
+        for cat, keys in extras.rows(items, [_group(name, it) for it in items]).items():
+            rows.setdefault(cat, {}).update(keys)
     res = BenchResult(name, rows, headline, items, trajs, asdict(cfg), time.perf_counter() - t0, len(samples))
     if out is not None:
         res.save(out)

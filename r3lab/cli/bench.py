@@ -1,5 +1,6 @@
-"""`r3lab bench NAME --data PATH --policy PATH [--n N] [--out DIR]`: a policy on a real benchmark, scored like
-lmms-eval / VLMEvalKit; writes table.md, results.json, items.jsonl (full trajectories), crops/ and figure.png."""
+"""`r3lab bench NAME --data PATH --policy PATH [--n N] [--out DIR] [--necessity true]`: a policy on a real
+benchmark, scored like lmms-eval / VLMEvalKit; writes table.md, results.json, items.jsonl (full trajectories),
+crops/ and figure.png. `--necessity true` adds the tool-necessity keys of `r3lab eval` to every category's row."""
 from __future__ import annotations
 
 from dataclasses import replace
@@ -8,6 +9,7 @@ from pathlib import Path
 from ..bench.readers import BENCHMARKS
 from ..bench.run import OWN, BenchConfig, run_bench
 from ..core.files import check_out_dir
+from ..replication.necessity import bench_necessity
 from ..viz.bench import plot_bench
 from .args import add_dataclass_arguments, dataclass_from_args
 from .inputs import add_policy_arguments, load_start_policy
@@ -29,7 +31,7 @@ def run(args) -> int:
     cfg = replace(cfg, out=cfg.out or f"runs/bench/{args.name}")
     check_out_dir(cfg.out, OWN, cfg.overwrite, "benchmark run")  # before the model loads (and again under the lock)
     policy = load_start_policy(args.policy, args.dtype, args.attn, args.calls)
-    res = run_bench(policy, args.name, cfg, keep_images=False)
+    res = (bench_necessity if cfg.necessity else run_bench)(policy, args.name, cfg, keep_images=False)
     out = Path(cfg.out)
     plot_bench(res).savefig(out / "figure.png", dpi=90)
     print(res.table())

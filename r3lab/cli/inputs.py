@@ -10,6 +10,8 @@ from ..data.call_styles import restyle
 from ..data.dataset import load_samples as load_dataset_samples, refuse_foreign
 from ..model.policy import Policy, load_policy
 from ..model.tiny import build_tiny
+from ..replication.evaluation import EvalConfig
+from ..replication.progress import NecessityEvery
 from ..train import dist
 from .args import DTYPES, dataclass_from_args
 
@@ -97,14 +99,48 @@ def check_bits(bits: int, path: str) -> None:
         raise ValueError("QLoRA (--lora-bits 4) quantises a real checkpoint: pass --policy FOLDER")
 
 
+def add_necessity_arguments(parser) -> None:
+    """--necessity-every / --necessity-data / --necessity-n: the opt-in tool-necessity callback of training."""
+    parser.add_argument("--necessity-every", type=int, default=0, metavar="N",
+                        help="every N steps, tool necessity on held-out questions (--necessity-data) joins that step's "
+                        "row of log.jsonl (tool_gain, tool_harm, zooming_gap, crop rates; `r3lab dashboard` draws them); "
+                        "six greedy rollouts per question each time (default: 0, off)")
+    parser.add_argument("--necessity-data", default="", metavar="PATH",
+                        help="held-out dataset folder or samples.jsonl for --necessity-every (never the training data)")
+    parser.add_argument("--necessity-n", type=int, default=16, metavar="N",
+                        help="held-out questions per necessity evaluation (default: 16; 0: all)")
+
+
+def necessity_callbacks(args, policy, total: int) -> list:
+    """[NecessityEvery] when --necessity-every is set, else []."""
+    every = getattr(args, "necessity_every", 0)
+    if not every:
+        return []
+    held = load_samples(args.necessity_data, policy.view, policy.prompt.calls)
+    return [NecessityEvery(held, every, EvalConfig.for_policy(policy), total=total, n=args.necessity_n)]
+
+
+def check_necessity_arguments(args) -> None:
+    """The necessity flags agree, before any model is loaded."""
+    every, n = getattr(args, "necessity_every", 0), getattr(args, "necessity_n", 0)
+    if every < 0 or n < 0:
+        raise ValueError(f"--necessity-every {every} / --necessity-n {n}: give 0 (off / all) or a positive number")
+    if every:
+        if not args.necessity_data:
+            raise ValueError("--necessity-every needs --necessity-data: a held-out dataset folder or samples.jsonl")
+        check_data(args.necessity_data)
+
+
 def run_training(args, config_cls, train, summary) -> int:
     """`r3lab train ...`: the stage's config from the flags, data and policy loaded, `train`, a summary line."""
     cfg = dataclass_from_args(config_cls, args).validate()
     check_bits(cfg.lora.bits, args.policy)
     check_attn(args.attn)
     check_data(cfg.data)
+    check_necessity_arguments(args)
     policy = load_start_policy(args.policy, args.dtype, args.attn, args.calls, bits=cfg.lora.bits)
-    log = train(policy, load_samples(cfg.data, policy.view, policy.prompt.calls), cfg)
+    log = train(policy, load_samples(cfg.data, policy.view, policy.prompt.calls), cfg,
+                callbacks=necessity_callbacks(args, policy, cfg.steps))
     if dist.info().is_main:
         print(summary(log))
     dist.shutdown()

@@ -4,12 +4,13 @@ from __future__ import annotations
 from ..train.config import RGRPOConfig
 from ..train.rgrpo import train
 from .args import add_dataclass_arguments
-from .inputs import add_policy_arguments, run_training
+from .inputs import add_necessity_arguments, add_policy_arguments, run_training
 
 
 def add_arguments(parser) -> None:
     add_policy_arguments(parser)
     add_dataclass_arguments(parser, RGRPOConfig)
+    add_necessity_arguments(parser)
 
 
 def _summary(log) -> str:

@@ -4,12 +4,13 @@ from __future__ import annotations
 from ..train.config import SFTConfig
 from ..train.sft import train
 from .args import add_dataclass_arguments
-from .inputs import add_policy_arguments, run_training
+from .inputs import add_necessity_arguments, add_policy_arguments, run_training
 
 
 def add_arguments(parser) -> None:
     add_policy_arguments(parser)
     add_dataclass_arguments(parser, SFTConfig)
+    add_necessity_arguments(parser)
 
 
 def run(args) -> int:

@@ -6,16 +6,21 @@ the read, the answer: `stream.target_positions`). A cell's score is its attribut
 embedding dimension (signed: > 0 pushed the target up). Integrated gradients integrate from the embeddings
 of a blank (mid-grey) main image, the same counterfactual the patching and the faithfulness curves use, in
 `chunk` rows at a time (captum's `internal_batch_size`), so memory is that of `chunk` forward-and-backward
-passes whatever the number of steps. Qwen3-VL's DeepStack features stay at their clean values (the
+passes whatever the number of steps; with `recompute`, each decoder layer's activations are recomputed in the
+backward pass (transformers' gradient checkpointing, switched on for the call only), so the peak holds one layer's
+activations instead of every layer's, for about one more forward per pass. Qwen3-VL's DeepStack features stay at their clean values (the
 attribution is to the decoder's input embedding). Parameters get no gradient (`hooks.frozen`).
 captum is an optional dependency: `pip install r3lab[explain]`.
 """
 from __future__ import annotations
 
+import contextlib
 import math
+from functools import partial
 from typing import Sequence
 
 import torch
+import torch.utils.checkpoint
 
 from .hooks import frozen
 from .stream import Stream
@@ -39,12 +44,13 @@ def _target_fn(stream: Stream, positions: Sequence[int]):
 
 
 def attribute(stream: Stream, positions: Sequence[int], method: str, baseline: torch.Tensor | None = None,
-              steps: int = 16, chunk: int = 4) -> torch.Tensor:
+              steps: int = 16, chunk: int = 4, recompute: bool = False) -> torch.Tensor:
     """(rows, cols) attribution of the main image's cells to the summed log-prob of the tokens at `positions`.
 
     method: "integrated_gradients" (from `baseline`, (n, d) embeddings: `explain` passes a blank main image's;
     None integrates from zeros, a path RMSNorm makes so curved that completeness needs many more steps; `steps` Gauss-Legendre points, `chunk` rows per pass) or "gradient_x_input"
-    (one forward-and-backward).
+    (one forward-and-backward). recompute: recompute each decoder layer in the backward pass (less memory, about
+    1.4x the time; `benchmarks/results/explain.json`).
     """
     if method not in GRADIENT_METHODS:
         raise ValueError(f"method={method!r}: choose from {GRADIENT_METHODS}")
@@ -62,7 +68,7 @@ def attribute(stream: Stream, positions: Sequence[int], method: str, baseline: t
     was = model.training
     model.eval()
     try:
-        with frozen(model), torch.enable_grad():
+        with frozen(model), torch.enable_grad(), (_recomputing(model) if recompute else contextlib.nullcontext()):
             if method == "gradient_x_input":
                 attr = InputXGradient(f).attribute(x.clone().requires_grad_(True))
             else:
@@ -79,3 +85,32 @@ def attribute(stream: Stream, positions: Sequence[int], method: str, baseline: t
 def ig_passes(steps: int, chunk: int) -> int:
     """Forward-and-backward passes integrated gradients makes (each of `chunk` rows at most)."""
     return math.ceil(steps / chunk)
+
+
+@contextlib.contextmanager
+def _recomputing(model: torch.nn.Module):
+    """transformers' gradient checkpointing on the decoder layers for the block, their state restored after."""
+    from transformers.modeling_layers import GradientCheckpointingLayer
+
+    layers = [m for m in model.modules() if isinstance(m, GradientCheckpointingLayer)]
+    if not layers:
+        raise ValueError(f"{type(model).__name__} has no checkpointable decoder layers: use recompute=False")
+    if drop := [n for n, m in model.named_modules() if isinstance(m, torch.nn.Dropout) and m.p > 0] + \
+            [f"config.{k}" for k in ("attention_dropout", "hidden_dropout") if (getattr(model.config, k, 0) or 0) > 0]:
+        raise ValueError(f"recompute runs the layers in training mode, and {drop[:3]} would drop activations: "
+                         "use recompute=False")
+    saved = [(m, m.gradient_checkpointing, m.training, m.__dict__.get("_gradient_checkpointing_func")) for m in layers]
+    try:
+        for m in layers:  # transformers recomputes only in training mode; with no dropout that changes nothing else
+            m.gradient_checkpointing = True
+            m._gradient_checkpointing_func = partial(torch.utils.checkpoint.checkpoint, use_reentrant=False)
+            m.train(True)
+        yield
+    finally:
+        for m, on, training, func in saved:
+            m.gradient_checkpointing = on
+            m.train(training)
+            if func is None:
+                m.__dict__.pop("_gradient_checkpointing_func", None)
+            else:
+                m._gradient_checkpointing_func = func

@@ -52,6 +52,7 @@ class WhyConfig:
     targets: tuple = field(default=("box", "answer"), metadata=_LIST)  # what the maps explain: "box" (the call's digits) | "read" | "answer"
     steps: int = 16  # integrated gradients: integration points
     chunk: int = 8  # rows per batched pass (integrated gradients' internal batch, patching, curves)
+    recompute: bool = False  # gradients: recompute each decoder layer in backward (peak: one layer's activations, not all; ~1.4x the time)
     block: int = 1  # patching map: cells per block side (1: every cell patched alone)
     attention_layers: object = (-1,)  # text layers whose attention the "attention" map averages
     window: int = 8  # attention: tokens before the call that count as asking "where?" (the call's own too)
@@ -195,7 +196,8 @@ def _run_method(m, policy, traj, stream, blank, ev, k, pos, cfg, other, stream_e
             if not pos[t]:
                 out.append(_na(m, t, f"the trajectory has no {t} tokens for this crop"))
                 continue
-            g = attribute(stream, pos[t], m, baseline=blank.main_embeds(), steps=cfg.steps, chunk=cfg.chunk)
+            g = attribute(stream, pos[t], m, baseline=blank.main_embeds(), steps=cfg.steps, chunk=cfg.chunk,
+                          recompute=cfg.recompute)
             out.append(MethodResult(m, t, map=g.tolist(), data={"steps": cfg.steps} if m == "integrated_gradients" else {}))
         return out
     if m == "patching":

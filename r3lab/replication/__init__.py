@@ -5,11 +5,12 @@ from .._lazy import lazy
 
 __getattr__, __dir__, __all__ = lazy(__name__, {
     ".evaluation": ["EvalConfig", "EvalResult", "summarize", "evaluate", "bootstrap_ci"],
-    ".progress": ["EvalEvery", "chance_levels"],
+    ".progress": ["EvalEvery", "NecessityEvery", "chance_levels"],
     ".reading": ["table_notes"],
     ".recipe_config": ["RecipeConfig"],
     ".recipe": ["Recipe", "run_recipe"],
     ".ablations": ["answer_only", "oracle_boxes", "random_boxes"],
+    ".necessity": ["necessity_rows", "necessity_table", "bench_necessity", "BenchNecessity"],
     ".report": ["LABELS", "markdown_table", "stage_times", "model_card"],
     ".shipping": ["SHIPPED", "ship", "load_card", "warm_start", "check_scores"],
     ".ground_check": ["WhereConfig", "GroundingError", "evaluate_where", "where_metrics"],

@@ -6,6 +6,10 @@ terms; `detect_collapse(rows)` flags the failure mode RL runs of tool-using VLMs
 issues 55 and 78, Pixel-Reasoner issue 39): the crop rate falls toward zero while accuracy holds, so
 the policy has learned to answer from the coarse view and the tool is dead.
 
+Tool necessity (`tool_gain`, `tool_harm`, `zooming_gap`, `crop_rate_need`, ... of `r3lab.replication.necessity`)
+joins a step's row where the source measured it: a training log written with the opt-in `NecessityEvery`
+callback, or an `r3lab bench --necessity true` folder (its questions' ablation records).
+
 Sources: a `MetricLog` (R-GRPO's `log.jsonl`; SFT logs hold losses only), a list of Trajectories
 (grouped by `meta["step"]`, one group when there is none), or a path that `load_run` reads: a
 training folder or `log.jsonl`, an `r3lab bench` folder, `r3lab eval`'s `trajectories.jsonl`, or
@@ -30,6 +34,7 @@ from ..importers.trl import import_trl_completions
 from ..train.metrics import MetricLog, rollout_metrics, rollout_values
 from ..train.rewards import score
 from ..bench.run import load_bench_run
+from .necessity import KEYS as NECESSITY, bench_rows
 
 SERIES = ("crop_rate", "invalid_crop_rate", "crops", "crop_iou", "accuracy", "accuracy_crop", "accuracy_no_crop",
           "reward")
@@ -71,7 +76,7 @@ def _from_log(log: MetricLog) -> list[dict]:
         row = {"step": r["step"]}
         for k, v in r.items():
             k = _LOG_KEYS.get(k, k)
-            if (k in SERIES or k.startswith("reward/")) and isinstance(v, (int, float)):
+            if (k in SERIES or k in NECESSITY or k.startswith("reward/")) and isinstance(v, (int, float)):
                 row[k] = float(v)
         rows.append(row)
     return rows
@@ -90,6 +95,9 @@ def _from_trajectories(step: int, trajs: list, terms: str) -> dict:
         row["accuracy"] = _mean(acc)
         row["accuracy_crop"] = _mean(a for a, v in zip(acc, values) if v["crops"])
         row["accuracy_no_crop"] = _mean(a for a, v in zip(acc, values) if not v["crops"])
+    if trajs and all(isinstance(t.meta.get("necessity"), dict) and "hit" in t.meta for t in trajs):
+        items = [{"hit": t.meta["hit"], "crops": len(t.crops), "necessity": t.meta["necessity"]} for t in trajs]
+        row.update(bench_rows(items, ["all"] * len(items))["all"])
     system = [t.meta.get("system_rewards") for t in trajs if t.meta.get("system_rewards")]
     if system:  # the system's own reward terms, as it logged them
         for name in sorted({k for s in system for k in s} - {"score"}):
@@ -164,6 +172,8 @@ def load_run(path: str | os.PathLike, format: str = "auto", image_root: str | os
         items, trajs = load_bench_run(path.parent, images=load_images)
         for it, t in zip(items, trajs):
             t.meta["hit"] = it["hit"]
+            if "necessity" in it:  # `r3lab bench --necessity true`: the question's ablation record
+                t.meta["necessity"] = it["necessity"]
         return trajs
     if fmt == "r3lab":
         return [Trajectory.from_dict(json.loads(ln), base=path.parent) for ln in read_text(path).splitlines()

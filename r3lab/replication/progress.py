@@ -7,9 +7,17 @@ measured on the batch just trained on; this one is measured on questions the mod
 
 `chance_levels(tasks, world)` is the accuracy of a uniform guess among each family's possible answers: the line
 a figure of accuracies needs.
+
+`NecessityEvery(held_out, every=50)` is the opt-in variant for tool necessity (`r3lab.replication.necessity`): every
+`every` steps, the held-out questions are answered with the model's own crops and under the five ablations, and the
+"all" row's keys (`tool_gain`, `tool_harm`, `zooming_gap`, `crop_rate_need`, ...) join the training log's row of
+that step, so `log.jsonl` carries them and `r3lab dashboard` draws them over training. Six greedy rollouts per
+question per evaluation: a few questions (8-32) every few dozen steps keep it cheap; nothing runs unless it is
+added (`r3lab train ... --necessity-every N --necessity-data D`).
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Sequence
 
 import torch
@@ -19,6 +27,7 @@ from ..data.world import WorldConfig
 from ..train import dist
 from ..train.metrics import MetricLog
 from .evaluation import EvalConfig, EvalResult, evaluate
+from .necessity import KEYS as NECESSITY_KEYS
 
 KEYS = ("accuracy", "crop_rate", "crop_iou", "reward")  # what each evaluation keeps per family
 
@@ -95,3 +104,36 @@ class EvalEvery:
     def last(self) -> EvalResult | None:
         """The latest evaluation (None before the first)."""
         return self.results[max(self.results)] if self.results else None
+
+
+class NecessityEvery(EvalEvery):
+    """A training callback: tool necessity on the held-out `samples` every `every` steps (and at the last step),
+    written into the training log's row of that step (a row of its own when that step logged none) and saved to
+    `out_dir/log.jsonl` at once. `config.necessity` is set; `n` keeps the first n samples (0: all)."""
+
+    def __init__(self, samples: Sequence, every: int, config: EvalConfig | None = None, total: int | None = None,
+                 n: int = 0):
+        if n < 0:
+            raise ValueError(f"NecessityEvery: n must be 0 (all) or a number of samples, got {n}")
+        super().__init__(list(samples)[: n or None], every, replace(config or EvalConfig(), necessity=True), total,
+                         keys=NECESSITY_KEYS)
+
+    def __call__(self, state, row: dict) -> None:
+        before = set(self.results)
+        super().__call__(state, row)
+        if state.step in before or state.step not in self.results:
+            return
+        res = self.results[state.step]
+        res.trajectories = []  # a long run evaluates many times: keep the numbers, not every rollout's images
+        values = {k: res.rows["all"].get(k) for k in NECESSITY_KEYS}
+        log = state.log
+        if log.rows and log.rows[-1].get("step") == state.step:
+            log.rows[-1].update(_plain_row(values))
+        else:
+            log.log(state.step, **values)
+        if getattr(state.config, "out_dir", ""):
+            log.save_jsonl(f"{state.config.out_dir}/log.jsonl")
+
+
+def _plain_row(values: dict) -> dict:
+    return {k: v for k, v in MetricLog().log(0, **values).items() if k != "step"}  # NaN -> null, as the log stores it

@@ -48,10 +48,13 @@ def table_notes(results: dict, chance: dict[str, float], families=None) -> list[
         at = [n for n, r in rows.items() if fam in r and r[fam]["accuracy_lo"] <= c <= r[fam]["accuracy_hi"]]
         below = [n for n, r in rows.items() if fam in r and r[fam]["accuracy_hi"] < c]
         if len(at) + len(below) == len(rows):
-            why = WHY_CONTROL if fam == "control" and all(r[fam].get("crop_rate", 0) < 0.05 for r in rows.values()) \
-                else "no model in this table answers it better than a guess"
+            if fam == "control" and all(r[fam].get("crop_rate", 0) < 0.05 for r in rows.values()):
+                why = WHY_CONTROL
+            else:
+                why = _why_no_row(rows, fam, chance) or "no model in this table answers it better than a guess"
             notes.append(f"**{fam}: no row beats chance** ({_pct(c)}; the rows score "
-                         f"{', '.join(_pct(r[fam]['accuracy']) for r in rows.values())}): {why}.")
+                         f"{', '.join(_pct(r[fam]['accuracy']) for r in rows.values())}): {why}."
+                         + "".join(_answered(n, rows[n][fam], c) for n in below))
             continue
         if "no_crop" in at and fam != "control":
             notes.append(f"**{fam}, row (1) without crops: {_pct(rows['no_crop'][fam]['accuracy'])}, at chance "
@@ -62,7 +65,8 @@ def table_notes(results: dict, chance: dict[str, float], families=None) -> list[
                          f"right size at a random place rarely holds the detail (crops holding it: {_pct(share)}).")
         for n in below:
             why = WHY_PRIOR if rows[n][fam].get("crop_rate", 1.0) < 0.05 else WHY_BELOW
-            notes.append(f"**{fam}, {_name(n)}: {_pct(rows[n][fam]['accuracy'])}, below chance ({_pct(c)})**: {why}.")
+            notes.append(f"**{fam}, {_name(n)}: {_pct(rows[n][fam]['accuracy'])}, below chance ({_pct(c)})**: {why}."
+                         + _answered(n, rows[n][fam], c))
     notes += _rgrpo_notes(rows, fams)
     if {"sft", "oracle"} <= set(rows):
         gaps = ", ".join(f"{f} {100 * (rows['oracle'][f]['accuracy'] - rows['sft'][f]['accuracy']):+.1f} points"
@@ -70,6 +74,37 @@ def table_notes(results: dict, chance: dict[str, float], families=None) -> list[
         notes.append(f"**Oracle crops over the SFT model's own** ({gaps}): what a perfect *where* would add to this "
                      "model's *when* and *integrate*.")
     return notes
+
+
+def _why_no_row(rows: dict, fam: str, chance: dict) -> str:
+    """Why every row sits at chance on `fam`, when the oracle row says it: the true regions cropped, a single detail
+    read well (another family above chance), and still no verdict better than a guess ("" when the table cannot tell)."""
+    oracle = rows.get("oracle", {})
+    reads = [f for f in oracle if f not in (fam, "all", "control") and f in chance
+             and oracle[f].get("accuracy_lo", math.nan) > chance[f] + 0.2]
+    if fam not in oracle or not reads:
+        return ""
+    held = oracle[fam].get("contains_detail", math.nan)
+    f = reads[0]
+    return (f"even {_name('oracle')}, whose crops are the true regions"
+            + ("" if math.isnan(held) else f" (crops holding the detail: {_pct(held)})")
+            + f", scores {_pct(oracle[fam]['accuracy'])}, while the same model reads one detail right "
+            f"{_pct(oracle[f]['accuracy'])} of the time ({f}, chance {_pct(chance[f])}). The crops land and each detail "
+            "is read; what fails is the verdict over two readings, which these models have not learned, so no better "
+            "crop can raise this column")
+
+
+def _answered(row: str, r: dict, chance: float) -> str:
+    """A row that leaves questions unanswered scores below chance for that alone: how many it answered, as a sentence
+    that starts with a space ("" when it answered nearly all)."""
+    share = r.get("answered", 1.0)
+    if math.isnan(share) or share >= 0.95:
+        return ""
+    right = r["accuracy"] / share if share > 0 else math.nan
+    return (f" {_name(row)} answers only {_pct(share)} of these questions (a crop call the environment refuses, or an "
+            f"answer cut off, leaves none: invalid crops {_pct(r.get('invalid_crop_rate', math.nan))}); of those it "
+            f"answers, {_pct(right)} are right"
+            + (f", still below chance: {WHY_BELOW.removeprefix('below chance, ')}." if right < chance else "."))
 
 
 def _rgrpo_notes(rows: dict, fams) -> list[str]:

@@ -1,9 +1,12 @@
 """The crop-behaviour dashboard: how a policy's use of its crop tool moves over training, one plotly figure.
 
 `crop_dashboard(source)` reads a training log, a run folder or a set of trajectories (r3lab's own or
-imported, `r3lab.replication.behaviour.load_run`), and draws six panels over training steps: crop
-rate, invalid-crop rate, crops per answer, IoU with the ground truth, accuracy with and without a
-crop, and the reward terms. A collapse (the crop rate falling toward zero while accuracy holds) is
+imported, `r3lab.replication.behaviour.load_run`), and draws a panel per measure over training steps:
+crop rate, invalid-crop rate, crops per answer, IoU with the ground truth, accuracy with and without
+a crop, the reward terms, and tool necessity (tool_gain, tool_harm, zooming_gap, crop rate on questions
+that need a crop and on those that do not) where the run measured it (a log written with the
+`NecessityEvery` training callback, an `r3lab bench --necessity true` folder); a measure the run lacks
+is named under the title, not drawn. A collapse (the crop rate falling toward zero while accuracy holds) is
 written in red across the top. `save_dashboard(fig, path)` writes one self-contained HTML page
 (plotly.js inlined, no network fetch) with the verdict and a table of the steps.
 """
@@ -24,7 +27,8 @@ from ..replication.behaviour import CollapseConfig, crop_behaviour, detect_colla
 PANELS = [("crop rate", ["crop_rate"]), ("invalid-crop rate", ["invalid_crop_rate"]), ("crops per answer", ["crops"]),
           ("crop IoU with the ground truth", ["crop_iou"]),
           ("accuracy: all / with a crop / without", ["accuracy", "accuracy_crop", "accuracy_no_crop"]),
-          ("reward and its terms", ["reward"])]
+          ("reward and its terms", ["reward"]),
+          ("tool necessity", ["tool_gain", "tool_harm", "zooming_gap", "crop_rate_need", "crop_rate_no_need"])]
 
 
 @dataclass
@@ -37,7 +41,8 @@ class DashboardConfig:
     tokenizer: str = ""  # verl runs: the local model folder whose tokenizer wrote the ids
 
 
-_NAMES = {"accuracy": "all", "accuracy_crop": "with a crop", "accuracy_no_crop": "without a crop"}
+_NAMES = {"accuracy": "all", "accuracy_crop": "with a crop", "accuracy_no_crop": "without a crop",
+          "crop_rate_need": "crop rate, needs a crop", "crop_rate_no_need": "crop rate, needs none"}
 
 
 def crop_dashboard(source, collapse: CollapseConfig | None = None, title: str = "", **load_kw) -> go.Figure:
@@ -53,8 +58,8 @@ def crop_dashboard(source, collapse: CollapseConfig | None = None, title: str = 
 
 
 def figure_dashboard(rows: Sequence[dict], collapse: dict | None = None, title: str = "") -> go.Figure:
-    """A panel over steps for each of the six measures the `behaviour` rows hold (crop rate, invalid crops,
-    crops per answer, IoU, accuracy, reward); measures the run never recorded get no empty panel but a line
+    """A panel over steps for each measure of `PANELS` the `behaviour` rows hold (crop rate, invalid crops,
+    crops per answer, IoU, accuracy, reward, tool necessity); measures the run never recorded get no empty panel but a line
     under the title. `collapse` (from `detect_collapse`) is written on top."""
     steps = [r["step"] for r in rows]
     terms = sorted({k for r in rows for k in r if k.startswith("reward/")})

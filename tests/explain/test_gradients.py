@@ -57,3 +57,16 @@ def test_bad_arguments_and_missing_captum(setup, monkeypatch):
     monkeypatch.setattr(gradients, "captum_missing", lambda: "captum is not installed: pip install 'r3lab[explain]'")
     with pytest.raises(ImportError, match=r"r3lab\[explain\]"):
         attribute(s, pos, "gradient_x_input")
+
+
+def test_recompute_gives_the_same_attributions_and_leaves_the_model_as_it_was(setup, policy, monkeypatch):
+    s, pos = setup
+    base = Stream.of(policy, _painted(s.traj, None)).main_embeds()
+    plain = attribute(s, pos, "integrated_gradients", baseline=base, steps=4, chunk=2)
+    calls, real = [], torch.utils.checkpoint.checkpoint
+    monkeypatch.setattr(torch.utils.checkpoint, "checkpoint", lambda *a, **k: calls.append(1) or real(*a, **k))
+    again = attribute(s, pos, "integrated_gradients", baseline=base, steps=4, chunk=2, recompute=True)
+    assert torch.allclose(plain, again, atol=1e-5)
+    assert len(calls) == 2 * policy.model.config.text_config.num_hidden_layers  # every layer, in both passes
+    layers = [m for m in policy.model.modules() if hasattr(m, "gradient_checkpointing")]
+    assert layers and not any(m.gradient_checkpointing or m.training for m in layers)

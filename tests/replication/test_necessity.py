@@ -9,7 +9,7 @@ from r3lab.core.crop_calls import format_crop_call
 from r3lab.engine.config import RolloutConfig
 from r3lab.engine.rollouts import rollout
 from r3lab.replication.evaluation import EvalConfig, evaluate
-from r3lab.replication.necessity import KEYS, VARIANTS, necessity_rows, needs_crop
+from r3lab.replication.necessity import KEYS, VARIANTS, necessity_rows, necessity_table, needs_crop
 from r3lab.testing import tiny_policy, toy_samples
 
 
@@ -73,3 +73,20 @@ def test_evaluate_with_necessity_adds_the_keys_to_every_row():
         assert set(KEYS) <= set(row), fam
     assert res["all"]["acc_own"] == res["all"]["accuracy"]
     assert len(VARIANTS) == 5 and "acc_coarse" in res.to_dict()["rows"]["all"]
+
+
+def test_table_counts_only_the_samples_an_ablation_ran_on():
+    # four questions in two categories; the box ablations ran on the two with a target box (None elsewhere)
+    acc = {"own": [1, 0, 1, 1], "no_crop": [0, 1, 1, 0], "blank": [0, 0, 0, 0], "coarse": [1, 0, 0, 1],
+           "random_box": [0, None, 1, None], "gt_box": [1, None, 1, None]}
+    rows = necessity_table(["a", "a", "b", "b"], acc, [True, False, True, False], [True, None, True, False])
+    a = rows["all"]
+    assert a["acc_own"] == 0.75 and a["acc_random_box"] == 0.5 and a["acc_gt_box"] == 1.0
+    assert a["tool_gain"] == 0.5 and a["tool_harm"] == 0.25  # questions 0, 3 gained; 1 was harmed
+    assert a["zooming_gap"] == 0.5  # on questions 0 and 2: gt_box (1, 1) against no crop (0, 1)
+    assert a["crop_rate_need"] == 1.0 and a["crop_rate_no_need"] == 0.0  # question 1's need is unknown: not counted
+    assert math.isnan(rows["a"]["crop_rate_no_need"]) and rows["b"]["zooming_gap"] == 0.0
+    only = necessity_table(["a"], {"own": [1]}, [False], [None])["a"]  # no ablation run: "not available"
+    assert only["acc_own"] == 1.0 and all(math.isnan(only[k]) for k in KEYS if k != "acc_own")
+    with pytest.raises(ValueError, match="one entry per sample"):
+        necessity_table(["a", "b"], {"own": [1]}, [True, True], [True, True])

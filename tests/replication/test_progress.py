@@ -70,3 +70,26 @@ def test_each_row_keeps_its_colour_and_the_table_draws_chance():
     bare = plot_table({"config": {"families": "read_one"}, "rows": _rows(["sft"])}, chance=False)
     assert not [c for c in bare.axes[0].collections if c.get_gid() == "chance"]
     assert row_colour("mine") == row_colour("mine") and row_colour("mine") not in ROW_COLOURS.values()
+
+
+def test_necessity_every_writes_the_keys_into_the_training_log_and_the_dashboard_draws_them(tmp_path):
+    from r3lab.replication.necessity import KEYS
+    from r3lab.replication.progress import NecessityEvery
+    from r3lab.train.metrics import MetricLog
+    from r3lab.viz.dashboard import crop_dashboard
+
+    policy = tiny_policy(fresh=True)
+    samples = toy_samples(4, policy.view)
+    nec = NecessityEvery(samples[2:], every=2, config=FAST, total=3, n=1)
+    assert len(nec.samples) == 1 and nec.config.necessity and not FAST.necessity  # the caller's config is left alone
+    cfg = SFTConfig(steps=3, batch_size=2, warmup=0, seed=0, out_dir=str(tmp_path / "run"))
+    train_sft(policy, samples[:2], cfg, callbacks=[nec])
+    saved = MetricLog.load_jsonl(tmp_path / "run" / "log.jsonl")
+    measured = [r["step"] for r in saved if "tool_gain" in r]
+    assert measured == [2, 3] and all(set(KEYS) <= set(r) for r in saved if r["step"] in measured)
+    assert "tool_gain" not in saved.rows[0] and "loss" in saved.rows[1]  # joined step 2's own row
+    fig = crop_dashboard(tmp_path / "run")
+    names = {tr.name for tr in fig.data}
+    assert {"tool_gain", "tool_harm", "zooming_gap"} <= names and "tool necessity" not in fig.layout.meta["missing"]
+    with pytest.raises(ValueError, match="n must be"):
+        NecessityEvery(samples, every=1, n=-1)

@@ -36,3 +36,18 @@ def test_below_chance_without_crops_is_a_prior_not_a_reading():
     rows = {"no_crop": _row(0.10, 0.07, 0.13, crop_rate=0.0), "sft": _row(0.8, 0.7, 0.9)}
     notes = table_notes({"config": {"families": "read_one"}, "rows": rows}, {"read_one": 0.2})
     assert len(notes) == 1 and "below chance" in notes[0] and "answer prior" in notes[0]
+
+
+def test_a_column_no_row_beats_says_why_when_the_oracle_row_tells():
+    rows = {"sft": _row(0.9, 0.88, 0.92), "oracle": _row(0.99, 0.98, 1.0), "random": _row(0.2, 0.17, 0.23)}
+    for name, (acc, lo, hi, answered) in {"sft": (0.52, 0.49, 0.55, 0.97), "oracle": (0.52, 0.49, 0.55, 1.0),
+                                          "random": (0.24, 0.22, 0.27, 0.72)}.items():
+        rows[name]["compare_two"] = {"accuracy": acc, "accuracy_lo": lo, "accuracy_hi": hi, "crop_rate": 1.0,
+                                     "answered": answered, "invalid_crop_rate": 0.17, "contains_detail": 1.0}
+    notes = "\n".join(table_notes({"config": {"families": "read_one,compare_two"}, "rows": rows},
+                                  {"read_one": 0.2, "compare_two": 0.5}))
+    assert "compare_two: no row beats chance" in notes
+    assert "(5) oracle crops (GT), whose crops are the true regions" in notes and "scores 52.0 %" in notes
+    assert "reads one detail right 99.0 % of the time (read_one" in notes and "verdict over two readings" in notes
+    assert "(6) random crops answers only 72.0 %" in notes and "33.3 % are right, still below chance" in notes
+    assert "(2) VLIR SFT answers only" not in notes  # 97 % answered is not the reason

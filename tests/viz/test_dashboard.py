@@ -30,7 +30,38 @@ def test_steps_without_a_measure_are_left_out_not_drawn_as_zero():
     fig = figure_dashboard(rows)
     assert {tr.name for tr in fig.data} == {"crop_rate"}  # no accuracy was measured: no accuracy line
     assert fig.layout.meta["rows"][0]["accuracy"] is None
-    assert len(fig.layout.annotations) == 1  # one panel: its title; the five unmeasured ones are named, not drawn
+    assert len(fig.layout.annotations) == 1  # one panel: its title; the six unmeasured ones are named, not drawn
     assert fig.layout.meta["missing"] == ["invalid-crop rate", "crops per answer", "crop IoU with the ground truth",
-                                          "accuracy: all / with a crop / without", "reward and its terms"]
+                                          "accuracy: all / with a crop / without", "reward and its terms",
+                                          "tool necessity"]
     assert "not measured in this run: invalid-crop rate" in fig.layout.title.text
+
+
+def test_tool_necessity_is_a_panel_where_the_run_measured_it_and_a_note_where_not(tmp_path):
+    from r3lab.bench.run import BenchConfig
+    from r3lab.replication.necessity import bench_necessity
+    from r3lab.testing import tiny_policy
+    from r3lab.testing.mini_benchmarks import write_benchmark
+
+    rows = [{"step": s, "crop_rate": 0.5, "tool_gain": g, "tool_harm": 0.1, "zooming_gap": -0.2,
+             "crop_rate_need": 0.6, "crop_rate_no_need": 0.3} for s, g in ((10, 0.2), (20, 0.1))]
+    fig = figure_dashboard(rows)
+    traces = {tr.name: tr for tr in fig.data}
+    assert list(traces["tool_gain"].y) == [0.2, 0.1] and list(traces["zooming_gap"].y) == [-0.2, -0.2]
+    assert {"crop rate, needs a crop", "crop rate, needs none"} <= set(traces)
+    assert "tool necessity" in [a.text for a in fig.layout.annotations]
+    # a bench run with necessity: one point; without: named under the title, never a crash
+    data = write_benchmark("vstar", tmp_path)
+    bench_necessity(tiny_policy(), "vstar", BenchConfig(data=str(data), n=2, out=str(tmp_path / "b"),
+                                                         rollout={"max_new_tokens": 6}))
+    bench = crop_dashboard(tmp_path / "b")
+    assert "tool necessity" not in bench.layout.meta["missing"] and "tool_harm" in {tr.name for tr in bench.data}
+    assert bench.layout.meta["rows"][0]["crop_rate_need"] == bench.layout.meta["rows"][0]["crop_rate"]
+    plain = crop_dashboard(MetricLog.load_jsonl(write_training_log(tmp_path / "ok.jsonl", collapse=False)))
+    assert "tool necessity" in plain.layout.meta["missing"] and "not measured in this run" in plain.layout.title.text
+    from r3lab.testing.mini_runs import write_deepeyes_eval
+
+    other = crop_dashboard(write_deepeyes_eval(tmp_path / "de"), image_root=tmp_path / "de" / "images")  # another system
+    assert "tool necessity" in other.layout.meta["missing"]
+    save_dashboard(bench, tmp_path / "bench.html")
+    assert "tool_gain" in (tmp_path / "bench.html").read_text()  # the steps table carries the keys too
