@@ -13,12 +13,14 @@ in the recipe's `base` stage before VLIR SFT:
   up to the second colour, as text, or with `crops` both crops in place): the model only concludes "the
   same" / "different" and answers. SFT's ~4,300 compare_two samples left the verdict agreeing with the
   model's own two reads 2 times in 3; these exercises teach it in their own format, but neither
-  carried it to the model's own rollouts (research notes).
+  carried it to the model's own rollouts (research notes);
+- a drill is a comparison without its images (`TextOnly`): the language model alone learns the verdict from
+  the text, many times faster a step than with the images in place.
 """
 from __future__ import annotations
 
 import random
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, fields
 
 from tqdm.auto import tqdm
 
@@ -134,3 +136,22 @@ def build_base(n: int, seed: int = 0, closeups: float = 0.25, world: WorldConfig
             out.append(closeup_sample(seed + 7, i, world, view, closeup_style, tasks) if u < closeups
                        else grounding_sample(seed, i, world, view, pairs))
     return out
+
+
+@dataclass
+class TextOnly(Sample):
+    """A sample whose reference trajectory drops its images (the prompt's and the crops'), text kept as it is."""
+
+    def reference(self, view: ViewConfig, prompt=None):
+        traj = super().reference(view, prompt)
+        traj.pieces = [p for p in traj.pieces if p.kind != IMAGE]
+        return traj
+
+
+def build_drill(n: int, seed: int = 0, world: WorldConfig | None = None, view: ViewConfig | None = None,
+                progress: bool | None = None) -> list[TextOnly]:
+    """`n` comparisons (the reads given as text) without images: a verdict drill for the language model."""
+    quiet = progress_disabled() if progress is None else not progress
+    return [TextOnly(**{f.name: getattr(s, f.name) for f in fields(Sample)})
+            for s in (comparison_sample(seed + 17, i, world, view) for i in tqdm(range(n), desc="build drill",
+                                                                              disable=quiet))]

@@ -31,7 +31,7 @@ from tqdm.auto import tqdm
 
 from ..core.env import progress_disabled, seed_everything
 from ..core.prompt import PromptConfig
-from ..data.grounding import build_base
+from ..data.grounding import build_base, build_drill
 from ..data.tasks import TaskConfig
 from ..data.vlir import build_samples
 from ..model.policy import load_policy
@@ -119,6 +119,11 @@ class Recipe:
         for phase, steps, comparisons, seed, style in (
                 ("read", c.read_steps, 0.0, c.data_seed + 1, "answer"),
                 ("compare", c.compare_steps, c.compare_share, c.data_seed + 2, c.compare_closeups)):
+            if phase == "compare" and c.compare_drill_steps:  # the verdict from text alone, then with the crops
+                data = build_drill(c.compare_drill_steps * c.base_batch, c.data_seed + 5, c.world_config(),
+                                   policy.view, progress=self.progress)
+                phases.append(("drill", c.sft_config(name, c.compare_drill_steps, c.base_batch, c.base_lr,
+                                                     phase="drill"), data))
             if steps:
                 data = self._read_data(steps, seed, policy.view, comparisons, style)
                 phases.append((phase, c.sft_config(name, steps, c.base_batch, c.base_lr, phase=phase), data))

@@ -76,6 +76,8 @@ class RecipeConfig:
     # control questions (no crop) in the read and comparison phases: SFT's share alone leaves them near chance
     base_controls: float = 0.15  # share of control questions (their VLIR rationale) in those two phases
     # the verdict of a comparison is a late transition SFT's samples are too few for (FINDINGS: comparison)
+    # over words alike in the embeddings (the grating's five) that verdict comes far later; text alone is fast
+    compare_drill_steps: int = 0  # a base phase before it: comparisons without images (research/miniature: compare_two)
     compare_steps: int = 600  # a third base phase: comparisons (both reads given), the rest as the read phase
     compare_share: float = 0.5  # share of comparisons in that phase
     compare_crops: bool = True  # the comparisons with both crops in place (else the reads as text only)
@@ -120,7 +122,7 @@ class RecipeConfig:
                                      base_steps=(0, None), base_batch=POSITIVE, ground_check=(0, None),
                                      ground_more=(0, None), ground_rounds=(0, None), pairs_steps=(0, None),
                                      read_steps=(0, None), read_first_steps=(0, None), read_check=(0, None), read_more=(0, None),
-                                     read_rounds=(0, None), compare_steps=(0, None), n_train=POSITIVE, n_eval=POSITIVE,
+                                     read_rounds=(0, None), compare_drill_steps=(0, None), compare_steps=(0, None), n_train=POSITIVE, n_eval=POSITIVE,
                                      sft_steps=(0, None), sft_batch=POSITIVE, rgrpo_steps=(0, None),
                                      group_size=(2, None), rgrpo_batch=POSITIVE, parallel=POSITIVE),
                      floats=dict(base_closeups=SHARE, base_pairs=SHARE, pairs_share=SHARE, read_closeups=SHARE,
@@ -239,11 +241,12 @@ def recipe_settings(stored: dict) -> dict:
 
 def earlier_settings(stored: dict) -> dict:
     """`recipe_settings`, plus the values that settings added since had in the runs written before them: no read
-    check and no first read phase (so such a folder is still compared, and resumed, setting by setting)."""
+    check, no first read phase and no verdict drill (so such a folder is still compared, and resumed, setting by setting)."""
     out = recipe_settings(stored)
     if "read_check" not in out:
         out.update(read_check=0, **{k: getattr(RecipeConfig, k) for k in ("read_min", "read_more", "read_rounds")})
     out.setdefault("read_first_steps", 0)
+    out.setdefault("compare_drill_steps", 0)
     return out
 
 

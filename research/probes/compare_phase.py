@@ -1,6 +1,6 @@
 """Comparison-phase probe: when does the base learn the verdict over two gratings?
 
-    python research/probes/compare_phase.py START STEPS SHARE OUT [EVERY] [LR] [CROPS]
+    [DRILL=N] python research/probes/compare_phase.py START STEPS SHARE OUT [EVERY] [LR] [CROPS]
 
 From START (a checkpoint folder: the recipe's base after its read phase, e.g. RUN/logs/base_read/step_000600)
 trains the recipe's comparison phase (`build_base` as `Recipe._read_data` builds it: 3 in 4 of the others
@@ -8,9 +8,11 @@ close-ups written as rationales, 15 % control questions, comparisons with both c
 SHARE; 32 a step, lr 1e-3, one warm-up and cosine over STEPS) and every EVERY steps measures, on 200 held-out
 comparisons (both crops given, seed 424242), how often the teacher-forced log-prob of the true verdict and answer
 beats that of the flipped one. CROPS=0 trains on text-only comparisons (the reads given as text; measured
-with both crops in place all the same). Writes OUT.json.
+with both crops in place all the same). DRILL=N first trains N steps of the recipe's verdict drill
+(`build_drill`: the comparisons without images, same lr), measured at its end. Writes OUT.json.
 """
 import json
+import os
 import sys
 import time
 
@@ -19,7 +21,7 @@ import torch
 import r3lab
 from r3lab.core.batch import collate
 from r3lab.core.trajectory import MODEL, Piece
-from r3lab.data.grounding import build_base, comparison_sample
+from r3lab.data.grounding import build_base, build_drill, comparison_sample
 from r3lab.engine.scoring import TokenScorer, token_logprobs
 from r3lab.train import SFTConfig
 
@@ -73,6 +75,12 @@ def main():
 
     t0 = time.time()
     measure(0)
+    if drill := int(os.environ.get("DRILL", "0")):
+        rec["drill"] = drill
+        cfg = SFTConfig(steps=drill, batch_size=32, lr_lm=lr, lr_merger=lr, lr_vision=lr, autocast=True,
+                        warmup=min(50, max(1, drill // 10)), seed=0, log_every=10)
+        r3lab.train_sft(pol, build_drill(drill * 32, 6, view=pol.view, progress=False), cfg,
+                        callbacks=[lambda state, row: state.step % every or measure(-drill + state.step)])
     if not steps:
         return
     data = build_base(steps * 32, 3, 0.75, view=pol.view, pairs=0.0, progress=False, comparisons=share,

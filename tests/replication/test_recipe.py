@@ -13,7 +13,7 @@ from safetensors.torch import load_file
 from r3lab.core import env
 from r3lab.core.prompt import TINY_INSTRUCTION
 from r3lab.core.regions import Frame, ViewConfig, box_iou
-from r3lab.data.grounding import build_base
+from r3lab.data.grounding import build_base, build_drill, comparison_sample
 from r3lab.data.vlir import build_samples, image_size
 from r3lab.data.world import region_input_box
 from r3lab.engine.config import RolloutConfig
@@ -504,3 +504,20 @@ def test_the_pairs_phase_follows_the_check_with_two_landmark_questions(tmp_path,
     assert {x2 - x1 for s in pairs for x1, _, x2, _ in s.details} == {tile}
     log = [json.loads(x) for x in (tmp_path / "logs" / "base_pairs" / "log.jsonl").read_text().splitlines()]
     assert log[-1]["step"] == 2 and RecipeConfig().pairs_steps > 0
+
+
+def test_the_verdict_drill_runs_before_the_comparison_phase_without_images(tmp_path):
+    cfg = RecipeConfig(out=str(tmp_path), **{**TINY, "read_steps": 1, "compare_drill_steps": 2, "compare_steps": 1,
+                                             "compare_share": 1.0})
+    Recipe(cfg, progress=False).train_stage("base")
+    logs = {p: [json.loads(x) for x in (tmp_path / "logs" / p / "log.jsonl").read_text().splitlines()]
+            for p in ("base_read", "base_drill", "base_compare")}
+    assert [logs[p][-1]["step"] for p in logs] == [1, 2, 1]
+    drill = build_drill(3, 1, view=ViewConfig(), progress=False)
+    traj = drill[0].reference(ViewConfig())
+    assert not [p for p in traj.pieces if p.kind == "image"]  # no image: the language model alone
+    assert [p.text for p in traj.pieces if p.kind == "model_text"] == \
+        [p.text for p in comparison_sample(18, 0, view=ViewConfig()).rationale if p.kind == "model_text"]
+    # a folder written before the drill existed is read as one without it
+    old = {k: v for k, v in saved_recipe(RecipeConfig(compare_drill_steps=5)).items() if k != "compare_drill_steps"}
+    assert earlier_settings(old)["compare_drill_steps"] == 0
