@@ -148,6 +148,7 @@ def _resume(state: TrainState) -> bool:
                          "for (--steps): ask for more steps to continue it, or load it as the start policy (--policy)")
     check_same_settings(cfg, saved, ckpt)
     meta = load_checkpoint(out, state.policy, state.optimizer)
+    dist.barrier()  # every rank has read the checkpoint before rank 0 writes the next one into the folder
     state.step, state.log = int(meta["step"]), MetricLog(meta.get("log", []))
     state.resumed = True
     if dist.info().is_main:  # the live log may hold rows logged after that checkpoint: they are redone
@@ -237,6 +238,7 @@ def _run_loop(state: TrainState, step_fn: Callable[[TrainState], dict], total: i
     cfg = state.config
     main = dist.info().is_main
     bar = tqdm(total=total, initial=state.step, desc=desc, disable=progress_disabled() or not main)
+    finished = state.resumed and state.step == total  # a finished run resumed: its last checkpoint is already saved
 
     def record(row: dict) -> dict:
         state.row = None
@@ -269,7 +271,8 @@ def _run_loop(state: TrainState, step_fn: Callable[[TrainState], dict], total: i
         return state.log
     finally:
         bar.close()
-    save(state)
+    if not finished:  # saving it again would rewrite the folder other ranks may still be reading
+        save(state)
     return state.log
 
 

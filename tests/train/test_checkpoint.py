@@ -116,6 +116,22 @@ def test_sft_resume_reproduces_the_uninterrupted_run(tmp_path):
     same_params(resumed_policy, full_policy)
 
 
+
+def test_resuming_a_finished_run_loads_it_and_leaves_its_last_checkpoint_as_it_was(tmp_path):
+    # the recipe resumes finished phases; under several ranks a rewrite raced the other ranks' reads
+    def run(resume):
+        policy = tiny_policy(fresh=True)
+        cfg = SFTConfig(steps=2, batch_size=2, lr_lm=1e-2, warmup=1, out_dir=str(tmp_path), resume=resume)
+        return policy, sft_train(policy, toy_samples(2, policy.view), cfg)
+
+    done_policy, done = run(False)
+    last = find_checkpoint(tmp_path)
+    before = {f.name: f.stat().st_mtime_ns for f in last.iterdir()}
+    again_policy, again = run("auto")
+    assert [r["step"] for r in again] == [r["step"] for r in done] == [1, 2]
+    same_params(again_policy, done_policy)  # loaded, not trained again
+    assert find_checkpoint(tmp_path) == last and {f.name: f.stat().st_mtime_ns for f in last.iterdir()} == before
+
 # -- crafted and damaged checkpoints: refused naming the file, before the policy changes ------------------
 def _saved(tmp_path):
     policy = tiny_policy(fresh=True)
