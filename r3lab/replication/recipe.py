@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from tqdm.auto import tqdm
@@ -122,8 +122,9 @@ class Recipe:
             if phase == "compare" and c.compare_drill_steps:  # the verdict from text alone, then with the crops
                 data = build_drill(c.compare_drill_steps * c.base_batch, c.data_seed + 5, c.world_config(),
                                    policy.view, progress=self.progress)
-                phases.append(("drill", c.sft_config(name, c.compare_drill_steps, c.base_batch, c.base_lr,
-                                                     phase="drill"), data))
+                cfg = replace(c.sft_config(name, c.compare_drill_steps, c.base_batch, c.base_lr, phase="drill"),
+                              freeze_vision=True, freeze_merger=True)  # no image: they would get no gradient
+                phases.append(("drill", cfg, data))
             if steps:
                 data = self._read_data(steps, seed, policy.view, comparisons, style)
                 phases.append((phase, c.sft_config(name, steps, c.base_batch, c.base_lr, phase=phase), data))

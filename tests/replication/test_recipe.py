@@ -513,6 +513,13 @@ def test_the_verdict_drill_runs_before_the_comparison_phase_without_images(tmp_p
     logs = {p: [json.loads(x) for x in (tmp_path / "logs" / p / "log.jsonl").read_text().splitlines()]
             for p in ("base_read", "base_drill", "base_compare")}
     assert [logs[p][-1]["step"] for p in logs] == [1, 2, 1]
+    # the language model alone: the vision tower and merger get no gradient without images (DDP refuses
+    # parameters without one), so the drill freezes them
+    read, drilled = (load_file(next((tmp_path / "logs" / p).glob("step_*")) / "model.safetensors")
+                     for p in ("base_read", "base_drill"))
+    vision = [k for k in read if ".visual." in k or k.startswith("visual") or "model.visual" in k]
+    assert vision and all(torch.equal(read[k], drilled[k]) for k in vision)
+    assert any(not torch.equal(read[k], drilled[k]) for k in read if k not in vision)
     drill = build_drill(3, 1, view=ViewConfig(), progress=False)
     traj = drill[0].reference(ViewConfig())
     assert not [p for p in traj.pieces if p.kind == "image"]  # no image: the language model alone
