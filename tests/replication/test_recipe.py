@@ -520,6 +520,8 @@ def test_the_verdict_drill_runs_before_the_comparison_phase_without_images(tmp_p
     vision = [k for k in read if ".visual." in k or k.startswith("visual") or "model.visual" in k]
     assert vision and all(torch.equal(read[k], drilled[k]) for k in vision)
     assert any(not torch.equal(read[k], drilled[k]) for k in read if k not in vision)
+    saved = json.loads((next((tmp_path / "logs" / "base_drill").glob("step_*")) / "state.json").read_text())["config"]
+    assert saved["freeze_vision"] and saved["freeze_merger"]  # not only unchanged: left out of DDP's reduction
     drill = build_drill(3, 1, view=ViewConfig(), progress=False)
     traj = drill[0].reference(ViewConfig())
     assert not [p for p in traj.pieces if p.kind == "image"]  # no image: the language model alone
