@@ -157,7 +157,8 @@ def _write(summary: dict, raw: dict, args) -> dict:
                    "ig_memory (c1, recompute)": top["ig_c1_rc_peak_vs_forward"] <= 3,
                    "sweep_time": top["sweep_time_vs_L_forwards"] <= 1.2},
            "lengths_asked": args.lengths, "config": f"CPU seconds; text 4L x 256, 8 heads / 4 KV heads; vision 2L x 64; fp32; {THREADS} thread(s); CPU; one crop; "
-                     "the sweep patches the crop's tokens and scores the read after it; no prefix reuse: every level reruns the whole sequence"}
+                     "the sweep patches the crop's tokens and scores the read after it; the unchanged prefix before the crop is "
+                     "computed once and reused by every level (patch_layers' reused_prefix)"}
     out = Path(__file__).parent / "results" / "explain.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(res, indent=2))
