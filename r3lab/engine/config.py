@@ -29,6 +29,21 @@ class RolloutSettings:
                      floats=dict(temperature=(0.0, None), top_p=(0.0, 1.0)), open_low=("top_p",))
         return self
 
+    @classmethod
+    def saved(cls, policy, **overrides) -> "RolloutSettings":
+        """The settings a checkpoint was evaluated with (`policy.meta["evaluation"]["rollout"]`, or the older flat
+        keys there), then `overrides`; the defaults where the checkpoint saved none. A compare_two answer needs the
+        token budget its recipe gave it: the defaults cut it off before the verdict."""
+        if bad := sorted(set(overrides) - set(_FIELDS)):
+            raise ValueError(f"RolloutSettings has no field(s) {bad}; known: {list(_FIELDS)}")
+        saved = dict((getattr(policy, "meta", None) or {}).get("evaluation", {}) or {})
+        values = {**{k: v for k, v in saved.items() if k in _FIELDS}, **saved.get("rollout", {})}
+        # a saved key this version does not know was written by another r3lab version: left out
+        return cls(**{**{k: v for k, v in values.items() if k in _FIELDS}, **overrides})
+
+
+_FIELDS = ("max_crops", "max_new_tokens", "max_segment_tokens", "temperature", "top_p")
+
 
 @dataclass
 class RolloutConfig(RolloutSettings):

@@ -81,7 +81,7 @@ def explain_samples(policy: "Policy", samples: Sequence, config: WhyConfig | Non
     samples = list(samples)
     if not samples:
         raise ValueError("no samples to explain")
-    settings = rollout_settings or RolloutSettings(temperature=0.0)
+    settings = rollout_settings or RolloutSettings.saved(policy, temperature=0.0)
     trajs = rollout(policy, samples, RolloutConfig.of(settings, group_size=1), progress=progress)
     for t, s in zip(trajs, samples):  # ground truth rides along for the pointing game
         t.sample_id = t.sample_id or s.sample_id

@@ -2,8 +2,8 @@
 
 `plot_record(record, image)` draws each map method over the main image in grey (the scene is never
 recoloured: the map is drawn as contour lines over a greyscale copy), the box the model chose (cyan) and the
-named landmark (white, dashed); a second row shows the patching effects level by level and the logit lens'
-rank of each written box digit per layer. `plot_faithfulness(summary)` compares the methods with the random
+named landmark (black, dashed: white would vanish on the light scene); a second row shows the patching effects
+level by level and the logit lens' rank of each written box digit per layer. `plot_faithfulness(summary)` compares the methods with the random
 baseline. `explain_report(...)` writes one self-contained HTML page (plotly.js inlined).
 """
 from __future__ import annotations
@@ -64,7 +64,7 @@ def plot_record(record: CropRecord, image: Image.Image, target: str = "box", met
         if record.box is not None:
             _rect(fig, record.box, "#00bcd4", "solid", 1, j)
         if record.landmark is not None:
-            _rect(fig, record.landmark, "white", "dash", 1, j)
+            _rect(fig, record.landmark, "black", "dash", 1, j)
         fig.update_xaxes(visible=False, range=[0, W], row=1, col=j)
         fig.update_yaxes(visible=False, range=[H, 0], scaleanchor=f"x{j if j > 1 else ''}", row=1, col=j)
     pl = record.result("patch_layers", None)

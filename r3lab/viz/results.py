@@ -78,6 +78,27 @@ def plot_results(results: dict[str, EvalResult], metrics: Sequence[str] = ("accu
     return fig
 
 
+def is_right(t) -> bool:
+    """Whether a trajectory's final answer is right (the accuracy reward's rule, the one the titles below show)."""
+    return accuracy(None, [t.completion()], [t.answers])[0] == 1.0
+
+
+def changed_answers(before: Sequence, after: Sequence, skip: Sequence[str] = ("control",)) -> tuple[list, list]:
+    """Indices of the questions whose answer turned right (`fixed`) and turned wrong (`broken`) between two runs
+    over the same questions in the same order, families in `skip` left out. Returns (fixed, broken)."""
+    if len(before) != len(after):
+        raise ValueError(f"changed_answers: {len(before)} trajectories before and {len(after)} after; "
+                         "pass the two runs' trajectories of the same questions")
+    fixed, broken = [], []
+    for i, (b, a) in enumerate(zip(before, after)):
+        if b.sample_id != a.sample_id:
+            raise ValueError(f"changed_answers: question {i} is {b.sample_id!r} before and {a.sample_id!r} after; "
+                             "evaluate both on the same samples in the same order")
+        if b.family not in skip and is_right(b) != is_right(a):
+            (fixed if is_right(a) else broken).append(i)
+    return fixed, broken
+
+
 def plot_side_by_side(columns: dict[str, Sequence], k: int = 3, width: int = 44, fig=None):
     """k samples (rows) x models (columns): the main image with the crops it asked for, and what it wrote.
 
@@ -93,7 +114,7 @@ def plot_side_by_side(columns: dict[str, Sequence], k: int = 3, width: int = 44,
             t, ax = columns[name][r], axes[r][c]
             plot_trajectory(t, ax=ax)
             got = t.final_answer()
-            ok = accuracy(None, [t.completion()], [t.answers])[0] == 1.0
+            ok = is_right(t)
             ax.set_title(f"{name}: {'right' if ok else 'wrong'} ({got!r}; truth {t.answers[0]!r})", fontsize=8,
                          color="green" if ok else "crimson")
             body = t.completion().replace("<|im_end|>", "").replace("\n", "\\n ") or "(nothing)"

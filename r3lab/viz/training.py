@@ -20,7 +20,9 @@ from ..train.metrics import MetricLog
 
 def plot_metrics(log: MetricLog, keys: Sequence[str] | None = None, title: str | None = None, smooth: int = 1,
                  fig=None, ncols: int = 3):
-    """Panels of metric curves (raw and, with `smooth` > 1, a running mean). Returns the Figure."""
+    """Panels of metric curves (raw and, with `smooth` > 1, a running mean over `smooth` steps). The mean is drawn
+    from the step where it averages at least half its window: a "mean" of the first one or two noisy batches
+    would start the thick line at one batch's value and read as a trend. Returns the Figure."""
     keys = [k for k in (keys or [k for k in log.keys() if k != "step"]) if log.series(k)[0]]
     n = max(1, len(keys))
     ncols = min(ncols, n)
@@ -34,7 +36,8 @@ def plot_metrics(log: MetricLog, keys: Sequence[str] | None = None, title: str |
         if smooth > 1 and len(ys) >= 2:
             win = [ys[max(0, i - smooth + 1): i + 1] for i in range(len(ys))]
             sm = [sum(w) / len(w) for w in win]
-            ax.plot(xs, sm, color="C0", lw=2)
+            first = min(len(ys) - 1, (smooth + 1) // 2 - 1)  # the first step whose window is half full
+            ax.plot(xs[first:], sm[first:], color="C0", lw=2)
         ax.set_title(key, fontsize=9)
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.3)

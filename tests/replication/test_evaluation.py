@@ -9,7 +9,7 @@ from r3lab.cli.app import main as cli_main
 from r3lab.data.vlir import build_samples
 from r3lab.replication.evaluation import EvalConfig, detail_shares, evaluate, summarize
 from r3lab.testing import tiny_policy, toy_samples
-from r3lab.viz.results import plot_results, plot_side_by_side
+from r3lab.viz.results import changed_answers, plot_results, plot_side_by_side
 
 
 def test_summarize_per_family_on_known_trajectories():
@@ -26,6 +26,23 @@ def test_summarize_per_family_on_known_trajectories():
     iou = [rows["all"]["crop_iou_lo"], rows["all"]["crop_iou"], rows["all"]["crop_iou_hi"]]
     assert iou == sorted(iou) and iou[0] < iou[2]  # a bootstrap interval of the mean IoU (its crops differ)
     assert rows["all"]["answered"] == 1.0 and rows["all"]["tokens"] > 10
+
+
+def test_changed_answers_lists_the_questions_that_turned_right_or_wrong():
+    policy = tiny_policy()
+    samples = toy_samples(4, policy.view)
+    before = [s.reference(policy.view, policy.prompt).tokenize(policy) for s in samples]
+    after = [s.reference(policy.view, policy.prompt).tokenize(policy) for s in samples]
+    for t in (before[1], after[2], before[3]):  # 1 turns right, 2 turns wrong, 3 turns right but is a control
+        t.pieces[-1].text = t.pieces[-1].text.replace(f"<answer>{t.answers[0]}</answer>", "<answer>purple</answer>")
+    before[3].family = after[3].family = "control"
+    assert [t.pieces[-1].text.count("<answer>purple</answer>") for t in before] == [0, 1, 0, 1]
+    assert changed_answers(before, after) == ([1], [2])
+    assert changed_answers(before, after, skip=()) == ([1, 3], [2])
+    with pytest.raises(ValueError, match="same questions"):
+        changed_answers(before, after[:3])
+    with pytest.raises(ValueError, match="same samples in the same order"):
+        changed_answers(before, after[::-1])
 
 
 def test_evaluate_runs_rollouts_and_reports(tmp_path):

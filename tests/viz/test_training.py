@@ -23,7 +23,8 @@ def test_one_panel_per_metric_raw_curve_and_running_mean():
     assert [ax.get_title() for ax in shown] == ["reward", "kl"]  # "step" is the x axis, not a panel
     raw, mean = shown[0].lines
     assert list(raw.get_ydata()) == [1, 2, 3, 4, 5, 6]
-    assert list(mean.get_ydata()) == pytest.approx([1, 1.5, 2, 3, 4, 5])  # the mean of the last 3 values
+    assert list(mean.get_ydata()) == pytest.approx([1.5, 2, 3, 4, 5])  # the mean of the last 3 values ...
+    assert list(mean.get_xdata()) == [2, 3, 4, 5, 6]  # ... from the step whose window is half full
     assert list(shown[1].lines[0].get_xdata()) == [2, 4, 6]  # NaN rows are skipped, not drawn as zero
     assert len(fig.axes) == 2 and len(plot_metrics(_log(), ["reward"], smooth=1).axes[0].lines) == 1
 
