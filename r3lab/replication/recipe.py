@@ -40,7 +40,7 @@ from ..train import dist
 from ..core.files import atomic_write_text, file_lock
 from ..train.rgrpo import train as train_rgrpo
 from ..train.sft import train as train_sft
-from . import ground_check, read_check
+from . import compare_check, ground_check, read_check
 from .ablations import answer_only, oracle_boxes, random_boxes
 from .evaluation import evaluate
 from .jobs import run_jobs
@@ -51,6 +51,9 @@ from .shipping import ship
 __all__ = ["R3_TINY", "ROWS", "RecipeConfig", "Recipe", "run_recipe", "run_job"]  # config names re-exported
 
 CRITICAL = ("stage:base", "stage:sft")  # every other job waits for these: they run alone, on all cores
+# the base phases measured after they end: kind -> (check module, the metric held to <kind>_min, first phase's steps)
+CHECKED = {"ground": (ground_check, "centre_on_named", "base_steps"), "read": (read_check, "read_accuracy", "read_steps"),
+           "compare": (compare_check, "verdict", "compare_steps")}
 PROVENANCE = "PROVENANCE.md"  # in out/: where stages not trained by this folder's recipe came from (copied to the card)
 
 
@@ -119,10 +122,10 @@ class Recipe:
         for phase, steps, comparisons, seed, style in (
                 ("read", c.read_steps, 0.0, c.data_seed + 1, "answer"),
                 ("compare", c.compare_steps, c.compare_share, c.data_seed + 2, c.compare_closeups)):
-            if phase == "compare" and c.compare_drill_steps:  # the verdict from text alone, then with the crops
+            if phase == "compare" and steps and c.compare_drill_steps:  # the verdict from text alone, then with the crops
                 data = build_drill(c.compare_drill_steps * c.base_batch, c.data_seed + 5, c.world_config(),
                                    policy.view, progress=self.progress)
-                cfg = replace(c.sft_config(name, c.compare_drill_steps, c.base_batch, c.base_lr, phase="drill"),
+                cfg = replace(c.sft_config(name, c.compare_drill_steps, c.base_batch, c.compare_drill_lr, phase="drill"),
                               freeze_vision=True, freeze_merger=True)  # no image: they would get no gradient
                 phases.append(("drill", cfg, data))
             if steps:
@@ -139,10 +142,8 @@ class Recipe:
             last = None
             for phase, cfg, data in phases:
                 last = run_phase(cfg, data)
-                if phase == "ground" and c.ground_check:
-                    last = self._until_bar("ground", name, policy, run_phase) or last
-                if phase == "read" and c.read_check:
-                    last = self._until_bar("read", name, policy, run_phase) or last
+                if phase in CHECKED and getattr(c, f"{phase}_check"):
+                    last = self._until_bar(phase, name, policy, run_phase) or last
             return last
         self._timed(name, run_phases, policy, 0)  # run_phase checks that each phase ran to its end
 
@@ -154,40 +155,47 @@ class Recipe:
                           closeup_style=style, controls=c.base_controls if "control" in c.family_list else 0.0)
 
     def _until_bar(self, kind: str, name: str, policy, run_phase):
-        """After the grounding (`kind="ground"`) or read phase: measure, and add phases (`ground_more` /
-        `read_more` steps each) while below the bar (`ground_min` / `read_min`); past the last round, raise."""
+        """After the grounding, read or comparison phase (`kind`): measure, and add phases (`<kind>_more` steps
+        each) while below the bar (`<kind>_min`); past the last round (`<kind>_rounds`), raise naming the fix."""
         c, logs, last = self.cfg, self.out / "logs", None
-        check, rounds, more = {"ground": (ground_check, c.ground_rounds, c.ground_more),
-                               "read": (read_check, c.read_rounds, c.read_more)}[kind]
+        check, key, first = CHECKED[kind]
+        rounds, more, bar = (getattr(c, f"{kind}_{k}") for k in ("rounds", "more", "min"))
         for k in range(rounds + 1):
             if k < rounds and (logs / f"{name}_{kind}{k + 1}").is_dir():
                 # a run before this one measured round k below its bar and began the next phase: go on with it
                 last = run_phase(*self._added_phase(kind, name, k, policy.view))
                 continue
-            if kind == "ground":
-                m = ground_check.measure(policy, {**c.world, **c.base_world}, c.ground_check) \
-                    if dist.info().is_main else None
-            else:
-                m = read_check.read_accuracy(policy, c.world_config(), c.read_check) if dist.info().is_main else None
+            m = self._measure(kind, policy) if dist.info().is_main else None
             m = dist.broadcast_object(m)  # every rank takes the same decision
-            steps = (c.base_steps if kind == "ground" else c.read_steps) + k * more
+            steps = getattr(c, first) + k * more
             rows = check.record(logs, k, steps, m) if dist.info().is_main else [{"steps": steps, **m}]
-            if (m["centre_on_named"] >= c.ground_min) if kind == "ground" else (m["read_accuracy"] >= c.read_min):
+            if m[key] >= bar:
                 return last
             if k == rounds:
-                raise check.failure(rows, c.ground_min if kind == "ground" else c.read_min, logs)
+                raise check.failure(rows, bar, logs)
             last = run_phase(*self._added_phase(kind, name, k, policy.view))
         return last
 
+    def _measure(self, kind: str, policy) -> dict:
+        c = self.cfg
+        if kind == "ground":
+            return ground_check.measure(policy, {**c.world, **c.base_world}, c.ground_check)
+        if kind == "read":
+            return read_check.read_accuracy(policy, c.world_config(), c.read_check)
+        return compare_check.verdict_accuracy(policy, c.world_config(), c.compare_check)
+
     def _added_phase(self, kind: str, name: str, k: int, view):
-        """The grounding or read phase added after check `k`: fresh samples, warm-up and cosine."""
+        """The grounding, read or comparison phase added after check `k`: fresh samples, warm-up and cosine."""
         c = self.cfg
         if kind == "ground":
             steps, data = c.ground_more, build_base(c.ground_more * c.base_batch, c.data_seed + 20 + k, c.base_closeups,
                                                     c.world_config(base=True), view=view, pairs=c.base_pairs,
                                                     progress=self.progress)
-        else:
+        elif kind == "read":
             steps, data = c.read_more, self._read_data(c.read_more, c.data_seed + 40 + k, view)
+        else:
+            steps, data = c.compare_more, self._read_data(c.compare_more, c.data_seed + 60 + k, view, c.compare_share,
+                                                          c.compare_closeups)
         return c.sft_config(name, steps, c.base_batch, c.base_lr, phase=f"{kind}{k + 1}"), data
 
     def _sft(self, name: str) -> None:
@@ -253,10 +261,9 @@ class Recipe:
         if fresh and dist.info().is_main:  # a whole run from nothing: its wall time (not a resumed one's)
             self._save_times("wall", time.perf_counter() - t0)
         results = {"config": asdict(self.cfg), "rows": rows, "seconds": dict(self.times)}
-        if checks := ground_check.load(self.out / "logs"):
-            results["ground_checks"] = checks
-        if checks := read_check.load(self.out / "logs"):
-            results["read_checks"] = checks
+        for kind, (check, _, _) in CHECKED.items():
+            if checks := check.load(self.out / "logs"):
+                results[f"{kind}_checks"] = checks
         if (prov := self.out / PROVENANCE).is_file():  # stages that came from elsewhere say so in the card
             results["provenance"] = prov.read_text().strip()
         atomic_write_text(self.out / "results.json", json.dumps(results, indent=1))
@@ -302,7 +309,7 @@ class Recipe:
             return
         theirs = earlier_settings(json.loads(path.read_text()))
         diff = {k: (theirs.get(k), v) for k, v in mine.items() if theirs.get(k) != v}
-        if diff and set(diff) <= set(ground_check.GROUND_KEYS + read_check.READ_KEYS) and not (self.out / "base" / "config.json").is_file():
+        if diff and set(diff) <= set(ground_check.GROUND_KEYS + read_check.READ_KEYS + compare_check.COMPARE_KEYS) and not (self.out / "base" / "config.json").is_file():
             atomic_write_text(path, json.dumps(mine, indent=1))  # going on after a Grounding/ReadingError: allowed
             return
         if diff:

@@ -77,12 +77,18 @@ class RecipeConfig:
     base_controls: float = 0.15  # share of control questions (their VLIR rationale) in those two phases
     # the verdict of a comparison is a late transition SFT's samples are too few for (FINDINGS: comparison)
     # over words alike in the embeddings (the grating's five) that verdict comes far later; text alone is fast
-    compare_drill_steps: int = 0  # a base phase before it: comparisons without images (research/miniature: compare_two)
+    compare_drill_steps: int = 1000  # a base phase before it: comparisons without images (research/miniature: compare_two)
+    compare_drill_lr: float = 5e-4  # its peak learning rate (at the base's 1e-3 the verdict carried over less)
     compare_steps: int = 600  # a third base phase: comparisons (both reads given), the rest as the read phase
     compare_share: float = 0.5  # share of comparisons in that phase
     compare_crops: bool = True  # the comparisons with both crops in place (else the reads as text only)
     # bare-colour close-ups let the verdicts take the answer slot over; "rationale" keeps the copy rehearsed
     compare_closeups: str = "rationale"  # the comparison phase's close-ups write "answer" (the colour) or "rationale"
+    # when the verdict carries over from the drill to the crops varies too, so it is measured
+    compare_check: int = 200  # held-out comparisons (both crops in place) measured after that phase (0: no check)
+    compare_min: float = 85.0  # % of them whose true verdict the policy prefers that counts (chance: 50)
+    compare_more: int = 300  # comparison steps (fresh warm-up, cosine and samples) added while below the bar
+    compare_rounds: int = 2  # at most this many added phases; still below the bar: VerdictError, naming the fix
     n_train: int = 8000  # VLIR training samples (the same for every row)
     # compare_two is learned last; its three quarters leave read_one room for R-GRPO (FINDINGS: comparison)
     sft_mix: dict = field(default_factory=lambda: {"compare_two": 6})  # family -> weight in the SFT samples
@@ -122,18 +128,19 @@ class RecipeConfig:
                                      base_steps=(0, None), base_batch=POSITIVE, ground_check=(0, None),
                                      ground_more=(0, None), ground_rounds=(0, None), pairs_steps=(0, None),
                                      read_steps=(0, None), read_first_steps=(0, None), read_check=(0, None), read_more=(0, None),
-                                     read_rounds=(0, None), compare_drill_steps=(0, None), compare_steps=(0, None), n_train=POSITIVE, n_eval=POSITIVE,
+                                     read_rounds=(0, None), compare_drill_steps=(0, None), compare_steps=(0, None), compare_check=(0, None),
+                                     compare_more=(0, None), compare_rounds=(0, None), n_train=POSITIVE, n_eval=POSITIVE,
                                      sft_steps=(0, None), sft_batch=POSITIVE, rgrpo_steps=(0, None),
                                      group_size=(2, None), rgrpo_batch=POSITIVE, parallel=POSITIVE),
                      floats=dict(base_closeups=SHARE, base_pairs=SHARE, pairs_share=SHARE, read_closeups=SHARE,
-                                 compare_share=SHARE, base_controls=SHARE, ground_min=(0.0, 100.0), read_min=(0.0, 100.0), base_lr=RATE, sft_lr=RATE,
+                                 compare_share=SHARE, base_controls=SHARE, ground_min=(0.0, 100.0), read_min=(0.0, 100.0),
+                                 compare_min=(0.0, 100.0), compare_drill_lr=RATE, base_lr=RATE, sft_lr=RATE,
                                  rgrpo_lr=RATE, beta=(0.0, None)))
-        if self.ground_rounds and self.ground_more < 1:
-            raise ValueError(f"ground_rounds={self.ground_rounds} adds phases of ground_more steps; ground_more must be "
-                             f">= 1, got {self.ground_more}")
-        if self.read_rounds and self.read_more < 1:
-            raise ValueError(f"read_rounds={self.read_rounds} adds phases of read_more steps; read_more must be "
-                             f">= 1, got {self.read_more}")
+        for kind in ("ground", "read", "compare"):
+            rounds, more = getattr(self, f"{kind}_rounds"), getattr(self, f"{kind}_more")
+            if rounds and more < 1:
+                raise ValueError(f"{kind}_rounds={rounds} adds phases of {kind}_more steps; {kind}_more must be "
+                                 f">= 1, got {more}")
         check_sampled(self.train_rollout, "RecipeConfig.train_rollout")
         check_choice(self, "compare_closeups", CLOSEUP_STYLES)
         for name, mix in (("sft_mix", self.sft_mix), ("rgrpo_mix", self.rgrpo_mix)):
@@ -241,12 +248,16 @@ def recipe_settings(stored: dict) -> dict:
 
 def earlier_settings(stored: dict) -> dict:
     """`recipe_settings`, plus the values that settings added since had in the runs written before them: no read
-    check, no first read phase and no verdict drill (so such a folder is still compared, and resumed, setting by setting)."""
+    check, no first read phase, no verdict drill and no verdict check (so such a folder is still compared, and resumed, setting by setting)."""
     out = recipe_settings(stored)
     if "read_check" not in out:
         out.update(read_check=0, **{k: getattr(RecipeConfig, k) for k in ("read_min", "read_more", "read_rounds")})
     out.setdefault("read_first_steps", 0)
     out.setdefault("compare_drill_steps", 0)
+    out.setdefault("compare_drill_lr", RecipeConfig.compare_drill_lr)  # unused without the drill
+    if "compare_check" not in out:
+        out.update(compare_check=0, **{k: getattr(RecipeConfig, k) for k in ("compare_min", "compare_more",
+                                                                               "compare_rounds")})
     return out
 
 

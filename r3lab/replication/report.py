@@ -155,6 +155,16 @@ def _reading(results: dict) -> str:
     return "## Read check (held-out close-ups, the crop opened, after each read phase)\n" + "\n".join(lines) + "\n\n"
 
 
+def _verdict(results: dict) -> str:
+    rows = results.get("compare_checks", [])
+    if not rows:
+        return ""
+    lines = [f"- after {r['steps']} comparison steps: the true verdict preferred in {r['verdict']} % of {r['n']} "
+             f"held-out comparisons (chance: {r['chance']} %)" for r in rows]
+    return ("## Verdict check (held-out comparisons, both crops in place, after each comparison phase)\n"
+            + "\n".join(lines) + "\n\n")
+
+
 def model_card(results: dict) -> str:
     """MODEL_CARD.md for the shipped r3-tiny checkpoints."""
     import json
@@ -184,7 +194,7 @@ Training data: `build_samples({cfg['n_train']}, seed={cfg['data_seed']}, familie
 world=WorldConfig(**{cfg.get('world', {})!r}))`.
 Held-out data: `n_eval={cfg['n_eval']}` per family with seed {cfg['eval_seed']}, the same world.
 
-{_provenance(results)}{_grounding(results)}{_reading(results)}## Results (held-out, greedy)
+{_provenance(results)}{_grounding(results)}{_reading(results)}{_verdict(results)}## Results (held-out, greedy)
 {markdown_table(results)}
 
 ## Targets

@@ -31,7 +31,8 @@ from r3lab.viz.results import plot_table
 SHIPPED = env.ASSETS / "checkpoints"
 TINY = dict(n_base=24, base_steps=2, pairs_steps=0, read_steps=0, compare_steps=0, base_batch=4, n_train=24, n_eval=3, sft_steps=2, sft_batch=4, rgrpo_steps=1,
             group_size=2, rgrpo_batch=4, train_rollout={"max_new_tokens": 24}, eval_rollout={"max_new_tokens": 24},
-            view={"crop_max_pixels": 98 * 98}, ground_check=0, read_first_steps=0, read_check=0)
+            view={"crop_max_pixels": 98 * 98}, ground_check=0, read_first_steps=0, read_check=0, compare_drill_steps=0,
+            compare_check=0)
 
 
 def test_bootstrap_interval_brackets_the_mean_and_narrows_with_n():
@@ -450,6 +451,47 @@ def test_the_read_check_adds_read_phases_until_the_bar_then_names_the_fix(tmp_pa
     assert old["read_check"] == 0 and RecipeConfig(out=str(tmp_path), **old).read_check == 0  # earlier runs had none
     res = {"config": saved_recipe(RecipeConfig(out=str(tmp_path))), "rows": {}, "seconds": {}, "read_checks": checks}
     assert "- after 4 read steps: " in model_card(res) and "(chance: 20.0 %)" in model_card(res)
+
+
+def test_the_verdict_check_adds_comparison_phases_until_the_bar_then_names_the_fix(tmp_path):
+    from r3lab.replication.compare_check import CHECKS, VerdictError, flipped, verdict_accuracy
+
+    cfg = dict(TINY, read_steps=1, compare_steps=2, compare_share=1.0, compare_check=20, compare_min=100.0,
+               compare_more=2, compare_rounds=1)
+    rec = Recipe(RecipeConfig(out=str(tmp_path), **cfg), progress=False)
+    rec._check_config()
+    with pytest.raises(VerdictError, match=r"after 4 comparison steps .* compare_min: 100.0 %.*compare_rounds"):
+        rec.train_stage("base")  # a few untrained steps do not judge every comparison right
+    checks = json.loads((tmp_path / "logs" / CHECKS).read_text())
+    assert [(r["round"], r["steps"], r["n"], r["chance"]) for r in checks] == [(0, 2, 20, 50.0), (1, 4, 20, 50.0)]
+    assert not (tmp_path / "base" / "config.json").exists()
+    before = (tmp_path / "logs" / "base_compare1" / "log.jsonl").read_text()
+    rec = Recipe(RecipeConfig(out=str(tmp_path), **{**cfg, "compare_min": 0.0}), progress=False)
+    rec._check_config()  # a lower bar while the base is unfinished: allowed, the added phase kept
+    rec.train_stage("base")
+    assert (tmp_path / "logs" / "base_compare1" / "log.jsonl").read_text() == before
+    policy = load_policy(tmp_path / "base")
+    m = verdict_accuracy(policy, n=3)
+    assert m["n"] == 3 and 0 <= m["verdict"] <= 100 and policy.model.training is False
+    with pytest.raises(ValueError, match="n >= 1"):
+        verdict_accuracy(policy, n=0)
+    # the flipped twin: the opposite verdict and answer, in both endings' templates
+    assert flipped(", so they are the same.</think>\n<answer>yes</answer>") == \
+        ", so they are different.</think>\n<answer>no</answer>"
+    assert flipped(": a different pattern.</think><answer>no</answer>") == \
+        " too: the same pattern.</think><answer>yes</answer>"
+    for i in range(6):  # every held-out ending has one verdict and one answer to flip
+        ending = comparison_sample(30_000, i, view=ViewConfig(), crops=True).rationale[-1].text
+        assert flipped(flipped(ending)) == ending != flipped(ending)
+    with pytest.raises(ValueError, match="not a comparison's ending"):
+        flipped("<answer>red</answer>")
+    with pytest.raises(ValueError, match="compare_more must be >= 1"):
+        RecipeConfig(out=str(tmp_path), compare_more=0)
+    old = earlier_settings({k: v for k, v in saved_recipe(RecipeConfig(out=str(tmp_path))).items()
+                           if k not in ("compare_check", "compare_min", "compare_more", "compare_rounds")})
+    assert old["compare_check"] == 0  # earlier runs had none
+    res = {"config": saved_recipe(RecipeConfig(out=str(tmp_path))), "rows": {}, "seconds": {}, "compare_checks": checks}
+    assert "- after 4 comparison steps: the true verdict preferred in " in model_card(res)
 
 
 def test_base_pairs_sets_the_two_landmark_questions_of_every_grounding_phase(tmp_path, monkeypatch):

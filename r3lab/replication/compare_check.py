@@ -1,0 +1,88 @@
+"""The base stage's verdict check: given both reads, does the policy say "the same" / "different" rightly?
+
+Over the grating's five pattern words (alike in the embeddings) the verdict is a late transition, and how late
+depends on the run (research/miniature/README.md: compare_two). A base that reads both crops but guesses the
+verdict leaves compare_two at chance however well SFT and R-GRPO place the crops, so the recipe measures after
+its comparison phase, adds comparison phases while the bar is not met, and stops with an error naming the
+settings if it never is.
+
+The measurement is teacher-forced: for each held-out comparison (`comparison_sample` with both crops in place,
+the two reads given), whether the policy's log-prob of the true verdict and answer beats that of the flipped one.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from ..core.batch import collate
+from ..core.trajectory import MODEL, Piece
+from ..data.grounding import comparison_sample
+from ..data.world import WorldConfig
+from ..engine.scoring import TokenScorer, token_logprobs
+from . import ground_check
+
+CHECKS = "compare_checks.json"  # in out/logs/: one row per check
+COMPARE_KEYS = ("compare_min", "compare_more", "compare_rounds")  # may change while the base stage is unfinished
+SEED = 30_000  # the held-out comparisons' scenes: a seed no training phase draws from
+# each true ending's flipped twin (r3lab.data.vlir.COMPARE_END's two templates, and the answer)
+FLIPS = ((", so they are the same.", ", so they are different."), (" too: the same ", ": a different "),
+         ("<answer>yes</answer>", "<answer>no</answer>"))
+
+
+class VerdictError(RuntimeError):
+    """The comparison phases ended below the bar (`RecipeConfig.compare_min`)."""
+
+
+def flipped(text: str) -> str:
+    """`text` (a comparison's ending: verdict and answer) with the opposite verdict and answer."""
+    out = text
+    for a, b in FLIPS:
+        out = out.replace(a, b) if a in text else out.replace(b, a)
+    if out == text or sum(a in text or b in text for a, b in FLIPS) != 2:
+        raise ValueError(f"not a comparison's ending (one verdict and one answer): {text!r}")
+    return out
+
+
+@torch.no_grad()
+def verdict_accuracy(policy, world: WorldConfig | None = None, n: int = 200, seed: int = SEED,
+                     batch: int = 16) -> dict:
+    """% of `n` held-out comparisons whose true verdict the policy scores above the flipped one (chance: 50)."""
+    if n < 1:
+        raise ValueError(f"verdict_accuracy needs n >= 1 comparisons, got {n}")
+    scorer, was_training = TokenScorer(policy.model), policy.model.training
+    policy.model.eval()
+    right = 0
+    try:
+        for k in range(0, n, batch):
+            trajs = []
+            for i in range(k, min(n, k + batch)):
+                ref = comparison_sample(seed, i, world, policy.view, crops=True).reference(policy.view).tokenize(policy)
+                alt, last = ref.copy(), ref.pieces[-1]
+                text = flipped(last.text)
+                alt.pieces[-1] = Piece(MODEL, text, ids=policy.encode(text), tag=last.tag)
+                trajs += [ref, alt]
+            scores = token_logprobs(scorer, collate(trajs, policy)).sum(-1)  # over the model's own tokens
+            right += int((scores[0::2] > scores[1::2]).sum())
+    finally:
+        policy.model.train(was_training)
+    return {"n": n, "verdict": round(100 * right / n, 1), "chance": 50.0}
+
+
+def record(logs: str | Path, round_: int, steps: int, metrics: dict) -> list[dict]:
+    """Add (or replace) check `round_` in logs/compare_checks.json; returns every check so far."""
+    return ground_check.record(logs, round_, steps, metrics, CHECKS)
+
+
+def load(logs: str | Path) -> list[dict]:
+    return ground_check.load(logs, CHECKS)
+
+
+def failure(rows: list[dict], bar: float, logs: str | Path) -> VerdictError:
+    last = rows[-1]
+    return VerdictError(
+        f"stage base: after {last['steps']} comparison steps the policy prefers the true verdict in "
+        f"{last['verdict']} % of {Path(logs) / CHECKS}'s held-out comparisons (chance: 50 %; the bar, compare_min: "
+        f"{bar} %), so compare_two would stay at chance after SFT. Run the recipe again with a larger "
+        f"compare_rounds or compare_more (it goes on from the phases in {logs}, nothing is lost), a verdict drill "
+        f"(compare_drill_steps), or compare_min=0 to build on this base anyway.")
