@@ -20,7 +20,7 @@ in the recipe's `base` stage before VLIR SFT:
 from __future__ import annotations
 
 import random
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 
 from tqdm.auto import tqdm
 
@@ -149,9 +149,16 @@ class TextOnly(Sample):
 
 
 def build_drill(n: int, seed: int = 0, world: WorldConfig | None = None, view: ViewConfig | None = None,
-                progress: bool | None = None) -> list[TextOnly]:
-    """`n` comparisons (the reads given as text) without images: a verdict drill for the language model."""
+                progress: bool | None = None, reads: bool = False) -> list[TextOnly]:
+    """`n` comparisons without images: a verdict drill for the language model. The reads are given as text, or
+    with `reads` written by the model too (the whole VLIR rationale supervised: with no image the second read is
+    the first one copied half the time, which sets the detail's words apart from each other)."""
     quiet = progress_disabled() if progress is None else not progress
+
+    def sample(i):
+        if not reads:
+            return comparison_sample(seed + 17, i, world, view)
+        s = task_sample(make_task("compare_two", seed + 17, i, world=world), view or ViewConfig())
+        return replace(s, provenance={**s.provenance, "generator": "r3lab.grounding", "kind": "drill"})
     return [TextOnly(**{f.name: getattr(s, f.name) for f in fields(Sample)})
-            for s in (comparison_sample(seed + 17, i, world, view) for i in tqdm(range(n), desc="build drill",
-                                                                              disable=quiet))]
+            for s in (sample(i) for i in tqdm(range(n), desc="build drill", disable=quiet))]

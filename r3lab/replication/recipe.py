@@ -124,7 +124,7 @@ class Recipe:
                 ("compare", c.compare_steps, c.compare_share, c.data_seed + 2, c.compare_closeups)):
             if phase == "compare" and steps and c.compare_drill_steps:  # the verdict from text alone, then with the crops
                 data = build_drill(c.compare_drill_steps * c.base_batch, c.data_seed + 5, c.world_config(),
-                                   policy.view, progress=self.progress)
+                                   policy.view, progress=self.progress, reads=c.compare_drill_reads)
                 cfg = replace(c.sft_config(name, c.compare_drill_steps, c.base_batch, c.compare_drill_lr, phase="drill"),
                               freeze_vision=True, freeze_merger=True)  # no image: they would get no gradient
                 phases.append(("drill", cfg, data))

@@ -79,6 +79,7 @@ class RecipeConfig:
     # over words alike in the embeddings (the grating's five) that verdict comes far later; text alone is fast
     compare_drill_steps: int = 1000  # a base phase before it: comparisons without images (research/miniature: compare_two)
     compare_drill_lr: float = 5e-4  # its peak learning rate (at the base's 1e-3 the verdict carried over less)
+    compare_drill_reads: bool = True  # the drill supervises the reads too, not the verdict alone
     compare_steps: int = 600  # a third base phase: comparisons (both reads given), the rest as the read phase
     compare_share: float = 0.5  # share of comparisons in that phase
     compare_crops: bool = True  # the comparisons with both crops in place (else the reads as text only)
@@ -255,6 +256,7 @@ def earlier_settings(stored: dict) -> dict:
     out.setdefault("read_first_steps", 0)
     out.setdefault("compare_drill_steps", 0)
     out.setdefault("compare_drill_lr", RecipeConfig.compare_drill_lr)  # unused without the drill
+    out.setdefault("compare_drill_reads", False)
     if "compare_check" not in out:
         out.update(compare_check=0, **{k: getattr(RecipeConfig, k) for k in ("compare_min", "compare_more",
                                                                                "compare_rounds")})

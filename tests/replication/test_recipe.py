@@ -570,6 +570,15 @@ def test_the_verdict_drill_runs_before_the_comparison_phase_without_images(tmp_p
     assert not [p for p in traj.pieces if p.kind == "image"]  # no image: the language model alone
     assert [p.text for p in traj.pieces if p.kind == "model_text"] == \
         [p.text for p in comparison_sample(18, 0, view=ViewConfig()).rationale if p.kind == "model_text"]
+    # with `reads`, the whole rationale is the model's (crop calls and both reads), its images dropped
+    full = build_drill(3, 1, view=ViewConfig(), progress=False, reads=True)[0]
+    ftraj = full.reference(ViewConfig())
+    model_text = "".join(p.text for p in ftraj.pieces if p.kind == "model_text")
+    assert not [p for p in ftraj.pieces if p.kind == "image"] and full.question == drill[0].question
+    assert model_text.startswith("<think>") and model_text.count("bbox_2d") == 2
+    assert model_text.endswith(traj.pieces[-1].text) and len(model_text) > len(traj.pieces[-1].text) + 40
+    assert RecipeConfig().compare_drill_reads and not earlier_settings(
+        {k: v for k, v in saved_recipe(RecipeConfig()).items() if k != "compare_drill_reads"})["compare_drill_reads"]
     # a folder written before the drill existed is read as one without it
     old = {k: v for k, v in saved_recipe(RecipeConfig(compare_drill_steps=5)).items() if k != "compare_drill_steps"}
     assert earlier_settings(old)["compare_drill_steps"] == 0
