@@ -11,10 +11,10 @@ from .args import add_dataclass_arguments, dataclass_from_args
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("path", nargs="+", help="a training folder or log.jsonl, an `r3lab bench` folder, an `r3lab "
-                        "eval` --out folder or several (one point each, at the last number in the folder's name, e.g. "
-                        "runs/eval/step_000200; tool necessity per family), trajectories.jsonl, or another system's "
-                        f"run ({', '.join(FORMATS[5:])})")
+    parser.add_argument("path", nargs="+", help="a training folder or log.jsonl (`r3lab train trl`: trl_log.jsonl), an "
+                        "`r3lab bench` folder, an `r3lab eval` --out folder or several (one point each, at the last "
+                        "number in the folder's name, e.g. runs/eval/step_000200; tool necessity per family), "
+                        f"trajectories.jsonl, or another system's run ({', '.join(FORMATS[5:])})")
     add_dataclass_arguments(parser, DashboardConfig)
     add_dataclass_arguments(parser, CollapseConfig)
 

@@ -11,7 +11,7 @@ joins a step's row where the source measured it: a training log written with the
 callback, an `r3lab bench --necessity true` folder (its questions' ablation records), or `r3lab eval` folders
 (`load_evals`: one row per folder, each family's keys as `<family>/<key>` beside the "all" row's).
 
-Sources: a `MetricLog` (R-GRPO's `log.jsonl`; SFT logs hold losses only), a list of Trajectories
+Sources: a `MetricLog` (R-GRPO's `log.jsonl`, `r3lab train trl`'s `trl_log.jsonl`; SFT logs hold losses only), a list of Trajectories
 (grouped by `meta["step"]`, one group when there is none), or a path that `load_run` reads: a
 training folder or `log.jsonl`, an `r3lab bench` folder, an `r3lab eval` folder (its `results.json`) or its
 `trajectories.jsonl`, or another system's run (`r3lab.importers.traces`, `agent_loop`, `trl`).
@@ -41,7 +41,8 @@ from .necessity import KEYS as NECESSITY, bench_rows
 
 SERIES = ("crop_rate", "invalid_crop_rate", "crops", "crop_iou", "accuracy", "accuracy_crop", "accuracy_no_crop",
           "reward")
-_LOG_KEYS = {"crops_per_rollout": "crops"}  # R-GRPO's log names -> the dashboard's
+# R-GRPO's and TRL's log names -> the dashboard's (TRL's `rewards/<term>/mean` -> `reward/<term>`, below)
+_LOG_KEYS = {"crops_per_rollout": "crops", "rewards/crops/mean": "crops"}
 FORMATS = ("auto", "log", "r3lab", "eval", "bench", "vlm-r3", "deepeyes", "verl", "trl")
 
 
@@ -79,6 +80,8 @@ def _from_log(log: MetricLog) -> list[dict]:
         row = {"step": r["step"]}
         for k, v in r.items():
             k = _LOG_KEYS.get(k, k)
+            if k.startswith("rewards/") and k.endswith("/mean"):
+                k = "reward/" + k[len("rewards/"):-len("/mean")]
             if (k in SERIES or k == "n" or k.rpartition("/")[2] in NECESSITY or k.startswith("reward/")) \
                     and isinstance(v, (int, float)):
                 row[k] = float(v)
