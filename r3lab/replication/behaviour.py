@@ -273,6 +273,9 @@ def _eval_rows(f: Path) -> dict:
             not all(isinstance(r, dict) for r in rows.values()):
         raise ValueError(f"{f}: not an `r3lab eval` results.json (it needs \"rows\": {{family: {{metric: value}}}} with "
                          "an \"all\" row); pass the --out folder of `r3lab eval`")
+    if obj.get("complete") is False:  # Ctrl-C stopped that evaluation: its numbers cover the samples before it
+        warnings.warn(f"{f} holds a partial evaluation (\"complete\": false, {rows['all'].get('n')} samples); rerun "
+                      "`r3lab eval` for the whole set", stacklevel=3)
     return rows
 
 

@@ -45,6 +45,8 @@ class DashboardConfig:
 
 FAMILY_KEYS = PANELS[-1][1]  # the necessity keys drawn per family (`<family>/<key>` in a row)
 
+_SHORT = {"tool_gain": "gain", "tool_harm": "harm", "zooming_gap": "zoom gap", "crop_rate_need": "crops: need",
+          "crop_rate_no_need": "no need"}  # the per-family panel's axis labels (a third of the page wide)
 _NAMES = {"accuracy": "all", "accuracy_crop": "with a crop", "accuracy_no_crop": "without a crop",
           "crop_rate_need": "crop rate, needs a crop", "crop_rate_no_need": "crop rate, needs none"}
 
@@ -101,9 +103,11 @@ def figure_dashboard(rows: Sequence[dict], collapse: dict | None = None, title: 
     if per_family:  # x: the keys, one bar per family, so the legend names the families
         row, col = len(shown) // 3 + 1, len(shown) % 3 + 1
         for fam, vals in per_family.items():
-            fig.add_trace(go.Bar(x=[_NAMES.get(k, k) for k in FAMILY_KEYS], y=[vals.get(k) for k in FAMILY_KEYS],
+            fig.add_trace(go.Bar(x=[_SHORT[k] for k in FAMILY_KEYS], y=[vals.get(k) for k in FAMILY_KEYS],
                                  name=fam, legendgroup="per family", legendgrouptitle_text="per family",
-                                 hovertemplate=f"{fam}<br>%{{x}}: %{{y:.3f}}<extra></extra>"), row=row, col=col)
+                                 customdata=list(FAMILY_KEYS),
+                                 hovertemplate=f"{fam}<br>%{{customdata}}: %{{y:.3f}}<extra></extra>"), row=row, col=col)
+        fig.update_xaxes(tickangle=0, row=row, col=col)
         fig.update_layout(barmode="group")
     verdict = (collapse or {}).get("message", "")
     colour = "#c0392b" if (collapse or {}).get("collapsed") else "#555"

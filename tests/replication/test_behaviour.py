@@ -129,3 +129,6 @@ def test_eval_folders_that_cannot_be_read_are_named(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert [r["step"] for r in crop_behaviour(load_evals([good]))] == [3]
+    (good / "results.json").write_text(json.dumps({"rows": {"all": {"n": 1, "tool_gain": 0.0}}, "complete": False}))
+    with pytest.warns(UserWarning, match=r"step_3/results.json holds a partial evaluation .* 1 samples"):
+        load_evals([good])
