@@ -99,11 +99,12 @@ def check_bits(bits: int, path: str) -> None:
         raise ValueError("QLoRA (--lora-bits 4) quantises a real checkpoint: pass --policy FOLDER")
 
 
-def add_necessity_arguments(parser) -> None:
-    """--necessity-every / --necessity-data / --necessity-n: the opt-in tool-necessity callback of training."""
+def add_necessity_arguments(parser, log: str = "log.jsonl") -> None:
+    """--necessity-every / --necessity-data / --necessity-n: the opt-in tool-necessity callback of training, whose
+    keys join the training log `log`."""
     parser.add_argument("--necessity-every", type=int, default=0, metavar="N",
-                        help="every N steps, tool necessity on held-out questions (--necessity-data) joins that step's "
-                        "row of log.jsonl (tool_gain, tool_harm, zooming_gap, crop rates; `r3lab dashboard` draws them); "
+                        help=f"every N steps, tool necessity on held-out questions (--necessity-data) joins that step's "
+                        f"row of {log} (tool_gain, tool_harm, zooming_gap, crop rates; `r3lab dashboard` draws them); "
                         "six greedy rollouts per question each time (default: 0, off)")
     parser.add_argument("--necessity-data", default="", metavar="PATH",
                         help="held-out dataset folder or samples.jsonl for --necessity-every (never the training data)")

@@ -12,5 +12,6 @@ __getattr__, __dir__, __all__ = lazy(__name__, {
     ".trl_script": ["ScriptedTurns", "Choice", "scripted"],
     ".trl_probe": ["ForwardProbe"],
     ".trl_train": ["TRLConfig", "TRLRun", "grpo_trainer", "train_trl"],
+    ".trl_necessity": ["TRLNecessity", "trl_prompt"],
     ".nnsight_bridge": ["wrap", "trace_inputs", "positions"],
 })

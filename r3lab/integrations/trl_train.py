@@ -85,10 +85,12 @@ class TRLRun:
         return self.recorder.trajectories
 
 
-def grpo_trainer(policy, samples: Sequence, cfg: TRLConfig | None = None, record: str | None = None, **grpo_kw):
+def grpo_trainer(policy, samples: Sequence, cfg: TRLConfig | None = None, record: str | None = None,
+                 callbacks: Sequence = (), **grpo_kw):
     """A GRPOTrainer over `samples` with r3lab's crop environment and rewards, and its `TrajectoryRecorder`;
     `grpo_kw` set any other GRPOConfig field (e.g. `gradient_accumulation_steps`, `vllm_gpu_memory_utilization`);
-    `record`: a .jsonl path the recorder appends every batch's Trajectories to."""
+    `record`: a .jsonl path the recorder appends every batch's Trajectories to; `callbacks`: transformers
+    TrainerCallbacks (e.g. `r3lab.integrations.TRLNecessity`)."""
     require_trl()
     from trl import GRPOConfig, GRPOTrainer
 
@@ -119,7 +121,7 @@ def grpo_trainer(policy, samples: Sequence, cfg: TRLConfig | None = None, record
     with warnings.catch_warnings():  # r3lab is written against environment_factory on purpose (trl pinned 1.16)
         warnings.filterwarnings("ignore", message=r"You are using 'environment_factory'", category=UserWarning)
         trainer = GRPOTrainer(model=policy.model, reward_funcs=funcs + [recorder], args=args,
-                              train_dataset=dataset, processing_class=processor,
+                              train_dataset=dataset, processing_class=processor, callbacks=list(callbacks) or None,
                               environment_factory=CropEnvironment.factory(samples, policy.view, cfg.coords,
                                                                           cfg.rollout.max_crops))
     if in_kernel() and progress_disabled():  # a saved notebook: no bar, and not every log dict printed instead
@@ -130,9 +132,9 @@ def grpo_trainer(policy, samples: Sequence, cfg: TRLConfig | None = None, record
 
 
 def train_trl(policy, samples: Sequence, cfg: TRLConfig | None = None, script: ScriptedTurns | None = None,
-              record: str | None = None, **grpo_kw) -> TRLRun:
+              record: str | None = None, callbacks: Sequence = (), **grpo_kw) -> TRLRun:
     """Train `policy` in place with TRL's GRPOTrainer on `samples`; `script` forces the turns (lessons, tests)."""
-    trainer, recorder = grpo_trainer(policy, samples, cfg, record, **grpo_kw)
+    trainer, recorder = grpo_trainer(policy, samples, cfg, record, callbacks, **grpo_kw)
     if script is not None:
         with scripted(policy.model, script):
             trainer.train()

@@ -14,6 +14,6 @@ __getattr__, __dir__, __all__ = lazy(__name__, {
     ".report": ["LABELS", "markdown_table", "stage_times", "model_card"],
     ".shipping": ["SHIPPED", "ship", "load_card", "warm_start", "check_scores"],
     ".ground_check": ["WhereConfig", "GroundingError", "evaluate_where", "where_metrics"],
-    ".behaviour": ["CollapseConfig", "crop_behaviour", "detect_collapse", "load_run"],
+    ".behaviour": ["CollapseConfig", "crop_behaviour", "detect_collapse", "load_evals", "load_run"],
     ".box_report": ["box_errors", "crop_records", "format_box_errors"],
 })

@@ -8,18 +8,21 @@ the policy has learned to answer from the coarse view and the tool is dead.
 
 Tool necessity (`tool_gain`, `tool_harm`, `zooming_gap`, `crop_rate_need`, ... of `r3lab.replication.necessity`)
 joins a step's row where the source measured it: a training log written with the opt-in `NecessityEvery`
-callback, or an `r3lab bench --necessity true` folder (its questions' ablation records).
+callback, an `r3lab bench --necessity true` folder (its questions' ablation records), or `r3lab eval` folders
+(`load_evals`: one row per folder, each family's keys as `<family>/<key>` beside the "all" row's).
 
-Sources: a `MetricLog` (R-GRPO's `log.jsonl`; SFT logs hold losses only), a list of Trajectories
+Sources: a `MetricLog` (R-GRPO's `log.jsonl`, `r3lab train trl`'s `trl_log.jsonl`; SFT logs hold losses only), a list of Trajectories
 (grouped by `meta["step"]`, one group when there is none), or a path that `load_run` reads: a
-training folder or `log.jsonl`, an `r3lab bench` folder, `r3lab eval`'s `trajectories.jsonl`, or
-another system's run (`r3lab.importers.traces`, `agent_loop`, `trl`).
+training folder or `log.jsonl`, an `r3lab bench` folder, an `r3lab eval` folder (its `results.json`) or its
+`trajectories.jsonl`, or another system's run (`r3lab.importers.traces`, `agent_loop`, `trl`).
 """
 from __future__ import annotations
 
 import json
 import math
 import os
+import re
+import warnings
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,8 +41,9 @@ from .necessity import KEYS as NECESSITY, bench_rows
 
 SERIES = ("crop_rate", "invalid_crop_rate", "crops", "crop_iou", "accuracy", "accuracy_crop", "accuracy_no_crop",
           "reward")
-_LOG_KEYS = {"crops_per_rollout": "crops"}  # R-GRPO's log names -> the dashboard's
-FORMATS = ("auto", "log", "r3lab", "bench", "vlm-r3", "deepeyes", "verl", "trl")
+# R-GRPO's and TRL's log names -> the dashboard's (TRL's `rewards/<term>/mean` -> `reward/<term>`, below)
+_LOG_KEYS = {"crops_per_rollout": "crops", "rewards/crops/mean": "crops"}
+FORMATS = ("auto", "log", "r3lab", "eval", "bench", "vlm-r3", "deepeyes", "verl", "trl")
 
 
 @dataclass
@@ -76,7 +80,10 @@ def _from_log(log: MetricLog) -> list[dict]:
         row = {"step": r["step"]}
         for k, v in r.items():
             k = _LOG_KEYS.get(k, k)
-            if (k in SERIES or k in NECESSITY or k.startswith("reward/")) and isinstance(v, (int, float)):
+            if k.startswith("rewards/") and k.endswith("/mean"):
+                k = "reward/" + k[len("rewards/"):-len("/mean")]
+            if (k in SERIES or k == "n" or k.rpartition("/")[2] in NECESSITY or k.startswith("reward/")) \
+                    and isinstance(v, (int, float)):
                 row[k] = float(v)
         rows.append(row)
     return rows
@@ -168,6 +175,8 @@ def load_run(path: str | os.PathLike, format: str = "auto", image_root: str | os
     kw = dict(image_root=image_root, view=view, load_images=load_images)
     if fmt == "log":
         return MetricLog.load_jsonl(path)
+    if fmt == "eval":
+        return load_evals([path])
     if fmt == "bench":
         items, trajs = load_bench_run(path.parent, images=load_images)
         for it, t in zip(items, trajs):
@@ -189,10 +198,14 @@ def load_run(path: str | os.PathLike, format: str = "auto", image_root: str | os
 def sniff(path: Path) -> str:
     """Which format a path holds, from its file names or the fields of its first record."""
     if path.is_dir():
-        for name, fmt in (("log.jsonl", "log"), ("items.jsonl", "bench"), ("trajectories.jsonl", "r3lab")):
+        for name, fmt in (("log.jsonl", "log"), ("items.jsonl", "bench"), ("results.json", "eval"),
+                          ("trajectories.jsonl", "r3lab")):
             if (path / name).is_file():
                 return fmt
-        raise ValueError(f"{path} holds no log.jsonl, items.jsonl or trajectories.jsonl; pass the file itself")
+        raise ValueError(f"{path} holds no log.jsonl, items.jsonl, results.json or trajectories.jsonl; pass the file "
+                         "itself")
+    if path.name == "results.json":
+        return "eval"
     with open(path, encoding="utf-8", errors="replace") as f:  # a guess from the head: the reader names bad bytes
         head = f.read(1 << 20)
     first = head.lstrip()[:1]
@@ -211,6 +224,59 @@ def sniff(path: Path) -> str:
         if need <= keys:
             return fmt
     raise ValueError(f"{path}: its records' fields {sorted(keys)[:8]} match no known format; pass --format")
+
+
+def load_evals(paths: Sequence[str | os.PathLike]) -> MetricLog:
+    """`r3lab eval` output folders (or their `results.json`), one row each: the "all" row's crop measures, accuracy,
+    reward and tool necessity (`necessity.KEYS`), and each family's necessity keys as `<family>/<key>` (the
+    naming of `EvalEvery`'s log).
+
+    A row's step is the last number in its folder's name (`r3lab eval --out runs/eval/step_000200` -> 200, as the
+    training checkpoints are named) when every folder has a distinct one, else the folder's place in `paths`. A
+    folder evaluated without tool necessity (`--necessity false`) gives its crop measures and a warning naming it.
+    """
+    files = [_eval_results(Path(p)) for p in paths]
+    if not files:
+        raise ValueError("load_evals needs at least one `r3lab eval` folder")
+    numbers = [re.findall(r"\d+", f.parent.name) for f in files]
+    steps = [int(n[-1]) if n else None for n in numbers]
+    if None in steps or len(set(steps)) < len(steps):  # names without (distinct) numbers: the order given
+        steps = list(range(len(files)))
+    log = MetricLog()
+    for step, f in sorted(zip(steps, files)):
+        rows = _eval_rows(f)
+        values = {k: v for k, v in rows["all"].items() if k in SERIES or k == "n" or k in NECESSITY}
+        values.update({f"{fam}/{k}": v for fam, row in rows.items() if fam != "all" for k, v in row.items()
+                       if k in NECESSITY})
+        if not any(k in NECESSITY for k in rows["all"]):
+            warnings.warn(f"{f}: no tool-necessity keys (tool_gain, tool_harm, zooming_gap, ...): that evaluation ran "
+                          "with --necessity false; run `r3lab eval ... --necessity true` to measure them", stacklevel=2)
+        log.log(step, **values)
+    return log
+
+
+def _eval_results(path: Path) -> Path:
+    f = path / "results.json" if path.is_dir() else path
+    if not f.is_file():
+        raise FileNotFoundError(f"{f} does not exist: pass the --out folder of `r3lab eval` (it holds results.json)")
+    return f
+
+
+def _eval_rows(f: Path) -> dict:
+    try:
+        obj = json.loads(read_text(f))
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{f}: not valid JSON (line {e.lineno}: {e.msg}); rerun `r3lab eval --out` to rewrite it"
+                         ) from None
+    rows = obj.get("rows") if isinstance(obj, dict) else None
+    if not isinstance(rows, dict) or not isinstance(rows.get("all"), dict) or \
+            not all(isinstance(r, dict) for r in rows.values()):
+        raise ValueError(f"{f}: not an `r3lab eval` results.json (it needs \"rows\": {{family: {{metric: value}}}} with "
+                         "an \"all\" row); pass the --out folder of `r3lab eval`")
+    if obj.get("complete") is False:  # Ctrl-C stopped that evaluation: its numbers cover the samples before it
+        warnings.warn(f"{f} holds a partial evaluation (\"complete\": false, {rows['all'].get('n')} samples); rerun "
+                      "`r3lab eval` for the whole set", stacklevel=3)
+    return rows
 
 
 def _first_of_json(path: Path):

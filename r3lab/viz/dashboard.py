@@ -1,12 +1,13 @@
 """The crop-behaviour dashboard: how a policy's use of its crop tool moves over training, one plotly figure.
 
-`crop_dashboard(source)` reads a training log, a run folder or a set of trajectories (r3lab's own or
-imported, `r3lab.replication.behaviour.load_run`), and draws a panel per measure over training steps:
-crop rate, invalid-crop rate, crops per answer, IoU with the ground truth, accuracy with and without
-a crop, the reward terms, and tool necessity (tool_gain, tool_harm, zooming_gap, crop rate on questions
-that need a crop and on those that do not) where the run measured it (a log written with the
-`NecessityEvery` training callback, an `r3lab bench --necessity true` folder); a measure the run lacks
-is named under the title, not drawn. A collapse (the crop rate falling toward zero while accuracy holds) is
+`crop_dashboard(source)` reads a training log, a run folder, `r3lab eval` folders or a set of trajectories (r3lab's
+own or imported, `r3lab.replication.behaviour.load_run` / `load_evals`), and draws a panel per measure over
+training steps: crop rate, invalid-crop rate, crops per answer, IoU with the ground truth, accuracy with and
+without a crop, the reward terms, and tool necessity (tool_gain, tool_harm, zooming_gap, crop rate on questions
+that need a crop and on those that do not) where the run measured it (a log written with the `NecessityEvery`
+training callback, an `r3lab bench --necessity true` folder, `r3lab eval` folders: one point each, at the step in
+the folder's name); per-family necessity (eval folders) gets a panel of its own at the last step and a table on
+the page. A measure the run lacks is named under the title, not drawn. A collapse (the crop rate falling toward zero while accuracy holds) is
 written in red across the top. `save_dashboard(fig, path)` writes one self-contained HTML page
 (plotly.js inlined, no network fetch) with the verdict and a table of the steps.
 """
@@ -22,7 +23,8 @@ from typing import Sequence
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ..replication.behaviour import CollapseConfig, crop_behaviour, detect_collapse, load_run
+from ..replication.behaviour import CollapseConfig, crop_behaviour, detect_collapse, load_evals, load_run
+from ..replication.necessity import KEYS as NECESSITY
 
 PANELS = [("crop rate", ["crop_rate"]), ("invalid-crop rate", ["invalid_crop_rate"]), ("crops per answer", ["crops"]),
           ("crop IoU with the ground truth", ["crop_iou"]),
@@ -36,20 +38,34 @@ class DashboardConfig:
     """What `r3lab dashboard` reads and where it writes the page."""
 
     out: str = ""  # the HTML page to write (default: dashboard.html beside the log or in the run folder)
-    format: str = "auto"  # auto | log | r3lab | bench | vlm-r3 | deepeyes | verl | trl
+    format: str = "auto"  # auto | log | r3lab | eval | bench | vlm-r3 | deepeyes | verl | trl
     image_root: str = ""  # folder the run's image paths start from (default: the run file's folder)
     tokenizer: str = ""  # verl runs: the local model folder whose tokenizer wrote the ids
 
 
+FAMILY_KEYS = PANELS[-1][1]  # the necessity keys drawn per family (`<family>/<key>` in a row)
+
+_SHORT = {"tool_gain": "gain", "tool_harm": "harm", "zooming_gap": "zoom gap", "crop_rate_need": "crops: need",
+          "crop_rate_no_need": "no need"}  # the per-family panel's axis labels (a third of the page wide)
 _NAMES = {"accuracy": "all", "accuracy_crop": "with a crop", "accuracy_no_crop": "without a crop",
           "crop_rate_need": "crop rate, needs a crop", "crop_rate_no_need": "crop rate, needs none"}
 
 
 def crop_dashboard(source, collapse: CollapseConfig | None = None, title: str = "", **load_kw) -> go.Figure:
-    """The dashboard of `source`: a MetricLog, a list of Trajectories, or a path (`load_run(path, **load_kw)`).
+    """The dashboard of `source`: a MetricLog, a list of Trajectories, a path (`load_run(path, **load_kw)`) or a
+    list of `r3lab eval` folders (`load_evals`, one step each: one per checkpoint).
 
     The rows and the collapse verdict ride along in `fig.layout.meta` (`{"rows": [...], "collapse": {...}}`).
     """
+    if isinstance(source, (list, tuple)) and source and all(isinstance(p, (str, os.PathLike)) for p in source):
+        if len(source) == 1:
+            source = source[0]
+        else:
+            if load_kw.get("format", "auto") not in ("auto", "eval"):
+                raise ValueError(f"several paths are read as `r3lab eval` folders; format={load_kw['format']!r} "
+                                 "reads one path")
+            title = title or f"{len(source)} evaluations"
+            source = load_evals(source)
     if isinstance(source, (str, os.PathLike)):
         title = title or Path(source).name
         source = load_run(source, **load_kw)
@@ -60,7 +76,8 @@ def crop_dashboard(source, collapse: CollapseConfig | None = None, title: str = 
 def figure_dashboard(rows: Sequence[dict], collapse: dict | None = None, title: str = "") -> go.Figure:
     """A panel over steps for each measure of `PANELS` the `behaviour` rows hold (crop rate, invalid crops,
     crops per answer, IoU, accuracy, reward, tool necessity); measures the run never recorded get no empty panel but a line
-    under the title. `collapse` (from `detect_collapse`) is written on top."""
+    under the title. Rows with per-family necessity (`<family>/<key>`) add a panel of those keys per family at the
+    last step that has them. `collapse` (from `detect_collapse`) is written on top."""
     steps = [r["step"] for r in rows]
     terms = sorted({k for r in rows for k in r if k.startswith("reward/")})
     series = {name: [(k, [_num(r.get(k)) for r in rows]) for k in keys + (terms if name.startswith("reward") else [])]
@@ -68,8 +85,10 @@ def figure_dashboard(rows: Sequence[dict], collapse: dict | None = None, title: 
     series = {name: [(k, ys) for k, ys in pairs if any(y is not None for y in ys)] for name, pairs in series.items()}
     shown = [name for name, _ in PANELS if series[name]] or [PANELS[0][0]]
     missing = [name for name, _ in PANELS if not series[name]]
-    n_rows = math.ceil(len(shown) / 3)
-    fig = make_subplots(rows=n_rows, cols=min(3, len(shown)), subplot_titles=shown, horizontal_spacing=0.07,
+    fam_step, per_family = family_necessity(rows)
+    titles = shown + ([f"tool necessity per family (step {fam_step})"] if per_family else [])
+    n_rows = math.ceil(len(titles) / 3)
+    fig = make_subplots(rows=n_rows, cols=min(3, len(titles)), subplot_titles=titles, horizontal_spacing=0.07,
                         vertical_spacing=0.16 if n_rows > 1 else 0.1)
     keys_of = dict(PANELS)
     for i, name in enumerate(shown):
@@ -81,6 +100,15 @@ def figure_dashboard(rows: Sequence[dict], collapse: dict | None = None, title: 
         fig.update_xaxes(title_text="step", row=row, col=col)
         if "rate" in name or "accuracy" in name or "IoU" in name:
             fig.update_yaxes(range=[-0.03, 1.03], row=row, col=col)
+    if per_family:  # x: the keys, one bar per family, so the legend names the families
+        row, col = len(shown) // 3 + 1, len(shown) % 3 + 1
+        for fam, vals in per_family.items():
+            fig.add_trace(go.Bar(x=[_SHORT[k] for k in FAMILY_KEYS], y=[vals.get(k) for k in FAMILY_KEYS],
+                                 name=fam, legendgroup="per family", legendgrouptitle_text="per family",
+                                 customdata=list(FAMILY_KEYS),
+                                 hovertemplate=f"{fam}<br>%{{customdata}}: %{{y:.3f}}<extra></extra>"), row=row, col=col)
+        fig.update_xaxes(tickangle=0, row=row, col=col)
+        fig.update_layout(barmode="group")
     verdict = (collapse or {}).get("message", "")
     colour = "#c0392b" if (collapse or {}).get("collapsed") else "#555"
     head = f"<b>{html.escape(title or 'crop behaviour')}</b>"
@@ -92,6 +120,20 @@ def figure_dashboard(rows: Sequence[dict], collapse: dict | None = None, title: 
                       legend=dict(orientation="h", y=-0.12 * 2 / (n_rows + 1)), template="plotly_white",
                       meta={"rows": [_clean(r) for r in rows], "collapse": _clean(collapse or {}), "missing": missing})
     return fig
+
+
+def family_necessity(rows: Sequence[dict]) -> tuple[int | None, dict[str, dict]]:
+    """The last step whose row holds per-family necessity (`<family>/<key>`, from `r3lab eval` folders) and its
+    values, `{family: {key: value}}` (NaN / missing: None); `(None, {})` when no row has any."""
+    for r in reversed(rows):
+        fams: dict[str, dict] = {}
+        for k, v in r.items():
+            fam, _, key = k.rpartition("/")
+            if fam and key in FAMILY_KEYS:
+                fams.setdefault(fam, {})[key] = _num(v)
+        if fams:
+            return r["step"], dict(sorted(fams.items()))
+    return None, {}
 
 
 def save_dashboard(fig: go.Figure, path: str | os.PathLike) -> Path:
@@ -108,6 +150,14 @@ def save_dashboard(fig: go.Figure, path: str | os.PathLike) -> Path:
     banner = (f"<p class='verdict {'bad' if bad else ''}'>{html.escape(collapse.get('message', ''))}</p>"
               if collapse else "")
     body = fig.to_html(full_html=False, include_plotlyjs=True, config={"displaylogo": False})
+    fam_rows = [(r["step"], fam, r) for r in rows for fam in sorted({k.rpartition("/")[0] for k in r
+                                                                      if k.rpartition("/")[2] in NECESSITY} - {""})]
+    if fam_rows:  # per-family necessity (eval folders): one row per step and family, every key
+        body += ("<h2>tool necessity per family</h2><table><tr><th>step</th><th>family</th>" +
+                 "".join(f"<th>{html.escape(k)}</th>" for k in NECESSITY) + "</tr>" + "".join(
+                     f"<tr><td>{step}</td><td>{html.escape(fam)}</td>" +
+                     "".join(f"<td>{_cell(r.get(f'{fam}/{k}'))}</td>" for k in NECESSITY) + "</tr>"
+                     for step, fam, r in fam_rows) + "</table>")
     page = (f"<!doctype html><html><head><meta charset='utf-8'><title>crop dashboard</title><style>{_STYLE}</style>"
             f"</head><body>{banner}{body}<h2>steps</h2><table>{table}</table></body></html>")
     path.parent.mkdir(parents=True, exist_ok=True)

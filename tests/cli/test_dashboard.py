@@ -40,3 +40,27 @@ def test_train_with_necessity_every_then_the_dashboard_draws_tool_necessity(tmp_
     assert [r["step"] for r in rows if "tool_gain" in r] == [2]
     assert main(["dashboard", str(run)]) == 0
     assert "tool necessity" in (run / "dashboard.html").read_text()
+
+
+def test_r3lab_eval_then_the_dashboard_of_its_folders(tmp_path, capsys):
+    import re
+    import shutil
+
+    import pytest
+
+    from r3lab.data.dataset import save_dataset
+    from r3lab.testing import toy_samples
+
+    held = save_dataset(toy_samples(2, tiny_policy().view), tmp_path / "held", progress=False)
+    evals = tmp_path / "evals"  # one evaluation per checkpoint, named after its step (a fresh r3-tiny here)
+    assert main(["eval", "--data", str(held), "--max-new-tokens", "6", "--max-segment-tokens", "6",
+                 "--out", str(evals / "step_000005")]) == 0
+    shutil.copytree(evals / "step_000005", evals / "step_000010")  # a second checkpoint's folder, as cheap
+    assert main(["dashboard", str(evals / "step_000010"), str(evals / "step_000005")]) == 0
+    page = (evals / "dashboard.html").read_text()
+    assert "tool necessity per family (step 10)" in page and "tool_harm" in page
+    assert not re.search(r"not measured in this run: [^<]*tool necessity", page)
+    (evals / "other").mkdir()
+    with pytest.raises(FileNotFoundError, match="other/results.json does not exist"):
+        main(["dashboard", str(evals / "step_000005"), str(evals / "other")])
+    capsys.readouterr()

@@ -150,3 +150,36 @@ def test_the_only_tool_is_the_zoom_even_after_nnsight_is_imported():
     pytest.importorskip("nnsight", reason="the nnsight extra: pip install 'r3lab[nnsight]'")
     tools = [m for m, _ in inspect.getmembers(CropEnvironment, inspect.isfunction) if not m.startswith("_")]
     assert sorted(tools) == ["image_zoom_in_tool", "reset"]  # what TRL collects (reset is its hook, not a tool)
+
+
+def test_r3lab_train_trl_measures_tool_necessity_into_its_log(samples, tmp_path):
+    import json
+
+    from r3lab.cli.app import main
+    from r3lab.data.dataset import save_dataset
+    from r3lab.viz.dashboard import crop_dashboard
+
+    data = save_dataset(samples, tmp_path / "data")
+    held = save_dataset(build_samples(2, seed=5), tmp_path / "held")
+    out = tmp_path / "run"
+    argv = ["train", "trl", "--data", str(data), "--steps", "2", "--group-size", "2", "--prompts-per-step", "1",
+            "--max-new-tokens", "16", "--max-segment-tokens", "16", "--out-dir", str(out), "--log-every", "2"]
+    with pytest.raises(ValueError, match="--necessity-every needs --necessity-data"):
+        main(argv + ["--necessity-every", "1"])
+    assert main(argv + ["--necessity-every", "1", "--necessity-data", str(held), "--necessity-n", "1"]) == 0
+    rows = [json.loads(x) for x in (out / "trl_log.jsonl").read_text().splitlines()]
+    # step 2 joins TRL's own row of that step (its loss beside tool_gain); step 1, which TRL did not log, a row of its own
+    assert [(r["step"], "loss" in r) for r in rows if "tool_gain" in r] == [(1, False), (2, True)]
+    assert all(0.0 <= r["crop_rate_need"] <= 1.0 and r["acc_no_crop"] in (0.0, 1.0) for r in rows if "tool_gain" in r)
+    fig = crop_dashboard(out / "trl_log.jsonl")  # TRL's own keys too: executed crops, reward terms
+    assert "tool necessity" not in fig.layout.meta["missing"]
+    assert {"tool_gain", "crops", "reward/accuracy"} <= {tr.name for tr in fig.data}
+    # the evaluations prompt the model as TRL trains it (tool grammar, TRL's instruction); the saved policy's own stays
+    from r3lab.integrations import trl_prompt
+    from r3lab.integrations.trl_env import tool_instruction
+    from r3lab.model.policy import load_policy
+
+    final = load_policy(out / "final")
+    tool = trl_prompt(final, "relative")
+    assert (tool.calls.coords, tool.calls.grammar, tool.instruction) == ("relative", "tool", tool_instruction("relative"))
+    assert final.prompt.calls.grammar == "json" and final.prompt.instruction != tool_instruction("absolute")

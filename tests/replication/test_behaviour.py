@@ -72,9 +72,12 @@ def test_r3lab_eval_trajectories_are_read_too(tmp_path):
     policy = tiny_policy()
     res = evaluate(policy, build_samples(2, seed=0, view=policy.view, progress=False), EvalConfig(rollout={"max_new_tokens": 4}))
     res.save(tmp_path)
-    assert sniff(tmp_path) == "r3lab" and sniff(tmp_path / "trajectories.jsonl") == "r3lab"
-    (row,) = crop_behaviour(load_run(tmp_path))
+    assert sniff(tmp_path) == "eval" and sniff(tmp_path / "trajectories.jsonl") == "r3lab"
+    (row,) = crop_behaviour(load_run(tmp_path / "trajectories.jsonl"))
     assert row["n"] == 2 and 0.0 <= row["crop_rate"] <= 1.0
+    with pytest.warns(UserWarning, match="no tool-necessity keys"):  # the folder: its results.json, one row
+        (summary,) = crop_behaviour(load_run(tmp_path))
+    assert summary["crop_rate"] == res["all"]["crop_rate"] and summary["accuracy"] == res["all"]["accuracy"]
 
 
 def test_collapse_settings_are_checked():
@@ -94,3 +97,38 @@ def test_unknown_inputs_are_refused_clearly(tmp_path):
         load_run(tmp_path / "missing.jsonl")
     with pytest.raises(ValueError, match="MetricLog or a non-empty list"):
         crop_behaviour([])
+
+
+def test_eval_folders_that_cannot_be_read_are_named(tmp_path):
+    import json
+    import warnings
+
+    from r3lab.replication.behaviour import load_evals
+
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match=r"empty holds no log.jsonl, items.jsonl, results.json"):
+        load_run(tmp_path / "empty")
+    good = tmp_path / "step_3"
+    good.mkdir()
+    (good / "results.json").write_text(json.dumps({"rows": {"all": {"n": 2, "accuracy": 0.5, "tool_gain": 0.5}}}))
+    with pytest.raises(FileNotFoundError, match=r"empty/results.json does not exist: pass the --out folder of `r3lab eval`"):
+        load_evals([good, tmp_path / "empty"])
+    (tmp_path / "recipe").mkdir()
+    (tmp_path / "recipe" / "results.json").write_text(json.dumps([{"name": "sft"}]))
+    with pytest.raises(ValueError, match=r"recipe/results.json: not an `r3lab eval` results.json"):
+        load_run(tmp_path / "recipe")
+    (tmp_path / "cut").mkdir()
+    (tmp_path / "cut" / "results.json").write_text('{"rows": {"all": ')
+    with pytest.raises(ValueError, match=r"cut/results.json: not valid JSON \(line 1"):
+        load_evals([tmp_path / "cut"])
+    (tmp_path / "plain").mkdir()
+    (tmp_path / "plain" / "results.json").write_text(json.dumps({"rows": {"all": {"n": 2, "crop_rate": 0.5}}}))
+    with pytest.warns(UserWarning, match=r"plain/results.json: no tool-necessity keys .* --necessity true"):
+        (row,) = crop_behaviour(load_run(tmp_path / "plain"))
+    assert row == {"step": 0, "n": 2.0, "crop_rate": 0.5}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert [r["step"] for r in crop_behaviour(load_evals([good]))] == [3]
+    (good / "results.json").write_text(json.dumps({"rows": {"all": {"n": 1, "tool_gain": 0.0}}, "complete": False}))
+    with pytest.warns(UserWarning, match=r"step_3/results.json holds a partial evaluation .* 1 samples"):
+        load_evals([good])

@@ -65,3 +65,35 @@ def test_tool_necessity_is_a_panel_where_the_run_measured_it_and_a_note_where_no
     assert "tool necessity" in other.layout.meta["missing"]
     save_dashboard(bench, tmp_path / "bench.html")
     assert "tool_gain" in (tmp_path / "bench.html").read_text()  # the steps table carries the keys too
+
+
+def test_r3lab_eval_folders_draw_tool_necessity_per_step_and_per_family(tmp_path):
+    import dataclasses
+    import json
+
+    from r3lab.replication.evaluation import EvalConfig, evaluate
+    from r3lab.testing import tiny_policy, toy_samples
+
+    policy = tiny_policy()
+    samples = toy_samples(3, policy.view)
+    samples[1] = dataclasses.replace(samples[1], family="control")  # a question that needs no crop: two families
+    res = evaluate(policy, samples, EvalConfig(rollout={"max_new_tokens": 6, "max_segment_tokens": 6},
+                                               necessity=True), progress=False)
+    late, early = res.save(tmp_path / "step_000020"), res.save(tmp_path / "step_000010")
+    saved = json.loads((early / "results.json").read_text())
+    saved["rows"]["all"]["tool_gain"] = 0.75  # the earlier checkpoint's number, told apart from the later one's
+    (early / "results.json").write_text(json.dumps(saved))
+    fig = crop_dashboard([late, early])  # given out of order: placed by the step in each folder's name
+    assert "tool necessity" not in fig.layout.meta["missing"]
+    assert [r["step"] for r in fig.layout.meta["rows"]] == [10, 20]
+    lines = {tr.name: tr for tr in fig.data if tr.type == "scatter"}
+    assert list(lines["tool_gain"].y) == [0.75, res["all"]["tool_gain"]]
+    assert list(lines["crop rate, needs none"].y) == [res["all"]["crop_rate_no_need"]] * 2
+    bars = {tr.name: tr for tr in fig.data if tr.type == "bar"}
+    assert set(bars) == {"control", "read_one"}
+    assert "tool necessity per family (step 20)" in [a.text for a in fig.layout.annotations]
+    for fam, bar in bars.items():
+        want = [res[fam][k] for k in ("tool_gain", "tool_harm", "zooming_gap", "crop_rate_need", "crop_rate_no_need")]
+        assert [None if y is None else float(y) for y in bar.y] == [None if v != v else v for v in want], fam
+    page = save_dashboard(crop_dashboard(late), tmp_path / "one.html").read_text()  # one folder: one point
+    assert "tool necessity per family" in page and "acc_gt_box" in page and "read_one" in page
