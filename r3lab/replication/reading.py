@@ -110,23 +110,30 @@ def _answered(row: str, r: dict, chance: float) -> str:
 def _rgrpo_notes(rows: dict, fams) -> list[str]:
     notes = []
     if {"sft", "sft_rgrpo"} <= set(rows):
-        parts = []
+        parts, moved = [], False
         for f in [f for f in fams if f != "control" and f in rows["sft"]]:
             s, r = _acc(rows["sft"][f]), _acc(rows["sft_rgrpo"][f])
+            moved |= _apart(s, r)
             parts.append(f"{f} {100 * (r[0] - s[0]):+.1f} points ({'intervals apart' if _apart(s, r) else 'intervals overlap'})")
         s, r = rows["sft"]["all"], rows["sft_rgrpo"]["all"]
+        moved |= _apart(*(_iou(x) for x in (s, r)))
         iou = (f"crop IoU {s['crop_iou']:.3f} → {r['crop_iou']:.3f}"
                + (" (intervals apart)" if _apart(*(_iou(x) for x in (s, r))) else " (intervals overlap)"))
-        notes.append(f"**R-GRPO over SFT**: {', '.join(parts)}; {iou}.")
+        notes.append(f"**R-GRPO over SFT**: {', '.join(parts)}; {iou}"
+                     + ("." if moved else "; every interval overlaps, so this run cannot tell R-GRPO from SFT (too few "
+                                          "steps or questions to measure a change this size)."))
     if {"sft_rgrpo", "rgrpo_no_region"} <= set(rows):
         g, n = rows["sft_rgrpo"]["all"], rows["rgrpo_no_region"]["all"]
-        apart = _apart(_iou(g), _iou(n))
-        if n["crop_iou"] >= g["crop_iou"]:
-            head = f"**Without the region reward the crop IoU is as high or higher** ({n['crop_iou']:.3f} vs {g['crop_iou']:.3f}"
+        pair = f"{g['crop_iou']:.3f} with it, {n['crop_iou']:.3f} without"
+        if not _apart(_iou(g), _iou(n)):
+            notes.append(f"**With and without the region reward the crop IoU is the same within this run's noise** "
+                         f"({pair}, intervals overlapping): {WHY_NO_REGION}; intervals that overlap mean this run "
+                         "cannot tell the two apart.")
+        elif g["crop_iou"] > n["crop_iou"]:
+            notes.append(f"**The region reward raises the crop IoU** ({pair}, intervals apart): {WHY_NO_REGION}.")
         else:
-            head = f"**The region reward raises the crop IoU** ({g['crop_iou']:.3f} vs {n['crop_iou']:.3f} without it"
-        notes.append(f"{head}, intervals {'apart' if apart else 'overlapping'}): {WHY_NO_REGION}"
-                     + ("." if apart else "; intervals that overlap mean this run cannot tell the two apart."))
+            notes.append(f"**Without the region reward the crop IoU is higher** ({pair}, intervals apart): "
+                         f"{WHY_NO_REGION}.")
     return notes
 
 
