@@ -137,32 +137,30 @@ def _provenance(results: dict) -> str:
     return f"## Provenance: stages not trained from nothing by the settings above\n{text}\n\n" if text else ""
 
 
+def _checks(results: dict, kind: str, title: str, line) -> str:
+    """A card section: one line (`line(row)`) per check of the base stage's `kind` check, "" when it had none."""
+    rows = results.get(f"{kind}_checks", [])
+    return f"## {title}\n" + "\n".join(line(r) for r in rows) + "\n\n" if rows else ""
+
+
 def _grounding(results: dict) -> str:
-    rows = results.get("ground_checks", [])
-    if not rows:
-        return ""
-    lines = [f"- after {r['steps']} grounding steps: box centres on the named landmark {r['centre_on_named']} % "
-             f"(a random landmark: {r['random_landmark_centre']} %), mean IoU {r['mean_iou']}" for r in rows]
-    return "## Grounding check (held-out \"Where is ...?\" questions after each grounding phase)\n" + "\n".join(lines) + "\n\n"
+    return _checks(results, "ground", 'Grounding check (held-out "Where is ...?" questions after each grounding phase)',
+                   lambda r: f"- after {r['steps']} grounding steps: box centres on the named landmark "
+                             f"{r['centre_on_named']} % (a random landmark: {r['random_landmark_centre']} %), mean IoU "
+                             f"{r['mean_iou']}")
 
 
 def _reading(results: dict) -> str:
-    rows = results.get("read_checks", [])
-    if not rows:
-        return ""
-    lines = [f"- after {r['steps']} read steps: {r['read_accuracy']} % of {r['n']} held-out close-ups read right "
-             f"(chance: {r['chance']} %)" for r in rows]
-    return "## Read check (held-out close-ups, the crop opened, after each read phase)\n" + "\n".join(lines) + "\n\n"
+    return _checks(results, "read", "Read check (held-out close-ups, the crop opened, after each read phase)",
+                   lambda r: f"- after {r['steps']} read steps: {r['read_accuracy']} % of {r['n']} held-out close-ups "
+                             f"read right (chance: {r['chance']} %)")
 
 
 def _verdict(results: dict) -> str:
-    rows = results.get("compare_checks", [])
-    if not rows:
-        return ""
-    lines = [f"- after {r['steps']} comparison steps: the true verdict preferred in {r['verdict']} % of {r['n']} "
-             f"held-out comparisons (chance: {r['chance']} %)" for r in rows]
-    return ("## Verdict check (held-out comparisons, both crops in place, after each comparison phase)\n"
-            + "\n".join(lines) + "\n\n")
+    return _checks(results, "compare", "Verdict check (held-out comparisons, both crops in place, after each "
+                                       "comparison phase)",
+                   lambda r: f"- after {r['steps']} comparison steps: the true verdict preferred in {r['verdict']} % "
+                             f"of {r['n']} held-out comparisons (chance: {r['chance']} %)")
 
 
 def model_card(results: dict) -> str:
