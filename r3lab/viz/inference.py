@@ -40,7 +40,8 @@ def plot_group(trajectories: Sequence[Trajectory], fig: Figure | None = None) ->
         for p in t.pieces[first:]:
             ax.barh(r, len(p.ids), left=x, color=KIND_COLOURS[p.kind], edgecolor="white")
             x += len(p.ids)
-    ax.set(xlabel="token index (after the prompt)", ylabel="row", title="blue: model text, orange: crop, green: note")
+    ax.set(xlabel="token index (bars start where the prompt ends)", ylabel="row",
+           title="blue: model text, orange: crop, green: note")
     ax.set_yticks(range(len(trajectories)))
     ax.invert_yaxis()
     return fig
@@ -57,6 +58,7 @@ def plot_cost_curve(curve: Sequence[dict], fig: Figure | None = None) -> Figure:
         ax.plot(n, [r["reprefill_s"] for r in rows], "o--", label=f"re-prefill (official loop), {px} px")
         ax.plot(n, [r["reuse_s"] for r in rows], "o-", label=f"KV reuse (r3lab), {px} px")
     ax.set(xlabel="crops in the trajectory", ylabel="seconds per trajectory", title="cost of one trajectory")
+    ax.set_xticks(sorted({r["crops"] for r in curve}))  # whole crops only
     ax.set_ylim(bottom=0)
     ax.legend(fontsize=8)
     return fig

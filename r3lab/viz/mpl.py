@@ -57,10 +57,12 @@ def plot_trajectory(traj: Trajectory, maps: "AttentionMaps | None" = None, ax=No
         _main_panel(ax, traj, maps, agg)
         return ax.figure
     crops = [c for c in crop_boxes(traj) if c["ok"]]
-    fig = _figure(fig, (12, 7.5 if text else 4.5))
+    lines = _step_lines(traj, width, max_lines) if text else []
+    text_h = 0.16 * len(lines) + 0.3  # inches: the text panel as tall as its lines, no blank band below
+    fig = _figure(fig, (12, 4.5 + text_h if text else 4.5))
     ncol = max(2, len(crops)) if thumbs else 1
     gs = fig.add_gridspec(2 if text else 1, 1 + ncol, width_ratios=[2.2] + [1] * ncol,
-                          height_ratios=[1.3, 1] if text else [1])
+                          height_ratios=[4.5, text_h] if text else [1])
     _main_panel(fig.add_subplot(gs[0, 0]), traj, maps, agg)
     if thumbs:
         for k, c in enumerate(crops[:ncol]):
@@ -76,18 +78,21 @@ def plot_trajectory(traj: Trajectory, maps: "AttentionMaps | None" = None, ax=No
     if text:
         a = fig.add_subplot(gs[1, :])
         a.axis("off")
-        lines = []
-        for s in trajectory_steps(traj):
-            label = "Q" if s.index == 0 else f"{s.index}"
-            body = f"[crop {s.crop}]" if s.kind == IMAGE else s.text.replace("<|im_end|>", "").strip()
-            if s.kind == ENV and s.index > 0:
-                body = f"(env) {body}"
-            lines += textwrap.wrap(f"{label}: {body}", width) or [f"{label}:"]
-        if len(lines) > max_lines:
-            lines = lines[: max_lines - 1] + ["..."]
         a.text(0, 1, "\n".join(lines), va="top", ha="left", family="monospace", fontsize=8.5, transform=a.transAxes,
                gid="step-text")
     return fig
+
+
+def _step_lines(traj: Trajectory, width: int, max_lines: int) -> list[str]:
+    """The trajectory's steps as wrapped lines: Q, then numbered text, crops and (env) notes."""
+    lines = []
+    for s in trajectory_steps(traj):
+        label = "Q" if s.index == 0 else f"{s.index}"
+        body = f"[crop {s.crop}]" if s.kind == IMAGE else s.text.replace("<|im_end|>", "").strip()
+        if s.kind == ENV and s.index > 0:
+            body = f"(env) {body}"
+        lines += textwrap.wrap(f"{label}: {body}", width) or [f"{label}:"]
+    return lines[: max_lines - 1] + ["..."] if len(lines) > max_lines else lines
 
 
 def _main_panel(ax, traj, maps, agg):
