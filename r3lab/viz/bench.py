@@ -30,7 +30,8 @@ def plot_bench(result: BenchResult, fig=None) -> Figure:
         ax3.set_title(f"crop IoU: mean {sum(ious) / len(ious):.2f} over {len(ious)} answers with a crop", fontsize=10)
     else:
         crops = [it["crops"] for it in result.items]
-        ax3.hist(crops, bins=range(0, max(crops, default=0) + 2), color="C2", align="left")
+        ax3.hist(crops, bins=range(0, max(crops, default=0) + 2), color="C2", align="left", rwidth=0.8)
+        ax3.set_xticks(range(0, max(crops, default=0) + 1))  # whole crops only
         ax3.set_xlabel("crops per answer")
         ax3.set_title("crops per answer (no target boxes)", fontsize=10)
     ax3.set_ylabel("answers")
