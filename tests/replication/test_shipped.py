@@ -56,3 +56,12 @@ def test_the_shipped_sft_reads_from_the_zoom_not_from_the_coarse_view():
         assert len(imps) >= 12, (family, len(imps))
         share = sum(x > 0.5 for x in imps) / len(imps)
         assert statistics.mean(imps) >= 1.0 and share >= 0.7, (family, statistics.mean(imps), share)
+
+
+def test_notebook_30s_start_is_shipped_with_the_evaluation_settings_and_named_in_the_card():
+    short, full = SHIPPED / "r3-tiny-sft-short", SHIPPED / "r3-tiny-sft"
+    meta = json.loads((short / "r3lab.json").read_text())["meta"]
+    assert meta["evaluation"] == json.loads((full / "r3lab.json").read_text())["meta"]["evaluation"]
+    assert "path" not in meta  # no local path of the run that trained it
+    assert (short / "model.safetensors").read_bytes() != (full / "model.safetensors").read_bytes()
+    assert "`r3-tiny-sft-short`" in (SHIPPED / "MODEL_CARD.md").read_text()
