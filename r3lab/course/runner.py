@@ -149,6 +149,8 @@ def run_notebook(path: Path, out_dir: Path, params: dict, timeout: int = 600, ke
 def collect(nb, fig_dir: Path) -> tuple[dict, list[Path]]:
     """The numbers `report` recorded and every PNG output (written to fig_dir) of an executed notebook."""
     numbers, figures = {}, []
+    for stale in fig_dir.glob("cell*.png") if fig_dir.is_dir() else []:  # an earlier run's figures (other cell numbers)
+        stale.unlink()
     for ci, cell in enumerate(nb.cells):
         for oi, o in enumerate(cell.get("outputs", [])):
             data = o.get("data", {})

@@ -124,3 +124,19 @@ def test_a_nan_parameter_or_a_timeout_below_one_second_is_refused(folder):
     for bad in (-5, 0):
         with pytest.raises(nbr.ParameterError, match=f"timeout .* >= 1, got {bad}"):
             nbr.run_series(["00"], {}, timeout=bad, folder=folder)
+
+
+def test_collect_replaces_an_earlier_runs_figures(tmp_path):
+    """A run whose cells moved (e.g. a failed run's extra header cell) must not leave its figures beside the new ones."""
+    import base64
+    png = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"0" * 8).decode()
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("x")
+    cell.outputs = [nbformat.v4.new_output("display_data", data={"image/png": png})]
+    nb.cells = [cell]
+    figs = tmp_path / "figures"
+    figs.mkdir()
+    (figs / "cell07_1.png").write_bytes(b"old")
+    (figs / "notes.txt").write_text("kept: not a figure the runner wrote")
+    _, written = nbr.collect(nb, figs)
+    assert sorted(p.name for p in figs.iterdir()) == ["cell00_0.png", "notes.txt"] and written == [figs / "cell00_0.png"]
