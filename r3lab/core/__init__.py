@@ -15,5 +15,5 @@ __getattr__, __dir__, __all__ = lazy(__name__, {
     ".policy_like": ["PolicyLike"],
     ".files": ["atomic_write_text", "file_lock", "file_stem", "json_lines", "ImportReport", "read_records", "bad_record"],
     ".trajectory": ["MODEL", "ENV", "IMAGE", "KINDS", "ImageInfo", "Piece", "crop_piece", "CropEvent", "Trajectory"],
-    ".batch": ["MODEL_INPUTS", "model_inputs", "collate"],
+    ".batch": ["MODEL_INPUTS", "model_inputs", "by_length", "collate"],
 })

@@ -106,6 +106,7 @@ class RecipeConfig:
     rgrpo_batch: int = 32  # R-GRPO trajectories per step
     rgrpo_lr: float = 2e-5  # R-GRPO learning rate (every trained group; larger ones wear SFT down)
     rgrpo_vision: bool = True  # R-GRPO trains the vision tower and merger too (the paper: the language model only)
+    rgrpo_autocast: bool = True  # bfloat16 autocast in R-GRPO's update (its rollouts stay float32)
     # R-GRPO's rollouts (sampled: temperature > 0) and every row's evaluation (greedy; no_crop with no crops)
     train_rollout: RolloutSettings = nested(RolloutSettings, "train-", max_crops=2, max_new_tokens=128,
                                             max_segment_tokens=48, temperature=0.7)
@@ -197,7 +198,9 @@ class RecipeConfig:
     # -- the stages' configs (built here, so that a bad setting fails when the recipe is made) ----------------
     def sft_config(self, name: str, steps: int, batch: int, lr: float, phase: str = "") -> SFTConfig:
         """A base phase's or an SFT stage's config; its log and checkpoints go to out/logs/<name>[_<phase>]."""
-        return SFTConfig(steps=steps, batch_size=batch, lr_lm=lr, lr_merger=lr, lr_vision=lr, autocast=self.autocast,
+        # two micro-batches of rows of similar length: less padding than one (benchmarks/train_step.py)
+        return SFTConfig(steps=steps, batch_size=batch, grad_accum=2 if batch % 2 == 0 else 1, lr_lm=lr, lr_merger=lr,
+                         lr_vision=lr, autocast=self.autocast,
                          warmup=min(50, max(1, steps // 10)), seed=self.seed, log_every=10,
                          save_every=250 if steps > 250 else 0,  # a killed stage loses minutes, not the stage
                          out_dir=str(Path(self.out) / "logs" / (f"{name}_{phase}" if phase else name)),
@@ -210,6 +213,7 @@ class RecipeConfig:
         return RGRPOConfig(steps=self.rgrpo_steps, group_size=self.group_size, batch_size=self.rgrpo_batch,
                            micro_rows=min(16, self.rgrpo_batch), lr_lm=lr, lr_merger=lr, lr_vision=lr,
                            freeze_vision=frozen, freeze_merger=frozen, rollout=self.train_rollout, reward=reward,
+                           autocast=self.rgrpo_autocast,
                            beta=self.beta, seed=self.seed, log_every=5, out_dir=str(Path(self.out) / "logs" / name),
                            resume="auto")
 
@@ -250,7 +254,8 @@ def recipe_settings(stored: dict) -> dict:
 
 def earlier_settings(stored: dict) -> dict:
     """`recipe_settings`, plus the values that settings added since had in the runs written before them: no read
-    check, no first read phase, no verdict drill and no verdict check (so such a folder is still compared, and resumed, setting by setting)."""
+    check, no first read phase, no verdict drill, no verdict check and R-GRPO in float32 (so such a folder is still
+    compared, and resumed, setting by setting)."""
     out = recipe_settings(stored)
     if "read_check" not in out:
         out.update(read_check=0, **{k: getattr(RecipeConfig, k) for k in ("read_min", "read_more", "read_rounds")})
@@ -258,6 +263,7 @@ def earlier_settings(stored: dict) -> dict:
     out.setdefault("compare_drill_steps", 0)
     out.setdefault("compare_drill_lr", RecipeConfig.compare_drill_lr)  # unused without the drill
     out.setdefault("compare_drill_reads", False)
+    out.setdefault("rgrpo_autocast", False)
     if "compare_check" not in out:
         out.update(compare_check=0, **{k: getattr(RecipeConfig, k) for k in ("compare_min", "compare_more",
                                                                                "compare_rounds")})

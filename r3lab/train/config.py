@@ -84,7 +84,7 @@ class SFTConfig:
     data: str = ""  # dataset folder or samples.jsonl (CLI); notebooks pass samples directly
     steps: int = 200  # optimizer steps
     batch_size: int = 8  # samples per optimizer step, over all processes
-    grad_accum: int = 1  # micro-batches per step (batch_size must divide evenly); trades memory for time
+    grad_accum: int = 1  # micro-batches per step, each of rows of similar length (batch_size must divide evenly)
     lr_lm: float = 1e-3  # language model (+ tied embeddings/lm_head) learning rate
     lr_merger: float = 1e-3  # vision-to-text merger (projector) learning rate
     lr_vision: float = 1e-3  # vision tower learning rate
@@ -141,7 +141,7 @@ class RGRPOConfig:
     steps: int = 20  # rollout steps
     group_size: int = 4  # G rollouts per prompt; advantages are relative within each group (>= 2)
     batch_size: int = 8  # trajectories per step over all processes (a multiple of group_size)
-    micro_rows: int = 8  # trajectories per forward/backward on one process (memory only, not the result)
+    micro_rows: int = 8  # trajectories per forward/backward on one process, of similar length (memory only, not the result)
     inner_epochs: int = 1  # optimizer updates per rollout batch; > 1 reuses rollouts (ratio != 1)
     eps_low: float = 0.2  # ratio clipped below at 1 - eps_low
     eps_high: float = 0.28  # ratio clipped above at 1 + eps_high ("clip-higher")
@@ -164,6 +164,7 @@ class RGRPOConfig:
     rollout: RolloutSettings = nested(RolloutSettings)  # crops, token budgets, temperature (log-probs recomputed at it), top-p
     rollout_mode: str = "batched"  # "batched" (KV reuse) | "reference" (official one-at-a-time loop)
     recompute_old_logprobs: bool = False  # True: old log-probs from a teacher-forced forward, not the rollout
+    autocast: bool = False  # bfloat16 autocast in the update (weights stay fp32; the rollout's old log-probs stay fp32)
     gradient_checkpointing: bool = False  # GPU recipe for long sequences
     lora: LoRAConfig = nested(LoRAConfig, "lora-")  # LoRA adapters (peft) instead of full fine-tuning: --lora-r 16 turns them on
     seed: int = 0  # prompt order and rollout sampling (a pure function of seed and step)

@@ -22,7 +22,7 @@ from typing import Callable, Sequence
 
 import torch
 
-from ..core.batch import collate
+from ..core.batch import by_length, collate
 from ..core.trajectory import Trajectory
 from ..engine.config import RolloutConfig
 from ..engine.rollouts import rollout
@@ -34,6 +34,7 @@ from .config import RGRPOConfig
 from .loop import TrainState, batch_order, check_batch, defer_interrupt, maybe_resume, prepare, run_loop
 from .metrics import MetricLog, rollout_metrics, rollout_values
 from .optim import clip_and_step, lr_factor, set_lr
+from .precision import autocast
 from .rewards import RewardTerm, score
 
 RolloutFn = Callable[..., list]  # (policy, samples, state) -> trajectories, G per sample, contiguous
@@ -146,12 +147,14 @@ def update(state: RGRPOState, trajs: Sequence, advantages: torch.Tensor) -> dict
     cfg, policy = state.config, state.policy
     world = dist.info().world_size
     T = cfg.score_temperature
-    chunks = [list(range(i, min(i + cfg.micro_rows, len(trajs)))) for i in range(0, len(trajs), cfg.micro_rows)]
+    rows = signal_rows(advantages, cfg.beta, [len(t.input_ids()) for t in trajs])
+    chunks = by_length([len(trajs[i].input_ids()) for i in rows], rows=cfg.micro_rows)  # less padding, the same sum
+    chunks = [[rows[i] for i in c] for c in chunks]
     batches = [collate([trajs[i] for i in c], policy) for c in chunks]
-    n_tok = dist.all_sum(sum(float(b["loss_mask"].sum()) for b in batches))
+    n_tok = dist.all_sum(sum(float(t.loss_mask().sum()) for t in trajs))  # every row's tokens, skipped ones too
     denom = (n_tok if cfg.loss_agg == "token" else dist.all_sum(len(trajs))) / world  # DDP averages over ranks
-    with torch.no_grad():  # what the loss compares against: fixed before the first update
-        for b in batches:
+    with torch.no_grad(), autocast(policy.device, enabled=cfg.autocast):  # what the loss compares against: fixed
+        for b in batches:  # before the first update
             need = b["loss_mask"] & torch.isnan(b["old_logprobs"])
             if cfg.recompute_old_logprobs or bool(need.any()):
                 fresh = token_logprobs(state.scorer, b, T)
@@ -167,7 +170,7 @@ def update(state: RGRPOState, trajs: Sequence, advantages: torch.Tensor) -> dict
                 last = k == len(chunks) - 1
                 sync = contextlib.nullcontext() if last or not hasattr(state.scorer, "no_sync") \
                     else state.scorer.no_sync()
-                with sync:
+                with sync, autocast(policy.device, enabled=cfg.autocast):
                     logp = token_logprobs(state.scorer, b, T)
                     loss, st = policy_loss(logp, b["old_logprobs"], adv[c], b["loss_mask"], eps_low=cfg.eps_low,
                                            eps_high=cfg.eps_high, beta=cfg.beta, ref_logp=b.get("ref_logprobs"),
@@ -182,7 +185,19 @@ def update(state: RGRPOState, trajs: Sequence, advantages: torch.Tensor) -> dict
             "kl": dist.all_sum(sums["kl"]) / tok if state.ref is not None else None,  # None: no reference model
             "ratio_mean": dist.all_sum(sums["ratio"]) / tok,
             **{k: sum(n[k] for n in norms) / len(norms) for k in norms[0]},  # grad norms, mean over updates
-            "batch_tokens": dist.all_sum(sum(float(b["attention_mask"].sum()) for b in batches))}
+            "batch_tokens": dist.all_sum(sum(len(t.input_ids()) for t in trajs))}
+
+
+def signal_rows(advantages: torch.Tensor, beta: float, lengths: Sequence[int]) -> list[int]:
+    """The rows whose loss has a gradient: without a KL term (beta = 0) a row of advantage exactly 0 (a group whose
+    rewards were all equal) contributes 0 to the loss and its gradient, so the update skips its forward and
+    backward; its tokens still count in the loss's denominator, so the step is the same. At least one row (the
+    shortest) always runs, so every parameter gets its (zero) gradient and AdamW steps as it would have."""
+    adv = advantages.reshape(-1).tolist()
+    if beta > 0:
+        return list(range(len(adv)))
+    keep = [i for i, a in enumerate(adv) if a != 0.0]
+    return keep or [min(range(len(adv)), key=lambda i: lengths[i])]
 
 
 def step_metrics(trajs: Sequence, scores, zero_std: torch.Tensor, group_size: int) -> dict:

@@ -14,7 +14,7 @@ from typing import Callable, Sequence
 
 import torch
 
-from ..core.batch import collate
+from ..core.batch import by_length, collate
 from ..engine.scoring import token_logprobs
 from ..data.call_styles import check_styles
 from ..data.vlir import view_mismatch
@@ -24,6 +24,7 @@ from .config import SFTConfig
 from .loop import TrainState, batch_order, check_batch, defer_interrupt, maybe_resume, prepare, run_loop
 from .metrics import MetricLog
 from .optim import clip_and_step, lr_factor, set_lr
+from .precision import autocast
 
 
 def sft_step(state: TrainState, samples: Sequence) -> dict:
@@ -36,15 +37,14 @@ def sft_step(state: TrainState, samples: Sequence) -> dict:
         t.tokenize(policy)
     n_tok = dist.all_sum(sum(int(t.loss_mask().sum()) for t in trajs))  # global normaliser
     set_lr(state.optimizer, lr_factor(state.step, cfg.steps, cfg.warmup, cfg.schedule, cfg.min_lr_ratio))
-    micro = math.ceil(len(trajs) / cfg.grad_accum)  # rows per forward/backward on this process
     total_nll, seen = 0.0, 0
-    with defer_interrupt():
-        chunks = [trajs[i:i + micro] for i in range(0, len(trajs), micro)]
+    with defer_interrupt():  # grad_accum micro-batches, each of rows of similar length (less padding)
+        chunks = [[trajs[i] for i in part] for part in by_length([len(t.input_ids()) for t in trajs], cfg.grad_accum)]
         for k, chunk in enumerate(chunks):
             batch = collate(chunk, policy)
             sync = contextlib.nullcontext() if k == len(chunks) - 1 or not hasattr(state.scorer, "no_sync") \
                 else state.scorer.no_sync()
-            with sync, torch.autocast(policy.device.type, dtype=torch.bfloat16, enabled=cfg.autocast):
+            with sync, autocast(policy.device, enabled=cfg.autocast):
                 lp = token_logprobs(state.scorer, batch)
                 nll = -(lp * batch["loss_mask"]).sum()
                 (nll * dist.info().world_size / n_tok).backward()  # DDP averages over ranks

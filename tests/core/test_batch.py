@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from .test_trajectory import make
-from r3lab.core.batch import MODEL_INPUTS, collate, model_inputs
+from r3lab.core.batch import MODEL_INPUTS, by_length, collate, model_inputs
 from r3lab.testing import tiny_policy
 
 
@@ -47,3 +47,21 @@ def test_smolvlm_batch_has_1d_positions_and_its_tiles_in_one_image_batch():
     assert batch["pixel_values"].shape[:2] == (1, tiles)
     images = sum(policy.image_token_count(g) for t in trajs for g in t.grids())
     assert int((batch["input_ids"] == policy.image_token_id).sum()) == images
+
+
+def test_by_length_puts_rows_of_similar_length_together():
+    lengths = [400, 130, 250, 395, 128, 260, 401]
+    for parts in (1, 2, 3, 7):
+        groups = by_length(lengths, parts=parts)
+        assert len(groups) == parts and sorted(i for g in groups for i in g) == list(range(len(lengths)))
+        assert max(len(g) for g in groups) - min(len(g) for g in groups) <= 1
+        flat = [lengths[i] for g in groups for i in g]
+        assert flat == sorted(lengths)  # each group a run of the sorted lengths
+    assert by_length(lengths, rows=3) == [[4, 1, 2], [5, 3, 0], [6]]
+    assert by_length([5, 5, 5], parts=2) == [[0, 1], [2]]  # ties keep their order (stable, deterministic)
+    assert by_length([1], parts=4) == [[0]]  # never an empty group
+    padded = lambda gs: sum(max(lengths[i] for i in g) * len(g) for g in gs)
+    assert padded(by_length(lengths, parts=2)) < padded([[0, 1, 2, 3], [4, 5, 6]])
+    for bad in (dict(), dict(parts=2, rows=2), dict(parts=-1)):
+        with pytest.raises(ValueError, match="parts or rows"):
+            by_length(lengths, **bad)

@@ -238,3 +238,31 @@ def test_one_rgrpo_step_trains_the_2026_families(family, style):
     assert len(trained) > 10  # the vision tower (and merger) are frozen by default: the language model trains
     unmoved = [n for n, p in trained if torch.equal(before[n], p.detach())]
     assert not unmoved, unmoved
+
+
+@pytest.mark.parametrize("advantages", [[1.0, -1.0, 0.0, 0.0, 0.5, -0.5], [0.0] * 6])
+def test_rows_without_a_signal_are_skipped_and_the_step_is_the_same(monkeypatch, advantages):
+    """A group of equal rewards has advantage 0 and no gradient (beta = 0): the update skips its rows (keeping
+    their tokens in the denominator) and steps exactly as the update over every row does."""
+    import r3lab.train.rgrpo as rg
+
+    def one_update(skip):
+        policy = tiny_policy(fresh=True)
+        state = setup(policy, small(group_size=2, batch_size=6, micro_rows=2, optimizer="sgd"))  # sgd: exact
+        trajs = scripted_rollout(script)(policy, toy_samples(3, policy.view), state)
+        ran = []
+        real = rg.collate
+        monkeypatch.setattr(rg, "collate", lambda ts, p: ran.append(len(ts)) or real(ts, p))
+        if not skip:
+            monkeypatch.setattr(rg, "signal_rows", lambda adv, beta, lengths: list(range(len(lengths))))
+        row = rg.update(state, trajs, torch.tensor(advantages))
+        monkeypatch.undo()
+        return dict(policy.model.named_parameters()), row, sum(ran)
+
+    (skipped, row, ran), (full, row_full, ran_full) = one_update(True), one_update(False)
+    assert ran_full == 6 and ran == max(1, sum(a != 0 for a in advantages))
+    assert max((skipped[n] - full[n]).abs().max().item() for n in full) < 1e-6
+    assert row["loss"] == pytest.approx(row_full["loss"], abs=1e-6)
+    assert row["batch_tokens"] == row_full["batch_tokens"]  # the step's tokens, skipped rows too
+    assert rg.signal_rows(torch.tensor([0.0, 0.0]), 0.1, [5, 3]) == [0, 1]  # with a KL term every row has a gradient
+    assert rg.signal_rows(torch.tensor([0.0, 0.0, 0.0]), 0.0, [5, 3, 4]) == [1]  # none: the shortest still runs
