@@ -59,20 +59,20 @@ class RecipeConfig:
     ground_check: int = 200  # held-out "Where is ...?" questions measured after it (0: no check)
     ground_min: float = 80.0  # % of box centres on the named landmark that counts as bound
     ground_more: int = 500  # grounding steps (fresh warm-up, cosine and samples) added while below the bar
-    ground_rounds: int = 3  # at most this many added phases; still below the bar: GroundingError, naming the fix
+    ground_rounds: int = 4  # at most this many added phases; still below the bar: GroundingError, naming the fix
     # after binding one name, two: without it compare_two's first crop goes to either landmark (FINDINGS: grounding)
     pairs_steps: int = 500  # a base phase after the check: grounding questions in the grounding phase's world
     pairs_share: float = 0.5  # share of that phase's questions naming two landmarks ("Where are the A and the B?")
     # reading a detail the coarse view shows (a colour mark) teaches reading from the crop at all; from nothing,
     # the grating's read phase alone stays at chance (research/miniature/README.md: reading)
     read_first_steps: int = 400  # a base phase of colour-mark close-ups before the read phase (0: none)
-    read_steps: int = 600  # a further base phase, mostly close-ups, fresh warm-up and cosine (FINDINGS: reading)
+    read_steps: int = 400  # a further base phase, mostly close-ups, fresh warm-up and cosine (FINDINGS: reading)
     read_closeups: float = 0.75  # share of close-ups in that phase (16 per step of 32 do not start reading)
     # reading the detail is a late jump too (research/miniature/README.md: reading), so it is measured
     read_check: int = 200  # held-out close-ups measured after the read phase (0: no check)
     read_min: float = 60.0  # % of them read right that counts as reading (chance: one class in five)
-    read_more: int = 300  # read steps (fresh warm-up, cosine and samples) added while below the bar
-    read_rounds: int = 2  # at most this many added phases; still below the bar: ReadingError, naming the fix
+    read_more: int = 200  # read steps (fresh warm-up, cosine and samples) added while below the bar
+    read_rounds: int = 3  # at most this many added phases; still below the bar: ReadingError, naming the fix
     # control questions (no crop) in the read and comparison phases: SFT's share alone leaves them near chance
     base_controls: float = 0.15  # share of control questions (their VLIR rationale) in those two phases
     # the verdict of a comparison is a late transition SFT's samples are too few for (FINDINGS: comparison)
@@ -106,7 +106,6 @@ class RecipeConfig:
     rgrpo_batch: int = 32  # R-GRPO trajectories per step
     rgrpo_lr: float = 2e-5  # R-GRPO learning rate (every trained group; larger ones wear SFT down)
     rgrpo_vision: bool = True  # R-GRPO trains the vision tower and merger too (the paper: the language model only)
-    rgrpo_autocast: bool = True  # bfloat16 autocast in R-GRPO's update (its rollouts stay float32)
     # R-GRPO's rollouts (sampled: temperature > 0) and every row's evaluation (greedy; no_crop with no crops)
     train_rollout: RolloutSettings = nested(RolloutSettings, "train-", max_crops=2, max_new_tokens=128,
                                             max_segment_tokens=48, temperature=0.7)
@@ -213,7 +212,6 @@ class RecipeConfig:
         return RGRPOConfig(steps=self.rgrpo_steps, group_size=self.group_size, batch_size=self.rgrpo_batch,
                            micro_rows=min(16, self.rgrpo_batch), lr_lm=lr, lr_merger=lr, lr_vision=lr,
                            freeze_vision=frozen, freeze_merger=frozen, rollout=self.train_rollout, reward=reward,
-                           autocast=self.rgrpo_autocast,
                            beta=self.beta, seed=self.seed, log_every=5, out_dir=str(Path(self.out) / "logs" / name),
                            resume="auto")
 
@@ -254,8 +252,8 @@ def recipe_settings(stored: dict) -> dict:
 
 def earlier_settings(stored: dict) -> dict:
     """`recipe_settings`, plus the values that settings added since had in the runs written before them: no read
-    check, no first read phase, no verdict drill, no verdict check and R-GRPO in float32 (so such a folder is still
-    compared, and resumed, setting by setting)."""
+    check, no first read phase, no verdict drill and no verdict check (so such a folder is still compared, and
+    resumed, setting by setting)."""
     out = recipe_settings(stored)
     if "read_check" not in out:
         out.update(read_check=0, **{k: getattr(RecipeConfig, k) for k in ("read_min", "read_more", "read_rounds")})
@@ -263,7 +261,6 @@ def earlier_settings(stored: dict) -> dict:
     out.setdefault("compare_drill_steps", 0)
     out.setdefault("compare_drill_lr", RecipeConfig.compare_drill_lr)  # unused without the drill
     out.setdefault("compare_drill_reads", False)
-    out.setdefault("rgrpo_autocast", False)
     if "compare_check" not in out:
         out.update(compare_check=0, **{k: getattr(RecipeConfig, k) for k in ("compare_min", "compare_more",
                                                                                "compare_rounds")})
