@@ -213,5 +213,7 @@ Held-out data: `n_eval={cfg['n_eval']}` per family with seed {cfg['eval_seed']},
 ## Limits
 Every target above marked "missed" is a limit of these checkpoints, measured on the held-out questions.
 What moved these numbers, lever by lever, and what was tried for the rest is in the research findings
-(`research/FINDINGS.md`); the count family is not trained (an open row there).
+(`research/FINDINGS.md`); the count family is not trained (an open row there). A run from nothing with another
+seed does not always meet every target: the R-GRPO gain needs an SFT whose crops still miss the detail, and an SFT
+that already holds it leaves R-GRPO less than 5 points (FINDINGS, "The recipe from nothing").
 """
