@@ -3,8 +3,9 @@
 On CUDA in bfloat16, at the real shapes of Qwen2.5-VL-3B, Qwen3-VL-2B and SmolVLM-256M (random weights,
 `r3lab.model.real.real_policy`):
   exactness   the engine's incremental logits (KV cache kept across 2 crops) against one full forward over
-              the finished trajectory. Tolerances: fp32 (TF32 off) max |diff| < 1e-3 (on the 256M shape);
-              bf16 max |diff| <= 5 % of the largest logit and the same argmax at >= 98 % of the positions
+              the finished trajectory. fp32 (TF32 off): max |diff| < 1e-3. bf16: max |diff| <= 5 % of the
+              largest logit, and against the fp32 logits of the same weights the cache path is no further off
+              than the full bf16 forward (mean |error| <= 1.5x, argmax agreement at most 5 points lower)
   rollouts    a group of 8 with 2 crops each: KV reuse (one batch) vs the official re-prefill loop, and the
               group as one batch vs one trajectory at a time (same engine), after a warm-up, seconds and ratios
   train       one SFT and one R-GRPO step (scripted rollouts), full and LoRA (r=16), peak memory
@@ -59,8 +60,8 @@ def make_policy(name: str, device, dtype, smoke: bool):
     return real_policy(name, device=device, dtype=dtype)
 
 
-def free(*objs):
-    del objs
+def free():
+    """Return memory the caller has dropped (`del` its names first: a model's reference cycles need gc)."""
     gc.collect()
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
@@ -101,11 +102,30 @@ def exactness(policy, samples, fp32: bool) -> dict:
     out = dict(crops=len(traj.crops), tokens=len(traj.input_ids()), max_abs_diff=float(diff.max()),
                mean_abs_diff=float(diff.mean()), max_logit=float(full.abs().max()),
                argmax_agreement=float((inc.argmax(-1) == full.argmax(-1)).float().mean()))
-    out["ok"] = out["crops"] == 2 and (out["max_abs_diff"] < (1e-4 if fp32 and policy.device.type == "cpu" else 1e-3)
-                                       if fp32 else out["max_abs_diff"] <= 0.05 * out["max_logit"]
-                                       and out["argmax_agreement"] >= 0.98)
-    out["tolerance"] = "fp32: max |diff| < 1e-3 (1e-4 on CPU)" if fp32 else \
-        "bf16: max |diff| <= 5 % of max |logit| and argmax agreement >= 98 %"
+    if fp32:
+        out["ok"] = out["crops"] == 2 and out["max_abs_diff"] < (1e-4 if policy.device.type == "cpu" else 1e-3)
+        out["tolerance"] = "fp32: max |diff| < 1e-3 (1e-4 on CPU)"
+        return out
+    # bf16: two orderings of the same sums round differently, and random weights give near-tied logits, so the
+    # two bf16 paths are judged against the fp32 logits of the same weights: the cache path must be no further
+    # from them than the full bf16 forward is (a wrong position or a stale cache would be far further)
+    dtype = next(policy.model.parameters()).dtype
+    policy.model.float()
+    try:
+        with torch.no_grad():
+            truth = policy.model(**model_inputs(b)).logits[0].float()[idx - 1]
+    finally:
+        policy.model.to(dtype)
+    top = truth.argmax(-1)
+    out.update(inc_vs_fp32_mean=float((inc - truth).abs().mean()), full_vs_fp32_mean=float((full - truth).abs().mean()),
+               inc_argmax_vs_fp32=float((inc.argmax(-1) == top).float().mean()),
+               full_argmax_vs_fp32=float((full.argmax(-1) == top).float().mean()))
+    out["ok"] = (out["crops"] == 2 and out["max_abs_diff"] <= 0.05 * out["max_logit"]
+                 and out["inc_vs_fp32_mean"] <= 1.5 * out["full_vs_fp32_mean"] + 1e-6
+                 and out["inc_argmax_vs_fp32"] >= out["full_argmax_vs_fp32"] - 0.05)
+    out["tolerance"] = ("bf16: max |diff| <= 5 % of max |logit|; against the fp32 logits of the same weights, the "
+                        "cache path's mean |error| <= 1.5 x the full bf16 forward's and its argmax agreement at most "
+                        "5 points lower")
     return out
 
 
@@ -138,12 +158,14 @@ def train_steps(name, device, dtype, smoke: bool) -> dict:
         ref = samples[0].reference(policy.view, policy.prompt).tokenize(policy)
         tokens, new = len(ref.input_ids()), int(ref.loss_mask().sum())
         image_tokens = sum(policy.image_token_count(g) for g in ref.grids())
+        held = torch.cuda.memory_allocated() / GIB if device.type == "cuda" else None  # the model alone
         peak_reset(device)
         t0 = time.perf_counter()
         sft_train(policy, samples, SFTConfig(steps=1, batch_size=2, grad_accum=2, lr_lm=1e-5, lr_vision=1e-5,
                                              lr_merger=1e-5, lora=lora))
-        row = dict(tokens=tokens, sft_seconds=time.perf_counter() - t0, sft_peak_gib=peak(device))
-        free(policy)
+        row = dict(tokens=tokens, held_gib=held, sft_seconds=time.perf_counter() - t0, sft_peak_gib=peak(device))
+        del policy
+        free()
         policy = make_policy(name, device, dtype, smoke)
         frame = samples[0].prompt(policy.view, policy.prompt).frame
         script = crop_script(frame, 1, style=policy.prompt.calls)
@@ -161,7 +183,8 @@ def train_steps(name, device, dtype, smoke: bool) -> dict:
             row["sft_planned_gib"] = rows["SFT", mode]["total"] / GIB
         row["ok"] = row["rgrpo_loss_finite"]
         out[mode] = row
-        free(policy)
+        del policy, log
+        free()
     return out
 
 
@@ -249,6 +272,13 @@ def run_section(results: dict, key: str, fn, *a, **kw):
           f"({time.perf_counter() - t0:.1f} s)", flush=True)
 
 
+def _write(results: dict, out: str, partial: bool) -> None:
+    if out:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        Path(out).write_text(json.dumps(dict(results, partial=partial), indent=1))
+        print(f"[gpu_check] wrote {out}{' (so far)' if partial else ''}", flush=True)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--smoke", action="store_true", help="CPU, r3-tiny sizes, a few seconds (what the test runs)")
@@ -269,8 +299,8 @@ def main(argv=None) -> int:
     import transformers
 
     results["transformers"] = transformers.__version__
+    out = args.out or ("" if args.smoke else str(ROOT / "benchmarks" / "results" / "gpu.json"))
     t_all = time.perf_counter()
-    first = shapes[-1]  # the smallest shape also runs the fp32 exactness check
     for name in shapes:
         res = results["shapes"].setdefault(name, {})
         policy = make_policy(name, device, torch.bfloat16, args.smoke)
@@ -278,23 +308,21 @@ def main(argv=None) -> int:
         run_section(res, "exactness_bf16", exactness, policy, samples, fp32=False)
         run_section(res, "rollouts_bf16", rollouts, policy, samples, 2 if args.smoke else 8, 1)
         run_section(res, "capture_bf16", capture_memory, policy, samples)
-        free(policy)
-        if name == first:
-            policy = make_policy(name, device, torch.float32, args.smoke)
-            run_section(res, "exactness_fp32", exactness, policy, samples_for(policy), fp32=True)
-            free(policy)
+        del policy
+        free()
+        policy = make_policy(name, device, torch.float32, args.smoke)
+        run_section(res, "exactness_fp32", exactness, policy, samples_for(policy), fp32=True)
+        del policy
+        free()
         if not args.smoke or name == shapes[0]:  # the smoke run trains one family (tests/train covers the others)
             run_section(res, "train_bf16", train_steps, name, device, torch.bfloat16, args.smoke)
+        _write(results, out, partial=True)  # a run stopped by a time limit keeps the shapes it finished
     run_section(results, "nccl", nccl)
     results["seconds"] = time.perf_counter() - t_all
     bad = [f"{n}/{k}" for n, r in results["shapes"].items() for k, v in r.items() if not v.get("ok", True)]
     bad += ["nccl"] if not results["nccl"].get("ok", True) else []
     results["failed"] = bad
-    out = args.out or ("" if args.smoke else str(ROOT / "benchmarks" / "results" / "gpu.json"))
-    if out:
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-        Path(out).write_text(json.dumps(results, indent=1))
-        print(f"[gpu_check] wrote {out}")
+    _write(results, out, partial=False)
     print(f"[gpu_check] {'all checks passed' if not bad else 'FAILED: ' + ', '.join(bad)} in {results['seconds']:.0f} s")
     return 1 if bad else 0
 
