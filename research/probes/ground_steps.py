@@ -1,0 +1,33 @@
+"""How many grounding steps the base needs (research notes): the recipe's grounding phase alone, with its own
+warm-up and cosine over STEPS, then the recipe's grounding check (no added round: a miss is recorded and raised).
+
+    python research/probes/ground_steps.py OUT SEED DATA_SEED STEPS [SCHEDULE]
+
+SCHEDULE: the phase's learning-rate schedule after its warm-up, "cosine" (the recipe's) or "constant".
+
+Writes OUT/logs/ground_checks.json (the check) and OUT/times.json (the phase's wall seconds).
+"""
+import sys
+
+import torch
+
+torch.set_num_threads(1)
+
+
+def main(out: str, seed: int, data_seed: int, steps: int, schedule: str = "cosine") -> None:
+    from dataclasses import replace
+
+    from r3lab.replication.recipe import Recipe
+    from r3lab.replication.recipe_config import RecipeConfig
+
+    class Config(RecipeConfig):
+        def sft_config(self, *a, **k):
+            return replace(super().sft_config(*a, **k), schedule=schedule)
+
+    cfg = Config(out=out, seed=seed, data_seed=data_seed, base_steps=steps, ground_rounds=0, pairs_steps=0,
+                       read_first_steps=0, read_steps=0, compare_steps=0)
+    Recipe(cfg, progress=False).train_stage("base")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), *sys.argv[5:6])
