@@ -40,7 +40,7 @@ from ..train import dist
 from ..core.files import atomic_write_text, file_lock
 from ..train.rgrpo import train as train_rgrpo
 from ..train.sft import train as train_sft
-from . import compare_check, ground_check, read_check
+from . import compare_check, ground_check, read_check, sft_check
 from .ablations import answer_only, oracle_boxes, random_boxes
 from .evaluation import evaluate
 from .jobs import run_jobs
@@ -51,9 +51,9 @@ from .shipping import ship
 __all__ = ["R3_TINY", "ROWS", "RecipeConfig", "Recipe", "run_recipe", "run_job"]  # config names re-exported
 
 CRITICAL = ("stage:base", "stage:sft")  # every other job waits for these: they run alone, on all cores
-# the base phases measured after they end: kind -> (check module, the metric held to <kind>_min, first phase's steps)
+# the phases measured after they end: kind -> (check module, the metric held to <kind>_min, first phase's steps)
 CHECKED = {"ground": (ground_check, "centre_on_named", "base_steps"), "read": (read_check, "read_accuracy", "read_steps"),
-           "compare": (compare_check, "verdict", "compare_steps")}
+           "compare": (compare_check, "verdict", "compare_steps"), "sft": (sft_check, "compare_two", "sft_steps")}
 PROVENANCE = "PROVENANCE.md"  # in out/: where stages not trained by this folder's recipe came from (copied to the card)
 
 
@@ -155,7 +155,7 @@ class Recipe:
                           closeup_style=style, controls=c.base_controls if "control" in c.family_list else 0.0)
 
     def _until_bar(self, kind: str, name: str, policy, run_phase):
-        """After the grounding, read or comparison phase (`kind`): measure, and add phases (`<kind>_more` steps
+        """After the grounding, read, comparison or SFT phase (`kind`): measure, and add phases (`<kind>_more` steps
         each) while below the bar (`<kind>_min`); past the last round (`<kind>_rounds`), raise naming the fix."""
         c, logs, last = self.cfg, self.out / "logs", None
         check, key, first = CHECKED[kind]
@@ -178,6 +178,8 @@ class Recipe:
 
     def _measure(self, kind: str, policy) -> dict:
         c = self.cfg
+        if kind == "sft":
+            return sft_check.measure(policy, c.world_config(), c.eval_config("sft"), c.sft_check)
         if kind == "ground":
             return ground_check.measure(policy, {**c.world, **c.base_world}, c.ground_check)
         if kind == "read":
@@ -185,8 +187,12 @@ class Recipe:
         return compare_check.verdict_accuracy(policy, c.world_config(), c.compare_check)
 
     def _added_phase(self, kind: str, name: str, k: int, view):
-        """The grounding, read or comparison phase added after check `k`: fresh samples, warm-up and cosine."""
+        """The grounding, read, comparison or SFT phase added after check `k`: a fresh warm-up and cosine, fresh
+        samples (SFT: its own samples in another order)."""
         c = self.cfg
+        if kind == "sft":
+            cfg = c.sft_config(name, c.sft_more, c.sft_batch, c.sft_lr, phase=f"{kind}{k + 1}")
+            return replace(cfg, seed=c.seed + 100 + k), self._sft_samples(view)
         if kind == "ground":
             steps, data = c.ground_more, build_base(c.ground_more * c.base_batch, c.data_seed + 20 + k, c.base_closeups,
                                                     c.world_config(base=True), view=view, pairs=c.base_pairs,
@@ -202,13 +208,30 @@ class Recipe:
         c = self.cfg
         policy = self.model("base")
         seed_everything(c.seed)
-        samples = self.train_samples(policy.view) if not c.sft_weights else build_samples(
-            c.n_train, c.data_seed, c.family_list, c.world_config(), view=policy.view, progress=self.progress,
-            weights=c.sft_weights)
-        if name == "no_crop":
+        samples = self._sft_samples(policy.view)
+        if name == "no_crop":  # the ablation trains sft_steps, unchecked: without crops it stays near chance anyway
             samples = [answer_only(s) for s in samples]
         cfg = c.sft_config(name, c.sft_steps, c.sft_batch, c.sft_lr)
-        self._timed(name, lambda: train_sft(policy, samples, cfg), policy, cfg.steps)
+
+        def run_phase(phase_cfg, data):
+            log = train_sft(policy, data, phase_cfg)
+            if log.last.get("step") != phase_cfg.steps:  # Ctrl-C: saved, returned early
+                raise KeyboardInterrupt(f"stage {name} interrupted; run the recipe again to resume from "
+                                        f"{phase_cfg.out_dir}")
+            return log
+
+        def run_phases():
+            log = run_phase(cfg, samples)
+            if name == "sft" and c.sft_check:
+                log = self._until_bar("sft", name, policy, run_phase) or log
+            return log
+        self._timed(name, run_phases, policy, 0)  # run_phase checks that each phase ran to its end
+
+    def _sft_samples(self, view) -> list:
+        c = self.cfg
+        return self.train_samples(view) if not c.sft_weights else build_samples(
+            c.n_train, c.data_seed, c.family_list, c.world_config(), view=view, progress=self.progress,
+            weights=c.sft_weights)
 
     def _rgrpo(self, name: str) -> None:
         c = self.cfg
@@ -309,8 +332,10 @@ class Recipe:
             return
         theirs = earlier_settings(json.loads(path.read_text()))
         diff = {k: (theirs.get(k), v) for k, v in mine.items() if theirs.get(k) != v}
-        if diff and set(diff) <= set(ground_check.GROUND_KEYS + read_check.READ_KEYS + compare_check.COMPARE_KEYS) and not (self.out / "base" / "config.json").is_file():
-            atomic_write_text(path, json.dumps(mine, indent=1))  # going on after a Grounding/ReadingError: allowed
+        base_keys = set(ground_check.GROUND_KEYS + read_check.READ_KEYS + compare_check.COMPARE_KEYS)
+        if diff and (set(diff) <= base_keys and not (self.out / "base" / "config.json").is_file()
+                     or set(diff) <= set(sft_check.SFT_KEYS) and not (self.out / "sft" / "config.json").is_file()):
+            atomic_write_text(path, json.dumps(mine, indent=1))  # going on after a Grounding/.../SFTCheckError: allowed
             return
         if diff:
             raise ValueError(f"{self.out} holds stages trained with other settings "

@@ -94,11 +94,16 @@ class RecipeConfig:
     # compare_two is learned last; its three quarters leave read_one room for R-GRPO (FINDINGS: comparison)
     sft_mix: dict = field(default_factory=lambda: {"compare_two": 6})  # family -> weight in the SFT samples
     # (a family it does not name: 1; one not trained: ignored; {}: equal shares)
-    # control questions in R-GRPO's batch keep the region row from cropping everywhere (FINDINGS: R-GRPO); compare_two
-    # is where SFT leaves the most room, so it gets eight shares of ten: its gain in half the steps (research/miniature/gain)
-    rgrpo_mix: dict = field(default_factory=lambda: {"compare_two": 8})  # family -> weight in R-GRPO's questions
+    # control questions in R-GRPO's batch keep the region row from cropping everywhere (FINDINGS: R-GRPO); a short SFT
+    # leaves its room on read_one, so read_one gets eight shares of ten (FINDINGS: R-GRPO, the recipe's stage)
+    rgrpo_mix: dict = field(default_factory=lambda: {"read_one": 8})  # family -> weight in R-GRPO's questions
     n_eval: int = 1000  # held-out samples per family
-    sft_steps: int = 500  # SFT optimizer steps (both SFT models, from the base)
+    sft_steps: int = 300  # SFT optimizer steps (both SFT models, from the base), before the SFT check adds any
+    # how many SFT steps compare_two needs depends on the base, and a longer SFT leaves R-GRPO no room: measured
+    sft_check: int = 300  # held-out questions per detail family measured after the SFT (0: no check)
+    sft_min: float = 86.0  # % of compare_two answered right that ends the SFT (the card's bar, 85, plus a margin)
+    sft_more: int = 100  # SFT steps (fresh warm-up and cosine, the same samples in another order) added while below
+    sft_rounds: int = 3  # at most this many added phases; still below the bar: SFTCheckError, naming the fix
     sft_batch: int = 32  # SFT samples per step
     sft_lr: float = 5e-4  # SFT peak learning rate (all parameter groups)
     rgrpo_steps: int = 300  # R-GRPO rollout steps (both R-GRPO models)
@@ -131,14 +136,15 @@ class RecipeConfig:
                                      ground_more=(0, None), ground_rounds=(0, None), pairs_steps=(0, None),
                                      read_steps=(0, None), read_first_steps=(0, None), read_check=(0, None), read_more=(0, None),
                                      read_rounds=(0, None), compare_drill_steps=(0, None), compare_steps=(0, None), compare_check=(0, None),
-                                     compare_more=(0, None), compare_rounds=(0, None), n_train=POSITIVE, n_eval=POSITIVE,
+                                     compare_more=(0, None), compare_rounds=(0, None), sft_check=(0, None),
+                                     sft_more=(0, None), sft_rounds=(0, None), n_train=POSITIVE, n_eval=POSITIVE,
                                      sft_steps=(0, None), sft_batch=POSITIVE, rgrpo_steps=(0, None),
                                      group_size=(2, None), rgrpo_batch=POSITIVE, parallel=POSITIVE),
                      floats=dict(base_closeups=SHARE, base_pairs=SHARE, pairs_share=SHARE, read_closeups=SHARE,
                                  compare_share=SHARE, base_controls=SHARE, ground_min=(0.0, 100.0), read_min=(0.0, 100.0),
-                                 compare_min=(0.0, 100.0), compare_drill_lr=RATE, base_lr=RATE, sft_lr=RATE,
+                                 compare_min=(0.0, 100.0), sft_min=(0.0, 100.0), compare_drill_lr=RATE, base_lr=RATE, sft_lr=RATE,
                                  rgrpo_lr=RATE, beta=(0.0, None)))
-        for kind in ("ground", "read", "compare"):
+        for kind in ("ground", "read", "compare", "sft"):
             rounds, more = getattr(self, f"{kind}_rounds"), getattr(self, f"{kind}_more")
             if rounds and more < 1:
                 raise ValueError(f"{kind}_rounds={rounds} adds phases of {kind}_more steps; {kind}_more must be "
@@ -252,7 +258,7 @@ def recipe_settings(stored: dict) -> dict:
 
 def earlier_settings(stored: dict) -> dict:
     """`recipe_settings`, plus the values that settings added since had in the runs written before them: no read
-    check, no first read phase, no verdict drill and no verdict check (so such a folder is still compared, and
+    check, no first read phase, no verdict drill, no verdict check and no SFT check (so such a folder is still compared, and
     resumed, setting by setting)."""
     out = recipe_settings(stored)
     if "read_check" not in out:
@@ -264,6 +270,8 @@ def earlier_settings(stored: dict) -> dict:
     if "compare_check" not in out:
         out.update(compare_check=0, **{k: getattr(RecipeConfig, k) for k in ("compare_min", "compare_more",
                                                                                "compare_rounds")})
+    if "sft_check" not in out:
+        out.update(sft_check=0, **{k: getattr(RecipeConfig, k) for k in ("sft_min", "sft_more", "sft_rounds")})
     return out
 
 

@@ -172,6 +172,13 @@ def _verdict(results: dict) -> str:
                              f"of {r['n']} held-out comparisons (chance: {r['chance']} %)")
 
 
+def _sft_checks(results: dict) -> str:
+    return _checks(results, "sft", "SFT check (held-out questions, greedy with crops, after each SFT phase)",
+                   lambda r: f"- after {r['steps']} SFT steps: compare_two {r['compare_two']} %, read_one "
+                             f"{r['read_one']} % of {r['n']} held-out questions each (crop IoU {r['crop_iou']}, "
+                             f"{r['contains_detail']} % of crops on the detail)")
+
+
 def model_card(results: dict) -> str:
     """MODEL_CARD.md for the shipped r3-tiny checkpoints."""
     import json
@@ -201,7 +208,7 @@ Training data: `build_samples({cfg['n_train']}, seed={cfg['data_seed']}, familie
 world=WorldConfig(**{cfg.get('world', {})!r}))`.
 Held-out data: `n_eval={cfg['n_eval']}` per family with seed {cfg['eval_seed']}, the same world.
 
-{_provenance(results)}{_grounding(results)}{_reading(results)}{_verdict(results)}## Results (held-out, greedy)
+{_provenance(results)}{_grounding(results)}{_reading(results)}{_verdict(results)}{_sft_checks(results)}## Results (held-out, greedy)
 {markdown_table(results)}
 
 ## Targets

@@ -7,6 +7,7 @@ The first form runs the recipe's R-GRPO stage (RecipeConfig's defaults: 300 step
 rollouts at T=0.7 (`train_rollout`), the vision tower and merger trained too (`rgrpo_vision`), GIoU region reward)
 from SFT_FOLDER with RGRPOConfig overrides (`rollout={...}` its rollout settings, whole;
 `families="read_one,compare_two"` changes the training questions, `rgrpo_mix={"read_one": 2}` their shares;
+`recipe={"seed": 1, "data_seed": 21}` another run's seeds;
 `hard_share=0.5` trains on the SFT's greedy misses among the training questions, made that share of them with
 the others drawn at random), then evaluates greedily on N held-out questions per family (seed 999)
 and writes OUT_DIR/result.json; `steps=0` evaluates the SFT model itself; `eval_temperatures=[0,1]` also
@@ -33,7 +34,8 @@ def rgrpo(sft: str, out: str, n: int, overrides: dict) -> dict:
     from r3lab.train import RGRPOConfig, train_rgrpo
     from dataclasses import asdict
 
-    c, kw = RecipeConfig(), dict(overrides)
+    kw = dict(overrides)
+    c = RecipeConfig(**kw.pop("recipe", {}))  # recipe={"seed": 1, "data_seed": 21}: another run's seeds
     fams = kw.pop("families", c.families).split(",")
     mix = {f: w for f, w in kw.pop("rgrpo_mix", c.rgrpo_mix).items() if f in fams}  # the recipe's `rgrpo_mix`
     temps = kw.pop("eval_temperatures", [0.0])  # 1.0 too: the IoU of the policy's sampled crops (what R-GRPO trains)

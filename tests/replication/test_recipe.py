@@ -32,7 +32,7 @@ SHIPPED = env.ASSETS / "checkpoints"
 TINY = dict(n_base=24, base_steps=2, pairs_steps=0, read_steps=0, compare_steps=0, base_batch=4, n_train=24, n_eval=3, sft_steps=2, sft_batch=4, rgrpo_steps=1,
             group_size=2, rgrpo_batch=4, train_rollout={"max_new_tokens": 24}, eval_rollout={"max_new_tokens": 24},
             view={"crop_max_pixels": 98 * 98}, ground_check=0, read_first_steps=0, read_check=0, compare_drill_steps=0,
-            compare_check=0)
+            compare_check=0, sft_check=0)
 
 
 def test_bootstrap_interval_brackets_the_mean_and_narrows_with_n():
@@ -214,6 +214,47 @@ def test_bad_settings_fail_before_any_training(tmp_path):
             RecipeConfig(out=str(tmp_path), **bad)
     assert RecipeConfig(families=" read_one, ,count ").families == "read_one,count"
     assert not any(tmp_path.iterdir())
+
+
+def test_the_sft_check_adds_sft_phases_until_the_bar_then_names_the_fix(tmp_path):
+    from r3lab.replication.sft_check import CHECKS, SEED, SFTCheckError, measure
+
+    cfg = dict(TINY, sft_check=2, sft_min=100.0, sft_more=2, sft_rounds=1)
+    rec = Recipe(RecipeConfig(out=str(tmp_path), **cfg), progress=False)
+    rec._check_config()
+    with pytest.raises(SFTCheckError, match=r"after 4 SFT steps .* sft_min: 100.0 %.*sft_rounds"):
+        rec.train_stage("sft")  # a few steps from a 2-step base do not answer every comparison right
+    checks = json.loads((tmp_path / "logs" / CHECKS).read_text())
+    assert [(r["round"], r["steps"], r["n"]) for r in checks] == [(0, 2, 2), (1, 4, 2)]
+    assert all(0 <= r[k] <= 100 for r in checks for k in ("read_one", "compare_two"))
+    assert all(r["contains_detail"] is None or 0 <= r["contains_detail"] <= 100 for r in checks)
+    assert not (tmp_path / "sft" / "config.json").exists()
+    added = tmp_path / "logs" / "sft_sft1"
+    before = (added / "log.jsonl").read_text()
+    seeds = {json.loads(p.read_text())["config"]["seed"] for p in added.glob("step_*/state.json")}
+    assert seeds == {RecipeConfig().seed + 100}  # the SFT's samples again, in another order
+    rec = Recipe(RecipeConfig(out=str(tmp_path), **{**cfg, "sft_min": 0.0}), progress=False)
+    rec._check_config()  # a lower bar while the SFT is unfinished: allowed, the added phase kept
+    rec.train_stage("sft")
+    assert (added / "log.jsonl").read_text() == before and (tmp_path / "sft" / "config.json").is_file()
+    assert len(json.loads((tmp_path / "logs" / CHECKS).read_text())) == 2  # measured again: passes at round 1
+    rec.train_stage("no_crop")  # the ablation trains sft_steps, unchecked
+    assert not (tmp_path / "logs" / "no_crop_sft1").exists()
+    with pytest.raises(ValueError, match="other settings"):  # once the SFT is saved, its check is settled
+        Recipe(RecipeConfig(out=str(tmp_path), **{**cfg, "sft_min": 50.0}), progress=False)._check_config()
+    policy = load_policy(tmp_path / "sft")
+    m = measure(policy, RecipeConfig(**cfg).world_config(), RecipeConfig(**cfg).eval_config("sft"), n=2)
+    assert set(m) == {"n", "read_one", "compare_two", "crop_iou", "contains_detail"} and m["n"] == 2
+    assert policy.model.training is False and SEED not in (RecipeConfig().data_seed, RecipeConfig().eval_seed)
+    with pytest.raises(ValueError, match="n >= 1"):
+        measure(policy, RecipeConfig().world_config(), RecipeConfig().eval_config("sft"), n=0)
+    with pytest.raises(ValueError, match="sft_more must be >= 1"):
+        RecipeConfig(out=str(tmp_path), sft_more=0)
+    old = earlier_settings({k: v for k, v in saved_recipe(RecipeConfig(out=str(tmp_path))).items()
+                           if k not in ("sft_check", "sft_min", "sft_more", "sft_rounds")})
+    assert old["sft_check"] == 0  # earlier runs had none
+    res = {"config": saved_recipe(RecipeConfig(out=str(tmp_path))), "rows": {}, "seconds": {}, "sft_checks": checks}
+    assert "- after 4 SFT steps: compare_two " in model_card(res)
 
 
 def test_sft_mix_sets_the_sft_samples_shares_and_leaves_rgrpo_equal(tmp_path, monkeypatch):

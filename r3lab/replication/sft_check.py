@@ -1,0 +1,63 @@
+"""The SFT stage's check: does the SFT model meet the SFT's targets yet, and so stop where R-GRPO has room?
+
+How many SFT steps a base needs before compare_two (the family learned last: its second crop) reaches the card's
+bar depends on the base: seed 0's base reads 88.7 % of compare_two after 300 steps, seed 1's 78.7 %
+(research/FINDINGS.md: R-GRPO). A longer SFT for every seed leaves R-GRPO nothing to add on read_one, so the recipe
+trains a short SFT, measures, and adds SFT phases only while compare_two is below the bar.
+
+The measurement is the evaluation's own: greedy rollouts, with their crops, on `n` held-out questions of each
+detail family (a seed of their own, never the evaluation's), scored by the recipe's reward.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from ..data.vlir import build_samples
+from ..data.world import WorldConfig
+from . import ground_check
+from .evaluation import EvalConfig, evaluate
+
+CHECKS = "sft_checks.json"  # in out/logs/: one row per check
+SFT_KEYS = ("sft_min", "sft_more", "sft_rounds")  # may change while the SFT stage is unfinished
+SEED = 40_000  # the held-out questions' scenes: a seed no stage draws from (the evaluation's is eval_seed)
+FAMILIES = ("read_one", "compare_two")
+
+
+class SFTCheckError(RuntimeError):
+    """The SFT phases ended with compare_two below the bar (`RecipeConfig.sft_min`)."""
+
+
+def measure(policy, world: WorldConfig, eval_config: EvalConfig, n: int = 300, seed: int = SEED) -> dict:
+    """% right on `n` held-out questions per detail family under `eval_config` (the recipe's SFT row: greedy, with
+    crops), their crop IoU and the % of crops holding the detail."""
+    if n < 1:
+        raise ValueError(f"the SFT check needs n >= 1 questions per family, got {n}")
+    samples = build_samples(n * len(FAMILIES), seed, list(FAMILIES), world, view=policy.view, progress=False)
+    was_training = policy.model.training
+    try:
+        rows = evaluate(policy, samples, eval_config, progress=False).rows
+    finally:
+        policy.model.train(was_training)
+    def pct(v, scale=100, digits=1):  # None where nothing was measured (no crop made: no IoU)
+        return None if v is None or math.isnan(v) else round(scale * v, digits)
+    return {"n": n, **{f: pct(rows[f]["accuracy"]) for f in FAMILIES}, "crop_iou": pct(rows["all"]["crop_iou"], 1, 3),
+            "contains_detail": pct(rows["all"]["contains_detail"])}
+
+
+def record(logs: str | Path, round_: int, steps: int, metrics: dict) -> list[dict]:
+    """Add (or replace) check `round_` in logs/sft_checks.json; returns every check so far."""
+    return ground_check.record(logs, round_, steps, metrics, CHECKS)
+
+
+def load(logs: str | Path) -> list[dict]:
+    return ground_check.load(logs, CHECKS)
+
+
+def failure(rows: list[dict], bar: float, logs: str | Path) -> SFTCheckError:
+    last = rows[-1]
+    return SFTCheckError(
+        f"stage sft: after {last['steps']} SFT steps the policy answers {last['compare_two']} % of "
+        f"{Path(logs) / CHECKS}'s held-out compare_two questions (read_one {last['read_one']} %; the bar, sft_min: "
+        f"{bar} %). Run the recipe again with a larger sft_rounds or sft_more (it goes on from the phases in {logs}, "
+        f"nothing is lost), or with sft_min=0 to go on with this SFT model anyway.")
