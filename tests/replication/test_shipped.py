@@ -58,10 +58,13 @@ def test_the_shipped_sft_reads_from_the_zoom_not_from_the_coarse_view():
         assert statistics.mean(imps) >= 1.0 and share >= 0.7, (family, statistics.mean(imps), share)
 
 
-def test_notebook_30s_start_is_shipped_with_the_evaluation_settings_and_named_in_the_card():
-    short, full = SHIPPED / "r3-tiny-sft-short", SHIPPED / "r3-tiny-sft"
-    meta = json.loads((short / "r3lab.json").read_text())["meta"]
-    assert meta["evaluation"] == json.loads((full / "r3lab.json").read_text())["meta"]["evaluation"]
-    assert "path" not in meta  # no local path of the run that trained it
-    assert (short / "model.safetensors").read_bytes() != (full / "model.safetensors").read_bytes()
-    assert "`r3-tiny-sft-short`" in (SHIPPED / "MODEL_CARD.md").read_text()
+def test_the_shipped_sft_stopped_where_its_check_first_passed():
+    """The SFT check ends the SFT at the first measurement with compare_two at its bar, so the shipped SFT is the
+    shortest the check accepted (R-GRPO's room, notebook 30's start) and the card says how many steps it took."""
+    card = json.loads((SHIPPED / "card_results.json").read_text())
+    cfg, checks = card["config"], card["sft_checks"]
+    assert checks and checks[-1]["compare_two"] >= cfg["sft_min"]
+    assert all(r["compare_two"] < cfg["sft_min"] for r in checks[:-1])
+    assert [r["steps"] for r in checks] == [cfg["sft_steps"] + k * cfg["sft_more"] for k in range(len(checks))]
+    assert f"- after {checks[-1]['steps']} SFT steps: compare_two" in (SHIPPED / "MODEL_CARD.md").read_text()
+    assert not (SHIPPED / "r3-tiny-sft-short").exists()  # notebook 30 starts from r3-tiny-sft itself
