@@ -7,8 +7,10 @@ builds it, for each kind of step the recipe takes: grounding questions (short ro
 comparison phases' mix (close-ups, comparisons with both crops, grounding and control questions: lengths 129-401)
 and VLIR SFT samples (the recipe's family mix). Two ways, alternated over `--rounds` rounds on the same model:
   before  torch.autocast(bfloat16) around the forward, the step's rows in one padded batch
-  now     r3lab.train.precision.autocast (attention in float32 on a CPU), two micro-batches of rows of similar
-          length (`by_length`; SFTConfig.grad_accum=2, as the recipe sets it)
+  conv    r3lab.train.precision.autocast (attention in float32 on a CPU), two micro-batches of rows of similar
+          length (`by_length`; SFTConfig.grad_accum=2, as the recipe sets it), the vision tower's stock Conv3d
+          patch embedding
+  now     the same with the patch embedding as a matrix product (r3lab.model.patch_linear, as every Policy has it)
 Time: CPU seconds of this process per step (`time.process_time`), the best round. Writes
 benchmarks/results/train_step.json.
 """
@@ -28,6 +30,7 @@ import r3lab.train.sft as sft
 from r3lab.core.prompt import PromptConfig
 from r3lab.data.grounding import build_base
 from r3lab.data.vlir import build_samples
+from r3lab.model.patch_linear import PatchConv3d
 from r3lab.model.tiny import build_tiny
 from r3lab.replication.recipe_config import RecipeConfig
 from r3lab.train.loop import prepare
@@ -60,18 +63,18 @@ def main(argv=None) -> dict:
     c = RecipeConfig(out="/tmp/r3lab-bench-train-step")
     policy = build_tiny(c.tiny_config(), view=c.view_config(), prompt=PromptConfig(question_first=True,
                                                                                    instruction=c.instruction))
-    ways = {"before": (1, _plain_autocast), "now": (2, sft.autocast)}
+    ways = {"before": (1, _plain_autocast, False), "conv": (2, sft.autocast, False), "now": (2, sft.autocast, True)}
     results = {}
     for kind in args.kinds:
         data = _data(kind, c, policy.view, args.rows * (args.steps + 1) * len(ways) * args.rounds)
         lengths = sorted(len(s.reference(policy.view, policy.prompt).tokenize(policy).input_ids()) for s in data[:64])
         times = {w: [] for w in ways}
         for _ in range(args.rounds):
-            for way, (accum, cast) in ways.items():
+            for way, (accum, cast, linear) in ways.items():
                 cfg = replace(c.sft_config("bench", 10 ** 6, args.rows, c.base_lr), out_dir="", resume=False,
                               save_every=0, grad_accum=accum)
                 state = prepare(policy, cfg)
-                with _swapped(cast):
+                with _swapped(cast), _patch_embed(policy, linear):
                     sft.sft_step(state, data)  # warm-up
                     t0 = time.process_time()
                     for _ in range(args.steps):
@@ -81,6 +84,7 @@ def main(argv=None) -> dict:
         results[kind] = {"s_per_step": {w: round(v, 3) for w, v in best.items()},
                          "rounds": {w: [round(x, 3) for x in v] for w, v in times.items()},
                          "now_vs_before": round(best["now"] / best["before"], 3),
+                         "now_vs_conv": round(best["now"] / best["conv"], 3),
                          "row_lengths": [lengths[0], lengths[len(lengths) // 2], lengths[-1]]}
         print(kind, json.dumps(results[kind]), flush=True)
     out = {"results": results, "config": f"r3-tiny as the recipe builds it ({c.tiny}); {args.rows} rows a step, one "
@@ -88,6 +92,18 @@ def main(argv=None) -> dict:
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(out, indent=2))
     return out
+
+
+@contextlib.contextmanager
+def _patch_embed(policy, linear: bool):
+    """The patch embedding as a matrix product (`linear`) or as transformers' Conv3d while the block runs."""
+    proj = policy.model.model.visual.patch_embed.proj
+    before = type(proj)
+    proj.__class__ = PatchConv3d if linear else torch.nn.Conv3d
+    try:
+        yield
+    finally:
+        proj.__class__ = before
 
 
 @contextlib.contextmanager

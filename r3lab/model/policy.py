@@ -20,6 +20,7 @@ from ..core.crop_calls import CallStyle
 from ..core.prompt import PromptConfig
 from ..core.regions import ViewConfig
 from .families import IDEFICS, IM_END, rules_for, translate_end
+from .patch_linear import linear_patch_embeds
 from .weights import RECOPY, check_coverage, read_header, read_json, strict_from_pretrained
 
 R3_FILE = "r3lab.json"
@@ -53,6 +54,7 @@ class Policy:
 
     def __post_init__(self):
         self.rules = rules_for(self.model.config.model_type)  # the family's image, position and chat rules
+        linear_patch_embeds(self.model)  # the same map, faster on CPU (r3lab.model.patch_linear)
         self._geometry = self.rules.geometry(self.model.config)
         self.view = self.view.with_factor(self.patch_size * self.merge_size)
         if self.prompt.chat != self.rules.chat:
