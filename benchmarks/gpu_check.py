@@ -10,6 +10,8 @@ On CUDA in bfloat16, at the real shapes of Qwen2.5-VL-3B, Qwen3-VL-2B and SmolVL
               group as one batch vs one trajectory at a time (same engine), after a warm-up, seconds and ratios
   train       one SFT and one R-GRPO step (scripted rollouts), full and LoRA (r=16), peak memory
               (torch.cuda.max_memory_allocated) next to `r3lab plan`'s estimate for the same tokens
+  patch       the vision tower's patch embedding (`r3lab.model.patch_linear`) forward + backward as `F.linear`
+              against the stock `Conv3d` it replaces: same outputs and gradients, milliseconds each
   capture     peak memory of a forward with `capture_attention` (every layer, the model's tokens) vs eager
               `output_attentions=True` (skipped where eager would not fit)
   nccl        two processes, nccl all_reduce and one DDP SFT step of r3-tiny, when two GPUs are present
@@ -222,6 +224,55 @@ def capture_memory(policy, samples) -> dict:
     return out
 
 
+def patch_embed(policy, n_patches: int, repeats: int) -> dict:
+    """`PatchConv3d` (what every Policy uses) against the stock `Conv3d`: outputs, gradients, forward+backward time."""
+    import copy
+
+    from r3lab.model.patch_linear import PatchConv3d
+
+    mods = [m for m in policy.model.modules() if type(m) is PatchConv3d]
+    if not mods:
+        return {"ok": True, "skipped": "no patch-wise Conv3d in this family"}
+    lin = mods[0]
+    conv = copy.deepcopy(lin)
+    conv.__class__ = torch.nn.Conv3d
+    w = lin.weight
+    g = torch.Generator(device="cpu").manual_seed(0)
+    x = torch.randn(n_patches, lin.in_channels, *lin.kernel_size, generator=g).to(w.device, w.dtype)
+
+    def step(m):
+        for p in m.parameters():
+            p.grad = None
+        xi = x.detach().requires_grad_(True)
+        y = m(xi)
+        y.float().square().mean().backward()
+        return y.detach(), xi.grad, m.weight.grad
+
+    def timed(m):
+        step(m)  # warm-up (cuDNN picks its algorithm)
+        ts = []
+        for _ in range(repeats):
+            if w.device.type == "cuda":
+                torch.cuda.synchronize()
+            t0 = time.perf_counter()
+            step(m)
+            if w.device.type == "cuda":
+                torch.cuda.synchronize()
+            ts.append(time.perf_counter() - t0)
+        return sorted(ts)[len(ts) // 2] * 1e3
+
+    (y1, gx1, gw1), (y0, gx0, gw0) = step(lin), step(conv)
+    rel = lambda a, b: ((a.float() - b.float()).abs().max() / b.float().abs().max().clamp_min(1e-12)).item()
+    out = {"patches": n_patches, "dtype": str(w.dtype).replace("torch.", ""),
+           "out_rel_diff": rel(y1, y0), "grad_input_rel_diff": rel(gx1, gx0), "grad_weight_rel_diff": rel(gw1, gw0)}
+    out["conv_ms"], out["linear_ms"] = timed(conv), timed(lin)
+    out["linear_over_conv"] = out["linear_ms"] / out["conv_ms"]
+    tol = 2e-2 if w.dtype in (torch.bfloat16, torch.float16) else 1e-4
+    out["tolerance"] = f"max |diff| / max |stock| <= {tol} for the output and both gradients"
+    out["ok"] = max(out["out_rel_diff"], out["grad_input_rel_diff"], out["grad_weight_rel_diff"]) <= tol
+    return out
+
+
 def _nccl_worker(rank: int, world: int, port: int, q):
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
                       LOCAL_RANK=str(rank))
@@ -308,6 +359,7 @@ def main(argv=None) -> int:
         run_section(res, "exactness_bf16", exactness, policy, samples, fp32=False)
         run_section(res, "rollouts_bf16", rollouts, policy, samples, 2 if args.smoke else 8, 1)
         run_section(res, "capture_bf16", capture_memory, policy, samples)
+        run_section(res, "patch_bf16", patch_embed, policy, 64 if args.smoke else 16384, 3 if args.smoke else 20)
         del policy
         free()
         policy = make_policy(name, device, torch.float32, args.smoke)

@@ -33,6 +33,10 @@ def test_gpu_check_smoke_mode_passes_every_check(tmp_path):
         assert bf["inc_vs_fp32_mean"] <= 1.5 * bf["full_vs_fp32_mean"] + 1e-6 and bf["full_vs_fp32_mean"] > 0
         assert bf["argmax_agreement"] >= 0.98 and r["rollouts_bf16"]["same_tokens"]
     assert set(qwen["train_bf16"]) >= {"full", "lora"} and "skipped" in res["nccl"]
+    patch = qwen["patch_bf16"]  # Qwen's Conv3d patch embedding as F.linear; SmolVLM's is a Conv2d, left alone
+    assert patch["ok"] and patch["patches"] == 64 and patch["conv_ms"] > 0 and patch["linear_ms"] > 0
+    assert max(patch["out_rel_diff"], patch["grad_input_rel_diff"], patch["grad_weight_rel_diff"]) <= 2e-2
+    assert "skipped" in smol["patch_bf16"]
     assert (ROOT / "benchmarks" / "gpu_check.sh").read_text().count("gpu_check.py") == 1
 
 
