@@ -54,6 +54,9 @@ CRITICAL = ("stage:base", "stage:sft")  # every other job waits for these: they 
 # the phases measured after they end: kind -> (check module, the metric held to <kind>_min, first phase's steps)
 CHECKED = {"ground": (ground_check, "centre_on_named", "base_steps"), "read": (read_check, "read_accuracy", "read_steps"),
            "compare": (compare_check, "verdict", "compare_steps"), "sft": (sft_check, "compare_two", "sft_steps")}
+# each check's cap on added phases: a saved stage passed within it, so a larger cap reuses that stage
+ROUND_CAPS = tuple(k for m in (ground_check.GROUND_KEYS, read_check.READ_KEYS, compare_check.COMPARE_KEYS,
+                               sft_check.SFT_KEYS) for k in m if k.endswith("_rounds"))
 PROVENANCE = "PROVENANCE.md"  # in out/: where stages not trained by this folder's recipe came from (copied to the card)
 
 
@@ -336,6 +339,9 @@ class Recipe:
         if diff and (set(diff) <= base_keys and not (self.out / "base" / "config.json").is_file()
                      or set(diff) <= set(sft_check.SFT_KEYS) and not (self.out / "sft" / "config.json").is_file()):
             atomic_write_text(path, json.dumps(mine, indent=1))  # going on after a Grounding/.../SFTCheckError: allowed
+            return
+        if diff and all(k in ROUND_CAPS and isinstance(a, int) and b >= a for k, (a, b) in diff.items()):
+            atomic_write_text(path, json.dumps(mine, indent=1))  # a saved stage passed within the smaller cap
             return
         if diff:
             raise ValueError(f"{self.out} holds stages trained with other settings "

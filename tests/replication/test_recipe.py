@@ -242,6 +242,11 @@ def test_the_sft_check_adds_sft_phases_until_the_bar_then_names_the_fix(tmp_path
     assert not (tmp_path / "logs" / "no_crop_sft1").exists()
     with pytest.raises(ValueError, match="other settings"):  # once the SFT is saved, its check is settled
         Recipe(RecipeConfig(out=str(tmp_path), **{**cfg, "sft_min": 50.0}), progress=False)._check_config()
+    caps = {**cfg, "sft_min": 0.0, "sft_rounds": 5, "read_rounds": 9}  # larger caps: the saved stages passed within
+    Recipe(RecipeConfig(out=str(tmp_path), **caps), progress=False)._check_config()
+    assert json.loads((tmp_path / "recipe.json").read_text())["read_rounds"] == 9
+    with pytest.raises(ValueError, match="read_rounds: 9 there, 8 now"):  # a smaller one: they might not have
+        Recipe(RecipeConfig(out=str(tmp_path), **{**caps, "read_rounds": 8}), progress=False)._check_config()
     policy = load_policy(tmp_path / "sft")
     m = measure(policy, RecipeConfig(**cfg).world_config(), RecipeConfig(**cfg).eval_config("sft"), n=2)
     assert set(m) == {"n", "read_one", "compare_two", "crop_iou", "contains_detail"} and m["n"] == 2
