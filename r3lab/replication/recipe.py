@@ -51,9 +51,11 @@ from .shipping import ship
 __all__ = ["R3_TINY", "ROWS", "RecipeConfig", "Recipe", "run_recipe", "run_job"]  # config names re-exported
 
 CRITICAL = ("stage:base", "stage:sft")  # every other job waits for these: they run alone, on all cores
-# the phases measured after they end: kind -> (check module, the metric held to <kind>_min, first phase's steps)
-CHECKED = {"ground": (ground_check, "centre_on_named", "base_steps"), "read": (read_check, "read_accuracy", "read_steps"),
-           "compare": (compare_check, "verdict", "compare_steps"), "sft": (sft_check, "compare_two", "sft_steps")}
+# the phases measured after they end: kind -> (check module, the metric held to <kind>_min, the steps before the
+# first check: its phases' settings)
+CHECKED = {"ground": (ground_check, "centre_on_named", ("base_steps",)),
+           "read": (read_check, "read_accuracy", ("read_focus_steps", "read_steps")),
+           "compare": (compare_check, "verdict", ("compare_steps",)), "sft": (sft_check, "compare_two", ("sft_steps",))}
 # each check's cap on added phases: a saved stage passed within it, so a larger cap reuses that stage
 ROUND_CAPS = tuple(k for m in (ground_check.GROUND_KEYS, read_check.READ_KEYS, compare_check.COMPARE_KEYS,
                                sft_check.SFT_KEYS) for k in m if k.endswith("_rounds"))
@@ -122,6 +124,10 @@ class Recipe:
                               view=policy.view, progress=self.progress, tasks=TaskConfig(read_kinds=("colour",)))
             phases.append(("read_first", c.sft_config(name, c.read_first_steps, c.base_batch, c.base_lr,
                                                       phase="read_first"), data))
+        if c.read_focus_steps:  # close-ups and control questions alone; the read phase after it restores grounding
+            data = self._read_data(c.read_focus_steps, c.data_seed + 6, policy.view, closeups=1.0)
+            phases.append(("read_focus", c.sft_config(name, c.read_focus_steps, c.base_batch, c.base_lr,
+                                                      phase="read_focus"), data))
         for phase, steps, comparisons, seed, style in (
                 ("read", c.read_steps, 0.0, c.data_seed + 1, "answer"),
                 ("compare", c.compare_steps, c.compare_share, c.data_seed + 2, c.compare_closeups)):
@@ -150,10 +156,13 @@ class Recipe:
             return last
         self._timed(name, run_phases, policy, 0)  # run_phase checks that each phase ran to its end
 
-    def _read_data(self, steps: int, seed: int, view, comparisons: float = 0.0, style: str = "answer") -> list:
-        """A read (or comparison) phase's samples: close-ups in the recipe's world, control questions among them."""
+    def _read_data(self, steps: int, seed: int, view, comparisons: float = 0.0, style: str = "answer",
+                   closeups: float | None = None) -> list:
+        """A read (or comparison) phase's samples: close-ups (`closeups` of them, by default `read_closeups`) in the
+        recipe's world, control questions among them."""
         c = self.cfg
-        return build_base(steps * c.base_batch, seed, c.read_closeups, c.world_config(), view=view,
+        return build_base(steps * c.base_batch, seed, c.read_closeups if closeups is None else closeups,
+                          c.world_config(), view=view,
                           progress=self.progress, comparisons=comparisons, comparison_crops=c.compare_crops,
                           closeup_style=style, controls=c.base_controls if "control" in c.family_list else 0.0)
 
@@ -170,7 +179,7 @@ class Recipe:
                 continue
             m = self._measure(kind, policy) if dist.info().is_main else None
             m = dist.broadcast_object(m)  # every rank takes the same decision
-            steps = getattr(c, first) + k * more
+            steps = sum(getattr(c, f) for f in first) + k * more
             rows = check.record(logs, k, steps, m) if dist.info().is_main else [{"steps": steps, **m}]
             if m[key] >= bar:
                 return last

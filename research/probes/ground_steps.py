@@ -25,7 +25,7 @@ def main(out: str, seed: int, data_seed: int, steps: int, schedule: str = "cosin
             return replace(super().sft_config(*a, **k), schedule=schedule)
 
     cfg = Config(out=out, seed=seed, data_seed=data_seed, base_steps=steps, ground_rounds=0, pairs_steps=0,
-                       read_first_steps=0, read_steps=0, compare_steps=0)
+                       read_first_steps=0, read_focus_steps=0, read_steps=0, compare_steps=0)
     Recipe(cfg, progress=False).train_stage("base")
 
 

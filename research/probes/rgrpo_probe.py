@@ -7,7 +7,7 @@ The first form runs the recipe's R-GRPO stage (RecipeConfig's defaults: 300 step
 rollouts at T=0.7 (`train_rollout`), the vision tower and merger trained too (`rgrpo_vision`), GIoU region reward)
 from SFT_FOLDER with RGRPOConfig overrides (`rollout={...}` its rollout settings, whole;
 `families="read_one,compare_two"` changes the training questions, `rgrpo_mix={"read_one": 2}` their shares;
-`recipe={"seed": 1, "data_seed": 21}` another run's seeds;
+`recipe={"seed": 1, "data_seed": 21}` another run's seeds; `device="cuda"` on a GPU;
 `hard_share=0.5` trains on the SFT's greedy misses among the training questions, made that share of them with
 the others drawn at random), then evaluates greedily on N held-out questions per family (seed 999)
 and writes OUT_DIR/result.json; `steps=0` evaluates the SFT model itself; `eval_temperatures=[0,1]` also
@@ -40,7 +40,7 @@ def rgrpo(sft: str, out: str, n: int, overrides: dict) -> dict:
     mix = {f: w for f, w in kw.pop("rgrpo_mix", c.rgrpo_mix).items() if f in fams}  # the recipe's `rgrpo_mix`
     temps = kw.pop("eval_temperatures", [0.0])  # 1.0 too: the IoU of the policy's sampled crops (what R-GRPO trains)
     hard = kw.pop("hard_share", 0.0)  # > 0: train on the SFT's greedy misses, this share of the questions
-    pol = load_policy(sft, view=c.view_config())
+    pol = load_policy(sft, view=c.view_config(), device=kw.pop("device", None))  # device="cuda": GPU numerics
     seed_everything(c.seed)
     base = asdict(c.rgrpo_config("rgrpo"))  # the recipe's R-GRPO stage, then the probe's overrides by field
     cfg = RGRPOConfig(**{**base, "micro_rows": 16, "out_dir": out + "/logs", **kw})

@@ -29,7 +29,7 @@ from r3lab.testing import tiny_policy
 from r3lab.viz.results import plot_table
 
 SHIPPED = env.ASSETS / "checkpoints"
-TINY = dict(n_base=24, base_steps=2, pairs_steps=0, read_steps=0, compare_steps=0, base_batch=4, n_train=24, n_eval=3, sft_steps=2, sft_batch=4, rgrpo_steps=1,
+TINY = dict(n_base=24, base_steps=2, pairs_steps=0, read_focus_steps=0, read_steps=0, compare_steps=0, base_batch=4, n_train=24, n_eval=3, sft_steps=2, sft_batch=4, rgrpo_steps=1,
             group_size=2, rgrpo_batch=4, train_rollout={"max_new_tokens": 24}, eval_rollout={"max_new_tokens": 24},
             view={"crop_max_pixels": 98 * 98}, ground_check=0, read_first_steps=0, read_check=0, compare_drill_steps=0,
             compare_check=0, sft_check=0)
@@ -349,12 +349,18 @@ def test_the_read_phase_continues_the_base_on_mostly_close_ups(tmp_path):
 
 
 def test_the_comparison_phase_continues_the_read_phase(tmp_path):
-    cfg = RecipeConfig(out=str(tmp_path), **{**TINY, "read_first_steps": 1, "read_steps": 1, "compare_steps": 2,
-                                             "compare_share": 1.0})
-    Recipe(cfg, progress=False).train_stage("base")
+    cfg = RecipeConfig(out=str(tmp_path), **{**TINY, "read_first_steps": 1, "read_focus_steps": 3, "read_steps": 1,
+                                             "compare_steps": 2, "compare_share": 1.0})
+    rec = Recipe(cfg, progress=False)
+    rec.train_stage("base")
     logs = {p: [json.loads(x) for x in (tmp_path / "logs" / p / "log.jsonl").read_text().splitlines()]
-            for p in ("base", "base_read_first", "base_read", "base_compare")}
-    assert [logs[p][-1]["step"] for p in logs] == [2, 1, 1, 2]
+            for p in ("base", "base_read_first", "base_read_focus", "base_read", "base_compare")}
+    assert [logs[p][-1]["step"] for p in logs] == [2, 1, 3, 1, 2]
+    kinds = lambda data: {s.sample_id.split("-")[0] for s in data}  # noqa: E731
+    focus, read = rec._read_data(40, 3, ViewConfig(), closeups=1.0), rec._read_data(40, 3, ViewConfig())
+    assert kinds(focus) == {"closeup", "control"} and kinds(read) == {"closeup", "control", "ground"}
+    with pytest.raises(ValueError, match="read_focus_steps=3 needs read_steps >= 1"):
+        RecipeConfig(out=str(tmp_path), read_focus_steps=3, read_steps=0)
     saved = load_policy(tmp_path / "base").model.state_dict()
     final = load_file(next((tmp_path / "logs" / "base_compare").glob("step_*")) / "model.safetensors")
     assert all(torch.equal(saved[k], final[k]) for k in saved if k in final)  # the base is the last phase's model
@@ -471,13 +477,13 @@ def test_the_grounding_check_adds_phases_until_the_bar_then_names_the_fix(tmp_pa
 def test_the_read_check_adds_read_phases_until_the_bar_then_names_the_fix(tmp_path):
     from r3lab.replication.read_check import CHECKS, ReadingError, read_accuracy
 
-    cfg = dict(TINY, read_steps=2, read_check=5, read_min=100.0, read_more=2, read_rounds=1)
+    cfg = dict(TINY, read_focus_steps=1, read_steps=2, read_check=5, read_min=100.0, read_more=2, read_rounds=1)
     rec = Recipe(RecipeConfig(out=str(tmp_path), **cfg), progress=False)
     rec._check_config()
-    with pytest.raises(ReadingError, match=r"after 4 read steps .* read_min: 100.0 %.*read_rounds"):
+    with pytest.raises(ReadingError, match=r"after 5 read steps .* read_min: 100.0 %.*read_rounds"):
         rec.train_stage("base")  # a few untrained steps do not read
-    checks = json.loads((tmp_path / "logs" / CHECKS).read_text())
-    assert [(r["round"], r["steps"], r["n"], r["chance"]) for r in checks] == [(0, 2, 5, 20.0), (1, 4, 5, 20.0)]
+    checks = json.loads((tmp_path / "logs" / CHECKS).read_text())  # steps: the close-ups-only phase's too
+    assert [(r["round"], r["steps"], r["n"], r["chance"]) for r in checks] == [(0, 3, 5, 20.0), (1, 5, 5, 20.0)]
     assert not (tmp_path / "base" / "config.json").exists()
     before = (tmp_path / "logs" / "base_read1" / "log.jsonl").read_text()
     rec = Recipe(RecipeConfig(out=str(tmp_path), **{**cfg, "read_min": 0.0}), progress=False)
@@ -495,8 +501,9 @@ def test_the_read_check_adds_read_phases_until_the_bar_then_names_the_fix(tmp_pa
     old = earlier_settings({k: v for k, v in saved_recipe(RecipeConfig(out=str(tmp_path))).items()
                            if not k.startswith("read_") or k in ("read_steps", "read_closeups")})
     assert old["read_check"] == 0 and RecipeConfig(out=str(tmp_path), **old).read_check == 0  # earlier runs had none
+    assert old["read_focus_steps"] == 0 and old["read_first_steps"] == 0
     res = {"config": saved_recipe(RecipeConfig(out=str(tmp_path))), "rows": {}, "seconds": {}, "read_checks": checks}
-    assert "- after 4 read steps: " in model_card(res) and "(chance: 20.0 %)" in model_card(res)
+    assert "- after 5 read steps: " in model_card(res) and "(chance: 20.0 %)" in model_card(res)
 
 
 def test_the_verdict_check_adds_comparison_phases_until_the_bar_then_names_the_fix(tmp_path):
