@@ -3,7 +3,8 @@
 Stages (each saved under `out/`, skipped when already there, so an interrupted run resumes):
 a base (`base/`: grounding, "Where is the red circle?" answered with its crop call, checked on held-out
 questions; a phase naming landmarks in pairs; close-ups whose crop the environment opens, first of colour
-marks, then of the recipe's detail (the grating), answered with it and checked on held-out close-ups; and a
+marks, then of the recipe's detail (the grating: close-ups alone, then mixed with grounding questions), answered
+with it and checked on held-out close-ups; and a
 comparison phase where half the samples give both looks, crops and reads, and ask for the verdict), VLIR SFT from it
 (`sft/`), the same samples answered without crops (`no_crop/`, also from `base`), R-GRPO from the SFT
 model with and without the region reward (`rgrpo/`, `rgrpo_no_region/`). Rows of the table:

@@ -107,7 +107,9 @@ class RecipeConfig:
     sft_steps: int = 300  # SFT optimizer steps (both SFT models, from the base), before the SFT check adds any
     # how many SFT steps compare_two needs depends on the base, and a longer SFT leaves R-GRPO no room: measured
     sft_check: int = 300  # held-out questions per detail family measured after the SFT (0: no check)
-    sft_min: float = 86.0  # % of compare_two answered right that ends the SFT (the card's bar, 85, plus a margin)
+    # 300 questions measure ~85 % to about +-2 points: at a bar of 86 an SFT passed at 87.3 % and read 82.9 % on the
+    # evaluation's 1,000 (research/results/recipe_seed0_read_focus.json); three points of margin
+    sft_min: float = 88.0  # % of compare_two answered right that ends the SFT (the card's bar, 85, plus a margin)
     sft_more: int = 100  # SFT steps (fresh warm-up and cosine, the same samples in another order) added while below
     sft_rounds: int = 3  # at most this many added phases; still below the bar: SFTCheckError, naming the fix
     sft_batch: int = 32  # SFT samples per step

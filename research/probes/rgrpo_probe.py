@@ -17,6 +17,7 @@ a fresh warm-up and cosine at lr 1e-3, batch 32, a data seed the recipe never us
 `compare_probe.py`-style verdict checks then compare it with the base it started from.
 """
 import json
+import os
 import sys
 import time
 
@@ -113,6 +114,7 @@ if __name__ == "__main__":
     else:
         folder, out, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
         result = rgrpo(folder, out, n, {k: json.loads(v) for k, v in (a.split("=", 1) for a in sys.argv[4:])})
+        os.makedirs(out, exist_ok=True)  # steps=0 trains nothing, so nothing made the folder
         print(json.dumps(result, indent=1))
         with open(out + "/result.json", "w") as f:
             json.dump(result, f, indent=1)
