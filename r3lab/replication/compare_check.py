@@ -45,19 +45,16 @@ def flipped(text: str) -> str:
 
 
 @torch.no_grad()
-def verdict_accuracy(policy, world: WorldConfig | None = None, n: int = 200, seed: int = SEED,
-                     batch: int = 16) -> dict:
-    """% of `n` held-out comparisons whose true verdict the policy scores above the flipped one (chance: 50)."""
-    if n < 1:
-        raise ValueError(f"verdict_accuracy needs n >= 1 comparisons, got {n}")
+def prefers_true(policy, refs, batch: int = 16) -> int:
+    """How many of `refs` (tokenized comparison trajectories, each ending with its verdict and answer) the policy
+    scores above the same trajectory with the flipped ending."""
     scorer, was_training = TokenScorer(policy.model), policy.model.training
     policy.model.eval()
     right = 0
     try:
-        for k in range(0, n, batch):
+        for k in range(0, len(refs), batch):
             trajs = []
-            for i in range(k, min(n, k + batch)):
-                ref = comparison_sample(seed, i, world, policy.view, crops=True).reference(policy.view).tokenize(policy)
+            for ref in refs[k:k + batch]:
                 alt, last = ref.copy(), ref.pieces[-1]
                 text = flipped(last.text)
                 alt.pieces[-1] = Piece(MODEL, text, ids=policy.encode(text), tag=last.tag)
@@ -66,7 +63,17 @@ def verdict_accuracy(policy, world: WorldConfig | None = None, n: int = 200, see
             right += int((scores[0::2] > scores[1::2]).sum())
     finally:
         policy.model.train(was_training)
-    return {"n": n, "verdict": round(100 * right / n, 1), "chance": 50.0}
+    return right
+
+
+def verdict_accuracy(policy, world: WorldConfig | None = None, n: int = 200, seed: int = SEED,
+                     batch: int = 16) -> dict:
+    """% of `n` held-out comparisons whose true verdict the policy scores above the flipped one (chance: 50)."""
+    if n < 1:
+        raise ValueError(f"verdict_accuracy needs n >= 1 comparisons, got {n}")
+    refs = [comparison_sample(seed, i, world, policy.view, crops=True).reference(policy.view).tokenize(policy)
+            for i in range(n)]
+    return {"n": n, "verdict": round(100 * prefers_true(policy, refs, batch) / n, 1), "chance": 50.0}
 
 
 def record(logs: str | Path, round_: int, steps: int, metrics: dict) -> list[dict]:

@@ -4,7 +4,7 @@ Stages (each saved under `out/`, skipped when already there, so an interrupted r
 a base (`base/`: grounding, "Where is the red circle?" answered with its crop call, checked on held-out
 questions; a phase naming landmarks in pairs; close-ups whose crop the environment opens, first of colour
 marks, then of the recipe's detail (the grating: close-ups alone, then mixed with grounding questions), answered
-with it and checked on held-out close-ups; and a
+with it and checked on held-out close-ups; a text-only verdict drill, checked on held-out text comparisons; and a
 comparison phase where half the samples give both looks, crops and reads, and ask for the verdict), VLIR SFT from it
 (`sft/`), the same samples answered without crops (`no_crop/`, also from `base`), R-GRPO from the SFT
 model with and without the region reward (`rgrpo/`, `rgrpo_no_region/`). Rows of the table:
@@ -41,7 +41,7 @@ from ..train import dist
 from ..core.files import atomic_write_text, file_lock
 from ..train.rgrpo import train as train_rgrpo
 from ..train.sft import train as train_sft
-from . import compare_check, ground_check, read_check, sft_check
+from . import compare_check, drill_check, ground_check, read_check, sft_check
 from .ablations import answer_only, oracle_boxes, random_boxes
 from .evaluation import evaluate
 from .jobs import run_jobs
@@ -56,9 +56,11 @@ CRITICAL = ("stage:base", "stage:sft")  # every other job waits for these: they 
 # first check: its phases' settings)
 CHECKED = {"ground": (ground_check, "centre_on_named", ("base_steps",)),
            "read": (read_check, "read_accuracy", ("read_focus_steps", "read_steps")),
+           "drill": (drill_check, "text_verdict", ("compare_drill_steps",)),
            "compare": (compare_check, "verdict", ("compare_steps",)), "sft": (sft_check, "compare_two", ("sft_steps",))}
 # each check's cap on added phases: a saved stage passed within it, so a larger cap reuses that stage
-ROUND_CAPS = tuple(k for m in (ground_check.GROUND_KEYS, read_check.READ_KEYS, compare_check.COMPARE_KEYS,
+ROUND_CAPS = tuple(k for m in (ground_check.GROUND_KEYS, read_check.READ_KEYS, drill_check.DRILL_KEYS,
+                               compare_check.COMPARE_KEYS,
                                sft_check.SFT_KEYS) for k in m if k.endswith("_rounds"))
 PROVENANCE = "PROVENANCE.md"  # in out/: where stages not trained by this folder's recipe came from (copied to the card)
 
@@ -135,9 +137,7 @@ class Recipe:
             if phase == "compare" and steps and c.compare_drill_steps:  # the verdict from text alone, then with the crops
                 data = build_drill(c.compare_drill_steps * c.base_batch, c.data_seed + 5, c.world_config(),
                                    policy.view, progress=self.progress, reads=c.compare_drill_reads)
-                cfg = replace(c.sft_config(name, c.compare_drill_steps, c.base_batch, c.compare_drill_lr, phase="drill"),
-                              freeze_vision=True, freeze_merger=True)  # no image: they would get no gradient
-                phases.append(("drill", cfg, data))
+                phases.append(("drill", c.drill_config(name, c.compare_drill_steps, "drill"), data))
             if steps:
                 data = self._read_data(steps, seed, policy.view, comparisons, style)
                 phases.append((phase, c.sft_config(name, steps, c.base_batch, c.base_lr, phase=phase), data))
@@ -197,6 +197,8 @@ class Recipe:
             return ground_check.measure(policy, {**c.world, **c.base_world}, c.ground_check)
         if kind == "read":
             return read_check.read_accuracy(policy, c.world_config(), c.read_check)
+        if kind == "drill":
+            return drill_check.text_verdict(policy, c.world_config(), c.drill_check, reads=c.compare_drill_reads)
         return compare_check.verdict_accuracy(policy, c.world_config(), c.compare_check)
 
     def _added_phase(self, kind: str, name: str, k: int, view):
@@ -212,6 +214,10 @@ class Recipe:
                                                     progress=self.progress)
         elif kind == "read":
             steps, data = c.read_more, self._read_data(c.read_more, c.data_seed + 40 + k, view)
+        elif kind == "drill":
+            data = build_drill(c.drill_more * c.base_batch, c.data_seed + 80 + k, c.world_config(), view,
+                               progress=self.progress, reads=c.compare_drill_reads)
+            return c.drill_config(name, c.drill_more, f"{kind}{k + 1}"), data
         else:
             steps, data = c.compare_more, self._read_data(c.compare_more, c.data_seed + 60 + k, view, c.compare_share,
                                                           c.compare_closeups)
@@ -345,7 +351,8 @@ class Recipe:
             return
         theirs = earlier_settings(json.loads(path.read_text()))
         diff = {k: (theirs.get(k), v) for k, v in mine.items() if theirs.get(k) != v}
-        base_keys = set(ground_check.GROUND_KEYS + read_check.READ_KEYS + compare_check.COMPARE_KEYS)
+        base_keys = set(ground_check.GROUND_KEYS + read_check.READ_KEYS + drill_check.DRILL_KEYS
+                        + compare_check.COMPARE_KEYS)
         if diff and (set(diff) <= base_keys and not (self.out / "base" / "config.json").is_file()
                      or set(diff) <= set(sft_check.SFT_KEYS) and not (self.out / "sft" / "config.json").is_file()):
             atomic_write_text(path, json.dumps(mine, indent=1))  # going on after a Grounding/.../SFTCheckError: allowed

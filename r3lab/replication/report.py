@@ -165,6 +165,12 @@ def _reading(results: dict) -> str:
                              f"read right (chance: {r['chance']} %)")
 
 
+def _drill(results: dict) -> str:
+    return _checks(results, "drill", "Drill check (held-out comparisons as text, no image, after each drill phase)",
+                   lambda r: f"- after {r['steps']} drill steps: the true verdict preferred in {r['text_verdict']} % "
+                             f"of {r['n']} held-out comparisons (chance: {r['chance']} %)")
+
+
 def _verdict(results: dict) -> str:
     return _checks(results, "compare", "Verdict check (held-out comparisons, both crops in place, after each "
                                        "comparison phase)",
@@ -208,7 +214,7 @@ Training data: `build_samples({cfg['n_train']}, seed={cfg['data_seed']}, familie
 world=WorldConfig(**{cfg.get('world', {})!r}))`.
 Held-out data: `n_eval={cfg['n_eval']}` per family with seed {cfg['eval_seed']}, the same world.
 
-{_provenance(results)}{_grounding(results)}{_reading(results)}{_verdict(results)}{_sft_checks(results)}## Results (held-out, greedy)
+{_provenance(results)}{_grounding(results)}{_reading(results)}{_drill(results)}{_verdict(results)}{_sft_checks(results)}## Results (held-out, greedy)
 {markdown_table(results)}
 
 ## Targets

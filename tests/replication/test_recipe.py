@@ -32,7 +32,7 @@ SHIPPED = env.ASSETS / "checkpoints"
 TINY = dict(n_base=24, base_steps=2, pairs_steps=0, read_focus_steps=0, read_steps=0, compare_steps=0, base_batch=4, n_train=24, n_eval=3, sft_steps=2, sft_batch=4, rgrpo_steps=1,
             group_size=2, rgrpo_batch=4, train_rollout={"max_new_tokens": 24}, eval_rollout={"max_new_tokens": 24},
             view={"crop_max_pixels": 98 * 98}, ground_check=0, read_first_steps=0, read_check=0, compare_drill_steps=0,
-            compare_check=0, sft_check=0)
+            drill_check=0, compare_check=0, sft_check=0)
 
 
 def test_bootstrap_interval_brackets_the_mean_and_narrows_with_n():
@@ -641,3 +641,39 @@ def test_the_verdict_drill_runs_before_the_comparison_phase_without_images(tmp_p
 def test_the_recipe_trains_in_micro_batches_of_similar_length():
     assert RecipeConfig().sft_config("sft", 10, 32, 1e-3).grad_accum == 2  # two per process: less padding
     assert RecipeConfig().sft_config("sft", 10, 5, 1e-3).grad_accum == 1  # an odd batch does not split
+
+
+def test_the_drill_check_adds_drill_phases_until_the_bar_then_names_the_fix(tmp_path):
+    from r3lab.replication.drill_check import CHECKS, DrillError, text_verdict
+
+    cfg = dict(TINY, read_steps=1, compare_drill_steps=2, compare_steps=1, compare_share=1.0, drill_check=20,
+               drill_min=100.0, drill_more=2, drill_rounds=1)
+    rec = Recipe(RecipeConfig(out=str(tmp_path), **cfg), progress=False)
+    rec._check_config()
+    with pytest.raises(DrillError, match=r"after 4 drill steps .* drill_min: 100.0 %.*drill_rounds"):
+        rec.train_stage("base")  # a few untrained steps do not judge every comparison right
+    checks = json.loads((tmp_path / "logs" / CHECKS).read_text())
+    assert [(r["round"], r["steps"], r["n"], r["chance"]) for r in checks] == [(0, 2, 20, 50.0), (1, 4, 20, 50.0)]
+    assert not (tmp_path / "logs" / "base_compare").exists()  # the comparison phase waits for the drill
+    added = tmp_path / "logs" / "base_drill1"
+    saved = json.loads((next(added.glob("step_*")) / "state.json").read_text())["config"]
+    assert saved["freeze_vision"] and saved["freeze_merger"] and saved["lr_lm"] == RecipeConfig().compare_drill_lr
+    before = (added / "log.jsonl").read_text()
+    rec = Recipe(RecipeConfig(out=str(tmp_path), **{**cfg, "drill_min": 0.0}), progress=False)
+    rec._check_config()  # a lower bar while the base is unfinished: allowed, the added phase kept
+    rec.train_stage("base")
+    assert (added / "log.jsonl").read_text() == before
+    assert [json.loads(x)["step"] for x in (tmp_path / "logs" / "base_compare" / "log.jsonl").read_text().splitlines()][-1] == 1
+    policy = load_policy(tmp_path / "base")
+    m = text_verdict(policy, n=3)
+    assert m["n"] == 3 and 0 <= m["text_verdict"] <= 100 and policy.model.training is False
+    with pytest.raises(ValueError, match="n >= 1"):
+        text_verdict(policy, n=0)
+    with pytest.raises(ValueError, match="drill_more must be >= 1"):
+        RecipeConfig(out=str(tmp_path), drill_more=0)
+    old = earlier_settings({k: v for k, v in saved_recipe(RecipeConfig(out=str(tmp_path))).items()
+                           if k not in ("drill_check", "drill_min", "drill_more", "drill_rounds")})
+    assert old["drill_check"] == 0 and RecipeConfig(**{**old, "out": str(tmp_path)}).drill_check == 0
+    res = {"config": saved_recipe(RecipeConfig(out=str(tmp_path))), "rows": {}, "seconds": {}, "drill_checks": checks}
+    assert "- after 4 drill steps: the true verdict preferred in " in model_card(res)
+

@@ -1,0 +1,59 @@
+"""The base stage's drill check: has the text-only verdict drill taught the verdict?
+
+The drill (comparisons without images, the reads written as text) is where the verdict over the grating's
+pattern words is learned cheaply: a text-only step costs about a third of a comparison step with both crops.
+How many drill steps it takes varies from seed to seed, and a verdict the drill has not taught does not come
+from the comparison phase either for a long while (research/FINDINGS.md, comparison: one seed's verdict stayed
+at chance through 1,800 comparison steps after a drill that left the text verdict at 45.5 %, and reached 94.5 %
+after 150 once more drill had taken the text verdict to 80 %). So the recipe measures after the drill and adds
+drill phases while the bar is not met, and stops with an error naming the settings if it never is.
+
+The measurement is teacher-forced, like the verdict check but without images: for each held-out drill
+comparison, whether the policy's log-prob of the true verdict and answer beats that of the flipped one.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..data.grounding import build_drill
+from ..data.world import WorldConfig
+from . import ground_check
+from .compare_check import prefers_true
+
+CHECKS = "drill_checks.json"  # in out/logs/: one row per check
+DRILL_KEYS = ("drill_min", "drill_more", "drill_rounds")  # may change while the base stage is unfinished
+SEED = 40_000  # the held-out drill comparisons' scenes: a seed no training phase draws from
+
+
+class DrillError(RuntimeError):
+    """The drill phases ended below the bar (`RecipeConfig.drill_min`)."""
+
+
+def text_verdict(policy, world: WorldConfig | None = None, n: int = 200, seed: int = SEED, reads: bool = True,
+                 batch: int = 16) -> dict:
+    """% of `n` held-out text-only comparisons (`build_drill`'s, no image) whose true verdict and answer the policy
+    scores above the flipped ones (chance: 50)."""
+    if n < 1:
+        raise ValueError(f"text_verdict needs n >= 1 comparisons, got {n}")
+    refs = [s.reference(policy.view).tokenize(policy)
+            for s in build_drill(n, seed, world, policy.view, progress=False, reads=reads)]
+    return {"n": n, "text_verdict": round(100 * prefers_true(policy, refs, batch) / n, 1), "chance": 50.0}
+
+
+def record(logs: str | Path, round_: int, steps: int, metrics: dict) -> list[dict]:
+    """Add (or replace) check `round_` in logs/drill_checks.json; returns every check so far."""
+    return ground_check.record(logs, round_, steps, metrics, CHECKS)
+
+
+def load(logs: str | Path) -> list[dict]:
+    return ground_check.load(logs, CHECKS)
+
+
+def failure(rows: list[dict], bar: float, logs: str | Path) -> DrillError:
+    last = rows[-1]
+    return DrillError(
+        f"stage base: after {last['steps']} drill steps the policy prefers the true verdict in {last['text_verdict']} "
+        f"% of {Path(logs) / CHECKS}'s held-out text-only comparisons (chance: 50 %; the bar, drill_min: {bar} %), "
+        f"so the comparison phase would start without the verdict. Run the recipe again with a larger drill_rounds "
+        f"or drill_more (it goes on from the phases in {logs}, nothing is lost), or with drill_min=0 to go on to the "
+        f"comparison phase anyway (its own check adds comparison phases, at about three times a drill step's cost).")

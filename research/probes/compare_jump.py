@@ -1,0 +1,116 @@
+"""When does the verdict jump, and do the grounding questions beside it hold it back? (research notes)
+
+    python compare_jump.py START OUT [--device cuda] [--variants recipe focus ...] [--seed 1] [--every 150]
+
+START is a base after the recipe's verdict drill (a recipe folder's `logs/base_drill/step_001000`). Each variant
+runs a comparison stage of 600 steps from it in its own process (one thread), measuring the recipe's verdict check
+(`compare_check.verdict_accuracy`, 200 held-out comparisons, bar 85 %) every `--every` steps and at the end of each
+phase, and the grounding check (box centres on the named landmark, 200 questions) at the start and the end;
+it writes OUT/<variant>.json as it goes:
+
+  recipe     the recipe's comparison phase: 600 steps, a fresh warm-up and cosine; comparisons with both crops in
+             half of the non-control samples, the rest close-ups (75 %, written as rationales) and grounding questions
+  closeups1  the same with every non-comparison, non-control sample a close-up (no grounding questions)
+  focus      300 steps as closeups1, then 300 steps as the recipe (each phase its own warm-up and cosine)
+  share75    the recipe's phase with comparisons in 75 % of the non-control samples
+  share100   comparisons in every non-control sample
+  share75_lr2x  share75 at twice the recipe's base learning rate
+
+The reading phase's jump waited on the grounding questions beside it (FINDINGS, Reading): this asks the same of the
+verdict. Phase k's samples come from data seed 1000 * seed + k (the recipe's own: data_seed + 2).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import time
+from dataclasses import replace
+from pathlib import Path
+
+PHASES = {  # variant -> its phases: (steps, overrides of the recipe's comparison data)
+    "recipe": [(600, {})],
+    "closeups1": [(600, {"closeups": 1.0})],
+    "focus": [(300, {"closeups": 1.0}), (300, {})],
+    "share75": [(600, {"comparisons": 0.75})],
+    "share100": [(600, {"comparisons": 1.0})],
+    "share75_lr2x": [(600, {"comparisons": 0.75, "lr": 2e-3})],
+}
+
+
+def run(start: str, out: str, variant: str, seed: int, device: str, every: int, n_check: int = 200,
+        scale: float = 1.0) -> None:
+    import torch
+
+    torch.set_num_threads(1)
+    from r3lab.core.env import seed_everything
+    from r3lab.data.grounding import build_base
+    from r3lab.model.policy import load_policy
+    from r3lab.replication import compare_check, ground_check
+    from r3lab.replication.recipe_config import RecipeConfig
+    from r3lab.train.sft import train as train_sft
+
+    c = RecipeConfig(out=f"/tmp/compare_jump/{Path(out).name}/{variant}", compare_check=n_check,  # logs: not in OUT
+                     ground_check=n_check)
+    policy = load_policy(start, view=c.view_config(), device=device)
+    seed_everything(seed)
+    path = Path(out) / f"{variant}.json"
+    rec = {"start": start, "variant": variant, "phases": PHASES[variant], "seed": seed, "device": device,
+           "checks": []}
+    t0, done = time.time(), 0
+    where = lambda: ground_check.measure(policy, {**c.world, **c.base_world}, c.ground_check)["centre_on_named"]
+    verdict = lambda: compare_check.verdict_accuracy(policy, c.world_config(), c.compare_check)["verdict"]
+
+    def check(steps: int, ground: bool = False) -> None:
+        was = policy.model.training
+        policy.model.eval()
+        row = {"steps": steps, "verdict": verdict(), "seconds": round(time.time() - t0)}
+        if ground:
+            row["centre_on_named"] = where()
+        policy.model.train(was)
+        rec["checks"].append(row)
+        path.write_text(json.dumps(rec, indent=1))
+        print(f"{variant}: {row}", flush=True)
+
+    rec["start_centre_on_named"] = where()
+    for k, (n, o) in enumerate(PHASES[variant]):
+        n = max(1, round(n * scale))
+        data = build_base(n * c.base_batch, 1000 * seed + k, o.get("closeups", c.read_closeups), c.world_config(),
+                          view=policy.view, progress=False, comparisons=o.get("comparisons", c.compare_share),
+                          comparison_crops=c.compare_crops, closeup_style=c.compare_closeups,
+                          controls=c.base_controls)
+        cfg = replace(c.sft_config("probe", n, c.base_batch, o.get("lr", c.base_lr), phase=f"compare{k}"),
+                      seed=seed + k, save_every=0, resume=False)
+        base = done
+
+        def cb(state, row, base=base, n=n):
+            if state.step % every == 0 and state.step < n:
+                check(base + state.step)
+        train_sft(policy, data, cfg, callbacks=[cb])
+        done += n
+        check(done, ground=k == len(PHASES[variant]) - 1)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("start")
+    ap.add_argument("out")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--variants", nargs="+", default=list(PHASES), choices=list(PHASES))
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--every", type=int, default=150, help="verdict checks inside a phase, every this many steps")
+    ap.add_argument("--check", type=int, default=200, help="held-out questions of each check")
+    ap.add_argument("--scale", type=float, default=1.0, help="each phase's steps times this (a smoke run: 0.01)")
+    a = ap.parse_args()
+    Path(a.out).mkdir(parents=True, exist_ok=True)
+    ctx = mp.get_context("spawn")
+    procs = [ctx.Process(target=run, args=(a.start, a.out, v, a.seed, a.device, a.every, a.check,
+                                                       a.scale)) for v in a.variants]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join()
+
+
+if __name__ == "__main__":
+    main()
