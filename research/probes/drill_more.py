@@ -8,7 +8,8 @@ is measured on 200 held-out drill samples (`build_drill`, seed 30,000, no images
 verdict and answer the policy scores above the flipped ones (chance 50). While it is below `--bar`, drill phases of
 `--more` steps (the recipe's drill: text only, lr compare_drill_lr, vision and merger frozen, a fresh warm-up and
 cosine, data seed 2000 + k) are added, up to `--max` steps; then the recipe's comparison phase (`--compare` steps)
-runs with the recipe's verdict check (200 held-out comparisons with both crops) every `--every` steps. Writes
+runs with the recipe's verdict check (200 held-out comparisons with both crops) every `--every` steps (`--ground`:
+the grounding check too, before the comparison phase and after it). Writes
 OUT.json as it goes (one process, one thread).
 """
 from __future__ import annotations
@@ -55,6 +56,7 @@ def main() -> None:
     ap.add_argument("--bar", type=float, default=85.0)
     ap.add_argument("--compare", type=int, default=600)
     ap.add_argument("--every", type=int, default=150)
+    ap.add_argument("--ground", action="store_true", help="the grounding check (200 questions) after the drill and at the end")
     a = ap.parse_args()
 
     import torch
@@ -62,7 +64,7 @@ def main() -> None:
     torch.set_num_threads(1)
     from r3lab.data.grounding import build_base, build_drill
     from r3lab.model.policy import load_policy
-    from r3lab.replication import compare_check
+    from r3lab.replication import compare_check, ground_check
     from r3lab.replication.recipe_config import RecipeConfig
     from r3lab.train.sft import train as train_sft
 
@@ -87,7 +89,8 @@ def main() -> None:
         done, k = done + a.more, k + 1
         save("drill", {"added_steps": done, "text_verdict": text_verdict(policy, c.world_config())})
     verdict = lambda: compare_check.verdict_accuracy(policy, c.world_config(), c.compare_check)["verdict"]
-    save("compare", {"steps": 0, "verdict": verdict()})
+    where = lambda: ground_check.measure(policy, {**c.world, **c.base_world}, c.ground_check)["centre_on_named"]
+    save("compare", {"steps": 0, "verdict": verdict(), **({"centre_on_named": where()} if a.ground else {})})
     data = build_base(a.compare * c.base_batch, c.data_seed + 2, c.read_closeups, c.world_config(), view=policy.view,
                       progress=False, comparisons=c.compare_share, comparison_crops=c.compare_crops,
                       closeup_style=c.compare_closeups, controls=c.base_controls)
@@ -96,7 +99,8 @@ def main() -> None:
 
     def cb(state, row):
         if state.step % a.every == 0 or state.step == a.compare:
-            save("compare", {"steps": state.step, "verdict": verdict()})
+            end = a.ground and state.step == a.compare
+            save("compare", {"steps": state.step, "verdict": verdict(), **({"centre_on_named": where()} if end else {})})
     train_sft(policy, data, cfg, callbacks=[cb])
 
 
