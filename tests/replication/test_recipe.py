@@ -369,7 +369,7 @@ def test_the_comparison_phase_continues_the_read_phase(tmp_path):
            if k not in RERUNNABLE}
     (tmp_path / "old").mkdir()
     (tmp_path / "old" / "recipe.json").write_text(json.dumps(old))
-    with pytest.raises(ValueError, match="compare_steps: 0 there, 600 now"):
+    with pytest.raises(ValueError, match="compare_steps: 0 there, 300 now"):
         Recipe(RecipeConfig(out=str(tmp_path / "old")))._check_config()
     Recipe(RecipeConfig(out=str(tmp_path / "old"), compare_steps=0))._check_config()
 
