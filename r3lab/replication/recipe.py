@@ -182,10 +182,11 @@ class Recipe:
             m = dist.broadcast_object(m)  # every rank takes the same decision
             steps = sum(getattr(c, f) for f in first) + k * more
             rows = check.record(logs, k, steps, m) if dist.info().is_main else [{"steps": steps, **m}]
-            if m[key] >= bar:
+            if (compare_check.passes(m, bar, c.compare_ground_min) if kind == "compare" else m[key] >= bar):
                 return last
             if k == rounds:
-                raise check.failure(rows, bar, logs)
+                raise (compare_check.failure(rows, bar, logs, c.compare_ground_min) if kind == "compare"
+                       else check.failure(rows, bar, logs))
             last = run_phase(*self._added_phase(kind, name, k, policy.view))
         return last
 
@@ -199,7 +200,11 @@ class Recipe:
             return read_check.read_accuracy(policy, c.world_config(), c.read_check)
         if kind == "drill":
             return drill_check.text_verdict(policy, c.world_config(), c.drill_check, reads=c.compare_drill_reads)
-        return compare_check.verdict_accuracy(policy, c.world_config(), c.compare_check)
+        m = compare_check.verdict_accuracy(policy, c.world_config(), c.compare_check)
+        if c.compare_ground_min:  # the grounding the drill took away, back by the bar too
+            g = ground_check.measure(policy, {**c.world, **c.base_world}, c.compare_check)
+            m["centre_on_named"] = g["centre_on_named"]
+        return m
 
     def _added_phase(self, kind: str, name: str, k: int, view):
         """The grounding, read, comparison or SFT phase added after check `k`: a fresh warm-up and cosine, fresh

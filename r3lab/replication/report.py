@@ -175,7 +175,9 @@ def _verdict(results: dict) -> str:
     return _checks(results, "compare", "Verdict check (held-out comparisons, both crops in place, after each "
                                        "comparison phase)",
                    lambda r: f"- after {r['steps']} comparison steps: the true verdict preferred in {r['verdict']} % "
-                             f"of {r['n']} held-out comparisons (chance: {r['chance']} %)")
+                             f"of {r['n']} held-out comparisons (chance: {r['chance']} %)"
+                             + (f"; box centres on the named landmark in {r['centre_on_named']} % of as many "
+                                f"grounding questions" if "centre_on_named" in r else ""))
 
 
 def _sft_checks(results: dict) -> str:

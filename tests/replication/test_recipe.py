@@ -510,7 +510,7 @@ def test_the_verdict_check_adds_comparison_phases_until_the_bar_then_names_the_f
     from r3lab.replication.compare_check import CHECKS, VerdictError, flipped, verdict_accuracy
 
     cfg = dict(TINY, read_steps=1, compare_steps=2, compare_share=1.0, compare_check=20, compare_min=100.0,
-               compare_more=2, compare_rounds=1)
+               compare_ground_min=0.0, compare_more=2, compare_rounds=1)
     rec = Recipe(RecipeConfig(out=str(tmp_path), **cfg), progress=False)
     rec._check_config()
     with pytest.raises(VerdictError, match=r"after 4 comparison steps .* compare_min: 100.0 %.*compare_rounds"):
@@ -545,6 +545,37 @@ def test_the_verdict_check_adds_comparison_phases_until_the_bar_then_names_the_f
     assert old["compare_check"] == 0  # earlier runs had none
     res = {"config": saved_recipe(RecipeConfig(out=str(tmp_path))), "rows": {}, "seconds": {}, "compare_checks": checks}
     assert "- after 4 comparison steps: the true verdict preferred in " in model_card(res)
+
+
+def test_the_verdict_check_holds_the_grounding_to_its_bar_too(tmp_path):
+    from r3lab.replication.compare_check import CHECKS, VerdictError, passes
+
+    cfg = dict(TINY, read_steps=1, compare_steps=2, compare_share=1.0, compare_check=4, compare_min=0.0,
+               compare_ground_min=100.0, compare_more=2, compare_rounds=1)
+    rec = Recipe(RecipeConfig(out=str(tmp_path), **cfg), progress=False)
+    rec._check_config()
+    with pytest.raises(VerdictError, match=r"after 4 comparison steps .*box centres.* compare_ground_min: 100.0 %"
+                                           r".*compare_rounds"):
+        rec.train_stage("base")  # the verdict passes its bar of 0; an untrained policy's boxes do not
+    checks = json.loads((tmp_path / "logs" / CHECKS).read_text())
+    assert [(r["round"], r["steps"]) for r in checks] == [(0, 2), (1, 4)]
+    assert all(0.0 <= r["centre_on_named"] < 100.0 for r in checks)
+    rec = Recipe(RecipeConfig(out=str(tmp_path), **{**cfg, "compare_ground_min": 0.0}), progress=False)
+    rec._check_config()  # a lower bar while the base is unfinished: allowed, the added phase kept
+    rec.train_stage("base")
+    assert (tmp_path / "base" / "config.json").is_file()
+    assert "centre_on_named" not in json.loads((tmp_path / "logs" / CHECKS).read_text())[-1]  # 0: not measured
+    assert passes({"verdict": 90.0, "centre_on_named": 96.0}, 85.0, 95.0)
+    assert not passes({"verdict": 90.0, "centre_on_named": 94.0}, 85.0, 95.0)
+    assert not passes({"verdict": 80.0, "centre_on_named": 99.0}, 85.0, 95.0)
+    assert passes({"verdict": 90.0}, 85.0, 95.0)  # a row without the grounding: the verdict alone
+    with pytest.raises(ValueError, match="compare_ground_min"):
+        RecipeConfig(out=str(tmp_path), compare_ground_min=101.0)
+    old = earlier_settings({k: v for k, v in saved_recipe(RecipeConfig(out=str(tmp_path))).items()
+                           if k != "compare_ground_min"})
+    assert old["compare_ground_min"] == 0.0  # earlier folders measured the verdict alone
+    res = {"config": saved_recipe(RecipeConfig(out=str(tmp_path))), "rows": {}, "seconds": {}, "compare_checks": checks}
+    assert "; box centres on the named landmark in " in model_card(res)
 
 
 def test_base_pairs_sets_the_two_landmark_questions_of_every_grounding_phase(tmp_path, monkeypatch):
