@@ -76,6 +76,15 @@ def verdict_accuracy(policy, world: WorldConfig | None = None, n: int = 200, see
     return {"n": n, "verdict": round(100 * prefers_true(policy, refs, batch) / n, 1), "chance": 50.0}
 
 
+def measure(policy, world: WorldConfig, n: int, ground_world: dict | None = None) -> dict:
+    """The recipe's check: `verdict_accuracy`, and with `ground_world` (the grounding phase's world) the box
+    centres on the named landmark in as many grounding questions: the drill takes that answer away."""
+    m = verdict_accuracy(policy, world, n)
+    if ground_world is not None:
+        m["centre_on_named"] = ground_check.measure(policy, ground_world, n)["centre_on_named"]
+    return m
+
+
 def record(logs: str | Path, round_: int, steps: int, metrics: dict) -> list[dict]:
     """Add (or replace) check `round_` in logs/compare_checks.json; returns every check so far."""
     return ground_check.record(logs, round_, steps, metrics, CHECKS)

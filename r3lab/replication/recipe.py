@@ -200,11 +200,8 @@ class Recipe:
             return read_check.read_accuracy(policy, c.world_config(), c.read_check)
         if kind == "drill":
             return drill_check.text_verdict(policy, c.world_config(), c.drill_check, reads=c.compare_drill_reads)
-        m = compare_check.verdict_accuracy(policy, c.world_config(), c.compare_check)
-        if c.compare_ground_min:  # the grounding the drill took away, back by the bar too
-            g = ground_check.measure(policy, {**c.world, **c.base_world}, c.compare_check)
-            m["centre_on_named"] = g["centre_on_named"]
-        return m
+        return compare_check.measure(policy, c.world_config(), c.compare_check,
+                                     {**c.world, **c.base_world} if c.compare_ground_min else None)
 
     def _added_phase(self, kind: str, name: str, k: int, view):
         """The grounding, read, comparison or SFT phase added after check `k`: a fresh warm-up and cosine, fresh
