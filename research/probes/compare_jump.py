@@ -15,6 +15,8 @@ it writes OUT/<variant>.json as it goes:
   share75    the recipe's phase with comparisons in 75 % of the non-control samples
   share100   comparisons in every non-control sample
   share75_lr2x  share75 at twice the recipe's base learning rate
+  ground_first  250 steps of grounding questions (the grounding phase's world and samples), then 300 as the recipe
+  ground_after  300 steps as the recipe, then 250 of grounding questions
 
 The reading phase's jump waited on the grounding questions beside it (FINDINGS, Reading): this asks the same of the
 verdict. Phase k's samples come from data seed 1000 * seed + k (the recipe's own: data_seed + 2).
@@ -35,6 +37,8 @@ PHASES = {  # variant -> its phases: (steps, overrides of the recipe's compariso
     "share75": [(600, {"comparisons": 0.75})],
     "share100": [(600, {"comparisons": 1.0})],
     "share75_lr2x": [(600, {"comparisons": 0.75, "lr": 2e-3})],
+    "ground_first": [(250, {"ground": True}), (300, {})],
+    "ground_after": [(300, {}), (250, {"ground": True})],
 }
 
 
@@ -75,10 +79,14 @@ def run(start: str, out: str, variant: str, seed: int, device: str, every: int, 
     rec["start_centre_on_named"] = where()
     for k, (n, o) in enumerate(PHASES[variant]):
         n = max(1, round(n * scale))
-        data = build_base(n * c.base_batch, 1000 * seed + k, o.get("closeups", c.read_closeups), c.world_config(),
-                          view=policy.view, progress=False, comparisons=o.get("comparisons", c.compare_share),
-                          comparison_crops=c.compare_crops, closeup_style=c.compare_closeups,
-                          controls=c.base_controls)
+        if o.get("ground"):  # the recipe's added grounding phase's samples (ground_more)
+            data = build_base(n * c.base_batch, 1000 * seed + k, c.base_closeups, c.world_config(base=True),
+                              view=policy.view, pairs=c.base_pairs, progress=False)
+        else:
+            data = build_base(n * c.base_batch, 1000 * seed + k, o.get("closeups", c.read_closeups),
+                              c.world_config(), view=policy.view, progress=False,
+                              comparisons=o.get("comparisons", c.compare_share), comparison_crops=c.compare_crops,
+                              closeup_style=c.compare_closeups, controls=c.base_controls)
         cfg = replace(c.sft_config("probe", n, c.base_batch, o.get("lr", c.base_lr), phase=f"compare{k}"),
                       seed=seed + k, save_every=0, resume=False)
         base = done
@@ -88,7 +96,7 @@ def run(start: str, out: str, variant: str, seed: int, device: str, every: int, 
                 check(base + state.step)
         train_sft(policy, data, cfg, callbacks=[cb])
         done += n
-        check(done, ground=k == len(PHASES[variant]) - 1)
+        check(done, ground=k == len(PHASES[variant]) - 1 or any(o.get("ground") for _, o in PHASES[variant]))
 
 
 def main() -> None:
