@@ -17,6 +17,7 @@ it writes OUT/<variant>.json as it goes:
   share75_lr2x  share75 at twice the recipe's base learning rate
   ground_first  250 steps of grounding questions (the grounding phase's world and samples), then 300 as the recipe
   ground_after  300 steps as the recipe, then 250 of grounding questions
+  ground250     250 steps of grounding questions alone (START: a base after its comparison phase)
 
 The reading phase's jump waited on the grounding questions beside it (FINDINGS, Reading): this asks the same of the
 verdict. Phase k's samples come from data seed 1000 * seed + k (the recipe's own: data_seed + 2).
@@ -39,6 +40,7 @@ PHASES = {  # variant -> its phases: (steps, overrides of the recipe's compariso
     "share75_lr2x": [(600, {"comparisons": 0.75, "lr": 2e-3})],
     "ground_first": [(250, {"ground": True}), (300, {})],
     "ground_after": [(300, {}), (250, {"ground": True})],
+    "ground250": [(250, {"ground": True})],
 }
 
 
