@@ -139,7 +139,8 @@ class Recipe:
                                    policy.view, progress=self.progress, reads=c.compare_drill_reads)
                 phases.append(("drill", c.drill_config(name, c.compare_drill_steps, "drill"), data))
             if steps:
-                data = self._read_data(steps, seed, policy.view, comparisons, style)
+                data = self._read_data(steps, seed, policy.view, comparisons, style,
+                                       c.compare_closeup_share if phase == "compare" else None)
                 phases.append((phase, c.sft_config(name, steps, c.base_batch, c.base_lr, phase=phase), data))
 
         def run_phase(cfg, data):
@@ -159,8 +160,8 @@ class Recipe:
 
     def _read_data(self, steps: int, seed: int, view, comparisons: float = 0.0, style: str = "answer",
                    closeups: float | None = None) -> list:
-        """A read (or comparison) phase's samples: close-ups (`closeups` of them, by default `read_closeups`) in the
-        recipe's world, control questions among them."""
+        """A read (or comparison) phase's samples: close-ups (`closeups` of the others, by default `read_closeups`;
+        the rest grounding questions) in the recipe's world, control questions among them."""
         c = self.cfg
         return build_base(steps * c.base_batch, seed, c.read_closeups if closeups is None else closeups,
                           c.world_config(), view=view,
@@ -222,7 +223,7 @@ class Recipe:
             return c.drill_config(name, c.drill_more, f"{kind}{k + 1}"), data
         else:
             steps, data = c.compare_more, self._read_data(c.compare_more, c.data_seed + 60 + k, view, c.compare_share,
-                                                          c.compare_closeups)
+                                                          c.compare_closeups, c.compare_closeup_share)
         return c.sft_config(name, steps, c.base_batch, c.base_lr, phase=f"{kind}{k + 1}"), data
 
     def _sft(self, name: str) -> None:

@@ -1,6 +1,6 @@
 """When does the verdict jump, and do the grounding questions beside it hold it back? (research notes)
 
-    python compare_jump.py START OUT [--device cuda] [--variants recipe focus ...] [--seed 1] [--every 150]
+    python compare_jump.py START OUT [--device cuda] [--variants recipe focus ...] [--seed 1] [--every 150] [--ground-every]
 
 START is a base after the recipe's verdict drill (a recipe folder's `logs/base_drill/step_001000`). Each variant
 runs a comparison stage of 600 steps from it in its own process (one thread), measuring the recipe's verdict check
@@ -18,6 +18,10 @@ it writes OUT/<variant>.json as it goes:
   ground_first  250 steps of grounding questions (the grounding phase's world and samples), then 300 as the recipe
   ground_after  300 steps as the recipe, then 250 of grounding questions
   ground250     250 steps of grounding questions alone (START: a base after its comparison phase)
+  r300          the recipe's 300-step comparison phase
+  c50, c25, c0  the same with close-ups 50 / 25 / 0 % of the non-comparison samples (the rest grounding questions)
+  r300_c0       the recipe's 300 steps, then a 150-step mixed phase: comparisons beside grounding questions alone
+  r300_c25      the same with close-ups 25 % of the non-comparison samples in the mixed phase
 
 The reading phase's jump waited on the grounding questions beside it (FINDINGS, Reading): this asks the same of the
 verdict. Phase k's samples come from data seed 1000 * seed + k (the recipe's own: data_seed + 2).
@@ -41,11 +45,17 @@ PHASES = {  # variant -> its phases: (steps, overrides of the recipe's compariso
     "ground_first": [(250, {"ground": True}), (300, {})],
     "ground_after": [(300, {}), (250, {"ground": True})],
     "ground250": [(250, {"ground": True})],
+    "r300": [(300, {})],
+    "c50": [(300, {"closeups": 0.5})],
+    "c25": [(300, {"closeups": 0.25})],
+    "c0": [(300, {"closeups": 0.0})],
+    "r300_c0": [(300, {}), (150, {"closeups": 0.0})],
+    "r300_c25": [(300, {}), (150, {"closeups": 0.25})],
 }
 
 
 def run(start: str, out: str, variant: str, seed: int, device: str, every: int, n_check: int = 200,
-        scale: float = 1.0) -> None:
+        scale: float = 1.0, ground_every: bool = False) -> None:
     import torch
 
     torch.set_num_threads(1)
@@ -95,10 +105,10 @@ def run(start: str, out: str, variant: str, seed: int, device: str, every: int, 
 
         def cb(state, row, base=base, n=n):
             if state.step % every == 0 and state.step < n:
-                check(base + state.step)
+                check(base + state.step, ground=ground_every)
         train_sft(policy, data, cfg, callbacks=[cb])
         done += n
-        check(done, ground=k == len(PHASES[variant]) - 1 or any(o.get("ground") for _, o in PHASES[variant]))
+        check(done, ground=ground_every or k == len(PHASES[variant]) - 1 or any(o.get("ground") for _, o in PHASES[variant]))
 
 
 def main() -> None:
@@ -110,12 +120,13 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--every", type=int, default=150, help="verdict checks inside a phase, every this many steps")
     ap.add_argument("--check", type=int, default=200, help="held-out questions of each check")
+    ap.add_argument("--ground-every", action="store_true", help="the grounding check at every check, not only the last")
     ap.add_argument("--scale", type=float, default=1.0, help="each phase's steps times this (a smoke run: 0.01)")
     a = ap.parse_args()
     Path(a.out).mkdir(parents=True, exist_ok=True)
     ctx = mp.get_context("spawn")
     procs = [ctx.Process(target=run, args=(a.start, a.out, v, a.seed, a.device, a.every, a.check,
-                                                       a.scale)) for v in a.variants]
+                                                       a.scale, a.ground_every)) for v in a.variants]
     for p in procs:
         p.start()
     for p in procs:

@@ -443,6 +443,32 @@ def test_only_the_comparison_phase_takes_the_recipes_close_up_style(tmp_path, mo
     assert seen == ["answer", "answer", "rationale"]  # grounding, read, comparison
 
 
+def test_the_comparison_phases_draw_their_own_share_of_close_ups(tmp_path, monkeypatch):
+    import r3lab.replication.recipe as recipe_module
+    from r3lab.replication.compare_check import VerdictError
+
+    seen, real = [], recipe_module.build_base
+
+    def spy(n, seed, closeups, *args, **kw):
+        seen.append((closeups, kw.get("comparisons", 0.0)))
+        return real(n, seed, closeups, *args, **kw)
+
+    monkeypatch.setattr(recipe_module, "build_base", spy)
+    cfg = RecipeConfig(out=str(tmp_path), **{**TINY, "read_steps": 1, "compare_steps": 1, "compare_share": 0.5,
+                                             "read_closeups": 0.75, "compare_closeup_share": 0.1, "compare_check": 2,
+                                             "compare_min": 100.0, "compare_ground_min": 0.0, "compare_more": 1,
+                                             "compare_rounds": 1})
+    with pytest.raises(VerdictError):
+        Recipe(cfg, progress=False).train_stage("base")
+    # grounding, read, comparison, the added comparison phase
+    assert seen == [(0.0, 0.0), (0.75, 0.0), (0.1, 0.5), (0.1, 0.5)]
+    with pytest.raises(ValueError, match="compare_closeup_share"):
+        RecipeConfig(out=str(tmp_path), compare_closeup_share=1.5)
+    old = earlier_settings({k: v for k, v in saved_recipe(RecipeConfig(out=str(tmp_path), read_closeups=0.6)).items()
+                            if k != "compare_closeup_share"})
+    assert old["compare_closeup_share"] == 0.6  # earlier folders drew the comparison phase as the read phase
+
+
 def test_the_grounding_check_adds_phases_until_the_bar_then_names_the_fix(tmp_path):
     from r3lab.replication.ground_check import CHECKS, GroundingError
 
