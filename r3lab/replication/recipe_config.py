@@ -99,9 +99,9 @@ class RecipeConfig:
     compare_crops: bool = True  # the comparisons with both crops in place (else the reads as text only)
     # bare-colour close-ups let the verdicts take the answer slot over; "rationale" keeps the copy rehearsed
     compare_closeups: str = "rationale"  # the comparison phase's close-ups write "answer" (the colour) or "rationale"
-    # the drill takes the grounding answer away; grounding questions beside the comparisons bring it back: on seed 1
-    # 300 steps left it at 89-94 % with 75 % close-ups, 96-97.5 % with 25 % (research/results/compare_closeup_share.json)
-    compare_closeup_share: float = 0.25  # share of close-ups among that phase's other samples (the rest grounding)
+    # the drill takes the grounding answer away and grounding questions here bring it back, but the close-ups teach
+    # the reads as the SFT writes them: at 25 % seed 1's grounding passed and its SFT read at chance (FINDINGS)
+    compare_closeup_share: float = 0.75  # share of close-ups among that phase's other samples (the rest grounding)
     # when the verdict carries over from the drill to the crops varies too, so it is measured
     compare_check: int = 200  # held-out comparisons (both crops in place) measured after that phase (0: no check)
     compare_min: float = 85.0  # % of them whose true verdict the policy prefers that counts (chance: 50)

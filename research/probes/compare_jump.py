@@ -22,6 +22,8 @@ it writes OUT/<variant>.json as it goes:
   c50, c25, c0  the same with close-ups 50 / 25 / 0 % of the non-comparison samples (the rest grounding questions)
   r300_c0       the recipe's 300 steps, then a 150-step mixed phase: comparisons beside grounding questions alone
   r300_c25      the same with close-ups 25 % of the non-comparison samples in the mixed phase
+  s33_c50       comparisons in a third of the non-control samples, close-ups in half of the rest
+  s33_c67       the same with close-ups in two thirds of the rest
 
 The reading phase's jump waited on the grounding questions beside it (FINDINGS, Reading): this asks the same of the
 verdict. Phase k's samples come from data seed 1000 * seed + k (the recipe's own: data_seed + 2).
@@ -51,11 +53,38 @@ PHASES = {  # variant -> its phases: (steps, overrides of the recipe's compariso
     "c0": [(300, {"closeups": 0.0})],
     "r300_c0": [(300, {}), (150, {"closeups": 0.0})],
     "r300_c25": [(300, {}), (150, {"closeups": 0.25})],
+    "s33_c50": [(300, {"comparisons": 0.33, "closeups": 0.5})],
+    "s33_c67": [(300, {"comparisons": 0.33, "closeups": 0.67})],
 }
 
 
+def rationale_read(policy, world, n: int = 100, seed: int = 20_000) -> float:
+    """% of `n` held-out close-ups written as the comparison phase writes them (" The pattern is X.</think><answer>X
+    </answer>") whose true class the policy scores highest, teacher-forced (the read check's scenes; chance 20)."""
+    import torch
+
+    from r3lab.core.batch import collate
+    from r3lab.core.trajectory import MODEL, Piece
+    from r3lab.data.grounding import closeup_sample
+    from r3lab.data.tasks import TaskConfig, answer_classes
+    from r3lab.engine.scoring import TokenScorer, token_logprobs
+
+    classes, scorer, right = list(answer_classes(world, TaskConfig().read_kinds[0])), TokenScorer(policy.model), 0
+    with torch.no_grad():
+        for i in range(n):
+            s = closeup_sample(seed, i, world, policy.view, style="rationale")
+            ref, true = s.reference(policy.view).tokenize(policy), s.answers[0]
+            trajs = []
+            for k in classes:  # the same conclusion and answer with each class
+                t, text = ref.copy(), ref.pieces[-1].text.replace(true, k)
+                t.pieces[-1] = Piece(MODEL, text, ids=policy.encode(text), tag="answer")
+                trajs.append(t)
+            right += classes[int(token_logprobs(scorer, collate(trajs, policy)).sum(-1).argmax())] == true
+    return round(100 * right / n, 1)
+
+
 def run(start: str, out: str, variant: str, seed: int, device: str, every: int, n_check: int = 200,
-        scale: float = 1.0, ground_every: bool = False) -> None:
+        scale: float = 1.0, ground_every: bool = False, read: int = 0) -> None:
     import torch
 
     torch.set_num_threads(1)
@@ -83,12 +112,17 @@ def run(start: str, out: str, variant: str, seed: int, device: str, every: int, 
         row = {"steps": steps, "verdict": verdict(), "seconds": round(time.time() - t0)}
         if ground:
             row["centre_on_named"] = where()
+        if read:
+            row["rationale_read"] = rationale_read(policy, c.world_config(), read)
         policy.model.train(was)
         rec["checks"].append(row)
         path.write_text(json.dumps(rec, indent=1))
         print(f"{variant}: {row}", flush=True)
 
     rec["start_centre_on_named"] = where()
+    if read:
+        policy.model.eval()
+        rec["start_rationale_read"] = rationale_read(policy, c.world_config(), read)
     for k, (n, o) in enumerate(PHASES[variant]):
         n = max(1, round(n * scale))
         if o.get("ground"):  # the recipe's added grounding phase's samples (ground_more)
@@ -121,12 +155,14 @@ def main() -> None:
     ap.add_argument("--every", type=int, default=150, help="verdict checks inside a phase, every this many steps")
     ap.add_argument("--check", type=int, default=200, help="held-out questions of each check")
     ap.add_argument("--ground-every", action="store_true", help="the grounding check at every check, not only the last")
+    ap.add_argument("--read", type=int, default=0, help="with each check, the read in the rationale style on this "
+                    "many held-out close-ups (0: not measured)")
     ap.add_argument("--scale", type=float, default=1.0, help="each phase's steps times this (a smoke run: 0.01)")
     a = ap.parse_args()
     Path(a.out).mkdir(parents=True, exist_ok=True)
     ctx = mp.get_context("spawn")
     procs = [ctx.Process(target=run, args=(a.start, a.out, v, a.seed, a.device, a.every, a.check,
-                                                       a.scale, a.ground_every)) for v in a.variants]
+                                                       a.scale, a.ground_every, a.read)) for v in a.variants]
     for p in procs:
         p.start()
     for p in procs:
