@@ -15,7 +15,8 @@ in the recipe's `base` stage before VLIR SFT:
   model's own two reads 2 times in 3; these exercises teach it in their own format, but neither
   carried it to the model's own rollouts (research notes);
 - a drill is a comparison without its images (`TextOnly`): the language model alone learns the verdict from
-  the text, many times faster a step than with the images in place.
+  the text, many times faster a step than with the images in place; grounding questions among them keep the
+  crop calls looking at the image.
 """
 from __future__ import annotations
 
@@ -149,16 +150,24 @@ class TextOnly(Sample):
 
 
 def build_drill(n: int, seed: int = 0, world: WorldConfig | None = None, view: ViewConfig | None = None,
-                progress: bool | None = None, reads: bool = False) -> list[TextOnly]:
+                progress: bool | None = None, reads: bool = False, grounding: float = 0.0,
+                pairs: float = 0.25) -> list[Sample]:
     """`n` comparisons without images: a verdict drill for the language model. The reads are given as text, or
     with `reads` written by the model too (the whole VLIR rationale supervised: with no image the second read is
-    the first one copied half the time, which sets the detail's words apart from each other)."""
+    the first one copied half the time, which sets the detail's words apart from each other). With probability
+    `grounding` a sample is a grounding question with its image instead (`grounding_sample`, `pairs` of them naming
+    two landmarks): a drill of text alone teaches crop calls written without looking, and the grounding is lost."""
+    if not 0 <= grounding <= 1:
+        raise ValueError(f"grounding is a share of the samples, in [0, 1]; got {grounding}")
     quiet = progress_disabled() if progress is None else not progress
 
     def sample(i):
+        if grounding and random.Random(f"r3lab-drill-ground:{seed}:{i}").random() < grounding:
+            return grounding_sample(seed + 19, i, world, view, pairs)  # each draw by index: the others unchanged
         if not reads:
-            return comparison_sample(seed + 17, i, world, view)
-        s = task_sample(make_task("compare_two", seed + 17, i, world=world), view or ViewConfig())
-        return replace(s, provenance={**s.provenance, "generator": "r3lab.grounding", "kind": "drill"})
-    return [TextOnly(**{f.name: getattr(s, f.name) for f in fields(Sample)})
-            for s in (sample(i) for i in tqdm(range(n), desc="build drill", disable=quiet))]
+            s = comparison_sample(seed + 17, i, world, view)
+        else:
+            s = task_sample(make_task("compare_two", seed + 17, i, world=world), view or ViewConfig())
+            s = replace(s, provenance={**s.provenance, "generator": "r3lab.grounding", "kind": "drill"})
+        return TextOnly(**{f.name: getattr(s, f.name) for f in fields(Sample)})
+    return [sample(i) for i in tqdm(range(n), desc="build drill", disable=quiet)]

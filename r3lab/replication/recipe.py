@@ -1,13 +1,14 @@
 """The miniature replication: r3-tiny from nothing to the six-row comparison, one command.
 
-Stages (each saved under `out/`, skipped when already there, so an interrupted run resumes):
-a base (`base/`: grounding, "Where is the red circle?" answered with its crop call, checked on held-out
-questions; a phase naming landmarks in pairs; close-ups whose crop the environment opens, first of colour
-marks, then of the recipe's detail (the grating: close-ups alone, then mixed with grounding questions), answered
-with it and checked on held-out close-ups; a text-only verdict drill, checked on held-out text comparisons; and a
-comparison phase where half the samples give both looks, crops and reads, and ask for the verdict), VLIR SFT from it
-(`sft/`), the same samples answered without crops (`no_crop/`, also from `base`), R-GRPO from the SFT
-model with and without the region reward (`rgrpo/`, `rgrpo_no_region/`). Rows of the table:
+Stages (each saved under `out/`, skipped when already there, so an interrupted run resumes): a base (`base/`:
+grounding, "Where is the red circle?" answered with its crop call, checked on held-out questions; a phase naming
+landmarks in pairs; close-ups whose crop the environment opens, first of colour marks, then of the recipe's detail
+(the grating: close-ups alone, then mixed with grounding questions), answered with it and checked on held-out
+close-ups; a verdict drill of comparisons without images (a quarter grounding questions, with theirs), checked on
+held-out text comparisons; and a comparison phase where half the samples give both looks, crops and reads, and ask
+for the verdict), VLIR SFT from it (`sft/`), the same samples answered without crops (`no_crop/`, also from
+`base`), R-GRPO from the SFT model with and without the region reward (`rgrpo/`, `rgrpo_no_region/`).
+Rows of the table:
 
     no_crop          trained on the same samples with the crops removed, evaluated with max_crops=0
     sft              VLIR SFT
@@ -32,7 +33,7 @@ from tqdm.auto import tqdm
 
 from ..core.env import progress_disabled, seed_everything
 from ..core.prompt import PromptConfig
-from ..data.grounding import build_base, build_drill
+from ..data.grounding import build_base
 from ..data.tasks import TaskConfig
 from ..data.vlir import build_samples
 from ..model.policy import load_policy
@@ -45,6 +46,7 @@ from . import compare_check, drill_check, ground_check, read_check, sft_check
 from .ablations import answer_only, oracle_boxes, random_boxes
 from .evaluation import evaluate
 from .jobs import run_jobs
+from .phase_data import drill_data, read_data
 from .report import markdown_table
 from .recipe_config import MODEL_OF, R3_TINY, ROWS, STAGES, RecipeConfig, earlier_settings, saved_recipe
 from .shipping import ship
@@ -60,8 +62,7 @@ CHECKED = {"ground": (ground_check, "centre_on_named", ("base_steps",)),
            "compare": (compare_check, "verdict", ("compare_steps",)), "sft": (sft_check, "compare_two", ("sft_steps",))}
 # each check's cap on added phases: a saved stage passed within it, so a larger cap reuses that stage
 ROUND_CAPS = tuple(k for m in (ground_check.GROUND_KEYS, read_check.READ_KEYS, drill_check.DRILL_KEYS,
-                               compare_check.COMPARE_KEYS,
-                               sft_check.SFT_KEYS) for k in m if k.endswith("_rounds"))
+                               compare_check.COMPARE_KEYS, sft_check.SFT_KEYS) for k in m if k.endswith("_rounds"))
 PROVENANCE = "PROVENANCE.md"  # in out/: where stages not trained by this folder's recipe came from (copied to the card)
 
 
@@ -135,8 +136,7 @@ class Recipe:
                 ("read", c.read_steps, 0.0, c.data_seed + 1, "answer"),
                 ("compare", c.compare_steps, c.compare_share, c.data_seed + 2, c.compare_closeups)):
             if phase == "compare" and steps and c.compare_drill_steps:  # the verdict from text alone, then with the crops
-                data = build_drill(c.compare_drill_steps * c.base_batch, c.data_seed + 5, c.world_config(),
-                                   policy.view, progress=self.progress, reads=c.compare_drill_reads)
+                data = drill_data(c, c.compare_drill_steps, c.data_seed + 5, policy.view, self.progress)
                 phases.append(("drill", c.drill_config(name, c.compare_drill_steps, "drill"), data))
             if steps:
                 data = self._read_data(steps, seed, policy.view, comparisons, style,
@@ -159,14 +159,8 @@ class Recipe:
         self._timed(name, run_phases, policy, 0)  # run_phase checks that each phase ran to its end
 
     def _read_data(self, steps: int, seed: int, view, comparisons: float = 0.0, style: str = "answer",
-                   closeups: float | None = None) -> list:
-        """A read (or comparison) phase's samples: close-ups (`closeups` of the others, by default `read_closeups`;
-        the rest grounding questions) in the recipe's world, control questions among them."""
-        c = self.cfg
-        return build_base(steps * c.base_batch, seed, c.read_closeups if closeups is None else closeups,
-                          c.world_config(), view=view,
-                          progress=self.progress, comparisons=comparisons, comparison_crops=c.compare_crops,
-                          closeup_style=style, controls=c.base_controls if "control" in c.family_list else 0.0)
+                   closeups: float | None = None) -> list:  # a read or comparison phase's samples
+        return read_data(self.cfg, steps, seed, view, self.progress, comparisons, style, closeups)
 
     def _until_bar(self, kind: str, name: str, policy, run_phase):
         """After the grounding, read, comparison or SFT phase (`kind`): measure, and add phases (`<kind>_more` steps
@@ -218,9 +212,8 @@ class Recipe:
         elif kind == "read":
             steps, data = c.read_more, self._read_data(c.read_more, c.data_seed + 40 + k, view)
         elif kind == "drill":
-            data = build_drill(c.drill_more * c.base_batch, c.data_seed + 80 + k, c.world_config(), view,
-                               progress=self.progress, reads=c.compare_drill_reads)
-            return c.drill_config(name, c.drill_more, f"{kind}{k + 1}"), data
+            steps, data = c.drill_more, drill_data(c, c.drill_more, c.data_seed + 80 + k, view, self.progress)
+            return c.drill_config(name, steps, f"{kind}{k + 1}"), data
         else:
             steps, data = c.compare_more, self._read_data(c.compare_more, c.data_seed + 60 + k, view, c.compare_share,
                                                           c.compare_closeups, c.compare_closeup_share)

@@ -1,11 +1,14 @@
 """Does a verdict drill with its crop calls given keep the grounding? (research notes)
 
-    python drill_calls.py START OUT.json [--drill 1000] [--seed 1] [--given-calls]
+    python drill_calls.py START OUT.json [--drill 1000] [--seed 1] [--given-calls] [--ground-share 0.25]
 
 START is a base after the recipe's read phase (a recipe folder's `logs/base_read/step_000200`). The recipe's drill
 (`build_drill(reads=True)`: the whole compare_two rationale without images, supervised) teaches the box from text
 alone and takes the grounding answer away (FINDINGS: comparison). With `--given-calls` each crop call becomes
-environment text (not supervised); the reads and the verdict stay the model's. After the drill: the text verdict
+environment text (not supervised); the reads and the verdict stay the model's. With `--ground-share S` that share
+of the drill's samples are grounding questions with their images instead (`grounding_sample`, the base's pair
+share; the vision tower and merger stay frozen, as in the drill), so the drill keeps asking for calls that look at
+the image. After the drill: the text verdict
 (`drill_check`, 200), box centres on the named landmark (200) and the read in both written forms (100, chance 20).
 Data seed 3000 * seed + 1 (read_form.py's drill). One process, one thread; OUT.json as it goes.
 """
@@ -48,6 +51,7 @@ def main() -> None:
     ap.add_argument("--drill", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--given-calls", action="store_true")
+    ap.add_argument("--ground-share", type=float, default=0.0)
     a = ap.parse_args()
 
     import torch
@@ -56,7 +60,7 @@ def main() -> None:
     from compare_jump import rationale_read
 
     from r3lab.core.env import seed_everything
-    from r3lab.data.grounding import build_drill
+    from r3lab.data.grounding import build_drill, grounding_sample
     from r3lab.model.policy import load_policy
     from r3lab.replication import drill_check, ground_check, read_check
     from r3lab.replication.recipe_config import RecipeConfig
@@ -65,7 +69,8 @@ def main() -> None:
     c = RecipeConfig(out=f"/tmp/drill_calls/{Path(a.out).stem}")  # logs: not in OUT
     policy = load_policy(a.start, view=c.view_config())
     seed_everything(a.seed)
-    rec, t0 = {"start": a.start, "drill": a.drill, "seed": a.seed, "given_calls": a.given_calls, "checks": []}, time.time()
+    rec, t0 = {"start": a.start, "drill": a.drill, "seed": a.seed, "given_calls": a.given_calls,
+               "ground_share": a.ground_share, "checks": []}, time.time()
 
     def check(phase: str) -> None:
         policy.model.eval()
@@ -83,6 +88,11 @@ def main() -> None:
                        reads=c.compare_drill_reads)
     if a.given_calls:
         data = [given_calls(s) for s in data]
+    if a.ground_share:  # each draw by index: the drill's other samples are the same as without them
+        import random
+        data = [grounding_sample(3000 * a.seed + 2, i, c.world_config(base=True), policy.view, c.pairs_share)
+                if random.Random(f"drill-ground:{a.seed}:{i}").random() < a.ground_share else s
+                for i, s in enumerate(data)]
     rec["example"] = [(p.kind, p.text) for p in data[0].rationale]
     cfg = replace(c.drill_config("probe", a.drill, "drill"), seed=a.seed + 1, save_every=0, resume=False)
     train_sft(policy, data, cfg)

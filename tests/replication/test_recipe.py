@@ -444,6 +444,7 @@ def test_only_the_comparison_phase_takes_the_recipes_close_up_style(tmp_path, mo
 
 
 def test_the_comparison_phases_draw_their_own_share_of_close_ups(tmp_path, monkeypatch):
+    import r3lab.replication.phase_data as phase_data
     import r3lab.replication.recipe as recipe_module
     from r3lab.replication.compare_check import VerdictError
 
@@ -453,7 +454,8 @@ def test_the_comparison_phases_draw_their_own_share_of_close_ups(tmp_path, monke
         seen.append((closeups, kw.get("comparisons", 0.0)))
         return real(n, seed, closeups, *args, **kw)
 
-    monkeypatch.setattr(recipe_module, "build_base", spy)
+    monkeypatch.setattr(recipe_module, "build_base", spy)  # the grounding phase
+    monkeypatch.setattr(phase_data, "build_base", spy)  # the later phases
     cfg = RecipeConfig(out=str(tmp_path), **{**TINY, "read_steps": 1, "compare_steps": 1, "compare_share": 0.5,
                                              "read_closeups": 0.75, "compare_closeup_share": 0.1, "compare_check": 2,
                                              "compare_min": 100.0, "compare_ground_min": 0.0, "compare_more": 1,
@@ -698,6 +700,40 @@ def test_the_verdict_drill_runs_before_the_comparison_phase_without_images(tmp_p
 def test_the_recipe_trains_in_micro_batches_of_similar_length():
     assert RecipeConfig().sft_config("sft", 10, 32, 1e-3).grad_accum == 2  # two per process: less padding
     assert RecipeConfig().sft_config("sft", 10, 5, 1e-3).grad_accum == 1  # an odd batch does not split
+
+
+def test_the_drill_phases_keep_grounding_questions_with_their_images(tmp_path, monkeypatch):
+    import r3lab.replication.phase_data as phase_data
+    from r3lab.replication.drill_check import DrillError
+
+    plain = build_drill(40, 1, view=ViewConfig(), progress=False, reads=True)
+    mixed = build_drill(40, 1, view=ViewConfig(), progress=False, reads=True, grounding=0.5, pairs=1.0)
+    ground = [i for i, s in enumerate(mixed) if s.family == "ground"]
+    assert 8 <= len(ground) <= 32  # about half, each drawn by index
+    assert all(mixed[i].sample_id == plain[i].sample_id for i in range(40) if i not in ground)  # the others unchanged
+    for i in ground:  # a grounding question keeps its image and writes both calls (pairs=1.0)
+        traj = mixed[i].reference(ViewConfig())
+        assert [p.kind for p in traj.pieces].count("image") == 1 and len(mixed[i].regions) == 2
+        assert "".join(p.text for p in traj.pieces if p.kind == "model_text").count("bbox_2d") == 2
+    assert not [p for i in range(40) if i not in ground for p in mixed[i].reference(ViewConfig()).pieces
+                if p.kind == "image"]
+    assert not [s for s in build_drill(40, 1, view=ViewConfig(), progress=False, grounding=0.0) if s.family == "ground"]
+    with pytest.raises(ValueError, match="grounding is a share"):
+        build_drill(2, 1, view=ViewConfig(), progress=False, grounding=1.5)
+    # the recipe's drill and its added drill phase both draw them, at its share and the pairs phase's pair share
+    seen, real = [], phase_data.build_drill
+    monkeypatch.setattr(phase_data, "build_drill", lambda *a, **kw: seen.append(kw) or real(*a, **kw))
+    cfg = RecipeConfig(out=str(tmp_path), **{**TINY, "read_steps": 1, "compare_drill_steps": 1, "compare_steps": 1,
+                                             "drill_check": 2, "drill_min": 100.0, "drill_more": 1, "drill_rounds": 1,
+                                             "drill_ground_share": 0.5, "pairs_share": 0.3})
+    with pytest.raises(DrillError):
+        Recipe(cfg, progress=False).train_stage("base")
+    assert [(kw["grounding"], kw["pairs"]) for kw in seen] == [(0.5, 0.3), (0.5, 0.3)]
+    with pytest.raises(ValueError, match="drill_ground_share"):
+        RecipeConfig(out=str(tmp_path), drill_ground_share=-0.1)
+    old = earlier_settings({k: v for k, v in saved_recipe(RecipeConfig(out=str(tmp_path))).items()
+                            if k != "drill_ground_share"})
+    assert old["drill_ground_share"] == 0.0 and RecipeConfig().drill_ground_share > 0  # earlier drills: text alone
 
 
 def test_the_drill_check_adds_drill_phases_until_the_bar_then_names_the_fix(tmp_path):
