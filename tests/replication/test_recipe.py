@@ -429,6 +429,7 @@ def test_an_interrupted_stage_is_not_saved_as_finished(tmp_path):
 
 
 def test_only_the_comparison_phase_takes_the_recipes_close_up_style(tmp_path, monkeypatch):
+    import r3lab.replication.phase_data as phase_data
     import r3lab.replication.recipe as recipe_module
 
     seen, real = [], recipe_module.build_base
@@ -437,7 +438,8 @@ def test_only_the_comparison_phase_takes_the_recipes_close_up_style(tmp_path, mo
         seen.append(kw.get("closeup_style", "answer"))
         return real(*args, **kw)
 
-    monkeypatch.setattr(recipe_module, "build_base", spy)
+    monkeypatch.setattr(recipe_module, "build_base", spy)  # the grounding phase
+    monkeypatch.setattr(phase_data, "build_base", spy)  # the later phases
     cfg = RecipeConfig(out=str(tmp_path), **{**TINY, "read_steps": 1, "compare_steps": 1, "compare_closeups": "rationale"})
     Recipe(cfg, progress=False).train_stage("base")
     assert seen == ["answer", "answer", "rationale"]  # grounding, read, comparison
@@ -628,6 +630,7 @@ def test_base_pairs_sets_the_two_landmark_questions_of_every_grounding_phase(tmp
 
 
 def test_the_pairs_phase_follows_the_check_with_two_landmark_questions(tmp_path, monkeypatch):
+    import r3lab.replication.phase_data as phase_data
     import r3lab.replication.recipe as recipe_mod
     from r3lab.replication import ground_check
 
@@ -647,6 +650,7 @@ def test_the_pairs_phase_follows_the_check_with_two_landmark_questions(tmp_path,
         order.append("check")
         return real_measure(*args, **kw)
     monkeypatch.setattr(recipe_mod, "build_base", build)
+    monkeypatch.setattr(phase_data, "build_base", build)  # the read phase's
     monkeypatch.setattr(recipe_mod, "train_sft", train)
     monkeypatch.setattr(ground_check, "measure", measure)
     cfg = RecipeConfig(out=str(tmp_path), **{**TINY, "pairs_steps": 2, "pairs_share": 1.0, "read_steps": 1,
