@@ -282,6 +282,10 @@ def test_sft_mix_sets_the_sft_samples_shares_and_leaves_rgrpo_equal(tmp_path, mo
         with pytest.raises(ValueError, match="sft_mix"):
             RecipeConfig(out=str(tmp_path / "x"), sft_mix=bad)
     assert RecipeConfig(families="read_one,control").sft_weights == {}  # the default's compare_two is not trained
+    # compare_two weighs most by default; a folder written before the setting drew its families equally
+    assert max(RecipeConfig().sft_weights, key=RecipeConfig().sft_weights.get) == "compare_two"
+    old = earlier_settings({k: v for k, v in saved_recipe(RecipeConfig(out=str(tmp_path))).items() if k != "sft_mix"})
+    assert old["sft_mix"] == {} and RecipeConfig(**{**old, "out": str(tmp_path)}).sft_weights == {}
 
 
 def test_rgrpo_stages_take_the_recipes_temperature_and_trained_groups(tmp_path, monkeypatch):
