@@ -37,7 +37,7 @@ HEADLESS_ENV = {"R3LAB_HEADLESS": "1", "TQDM_DISABLE": "1"}  # given to the kern
 # lesson -> its headline: (before, after) pairs shown first on the index page
 HEADLINES = {
     "20_sft": [("read_one_before", "read_one_after"), ("crop_iou_before", "crop_iou_after")],
-    "30_rgrpo": [("held_out_reward_before", "held_out_reward_after"), ("crop_iou_before", "crop_iou_after")],
+    "30_rgrpo": [("read_one_before", "read_one_after"), ("held_out_reward_before", "held_out_reward_after")],
 }
 
 
