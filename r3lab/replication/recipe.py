@@ -42,7 +42,7 @@ from ..train import dist
 from ..core.files import atomic_write_text, file_lock
 from ..train.rgrpo import train as train_rgrpo
 from ..train.sft import train as train_sft
-from . import compare_check, drill_check, ground_check, read_check, sft_check
+from . import compare_check, drill_check, ground_check, read_check, sft_check, sft_read_check
 from .ablations import answer_only, oracle_boxes, random_boxes
 from .evaluation import evaluate
 from .jobs import run_jobs
@@ -59,10 +59,12 @@ CRITICAL = ("stage:base", "stage:sft")  # every other job waits for these: they 
 CHECKED = {"ground": (ground_check, "centre_on_named", ("base_steps",)),
            "read": (read_check, "read_accuracy", ("read_focus_steps", "read_steps")),
            "drill": (drill_check, "text_verdict", ("compare_drill_steps",)),
-           "compare": (compare_check, "verdict", ("compare_steps",)), "sft": (sft_check, "compare_two", ("sft_steps",))}
+           "compare": (compare_check, "verdict", ("compare_steps",)), "sft": (sft_check, "compare_two", ("sft_steps",)),
+           "sft_read": (sft_read_check, "read_one", ())}
 # each check's cap on added phases: a saved stage passed within it, so a larger cap reuses that stage
 ROUND_CAPS = tuple(k for m in (ground_check.GROUND_KEYS, read_check.READ_KEYS, drill_check.DRILL_KEYS,
-                               compare_check.COMPARE_KEYS, sft_check.SFT_KEYS) for k in m if k.endswith("_rounds"))
+                               compare_check.COMPARE_KEYS, sft_check.SFT_KEYS,
+                               sft_read_check.SFT_READ_KEYS) for k in m if k.endswith("_rounds"))
 PROVENANCE = "PROVENANCE.md"  # in out/: where stages not trained by this folder's recipe came from (copied to the card)
 
 
@@ -173,7 +175,7 @@ class Recipe:
                 # a run before this one measured round k below its bar and began the next phase: go on with it
                 last = run_phase(*self._added_phase(kind, name, k, policy.view))
                 continue
-            m = self._measure(kind, policy) if dist.info().is_main else None
+            m = self._measure(kind, policy, k) if dist.info().is_main else None
             m = dist.broadcast_object(m)  # every rank takes the same decision
             steps = sum(getattr(c, f) for f in first) + k * more
             rows = check.record(logs, k, steps, m) if dist.info().is_main else [{"steps": steps, **m}]
@@ -185,9 +187,11 @@ class Recipe:
             last = run_phase(*self._added_phase(kind, name, k, policy.view))
         return last
 
-    def _measure(self, kind: str, policy) -> dict:
+    def _measure(self, kind: str, policy, k: int = 0) -> dict:
         c = self.cfg
-        if kind == "sft":
+        if kind == "sft_read" and k == 0 and c.sft_check and (rows := sft_check.load(self.out / "logs")):
+            return {key: v for key, v in rows[-1].items() if key not in ("round", "steps")}  # this very state
+        if kind in ("sft", "sft_read"):
             return sft_check.measure(policy, c.world_config(), c.eval_config("sft"), c.sft_check)
         if kind == "ground":
             return ground_check.measure(policy, {**c.world, **c.base_world}, c.ground_check)
@@ -204,7 +208,10 @@ class Recipe:
         c = self.cfg
         if kind == "sft":
             cfg = c.sft_config(name, c.sft_more, c.sft_batch, c.sft_lr, phase=f"{kind}{k + 1}")
-            return replace(cfg, seed=c.seed + 100 + k), self._sft_samples(view)
+            return replace(cfg, seed=c.seed + 100 + k), self._sft_samples(view, c.sft_first_weights(name))
+        if kind == "sft_read":  # the whole mix, read_one included
+            cfg = c.sft_config(name, c.sft_read_more, c.sft_batch, c.sft_read_lr, phase=f"{kind}{k + 1}")
+            return replace(cfg, seed=c.seed + 200 + k), self._sft_samples(view)
         if kind == "ground":
             steps, data = c.ground_more, build_base(c.ground_more * c.base_batch, c.data_seed + 20 + k, c.base_closeups,
                                                     c.world_config(base=True), view=view, pairs=c.base_pairs,
@@ -223,7 +230,7 @@ class Recipe:
         c = self.cfg
         policy = self.model("base")
         seed_everything(c.seed)
-        samples = self._sft_samples(policy.view)
+        samples = self._sft_samples(policy.view, c.sft_first_weights(name))
         if name == "no_crop":  # the ablation trains sft_steps, unchecked: without crops it stays near chance anyway
             samples = [answer_only(s) for s in samples]
         cfg = c.sft_config(name, c.sft_steps, c.sft_batch, c.sft_lr)
@@ -239,14 +246,18 @@ class Recipe:
             log = run_phase(cfg, samples)
             if name == "sft" and c.sft_check:
                 log = self._until_bar("sft", name, policy, run_phase) or log
+            if name == "sft" and c.sft_read_rounds:  # read_one last: phases at the whole mix until it reads
+                log = self._until_bar("sft_read", name, policy, run_phase) or log
             return log
         self._timed(name, run_phases, policy, 0)  # run_phase checks that each phase ran to its end
 
-    def _sft_samples(self, view) -> list:
+    def _sft_samples(self, view, weights: dict | None = None) -> list:
+        """The SFT's samples at `weights` (default: `sft_mix`); equal shares: the recipe's training samples."""
         c = self.cfg
-        return self.train_samples(view) if not c.sft_weights else build_samples(
+        weights = c.sft_weights if weights is None else weights
+        return self.train_samples(view) if not weights else build_samples(
             c.n_train, c.data_seed, c.family_list, c.world_config(), view=view, progress=self.progress,
-            weights=c.sft_weights)
+            weights=weights)
 
     def _rgrpo(self, name: str) -> None:
         c = self.cfg
@@ -350,7 +361,7 @@ class Recipe:
         base_keys = set(ground_check.GROUND_KEYS + read_check.READ_KEYS + drill_check.DRILL_KEYS
                         + compare_check.COMPARE_KEYS)
         if diff and (set(diff) <= base_keys and not (self.out / "base" / "config.json").is_file()
-                     or set(diff) <= set(sft_check.SFT_KEYS) and not (self.out / "sft" / "config.json").is_file()):
+                     or set(diff) <= set(sft_check.SFT_KEYS + sft_read_check.SFT_READ_KEYS) and not (self.out / "sft" / "config.json").is_file()):
             atomic_write_text(path, json.dumps(mine, indent=1))  # going on after a Grounding/.../SFTCheckError: allowed
             return
         if diff and all(k in ROUND_CAPS and isinstance(a, int) and b >= a for k, (a, b) in diff.items()):

@@ -133,6 +133,12 @@ class RecipeConfig:
     sft_more: int = 100  # SFT steps (fresh warm-up and cosine, the same samples in another order) added while below
     # seed 0 passes in its third added phase (89.0 %, research/results/recipe_seed0_idle.json): two to spare
     sft_rounds: int = 5  # at most this many added phases; still below the bar: SFTCheckError, naming the fix
+    # read_one learned last (sft_read_check.py): with rounds, the SFT phases above draw no read_one samples, then
+    # phases of sft_read_more steps at the whole mix are added, each measured, until read_one reaches sft_read_min
+    sft_read_rounds: int = 0  # at most this many read_one phases (0: read_one in the SFT's mix from the start)
+    sft_read_more: int = 50  # steps per read_one phase (fresh warm-up and cosine, the SFT's samples in another order)
+    sft_read_min: float = 72.0  # % of read_one answered right that ends the SFT (the card's bar, 70, plus a margin)
+    sft_read_lr: float = 5e-4  # the read_one phases' peak learning rate
     sft_batch: int = 32  # SFT samples per step
     sft_lr: float = 5e-4  # SFT peak learning rate (all parameter groups)
     rgrpo_steps: int = 300  # R-GRPO rollout steps (both R-GRPO models)
@@ -167,18 +173,18 @@ class RecipeConfig:
                                      read_rounds=(0, None), compare_drill_steps=(0, None), drill_check=(0, None), drill_more=(0, None),
                                      drill_rounds=(0, None), compare_steps=(0, None), compare_check=(0, None),
                                      compare_more=(0, None), compare_rounds=(0, None), sft_check=(0, None),
-                                     sft_more=(0, None), sft_rounds=(0, None), n_train=POSITIVE, n_eval=POSITIVE,
+                                     sft_more=(0, None), sft_rounds=(0, None), sft_read_rounds=(0, None), sft_read_more=(0, None), n_train=POSITIVE, n_eval=POSITIVE,
                                      sft_steps=(0, None), sft_batch=POSITIVE, rgrpo_steps=(0, None),
                                      group_size=(2, None), rgrpo_batch=POSITIVE, parallel=POSITIVE),
                      floats=dict(base_closeups=SHARE, base_pairs=SHARE, pairs_share=SHARE, read_closeups=SHARE, compare_closeup_share=SHARE, drill_ground_share=SHARE,
                                  compare_share=SHARE, base_controls=SHARE, ground_min=(0.0, 100.0), read_min=(0.0, 100.0),
-                                 compare_min=(0.0, 100.0), compare_ground_min=(0.0, 100.0), drill_min=(0.0, 100.0), sft_min=(0.0, 100.0), compare_drill_lr=RATE, base_lr=RATE, sft_lr=RATE,
+                                 compare_min=(0.0, 100.0), compare_ground_min=(0.0, 100.0), drill_min=(0.0, 100.0), sft_min=(0.0, 100.0), sft_read_min=(0.0, 100.0), sft_read_lr=RATE, compare_drill_lr=RATE, base_lr=RATE, sft_lr=RATE,
                                  rgrpo_lr=RATE, beta=(0.0, None)))
         if self.read_focus_steps and not self.read_steps:
             raise ValueError(f"read_focus_steps={self.read_focus_steps} needs read_steps >= 1: after close-ups alone the "
                              f"base no longer boxes the named landmark, and the read phase's grounding questions "
                              f"restore it")
-        for kind in ("ground", "read", "drill", "compare", "sft"):
+        for kind in ("ground", "read", "drill", "compare", "sft", "sft_read"):
             rounds, more = getattr(self, f"{kind}_rounds"), getattr(self, f"{kind}_more")
             if rounds and more < 1:
                 raise ValueError(f"{kind}_rounds={rounds} adds phases of {kind}_more steps; {kind}_more must be "
@@ -214,6 +220,13 @@ class RecipeConfig:
     def sft_weights(self) -> dict[str, float]:
         """`sft_mix` for the trained families only (a family the recipe does not train has no share to set)."""
         return {f: w for f, w in self.sft_mix.items() if f in self.family_list}
+
+    def sft_first_weights(self, name: str = "sft") -> dict[str, float]:
+        """The weights of stage `name`'s first SFT phases: without read_one samples when read_one is learned last
+        (the no_crop ablation keeps the whole mix: its rows are measured on every family)."""
+        if name == "sft" and self.sft_read_rounds and "read_one" in self.family_list:
+            return {**self.sft_weights, "read_one": 0}
+        return self.sft_weights
 
     @property
     def rgrpo_weights(self) -> dict[str, float]:
@@ -316,6 +329,7 @@ def earlier_settings(stored: dict) -> dict:
     out.setdefault("compare_closeup_share", out.get("read_closeups", 0.75))  # the comparison phase drew as the read phase
     out.setdefault("drill_ground_share", 0.0)  # the drills were comparisons alone
     out.setdefault("sft_mix", {})  # the SFT drew its families in equal shares
+    out.setdefault("sft_read_rounds", 0)  # read_one was in the SFT's mix from the start
     if "sft_check" not in out:
         out.update(sft_check=0, **{k: getattr(RecipeConfig, k) for k in ("sft_min", "sft_more", "sft_rounds")})
     return out

@@ -187,6 +187,12 @@ def _sft_checks(results: dict) -> str:
                              f"{r['contains_detail']} % of crops on the detail)")
 
 
+def _sft_read_checks(results: dict) -> str:
+    return _checks(results, "sft_read", "SFT read_one check (read_one learned last; after each read_one phase)",
+                   lambda r: f"- after {r['steps']} read_one steps: read_one {r['read_one']} %, compare_two "
+                             f"{r['compare_two']} % of {r['n']} held-out questions each (crop IoU {r['crop_iou']})")
+
+
 def model_card(results: dict) -> str:
     """MODEL_CARD.md for the shipped r3-tiny checkpoints."""
     import json
@@ -216,7 +222,7 @@ Training data: `build_samples({cfg['n_train']}, seed={cfg['data_seed']}, familie
 world=WorldConfig(**{cfg.get('world', {})!r}))`.
 Held-out data: `n_eval={cfg['n_eval']}` per family with seed {cfg['eval_seed']}, the same world.
 
-{_provenance(results)}{_grounding(results)}{_reading(results)}{_drill(results)}{_verdict(results)}{_sft_checks(results)}## Results (held-out, greedy)
+{_provenance(results)}{_grounding(results)}{_reading(results)}{_drill(results)}{_verdict(results)}{_sft_checks(results)}{_sft_read_checks(results)}## Results (held-out, greedy)
 {markdown_table(results)}
 
 ## Targets

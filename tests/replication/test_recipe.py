@@ -262,6 +262,47 @@ def test_the_sft_check_adds_sft_phases_until_the_bar_then_names_the_fix(tmp_path
     assert "- after 4 SFT steps: compare_two " in model_card(res)
 
 
+def test_read_one_last_trains_without_it_then_adds_read_phases_until_its_bar(tmp_path, monkeypatch):
+    import r3lab.replication.recipe as recipe_module
+    from r3lab.replication.sft_read_check import CHECKS, SFTReadError
+
+    seen, real = {}, recipe_module.train_sft
+
+    def spy(policy, samples, cfg):
+        seen[Path(cfg.out_dir).name] = ({s.family for s in samples}, cfg.steps, cfg.lr_lm, cfg.seed)
+        return real(policy, samples, cfg)
+
+    monkeypatch.setattr(recipe_module, "train_sft", spy)
+    cfg = dict(TINY, n_train=30, sft_check=2, sft_min=0.0, sft_read_rounds=1, sft_read_more=3, sft_read_min=100.0,
+               sft_read_lr=2e-4)
+    rec = Recipe(RecipeConfig(out=str(tmp_path), **cfg), progress=False)
+    rec._check_config()
+    with pytest.raises(SFTReadError, match=r"after 3 read_one steps .* sft_read_min: 100.0 %.*sft_read_rounds"):
+        rec.train_stage("sft")  # three steps from a 2-step base do not answer every read_one question right
+    assert seen["sft"] == ({"compare_two", "control"}, 2, 5e-4, 0)  # the first phase: no read_one samples
+    assert seen["sft_sft_read1"] == ({"read_one", "compare_two", "control"}, 3, 2e-4, 200)  # then the whole mix
+    sft_rows = json.loads((tmp_path / "logs" / "sft_checks.json").read_text())
+    rows = json.loads((tmp_path / "logs" / CHECKS).read_text())
+    assert [(r["round"], r["steps"]) for r in rows] == [(0, 0), (1, 3)]
+    assert {k: rows[0][k] for k in ("read_one", "compare_two")} == {k: sft_rows[-1][k] for k in ("read_one",
+                                                                                                   "compare_two")}
+    assert not (tmp_path / "sft" / "config.json").exists()
+    before = (tmp_path / "logs" / "sft_sft_read1" / "log.jsonl").read_text()
+    rec = Recipe(RecipeConfig(out=str(tmp_path), **{**cfg, "sft_read_min": 0.0}), progress=False)
+    rec._check_config()  # a lower bar while the SFT is unfinished: allowed, the read phase kept
+    rec.train_stage("sft")
+    assert (tmp_path / "logs" / "sft_sft_read1" / "log.jsonl").read_text() == before  # resumed, not retrained
+    assert (tmp_path / "sft" / "config.json").is_file()
+    rec.train_stage("no_crop")  # the ablation keeps the whole mix: it is measured on read_one too
+    assert seen["no_crop"][0] == {"read_one", "compare_two", "control"}
+    assert earlier_settings({k: v for k, v in saved_recipe(RecipeConfig()).items()
+                             if not k.startswith("sft_read")})["sft_read_rounds"] == 0
+    with pytest.raises(ValueError, match="sft_read_more must be >= 1"):
+        RecipeConfig(out=str(tmp_path), sft_read_rounds=2, sft_read_more=0)
+    res = {"config": saved_recipe(RecipeConfig(out=str(tmp_path))), "rows": {}, "seconds": {}, "sft_read_checks": rows}
+    assert "- after 3 read_one steps: read_one " in model_card(res)
+
+
 def test_sft_mix_sets_the_sft_samples_shares_and_leaves_rgrpo_equal(tmp_path, monkeypatch):
     import r3lab.replication.recipe as recipe_module
 

@@ -1,0 +1,40 @@
+"""The SFT's read_one check: with `sft_read_rounds`, read_one is learned last, and stops where R-GRPO has room.
+
+On some seeds the SFT reads read_one at 88-90 % by the time compare_two reaches its bar (read_one's late jump and
+compare_two's bar come within ~100 SFT steps of each other), which leaves R-GRPO nothing to add; without read_one
+samples the SFT answers it at 0-4 % (research/FINDINGS.md: where the SFT stops). So the SFT can learn compare_two
+first without read_one samples, then add short phases at the whole mix, each measured, until read_one reaches the
+card's bar (`sft_read_min`): the SFT stops just past read_one's jump, whatever the seed.
+
+The measurement is the SFT check's (`sft_check.measure`); its rows go to their own file.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from . import ground_check
+
+CHECKS = "sft_read_checks.json"  # in out/logs/: one row per check
+SFT_READ_KEYS = ("sft_read_min", "sft_read_more", "sft_read_rounds", "sft_read_lr")  # may change while the SFT is unfinished
+
+
+class SFTReadError(RuntimeError):
+    """The SFT's read_one phases ended with read_one below the bar (`RecipeConfig.sft_read_min`)."""
+
+
+def record(logs: str | Path, round_: int, steps: int, metrics: dict) -> list[dict]:
+    """Add (or replace) check `round_` in logs/sft_read_checks.json; returns every check so far."""
+    return ground_check.record(logs, round_, steps, metrics, CHECKS)
+
+
+def load(logs: str | Path) -> list[dict]:
+    return ground_check.load(logs, CHECKS)
+
+
+def failure(rows: list[dict], bar: float, logs: str | Path) -> SFTReadError:
+    last = rows[-1]
+    return SFTReadError(
+        f"stage sft: after {last['steps']} read_one steps the policy answers {last['read_one']} % of "
+        f"{Path(logs) / CHECKS}'s held-out read_one questions (compare_two {last['compare_two']} %; the bar, "
+        f"sft_read_min: {bar} %). Run the recipe again with a larger sft_read_rounds or sft_read_more (it goes on "
+        f"from the phases in {logs}, nothing is lost), or with sft_read_min=0 to go on with this SFT model anyway.")
