@@ -10,6 +10,7 @@ The measurement is the SFT check's (`sft_check.measure`); its rows go to their o
 """
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 from . import ground_check
@@ -22,13 +23,8 @@ class SFTReadError(RuntimeError):
     """The SFT's read_one phases ended with read_one below the bar (`RecipeConfig.sft_read_min`)."""
 
 
-def record(logs: str | Path, round_: int, steps: int, metrics: dict) -> list[dict]:
-    """Add (or replace) check `round_` in logs/sft_read_checks.json; returns every check so far."""
-    return ground_check.record(logs, round_, steps, metrics, CHECKS)
-
-
-def load(logs: str | Path) -> list[dict]:
-    return ground_check.load(logs, CHECKS)
+record = partial(ground_check.record, file=CHECKS)  # (logs, round_, steps, metrics): every check so far
+load = partial(ground_check.load, file=CHECKS)  # (logs): every check so far
 
 
 def failure(rows: list[dict], bar: float, logs: str | Path) -> SFTReadError:
