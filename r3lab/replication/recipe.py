@@ -58,13 +58,12 @@ CRITICAL = ("stage:base", "stage:sft")  # every other job waits for these: they 
 # first check: its phases' settings)
 CHECKED = {"ground": (ground_check, "centre_on_named", ("base_steps",)),
            "read": (read_check, "read_accuracy", ("read_focus_steps", "read_steps")),
-           "drill": (drill_check, "text_verdict", ("compare_drill_steps",)),
-           "compare": (compare_check, "verdict", ("compare_steps",)), "sft": (sft_check, "compare_two", ("sft_steps",)),
-           "sft_read": (sft_read_check, "read_one", ())}
+           "drill": (drill_check, "text_verdict", ("compare_drill_steps",)), "sft_read": (sft_read_check, "read_one", ()),
+           "compare": (compare_check, "verdict", ("compare_steps",)), "sft": (sft_check, "compare_two", ("sft_steps",))}
 # each check's cap on added phases: a saved stage passed within it, so a larger cap reuses that stage
 ROUND_CAPS = tuple(k for m in (ground_check.GROUND_KEYS, read_check.READ_KEYS, drill_check.DRILL_KEYS,
-                               compare_check.COMPARE_KEYS, sft_check.SFT_KEYS,
-                               sft_read_check.SFT_READ_KEYS) for k in m if k.endswith("_rounds"))
+                               compare_check.COMPARE_KEYS, sft_check.SFT_KEYS, sft_read_check.SFT_READ_KEYS)
+                   for k in m if k.endswith("_rounds"))
 PROVENANCE = "PROVENANCE.md"  # in out/: where stages not trained by this folder's recipe came from (copied to the card)
 
 
@@ -251,13 +250,10 @@ class Recipe:
             return log
         self._timed(name, run_phases, policy, 0)  # run_phase checks that each phase ran to its end
 
-    def _sft_samples(self, view, weights: dict | None = None) -> list:
-        """The SFT's samples at `weights` (default: `sft_mix`); equal shares: the recipe's training samples."""
-        c = self.cfg
-        weights = c.sft_weights if weights is None else weights
+    def _sft_samples(self, view, weights: dict | None = None) -> list:  # at `weights`, by default sft_mix's
+        c, weights = self.cfg, self.cfg.sft_weights if weights is None else weights
         return self.train_samples(view) if not weights else build_samples(
-            c.n_train, c.data_seed, c.family_list, c.world_config(), view=view, progress=self.progress,
-            weights=weights)
+            c.n_train, c.data_seed, c.family_list, c.world_config(), view=view, progress=self.progress, weights=weights)
 
     def _rgrpo(self, name: str) -> None:
         c = self.cfg
