@@ -329,7 +329,8 @@ def earlier_settings(stored: dict) -> dict:
     out.setdefault("compare_closeup_share", out.get("read_closeups", 0.75))  # the comparison phase drew as the read phase
     out.setdefault("drill_ground_share", 0.0)  # the drills were comparisons alone
     out.setdefault("sft_mix", {})  # the SFT drew its families in equal shares
-    out.setdefault("sft_read_rounds", 0)  # read_one was in the SFT's mix from the start
+    out.setdefault("sft_read_rounds", 0)  # read_one was in the SFT's mix from the start (the rest: unused then)
+    out.update({k: out.get(k, getattr(RecipeConfig, k)) for k in ("sft_read_more", "sft_read_min", "sft_read_lr")})
     if "sft_check" not in out:
         out.update(sft_check=0, **{k: getattr(RecipeConfig, k) for k in ("sft_min", "sft_more", "sft_rounds")})
     return out
