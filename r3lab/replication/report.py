@@ -122,6 +122,9 @@ def targets(results: dict) -> list[tuple[str, str, bool | None]]:
     add("no-crop read_one <= 35 %", f"{100 * c1:.1f} %", [c1], c1 <= 0.35)
     cc = g("sft", "control", "crop_rate")
     add("SFT control crop rate <= 10 %", f"{100 * cc:.1f} %", [cc], cc <= 0.10)
+    k1, k2 = g("sft", "control"), g("sft_rgrpo", "control")  # answered from the coarse view: no crop needed
+    add("control >= 90 % by SFT and by SFT + R-GRPO", f"{100 * k1:.1f} % and {100 * k2:.1f} %", [k1, k2],
+        min(k1, k2) >= 0.90)
     return out
 
 
@@ -183,14 +186,20 @@ def _verdict(results: dict) -> str:
 def _sft_checks(results: dict) -> str:
     return _checks(results, "sft", "SFT check (held-out questions, greedy with crops, after each SFT phase)",
                    lambda r: f"- after {r['steps']} SFT steps: compare_two {r['compare_two']} %, read_one "
-                             f"{r['read_one']} % of {r['n']} held-out questions each (crop IoU {r['crop_iou']}, "
-                             f"{r['contains_detail']} % of crops on the detail)")
+                             f"{r['read_one']} %{_control(r)} of {r['n']} held-out questions each (crop IoU "
+                             f"{r['crop_iou']}, {r['contains_detail']} % of crops on the detail)")
 
 
 def _sft_read_checks(results: dict) -> str:
     return _checks(results, "sft_read", "SFT read_one check (read_one learned last; after each read_one phase)",
                    lambda r: f"- after {r['steps']} read_one steps: read_one {r['read_one']} %, compare_two "
-                             f"{r['compare_two']} % of {r['n']} held-out questions each (crop IoU {r['crop_iou']})")
+                             f"{r['compare_two']} %{_control(r)} of {r['n']} held-out questions each (crop IoU "
+                             f"{r['crop_iou']})")
+
+
+def _control(row: dict) -> str:  # checks before control was measured have none
+    return (f", control {row['control']} % ({row['control_crop_rate']} % cropped)" if row.get("control") is not None
+            else "")
 
 
 def model_card(results: dict) -> str:

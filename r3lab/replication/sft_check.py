@@ -6,7 +6,8 @@ bar depends on the base: seed 0's base reads 88.7 % of compare_two after 300 ste
 trains a short SFT, measures, and adds SFT phases only while compare_two is below the bar.
 
 The measurement is the evaluation's own: greedy rollouts, with their crops, on `n` held-out questions of each
-detail family (a seed of their own, never the evaluation's), scored by the recipe's reward.
+detail family and of control (a seed of their own, never the evaluation's), scored by the recipe's reward. Control
+is recorded, not a bar: a read_one phase can cost it (research/FINDINGS.md: read_one learned last).
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ CHECKS = "sft_checks.json"  # in out/logs/: one row per check
 SFT_KEYS = ("sft_min", "sft_more", "sft_rounds")  # may change while the SFT stage is unfinished
 SEED = 40_000  # the held-out questions' scenes: a seed no stage draws from (the evaluation's is eval_seed)
 FAMILIES = ("read_one", "compare_two")
+MEASURED = FAMILIES + ("control",)  # control answered without a crop: what the SFT's last phases may cost it
 
 
 class SFTCheckError(RuntimeError):
@@ -29,20 +31,24 @@ class SFTCheckError(RuntimeError):
 
 
 def measure(policy, world: WorldConfig, eval_config: EvalConfig, n: int = 300, seed: int = SEED) -> dict:
-    """% right on `n` held-out questions per detail family under `eval_config` (the recipe's SFT row: greedy, with
-    crops), their crop IoU and the % of crops holding the detail."""
+    """% right on `n` held-out questions per detail family and of control under `eval_config` (the recipe's SFT
+    row: greedy, with crops), the detail families' crop IoU, the % of their crops holding the detail, and the % of
+    control questions cropped."""
     if n < 1:
         raise ValueError(f"the SFT check needs n >= 1 questions per family, got {n}")
-    samples = build_samples(n * len(FAMILIES), seed, list(FAMILIES), world, view=policy.view, progress=False)
+    samples = build_samples(n * len(MEASURED), seed, list(MEASURED), world, view=policy.view, progress=False)
+    detail = [x for x in samples if x.family in FAMILIES]  # the crop measures: the detail families' alone
     was_training = policy.model.training
     try:
-        rows = evaluate(policy, samples, eval_config, progress=False).rows
+        rows = evaluate(policy, detail, eval_config, progress=False).rows
+        control = evaluate(policy, [x for x in samples if x.family == "control"], eval_config, progress=False).rows
     finally:
         policy.model.train(was_training)
     def pct(v, scale=100, digits=1):  # None where nothing was measured (no crop made: no IoU)
         return None if v is None or math.isnan(v) else round(scale * v, digits)
     return {"n": n, **{f: pct(rows[f]["accuracy"]) for f in FAMILIES}, "crop_iou": pct(rows["all"]["crop_iou"], 1, 3),
-            "contains_detail": pct(rows["all"]["contains_detail"])}
+            "contains_detail": pct(rows["all"]["contains_detail"]), "control": pct(control["control"]["accuracy"]),
+            "control_crop_rate": pct(control["control"]["crop_rate"])}
 
 
 def record(logs: str | Path, round_: int, steps: int, metrics: dict) -> list[dict]:

@@ -249,7 +249,9 @@ def test_the_sft_check_adds_sft_phases_until_the_bar_then_names_the_fix(tmp_path
         Recipe(RecipeConfig(out=str(tmp_path), **{**caps, "read_rounds": 8}), progress=False)._check_config()
     policy = load_policy(tmp_path / "sft")
     m = measure(policy, RecipeConfig(**cfg).world_config(), RecipeConfig(**cfg).eval_config("sft"), n=2)
-    assert set(m) == {"n", "read_one", "compare_two", "crop_iou", "contains_detail"} and m["n"] == 2
+    assert set(m) == {"n", "read_one", "compare_two", "crop_iou", "contains_detail", "control",
+                      "control_crop_rate"} and m["n"] == 2
+    assert all(0 <= m[k] <= 100 for k in ("control", "control_crop_rate"))  # measured, on control questions
     assert policy.model.training is False and SEED not in (RecipeConfig().data_seed, RecipeConfig().eval_seed)
     with pytest.raises(ValueError, match="n >= 1"):
         measure(policy, RecipeConfig().world_config(), RecipeConfig().eval_config("sft"), n=0)
@@ -259,7 +261,11 @@ def test_the_sft_check_adds_sft_phases_until_the_bar_then_names_the_fix(tmp_path
                            if k not in ("sft_check", "sft_min", "sft_more", "sft_rounds")})
     assert old["sft_check"] == 0  # earlier runs had none
     res = {"config": saved_recipe(RecipeConfig(out=str(tmp_path))), "rows": {}, "seconds": {}, "sft_checks": checks}
-    assert "- after 4 SFT steps: compare_two " in model_card(res)
+    card = model_card(res)
+    assert "- after 4 SFT steps: compare_two " in card and f"control {checks[-1]['control']} % (" in card
+    del checks[-1]["control"]  # a check from before control was measured: the line without it
+    assert "- after 4 SFT steps: compare_two " in model_card(res) and "control" not in model_card(res).split(
+        "- after 4 SFT steps")[1].split("\n")[0]
 
 
 def test_read_one_last_trains_without_it_then_adds_read_phases_until_its_bar(tmp_path, monkeypatch):
@@ -284,8 +290,8 @@ def test_read_one_last_trains_without_it_then_adds_read_phases_until_its_bar(tmp
     sft_rows = json.loads((tmp_path / "logs" / "sft_checks.json").read_text())
     rows = json.loads((tmp_path / "logs" / CHECKS).read_text())
     assert [(r["round"], r["steps"]) for r in rows] == [(0, 0), (1, 3)]
-    assert {k: rows[0][k] for k in ("read_one", "compare_two")} == {k: sft_rows[-1][k] for k in ("read_one",
-                                                                                                   "compare_two")}
+    same = ("read_one", "compare_two", "control", "control_crop_rate")  # the very state: the last SFT check's row
+    assert {k: rows[0][k] for k in same} == {k: sft_rows[-1][k] for k in same} and rows[1]["control"] is not None
     assert not (tmp_path / "sft" / "config.json").exists()
     before = (tmp_path / "logs" / "sft_sft_read1" / "log.jsonl").read_text()
     rec = Recipe(RecipeConfig(out=str(tmp_path), **{**cfg, "sft_read_min": 0.0}), progress=False)
@@ -300,7 +306,8 @@ def test_read_one_last_trains_without_it_then_adds_read_phases_until_its_bar(tmp
     with pytest.raises(ValueError, match="sft_read_more must be >= 1"):
         RecipeConfig(out=str(tmp_path), sft_read_rounds=2, sft_read_more=0)
     res = {"config": saved_recipe(RecipeConfig(out=str(tmp_path))), "rows": {}, "seconds": {}, "sft_read_checks": rows}
-    assert "- after 3 read_one steps: read_one " in model_card(res)
+    assert f"- after 3 read_one steps: read_one {rows[1]['read_one']} %, compare_two {rows[1]['compare_two']} %, control " \
+           f"{rows[1]['control']} % ({rows[1]['control_crop_rate']} % cropped)" in model_card(res)
 
 
 def test_sft_mix_sets_the_sft_samples_shares_and_leaves_rgrpo_equal(tmp_path, monkeypatch):

@@ -60,6 +60,11 @@ def test_targets_say_met_missed_or_not_measured_from_the_numbers():
                                "rgrpo_no_region": _row(0.6, 0.45, 1.0, 0.0)})
     met = {name: ok for name, _, ok in targets(good)}
     assert met[rgrpo] is True and met[NO_REGION] is True
+    control = "control >= 90 % by SFT and by SFT + R-GRPO"
+    assert met[control] is False and {name: ok for name, _, ok in targets(RESULTS)}[control] is None  # 55 / 80 %
+    sure = dict(good, rows={k: {**v, "control": {**v["control"], "accuracy": 0.9}} for k, v in good["rows"].items()})
+    assert {name: ok for name, _, ok in targets(sure)}[control] is True
+    assert ("| control >= 90 % by SFT and by SFT + R-GRPO | 90.0 % and 90.0 % | met |" in targets_table(sure))
     sharper = dict(good, rows={**good["rows"], "rgrpo_no_region": _row(0.6, 0.55, 1.0, 0.0)})
     assert {name: ok for name, _, ok in targets(sharper)}[NO_REGION] is False  # a higher IoU without the region reward
     close = dict(good, rows={**good["rows"], "sft_rgrpo": _row(0.7, 0.5, 1.0, 0.0)})  # intervals overlap (60 < 65)
