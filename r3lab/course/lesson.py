@@ -31,7 +31,7 @@ SMOKE = {  # lesson -> the sizes smoke mode runs it with (CI: every notebook wel
     "60_scale_out": {"n_samples": 2, "steps": 2, "group_size": 2},
     "70_analyse_a_real_run": {"n_explain": 1, "steps": 4},
 }
-SMOKE_RECIPE = dict(n_base=24, base_steps=2, pairs_steps=1, read_first_steps=1, read_focus_steps=1, read_steps=1, read_check=2, read_min=0.0, compare_drill_steps=1, drill_check=2, drill_min=0.0, compare_steps=1, compare_check=2, compare_min=0.0, compare_ground_min=0.0, sft_check=2, sft_min=0.0, base_batch=4, n_train=24, n_eval=3, sft_steps=2, sft_batch=4,
+SMOKE_RECIPE = dict(n_base=24, base_steps=2, pairs_steps=1, read_first_steps=1, read_focus_steps=1, read_steps=1, read_check=2, read_min=0.0, compare_drill_steps=1, drill_check=2, drill_min=0.0, compare_steps=1, compare_check=2, compare_min=0.0, compare_ground_min=0.0, sft_check=2, sft_min=0.0, sft_read_min=0.0, base_batch=4, n_train=24, n_eval=3, sft_steps=2, sft_batch=4,
                     rgrpo_steps=1, group_size=2, rgrpo_batch=4, train_rollout={"max_new_tokens": 24},
                     eval_rollout={"max_new_tokens": 24},
                     ground_check=4, ground_min=0.0)  # notebook 50: every stage, briefly (the check measured, not enforced)

@@ -191,6 +191,10 @@ class RecipeConfig:
             if rounds and more < 1:
                 raise ValueError(f"{kind}_rounds={rounds} adds phases of {kind}_more steps; {kind}_more must be "
                                  f">= 1, got {more}")
+        if self.sft_read_rounds and not self.sft_check:  # else the first read check fails after the SFT's phases
+            raise ValueError(f"sft_read_rounds={self.sft_read_rounds} measures read_one after each read phase with "
+                             f"the SFT check, but sft_check=0 measures nothing: set sft_check (e.g. 300) or "
+                             f"sft_read_rounds=0 (read_one in the SFT's mix from the start)")
         check_sampled(self.train_rollout, "RecipeConfig.train_rollout")
         check_choice(self, "compare_closeups", CLOSEUP_STYLES)
         for name, mix in (("sft_mix", self.sft_mix), ("rgrpo_mix", self.rgrpo_mix)):

@@ -209,7 +209,8 @@ def test_bad_settings_fail_before_any_training(tmp_path):
                        (dict(pairs_share=1.2), "pairs_share = "), (dict(pairs_steps=-1), "pairs_steps = -1"),
                        (dict(read_closeups=-0.1), "read_closeups = "), (dict(read_steps=-1), "read_steps = -1"),
                        (dict(compare_share=1.5), "compare_share = "), (dict(compare_steps=-2), "compare_steps = -2"),
-                       (dict(compare_closeups="bare"), "compare_closeups = 'bare' is not allowed")]:
+                       (dict(compare_closeups="bare"), "compare_closeups = 'bare' is not allowed"),
+                       (dict(sft_read_rounds=2, sft_check=0), "sft_check=0 measures nothing: set sft_check")]:
         with pytest.raises(ValueError, match=match):
             RecipeConfig(out=str(tmp_path), **bad)
     assert RecipeConfig(families=" read_one, ,count ").families == "read_one,count"
