@@ -32,7 +32,7 @@ SHIPPED = env.ASSETS / "checkpoints"
 TINY = dict(n_base=24, base_steps=2, pairs_steps=0, read_focus_steps=0, read_steps=0, compare_steps=0, base_batch=4, n_train=24, n_eval=3, sft_steps=2, sft_batch=4, rgrpo_steps=1,
             group_size=2, rgrpo_batch=4, train_rollout={"max_new_tokens": 24}, eval_rollout={"max_new_tokens": 24},
             view={"crop_max_pixels": 98 * 98}, ground_check=0, read_first_steps=0, read_check=0, compare_drill_steps=0,
-            drill_check=0, compare_check=0, sft_check=0)
+            drill_check=0, compare_check=0, sft_check=0, sft_read_rounds=0)
 
 
 def test_bootstrap_interval_brackets_the_mean_and_narrows_with_n():
