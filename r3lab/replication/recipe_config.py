@@ -116,8 +116,9 @@ class RecipeConfig:
     # slow seeds have needed two (research/results/recipe_seed1_sft_check.json) and more (recipe_seed1_patch_linear.json)
     compare_rounds: int = 4  # at most this many added phases; still below the bar: VerdictError, naming the fix
     n_train: int = 8000  # VLIR training samples (the same for every row)
-    # compare_two is learned last and the SFT stops when it passes; at 12 shares of 14 that leaves read_one about
-    # 13 points below R-GRPO's (seed 0: 82.6 % -> 95.7 %; at 6 of 8, 91.3 -> 94.6; research/results/recipe_seed0_sft_mix12.json)
+    # the SFT's first phases stop when compare_two passes (12 shares to control's 1, read_one's share held back until
+    # its own phases, below); with read_one in the mix from the start, at 12 shares of 14 R-GRPO took seed 0 from 82.6
+    # to 95.7 % (at 6 of 8, 91.3 -> 94.6; research/results/recipe_seed0_sft_mix12.json)
     sft_mix: dict = field(default_factory=lambda: {"compare_two": 12})  # family -> weight in the SFT samples
     # (a family it does not name: 1; one not trained: ignored; {}: equal shares)
     # control questions in R-GRPO's batch keep the region row from cropping everywhere (FINDINGS: R-GRPO); a short SFT

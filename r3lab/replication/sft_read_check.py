@@ -1,9 +1,9 @@
-"""The SFT's read_one check: with `sft_read_rounds`, read_one is learned last, and stops where R-GRPO has room.
+"""The SFT's read_one check: read_one is learned last (`sft_read_rounds`, 0 turns it off) and stops where R-GRPO has room.
 
 On some seeds the SFT reads read_one at 88-90 % by the time compare_two reaches its bar (read_one's late jump and
 compare_two's bar come within ~100 SFT steps of each other), which leaves R-GRPO nothing to add; without read_one
-samples the SFT answers it at 0-4 % (research/FINDINGS.md: where the SFT stops). So the SFT can learn compare_two
-first without read_one samples, then add short phases at the whole mix, each measured, until read_one reaches the
+samples the SFT answers it at 0-4 % (research/FINDINGS.md: where the SFT stops). So the SFT learns compare_two
+first without read_one samples, then adds short phases at the whole mix, each measured, until read_one reaches the
 card's bar (`sft_read_min`): the SFT stops just past read_one's jump, whatever the seed.
 
 The measurement is the SFT check's (`sft_check.measure`); its rows go to their own file.
