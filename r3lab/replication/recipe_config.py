@@ -138,7 +138,9 @@ class RecipeConfig:
     # sft_read_more steps at the whole mix are added, each measured, until read_one reaches sft_read_min. In the mix
     # from the start, read_one left the SFT at 81-85 % and R-GRPO too little room on some seeds; learned last, seeds 0
     # and 3 leave it at 78 / 74 % and R-GRPO lifts it to 94 / 97 (FINDINGS: read_one last)
-    sft_read_rounds: int = 8  # at most this many read_one phases (0: read_one in the SFT's mix from the start)
+    # seed 0 from nothing passed in its eighth phase (0.7 -> 15 -> 43 -> 4 -> 35 -> 59 -> 64 -> 81 %; a phase can undo
+    # the last, FINDINGS: read_one last from nothing): four to spare
+    sft_read_rounds: int = 12  # at most this many read_one phases (0: read_one in the SFT's mix from the start)
     # read_one jumps within ~25 steps: 50-step phases overshot on seed 3 (0 -> 47 -> 92 %), 25-step ones stop in
     # 72-82 % on seeds 0 and 3; at 5e-4 seed 0's control fell 99 -> 88 %, at 2e-4 to 92 (FINDINGS: read_one last)
     sft_read_more: int = 25  # steps per read_one phase (fresh warm-up and cosine, the SFT's samples in another order)
