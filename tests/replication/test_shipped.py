@@ -44,16 +44,17 @@ def test_the_card_meets_every_target_it_lists():
 @pytest.mark.slow
 def test_the_shipped_sft_reads_from_the_zoom_not_from_the_coarse_view():
     """importance = log p(read | real zoom) - log p(read | the coarse view of the box, blown up): >= 1 nat on
-    average and > 0.5 nats on at least 70 % of crops, for read_one and compare_two (held-out questions)."""
+    average and > 0.5 nats on at least 70 % of crops, for read_one and compare_two (100 held-out questions each:
+    the share sits a few points above 70 %, and 16 questions measured it to within about 11 points)."""
     r3lab.configure_threads()
     policy = r3lab.load_policy(SHIPPED / "r3-tiny-sft")
     config = r3lab.ExplainConfig(score="read", variants=("coarse",), layers=[-1])
     for family in ("read_one", "compare_two"):
-        samples = r3lab.build_samples(16, seed=424242, families=[family], view=policy.view, progress=False)
+        samples = r3lab.build_samples(100, seed=424242, families=[family], view=policy.view, progress=False)
         res = r3lab.evaluate(policy, samples, r3lab.EvalConfig.for_policy(policy), progress=False)
         imps = [e.importance["coarse"] for t in res.trajectories for e in r3lab.explain_crops(policy, t, config)
                 if e.importance.get("coarse") is not None]
-        assert len(imps) >= 12, (family, len(imps))
+        assert len(imps) >= 75, (family, len(imps))
         share = sum(x > 0.5 for x in imps) / len(imps)
         assert statistics.mean(imps) >= 1.0 and share >= 0.7, (family, statistics.mean(imps), share)
 
