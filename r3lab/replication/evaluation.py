@@ -21,9 +21,11 @@ import torch
 
 from ..core.files import atomic_write_text
 from ..core.settings import check_ranges, nested, read_nested
+from ..core.trajectory import Trajectory
 from ..engine.config import RolloutConfig, RolloutSettings
 from ..engine.rollouts import rollout
 from ..model.policy import Policy
+from ..train import dist
 from ..train.checkpoint import nonfinite_parameters
 from ..train.loop import MAX_ROWS
 from ..train.metrics import rollout_metrics, rollout_values
@@ -165,16 +167,37 @@ def evaluate(policy: Policy, samples: Sequence, config: EvalConfig | None = None
             raise
         warnings.warn(f"interrupted after {len(trajs)} of {len(samples)} samples: the result covers those only "
                       "(EvalResult.complete is False)", stacklevel=2)
-    terms = cfg.reward.terms()
-    rows = summarize(trajs, terms)
-    for fam, share in detail_shares(trajs, samples[:len(trajs)]).items():
-        rows[fam]["contains_detail"] = share
     done = samples[:len(trajs)]
+    rows = _rows(trajs, done, cfg)
     if cfg.necessity and trajs:
         ablations = ablation_rollouts(policy, done, cfg.rollout, cfg.batch_rows, cfg.seed, progress)
-        for fam, row in necessity_rows(done, trajs, ablations, terms).items():
+        for fam, row in necessity_rows(done, trajs, ablations, cfg.reward.terms()).items():
             rows.setdefault(fam, {}).update(row)
     return EvalResult(rows, trajs, asdict(cfg), time.perf_counter() - t0, complete=len(trajs) == len(samples))
+
+
+def evaluate_rows(policy: Policy, samples: Sequence, config: EvalConfig | None = None) -> dict[str, dict[str, float]]:
+    """`evaluate(...).rows`, the samples dealt out over the ranks of a distributed run (every rank rolls out each
+    world_size-th sample, then every rank scores them all), so a check inside DDP training costs 1/world_size of
+    its time; the same rows on every rank. A single process: `evaluate`'s rows."""
+    cfg = config or EvalConfig()
+    d = dist.info()
+    if not d.distributed:
+        return evaluate(policy, samples, cfg, progress=False).rows
+    if cfg.necessity or cfg.n:
+        raise ValueError("evaluate_rows over ranks takes neither necessity nor n; call evaluate on one rank")
+    samples = list(samples)
+    mine = evaluate(policy, samples[d.rank::d.world_size], cfg, progress=False).trajectories
+    parts = dist.gather_objects([t.to_dict("none") for t in mine])  # images stay behind: the scores need none
+    trajs = [Trajectory.from_dict(parts[i % d.world_size][i // d.world_size]) for i in range(len(samples))]
+    return _rows(trajs, samples, cfg)
+
+
+def _rows(trajs: list, samples: list, cfg: EvalConfig) -> dict[str, dict[str, float]]:
+    rows = summarize(trajs, cfg.reward.terms())
+    for fam, share in detail_shares(trajs, samples).items():
+        rows[fam]["contains_detail"] = share
+    return rows
 
 
 def contains_detail(crop_orig, detail) -> bool:

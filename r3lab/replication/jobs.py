@@ -6,6 +6,7 @@ A job is a name (`stage:sft`, `eval:oracle`) run as `python -m MODULE OUT JOB`; 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -52,8 +53,8 @@ def run_jobs(jobs: dict[str, tuple[str, ...]], done: Callable[[str], bool], out:
                 bar.update(1)
                 if proc.returncode or not done(job):
                     log = logs / f"{job.replace(':', '_')}.log"
-                    tail = log.read_text()[-2000:] if log.is_file() else ""
-                    raise RuntimeError(f"recipe job {job} failed (exit {proc.returncode}); its log is {log}:\n{tail}")
+                    raise RuntimeError(f"recipe job {job} failed (exit {proc.returncode}); its log is {log}:\n"
+                                       f"{_log_tail(log)}")
     except BaseException:
         for proc in running.values():  # Ctrl-C / a failed job: stop the others; they save on SIGINT
             proc.send_signal(2)
@@ -62,3 +63,11 @@ def run_jobs(jobs: dict[str, tuple[str, ...]], done: Callable[[str], bool], out:
         raise
     finally:
         bar.close()
+
+
+def _log_tail(log: Path, chars: int = 2000) -> str:
+    """The log's end, led by the error a DDP rank raised (torchrun's own report of it fills the end)."""
+    text = log.read_text(errors="replace") if log.is_file() else ""
+    causes = [ln for ln in text.splitlines() if re.match(r"\[rank\d+\]: [\w.]*(Error|Exception|Interrupt)\b", ln)]
+    tail = text[-chars:]
+    return f"{causes[0]}\n...\n{tail}" if causes and causes[0] not in tail else tail

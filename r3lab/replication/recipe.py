@@ -4,11 +4,10 @@ Stages (each saved under `out/`, skipped when already there, so an interrupted r
 grounding, "Where is the red circle?" answered with its crop call, checked on held-out questions; a phase naming
 landmarks in pairs; close-ups whose crop the environment opens, first of colour marks, then of the recipe's detail
 (the grating: close-ups alone, then mixed with grounding questions), answered with it and checked on held-out
-close-ups; a verdict drill of comparisons without images (a quarter grounding questions, with theirs), checked on
-held-out text comparisons; and a comparison phase where half the samples give both looks, crops and reads, and ask
-for the verdict), VLIR SFT from it (`sft/`), the same samples answered without crops (`no_crop/`, also from
-`base`), R-GRPO from the SFT model with and without the region reward (`rgrpo/`, `rgrpo_no_region/`).
-Rows of the table:
+close-ups; a verdict drill of comparisons without images, checked on held-out text comparisons; and a comparison
+phase where half the samples give both looks, crops and reads, and ask for the verdict), VLIR SFT from it (`sft/`),
+the same samples answered without crops (`no_crop/`, also from `base`), R-GRPO from the SFT model with and without
+the region reward (`rgrpo/`, `rgrpo_no_region/`). Rows of the table:
 
     no_crop          trained on the same samples with the crops removed, evaluated with max_crops=0
     sft              VLIR SFT
@@ -174,8 +173,8 @@ class Recipe:
                 # a run before this one measured round k below its bar and began the next phase: go on with it
                 last = run_phase(*self._added_phase(kind, name, k, policy.view))
                 continue
-            m = self._measure(kind, policy, k) if dist.info().is_main else None
-            m = dist.broadcast_object(m)  # every rank takes the same decision
+            here = dist.info().is_main or kind in ("sft", "sft_read")  # the SFT's rollouts are dealt out over ranks
+            m = dist.broadcast_object(self._measure(kind, policy, k) if here else None)  # every rank decides alike
             steps = sum(getattr(c, f) for f in first) + k * more
             rows = check.record(logs, k, steps, m) if dist.info().is_main else [{"steps": steps, **m}]
             if (compare_check.passes(m, bar, c.compare_ground_min) if kind == "compare" else m[key] >= bar):
@@ -188,7 +187,8 @@ class Recipe:
 
     def _measure(self, kind: str, policy, k: int = 0) -> dict:
         c = self.cfg
-        if kind == "sft_read" and k == 0 and c.sft_check and (rows := sft_check.load(self.out / "logs")):
+        if kind == "sft_read" and k == 0 and c.sft_check and (rows := dist.broadcast_object(  # rank 0 wrote it
+                sft_check.load(self.out / "logs") if dist.info().is_main else None)):
             return {key: v for key, v in rows[-1].items() if key not in ("round", "steps")}  # this very state
         if kind in ("sft", "sft_read"):
             return sft_check.measure(policy, c.world_config(), c.eval_config("sft"), c.sft_check)

@@ -17,7 +17,7 @@ from pathlib import Path
 from ..data.vlir import build_samples
 from ..data.world import WorldConfig
 from . import ground_check
-from .evaluation import EvalConfig, evaluate
+from .evaluation import EvalConfig, evaluate_rows
 
 CHECKS = "sft_checks.json"  # in out/logs/: one row per check
 SFT_KEYS = ("sft_min", "sft_more", "sft_rounds")  # may change while the SFT stage is unfinished
@@ -33,15 +33,15 @@ class SFTCheckError(RuntimeError):
 def measure(policy, world: WorldConfig, eval_config: EvalConfig, n: int = 300, seed: int = SEED) -> dict:
     """% right on `n` held-out questions per detail family and of control under `eval_config` (the recipe's SFT
     row: greedy, with crops), the detail families' crop IoU, the % of their crops holding the detail, and the % of
-    control questions cropped."""
+    control questions cropped. In a distributed run every rank calls it and rolls out its share of the questions."""
     if n < 1:
         raise ValueError(f"the SFT check needs n >= 1 questions per family, got {n}")
     samples = build_samples(n * len(MEASURED), seed, list(MEASURED), world, view=policy.view, progress=False)
     detail = [x for x in samples if x.family in FAMILIES]  # the crop measures: the detail families' alone
     was_training = policy.model.training
     try:
-        rows = evaluate(policy, detail, eval_config, progress=False).rows
-        control = evaluate(policy, [x for x in samples if x.family == "control"], eval_config, progress=False).rows
+        rows = evaluate_rows(policy, detail, eval_config)  # dealt out over the ranks of the SFT's DDP run
+        control = evaluate_rows(policy, [x for x in samples if x.family == "control"], eval_config)
     finally:
         policy.model.train(was_training)
     def pct(v, scale=100, digits=1):  # None where nothing was measured (no crop made: no IoU)

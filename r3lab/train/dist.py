@@ -115,6 +115,16 @@ def all_gather_floats(values: Sequence[float | None]) -> list[float | None]:
     return [None if v != v else v for v in torch.cat(out).tolist()]
 
 
+def gather_objects(obj) -> list:
+    """Every rank's `obj` (picklable), in rank order, on every rank (`[obj]` on a single process)."""
+    d = info()
+    if not d.distributed:
+        return [obj]
+    out = [None] * d.world_size
+    dist.all_gather_object(out, obj)
+    return out
+
+
 def all_mean(values: dict[str, float]) -> dict[str, float]:
     """Average a dict of scalar metrics over ranks (same keys on every rank)."""
     d = info()

@@ -827,3 +827,22 @@ def test_the_drill_check_adds_drill_phases_until_the_bar_then_names_the_fix(tmp_
     res = {"config": saved_recipe(RecipeConfig(out=str(tmp_path))), "rows": {}, "seconds": {}, "drill_checks": checks}
     assert "- after 4 drill steps: the true verdict preferred in " in model_card(res)
 
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="torchrun's gloo ranks on a POSIX machine")
+def test_the_sft_checks_of_a_two_rank_sft_stage_run_on_both_ranks(tmp_path):
+    # the base and SFT stages run as two DDP ranks (`parallel=2`); their SFT checks deal the held-out questions out
+    # over both, and both ranks take the same decision: one check failing its bar twice stops both with the fix
+    cfg = dict(TINY, rows="sft", parallel=2, sft_check=2, sft_min=100.0, sft_more=2, sft_rounds=1, sft_read_rounds=1,
+               sft_read_more=2, sft_read_min=0.0)
+    with pytest.raises(RuntimeError, match=r"recipe job stage:sft failed(.|\n)*SFTCheckError(.|\n)*sft_rounds"):
+        run_recipe(RecipeConfig(out=str(tmp_path), **cfg), progress=False)
+    checks = json.loads((tmp_path / "logs" / "sft_checks.json").read_text())
+    assert [(r["round"], r["steps"], r["n"]) for r in checks] == [(0, 2, 2), (1, 4, 2)]
+    # a lower bar goes on from the saved phases; read_one last starts from the check's own last row (rank 0's
+    # file, broadcast), so neither rank measures again before the first read phase
+    res = run_recipe(RecipeConfig(out=str(tmp_path), **{**cfg, "sft_min": 0.0}), progress=False)
+    assert (tmp_path / "sft" / "config.json").is_file() and set(res["rows"]) == {"sft"}
+    reads = json.loads((tmp_path / "logs" / "sft_read_checks.json").read_text())
+    assert [(r["round"], r["steps"]) for r in reads] == [(0, 0)]
+    assert reads[0]["read_one"] == json.loads((tmp_path / "logs" / "sft_checks.json").read_text())[-1]["read_one"]

@@ -94,3 +94,52 @@ def test_single_process_helpers_are_no_ops():
     m = torch.nn.Linear(2, 2)
     assert dist.wrap_ddp(m) is m
     assert dist.device().type == ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+# The SFT check's greedy rollouts, dealt out over two gloo ranks, score as one process scores them all.
+EVAL_WORKER = textwrap.dedent('''
+    import json, sys
+    import torch
+    torch.set_num_threads(1)
+    from r3lab.train import dist
+    from r3lab.data.vlir import build_samples
+    from r3lab.model.policy import load_policy
+    from r3lab.replication.evaluation import evaluate_rows
+    from r3lab.replication.recipe_config import RecipeConfig
+
+    dist.init()
+    c = RecipeConfig()
+    policy = load_policy(sys.argv[2], view=c.view_config())
+    samples = build_samples(9, 40_001, ["read_one", "compare_two", "control"], c.world_config(), view=policy.view,
+                            progress=False)
+    rows = evaluate_rows(policy, samples, c.eval_config("sft"))
+    if dist.info().is_main:
+        json.dump({"rows": rows, "world": dist.info().world_size}, open(sys.argv[1] + "/rows.json", "w"))
+    dist.shutdown()
+''')
+
+
+def test_evaluate_rows_over_two_ranks_equals_one_process(tmp_path):
+    from r3lab.core.env import REPO_ROOT
+
+    script = tmp_path / "eval_worker.py"
+    script.write_text(EVAL_WORKER)
+    sft = str(REPO_ROOT / "assets" / "checkpoints" / "r3-tiny-sft")
+    got = {}
+    for name, cmd in (("one", [sys.executable]), ("two", [sys.executable, "-m", "torch.distributed.run",
+                                                          "--standalone", "--nproc_per_node", "2"])):
+        out = tmp_path / name
+        out.mkdir()
+        env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
+        res = subprocess.run(cmd + [str(script), str(out), sft], env={**env, "TQDM_DISABLE": "1", "OMP_NUM_THREADS": "1"},
+                             capture_output=True, text=True, timeout=600)
+        assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+        got[name] = json.loads((out / "rows.json").read_text())
+    assert (got["one"]["world"], got["two"]["world"]) == (1, 2)
+    one, two = got["one"]["rows"], got["two"]["rows"]
+    assert set(one) == set(two) == {"read_one", "compare_two", "control", "all"}
+    assert one["all"]["n"] == 9 and one["all"]["crop_rate"] > 0  # the shipped SFT crops: the rows hold crops
+    for fam in one:
+        for key in ("n", "accuracy", "crop_rate", "crop_iou", "contains_detail", "reward"):
+            a, b = one[fam][key], two[fam][key]
+            assert (a != a and b != b) or a == pytest.approx(b, abs=1e-6), (fam, key, a, b)
