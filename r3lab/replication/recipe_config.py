@@ -121,9 +121,10 @@ class RecipeConfig:
     # to 95.7 % (at 6 of 8, 91.3 -> 94.6; research/results/recipe_seed0_sft_mix12.json)
     sft_mix: dict = field(default_factory=lambda: {"compare_two": 12})  # family -> weight in the SFT samples
     # (a family it does not name: 1; one not trained: ignored; {}: equal shares)
-    # control questions in R-GRPO's batch keep the region row from cropping everywhere (FINDINGS: R-GRPO); a short SFT
-    # leaves its room on read_one, so read_one gets eight shares of ten (FINDINGS: R-GRPO, the recipe's stage)
-    rgrpo_mix: dict = field(default_factory=lambda: {"read_one": 8})  # family -> weight in R-GRPO's questions
+    # control questions in R-GRPO's batch keep the region row from cropping everywhere (FINDINGS: R-GRPO); the SFT
+    # leaves its room on read_one, and compare_two questions keep what R-GRPO would otherwise cost that family
+    # (FINDINGS: R-GRPO's compare_two share)
+    rgrpo_mix: dict = field(default_factory=lambda: {"read_one": 4, "compare_two": 4})  # family -> weight in its questions
     n_eval: int = 1000  # held-out samples per family
     sft_steps: int = 300  # SFT optimizer steps (both SFT models, from the base), before the SFT check adds any
     # how many SFT steps compare_two needs depends on the base, and a longer SFT leaves R-GRPO no room: measured
