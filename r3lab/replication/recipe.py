@@ -33,7 +33,6 @@ from tqdm.auto import tqdm
 from ..core.env import progress_disabled, seed_everything
 from ..core.prompt import PromptConfig
 from ..data.grounding import build_base
-from ..data.tasks import TaskConfig
 from ..data.vlir import build_samples
 from ..model.policy import load_policy
 from ..model.tiny import build_tiny
@@ -45,7 +44,7 @@ from . import compare_check, drill_check, ground_check, read_check, sft_check, s
 from .ablations import answer_only, oracle_boxes, random_boxes
 from .evaluation import evaluate
 from .jobs import run_jobs
-from .phase_data import drill_data, read_data
+from .phase_data import added_data, drill_data, first_read_data, pairs_data, read_data
 from .report import markdown_table
 from .recipe_config import MODEL_OF, R3_TINY, ROWS, STAGES, RecipeConfig, earlier_settings, saved_recipe
 from .shipping import ship
@@ -117,19 +116,16 @@ class Recipe:
             question_first=c.question_first, instruction=c.instruction))
         samples = build_base(c.n_base, c.data_seed, c.base_closeups, c.world_config(base=True), view=policy.view,
                              pairs=c.base_pairs, progress=self.progress)
-        phases = [("ground", c.sft_config(name, c.base_steps, c.base_batch, c.base_lr), samples)]
+        phases = [("ground", c.sft_config(name, c.base_steps, c.base_batch, c.base_lr, horizon=c.base_steps), samples)]
         if c.pairs_steps:  # after the check: the grounding phase's world, two landmarks named in pairs_share of them
-            data = build_base(c.pairs_steps * c.base_batch, c.data_seed + 3, 0.0, c.world_config(base=True),
-                              view=policy.view, pairs=c.pairs_share, progress=self.progress)
-            phases.append(("pairs", c.sft_config(name, c.pairs_steps, c.base_batch, c.base_lr, phase="pairs"), data))
+            phases.append(("pairs", c.sft_config(name, c.pairs_steps, c.base_batch, c.base_lr, phase="pairs"),
+                           pairs_data(c, policy.view, self.progress)))
         # later phases: the recipe's world, a fresh warm-up and cosine each; their own data seeds
         if c.read_first_steps:  # colour-mark close-ups (a detail the coarse view shows) and grounding questions
-            data = build_base(c.read_first_steps * c.base_batch, c.data_seed + 4, c.read_closeups, c.world_config(),
-                              view=policy.view, progress=self.progress, tasks=TaskConfig(read_kinds=("colour",)))
             phases.append(("read_first", c.sft_config(name, c.read_first_steps, c.base_batch, c.base_lr,
-                                                      phase="read_first"), data))
+                                                      phase="read_first"), first_read_data(c, policy.view, self.progress)))
         if c.read_focus_steps:  # close-ups and control questions alone; the read phase after it restores grounding
-            data = self._read_data(c.read_focus_steps, c.data_seed + 6, policy.view, closeups=1.0)
+            data = read_data(c, c.read_focus_steps, c.data_seed + 6, policy.view, self.progress, closeups=1.0)
             phases.append(("read_focus", c.sft_config(name, c.read_focus_steps, c.base_batch, c.base_lr,
                                                       phase="read_focus"), data))
         for phase, steps, comparisons, seed, style in (
@@ -139,8 +135,8 @@ class Recipe:
                 data = drill_data(c, c.compare_drill_steps, c.data_seed + 5, policy.view, self.progress)
                 phases.append(("drill", c.drill_config(name, c.compare_drill_steps, "drill"), data))
             if steps:
-                data = self._read_data(steps, seed, policy.view, comparisons, style,
-                                       c.compare_closeup_share if phase == "compare" else None)
+                data = read_data(c, steps, seed, policy.view, self.progress, comparisons, style,
+                                 c.compare_closeup_share if phase == "compare" else None)
                 phases.append((phase, c.sft_config(name, steps, c.base_batch, c.base_lr, phase=phase), data))
 
         def run_phase(cfg, data):
@@ -152,15 +148,26 @@ class Recipe:
         def run_phases():
             last = None
             for phase, cfg, data in phases:
+                if phase == "ground" and c.ground_early_steps and (last := self._ground_early(policy, run_phase, cfg, data)):
+                    continue  # bound at ground_early_steps: the grounding phase ends there
                 last = run_phase(cfg, data)
                 if phase in CHECKED and getattr(c, f"{phase}_check"):
                     last = self._until_bar(phase, name, policy, run_phase) or last
             return last
         self._timed(name, run_phases, policy, 0)  # run_phase checks that each phase ran to its end
 
-    def _read_data(self, steps: int, seed: int, view, comparisons: float = 0.0, style: str = "answer",
-                   closeups: float | None = None) -> list:  # a read or comparison phase's samples
-        return read_data(self.cfg, steps, seed, view, self.progress, comparisons, style, closeups)
+    def _ground_early(self, policy, run_phase, cfg, data):
+        """The grounding check at step ground_early_steps of the grounding phase (its checks' round -1): the phase's
+        log when it passes there, else None and the phase goes on along the same schedule (`cfg`, to base_steps)."""
+        c, logs, main, early = self.cfg, self.out / "logs", dist.info().is_main, self.cfg.ground_early_steps
+        if any(int(p.name[5:]) > early for p in Path(cfg.out_dir).glob("step_*") if p.name[5:].isdigit()):
+            return None  # a run before this one went on past the check
+        log = run_phase(replace(cfg, steps=early), data)
+        done = dist.broadcast_object([r for r in ground_check.load(logs) if r["round"] == -1] if main else None)
+        m = done[0] if done else dist.broadcast_object(self._measure("ground", policy) if main else None)
+        if main and not done:
+            ground_check.record(logs, -1, early, m)
+        return log if m["centre_on_named"] >= c.ground_min else None
 
     def _until_bar(self, kind: str, name: str, policy, run_phase):
         """After the grounding, read, comparison or SFT phase (`kind`): measure, and add phases (`<kind>_more` steps
@@ -190,7 +197,9 @@ class Recipe:
         if kind == "sft_read" and k == 0 and c.sft_check and (rows := dist.broadcast_object(  # rank 0 wrote it
                 sft_check.load(self.out / "logs") if dist.info().is_main else None)):
             return {key: v for key, v in rows[-1].items() if key not in ("round", "steps")}  # this very state
-        if kind in ("sft", "sft_read"):
+        if kind == "sft_read":
+            return sft_read_check.measure(policy, c.world_config(), c.eval_config("sft"), c.sft_check, c.sft_read_min)
+        if kind == "sft":
             return sft_check.measure(policy, c.world_config(), c.eval_config("sft"), c.sft_check)
         if kind == "ground":
             return ground_check.measure(policy, {**c.world, **c.base_world}, c.ground_check)
@@ -211,18 +220,9 @@ class Recipe:
         if kind == "sft_read":  # the whole mix, read_one included
             cfg = c.sft_config(name, c.sft_read_more, c.sft_batch, c.sft_read_lr, phase=f"{kind}{k + 1}")
             return replace(cfg, seed=c.seed + 200 + k), self._sft_samples(view)
-        if kind == "ground":
-            steps, data = c.ground_more, build_base(c.ground_more * c.base_batch, c.data_seed + 20 + k, c.base_closeups,
-                                                    c.world_config(base=True), view=view, pairs=c.base_pairs,
-                                                    progress=self.progress)
-        elif kind == "read":
-            steps, data = c.read_more, self._read_data(c.read_more, c.data_seed + 40 + k, view)
-        elif kind == "drill":
-            steps, data = c.drill_more, drill_data(c, c.drill_more, c.data_seed + 80 + k, view, self.progress)
+        steps, data = added_data(c, kind, k, view, self.progress)
+        if kind == "drill":
             return c.drill_config(name, steps, f"{kind}{k + 1}"), data
-        else:
-            steps, data = c.compare_more, self._read_data(c.compare_more, c.data_seed + 60 + k, view, c.compare_share,
-                                                          c.compare_closeups, c.compare_closeup_share)
         return c.sft_config(name, steps, c.base_batch, c.base_lr, phase=f"{kind}{k + 1}"), data
 
     def _sft(self, name: str) -> None:

@@ -58,6 +58,9 @@ class RecipeConfig:
     # the step at which names bind is not a constant, so it is measured (FINDINGS: grounding and binding)
     ground_check: int = 200  # held-out "Where is ...?" questions measured after it (0: no check)
     ground_min: float = 80.0  # % of box centres on the named landmark that counts as bound
+    # names bind early on some seeds (95-99 % at step 1,500 of 2,000): a check there ends the phase when it passes,
+    # else the phase goes on along the same schedule to base_steps (FINDINGS: grounding and binding)
+    ground_early: float = 0.75  # share of base_steps at which the grounding check is also taken (0: at the end only)
     ground_more: int = 500  # grounding steps (fresh warm-up, cosine and samples) added while below the bar
     ground_rounds: int = 4  # at most this many added phases; still below the bar: GroundingError, naming the fix
     # after binding one name, two: without it compare_two's first crop goes to either landmark (FINDINGS: grounding)
@@ -184,10 +187,13 @@ class RecipeConfig:
                                      sft_more=(0, None), sft_rounds=(0, None), sft_read_rounds=(0, None), sft_read_more=(0, None), n_train=POSITIVE, n_eval=POSITIVE,
                                      sft_steps=(0, None), sft_batch=POSITIVE, rgrpo_steps=(0, None),
                                      group_size=(2, None), rgrpo_batch=POSITIVE, parallel=POSITIVE),
-                     floats=dict(base_closeups=SHARE, base_pairs=SHARE, pairs_share=SHARE, read_closeups=SHARE, compare_closeup_share=SHARE, drill_ground_share=SHARE,
+                     floats=dict(ground_early=SHARE, base_closeups=SHARE, base_pairs=SHARE, pairs_share=SHARE, read_closeups=SHARE, compare_closeup_share=SHARE, drill_ground_share=SHARE,
                                  compare_share=SHARE, base_controls=SHARE, ground_min=(0.0, 100.0), read_min=(0.0, 100.0),
                                  compare_min=(0.0, 100.0), compare_ground_min=(0.0, 100.0), drill_min=(0.0, 100.0), sft_min=(0.0, 100.0), sft_read_min=(0.0, 100.0), sft_read_lr=RATE, compare_drill_lr=RATE, base_lr=RATE, sft_lr=RATE,
                                  rgrpo_lr=RATE, beta=(0.0, None)))
+        if self.ground_early >= 1:
+            raise ValueError(f"ground_early={self.ground_early} is the share of base_steps at which the grounding "
+                             "check is also taken, inside the phase: expected a number in [0, 1) (0: at the end only)")
         if self.read_focus_steps and not self.read_steps:
             raise ValueError(f"read_focus_steps={self.read_focus_steps} needs read_steps >= 1: after close-ups alone the "
                              f"base no longer boxes the named landmark, and the read phase's grounding questions "
@@ -260,12 +266,20 @@ class RecipeConfig:
         return from_dict(TinyConfig, self.tiny, "tiny")
 
     # -- the stages' configs (built here, so that a bad setting fails when the recipe is made) ----------------
-    def sft_config(self, name: str, steps: int, batch: int, lr: float, phase: str = "") -> SFTConfig:
-        """A base phase's or an SFT stage's config; its log and checkpoints go to out/logs/<name>[_<phase>]."""
+    @property
+    def ground_early_steps(self) -> int:
+        """The grounding phase's step of its early check (`ground_early` of base_steps; 0: none)."""
+        steps = int(self.ground_early * self.base_steps)
+        return steps if self.ground_check and 0 < steps < self.base_steps else 0
+
+    def sft_config(self, name: str, steps: int, batch: int, lr: float, phase: str = "",
+                   horizon: int = 0) -> SFTConfig:
+        """A base phase's or an SFT stage's config; its log and checkpoints go to out/logs/<name>[_<phase>]. With
+        `horizon` its schedule is laid over that many steps (it stops part-way along it)."""
         # two micro-batches of rows of similar length: less padding than one (benchmarks/train_step.py)
         return SFTConfig(steps=steps, batch_size=batch, grad_accum=2 if batch % 2 == 0 else 1, lr_lm=lr, lr_merger=lr,
-                         lr_vision=lr, autocast=self.autocast,
-                         warmup=min(50, max(1, steps // 10)), seed=self.seed, log_every=10,
+                         lr_vision=lr, autocast=self.autocast, schedule_steps=horizon,
+                         warmup=min(50, max(1, (horizon or steps) // 10)), seed=self.seed, log_every=10,
                          save_every=250 if steps > 250 else 0,  # a killed stage loses minutes, not the stage
                          out_dir=str(Path(self.out) / "logs" / (f"{name}_{phase}" if phase else name)),
                          resume="auto")
@@ -327,6 +341,7 @@ def earlier_settings(stored: dict) -> dict:
     out = recipe_settings(stored)
     if "read_check" not in out:
         out.update(read_check=0, **{k: getattr(RecipeConfig, k) for k in ("read_min", "read_more", "read_rounds")})
+    out.setdefault("ground_early", 0.0)  # grounding was measured at its end only
     out.setdefault("read_first_steps", 0)
     out.setdefault("read_focus_steps", 0)
     out.setdefault("compare_drill_steps", 0)

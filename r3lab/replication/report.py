@@ -192,9 +192,9 @@ def _sft_checks(results: dict) -> str:
 
 def _sft_read_checks(results: dict) -> str:
     return _checks(results, "sft_read", "SFT read_one check (read_one learned last; after each read_one phase)",
-                   lambda r: f"- after {r['steps']} read_one steps: read_one {r['read_one']} %, compare_two "
-                             f"{r['compare_two']} %{_control(r)} of {r['n']} held-out questions each (crop IoU "
-                             f"{r['crop_iou']})")
+                   lambda r: f"- after {r['steps']} read_one steps: read_one {r['read_one']} %" + (
+                       f", compare_two {r['compare_two']} %{_control(r)} of {r['n']} held-out questions each (crop "
+                       f"IoU {r['crop_iou']})" if "compare_two" in r else f" of {r['n']} held-out questions"))
 
 
 def _control(row: dict) -> str:  # checks before control was measured have none

@@ -30,22 +30,28 @@ class SFTCheckError(RuntimeError):
     """The SFT phases ended with compare_two below the bar (`RecipeConfig.sft_min`)."""
 
 
-def measure(policy, world: WorldConfig, eval_config: EvalConfig, n: int = 300, seed: int = SEED) -> dict:
+def measure(policy, world: WorldConfig, eval_config: EvalConfig, n: int = 300, seed: int = SEED,
+            only: str = "") -> dict:
     """% right on `n` held-out questions per detail family and of control under `eval_config` (the recipe's SFT
     row: greedy, with crops), the detail families' crop IoU, the % of their crops holding the detail, and the % of
-    control questions cropped. In a distributed run every rank calls it and rolls out its share of the questions."""
+    control questions cropped; with `only` (a detail family) that family's % alone, on the same questions. In a
+    distributed run every rank calls it and rolls out its share of the questions."""
     if n < 1:
         raise ValueError(f"the SFT check needs n >= 1 questions per family, got {n}")
+    if only and only not in FAMILIES:
+        raise ValueError(f"the SFT check measures one family alone among {FAMILIES}, got only={only!r}")
     samples = build_samples(n * len(MEASURED), seed, list(MEASURED), world, view=policy.view, progress=False)
-    detail = [x for x in samples if x.family in FAMILIES]  # the crop measures: the detail families' alone
+    detail = [x for x in samples if x.family in ((only,) if only else FAMILIES)]  # the crop measures: detail alone
     was_training = policy.model.training
     try:
         rows = evaluate_rows(policy, detail, eval_config)  # dealt out over the ranks of the SFT's DDP run
-        control = evaluate_rows(policy, [x for x in samples if x.family == "control"], eval_config)
+        control = None if only else evaluate_rows(policy, [x for x in samples if x.family == "control"], eval_config)
     finally:
         policy.model.train(was_training)
     def pct(v, scale=100, digits=1):  # None where nothing was measured (no crop made: no IoU)
         return None if v is None or math.isnan(v) else round(scale * v, digits)
+    if only:
+        return {"n": n, only: pct(rows[only]["accuracy"])}
     return {"n": n, **{f: pct(rows[f]["accuracy"]) for f in FAMILIES}, "crop_iou": pct(rows["all"]["crop_iou"], 1, 3),
             "contains_detail": pct(rows["all"]["contains_detail"]), "control": pct(control["control"]["accuracy"]),
             "control_crop_rate": pct(control["control"]["crop_rate"])}

@@ -95,6 +95,8 @@ class SFTConfig:
     schedule: str = "cosine"  # "cosine" or "constant" after warm-up
     warmup: float = 0.03  # warm-up: fraction of steps (< 1) or a number of steps (>= 1)
     min_lr_ratio: float = 0.1  # cosine floor as a fraction of each group's lr
+    # a run of fewer steps stops part-way along that curve; resumed to schedule_steps, it is the run of that many
+    schedule_steps: int = 0  # steps the warm-up and cosine are laid over (0: steps)
     grad_clip: float = 1.0  # max global grad norm (0 = off)
     gradient_checkpointing: bool = False  # recompute activations in backward (GPU, long sequences)
     lora: LoRAConfig = nested(LoRAConfig, "lora-")  # LoRA adapters (peft) instead of full fine-tuning: --lora-r 16 turns them on
@@ -112,7 +114,7 @@ class SFTConfig:
 
     def validate(self) -> "SFTConfig":
         check_ranges(self, ints=dict(steps=(0, None), batch_size=POSITIVE, grad_accum=POSITIVE, seed=(0, None),
-                                     log_every=POSITIVE, save_every=(0, None)),
+                                     schedule_steps=(0, None), log_every=POSITIVE, save_every=(0, None)),
                      floats=dict(lr_lm=RATE, lr_merger=RATE, lr_vision=RATE, weight_decay=(0.0, 1.0),
                                  warmup=(0.0, None), min_lr_ratio=(0.0, 1.0), grad_clip=(0.0, None)))
         check_out_dir_mode(self)
@@ -121,6 +123,9 @@ class SFTConfig:
             raise ValueError(f"batch_size {self.batch_size} must be a positive multiple of grad_accum "
                              f"{self.grad_accum}")
         check_choice(self, "schedule", ("cosine", "constant"))
+        if self.schedule_steps and self.schedule_steps < self.steps:
+            raise ValueError(f"schedule_steps {self.schedule_steps} is shorter than steps {self.steps}: the schedule "
+                             "would end before the run; set schedule_steps >= steps, or 0 to lay it over steps")
         return self
 
 

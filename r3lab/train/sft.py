@@ -36,7 +36,7 @@ def sft_step(state: TrainState, samples: Sequence) -> dict:
     for t in trajs:
         t.tokenize(policy)
     n_tok = dist.all_sum(sum(int(t.loss_mask().sum()) for t in trajs))  # global normaliser
-    set_lr(state.optimizer, lr_factor(state.step, cfg.steps, cfg.warmup, cfg.schedule, cfg.min_lr_ratio))
+    set_lr(state.optimizer, lr_factor(state.step, cfg.schedule_steps or cfg.steps, cfg.warmup, cfg.schedule, cfg.min_lr_ratio))
     total_nll, seen = 0.0, 0
     with defer_interrupt():  # grad_accum micro-batches, each of rows of similar length (less padding)
         chunks = [[trajs[i] for i in part] for part in by_length([len(t.input_ids()) for t in trajs], cfg.grad_accum)]

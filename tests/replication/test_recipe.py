@@ -32,7 +32,7 @@ SHIPPED = env.ASSETS / "checkpoints"
 TINY = dict(n_base=24, base_steps=2, pairs_steps=0, read_focus_steps=0, read_steps=0, compare_steps=0, base_batch=4, n_train=24, n_eval=3, sft_steps=2, sft_batch=4, rgrpo_steps=1,
             group_size=2, rgrpo_batch=4, train_rollout={"max_new_tokens": 24}, eval_rollout={"max_new_tokens": 24},
             view={"crop_max_pixels": 98 * 98}, ground_check=0, read_first_steps=0, read_check=0, compare_drill_steps=0,
-            drill_check=0, compare_check=0, sft_check=0, sft_read_rounds=0)
+            drill_check=0, compare_check=0, sft_check=0, sft_read_rounds=0, ground_early=0.0)
 
 
 def test_bootstrap_interval_brackets_the_mean_and_narrows_with_n():
@@ -292,7 +292,8 @@ def test_read_one_last_trains_without_it_then_adds_read_phases_until_its_bar(tmp
     rows = json.loads((tmp_path / "logs" / CHECKS).read_text())
     assert [(r["round"], r["steps"]) for r in rows] == [(0, 0), (1, 3)]
     same = ("read_one", "compare_two", "control", "control_crop_rate")  # the very state: the last SFT check's row
-    assert {k: rows[0][k] for k in same} == {k: sft_rows[-1][k] for k in same} and rows[1]["control"] is not None
+    assert {k: rows[0][k] for k in same} == {k: sft_rows[-1][k] for k in same}
+    assert set(rows[1]) == {"round", "steps", "n", "read_one"}  # below the bar: read_one alone, the bar's family
     assert not (tmp_path / "sft" / "config.json").exists()
     before = (tmp_path / "logs" / "sft_sft_read1" / "log.jsonl").read_text()
     rec = Recipe(RecipeConfig(out=str(tmp_path), **{**cfg, "sft_read_min": 0.0}), progress=False)
@@ -300,15 +301,20 @@ def test_read_one_last_trains_without_it_then_adds_read_phases_until_its_bar(tmp
     rec.train_stage("sft")
     assert (tmp_path / "logs" / "sft_sft_read1" / "log.jsonl").read_text() == before  # resumed, not retrained
     assert (tmp_path / "sft" / "config.json").is_file()
+    passed = json.loads((tmp_path / "logs" / CHECKS).read_text())[1]  # measured again: at the bar, the whole row
+    assert passed["read_one"] == rows[1]["read_one"] and passed["control"] is not None and "compare_two" in passed
     rec.train_stage("no_crop")  # the ablation keeps the whole mix: it is measured on read_one too
     assert seen["no_crop"][0] == {"read_one", "compare_two", "control"}
     assert earlier_settings({k: v for k, v in saved_recipe(RecipeConfig()).items()
                              if not k.startswith("sft_read")})["sft_read_rounds"] == 0
     with pytest.raises(ValueError, match="sft_read_more must be >= 1"):
         RecipeConfig(out=str(tmp_path), sft_read_rounds=2, sft_read_more=0)
-    res = {"config": saved_recipe(RecipeConfig(out=str(tmp_path))), "rows": {}, "seconds": {}, "sft_read_checks": rows}
-    assert f"- after 3 read_one steps: read_one {rows[1]['read_one']} %, compare_two {rows[1]['compare_two']} %, control " \
-           f"{rows[1]['control']} % ({rows[1]['control_crop_rate']} % cropped)" in model_card(res)
+    res = {"config": saved_recipe(RecipeConfig(out=str(tmp_path))), "rows": {}, "seconds": {},
+           "sft_read_checks": [rows[1], passed]}
+    card = model_card(res)
+    assert f"- after 3 read_one steps: read_one {rows[1]['read_one']} % of 2 held-out questions\n" in card
+    assert f"- after 3 read_one steps: read_one {passed['read_one']} %, compare_two {passed['compare_two']} %, control " \
+           f"{passed['control']} % ({passed['control_crop_rate']} % cropped)" in card
 
 
 def test_sft_mix_sets_the_sft_samples_shares_and_leaves_rgrpo_equal(tmp_path, monkeypatch):
@@ -555,6 +561,48 @@ def test_the_grounding_check_adds_phases_until_the_bar_then_names_the_fix(tmp_pa
         RecipeConfig(out=str(tmp_path), ground_more=0)
     with pytest.raises(ValueError, match=r"RecipeConfig\.ground_min = 120 is not allowed: expected a finite number in \[0\.0, 100\.0\]"):
         RecipeConfig(out=str(tmp_path), ground_min=120)
+
+
+def test_the_grounding_check_inside_the_phase_ends_it_when_bound_else_the_phase_goes_on_as_one_run(tmp_path):
+    from r3lab.replication.ground_check import CHECKS, GroundingError
+
+    def log(out, phase="base"):
+        return [json.loads(x) for x in (out / "logs" / phase / "log.jsonl").read_text().splitlines()]
+
+    cfg = dict(TINY, n_base=16, base_steps=4, ground_check=4, ground_early=0.5, ground_min=0.0, ground_rounds=0)
+    bound = tmp_path / "bound"
+    Recipe(RecipeConfig(out=str(bound), **cfg), progress=False).train_stage("base")
+    assert [(r["round"], r["steps"]) for r in json.loads((bound / "logs" / CHECKS).read_text())] == [(-1, 2)]
+    assert [r["step"] for r in log(bound)] == [2]  # the phase ended at its check, half-way along its schedule
+    saved = load_policy(bound / "base").model.state_dict()
+    at_check = load_file(bound / "logs" / "base" / "step_000002" / "model.safetensors")
+    assert all(torch.equal(saved[k], at_check[k]) for k in saved if k in at_check)
+    # below the bar there: the phase goes on to base_steps, the same run as one without the early check
+    runs = {}
+    for name, early in (("on", 0.5), ("plain", 0.0)):
+        runs[name] = tmp_path / name
+        rec = Recipe(RecipeConfig(out=str(runs[name]), **{**cfg, "ground_min": 100.0, "ground_early": early}),
+                     progress=False)
+        with pytest.raises(GroundingError, match=r"after 4 grounding steps"):
+            rec.train_stage("base")
+    checks = json.loads((runs["on"] / "logs" / CHECKS).read_text())
+    assert [(r["round"], r["steps"]) for r in checks] == [(-1, 2), (0, 4)]
+    row = {n: [(r["step"], r["lr"], r["loss"]) for r in log(runs[n])] for n in runs}
+    assert [r[0] for r in row["on"]] == [2, 4] and row["on"][-1] == row["plain"][-1]  # the same last step
+    on, plain = (load_file(runs[n] / "logs" / "base" / "step_000004" / "model.safetensors") for n in ("on", "plain"))
+    assert all(torch.equal(on[k], plain[k]) for k in plain)
+    # going on with a lower bar: the phase that went on past the check is not cut back to it
+    rec = Recipe(RecipeConfig(out=str(runs["on"]), **{**cfg, "ground_min": 0.0}), progress=False)
+    rec._check_config()
+    rec.train_stage("base")
+    assert [r["step"] for r in log(runs["on"])][-1] == 4
+    assert [(r["round"], r["steps"]) for r in json.loads((runs["on"] / "logs" / CHECKS).read_text())] == [(-1, 2), (0, 4)]
+    assert RecipeConfig(base_steps=2000).ground_early_steps == 1500
+    assert RecipeConfig(base_steps=2000, ground_check=0).ground_early_steps == 0  # no check: none inside either
+    assert earlier_settings({k: v for k, v in saved_recipe(RecipeConfig()).items() if k != "ground_early"}
+                            )["ground_early"] == 0.0
+    with pytest.raises(ValueError, match=r"ground_early=1.0 is the share of base_steps"):
+        RecipeConfig(ground_early=1.0)
 
 
 def test_the_read_check_adds_read_phases_until_the_bar_then_names_the_fix(tmp_path):

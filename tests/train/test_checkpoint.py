@@ -117,6 +117,24 @@ def test_sft_resume_reproduces_the_uninterrupted_run(tmp_path):
 
 
 
+def test_a_run_along_a_longer_schedule_continued_to_its_end_is_the_run_of_that_length(tmp_path):
+    def run(out, steps, schedule_steps=0, resume=False):
+        policy = tiny_policy(fresh=True)
+        cfg = SFTConfig(steps=steps, batch_size=2, lr_lm=1e-2, warmup=0.25, out_dir=str(out), resume=resume,
+                        schedule_steps=schedule_steps)
+        return policy, sft_train(policy, toy_samples(4, policy.view), cfg)
+
+    full_policy, full = run(tmp_path / "a", 4)
+    _, part = run(tmp_path / "b", 2, schedule_steps=4)
+    assert [r["lr"] for r in part] == [r["lr"] for r in full][:2]  # part-way along the 4-step warm-up and cosine
+    assert [r["lr"] for r in run(tmp_path / "c", 2)[1]] != [r["lr"] for r in part]  # not a 2-step schedule
+    resumed_policy, resumed = run(tmp_path / "b", 4, schedule_steps=4, resume=True)
+    same_rows(resumed, full)
+    same_params(resumed_policy, full_policy)
+    with pytest.raises(ValueError, match="schedule_steps 3 is shorter than steps 4"):
+        SFTConfig(steps=4, schedule_steps=3)
+
+
 def test_resuming_a_finished_run_loads_it_and_leaves_its_last_checkpoint_as_it_was(tmp_path):
     # the recipe resumes finished phases; under several ranks a rewrite raced the other ranks' reads
     def run(resume):
