@@ -77,10 +77,13 @@ def _card_numbers() -> set[str]:
 
 
 def _outside_the_generated_tables(text: str) -> str:
+    """The prose: the generated blocks (the card's table, the course table's lesson times) taken out."""
     from r3lab.course.syllabus import BLOCKS
 
-    start, end = BLOCKS["replication"]
-    return text.split(start)[0] + text.split(end)[-1] if start in text else text
+    for start, end in BLOCKS.values():
+        if start in text and end in text:
+            text = text.split(start)[0] + text.split(end, 1)[-1]
+    return text
 
 
 @pytest.mark.parametrize("doc", ["README.md", "DEVELOPERS.md", "notebooks/README.md"])
