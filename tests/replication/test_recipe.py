@@ -416,7 +416,8 @@ def test_the_comparison_phase_continues_the_read_phase(tmp_path):
             for p in ("base", "base_read_first", "base_read_focus", "base_read", "base_compare")}
     assert [logs[p][-1]["step"] for p in logs] == [2, 1, 3, 1, 2]
     kinds = lambda data: {s.sample_id.split("-")[0] for s in data}  # noqa: E731
-    focus, read = rec._read_data(40, 3, ViewConfig(), closeups=1.0), rec._read_data(40, 3, ViewConfig())
+    from r3lab.replication.phase_data import read_data
+    focus, read = read_data(cfg, 40, 3, ViewConfig(), False, closeups=1.0), read_data(cfg, 40, 3, ViewConfig(), False)
     assert kinds(focus) == {"closeup", "control"} and kinds(read) == {"closeup", "control", "ground"}
     with pytest.raises(ValueError, match="read_focus_steps=3 needs read_steps >= 1"):
         RecipeConfig(out=str(tmp_path), read_focus_steps=3, read_steps=0)
@@ -710,6 +711,7 @@ def test_the_verdict_check_holds_the_grounding_to_its_bar_too(tmp_path):
 
 
 def test_base_pairs_sets_the_two_landmark_questions_of_every_grounding_phase(tmp_path, monkeypatch):
+    import r3lab.replication.phase_data as phase_data
     import r3lab.replication.recipe as recipe_mod
     from r3lab.replication.ground_check import GroundingError
 
@@ -721,6 +723,7 @@ def test_base_pairs_sets_the_two_landmark_questions_of_every_grounding_phase(tmp
         return samples
     spy.__wrapped__ = recipe_mod.build_base
     monkeypatch.setattr(recipe_mod, "build_base", spy)
+    monkeypatch.setattr(phase_data, "build_base", spy)  # the phases a check adds build theirs there
     cfg = RecipeConfig(out=str(tmp_path), **{**TINY, "base_closeups": 0.0, "base_pairs": 1.0, "ground_check": 2,
                                              "ground_min": 100.0, "ground_more": 1, "ground_rounds": 1})
     with pytest.raises(GroundingError):
