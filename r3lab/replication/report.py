@@ -245,5 +245,7 @@ Every target above marked "missed" is a limit of these checkpoints, measured on 
 What moved these numbers, lever by lever, and what was tried for the rest is in the research findings
 (`research/FINDINGS.md`); the count family is not trained (an open row there). A run from nothing with another
 seed does not always meet every target: the R-GRPO gain needs an SFT whose crops still miss the detail, and an SFT
-that already holds it leaves R-GRPO less than 5 points (FINDINGS, "The recipe from nothing").
+that already holds it leaves R-GRPO less than 5 points. Its wall time depends on the seed too: each check that
+falls short adds a phase, and a seed whose late jumps come after the first checks takes longer than the time above
+(FINDINGS, "The recipe from nothing").
 """
