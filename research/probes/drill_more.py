@@ -2,6 +2,7 @@
 sooner? (research notes: the verdict's late jump)
 
     python drill_more.py START OUT [--more 500] [--max 1500] [--bar 85] [--compare 600] [--every 150]
+                         [--seed 0] [--data-seed 1]
 
 START is a base after the recipe's verdict drill (a recipe folder's `logs/base_drill/step_001000`). The text verdict
 is measured on 200 held-out drill samples (`build_drill`, seed 30,000, no images, the reads written): % whose true
@@ -9,7 +10,8 @@ verdict and answer the policy scores above the flipped ones (chance 50). While i
 `--more` steps (the recipe's drill: text only, lr compare_drill_lr, vision and merger frozen, a fresh warm-up and
 cosine, data seed 2000 + k) are added, up to `--max` steps; then the recipe's comparison phase (`--compare` steps)
 runs with the recipe's verdict check (200 held-out comparisons with both crops) every `--every` steps (`--ground`:
-the grounding check too, before the comparison phase and after it). Writes
+the grounding check too, before the comparison phase and after it). `--seed` and `--data-seed`
+are the recipe's (the run START came from: its step order and its comparison phase's samples). Writes
 OUT.json as it goes (one process, one thread).
 """
 from __future__ import annotations
@@ -56,6 +58,10 @@ def main() -> None:
     ap.add_argument("--bar", type=float, default=85.0)
     ap.add_argument("--compare", type=int, default=600)
     ap.add_argument("--every", type=int, default=150)
+    ap.add_argument("--recipe-check", action="store_true",
+                    help="measure the text verdict with the recipe's drill check (drill_check.text_verdict) instead")
+    ap.add_argument("--seed", type=int, default=0, help="the recipe's seed (step order)")
+    ap.add_argument("--data-seed", type=int, default=1, help="the recipe's data seed (the comparison phase's samples)")
     ap.add_argument("--ground", action="store_true", help="the grounding check (200 questions) after the drill and at the end")
     a = ap.parse_args()
 
@@ -68,7 +74,7 @@ def main() -> None:
     from r3lab.replication.recipe_config import RecipeConfig
     from r3lab.train.sft import train as train_sft
 
-    c = RecipeConfig(out=f"/tmp/drill_more/{a.out.replace('/', '_')}")
+    c = RecipeConfig(out=f"/tmp/drill_more/{a.out.replace('/', '_')}", seed=a.seed, data_seed=a.data_seed)
     policy = load_policy(a.start, view=c.view_config())
     rec = {"start": a.start, "args": vars(a), "drill": [], "compare": []}
     t0 = time.time()
@@ -78,8 +84,15 @@ def main() -> None:
         json.dump(rec, open(a.out + ".json", "w"), indent=1)
         print(part, rec[part][-1], flush=True)
 
+    from r3lab.replication import drill_check
+
+    def drill_verdict():
+        if a.recipe_check:
+            return drill_check.text_verdict(policy, c.world_config(), c.drill_check, reads=c.compare_drill_reads)["text_verdict"]
+        return text_verdict(policy, c.world_config())
+
     done, k = 0, 0
-    save("drill", {"added_steps": 0, "text_verdict": text_verdict(policy, c.world_config())})
+    save("drill", {"added_steps": 0, "text_verdict": drill_verdict()})
     while rec["drill"][-1]["text_verdict"] < a.bar and done < a.max:
         data = build_drill(a.more * c.base_batch, 2000 + k, c.world_config(), policy.view, progress=False,
                            reads=c.compare_drill_reads)
@@ -87,7 +100,7 @@ def main() -> None:
                       freeze_vision=True, freeze_merger=True, save_every=0, resume=False)
         train_sft(policy, data, cfg)
         done, k = done + a.more, k + 1
-        save("drill", {"added_steps": done, "text_verdict": text_verdict(policy, c.world_config())})
+        save("drill", {"added_steps": done, "text_verdict": drill_verdict()})
     verdict = lambda: compare_check.verdict_accuracy(policy, c.world_config(), c.compare_check)["verdict"]
     where = lambda: ground_check.measure(policy, {**c.world, **c.base_world}, c.ground_check)["centre_on_named"]
     save("compare", {"steps": 0, "verdict": verdict(), **({"centre_on_named": where()} if a.ground else {})})
