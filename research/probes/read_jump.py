@@ -12,6 +12,7 @@ to `--steps` whatever it reads (`--ground`: the grounding check too), and writes
   closeups1  the recipe's phases with every non-control sample a close-up (the recipe: 75 %)
   closeups09 the same with 90 % close-ups
   lr2e-3     the recipe's phases at twice the base learning rate
+  focus      the first phase close-ups only (as the recipe's read_focus phase), later phases the recipe's mix
 
 Phase k's samples come from data seed 1000 * seed + k (the recipe's own seeds are data_seed + 1 and + 40 + k).
 """
@@ -25,7 +26,7 @@ from dataclasses import replace
 from pathlib import Path
 
 VARIANTS = {"recipe": {}, "constant": {"schedule": "constant"}, "closeups1": {"closeups": 1.0}, "closeups09": {"closeups": 0.9},
-            "lr2e-3": {"lr": 2e-3}}
+            "lr2e-3": {"lr": 2e-3}, "focus": {"first_closeups": 1.0}}
 
 
 def run(start: str, out: str, variant: str, seed: int, steps: int, device: str, first: int, more: int,
@@ -54,7 +55,8 @@ def run(start: str, out: str, variant: str, seed: int, steps: int, device: str, 
         rec["start_centre_on_named"] = where()
     while done < steps:
         n = c.read_steps if k == 0 else c.read_more
-        data = build_base(n * c.base_batch, 1000 * seed + k, v.get("closeups", c.read_closeups), c.world_config(),
+        closeups = v["first_closeups"] if k == 0 and "first_closeups" in v else v.get("closeups", c.read_closeups)
+        data = build_base(n * c.base_batch, 1000 * seed + k, closeups, c.world_config(),
                           view=policy.view, progress=False, controls=c.base_controls)
         cfg = replace(c.sft_config("probe", n, c.base_batch, v.get("lr", c.base_lr), phase=f"read{k}"),
                       schedule=v.get("schedule", "cosine"), seed=seed + k, save_every=0, resume=False)
