@@ -20,6 +20,7 @@ from ..core.trajectory import MODEL, Piece
 from ..data.grounding import comparison_sample
 from ..data.world import WorldConfig
 from ..engine.scoring import TokenScorer, token_logprobs
+from ..train import dist
 from . import ground_check
 
 CHECKS = "compare_checks.json"  # in out/logs/: one row per check
@@ -68,12 +69,14 @@ def prefers_true(policy, refs, batch: int = 16) -> int:
 
 def verdict_accuracy(policy, world: WorldConfig | None = None, n: int = 200, seed: int = SEED,
                      batch: int = 16) -> dict:
-    """% of `n` held-out comparisons whose true verdict the policy scores above the flipped one (chance: 50)."""
+    """% of `n` held-out comparisons whose true verdict the policy scores above the flipped one (chance: 50). In a
+    distributed run every rank calls it and scores its share of the batches (the same result on every rank)."""
     if n < 1:
         raise ValueError(f"verdict_accuracy needs n >= 1 comparisons, got {n}")
-    refs = [comparison_sample(seed, i, world, policy.view, crops=True).reference(policy.view).tokenize(policy)
-            for i in range(n)]
-    return {"n": n, "verdict": round(100 * prefers_true(policy, refs, batch) / n, 1), "chance": 50.0}
+    right = sum(prefers_true(policy, [comparison_sample(seed, i, world, policy.view, crops=True)
+                                      .reference(policy.view).tokenize(policy) for i in part], batch)
+                for part in dist.deal(n, batch))
+    return {"n": n, "verdict": round(100 * dist.all_sum(right) / n, 1), "chance": 50.0}
 
 
 def measure(policy, world: WorldConfig, n: int, ground_world: dict | None = None) -> dict:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from ..data.grounding import build_drill
 from ..data.world import WorldConfig
+from ..train import dist
 from . import ground_check
 from .compare_check import prefers_true
 
@@ -32,12 +33,14 @@ class DrillError(RuntimeError):
 def text_verdict(policy, world: WorldConfig | None = None, n: int = 200, seed: int = SEED, reads: bool = True,
                  batch: int = 16) -> dict:
     """% of `n` held-out text-only comparisons (`build_drill`'s, no image) whose true verdict and answer the policy
-    scores above the flipped ones (chance: 50)."""
+    scores above the flipped ones (chance: 50). In a distributed run every rank calls it and scores its share of
+    the batches (the same result on every rank)."""
     if n < 1:
         raise ValueError(f"text_verdict needs n >= 1 comparisons, got {n}")
-    refs = [s.reference(policy.view).tokenize(policy)
-            for s in build_drill(n, seed, world, policy.view, progress=False, reads=reads)]
-    return {"n": n, "text_verdict": round(100 * prefers_true(policy, refs, batch) / n, 1), "chance": 50.0}
+    samples = build_drill(n, seed, world, policy.view, progress=False, reads=reads)
+    right = sum(prefers_true(policy, [samples[i].reference(policy.view).tokenize(policy) for i in part], batch)
+                for part in dist.deal(n, batch))
+    return {"n": n, "text_verdict": round(100 * dist.all_sum(right) / n, 1), "chance": 50.0}
 
 
 def record(logs: str | Path, round_: int, steps: int, metrics: dict) -> list[dict]:

@@ -24,6 +24,7 @@ from ..data.tasks import make_task
 from ..data.world import WorldConfig, region_input_box
 from ..engine.config import RolloutConfig
 from ..engine.rollouts import rollout
+from ..train import dist
 from .evaluation import contains_detail
 
 CHECKS = "ground_checks.json"  # in out/logs/: one row per check
@@ -104,7 +105,8 @@ def chance(items: list[dict]) -> dict:
 
 
 def evaluate_where(policy, config: WhereConfig | None = None, progress: bool | None = False) -> dict:
-    """Where the policy's greedy boxes land on `config.n` held-out questions: `where_metrics` and `chance`."""
+    """Where the policy's greedy boxes land on `config.n` held-out questions: `where_metrics` and `chance`. In a
+    distributed run every rank calls it and rolls out its share of the batches (the same result on every rank)."""
     cfg = config or WhereConfig()
     world = WorldConfig(**cfg.world)
     items = [where_question(world, cfg.seed, i, policy.view) for i in range(cfg.n)]
@@ -112,8 +114,12 @@ def evaluate_where(policy, config: WhereConfig | None = None, progress: bool | N
     budget = max(len(policy.encode(format_crop_call(it["box"], style, it["frame"]) + IM_END)) for it in items[:50]) + 8
     rcfg = RolloutConfig(group_size=1, greedy=True, max_crops=0, max_new_tokens=budget, max_segment_tokens=budget,
                          batch_rows=cfg.batch_rows)
-    trajs = rollout(policy, [it["sample"] for it in items], rcfg, progress=progress)
-    return {**where_metrics(items, [first_box(t) for t in trajs]), **chance(items)}
+    boxes = {}
+    for part in dist.deal(len(items), cfg.batch_rows):  # rollout's own batches: the same boxes on any ranks
+        trajs = rollout(policy, [items[i]["sample"] for i in part], rcfg, progress=progress)
+        boxes.update(zip(part, map(first_box, trajs)))
+    boxes = {i: b for mine in dist.gather_objects(boxes) for i, b in mine.items()}
+    return {**where_metrics(items, [boxes[i] for i in range(len(items))]), **chance(items)}
 
 
 def measure(policy, world: dict, n: int) -> dict:

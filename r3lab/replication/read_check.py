@@ -21,6 +21,7 @@ from ..data.grounding import closeup_sample
 from ..data.tasks import TaskConfig, answer_classes
 from ..data.world import WorldConfig
 from ..engine.scoring import TokenScorer, token_logprobs
+from ..train import dist
 from . import ground_check
 
 CHECKS = "read_checks.json"  # in out/logs/: one row per check
@@ -35,7 +36,8 @@ class ReadingError(RuntimeError):
 @torch.no_grad()
 def read_accuracy(policy, world: WorldConfig | None = None, n: int = 200, seed: int = SEED,
                   tasks: TaskConfig | None = None) -> dict:
-    """% of `n` held-out close-ups whose true class the policy scores highest; with `chance` (100 / classes)."""
+    """% of `n` held-out close-ups whose true class the policy scores highest; with `chance` (100 / classes). In a
+    distributed run every rank calls it and scores its share of the close-ups (the same result on every rank)."""
     if n < 1:
         raise ValueError(f"read_accuracy needs n >= 1 close-ups, got {n}")
     world, tasks = world or WorldConfig(), tasks or TaskConfig()
@@ -44,7 +46,7 @@ def read_accuracy(policy, world: WorldConfig | None = None, n: int = 200, seed: 
     policy.model.eval()
     right = 0
     try:
-        for i in range(n):
+        for i in (i for part in dist.deal(n) for i in part):
             sample = closeup_sample(seed, i, world, policy.view)
             ref = sample.reference(policy.view).tokenize(policy)
             trajs = []
@@ -56,6 +58,7 @@ def read_accuracy(policy, world: WorldConfig | None = None, n: int = 200, seed: 
             right += classes[int(scores.argmax())] == sample.answers[0]
     finally:
         policy.model.train(was_training)
+    right = dist.all_sum(right)
     return {"n": n, "read_accuracy": round(100 * right / n, 1), "chance": round(100 / len(classes), 1)}
 
 

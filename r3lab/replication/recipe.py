@@ -18,7 +18,8 @@ the region reward (`rgrpo/`, `rgrpo_no_region/`). Rows of the table:
 
 Every row is evaluated greedily on the same held-out samples (`n_eval` per family, a seed disjoint from
 training) with bootstrap 95% intervals; `out/eval/<row>.json` per row, `out/results.json` and `out/table.md`
-for all. With `parallel` > 1, stages and evaluations run as that many processes (one thread each).
+for all. With `parallel` > 1, stages and evaluations run as that many processes (one thread each); the base and
+SFT stages run as that many DDP ranks, and each of their checks deals its held-out questions out over them.
 """
 from __future__ import annotations
 
@@ -164,7 +165,7 @@ class Recipe:
             return None  # a run before this one went on past the check
         log = run_phase(replace(cfg, steps=early), data)
         done = dist.broadcast_object([r for r in ground_check.load(logs) if r["round"] == -1] if main else None)
-        m = done[0] if done else dist.broadcast_object(self._measure("ground", policy) if main else None)
+        m = done[0] if done else dist.broadcast_object(self._measure("ground", policy))  # measured on every rank
         if main and not done:
             ground_check.record(logs, -1, early, m)
         return log if m["centre_on_named"] >= c.ground_min else None
@@ -180,8 +181,8 @@ class Recipe:
                 # a run before this one measured round k below its bar and began the next phase: go on with it
                 last = run_phase(*self._added_phase(kind, name, k, policy.view))
                 continue
-            here = dist.info().is_main or kind in ("sft", "sft_read")  # the SFT's rollouts are dealt out over ranks
-            m = dist.broadcast_object(self._measure(kind, policy, k) if here else None)  # every rank decides alike
+            # every check deals its questions out over the ranks; rank 0's result decides for all, alike
+            m = dist.broadcast_object(self._measure(kind, policy, k))
             steps = sum(getattr(c, f) for f in first) + k * more
             rows = check.record(logs, k, steps, m) if dist.info().is_main else [{"steps": steps, **m}]
             if (compare_check.passes(m, bar, c.compare_ground_min) if kind == "compare" else m[key] >= bar):

@@ -94,6 +94,18 @@ def shard(items: Sequence, rank: int | None = None, world_size: int | None = Non
     return list(items[rank * k:(rank + 1) * k])
 
 
+def deal(n: int, chunk: int = 1, rank: int | None = None, world_size: int | None = None) -> list[range]:
+    """This rank's chunks of `range(n)` (chunks of `chunk` items, dealt round-robin over the ranks): a measurement
+    that batches `chunk` items at a time sees the very batches it sees in one process, so its sum over ranks is
+    the one process's result (every chunk on a single process)."""
+    if n < 0 or chunk < 1:
+        raise ValueError(f"deal needs n >= 0 and chunk >= 1, got n={n}, chunk={chunk}")
+    d = info()
+    rank = d.rank if rank is None else rank
+    world_size = d.world_size if world_size is None else world_size
+    return [range(a, min(a + chunk, n)) for a in range(rank * chunk, n, world_size * chunk)]
+
+
 def all_sum(x: float | torch.Tensor) -> float:
     """Sum a scalar over ranks (a plain float on a single process)."""
     if not info().distributed:

@@ -143,3 +143,62 @@ def test_evaluate_rows_over_two_ranks_equals_one_process(tmp_path):
         for key in ("n", "accuracy", "crop_rate", "crop_iou", "contains_detail", "reward"):
             a, b = one[fam][key], two[fam][key]
             assert (a != a and b != b) or a == pytest.approx(b, abs=1e-6), (fam, key, a, b)
+
+
+def test_deal_hands_out_whole_chunks_round_robin():
+    assert dist.deal(10, 4) == [range(0, 4), range(4, 8), range(8, 10)]  # one process: every chunk, in order
+    two = [dist.deal(10, 4, rank=r, world_size=2) for r in (0, 1)]
+    assert two == [[range(0, 4), range(8, 10)], [range(4, 8)]]
+    assert sorted(i for part in two for r in part for i in r) == list(range(10))
+    assert dist.deal(5, 1, rank=1, world_size=2) == [range(1, 2), range(3, 4)] and dist.deal(0, 3) == []
+    with pytest.raises(ValueError, match="chunk >= 1"):
+        dist.deal(4, 0)
+
+
+# The base stage's four checks (read, verdict with the grounding, text verdict, grounding), dealt out over two gloo
+# ranks in their own batches, measure what one process measures; small batches so that each rank gets several.
+CHECKS_WORKER = textwrap.dedent('''
+    import json, sys
+    import torch
+    torch.set_num_threads(1)
+    from r3lab.train import dist
+    from r3lab.model.policy import load_policy
+    from r3lab.replication import compare_check, drill_check, ground_check, read_check
+    from r3lab.replication.recipe_config import RecipeConfig
+
+    dist.init()
+    c = RecipeConfig()
+    policy = load_policy(sys.argv[2], view=c.view_config())
+    w = c.world_config()
+    got = {"read": read_check.read_accuracy(policy, w, 5),
+           "verdict": compare_check.verdict_accuracy(policy, w, 12, batch=4),
+           "text": drill_check.text_verdict(policy, w, 12, batch=4),
+           "where": ground_check.evaluate_where(policy, ground_check.WhereConfig(n=9, batch_rows=3)),
+           "world": dist.info().world_size, "training": policy.model.training}
+    if dist.info().is_main:
+        json.dump(got, open(sys.argv[1] + "/checks.json", "w"))
+    dist.shutdown()
+''')
+
+
+def test_the_base_checks_over_two_ranks_equal_one_process(tmp_path):
+    from r3lab.core.env import REPO_ROOT
+
+    script = tmp_path / "checks_worker.py"
+    script.write_text(CHECKS_WORKER)
+    base = str(REPO_ROOT / "assets" / "checkpoints" / "r3-tiny-base")
+    got = {}
+    for name, cmd in (("one", [sys.executable]), ("two", [sys.executable, "-m", "torch.distributed.run",
+                                                          "--standalone", "--nproc_per_node", "2"])):
+        out = tmp_path / name
+        out.mkdir()
+        env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
+        res = subprocess.run(cmd + [str(script), str(out), base], env={**env, "TQDM_DISABLE": "1", "OMP_NUM_THREADS": "1"},
+                             capture_output=True, text=True, timeout=600)
+        assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+        got[name] = json.loads((out / "checks.json").read_text())
+    one, two = got.pop("one"), got.pop("two")
+    assert (one.pop("world"), two.pop("world")) == (1, 2) and one == two
+    assert one["read"]["n"] == 5 and one["verdict"]["n"] == 12 and one["where"]["valid"] > 0
+    # the shipped base reads, compares and grounds: the sums are not all zero, so a lost share would show
+    assert one["read"]["read_accuracy"] > 0 and one["verdict"]["verdict"] > 50 and one["where"]["centre_on_named"] > 50
