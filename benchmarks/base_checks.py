@@ -14,13 +14,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
-import tempfile
 import textwrap
 import time
 from pathlib import Path
 
-from sft_check import ROOT, _run
+from sft_check import ROOT, one_and_two
 
 WORKER = textwrap.dedent('''
     import json, sys, time
@@ -56,12 +54,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--policy", default=str(ROOT / "assets" / "checkpoints" / "r3-tiny-base"))
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "base_checks.json"))
     args = ap.parse_args(argv)
-    with tempfile.TemporaryDirectory() as tmp:
-        script = Path(tmp) / "worker.py"
-        script.write_text(WORKER)
-        one = _run([sys.executable], script, Path(tmp) / "one.json", args.policy, args.n)["checks"]
-        two = _run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"], script,
-                   Path(tmp) / "two.json", args.policy, args.n)["checks"]
+    one, two = (r["checks"] for r in one_and_two(WORKER, args.policy, args.n))
     rows = {name: {"one_process_s": round(one[name]["seconds"], 1), "two_ranks_s": round(two[name]["seconds"], 1),
                    "two_vs_one": round(two[name]["seconds"] / one[name]["seconds"], 3),
                    "same_check": one[name]["check"] == two[name]["check"], "check": one[name]["check"]}

@@ -53,18 +53,24 @@ def _run(launcher: list[str], script: Path, out: Path, policy: str, n: int) -> d
     return json.loads(out.read_text())
 
 
+def one_and_two(worker: str, policy: str, n: int) -> tuple[dict, dict]:
+    """`worker` (argv: OUT POLICY N) run by one process, then by two torchrun gloo ranks: the JSON each wrote."""
+    with tempfile.TemporaryDirectory() as tmp:
+        script = Path(tmp) / "worker.py"
+        script.write_text(worker)
+        one = _run([sys.executable], script, Path(tmp) / "one.json", policy, n)
+        two = _run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"], script,
+                   Path(tmp) / "two.json", policy, n)
+    return one, two
+
+
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=100, help="held-out questions per family (the recipe: 300)")
     ap.add_argument("--policy", default=str(ROOT / "assets" / "checkpoints" / "r3-tiny-sft"))
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "sft_check.json"))
     args = ap.parse_args(argv)
-    with tempfile.TemporaryDirectory() as tmp:
-        script = Path(tmp) / "worker.py"
-        script.write_text(WORKER)
-        one = _run([sys.executable], script, Path(tmp) / "one.json", args.policy, args.n)
-        two = _run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"], script,
-                   Path(tmp) / "two.json", args.policy, args.n)
+    one, two = one_and_two(WORKER, args.policy, args.n)
     out = {"n_per_family": args.n, "policy": Path(args.policy).name,
            "seconds": {"one_process": round(one["seconds"], 1), "two_ranks": round(two["seconds"], 1)},
            "two_vs_one": round(two["seconds"] / one["seconds"], 3),

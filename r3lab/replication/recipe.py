@@ -181,8 +181,7 @@ class Recipe:
                 # a run before this one measured round k below its bar and began the next phase: go on with it
                 last = run_phase(*self._added_phase(kind, name, k, policy.view))
                 continue
-            # every check deals its questions out over the ranks; rank 0's result decides for all, alike
-            m = dist.broadcast_object(self._measure(kind, policy, k))
+            m = dist.broadcast_object(self._measure(kind, policy, k))  # measured over the ranks; rank 0's decides
             steps = sum(getattr(c, f) for f in first) + k * more
             rows = check.record(logs, k, steps, m) if dist.info().is_main else [{"steps": steps, **m}]
             if (compare_check.passes(m, bar, c.compare_ground_min) if kind == "compare" else m[key] >= bar):

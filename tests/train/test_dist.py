@@ -119,22 +119,29 @@ EVAL_WORKER = textwrap.dedent('''
 ''')
 
 
-def test_evaluate_rows_over_two_ranks_equals_one_process(tmp_path):
+def _one_process_and_two_ranks(tmp_path, worker: str, checkpoint: str, result: str) -> dict:
+    """`worker` run on a shipped checkpoint by one process and by two torchrun gloo ranks: {"one": ..., "two": ...},
+    each the JSON rank 0 wrote to <out>/`result`."""
     from r3lab.core.env import REPO_ROOT
 
-    script = tmp_path / "eval_worker.py"
-    script.write_text(EVAL_WORKER)
-    sft = str(REPO_ROOT / "assets" / "checkpoints" / "r3-tiny-sft")
+    script = tmp_path / "worker.py"
+    script.write_text(worker)
+    ckpt = str(REPO_ROOT / "assets" / "checkpoints" / checkpoint)
     got = {}
     for name, cmd in (("one", [sys.executable]), ("two", [sys.executable, "-m", "torch.distributed.run",
                                                           "--standalone", "--nproc_per_node", "2"])):
         out = tmp_path / name
         out.mkdir()
         env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
-        res = subprocess.run(cmd + [str(script), str(out), sft], env={**env, "TQDM_DISABLE": "1", "OMP_NUM_THREADS": "1"},
+        res = subprocess.run(cmd + [str(script), str(out), ckpt], env={**env, "TQDM_DISABLE": "1", "OMP_NUM_THREADS": "1"},
                              capture_output=True, text=True, timeout=600)
         assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
-        got[name] = json.loads((out / "rows.json").read_text())
+        got[name] = json.loads((out / result).read_text())
+    return got
+
+
+def test_evaluate_rows_over_two_ranks_equals_one_process(tmp_path):
+    got = _one_process_and_two_ranks(tmp_path, EVAL_WORKER, "r3-tiny-sft", "rows.json")
     assert (got["one"]["world"], got["two"]["world"]) == (1, 2)
     one, two = got["one"]["rows"], got["two"]["rows"]
     assert set(one) == set(two) == {"read_one", "compare_two", "control", "all"}
@@ -182,21 +189,7 @@ CHECKS_WORKER = textwrap.dedent('''
 
 
 def test_the_base_checks_over_two_ranks_equal_one_process(tmp_path):
-    from r3lab.core.env import REPO_ROOT
-
-    script = tmp_path / "checks_worker.py"
-    script.write_text(CHECKS_WORKER)
-    base = str(REPO_ROOT / "assets" / "checkpoints" / "r3-tiny-base")
-    got = {}
-    for name, cmd in (("one", [sys.executable]), ("two", [sys.executable, "-m", "torch.distributed.run",
-                                                          "--standalone", "--nproc_per_node", "2"])):
-        out = tmp_path / name
-        out.mkdir()
-        env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
-        res = subprocess.run(cmd + [str(script), str(out), base], env={**env, "TQDM_DISABLE": "1", "OMP_NUM_THREADS": "1"},
-                             capture_output=True, text=True, timeout=600)
-        assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
-        got[name] = json.loads((out / "checks.json").read_text())
+    got = _one_process_and_two_ranks(tmp_path, CHECKS_WORKER, "r3-tiny-base", "checks.json")
     one, two = got.pop("one"), got.pop("two")
     assert (one.pop("world"), two.pop("world")) == (1, 2) and one == two
     assert one["read"]["n"] == 5 and one["verdict"]["n"] == 12 and one["where"]["valid"] > 0
