@@ -58,9 +58,9 @@ class RecipeConfig:
     # the step at which names bind is not a constant, so it is measured (FINDINGS: grounding and binding)
     ground_check: int = 200  # held-out "Where is ...?" questions measured after it (0: no check)
     ground_min: float = 80.0  # % of box centres on the named landmark that counts as bound
-    # names bind early on some seeds (95-99 % at step 1,500 of 2,000): a check there ends the phase when it passes,
-    # else the phase goes on along the same schedule to base_steps (FINDINGS: grounding and binding)
-    ground_early: float = 0.75  # share of base_steps at which the grounding check is also taken (0: at the end only)
+    # names bind early on some seeds (95-99 % at step 1,500 of 2,000): a check there can end the phase, but a seed
+    # cut early may need slow added read phases later, so the default runs the phase to its end (FINDINGS: grounding)
+    ground_early: float = 0.0  # share of base_steps at which the grounding check is also taken (0: at the end only)
     ground_more: int = 500  # grounding steps (fresh warm-up, cosine and samples) added while below the bar
     ground_rounds: int = 4  # at most this many added phases; still below the bar: GroundingError, naming the fix
     # after binding one name, two: without it compare_two's first crop goes to either landmark (FINDINGS: grounding)
@@ -152,7 +152,7 @@ class RecipeConfig:
     sft_read_lr: float = 2e-4  # the read_one phases' peak learning rate
     sft_batch: int = 32  # SFT samples per step
     sft_lr: float = 5e-4  # SFT peak learning rate (all parameter groups)
-    rgrpo_steps: int = 300  # R-GRPO rollout steps (both R-GRPO models)
+    rgrpo_steps: int = 200  # R-GRPO rollout steps (both R-GRPO models)
     group_size: int = 8  # R-GRPO rollouts per prompt
     rgrpo_batch: int = 32  # R-GRPO trajectories per step
     rgrpo_lr: float = 2e-5  # R-GRPO learning rate (every trained group; larger ones wear SFT down)

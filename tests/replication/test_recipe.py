@@ -598,8 +598,9 @@ def test_the_grounding_check_inside_the_phase_ends_it_when_bound_else_the_phase_
     rec.train_stage("base")
     assert [r["step"] for r in log(runs["on"])][-1] == 4
     assert [(r["round"], r["steps"]) for r in json.loads((runs["on"] / "logs" / CHECKS).read_text())] == [(-1, 2), (0, 4)]
-    assert RecipeConfig(base_steps=2000).ground_early_steps == 1500
-    assert RecipeConfig(base_steps=2000, ground_check=0).ground_early_steps == 0  # no check: none inside either
+    assert RecipeConfig(base_steps=2000).ground_early_steps == 0  # the default: the check at the phase's end only
+    assert RecipeConfig(base_steps=2000, ground_early=0.75).ground_early_steps == 1500
+    assert RecipeConfig(base_steps=2000, ground_early=0.75, ground_check=0).ground_early_steps == 0  # no check: none inside either
     assert earlier_settings({k: v for k, v in saved_recipe(RecipeConfig()).items() if k != "ground_early"}
                             )["ground_early"] == 0.0
     with pytest.raises(ValueError, match=r"ground_early=1.0 is the share of base_steps"):
