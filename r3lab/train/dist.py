@@ -17,6 +17,8 @@ from typing import Sequence
 import torch
 import torch.distributed as dist
 
+from ..core.procs import die_with_parent
+
 
 @dataclass(frozen=True)
 class DistInfo:
@@ -45,11 +47,14 @@ def info() -> DistInfo:
 def init(backend: str | None = None) -> DistInfo:
     """Start the process group when launched by torchrun (WORLD_SIZE > 1); idempotent.
 
-    On GPU the process is pinned to `cuda:LOCAL_RANK` (move the model there afterwards).
+    On GPU the process is pinned to `cuda:LOCAL_RANK` (move the model there afterwards). A rank torchrun started
+    ends with torchrun (`die_with_parent`): a torchrun killed outright leaves no rank behind.
     """
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1 or (dist.is_available() and dist.is_initialized()):
         return info()
+    if "TORCHELASTIC_RUN_ID" in os.environ:  # torchrun's agent is the parent
+        die_with_parent()
     if not dist.is_available():
         raise RuntimeError("WORLD_SIZE > 1 but this torch build has no torch.distributed support")
     local = int(os.environ.get("LOCAL_RANK", "0"))
