@@ -461,10 +461,10 @@ def test_a_config_asking_for_more_or_bigger_layers_is_refused_before_the_model_i
     import transformers
 
     folder = tiny_policy().save(tmp_path / "p")
-    _edit_config(folder, num_hidden_layers=100000)
+    _edit_config(folder, num_hidden_layers=1000)  # sizes past any real model's: test_a_config_claiming_absurd_...
     monkeypatch.setattr(transformers.AutoModelForImageTextToText, "from_pretrained",
                         lambda *a, **k: pytest.fail("the model was built"))
-    with refused(ValueError, folder, "num_hidden_layers = 100000", "99998 missing"):
+    with refused(ValueError, folder, "num_hidden_layers = 1000", "998 missing"):
         load_policy(folder)
     folder = tiny_policy().save(tmp_path / "q")
     _edit_config(folder, num_hidden_layers=3)
@@ -778,8 +778,9 @@ def test_checkpoints_datasets_and_results_respect_the_umask(tmp_path):
         _sft(out, steps=1)
         ckpt = find_checkpoint(out)
         modes = {p.relative_to(tmp_path).as_posix(): p.stat().st_mode & 0o777
-                 for p in (ckpt, ckpt / "state.json", out / "latest", out / "log.jsonl", ds, ds / "images",
-                           ds / "samples.jsonl", ds / "meta.json")}
+                 for p in (ckpt, ckpt / "state.json", ckpt / "model.safetensors", ckpt / "optimizer.safetensors",
+                           out / "latest", out / "log.jsonl", ds, ds / "images", ds / "samples.jsonl",
+                           ds / "meta.json")}
     finally:
         os.umask(old)
     assert {k: oct(v) for k, v in modes.items() if v not in (0o755, 0o644)} == {}
@@ -861,3 +862,119 @@ def test_overwrite_never_deletes_the_checkpoint_the_run_starts_from(tmp_path):
     with refused(ValueError, "delete its own starting checkpoint", "--resume true"):
         _sft(out, steps=1, overwrite=True, policy=load_policy(out))
     assert _steps(out) == ["step_000001"]
+
+
+# -- hardening 3: sizes before anything is built, images against their lines, links, API types ------------------
+@pytest.mark.parametrize("where,field", [("text_config", "num_hidden_layers"), ("vision_config", "depth"),
+                                         ("text_config", "hidden_size"), ("text_config", "vocab_size")])
+def test_a_config_claiming_absurd_sizes_is_refused_before_anything_is_built(tmp_path, monkeypatch, where, field):
+    import r3lab.model.real as real
+
+    folder = tiny_policy().save(tmp_path / "p")
+    cfg = json.loads((folder / "config.json").read_text())
+    cfg[where][field] = 10 ** 9
+    (folder / "config.json").write_text(json.dumps(cfg))
+    monkeypatch.setattr(real, "build_real", lambda *a, **k: pytest.fail("the model was built"))
+    with refused(ValueError, folder / "config.json", f"{where}.{field} = 1000000000", "from 1 to"):
+        cli_main(["plan", "--policy", str(folder)])
+    with refused(ValueError, folder / "config.json", f"{where}.{field} = 1000000000"):  # not a 10^9-element set
+        load_policy(folder)
+
+
+def _swap_image(ds, name, make):
+    """Replace the dataset's image `name` with what `make(path)` writes there."""
+    (ds / "images" / name).unlink()
+    make(ds / "images" / name)
+
+
+def test_an_image_that_does_not_match_its_line_is_refused_at_load(tmp_path):
+    ds = _dataset(tmp_path / "ds")
+    _swap_image(ds, "toy2.png", lambda p: Image.new("RGB", (1, 1)).save(p))  # thumbnailed after the line was written
+    with refused(ValueError, "samples.jsonl:3", "'toy2'", "says size 448x336", "is 1x1"):
+        cli_main(["eval", "--data", str(ds), "--n", "0", "--out", str(tmp_path / "ev")])
+    assert not (tmp_path / "ev").exists()
+    report = load_dataset(ds, errors="report")
+    assert len(report) == 3 and [e.line for e in report.errors] == [3] and "is 1x1" in report.errors[0].message
+    ds = _dataset(tmp_path / "ds2", edit=lambda k, r: k == 2 and r.pop("size"))  # no size: the boxes still must fit
+    _swap_image(ds, "toy1.png", lambda p: Image.new("RGB", (40, 40)).save(p))
+    with refused(ValueError, "samples.jsonl:2", "'toy1'"):
+        load_dataset(ds)
+
+
+def test_a_cut_off_image_is_named_by_file_and_line_when_the_dataset_loads(tmp_path):
+    ds = _dataset(tmp_path / "ds")
+    png = ds / "images" / "toy1.png"
+    png.write_bytes(png.read_bytes()[: png.stat().st_size // 2])  # the header survives, the pixels do not
+    report = load_dataset(ds, errors="report")
+    assert [e.line for e in report.errors] == [2] and "samples.jsonl:2" in report.errors[0].message
+    assert "toy1.png is not a readable image" in report.errors[0].message
+    jpg = _dataset(tmp_path / "jpg", edit=lambda k, r: r.update(image=r["image"].replace(".png", ".jpg")))
+    for p in sorted((jpg / "images").glob("*.png")):
+        Image.open(p).convert("RGB").save(p.with_suffix(".jpg"), quality=90)
+    cut = jpg / "images" / "toy3.jpg"
+    cut.write_bytes(cut.read_bytes()[: cut.stat().st_size // 2])
+    with refused(ValueError, "samples.jsonl:4", "toy3.jpg is not a readable image", "truncated"):
+        load_dataset(jpg)
+
+
+def test_a_link_inside_a_dataset_that_points_outside_is_refused_like_a_path(tmp_path, monkeypatch):
+    ds = _dataset(tmp_path / "ds")
+    toy_image().save(tmp_path / "outside.png")
+    _swap_image(ds, "toy2.png", lambda p: p.symlink_to(tmp_path / "outside.png"))
+    with refused(ValueError, f"{ds / 'samples.jsonl'}:3", "'images/toy2.png'", "is a link to", "outside.png"):
+        load_dataset(ds)
+    assert [e.line for e in load_dataset(ds, errors="report").errors] == [3]
+    _swap_image(ds, "toy2.png", lambda p: p.symlink_to("toy1.png"))  # a link that stays inside is the user's own
+    assert len(load_dataset(ds)) == 4
+    _swap_image(ds, "toy2.png", lambda p: p.symlink_to(tmp_path / "outside.png"))
+    monkeypatch.setenv("R3LAB_ALLOW_OUTSIDE_PATHS", "1")  # the opt-in for trusted data
+    assert len(load_dataset(ds)) == 4
+
+
+@pytest.mark.parametrize("path", ["/abs", "../outside.png", "link.png"])
+def test_an_imported_record_cannot_name_an_image_outside_its_root(tmp_path, monkeypatch, path):
+    src = tmp_path / "src"
+    src.mkdir()
+    toy_image().save(tmp_path / "outside.png")
+    (src / "link.png").symlink_to(tmp_path / "outside.png")
+    path = str(tmp_path / "outside.png") if path == "/abs" else path
+    (src / "rl.json").write_text(json.dumps([{"image_path": path, "question": "q?", "answer": "a", "source": "x"}]))
+    argv = ["data", "import", "--format", "vlm-r3-rl", str(src / "rl.json"), "--out", str(tmp_path / "o")]
+    with refused(ValueError, "rl.json: record 1", path):
+        cli_main(argv)
+    assert not (tmp_path / "o").exists()
+    if os.path.isabs(path):  # the official files' absolute paths: the user names the folder the images are in
+        assert cli_main(argv + ["--image-root", str(tmp_path)]) == 0
+    monkeypatch.setenv("R3LAB_ALLOW_OUTSIDE_PATHS", "1")  # or trusts the file
+    assert cli_main(argv[:-1] + [str(tmp_path / "o2")]) == 0
+
+
+def test_wrong_types_and_empty_values_at_the_python_api_are_refused(tmp_path, monkeypatch):
+    from r3lab import evaluate
+    from r3lab.data.vlir import build_samples
+
+    policy = tiny_policy()
+    with refused(TypeError, "list of r3lab Samples", "got str"):
+        evaluate(policy, "notalist")
+    with refused(TypeError, "list of r3lab Samples", "holding int"):
+        evaluate(policy, [1, 2])
+    with refused(ValueError, "n = -1"):
+        build_samples(-1)
+    assert build_samples(0) == []
+    monkeypatch.chdir(tiny_policy().save(tmp_path / "p"))  # a policy folder right here is still not read
+    with refused(ValueError, "policy folder is empty"):
+        load_policy("")
+    (tmp_path / "notes").mkdir()
+    with refused(FileNotFoundError, "has no config.json", "Qwen2.5-VL", "Qwen3-VL", "Qwen3.5", "SmolVLM",
+                 "training run"):
+        load_policy(tmp_path / "notes")
+
+
+def test_explain_with_no_methods_is_refused_before_the_model_loads(tmp_path, monkeypatch):
+    import r3lab.cli.explain as cli_explain
+
+    ds = _dataset(tmp_path / "ds")
+    monkeypatch.setattr(cli_explain, "load_start_policy", lambda *a, **k: pytest.fail("the model was loaded"))
+    with refused(ValueError, "--methods is empty", "attention"):
+        cli_main(["explain", "--data", str(ds), "--methods", "", "--out", str(tmp_path / "ex")])
+    assert not (tmp_path / "ex").exists()

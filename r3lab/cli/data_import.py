@@ -19,7 +19,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--out", required=True, help="dataset folder to write (samples.jsonl, meta.json, images/)")
     parser.add_argument("--policy", default="", help="checkpoint folder whose view the boxes are moved to "
                         "(read from its JSON files, no weights loaded; default: a fresh r3-tiny's view)")
-    parser.add_argument("--image-root", default="", help="where relative image paths start (default: SRC's folder)")
+    parser.add_argument("--image-root", default="", help="the folder every image a record names must lie in, and "
+                        "where relative paths start (default: SRC's folder); R3LAB_ALLOW_OUTSIDE_PATHS=1 lifts it")
     parser.add_argument("--box-format", default="xyxy", help="grounded VQA: xyxy | xywh (original pixels), "
                         "xyxy_norm (0..1), xyxy_1000 (0..1000) (default: xyxy)")
     parser.add_argument("--errors", choices=["raise", "report"], default="raise",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..explain.record import WhyConfig
+from ..explain.record import METHODS, WhyConfig
 from ..explain.runs import explain_samples
 from ..replication.evaluation import EvalConfig
 from ..viz.explain import explain_report, plot_faithfulness
@@ -31,6 +31,8 @@ def run(args) -> int:
     if args.n < 1:
         raise ValueError(f"--n {args.n}: explain at least one sample")
     cfg = dataclass_from_args(WhyConfig, args)  # bad methods / targets fail before the model loads
+    if not cfg.methods:  # a report holding only the random baseline would explain nothing
+        raise ValueError(f"--methods is empty: name at least one of {','.join(METHODS)}, or leave the flag out for all")
     check_data(args.data)
     out = Path(args.out)
     if out.exists() and not out.is_dir():

@@ -8,15 +8,17 @@ import os
 import re
 import shutil
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
 
 @contextlib.contextmanager
-def file_lock(path: str | os.PathLike):
+def file_lock(path: str | os.PathLike, timeout: float = 120.0):
     """Hold an exclusive lock on `path` (created if missing) while a read-merge-write of a file shared by several
-    processes runs, so that no process's update is lost. POSIX `flock`; where it is missing (Windows) no lock."""
+    processes runs, so that no process's update is lost. POSIX `flock`; where it is missing (Windows) no lock.
+    Such an update takes milliseconds: a lock still held after `timeout` seconds is a TimeoutError naming it."""
     try:
         import fcntl
     except ImportError:  # pragma: no cover - there, run the recipe's jobs one at a time (parallel=1)
@@ -25,7 +27,16 @@ def file_lock(path: str | os.PathLike):
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{path} stayed locked by another process for {timeout:g} s (an update takes "
+                                       "milliseconds): a process holding it is stuck; end it, then run again") from None
+                time.sleep(0.02)
         try:
             yield
         finally:
@@ -39,7 +50,7 @@ class FolderInUse(OSError):
     """Another process writes into this folder (it holds the folder's lock)."""
 
 
-_HELD: dict[str, list] = {}  # resolved folder -> [open lock file, holders in this process]
+_HELD: dict[str, list] = {}  # resolved folder -> [open lock file, holders in this process, made by us]
 
 
 class FolderLock:
@@ -55,10 +66,11 @@ class FolderLock:
             import fcntl
         except ImportError:  # pragma: no cover
             return
+        made = not self.folder.exists()  # then a run refused before it wrote anything leaves no empty folder
         self.folder.mkdir(parents=True, exist_ok=True)
         key = str(self.folder.resolve())
         if key not in _HELD:
-            _HELD[key] = [_acquire(self.folder / LOCK_FILE, fcntl, what), 0]
+            _HELD[key] = [_acquire(self.folder / LOCK_FILE, fcntl, what), 0, made]
         _HELD[key][1] += 1
         self.key, self.held = key, True
 
@@ -74,6 +86,9 @@ class FolderLock:
             with contextlib.suppress(OSError):
                 os.unlink(f.name)  # while still locked: a process that opened it before sees a stale inode, retries
             f.close()
+            if entry[2]:
+                with contextlib.suppress(OSError):  # only when still empty
+                    self.folder.rmdir()
 
     def __enter__(self):
         return self
@@ -146,8 +161,9 @@ OUTSIDE_ENV = "R3LAB_ALLOW_OUTSIDE_PATHS"  # =1: a data file may name files outs
 
 def inside(root: str | os.PathLike, rel, what: str = "path") -> Path:
     """`root / rel` for a path a data file names; ValueError naming it when it leaves `root` (absolute, or with
-    `..` climbing out), so a crafted line cannot make r3lab open /etc/passwd. Links inside `root` are the
-    user's own choice and are followed. R3LAB_ALLOW_OUTSIDE_PATHS=1 lets trusted data name any path."""
+    `..` climbing out), so a crafted line cannot make r3lab open /etc/passwd. A link is held to the same rule
+    where it points: one inside `root` that leads out of it (shipped in a downloaded dataset, say) is refused
+    too. R3LAB_ALLOW_OUTSIDE_PATHS=1 lets trusted data name any path, and follow any link."""
     if not isinstance(rel, str) or not rel.strip():
         raise ValueError(f"{what} must be a non-empty relative path, got {rel!r}")
     if os.environ.get(OUTSIDE_ENV, "").strip() not in ("", "0"):
@@ -156,7 +172,13 @@ def inside(root: str | os.PathLike, rel, what: str = "path") -> Path:
     if os.path.isabs(rel) or norm == ".." or norm.startswith(".." + os.sep):
         raise ValueError(f"{what} {rel!r} leaves the folder {root}: paths in a data file are relative to it and stay "
                          f"inside (move the file in, or set {OUTSIDE_ENV}=1 for data you trust)")
-    return Path(root) / rel
+    path = Path(root) / rel
+    real, home = os.path.realpath(path), os.path.realpath(root)
+    if os.path.commonpath([real, home]) != home:
+        raise ValueError(f"{what} {rel!r} in the folder {root} is a link to {real}, outside that folder: links in a "
+                         f"data folder stay inside it too (copy the file in, or set {OUTSIDE_ENV}=1 for data you "
+                         "trust)")
+    return path
 
 
 def given_path(path: str | os.PathLike, what: str = "path") -> Path:
@@ -193,6 +215,14 @@ def _umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
+
+
+def plain_mode(*files: str | os.PathLike) -> None:
+    """Give `files` the mode a plain `open` gives under the umask (0644 under 022): transformers writes
+    model.safetensors through a 0600 temporary file, which a shared machine's group could then not read."""
+    mode = 0o666 & ~_umask()
+    for f in files:
+        os.chmod(f, mode)
 
 
 def temp_dir(prefix: str, dir: str | os.PathLike) -> Path:

@@ -20,7 +20,7 @@ from ..core.files import (FolderLock, check_out_dir, check_unique, file_stem, gi
                           replace_entries, temp_dir)
 from ..core.regions import Frame, ViewConfig, check_box, check_size, smart_resize
 from ..core.trajectory import IMAGE, Piece, crop_piece
-from .sample import Sample, read_image
+from .sample import Sample, check_image, read_image
 from .vlir import image_size, retarget
 from .world import Scene
 
@@ -156,10 +156,15 @@ def sample_from_dict(d: dict, root: Path, built_for: dict | None = None) -> Samp
         image = Scene.from_dict(d["scene"])
     else:
         image = str(_existing(inside(root, d["image"], "image")))
-        try:  # the header only: a text file named .png or a decompression bomb is refused at load, not in training
-            size = read_image(image, size_only=True)
+        try:  # a text file named .png, a cut-off file or a decompression bomb is refused at load, not in training
+            actual = check_image(image)
         except ValueError as e:
             raise ValueError(f"{name}: {e}") from None
+        if size is not None and tuple(size) != actual:  # its boxes were written for another image
+            raise ValueError(f"{name}: its line says size {size[0]}x{size[1]}, but its image {image} is "
+                             f"{actual[0]}x{actual[1]}: the file was replaced or resized after the line was written "
+                             "(its boxes would lie elsewhere); restore the image, or write the line anew")
+        size = actual
     if size is not None:  # an image no model can take is refused now too, rather than at its first use
         w, h = (int(v) for v in size)
         try:

@@ -33,6 +33,26 @@ def read_image(path: str | Path, size_only: bool = False):
                          "or drop its sample") from None
 
 
+def check_image(path: str | Path) -> tuple[int, int]:
+    """The image file's (w, h), once the whole file has been read: ValueError naming the file when it is not a
+    readable image or is cut off or damaged anywhere, as `read_image` would find at its first use. A PNG's every
+    chunk is checked against its CRC (0.1 ms for a 672x672 image, a full decode takes 6); a JPEG is decoded at
+    1/8 scale (every byte is still read); anything else is decoded."""
+    try:
+        with Image.open(path) as im:
+            size = tuple(im.size)
+            if im.format == "PNG":
+                im.verify()
+            else:
+                if im.format == "JPEG":
+                    im.draft("RGB", (max(1, size[0] // 8), max(1, size[1] // 8)))
+                im.load()
+        return size
+    except _UNREADABLE as e:
+        raise ValueError(f"image file {path} is not a readable image ({type(e).__name__}: {e}); replace the file "
+                         "or drop its sample") from None
+
+
 @dataclass
 class Sample:
     image: Image.Image | str | Callable[[], Image.Image]  # the original image, its path, or a renderer (lazy)

@@ -10,6 +10,7 @@ Quality filters live in `r3lab.data.filters`, JSONL datasets in `r3lab.data.data
 from __future__ import annotations
 
 import dataclasses
+import operator
 import random
 from dataclasses import asdict
 from pathlib import Path
@@ -95,6 +96,8 @@ def build_samples(n: int, seed: int = 0, families: Iterable[str] = FAMILIES, wor
     `weights` (family -> relative weight, 1 for a family it does not name) gives the families unequal shares,
     interleaved evenly; sample j of a family is the same sample whatever the shares.
     """
+    if operator.index(n) < 0:  # a str or float is a TypeError, as range() says
+        raise ValueError(f"n = {n}: build_samples makes n >= 0 samples")
     families = list(families)
     bad = [f for f in families if f not in ALL_FAMILIES]
     if bad or not families:

@@ -17,6 +17,7 @@ from PIL import Image
 from transformers import Qwen2_5_VLProcessor
 
 from ..core.crop_calls import CallStyle
+from ..core.files import given_path, plain_mode
 from ..core.prompt import PromptConfig
 from ..core.regions import ViewConfig
 from .families import IDEFICS, IM_END, rules_for, translate_end
@@ -32,6 +33,7 @@ LATEST = "latest"  # a training run's out_dir names its newest checkpoint folder
 FAMILY_COORDS = {"qwen2_vl": "absolute", "qwen2_5_vl": "absolute", "qwen3_vl": "relative", "qwen3_5": "relative",
                  "idefics3": "absolute", "smolvlm": "absolute"}
 FAMILIES = tuple(FAMILY_COORDS)
+SUPPORTED = "Qwen2-VL, Qwen2.5-VL, Qwen3-VL, Qwen3.5, SmolVLM (Idefics3)"  # FAMILIES, as users know them
 
 
 class R3Processor(Qwen2_5_VLProcessor):
@@ -191,6 +193,7 @@ class Policy:
         self.model.save_pretrained(path)
         self.tokenizer.save_pretrained(path)
         self.image_processor.save_pretrained(path)
+        plain_mode(*path.glob("*.safetensors"))
         extra = {"view": asdict(self.view), "prompt": asdict(self.prompt), "meta": meta}
         (path / R3_FILE).write_text(json.dumps(extra, indent=2))
         return path
@@ -208,6 +211,7 @@ def save_base(policy: Policy, folder: str | os.PathLike) -> Path:
     base.save_pretrained(folder, state_dict=sd)
     policy.tokenizer.save_pretrained(folder)
     policy.image_processor.save_pretrained(folder)
+    plain_mode(*folder.glob("*.safetensors"))
     meta = {k: v for k, v in policy.meta.items() if k not in ("lora", "base", "path")}
     (folder / R3_FILE).write_text(json.dumps({"view": asdict(policy.view), "prompt": asdict(policy.prompt),
                                               "meta": meta}, indent=2))
@@ -278,7 +282,7 @@ def load_policy(path: str | os.PathLike, view: ViewConfig | None = None, dtype: 
     """
     from transformers import AutoImageProcessor, AutoModelForImageTextToText, AutoTokenizer
 
-    path = Path(path)
+    path = given_path(path, "policy folder")  # "" would be the current folder: an unset variable, not a choice
     if not path.is_dir():
         raise FileNotFoundError(f"no checkpoint folder at {path}: expected a local folder holding {_EXPECTED}")
     if not (path / "config.json").is_file() and (path / LATEST).is_file():  # a training run's out_dir
@@ -286,7 +290,8 @@ def load_policy(path: str | os.PathLike, view: ViewConfig | None = None, dtype: 
     if adapter_base(path) is not None:
         return _load_adapted(path, view, dtype, device, attn_implementation, bits)
     if not (path / "config.json").is_file():
-        raise FileNotFoundError(f"{path} has no config.json: expected a Qwen2-VL/Qwen2.5-VL folder holding {_EXPECTED}")
+        raise FileNotFoundError(f"{path} has no config.json: expected a checkpoint folder of a supported family "
+                                f"({SUPPORTED}) or an r3lab training run, holding {_EXPECTED}")
     check_files(path)
     model_type = read_json(path / "config.json").get("model_type")
     if model_type not in FAMILIES:

@@ -2,10 +2,11 @@
 
 transformers fills a tensor the files lack with fresh random values and only logs it, so a checkpoint missing
 a layer (or a config.json asking for one more) would load as a partly random model. Here the safetensors
-headers are checked against the config before any weight is allocated: first the layer count of every stack
-(so an edited `num_hidden_layers: 100000` is refused at once), then every name and shape against the model
-built on the meta device (no memory), and `strict_from_pretrained` refuses what transformers reports missing,
-unexpected or mis-shaped after loading. Every refusal names the folder and the tensors.
+headers are checked against the config before any weight is allocated: first its sizes against bounds no real
+model reaches (`check_config_sizes`) and the layer count of every stack (so an edited `num_hidden_layers: 100000`
+is refused at once), then every name and shape against the model built on the meta device (no memory), and
+`strict_from_pretrained` refuses what transformers reports missing, unexpected or mis-shaped after loading.
+Every refusal names the folder and the tensors.
 """
 from __future__ import annotations
 
@@ -47,6 +48,31 @@ def read_header(folder: str | os.PathLike, pattern: str = "*.safetensors") -> di
         except (SafetensorError, OSError) as e:
             raise ValueError(f"{f} is damaged or truncated ({e}); {RECOPY}") from None
     return shapes
+
+
+# sizes far beyond any published model's (the largest hold ~130 layers, hidden sizes of ~16k, vocabularies of
+# ~260k): a config.json past them is damaged or edited, and building its model, even on the meta device where
+# nothing is allocated, would create every layer one by one and not end.
+SIZE_BOUNDS = {"num_hidden_layers": 1024, "depth": 1024, "hidden_size": 1 << 17, "out_hidden_size": 1 << 17,
+               "intermediate_size": 1 << 20, "vocab_size": 1 << 24, "num_attention_heads": 1024,
+               "num_key_value_heads": 1024, "num_heads": 1024, "head_dim": 1 << 14}
+
+
+def check_config_sizes(config: dict, path: str | os.PathLike) -> None:
+    """ValueError naming `path` (a config.json) and the field when a size it claims is not a whole number from 1
+    to its bound in SIZE_BOUNDS (the model's own, its text_config's and its vision_config's): before anything
+    is built or counted from it."""
+    parts = [("", config)] + [(f"{k}.", config[k]) for k in ("text_config", "vision_config")
+                              if isinstance(config.get(k), dict)]
+    for prefix, part in parts:
+        for key, bound in SIZE_BOUNDS.items():
+            value = part.get(key)
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= bound:
+                raise ValueError(f"{path}: {prefix}{key} = {value!r} is not a size r3lab builds: expected a whole "
+                                 f"number from 1 to {bound:,} (far beyond any published model). The file is damaged "
+                                 f"or was edited; {RECOPY}")
 
 
 def _layer_counts(config: dict) -> dict[str, tuple[str, int]]:
@@ -99,8 +125,10 @@ def check_coverage(folder: str | os.PathLike, model_class=None) -> None:
     from transformers import AutoConfig, AutoModelForImageTextToText
 
     folder = Path(folder)
+    config = read_json(folder / "config.json")
+    check_config_sizes(config, folder / "config.json")
     shapes = read_header(folder, "model*.safetensors")  # the model's own (optimizer/adapter tensors are not)
-    check_layer_counts(folder, read_json(folder / "config.json"), shapes)
+    check_layer_counts(folder, config, shapes)
     try:
         config = AutoConfig.from_pretrained(folder, local_files_only=True)
     except (ValueError, TypeError, KeyError) as e:  # transformers' own checks of the config (layer_types, ...)

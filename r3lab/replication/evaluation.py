@@ -22,6 +22,7 @@ import torch
 from ..core.files import atomic_write_text
 from ..core.settings import check_ranges, nested, read_nested
 from ..core.trajectory import Trajectory
+from ..data.sample import Sample
 from ..engine.config import RolloutConfig, RolloutSettings
 from ..engine.rollouts import rollout
 from ..model.policy import Policy
@@ -152,7 +153,7 @@ def evaluate(policy: Policy, samples: Sequence, config: EvalConfig | None = None
         raise ValueError(f"{where}: the model's parameters {bad[:3]} hold NaN/inf (saved from a run that diverged?), "
                          "so it cannot be evaluated; use an earlier checkpoint")
     cfg = config or EvalConfig()
-    samples = list(samples)[: cfg.n or None]
+    samples = _sample_list(samples)[: cfg.n or None]
     if not samples:
         raise ValueError("no samples to evaluate")
     rcfg = RolloutConfig.of(cfg.rollout, group_size=1, batch_rows=cfg.batch_rows, seed=cfg.seed)
@@ -174,6 +175,17 @@ def evaluate(policy: Policy, samples: Sequence, config: EvalConfig | None = None
         for fam, row in necessity_rows(done, trajs, ablations, cfg.reward.terms()).items():
             rows.setdefault(fam, {}).update(row)
     return EvalResult(rows, trajs, asdict(cfg), time.perf_counter() - t0, complete=len(trajs) == len(samples))
+
+
+def _sample_list(samples) -> list:
+    """`samples` as a list of Samples; TypeError for anything else (a string would be read as its characters)."""
+    what = "samples must be a list of r3lab Samples (load_samples or build_samples make them)"
+    if isinstance(samples, (str, bytes, dict)) or not hasattr(samples, "__iter__"):
+        raise TypeError(f"{what}, got {type(samples).__name__} {samples!r:.60}")
+    samples = list(samples)
+    if wrong := [s for s in samples if not isinstance(s, Sample)]:
+        raise TypeError(f"{what}, got a list holding {type(wrong[0]).__name__} {wrong[0]!r:.60}")
+    return samples
 
 
 def evaluate_rows(policy: Policy, samples: Sequence, config: EvalConfig | None = None) -> dict[str, dict[str, float]]:

@@ -25,7 +25,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from ..core.files import atomic_write_text, remove_entry, temp_dir
+from ..core.files import atomic_write_text, plain_mode, remove_entry, temp_dir
 from ..model.adapters import ADAPTER_WEIGHTS, is_adapted, set_adapter_state
 from ..model.policy import LATEST, adapter_base, check_files, read_json
 from ..model.weights import strict_from_pretrained, tied_keys
@@ -159,6 +159,7 @@ def save_checkpoint(out_dir: str | os.PathLike, policy, optimizer: torch.optim.O
         if optimizer is not None:
             tensors, meta["optimizer"] = _optimizer_split(optimizer)
             save_file(tensors, str(tmp / "optimizer.safetensors"))
+            plain_mode(tmp / "optimizer.safetensors")
         atomic_write_text(tmp / "state.json", json.dumps(meta))
         if final.exists():  # re-saving the same step: move the old one aside first
             trash = Path(tempfile.mkdtemp(prefix=".trash.", dir=out_dir))

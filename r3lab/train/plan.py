@@ -102,6 +102,7 @@ def model_shape(policy: str) -> Shape:
     from ..model.real import NAMES, build_real, real_config
 
     from ..model.policy import LATEST, adapter_base
+    from ..model.weights import check_config_sizes, read_json
     from .optim import group_of  # torch: imported when a plan is made, not for `r3lab plan --help`
 
     folder = Path(policy)
@@ -110,7 +111,8 @@ def model_shape(policy: str) -> Shape:
     folder = adapter_base(folder) or folder if folder.is_dir() else folder  # a LoRA checkpoint: its base's shape
     if policy in NAMES:
         cfg, name = real_config(policy), policy
-    elif (folder / "config.json").is_file():
+    elif (folder / "config.json").is_file():  # its sizes bounded first: the meta build below makes every layer
+        check_config_sizes(read_json(folder / "config.json"), folder / "config.json")
         cfg, name = AutoConfig.from_pretrained(folder, local_files_only=True), str(policy)
     else:
         raise ValueError(f"--policy {policy!r} is neither a checkpoint folder (with config.json) nor a published "
