@@ -20,6 +20,9 @@ from typing import Iterator, Sequence
 
 PARENT_ENV = "R3LAB_PARENT_PID"  # set by whoever starts a child: the pid it must end with
 _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+# the signals that end a process politely (Windows has neither SIGHUP nor SIGKILL)
+STOPS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
+_KILL = getattr(signal, "SIGKILL", signal.SIGTERM)
 
 
 def die_with_parent(sig: int = signal.SIGTERM, parent: int | None = None) -> bool:
@@ -47,7 +50,7 @@ def parent_from_env() -> int | None:
 
 
 @contextlib.contextmanager
-def exit_on_signals(signals: Sequence[int] = (signal.SIGTERM, signal.SIGHUP)) -> Iterator[None]:
+def exit_on_signals(signals: Sequence[int] = STOPS) -> Iterator[None]:
     """Inside the block `signals` raise SystemExit(128 + signal) instead of ending the process on the spot, so
     `except` / `finally` clauses (stopping children) run; Ctrl-C already raises KeyboardInterrupt. Main thread only
     (elsewhere Python cannot set handlers, and nothing changes)."""
@@ -69,7 +72,7 @@ def exit_on_signals(signals: Sequence[int] = (signal.SIGTERM, signal.SIGHUP)) ->
 def signal_of(exc: BaseException | None) -> int:
     """The signal to pass on to children when their parent leaves with `exc`: SIGTERM for a SIGTERM / SIGHUP the
     parent received (`exit_on_signals`), else SIGINT (Ctrl-C, a failed sibling: training saves on SIGINT)."""
-    if isinstance(exc, SystemExit) and isinstance(exc.code, int) and exc.code - 128 in (signal.SIGTERM, signal.SIGHUP):
+    if isinstance(exc, SystemExit) and isinstance(exc.code, int) and exc.code - 128 in STOPS:
         return signal.SIGTERM
     return signal.SIGINT
 
@@ -87,7 +90,7 @@ def stop(procs: dict[str, subprocess.Popen], sig: int = signal.SIGINT, grace: fl
             proc.wait(timeout=max(0.0, deadline - time.monotonic()))
     left = {name: proc for name, proc in procs.items() if proc.poll() is None}
     for proc in left.values():
-        _signal(proc, signal.SIGKILL)
+        _signal(proc, _KILL)
     deadline = time.monotonic() + kill_wait
     for proc in left.values():
         with contextlib.suppress(subprocess.TimeoutExpired):

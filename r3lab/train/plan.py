@@ -24,7 +24,7 @@ import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ..core.settings import nested, read_nested
+from ..core.settings import check_ranges, nested, read_nested
 from ..model.adapters import LoRAConfig, TARGETS, target_regex
 from .config import RGRPOConfig, SFTConfig
 
@@ -52,12 +52,10 @@ class PlanConfig:
         read_nested(self)
         if self.dtype not in BYTES:
             raise ValueError(f"PlanConfig.dtype = {self.dtype!r}: use one of {', '.join(BYTES)}")
-        for name in ("text_tokens", "image_tokens", "new_tokens", "group_size"):
-            v = getattr(self, name)
-            if not isinstance(v, int) or v < (2 if name == "group_size" else 0):
-                raise ValueError(f"PlanConfig.{name} = {v!r}: expected an integer >= {2 if name == 'group_size' else 0}")
-        if not (self.gpu_memory > 0 and 0 <= self.holes < 1 and self.beta >= 0 and self.reserve >= 0):
-            raise ValueError("PlanConfig: gpu_memory > 0, 0 <= holes < 1, beta >= 0 and reserve >= 0")
+        check_ranges(self, ints=dict(text_tokens=(0, None), image_tokens=(0, None), new_tokens=(0, None),
+                                     group_size=(2, None)),
+                     floats=dict(gpu_memory=(0, None), holes=(0, 1), beta=(0, None), reserve=(0, None)),
+                     open_low=("gpu_memory",), open_high=("holes",))
         if self.new_tokens > self.text_tokens:
             raise ValueError(f"PlanConfig.new_tokens ({self.new_tokens}) is part of text_tokens ({self.text_tokens})")
         if not self.lora.enabled:

@@ -48,7 +48,8 @@ def _running(pid: int) -> bool:
 
 
 def test_stop_kills_what_ignores_its_signal_within_the_grace():
-    code = "import signal, time; signal.signal(signal.SIGINT, signal.SIG_IGN); print('ready', flush=True); time.sleep(120)"
+    code = ("import signal, time; signal.signal(signal.SIGINT, signal.SIG_IGN); print('ready', flush=True); "
+            "time.sleep(120)")
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, start_new_session=True)
     proc.stdout.readline()
     t0 = time.monotonic()

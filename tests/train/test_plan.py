@@ -42,6 +42,12 @@ def test_bad_settings_are_named():
         PlanConfig(dtype="int8")
     with pytest.raises(ValueError, match="lora.r must be > 0"):
         PlanConfig(lora=LoRAConfig(r=0))
+    with pytest.raises(ValueError, match=r"PlanConfig\.gpu_memory = -5 is not allowed: .* in \(0, inf\)"):
+        PlanConfig(gpu_memory=-5)
+    with pytest.raises(ValueError, match=r"PlanConfig\.holes = 1\.0 is not allowed: .* \[0, 1\)"):
+        PlanConfig(holes=1.0)
+    with pytest.raises(ValueError, match=r"PlanConfig\.group_size = 1 is not allowed"):
+        PlanConfig(group_size=1)
 
 
 def test_cli_plans_a_checkpoint_folder(tmp_path, capsys):
