@@ -11,8 +11,6 @@ the two reads given), whether the policy's log-prob of the true verdict and answ
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
 
 from ..core.batch import collate
@@ -23,16 +21,10 @@ from ..engine.scoring import TokenScorer, token_logprobs
 from ..train import dist
 from . import ground_check
 
-CHECKS = "compare_checks.json"  # in out/logs/: one row per check
-COMPARE_KEYS = ("compare_min", "compare_ground_min", "compare_more", "compare_rounds")  # may change while the base stage is unfinished
-SEED = 30_000  # the held-out comparisons' scenes: a seed no training phase draws from
+SEED = 30_000  # the held-out comparisons' scenes by default (the recipe's: its comparison phase's check.seed)
 # each true ending's flipped twin (r3lab.data.vlir.COMPARE_END's two templates, and the answer)
 FLIPS = ((", so they are the same.", ", so they are different."), (" too: the same ", ": a different "),
          ("<answer>yes</answer>", "<answer>no</answer>"))
-
-
-class VerdictError(RuntimeError):
-    """The comparison phases ended below the bar (`RecipeConfig.compare_min`)."""
 
 
 def flipped(text: str) -> str:
@@ -86,35 +78,3 @@ def measure(policy, world: WorldConfig, n: int, ground_world: dict | None = None
     if ground_world is not None:
         m["centre_on_named"] = ground_check.measure(policy, ground_world, n)["centre_on_named"]
     return m
-
-
-def record(logs: str | Path, round_: int, steps: int, metrics: dict) -> list[dict]:
-    """Add (or replace) check `round_` in logs/compare_checks.json; returns every check so far."""
-    return ground_check.record(logs, round_, steps, metrics, CHECKS)
-
-
-def load(logs: str | Path) -> list[dict]:
-    return ground_check.load(logs, CHECKS)
-
-
-def passes(m: dict, bar: float, ground_min: float = 0.0) -> bool:
-    """Whether check `m` meets the verdict bar and, where it measured the grounding, `ground_min`."""
-    return m["verdict"] >= bar and m.get("centre_on_named", 100.0) >= ground_min
-
-
-def failure(rows: list[dict], bar: float, logs: str | Path, ground_min: float = 0.0) -> VerdictError:
-    last = rows[-1]
-    if last["verdict"] >= bar:  # the grounding is what fell short
-        return VerdictError(
-            f"stage base: after {last['steps']} comparison steps the policy's box centres land on the named "
-            f"landmark in {last['centre_on_named']} % of {Path(logs) / CHECKS}'s held-out grounding questions (the "
-            f"bar, compare_ground_min: {ground_min} %; the verdict {last['verdict']} % passed), so SFT would place "
-            f"too few pairs of crops for compare_two. Run the recipe again with a larger compare_rounds or "
-            f"compare_more (it goes on from the phases in {logs}, nothing is lost), or compare_ground_min=0 to build "
-            f"on this base anyway.")
-    return VerdictError(
-        f"stage base: after {last['steps']} comparison steps the policy prefers the true verdict in "
-        f"{last['verdict']} % of {Path(logs) / CHECKS}'s held-out comparisons (chance: 50 %; the bar, compare_min: "
-        f"{bar} %), so compare_two would stay at chance after SFT. Run the recipe again with a larger "
-        f"compare_rounds or compare_more (it goes on from the phases in {logs}, nothing is lost), a verdict drill "
-        f"(compare_drill_steps), or compare_min=0 to build on this base anyway.")

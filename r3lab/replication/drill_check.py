@@ -13,21 +13,12 @@ comparison, whether the policy's log-prob of the true verdict and answer beats t
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 from ..data.grounding import build_drill
 from ..data.world import WorldConfig
 from ..train import dist
-from . import ground_check
 from .compare_check import prefers_true
 
-CHECKS = "drill_checks.json"  # in out/logs/: one row per check
-DRILL_KEYS = ("drill_min", "drill_more", "drill_rounds")  # may change while the base stage is unfinished
-SEED = 40_000  # the held-out drill comparisons' scenes: a seed no training phase draws from
-
-
-class DrillError(RuntimeError):
-    """The drill phases ended below the bar (`RecipeConfig.drill_min`)."""
+SEED = 40_000  # the held-out drill comparisons' scenes by default (the recipe's: its drill phase's check.seed)
 
 
 def text_verdict(policy, world: WorldConfig | None = None, n: int = 200, seed: int = SEED, reads: bool = True,
@@ -41,22 +32,3 @@ def text_verdict(policy, world: WorldConfig | None = None, n: int = 200, seed: i
     right = sum(prefers_true(policy, [samples[i].reference(policy.view).tokenize(policy) for i in part], batch)
                 for part in dist.deal(n, batch))
     return {"n": n, "text_verdict": round(100 * dist.all_sum(right) / n, 1), "chance": 50.0}
-
-
-def record(logs: str | Path, round_: int, steps: int, metrics: dict) -> list[dict]:
-    """Add (or replace) check `round_` in logs/drill_checks.json; returns every check so far."""
-    return ground_check.record(logs, round_, steps, metrics, CHECKS)
-
-
-def load(logs: str | Path) -> list[dict]:
-    return ground_check.load(logs, CHECKS)
-
-
-def failure(rows: list[dict], bar: float, logs: str | Path) -> DrillError:
-    last = rows[-1]
-    return DrillError(
-        f"stage base: after {last['steps']} drill steps the policy prefers the true verdict in {last['text_verdict']} "
-        f"% of {Path(logs) / CHECKS}'s held-out text-only comparisons (chance: 50 %; the bar, drill_min: {bar} %), "
-        f"so the comparison phase would start without the verdict. Run the recipe again with a larger drill_rounds "
-        f"or drill_more (it goes on from the phases in {logs}, nothing is lost), or with drill_min=0 to go on to the "
-        f"comparison phase anyway (its own check adds comparison phases, at about three times a drill step's cost).")

@@ -3,19 +3,16 @@
 Binding colour words to landmarks arrives as a late jump whose step varies from run to run (research/FINDINGS.md,
 grounding and binding), and a base that did not bind makes every later stage crop the wrong landmark. So the
 recipe measures after the grounding phase, adds grounding phases while the bar is not met, and stops with an
-error naming the settings if it never is. `r3lab probe where --policy PATH` measures a checkpoint the same way.
+error naming the settings if it never is (`checks.py`). `r3lab probe where --policy PATH` measures a checkpoint the same way.
 Each question is rolled out by the engine (greedy, no crop executed) and its first crop call judged by the
 crop-call grammar in the policy's own style.
 """
 from __future__ import annotations
 
-import json
 import random
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from ..core.crop_calls import format_crop_call
-from ..core.files import atomic_write_text
 from ..core.prompt import IM_END
 from ..core.regions import Frame, box_iou
 from ..core.settings import POSITIVE, check_ranges
@@ -26,10 +23,6 @@ from ..engine.config import RolloutConfig
 from ..engine.rollouts import rollout
 from ..train import dist
 from .evaluation import contains_detail
-
-CHECKS = "ground_checks.json"  # in out/logs/: one row per check
-# settings that may change while the base stage is unfinished (after a GroundingError, to go on from the checks)
-GROUND_KEYS = ("ground_min", "ground_more", "ground_rounds")
 
 
 @dataclass
@@ -43,10 +36,6 @@ class WhereConfig:
 
     def __post_init__(self):
         check_ranges(self, ints=dict(n=POSITIVE, seed=(0, None), batch_rows=POSITIVE))
-
-
-class GroundingError(RuntimeError):
-    """The grounding phases ended below the bar (`RecipeConfig.ground_min`)."""
 
 
 def where_question(world: WorldConfig, seed: int, i: int, view) -> dict:
@@ -125,28 +114,3 @@ def evaluate_where(policy, config: WhereConfig | None = None, progress: bool | N
 def measure(policy, world: dict, n: int) -> dict:
     """The recipe's check: `evaluate_where` on `n` questions of `world` (its grounding phase's)."""
     return evaluate_where(policy, WhereConfig(n=n, world=world))
-
-
-def record(logs: str | Path, round_: int, steps: int, metrics: dict, file: str = CHECKS) -> list[dict]:
-    """Add (or replace) check `round_` in logs/<file> (ground_checks.json); returns every check so far."""
-    path = Path(logs) / file
-    rows = json.loads(path.read_text()) if path.is_file() else []
-    rows = [r for r in rows if r["round"] < round_] + [{"round": round_, "steps": steps, **metrics}]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(path, json.dumps(rows, indent=1))
-    return rows
-
-
-def load(logs: str | Path, file: str = CHECKS) -> list[dict]:
-    path = Path(logs) / file
-    return json.loads(path.read_text()) if path.is_file() else []
-
-
-def failure(rows: list[dict], bar: float, logs: str | Path) -> GroundingError:
-    last = rows[-1]
-    return GroundingError(
-        f"stage base: after {last['steps']} grounding steps the boxes centre on the named landmark in "
-        f"{last['centre_on_named']} % of {Path(logs) / CHECKS}'s questions (a random landmark: "
-        f"{last['random_landmark_centre']} %; the bar, ground_min: {bar} %), so every later stage would crop the "
-        f"wrong landmark. Run the recipe again with a larger ground_rounds or ground_more (it goes on from the "
-        f"phases in {logs}, nothing is lost), or with ground_min=0 to build on this base anyway.")

@@ -10,8 +10,6 @@ answered with the class), the answer the policy scores highest among the detail'
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
 
 from ..core.batch import collate
@@ -22,15 +20,8 @@ from ..data.tasks import TaskConfig, answer_classes
 from ..data.world import WorldConfig
 from ..engine.scoring import TokenScorer, token_logprobs
 from ..train import dist
-from . import ground_check
 
-CHECKS = "read_checks.json"  # in out/logs/: one row per check
-READ_KEYS = ("read_min", "read_more", "read_rounds")  # may change while the base stage is unfinished
-SEED = 20_000  # the held-out close-ups' scenes: a seed no training phase draws from
-
-
-class ReadingError(RuntimeError):
-    """The read phases ended below the bar (`RecipeConfig.read_min`)."""
+SEED = 20_000  # the held-out close-ups' scenes by default (the recipe's: its read phase's check.seed)
 
 
 @torch.no_grad()
@@ -60,22 +51,3 @@ def read_accuracy(policy, world: WorldConfig | None = None, n: int = 200, seed: 
         policy.model.train(was_training)
     right = dist.all_sum(right)
     return {"n": n, "read_accuracy": round(100 * right / n, 1), "chance": round(100 / len(classes), 1)}
-
-
-def record(logs: str | Path, round_: int, steps: int, metrics: dict) -> list[dict]:
-    """Add (or replace) check `round_` in logs/read_checks.json; returns every check so far."""
-    return ground_check.record(logs, round_, steps, metrics, CHECKS)
-
-
-def load(logs: str | Path) -> list[dict]:
-    return ground_check.load(logs, CHECKS)
-
-
-def failure(rows: list[dict], bar: float, logs: str | Path) -> ReadingError:
-    last = rows[-1]
-    return ReadingError(
-        f"stage base: after {last['steps']} read steps the policy reads {last['read_accuracy']} % of "
-        f"{Path(logs) / CHECKS}'s held-out close-ups (chance: {last['chance']} %; the bar, read_min: {bar} %), so "
-        f"SFT would start from a model that cannot read the detail. Run the recipe again with a larger read_rounds "
-        f"or read_more (it goes on from the phases in {logs}, nothing is lost), or with read_min=0 to build on "
-        f"this base anyway.")

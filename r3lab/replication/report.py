@@ -5,7 +5,10 @@ import math
 from typing import Sequence
 
 from ..model.tiny import TinyConfig
-from .recipe_config import RERUNNABLE, recipe_settings
+from .checks import MEASURES, card_section
+from .curriculum import FINDINGS
+from .recipe_config import RERUNNABLE, RecipeConfig
+from .recipe_format import FORMAT_VERSION, read_settings
 
 LABELS = {"no_crop": "(1) no crops", "sft": "(2) VLIR SFT", "sft_rgrpo": "(3) SFT + R-GRPO",
           "rgrpo_no_region": "(4) R-GRPO w/o region reward", "oracle": "(5) oracle crops (GT)",
@@ -136,8 +139,41 @@ def targets_table(results: dict) -> str:
     return "\n".join(lines)
 
 
-def _unchecked(cfg: dict) -> str:
-    if cfg.get("ground_check"):
+def curriculum_rows(cfg) -> list[dict]:
+    """One row per phase of a RecipeConfig's curriculum (and R-GRPO's): stage, phase, data, steps, lr, check, bar,
+    the phases its check may add, and where the reason for it is written."""
+    rows = []
+    for stage, p in cfg.stage_phases():
+        c = p.check if p.checked else None
+        check = (f"{MEASURES[c.measure].what} ({c.n} held-out)" if c else "")
+        if c and c.early:
+            check += f", also at {c.early:.0%} of its steps"
+        bar = f"{c.bar:g} %" + (f", landmark {c.ground_bar:g} %" if c.ground_bar else "") if c else ""
+        rows.append({"stage": stage, "phase": p.name, "data": p.mix.describe(), "steps": p.steps, "lr": p.lr,
+                     "check": check, "bar": bar, "added": f"up to {c.rounds} x {c.more}" if c and c.rounds else "",
+                     "why": p.why})
+    r = cfg.rgrpo
+    shares = ", ".join(f"{f} {w:g}" for f, w in r.mix.items())
+    rows.append({"stage": "rgrpo", "phase": "rgrpo", "data": f"VLIR questions ({shares}), groups of {r.group_size}",
+                 "steps": r.steps, "lr": r.lr, "check": "", "bar": "", "added": "", "why": f"{FINDINGS}#r-grpo"})
+    return rows
+
+
+def curriculum_table(cfg=None, root: str = "") -> str:
+    """The curriculum as a markdown table (the README's, lesson 50's, the model card's): a RecipeConfig's, by default
+    the default one; `root` leads the links to the research notes (relative to where the table is shown)."""
+    cfg = cfg or RecipeConfig()
+    lines = ["| stage | phase | data | steps | lr | check (after the phase) | bar | added phases | why |",
+             "|---|---|---|---:|---:|---|---|---|---|"]
+    for r in curriculum_rows(cfg):
+        why = f"[{r['why'].split('#')[-1]}]({root}{r['why']})" if r["why"] else ""
+        lines.append(f"| {r['stage']} | {r['phase']} | {r['data']} | {r['steps']:,} | {r['lr']:g} | {r['check']} | "
+                     f"{r['bar']} | {r['added']} | {why} |")
+    return "\n".join(lines)
+
+
+def _unchecked(cfg: RecipeConfig) -> str:
+    if cfg.base.phases and cfg.base.phases[0].checked:
         return ""
     return ("These numbers need the grounding phase to bind names to landmarks as it did here (`ground_check: 0`: "
             "nothing checked it);\nthe step at which names bind varies from run to run (research/FINDINGS.md, "
@@ -149,65 +185,15 @@ def _provenance(results: dict) -> str:
     return f"## Provenance: stages not trained from nothing by the settings above\n{text}\n\n" if text else ""
 
 
-def _checks(results: dict, kind: str, title: str, line) -> str:
-    """A card section: one line (`line(row)`) per check of the base stage's `kind` check, "" when it had none."""
-    rows = results.get(f"{kind}_checks", [])
-    return f"## {title}\n" + "\n".join(line(r) for r in rows) + "\n\n" if rows else ""
-
-
-def _grounding(results: dict) -> str:
-    return _checks(results, "ground", 'Grounding check (held-out "Where is ...?" questions after each grounding phase)',
-                   lambda r: f"- after {r['steps']} grounding steps: box centres on the named landmark "
-                             f"{r['centre_on_named']} % (a random landmark: {r['random_landmark_centre']} %), mean IoU "
-                             f"{r['mean_iou']}")
-
-
-def _reading(results: dict) -> str:
-    return _checks(results, "read", "Read check (held-out close-ups, the crop opened, after each read phase)",
-                   lambda r: f"- after {r['steps']} read steps: {r['read_accuracy']} % of {r['n']} held-out close-ups "
-                             f"read right (chance: {r['chance']} %)")
-
-
-def _drill(results: dict) -> str:
-    return _checks(results, "drill", "Drill check (held-out comparisons as text, no image, after each drill phase)",
-                   lambda r: f"- after {r['steps']} drill steps: the true verdict preferred in {r['text_verdict']} % "
-                             f"of {r['n']} held-out comparisons (chance: {r['chance']} %)")
-
-
-def _verdict(results: dict) -> str:
-    return _checks(results, "compare", "Verdict check (held-out comparisons, both crops in place, after each "
-                                       "comparison phase)",
-                   lambda r: f"- after {r['steps']} comparison steps: the true verdict preferred in {r['verdict']} % "
-                             f"of {r['n']} held-out comparisons (chance: {r['chance']} %)"
-                             + (f"; box centres on the named landmark in {r['centre_on_named']} % of as many "
-                                f"grounding questions" if "centre_on_named" in r else ""))
-
-
-def _sft_checks(results: dict) -> str:
-    return _checks(results, "sft", "SFT check (held-out questions, greedy with crops, after each SFT phase)",
-                   lambda r: f"- after {r['steps']} SFT steps: compare_two {r['compare_two']} %, read_one "
-                             f"{r['read_one']} %{_control(r)} of {r['n']} held-out questions each (crop IoU "
-                             f"{r['crop_iou']}, {r['contains_detail']} % of crops on the detail)")
-
-
-def _sft_read_checks(results: dict) -> str:
-    return _checks(results, "sft_read", "SFT read_one check (read_one learned last; after each read_one phase)",
-                   lambda r: f"- after {r['steps']} read_one steps: read_one {r['read_one']} %" + (
-                       f", compare_two {r['compare_two']} %{_control(r)} of {r['n']} held-out questions each (crop "
-                       f"IoU {r['crop_iou']})" if "compare_two" in r else f" of {r['n']} held-out questions"))
-
-
-def _control(row: dict) -> str:  # checks before control was measured have none
-    return (f", control {row['control']} % ({row['control_crop_rate']} % cropped)" if row.get("control") is not None
-            else "")
-
-
 def model_card(results: dict) -> str:
     """MODEL_CARD.md for the shipped r3-tiny checkpoints."""
     import json
 
-    cfg = {k: v for k, v in recipe_settings(results["config"]).items() if k not in RERUNNABLE}
-    tiny = TinyConfig(**cfg["tiny"]) if "tiny" in cfg else TinyConfig(patch_size=cfg.get("patch_size", 14))
+    settings = read_settings(results["config"], "the card's results")
+    cfg = {"format_version": FORMAT_VERSION, **{k: v for k, v in settings.items() if k not in RERUNNABLE}}
+    recipe = RecipeConfig(**{k: v for k, v in cfg.items() if k != "format_version"})
+    tiny = TinyConfig(**cfg["tiny"])
+    checked = "".join(card_section(p, results.get(f"{p.name}_checks", [])) for p in recipe.phases())
     cls = {"qwen2_5_vl": "Qwen2_5_VLForConditionalGeneration", "qwen3_vl": "Qwen3VLForConditionalGeneration"}
     return f"""# r3-tiny checkpoints (`r3-tiny-base`, `r3-tiny-sft`, `r3-tiny-rgrpo`)
 
@@ -223,15 +209,18 @@ where a checkpoint's boxes land on held-out "Where is ...?" questions.
 {json.dumps(tiny.__dict__, indent=1)}
 ```
 
-## Recipe (seeded; `r3lab recipe` with these values trains every stage again)
-{_unchecked(cfg)}```json
+## Recipe (seeded; `r3lab recipe --config` with these values trains every stage again)
+{_unchecked(recipe)}
+{curriculum_table(recipe, root='../../')}
+
+```json
 {json.dumps(cfg, indent=1)}
 ```
 Training data: `build_samples({cfg['n_train']}, seed={cfg['data_seed']}, families={cfg['families']!r}, \
 world=WorldConfig(**{cfg.get('world', {})!r}))`.
 Held-out data: `n_eval={cfg['n_eval']}` per family with seed {cfg['eval_seed']}, the same world.
 
-{_provenance(results)}{_grounding(results)}{_reading(results)}{_drill(results)}{_verdict(results)}{_sft_checks(results)}{_sft_read_checks(results)}## Results (held-out, greedy)
+{_provenance(results)}{checked}## Results (held-out, greedy)
 {markdown_table(results)}
 
 ## Targets

@@ -12,22 +12,14 @@ is recorded, not a bar: a read_one phase can cost it (research/FINDINGS.md: read
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 from ..data.vlir import build_samples
 from ..data.world import WorldConfig
-from . import ground_check
 from .evaluation import EvalConfig, evaluate_rows
 
-CHECKS = "sft_checks.json"  # in out/logs/: one row per check
-SFT_KEYS = ("sft_min", "sft_more", "sft_rounds")  # may change while the SFT stage is unfinished
-SEED = 40_000  # the held-out questions' scenes: a seed no stage draws from (the evaluation's is eval_seed)
+SEED = 40_000  # the held-out questions' scenes by default (the recipe's: its SFT phase's check.seed; never eval_seed)
 FAMILIES = ("read_one", "compare_two")
 MEASURED = FAMILIES + ("control",)  # control answered without a crop: what the SFT's last phases may cost it
-
-
-class SFTCheckError(RuntimeError):
-    """The SFT phases ended with compare_two below the bar (`RecipeConfig.sft_min`)."""
 
 
 def measure(policy, world: WorldConfig, eval_config: EvalConfig, n: int = 300, seed: int = SEED,
@@ -55,21 +47,3 @@ def measure(policy, world: WorldConfig, eval_config: EvalConfig, n: int = 300, s
     return {"n": n, **{f: pct(rows[f]["accuracy"]) for f in FAMILIES}, "crop_iou": pct(rows["all"]["crop_iou"], 1, 3),
             "contains_detail": pct(rows["all"]["contains_detail"]), "control": pct(control["control"]["accuracy"]),
             "control_crop_rate": pct(control["control"]["crop_rate"])}
-
-
-def record(logs: str | Path, round_: int, steps: int, metrics: dict) -> list[dict]:
-    """Add (or replace) check `round_` in logs/sft_checks.json; returns every check so far."""
-    return ground_check.record(logs, round_, steps, metrics, CHECKS)
-
-
-def load(logs: str | Path) -> list[dict]:
-    return ground_check.load(logs, CHECKS)
-
-
-def failure(rows: list[dict], bar: float, logs: str | Path) -> SFTCheckError:
-    last = rows[-1]
-    return SFTCheckError(
-        f"stage sft: after {last['steps']} SFT steps the policy answers {last['compare_two']} % of "
-        f"{Path(logs) / CHECKS}'s held-out compare_two questions (read_one {last['read_one']} %; the bar, sft_min: "
-        f"{bar} %). Run the recipe again with a larger sft_rounds or sft_more (it goes on from the phases in {logs}, "
-        f"nothing is lost), or with sft_min=0 to go on with this SFT model anyway.")

@@ -11,7 +11,8 @@ from ..data.vlir import build_samples
 from ..data.world import WorldConfig
 from ..model.policy import load_policy
 from .evaluation import EvalConfig, evaluate
-from .recipe_config import RERUNNABLE, recipe_settings
+from .recipe_config import RERUNNABLE
+from .recipe_format import read_settings
 from .report import model_card
 
 SHIPPED = ASSETS / "checkpoints"  # the checkpoints `r3lab recipe --ship assets/checkpoints` wrote, and their card
@@ -25,7 +26,7 @@ def ship(results: dict, out: str | Path, dest: str | Path) -> Path:
     if missing:  # checked before anything in dest is touched
         raise FileNotFoundError(f"{', '.join(missing)} holds no checkpoint: run the recipe with rows sft,sft_rgrpo")
     # the recipe's evaluation settings travel with the models, so `r3lab eval` reproduces the card by default
-    settings = recipe_settings(results["config"])
+    settings = read_settings(results["config"], "the recipe's results")
     evaluation = {"rollout": settings["eval_rollout"], "reward": settings["reward"]}
     if dest.exists() and not dest.is_dir():
         raise NotADirectoryError(f"ship destination {dest} is a file: give a folder, e.g. assets/checkpoints")
@@ -56,7 +57,7 @@ def check_set(config: dict, view, per_family: int = 8) -> list:
 def check_scores(path: str | Path, config: dict, per_family: int = 8) -> dict:
     """Greedy accuracy / crop rate / crops of a checkpoint on `check_set` (what the shipped-model test re-measures)."""
     policy = load_policy(path)
-    settings = recipe_settings(config)
+    settings = read_settings(config, "the card's recipe")
     res = evaluate(policy, check_set(config, policy.view, per_family),
                    EvalConfig(rollout=settings["eval_rollout"], reward=settings["reward"]), progress=False)
     return {k: res.rows["all"][k] for k in ("n", "accuracy", "crop_rate", "crops")}
