@@ -18,17 +18,22 @@ import typing
 DTYPES = ("", "float32", "bfloat16", "float16")  # what --dtype may load or write weights as ("": as saved)
 
 def field_help(cls) -> dict[str, str]:
-    """Each field's trailing `# comment` in the dataclass source (the one place the meaning is written)."""
-    try:
-        src = inspect.getsource(cls)
-    except (OSError, TypeError):
-        return {}
-    pat = re.compile(r"^\s+(\w+)\s*:[^#\n]*#\s*(.+)$")
-    return {m.group(1): m.group(2).strip() for m in map(pat.match, src.splitlines()) if m}
+    """Each field's trailing `# comment` in the dataclass source (the one place the meaning is written), a base
+    class's for the fields it declares (a subclass's own comment wins)."""
+    pat, out = re.compile(r"^\s+(\w+)\s*:[^#\n]*#\s*(.+)$"), {}
+    for klass in reversed([k for k in getattr(cls, "__mro__", (cls,)) if dataclasses.is_dataclass(k)]):
+        try:
+            src = inspect.getsource(klass)
+        except (OSError, TypeError):
+            continue
+        out.update({m.group(1): m.group(2).strip() for m in map(pat.match, src.splitlines()) if m})
+    return out
 
 
-def add_dataclass_arguments(parser: argparse.ArgumentParser, cls, prefix: str = "", defaults=None) -> None:
-    """One `--field-name` flag per dataclass field, typed from the annotations, help from trailing comments.
+def add_dataclass_arguments(parser: argparse.ArgumentParser, cls, prefix: str = "", defaults=None,
+                            skip: tuple = (), given_only: bool = False) -> None:
+    """One `--field-name` flag per dataclass field (but those in `skip`), typed from the annotations, help from
+    trailing comments; with `given_only` a flag not given leaves its field out of the parsed namespace.
 
     A nested settings field (`r3lab.core.settings.nested`) gives one flag per field of its settings object,
     prefixed by the field's `flags` (the recipe's `--train-max-crops` / `--eval-max-crops`), with the defaults
@@ -36,10 +41,11 @@ def add_dataclass_arguments(parser: argparse.ArgumentParser, cls, prefix: str = 
     hints = typing.get_type_hints(cls)
     comments = field_help(cls)
     for f in dataclasses.fields(cls):
-        if not f.init:
+        if not f.init or f.name in skip:
             continue
         if "nested" in f.metadata:
-            add_dataclass_arguments(parser, f.metadata["nested"], prefix + f.metadata["flags"], _default(f, defaults))
+            add_dataclass_arguments(parser, f.metadata["nested"], prefix + f.metadata["flags"], _default(f, defaults),
+                                    given_only=given_only)
             continue
         tp = hints[f.name]
         flag = "--" + prefix + f.name.replace("_", "-")
@@ -48,6 +54,7 @@ def add_dataclass_arguments(parser: argparse.ArgumentParser, cls, prefix: str = 
         base = _base_type(tp)
         # argparse %-formats help strings: a literal "%" in a comment ("% of box centres") must be doubled
         help_ = ((f.metadata.get("help") or comments.get(f.name, "")) + f" (default: {default!r})").replace("%", "%%")
+        default = argparse.SUPPRESS if given_only else default
         if "type" in f.metadata:  # the field names its own parser (e.g. resume: true / false / auto)
             parser.add_argument(flag, type=f.metadata["type"], default=default, metavar=f.metadata.get("metavar"),
                                 help=help_, dest=dest)
@@ -59,11 +66,12 @@ def add_dataclass_arguments(parser: argparse.ArgumentParser, cls, prefix: str = 
             parser.add_argument(flag, type=parse_json, default=default, metavar="JSON", help=help_, dest=dest)
 
 
-def dataclass_values(cls, args: argparse.Namespace, prefix: str = "") -> dict:
-    """The flags of `cls`'s fields as keyword values, nested settings as dicts (what `cls(**values)` reads)."""
+def dataclass_values(cls, args: argparse.Namespace, prefix: str = "", skip: tuple = ()) -> dict:
+    """The flags of `cls`'s fields (but those in `skip`) as keyword values, nested settings as dicts (what
+    `cls(**values)` reads)."""
     kw = {}
     for f in dataclasses.fields(cls):
-        if not f.init:
+        if not f.init or f.name in skip:
             continue
         if "nested" in f.metadata:
             kw[f.name] = dataclass_values(f.metadata["nested"], args, prefix + f.metadata["flags"])

@@ -147,6 +147,8 @@ BLOCKS = {  # README block -> (its first line, its last line)
                "<!-- end of the course table -->"),
     "replication": ("<!-- replication table: generated from assets/checkpoints/card_results.json "
                     "(r3lab.replication.markdown_table) -->", "<!-- end of the replication table -->"),
+    "curriculum": ("<!-- curriculum table: generated from the default RecipeConfig "
+                   "(r3lab.replication.curriculum_table) -->", "<!-- end of the curriculum table -->"),
 }
 
 
@@ -165,12 +167,14 @@ def chance_line(card: dict) -> str:
 
 def fill_readme(text: str, card: dict | None = None) -> str:
     """`text` (the README) with its generated blocks rewritten: the course table from `LESSONS`, the replication
-    table from `card` (default: the shipped card's results). A missing marker is an error naming it."""
-    from ..replication.report import markdown_table
+    table from `card` (default: the shipped card's results), the curriculum table from the default recipe. A
+    missing marker is an error naming it."""
+    from ..replication.report import curriculum_table, markdown_table
     from ..replication.shipping import load_card
 
     card = card or load_card()
-    tables = {"course": course_table(), "replication": markdown_table(card) + "\n\n" + chance_line(card)}
+    tables = {"course": course_table(), "replication": markdown_table(card) + "\n\n" + chance_line(card),
+              "curriculum": curriculum_table()}
     for name, (start, end) in BLOCKS.items():
         if start not in text or end not in text:
             raise ValueError(f"README: the {name} table's markers are missing; put these two lines where it goes:\n"

@@ -7,7 +7,6 @@ the research note its `why` names.
 """
 from __future__ import annotations
 
-import dataclasses
 import re
 from dataclasses import dataclass, field
 
@@ -67,22 +66,21 @@ class Mix:
         """The samples in a few words (the curriculum table's data column)."""
         if self.source == "vlir":
             shares = ", ".join(f"{f} {w:g}" for f, w in self.weights.items())
-            held = f", no {self.without}" if self.without else ""
-            return f"VLIR{'' if self.crops else ' without crops'} ({shares or 'equal shares'}{held})"
-        world = " (grounding world)" if self.world == "grounding" else ""
+            held = f"; no {self.without}" if self.without else ""
+            return f"VLIR{'' if self.crops else ' without crops'} ({shares or 'equal shares'}, others 1{held})"
         if self.source == "drill":
             parts = ["comparisons as text" + (", reads written" if self.reads else "")]
-            parts += [f"grounding {self.grounding:.0%}"] if self.grounding else []
-            return "; ".join(parts) + world
-        closeups = "colour-mark close-ups" if self.marks else "close-ups"
-        parts = [f"comparisons {self.comparisons:.0%}" + ("" if self.crops else " (reads as text)")] \
-            if self.comparisons else []
-        if self.closeups:
-            parts.append(f"{closeups} {self.closeups:.0%}" + (f" ({self.style})" if self.style != "answer" else ""))
-        if self.closeups < 1:
-            parts.append("grounding questions" + (f" ({self.pairs:.0%} pairs)" if self.pairs else ""))
-        parts += [f"controls {self.controls:.0%}"] if self.controls else []
-        return "; ".join(parts) + world
+            parts += [f"grounding questions {self.grounding:.0%}"] if self.grounding else []
+        else:
+            parts = [f"comparisons {self.comparisons:.0%}" + ("" if self.crops else " (reads as text)")] \
+                if self.comparisons else []
+            if self.closeups:
+                kind = "colour-mark close-ups" if self.marks else "close-ups"
+                parts.append(f"{kind} {self.closeups:.0%}" + (f" ({self.style})" if self.style != "answer" else ""))
+            if self.closeups < 1:
+                parts.append("grounding questions" + (f" ({self.pairs:.0%} name two)" if self.pairs else ""))
+            parts += [f"controls {self.controls:.0%}"] if self.controls else []
+        return "; ".join(parts) + (", grounding world" if self.world == "grounding" else "")
 
 
 @dataclass
@@ -117,13 +115,13 @@ class Phase:
     mix: Mix = field(default_factory=Mix)  # its samples
     seed: int = 0  # its samples' data seed offset (a VLIR phase: its training order's seed offset)
     check: Check | None = None  # measured after the phase; phases added while below its bar
-    why: str = ""  # where the reason for this phase is written (a section of research/FINDINGS.md)
+    why: str = ""  # the section of research/FINDINGS.md that says why the phase is there
 
     def __post_init__(self):
         if isinstance(self.mix, dict):
-            self.mix = _read(Mix, self.mix, f"phase {self.name!r}: mix")
+            self.mix = _read(Mix, self.mix, f"{self.name}.mix")
         if isinstance(self.check, dict):
-            self.check = _read(Check, self.check, f"phase {self.name!r}: check")
+            self.check = _read(Check, self.check, f"{self.name}.check")
         if not isinstance(self.name, str) or not re.fullmatch(r"[a-z][a-z0-9_]*", self.name):
             raise ValueError(f"a phase's name is its flags' prefix and its log folder's suffix: lower-case letters, "
                              f"digits and _, starting with a letter; got {self.name!r}")
@@ -154,7 +152,8 @@ class Stage:
         check_ranges(self, ints=dict(batch=POSITIVE))
         if not isinstance(self.phases, list):
             raise ValueError(f"a stage's phases are a list of phases, got {self.phases!r}")
-        self.phases = [_read(Phase, p, "a stage's phases") if isinstance(p, dict) else p for p in self.phases]
+        self.phases = [_read(Phase, p, str(p.get("name", "a phase"))) if isinstance(p, dict) else p
+                       for p in self.phases]
         if bad := [p for p in self.phases if not isinstance(p, Phase)]:
             raise ValueError(f"a stage's phases must be Phase objects or dicts of their fields, got {bad}")
 
@@ -176,37 +175,38 @@ def _flag(name: str) -> str:
     return name.replace("_", "-")
 
 
-def _why(section: str) -> str:
-    return f"{FINDINGS}#{section}"
+def anchor(section: str) -> str:
+    """A research note's section as a link target: research/FINDINGS.md#its-heading (GitHub's anchors)."""
+    return f"{FINDINGS}#" + re.sub(r"[^\w\- ]", "", section.lower()).replace(" ", "-")
 
 
 def base_stage() -> Stage:
     """The base stage: r3-tiny from nothing to grounding, reading the detail from a crop, and the verdict."""
-    grounding = _why("grounding-and-binding")
+    grounding = "Grounding and binding"
     return Stage(batch=32, phases=[  # 16 a step do not bind names to objects in 2,000 steps
         Phase("ground", 2000, 1e-3, Mix(world="grounding", samples=64000), why=grounding,
               check=Check("where", n=200, bar=80.0, more=500, rounds=4, seed=10_000, more_seed=20)),
         Phase("pairs", 500, 1e-3, Mix(world="grounding", pairs=0.5), seed=3, why=grounding),
-        Phase("read_first", 400, 1e-3, Mix(closeups=0.75, marks=True, pairs=0.25), seed=4, why=_why("reading")),
-        Phase("read_focus", 400, 1e-3, Mix(closeups=1.0, controls=0.15), seed=6, why=_why("reading")),
-        Phase("read", 200, 1e-3, Mix(closeups=0.75, pairs=0.25, controls=0.15), seed=1, why=_why("reading"),
+        Phase("read_first", 400, 1e-3, Mix(closeups=0.75, marks=True, pairs=0.25), seed=4, why="Reading"),
+        Phase("read_focus", 400, 1e-3, Mix(closeups=1.0, controls=0.15), seed=6, why="Reading"),
+        Phase("read", 200, 1e-3, Mix(closeups=0.75, pairs=0.25, controls=0.15), seed=1, why="Reading",
               check=Check("read", n=200, bar=60.0, more=200, rounds=6, seed=20_000, more_seed=40,
                           since="read_focus")),
-        Phase("drill", 1000, 5e-4, Mix(source="drill", pairs=0.5), seed=5, why=_why("comparison"),
+        Phase("drill", 1000, 5e-4, Mix(source="drill", pairs=0.5), seed=5, why="Comparison",
               check=Check("text_verdict", n=200, bar=80.0, more=500, rounds=6, seed=40_000, more_seed=80)),
         Phase("compare", 300, 1e-3, Mix(closeups=0.75, pairs=0.25, comparisons=0.5, style="rationale", controls=0.15),
-              seed=2, why=_why("comparison"), check=Check("verdict", n=200, bar=85.0, more=300, rounds=4,
+              seed=2, why="Comparison", check=Check("verdict", n=200, bar=85.0, more=300, rounds=4,
                                                           seed=30_000, more_seed=60, ground_bar=95.0)),
     ])
 
 
 def sft_stage() -> Stage:
     """The SFT stage: VLIR SFT from the base, compare_two first, read_one last (where R-GRPO has room)."""
-    mix = {"compare_two": 12}
+    mix, why = {"compare_two": 12}, "The SFT stage: compare_two first, read_one last"
     return Stage(batch=32, phases=[
-        Phase("sft", 300, 5e-4, Mix(source="vlir", weights=dict(mix), without="read_one"), why=_why("r-grpo"),
+        Phase("sft", 300, 5e-4, Mix(source="vlir", weights=dict(mix), without="read_one"), why=why,
               check=Check("sft", n=300, bar=88.0, more=100, rounds=5, seed=40_000, more_seed=100)),
-        Phase("sft_read", 0, 2e-4, Mix(source="vlir", weights=dict(mix)), why=_why("r-grpo"),
+        Phase("sft_read", 0, 2e-4, Mix(source="vlir", weights=dict(mix)), why=why,
               check=Check("sft_read", n=300, bar=72.0, more=25, rounds=12, seed=40_000, more_seed=200)),
     ])
 

@@ -81,8 +81,10 @@ class RecipeConfig:
         default = {p.name: p for p in self._default_phases()}
         for path, value in touched:  # a check's setting given while the check is off would be silently ignored
             name, _, knob = path.rpartition(".")
+            if not name.endswith(".check"):
+                continue
             phase, was = self.phase(name.split(".")[0]), default.get(name.split(".")[0])
-            unchanged = was is not None and was.check is not None and getattr(was.check, knob, None) == value
+            unchanged = not value or was is not None and was.check is not None and getattr(was.check, knob) == value
             if phase is not None and knob in CHECK_KNOBS and not phase.checked and not unchanged:
                 raise ValueError(f"{path} (--{path.split('.')[0].replace('_', '-')}-{knob.replace('_', '-')}) cannot "
                                  f"take effect: phase {phase.name}'s check is off ({phase.name}.check.n = 0); set "

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..core.files import atomic_write_text
 from .recipe_config import RERUNNABLE, RecipeConfig, saved_recipe
-from .recipe_format import FORMAT_VERSION, read_settings
+from .recipe_format import ALIASES, FORMAT_VERSION, earlier_settings, read_settings
 
 RECIPE = "recipe.json"
 # a check's settings that may change while its stage is unfinished (going on after a CheckError), and the one that
@@ -54,9 +54,14 @@ def check_folder(cfg: RecipeConfig, out: str | Path) -> None:
         atomic_write_text(path, json.dumps(mine, indent=1))
         return
     stored = json.loads(path.read_text())
-    theirs = saved_recipe(RecipeConfig(**read_settings(stored, str(path)), out=cfg.out))
+    read = read_settings(stored, str(path))
+    theirs = saved_recipe(RecipeConfig(**read, out=cfg.out))
     a, b = settings_by_path(theirs), settings_by_path(mine)
     diff = {k: (a.get(k), b.get(k)) for k in a.keys() | b.keys() if a.get(k) != b.get(k)}
+    held = set(earlier_settings(stored)) if stored.get("format_version", 1) == 1 else set(stored)
+    missing = [k for k in mine if k not in read and k != "format_version"] + \
+        ([k for k in ALIASES if k not in held] if stored.get("format_version", 1) == 1 else [])
+    diff |= {k: (None, mine.get(k, "set")) for k in missing}  # a setting the folder does not record: not the same
     if not diff:
         _refuse_old_unfinished(stored, cfg, out)
         return

@@ -88,7 +88,7 @@ def to_flat(values: dict) -> dict:
         raise ValueError(f"format 1 has no curriculum without the phases {sorted(missing)} (write format 2)")
     flat = {}
     for name, paths in ALIASES.items():
-        got = [_get(values, phases, p) for p in paths]
+        got = [get_setting(values, p) for p in paths]
         flat[name] = got[0]
         if any(g != got[0] for g in got[1:]):
             raise ValueError(f"format 1 has one setting, {name}, for {', '.join(paths)}: they differ ({got})")
@@ -100,11 +100,12 @@ def to_flat(values: dict) -> dict:
     return flat
 
 
-def _get(values: dict, phases: dict, path: str):
+def get_setting(values: dict, path: str):
+    """The setting at `path` (as `set_setting` names it) in `values`, plain values of RecipeConfig's fields."""
     head, _, rest = path.partition(".")
     if head in CURRICULUM and rest in values[head]:
         return values[head][rest]
-    obj = phases[head]
+    obj = next(p for st in ("base", "sft") for p in values[st]["phases"] if p["name"] == head)
     for key in rest.split("."):
         obj = obj[key]
     return obj

@@ -6,7 +6,7 @@ from typing import Sequence
 
 from ..model.tiny import TinyConfig
 from .checks import MEASURES, card_section
-from .curriculum import FINDINGS
+from .curriculum import anchor
 from .recipe_config import RERUNNABLE, RecipeConfig
 from .recipe_format import FORMAT_VERSION, read_settings
 
@@ -150,12 +150,12 @@ def curriculum_rows(cfg) -> list[dict]:
             check += f", also at {c.early:.0%} of its steps"
         bar = f"{c.bar:g} %" + (f", landmark {c.ground_bar:g} %" if c.ground_bar else "") if c else ""
         rows.append({"stage": stage, "phase": p.name, "data": p.mix.describe(), "steps": p.steps, "lr": p.lr,
-                     "check": check, "bar": bar, "added": f"up to {c.rounds} x {c.more}" if c and c.rounds else "",
+                     "check": check, "bar": bar, "added": f"up to {c.rounds} of {c.more} steps" if c and c.rounds else "",
                      "why": p.why})
     r = cfg.rgrpo
     shares = ", ".join(f"{f} {w:g}" for f, w in r.mix.items())
     rows.append({"stage": "rgrpo", "phase": "rgrpo", "data": f"VLIR questions ({shares}), groups of {r.group_size}",
-                 "steps": r.steps, "lr": r.lr, "check": "", "bar": "", "added": "", "why": f"{FINDINGS}#r-grpo"})
+                 "steps": r.steps, "lr": r.lr, "check": "", "bar": "", "added": "", "why": "R-GRPO"})
     return rows
 
 
@@ -166,7 +166,7 @@ def curriculum_table(cfg=None, root: str = "") -> str:
     lines = ["| stage | phase | data | steps | lr | check (after the phase) | bar | added phases | why |",
              "|---|---|---|---:|---:|---|---|---|---|"]
     for r in curriculum_rows(cfg):
-        why = f"[{r['why'].split('#')[-1]}]({root}{r['why']})" if r["why"] else ""
+        why = f"[{r['why']}]({root}{anchor(r['why'])})" if r["why"] else ""
         lines.append(f"| {r['stage']} | {r['phase']} | {r['data']} | {r['steps']:,} | {r['lr']:g} | {r['check']} | "
                      f"{r['bar']} | {r['added']} | {why} |")
     return "\n".join(lines)
@@ -175,9 +175,10 @@ def curriculum_table(cfg=None, root: str = "") -> str:
 def _unchecked(cfg: RecipeConfig) -> str:
     if cfg.base.phases and cfg.base.phases[0].checked:
         return ""
-    return ("These numbers need the grounding phase to bind names to landmarks as it did here (`ground_check: 0`: "
+    return ("These numbers need the grounding phase to bind names to landmarks as it did here (its check off: "
             "nothing checked it);\nthe step at which names bind varies from run to run (research/FINDINGS.md, "
-            "grounding and binding),\nwhich the grounding check measures, adding grounding phases while they have not.\n")
+            "grounding and binding),\nwhich the grounding check measures, adding grounding phases while they have "
+            "not.\n")
 
 
 def _provenance(results: dict) -> str:

@@ -1,42 +1,16 @@
 """The two training stages' configurations, checked when they are built (no torch: the CLI reads them).
 
-`TrainConfig` names what the shared loop reads from either (`r3lab.train.loop`); a number outside
-its range is a ValueError naming the field, the value and the range.
+`TrainConfig` holds what the shared loop reads from either (`r3lab.train.loop`: the optimiser, the schedule,
+checkpoints); `SFTConfig` and `RGRPOConfig` add their own and set their own defaults. A number outside its range
+is a ValueError naming the field, the value and the range.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
-
 from ..core.settings import POSITIVE, RATE, check_choice, check_ranges, nested, read_nested
 from ..engine.config import RolloutSettings
 from .rewards import RewardSpec
 from ..model.adapters import LoRAConfig
-
-
-class TrainConfig(Protocol):
-    """What the optimiser, the schedule and the loop read from SFTConfig and RGRPOConfig alike."""
-
-    steps: int
-    lr_lm: float
-    lr_merger: float
-    lr_vision: float
-    freeze_vision: bool
-    freeze_merger: bool
-    optimizer: str
-    weight_decay: float
-    schedule: str
-    warmup: float
-    min_lr_ratio: float
-    grad_clip: float
-    gradient_checkpointing: bool
-    lora: LoRAConfig
-    seed: int
-    log_every: int
-    save_every: int
-    out_dir: str
-    resume: bool | str
-    overwrite: bool
 
 
 def parse_resume(s: str) -> bool | str:
@@ -78,13 +52,13 @@ def check_out_dir_mode(cfg) -> None:
 
 
 @dataclass
-class SFTConfig:
-    """SFT on reference rationales. Defaults fit r3-tiny on a 2-core CPU (the paper: lr 2e-7, LLM only)."""
+class TrainConfig:
+    """What both training stages share: data, length, learning rates, what is trained, optimiser and schedule, and
+    where the run is kept. Defaults fit r3-tiny on a 2-core CPU; each stage sets its own where they differ."""
 
     data: str = ""  # dataset folder or samples.jsonl (CLI); notebooks pass samples directly
     steps: int = 200  # optimizer steps
     batch_size: int = 8  # samples per optimizer step, over all processes
-    grad_accum: int = 1  # micro-batches per step, each of rows of similar length (batch_size must divide evenly)
     lr_lm: float = 1e-3  # language model (+ tied embeddings/lm_head) learning rate
     lr_merger: float = 1e-3  # vision-to-text merger (projector) learning rate
     lr_vision: float = 1e-3  # vision tower learning rate
@@ -95,12 +69,10 @@ class SFTConfig:
     schedule: str = "cosine"  # "cosine" or "constant" after warm-up
     warmup: float = 0.03  # warm-up: fraction of steps (< 1) or a number of steps (>= 1)
     min_lr_ratio: float = 0.1  # cosine floor as a fraction of each group's lr
-    # a run of fewer steps stops part-way along that curve; resumed to schedule_steps, it is the run of that many
-    schedule_steps: int = 0  # steps the warm-up and cosine are laid over (0: steps)
     grad_clip: float = 1.0  # max global grad norm (0 = off)
     gradient_checkpointing: bool = False  # recompute activations in backward (GPU, long sequences)
-    lora: LoRAConfig = nested(LoRAConfig, "lora-")  # LoRA adapters (peft) instead of full fine-tuning: --lora-r 16 turns them on
-    autocast: bool = False  # bfloat16 autocast for forward and backward (CPUs with avx512_bf16, GPUs); weights stay fp32
+    lora: LoRAConfig = nested(LoRAConfig, "lora-")  # LoRA adapters (peft) instead of full fine-tuning: --lora-r 16
+    autocast: bool = False  # bfloat16 autocast for forward and backward (CPUs with avx512_bf16, GPUs); weights fp32
     seed: int = 0  # data order and initialisation of anything random
     log_every: int = 1  # steps between log rows
     save_every: int = 0  # steps between checkpoints (0 = only at the end / on Ctrl-C)
@@ -112,17 +84,33 @@ class SFTConfig:
         read_nested(self)  # lora given as a dict (a saved state.json, the CLI) becomes its LoRAConfig
         self.validate()
 
-    def validate(self) -> "SFTConfig":
-        check_ranges(self, ints=dict(steps=(0, None), batch_size=POSITIVE, grad_accum=POSITIVE, seed=(0, None),
-                                     schedule_steps=(0, None), log_every=POSITIVE, save_every=(0, None)),
+    def validate(self):
+        """Every shared setting checked (each stage adds its own)."""
+        check_ranges(self, ints=dict(steps=(0, None), batch_size=POSITIVE, seed=(0, None), log_every=POSITIVE,
+                                     save_every=(0, None)),
                      floats=dict(lr_lm=RATE, lr_merger=RATE, lr_vision=RATE, weight_decay=(0.0, 1.0),
                                  warmup=(0.0, None), min_lr_ratio=(0.0, 1.0), grad_clip=(0.0, None)))
         check_out_dir_mode(self)
         check_lora(self)
-        if self.batch_size < 1 or self.grad_accum < 1 or self.batch_size % self.grad_accum:
+        check_choice(self, "optimizer", ("adamw", "sgd"))
+        check_choice(self, "schedule", ("cosine", "constant"))
+        return self
+
+
+@dataclass
+class SFTConfig(TrainConfig):
+    """SFT on reference rationales. Defaults fit r3-tiny on a 2-core CPU (the paper: lr 2e-7, LLM only)."""
+
+    grad_accum: int = 1  # micro-batches per step, each of rows of similar length (batch_size must divide evenly)
+    # a run of fewer steps stops part-way along that curve; resumed to schedule_steps, it is the run of that many
+    schedule_steps: int = 0  # steps the warm-up and cosine are laid over (0: steps)
+
+    def validate(self) -> "SFTConfig":
+        super().validate()
+        check_ranges(self, ints=dict(grad_accum=POSITIVE, schedule_steps=(0, None)))
+        if self.batch_size % self.grad_accum:
             raise ValueError(f"batch_size {self.batch_size} must be a positive multiple of grad_accum "
                              f"{self.grad_accum}")
-        check_choice(self, "schedule", ("cosine", "constant"))
         if self.schedule_steps and self.schedule_steps < self.steps:
             raise ValueError(f"schedule_steps {self.schedule_steps} is shorter than steps {self.steps}: the schedule "
                              "would end before the run; set schedule_steps >= steps, or 0 to lay it over steps")
@@ -139,14 +127,22 @@ def check_sampled(rollout, where: str) -> None:
 
 
 @dataclass
-class RGRPOConfig:
+class RGRPOConfig(TrainConfig):
     """R-GRPO. Defaults fit r3-tiny on a 2-core CPU (released code: G 5, lr 1e-6, beta 0, LLM only)."""
 
-    data: str = ""  # dataset folder or samples.jsonl (CLI); notebooks pass samples directly
     steps: int = 20  # rollout steps
-    group_size: int = 4  # G rollouts per prompt; advantages are relative within each group (>= 2)
     batch_size: int = 8  # trajectories per step over all processes (a multiple of group_size)
-    micro_rows: int = 8  # trajectories per forward/backward on one process, of similar length (memory only, not the result)
+    lr_lm: float = 1e-4  # language model learning rate
+    lr_merger: float = 1e-4  # merger learning rate
+    lr_vision: float = 1e-4  # vision tower learning rate
+    freeze_vision: bool = True  # paper/code: only the LLM is trained in RL
+    freeze_merger: bool = True  # paper/code: True
+    schedule: str = "constant"  # "constant" (released) or "cosine" after warm-up
+    warmup: float = 0.0  # warm-up fraction (< 1) or steps (>= 1)
+    autocast: bool = False  # bfloat16 autocast in the update (weights stay fp32; the rollout's old log-probs stay fp32)
+    seed: int = 0  # prompt order and rollout sampling (a pure function of seed and step)
+    group_size: int = 4  # G rollouts per prompt; advantages are relative within each group (>= 2)
+    micro_rows: int = 8  # trajectories per forward/backward on one process, of similar length (memory only)
     inner_epochs: int = 1  # optimizer updates per rollout batch; > 1 reuses rollouts (ratio != 1)
     eps_low: float = 0.2  # ratio clipped below at 1 - eps_low
     eps_high: float = 0.28  # ratio clipped above at 1 + eps_high ("clip-higher")
@@ -155,53 +151,24 @@ class RGRPOConfig:
     scale_rewards: bool = True  # divide by the group std (False: mean-centred only)
     adv_eps: float = 1e-4  # (r - mean) / (std + adv_eps)
     reward: RewardSpec = nested(RewardSpec, "reward-")  # the reward: preset, region reward and its weight
-    lr_lm: float = 1e-4  # language model learning rate
-    lr_merger: float = 1e-4  # merger learning rate
-    lr_vision: float = 1e-4  # vision tower learning rate
-    freeze_vision: bool = True  # paper/code: only the LLM is trained in RL
-    freeze_merger: bool = True
-    optimizer: str = "adamw"  # "adamw" or "sgd"
-    weight_decay: float = 0.0  # AdamW decay on matrices
-    schedule: str = "constant"  # "constant" (released) or "cosine" after warm-up
-    warmup: float = 0.0  # warm-up fraction (< 1) or steps (>= 1)
-    min_lr_ratio: float = 0.1  # cosine floor
-    grad_clip: float = 1.0  # max global grad norm (0 = off)
-    rollout: RolloutSettings = nested(RolloutSettings)  # crops, token budgets, temperature (log-probs recomputed at it), top-p
+    rollout: RolloutSettings = nested(RolloutSettings)  # crops, token budgets, temperature (log-probs at it), top-p
     rollout_mode: str = "batched"  # "batched" (KV reuse) | "reference" (official one-at-a-time loop)
     recompute_old_logprobs: bool = False  # True: old log-probs from a teacher-forced forward, not the rollout
-    autocast: bool = False  # bfloat16 autocast in the update (weights stay fp32; the rollout's old log-probs stay fp32)
-    gradient_checkpointing: bool = False  # GPU recipe for long sequences
-    lora: LoRAConfig = nested(LoRAConfig, "lora-")  # LoRA adapters (peft) instead of full fine-tuning: --lora-r 16 turns them on
-    seed: int = 0  # prompt order and rollout sampling (a pure function of seed and step)
-    log_every: int = 1  # steps between log rows
-    save_every: int = 0  # steps between checkpoints (0 = only at the end / on Ctrl-C)
-    out_dir: str = ""  # checkpoints and log.jsonl; "" = in memory only
-    resume: bool | str = resume_field()  # true: continue the run in out_dir (it must hold one); auto: if any
-    overwrite: bool = False  # delete the run already in out_dir (log, checkpoints, reference) and start afresh
     ref_policy: str = ""  # beta > 0: reference checkpoint folder (default: a frozen copy of the start policy)
-
-    def __post_init__(self):
-        read_nested(self)
-        self.validate()
 
     def validate(self) -> "RGRPOConfig":
         if isinstance(self.group_size, int) and self.group_size < 2:
             raise ValueError(f"group_size must be >= 2 (got {self.group_size}): advantages are relative within a "
                              "group of rollouts of the same prompt, so one rollout per prompt never gets a signal")
-        check_ranges(self, ints=dict(steps=(0, None), group_size=(2, None), batch_size=POSITIVE, micro_rows=POSITIVE,
-                                     inner_epochs=POSITIVE, seed=(0, None), log_every=POSITIVE, save_every=(0, None)),
-                     floats=dict(eps_low=(0.0, 1.0), eps_high=(0.0, None), beta=(0.0, None), adv_eps=(0.0, None),
-                                 lr_lm=RATE, lr_merger=RATE, lr_vision=RATE, weight_decay=(0.0, 1.0),
-                                 warmup=(0.0, None), min_lr_ratio=(0.0, 1.0), grad_clip=(0.0, None)),
+        super().validate()
+        check_ranges(self, ints=dict(group_size=(2, None), micro_rows=POSITIVE, inner_epochs=POSITIVE),
+                     floats=dict(eps_low=(0.0, 1.0), eps_high=(0.0, None), beta=(0.0, None), adv_eps=(0.0, None)),
                      open_high=("eps_low",))
-        check_out_dir_mode(self)
-        check_lora(self)
         check_sampled(self.rollout, "RGRPOConfig.rollout")
         if self.batch_size < self.group_size or self.batch_size % self.group_size:
             raise ValueError(f"batch_size {self.batch_size} must be a positive multiple of group_size "
                              f"{self.group_size} (trajectories per step = prompts per step x group_size)")
         check_choice(self, "loss_agg", ("token", "sequence"))
-        check_choice(self, "schedule", ("cosine", "constant"))
         check_choice(self, "rollout_mode", ("batched", "reference"))
         return self
 
