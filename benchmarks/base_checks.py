@@ -34,7 +34,7 @@ WORKER = textwrap.dedent('''
     policy = load_policy(sys.argv[2], view=c.view_config())
     ground_world = {**c.world, **c.base_world}
     checks = {"read": lambda: read_check.read_accuracy(policy, c.world_config(), n),
-              "drill": lambda: drill_check.text_verdict(policy, c.world_config(), n, reads=c.compare_drill_reads),
+              "drill": lambda: drill_check.text_verdict(policy, c.world_config(), n, reads=c.phase("drill").mix.reads),
               "compare": lambda: compare_check.measure(policy, c.world_config(), n, ground_world),
               "ground": lambda: ground_check.measure(policy, ground_world, n)}
     out = {}

@@ -44,11 +44,12 @@ def _data(kind: str, c: RecipeConfig, view, n: int) -> list:
     if kind == "ground":
         return build_base(n, c.data_seed, 0.0, c.world_config(base=True), view=view, pairs=0.0, progress=False)
     if kind == "compare":
-        return build_base(n, c.data_seed + 2, c.read_closeups, c.world_config(), view=view, comparisons=c.compare_share,
-                          comparison_crops=True, closeup_style=c.compare_closeups, controls=c.base_controls,
-                          progress=False)
-    return build_samples(n, c.data_seed, c.family_list, c.world_config(), view=view, weights=c.sft_weights,
-                         progress=False)
+        mix = c.phase("compare").mix  # the comparison phase's mix, with the read phase's share of close-ups
+        return build_base(n, c.data_seed + 2, c.phase("read").mix.closeups, c.world_config(), view=view,
+                          comparisons=mix.comparisons, comparison_crops=True, closeup_style=mix.style,
+                          controls=mix.controls, progress=False)
+    return build_samples(n, c.data_seed, c.family_list, c.world_config(), view=view,
+                         weights=c.phase("sft_read").mix.family_weights(c.family_list), progress=False)
 
 
 def main(argv=None) -> dict:
@@ -71,7 +72,7 @@ def main(argv=None) -> dict:
         times = {w: [] for w in ways}
         for _ in range(args.rounds):
             for way, (accum, cast, linear) in ways.items():
-                cfg = replace(c.sft_config("bench", 10 ** 6, args.rows, c.base_lr), out_dir="", resume=False,
+                cfg = replace(c.sft_config("bench", 10 ** 6, args.rows, c.phase("ground").lr), out_dir="", resume=False,
                               save_every=0, grad_accum=accum)
                 state = prepare(policy, cfg)
                 with _swapped(cast), _patch_embed(policy, linear):

@@ -332,9 +332,9 @@ def test_settings_out_of_range_are_refused_naming_the_setting(tmp_path, argv, na
     (["--eval-temperature", "nan"], ["RecipeConfig.eval_rollout.temperature = nan"]),
     (["--train-temperature", "0"], ["RecipeConfig.train_rollout.temperature = 0.0", "R-GRPO samples"]),
     (["--reward-preset", "vibes"], ["RecipeConfig.reward.preset = 'vibes'", "'code', 'paper', 'accuracy'"]),
-    (["--sft-steps", "-5"], ["RecipeConfig.sft_steps = -5", "[0, inf)"]),
-    (["--rgrpo-lr", "inf"], ["RecipeConfig.rgrpo_lr = inf", "[0.0, 1.0]"]),
-    (["--group-size", "3"], ["batch_size 32 must be a positive multiple of group_size 3"]),
+    (["--sft-steps", "-5"], ["sft.steps = -5", "[0, inf)"]),
+    (["--rgrpo-lr", "inf"], ["RecipeConfig.rgrpo.lr = inf", "[0.0, 1.0]"]),
+    (["--group-size", "3"], ["rgrpo.batch = 32 (--rgrpo-batch) must be a multiple of rgrpo.group_size = 3"]),
     (["--tiny", '{"hidden_size": 64}'], ["unknown TinyConfig fields ['hidden_size'] in tiny"]),
 ])
 def test_a_bad_recipe_setting_fails_before_any_training(tmp_path, argv, names, monkeypatch):

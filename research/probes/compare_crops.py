@@ -57,7 +57,7 @@ def more_sft(path: str, steps: int, families: list[str], out: str):
     policy = load_policy(path)
     data = [s for s in build_samples(c.n_train, c.data_seed, c.family_list, c.world_config(), view=policy.view,
                                      progress=False) if s.family in families]
-    cfg = SFTConfig(steps=steps, batch_size=32, lr_lm=c.sft_lr, lr_merger=c.sft_lr, lr_vision=c.sft_lr,
+    cfg = SFTConfig(steps=steps, batch_size=32, lr_lm=c.phase("sft").lr, lr_merger=c.phase("sft").lr, lr_vision=c.phase("sft").lr,
                     autocast=c.autocast, warmup=min(50, max(1, steps // 10)), seed=c.seed, log_every=10,
                     save_every=0, out_dir=out, resume="auto")
     train(policy, data, cfg)

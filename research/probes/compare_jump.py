@@ -103,8 +103,8 @@ def run(start: str, out: str, variant: str, seed: int, device: str, every: int, 
     rec = {"start": start, "variant": variant, "phases": PHASES[variant], "seed": seed, "device": device,
            "checks": []}
     t0, done = time.time(), 0
-    where = lambda: ground_check.measure(policy, {**c.world, **c.base_world}, c.ground_check)["centre_on_named"]
-    verdict = lambda: compare_check.verdict_accuracy(policy, c.world_config(), c.compare_check)["verdict"]
+    where = lambda: ground_check.measure(policy, {**c.world, **c.base_world}, c.phase("ground").check.n)["centre_on_named"]
+    verdict = lambda: compare_check.verdict_accuracy(policy, c.world_config(), c.phase("compare").check.n)["verdict"]
 
     def check(steps: int, ground: bool = False) -> None:
         was = policy.model.training
@@ -126,14 +126,14 @@ def run(start: str, out: str, variant: str, seed: int, device: str, every: int, 
     for k, (n, o) in enumerate(PHASES[variant]):
         n = max(1, round(n * scale))
         if o.get("ground"):  # the recipe's added grounding phase's samples (ground_more)
-            data = build_base(n * c.base_batch, 1000 * seed + k, c.base_closeups, c.world_config(base=True),
-                              view=policy.view, pairs=c.base_pairs, progress=False)
+            data = build_base(n * c.base.batch, 1000 * seed + k, c.phase("ground").mix.closeups, c.world_config(base=True),
+                              view=policy.view, pairs=c.phase("ground").mix.pairs, progress=False)
         else:
-            data = build_base(n * c.base_batch, 1000 * seed + k, o.get("closeups", c.read_closeups),
+            data = build_base(n * c.base.batch, 1000 * seed + k, o.get("closeups", c.phase("read").mix.closeups),
                               c.world_config(), view=policy.view, progress=False,
-                              comparisons=o.get("comparisons", c.compare_share), comparison_crops=c.compare_crops,
-                              closeup_style=c.compare_closeups, controls=c.base_controls)
-        cfg = replace(c.sft_config("probe", n, c.base_batch, o.get("lr", c.base_lr), phase=f"compare{k}"),
+                              comparisons=o.get("comparisons", c.phase("compare").mix.comparisons), comparison_crops=c.phase("compare").mix.crops,
+                              closeup_style=c.phase("compare").mix.style, controls=c.phase("read").mix.controls)
+        cfg = replace(c.sft_config("probe", n, c.base.batch, o.get("lr", c.phase("ground").lr), phase=f"compare{k}"),
                       seed=seed + k, save_every=0, resume=False)
         base = done
 

@@ -23,24 +23,25 @@ def main(run: str, out: str, steps: int, schedule: str = "cosine", every: int = 
     from r3lab.model.policy import load_policy
     from r3lab.replication import compare_check
     from r3lab.replication.recipe import Recipe
-    from r3lab.replication.recipe_config import RecipeConfig, recipe_settings
+    from r3lab.replication.recipe_config import RecipeConfig
+    from r3lab.replication.recipe_format import read_settings
     from r3lab.train import train_sft
 
     saved = json.load(open(f"{run}/recipe.json"))
-    c = RecipeConfig(**{**recipe_settings(saved), "out": out + "_run"})
+    c = RecipeConfig(**{**read_settings(saved), "out": out + "_run"})
     drill = Path(run) / "logs" / "base_drill"
     policy = load_policy(drill / (drill / "latest").read_text().strip(), view=c.view_config())  # `latest` names it
-    data = Recipe(c, progress=False)._read_data(steps, c.data_seed + 2, policy.view, c.compare_share,
-                                                 c.compare_closeups)
-    cfg = replace(c.sft_config("probe", steps, c.base_batch, c.base_lr, phase="compare"), schedule=schedule,
+    data = Recipe(c, progress=False)._read_data(steps, c.data_seed + 2, policy.view, c.phase("compare").mix.comparisons,
+                                                 c.phase("compare").mix.style)
+    cfg = replace(c.sft_config("probe", steps, c.base.batch, c.phase("ground").lr, phase="compare"), schedule=schedule,
                   out_dir="", resume=False, save_every=0)
-    rec = {"run": run, "steps": steps, "schedule": schedule, "bar": c.compare_min, "checks": []}
+    rec = {"run": run, "steps": steps, "schedule": schedule, "bar": c.phase("compare").check.bar, "checks": []}
     t0 = time.time()
 
     def cb(state, row):
         if state.step % every == 0 or state.step == steps:
             policy.model.eval()
-            m = compare_check.verdict_accuracy(policy, c.world_config(), c.compare_check)
+            m = compare_check.verdict_accuracy(policy, c.world_config(), c.phase("compare").check.n)
             policy.model.train()
             rec["checks"].append({"step": state.step, **m, "wall": round(time.time() - t0)})
             print(json.dumps(rec["checks"][-1]), flush=True)

@@ -84,17 +84,17 @@ def main() -> None:
         Path(a.out).write_text(json.dumps(rec, indent=1))
         print(row, flush=True)
 
-    data = build_drill(a.drill * c.base_batch, 3000 * a.seed + 1, c.world_config(), policy.view, progress=False,
-                       reads=c.compare_drill_reads)
+    data = build_drill(a.drill * c.base.batch, 3000 * a.seed + 1, c.world_config(), policy.view, progress=False,
+                       reads=c.phase("drill").mix.reads)
     if a.given_calls:
         data = [given_calls(s) for s in data]
     if a.ground_share:  # each draw by index: the drill's other samples are the same as without them
         import random
-        data = [grounding_sample(3000 * a.seed + 2, i, c.world_config(base=True), policy.view, c.pairs_share)
+        data = [grounding_sample(3000 * a.seed + 2, i, c.world_config(base=True), policy.view, c.phase("pairs").mix.pairs)
                 if random.Random(f"drill-ground:{a.seed}:{i}").random() < a.ground_share else s
                 for i, s in enumerate(data)]
     rec["example"] = [(p.kind, p.text) for p in data[0].rationale]
-    cfg = replace(c.drill_config("probe", a.drill, "drill"), seed=a.seed + 1, save_every=0, resume=False)
+    cfg = replace(c.phase_config("probe", replace(c.phase("drill"), steps=a.drill)), seed=a.seed + 1, save_every=0, resume=False)
     train_sft(policy, data, cfg)
     check(f"{a.drill} drill steps")
 

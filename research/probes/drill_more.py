@@ -88,26 +88,26 @@ def main() -> None:
 
     def drill_verdict():
         if a.recipe_check:
-            return drill_check.text_verdict(policy, c.world_config(), c.drill_check, reads=c.compare_drill_reads)["text_verdict"]
+            return drill_check.text_verdict(policy, c.world_config(), c.phase("drill").check.n, reads=c.phase("drill").mix.reads)["text_verdict"]
         return text_verdict(policy, c.world_config())
 
     done, k = 0, 0
     save("drill", {"added_steps": 0, "text_verdict": drill_verdict()})
     while rec["drill"][-1]["text_verdict"] < a.bar and done < a.max:
-        data = build_drill(a.more * c.base_batch, 2000 + k, c.world_config(), policy.view, progress=False,
-                           reads=c.compare_drill_reads)
-        cfg = replace(c.sft_config("probe", a.more, c.base_batch, c.compare_drill_lr, phase=f"drill{k}"),
+        data = build_drill(a.more * c.base.batch, 2000 + k, c.world_config(), policy.view, progress=False,
+                           reads=c.phase("drill").mix.reads)
+        cfg = replace(c.sft_config("probe", a.more, c.base.batch, c.phase("drill").lr, phase=f"drill{k}"),
                       freeze_vision=True, freeze_merger=True, save_every=0, resume=False)
         train_sft(policy, data, cfg)
         done, k = done + a.more, k + 1
         save("drill", {"added_steps": done, "text_verdict": drill_verdict()})
-    verdict = lambda: compare_check.verdict_accuracy(policy, c.world_config(), c.compare_check)["verdict"]
-    where = lambda: ground_check.measure(policy, {**c.world, **c.base_world}, c.ground_check)["centre_on_named"]
+    verdict = lambda: compare_check.verdict_accuracy(policy, c.world_config(), c.phase("compare").check.n)["verdict"]
+    where = lambda: ground_check.measure(policy, {**c.world, **c.base_world}, c.phase("ground").check.n)["centre_on_named"]
     save("compare", {"steps": 0, "verdict": verdict(), **({"centre_on_named": where()} if a.ground else {})})
-    data = build_base(a.compare * c.base_batch, c.data_seed + 2, c.read_closeups, c.world_config(), view=policy.view,
-                      progress=False, comparisons=c.compare_share, comparison_crops=c.compare_crops,
-                      closeup_style=c.compare_closeups, controls=c.base_controls)
-    cfg = replace(c.sft_config("probe", a.compare, c.base_batch, c.base_lr, phase="compare"), save_every=0,
+    data = build_base(a.compare * c.base.batch, c.data_seed + 2, c.phase("read").mix.closeups, c.world_config(), view=policy.view,
+                      progress=False, comparisons=c.phase("compare").mix.comparisons, comparison_crops=c.phase("compare").mix.crops,
+                      closeup_style=c.phase("compare").mix.style, controls=c.phase("read").mix.controls)
+    cfg = replace(c.sft_config("probe", a.compare, c.base.batch, c.phase("ground").lr, phase="compare"), save_every=0,
                   resume=False)
 
     def cb(state, row):

@@ -43,15 +43,15 @@ def main(out: str, overrides: dict) -> dict:
     else:
         policy = build_tiny(c.tiny_config(), view=c.view_config(),
                             prompt=PromptConfig(question_first=c.question_first, instruction=c.instruction))
-    samples = build_base(c.n_base, c.data_seed, c.base_closeups, c.world_config(base=True), view=policy.view,
-                         progress=False, pairs=c.base_pairs)
-    cfg = c.sft_config("ground", c.base_steps, c.base_batch, c.base_lr)
+    samples = build_base(c.phase("ground").mix.samples, c.data_seed, c.phase("ground").mix.closeups, c.world_config(base=True), view=policy.view,
+                         progress=False, pairs=c.phase("ground").mix.pairs)
+    cfg = c.sft_config("ground", c.phase("ground").steps, c.base.batch, c.phase("ground").lr)
     cfg.out_dir, cfg.save_every, cfg.log_every = out, 0, 10
     probe = WhereConfig(n=n, world={**c.world, **c.base_world})
     curve, t0 = [], time.time()
 
     def measure(state, row):
-        if state.step % every == 0 or state.step == c.base_steps:
+        if state.step % every == 0 or state.step == c.phase("ground").steps:
             m = evaluate_where(state.policy, probe)
             curve.append({"step": state.step, "loss": round(row["loss"], 4), "wall_s": round(time.time() - t0), **m})
             print(json.dumps(curve[-1]), flush=True)

@@ -39,7 +39,7 @@ def probe(sft: str, n: int) -> dict:
     terms = c.reward.terms()
     greedy = evaluate(pol, held, EvalConfig(rollout=asdict(c.eval_rollout), reward=c.reward, batch_rows=64,
                                             seed=c.seed), progress=False).trajectories
-    G = c.group_size
+    G = c.rgrpo.group_size
     rcfg = RolloutConfig.of(c.train_rollout, group_size=G, batch_rows=64, seed=c.seed)
     groups = []
     for k, a in enumerate(range(0, len(held), 8)):  # 8 questions x G rows per batch

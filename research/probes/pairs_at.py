@@ -72,10 +72,10 @@ if __name__ == "__main__":
     print(json.dumps(result), flush=True)
     if len(sys.argv) > 3:
         steps, share, out, c = int(sys.argv[3]), float(sys.argv[4]), sys.argv[5], RecipeConfig()
-        data = build_base(steps * c.base_batch, 50, 0.0, c.world_config(base=True), view=pol.view, pairs=share,
+        data = build_base(steps * c.base.batch, 50, 0.0, c.world_config(base=True), view=pol.view, pairs=share,
                           progress=False)
-        train(pol, data, SFTConfig(steps=steps, batch_size=c.base_batch, lr_lm=c.base_lr, lr_merger=c.base_lr,
-                                   lr_vision=c.base_lr, autocast=c.autocast, warmup=min(50, max(1, steps // 10)),
+        train(pol, data, SFTConfig(steps=steps, batch_size=c.base.batch, lr_lm=c.phase("ground").lr, lr_merger=c.phase("ground").lr,
+                                   lr_vision=c.phase("ground").lr, autocast=c.autocast, warmup=min(50, max(1, steps // 10)),
                                    seed=c.seed, log_every=10, save_every=0, out_dir=out, resume="auto"))
         result["after"] = {"steps": steps, "share": share, **measure(pol, n)}
         print(json.dumps(result), flush=True)

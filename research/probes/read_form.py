@@ -61,16 +61,16 @@ def main() -> None:
 
     check("start")
     if a.read_steps:
-        data = build_base(a.read_steps * c.base_batch, 3000 * a.seed, c.read_closeups, c.world_config(),
-                          view=policy.view, progress=False, closeup_style="rationale", controls=c.base_controls)
-        cfg = replace(c.sft_config("probe", a.read_steps, c.base_batch, c.base_lr, phase="read"), seed=a.seed,
+        data = build_base(a.read_steps * c.base.batch, 3000 * a.seed, c.phase("read").mix.closeups, c.world_config(),
+                          view=policy.view, progress=False, closeup_style="rationale", controls=c.phase("read").mix.controls)
+        cfg = replace(c.sft_config("probe", a.read_steps, c.base.batch, c.phase("ground").lr, phase="read"), seed=a.seed,
                       save_every=0, resume=False)
         train_sft(policy, data, cfg)
         check(f"{a.read_steps} read steps, close-ups as rationales")
     if a.drill:
-        data = build_drill(a.drill * c.base_batch, 3000 * a.seed + 1, c.world_config(), policy.view, progress=False,
-                           reads=c.compare_drill_reads)
-        cfg = replace(c.drill_config("probe", a.drill, "drill"), seed=a.seed + 1, save_every=0, resume=False)
+        data = build_drill(a.drill * c.base.batch, 3000 * a.seed + 1, c.world_config(), policy.view, progress=False,
+                           reads=c.phase("drill").mix.reads)
+        cfg = replace(c.phase_config("probe", replace(c.phase("drill"), steps=a.drill)), seed=a.seed + 1, save_every=0, resume=False)
         train_sft(policy, data, cfg)
         check(f"{a.drill} drill steps")
 

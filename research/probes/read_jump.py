@@ -50,19 +50,19 @@ def run(start: str, out: str, variant: str, seed: int, steps: int, device: str, 
     path = Path(out) / f"{variant}_s{seed}.json"
     rec = {"start": start, "variant": variant, "overrides": v, "seed": seed, "device": device, "checks": []}
     done, k, t0 = 0, 0, time.time()
-    where = lambda: ground_check.measure(policy, {**c.world, **c.base_world}, c.ground_check)["centre_on_named"]
+    where = lambda: ground_check.measure(policy, {**c.world, **c.base_world}, c.phase("ground").check.n)["centre_on_named"]
     if ground:  # grounding questions are a quarter of the recipe's read phase: does reading without them cost any?
         rec["start_centre_on_named"] = where()
     while done < steps:
-        n = c.read_steps if k == 0 else c.read_more
-        closeups = v["first_closeups"] if k == 0 and "first_closeups" in v else v.get("closeups", c.read_closeups)
-        data = build_base(n * c.base_batch, 1000 * seed + k, closeups, c.world_config(),
-                          view=policy.view, progress=False, controls=c.base_controls)
-        cfg = replace(c.sft_config("probe", n, c.base_batch, v.get("lr", c.base_lr), phase=f"read{k}"),
+        n = c.phase("read").steps if k == 0 else c.phase("read").check.more
+        closeups = v["first_closeups"] if k == 0 and "first_closeups" in v else v.get("closeups", c.phase("read").mix.closeups)
+        data = build_base(n * c.base.batch, 1000 * seed + k, closeups, c.world_config(),
+                          view=policy.view, progress=False, controls=c.phase("read").mix.controls)
+        cfg = replace(c.sft_config("probe", n, c.base.batch, v.get("lr", c.phase("ground").lr), phase=f"read{k}"),
                       schedule=v.get("schedule", "cosine"), seed=seed + k, save_every=0, resume=False)
         train_sft(policy, data, cfg)
         done, k = done + n, k + 1
-        m = read_accuracy(policy, c.world_config(), c.read_check)
+        m = read_accuracy(policy, c.world_config(), c.phase("read").check.n)
         rec["checks"].append({"steps": done, "read_accuracy": m["read_accuracy"], "seconds": round(time.time() - t0)})
         if ground:
             rec["checks"][-1]["centre_on_named"] = where()

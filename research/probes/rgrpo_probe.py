@@ -38,7 +38,7 @@ def rgrpo(sft: str, out: str, n: int, overrides: dict) -> dict:
     kw = dict(overrides)
     c = RecipeConfig(**kw.pop("recipe", {}))  # recipe={"seed": 1, "data_seed": 21}: another run's seeds
     fams = kw.pop("families", c.families).split(",")
-    mix = {f: w for f, w in kw.pop("rgrpo_mix", c.rgrpo_mix).items() if f in fams}  # the recipe's `rgrpo_mix`
+    mix = {f: w for f, w in kw.pop("rgrpo_mix", c.rgrpo.mix).items() if f in fams}  # the recipe's `rgrpo_mix`
     temps = kw.pop("eval_temperatures", [0.0])  # 1.0 too: the IoU of the policy's sampled crops (what R-GRPO trains)
     hard = kw.pop("hard_share", 0.0)  # > 0: train on the SFT's greedy misses, this share of the questions
     pol = load_policy(sft, view=c.view_config(), device=kw.pop("device", None))  # device="cuda": GPU numerics
@@ -100,10 +100,10 @@ def phase(base: str, steps: int, out: str) -> None:
     c = RecipeConfig()
     pol = load_policy(base, view=c.view_config())
     seed_everything(c.seed)
-    data = build_base(steps * c.base_batch, c.data_seed + 5, c.read_closeups, c.world_config(), view=pol.view,
-                      progress=False, comparisons=c.compare_share, comparison_crops=True)
-    train_sft(pol, data, SFTConfig(steps=steps, batch_size=c.base_batch, lr_lm=c.base_lr, lr_merger=c.base_lr,
-                                   lr_vision=c.base_lr, autocast=c.autocast, warmup=min(50, max(1, steps // 10)),
+    data = build_base(steps * c.base.batch, c.data_seed + 5, c.phase("read").mix.closeups, c.world_config(), view=pol.view,
+                      progress=False, comparisons=c.phase("compare").mix.comparisons, comparison_crops=True)
+    train_sft(pol, data, SFTConfig(steps=steps, batch_size=c.base.batch, lr_lm=c.phase("ground").lr, lr_merger=c.phase("ground").lr,
+                                   lr_vision=c.phase("ground").lr, autocast=c.autocast, warmup=min(50, max(1, steps // 10)),
                                    seed=c.seed, log_every=10, save_every=200, out_dir=out + "/logs", resume="auto"))
     pol.save(out + "/base")
 

@@ -17,7 +17,7 @@ if __name__ == "__main__":
     c, out = RecipeConfig(), {}
     for folder in sys.argv[2:]:
         pol = load_policy(folder, view=c.view_config())
-        out[folder] = sft_check.measure(pol, c.world_config(), c.eval_config("sft"), c.sft_check)
+        out[folder] = sft_check.measure(pol, c.world_config(), c.eval_config("sft"), c.phase("sft").check.n)
         print(folder, out[folder], flush=True)
     with open(sys.argv[1], "w") as f:
-        json.dump({"n": c.sft_check, "bar": c.sft_min, "models": out}, f, indent=1)
+        json.dump({"n": c.phase("sft").check.n, "bar": c.phase("sft").check.bar, "models": out}, f, indent=1)

@@ -30,8 +30,8 @@ def main(sft: str, out: str, steps: int, n: int, overrides: dict) -> dict:
     seed_everything(c.seed)
     t = time.time()
     train = build_samples(c.n_train, c.data_seed, c.family_list, c.world_config(), view=pol.view, progress=False,
-                          weights=c.sft_weights or None)
-    cfg = replace(c.sft_config("sft", steps, c.sft_batch, c.sft_lr), out_dir=out + "/logs", seed=c.seed + 100)
+                          weights=c.phase("sft_read").mix.family_weights(c.family_list) or None)
+    cfg = replace(c.sft_config("sft", steps, c.sft.batch, c.phase("sft").lr), out_dir=out + "/logs", seed=c.seed + 100)
     train_sft(pol, train, cfg)
     pol.save(out + "/model")
     held = build_samples(n * len(c.family_list), c.eval_seed, c.family_list, c.world_config(), view=pol.view,

@@ -15,31 +15,37 @@ import sys
 
 import r3lab
 
-r3lab.configure_threads()
-policy_path = sys.argv[1] if len(sys.argv) > 1 else "assets/checkpoints/r3-tiny-sft"
-families = (sys.argv[2] if len(sys.argv) > 2 else "read_one,compare_two").split(",")
-n = int(sys.argv[3]) if len(sys.argv) > 3 else 40
-seed = int(sys.argv[4]) if len(sys.argv) > 4 else 424242
-out = sys.argv[5] if len(sys.argv) > 5 else ""
 
-pol = r3lab.load_policy(policy_path)
-report = {"policy": policy_path, "seed": seed, "n": n, "families": {}}
-for family in families:
-    samples = r3lab.build_samples(n, seed=seed, families=[family], view=pol.view, progress=False)
-    res = r3lab.evaluate(pol, samples, r3lab.EvalConfig.for_policy(pol), progress=False)
-    imps = {"coarse": [], "blank": []}
-    for t in res.trajectories:
-        for e in r3lab.explain_crops(pol, t, r3lab.ExplainConfig(score="read", variants=("coarse", "blank"), layers=[-1])):
-            for k in imps:
-                if e.importance.get(k) is not None:
-                    imps[k].append(e.importance[k])
-    row = {"accuracy": res.rows[family]["accuracy"], "crops": len(imps["coarse"])}
-    for k, v in imps.items():
-        if v:
-            row[k] = {"mean": statistics.mean(v), "median": statistics.median(v),
-                      "share_over_0.5": sum(x > 0.5 for x in v) / len(v)}
-    report["families"][family] = row
-    print(family, json.dumps(row), flush=True)
-if out:
-    with open(out, "w") as f:
-        json.dump(report, f, indent=1)
+def main() -> None:
+    r3lab.configure_threads()
+    policy_path = sys.argv[1] if len(sys.argv) > 1 else "assets/checkpoints/r3-tiny-sft"
+    families = (sys.argv[2] if len(sys.argv) > 2 else "read_one,compare_two").split(",")
+    n = int(sys.argv[3]) if len(sys.argv) > 3 else 40
+    seed = int(sys.argv[4]) if len(sys.argv) > 4 else 424242
+    out = sys.argv[5] if len(sys.argv) > 5 else ""
+
+    pol = r3lab.load_policy(policy_path)
+    report = {"policy": policy_path, "seed": seed, "n": n, "families": {}}
+    for family in families:
+        samples = r3lab.build_samples(n, seed=seed, families=[family], view=pol.view, progress=False)
+        res = r3lab.evaluate(pol, samples, r3lab.EvalConfig.for_policy(pol), progress=False)
+        imps = {"coarse": [], "blank": []}
+        for t in res.trajectories:
+            for e in r3lab.explain_crops(pol, t, r3lab.ExplainConfig(score="read", variants=("coarse", "blank"), layers=[-1])):
+                for k in imps:
+                    if e.importance.get(k) is not None:
+                        imps[k].append(e.importance[k])
+        row = {"accuracy": res.rows[family]["accuracy"], "crops": len(imps["coarse"])}
+        for k, v in imps.items():
+            if v:
+                row[k] = {"mean": statistics.mean(v), "median": statistics.median(v),
+                          "share_over_0.5": sum(x > 0.5 for x in v) / len(v)}
+        report["families"][family] = row
+        print(family, json.dumps(row), flush=True)
+    if out:
+        with open(out, "w") as f:
+            json.dump(report, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
