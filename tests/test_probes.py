@@ -51,7 +51,8 @@ def test_a_probe_imports_and_names_only_what_the_library_has(path, monkeypatch):
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("r3lab"):
             module = importlib.import_module(node.module)
-            missing = [a.name for a in node.names if not hasattr(module, a.name) and not _submodule(node.module, a.name)]
+            missing = [a.name for a in node.names
+                       if not hasattr(module, a.name) and not _submodule(node.module, a.name)]
             assert not missing, f"{path.name}:{node.lineno}: {node.module} has no {missing}"
     known = {f.name for f in dataclasses.fields(RecipeConfig)} | {n for n in dir(RecipeConfig) if not n.startswith("_")}
     recipes = _recipe_names(tree)

@@ -28,7 +28,7 @@ CHECK_FLAGS = {"check": ("n", int, "held-out questions measured after the phase 
                "more": ("more", int, "steps of each phase added while below the bar"),
                "rounds": ("rounds", int, "at most this many added phases (then: error, naming the fix)"),
                "early": ("early", float, "share of the phase's steps at which the check is also taken (0: at the end)"),
-               "ground-bar": ("ground_bar", float, "% of box centres on the named landmark, measured alongside (0: off)")}
+               "ground-bar": ("ground_bar", float, "% of box centres on the named landmark, measured too (0: off)")}
 
 
 def add_arguments(parser) -> None:
@@ -45,7 +45,8 @@ def add_arguments(parser) -> None:
                             help=f"samples per step, every phase of the {name} stage (default: {stage.batch})")
         for p in stage.phases:
             flag = p.name.replace("_", "-")
-            parser.add_argument(f"--{flag}-steps", type=int, metavar="N", default=argparse.SUPPRESS, dest=f"{p.name}.steps",
+            parser.add_argument(f"--{flag}-steps", type=int, metavar="N", default=argparse.SUPPRESS,
+                                dest=f"{p.name}.steps",
                                 help=f"phase {p.name}: optimizer steps (default: {p.steps})")
             parser.add_argument(f"--{flag}-lr", type=float, metavar="X", default=argparse.SUPPRESS, dest=f"{p.name}.lr",
                                 help=f"phase {p.name}: peak learning rate (default: {p.lr:g})")

@@ -25,6 +25,9 @@ from .patch_linear import linear_patch_embeds
 from .weights import RECOPY, check_coverage, read_header, read_json, strict_from_pretrained
 
 R3_FILE = "r3lab.json"
+# r3lab.json's format: 2 writes its version; a file without one is format 1, read as it always was (no prompt.calls:
+# the absolute frame r3-tiny was trained in)
+R3_FORMAT = 2
 LATEST = "latest"  # a training run's out_dir names its newest checkpoint folder in this file
 # model_type values load_policy accepts -> the frame their crop calls default to when a folder has no
 # r3lab.json: Qwen2.5-VL writes model-input pixels; Qwen3-VL and Qwen3.5 write relative 0-1000. Qwen2-VL's own
@@ -194,7 +197,7 @@ class Policy:
         self.tokenizer.save_pretrained(path)
         self.image_processor.save_pretrained(path)
         plain_mode(*path.glob("*.safetensors"))
-        extra = {"view": asdict(self.view), "prompt": asdict(self.prompt), "meta": meta}
+        extra = {"format_version": R3_FORMAT, "view": asdict(self.view), "prompt": asdict(self.prompt), "meta": meta}
         (path / R3_FILE).write_text(json.dumps(extra, indent=2))
         return path
 
@@ -213,8 +216,8 @@ def save_base(policy: Policy, folder: str | os.PathLike) -> Path:
     policy.image_processor.save_pretrained(folder)
     plain_mode(*folder.glob("*.safetensors"))
     meta = {k: v for k, v in policy.meta.items() if k not in ("lora", "base", "path")}
-    (folder / R3_FILE).write_text(json.dumps({"view": asdict(policy.view), "prompt": asdict(policy.prompt),
-                                              "meta": meta}, indent=2))
+    (folder / R3_FILE).write_text(json.dumps({"format_version": R3_FORMAT, "view": asdict(policy.view),
+                                              "prompt": asdict(policy.prompt), "meta": meta}, indent=2))
     return folder
 
 
@@ -231,6 +234,16 @@ _EXPECTED = "config.json, model.safetensors (or shards), tokenizer.json/tokenize
 # the JSON files from_pretrained reads: each is checked first, so a damaged one is named (not a raw JSONDecodeError)
 _JSON_FILES = ("config.json", R3_FILE, "tokenizer_config.json", "tokenizer.json", "preprocessor_config.json",
                "generation_config.json", "special_tokens_map.json")
+
+
+def read_extra(path: Path) -> dict:
+    """A folder's r3lab.json ({} without one), refused when a newer r3lab wrote it (its format_version)."""
+    extra = read_json(path / R3_FILE) if (path / R3_FILE).is_file() else {}
+    version = extra.get("format_version", 1)
+    if not isinstance(version, int) or not 1 <= version <= R3_FORMAT:
+        raise ValueError(f"{path / R3_FILE} has format_version {version!r}; this r3lab reads formats 1 to "
+                         f"{R3_FORMAT}: it was written by a newer r3lab, load it with that one")
+    return extra
 
 
 def check_files(folder: str | os.PathLike) -> None:
@@ -258,7 +271,7 @@ def read_view(path: str | os.PathLike) -> ViewConfig:
     try:
         factor = int(vision["image_size"]) if config.get("model_type") in IDEFICS else \
             int(vision["patch_size"]) * int(vision["spatial_merge_size"])
-        extra = read_json(path / R3_FILE) if (path / R3_FILE).is_file() else {}
+        extra = read_extra(path)
         if "view" in extra:
             view = ViewConfig(**{k: v for k, v in extra["view"].items() if k in {f.name for f in fields(ViewConfig)}})
         else:
@@ -320,7 +333,7 @@ def load_policy(path: str | os.PathLike, view: ViewConfig | None = None, dtype: 
     if device is not None and not bits:
         model.to(device)
     model.eval()
-    extra = read_json(path / R3_FILE) if (path / R3_FILE).is_file() else {}
+    extra = read_extra(path)
     try:
         if view is None:
             if "view" in extra:
@@ -377,7 +390,7 @@ def _load_adapted(path: Path, view, dtype, device, attn_implementation, bits) ->
     base = adapter_base(path)
     policy = load_policy(base, view, dtype, device, attn_implementation, bits)
     load_adapter(policy, path)
-    extra = read_json(path / R3_FILE)
+    extra = read_extra(path)
     try:
         if view is None and "view" in extra:
             policy.view = ViewConfig(**{k: v for k, v in extra["view"].items()

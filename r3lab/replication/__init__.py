@@ -1,6 +1,7 @@
 """The miniature replication: held-out evaluation, the recipe that trains every row from nothing (its curriculum as
-data: stages of phases and their checks), the ablations' environments, held-out evaluation during training and chance levels, where crop boxes go wrong, the table and the model card, shipping checkpoints, where a model's boxes land (the grounding check),
-and crop behaviour over training (collapse)."""
+data: stages of phases and their checks), the ablations' environments, held-out evaluation during training and
+chance levels, where crop boxes go wrong, the table and the model card, shipping checkpoints, where a model's boxes
+land (the grounding check), and crop behaviour over training (collapse)."""
 from .._lazy import lazy
 
 __getattr__, __dir__, __all__ = lazy(__name__, {

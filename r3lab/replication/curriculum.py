@@ -25,7 +25,7 @@ class Mix:
     """What a phase's samples are: where they come from and in what shares (each field names the sources it
     applies to; the others ignore it)."""
 
-    source: str = "base"  # "base": grounding questions, close-ups, comparisons; "drill": comparisons as text; "vlir": the VLIR set
+    source: str = "base"  # "base": grounding, close-ups, comparisons; "drill": comparisons as text; "vlir": VLIR
     world: str = "recipe"  # base, drill: "recipe" (the recipe's world) or "grounding" (base_world on top)
     samples: int = 0  # base, drill: samples drawn (0: steps x batch); a VLIR phase draws the recipe's n_train
     closeups: float = 0.0  # base: share of close-ups among the samples that are neither controls nor comparisons
@@ -87,7 +87,7 @@ class Mix:
 class Check:
     """A measurement on held-out questions after a phase, and the phases it adds while below its bar."""
 
-    measure: str  # what is measured: one of checks.MEASURES ("where", "read", "text_verdict", "verdict", "sft", "sft_read")
+    measure: str  # what is measured: where, read, text_verdict, verdict, sft or sft_read (checks.MEASURES)
     n: int = 200  # held-out questions (0: no check)
     bar: float = 0.0  # % the measure must reach
     more: int = 0  # steps of each phase added while below the bar (a fresh warm-up, cosine and samples)

@@ -3,7 +3,8 @@
 Binding colour words to landmarks arrives as a late jump whose step varies from run to run (research/FINDINGS.md,
 grounding and binding), and a base that did not bind makes every later stage crop the wrong landmark. So the
 recipe measures after the grounding phase, adds grounding phases while the bar is not met, and stops with an
-error naming the settings if it never is (`checks.py`). `r3lab probe where --policy PATH` measures a checkpoint the same way.
+error naming the settings if it never is (`checks.py`). `r3lab probe where --policy PATH` measures a checkpoint
+the same way.
 Each question is rolled out by the engine (greedy, no crop executed) and its first crop call judged by the
 crop-call grammar in the policy's own style.
 """
@@ -90,7 +91,8 @@ def chance(items: list[dict]) -> dict:
         j = rng.randrange(len(sc.landmarks))
         iou += box_iou(region_input_box(sc.region(j), fr), it["box"])
         named += j == it["k"]
-    return {"random_landmark_iou": round(iou / len(items), 4), "random_landmark_centre": round(100 * named / len(items), 1)}
+    return {"random_landmark_iou": round(iou / len(items), 4),
+            "random_landmark_centre": round(100 * named / len(items), 1)}
 
 
 def evaluate_where(policy, config: WhereConfig | None = None, progress: bool | None = False) -> dict:

@@ -252,7 +252,8 @@ class Recipe:
             rows[row] = self.evaluate_row(row)["rows"]
         if fresh and dist.info().is_main:  # a whole run from nothing: its wall time (not a resumed one's)
             self._save_times("wall", time.perf_counter() - t0)
-        results = {"config": {"format_version": FORMAT_VERSION, **asdict(self.cfg)}, "rows": rows, "seconds": dict(self.times)}
+        results = {"config": {"format_version": FORMAT_VERSION, **asdict(self.cfg)}, "rows": rows,
+                   "seconds": dict(self.times)}
         for phase in self.cfg.phases():
             if rows := checks.load(self.out / "logs", phase.name):
                 results[f"{phase.name}_checks"] = rows

@@ -71,7 +71,7 @@ class RecipeConfig:
     reward: RewardSpec = nested(RewardSpec, "reward-", preset="code", region_weight=1.0, region="giou")
     autocast: bool = True  # bfloat16 autocast in the base and SFT stages (weights stay fp32)
     parallel: int = 2  # stage and evaluation processes at once (one CPU thread each; at most the cores or GPUs)
-    ship: str = ""  # copy the base / SFT / R-GRPO checkpoints and a model card into this folder (e.g. assets/checkpoints)
+    ship: str = ""  # copy the base, SFT and R-GRPO checkpoints and a model card here (e.g. assets/checkpoints)
 
     def __init__(self, **settings):
         values, touched = _resolve(settings)
@@ -120,8 +120,8 @@ class RecipeConfig:
         r = self.rgrpo
         if r.batch % r.group_size or r.batch // r.group_size > self.n_train:
             raise ValueError(f"rgrpo.batch = {r.batch} (--rgrpo-batch) must be a multiple of rgrpo.group_size = "
-                             f"{r.group_size} (--rgrpo-group-size), and its prompts per step ({r.batch // r.group_size})"
-                             f" at most n_train = {self.n_train} (--n-train)")
+                             f"{r.group_size} (--rgrpo-group-size), and its prompts per step "
+                             f"({r.batch // r.group_size}) at most n_train = {self.n_train} (--n-train)")
         if not any(r.mix.get(f, 1) > 0 for f in self.family_list):
             raise ValueError(f"rgrpo.mix gives every trained family weight 0: {r.mix}")
         check_sampled(self.train_rollout, "RecipeConfig.train_rollout")

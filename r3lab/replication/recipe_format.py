@@ -1,5 +1,6 @@
-"""The recipe's settings across file formats: `format_version` 2 (the curriculum: stages of phases) and format 1 (one
-flat field per phase setting, `base_steps`, `read_min`, ...), which recipe.json, model cards and today's flags still use.
+"""The recipe's settings across file formats: `format_version` 2 (the curriculum: stages of phases) and format 1
+(one flat field per phase setting, `base_steps`, `read_min`, ...), which older recipe.json files, model cards and
+today's flags still use.
 
 `ALIASES` maps each format-1 name to the settings it now sets (several where one flat field fed several phases);
 `from_flat` reads a format-1 dict the way the recipe of that format ran it, `to_flat` writes a curriculum back in
@@ -84,7 +85,8 @@ def to_flat(values: dict) -> dict:
     """The format-1 settings of a curriculum (plain values of base, sft and rgrpo); ValueError when format 1 cannot
     say it (another list of phases, settings it had no field for, one field's phases at different values)."""
     phases = {p["name"]: p for st in ("base", "sft") for p in values[st]["phases"]}
-    if missing := {"ground", "pairs", "read_first", "read_focus", "read", "drill", "compare", "sft", "sft_read"} - set(phases):
+    default = ("ground", "pairs", "read_first", "read_focus", "read", "drill", "compare", "sft", "sft_read")
+    if missing := set(default) - set(phases):
         raise ValueError(f"format 1 has no curriculum without the phases {sorted(missing)} (write format 2)")
     flat = {}
     for name, paths in ALIASES.items():
@@ -136,6 +138,8 @@ def earlier_settings(stored: dict) -> dict:
     read check, no first read phase, no close-ups-only read phase, no verdict drill or drill check, no verdict check
     and no SFT check (so such a folder is still compared, and resumed, setting by setting)."""
     out, now = nested_rollouts(stored), to_flat(defaults())
+    if "tiny" not in out:  # the first files named only the patch size of the model (its other sizes: the defaults)
+        out["tiny"] = {"patch_size": out.pop("patch_size", 14)}
     if "read_check" not in out:
         out.update(read_check=0, **{k: now[k] for k in ("read_min", "read_more", "read_rounds")})
     out.setdefault("ground_early", 0.0)  # grounding was measured at its end only

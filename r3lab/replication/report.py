@@ -1,4 +1,5 @@
-"""The replication table, the stage times and the model card, from a recipe's results dict (its figure: `r3lab.viz.results`)."""
+"""The replication table, the stage times, the curriculum table and the model card, from a recipe's results dict
+(its figure: `r3lab.viz.results`)."""
 from __future__ import annotations
 
 import math
@@ -48,7 +49,8 @@ def markdown_table(results: dict, families: Sequence[str] | None = None) -> str:
     rows = results["rows"]
     fams = families_of(results, families)
     head = (["model"] + [f"{f} acc % [95% CI]" for f in fams] +
-            ["crop IoU [95% CI]", "crops on the detail %", "crops/sample", "control crop rate %", "invalid-crop rate %"])
+            ["crop IoU [95% CI]", "crops on the detail %", "crops/sample", "control crop rate %",
+             "invalid-crop rate %"])
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, r in rows.items():
         allr, ctrl = r.get("all", {}), r.get("control", {})
@@ -69,7 +71,8 @@ def stage_times(results: dict) -> str:
     lines = [f"- {k}: {v:.0f} s ({v / 60:.1f} min)" for k, v in secs.items()]
     lines.append(f"- sum of the stages: {total:.0f} s ({total / 60:.1f} min)")
     if wall := results.get("seconds", {}).get("wall"):  # recorded when one run trained every stage
-        lines.append(f"- wall time of the whole run (stages two at a time after SFT): {wall:.0f} s ({wall / 60:.1f} min)")
+        lines.append(f"- wall time of the whole run (stages two at a time after SFT): {wall:.0f} s "
+                     f"({wall / 60:.1f} min)")
     return "\n".join(lines)
 
 
@@ -108,7 +111,8 @@ def targets(results: dict) -> list[tuple[str, str, bool | None]]:
     for f in judged:
         r, s_, lo, hi = g("sft_rgrpo", f), g("sft", f), g("sft_rgrpo", f, "accuracy_lo"), g("sft", f, "accuracy_hi")
         gained |= r >= s_ + 0.05 and (lo > hi or iou_apart)
-        shown.append(f"{f} {100 * r:.1f} % vs {100 * s_:.1f} % (interval low {100 * lo:.1f} vs SFT high {100 * hi:.1f})")
+        shown.append(f"{f} {100 * r:.1f} % vs {100 * s_:.1f} % (interval low {100 * lo:.1f} vs SFT high "
+                     f"{100 * hi:.1f})")
     iou_ci = "" if math.isnan(ri_lo + si_hi) else f" (interval low {ri_lo:.3f} vs SFT high {si_hi:.3f})"
     add(RGRPO_GAIN, "; ".join(shown) + f"; IoU {r_iou:.3f} vs {iou:.3f}{iou_ci}",
         [r1, r_iou, s1], gained and r_iou > iou)
@@ -150,7 +154,8 @@ def curriculum_rows(cfg) -> list[dict]:
             check += f", also at {c.early:.0%} of its steps"
         bar = f"{c.bar:g} %" + (f", landmark {c.ground_bar:g} %" if c.ground_bar else "") if c else ""
         rows.append({"stage": stage, "phase": p.name, "data": p.mix.describe(), "steps": p.steps, "lr": p.lr,
-                     "check": check, "bar": bar, "added": f"up to {c.rounds} of {c.more} steps" if c and c.rounds else "",
+                     "check": check, "bar": bar,
+                     "added": f"up to {c.rounds} of {c.more} steps" if c and c.rounds else "",
                      "why": p.why})
     r = cfg.rgrpo
     shares = ", ".join(f"{f} {w:g}" for f, w in r.mix.items())

@@ -178,9 +178,13 @@ def test_the_crop_call_frame_is_saved_and_defaults_per_family(tmp_path):
         "in image pixels; answer in <answer> </answer>.")  # the default instruction names the frame
     shipped.save(tmp_path / "old")  # as saved before frames were a setting: no "calls" in r3lab.json
     extra = json.loads((tmp_path / "old" / "r3lab.json").read_text())
-    del extra["prompt"]["calls"]
+    assert extra["format_version"] == 2  # r3lab.json says its format; a file without one is format 1
+    del extra["prompt"]["calls"], extra["format_version"]
     (tmp_path / "old" / "r3lab.json").write_text(json.dumps(extra))
     assert load_policy(tmp_path / "old").prompt.calls == CallStyle("absolute", "json")
+    (tmp_path / "old" / "r3lab.json").write_text(json.dumps({**extra, "format_version": 3}))
+    with pytest.raises(ValueError, match=r"r3lab\.json has format_version 3; this r3lab reads formats 1 to 2"):
+        load_policy(tmp_path / "old")
     for family in ("qwen2_5_vl", "qwen3_vl", "qwen3_5"):
         p = build_tiny(TinyConfig(patch_size=7, layers=4), family=family)
         assert p.prompt.calls == CallStyle()

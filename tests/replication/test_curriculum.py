@@ -71,6 +71,8 @@ def test_format_1_names_read_into_the_same_curriculum_as_its_paths():
     assert not c.phase("read").checked and not c.phase("sft_read").checked and c.phase("sft").mix.without == ""
     with pytest.raises(ValueError, match="format_version 3; this r3lab reads formats 1 to 2"):
         read_settings({**old, "format_version": 3})
+    first = {k: v for k, v in old.items() if k != "tiny"} | {"patch_size": 14}  # the first files: the patch size alone
+    assert read_settings(first)["tiny"] == {"patch_size": 14}
 
 
 def test_the_shipped_card_maps_one_to_one_onto_the_curriculum():

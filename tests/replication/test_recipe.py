@@ -25,7 +25,7 @@ from r3lab.replication.recipe import R3_TINY, ROWS, Recipe, RecipeConfig, run_re
 from r3lab.replication import checks
 from r3lab.replication.checks import CheckError
 from r3lab.replication.recipe_config import RERUNNABLE, saved_recipe
-from r3lab.replication.recipe_format import ALIASES, earlier_settings, read_settings, to_flat
+from r3lab.replication.recipe_format import earlier_settings, read_settings, to_flat
 from r3lab.replication.report import markdown_table, model_card
 from r3lab.replication.shipping import check_scores, ship, warm_start
 from r3lab.testing import tiny_policy
