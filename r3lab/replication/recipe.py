@@ -7,7 +7,9 @@ landmarks in pairs; close-ups whose crop the environment opens, first of colour 
 close-ups; a verdict drill of comparisons without images, checked on held-out text comparisons; and a comparison
 phase where half the samples give both looks, crops and reads, and ask for the verdict), VLIR SFT from it (`sft/`),
 the same samples answered without crops (`no_crop/`, also from `base`), R-GRPO from the SFT model with and without
-the region reward (`rgrpo/`, `rgrpo_no_region/`). Rows of the table:
+the region reward (`rgrpo/`, `rgrpo_no_region/`). The base and SFT stages are lists of phases (`curriculum.py`,
+`RecipeConfig.base` / `.sft`) run by one loop: train a phase, take its check, add phases of its mix while the check
+is below its bar, and stop with a `CheckError` naming the phase's flags past its last round. Rows of the table:
 
     no_crop          trained on the same samples with the crops removed, evaluated with max_crops=0
     sft              VLIR SFT

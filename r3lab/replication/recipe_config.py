@@ -70,7 +70,7 @@ class RecipeConfig:
     # the sft_rgrpo row's reward (rgrpo_no_region: the same without the region reward); every row reports it
     reward: RewardSpec = nested(RewardSpec, "reward-", preset="code", region_weight=1.0, region="giou")
     autocast: bool = True  # bfloat16 autocast in the base and SFT stages (weights stay fp32)
-    parallel: int = 2  # stage and evaluation processes at once (one CPU thread each; at most the cores or GPUs)
+    parallel: int = field(default_factory=lambda: min(2, _cores()))  # processes at once (one thread each; <= cores)
     ship: str = ""  # copy the base, SFT and R-GRPO checkpoints and a model card here (e.g. assets/checkpoints)
 
     def __init__(self, **settings):
@@ -261,6 +261,11 @@ class RecipeConfig:
         return out
 
 
+def _cores() -> int:
+    """The CPU cores this process may use."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def _check_parallel(parallel: int) -> None:
     """`parallel` processes (DDP ranks of the base and SFT stages) at most one per core, or per GPU under CUDA."""
     import sys
@@ -268,7 +273,7 @@ def _check_parallel(parallel: int) -> None:
     if "torch" in sys.modules and sys.modules["torch"].cuda.is_available():
         limit, what = sys.modules["torch"].cuda.device_count(), "GPUs (one rank per GPU)"
     else:
-        limit = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        limit = _cores()
         what = "CPU cores this process may use (one thread per process)"
     if parallel > limit:
         raise ValueError(f"RecipeConfig.parallel = {parallel} is not allowed: stages and evaluations run as that many "

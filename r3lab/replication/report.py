@@ -7,9 +7,9 @@ from typing import Sequence
 
 from ..model.tiny import TinyConfig
 from .checks import MEASURES, card_section
-from .curriculum import anchor
+from .curriculum import anchor, base_stage, sft_stage
 from .recipe_config import RERUNNABLE, RecipeConfig
-from .recipe_format import FORMAT_VERSION, read_settings
+from .recipe_format import nested_rollouts, read_settings
 
 LABELS = {"no_crop": "(1) no crops", "sft": "(2) VLIR SFT", "sft_rgrpo": "(3) SFT + R-GRPO",
           "rgrpo_no_region": "(4) R-GRPO w/o region reward", "oracle": "(5) oracle crops (GT)",
@@ -177,8 +177,8 @@ def curriculum_table(cfg=None, root: str = "") -> str:
     return "\n".join(lines)
 
 
-def _unchecked(cfg: RecipeConfig) -> str:
-    if cfg.base.phases and cfg.base.phases[0].checked:
+def _unchecked(recipe: RecipeConfig | None, stored: dict) -> str:
+    if recipe.base.phases[0].checked if recipe and recipe.base.phases else stored.get("ground_check"):
         return ""
     return ("These numbers need the grounding phase to bind names to landmarks as it did here (its check off: "
             "nothing checked it);\nthe step at which names bind varies from run to run (research/FINDINGS.md, "
@@ -195,11 +195,16 @@ def model_card(results: dict) -> str:
     """MODEL_CARD.md for the shipped r3-tiny checkpoints."""
     import json
 
-    settings = read_settings(results["config"], "the card's results")
-    cfg = {"format_version": FORMAT_VERSION, **{k: v for k, v in settings.items() if k not in RERUNNABLE}}
-    recipe = RecipeConfig(**{k: v for k, v in cfg.items() if k != "format_version"})
-    tiny = TinyConfig(**cfg["tiny"])
-    checked = "".join(card_section(p, results.get(f"{p.name}_checks", [])) for p in recipe.phases())
+    stored = {k: v for k, v in results["config"].items() if k not in RERUNNABLE}
+    cfg = stored if stored.get("format_version") else nested_rollouts(stored)  # as the results hold them
+    try:  # the curriculum they ran: not shown when the results hold no whole recipe (nothing is invented)
+        recipe = RecipeConfig(**read_settings(stored, "the card's results"))
+    except ValueError:
+        recipe = None
+    tiny = TinyConfig(**(recipe.tiny if recipe else cfg.get("tiny", {})))
+    phases = recipe.phases() if recipe else base_stage().phases + sft_stage().phases
+    checked = "".join(card_section(p, results.get(f"{p.name}_checks", [])) for p in phases)
+    table = f"\n{curriculum_table(recipe, root='../../')}\n" if recipe else ""
     cls = {"qwen2_5_vl": "Qwen2_5_VLForConditionalGeneration", "qwen3_vl": "Qwen3VLForConditionalGeneration"}
     return f"""# r3-tiny checkpoints (`r3-tiny-base`, `r3-tiny-sft`, `r3-tiny-rgrpo`)
 
@@ -216,9 +221,7 @@ where a checkpoint's boxes land on held-out "Where is ...?" questions.
 ```
 
 ## Recipe (seeded; `r3lab recipe --config` with these values trains every stage again)
-{_unchecked(recipe)}
-{curriculum_table(recipe, root='../../')}
-
+{_unchecked(recipe, cfg)}{table}
 ```json
 {json.dumps(cfg, indent=1)}
 ```

@@ -3,6 +3,7 @@ import math
 
 from r3lab.model.tiny import TinyConfig
 from r3lab.replication.recipe_config import RERUNNABLE, RecipeConfig
+from r3lab.replication.recipe_format import read_settings
 from r3lab.replication.report import (LABELS, NO_REGION, RGRPO_GAIN, families_of, markdown_table,
                                       model_card, stage_times, targets, targets_table)
 
@@ -127,12 +128,14 @@ def test_the_card_lists_the_settings_that_made_the_run():
         return json.loads(card.split("## Recipe")[1].split("```json\n")[1].split("\n```")[0])
     old = recipe_json(model_card(RESULTS))  # settings the results do not hold are not invented
     assert old == RESULTS["config"] and not set(old) & set(RERUNNABLE)
-    assert "`ground_check: 0`: nothing checked it" in model_card(RESULTS)
-    new_cfg = {**asdict(RecipeConfig()), "pairs_steps": 500, "parallel": 2}
+    assert "(its check off: nothing checked it)" in model_card(RESULTS)
+    assert "| stage | phase |" not in model_card(RESULTS)  # no whole recipe: no curriculum invented for it
+    new_cfg = {"format_version": 2, **asdict(RecipeConfig(pairs_steps=500)), "parallel": 2}
     card = model_card(dict(RESULTS, config=new_cfg))
-    assert recipe_json(card)["pairs_steps"] == 500 and "parallel" not in recipe_json(card)
+    assert recipe_json(card)["format_version"] == 2 and "parallel" not in recipe_json(card)
+    assert "| base | pairs | grounding questions (50% name two), grounding world | 500 |" in card  # its curriculum
     assert "nothing checked it" not in card
-    assert RecipeConfig(**recipe_json(card)) == RecipeConfig(pairs_steps=500, out=RecipeConfig().out)  # it runs
+    assert RecipeConfig(**read_settings(recipe_json(card))) == RecipeConfig(pairs_steps=500)  # it runs
     flat = dict(RESULTS["config"], max_crops=2, max_new_tokens=128, rewards="code", iou_weight=1.0,
                 region_reward="giou", rgrpo_temperature=0.7)  # a card of the format before the settings were nested
     settings = recipe_json(model_card(dict(RESULTS, config=flat)))
