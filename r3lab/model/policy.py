@@ -25,9 +25,7 @@ from .patch_linear import linear_patch_embeds
 from .weights import RECOPY, check_coverage, read_header, read_json, strict_from_pretrained
 
 R3_FILE = "r3lab.json"
-# r3lab.json's format: 2 writes its version; a file without one is format 1, read as it always was (no prompt.calls:
-# the absolute frame r3-tiny was trained in)
-R3_FORMAT = 2
+R3_FORMAT = 2  # r3lab.json's format_version (a file without one: format 1, no prompt.calls meaning absolute)
 LATEST = "latest"  # a training run's out_dir names its newest checkpoint folder in this file
 # model_type values load_policy accepts -> the frame their crop calls default to when a folder has no
 # r3lab.json: Qwen2.5-VL writes model-input pixels; Qwen3-VL and Qwen3.5 write relative 0-1000. Qwen2-VL's own
@@ -239,8 +237,7 @@ _JSON_FILES = ("config.json", R3_FILE, "tokenizer_config.json", "tokenizer.json"
 def read_extra(path: Path) -> dict:
     """A folder's r3lab.json ({} without one), refused when a newer r3lab wrote it (its format_version)."""
     extra = read_json(path / R3_FILE) if (path / R3_FILE).is_file() else {}
-    version = extra.get("format_version", 1)
-    if not isinstance(version, int) or not 1 <= version <= R3_FORMAT:
+    if (version := extra.get("format_version", 1)) not in range(1, R3_FORMAT + 1):
         raise ValueError(f"{path / R3_FILE} has format_version {version!r}; this r3lab reads formats 1 to "
                          f"{R3_FORMAT}: it was written by a newer r3lab, load it with that one")
     return extra
