@@ -29,6 +29,7 @@ class Clock:
     def __init__(self, device: torch.device, enabled: bool):
         self.enabled, self.cuda = enabled, device.type == "cuda"
         self.totals: dict[str, float] = defaultdict(float)
+        self.counts: dict[str, int] = defaultdict(int)  # blocks timed per part (decode: the decode steps)
         self.crops: list[dict] = []  # one record per step that inserted crops: rows, vision and prefill seconds
         self._stack: list[dict] = []  # the open parts, innermost last
         self._v0 = None
@@ -58,6 +59,7 @@ class Clock:
             self._stack.pop()
             v = frame["vision"] if vision else 0.0
             self.totals[name] += dt - frame["inner"] - v
+            self.counts[name] += 1
             if vision:
                 self.totals[vision] += v
             if crops:
@@ -94,11 +96,13 @@ class Clock:
         self._handles = []
 
     def report(self) -> dict:
-        """Seconds per part, `host` (the rest of the wall time: bookkeeping between the parts) and `total`."""
+        """Seconds per part, `host` (the rest of the wall time: bookkeeping between the parts), `total`, the blocks
+        timed per part (`counts`) and a record per step that inserted crops (`crops`)."""
         self._sync()
         total = time.perf_counter() - self.t0
         out = {f"{k}_s": round(self.totals.get(k, 0.0), 6) for k in PARTS}
         out["host_s"] = round(max(0.0, total - sum(self.totals.values())), 6)
         out["total_s"] = round(total, 6)
+        out["counts"] = dict(self.counts)
         out["crops"] = [{k: round(v, 6) if isinstance(v, float) else v for k, v in c.items()} for c in self.crops]
         return out
