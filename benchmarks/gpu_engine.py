@@ -88,10 +88,10 @@ def rgrpo_paths(policy, samples) -> dict:
 
 
 @contextmanager
-def path_for_evaluate(path: str, device):
-    """`evaluate` builds its RolloutConfig itself (cache "auto": static on CUDA): pin the path for one call."""
-    static = path == "graphed"
-    with mock.patch.object(RolloutConfig, "static_on", lambda self, dev: static):
+def path_for_evaluate(path: str):
+    """`evaluate` builds its RolloutConfig itself (`RolloutConfig.of`, the default cache): pin the path for one call."""
+    of = RolloutConfig.of.__func__
+    with mock.patch.object(RolloutConfig, "of", classmethod(lambda cls, s, **kw: of(cls, s, **{**kw, **PATHS[path]}))):
         yield
 
 
@@ -107,18 +107,21 @@ def eval_tiny(device, n: int) -> dict:
     samples = build_samples(n, rc.eval_seed, rc.family_list, rc.world_config(), view=policy.view, progress=False)
     out, answers = {"n": n}, {}
     for path in PATHS:
-        with path_for_evaluate(path, device):
+        with path_for_evaluate(path):
+            out[f"{path}_cache"] = RolloutConfig.of(RolloutSettings()).cache  # what `evaluate` runs with here
             evaluate(policy, samples[:8], EvalConfig(), progress=False)  # warm-up
             if device.type == "cuda":
                 torch.cuda.synchronize()
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             res = evaluate(policy, samples, EvalConfig(), progress=False)
             if device.type == "cuda":
                 torch.cuda.synchronize()
         out[f"{path}_s"] = round(time.perf_counter() - t0, 3)
+        out[f"{path}_cpu_s"] = round(time.process_time() - c0, 3)  # this process's CPU seconds (a shared machine)
+
         out[f"{path}_accuracy"] = res.accuracy
         answers[path] = [t.final_answer() for t in res.trajectories]
     out["eager_over_graphed"] = round(out["eager_s"] / out["graphed_s"], 2)
     out["same_answers"] = answers["eager"] == answers["graphed"]
-    out["ok"] = out["same_answers"]
+    out["ok"] = out["same_answers"] and (out["eager_cache"], out["graphed_cache"]) == ("dynamic", "static")
     return out

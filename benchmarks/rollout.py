@@ -1,7 +1,7 @@
 """What the rollout engine buys, measured side by side in one run on one model, prompts and seeds.
 
     python benchmarks/rollout.py [--quick] [--threads 1] [--device cpu] [--dtype float32] [--model r3-small]
-                                 [--calls absolute-json]
+                                 [--calls absolute-json] [--parts abcde]
 
 On a GPU: `--device cuda --dtype bfloat16 --model 3b-shape` (Qwen2.5-VL-3B's shape, random weights), or a
 Qwen3-VL shape: `--model qwen3-vl-2b-shape` / `qwen3-vl-4b-shape --calls relative-tool` (patch 16, DeepStack at

@@ -161,7 +161,7 @@ class _Engine:
     def __init__(self, policy, cfg, gen, ban, hook, finished, clock):
         self.policy, self.cfg, self.gen, self.ban, self.hook, self.finished = policy, cfg, gen, ban, hook, finished
         self.clock = clock
-        self.static = cfg.mode == "batched" and cfg.static_on(policy.device)
+        self.static = cfg.mode == "batched" and cfg.cache == "static"
         self.counts = dict.fromkeys(("forwards", "slots", "kv_reads", "compactions", "replays", "captures",
                                      "regrows"), 0)
         self.reserve = 0
