@@ -245,7 +245,7 @@ class StaticSharedCache(SharedCache):
                 pool.valid[B:b, slot] = True
             step = pool.steps.get(b) or self._capture(b)
             window = pool.slots
-            self.replays += 1
+            self.replays += not pool.broken  # after a failed capture this one step runs eagerly
         else:
             b, window = B, slot + 1
             step = self._step(b, window)

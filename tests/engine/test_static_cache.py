@@ -216,3 +216,23 @@ def test_cache_settings_are_checked(policy, samples):
     stats = {}
     rollout(policy, samples[:1], RolloutConfig(max_new_tokens=4, seed=0), group_size=1, progress=False, stats=stats)
     assert stats["cache"] == "static" and stats["replays"] == 0  # the default: static buffers, no CUDA graphs here
+
+
+def test_a_capture_that_fails_warns_and_decodes_eagerly(policy, samples, monkeypatch):
+    """cuda_graphs="auto": a model whose step cannot be recorded still rolls out, exactly; True would raise."""
+    from r3lab.engine import graphs
+
+    def refuse(step, device, pool):
+        raise RuntimeError("operation not permitted when stream is capturing")
+
+    monkeypatch.setattr(graphs, "use_graphs", lambda setting, device: True)
+    monkeypatch.setattr(graphs, "capture", refuse)
+    release_pool(policy)
+    stats = {}
+    with pytest.warns(UserWarning, match="capturing the decode step as a CUDA graph failed.*decode eagerly"):
+        assert worst(policy, samples[:2], stats=stats) < 1e-4
+    assert stats["captures"] == stats["replays"] == 0 and static_cache._POOLS[policy.model].broken
+    release_pool(policy)
+    monkeypatch.setattr("r3lab.engine.rollouts.use_graphs", graphs.use_graphs)  # its CPU check, stood in for too
+    with pytest.raises(RuntimeError, match="stream is capturing"):
+        worst(policy, samples[:1], replace(CFG, cuda_graphs=True), scripts=SCRIPTS[1:3])
