@@ -178,7 +178,8 @@ class StaticSharedCache(SharedCache):
             return
         if old is not None and old.like == tuple(like) and old.fingerprint == fp:  # grow to cover both
             rows, slots = max(rows, old.rows), max(slots, old.slots)
-        _POOLS.pop(model, None)  # free the old buffers before the new ones take their memory
+        del old  # the old buffers go before the new ones take their memory
+        _POOLS.pop(model, None)
         self.pool = _POOLS[model] = Pool(self.policy, rows, _round(slots), like, fp)
 
     def _room(self, width: int) -> None:
@@ -241,7 +242,7 @@ class StaticSharedCache(SharedCache):
         pool.at.fill_(slot)
         if self.graphs and not pool.broken:
             b = bucket(B, pool.rows)
-            if b > B:  # dummy rows attend to their own slot only if nothing else (never a fully masked row)
+            if b > B:  # the bucket's rows past the live ones get a slot to attend to: a fully masked row is NaN
                 pool.valid[B:b, slot] = True
             step = pool.steps.get(b) or self._capture(b)
             window = pool.slots
