@@ -49,7 +49,8 @@ def check_attention(policy: "Policy", batch: int = 1) -> None:
     """Holes in the mask need an attention kernel that takes arbitrary 2-D masks, and layers that only attend.
 
     A recurrent layer folds every slot it is fed into its state, holes included (its gates decay it even on
-    a zero input), so a hybrid model decodes one row without holes only: `mode="reference"`."""
+    a zero input), so a hybrid model decodes one row at a time, without holes (`batch_rows=1`: a crop's chunk
+    then continues its state exactly; or `mode="reference"`)."""
     impl = str(getattr(policy.model.config, "_attn_implementation", "sdpa") or "sdpa")
     if "flash" in impl:
         raise ValueError(f"the rollout engine keeps masked holes in its KV cache, which {impl!r} cannot express; "
@@ -59,7 +60,8 @@ def check_attention(policy: "Policy", batch: int = 1) -> None:
     if "linear_attention" in kinds:
         if batch > 1:
             raise ValueError("this model's linear-attention layers hold recurrent state, which a lock-step cache with "
-                             "holes cannot hold; run it with RolloutConfig(mode='reference') (one row, re-prefilled)")
+                             "holes cannot hold; run it with RolloutConfig(batch_rows=1) (one row at a time, its state "
+                             "kept across crops) or mode='reference' (one row, re-prefilled)")
         kinds -= {"linear_attention"}
     if any(t != "full_attention" for t in kinds):
         raise ValueError("the rollout engine supports full-attention decoders only (sliding-window layers found); "
@@ -190,6 +192,8 @@ class SharedCache:
 
     def select(self, rows: Sequence[int]) -> None:
         """Keep (or repeat) `rows` of the batch, in that order."""
+        if list(rows) == list(range(self.batch)):  # nothing moves (one row of a hybrid model: its states stay)
+            return
         idx = torch.as_tensor(list(rows), dtype=torch.long, device=self.device)
         for layer in self.cache.layers:
             if layer.keys is not None and layer.keys.numel():

@@ -70,12 +70,12 @@ def rollout(policy: "Policy", samples: "Sample | Sequence[Sample]", config: Roll
     cfg = config or RolloutConfig()
     if group_size is not None:
         cfg = replace(cfg, group_size=group_size)
-    if cfg.mode == "batched" and recurrent(policy):
-        warnings.warn(f"{type(policy.model).__name__} has linear-attention layers whose recurrent state the lock-step KV "
-                      "cache cannot hold (holes would decay it): running mode='reference' instead, one trajectory at a "
-                      "time, re-prefilled after each crop (exact, slower). Pass mode='reference' to silence this.",
-                      stacklevel=2)
-        cfg = replace(cfg, mode="reference")
+    if cfg.mode == "batched" and recurrent(policy) and (cfg.batch_rows != 1 or cfg.cache != "dynamic"):
+        warnings.warn(f"{type(policy.model).__name__} has linear-attention layers whose recurrent state a lock-step KV "
+                      "cache with holes cannot hold (holes would decay it): rolling out one trajectory at a time "
+                      "instead, its cache and state kept across crops (exact; no re-prefill). Pass batch_rows=1, "
+                      "cache='dynamic' to silence this.", stacklevel=2)
+        cfg = replace(cfg, batch_rows=1, cache="dynamic", cuda_graphs="auto")
     if isinstance(samples, Sample):
         samples = [samples]
     samples = list(samples)

@@ -83,16 +83,28 @@ def test_qwen3_vl_incremental_logits_equal_one_full_forward(qwen3_vl, samples, n
 
 
 @pytest.mark.parametrize("n_crops", [0, 1, 3])
-def test_qwen3_5_runs_in_reference_mode_and_its_logits_equal_one_full_forward(samples, n_crops):
-    """Qwen3.5's Gated-DeltaNet layers hold recurrent state, which holes would decay: the engine says so and
-    re-prefills after each crop (one row at a time); within a segment the recurrent cache is exact."""
+def test_qwen3_5_rolls_out_one_row_at_a_time_its_state_kept_across_crops(samples, n_crops):
+    """Qwen3.5's Gated-DeltaNet layers hold recurrent state, which holes would decay: the engine says so and rolls
+    out one row at a time, with no holes, so a crop's chunk continues the state exactly (no re-prefill)."""
     p = build_tiny(TinyConfig(seed=3, patch_size=7, layers=4), family="qwen3_5")
     assert p.model.config.text_config.layer_types == ["linear_attention"] * 3 + ["full_attention"]
-    with pytest.warns(UserWarning, match="linear-attention layers.*mode='reference'"):
+    with pytest.warns(UserWarning, match="linear-attention layers.*one trajectory at a time"):
         _incremental_equals_full(p, samples, n_crops, tol=2e-4)
-    with pytest.raises(ValueError, match="recurrent state.*mode='reference'"):
+    with pytest.raises(ValueError, match="recurrent state.*batch_rows=1"):
         from r3lab.engine.cache import SharedCache
         SharedCache(p, 2)
+
+
+def test_qwen3_5_keeps_its_state_where_the_reference_loop_re_prefills(samples):
+    p = build_tiny(TinyConfig(seed=3, patch_size=7, layers=4), family="qwen3_5")
+    scripts = [[" look", call((10, 10, 60, 50)), " and", call((40, 30, 100, 80)), " so"], None]
+    cfg = RolloutConfig(greedy=True, max_new_tokens=60, max_segment_tokens=40, batch_rows=1, cache="dynamic")
+    kept, again = {}, {}
+    out = rollout(p, samples, cfg, group_size=2, scripts=scripts, stats=kept, progress=False)  # silent: asked for
+    ref = rollout(p, samples, replace(cfg, mode="reference"), group_size=2, scripts=scripts, stats=again,
+                  progress=False)
+    assert [t.input_ids() for t in out] == [t.input_ids() for t in ref] and len(out[0].crops) == 2
+    assert kept["slots"] < again["slots"] and out[0].meta["mode"] == "batched"  # the crops' contexts not computed again
 
 
 @pytest.mark.parametrize("family", ["qwen2_5_vl", "qwen3_vl", "qwen3_5", "smolvlm"])
