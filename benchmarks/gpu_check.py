@@ -1,13 +1,18 @@
-"""One command that verifies a GPU: `bash benchmarks/gpu_check.sh` (no network, no weights, <= 10 min on one H100).
+"""One command that verifies a GPU: `bash benchmarks/gpu_check.sh` (no network, no weights, <= 8 min on one H200).
 
 On CUDA in bfloat16, at the real shapes of Qwen2.5-VL-3B, Qwen3-VL-2B and SmolVLM-256M (random weights,
-`r3lab.model.real.real_policy`):
+`r3lab.model.real.real_policy`), each engine row for both decode paths (benchmarks/gpu_engine.py: "eager", the
+growing cache; "graphed", the static cache with each decode step replayed as a CUDA graph):
   exactness   the engine's incremental logits (KV cache kept across 2 crops) against one full forward over
               the finished trajectory. fp32 (TF32 off): max |diff| < 1e-3. bf16: max |diff| <= 5 % of the
               largest logit, and against the fp32 logits of the same weights the cache path is no further off
-              than the full bf16 forward (mean |error| <= 1.5x, argmax agreement at most 5 points lower)
+              than the full bf16 forward (mean |error| <= 1.5x, argmax agreement at most 5 points lower).
+              `graphed_*`: the same for the graphed path, and its logits against the eager path's
+  decode      ms per decode step at batch 1 / 8 / 64, both paths (gpu_engine.decode_steps)
   rollouts    a group of 8 with 2 crops each: KV reuse (one batch) vs the official re-prefill loop, and the
-              group as one batch vs one trajectory at a time (same engine), after a warm-up, seconds and ratios
+              group as one batch vs one trajectory at a time (same engine), and eager vs graphed (same
+              tokens), after a warm-up, seconds and ratios; each path's cost broken down (`timing`)
+  rgrpo       one R-GRPO step with each path: rollout and update seconds, the rollout-trainer mismatch in bf16
   train       one SFT and one R-GRPO step (scripted rollouts), full and LoRA (r=16), peak memory
               (torch.cuda.max_memory_allocated) next to `r3lab plan`'s estimate for the same tokens
   patch       the vision tower's patch embedding (`r3lab.model.patch_linear`) forward + backward as `F.linear`
@@ -15,8 +20,11 @@ On CUDA in bfloat16, at the real shapes of Qwen2.5-VL-3B, Qwen3-VL-2B and SmolVL
   capture     peak memory of a forward with `capture_attention` (every layer, the model's tokens) vs eager
               `output_attentions=True` (skipped where eager would not fit)
   nccl        two processes, nccl all_reduce and one DDP SFT step of r3-tiny, when two GPUs are present
-Writes benchmarks/results/gpu.json. `--smoke` runs the same code on this CPU at r3-tiny sizes (Qwen2.5-VL and
-SmolVLM families, a few seconds; memory is not measured there): tests/test_gpu_check.py runs it.
+  eval_tiny   the shipped r3-tiny on the recipe's 150 held-out questions, both paths, seconds, the same answers
+Writes benchmarks/results/gpu.json (and the JSON so far after each shape); a section that would start past
+`--budget` seconds (default 480) is recorded as skipped. `--smoke` runs the same code on this CPU at r3-tiny sizes
+(Qwen2.5-VL and SmolVLM families; memory is not measured, the graphed path decodes eagerly):
+tests/test_gpu_check.py runs it.
 """
 from __future__ import annotations
 
@@ -29,12 +37,16 @@ import sys
 import time
 import traceback
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import gpu_engine  # noqa: E402
 
 from r3lab.engine.config import RolloutConfig, RolloutSettings  # noqa: E402
 from r3lab.engine.costs import compare  # noqa: E402
@@ -87,12 +99,14 @@ def samples_for(policy, n=2):
     return [Sample(toy_image(size, k), "What colour is the disc?", ["red"], sample_id=f"g{k}") for k in range(n)]
 
 
-def exactness(policy, samples, fp32: bool) -> dict:
-    """Incremental logits (2 crops kept in the cache) vs one full forward over the finished trajectory."""
+def exactness(policy, samples, fp32: bool, path: str = "eager", keep: dict | None = None) -> dict:
+    """Incremental logits (2 crops kept in the cache) vs one full forward over the finished trajectory; `keep`
+    holds each path's logits, so the graphed path's are also compared with the eager path's."""
     frame = samples[0].prompt(policy.view, policy.prompt).frame
     script = crop_script(frame, 2, style=policy.prompt.calls)
     rec = []
-    (traj,) = rollout(policy, samples[:1], RolloutConfig(greedy=True, max_new_tokens=200, max_segment_tokens=120),
+    (traj,) = rollout(policy, samples[:1], RolloutConfig(greedy=True, max_new_tokens=200, max_segment_tokens=120,
+                                                         **gpu_engine.PATHS[path]),
                       group_size=1, scripts=[script], progress=False,
                       logits_hook=lambda ids, lg: rec.append(lg[0].float().clone()))
     b = collate([traj], policy)
@@ -103,7 +117,13 @@ def exactness(policy, samples, fp32: bool) -> dict:
     diff = (inc - full).abs()
     out = dict(crops=len(traj.crops), tokens=len(traj.input_ids()), max_abs_diff=float(diff.max()),
                mean_abs_diff=float(diff.mean()), max_logit=float(full.abs().max()),
-               argmax_agreement=float((inc.argmax(-1) == full.argmax(-1)).float().mean()))
+               argmax_agreement=float((inc.argmax(-1) == full.argmax(-1)).float().mean()), path=path)
+    if keep is not None:
+        keep[path] = inc
+        other = keep.get("eager")
+        if path != "eager" and other is not None and other.shape == inc.shape:
+            out["vs_eager_max_abs_diff"] = float((inc - other).abs().max())
+            out["vs_eager_argmax_agreement"] = float((inc.argmax(-1) == other.argmax(-1)).float().mean())
     if fp32:
         out["ok"] = out["crops"] == 2 and out["max_abs_diff"] < (1e-4 if policy.device.type == "cpu" else 1e-3)
         out["tolerance"] = "fp32: max |diff| < 1e-3 (1e-4 on CPU)"
@@ -134,16 +154,25 @@ def exactness(policy, samples, fp32: bool) -> dict:
 def rollouts(policy, samples, group: int, repeats: int) -> dict:
     frame = samples[0].prompt(policy.view, policy.prompt).frame
     scripts = [crop_script(frame, 2, style=policy.prompt.calls)]
-    base = RolloutConfig(greedy=True, max_new_tokens=200, max_segment_tokens=120, group_size=group)
+    base = RolloutConfig(greedy=True, max_new_tokens=200, max_segment_tokens=120, group_size=group, cache="dynamic")
+    graphed = replace(base, **gpu_engine.PATHS["graphed"])
     variants = {"kv_reuse_batched": base, "reprefill_reference": replace(base, mode="reference"),
-                "kv_reuse_one_at_a_time": replace(base, batch_rows=1)}
+                "kv_reuse_one_at_a_time": replace(base, batch_rows=1), "graphed_batched": graphed}
     rollout(policy, samples[:1], replace(base, group_size=1), scripts=scripts, progress=False)  # warm-up (kernels)
+    rollout(policy, samples[:1], graphed, scripts=scripts, progress=False)  # warm-up: buffers, captured steps
     best = compare(policy, samples[:1], variants, repeats, scripts=scripts)
     sec = {k: v[0] for k, v in best.items()}
     tokens = {k: [t.input_ids() for t in v[1]] for k, v in best.items()}
+    timing = {}
+    for path, cfg in (("eager", base), ("graphed", graphed)):  # the cost by part (synchronised: its own run)
+        stats = {}
+        rollout(policy, samples[:1], replace(cfg, timing=True), scripts=scripts, progress=False, stats=stats)
+        timing[path] = stats["timing"]
+    same = len({json.dumps(v) for v in tokens.values()}) == 1
     return dict(group=group, seconds=sec, reprefill_over_kv=sec["reprefill_reference"] / sec["kv_reuse_batched"],
                 one_at_a_time_over_batched=sec["kv_reuse_one_at_a_time"] / sec["kv_reuse_batched"],
-                same_tokens=len({json.dumps(v) for v in tokens.values()}) == 1, ok=True)
+                eager_over_graphed=sec["kv_reuse_batched"] / sec["graphed_batched"], same_tokens=same, timing=timing,
+                ok=same)
 
 
 def train_steps(name, device, dtype, smoke: bool) -> dict:
@@ -312,8 +341,12 @@ def nccl() -> dict:
     return {"ranks": res, "ok": ok}
 
 
-def run_section(results: dict, key: str, fn, *a, **kw):
+def run_section(results: dict, key: str, fn, *a, deadline: float = float("inf"), **kw):
     t0 = time.perf_counter()
+    if t0 > deadline:
+        results[key] = {"skipped": "the time budget (--budget) ran out before it"}
+        print(f"[gpu_check] {key}: skipped (time budget)", flush=True)
+        return
     try:
         results[key] = fn(*a, **kw)
     except Exception as e:  # a failing check is recorded and the rest still run
@@ -335,6 +368,7 @@ def main(argv=None) -> int:
     ap.add_argument("--smoke", action="store_true", help="CPU, r3-tiny sizes, a few seconds (what the test runs)")
     ap.add_argument("--shapes", nargs="+", default=None, help=f"published shapes (default: {' '.join(SHAPES)})")
     ap.add_argument("--out", default="", help="JSON to write (default benchmarks/results/gpu.json; smoke: not written)")
+    ap.add_argument("--budget", type=float, default=480.0, help="seconds after which no section starts (not in smoke)")
     args = ap.parse_args(argv)
     if not args.smoke and not torch.cuda.is_available():
         print("gpu_check: no CUDA GPU here. `bash benchmarks/gpu_check.sh --smoke` runs the same checks on this CPU "
@@ -352,27 +386,40 @@ def main(argv=None) -> int:
     results["transformers"] = transformers.__version__
     out = args.out or ("" if args.smoke else str(ROOT / "benchmarks" / "results" / "gpu.json"))
     t_all = time.perf_counter()
+    run = partial(run_section, deadline=float("inf") if args.smoke else t_all + args.budget)
+    smoke = args.smoke
     for name in shapes:
         res = results["shapes"].setdefault(name, {})
-        policy = make_policy(name, device, torch.bfloat16, args.smoke)
+        policy = make_policy(name, device, torch.bfloat16, smoke)
         samples = samples_for(policy)
-        run_section(res, "exactness_bf16", exactness, policy, samples, fp32=False)
-        run_section(res, "rollouts_bf16", rollouts, policy, samples, 2 if args.smoke else 8, 1)
-        run_section(res, "capture_bf16", capture_memory, policy, samples)
-        run_section(res, "patch_bf16", patch_embed, policy, 64 if args.smoke else 16384, 3 if args.smoke else 20)
-        del policy
+        incs = {}
+        run(res, "exactness_bf16", exactness, policy, samples, fp32=False, keep=incs)
+        run(res, "graphed_bf16", exactness, policy, samples, fp32=False, path="graphed", keep=incs)
+        run(res, "decode_bf16", gpu_engine.decode_steps, policy, samples[0], (1, 2, 4) if smoke else (1, 8, 64),
+            6 if smoke else 32)
+        run(res, "rollouts_bf16", rollouts, policy, samples, 2 if smoke else 8, 1)
+        run(res, "capture_bf16", capture_memory, policy, samples)
+        run(res, "patch_bf16", patch_embed, policy, 64 if smoke else 16384, 3 if smoke else 20)
+        run(res, "rgrpo_bf16", gpu_engine.rgrpo_paths, policy, samples)
+        del policy, incs
         free()
-        policy = make_policy(name, device, torch.float32, args.smoke)
-        run_section(res, "exactness_fp32", exactness, policy, samples_for(policy), fp32=True)
-        del policy
+        policy = make_policy(name, device, torch.float32, smoke)
+        incs = {}
+        run(res, "exactness_fp32", exactness, policy, samples_for(policy), fp32=True, keep=incs)
+        run(res, "graphed_fp32", exactness, policy, samples_for(policy), fp32=True, path="graphed", keep=incs)
+        del policy, incs
         free()
-        if not args.smoke or name == shapes[0]:  # the smoke run trains one family (tests/train covers the others)
-            run_section(res, "train_bf16", train_steps, name, device, torch.bfloat16, args.smoke)
+        if not smoke or name == shapes[0]:  # the smoke run trains one family (tests/train covers the others)
+            run(res, "train_bf16", train_steps, name, device, torch.bfloat16, smoke)
+        if name == shapes[0]:
+            run(results, "eval_tiny", gpu_engine.eval_tiny, device, 8 if smoke else 150)
         _write(results, out, partial=True)  # a run stopped by a time limit keeps the shapes it finished
-    run_section(results, "nccl", nccl)
+    run(results, "nccl", nccl)
     results["seconds"] = time.perf_counter() - t_all
     bad = [f"{n}/{k}" for n, r in results["shapes"].items() for k, v in r.items() if not v.get("ok", True)]
-    bad += ["nccl"] if not results["nccl"].get("ok", True) else []
+    bad += [k for k in ("eval_tiny", "nccl") if not results.get(k, {}).get("ok", True)]
+    results["skipped"] = [f"{n}/{k}" for n, r in results["shapes"].items() for k, v in r.items() if "skipped" in v
+                          and "budget" in str(v["skipped"])]
     results["failed"] = bad
     _write(results, out, partial=False)
     print(f"[gpu_check] {'all checks passed' if not bad else 'FAILED: ' + ', '.join(bad)} in {results['seconds']:.0f} s")

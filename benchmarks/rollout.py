@@ -1,7 +1,7 @@
 """What the rollout engine buys, measured side by side in one run on one model, prompts and seeds.
 
     python benchmarks/rollout.py [--quick] [--threads 1] [--device cpu] [--dtype float32] [--model r3-small]
-                                 [--calls absolute-json]
+                                 [--calls absolute-json] [--parts abcde]
 
 On a GPU: `--device cuda --dtype bfloat16 --model 3b-shape` (Qwen2.5-VL-3B's shape, random weights), or a
 Qwen3-VL shape: `--model qwen3-vl-2b-shape` / `qwen3-vl-4b-shape --calls relative-tool` (patch 16, DeepStack at
@@ -18,6 +18,10 @@ release has 32, as TinyConfig ties head_dim to hidden / heads). On a CPU: `--mod
 (c) the whole engine (4 prompts x G=8 in one batch) vs the reference mode.
 (d) what finished rows cost: dropped + cache compaction vs dropped only vs kept as pads (time, and
     machine-independent work: cache slots computed and slots attended over).
+(e) the cache kinds (`RolloutConfig.cache`): today's growing cache vs the static one written in place
+    (and, on CUDA, its decode step replayed as a CUDA graph), for the main model and default r3-tiny: one
+    group (G=8) and 4 prompts x G=8, the same tokens checked; then each kind's cost broken down
+    (`RolloutConfig.timing`: vision encoding, prefill, each crop's prefill, decode, sampling, host work).
 
 Compared variants run round-robin (best of N each), so drifts in the load of a shared machine
 hit them alike. Targets: (a) >= 2x at 3 crops, 448 px; (b) >= 2.5x throughput; (c) >= 4x.
@@ -44,6 +48,7 @@ from r3lab.core.regions import Frame, ViewConfig
 from r3lab.data.sample import Sample
 from r3lab.engine.config import RolloutConfig
 from r3lab.engine.costs import compare, model_tokens, reprefill_curve, warm_up
+from r3lab.engine.rollouts import rollout
 from r3lab.model.tiny import TinyConfig, build_tiny
 from r3lab.testing import toy_image
 
@@ -116,6 +121,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--px", type=int, default=448, help="main-image view side for (b), (c), (d)")
     ap.add_argument("--calls", default="absolute-json", help="crop-call style COORDS-GRAMMAR: absolute|relative, "
                     "json|tool (relative-tool: Qwen3-VL's own image_zoom_in_tool in 0-1000)")
+    ap.add_argument("--parts", default="abcde", help="which parts to run (e.g. `e`: the cache kinds only)")
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args(argv)
     style = CallStyle(*args.calls.split("-", 1))
@@ -130,10 +136,11 @@ def main(argv=None) -> dict:
            "targets": {"a_speedup_3crops_448": 2.0, "b_group_throughput": 2.5, "c_engine_vs_reference": 4.0}}
 
     main_cfg = MODELS[args.model]
-    print(f"(a) KV reuse vs full re-prefill, {args.model}", flush=True)
-    res["a"] = part_a(main_cfg, sizes, crops, repeats, args.device, dtype, style)
-    print("(a) the same on default r3-tiny", flush=True)
-    res["a_tiny"] = part_a(TinyConfig(), sizes, crops, repeats + 2, args.device, dtype)
+    if "a" in args.parts:
+        print(f"(a) KV reuse vs full re-prefill, {args.model}", flush=True)
+        res["a"] = part_a(main_cfg, sizes, crops, repeats, args.device, dtype, style)
+        print("(a) the same on default r3-tiny", flush=True)
+        res["a_tiny"] = part_a(TinyConfig(), sizes, crops, repeats + 2, args.device, dtype)
 
     px = 224 if quick else args.px
     policy = build_tiny(main_cfg, view=view_for(px), prompt=PromptConfig(calls=style))
@@ -147,6 +154,14 @@ def main(argv=None) -> dict:
     G, budget = 8, 48 if quick else 96
     sampling = RolloutConfig(max_crops=3, temperature=1.0, max_new_tokens=budget, max_segment_tokens=budget, seed=0)
     scripts = group_scripts(frame, G, style)
+    if "e" in args.parts:
+        res["e"] = {}
+        for name, tc in ((args.model, main_cfg), ("r3-tiny", TinyConfig())):
+            pol = policy if tc is main_cfg else build_tiny(tc, view=view_for(px), prompt=PromptConfig(calls=style))
+            pol.model.to(device=args.device, dtype=dtype)
+            res["e"][name] = part_e(pol, samples, sampling, scripts, 2 if quick else 4, repeats + 1, name)
+    if not set(args.parts) & set("bcd"):
+        return _finish(res, args.out)
 
     r = compare(policy, samples[:1], {"batched": sampling, "single": with_(sampling, batch_rows=1)}, repeats + 1,
                 group_size=G, scripts=scripts)
@@ -177,17 +192,58 @@ def main(argv=None) -> dict:
         print(f"(d) finished rows {name:20s} {t_d:7.3f}s  slots computed {work['slots']:7d}  "
               f"slots attended {work['kv_reads']:10d}  compactions {work['compactions']}", flush=True)
 
-    a3 = [r for r in res["a"] if r["crops"] == 3]
+    a3 = [r for r in res.get("a", []) if r["crops"] == 3]
     res["summary"] = {
         "a_speedup_3crops_largest_px": a3[-1]["speedup"] if a3 else None,
         "b_group_throughput": res["b"]["throughput_ratio"],
         "c_engine_vs_reference": res["c"]["throughput_ratio"],
     }
-    print("summary:", json.dumps(res["summary"]))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(res, indent=2))
-    print(f"wrote {args.out}")
+    return _finish(res, args.out)
+
+
+def _finish(res: dict, out: Path) -> dict:
+    if "e" in res:
+        res.setdefault("summary", {}).update({f"e_static_over_dynamic/{m}/{k}": v["static_over_dynamic"]
+                                             for m, rows in res["e"].items() for k, v in rows.items() if k != "timing"})
+    print("summary:", json.dumps(res.get("summary")))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(res, indent=2))
+    print(f"wrote {out}")
     return res
+
+
+def part_e(policy, samples, sampling: RolloutConfig, scripts, n_prompts: int, repeats: int, name: str) -> dict:
+    """The cache kinds side by side (round-robin, best of `repeats`), the same tokens; then each one's cost by part."""
+    cuda = policy.device.type == "cuda"
+    kinds = {"dynamic": with_(sampling, cache="dynamic"), "static": with_(sampling, cache="static", cuda_graphs=False)}
+    if cuda:
+        kinds["static+graphs"] = with_(sampling, cache="static", cuda_graphs=True)
+    out = {}
+    for label, prompts, per_row in (("group", samples[:1], scripts), (f"{n_prompts}x8", samples[:n_prompts],
+                                                                       scripts * n_prompts)):
+        for cfg in kinds.values():  # warm-up: first calls, the static buffers and (CUDA) the captured steps
+            compare(policy, prompts, {"w": cfg}, 1, group_size=8, scripts=per_row)
+        r = compare(policy, prompts, kinds, repeats, group_size=8, scripts=per_row)
+        tokens = {k: [t.input_ids() for t in v[1]] for k, v in r.items()}
+        row = {k: {"s": round(v[0], 4), "tok_s": round(model_tokens(v[1]) / v[0], 1)} for k, v in r.items()}
+        row["same_tokens"] = len({json.dumps(v) for v in tokens.values()}) == 1
+        best = min(v[0] for k, v in r.items() if k != "dynamic")
+        row["static_over_dynamic"] = round(r["dynamic"][0] / best, 3)  # > 1: the static kind is faster
+        out[label] = row
+        print(f"(e) {name:14s} {label:5s} " + "  ".join(f"{k} {v['s']:.3f}s" for k, v in row.items()
+                                                           if isinstance(v, dict))
+              + f"  dynamic/static x{row['static_over_dynamic']:.2f}  same tokens {row['same_tokens']}", flush=True)
+    out["timing"] = {}
+    for k, cfg in kinds.items():
+        stats = {}
+        rollout(policy, samples[:n_prompts], with_(cfg, timing=True), group_size=8, scripts=scripts * n_prompts,
+                stats=stats, progress=False)
+        t = stats["timing"]
+        out["timing"][k] = t
+        print(f"(e) {name:14s} cost of {n_prompts}x8 ({k}): " + "  ".join(
+            f"{p[:-2]} {v:.3f}" for p, v in t.items() if p.endswith("_s")) + f"  crop steps {len(t['crops'])}",
+            flush=True)
+    return out
 
 
 if __name__ == "__main__":

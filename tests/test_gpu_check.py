@@ -1,6 +1,8 @@
 """benchmarks/gpu_check.sh's checks run end to end in their CPU smoke mode (r3-tiny sizes, Qwen2.5-VL and SmolVLM):
-the engine's exactness in bf16 and fp32, rollouts, capture, one SFT and one R-GRPO step, full and LoRA; and
-benchmarks/explain.py's in-process device path (what `--device cuda` runs) on this CPU."""
+the engine's exactness in bf16 and fp32 for both decode paths, decode-step times, rollouts, one R-GRPO step per
+path with its rollout-trainer mismatch, capture, one SFT and one R-GRPO step, full and LoRA, r3-tiny's evaluation;
+without CUDA and without --smoke it stops at once; and benchmarks/explain.py's in-process device path (what
+`--device cuda` runs) on this CPU."""
 import importlib.util
 import json
 from pathlib import Path
@@ -28,16 +30,33 @@ def test_gpu_check_smoke_mode_passes_every_check(tmp_path):
     qwen, smol = res["shapes"]["qwen2_5_vl"], res["shapes"]["smolvlm"]
     assert not res["partial"]
     for r in (qwen, smol):
-        assert r["exactness_fp32"]["max_abs_diff"] < 1e-4 and r["exactness_fp32"]["crops"] == 2
-        bf = r["exactness_bf16"]  # judged against the fp32 logits of the same weights
-        assert bf["inc_vs_fp32_mean"] <= 1.5 * bf["full_vs_fp32_mean"] + 1e-6 and bf["full_vs_fp32_mean"] > 0
-        assert bf["argmax_agreement"] >= 0.98 and r["rollouts_bf16"]["same_tokens"]
+        for path in ("exactness", "graphed"):
+            assert r[f"{path}_fp32"]["max_abs_diff"] < 1e-4 and r[f"{path}_fp32"]["crops"] == 2
+            bf = r[f"{path}_bf16"]  # judged against the fp32 logits of the same weights
+            assert bf["inc_vs_fp32_mean"] <= 1.5 * bf["full_vs_fp32_mean"] + 1e-6 and bf["full_vs_fp32_mean"] > 0
+            assert bf["argmax_agreement"] >= 0.98 and r["rollouts_bf16"]["same_tokens"]
+        assert r["graphed_fp32"]["vs_eager_max_abs_diff"] < 1e-4 and r["graphed_bf16"]["path"] == "graphed"
+        assert all(r["decode_bf16"][f"{p}_b{b}_ms"] > 0 for p in ("eager", "graphed") for b in (1, 2, 4))
+        assert set(r["rollouts_bf16"]["timing"]) == {"eager", "graphed"} and r["rollouts_bf16"]["eager_over_graphed"] > 0
+        for path in ("eager", "graphed"):  # bf16 on both sides of the same CPU: a small mismatch, measured
+            m = r["rgrpo_bf16"][path]
+            assert 0 <= m["mismatch/abs_mean"] < 0.1 and m["mismatch/kl"] >= 0 and m["time_rollout"] > 0
+    ev = res["eval_tiny"]
+    assert ev["ok"] and ev["same_answers"] and ev["n"] == 8 and ev["eager_s"] > 0 and ev["graphed_s"] > 0
     assert set(qwen["train_bf16"]) >= {"full", "lora"} and "skipped" in res["nccl"]
     patch = qwen["patch_bf16"]  # Qwen's Conv3d patch embedding as F.linear; SmolVLM's is a Conv2d, left alone
     assert patch["ok"] and patch["patches"] == 64 and patch["conv_ms"] > 0 and patch["linear_ms"] > 0
     assert max(patch["out_rel_diff"], patch["grad_input_rel_diff"], patch["grad_weight_rel_diff"]) <= 2e-2
     assert "skipped" in smol["patch_bf16"]
     assert (ROOT / "benchmarks" / "gpu_check.sh").read_text().count("gpu_check.py") == 1
+
+
+def test_gpu_check_without_cuda_stops_at_once_and_says_why(capsys, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert _load("gpu_check").main([]) == 2
+    assert "no CUDA GPU here" in capsys.readouterr().err
 
 
 @pytest.mark.slow

@@ -6,6 +6,7 @@ __getattr__, __dir__, __all__ = lazy(__name__, {
     ".config": ["RolloutConfig"],
     ".environment": ["Episode", "crop_script", "note_text"],
     ".cache": ["Feed", "SharedCache", "check_attention"],
+    ".static_cache": ["StaticSharedCache", "release_pool"],
     ".sampling": ["banned_ids", "brace_table", "choose"],
     ".rollouts": ["rollout"],
     ".scoring": ["TokenScorer", "token_logprobs"],

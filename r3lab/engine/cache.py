@@ -49,7 +49,8 @@ def check_attention(policy: "Policy", batch: int = 1) -> None:
     """Holes in the mask need an attention kernel that takes arbitrary 2-D masks, and layers that only attend.
 
     A recurrent layer folds every slot it is fed into its state, holes included (its gates decay it even on
-    a zero input), so a hybrid model decodes one row without holes only: `mode="reference"`."""
+    a zero input), so a hybrid model decodes one row at a time, without holes (`batch_rows=1`: a crop's chunk
+    then continues its state exactly; or `mode="reference"`)."""
     impl = str(getattr(policy.model.config, "_attn_implementation", "sdpa") or "sdpa")
     if "flash" in impl:
         raise ValueError(f"the rollout engine keeps masked holes in its KV cache, which {impl!r} cannot express; "
@@ -59,7 +60,8 @@ def check_attention(policy: "Policy", batch: int = 1) -> None:
     if "linear_attention" in kinds:
         if batch > 1:
             raise ValueError("this model's linear-attention layers hold recurrent state, which a lock-step cache with "
-                             "holes cannot hold; run it with RolloutConfig(mode='reference') (one row, re-prefilled)")
+                             "holes cannot hold; run it with RolloutConfig(batch_rows=1) (one row at a time, its state "
+                             "kept across crops) or mode='reference' (one row, re-prefilled)")
         kinds -= {"linear_attention"}
     if any(t != "full_attention" for t in kinds):
         raise ValueError("the rollout engine supports full-attention decoders only (sliding-window layers found); "
@@ -104,6 +106,28 @@ class SharedCache:
         """Feed one chunk per row (an empty chunk = a row that only carries pads); returns the
         float32 next-token logits (batch, vocab) read at each row's last slot."""
         B = self.batch
+        ids, pos, step_mask = self._layout(chunks, grids)
+        width = ids.shape[1]
+        dev = self.device
+        old_len = self.length
+        self.mask = torch.cat([self.mask, step_mask.to(dev)], dim=1)
+        kw = {}
+        if pixel_values is not None:
+            kw = self.policy.vision_inputs(pixel_values, [tuple(g) for gs in (grids or []) for g in gs])
+        wide = [b for b, c in enumerate(chunks) if len(c) > 1]
+        if old_len and width > 1 and len(wide) < B and sum(map(len, chunks)) < SPLIT_BELOW * B * width:
+            return self._split(chunks, wide, ids.to(dev), pos.to(dev), old_len, kw)
+        out = self.model(input_ids=ids.to(dev), attention_mask=self.mask, position_ids=positions_for_model(pos.to(dev)),
+                         use_cache=True, logits_to_keep=1, **{self._cache_kw: self.cache}, **kw)
+        self.forwards += 1
+        self.slots += B * width
+        self.kv_reads += B * width * self.length
+        return out.logits[:, -1].float()
+
+    def _layout(self, chunks, grids) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The step's host tensors: ids and step mask (B, width), positions (D, B, width), chunks left-padded;
+        advances each row's next position and real-slot count."""
+        B = self.batch
         if len(chunks) != B:
             raise ValueError(f"{len(chunks)} chunks for a cache of {B} rows")
         width = max(len(c) for c in chunks)
@@ -127,21 +151,7 @@ class SharedCache:
                 pos[:, b, width - n:], self.next_pos[b] = p.positions(c, grids[b] if grids else [], start=self.next_pos[b])
                 step_mask[b, width - n:] = 1
         self.real = [r + len(c) for r, c in zip(self.real, chunks)]
-        dev = self.device
-        old_len = self.length
-        self.mask = torch.cat([self.mask, step_mask.to(dev)], dim=1)
-        kw = {}
-        if pixel_values is not None:
-            kw = self.policy.vision_inputs(pixel_values, [tuple(g) for gs in (grids or []) for g in gs])
-        wide = [b for b, c in enumerate(chunks) if len(c) > 1]
-        if old_len and width > 1 and len(wide) < B and sum(map(len, chunks)) < SPLIT_BELOW * B * width:
-            return self._split(chunks, wide, ids.to(dev), pos.to(dev), old_len, kw)
-        out = self.model(input_ids=ids.to(dev), attention_mask=self.mask, position_ids=positions_for_model(pos.to(dev)),
-                         use_cache=True, logits_to_keep=1, **{self._cache_kw: self.cache}, **kw)
-        self.forwards += 1
-        self.slots += B * width
-        self.kv_reads += B * width * self.length
-        return out.logits[:, -1].float()
+        return ids, pos, step_mask
 
     def _split(self, chunks, wide, ids, pos, old_len, image_kw) -> torch.Tensor:
         """A wide step (some rows insert a crop or a note) computed without the other rows' pads.
@@ -182,6 +192,8 @@ class SharedCache:
 
     def select(self, rows: Sequence[int]) -> None:
         """Keep (or repeat) `rows` of the batch, in that order."""
+        if list(rows) == list(range(self.batch)):  # nothing moves (one row of a hybrid model: its states stay)
+            return
         idx = torch.as_tensor(list(rows), dtype=torch.long, device=self.device)
         for layer in self.cache.layers:
             if layer.keys is not None and layer.keys.numel():

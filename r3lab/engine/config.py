@@ -57,12 +57,22 @@ class RolloutConfig(RolloutSettings):
     seed: int | None = None  # torch.Generator seed for sampling (None: drawn from torch's global RNG)
     compact_holes: float = 0.5  # squeeze the cache when this fraction of its slots are holes (1.0 = never)
     drop_finished: bool = True  # finished rows leave the batch (False: they ride along as pads, like generate())
+    cache: str = "static"  # "static": preallocated buffers written in place | "dynamic": grows every step (same logits)
+    cuda_graphs: str | bool = "auto"  # replay each decode step as a CUDA graph ("auto": on CUDA with a static cache)
+    timing: bool = False  # stats["timing"]: the rollout's cost by part (synchronises a GPU at every part)
 
     def validate(self):
         super().validate()
         check_ranges(self, ints=dict(group_size=POSITIVE, max_images=POSITIVE, batch_rows=POSITIVE),
                      floats=dict(compact_holes=(0.0, 1.0)))
         check_choice(self, "mode", ("batched", "reference"))
+        check_choice(self, "cache", ("dynamic", "static"))
+        if not (self.cuda_graphs == "auto" or isinstance(self.cuda_graphs, bool)):
+            raise ValueError(f"RolloutConfig.cuda_graphs = {self.cuda_graphs!r} is not allowed: expected 'auto', True "
+                             "or False")
+        if self.cuda_graphs is True and self.cache == "dynamic":
+            raise ValueError("RolloutConfig.cuda_graphs = True needs cache='static': a graph replays a step over "
+                             "buffers that stay where they are")
         return self
 
     @classmethod
@@ -73,3 +83,4 @@ class RolloutConfig(RolloutSettings):
     @property
     def effective_temperature(self) -> float:
         return 0.0 if self.greedy else float(self.temperature)
+

@@ -27,7 +27,10 @@ from ..model.adapters import base_model
 from .cache import Feed, SharedCache, recurrent
 from .config import RolloutConfig
 from .environment import BoxFn, Episode, ImageFn, Script
+from .graphs import use_graphs
 from .sampling import banned_ids, brace_table, choose
+from .static_cache import StaticSharedCache, crop_tokens
+from .timing import Clock
 
 if TYPE_CHECKING:
     from ..model.policy import Policy
@@ -55,7 +58,8 @@ def rollout(policy: "Policy", samples: "Sample | Sequence[Sample]", config: Roll
     a callable(done, total). logits_hook(row_ids, logits): called before every choice with the
     float32 next-token logits of the rows being decoded (tests and notebooks inspect them).
     stats: a dict that receives the engine's work counters (forwards, cache slots computed, slots
-    attended over, compactions, model tokens, seconds).
+    attended over, compactions; with a static cache graph replays, captures and buffer growths), the cache
+    kind, model tokens and seconds; with `config.timing` also `timing`, the cost by part (`r3lab.engine.timing`).
     crop_boxes(sample, k) -> box | None: the environment decides *where* (ablations: the oracle hands
     over the ground-truth region, a baseline a random box): a valid k-th crop call of a row on
     `sample` is honoured with this box (model-input frame) instead of the one written; the model
@@ -66,18 +70,20 @@ def rollout(policy: "Policy", samples: "Sample | Sequence[Sample]", config: Roll
     cfg = config or RolloutConfig()
     if group_size is not None:
         cfg = replace(cfg, group_size=group_size)
-    if cfg.mode == "batched" and recurrent(policy):
-        warnings.warn(f"{type(policy.model).__name__} has linear-attention layers whose recurrent state the lock-step KV "
-                      "cache cannot hold (holes would decay it): running mode='reference' instead, one trajectory at a "
-                      "time, re-prefilled after each crop (exact, slower). Pass mode='reference' to silence this.",
-                      stacklevel=2)
-        cfg = replace(cfg, mode="reference")
+    if cfg.mode == "batched" and recurrent(policy) and (cfg.batch_rows != 1 or cfg.cache != "dynamic"):
+        warnings.warn(f"{type(policy.model).__name__} has linear-attention layers whose recurrent state a lock-step KV "
+                      "cache with holes cannot hold (holes would decay it): rolling out one trajectory at a time "
+                      "instead, its cache and state kept across crops (exact; no re-prefill). Pass batch_rows=1, "
+                      "cache='dynamic' to silence this.", stacklevel=2)
+        cfg = replace(cfg, batch_rows=1, cache="dynamic", cuda_graphs="auto")
     if isinstance(samples, Sample):
         samples = [samples]
     samples = list(samples)
     if not samples:
         raise ValueError("rollout needs at least one sample")
     G, n = cfg.group_size, len(samples)
+    if cfg.cuda_graphs is True:
+        use_graphs(True, policy.device)  # a clear error before any work where there is no CUDA
     per_row = _scripts(policy, scripts, n, G)
     seed = cfg.seed if cfg.seed is not None else int(torch.randint(0, 2**62, (1,)))
     gen = torch.Generator(device=policy.device).manual_seed(seed)
@@ -103,8 +109,10 @@ def rollout(policy: "Policy", samples: "Sample | Sequence[Sample]", config: Roll
     model.eval()
     ban = torch.zeros(model.get_output_embeddings().weight.shape[0], device=policy.device)
     ban[banned_ids(policy)] = float("-inf")
-    engine = _Engine(policy, cfg, gen, ban, logits_hook, bar.update)
+    clock = Clock(policy.device, cfg.timing)
+    engine = _Engine(policy, cfg, gen, ban, logits_hook, bar.update, clock)
     t0 = time.perf_counter()
+    clock.watch_vision(model)
     try:
         with torch.inference_mode():
             if cfg.mode == "reference":
@@ -119,9 +127,13 @@ def rollout(policy: "Policy", samples: "Sample | Sequence[Sample]", config: Roll
         inner = getattr(base_model(model), "model", None)
         if hasattr(inner, "rope_deltas"):
             inner.rope_deltas = None
+        clock.close()
         bar.close()
     if stats is not None:
-        stats.update(engine.counts, model_tokens=sum(r.n_new for r in rows), seconds=time.perf_counter() - t0)
+        stats.update(engine.counts, cache="static" if engine.static else "dynamic",
+                     model_tokens=sum(r.n_new for r in rows), seconds=time.perf_counter() - t0)
+        if cfg.timing:
+            stats["timing"] = clock.report()
     return [r.traj for r in rows]
 
 
@@ -146,20 +158,41 @@ class _Progress:
 class _Engine:
     """Drives `Episode`s through the model: lock-step over a shared cache, or the reference loop."""
 
-    def __init__(self, policy, cfg, gen, ban, hook, finished):
+    def __init__(self, policy, cfg, gen, ban, hook, finished, clock):
         self.policy, self.cfg, self.gen, self.ban, self.hook, self.finished = policy, cfg, gen, ban, hook, finished
-        self.counts = dict.fromkeys(("forwards", "slots", "kv_reads", "compactions"), 0)
+        self.clock = clock
+        self.static = cfg.mode == "batched" and cfg.cache == "static"
+        self.counts = dict.fromkeys(("forwards", "slots", "kv_reads", "compactions", "replays", "captures",
+                                     "regrows"), 0)
+        self.reserve = 0
+        if self.static:  # slots the buffers hold past the prompt: the token budget and every crop at its largest
+            self.reserve = cfg.max_new_tokens + min(cfg.max_crops, cfg.max_images - 1) * (crop_tokens(policy) + 16) + 32
 
     def _count(self, sc: SharedCache) -> None:
         for k in self.counts:
-            self.counts[k] += getattr(sc, k)
+            self.counts[k] += getattr(sc, k, 0)
+
+    def _cache(self, batch: int) -> SharedCache:
+        if self.static:
+            return StaticSharedCache(self.policy, batch, self.reserve, self.cfg.cuda_graphs, self.clock)
+        return SharedCache(self.policy, batch)
 
     def _choose(self, rows: list[Episode], logits: torch.Tensor) -> list[Feed | None]:
         if self.hook is not None:
             self.hook([r.index for r in rows], logits)
-        toks, lps = choose(logits, [r.forced() for r in rows], self.cfg.effective_temperature, self.cfg.top_p,
-                           self.ban, self.gen)
-        return [r.push(t, lp) for r, t, lp in zip(rows, toks, lps)]
+        with self.clock.part("sampling"):
+            toks, lps = choose(logits, [r.forced() for r in rows], self.cfg.effective_temperature, self.cfg.top_p,
+                               self.ban, self.gen)
+        with self.clock.part("environment"):
+            return [r.push(t, lp) for r, t, lp in zip(rows, toks, lps)]
+
+    def _append(self, sc: SharedCache, feeds: list[Feed | None]) -> torch.Tensor:
+        """One step: decode, or (some row inserting a crop or a note) a crop-prefill step."""
+        pvs = [f.pixel_values for f in feeds if f is not None and f.pixel_values is not None]
+        wide = any(f is not None and len(f.ids) > 1 for f in feeds)
+        with self.clock.part("crop_prefill" if wide else "decode", vision="vision_crops", crops=len(pvs)):
+            return sc.append([f.ids if f is not None else [] for f in feeds],
+                             [f.grids if f is not None else [] for f in feeds], torch.cat(pvs) if pvs else None)
 
     def batched(self, rows: list[Episode]) -> None:
         policy, cfg = self.policy, self.cfg
@@ -167,11 +200,14 @@ class _Engine:
         groups = sorted({r.traj.meta["group"] for r in rows})
         first = {g: next(r for r in rows if r.traj.meta["group"] == g) for g in groups}
         prompts = [first[g].traj for g in groups]
-        sc = SharedCache(policy, len(prompts))
-        pv, _ = policy.encode_images([t.model_images()[0] for t in prompts])
-        logits = sc.append([t.input_ids() for t in prompts], [t.grids() for t in prompts], pv)
+        sc = self._cache(len(prompts))
+        with self.clock.part("environment"):
+            pv, _ = policy.encode_images([t.model_images()[0] for t in prompts])
+        with self.clock.part("prefill_main", vision="vision_main"):
+            logits = sc.append([t.input_ids() for t in prompts], [t.grids() for t in prompts], pv)
         where = [groups.index(r.traj.meta["group"]) for r in rows]
-        sc.select(where)
+        with self.clock.part("cache_upkeep"):
+            sc.select(where)
         logits = logits[torch.as_tensor(where, device=logits.device)]
         active = list(rows)  # rows in cache order; finished ones too when drop_finished is False
         while True:
@@ -184,15 +220,14 @@ class _Engine:
             self.finished(sum(active[i].stop is not None for i in live))
             if all(r.stop is not None for r in active):
                 break
-            if cfg.drop_finished and any(r.stop is not None for r in active):
-                keep = [i for i, r in enumerate(active) if r.stop is None]
-                sc.select(keep)
-                active, feeds = [active[i] for i in keep], [feeds[i] for i in keep]
-            if cfg.drop_finished:
-                sc.maybe_compact(cfg.compact_holes)
-            pvs = [f.pixel_values for f in feeds if f is not None and f.pixel_values is not None]
-            logits = sc.append([f.ids if f is not None else [] for f in feeds],
-                               [f.grids if f is not None else [] for f in feeds], torch.cat(pvs) if pvs else None)
+            with self.clock.part("cache_upkeep"):
+                if cfg.drop_finished and any(r.stop is not None for r in active):
+                    keep = [i for i, r in enumerate(active) if r.stop is None]
+                    sc.select(keep)
+                    active, feeds = [active[i] for i in keep], [feeds[i] for i in keep]
+                if cfg.drop_finished:
+                    sc.maybe_compact(cfg.compact_holes)
+            logits = self._append(sc, feeds)
         self._count(sc)
 
     def reference(self, row: Episode) -> None:
@@ -200,9 +235,11 @@ class _Engine:
         policy = self.policy
         while True:
             traj = row.traj
-            pv, _ = policy.encode_images(traj.model_images())
+            with self.clock.part("environment"):
+                pv, _ = policy.encode_images(traj.model_images())
             sc = SharedCache(policy, 1)
-            logits = sc.append([traj.input_ids()], [traj.grids()], pv)
+            with self.clock.part("prefill_main", vision="vision_main"):
+                logits = sc.append([traj.input_ids()], [traj.grids()], pv)
             while True:
                 (feed,) = self._choose([row], logits)
                 if feed is None:
@@ -211,7 +248,7 @@ class _Engine:
                     return
                 if len(feed.ids) > 1:  # a crop or a note: the official loop re-renders everything
                     break
-                logits = sc.append([feed.ids])
+                logits = self._append(sc, [feed])
             self._count(sc)
 
 

@@ -32,7 +32,7 @@ from ..model.policy import Policy, load_policy
 from . import dist
 from .config import RGRPOConfig
 from .loop import TrainState, batch_order, check_batch, defer_interrupt, maybe_resume, prepare, run_loop
-from .metrics import MetricLog, rollout_metrics, rollout_values
+from .metrics import MetricLog, mismatch_metrics, mismatch_sums, rollout_metrics, rollout_values
 from .optim import clip_and_step, lr_factor, set_lr
 from .precision import autocast
 from .rewards import RewardTerm, score
@@ -155,6 +155,7 @@ def update(state: RGRPOState, trajs: Sequence, advantages: torch.Tensor) -> dict
     denom = (n_tok if cfg.loss_agg == "token" else dist.all_sum(len(trajs))) / world  # DDP averages over ranks
     with torch.no_grad(), autocast(policy.device, enabled=cfg.autocast):  # what the loss compares against: fixed
         for b in batches:  # before the first update
+            b["sampled_logprobs"] = b["old_logprobs"]  # as recorded at sampling (the mismatch is measured on them)
             need = b["loss_mask"] & torch.isnan(b["old_logprobs"])
             if cfg.recompute_old_logprobs or bool(need.any()):
                 fresh = token_logprobs(state.scorer, b, T)
@@ -163,8 +164,8 @@ def update(state: RGRPOState, trajs: Sequence, advantages: torch.Tensor) -> dict
                 b["ref_logprobs"] = token_logprobs(state.ref, b, T)
     adv = advantages.to(policy.device)
     sums = {"clipped": 0.0, "kl": 0.0, "tokens": 0.0, "ratio": 0.0, "loss": 0.0}
-    norms = []
-    for _ in range(cfg.inner_epochs):
+    norms, mismatch = [], []
+    for epoch in range(cfg.inner_epochs):
         with defer_interrupt():
             for k, (c, b) in enumerate(zip(chunks, batches)):
                 last = k == len(chunks) - 1
@@ -172,6 +173,9 @@ def update(state: RGRPOState, trajs: Sequence, advantages: torch.Tensor) -> dict
                     else state.scorer.no_sync()
                 with sync, autocast(policy.device, enabled=cfg.autocast):
                     logp = token_logprobs(state.scorer, b, T)
+                    if epoch == 0:  # the training forward before any update, against the rollout's own numbers
+                        mismatch.append(mismatch_sums(logp, b["sampled_logprobs"], b["loss_mask"], cfg.eps_low,
+                                                      cfg.eps_high))
                     loss, st = policy_loss(logp, b["old_logprobs"], adv[c], b["loss_mask"], eps_low=cfg.eps_low,
                                            eps_high=cfg.eps_high, beta=cfg.beta, ref_logp=b.get("ref_logprobs"),
                                            agg=cfg.loss_agg, denom=denom)
@@ -185,7 +189,12 @@ def update(state: RGRPOState, trajs: Sequence, advantages: torch.Tensor) -> dict
             "kl": dist.all_sum(sums["kl"]) / tok if state.ref is not None else None,  # None: no reference model
             "ratio_mean": dist.all_sum(sums["ratio"]) / tok,
             **{k: sum(n[k] for n in norms) / len(norms) for k in norms[0]},  # grad norms, mean over updates
-            "batch_tokens": dist.all_sum(sum(len(t.input_ids()) for t in trajs))}
+            "batch_tokens": dist.all_sum(sum(len(t.input_ids()) for t in trajs)),
+            **mismatch_metrics(mismatch, dist.all_sum, _all_max)}
+
+
+def _all_max(x: float) -> float:
+    return max(v for v in dist.all_gather_floats([x]) if v is not None)
 
 
 def signal_rows(advantages: torch.Tensor, beta: float, lengths: Sequence[int]) -> list[int]:

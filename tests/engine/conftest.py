@@ -9,3 +9,24 @@ def _one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+
+def standin_graphs(monkeypatch) -> list:
+    """CUDA-graph capture on this CPU, stood in for: the "captured" step is the engine's own step function, which
+    reads only the static buffers, so replaying it after the engine copied a step's inputs in computes what a
+    replayed graph would, and an input left stale gives a wrong logit. Returns the steps "captured"."""
+    from r3lab.engine import graphs
+
+    captured = []
+    monkeypatch.setattr(graphs, "use_graphs", lambda setting, device: True)
+    monkeypatch.setattr(graphs, "capture", lambda step, device, pool: captured.append(step) or step)
+    return captured
+
+
+@pytest.fixture(params=["dynamic", "static", "graphed"])
+def cache(request, monkeypatch):
+    """The cache kinds a rollout runs with: today's growing cache, the static one, the static one replayed."""
+    if request.param == "graphed":
+        standin_graphs(monkeypatch)
+        return "static"
+    return request.param

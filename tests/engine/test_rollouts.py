@@ -1,5 +1,7 @@
 """The interleaved rollout engine: exact incremental logits, batching, reference mode, log-probs,
 bad crop calls and limits. All in fp32 on r3-tiny with weights scaled up so logits are not tiny."""
+from dataclasses import replace
+
 import pytest
 import torch
 from tokenizers import AddedToken
@@ -63,29 +65,46 @@ def kinds(traj):
 
 
 @pytest.mark.parametrize("n_crops", [0, 1, 3])
-def test_incremental_logits_equal_one_full_forward(policy, samples, n_crops):
-    _incremental_equals_full(policy, samples, n_crops)
+def test_incremental_logits_equal_one_full_forward(policy, samples, n_crops, cache):
+    _incremental_equals_full(policy, samples, n_crops, cache=cache)
 
 
-@pytest.mark.parametrize("n_crops", [0, 1, 3])
-def test_qwen3_vl_incremental_logits_equal_one_full_forward(samples, n_crops):
-    """The recipe's r3-tiny family (learned position embedding, DeepStack) keeps the KV cache exactly too."""
+@pytest.fixture(scope="module")
+def qwen3_vl():
     p = build_tiny(TinyConfig(seed=3, family="qwen3_vl", patch_size=7, deepstack=(0, 1)))
     assert type(p.model).__name__ == "Qwen3VLForConditionalGeneration"
-    _incremental_equals_full(p, samples, n_crops)
+    return p
 
 
 @pytest.mark.parametrize("n_crops", [0, 1, 3])
-def test_qwen3_5_runs_in_reference_mode_and_its_logits_equal_one_full_forward(samples, n_crops):
-    """Qwen3.5's Gated-DeltaNet layers hold recurrent state, which holes would decay: the engine says so and
-    re-prefills after each crop (one row at a time); within a segment the recurrent cache is exact."""
+def test_qwen3_vl_incremental_logits_equal_one_full_forward(qwen3_vl, samples, n_crops, cache):
+    """The recipe's r3-tiny family (learned position embedding, DeepStack) keeps the KV cache exactly too."""
+    _incremental_equals_full(qwen3_vl, samples, n_crops, cache=cache)
+
+
+@pytest.mark.parametrize("n_crops", [0, 1, 3])
+def test_qwen3_5_rolls_out_one_row_at_a_time_its_state_kept_across_crops(samples, n_crops):
+    """Qwen3.5's Gated-DeltaNet layers hold recurrent state, which holes would decay: the engine says so and rolls
+    out one row at a time, with no holes, so a crop's chunk continues the state exactly (no re-prefill)."""
     p = build_tiny(TinyConfig(seed=3, patch_size=7, layers=4), family="qwen3_5")
     assert p.model.config.text_config.layer_types == ["linear_attention"] * 3 + ["full_attention"]
-    with pytest.warns(UserWarning, match="linear-attention layers.*mode='reference'"):
+    with pytest.warns(UserWarning, match="linear-attention layers.*one trajectory at a time"):
         _incremental_equals_full(p, samples, n_crops, tol=2e-4)
-    with pytest.raises(ValueError, match="recurrent state.*mode='reference'"):
+    with pytest.raises(ValueError, match="recurrent state.*batch_rows=1"):
         from r3lab.engine.cache import SharedCache
         SharedCache(p, 2)
+
+
+def test_qwen3_5_keeps_its_state_where_the_reference_loop_re_prefills(samples):
+    p = build_tiny(TinyConfig(seed=3, patch_size=7, layers=4), family="qwen3_5")
+    scripts = [[" look", call((10, 10, 60, 50)), " and", call((40, 30, 100, 80)), " so"], None]
+    cfg = RolloutConfig(greedy=True, max_new_tokens=60, max_segment_tokens=40, batch_rows=1, cache="dynamic")
+    kept, again = {}, {}
+    out = rollout(p, samples, cfg, group_size=2, scripts=scripts, stats=kept, progress=False)  # silent: asked for
+    ref = rollout(p, samples, replace(cfg, mode="reference"), group_size=2, scripts=scripts, stats=again,
+                  progress=False)
+    assert [t.input_ids() for t in out] == [t.input_ids() for t in ref] and len(out[0].crops) == 2
+    assert kept["slots"] < again["slots"] and out[0].meta["mode"] == "batched"  # the crops' contexts not computed again
 
 
 @pytest.mark.parametrize("family", ["qwen2_5_vl", "qwen3_vl", "qwen3_5", "smolvlm"])
@@ -115,11 +134,12 @@ def test_lora_wrapped_model_keeps_the_cache_exact(samples, family):
         assert (rec.of(i) - full).abs().max().item() < (2e-4 if family == "qwen3_5" else 1e-4)
 
 
-def _incremental_equals_full(policy, samples, n_crops, tol=1e-4):
+def _incremental_equals_full(policy, samples, n_crops, tol=1e-4, cache="dynamic"):
     boxes = [(10, 10, 60, 50), (40, 30, 100, 80), (0, 0, 30, 30)][:n_crops]
     script = ["<think> look"] + [part for b in boxes for part in (call(b), " then")]
     rec = Recorder()
-    (traj,) = rollout(policy, samples[:1], GREEDY, group_size=1, scripts=[script], logits_hook=rec, progress=False)
+    (traj,) = rollout(policy, samples[:1], replace(GREEDY, cache=cache), group_size=1, scripts=[script], logits_hook=rec,
+                      progress=False)
     assert len(traj.crops) == n_crops and traj.meta["n_crops"] == n_crops
     assert all(e.ok for e in traj.events) and len(traj.events) == n_crops
     full, ids, _ = teacher_forced(policy, traj)
@@ -139,9 +159,9 @@ ROW_SCRIPTS = [
 
 
 @pytest.mark.parametrize("compact,drop", [(0.0, True), (1.0, True), (0.5, False)])
-def test_rows_cropping_at_different_steps_stay_exact(policy, samples, compact, drop):
+def test_rows_cropping_at_different_steps_stay_exact(policy, samples, compact, drop, cache):
     cfg = RolloutConfig(greedy=True, max_new_tokens=70, max_segment_tokens=50, compact_holes=compact,
-                        drop_finished=drop)
+                        drop_finished=drop, cache=cache)
     rec, stats = Recorder(), {}
     out = rollout(policy, samples, cfg, group_size=2, scripts=ROW_SCRIPTS, logits_hook=rec, progress=False,
                   stats=stats)
@@ -156,10 +176,10 @@ def test_rows_cropping_at_different_steps_stay_exact(policy, samples, compact, d
         assert (rec.of(i) - full).abs().max().item() < 1e-4, f"row {i}"
 
 
-def test_batched_group_equals_one_at_a_time_under_greedy(policy, samples):
+def test_batched_group_equals_one_at_a_time_under_greedy(policy, samples, cache):
     scripts = [[" a", call((10, 10, 60, 50))], [" b b b", call((20, 20, 70, 90)), " c"], [" z"],
                [" q", call((0, 0, 50, 50))], None, [" b", call((1, 2, 3))]]
-    cfg = RolloutConfig(greedy=True, max_new_tokens=40, max_segment_tokens=30)
+    cfg = RolloutConfig(greedy=True, max_new_tokens=40, max_segment_tokens=30, cache=cache)
     batched = rollout(policy, samples, cfg, group_size=3, scripts=scripts, progress=False)
     single = rollout(policy, samples, RolloutConfig(**{**cfg.__dict__, "batch_rows": 1}), group_size=3,
                      scripts=scripts, progress=False)
@@ -182,8 +202,8 @@ def test_reference_mode_gives_the_same_tokens(policy, samples):
 
 
 @pytest.mark.parametrize("temperature,top_p,greedy", [(0.7, 0.9, False), (1.3, 1.0, False), (1.0, 1.0, True)])
-def test_recorded_logprobs_equal_teacher_forced(policy, samples, temperature, top_p, greedy):
-    cfg = RolloutConfig(temperature=temperature, top_p=top_p, greedy=greedy, max_new_tokens=40, seed=0)
+def test_recorded_logprobs_equal_teacher_forced(policy, samples, temperature, top_p, greedy, cache):
+    cfg = RolloutConfig(temperature=temperature, top_p=top_p, greedy=greedy, max_new_tokens=40, seed=0, cache=cache)
     out = rollout(policy, samples, cfg, group_size=2, scripts=[[" look", call((10, 10, 60, 50))], None],
                   progress=False)
     assert out[0].crops
@@ -420,13 +440,14 @@ def smol():
 
 
 @pytest.mark.parametrize("n_crops", [0, 1, 3])
-def test_smolvlm_incremental_logits_equal_one_full_forward(smol, samples, n_crops):
+def test_smolvlm_incremental_logits_equal_one_full_forward(smol, samples, n_crops, cache):
     """SmolVLM (Idefics3 classes): tiles + global view per image, 1-D positions, the KV cache kept across crops."""
-    _incremental_equals_full(smol, samples, n_crops)
+    _incremental_equals_full(smol, samples, n_crops, cache=cache)
 
 
-def test_smolvlm_rows_cropping_at_different_steps_stay_exact(smol, samples):
-    cfg = RolloutConfig(greedy=True, max_new_tokens=70, max_segment_tokens=50, compact_holes=0.0, drop_finished=True)
+def test_smolvlm_rows_cropping_at_different_steps_stay_exact(smol, samples, cache):
+    cfg = RolloutConfig(greedy=True, max_new_tokens=70, max_segment_tokens=50, compact_holes=0.0, drop_finished=True,
+                        cache=cache)
     rec, stats = Recorder(), {}
     out = rollout(smol, samples, cfg, group_size=2, scripts=ROW_SCRIPTS, logits_hook=rec, progress=False, stats=stats)
     assert [len(t.crops) for t in out] == [1, 2, 1, 0] and stats["compactions"] > 0
