@@ -1,9 +1,12 @@
-"""`r3lab eval`: greedy held-out evaluation of a checkpoint, per task family."""
+"""`r3lab eval`: greedy held-out evaluation of a checkpoint, per task family; `--audit` adds the 2026 audit
+(format-only, dummy crop, result-only, tool-free settings, the tool-only solved set, attention vs box, cost per correct
+answer). With --out: results.json, trajectories.jsonl, questions.jsonl and report.html (one self-contained page)."""
 from __future__ import annotations
 
 import contextlib
 
 from ..core.files import FolderLock, check_out_dir
+from ..replication.audit import AUDIT_TABLE
 from ..replication.box_report import box_errors, format_box_errors
 from ..replication.evaluation import EvalConfig, evaluate
 from .args import add_dataclass_arguments, dataclass_values, parse_bool
@@ -11,7 +14,7 @@ from .inputs import add_policy_arguments, check_data, load_samples, load_start_p
 
 # unset, the rollout settings come from the checkpoint (its recipe's evaluation settings), then EvalConfig's defaults
 CHECKPOINT_DEFAULTS = ("max_crops", "max_new_tokens", "max_segment_tokens", "temperature", "top_p")
-OWN = ("results.json", "trajectories.jsonl")  # what --out receives; --overwrite replaces these, nothing else
+OWN = ("results.json", "trajectories.jsonl", "questions.jsonl", "report.html")  # what --out receives; --overwrite replaces these, nothing else
 
 
 def add_arguments(parser) -> None:
@@ -20,6 +23,8 @@ def add_arguments(parser) -> None:
     parser.set_defaults(**{k: None for k in CHECKPOINT_DEFAULTS})
     act = next(a for a in parser._actions if a.dest == "necessity")  # tool necessity: on by default for `r3lab eval`
     act.default, act.help = True, act.help.replace("(default: False)", "(default: True)")
+    audit = next(a for a in parser._actions if a.dest == "audit")  # `--audit` alone turns it on
+    audit.nargs, audit.const = "?", True
     parser.add_argument("--box-errors", action="store_true",
                         help="also print where the crop boxes go wrong (misses, per-side errors in input pixels, "
                              "written vs true size, the integer-grid ceiling)")
@@ -44,6 +49,8 @@ def _evaluate(args, given: dict) -> int:
     print("evaluation settings:", cfg.rollout)
     res = evaluate(policy, load_samples(cfg.data, policy.view, policy.prompt.calls), cfg)
     print(res.table())
+    if cfg.audit and "acc_format_only" in res.rows.get("all", {}):
+        print(res.table(AUDIT_TABLE))
     if getattr(args, "box_errors", False):
         print(format_box_errors(box_errors(res.trajectories)))
     if cfg.out:

@@ -28,6 +28,9 @@ Script = str | Sequence[int] | Sequence[str] | None
 BoxFn = Callable[["Sample", int], "Box | None"]
 # (sample, k, crop piece, trajectory) -> the pixels the k-th crop shows instead (None: the crop itself)
 ImageFn = Callable[["Sample", int, Piece, Trajectory], "Image.Image | None"]
+# (sample, k, crop piece, trajectory) -> token ids the k-th accepted call is answered with instead of the crop's
+# image (None: the crop itself); they are text to the model: no pixels, positions as text
+IdsFn = Callable[["Sample", int, Piece, Trajectory], "Sequence[int] | None"]
 
 
 def crop_script(frame, n_crops: int, segment: str = " I look closer.", answer: str = "red",
@@ -67,6 +70,7 @@ class Episode:
         self.stop: str | None = None
         self.box_for: Callable[[int], Box | None] | None = None  # see rollout(crop_boxes=...)
         self.image_for: Callable[[int, Piece, Trajectory], "Image.Image | None"] | None = None  # rollout(crop_images=...)
+        self.ids_for: Callable[[int, Piece, Trajectory], "Sequence[int] | None"] | None = None  # rollout(crop_ids=...)
 
     def forced(self) -> int | None:
         return self.script[0] if self.script else None
@@ -113,19 +117,25 @@ class Episode:
             before = Piece(ENV, TOOL_TURN[0], ids=policy.encode(TOOL_TURN[0]), tag="tool") if turn else None
             if before:
                 traj.pieces.append(before)
+            n = self.n_crops
             piece = traj.add_crop(call.box, policy.view)
-            if self.image_for is not None and (im := self.image_for(self.n_crops - 1, piece, traj)) is not None:
-                piece.image = im.convert("RGB").resize(piece.image.size)  # same size: same tokens
-            pv, grid = policy.encode_images([piece.image])
-            piece.info.grid_thw = tuple(int(v) for v in grid[0])
-            piece.ids = policy.image_ids(piece.info.grid_thw)
+            alt = None if self.ids_for is None else self.ids_for(n, piece, traj)
+            if alt is not None:  # answered without pixels (audit ablations): an env_text piece in the crop's place
+                ids, grids, pv = list(alt), [], None
+                traj.pieces[-1] = Piece(ENV, policy.decode(ids), ids=ids, tag="crop")
+            else:
+                if self.image_for is not None and (im := self.image_for(n, piece, traj)) is not None:
+                    piece.image = im.convert("RGB").resize(piece.image.size)  # same size: same tokens
+                pv, grid = policy.encode_images([piece.image])
+                piece.info.grid_thw = tuple(int(v) for v in grid[0])
+                piece.ids = policy.image_ids(piece.info.grid_thw)
+                ids, grids = piece.ids, [piece.info.grid_thw]
             traj.events.append(CropEvent(call, k, image_piece=len(traj.pieces) - 1))
-            ids = piece.ids
             if turn:
                 after = Piece(ENV, TOOL_TURN[1], ids=policy.encode(TOOL_TURN[1]), tag="tool")
                 traj.pieces.append(after)
                 ids = before.ids + ids + after.ids
-            return Feed([tok] + ids, [piece.info.grid_thw], pv)
+            return Feed([tok] + ids, grids, pv)
         ids = policy.encode(note)
         traj.pieces.append(Piece(ENV, note, ids=ids, tag="note"))
         traj.events.append(CropEvent(call, k, note=note))
@@ -152,7 +162,8 @@ class Episode:
 
     @property
     def n_crops(self) -> int:
-        return len(self.traj.crops)
+        """Accepted crop calls so far (a call answered without pixels counts against max_crops too)."""
+        return sum(e.ok for e in self.traj.events)
 
     def _close_segment(self) -> int | None:
         """Move the open segment into a model_text piece; returns its index."""

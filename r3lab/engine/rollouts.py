@@ -26,7 +26,7 @@ from ..data.sample import Sample
 from ..model.adapters import base_model
 from .cache import Feed, SharedCache, recurrent
 from .config import RolloutConfig
-from .environment import BoxFn, Episode, ImageFn, Script
+from .environment import BoxFn, Episode, IdsFn, ImageFn, Script
 from .graphs import use_graphs
 from .sampling import banned_ids, brace_table, choose
 from .static_cache import StaticSharedCache, crop_tokens
@@ -41,7 +41,7 @@ def rollout(policy: "Policy", samples: "Sample | Sequence[Sample]", config: Roll
             progress: bool | Callable[[int, int], None] | None = None,
             logits_hook: Callable[[list[int], torch.Tensor], None] | None = None,
             stats: dict | None = None, crop_boxes: BoxFn | None = None,
-            crop_images: ImageFn | None = None) -> list[Trajectory]:
+            crop_images: ImageFn | None = None, crop_ids: IdsFn | None = None) -> list[Trajectory]:
     """Generate `group_size` interleaved trajectories per sample (sample 0's copies first).
 
     Each Trajectory records its sampled ids verbatim, `Piece.logprobs` on every model_text piece
@@ -66,6 +66,10 @@ def rollout(policy: "Policy", samples: "Sample | Sequence[Sample]", config: Roll
     still decides *when* and what to write. The CropEvent records the box actually used.
     crop_images(sample, k, piece, trajectory) -> image | None: what the k-th crop shows instead of its pixels
     (resized to the crop's size, so its tokens stay: tool-necessity ablations show a blank or the coarse view).
+    crop_ids(sample, k, piece, trajectory) -> ids | None: token ids the k-th accepted call is answered with instead
+    of the crop's image (audit ablations: the image markers alone, or dummy tokens); they enter as an env_text
+    piece tagged "crop" that the call's CropEvent points to, positioned as text, with no pixels.
+    A prompt may hold several images (a sample whose `prompt()` adds some): all are encoded at the prefill.
     """
     cfg = config or RolloutConfig()
     if group_size is not None:
@@ -101,6 +105,8 @@ def rollout(policy: "Policy", samples: "Sample | Sequence[Sample]", config: Roll
                 row.box_for = partial(crop_boxes, s)
             if crop_images is not None:
                 row.image_for = partial(crop_images, s)
+            if crop_ids is not None:
+                row.ids_for = partial(crop_ids, s)
             rows.append(row)
 
     bar = _Progress(progress, len(rows), f"rollout ({cfg.mode})")
@@ -202,7 +208,7 @@ class _Engine:
         prompts = [first[g].traj for g in groups]
         sc = self._cache(len(prompts))
         with self.clock.part("environment"):
-            pv, _ = policy.encode_images([t.model_images()[0] for t in prompts])
+            pv, _ = policy.encode_images([im for t in prompts for im in t.model_images()])
         with self.clock.part("prefill_main", vision="vision_main"):
             logits = sc.append([t.input_ids() for t in prompts], [t.grids() for t in prompts], pv)
         where = [groups.index(r.traj.meta["group"]) for r in rows]

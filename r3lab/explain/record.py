@@ -21,7 +21,7 @@ from PIL import Image, ImageDraw
 from ..core.regions import Box, box_iou
 from ..core.trajectory import IMAGE, Piece, Trajectory
 from . import faithfulness as faith
-from .crops import counterfactual_trajectory
+from .swaps import call_queries, counterfactual_trajectory, piece_starts
 from .gradients import GRADIENT_METHODS, attribute, captum_missing
 from .lens import logit_lens
 from .patching import patch_layers, patch_map
@@ -215,9 +215,7 @@ def _attention(policy, traj, ev, target, pos, cfg) -> MethodResult:
     """The main image's attention from the tokens that ask: the call and the `window` tokens before it ("box"),
     or the target's own tokens ("read" / "answer")."""
     from .capture import capture_attention
-    from .crops import _call_queries, _piece_starts
-
-    q = _call_queries(policy, traj, ev, _piece_starts(traj), cfg.window) if target == "box" else pos[target]
+    q = call_queries(policy, traj, ev, piece_starts(traj), cfg.window) if target == "box" else pos[target]
     if not q:
         return _na("attention", target, f"no {target} tokens to take the attention of")
     try:

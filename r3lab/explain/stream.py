@@ -19,7 +19,7 @@ import torch
 
 from ..core.batch import collate, model_inputs
 from ..core.trajectory import Trajectory
-from .crops import _answer_positions, _piece_starts, _read_positions, _tokens_in
+from .swaps import _answer_positions, _read_positions, _tokens_in, piece_starts
 from .hooks import TextParts, hooks, text_parts
 
 if TYPE_CHECKING:
@@ -71,7 +71,7 @@ class Stream:
               for k, v in got.items()}
         kw["input_ids"] = None
         idx = next(i for i, p in enumerate(traj.pieces) if p.kind == "image" and p.info.role == "main")
-        start = _piece_starts(traj)[idx]
+        start = piece_starts(traj)[idx]
         piece = traj.pieces[idx]
         main = [start + k for k, t in enumerate(piece.ids) if t == policy.image_token_id]
         t, h, w = piece.info.grid_thw
@@ -219,7 +219,7 @@ def target_positions(policy: "Policy", traj: Trajectory, event, target: str) -> 
     if target == "read":
         return _read_positions(policy, traj, event) if event.ok else []
     piece = traj.pieces[event.piece]
-    start = _piece_starts(traj)[event.piece]
+    start = piece_starts(traj)[event.piece]
     a, b = event.call.start, event.call.end
     toks = set()
     for m in _NUMBER.finditer(piece.text, a, b):  # the coordinates, not a digit of a key such as "bbox_2d"

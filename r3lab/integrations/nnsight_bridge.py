@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from ..core.batch import collate, model_inputs
 from ..core.trajectory import Trajectory
-from ..explain.crops import _piece_starts
+from ..explain.swaps import piece_starts as _piece_starts
 from ..explain.stream import TARGETS, target_positions
 from ..model.adapters import base_model
 

@@ -6,7 +6,8 @@ from .._lazy import lazy
 
 __getattr__, __dir__, __all__ = lazy(__name__, {
     ".evaluation": ["EvalConfig", "EvalResult", "summarize", "evaluate", "bootstrap_ci"],
-    ".progress": ["EvalEvery", "NecessityEvery", "chance_levels"],
+    ".progress": ["EvalEvery", "NecessityEvery"],
+    ".chance": ["chance_levels", "chance_of"],
     ".reading": ["table_notes"],
     ".recipe_config": ["RecipeConfig"],
     ".curriculum": ["Phase", "Check", "Mix", "Stage", "RGRPOStage"],

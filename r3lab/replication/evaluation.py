@@ -31,7 +31,11 @@ from ..train.checkpoint import nonfinite_parameters
 from ..train.loop import MAX_ROWS
 from ..train.metrics import rollout_metrics, rollout_values
 from ..train.rewards import RewardSpec, score
+from .audit import AuditSettings
+from .audit_run import nan_to_none, reward_hit, run_audit
+from .cost import VisionClock
 from .necessity import ablation_rollouts, necessity_rows
+from .questions import save_questions, trajectory_records
 
 METRICS = ("n", "accuracy", "crop_rate", "crops", "invalid_crop_rate", "crop_iou", "contains_detail", "answered",
            "tokens", "reward")
@@ -54,6 +58,9 @@ class EvalConfig:
     out: str = ""  # CLI: write results.json (and trajectories.jsonl) into this folder
     # five more rollouts of the samples (r3lab.replication.necessity)
     necessity: bool = False  # tool necessity: accuracy with crops disabled / swapped (blank, coarse, random box, ground-truth box), tool_gain, tool_harm, crop rate on need / no-need questions, zooming_gap in every family's row
+    # five more settings rolled out (r3lab.replication.audit), attention vs box per crop, cost per correct answer
+    audit: bool = False  # the 2026 audit: format-only, dummy crop, result-only, no crops (greedy and a majority of k sampled), the tool-only solved set, attention vs box, cost per correct answer, each with its chance level
+    audit_settings: AuditSettings = nested(AuditSettings, "audit-")  # the audit's k, temperature, box IoU, attention
 
     def __post_init__(self):
         read_nested(self)
@@ -64,6 +71,7 @@ class EvalConfig:
         check_ranges(self, ints=dict(n=(0, None), batch_rows=(1, MAX_ROWS), seed=(0, None)))
         self.rollout.validate()
         self.reward.validate()
+        self.audit_settings.validate()
         return self
 
     @classmethod
@@ -81,7 +89,8 @@ class EvalConfig:
         for k, v in overrides.items():
             if v is None:
                 continue
-            merged[k] = {**merged.get(k, {}), **v} if isinstance(v, dict) and k in ("rollout", "reward") else v
+            merged[k] = ({**merged.get(k, {}), **v} if isinstance(v, dict) and k in ("rollout", "reward", "audit_settings")
+                         else v)
         return cls(**merged)
 
 
@@ -94,6 +103,7 @@ class EvalResult:
     config: dict = field(default_factory=dict)
     seconds: float = 0.0
     complete: bool = True  # False: Ctrl-C stopped the evaluation; the rows cover the samples finished before it
+    questions: list = field(default_factory=list, repr=False)  # one record per question (questions.jsonl)
 
     def __getitem__(self, family: str) -> dict[str, float]:
         return self.rows[family]
@@ -117,11 +127,16 @@ class EvalResult:
         return self.table()
 
     def save(self, folder: str | Path, trajectories: bool = True) -> Path:
+        """results.json, trajectories.jsonl (images left out) and questions.jsonl (one record per question, crops
+        embedded: what `r3lab report` reads)."""
         folder = Path(folder)
-        atomic_write_text(folder / "results.json", json.dumps(self.to_dict(), indent=2))
+        atomic_write_text(folder / "results.json", json.dumps({**self.to_dict(), "rows": nan_to_none(self.rows)},
+                                                              indent=2))
         if trajectories:
             atomic_write_text(folder / "trajectories.jsonl",
                               "".join(json.dumps(t.to_dict("none")) + "\n" for t in self.trajectories))
+        if self.questions:
+            save_questions(folder, self.questions)
         return folder
 
 
@@ -158,23 +173,60 @@ def evaluate(policy: Policy, samples: Sequence, config: EvalConfig | None = None
         raise ValueError("no samples to evaluate")
     rcfg = RolloutConfig.of(cfg.rollout, group_size=1, batch_rows=cfg.batch_rows, seed=cfg.seed)
     t0 = time.perf_counter()
-    trajs = []
+    got, seconds = [None] * len(samples), [None] * len(samples)
     try:  # chunk by chunk (the batches rollout makes anyway), so that Ctrl-C keeps every finished rollout
-        for k, a in enumerate(range(0, len(samples), cfg.batch_rows)):
-            trajs += rollout(policy, samples[a:a + cfg.batch_rows], replace(rcfg, seed=rcfg.seed + k),
-                             progress=progress, crop_boxes=crop_boxes)
+        k = 0
+        for block in _blocks(samples, cfg.audit):
+            with VisionClock(policy) as clock:
+                t1 = time.perf_counter()
+                for a in range(0, len(block), cfg.batch_rows):
+                    idx = block[a:a + cfg.batch_rows]
+                    for i, t in zip(idx, rollout(policy, [samples[i] for i in idx], replace(rcfg, seed=rcfg.seed + k),
+                                                 progress=progress, crop_boxes=crop_boxes)):
+                        got[i] = t
+                    k += 1
+            for i in block:  # a family's seconds, shared evenly: what its cost per correct answer divides
+                seconds[i] = {"wall_s": (time.perf_counter() - t1) / len(block), "vision_s": clock.seconds / len(block)}
     except KeyboardInterrupt:
-        if not trajs:
+        if not any(got):
             raise
-        warnings.warn(f"interrupted after {len(trajs)} of {len(samples)} samples: the result covers those only "
-                      "(EvalResult.complete is False)", stacklevel=2)
-    done = samples[:len(trajs)]
+        warnings.warn(f"interrupted after {sum(t is not None for t in got)} of {len(samples)} samples: the result "
+                      "covers those only (EvalResult.complete is False)", stacklevel=2)
+    done = [s for s, t in zip(samples, got) if t is not None]
+    trajs = [t for t in got if t is not None]
+    complete = len(trajs) == len(samples)
     rows = _rows(trajs, done, cfg)
-    if cfg.necessity and trajs:
+    questions = []
+    if cfg.audit and complete:
+        try:
+            audit = run_audit(policy, done, trajs, cfg.rollout, cfg.audit_settings, own_seconds=seconds,
+                              batch_rows=cfg.batch_rows, seed=cfg.seed, necessity=cfg.necessity, progress=progress)
+        except KeyboardInterrupt:
+            warnings.warn("interrupted during the audit: the result holds the model's own rollouts only "
+                          "(EvalResult.complete is False)", stacklevel=2)
+            complete = False
+        else:
+            for fam, row in audit.rows.items():
+                rows.setdefault(fam, {}).update(row)
+            questions = audit.questions
+    elif cfg.necessity and trajs and not cfg.audit:
         ablations = ablation_rollouts(policy, done, cfg.rollout, cfg.batch_rows, cfg.seed, progress)
         for fam, row in necessity_rows(done, trajs, ablations, cfg.reward.terms()).items():
             rows.setdefault(fam, {}).update(row)
-    return EvalResult(rows, trajs, asdict(cfg), time.perf_counter() - t0, complete=len(trajs) == len(samples))
+    if not questions:
+        questions = trajectory_records(trajs, [reward_hit(s, t.model_text()) for s, t in zip(done, trajs)])
+    return EvalResult(rows, trajs, asdict(cfg), time.perf_counter() - t0, complete=complete, questions=questions)
+
+
+def _blocks(samples: list, by_family: bool) -> list[list[int]]:
+    """The samples' indices in the order they are rolled out: as given, or (auditing) family by family, so that each
+    family's seconds are its own."""
+    if not by_family:
+        return [list(range(len(samples)))]
+    out: dict[str, list[int]] = {}
+    for i, s in enumerate(samples):
+        out.setdefault(getattr(s, "family", "") or "?", []).append(i)
+    return list(out.values())
 
 
 def _sample_list(samples) -> list:

@@ -28,7 +28,7 @@ from ..bench.run import BenchConfig, BenchResult, run_bench
 from ..bench.scoring import score_item
 from ..engine.config import RolloutConfig, RolloutSettings
 from ..engine.rollouts import rollout
-from ..explain.crops import variant_image
+from ..explain.swaps import variant_image
 from ..train.metrics import rollout_values
 from ..train.rewards import score
 from .ablations import oracle_boxes, random_boxes

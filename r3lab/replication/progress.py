@@ -22,43 +22,13 @@ from typing import Sequence
 
 import torch
 
-from ..data.tasks import SIDES, TaskConfig, answer_classes
-from ..data.world import WorldConfig
 from ..train import dist
 from ..train.metrics import MetricLog
+from .chance import chance_levels  # noqa: F401  (where it was first defined: r3lab.replication.progress)
 from .evaluation import EvalConfig, EvalResult, evaluate
 from .necessity import KEYS as NECESSITY_KEYS
 
 KEYS = ("accuracy", "crop_rate", "crop_iou", "reward")  # what each evaluation keeps per family
-
-
-def chance_levels(tasks: TaskConfig | None = None, world: WorldConfig | None = None,
-                  families: Sequence[str] = ("read_one", "compare_two", "count", "control")) -> dict[str, float]:
-    """Per family, the accuracy of a uniform guess among the answers its question allows (questions drawn as
-    `make_task` draws them: each (kind, answer) pair equally often). read_one with five patterns: 0.2;
-    compare_two ("yes" / "no"): 0.5; a control "side" question names two sides: 0.5."""
-    tasks, world = tasks or TaskConfig(), world or WorldConfig()
-    out = {}
-    for fam in families:
-        if fam == "read_one":  # a question of kind k has len(values of k) answers, and k is drawn in proportion
-            pairs = [(k, len(answer_classes(world, k))) for k in tasks.read_kinds]
-        elif fam == "compare_two":
-            pairs = [("yes/no", 2)]
-        elif fam == "count":
-            pairs = [("count", tasks.count_max)]
-        elif fam == "control":
-            counts = {"side": (len(SIDES), 2), "colour": (len(world.object_colours),) * 2,
-                      "shape": (len(world.object_shapes),) * 2}
-            weighted = [counts[k] for k in tasks.control_kinds]
-            total = sum(n for n, _ in weighted)
-            out[fam] = sum(n / total / options for n, options in weighted)
-            continue
-        else:
-            raise ValueError(f"chance_levels: no chance level for family {fam!r}; known: read_one, compare_two, "
-                             "count, control")
-        total = sum(n for _, n in pairs)
-        out[fam] = sum(n / total / n for _, n in pairs)
-    return out
 
 
 class EvalEvery:

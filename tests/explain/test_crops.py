@@ -8,9 +8,8 @@ from r3lab.core.batch import collate
 from r3lab.core.env import REPO_ROOT
 from r3lab.core.regions import box_iou
 from r3lab.engine.scoring import TokenScorer, token_logprobs
-from r3lab.explain.crops import (
-    _answer_positions, answer_logprobs, counterfactual_trajectory, disagreements, explain_crops, explanation_table,
-)
+from r3lab.explain.crops import disagreements, explain_crops, explanation_table
+from r3lab.explain.swaps import _answer_positions, answer_logprobs, counterfactual_trajectory
 from r3lab.testing import tiny_policy, toy_samples, toy_trajectory
 
 SHIPPED = REPO_ROOT / "assets" / "checkpoints" / "r3-tiny-sft"
@@ -47,7 +46,7 @@ def test_record_fields_are_consistent(policy):
 
 def test_queries_are_the_call_and_the_tokens_before_it(policy):
     traj = toy_trajectory(policy)
-    from r3lab.explain.crops import _call_queries, _piece_starts
+    from r3lab.explain.swaps import call_queries as _call_queries, piece_starts as _piece_starts
 
     ev = traj.events[0]
     q = _call_queries(policy, traj, ev, _piece_starts(traj), window=4)
@@ -81,7 +80,7 @@ def test_counterfactual_views_keep_every_token_in_place(policy):
         assert traj.crops[0] is crop  # the original is untouched
     b = collate([traj, counterfactual_trajectory(policy, traj, 0, "blank")], policy)
     assert torch.equal(b["position_ids"][:, 0], b["position_ids"][:, 1])
-    from r3lab.explain.crops import _wrong_box
+    from r3lab.explain.swaps import _wrong_box
 
     box = traj.events[0].call.box
     wrong = _wrong_box(box, traj.frame.input_size, [traj.frame.to_input(traj.gt_boxes[0])])
@@ -203,7 +202,7 @@ def test_read_scoring_weighs_the_text_after_each_crop(policy):
     ev = traj.events[0]
     nxt = traj.pieces[ev.image_piece + 1]
     assert r.read == nxt.text and "<answer>" in r.read  # one crop: its read runs to the end
-    from r3lab.explain.crops import _piece_starts
+    from r3lab.explain.swaps import piece_starts as _piece_starts
     start = _piece_starts(traj)[ev.image_piece + 1]
     batch = collate([traj], policy)
     mask = torch.zeros_like(batch["loss_mask"])
