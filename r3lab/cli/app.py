@@ -31,6 +31,10 @@ COMMANDS = [
         (("probe", "where"), "r3lab.cli.probe", "where does a model look? a checkpoint's greedy boxes on held-out 'Where is ...?' questions"),
     (("bench",), "r3lab.cli.bench", "a policy on a real benchmark (V*, HR-Bench, MME-RealWorld, TreeBench), scored "
      "like lmms-eval / VLMEvalKit"),
+    (("report", "audit"), "r3lab.cli.report", "the audit of a run as one self-contained report.html: an r3lab eval "
+     "folder, or another system's run from its logs alone (with --policy, the rest)"),
+    (("report", "diff"), "r3lab.cli.report_diff", "the questions whose correctness differs between two runs (the "
+     "reproduction check), as diff.json and diff.html"),
     (("dashboard",), "r3lab.cli.dashboard", "crop-behaviour dashboard of a training log or a run; flags crop collapse"),
     (("recipe",), "r3lab.cli.recipe", "the miniature replication: train from scratch and build the table"),
     (("notebooks", "run"), "r3lab.cli.notebooks", "execute the notebook series headlessly with papermill"),

@@ -4,11 +4,13 @@ answer). With --out: results.json, trajectories.jsonl, questions.jsonl and repor
 from __future__ import annotations
 
 import contextlib
+import json
 
 from ..core.files import FolderLock, check_out_dir
 from ..replication.audit import AUDIT_TABLE
 from ..replication.box_report import box_errors, format_box_errors
 from ..replication.evaluation import EvalConfig, evaluate
+from ..viz.audit_report import audit_html, write_page
 from .args import add_dataclass_arguments, dataclass_values, parse_bool
 from .inputs import add_policy_arguments, check_data, load_samples, load_start_policy
 
@@ -54,7 +56,10 @@ def _evaluate(args, given: dict) -> int:
     if getattr(args, "box_errors", False):
         print(format_box_errors(box_errors(res.trajectories)))
     if cfg.out:
-        print(f"wrote {res.save(cfg.out)}")
+        folder = res.save(cfg.out)
+        results = {**json.loads((folder / "results.json").read_text()), "source": str(args.policy or "r3-tiny")}
+        write_page(folder / "report.html", audit_html(results, res.questions, f"r3lab eval: {folder.name}"))
+        print(f"wrote {folder}: results.json, trajectories.jsonl, questions.jsonl, report.html")
     if not res.complete:  # `eval && next` must not go on with a partial result
         print(f"partial: interrupted after {res.rows['all']['n']} samples" +
               (f"; {cfg.out}/results.json says \"complete\": false" if cfg.out else ""))

@@ -1,0 +1,48 @@
+"""`r3lab report diff RUN_A RUN_B [--out DIR]`: the reproduction check, the questions whose correctness differs
+between two runs (matched by sample id), as diff.json and diff.html. A run is an `r3lab eval` folder (its
+questions.jsonl), an `r3lab report audit` folder, or another system's run (read as `r3lab report audit` reads it)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ..core.files import atomic_write_text
+from ..replication.behaviour import load_run
+from ..replication.imported import audit_log
+from ..replication.questions import diff_runs, load_questions
+from ..viz.audit_report import diff_html, write_page
+from .args import parse_bool
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("run_a", help="the first run (e.g. the published outputs)")
+    parser.add_argument("run_b", help="the second run (e.g. the reproduction)")
+    parser.add_argument("--out", default="", help="folder for diff.json and diff.html (default: runs/diff)")
+    parser.add_argument("--images", type=parse_bool, default=True, metavar="BOOL",
+                        help="another system's run: read its images to embed the crops (default: true)")
+
+
+def questions_of(run: str, images: bool = True) -> list[dict]:
+    """A run's question records: its questions.jsonl, else its trajectories audited from the logs."""
+    path = Path(run)
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist: pass two run folders or files")
+    if (path / "questions.jsonl").is_file() or path.name == "questions.jsonl":
+        return load_questions(path)
+    trajs = load_run(path, load_images=images)
+    if not isinstance(trajs, list):
+        raise ValueError(f"{path} is a training log: it holds no questions to compare")
+    return audit_log(trajs, images=images).questions
+
+
+def run(args) -> int:
+    diff = diff_runs(questions_of(args.run_a, args.images), questions_of(args.run_b, args.images))
+    out = Path(args.out or "runs/diff")
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "diff.json", json.dumps({"a": args.run_a, "b": args.run_b, **diff}, indent=1))
+    write_page(out / "diff.html", diff_html(diff, args.run_a, args.run_b))
+    for fam, c in diff["families"].items():
+        print(f"{fam:12s} {c['n']:5d} questions: {c['fixed']} fixed, {c['broken']} broken")
+    print(f"{len(diff['changed'])} questions differ ({len(diff['only_a'])} only in A, {len(diff['only_b'])} only in B); "
+          f"wrote {out}/diff.json, diff.html")
+    return 0

@@ -1,0 +1,104 @@
+"""The audit inside `evaluate` (keys per family with chance levels, questions), the model-free audit of imported runs,
+attention vs box per crop, and the reproduction diff between two runs."""
+import json
+import math
+
+import pytest
+
+from r3lab.explain.attention_box import CELLS, attention_box_counts, attention_vs_box
+from r3lab.importers.traces import import_deepeyes_eval
+from r3lab.replication.audit import SETTINGS
+from r3lab.replication.evaluation import EvalConfig, evaluate
+from r3lab.replication.imported import audit_log, audit_with_policy
+from r3lab.replication.questions import diff_runs, load_questions
+from r3lab.testing import tiny_policy, toy_samples, toy_trajectory
+from r3lab.testing.mini_runs import write_deepeyes_eval
+
+
+@pytest.fixture(scope="module")
+def policy():
+    return tiny_policy()
+
+
+@pytest.fixture(scope="module")
+def audited(policy):
+    samples = toy_samples(4, policy.view)
+    cfg = EvalConfig(audit=True, necessity=True, rollout={"max_new_tokens": 16, "max_segment_tokens": 16},
+                     audit_settings={"k": 2})
+    return samples, evaluate(policy, samples, cfg, progress=False)
+
+
+def test_evaluate_audit_writes_every_key_beside_its_chance_level(audited, tmp_path):
+    samples, res = audited
+    row = res.rows["read_one"]
+    for s in SETTINGS:
+        assert f"acc_{s}" in row and f"acc_{s}_chance" in row and f"acc_{s}_lo" in row
+    for key in ("tool_only", "also_solved_without", "pass_at_k_no_crop", "acc_blank", "tool_gain"):
+        assert key in row and (key.startswith(("acc_blank", "tool_gain")) or f"{key}_chance" in row)
+    assert row["chance"] == 0.5  # two answers among the toy samples
+    for s in ("own", *SETTINGS, "blank", "gt_box"):
+        assert f"tokens_per_correct_{s}" in row and f"wall_s_per_correct_{s}" in row
+    assert all(f"attn_box_{c}" in row for c in CELLS)
+    assert len(res.questions) == 4 and set(res.questions[0]["settings"]) >= set(SETTINGS)
+    assert len(res.questions[0]["settings"]["majority_no_crop"]["answers"]) == 2
+    res.save(tmp_path)
+    back = json.loads((tmp_path / "results.json").read_text())  # NaN is written as null: valid JSON
+    assert "NaN" not in (tmp_path / "results.json").read_text() and back["rows"]["all"]["n"] == 4
+    assert [q["sample_id"] for q in load_questions(tmp_path)] == [s.sample_id for s in samples]
+
+
+def test_an_evaluation_without_the_audit_keeps_its_keys_and_still_writes_questions(policy, tmp_path):
+    res = evaluate(policy, toy_samples(2, policy.view), EvalConfig(rollout={"max_new_tokens": 8}), progress=False)
+    assert "acc_format_only" not in res.rows["all"] and len(res.questions) == 2
+    assert res.questions[0]["settings"] == {}
+
+
+def test_attention_vs_box_on_the_region_and_off_it(policy):
+    (right,) = attention_vs_box(policy, toy_trajectory(policy, crop="disc"))
+    (wrong,) = attention_vs_box(policy, toy_trajectory(policy, crop="square"))
+    assert right.box_on_region and right.box_iou > 0.9 and not wrong.box_on_region
+    assert 0 <= right.mass_in_region <= 1 and 0 < right.region_area < 1 and 0 < right.peak_chance < 1
+    assert right.cell in CELLS and wrong.cell in ("attention_only", "neither")
+    counts = attention_box_counts([right, wrong])
+    assert counts["attn_box_n"] == 2 and sum(counts[f"attn_box_{c}"] for c in CELLS) == 2
+    assert counts["box_on_region"] == 0.5
+    no_region = toy_trajectory(policy)
+    no_region.gt_boxes = []
+    assert attention_vs_box(policy, no_region) == []
+    with pytest.raises(ValueError, match="iou"):
+        attention_vs_box(policy, toy_trajectory(policy), iou=0)
+
+
+def test_an_imported_deepeyes_run_is_audited_from_its_logs_alone(tmp_path):
+    path = write_deepeyes_eval(tmp_path / "de", n=4)
+    trajs, _ = import_deepeyes_eval(path, image_root=path.parent / "images")
+    res = audit_log(trajs)
+    row = res.rows["all"]
+    assert row["n"] == 4 and row["crop_rate"] > 0 and 0 <= row["accuracy"] <= 1
+    assert row["crop_iou"] > 0.5 and row["box_on_region"] == 1.0  # the miniature run zooms on the annotated disc
+    assert math.isnan(row["tokens"]) and row["chars_per_correct_own"] > 0  # text logs: no ids, characters instead
+    assert len(res.questions) == 4 and res.questions[0]["own"]["crops"][0]["image"].startswith("data:image/png")
+
+
+def test_an_imported_run_with_a_local_policy_gets_the_rest(policy, tmp_path):
+    path = write_deepeyes_eval(tmp_path / "de", n=2)
+    trajs, _ = import_deepeyes_eval(path, image_root=path.parent / "images", view=policy.view)
+    from r3lab.engine.config import RolloutSettings
+
+    res = audit_with_policy(policy, trajs, settings=RolloutSettings(max_new_tokens=8, temperature=0.0))
+    row = res.rows["all"]
+    assert "acc_format_only" in row and "tool_only" in row and "crop_iou" in row and row["attn_box_n"] >= 1
+
+
+def test_diff_lists_the_questions_whose_correctness_differs():
+    def rec(i, fam, ok):
+        return {"sample_id": f"q{i}", "family": fam, "question": "?", "answers": ["a"],
+                "own": {"answer": "a" if ok else "b", "correct": ok, "crops": []}}
+    a = [rec(0, "x", True), rec(1, "x", False), rec(2, "y", True), rec(3, "y", True)]
+    b = [rec(0, "x", False), rec(1, "x", True), rec(2, "y", True), rec(4, "y", True)]
+    d = diff_runs(a, b)
+    assert d["common"] == 3 and d["only_a"] == ["q3"] and d["only_b"] == ["q4"]
+    assert [(c["sample_id"], c["change"]) for c in d["changed"]] == [("q0", "broken"), ("q1", "fixed")]
+    assert d["families"]["x"] == {"n": 2, "fixed": 1, "broken": 1} and d["families"]["y"]["fixed"] == 0
+    with pytest.raises(ValueError, match="twice"):
+        diff_runs(a + [rec(0, "x", True)], b)
