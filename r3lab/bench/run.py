@@ -58,6 +58,8 @@ class BenchConfig:
     overwrite: bool = False  # replace a run already in `out` (its OWN files); else such a folder is refused
     # five more rollouts per question (three where it has no target boxes), r3lab.replication.necessity.bench_necessity
     necessity: bool = False  # tool necessity (up to five more rollouts per question): accuracy with crops disabled / swapped (blank, coarse; random box, ground-truth box where the benchmark has target boxes), tool_gain, tool_harm, crop rates, zooming_gap in every category's row
+    # five more settings per question (r3lab.replication.bench_audit.bench_audit)
+    audit: bool = False  # the 2026 audit (format-only, dummy crop, result-only, no crops greedy and by a majority of k, the tool-only solved set, attention vs box, cost per correct answer) in every category's row
 
     def __post_init__(self):
         read_nested(self)
@@ -139,6 +141,9 @@ def run_bench(policy, name: str, config: BenchConfig | None = None, progress: bo
     if cfg.necessity and extras is None:
         raise ValueError("BenchConfig.necessity = True needs the ablation rollouts: run "
                          "r3lab.replication.necessity.bench_necessity(policy, name, config) (as `r3lab bench` does)")
+    if cfg.audit and extras is None:
+        raise ValueError("BenchConfig.audit = True needs the audit's rollouts: run "
+                         "r3lab.replication.bench_audit.bench_audit(policy, name, config) (as `r3lab bench` does)")
     if name not in BENCHMARKS:
         raise ValueError(f"unknown benchmark {name!r}; choose one of {', '.join(BENCHMARKS)}")
     if not cfg.data:
@@ -168,10 +173,12 @@ def _run(policy, name, cfg, samples, rcfg, out, progress, keep_images, scripts, 
         for a in range(0, len(samples), cfg.batch):
             chunk = samples[a:a + cfg.batch]
             forced = None if scripts is None else list(scripts)[a:a + cfg.batch]
+            t1 = time.perf_counter()
             done = rollout(policy, chunk, rcfg, progress=False, scripts=forced)
+            wall = (time.perf_counter() - t1) / len(chunk)  # the chunk's seconds, shared: cost per correct answer
             more = extras.items(policy, name, chunk, done, forced) if extras is not None else [{}] * len(chunk)
             for s, t, extra in zip(chunk, done, more):
-                rec = {**item_record(name, s, t), **extra}
+                rec = {**item_record(name, s, t), "seconds": {"wall_s": wall}, **extra}
                 if out is not None:
                     _write_item(out, rec, t)
                 items.append(rec)

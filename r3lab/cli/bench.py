@@ -1,6 +1,7 @@
 """`r3lab bench NAME --data PATH --policy PATH [--n N] [--out DIR] [--necessity true]`: a policy on a real
 benchmark, scored like lmms-eval / VLMEvalKit; writes table.md, results.json, items.jsonl (full trajectories),
-crops/ and figure.png. `--necessity true` adds the tool-necessity keys of `r3lab eval` to every category's row."""
+crops/ and figure.png. `--necessity true` adds the tool-necessity keys of `r3lab eval` to every category's row, `--audit` the audit's
+(format-only, dummy crop, result-only, the tool-only solved set, attention vs box, cost per correct answer)."""
 from __future__ import annotations
 
 from dataclasses import replace
@@ -9,6 +10,8 @@ from pathlib import Path
 from ..bench.readers import BENCHMARKS
 from ..bench.run import OWN, BenchConfig, run_bench
 from ..core.files import check_out_dir
+from ..replication.audit import AuditSettings
+from ..replication.bench_audit import bench_audit
 from ..replication.necessity import bench_necessity
 from ..viz.bench import plot_bench
 from .args import add_dataclass_arguments, dataclass_from_args
@@ -19,6 +22,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("name", choices=BENCHMARKS, help="which benchmark --data holds")
     add_policy_arguments(parser)
     add_dataclass_arguments(parser, BenchConfig)
+    add_dataclass_arguments(parser, AuditSettings, prefix="audit-")
+    audit = next(a for a in parser._actions if a.dest == "audit")  # `--audit` alone turns it on
+    audit.nargs, audit.const = "?", True
 
 
 def run(args) -> int:
@@ -31,7 +37,11 @@ def run(args) -> int:
     cfg = replace(cfg, out=cfg.out or f"runs/bench/{args.name}")
     check_out_dir(cfg.out, OWN, cfg.overwrite, "benchmark run")  # before the model loads (and again under the lock)
     policy = load_start_policy(args.policy, args.dtype, args.attn, args.calls)
-    res = (bench_necessity if cfg.necessity else run_bench)(policy, args.name, cfg, keep_images=False)
+    if cfg.audit:
+        res = bench_audit(policy, args.name, cfg, dataclass_from_args(AuditSettings, args, prefix="audit-"),
+                          keep_images=False)
+    else:
+        res = (bench_necessity if cfg.necessity else run_bench)(policy, args.name, cfg, keep_images=False)
     out = Path(cfg.out)
     plot_bench(res).savefig(out / "figure.png", dpi=90)
     print(res.table())

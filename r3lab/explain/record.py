@@ -8,129 +8,38 @@ main-image cells replaced by a blank image's), "patch_layers" (`patching.patch_l
 replaced by a blank / coarse / another sample's crop, and the main image's patches inside the box replaced by
 blank, level by level) and "logit_lens" (`lens`). A method a model or a trajectory cannot support is in the
 record as not available, with the reason; `faithfulness` measures the maps against the named landmark.
+
+The attention summary of each call (the share of the main image's attention inside the box and against its area,
+the most attended cells, the share inside the ground-truth region; one teacher-forced forward for every call and
+target), attention vs box (`attention_box`: is the attention peak in the region, is the written box) and, with
+`WhyConfig.importance`, the counterfactual importance of the crop (the scored text's log-prob with the crop against
+a blank / coarse / wrong-region view) are in the record too: `explain_crops` (`crops.py`) is this record with
+attention and importance only.
 """
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING, Sequence
 
 import torch
 from PIL import Image, ImageDraw
 
-from ..core.regions import Box, box_iou
+from ..core.regions import Box, box_area, box_iou
 from ..core.trajectory import IMAGE, Piece, Trajectory
 from . import faithfulness as faith
-from .swaps import call_queries, counterfactual_trajectory, piece_starts
+from .attention_box import AttentionBox, landmark as _landmark
+from .capture import capture_attention
+from .contract import (BLANK, MAP_METHODS, METHODS, SWAPS, TARGETS, CropRecord, MethodResult,  # noqa: F401
+                       WhyConfig, names)
+from .swaps import call_queries, counterfactual_trajectory, importance, piece_starts, read_span, scored_trajectory
 from .gradients import GRADIENT_METHODS, attribute, captum_missing
 from .lens import logit_lens
 from .patching import patch_layers, patch_map
-from .stream import TARGETS, Stream, target_positions
+from .stream import Stream, target_positions
 
 if TYPE_CHECKING:
     from ..model.policy import Policy
-
-MAP_METHODS = ("attention", "gradient_x_input", "integrated_gradients", "patching")
-METHODS = MAP_METHODS + ("patch_layers", "logit_lens")
-SWAPS = ("blank", "coarse", "other")
-BLANK = (128, 128, 128)  # the blank image's grey, as `crops.counterfactual_trajectory` paints it
-
-
-def names(text) -> tuple:
-    """"a,b" (a command line) or a sequence -> a tuple of names."""
-    return tuple(x.strip() for x in text.split(",") if x.strip()) if isinstance(text, str) else tuple(text)
-
-
-_LIST = {"type": names, "metavar": "A,B"}  # CLI: comma-separated names
-
-
-@dataclass
-class WhyConfig:
-    """Which explanations `explain` computes and at what cost."""
-
-    methods: tuple = field(default=METHODS, metadata=_LIST)  # any of METHODS
-    targets: tuple = field(default=("box", "answer"), metadata=_LIST)  # what the maps explain: "box" (the call's digits) | "read" | "answer"
-    steps: int = 16  # integrated gradients: integration points
-    chunk: int = 8  # rows per batched pass (integrated gradients' internal batch, patching, curves)
-    recompute: bool = False  # gradients: recompute each decoder layer in backward (peak: one layer's activations, not all; ~1.4x the time)
-    block: int = 1  # patching map: cells per block side (1: every cell patched alone)
-    attention_layers: object = (-1,)  # text layers whose attention the "attention" map averages
-    window: int = 8  # attention: tokens before the call that count as asking "where?" (the call's own too)
-    swaps: tuple = field(default=SWAPS, metadata=_LIST)  # patch_layers: what replaces the crop ("blank" | "coarse" | "other": another sample's crop)
-    faithfulness: bool = True  # measure the maps (pointing game, deletion / insertion, random baseline)
-    faithfulness_target: str = "box"  # the target the curves score
-    curve_steps: int = 8  # deletion / insertion: fractions 0, 1/steps, ..., 1
-    seed: int = 0  # random baseline maps
-
-    def __post_init__(self):
-        self.methods, self.targets, self.swaps = names(self.methods), names(self.targets), names(self.swaps)
-        if bad := [m for m in self.methods if m not in METHODS]:
-            raise ValueError(f"unknown explanation method(s) {bad}; choose from {list(METHODS)}")
-        if bad := [t for t in (*self.targets, self.faithfulness_target) if t not in TARGETS]:
-            raise ValueError(f"unknown target(s) {bad}; choose from {list(TARGETS)}")
-        if bad := [s for s in self.swaps if s not in SWAPS]:
-            raise ValueError(f"unknown swap(s) {bad}; choose from {list(SWAPS)}")
-        for k in ("steps", "chunk", "block", "curve_steps"):
-            if int(getattr(self, k)) < 1:
-                raise ValueError(f"WhyConfig.{k} = {getattr(self, k)} must be >= 1")
-        if self.window < 0:
-            raise ValueError(f"WhyConfig.window = {self.window} must be >= 0")
-
-
-@dataclass
-class MethodResult:
-    """One method's explanation of one target of one crop decision."""
-
-    method: str
-    target: str | None  # "box" | "read" | "answer"; None for results about no single target (patch_layers)
-    available: bool = True
-    reason: str = ""  # why not available
-    map: list | None = None  # (rows, cols) over the main image's merged cells (map methods)
-    data: dict = field(default_factory=dict)  # method-specific numbers (patching levels, lens ranks ...)
-    seconds: float = 0.0
-
-
-@dataclass
-class CropRecord:
-    """One crop decision and its explanations. Boxes are in the main image's model-input frame."""
-
-    sample_id: str
-    family: str
-    event: int  # index into the trajectory's crop events
-    ok: bool  # the environment accepted the call
-    box: Box | None  # the box as called
-    landmark: Box | None  # the named landmark's ground-truth region (None: the data has none)
-    gt_iou: float | None  # IoU of the box with that region
-    needed: bool | None  # False for the control family (answerable without a crop)
-    grid: tuple  # (rows, cols) of the main image's merged cells
-    cell: int  # a cell's side in model-input pixels
-    input_size: tuple  # (w, h) of the main image at the model's input
-    answer: str | None  # what the trajectory answered
-    answers: list = field(default_factory=list)  # accepted answers
-    n_tokens: dict = field(default_factory=dict)  # target -> number of scored tokens
-    methods: dict = field(default_factory=dict)  # method -> {target | "all": MethodResult}
-    faithfulness: dict = field(default_factory=dict)  # map method (and "random") -> {pointing_game, ...}
-    notes: list = field(default_factory=list)  # what could not be computed and why
-
-    def result(self, method: str, target: str | None = "box") -> MethodResult | None:
-        return self.methods.get(method, {}).get(target or "all")
-
-    def map(self, method: str, target: str = "box") -> torch.Tensor | None:
-        r = self.result(method, target)
-        return torch.tensor(r.map) if r is not None and r.map is not None else None
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "CropRecord":
-        d = dict(d)
-        d["methods"] = {m: {t: MethodResult(**r) for t, r in v.items()} for m, v in d.get("methods", {}).items()}
-        for k in ("box", "landmark", "grid", "input_size"):
-            if d.get(k) is not None:
-                d[k] = tuple(d[k])
-        return cls(**d)
-
 
 def explain(policy: "Policy", trajectory: Trajectory, config: WhyConfig | None = None, other: Trajectory | None = None,
             **overrides) -> list[CropRecord]:
@@ -145,36 +54,70 @@ def explain(policy: "Policy", trajectory: Trajectory, config: WhyConfig | None =
         return []
     frame = traj.frame
     gts = [frame.to_input(b) for b in traj.gt_boxes]
-    try:
-        stream = Stream.of(policy, traj)
-        blank = Stream.of(policy, _painted(traj, None))
-        stream_error = ""
-    except NotImplementedError as e:
-        stream, blank, stream_error = None, None, str(e)
-    records = []
+    stream, blank, stream_error = None, None, ""
+    if set(cfg.methods) - {"attention"} or cfg.faithfulness:  # attention alone needs no residual stream
+        try:
+            stream = Stream.of(policy, traj)
+            blank = Stream.of(policy, _painted(traj, None))
+        except NotImplementedError as e:
+            stream_error = str(e)
+    grid, cell = _geometry(policy, traj)
+    scored, answer = scored_trajectory(policy, traj, cfg.answer_from)
+    records, positions = [], []
     for k, ev in enumerate(traj.events):
-        box = ev.call.box
+        box = _clip(ev.call.box, frame)
         lm = _landmark(box, gts, k)
-        rows, cols = stream.grid if stream else (0, 0)
         rec = CropRecord(sample_id=traj.sample_id, family=traj.family, event=k, ok=ev.ok, box=box, landmark=lm,
                          gt_iou=box_iou(box, lm) if box is not None and lm is not None else None,
-                         needed=(traj.family != "control") if traj.family else None, grid=(rows, cols),
-                         cell=stream.cell if stream else 0, input_size=tuple(frame.input_size),
-                         answer=traj.final_answer(), answers=list(traj.answers))
+                         needed=(traj.family != "control") if traj.family else None, grid=grid, cell=cell,
+                         input_size=tuple(frame.input_size), answer=answer, answers=list(traj.answers), piece=ev.piece,
+                         coords=traj.calls.coords, box_written=None if box is None else traj.calls.written(box, frame))
+        if lm is not None:
+            rec.gt_index = next(i for i, g in enumerate(gts) if tuple(g) == lm)
+        if box is not None:
+            rec.area_frac = box_area(box) / (frame.input_w * frame.input_h)
+        if ev.ok:
+            rec.box_orig = tuple(traj.pieces[ev.image_piece].info.box_orig or ()) or None
+            if (span := read_span(traj, ev)) is not None:
+                rec.read = traj.pieces[span[0]].text[:span[1]]
         pos = {t: target_positions(policy, traj, ev, t) for t in TARGETS}
-        rec.n_tokens = {t: len(p) for t, p in pos.items()}
+        pos["call"] = call_queries(policy, traj, ev, piece_starts(traj), cfg.window)
+        rec.n_tokens = {t: len(pos[t]) for t in TARGETS}
         if lm is None:
             rec.notes.append("no ground-truth region: the pointing game is not available")
+        records.append(rec)
+        positions.append(pos)
+    if "attention" in cfg.methods:
+        _attention(policy, traj, records, positions, gts, cfg)
+    for rec, ev, pos in zip(records, traj.events, positions):
         for m in cfg.methods:
+            if m == "attention":
+                continue
             t0 = time.perf_counter()
-            results = _run_method(m, policy, traj, stream, blank, ev, k, pos, cfg, other, stream_error)
-            for r in results:
+            for r in _run_method(m, policy, traj, stream, blank, ev, rec.event, pos, cfg, other, stream_error):
                 r.seconds = time.perf_counter() - t0
                 rec.methods.setdefault(m, {})[r.target or "all"] = r
         if cfg.faithfulness and stream is not None:
             _faithfulness(rec, stream, blank, pos[cfg.faithfulness_target], cfg)
-        records.append(rec)
+    importance(policy, scored, records, cfg.importance, cfg.importance_target)
     return records
+
+
+def _geometry(policy, traj) -> tuple[tuple[int, int], int]:
+    """(rows, cols) of the main image's merged cells and a cell's side in input pixels ((0, 0), 0: not one token per
+    cell, SmolVLM's tiles)."""
+    if policy.position_dims != 3:
+        return (0, 0), 0
+    t, h, w = traj.main.info.grid_thw
+    m = policy.merge_size
+    return (h // m, w // m), policy.patch_size * m
+
+
+def _clip(box, frame):
+    if box is None:
+        return None
+    W, H = frame.input_size
+    return (max(0.0, box[0]), max(0.0, box[1]), min(float(W), box[2]), min(float(H), box[3]))
 
 
 # -- methods -----------------------------------------------------------------------------------------
@@ -184,8 +127,6 @@ def _na(method, target, reason) -> MethodResult:
 
 def _run_method(m, policy, traj, stream, blank, ev, k, pos, cfg, other, stream_error) -> list[MethodResult]:
     targets = list(cfg.targets)
-    if m == "attention":
-        return [_attention(policy, traj, ev, t, pos, cfg) for t in targets]
     if stream is None:
         return [_na(m, t, stream_error) for t in (targets if m in MAP_METHODS else ["box"] if m == "logit_lens" else [None])]
     if m in GRADIENT_METHODS:
@@ -211,20 +152,51 @@ def _run_method(m, policy, traj, stream, blank, ev, k, pos, cfg, other, stream_e
     return [_patch_layers(policy, traj, stream, ev, k, pos, cfg, other)]
 
 
-def _attention(policy, traj, ev, target, pos, cfg) -> MethodResult:
-    """The main image's attention from the tokens that ask: the call and the `window` tokens before it ("box"),
-    or the target's own tokens ("read" / "answer")."""
-    from .capture import capture_attention
-    q = call_queries(policy, traj, ev, piece_starts(traj), cfg.window) if target == "box" else pos[target]
-    if not q:
-        return _na("attention", target, f"no {target} tokens to take the attention of")
+def _attention(policy, traj, records, positions, gts, cfg) -> None:
+    """The main image's attention, one forward for every call and target: from the tokens that ask, the call and
+    the `window` tokens before it (target "box", and the summary: mass in the box, top cells, mass in the landmark,
+    attention vs box), or from the target's own tokens ("read" / "answer")."""
+    asks = {"box": "call", "read": "read", "answer": "answer"}
+    wanted = [q for pos in positions for t in ("box", *cfg.targets) for q in pos[asks[t]]]
+    t0 = time.perf_counter()
     try:
-        with capture_attention(policy, layers=cfg.attention_layers, queries=q) as cap:
+        with capture_attention(policy, layers=cfg.attention_layers, heads=cfg.heads,
+                               queries=sorted(set(wanted)) or "last") as cap:
             cap.forward(traj)
     except ValueError as e:  # e.g. layers that are linear attention (Qwen3.5's Gated DeltaNet): no matrix
-        return _na("attention", target, str(e))
-    g = cap.maps.grid(0, queries=q, sink="renorm")
-    return MethodResult("attention", target, map=g.tolist(), data={"layers": list(cap.maps.layers), "queries": len(q)})
+        for rec in records:
+            rec.methods["attention"] = {t: _na("attention", t, str(e)) for t in cfg.targets}
+        return
+    maps = cap.maps
+    agg = dict(sink=cfg.sink)
+    for rec, pos in zip(records, positions):
+        for t in cfg.targets:
+            q = pos[asks[t]]
+            rec.methods.setdefault("attention", {})[t] = (
+                MethodResult("attention", t, map=maps.grid(0, queries=q, **agg).tolist(),
+                             data={"layers": list(maps.layers), "queries": len(q)}, seconds=time.perf_counter() - t0)
+                if q else _na("attention", t, f"no {t} tokens to take the attention of"))
+        q = pos["call"]
+        if rec.box is None or not q:
+            continue
+        rec.mass_in_box = maps.mass(rec.box, image=0, queries=q, **agg)
+        rec.mass_outside = 1.0 - rec.mass_in_box
+        rec.concentration = rec.mass_in_box / rec.area_frac if rec.area_frac else None
+        rec.top_regions = maps.top_regions(0, k=cfg.top_k, queries=q, **agg)
+        if rec.landmark is None:
+            continue
+        rec.gt_mass = maps.mass(rec.landmark, image=0, queries=q, **agg)
+        top = rec.top_regions[0]["box"] if rec.top_regions else None
+        rec.top_in_gt = top is not None and any(box_iou(top, g) > 0 for g in gts)
+        cells = maps.cell_boxes(0, "input").double()
+        cx, cy = (cells[:, 0] + cells[:, 2]) / 2, (cells[:, 1] + cells[:, 3]) / 2
+        lm = rec.landmark
+        inside = (cx >= lm[0]) & (cx <= lm[2]) & (cy >= lm[1]) & (cy <= lm[3])
+        peak = int(maps.grid(0, queries=q, **agg).reshape(-1).argmax())
+        W, H = rec.input_size
+        rec.attention_box = AttentionBox(rec.event, lm, bool(inside[peak]), rec.gt_mass, box_area(lm) / (W * H),
+                                         float(inside.double().mean()), float(rec.gt_iou), rec.gt_iou >= cfg.iou
+                                         ).to_dict()
 
 
 def _patch_layers(policy, traj, stream, ev, k, pos, cfg, other) -> MethodResult:
@@ -287,17 +259,6 @@ def _painted(traj: Trajectory, box: Box | None) -> Trajectory:
     return new
 
 
-def _landmark(box: Box | None, gts: list[Box], k: int) -> Box | None:
-    """The named landmark of crop `k`: the ground-truth region the box overlaps most, else the k-th region."""
-    if not gts:
-        return None
-    if box is not None:
-        ious = [box_iou(box, g) for g in gts]
-        if max(ious) > 0:
-            return tuple(gts[max(range(len(gts)), key=ious.__getitem__)])
-    return tuple(gts[min(k, len(gts) - 1)])
-
-
 def _faithfulness(rec: CropRecord, stream: Stream, blank: Stream, positions: Sequence[int], cfg: WhyConfig) -> None:
     t = cfg.faithfulness_target
     if not positions:
@@ -316,26 +277,3 @@ def _faithfulness(rec: CropRecord, stream: Stream, blank: Stream, positions: Seq
         rec.faithfulness[name] = {"pointing_game": point, "deletion_auc": c["deletion_auc"],
                                   "insertion_auc": c["insertion_auc"], "deletion": c["deletion"],
                                   "insertion": c["insertion"]}
-
-
-def mean_effects(records: Sequence[CropRecord], key: str = "crop:blank", target: str = "read") -> dict:
-    """patch_layers' effect on `target` averaged over the records that have it, level by level:
-    {"levels": [...], "effect": [...], "n": records}; `key`: "crop:blank" | "crop:coarse" | "crop:other" |
-    "region:blank"."""
-    rows = [r.result("patch_layers", None) for r in records]
-    got = [x.data[key] for x in rows if x is not None and x.available and target in x.data.get(key, {}).get("effect", {})]
-    if not got:
-        return {"levels": [], "effect": [], "n": 0}
-    eff = torch.tensor([g["effect"][target] for g in got]).mean(0)
-    return {"levels": got[0]["levels"], "effect": eff.tolist(), "n": len(got)}
-
-
-def lens_summary(records: Sequence[CropRecord]) -> dict:
-    """The logit lens over every box digit: how many became the top prediction for good ("settled"), at which
-    layer on average, and the decoder's depth."""
-    rows = [r.result("logit_lens", "box") for r in records]
-    settled = [s for x in rows if x is not None and x.available for s in x.data["settled"]]
-    done = [s for s in settled if s is not None]
-    depth = next((len(x.data["rank"][0]) for x in rows if x is not None and x.available and x.data["rank"]), 0)
-    return {"digits": len(settled), "settled": len(done), "mean_layer": sum(done) / len(done) if done else None,
-            "layers": depth}

@@ -20,8 +20,11 @@ from ..core.files import atomic_write_text
 from ..core.trajectory import Trajectory
 from ..engine.config import RolloutConfig, RolloutSettings
 from ..engine.rollouts import rollout
+import torch
+
+from .contract import CropRecord, WhyConfig
 from .faithfulness import summarize
-from .record import CropRecord, WhyConfig, explain
+from .record import explain
 
 if TYPE_CHECKING:
     from ..model.policy import Policy
@@ -88,23 +91,24 @@ def explain_samples(policy: "Policy", samples: Sequence, config: WhyConfig | Non
     return explain_trajectories(policy, trajs, config, progress)
 
 
-def crop_table(records: Sequence[CropRecord], target: str = "box") -> str:
-    """One markdown line per crop: IoU with the landmark, whether each map method's hottest cell is on it
-    (yes / no / - where not available), the read's drop with a blank crop at the input, and the box digits the
-    logit lens sees settle."""
-    from .faithfulness import pointing_game
-    from .record import MAP_METHODS
+def mean_effects(records: Sequence[CropRecord], key: str = "crop:blank", target: str = "read") -> dict:
+    """patch_layers' effect on `target` averaged over the records that have it, level by level:
+    {"levels": [...], "effect": [...], "n": records}; `key`: "crop:blank" | "crop:coarse" | "crop:other" |
+    "region:blank"."""
+    rows = [r.result("patch_layers", None) for r in records]
+    got = [x.data[key] for x in rows if x is not None and x.available and target in x.data.get(key, {}).get("effect", {})]
+    if not got:
+        return {"levels": [], "effect": [], "n": 0}
+    eff = torch.tensor([g["effect"][target] for g in got]).mean(0)
+    return {"levels": got[0]["levels"], "effect": eff.tolist(), "n": len(got)}
 
-    head = ["sample", "crop", "IoU"] + [m.replace("_", " ") for m in MAP_METHODS] + ["read drop (blank)", "digits settled"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for r in records:
-        marks = ["-" if r.map(m, target) is None or r.landmark is None else
-                 ("yes" if pointing_game(r.map(m, target), r.landmark, r.cell) else "no") for m in MAP_METHODS]
-        pl, lens = r.result("patch_layers", None), r.result("logit_lens", "box")
-        fx = (pl.data.get("crop:blank", {}).get("effect", {}).get("read") if pl is not None and pl.available else None)
-        settled = (f"{sum(s is not None for s in lens.data['settled'])}/{len(lens.data['settled'])}"
-                   if lens is not None and lens.available else "-")
-        iou = "-" if r.gt_iou is None else f"{r.gt_iou:.2f}"
-        drop = "-" if not fx else f"{fx[0]:+.2f}"
-        lines.append(f"| {r.sample_id} | {r.event + 1} | {iou} | " + " | ".join(marks) + f" | {drop} | {settled} |")
-    return "\n".join(lines)
+
+def lens_summary(records: Sequence[CropRecord]) -> dict:
+    """The logit lens over every box digit: how many became the top prediction for good ("settled"), at which
+    layer on average, and the decoder's depth."""
+    rows = [r.result("logit_lens", "box") for r in records]
+    settled = [s for x in rows if x is not None and x.available for s in x.data["settled"]]
+    done = [s for s in settled if s is not None]
+    depth = next((len(x.data["rank"][0]) for x in rows if x is not None and x.available and x.data["rank"]), 0)
+    return {"digits": len(settled), "settled": len(done), "mean_layer": sum(done) / len(done) if done else None,
+            "layers": depth}

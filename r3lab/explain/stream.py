@@ -19,13 +19,13 @@ import torch
 
 from ..core.batch import collate, model_inputs
 from ..core.trajectory import Trajectory
+from .contract import TARGETS
 from .swaps import _answer_positions, _read_positions, _tokens_in, piece_starts
 from .hooks import TextParts, hooks, text_parts
 
 if TYPE_CHECKING:
     from ..model.policy import Policy
 
-TARGETS = ("box", "read", "answer")
 _NUMBER = re.compile(r"(?<![A-Za-z_\d.])-?\d+(?:\.\d+)?")
 
 

@@ -17,10 +17,10 @@ from ..core.regions import Box, box_iou, crop_and_zoom
 from ..core.trajectory import IMAGE, MODEL, Piece, Trajectory
 from ..engine.scoring import TokenScorer, token_logprobs
 
+from .contract import VARIANTS
+
 if TYPE_CHECKING:
     from ..model.policy import Policy
-
-VARIANTS = ("blank", "coarse", "wrong")
 
 
 def counterfactual_trajectory(policy: "Policy", traj: Trajectory, event: int = 0, kind: str = "wrong",

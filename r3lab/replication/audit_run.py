@@ -42,6 +42,7 @@ class AuditRun:
     questions: list[dict] = field(default_factory=list)
     runs: dict[str, list] = field(default_factory=dict, repr=False)  # setting -> per-sample trajectories
     hits: dict[str, list] = field(default_factory=dict, repr=False)  # setting -> per-sample 1.0 / 0.0
+    seconds: dict[str, list] = field(default_factory=dict, repr=False)  # setting -> per-sample {"wall_s", "vision_s"}
 
 
 def run_audit(policy: "Policy", samples: Sequence, own: Sequence, settings: RolloutSettings,
@@ -104,7 +105,7 @@ def run_audit(policy: "Policy", samples: Sequence, own: Sequence, settings: Roll
     for q in questions:
         q["tool_only"] = (q["own"]["correct"] and not any(q["settings"][k]["correct"] for k in ("no_crop",
                                                                                                 "majority_no_crop")))
-    return AuditRun(rows, questions, runs, hits)
+    return AuditRun(rows, questions, runs, hits, seconds)
 
 
 def _attention(policy, own, audit: AuditSettings) -> list[list]:

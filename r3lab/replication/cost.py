@@ -86,7 +86,10 @@ def by_family(policy: "Policy", groups: Sequence[str], run: Callable[[list[int]]
 
 
 def spent(trajectories) -> dict[str, float]:
-    """Model tokens and crops of one sample's trajectories (one, or the k of a majority vote)."""
+    """Model tokens and crops of one sample's trajectories (one, or the k of a majority vote); a dict of the two
+    (a benchmark item's record) is taken as it is."""
+    if isinstance(trajectories, dict):
+        return {"tokens": float(trajectories["tokens"]), "crops": float(trajectories["crops"])}
     trajs = trajectories if isinstance(trajectories, (list, tuple)) else [trajectories]
     tokens = sum(len(p.ids or []) for t in trajs for p in t.pieces if p.kind == MODEL)
     crops = sum(sum(e.ok for e in t.events) + sum(p.kind == IMAGE and p.info.role == "given" for p in t.pieces)

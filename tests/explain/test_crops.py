@@ -158,9 +158,11 @@ def test_the_table_has_a_line_per_crop_decision(policy):
     trajs = [s.reference(policy.view).tokenize(policy) for s in toy_samples(2, policy.view)]
     explained = {t.sample_id: explain_crops(policy, t, variants=("blank",)) for t in trajs}
     lines = explanation_table(explained).splitlines()
-    assert lines[0].split()[:3] == ["sample", "crop", "IoU"] and len(lines) == 1 + len(trajs)
+    head = [c.strip() for c in lines[0].strip("|").split("|")]
+    assert head[:3] == ["sample", "crop", "IoU"] and len(lines) == 2 + len(trajs)
+    assert "importance (blank)" in head and "importance (coarse)" not in head  # only the numbers the records hold
     e = explained["toy0"][0]
-    assert lines[1].startswith("toy0") and f"{e.gt_iou:.2f}" in lines[1] and f"{e.importance['blank']:+.3f}" in lines[1]
+    assert lines[2].startswith("| toy0") and f"{e.gt_iou:.2f}" in lines[2] and f"{e.importance['blank']:+.3f}" in lines[2]
 
 
 
@@ -240,3 +242,27 @@ def test_explain_crops_on_smolvlm():
     assert e.ok and e.mass_in_box + e.mass_outside == pytest.approx(1.0) and 0 < e.mass_in_box < 1
     assert set(e.importance) == {"blank", "coarse", "wrong"} and e.answer == "red"
     assert e.logp == pytest.approx(answer_logprobs(p, [traj])[0], abs=1e-5)
+
+
+def test_explain_crops_is_a_view_of_explain_one_record_one_table(policy):
+    """One contract: `explain_crops` returns `explain`'s CropRecord, its numbers the same as `explain` asked for
+    attention and importance; the full record carries them beside the other methods."""
+    from r3lab.explain.contract import CropRecord, WhyConfig
+    from r3lab.explain.crops import CropExplanation, crop_table
+    from r3lab.explain.record import explain
+
+    traj = toy_trajectory(policy)
+    (view,) = explain_crops(policy, traj, variants=("blank",), score="read")
+    (full,) = explain(policy, traj, WhyConfig(methods=("attention", "patching"), targets=("box",), block=4,
+                                              importance=("blank",), importance_target="read", faithfulness=False))
+    assert CropExplanation is CropRecord and isinstance(view, CropRecord)
+    for k in ("mass_in_box", "concentration", "gt_iou", "gt_mass", "top_in_gt", "attention_box", "importance", "read"):
+        assert getattr(view, k) == pytest.approx(getattr(full, k)) if isinstance(getattr(view, k), float) else \
+            getattr(view, k) == getattr(full, k), k
+    assert view.attention_box["cell"] in ("both", "attention_only", "box_only", "neither")
+    assert torch.equal(view.map("attention"), full.map("attention")) and view.result("patching", "box") is None
+    assert "methods=['attention']" in repr(view) and "map=" not in repr(view)  # print(record): numbers, not maps
+    table = crop_table([full])
+    assert "patching" in table.splitlines()[0] and "importance (blank)" in table.splitlines()[0]
+    with pytest.raises(ValueError, match="target"):
+        explain_crops(policy, traj, target="truth")
