@@ -1,6 +1,6 @@
 """Views: a trajectory as matplotlib figures, a plotly figure, a step player and one HTML page, all from the
 same display steps; the figures of data, training, results and benchmark runs; the crop-behaviour dashboard;
-crop explanations and their faithfulness; figures and tables that survive being saved (plotly as PNG, tables as
+crop explanations and their faithfulness; the audit's figure and its report pages; figures and tables that survive being saved (plotly as PNG, tables as
 HTML). Every function returns its figure."""
 from .._lazy import lazy
 
@@ -19,4 +19,6 @@ __getattr__, __dir__, __all__ = lazy(__name__, {
     ".explain": ["plot_record", "plot_faithfulness", "explain_report"],
     ".static": ["Table", "table", "markdown_table", "explanations_table", "figure_png", "register_renderer"],
     ".dashboard": ["DashboardConfig", "crop_dashboard", "figure_dashboard", "save_dashboard"],
+    ".audit": ["plot_audit"],
+    ".audit_report": ["audit_html", "diff_html"],
 })

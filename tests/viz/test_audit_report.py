@@ -29,3 +29,16 @@ def test_the_diff_page_escapes_and_counts():
                          "b": {"answer": "a", "correct": True, "crops": []}}]}
     page = diff_html(diff, "<a>", "b")
     assert "<img src=x" not in page and "<b>?</b>" not in page and "&lt;a&gt;" in page and "1 only in B" in page
+
+
+def test_plot_audit_draws_one_panel_per_family_with_chance():
+    from matplotlib.figure import Figure
+
+    from r3lab.viz.audit import SHOWN, plot_audit
+
+    row = {k: 0.5 for k in SHOWN} | {"chance": 0.2, "accuracy_lo": 0.4, "accuracy_hi": 0.6}
+    fig = plot_audit({"A": {"rows": {"read_one": row, "control": row, "all": row}},
+                      "B": {"rows": {"read_one": row, "control": row, "all": row}}})
+    assert isinstance(fig, Figure) and len(fig.axes) == 2
+    assert [a.get_title() for a in fig.axes] == ["read_one", "control"]
+    assert len(fig.axes[0].patches) == 2 * len(SHOWN) and fig.axes[0].lines  # bars of both models, chance line
