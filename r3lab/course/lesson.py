@@ -28,6 +28,7 @@ SMOKE = {  # lesson -> the sizes smoke mode runs it with (CI: every notebook wel
                  "max_new_tokens": 16, "shown": 2},
     "40_explain_crops": {"n_samples": 2, "steps": 2, "block": 8},
     "45_attention_is_not_an_explanation": {"n_samples": 2, "steps": 2, "block": 8, "curve_steps": 2},
+    "47_did_the_crop_matter": {"n_live": 2, "k": 2},
     "60_scale_out": {"n_samples": 2, "steps": 2, "group_size": 2},
     "70_analyse_a_real_run": {"n_explain": 1, "steps": 4},
 }

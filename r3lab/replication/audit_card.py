@@ -62,59 +62,84 @@ def predictions(audits: dict[str, dict]) -> list[dict]:
     return out
 
 
-def audit_block(audits: dict[str, dict]) -> str:
-    """The card's audit section: accuracies per setting and family with 95 % intervals against chance, the tool-only
-    solved set, attention vs box, cost per correct answer, and the predictions checked."""
-    first = next(iter(audits.values()))
-    n = {f: first["rows"].get(f, {}).get("n") for f in FAMILIES}
-    k = first.get("config", {}).get("audit_settings", {}).get("k", 5)
-    head = ["## Audit: did the crop matter? (held-out, `r3lab eval --audit`)", "",
-            f"{', '.join(f'{v} {f}' for f, v in n.items() if v)} held-out questions on a seed no stage draws from "
-            "(`research/audit/miniature.sh`); greedy unless a setting samples; intervals: 95 % Wilson (accuracy: "
-            "bootstrap). Each setting shows the model something else where its own rollout shows a crop:", ""]
-    head += [f"- `{s}`: {WHAT[s]}" for s in SETTINGS]
+def accuracy_table(audits: dict[str, dict], families: tuple = FAMILIES) -> str:
+    """Markdown: per model and family, the chance level, the accuracy with its own crops and with each setting."""
     cols = ["accuracy", *(f"acc_{s}" for s in SETTINGS)]
-    lines = ["", "| model | family | chance | own crops | " + " | ".join(SETTINGS) + " |", "|---" * (len(cols) + 3) + "|"]
+    lines = ["| model | family | chance | own crops | " + " | ".join(SETTINGS) + " |", "|---" * (len(cols) + 3) + "|"]
     for label, res in audits.items():
-        for f in FAMILIES:
-            r = res["rows"].get(f)
-            if r:
+        for f in families:
+            if r := res["rows"].get(f):
                 lines.append(f"| {label} | {f} | {_n(r.get('chance'))} | " + " | ".join(_ci(r, c) for c in cols) + " |")
-    lines += ["", f"Tool-only solved set (right with its own crops, wrong both greedy without crops and by the majority "
-              f"of {k} sampled answers without crops) and pass@{k} without crops, each beside what a guessing model "
-              "scores:", "", "| model | family | tool_only (chance) | also solved without crops, of those solved "
-              f"(chance) | pass@{k} no crops (chance) |", "|---|---|---|---|---|"]
+    return "\n".join(lines)
+
+
+def tool_only_table(audits: dict[str, dict], families: tuple = FAMILIES) -> str:
+    """Markdown: the tool-only solved set, the share also solved without crops and pass@k, each with chance."""
+    k = _k(audits)
+    lines = ["| model | family | tool_only (chance) | also solved without crops, of those solved (chance) | "
+             f"pass@{k} no crops (chance) |", "|---|---|---|---|---|"]
     for label, res in audits.items():
-        for f in FAMILIES:
+        for f in families:
             r = res["rows"].get(f)
             if r and "tool_only" in r:
                 lines.append(f"| {label} | {f} | {_ci(r, 'tool_only')} ({_n(r['tool_only_chance'])}) | "
                              f"{_ci(r, 'also_solved_without')} ({_n(r['also_solved_without_chance'])}) | "
                              f"{_ci(r, 'pass_at_k_no_crop')} ({_n(r['pass_at_k_no_crop_chance'])}) |")
-    lines += ["", "Attention vs box per crop call with a ground-truth region (the attention of the call and the 8 "
-              "tokens before it, last layer; box on the region: IoU >= 0.5):", "",
-              "| model | family | both | attention only | box only | neither | peak on the region (chance) |",
-              "|---|---|---|---|---|---|---|"]
+    return "\n".join(lines)
+
+
+def attention_table(audits: dict[str, dict], families: tuple = ("read_one", "compare_two")) -> str:
+    """Markdown: the 2x2 of attention peak and written box on the ground-truth region, per model and family."""
+    lines = ["| model | family | both | attention only | box only | neither | peak on the region (chance) |",
+             "|---|---|---|---|---|---|---|"]
     for label, res in audits.items():
-        for f in ("read_one", "compare_two"):
+        for f in families:
             r = res["rows"].get(f, {})
             if r.get("attn_box_n"):
                 lines.append(f"| {label} | {f} | " + " | ".join(_n(r[f"attn_box_{c}"]) for c in
                              ("both", "attention_only", "box_only", "neither"))
                              + f" | {_ci(r, 'attn_in_region')} ({_n(r['attn_in_region_chance'])}) |")
-    lines += ["", "Cost per correct answer, all families (seconds on the shared 2-core CPU the run had):", "",
-              "| model | setting | " + " | ".join(PARTS) + " |", "|---|---|" + "---|" * len(PARTS)]
+    return "\n".join(lines)
+
+
+def cost_table(audits: dict[str, dict], family: str = "all") -> str:
+    """Markdown: per model and setting, tokens, crops, vision-encoder and wall seconds per correct answer."""
+    lines = ["| model | setting | " + " | ".join(PARTS) + " |", "|---|---|" + "---|" * len(PARTS)]
     for label, res in audits.items():
-        r = res["rows"].get("all", {})
+        r = res["rows"].get(family, {})
         for s in ("own", *SETTINGS):
             if f"tokens_per_correct_{s}" in r:
                 lines.append(f"| {label} | {s} | " + " | ".join(_n(r.get(f"{p}_per_correct_{s}"), 4) for p in PARTS)
                              + " |")
-    lines += ["", "The world's predictions, checked:", ""]
+    return "\n".join(lines)
+
+
+def audit_block(audits: dict[str, dict]) -> str:
+    """The card's audit section: accuracies per setting and family with 95 % intervals against chance, the tool-only
+    solved set, attention vs box, cost per correct answer, and the predictions checked."""
+    first = next(iter(audits.values()))
+    n = {f: first["rows"].get(f, {}).get("n") for f in FAMILIES}
+    k = _k(audits)
+    head = ["## Audit: did the crop matter? (held-out, `r3lab eval --audit`)", "",
+            f"{', '.join(f'{v} {f}' for f, v in n.items() if v)} held-out questions on a seed no stage draws from "
+            "(`research/audit/miniature.sh`); greedy unless a setting samples; intervals: 95 % Wilson (accuracy: "
+            "bootstrap). Each setting shows the model something else where its own rollout shows a crop:", ""]
+    head += [f"- `{s}`: {WHAT[s]}" for s in SETTINGS]
+    lines = ["", accuracy_table(audits), "", f"Tool-only solved set (right with its own crops, wrong both greedy "
+             f"without crops and by the majority of {k} sampled answers without crops) and pass@{k} without crops, "
+             "each beside what a guessing model scores:", "", tool_only_table(audits), "",
+             "Attention vs box per crop call with a ground-truth region (the attention of the call and the 8 tokens "
+             "before it, last layer; box on the region: IoU >= 0.5):", "", attention_table(audits), "",
+             "Cost per correct answer, all families (seconds on the shared 2-core CPU the run had):", "",
+             cost_table(audits), "", "The world's predictions, checked:", ""]
     lines += [f"- {p['model']}: {p['claim']}: {'yes' if p['holds'] else 'no'} ({_n(p['value'])}"
               + (f" against chance {_n(p['chance'])})" if "chance" in p else f" against {_n(p['own'])} with crops)")
               for p in predictions(audits)]
     return "\n".join([START, *head, *lines, END])
+
+
+def _k(audits: dict[str, dict]) -> int:
+    return next(iter(audits.values())).get("config", {}).get("audit_settings", {}).get("k", 5)
 
 
 def write_audit_block(card: str | Path, block: str) -> Path:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
-import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
 from ..replication.audit import SETTINGS
@@ -19,7 +18,8 @@ def plot_audit(audits: dict[str, dict], families: Sequence[str] | None = None) -
     per setting, one bar per model, whiskers from the interval, chance dashed."""
     first = next(iter(audits.values()))["rows"]
     families = list(families or [f for f in first if f != "all"])
-    fig, axes = plt.subplots(1, len(families), figsize=(4.2 * len(families), 3.4), sharey=True, squeeze=False)
+    fig = Figure(figsize=(4.2 * len(families), 3.6))  # not pyplot's: a notebook shows the returned figure once
+    axes = fig.subplots(1, len(families), sharey=True, squeeze=False)
     width = 0.8 / max(1, len(audits))
     for ax, fam in zip(axes[0], families):
         for j, (label, res) in enumerate(audits.items()):
@@ -36,8 +36,9 @@ def plot_audit(audits: dict[str, dict], families: Sequence[str] | None = None) -
         ax.set_title(fam)
         ax.set_ylim(0, 1.05)
     axes[0][0].set_ylabel("accuracy (95 % interval)")
-    axes[0][-1].legend(fontsize=8, loc="upper right")
-    fig.tight_layout()
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.tight_layout(rect=(0, 0, 1, 0.9))
+    fig.legend(handles, labels, loc="upper center", ncol=len(labels), fontsize=8, frameon=False)
     return fig
 
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The audit of the shipped checkpoints on the miniature (issue 76, item 6): 1,000 held-out questions per family on a
-# seed no stage of the recipe draws from (2026), `r3lab eval --audit` (tool necessity too) on r3-tiny-sft and
+# seed no stage of the recipe draws from (2026), `r3lab eval --audit` (without tool necessity's swaps: the card has its own ablation rows) on r3-tiny-sft and
 # r3-tiny-rgrpo, then `r3lab report diff` between the two runs. The results.json files are copied to
 # assets/checkpoints/audit/ (what the model card's audit block and lesson 47 read).
 set -euo pipefail
@@ -13,7 +13,7 @@ mkdir -p "$OUT"
     --families read_one compare_two control --filter false
 for m in sft rgrpo; do
   [ -f "$OUT/$m/results.json" ] || /usr/bin/time -v $R3LAB eval --policy assets/checkpoints/r3-tiny-$m \
-      --data "$OUT/data" --audit --necessity true --out "$OUT/$m" 2> "$OUT/$m.time"
+      --data "$OUT/data" --audit --necessity false --batch-rows 64 --out "$OUT/$m" 2> "$OUT/$m.time"
   mkdir -p assets/checkpoints/audit && cp "$OUT/$m/results.json" "assets/checkpoints/audit/$m.json"
 done
 $R3LAB report diff "$OUT/sft" "$OUT/rgrpo" --out "$OUT/diff" || true

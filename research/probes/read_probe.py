@@ -23,7 +23,7 @@ from r3lab.data.tasks import TaskConfig, answer_classes
 from r3lab.data.world import WorldConfig
 from r3lab.engine.scoring import TokenScorer, token_logprobs
 from r3lab.core.trajectory import IMAGE
-from r3lab.explain.crops import _variant_image
+from r3lab.explain.swaps import _variant_image
 from r3lab.train import SFTConfig
 
 

@@ -11,7 +11,7 @@ from r3lab.course import runner as nbr
 ROOT = Path(__file__).resolve().parents[2]
 NBS = nbr.find_notebooks()
 EXPECTED = ["00_build_vlir", "10_interleaved_inference", "20_sft", "30_rgrpo", "40_explain_crops",
-            "45_attention_is_not_an_explanation", "50_ablations",
+            "45_attention_is_not_an_explanation", "47_did_the_crop_matter", "50_ablations",
             "60_scale_out", "70_analyse_a_real_run"]
 
 
