@@ -58,7 +58,7 @@ def _evaluate(args, given: dict) -> int:
     if cfg.out:
         folder = res.save(cfg.out)
         results = {**json.loads((folder / "results.json").read_text()), "source": str(args.policy or "r3-tiny")}
-        write_page(folder / "report.html", audit_html(results, res.questions, f"r3lab eval: {folder.name}"))
+        write_page(folder / "report.html", audit_html(results, res.records(), f"r3lab eval: {folder.name}"))
         print(f"wrote {folder}: results.json, trajectories.jsonl, questions.jsonl, report.html")
     if not res.complete:  # `eval && next` must not go on with a partial result
         print(f"partial: interrupted after {res.rows['all']['n']} samples" +

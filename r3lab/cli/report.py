@@ -14,8 +14,8 @@ from pathlib import Path
 from ..core.files import FolderLock, check_out_dir
 from ..replication.audit import AuditSettings
 from ..replication.audit_run import nan_to_none
-from ..replication.behaviour import FORMATS, load_run
-from ..replication.imported import LOG_KEYS, audit_log, audit_with_policy
+from ..replication.behaviour import FORMATS
+from ..replication.imported import LOG_KEYS, audit_log, audit_with_policy, load_trajectories
 from ..replication.questions import load_questions, save_questions
 from ..viz.audit_report import audit_html, write_page
 from .args import add_dataclass_arguments, dataclass_from_args, parse_bool
@@ -68,10 +68,8 @@ def _audit(args, src: Path, out: Path, audit: AuditSettings) -> int:
 
         policy = load_start_policy(args.policy, args.dtype, args.attn, args.calls)
     tokenizer = args.tokenizer or (policy if policy is not None else None)
-    trajs = load_run(src, args.format, args.image_root or None, tokenizer, policy.view if policy else None,
-                     load_images=args.images or policy is not None)
-    if not isinstance(trajs, list):
-        raise ValueError(f"{src} is a training log: it holds no questions to audit (`r3lab dashboard {src}` draws it)")
+    trajs = load_trajectories(src, args.format, args.image_root or None, tokenizer, policy.view if policy else None,
+                              load_images=args.images or policy is not None)
     res = audit_with_policy(policy, trajs, audit) if policy is not None else audit_log(trajs, audit.iou, args.images)
     results = {"source": str(src), "format": args.format, "policy": args.policy or None, "rows": nan_to_none(res.rows),
                "config": {"audit": vars(audit)}, "complete": True}

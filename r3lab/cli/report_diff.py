@@ -7,8 +7,7 @@ import json
 from pathlib import Path
 
 from ..core.files import atomic_write_text
-from ..replication.behaviour import load_run
-from ..replication.imported import audit_log
+from ..replication.imported import audit_log, load_trajectories
 from ..replication.questions import diff_runs, load_questions
 from ..viz.audit_report import diff_html, write_page
 from .args import parse_bool
@@ -29,10 +28,7 @@ def questions_of(run: str, images: bool = True) -> list[dict]:
         raise FileNotFoundError(f"{path} does not exist: pass two run folders or files")
     if (path / "questions.jsonl").is_file() or path.name == "questions.jsonl":
         return load_questions(path)
-    trajs = load_run(path, load_images=images)
-    if not isinstance(trajs, list):
-        raise ValueError(f"{path} is a training log: it holds no questions to compare")
-    return audit_log(trajs, images=images).questions
+    return audit_log(load_trajectories(path, load_images=images), images=images).questions
 
 
 def run(args) -> int:

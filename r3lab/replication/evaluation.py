@@ -103,7 +103,7 @@ class EvalResult:
     config: dict = field(default_factory=dict)
     seconds: float = 0.0
     complete: bool = True  # False: Ctrl-C stopped the evaluation; the rows cover the samples finished before it
-    questions: list = field(default_factory=list, repr=False)  # one record per question (questions.jsonl)
+    questions: list = field(default_factory=list, repr=False)  # the audit's record per question (questions.jsonl)
 
     def __getitem__(self, family: str) -> dict[str, float]:
         return self.rows[family]
@@ -135,9 +135,14 @@ class EvalResult:
         if trajectories:
             atomic_write_text(folder / "trajectories.jsonl",
                               "".join(json.dumps(t.to_dict("none")) + "\n" for t in self.trajectories))
-        if self.questions:
-            save_questions(folder, self.questions)
+        save_questions(folder, self.records())
         return folder
+
+    def records(self) -> list[dict]:
+        """One record per question (questions.jsonl, what `r3lab report` reads): the audit's, or, without the audit,
+        the question, the accepted answers, the model's answer, right or wrong, and the crops it took."""
+        return self.questions or trajectory_records(self.trajectories,
+                                                    [reward_hit(t, t.model_text()) for t in self.trajectories])
 
 
 def summarize(trajectories: Sequence, terms="code") -> dict[str, dict[str, float]]:
@@ -213,8 +218,6 @@ def evaluate(policy: Policy, samples: Sequence, config: EvalConfig | None = None
         ablations = ablation_rollouts(policy, done, cfg.rollout, cfg.batch_rows, cfg.seed, progress)
         for fam, row in necessity_rows(done, trajs, ablations, cfg.reward.terms()).items():
             rows.setdefault(fam, {}).update(row)
-    if not questions:
-        questions = trajectory_records(trajs, [reward_hit(s, t.model_text()) for s, t in zip(done, trajs)])
     return EvalResult(rows, trajs, asdict(cfg), time.perf_counter() - t0, complete=complete, questions=questions)
 
 

@@ -14,6 +14,7 @@ run's own answers: meaningful when the policy is the model that wrote the run (i
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
 from ..core.regions import box_iou
@@ -21,6 +22,7 @@ from ..core.trajectory import MODEL
 from ..data.sample import Sample
 from .audit import wilson
 from .audit_run import AuditRun, reward_hit, run_audit
+from .behaviour import load_run
 from .chance import chance_of
 from .questions import trajectory_records
 
@@ -67,6 +69,20 @@ def audit_log(trajectories: Sequence, iou: float = 0.5, images: bool = True) -> 
             "crops_per_correct_own": crops / right if right else math.nan,
             "chance": _mean([chance.get(g, math.nan) for g in (groups[i] for i in idx)])}
     return AuditRun(rows, trajectory_records(trajs, hits, images), {"own": trajs}, {"own": hits})
+
+
+def load_trajectories(path, format: str = "auto", image_root=None, tokenizer=None, view=None,
+                      load_images: bool = True) -> list:
+    """The trajectories of a run (`behaviour.load_run`; an `r3lab eval` folder: its trajectories.jsonl), or a
+    ValueError for a training log, which holds no questions."""
+    path = Path(path)
+    if format == "auto" and path.is_dir() and (path / "trajectories.jsonl").is_file():
+        format = "r3lab"  # an evaluation folder holds results.json too, which reads as a set of evaluations
+    trajs = load_run(path, format, image_root, tokenizer, view, load_images=load_images)
+    if not isinstance(trajs, list):
+        raise ValueError(f"{path} is a training log or a set of evaluations: it holds no questions (`r3lab dashboard "
+                         f"{path}` draws it)")
+    return trajs
 
 
 def samples_of(trajectories: Sequence) -> list[Sample]:

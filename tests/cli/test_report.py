@@ -105,3 +105,17 @@ def test_the_report_opens_in_chromium_whole_and_sorts(runs, tmp_path):
         finally:
             ctx.close()
             shutil.rmtree(profile, ignore_errors=True)
+
+
+def test_an_eval_folder_without_questions_is_read_from_its_trajectories(runs, tmp_path):
+    old = tmp_path / "old"
+    old.mkdir()
+    for name in ("results.json", "trajectories.jsonl"):  # an evaluation written before questions.jsonl existed
+        shutil.copy(runs[0] / name, old / name)
+    out = tmp_path / "diff"
+    assert main(["report", "diff", str(old), str(runs[0]), "--out", str(out)]) == 0
+    diff = json.loads((out / "diff.json").read_text())
+    assert diff["common"] == 3 and diff["changed"] == []  # the same rollouts, scored by the same rule
+    assert main(["report", "audit", str(old), "--out", str(tmp_path / "audit")]) == 0
+    with pytest.raises(ValueError, match="training log"):
+        main(["report", "audit", str(runs[0] / "results.json"), "--format", "eval", "--out", str(tmp_path / "x")])

@@ -49,8 +49,11 @@ def test_evaluate_audit_writes_every_key_beside_its_chance_level(audited, tmp_pa
 
 def test_an_evaluation_without_the_audit_keeps_its_keys_and_still_writes_questions(policy, tmp_path):
     res = evaluate(policy, toy_samples(2, policy.view), EvalConfig(rollout={"max_new_tokens": 8}), progress=False)
-    assert "acc_format_only" not in res.rows["all"] and len(res.questions) == 2
-    assert res.questions[0]["settings"] == {}
+    assert "acc_format_only" not in res.rows["all"] and res.questions == []  # nothing built until asked
+    records = res.records()
+    assert len(records) == 2 and records[0]["settings"] == {} and records[0]["own"]["correct"] in (True, False)
+    res.save(tmp_path)
+    assert len(load_questions(tmp_path)) == 2
 
 
 def test_attention_vs_box_on_the_region_and_off_it(policy):
