@@ -39,6 +39,6 @@ def run(args) -> int:
     write_page(out / "diff.html", diff_html(diff, args.run_a, args.run_b))
     for fam, c in diff["families"].items():
         print(f"{fam:12s} {c['n']:5d} questions: {c['fixed']} fixed, {c['broken']} broken")
-    print(f"{len(diff['changed'])} questions differ ({len(diff['only_a'])} only in A, {len(diff['only_b'])} only in B); "
-          f"wrote {out}/diff.json, diff.html")
+    print(f"{len(diff['changed'])} questions differ ({len(diff['only_a'])} only in A, {len(diff['only_b'])} only in "
+          f"B); wrote {out}/diff.json, diff.html")
     return 0

@@ -46,9 +46,9 @@ class WhyConfig:
     sink: str = "renorm"  # attention: sink handling, see AttentionMaps ("renorm" | "keep" | "image")
     top_k: int = 3  # attention: the most attended cells reported per call
     iou: float = 0.5  # attention vs box: the written box is on the ground-truth region from this IoU
-    importance: tuple = field(default=(), metadata=_LIST)  # views the crop is swapped for to measure its importance ("blank" | "coarse" | "wrong"; empty: none)
-    importance_target: str = "answer"  # what the importance scores: "answer" (the final <answer>) or "read" (the text right after the crop)
-    answer_from: str = "model"  # the answer scored: "model" (what the trajectory answered) or "gt" (its first accepted answer)
+    importance: tuple = field(default=(), metadata=_LIST)  # views the crop is swapped for: "blank" | "coarse" | "wrong"
+    importance_target: str = "answer"  # what importance scores: "answer" (the final answer) | "read" (after the crop)
+    answer_from: str = "model"  # the answer scored: "model" (the trajectory's) or "gt" (its first accepted answer)
 
     def __post_init__(self):
         self.methods, self.targets, self.swaps = names(self.methods), names(self.targets), names(self.swaps)

@@ -44,7 +44,8 @@ class ExplainConfig:
     def why(self) -> WhyConfig:
         """The same request as `explain`'s config (ValueError naming a bad variant, target or score)."""
         if self.score not in ("answer", "read"):
-            raise ValueError(f"score={self.score!r}: use 'answer' (the final answer) or 'read' (the text after each crop)")
+            raise ValueError(f"score={self.score!r}: use 'answer' (the final answer) or 'read' (the text after each "
+                             "crop)")
         if self.target not in ("model", "gt"):
             raise ValueError(f"target={self.target!r}: use 'model' or 'gt'")
         return WhyConfig(methods=("attention",), targets=("box",), attention_layers=self.layers, heads=self.heads,

@@ -52,7 +52,8 @@ def predictions(audits: dict[str, dict]) -> list[dict]:
         for key in ("acc_format_only", "acc_dummy_crop"):
             if key in r:
                 out.append({"model": label, "claim": f"{key[4:]} on read_one no better than chance",
-                            "holds": r[f"{key}_lo"] <= r[f"{key}_chance"], "value": r[key], "chance": r[f"{key}_chance"]})
+                            "holds": r[f"{key}_lo"] <= r[f"{key}_chance"], "value": r[key],
+                            "chance": r[f"{key}_chance"]})
         c = rows.get("control", {})
         if "acc_no_crop" in c:
             overlap = c["acc_no_crop_hi"] >= (c.get("accuracy_lo") or c["accuracy"]) - 1e-9

@@ -118,4 +118,5 @@ def _attention(policy, own, audit: AuditSettings) -> list[list]:
 
 def nan_to_none(rows: dict) -> dict:
     """Rows as JSON holds them: NaN ("not measured") as null."""
-    return {f: {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()} for f, r in rows.items()}
+    return {f: {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()}
+            for f, r in rows.items()}

@@ -43,7 +43,8 @@ class BenchAudit:
             for k in SETTINGS:
                 got = q["settings"][k]
                 rec["settings"][k] = {"hit": res.hits[k][i], "answer": got["answer"],
-                                      "tokens": got.get("tokens", _tokens(res.runs[k][i])), "crops": _calls(res.runs[k][i])}
+                                      "tokens": got.get("tokens", _tokens(res.runs[k][i])),
+                                      "crops": _calls(res.runs[k][i])}
             rec["settings"]["majority_no_crop"]["answers"] = q["settings"]["majority_no_crop"]["answers"]
             rec["settings"]["majority_no_crop"]["any_hit"] = q["settings"]["majority_no_crop"]["any_correct"]
             rec["seconds"] = {k: res.seconds[k][i] for k in SETTINGS}
@@ -75,7 +76,8 @@ def bench_audit_rows(items: Sequence[dict], groups: Sequence[str], k: int) -> di
         for fam, row in cost_rows(s, groups, per, acc[s], [x or {} for x in seconds]).items():
             rows[fam].update(row)
     for fam in rows:
-        counts = attention_box_counts([a for g, r in zip(groups, recs) if fam in ("all", g) for a in r["attention_box"]])
+        counts = attention_box_counts([a for g, r in zip(groups, recs) if fam in ("all", g)
+                                       for a in r["attention_box"]])
         for key, hits in (("attn_in_region", counts["attn_box_both"] + counts["attn_box_attention_only"]),
                           ("box_on_region", counts["attn_box_both"] + counts["attn_box_box_only"])):
             counts[f"{key}_lo"], counts[f"{key}_hi"] = wilson(hits, counts["attn_box_n"])

@@ -54,7 +54,8 @@ class VisionClock:
 
     def __enter__(self) -> "VisionClock":
         if self.tower is not None:
-            self._hooks = [self.tower.register_forward_pre_hook(self._pre), self.tower.register_forward_hook(self._post)]
+            self._hooks = [self.tower.register_forward_pre_hook(self._pre),
+                           self.tower.register_forward_hook(self._post)]
         return self
 
     def __exit__(self, *exc):

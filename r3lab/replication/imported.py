@@ -58,7 +58,8 @@ def audit_log(trajectories: Sequence, iou: float = 0.5, images: bool = True) -> 
         box_lo, box_hi = wilson(sum(on), len(on))
         rows[fam] = {
             "n": len(ts), "accuracy": right / len(scored) if scored else math.nan, "accuracy_lo": lo, "accuracy_hi": hi,
-            "answered": _mean([t.final_answer() is not None for t in ts]), "crop_rate": _mean([bool(t.crops) for t in ts]),
+            "answered": _mean([t.final_answer() is not None for t in ts]),
+            "crop_rate": _mean([bool(t.crops) for t in ts]),
             "crops": crops / len(ts), "calls": calls / len(ts),
             "refused_rate": sum(not e.ok for t in ts for e in t.events) / calls if calls else math.nan,
             "crop_iou": _mean([v for v in ious if v is not None]), "box_on_region": _mean(on),

@@ -20,11 +20,14 @@ from ..replication.audit import SETTINGS, WHAT
 from ..replication.cost import PARTS
 from ..replication.necessity import VARIANTS
 
-STYLE = """body{font-family:system-ui,sans-serif;margin:1.5em;color:#222}table{border-collapse:collapse;margin:.6em 0 1.4em}
+STYLE = """body{font-family:system-ui,sans-serif;margin:1.5em;color:#222}
+table{border-collapse:collapse;margin:.6em 0 1.4em}
 th,td{border:1px solid #ccc;padding:3px 6px;font-size:13px;vertical-align:top}th{background:#f3f3f3;cursor:pointer}
-td img{max-width:80px}td.ok{background:#e3f6e3}td.no{background:#fbe3e3}img{image-rendering:pixelated;margin:1px;border:1px solid #999}
+td img{max-width:80px}td.ok{background:#e3f6e3}td.no{background:#fbe3e3}
+img{image-rendering:pixelated;margin:1px;border:1px solid #999}
 .small{color:#666;font-size:12px}code{background:#f6f6f6}"""
-SORT = """document.querySelectorAll('table.sortable').forEach(function(t){t.querySelectorAll('th').forEach(function(th,i){
+SORT = """document.querySelectorAll('table.sortable').forEach(function(t){
+t.querySelectorAll('th').forEach(function(th,i){
 th.title='sort';th.addEventListener('click',function(){var b=t.tBodies[0],r=Array.prototype.slice.call(b.rows),
 up=th.getAttribute('data-dir')!=='up';th.setAttribute('data-dir',up?'up':'down');r.sort(function(x,y){
 var a=x.cells[i].getAttribute('data-v'),c=y.cells[i].getAttribute('data-v');a=a===null?x.cells[i].textContent:a;
@@ -57,8 +60,8 @@ def _page(title: str, body: str) -> str:
 
 def _table(head: Sequence[str], rows: Sequence[str], cls: str = "sortable", caption: str = "") -> str:
     cap = f"<caption>{e(caption)}</caption>" if caption else ""
-    return (f'<table class="{cls}">{cap}<thead><tr>' + "".join(f"<th>{e(h)}</th>" for h in head) + "</tr></thead><tbody>"
-            + "".join(rows) + "</tbody></table>")
+    head_row = "".join(f"<th>{e(h)}</th>" for h in head)
+    return f'<table class="{cls}">{cap}<thead><tr>{head_row}</tr></thead><tbody>' + "".join(rows) + "</tbody></table>"
 
 
 def _numbers(rows: dict) -> str:
@@ -129,12 +132,12 @@ def _questions(questions: Sequence[dict]) -> str:
         for q in (q for q in questions if q.get("family", "?") == fam):
             own = q["own"]
             tool_only = q.get("tool_only")
+            only = "yes" if tool_only else ("no" if tool_only is not None else "–")
             rows.append(f"<tr><td>{e(q['sample_id'])}</td><td>{e(q.get('question'))}</td>"
                         f"<td>{e(' / '.join(map(str, q.get('answers', []))))}</td>{_answer_cell(own)}"
                         f"<td data-v=\"{len(own.get('crops', []))}\">{_crops(own.get('crops', []))}</td>"
                         + "".join(_answer_cell(q["settings"].get(s)) for s in settings)
-                        + f'<td data-v="{_mark(tool_only)[1]}">{"yes" if tool_only else ("no" if tool_only is not None else "–")}'
-                        "</td></tr>")
+                        + f'<td data-v="{_mark(tool_only)[1]}">{only}</td></tr>')
         out.append(f"<h3>{e(fam)}: {len(rows)} questions</h3>" + _table(
             ["id", "question", "accepted", "answer (own crops)", "crops", *settings, "tool only"], rows))
     return "".join(out)

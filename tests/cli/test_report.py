@@ -1,5 +1,5 @@
-"""`r3lab eval --audit`, `r3lab report audit` and `r3lab report diff`: the files each writes, text from the data escaped,
-one self-contained page that opens in Chromium (crops decoded, sortable, nothing fetched)."""
+"""`r3lab eval --audit`, `r3lab report audit` and `r3lab report diff`: the files each writes, text from the data
+escaped, one self-contained page that opens in Chromium (crops decoded, sortable, nothing fetched)."""
 import json
 import os
 import shutil
