@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Callable, Sequence
 from tqdm.auto import tqdm
 
 from ..core.env import progress_disabled
+from ..core.trajectory import IMAGE
 from ..engine.config import RolloutSettings
 from ..explain.attention_box import attention_box_counts, attention_vs_box
 from ..train.rewards import accuracy
@@ -71,9 +72,11 @@ def run_audit(policy: "Policy", samples: Sequence, own: Sequence, settings: Roll
             sub = [samples[i] for i in idx]
             forced = None if scripts is None else [scripts[i] for i in idx]
             if name in SETTINGS:
-                return audit_rollouts(policy, sub, [own[i] for i in idx], settings, audit, batch_rows, seed, False,
-                                      (name,), forced)[name]
-            return ablation_rollouts(policy, sub, settings, batch_rows, seed, False, (name,), forced)[name]
+                got = audit_rollouts(policy, sub, [own[i] for i in idx], settings, audit, batch_rows, seed, False,
+                                     (name,), forced)[name]
+            else:
+                got = ablation_rollouts(policy, sub, settings, batch_rows, seed, False, (name,), forced)[name]
+            return [_without_pixels(t) for t in got]
         runs[name], seconds[name] = by_family(policy, groups, run)
     bar.close()
     hits = {k: [hit(s, t.model_text()) for s, t in zip(samples, v)] for k, v in runs.items() if k != "majority_no_crop"}
@@ -106,6 +109,16 @@ def run_audit(policy: "Policy", samples: Sequence, own: Sequence, settings: Roll
         q["tool_only"] = (q["own"]["correct"] and not any(q["settings"][k]["correct"] for k in ("no_crop",
                                                                                                 "majority_no_crop")))
     return AuditRun(rows, questions, runs, hits, seconds)
+
+
+def _without_pixels(trajectories):
+    """A setting's trajectories without their images (the audit keeps their text, ids and events): each held its
+    own copy of the main image, a few gigabytes over a thousand questions per family."""
+    for t in trajectories if isinstance(trajectories, list) else [trajectories]:
+        for p in t.pieces:
+            if p.kind == IMAGE:
+                p.image = None
+    return trajectories
 
 
 def _attention(policy, own, audit: AuditSettings) -> list[list]:

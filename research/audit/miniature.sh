@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The audit of the shipped checkpoints on the miniature (issue 76, item 6): 1,000 held-out questions per family on a
-# seed no stage of the recipe draws from (2026), `r3lab eval --audit` (without tool necessity's swaps: the card has its own ablation rows) on r3-tiny-sft and
-# r3-tiny-rgrpo, then `r3lab report diff` between the two runs. The results.json files are copied to
-# assets/checkpoints/audit/ (what the model card's audit block and lesson 47 read).
+# seed no stage of the recipe draws from (2026), `r3lab eval --audit` on r3-tiny-sft and r3-tiny-rgrpo (without tool
+# necessity's swaps, which the card's oracle and random rows cover), then `r3lab report diff` between the two runs.
+# The results.json files are copied to assets/checkpoints/audit/ (what the card's audit block and lesson 47 read),
+# the block written into the card.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-runs/audit-miniature}
@@ -16,4 +17,5 @@ for m in sft rgrpo; do
       --data "$OUT/data" --audit --necessity false --batch-rows 64 --out "$OUT/$m" 2> "$OUT/$m.time"
   mkdir -p assets/checkpoints/audit && cp "$OUT/$m/results.json" "assets/checkpoints/audit/$m.json"
 done
-$R3LAB report diff "$OUT/sft" "$OUT/rgrpo" --out "$OUT/diff" || true
+$R3LAB report diff "$OUT/sft" "$OUT/rgrpo" --out "$OUT/diff"
+.venv/bin/python -m r3lab.replication.audit_card

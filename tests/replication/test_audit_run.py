@@ -105,3 +105,17 @@ def test_diff_lists_the_questions_whose_correctness_differs():
     assert d["families"]["x"] == {"n": 2, "fixed": 1, "broken": 1} and d["families"]["y"]["fixed"] == 0
     with pytest.raises(ValueError, match="twice"):
         diff_runs(a + [rec(0, "x", True)], b)
+
+
+def test_the_settings_keep_no_pixels_and_the_model_own_rollout_keeps_its(policy):
+    from r3lab.engine.rollouts import rollout
+    from r3lab.engine.config import RolloutConfig, RolloutSettings
+    from r3lab.replication.audit_run import run_audit
+
+    samples = toy_samples(2, policy.view)
+    own = rollout(policy, samples, RolloutConfig(greedy=True, max_new_tokens=8), group_size=1, progress=False)
+    run = run_audit(policy, samples, own, RolloutSettings(max_new_tokens=8, temperature=0.0), necessity=True)
+    # each setting held its own copy of every main image: a thousand questions per family would hold gigabytes
+    assert all(p.image is None for k, ts in run.runs.items() if k != "own" for t in ts
+               for tt in (t if isinstance(t, list) else [t]) for p in tt.image_pieces)
+    assert all(t.main.image is not None for t in run.runs["own"])
