@@ -119,3 +119,20 @@ def test_the_settings_keep_no_pixels_and_the_model_own_rollout_keeps_its(policy)
     assert all(p.image is None for k, ts in run.runs.items() if k != "own" for t in ts
                for tt in (t if isinstance(t, list) else [t]) for p in tt.image_pieces)
     assert all(t.main.image is not None for t in run.runs["own"])
+
+
+@pytest.mark.parametrize("fmt", ["vlm-r3", "verl", "trl"])
+def test_every_importer_run_is_audited_from_its_logs(fmt, policy, tmp_path):
+    from r3lab.replication.imported import load_trajectories
+    from r3lab.testing.mini_runs import write_agent_loop, write_trl_completions, write_vlmr3_eval
+
+    path = {"vlm-r3": lambda: write_vlmr3_eval(tmp_path, n=3), "verl": lambda: write_agent_loop(tmp_path, policy),
+            "trl": lambda: write_trl_completions(tmp_path)}[fmt]()
+    res = audit_log(load_trajectories(path, fmt, tokenizer=policy if fmt == "verl" else None))
+    row = res.rows["all"]
+    assert row["n"] == len(res.questions) > 0 and 0 <= row["crop_rate"] <= 1 and row["calls"] >= row["crops"]
+    assert 0 <= row["accuracy"] <= 1 and row["chars_per_correct_own"] > 0
+    if fmt == "verl":  # the log holds the model's token ids: its cost in tokens is known without a model
+        assert row["tokens"] > 0 and row["tokens_per_correct_own"] > 0
+    if fmt == "vlm-r3":  # the failed crop ("Invalid operation!") is a refused call
+        assert row["refused_rate"] > 0
