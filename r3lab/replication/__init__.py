@@ -13,7 +13,7 @@ __getattr__, __dir__, __all__ = lazy(__name__, {
     ".cost": ["cost_rows"],
     ".questions": ["diff_runs", "load_questions"],
     ".imported": ["audit_log", "audit_with_policy"],
-    ".bench_audit": ["bench_audit", "BenchAudit"],
+    ".bench_audit": ["BenchAudit", "bench_audit_rows"],
     ".audit_card": ["audit_block", "write_audit_block"],
     ".reading": ["table_notes"],
     ".recipe_config": ["RecipeConfig"],

@@ -119,3 +119,13 @@ def test_an_eval_folder_without_questions_is_read_from_its_trajectories(runs, tm
     assert main(["report", "audit", str(old), "--out", str(tmp_path / "audit")]) == 0
     with pytest.raises(ValueError, match="training log"):
         main(["report", "audit", str(runs[0] / "results.json"), "--format", "eval", "--out", str(tmp_path / "x")])
+
+
+def test_a_bad_questions_file_is_named_with_its_line(tmp_path):
+    for name, text, match in (("a", '{"sample_id": "q0", "own": {}}\nnot json\n', r"questions.jsonl, line 2: not JSON"),
+                              ("b", '{"own": {}}\n', r"line 1: a question record needs 'sample_id'")):
+        run = tmp_path / name
+        run.mkdir()
+        (run / "questions.jsonl").write_text(text)
+        with pytest.raises(ValueError, match=match):
+            main(["report", "diff", str(run), str(run), "--out", str(tmp_path / "d")])
