@@ -5,12 +5,15 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.r3lab-installed
 # Debian's Chromium drives the browser test (tests/course/test_lab_browser.py); Playwright never downloads one.
+# `make main` needs no browser: plotly's PNGs are drawn by kaleido in it when it is there, by matplotlib otherwise.
 CHROMIUM ?= /usr/bin/chromium
 PYTEST_ARGS ?=
 
 # r3-tiny is overhead-bound: one OpenMP thread per process avoids spin-waiting (see r3lab.env.configure_threads).
 export OMP_NUM_THREADS ?= 1
+ifneq ($(wildcard $(CHROMIUM)),)
 export R3LAB_CHROMIUM := $(CHROMIUM)
+endif
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
 # A second environment for CI (`make test-py312`): Python 3.12 with the registry's newest torch and transformers

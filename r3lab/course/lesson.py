@@ -61,13 +61,13 @@ def setup(seed: int, device: str = "auto") -> Machine:
     quiet()
     display = configure_display()
     if headless():
-        from ..viz.static import register_renderer
+        from ..viz.static import figure_backend, register_renderer
 
         register_renderer()
-        display["plotly_renderer"] = "r3lab"
+        display["plotly_renderer"] = f"r3lab: PNG by {figure_backend()}"
     info = Machine(describe(dev))
     info["device"] = dev
-    info["figures"] = f"matplotlib {display['matplotlib_backend'].rsplit('.', 1)[-1]}, plotly {display['plotly_renderer']}"
+    info["figures"] = f"matplotlib {display['matplotlib_backend'].rsplit('.', 1)[-1]}; plotly {display['plotly_renderer']}"
     return info
 
 

@@ -278,6 +278,9 @@ def run_series(names=None, params: dict | None = None, profile: str = "default",
         raise ParameterError(f"no selected notebook declares {', '.join(map(repr, unused))}. "
                              + " ".join(f"{p.stem}: {', '.join(declared(p))}." for p in paths))
     ensure_kernel(kernel)
+    from ..viz.static import figure_backend
+
+    print(f"[r3lab] plotly figures as PNG: {figure_backend()}", flush=True)
     out_dir = Path(out).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     results = []

@@ -1,51 +1,165 @@
-"""Figures and tables that survive being saved: plotly as a PNG (kaleido) beside its JSON, tables as HTML.
+"""Figures and tables that survive being saved: plotly as a PNG beside its JSON, tables as HTML.
 
 An executed notebook is read later, untrusted, in JupyterLab or as nbconvert HTML. Plotly's `notebook`
 renderer writes JavaScript (blank when untrusted) and inlines plotly.js (megabytes per notebook); the
 `r3lab` renderer registered here writes a PNG that every viewer shows, and the figure's JSON for
-JupyterLab's plotly extension when it is small. Kaleido draws the PNG in a Chromium it finds
-(Debian's /usr/bin/chromium, or BROWSER_PATH); one browser is kept for the whole kernel (a figure then
-takes about 0.2 s instead of 2-3 s).
+JupyterLab's plotly extension when it is small. The PNG is kaleido's, drawn in a Chromium when one is found
+(`find_browser`: R3LAB_CHROMIUM, else BROWSER_PATH, else where kaleido looks), one browser kept for the whole
+kernel (a figure then takes about 0.2 s instead of 2-3 s); every wait on it is bounded (`START_S`, `DRAW_S`).
+Without a browser, or when it does not answer in time, matplotlib draws the figure (`r3lab.viz.plotly_mpl`):
+no figure path waits on a browser that is not there.
 """
 from __future__ import annotations
 
+import asyncio
 import atexit
 import base64
+import concurrent.futures
 import html
 import math
+import os
 import re
+import signal
 import threading
 from typing import Any, Iterable, Mapping, Sequence
 
 RENDERER = "r3lab"
 MAX_JSON_BYTES = 400_000  # larger figures (big images as heatmaps) keep only their PNG
-_server = {"started": False}
+START_S = 8.0  # seconds the browser may take to start and answer; then matplotlib draws, for the whole kernel
+DRAW_S = 8.0  # seconds one figure may take in it
+_state: dict[str, Any] = {"drawer": None, "failed": ""}  # the kept browser, or why there is none
 _lock = threading.Lock()
 
 
-def figure_png(fig, width: int | None = None, height: int | None = None, scale: float = 1.0) -> bytes:
-    """The plotly figure `fig` as PNG bytes, drawn by kaleido in a kept Chromium."""
-    import kaleido
+class BrowserMissing(RuntimeError):
+    """No browser for kaleido to draw plotly's PNG in, or one that did not start or answer in time."""
 
+
+def _executable(path: str) -> bool:
+    return os.path.isfile(path) and os.access(path, os.X_OK)
+
+
+def find_browser() -> tuple[str | None, str]:
+    """(path, how it was found) of the Chromium kaleido would draw in, or (None, why there is none). Looked for
+    in this order, the first one set deciding: R3LAB_CHROMIUM, BROWSER_PATH, then kaleido's own search (PATH,
+    the usual install folders, `kaleido_get_chrome`'s download)."""
+    for var in ("R3LAB_CHROMIUM", "BROWSER_PATH"):
+        if value := os.environ.get(var, "").strip():
+            return (value, var) if _executable(value) else (None, f"{var}={value} is not an executable file")
+    try:
+        from choreographer.browsers.chromium import Chromium
+    except ImportError:
+        return None, "kaleido is not installed (pip install 'r3lab[notebooks]')"
+    try:
+        path = Chromium.find_browser(skip_local=False)
+    except Exception as e:  # a broken local download or registry: no browser, said once
+        return None, f"looking for one failed ({type(e).__name__}: {e})"
+    return (path, "found") if path else (None, "no Chromium, Chrome, Edge or Brave on PATH or in the usual places")
+
+
+def figure_backend() -> str:
+    """One line: what draws plotly's static images in this process (a browser's path, or matplotlib and why)."""
+    if _state["failed"]:
+        return f"matplotlib ({_state['failed']})"
+    path, how = find_browser()
+    return f"kaleido in {path}" if path else f"matplotlib (no browser for kaleido: {how})"
+
+
+class _Drawer:
+    """One browser kept for the kernel, driven by kaleido on an event loop of its own thread; every wait bounded."""
+
+    def __init__(self, path: str):
+        import kaleido
+
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="r3lab-kaleido", daemon=True)
+        self.thread.start()
+        self.kaleido, self.ready = None, False
+        try:
+            self._wait(self._open(kaleido.Kaleido, path), START_S, f"start the browser {path}")
+        except BaseException:
+            self.close()
+            raise
+
+    async def _open(self, make, path: str) -> None:
+        # mathjax=False: kaleido would fetch MathJax from a CDN, which an offline machine never answers
+        self.kaleido = make(n=1, timeout=DRAW_S, mathjax=False, path=path)
+        await self.kaleido.open()
+        self.ready = True
+
+    def _wait(self, coro, seconds: float, what: str):
+        future = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        try:
+            return future.result(seconds)
+        except concurrent.futures.TimeoutError:
+            future.cancel()
+            raise BrowserMissing(f"kaleido could not {what} within {seconds:.0f} s") from None
+
+    def draw(self, fig_dict: dict, opts: dict) -> bytes:
+        return self._wait(self.kaleido.calc_fig(fig_dict, opts=opts), DRAW_S, "draw a figure")
+
+    def close(self) -> None:
+        proc = getattr(self.kaleido, "subprocess", None)
+        if proc is not None and proc.poll() is None:  # the browser's whole process group (it starts its own)
+            try:
+                os.killpg(proc.pid, signal.SIGTERM if self.ready else signal.SIGKILL)
+            except (ProcessLookupError, PermissionError, AttributeError):
+                proc.kill()
+            try:
+                proc.wait(2)  # reaped: no zombie left behind
+            except Exception:
+                pass
+        if self.kaleido is not None and self.ready:
+            try:
+                self._wait(self.kaleido.close(), 2, "close the browser")
+            except Exception:  # closing is best effort: the process is gone already
+                pass
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(2)
+
+
+def figure_png(fig, width: int | None = None, height: int | None = None, scale: float = 1.0) -> bytes:
+    """The plotly figure `fig` as PNG bytes, drawn by kaleido in a kept browser. Raises `BrowserMissing` (one line,
+    within `START_S` + `DRAW_S` seconds) when there is no browser, or it does not start or answer in time; later
+    calls in the same process then raise at once."""
     fig_dict = fig if isinstance(fig, dict) else fig.to_dict()
     layout = fig_dict.get("layout", {})
     opts = {"format": "png", "width": width or layout.get("width") or 900,
             "height": height or layout.get("height") or 480, "scale": scale}
     with _lock:
-        if not _server["started"]:
-            kaleido.start_sync_server(silence_warnings=True)
-            _server["started"] = True
+        if _state["failed"]:
+            raise BrowserMissing(_state["failed"])
+        if _state["drawer"] is None:
+            path, how = find_browser()
+            if path is None:
+                _state["failed"] = f"no browser for kaleido: {how}"
+                raise BrowserMissing(_state["failed"])
+            try:
+                import kaleido  # noqa: F401
+            except ImportError:
+                _state["failed"] = "kaleido is not installed (pip install 'r3lab[notebooks]')"
+                raise BrowserMissing(_state["failed"]) from None
+            try:
+                _state["drawer"] = _Drawer(path)
+            except BrowserMissing as e:
+                _state["failed"] = str(e)
+                raise
+            except Exception as e:  # the browser refused to start: say what kaleido said, in one line
+                _state["failed"] = f"kaleido could not start {path}: {type(e).__name__}: {str(e).splitlines()[0][:200]}"
+                raise BrowserMissing(_state["failed"]) from None
             atexit.register(_stop)
-    # kaleido.calc_fig_sync directly: plotly's to_image passes `kopts`, which a kept server warns about
-    return kaleido.calc_fig_sync(fig_dict, opts=opts)
+        try:
+            return _state["drawer"].draw(fig_dict, opts)
+        except BrowserMissing as e:  # a browser that stopped answering is not waited on again
+            _state["failed"] = str(e)
+            _stop()
+            raise
 
 
 def _stop() -> None:
-    import kaleido
-
-    if _server["started"]:
-        kaleido.stop_sync_server(silence_warnings=True)
-        _server["started"] = False
+    drawer, _state["drawer"] = _state["drawer"], None
+    if drawer is not None:
+        drawer.close()
 
 
 def static_bundle(fig_dict: dict) -> dict:
@@ -58,9 +172,20 @@ def static_bundle(fig_dict: dict) -> dict:
     title = title.get("text", "") if isinstance(title, dict) else str(title)
     bundle: dict[str, Any] = {"text/plain": f"<plotly figure{': ' + title if title else ''}>"}
     try:
-        bundle["image/png"] = base64.b64encode(figure_png(fig_dict)).decode()
-    except Exception as e:  # no kaleido / no Chromium: say so once in the output, keep the JSON
-        bundle["text/plain"] += f" (no static image: {type(e).__name__}: {e}; pip install kaleido, and Chromium)"
+        png = figure_png(fig_dict)
+    except BrowserMissing:  # no browser (Colab, Binder, most laptops): matplotlib draws it instead
+        from .plotly_mpl import plotly_to_png
+
+        png = None
+        try:
+            png = plotly_to_png(fig_dict)
+        except Exception as e:  # a figure the static drawer cannot draw: say so in the output, keep the JSON
+            bundle["text/plain"] += f" (no static image: {type(e).__name__}: {e})"
+    except Exception as e:  # kaleido failed on this figure: say so in the output, keep the JSON
+        png = None
+        bundle["text/plain"] += f" (no static image: {type(e).__name__}: {e})"
+    if png is not None:
+        bundle["image/png"] = base64.b64encode(png).decode()
     text = pio.to_json(fig_dict, validate=False)
     if len(text) <= MAX_JSON_BYTES:
         bundle["application/vnd.plotly.v1+json"] = json.loads(text)

@@ -107,3 +107,23 @@ def test_links_and_badges_point_at_existing_files(doc):
             assert file.exists(), f"{doc}: broken link {target}"
         checked += 1
     assert checked or doc == "DEVELOPERS.md"
+
+
+@pytest.mark.notebooks
+def test_a_plotly_lesson_shows_every_figure_without_a_browser(tmp_path, monkeypatch):
+    import os
+    import sys
+
+    # no browser reachable: the variables point nowhere and PATH holds only this Python's folder
+    monkeypatch.setenv("R3LAB_CHROMIUM", str(tmp_path / "no-chromium"))
+    monkeypatch.setenv("BROWSER_PATH", str(tmp_path / "no-browser"))
+    monkeypatch.setenv("PATH", os.path.dirname(sys.executable))
+    res = nbr.run_series(["70"], profile="smoke", out=tmp_path, timeout=300)
+    assert res[0].ok, res[0].error
+    outputs = [o for c in nbformat.read(str(res[0].output), as_version=4).cells for o in c.get("outputs", [])]
+    plotly = [o for o in outputs if "application/vnd.plotly.v1+json" in o.get("data", {})
+              or o.get("data", {}).get("text/plain", "").startswith("<plotly figure")]
+    assert len(plotly) >= 3 and all("image/png" in o["data"] for o in plotly), [o["data"].get("text/plain")
+                                                                                 for o in plotly]
+    machine = next(o["data"]["text/html"] for o in outputs if "r3lab-machine" in o.get("data", {}).get("text/html", ""))
+    assert "matplotlib (no browser for kaleido: R3LAB_CHROMIUM=" in machine  # says what drew them, in one line

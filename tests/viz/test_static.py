@@ -19,14 +19,78 @@ def test_the_bundle_holds_a_png_and_small_json_never_plotly_js(monkeypatch):
     assert "application/vnd.plotly.v1+json" not in static.static_bundle(fig.to_dict())
 
 
-def test_without_kaleido_the_output_says_why_and_keeps_the_json(monkeypatch):
+def test_a_figure_kaleido_fails_on_says_why_and_keeps_the_json(monkeypatch):
     def broken(fig):
-        raise RuntimeError("Chrome not found")
+        raise RuntimeError("plotly.js threw")
 
     monkeypatch.setattr(static, "figure_png", broken)
     b = static.static_bundle(go.Figure().to_dict())
-    assert "image/png" not in b and "Chrome not found" in b["text/plain"] and "pip install kaleido" in b["text/plain"]
+    assert "image/png" not in b and "plotly.js threw" in b["text/plain"]
     assert "application/vnd.plotly.v1+json" in b
+
+
+@pytest.fixture
+def fresh(monkeypatch):
+    """The module's kept browser forgotten: each test starts as a new kernel would."""
+    monkeypatch.setattr(static, "_state", {"drawer": None, "failed": ""})
+    monkeypatch.delenv("BROWSER_PATH", raising=False)
+    monkeypatch.delenv("R3LAB_CHROMIUM", raising=False)
+    yield
+    static._stop()
+
+
+def test_without_a_browser_matplotlib_draws_the_png_at_once(fresh, monkeypatch, tmp_path):
+    monkeypatch.setenv("R3LAB_CHROMIUM", str(tmp_path / "nowhere"))
+    path, why = static.find_browser()
+    assert path is None and "R3LAB_CHROMIUM" in why and "not an executable" in why
+    with pytest.raises(static.BrowserMissing, match="R3LAB_CHROMIUM"):
+        static.figure_png(go.Figure())
+    assert static.figure_backend().startswith("matplotlib (no browser for kaleido: R3LAB_CHROMIUM=")
+    fig = go.Figure(go.Bar(x=["a", "b"], y=[1, 2]), layout=dict(width=300, height=200))
+    b = static.static_bundle(fig.to_dict())
+    png = base64.b64decode(b["image/png"])
+    assert png[:4] == b"\x89PNG" and "no static image" not in b["text/plain"]
+
+
+def test_the_browser_is_looked_for_where_the_environment_says(fresh, monkeypatch, tmp_path):
+    fake = tmp_path / "chromium"
+    fake.write_text("#!/bin/sh\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("BROWSER_PATH", str(fake))
+    assert static.find_browser() == (str(fake), "BROWSER_PATH")
+    monkeypatch.setenv("R3LAB_CHROMIUM", str(tmp_path / "other"))  # the first one set decides
+    assert static.find_browser()[0] is None
+
+
+def test_a_browser_that_never_answers_is_given_up_on_and_killed(fresh, monkeypatch, tmp_path):
+    import os
+    import threading
+
+    pids = tmp_path / "pids"
+    fake = tmp_path / "chromium"  # starts, never speaks the devtools protocol
+    fake.write_text(f"#!/bin/sh\necho $$ >> {pids}\nexec sleep 300\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("R3LAB_CHROMIUM", str(fake))
+    monkeypatch.setattr(static, "START_S", 1.0)
+    raised = []
+
+    def draw():
+        try:
+            static.figure_png(go.Figure())
+        except static.BrowserMissing as e:
+            raised.append(str(e))
+
+    worker = threading.Thread(target=draw, daemon=True)
+    worker.start()
+    worker.join(60)  # a guard against the hang this test is about, not a speed test
+    assert not worker.is_alive(), "figure_png waited on a browser that never answered"
+    assert raised and "within 1 s" in raised[0] and str(fake) in raised[0]
+    with pytest.raises(static.BrowserMissing, match="within 1 s"):  # not waited on twice
+        static.figure_png(go.Figure())
+    assert static.static_bundle(go.Figure().to_dict())["image/png"]  # matplotlib draws it meanwhile
+    for pid in map(int, pids.read_text().split()):  # and the browser's processes are gone
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
 
 
 def test_register_renderer_makes_figures_display_through_it(monkeypatch):
