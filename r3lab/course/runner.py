@@ -3,9 +3,13 @@
     r3lab notebooks run [00 10 ...] [-p key value ...] [--profile smoke|default] [--out runs/x]
 
 Parameters are checked against `papermill.inspect_notebook` before anything runs: unknown or
-mistyped names are refused with the notebook's real parameters (papermill itself only logs them).
+mistyped names are refused with the notebook's real parameters (papermill itself only logs them), and numbers
+outside the range their help comment states (`# optimizer steps, 1..2000`) are refused with that range. Smoke
+mode runs a lesson at its own small sizes (`r3lab.course.SMOKE`); a given parameter it replaces is named.
 Everything a run makes stays in its folder: `<out>/<name>/<name>.ipynb` (executed), `<name>.html`
-(nbconvert's rendering), `figures/`, and `<out>/index.html` + `results.json`. The kernel runs with
+(nbconvert's rendering), `figures/`, and `<out>/index.html` + `results.json` (wall and CPU seconds, the
+machine). Each executed notebook is signed (`r3lab.course.trust`): the site shows a signed notebook's outputs as
+they are and sanitises everything else. The kernel runs with
 R3LAB_HEADLESS=1: figures are saved as images, the step player as a strip of frames, no progress bars.
 A notebook records its key numbers with `r3lab.course.report(name=value, ...)`; the index shows each
 notebook's time and headline numbers and flags any file over `MAX_BYTES`.
@@ -14,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import resource
 import html
 import json
 import math
@@ -25,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..core.env import REPO_ROOT
-from .lesson import REPORT_MIME
+from .lesson import REPORT_MIME, SMOKE
 
 NOTEBOOKS = REPO_ROOT / "notebooks"
 KERNEL = "r3lab"
@@ -42,7 +47,31 @@ HEADLINES = {
 
 
 class ParameterError(ValueError):
-    """A parameter a notebook does not declare, or of the wrong type."""
+    """A parameter a notebook does not declare, of the wrong type, or outside its stated range."""
+
+
+_RANGE = re.compile(r"(-?[\d.]+(?:e-?\d+)?)\.\.(-?[\d.]+(?:e-?\d+)?)\s*$")
+DEFAULT_ONLY = "(default mode only)"  # a help comment's mark: smoke mode does not use this parameter
+
+
+def bounds(help_text: str) -> tuple[float, float] | None:
+    """The range a parameter's help comment ends with (`# optimizer steps, 1..2000`), or None."""
+    m = _RANGE.search(help_text or "")
+    return (float(m[1]), float(m[2])) if m else None
+
+
+def smoke_replaces(path: Path, given: dict) -> dict:
+    """The given parameters smoke mode does not run with: {name: (given, what smoke runs instead)} (the lesson's
+    sizes in `SMOKE`, and parameters marked "(default mode only)")."""
+    decl = declared(path)
+    small = SMOKE.get(path.stem, {})
+    out = {}
+    for name, value in given.items():
+        if name in small and small[name] != value:
+            out[name] = (value, small[name])
+        elif DEFAULT_ONLY in (decl.get(name) or {}).get("help", ""):
+            out[name] = (value, "not used in smoke mode")
+    return out
 
 
 def find_notebooks(names: list[str] | None = None, folder: Path | None = None) -> list[Path]:
@@ -99,6 +128,11 @@ def check_parameters(path: Path, params: dict) -> dict:
                                  f"Its parameters are: {real}")
         if want is float and not math.isfinite(value):  # papermill types "nan" as a float; no lesson takes one
             raise ParameterError(f"{path.name}: parameter {name!r} must be a finite number, got {value!r}")
+        span = bounds(decl[name].get("help", "")) if want in (int, float) else None
+        if span is not None and not span[0] <= value <= span[1]:
+            lo, hi = (int(v) if want is int else v for v in span)
+            raise ParameterError(f"{path.name}: parameter {name!r} must be within {lo}..{hi} "
+                                 f"({decl[name]['help']}), got {value!r}")
         out[name] = value
     return out
 
@@ -115,6 +149,8 @@ class Result:
     parameters: dict = field(default_factory=dict)
     page: Path | None = None  # nbconvert's HTML rendering of the executed notebook
     oversize: list[str] = field(default_factory=list)  # files above MAX_BYTES, "name (size)"
+    cpu_seconds: float | None = None  # user + system seconds of the kernel (and of this process meanwhile)
+    replaced: dict = field(default_factory=dict)  # given parameters smoke mode ran without: {name: (given, ran)}
 
 
 def run_notebook(path: Path, out_dir: Path, params: dict, timeout: int = 600, kernel: str = KERNEL) -> Result:
@@ -125,6 +161,7 @@ def run_notebook(path: Path, out_dir: Path, params: dict, timeout: int = 600, ke
     work = out_dir / path.stem
     work.mkdir(parents=True, exist_ok=True)
     out_nb = work / path.name
+    cpu0 = _cpu()
     t0 = time.perf_counter()
     error = ""
     try:
@@ -136,14 +173,37 @@ def run_notebook(path: Path, out_dir: Path, params: dict, timeout: int = 600, ke
     except Exception as e:  # kernel died, timeout, ...
         error = f"{type(e).__name__}: {e}"
     seconds = time.perf_counter() - t0
+    cpu = _cpu() - cpu0
     numbers, figures, page = {}, [], None
     if out_nb.exists():
         nb = nbformat.read(str(out_nb), as_version=4)
         numbers, figures = collect(nb, work / "figures")
         page = export_page(nb, work / f"{path.stem}.html")
+        from .trust import sign
+
+        sign(out_nb)  # executed here: the site may show its outputs as they are
     oversize = [f"{f.name} ({f.stat().st_size / 1e6:.1f} MB)" for f in (out_nb, page)
                 if f is not None and f.exists() and f.stat().st_size > MAX_BYTES]
-    return Result(path.stem, not error, seconds, out_nb, numbers, figures, error, params, page, oversize)
+    return Result(path.stem, not error, seconds, out_nb, numbers, figures, error, params, page, oversize, cpu)
+
+
+def _cpu() -> float:
+    """CPU seconds of this process and its finished children (the kernel counts once papermill has reaped it)."""
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def machine() -> dict:
+    """What a run's times depend on: CPUs, the load when it started, OpenMP threads, and the GPU torch sees."""
+    gpu = None
+    try:
+        import torch
+
+        gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    except Exception:  # no torch or a broken driver: a CPU run
+        pass
+    return {"cpus": os.cpu_count(), "load": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
+            "threads": os.environ.get("OMP_NUM_THREADS"), "gpu": gpu}
 
 
 def collect(nb, fig_dir: Path) -> tuple[dict, list[Path]]:
@@ -208,7 +268,7 @@ def _num(v) -> str:
     return f"{v:.3g}" if isinstance(v, float) else str(v)
 
 
-def write_index(results: list[Result], out_dir: Path, title: str) -> Path:
+def write_index(results: list[Result], out_dir: Path, title: str, facts: dict | None = None) -> Path:
     """`out_dir/index.html` (one row per notebook: its page, time, headline and key numbers, figures) and
     `out_dir/results.json`."""
     rows = []
@@ -220,12 +280,16 @@ def write_index(results: list[Result], out_dir: Path, title: str) -> Path:
                        if len(pairs) > 4 or headline(r) else "")
         figs = " ".join(f'<a href="{rel(f)}"><img src="{rel(f)}" height="60"></a>' for f in r.figures[:4])
         status = "passed" if r.ok else f"FAILED<pre>{html.escape(r.error)}</pre>"
+        if r.replaced:
+            status += "<br><small>smoke mode replaced " + html.escape(", ".join(
+                f"{k}={g!r} (ran: {v})" for k, (g, v) in r.replaced.items())) + "</small>"
         if r.oversize:
             status += f'<br><span class="bad">over {MAX_BYTES / 1e6:.0f} MB: {html.escape(", ".join(r.oversize))}</span>'
         name = (f'<a href="{rel(r.page)}">{html.escape(r.name)}</a>' if r.page else html.escape(r.name))
         name += f' <small>(<a href="{rel(r.output)}">ipynb</a>)</small>' if r.output.exists() else ""
         rows.append(f"<tr><td>{name}</td><td class=\"{'ok' if r.ok else 'bad'}\">{status}</td>"
-                    f"<td>{r.seconds:.1f} s</td><td>{nums}</td><td>{figs}</td></tr>")
+                    f"<td>{r.seconds:.1f} s" + (f"<br><small>CPU {r.cpu_seconds:.0f} s</small>" if r.cpu_seconds else "")
+                    + f"</td><td>{nums}</td><td>{figs}</td></tr>")
     total = sum(r.seconds for r in results)
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>body{{font-family:sans-serif;margin:2em}}td,th{{border-bottom:1px solid #ddd;padding:6px;vertical-align:top}}td:nth-child(3){{white-space:nowrap}}
@@ -238,7 +302,8 @@ def write_index(results: list[Result], out_dir: Path, title: str) -> Path:
     path.write_text(page, encoding="utf-8")
     (out_dir / "results.json").write_text(json.dumps([
         {"name": r.name, "ok": r.ok, "seconds": round(r.seconds, 2), "numbers": r.numbers, "error": r.error,
-         "parameters": r.parameters, "headline": headline(r),
+         "cpu_seconds": None if r.cpu_seconds is None else round(r.cpu_seconds, 2), "machine": facts or {},
+         "replaced": {k: list(v) for k, v in r.replaced.items()}, "parameters": r.parameters, "headline": headline(r),
          "page": str(r.page.relative_to(out_dir)) if r.page else None, "oversize": r.oversize}
         for r in results], indent=2))
     return path
@@ -271,8 +336,11 @@ def run_series(names=None, params: dict | None = None, profile: str = "default",
     for p in paths:
         decl = declared(p)
         mine = {k: v for k, v in PROFILES[profile].items() if k in decl}
-        mine.update({k: v for k, v in params.items() if k in decl or len(paths) == 1})
-        plans.append((p, check_parameters(p, mine)))
+        given = {k: v for k, v in params.items() if k in decl or len(paths) == 1}
+        mine.update(given)
+        checked = check_parameters(p, mine)
+        replaced = smoke_replaces(p, {k: checked[k] for k in given if k != "smoke"}) if checked.get("smoke") else {}
+        plans.append((p, checked, replaced))
     unused = [k for k in params if not any(k in declared(p) for p in paths)]
     if unused:
         raise ParameterError(f"no selected notebook declares {', '.join(map(repr, unused))}. "
@@ -283,16 +351,21 @@ def run_series(names=None, params: dict | None = None, profile: str = "default",
     print(f"[r3lab] plotly figures as PNG: {figure_backend()}", flush=True)
     out_dir = Path(out).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
+    facts = machine()
     results = []
-    for p, prm in plans:
+    for p, prm, replaced in plans:
         print(f"[r3lab] running {p.name} {prm or ''}", flush=True)
+        if replaced:  # smoke mode runs the lesson's own small sizes: never silently in place of a given value
+            print(f"[r3lab]   smoke mode replaces the given " + ", ".join(
+                f"{k}={g!r} (it runs {v!r})" for k, (g, v) in replaced.items()), flush=True)
         with _environ(HEADLESS_ENV):
             r = run_notebook(p, out_dir, prm, timeout, kernel)
+        r.replaced = replaced
         results.append(r)
         print(f"[r3lab]   {'passed' if r.ok else 'FAILED'} in {r.seconds:.1f} s {r.numbers or ''}", flush=True)
         if not r.ok:
             print(f"[r3lab]   {r.error}", file=sys.stderr, flush=True)
             if stop_on_failure:
                 break
-        write_index(results, out_dir, f"r3lab notebooks ({profile})")
+        write_index(results, out_dir, f"r3lab notebooks ({profile})", facts)
     return results

@@ -4,7 +4,9 @@ reference from the docstrings, built offline with MkDocs-Material, mkdocs-jupyte
     r3lab notebooks site [--run runs/main] [--out site]      (`make docs`)
 
 The lessons come from a run folder (`r3lab notebooks run --out runs/main`): each executed notebook as the
-run left it, figures included; a lesson the run lacks is taken unexecuted from notebooks/ and said so.
+run left it, figures included, when this machine's runner executed it (`r3lab.course.trust`); any other notebook's
+HTML is sanitised first (scripts, handlers and frames removed) and said so. A lesson the run lacks is taken
+unexecuted from notebooks/ and said so. Lesson pages use the whole width of the window (`extra.css`).
 Everything is staged in one folder (docs/ copied, the lessons, a lessons table from results.json, one
 API page per room) with a generated mkdocs.yml that INHERITs the repository's, then built into `out`.
 """
@@ -17,6 +19,7 @@ from pathlib import Path
 
 from ..core.env import REPO_ROOT
 from .runner import NOTEBOOKS, find_notebooks
+from .syllabus import COLAB_BADGE, colab_url
 
 DOCS = REPO_ROOT / "docs"
 BASE_CONFIG = REPO_ROOT / "mkdocs.yml"
@@ -41,20 +44,42 @@ def lessons_page(sources: list[tuple[Path, bool]], run: Path | None) -> str:
         results = {r["name"]: r for r in json.loads((run / "results.json").read_text())}
     lines = ["# Lessons", "",
              "Each lesson as its default run left it: every figure and number on these pages was produced by "
-             "that run. Open the notebooks themselves in JupyterLab to change the parameters and run them again.",
-             "", "| lesson | status | time | headline |", "|---|---|---|---|"]
+             "that run. Open the notebooks themselves in JupyterLab or Colab to change the parameters and run them "
+             "again.", "", "| lesson | status | time | headline | Colab |", "|---|---|---|---|---|"]
     for path, executed in sources:
         r = results.get(path.stem)
         status = ("passed" if r["ok"] else "**failed**") if r else ("not run" if not executed else "executed")
-        time = f"{r['seconds'] / 60:.1f} min" if r else "–"
+        time = (f"{r['seconds'] / 60:.1f} min" if r["seconds"] >= 60 else f"{r['seconds']:.0f} s") if r else "–"
         head = "; ".join(r.get("headline") or []) if r else ""
         if r and not head:
             head = ", ".join(f"{k} = {v}" for k, v in list(r["numbers"].items())[:3])
-        lines.append(f"| [{path.stem}]({path.stem}.ipynb) | {status} | {time} | {head} |")
-    if results:
-        total = sum(r["seconds"] for r in results.values())
-        lines += ["", f"The whole series: {total / 60:.1f} minutes on the machine that ran it."]
+        badge = f"[![Open in Colab]({COLAB_BADGE})]({colab_url(path.stem)})"
+        lines.append(f"| [{path.stem}]({path.stem}.ipynb) | {status} | {time} | {head} | {badge} |")
+    ran = [results[p.stem] for p, _ in sources if p.stem in results]
+    if ran:
+        total = sum(r["seconds"] for r in ran) / 60
+        lines += ["", f"The whole series: {total:.1f} minutes on the machine that ran it." if len(ran) == len(sources)
+                  else f"{len(ran)} of the {len(sources)} lessons ran in this folder, in {total:.1f} minutes: the "
+                       "series' time needs all of them (make main)."]
     return "\n".join(lines) + "\n"
+
+
+def place(path: Path, dest: Path, executed: bool) -> bool:
+    """Copy a lesson's notebook to `dest`: unchanged when it is a source or signed by this machine's runner,
+    sanitised otherwise (`r3lab.course.trust`). Returns True when it was sanitised."""
+    from .trust import sanitize, signed
+
+    if not executed or signed(path):
+        shutil.copy2(path, dest)
+        return False
+    import nbformat
+
+    nb = nbformat.read(str(path), as_version=4)
+    n = sanitize(nb)
+    nbformat.write(nb, str(dest))
+    print(f"[r3lab] site: {path} was not executed by this machine's runner: its HTML outputs and markdown were "
+          f"sanitised ({n} changed)", file=sys.stderr)
+    return True
 
 
 def api_pages(rooms=API_ROOMS) -> dict[str, str]:
@@ -80,7 +105,7 @@ def stage(out: Path, run: Path | None, stage_dir: Path, rooms=API_ROOMS, folder:
     lessons.mkdir()
     sources = lesson_sources(run, folder)
     for path, executed in sources:
-        shutil.copy2(path, lessons / path.name)
+        place(path, lessons / path.name, executed)
         if not executed:
             print(f"[r3lab] site: {path.stem} is not in the run folder; its page has no outputs "
                   f"(run `r3lab notebooks run --out {run or 'runs/main'}` first)", file=sys.stderr)

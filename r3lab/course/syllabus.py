@@ -1,18 +1,25 @@
-"""The course's syllabus: each lesson's objectives, what it needs first, and its measured wall times.
+"""The course's syllabus: each lesson's objectives, what it needs first, and every statement of its time.
 
-The README's course table and the instructor's kit are drawn from here (`course_table`, `objectives_markdown`),
-so a lesson's time is written once. Times are wall seconds of the runner (`r3lab notebooks run`) on the 2-core
-development CPU with one OpenMP thread, default parameters and smoke mode, kept in `times.json` beside this file:
-`python -m r3lab.course.syllabus --times runs/main/results.json` records a run's times there (its profile decides
-which column) and rewrites the README's tables and the objectives page.
+Times are measured, never written by hand: `times.json` (`r3lab.course.timing`) holds each lesson's seconds as a
+run recorded them, and everything that states a time or the number of lessons is generated from it: the README's
+course table, notebooks/README.md's, the objectives page, the Colab page's table, and every span
+`<!-- time:KEY -->...<!-- /time -->` or `<!-- count:lessons -->...<!-- /count -->` in the course's markdown and
+notebooks (`SPAN_FILES`). `python -m r3lab.course.syllabus [--times RUN/results.json]` records a run and rewrites
+them all; `tests/course/test_syllabus.py` fails on a stale file or a duration written outside a span.
+
+Span keys: `time:NN` (the default run on the reference CPU), `time:NN:smoke`, `time:NN:gpu`, `time:NN:cpu` (CPU
+seconds), `time:series` (the whole series), `time:series:smoke`, `time:series:gpu`, `count:lessons`.
 """
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
-TIMES = Path(__file__).with_name("times.json")  # measured wall seconds per lesson: {"lessons": {name: {...}}}
+from . import timing
+
+TIMES = timing.TIMES  # measured seconds per lesson: {"lessons": {name: {column: seconds, ...}}}
 
 
 @dataclass(frozen=True)
@@ -24,18 +31,28 @@ class Lesson:
 
     @property
     def default_s(self) -> float:
-        """Measured wall seconds of the default run (`times.json`)."""
-        return _time(self.notebook, "default_s")
+        """Measured wall seconds of the default run on the reference CPU (`times.json`)."""
+        return timing.seconds(self.notebook, "default_s", TIMES)
 
     @property
     def smoke_s(self) -> float:
         """Measured wall seconds in smoke mode, as CI runs it (`times.json`)."""
-        return _time(self.notebook, "smoke_s")
+        return timing.seconds(self.notebook, "smoke_s", TIMES)
+
+    @property
+    def cpu_s(self) -> float | None:
+        """CPU seconds of the default run (None where not recorded)."""
+        return timing.seconds(self.notebook, "cpu_s", TIMES, required=False)
+
+    @property
+    def gpu_s(self) -> float | None:
+        """Wall seconds of the default run with a CUDA GPU (None where no GPU ran it)."""
+        return timing.seconds(self.notebook, "gpu_s", TIMES, required=False)
 
     @property
     def minutes(self) -> str:
         """The default run's time for a table: seconds under a minute, else minutes to one decimal."""
-        return f"{self.default_s:.0f} s" if self.default_s < 60 else f"{self.default_s / 60:.1f} min"
+        return timing.fmt(self.default_s)
 
 
 LESSONS = (
@@ -81,29 +98,13 @@ LESSONS = (
 )
 
 
-def _time(notebook: str, column: str) -> float:
-    entry = json.loads(TIMES.read_text())["lessons"].get(notebook, {})
-    if column not in entry:
-        raise KeyError(f"{TIMES}: no {column} for {notebook}; record a run: python -m r3lab.course.syllabus --times "
-                       "runs/main/results.json")
-    return float(entry[column])
+def record_times(results_json: str | Path, path: Path | None = None) -> dict:
+    """Write a run's times into `times.json` (its column from the run: default, GPU or smoke); only lessons that
+    passed. Returns what was recorded."""
+    return timing.record(results_json, {x.notebook for x in LESSONS}, path or TIMES)
 
 
-def record_times(results_json: str | Path, path: Path = TIMES) -> dict:
-    """Write a run's wall times into `times.json`: the default column for a default run, the smoke column for a smoke
-    run (its notebooks' `smoke` parameter); only notebooks that passed. Returns what was recorded."""
-    rows = json.loads(Path(results_json).read_text()) if Path(results_json).is_file() else None
-    seconds = times_from_run(results_json)
-    data = json.loads(path.read_text())
-    done = {}
-    for r in rows:
-        if r.get("ok") and r["name"] in {x.notebook for x in LESSONS}:
-            column = "smoke_s" if (r.get("parameters") or {}).get("smoke") else "default_s"
-            entry = data["lessons"].setdefault(r["name"], {})
-            entry[column] = done[r["name"]] = round(seconds[r["name"]], 1)
-            entry["source"] = f"{column}: recorded from {results_json}"
-    path.write_text(json.dumps(data, indent=1) + "\n")
-    return done
+times_from_run = timing.times_from_run
 
 
 def lesson(name: str) -> Lesson:
@@ -114,14 +115,39 @@ def lesson(name: str) -> Lesson:
     return hits[0]
 
 
+def _total(column: str) -> float | None:
+    values = [timing.seconds(x.notebook, column, TIMES, required=False) for x in LESSONS]
+    return None if any(v is None for v in values) else sum(values)
+
+
 def course_table(link: str = "notebooks/{notebook}.ipynb") -> str:
-    """The markdown table of the course: lesson (linked), its first objective, default and smoke times."""
-    lines = ["| lesson | you will | default run | CI (smoke) |", "|---|---|---|---|"]
+    """The markdown table of the course: lesson (linked), its objectives, its measured times (the reference CPU, a
+    GPU where one ran the series, CI's smoke mode), then the series' total."""
+    gpu = any(x.gpu_s is not None for x in LESSONS)
+    lines = ["| lesson | you will | 2-core CPU |" + (" GPU |" if gpu else "") + " CI (smoke) |",
+             "|---|---|---|" + ("---|" if gpu else "") + "---|"]
     for x in LESSONS:
         lines.append(f"| [{x.notebook[:2]} · {x.title}]({link.format(notebook=x.notebook)}) | "
-                     f"{'; '.join(x.objectives)} | {x.minutes} | {x.smoke_s:.0f} s |")
-    total = sum(x.default_s for x in LESSONS)
-    lines.append(f"\nThe whole series, default parameters: about {total / 60:.0f} minutes.")
+                     f"{'; '.join(x.objectives)} | {x.minutes} |" + (f" {timing.fmt(x.gpu_s)} |" if gpu else "")
+                     + f" {timing.fmt(x.smoke_s)} |")
+    lines.append(f"\nThe whole series, default parameters: {phrase('time', 'series')} on the 2-core CPU"
+                 + (f", {phrase('time', 'series:gpu')} with a GPU" if gpu else "") + ".")
+    return "\n".join(lines)
+
+
+COLAB = "https://colab.research.google.com/github/r3lab/r3lab/blob/main/notebooks/{notebook}.ipynb"
+COLAB_BADGE = "https://colab.research.google.com/assets/colab-badge.svg"
+
+
+def colab_url(notebook: str) -> str:
+    return COLAB.format(notebook=notebook)
+
+
+def colab_table() -> str:
+    """Every lesson with its Colab link (docs/colab.md and the site)."""
+    lines = ["| lesson | open in Colab |", "|---|---|"]
+    lines += [f"| {x.notebook[:2]} · {x.title} | [![Open in Colab]({COLAB_BADGE})]({colab_url(x.notebook)}) |"
+              for x in LESSONS]
     return "\n".join(lines)
 
 
@@ -135,16 +161,31 @@ def objectives_markdown() -> str:
     return "\n".join(out)
 
 
-def times_from_run(results_json: str | Path) -> dict[str, float]:
-    """Wall seconds per notebook from a runner's `results.json` (`r3lab notebooks run --out DIR`)."""
-    path = Path(results_json)
-    try:
-        rows = json.loads(path.read_text())
-    except (OSError, ValueError) as e:
-        raise ValueError(f"{path}: not a runner's results.json ({e}); run `r3lab notebooks run --out DIR` first") from None
-    if not isinstance(rows, list) or not all(isinstance(r, dict) and "name" in r and "seconds" in r for r in rows):
-        raise ValueError(f"{path}: expected a list of {{name, seconds, ...}} objects, as `r3lab notebooks run` writes")
-    return {r["name"]: float(r["seconds"]) for r in rows}
+SPAN = re.compile(r"<!-- (time|count):([\w:.-]+) -->(.*?)<!-- /\1 -->", re.S)
+SPAN_FILES = ("README.md", "notebooks/README.md", "docs/index.md", "docs/colab.md", "docs/instructor/*.md",
+              "notebooks/*.ipynb", "notebooks/solutions/*.ipynb")  # where spans stand (globs from the root)
+
+
+def phrase(kind: str, key: str) -> str:
+    """The generated text of a span: `time` keys give a measured time ('3.4 min', '36 s'), `count:lessons` the
+    number of lessons as a word. An unknown key or lesson is an error naming the keys."""
+    if kind == "count" and key == "lessons":
+        return timing.number_word(len(LESSONS))
+    name, _, column = key.partition(":")
+    column = {"": "default_s", "smoke": "smoke_s", "gpu": "gpu_s", "cpu": "cpu_s"}.get(column)
+    if kind != "time" or column is None:
+        raise ValueError(f"no span <!-- {kind}:{key} -->; known: time:NN, time:NN:smoke|gpu|cpu, "
+                         "time:series[:smoke|gpu|cpu], count:lessons")
+    if name == "series":
+        seconds = _total(column)
+    else:
+        seconds = timing.seconds(lesson(name).notebook, column, TIMES, required=column in ("default_s", "smoke_s"))
+    return timing.fmt(seconds) if seconds is not None else "not measured yet"
+
+
+def fill_spans(text: str) -> str:
+    """`text` with every span's content regenerated from the syllabus and `times.json`."""
+    return SPAN.sub(lambda m: f"<!-- {m[1]}:{m[2]} -->{phrase(m[1], m[2])}<!-- /{m[1]} -->", text)
 
 
 BLOCKS = {  # README block -> (its first line, its last line)
@@ -155,6 +196,9 @@ BLOCKS = {  # README block -> (its first line, its last line)
     "curriculum": ("<!-- curriculum table: generated from the default RecipeConfig "
                    "(r3lab.replication.curriculum_table) -->", "<!-- end of the curriculum table -->"),
 }
+NB_BLOCKS = {"course": BLOCKS["course"]}  # notebooks/README.md: the same table, linked from beside the notebooks
+COLAB_BLOCKS = {"colab": ("<!-- colab table: generated from r3lab.course.syllabus (colab_table) -->",
+                          "<!-- end of the colab table -->")}
 
 
 def chance_line(card: dict) -> str:
@@ -170,23 +214,27 @@ def chance_line(card: dict) -> str:
         f"{fam} {100 * v:.1f} %" for fam, v in levels.items()) + "."
 
 
+def _fill_blocks(text: str, tables: dict[str, str], blocks: dict, where: str) -> str:
+    for name, (start, end) in blocks.items():
+        if start not in text or end not in text:
+            raise ValueError(f"{where}: the {name} table's markers are missing; put these two lines where it goes:\n"
+                             f"{start}\n{end}")
+        head, rest = text.split(start, 1)
+        text = f"{head}{start}\n{tables[name]}\n{end}{rest.split(end, 1)[1]}"
+    return text
+
+
 def fill_readme(text: str, card: dict | None = None) -> str:
     """`text` (the README) with its generated blocks rewritten: the course table from `LESSONS`, the replication
-    table from `card` (default: the shipped card's results), the curriculum table from the default recipe. A
-    missing marker is an error naming it."""
+    table from `card` (default: the shipped card's results), the curriculum table from the default recipe, and its
+    spans. A missing marker is an error naming it."""
     from ..replication.report import curriculum_table, markdown_table
     from ..replication.shipping import load_card
 
     card = card or load_card()
     tables = {"course": course_table(), "replication": markdown_table(card) + "\n\n" + chance_line(card),
               "curriculum": curriculum_table()}
-    for name, (start, end) in BLOCKS.items():
-        if start not in text or end not in text:
-            raise ValueError(f"README: the {name} table's markers are missing; put these two lines where it goes:\n"
-                             f"{start}\n{end}")
-        head, rest = text.split(start, 1)
-        text = f"{head}{start}\n{tables[name]}\n{end}{rest.split(end, 1)[1]}"
-    return text
+    return fill_spans(_fill_blocks(text, tables, BLOCKS, "README"))
 
 
 OBJECTIVES_HEAD = """# Objectives per lesson
@@ -197,13 +245,54 @@ from it. Times are measured wall times of the default run on a 2-core CPU, one t
 """
 
 
-def write_docs(root: str | Path) -> list[Path]:
-    """Rewrite `root`/README.md's generated tables and `root`/docs/instructor/objectives.md."""
+def generated(root: str | Path) -> dict[Path, str]:
+    """Every generated file of the course under `root` with the text it should hold now: the README (its tables and
+    spans), notebooks/README.md and docs/colab.md (their tables and spans), the objectives page, and the spans of
+    every other `SPAN_FILES` file (a notebook's markdown cells; its JSON otherwise untouched)."""
     root = Path(root)
-    readme, goals = root / "README.md", root / "docs" / "instructor" / "objectives.md"
-    readme.write_text(fill_readme(readme.read_text()))
-    goals.write_text(OBJECTIVES_HEAD + objectives_markdown())
-    return [readme, goals]
+    goals = root / "docs" / "instructor" / "objectives.md"
+    out = {goals: OBJECTIVES_HEAD + objectives_markdown()}
+    special = {root / "README.md": fill_readme,
+               root / "notebooks" / "README.md": lambda t: fill_spans(_fill_blocks(
+                   t, {"course": course_table("{notebook}.ipynb")}, NB_BLOCKS, "notebooks/README.md")),
+               root / "docs" / "colab.md": lambda t: fill_spans(_fill_blocks(
+                   t, {"colab": colab_table()}, COLAB_BLOCKS, "docs/colab.md"))}
+    for pattern in SPAN_FILES:
+        for path in sorted(root.glob(pattern)):
+            if path not in out:
+                text = path.read_text(encoding="utf-8")
+                fill = special.get(path, _fill_notebook if path.suffix == ".ipynb" else fill_spans)
+                out[path] = fill(text)
+    return out
+
+
+def _fill_notebook(text: str) -> str:
+    """A notebook's JSON with its markdown cells' spans regenerated (nothing else touched)."""
+    nb = json.loads(text)
+    changed = False
+    for cell in nb.get("cells", []):
+        if cell.get("cell_type") == "markdown":
+            src = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+            new = fill_spans(src)
+            if new != src:
+                cell["source"], changed = (new.splitlines(keepends=True) if isinstance(cell["source"], list)
+                                           else new), True
+    return json.dumps(nb, indent=1, ensure_ascii=False) + "\n" if changed else text
+
+
+def stale(root: str | Path) -> list[Path]:
+    """The generated files under `root` that differ from what the syllabus and `times.json` say now."""
+    return [p for p, text in generated(root).items() if not p.is_file() or p.read_text(encoding="utf-8") != text]
+
+
+def write_docs(root: str | Path) -> list[Path]:
+    """Rewrite every generated file under `root` (`generated`); returns those that changed."""
+    changed = []
+    for path, text in generated(root).items():
+        if not path.is_file() or path.read_text(encoding="utf-8") != text:
+            path.write_text(text, encoding="utf-8")
+            changed.append(path)
+    return changed
 
 
 if __name__ == "__main__":  # python -m r3lab.course.syllabus [--times RESULTS_JSON ...] [repository root]
@@ -213,8 +302,8 @@ if __name__ == "__main__":  # python -m r3lab.course.syllabus [--times RESULTS_J
 
     cli = argparse.ArgumentParser(prog="python -m r3lab.course.syllabus", description=__doc__.split("\n")[0])
     cli.add_argument("--times", action="append", default=[], help="a runner's results.json whose times to record")
-    cli.add_argument("root", nargs="?", default=str(REPO_ROOT), help="the repository (README.md, docs/instructor/)")
+    cli.add_argument("root", nargs="?", default=str(REPO_ROOT), help="the repository (README.md, docs/, notebooks/)")
     opts = cli.parse_args()
     for run in opts.times:
         print("recorded", record_times(run))
-    print("rewrote", *write_docs(opts.root))
+    print("rewrote", *(write_docs(opts.root) or ["nothing: every generated file was up to date"]))

@@ -48,17 +48,21 @@ _IMAGES = """() => [...document.images].filter(i => i.src.startsWith('data:'))
                    .map(i => ({w: i.naturalWidth, h: i.naturalHeight, complete: i.complete}))"""
 
 
-def _shown_images(page_url: str, tmp: Path) -> list[dict]:
+def _shown_images(page_url: str, tmp: Path, width: dict | None = None) -> list[dict]:
+    """The page's inline images as decoded; `width`, when given, receives the notebook's rendered width."""
     sync = _browser()
     profile = tmp / "chromium-profile"
     with sync.sync_playwright() as pw:
         ctx = pw.chromium.launch_persistent_context(str(profile), executable_path=str(CHROMIUM), headless=True,
-                                                    args=FLAGS, viewport={"width": 1200, "height": 900})
+                                                    args=FLAGS, viewport={"width": 1600, "height": 900})
         try:
             page = ctx.new_page()
             page.goto(page_url, wait_until="load", timeout=60_000)
             page.wait_for_function("() => [...document.images].every(i => i.complete)", timeout=30_000)
             page.screenshot(path=str(tmp / "page.png"), full_page=True)  # kept with the test's tmp folder
+            if width is not None:
+                width["notebook"] = page.evaluate("() => (document.querySelector('.jupyter-wrapper') || "
+                                                  "document.body).getBoundingClientRect().width")
             return page.evaluate(_IMAGES)
         finally:
             ctx.close()
@@ -84,5 +88,7 @@ def test_the_site_lesson_page_shows_its_figures(executed, tmp_path):
     assert "00_figures" in (tmp_path / "site" / "lessons" / "index.html").read_text()  # the lessons table
     api = (tmp_path / "site" / "api" / "course" / "index.html").read_text()
     assert "r3lab.course.lesson.setup" in api and "autoreload in a live kernel" in api  # from the docstrings
-    images = _shown_images(lesson.as_uri(), tmp_path)
+    width = {}
+    images = _shown_images(lesson.as_uri(), tmp_path, width)
     assert len(images) >= 3 and all(i["w"] > 0 and i["h"] > 0 for i in images), images
+    assert width["notebook"] > 0.8 * 1600, width  # the lesson uses the window's width, not a 700-px column

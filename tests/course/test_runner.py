@@ -140,3 +140,46 @@ def test_collect_replaces_an_earlier_runs_figures(tmp_path):
     (figs / "notes.txt").write_text("kept: not a figure the runner wrote")
     _, written = nbr.collect(nb, figs)
     assert sorted(p.name for p in figs.iterdir()) == ["cell00_0.png", "notes.txt"] and written == [figs / "cell00_0.png"]
+
+
+def _one(tmp_path, params: str, body: str = "print(steps)"):
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell(params)
+    cell.metadata["tags"] = ["parameters"]
+    nb.cells = [cell, nbformat.v4.new_code_cell(body)]
+    nb.metadata["kernelspec"] = {"name": "r3lab", "display_name": "r3lab", "language": "python"}
+    path = tmp_path / "20_sft.ipynb"  # named as a lesson: the smoke table's sizes apply
+    nbformat.write(nb, str(path))
+    return path
+
+
+def test_numbers_outside_their_stated_range_are_refused_with_it(tmp_path):
+    path = _one(tmp_path, "smoke: bool = False  # small\nsteps: int = 10  # optimizer steps, 1..2000\n"
+                          "lr: float = 0.001  # learning rate, 0..1\nseed: int = 0  # seeds")
+    assert nbr.bounds("optimizer steps, 1..2000") == (1, 2000) and nbr.bounds("seeds") is None
+    assert nbr.check_parameters(path, {"steps": 2000, "lr": 0.5}) == {"steps": 2000, "lr": 0.5}
+    with pytest.raises(nbr.ParameterError, match=r"'steps' must be within 1\.\.2000 \(optimizer steps, 1\.\.2000\), "
+                                                 r"got 100000000000000000000"):
+        nbr.check_parameters(path, {"steps": 10 ** 20})
+    with pytest.raises(nbr.ParameterError, match=r"within 1\.\.2000.*got -5"):
+        nbr.check_parameters(path, {"steps": -5})
+    with pytest.raises(nbr.ParameterError, match=r"'lr' must be within 0\.0\.\.1\.0"):
+        nbr.check_parameters(path, {"lr": 1e20})
+    assert nbr.check_parameters(path, {"seed": 10 ** 9}) == {"seed": 10 ** 9}  # no range stated: none checked
+
+
+def test_smoke_mode_names_the_given_parameters_it_replaces(tmp_path, capsys):
+    path = _one(tmp_path, "smoke: bool = False  # small\nsteps: int = 10  # optimizer steps, 1..2000\n"
+                          "beta: float = 0.0  # KL weight (default mode only), 0..1")
+    assert nbr.smoke_replaces(path, {"steps": 50, "beta": 0.1}) == {
+        "steps": (50, nbr.SMOKE["20_sft"]["steps"]), "beta": (0.1, "not used in smoke mode")}
+    assert nbr.smoke_replaces(path, {"steps": nbr.SMOKE["20_sft"]["steps"]}) == {}  # the same value: nothing replaced
+    (r,) = nbr.run_series(["20"], {"steps": 50}, profile="smoke", out=tmp_path / "run", folder=tmp_path, timeout=120)
+    assert r.ok and r.replaced == {"steps": (50, nbr.SMOKE["20_sft"]["steps"])}
+    assert "smoke mode replaces the given steps=50 (it runs 4)" in capsys.readouterr().out
+    row = json.loads((tmp_path / "run" / "results.json").read_text())[0]
+    assert row["replaced"] == {"steps": [50, 4]} and row["cpu_seconds"] > 0 and row["machine"]["cpus"] >= 1
+    assert "smoke mode replaced steps=50" in (tmp_path / "run" / "index.html").read_text()
+    (r,) = nbr.run_series(["20"], {"steps": 50}, profile="default", out=tmp_path / "run2", folder=tmp_path,
+                          timeout=120)
+    assert r.ok and r.replaced == {}  # a default run keeps every given value
