@@ -161,7 +161,7 @@ def objectives_markdown() -> str:
     return "\n".join(out)
 
 
-SPAN = re.compile(r"<!-- (time|count):([\w:.-]+) -->(.*?)<!-- /\1 -->", re.S)
+SPAN = re.compile(r"<!-- (time|count|expected):([\w:.-]+) -->(.*?)<!-- /\1 -->", re.S)
 SPAN_FILES = ("README.md", "notebooks/README.md", "docs/index.md", "docs/colab.md", "docs/instructor/*.md",
               "notebooks/*.ipynb", "notebooks/solutions/*.ipynb")  # where spans stand (globs from the root)
 
@@ -171,11 +171,15 @@ def phrase(kind: str, key: str) -> str:
     number of lessons as a word. An unknown key or lesson is an error naming the keys."""
     if kind == "count" and key == "lessons":
         return timing.number_word(len(LESSONS))
+    if kind == "expected":
+        from .exercises import expected
+
+        return expected(key)
     name, _, column = key.partition(":")
     column = {"": "default_s", "smoke": "smoke_s", "gpu": "gpu_s", "cpu": "cpu_s"}.get(column)
     if kind != "time" or column is None:
         raise ValueError(f"no span <!-- {kind}:{key} -->; known: time:NN, time:NN:smoke|gpu|cpu, "
-                         "time:series[:smoke|gpu|cpu], count:lessons")
+                         "time:series[:smoke|gpu|cpu], count:lessons, expected:NN.K")
     if name == "series":
         seconds = _total(column)
     else:
@@ -245,13 +249,45 @@ from it. Times are measured wall times of the default run on a 2-core CPU, one t
 """
 
 
+QUIZ_HEAD = """# Quizzes
+
+Every lesson's quiz, each answer with why every choice is right or wrong. Students answer them in the lesson
+(`quiz("20")` shows one, `answer("20", 2, "b")` checks a choice). Drawn from `r3lab/course/quizzes.md` by
+`python -m r3lab.course.syllabus`.
+
+"""
+EXERCISES_HEAD = """# Exercises at a glance
+
+Every lesson's exercises with their difficulty (one to three dots), a student's budget in minutes at the lesson's
+default sizes, the hardware they need and the check a student runs (`r3lab.course.check`). Drawn from the
+lessons by `python -m r3lab.course.syllabus`; the answers are in `notebooks/solutions/`, executed by `make solutions`.
+
+"""
+
+
+def exercises_markdown(root: str | Path) -> str:
+    """One table of every lesson's exercises (from the notebooks under `root`)."""
+    from .exercises import exercises
+
+    lines = ["| exercise | title | difficulty | minutes | hardware | check |", "|---|---|---|---|---|---|"]
+    for x in LESSONS:
+        for e in exercises(Path(root) / "notebooks" / f"{x.notebook}.ipynb"):
+            lines.append(f"| {e.key} | {e.title} | {'●' * e.difficulty}{'○' * (3 - e.difficulty)} | {e.minutes} | "
+                         f"{e.hardware} | {f'`check({e.check!r})`' if e.check else '–'} |")
+    return "\n".join(lines) + "\n"
+
+
 def generated(root: str | Path) -> dict[Path, str]:
     """Every generated file of the course under `root` with the text it should hold now: the README (its tables and
     spans), notebooks/README.md and docs/colab.md (their tables and spans), the objectives page, and the spans of
     every other `SPAN_FILES` file (a notebook's markdown cells; its JSON otherwise untouched)."""
+    from .quiz import quiz_markdown
+
     root = Path(root)
-    goals = root / "docs" / "instructor" / "objectives.md"
-    out = {goals: OBJECTIVES_HEAD + objectives_markdown()}
+    kit = root / "docs" / "instructor"
+    out = {kit / "objectives.md": OBJECTIVES_HEAD + objectives_markdown(),
+           kit / "quizzes.md": QUIZ_HEAD + quiz_markdown(),
+           kit / "exercises.md": EXERCISES_HEAD + exercises_markdown(root)}
     special = {root / "README.md": fill_readme,
                root / "notebooks" / "README.md": lambda t: fill_spans(_fill_blocks(
                    t, {"course": course_table("{notebook}.ipynb")}, NB_BLOCKS, "notebooks/README.md")),
@@ -302,8 +338,15 @@ if __name__ == "__main__":  # python -m r3lab.course.syllabus [--times RESULTS_J
 
     cli = argparse.ArgumentParser(prog="python -m r3lab.course.syllabus", description=__doc__.split("\n")[0])
     cli.add_argument("--times", action="append", default=[], help="a runner's results.json whose times to record")
+    cli.add_argument("--expected", action="append", default=[],
+                     help="a default solutions run's results.json whose expected outputs to record")
     cli.add_argument("root", nargs="?", default=str(REPO_ROOT), help="the repository (README.md, docs/, notebooks/)")
     opts = cli.parse_args()
     for run in opts.times:
         print("recorded", record_times(run))
+    if opts.expected:
+        from .exercises import record_expected
+
+        for run in opts.expected:
+            print("recorded expected outputs of", sorted(record_expected(run)))
     print("rewrote", *(write_docs(opts.root) or ["nothing: every generated file was up to date"]))

@@ -67,6 +67,16 @@ def test_notebook_conventions(path):
                     assert length <= 12, f"{node.name} is {length} lines: move it into r3lab/"
 
 
+@pytest.mark.parametrize("path", NBS + sorted((ROOT / "notebooks" / "solutions").glob("*.ipynb")),
+                         ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_every_number_parameter_states_its_range_and_its_default_is_inside(path):
+    for name, d in nbr.declared(path).items():
+        if d["inferred_type_name"] in ("int", "float"):
+            span = nbr.bounds(d["help"])
+            assert span, f"{path.name}: {name}'s help comment must end with its range, lo..hi"
+            assert span[0] <= float(d["default"]) <= span[1], (name, d)
+
+
 def _strip_magics(src: str) -> str:
     return "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in src.splitlines())
 

@@ -1,0 +1,50 @@
+"""Each lesson's quiz: three to five questions, one right choice each, and why for every choice."""
+import pytest
+
+from r3lab.course import quiz as q
+from r3lab.course.syllabus import LESSONS
+
+
+def test_every_lesson_has_three_to_five_questions_explained_choice_by_choice():
+    bank = q.load()
+    assert set(bank) == {x.notebook for x in LESSONS}, "a quiz per lesson, named by its notebook"
+    for lesson, questions in bank.items():
+        assert 3 <= len(questions) <= 5, lesson
+        for question in questions:
+            assert len(question.choices) >= 3 and sum(c.right for c in question.choices) == 1, question.text
+            assert all(len(c.why) > 20 for c in question.choices), question.text
+
+
+def test_answer_says_right_or_wrong_and_explains_every_choice(capsys):
+    first = q.questions("20")[0]
+    right = "abcdefgh"[[c.right for c in first.choices].index(True)]
+    wrong = next(letter for letter, c in zip("abcdefgh", first.choices) if not c.right)
+    assert q.answer("20", 1, right) is True
+    out = capsys.readouterr().out
+    assert out.startswith("✓ right") and all(c.why in out for c in first.choices)
+    assert q.answer("20_sft", 1, wrong) is False and capsys.readouterr().out.startswith("✗ not this one")
+    with pytest.raises(ValueError, match="questions 1.."):
+        q.answer("20", 99, "a")
+    with pytest.raises(ValueError, match="choices a, b"):
+        q.answer("20", 1, "z")
+    with pytest.raises(KeyError, match="no quiz"):
+        q.quiz("99")
+
+
+def test_the_quiz_shows_as_html_with_answers_folded():
+    page = q.quiz("00")._repr_html_()
+    assert page.count("<details>") == len(q.questions("00")) and "<code>Frame.to_input</code>" in page
+    assert "answer('00', question" in page and "<script" not in page
+
+
+def test_a_malformed_bank_is_refused_naming_the_line(tmp_path):
+    bad = tmp_path / "quizzes.md"
+    bad.write_text("# 00_a\n\n## Q?\n- [x] one\n  why one is right\n- [x] two\n  why two\n")
+    with pytest.raises(ValueError, match="exactly one marked"):
+        q.load(bad)
+    bad.write_text("# 00_a\n\n## Q?\n- [x] one\n- [ ] two\n  why two\n")
+    with pytest.raises(ValueError, match="a why line"):
+        q.load(bad)
+    bad.write_text("# 00_a\n\nstray text\n")
+    with pytest.raises(ValueError, match=r"quizzes.md:3"):
+        q.load(bad)
