@@ -101,17 +101,24 @@ def record_expected(results_json: str | Path, path: Path = EXPECTED) -> dict[str
 
 def check(key: str, *args, **kwargs) -> bool:
     """Run exercise `key`'s check on the student's work: prints a pass, or what is wrong, and returns which."""
+    from . import checks_train  # noqa: F401  (each module registers its lessons' checks)
+
     if key not in CHECKS:
         raise KeyError(f"no check for exercise {key!r}; the checks are {', '.join(sorted(CHECKS))}")
+    import inspect
+
+    fn = CHECKS[key]
     try:
-        said = CHECKS[key](*args, **kwargs)
+        inspect.signature(fn).bind(*args, **kwargs)
+    except TypeError as e:  # called with the wrong things: say what it takes
+        params = ", ".join(p.name if p.default is inspect.Parameter.empty else f"{p.name}={p.default!r}"
+                           for p in inspect.signature(fn).parameters.values())
+        print(f"✗ exercise {key}: {e}; it takes check({key!r}, {params})")
+        return False
+    try:
+        said = fn(*args, **kwargs)
     except NotYet as e:
         print(f"✗ exercise {key} not yet: {e}")
-        return False
-    except TypeError as e:  # called with the wrong things: say what it takes
-        import inspect
-
-        print(f"✗ exercise {key}: {e}; it takes check({key!r}{str(inspect.signature(CHECKS[key]))[1:]}")
         return False
     print(f"✓ exercise {key} passed" + (f": {said}" if said else ""))
     return True

@@ -1,0 +1,89 @@
+"""The checks of lessons 20 and 30's exercises (SFT and R-GRPO): each holds the student's runs to what a right
+answer must show, computed from their own objects."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .checks import checker, need
+
+
+def _mean(log, key: str) -> float:
+    vals = [r[key] for r in log.rows if r.get(key) is not None]
+    need(bool(vals), f"the log has no {key!r}: pass the MetricLog that train_rgrpo / train_sft returned")
+    return sum(vals) / len(vals)
+
+
+@checker("30.1")
+def zero_std_groups(rewards_g2, rewards_g8, share_g2, share_g8) -> str:
+    """The shares of zero-std groups, recomputed from the rewards (in group order)."""
+    from ..train.rgrpo import group_advantages
+
+    for g, rewards, share in ((2, rewards_g2, share_g2), (8, rewards_g8, share_g8)):
+        rewards = [float(r) for r in rewards]
+        need(len(rewards) >= g and len(rewards) % g == 0,
+             f"the G={g} rewards hold {len(rewards)} values: pass whole groups of {g}, each group's answers together")
+        truth = float(group_advantages(rewards, g)[1].float().mean())
+        need(abs(float(share) - truth) < 1e-6, f"G={g}: {float(share):.3f} is not the share of zero-std groups in these "
+             f"rewards; a group has zero std when all its rewards are equal (here: {truth:.3f})")
+    more = "G=2" if share_g2 > share_g8 else "G=8" if share_g8 > share_g2 else "neither"
+    return f"zero-std groups: G=2 {share_g2:.0%}, G=8 {share_g8:.0%} ({more} ties more often)"
+
+
+@checker("30.2")
+def several_updates(clip_log, log) -> str:
+    """One update per batch never clips; several do, and their ratio leaves 1."""
+    need(_mean(log, "clip_frac") == 0, "the main run (inner_epochs=1) should clip nothing; pass its log as the second "
+         "argument")
+    ratios = [r["ratio_mean"] for r in clip_log.rows if r.get("frac_zero_std", 0) < 1]
+    need(any(abs(x - 1) > 1e-6 for x in ratios), "every ratio of your clip run is 1: it made one update per batch; "
+         "set clip_epochs (inner_epochs) to 2 or more")
+    need(_mean(clip_log, "clip_frac") > 0, "your clip run clipped nothing: its later updates did not move the ratio "
+         "past 1 ± eps; keep clip_lr large (2e-4)")
+    return (f"clip_frac {_mean(log, 'clip_frac'):.3f} with one update per batch, {_mean(clip_log, 'clip_frac'):.3f} "
+            "with several: only later updates of a batch see a moved policy")
+
+
+@checker("30.3")
+def presets_prefer(group, labels, code: str, paper: str, region_weight: float = 1.0) -> str:
+    """The answer each preset scores highest, from the scores of the scripted group."""
+    from ..train.rewards import preset, score
+
+    need(len(labels) == len(group), f"{len(labels)} labels for {len(group)} answers: pass the lesson's `labels`")
+    said = {"code": code, "paper": paper}
+    for name, guess in said.items():
+        totals = score(group, preset(name, region_weight=region_weight)).total
+        best = labels[max(range(len(totals)), key=lambda i: totals[i])]
+        need(guess in labels, f"{guess!r} is not one of the labels {labels}")
+        need(guess == best, f"`{name}` does not score {guess!r} highest; look at its total column again")
+    return f"code prefers {code!r}, paper prefers {paper!r}"
+
+
+@checker("30.4")
+def kl_to_the_start(kl_state, kl_log) -> str:
+    """A frozen reference exists with beta > 0, and the KL grows from 0 as the policy moves."""
+    need(getattr(kl_state, "ref", None) is not None, "no reference model in the state: set beta=0.05 in the "
+         "RGRPOConfig you pass to setup_rgrpo")
+    kls = [r["kl"] for r in kl_log.rows if r.get("kl") is not None]
+    need(len(kls) >= 2, "train at least two steps so the KL can move")
+    need(abs(kls[0]) < 1e-3, f"the first step's kl is {kls[0]:.4f}: the policy should equal its reference then")
+    need(max(kls[1:]) > kls[0], f"kl never rose above the first step's ({kls}): did the policy train (lr_lm > 0)?")
+    return f"kl {kls[0]:.5f} at the first step, {kls[-1]:.5f} at the last"
+
+
+@checker("30.5")
+def two_processes(out_dir, steps: int = 4) -> str:
+    """The two-process run left its checkpoint and one log row per step."""
+    from ..train.checkpoint import find_checkpoint
+
+    out = Path(out_dir)
+    need(out.is_dir(), f"{out} does not exist: run the torchrun command with --out-dir {out}")
+    try:
+        ckpt = find_checkpoint(out)
+    except (FileNotFoundError, ValueError) as e:
+        need(False, f"no checkpoint in {out}: {e}")
+    need(ckpt.name == f"step_{steps:06d}", f"the last checkpoint is {ckpt.name}, not step {steps}: did the run finish?")
+    log = out / "log.jsonl"
+    rows = [json.loads(x) for x in log.read_text().splitlines() if x.strip()] if log.is_file() else []
+    need(len(rows) == steps, f"{log} has {len(rows)} rows, not {steps}")
+    return f"{steps} steps logged and checkpointed in {ckpt}"

@@ -1,0 +1,92 @@
+"""What a lesson's own run supports, with its uncertainty: bootstrap intervals and the sentences drawn from them.
+
+Lesson 45 ranks explanation methods on a few dozen crops. A difference of a few hundredths is within chance there,
+so each method's pointing game, deletion and insertion area gets a percentile bootstrap interval over the crops,
+and each difference to a reference method (attention) a paired one (the same resampled crops for both). A
+difference whose interval excludes 0 is a lead or a trail; the rest are ties, and `faithfulness_verdicts` says so.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+FIELDS = ("pointing_game", "deletion_auc", "insertion_auc")
+BETTER = {"pointing_game": 1, "deletion_auc": -1, "insertion_auc": 1}  # the sign of "better"
+LABEL = {"pointing_game": "pointing game", "deletion_auc": "deletion area", "insertion_auc": "insertion area"}
+
+
+def _values(records: Sequence, methods: Sequence[str], field: str) -> np.ndarray:
+    """(crops, methods) of one measure, over the crops where every method has it."""
+    rows = []
+    for r in records:
+        f = r.faithfulness or {}
+        vals = [(f.get(m) or {}).get(field) for m in methods]
+        if all(v is not None for v in vals):
+            rows.append([float(v) for v in vals])
+    return np.asarray(rows, dtype=float).reshape(-1, len(methods))
+
+
+def faithfulness_intervals(records: Sequence, reference: str = "attention", n_boot: int = 2000, seed: int = 0,
+                           level: float = 0.95) -> dict:
+    """Per measure: each method's mean and interval (`methods[m] = (mean, lo, hi)`) and each method's paired
+    difference to `reference` (`vs[m] = (mean, lo, hi)`, method minus reference), over `n` crops."""
+    methods = sorted({m for r in records for m in (r.faithfulness or {})}, key=lambda m: (m == "random", m))
+    if reference not in methods:
+        raise ValueError(f"no {reference!r} in the records' faithfulness; methods: {', '.join(methods) or 'none'}")
+    rng = np.random.default_rng(seed)
+    q = ((1 - level) / 2 * 100, (1 + level) / 2 * 100)
+    out = {"methods": methods, "reference": reference, "level": level}
+    for field in FIELDS:
+        v = _values(records, methods, field)
+        if not len(v):
+            out[field] = {"n": 0, "methods": {}, "vs": {}}
+            continue
+        idx = rng.integers(0, len(v), size=(n_boot, len(v)))
+        boot = v[idx].mean(1)  # (n_boot, methods)
+        ref = methods.index(reference)
+        out[field] = {
+            "n": len(v),
+            "methods": {m: (float(v[:, j].mean()), *map(float, np.percentile(boot[:, j], q)))
+                        for j, m in enumerate(methods)},
+            "vs": {m: (float((v[:, j] - v[:, ref]).mean()), *map(float, np.percentile(boot[:, j] - boot[:, ref], q)))
+                   for j, m in enumerate(methods) if m != reference},
+        }
+    return out
+
+
+def standing(ci: dict, field: str, method: str) -> str:
+    """How the reference method stands against `method` on `field`: "leads", "trails" or "ties" (the paired
+    difference's interval excludes 0 on the better side, the worse side, or contains it)."""
+    _, lo, hi = ci[field]["vs"][method]
+    if lo <= 0 <= hi:
+        return "ties"
+    method_better = (lo > 0) == (BETTER[field] > 0)
+    return "trails" if method_better else "leads"
+
+
+def faithfulness_verdicts(ci: dict) -> dict[str, dict[str, str]]:
+    """{measure: {method: "leads" | "ties" | "trails"}}: the reference method against each other one."""
+    return {f: {m: standing(ci, f, m) for m in ci[f]["vs"]} for f in FIELDS if ci[f]["n"]}
+
+
+def faithfulness_rows(ci: dict) -> list[dict]:
+    """One row per method: each measure as "mean [lo, hi]" and the reference's standing against it."""
+    rows = []
+    for m in ci["methods"]:
+        row = {"method": m}
+        for f in FIELDS:
+            if not ci[f]["n"]:
+                continue
+            mean, lo, hi = ci[f]["methods"][m]
+            row[LABEL[f]] = f"{mean:.3f} [{lo:.3f}, {hi:.3f}]"
+            if m != ci["reference"]:
+                row[f"{ci['reference']} vs it ({LABEL[f]})"] = standing(ci, f, m)
+        rows.append(row)
+    return rows
+
+
+def pair_rows(agree: dict) -> list[dict]:
+    """`agreement`'s pairwise numbers as table rows ("a" / "b" columns: its keys join the names with '|')."""
+    return [{"method": k.split("|")[0], "and": k.split("|")[1], "same hottest cell": v,
+             "rank correlation": agree["rank_corr"][k]} for k, v in agree["same_top"].items()]
