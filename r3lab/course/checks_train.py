@@ -87,3 +87,59 @@ def two_processes(out_dir, steps: int = 4) -> str:
     rows = [json.loads(x) for x in log.read_text().splitlines() if x.strip()] if log.is_file() else []
     need(len(rows) == steps, f"{log} has {len(rows)} rows, not {steps}")
     return f"{steps} steps logged and checkpointed in {ckpt}"
+
+
+@checker("20.1")
+def frozen_vision(frozen_policy, base_policy) -> str:
+    """The frozen run moved the language model only: the vision tower and the merger equal the base's."""
+    import torch
+
+    from ..train.optim import group_of
+
+    base = dict(base_policy.model.named_parameters())
+    moved = {"vision": 0, "merger": 0, "lm": 0}
+    for name, p in frozen_policy.model.named_parameters():
+        need(name in base, f"{name} is not in the base policy: pass an untouched copy of the same base")
+        moved[group_of(name)] += int(not torch.equal(p.detach().cpu(), base[name].detach().cpu()))
+    need(moved["lm"] > 0, "the language model did not move: did the frozen run train (steps > 0)?")
+    need(moved["vision"] == 0 and moved["merger"] == 0, f"{moved['vision']} vision and {moved['merger']} merger tensors "
+         "moved: set freeze_vision=True and freeze_merger=True in the SFTConfig")
+    return f"{moved['lm']} language-model tensors moved, the vision tower and the merger did not"
+
+
+def _losses(log) -> list[float]:
+    rows = getattr(log, "rows", log)
+    return [float(r["loss"]) for r in rows]
+
+
+@checker("20.2")
+def gradient_accumulation(log_accum_1, log_accum_2) -> str:
+    """The same batches averaged in one pass or in two micro-batches give the same losses."""
+    a, b = _losses(log_accum_1), _losses(log_accum_2)
+    need(len(a) >= 2 and len(a) == len(b), f"the logs have {len(a)} and {len(b)} steps: train the same number (>= 2)")
+    gap = max(abs(x - y) for x, y in zip(a, b))
+    need(gap < 1e-3, f"the losses differ by up to {gap:.2e}: keep the seed, batch size and data the same and change "
+         "only grad_accum")
+    need(any(abs(x - y) > 0 for x, y in zip(a, a[1:])), "the loss never changed: did training run?")
+    return f"{len(a)} steps, largest loss difference {gap:.1e}: accumulation changes memory, not the result"
+
+
+@checker("20.3")
+def resumed(whole_log, resumed_log) -> str:
+    """A run interrupted and resumed repeats the uninterrupted run's steps and losses."""
+    steps = [r["step"] for r in getattr(resumed_log, "rows", resumed_log)]
+    whole = [r["step"] for r in getattr(whole_log, "rows", whole_log)]
+    need(steps == whole, f"the resumed log's steps {steps} differ from the uninterrupted run's {whole}: resume with "
+         "the same steps into the folder of the interrupted run (resume=True)")
+    gap = max(abs(x - y) for x, y in zip(_losses(whole_log), _losses(resumed_log)))
+    need(gap < 1e-5, f"the losses differ by {gap:.2e}: same seed, data and settings for both runs")
+    return f"steps {steps[0]}..{steps[-1]} repeated, largest loss difference {gap:.1e}"
+
+
+@checker("20.4")
+def control_only(before_eval, after_eval, still_crops: bool) -> str:
+    """After SFT on control questions only, does the model still crop on read_one? Read from the two evaluations."""
+    b, a = before_eval["all"]["crop_rate"], after_eval["all"]["crop_rate"]
+    truth = a >= 0.5
+    need(bool(still_crops) == truth, f"your evaluations say the read_one crop rate went {b:.0%} -> {a:.0%}: look again")
+    return f"read_one crop rate {b:.0%} -> {a:.0%}: " + ("it still crops" if truth else "it stopped cropping")

@@ -90,3 +90,33 @@ def pair_rows(agree: dict) -> list[dict]:
     """`agreement`'s pairwise numbers as table rows ("a" / "b" columns: its keys join the names with '|')."""
     return [{"method": k.split("|")[0], "and": k.split("|")[1], "same hottest cell": v,
              "rank correlation": agree["rank_corr"][k]} for k, v in agree["same_top"].items()]
+
+
+def verdict_markdown(ci: dict) -> str:
+    """One sentence per measure: where the reference method stands against each other method, with the paired
+    difference and its interval (the method minus the reference; for deletion, lower is better)."""
+    ref = ci["reference"]
+    out = []
+    for f in FIELDS:
+        if not ci[f]["n"]:
+            continue
+        parts = []
+        for m, (d, lo, hi) in ci[f]["vs"].items():
+            parts.append(f"{standing(ci, f, m)} {m} ({m} − {ref}: {d:+.3f} [{lo:+.3f}, {hi:+.3f}])")
+        out.append(f"- **{LABEL[f]}** ({'lower' if BETTER[f] < 0 else 'higher'} is better), {ref} " + "; ".join(parts)
+                   + ".")
+    return f"On {ci['pointing_game']['n']} crops, {int(ci['level'] * 100)} % paired bootstrap intervals:\n\n" + \
+        "\n".join(out)
+
+
+def landmark_blocks(records: Sequence, block: int) -> float:
+    """The mean number of patching blocks (`block` x `block` cells) the named landmark covers: how many separate
+    patches carry where it is."""
+    counts = []
+    for r in records:
+        if r.landmark is None:
+            continue
+        side = r.cell * block
+        x1, y1, x2, y2 = r.landmark
+        counts.append(max(1.0, (x2 - x1) / side) * max(1.0, (y2 - y1) / side))
+    return float(np.mean(counts)) if counts else float("nan")

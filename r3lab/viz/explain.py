@@ -91,9 +91,10 @@ def plot_record(record: CropRecord, image: Image.Image, target: str = "box", met
     return fig
 
 
-def plot_faithfulness(summary: dict) -> go.Figure:
+def plot_faithfulness(summary: dict, intervals: dict | None = None) -> go.Figure:
     """Bars per method (and the random baseline, grey) for the pointing game, deletion AUC (lower is better) and
-    insertion AUC (higher is better), from `faithfulness.json`."""
+    insertion AUC (higher is better), from `faithfulness.json`; with `intervals`
+    (`r3lab.course.evidence.faithfulness_intervals`), each bar's bootstrap interval as an error bar."""
     methods = summary.get("methods", {})
     if not methods:
         raise ValueError("the faithfulness summary has no methods (no crop was explained)")
@@ -102,12 +103,19 @@ def plot_faithfulness(summary: dict) -> go.Figure:
                                                         "deletion AUC (lower is better)", "insertion AUC (higher is better)"])
     for j, k in enumerate(FIELDS, start=1):
         ys = [methods[n].get(k) for n in names]
-        fig.add_trace(go.Bar(x=names, y=[np.nan if v is None else v for v in ys], showlegend=False,
+        ci = ((intervals or {}).get(k) or {}).get("methods") or {}
+        err = None
+        if ci and all(n in ci for n in names):
+            err = dict(type="data", symmetric=False, color="#555", thickness=1.2,
+                       array=[ci[n][2] - (y or 0) for n, y in zip(names, ys)],
+                       arrayminus=[(y or 0) - ci[n][1] for n, y in zip(names, ys)])
+        fig.add_trace(go.Bar(x=names, y=[np.nan if v is None else v for v in ys], showlegend=False, error_y=err,
                              marker_color=[COLOURS.get(n, "#34495e") for n in names],
-                             text=["n/a" if v is None else f"{v:.3g}" for v in ys], textposition="outside"), row=1, col=j)
+                             text=["n/a" if v is None else f"{v:.3g}" for v in ys],
+                             textposition="inside" if err else "outside"), row=1, col=j)
     n = max(v.get("n", 0) for v in methods.values())
-    fig.update_layout(title=f"faithfulness on {n} crops (random: a random map)", height=380, width=1000,
-                      margin=dict(l=30, r=30, t=70, b=60))
+    what = f"faithfulness on {n} crops (random: a random map)" + ("; bars: 95 % bootstrap intervals" if intervals else "")
+    fig.update_layout(title=what, height=380, width=1000, margin=dict(l=30, r=30, t=70, b=60))
     return fig
 
 

@@ -174,8 +174,15 @@ def _bars(ax, traces: list, mode: str) -> None:
         col = (t.get("marker") or {}).get("color")
         cols = [colour(c) for c in col] if isinstance(col, (list, tuple)) else colour(col, default)
         label = t.get("name") if t.get("showlegend", True) is not False else None
-        bars = ax.bar(where, np.nan_to_num(ys), width=width, color=cols, label=label,
-                      bottom=bottom if mode == "stack" else None)
+        err = t.get("error_y") or {}
+        yerr = None
+        if err.get("array") is not None and err.get("visible", True) is not False:
+            up = np.nan_to_num(_array(err["array"]).astype(float))
+            down = up if err.get("symmetric", True) is not False or err.get("arrayminus") is None else \
+                np.nan_to_num(_array(err["arrayminus"]).astype(float))
+            yerr = np.vstack([down, up])
+        bars = ax.bar(where, np.nan_to_num(ys), width=width, color=cols, label=label, yerr=yerr, capsize=3,
+                      ecolor=colour(err.get("color"), "#444"), bottom=bottom if mode == "stack" else None)
         if t.get("text") is not None:
             ax.bar_label(bars, [_plain(str(v)) for v in np.atleast_1d(t["text"])], fontsize=7)
         if mode == "stack":

@@ -99,3 +99,51 @@ def test_every_check_is_tested_here():
         if name.startswith("test_") and name[5:7].isdigit():
             tested.add(name[5:].split("_")[0] + "." + name[5:].split("_")[1])
     assert set(CHECKS) <= tested, f"checks without a right/wrong test: {sorted(set(CHECKS) - tested)}"
+
+
+def test_20_1_frozen_vision(capsys):
+    import copy
+
+    import torch
+
+    from r3lab.testing import tiny_policy
+
+    base = tiny_policy()
+    frozen = copy.deepcopy(base)
+    with torch.no_grad():
+        next(p for n, p in frozen.model.named_parameters() if "visual." not in n).add_(0.1)
+    ok, out = _verdict(capsys, "20.1", frozen, base)
+    assert ok and "the vision tower and the merger did not" in out
+    with torch.no_grad():
+        next(p for n, p in frozen.model.named_parameters() if "visual." in n and "merger" not in n).add_(0.1)
+    ok, out = _verdict(capsys, "20.1", frozen, base)
+    assert not ok and "set freeze_vision=True" in out
+    ok, out = _verdict(capsys, "20.1", base, base)
+    assert not ok and "did not move" in out
+
+
+def test_20_2_gradient_accumulation(capsys):
+    one = MetricLog([{"step": 1, "loss": 2.0}, {"step": 2, "loss": 1.5}, {"step": 3, "loss": 1.2}])
+    two = MetricLog([{"step": 1, "loss": 2.0}, {"step": 2, "loss": 1.5001}, {"step": 3, "loss": 1.2}])
+    assert _verdict(capsys, "20.2", one, two)[0]
+    other = MetricLog([{"step": 1, "loss": 2.0}, {"step": 2, "loss": 1.4}, {"step": 3, "loss": 1.1}])
+    ok, out = _verdict(capsys, "20.2", one, other)
+    assert not ok and "change only grad_accum" in out
+
+
+def test_20_3_resumed(capsys):
+    whole = MetricLog([{"step": s, "loss": 2.0 - s / 10} for s in range(1, 5)])
+    assert _verdict(capsys, "20.3", whole, MetricLog(whole.rows))[0]
+    ok, out = _verdict(capsys, "20.3", whole, MetricLog(whole.rows[2:]))
+    assert not ok and "differ from the uninterrupted run's" in out
+    drift = MetricLog([{**r, "loss": r["loss"] + 0.01} for r in whole.rows])
+    ok, out = _verdict(capsys, "20.3", whole, drift)
+    assert not ok and "the losses differ" in out
+
+
+def test_20_4_control_only(capsys):
+    before, after = {"all": {"crop_rate": 0.62}}, {"all": {"crop_rate": 0.04}}
+    ok, out = _verdict(capsys, "20.4", before, after, still_crops=False)
+    assert ok and "62% -> 4%: it stopped cropping" in out
+    ok, out = _verdict(capsys, "20.4", before, after, still_crops=True)
+    assert not ok and "look again" in out
