@@ -51,9 +51,12 @@ _NAMES = {"accuracy": "all", "accuracy_crop": "with a crop", "accuracy_no_crop":
           "crop_rate_need": "crop rate, needs a crop", "crop_rate_no_need": "crop rate, needs none"}
 
 
-def crop_dashboard(source, collapse: CollapseConfig | None = None, title: str = "", **load_kw) -> go.Figure:
+def crop_dashboard(source, collapse: CollapseConfig | None = None, title: str = "", terms="code",
+                   **load_kw) -> go.Figure:
     """The dashboard of `source`: a MetricLog, a list of Trajectories, a path (`load_run(path, **load_kw)`) or a
-    list of `r3lab eval` folders (`load_evals`, one step each: one per checkpoint).
+    list of `r3lab eval` folders (`load_evals`, one step each: one per checkpoint). `terms`: the reward trajectories
+    without their system's own reward are scored with (a preset name or a `RewardSpec`: give the one the run trained
+    with, so the "reward" panel is that run's reward).
 
     The rows and the collapse verdict ride along in `fig.layout.meta` (`{"rows": [...], "collapse": {...}}`).
     """
@@ -69,15 +72,19 @@ def crop_dashboard(source, collapse: CollapseConfig | None = None, title: str = 
     if isinstance(source, (str, os.PathLike)):
         title = title or Path(source).name
         source = load_run(source, **load_kw)
-    rows = crop_behaviour(source)
-    return figure_dashboard(rows, detect_collapse(rows, collapse), title)
+    rows = crop_behaviour(source, terms)
+    measured = sum(isinstance(r.get("crop_rate", r.get("crops")), float) for r in rows)
+    window = max(1, min((collapse or CollapseConfig()).window, measured // 2))  # as detect_collapse takes it
+    return figure_dashboard(rows, detect_collapse(rows, collapse), title, window)
 
 
-def figure_dashboard(rows: Sequence[dict], collapse: dict | None = None, title: str = "") -> go.Figure:
+def figure_dashboard(rows: Sequence[dict], collapse: dict | None = None, title: str = "", window: int | None = None
+                     ) -> go.Figure:
     """A panel over steps for each measure of `PANELS` the `behaviour` rows hold (crop rate, invalid crops,
     crops per answer, IoU, accuracy, reward, tool necessity); measures the run never recorded get no empty panel but a line
     under the title. Rows with per-family necessity (`<family>/<key>`) add a panel of those keys per family at the
-    last step that has them. `collapse` (from `detect_collapse`) is written on top."""
+    last step that has them. `collapse` (from `detect_collapse`) is written on top, with the `window` of steps its
+    early and late numbers average."""
     steps = [r["step"] for r in rows]
     terms = sorted({k for r in rows for k in r if k.startswith("reward/")})
     series = {name: [(k, [_num(r.get(k)) for r in rows]) for k in keys + (terms if name.startswith("reward") else [])]
@@ -112,6 +119,8 @@ def figure_dashboard(rows: Sequence[dict], collapse: dict | None = None, title: 
     verdict = (collapse or {}).get("message", "")
     colour = "#c0392b" if (collapse or {}).get("collapsed") else "#555"
     head = f"<b>{html.escape(title or 'crop behaviour')}</b>"
+    if verdict and (collapse or {}).get("steps") and window:  # the verdict's numbers are means over a few steps
+        verdict += f" (means over the first and last {window} steps with crops measured)"
     if verdict:
         head += f"<br><span style='color:{colour};font-size:13px'>{html.escape(verdict)}</span>"
     if missing:  # e.g. a run without ground-truth boxes has no IoU: said once, not drawn as a blank panel

@@ -147,3 +147,202 @@ def test_20_4_control_only(capsys):
     assert ok and "62% -> 4%: it stopped cropping" in out
     ok, out = _verdict(capsys, "20.4", before, after, still_crops=True)
     assert not ok and "look again" in out
+
+
+def _summary(**pointing):
+    return {"methods": {m: {"pointing_game": v, "deletion_auc": 0.2, "insertion_auc": 0.5, "n": 10}
+                        for m, v in pointing.items()}}
+
+
+def _records(points):
+    """Records whose attention pointing game is `points` (0/1 per crop), other methods fixed."""
+    return [SimpleNamespace(faithfulness={"attention": {"pointing_game": p, "deletion_auc": 0.2, "insertion_auc": 0.5},
+                                          "random": {"pointing_game": 0.05, "deletion_auc": 0.25,
+                                                     "insertion_auc": 0.4}}) for p in points]
+
+
+def test_45_1_interval_by_hand(capsys):
+    import numpy as np
+
+    recs = _records([1] * 14 + [0] * 6)
+    rng = np.random.default_rng(0)
+    vals = np.array([1.0] * 14 + [0.0] * 6)
+    boot = vals[rng.integers(0, 20, size=(2000, 20))].mean(1)
+    lo, hi = np.percentile(boot, [2.5, 97.5])
+    ok, out = _verdict(capsys, "45.1", recs, (lo, hi))
+    assert ok and "0.70" in out
+    ok, out = _verdict(capsys, "45.1", recs, (0.69, 0.71))  # the mean, not an interval over resamples
+    assert not ok and "far from the percentile bootstrap" in out
+    ok, out = _verdict(capsys, "45.1", recs, (0.8, 0.9))
+    assert not ok and "does not hold the mean" in out
+
+
+def test_45_2_patching_cell_by_cell(capsys):
+    blocks, cells = _summary(patching=0.4, random=0.05), _summary(patching=0.6, random=0.05)
+    assert _verdict(capsys, "45.2", cells, blocks, rises=True)[0]
+    ok, out = _verdict(capsys, "45.2", cells, blocks, rises=False)
+    assert not ok and "0.40 -> 0.60" in out
+    ok, out = _verdict(capsys, "45.2", blocks, blocks, rises=False)
+    assert not ok and "block=1" in out
+
+
+def test_45_3_the_read_as_target(capsys):
+    read = _summary(attention=0.5, integrated_gradients=0.7, patching=0.3, random=0.05)
+    assert _verdict(capsys, "45.3", read, "integrated_gradients")[0]
+    ok, out = _verdict(capsys, "45.3", read, "attention")
+    assert not ok and "another method does so in 70%" in out
+    ok, out = _verdict(capsys, "45.3", read, "saliency")
+    assert not ok and "not one of the methods" in out
+
+
+def test_45_4_first_layer_attention(capsys):
+    layer0 = _summary(attention=0.1, random=0.05)
+    assert _verdict(capsys, "45.4", layer0, above_random=True)[0]
+    ok, out = _verdict(capsys, "45.4", layer0, above_random=False)
+    assert not ok and "look again" in out
+
+
+def _fam(acc, iou=0.8, lo=None, hi=None, crop_rate=1.0):
+    return {"accuracy": acc, "crop_iou": iou, "crop_iou_lo": iou - 0.01 if lo is None else lo,
+            "crop_iou_hi": iou + 0.01 if hi is None else hi, "crop_rate": crop_rate}
+
+
+def test_50_1_iou_without_region(capsys):
+    sft = {"all": _fam(0.8, 0.81)}
+    same, moved = {"all": _fam(0.9, 0.815)}, {"all": _fam(0.9, 0.86)}
+    assert _verdict(capsys, "50.1", sft, same, iou_moved=False)[0]
+    assert _verdict(capsys, "50.1", sft, moved, iou_moved=True)[0]
+    ok, out = _verdict(capsys, "50.1", sft, same, iou_moved=True)
+    assert not ok and "do the intervals overlap" in out
+
+
+def test_50_2_gain_in_numbers(capsys):
+    card = {"rows": {"sft": {"read_one": _fam(0.80, 0.82)}, "sft_rgrpo": {"read_one": _fam(0.96, 0.83)},
+                     "oracle": {"read_one": _fam(0.81, 0.92)}}}
+    assert _verdict(capsys, "50.2", card, read_gain=16, iou_change=0.01, oracle_gap=1)[0]
+    ok, out = _verdict(capsys, "50.2", card, read_gain=0.16, iou_change=0.01, oracle_gap=1)
+    assert not ok and "read_gain = 0.160 is off (in points" in out
+
+
+def test_50_3_no_looking_again(capsys):
+    with_crops = {"read_one": _fam(0.8), "compare_two": _fam(0.9), "control": _fam(0.95), "all": _fam(0.88)}
+    without = {"read_one": _fam(0.2), "compare_two": _fam(0.5), "control": _fam(0.95), "all": _fam(0.5, crop_rate=0.0)}
+    ok, out = _verdict(capsys, "50.3", with_crops, without, lost_most="read_one")
+    assert ok and "read_one 60" in out
+    ok, out = _verdict(capsys, "50.3", with_crops, without, lost_most="control")
+    assert not ok and "read_one lost 60" in out
+    ok, out = _verdict(capsys, "50.3", with_crops, with_crops, lost_most="read_one")
+    assert not ok and "max_crops=0" in out
+
+
+def test_50_4_kl_and_control(capsys):
+    sft = {"control": _fam(0.95, crop_rate=0.02)}
+    free, anchored = {"control": _fam(0.9, crop_rate=0.2)}, {"control": _fam(0.95, crop_rate=0.05)}
+    assert _verdict(capsys, "50.4", sft, free, anchored, drifts_less=True)[0]
+    ok, out = _verdict(capsys, "50.4", sft, free, anchored, drifts_less=False)
+    assert not ok and "look again" in out
+
+
+def test_50_5_longer_sft(capsys, tmp_path):
+    card = {"rows": {"sft": {"read_one": _fam(0.80)}, "oracle": {"read_one": _fam(0.82)}}}
+    run = tmp_path / "results.json"
+    run.write_text(json.dumps({"rows": {"sft": {"read_one": _fam(0.90)}, "oracle": {"read_one": _fam(0.91)}}}))
+    assert _verdict(capsys, "50.5", run, card, taught="reading")[0]
+    ok, out = _verdict(capsys, "50.5", run, card, taught="looking")
+    assert not ok and "+10.0 points and the oracle row +9.0" in out
+    ok, out = _verdict(capsys, "50.5", tmp_path / "none.json", card, taught="reading")
+    assert not ok and "does not exist" in out
+
+
+def _explained():
+    from r3lab.explain.record import WhyConfig
+    from r3lab.explain.runs import explain_trajectories
+    from r3lab.testing import tiny_policy, toy_trajectory
+
+    policy = tiny_policy()
+    trajs = [toy_trajectory(policy), toy_trajectory(policy, crop="square")]
+    cfg = WhyConfig(steps=2, curve_steps=2, targets=("box", "read"), swaps=("blank", "coarse"))
+    return explain_trajectories(policy, trajs, cfg, progress=False).records
+
+
+@pytest.fixture(scope="module")
+def explained():
+    return _explained()
+
+
+def test_40_1_attention_in_box(capsys, explained):
+    from r3lab.explain.faithfulness import pointing_game
+
+    share = sum(pointing_game(r.map("attention", "box"), r.box, r.cell) for r in explained) / len(explained)
+    assert _verdict(capsys, "40.1", explained, share)[0]
+    ok, out = _verdict(capsys, "40.1", explained, share + 0.5)
+    assert not ok and "is not the share" in out
+
+
+def test_40_2_top_cells_shared(capsys, explained):
+    r = explained[0]
+    tops = [set(r.map(m, "box").reshape(-1).argsort(descending=True)[:5].tolist())
+            for m in ("integrated_gradients", "patching")]
+    assert _verdict(capsys, "40.2", r, len(tops[0] & tops[1]))[0]
+    ok, out = _verdict(capsys, "40.2", r, len(tops[0] & tops[1]) + 1)
+    assert not ok and "overlap of the two top fives" in out
+
+
+def test_40_3_family_losing_most(capsys, explained):
+    from r3lab.explain.record import mean_effects
+
+    recs = [SimpleNamespace(**{**vars(r), "family": f}) for r, f in zip(explained, ("read_one", "compare_two"))]
+    for r, orig in zip(recs, explained):
+        r.result = orig.result
+    drops = {r.family: mean_effects([r], "crop:blank", "read")["effect"][0] for r in recs}
+    top, low = max(drops, key=drops.get), min(drops, key=drops.get)
+    assert _verdict(capsys, "40.3", recs, family=top)[0]
+    ok, out = _verdict(capsys, "40.3", recs, family=low)
+    assert not ok and f"{top} loses" in out
+
+
+def test_40_4_coarse_share(capsys, explained):
+    from r3lab.explain.record import mean_effects
+
+    b, c = (mean_effects(explained, f"crop:{k}", "read")["effect"][0] for k in ("blank", "coarse"))
+    assert _verdict(capsys, "40.4", explained, c / b)[0]
+    ok, out = _verdict(capsys, "40.4", explained, c / b + 0.3)
+    assert not ok and "divide its drop" in out
+
+
+def test_60_1_relative_coordinates(capsys):
+    from r3lab.core.regions import Frame
+
+    frame = Frame(672, 448, 112, 84)
+    box = (10, 20, 50, 60)
+    rel = [round(v) for v in frame.to_relative(box)]
+    assert _verdict(capsys, "60.1", box, rel, frame)[0]
+    ok, out = _verdict(capsys, "60.1", box, list(box), frame)  # the absolute numbers written as relative
+    assert not ok and "scale each x by 1000 / input_w" in out
+
+
+def test_60_2_refused_share(capsys):
+    trajs = [SimpleNamespace(events=[SimpleNamespace(ok=False), SimpleNamespace(ok=True)]) for _ in range(3)]
+    assert _verdict(capsys, "60.2", trajs, 0.5)[0]
+    ok, out = _verdict(capsys, "60.2", trajs, 1 / 3)
+    assert not ok and "is not the refused share of these 6 calls" in out
+
+
+def test_60_3_iou_and_giou(capsys):
+    from r3lab.core.regions import box_giou, box_iou
+
+    truth, quads = (10, 10, 20, 20), [(0, 0, 50, 50), (50, 0, 100, 50)]
+    iou = [box_iou(truth, q) for q in quads]
+    giou = [(box_giou(truth, q) + 1) / 2 for q in quads]
+    assert _verdict(capsys, "60.3", quads, truth, iou, giou)[0]
+    ok, out = _verdict(capsys, "60.3", quads, truth, iou, [box_giou(truth, q) for q in quads])
+    assert not ok and "(GIoU + 1) / 2" in out
+
+
+def test_60_4_larger_group(capsys, tmp_path):
+    path = tmp_path / "trl.json"
+    path.write_text(json.dumps({"setting": {"group_size": 8, "prompts": 2}, "r3lab": {"model_tokens": 100},
+                                "trl": {"model_tokens": 100}, "tokens_per_s_ratio": 3.1}))
+    assert _verdict(capsys, "60.4", path, group=8)[0]
+    ok, out = _verdict(capsys, "60.4", path, group=4)
+    assert not ok and "run it with --group 4" in out

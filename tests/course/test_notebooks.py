@@ -29,6 +29,9 @@ def test_notebook_conventions(path):
     first, params, setup = nb.cells[0], nb.cells[1], nb.cells[2]
     assert first.cell_type == "markdown" and first.source.lstrip().startswith("# ")
     assert f"labpath=notebooks%2F{path.name}" in first.source and "mybinder.org" in first.source
+    assert f"colab.research.google.com/github/r3lab/r3lab/blob/main/notebooks/{path.name})" in first.source, \
+        "cell 1 needs the Colab badge"
+    assert nb.metadata["kernelspec"]["name"] == "r3lab", "the r3lab kernel (make setup registers it)"
     assert re.search(r"(?i)hardware|cpu", first.source), "cell 1 needs a hardware note"
     assert params.cell_type == "code" and "parameters" in params.metadata.get("tags", [])
     # flat annotated literals with a help comment, all visible to papermill
