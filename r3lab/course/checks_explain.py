@@ -164,3 +164,55 @@ def larger_group(results_json, group: int = 8) -> str:
          f", not {group}: run it with --group {group}")
     need(b["r3lab"]["model_tokens"] == b["trl"]["model_tokens"], "the two engines wrote different token counts")
     return f"r3lab / TRL {b['tokens_per_s_ratio']:.2f}x at G={group}"
+
+
+_SAME = ("crop_rate", "crops", "crop_iou", "accuracy")
+
+
+@checker("70.1")
+def metrics_without_pixels(rows_without_images, rows_with_images) -> str:
+    """The crop metrics read the boxes and answers, not the pixels: the same rows with or without images."""
+    need(len(rows_without_images) == len(rows_with_images) > 0, "pass `crop_behaviour(...)` of the same run loaded "
+         "both ways (load_images=False and True)")
+    for a, b in zip(rows_without_images, rows_with_images):
+        for k in _SAME:
+            x, y = a.get(k), b.get(k)
+            need(x == y or (isinstance(x, float) and isinstance(y, float) and abs(x - y) < 1e-9),
+                 f"step {a.get('step')}: {k} is {x} without images and {y} with them: are these the same run?")
+    return f"{len(rows_with_images)} steps: crop rate, IoU and accuracy identical without the pixels"
+
+
+@checker("70.2")
+def thresholds_flag_healthy(rows_healthy, config) -> str:
+    """A CollapseConfig under which the healthy run is (wrongly) flagged."""
+    from ..replication.behaviour import detect_collapse
+
+    need(detect_collapse(rows_healthy)["collapsed"] is False, "these rows are flagged with the default thresholds "
+         "already: pass the healthy run's rows")
+    verdict = detect_collapse(rows_healthy, config)
+    need(verdict["collapsed"] is True, f"with {config} the healthy run is not flagged ({verdict['message']}): raise "
+         "`floor` or `drop`, or shorten `window`")
+    return f"flagged with {config}: {verdict['message']}"
+
+
+@checker("70.3")
+def accuracy_with_a_crop_stops(rows, step: int) -> str:
+    """The first step at which accuracy with a crop has no answers left to measure."""
+    gone = [r["step"] for r in rows if r.get("accuracy_crop") is None and r.get("crop_rate", 1) == 0]
+    need(bool(gone), "in these rows accuracy with a crop is measured at every step: write the run with collapse=True")
+    need(int(step) == gone[0], f"step {int(step)} is not the first without an answer that cropped")
+    return f"from step {gone[0]} no answer crops, so accuracy with a crop has nothing to measure"
+
+
+@checker("70.4")
+def real_checkpoint(explained_real, explained_tiny, concentrates_more: bool) -> str:
+    """Does the real checkpoint's attention concentrate in the box more than r3-tiny's? From the two explanations."""
+    def mean(ex):
+        vals = [e.mass_in_box for exps in ex.values() for e in exps if e.ok and e.mass_in_box is not None]
+        need(bool(vals), "an explanation without a crop that was cut: explain the run's cropped trajectories")
+        return sum(vals) / len(vals)
+
+    real, tiny = mean(explained_real), mean(explained_tiny)
+    need(bool(concentrates_more) == (real > tiny), f"attention in the box: the checkpoint {real:.2f}, r3-tiny "
+         f"{tiny:.2f}: look again")
+    return f"attention in the box: the checkpoint {real:.2f}, r3-tiny {tiny:.2f}"

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Sequence
 
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 
 from ..core.policy_like import PolicyLike
-from ..core.trajectory import MODEL, Trajectory
+from ..core.trajectory import ENV, IMAGE, MODEL, Trajectory
 
 KIND_COLOURS = {"model_text": "tab:blue", "env_text": "tab:green", "image": "tab:orange"}
 
@@ -40,8 +41,13 @@ def plot_group(trajectories: Sequence[Trajectory], fig: Figure | None = None) ->
         for p in t.pieces[first:]:
             ax.barh(r, len(p.ids), left=x, color=KIND_COLOURS[p.kind], edgecolor="white")
             x += len(p.ids)
-    ax.set(xlabel="token index (bars start where the prompt ends)", ylabel="row",
-           title="blue: model text, orange: crop, green: note")
+    # the legend names only the kinds drawn (a note appears only after a refused call)
+    shown = [k for k in (MODEL, IMAGE, ENV) if any(p.kind == k for t in trajectories
+                                                   for p in t.pieces[next((i for i, q in enumerate(t.pieces)
+                                                                           if q.kind == MODEL), len(t.pieces)):])]
+    words = {MODEL: "model text", IMAGE: "crop", ENV: "note"}
+    ax.set(xlabel="token index (bars start where the prompt ends)", ylabel="row")
+    ax.legend(handles=[Patch(color=KIND_COLOURS[k], label=words[k]) for k in shown], loc="lower right", fontsize=8)
     ax.set_yticks(range(len(trajectories)))
     ax.invert_yaxis()
     return fig
@@ -55,8 +61,9 @@ def plot_cost_curve(curve: Sequence[dict], fig: Figure | None = None) -> Figure:
     for px in sorted({r["px"] for r in curve}):
         rows = [r for r in curve if r["px"] == px]
         n = [r["crops"] for r in rows]
-        ax.plot(n, [r["reprefill_s"] for r in rows], "o--", label=f"re-prefill (official loop), {px} px")
-        ax.plot(n, [r["reuse_s"] for r in rows], "o-", label=f"KV reuse (r3lab), {px} px")
+        colour = f"C{sorted({r['px'] for r in curve}).index(px)}"  # one colour per view size, the mode by line style
+        ax.plot(n, [r["reprefill_s"] for r in rows], "o--", color=colour, label=f"re-prefill (official loop), {px} px")
+        ax.plot(n, [r["reuse_s"] for r in rows], "o-", color=colour, label=f"KV reuse (r3lab), {px} px")
     ax.set(xlabel="crops in the trajectory", ylabel="seconds per trajectory", title="cost of one trajectory")
     ax.set_xticks(sorted({r["crops"] for r in curve}))  # whole crops only
     ax.set_ylim(bottom=0)

@@ -346,3 +346,125 @@ def test_60_4_larger_group(capsys, tmp_path):
     assert _verdict(capsys, "60.4", path, group=8)[0]
     ok, out = _verdict(capsys, "60.4", path, group=4)
     assert not ok and "run it with --group 4" in out
+
+
+def _rows(rates, acc_crop=0.8):
+    return [{"step": i, "crop_rate": r, "crops": r, "crop_iou": 0.5 if r else None, "accuracy": 0.75,
+             "accuracy_crop": acc_crop if r else None} for i, r in enumerate(rates)]
+
+
+def test_70_1_metrics_without_pixels(capsys):
+    rows = _rows([1.0, 0.5, 0.25])
+    assert _verdict(capsys, "70.1", [dict(r) for r in rows], rows)[0]
+    other = [dict(r) for r in rows]
+    other[1]["crop_iou"] = 0.4
+    ok, out = _verdict(capsys, "70.1", other, rows)
+    assert not ok and "step 1: crop_iou" in out
+
+
+def test_70_2_thresholds_flag_healthy(capsys):
+    from r3lab.replication import CollapseConfig
+
+    healthy = _rows([1.0, 1.0, 0.9, 0.8, 0.7, 0.7])
+    assert _verdict(capsys, "70.2", healthy, CollapseConfig(window=1, drop=0.2))[0]
+    ok, out = _verdict(capsys, "70.2", healthy, CollapseConfig())
+    assert not ok and "is not flagged" in out
+
+
+def test_70_3_accuracy_with_a_crop_stops(capsys):
+    rows = _rows([1.0, 0.5, 0.0, 0.0])
+    assert _verdict(capsys, "70.3", rows, 2)[0]
+    ok, out = _verdict(capsys, "70.3", rows, 3)
+    assert not ok and "not the first" in out
+
+
+def test_70_4_real_checkpoint(capsys):
+    def ex(mass):
+        return {"s": [SimpleNamespace(ok=True, mass_in_box=mass)]}
+
+    assert _verdict(capsys, "70.4", ex(0.6), ex(0.3), concentrates_more=True)[0]
+    ok, out = _verdict(capsys, "70.4", ex(0.2), ex(0.3), concentrates_more=True)
+    assert not ok and "look again" in out
+
+
+def test_00_1_coarser_grating(capsys):
+    default, coarser = {"coarse_probe": 0.27, "chance": 0.2}, {"coarse_probe": 0.9, "chance": 0.2}
+    assert _verdict(capsys, "00.1", coarser, default, readable=True)[0]
+    ok, out = _verdict(capsys, "00.1", coarser, default, readable=False)
+    assert not ok and "90%" in out
+
+
+def test_00_2_larger_view(capsys):
+    assert _verdict(capsys, "00.2", (10, 10, 30, 30), (20, 20, 60, 60))[0]
+    ok, out = _verdict(capsys, "00.2", (10, 10, 30, 30), (10, 10, 30, 30))
+    assert not ok and "does not double" in out
+
+
+def test_00_3_which_filter(capsys):
+    report = SimpleNamespace(removed={"region_validity": ["a-bad"], "coherence": []},
+                             removed_ids=lambda f: {"region_validity": ["a-bad"], "coherence": []}[f])
+    assert _verdict(capsys, "00.3", report, "a-bad", "region_validity")[0]
+    ok, out = _verdict(capsys, "00.3", report, "a-bad", "coherence")
+    assert not ok and "removed by region_validity" in out
+
+
+def test_00_4_balanced_answers(capsys):
+    samples = [SimpleNamespace(answers=[a]) for a in "aabbccdd"]
+    assert _verdict(capsys, "00.4", samples, 0.25)[0]
+    ok, out = _verdict(capsys, "00.4", samples, 0.5)
+    assert not ok and "is not the most common answer's share" in out
+
+
+def _rollout_one(script, **cfg):
+    import r3lab
+    from r3lab.testing import tiny_policy
+
+    policy = tiny_policy()
+    sample = r3lab.build_samples(1, seed=0, families=["read_one"], view=policy.view, progress=False)[0]
+    (traj,) = r3lab.rollout(policy, [sample], r3lab.RolloutConfig(group_size=1, greedy=True, max_new_tokens=48,
+                                                                  **cfg), scripts=[script], progress=False)
+    return policy, sample, traj
+
+
+def test_10_1_malformed_call(capsys):
+    _, _, traj = _rollout_one(['<think>Look. {"bbox_2d": [10, 20, 30]}'])
+    assert _verdict(capsys, "10.1", traj, verdict="wrong_arity")[0]
+    ok, out = _verdict(capsys, "10.1", traj, verdict="ok")
+    assert not ok and "is not 'ok'" in out
+
+
+def test_10_2_no_crops_allowed(capsys):
+    _, sample, refused = _rollout_one(None, max_crops=0)
+    if not refused.events:  # an untrained model writes no call: script the reference one
+        first = sample.rationale[0].text
+        _, _, refused = _rollout_one([first], max_crops=0)
+    assert _verdict(capsys, "10.2", refused)[0]
+    _, _, cut = _rollout_one([sample.rationale[0].text])
+    ok, out = _verdict(capsys, "10.2", cut)
+    assert not ok and "set max_crops=0" in out
+
+
+def test_10_3_position_after_crop(capsys):
+    policy, sample, traj = _rollout_one(None)
+    _, _, traj = _rollout_one([sample.rationale[0].text])
+    e = traj.events[0]
+    span = [i for i, j in enumerate(traj.piece_index()) if j == e.image_piece]
+    truth = int(traj.positions(policy)[0, span[-1] + 1])
+    assert _verdict(capsys, "10.3", traj, policy, truth)[0]
+    ok, out = _verdict(capsys, "10.3", traj, policy, span[-1] + 1)  # the token index, not the position
+    assert not ok and "add max(h, w)" in out
+
+
+def test_10_4_greedy_group(capsys):
+    same = [SimpleNamespace(model_text=lambda: "a"), SimpleNamespace(model_text=lambda: "a")]
+    assert _verdict(capsys, "10.4", same)[0]
+    ok, out = _verdict(capsys, "10.4", same + [SimpleNamespace(model_text=lambda: "b")])
+    assert not ok and "set temperature=0.0" in out
+
+
+def test_10_5_reprefill_grows(capsys):
+    curve = [{"px": 448, "crops": 1, "reuse_s": 1.0, "reprefill_s": 1.2},
+             {"px": 448, "crops": 3, "reuse_s": 1.5, "reprefill_s": 3.0}]
+    assert _verdict(capsys, "10.5", curve)[0]
+    ok, out = _verdict(capsys, "10.5", list(reversed([{**r, "crops": 4 - r["crops"]} for r in curve])))
+    assert not ok and "the ratio went" in out

@@ -1,0 +1,104 @@
+"""The checks of lessons 00 and 10's exercises (the world, the data, interleaved inference): each reads what the
+student built or rolled out and holds their answer to it."""
+from __future__ import annotations
+
+from collections import Counter
+
+from .checks import checker, need
+
+
+@checker("00.1")
+def coarser_grating(sep_coarser, sep_default, readable: bool) -> str:
+    """Does the coarse probe read a coarser grating? From the two `class_separability` results."""
+    for s in (sep_coarser, sep_default):
+        need(isinstance(s, dict) and {"coarse_probe", "chance"} <= set(s), "pass class_separability(...) results")
+    truth = sep_coarser["coarse_probe"] > sep_coarser["chance"] + 0.15
+    need(bool(readable) == truth, f"the coarse probe reads {sep_coarser['coarse_probe']:.0%} of the coarser grating "
+         f"(chance {sep_coarser['chance']:.0%}, the default world {sep_default['coarse_probe']:.0%}): look again")
+    return (f"coarse probe {sep_default['coarse_probe']:.0%} -> {sep_coarser['coarse_probe']:.0%} (chance "
+            f"{sep_coarser['chance']:.0%})")
+
+
+@checker("00.2")
+def larger_view(box, box_big) -> str:
+    """A box in model-input pixels doubles its numbers when the coarse view doubles its side."""
+    w, w_big = box[2] - box[0], box_big[2] - box_big[0]
+    need(abs(w_big - 2 * w) <= 2 and abs((box_big[3] - box_big[1]) - 2 * (box[3] - box[1])) <= 2,
+         f"{list(box)} -> {list(box_big)} does not double: load the dataset again with the larger view "
+         "(load_dataset(folder, view=big)) and take the same sample's first crop box")
+    return f"{list(box)} -> {list(box_big)}: the same region, in twice the pixels"
+
+
+@checker("00.3")
+def which_filter(report, sample_id: str, name: str) -> str:
+    """The filter that removed the planted sample, from the filter report."""
+    caught = [f for f in report.removed if sample_id in report.removed_ids(f)]
+    need(bool(caught), f"{sample_id} was not removed: plant a crop that covers the landmark but not its detail")
+    need(name in caught, f"{sample_id} was removed by {', '.join(caught)}, not {name!r}")
+    return f"{sample_id} removed by {name}"
+
+
+@checker("00.4")
+def balanced_answers(samples, share: float) -> str:
+    """The share the most common answer has among the samples: what always answering it would score."""
+    counts = Counter(s.answers[0] for s in samples)
+    need(bool(counts), "pass the samples you counted")
+    truth = counts.most_common(1)[0][1] / sum(counts.values())
+    need(abs(float(share) - truth) < 0.01, f"{float(share):.2f} is not the most common answer's share here "
+         f"({dict(counts)})")
+    return f"the most common answer is {truth:.0%} of {sum(counts.values())} answers (a uniform guess: " \
+           f"{1 / len(counts):.0%})"
+
+
+@checker("10.1")
+def malformed_call(traj, verdict: str) -> str:
+    """The verdict the environment recorded on the malformed call."""
+    bad = [e for e in traj.events if not e.ok]
+    need(bool(bad), "every crop call of this trajectory was accepted: script a malformed one")
+    got = bad[0].call.verdict.value
+    need(str(verdict) == got, f"the recorded verdict is not {verdict!r}: read traj.events[0].call.verdict")
+    note = any(p.kind == "env_text" and p.tag == "note" for p in traj.pieces)
+    return f"verdict {got!r}" + (", answered with a note in the context" if note else "")
+
+
+@checker("10.2")
+def no_crops_allowed(traj) -> str:
+    """With max_crops=0 no crop is cut: the call is refused and a note takes the crop's place."""
+    need(bool(traj.events), "the trajectory made no crop call: keep the script's call and set max_crops=0")
+    need(not traj.crops, "a crop was cut: set max_crops=0 in the RolloutConfig")
+    notes = [p.text for p in traj.pieces if p.kind == "env_text" and p.tag == "note"]
+    need(bool(notes), "no note follows the refused call")
+    return f"refused ({traj.events[0].call.verdict.value}); the model sees: {notes[0].strip()[:80]!r}"
+
+
+@checker("10.3")
+def position_after_crop(traj, policy, position: int) -> str:
+    """The position every axis of the first text token after the crop gets: the crop's start + max(h, w)."""
+    event = traj.events[0]
+    span = [i for i, j in enumerate(traj.piece_index()) if j == event.image_piece]
+    pos = traj.positions(policy)
+    truth = int(pos[0, span[-1] + 1])
+    need(int(position) == truth, f"{int(position)} is not it: the crop starts at {int(pos[0, span[0]])}; add "
+         "max(h, w) of its merged grid")
+    return f"the text resumes at {truth} on all three axes"
+
+
+@checker("10.4")
+def greedy_group(group) -> str:
+    """At temperature 0 every row of an unscripted group writes the same tokens."""
+    texts = {t.model_text() for t in group}
+    need(len(group) >= 2, "pass the whole group")
+    need(len(texts) == 1, f"{len(texts)} different texts: set temperature=0.0 (greedy) and no scripts")
+    return f"{len(group)} rows, one text: greedy decoding has nothing to sample"
+
+
+@checker("10.5")
+def reprefill_grows(curve) -> str:
+    """Re-prefilling costs more, against keeping the cache, the more crops a trajectory makes."""
+    big = max(r["px"] for r in curve)  # one view size: the largest measured
+    rows = sorted((r for r in curve if r["px"] == big), key=lambda r: r["crops"])
+    need(len({r["crops"] for r in rows}) >= 2, "measure at least two crop counts")
+    ratios = [r["reprefill_s"] / r["reuse_s"] for r in rows]
+    first, last = ratios[0], ratios[-1]
+    need(last > first, f"the ratio went {first:.2f} -> {last:.2f}: measure more repeats on a quieter machine")
+    return f"re-prefill / reuse {first:.2f} at {rows[0]['crops']} crop(s) -> {last:.2f} at {rows[-1]['crops']}"
