@@ -23,8 +23,11 @@ VENV312 ?= .venv312
 PINS312 ?= torch transformers  # newest; the floor: PY312=python3.10 PINS312="torch==2.11.0 transformers==5.20.2"
 CORE_TESTS := tests/core tests/engine tests/model tests/train tests/explain
 
-.PHONY: setup chromium main docs test test-py312 clean
+.PHONY: setup chromium main solutions check docs test test-py312 clean
 RUN ?= runs/main
+# RECORD=1 (the reference machine, at the end of a change): record the run into the repository (lesson times into
+# r3lab/course/times.json, the solutions' expected outputs into expected.json) and rewrite every generated statement
+RECORD_FLAG := $(if $(RECORD),--record,)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -50,8 +53,18 @@ chromium:
 
 setup: $(STAMP) chromium
 
+# The series at default sizes; no browser, GPU or network needed once set up (plotly's PNGs: kaleido in a Chromium
+# when one is found, else matplotlib; the runner says which).
 main: $(STAMP)
-	$(BIN)/r3lab notebooks run --profile default --out $(RUN)
+	$(BIN)/r3lab notebooks run --profile default --out $(RUN) $(RECORD_FLAG)
+
+# The answer key, executed at default sizes into $(RUN)/solutions/; the index of $(RUN) links each solution.
+solutions: $(STAMP)
+	$(BIN)/r3lab notebooks run --solutions --profile default --out $(RUN) $(RECORD_FLAG)
+
+# The pre-class check: can this machine run the course, and how long each lesson takes here (about a minute).
+check: $(STAMP)
+	$(BIN)/r3lab notebooks check $(if $(RECORD),--record,)
 
 # The lessons as `make main` executed them (RUN=runs/other for another run), docs/ and the API reference.
 docs: $(STAMP)

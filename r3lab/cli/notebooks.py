@@ -1,4 +1,4 @@
-"""`r3lab notebooks run`: the notebook series executed headlessly, parameters checked first."""
+"""`r3lab notebooks run`: the notebook series (or its solutions) executed headlessly, parameters checked first."""
 from __future__ import annotations
 
 import sys
@@ -18,17 +18,36 @@ def add_arguments(parser) -> None:
     parser.add_argument("--timeout", type=int, default=900, help="per-cell timeout in seconds")
     parser.add_argument("--kernel", default=KERNEL)
     parser.add_argument("--stop-on-failure", action="store_true")
+    parser.add_argument("--solutions", action="store_true",
+                        help="run notebooks/solutions/ (the answer key) into OUT/solutions/; the index of OUT links them")
+    parser.add_argument("--record", action="store_true",
+                        help="record the run into the repository: the lessons' times into r3lab/course/times.json (a "
+                             "solutions run: the exercises' expected outputs into expected.json), then rewrite every "
+                             "generated statement (python -m r3lab.course.syllabus)")
 
 
 def run(args) -> int:
+    from ..course.runner import NOTEBOOKS, refresh_index
+
     params = {k: parse_value(v) for k, v in args.parameter}
     params.update({k: v for k, v in args.raw})
+    out = Path(args.out) / "solutions" if args.solutions else Path(args.out)
     try:
-        results = run_series(args.names, params, args.profile, args.out, args.timeout, args.kernel,
-                             args.stop_on_failure)
+        results = run_series(args.names, params, args.profile, out, args.timeout, args.kernel, args.stop_on_failure,
+                             folder=NOTEBOOKS / "solutions" if args.solutions else None)
     except (ParameterError, FileNotFoundError) as e:
         print(f"r3lab notebooks: {e}", file=sys.stderr)
         return 2
-    index = Path(args.out).resolve() / "index.html"
+    if args.solutions:
+        refresh_index(Path(args.out))  # the lessons' index links the answer key
+    if args.record:
+        from ..core.env import REPO_ROOT
+        from ..course.exercises import record_expected
+        from ..course.syllabus import record_times, write_docs
+
+        got = record_expected(out / "results.json") if args.solutions else record_times(out / "results.json")
+        print(f"[r3lab] recorded {', '.join(sorted(got)) or 'nothing (no default run passed)'}")
+        print("[r3lab] rewrote", *(str(p.relative_to(REPO_ROOT)) for p in write_docs(REPO_ROOT)) or ["nothing"])
+    index = out.resolve() / "index.html"
     print(f"[r3lab] {sum(r.ok for r in results)}/{len(results)} passed; index: {index}")
     return 0 if all(r.ok for r in results) else 1

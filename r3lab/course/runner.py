@@ -287,6 +287,8 @@ def write_index(results: list[Result], out_dir: Path, title: str, facts: dict | 
             status += f'<br><span class="bad">over {MAX_BYTES / 1e6:.0f} MB: {html.escape(", ".join(r.oversize))}</span>'
         name = (f'<a href="{rel(r.page)}">{html.escape(r.name)}</a>' if r.page else html.escape(r.name))
         name += f' <small>(<a href="{rel(r.output)}">ipynb</a>)</small>' if r.output.exists() else ""
+        solution = out_dir / "solutions" / r.name / f"{r.name}.html"  # the answer key, when it ran into this folder
+        name += f' <small>(<a href="{rel(solution)}">solution</a>)</small>' if solution.is_file() else ""
         rows.append(f"<tr><td>{name}</td><td class=\"{'ok' if r.ok else 'bad'}\">{status}</td>"
                     f"<td>{r.seconds:.1f} s" + (f"<br><small>CPU {r.cpu_seconds:.0f} s</small>" if r.cpu_seconds else "")
                     + f"</td><td>{nums}</td><td>{figs}</td></tr>")
@@ -307,6 +309,29 @@ def write_index(results: list[Result], out_dir: Path, title: str, facts: dict | 
          "page": str(r.page.relative_to(out_dir)) if r.page else None, "oversize": r.oversize}
         for r in results], indent=2))
     return path
+
+
+def load_results(out_dir: Path) -> tuple[list[Result], dict]:
+    """The Results a run folder's results.json holds (and its machine's facts), to write its index again."""
+    rows = json.loads((out_dir / "results.json").read_text())
+    out = []
+    for r in rows:
+        work = out_dir / r["name"]
+        out.append(Result(r["name"], r["ok"], r["seconds"], work / f"{r['name']}.ipynb", r.get("numbers") or {},
+                          sorted((work / "figures").glob("cell*.png")), r.get("error", ""), r.get("parameters") or {},
+                          out_dir / r["page"] if r.get("page") else None, r.get("oversize") or [], r.get("cpu_seconds"),
+                          {k: tuple(v) for k, v in (r.get("replaced") or {}).items()}))
+    return out, (rows[0].get("machine") or {}) if rows else {}
+
+
+def refresh_index(out_dir: Path) -> Path | None:
+    """Write `out_dir/index.html` again from its results.json (after its solutions ran, so it links them)."""
+    out_dir = Path(out_dir).resolve()
+    if not (out_dir / "results.json").is_file():
+        return None
+    results, facts = load_results(out_dir)
+    profile = "smoke" if any(r.parameters.get("smoke") for r in results) else "default"
+    return write_index(results, out_dir, f"r3lab notebooks ({profile})", facts)
 
 
 def ensure_kernel(name: str = KERNEL) -> None:
@@ -362,7 +387,8 @@ def run_series(names=None, params: dict | None = None, profile: str = "default",
             r = run_notebook(p, out_dir, prm, timeout, kernel)
         r.replaced = replaced
         results.append(r)
-        print(f"[r3lab]   {'passed' if r.ok else 'FAILED'} in {r.seconds:.1f} s {r.numbers or ''}", flush=True)
+        cpu = f" (CPU {r.cpu_seconds:.0f} s)" if r.cpu_seconds is not None else ""
+        print(f"[r3lab]   {'passed' if r.ok else 'FAILED'} in {r.seconds:.1f} s{cpu} {r.numbers or ''}", flush=True)
         if not r.ok:
             print(f"[r3lab]   {r.error}", file=sys.stderr, flush=True)
             if stop_on_failure:

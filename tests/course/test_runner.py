@@ -183,3 +183,18 @@ def test_smoke_mode_names_the_given_parameters_it_replaces(tmp_path, capsys):
     (r,) = nbr.run_series(["20"], {"steps": 50}, profile="default", out=tmp_path / "run2", folder=tmp_path,
                           timeout=120)
     assert r.ok and r.replaced == {}  # a default run keeps every given value
+
+
+def test_the_index_links_the_solutions_run_into_the_same_folder(tmp_path):
+    lessons, sols = tmp_path / "nbs", tmp_path / "nbs" / "solutions"
+    sols.mkdir(parents=True)
+    _nb(lessons / "00_a.ipynb", "print(1)")
+    _nb(sols / "00_a.ipynb", "print(2)")
+    out = tmp_path / "run"
+    (r,) = nbr.run_series(None, profile="smoke", out=out, folder=lessons, timeout=120)
+    assert r.ok and "solution</a>" not in (out / "index.html").read_text()
+    (s,) = nbr.run_series(None, profile="smoke", out=out / "solutions", folder=sols, timeout=120)
+    assert s.ok and nbr.refresh_index(out) == (out / "index.html").resolve()
+    page = (out / "index.html").read_text()
+    assert 'href="solutions/00_a/00_a.html">solution</a>' in page and "00_a.html" in page
+    assert nbr.refresh_index(tmp_path / "nothing") is None
