@@ -8,7 +8,7 @@ __getattr__, __dir__, __all__ = lazy(__name__, {
                 "report"],
     ".runner": ["ParameterError", "find_notebooks", "check_parameters", "run_notebook", "run_series"],
     ".site": ["build_site"],
-    ".exercises": ["Exercise", "exercises", "check"],
-    ".quiz": ["quiz", "answer"],
+    ".exercises": ["Exercise", "check"],
+    ".quizzes": ["quiz", "answer"],
     ".evidence": ["faithfulness_intervals", "faithfulness_rows", "faithfulness_verdicts", "pair_rows"],
 })

@@ -281,7 +281,7 @@ def generated(root: str | Path) -> dict[Path, str]:
     """Every generated file of the course under `root` with the text it should hold now: the README (its tables and
     spans), notebooks/README.md and docs/colab.md (their tables and spans), the objectives page, and the spans of
     every other `SPAN_FILES` file (a notebook's markdown cells; its JSON otherwise untouched)."""
-    from .quiz import quiz_markdown
+    from .quizzes import quiz_markdown
 
     root = Path(root)
     kit = root / "docs" / "instructor"

@@ -1,7 +1,7 @@
 """Each lesson's quiz: three to five questions, one right choice each, and why for every choice."""
 import pytest
 
-from r3lab.course import quiz as q
+from r3lab.course import quizzes as q
 from r3lab.course.syllabus import LESSONS
 
 

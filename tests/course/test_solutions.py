@@ -14,9 +14,9 @@ LESSONS = nbr.find_notebooks()
 
 def _exercises(path: Path) -> list[int]:
     """The numbers of a notebook's exercises (the numbered list under its Exercises heading)."""
-    md = "\n".join(c.source for c in nbformat.read(str(path), as_version=4).cells if c.cell_type == "markdown")
-    section = re.split(r"(?im)^#+ .*exercises.*$", md)[-1]
-    return [int(n) for n in re.findall(r"(?m)^(\d+)\. ", section)]
+    from r3lab.course.exercises import numbered
+
+    return numbered(path)
 
 
 @pytest.mark.parametrize("lesson", LESSONS, ids=lambda p: p.stem)
@@ -30,6 +30,10 @@ def test_every_exercise_has_a_solution(lesson):
     assert "parameters" in nb.cells[1].metadata.get("tags", []) and "smoke" in nbr.declared(path)
     assert nb.cells[-1].cell_type == "code" and "assert" in nb.cells[-1].source
     assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code"), "commit solutions without outputs"
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    for n in solved:  # each answer runs the lesson's check and reports the expected output the lesson shows
+        assert f"expected_{lesson.stem[:2]}_{n}" in code, f"{path.name}: exercise {n} reports no expected output"
+    assert "report(" in nb.cells[-1].source, "the last cell reports the expected outputs"
 
 
 @pytest.mark.notebooks

@@ -1,0 +1,42 @@
+"""Every lesson's exercises in the one form: difficulty, minutes, hardware, a check a student runs, an expected output
+from the solutions' default run; every check called in an exercise exists and is tested right and wrong."""
+import json
+
+import pytest
+
+from r3lab.course import exercises as ex
+from r3lab.course import runner
+from r3lab.course.checks import CHECKS
+
+LESSONS = runner.find_notebooks()
+
+
+@pytest.mark.parametrize("lesson", LESSONS, ids=lambda p: p.stem)
+def test_every_exercise_states_difficulty_time_hardware_check_and_expected_output(lesson):
+    items = ex.exercises(lesson)
+    assert items, f"{lesson.name}: no exercise in the form '1. **Title** · ●○○ · 5 min · CPU'"
+    assert [e.n for e in items] == ex.numbered(lesson), f"{lesson.name}: a numbered exercise outside the form"
+    ex.check("00.4", [], 0.0)  # registers every check module
+    for e in items:
+        assert 1 <= e.difficulty <= 3 and 0 < e.minutes <= 180 and e.hardware, e
+        assert e.check == e.key, f"{e.key}: its check line should call check({e.key!r}, ...)"
+        assert e.check in CHECKS, f"{e.key}: check({e.check!r}) is not registered in r3lab.course.checks*"
+        assert f"<!-- expected:{e.key} -->" in e.text, f"{e.key}: no expected-output span"
+
+
+def test_expected_outputs_come_from_a_solutions_run(tmp_path):
+    path = tmp_path / "expected.json"
+    run = tmp_path / "results.json"
+    run.write_text(json.dumps([
+        {"name": "20_sft", "ok": True, "parameters": {}, "numbers": {"expected_20_1": "loss 0.3", "other": 1}},
+        {"name": "30_rgrpo", "ok": True, "parameters": {"smoke": True}, "numbers": {"expected_30_1": "tiny"}},
+        {"name": "40_explain_crops", "ok": False, "parameters": {}, "numbers": {"expected_40_1": "broken"}}]))
+    assert ex.record_expected(run, path) == {"20.1": "loss 0.3"}  # smoke runs and failures record nothing
+    assert ex.expected("20.1", path) == "loss 0.3" and "make solutions" in ex.expected("30.1", path)
+
+
+def test_a_check_prints_a_pass_or_what_is_wrong(capsys):
+    assert ex.check("00.4", [type("S", (), {"answers": ["a"]})()], 1.0) is True
+    assert capsys.readouterr().out.startswith("✓ exercise 00.4 passed")
+    assert ex.check("00.4", [type("S", (), {"answers": ["a"]})()], 0.5) is False
+    assert capsys.readouterr().out.startswith("✗ exercise 00.4 not yet:")
