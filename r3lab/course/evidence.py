@@ -110,15 +110,17 @@ def verdict_markdown(ci: dict) -> str:
 
 
 def landmark_blocks(records: Sequence, block: int) -> float:
-    """The mean number of patching blocks (`block` x `block` cells) the named landmark covers: how many separate
-    patches carry where it is."""
+    """The mean number of patching blocks (`block` x `block` cells, on the cell grid) the named landmark overlaps: a
+    landmark that straddles several blocks stays partly visible when any one of them is blanked."""
     counts = []
     for r in records:
         if r.landmark is None:
             continue
         side = r.cell * block
         x1, y1, x2, y2 = r.landmark
-        counts.append(max(1.0, (x2 - x1) / side) * max(1.0, (y2 - y1) / side))
+        cols = int((x2 - 1e-6) // side) - int(x1 // side) + 1
+        rows = int((y2 - 1e-6) // side) - int(y1 // side) + 1
+        counts.append(cols * rows)
     return float(np.mean(counts)) if counts else float("nan")
 
 

@@ -259,7 +259,8 @@ Every lesson's quiz, each answer with why every choice is right or wrong. Studen
 EXERCISES_HEAD = """# Exercises at a glance
 
 Every lesson's exercises with their difficulty (one to three dots), a student's budget in minutes at the lesson's
-default sizes, the hardware they need and the check a student runs (`r3lab.course.check`). Drawn from the
+default sizes, the hardware they need, whether they fit in class (ten minutes or less on a CPU) or are homework, and
+the check a student runs (`r3lab.course.check`). Drawn from the
 lessons by `python -m r3lab.course.syllabus`; the answers are in `notebooks/solutions/`, executed by `make solutions`.
 
 """
@@ -269,11 +270,12 @@ def exercises_markdown(root: str | Path) -> str:
     """One table of every lesson's exercises (from the notebooks under `root`)."""
     from .exercises import exercises
 
-    lines = ["| exercise | title | difficulty | minutes | hardware | check |", "|---|---|---|---|---|---|"]
+    lines = ["| exercise | title | difficulty | minutes | hardware | when | check |", "|---|---|---|---|---|---|---|"]
     for x in LESSONS:
         for e in exercises(Path(root) / "notebooks" / f"{x.notebook}.ipynb"):
+            when = "in class" if e.minutes <= 10 and e.hardware == "CPU" else "homework"
             lines.append(f"| {e.key} | {e.title} | {'●' * e.difficulty}{'○' * (3 - e.difficulty)} | {e.minutes} | "
-                         f"{e.hardware} | {f'`check({e.check!r})`' if e.check else '–'} |")
+                         f'{e.hardware} | {when} | {f"`check({chr(34)}{e.check}{chr(34)}, ...)`" if e.check else "–"} |')
     return "\n".join(lines) + "\n"
 
 

@@ -146,3 +146,16 @@ def test_a_runs_times_are_recorded_in_their_column(tmp_path, monkeypatch):
     assert lesson("20").default_s == 250.0 and lesson("20").cpu_s == 240.0 and lesson("10").gpu_s == 3.0
     with pytest.raises(KeyError, match="record a run"):
         lesson("30").default_s
+
+
+def test_every_schedule_slot_holds_its_lesson_with_room_to_spare():
+    text = (ROOT / "docs" / "instructor" / "schedule.md").read_text()
+    rows = [(int(h) * 60 + int(m), what) for h, m, what in re.findall(r"^\| (\d+):(\d\d) \| ([^|]*) \|", text, re.M)]
+    assert len(rows) >= 8 and rows == sorted(rows)
+    lessons = 0
+    for (start, what), (end, _) in zip(rows, rows[1:]):
+        if m := re.match(r"(\d\d) · ", what):
+            lessons += 1
+            need = 1.5 * lesson(m[1]).default_s / 60
+            assert end - start >= need, f"{what}: {end - start} min for a lesson that runs {lesson(m[1]).minutes}"
+    assert lessons >= 7
