@@ -61,8 +61,8 @@ def _shown_images(page_url: str, tmp: Path, width: dict | None = None) -> list[d
             page.wait_for_function("() => [...document.images].every(i => i.complete)", timeout=30_000)
             page.screenshot(path=str(tmp / "page.png"), full_page=True)  # kept with the test's tmp folder
             if width is not None:
-                width["notebook"] = page.evaluate("() => (document.querySelector('.jupyter-wrapper') || "
-                                                  "document.body).getBoundingClientRect().width")
+                width["notebook"] = page.evaluate("() => { const w = document.querySelector('.jupyter-wrapper'); "
+                                                  "return w ? w.getBoundingClientRect().width : -1 }")
             return page.evaluate(_IMAGES)
         finally:
             ctx.close()
