@@ -13,19 +13,20 @@ def _pointing(summary: dict, method: str) -> float:
 
 
 @checker("45.1")
-def interval_by_hand(records, interval) -> str:
-    """A percentile bootstrap interval of attention's pointing game, computed by hand, against the library's."""
+def interval_by_hand(records, interval, method: str = "integrated_gradients") -> str:
+    """A percentile bootstrap interval of a method's pointing game, computed by hand, against the library's."""
     from .evidence import faithfulness_intervals
 
     need(len(interval) == 2, "pass the interval as (lo, hi)")
     lo, hi = (float(x) for x in interval)
-    mean, clo, chi = faithfulness_intervals(records, "attention", n_boot=4000, seed=1)["pointing_game"]["methods"][
-        "attention"]
+    ci = faithfulness_intervals(records, "attention", n_boot=4000, seed=1)["pointing_game"]["methods"]
+    need(method in ci, f"no {method!r} in these records' faithfulness: {', '.join(ci)}")
+    mean, clo, chi = ci[method]
     need(lo <= mean <= hi, f"[{lo:.3f}, {hi:.3f}] does not hold the mean, {mean:.3f}: resample the crops, average "
          "each resample, then take the 2.5th and 97.5th percentiles of those averages")
     need(abs(lo - clo) <= 0.07 and abs(hi - chi) <= 0.07, f"[{lo:.3f}, {hi:.3f}] is far from the percentile bootstrap's "
          f"interval (about [{clo:.2f}, {chi:.2f}]): resample with replacement, as many crops as there are")
-    return f"attention's pointing game {mean:.2f} [{lo:.2f}, {hi:.2f}]"
+    return f"{method}'s pointing game {mean:.2f} [{lo:.2f}, {hi:.2f}]"
 
 
 @checker("45.2")
@@ -169,6 +170,11 @@ def larger_group(results_json, group: int = 8) -> str:
 _SAME = ("crop_rate", "crops", "crop_iou", "accuracy")
 
 
+def _missing(v) -> bool:
+    """Not measured: None, or NaN (a mean over no answers)."""
+    return v is None or (isinstance(v, float) and v != v)
+
+
 @checker("70.1")
 def metrics_without_pixels(rows_without_images, rows_with_images) -> str:
     """The crop metrics read the boxes and answers, not the pixels: the same rows with or without images."""
@@ -177,7 +183,8 @@ def metrics_without_pixels(rows_without_images, rows_with_images) -> str:
     for a, b in zip(rows_without_images, rows_with_images):
         for k in _SAME:
             x, y = a.get(k), b.get(k)
-            need(x == y or (isinstance(x, float) and isinstance(y, float) and abs(x - y) < 1e-9),
+            need(x == y or (_missing(x) and _missing(y)) or (isinstance(x, float) and isinstance(y, float)
+                                                               and abs(x - y) < 1e-9),
                  f"step {a.get('step')}: {k} is {x} without images and {y} with them: are these the same run?")
     return f"{len(rows_with_images)} steps: crop rate, IoU and accuracy identical without the pixels"
 
@@ -198,7 +205,7 @@ def thresholds_flag_healthy(rows_healthy, config) -> str:
 @checker("70.3")
 def accuracy_with_a_crop_stops(rows, step: int) -> str:
     """The first step at which accuracy with a crop has no answers left to measure."""
-    gone = [r["step"] for r in rows if r.get("accuracy_crop") is None and r.get("crop_rate", 1) == 0]
+    gone = [r["step"] for r in rows if _missing(r.get("accuracy_crop")) and r.get("crop_rate", 1) == 0]
     need(bool(gone), "in these rows accuracy with a crop is measured at every step: write the run with collapse=True")
     need(int(step) == gone[0], f"step {int(step)} is not the first without an answer that cropped")
     return f"from step {gone[0]} no answer crops, so accuracy with a crop has nothing to measure"

@@ -137,9 +137,9 @@ def resumed(whole_log, resumed_log) -> str:
 
 
 @checker("20.4")
-def control_only(before_eval, after_eval, still_crops: bool) -> str:
-    """After SFT on control questions only, does the model still crop on read_one? Read from the two evaluations."""
+def control_only(before_eval, after_eval, crops_less: bool) -> str:
+    """After SFT on control questions only, does the model crop less on read_one? Read from the two evaluations."""
     b, a = before_eval["all"]["crop_rate"], after_eval["all"]["crop_rate"]
-    truth = a >= 0.5
-    need(bool(still_crops) == truth, f"your evaluations say the read_one crop rate went {b:.0%} -> {a:.0%}: look again")
-    return f"read_one crop rate {b:.0%} -> {a:.0%}: " + ("it still crops" if truth else "it stopped cropping")
+    truth = a < b - 0.05
+    need(bool(crops_less) == truth, f"your evaluations say the read_one crop rate went {b:.0%} -> {a:.0%}: look again")
+    return f"read_one crop rate {b:.0%} -> {a:.0%}: " + ("it crops less" if truth else "it crops as often")

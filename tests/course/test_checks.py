@@ -143,9 +143,9 @@ def test_20_3_resumed(capsys):
 
 def test_20_4_control_only(capsys):
     before, after = {"all": {"crop_rate": 0.62}}, {"all": {"crop_rate": 0.04}}
-    ok, out = _verdict(capsys, "20.4", before, after, still_crops=False)
-    assert ok and "62% -> 4%: it stopped cropping" in out
-    ok, out = _verdict(capsys, "20.4", before, after, still_crops=True)
+    ok, out = _verdict(capsys, "20.4", before, after, crops_less=True)
+    assert ok and "62% -> 4%: it crops less" in out
+    ok, out = _verdict(capsys, "20.4", before, after, crops_less=False)
     assert not ok and "look again" in out
 
 
@@ -169,12 +169,14 @@ def test_45_1_interval_by_hand(capsys):
     vals = np.array([1.0] * 14 + [0.0] * 6)
     boot = vals[rng.integers(0, 20, size=(2000, 20))].mean(1)
     lo, hi = np.percentile(boot, [2.5, 97.5])
-    ok, out = _verdict(capsys, "45.1", recs, (lo, hi))
-    assert ok and "0.70" in out
-    ok, out = _verdict(capsys, "45.1", recs, (0.69, 0.71))  # the mean, not an interval over resamples
+    ok, out = _verdict(capsys, "45.1", recs, (lo, hi), method="attention")
+    assert ok and "attention's pointing game 0.70" in out
+    ok, out = _verdict(capsys, "45.1", recs, (0.69, 0.71), method="attention")  # the mean, not an interval
     assert not ok and "far from the percentile bootstrap" in out
-    ok, out = _verdict(capsys, "45.1", recs, (0.8, 0.9))
+    ok, out = _verdict(capsys, "45.1", recs, (0.8, 0.9), method="attention")
     assert not ok and "does not hold the mean" in out
+    ok, out = _verdict(capsys, "45.1", recs, (lo, hi))  # integrated gradients by default: not in these records
+    assert not ok and "no 'integrated_gradients'" in out
 
 
 def test_45_2_patching_cell_by_cell(capsys):
@@ -348,13 +350,13 @@ def test_60_4_larger_group(capsys, tmp_path):
     assert not ok and "run it with --group 4" in out
 
 
-def _rows(rates, acc_crop=0.8):
-    return [{"step": i, "crop_rate": r, "crops": r, "crop_iou": 0.5 if r else None, "accuracy": 0.75,
-             "accuracy_crop": acc_crop if r else None} for i, r in enumerate(rates)]
+def _rows(rates, acc_crop=0.8):  # a mean over no answers is NaN, as crop_behaviour writes it
+    return [{"step": i, "crop_rate": r, "crops": r, "crop_iou": 0.5 if r else float("nan"), "accuracy": 0.75,
+             "accuracy_crop": acc_crop if r else float("nan")} for i, r in enumerate(rates)]
 
 
 def test_70_1_metrics_without_pixels(capsys):
-    rows = _rows([1.0, 0.5, 0.25])
+    rows = _rows([1.0, 0.5, 0.0])  # NaN without images and NaN with them: the same (not measured)
     assert _verdict(capsys, "70.1", [dict(r) for r in rows], rows)[0]
     other = [dict(r) for r in rows]
     other[1]["crop_iou"] = 0.4
@@ -451,8 +453,8 @@ def test_10_3_position_after_crop(capsys):
     span = [i for i, j in enumerate(traj.piece_index()) if j == e.image_piece]
     truth = int(traj.positions(policy)[0, span[-1] + 1])
     assert _verdict(capsys, "10.3", traj, policy, truth)[0]
-    ok, out = _verdict(capsys, "10.3", traj, policy, span[-1] + 1)  # the token index, not the position
-    assert not ok and "add max(h, w)" in out
+    ok, out = _verdict(capsys, "10.3", traj, policy, int(traj.positions(policy)[0, span[0]]) + 10)  # from the marker
+    assert not ok and "after its vision-start marker" in out
 
 
 def test_10_4_greedy_group(capsys):
