@@ -73,16 +73,17 @@ def no_crops_allowed(traj) -> str:
 
 @checker("10.3")
 def position_after_crop(traj, policy, position: int) -> str:
-    """The position every axis of the first text token after the crop gets: the crop's start + max(h, w)."""
+    """The position (all three axes) of the token right after the crop's image tokens (its vision-end marker): the
+    position of its first image token + max(h, w) of its merged grid."""
     event = traj.events[0]
     span = [i for i, j in enumerate(traj.piece_index()) if j == event.image_piece]
     ids = traj.input_ids()
-    first = next(i for i in span if int(ids[i]) == policy.image_token_id)  # after the vision-start marker
+    image = [i for i in span if int(ids[i]) == policy.image_token_id]
     pos = traj.positions(policy)
-    truth = int(pos[0, span[-1] + 1])
+    truth = int(pos[0, image[-1] + 1])
     need(int(position) == truth, f"{int(position)} is not it: the crop's image tokens start at position "
-         f"{int(pos[0, first])} (after its vision-start marker); add max(h, w) of its merged grid")
-    return f"the text resumes at {truth} on all three axes"
+         f"{int(pos[0, image[0]])} (after its vision-start marker); add max(h, w) of its merged grid")
+    return f"the token after the image resumes at {truth} on all three axes"
 
 
 @checker("10.4")

@@ -451,9 +451,12 @@ def test_10_3_position_after_crop(capsys):
     _, _, traj = _rollout_one([sample.rationale[0].text])
     e = traj.events[0]
     span = [i for i, j in enumerate(traj.piece_index()) if j == e.image_piece]
-    truth = int(traj.positions(policy)[0, span[-1] + 1])
-    assert _verdict(capsys, "10.3", traj, policy, truth)[0]
-    ok, out = _verdict(capsys, "10.3", traj, policy, int(traj.positions(policy)[0, span[0]]) + 10)  # from the marker
+    ids, pos = traj.input_ids(), traj.positions(policy)
+    image = [i for i in span if int(ids[i]) == policy.image_token_id]
+    _, h, w = traj.pieces[e.image_piece].info.grid_thw
+    merged = max(h, w) // 2  # r3-tiny's merge size
+    assert _verdict(capsys, "10.3", traj, policy, int(pos[0, image[0]]) + merged)[0]
+    ok, out = _verdict(capsys, "10.3", traj, policy, int(pos[0, span[0]]) + merged)  # from the marker: one off
     assert not ok and "after its vision-start marker" in out
 
 
