@@ -44,8 +44,9 @@ def plotly_to_mpl(fig_dict: dict, width: int | None = None, height: int | None =
     W, H = width or layout.get("width") or 900, height or layout.get("height") or 480
     fig = Figure(figsize=(W / DPI, H / DPI), dpi=DPI)
     m = {"l": 80, "r": 80, "t": 100, "b": 80, **(layout.get("margin") or {})}
-    spare = _legend_px(fig_dict, layout)  # plotly widens the right margin for a legend column; so do we
-    area = (m["l"] / W, m["b"] / H, max(0.1, 1 - (m["l"] + max(m["r"], spare)) / W), max(0.1, 1 - (m["t"] + m["b"]) / H))
+    spare, below = _legend_px(fig_dict, layout)  # plotly widens its margins for a legend; so do we
+    bottom = m["b"] + below
+    area = (m["l"] / W, bottom / H, max(0.1, 1 - (m["l"] + max(m["r"], spare)) / W), max(0.1, 1 - (m["t"] + bottom) / H))
     colours = list((((layout.get("template") or {}).get("layout") or {}).get("colorway")) or _DEFAULT_COLOURS)
     axes, skipped, bars = {}, [], {}
     for i, trace in enumerate(fig_dict.get("data") or []):
@@ -329,13 +330,16 @@ def _annotation(fig, axes: dict, area, a: dict) -> None:
         ax.text(x, y, text, transform=ax.transAxes if kx == "axes" else ax.transData, zorder=4, **kw)
 
 
-def _legend_px(fig_dict: dict, layout: dict) -> int:
-    """The width a legend column right of the plot needs (0 for none, or a legend in a row)."""
+def _legend_px(fig_dict: dict, layout: dict) -> tuple[int, int]:
+    """(width right of the plot, height below it) a legend needs: a column on the right, or rows below the plot when
+    plotly puts a horizontal legend under it (negative y)."""
     names = {t.get("name") for t in fig_dict.get("data") or [] if t.get("name") and t.get("showlegend", True) is not False}
     spec = layout.get("legend") or {}
-    if len(names) < 2 or layout.get("showlegend") is False or spec.get("orientation") == "h":
-        return 0
-    return 40 + 6 * max(len(str(n)) for n in names)
+    if len(names) < 2 or layout.get("showlegend") is False:
+        return 0, 0
+    if spec.get("orientation") == "h":
+        return 0, (18 * -(-len(names) // 4) + 12 if spec.get("y", -0.1) < 0 else 0)
+    return 40 + 6 * max(len(str(n)) for n in names), 0
 
 
 def _heading(fig, title, top: float, x_default: float) -> None:
@@ -348,8 +352,13 @@ def _heading(fig, title, top: float, x_default: float) -> None:
     x = spec.get("x", x_default)
     ha = spec.get("xanchor") if spec.get("xanchor") in ("left", "right", "center") else (
         "left" if x < 0.3 else "right" if x > 0.7 else "center")
-    lines = text.count("\n") + 1
-    fig.text(x, 1 - 0.08 * top, text, ha=ha, va="top", fontsize=11 if lines == 1 else 9, transform=fig.transFigure)
+    import textwrap
+
+    size = 11 if "\n" not in text else 9
+    char_px = size * DPI / 72 * 0.56  # a character's mean width at this size
+    width = max(20, int(fig.get_figwidth() * DPI * (1 - x if ha == "left" else 1) / char_px) - 2)
+    text = "\n".join(textwrap.fill(line, width) for line in text.split("\n"))  # plotly's title can run long
+    fig.text(x, 1 - 0.08 * top, text, ha=ha, va="top", fontsize=size, transform=fig.transFigure)
 
 
 def _legend(fig, axes: dict, area, spec: dict, show) -> None:
@@ -366,7 +375,11 @@ def _legend(fig, axes: dict, area, spec: dict, show) -> None:
     left, bottom, w, h = area
     row = spec.get("orientation") == "h"
     x, y = spec.get("x", 0 if row else 1.02), spec.get("y", -0.1 if row else 1)
-    anchor = ("upper " if y > 0.5 or not row else "upper ") + ("left" if x < 0.5 or not row else "right")
+    if row and y < 0:  # under the plot, in the room plotly_to_mpl kept for it
+        fig.legend(handles, labels, loc="upper left", bbox_to_anchor=(left, bottom - 0.35 * bottom), fontsize=8,
+                   frameon=False, ncol=min(4, len(labels)))
+        return
+    anchor = "upper " + ("left" if x < 0.5 or not row else "right")
     fig.legend(handles, labels, loc=anchor, bbox_to_anchor=(left + x * w, bottom + y * h), fontsize=8, frameon=False,
                ncol=min(4, len(labels)) if row else 1)
 
