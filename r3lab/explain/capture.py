@@ -255,18 +255,18 @@ class Capture:
         trajs = self._trajs or [None] * len(rows)
         for r, traj in zip(rows, trajs):
             out = r["out"]
-            missing = [l for l in self.layers if l not in out]
+            missing = [i for i in self.layers if i not in out]
             if missing:
                 raise RuntimeError(f"layers {missing} ran without reaching the capture function; "
                                    "check that every selected layer uses the text attention module")
             start = r["start"]
-            full = torch.stack([out[l]["full"] for l in self.layers]) if self.config.rollout else None
-            weights, img, spans, grids = torch.stack([out[l]["w"] for l in self.layers]), r["img"], \
+            full = torch.stack([out[i]["full"] for i in self.layers]) if self.config.rollout else None
+            weights, img, spans, grids = torch.stack([out[i]["w"] for i in self.layers]), r["img"], \
                 _local_spans(r["spans"]), r["grids"]
             if r.get("folded"):
                 weights, img, spans, grids = fold_tiles(self.policy, weights, r["img"], r["spans"], r["grids"])
             m = AttentionMaps(
-                weights=weights, sink=torch.stack([out[l]["sink"] for l in self.layers]),
+                weights=weights, sink=torch.stack([out[i]["sink"] for i in self.layers]),
                 query_pos=r["q"] - start, image_pos=img - start,
                 spans=spans, grids=grids, merge=self.merge, patch=self.patch,
                 layers=list(self.layers), heads=list(self.heads), full=full,

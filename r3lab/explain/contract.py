@@ -6,8 +6,12 @@ No torch at import: the CLI builds `r3lab explain`'s flags from `WhyConfig`.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
+from typing import TYPE_CHECKING
 
 from ..core.regions import Box
+
+if TYPE_CHECKING:
+    import torch
 
 TARGETS = ("box", "read", "answer")  # what a map explains (`stream.target_positions`)
 VARIANTS = ("blank", "coarse", "wrong")  # the views a crop is swapped for (`swaps.counterfactual_trajectory`)

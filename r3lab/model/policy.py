@@ -22,7 +22,7 @@ from ..core.prompt import PromptConfig
 from ..core.regions import ViewConfig
 from .families import IDEFICS, IM_END, rules_for, translate_end
 from .patch_linear import linear_patch_embeds
-from .weights import RECOPY, check_coverage, read_header, read_json, strict_from_pretrained
+from .weights import check_coverage, read_header, read_json, strict_from_pretrained
 
 R3_FILE = "r3lab.json"
 R3_FORMAT = 2  # r3lab.json's format_version (a file without one: format 1, no prompt.calls meaning absolute)

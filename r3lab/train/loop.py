@@ -100,7 +100,7 @@ def maybe_resume(state: TrainState) -> bool:
     Temporary folders of a save that was killed are removed in every case.
     """
     cfg = state.config
-    out, resume = cfg.out_dir, cfg.resume
+    out = cfg.out_dir
     if not out:
         return False
     if dist.info().is_main:  # one run per folder: a second process is refused before it looks (see run_loop)
