@@ -115,9 +115,9 @@ def class_separability(world: WorldConfig | None = None, view: ViewConfig | None
     onto the classes, trained on half the scenes' coarse `window` x `window` pixels around the detail, tested on
     the other half; features: the grey levels and their squared differences along four directions, so an
     orientation shows whatever the grating's phase) at the coarse view (`coarse_probe`) and in the zoomed crop
-    of the landmark (`zoom_probe`, its `window`-sized neighbourhood at the crop's scale), beside `chance`. A detail
-    the zoom is necessary for has `class_max <= noise_max` and a coarse probe at chance, and a zoom probe well
-    above it.
+    of the landmark (`zoom_probe`, its `window`-sized neighbourhood at the crop's scale), beside `chance`.
+    A detail the zoom is necessary for has `class_max <= noise_max` and a coarse probe at chance, and a zoom
+    probe well above it.
     """
     from .tasks import TaskConfig, answer_classes, make_task
 

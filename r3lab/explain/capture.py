@@ -155,8 +155,8 @@ class Capture:
         if self.fold:
             if config.rollout:
                 raise ValueError("rollout=True chains L x L matrices over single image tokens; a SmolVLM image is "
-                                 "tiles plus a global view, which attention rollout cannot fold: use layers/heads "
-                                 "means")
+                                 "tiles plus a global view, which attention rollout cannot fold: "
+                                 "use layers/heads means")
             k = int(round(policy.rules.tile_tokens(policy) ** 0.5))
             self.merge, self.patch = 1, policy.patch_size // k
         else:

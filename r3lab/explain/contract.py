@@ -34,12 +34,12 @@ class WhyConfig:
     """Which explanations `explain` computes and at what cost."""
 
     methods: tuple = field(default=METHODS, metadata=_LIST)  # any of METHODS
-    targets: tuple = field(default=("box", "answer"), metadata=_LIST)  # what the maps explain: "box" (the call's
-        # digits) | "read" | "answer"
+    targets: tuple = field(default=("box", "answer"), metadata=_LIST)  # what the maps explain:
+        # "box" (the call's digits) | "read" | "answer"
     steps: int = 16  # integrated gradients: integration points
     chunk: int = 8  # rows per batched pass (integrated gradients' internal batch, patching, curves)
-    recompute: bool = False  # gradients: recompute each decoder layer in backward (peak: one layer's activations,
-        # not all; ~1.4x the time)
+    recompute: bool = False  # gradients: recompute each decoder layer in backward
+        # (peak: one layer's activations, not all; ~1.4x the time)
     block: int = 1  # patching map: cells per block side (1: every cell patched alone)
     attention_layers: object = (-1,)  # text layers whose attention the "attention" map averages
     window: int = 8  # attention: tokens before the call that count as asking "where?" (the call's own too)

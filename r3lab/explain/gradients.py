@@ -9,8 +9,8 @@ of a blank (mid-grey) main image, the same counterfactual the patching and the f
 passes whatever the number of steps; with `recompute`, each decoder layer's activations are recomputed in the
 backward pass (transformers' gradient checkpointing, switched on for the call only), so the peak holds one layer's
 activations instead of every layer's, for about one more forward per pass. Qwen3-VL's DeepStack features stay at
-their clean values (the attribution is to the decoder's input embedding). Parameters get no gradient
-(`hooks.frozen`).
+their clean values (the attribution is to the decoder's input embedding).
+Parameters get no gradient (`hooks.frozen`).
 captum is an optional dependency: `pip install r3lab[explain]`.
 """
 from __future__ import annotations

@@ -38,8 +38,8 @@ class TinyConfig:
     seed: int = 0  # weights and tokenizer are a pure function of this config
     family: str = "qwen2_5_vl"  # transformers class: qwen2_5_vl | qwen3_vl (learned pos_embed, DeepStack) |
         # qwen3_5 | smolvlm (Idefics3)
-    tile: int = 2  # smolvlm: tokens per tile side (tile = tile * merge_size * patch_size pixels; merge_size is the
-        # pixel shuffle)
+    tile: int = 2  # smolvlm: tokens per tile side
+        # (tile = tile * merge_size * patch_size pixels; merge_size is the pixel shuffle)
     deepstack: tuple = (0,)  # qwen3_vl: vision blocks whose features are injected into the first LM layers
     pos_init: str = "normal"  # qwen3_vl pos_embed init: "normal" (N(0, 1)) | "sincos" (2-D grid) | "fourier" (pixels)
     qk_norm_init: float = 1.0  # qwen3_vl: initial gain of the per-head q/k RMSNorms (logits scale as its square)

@@ -145,8 +145,8 @@ def _resume(state: TrainState) -> bool:
     check_state(saved, ckpt / "state.json")
     if saved["step"] > cfg.steps:  # else the loop would do nothing and report success
         raise ValueError(f"{ckpt / 'state.json'}: the run is at step {saved['step']}, beyond the {cfg.steps} steps "
-                         "asked for (--steps): ask for more steps to continue it, or load it as the start policy "
-                         "(--policy)")
+                         "asked for (--steps): ask for more steps to continue it, "
+                         "or load it as the start policy (--policy)")
     check_same_settings(cfg, saved, ckpt)
     meta = load_checkpoint(out, state.policy, state.optimizer)
     dist.barrier()  # every rank has read the checkpoint before rank 0 writes the next one into the folder
