@@ -245,8 +245,8 @@ def _tsv(path, name) -> Path:
     if path.is_dir():
         found = sorted(path.glob("*.tsv"))
         if len(found) != 1:
-            raise FileNotFoundError(f"{path}: expected exactly one .tsv file for {name}, found {[p.name for p in found]}; "
-                                    "pass the file itself")
+            raise FileNotFoundError(f"{path}: expected exactly one .tsv file for {name}, "
+                                    f"found {[p.name for p in found]}; pass the file itself")
         path = found[0]
     return path
 

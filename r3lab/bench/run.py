@@ -46,7 +46,8 @@ class BenchConfig:
 
     data: str = ""  # the benchmark's local copy: V*'s folder (test_questions.jsonl), else its .tsv file
     n: int = 0  # score the first n questions (0 = all)
-    out: str = ""  # folder for table.md, results.json, items.jsonl, crops/ and figure.png (CLI default: runs/bench/NAME)
+    out: str = ""  # folder for table.md, results.json, items.jsonl, crops/ and figure.png
+        # (CLI default: runs/bench/NAME)
     seed: int = 0  # seed of V*'s per-question option shuffle (recorded in every item)
     shuffle: bool = True  # shuffle V*'s options (its correct option is always listed first); others keep their order
     rollout: RolloutSettings = nested(RolloutSettings, temperature=0.0)  # crops (0: coarse view only), token budgets
@@ -57,9 +58,12 @@ class BenchConfig:
     instruction: str = ""  # the instruction after each question (empty: the policy's own, e.g. its r3lab.json prompt)
     overwrite: bool = False  # replace a run already in `out` (its OWN files); else such a folder is refused
     # five more rollouts per question (three where it has no target boxes), r3lab.replication.necessity.bench_necessity
-    necessity: bool = False  # tool necessity (up to five more rollouts per question): accuracy with crops disabled / swapped (blank, coarse; random box, ground-truth box where the benchmark has target boxes), tool_gain, tool_harm, crop rates, zooming_gap in every category's row
+    necessity: bool = False  # tool necessity (up to five more rollouts per question): accuracy with crops disabled /
+        # swapped (blank, coarse; random box, ground-truth box where the benchmark has target boxes), tool_gain,
+        # tool_harm, crop rates, zooming_gap in every category's row
     # five more settings per question (r3lab.replication.bench_audit.bench_audit)
-    audit: bool = False  # the 2026 audit (format-only, dummy crop, result-only, no crops greedy and by a majority of k, the tool-only solved set, attention vs box, cost per correct answer) in every category's row
+    audit: bool = False  # the 2026 audit (format-only, dummy crop, result-only, no crops greedy and by a majority
+        # of k, the tool-only solved set, attention vs box, cost per correct answer) in every category's row
 
     def __post_init__(self):
         read_nested(self)
@@ -100,7 +104,8 @@ class BenchResult:
         more = [k for k in self.rows.get("all", {}) if k not in COLUMNS]  # what `extras` added (tool necessity)
         if more:
             head += ["", "| category | " + " | ".join(more) + " |", "|" + "---|" * (len(more) + 1)]
-            head += [f"| {cat} | " + " | ".join(_fmt(row.get(c)) for c in more) + " |" for cat, row in self.rows.items()]
+            head += [f"| {cat} | " + " | ".join(_fmt(row.get(c)) for c in more) + " |"
+                     for cat, row in self.rows.items()]
         return "\n".join(head)
 
     def to_dict(self) -> dict:
@@ -241,7 +246,8 @@ def summarize_bench(name: str, items: Sequence[dict]) -> tuple[dict, dict]:
     if name.startswith("hrbench"):
         cyc = cycle_accuracy(items)
         headline = {"accuracy (cycle-averaged)": cyc.pop("all"),
-                    **{f"{k} (cycle-averaged)": v for k, v in cyc.items()}, "accuracy (per item)": rows["all"]["accuracy"]}
+                    **{f"{k} (cycle-averaged)": v for k, v in cyc.items()},
+                    "accuracy (per item)": rows["all"]["accuracy"]}
     if name == "treebench":
         headline["mIoU"] = mean(it["box_iou"] for it in items)
     if any(it["crop_iou"] is not None for it in items):

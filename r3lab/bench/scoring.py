@@ -84,7 +84,8 @@ def letter_regex(text: str, choices: Sequence[str] = ("(A)", "(B)", "(C)", "(D)"
     contains the lower-cased text. Faithful to the original, so an empty answer gives "A" (the empty
     string is contained in "(a)"); `score_item` records such responses as `answered=False`.
 
-    >>> letter_regex("The best answer is (C)"), letter_regex("b"), letter_regex("I cannot tell what this shows at all here")
+    >>> (letter_regex("The best answer is (C)"), letter_regex("b"),
+    ...  letter_regex("I cannot tell what this shows at all here"))
     ('C', 'B', '')
     """
     s = (text or "").strip()

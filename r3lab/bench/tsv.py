@@ -89,7 +89,6 @@ class TsvTable:
 
     def image(self, i: int, column: str = "image") -> Image.Image:
         """Row i's image (an index reference followed), decoded and converted to RGB."""
-        r = self.rows[i]
         value = self.field(i, column)
         if not value:
             raise ValueError(f"{self.where(i)}: the {column!r} field is empty; the row needs a base64 image")

@@ -2,7 +2,8 @@
 field of a nested settings object (prefixed where a config holds two, e.g. the recipe's train and eval rollouts).
 
 Types come from the annotations, help from each field's trailing `# comment` (the one place its
-meaning is written); a field may name its own parser in its metadata (`resume`: true / false / auto).
+meaning is written; comment lines indented deeper than the field continue it, to keep lines short); a field may
+name its own parser in its metadata (`resume`: true / false / auto).
 """
 from __future__ import annotations
 
@@ -18,15 +19,24 @@ import typing
 DTYPES = ("", "float32", "bfloat16", "float16")  # what --dtype may load or write weights as ("": as saved)
 
 def field_help(cls) -> dict[str, str]:
-    """Each field's trailing `# comment` in the dataclass source (the one place the meaning is written), a base
-    class's for the fields it declares (a subclass's own comment wins)."""
-    pat, out = re.compile(r"^\s+(\w+)\s*:[^#\n]*#\s*(.+)$"), {}
+    """Each field's trailing `# comment` in the dataclass source (the one place the meaning is written), joined
+    with the comment lines right below it that are indented deeper than the field; a base class's for the fields
+    it declares (a subclass's own comment wins)."""
+    pat, more, out = re.compile(r"^(\s+)(\w+)\s*:[^#\n]*#\s*(.+)$"), re.compile(r"^(\s+)#\s*(.+)$"), {}
     for klass in reversed([k for k in getattr(cls, "__mro__", (cls,)) if dataclasses.is_dataclass(k)]):
         try:
-            src = inspect.getsource(klass)
+            lines = inspect.getsource(klass).splitlines()
         except (OSError, TypeError):
             continue
-        out.update({m.group(1): m.group(2).strip() for m in map(pat.match, src.splitlines()) if m})
+        for i, m in enumerate(map(pat.match, lines)):
+            if m:
+                text = [m.group(3).strip()]
+                # a comment at the field's own indentation is about the next field, not this one
+                for c in map(more.match, lines[i + 1:]):
+                    if not c or len(c.group(1)) <= len(m.group(1)):
+                        break
+                    text.append(c.group(2).strip())
+                out[m.group(2)] = " ".join(text)
     return out
 
 

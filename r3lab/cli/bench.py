@@ -1,7 +1,8 @@
 """`r3lab bench NAME --data PATH --policy PATH [--n N] [--out DIR] [--necessity true]`: a policy on a real
 benchmark, scored like lmms-eval / VLMEvalKit; writes table.md, results.json, items.jsonl (full trajectories),
-crops/ and figure.png. `--necessity true` adds the tool-necessity keys of `r3lab eval` to every category's row, `--audit` the audit's
-(format-only, dummy crop, result-only, the tool-only solved set, attention vs box, cost per correct answer)."""
+crops/ and figure.png. `--necessity true` adds the tool-necessity keys of `r3lab eval` to every category's row,
+`--audit` the audit's (format-only, dummy crop, result-only, the tool-only solved set, attention vs box, cost per
+correct answer)."""
 from __future__ import annotations
 
 from dataclasses import replace
@@ -30,7 +31,8 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     cfg = dataclass_from_args(BenchConfig, args)
     if not cfg.data:
-        raise ValueError(f"no data given: pass --data, the local copy of {args.name} (docs/guide/benchmarks-and-runs.md)")
+        raise ValueError(f"no data given: pass --data, the local copy of {args.name} "
+                         "(docs/guide/benchmarks-and-runs.md)")
     if not Path(cfg.data).exists():
         raise FileNotFoundError(f"--data {cfg.data} does not exist: download {args.name} and lay it out as the "
                                 "docs/guide/benchmarks-and-runs.md says")

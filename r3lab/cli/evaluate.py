@@ -16,7 +16,8 @@ from .inputs import add_policy_arguments, check_data, load_samples, load_start_p
 
 # unset, the rollout settings come from the checkpoint (its recipe's evaluation settings), then EvalConfig's defaults
 CHECKPOINT_DEFAULTS = ("max_crops", "max_new_tokens", "max_segment_tokens", "temperature", "top_p")
-OWN = ("results.json", "trajectories.jsonl", "questions.jsonl", "report.html")  # what --out receives; --overwrite replaces these, nothing else
+# what --out receives; --overwrite replaces these, nothing else
+OWN = ("results.json", "trajectories.jsonl", "questions.jsonl", "report.html")
 
 
 def add_arguments(parser) -> None:

@@ -12,8 +12,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--out", required=True, help="folder to write (must not exist, or be empty)")
     parser.add_argument("--merge", action="store_true", help="fold LoRA adapters into the base weights: a plain "
                         "policy folder that load_policy, r3lab eval and transformers read without peft")
-    parser.add_argument("--dtype", default="", choices=DTYPES, metavar="DTYPE", help="write the weights as float32 / bfloat16 / float16 (default: as "
-                        "saved)")
+    parser.add_argument("--dtype", default="", choices=DTYPES, metavar="DTYPE",
+                        help="write the weights as float32 / bfloat16 / float16 (default: as saved)")
 
 
 def run(args) -> int:

@@ -21,7 +21,8 @@ def add_policy_arguments(parser) -> None:
     parser.add_argument("--policy", default="", help="checkpoint folder to start from: r3-tiny, an r3lab checkpoint "
                         "or a Qwen2-VL / Qwen2.5-VL / Qwen3-VL / Qwen3.5 folder (default: a fresh r3-tiny)")
     parser.add_argument("--dtype", default="", choices=DTYPES, metavar="DTYPE",
-                        help="load the weights as float32 / bfloat16 / float16 (default: as saved; GPU recipe: bfloat16)")
+                        help="load the weights as float32 / bfloat16 / float16 "
+                        "(default: as saved; GPU recipe: bfloat16)")
     parser.add_argument("--attn", default="", help="attention implementation, e.g. sdpa or eager (default: the "
                         "model's own)")
     parser.add_argument("--calls", default="", help="crop-call style COORDS-GRAMMAR: absolute|relative (0-1000) and "
@@ -103,9 +104,9 @@ def add_necessity_arguments(parser, log: str = "log.jsonl") -> None:
     """--necessity-every / --necessity-data / --necessity-n: the opt-in tool-necessity callback of training, whose
     keys join the training log `log`."""
     parser.add_argument("--necessity-every", type=int, default=0, metavar="N",
-                        help=f"every N steps, tool necessity on held-out questions (--necessity-data) joins that step's "
-                        f"row of {log} (tool_gain, tool_harm, zooming_gap, crop rates; `r3lab dashboard` draws them); "
-                        "six greedy rollouts per question each time (default: 0, off)")
+                        help="every N steps, tool necessity on held-out questions (--necessity-data) joins that "
+                        f"step's row of {log} (tool_gain, tool_harm, zooming_gap, crop rates; `r3lab dashboard` draws "
+                        "them); six greedy rollouts per question each time (default: 0, off)")
     parser.add_argument("--necessity-data", default="", metavar="PATH",
                         help="held-out dataset folder or samples.jsonl for --necessity-every (never the training data)")
     parser.add_argument("--necessity-n", type=int, default=16, metavar="N",

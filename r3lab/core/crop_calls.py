@@ -129,7 +129,8 @@ class CropCall:
     @classmethod
     def from_dict(cls, d: dict) -> "CropCall":
         box = tuple(d["box"]) if d.get("box") is not None else None
-        return cls(d["start"], d["end"], d["raw"], Verdict(d["verdict"]), box, d.get("clipped", False), d.get("message", ""))
+        return cls(d["start"], d["end"], d["raw"], Verdict(d["verdict"]), box, d.get("clipped", False),
+                   d.get("message", ""))
 
 
 def format_crop_call(box: Box, style: CallStyle | None = None, frame: Frame | None = None, label: str = "") -> str:
@@ -221,7 +222,8 @@ def find_crop_calls(text: str, frame: Frame | None = None, max_aspect: float = 2
         if j is None:
             tail = text[i:]
             if "bbox" in tail.lower():
-                calls.append(CropCall(i, len(text), tail, Verdict.UNTERMINATED, None, False, _MESSAGES[Verdict.UNTERMINATED]))
+                calls.append(CropCall(i, len(text), tail, Verdict.UNTERMINATED, None, False,
+                                      _MESSAGES[Verdict.UNTERMINATED]))
             break
         raw = text[i : j + 1]
         if "bbox" in raw.lower():

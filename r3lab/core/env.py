@@ -45,7 +45,8 @@ def configure_threads(n: int | None = None) -> int:
     """
     if n is None:
         env_n = os.environ.get("OMP_NUM_THREADS", "")
-        n = int(env_n) if env_n.isdigit() and int(env_n) > 0 else (torch.get_num_threads() if torch.cuda.is_available() else 1)
+        n = int(env_n) if env_n.isdigit() and int(env_n) > 0 else (
+            torch.get_num_threads() if torch.cuda.is_available() else 1)
     torch.set_num_threads(n)
     return n
 

@@ -1,5 +1,6 @@
-"""Reading and writing files safely: atomic writes, a lock for shared files, one writer per output folder, JSON records read with
-numbered errors (`ImportReport`), and file names made from ids. Every room that writes or imports files uses these."""
+"""Reading and writing files safely: atomic writes, a lock for shared files, one writer per output folder, JSON
+records read with numbered errors (`ImportReport`), and file names made from ids. Every room that writes or imports
+files uses these."""
 from __future__ import annotations
 
 import contextlib

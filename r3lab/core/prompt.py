@@ -89,7 +89,8 @@ class PromptConfig:
     instruction: str | None = None  # appended to the question after a newline; None: `instruction_for(calls)`
     question_first: bool = False  # user turn "question, image, instruction" (else "image, question + instruction")
     calls: CallStyle = field(default_factory=CallStyle)  # crop calls' frame and grammar (absolute, json by default)
-    chat: str = "chatml"  # the family's turn format: "chatml" (Qwen) or "smolvlm" (SmolVLM / Idefics3); set by the policy
+    chat: str = "chatml"  # the family's turn format: "chatml" (Qwen) or "smolvlm" (SmolVLM / Idefics3);
+        # set by the policy
 
     def __post_init__(self):  # a checkpoint's r3lab.json may carry these: they are user text too
         self.calls = CallStyle.of(self.calls)  # r3lab.json holds it as a dict; a checkpoint without it: absolute

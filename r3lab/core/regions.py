@@ -38,7 +38,8 @@ class ViewConfig:
             raise ValueError(f"ViewConfig.factor = {self.factor!r} is not allowed: expected a whole number >= 1 "
                              "(patch_size * merge_size of the vision tower)")
         if not (isinstance(self.max_aspect, (int, float)) and math.isfinite(self.max_aspect) and self.max_aspect >= 1):
-            raise ValueError(f"ViewConfig.max_aspect = {self.max_aspect!r} is not allowed: expected a finite number >= 1")
+            raise ValueError(f"ViewConfig.max_aspect = {self.max_aspect!r} is not allowed: "
+                             "expected a finite number >= 1")
 
     def with_factor(self, factor: int) -> "ViewConfig":
         return replace(self, factor=factor)
@@ -55,7 +56,8 @@ def smart_resize(
     if min(height, width) <= 0:
         raise ValueError(f"image sides must be positive, got {height}x{width}")
     if max(height, width) / min(height, width) > 200:
-        raise ValueError(f"absolute aspect ratio must be smaller than 200, got {max(height, width) / min(height, width)}")
+        raise ValueError("absolute aspect ratio must be smaller than 200, "
+                         f"got {max(height, width) / min(height, width)}")
     h_bar = round(height / factor) * factor
     w_bar = round(width / factor) * factor
     if h_bar * w_bar > max_pixels:

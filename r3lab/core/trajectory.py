@@ -273,8 +273,8 @@ class Trajectory:
         """Every image at its model-input size, in order."""
         out = []
         for p in self.image_pieces:
-            im = p.image if p.image.size == tuple(p.info.input_size) else p.image.resize(p.info.input_size, Image.BICUBIC)
-            out.append(im)
+            size = tuple(p.info.input_size)
+            out.append(p.image if p.image.size == size else p.image.resize(size, Image.BICUBIC))
         return out
 
     def positions(self, policy: PolicyLike) -> torch.Tensor:

@@ -253,7 +253,8 @@ def refuse_foreign(file: str | os.PathLike) -> None:
     if hint := foreign_format(Path(file)):
         raise ValueError(f"{file} is not an r3lab dataset (one sample per line, written by r3lab data build / "
                          f"save_dataset): it looks like {hint}. Import it first: r3lab data import --format "
-                         f"{hint.split()[0]} {file} --out <dataset folder> (add --policy <model> for a real model's view)")
+                         f"{hint.split()[0]} {file} --out <dataset folder> "
+                         "(add --policy <model> for a real model's view)")
 
 
 def foreign_format(file: Path) -> str:

@@ -47,7 +47,8 @@ def pattern_tile(name: str, size: int, period: int, taper: int, contrast: int,
     x, y = x + phase[0] * period, y + phase[1] * period
     w = 2 * math.pi / period
     grating = {"horizontal": lambda: np.cos(w * y), "vertical": lambda: np.cos(w * x),
-               "rising": lambda: np.cos(w * (x + y) / math.sqrt(2)), "falling": lambda: np.cos(w * (x - y) / math.sqrt(2)),
+               "rising": lambda: np.cos(w * (x + y) / math.sqrt(2)),
+               "falling": lambda: np.cos(w * (x - y) / math.sqrt(2)),
                "checked": lambda: np.cos(w * x) * np.cos(w * y)}[name]()
     ramp = np.ones(size)
     for i in range(taper):  # raised-cosine edges
@@ -55,7 +56,8 @@ def pattern_tile(name: str, size: int, period: int, taper: int, contrast: int,
     return np.clip(np.round(128 + contrast * np.outer(ramp, ramp) * grating), 0, 255).astype(np.uint8)
 
 
-def draw_detail(im: Image.Image, d: ImageDraw.ImageDraw, det, rgb: tuple, period: int, taper: int, contrast: int) -> None:
+def draw_detail(im: Image.Image, d: ImageDraw.ImageDraw, det, rgb: tuple, period: int, taper: int,
+                contrast: int) -> None:
     """Draw detail `det` (a `r3lab.data.world.Detail`) onto `im` in colour `rgb`; a pattern tile takes the world's
     grating settings instead."""
     if det.kind == "pattern":

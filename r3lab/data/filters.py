@@ -218,7 +218,8 @@ def corrupt(sample: Sample, how: str) -> Sample:
         pieces[k] = crop_piece(box, (frame.orig_w, frame.orig_h))
     elif how == "repeat":
         again = " Once more. " + format_crop_call(pieces[k].info.box_input)
-        pieces[k + 1:k + 1] = [Piece(MODEL, again, tag="reasoning"), crop_piece(pieces[k].info.box_input, (frame.orig_w, frame.orig_h))]
+        pieces[k + 1:k + 1] = [Piece(MODEL, again, tag="reasoning"),
+                               crop_piece(pieces[k].info.box_input, (frame.orig_w, frame.orig_h))]
         s.regions, s.details = [s.regions[0], *s.regions], [s.details[0], *s.details] if s.details else []
     elif how == "contradict":
         other = next(a for a in ("purple", "seven", "hexagon") if _norm(a) not in {_norm(x) for x in s.answers})

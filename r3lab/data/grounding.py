@@ -66,7 +66,8 @@ def build_grounding(n: int, seed: int = 0, world: WorldConfig | None = None, vie
                     pairs: float = 0.25, progress: bool | None = None) -> list[Sample]:
     """`n` grounding samples, each a pure function of (seed, index)."""
     quiet = progress_disabled() if progress is None else not progress
-    return [grounding_sample(seed, i, world, view, pairs) for i in tqdm(range(n), desc="build grounding", disable=quiet)]
+    return [grounding_sample(seed, i, world, view, pairs)
+            for i in tqdm(range(n), desc="build grounding", disable=quiet)]
 
 
 def closeup_sample(seed: int, index: int, world: WorldConfig | None = None, view: ViewConfig | None = None,

@@ -19,8 +19,8 @@ from .world import Scene, WorldConfig, region_input_box
 
 
 def _detail_sizes(world: WorldConfig, kind: str | None) -> list[int]:
-    sizes = {"pattern": world.pattern_period / 2, "mark": world.mark_size, "shape": world.shape_size, "dots": world.dot_size,
-             "glyph": 5 * world.glyph_scale}  # a glyph is read as a whole: its height
+    sizes = {"pattern": world.pattern_period / 2, "mark": world.mark_size, "shape": world.shape_size,
+             "dots": world.dot_size, "glyph": 5 * world.glyph_scale}  # a glyph is read as a whole: its height
     if kind is not None and kind not in sizes:
         raise ValueError(f"detail kind must be one of {sorted(sizes)} or None, got {kind!r}")
     return list(sizes.values()) if kind is None else [sizes[kind]]
@@ -115,8 +115,9 @@ def class_separability(world: WorldConfig | None = None, view: ViewConfig | None
     onto the classes, trained on half the scenes' coarse `window` x `window` pixels around the detail, tested on
     the other half; features: the grey levels and their squared differences along four directions, so an
     orientation shows whatever the grating's phase) at the coarse view (`coarse_probe`) and in the zoomed crop
-    of the landmark (`zoom_probe`, its `window`-sized neighbourhood at the crop's scale), beside `chance`. A detail the zoom is necessary for has
-    `class_max <= noise_max` and a coarse probe at chance, and a zoom probe well above it.
+    of the landmark (`zoom_probe`, its `window`-sized neighbourhood at the crop's scale), beside `chance`.
+    A detail the zoom is necessary for has `class_max <= noise_max` and a coarse probe at chance, and a zoom
+    probe well above it.
     """
     from .tasks import TaskConfig, answer_classes, make_task
 

@@ -174,7 +174,8 @@ def regions_from_calls(sample: Sample) -> Sample:
                              "are in (input_size), so they cannot be moved to another view")
         w, h = image_size(sample)
         sx, sy = w / int(built[0]), h / int(built[1])
-        regions = [(b[0] * sx, b[1] * sy, min(w, b[2] * sx), min(h, b[3] * sy)) for b in (p.info.box_input for p in crops)]
+        regions = [(b[0] * sx, b[1] * sy, min(w, b[2] * sx), min(h, b[3] * sy))
+                   for b in (p.info.box_input for p in crops)]
     rationale = [dataclasses.replace(p, image=None, info=dataclasses.replace(p.info)) if p.kind == IMAGE else p
                  for p in sample.rationale]
     prov = {**sample.provenance, "regions_from": sample.provenance.get("regions_from") or
@@ -195,7 +196,8 @@ def view_mismatch(sample: Sample, view: ViewConfig) -> str:
     frame = Frame.of(image_size(sample), view)
     built = sample.provenance.get("input_size")
     if built and [int(v) for v in built] != list(frame.input_size):
-        return f"its boxes are in a {built[0]}x{built[1]} frame, the policy sees its image at {frame.input_w}x{frame.input_h}"
+        return (f"its boxes are in a {built[0]}x{built[1]} frame, "
+                f"the policy sees its image at {frame.input_w}x{frame.input_h}")
     for p in crops:
         x1, y1, x2, y2 = p.info.box_input
         if x2 > frame.input_w or y2 > frame.input_h:

@@ -51,10 +51,13 @@ class WorldConfig:
     patterns: tuple = PATTERNS  # the gratings a pattern detail shows (answers of the default families)
     pattern_size: int = 18  # side of a pattern tile: a 3-px grey dot at the coarse view, ~20 px zoomed
     pattern_period: int = 4  # grating period in pixels: far below the coarse view's resolution (12 px)
-    pattern_taper: int = 5  # pixels over which the grating fades to grey at the tile's edge (a Tukey window; size / 2: Hann)
+    pattern_taper: int = 5  # pixels over which the grating fades to grey at the tile's edge
+        # (a Tukey window; size / 2: Hann)
     pattern_contrast: int = 110  # grating amplitude around the tile's grey (128), in grey levels
-    pattern_phase: str = "random"  # "random": a random offset per tile; "fixed": centred (its 1-5 leaking grey levels are systematic: a coarse probe reads them)
-    mark_size: int = 11  # side of a colour mark: 1.8 px at the coarse view, >= 10.6 px zoomed (5 px stays under a patch)
+    pattern_phase: str = "random"  # "random": a random offset per tile; "fixed": centred (its 1-5 leaking grey
+        # levels are systematic: a coarse probe reads them)
+    mark_size: int = 11  # side of a colour mark: 1.8 px at the coarse view, >= 10.6 px zoomed
+        # (5 px stays under a patch)
     mark_colours: tuple = ("red", "green", "blue", "yellow", "black", "white")  # detail colours (answers)
     detail_shapes: tuple = ("square", "cross", "ring", "triangle")  # shapes of tiny shape details (answers)
     shape_size: int = 5  # side of a tiny shape detail
@@ -72,7 +75,8 @@ class WorldConfig:
             v = getattr(self, f.name)
             if isinstance(v, list):
                 object.__setattr__(self, f.name, tuple(tuple(x) if isinstance(x, list) else x for x in v))
-        for lo, hi in (("object_min", "object_max"), ("n_objects_min", "n_objects_max"), ("control_min", "control_max")):
+        for lo, hi in (("object_min", "object_max"), ("n_objects_min", "n_objects_max"),
+                       ("control_min", "control_max")):
             if getattr(self, lo) > getattr(self, hi):
                 raise ValueError(f"WorldConfig: {lo}={getattr(self, lo)} exceeds {hi}={getattr(self, hi)}; "
                                  f"raise {hi} or lower {lo}")

@@ -148,7 +148,8 @@ class SharedCache:
                     continue
                 n = len(c)
                 ids[b, width - n:] = torch.as_tensor(list(c))
-                pos[:, b, width - n:], self.next_pos[b] = p.positions(c, grids[b] if grids else [], start=self.next_pos[b])
+                pos[:, b, width - n:], self.next_pos[b] = p.positions(c, grids[b] if grids else [],
+                                                                      start=self.next_pos[b])
                 step_mask[b, width - n:] = 1
         self.real = [r + len(c) for r, c in zip(self.real, chunks)]
         return ids, pos, step_mask
@@ -164,21 +165,23 @@ class SharedCache:
         B, width = ids.shape
         narrow = [b for b, c in enumerate(chunks) if len(c) == 1]
         logits = None
-        grown = [(torch.cat([l.keys, l.keys.new_zeros(B, l.keys.shape[1], width, l.keys.shape[3])], 2),
-                  torch.cat([l.values, l.values.new_zeros(B, l.values.shape[1], width, l.values.shape[3])], 2))
-                 for l in self.cache.layers]
+
+        def widen(t: torch.Tensor) -> torch.Tensor:
+            return torch.cat([t, t.new_zeros(B, t.shape[1], width, t.shape[3])], 2)
+
+        grown = [(widen(layer.keys), widen(layer.values)) for layer in self.cache.layers]
         for rows, w, kw in ((wide, width, image_kw), (narrow, 1, {})):
             if not rows:
                 continue
             idx = torch.as_tensor(rows, device=self.device)
-            sub = DynamicCache(ddp_cache_data=[(l.keys[idx], l.values[idx]) for l in self.cache.layers])
+            sub = DynamicCache(ddp_cache_data=[(layer.keys[idx], layer.values[idx]) for layer in self.cache.layers])
             mask = torch.cat([self.mask[idx, :old_len], self.mask[idx, old_len + width - w:]], 1)
             out = self.model(input_ids=ids[idx, width - w:], attention_mask=mask,
                              position_ids=positions_for_model(pos[:, idx, width - w:]), use_cache=True,
                              logits_to_keep=1, **{self._cache_kw: sub}, **kw)
-            for (k, v), l in zip(grown, sub.layers):
-                k[idx, :, old_len + width - w:] = l.keys[:, :, old_len:]
-                v[idx, :, old_len + width - w:] = l.values[:, :, old_len:]
+            for (k, v), layer in zip(grown, sub.layers):
+                k[idx, :, old_len + width - w:] = layer.keys[:, :, old_len:]
+                v[idx, :, old_len + width - w:] = layer.values[:, :, old_len:]
             part = out.logits[:, -1].float()
             if logits is None:
                 logits = part.new_zeros(B, part.shape[-1])  # rows with an empty chunk keep zeros (never read)
@@ -186,8 +189,8 @@ class SharedCache:
             self.forwards += 1
             self.slots += len(rows) * w
             self.kv_reads += len(rows) * w * (old_len + w)
-        for (k, v), l in zip(grown, self.cache.layers):
-            l.keys, l.values = k, v
+        for (k, v), layer in zip(grown, self.cache.layers):
+            layer.keys, layer.values = k, v
         return logits
 
     def select(self, rows: Sequence[int]) -> None:

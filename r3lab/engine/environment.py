@@ -68,9 +68,10 @@ class Episode:
         self.lps: list[float] = []
         self.n_new = 0
         self.stop: str | None = None
-        self.box_for: Callable[[int], Box | None] | None = None  # see rollout(crop_boxes=...)
-        self.image_for: Callable[[int, Piece, Trajectory], "Image.Image | None"] | None = None  # rollout(crop_images=...)
-        self.ids_for: Callable[[int, Piece, Trajectory], "Sequence[int] | None"] | None = None  # rollout(crop_ids=...)
+        # see rollout(crop_boxes=..., crop_images=..., crop_ids=...)
+        self.box_for: Callable[[int], Box | None] | None = None
+        self.image_for: Callable[[int, Piece, Trajectory], "Image.Image | None"] | None = None
+        self.ids_for: Callable[[int, Piece, Trajectory], "Sequence[int] | None"] | None = None
 
     def forced(self) -> int | None:
         return self.script[0] if self.script else None

@@ -19,7 +19,7 @@ _NEVER_SAMPLED = _VISION_TOKENS + ("<|im_start|>", "<|endoftext|>")
 def banned_ids(policy: "Policy") -> list[int]:
     """Ids sampling must never produce: vision specials, `<|im_start|>`, `<|endoftext|>`, pad and
     the model's padded vocabulary rows the tokenizer does not know."""
-    tok, cfg = policy.tokenizer, policy.model.config
+    tok = policy.tokenizer
     ids = set(policy.vision_token_ids) | {policy.pad_id}
     unk = getattr(tok, "unk_token_id", None)
     for t in _NEVER_SAMPLED + ("<|im_end|>",):  # <|im_end|>: unless it is the eos (SmolVLM ends with another)

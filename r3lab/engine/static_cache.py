@@ -95,7 +95,8 @@ class Pool:
         self.broken = ""  # why capture failed under cuda_graphs="auto" (then eager from here on)
 
     def fits(self, rows: int, slots: int, like, fingerprint) -> bool:
-        return rows <= self.rows and slots <= self.slots and tuple(like) == self.like and fingerprint == self.fingerprint
+        return (rows <= self.rows and slots <= self.slots and tuple(like) == self.like
+                and fingerprint == self.fingerprint)
 
     def cache(self, rows: int, win: _Window) -> Cache:
         """A transformers Cache over the first `rows` rows of the buffers (views: writes land in the pool)."""
@@ -159,11 +160,11 @@ class StaticSharedCache(SharedCache):
         """Move the prefilled dynamic cache into a pool (reused when it fits: its graphs stay valid)."""
         B, L = self.mask.shape
         layers = self.cache.layers
-        like = [(l.keys.shape[1], l.keys.shape[3], l.keys.dtype) for l in layers]
+        like = [(layer.keys.shape[1], layer.keys.shape[3], layer.keys.dtype) for layer in layers]
         self._pool_for(B, L + self.reserve, like)
-        for (k, v), l in zip(self.pool.kv, layers):
-            k[:B, :, :L].copy_(l.keys)
-            v[:B, :, :L].copy_(l.values)
+        for (k, v), layer in zip(self.pool.kv, layers):
+            k[:B, :, :L].copy_(layer.keys)
+            v[:B, :, :L].copy_(layer.values)
         self.pool.valid.zero_()
         self.pool.valid[:B, :L] = self.mask.bool()
         self._B, self._L = B, L
@@ -305,9 +306,9 @@ class StaticSharedCache(SharedCache):
             out = self.model(input_ids=ids[idx], attention_mask=pool.valid[idx, :L0 + width],
                              position_ids=positions_for_model(pos[:, idx]), use_cache=True, logits_to_keep=1,
                              **{self._cache_kw: sub}, **image_kw)
-            for (k, v), l in zip(pool.kv, sub.layers):
-                k[idx, :, L0:L0 + width] = l.keys[:, :, L0:]
-                v[idx, :, L0:L0 + width] = l.values[:, :, L0:]
+            for (k, v), layer in zip(pool.kv, sub.layers):
+                k[idx, :, L0:L0 + width] = layer.keys[:, :, L0:]
+                v[idx, :, L0:L0 + width] = layer.values[:, :, L0:]
         self.forwards += 1
         self.slots += n * width
         self.kv_reads += n * width * (L0 + width)

@@ -1,18 +1,16 @@
 """Attention capture: what the text decoder looked at in each image, at SDPA cost.
 
-`capture_attention` registers an attention function through transformers' `AttentionInterface`
-(with `sdpa_mask` registered under the same name in `AttentionMaskInterface`, otherwise the mask
-silently becomes None). Every layer's output still comes from SDPA; for the selected layers it also
-computes softmax(q·kᵀ) for the chosen query rows only and keeps their image-token columns, detached,
-in fp32, on CPU. The vision tower keeps its own implementation (only the text sub-config switches).
-The design follows TransformerLens' `hooks()` context (removal in `finally`) and the capture
-measured by benchmarks/attention.py (same numbers as eager, a fraction of the memory).
-What a capture yields, `AttentionMaps` (grid / pixel geometry, aggregation), lives in `r3lab.explain.maps`.
+`capture_attention` registers an attention function through transformers' `AttentionInterface` (with `sdpa_mask`
+registered under the same name in `AttentionMaskInterface`, otherwise the mask silently becomes None). Every layer's
+output still comes from SDPA; for the selected layers it also computes softmax(q·kᵀ) for the chosen query rows only and
+keeps their image-token columns, detached, in fp32, on CPU. The vision tower keeps its own implementation (only the
+text sub-config switches). The design follows TransformerLens' `hooks()` context (removal in `finally`) and the capture
+measured by benchmarks/attention.py (same numbers as eager, a fraction of the memory). What a capture yields,
+`AttentionMaps` (grid / pixel geometry, aggregation), lives in `r3lab.explain.maps`.
 """
 from __future__ import annotations
 
 import warnings
-
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Callable, Sequence
@@ -39,7 +37,7 @@ _CHUNK = 1 << 24  # elements of one score block (heads x query rows x keys) comp
 class CaptureConfig:
     """What one capture keeps. Cost: layers x heads x queries x image tokens floats."""
 
-    layers: Sequence[int] | Callable[[int], bool] | str = (-1,)  # text layer ids (negative from the end), a predicate, or "all"
+    layers: Sequence[int] | Callable[[int], bool] | str = (-1,)  # text layers (< 0: from the end), a predicate or "all"
     heads: Sequence[int] | None = None  # query heads to keep; None keeps all
     queries: object = "all"  # "all" | "text" | "last" | int (last n) | positions | bool mask | callable(ids)->positions
     rollout: bool = False  # also keep each selected layer's head-mean L x L matrix (needed for layers="rollout")
@@ -55,7 +53,8 @@ def _attention_modules(model) -> dict[int, int]:
     out = {}
     for name, mod in model.named_modules():
         idx = getattr(mod, "layer_idx", None)
-        if idx is not None and not ("visual" in name or "vision_model" in name) and hasattr(mod, "q_proj") and 0 <= idx < n:
+        if (idx is not None and not ("visual" in name or "vision_model" in name) and hasattr(mod, "q_proj")
+                and 0 <= idx < n):
             out[id(mod)] = int(idx)
     return out
 
@@ -156,7 +155,8 @@ class Capture:
         if self.fold:
             if config.rollout:
                 raise ValueError("rollout=True chains L x L matrices over single image tokens; a SmolVLM image is "
-                                 "tiles plus a global view, which attention rollout cannot fold: use layers/heads means")
+                                 "tiles plus a global view, which attention rollout cannot fold: "
+                                 "use layers/heads means")
             k = int(round(policy.rules.tile_tokens(policy) ** 0.5))
             self.merge, self.patch = 1, policy.patch_size // k
         else:
@@ -170,7 +170,8 @@ class Capture:
     def forward(self, trajectories: "Trajectory | Sequence[Trajectory]", **kw):
         """Teacher-forced forward over finished trajectories; `queries="model"` means model_text tokens."""
         if self.policy is None:
-            raise ValueError("Capture.forward needs a Policy: call capture_attention(policy, ...) instead of a bare model")
+            raise ValueError("Capture.forward needs a Policy: call capture_attention(policy, ...) "
+                             "instead of a bare model")
         trajs = [trajectories] if not isinstance(trajectories, (list, tuple)) else list(trajectories)
         batch = collate(trajs, self.policy)
         self._trajs = trajs
@@ -209,7 +210,8 @@ class Capture:
                 raise ValueError(f"row {b} has {len(spans)} image-token runs but image_grid_thw has too few grids")
             for (s, e), (t, h, w) in zip(spans, row_grids):
                 if e - s != t * h * w // self.merge**2:
-                    raise ValueError(f"an image run of {e - s} tokens does not match grid {(t, h, w)} / merge {self.merge}")
+                    raise ValueError(f"an image run of {e - s} tokens does not match grid {(t, h, w)} "
+                                     f"/ merge {self.merge}")
             img = torch.cat([torch.arange(s, e) for s, e in spans]) if spans else torch.zeros(0, dtype=torch.long)
             start = int(torch.nonzero(real)[0]) if real.any() else 0
             rows.append(dict(q=q.cpu(), img=img, spans=spans, grids=row_grids, start=start, real=real.cpu(), out={}))
@@ -248,29 +250,27 @@ class Capture:
             raise RuntimeError(
                 f"capture_attention captured nothing from layers {self.layers}: the text decoder ran with "
                 f"attn_implementation={impl!r} instead of {IMPL!r}, so its attention never reached the capture "
-                "function (a fused/flash kernel, or a model class that cannot switch attention at run time). "
-                "Fix: load the model with attn_implementation='sdpa' (or 'eager') and do not change it inside the block."
-            )
+                "function (a fused/flash kernel, or a model class that cannot switch attention at run time). Fix: "
+                "load the model with attn_implementation='sdpa' (or 'eager') and do not change it inside the block.")
         maps = []
         trajs = self._trajs or [None] * len(rows)
         for r, traj in zip(rows, trajs):
             out = r["out"]
-            missing = [l for l in self.layers if l not in out]
+            missing = [i for i in self.layers if i not in out]
             if missing:
                 raise RuntimeError(f"layers {missing} ran without reaching the capture function; "
                                    "check that every selected layer uses the text attention module")
             start = r["start"]
-            full = torch.stack([out[l]["full"] for l in self.layers]) if self.config.rollout else None
-            weights, img, spans, grids = torch.stack([out[l]["w"] for l in self.layers]), r["img"], \
+            full = torch.stack([out[i]["full"] for i in self.layers]) if self.config.rollout else None
+            weights, img, spans, grids = torch.stack([out[i]["w"] for i in self.layers]), r["img"], \
                 _local_spans(r["spans"]), r["grids"]
             if r.get("folded"):
                 weights, img, spans, grids = fold_tiles(self.policy, weights, r["img"], r["spans"], r["grids"])
             m = AttentionMaps(
-                weights=weights, sink=torch.stack([out[l]["sink"] for l in self.layers]),
+                weights=weights, sink=torch.stack([out[i]["sink"] for i in self.layers]),
                 query_pos=r["q"] - start, image_pos=img - start,
                 spans=spans, grids=grids, merge=self.merge, patch=self.patch,
-                layers=list(self.layers), heads=list(self.heads), full=full,
-            )
+                layers=list(self.layers), heads=list(self.heads), full=full)
             if traj is not None:
                 m.attach(traj)
             maps.append(m)

@@ -6,8 +6,12 @@ No torch at import: the CLI builds `r3lab explain`'s flags from `WhyConfig`.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
+from typing import TYPE_CHECKING
 
 from ..core.regions import Box
+
+if TYPE_CHECKING:
+    import torch
 
 TARGETS = ("box", "read", "answer")  # what a map explains (`stream.target_positions`)
 VARIANTS = ("blank", "coarse", "wrong")  # the views a crop is swapped for (`swaps.counterfactual_trajectory`)
@@ -30,14 +34,17 @@ class WhyConfig:
     """Which explanations `explain` computes and at what cost."""
 
     methods: tuple = field(default=METHODS, metadata=_LIST)  # any of METHODS
-    targets: tuple = field(default=("box", "answer"), metadata=_LIST)  # what the maps explain: "box" (the call's digits) | "read" | "answer"
+    targets: tuple = field(default=("box", "answer"), metadata=_LIST)  # what the maps explain:
+        # "box" (the call's digits) | "read" | "answer"
     steps: int = 16  # integrated gradients: integration points
     chunk: int = 8  # rows per batched pass (integrated gradients' internal batch, patching, curves)
-    recompute: bool = False  # gradients: recompute each decoder layer in backward (peak: one layer's activations, not all; ~1.4x the time)
+    recompute: bool = False  # gradients: recompute each decoder layer in backward
+        # (peak: one layer's activations, not all; ~1.4x the time)
     block: int = 1  # patching map: cells per block side (1: every cell patched alone)
     attention_layers: object = (-1,)  # text layers whose attention the "attention" map averages
     window: int = 8  # attention: tokens before the call that count as asking "where?" (the call's own too)
-    swaps: tuple = field(default=SWAPS, metadata=_LIST)  # patch_layers: what replaces the crop ("blank" | "coarse" | "other": another sample's crop)
+    swaps: tuple = field(default=SWAPS, metadata=_LIST)  # patch_layers: what replaces the crop ("blank" |
+        # "coarse" | "other": another sample's crop)
     faithfulness: bool = True  # measure the maps (pointing game, deletion / insertion, random baseline)
     faithfulness_target: str = "box"  # the target the curves score
     curve_steps: int = 8  # deletion / insertion: fractions 0, 1/steps, ..., 1

@@ -8,8 +8,9 @@ of a blank (mid-grey) main image, the same counterfactual the patching and the f
 `chunk` rows at a time (captum's `internal_batch_size`), so memory is that of `chunk` forward-and-backward
 passes whatever the number of steps; with `recompute`, each decoder layer's activations are recomputed in the
 backward pass (transformers' gradient checkpointing, switched on for the call only), so the peak holds one layer's
-activations instead of every layer's, for about one more forward per pass. Qwen3-VL's DeepStack features stay at their clean values (the
-attribution is to the decoder's input embedding). Parameters get no gradient (`hooks.frozen`).
+activations instead of every layer's, for about one more forward per pass. Qwen3-VL's DeepStack features stay at
+their clean values (the attribution is to the decoder's input embedding).
+Parameters get no gradient (`hooks.frozen`).
 captum is an optional dependency: `pip install r3lab[explain]`.
 """
 from __future__ import annotations
@@ -48,8 +49,9 @@ def attribute(stream: Stream, positions: Sequence[int], method: str, baseline: t
     """(rows, cols) attribution of the main image's cells to the summed log-prob of the tokens at `positions`.
 
     method: "integrated_gradients" (from `baseline`, (n, d) embeddings: `explain` passes a blank main image's;
-    None integrates from zeros, a path RMSNorm makes so curved that completeness needs many more steps; `steps` Gauss-Legendre points, `chunk` rows per pass) or "gradient_x_input"
-    (one forward-and-backward). recompute: recompute each decoder layer in the backward pass (less memory, about
+    None integrates from zeros, a path RMSNorm makes so curved that completeness needs many more steps; `steps`
+    Gauss-Legendre points, `chunk` rows per pass) or "gradient_x_input" (one forward-and-backward).
+    recompute: recompute each decoder layer in the backward pass (less memory, about
     1.4x the time; `benchmarks/results/explain.json`).
     """
     if method not in GRADIENT_METHODS:

@@ -139,7 +139,8 @@ class AttentionMaps:
         else:
             x1, y1, x2, y2 = info.box_orig  # inclusive original-pixel box the crop was cut from
             sx, sy, ox, oy = (x2 + 1 - x1) / iw, (y2 + 1 - y1) / ih, x1, y1
-        orig = boxes * torch.tensor([sx, sy, sx, sy], dtype=torch.double) + torch.tensor([ox, oy, ox, oy], dtype=torch.double)
+        orig = (boxes * torch.tensor([sx, sy, sx, sy], dtype=torch.double)
+                + torch.tensor([ox, oy, ox, oy], dtype=torch.double))
         if frame == "orig":
             return orig
         (ow, oh), (mw, mh) = main.orig_size, main.input_size

@@ -128,7 +128,8 @@ def _na(method, target, reason) -> MethodResult:
 def _run_method(m, policy, traj, stream, blank, ev, k, pos, cfg, other, stream_error) -> list[MethodResult]:
     targets = list(cfg.targets)
     if stream is None:
-        return [_na(m, t, stream_error) for t in (targets if m in MAP_METHODS else ["box"] if m == "logit_lens" else [None])]
+        return [_na(m, t, stream_error)
+                for t in (targets if m in MAP_METHODS else ["box"] if m == "logit_lens" else [None])]
     if m in GRADIENT_METHODS:
         if why := captum_missing():
             return [_na(m, t, why) for t in targets]
@@ -139,7 +140,8 @@ def _run_method(m, policy, traj, stream, blank, ev, k, pos, cfg, other, stream_e
                 continue
             g = attribute(stream, pos[t], m, baseline=blank.main_embeds(), steps=cfg.steps, chunk=cfg.chunk,
                           recompute=cfg.recompute)
-            out.append(MethodResult(m, t, map=g.tolist(), data={"steps": cfg.steps} if m == "integrated_gradients" else {}))
+            out.append(MethodResult(m, t, map=g.tolist(),
+                                    data={"steps": cfg.steps} if m == "integrated_gradients" else {}))
         return out
     if m == "patching":
         return [MethodResult(m, t, map=patch_map(stream, blank, pos[t], cfg.block, cfg.chunk).tolist(),

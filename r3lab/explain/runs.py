@@ -96,7 +96,8 @@ def mean_effects(records: Sequence[CropRecord], key: str = "crop:blank", target:
     {"levels": [...], "effect": [...], "n": records}; `key`: "crop:blank" | "crop:coarse" | "crop:other" |
     "region:blank"."""
     rows = [r.result("patch_layers", None) for r in records]
-    got = [x.data[key] for x in rows if x is not None and x.available and target in x.data.get(key, {}).get("effect", {})]
+    got = [x.data[key] for x in rows
+           if x is not None and x.available and target in x.data.get(key, {}).get("effect", {})]
     if not got:
         return {"levels": [], "effect": [], "n": 0}
     eff = torch.tensor([g["effect"][target] for g in got]).mean(0)

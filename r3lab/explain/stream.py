@@ -77,7 +77,8 @@ class Stream:
         t, h, w = piece.info.grid_thw
         m = policy.merge_size
         if len(main) != t * h * w // (m * m):
-            raise RuntimeError(f"main image has {len(main)} tokens, its grid {piece.info.grid_thw} / merge {m} says otherwise")
+            raise RuntimeError(f"main image has {len(main)} tokens, "
+                               f"its grid {piece.info.grid_thw} / merge {m} says otherwise")
         return cls(policy, traj, parts, kw, batch["input_ids"][0], torch.tensor(main), (h // m, w // m),
                    policy.patch_size * m)
 

@@ -164,7 +164,8 @@ def _render(messages: Sequence[dict]) -> str:
     for m in messages:
         c = m.get("content", "")
         if not isinstance(c, str):
-            c = "".join(_IMAGE if p.get("type") == "image" else str(p.get("text", "")) for p in c if isinstance(p, dict))
+            c = "".join(_IMAGE if p.get("type") == "image" else str(p.get("text", ""))
+                        for p in c if isinstance(p, dict))
         out += f"<|im_start|>{m.get('role', 'user')}\n{c}<|im_end|>\n"
     return out + "<|im_start|>assistant\n"
 

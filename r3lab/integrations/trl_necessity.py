@@ -45,7 +45,8 @@ class TRLNecessity(TrainerCallback):
             raise ValueError(f"TRLNecessity: n must be 0 (all) or a number of samples, got {n}")
         cfg = cfg or TRLConfig()
         r = cfg.rollout
-        budgets = {"max_crops": r.max_crops, "max_new_tokens": r.max_new_tokens, "max_segment_tokens": r.max_segment_tokens}
+        budgets = {"max_crops": r.max_crops, "max_new_tokens": r.max_new_tokens,
+                   "max_segment_tokens": r.max_segment_tokens}
         config = config or EvalConfig.for_policy(policy, rollout=budgets)
         self.policy, self.prompt = policy, trl_prompt(policy, cfg.coords)
         self.every = EvalEvery(list(samples)[: n or None], every, replace(config, necessity=True), cfg.steps, keys=KEYS)

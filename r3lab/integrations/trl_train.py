@@ -64,8 +64,8 @@ class TRLConfig:
                              "rollouts, expected a number > 0")
         if r.max_segment_tokens < r.max_new_tokens:
             raise ValueError(f"TRLConfig.rollout.max_segment_tokens = {r.max_segment_tokens} is below max_new_tokens = "
-                             f"{r.max_new_tokens}: TRL's tool loop has no per-segment budget, only the whole completion's; "
-                             "set max_segment_tokens to max_new_tokens")
+                             f"{r.max_new_tokens}: TRL's tool loop has no per-segment budget, only the whole "
+                             "completion's; set max_segment_tokens to max_new_tokens")
         self.reward.validate()
         check_choice(self, "coords", COORDS)
         check_choice(self, "vllm_mode", ("colocate", "server"))

@@ -22,7 +22,7 @@ from ..core.prompt import PromptConfig
 from ..core.regions import ViewConfig
 from .families import IDEFICS, IM_END, rules_for, translate_end
 from .patch_linear import linear_patch_embeds
-from .weights import RECOPY, check_coverage, read_header, read_json, strict_from_pretrained
+from .weights import check_coverage, read_header, read_json, strict_from_pretrained
 
 R3_FILE = "r3lab.json"
 R3_FORMAT = 2  # r3lab.json's format_version (a file without one: format 1, no prompt.calls meaning absolute)
@@ -222,10 +222,8 @@ def save_base(policy: Policy, folder: str | os.PathLike) -> Path:
 def build_image_processor(view: ViewConfig, patch_size: int = 14, merge_size: int = 2):
     from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
 
-    return Qwen2VLImageProcessorPil(
-        min_pixels=view.min_pixels, max_pixels=view.max_pixels, patch_size=patch_size,
-        temporal_patch_size=2, merge_size=merge_size,
-    )
+    return Qwen2VLImageProcessorPil(min_pixels=view.min_pixels, max_pixels=view.max_pixels, patch_size=patch_size,
+                                    temporal_patch_size=2, merge_size=merge_size)
 
 
 _EXPECTED = "config.json, model.safetensors (or shards), tokenizer.json/tokenizer_config.json, preprocessor_config.json"
@@ -270,12 +268,14 @@ def read_view(path: str | os.PathLike) -> ViewConfig:
             int(vision["patch_size"]) * int(vision["spatial_merge_size"])
         extra = read_extra(path)
         if "view" in extra:
-            view = ViewConfig(**{k: v for k, v in extra["view"].items() if k in {f.name for f in fields(ViewConfig)}})
+            view = ViewConfig(**{k: v for k, v in extra["view"].items()
+                                 if k in {f.name for f in fields(ViewConfig)}})
         else:
             pre = read_json(path / "preprocessor_config.json")
             view = default_view(pre.get("size") or {}, pre)
     except (KeyError, TypeError, ValueError, FileNotFoundError) as e:
-        raise ValueError(f"{path}: cannot read its view (pixel bounds and patch size) from its JSON files ({e})") from None
+        raise ValueError(f"{path}: cannot read its view (pixel bounds and patch size) "
+                         f"from its JSON files ({e})") from None
     return view.with_factor(factor)
 
 
@@ -332,12 +332,11 @@ def load_policy(path: str | os.PathLike, view: ViewConfig | None = None, dtype: 
     model.eval()
     extra = read_extra(path)
     try:
-        if view is None:
-            if "view" in extra:
-                view = ViewConfig(**{k: v for k, v in extra["view"].items() if k in {f.name for f in fields(ViewConfig)}})
-            else:
-                view = default_view(getattr(improc, "size", None) or {},
-                                    {"max_image_size": getattr(improc, "max_image_size", None)})
+        if view is None and "view" in extra:
+            view = ViewConfig(**{k: v for k, v in extra["view"].items() if k in {f.name for f in fields(ViewConfig)}})
+        elif view is None:
+            view = default_view(getattr(improc, "size", None) or {},
+                                {"max_image_size": getattr(improc, "max_image_size", None)})
         # r3lab.json written before frames were a setting: absolute (r3-tiny and its checkpoints were trained so);
         # a folder without one (a released checkpoint): its family's own frame and chat
         prompt = PromptConfig(**extra["prompt"]) if "prompt" in extra else \

@@ -36,8 +36,10 @@ class TinyConfig:
     init_std: float = 0.02  # std of the "hf" init
     vocab_size: int = 1024  # BPE vocabulary target (bytes + merges + special tokens)
     seed: int = 0  # weights and tokenizer are a pure function of this config
-    family: str = "qwen2_5_vl"  # transformers class: qwen2_5_vl | qwen3_vl (learned pos_embed, DeepStack) | qwen3_5 | smolvlm (Idefics3)
-    tile: int = 2  # smolvlm: tokens per tile side (tile = tile * merge_size * patch_size pixels; merge_size is the pixel shuffle)
+    family: str = "qwen2_5_vl"  # transformers class: qwen2_5_vl | qwen3_vl (learned pos_embed, DeepStack) |
+        # qwen3_5 | smolvlm (Idefics3)
+    tile: int = 2  # smolvlm: tokens per tile side
+        # (tile = tile * merge_size * patch_size pixels; merge_size is the pixel shuffle)
     deepstack: tuple = (0,)  # qwen3_vl: vision blocks whose features are injected into the first LM layers
     pos_init: str = "normal"  # qwen3_vl pos_embed init: "normal" (N(0, 1)) | "sincos" (2-D grid) | "fourier" (pixels)
     qk_norm_init: float = 1.0  # qwen3_vl: initial gain of the per-head q/k RMSNorms (logits scale as its square)
@@ -77,7 +79,8 @@ def build_tiny(config: TinyConfig | None = None, view: ViewConfig | None = None,
     elif smol:
         model_cls, mcfg = _smolvlm_config(cfg, tok, ids, head_dim)
     else:
-        raise ValueError(f"TinyConfig.family must be 'qwen2_5_vl', 'qwen3_vl', 'qwen3_5' or 'smolvlm', got {cfg.family!r}")
+        raise ValueError("TinyConfig.family must be 'qwen2_5_vl', 'qwen3_vl', 'qwen3_5' or 'smolvlm', "
+                         f"got {cfg.family!r}")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)
         model = model_cls(mcfg)
@@ -161,7 +164,8 @@ def _qwen3_vl_config(cfg: TinyConfig, tok, ids: dict, head_dim: int):
     section = [half - 2 * (half * 5 // 16), half * 5 // 16, half * 5 // 16]  # [24, 20, 20] at head_dim 128
     bad = [i for i in cfg.deepstack if not 0 <= i < cfg.vision_depth]
     if bad:
-        raise ValueError(f"TinyConfig.deepstack {list(cfg.deepstack)} must index vision blocks 0..{cfg.vision_depth - 1}")
+        raise ValueError(f"TinyConfig.deepstack {list(cfg.deepstack)} must index vision blocks "
+                         f"0..{cfg.vision_depth - 1}")
     mcfg = Qwen3VLConfig(
         text_config=_text_config(cfg, tok, ids, {"mrope_section": section, "mrope_interleaved": True},
                                  head_dim=head_dim),

@@ -21,8 +21,9 @@ SPECIAL_TOKENS = [
 ]
 TAG_TOKENS = ["<think>", "</think>", "<answer>", "</answer>"]  # plain text, but one token each in r3-tiny
 # SmolVLM's (SmolLM2's tokenizer plus Idefics3's image tokens): the tiny SmolVLM is built with these instead
-SMOLVLM_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<fake_token_around_image>", "<image>",
-                  "<global-img>", "<end_of_utterance>"] + [f"<row_{i}_col_{j}>" for i in range(1, 7) for j in range(1, 7)]
+SMOLVLM_TOKENS = (["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<fake_token_around_image>", "<image>",
+                   "<global-img>", "<end_of_utterance>"]
+                  + [f"<row_{i}_col_{j}>" for i in range(1, 7) for j in range(1, 7)])
 # SmolVLM-Instruct's chat template (Idefics3): "<|im_start|>User:<image>...<end_of_utterance>\nAssistant:"
 SMOLVLM_CHAT_TEMPLATE = (
     "<|im_start|>{% for message in messages %}{{message['role'] | capitalize}}"
@@ -35,7 +36,8 @@ SMOLVLM_CHAT_TEMPLATE = (
 # Qwen2-VL's chat template (same token layout as the released Qwen2/2.5-VL templates).
 CHAT_TEMPLATE = (
     "{% set image_count = namespace(value=0) %}{% for message in messages %}"
-    "{% if loop.first and message['role'] != 'system' %}<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n{% endif %}"
+    "{% if loop.first and message['role'] != 'system' %}"
+    "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n{% endif %}"
     "<|im_start|>{{ message['role'] }}\n"
     "{% if message['content'] is string %}{{ message['content'] }}<|im_end|>\n"
     "{% else %}{% for content in message['content'] %}"

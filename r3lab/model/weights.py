@@ -35,8 +35,9 @@ def read_json(path: str | os.PathLike) -> dict:
 
 
 def read_header(folder: str | os.PathLike, pattern: str = "*.safetensors") -> dict[str, tuple[int, ...]]:
-    """{tensor name: shape} over the *.safetensors of `folder` (those `pattern` matches), read from the headers only; a damaged or
-    truncated file is a ValueError naming it (safetensors checks that its header covers the whole file)."""
+    """{tensor name: shape} over the *.safetensors of `folder` (those `pattern` matches), read from the headers only;
+    a damaged or truncated file is a ValueError naming it
+    (safetensors checks that its header covers the whole file)."""
     from safetensors import SafetensorError, safe_open
 
     shapes: dict[str, tuple[int, ...]] = {}

@@ -11,8 +11,8 @@ joins a step's row where the source measured it: a training log written with the
 callback, an `r3lab bench --necessity true` folder (its questions' ablation records), or `r3lab eval` folders
 (`load_evals`: one row per folder, each family's keys as `<family>/<key>` beside the "all" row's).
 
-Sources: a `MetricLog` (R-GRPO's `log.jsonl`, `r3lab train trl`'s `trl_log.jsonl`; SFT logs hold losses only), a list of Trajectories
-(grouped by `meta["step"]`, one group when there is none), or a path that `load_run` reads: a
+Sources: a `MetricLog` (R-GRPO's `log.jsonl`, `r3lab train trl`'s `trl_log.jsonl`; SFT logs hold losses only), a
+list of Trajectories (grouped by `meta["step"]`, one group when there is none), or a path that `load_run` reads: a
 training folder or `log.jsonl`, an `r3lab bench` folder, an `r3lab eval` folder (its `results.json`) or its
 `trajectories.jsonl`, or another system's run (`r3lab.importers.traces`, `agent_loop`, `trl`).
 """
@@ -67,7 +67,8 @@ def crop_behaviour(source, terms: str = "code") -> list[dict]:
         return _from_log(source)
     trajs = list(source)
     if not trajs or not all(isinstance(t, Trajectory) for t in trajs):
-        raise ValueError("crop_behaviour() takes a MetricLog or a non-empty list of Trajectories (load_run reads a path)")
+        raise ValueError("crop_behaviour() takes a MetricLog or a non-empty list of Trajectories "
+                         "(load_run reads a path)")
     groups: dict[int, list] = defaultdict(list)
     for t in trajs:
         groups[int(t.meta.get("step", 0) or 0)].append(t)
@@ -136,7 +137,8 @@ def detect_collapse(rows: Sequence[dict], config: CollapseConfig | None = None) 
     early, late = pts[:w], pts[-w:]
     out.update(early=_mean(r[metric] for r in early), late=_mean(r[metric] for r in late),
                steps=(pts[0]["step"], pts[-1]["step"]),
-               accuracy_early=_mean(r.get("accuracy") for r in early), accuracy_late=_mean(r.get("accuracy") for r in late))
+               accuracy_early=_mean(r.get("accuracy") for r in early),
+               accuracy_late=_mean(r.get("accuracy") for r in late))
     fell = out["early"] >= cfg.min_start and (out["late"] <= cfg.floor or out["late"] < (1 - cfg.drop) * out["early"])
     held = None if math.isnan(out["accuracy_early"]) or math.isnan(out["accuracy_late"]) else \
         out["accuracy_late"] >= out["accuracy_early"] - cfg.tolerance
@@ -189,7 +191,8 @@ def load_run(path: str | os.PathLike, format: str = "auto", image_root: str | os
                 if ln.strip()]
     if fmt == "verl":
         if tokenizer is None:
-            raise ValueError("a verl agent-loop file holds token ids: pass tokenizer= (the model folder that wrote them)")
+            raise ValueError("a verl agent-loop file holds token ids: pass tokenizer= "
+                             "(the model folder that wrote them)")
         return import_agent_loop(path, _tokenizer(tokenizer), **kw)[0]
     return {"vlm-r3": import_vlmr3_eval, "deepeyes": import_deepeyes_eval, "trl": import_trl_completions}[fmt](
         path, **kw)[0]
@@ -216,7 +219,8 @@ def sniff(path: Path) -> str:
     if first == "[" or (rec is None and first == "{"):
         rec = _first_of_json(path)
     if not isinstance(rec, dict):
-        raise ValueError(f"{path}: cannot tell its format from the first record; pass --format ({', '.join(FORMATS[1:])})")
+        raise ValueError(f"{path}: cannot tell its format from the first record; "
+                         f"pass --format ({', '.join(FORMATS[1:])})")
     keys = set(rec)
     for fmt, need in (("bench", {"trajectory", "provenance"}), ("r3lab", {"pieces"}), ("deepeyes", {"pred_output"}),
                       ("vlm-r3", {"response_list"}), ("verl", {"response_mask"}), ("trl", {"completion"}),
@@ -271,8 +275,9 @@ def _eval_rows(f: Path) -> dict:
     rows = obj.get("rows") if isinstance(obj, dict) else None
     if not isinstance(rows, dict) or not isinstance(rows.get("all"), dict) or \
             not all(isinstance(r, dict) for r in rows.values()):
-        raise ValueError(f"{f}: not an `r3lab eval` results.json (it needs \"rows\": {{family: {{metric: value}}}} with "
-                         "an \"all\" row); pass the --out folder of `r3lab eval`")
+        raise ValueError(f"{f}: not an `r3lab eval` results.json "
+                         "(it needs \"rows\": {family: {metric: value}} with an \"all\" row); "
+                         "pass the --out folder of `r3lab eval`")
     if obj.get("complete") is False:  # Ctrl-C stopped that evaluation: its numbers cover the samples before it
         warnings.warn(f"{f} holds a partial evaluation (\"complete\": false, {rows['all'].get('n')} samples); rerun "
                       "`r3lab eval` for the whole set", stacklevel=3)

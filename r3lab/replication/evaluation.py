@@ -51,15 +51,19 @@ class EvalConfig:
 
     data: str = ""  # dataset folder or samples.jsonl (CLI); notebooks pass samples directly
     n: int = 0  # evaluate the first n samples (0 = all)
-    rollout: RolloutSettings = nested(RolloutSettings, temperature=0.0)  # crops (0: the no-crop baseline), token budgets, greedy
+    rollout: RolloutSettings = nested(RolloutSettings, temperature=0.0)  # crops (0: the no-crop baseline),
+        # token budgets, greedy
     reward: RewardSpec = nested(RewardSpec, "reward-")  # the reward reported alongside accuracy
     batch_rows: int = 32  # trajectories decoded together
     seed: int = 0  # sampling seed when temperature > 0
     out: str = ""  # CLI: write results.json (and trajectories.jsonl) into this folder
     # five more rollouts of the samples (r3lab.replication.necessity)
-    necessity: bool = False  # tool necessity: accuracy with crops disabled / swapped (blank, coarse, random box, ground-truth box), tool_gain, tool_harm, crop rate on need / no-need questions, zooming_gap in every family's row
+    necessity: bool = False  # tool necessity: accuracy with crops disabled / swapped
+        # (blank, coarse, random box, ground-truth box), tool_gain, tool_harm,
+        # crop rate on need / no-need questions, zooming_gap in every family's row
     # five more settings rolled out (r3lab.replication.audit), attention vs box per crop, cost per correct answer
-    audit: bool = False  # the 2026 audit: format-only, dummy crop, result-only, no crops (greedy and a majority of k sampled), the tool-only solved set, attention vs box, cost per correct answer, each with its chance level
+    audit: bool = False  # the 2026 audit: format-only, dummy crop, result-only, no crops (greedy and a majority of
+        # k sampled), the tool-only solved set, attention vs box, cost per correct answer, each with its chance level
     audit_settings: AuditSettings = nested(AuditSettings, "audit-")  # the audit's k, temperature, box IoU, attention
 
     def __post_init__(self):
@@ -89,8 +93,8 @@ class EvalConfig:
         for k, v in overrides.items():
             if v is None:
                 continue
-            merged[k] = ({**merged.get(k, {}), **v} if isinstance(v, dict) and k in ("rollout", "reward", "audit_settings")
-                         else v)
+            nested_dict = isinstance(v, dict) and k in ("rollout", "reward", "audit_settings")
+            merged[k] = {**merged.get(k, {}), **v} if nested_dict else v
         return cls(**merged)
 
 

@@ -158,7 +158,8 @@ def bench_rows(items: Sequence[dict], groups: Sequence[str]) -> dict[str, dict]:
     acc = {"own": [float(it["hit"]) for it in items],
            **{v: [None if it["necessity"].get(v) is None else float(it["necessity"][v]["hit"]) for it in items]
               for v in VARIANTS}}
-    return necessity_table(groups, acc, [bool(it["crops"]) for it in items], [it["necessity"].get("need") for it in items])
+    return necessity_table(groups, acc, [bool(it["crops"]) for it in items],
+                           [it["necessity"].get("need") for it in items])
 
 
 def bench_necessity(policy, name: str, config: BenchConfig | None = None, **kw) -> BenchResult:

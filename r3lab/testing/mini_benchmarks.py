@@ -22,7 +22,8 @@ COLOURS = {"red": (220, 40, 40), "blue": (40, 60, 220), "green": (40, 170, 60), 
 
 
 def scene(seed: int, size: tuple[int, int] = (320, 240)) -> tuple[Image.Image, str, tuple[int, int, int, int]]:
-    """A canvas with a coloured disc (the target) and a grey square; returns (image, disc colour, disc box x1 y1 x2 y2)."""
+    """A canvas with a coloured disc (the target) and a grey square;
+    returns (image, disc colour, disc box x1 y1 x2 y2)."""
     rng = random.Random(seed)
     w, h = size
     colour = rng.choice(sorted(COLOURS))

@@ -84,8 +84,8 @@ def write_deepeyes_eval(folder: str | Path, n: int = 3) -> Path:
                      {"role": "user", "content": [blank, {"type": "text", "text": DEEPEYES_USER}]}]
         msgs.append({"role": "assistant", "content": f"<think>It is {colour}.</think>\n<answer>A. {colour}</answer>"})
         (folder / name).with_suffix(".json").write_text(json.dumps(  # the V* annotation beside the image
-            {"target_object": ["disc"], "bbox": [[x1, y1, x2 - x1, y2 - y1]], "question": "What is the color of the disc?",
-             "options": options}))
+            {"target_object": ["disc"], "bbox": [[x1, y1, x2 - x1, y2 - y1]],
+             "question": "What is the color of the disc?", "options": options}))
         lines.append({"image": Path(name).name, "question": "What is the color of the disc?", "answer": options[0],
                       "answer_choice": "A", "pred_ans": f"A. {colour}", "pred_output": msgs, "status": "success"})
     path = folder / "result_direct_attributes_demo.jsonl"

@@ -10,8 +10,8 @@ __getattr__, __dir__, __all__ = lazy(__name__, {
     ".sft": ["sft_step", "train_sft = train", "supervised_text"],
     ".rgrpo": ["RGRPOState", "group_advantages", "policy_loss", "scripted_rollout", "train_step",
         "setup_rgrpo = setup", "train_rgrpo = train"],
-    ".rewards": ["normalize_answer", "accuracy", "region_iou", "region_giou", "RewardTerm", "RewardSpec", "preset", "Scores",
-        "score"],
+    ".rewards": ["normalize_answer", "accuracy", "region_iou", "region_giou", "RewardTerm", "RewardSpec", "preset",
+        "Scores", "score"],
     ".metrics": ["MetricLog", "rollout_values", "rollout_metrics"],
     ".checkpoint": ["save_checkpoint", "load_checkpoint", "find_checkpoint"],
 })

@@ -100,7 +100,7 @@ def maybe_resume(state: TrainState) -> bool:
     Temporary folders of a save that was killed are removed in every case.
     """
     cfg = state.config
-    out, resume = cfg.out_dir, cfg.resume
+    out = cfg.out_dir
     if not out:
         return False
     if dist.info().is_main:  # one run per folder: a second process is refused before it looks (see run_loop)
@@ -144,8 +144,9 @@ def _resume(state: TrainState) -> bool:
     saved = read_json(ckpt / "state.json")
     check_state(saved, ckpt / "state.json")
     if saved["step"] > cfg.steps:  # else the loop would do nothing and report success
-        raise ValueError(f"{ckpt / 'state.json'}: the run is at step {saved['step']}, beyond the {cfg.steps} steps asked "
-                         "for (--steps): ask for more steps to continue it, or load it as the start policy (--policy)")
+        raise ValueError(f"{ckpt / 'state.json'}: the run is at step {saved['step']}, beyond the {cfg.steps} steps "
+                         "asked for (--steps): ask for more steps to continue it, "
+                         "or load it as the start policy (--policy)")
     check_same_settings(cfg, saved, ckpt)
     meta = load_checkpoint(out, state.policy, state.optimizer)
     dist.barrier()  # every rank has read the checkpoint before rank 0 writes the next one into the folder

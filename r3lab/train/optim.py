@@ -29,7 +29,8 @@ def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Opti
         lost = sorted({group_of(n) for n in adapters} & {g for g, f in frozen.items() if f})
         if lost:
             raise ValueError(f"LoRA adapters sit on the {', '.join(lost)} part(s), which the config freezes "
-                             "(freeze_vision / freeze_merger / a zero lr): unfreeze them or drop them from lora.targets")
+                             "(freeze_vision / freeze_merger / a zero lr): "
+                             "unfreeze them or drop them from lora.targets")
     buckets: dict[tuple[str, bool], list] = {}
     for name, p in model.named_parameters():
         g = group_of(name)

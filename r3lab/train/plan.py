@@ -36,7 +36,8 @@ BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
 class PlanConfig:
     """What `r3lab plan` sizes: a model, a card and one trajectory's shape."""
 
-    policy: str = "qwen2.5-vl-3b"  # checkpoint folder (its config.json) or a published name: qwen2.5-vl-3b, qwen3-vl-2b, smolvlm-256m
+    policy: str = "qwen2.5-vl-3b"  # checkpoint folder (its config.json) or a published name: qwen2.5-vl-3b,
+        # qwen3-vl-2b, smolvlm-256m
     gpu_memory: float = 24.0  # GiB of the card
     dtype: str = "bfloat16"  # dtype of weights, gradients and optimizer moments: bfloat16, float16 or float32
     text_tokens: int = 384  # text tokens of one trajectory (prompt, model text, tool turns)
@@ -210,7 +211,8 @@ def _stage(s: Shape, c: PlanConfig, stage: str, mode: str, checkpointing: bool) 
         weights, grads, optim = s.total * bw + 4 * n, 4 * n, 8 * n
         vision_trains = "vision" in c.lora.parts
         reference = 0.0
-    act = activations(s, c, bw, checkpointing, vision_trains, c.lora.r if mode == "lora" and "lm" in c.lora.parts else 0)
+    lora_r = c.lora.r if mode == "lora" and "lm" in c.lora.parts else 0
+    act = activations(s, c, bw, checkpointing, vision_trains, lora_r)
     fixed = weights + grads + optim + reference
     budget = (c.gpu_memory - c.reserve) * GIB
     row = dict(stage=stage, mode=mode, checkpointing=checkpointing, trainable=trainable, weights=weights, grads=grads,

@@ -155,7 +155,8 @@ def region_giou(prompts, completions, gt_boxes, crop_boxes, **kwargs) -> list[fl
     A crop that misses the region still scores more the nearer it lands (IoU is 0 for every miss, so a
     policy whose crops all miss gets no signal from it); None without a ground-truth region, 0 with no crop.
 
-    >>> [round(v, 3) for v in region_giou(None, ["", ""], [[(0, 0, 10, 10)]] * 2, [[(20, 0, 30, 10)], [(40, 0, 50, 10)]])]
+    >>> [round(v, 3) for v in region_giou(None, ["", ""], [[(0, 0, 10, 10)]] * 2,
+    ...                                   [[(20, 0, 30, 10)], [(40, 0, 50, 10)]])]
     [0.333, 0.2]
     """
     out = []
@@ -274,7 +275,8 @@ class Scores:
         fmt = lambda v: "-" if v is None else f"{v:.3g}"  # noqa: E731
         lines = ["| | " + " | ".join(names) + " | total |", "|---" * (len(names) + 2) + "|"]
         for i, lab in enumerate(labels):
-            lines.append(f"| {lab} | " + " | ".join(fmt(self.terms[n][i]) for n in names) + f" | {fmt(self.total[i])} |")
+            cells = " | ".join(fmt(self.terms[n][i]) for n in names)
+            lines.append(f"| {lab} | {cells} | {fmt(self.total[i])} |")
         return "\n".join(lines)
 
     def mean(self) -> dict[str, float]:

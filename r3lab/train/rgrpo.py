@@ -222,8 +222,8 @@ def step_metrics(trajs: Sequence, scores, zero_std: torch.Tensor, group_size: in
         out[f"reward/{name}"] = dist.all_sum(sum(got)) / cnt if cnt else float("nan")
     if "accuracy" in m:
         out.update(accuracy=m["accuracy"], accuracy_crop=m["accuracy_crop"], accuracy_no_crop=m["accuracy_no_crop"])
-    out.update(crop_rate=m["crop_rate"], crops_per_rollout=m["crops"], invalid_crop_rate=m["invalid_crop_rate"], crop_iou=m["crop_iou"],
-               completion_tokens=m["tokens"], frac_answered=m["answered"])
+    out.update(crop_rate=m["crop_rate"], crops_per_rollout=m["crops"], invalid_crop_rate=m["invalid_crop_rate"],
+               crop_iou=m["crop_iou"], completion_tokens=m["tokens"], frac_answered=m["answered"])
     return out
 
 

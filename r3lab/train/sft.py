@@ -36,7 +36,8 @@ def sft_step(state: TrainState, samples: Sequence) -> dict:
     for t in trajs:
         t.tokenize(policy)
     n_tok = dist.all_sum(sum(int(t.loss_mask().sum()) for t in trajs))  # global normaliser
-    set_lr(state.optimizer, lr_factor(state.step, cfg.schedule_steps or cfg.steps, cfg.warmup, cfg.schedule, cfg.min_lr_ratio))
+    set_lr(state.optimizer, lr_factor(state.step, cfg.schedule_steps or cfg.steps, cfg.warmup, cfg.schedule,
+                                      cfg.min_lr_ratio))
     total_nll, seen = 0.0, 0
     with defer_interrupt():  # grad_accum micro-batches, each of rows of similar length (less padding)
         chunks = [[trajs[i] for i in part] for part in by_length([len(t.input_ids()) for t in trajs], cfg.grad_accum)]
@@ -60,14 +61,16 @@ def sft_step(state: TrainState, samples: Sequence) -> dict:
     return state.row
 
 
-def train(policy: Policy, samples: Sequence, config: SFTConfig | None = None, callbacks: Sequence[Callable] = ()) -> MetricLog:
+def train(policy: Policy, samples: Sequence, config: SFTConfig | None = None,
+          callbacks: Sequence[Callable] = ()) -> MetricLog:
     """SFT `policy` in place on the samples' reference rationales; returns the log (also on Ctrl-C)."""
     cfg = (config or SFTConfig()).validate()
     samples = list(samples)
     if not samples:
         raise ValueError("no samples to train on")
     if missing := [s.sample_id or str(i) for i, s in enumerate(samples) if s.rationale is None][:5]:
-        raise ValueError(f"SFT needs reference rationales; samples {missing} have none (build them with r3lab.data.build_samples)")
+        raise ValueError(f"SFT needs reference rationales; samples {missing} have none "
+                         "(build them with r3lab.data.build_samples)")
     check_views(samples, policy.view)
     check_styles(samples, policy.prompt.calls)
     torch.manual_seed(cfg.seed)

@@ -1,7 +1,7 @@
 """Views: a trajectory as matplotlib figures, a plotly figure, a step player and one HTML page, all from the
 same display steps; the figures of data, training, results and benchmark runs; the crop-behaviour dashboard;
-crop explanations and their faithfulness; the audit's figure and its report pages; figures and tables that survive being saved (plotly as PNG, tables as
-HTML). Every function returns its figure."""
+crop explanations and their faithfulness; the audit's figure and its report pages; figures and tables that survive
+being saved (plotly as PNG, tables as HTML). Every function returns its figure."""
 from .._lazy import lazy
 
 __getattr__, __dir__, __all__ = lazy(__name__, {

@@ -40,7 +40,8 @@ def draw_boxes(ax, traj: Trajectory, upto: int | None = None, current: int | Non
         centres.append(((x1 + x2) / 2, (y1 + y2) / 2))
     if arrows:
         for a, b in zip(centres, centres[1:]):
-            ax.annotate("", xy=b, xytext=a, arrowprops=dict(arrowstyle="->", color="white", lw=2.2, shrinkA=6, shrinkB=6))
+            ax.annotate("", xy=b, xytext=a,
+                        arrowprops=dict(arrowstyle="->", color="white", lw=2.2, shrinkA=6, shrinkB=6))
     return crops
 
 

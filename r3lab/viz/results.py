@@ -141,8 +141,8 @@ def plot_table(results: dict, families: Sequence[str] | None = None, fig=None, c
         return v, np.stack([v - lo, hi - v])
 
     for k, (name, r) in enumerate(rows.items()):
-        acc, err = bars([(r.get(f, {}).get("accuracy"), r.get(f, {}).get("accuracy_lo"), r.get(f, {}).get("accuracy_hi"))
-                         for f in fams])
+        acc, err = bars([(r.get(f, {}).get("accuracy"), r.get(f, {}).get("accuracy_lo"),
+                          r.get(f, {}).get("accuracy_hi")) for f in fams])
         x = np.arange(len(fams)) + (k - (len(rows) - 1) / 2) * width
         ax.bar(x, acc * 100, width, label=LABELS.get(name, name), yerr=err * 100, capsize=2, color=row_colour(name))
         a = r.get("all", {})

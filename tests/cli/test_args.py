@@ -33,6 +33,22 @@ def test_dataclass_flags_round_trip_with_help():
         p.parse_args(["--steps", "many"])
 
 
+@dataclass
+class Wrapped:
+    rows: int = 4  # questions decoded together; a meaning too long for one line
+        # goes on below the field, indented deeper
+    # a comment at the field's indentation is about the next field
+    seed: int = 0  # sampling seed
+
+
+def test_a_field_comment_continues_on_deeper_comment_lines():
+    assert field_help(Wrapped) == {"rows": "questions decoded together; a meaning too long for one line goes on "
+                                           "below the field, indented deeper", "seed": "sampling seed"}
+    p = argparse.ArgumentParser()
+    add_dataclass_arguments(p, Wrapped)
+    assert "indented deeper (default: 4)" in " ".join(p.format_help().split())
+
+
 def test_every_command_has_a_parser_and_its_help_renders(capsys):
     p = build_parser()
     for words, _, _ in COMMANDS:  # argparse formats the help only when asked: a stray "%" in a comment broke it
