@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import signal
 import sys
 import traceback
 
@@ -23,12 +24,13 @@ COMMANDS = [
     (("train", "trl"), "r3lab.cli.train_trl", "GRPO on TRL's GRPOTrainer with r3lab's crop environment and rewards "
                                               "(pip install r3lab[trl])"),
     (("eval",), "r3lab.cli.evaluate", "evaluate a policy on held-out samples"),
-    (("explain",), "r3lab.cli.explain", "why each crop went where it did: attention, gradients (captum), patching and "
-                                        "a logit lens per crop, their faithfulness against the landmark and a random map"),
+    (("explain",), "r3lab.cli.explain", "why each crop went where it did: attention, gradients (captum), patching "
+     "and a logit lens per crop, their faithfulness against the landmark and a random map"),
     (("export",), "r3lab.cli.export", "write a policy folder anew; --merge folds LoRA adapters into a plain policy"),
     (("plan",), "r3lab.cli.plan", "GPU memory of a policy for SFT and R-GRPO (full, LoRA, checkpointing) and the "
                                   "largest batch and group that fit"),
-        (("probe", "where"), "r3lab.cli.probe", "where does a model look? a checkpoint's greedy boxes on held-out 'Where is ...?' questions"),
+    (("probe", "where"), "r3lab.cli.probe", "where does a model look? a checkpoint's greedy boxes on held-out "
+                                            "'Where is ...?' questions"),
     (("bench",), "r3lab.cli.bench", "a policy on a real benchmark (V*, HR-Bench, MME-RealWorld, TreeBench), scored "
      "like lmms-eval / VLMEvalKit"),
     (("report", "audit"), "r3lab.cli.report", "the audit of a run as one self-contained report.html: an r3lab eval "
@@ -76,7 +78,8 @@ USER_ERRORS = (ValueError, OSError, FloatingPointError, ImportError)
 
 def main(argv: list[str] | None = None) -> int:
     """Run one command. As the `r3lab` process (no `argv`: it is read from sys.argv) a user error prints
-    `error: <message>` and returns 2, Ctrl-C returns 130; called with `argv` from Python, errors propagate."""
+    `error: <message>` and returns 2, Ctrl-C returns 130, a recipe told to stop (SIGTERM) 143 with a line; called
+    with `argv` from Python, errors propagate."""
     if argv is not None:
         return _run(argv)
     argv = sys.argv[1:]
@@ -86,6 +89,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted (Ctrl-C)", file=sys.stderr)
         return 130
+    except SystemExit as e:  # a SIGTERM / SIGHUP a command turned into an exit (core.procs.exit_on_signals)
+        if isinstance(e.code, int) and e.code > 128:
+            name = signal.Signals(e.code - 128).name if e.code - 128 in signal.valid_signals() else e.code - 128
+            print(f"error: stopped by {name}; what was done is kept", file=sys.stderr)
+        raise
     except USER_ERRORS as e:
         if debug:
             traceback.print_exc()

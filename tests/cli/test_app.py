@@ -90,3 +90,18 @@ def test_a_user_error_is_one_line_and_exit_2_a_bug_keeps_its_traceback(tmp_path,
     monkeypatch.setattr(data_stats, "run", bug)
     with pytest.raises(TypeError, match="a bug"):
         _as_process(monkeypatch, "data", "stats", str(tmp_path))
+
+
+@pytest.mark.parametrize("code, line", [(143, "error: stopped by SIGTERM; what was done is kept\n"), (0, ""), (1, "")])
+def test_a_command_stopped_by_a_signal_says_so_in_one_line(monkeypatch, capsys, code, line):
+    """The recipe turns SIGTERM into SystemExit(143) to stop its jobs; the process says why it ended and keeps
+    the status. A command's own exit status passes through silently."""
+    import r3lab.cli.data_stats as data_stats
+
+    def stopped(args):
+        raise SystemExit(code)
+
+    monkeypatch.setattr(data_stats, "run", stopped)
+    with pytest.raises(SystemExit) as info:
+        _as_process(monkeypatch, "data", "stats", "anywhere")
+    assert info.value.code == code and capsys.readouterr().err == line
