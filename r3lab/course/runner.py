@@ -39,6 +39,8 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _TYPES = {"bool": bool, "int": int, "float": float, "str": str}
 MAX_BYTES = 2_000_000  # an executed notebook or its page above this is flagged (and fails the tests)
 HEADLESS_ENV = {"R3LAB_HEADLESS": "1", "TQDM_DISABLE": "1"}  # given to the kernel: saved, not watched
+# the kernel's own log: errors only (ipykernel warns on every start that its local TCP sockets are unencrypted)
+KERNEL_ARGS = ["--IPKernelApp.log_level=ERROR"]
 # lesson -> its headline: (before, after) pairs shown first on the index page
 HEADLINES = {
     "20_sft": [("read_one_before", "read_one_after"), ("crop_iou_before", "crop_iou_after")],
@@ -167,7 +169,8 @@ def run_notebook(path: Path, out_dir: Path, params: dict, timeout: int = 600, ke
     try:
         papermill.execute_notebook(str(path), str(out_nb), parameters=params, kernel_name=kernel,
                                    execution_timeout=timeout, cwd=str(work), progress_bar=False,
-                                   log_output=False, request_save_on_cell_execute=False)
+                                   log_output=False, request_save_on_cell_execute=False,
+                                   extra_arguments=KERNEL_ARGS)
     except papermill.PapermillExecutionError as e:
         error = _ANSI.sub("", f"cell {e.exec_count}: {e.ename}: {e.evalue}\n" + "\n".join(e.traceback[-6:]))
     except Exception as e:  # kernel died, timeout, ...

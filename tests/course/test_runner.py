@@ -198,3 +198,16 @@ def test_the_index_links_the_solutions_run_into_the_same_folder(tmp_path):
     page = (out / "index.html").read_text()
     assert 'href="solutions/00_a/00_a.html">solution</a>' in page and "00_a.html" in page
     assert nbr.refresh_index(tmp_path / "nothing") is None
+
+
+def test_the_kernel_logs_errors_only(tmp_path, capfd):
+    """ipykernel warns on every start that its local sockets are unencrypted: ten such lines in `make main` alarm a
+    class for nothing, so the runner's kernels log errors only; a failing cell still shows as the lesson's error."""
+    d = tmp_path / "nbs"
+    d.mkdir()
+    _nb(d / "00_ok.ipynb", "x = 1")
+    nbr.ensure_kernel()
+    res = nbr.run_notebook(d / "00_ok.ipynb", tmp_path / "run", {})
+    assert res.ok, res.error
+    err = capfd.readouterr().err
+    assert "[IPKernelApp] WARNING" not in err and "without encryption" not in err, err
