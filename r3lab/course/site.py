@@ -126,12 +126,40 @@ def stage(out: Path, run: Path | None, stage_dir: Path, rooms=API_ROOMS, folder:
            {"Lessons": ["lessons/index.md"] + [{p.stem: f"lessons/{p.name}"} for p, _ in sources]}]
     if instructor:
         nav.append({"Instructor's kit": [p.relative_to(stage_dir).as_posix() for p in instructor]})
-    nav += [{_title(p): p.name} for p in extra]
+    guide = guide_nav(stage_dir)
+    nav += ([{"Guide": guide}] if guide else []) + [{_title(p): p.name} for p in extra]
     nav.append({"API reference": [{f"r3lab.{r}": f"api/{r}.md"} for r in rooms]})
     config = {"INHERIT": str(BASE_CONFIG), "docs_dir": str(stage_dir), "site_dir": str(out.resolve()), "nav": nav}
     path = stage_dir.parent / f"{stage_dir.name}.mkdocs.yml"
     path.write_text(json.dumps(config, indent=1))  # JSON is YAML
     return path
+
+
+def guide_nav(stage_dir: Path) -> list:
+    """The guide's pages in mkdocs.yml's order and sections, then any page that list misses (never left out)."""
+    import yaml
+
+    base = yaml.safe_load(BASE_CONFIG.read_text(encoding="utf-8")) or {}
+    listed = next((item["Guide"] for item in base.get("nav", []) if isinstance(item, dict) and "Guide" in item), [])
+
+    def pages(entry) -> list[str]:
+        if isinstance(entry, str):
+            return [entry]
+        items = entry.values() if isinstance(entry, dict) else entry
+        return [p for item in items for p in pages(item)]
+
+    def present(entries: list) -> list:  # the pages that exist, sections kept while they hold one
+        out = []
+        for e in entries:
+            if isinstance(e, str) and (stage_dir / e).is_file():
+                out.append(e)
+            elif isinstance(e, dict):
+                out += [{k: kept} for k, v in e.items() if (kept := present(v if isinstance(v, list) else [v]))]
+        return out
+
+    known = set(pages(listed))
+    rest = sorted(p.relative_to(stage_dir).as_posix() for p in (stage_dir / "guide").glob("*.md"))
+    return present(listed) + [p for p in rest if p not in known]
 
 
 def _title(page: Path) -> str:

@@ -41,6 +41,9 @@ def test_stage_lays_out_docs_lessons_kit_and_api(tmp_path, monkeypatch):
     (docs / "index.md").write_text("# Home\n")
     (docs / "colab.md").write_text("# The course on Colab\n")
     (docs / "instructor" / "schedule.md").write_text("# A two-hour schedule\n")
+    (docs / "guide").mkdir()
+    for page in ("safety.md", "audit.md", "audit-cost.md", "a-new-page.md"):
+        (docs / "guide" / page).write_text(f"# {page}\n")
     _nb(docs / "instructor" / "solutions" / "20_sft_solutions.ipynb")
     _nb(src / "00_a.ipynb")
     monkeypatch.setattr(site, "DOCS", docs)
@@ -50,6 +53,10 @@ def test_stage_lays_out_docs_lessons_kit_and_api(tmp_path, monkeypatch):
     assert nav["Lessons"] == ["lessons/index.md", {"00_a": "lessons/00_a.ipynb"}]
     assert nav["Instructor's kit"] == ["instructor/index.md", "instructor/schedule.md",
                                        "instructor/solutions/20_sft_solutions.ipynb"]
+    # mkdocs.yml's guide entries whose pages exist, in its order and sections; a page it does not list comes last
+    assert nav["Guide"][0] == "guide/safety.md" and nav["Guide"][-1] == "guide/a-new-page.md", nav["Guide"]
+    section = next(e for e in nav["Guide"] if isinstance(e, dict))
+    assert section == {"Did the crop matter?": ["guide/audit.md", "guide/audit-cost.md"]}
     assert nav["The course on Colab"] == "colab.md" and nav["API reference"] == [{"r3lab.course": "api/course.md"}]
     kit = (tmp_path / "stage" / "instructor" / "index.md").read_text()
     assert "[A two-hour schedule](schedule.md)" in kit and "(solutions/20_sft_solutions.ipynb)" in kit
