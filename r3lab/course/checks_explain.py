@@ -24,7 +24,8 @@ def interval_by_hand(records, interval, method: str = "integrated_gradients") ->
     mean, clo, chi = ci[method]
     need(lo <= mean <= hi, f"[{lo:.3f}, {hi:.3f}] does not hold the mean, {mean:.3f}: resample the crops, average "
          "each resample, then take the 2.5th and 97.5th percentiles of those averages")
-    need(abs(lo - clo) <= 0.07 and abs(hi - chi) <= 0.07, f"[{lo:.3f}, {hi:.3f}] is far from the percentile bootstrap's "
+    need(abs(lo - clo) <= 0.07 and abs(hi - chi) <= 0.07,
+         f"[{lo:.3f}, {hi:.3f}] is far from the percentile bootstrap's "
          f"interval (about [{clo:.2f}, {chi:.2f}]): resample with replacement, as many crops as there are")
     return f"{method}'s pointing game {mean:.2f} [{lo:.2f}, {hi:.2f}]"
 
@@ -161,7 +162,8 @@ def larger_group(results_json, group: int = 8) -> str:
     path = Path(results_json)
     need(path.is_file(), f"{path} does not exist: run `python benchmarks/trl.py --group {group}` first")
     b = json.loads(path.read_text())
-    need(b.get("setting", {}).get("group_size") == group, f"{path} was measured at G={b.get('setting', {}).get('group_size')}"
+    need(b.get("setting", {}).get("group_size") == group,
+         f"{path} was measured at G={b.get('setting', {}).get('group_size')}"
          f", not {group}: run it with --group {group}")
     need(b["r3lab"]["model_tokens"] == b["trl"]["model_tokens"], "the two engines wrote different token counts")
     return f"r3lab / TRL {b['tokens_per_s_ratio']:.2f}x at G={group}"
