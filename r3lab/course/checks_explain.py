@@ -92,7 +92,7 @@ def top_cells_shared(record, both: int) -> str:
 @checker("40.3")
 def family_losing_most(records, family: str) -> str:
     """The family whose read loses the most at the input when the crop is blank."""
-    from ..explain.record import mean_effects
+    from ..explain.runs import mean_effects
 
     fams = sorted({r.family for r in records})
     drop = {f: mean_effects([r for r in records if r.family == f], "crop:blank", "read") for f in fams}
@@ -106,7 +106,7 @@ def family_losing_most(records, family: str) -> str:
 @checker("40.4")
 def coarse_share(records, share: float) -> str:
     """The coarse view's cost at the input as a share of the blank crop's."""
-    from ..explain.record import mean_effects
+    from ..explain.runs import mean_effects
 
     blank, coarse = (mean_effects(records, f"crop:{k}", "read") for k in ("blank", "coarse"))
     need(blank["n"] and coarse["n"], "these records lack the blank or the coarse swap: explain with swaps including "
