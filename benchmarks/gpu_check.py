@@ -291,7 +291,9 @@ def patch_embed(policy, n_patches: int, repeats: int) -> dict:
         return sorted(ts)[len(ts) // 2] * 1e3
 
     (y1, gx1, gw1), (y0, gx0, gw0) = step(lin), step(conv)
-    rel = lambda a, b: ((a.float() - b.float()).abs().max() / b.float().abs().max().clamp_min(1e-12)).item()
+    def rel(a, b):
+        return ((a.float() - b.float()).abs().max() / b.float().abs().max().clamp_min(1e-12)).item()
+
     out = {"patches": n_patches, "dtype": str(w.dtype).replace("torch.", ""),
            "out_rel_diff": rel(y1, y0), "grad_input_rel_diff": rel(gx1, gx0), "grad_weight_rel_diff": rel(gw1, gw0)}
     out["conv_ms"], out["linear_ms"] = timed(conv), timed(lin)

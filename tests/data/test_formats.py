@@ -137,7 +137,7 @@ def test_grounded_vqa_to_vlir_samples(tmp_path):
         {"image": "missing.jpg", "question": "q", "answer": "x", "box": [1, 2, 3, 4]},
         {"image": "a.jpg", "question": "q", "answer": "x"},
     ]
-    text = "\n".join(l if isinstance(l, str) else json.dumps(l) for l in lines)
+    text = "\n".join(line if isinstance(line, str) else json.dumps(line) for line in lines)
     (tmp_path / "g.jsonl").write_text(text + "\n")
     with pytest.raises(ValueError, match=r"g\.jsonl: line 2: box .* under one pixel .* box_format='xyxy_norm'"):
         import_grounded_vqa(tmp_path / "g.jsonl")  # line 2 uses normalised boxes, read here as pixels
@@ -191,7 +191,7 @@ def test_unreadable_images_are_reported_with_their_record(tmp_path, bad_images, 
     for (n, msg), name in zip(rep.errors, bad_images):
         assert name in msg and ("not a readable image" in msg or "cannot be shown to the model" in msg)
     assert "DecompressionBombError" in rep.errors[1][1]
-    with pytest.raises(ValueError, match=rf"f\.json: record 2: .*text\.png is not a readable image"):
+    with pytest.raises(ValueError, match=r"f\.json: record 2: .*text\.png is not a readable image"):
         load(tmp_path / "f.json")
 
 

@@ -6,7 +6,7 @@ pytest.importorskip("trl", reason="TRL is not installed: pip install 'r3lab[trl]
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from r3lab.core.crop_calls import parse_crop_call, format_crop_call  # noqa: E402
+from r3lab.core.crop_calls import parse_crop_call  # noqa: E402
 from r3lab.core.regions import Frame, crop_and_zoom  # noqa: E402
 from r3lab.data.vlir import build_samples  # noqa: E402
 from r3lab.integrations.trl_env import TOOL_NAME, CropEnvironment, to_trl_rows, trl_dataset  # noqa: E402

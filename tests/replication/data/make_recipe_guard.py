@@ -8,10 +8,12 @@ import hashlib
 import json
 import sys
 from pathlib import Path
+
 import torch
-torch.set_num_threads(1)
+
 from r3lab.replication.recipe import Recipe, RecipeConfig
 
+torch.set_num_threads(1)
 out = Path(sys.argv[1])
 GUARD = dict(n_base=24, base_steps=2, base_batch=4, ground_check=2, ground_early=0.5, ground_more=1, ground_rounds=1,
              pairs_steps=1, read_first_steps=1, read_focus_steps=1, read_steps=1, read_check=2, read_more=1,
