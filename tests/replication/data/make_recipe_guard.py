@@ -34,7 +34,8 @@ for drop in [None, ("ground_min",), ("read_min",), ("drill_min",), ("compare_min
     except Exception as e:  # noqa: BLE001
         errors.append(type(e).__name__)
         print(type(e).__name__, str(e)[:200])
-hashes = {str(p.relative_to(out)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(out.rglob("*.safetensors"))}
+hashes = {str(p.relative_to(out)): hashlib.sha256(p.read_bytes()).hexdigest()
+          for p in sorted(out.rglob("*.safetensors"))}
 checks = {p.name: json.loads(p.read_text()) for p in sorted((out / "logs").glob("*_checks.json"))}
 rows = {p.stem: json.loads(p.read_text())["rows"] for p in sorted((out / "eval").glob("*.json"))}
 print(json.dumps(dict(errors=errors, hashes=hashes, checks=checks, rows=rows), indent=1, sort_keys=True),
