@@ -202,8 +202,9 @@ def train_steps(name, device, dtype, smoke: bool) -> dict:
         script = crop_script(frame, 1, style=policy.prompt.calls)
         peak_reset(device)
         t0 = time.perf_counter()
-        log = rgrpo_train(policy, samples[:1], RGRPOConfig(steps=1, group_size=4, batch_size=4, micro_rows=1,
-                                                           rollout=RolloutSettings(max_new_tokens=120, max_segment_tokens=100), lora=lora),
+        settings = RolloutSettings(max_new_tokens=120, max_segment_tokens=100)
+        log = rgrpo_train(policy, samples[:1],
+                          RGRPOConfig(steps=1, group_size=4, batch_size=4, micro_rows=1, rollout=settings, lora=lora),
                           rollout_fn=scripted_rollout(lambda s, j, step: script))
         row.update(rgrpo_seconds=time.perf_counter() - t0, rgrpo_peak_gib=peak(device),
                    rgrpo_loss_finite=bool(torch.isfinite(torch.tensor(log.rows[-1]["loss"]))))
@@ -291,7 +292,9 @@ def patch_embed(policy, n_patches: int, repeats: int) -> dict:
         return sorted(ts)[len(ts) // 2] * 1e3
 
     (y1, gx1, gw1), (y0, gx0, gw0) = step(lin), step(conv)
-    rel = lambda a, b: ((a.float() - b.float()).abs().max() / b.float().abs().max().clamp_min(1e-12)).item()
+    def rel(a, b):
+        return ((a.float() - b.float()).abs().max() / b.float().abs().max().clamp_min(1e-12)).item()
+
     out = {"patches": n_patches, "dtype": str(w.dtype).replace("torch.", ""),
            "out_rel_diff": rel(y1, y0), "grad_input_rel_diff": rel(gx1, gx0), "grad_weight_rel_diff": rel(gw1, gw0)}
     out["conv_ms"], out["linear_ms"] = timed(conv), timed(lin)
@@ -422,7 +425,8 @@ def main(argv=None) -> int:
                           and "budget" in str(v["skipped"])]
     results["failed"] = bad
     _write(results, out, partial=False)
-    print(f"[gpu_check] {'all checks passed' if not bad else 'FAILED: ' + ', '.join(bad)} in {results['seconds']:.0f} s")
+    verdict = "all checks passed" if not bad else "FAILED: " + ", ".join(bad)
+    print(f"[gpu_check] {verdict} in {results['seconds']:.0f} s")
     return 1 if bad else 0
 
 

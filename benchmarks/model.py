@@ -39,7 +39,9 @@ def main(argv=None) -> dict:
     torch.manual_seed(0)
     policy = tiny_policy(fresh=True)
     model = policy.model
-    n = lambda mod: sum(p.numel() for p in mod.parameters())
+    def n(mod):
+        return sum(p.numel() for p in mod.parameters())
+
     size = {"total": n(model), "vision": n(model.model.visual), "text": n(model.model.language_model)}
 
     sample = Sample(toy_image(), "What colour is the small mark on the red circle?", ["yellow"])

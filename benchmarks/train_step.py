@@ -89,7 +89,8 @@ def main(argv=None) -> dict:
                          "row_lengths": [lengths[0], lengths[len(lengths) // 2], lengths[-1]]}
         print(kind, json.dumps(results[kind]), flush=True)
     out = {"results": results, "config": f"r3-tiny as the recipe builds it ({c.tiny}); {args.rows} rows a step, one "
-           f"process, {torch.get_num_threads()} thread(s), CPU seconds, best of {args.rounds} rounds of {args.steps} steps"}
+           f"process, {torch.get_num_threads()} thread(s), CPU seconds, "
+           f"best of {args.rounds} rounds of {args.steps} steps"}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(out, indent=2))
     return out

@@ -98,7 +98,8 @@ def test_imports_run_one_way_through_the_layers():
 
 
 def test_the_checker_sees_lazy_and_type_only_imports(tmp_path):
-    tree = ast.parse("def f():\n    from ..viz.mpl import plot_trajectory\nif TYPE_CHECKING:\n    from ..cli import app\n")
+    tree = ast.parse("def f():\n    from ..viz.mpl import plot_trajectory\n"
+                     "if TYPE_CHECKING:\n    from ..cli import app\n")
     found = [n for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
     assert len(found) == 2  # ast.walk reaches function bodies and TYPE_CHECKING blocks alike
     assert "r3lab.core.files" in GRAPH["r3lab.replication.recipe"]  # a name import counts as its module

@@ -19,7 +19,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--kernel", default=KERNEL)
     parser.add_argument("--stop-on-failure", action="store_true")
     parser.add_argument("--solutions", action="store_true",
-                        help="run notebooks/solutions/ (the answer key) into OUT/solutions/; the index of OUT links them")
+                        help="run notebooks/solutions/ (the answer key) into OUT/solutions/; "
+                             "the index of OUT links them")
     parser.add_argument("--record", action="store_true",
                         help="record the run into the repository: the lessons' times into r3lab/course/times.json (a "
                              "solutions run: the exercises' expected outputs into expected.json), then rewrite every "

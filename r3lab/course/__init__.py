@@ -4,8 +4,8 @@ times, the exercises' checks and the quizzes, the pre-class check, and the site 
 from .._lazy import lazy
 
 __getattr__, __dir__, __all__ = lazy(__name__, {
-    ".lesson": ["SMOKE", "SMOKE_RECIPE", "Machine", "Report", "setup", "quiet", "sizes", "start_policy", "load_benchmark",
-                "report"],
+    ".lesson": ["SMOKE", "SMOKE_RECIPE", "Machine", "Report", "setup", "quiet", "sizes", "start_policy",
+                "load_benchmark", "report"],
     ".runner": ["ParameterError", "find_notebooks", "check_parameters", "run_notebook", "run_series"],
     ".site": ["build_site"],
     ".exercises": ["Exercise", "check"],

@@ -24,7 +24,8 @@ def interval_by_hand(records, interval, method: str = "integrated_gradients") ->
     mean, clo, chi = ci[method]
     need(lo <= mean <= hi, f"[{lo:.3f}, {hi:.3f}] does not hold the mean, {mean:.3f}: resample the crops, average "
          "each resample, then take the 2.5th and 97.5th percentiles of those averages")
-    need(abs(lo - clo) <= 0.07 and abs(hi - chi) <= 0.07, f"[{lo:.3f}, {hi:.3f}] is far from the percentile bootstrap's "
+    need(abs(lo - clo) <= 0.07 and abs(hi - chi) <= 0.07,
+         f"[{lo:.3f}, {hi:.3f}] is far from the percentile bootstrap's "
          f"interval (about [{clo:.2f}, {chi:.2f}]): resample with replacement, as many crops as there are")
     return f"{method}'s pointing game {mean:.2f} [{lo:.2f}, {hi:.2f}]"
 
@@ -91,7 +92,7 @@ def top_cells_shared(record, both: int) -> str:
 @checker("40.3")
 def family_losing_most(records, family: str) -> str:
     """The family whose read loses the most at the input when the crop is blank."""
-    from ..explain.record import mean_effects
+    from ..explain.runs import mean_effects
 
     fams = sorted({r.family for r in records})
     drop = {f: mean_effects([r for r in records if r.family == f], "crop:blank", "read") for f in fams}
@@ -105,7 +106,7 @@ def family_losing_most(records, family: str) -> str:
 @checker("40.4")
 def coarse_share(records, share: float) -> str:
     """The coarse view's cost at the input as a share of the blank crop's."""
-    from ..explain.record import mean_effects
+    from ..explain.runs import mean_effects
 
     blank, coarse = (mean_effects(records, f"crop:{k}", "read") for k in ("blank", "coarse"))
     need(blank["n"] and coarse["n"], "these records lack the blank or the coarse swap: explain with swaps including "
@@ -161,7 +162,8 @@ def larger_group(results_json, group: int = 8) -> str:
     path = Path(results_json)
     need(path.is_file(), f"{path} does not exist: run `python benchmarks/trl.py --group {group}` first")
     b = json.loads(path.read_text())
-    need(b.get("setting", {}).get("group_size") == group, f"{path} was measured at G={b.get('setting', {}).get('group_size')}"
+    need(b.get("setting", {}).get("group_size") == group,
+         f"{path} was measured at G={b.get('setting', {}).get('group_size')}"
          f", not {group}: run it with --group {group}")
     need(b["r3lab"]["model_tokens"] == b["trl"]["model_tokens"], "the two engines wrote different token counts")
     return f"r3lab / TRL {b['tokens_per_s_ratio']:.2f}x at G={group}"

@@ -24,7 +24,8 @@ def zero_std_groups(rewards_g2, rewards_g8, share_g2, share_g8) -> str:
         need(len(rewards) >= g and len(rewards) % g == 0,
              f"the G={g} rewards hold {len(rewards)} values: pass whole groups of {g}, each group's answers together")
         truth = float(group_advantages(rewards, g)[1].float().mean())
-        need(abs(float(share) - truth) < 1e-6, f"G={g}: {float(share):.3f} is not the share of zero-std groups in these "
+        need(abs(float(share) - truth) < 1e-6,
+             f"G={g}: {float(share):.3f} is not the share of zero-std groups in these "
              f"rewards; a group has zero std when all its rewards are equal (here: {truth:.3f})")
     more = "G=2" if share_g2 > share_g8 else "G=8" if share_g8 > share_g2 else "neither"
     return f"zero-std groups: G=2 {share_g2:.0%}, G=8 {share_g8:.0%} ({more} ties more often)"
@@ -102,7 +103,8 @@ def frozen_vision(frozen_policy, base_policy) -> str:
         need(name in base, f"{name} is not in the base policy: pass an untouched copy of the same base")
         moved[group_of(name)] += int(not torch.equal(p.detach().cpu(), base[name].detach().cpu()))
     need(moved["lm"] > 0, "the language model did not move: did the frozen run train (steps > 0)?")
-    need(moved["vision"] == 0 and moved["merger"] == 0, f"{moved['vision']} vision and {moved['merger']} merger tensors "
+    need(moved["vision"] == 0 and moved["merger"] == 0,
+         f"{moved['vision']} vision and {moved['merger']} merger tensors "
          "moved: set freeze_vision=True and freeze_merger=True in the SFTConfig")
     return f"{moved['lm']} language-model tensors moved, the vision tower and the merger did not"
 

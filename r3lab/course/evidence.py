@@ -171,6 +171,6 @@ def looking_and_reading(results: dict, family: str = "read_one") -> list[str]:
     bar = (results.get("config") or {}).get("sft_read_min")
     if bar and "sft_rgrpo" in rows:
         out.append(f"How big R-GRPO's gain is depends on where SFT stopped: the recipe ends its {family} SFT once it "
-                   f"passes a {bar:.0f} % bar (`sft_read_min`), which leaves R-GRPO that room; an SFT that already reads "
-                   "well leaves it less (the model card's limits).")
+                   f"passes a {bar:.0f} % bar (`sft_read_min`), which leaves R-GRPO that room; an SFT that already "
+                   "reads well leaves it less (the model card's limits).")
     return out

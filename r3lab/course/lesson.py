@@ -32,17 +32,24 @@ SMOKE = {  # lesson -> the sizes smoke mode runs it with (CI: every notebook wel
     "60_scale_out": {"n_samples": 2, "steps": 2, "group_size": 2},
     "70_analyse_a_real_run": {"n_explain": 1, "steps": 4},
 }
-SMOKE_RECIPE = dict(n_base=24, base_steps=2, pairs_steps=1, read_first_steps=1, read_focus_steps=1, read_steps=1, read_check=2, read_min=0.0, compare_drill_steps=1, drill_check=2, drill_min=0.0, compare_steps=1, compare_check=2, compare_min=0.0, compare_ground_min=0.0, sft_check=2, sft_min=0.0, sft_read_min=0.0, base_batch=4, n_train=24, n_eval=3, sft_steps=2, sft_batch=4,
+# notebook 50: every stage, briefly (the check measured, not enforced)
+SMOKE_RECIPE = dict(n_base=24, base_steps=2, pairs_steps=1,
+                    read_first_steps=1, read_focus_steps=1, read_steps=1, read_check=2, read_min=0.0,
+                    compare_drill_steps=1, drill_check=2, drill_min=0.0,
+                    compare_steps=1, compare_check=2, compare_min=0.0, compare_ground_min=0.0,
+                    sft_check=2, sft_min=0.0, sft_read_min=0.0,
+                    base_batch=4, n_train=24, n_eval=3, sft_steps=2, sft_batch=4,
                     rgrpo_steps=1, group_size=2, rgrpo_batch=4, train_rollout={"max_new_tokens": 24},
                     eval_rollout={"max_new_tokens": 24},
-                    ground_check=4, ground_min=0.0)  # notebook 50: every stage, briefly (the check measured, not enforced)
+                    ground_check=4, ground_min=0.0)
 
 
 class Machine(dict):
     """What `setup` returns: the machine's facts (python, torch, device, threads, ...), shown as a small table."""
 
     def _repr_html_(self) -> str:
-        cells = "".join(f"<tr><th style=\"text-align:left\">{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>"
+        cells = "".join(f"<tr><th style=\"text-align:left\">{html.escape(str(k))}</th>"
+                        f"<td>{html.escape(str(v))}</td></tr>"
                         for k, v in self.items())
         return f'<table class="r3lab-machine">{cells}</table>'
 
@@ -67,7 +74,8 @@ def setup(seed: int, device: str = "auto") -> Machine:
         display["plotly_renderer"] = f"r3lab: PNG by {figure_backend()}"
     info = Machine(describe(dev))
     info["device"] = dev
-    info["figures"] = f"matplotlib {display['matplotlib_backend'].rsplit('.', 1)[-1]}; plotly {display['plotly_renderer']}"
+    info["figures"] = (f"matplotlib {display['matplotlib_backend'].rsplit('.', 1)[-1]}; "
+                       f"plotly {display['plotly_renderer']}")
     return info
 
 

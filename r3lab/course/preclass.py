@@ -7,8 +7,8 @@ checkpoints, how plotly's figures will be drawn), then times a small calibration
 greedy group of rollouts from the shipped checkpoint, one thread) and scales each lesson's measured CPU seconds
 (`times.json`; its wall seconds where no CPU seconds were recorded) by how this machine's calibration compares with
 the reference machine's, recorded there with `--record` when the series' times were measured. CPU seconds, not wall
-seconds, are compared: a busy machine shares its cores, and the projection is for the machine when it is free. The verdict is one line: the machine can run the course or not,
-and why.
+seconds, are compared: a busy machine shares its cores, and the projection is for the machine when it is free.
+The verdict is one line: the machine can run the course or not, and why.
 """
 from __future__ import annotations
 

@@ -138,6 +138,7 @@ def quiz_markdown(path: Path = BANK) -> str:
         out.append(f"## {lesson}\n")
         for n, q in enumerate(qs, 1):
             out.append(f"**{n}. {q.text}**\n")
-            out += [f"- {LETTERS[i]}. {c.text} {'(right)' if c.right else ''}\n  *{c.why}*" for i, c in enumerate(q.choices)]
+            out += [f"- {LETTERS[i]}. {c.text} {'(right)' if c.right else ''}\n  *{c.why}*"
+                    for i, c in enumerate(q.choices)]
             out.append("")
     return "\n".join(out)

@@ -287,17 +287,19 @@ def write_index(results: list[Result], out_dir: Path, title: str, facts: dict | 
             status += "<br><small>smoke mode replaced " + html.escape(", ".join(
                 f"{k}={g!r} (ran: {v})" for k, (g, v) in r.replaced.items())) + "</small>"
         if r.oversize:
-            status += f'<br><span class="bad">over {MAX_BYTES / 1e6:.0f} MB: {html.escape(", ".join(r.oversize))}</span>'
+            status += (f'<br><span class="bad">over {MAX_BYTES / 1e6:.0f} MB: '
+                       f'{html.escape(", ".join(r.oversize))}</span>')
         name = (f'<a href="{rel(r.page)}">{html.escape(r.name)}</a>' if r.page else html.escape(r.name))
         name += f' <small>(<a href="{rel(r.output)}">ipynb</a>)</small>' if r.output.exists() else ""
         solution = out_dir / "solutions" / r.name / f"{r.name}.html"  # the answer key, when it ran into this folder
         name += f' <small>(<a href="{rel(solution)}">solution</a>)</small>' if solution.is_file() else ""
+        cpu = f"<br><small>CPU {r.cpu_seconds:.0f} s</small>" if r.cpu_seconds else ""
         rows.append(f"<tr><td>{name}</td><td class=\"{'ok' if r.ok else 'bad'}\">{status}</td>"
-                    f"<td>{r.seconds:.1f} s" + (f"<br><small>CPU {r.cpu_seconds:.0f} s</small>" if r.cpu_seconds else "")
-                    + f"</td><td>{nums}</td><td>{figs}</td></tr>")
+                    f"<td>{r.seconds:.1f} s{cpu}</td><td>{nums}</td><td>{figs}</td></tr>")
     total = sum(r.seconds for r in results)
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
-<style>body{{font-family:sans-serif;margin:2em}}td,th{{border-bottom:1px solid #ddd;padding:6px;vertical-align:top}}td:nth-child(3){{white-space:nowrap}}
+<style>body{{font-family:sans-serif;margin:2em}}td,th{{border-bottom:1px solid #ddd;padding:6px;vertical-align:top}}\
+td:nth-child(3){{white-space:nowrap}}
 .ok{{color:#070}}.bad{{color:#b00}}pre{{white-space:pre-wrap;max-width:60em}}</style></head><body>
 <h1>{html.escape(title)}</h1><p>{sum(r.ok for r in results)}/{len(results)} notebooks passed in {total:.0f} s
 ({total / 60:.1f} min).</p>
@@ -384,7 +386,7 @@ def run_series(names=None, params: dict | None = None, profile: str = "default",
     for p, prm, replaced in plans:
         print(f"[r3lab] running {p.name} {prm or ''}", flush=True)
         if replaced:  # smoke mode runs the lesson's own small sizes: never silently in place of a given value
-            print(f"[r3lab]   smoke mode replaces the given " + ", ".join(
+            print("[r3lab]   smoke mode replaces the given " + ", ".join(
                 f"{k}={g!r} (it runs {v!r})" for k, (g, v) in replaced.items()), flush=True)
         with _environ(HEADLESS_ENV):
             r = run_notebook(p, out_dir, prm, timeout, kernel)

@@ -277,8 +277,9 @@ def exercises_markdown(root: str | Path) -> str:
     for x in LESSONS:
         for e in exercises(Path(root) / "notebooks" / f"{x.notebook}.ipynb"):
             when = "in class" if e.minutes <= 10 and e.hardware == "CPU" else "homework"
+            check = f'`check("{e.check}", ...)`' if e.check else "–"
             lines.append(f"| {e.key} | {e.title} | {'●' * e.difficulty}{'○' * (3 - e.difficulty)} | {e.minutes} | "
-                         f'{e.hardware} | {when} | {f"`check({chr(34)}{e.check}{chr(34)}, ...)`" if e.check else "–"} |')
+                         f"{e.hardware} | {when} | {check} |")
     return "\n".join(lines) + "\n"
 
 

@@ -69,7 +69,8 @@ def _rows(results_json: str | Path) -> list[dict]:
     try:
         rows = json.loads(path.read_text())
     except (OSError, ValueError) as e:
-        raise ValueError(f"{path}: not a runner's results.json ({e}); run `r3lab notebooks run --out DIR` first") from None
+        raise ValueError(f"{path}: not a runner's results.json ({e}); "
+                         "run `r3lab notebooks run --out DIR` first") from None
     if not isinstance(rows, list) or not all(isinstance(r, dict) and "name" in r and "seconds" in r for r in rows):
         raise ValueError(f"{path}: expected a list of {{name, seconds, ...}} objects, as `r3lab notebooks run` writes")
     return rows

@@ -61,8 +61,9 @@ def table_notes(results: dict, chance: dict[str, float], families=None) -> list[
                          f"({_pct(c)})**: {WHY_NO_CROP}.")
         if "random" in at and fam != "control":
             share = rows["random"].get("all", {}).get("contains_detail", math.nan)
-            notes.append(f"**{fam}, {_name('random')}: {_pct(rows['random'][fam]['accuracy'])}, at chance**: a box of the "
-                         f"right size at a random place rarely holds the detail (crops holding it: {_pct(share)}).")
+            notes.append(f"**{fam}, {_name('random')}: {_pct(rows['random'][fam]['accuracy'])}, at chance**: "
+                         "a box of the right size at a random place rarely holds the detail "
+                         f"(crops holding it: {_pct(share)}).")
         for n in below:
             why = WHY_PRIOR if rows[n][fam].get("crop_rate", 1.0) < 0.05 else WHY_BELOW
             notes.append(f"**{fam}, {_name(n)}: {_pct(rows[n][fam]['accuracy'])}, below chance ({_pct(c)})**: {why}."
@@ -81,7 +82,8 @@ def table_notes(results: dict, chance: dict[str, float], families=None) -> list[
 
 def _why_no_row(rows: dict, fam: str, chance: dict) -> str:
     """Why every row sits at chance on `fam`, when the oracle row says it: the true regions cropped, a single detail
-    read well (another family above chance), and still no verdict better than a guess ("" when the table cannot tell)."""
+    read well (another family above chance), and still no verdict better than a guess ("" when the table cannot
+    tell)."""
     oracle = rows.get("oracle", {})
     reads = [f for f in oracle if f not in (fam, "all", "control") and f in chance
              and oracle[f].get("accuracy_lo", math.nan) > chance[f] + 0.2]
@@ -92,9 +94,9 @@ def _why_no_row(rows: dict, fam: str, chance: dict) -> str:
     return (f"even {_name('oracle')}, whose crops are the true regions"
             + ("" if math.isnan(held) else f" (crops holding the detail: {_pct(held)})")
             + f", scores {_pct(oracle[fam]['accuracy'])}, while the same model reads one detail right "
-            f"{_pct(oracle[f]['accuracy'])} of the time ({f}, chance {_pct(chance[f])}). The crops land and each detail "
-            "is read; what fails is the verdict over two readings, which these models have not learned, so no better "
-            "crop can raise this column")
+            f"{_pct(oracle[f]['accuracy'])} of the time ({f}, chance {_pct(chance[f])}). "
+            "The crops land and each detail is read; what fails is the verdict over two readings, "
+            "which these models have not learned, so no better crop can raise this column")
 
 
 def _answered(row: str, r: dict, chance: float) -> str:
@@ -117,7 +119,8 @@ def _rgrpo_notes(rows: dict, fams) -> list[str]:
         for f in [f for f in fams if f != "control" and f in rows["sft"]]:
             s, r = _acc(rows["sft"][f]), _acc(rows["sft_rgrpo"][f])
             moved |= _apart(s, r)
-            parts.append(f"{f} {100 * (r[0] - s[0]):+.1f} points ({'intervals apart' if _apart(s, r) else 'intervals overlap'})")
+            parts.append(f"{f} {100 * (r[0] - s[0]):+.1f} points "
+                         f"({'intervals apart' if _apart(s, r) else 'intervals overlap'})")
         s, r = rows["sft"]["all"], rows["sft_rgrpo"]["all"]
         moved |= _apart(*(_iou(x) for x in (s, r)))
         iou = (f"crop IoU {s['crop_iou']:.3f} → {r['crop_iou']:.3f}"

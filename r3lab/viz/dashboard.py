@@ -7,9 +7,9 @@ without a crop, the reward terms, and tool necessity (tool_gain, tool_harm, zoom
 that need a crop and on those that do not) where the run measured it (a log written with the `NecessityEvery`
 training callback, an `r3lab bench --necessity true` folder, `r3lab eval` folders: one point each, at the step in
 the folder's name); per-family necessity (eval folders) gets a panel of its own at the last step and a table on
-the page. A measure the run lacks is named under the title, not drawn. A collapse (the crop rate falling toward zero while accuracy holds) is
-written in red across the top. `save_dashboard(fig, path)` writes one self-contained HTML page
-(plotly.js inlined, no network fetch) with the verdict and a table of the steps.
+the page. A measure the run lacks is named under the title, not drawn. A collapse (the crop rate falling toward
+zero while accuracy holds) is written in red across the top. `save_dashboard(fig, path)` writes one self-contained
+HTML page (plotly.js inlined, no network fetch) with the verdict and a table of the steps.
 """
 from __future__ import annotations
 
@@ -81,9 +81,9 @@ def crop_dashboard(source, collapse: CollapseConfig | None = None, title: str = 
 def figure_dashboard(rows: Sequence[dict], collapse: dict | None = None, title: str = "", window: int | None = None
                      ) -> go.Figure:
     """A panel over steps for each measure of `PANELS` the `behaviour` rows hold (crop rate, invalid crops,
-    crops per answer, IoU, accuracy, reward, tool necessity); measures the run never recorded get no empty panel but a line
-    under the title. Rows with per-family necessity (`<family>/<key>`) add a panel of those keys per family at the
-    last step that has them. `collapse` (from `detect_collapse`) is written on top, with the `window` of steps its
+    crops per answer, IoU, accuracy, reward, tool necessity); measures the run never recorded get no empty panel but
+    a line under the title. Rows with per-family necessity (`<family>/<key>`) add a panel of those keys per family at
+    the last step that has them. `collapse` (from `detect_collapse`) is written on top, with the `window` of steps its
     early and late numbers average."""
     steps = [r["step"] for r in rows]
     terms = sorted({k for r in rows for k in r if k.startswith("reward/")})
@@ -113,7 +113,8 @@ def figure_dashboard(rows: Sequence[dict], collapse: dict | None = None, title: 
             fig.add_trace(go.Bar(x=[_SHORT[k] for k in FAMILY_KEYS], y=[vals.get(k) for k in FAMILY_KEYS],
                                  name=fam, legendgroup="per family", legendgrouptitle_text="per family",
                                  customdata=list(FAMILY_KEYS),
-                                 hovertemplate=f"{fam}<br>%{{customdata}}: %{{y:.3f}}<extra></extra>"), row=row, col=col)
+                                 hovertemplate=f"{fam}<br>%{{customdata}}: %{{y:.3f}}<extra></extra>"),
+                          row=row, col=col)
         fig.update_xaxes(tickangle=0, row=row, col=col)
         fig.update_layout(barmode="group")
     verdict = (collapse or {}).get("message", "")
@@ -124,7 +125,8 @@ def figure_dashboard(rows: Sequence[dict], collapse: dict | None = None, title: 
     if verdict:
         head += f"<br><span style='color:{colour};font-size:13px'>{html.escape(verdict)}</span>"
     if missing:  # e.g. a run without ground-truth boxes has no IoU: said once, not drawn as a blank panel
-        head += f"<br><span style='color:#888;font-size:12px'>not measured in this run: {html.escape(', '.join(missing))}</span>"
+        head += ("<br><span style='color:#888;font-size:12px'>not measured in this run: "
+                 f"{html.escape(', '.join(missing))}</span>")
     fig.update_layout(title=dict(text=head, x=0.01), height=220 + 280 * n_rows, margin=dict(t=130, l=50, r=20, b=50),
                       legend=dict(orientation="h", y=-0.12 * 2 / (n_rows + 1)), template="plotly_white",
                       meta={"rows": [_clean(r) for r in rows], "collapse": _clean(collapse or {}), "missing": missing})
@@ -176,7 +178,8 @@ def save_dashboard(fig: go.Figure, path: str | os.PathLike) -> Path:
 
 _STYLE = ("body{font-family:system-ui,sans-serif;margin:16px;color:#222} .verdict{font-size:15px;padding:6px 10px;"
           "background:#f4f4f4;border-left:4px solid #888} .verdict.bad{background:#fdecea;border-color:#c0392b}"
-          " table{border-collapse:collapse;font-size:12px} td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}")
+          " table{border-collapse:collapse;font-size:12px}"
+          " td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}")
 
 
 def _num(v):

@@ -3,8 +3,8 @@
 `plot_record(record, image)` draws each map method over the main image in grey (the scene is never
 recoloured: the map is drawn as contour lines over a greyscale copy), the box the model chose (cyan) and the
 named landmark (black, dashed: white would vanish on the light scene); a second row shows the patching effects
-level by level and the logit lens' rank of each written box digit per layer. `plot_faithfulness(summary)` compares the methods with the random
-baseline. `explain_report(...)` writes one self-contained HTML page (plotly.js inlined).
+level by level and the logit lens' rank of each written box digit per layer. `plot_faithfulness(summary)` compares
+the methods with the random baseline. `explain_report(...)` writes one self-contained HTML page (plotly.js inlined).
 """
 from __future__ import annotations
 
@@ -55,8 +55,10 @@ def plot_record(record: CropRecord, image: Image.Image, target: str = "box", met
         pos = np.clip(mp, 0, None)
         z = pos / pos.max() if pos.max() > 0 else pos
         fig.add_trace(go.Contour(z=z, x=xs, y=ys, contours=dict(coloring="lines", start=0.25, end=1.0, size=0.25),
-                                 line=dict(width=2), colorscale=[[0, COLOURS.get(m, "#c0392b")], [1, COLOURS.get(m, "#c0392b")]],
-                                 showscale=False, name=m, hovertemplate=f"{m}<br>x %{{x}} y %{{y}}<br>%{{z:.2f}}<extra></extra>"),
+                                 line=dict(width=2),
+                                 colorscale=[[0, COLOURS.get(m, "#c0392b")], [1, COLOURS.get(m, "#c0392b")]],
+                                 showscale=False, name=m,
+                                 hovertemplate=f"{m}<br>x %{{x}} y %{{y}}<br>%{{z:.2f}}<extra></extra>"),
                       row=1, col=j)
         top = np.unravel_index(int(np.argmax(mp)), mp.shape)
         fig.add_trace(go.Scatter(x=[xs[top[1]]], y=[ys[top[0]]], mode="markers", marker=dict(symbol="x", size=11,
@@ -82,7 +84,8 @@ def plot_record(record: CropRecord, image: Image.Image, target: str = "box", met
         fig.add_trace(go.Heatmap(z=np.log10(1 + ranks), x=[str(i) for i in range(ranks.shape[1])],
                                  y=[f"{k}:{t!r}" for k, t in enumerate(lens.data["tokens"])], colorscale="Greys",
                                  reversescale=True, showscale=False,
-                                 customdata=ranks, hovertemplate="layer %{x}<br>%{y}<br>rank %{customdata:.0f}<extra></extra>"),
+                                 customdata=ranks,
+                                 hovertemplate="layer %{x}<br>%{y}<br>rank %{customdata:.0f}<extra></extra>"),
                       row=2, col=2)
         fig.update_xaxes(title_text="layer (dark: rank 0, the top prediction)", row=2, col=2)
     fig.update_layout(title=f"{record.sample_id} · crop {record.event + 1} · target: {target}"
@@ -100,7 +103,8 @@ def plot_faithfulness(summary: dict, intervals: dict | None = None) -> go.Figure
         raise ValueError("the faithfulness summary has no methods (no crop was explained)")
     names = list(methods)
     fig = make_subplots(rows=1, cols=3, subplot_titles=["pointing game (higher is better)",
-                                                        "deletion AUC (lower is better)", "insertion AUC (higher is better)"])
+                                                        "deletion AUC (lower is better)",
+                                                        "insertion AUC (higher is better)"])
     for j, k in enumerate(FIELDS, start=1):
         ys = [methods[n].get(k) for n in names]
         ci = ((intervals or {}).get(k) or {}).get("methods") or {}
@@ -114,7 +118,8 @@ def plot_faithfulness(summary: dict, intervals: dict | None = None) -> go.Figure
                              text=["n/a" if v is None else f"{v:.3g}" for v in ys],
                              textposition="inside" if err else "outside"), row=1, col=j)
     n = max(v.get("n", 0) for v in methods.values())
-    what = f"faithfulness on {n} crops (random: a random map)" + ("; bars: 95 % bootstrap intervals" if intervals else "")
+    what = (f"faithfulness on {n} crops (random: a random map)"
+            + ("; bars: 95 % bootstrap intervals" if intervals else ""))
     fig.update_layout(title=what, height=380, width=1000, margin=dict(l=30, r=30, t=70, b=60))
     return fig
 

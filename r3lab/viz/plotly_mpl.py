@@ -46,7 +46,8 @@ def plotly_to_mpl(fig_dict: dict, width: int | None = None, height: int | None =
     m = {"l": 80, "r": 80, "t": 100, "b": 80, **(layout.get("margin") or {})}
     spare, below = _legend_px(fig_dict, layout)  # plotly widens its margins for a legend; so do we
     bottom = m["b"] + below
-    area = (m["l"] / W, bottom / H, max(0.1, 1 - (m["l"] + max(m["r"], spare)) / W), max(0.1, 1 - (m["t"] + bottom) / H))
+    area = (m["l"] / W, bottom / H,
+            max(0.1, 1 - (m["l"] + max(m["r"], spare)) / W), max(0.1, 1 - (m["t"] + bottom) / H))
     colours = list((((layout.get("template") or {}).get("layout") or {}).get("colorway")) or _DEFAULT_COLOURS)
     axes, skipped, bars = {}, [], {}
     for i, trace in enumerate(fig_dict.get("data") or []):
@@ -199,7 +200,8 @@ def _grid(ax, t: dict, z: np.ndarray):
     out = []
     for key, n, ticks in (("x", cols, ax.set_xticks), ("y", rows, ax.set_yticks)):
         raw, v = t.get(key), _array(t.get(key))
-        if v is not None and (v.dtype == object or (isinstance(raw, (list, tuple)) and raw and isinstance(raw[0], str))):
+        if v is not None and (v.dtype == object
+                              or (isinstance(raw, (list, tuple)) and raw and isinstance(raw[0], str))):
             ticks(np.arange(len(v)), [str(s) for s in v], fontsize=8)
             v = None
         out.append((t.get(key + "0", 0) + t.get("d" + key, 1) * np.arange(n)) if v is None else v)
@@ -333,7 +335,8 @@ def _annotation(fig, axes: dict, area, a: dict) -> None:
 def _legend_px(fig_dict: dict, layout: dict) -> tuple[int, int]:
     """(width right of the plot, height below it) a legend needs: a column on the right, or rows below the plot when
     plotly puts a horizontal legend under it (negative y)."""
-    names = {t.get("name") for t in fig_dict.get("data") or [] if t.get("name") and t.get("showlegend", True) is not False}
+    names = {t.get("name") for t in fig_dict.get("data") or []
+             if t.get("name") and t.get("showlegend", True) is not False}
     spec = layout.get("legend") or {}
     if len(names) < 2 or layout.get("showlegend") is False:
         return 0, 0
@@ -343,8 +346,7 @@ def _legend_px(fig_dict: dict, layout: dict) -> tuple[int, int]:
 
 
 def _heading(fig, title, top: float, x_default: float) -> None:
-    """The figure's title where plotly puts it: at `title.x` (the template's by default) with its anchor, in the top
-    margin."""
+    """The figure's title where plotly puts it: at `title.x` (template default) with its anchor, in the top margin."""
     text = _title(title)
     if not text:
         return

@@ -220,7 +220,8 @@ class Table:
         if value is None or (isinstance(value, float) and math.isnan(value)):
             return "–"
         if isinstance(value, float):
-            return f"{value:.{self.digits}g}" if abs(value) >= 1e4 or 0 < abs(value) < 1e-3 else f"{value:.{self.digits}f}"
+            return (f"{value:.{self.digits}g}" if abs(value) >= 1e4 or 0 < abs(value) < 1e-3
+                    else f"{value:.{self.digits}f}")
         return str(value)
 
     def _repr_html_(self) -> str:
@@ -259,8 +260,8 @@ def markdown_table(text: str, caption: str = "") -> Table:
     """A Table from a markdown pipe table (`| a | b |` lines, a `|---|` separator), shown as HTML; lines before
     the table become the caption (markdown emphasis dropped)."""
     lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
-    at = next((i for i in range(len(lines) - 1) if lines[i].startswith("|") and _SEP.match(lines[i + 1].replace(" ", ""))),
-              None)
+    at = next((i for i in range(len(lines) - 1)
+               if lines[i].startswith("|") and _SEP.match(lines[i + 1].replace(" ", ""))), None)
     if at is None:
         raise ValueError("markdown_table: expected a header line, a |---| separator line, then rows")
     caption = caption or " ".join(lines[:at]).replace("**", "")

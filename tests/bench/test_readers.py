@@ -144,7 +144,8 @@ def test_tsv_errors_name_missing_columns_quotes_and_targets(tmp_path):
     with pytest.raises(ValueError, match="quoted field opened on line 2 is never closed"):
         TsvTable(tmp_path / "b.tsv")
     tree = ["index", "image", "question", "A", "B", "answer", "category", "target_instances"]
-    path = _tsv(tmp_path / "t.tsv", tree, [["0", jpeg_base64(scene(0)[0]), "Q", "x", "y", "A", "Perception/OCR", "[[1, 2]]"]])
+    path = _tsv(tmp_path / "t.tsv", tree,
+                [["0", jpeg_base64(scene(0)[0]), "Q", "x", "y", "A", "Perception/OCR", "[[1, 2]]"]])
     with pytest.raises(ValueError, match="row 1 \\(line 2\\).*target_instances"):
         read_benchmark("treebench", path)
     with pytest.raises(FileNotFoundError, match="download"):

@@ -121,7 +121,8 @@ def test_images_are_decoded_chunk_by_chunk_and_not_kept(tmp_path, monkeypatch):
 def test_pixel_budgets_and_instruction_apply_to_the_run_only(tmp_path):
     policy = tiny_policy()
     data = write_benchmark("vstar", tmp_path)
-    cfg = BenchConfig(data=str(data), n=1, rollout={"max_new_tokens": 2}, max_pixels=56 * 56, instruction="Answer briefly.")
+    cfg = BenchConfig(data=str(data), n=1, rollout={"max_new_tokens": 2}, max_pixels=56 * 56,
+                      instruction="Answer briefly.")
     res = run_bench(policy, "vstar", cfg)
     t = res.trajectories[0]
     assert t.main.info.input_size == (56, 28) and "\nAnswer briefly.<|im_end|>" in t.pieces[2].text

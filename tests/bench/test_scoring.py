@@ -1,4 +1,5 @@
-"""The benchmarks' own scoring rules, checked by hand on small cases (lmms-eval / VLMEvalKit behaviour, quirks included)."""
+"""The benchmarks' own scoring rules, checked by hand on small cases (lmms-eval / VLMEvalKit behaviour, quirks
+included)."""
 import math
 
 import pytest

@@ -1,4 +1,5 @@
-"""`r3lab bench` on a miniature V* copy with r3-tiny: every output is written; a missing copy is named before loading."""
+"""`r3lab bench` on a miniature V* copy with r3-tiny: every output is written; a missing copy is named before
+loading."""
 import json
 
 import pytest

@@ -41,7 +41,8 @@ def test_official_sft_boxes_are_moved_to_r3_tinys_view_and_train(tmp_path, capsy
         (crop,) = [p for p in s.rationale if p.kind == IMAGE]
         assert crop.image is None  # cut again from the original at the model's crop budget
         box = crop.info.box_input
-        assert frame.input_size == (112, 84) and box == region_input_box((170, 140, 240, 220), frame) == (21, 17, 30, 28)
+        assert frame.input_size == (112, 84)
+        assert box == region_input_box((170, 140, 240, 220), frame) == (21, 17, 30, 28)
         assert find_crop_calls(s.rationale[0].text)[-1].box == tuple(float(v) for v in box)
         assert s.regions[0] == pytest.approx((170, 140, 240, 220))  # the official frame is the original here
     assert "imported 2 records, 0 bad" in capsys.readouterr().out
@@ -97,7 +98,8 @@ def test_training_on_an_official_file_names_the_import_command(tmp_path, fmt, na
     if fmt == "vlm-r3-sft":
         _official_sft(tmp_path)
     else:
-        (tmp_path / name).write_text(json.dumps({"image": "a.png", "question": "q", "answer": "a", "box": [1, 2, 3, 4]}))
+        record = {"image": "a.png", "question": "q", "answer": "a", "box": [1, 2, 3, 4]}
+        (tmp_path / name).write_text(json.dumps(record))
     monkeypatch.setattr(cli_policy, "load_start_policy", lambda *a: pytest.fail("the model was loaded first"))
     with pytest.raises(ValueError, match=rf"{name} is not an r3lab dataset .*r3lab data import --format {fmt} "):
         main(["train", "sft", "--data", str(tmp_path / name)])

@@ -11,7 +11,7 @@ from r3lab.explain import runs
 from r3lab.explain.record import WhyConfig
 from r3lab.explain.runs import explain_trajectories
 from r3lab.testing import tiny_policy, toy_samples, toy_trajectory
-from r3lab.viz.explain import explain_report, plot_faithfulness, plot_record
+from r3lab.viz.explain import plot_faithfulness, plot_record
 
 FAST = ["--steps", "2", "--curve-steps", "2", "--targets", "box", "--swaps", "blank"]
 

@@ -12,7 +12,9 @@ def test_collate_padding_does_not_change_logits(left):
     policy = tiny_policy()
     a, b = make(policy, ()), make(policy, ((10, 10, 40, 40), (60, 40, 100, 80)))
     batch = collate([a, b], policy, left_pad=left)
-    fwd = lambda bt: policy.model(**model_inputs(bt)).logits
+    def fwd(bt):
+        return policy.model(**model_inputs(bt)).logits
+
     with torch.no_grad():
         both = fwd(batch)
         for row, t in enumerate((a, b)):
@@ -60,7 +62,9 @@ def test_by_length_puts_rows_of_similar_length_together():
     assert by_length(lengths, rows=3) == [[4, 1, 2], [5, 3, 0], [6]]
     assert by_length([5, 5, 5], parts=2) == [[0, 1], [2]]  # ties keep their order (stable, deterministic)
     assert by_length([1], parts=4) == [[0]]  # never an empty group
-    padded = lambda gs: sum(max(lengths[i] for i in g) * len(g) for g in gs)
+    def padded(gs):
+        return sum(max(lengths[i] for i in g) * len(g) for g in gs)
+
     assert padded(by_length(lengths, parts=2)) < padded([[0, 1, 2, 3], [4, 5, 6]])
     for bad in (dict(), dict(parts=2, rows=2), dict(parts=-1)):
         with pytest.raises(ValueError, match="parts or rows"):

@@ -219,7 +219,8 @@ def test_a_box_round_trips_through_either_frame_on_non_square_images(frame, styl
     box = (0.11 * frame.input_w, 0.3 * frame.input_h, 0.62 * frame.input_w, 0.9 * frame.input_h)
     box = tuple(float(round(v)) for v in box)
     text = format_crop_call(box, style, frame, label="the sign")
-    assert text.startswith(TOOL_OPEN) == (style.grammar == "tool") and text.endswith(TOOL_CLOSE if style.grammar == "tool" else "}")
+    assert text.startswith(TOOL_OPEN) == (style.grammar == "tool")
+    assert text.endswith(TOOL_CLOSE if style.grammar == "tool" else "}")
     (call,) = find_crop_calls("I look closer. " + text + " Then", frame, style=style)
     assert call.ok and call.raw == text
     # absolute: exact; relative: whole numbers of 0-1000, so within half a thousandth of each side
@@ -233,7 +234,8 @@ def test_a_box_round_trips_through_either_frame_on_non_square_images(frame, styl
         assert nums == [round(v) for v in frame.to_relative(box)] and all(0 <= v <= 1000 for v in nums)
     # into original pixels: the relative frame is the same fractions of the original image
     o_abs, o_rel = frame.to_orig(box), frame.to_orig(call.box)
-    assert all(abs(a - b) <= (0 if style.coords == "absolute" else max(1, frame.orig_w / 1000)) for a, b in zip(o_abs, o_rel))
+    tolerance = 0 if style.coords == "absolute" else max(1, frame.orig_w / 1000)
+    assert all(abs(a - b) <= tolerance for a, b in zip(o_abs, o_rel))
 
 
 def test_relative_frame_is_the_same_fraction_of_the_original_image():

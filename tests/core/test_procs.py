@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from r3lab.core.procs import die_with_parent, exit_on_signals, signal_of, stop
+from r3lab.core.procs import exit_on_signals, signal_of, stop
 
 LINUX = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
 

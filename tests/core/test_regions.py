@@ -105,7 +105,8 @@ def test_iou():
 
 @pytest.mark.parametrize("kw,field", [(dict(max_pixels=0), "max_pixels"), (dict(min_pixels=0), "min_pixels"),
                                       (dict(crop_max_pixels=10), "crop_max_pixels"), (dict(factor=0), "factor"),
-                                      (dict(max_pixels=12544.5), "max_pixels"), (dict(max_aspect=float("nan")), "max_aspect"),
+                                      (dict(max_pixels=12544.5), "max_pixels"),
+                                      (dict(max_aspect=float("nan")), "max_aspect"),
                                       (dict(max_aspect=0.5), "max_aspect")])
 def test_a_view_out_of_range_is_refused_naming_the_field(kw, field):
     """Before: max_pixels=0 or factor=0 divided by zero deep in smart-resize; crop_max_pixels=10 made crops silently."""

@@ -116,5 +116,6 @@ def test_an_image_of_impossible_aspect_names_the_sample():
     from PIL import Image
 
     policy = tiny_policy()
-    with pytest.raises(ValueError, match=r"^sample 'thin': its 1x400 image cannot be shown .*aspect ratio.*crop or pad"):
+    with pytest.raises(ValueError,
+                       match=r"^sample 'thin': its 1x400 image cannot be shown .*aspect ratio.*crop or pad"):
         Trajectory.start(Image.new("RGB", (1, 400)), "q?", policy.view, policy.prompt, sample_id="thin")

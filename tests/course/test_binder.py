@@ -69,6 +69,7 @@ def test_binder_environment_builds_and_runs_notebook_00(tmp_path):
     finally:
         shutil.rmtree(tmp_path / "binder" / "venv", ignore_errors=True)  # 1.6 GB; pytest keeps tmp dirs
     print(proc.stdout[-4000:])
-    assert proc.returncode == 0, f"binder/verify.sh failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    assert proc.returncode == 0, (f"binder/verify.sh failed ({proc.returncode}):\n"
+                                  f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
     assert "1/1 passed" in proc.stdout and "done: the Binder environment builds" in proc.stdout
     assert (tmp_path / "binder" / "run" / "index.html").is_file()

@@ -291,7 +291,7 @@ def test_40_2_top_cells_shared(capsys, explained):
 
 
 def test_40_3_family_losing_most(capsys, explained):
-    from r3lab.explain.record import mean_effects
+    from r3lab.explain.runs import mean_effects
 
     recs = [SimpleNamespace(**{**vars(r), "family": f}) for r, f in zip(explained, ("read_one", "compare_two"))]
     for r, orig in zip(recs, explained):
@@ -304,7 +304,7 @@ def test_40_3_family_losing_most(capsys, explained):
 
 
 def test_40_4_coarse_share(capsys, explained):
-    from r3lab.explain.record import mean_effects
+    from r3lab.explain.runs import mean_effects
 
     b, c = (mean_effects(explained, f"crop:{k}", "read")["effect"][0] for k in ("blank", "coarse"))
     assert _verdict(capsys, "40.4", explained, c / b)[0]

@@ -30,7 +30,8 @@ def test_the_colab_setup_cell_runs_on_cpu(tmp_path):
                          cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
     lines = dict(line.split(" ", 1) for line in out.stdout.splitlines() if line.startswith(("CWD", "FILE")))
-    assert Path(lines["CWD"]) == home / "notebooks" and (home / "notebooks" / "10_interleaved_inference.ipynb").is_file()
+    assert Path(lines["CWD"]) == home / "notebooks"
+    assert (home / "notebooks" / "10_interleaved_inference.ipynb").is_file()
     assert Path(lines["FILE"]).is_relative_to(home), lines["FILE"]  # the clone, not the installed copy
     assert "CPU only" in out.stdout and "torch" in out.stdout
     again = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env,

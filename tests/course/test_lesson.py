@@ -1,5 +1,4 @@
 """What every lesson shares: its set-up cell, its smoke sizes, its starting policy and its key numbers."""
-import json
 
 import pytest
 import torch

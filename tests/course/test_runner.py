@@ -8,7 +8,11 @@ import pytest
 from r3lab.course import runner as nbr
 
 
-def _nb(path, body, params='smoke: bool = False  # tiny sizes\nlr: float = 0.001  # learning rate\nname: str = "a"  # a name\nsteps: int = 3  # steps'):
+PARAMS = ('smoke: bool = False  # tiny sizes\nlr: float = 0.001  # learning rate\n'
+          'name: str = "a"  # a name\nsteps: int = 3  # steps')
+
+
+def _nb(path, body, params=PARAMS):
     nb = nbformat.v4.new_notebook()
     cell = nbformat.v4.new_code_cell(params)
     cell.metadata["tags"] = ["parameters"]
@@ -127,7 +131,8 @@ def test_a_nan_parameter_or_a_timeout_below_one_second_is_refused(folder):
 
 
 def test_collect_replaces_an_earlier_runs_figures(tmp_path):
-    """A run whose cells moved (e.g. a failed run's extra header cell) must not leave its figures beside the new ones."""
+    """A run whose cells moved (e.g. a failed run's extra header cell) must not leave its figures beside the new
+    ones."""
     import base64
     png = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"0" * 8).decode()
     nb = nbformat.v4.new_notebook()
@@ -139,7 +144,8 @@ def test_collect_replaces_an_earlier_runs_figures(tmp_path):
     (figs / "cell07_1.png").write_bytes(b"old")
     (figs / "notes.txt").write_text("kept: not a figure the runner wrote")
     _, written = nbr.collect(nb, figs)
-    assert sorted(p.name for p in figs.iterdir()) == ["cell00_0.png", "notes.txt"] and written == [figs / "cell00_0.png"]
+    assert sorted(p.name for p in figs.iterdir()) == ["cell00_0.png", "notes.txt"]
+    assert written == [figs / "cell00_0.png"]
 
 
 def _one(tmp_path, params: str, body: str = "print(steps)"):

@@ -92,7 +92,8 @@ def _course_texts():
                  if p.name not in ("objectives.md", "exercises.md", "quizzes.md"))  # generated whole
     for rel in ("notebooks/README.md", "docs/index.md", "docs/colab.md", *kit):
         yield rel, (ROOT / rel).read_text()
-    for path in sorted((ROOT / "notebooks").glob("*.ipynb")) + sorted((ROOT / "notebooks" / "solutions").glob("*.ipynb")):
+    for path in (sorted((ROOT / "notebooks").glob("*.ipynb"))
+                 + sorted((ROOT / "notebooks" / "solutions").glob("*.ipynb"))):
         nb = nbformat.read(str(path), as_version=4)
         yield str(path.relative_to(ROOT)), "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
 

@@ -28,7 +28,8 @@ def _nb(tmp_path, name="00_a.ipynb"):
 
 def test_html_keeps_tables_and_images_and_loses_what_runs():
     clean = trust.clean_html(EVIL)
-    assert "<table><tbody><tr><td>ok</td></tr></tbody></table>" in clean and "onclick" not in clean and "onerror" not in clean
+    assert "<table><tbody><tr><td>ok</td></tr></tbody></table>" in clean
+    assert "onclick" not in clean and "onerror" not in clean
     assert "<script>" not in clean and "&lt;script&gt;" in clean and "<iframe" not in clean
     assert '<img src="data:image/png;base64,AAAA">' in clean and 'src="http://x/y.png"' not in clean
     assert "javascript:" not in clean and '<a href="../00_a.ipynb">next</a>' in clean

@@ -60,8 +60,8 @@ def test_relative_tool_text_holds_thousandths_and_a_label_survives(samples):
     assert '"name": "image_zoom_in_tool"' in first and first.endswith("</tool_call>")
     nums = json.loads(first[first.index("{"):first.rindex("}") + 1])["arguments"]["bbox_2d"]
     assert nums == [round(v) for v in frame.to_relative(boxes(s)[0])]
-    labelled = replace(t, rationale=[replace(p, text=p.text.replace('[' + ", ".join(map(str, nums)) + "]",
-                                                                    '[' + ", ".join(map(str, nums)) + '], "label": "mark"'))
+    listed = "[" + ", ".join(map(str, nums)) + "]"
+    labelled = replace(t, rationale=[replace(p, text=p.text.replace(listed, listed + ', "label": "mark"'))
                                      if p.kind == MODEL else p for p in t.rationale])
     again = restyle(restyle(labelled, CallStyle("absolute", "tool"), VIEW), CallStyle("relative", "tool"), VIEW)
     assert texts(again)[0] == texts(labelled)[0] and '"label": "mark"' in texts(again)[0]
@@ -81,14 +81,16 @@ def test_the_official_sft_file_round_trips_in_either_style(samples, style, tmp_p
     # the default file is the official one: absolute pixels in bare JSON, the same crops
     g = export_sft(styled, tmp_path / "y" / "sft.json")
     official, _ = import_sft(g)
-    assert [texts(b) for b in official] == [texts(x) for x in s] and all(sample_style(b) == CallStyle() for b in official)
+    assert [texts(b) for b in official] == [texts(x) for x in s]
+    assert all(sample_style(b) == CallStyle() for b in official)
 
 
 def test_sft_refuses_samples_in_another_style_naming_them_and_the_fix():
     pol = tiny_policy(fresh=True)
     data = toy_samples(2, pol.view)
     tool = replace(pol, prompt=PromptConfig(calls=CallStyle("relative", "tool")))
-    with pytest.raises(ValueError, match=r"toy0 \(its crop calls are absolute/json, the policy writes relative/tool\).*restyle"):
+    with pytest.raises(ValueError,
+                       match=r"toy0 \(its crop calls are absolute/json, the policy writes relative/tool\).*restyle"):
         train(tool, data, SFTConfig(steps=1, batch_size=2))
     assert style_mismatch(restyle(data[0], tool.prompt.calls, pol.view), tool.prompt.calls) == ""
 

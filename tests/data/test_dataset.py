@@ -87,7 +87,8 @@ def test_loading_with_another_view_recomputes_boxes(samples, tmp_path):
             assert p.info.box_input == region_input_box(r, frame) != q.info.box_input
             assert p.info.box_input[2] > 1.5 * q.info.box_input[2]  # about twice the coordinates
         assert check_sample(s, big) is None
-        assert [p.text for p in s.rationale if "bbox" not in p.text] == [p.text for p in orig.rationale if "bbox" not in p.text]
+        assert ([p.text for p in s.rationale if "bbox" not in p.text]
+                == [p.text for p in orig.rationale if "bbox" not in p.text])
     # a sample built for another view fails the layout filter instead of training on wrong boxes
     assert check_sample(samples[0], big)[0] == "layout"
 
@@ -148,7 +149,8 @@ def test_a_corrupt_image_file_is_named_by_file_line_and_sample(tmp_path, which, 
 
     im = Image.new("RGB", (64, 64), (200, 0, 0))
     rationale = [Piece(MODEL, '<think>{"bbox_2d": [1, 2, 30, 40]}'),
-                 Piece(IMAGE, image=Image.new("RGB", (56, 56)), info=ImageInfo("crop", (0, 0), (64, 64), (1, 2, 30, 40))),
+                 Piece(IMAGE, image=Image.new("RGB", (56, 56)),
+                       info=ImageInfo("crop", (0, 0), (64, 64), (1, 2, 30, 40))),
                  Piece(MODEL, "<answer>a</answer><|im_end|>")]
     out = save_dataset([Sample(im, "q?", ["a"], rationale=rationale, sample_id=f"s{k}") for k in range(3)],
                        tmp_path / "ds", progress=False)

@@ -74,9 +74,11 @@ def test_coherence_accepts_evidence_words_and_alternatives(samples):
     concl = comp.rationale[-1].text
     assert ("same" in concl) == (comp.answer == "yes") and check_sample(comp, VIEW) is None
     flipped = copy.deepcopy(comp)
-    flipped.rationale[-1].text = concl.replace("same", "different") if "same" in concl else concl.replace("different", "same")
+    flipped.rationale[-1].text = (concl.replace("same", "different") if "same" in concl
+                                  else concl.replace("different", "same"))
     flipped.answers = ["yes"] if comp.answer == "no" else ["no"]
-    flipped.rationale[-1].text = flipped.rationale[-1].text.replace(f"<answer>{comp.answer}<", f"<answer>{flipped.answer}<")
+    flipped.rationale[-1].text = flipped.rationale[-1].text.replace(f"<answer>{comp.answer}<",
+                                                                    f"<answer>{flipped.answer}<")
     assert check_sample(flipped, VIEW) is None  # consistent again
     flipped.rationale[-1].text = concl.replace(f"<answer>{comp.answer}<", f"<answer>{flipped.answer}<")
     assert check_sample(flipped, VIEW)[0] == "coherence"
@@ -108,4 +110,5 @@ def test_corrupt_makes_each_filter_fire(samples):
 def test_glyph_samples_pass_the_filters():
     glyphs = build_samples(6, seed=0, families=["glyph"], progress=False)
     kept, rep = filter_samples(glyphs, VIEW, progress=False)
-    assert len(kept) == 6 and all(s.rationale[-1].text.startswith((" The digit is", " It reads", " It is")) for s in glyphs)
+    assert len(kept) == 6
+    assert all(s.rationale[-1].text.startswith((" The digit is", " It reads", " It is")) for s in glyphs)

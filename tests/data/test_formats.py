@@ -60,7 +60,8 @@ def _official_record(tmp_path, segs, n_crops=1, size=(448, 336)):
 def test_official_sft_record_without_r3lab_key(tmp_path):
     frame = Frame.of((448, 336), OFFICIAL_SFT_VIEW)
     assert frame.input_size == (448, 336)
-    segs = ['<think>Look closer. {"bbox_2d": [10, 20, 110, 120]}\n', "The sign says stop.</think>\n<answer>stop</answer>\n"]
+    segs = ['<think>Look closer. {"bbox_2d": [10, 20, 110, 120]}\n',
+            "The sign says stop.</think>\n<answer>stop</answer>\n"]
     (tmp_path / "sft.json").write_text(json.dumps([_official_record(tmp_path, segs)]))
     [s], rep = import_sft(tmp_path / "sft.json")
     assert s.answers == ["stop"] and s.rationale[0].text.endswith("}")
@@ -137,7 +138,7 @@ def test_grounded_vqa_to_vlir_samples(tmp_path):
         {"image": "missing.jpg", "question": "q", "answer": "x", "box": [1, 2, 3, 4]},
         {"image": "a.jpg", "question": "q", "answer": "x"},
     ]
-    text = "\n".join(l if isinstance(l, str) else json.dumps(l) for l in lines)
+    text = "\n".join(line if isinstance(line, str) else json.dumps(line) for line in lines)
     (tmp_path / "g.jsonl").write_text(text + "\n")
     with pytest.raises(ValueError, match=r"g\.jsonl: line 2: box .* under one pixel .* box_format='xyxy_norm'"):
         import_grounded_vqa(tmp_path / "g.jsonl")  # line 2 uses normalised boxes, read here as pixels
@@ -180,10 +181,12 @@ def test_unreadable_images_are_reported_with_their_record(tmp_path, bad_images, 
         recs = [good] + [{**good, key: name if key == "image_path" else [name]} for name in bad_images]
         load = import_sft
     elif fmt == "rl":
-        recs = [{"image_path": name, "question": "q", "answer": "a", "source": "x"} for name in ["main.png"] + bad_images]
+        recs = [{"image_path": name, "question": "q", "answer": "a", "source": "x"}
+                for name in ["main.png"] + bad_images]
         load = import_rl
     else:
-        recs = [{"image": name, "question": "q", "answer": "a", "box": [0, 0, 1, 50]} for name in ["main.png"] + bad_images]
+        recs = [{"image": name, "question": "q", "answer": "a", "box": [0, 0, 1, 50]}
+                for name in ["main.png"] + bad_images]
         load = import_grounded_vqa
     (tmp_path / "f.json").write_text(json.dumps(recs))
     ok, rep = load(tmp_path / "f.json", errors="report")
@@ -191,7 +194,7 @@ def test_unreadable_images_are_reported_with_their_record(tmp_path, bad_images, 
     for (n, msg), name in zip(rep.errors, bad_images):
         assert name in msg and ("not a readable image" in msg or "cannot be shown to the model" in msg)
     assert "DecompressionBombError" in rep.errors[1][1]
-    with pytest.raises(ValueError, match=rf"f\.json: record 2: .*text\.png is not a readable image"):
+    with pytest.raises(ValueError, match=r"f\.json: record 2: .*text\.png is not a readable image"):
         load(tmp_path / "f.json")
 
 
@@ -220,5 +223,6 @@ def test_an_rl_answer_with_an_empty_alternative_is_reported(tmp_path, answer):
 def test_a_crop_call_in_the_last_segment_is_refused(tmp_path):
     segs = ['<think>{"bbox_2d": [1, 2, 30, 40]}', 'x {"bbox_2d": [5, 5, 50, 50]}</think><answer>a</answer>']
     (tmp_path / "sft.json").write_text(json.dumps([_official_record(tmp_path, segs)]))
-    with pytest.raises(ValueError, match=r"record 1: the last segment \(segment 1\) holds a crop call .* no crop follows"):
+    with pytest.raises(ValueError,
+                       match=r"record 1: the last segment \(segment 1\) holds a crop call .* no crop follows"):
         import_sft(tmp_path / "sft.json")

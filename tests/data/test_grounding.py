@@ -30,7 +30,8 @@ def test_answer_is_the_crop_call_of_each_named_landmark():
             first, second = (next(j for j in range(len(names)) if scene.region(j) == r) for r in s.regions)
             assert s.question.index(names[first]) < s.question.index(names[second])
     assert 10 < n_pairs < 30  # about half, as asked
-    assert grounding_sample(3, 7, view=view, pairs=0.5).question == samples[7].question  # a pure function of (seed, index)
+    # a pure function of (seed, index)
+    assert grounding_sample(3, 7, view=view, pairs=0.5).question == samples[7].question
 
 
 def test_reference_trajectory_supervises_only_the_calls():

@@ -42,7 +42,8 @@ def test_pattern_tiles_share_their_mean_and_show_their_orientation():
     h, v = tiles["horizontal"], tiles["vertical"]
     assert np.abs(np.diff(h, axis=0)).mean() > 5 * np.abs(np.diff(h, axis=1)).mean()  # varies down, not across
     assert np.abs(np.diff(v, axis=1)).mean() > 5 * np.abs(np.diff(v, axis=0)).mean()
-    assert not np.array_equal(pattern_tile("rising", 20, 4, 10, 110, (0.0, 0.0)), pattern_tile("rising", 20, 4, 10, 110, (0.5, 0.0)))
+    assert not np.array_equal(pattern_tile("rising", 20, 4, 10, 110, (0.0, 0.0)),
+                              pattern_tile("rising", 20, 4, 10, 110, (0.5, 0.0)))
     with pytest.raises(ValueError, match="unknown pattern"):
         pattern_tile("spiral", 20, 4, 10, 110)
     with pytest.raises(ValueError, match="pattern_period"):
@@ -75,7 +76,8 @@ def test_detail_is_illegible_at_the_coarse_view_and_legible_after_zoom():
     assert coarse_detail_extent(WorldConfig(canvas_sizes=((336, 336),), mark_size=5), view) > 1.0
     # the zoomed size follows the detail size
     small = WorldConfig(mark_size=4)
-    assert zoomed_detail_extent(small, view, "mark") == pytest.approx(zoomed_detail_extent(world, view, "mark") * 4 / 11)
+    assert (zoomed_detail_extent(small, view, "mark")
+            == pytest.approx(zoomed_detail_extent(world, view, "mark") * 4 / 11))
 
 
 def test_details_barely_change_the_coarse_view_but_dominate_the_zoomed_crop():
@@ -84,7 +86,8 @@ def test_details_barely_change_the_coarse_view_but_dominate_the_zoomed_crop():
         r = coarse_residual(scene)
         assert r["zoomed_max"] > 200 and r["zoomed_pixels"] > 100  # the crop shows the mark over ~150 pixels
         # ... while each mark tints a few pixels of the coarse view (all marks together here)
-        assert r["coarse_pixels"] <= 6 * len(scene.landmarks) and r["zoomed_pixels"] > 20 * r["coarse_pixels"] / len(scene.landmarks)
+        assert r["coarse_pixels"] <= 6 * len(scene.landmarks)
+        assert r["zoomed_pixels"] > 20 * r["coarse_pixels"] / len(scene.landmarks)
     old = coarse_residual(make_task("read_one", 0, 0, WorldConfig(mark_size=5), COLOUR).scene)
     assert old["coarse_max"] < 0.6 * old["zoomed_max"]  # 5-px marks: under one coarse pixel
 

@@ -16,7 +16,8 @@ def test_ground_truth_region_contains_its_detail_and_the_detail_is_drawn(family)
         im = np.asarray(task.scene.render())
         assert len(task.regions) == len(task.details) == len(task.targets) >= 1
         for region, detail, k in zip(task.regions, task.details, task.targets):
-            assert region[0] <= detail[0] and region[1] <= detail[1] and region[2] >= detail[2] and region[3] >= detail[3]
+            assert (region[0] <= detail[0] and region[1] <= detail[1]
+                    and region[2] >= detail[2] and region[3] >= detail[3])
             lm = task.scene.landmarks[k]
             box = lm.box
             assert box[0] <= detail[0] and box[1] <= detail[1] and box[2] >= detail[2] and box[3] >= detail[3]
@@ -38,7 +39,8 @@ def test_landmark_colours_are_distinct_and_contrast_with_their_details():
     world, colour = WorldConfig(), TaskConfig(read_kinds=("colour",), compare_kind="colour")
     for fam in ("read_one", "compare_two"):
         for i in range(20):
-            assert len({lm.colour for lm in make_task(fam, 1, i).scene.landmarks}) == len(make_task(fam, 1, i).scene.landmarks)
+            landmarks = make_task(fam, 1, i).scene.landmarks
+            assert len({lm.colour for lm in landmarks}) == len(landmarks)
             lms = make_task(fam, 1, i, tasks=colour).scene.landmarks
             assert len({lm.colour for lm in lms}) == len(lms)
             for lm in lms:

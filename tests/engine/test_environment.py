@@ -18,7 +18,8 @@ from r3lab.testing import toy_image
 
 from .test_rollouts import BAD_CALLS, Recorder, kinds, teacher_forced
 
-GREEDY = RolloutConfig(greedy=True, max_crops=3, max_new_tokens=320, max_segment_tokens=110)  # a tool call is ~60 tiny tokens
+# a tool call is ~60 tiny tokens
+GREEDY = RolloutConfig(greedy=True, max_crops=3, max_new_tokens=320, max_segment_tokens=110)
 TOOL = CallStyle("relative", "tool")
 STYLES = [CallStyle(c, g) for c in ("absolute", "relative") for g in ("json", "tool")]
 
@@ -125,7 +126,8 @@ def test_bad_calls_get_the_same_verdict_and_a_note_in_the_tool_turn(qwen3, sampl
     assert kinds(t)[3:6] == [MODEL, ENV, MODEL] and t.pieces[3].text.endswith(tool_raw)
     note = t.pieces[4]
     assert note.text == event.note == note_text(event.call.message, TOOL)
-    assert note.text.startswith(TOOL_TURN[0]) and note.text.endswith(TOOL_TURN[1]) and t.pieces[5].text.startswith(" next")
+    assert note.text.startswith(TOOL_TURN[0]) and note.text.endswith(TOOL_TURN[1])
+    assert t.pieces[5].text.startswith(" next")
 
 
 def test_unknown_tool_and_unterminated_tool_calls(qwen3, sample):

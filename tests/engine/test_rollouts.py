@@ -138,8 +138,8 @@ def _incremental_equals_full(policy, samples, n_crops, tol=1e-4, cache="dynamic"
     boxes = [(10, 10, 60, 50), (40, 30, 100, 80), (0, 0, 30, 30)][:n_crops]
     script = ["<think> look"] + [part for b in boxes for part in (call(b), " then")]
     rec = Recorder()
-    (traj,) = rollout(policy, samples[:1], replace(GREEDY, cache=cache), group_size=1, scripts=[script], logits_hook=rec,
-                      progress=False)
+    (traj,) = rollout(policy, samples[:1], replace(GREEDY, cache=cache), group_size=1, scripts=[script],
+                      logits_hook=rec, progress=False)
     assert len(traj.crops) == n_crops and traj.meta["n_crops"] == n_crops
     assert all(e.ok for e in traj.events) and len(traj.events) == n_crops
     full, ids, _ = teacher_forced(policy, traj)
@@ -368,7 +368,8 @@ def test_bad_arguments_get_clear_errors(policy, samples):
     with pytest.raises(ValueError, match="group_size"):
         RolloutConfig(group_size=0)
     for t in (float("nan"), float("inf"), -1.0):  # NaN slipped past `t < 0`, and sampling then failed deep inside
-        with pytest.raises(ValueError, match=r"RolloutConfig\.temperature = .* is not allowed: expected a finite number in \[0\.0, inf\)"):
+        with pytest.raises(ValueError, match=r"RolloutConfig\.temperature = .* is not allowed: "
+                                             r"expected a finite number in \[0\.0, inf\)"):
             RolloutConfig(temperature=t)
 
 

@@ -153,7 +153,8 @@ def test_buffers_grow_when_holes_outrun_them_and_moved_weights_get_new_ones(poli
     assert worst(policy, samples[:2], replace(CFG, compact_holes=1.0), stats=stats) < 1e-4
     assert stats["regrows"] >= 1
     pool = static_cache._POOLS[policy.model]
-    policy.model.to(torch.float64).to(torch.float32)  # the same weights at new addresses: graphs would read freed memory
+    # the same weights at new addresses: graphs would read freed memory
+    policy.model.to(torch.float64).to(torch.float32)
     assert worst(policy, samples[:1], scripts=SCRIPTS[1:3]) < 1e-4
     assert static_cache._POOLS[policy.model] is not pool
     assert release_pool(policy) and not release_pool(policy)

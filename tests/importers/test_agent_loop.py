@@ -24,7 +24,8 @@ def test_model_tokens_tool_responses_and_crops_come_apart_by_the_mask(tmp_path):
     assert model_ids == [i for i, m in zip(rec["response_ids"], rec["response_mask"]) if m == 1]  # verbatim
     prompt_text = [i for p in t.pieces[:3] if p.kind == "env_text" for i in p.ids]
     assert len(prompt_text) == len(rec["prompt_ids"]) - 6  # all but the image run (start, 4 pads, end)
-    x1, y1, x2, y2 = json.loads(t.pieces[3].text.split("<tool_call>\n")[1].split("\n</tool_call>")[0])["arguments"]["bbox_2d"]
+    body = t.pieces[3].text.split("<tool_call>\n")[1].split("\n</tool_call>")[0]
+    x1, y1, x2, y2 = json.loads(body)["arguments"]["bbox_2d"]
     assert t.crops[0].info.box_orig == (x1, y1, x2 - 1, y2 - 1) and t.crops[0].image.size == (x2 - x1, y2 - y1)
     assert t.events[0].ok and t.events[0].image_piece == 5 and t.answers == [rec["ground_truth"]]
     assert t.meta["step"] == 0 and t.meta["system_rewards"] == {"score": 1.1, "acc": 1.0, "tool": 0.1}

@@ -27,7 +27,8 @@ def test_a_completion_is_split_at_each_valid_crop_call_and_the_crop_inserted():
     assert [e.ok for e in t.events] == [True, False] and t.events[1].call.verdict.value == "outside_image"
     assert t.crops[0].info.box_input == (10.0, 10.0, 40.0, 40.0) and t.final_answer() == "red"
     conv = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "What colour is the disc?"}]}]
-    assert trl_trajectory(conv, [{"role": "assistant", "content": comp}], image, view).pieces[0].text == t.pieces[0].text
+    completion = [{"role": "assistant", "content": comp}]
+    assert trl_trajectory(conv, completion, image, view).pieces[0].text == t.pieces[0].text
 
 
 def test_logged_completions_keep_steps_rewards_and_advantages(tmp_path):

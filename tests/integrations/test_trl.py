@@ -6,7 +6,7 @@ pytest.importorskip("trl", reason="TRL is not installed: pip install 'r3lab[trl]
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from r3lab.core.crop_calls import parse_crop_call, format_crop_call  # noqa: E402
+from r3lab.core.crop_calls import parse_crop_call  # noqa: E402
 from r3lab.core.regions import Frame, crop_and_zoom  # noqa: E402
 from r3lab.data.vlir import build_samples  # noqa: E402
 from r3lab.integrations.trl_env import TOOL_NAME, CropEnvironment, to_trl_rows, trl_dataset  # noqa: E402
@@ -79,8 +79,9 @@ def test_rows_and_rewards_read_r3lab_samples_and_tool_rollouts(samples):
 
 def test_grpo_trainer_steps_train_on_the_crops_pixels_with_tool_results_masked(samples, tmp_path):
     policy = build_tiny(TinyConfig(family="qwen3_vl"))
+    answers = Choice(("horizontal", "vertical", "rising", "falling", "checked", "yes", "no"))
     script = ScriptedTurns(policy.tokenizer, [["<think>look</think>", "\n" + call(BAD)], [call(GOOD)],
-                                              ["<answer>", Choice(("horizontal", "vertical", "rising", "falling", "checked", "yes", "no")), "</answer>"]])
+                                              ["<answer>", answers, "</answer>"]])
     before = {k: v.clone() for k, v in policy.model.state_dict().items()}
     cfg = TRLConfig(steps=2, prompts_per_step=2, group_size=4, learning_rate=1e-2, out_dir=str(tmp_path))
     trainer, recorder = grpo_trainer(policy, samples, cfg)
@@ -168,7 +169,8 @@ def test_r3lab_train_trl_measures_tool_necessity_into_its_log(samples, tmp_path)
         main(argv + ["--necessity-every", "1"])
     assert main(argv + ["--necessity-every", "1", "--necessity-data", str(held), "--necessity-n", "1"]) == 0
     rows = [json.loads(x) for x in (out / "trl_log.jsonl").read_text().splitlines()]
-    # step 2 joins TRL's own row of that step (its loss beside tool_gain); step 1, which TRL did not log, a row of its own
+    # step 2 joins TRL's own row of that step (its loss beside tool_gain);
+    # step 1, which TRL did not log, a row of its own
     assert [(r["step"], "loss" in r) for r in rows if "tool_gain" in r] == [(1, False), (2, True)]
     assert all(0.0 <= r["crop_rate_need"] <= 1.0 and r["acc_no_crop"] in (0.0, 1.0) for r in rows if "tool_gain" in r)
     fig = crop_dashboard(out / "trl_log.jsonl")  # TRL's own keys too: executed crops, reward terms
@@ -181,5 +183,6 @@ def test_r3lab_train_trl_measures_tool_necessity_into_its_log(samples, tmp_path)
 
     final = load_policy(out / "final")
     tool = trl_prompt(final, "relative")
-    assert (tool.calls.coords, tool.calls.grammar, tool.instruction) == ("relative", "tool", tool_instruction("relative"))
+    assert ((tool.calls.coords, tool.calls.grammar, tool.instruction)
+            == ("relative", "tool", tool_instruction("relative")))
     assert final.prompt.calls.grammar == "json" and final.prompt.instruction != tool_instruction("absolute")

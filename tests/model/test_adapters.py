@@ -150,7 +150,8 @@ def test_lora_rgrpo_step_with_kl_to_the_base_under_the_adapters(tmp_path):
     from r3lab.train.rgrpo import setup, train_step
 
     p = build_tiny(TinyConfig(seed=2))
-    cfg = RGRPOConfig(steps=1, group_size=2, batch_size=2, beta=0.1, rollout={"max_new_tokens": 12, "max_segment_tokens": 12},
+    cfg = RGRPOConfig(steps=1, group_size=2, batch_size=2, beta=0.1,
+                      rollout={"max_new_tokens": 12, "max_segment_tokens": 12},
                       lr_lm=1e-2, lora=LoRAConfig(r=4, alpha=8))
     state = setup(p, cfg, n_samples=2)
     assert state.ref.model is p.model and state.ref.adapters is False  # no copy of the model

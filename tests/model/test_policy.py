@@ -76,7 +76,8 @@ def test_processor_subclass_matches_our_rendering():
     assert isinstance(proc, R3Processor)
     im = toy_image()
     q = "What colour is the small mark on the red circle?"
-    messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": q + "\n" + policy.prompt.instruction}]}]
+    messages = [{"role": "user", "content": [{"type": "image"},
+                                             {"type": "text", "text": q + "\n" + policy.prompt.instruction}]}]
     text = proc.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
     frame_size = Trajectory.start(im, q, policy.view, policy.prompt).main.info.input_size
     out = proc(images=[im.resize(frame_size)], text=[text], return_tensors="pt",
@@ -109,7 +110,8 @@ def test_load_policy_accepts_a_training_out_dir(tmp_path):
 def test_qwen3_vl_round_trip_keeps_the_family_and_the_question_first_layout(tmp_path):
     from r3lab.core.prompt import PromptConfig
 
-    p = build_tiny(TinyConfig(family="qwen3_vl", patch_size=7, deepstack=(0, 1)), prompt=PromptConfig(question_first=True))
+    p = build_tiny(TinyConfig(family="qwen3_vl", patch_size=7, deepstack=(0, 1)),
+                   prompt=PromptConfig(question_first=True))
     t = _traj(p).tokenize(p)
     ids = t.input_ids()
     q = p.tokenizer.encode("What colour", add_special_tokens=False)

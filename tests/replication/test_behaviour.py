@@ -17,7 +17,8 @@ def test_an_rgrpo_log_that_stops_cropping_while_accuracy_holds_is_a_collapse(tmp
     v = detect_collapse(rows)
     assert v["collapsed"] is True and v["metric"] == "crop_rate" and v["late"] == 0.0 and v["early"] > 0.5
     assert "answers without looking" in v["message"]
-    healthy = detect_collapse(crop_behaviour(MetricLog.load_jsonl(write_training_log(tmp_path / "b.jsonl", collapse=False))))
+    log = MetricLog.load_jsonl(write_training_log(tmp_path / "b.jsonl", collapse=False))
+    healthy = detect_collapse(crop_behaviour(log))
     assert healthy["collapsed"] is False and healthy["message"].startswith("no collapse")
 
 
@@ -59,7 +60,8 @@ def test_imported_evaluations_and_trl_logs_have_one_row_per_step(tmp_path):
 
 def test_a_bench_run_is_read_with_the_benchmark_s_own_verdicts(tmp_path):
     data = write_benchmark("vstar", tmp_path)
-    run_bench(tiny_policy(), "vstar", BenchConfig(data=str(data), out=str(tmp_path / "run"), rollout={"max_new_tokens": 4}))
+    run_bench(tiny_policy(), "vstar",
+              BenchConfig(data=str(data), out=str(tmp_path / "run"), rollout={"max_new_tokens": 4}))
     assert sniff(tmp_path / "run") == "bench"
     trajs = load_run(tmp_path / "run")
     assert all("hit" in t.meta for t in trajs) and len(crop_behaviour(trajs)) == 1
@@ -70,7 +72,8 @@ def test_r3lab_eval_trajectories_are_read_too(tmp_path):
     from r3lab.replication.evaluation import EvalConfig, evaluate
 
     policy = tiny_policy()
-    res = evaluate(policy, build_samples(2, seed=0, view=policy.view, progress=False), EvalConfig(rollout={"max_new_tokens": 4}))
+    res = evaluate(policy, build_samples(2, seed=0, view=policy.view, progress=False),
+                   EvalConfig(rollout={"max_new_tokens": 4}))
     res.save(tmp_path)
     assert sniff(tmp_path) == "eval" and sniff(tmp_path / "trajectories.jsonl") == "r3lab"
     (row,) = crop_behaviour(load_run(tmp_path / "trajectories.jsonl"))
@@ -83,7 +86,8 @@ def test_r3lab_eval_trajectories_are_read_too(tmp_path):
 def test_collapse_settings_are_checked():
     with pytest.raises(ValueError, match=r"CollapseConfig\.window = 0 is not allowed"):
         CollapseConfig(window=0)
-    with pytest.raises(ValueError, match=r"CollapseConfig\.floor = 2\.0 is not allowed: expected a finite number in \[0\.0, 1\.0\]"):
+    with pytest.raises(ValueError, match=r"CollapseConfig\.floor = 2\.0 is not allowed: "
+                                         r"expected a finite number in \[0\.0, 1\.0\]"):
         CollapseConfig(floor=2.0)
 
 
@@ -111,7 +115,8 @@ def test_eval_folders_that_cannot_be_read_are_named(tmp_path):
     good = tmp_path / "step_3"
     good.mkdir()
     (good / "results.json").write_text(json.dumps({"rows": {"all": {"n": 2, "accuracy": 0.5, "tool_gain": 0.5}}}))
-    with pytest.raises(FileNotFoundError, match=r"empty/results.json does not exist: pass the --out folder of `r3lab eval`"):
+    with pytest.raises(FileNotFoundError,
+                       match=r"empty/results.json does not exist: pass the --out folder of `r3lab eval`"):
         load_evals([good, tmp_path / "empty"])
     (tmp_path / "recipe").mkdir()
     (tmp_path / "recipe" / "results.json").write_text(json.dumps([{"name": "sft"}]))

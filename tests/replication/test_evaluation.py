@@ -48,7 +48,8 @@ def test_changed_answers_lists_the_questions_that_turned_right_or_wrong():
 def test_evaluate_runs_rollouts_and_reports(tmp_path):
     policy = tiny_policy()
     samples = toy_samples(3, policy.view)
-    res = evaluate(policy, samples, EvalConfig(rollout={"max_new_tokens": 6, "max_segment_tokens": 6, "max_crops": 0}), progress=False)
+    res = evaluate(policy, samples, EvalConfig(rollout={"max_new_tokens": 6, "max_segment_tokens": 6, "max_crops": 0}),
+                   progress=False)
     assert len(res.trajectories) == 3 and res["all"]["n"] == 3
     assert res["all"]["crop_rate"] == 0.0 and 0 <= res.accuracy <= 1
     assert math.isnan(res["all"]["crop_iou_lo"]) and math.isnan(res["all"]["crop_iou_hi"])  # no crop, no interval
@@ -104,7 +105,8 @@ def test_eval_settings_come_from_the_checkpoint_then_the_caller():
 @pytest.mark.parametrize("flag,value,field,span", [
     ("--max-new-tokens", "0", "rollout.max_new_tokens", r"\[1, inf\)"), ("--n", "-3", "n", r"\[0, inf\)"),
     ("--temperature", "nan", "rollout.temperature", r"\[0\.0, inf\)"),
-    ("--temperature", "-1", "rollout.temperature", r"\[0\.0"), ("--batch-rows", "1000000", "batch_rows", r"\[1, 4096\]"),
+    ("--temperature", "-1", "rollout.temperature", r"\[0\.0"),
+    ("--batch-rows", "1000000", "batch_rows", r"\[1, 4096\]"),
     ("--reward-region-weight", "inf", "reward.region_weight", r"\[0\.0"),
 ])
 def test_eval_settings_out_of_range_fail_before_any_work(tmp_path, flag, value, field, span, monkeypatch):

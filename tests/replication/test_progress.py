@@ -64,7 +64,8 @@ def test_each_row_keeps_its_colour_and_the_table_draws_chance():
     one = plot_table({"config": {"families": "read_one,compare_two"}, "rows": _rows(["random"])})
     assert {to_hex(p.get_facecolor()) for p in one.axes[0].patches} == {ROW_COLOURS["random"]}
     assert to_hex(both.axes[0].patches[-1].get_facecolor()) == ROW_COLOURS["random"]  # not the second colour
-    chance = sorted(round(seg[0][1], 6) for c in both.axes[0].collections if c.get_gid() == "chance" for seg in c.get_segments())
+    chance = sorted(round(seg[0][1], 6) for c in both.axes[0].collections if c.get_gid() == "chance"
+                    for seg in c.get_segments())
     assert chance == [20.0, 50.0]  # read_one 1 in 5, compare_two 1 in 2, in percent
     assert "chance" in [t.get_text() for t in both.legends[0].get_texts()]
     bare = plot_table({"config": {"families": "read_one"}, "rows": _rows(["sft"])}, chance=False)

@@ -4,8 +4,8 @@ from r3lab.replication.reading import table_notes
 
 def _row(acc, lo, hi, iou=0.5, iou_lo=0.45, iou_hi=0.55, crop_rate=1.0):
     fam = {"accuracy": acc, "accuracy_lo": lo, "accuracy_hi": hi, "crop_rate": crop_rate}
-    return {"read_one": fam, "control": dict(fam, crop_rate=0.0), "all": {"crop_iou": iou, "crop_iou_lo": iou_lo,
-                                                                         "crop_iou_hi": iou_hi, "contains_detail": 0.07}}
+    return {"read_one": fam, "control": dict(fam, crop_rate=0.0),
+            "all": {"crop_iou": iou, "crop_iou_lo": iou_lo, "crop_iou_hi": iou_hi, "contains_detail": 0.07}}
 
 
 def test_notes_name_chance_below_chance_and_the_region_reward():
@@ -22,7 +22,8 @@ def test_notes_name_chance_below_chance_and_the_region_reward():
     assert "(6) random crops: 10.0 %, below chance (20.0 %)" in notes
     assert "control: no row beats chance" in notes and "do not crop on it" in notes
     assert "read_one +10.0 points (intervals apart)" in notes and "0.600 → 0.700 (intervals apart)" in notes
-    assert "crop IoU is the same within this run's noise** (0.700 with it, 0.710 without, intervals overlapping)" in notes
+    assert ("crop IoU is the same within this run's noise** "
+            "(0.700 with it, 0.710 without, intervals overlapping)") in notes
     assert "cannot tell R-GRPO from SFT" not in notes  # read_one's intervals are apart
     # intervals apart either way, and an R-GRPO run that moved nothing measurably
     rows["rgrpo_no_region"]["all"].update(crop_iou=0.60, crop_iou_lo=0.58, crop_iou_hi=0.62)
@@ -30,7 +31,8 @@ def test_notes_name_chance_below_chance_and_the_region_reward():
     assert "**The region reward raises the crop IoU** (0.700 with it, 0.600 without, intervals apart)" in up
     rows["rgrpo_no_region"]["all"].update(crop_iou=0.80, crop_iou_lo=0.78, crop_iou_hi=0.82)
     down = "\n".join(table_notes({"config": {"families": "read_one"}, "rows": rows}, {"read_one": 0.2}))
-    assert "**Without the region reward the crop IoU is higher** (0.700 with it, 0.800 without, intervals apart)" in down
+    assert ("**Without the region reward the crop IoU is higher** "
+            "(0.700 with it, 0.800 without, intervals apart)") in down
     rows["sft_rgrpo"] = _row(0.79, 0.75, 0.83, iou=0.61, iou_lo=0.58, iou_hi=0.63)
     same = "\n".join(table_notes({"config": {"families": "read_one"}, "rows": rows}, {"read_one": 0.2}))
     assert "read_one -1.0 points (intervals overlap)" in same and "cannot tell R-GRPO from SFT" in same

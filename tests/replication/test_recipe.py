@@ -40,7 +40,8 @@ def flat(cfg: RecipeConfig) -> dict:
             **to_flat({k: asdict(getattr(cfg, k)) for k in ("base", "sft", "rgrpo")})}
 
 
-TINY = dict(n_base=24, base_steps=2, pairs_steps=0, read_focus_steps=0, read_steps=0, compare_steps=0, base_batch=4, n_train=24, n_eval=3, sft_steps=2, sft_batch=4, rgrpo_steps=1,
+TINY = dict(n_base=24, base_steps=2, pairs_steps=0, read_focus_steps=0, read_steps=0, compare_steps=0, base_batch=4,
+            n_train=24, n_eval=3, sft_steps=2, sft_batch=4, rgrpo_steps=1,
             group_size=2, rgrpo_batch=4, train_rollout={"max_new_tokens": 24}, eval_rollout={"max_new_tokens": 24},
             view={"crop_max_pixels": 98 * 98}, ground_check=0, read_first_steps=0, read_check=0, compare_drill_steps=0,
             drill_check=0, compare_check=0, sft_check=0, sft_read_rounds=0, ground_early=0.0)
@@ -68,7 +69,8 @@ def test_answer_only_keeps_the_answer_and_drops_every_crop():
 def test_oracle_and_random_boxes_decide_where_the_crops_go():
     p = tiny_policy()
     samples = [s for s in build_samples(8, seed=5, progress=False) if s.family in ("read_one", "compare_two")]
-    scripts = [[" look", ' {"bbox_2d": [1, 1, 20, 20]}', " again", ' {"bbox_2d": [2, 2, 30, 30]}', " ok"]] * len(samples)
+    scripts = [[" look", ' {"bbox_2d": [1, 1, 20, 20]}', " again", ' {"bbox_2d": [2, 2, 30, 30]}', " ok"]
+               ] * len(samples)
     cfg = RolloutConfig(group_size=1, greedy=True, max_new_tokens=60, max_crops=2)
     oracle = rollout(p, samples, cfg, scripts=scripts, crop_boxes=oracle_boxes(p.view), progress=False)
     rand = rollout(p, samples, cfg, scripts=scripts, crop_boxes=random_boxes(p.view, 0), progress=False)
@@ -151,7 +153,8 @@ def test_ship_then_warm_start_trains_nothing_shipped(tmp_path):
     run_recipe(RecipeConfig(out=str(out), rows="sft,sft_rgrpo", ship=str(tmp_path / "ship"),
                             tiny={**R3_TINY, "patch_size": 14}, **{**TINY, "ground_check": 4, "ground_min": 0.0}),
                progress=False)
-    assert json.loads((tmp_path / "ship" / "r3-tiny-sft" / "config.json").read_text())["vision_config"]["patch_size"] == 14
+    config = json.loads((tmp_path / "ship" / "r3-tiny-sft" / "config.json").read_text())
+    assert config["vision_config"]["patch_size"] == 14
     card = (tmp_path / "ship" / "MODEL_CARD.md").read_text()
     assert "(2) VLIR SFT" in card and "Wall time" in card and '"patch_size": 14' in card
     assert "- after 2 grounding steps: box centres on the named landmark" in card  # the check travels to the card
@@ -216,7 +219,8 @@ def test_the_shipped_card_is_its_results_and_names_every_setting_of_its_recipe()
 
 
 def test_bad_settings_fail_before_any_training(tmp_path):
-    for bad, match in [(dict(families="read_one,cats"), "unknown task families"), (dict(reward={"preset": "bogus"}), "bogus"),
+    for bad, match in [(dict(families="read_one,cats"), "unknown task families"),
+                       (dict(reward={"preset": "bogus"}), "bogus"),
                        (dict(n_eval=0), "n_eval = 0"), (dict(group_size=3), "multiple of rgrpo.group_size = 3"),
                        (dict(rows="sft,best"), "unknown rows"),
                        (dict(view={"crop_max": 9}), "unknown ViewConfig fields"),
@@ -333,8 +337,8 @@ def test_read_one_last_trains_without_it_then_adds_read_phases_until_its_bar(tmp
            "sft_read_checks": [rows[1], passed]}
     card = model_card(res)
     assert f"- after 3 read_one steps: read_one {rows[1]['read_one']} % of 2 held-out questions\n" in card
-    assert f"- after 3 read_one steps: read_one {passed['read_one']} %, compare_two {passed['compare_two']} %, control " \
-           f"{passed['control']} % ({passed['control_crop_rate']} % cropped)" in card
+    assert f"- after 3 read_one steps: read_one {passed['read_one']} %, compare_two {passed['compare_two']} %, " \
+           f"control {passed['control']} % ({passed['control_crop_rate']} % cropped)" in card
 
 
 def test_sft_mix_sets_the_sft_samples_shares_and_leaves_rgrpo_equal(tmp_path, monkeypatch):
@@ -457,7 +461,8 @@ def test_the_comparison_phase_continues_the_read_phase(tmp_path):
 def test_the_world_overrides_reach_every_sample_set(tmp_path):
     rec = Recipe(RecipeConfig(out=str(tmp_path), world={"pattern_size": 16}, n_train=6, n_eval=2, sft_batch=4),
                  progress=False)
-    sides = {x2 - x1 for s in rec.train_samples(ViewConfig()) + rec.eval_samples(ViewConfig()) for x1, _, x2, _ in s.details}
+    sides = {x2 - x1 for s in rec.train_samples(ViewConfig()) + rec.eval_samples(ViewConfig())
+             for x1, _, x2, _ in s.details}
     assert sides == {16}
     default = build_base(4, 1, closeups=1.0, progress=False)  # the default world's pattern tiles are 18 px
     assert {x2 - x1 for s in default for x1, _, x2, _ in s.details} == {18}
@@ -519,7 +524,8 @@ def test_only_the_comparison_phase_takes_the_recipes_close_up_style(tmp_path, mo
         return real(*args, **kw)
 
     monkeypatch.setattr(phase_data, "build_base", spy)  # every phase's
-    cfg = RecipeConfig(out=str(tmp_path), **{**TINY, "read_steps": 1, "compare_steps": 1, "compare_closeups": "rationale"})
+    cfg = RecipeConfig(out=str(tmp_path),
+                       **{**TINY, "read_steps": 1, "compare_steps": 1, "compare_closeups": "rationale"})
     Recipe(cfg, progress=False).train_stage("base")
     assert seen == ["answer", "answer", "rationale"]  # grounding, read, comparison
 
@@ -575,7 +581,8 @@ def test_the_grounding_check_adds_phases_until_the_bar_then_names_the_fix(tmp_pa
         Recipe(RecipeConfig(out=str(tmp_path), **{**cfg, "ground_min": 50.0}))._check_config()
     with pytest.raises(ValueError, match=r"ground\.check\.rounds = 4 adds phases .*must be >= 1"):
         RecipeConfig(out=str(tmp_path), ground_more=0)
-    with pytest.raises(ValueError, match=r"ground\.check\.bar = 120 is not allowed: expected a finite number in \[0\.0, 100\.0\]"):
+    with pytest.raises(ValueError, match=r"ground\.check\.bar = 120 is not allowed: "
+                                         r"expected a finite number in \[0\.0, 100\.0\]"):
         RecipeConfig(out=str(tmp_path), ground_min=120)
 
 
@@ -612,7 +619,8 @@ def test_the_grounding_check_inside_the_phase_ends_it_when_bound_else_the_phase_
     rec._check_config()
     rec.train_stage("base")
     assert [r["step"] for r in log(runs["on"])][-1] == 4
-    assert [(r["round"], r["steps"]) for r in json.loads((runs["on"] / "logs" / CHECKS).read_text())] == [(-1, 2), (0, 4)]
+    rounds = json.loads((runs["on"] / "logs" / CHECKS).read_text())
+    assert [(r["round"], r["steps"]) for r in rounds] == [(-1, 2), (0, 4)]
     assert RecipeConfig(base_steps=2000).phase("ground").early_steps() == 0  # the default: at the phase's end only
     assert RecipeConfig(base_steps=2000, ground_early=0.75).phase("ground").early_steps() == 1500
     # any check may be taken inside its phase; with no check, none inside either
@@ -620,7 +628,8 @@ def test_the_grounding_check_inside_the_phase_ends_it_when_bound_else_the_phase_
     assert RecipeConfig(**{"base_steps": 2000, "ground.check.n": 0}).phase("ground").early_steps() == 0
     assert earlier_settings({k: v for k, v in flat(RecipeConfig()).items() if k != "ground_early"}
                             )["ground_early"] == 0.0
-    with pytest.raises(ValueError, match=r"ground\.check\.early = 1\.0 is not allowed: expected a finite number in \[0"):
+    with pytest.raises(ValueError,
+                       match=r"ground\.check\.early = 1\.0 is not allowed: expected a finite number in \[0"):
         RecipeConfig(ground_early=1.0)
 
 
@@ -873,7 +882,8 @@ def test_the_drill_check_adds_drill_phases_until_the_bar_then_names_the_fix(tmp_
     rec._check_config()  # a lower bar while the base is unfinished: allowed, the added phase kept
     rec.train_stage("base")
     assert (added / "log.jsonl").read_text() == before
-    assert [json.loads(x)["step"] for x in (tmp_path / "logs" / "base_compare" / "log.jsonl").read_text().splitlines()][-1] == 1
+    lines = (tmp_path / "logs" / "base_compare" / "log.jsonl").read_text().splitlines()
+    assert [json.loads(x)["step"] for x in lines][-1] == 1
     policy = load_policy(tmp_path / "base")
     m = text_verdict(policy, n=3)
     assert m["n"] == 3 and 0 <= m["text_verdict"] <= 100 and policy.model.training is False

@@ -133,7 +133,8 @@ def _one_process_and_two_ranks(tmp_path, worker: str, checkpoint: str, result: s
         out = tmp_path / name
         out.mkdir()
         env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
-        res = subprocess.run(cmd + [str(script), str(out), ckpt], env={**env, "TQDM_DISABLE": "1", "OMP_NUM_THREADS": "1"},
+        res = subprocess.run(cmd + [str(script), str(out), ckpt],
+                             env={**env, "TQDM_DISABLE": "1", "OMP_NUM_THREADS": "1"},
                              capture_output=True, text=True, timeout=600)
         assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
         got[name] = json.loads((out / result).read_text())

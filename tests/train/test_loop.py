@@ -24,7 +24,8 @@ def test_a_batch_larger_than_the_data_is_refused_before_any_work(tmp_path, monke
     monkeypatch.setattr(rgrpo, "run_loop", _no_step)
     policy = tiny_policy(fresh=True)
     samples = toy_samples(4, policy.view)
-    with pytest.raises(ValueError, match=r"asks for 100000 samples per step, but the data has only 4 samples.*at most 4"):
+    with pytest.raises(ValueError,
+                       match=r"asks for 100000 samples per step, but the data has only 4 samples.*at most 4"):
         sft_train(policy, samples, SFTConfig(batch_size=100000))
     with pytest.raises(ValueError, match=r"asks for 5 prompts \(batch_size / group_size\) per step, .* only 4 samples"):
         rgrpo_train(policy, samples, RGRPOConfig(batch_size=10, group_size=2))

@@ -66,7 +66,8 @@ def test_crop_iou_averages_only_over_the_trajectories_that_cropped(batch):
 def test_the_other_batch_metrics_count_what_they_say(batch):
     trajs, scores = batch
     m = rollout_metrics(rollout_values(trajs, scores))
-    assert m["n"] == 4 and m["accuracy"] == 0.75  # the toy trajectories answer their own truth; one no-crop row does not
+    # the toy trajectories answer their own truth; one no-crop row does not
+    assert m["n"] == 4 and m["accuracy"] == 0.75
     assert m["crop_rate"] == 0.5 and m["crops"] == 0.5 and m["answered"] == 1.0
     assert m["invalid_crop_rate"] == 0.0 and m["reward"] == pytest.approx(sum(scores.total) / 4)
     assert m["tokens"] == pytest.approx(sum(len(p.ids) for t in trajs for p in t.pieces if p.kind == MODEL) / 4)

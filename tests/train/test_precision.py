@@ -58,4 +58,5 @@ def test_a_model_under_cpu_autocast_scores_like_float32():
     assert ALL_ATTENTION_FUNCTIONS["sdpa"] is sdpa_attention_forward
     assert torch.bfloat16 in calls  # the linear layers ran in bfloat16 (a vision tower may hand on float32)
     m = batch["loss_mask"]
-    assert (full[m] - mixed[m]).abs().max() < 0.3 and float(full[m].mean()) == pytest.approx(float(mixed[m].mean()), abs=0.05)
+    assert (full[m] - mixed[m]).abs().max() < 0.3
+    assert float(full[m].mean()) == pytest.approx(float(mixed[m].mean()), abs=0.05)

@@ -53,7 +53,8 @@ def test_score_gates_region_on_accuracy_and_sums_terms():
         assert sc.total[i] == pytest.approx(sum(v[i] for v in sc.terms.values()))
     assert right.meta["rewards"]["total"] == sc.total[0]
     table = sc.table(["right", "wrong"]).splitlines()
-    assert table[0].startswith("| | accuracy | format | region | length | total |") and table[3].startswith("| wrong | 0 |")
+    assert table[0].startswith("| | accuracy | format | region | length | total |")
+    assert table[3].startswith("| wrong | 0 |")
     assert sc.total[0] == pytest.approx(1 + 0.5 + 0.5 + 0.1 * min(1, sc.raw["length"][0]))
 
 

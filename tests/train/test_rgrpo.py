@@ -229,7 +229,8 @@ def test_one_rgrpo_step_trains_the_2026_families(family, style):
     before = {n: p.detach().clone() for n, p in policy.model.named_parameters()}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # Qwen3.5 says it runs in reference mode (tests/engine)
-        log = train(policy, samples, small(steps=1, batch_size=2, rollout={"max_new_tokens": 120, "max_segment_tokens": 100}),
+        log = train(policy, samples,
+                    small(steps=1, batch_size=2, rollout={"max_new_tokens": 120, "max_segment_tokens": 100}),
                     rollout_fn=scripted_rollout(styled_script))
     row = log.rows[0]
     assert row["crops_per_rollout"] == 1.0 and row["invalid_crop_rate"] == 0.0 and row["crop_iou"] > 0

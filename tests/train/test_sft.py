@@ -138,8 +138,6 @@ def test_training_on_boxes_of_another_view_is_refused_naming_the_fix(tmp_path):
 def test_one_sft_step_trains_the_2026_families_in_either_grammar(family, style):
     """A Qwen3-VL (DeepStack) and a Qwen3.5 (Gated-DeltaNet) take an SFT step: every parameter moves and the
     loss falls on the same batch; the tool grammar's rationales come with their tool-response turns masked."""
-    from dataclasses import replace
-
     from r3lab.core.crop_calls import CallStyle
     from r3lab.core.prompt import PromptConfig
     from r3lab.data.call_styles import restyle

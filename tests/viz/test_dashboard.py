@@ -61,7 +61,8 @@ def test_tool_necessity_is_a_panel_where_the_run_measured_it_and_a_note_where_no
     assert "tool necessity" in plain.layout.meta["missing"] and "not measured in this run" in plain.layout.title.text
     from r3lab.testing.mini_runs import write_deepeyes_eval
 
-    other = crop_dashboard(write_deepeyes_eval(tmp_path / "de"), image_root=tmp_path / "de" / "images")  # another system
+    # another system
+    other = crop_dashboard(write_deepeyes_eval(tmp_path / "de"), image_root=tmp_path / "de" / "images")
     assert "tool necessity" in other.layout.meta["missing"]
     save_dashboard(bench, tmp_path / "bench.html")
     assert "tool_gain" in (tmp_path / "bench.html").read_text()  # the steps table carries the keys too

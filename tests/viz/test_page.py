@@ -37,7 +37,8 @@ def test_self_contained_and_escaped(page):
     assert not re.search(r"""(src|href)=["'](https?:)?//""", html)  # nothing fetched from a network
     assert "Content-Security-Policy" in html and "default-src 'none'" in html
     assert html.count("data:image/png;base64,") == 3  # main image, heatmap, crop thumbnail
-    data = json.loads(re.search(r'<script id="trajectory-data" type="application/json">(.*?)</script>', html, re.S).group(1))
+    found = re.search(r'<script id="trajectory-data" type="application/json">(.*?)</script>', html, re.S)
+    data = json.loads(found.group(1))
     assert EVIL in data["steps"][1]["text"] and data["final_answer"] == "red"
     assert 'data-crop="1"' in html and 'id="explanations"' in html
 

@@ -75,7 +75,8 @@ def test_the_clipped_objective_is_flat_where_the_clip_binds():
     fig = plot_clipped_objective(eps_low=0.2, eps_high=0.28)
     up, down = fig.axes
     r, obj = up.lines[1].get_xdata(), up.lines[1].get_ydata()
-    assert max(obj) == pytest.approx(1.28) and obj[list(r).index(min(r, key=lambda v: abs(v - 2.0)))] == pytest.approx(1.28)
+    assert max(obj) == pytest.approx(1.28)
+    assert obj[list(r).index(min(r, key=lambda v: abs(v - 2.0)))] == pytest.approx(1.28)
     r, obj = down.lines[1].get_xdata(), down.lines[1].get_ydata()
     assert obj[0] == pytest.approx(-0.8)  # A < 0: below 1 - eps_low the objective is clipped flat at -(1 - eps)
     assert up.get_title() == "advantage A = +1" and down.get_title() == "advantage A = -1"

@@ -8,10 +8,12 @@ import hashlib
 import json
 import sys
 from pathlib import Path
+
 import torch
-torch.set_num_threads(1)
+
 from r3lab.replication.recipe import Recipe, RecipeConfig
 
+torch.set_num_threads(1)
 out = Path(sys.argv[1])
 GUARD = dict(n_base=24, base_steps=2, base_batch=4, ground_check=2, ground_early=0.5, ground_more=1, ground_rounds=1,
              pairs_steps=1, read_first_steps=1, read_focus_steps=1, read_steps=1, read_check=2, read_more=1,
@@ -32,7 +34,8 @@ for drop in [None, ("ground_min",), ("read_min",), ("drill_min",), ("compare_min
     except Exception as e:  # noqa: BLE001
         errors.append(type(e).__name__)
         print(type(e).__name__, str(e)[:200])
-hashes = {str(p.relative_to(out)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(out.rglob("*.safetensors"))}
+hashes = {str(p.relative_to(out)): hashlib.sha256(p.read_bytes()).hexdigest()
+          for p in sorted(out.rglob("*.safetensors"))}
 checks = {p.name: json.loads(p.read_text()) for p in sorted((out / "logs").glob("*_checks.json"))}
 rows = {p.stem: json.loads(p.read_text())["rows"] for p in sorted((out / "eval").glob("*.json"))}
 print(json.dumps(dict(errors=errors, hashes=hashes, checks=checks, rows=rows), indent=1, sort_keys=True),
