@@ -2,15 +2,15 @@
 
     r3lab notebooks run [00 10 ...] [-p key value ...] [--profile smoke|default] [--out runs/x]
 
-Parameters are checked against `papermill.inspect_notebook` before anything runs: unknown or
-mistyped names are refused with the notebook's real parameters (papermill itself only logs them), and numbers
-outside the range their help comment states (`# optimizer steps, 1..2000`) are refused with that range. Smoke
-mode runs a lesson at its own small sizes (`r3lab.course.SMOKE`); a given parameter it replaces is named.
+Parameters are checked against `papermill.inspect_notebook` before anything runs: unknown or mistyped names are
+refused with the notebook's real parameters (papermill itself only logs them), and numbers outside the range their
+help comment states (`# optimizer steps, 1..2000`) are refused with that range. Smoke mode runs a lesson at its own
+small sizes (`r3lab.course.SMOKE`); a given parameter it replaces is named.
 Everything a run makes stays in its folder: `<out>/<name>/<name>.ipynb` (executed), `<name>.html`
 (nbconvert's rendering), `figures/`, and `<out>/index.html` + `results.json` (wall and CPU seconds, the
 machine). Each executed notebook is signed (`r3lab.course.trust`): the site shows a signed notebook's outputs as
-they are and sanitises everything else. The kernel runs with
-R3LAB_HEADLESS=1: figures are saved as images, the step player as a strip of frames, no progress bars.
+they are and sanitises everything else. The kernel runs with R3LAB_HEADLESS=1: figures are saved as images, the
+step player as a strip of frames, no progress bars.
 A notebook records its key numbers with `r3lab.course.report(name=value, ...)`; the index shows each
 notebook's time and headline numbers and flags any file over `MAX_BYTES`.
 """
@@ -39,8 +39,7 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _TYPES = {"bool": bool, "int": int, "float": float, "str": str}
 MAX_BYTES = 2_000_000  # an executed notebook or its page above this is flagged (and fails the tests)
 HEADLESS_ENV = {"R3LAB_HEADLESS": "1", "TQDM_DISABLE": "1"}  # given to the kernel: saved, not watched
-# the kernel's own log: errors only (ipykernel warns on every start that its local TCP sockets are unencrypted)
-KERNEL_ARGS = ["--IPKernelApp.log_level=ERROR"]
+KERNEL_ARGS = ["--IPKernelApp.log_level=ERROR"]  # ipykernel warns at every start that local sockets are unencrypted
 # lesson -> its headline: (before, after) pairs shown first on the index page
 HEADLINES = {
     "20_sft": [("read_one_before", "read_one_after"), ("crop_iou_before", "crop_iou_after")],
