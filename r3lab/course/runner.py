@@ -6,13 +6,12 @@ Parameters are checked against `papermill.inspect_notebook` before anything runs
 refused with the notebook's real parameters (papermill itself only logs them), and numbers outside the range their
 help comment states (`# optimizer steps, 1..2000`) are refused with that range. Smoke mode runs a lesson at its own
 small sizes (`r3lab.course.SMOKE`); a given parameter it replaces is named.
-Everything a run makes stays in its folder: `<out>/<name>/<name>.ipynb` (executed), `<name>.html`
-(nbconvert's rendering), `figures/`, and `<out>/index.html` + `results.json` (wall and CPU seconds, the
-machine). Each executed notebook is signed (`r3lab.course.trust`): the site shows a signed notebook's outputs as
-they are and sanitises everything else. The kernel runs with R3LAB_HEADLESS=1: figures are saved as images, the
-step player as a strip of frames, no progress bars.
-A notebook records its key numbers with `r3lab.course.report(name=value, ...)`; the index shows each
-notebook's time and headline numbers and flags any file over `MAX_BYTES`.
+Everything a run makes stays in its folder: `<out>/<name>/<name>.ipynb` (executed), `<name>.html` (nbconvert's
+rendering), `figures/`, and `<out>/index.html` + `results.json` (wall and CPU seconds, the machine). Each executed
+notebook is signed (`r3lab.course.trust`): the site shows a signed notebook's outputs as they are and sanitises
+everything else. The kernel runs with R3LAB_HEADLESS=1: figures are saved as images, the step player as a strip of
+frames, no progress bars. A notebook records its key numbers with `r3lab.course.report(name=value, ...)`; the index
+shows each one's time and headline numbers and flags any file over `MAX_BYTES`.
 """
 from __future__ import annotations
 
