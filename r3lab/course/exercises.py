@@ -101,7 +101,8 @@ def record_expected(results_json: str | Path, path: Path = EXPECTED) -> dict[str
 
 def check(key: str, *args, **kwargs) -> bool:
     """Run exercise `key`'s check on the student's work: prints a pass, or what is wrong, and returns which."""
-    from . import checks_early, checks_explain, checks_replication, checks_train  # noqa: F401  (each module registers its lessons' checks)
+    # each module registers its lessons' checks
+    from . import checks_audit, checks_early, checks_explain, checks_replication, checks_train  # noqa: F401
 
     if key not in CHECKS:
         raise KeyError(f"no check for exercise {key!r}; the checks are {', '.join(sorted(CHECKS))}")

@@ -473,3 +473,69 @@ def test_10_5_reprefill_grows(capsys):
     assert _verdict(capsys, "10.5", curve)[0]
     ok, out = _verdict(capsys, "10.5", list(reversed([{**r, "crops": 4 - r["crops"]} for r in curve])))
     assert not ok and "the ratio went" in out
+
+
+def _audit_rows(k=5, majority=0.1, pass_at_k=0.3, c=0.2, **more):
+    """A live audit's read_one row as `run_audit` writes it (chance levels included)."""
+    row = {"chance": c, "accuracy": 0.9, "acc_majority_no_crop": majority, "acc_majority_no_crop_chance": c,
+           "pass_at_k_no_crop": pass_at_k, "pass_at_k_no_crop_chance": 1 - (1 - c) ** k,
+           "acc_format_only_chance": c, "acc_dummy_crop": 0.0}
+    return {"read_one": {**row, **more}}
+
+
+def test_47_1_majority_against_pass_at_k(capsys):
+    res = SimpleNamespace(rows=_audit_rows())
+    ok, out = _verdict(capsys, "47.1", res, 1 - 0.8 ** 5, above_chance=False)
+    assert ok and "pass@k 0.30 against its chance 0.67" in out
+    ok, out = _verdict(capsys, "47.1", res, 0.2 * 5, above_chance=False)  # five tries are not five times the chance
+    assert not ok and "is not pass@5's chance level" in out
+    ok, out = _verdict(capsys, "47.1", res, 1 - 0.8 ** 5, above_chance=True)
+    assert not ok and "look again" in out
+    ok, out = _verdict(capsys, "47.1", _audit_rows(k=3), 1 - 0.8 ** 3, above_chance=False)  # the lesson's k
+    assert not ok and "raise k to 5" in out
+
+
+def _question(right, answer, family="read_one"):
+    return {"family": family, "settings": {"format_only": {"answer": answer, "correct": right}}}
+
+
+def test_47_2_right_without_pixels(capsys):
+    qs = [_question(True, "vertical"), _question(True, "vertical"), _question(False, "no"), _question(False, None),
+          _question(False, "vertical"), _question(True, "yes", family="compare_two")]
+    res = SimpleNamespace(rows=_audit_rows(), questions=qs)  # 5 read_one questions: a guess gets 1.0 right
+    ok, out = _verdict(capsys, "47.2", res, 2, more_than_chance=True)
+    assert ok and "2 of 5 right, a guess 1.0; its most frequent answer 'vertical' (3 of 5)" in out
+    ok, out = _verdict(capsys, "47.2", res, 3, more_than_chance=True)  # compare_two's right answer counted
+    assert not ok and "3 is not the number of read_one questions answered right" in out
+    ok, out = _verdict(capsys, "47.2", res, 2, more_than_chance=False)
+    assert not ok and "2 of 5 right against 1.0 by guessing" in out
+    ok, out = _verdict(capsys, "47.2", SimpleNamespace(rows=_audit_rows(), questions=[]), 0, more_than_chance=False)
+    assert not ok and "no audited read_one question" in out
+
+
+def test_47_3_grey_against_dummy(capsys):
+    res = SimpleNamespace(rows=_audit_rows(acc_blank=0.25))
+    ok, out = _verdict(capsys, "47.3", res, 25)
+    assert ok and "a grey crop 25%, dummy slots 0% (+25 points" in out
+    ok, out = _verdict(capsys, "47.3", res, 0.25)  # a share, not points
+    assert not ok and "in points" in out
+    ok, out = _verdict(capsys, "47.3", SimpleNamespace(rows=_audit_rows()), 0)
+    assert not ok and "necessity=True" in out
+
+
+def test_47_4_log_against_model(capsys, tmp_path):
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps({"policy": None, "rows": {"all": {"accuracy": 1.0, "crop_rate": 0.75, "crop_iou": 0.7,
+                                                                 "tokens": None}}}))
+    ok, out = _verdict(capsys, "47.4", path, ["accuracy", "crop_iou"], ["acc_format_only", "attn_in_region"])
+    assert ok and "from the log: accuracy 1.00, crop_iou 0.70" in out
+    ok, out = _verdict(capsys, "47.4", path, ["accuracy", "acc_format_only"], ["acc_dummy_crop", "tool_only"])
+    assert not ok and "'acc_format_only' is not measured in the log's audit" in out
+    ok, out = _verdict(capsys, "47.4", path, ["accuracy", "tokens"], ["acc_dummy_crop", "tool_only"])  # not measured
+    assert not ok and "'tokens' is not measured in the log's audit" in out
+    ok, out = _verdict(capsys, "47.4", path, ["accuracy", "crop_iou"], ["acc_dummy_crop", "speed"])
+    assert not ok and "'speed' is not an audit key" in out
+    ok, out = _verdict(capsys, "47.4", path, ["accuracy", "crop_iou"], ["crop_rate", "tool_only"])
+    assert not ok and "'crop_rate' is in the log's audit" in out
+    ok, out = _verdict(capsys, "47.4", tmp_path / "none.json", ["accuracy"], ["tool_only"])
+    assert not ok and "does not exist" in out
