@@ -160,3 +160,5 @@ def test_every_schedule_slot_holds_its_lesson_with_room_to_spare():
             need = 1.5 * lesson(m[1]).default_s / 60
             assert end - start >= need, f"{what}: {end - start} min for a lesson that runs {lesson(m[1]).minutes}"
     assert lessons >= 7
+    slotted = {n for _, what in rows for n in re.findall(r"\b(\d\d)\b", what)}
+    assert not {x.notebook[:2] for x in LESSONS} - slotted, "every lesson needs a slot in the schedule"
