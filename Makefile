@@ -73,6 +73,7 @@ docs: $(STAMP)
 
 # -v: the CI log names every test (each notebook in smoke mode, the link check, the browser check)
 test: setup
+	$(BIN)/ruff check r3lab tests benchmarks
 	$(BIN)/python -m pytest -v -p no:cacheprovider -n 2 --durations=20 $(PYTEST_ARGS)
 
 test-py312:
