@@ -119,11 +119,13 @@ def test_lora_wrapped_model_keeps_the_cache_exact(samples, family):
     warnings.filterwarnings("ignore", ".*linear-attention layers")  # Qwen3.5's mode='reference' notice
     p = build_tiny(TinyConfig(seed=3, patch_size=7 if family in ("qwen3_vl", "qwen3_5") else 14,
                               layers=4 if family == "qwen3_5" else 2), family=family)
-    add_lora(p, LoRAConfig(r=4, targets="lm,vision,merger"))
-    with torch.no_grad():
-        for n, q in p.model.named_parameters():
-            if "lora_B" in n:
-                q.normal_(0, 0.2)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)  # the adapters' weights do not depend on which tests ran before on this worker
+        add_lora(p, LoRAConfig(r=4, targets="lm,vision,merger"))
+        with torch.no_grad():
+            for n, q in p.model.named_parameters():
+                if "lora_B" in n:
+                    q.normal_(0, 0.2)
     assert type(p.model).__name__ == "PeftModel"
     _incremental_equals_full(p, samples, 2, tol=2e-4 if family == "qwen3_5" else 1e-4)
     rec = Recorder()

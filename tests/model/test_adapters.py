@@ -22,7 +22,9 @@ FAMILIES = ["qwen2_5_vl", "qwen3_vl", "qwen3_5", "smolvlm"]
 
 def lora_policy(family="qwen2_5_vl", parts="lm", seed=1, r=4):
     p = build_tiny(TinyConfig(seed=seed, patch_size=7 if family != "qwen2_5_vl" else 14), family=family)
-    add_lora(p, LoRAConfig(r=r, targets=parts))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)  # A's init: the same whichever tests ran before on this worker
+        add_lora(p, LoRAConfig(r=r, targets=parts))
     with torch.no_grad():  # fresh adapters are a no-op (B = 0): give them weight so tests see them
         for n, q in p.model.named_parameters():
             if "lora_B" in n:
