@@ -31,6 +31,16 @@ SIZES = dict(n_train=24, n_eval=3, train_rollout={"max_new_tokens": 24}, eval_ro
 BARS = ("ground", "read", "drill", "compare", "sft", "sft_read")  # dropped to 0 in this order
 
 
+def cpu_kind() -> str:
+    """What decides autocast's bfloat16 bytes on a CPU: the vendor, torch's vector ISA and native bfloat16 support."""
+    info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").is_file() else ""
+    vendor = next((ln.split(":")[1].strip() for ln in info.splitlines() if ln.startswith("vendor_id")), "unknown")
+    flags = set(next((ln.split(":")[1].split() for ln in info.splitlines() if ln.startswith("flags")), []))
+    bf16 = sorted(flags & {"avx512_bf16", "amx_bf16"})
+    return f"{vendor}, torch {torch.backends.cpu.get_cpu_capability()}, " + (
+        "+".join(bf16) if bf16 else "no avx512_bf16/amx_bf16")
+
+
 def _guard(out, bars: dict) -> RecipeConfig:
     return RecipeConfig(**{**SIZES, "out": str(out), **GUARD, **bars})
 
@@ -49,7 +59,10 @@ def test_the_guard_recipe_gives_the_checkpoints_and_records_of_the_recipe_before
     Recipe(_guard(tmp_path, bars), progress=False).run()
     got = {str(p.relative_to(tmp_path)): hashlib.sha256(p.read_bytes()).hexdigest()
            for p in sorted(tmp_path.rglob("*.safetensors"))}
-    assert got == want["hashes"]
+    kind = cpu_kind()  # bfloat16 autocast's bytes are the CPU's: one recorded set per kind of CPU
+    known = [want["hashes"][kind]] if kind in want["hashes"] else list(want["hashes"].values())
+    assert got in known, (f"checkpoint bytes differ from format 1's on this CPU ({kind}); if format 1 on 619ce44 "
+                          "gives these bytes here too (make_recipe_guard.py says how), add its set under this name")
     assert {p.name: json.loads(p.read_text()) for p in (tmp_path / "logs").glob("*_checks.json")} == want["checks"]
     rows = {p.stem: json.loads(p.read_text())["rows"] for p in (tmp_path / "eval").glob("*.json")}
     assert json.dumps(rows, sort_keys=True) == json.dumps(want["rows"], sort_keys=True)  # NaN IoUs as text

@@ -1,5 +1,7 @@
 """How recipe_guard.json was made, on commit 619ce44 (format-1 settings, one error class per check):
 `OMP_NUM_THREADS=1 python make_recipe_guard.py OUT recipe_guard.json` (then its "how" and "recipe_json" were added).
+On another kind of CPU (the bytes of bfloat16 autocast are the CPU's): `git worktree add W 619ce44`, run this script
+there with `PYTHONPATH=W`, and add its hashes to recipe_guard.json under that CPU's `cpu_kind()` (test_curriculum.py).
 
 The tiny recipe with every phase and check on, each check failing once past its one added phase, then its bar
 dropped, until every row is evaluated: the sha256 of every checkpoint file, every check record and every row.
