@@ -39,6 +39,9 @@ unset JUPYTER_PATH
 # pip's default retries with back-off on every package.
 export PIP_RETRIES="${PIP_RETRIES:-1}" PIP_DEFAULT_TIMEOUT="${BINDER_PIP_TIMEOUT:-15}"
 export PIP_DISABLE_PIP_VERSION_CHECK=1
+# Byte-compiling every installed module (torch, jupyterlab, pandas, ...) is half of the install's time and checks
+# nothing: a module compiles when it is first imported.
+export PIP_NO_COMPILE=1
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
 
 step "fresh venv on $PYTHON in $WORK/venv"

@@ -19,6 +19,7 @@ from typing import Callable
 from ..core.procs import PARENT_ENV, die_with_parent, exit_on_signals, parent_from_env, signal_of, stop
 
 LAUNCHER = "r3lab.replication.jobs"
+POLL = 0.2  # seconds between looks at the running jobs (a stage of the smoke recipe lasts about one)
 STOP_GRACE = 60.0  # seconds a job has to save and end once told to stop (torchrun gives its ranks 30), then SIGKILL
 
 
@@ -62,7 +63,7 @@ def run_jobs(jobs: dict[str, tuple[str, ...]], done: Callable[[str], bool], out:
                                                         stderr=subprocess.STDOUT, env=env, start_new_session=True)
                 if not running:
                     raise RuntimeError(f"recipe jobs {pending} wait for inputs no job makes")
-                time.sleep(1.0)
+                time.sleep(POLL)
                 for job, proc in list(running.items()):
                     if proc.poll() is None:
                         continue

@@ -150,7 +150,8 @@ def test_parallel_jobs_lose_no_stage_time(tmp_path):
 
 def test_ship_then_warm_start_trains_nothing_shipped(tmp_path):
     out = tmp_path / "rc"
-    run_recipe(RecipeConfig(out=str(out), rows="sft,sft_rgrpo", ship=str(tmp_path / "ship"),
+    # in this process: the job scheduler is test_recipe_trains_every_stage's
+    run_recipe(RecipeConfig(out=str(out), rows="sft,sft_rgrpo", ship=str(tmp_path / "ship"), parallel=1,
                             tiny={**R3_TINY, "patch_size": 14}, **{**TINY, "ground_check": 4, "ground_min": 0.0}),
                progress=False)
     config = json.loads((tmp_path / "ship" / "r3-tiny-sft" / "config.json").read_text())
@@ -167,7 +168,7 @@ def test_ship_then_warm_start_trains_nothing_shipped(tmp_path):
         shipped = (tmp_path / "ship" / name / "r3lab.json").read_text()
         evaluation = json.loads(shipped)["meta"]["evaluation"]
         assert evaluation["rollout"] == asdict(RecipeConfig(**TINY).eval_rollout) and str(tmp_path) not in shipped
-    rec = Recipe(RecipeConfig(out=str(fresh), rows="sft,oracle", **TINY), progress=False)
+    rec = Recipe(RecipeConfig(out=str(fresh), rows="sft,oracle", parallel=1, **TINY), progress=False)
     res = rec.run()
     assert "sft" not in rec.times and "base" not in rec.times  # loaded, not retrained
     assert "stages base, sft, rgrpo: copied from" in res["provenance"]  # and the card would say so
