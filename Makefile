@@ -23,7 +23,7 @@ VENV312 ?= .venv312
 PINS312 ?= torch transformers  # newest; the floor: PY312=python3.10 PINS312="torch==2.11.0 transformers==5.20.2"
 CORE_TESTS := tests/core tests/engine tests/model tests/train tests/explain
 
-.PHONY: setup chromium main solutions check docs test test-py312 clean
+.PHONY: setup chromium main solutions check docs test venv312 test-py312 clean
 RUN ?= runs/main
 # RECORD=1 (the reference machine, at the end of a change): record the run into the repository (lesson times into
 # r3lab/course/times.json, the solutions' expected outputs into expected.json) and rewrite every generated statement
@@ -74,12 +74,16 @@ docs: $(STAMP)
 # -v: the CI log names every test (each notebook in smoke mode, the link check, the browser check)
 test: setup
 	$(BIN)/ruff check r3lab tests benchmarks
-	$(BIN)/python -m pytest -v -p no:cacheprovider -n 2 --durations=20 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -v -p no:cacheprovider -n 2 --dist worksteal --durations=20 $(PYTEST_ARGS)
 
-test-py312:
+# venv312: the environment and its torch and transformers (the long part; .ci/run starts it beside make test);
+# test-py312 then installs r3lab into it (setuptools writes r3lab.egg-info here: not while make test does).
+venv312:
 	@test -n "$(PY312)" || { echo "error: no Python 3.12 found (pyenv install 3.12, or make test-py312 PY312=/path/to/python3.12)" >&2; exit 1; }
 	test -x $(VENV312)/bin/python || $(PY312) -m venv $(VENV312)
 	$(VENV312)/bin/pip install --quiet --disable-pip-version-check --upgrade $(PINS312)
+
+test-py312: venv312
 	$(VENV312)/bin/pip install --quiet --disable-pip-version-check -e ".[test,lora,explain]"
 	$(VENV312)/bin/python -c "import platform, torch, transformers; print('[py312] python', platform.python_version(), 'torch', torch.__version__, 'transformers', transformers.__version__)"
 	$(VENV312)/bin/python -m pytest -q -p no:cacheprovider -n 2 $(PYTEST_ARGS) $(CORE_TESTS)

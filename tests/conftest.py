@@ -11,6 +11,14 @@ def pytest_configure(config):
     r3lab.configure_threads()  # one thread unless OMP_NUM_THREADS says otherwise (see env.configure_threads)
 
 
+# the longest tests start first, so that on two workers none of them is left running alone at the end
+FIRST = ("binder", "slow", "notebooks")
+
+
+def pytest_collection_modifyitems(items):
+    items.sort(key=lambda item: next((i for i, m in enumerate(FIRST) if item.get_closest_marker(m)), len(FIRST)))
+
+
 @pytest.fixture(autouse=True)
 def _collect():
     yield

@@ -93,6 +93,7 @@ def test_oracle_and_random_boxes_decide_where_the_crops_go():
         assert [c.info.box_input for c in r.crops] == [c.info.box_input for c in r2.crops]  # seeded
 
 
+@pytest.mark.slow
 def test_recipe_trains_every_stage_evaluates_every_row_and_resumes(tmp_path):
     out = tmp_path / "rc"
     res = run_recipe(RecipeConfig(out=str(out), **TINY), progress=False)
@@ -900,6 +901,7 @@ def test_the_drill_check_adds_drill_phases_until_the_bar_then_names_the_fix(tmp_
 
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(sys.platform == "win32", reason="torchrun's gloo ranks on a POSIX machine")
 def test_the_sft_checks_of_a_two_rank_sft_stage_run_on_both_ranks(tmp_path):
     # the base and SFT stages run as two DDP ranks (`parallel=2`); their SFT checks deal the held-out questions out

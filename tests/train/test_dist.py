@@ -56,6 +56,7 @@ def _run(cmd, out, env_extra=None):
     return load_file(str(out / "params.safetensors")), json.loads((out / "log.json").read_text())
 
 
+@pytest.mark.slow
 def test_two_process_gloo_run_equals_single_process(tmp_path):
     script = tmp_path / "worker.py"
     script.write_text(WORKER)
@@ -141,6 +142,7 @@ def _one_process_and_two_ranks(tmp_path, worker: str, checkpoint: str, result: s
     return got
 
 
+@pytest.mark.slow
 def test_evaluate_rows_over_two_ranks_equals_one_process(tmp_path):
     got = _one_process_and_two_ranks(tmp_path, EVAL_WORKER, "r3-tiny-sft", "rows.json")
     assert (got["one"]["world"], got["two"]["world"]) == (1, 2)
@@ -189,6 +191,7 @@ CHECKS_WORKER = textwrap.dedent('''
 ''')
 
 
+@pytest.mark.slow
 def test_the_base_checks_over_two_ranks_equal_one_process(tmp_path):
     got = _one_process_and_two_ranks(tmp_path, CHECKS_WORKER, "r3-tiny-base", "checks.json")
     one, two = got.pop("one"), got.pop("two")
