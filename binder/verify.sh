@@ -39,9 +39,6 @@ unset JUPYTER_PATH
 # pip's default retries with back-off on every package.
 export PIP_RETRIES="${PIP_RETRIES:-1}" PIP_DEFAULT_TIMEOUT="${BINDER_PIP_TIMEOUT:-15}"
 export PIP_DISABLE_PIP_VERSION_CHECK=1
-# Byte-compiling every installed module (torch, jupyterlab, pandas, ...) is half of the install's time and checks
-# nothing: a module compiles when it is first imported.
-export PIP_NO_COMPILE=1
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
 
 step "fresh venv on $PYTHON in $WORK/venv"
@@ -54,7 +51,9 @@ step "pip install -r binder/requirements.txt"
 # repo2docker runs this from the repository root with the file's own options (the extra index).
 # Two warnings per package are this offline machine's (the unreachable CPU-torch index, local index
 # folders without that package): filtered out; every other line and pip's exit status are kept.
-(cd "$REPO" && pip install --quiet -r binder/requirements.txt 2>&1 \
+# --no-compile: byte-compiling every installed module (torch, jupyterlab, pandas, ...) is half of the install's
+# time and checks nothing (a module compiles when it is first imported).
+(cd "$REPO" && pip install --quiet --no-compile -r binder/requirements.txt 2>&1 \
   | sed -e '/Retrying (Retry(total=0.*NewConnectionError/d' -e '/is ignored: it is neither a file nor a directory/d')
 
 step "binder/postBuild"
