@@ -86,7 +86,7 @@ venv312:
 test-py312: venv312
 	$(VENV312)/bin/pip install --quiet --disable-pip-version-check -e ".[test,lora,explain]"
 	$(VENV312)/bin/python -c "import platform, torch, transformers; print('[py312] python', platform.python_version(), 'torch', torch.__version__, 'transformers', transformers.__version__)"
-	$(VENV312)/bin/python -m pytest -q -p no:cacheprovider -n 2 $(PYTEST_ARGS) $(CORE_TESTS)
+	$(VENV312)/bin/python -m pytest -q -p no:cacheprovider -n 2 --dist worksteal $(PYTEST_ARGS) $(CORE_TESTS)
 
 clean:
 	rm -rf $(VENV) $(VENV312) runs site .site-src .cache .pytest_cache
