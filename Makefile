@@ -29,12 +29,10 @@ RUN ?= runs/main
 # r3lab/course/times.json, the solutions' expected outputs into expected.json) and rewrite every generated statement
 RECORD_FLAG := $(if $(RECORD),--record,)
 
-# --no-compile: pip would byte-compile every module it installs (half the install's time); Python compiles each
-# module the first time it is imported, and only those.
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check --no-compile torch==2.13.0
-	$(BIN)/pip install --quiet --disable-pip-version-check --no-compile -e ".[dev]"
+	$(BIN)/pip install --quiet --disable-pip-version-check torch==2.13.0
+	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[dev]"
 	$(BIN)/python -m ipykernel install --sys-prefix --name r3lab --display-name "r3lab (Python 3)" >/dev/null
 	touch $(STAMP)
 
@@ -83,10 +81,10 @@ test: setup
 venv312:
 	@test -n "$(PY312)" || { echo "error: no Python 3.12 found (pyenv install 3.12, or make test-py312 PY312=/path/to/python3.12)" >&2; exit 1; }
 	test -x $(VENV312)/bin/python || $(PY312) -m venv $(VENV312)
-	$(VENV312)/bin/pip install --quiet --disable-pip-version-check --no-compile --upgrade $(PINS312)
+	$(VENV312)/bin/pip install --quiet --disable-pip-version-check --upgrade $(PINS312)
 
 test-py312: venv312
-	$(VENV312)/bin/pip install --quiet --disable-pip-version-check --no-compile -e ".[test,lora,explain]"
+	$(VENV312)/bin/pip install --quiet --disable-pip-version-check -e ".[test,lora,explain]"
 	$(VENV312)/bin/python -c "import platform, torch, transformers; print('[py312] python', platform.python_version(), 'torch', torch.__version__, 'transformers', transformers.__version__)"
 	$(VENV312)/bin/python -m pytest -q -p no:cacheprovider -n 2 --dist worksteal $(PYTEST_ARGS) $(CORE_TESTS)
 
