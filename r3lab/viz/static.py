@@ -74,31 +74,51 @@ class _Drawer:
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, name="r3lab-kaleido", daemon=True)
         self.thread.start()
-        self.kaleido, self.ready = None, False
+        self.kaleido, self.ready, self.opening = None, False, None
         try:
-            self._wait(self._open(kaleido.Kaleido, path), START_S, f"start the browser {path}")
+            # not cancelled from here: the browser's process is started in a thread of choreographer's, and a
+            # start cancelled before that thread returns would leave a browser nobody can name (`_abort`)
+            self._wait(self._open(kaleido.Kaleido, path), START_S, f"start the browser {path}", cancel=False)
         except BaseException:
             self.close()
             raise
 
     async def _open(self, make, path: str) -> None:
+        self.opening = asyncio.current_task()
         # mathjax=False: kaleido would fetch MathJax from a CDN, which an offline machine never answers
         self.kaleido = make(n=1, timeout=DRAW_S, mathjax=False, path=path)
         await self.kaleido.open()
         self.ready = True
 
-    def _wait(self, coro, seconds: float, what: str):
+    async def _abort(self) -> None:
+        """Stop a start that did not finish in time, once the browser's process (if one was started) is known."""
+        task = self.opening
+        for _ in range(100):  # Popen returns in milliseconds, but on a loaded machine its thread may lag
+            if task is None or task.done() or getattr(self.kaleido, "subprocess", None) is not None:
+                break
+            await asyncio.sleep(0.05)
+        if task is not None and not task.done():
+            task.cancel()
+            await asyncio.wait({task}, timeout=2)
+
+    def _wait(self, coro, seconds: float, what: str, cancel: bool = True):
         future = asyncio.run_coroutine_threadsafe(coro, self.loop)
         try:
             return future.result(seconds)
         except concurrent.futures.TimeoutError:
-            future.cancel()
+            if cancel:
+                future.cancel()
             raise BrowserMissing(f"kaleido could not {what} within {seconds:.0f} s") from None
 
     def draw(self, fig_dict: dict, opts: dict) -> bytes:
         return self._wait(self.kaleido.calc_fig(fig_dict, opts=opts), DRAW_S, "draw a figure")
 
     def close(self) -> None:
+        if not self.ready:
+            try:
+                asyncio.run_coroutine_threadsafe(self._abort(), self.loop).result(8)
+            except Exception:  # bounded: whatever process is known by now is killed below
+                pass
         proc = getattr(self.kaleido, "subprocess", None)
         if proc is not None and proc.poll() is None:  # the browser's whole process group (it starts its own)
             try:
