@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import inspect
-import json
 import re
 import types
 import typing
@@ -122,7 +121,10 @@ def parse_bool(s: str) -> bool:
 
 
 def parse_json(s: str):
+    """A JSON flag's value, held to the config reader's rules (size, no key twice, finite numbers)."""
+    from ..core.config_file import parse_value
+
     try:
-        return json.loads(s)
+        return parse_value(s, "a JSON value")
     except ValueError as e:
-        raise argparse.ArgumentTypeError(f"expected a JSON value, got {s!r}: {e}") from None
+        raise argparse.ArgumentTypeError(str(e)) from None

@@ -10,11 +10,10 @@ it win.
 from __future__ import annotations
 
 import argparse
-import json
-import re
 from pathlib import Path
 
-from ..core.files import read_text
+from ..core.config_file import parse_value, read_config
+from ..core.settings import short
 from ..replication.curriculum import base_stage, sft_stage
 from ..replication.recipe import RecipeConfig, run_recipe
 from ..replication.recipe_format import ALIASES, defaults, get_setting, read_settings
@@ -72,11 +71,11 @@ def add_arguments(parser) -> None:
 def _path_value(text: str) -> tuple:
     path, eq, value = text.partition("=")
     if not eq or not path:
-        raise argparse.ArgumentTypeError(f"expected PATH=VALUE (e.g. read.steps=300), got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected PATH=VALUE (e.g. read.steps=300), got {short(text)}")
     try:
-        return path.strip(), json.loads(value)
-    except ValueError:
-        return path.strip(), value
+        return path.strip(), parse_value(value, f"--set {short(path.strip(), 60)}", fallback_text=True)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def _parser_of(path: str):
@@ -97,9 +96,9 @@ def settings_from_args(args) -> dict:
         elif not (isinstance(v, dict) and not v):  # (a nested field none of whose flags was given)
             settings[k] = v
     for k, v in given.items():
-        if k.endswith(".mix"):
+        if k.endswith(".mix") and k != "rgrpo.mix":  # a phase's mix: its fields (R-GRPO's is a family -> weight map)
             if not isinstance(v, dict):
-                raise ValueError(f"--{k[:-4].replace('_', '-')}-mix takes a JSON object of Mix fields, got {v!r}")
+                raise ValueError(f"--{k[:-4].replace('_', '-')}-mix takes a JSON object of Mix fields, got {short(v)}")
             settings.update({f"{k}.{f}": x for f, x in v.items()})
         elif "." in k:
             settings[k] = v
@@ -109,23 +108,8 @@ def settings_from_args(args) -> dict:
 
 
 def _load(path: str) -> dict:
-    import yaml
-
-    class Loader(yaml.SafeLoader):  # YAML 1.1 reads 2e-05 (no dot) as text; JSON and people write it so
-        pass
-    Loader.add_implicit_resolver("tag:yaml.org,2002:float", re.compile(
-        r"^[-+]?(?:\d[\d_]*\.?\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?|\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"),
-        list("-+0123456789."))
-    p = Path(path)
-    try:
-        values = yaml.load(read_text(p), Loader=Loader)
-    except yaml.YAMLError as e:
-        where = getattr(e, "problem_mark", None)
-        raise ValueError(f"--config {p}" + (f":{where.line + 1}" if where else "") + f": not YAML or JSON ({e})") \
-            from None
-    if not isinstance(values, dict):
-        raise ValueError(f"--config {p}: expected a mapping of RecipeConfig's keywords, got {type(values).__name__}")
-    return read_settings(values, f"--config {p}") if "format_version" in values else values
+    values = read_config(path, "--config")
+    return read_settings(values, f"--config {path}") if "format_version" in values else values
 
 
 def run(args) -> int:

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
+from .settings import short
+
 
 @contextlib.contextmanager
 def file_lock(path: str | os.PathLike, timeout: float = 120.0):
@@ -160,26 +162,33 @@ def replace_entries(new: Path, out: Path, names: Sequence[str]) -> None:
 OUTSIDE_ENV = "R3LAB_ALLOW_OUTSIDE_PATHS"  # =1: a data file may name files outside its own folder (trusted data)
 
 
-def inside(root: str | os.PathLike, rel, what: str = "path") -> Path:
-    """`root / rel` for a path a data file names; ValueError naming it when it leaves `root` (absolute, or with
-    `..` climbing out), so a crafted line cannot make r3lab open /etc/passwd. A link is held to the same rule
-    where it points: one inside `root` that leads out of it (shipped in a downloaded dataset, say) is refused
-    too. R3LAB_ALLOW_OUTSIDE_PATHS=1 lets trusted data name any path, and follow any link."""
-    if not isinstance(rel, str) or not rel.strip():
-        raise ValueError(f"{what} must be a non-empty relative path, got {rel!r}")
-    if os.environ.get(OUTSIDE_ENV, "").strip() not in ("", "0"):
-        return Path(root) / rel
+def outside_allowed() -> bool:
+    """R3LAB_ALLOW_OUTSIDE_PATHS=1 (any value but empty or 0): data you trust may name any path."""
+    return os.environ.get(OUTSIDE_ENV, "").strip() not in ("", "0")
+
+
+def inside(root: str | os.PathLike, rel, what: str = "path", root_name: str = "the folder",
+           fix: str = "move the file in") -> Path:
+    """The path a data file names, held to its root: the one rule for datasets, benchmarks, `data import` and
+    imported runs. `rel` is relative to `root` (or absolute, as official files write it) and must resolve inside
+    `root`, links included: `..` climbing out, an absolute path elsewhere, and a link inside `root` that leads
+    out of it (shipped in a downloaded archive, say) are each a ValueError naming it, so a crafted record cannot
+    make r3lab open /etc/passwd or copy any image into a report. R3LAB_ALLOW_OUTSIDE_PATHS=1 lifts the rule."""
+    if not isinstance(rel, str) or not rel.strip() or "\x00" in rel:
+        raise ValueError(f"{what} must be a non-empty path, got {short(rel, 1000)}")
+    path = Path(rel) if os.path.isabs(rel) else Path(root) / rel
+    if outside_allowed():
+        return path
+    real, home = os.path.realpath(path), os.path.realpath(root)
+    if os.path.commonpath([real, home]) == home:
+        return path
+    trust = f"set {OUTSIDE_ENV}=1 for data you trust"
     norm = os.path.normpath(rel)
     if os.path.isabs(rel) or norm == ".." or norm.startswith(".." + os.sep):
-        raise ValueError(f"{what} {rel!r} leaves the folder {root}: paths in a data file are relative to it and stay "
-                         f"inside (move the file in, or set {OUTSIDE_ENV}=1 for data you trust)")
-    path = Path(root) / rel
-    real, home = os.path.realpath(path), os.path.realpath(root)
-    if os.path.commonpath([real, home]) != home:
-        raise ValueError(f"{what} {rel!r} in the folder {root} is a link to {real}, outside that folder: links in a "
-                         f"data folder stay inside it too (copy the file in, or set {OUTSIDE_ENV}=1 for data you "
-                         "trust)")
-    return path
+        raise ValueError(f"{what} {short(rel, 1000)} leaves {root_name} {root}: paths in a data file stay inside it "
+                         f"({fix}, or {trust})")
+    raise ValueError(f"{what} {short(rel, 1000)} in {root_name} {root} is a link to {real}, outside it: links in a "
+                     f"data folder stay inside it too ({fix}, or {trust})")
 
 
 def given_path(path: str | os.PathLike, what: str = "path") -> Path:

@@ -21,7 +21,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from ..core.answer import extract_answer
-from ..core.files import OUTSIDE_ENV, ImportReport, bad_record, check_unique, file_stem, inside, read_records
+from ..core.files import ImportReport, bad_record, check_unique, file_stem, inside, read_records
 from ..core.crop_calls import CallStyle, find_crop_calls, format_crop_call
 from ..core.regions import Frame, ViewConfig, check_box, crop_and_zoom
 from ..core.prompt import IM_END
@@ -306,15 +306,9 @@ def _frame(image: str, view: ViewConfig, size: tuple[int, int] | None = None) ->
 
 def _file(root: Path, rel: str) -> Path:
     """The image a record names: relative to `root` (the image root), or absolute (the official files' layout)
-    but inside it, links included (`inside`'s rule), so a record cannot copy any image on the machine into the
-    dataset; R3LAB_ALLOW_OUTSIDE_PATHS=1 lifts the rule for files you trust."""
-    if isinstance(rel, str) and os.path.isabs(rel) and os.environ.get(OUTSIDE_ENV, "").strip() in ("", "0"):
-        home = os.path.realpath(root)
-        if os.path.commonpath([os.path.realpath(rel), home]) != home:
-            raise ValueError(f"image {rel!r} lies outside the image root {root}: pass --image-root (image_root) "
-                             f"naming the folder that holds the images, or set {OUTSIDE_ENV}=1 for a file you trust")
-        rel = os.path.relpath(rel, root)
-    p = inside(root, rel, "image")
+    but inside it, links included (`inside`, the one path rule)."""
+    p = inside(root, rel, "image", "the image root", "pass --image-root (image_root) naming the folder that holds "
+               "the images")
     if not p.is_file():
         raise FileNotFoundError(f"image {p} does not exist")
     return p

@@ -54,7 +54,7 @@ from ..core.env import progress_disabled
 from ..core.prompt import IM_END, PromptConfig
 from ..core.regions import Frame, ViewConfig, clip_box, smart_resize
 from ..core.trajectory import CropEvent, ENV, IMAGE, ImageInfo, MODEL, Piece, Trajectory
-from ..core.files import ImportReport, bad_record, read_records
+from ..core.files import ImportReport, bad_record, inside, read_records
 
 OFFICIAL_EVAL_VIEW = ViewConfig(min_pixels=32 * 28 * 28, max_pixels=8192 * 28 * 28, crop_min_pixels=32 * 28 * 28,
                                 crop_max_pixels=4096 * 28 * 28)
@@ -245,9 +245,11 @@ def _crop_file(root: Path, rel: str) -> Image.Image | None:
 
 
 def path_under(root: Path, rel: str) -> Path:
-    """`rel` as it stands when absolute, else under `root` (image paths in a run's records)."""
-    p = Path(rel)
-    return p if p.is_absolute() else root / p
+    """An image path a run's record names (relative to `root`, or absolute), held to the run's image root, links
+    included: the one path rule of datasets and `data import` (`inside`), so a run file from elsewhere cannot put
+    any image the user can read into a report meant for sharing."""
+    return inside(root, rel, "image", "the image root", "pass --image-root naming the folder that holds the run's "
+                  "images")
 
 
 # -- DeepEyes' evaluation --------------------------------------------------------------------------
@@ -268,7 +270,7 @@ def import_deepeyes_eval(path: str | os.PathLike, image_root: str | os.PathLike 
         if not isinstance(rec.get("image"), str):
             raise ValueError("a record needs 'image' (the file name of the main image)")
         image, size = open_image(path_under(root, rec["image"]), load_images)
-        gt = _vstar_boxes(path_under(root, rec["image"]).with_suffix(".json"))
+        gt = _vstar_boxes(path_under(root, str(Path(rec["image"]).with_suffix(".json"))))
         system = msgs[0]["content"] if msgs[0].get("role") == "system" else "You are a helpful assistant."
         user = next(m for m in msgs if m.get("role") == "user")
         text = _text_of(user["content"])

@@ -12,6 +12,7 @@ import torch
 
 from ..core.prompt import PromptConfig
 from ..core.regions import ViewConfig
+from ..core.settings import SEED, WHY, check_choice, check_ranges, short
 from .policy import Policy, build_image_processor
 from .inits import initialise
 from .tokenizer import SMOLVLM_TOKENS, SPECIAL_TOKENS, build_tokenizer
@@ -46,6 +47,44 @@ class TinyConfig:
     numbers: str = "digits"  # "digits": one token per digit (as Qwen's tokenizers) | "whole": 0..max_number one each
     max_number: int = 255  # numbers="whole": the largest number that is one token
     number_init: str = "random"  # numbers="whole": "fourier" starts number embeddings at sin/cos of their value
+
+    def __post_init__(self):
+        """Sizes a tiny model can have, checked before anything is built (a 10^12-wide layer would never end)."""
+        if isinstance(self.deepstack, list):
+            self.deepstack = tuple(self.deepstack)
+        width, depth, heads = (8, 8192), (1, 128), (1, 128)
+        check_ranges(self, ints=dict(hidden=width, layers=depth, heads=heads, kv_heads=heads,
+                                     intermediate=(1, 1 << 16), vision_hidden=width, vision_depth=depth,
+                                     vision_heads=heads, vision_intermediate=(1, 1 << 16), patch_size=(1, 64),
+                                     merge_size=(1, 8), vocab_size=(258, 1 << 18), seed=SEED, tile=(1, 64),
+                                     max_number=(0, 1 << 16)),
+                     floats=dict(init_std=(0.0, 1.0), qk_norm_init=(0.0, 100.0)), open_low=("init_std", "qk_norm_init"),
+                     why=dict(seed=WHY["seed"]))
+        for name, choices in (("family", FAMILIES), ("init", ("lecun", "hf")), ("pos_init", ("normal", "sincos",
+                              "fourier")), ("numbers", ("digits", "whole")), ("number_init", ("random", "fourier"))):
+            check_choice(self, name, choices)
+        if not isinstance(self.deepstack, tuple) or len(self.deepstack) > 128 or not all(
+                isinstance(i, int) and not isinstance(i, bool) for i in self.deepstack):
+            raise ValueError(f"TinyConfig.deepstack = {short(self.deepstack)} is not allowed: expected a list of "
+                             "vision block indices")
+        if self.hidden % self.heads or self.heads % self.kv_heads or self.vision_hidden % self.vision_heads:
+            raise ValueError(f"TinyConfig: hidden ({self.hidden}) must be a multiple of heads ({self.heads}), heads of "
+                             f"kv_heads ({self.kv_heads}), vision_hidden ({self.vision_hidden}) of vision_heads "
+                             f"({self.vision_heads})")
+        if (n := self.parameters()) > MAX_TINY_PARAMETERS:
+            raise ValueError(f"TinyConfig: these sizes make a model of about {n:.3g} parameters, more than the "
+                             f"{MAX_TINY_PARAMETERS:.0e} a tiny model built from scratch may have (it is built in "
+                             "float32 in memory and trained on this machine); load a real checkpoint instead")
+
+    def parameters(self) -> int:
+        """About how many parameters these sizes make (embeddings, attention and MLP of both towers)."""
+        text = self.layers * (4 * self.hidden ** 2 + 3 * self.hidden * self.intermediate)
+        vision = self.vision_depth * (4 * self.vision_hidden ** 2 + 2 * self.vision_hidden * self.vision_intermediate)
+        return self.vocab_size * self.hidden + text + vision
+
+
+FAMILIES = ("qwen2_5_vl", "qwen3_vl", "qwen3_5", "smolvlm")
+MAX_TINY_PARAMETERS = 10**9
 
 
 def build_tiny(config: TinyConfig | None = None, view: ViewConfig | None = None,

@@ -10,12 +10,18 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from ..core.settings import POSITIVE, RATE, SHARE, check_choice, check_ranges
+from ..core.settings import (MAX_ROWS, RATE, SEED, SHARE, STEPS, WHY, check_bools, check_choice, check_ranges,
+                             check_text, short)
 from ..data.grounding import CLOSEUP_STYLES
 from ..data.tasks import ALL_FAMILIES
 from .checks import MEASURES
 
 SOURCES = ("base", "drill", "vlir")
+MAX_SAMPLES = 10**6  # samples one phase draws: each is built and held in memory (a few KB)
+MAX_CHECK = 100_000  # held-out questions of one check: each is a greedy rollout
+MAX_ROUNDS = 100  # added phases of one check
+MAX_PHASES = 64  # phases of one stage
+WHY_SAMPLES = "samples are built and held in memory"
 WORLDS = ("recipe", "grounding")
 FINDINGS = "research/FINDINGS.md"
 
@@ -44,14 +50,15 @@ class Mix:
         check_choice(self, "source", SOURCES)
         check_choice(self, "world", WORLDS)
         check_choice(self, "style", CLOSEUP_STYLES)
-        check_ranges(self, ints=dict(samples=(0, None)), floats=dict(closeups=SHARE, pairs=SHARE, comparisons=SHARE,
-                                                                      controls=SHARE, grounding=SHARE))
-        if not isinstance(self.weights, dict) or (bad := {k: v for k, v in self.weights.items() if k not in
-                                                          ALL_FAMILIES or not isinstance(v, (int, float)) or v < 0}):
-            raise ValueError(f"Mix.weights maps task families {list(ALL_FAMILIES)} to weights >= 0; got "
-                             f"{self.weights if not isinstance(self.weights, dict) else bad}")
+        check_ranges(self, ints=dict(samples=(0, MAX_SAMPLES)), floats=dict(closeups=SHARE, pairs=SHARE,
+                                                                             comparisons=SHARE, controls=SHARE,
+                                                                             grounding=SHARE),
+                     why=dict(samples=WHY_SAMPLES))
+        check_bools(self, "marks", "crops", "reads")
+        check_weights(self.weights, "Mix.weights")
+        check_text(self, "without", 1000)
         if bad := [f for f in self.held if f not in ALL_FAMILIES]:
-            raise ValueError(f"Mix.without names unknown task families {bad}; choose from {list(ALL_FAMILIES)}")
+            raise ValueError(f"Mix.without names unknown task families {short(bad)}; choose from {list(ALL_FAMILIES)}")
 
     @property
     def held(self) -> list[str]:
@@ -100,9 +107,12 @@ class Check:
 
     def __post_init__(self):
         check_choice(self, "measure", tuple(MEASURES))
-        check_ranges(self, ints=dict(n=(0, None), more=(0, None), rounds=(0, None), seed=(0, None),
-                                     more_seed=(0, None)),
-                     floats=dict(bar=(0.0, 100.0), ground_bar=(0.0, 100.0), early=SHARE), open_high=("early",))
+        check_ranges(self, ints=dict(n=(0, MAX_CHECK), more=STEPS, rounds=(0, MAX_ROUNDS), seed=SEED,
+                                     more_seed=SEED),
+                     floats=dict(bar=(0.0, 100.0), ground_bar=(0.0, 100.0), early=SHARE), open_high=("early",),
+                     why=dict(n="each is a greedy rollout", more=WHY["steps"], seed=WHY["seed"],
+                              more_seed=WHY["seed"]))
+        check_text(self, "since", 100)
 
 
 @dataclass
@@ -118,14 +128,15 @@ class Phase:
     why: str = ""  # the section of research/FINDINGS.md that says why the phase is there
 
     def __post_init__(self):
-        if isinstance(self.mix, dict):
-            self.mix = _read(Mix, self.mix, f"{self.name}.mix")
-        if isinstance(self.check, dict):
-            self.check = _read(Check, self.check, f"{self.name}.check")
-        if not isinstance(self.name, str) or not re.fullmatch(r"[a-z][a-z0-9_]*", self.name):
+        if not isinstance(self.name, str) or not re.fullmatch(r"[a-z][a-z0-9_]{0,63}", self.name):
             raise ValueError(f"a phase's name is its flags' prefix and its log folder's suffix: lower-case letters, "
-                             f"digits and _, starting with a letter; got {self.name!r}")
-        check_ranges(self, ints=dict(steps=(0, None), seed=(0, None)), floats=dict(lr=RATE))
+                             f"digits and _, starting with a letter, at most 64; got {short(self.name)}")
+        self.mix = _read(Mix, self.mix, f"{self.name}.mix")
+        if self.check is not None:
+            self.check = _read(Check, self.check, f"{self.name}.check")
+        check_ranges(self, ints=dict(steps=STEPS, seed=SEED), floats=dict(lr=RATE),
+                     why=dict(steps=WHY["steps"], seed=WHY["seed"]))
+        check_text(self, "why", 1000)
         c = self.check
         if c is not None and c.n and c.rounds and c.more < 1:
             raise ValueError(f"{self.name}.check.rounds = {c.rounds} adds phases of {self.name}.check.more steps "
@@ -149,13 +160,13 @@ class Stage:
     phases: list = field(default_factory=list)  # Phase objects (or dicts of their fields), in order
 
     def __post_init__(self):
-        check_ranges(self, ints=dict(batch=POSITIVE))
-        if not isinstance(self.phases, list):
-            raise ValueError(f"a stage's phases are a list of phases, got {self.phases!r}")
-        self.phases = [_read(Phase, p, str(p.get("name", "a phase"))) if isinstance(p, dict) else p
+        check_ranges(self, ints=dict(batch=(1, MAX_ROWS)), why=dict(batch=WHY["batch"]))
+        if not isinstance(self.phases, list) or len(self.phases) > MAX_PHASES:
+            raise ValueError(f"a stage's phases are a list of at most {MAX_PHASES} phases, got {short(self.phases)}")
+        self.phases = [_read(Phase, p, str(p.get("name", "a phase"))[:64]) if isinstance(p, dict) else p
                        for p in self.phases]
         if bad := [p for p in self.phases if not isinstance(p, Phase)]:
-            raise ValueError(f"a stage's phases must be Phase objects or dicts of their fields, got {bad}")
+            raise ValueError(f"a stage's phases must be Phase objects or dicts of their fields, got {short(bad)}")
 
     def phase(self, name: str) -> Phase | None:
         return next((p for p in self.phases if p.name == name), None)
@@ -167,7 +178,7 @@ def _read(cls, values, where: str):
     if isinstance(values, cls):
         return values
     if not isinstance(values, dict):
-        raise ValueError(f"{where}: expected a {cls.__name__} or a dict of its fields, got {values!r}")
+        raise ValueError(f"{where}: expected a {cls.__name__} or a dict of its fields, got {short(values)}")
     return from_dict(cls, values, where)
 
 
@@ -218,17 +229,24 @@ def set_path(values: dict, path: str, value) -> None:
     phases = [p for st in ("base", "sft") for p in values[st]["phases"]]
     phase = next((p for p in phases if p["name"] == name), None)
     if phase is None or not rest:
-        raise ValueError(f"{path!r} names no phase's setting: the phases are {[p['name'] for p in phases]}")
+        raise ValueError(f"{short(path)} names no phase's setting: the phases are {[p['name'] for p in phases]}")
     obj, where = phase, name
     for key in rest[:-1]:
+        if not isinstance(obj, dict):
+            raise ValueError(f"{short(path)}: {where} is a value, it has no setting {short(key)}")
         if key not in obj:
-            raise ValueError(f"{path!r}: {where} has no setting {key!r}; known: {sorted(obj)}")
+            raise ValueError(f"{short(path)}: {where} has no setting {short(key)}; known: {sorted(obj)}")
         if obj[key] is None:
-            raise ValueError(f"{path!r}: phase {name!r} has no {key}: give it whole ({where}.{key} = {{...}})")
+            raise ValueError(f"{short(path)}: phase {name!r} has no {key}: give it whole ({where}.{key} = {{...}})")
         obj, where = obj[key], f"{where}.{key}"
+    if not isinstance(obj, dict):
+        raise ValueError(f"{short(path)}: {where} is a value, it has no setting {short(rest[-1])}")
     if rest[-1] not in obj:
-        raise ValueError(f"{path!r}: {where} has no setting {rest[-1]!r}; known: {sorted(obj)}")
+        raise ValueError(f"{short(path)}: {where} has no setting {short(rest[-1])}; known: {sorted(obj)}")
     obj[rest[-1]] = value
+
+
+MAX_GROUP = 256  # rollouts per prompt
 
 
 @dataclass
@@ -246,10 +264,21 @@ class RGRPOStage:
     beta: float = 0.0  # KL weight to the SFT model
 
     def __post_init__(self):
-        check_ranges(self, ints=dict(steps=(0, None), batch=POSITIVE, group_size=(2, None)),
-                     floats=dict(lr=RATE, beta=(0.0, None)))
-        if not isinstance(self.mix, dict) or (bad := {k: v for k, v in self.mix.items() if k not in ALL_FAMILIES
-                                                      or not isinstance(v, (int, float)) or v < 0}):
-            raise ValueError(f"RGRPOStage.mix maps task families {list(ALL_FAMILIES)} to weights >= 0; got "
-                             f"{self.mix if not isinstance(self.mix, dict) else bad}")
+        check_ranges(self, ints=dict(steps=STEPS, batch=(1, MAX_ROWS), group_size=(2, MAX_GROUP)),
+                     floats=dict(lr=RATE, beta=(0.0, 1000.0)),
+                     why=dict(steps=WHY["steps"], batch=WHY["batch"], group_size="a group is rolled out as one batch",
+                              beta="a KL weight above 1000 leaves the reward nothing to move"))
+        check_bools(self, "vision")
+        check_weights(self.mix, "RGRPOStage.mix")
+
+
+def check_weights(weights, where: str) -> None:
+    """A family -> weight mapping: known task families, each a finite number >= 0 (NaN, inf and true are typos:
+    drawing samples by them fails only when that stage starts, after the ones before it trained)."""
+    bad = weights if not isinstance(weights, dict) else {
+        k: v for k, v in weights.items() if k not in ALL_FAMILIES or isinstance(v, bool)
+        or not isinstance(v, (int, float)) or not 0 <= v <= 1e6}  # (NaN compares false)
+    if bad or not isinstance(weights, dict):
+        raise ValueError(f"{where} maps task families {list(ALL_FAMILIES)} to finite weights in [0, 1e6]; got "
+                         f"{short(bad)}")
 

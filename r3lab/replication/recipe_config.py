@@ -12,9 +12,11 @@ import os
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from ..core.prompt import TINY_INSTRUCTION
+from ..core.files import given_path
+from ..core.prompt import TINY_INSTRUCTION, check_plain_text
 from ..core.regions import ViewConfig
-from ..core.settings import POSITIVE, check_ranges, from_dict, nested, read_nested
+from ..core.settings import (POSITIVE, SEED, WHY, check_bools, check_ranges, check_text, from_dict, nested,
+                             read_nested, short)
 from ..data.tasks import ALL_FAMILIES
 from ..data.world import WorldConfig
 from ..engine.config import RolloutSettings
@@ -34,6 +36,8 @@ MODEL_OF = {"no_crop": "no_crop", "sft": "sft", "sft_rgrpo": "rgrpo", "rgrpo_no_
 # patches, a 256-wide language model (FINDINGS: patch size; grounding and binding)
 R3_TINY = {"family": "qwen3_vl", "patch_size": 7, "hidden": 256, "intermediate": 512, "heads": 8, "kv_heads": 4}
 CHECK_KNOBS = ("bar", "ground_bar", "more", "rounds", "early")  # what a check that is off (n = 0) cannot use
+MAX_TRAIN, MAX_EVAL = 200_000, 100_000  # VLIR samples are built and held in memory (a few KB each)
+MAX_INSTRUCTION = 2000  # characters of the prompt's instruction suffix: every prompt of every stage carries it
 
 
 @dataclass(init=False)
@@ -100,14 +104,32 @@ class RecipeConfig:
 
     def validate(self) -> "RecipeConfig":
         """Check every setting and the phases (again after the curriculum's lists were changed in place)."""
+        for name in ("rows", "families"):  # a YAML list of names is read as the comma-separated text
+            v = getattr(self, name)
+            if isinstance(v, (list, tuple)) and all(isinstance(x, str) for x in v):
+                setattr(self, name, ",".join(v))
+            check_text(self, name, 1000, empty=False)
         self.families = ",".join(self.family_list)  # one spelling everywhere (tables, check sets)
         bad = [f for f in self.family_list if f not in ALL_FAMILIES]
         if bad or not self.family_list:
-            raise ValueError(f"unknown task families {bad or self.families!r}; choose from {list(ALL_FAMILIES)}")
+            raise ValueError(f"unknown task families {short(bad or self.families)}; choose from {list(ALL_FAMILIES)}")
         self.row_list  # noqa: B018  (validates rows)
-        check_ranges(self, ints=dict(seed=(0, None), data_seed=(0, None), eval_seed=(0, None), n_train=POSITIVE,
-                                     n_eval=POSITIVE, parallel=POSITIVE))
+        check_ranges(self, ints=dict(seed=SEED, data_seed=SEED, eval_seed=SEED, n_train=(1, MAX_TRAIN),
+                                     n_eval=(1, MAX_EVAL), parallel=POSITIVE),
+                     why=dict(seed=WHY["seed"], data_seed=WHY["seed"], eval_seed=WHY["seed"],
+                              n_train="VLIR samples are built and held in memory",
+                              n_eval="held-out samples per family are built and held in memory"))
         _check_parallel(self.parallel)
+        check_bools(self, "question_first", "autocast")
+        check_text(self, "out", 4096, empty=False)
+        given_path(self.out, "recipe's folder (--out)")
+        check_text(self, "ship", 4096)
+        check_text(self, "instruction", MAX_INSTRUCTION)
+        check_plain_text(self.instruction, "RecipeConfig.instruction (--instruction)")
+        for name in ("tiny", "view", "world", "base_world"):
+            if not isinstance(getattr(self, name), dict):
+                raise ValueError(f"RecipeConfig.{name} = {short(getattr(self, name))} is not allowed: expected a "
+                                 "mapping of its settings")
         names = [p.name for p in self.phases()]
         if dup := sorted({n for n in names if names.count(n) > 1} | {n for n in names if n in ("base", "rgrpo")}):
             raise ValueError(f"phase names are flags' prefixes and log folders: each once, none 'base' or 'rgrpo'; "
@@ -123,7 +145,7 @@ class RecipeConfig:
                              f"{r.group_size} (--rgrpo-group-size), and its prompts per step "
                              f"({r.batch // r.group_size}) at most n_train = {self.n_train} (--n-train)")
         if not any(r.mix.get(f, 1) > 0 for f in self.family_list):
-            raise ValueError(f"rgrpo.mix gives every trained family weight 0: {r.mix}")
+            raise ValueError(f"rgrpo.mix gives every trained family weight 0: {short(r.mix)}")
         check_sampled(self.train_rollout, "RecipeConfig.train_rollout")
         self.tiny_config()  # unknown TinyConfig fields fail here
         self.view_config()
@@ -144,8 +166,8 @@ class RecipeConfig:
                                  f"lower --{stage}-batch or raise --n-train")
             if not any(w > 0 for w in ({f: 1 for f in self.family_list} | mix.family_weights(self.family_list))
                        .values()):
-                raise ValueError(f"{phase.name}.mix gives every trained family weight 0: {mix.weights}, "
-                                 f"without {mix.without!r}")
+                raise ValueError(f"{phase.name}.mix gives every trained family weight 0: {short(mix.weights)}, "
+                                 f"without {short(mix.without)}")
         elif mix.samples and phase.steps and mix.samples < batch:
             raise ValueError(f"{phase.name}.mix.samples = {mix.samples} is fewer than a step's batch, {stage}.batch = "
                              f"{batch} (--{stage}-batch): raise the phase's samples or lower the batch")
@@ -293,8 +315,13 @@ def _resolve(settings: dict) -> tuple[dict, list[tuple]]:
     given = {k: v for k, v in settings.items() if k in fields}
     if unknown := sorted(set(settings) - set(old) - set(paths) - set(given)):
         near = {k: difflib.get_close_matches(k, [*fields, *ALIASES], 1) for k in unknown}
-        raise ValueError("unknown recipe settings " + ", ".join(f"{k!r}" + (f" (did you mean {n[0]!r}?)" if n else "")
-                                                               for k, n in near.items()))
+        raise ValueError("unknown recipe settings " + ", ".join(f"{short(k)}" + (f" (did you mean {n[0]!r}?)" if n
+                                                                                  else "") for k, n in
+                                                               list(near.items())[:10]))
+    if clash := [(k, p) for k in old for p in ALIASES[k] if p in paths]:
+        k, p = clash[0]
+        raise ValueError(f"{k} (format 1, --{k.replace('_', '-')}) and {p} set the same setting, {p}: give it one way "
+                         "(today's name)")
     values = {name: _default(f) for name, f in fields.items()}
     plain = {k: asdict(values[k]) for k in CURRICULUM}
     if old:

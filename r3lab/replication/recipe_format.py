@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
+from ..core.settings import short
 from .curriculum import RGRPOStage, base_stage, set_path, sft_stage
 
 FORMAT_VERSION = 2  # written in recipe.json, card_results.json (and the card) and r3lab.json's meta.recipe
@@ -166,8 +167,11 @@ def earlier_settings(stored: dict) -> dict:
 def read_settings(stored: dict, where: str = "the stored recipe") -> dict:
     """RecipeConfig's keyword values from a stored recipe (recipe.json, a card's config) of any format."""
     version = stored.get("format_version", 1)
-    if not isinstance(version, int) or not 1 <= version <= FORMAT_VERSION:
-        raise ValueError(f"{where} has format_version {version!r}; this r3lab reads formats 1 to {FORMAT_VERSION}: "
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise ValueError(f"{where} has format_version {short(version)}: a format is a whole number from 1 to "
+                         f"{FORMAT_VERSION} (drop the key to write today's settings)")
+    if version > FORMAT_VERSION:
+        raise ValueError(f"{where} has format_version {version}; this r3lab reads formats 1 to {FORMAT_VERSION}: "
                          f"it was written by a newer r3lab, read it with that one")
     if version == FORMAT_VERSION:
         return {k: v for k, v in stored.items() if k != "format_version"}
