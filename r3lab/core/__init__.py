@@ -14,6 +14,7 @@ __getattr__, __dir__, __all__ = lazy(__name__, {
     ".rope": ["mrope_positions", "batch_positions"],
     ".prompt": ["SYSTEM_PROMPT", "INSTRUCTION", "PromptConfig"],
     ".policy_like": ["PolicyLike"],
+    ".config_file": ["read_config", "parse_value", "read_bounded"],
     ".files": ["atomic_write_text", "file_lock", "file_stem", "json_lines", "ImportReport", "read_records",
         "bad_record"],
     ".trajectory": ["MODEL", "ENV", "IMAGE", "KINDS", "ImageInfo", "Piece", "crop_piece", "CropEvent", "Trajectory"],

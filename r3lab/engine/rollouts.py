@@ -24,6 +24,7 @@ from ..core.env import progress_disabled
 from ..core.trajectory import Trajectory
 from ..data.sample import Sample
 from ..model.adapters import base_model
+from .budget import check_budget
 from .cache import Feed, SharedCache, recurrent
 from .config import RolloutConfig
 from .environment import BoxFn, Episode, IdsFn, ImageFn, Script
@@ -109,6 +110,9 @@ def rollout(policy: "Policy", samples: "Sample | Sequence[Sample]", config: Roll
                 row.ids_for = partial(crop_ids, s)
             rows.append(row)
 
+    per_chunk = max(1, cfg.batch_rows // G) * G if G <= cfg.batch_rows else cfg.batch_rows
+    check_budget(policy, [r.traj for r in rows[::G]], cfg.max_new_tokens,  # before any work: positions, memory
+                 1 if cfg.mode == "reference" else max(1, per_chunk // G), torch.device(policy.device).type)
     bar = _Progress(progress, len(rows), f"rollout ({cfg.mode})")
     model = policy.model
     was_training = model.training
@@ -125,7 +129,6 @@ def rollout(policy: "Policy", samples: "Sample | Sequence[Sample]", config: Roll
                 for r in rows:
                     engine.reference(r)
             else:
-                per_chunk = max(1, cfg.batch_rows // G) * G if G <= cfg.batch_rows else cfg.batch_rows
                 for a in range(0, len(rows), per_chunk):
                     engine.batched(rows[a:a + per_chunk])
     finally:

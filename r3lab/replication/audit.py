@@ -25,7 +25,7 @@ from collections import Counter
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Callable, Sequence
 
-from ..core.settings import POSITIVE, check_ranges
+from ..core.settings import check_bools, check_ranges
 from ..core.trajectory import IMAGE, Piece
 from ..engine.config import RolloutConfig, RolloutSettings
 from ..engine.rollouts import rollout
@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 AUDIT_TABLE = ("n", "accuracy", "chance", "acc_format_only", "acc_dummy_crop", "acc_result_only", "acc_no_crop",
                "acc_majority_no_crop", "pass_at_k_no_crop", "tool_only", "also_solved_without", "attn_box_both",
                "attn_box_attention_only", "attn_box_box_only", "attn_box_neither", "tokens_per_correct_own")
+MAX_K = 64  # sampled answers per question for majority_no_crop
 SETTINGS = ("format_only", "dummy_crop", "result_only", "no_crop", "majority_no_crop")
 TOOL_FREE = ("no_crop", "majority_no_crop")  # the settings without crops the tool-only solved set is checked against
 WHAT = {  # what each setting shows the model where its own rollout shows a crop (the report's legend)
@@ -66,8 +67,11 @@ class AuditSettings:
         self.validate()
 
     def validate(self):
-        check_ranges(self, ints=dict(k=POSITIVE), floats=dict(temperature=(0.0, None), iou=(0.0, 1.0)),
-                     open_low=("temperature", "iou"))
+        check_ranges(self, ints=dict(k=(1, MAX_K)), floats=dict(temperature=(0.0, 100.0), iou=(0.0, 1.0)),
+                     open_low=("temperature", "iou"),
+                     why=dict(k="a question's k answers are rolled out as one batch, and pass@k's chance 1 - (1 - "
+                                "c)^k is near 1 long before", temperature="above 100 every token is equally likely"))
+        check_bools(self, "attention")
         return self
 
 

@@ -15,6 +15,7 @@ from typing import Callable, Sequence
 import torch
 
 from ..core.batch import by_length, collate
+from ..engine.budget import check_budget
 from ..engine.scoring import token_logprobs
 from ..data.call_styles import check_styles
 from ..data.vlir import view_mismatch
@@ -42,6 +43,7 @@ def sft_step(state: TrainState, samples: Sequence) -> dict:
     with defer_interrupt():  # grad_accum micro-batches, each of rows of similar length (less padding)
         chunks = [[trajs[i] for i in part] for part in by_length([len(t.input_ids()) for t in trajs], cfg.grad_accum)]
         for k, chunk in enumerate(chunks):
+            check_budget(policy, chunk, 0, len(chunk), policy.device.type)  # a 20,000-token question, say
             batch = collate(chunk, policy)
             sync = contextlib.nullcontext() if k == len(chunks) - 1 or not hasattr(state.scorer, "no_sync") \
                 else state.scorer.no_sync()
