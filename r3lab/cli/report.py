@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..core.files import FolderLock, check_out_dir
+from ..core.files import FolderLock, check_out_dir, read_text
 from ..replication.audit import AuditSettings
 from ..replication.audit_run import nan_to_none
 from ..replication.behaviour import FORMATS
@@ -49,7 +49,15 @@ def run(args) -> int:
         raise FileNotFoundError(f"{src} does not exist: pass an `r3lab eval` --out folder or another system's run")
     audit = dataclass_from_args(AuditSettings, args, prefix="audit-")
     if src.is_dir() and (src / "questions.jsonl").is_file() and (src / "results.json").is_file() and not args.policy:
-        results = json.loads((src / "results.json").read_text())
+        try:
+            results = json.loads(read_text(src / "results.json"))
+        except ValueError as err:
+            raise ValueError(f"{src / 'results.json'}: not JSON ({err}): write the run anew (r3lab eval --audit)") \
+                from None
+        rows = results.get("rows", {}) if isinstance(results, dict) else None
+        if not isinstance(rows, dict) or not all(isinstance(r, dict) for r in rows.values()):
+            raise ValueError(f"{src / 'results.json'} is not an evaluation's results (a record with 'rows'): write "
+                             "the run anew (r3lab eval --audit)")
         results.setdefault("source", str(src))
         page = write_page(Path(args.out or src) / "report.html", audit_html(results, load_questions(src),
                                                                            f"r3lab audit: {src.name}"))

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from ..core.files import atomic_write_text
+from ..replication.behaviour import FORMATS
 from ..replication.imported import audit_log, load_trajectories
 from ..replication.questions import diff_runs, load_questions
 from ..viz.audit_report import diff_html, write_page
@@ -19,20 +20,26 @@ def add_arguments(parser) -> None:
     parser.add_argument("--out", default="", help="folder for diff.json and diff.html (default: runs/diff)")
     parser.add_argument("--images", type=parse_bool, default=True, metavar="BOOL",
                         help="another system's run: read its images to embed the crops (default: true)")
+    parser.add_argument("--format", default="auto", choices=FORMATS, help="another system's run: its format, both "
+                        "runs' (default: told apart by its fields)")
+    parser.add_argument("--image-root", default="", help="another system's run: the folder its image paths start "
+                        "from (default: beside the run)")
 
 
-def questions_of(run: str, images: bool = True) -> list[dict]:
+def questions_of(run: str, images: bool = True, format: str = "auto", image_root: str = "") -> list[dict]:
     """A run's question records: its questions.jsonl, else its trajectories audited from the logs."""
     path = Path(run)
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist: pass two run folders or files")
     if (path / "questions.jsonl").is_file() or path.name == "questions.jsonl":
         return load_questions(path)
-    return audit_log(load_trajectories(path, load_images=images), images=images).questions
+    trajs = load_trajectories(path, format, image_root or None, load_images=images)
+    return audit_log(trajs, images=images).questions
 
 
 def run(args) -> int:
-    diff = diff_runs(questions_of(args.run_a, args.images), questions_of(args.run_b, args.images))
+    kw = dict(images=args.images, format=args.format, image_root=args.image_root)
+    diff = diff_runs(questions_of(args.run_a, **kw), questions_of(args.run_b, **kw))
     out = Path(args.out or "runs/diff")
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "diff.json", json.dumps({"a": args.run_a, "b": args.run_b, **diff}, indent=1))

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
+from .config_file import read_bounded
 from .settings import short
 
 
@@ -267,10 +268,14 @@ def file_stem(sample_id: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "_", sample_id)
 
 
-def read_text(path: str | os.PathLike) -> str:
+MAX_TEXT_FILE = 1 << 30  # a log, run or data file read whole (about three times its size in memory)
+
+
+def read_text(path: str | os.PathLike, limit: int = MAX_TEXT_FILE) -> str:
     """A text file's content; ValueError naming the file and line of the first byte that is not UTF-8 (rather
-    than a raw UnicodeDecodeError naming neither)."""
-    data = Path(path).read_bytes()
+    than a raw UnicodeDecodeError naming neither), or when the file is larger than `limit` bytes or not a regular
+    file (a device such as /dev/zero never ends)."""
+    data = read_bounded(path, limit)
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as e:
@@ -329,8 +334,6 @@ def read_records(path: Path, rep: ImportReport, errors: str):
     """(line or record number, dict) for a JSON list or a JSONL file; unparsable lines are reported."""
     if errors not in ("raise", "report"):
         raise ValueError(f"errors must be 'raise' or 'report', got {errors!r}")
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist")
     text = read_text(path)
     empty = ValueError(f"{path} holds no records: expected a JSON list of records or one JSON record per line")
     if not text.strip():  # importing nothing without a word would hide a wrong path or a failed export

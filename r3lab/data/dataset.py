@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -18,14 +19,17 @@ from tqdm.auto import tqdm
 from ..core.env import progress_disabled
 from ..core.files import (FolderLock, check_out_dir, check_unique, file_stem, given_path, inside, json_lines,
                           replace_entries, temp_dir)
+from ..core.settings import short
 from ..core.regions import Frame, ViewConfig, check_box, check_size, smart_resize
 from ..core.trajectory import IMAGE, Piece, crop_piece
 from .sample import Sample, check_image, read_image
+from .tasks import ALL_FAMILIES
 from .vlir import image_size, retarget
 from .world import Scene
 
 FORMAT = "r3lab-vlir"
 VERSION = 1
+FAMILY_NAME = re.compile(r"[\w.:/+ -]{0,64}")  # a family names a row of every table: plain text
 
 
 @dataclass
@@ -190,8 +194,15 @@ def sample_from_dict(d: dict, root: Path, built_for: dict | None = None) -> Samp
                 rationale.append(piece)
             else:
                 rationale.append(Piece(p["kind"], p["text"], tag=p.get("tag", "")))
+    family, prov = d.get("family", ""), d.get("provenance", {})
+    if not isinstance(family, str) or not FAMILY_NAME.fullmatch(family) or not isinstance(prov, dict):
+        raise ValueError(f"{name}: family {short(family)} is not a family's name (letters, digits and _ . : / + - "
+                         "or spaces, at most 64): evaluation reports a row per family")
+    if prov.get("generator") == "r3lab.world" and family not in ALL_FAMILIES:
+        raise ValueError(f"{name}: family {short(family)} is no family of r3lab's world, which made this line; "
+                         f"choose from {list(ALL_FAMILIES)}")
     s = Sample(image, d["question"], d["answers"], [tuple(b) for b in d.get("regions", [])], rationale,
-               d.get("family", ""), d["sample_id"], dict(d.get("provenance", {})),
+               family, d["sample_id"], dict(prov),
                [tuple(b) for b in d.get("details", [])])
     s.check_fields(size, need_answer=True)  # an answer to score, and boxes inside the image
     return s

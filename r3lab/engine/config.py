@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from ..core.settings import POSITIVE, check_choice, check_ranges
+from ..core.settings import MAX_ROWS, WHY, check_bools, check_choice, check_ranges
+
+MAX_TOKENS = 1 << 20  # model tokens of one answer
+TOKENS_WHY = "no model has a million positions; the rollout also holds it against the model's own"
 
 
 @dataclass
@@ -25,8 +28,11 @@ class RolloutSettings:
         self.validate()
 
     def validate(self):
-        check_ranges(self, ints=dict(max_crops=(0, None), max_new_tokens=POSITIVE, max_segment_tokens=POSITIVE),
-                     floats=dict(temperature=(0.0, None), top_p=(0.0, 1.0)), open_low=("top_p",))
+        check_ranges(self, ints=dict(max_crops=(0, 256), max_new_tokens=(1, MAX_TOKENS),
+                                     max_segment_tokens=(1, MAX_TOKENS)),
+                     floats=dict(temperature=(0.0, 100.0), top_p=(0.0, 1.0)), open_low=("top_p",),
+                     why=dict(max_crops="each crop is an image in the context", max_new_tokens=TOKENS_WHY,
+                              max_segment_tokens=TOKENS_WHY, temperature="above 100 every token is equally likely"))
         return self
 
     @classmethod
@@ -63,8 +69,11 @@ class RolloutConfig(RolloutSettings):
 
     def validate(self):
         super().validate()
-        check_ranges(self, ints=dict(group_size=POSITIVE, max_images=POSITIVE, batch_rows=POSITIVE),
-                     floats=dict(compact_holes=(0.0, 1.0)))
+        check_ranges(self, ints=dict(group_size=(1, MAX_ROWS), max_images=(1, 257), batch_rows=(1, MAX_ROWS)),
+                     floats=dict(compact_holes=(0.0, 1.0)), why=dict(group_size=WHY["batch"], batch_rows=WHY["batch"]))
+        check_bools(self, "greedy", "drop_finished", "timing")
+        if self.seed is not None:
+            check_ranges(self, ints=dict(seed=(0, 2**63 - 1)))
         check_choice(self, "mode", ("batched", "reference"))
         check_choice(self, "cache", ("dynamic", "static"))
         if not (self.cuda_graphs == "auto" or isinstance(self.cuda_graphs, bool)):

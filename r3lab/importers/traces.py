@@ -51,7 +51,7 @@ from tqdm.auto import tqdm
 from ..core.answer import extract_answer
 from ..core.crop_calls import CropCall, Verdict, find_crop_calls
 from ..core.env import progress_disabled
-from ..core.prompt import IM_END, PromptConfig
+from ..core.prompt import IM_END, MAX_TEXT_CHARS, PromptConfig
 from ..core.regions import Frame, ViewConfig, clip_box, smart_resize
 from ..core.trajectory import CropEvent, ENV, IMAGE, ImageInfo, MODEL, Piece, Trajectory
 from ..core.files import ImportReport, bad_record, inside, read_records
@@ -60,6 +60,8 @@ OFFICIAL_EVAL_VIEW = ViewConfig(min_pixels=32 * 28 * 28, max_pixels=8192 * 28 * 
                                 crop_max_pixels=4096 * 28 * 28)
 DEEPEYES_VIEW = ViewConfig(min_pixels=4 * 28 * 28, max_pixels=16384 * 28 * 28, crop_min_pixels=4 * 28 * 28,
                            crop_max_pixels=16384 * 28 * 28)
+MAX_EPISODE_CHARS = 1 << 20  # text of one imported episode: a quarter of a million tokens of reasoning
+MAX_PIECES = 4096  # pieces of one imported episode (texts, crops and notes)
 TOOL_CALL = re.compile(r"<tool_call>(.*?)</tool_call>", re.S)  # a tool call as DeepEyes and verl write it
 
 
@@ -128,6 +130,17 @@ class TraceBuilder:
         self.traj.events.append(CropEvent(call, k, note=note))
 
     def build(self) -> Trajectory:
+        """The trajectory, its sizes held to what one episode can be (a broken or crafted record, a 60 MB question,
+        would otherwise be copied into questions.jsonl and report.html whole)."""
+        question = self.traj.question or ""
+        if len(question) > MAX_TEXT_CHARS:
+            raise ValueError(f"its question is {len(question):,} characters, more than the {MAX_TEXT_CHARS:,} a "
+                             "question may have: is the file broken?")
+        pieces = self.traj.pieces
+        if len(pieces) > MAX_PIECES or sum(len(p.text or "") for p in pieces) > MAX_EPISODE_CHARS:
+            raise ValueError(f"it holds {len(pieces):,} pieces and {sum(len(p.text or '') for p in pieces):,} "
+                             f"characters, more than the {MAX_PIECES:,} pieces and {MAX_EPISODE_CHARS:,} characters "
+                             "one episode may have: is the file broken?")
         return self.traj
 
     def _last_model(self) -> int:

@@ -36,7 +36,7 @@ from ..core.crop_calls import find_crop_calls, judge_box
 from ..core.prompt import PromptConfig
 from ..core.regions import Frame, ViewConfig, clip_box
 from ..core.trajectory import CropEvent, MODEL, Trajectory
-from ..core.files import ImportReport, bad_record, json_lines
+from ..core.files import ImportReport, bad_record, json_lines, read_text
 from .traces import TraceBuilder, answers_of, path_under, open_image
 
 _IMAGE = "<|vision_start|><|image_pad|><|vision_end|>"
@@ -116,9 +116,7 @@ def import_trl_completions(path: str | os.PathLike, image_root: str | os.PathLik
 
 
 def _rows(path: Path, rep: ImportReport, errors: str):
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist")
-    text = path.read_text()
+    text = read_text(path)  # a byte that is not UTF-8: the file and line named
     table = _table(text)
     if table is not None:
         cols, data = table

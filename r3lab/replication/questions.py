@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import math
 import os
 from pathlib import Path
 from typing import Sequence
@@ -17,6 +18,7 @@ from typing import Sequence
 from PIL import Image
 
 from ..core.files import atomic_write_text, read_text
+from ..core.settings import short
 from ..core.trajectory import IMAGE
 
 THUMB = 160  # longest side of an embedded crop, in pixels (the miniature's crops are smaller: kept as they are)
@@ -96,8 +98,33 @@ def load_questions(run: str | os.PathLike) -> list[dict]:
             raise ValueError(f"{path}, line {n}: not JSON ({e})") from None
         if not isinstance(rec, dict) or "sample_id" not in rec or not isinstance(rec.get("own"), dict):
             raise ValueError(f"{path}, line {n}: a question record needs 'sample_id' and 'own'")
+        if why := _malformed(rec):
+            raise ValueError(f"{path}, line {n}: {why}: was the file edited? Write it anew (r3lab eval --audit)")
         out.append(rec)
     return out
+
+
+def _malformed(rec: dict) -> str:
+    """What is wrong with a question record's fields the report reads, or ""."""
+    for key, typ in (("sample_id", (str, int)), ("family", str), ("question", str), ("answers", list),
+                     ("settings", dict)):
+        if key in rec and not isinstance(rec[key], typ) or isinstance(rec.get(key), bool):
+            return f"{key} = {short(rec[key])} is not a {typ.__name__ if isinstance(typ, type) else 'text or number'}"
+    answers = [rec["own"], *(rec.get("settings") or {}).values()]
+    if not all(isinstance(a, dict) for a in answers):
+        return "each setting's answer must be a record"
+    for a in answers:
+        crops = a.get("crops", [])
+        if not isinstance(crops, list) or not all(isinstance(c, dict) for c in crops):
+            return f"crops = {short(crops)} is not a list of crops"
+        for c in crops:
+            box = c.get("box_input")
+            if box is not None and not (isinstance(box, list) and len(box) == 4 and all(
+                    isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in box)):
+                return f"a crop's box_input = {short(box)} is not four finite numbers"
+            if not isinstance(c.get("image", ""), str):
+                return f"a crop's image = {short(c.get('image'))} is not text"
+    return ""
 
 
 def diff_runs(a: Sequence[dict], b: Sequence[dict]) -> dict:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import html
 import math
 import os
+import re
 from pathlib import Path
 from typing import Sequence
 
@@ -37,13 +38,20 @@ HEAD = ("accuracy", "chance", "acc_format_only", "acc_dummy_crop", "acc_result_o
         "acc_majority_no_crop", "pass_at_k_no_crop", "tool_only", "also_solved_without")
 
 
+# control characters (NUL: the page reads as binary) and the bidirectional controls (U+202E turns the rest of a
+# cell around on screen, so a table can show another answer than it holds): shown as their code, never raw
+HIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
 def e(v) -> str:
-    """Text from the data, escaped for HTML (quotes too: it may land in an attribute)."""
-    return html.escape("" if v is None else str(v), quote=True)
+    """Text from the data, escaped for HTML (quotes too: it may land in an attribute), its control and
+    bidirectional characters written as their code points (`U+202E`)."""
+    text = html.escape("" if v is None else str(v), quote=True)
+    return HIDDEN.sub(lambda m: f"[U+{ord(m.group()):04X}]", text)
 
 
 def _num(v, digits: int = 3) -> str:
-    if v is None or (isinstance(v, float) and math.isnan(v)):
+    if v is None or isinstance(v, bool) or not isinstance(v, (int, float)) or math.isnan(v):
         return "–"
     return str(v) if isinstance(v, int) else f"{v:.{digits}f}"
 
