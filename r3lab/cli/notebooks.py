@@ -30,6 +30,10 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     from ..course.runner import NOTEBOOKS, refresh_index
 
+    given = [k for k, _ in [*args.parameter, *args.raw]]
+    if twice := sorted({k for k in given if given.count(k) > 1}):
+        raise ValueError(f"parameter{'s' if len(twice) > 1 else ''} {', '.join(map(repr, twice))} given more than "
+                         "once (-p / --raw): give each once")
     params = {k: parse_value(v) for k, v in args.parameter}
     params.update({k: v for k, v in args.raw})
     out = Path(args.out) / "solutions" if args.solutions else Path(args.out)

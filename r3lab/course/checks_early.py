@@ -20,13 +20,36 @@ def coarser_grating(sep_coarser, sep_default, readable: bool) -> str:
 
 
 @checker("00.2")
-def larger_view(box, box_big) -> str:
-    """A box in model-input pixels doubles its numbers when the coarse view doubles its side."""
+def larger_view(sample, sample_big) -> str:
+    """The same sample as saved and as loaded with the larger coarse view: its first crop box (model-input pixels)
+    doubles its numbers, and cuts the same region of the original."""
+    from ..core.regions import Frame
+    from ..core.trajectory import IMAGE
+    from ..data.vlir import image_size
+
+    boxes, sizes = [], []
+    for s in (sample, sample_big):
+        need(hasattr(s, "rationale") and hasattr(s, "provenance"), "pass the two samples themselves (the saved one "
+             "and the one load_dataset(folder, view=big) returned), not boxes: numbers you type prove nothing")
+        crops = [p for p in s.rationale or [] if p.kind == IMAGE and p.info is not None and p.info.box_input]
+        need(bool(crops), f"sample {s.sample_id!r} has no crop box: take a read_one sample")
+        boxes.append(tuple(crops[0].info.box_input))
+        sizes.append(tuple(s.provenance.get("input_size") or ()))
+    need(sample.sample_id == sample_big.sample_id, f"{sample.sample_id!r} and {sample_big.sample_id!r} are two "
+         "samples: pass the same sample in both views")
+    need(len(sizes[0]) == 2 and len(sizes[1]) == 2 and sizes[1][0] >= 2 * sizes[0][0] - 28,
+         f"the second sample's view is {sizes[1]} model-input pixels, the first's {sizes[0]}: load the dataset again "
+         "with the larger view (load_dataset(folder, view=r3lab.ViewConfig(max_pixels=224*224)))")
+    box, box_big = boxes
     w, w_big = box[2] - box[0], box_big[2] - box_big[0]
     need(abs(w_big - 2 * w) <= 2 and abs((box_big[3] - box_big[1]) - 2 * (box[3] - box[1])) <= 2,
          f"{list(box)} -> {list(box_big)} does not double: load the dataset again with the larger view "
          "(load_dataset(folder, view=big)) and take the same sample's first crop box")
-    return f"{list(box)} -> {list(box_big)}: the same region, in twice the pixels"
+    cut, cut_big = (Frame(*image_size(s), *size).to_orig(b)
+                    for s, size, b in ((sample, sizes[0], box), (sample_big, sizes[1], box_big)))
+    need(max(abs(a - b) for a, b in zip(cut, cut_big)) <= 12, f"the two boxes cut {list(cut)} and {list(cut_big)} of "
+         "the original: pass the same sample, loaded from the folder you saved")
+    return f"{list(box)} -> {list(box_big)}: the same region of the original ({list(cut)}), in twice the pixels"
 
 
 @checker("00.3")

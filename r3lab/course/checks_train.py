@@ -114,9 +114,22 @@ def _losses(log) -> list[float]:
     return [float(r["loss"]) for r in rows]
 
 
+def _run(log, what: str) -> dict:
+    """The settings of the run a log is of (a MetricLog that train_sft returned)."""
+    need(isinstance(getattr(log, "settings", None), dict), f"pass {what}: the MetricLog train_sft returned (a list of "
+         "rows does not say which run it is of)")
+    return log.settings
+
+
 @checker("20.2")
 def gradient_accumulation(log_accum_1, log_accum_2) -> str:
     """The same batches averaged in one pass or in two micro-batches give the same losses."""
+    one, two = _run(log_accum_1, "the grad_accum=1 run's log"), _run(log_accum_2, "the grad_accum=2 run's log")
+    need(log_accum_1 is not log_accum_2 and one.get("grad_accum") != two.get("grad_accum"),
+         f"both logs are of runs with grad_accum = {one.get('grad_accum')}: train once with grad_accum=1 and once "
+         "with grad_accum=2, and pass both logs")
+    other = sorted(k for k in set(one) | set(two) if k not in ("grad_accum", "out_dir") and one.get(k) != two.get(k))
+    need(not other, f"the two runs differ in {', '.join(other)} too: change only grad_accum")
     a, b = _losses(log_accum_1), _losses(log_accum_2)
     need(len(a) >= 2 and len(a) == len(b), f"the logs have {len(a)} and {len(b)} steps: train the same number (>= 2)")
     gap = max(abs(x - y) for x, y in zip(a, b))
@@ -129,13 +142,19 @@ def gradient_accumulation(log_accum_1, log_accum_2) -> str:
 @checker("20.3")
 def resumed(whole_log, resumed_log) -> str:
     """A run interrupted and resumed repeats the uninterrupted run's steps and losses."""
-    steps = [r["step"] for r in getattr(resumed_log, "rows", resumed_log)]
-    whole = [r["step"] for r in getattr(whole_log, "rows", whole_log)]
+    _run(whole_log, "the uninterrupted run's log first")
+    _run(resumed_log, "the resumed run's log second")
+    need(whole_log.resumed_at is None, "the first log is of a run that resumed: pass the uninterrupted run's log first")
+    need(resumed_log.resumed_at is not None, "the second log is of a run that did not resume: train half the steps "
+         "into a folder, then train again into it with resume=True, and pass that log")
+    steps = [r["step"] for r in resumed_log.rows]
+    whole = [r["step"] for r in whole_log.rows]
     need(steps == whole, f"the resumed log's steps {steps} differ from the uninterrupted run's {whole}: resume with "
          "the same steps into the folder of the interrupted run (resume=True)")
     gap = max(abs(x - y) for x, y in zip(_losses(whole_log), _losses(resumed_log)))
     need(gap < 1e-5, f"the losses differ by {gap:.2e}: same seed, data and settings for both runs")
-    return f"steps {steps[0]}..{steps[-1]} repeated, largest loss difference {gap:.1e}"
+    return (f"steps {steps[0]}..{steps[-1]} repeated (resumed at step {resumed_log.resumed_at}), largest loss "
+            f"difference {gap:.1e}")
 
 
 @checker("20.4")

@@ -23,6 +23,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..core.settings import short
 from .checks import CHECKS, NotYet
 
 EXPECTED = Path(__file__).with_name("expected.json")  # exercise key -> the solution's output at default sizes
@@ -100,26 +101,37 @@ def record_expected(results_json: str | Path, path: Path = EXPECTED) -> dict[str
 
 
 def check(key: str, *args, **kwargs) -> bool:
-    """Run exercise `key`'s check on the student's work: prints a pass, or what is wrong, and returns which."""
+    """Run exercise `key`'s check on the student's work: prints a pass, or what is wrong, and returns which. Whatever
+    it is given, it answers with a line (✗ and a hint for something it cannot use), never a traceback."""
     # each module registers its lessons' checks
     from . import checks_audit, checks_early, checks_explain, checks_replication, checks_train  # noqa: F401
 
-    if key not in CHECKS:
-        raise KeyError(f"no check for exercise {key!r}; the checks are {', '.join(sorted(CHECKS))}")
+    if not isinstance(key, str) or key not in CHECKS:
+        print(f"✗ no check for exercise {short(key)}; the checks are {', '.join(sorted(CHECKS))}: call it as "
+              "check(\"20.1\", ...) with the key the exercise names")
+        return False
     import inspect
 
     fn = CHECKS[key]
+    sig = inspect.signature(fn)
+    takes = f"it takes check({key!r}, " + ", ".join(
+        p.name if p.default is inspect.Parameter.empty else f"{p.name}={p.default!r}" for p in sig.parameters.values()
+    ) + ")"
     try:
-        inspect.signature(fn).bind(*args, **kwargs)
+        given = sig.bind(*args, **kwargs)
     except TypeError as e:  # called with the wrong things: say what it takes
-        params = ", ".join(p.name if p.default is inspect.Parameter.empty else f"{p.name}={p.default!r}"
-                           for p in inspect.signature(fn).parameters.values())
-        print(f"✗ exercise {key}: {e}; it takes check({key!r}, {params})")
+        print(f"✗ exercise {key}: {e}; {takes}")
         return False
     try:
         said = fn(*args, **kwargs)
     except NotYet as e:
         print(f"✗ exercise {key} not yet: {e}")
+        return False
+    except Exception as e:  # noqa: BLE001 - what a student passes is input: a wrong type gets a hint, not a traceback
+        got = ", ".join(f"{k}={short(v, 60)} ({type(v).__name__})" for k, v in given.arguments.items())
+        doc = (fn.__doc__ or "").strip().split("\n")[0]
+        print(f"✗ exercise {key}: what it was given is not what it reads ({type(e).__name__}: {short(str(e), 160)}). "
+              f"You passed {got}; {takes}: {doc}")
         return False
     print(f"✓ exercise {key} passed" + (f": {said}" if said else ""))
     return True

@@ -14,6 +14,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..core.settings import short
+
 BANK = Path(__file__).with_name("quizzes.md")
 LETTERS = "abcdefgh"
 
@@ -116,15 +118,23 @@ def quiz(lesson: str) -> Quiz:
 
 def answer(lesson: str, question: int, choice: str) -> bool:
     """Say whether `choice` ("a", "b", ...) answers question `question` of `lesson`'s quiz, and why each choice is
-    right or wrong. Returns whether it was right."""
-    qs = questions(lesson)
-    if not 1 <= question <= len(qs):
-        raise ValueError(f"the {lesson} quiz has questions 1..{len(qs)}, not {question}")
+    right or wrong. Returns whether it was right; anything it cannot read gets ✗ and how to call it, no traceback."""
+    how = 'call it as answer("20", 1, "a"): the lesson, the question\'s number, the choice\'s letter'
+    try:
+        qs = questions(lesson) if isinstance(lesson, str) else questions(str(lesson))
+    except KeyError as e:
+        print(f"✗ {e.args[0]}; {how}")
+        return False
+    if isinstance(question, bool) or not isinstance(question, int) or not 1 <= question <= len(qs):
+        print(f"✗ the {lesson} quiz has questions 1..{len(qs)}, not {short(question)}; {how}")
+        return False
     q = qs[question - 1]
     letters = LETTERS[:len(q.choices)]
-    if choice not in letters:
-        raise ValueError(f"question {question} has choices {', '.join(letters)}, not {choice!r}")
-    right = q.choices[letters.index(choice)].right
+    pick = choice.strip().lower() if isinstance(choice, str) else None
+    if pick is None or len(pick) != 1 or pick not in letters:
+        print(f"✗ question {question} has choices {', '.join(letters)}, not {short(choice)}; {how}")
+        return False
+    right = q.choices[letters.index(pick)].right
     print(("✓ right" if right else "✗ not this one") + f": {q.text}")
     for i, c in enumerate(q.choices):
         print(f"  {LETTERS[i]}{' ✓' if c.right else '  '} {c.text}\n      {c.why}")

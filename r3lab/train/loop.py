@@ -69,7 +69,9 @@ def prepare(policy: Policy, config: TrainConfig, state: type[TrainState] = Train
     model.train()
     opt = make_optimizer(model, config)
     scorer = dist.wrap_ddp(TokenScorer(model))
-    return state(policy, config, opt, scorer)
+    st = state(policy, config, opt, scorer)
+    st.log.settings = asdict(config)  # what the log is of (the exercises' checks read it)
+    return st
 
 
 def save(state: TrainState, keep: int | None = 3):
@@ -150,7 +152,8 @@ def _resume(state: TrainState) -> bool:
     check_same_settings(cfg, saved, ckpt)
     meta = load_checkpoint(out, state.policy, state.optimizer)
     dist.barrier()  # every rank has read the checkpoint before rank 0 writes the next one into the folder
-    state.step, state.log = int(meta["step"]), MetricLog(meta.get("log", []))
+    state.step = int(meta["step"])
+    state.log = MetricLog(meta.get("log", []), settings=asdict(cfg), resumed_at=state.step)
     state.resumed = True
     if dist.info().is_main:  # the live log may hold rows logged after that checkpoint: they are redone
         state.log.save_jsonl(f"{out}/log.jsonl")

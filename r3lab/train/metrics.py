@@ -20,9 +20,12 @@ from .rewards import Scores, region_iou, reward_columns
 class MetricLog:
     """Rows of `{"step": int, key: float, ...}` in the order they were logged."""
 
-    def __init__(self, rows: Iterable[dict] | None = None):
+    def __init__(self, rows: Iterable[dict] | None = None, settings: dict | None = None,
+                 resumed_at: int | None = None):
         self.rows: list[dict] = [dict(r) for r in rows or []]
         self.interrupted = False  # set by the training loop when Ctrl-C ended the run before its last step
+        self.settings = settings  # the run's config (its fields), set by the training loop
+        self.resumed_at = resumed_at  # the step the run continued from a checkpoint (None: it started there)
 
     def log(self, step: int, **values) -> dict:
         row = {"step": int(step)}

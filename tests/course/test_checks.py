@@ -14,9 +14,10 @@ def _verdict(capsys, key, *args, **kwargs):
     return ok, capsys.readouterr().out
 
 
-def test_an_unknown_exercise_names_the_checks():
-    with pytest.raises(KeyError, match="30.1"):
-        check("99.9")
+def test_an_unknown_exercise_names_the_checks(capsys):
+    for key in ("99.9", None, 5):
+        ok, out = _verdict(capsys, key)
+        assert not ok and out.startswith("✗ no check for exercise") and "30.1" in out
 
 
 def test_a_check_called_with_the_wrong_things_says_what_it_takes(capsys):
@@ -122,23 +123,57 @@ def test_20_1_frozen_vision(capsys):
     assert not ok and "did not move" in out
 
 
+def _log(rows, grad_accum=1, resumed_at=None, **settings):
+    return MetricLog(rows, settings={"grad_accum": grad_accum, "seed": 0, "out_dir": "", **settings},
+                     resumed_at=resumed_at)
+
+
 def test_20_2_gradient_accumulation(capsys):
-    one = MetricLog([{"step": 1, "loss": 2.0}, {"step": 2, "loss": 1.5}, {"step": 3, "loss": 1.2}])
-    two = MetricLog([{"step": 1, "loss": 2.0}, {"step": 2, "loss": 1.5001}, {"step": 3, "loss": 1.2}])
+    one = _log([{"step": 1, "loss": 2.0}, {"step": 2, "loss": 1.5}, {"step": 3, "loss": 1.2}])
+    two = _log([{"step": 1, "loss": 2.0}, {"step": 2, "loss": 1.5001}, {"step": 3, "loss": 1.2}], grad_accum=2)
     assert _verdict(capsys, "20.2", one, two)[0]
-    other = MetricLog([{"step": 1, "loss": 2.0}, {"step": 2, "loss": 1.4}, {"step": 3, "loss": 1.1}])
+    other = _log([{"step": 1, "loss": 2.0}, {"step": 2, "loss": 1.4}, {"step": 3, "loss": 1.1}], grad_accum=2)
     ok, out = _verdict(capsys, "20.2", one, other)
     assert not ok and "change only grad_accum" in out
+    for a, b, said in ((one, one, "both logs are of runs with grad_accum = 1"),  # the lesson's log twice
+                       (one, _log(two.rows, seed=1, grad_accum=2), "differ in seed too"),
+                       (one.rows, two.rows, "the MetricLog train_sft returned")):
+        ok, out = _verdict(capsys, "20.2", a, b)
+        assert not ok and said in out, out
 
 
 def test_20_3_resumed(capsys):
-    whole = MetricLog([{"step": s, "loss": 2.0 - s / 10} for s in range(1, 5)])
-    assert _verdict(capsys, "20.3", whole, MetricLog(whole.rows))[0]
-    ok, out = _verdict(capsys, "20.3", whole, MetricLog(whole.rows[2:]))
+    whole = _log([{"step": s, "loss": 2.0 - s / 10} for s in range(1, 5)])
+    assert _verdict(capsys, "20.3", whole, _log(whole.rows, resumed_at=2))[0]
+    ok, out = _verdict(capsys, "20.3", whole, whole)  # the same log twice: nothing was resumed
+    assert not ok and "did not resume" in out
+    ok, out = _verdict(capsys, "20.3", whole, _log(whole.rows[2:], resumed_at=2))
     assert not ok and "differ from the uninterrupted run's" in out
-    drift = MetricLog([{**r, "loss": r["loss"] + 0.01} for r in whole.rows])
+    drift = _log([{**r, "loss": r["loss"] + 0.01} for r in whole.rows], resumed_at=2)
     ok, out = _verdict(capsys, "20.3", whole, drift)
     assert not ok and "the losses differ" in out
+
+
+def test_20_2_and_20_3_pass_real_runs_and_fail_the_lessons_log_twice(tmp_path, capsys):
+    """What the lesson does, at toy sizes: the training loop records what each log is of."""
+    import copy
+
+    from r3lab.testing import tiny_policy, toy_samples
+    from r3lab.train.config import SFTConfig
+    from r3lab.train.sft import train
+
+    base = tiny_policy(fresh=True)
+    data = toy_samples(4, base.view)
+    kw = dict(batch_size=4, lr_lm=1e-2, warmup=0, seed=3)
+    logs = {a: train(copy.deepcopy(base), data, SFTConfig(steps=2, grad_accum=a, **kw)) for a in (1, 2)}
+    assert _verdict(capsys, "20.2", logs[1], logs[2])[0]
+    assert not _verdict(capsys, "20.2", logs[1], logs[1])[0]
+    whole = train(copy.deepcopy(base), data, SFTConfig(steps=2, out_dir=str(tmp_path / "w"), **kw))
+    train(copy.deepcopy(base), data, SFTConfig(steps=1, out_dir=str(tmp_path / "h"), **kw))
+    resumed = train(copy.deepcopy(base), data, SFTConfig(steps=2, out_dir=str(tmp_path / "h"), resume=True, **kw))
+    assert resumed.resumed_at == 1 and whole.resumed_at is None
+    assert _verdict(capsys, "20.3", whole, resumed)[0]
+    assert not _verdict(capsys, "20.3", whole, whole)[0]
 
 
 def test_20_4_control_only(capsys):
@@ -396,10 +431,19 @@ def test_00_1_coarser_grating(capsys):
     assert not ok and "90%" in out
 
 
-def test_00_2_larger_view(capsys):
-    assert _verdict(capsys, "00.2", (10, 10, 30, 30), (20, 20, 60, 60))[0]
-    ok, out = _verdict(capsys, "00.2", (10, 10, 30, 30), (10, 10, 30, 30))
-    assert not ok and "does not double" in out
+def test_00_2_larger_view(capsys, tmp_path):
+    import r3lab
+
+    samples = r3lab.build_samples(3, 0, ["read_one"], view=r3lab.ViewConfig(), progress=False)
+    folder = r3lab.save_dataset(samples, tmp_path / "ds", progress=False)
+    again = r3lab.load_dataset(folder, view=r3lab.ViewConfig(max_pixels=224 * 224))
+    ok, out = _verdict(capsys, "00.2", samples[0], again[0])
+    assert ok and "in twice the pixels" in out
+    for a, b, said in (((0, 0, 1, 1), (0, 0, 2, 2), "not boxes"),  # typed numbers that double: no work done
+                       (samples[0], samples[0], "load the dataset again with the larger view"),
+                       (samples[0], again[1], "two samples")):
+        ok, out = _verdict(capsys, "00.2", a, b)
+        assert not ok and said in out, out
 
 
 def test_00_3_which_filter(capsys):

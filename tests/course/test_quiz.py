@@ -23,10 +23,13 @@ def test_answer_says_right_or_wrong_and_explains_every_choice(capsys):
     out = capsys.readouterr().out
     assert out.startswith("✓ right") and all(c.why in out for c in first.choices)
     assert q.answer("20_sft", 1, wrong) is False and capsys.readouterr().out.startswith("✗ not this one")
-    with pytest.raises(ValueError, match="questions 1.."):
-        q.answer("20", 99, "a")
-    with pytest.raises(ValueError, match="choices a, b"):
-        q.answer("20", 1, "z")
+    for args, said in ((("20", 99, "a"), "✗ the 20 quiz has questions 1.."), (("20", 1, "z"), "choices a, b"),
+                       (("20", 1, None), "not None"), (("20", "1", "a"), "not '1'"), (("nope", 1, "a"), "no quiz"),
+                       ((None, 1, "a"), "no quiz")):
+        assert q.answer(*args) is False  # a line and how to call it, never a traceback
+        out = capsys.readouterr().out
+        assert out.startswith("✗") and said in out and 'answer("20", 1, "a")' in out, out
+    assert q.answer("20", 1, right.upper()) is True  # a letter in capitals is the same letter
     with pytest.raises(KeyError, match="no quiz"):
         q.quiz("99")
 
