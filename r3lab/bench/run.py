@@ -29,7 +29,7 @@ from ..core.regions import ViewConfig
 from ..core.trajectory import IMAGE, MODEL, Trajectory
 from ..bench.readers import BENCHMARKS, item_image, read_benchmark
 from ..core.files import FolderLock, check_out_dir, file_stem, read_text, remove_entry
-from ..core.settings import POSITIVE, check_ranges, nested, read_nested
+from ..core.settings import MAX_ROWS, SEED, WHY, check_ranges, nested, read_nested
 from ..engine.config import RolloutConfig, RolloutSettings
 from ..engine.rollouts import rollout
 from ..core.files import atomic_write_text
@@ -67,8 +67,8 @@ class BenchConfig:
 
     def __post_init__(self):
         read_nested(self)
-        check_ranges(self, ints=dict(n=(0, None), seed=(0, None), batch=POSITIVE, max_pixels=(0, None),
-                                     crop_max_pixels=(0, None)))
+        check_ranges(self, ints=dict(n=(0, 10**7), seed=SEED, batch=(1, MAX_ROWS), max_pixels=(0, 1 << 28),
+                                     crop_max_pixels=(0, 1 << 28)), why=dict(seed=WHY["seed"], batch=WHY["batch"]))
 
 
 @dataclass

@@ -21,6 +21,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from ..core.regions import Box, Frame
+from ..core.settings import check_ranges, short
 from .details import PATTERNS, draw_detail
 
 # Named colours (RGB). A name in a question or answer always means this colour.
@@ -29,6 +30,8 @@ COLOURS = {
     "purple": (140, 60, 190), "orange": (245, 135, 30), "pink": (240, 120, 185), "cyan": (40, 200, 215),
     "brown": (125, 80, 40), "black": (20, 20, 20), "white": (255, 255, 255), "grey": (128, 128, 128),
 }
+LANDMARK_SHAPES = ("circle", "square", "triangle", "diamond")  # what `_draw_shape` draws
+DETAIL_SHAPES = ("square", "ring", "cross", "triangle")  # what `details.draw_shape` draws
 CLUTTER = [(205, 200, 190), (190, 188, 182), (215, 210, 200), (175, 172, 168)]  # muted, never a palette colour
 
 
@@ -75,6 +78,7 @@ class WorldConfig:
             v = getattr(self, f.name)
             if isinstance(v, list):
                 object.__setattr__(self, f.name, tuple(tuple(x) if isinstance(x, list) else x for x in v))
+        self._check_sizes()
         for lo, hi in (("object_min", "object_max"), ("n_objects_min", "n_objects_max"),
                        ("control_min", "control_max")):
             if getattr(self, lo) > getattr(self, hi):
@@ -92,6 +96,34 @@ class WorldConfig:
             raise ValueError(f"pattern_size {self.pattern_size}, pattern_period {self.pattern_period}, pattern_taper "
                              f"{self.pattern_taper}, pattern_contrast {self.pattern_contrast}: expected 2 <= period <= "
                              "size, 0 <= 2 * taper <= size and a contrast in 0..127")
+
+    def _check_sizes(self) -> None:
+        """Every number within what a scene can draw (a 10^6-pixel canvas would never render), every name text."""
+        px, side = (0, 512), (1, 1024)
+        check_ranges(self, ints=dict(noise=(0, 127), noise_block=(1, 64), clutter=(0, 100), n_objects_min=(1, 16),
+                                     n_objects_max=(1, 16), object_min=side, object_max=side, object_gap=px,
+                                     pattern_size=(2, 256), pattern_period=(2, 256), pattern_taper=(0, 128),
+                                     pattern_contrast=(0, 127), mark_size=(1, 256), shape_size=(1, 256),
+                                     dot_size=(1, 64), dot_gap=(0, 64), glyph_scale=(1, 32), detail_jitter=(0, 64),
+                                     region_margin=(0, 64), control_min=side, control_max=side),
+                     floats=dict(min_contrast=(0.0, 442.0)))  # 442: the largest RGB distance
+        sizes, bg = self.canvas_sizes, self.background
+        if not (isinstance(sizes, tuple) and 1 <= len(sizes) <= 16 and all(
+                isinstance(wh, tuple) and len(wh) == 2 and all(_whole(v) and 64 <= v <= 4096 for v in wh)
+                for wh in sizes)):
+            raise ValueError(f"WorldConfig.canvas_sizes = {short(sizes)} is not allowed: expected 1 to 16 (w, h) "
+                             "pairs of whole pixels in [64, 4096]")
+        if not (isinstance(bg, tuple) and len(bg) == 3 and all(_whole(v) and 0 <= v <= 255 for v in bg)):
+            raise ValueError(f"WorldConfig.background = {short(bg)} is not allowed: expected three 0..255 levels")
+        for name, kind, known in (("object_shapes", "shape", LANDMARK_SHAPES), ("object_colours", "colour", COLOURS),
+                                  ("mark_colours", "colour", COLOURS), ("patterns", "pattern", PATTERNS),
+                                  ("detail_shapes", "shape", DETAIL_SHAPES)):
+            v = getattr(self, name)
+            if not (isinstance(v, tuple) and v and all(isinstance(x, str) and x in known for x in v)):
+                raise ValueError(f"WorldConfig.{name} = {short(v)}: an unknown {kind}, or none; expected a "
+                                 f"non-empty list of {', '.join(known)}")
+        if self.pattern_phase not in ("random", "fixed"):
+            raise ValueError(f"pattern_phase must be 'random' or 'fixed', got {short(self.pattern_phase)}")
 
     def to_dict(self) -> dict:
         return {k: jsonable(v) for k, v in asdict(self).items()}
@@ -190,6 +222,10 @@ def region_input_box(box: Box, frame: Frame) -> tuple[int, int, int, int]:
     r = lambda v: round(v, 6)  # noqa: E731  (6 / 6 * 6 must not become 6.0000001 -> ceil 7)
     return (max(0, math.floor(r(x1))), max(0, math.floor(r(y1))),
             min(frame.input_w, math.ceil(r(x2))), min(frame.input_h, math.ceil(r(y2))))
+
+
+def _whole(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
 
 
 def _draw_shape(d: ImageDraw.ImageDraw, shape: str, box: Box, rgb) -> None:

@@ -13,7 +13,7 @@ from typing import Sequence
 
 import torch
 
-from ..core.settings import POSITIVE, RATE, check_choice, check_ranges, nested, read_nested
+from ..core.settings import MAX_ROWS, RATE, SEED, STEPS, check_choice, check_ranges, nested, read_nested
 from ..engine.config import RolloutSettings
 from ..train.rewards import RewardSpec
 from ..core.crop_calls import COORDS
@@ -54,9 +54,9 @@ class TRLConfig:
         self.validate()
 
     def validate(self) -> "TRLConfig":
-        check_ranges(self, ints=dict(steps=(0, None), prompts_per_step=POSITIVE, group_size=(2, None), seed=(0, None),
-                                     save_steps=(0, None), log_every=POSITIVE),
-                     floats=dict(learning_rate=RATE, beta=(0.0, None), epsilon=(0.0, 1.0), vllm_memory=(0.0, 1.0)),
+        check_ranges(self, ints=dict(steps=STEPS, prompts_per_step=(1, MAX_ROWS), group_size=(2, MAX_ROWS), seed=SEED,
+                                     save_steps=STEPS, log_every=(1, STEPS[1])),
+                     floats=dict(learning_rate=RATE, beta=(0.0, 1e3), epsilon=(0.0, 1.0), vllm_memory=(0.0, 1.0)),
                      open_low=("vllm_memory",))
         r = self.rollout.validate()
         if not r.temperature > 0:

@@ -20,7 +20,7 @@ from typing import Sequence
 import torch
 
 from ..core.files import atomic_write_text
-from ..core.settings import check_ranges, nested, read_nested
+from ..core.settings import SEED, WHY, check_ranges, nested, read_nested
 from ..core.trajectory import Trajectory
 from ..data.sample import Sample
 from ..engine.config import RolloutConfig, RolloutSettings
@@ -72,7 +72,7 @@ class EvalConfig:
 
     def validate(self) -> "EvalConfig":
         """A ValueError naming the field, its value and the allowed range (checked when the config is built)."""
-        check_ranges(self, ints=dict(n=(0, None), batch_rows=(1, MAX_ROWS), seed=(0, None)))
+        check_ranges(self, ints=dict(n=(0, 10**7), batch_rows=(1, MAX_ROWS), seed=SEED), why=dict(seed=WHY["seed"]))
         self.rollout.validate()
         self.reward.validate()
         self.audit_settings.validate()

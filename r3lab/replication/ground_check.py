@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from ..core.crop_calls import format_crop_call
 from ..core.prompt import IM_END
 from ..core.regions import Frame, box_iou
-from ..core.settings import POSITIVE, check_ranges
+from ..core.settings import MAX_ROWS, SEED, check_ranges
 from ..data.sample import Sample
 from ..data.tasks import make_task
 from ..data.world import WorldConfig, region_input_box
@@ -36,7 +36,7 @@ class WhereConfig:
     batch_rows: int = 64  # questions decoded together
 
     def __post_init__(self):
-        check_ranges(self, ints=dict(n=POSITIVE, seed=(0, None), batch_rows=POSITIVE))
+        check_ranges(self, ints=dict(n=(1, 10**6), seed=SEED, batch_rows=(1, MAX_ROWS)))
 
 
 def where_question(world: WorldConfig, seed: int, i: int, view) -> dict:

@@ -7,7 +7,7 @@ is a ValueError naming the field, the value and the range.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from ..core.settings import POSITIVE, RATE, check_choice, check_ranges, nested, read_nested
+from ..core.settings import MAX_ROWS, RATE, SEED, STEPS, WHY, check_choice, check_ranges, nested, read_nested
 from ..engine.config import RolloutSettings
 from .rewards import RewardSpec
 from ..model.adapters import LoRAConfig
@@ -86,10 +86,11 @@ class TrainConfig:
 
     def validate(self):
         """Every shared setting checked (each stage adds its own)."""
-        check_ranges(self, ints=dict(steps=(0, None), batch_size=POSITIVE, seed=(0, None), log_every=POSITIVE,
-                                     save_every=(0, None)),
+        check_ranges(self, ints=dict(steps=STEPS, batch_size=(1, 1 << 20), seed=SEED, log_every=(1, STEPS[1]),
+                                     save_every=STEPS),
                      floats=dict(lr_lm=RATE, lr_merger=RATE, lr_vision=RATE, weight_decay=(0.0, 1.0),
-                                 warmup=(0.0, None), min_lr_ratio=(0.0, 1.0), grad_clip=(0.0, None)))
+                                 warmup=(0.0, float(STEPS[1])), min_lr_ratio=(0.0, 1.0), grad_clip=(0.0, 1e6)),
+                     why=dict(steps=WHY["steps"], seed=WHY["seed"]))  # rows per process: check_batch, MAX_ROWS
         check_out_dir_mode(self)
         check_lora(self)
         check_choice(self, "optimizer", ("adamw", "sgd"))
@@ -107,7 +108,7 @@ class SFTConfig(TrainConfig):
 
     def validate(self) -> "SFTConfig":
         super().validate()
-        check_ranges(self, ints=dict(grad_accum=POSITIVE, schedule_steps=(0, None)))
+        check_ranges(self, ints=dict(grad_accum=(1, MAX_ROWS), schedule_steps=STEPS))
         if self.batch_size % self.grad_accum:
             raise ValueError(f"batch_size {self.batch_size} must be a positive multiple of grad_accum "
                              f"{self.grad_accum}")
@@ -161,8 +162,8 @@ class RGRPOConfig(TrainConfig):
             raise ValueError(f"group_size must be >= 2 (got {self.group_size}): advantages are relative within a "
                              "group of rollouts of the same prompt, so one rollout per prompt never gets a signal")
         super().validate()
-        check_ranges(self, ints=dict(group_size=(2, None), micro_rows=POSITIVE, inner_epochs=POSITIVE),
-                     floats=dict(eps_low=(0.0, 1.0), eps_high=(0.0, None), beta=(0.0, None), adv_eps=(0.0, None)),
+        check_ranges(self, ints=dict(group_size=(2, MAX_ROWS), micro_rows=(1, MAX_ROWS), inner_epochs=(1, 100)),
+                     floats=dict(eps_low=(0.0, 1.0), eps_high=(0.0, 1e3), beta=(0.0, 1e3), adv_eps=(0.0, 1.0)),
                      open_high=("eps_low",))
         check_sampled(self.rollout, "RGRPOConfig.rollout")
         if self.batch_size < self.group_size or self.batch_size % self.group_size:

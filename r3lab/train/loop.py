@@ -23,6 +23,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..core.env import progress_disabled
+from ..core.settings import MAX_ROWS  # trajectories one process may hold in one step (a step's batch is built at once)
 from ..core.files import FolderLock
 from ..engine.scoring import TokenScorer
 from ..model.adapters import add_lora, is_adapted
@@ -292,7 +293,6 @@ def check_finite_step(state: TrainState, row: dict) -> None:
                              "Lower the learning rates, set grad_clip or check the data")
 
 
-MAX_ROWS = 4096  # trajectories one process may hold in one step (SFT and R-GRPO build a step's batch at once)
 
 
 def check_batch(samples_per_step: int, n_samples: int, rows_per_step: int, what: str) -> None:

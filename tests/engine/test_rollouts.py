@@ -371,7 +371,7 @@ def test_bad_arguments_get_clear_errors(policy, samples):
         RolloutConfig(group_size=0)
     for t in (float("nan"), float("inf"), -1.0):  # NaN slipped past `t < 0`, and sampling then failed deep inside
         with pytest.raises(ValueError, match=r"RolloutConfig\.temperature = .* is not allowed: "
-                                             r"expected a finite number in \[0\.0, inf\)"):
+                                             r"expected a finite number in \[0\.0, 100\.0\]"):
             RolloutConfig(temperature=t)
 
 

@@ -103,8 +103,8 @@ def test_eval_settings_come_from_the_checkpoint_then_the_caller():
 
 
 @pytest.mark.parametrize("flag,value,field,span", [
-    ("--max-new-tokens", "0", "rollout.max_new_tokens", r"\[1, inf\)"), ("--n", "-3", "n", r"\[0, inf\)"),
-    ("--temperature", "nan", "rollout.temperature", r"\[0\.0, inf\)"),
+    ("--max-new-tokens", "0", "rollout.max_new_tokens", r"\[1, 1048576\]"), ("--n", "-3", "n", r"\[0, 10000000\]"),
+    ("--temperature", "nan", "rollout.temperature", r"\[0\.0, 100\.0\]"),
     ("--temperature", "-1", "rollout.temperature", r"\[0\.0"),
     ("--batch-rows", "1000000", "batch_rows", r"\[1, 4096\]"),
     ("--reward-region-weight", "inf", "reward.region_weight", r"\[0\.0"),
