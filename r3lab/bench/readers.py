@@ -47,6 +47,7 @@ from ..core.files import check_unique, inside, read_text
 from ..core.regions import check_box
 from ..data.sample import Sample
 from .tsv import TsvTable, image_at
+from ..core.settings import short
 
 BENCHMARKS = ("vstar", "hrbench4k", "hrbench8k", "mme-realworld", "mme-realworld-lite", "treebench")
 VSTAR_POST = "\nAnswer with the option's letter from the given choices directly."
@@ -67,7 +68,7 @@ def read_benchmark(name: str, path: str | os.PathLike, n: int = 0, seed: int = 0
     readers = {"vstar": read_vstar, "treebench": read_treebench, "hrbench4k": read_hrbench,
                "hrbench8k": read_hrbench, "mme-realworld": read_mme_realworld, "mme-realworld-lite": read_mme_realworld}
     if name not in readers:
-        raise ValueError(f"unknown benchmark {name!r}; choose one of {', '.join(BENCHMARKS)}")
+        raise ValueError(f"unknown benchmark {short(name)}; choose one of {', '.join(BENCHMARKS)}")
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist: download {name} and pass its local copy "
@@ -108,13 +109,13 @@ def read_vstar(path: str | os.PathLike, n: int = 0, seed: int = 0, shuffle: bool
 def _vstar_sample(rec, where, line_no, root, qfile, seed, shuffle) -> Sample:
     for key in ("image", "text", "label", "category"):
         if not isinstance(rec, dict) or not isinstance(rec.get(key), str) or not rec[key].strip():
-            raise ValueError(f"{where}: field {key!r} must be a non-empty string (V* lines hold image, text, "
+            raise ValueError(f"{where}: field {short(key)} must be a non-empty string (V* lines hold image, text, "
                              "label, category, question_id)")
     question, options = split_options(rec["text"].replace(VSTAR_POST.strip(), ""), where)
     label = rec["label"].strip().upper()
     letters = string.ascii_uppercase[:len(options)]
     if label not in letters:
-        raise ValueError(f"{where}: label {label!r} is not one of the options {list(letters)}")
+        raise ValueError(f"{where}: label {short(label)} is not one of the options {list(letters)}")
     try:
         image = inside(root, rec["image"], "image")
     except ValueError as e:
@@ -163,7 +164,7 @@ def split_options(text: str, where: str) -> tuple[str, list[str]]:
                                  f"({string.ascii_uppercase[len(options)]})")
             options.append(m.group(2))
         elif options and ln.strip():
-            raise ValueError(f"{where}: text after the options: {ln.strip()!r}")
+            raise ValueError(f"{where}: text after the options: {short(ln.strip())}")
         elif not options:
             question.append(ln)
     if len(options) < 2:
@@ -173,10 +174,10 @@ def split_options(text: str, where: str) -> tuple[str, list[str]]:
 
 def _xywh(b) -> tuple[float, float, float, float]:
     if not (isinstance(b, (list, tuple)) and len(b) == 4 and all(isinstance(v, (int, float)) for v in b)):
-        raise ValueError(f"box {b!r} is not four numbers")
+        raise ValueError(f"box {short(b)} is not four numbers")
     x, y, w, h = (float(v) for v in b)
     if w <= 0 or h <= 0:
-        raise ValueError(f"box {b!r} has no area")
+        raise ValueError(f"box {short(b)} has no area")
     return (x, y, x + w, y + h)
 
 
@@ -209,7 +210,7 @@ def read_mme_realworld(path: str | os.PathLike, n: int = 0, name: str = "mme-rea
         for ln in lines:
             m = _OPTION_LINE.match(ln)
             if not m:
-                raise ValueError(f"{where}: option {ln!r} is not of the form '(A) text'")
+                raise ValueError(f"{where}: option {short(ln)} is not of the form '(A) text'")
             opts[m.group(1)] = m.group(2)
         prompt = (r["question"] + " " + "The choices are listed below:\n" + "\n".join(lines) + "\n" + MME_SYS)
         out.append(_tsv_sample(table, i, name, prompt, opts, where, category=r["category"],
@@ -232,7 +233,7 @@ def read_treebench(path: str | os.PathLike, n: int = 0, name: str = "treebench")
         except (ValueError, SyntaxError, TypeError) as e:
             raise ValueError(f"{where}: target_instances must be a list of [x1, y1, x2, y2] boxes ({e})") from None
         if "/" not in r["category"]:
-            raise ValueError(f"{where}: category {r['category']!r} must be 'Task/Subtask', e.g. 'Perception/OCR'")
+            raise ValueError(f"{where}: category {short(r['category'])} must be 'Task/Subtask', e.g. 'Perception/OCR'")
         hint = r.get("hint", "").strip()
         prompt = (f"Hint: {hint}\n" if hint and hint.lower() != "nan" else "") + f"Question: {r['question']}\n"
         prompt += "Options:\n" + "".join(f"{k}. {v}\n" for k, v in opts.items()) + TREEBENCH_POST
@@ -287,7 +288,7 @@ def _mme_options(value: str, where: str) -> list[str]:
 
 
 def _xyxy(b) -> tuple[float, float, float, float]:
-    return check_box(b, f"box {b!r}")  # four finite numbers (not 1e400, which Python reads as inf), not inverted
+    return check_box(b, f"box {short(b)}")  # four finite numbers (not 1e400, which Python reads as inf), not inverted
 
 
 def _tsv_sample(table: TsvTable, i: int, name: str, prompt: str, opts: dict, where: str, boxes=(), **fields
@@ -295,7 +296,7 @@ def _tsv_sample(table: TsvTable, i: int, name: str, prompt: str, opts: dict, whe
     r = table.rows[i]
     answer = r["answer"].strip().upper()
     if answer not in opts:
-        raise ValueError(f"{where}: answer {r['answer']!r} is not one of the options {sorted(opts)}")
+        raise ValueError(f"{where}: answer {short(r['answer'])} is not one of the options {sorted(opts)}")
     if not r.get("image") and r["_image_len"] == 0:
         raise ValueError(f"{where}: the image field is empty; the row needs a base64 image")
     ref = table.image_ref(i)

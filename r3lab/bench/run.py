@@ -34,6 +34,7 @@ from ..engine.config import RolloutConfig, RolloutSettings
 from ..engine.rollouts import rollout
 from ..core.files import atomic_write_text
 from .scoring import best_overlap_iou, cycle_accuracy, mean, score_item
+from ..core.settings import short
 
 OWN = ("items.jsonl", "table.md", "results.json", "figure.png", "crops")  # a run folder's own entries
 COLUMNS = ("n", "accuracy", "crop_rate", "crops", "invalid_crop_rate", "crop_iou", "accuracy_crop",
@@ -150,7 +151,7 @@ def run_bench(policy, name: str, config: BenchConfig | None = None, progress: bo
         raise ValueError("BenchConfig.audit = True needs the audit's rollouts: run "
                          "r3lab.replication.bench_audit.bench_audit(policy, name, config) (as `r3lab bench` does)")
     if name not in BENCHMARKS:
-        raise ValueError(f"unknown benchmark {name!r}; choose one of {', '.join(BENCHMARKS)}")
+        raise ValueError(f"unknown benchmark {short(name)}; choose one of {', '.join(BENCHMARKS)}")
     if not cfg.data:
         raise ValueError(f"no data given: pass the local copy of {name} (--data PATH); README, section "
                          "Benchmarks, says where to download it")

@@ -26,6 +26,7 @@ from PIL import Image, UnidentifiedImageError
 from tqdm.auto import tqdm
 
 from ..core.env import progress_disabled
+from ..core.settings import short
 
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))  # a base64 8K image is one field of tens of MB
 REF_MAX = 64  # VLMEvalKit: an image field this short is the index of the row holding the image
@@ -91,11 +92,12 @@ class TsvTable:
         """Row i's image (an index reference followed), decoded and converted to RGB."""
         value = self.field(i, column)
         if not value:
-            raise ValueError(f"{self.where(i)}: the {column!r} field is empty; the row needs a base64 image")
+            raise ValueError(f"{self.where(i)}: the {short(column)} field is empty; the row needs a base64 image")
         if len(value) <= REF_MAX and not _inline_image(value):
             target = self._by_index.get(value)
             if target is None or target[f"_{column}_len"] <= REF_MAX:
-                raise ValueError(f"{self.where(i)}: the {column!r} field {value!r} is neither a base64 image nor "
+                raise ValueError(f"{self.where(i)}: the {short(column)} field {short(value)} is neither a "
+                                 f"base64 image nor "
                                  "the index of a row holding one")
             return self.image(self.rows.index(target), column)
         return decode_image(value, self.where(i))
@@ -109,7 +111,8 @@ class TsvTable:
         elif v is not None:  # short: empty, or the index of the row holding the image
             target = self._by_index.get(v)
             if not v or target is None or target["_image_len"] <= REF_MAX:
-                raise ValueError(f"{self.where(i)}: the 'image' field {v!r} is neither a base64 image nor the index "
+                raise ValueError(f"{self.where(i)}: the 'image' field {short(v)} is neither a base64 image nor "
+                                 f"the index "
                                  "of a row holding one" if v else f"{self.where(i)}: the 'image' field is empty; "
                                  "the row needs a base64 image")
             r = target

@@ -97,7 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     except USER_ERRORS as e:
         if debug:
             traceback.print_exc()
-        msg = " ".join(str(e).split()) or type(e).__name__  # one line, whatever the message held
+        msg = " ".join(str(e).split()) or type(e).__name__  # one line, whatever the message held,
+        msg = "".join(c if c.isprintable() else f"\\u{ord(c):04x}" for c in msg)  # and no terminal control
         print(f"error: {msg}" + ("" if debug else "  (--debug shows the traceback)"), file=sys.stderr)
         return 2
 

@@ -38,10 +38,10 @@ def run(args) -> int:
                                 "docs/guide/benchmarks-and-runs.md says")
     cfg = replace(cfg, out=cfg.out or f"runs/bench/{args.name}")
     check_out_dir(cfg.out, OWN, cfg.overwrite, "benchmark run")  # before the model loads (and again under the lock)
+    audit = dataclass_from_args(AuditSettings, args, prefix="audit-") if cfg.audit else None  # checked first too
     policy = load_start_policy(args.policy, args.dtype, args.attn, args.calls)
     if cfg.audit:
-        res = bench_audit(policy, args.name, cfg, dataclass_from_args(AuditSettings, args, prefix="audit-"),
-                          keep_images=False)
+        res = bench_audit(policy, args.name, cfg, audit, keep_images=False)
     else:
         res = (bench_necessity if cfg.necessity else run_bench)(policy, args.name, cfg, keep_images=False)
     out = Path(cfg.out)

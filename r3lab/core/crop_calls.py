@@ -18,6 +18,7 @@ from enum import Enum
 from typing import TYPE_CHECKING, Sequence
 
 from .regions import Box, Frame, clip_box
+from .settings import short
 
 if TYPE_CHECKING:
     from .regions import ViewConfig
@@ -70,9 +71,9 @@ class CallStyle:
 
     def __post_init__(self):
         if self.coords not in COORDS:
-            raise ValueError(f"CallStyle.coords = {self.coords!r}: expected one of {COORDS}")
+            raise ValueError(f"CallStyle.coords = {short(self.coords)}: expected one of {COORDS}")
         if self.grammar not in GRAMMARS:
-            raise ValueError(f"CallStyle.grammar = {self.grammar!r}: expected one of {GRAMMARS}")
+            raise ValueError(f"CallStyle.grammar = {short(self.grammar)}: expected one of {GRAMMARS}")
 
     @classmethod
     def of(cls, value: "CallStyle | dict | None") -> "CallStyle":
@@ -84,7 +85,7 @@ class CallStyle:
         try:
             return cls(**value)
         except TypeError as e:
-            raise ValueError(f"a crop-call style must hold 'coords' and 'grammar', got {value!r} ({e})") from None
+            raise ValueError(f"a crop-call style must hold 'coords' and 'grammar', got {short(value)} ({e})") from None
 
     def to_dict(self) -> dict:
         return {"coords": self.coords, "grammar": self.grammar}
@@ -166,7 +167,7 @@ def parse_crop_call(raw: str, frame: Frame | None = None, max_aspect: float = 20
         return bad(Verdict.NOT_JSON)
     if style.grammar == "tool":
         if obj.get("name") != TOOL_NAME:
-            return bad(Verdict.UNKNOWN_TOOL, detail=f"got {obj.get('name')!r}")
+            return bad(Verdict.UNKNOWN_TOOL, detail=f"got {short(obj.get('name'))}")
         obj = obj.get("arguments")
         if not isinstance(obj, dict):
             return bad(Verdict.NO_BBOX)
@@ -250,7 +251,7 @@ def _find_tool_calls(text: str, frame, max_aspect: float, style: CallStyle) -> l
 def check_coords(coords: str) -> str:
     if coords not in COORDS:
         raise ValueError(f"coords must be 'absolute' (model-input pixels) or 'relative' (0-{RELATIVE_SCALE}), "
-                         f"got {coords!r}")
+                         f"got {short(coords)}")
     return coords
 
 

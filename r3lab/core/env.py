@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from .settings import short
 
 IN_COLAB = "google.colab" in sys.modules or "COLAB_RELEASE_TAG" in os.environ
 IN_BINDER = "BINDER_SERVICE_HOST" in os.environ or "BINDER_REQUEST" in os.environ
@@ -67,14 +68,15 @@ def pick_device(device: str = "auto") -> torch.device:
     try:
         dev = torch.device(device)
     except (RuntimeError, TypeError) as e:
-        raise ValueError(f"device={device!r} is not a device ({e}); use 'auto', 'cpu', 'cuda' or 'cuda:N'") from None
+        raise ValueError(f"device={short(device)} is not a device ({e}); use 'auto', 'cpu', 'cuda' or "
+                         f"'cuda:N'") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device={device!r}, but this torch ({torch.__version__}) sees no CUDA GPU; "
+        raise ValueError(f"device={short(device)}, but this torch ({torch.__version__}) sees no CUDA GPU; "
                          "use device='auto' or 'cpu' (on Colab: Runtime > Change runtime type > GPU)")
     if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
-        raise ValueError(f"device={device!r}, but only {torch.cuda.device_count()} CUDA device(s) are visible")
+        raise ValueError(f"device={short(device)}, but only {torch.cuda.device_count()} CUDA device(s) are visible")
     if dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise ValueError(f"device={device!r}, but MPS is not available here; use device='auto' or 'cpu'")
+        raise ValueError(f"device={short(device)}, but MPS is not available here; use device='auto' or 'cpu'")
     return dev
 
 

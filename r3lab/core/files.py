@@ -309,7 +309,7 @@ def check_unique(seen: dict, key, n: int, what: str, unit: str = "line") -> None
     """ValueError when `key` came before (`seen` maps each key to the line or record that first held it): a
     duplicate sample id, question or record would count twice in training and scoring, silently."""
     if key in seen:
-        raise ValueError(f"{what} {key!r} repeats {unit} {seen[key]}: drop one of the two, or give it another id")
+        raise ValueError(f"{what} {short(key)} repeats {unit} {seen[key]}: drop one of the two, or give it another id")
     seen[key] = n
 
 
@@ -333,7 +333,7 @@ class ImportReport:
 def read_records(path: Path, rep: ImportReport, errors: str):
     """(line or record number, dict) for a JSON list or a JSONL file; unparsable lines are reported."""
     if errors not in ("raise", "report"):
-        raise ValueError(f"errors must be 'raise' or 'report', got {errors!r}")
+        raise ValueError(f"errors must be 'raise' or 'report', got {short(errors)}")
     text = read_text(path)
     empty = ValueError(f"{path} holds no records: expected a JSON list of records or one JSON record per line")
     if not text.strip():  # importing nothing without a word would hide a wrong path or a failed export

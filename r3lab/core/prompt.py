@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass, field, replace
 
 from .crop_calls import TOOL_CLOSE, TOOL_NAME, TOOL_OPEN, CallStyle
+from .settings import short
 
 IM_END = "<|im_end|>"  # the end of a chat turn; a rationale's last text ends with it (it is trained)
 SYSTEM_PROMPT = "You are a helpful assistant."
@@ -99,7 +100,7 @@ class PromptConfig:
         check_plain_text(self.system, "PromptConfig.system")
         check_plain_text(self.instruction, "PromptConfig.instruction")
         if self.chat not in CHATS:
-            raise ValueError(f"PromptConfig.chat = {self.chat!r}: use one of {', '.join(CHATS)}")
+            raise ValueError(f"PromptConfig.chat = {short(self.chat)}: use one of {', '.join(CHATS)}")
         if self.chat == "smolvlm" and self.calls.grammar == "tool":
             raise ValueError("SmolVLM's chat has no tool-response turn: use the json crop-call grammar "
                              "(CallStyle(coords, 'json'))")

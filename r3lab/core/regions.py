@@ -14,7 +14,12 @@ from dataclasses import dataclass, replace
 
 from PIL import Image
 
+from .settings import short
+
 Box = tuple[float, float, float, float]
+
+
+MAX_PIXELS = 1 << 26  # 67 M pixels: five times Qwen's largest budget (16384 x 28 x 28)
 
 
 @dataclass(frozen=True)
@@ -31,15 +36,17 @@ class ViewConfig:
     def __post_init__(self):  # a bad budget would fail deep inside smart-resize, or silently make empty crops
         for lo, hi in (("min_pixels", "max_pixels"), ("crop_min_pixels", "crop_max_pixels")):
             a, b = getattr(self, lo), getattr(self, hi)
-            if not (_whole(a) and _whole(b) and 1 <= a <= b):
-                raise ValueError(f"ViewConfig.{lo} = {a!r}, {hi} = {b!r} are not allowed: expected whole numbers of "
-                                 f"pixels with 1 <= {lo} <= {hi}")
-        if not (_whole(self.factor) and self.factor >= 1):
-            raise ValueError(f"ViewConfig.factor = {self.factor!r} is not allowed: expected a whole number >= 1 "
-                             "(patch_size * merge_size of the vision tower)")
-        if not (isinstance(self.max_aspect, (int, float)) and math.isfinite(self.max_aspect) and self.max_aspect >= 1):
-            raise ValueError(f"ViewConfig.max_aspect = {self.max_aspect!r} is not allowed: "
-                             "expected a finite number >= 1")
+            if not (_whole(a) and _whole(b) and 1 <= a <= b <= MAX_PIXELS):
+                raise ValueError(f"ViewConfig.{lo} = {short(a)}, {hi} = {short(b)} are not allowed: expected whole "
+                                 f"numbers of pixels with 1 <= {lo} <= {hi} <= {MAX_PIXELS:,} (an image is resized "
+                                 "to them in memory)")
+        if not (_whole(self.factor) and 1 <= self.factor <= 1024):
+            raise ValueError(f"ViewConfig.factor = {short(self.factor)} is not allowed: expected a whole number in "
+                             "[1, 1024] (patch_size * merge_size of the vision tower)")
+        if not (isinstance(self.max_aspect, (int, float)) and not isinstance(self.max_aspect, bool)
+                and 1 <= self.max_aspect <= 1000):
+            raise ValueError(f"ViewConfig.max_aspect = {short(self.max_aspect)} is not allowed: "
+                             "expected a finite number in [1, 1000]")
 
     def with_factor(self, factor: int) -> "ViewConfig":
         return replace(self, factor=factor)
@@ -191,9 +198,9 @@ def check_box(box, what: str = "box", size: tuple[int, int] | None = None) -> Bo
     """`box` as 4 floats; ValueError naming `what` unless it holds 4 finite numbers with x1 <= x2 and y1 <= y2,
     inside the w x h image `size` when one is given. The one rule for every stored box (regions, details, crops)."""
     if isinstance(box, (str, bytes, dict)) or not hasattr(box, "__len__") or len(box) != 4:
-        raise ValueError(f"{what} must be 4 numbers [x1, y1, x2, y2], got {box!r}")
+        raise ValueError(f"{what} must be 4 numbers [x1, y1, x2, y2], got {short(box)}")
     if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in box):
-        raise ValueError(f"{what} must hold 4 finite numbers, got {list(box)!r}")
+        raise ValueError(f"{what} must hold 4 finite numbers, got {short(list(box))}")
     x1, y1, x2, y2 = (float(v) for v in box)
     if x1 > x2 or y1 > y2:
         raise ValueError(f"{what} {list(box)} is inverted: expected x1 <= x2 and y1 <= y2")
@@ -206,5 +213,5 @@ def check_size(size, what: str = "size") -> tuple[int, int]:
     """(w, h) as ints; ValueError naming `what` unless two positive integers."""
     if isinstance(size, (str, bytes, dict)) or not hasattr(size, "__len__") or len(size) != 2 or not all(
             isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in size):
-        raise ValueError(f"{what} must be [width, height], two positive integers, got {size!r}")
+        raise ValueError(f"{what} must be [width, height], two positive integers, got {short(size)}")
     return int(size[0]), int(size[1])

@@ -22,6 +22,7 @@ from .crop_calls import CallStyle, CropCall, Verdict, find_crop_calls
 from .policy_like import PolicyLike
 from .prompt import PromptConfig, check_plain_text
 from .regions import Box, Frame, ViewConfig, check_box, crop_and_zoom, smart_resize
+from .settings import short
 
 MODEL, ENV, IMAGE = "model_text", "env_text", "image"
 KINDS = (MODEL, ENV, IMAGE)
@@ -60,7 +61,7 @@ class Piece:
 
     def __post_init__(self):
         if self.kind not in KINDS:
-            raise ValueError(f"piece kind must be one of {KINDS}, got {self.kind!r}")
+            raise ValueError(f"piece kind must be one of {KINDS}, got {short(self.kind)}")
         if self.kind == IMAGE and self.info is None:
             raise ValueError("an image piece needs an ImageInfo")
 
@@ -114,7 +115,7 @@ class Trajectory:
               **kw) -> "Trajectory":
         """The prompt of the official layout: system turn, user turn [image, question + instruction]."""
         prompt = prompt or PromptConfig()
-        name = f"sample {kw.get('sample_id') or '?'!r}"
+        name = f"sample {short(kw.get('sample_id') or '?')}"
         check_plain_text(question, f"{name}: its question")
         image = image.convert("RGB")
         try:
@@ -225,7 +226,7 @@ class Trajectory:
                 p.ids = policy.encode(p.text)
         n, ctx = sum(len(p.ids) for p in self.pieces), getattr(policy, "context_length", None)
         if ctx and n > ctx:  # else the forward allocates attention for it first and fails deep inside
-            raise ValueError(f"sample {self.sample_id or '?'!r}: {n:,} tokens, more than the model's context of "
+            raise ValueError(f"sample {short(self.sample_id or '?')}: {n:,} tokens, more than the model's context of "
                              f"{ctx:,} positions: shorten its question or rationale, or drop the sample")
         return self
 

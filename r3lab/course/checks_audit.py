@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 
 from .checks import checker, need
+from ..core.settings import short
 
 # the audit's keys that only a model can give: a setting rolled out again, or its attention read
 NEEDS_A_MODEL = ("acc_format_only", "acc_dummy_crop", "acc_result_only", "acc_no_crop", "acc_majority_no_crop",
@@ -20,7 +21,7 @@ def _measured(v) -> bool:
 def _family(result, family: str) -> dict:
     """A family's row of an EvalResult (or of its `rows`)."""
     rows = getattr(result, "rows", result)
-    need(isinstance(rows, dict) and family in rows, f"no {family!r} row here: pass the EvalResult of a live audit "
+    need(isinstance(rows, dict) and family in rows, f"no {short(family)} row here: pass the EvalResult of a live audit "
          "(`evaluate(policy, samples, EvalConfig(audit=True, ...))`) or its `.rows`")
     return rows[family]
 
@@ -60,7 +61,7 @@ def right_without_pixels(result, right: int, more_than_chance: bool, family: str
     said = [q["settings"]["format_only"]["answer"] for q in qs if q["settings"]["format_only"]["answer"]]
     top = max(set(said), key=said.count) if said else None
     return (f"{family} without pixels: {truth} of {len(qs)} right, a guess {guess:.1f}"
-            + (f"; its most frequent answer {top!r} ({said.count(top)} of {len(qs)})" if top else ""))
+            + (f"; its most frequent answer {short(top)} ({said.count(top)} of {len(qs)})" if top else ""))
 
 
 @checker("47.3")
@@ -88,10 +89,10 @@ def log_against_model(results_json, from_log, need_model) -> str:
     from_log, need_model = list(from_log), list(need_model)
     need(len(from_log) >= 2 and len(need_model) >= 2, "name at least two keys of each kind")
     for k in from_log:
-        need(_measured(row.get(k)), f"{k!r} is not measured in the log's audit ({path}): what it measures is "
+        need(_measured(row.get(k)), f"{short(k)} is not measured in the log's audit ({path}): what it measures is "
              + ", ".join(sorted(k for k, v in row.items() if _measured(v))))
     for k in need_model:
-        need(k not in row, f"{k!r} is in the log's audit: a log gives it")
-        need(k in NEEDS_A_MODEL, f"{k!r} is not an audit key; those a model gives: {', '.join(NEEDS_A_MODEL)}")
+        need(k not in row, f"{short(k)} is in the log's audit: a log gives it")
+        need(k in NEEDS_A_MODEL, f"{short(k)} is not an audit key; those a model gives: {', '.join(NEEDS_A_MODEL)}")
     return (f"from the log: {', '.join(f'{k} {row[k]:.2f}' for k in from_log)}; with a model only: "
             + ", ".join(need_model))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 from .checks import checker, need
+from ..core.settings import short
 
 
 @checker("00.1")
@@ -32,10 +33,11 @@ def larger_view(sample, sample_big) -> str:
         need(hasattr(s, "rationale") and hasattr(s, "provenance"), "pass the two samples themselves (the saved one "
              "and the one load_dataset(folder, view=big) returned), not boxes: numbers you type prove nothing")
         crops = [p for p in s.rationale or [] if p.kind == IMAGE and p.info is not None and p.info.box_input]
-        need(bool(crops), f"sample {s.sample_id!r} has no crop box: take a read_one sample")
+        need(bool(crops), f"sample {short(s.sample_id)} has no crop box: take a read_one sample")
         boxes.append(tuple(crops[0].info.box_input))
         sizes.append(tuple(s.provenance.get("input_size") or ()))
-    need(sample.sample_id == sample_big.sample_id, f"{sample.sample_id!r} and {sample_big.sample_id!r} are two "
+    need(sample.sample_id == sample_big.sample_id, f"{short(sample.sample_id)} and "
+                                                   f"{short(sample_big.sample_id)} are two "
          "samples: pass the same sample in both views")
     need(len(sizes[0]) == 2 and len(sizes[1]) == 2 and sizes[1][0] >= 2 * sizes[0][0] - 28,
          f"the second sample's view is {sizes[1]} model-input pixels, the first's {sizes[0]}: load the dataset again "
@@ -57,7 +59,7 @@ def which_filter(report, sample_id: str, name: str) -> str:
     """The filter that removed the planted sample, from the filter report."""
     caught = [f for f in report.removed if sample_id in report.removed_ids(f)]
     need(bool(caught), f"{sample_id} was not removed: plant a crop that covers the landmark but not its detail")
-    need(name in caught, f"{sample_id} was removed by {', '.join(caught)}, not {name!r}")
+    need(name in caught, f"{sample_id} was removed by {', '.join(caught)}, not {short(name)}")
     return f"{sample_id} removed by {name}"
 
 
@@ -79,9 +81,9 @@ def malformed_call(traj, verdict: str) -> str:
     bad = [e for e in traj.events if not e.ok]
     need(bool(bad), "every crop call of this trajectory was accepted: script a malformed one")
     got = bad[0].call.verdict.value
-    need(str(verdict) == got, f"the recorded verdict is not {verdict!r}: read traj.events[0].call.verdict")
+    need(str(verdict) == got, f"the recorded verdict is not {short(verdict)}: read traj.events[0].call.verdict")
     note = any(p.kind == "env_text" and p.tag == "note" for p in traj.pieces)
-    return f"verdict {got!r}" + (", answered with a note in the context" if note else "")
+    return f"verdict {short(got)}" + (", answered with a note in the context" if note else "")
 
 
 @checker("10.2")

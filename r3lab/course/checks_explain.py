@@ -3,12 +3,13 @@ holds their answer to what those show."""
 from __future__ import annotations
 
 from .checks import checker, need
+from ..core.settings import short
 
 
 def _pointing(summary: dict, method: str) -> float:
     m = (summary or {}).get("methods", {}).get(method)
     need(m is not None and m.get("pointing_game") is not None,
-         f"no pointing game for {method!r} in this summary: pass `run.summary` of an explain run with that method")
+         f"no pointing game for {short(method)} in this summary: pass `run.summary` of an explain run with that method")
     return float(m["pointing_game"])
 
 
@@ -20,7 +21,7 @@ def interval_by_hand(records, interval, method: str = "integrated_gradients") ->
     need(len(interval) == 2, "pass the interval as (lo, hi)")
     lo, hi = (float(x) for x in interval)
     ci = faithfulness_intervals(records, "attention", n_boot=4000, seed=1)["pointing_game"]["methods"]
-    need(method in ci, f"no {method!r} in these records' faithfulness: {', '.join(ci)}")
+    need(method in ci, f"no {short(method)} in these records' faithfulness: {', '.join(ci)}")
     mean, clo, chi = ci[method]
     need(lo <= mean <= hi, f"[{lo:.3f}, {hi:.3f}] does not hold the mean, {mean:.3f}: resample the crops, average "
          "each resample, then take the 2.5th and 97.5th percentiles of those averages")
@@ -48,7 +49,7 @@ def read_target(summary_read, method: str) -> str:
     scores = {m: v["pointing_game"] for m, v in (summary_read or {}).get("methods", {}).items()
               if m != "random" and v.get("pointing_game") is not None}
     need(bool(scores), "no pointing game in this summary: explain with faithfulness_target='read'")
-    need(method in scores, f"{method!r} is not one of the methods: {', '.join(scores)}")
+    need(method in scores, f"{short(method)} is not one of the methods: {', '.join(scores)}")
     top = max(scores.values())
     need(scores[method] == top, f"{method} points at the landmark in {scores[method]:.0%} of the crops; another method "
          f"does so in {top:.0%}")
@@ -97,7 +98,8 @@ def family_losing_most(records, family: str) -> str:
     fams = sorted({r.family for r in records})
     drop = {f: mean_effects([r for r in records if r.family == f], "crop:blank", "read") for f in fams}
     drop = {f: v["effect"][0] for f, v in drop.items() if v["n"]}
-    need(family in drop, f"{family!r} has no blank-crop effect in these records; families with one: {', '.join(drop)}")
+    need(family in drop, f"{short(family)} has no blank-crop effect in these records; families with one: "
+                         f"{', '.join(drop)}")
     top = max(drop, key=drop.get)
     need(drop[family] >= drop[top], f"{family} loses {drop[family]:.2f} nats; {top} loses {drop[top]:.2f}")
     return ", ".join(f"{f} {v:+.2f}" for f, v in drop.items()) + " nats at the input"
@@ -144,6 +146,7 @@ def iou_and_giou(quadrants, truth, iou, giou) -> str:
     """Each quadrant's IoU with the landmark and its (GIoU + 1) / 2 region reward."""
     from ..core.regions import box_giou, box_iou
 
+    need(len(quadrants) == 4, "pass the image's four quadrant boxes (x1, y1, x2, y2)")
     need(len(quadrants) == len(iou) == len(giou), "one IoU and one GIoU reward per quadrant")
     for q, i, g in zip(quadrants, iou, giou):
         need(abs(float(i) - box_iou(truth, q)) < 1e-3, f"the IoU of {list(q)} with the landmark is not {float(i):.3f}")

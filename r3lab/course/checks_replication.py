@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 from .checks import checker, need
+from ..core.settings import short
 
 
 def _rows(result) -> dict:
@@ -55,7 +56,7 @@ def no_looking_again(with_crops, without_crops, lost_most: str) -> str:
     need(b.get("all", {}).get("crop_rate", 1) == 0, "crops were still executed: evaluate with max_crops=0")
     fams = [f for f in a if f in b and f != "all"]
     loss = {f: a[f]["accuracy"] - b[f]["accuracy"] for f in fams}
-    need(lost_most in loss, f"{lost_most!r} is not one of the families evaluated: {', '.join(fams)}")
+    need(lost_most in loss, f"{short(lost_most)} is not one of the families evaluated: {', '.join(fams)}")
     top = max(loss, key=loss.get)
     need(loss[lost_most] >= loss[top] - 1e-9, f"{lost_most} lost {100 * loss[lost_most]:.0f} points; {top} lost "
          f"{100 * loss[top]:.0f}")

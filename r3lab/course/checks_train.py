@@ -6,11 +6,12 @@ import json
 from pathlib import Path
 
 from .checks import checker, need
+from ..core.settings import short
 
 
 def _mean(log, key: str) -> float:
     vals = [r[key] for r in log.rows if r.get(key) is not None]
-    need(bool(vals), f"the log has no {key!r}: pass the MetricLog that train_rgrpo / train_sft returned")
+    need(bool(vals), f"the log has no {short(key)}: pass the MetricLog that train_rgrpo / train_sft returned")
     return sum(vals) / len(vals)
 
 
@@ -55,9 +56,9 @@ def presets_prefer(group, labels, code: str, paper: str, region_weight: float = 
     for name, guess in said.items():
         totals = score(group, preset(name, region_weight=region_weight)).total
         best = labels[max(range(len(totals)), key=lambda i: totals[i])]
-        need(guess in labels, f"{guess!r} is not one of the labels {labels}")
-        need(guess == best, f"`{name}` does not score {guess!r} highest; look at its total column again")
-    return f"code prefers {code!r}, paper prefers {paper!r}"
+        need(guess in labels, f"{short(guess)} is not one of the labels {labels}")
+        need(guess == best, f"`{name}` does not score {short(guess)} highest; look at its total column again")
+    return f"code prefers {short(code)}, paper prefers {short(paper)}"
 
 
 @checker("30.4")

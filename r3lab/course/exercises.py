@@ -114,7 +114,7 @@ def check(key: str, *args, **kwargs) -> bool:
 
     fn = CHECKS[key]
     sig = inspect.signature(fn)
-    takes = f"it takes check({key!r}, " + ", ".join(
+    takes = f"it takes check({short(key)}, " + ", ".join(
         p.name if p.default is inspect.Parameter.empty else f"{p.name}={p.default!r}" for p in sig.parameters.values()
     ) + ")"
     try:

@@ -76,7 +76,7 @@ def questions(lesson: str) -> list[Question]:
     bank = load()
     hits = [k for k in bank if k == lesson or k.startswith(lesson + "_")]
     if len(hits) != 1:
-        raise KeyError(f"no quiz for {lesson!r}; quizzes: {', '.join(bank)}")
+        raise KeyError(f"no quiz for {short(lesson)}; quizzes: {', '.join(bank)}")
     return bank[hits[0]]
 
 

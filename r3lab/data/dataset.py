@@ -83,7 +83,7 @@ def save_dataset(samples: Iterable[Sample], out: str | os.PathLike, meta: dict |
     into place at the end, so a crash or Ctrl-C leaves the old dataset (if any) as it was.
     """
     if images not in ("png", "scene"):
-        raise ValueError(f"images must be 'png' or 'scene', got {images!r}")
+        raise ValueError(f"images must be 'png' or 'scene', got {short(images)}")
     with claim_destination(out, overwrite):
         return _save(list(samples), Path(out), meta, images, progress)
 
@@ -106,7 +106,7 @@ def _save(samples: list, out: Path, meta: dict | None, images: str, progress: bo
     if len(set(stems)) != len(stems) or not all(s.sample_id for s in samples):
         dup = next((x for x in stems if stems.count(x) > 1), "")
         raise ValueError(f"every sample needs a unique, non-empty sample_id (they name the image files); "
-                         f"{dup!r} repeats")
+                         f"{short(dup)} repeats")
     out.parent.mkdir(parents=True, exist_ok=True)
     for old in out.parent.glob(f".{out.name}.partial-*"):  # left by a save that was killed
         shutil.rmtree(old, ignore_errors=True)
@@ -152,7 +152,7 @@ def sample_to_dict(s: Sample, root: Path, images: str = "png") -> dict:
 
 def sample_from_dict(d: dict, root: Path, built_for: dict | None = None) -> Sample:
     """A dataset line's Sample; `built_for`: the view (meta.json's) its crop boxes are in, which they must fit."""
-    name = f"sample {d.get('sample_id')!r}"
+    name = f"sample {short(d.get('sample_id'))}"
     size = d.get("size")
     if size is not None:
         size = check_size(size, f"{name}: size")
@@ -210,7 +210,7 @@ def sample_from_dict(d: dict, root: Path, built_for: dict | None = None) -> Samp
 
 def _existing(path: Path) -> Path:
     if not path.is_file():
-        raise FileNotFoundError(f"image {path} does not exist")
+        raise FileNotFoundError(f"image {path if len(str(path)) < 1000 else short(str(path), 1000)} does not exist")
     return path
 
 
@@ -222,7 +222,7 @@ def load_dataset(path: str | os.PathLike, view: ViewConfig | None = None, errors
     recomputed from the stored regions (`retarget`); samples that cannot be retargeted raise.
     """
     if errors not in ("raise", "report"):
-        raise ValueError(f"errors must be 'raise' or 'report', got {errors!r}")
+        raise ValueError(f"errors must be 'raise' or 'report', got {short(errors)}")
     path = given_path(path, "dataset path")
     file = path / "samples.jsonl" if path.is_dir() else path
     if not file.is_file():

@@ -7,6 +7,7 @@ from functools import lru_cache
 
 import numpy as np
 from PIL import Image, ImageDraw
+from ..core.settings import short
 
 # a pattern detail's gratings, and the 3x5 bitmaps of the digits (rows top to bottom)
 PATTERNS = ("horizontal", "vertical", "rising", "falling", "checked")  # gratings of a pattern detail (answers)
@@ -27,7 +28,7 @@ def detail_mask(shape: str, n: int) -> np.ndarray:
         return (np.abs(xx - c) < 1) | (np.abs(yy - c) < 1)
     if shape == "triangle":  # apex up
         return np.abs(xx - c) <= yy / 2 + 1e-9
-    raise ValueError(f"unknown detail shape {shape!r}; known: square, ring, cross, triangle")
+    raise ValueError(f"unknown detail shape {short(shape)}; known: square, ring, cross, triangle")
 
 
 @lru_cache(maxsize=256)
@@ -42,7 +43,7 @@ def pattern_tile(name: str, size: int, period: int, taper: int, contrast: int,
     leaks into the coarse view with a random sign, so nothing there correlates with the pattern.
     """
     if name not in PATTERNS:
-        raise ValueError(f"unknown pattern {name!r}; known: {list(PATTERNS)}")
+        raise ValueError(f"unknown pattern {short(name)}; known: {list(PATTERNS)}")
     y, x = np.mgrid[0:size, 0:size] - (size - 1) / 2
     x, y = x + phase[0] * period, y + phase[1] * period
     w = 2 * math.pi / period

@@ -20,6 +20,7 @@ from ..core.trajectory import IMAGE, MODEL, Piece, crop_piece
 from .call_styles import sample_style
 from .sample import Sample
 from .vlir import image_size
+from ..core.settings import short
 
 EVIDENCE = {"yes": ["same", "yes"], "no": ["different", "not", "no"]}  # conclusion words that support yes / no
 
@@ -179,14 +180,14 @@ def _coherence(sample, view, cfg):
     found = re.findall(r"<answer>(.*?)</answer>", text, re.S)
     accepted = {_norm(a) for a in sample.answers}
     if not found or _norm(found[-1]) not in accepted:
-        return f"the rationale answers {found[-1] if found else None!r}, the sample's answers are {sample.answers}"
+        return f"the rationale answers {short(found[-1] if found else None)}, the sample's answers are {sample.answers}"
     if cfg.require_conclusion:
         last = max((k for k, p in enumerate(sample.rationale) if p.kind == IMAGE), default=-1)
         tail = "".join(p.text for p in sample.rationale[last + 1:] if p.kind == MODEL)
         conclusion = _norm(re.split(r"</think>|<answer>", tail)[0].replace("<think>", ""))
         words = {w for a in sample.answers for w in [_norm(a), *EVIDENCE.get(_norm(a), [])]}
         if not any(re.search(rf"\b{re.escape(w)}\b", conclusion) for w in words if w):
-            return f"the conclusion {conclusion!r} does not state the answer {sample.answer!r}"
+            return f"the conclusion {short(conclusion)} does not state the answer {short(sample.answer)}"
     return None
 
 
@@ -200,13 +201,13 @@ def corrupt(sample: Sample, how: str) -> Sample:
     the whole image · contradict: the conclusion states another answer · nothink: no <think>.
     """
     if how not in CORRUPTIONS:
-        raise ValueError(f"how must be one of {CORRUPTIONS}, got {how!r}")
+        raise ValueError(f"how must be one of {CORRUPTIONS}, got {short(how)}")
     s = dataclasses.replace(sample, sample_id=f"{sample.sample_id}-{how}", rationale=[
         dataclasses.replace(p, info=dataclasses.replace(p.info) if p.info else None) for p in sample.rationale])
     pieces, frame = s.rationale, Frame.of(image_size(s), ViewConfig(**s.provenance.get("view", {})))
     k = next((i for i, p in enumerate(pieces) if p.kind == IMAGE), None)
     if k is None and how in ("miss", "repeat", "whole"):
-        raise ValueError(f"sample {sample.sample_id} has no crop to corrupt with {how!r}")
+        raise ValueError(f"sample {sample.sample_id} has no crop to corrupt with {short(how)}")
     if how in ("miss", "whole"):
         b = pieces[k].info.box_input
         w, h = b[2] - b[0], b[3] - b[1]

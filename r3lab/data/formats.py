@@ -29,6 +29,7 @@ from ..core.trajectory import IMAGE, MODEL, Piece, crop_piece
 from .call_styles import restyle
 from .sample import Sample, read_image
 from .world import region_input_box
+from ..core.settings import short
 
 OFFICIAL_SFT_VIEW = ViewConfig(min_pixels=3136, max_pixels=1605632, crop_min_pixels=3136, crop_max_pixels=1605632)
 GROUNDED_OPEN = ["Let me zoom in on the relevant region.", "I need a closer look at this part of the image."]
@@ -103,7 +104,7 @@ def import_sft(path: str | os.PathLike, view: ViewConfig | None = None, image_ro
 def _sft_sample(rec: dict, n: int, path: Path, root: Path, view: ViewConfig | None, calls) -> Sample:
     for key, typ in (("image_path", str), ("question", str), ("response_list", list)):
         if not isinstance(rec.get(key), typ):
-            raise ValueError(f"field {key!r} must be a {typ.__name__}")
+            raise ValueError(f"field {short(key)} must be a {typ.__name__}")
     segs, crops = rec["response_list"], rec.get("img_crop_list") or []
     if not segs or not all(isinstance(t, str) for t in segs):
         raise ValueError("response_list must be a non-empty list of strings")
@@ -178,13 +179,14 @@ def import_rl(path: str | os.PathLike, image_root: str | os.PathLike | None = No
         try:
             for key in ("image_path", "question", "answer", "source"):
                 if not isinstance(rec.get(key), str) or not rec[key]:
-                    raise ValueError(f"field {key!r} must be a non-empty string")
+                    raise ValueError(f"field {short(key)} must be a non-empty string")
             ex = rec.get("r3lab") or {}
             src = rec["source"]
             prov = ex.get("provenance") or {"source": str(path), "line": n, "format": "vlm-r3-rl"}
             answers = rec["answer"].split("/")
             if not all(a.strip() for a in answers):
-                raise ValueError(f"answer {rec['answer']!r} holds an empty alternative (alternatives are separated "
+                raise ValueError(f"answer {short(rec['answer'])} holds an empty alternative (alternatives are "
+                                 f"separated "
                                  "by '/'): write each accepted answer between the slashes")
             image = str(_file(root, rec["image_path"]))
             _frame(image, ViewConfig())  # an unreadable or impossible image is reported here, not in training
@@ -212,7 +214,7 @@ def import_grounded_vqa(path: str | os.PathLike, view: ViewConfig | None = None,
     pixels, "xyxy_norm" in 0..1, "xyxy_1000" in 0..1000 (Qwen2-VL's grounding convention).
     """
     if box_format not in _BOX_FORMATS:
-        raise ValueError(f"box_format must be one of {sorted(_BOX_FORMATS)}, got {box_format!r}")
+        raise ValueError(f"box_format must be one of {sorted(_BOX_FORMATS)}, got {short(box_format)}")
     view = view or ViewConfig()
     path = Path(path)
     root = Path(image_root) if image_root else path.parent
@@ -250,12 +252,12 @@ def _grounded(rec, n, path, root, view, box_format, seed) -> Sample:
     regions = []
     for b in raw:
         if not (isinstance(b, (list, tuple)) and len(b) == 4 and all(isinstance(v, (int, float)) for v in b)):
-            raise ValueError(f"box {b!r} must be four numbers ({box_format})")
-        x1, y1, x2, y2 = check_box(_BOX_FORMATS[box_format](b, w, h), f"box {b!r} ({box_format})", (w, h))
+            raise ValueError(f"box {short(b)} must be four numbers ({box_format})")
+        x1, y1, x2, y2 = check_box(_BOX_FORMATS[box_format](b, w, h), f"box {short(b)} ({box_format})", (w, h))
         if x2 <= x1 or y2 <= y1:
-            raise ValueError(f"box {b!r} ({box_format}) is empty")
+            raise ValueError(f"box {short(b)} ({box_format}) is empty")
         if x2 - x1 < 1 or y2 - y1 < 1:
-            raise ValueError(f"box {b!r} is under one pixel of the {w}x{h} image; normalised coordinates need "
+            raise ValueError(f"box {short(b)} is under one pixel of the {w}x{h} image; normalised coordinates need "
                              "box_format='xyxy_norm' (0..1) or 'xyxy_1000'")
         regions.append((x1, y1, x2, y2))
     frame = _frame(image, view, (w, h))

@@ -33,6 +33,7 @@ from .sample import Sample
 from .tasks import TaskConfig, make_task
 from .vlir import task_sample
 from .world import WorldConfig, region_input_box
+from ..core.settings import short
 
 FAMILY = "ground"
 CLOSEUP = "closeup"
@@ -76,7 +77,7 @@ def closeup_sample(seed: int, index: int, world: WorldConfig | None = None, view
     colour alone (`style="answer"`), or (`"rationale"`) what the VLIR rationale writes after the crop: its
     conclusion and answer (" It is red.</think><answer>red</answer>"), the lead being that rationale's opening."""
     if style not in CLOSEUP_STYLES:
-        raise ValueError(f"style must be one of {CLOSEUP_STYLES}, got {style!r}")
+        raise ValueError(f"style must be one of {CLOSEUP_STYLES}, got {short(style)}")
     world, view = world or WorldConfig(), view or ViewConfig()
     task = make_task("read_one", seed, index, world=world, tasks=tasks)
     frame = Frame.of(task.scene.size, view)

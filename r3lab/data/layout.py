@@ -7,6 +7,7 @@ import math
 from ..core.regions import Box
 from .details import GLYPHS
 from .world import CLUTTER, COLOURS, Detail, Landmark, Scene, WorldConfig
+from ..core.settings import short
 
 def make_scene(rng, world: WorldConfig, n_min, asked, detail_kind, distractors, count_max=4, big_first=False,
            first=None) -> Scene:
@@ -42,7 +43,7 @@ def make_scene(rng, world: WorldConfig, n_min, asked, detail_kind, distractors, 
                 dcol = rng.choice(ok or [dcol])
             colour = next((c for c in colours if _contrast(c, dcol) >= world.min_contrast), None)
             if colour is None:
-                raise ValueError(f"no landmark colour contrasts with detail colour {dcol!r} at min_contrast "
+                raise ValueError(f"no landmark colour contrasts with detail colour {short(dcol)} at min_contrast "
                                  f"{world.min_contrast}; lower WorldConfig.min_contrast or add object_colours")
         else:
             colour = colours[0]

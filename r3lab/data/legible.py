@@ -16,13 +16,14 @@ from PIL import Image
 
 from ..core.regions import Frame, ViewConfig, crop_and_zoom
 from .world import Scene, WorldConfig, region_input_box
+from ..core.settings import short
 
 
 def _detail_sizes(world: WorldConfig, kind: str | None) -> list[int]:
     sizes = {"pattern": world.pattern_period / 2, "mark": world.mark_size, "shape": world.shape_size,
              "dots": world.dot_size, "glyph": 5 * world.glyph_scale}  # a glyph is read as a whole: its height
     if kind is not None and kind not in sizes:
-        raise ValueError(f"detail kind must be one of {sorted(sizes)} or None, got {kind!r}")
+        raise ValueError(f"detail kind must be one of {sorted(sizes)} or None, got {short(kind)}")
     return list(sizes.values()) if kind is None else [sizes[kind]]
 
 

@@ -11,6 +11,7 @@ from PIL import Image
 from ..core.prompt import IM_END, TOOL_TURN, check_plain_text
 from ..core.regions import Box, ViewConfig, check_box
 from ..core.trajectory import ENV, IMAGE, MODEL, Piece, Trajectory, crop_piece
+from ..core.settings import short
 
 
 if TYPE_CHECKING:
@@ -74,26 +75,26 @@ class Sample:
         of strings (a bare "yes" would become ['y', 'e', 's']), non-empty when `need_answer` (a sample read to train
         or score on; only probes such as "Where is ...?" have none), every region and detail a box (`check_box`),
         inside the w x h image `size` when it is given (or the image is in memory)."""
-        name = f"sample {self.sample_id or '?'!r}"
+        name = f"sample {short(self.sample_id or '?')}"
         if not isinstance(self.question, str):
             raise ValueError(f"{name}: question must be a string, got {type(self.question).__name__}")
         if not isinstance(self.answers, (list, tuple)) or not all(isinstance(a, str) for a in self.answers) or \
                 need_answer and not any(a.strip() for a in self.answers):
             raise ValueError(f"{name}: answers must be a {'non-empty ' if need_answer else ''}list of strings "
-                             f"(e.g. [\"yes\"]), got {self.answers!r}")
+                             f"(e.g. [\"yes\"]), got {short(self.answers)}")
         self.answers = list(self.answers)
         if size is None and isinstance(self.image, Image.Image):
             size = self.image.size
         for kind, boxes in (("region", self.regions), ("detail", self.details)):
             if not isinstance(boxes, (list, tuple)):
-                raise ValueError(f"{name}: {kind}s must be a list of boxes, got {boxes!r}")
+                raise ValueError(f"{name}: {kind}s must be a list of boxes, got {short(boxes)}")
             for k, b in enumerate(boxes):
                 check_box(b, f"{name}: {kind} {k}", size)
 
     def check_text(self) -> None:
         """ValueError naming the sample when its question or rationale holds control-token text
         (`<|image_pad|>`, `<|im_end|>`, ...): a rationale may only end its last text with `<|im_end|>`."""
-        name = f"sample {self.sample_id or '?'!r}"
+        name = f"sample {short(self.sample_id or '?')}"
         check_plain_text(self.question, f"{name}: its question")
         texts = [p for p in self.rationale or [] if p.kind != IMAGE]
         for k, p in enumerate(texts):

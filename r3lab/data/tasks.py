@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 from .details import GLYPHS
 from .layout import make_scene
 from .world import Scene, WorldConfig, jsonable
+from ..core.settings import short
 
 ALTERNATIVES = {"grey": ["gray"], "cross": ["plus"], "diamond": ["rhombus"], "checked": ["checkered", "checks"]}
 NUMBERS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
@@ -73,7 +74,7 @@ class TaskConfig:
         if not self.read_kinds or any(k not in DETAILS for k in self.read_kinds):
             raise ValueError(f"read_kinds {list(self.read_kinds)}: choose one or more of {list(DETAILS)}")
         if self.compare_kind not in ("pattern", "colour"):
-            raise ValueError(f"compare_kind must be 'pattern' or 'colour', got {self.compare_kind!r}")
+            raise ValueError(f"compare_kind must be 'pattern' or 'colour', got {short(self.compare_kind)}")
         if not self.control_kinds or any(k not in CONTROL_KINDS for k in self.control_kinds):
             raise ValueError(f"control_kinds {list(self.control_kinds)}: choose one or more of {list(CONTROL_KINDS)}")
         if not 0 <= self.side_margin < 0.3:
@@ -118,7 +119,7 @@ def make_task(family: str, seed: int, index: int, world: WorldConfig | None = No
     """Task `index` of `family` for dataset `seed`: deterministic, independent of every other index."""
     world, tasks = world or WorldConfig(), tasks or TaskConfig()
     if family not in _GENERATORS:
-        raise ValueError(f"unknown task family {family!r}; choose from {ALL_FAMILIES}")
+        raise ValueError(f"unknown task family {short(family)}; choose from {ALL_FAMILIES}")
     key = f"r3lab-world:{seed}:{family}:{index}"
     rng = random.Random(key)
     return _GENERATORS[family](rng, _balanced(seed, family, index), world, tasks, key)

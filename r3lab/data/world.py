@@ -86,11 +86,11 @@ class WorldConfig:
                                  f"raise {hi} or lower {lo}")
         for name in (*self.object_colours, *self.mark_colours):
             if name not in COLOURS:
-                raise ValueError(f"unknown colour {name!r}; known: {sorted(COLOURS)}")
+                raise ValueError(f"unknown colour {short(name)}; known: {sorted(COLOURS)}")
         if bad := [p for p in self.patterns if p not in PATTERNS]:
             raise ValueError(f"unknown patterns {bad}; known: {list(PATTERNS)}")
         if self.pattern_phase not in ("random", "fixed"):
-            raise ValueError(f"pattern_phase must be 'random' or 'fixed', got {self.pattern_phase!r}")
+            raise ValueError(f"pattern_phase must be 'random' or 'fixed', got {short(self.pattern_phase)}")
         if not (2 <= self.pattern_period <= self.pattern_size and 0 <= 2 * self.pattern_taper <= self.pattern_size
                 and 0 <= self.pattern_contrast <= 127):
             raise ValueError(f"pattern_size {self.pattern_size}, pattern_period {self.pattern_period}, pattern_taper "
@@ -240,7 +240,7 @@ def _draw_shape(d: ImageDraw.ImageDraw, shape: str, box: Box, rgb) -> None:
     elif shape == "diamond":
         d.polygon([(cx, y1), (x2, cy), (cx, y2), (x1, cy)], fill=rgb)
     else:
-        raise ValueError(f"unknown landmark shape {shape!r}; known: circle, square, triangle, diamond")
+        raise ValueError(f"unknown landmark shape {short(shape)}; known: circle, square, triangle, diamond")
 
 
 def jsonable(v):

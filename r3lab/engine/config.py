@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from ..core.settings import MAX_ROWS, WHY, check_bools, check_choice, check_ranges
+from ..core.settings import short
 
 MAX_TOKENS = 1 << 20  # model tokens of one answer
 TOKENS_WHY = "no model has a million positions; the rollout also holds it against the model's own"
@@ -77,7 +78,8 @@ class RolloutConfig(RolloutSettings):
         check_choice(self, "mode", ("batched", "reference"))
         check_choice(self, "cache", ("dynamic", "static"))
         if not (self.cuda_graphs == "auto" or isinstance(self.cuda_graphs, bool)):
-            raise ValueError(f"RolloutConfig.cuda_graphs = {self.cuda_graphs!r} is not allowed: expected 'auto', True "
+            raise ValueError(f"RolloutConfig.cuda_graphs = {short(self.cuda_graphs)} is not allowed: expected "
+                             f"'auto', True "
                              "or False")
         if self.cuda_graphs is True and self.cache == "dynamic":
             raise ValueError("RolloutConfig.cuda_graphs = True needs cache='static': a graph replays a step over "

@@ -35,6 +35,7 @@ from ..core.regions import ViewConfig
 from ..core.trajectory import Trajectory
 from ..core.files import ImportReport
 from .traces import TraceBuilder, TOOL_CALL, import_records, loads_call, path_under, open_image
+from ..core.settings import short
 
 VISION = ("<|vision_start|>", "<|vision_end|>")
 
@@ -49,7 +50,7 @@ def import_agent_loop(path: str | os.PathLike, tokenizer, image_root: str | os.P
     box_format: "xyxy" (absolute pixels, verl's ImageZoomInTool) or "xyxy_1000" (0-1000, Qwen3-VL variants).
     """
     if box_format not in ("xyxy", "xyxy_1000"):
-        raise ValueError(f"box_format must be 'xyxy' or 'xyxy_1000', got {box_format!r}")
+        raise ValueError(f"box_format must be 'xyxy' or 'xyxy_1000', got {short(box_format)}")
     tok = getattr(tokenizer, "tokenizer", tokenizer)
     v_start, v_end = (tok.convert_tokens_to_ids(t) for t in VISION)
     root = Path(image_root) if image_root else Path(path).parent
@@ -58,7 +59,7 @@ def import_agent_loop(path: str | os.PathLike, tokenizer, image_root: str | os.P
     def one(rec, n):
         for key in ("prompt_ids", "response_ids", "response_mask"):
             if not isinstance(rec.get(key), list) or not all(isinstance(i, int) for i in rec[key]):
-                raise ValueError(f"field {key!r} must be a list of integers")
+                raise ValueError(f"field {short(key)} must be a list of integers")
         resp, mask = rec["response_ids"], rec["response_mask"]
         if len(resp) != len(mask) or not set(mask) <= {0, 1}:
             raise ValueError(f"response_mask must hold one 0/1 per response token ({len(mask)} for {len(resp)} ids)")

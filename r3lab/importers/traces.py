@@ -55,6 +55,7 @@ from ..core.prompt import IM_END, MAX_TEXT_CHARS, PromptConfig
 from ..core.regions import Frame, ViewConfig, clip_box, smart_resize
 from ..core.trajectory import CropEvent, ENV, IMAGE, ImageInfo, MODEL, Piece, Trajectory
 from ..core.files import ImportReport, bad_record, inside, read_records
+from ..core.settings import short
 
 OFFICIAL_EVAL_VIEW = ViewConfig(min_pixels=32 * 28 * 28, max_pixels=8192 * 28 * 28, crop_min_pixels=32 * 28 * 28,
                                 crop_max_pixels=4096 * 28 * 28)
@@ -208,7 +209,7 @@ def import_vlmr3_eval(path: str | os.PathLike, image_root: str | os.PathLike | N
     def one(rec, n):
         for key, typ in (("question", str), ("response_list", list)):
             if not isinstance(rec.get(key), typ):
-                raise ValueError(f"field {key!r} must be a {typ.__name__}")
+                raise ValueError(f"field {short(key)} must be a {typ.__name__}")
         img = rec.get("image_path", rec.get("image"))
         if not isinstance(img, str):
             raise ValueError("a record needs 'image_path' (the main image)")
@@ -285,7 +286,9 @@ def import_deepeyes_eval(path: str | os.PathLike, image_root: str | os.PathLike 
         image, size = open_image(path_under(root, rec["image"]), load_images)
         gt = _vstar_boxes(path_under(root, str(Path(rec["image"]).with_suffix(".json"))))
         system = msgs[0]["content"] if msgs[0].get("role") == "system" else "You are a helpful assistant."
-        user = next(m for m in msgs if m.get("role") == "user")
+        user = next((m for m in msgs if m.get("role") == "user"), None)
+        if user is None:
+            raise ValueError("'pred_output' holds no user turn (the question and image)")
         text = _text_of(user["content"])
         b = TraceBuilder(image, view or DEEPEYES_VIEW, size)
         head = f"<|im_start|>system\n{system}{IM_END}\n<|im_start|>user\n"

@@ -38,6 +38,7 @@ from ..core.regions import Frame, ViewConfig, clip_box
 from ..core.trajectory import CropEvent, MODEL, Trajectory
 from ..core.files import ImportReport, bad_record, json_lines, read_text
 from .traces import TraceBuilder, answers_of, path_under, open_image
+from ..core.settings import short
 
 _IMAGE = "<|vision_start|><|image_pad|><|vision_end|>"
 _VISION = re.compile(r"<\|vision_start\|>(?:<\|image_pad\|>)*<\|vision_end\|>")
@@ -94,7 +95,7 @@ def import_trl_completions(path: str | os.PathLike, image_root: str | os.PathLik
         try:
             for key in ("prompt", "completion", "image"):
                 if key not in rec:
-                    raise ValueError(f"a row needs {key!r} (TRL logs prompt and completion; add the image path)")
+                    raise ValueError(f"a row needs {short(key)} (TRL logs prompt and completion; add the image path)")
             image, size = open_image(path_under(root, str(rec["image"])), load_images)
             rewards = {k: float(v) for k, v in rec.items()
                        if k not in SKIP and isinstance(v, (int, float)) and not isinstance(v, bool)}
@@ -230,7 +231,8 @@ def tool_trajectory(prompt: str | Sequence[dict], completion: Sequence[dict], im
         m = messages[i]
         i += 1
         if m.get("role") != "assistant":
-            raise ValueError(f"message {i - 1} of the completion is a {m.get('role')!r} message where an assistant "
+            raise ValueError(f"message {i - 1} of the completion is a {short(m.get('role'))} message where an "
+                             f"assistant "
                              "turn was expected (TRL completions alternate assistant turns and tool results)")
         results = []
         while i < len(messages) and messages[i].get("role") == "tool":

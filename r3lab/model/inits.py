@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 
 from ..core.regions import ViewConfig
+from ..core.settings import short
 
 
 def initialise(model, cfg, tok, view: ViewConfig) -> None:
@@ -17,17 +18,17 @@ def initialise(model, cfg, tok, view: ViewConfig) -> None:
     if cfg.init == "lecun":
         _lecun_init(model)
     elif cfg.init != "hf":
-        raise ValueError(f"TinyConfig.init must be 'lecun' or 'hf', got {cfg.init!r}")
+        raise ValueError(f"TinyConfig.init must be 'lecun' or 'hf', got {short(cfg.init)}")
     if cfg.pos_init == "sincos":
         _sincos_init(model)
     elif cfg.pos_init == "fourier":
         _fourier_grid(model, view)
     elif cfg.pos_init != "normal":
-        raise ValueError(f"TinyConfig.pos_init must be 'normal', 'sincos' or 'fourier', got {cfg.pos_init!r}")
+        raise ValueError(f"TinyConfig.pos_init must be 'normal', 'sincos' or 'fourier', got {short(cfg.pos_init)}")
     if cfg.number_init == "fourier":
         _fourier_numbers(model, tok, cfg)
     elif cfg.number_init != "random":
-        raise ValueError(f"TinyConfig.number_init must be 'random' or 'fourier', got {cfg.number_init!r}")
+        raise ValueError(f"TinyConfig.number_init must be 'random' or 'fourier', got {short(cfg.number_init)}")
     if cfg.qk_norm_init != 1.0:
         _qk_gain(model, cfg.qk_norm_init)
 
@@ -87,10 +88,11 @@ def _sincos_init(model) -> None:
 def _grid(model, what: str):
     emb = getattr(model.model.visual, "pos_embed", None)
     if emb is None:
-        raise ValueError(f"TinyConfig.pos_init={what!r} needs family='qwen3_vl' (the only family with a pos_embed)")
+        raise ValueError(f"TinyConfig.pos_init={short(what)} needs family='qwen3_vl' (the only family with a "
+                         f"pos_embed)")
     n, dim = emb.weight.shape
     if dim % 4:
-        raise ValueError(f"pos_init={what!r} needs vision_hidden divisible by 4, got {dim}")
+        raise ValueError(f"pos_init={short(what)} needs vision_hidden divisible by 4, got {dim}")
     return emb, n, dim, int(round(n ** 0.5))
 
 

@@ -102,7 +102,7 @@ def build_tiny(config: TinyConfig | None = None, view: ViewConfig | None = None,
     side = cfg.patch_size * cfg.merge_size * (cfg.tile if smol else 1)  # SmolVLM's factor: the tile side
     view = (view or ViewConfig()).with_factor(side)
     if cfg.numbers not in ("digits", "whole"):
-        raise ValueError(f"TinyConfig.numbers must be 'digits' or 'whole', got {cfg.numbers!r}")
+        raise ValueError(f"TinyConfig.numbers must be 'digits' or 'whole', got {short(cfg.numbers)}")
     tok = build_tokenizer(corpus_lines, cfg.vocab_size, cfg.max_number if cfg.numbers == "whole" else 0,
                           family="smolvlm" if smol else "qwen")
     ids = {t: tok.convert_tokens_to_ids(t) for t in (SMOLVLM_TOKENS if smol else SPECIAL_TOKENS)}
@@ -119,7 +119,7 @@ def build_tiny(config: TinyConfig | None = None, view: ViewConfig | None = None,
         model_cls, mcfg = _smolvlm_config(cfg, tok, ids, head_dim)
     else:
         raise ValueError("TinyConfig.family must be 'qwen2_5_vl', 'qwen3_vl', 'qwen3_5' or 'smolvlm', "
-                         f"got {cfg.family!r}")
+                         f"got {short(cfg.family)}")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)
         model = model_cls(mcfg)

@@ -17,6 +17,7 @@ import re
 from pathlib import Path
 
 import torch
+from ..core.settings import short
 
 RECOPY = "copy the checkpoint folder again, or save it anew where it was made"
 _STACK = re.compile(r"^(.*?)\.(layers|blocks)\.(\d+)\.")
@@ -71,7 +72,7 @@ def check_config_sizes(config: dict, path: str | os.PathLike) -> None:
             if value is None:
                 continue
             if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= bound:
-                raise ValueError(f"{path}: {prefix}{key} = {value!r} is not a size r3lab builds: expected a whole "
+                raise ValueError(f"{path}: {prefix}{key} = {short(value)} is not a size r3lab builds: expected a whole "
                                  f"number from 1 to {bound:,} (far beyond any published model). The file is damaged "
                                  f"or was edited; {RECOPY}")
 

@@ -38,6 +38,7 @@ from ..train.metrics import MetricLog, rollout_metrics, rollout_values
 from ..train.rewards import score
 from ..bench.run import load_bench_run
 from .necessity import KEYS as NECESSITY, bench_rows
+from ..core.settings import short
 
 SERIES = ("crop_rate", "invalid_crop_rate", "crops", "crop_iou", "accuracy", "accuracy_crop", "accuracy_no_crop",
           "reward")
@@ -168,7 +169,7 @@ def load_run(path: str | os.PathLike, format: str = "auto", image_root: str | os
     """
     path = Path(path)
     if format not in FORMATS:
-        raise ValueError(f"format must be one of {FORMATS}, got {format!r}")
+        raise ValueError(f"format must be one of {FORMATS}, got {short(format)}")
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist: pass a training log, a run folder or a trajectories file")
     fmt = sniff(path) if format == "auto" else format

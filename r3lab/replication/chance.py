@@ -11,6 +11,7 @@ from typing import Sequence
 from ..data.tasks import SIDES, TaskConfig, answer_classes
 from ..data.world import WorldConfig
 from ..train.rewards import normalize_answer
+from ..core.settings import short
 
 WORLD = ("read_one", "compare_two", "count", "control")  # the families `chance_levels` knows
 
@@ -37,7 +38,7 @@ def chance_levels(tasks: TaskConfig | None = None, world: WorldConfig | None = N
             out[fam] = sum(n / total / options for n, options in weighted)
             continue
         else:
-            raise ValueError(f"chance_levels: no chance level for family {fam!r}; known: read_one, compare_two, "
+            raise ValueError(f"chance_levels: no chance level for family {short(fam)}; known: read_one, compare_two, "
                              "count, control")
         total = sum(n for _, n in pairs)
         out[fam] = sum(n / total / n for _, n in pairs)

@@ -20,6 +20,7 @@ from ..data.world import WorldConfig
 from ..engine.scoring import TokenScorer, token_logprobs
 from ..train import dist
 from . import ground_check
+from ..core.settings import short
 
 SEED = 30_000  # the held-out comparisons' scenes by default (the recipe's: its comparison phase's check.seed)
 # each true ending's flipped twin (r3lab.data.vlir.COMPARE_END's two templates, and the answer)
@@ -33,7 +34,7 @@ def flipped(text: str) -> str:
     for a, b in FLIPS:
         out = out.replace(a, b) if a in text else out.replace(b, a)
     if out == text or sum(a in text or b in text for a, b in FLIPS) != 2:
-        raise ValueError(f"not a comparison's ending (one verdict and one answer): {text!r}")
+        raise ValueError(f"not a comparison's ending (one verdict and one answer): {short(text)}")
     return out
 
 

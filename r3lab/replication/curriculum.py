@@ -237,7 +237,8 @@ def set_path(values: dict, path: str, value) -> None:
         if key not in obj:
             raise ValueError(f"{short(path)}: {where} has no setting {short(key)}; known: {sorted(obj)}")
         if obj[key] is None:
-            raise ValueError(f"{short(path)}: phase {name!r} has no {key}: give it whole ({where}.{key} = {{...}})")
+            raise ValueError(f"{short(path)}: phase {short(name)} has no {key}: give it whole ({where}.{key} = "
+                             f"{{...}})")
         obj, where = obj[key], f"{where}.{key}"
     if not isinstance(obj, dict):
         raise ValueError(f"{short(path)}: {where} is a value, it has no setting {short(rest[-1])}")

@@ -25,6 +25,7 @@ from .audit_run import AuditRun, reward_hit, run_audit
 from .behaviour import load_run
 from .chance import chance_of
 from .questions import trajectory_records
+from ..core.settings import short
 
 if TYPE_CHECKING:
     from ..model.policy import Policy
@@ -91,7 +92,7 @@ def samples_of(trajectories: Sequence) -> list[Sample]:
     out = []
     for t in trajectories:
         if t.main.image is None:
-            raise ValueError(f"trajectory {t.sample_id!r} was imported without its image: import with "
+            raise ValueError(f"trajectory {short(t.sample_id)} was imported without its image: import with "
                              "load_images=True to roll a policy out on it")
         out.append(Sample(t.main.image, t.question, list(t.answers), list(t.gt_boxes), family=t.family or "?",
                           sample_id=t.sample_id))

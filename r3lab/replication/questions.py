@@ -160,7 +160,7 @@ def _by_id(records: Sequence[dict], name: str) -> dict[str, dict]:
     for r in records:
         k = str(r["sample_id"])
         if k in out:
-            raise ValueError(f"run {name} holds question {k!r} twice: a diff needs one record per question")
+            raise ValueError(f"run {name} holds question {short(k)} twice: a diff needs one record per question")
         out[k] = r
     return out
 

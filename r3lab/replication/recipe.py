@@ -52,6 +52,7 @@ from .recipe_folder import check_folder, read_recipe
 from .recipe_format import FORMAT_VERSION
 from .report import markdown_table
 from .shipping import ship
+from ..core.settings import short
 
 __all__ = ["R3_TINY", "ROWS", "RecipeConfig", "Recipe", "run_recipe", "run_job"]  # config names re-exported
 
@@ -101,7 +102,7 @@ class Recipe:
 
     def train_stage(self, name: str) -> None:
         if name not in STAGES:
-            raise ValueError(f"unknown stage {name!r}; stages: {list(STAGES)}")
+            raise ValueError(f"unknown stage {short(name)}; stages: {list(STAGES)}")
         {"base": self._base, "sft": self._sft, "no_crop": self._sft, "rgrpo": self._rgrpo,
          "rgrpo_no_region": self._rgrpo}[name](name)
 

@@ -315,7 +315,7 @@ def _resolve(settings: dict) -> tuple[dict, list[tuple]]:
     given = {k: v for k, v in settings.items() if k in fields}
     if unknown := sorted(set(settings) - set(old) - set(paths) - set(given)):
         near = {k: difflib.get_close_matches(k, [*fields, *ALIASES], 1) for k in unknown}
-        raise ValueError("unknown recipe settings " + ", ".join(f"{short(k)}" + (f" (did you mean {n[0]!r}?)" if n
+        raise ValueError("unknown recipe settings " + ", ".join(f"{short(k)}" + (f" (did you mean {short(n[0])}?)" if n
                                                                                   else "") for k, n in
                                                                list(near.items())[:10]))
     if clash := [(k, p) for k in old for p in ALIASES[k] if p in paths]:
@@ -332,6 +332,9 @@ def _resolve(settings: dict) -> tuple[dict, list[tuple]]:
     for k, cls in (("base", Stage), ("sft", Stage), ("rgrpo", RGRPOStage)):
         if k in given:  # a dict is read over the default (its phases, when given, replace the default's)
             v = given.pop(k)
+            if not isinstance(v, (dict, cls)):
+                raise ValueError(f"RecipeConfig.{k} = {short(v)} is not allowed: expected a {cls.__name__} or a "
+                                 "mapping of its settings")
             plain[k] = asdict(from_dict(cls, {**plain[k], **v}, f"RecipeConfig.{k}") if isinstance(v, dict) else v)
     for path, v in paths.items():
         set_setting(plain, path, v)

@@ -9,6 +9,7 @@ from pathlib import Path
 from ..core.files import atomic_write_text
 from .recipe_config import RERUNNABLE, RecipeConfig, saved_recipe
 from .recipe_format import ALIASES, FORMAT_VERSION, earlier_settings, read_settings
+from ..core.settings import short
 
 RECIPE = "recipe.json"
 # a check's settings that may change while its stage is unfinished (going on after a CheckError), and the one that
@@ -81,7 +82,7 @@ def check_folder(cfg: RecipeConfig, out: str | Path) -> None:
         atomic_write_text(path, json.dumps(mine, indent=1))  # going on after a CheckError: allowed
         return
     raise ValueError(f"{out} holds stages trained with other settings "
-                     + ", ".join(f"{k}: {was!r} there, {now!r} now" for k, (was, now) in sorted(diff.items()))
+                     + ", ".join(f"{k}: {short(was)} there, {short(now)} now" for k, (was, now) in sorted(diff.items()))
                      + "; use another --out, or delete that folder to start over")
 
 

@@ -58,7 +58,7 @@ def set_setting(values: dict, path: str, value) -> None:
     if head in CURRICULUM and rest in values[head] and rest != "phases":  # a stage's own setting ("sft.batch")
         values[head][rest] = value
     elif head == "rgrpo":
-        raise ValueError(f"{path!r}: rgrpo has no setting {rest!r}; known: {sorted(values['rgrpo'])}")
+        raise ValueError(f"{short(path)}: rgrpo has no setting {short(rest)}; known: {sorted(values['rgrpo'])}")
     else:  # a phase's ("sft.steps": the phase sft's)
         set_path(values, path, value)
 

@@ -10,6 +10,7 @@ from .checks import MEASURES, card_section
 from .curriculum import anchor, base_stage, sft_stage
 from .recipe_config import RERUNNABLE, RecipeConfig
 from .recipe_format import nested_rollouts, read_settings
+from ..core.settings import short
 
 LABELS = {"no_crop": "(1) no crops", "sft": "(2) VLIR SFT", "sft_rgrpo": "(3) SFT + R-GRPO",
           "rgrpo_no_region": "(4) R-GRPO w/o region reward", "oracle": "(5) oracle crops (GT)",
@@ -225,7 +226,7 @@ where a checkpoint's boxes land on held-out "Where is ...?" questions.
 ```json
 {json.dumps(cfg, indent=1)}
 ```
-Training data: `build_samples({cfg['n_train']}, seed={cfg['data_seed']}, families={cfg['families']!r}, \
+Training data: `build_samples({cfg['n_train']}, seed={cfg['data_seed']}, families={short(cfg['families'])}, \
 world=WorldConfig(**{cfg.get('world', {})!r}))`.
 Held-out data: `n_eval={cfg['n_eval']}` per family with seed {cfg['eval_seed']}, the same world.
 

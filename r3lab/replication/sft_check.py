@@ -16,6 +16,7 @@ import math
 from ..data.vlir import build_samples
 from ..data.world import WorldConfig
 from .evaluation import EvalConfig, evaluate_rows
+from ..core.settings import short
 
 SEED = 40_000  # the held-out questions' scenes by default (the recipe's: its SFT phase's check.seed; never eval_seed)
 FAMILIES = ("read_one", "compare_two")
@@ -31,7 +32,7 @@ def measure(policy, world: WorldConfig, eval_config: EvalConfig, n: int = 300, s
     if n < 1:
         raise ValueError(f"the SFT check needs n >= 1 questions per family, got {n}")
     if only and only not in FAMILIES:
-        raise ValueError(f"the SFT check measures one family alone among {FAMILIES}, got only={only!r}")
+        raise ValueError(f"the SFT check measures one family alone among {FAMILIES}, got only={short(only)}")
     samples = build_samples(n * len(MEASURED), seed, list(MEASURED), world, view=policy.view, progress=False)
     detail = [x for x in samples if x.family in ((only,) if only else FAMILIES)]  # the crop measures: detail alone
     was_training = policy.model.training

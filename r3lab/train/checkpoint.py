@@ -29,6 +29,7 @@ from ..core.files import atomic_write_text, plain_mode, remove_entry, temp_dir
 from ..model.adapters import ADAPTER_WEIGHTS, is_adapted, set_adapter_state
 from ..model.policy import LATEST, adapter_base, check_files, read_json
 from ..model.weights import strict_from_pretrained, tied_keys
+from ..core.settings import short
 
 BASE = "base"  # <out_dir>/base: the frozen weights under a LoRA run's adapters, when they came from no folder
 
@@ -193,7 +194,7 @@ def check_state(meta: dict, source: Path, optimizer: torch.optim.Optimizer | Non
 
     step = meta.get("step")
     if type(step) is not int or not 0 <= step <= MAX_STEP:
-        raise bad(f"step = {step!r} is not a step count (an integer in [0, {MAX_STEP:,}])")
+        raise bad(f"step = {short(step)} is not a step count (an integer in [0, {MAX_STEP:,}])")
     log = meta.get("log", [])
     if not isinstance(log, list) or not all(isinstance(r, dict) and type(r.get("step")) is int for r in log):
         raise bad("log is not a list of rows with integer steps")
@@ -276,7 +277,8 @@ def load_checkpoint(path: str | os.PathLike, policy, optimizer: torch.optim.Opti
     want = policy.model.config.model_type
     got = want if adapter else read_json(ckpt / "config.json").get("model_type")
     if got != want:
-        raise ValueError(f"{ckpt / 'config.json'} holds a {got!r} model, but this run trains a {want!r} one: resume "
+        raise ValueError(f"{ckpt / 'config.json'} holds a {short(got)} model, but this run trains a "
+                         f"{short(want)} one: resume "
                          "with the policy the run started from, or start a new run (--overwrite true)")
     if optimizer is not None and ("optimizer" not in meta or not (ckpt / "optimizer.safetensors").is_file()):
         raise ValueError(f"checkpoint {ckpt} holds no optimizer state (saved for inference only, or "

@@ -11,6 +11,7 @@ from ..core.settings import MAX_ROWS, RATE, SEED, STEPS, WHY, check_choice, chec
 from ..engine.config import RolloutSettings
 from .rewards import RewardSpec
 from ..model.adapters import LoRAConfig
+from ..core.settings import short
 
 
 def parse_resume(s: str) -> bool | str:
@@ -24,7 +25,7 @@ def parse_resume(s: str) -> bool | str:
         return True
     if v in ("0", "false", "no", "off"):
         return False
-    raise argparse.ArgumentTypeError(f"expected true, false or auto, got {s!r}")
+    raise argparse.ArgumentTypeError(f"expected true, false or auto, got {short(s)}")
 
 
 def resume_field():
@@ -35,17 +36,17 @@ def resume_field():
 def check_lora(cfg) -> None:
     """`lora` (read into a LoRAConfig by `read_nested`), checked."""
     if not isinstance(cfg.lora, LoRAConfig):
-        raise ValueError(f"{type(cfg).__name__}.lora = {cfg.lora!r}: expected a LoRAConfig")
+        raise ValueError(f"{type(cfg).__name__}.lora = {short(cfg.lora)}: expected a LoRAConfig")
     cfg.lora.validate()
 
 
 def check_out_dir_mode(cfg) -> None:
     """resume / overwrite / out_dir must agree (checked when the config is built)."""
     if cfg.resume not in (False, True, "auto"):
-        raise ValueError(f"{type(cfg).__name__}.resume = {cfg.resume!r} is not allowed: expected False, True or "
+        raise ValueError(f"{type(cfg).__name__}.resume = {short(cfg.resume)} is not allowed: expected False, True or "
                          "'auto'")
     if cfg.overwrite and cfg.resume:
-        raise ValueError(f"{type(cfg).__name__}: overwrite=True deletes the run that resume={cfg.resume!r} would "
+        raise ValueError(f"{type(cfg).__name__}: overwrite=True deletes the run that resume={short(cfg.resume)} would "
                          "continue; set only one of them")
     if cfg.resume is True and not cfg.out_dir:
         raise ValueError(f"{type(cfg).__name__}: resume=True needs out_dir (the folder of the run to continue)")
@@ -122,7 +123,8 @@ def check_sampled(rollout, where: str) -> None:
     """R-GRPO's rollouts must be sampled: at temperature 0 every rollout of a group is the same greedy one, so
     every advantage is zero and nothing is learned."""
     if not rollout.temperature > 0:
-        raise ValueError(f"{where}.temperature = {rollout.temperature!r} is not allowed: R-GRPO samples its rollouts, "
+        raise ValueError(f"{where}.temperature = {short(rollout.temperature)} is not allowed: R-GRPO samples "
+                         f"its rollouts, "
                          "expected a number > 0 (at 0 every rollout of a group is the same greedy one: every "
                          "advantage is zero and nothing is learned)")
 

@@ -21,6 +21,7 @@ from ..core.answer import extract_answer
 from ..core.crop_calls import Verdict, find_crop_calls
 from ..core.regions import box_giou, box_iou
 from ..core.settings import check_choice, check_ranges
+from ..core.settings import short
 
 RewardFunc = Callable[..., list]
 _END = re.compile(r"(<\|im_end\|>|<\|endoftext\|>)\s*$")
@@ -230,9 +231,10 @@ def preset(name: str = "code", region_weight: float = 0.0, region: str = "iou") 
     elif name == "accuracy":
         terms = [acc]
     else:
-        raise ValueError(f"unknown reward preset {name!r}: use 'code', 'paper' or 'accuracy' (or a list of RewardTerm)")
+        raise ValueError(f"unknown reward preset {short(name)}: use 'code', 'paper' or 'accuracy' (or a list of "
+                         f"RewardTerm)")
     if region not in REGIONS:
-        raise ValueError(f"unknown region reward {region!r}: use 'iou' or 'giou'")
+        raise ValueError(f"unknown region reward {short(region)}: use 'iou' or 'giou'")
     if region_weight:
         terms.append(RewardTerm("iou", region_giou if region == "giou" else region_iou, float(region_weight)))
     return terms
@@ -323,7 +325,7 @@ def score(trajectories, terms: str | RewardSpec | Sequence[RewardTerm] = "code",
         raise ValueError(f"reward term names must be unique, got {names}")
     for t in terms:
         if t.gate is not None and t.gate not in names:
-            raise ValueError(f"term {t.name!r} is gated by {t.gate!r}, which is not among the terms {names}")
+            raise ValueError(f"term {short(t.name)} is gated by {short(t.gate)}, which is not among the terms {names}")
     cols = reward_columns(trajectories)
     prompts = [t.question for t in trajectories]
     completions = [t.completion() for t in trajectories]
@@ -331,7 +333,8 @@ def score(trajectories, terms: str | RewardSpec | Sequence[RewardTerm] = "code",
     for term in terms:
         vals = list(term.func(prompts, completions, **cols))
         if len(vals) != len(trajectories):
-            raise ValueError(f"reward {term.name!r} returned {len(vals)} values for {len(trajectories)} trajectories")
+            raise ValueError(f"reward {short(term.name)} returned {len(vals)} values for {len(trajectories)} "
+                             f"trajectories")
         raw[term.name] = [None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v) for v in vals]
     weighted = {}
     for term in terms:

@@ -1,0 +1,374 @@
+"""The QA pass of hardening 4, defect by defect (its numbers), each through its public door: every size bounded
+before work, hostile values never expanded, imported runs held to their root, NaN / inf refused where a number is
+read, and the students' doors (`check`, `answer`) answering with a line. The fuzzed version: tests/test_fuzz.py."""
+import contextlib
+import json
+import math
+import os
+
+import pytest
+from PIL import Image
+
+from r3lab.cli.app import main as cli_main
+from r3lab.testing import tiny_policy, toy_image, toy_samples
+
+
+@contextlib.contextmanager
+def refused(cls: type, *names):
+    """The block raises exactly `cls` naming every one of `names`, in a message of bounded length."""
+    with pytest.raises(Exception) as info:
+        yield info
+    assert type(info.value) is cls, f"{type(info.value).__name__} instead of {cls.__name__}: {info.value}"
+    for name in names:
+        assert str(name) in str(info.value), f"{name!r} is not named in: {info.value}"
+    assert len(str(info.value)) < 2000, f"a message of {len(str(info.value))} characters"
+
+
+@pytest.fixture
+def no_recipe(monkeypatch):
+    """`r3lab recipe` up to its settings: the run itself would fail the test."""
+    import r3lab.replication.recipe as recipe
+
+    monkeypatch.setattr(recipe.Recipe, "run", lambda self: pytest.fail("the recipe started"))
+
+
+def _recipe(tmp_path, *argv):
+    return cli_main(["recipe", "--out", str(tmp_path / "run"), *argv])
+
+
+def _config(tmp_path, text: str, name: str = "c.yaml"):
+    (tmp_path / name).write_text(text)
+    return ["--config", str(tmp_path / name)]
+
+
+# -- 1 (High): a question whose tokens outgrow the machine, refused before any rollout ---------------------------
+def test_01_a_20000_character_question_is_refused_with_the_memory_it_would_take(tmp_path, monkeypatch):
+    from r3lab.data.dataset import save_dataset
+    from r3lab.engine import budget
+
+    policy = tiny_policy()
+    samples = toy_samples(6, policy.view)  # as the QA's dataset: a prefill of 6 prompts padded to 20,000 tokens
+    samples[2].question = "What ...? " + "Z" * 20000
+    data = save_dataset(samples, tmp_path / "d", progress=False)
+    monkeypatch.setattr(budget, "free_memory", lambda: 20 << 30)  # the QA machine's 21 GiB free, whatever this one has
+    with refused(ValueError, "sample 'toy2'", "its prompt is 20,", "GiB", "batch_rows"):
+        cli_main(["eval", "--data", str(data), "--necessity", "false", "--out", str(tmp_path / "e")])
+    assert not (tmp_path / "e").exists()
+
+
+# -- 2 (High): --audit-k bounded ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("command", ["bench", "eval"])
+def test_02_audit_k_has_an_upper_bound_checked_before_the_model_loads(tmp_path, command, monkeypatch):
+    from r3lab.testing.mini_benchmarks import write_benchmark
+
+    monkeypatch.setattr(f"r3lab.cli.{'bench' if command == 'bench' else 'evaluate'}.load_start_policy",
+                        lambda *a, **k: pytest.fail("the policy was loaded first"))
+    data = write_benchmark("vstar", tmp_path / "b")
+    argv = ["bench", "vstar", "--data", str(data), "--n", "2"] if command == "bench" else ["eval", "--data",
+                                                                                           str(tmp_path)]
+    with refused(ValueError, "k = 100000", "[1, 64]", "one batch"):
+        cli_main(argv + ["--audit", "true", "--audit-k", "100000", "--out", str(tmp_path / "o")])
+
+
+# -- 3 (Medium): imported runs held to their image root ----------------------------------------------------------
+@pytest.mark.parametrize("how", ["dotdot", "absolute", "link"])
+def test_03_report_audit_reads_no_image_outside_the_runs_root(tmp_path, how, monkeypatch):
+    from r3lab.testing.mini_runs import write_deepeyes_eval
+
+    run = write_deepeyes_eval(tmp_path / "de")
+    toy_image().save(tmp_path / "outside.jpg")
+    recs = [json.loads(x) for x in run.read_text().splitlines()]
+    if how == "link":
+        (tmp_path / "de" / "images" / recs[0]["image"]).unlink()
+        (tmp_path / "de" / "images" / recs[0]["image"]).symlink_to(tmp_path / "outside.jpg")
+    else:
+        recs[0]["image"] = "../../outside.jpg" if how == "dotdot" else str(tmp_path / "outside.jpg")
+    run.write_text("".join(json.dumps(r) + "\n" for r in recs))
+    argv = ["report", "audit", str(run), "--format", "deepeyes", "--image-root", str(tmp_path / "de" / "images"),
+            "--out", str(tmp_path / "ra")]
+    with refused(ValueError, "line 1", "the image root", "R3LAB_ALLOW_OUTSIDE_PATHS=1"):
+        cli_main(argv)
+    assert not (tmp_path / "ra" / "report.html").exists()
+    monkeypatch.setenv("R3LAB_ALLOW_OUTSIDE_PATHS", "1")  # the one opt-out, for a run you trust
+    assert cli_main(argv) == 0 and (tmp_path / "ra" / "report.html").is_file()
+
+
+def test_03_the_vlm_r3_and_trl_importers_share_the_rule(tmp_path):
+    from r3lab.importers.traces import import_vlmr3_eval
+    from r3lab.importers.trl import import_trl_completions
+
+    toy_image().save(tmp_path / "outside.png")
+    (tmp_path / "run").mkdir()
+    rec = {"image_path": str(tmp_path / "outside.png"), "question": "q?", "response_list": ["<answer>a</answer>"]}
+    (tmp_path / "run" / "sft.json").write_text(json.dumps([rec]))
+    with refused(ValueError, "record 1", "leaves the image root"):
+        import_vlmr3_eval(tmp_path / "run" / "sft.json")
+    (tmp_path / "run" / "c.jsonl").write_text(json.dumps({"prompt": "q?", "completion": "<answer>a</answer>",
+                                                          "image": "../../../etc/passwd"}) + "\n")
+    with refused(ValueError, "line 1", "leaves the image root"):
+        import_trl_completions(tmp_path / "run" / "c.jsonl")
+
+
+# -- 4 (Medium): NaN / inf mix weights refused with the settings -------------------------------------------------
+@pytest.mark.parametrize("kw", [{"rgrpo": {"mix": {"read_one": math.nan, "compare_two": 1}}},
+                                {"rgrpo": {"mix": {"read_one": math.inf}}},
+                                {"sft.mix.weights": {"read_one": math.nan}},
+                                {"sft_mix": {"compare_two": math.inf}}])
+def test_04_nan_and_inf_mix_weights_are_refused_before_any_stage(kw):
+    from r3lab.replication.recipe_config import RecipeConfig
+
+    with refused(ValueError, "finite weights"):
+        RecipeConfig(**kw)
+
+
+@pytest.mark.parametrize("argv", [["--rgrpo-mix", '{"read_one": NaN, "compare_two": 1}'],
+                                  ["--sft-mix", '{"weights": {"read_one": Infinity}}'],
+                                  ["--set", 'sft.mix.weights={"read_one":NaN}'],
+                                  ["--set", 'rgrpo.mix={"read_one":1e999}']])
+def test_04_nan_from_the_command_line_is_an_argument_error(tmp_path, argv, no_recipe, capsys):
+    with pytest.raises(SystemExit) as e:
+        _recipe(tmp_path, *argv)
+    assert e.value.code == 2 and "must be finite" in capsys.readouterr().err
+
+
+# -- 6 (Medium): a YAML alias bomb is refused before anything is built --------------------------------------------
+BOMB = "a: &a [" + ",".join(['"lol"'] * 9) + "]\n" + "".join(
+    f"{k}: &{k} [" + ",".join([f"*{p}"] * 9) + "]\n" for p, k in zip("abcdefgh", "bcdefghi")) + "seed: *i\n"
+
+
+def test_06_a_yaml_alias_bomb_is_refused_unexpanded(tmp_path, no_recipe):
+    assert len(BOMB) < 600  # 9^9 strings once expanded
+    with refused(ValueError, "c.yaml", "line 1", "anchors and aliases"):
+        _recipe(tmp_path, *_config(tmp_path, BOMB))
+    with refused(ValueError, "anchors and aliases"):  # the bomb as a key of rgrpo.mix, the same
+        _recipe(tmp_path, *_config(tmp_path, BOMB.replace("seed: *i", "rgrpo: {mix: {*i : 1}}")))
+
+
+def test_06_a_huge_value_from_python_is_shown_short():
+    from r3lab.replication.recipe_config import RecipeConfig
+
+    nest = ["lol"] * 9
+    for _ in range(8):  # the bomb's shape built in Python: shared lists, 9^9 leaves
+        nest = [nest] * 9
+    with refused(ValueError, "RecipeConfig.seed = [[[", "...", "is not allowed"):
+        RecipeConfig(seed=nest)
+
+
+# -- 7 (Low): wrong types give one line, not a traceback ---------------------------------------------------------
+def test_07_wrong_types_in_a_config_are_one_line(tmp_path, no_recipe):
+    with refused(ValueError, "RecipeConfig.rows = 5", "text"):
+        _recipe(tmp_path, *_config(tmp_path, "rows: 5\n"))
+    with refused(ValueError, "read.check", "a Check needs measure"):
+        _recipe(tmp_path, "--set", 'read.check={"n":5}')
+    from r3lab.replication.recipe_config import RecipeConfig
+    assert RecipeConfig(families=["read_one", "compare_two"]).families == "read_one,compare_two"  # a YAML list reads
+
+
+# -- 8, 9 (Low): counts, steps, seeds and tiny sizes bounded -----------------------------------------------------
+@pytest.mark.parametrize("text,names", [
+    ("n_train: 100000000000000000000000000000000\n", ["RecipeConfig.n_train", "[1, 200000]", "held in memory"]),
+    ("seed: 100000000000000000000000000000000\n", ["RecipeConfig.seed", "[0, 4294967295]", "32-bit"]),
+    ("tiny: {hidden: 1000000000000}\n", ["tiny.hidden", "[8, 8192]"]),
+    ("tiny: {layers: 100000}\n", ["tiny.layers", "[1, 128]"]),
+    ("tiny: {hidden: 8192, intermediate: 65536, layers: 128}\n", ["parameters", "tiny model"]),
+    ("view: {min_pixels: 1000000000000, max_pixels: 1000000000000}\n", ["view.min_pixels", "67,108,864"]),
+    ("world: {canvas_sizes: [[1000000, 1000000]]}\n", ["world.canvas_sizes", "[64, 4096]"]),
+])
+def test_08_sizes_a_config_sets_are_bounded_naming_the_limit(tmp_path, text, names, no_recipe):
+    with refused(ValueError, *names):
+        _recipe(tmp_path, *_config(tmp_path, text))
+
+
+def test_08_phase_steps_from_set_are_bounded(tmp_path, no_recipe):
+    with refused(ValueError, "read.steps = 99999999999999999999", "[0, 1000000]", "weeks"):
+        _recipe(tmp_path, "--set", "read.steps=99999999999999999999")
+
+
+# -- 10 (Low): a key given twice is refused ----------------------------------------------------------------------
+@pytest.mark.parametrize("text,name,line", [("n_train: 1000\nn_train: 24\n", "c.yaml", "line 2"),
+                                            ("rgrpo:\n  steps: 3\nrgrpo:\n  lr: 0.5\n", "c.yaml", "line 3"),
+                                            ('{"n_train": 1000, "n_train": 24}', "c.json", "line 1")])
+def test_10_a_key_given_twice_is_refused(tmp_path, text, name, line, no_recipe):
+    with refused(ValueError, name, line, "given twice"):
+        _recipe(tmp_path, *_config(tmp_path, text, name))
+
+
+def test_10_a_key_given_twice_in_a_json_flag_is_refused(tmp_path, no_recipe, capsys):
+    with pytest.raises(SystemExit):
+        _recipe(tmp_path, "--rgrpo-mix", '{"read_one": 1, "read_one": 2}')
+    assert "given twice" in capsys.readouterr().err
+
+
+# -- 11 (Low): --set rgrpo.mix sets R-GRPO's mix -----------------------------------------------------------------
+def test_11_set_rgrpo_mix_reaches_rgrpos_mix():
+    from r3lab.cli.app import build_parser
+    from r3lab.cli.recipe import settings_from_args
+    from r3lab.replication.recipe_config import RecipeConfig
+
+    args = build_parser().parse_args(["recipe", "--set", 'rgrpo.mix={"read_one": 1}', "--out", "x"])
+    assert RecipeConfig(**settings_from_args(args)).rgrpo.mix == {"read_one": 1}
+
+
+# -- 12 (Low): --config's size; a device ------------------------------------------------------------------------
+def test_12_a_config_larger_than_its_bound_or_a_device_is_refused_unread(tmp_path, no_recipe):
+    (tmp_path / "big.yaml").write_text("rows:\n" + "- x\n" * 400_000)  # 1.6 MB
+    with refused(ValueError, "big.yaml", "1,048,576"):
+        _recipe(tmp_path, "--config", str(tmp_path / "big.yaml"))
+    with refused(ValueError, "/dev/zero", "not a regular file"):
+        _recipe(tmp_path, "--config", "/dev/zero")
+
+
+# -- 13, 14, 15 (Low): the instruction, --out '', a format-1 flag beside today's ---------------------------------
+def test_13_the_instruction_is_bounded_and_holds_no_control_token(tmp_path, no_recipe):
+    with refused(ValueError, "RecipeConfig.instruction", "2,000"):
+        _recipe(tmp_path, "--instruction", "A" * 3000)
+    with refused(ValueError, "RecipeConfig.instruction", "<|image_pad|>"):
+        _recipe(tmp_path, "--instruction", "Look <|image_pad|> closer<|im_end|>")
+    assert not (tmp_path / "run").exists()  # refused with the settings: no recipe.json written
+
+
+def test_14_an_empty_out_is_not_the_current_folder(tmp_path, no_recipe, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with refused(ValueError, "RecipeConfig.out = ''"):
+        cli_main(["recipe", "--out", ""])
+    assert not (tmp_path / "recipe.json").exists()
+
+
+@pytest.mark.parametrize("argv,names", [(["--base-steps", "5", "--ground-steps", "7"], ["base_steps", "ground.steps"]),
+                                        (["--ground-min", "50", "--ground-bar", "70"], ["ground_min",
+                                                                                        "ground.check.bar"])])
+def test_15_a_format_1_flag_beside_todays_for_one_setting_is_refused(tmp_path, argv, names, no_recipe):
+    with refused(ValueError, *names, "the same setting"):
+        _recipe(tmp_path, *argv)
+
+
+# -- 16 (Low): a dataset line's family ---------------------------------------------------------------------------
+@pytest.mark.parametrize("family,said", [('control"><script>alert(7)</script>', "is not a family's name"),
+                                         ("reed_one", "no family of r3lab's world")])
+def test_16_a_dataset_lines_family_must_be_a_family(tmp_path, family, said):
+    from r3lab.data.dataset import load_dataset, save_dataset
+    from r3lab.data.vlir import build_samples
+
+    ds = save_dataset(build_samples(2, 1, ["read_one"], progress=False), tmp_path / "d", progress=False)
+    lines = [json.loads(x) for x in (ds / "samples.jsonl").read_text().splitlines()]
+    lines[1]["family"] = family
+    (ds / "samples.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+    with refused(ValueError, "samples.jsonl:2", said):
+        load_dataset(ds)
+
+
+# -- 17 (Low): report diff has the --format its advice names ------------------------------------------------------
+def test_17_report_diff_takes_the_format_its_advice_names(tmp_path):
+    from r3lab.testing.mini_runs import write_deepeyes_eval
+
+    run = write_deepeyes_eval(tmp_path / "de")
+    with refused(ValueError, "pass --format"):
+        cli_main(["report", "diff", "/etc/hostname", str(run), "--out", str(tmp_path / "d0")])
+    argv = ["report", "diff", str(run), str(run), "--format", "deepeyes", "--image-root", str(tmp_path / "de" /
+                                                                                             "images")]
+    assert cli_main(argv + ["--out", str(tmp_path / "d1")]) == 0
+
+
+# -- 18, 20 (Low): an imported question's size; a log that is not UTF-8 -------------------------------------------
+def test_18_an_imported_question_larger_than_a_question_is_refused(tmp_path):
+    from r3lab.importers.traces import import_deepeyes_eval
+    from r3lab.testing.mini_runs import write_deepeyes_eval
+
+    run = write_deepeyes_eval(tmp_path / "de")
+    recs = [json.loads(x) for x in run.read_text().splitlines()]
+    recs[0]["question"] = "Q" * 70_000
+    run.write_text("".join(json.dumps(r) + "\n" for r in recs))
+    with refused(ValueError, "line 1", "70,000 characters", "65,536"):
+        import_deepeyes_eval(run, image_root=tmp_path / "de" / "images", load_images=False)
+
+
+def test_20_a_trl_log_that_is_not_utf8_names_file_and_line(tmp_path):
+    path = tmp_path / "r.jsonl"
+    path.write_bytes(b'{"prompt": "q", "completion": "a", "image": "x.png"}\n' + bytes(range(128, 256)))
+    with refused(ValueError, str(path), "line 2", "UTF-8"):
+        cli_main(["report", "audit", str(path), "--format", "trl", "--out", str(tmp_path / "ra")])
+
+
+# -- 19, 26 (Low, Cosmetic): report audit of an eval folder: a string box, NUL and U+202E ---------------------------
+def _eval_folder(tmp_path, question="What is it?", box=(1, 2, 30, 40)):
+    own = {"answer": "a", "correct": True, "crops": [{"box_input": list(box), "image": "data:image/png;base64,"}]}
+    rec = {"sample_id": "s1", "family": "read_one", "question": question, "answers": ["a"], "own": own,
+           "settings": {}}
+    (tmp_path / "ev").mkdir()
+    (tmp_path / "ev" / "questions.jsonl").write_text(json.dumps(rec) + "\n")
+    (tmp_path / "ev" / "results.json").write_text(json.dumps({"rows": {"all": {"n": 1, "accuracy": 1.0}}}))
+    return tmp_path / "ev"
+
+
+def test_19_a_string_box_in_questions_jsonl_names_file_line_and_field(tmp_path):
+    ev = _eval_folder(tmp_path, box=("<b>x</b>", 1, 2, 3))
+    with refused(ValueError, "questions.jsonl, line 1", "box_input"):
+        cli_main(["report", "audit", str(ev)])
+
+
+def test_26_report_html_writes_nul_and_bidi_controls_as_code_points(tmp_path):
+    ev = _eval_folder(tmp_path, question="\u202eWhat\x00 is <b>it</b>?")
+    assert cli_main(["report", "audit", str(ev)]) == 0
+    page = (ev / "report.html").read_bytes()
+    assert b"\x00" not in page and "\u202e".encode() not in page
+    assert b"[U+202E]What[U+0000] is &lt;b&gt;it&lt;/b&gt;?" in page
+
+
+# -- 21 (Low): a bool setting is a bool ---------------------------------------------------------------------------
+@pytest.mark.parametrize("value", ["yes", 1, None])
+def test_21_rollout_configs_bools_are_bools(value):
+    from r3lab.engine.config import RolloutConfig
+
+    with refused(ValueError, "RolloutConfig.timing", "true or false"):
+        RolloutConfig(timing=value)
+
+
+# -- 22 (Low): a notebook parameter given twice ------------------------------------------------------------------
+def test_22_a_notebook_parameter_given_twice_is_refused(tmp_path):
+    with refused(ValueError, "'steps' given more than once"):
+        cli_main(["notebooks", "run", "20", "-p", "steps", "5", "-p", "steps", "7", "--out", str(tmp_path / "nb")])
+    assert not (tmp_path / "nb").exists()
+
+
+# -- 23, 27 (Low, Cosmetic): the students' doors answer with a line -------------------------------------------------
+def test_23_every_check_given_wrong_types_answers_with_a_cross_and_what_it_takes(capsys):
+    import inspect
+
+    from r3lab.course import check
+    from r3lab.course.checks import CHECKS
+
+    check("00.4", [], 0.0)  # registers every check
+    for key, fn in sorted(CHECKS.items()):
+        n = len([p for p in inspect.signature(fn).parameters.values() if p.default is inspect.Parameter.empty])
+        for wrong in (None, "x", math.nan, 10**30, {}):
+            capsys.readouterr()
+            assert check(key, *[wrong] * n) is False, (key, wrong)
+            out = capsys.readouterr().out
+            assert out.startswith("✗ exercise") and f"check({key!r}" in out or "not yet" in out, (key, wrong, out)
+
+
+@pytest.mark.parametrize("args", [("20", 1, None), ("20", "1", "A"), ("20", 1.5, "a"), (20, 1, "a")])
+def test_27_answer_given_wrong_types_answers_with_a_cross(args, capsys):
+    from r3lab.course.quizzes import answer
+
+    ok = answer(*args)
+    out = capsys.readouterr().out
+    assert ok is (args == (20, 1, "a") and out.startswith("✓")) or (ok is False and out.startswith("✗"))
+
+
+# -- 24, 25 (Cosmetic): format_version's own reason ----------------------------------------------------------------
+@pytest.mark.parametrize("value", ["0", '"2"', "2.0", "true"])
+def test_24_25_a_format_version_that_is_no_format_says_so(tmp_path, value, no_recipe):
+    with refused(ValueError, "format_version", "a format is a whole number from 1 to 2"):
+        _recipe(tmp_path, *_config(tmp_path, f"format_version: {value}\n"))
+
+
+def test_the_one_config_reader_is_exported_for_spec_files(tmp_path):
+    from r3lab.core import read_config
+
+    (tmp_path / "spec.yaml").write_text("grid:\n  lr: [0.001, 0.0001]\n")
+    assert read_config(tmp_path / "spec.yaml", "sweep spec") == {"grid": {"lr": [0.001, 0.0001]}}
+    (tmp_path / "spec.yaml").write_text("grid: {lr: .nan}\n")
+    with refused(ValueError, "sweep spec", "grid.lr = nan"):
+        read_config(tmp_path / "spec.yaml", "sweep spec")
+    assert os.path.getsize(tmp_path / "spec.yaml") < 100 and Image  # (PIL imported for the image helpers)
