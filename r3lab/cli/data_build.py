@@ -37,8 +37,9 @@ MAX_SAMPLES = 1_000_000  # one build: every sample is held in memory until it is
 
 def _seed(s: str) -> int:
     n = int(s)
-    if n < 0:  # as every config's seed (check_ranges: [0, inf))
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {s}")
+    if not 0 <= n <= 2**32 - 1:  # as every config's seed (core.settings.SEED)
+        raise argparse.ArgumentTypeError(f"expected an integer in [0, 4294967295] (a seed is a 32-bit number), got "
+                                         f"{s[:40]}")
     return n
 
 
