@@ -90,8 +90,8 @@ def bounded(value, where: str = "") -> None:
 
 # -- the surfaces (each a hypothesis test, run in the child) -----------------------------------------------------
 def _recipe_keys():
-    from r3lab.replication.recipe_config import RecipeConfig
-    from r3lab.replication.recipe_format import ALIASES
+    from r3lab.recipe.recipe_config import RecipeConfig
+    from r3lab.recipe.recipe_format import ALIASES
 
     fields = [f.name for f in dataclasses.fields(RecipeConfig)]
     paths = ["read.steps", "read.check.bar", "read.mix", "sft.mix.weights", "rgrpo.mix", "ground.check", "base.batch",
@@ -103,7 +103,7 @@ def _recipe_keys():
 
 
 def _accept_recipe(kw: dict) -> None:
-    from r3lab.replication.recipe_config import RecipeConfig
+    from r3lab.recipe.recipe_config import RecipeConfig
 
     try:
         cfg = RecipeConfig(**kw)
@@ -220,7 +220,7 @@ def surface_dataset_line():
 
 
 def surface_imported_record():
-    from r3lab.replication.imported import load_trajectories
+    from r3lab.audit.imported import load_trajectories
     from r3lab.testing.mini_runs import write_deepeyes_eval, write_vlmr3_eval
 
     base = Path(tempfile.mkdtemp(prefix="r3lab-fuzz-"))

@@ -27,7 +27,7 @@ def refused(cls: type, *names):
 @pytest.fixture
 def no_recipe(monkeypatch):
     """`r3lab recipe` up to its settings: the run itself would fail the test."""
-    import r3lab.replication.recipe as recipe
+    import r3lab.recipe.recipe as recipe
 
     monkeypatch.setattr(recipe.Recipe, "run", lambda self: pytest.fail("the recipe started"))
 
@@ -115,7 +115,7 @@ def test_03_the_vlm_r3_and_trl_importers_share_the_rule(tmp_path):
                                 {"sft.mix.weights": {"read_one": math.nan}},
                                 {"sft_mix": {"compare_two": math.inf}}])
 def test_04_nan_and_inf_mix_weights_are_refused_before_any_stage(kw):
-    from r3lab.replication.recipe_config import RecipeConfig
+    from r3lab.recipe.recipe_config import RecipeConfig
 
     with refused(ValueError, "finite weights"):
         RecipeConfig(**kw)
@@ -145,7 +145,7 @@ def test_06_a_yaml_alias_bomb_is_refused_unexpanded(tmp_path, no_recipe):
 
 
 def test_06_a_huge_value_from_python_is_shown_short():
-    from r3lab.replication.recipe_config import RecipeConfig
+    from r3lab.recipe.recipe_config import RecipeConfig
 
     nest = ["lol"] * 9
     for _ in range(8):  # the bomb's shape built in Python: shared lists, 9^9 leaves
@@ -160,7 +160,7 @@ def test_07_wrong_types_in_a_config_are_one_line(tmp_path, no_recipe):
         _recipe(tmp_path, *_config(tmp_path, "rows: 5\n"))
     with refused(ValueError, "read.check", "a Check needs measure"):
         _recipe(tmp_path, "--set", 'read.check={"n":5}')
-    from r3lab.replication.recipe_config import RecipeConfig
+    from r3lab.recipe.recipe_config import RecipeConfig
     assert RecipeConfig(families=["read_one", "compare_two"]).families == "read_one,compare_two"  # a YAML list reads
 
 
@@ -203,7 +203,7 @@ def test_10_a_key_given_twice_in_a_json_flag_is_refused(tmp_path, no_recipe, cap
 def test_11_set_rgrpo_mix_reaches_rgrpos_mix():
     from r3lab.cli.app import build_parser
     from r3lab.cli.recipe import settings_from_args
-    from r3lab.replication.recipe_config import RecipeConfig
+    from r3lab.recipe.recipe_config import RecipeConfig
 
     args = build_parser().parse_args(["recipe", "--set", 'rgrpo.mix={"read_one": 1}', "--out", "x"])
     assert RecipeConfig(**settings_from_args(args)).rgrpo.mix == {"read_one": 1}

@@ -14,10 +14,10 @@ from pathlib import Path
 
 from ..core.config_file import parse_value, read_config
 from ..core.settings import short
-from ..replication.curriculum import base_stage, sft_stage
-from ..replication.recipe import RecipeConfig, run_recipe
-from ..replication.recipe_format import ALIASES, defaults, get_setting, read_settings
-from ..replication.report import markdown_table
+from ..recipe.curriculum import base_stage, sft_stage
+from ..recipe.recipe import RecipeConfig, run_recipe
+from ..recipe.recipe_format import ALIASES, defaults, get_setting, read_settings
+from ..recipe.report import markdown_table
 from .args import add_dataclass_arguments, dataclass_values, parse_bool, parse_json
 
 ALIAS = "format 1:"  # the dest of a format-1 flag: its name after this

@@ -368,12 +368,14 @@ def test_60_2_refused_share(capsys):
 def test_60_3_iou_and_giou(capsys):
     from r3lab.core.regions import box_giou, box_iou
 
-    truth, quads = (10, 10, 20, 20), [(0, 0, 50, 50), (50, 0, 100, 50)]
+    truth, quads = (10, 10, 20, 20), [(0, 0, 50, 50), (50, 0, 100, 50), (0, 50, 50, 100), (50, 50, 100, 100)]
     iou = [box_iou(truth, q) for q in quads]
     giou = [(box_giou(truth, q) + 1) / 2 for q in quads]
     assert _verdict(capsys, "60.3", quads, truth, iou, giou)[0]
     ok, out = _verdict(capsys, "60.3", quads, truth, iou, [box_giou(truth, q) for q in quads])
     assert not ok and "(GIoU + 1) / 2" in out
+    ok, out = _verdict(capsys, "60.3", {}, {}, {}, {})  # nothing computed: it passed on empty lists before
+    assert not ok and "four quadrant boxes" in out
 
 
 def test_60_4_larger_group(capsys, tmp_path):
@@ -400,7 +402,7 @@ def test_70_1_metrics_without_pixels(capsys):
 
 
 def test_70_2_thresholds_flag_healthy(capsys):
-    from r3lab.replication import CollapseConfig
+    from r3lab.evaluation import CollapseConfig
 
     healthy = _rows([1.0, 1.0, 0.9, 0.8, 0.7, 0.7])
     assert _verdict(capsys, "70.2", healthy, CollapseConfig(window=1, drop=0.2))[0]
