@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 from .details import GLYPHS
 from .layout import make_scene
 from .world import Scene, WorldConfig, jsonable
-from ..core.settings import short
+from ..core.settings import check_bools, check_ranges, short
 
 ALTERNATIVES = {"grey": ["gray"], "cross": ["plus"], "diamond": ["rhombus"], "checked": ["checkered", "checks"]}
 NUMBERS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
@@ -69,16 +69,17 @@ class TaskConfig:
         for f in ("read_kinds", "control_kinds"):
             v = getattr(self, f)
             object.__setattr__(self, f, (v,) if isinstance(v, str) else tuple(v))
-        if not 1 <= self.count_max <= 9:
-            raise ValueError(f"count_max must be in 1..9, got {self.count_max}")
+        check_ranges(self, ints=dict(count_max=(1, 9)), floats=dict(side_margin=(0.0, 0.3)), open_high=("side_margin",))
+        check_bools(self, "distractor_details")
+        if not all(isinstance(k, str) for k in (*self.read_kinds, *self.control_kinds, self.compare_kind)):
+            raise ValueError(f"TaskConfig's kinds are names: read_kinds {short(self.read_kinds)}, control_kinds "
+                             f"{short(self.control_kinds)}, compare_kind {short(self.compare_kind)}")
         if not self.read_kinds or any(k not in DETAILS for k in self.read_kinds):
             raise ValueError(f"read_kinds {list(self.read_kinds)}: choose one or more of {list(DETAILS)}")
         if self.compare_kind not in ("pattern", "colour"):
             raise ValueError(f"compare_kind must be 'pattern' or 'colour', got {short(self.compare_kind)}")
         if not self.control_kinds or any(k not in CONTROL_KINDS for k in self.control_kinds):
             raise ValueError(f"control_kinds {list(self.control_kinds)}: choose one or more of {list(CONTROL_KINDS)}")
-        if not 0 <= self.side_margin < 0.3:
-            raise ValueError(f"side_margin is a share of the image side in [0, 0.3), got {self.side_margin}")
 
     def to_dict(self) -> dict:
         return {k: jsonable(v) for k, v in asdict(self).items()}

@@ -20,7 +20,8 @@ MEMORY_SHARE = 0.5  # a prefill may take at most this share of the memory free w
 
 
 def free_memory() -> int | None:
-    """Bytes of memory free for a new allocation (Linux's MemAvailable, within a cgroup's limit), or None."""
+    """Bytes of memory free for a new allocation (Linux's MemAvailable, within a cgroup's limit and this process's
+    address-space limit, `ulimit -v`), or None."""
     free = None
     try:
         with open("/proc/meminfo") as f:
@@ -40,6 +41,16 @@ def free_memory() -> int | None:
         if limit != "max":
             free = min(free if free is not None else 1 << 62, int(limit) - used)
     except (OSError, ValueError):
+        pass
+    try:
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_AS)[0]
+        if soft != resource.RLIM_INFINITY:
+            with open("/proc/self/statm") as f:
+                mapped = int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+            free = min(free if free is not None else 1 << 62, max(0, soft - mapped))
+    except (ImportError, OSError, ValueError):
         pass
     return free
 

@@ -37,3 +37,14 @@ def test_a_prompt_and_its_answer_budget_past_the_models_positions_is_refused():
 def test_free_memory_reads_this_machine():
     free = budget.free_memory()
     assert free is None or free > 0
+
+
+def test_free_memory_counts_an_address_space_limit():
+    """Under `ulimit -v` (a memory cap) the estimate is held to what the process may still map."""
+    import subprocess
+    import sys
+
+    code = ("import resource; resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30)); "
+            "from r3lab.engine.budget import free_memory; print(free_memory())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert 0 < int(out) <= 2 << 30
