@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 MEMORY_CAP = 3 << 30  # bytes of address space the child may map (r3lab and torch imported: about 1.3 GiB)
 TIME_LIMIT = 240  # seconds for every surface together (about 30 s on this machine)
 SURFACES = ("recipe_keywords", "config_file", "set_flag", "dataset_line", "imported_record", "exercise_check")
-FUZZ = settings(max_examples=int(os.environ.get("R3LAB_FUZZ_EXAMPLES", "60")), deadline=timedelta(seconds=20),
+FUZZ = settings(max_examples=int(os.environ.get("R3LAB_FUZZ_EXAMPLES", "50")), deadline=timedelta(seconds=20),
                 database=None, derandomize=bool(os.environ.get("CI")),
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much])
 
