@@ -99,7 +99,8 @@ class Pool:
         dev = policy.device
         self.rows, self.slots, self.like, self.key = rows, slots, tuple(like), key
         self.model, self.device, self._cache_kw = policy.model, dev, cache_kw
-        self._attn = str(getattr(policy.model.config, "_attn_implementation", "sdpa") or "sdpa")
+        text = policy.model.config.get_text_config()  # the decoder's kernel (a text-only change counts)
+        self._attn = str(getattr(text, "_attn_implementation", None) or "sdpa")
         self.kv = [(torch.zeros(rows, h, slots, d, dtype=dt, device=dev), torch.zeros(rows, h, slots, d, dtype=dt,
                                                                                         device=dev))
                    for h, d, dt in like]
@@ -112,6 +113,7 @@ class Pool:
         self.out = torch.zeros(rows, vocab, dtype=torch.float32, device=dev)
         self.bytes = sum(t.numel() * t.element_size() for kv in self.kv for t in kv) + self.out.numel() * 4
         self.steps: dict[tuple[int, int], Callable[[], None]] = {}  # (rows bucket, window) -> replay
+        self._eager: dict[int, tuple] = {}  # rows -> (window, cache) of the eager step
         self.mempool = graphs.graph_pool(dev)
         self.graph_bytes = 0  # what the captures took from the device (memory reserved by their shared pool)
         self.capture_s = 0.0  # seconds spent capturing
@@ -125,10 +127,22 @@ class Pool:
         return Cache(layers=[SlotLayer(k[:rows], v[:rows], win) for k, v in self.kv])
 
     def step(self, b: int, width: int) -> Callable[[], None]:
-        """The decode step over the first `b` rows and `width` slots, reading only the pool's static buffers."""
+        """The decode step over the first `b` rows and `width` slots, reading only the pool's static buffers (what a
+        graph records: its cache and window fixed)."""
+        return self._run(b, width, self.cache(b, Window(self.at, width, width - 1)))
+
+    def eager(self, b: int, width: int) -> Callable[[], None]:
+        """The same step run eagerly over exactly `width` slots: one cache per row count, its window moved."""
+        if b not in self._eager:
+            win = Window(self.at, width, width - 1)
+            self._eager[b] = (win, self.cache(b, win))
+        win, cache = self._eager[b]
+        win.window, win.offset = width, width - 1
+        return self._run(b, width, cache)
+
+    def _run(self, b: int, width: int, cache: Cache) -> Callable[[], None]:
         model, valid = self.model, self.valid[:b, None, None, :width]
-        kw = {self._cache_kw: self.cache(b, Window(self.at, width, width - 1))}
-        ids, pos = self.ids[:b], positions_for_model(self.pos[:, :b])
+        ids, pos, kw = self.ids[:b], positions_for_model(self.pos[:, :b]), {self._cache_kw: cache}
         dtype, sdpa = self.kv[0][0].dtype, "sdpa" in self._attn
 
         def step():

@@ -166,7 +166,7 @@ class StaticSharedCache(LockStep):
             self.replays += not pool.broken
         else:
             b, w = B, slot + 1
-            step = pool.step(b, w)
+            step = pool.eager(b, w)
         step()
         self.forwards += 1
         self.decodes += 1

@@ -28,5 +28,6 @@ def cache(request, monkeypatch):
     """The cache kinds a rollout runs with: today's growing cache, the static one, the static one replayed."""
     if request.param == "graphed":
         standin_graphs(monkeypatch)
+        monkeypatch.setattr("r3lab.engine.pool.WINDOW", 64)  # several attention windows at r3-tiny's lengths
         return "static"
     return request.param
