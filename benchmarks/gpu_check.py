@@ -1,7 +1,7 @@
 """One command that verifies a GPU: `bash benchmarks/gpu_check.sh [--sections first,...]` (no network, no weights).
 
 Sections (`--sections NAME,...`; the default runs them in this order until `--budget` seconds have passed, a section
-that would start later recorded as skipped; the whole default run, with the wheels installed, fits 8 minutes):
+or row that would start later recorded as skipped; the whole default run, with the wheels installed, fits 8 minutes):
   first      the first-run section, about 4 minutes on one H200 (benchmarks/gpu_first.py): the graphed decode at
              Qwen2.5-VL-3B's shape (random bf16 weights): capture with the first step under sync-debug, exactness
              graphed vs eager (bf16, then fp32), ms per step and per token at batch 1 / 8 / 64 against the 10 ms
@@ -144,7 +144,8 @@ def main(argv=None) -> int:
                     f"{','.join(SECTIONS)} (default: all, in that order, until --budget)")
     ap.add_argument("--shapes", nargs="+", default=None, help=f"the shapes section's (default: {' '.join(SHAPES)})")
     ap.add_argument("--out", default="", help="JSON to write (default benchmarks/results/gpu.json; smoke: not written)")
-    ap.add_argument("--budget", type=float, default=400.0, help="seconds after which no section starts (not in smoke)")
+    ap.add_argument("--budget", type=float, default=360.0, help="seconds after which no section or row starts (not in "
+                    "smoke)")
     args = ap.parse_args(argv)
     if not args.smoke and not torch.cuda.is_available():
         print("gpu_check: no CUDA GPU here. `bash benchmarks/gpu_check.sh --smoke` runs the same checks on this CPU "

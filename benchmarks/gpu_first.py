@@ -94,26 +94,29 @@ def capture(policy, sample, rows: int, tokens: int) -> dict:
 
 
 def trace_summary(trace: dict, steps: int) -> dict:
-    """GPU busy time and idle gaps between the first and last graph launch's kernels of a chrome trace, per step;
-    the attention kernels' share."""
+    """GPU busy time and idle gaps from the first graph launch to the last kernel of a chrome trace, per step (per
+    launch where there are launches); the attention kernels' share and names."""
     events = trace.get("traceEvents", trace) if isinstance(trace, dict) else trace
+    launches = sorted(e["ts"] for e in events if e.get("name") == "cudaGraphLaunch" and "ts" in e)
+    since = launches[0] if launches else float("-inf")  # the prompts' prefill and vision tower before it: left out
     kernels = sorted((e["ts"], e["ts"] + e.get("dur", 0), e.get("name", "")) for e in events
-                     if e.get("cat") == "kernel" and "ts" in e)
-    launches = [e for e in events if e.get("name") == "cudaGraphLaunch"]
+                     if e.get("cat") == "kernel" and "ts" in e and e["ts"] >= since)
     if not kernels:
         return {"kernels": 0, "graph_launches": len(launches), "note": "no GPU kernels in the trace (no CUDA here)"}
-    busy, end, start = 0.0, kernels[0][0], kernels[0][0]
+    steps = len(launches) or steps
+    busy, start, end = 0.0, kernels[0][0], kernels[0][0]
     for a, b, _ in kernels:
         if b > end:
             busy += b - max(a, end)
             end = b
     span = end - start
     attn = [k for k in kernels if any(w in k[2].lower() for w in ("fmha", "attention", "attn", "cudnn", "flash"))]
-    names = sorted({k[2] for k in attn})[:6]
-    return {"kernels": len(kernels), "graph_launches": len(launches), "span_ms": round(span / 1e3, 3),
-            "busy_ms_per_step": round(busy / 1e3 / steps, 3), "idle_ms_per_step": round((span - busy) / 1e3 / steps, 3),
+    return {"kernels": len(kernels), "graph_launches": len(launches), "steps": steps,
+            "span_ms": round(span / 1e3, 3), "busy_ms_per_step": round(busy / 1e3 / steps, 3),
+            "idle_ms_per_step": round((span - busy) / 1e3 / steps, 3),
             "idle_share": round(1 - busy / span, 4) if span else None,
-            "attention_share": round(sum(b - a for a, b, _ in attn) / max(busy, 1e-9), 4), "attention_kernels": names}
+            "attention_share": round(sum(b - a for a, b, _ in attn) / max(busy, 1e-9), 4),
+            "attention_kernels": sorted({k[2] for k in attn})[:6]}
 
 
 def profile(policy, sample, rows: int, steps: int, out_dir: str) -> dict:
@@ -132,7 +135,7 @@ def profile(policy, sample, rows: int, steps: int, out_dir: str) -> dict:
     path.parent.mkdir(parents=True, exist_ok=True)
     prof.export_chrome_trace(str(path))
     out = trace_summary(json.loads(path.read_text()), steps)
-    out.update(rows=rows, steps=steps, trace=str(path), replays=stats["replays"], graphs=stats["graphs"])
+    out.update(rows=rows, trace=str(path), replays=stats["replays"], graphs=stats["graphs"])
     if not out_dir:
         path.unlink(missing_ok=True)
     out["ok"] = gpu_engine.graphs_ok(stats)

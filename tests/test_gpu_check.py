@@ -118,3 +118,22 @@ def test_explain_benchmark_device_path_runs_every_mode(tmp_path):
     summ = mod.device_summary(fake, 2)
     assert summ["ig_c1_peak_vs_forward"] == 3.0 and summ["ig_c1_total_peak_vs_forward"] == round(130 / 110, 3)
     assert mod.device_met(summ, 300)["ig_memory (c1, total)"] is True
+
+
+def test_the_profile_summary_reads_a_chrome_trace(monkeypatch):
+    """The first-run section's idle gaps: kernels after the first graph launch, busy time as the union of their
+    intervals, the rest of the span idle (the host's share), per launch; the attention kernels named."""
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    first = _load("gpu_first")
+    trace = {"traceEvents": [
+        {"name": "prefill_gemm", "cat": "kernel", "ts": 0, "dur": 500},  # before the first replay: left out
+        {"name": "cudaGraphLaunch", "cat": "cuda_runtime", "ts": 1000, "dur": 5},
+        {"name": "gemm", "cat": "kernel", "ts": 1010, "dur": 3000},
+        {"name": "fmha_cutlassF_bf16", "cat": "kernel", "ts": 2000, "dur": 1500},  # overlaps the gemm
+        {"name": "cudaGraphLaunch", "cat": "cuda_runtime", "ts": 5000, "dur": 5},
+        {"name": "gemm", "cat": "kernel", "ts": 5010, "dur": 4000}]}
+    s = first.trace_summary(trace, steps=5)
+    assert s["graph_launches"] == s["steps"] == 2 and s["kernels"] == 3
+    assert s["span_ms"] == 8.0 and s["busy_ms_per_step"] == 3.5 and s["idle_ms_per_step"] == 0.5
+    assert s["attention_kernels"] == ["fmha_cutlassF_bf16"] and s["attention_share"] == round(1500 / 7000, 4)
+    assert first.trace_summary({"traceEvents": []}, 5)["kernels"] == 0

@@ -78,7 +78,17 @@ def capture(step: Callable[[], None], device: torch.device, pool, first: bool = 
                 with sync_debug("error") if first and i == 0 else contextlib.nullcontext():
                     step()
         torch.cuda.current_stream(device).wait_stream(side)
+        # capture_begin / capture_end rather than `torch.cuda.graph`, whose entry synchronises, empties the allocator's
+        # cache (the training step's blocks too) and, in some versions, runs gc, once per capture: a pool captures
+        # tens of steps in a row
         graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph, pool=pool, stream=side, capture_error_mode="thread_local"):
-            step()
+        with torch.cuda.stream(side):
+            graph.capture_begin(pool=pool, capture_error_mode="thread_local")
+            try:
+                step()
+            except BaseException:
+                with contextlib.suppress(Exception):  # the step's own error is the one to report
+                    graph.capture_end()
+                raise
+            graph.capture_end()
     return graph.replay
