@@ -28,10 +28,10 @@ class Link:
         """Chosen ids and their log-probs on the host, in one copy (float64 holds both exactly)."""
         packed = torch.stack((ids.to(torch.float64), logprobs.to(torch.float64)))
         if self.cuda:
-            n = packed.shape[1]
-            if self._host is None or self._host.shape[1] < n:
-                self._host = torch.empty(2, max(n, 64), dtype=torch.float64, pin_memory=True)
-            host = self._host[:, :n]
+            n = packed.numel()
+            if self._host is None or self._host.numel() < n:
+                self._host = torch.empty(max(n, 128), dtype=torch.float64, pin_memory=True)
+            host = self._host[:n].view(packed.shape)  # contiguous: one asynchronous copy, no staging
             host.copy_(packed, non_blocking=True)
             self._done.record()
             mode = torch.cuda.get_sync_debug_mode()  # the step's one intended wait: never a sync-debug error
