@@ -5,12 +5,16 @@
 #   bash benchmarks/gpu_check.sh --smoke                                  # the same code on a CPU, r3-tiny sizes
 # Wheels: where the machine's Python lacks what r3lab needs (the lent H200's has transformers 5.17; r3lab needs
 # >= 5.20), the wheels in .whl/ are installed first into a folder of their own, put first on PYTHONPATH (nothing
-# else on the machine changes; about 15 s). `bash benchmarks/gpu_wheels.sh` fetches them on a machine with pip's
+# else on the machine changes; about 15 s; skipped where transformers is new enough). `bash benchmarks/gpu_wheels.sh` fetches them on a machine with pip's
 # index; a device run carries `.whl`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY="${PYTHON:-$(command -v python3 || command -v python)}"
-if compgen -G ".whl/*.whl" > /dev/null; then
+new_enough() {  # this Python's transformers is one r3lab runs on
+  "$PY" -c 'import sys, transformers; from packaging.version import Version as V
+sys.exit(V(transformers.__version__) < V("5.20"))' 2>/dev/null
+}
+if compgen -G ".whl/*.whl" > /dev/null && ! new_enough; then
   SITE="${R3LAB_WHEELS_SITE:-/tmp/r3lab-site}"
   t0=$SECONDS
   "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$SITE" .whl/*.whl

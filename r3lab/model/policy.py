@@ -54,9 +54,7 @@ class Policy:
     view: ViewConfig = field(default_factory=ViewConfig)
     prompt: PromptConfig = field(default_factory=PromptConfig)
     meta: dict = field(default_factory=dict)  # provenance: recipe, seeds, card numbers
-    # what the rollout engine keeps for this model between calls: the static KV buffers and captured CUDA graphs
-    # (`r3lab.engine.pool`); shared by `dataclasses.replace` copies, cleared when adapters change the model
-    engine_state: dict = field(default_factory=dict, repr=False, compare=False)
+    engine_state: dict = field(default_factory=dict, repr=False, compare=False)  # the engine's pool (engine.pool)
 
     def __post_init__(self):
         self.rules = rules_for(self.model.config.model_type)  # the family's image, position and chat rules
