@@ -58,7 +58,25 @@ def test_gpu_check_smoke_mode_passes_every_check(tmp_path):
     assert patch["ok"] and patch["patches"] == 64 and patch["conv_ms"] > 0 and patch["linear_ms"] > 0
     assert max(patch["out_rel_diff"], patch["grad_input_rel_diff"], patch["grad_weight_rel_diff"]) <= 2e-2
     assert "skipped" in smol["patch_bf16"]
-    assert (ROOT / "benchmarks" / "gpu_check.sh").read_text().count("gpu_check.py") == 1
+    assert (ROOT / "benchmarks" / "gpu_check.sh").read_text().count('benchmarks/gpu_check.py "$@"') == 1
+
+
+@pytest.mark.slow
+def test_the_shell_script_runs_the_sections_it_is_given(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, PYTHON=sys.executable)
+    run = subprocess.run(["bash", str(ROOT / "benchmarks" / "gpu_check.sh"), "--smoke", "--sections", "nccl", "--out",
+                          str(tmp_path / "gpu.json")], env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    res = json.loads((tmp_path / "gpu.json").read_text())
+    assert res["sections"] == ["nccl"] and "skipped" in res["nccl"] and res["failed"] == [] and "first" not in res
+    assert "installed" not in run.stdout  # transformers here is new enough: the carried wheels are left alone
+    bad = subprocess.run(["bash", str(ROOT / "benchmarks" / "gpu_check.sh"), "--smoke", "--sections", "frist"],
+                         env=env, capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and "unknown section(s) ['frist']" in bad.stderr
 
 
 def test_a_capture_that_fails_turns_the_benchmark_row_red(capsys, monkeypatch):
