@@ -163,6 +163,7 @@ class StaticSharedCache(LockStep):
             if step is None:  # not reached ahead (a bug, or a pool that broke meanwhile): captured now, counted
                 self.captures += pool.capture([(b, w)], self.setting, self.clock)
                 step = pool.steps.get((b, w)) or pool.step(b, w)
+                pool.at.fill_(slot)  # the capture's warm-up pointed it elsewhere
             self.replays += not pool.broken
         else:
             b, w = B, slot + 1

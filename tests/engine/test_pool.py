@@ -141,3 +141,14 @@ def test_adapters_added_or_merged_free_the_pool(policy, samples):
     assert "pool" in kept(policy)
     merge(policy)
     assert "pool" not in kept(policy) and not release_pool(policy)
+
+
+def test_a_step_not_captured_ahead_is_captured_when_reached_and_stays_exact(policy, samples, monkeypatch):
+    """The fallback for a step the rollout did not capture ahead (none should reach it): counted, and exact."""
+    standin_graphs(monkeypatch)
+    monkeypatch.setattr(pools, "WINDOW", 64)
+    needed = Pool.needed
+    monkeypatch.setattr(Pool, "needed", lambda self, rows, length: needed(self, rows, length)[:1])  # the largest only
+    stats = {}
+    assert worst(policy, samples[:2], stats=stats) < 1e-4
+    assert stats["captures"] > 1 and stats["replays"] > 0

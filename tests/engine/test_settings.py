@@ -42,7 +42,7 @@ def test_cache_and_cuda_graphs_reach_the_engine_from_every_config_and_command(mo
     from r3lab.cli.app import build_parser
     from r3lab.cli.args import dataclass_values
     from r3lab.engine.config import RolloutConfig
-    from r3lab.replication.evaluation import EvalConfig
+    from r3lab.evaluation.evaluation import EvalConfig
     from r3lab.train.config import RGRPOConfig
     from r3lab.train.rgrpo import rollout_config
 
@@ -69,8 +69,8 @@ def test_cache_and_cuda_graphs_reach_the_engine_from_every_config_and_command(mo
 def test_a_recipe_folder_goes_on_when_only_the_engine_settings_changed(tmp_path):
     import json
 
-    from r3lab.replication.recipe_config import RecipeConfig
-    from r3lab.replication.recipe_folder import check_folder
+    from r3lab.recipe.recipe_config import RecipeConfig
+    from r3lab.recipe.recipe_folder import check_folder
 
     check_folder(RecipeConfig(out=str(tmp_path)), tmp_path)
     graphs_off = RecipeConfig(out=str(tmp_path), train_rollout={"cache": "dynamic", "cuda_graphs": False})
