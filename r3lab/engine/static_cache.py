@@ -120,7 +120,7 @@ class StaticSharedCache(LockStep):
             pool, L0 = self.pool, self._L
             self.next_pos = [p + 1 for p in self.next_pos]
             self.real = [r + 1 for r in self.real]
-            pool.valid[:B, L0] = True
+            pool.valid[:B, L0].fill_(True)  # a kernel: no scalar copied from the host
             pool.ids[:B, 0].copy_(ids)
             pool.pos[:, :B, 0] = pool.next[:B]
             pool.next[:B] += 1
@@ -158,7 +158,7 @@ class StaticSharedCache(LockStep):
         if self.graphs and not pool.broken:
             b, w = bucket(B, pool.rows), window(slot + 1, pool.slots)
             if b > B:  # the bucket's rows past the live ones get a slot to attend to: a fully masked row is NaN
-                pool.valid[B:b, slot] = True
+                pool.valid[B:b, slot].fill_(True)
             step = pool.steps.get((b, w))
             if step is None:  # not reached ahead (a bug, or a pool that broke meanwhile): captured now, counted
                 self.captures += pool.capture([(b, w)], self.setting, self.clock)
@@ -229,7 +229,7 @@ class StaticSharedCache(LockStep):
                 k[:B, :, :keep] = k[:B, :, :L].gather(2, g)
                 v[:B, :, :keep] = v[:B, :, :L].gather(2, g)
             pool.valid[:B, :keep] = valid.gather(1, order)
-            pool.valid[:B, keep:L] = False
+            pool.valid[:B, keep:L].fill_(False)
         self._L = keep
         self._compacted(keep)
 
@@ -243,6 +243,6 @@ class StaticSharedCache(LockStep):
                 k[:B, :, :L - first] = k[:B, :, first:L].clone()
                 v[:B, :, :L - first] = v[:B, :, first:L].clone()
             pool.valid[:B, :L - first] = pool.valid[:B, first:L].clone()
-            pool.valid[:B, L - first:L] = False
+            pool.valid[:B, L - first:L].fill_(False)
         self._L = L - first
         self.first = [f - first for f in self.first]
