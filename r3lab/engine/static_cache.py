@@ -75,10 +75,6 @@ class StaticSharedCache(LockStep):
     def length(self) -> int:
         return self._L
 
-    @property
-    def broken(self) -> str:
-        return self.pool.broken if self.graphs else ""
-
     def _upkeep(self):
         return self.clock.part("cache_upkeep")
 
