@@ -20,7 +20,6 @@ from ..core.crop_calls import CallStyle
 from ..core.files import given_path, plain_mode
 from ..core.prompt import PromptConfig
 from ..core.regions import ViewConfig
-from ..core.settings import short
 from .families import IDEFICS, IM_END, rules_for, translate_end
 from .patch_linear import linear_patch_embeds
 from .weights import check_coverage, read_header, read_json, strict_from_pretrained
@@ -238,7 +237,7 @@ def read_extra(path: Path) -> dict:
     """A folder's r3lab.json ({} without one), refused when a newer r3lab wrote it (its format_version)."""
     extra = read_json(path / R3_FILE) if (path / R3_FILE).is_file() else {}
     if (version := extra.get("format_version", 1)) not in range(1, R3_FORMAT + 1):
-        raise ValueError(f"{path / R3_FILE} has format_version {short(version)}; this r3lab reads formats 1 to "
+        raise ValueError(f"{path / R3_FILE} has format_version {version!r}; this r3lab reads formats 1 to "
                          f"{R3_FORMAT}: it was written by a newer r3lab, load it with that one")
     return extra
 
@@ -307,7 +306,7 @@ def load_policy(path: str | os.PathLike, view: ViewConfig | None = None, dtype: 
     check_files(path)
     model_type = read_json(path / "config.json").get("model_type")
     if model_type not in FAMILIES:
-        raise ValueError(f"{path} holds a {short(model_type)} model; r3lab expects model_type "
+        raise ValueError(f"{path} holds a {model_type!r} model; r3lab expects model_type "
                          + ", ".join(repr(f) for f in FAMILIES))
     if not any(path.glob("*.safetensors")):
         if any(path.glob("*.bin")) or any(path.glob("*.pt")):  # torch pickles: loading one can run code
