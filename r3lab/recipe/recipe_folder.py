@@ -1,5 +1,5 @@
 """A recipe folder's settings (out/recipe.json): read in any format, and held against the settings of a run that
-would reuse its stages, setting by setting (a phase's by its path: `read.check.bar`).
+would reuse its stages, setting by setting (a phase's by its path: `read.check.bar`, `paths.by_path`).
 """
 from __future__ import annotations
 
@@ -7,8 +7,10 @@ import json
 from pathlib import Path
 
 from ..core.files import atomic_write_text
+from .format_1 import ALIASES, earlier_settings
+from .paths import by_path
 from .recipe_config import RERUNNABLE, RecipeConfig, saved_recipe
-from .recipe_format import ALIASES, FORMAT_VERSION, earlier_settings, read_settings
+from .recipe_format import FORMAT_VERSION, read_settings
 
 RECIPE = "recipe.json"
 # a check's settings that may change while its stage is unfinished (going on after a CheckError), and the one that
@@ -23,27 +25,6 @@ def read_recipe(out: str | Path) -> dict:
     return {k: v for k, v in stored.items() if k not in RERUNNABLE}
 
 
-def settings_by_path(values: dict) -> dict:
-    """A saved recipe's settings one by one: each phase's as `<phase>.<setting>` (its mix's and check's as
-    `<phase>.mix.<setting>`, `<phase>.check.<setting>`), the stages' lists of phases as `<stage>.phases`."""
-    out = {}
-    for k, v in values.items():
-        if k in ("base", "sft"):
-            out[f"{k}.batch"] = v["batch"]
-            out[f"{k}.phases"] = [p["name"] for p in v["phases"]]
-            for p in v["phases"]:
-                for key, x in p.items():
-                    if key in ("mix", "check") and isinstance(x, dict):
-                        out.update({f"{p['name']}.{key}.{s}": y for s, y in x.items()})
-                    elif key not in ("name", "why"):  # where a phase's reason is written trains nothing
-                        out[f"{p['name']}.{key}"] = x
-        elif k == "rgrpo":
-            out.update({f"rgrpo.{s}": y for s, y in v.items()})
-        else:
-            out[k] = v
-    return out
-
-
 def check_folder(cfg: RecipeConfig, out: str | Path) -> None:
     """Write out/recipe.json, or hold `cfg` against the one there: its stages are reused, so they must come from the
     same settings. A check's bar, ground_bar, more and rounds (and the learning rate of a phase of 0 steps, which only
@@ -55,8 +36,8 @@ def check_folder(cfg: RecipeConfig, out: str | Path) -> None:
         return
     stored = json.loads(path.read_text())
     read = read_settings(stored, str(path))
-    theirs = saved_recipe(RecipeConfig(**read, out=cfg.out))
-    a, b = settings_by_path(theirs), settings_by_path(mine)
+    theirs = saved_recipe(RecipeConfig.from_settings(**read, out=cfg.out))
+    a, b = by_path(theirs), by_path(mine)
     diff = {k: (a.get(k), b.get(k)) for k in a.keys() | b.keys() if a.get(k) != b.get(k)}
     held = set(earlier_settings(stored)) if stored.get("format_version", 1) == 1 else set(stored)
     missing = [k for k in mine if k not in read and k != "format_version"] + \

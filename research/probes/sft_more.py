@@ -25,7 +25,7 @@ def main(sft: str, out: str, steps: int, n: int, overrides: dict) -> dict:
     from r3lab.recipe.recipe import RecipeConfig
     from r3lab.train import train_sft
 
-    c = RecipeConfig(**overrides)
+    c = RecipeConfig.from_settings(**overrides)
     pol = load_policy(sft, view=c.view_config())
     seed_everything(c.seed)
     t = time.time()
