@@ -3,7 +3,8 @@
 python research/probes/control_per_phase.py OUT N PHASE...  (PHASE: a folder under OUT/logs, e.g. sft_sft_read1,
 or a stage folder under OUT)
 """
-import json, sys
+import json
+import sys
 from pathlib import Path
 from r3lab.recipe.recipe_config import RecipeConfig
 from r3lab.recipe.recipe_format import read_settings

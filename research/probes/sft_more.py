@@ -17,7 +17,7 @@ torch.set_num_threads(1)
 
 
 def main(sft: str, out: str, steps: int, n: int, overrides: dict) -> dict:
-    from dataclasses import asdict, replace
+    from dataclasses import replace
     from r3lab.core.env import seed_everything
     from r3lab.data.vlir import build_samples
     from r3lab.model.policy import load_policy
