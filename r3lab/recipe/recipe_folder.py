@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from ..core.files import atomic_write_text
+from ..engine.config import ENGINE
 from .format_1 import ALIASES, earlier_settings
 from .paths import by_path
 from .recipe_config import RERUNNABLE, RecipeConfig, saved_recipe
@@ -25,6 +26,16 @@ def read_recipe(out: str | Path) -> dict:
     return {k: v for k, v in stored.items() if k not in RERUNNABLE}
 
 
+def settings_by_path(values: dict) -> dict:
+    """A saved recipe's settings one by one (`paths.by_path`), as a folder holds them against a run: the engine's
+    settings of the rollouts change no stage, so they are not held."""
+    out = by_path(values)
+    for k, v in out.items():
+        if k.endswith("_rollout") and isinstance(v, dict):
+            out[k] = {s: y for s, y in v.items() if s not in ENGINE}
+    return out
+
+
 def check_folder(cfg: RecipeConfig, out: str | Path) -> None:
     """Write out/recipe.json, or hold `cfg` against the one there: its stages are reused, so they must come from the
     same settings. A check's bar, ground_bar, more and rounds (and the learning rate of a phase of 0 steps, which only
@@ -37,7 +48,7 @@ def check_folder(cfg: RecipeConfig, out: str | Path) -> None:
     stored = json.loads(path.read_text())
     read = read_settings(stored, str(path))
     theirs = saved_recipe(RecipeConfig.from_settings(**read, out=cfg.out))
-    a, b = by_path(theirs), by_path(mine)
+    a, b = settings_by_path(theirs), settings_by_path(mine)
     diff = {k: (a.get(k), b.get(k)) for k in a.keys() | b.keys() if a.get(k) != b.get(k)}
     held = set(earlier_settings(stored)) if stored.get("format_version", 1) == 1 else set(stored)
     missing = [k for k in mine if k not in read and k != "format_version"] + \
@@ -45,6 +56,8 @@ def check_folder(cfg: RecipeConfig, out: str | Path) -> None:
     diff |= {k: (None, mine.get(k, "set")) for k in missing}  # a setting the folder does not record: not the same
     if not diff:
         _refuse_old_unfinished(stored, cfg, out)
+        if any(theirs.get(k) != mine.get(k) for k in mine if k.endswith("_rollout")):  # the parallel jobs read them
+            atomic_write_text(path, json.dumps(mine, indent=1))
         return
     stage_of = {p.name: s for s, p in cfg.stage_phases()}
 
