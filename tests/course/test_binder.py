@@ -9,6 +9,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 try:
     import tomllib
@@ -53,11 +55,38 @@ def test_requirements_are_pinned_and_cover_the_package():
         assert m, f"binder/requirements.txt: {p!r} is not pinned with =="
         pinned[m.group(1).lower().replace("_", "-")] = m.group(2)
     assert pinned["torch"].endswith("+cpu")
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    wanted = project["dependencies"] + project["optional-dependencies"]["notebooks"]
-    for req in wanted:
-        name = re.match(r"[A-Za-z0-9_.\-]+", req).group(0).lower().replace("_", "-")
+    for req in course_requirements():
+        name = canonicalize_name(req.name)
         assert name in pinned, f"{name} (pyproject) is missing from binder/requirements.txt; postBuild uses --no-deps"
+        assert req.specifier.contains(pinned[name].split("+")[0], prereleases=True), \
+            f"binder/requirements.txt pins {name}=={pinned[name]}, outside pyproject's {req}"
+
+
+def course_requirements() -> list:
+    """r3lab's dependencies and its extra `course`, the extras it names expanded (one list: pyproject.toml)."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    extras, out, todo = project["optional-dependencies"], list(project["dependencies"]), ["course"]
+    while todo:
+        for req in extras[todo.pop()]:
+            r = Requirement(req)
+            if canonicalize_name(r.name) == "r3lab":
+                todo += sorted(r.extras)
+            else:
+                out.append(req)
+    return [Requirement(r) for r in out]
+
+
+def test_the_course_extra_holds_what_every_lesson_imports():
+    from r3lab.course.lesson import EXTRAS
+    from r3lab.course.syllabus import LESSONS
+
+    names = {canonicalize_name(r.name) for r in course_requirements()}
+    assert {"captum", "trl", "papermill", "ipykernel", "ipywidgets", "nbformat"} <= names
+    course = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["course"]
+    for lesson in LESSONS:  # a lesson's extras are part of the course, and each names the module it brings
+        for extra in lesson.extras:
+            assert f"r3lab[{extra}]" in course and extra in EXTRAS, (lesson.notebook, extra)
+            assert canonicalize_name(EXTRAS[extra][0]) in names
 
 
 @pytest.mark.binder
