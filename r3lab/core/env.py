@@ -36,6 +36,7 @@ def _course_dir(name: str) -> Path:
 
 ASSETS = _course_dir("assets")
 NOTEBOOKS = _course_dir("notebooks")
+SHIPPED = ASSETS / "checkpoints"  # the checkpoints `r3lab recipe --ship assets/checkpoints` wrote, and their card
 
 
 def assets_dir() -> Path:

@@ -1,7 +1,7 @@
 """What lesson 50 says about a replication table (`r3lab.course.evidence.looking_and_reading`): each number labelled
 with the family it covers, and where the SFT stopped drawn from its checks, never a bar it overshot."""
 from r3lab.course.evidence import looking_and_reading, sft_stop
-from r3lab.replication import load_card
+from r3lab.recipe import load_card
 
 
 def test_the_cards_sentences_label_their_family_and_say_where_sft_stopped():
