@@ -3,6 +3,7 @@
 #   route_init NAME [WORKDIR]   the clean environment (WORKDIR: default a fresh temporary folder, removed at exit)
 #   fresh_venv PYTHON DIR       a new venv (nothing from the caller's venv, user site or pip cache)
 #   run_lessons KERNEL NBDIR [PAPERMILL]  every NN_*.ipynb of NBDIR with `papermill -k KERNEL -p smoke True`
+#                               (ROUTE_LESSONS="10 50": only those lessons, by number)
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -51,6 +52,7 @@ run_lessons() {
   mkdir -p "$out"
   for nb in "$nbdir"/[0-9][0-9]_*.ipynb; do
     name="$(basename "$nb" .ipynb)"
+    if [ -n "${ROUTE_LESSONS:-}" ] && [[ " $ROUTE_LESSONS " != *" ${name:0:2} "* ]]; then continue; fi
     total=$((total + 1))
     mkdir -p "$out/$name"
     t=$SECONDS

@@ -1,0 +1,45 @@
+"""Every route a class takes, rebuilt from the repository alone (routes/, binder/verify.sh; `make routes` runs all
+three with every lesson). CI runs the route the clone-based suite cannot stand in for: a wheel built from these
+files and installed with its course outside the clone, four lessons run from `r3lab notebooks where --copy`."""
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPTS = {"colab": ROOT / "routes" / "colab.sh", "wheel": ROOT / "routes" / "wheel.sh",
+           "binder": ROOT / "binder" / "verify.sh"}
+CI_LESSONS = "10 47 50 60"  # the shipped checkpoints and card (47, 50), no benchmarks/ folder (10), TRL (60)
+
+
+def test_make_routes_runs_every_route_and_each_runs_every_lesson():
+    every = (ROOT / "routes" / "all.sh").read_text()
+    assert all(f"{name}:{path.relative_to(ROOT)}" in every for name, path in SCRIPTS.items())
+    assert re.search(r"^routes: \$\(STAMP\)\n\tbash routes/all.sh", (ROOT / "Makefile").read_text(), re.M)
+    for name, path in SCRIPTS.items():
+        text = path.read_text()
+        assert "routes/common.sh" in text and re.search(r"^run_lessons ", text, re.M), name
+        assert "notebooks run 00" not in text, f"{name}: every lesson, not only 00"
+    common = (ROOT / "routes" / "common.sh").read_text()
+    assert "PIP_NO_CACHE_DIR=1" in common and "-p smoke True" in common and "papermill" in common
+    assert "R3LAB_CHROMIUM=" in common  # no browser: plotly's figures are drawn as a student's kernel draws them
+    assert "[course]" in SCRIPTS["wheel"].read_text() and "pip wheel" in SCRIPTS["wheel"].read_text()
+    readme = (ROOT / "README.md").read_text()
+    assert re.search(r"`make routes`[^\n]*\d+ min", readme), "the README states how long make routes takes"
+
+
+@pytest.mark.routes
+@pytest.mark.slow
+def test_the_wheel_route_installs_outside_the_clone_and_runs_lessons(tmp_path):
+    env = {**os.environ, "ROUTE_LESSONS": CI_LESSONS}
+    proc = subprocess.run(["bash", str(SCRIPTS["wheel"]), str(tmp_path / "wheel")], capture_output=True, text=True,
+                          timeout=1800, env=env)
+    print(proc.stdout[-4000:])
+    assert proc.returncode == 0, f"routes/wheel.sh failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n" \
+                                 f"{proc.stderr[-3000:]}"
+    n = len(CI_LESSONS.split())
+    assert f"done: the wheel route {n}/{n}" in proc.stdout
+    assert "site-packages/r3lab/__init__.py" in proc.stdout  # the installed wheel, not the clone
+    assert str(tmp_path / "wheel" / "venv" / "share" / "r3lab" / "notebooks") in proc.stdout
