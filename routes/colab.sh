@@ -17,12 +17,15 @@ step "fresh venv ($ROUTE_PYTHON) with what Colab brings: $ROUTE_TORCH, ipykernel
 fresh_venv "$ROUTE_PYTHON" "$WORK/venv"
 quiet_pip "$WORK/venv/bin/pip" install --quiet --no-compile "$ROUTE_TORCH" ipykernel
 "$WORK/venv/bin/python" -m ipykernel install --user --name colab-route --display-name "Colab route" >/dev/null
-if "$WORK/venv/bin/python" -c "import r3lab" 2>/dev/null; then echo "r3lab imports before the set-up cell ran" >&2; exit 1; fi
+if (cd "$WORK" && "$WORK/venv/bin/python" -c "import r3lab" 2>/dev/null); then
+  echo "r3lab imports before the set-up cell ran" >&2; exit 1
+fi
 
 step "the lessons as the badge opens them (the last commit)"
 git clone --quiet "file://$REPO" "$WORK/github"
 export R3LAB_REPO="file://$REPO" R3LAB_HOME="$WORK/content/r3lab"
 run_lessons colab-route "$WORK/github/notebooks" "$PAPERMILL" || rc=$?
-"$WORK/venv/bin/python" -c "import r3lab, captum, trl; print('[route colab] installed by the set-up cell: r3lab from', r3lab.__file__)"
+(cd "$WORK" && "$WORK/venv/bin/python" -c "import r3lab, captum, trl
+print('[route colab] installed by the set-up cell: r3lab from', r3lab.__file__)")
 step "done: the Colab route ${LESSONS_PASSED}/${LESSONS_TOTAL}"
 exit "${rc:-0}"

@@ -40,3 +40,16 @@ def test_a_check_prints_a_pass_or_what_is_wrong(capsys):
     assert capsys.readouterr().out.startswith("✓ exercise 00.4 passed")
     assert ex.check("00.4", [type("S", (), {"answers": ["a"]})()], 0.5) is False
     assert capsys.readouterr().out.startswith("✗ exercise 00.4 not yet:")
+
+
+def test_every_exercise_has_one_or_two_folded_hints_before_its_expected_output():
+    import re
+
+    from r3lab.course.exercises import exercises
+    from r3lab.course.runner import find_notebooks
+
+    for path in find_notebooks():
+        for e in exercises(path):
+            hints = re.findall(r"<details><summary>Hint( \d)?</summary>\n\n(.+?)</details>", e.text, re.S)
+            assert 1 <= len(hints) <= 2 and all(len(h.strip()) > 30 for _, h in hints), (e.key, len(hints))
+            assert e.text.index("<summary>Hint") < e.text.index("<summary>Expected output"), e.key
