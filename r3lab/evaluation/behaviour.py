@@ -123,7 +123,7 @@ def _moved(out: dict, cfg) -> str:
     """How the metric went, in words that match its numbers: a fall, or a rate that never rose above the floor."""
     if out["late"] < out["early"]:
         return f"fell from {out['early']:.2f} to {out['late']:.2f}"
-    return f"stayed at or below the floor ({out['early']:.2f} -> {out['late']:.2f}, floor {cfg.floor:.2f})"
+    return f"stayed at or below the floor of {cfg.floor:.2f}: {out['early']:.2f} -> {out['late']:.2f}"
 
 
 def detect_collapse(rows: Sequence[dict], config: CollapseConfig | None = None) -> dict:
