@@ -66,7 +66,7 @@ def plot_record(record: CropRecord, image: Image.Image, target: str = "box", met
                                  hovertemplate=f"{m}<br>x %{{x}} y %{{y}}<br>%{{z:.2f}}<extra></extra>"),
                       row=1, col=j)
         top = np.unravel_index(int(np.argmax(mp)), mp.shape)
-        fig.add_trace(go.Scatter(x=[xs[top[1]]], y=[ys[top[0]]], mode="markers", marker=dict(symbol="x", size=11,
+        fig.add_trace(go.Scatter(x=[xs[top[1]]], y=[ys[top[0]]], mode="markers", marker=dict(symbol="x", size=15,
                       color=COLOURS.get(m, "#c0392b")), name=f"{m}: hottest cell", showlegend=False), row=1, col=j)
         if record.box is not None:
             _rect(fig, record.box, "#00bcd4", "solid", 1, j)

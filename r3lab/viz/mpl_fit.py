@@ -1,9 +1,10 @@
 """Text that fits a matplotlib figure: what plotly's automatic margins do, for figures drawn without a browser.
 
 `fit_canvas(fig)` grows the canvas wherever a text (a tick label, an axis title, a legend) reaches past its edge and
-moves everything by as much, so nothing is cut; `text_boxes(fig)` lists every drawn text with its extent, and
-`text_problems(fig)` names each text outside the canvas and each pair that overlap (the tests hold every figure of
-the fallback to none). `wrap_label` breaks a long category name at its spaces and underscores.
+moves everything by as much, so nothing is cut; `separate_texts` shrinks figure-level texts that overlap;
+`text_boxes(fig)` lists every drawn text with its extent, and `text_problems(fig)` names each text outside the canvas
+and each pair that overlap (the tests hold every figure of the fallback to none). `wrap_label` breaks a long category
+name at its spaces and underscores.
 """
 from __future__ import annotations
 
@@ -57,6 +58,19 @@ def text_problems(fig, tolerance: float = 1.0) -> list[str]:
             if min(a.x1, b.x1) - max(a.x0, b.x0) > tolerance and min(a.y1, b.y1) - max(a.y0, b.y0) > tolerance:
                 out.append(f"overlapping: {s[:30]!r} and {t[:30]!r}")
     return out
+
+
+def separate_texts(fig, smallest: float = 6.0) -> None:
+    """Shrink the figure-level texts that overlap (two subplot titles wider than their columns) a half point at a
+    time, down to `smallest` points, until they stand apart."""
+    r = _renderer(fig)
+    texts = [t for t in fig.texts if t.get_visible() and t.get_text().strip()]
+    for i, a in enumerate(texts):
+        for b in texts[i + 1:]:
+            while a.get_window_extent(r).overlaps(b.get_window_extent(r)) and \
+                    max(a.get_fontsize(), b.get_fontsize()) > smallest:
+                for t in (a, b):
+                    t.set_fontsize(max(smallest, t.get_fontsize() - 0.5))
 
 
 def fit_canvas(fig, pad: float = 6.0) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .mpl_fit import fit_canvas, wrap_label
+from .mpl_fit import fit_canvas, separate_texts, wrap_label
 
 DPI = 100
 _DASH = {"solid": "-", "dash": "--", "dot": ":", "dashdot": "-.", "longdash": "--", "longdashdot": "-."}
@@ -80,6 +80,7 @@ def plotly_to_mpl(fig_dict: dict, width: int | None = None, height: int | None =
     _legend(fig, axes, area, layout.get("legend") or {}, layout.get("showlegend"))
     if skipped:
         fig.text(0.99, 0.01, "not drawn: " + ", ".join(sorted(set(skipped))), ha="right", fontsize=7, color="grey")
+    separate_texts(fig)  # subplot titles wider than their columns
     fit_canvas(fig)  # plotly widens its margins for tick labels, axis titles and legends; so do we
     return fig
 

@@ -114,3 +114,14 @@ def test_text_past_the_edge_grows_the_canvas_and_overlaps_are_named():
     fig.text(*fig.texts[0].get_position(), "title again", ha="center")  # where the first one went
     assert text_problems(fig) == ["overlapping: 'title' and 'title again'"]
     assert wrap_label("integrated_gradients and more", 12) == "integrated_\ngradients and\nmore"
+
+
+def test_subplot_titles_wider_than_their_columns_shrink_apart():
+    fig = make_subplots(rows=1, cols=3, subplot_titles=["crop IoU with the ground truth",
+                                                        "accuracy: all / with a crop / without", "reward"])
+    for c in (1, 2, 3):
+        fig.add_trace(go.Scatter(y=[0, 1]), row=1, col=c)
+    fig.update_layout(width=700, height=300)
+    drawn = plotly_to_mpl(fig.to_dict())
+    assert not text_problems(drawn), text_problems(drawn)
+    assert min(t.get_fontsize() for t in drawn.texts if t.get_text()) >= 6
