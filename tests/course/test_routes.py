@@ -20,7 +20,7 @@ def test_make_routes_runs_every_route_and_each_runs_every_lesson():
     assert re.search(r"^routes: \$\(STAMP\)\n\tbash routes/all.sh", (ROOT / "Makefile").read_text(), re.M)
     for name, path in SCRIPTS.items():
         text = path.read_text()
-        assert "routes/common.sh" in text and re.search(r"^run_lessons ", text, re.M), name
+        assert "common.sh" in text and re.search(r"^run_lessons ", text, re.M), name
         assert "notebooks run 00" not in text, f"{name}: every lesson, not only 00"
     common = (ROOT / "routes" / "common.sh").read_text()
     assert "PIP_NO_CACHE_DIR=1" in common and "-p smoke True" in common and "papermill" in common
