@@ -25,7 +25,7 @@ def test_make_routes_runs_every_route_and_each_runs_every_lesson():
     common = (ROOT / "routes" / "common.sh").read_text()
     assert "PIP_NO_CACHE_DIR=1" in common and "-p smoke True" in common and "papermill" in common
     assert "R3LAB_CHROMIUM=" in common  # no browser: plotly's figures are drawn as a student's kernel draws them
-    assert "[course]" in SCRIPTS["wheel"].read_text() and "pip wheel" in SCRIPTS["wheel"].read_text()
+    assert "[course]" in SCRIPTS["wheel"].read_text() and re.search(r'pip"? wheel', SCRIPTS["wheel"].read_text())
     readme = (ROOT / "README.md").read_text()
     assert re.search(r"`make routes`[^\n]*\d+ min", readme), "the README states how long make routes takes"
 
