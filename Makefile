@@ -81,6 +81,7 @@ test: setup
 # The Colab route clones the last commit. CI runs the wheel route with four lessons (tests/course/test_routes.py).
 routes: $(STAMP)
 	bash routes/all.sh runs/routes
+	$(if $(RECORD),$(BIN)/python -m r3lab.course.syllabus --routes runs/routes/routes.json,)
 
 # venv312: the environment and its torch and transformers (the long part; .ci/run starts it beside make test);
 # test-py312 then installs r3lab into it (setuptools writes r3lab.egg-info here: not while make test does).

@@ -8,7 +8,8 @@ notebooks (`SPAN_FILES`). `python -m r3lab.course.syllabus [--times RUN/results.
 them all; `tests/course/test_syllabus.py` fails on a stale file or a duration written outside a span.
 
 Span keys: `time:NN` (the default run on the reference CPU), `time:NN:smoke`, `time:NN:gpu`, `time:NN:cpu` (CPU
-seconds), `time:series` (the whole series), `time:series:smoke`, `time:series:gpu`, `count:lessons`.
+seconds), `time:series` (the whole series), `time:series:smoke`, `time:series:gpu`, `time:routes` (`make routes`;
+`time:routes:colab` one route), `count:lessons`.
 """
 from __future__ import annotations
 
@@ -180,10 +181,13 @@ def phrase(kind: str, key: str) -> str:
 
         return expected(key)
     name, _, column = key.partition(":")
+    if kind == "time" and name == "routes":  # make routes: all of them, or one ("routes:wheel")
+        routed = timing.route_seconds(column, TIMES)
+        return timing.fmt(routed) if routed is not None else "not measured yet"
     column = {"": "default_s", "smoke": "smoke_s", "gpu": "gpu_s", "cpu": "cpu_s"}.get(column)
     if kind != "time" or column is None:
         raise ValueError(f"no span <!-- {kind}:{key} -->; known: time:NN, time:NN:smoke|gpu|cpu, "
-                         "time:series[:smoke|gpu|cpu], count:lessons, expected:NN.K")
+                         "time:series[:smoke|gpu|cpu], time:routes[:colab|wheel|binder], count:lessons, expected:NN.K")
     if name == "series":
         seconds = _total(column)
     else:
@@ -347,12 +351,15 @@ if __name__ == "__main__":  # python -m r3lab.course.syllabus [--times RESULTS_J
 
     cli = argparse.ArgumentParser(prog="python -m r3lab.course.syllabus", description=__doc__.split("\n")[0])
     cli.add_argument("--times", action="append", default=[], help="a runner's results.json whose times to record")
+    cli.add_argument("--routes", action="append", default=[], help="make routes' routes.json whose times to record")
     cli.add_argument("--expected", action="append", default=[],
                      help="a default solutions run's results.json whose expected outputs to record")
     cli.add_argument("root", nargs="?", default=str(REPO_ROOT), help="the repository (README.md, docs/, notebooks/)")
     opts = cli.parse_args()
     for run in opts.times:
         print("recorded", record_times(run))
+    for run in opts.routes:
+        print("recorded the routes", timing.record_routes(run))
     if opts.expected:
         from .exercises import record_expected
 

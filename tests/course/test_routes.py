@@ -43,3 +43,26 @@ def test_the_wheel_route_installs_outside_the_clone_and_runs_lessons(tmp_path):
     assert f"done: the wheel route {n}/{n}" in proc.stdout
     assert "site-packages/r3lab/__init__.py" in proc.stdout  # the installed wheel, not the clone
     assert str(tmp_path / "wheel" / "venv" / "share" / "r3lab" / "notebooks") in proc.stdout
+
+
+def test_make_routes_times_are_recorded_and_stated_from_the_record(tmp_path):
+    import json
+    import shutil
+
+    from r3lab.course import syllabus, timing
+
+    times = tmp_path / "times.json"
+    shutil.copy(timing.TIMES, times)
+    runs = tmp_path / "routes.json"
+    runs.write_text(json.dumps({"colab": {"seconds": 600, "ok": True, "load": 1.0},
+                                "wheel": {"seconds": 300, "ok": True}, "binder": {"seconds": 900, "ok": False}}))
+    assert timing.record_routes(runs, times) == {"colab": 600, "wheel": 300}  # a failed route records nothing
+    assert timing.route_seconds("wheel", times) == 300
+    recorded = json.loads(times.read_text())["routes"]
+    assert recorded["colab"] == 600 and recorded.get("binder") == json.loads(timing.TIMES.read_text())["routes"].get(
+        "binder")
+    with pytest.raises(ValueError, match="routes.json"):
+        timing.record_routes(tmp_path / "nothing.json", times)
+    total = timing.route_seconds()
+    assert syllabus.phrase("time", "routes") == timing.fmt(total) and total == sum(
+        json.loads(timing.TIMES.read_text())["routes"].values())
