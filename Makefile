@@ -78,7 +78,7 @@ test: setup
 
 # Every route a class takes (Colab, a wheel outside the clone, Binder), each rebuilt in a fresh environment from the
 # repository alone, every lesson in smoke mode through plain papermill (routes/all.sh; logs and times: runs/routes/).
-# The Colab route clones the last commit. CI runs the wheel route with four lessons (tests/course/test_routes.py).
+# The Colab route clones the last commit. CI runs the wheel route with two lessons (tests/course/test_routes.py).
 routes: $(STAMP)
 	bash routes/all.sh runs/routes
 	$(if $(RECORD),$(BIN)/python -m r3lab.course.syllabus --routes runs/routes/routes.json,)
