@@ -42,6 +42,8 @@ COMMANDS = [
     (("notebooks", "run"), "r3lab.cli.notebooks", "execute the notebook series headlessly with papermill"),
     (("notebooks", "site"), "r3lab.cli.notebooks_site", "the course's site (executed lessons, docs/, API reference), "
                                                          "built offline with MkDocs"),
+    (("notebooks", "where"), "r3lab.cli.notebooks_where", "where the lessons, solutions and shipped checkpoints are "
+                                                           "(a clone's or a wheel's); --copy DIR copies them out"),
     (("notebooks", "check"), "r3lab.cli.notebooks_check", "the pre-class check: can this machine run the course, "
                                                            "and how long each lesson takes here"),
 ]
