@@ -242,6 +242,9 @@ def _key(v) -> str:
 
 
 def _text(v) -> str:
+    """A value as a folder name shows it: a path by its last part (the id tells paths with one name apart)."""
+    if isinstance(v, str) and ("/" in v or os.sep in v):
+        return Path(v.rstrip("/" + os.sep)).name or v
     return _key(v) if isinstance(v, (list, dict)) else argv_value(v)
 
 

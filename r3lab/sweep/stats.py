@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -154,7 +155,7 @@ def _bootstrap(stat, shape: tuple[int, int], rng: np.random.Generator, reps: int
     """(lows, highs, resampled values) of `stat(seed_idx, question_idx)` (k values) under scipy's bootstrap of the
     two index sets; a level with one element is not resampled, and with one seed and one question there is no
     interval (NaN)."""
-    from scipy.stats import bootstrap
+    from scipy.stats import DegenerateDataWarning, bootstrap
 
     s, q = shape
     k = len(stat(*_once(shape)))
@@ -172,7 +173,8 @@ def _bootstrap(stat, shape: tuple[int, int], rng: np.random.Generator, reps: int
     else:
         data, fn = (seeds, questions), lambda si, qi, axis=-1: counted(si, qi)
     batch = max(1, _CELLS // max(1, cells or s * q))
-    with np.errstate(invalid="ignore"):
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", DegenerateDataWarning)  # a NaN resample (no crop drawn): handled below
         res = bootstrap(data, fn, n_resamples=reps, batch=batch, vectorized=True, paired=False,
                         confidence_level=level, method=METHOD, rng=rng)
     dist = np.asarray(res.bootstrap_distribution)
