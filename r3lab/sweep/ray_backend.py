@@ -21,14 +21,14 @@ from ..core.procs import PARENT_ENV, exit_on_signals, signal_of, stop
 from ..replication.jobs import STOP_GRACE
 from .cell import finish_dead
 from .local import cell_command
-from .status import LOG, RunStatus, read_status, write_status
+from .status import BACKEND_ENV, LOG, RunStatus, read_status, write_status
 
 RAY = ">=2.50,<3"  # the range r3lab[cluster] installs (tested: 2.60)
 
 
 def run_task(run_dir: str) -> tuple[int, dict, str]:
     """A Ray task's body: the run's process, tied to this worker; (exit status, its status, the node)."""
-    env = {**os.environ, PARENT_ENV: str(os.getpid())}
+    env = {**os.environ, PARENT_ENV: str(os.getpid()), BACKEND_ENV: "ray"}
     with open(Path(run_dir) / LOG, "a") as log:
         proc = subprocess.Popen(cell_command(run_dir), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                 env=env, start_new_session=True)

@@ -21,6 +21,7 @@ from ..core.files import atomic_write_text
 STATES = ("pending", "running", "done", "failed")
 STATUS = "status.json"
 LOG = "log.txt"
+BACKEND_ENV = "R3LAB_SWEEP_BACKEND"  # set by the backend that starts a run
 _OOM = re.compile(r"(CUDA out of memory|OutOfMemoryError|\bMemoryError\b|Cannot allocate memory|"
                   r"DefaultCPUAllocator: can't allocate)")
 _ERROR = re.compile(r"^(error: .+|[\w.]*(Error|Exception|Interrupt)\b.*)$")
@@ -40,6 +41,7 @@ class RunStatus:
     started: float = 0.0  # unix time of the last start
     seconds: float = 0.0  # wall seconds of the last attempt (all its steps)
     host: str = ""  # where it ran (Ray: the node)
+    backend: str = ""  # local or ray
     pid: int = 0  # the run's process while it runs
 
     @property
@@ -80,7 +82,7 @@ def start(run_dir: str | os.PathLike) -> RunStatus:
     st = read_status(run_dir)
     return write_status(run_dir, RunStatus("running", steps_done=st.steps_done if st.state != "done" else [],
                                            attempts=st.attempts + 1, started=time.time(), host=socket.gethostname(),
-                                           pid=os.getpid()))
+                                           pid=os.getpid(), backend=os.environ.get(BACKEND_ENV, "local")))
 
 
 def cause_of(returncode: int, log_text: str = "", timed_out: bool = False) -> tuple[str, str]:
