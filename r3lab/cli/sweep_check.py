@@ -32,6 +32,7 @@ def command_parser(words: list[str]) -> argparse.ArgumentParser:
         raise _Refused(message)
 
     parser.error = refuse
+    parser.allow_abbrev = False  # a spec names settings whole: an abbreviation would be another run identity
     return parser
 
 
