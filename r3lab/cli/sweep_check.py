@@ -83,7 +83,7 @@ def _validate(words: list[str], ns, args: list[str]) -> None:
         check_bits(cfg.lora.bits, ns.policy)
         _check_policy(ns.policy)
     elif words[0] == "eval":
-        from ..replication.evaluation import EvalConfig
+        from ..evaluation.evaluation import EvalConfig
 
         given = dataclass_values(EvalConfig, ns)
         given["rollout"] = {k: v for k, v in given["rollout"].items() if v is not None}
@@ -93,7 +93,7 @@ def _validate(words: list[str], ns, args: list[str]) -> None:
         if "/nonexistent-sweep-run" not in ns.policy:  # a training run's own checkpoint is made by its run
             _check_policy(ns.policy)
     elif words[0] == "recipe":
-        from ..replication.recipe import RecipeConfig
+        from ..recipe.recipe_config import RecipeConfig
         from .recipe import settings_from_args
 
         RecipeConfig(**settings_from_args(ns))
@@ -121,7 +121,7 @@ def _facts(spec: SweepSpec) -> dict:
     if not data:  # the data is swept: each point's own
         return {}
     from ..data.dataset import load_samples
-    from ..replication.chance import chance_of
+    from ..evaluation.chance import chance_of
 
     samples = list(load_samples(str(data)))[: n or None]
     fams = sorted({s.family or "?" for s in samples})

@@ -16,8 +16,8 @@ import sys
 import time
 from pathlib import Path
 
+from ..core.jobs import LAUNCHER, STOP_GRACE  # a child tied to its parent: the recipe's launcher
 from ..core.procs import PARENT_ENV, exit_on_signals, signal_of, stop
-from ..replication.jobs import LAUNCHER, STOP_GRACE  # a child tied to its parent: the recipe's launcher
 from .status import LOG, RunStatus, cause_of, log_tail, read_status, start, write_status
 
 RUN_FILE = "run.json"

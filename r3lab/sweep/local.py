@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from ..core.procs import PARENT_ENV, exit_on_signals, signal_of, stop
-from ..replication.jobs import LAUNCHER, STOP_GRACE
+from ..core.jobs import LAUNCHER, STOP_GRACE
 from .cell import finish_dead
 from .status import LOG, RunStatus
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from ..core.procs import PARENT_ENV, exit_on_signals, signal_of, stop
-from ..replication.jobs import STOP_GRACE
+from ..core.jobs import STOP_GRACE
 from .cell import finish_dead
 from .local import cell_command
 from .status import BACKEND_ENV, LOG, RunStatus, read_status, write_status

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from r3lab.cli.app import main
-from r3lab.replication.shipping import SHIPPED
+from r3lab.recipe.shipping import SHIPPED
 
 SFT = str(SHIPPED / "r3-tiny-sft")
 

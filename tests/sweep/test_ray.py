@@ -16,7 +16,7 @@ import pytest
 
 from r3lab.cli.app import main
 from r3lab.core import env
-from r3lab.replication.shipping import SHIPPED
+from r3lab.recipe.shipping import SHIPPED
 from r3lab.sweep.results import load_sweep
 from r3lab.sweep.status import read_status
 

@@ -13,7 +13,7 @@ import psutil
 import pytest
 
 from r3lab.cli.app import main
-from r3lab.replication.shipping import SHIPPED
+from r3lab.recipe.shipping import SHIPPED
 from r3lab.sweep.results import load_sweep
 from r3lab.sweep.status import read_status
 
