@@ -103,12 +103,18 @@ def prepare(folder: str | os.PathLike, spec: SweepSpec, extend: bool = False, ti
         steps = steps_of(spec, r, d.resolve())
         atomic_write_text(d / RUN_FILE, json.dumps({**r.to_dict(), "command": spec.command, "settings": r.settings,
                                                     "steps": steps, "cwd": record["cwd"], "timeout": timeout,
-                                                    "env": {"R3LAB_SWEEP": json.dumps(
-                                                        {"sweep": folder.resolve().name, "run": r.folder,
-                                                         "point": r.point, "seed": r.seed})}}, indent=1))
+                                                    "env": run_env(folder, r)}, indent=1))
         out.append((r, d))
     atomic_write_text(folder / SWEEP_FILE, json.dumps(record, indent=1, default=str))
     return out, notes
+
+
+def run_env(folder: Path, run: Run) -> dict:
+    """What a run's processes are told: who they are in the sweep (report_to's hyperparameters and names), and one
+    trackio folder for the whole sweep, written in trackio's append-only mode (runs write it at once)."""
+    return {"R3LAB_SWEEP": json.dumps({"sweep": folder.resolve().name, "run": run.folder, "point": run.point,
+                                       "seed": run.seed}),
+            "TRACKIO_DIR": str(folder.resolve() / "trackio"), "TRACKIO_STORAGE_MODE": "jsonl"}
 
 
 def steps_of(spec: SweepSpec, run: Run, d: Path) -> list[dict]:

@@ -155,7 +155,10 @@ def _bootstrap(stat, shape: tuple[int, int], rng: np.random.Generator, reps: int
     """(lows, highs, resampled values) of `stat(seed_idx, question_idx)` (k values) under scipy's bootstrap of the
     two index sets; a level with one element is not resampled, and with one seed and one question there is no
     interval (NaN)."""
-    from scipy.stats import DegenerateDataWarning, bootstrap
+    try:
+        from scipy.stats import DegenerateDataWarning, bootstrap
+    except ImportError:
+        raise ImportError("a sweep's statistics need scipy: pip install 'r3lab[sweep]'") from None
 
     s, q = shape
     k = len(stat(*_once(shape)))
