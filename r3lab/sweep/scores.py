@@ -14,9 +14,6 @@ import sys
 from pathlib import Path
 
 from ..core.files import atomic_write_text, read_text
-from ..core.trajectory import Trajectory
-from ..train.metrics import rollout_values
-from ..train.rewards import RewardSpec, score
 
 SCORES = "scores.json"
 # the evaluation's numbers that are means over questions (crop_iou over the questions that cropped): these compare
@@ -27,6 +24,10 @@ PER_QUESTION = ("accuracy", "crop_rate", "crops", "crop_iou", "answered", "token
 def question_scores(eval_dir: str | os.PathLike) -> list[dict]:
     """One record per evaluated question: sample_id, family and the PER_QUESTION values (crop_iou None where the
     question made no crop or has no region)."""
+    from ..core.trajectory import Trajectory  # torch: only where a run's scores are made, not where they are read
+    from ..train.metrics import rollout_values
+    from ..train.rewards import RewardSpec, score
+
     folder = Path(eval_dir)
     results = json.loads(read_text(folder / "results.json"))
     trajs = [Trajectory.from_dict(json.loads(ln)) for ln in read_text(folder / "trajectories.jsonl").splitlines()
