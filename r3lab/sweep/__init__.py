@@ -6,7 +6,7 @@ from .._lazy import lazy
 __getattr__, __dir__, __all__ = lazy(__name__, {
     ".spec": ["SweepSpec", "Run", "read_spec", "spec_from_dict"],
     ".runner": ["run_sweep", "SweepOutcome"],
-    ".results": ["Sweep", "PointResult", "load_sweep"],
+    ".results": ["Sweep", "PointResult", "load_sweep", "notes", "seed_differences"],
     ".stats": ["Estimate", "Comparison", "estimate", "compare", "holm"],
     ".status": ["RunStatus", "read_status"],
     ".scores": ["question_scores", "write_scores"],

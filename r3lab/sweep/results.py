@@ -213,6 +213,45 @@ class Sweep:
         return out
 
 
+def notes(sweep: Sweep, results: list[PointResult]) -> list[str]:
+    """What a sweep's numbers support, one sentence per point compared with the baseline and metric: the difference
+    one seed alone shows, the paired difference over every seed with its interval, and whether that is more than
+    the seeds' noise (Holm-adjusted)."""
+    out = []
+    base = sweep.spec.baseline_point()
+    for r in results:
+        c = r.comparison
+        if c is None:
+            continue
+        own = seed_differences(sweep, r.point, r.metric)
+        single = ("one run per setting would have shown " + (", ".join(f"{d:+.3f}" for d in own.values()) +
+                  " by seed; " if len(own) > 1 else f"{next(iter(own.values())):+.3f}; ")) if own else ""
+        verdict = ("more than the seeds' noise" if c.p_holm < 0.05 else
+                   "within the seeds' noise: the interval holds 0" if c.lo <= 0 <= c.hi else
+                   "an interval clear of 0, but not after Holm's correction")
+        chance = " (its interval overlaps chance)" if r.within_chance else ""
+        out.append(f"{r.metric}, {_label(r.point)} against {_label(base)}: {single}over {c.seeds} seeds x "
+                   f"{c.questions} questions, paired, {c.diff:+.3f} [{c.lo:+.3f}, {c.hi:+.3f}], P(improvement) "
+                   f"{c.poi:.2f}, Holm p {c.p_holm:.3f}: {verdict}{chance}")
+    return out
+
+
+def seed_differences(sweep: Sweep, point: dict, metric: str) -> dict:
+    """seed -> the point's run value minus the baseline's run of the same seed (what one run per setting shows)."""
+    base = sweep.spec.baseline_point()
+    value = {(json.dumps(x["point"], sort_keys=True), x["seed"]): sweep.run_value(x, metric) for x in sweep.runs}
+    out = {}
+    for s in sweep.spec.seeds:
+        a, b = (value.get((json.dumps(p, sort_keys=True), s), math.nan) for p in (point, base))
+        if not (math.isnan(a) or math.isnan(b)):
+            out[s] = a - b
+    return out
+
+
+def _label(point: dict) -> str:
+    return ", ".join(f"{k}={v}" for k, v in point.items())
+
+
 def load_sweep(folder: str | os.PathLike) -> Sweep:
     """A sweep folder written by `r3lab sweep` (finished or not)."""
     folder = Path(folder)
