@@ -8,7 +8,7 @@ import io
 import math
 from pathlib import Path
 
-from ..core.files import FolderLock, atomic_write_text
+from ..core.files import atomic_write_text
 from ..sweep.results import load_sweep
 from ..viz.sweep_report import summary_rows, sweep_html
 
@@ -20,14 +20,14 @@ def add_arguments(parser) -> None:
 
 
 def write_report(folder, resamples: int = 0) -> tuple[Path, Path]:
-    """sweep.html, sweep.csv and runs.csv into `folder`; returns the first two."""
+    """sweep.html, sweep.csv and runs.csv into `folder`; returns the first two. A sweep still running may be reported
+    (its runs so far): these three files are written whole (atomically), and only here."""
     folder = Path(folder)
     sweep = load_sweep(folder)
     results = sweep.summary(resamples or None)
-    with FolderLock(folder, "sweep folder"):
-        html = atomic_write_text(folder / "sweep.html", sweep_html(sweep, results))
-        out = atomic_write_text(folder / "sweep.csv", _csv(summary_rows(results)))
-        atomic_write_text(folder / "runs.csv", _csv(_run_rows(sweep)))
+    html = atomic_write_text(folder / "sweep.html", sweep_html(sweep, results))
+    out = atomic_write_text(folder / "sweep.csv", _csv(summary_rows(results)))
+    atomic_write_text(folder / "runs.csv", _csv(_run_rows(sweep)))
     return html, out
 
 
