@@ -23,7 +23,8 @@ from .cell import finish_dead
 from .local import cell_command
 from .status import BACKEND_ENV, LOG, RunStatus, read_status, write_status
 
-RAY = ">=2.50,<3"  # the range r3lab[cluster] installs (tested: 2.60)
+RAY = ">=2.40,<3"  # the range r3lab[cluster] installs (tested: 2.60)
+AUTH_MODE, AUTH_TOKEN = "RAY_AUTH_MODE", "RAY_AUTH_TOKEN"  # Ray's token authentication (Ray >= 2.52)
 
 
 def run_task(run_dir: str) -> tuple[int, dict, str]:
@@ -57,7 +58,12 @@ def run_ray(run_dirs: Sequence[Path], on_end: Callable[[Path, RunStatus], None],
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # a sweep never reports home
     options = dict(log_to_driver=False, configure_logging=False)
     if address:
-        ctx = ray.init(address=address, **options)
+        try:
+            ctx = ray.init(address=address, **options)
+        except ConnectionError as e:
+            raise ConnectionError(f"{e}: is a Ray cluster running at {address}? One that asks for a token (Ray >= "
+                                  f"2.52; `ray start` uses ~/.ray/auth_token when it exists) needs {AUTH_MODE}=token "
+                                  f"here too, with its token in {AUTH_TOKEN} or ~/.ray/auth_token") from None
     else:  # a cluster of this machine, for this sweep only ("local": never another user's running one)
         ctx = ray.init(address="local", num_cpus=workers or None, include_dashboard=False, **options)
     try:

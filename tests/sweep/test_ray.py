@@ -21,6 +21,7 @@ from r3lab.sweep.results import load_sweep
 from r3lab.sweep.status import read_status
 
 pytestmark = pytest.mark.slow
+QUIET = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
 
 
 def _ray():
@@ -67,8 +68,9 @@ def cluster():
     cmd = [str(ray), "start", "--head", "--block", "--node-ip-address", "127.0.0.1", "--port", str(port),
            "--num-cpus", "2", "--num-gpus", "0", "--include-dashboard", "false", "--disable-usage-stats",
            "--temp-dir", str(temp)]
+    # loopback only, and no token: a ~/.ray/auth_token another cluster left on this machine must not decide it
     head = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                            env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"})
+                            env={**os.environ, **QUIET})
     seen = set()
     try:
         deadline = time.monotonic() + 180
@@ -115,8 +117,10 @@ def held(tmp_path_factory):
     return out
 
 
-def test_a_sweep_joins_a_running_cluster_by_address_each_run_a_task(cluster, held, tmp_path, capsys):
+def test_a_sweep_joins_a_running_cluster_by_address_each_run_a_task(cluster, held, tmp_path, capsys, monkeypatch):
     address, head, seen = cluster
+    for k, v in QUIET.items():
+        monkeypatch.setenv(k, v)
     out = tmp_path / "sw"
     assert main(["sweep", _spec(tmp_path, held, [0, 1]), "--out", str(out), "--backend", "ray", "--address", address,
                  "--report", "false"]) == 0
@@ -130,8 +134,10 @@ def test_a_sweep_joins_a_running_cluster_by_address_each_run_a_task(cluster, hel
               address, "--gpus-per-run", "1"])
 
 
-def test_without_an_address_the_sweep_starts_its_own_cluster_and_ends_it(held, tmp_path):
+def test_without_an_address_the_sweep_starts_its_own_cluster_and_ends_it(held, tmp_path, monkeypatch):
     _ray()
+    for k, v in QUIET.items():  # Ray >= 2.59 would write a token into the shared ~/.ray for a local cluster
+        monkeypatch.setenv(k, v)
     before = {p.pid for p in psutil.Process().children(recursive=True)}
     out = tmp_path / "sw"
     assert main(["sweep", _spec(tmp_path, held, [0]), "--out", str(out), "--backend", "ray", "--workers", "1",

@@ -112,3 +112,14 @@ def test_several_runs_write_one_trackio_folder_at_once(tmp_path):
     assert got.returncode == 0, got.stderr
     assert got.stdout.strip().splitlines()[-1] == "['run0', 'run1', 'run2'] [60, 60, 60]", got.stdout
     assert trackio  # trackio's own reader took every writer's every row
+
+
+def test_wandb_writes_an_offline_run_only(tmp_path):
+    pytest.importorskip("wandb")  # not in r3lab's extras: `pip install wandb`, offline
+    env = {**os.environ, "WANDB_MODE": "online", "WANDB_SILENT": "true"}  # r3lab forces offline whatever is set
+    script = WRITER.replace('report_to: str = "trackio"', 'report_to: str = "wandb"')
+    done = subprocess.run([sys.executable, "-c", script, str(tmp_path / "run")], env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    runs = list((tmp_path / "run" / "wandb" / "wandb").glob("offline-run-*"))
+    assert len(runs) == 1 and "wandb sync" in done.stdout
