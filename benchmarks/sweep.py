@@ -55,21 +55,25 @@ def _sweep(spec: Path, out: Path, *flags, env=None) -> float:
 
 
 def _ray_head(tmp: Path, cpus: int):
-    port = socket.socket()
-    port.bind(("127.0.0.1", 0))
-    p = port.getsockname()[1]
-    port.close()
-    log = open(tmp / "ray.log", "w")
-    head = subprocess.Popen([str(Path(sys.executable).parent / "ray"), "start", "--head", "--block",
-                             "--node-ip-address", "127.0.0.1", "--port", str(p), "--num-cpus", str(cpus),
-                             "--include-dashboard", "false", "--disable-usage-stats", "--temp-dir",
-                             tempfile.mkdtemp(prefix="r3ray-", dir="/tmp")],
-                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=RAY_ENV)
-    while "Ray runtime started" not in (tmp / "ray.log").read_text():
-        if head.poll() is not None:
-            raise RuntimeError((tmp / "ray.log").read_text()[-2000:])
-        time.sleep(0.5)
-    return head, f"127.0.0.1:{p}"
+    """A Ray head on loopback; started again once when Ray's own start timed out (a raylet gets 30 s to register)."""
+    for attempt in range(2):
+        port = socket.socket()
+        port.bind(("127.0.0.1", 0))
+        p = port.getsockname()[1]
+        port.close()
+        log = open(tmp / f"ray{attempt}.log", "w")
+        head = subprocess.Popen([str(Path(sys.executable).parent / "ray"), "start", "--head", "--block",
+                                 "--node-ip-address", "127.0.0.1", "--port", str(p), "--num-cpus", str(cpus),
+                                 "--include-dashboard", "false", "--disable-usage-stats", "--temp-dir",
+                                 tempfile.mkdtemp(prefix="r3ray-", dir="/tmp")],
+                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=RAY_ENV)
+        while "Ray runtime started" not in (tmp / f"ray{attempt}.log").read_text():
+            if head.poll() is not None:
+                break
+            time.sleep(0.5)
+        else:
+            return head, f"127.0.0.1:{p}"
+    raise RuntimeError((tmp / "ray1.log").read_text()[-2000:])
 
 
 def main(argv=None) -> dict:
