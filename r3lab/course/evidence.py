@@ -168,9 +168,20 @@ def looking_and_reading(results: dict, family: str = "read_one") -> list[str]:
             out.append(f"Without the region reward R-GRPO reads {nr[0]:.1%} [{nr[1]:.1%}, {nr[2]:.1%}]"
                        + (": the same within the intervals, so the region reward is not what moved accuracy."
                           if not _apart(nr, rg) else "."))
-    bar = (results.get("config") or {}).get("sft_read_min")
+    bar = _sft_read_bar(results.get("config") or {})
     if bar and "sft_rgrpo" in rows:
         out.append(f"How big R-GRPO's gain is depends on where SFT stopped: the recipe ends its {family} SFT once it "
-                   f"passes a {bar:.0f} % bar (`sft_read_min`), which leaves R-GRPO that room; an SFT that already "
-                   "reads well leaves it less (the model card's limits).")
+                   f"passes a {bar:.0f} % bar (`sft_read.check.bar`), which leaves R-GRPO that room; an SFT that "
+                   "already reads well leaves it less (the model card's limits).")
     return out
+
+
+def _sft_read_bar(config: dict) -> float | None:
+    """The bar the run's SFT held read_one to, read from its recipe in any format (None where it holds none)."""
+    from ..recipe.paths import get_setting
+    from ..recipe.recipe_format import read_settings
+
+    try:
+        return get_setting(read_settings(config, "the results' recipe"), "sft_read.check.bar")
+    except (ValueError, KeyError, TypeError, StopIteration):
+        return None

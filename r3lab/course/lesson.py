@@ -34,15 +34,15 @@ SMOKE = {  # lesson -> the sizes smoke mode runs it with (CI: every notebook wel
 }
 # notebook 50: every stage, briefly (the check measured, not enforced), in the kernel's own process (the job
 # scheduler's start-up costs more than these steps; tests/recipe runs it)
-SMOKE_RECIPE = dict(n_base=24, base_steps=2, pairs_steps=1, parallel=1,
-                    read_first_steps=1, read_focus_steps=1, read_steps=1, read_check=2, read_min=0.0,
-                    compare_drill_steps=1, drill_check=2, drill_min=0.0,
-                    compare_steps=1, compare_check=2, compare_min=0.0, compare_ground_min=0.0,
-                    sft_check=2, sft_min=0.0, sft_read_min=0.0,
-                    base_batch=4, n_train=24, n_eval=3, sft_steps=2, sft_batch=4,
-                    rgrpo_steps=1, group_size=2, rgrpo_batch=4, train_rollout={"max_new_tokens": 24},
-                    eval_rollout={"max_new_tokens": 24},
-                    ground_check=4, ground_min=0.0)
+SMOKE_RECIPE = {  # RecipeConfig.from_settings(**SMOKE_RECIPE): fields, and each phase's settings by path
+    "n_train": 24, "n_eval": 3, "parallel": 1, "train_rollout": {"max_new_tokens": 24},
+    "eval_rollout": {"max_new_tokens": 24}, "base.batch": 4, "sft.batch": 4,
+    "ground.steps": 2, "ground.mix.samples": 24, "ground.check.n": 4, "ground.check.bar": 0.0, "pairs.steps": 1,
+    "read_first.steps": 1, "read_focus.steps": 1, "read.steps": 1, "read.check.n": 2, "read.check.bar": 0.0,
+    "drill.steps": 1, "drill.check.n": 2, "drill.check.bar": 0.0,
+    "compare.steps": 1, "compare.check.n": 2, "compare.check.bar": 0.0, "compare.check.ground_bar": 0.0,
+    "sft.steps": 2, "sft.check.n": 2, "sft.check.bar": 0.0, "sft_read.check.n": 2, "sft_read.check.bar": 0.0,
+    "rgrpo.steps": 1, "rgrpo.batch": 4, "rgrpo.group_size": 2}
 
 
 class Machine(dict):

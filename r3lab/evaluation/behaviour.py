@@ -50,11 +50,16 @@ FORMATS = ("auto", "log", "r3lab", "eval", "bench", "vlm-r3", "deepeyes", "verl"
 class CollapseConfig:
     """When a run counts as collapsed: the crop rate falls toward zero while accuracy holds."""
 
-    window: int = 3  # steps averaged at the start and at the end of the run
-    floor: float = 0.1  # a late crop rate at or below this counts as "toward zero"
-    drop: float = 0.5  # a late crop rate below (1 - drop) x the early one also counts as "toward zero"
-    min_start: float = 0.2  # a run that rarely cropped at the start cannot collapse
-    tolerance: float = 0.05  # accuracy "holds" when the late accuracy is at least the early one minus this
+    window: int = 3
+    """steps averaged at the start and at the end of the run"""
+    floor: float = 0.1
+    """a late crop rate at or below this counts as "toward zero" """
+    drop: float = 0.5
+    """a late crop rate below (1 - drop) x the early one also counts as "toward zero" """
+    min_start: float = 0.2
+    """a run that rarely cropped at the start cannot collapse"""
+    tolerance: float = 0.05
+    """accuracy "holds" when the late accuracy is at least the early one minus this"""
 
     def __post_init__(self):
         check_ranges(self, ints=dict(window=POSITIVE),

@@ -386,7 +386,7 @@ def test_70_3_accuracy_with_a_crop_stops(capsys):
 
 def test_70_4_real_checkpoint(capsys):
     def ex(mass):
-        return {"s": [SimpleNamespace(ok=True, mass_in_box=mass)]}
+        return {"s": [SimpleNamespace(ok=True, attention=SimpleNamespace(mass_in_box=mass))]}
 
     assert _verdict(capsys, "70.4", ex(0.6), ex(0.3), concentrates_more=True)[0]
     ok, out = _verdict(capsys, "70.4", ex(0.2), ex(0.3), concentrates_more=True)

@@ -6,7 +6,8 @@ import torch
 from r3lab.explain.faithfulness import (
     cell_centres, chance_pointing, curves, pointing_game, random_map, summarize,
 )
-from r3lab.explain.record import CropRecord, _painted
+from r3lab.explain.patching import painted
+from r3lab.explain.record import CropRecord
 from r3lab.explain.stream import Stream, target_positions
 from r3lab.testing import toy_trajectory
 
@@ -26,7 +27,7 @@ def test_pointing_game_and_chance():
 
 def test_curves_start_and_end_where_they_must(policy):
     traj = toy_trajectory(policy)
-    s, blank = Stream.of(policy, traj), Stream.of(policy, _painted(traj, None))
+    s, blank = Stream.of(policy, traj), Stream.of(policy, painted(traj, None))
     pos = target_positions(policy, traj, traj.events[0], "box")
     c = curves(s, blank, random_map(s.grid, "x"), pos, steps=4, chunk=4)
     with torch.no_grad():
