@@ -30,7 +30,7 @@ from .paths import CHECK_FLAG, CURRICULUM, flag_of, set_setting
 from .phase_data import SOURCES
 from .recipe_format import FORMAT_VERSION
 
-RERUNNABLE = ("out", "rows", "ship", "parallel")  # settings that change no saved stage or evaluation
+RERUNNABLE = ("out", "rows", "ship", "parallel", "report_to")  # settings that change no saved stage or evaluation
 ROWS = ("no_crop", "sft", "sft_rgrpo", "rgrpo_no_region", "oracle", "random")
 STAGES = {"base": (), "sft": ("base",), "no_crop": ("base",), "rgrpo": ("sft",), "rgrpo_no_region": ("sft",)}
 MODEL_OF = {"no_crop": "no_crop", "sft": "sft", "sft_rgrpo": "rgrpo", "rgrpo_no_region": "rgrpo_no_region",
@@ -78,6 +78,7 @@ class RecipeConfig:
     autocast: bool = True  # bfloat16 autocast in the base and SFT stages (weights stay fp32)
     parallel: int = field(default_factory=lambda: min(2, _cores()))  # processes at once (one thread each; <= cores)
     ship: str = ""  # copy the base, SFT and R-GRPO checkpoints and a model card here (e.g. assets/checkpoints)
+    report_to: str = "none"  # every training phase's curves: none, tensorboard, trackio, wandb, all (TrainConfig's)
 
     @classmethod
     def from_settings(cls, **settings) -> "RecipeConfig":
@@ -206,7 +207,7 @@ class RecipeConfig:
                          warmup=min(50, max(1, (horizon or steps) // 10)), seed=self.seed, log_every=10,
                          save_every=250 if steps > 250 else 0,  # a killed stage loses minutes, not the stage
                          out_dir=str(Path(self.out) / "logs" / (f"{name}_{phase}" if phase else name)),
-                         resume="auto")
+                         resume="auto", report_to=self.report_to)
 
     def phase_config(self, stage: str, phase: Phase, k: int = -1) -> SFTConfig:
         """Phase `phase`'s config in stage `stage` (the stage's first logs to logs/<stage>), or with `k` >= 0 that
@@ -239,7 +240,7 @@ class RecipeConfig:
         return RGRPOConfig(steps=r.steps, group_size=r.group_size, batch_size=r.batch, micro_rows=min(16, r.batch),
                            lr_lm=lr, lr_merger=lr, lr_vision=lr, freeze_vision=frozen, freeze_merger=frozen,
                            rollout=self.train_rollout, reward=reward, beta=r.beta, seed=self.seed, log_every=5,
-                           out_dir=str(Path(self.out) / "logs" / name), resume="auto")
+                           out_dir=str(Path(self.out) / "logs" / name), resume="auto", report_to=self.report_to)
 
     def eval_config(self, row: str) -> EvalConfig:
         """Row `row`'s evaluation: greedy, the no_crop row without crops, every row reporting the recipe's reward."""

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from ..core.settings import POSITIVE, RATE, check_choice, check_ranges, nested, read_nested
 from ..engine.config import RolloutSettings
 from .rewards import RewardSpec
+from .trackers import parse_report_to
 from ..model.adapters import LoRAConfig
 
 
@@ -79,6 +80,8 @@ class TrainConfig:
     out_dir: str = ""  # checkpoints, log.jsonl; "" = keep everything in memory
     resume: bool | str = resume_field()  # true: continue the run in out_dir (it must hold one); auto: continue if any
     overwrite: bool = False  # delete the run already in out_dir (log, checkpoints) and start afresh
+    report_to: str = "none"  # where curves and settings go, as TRL's report_to: none, tensorboard, trackio (local),
+        # wandb (offline), all (those installed), or a comma-separated list (r3lab.train.trackers)
 
     def __post_init__(self):
         read_nested(self)  # lora given as a dict (a saved state.json, the CLI) becomes its LoRAConfig
@@ -91,6 +94,7 @@ class TrainConfig:
                      floats=dict(lr_lm=RATE, lr_merger=RATE, lr_vision=RATE, weight_decay=(0.0, 1.0),
                                  warmup=(0.0, None), min_lr_ratio=(0.0, 1.0), grad_clip=(0.0, None)))
         check_out_dir_mode(self)
+        parse_report_to(self.report_to)
         check_lora(self)
         check_choice(self, "optimizer", ("adamw", "sgd"))
         check_choice(self, "schedule", ("cosine", "constant"))

@@ -99,7 +99,8 @@ def test_the_shipped_card_maps_one_to_one_onto_the_curriculum():
     card = {k: {**v, **engine} if k.endswith("_rollout") else v for k, v in card.items()}
     assert {k: v for k, v in asdict(cfg).items() if k not in ("base", "sft", "rgrpo")} == \
         {k: v for k, v in card.items() if k not in ALIASES} | {"out": "runs/recipe", "rows": cfg.rows,
-                                                              "parallel": cfg.parallel, "ship": ""}
+                                                              "parallel": cfg.parallel, "ship": "",
+                                                              "report_to": "none"}
     assert cfg.phase("read").check.bar == card["read_min"] and cfg.phase("drill").steps == card["compare_drill_steps"]
     assert saved_recipe(cfg) == saved_recipe(RecipeConfig())  # the shipped checkpoints' recipe is today's default
 
