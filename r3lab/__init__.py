@@ -1,8 +1,8 @@
 """r3lab: a teaching and analysis toolkit for VLM-R3, models that look again.
 
 The names below are the README tour's; everything else lives in the subpackages, which follow the
-data flow: core -> data, model -> engine, importers -> train, explain, bench -> evaluation -> recipe, audit -> viz
--> course, integrations, testing -> cli.
+data flow: core -> data, model -> engine, importers -> train, explain, bench -> evaluation -> recipe, audit,
+sweep -> viz -> course, integrations, testing -> cli.
 Names load on first use, so `import r3lab` costs nothing until one is needed.
 """
 from ._lazy import lazy
@@ -26,13 +26,15 @@ __getattr__, __dir__, __all__ = lazy(__name__, {
     ".train.rgrpo": ["train_rgrpo = train"],
     ".train.rewards": ["score"],
     ".explain.capture": ["capture_attention", "attention_maps"],
-    ".explain.crops": ["ExplainConfig", "explain_crops"],
+    ".explain.contract": ["WhyConfig"],
+    ".explain.crops": ["explain_crops"],
     ".evaluation.evaluation": ["EvalConfig", "evaluate"],
     ".recipe.recipe": ["RecipeConfig", "run_recipe"],
+    ".sweep.results": ["load_sweep"],
     ".viz.mpl": ["plot_trajectory"],
     ".viz.plotly_view": ["figure_trajectory"],
     ".viz.widgets": ["step_player"],
     ".viz.page": ["export_html"],
     ".viz.results": ["plot_results"],
 }, subpackages=("core", "data", "model", "engine", "importers", "train", "explain", "bench", "evaluation", "recipe",
-                 "audit", "viz", "course", "integrations", "testing", "cli"))
+                 "audit", "sweep", "viz", "course", "integrations", "testing", "cli"))

@@ -12,7 +12,7 @@ def pytest_configure(config):
 
 
 # the longest tests start first, so that on two workers none of them is left running alone at the end
-FIRST = ("binder", "slow", "notebooks")
+FIRST = ("routes", "slow", "notebooks")
 
 
 def pytest_collection_modifyitems(items):

@@ -106,7 +106,7 @@ def _accept_recipe(kw: dict) -> None:
     from r3lab.recipe.recipe_config import RecipeConfig
 
     try:
-        cfg = RecipeConfig(**kw)
+        cfg = RecipeConfig.from_settings(**kw)
     except Exception as e:  # noqa: BLE001 - the property: a one-line refusal or nothing
         assert refusal(e), f"{type(e).__name__}: {e!r:.2000}"
         return

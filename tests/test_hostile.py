@@ -118,7 +118,7 @@ def test_04_nan_and_inf_mix_weights_are_refused_before_any_stage(kw):
     from r3lab.recipe.recipe_config import RecipeConfig
 
     with refused(ValueError, "finite weights"):
-        RecipeConfig(**kw)
+        RecipeConfig.from_settings(**kw)
 
 
 @pytest.mark.parametrize("argv", [["--rgrpo-mix", '{"read_one": NaN, "compare_two": 1}'],
@@ -206,7 +206,7 @@ def test_11_set_rgrpo_mix_reaches_rgrpos_mix():
     from r3lab.recipe.recipe_config import RecipeConfig
 
     args = build_parser().parse_args(["recipe", "--set", 'rgrpo.mix={"read_one": 1}', "--out", "x"])
-    assert RecipeConfig(**settings_from_args(args)).rgrpo.mix == {"read_one": 1}
+    assert RecipeConfig.from_settings(**settings_from_args(args)).rgrpo.mix == {"read_one": 1}
 
 
 # -- 12 (Low): --config's size; a device ------------------------------------------------------------------------

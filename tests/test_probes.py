@@ -18,7 +18,8 @@ PROBES = sorted((REPO_ROOT / "research" / "probes").glob("*.py"))
 
 
 def _recipe_names(tree: ast.Module) -> set[str]:
-    """Names bound to a RecipeConfig in the probe (`c = RecipeConfig(...)`, `c, n = RecipeConfig(), ...`)."""
+    """Names bound to a RecipeConfig in the probe (`c = RecipeConfig(...)`, `c, n = RecipeConfig(), ...`,
+    `c = RecipeConfig.from_settings(...)`)."""
     names = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Assign):
@@ -26,7 +27,10 @@ def _recipe_names(tree: ast.Module) -> set[str]:
             targets = node.targets[0].elts if isinstance(node.targets[0], ast.Tuple) else node.targets
             for target, value in zip(targets, values):
                 call = value.func if isinstance(value, ast.Call) else None
-                if isinstance(target, ast.Name) and getattr(call, "id", getattr(call, "attr", None)) == "RecipeConfig":
+                name = getattr(call, "id", getattr(call, "attr", None))
+                if name == "from_settings":  # RecipeConfig.from_settings(...)
+                    name = getattr(call.value, "id", None)
+                if isinstance(target, ast.Name) and name == "RecipeConfig":
                     names.add(target.id)
     return names
 

@@ -37,11 +37,17 @@ COMMANDS = [
      "folder, or another system's run from its logs alone (with --policy, the rest)"),
     (("report", "diff"), "r3lab.cli.report_diff", "the questions whose correctness differs between two runs (the "
      "reproduction check), as diff.json and diff.html"),
+    (("report", "sweep"), "r3lab.cli.report_sweep", "a sweep folder as sweep.html (each point's metrics with "
+     "seed-aware intervals, paired comparisons with the baseline, plots, every run's status), sweep.csv and runs.csv"),
     (("dashboard",), "r3lab.cli.dashboard", "crop-behaviour dashboard of a training log or a run; flags crop collapse"),
     (("recipe",), "r3lab.cli.recipe", "the miniature replication: train from scratch and build the table"),
+    (("sweep",), "r3lab.cli.sweep", "a command over a grid of settings x seeds, each run its own process and folder, "
+     "resumable, on this machine or a Ray cluster; seed-aware statistics in sweep.html"),
     (("notebooks", "run"), "r3lab.cli.notebooks", "execute the notebook series headlessly with papermill"),
     (("notebooks", "site"), "r3lab.cli.notebooks_site", "the course's site (executed lessons, docs/, API reference), "
                                                          "built offline with MkDocs"),
+    (("notebooks", "where"), "r3lab.cli.notebooks_where", "where the lessons, solutions and shipped checkpoints are "
+                                                           "(a clone's or a wheel's); --copy DIR copies them out"),
     (("notebooks", "check"), "r3lab.cli.notebooks_check", "the pre-class check: can this machine run the course, "
                                                            "and how long each lesson takes here"),
 ]

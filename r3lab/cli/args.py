@@ -1,16 +1,19 @@
 """Command-line flags built from the configuration dataclasses: one `--field-name` flag per field, and one per
 field of a nested settings object (prefixed where a config holds two, e.g. the recipe's train and eval rollouts).
 
-Types come from the annotations, help from each field's trailing `# comment` (the one place its
-meaning is written; comment lines indented deeper than the field continue it, to keep lines short); a field may
-name its own parser in its metadata (`resume`: true / false / auto).
+Types come from the annotations; help from the field's `metadata["help"]`, else its attribute docstring (the string
+right below the field, which IDEs and the API pages show too; `field_help`); a field may name its own parser in its
+metadata (`resume`: true / false / auto). Classes not yet given docstrings keep their trailing `# comment` as help
+until `tools/field_docs.py` rewrites them (the last pass of the 2026-12 seams issue).
 """
 from __future__ import annotations
 
 import argparse
+import ast
 import dataclasses
 import inspect
 import re
+import textwrap
 import types
 import typing
 
@@ -18,31 +21,45 @@ import typing
 DTYPES = ("", "float32", "bfloat16", "float16")  # what --dtype may load or write weights as ("": as saved)
 
 def field_help(cls) -> dict[str, str]:
-    """Each field's trailing `# comment` in the dataclass source (the one place the meaning is written), joined
-    with the comment lines right below it that are indented deeper than the field; a base class's for the fields
-    it declares (a subclass's own comment wins)."""
-    pat, more, out = re.compile(r"^(\s+)(\w+)\s*:[^#\n]*#\s*(.+)$"), re.compile(r"^(\s+)#\s*(.+)$"), {}
+    """Each field's help: its attribute docstring (a string statement right below the field), read with `ast`; a
+    base class's for the fields it declares (a subclass's own wins). Fields without one fall back to their trailing
+    `# comment` (with the deeper-indented comment lines below it) until every config has docstrings."""
+    out = {}
     for klass in reversed([k for k in getattr(cls, "__mro__", (cls,)) if dataclasses.is_dataclass(k)]):
         try:
-            lines = inspect.getsource(klass).splitlines()
+            source = textwrap.dedent(inspect.getsource(klass))
         except (OSError, TypeError):
             continue
-        for i, m in enumerate(map(pat.match, lines)):
-            if m:
-                text = [m.group(3).strip()]
-                # a comment at the field's own indentation is about the next field, not this one
-                for c in map(more.match, lines[i + 1:]):
-                    if not c or len(c.group(1)) <= len(m.group(1)):
-                        break
-                    text.append(c.group(2).strip())
-                out[m.group(2)] = " ".join(text)
+        body = next(n for n in ast.parse(source).body if isinstance(n, ast.ClassDef)).body
+        own = _comment_help(source)
+        for stmt, nxt in zip(body, body[1:] + [None]):
+            if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name) and isinstance(nxt, ast.Expr) \
+                    and isinstance(nxt.value, ast.Constant) and isinstance(nxt.value.value, str):
+                own[stmt.target.id] = " ".join(nxt.value.value.split())
+        out.update(own)
+    return out
+
+
+def _comment_help(source: str) -> dict[str, str]:
+    """The legacy help: a field's trailing `# comment`, joined with the comment lines right below it indented deeper
+    than the field (removed once `tools/field_docs.py` has given every config docstrings)."""
+    pat, more, out = re.compile(r"^(\s+)(\w+)\s*:[^#\n]*#\s*(.+)$"), re.compile(r"^(\s+)#\s*(.+)$"), {}
+    lines = source.splitlines()
+    for i, m in enumerate(map(pat.match, lines)):
+        if m:
+            text = [m.group(3).strip()]
+            for c in map(more.match, lines[i + 1:]):  # a comment at the field's own indentation is the next field's
+                if not c or len(c.group(1)) <= len(m.group(1)):
+                    break
+                text.append(c.group(2).strip())
+            out[m.group(2)] = " ".join(text)
     return out
 
 
 def add_dataclass_arguments(parser: argparse.ArgumentParser, cls, prefix: str = "", defaults=None,
                             skip: tuple = (), given_only: bool = False) -> None:
     """One `--field-name` flag per dataclass field (but those in `skip`), typed from the annotations, help from
-    trailing comments; with `given_only` a flag not given leaves its field out of the parsed namespace.
+    docstrings (`field_help`); with `given_only` a flag not given leaves its field out of the parsed namespace.
 
     A nested settings field (`r3lab.core.settings.nested`) gives one flag per field of its settings object,
     prefixed by the field's `flags` (the recipe's `--train-max-crops` / `--eval-max-crops`), with the defaults

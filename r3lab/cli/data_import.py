@@ -32,7 +32,7 @@ def add_arguments(parser) -> None:
 def target_view(policy: str):
     """The view of the model the data is for: a checkpoint folder's, or a fresh r3-tiny's."""
     from ..core.regions import ViewConfig
-    from ..model.policy import read_view
+    from ..model.folder import read_view
     from ..model.tiny import TinyConfig
 
     if policy:

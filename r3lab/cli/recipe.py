@@ -3,9 +3,10 @@
 Its flags: RecipeConfig's own fields, then one set per phase of the default curriculum (`--read-steps`,
 `--read-lr`, `--read-mix JSON`, and for a checked phase `--read-check N`, `--read-bar`, `--read-more`,
 `--read-rounds`, `--read-early`, `--read-ground-bar`), each stage's `--base-batch` / `--sft-batch`. The flags of
-format 1 (`--base-steps`, `--ground-min`, ...) are accepted too (`recipe_format.ALIASES`). `--config FILE.yaml`
-gives a whole recipe (a curriculum of other phases too; `--set PATH=VALUE` sets theirs); the flags given beside
-it win.
+format 1 (`--base-steps`, `--ground-min`, ...) still work, each with a FutureWarning naming today's flag, until r3lab
+0.3 (`format_1.ALIASES`); one beside today's flag for the same setting is an error. `--config FILE.yaml` gives a
+whole recipe (a curriculum of other phases too; `--set PATH=VALUE` sets theirs); the flags given beside it win.
+Everything reaches `RecipeConfig.from_settings`, as stored recipes do.
 """
 from __future__ import annotations
 
@@ -14,20 +15,28 @@ from pathlib import Path
 
 from ..core.config_file import parse_value, read_config
 from ..core.settings import short
-from ..recipe.curriculum import base_stage, sft_stage
+from ..recipe.curriculum import Check, base_stage, sft_stage
 from ..recipe.recipe import RecipeConfig, run_recipe
-from ..recipe.recipe_format import ALIASES, defaults, get_setting, read_settings
+from ..recipe.format_1 import ALIASES, curriculum
+from ..recipe.paths import CHECK_FLAG, flag_of, get_setting
+from ..recipe.recipe_format import read_settings
 from ..recipe.report import markdown_table
-from .args import add_dataclass_arguments, dataclass_values, parse_bool, parse_json
+from .args import add_dataclass_arguments, dataclass_values, field_help, parse_bool, parse_json
 
 ALIAS = "format 1:"  # the dest of a format-1 flag: its name after this
 CURRICULUM = ("base", "sft")  # RecipeConfig's fields given by the per-phase flags, not one flag each
-CHECK_FLAGS = {"check": ("n", int, "held-out questions measured after the phase (0: no check)"),
-               "bar": ("bar", float, "% the check must reach"),
-               "more": ("more", int, "steps of each phase added while below the bar"),
-               "rounds": ("rounds", int, "at most this many added phases (then: error, naming the fix)"),
-               "early": ("early", float, "share of the phase's steps at which the check is also taken (0: at the end)"),
-               "ground-bar": ("ground_bar", float, "% of box centres on the named landmark, measured too (0: off)")}
+CHECK_HELP = field_help(Check)  # a checked phase's flags (--read-bar, ...) say what Check's fields say
+# today's flags that format 1 had under the same name and whose 0 it read otherwise: refused (naming both spellings)
+# unless what format 1 also set is given beside them
+SHARED = {
+    "read.steps": (("read.check.n",), "also turned the read check off", "--read-check 0"),
+    "compare.steps": (("compare.check.n", "drill.steps", "drill.check.n"),
+                      "also skipped the drill and turned the drill's and the verdict's checks off",
+                      "--drill-steps 0 --drill-check 0 --compare-check 0"),
+    "sft.check.n": (("sft_read.check.n",), "turned both SFT checks off", "--sft-read-check 0"),
+    "sft_read.check.rounds": (("sft_read.check.n",), "took no read_one check and put read_one into the SFT's first "
+                              "phase", "--sft-read-check 0 --sft-mix '{\"without\": \"\"}'"),
+}
 
 
 def add_arguments(parser) -> None:
@@ -54,15 +63,16 @@ def add_arguments(parser) -> None:
                                                           f"({p.mix.describe()})".replace("%", "%%"))
             if p.check is None:
                 continue
-            for suffix, (key, kind, what) in CHECK_FLAGS.items():
+            for key, suffix in CHECK_FLAG.items():  # the help: Check's own field docs
                 if key == "ground_bar" and p.check.measure == "where":
                     continue  # it measures the grounding itself
+                kind = type(getattr(p.check, key))
                 parser.add_argument(f"--{flag}-{suffix}", type=kind, metavar="N" if kind is int else "X",
-                                    default=argparse.SUPPRESS,
-                                    dest=f"{p.name}.check.{key}", help=f"phase {p.name}: {what} (default: "
-                                                                       f"{getattr(p.check, key)})".replace("%", "%%"))
+                                    default=argparse.SUPPRESS, dest=f"{p.name}.check.{key}",
+                                    help=f"phase {p.name}: {CHECK_HELP[key]} (default: "
+                                         f"{getattr(p.check, key)})".replace("%", "%%"))
     taken = {a for action in parser._actions for a in action.option_strings}
-    for old, paths in ALIASES.items():  # format 1's flags, read as that format ran them
+    for old, paths in ALIASES.items():  # format 1's flags, read as that format ran them (warning, until 0.3)
         if (flag := "--" + old.replace("_", "-")) not in taken:
             parser.add_argument(flag, type=_parser_of(paths[0]), default=argparse.SUPPRESS, dest=ALIAS + old,
                                 help=argparse.SUPPRESS)
@@ -80,7 +90,7 @@ def _path_value(text: str) -> tuple:
 
 def _parser_of(path: str):
     """How a flag parses the setting at `path` (its type in the default curriculum)."""
-    kind = type(get_setting(defaults(), path))
+    kind = type(get_setting(curriculum(), path))
     return parse_bool if kind is bool else parse_json if kind in (dict, list) else kind
 
 
@@ -88,6 +98,11 @@ def settings_from_args(args) -> dict:
     """RecipeConfig's keywords: those of `--config` (if any), with the flags given on top (a phase's mix given as
     JSON: its fields, each over the phase's own)."""
     given = {k: v for k, v in vars(args).items() if k not in ("config", "_module", "set")}
+    for path, (also, what, old) in SHARED.items():
+        if given.get(path) == 0 and not any(a in given for a in also):
+            raise ValueError(f"{flag_of(path)} 0 is ambiguous: format 1's flag of that name {what}; today's sets "
+                             f"{path} alone. Say which: {flag_of(path)} 0 {old} as format 1 ran it, or give "
+                             f"{flag_of(also[0])} N beside it (or --set {path}=0) for today's")
     given |= dict(args.set)
     settings = _load(args.config) if args.config else {}
     for k, v in dataclass_values(RecipeConfig, argparse.Namespace(**given), skip=CURRICULUM).items():
@@ -113,7 +128,7 @@ def _load(path: str) -> dict:
 
 
 def run(args) -> int:
-    results = run_recipe(RecipeConfig(**settings_from_args(args)))
+    results = run_recipe(RecipeConfig.from_settings(**settings_from_args(args)))
     print(markdown_table(results))
     print(f"results: {Path(results['config']['out']) / 'results.json'}")
     return 0

@@ -3,9 +3,9 @@ the prompt, the Trajectory and its batches, and where we run (seeding, threads, 
 from .._lazy import lazy
 
 __getattr__, __dir__, __all__ = lazy(__name__, {
-    ".env": ["IN_CI", "IN_COLAB", "IN_BINDER", "IN_TEST", "REPO_ROOT", "ASSETS", "assets_dir", "seed_everything",
-        "configure_threads", "headless", "in_kernel", "pick_device", "progress_disabled", "configure_display",
-        "describe"],
+    ".env": ["IN_CI", "IN_COLAB", "IN_BINDER", "IN_TEST", "REPO_ROOT", "ASSETS", "NOTEBOOKS", "assets_dir",
+        "installed_share", "seed_everything", "configure_threads", "headless", "in_kernel", "pick_device",
+        "progress_disabled", "configure_display", "describe"],
     ".regions": ["Box", "ViewConfig", "smart_resize", "Frame", "zoom_scale", "Crop", "crop_and_zoom", "box_area",
         "box_iou", "box_giou", "box_contains", "clip_box"],
     ".crop_calls": ["Verdict", "CropCall", "CallStyle", "COORDS", "GRAMMARS", "format_crop_call", "parse_crop_call",

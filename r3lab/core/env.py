@@ -17,16 +17,35 @@ IN_CI = bool(os.environ.get("CI")) or bool(os.environ.get("GITHUB_ACTIONS"))
 IN_TEST = "PYTEST_CURRENT_TEST" in os.environ or bool(os.environ.get("R3LAB_TEST"))
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-ASSETS = REPO_ROOT / "assets"
+
+
+def installed_share() -> Path:
+    """Where a wheel put the course (lessons, solutions, shipped checkpoints): `<prefix>/share/r3lab`, or the user
+    scheme's for a `pip install --user`; the first that exists (else the prefix's)."""
+    import sysconfig
+
+    schemes = [s for s in (sysconfig.get_default_scheme(), f"{os.name}_user") if s in sysconfig.get_scheme_names()]
+    found = [Path(sysconfig.get_path("data", scheme)) / "share" / "r3lab" for scheme in schemes]
+    return next((p for p in found if p.is_dir()), found[0])
+
+
+def _course_dir(name: str) -> Path:
+    """A clone's own folder (`notebooks`, `assets`) beside the package, else the installed wheel's copy."""
+    own = REPO_ROOT / name
+    return own if own.is_dir() or not (installed_share() / name).is_dir() else installed_share() / name
+
+
+ASSETS = _course_dir("assets")
+NOTEBOOKS = _course_dir("notebooks")
 SHIPPED = ASSETS / "checkpoints"  # the checkpoints `r3lab recipe --ship assets/checkpoints` wrote, and their card
 
 
 def assets_dir() -> Path:
-    """The repository's `assets/` folder (shipped checkpoints, benchmark results)."""
+    """The `assets/` folder (shipped checkpoints and their card): a clone's, else the installed wheel's."""
     if not ASSETS.is_dir():
         raise FileNotFoundError(
-            f"r3lab's assets folder was not found at {ASSETS}. r3lab is meant to be installed "
-            "from a clone with `pip install -e .` so that assets/ sits next to the package."
+            f"r3lab's assets folder was not found at {ASSETS} nor under {installed_share()}: install r3lab from its "
+            "wheel (pip install 'r3lab[course]') or from a clone (pip install -e '.[course]')."
         )
     return ASSETS
 

@@ -5,7 +5,7 @@ from .._lazy import lazy
 
 __getattr__, __dir__, __all__ = lazy(__name__, {
     ".lesson": ["SMOKE", "SMOKE_RECIPE", "Machine", "Report", "setup", "quiet", "sizes", "start_policy",
-                "load_benchmark", "report"],
+                "load_benchmark", "report", "EXTRAS", "MissingExtra", "require"],
     ".runner": ["ParameterError", "find_notebooks", "check_parameters", "run_notebook", "run_series"],
     ".site": ["build_site"],
     ".exercises": ["Exercise", "check"],

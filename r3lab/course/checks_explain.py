@@ -220,7 +220,7 @@ def accuracy_with_a_crop_stops(rows, step: int) -> str:
 def real_checkpoint(explained_real, explained_tiny, concentrates_more: bool) -> str:
     """Does the real checkpoint's attention concentrate in the box more than r3-tiny's? From the two explanations."""
     def mean(ex):
-        vals = [e.mass_in_box for exps in ex.values() for e in exps if e.ok and e.mass_in_box is not None]
+        vals = [e.attention.mass_in_box for exps in ex.values() for e in exps if e.ok and e.attention is not None]
         need(bool(vals), "an explanation without a crop that was cut: explain the run's cropped trajectories")
         return sum(vals) / len(vals)
 

@@ -64,14 +64,22 @@ def no_looking_again(with_crops, without_crops, lost_most: str) -> str:
 
 
 @checker("50.4")
-def kl_and_control(sft_eval, free_eval, anchored_eval, drifts_less: bool) -> str:
-    """Does the control family's crop rate drift less from the SFT model's with the KL term?"""
-    base = _rows(sft_eval)["control"]["crop_rate"]
-    free = abs(_rows(free_eval)["control"]["crop_rate"] - base)
-    anchored = abs(_rows(anchored_eval)["control"]["crop_rate"] - base)
-    need(bool(drifts_less) == (anchored < free), f"the control crop rate moved {free:.2f} without the KL term and "
-         f"{anchored:.2f} with it (from the SFT model's {base:.2f}): look again")
-    return f"control crop rate drift: {free:.2f} without the KL term, {anchored:.2f} with it"
+def kl_over_seeds(sweep, more_than_noise: bool, metric: str = "read_one.accuracy") -> str:
+    """A sweep of beta x seeds (a folder or `load_sweep`'s Sweep): is the KL term's paired change of `metric` more
+    than the seeds' noise (Holm-adjusted p < 0.05)?"""
+    from ..sweep.results import Sweep, load_sweep
+
+    sw = sweep if isinstance(sweep, Sweep) else load_sweep(sweep)
+    found = [r for r in sw.summary() if r.metric == metric and r.comparison is not None]
+    need(bool(found), f"the sweep holds no comparison of {metric}: sweep beta over two values with seeds, each run "
+         "evaluated on the same held-out questions")
+    r = found[0]
+    c, truth = r.comparison, r.comparison.p_holm < 0.05
+    point = ", ".join(f"{k} {v}" for k, v in r.point.items())
+    said = (f"{metric}, {point} against the baseline: {c.diff:+.3f} [{c.lo:+.3f}, {c.hi:+.3f}] over {c.seeds} seeds x "
+            f"{c.questions} questions, Holm p {c.p_holm:.2f}")
+    need(bool(more_than_noise) == truth, f"{said}: does the interval hold 0, and is Holm's p below 0.05? Look again")
+    return f"{said}: {'more than' if truth else 'within'} the seeds' noise"
 
 
 @checker("50.5")

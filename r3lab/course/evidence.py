@@ -143,9 +143,10 @@ def looking_and_reading(results: dict, family: str = "read_one") -> list[str]:
         return out
     sft = _acc(rows, "sft", family)
     s = rows["sft"][family]
-    out.append(f"The SFT model crops on {s['crop_rate']:.0%} of the {family} questions and its crops hold the detail "
-               f"{s.get('contains_detail', float('nan')):.0%} of the time (crop IoU {s['crop_iou']:.2f}): it already "
-               "looks in the right place.")
+    out.append(f"The SFT model crops on {s['crop_rate']:.0%} of the {family} questions and its {family} crops hold the "
+               f"detail {s.get('contains_detail', float('nan')):.0%} of the time ({family} crop IoU "
+               f"{s['crop_iou']:.2f}; the table's crop columns are over every family): it already looks in the right "
+               "place.")
     if "oracle" in rows:
         ora = _acc(rows, "oracle", family)
         d = 100 * (ora[0] - sft[0])
@@ -160,7 +161,8 @@ def looking_and_reading(results: dict, family: str = "read_one") -> list[str]:
     if "sft_rgrpo" in rows:
         rg, r = _acc(rows, "sft_rgrpo", family), rows["sft_rgrpo"][family]
         out.append(f"SFT + R-GRPO reads {rg[0]:.1%} [{rg[1]:.1%}, {rg[2]:.1%}] ({100 * (rg[0] - sft[0]):+.1f} points) "
-                   f"while its crop IoU moves {s['crop_iou']:.3f} → {r['crop_iou']:.3f}: the gain is in reading, not "
+                   f"while its {family} crop IoU moves {s['crop_iou']:.3f} → {r['crop_iou']:.3f}: the gain is in "
+                   "reading, not "
                    "in looking; the crops were already on the detail." if rg[0] > sft[0] else
                    f"SFT + R-GRPO reads {rg[0]:.1%} against the SFT model's {sft[0]:.1%}.")
         if "rgrpo_no_region" in rows:
@@ -168,9 +170,38 @@ def looking_and_reading(results: dict, family: str = "read_one") -> list[str]:
             out.append(f"Without the region reward R-GRPO reads {nr[0]:.1%} [{nr[1]:.1%}, {nr[2]:.1%}]"
                        + (": the same within the intervals, so the region reward is not what moved accuracy."
                           if not _apart(nr, rg) else "."))
-    bar = (results.get("config") or {}).get("sft_read_min")
-    if bar and "sft_rgrpo" in rows:
-        out.append(f"How big R-GRPO's gain is depends on where SFT stopped: the recipe ends its {family} SFT once it "
-                   f"passes a {bar:.0f} % bar (`sft_read_min`), which leaves R-GRPO that room; an SFT that already "
-                   "reads well leaves it less (the model card's limits).")
+    if "sft_rgrpo" in rows and (stop := sft_stop(results, family)):
+        out.append(f"How big R-GRPO's gain is depends on where SFT stopped: {stop} An SFT that already reads well "
+                   "leaves R-GRPO less room (the model card's limits).")
     return out
+
+
+def sft_stop(results: dict, family: str = "read_one") -> str:
+    """Where the recipe's SFT stopped on `family`, from its checks: a floor (`sft_read.check.bar`, any recipe format) that added rounds while
+    below it, and the round that passed it (by how much). "" where the results hold no such floor."""
+    bar = _sft_read_bar(results.get("config") or {})
+    if not bar:
+        return ""
+    checks = [c for c in results.get("sft_read_checks") or [] if family in c]
+    end = _acc(results["rows"], "sft", family)[0] if family in results["rows"].get("sft", {}) else None
+    text = (f"the recipe trains {family} last, in rounds, while a held-out check reads it below a floor of "
+            f"{bar:.0f} % (`sft_read.check.bar`)")
+    if len(checks) >= 2:
+        text += (f"; it took {len(checks) - 1} rounds ({checks[-1]['steps'] - checks[0]['steps']} steps), the last "
+                 f"jumping from {checks[-2][family]:.0f} % to {checks[-1][family]:.0f} % on {checks[-1]['n']} "
+                 "questions")
+    return text + ("." if end is None else f", so the SFT row reads {end:.1%}: the floor is where training may stop, "
+                   "not where the model stopped.")
+
+
+def _sft_read_bar(config: dict) -> float | None:
+    """The bar the run's SFT held read_one to, read from its recipe in any format (None where it holds none)."""
+    from ..recipe.paths import get_setting
+    from ..recipe.recipe_format import read_settings
+
+    if not config:  # results written without a recipe (an evaluation alone)
+        return None
+    try:
+        return get_setting(read_settings(config, "the results' recipe"), "sft_read.check.bar")
+    except (ValueError, KeyError, TypeError, StopIteration):
+        return None

@@ -27,22 +27,58 @@ SMOKE = {  # lesson -> the sizes smoke mode runs it with (CI: every notebook wel
     "30_rgrpo": {"n_train": 4, "n_eval": 2, "steps": 2, "batch_size": 4, "group_size": 2, "sft_steps": 0,
                  "max_new_tokens": 16, "shown": 2},
     "40_explain_crops": {"n_samples": 2, "steps": 2, "block": 8},
-    "45_attention_is_not_an_explanation": {"n_samples": 2, "steps": 2, "block": 8, "curve_steps": 2},
+    "45_which_explanation_is_faithful": {"n_samples": 2, "steps": 2, "block": 8, "curve_steps": 2},
     "47_did_the_crop_matter": {"n_live": 2, "k": 2},
     "60_scale_out": {"n_samples": 2, "steps": 2, "group_size": 2},
     "70_analyse_a_real_run": {"n_explain": 1, "steps": 4},
 }
 # notebook 50: every stage, briefly (the check measured, not enforced), in the kernel's own process (the job
 # scheduler's start-up costs more than these steps; tests/recipe runs it)
-SMOKE_RECIPE = dict(n_base=24, base_steps=2, pairs_steps=1, parallel=1,
-                    read_first_steps=1, read_focus_steps=1, read_steps=1, read_check=2, read_min=0.0,
-                    compare_drill_steps=1, drill_check=2, drill_min=0.0,
-                    compare_steps=1, compare_check=2, compare_min=0.0, compare_ground_min=0.0,
-                    sft_check=2, sft_min=0.0, sft_read_min=0.0,
-                    base_batch=4, n_train=24, n_eval=3, sft_steps=2, sft_batch=4,
-                    rgrpo_steps=1, group_size=2, rgrpo_batch=4, train_rollout={"max_new_tokens": 24},
-                    eval_rollout={"max_new_tokens": 24},
-                    ground_check=4, ground_min=0.0)
+SMOKE_RECIPE = {  # RecipeConfig.from_settings(**SMOKE_RECIPE): fields, and each phase's settings by path
+    "n_train": 24, "n_eval": 3, "parallel": 1, "train_rollout": {"max_new_tokens": 24},
+    "eval_rollout": {"max_new_tokens": 24}, "base.batch": 4, "sft.batch": 4,
+    "ground.steps": 2, "ground.mix.samples": 24, "ground.check.n": 4, "ground.check.bar": 0.0, "pairs.steps": 1,
+    "read_first.steps": 1, "read_focus.steps": 1, "read.steps": 1, "read.check.n": 2, "read.check.bar": 0.0,
+    "drill.steps": 1, "drill.check.n": 2, "drill.check.bar": 0.0,
+    "compare.steps": 1, "compare.check.n": 2, "compare.check.bar": 0.0, "compare.check.ground_bar": 0.0,
+    "sft.steps": 2, "sft.check.n": 2, "sft.check.bar": 0.0, "sft_read.check.n": 2, "sft_read.check.bar": 0.0,
+    "rgrpo.steps": 1, "rgrpo.batch": 4, "rgrpo.group_size": 2}
+
+
+# an extra of `r3lab[course]` -> (the module it brings, what a lesson uses it for)
+EXTRAS = {"explain": ("captum", "gradient x input and integrated gradients"),
+          "trl": ("trl", "TRL's GRPOTrainer")}
+
+
+class MissingExtra(ImportError):
+    """A lesson or method whose optional library is absent: one line naming the extra (a notebook shows no
+    traceback for it)."""
+
+    def _render_traceback_(self) -> list[str]:  # IPython's hook: the message alone
+        return [f"{type(self).__name__}: {self}"]
+
+
+def require(*extras: str, what: str = "this lesson") -> None:
+    """Refuse, in one line naming the extra to install, if a library `what` needs is absent (before anything is
+    computed). `extras`: names of `EXTRAS`."""
+    from importlib.util import find_spec
+
+    for extra in extras:
+        if extra not in EXTRAS:
+            raise ValueError(f"no extra {extra!r}; known: {', '.join(EXTRAS)}")
+        module, use = EXTRAS[extra]
+        try:
+            found = find_spec(module) is not None
+        except (ImportError, ValueError):
+            found = False
+        if found:
+            try:
+                __import__(module)
+            except ImportError:
+                found = False
+        if not found:
+            raise MissingExtra(f"{what} needs {module} ({use}), which is not installed: "
+                               f"pip install 'r3lab[{extra}]' (or 'r3lab[course]' for every lesson)")
 
 
 class Machine(dict):
@@ -55,12 +91,14 @@ class Machine(dict):
         return f'<table class="r3lab-machine">{cells}</table>'
 
 
-def setup(seed: int, device: str = "auto") -> Machine:
+def setup(seed: int, device: str = "auto", needs: tuple[str, ...] | list[str] = ()) -> Machine:
     """The set-up cell: autoreload in a live kernel, one CPU thread for r3-tiny (unless OMP_NUM_THREADS says
     otherwise), python / numpy / torch seeded, library warnings that r3lab cannot fix silenced by name,
     figures that survive being saved (plotly as PNG in headless runs), progress bars off where nobody
-    watches them. `device`: "auto" (CUDA when present), "cpu", "cuda", "cuda:N". Returns the machine's
-    facts; `["device"]` is the torch.device to run on."""
+    watches them. `device`: "auto" (CUDA when present), "cpu", "cuda", "cuda:N". `needs`: the extras the lesson
+    imports (`EXTRAS`), refused in one line if absent, before anything runs. Returns the machine's facts;
+    `["device"]` is the torch.device to run on."""
+    require(*needs)
     dev = pick_device(device)
     if not IN_CI and not headless():
         _autoreload()

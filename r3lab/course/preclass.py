@@ -24,8 +24,7 @@ from pathlib import Path
 from . import timing
 
 NEEDS = ("torch", "transformers", "papermill", "nbformat", "nbconvert", "ipykernel", "matplotlib", "plotly")
-OPTIONAL = {"kaleido": "plotly's own PNGs (else matplotlib draws them)", "trl": "lesson 60 (pip install r3lab[trl])",
-            "captum": "integrated gradients in lessons 40-47 (pip install r3lab[explain])"}
+OPTIONAL = {"kaleido": "plotly's own PNGs (else matplotlib draws them)"}
 MIN_MEMORY_GB, MIN_DISK_GB = 2.0, 1.0  # the kernel peaks below 0.7 GB; Binder's 2 GB runs every lesson
 
 
@@ -76,9 +75,17 @@ def facts(root: Path | None = None) -> list[tuple[str, str, bool]]:
     from ..core.env import ASSETS
 
     out = [("python", platform.python_version(), sys.version_info >= (3, 10))]
+    from .lesson import EXTRAS
+    from .syllabus import LESSONS
+
     missing = [m for m in NEEDS if find_spec(m) is None]
     out.append(("packages", "all there" if not missing else "missing: " + ", ".join(missing)
-                + " (pip install -e '.[notebooks]')", not missing))
+                + " (pip install -e '.[course]')", not missing))
+    for extra, (module, use) in EXTRAS.items():  # a lesson's own library: that lesson cannot run without it
+        lessons = ", ".join(x.notebook[:2] for x in LESSONS if extra in x.extras)
+        out.append((module, "installed" if find_spec(module) else
+                    f"not installed: lessons {lessons} need it ({use}): pip install -e '.[course]'",
+                    find_spec(module) is not None))
     for name, why in OPTIONAL.items():
         out.append((name, "installed" if find_spec(name) else f"not installed: {why}", True))
     try:

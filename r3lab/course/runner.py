@@ -28,10 +28,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..core.env import REPO_ROOT
+from ..core.env import NOTEBOOKS
 from .lesson import REPORT_MIME, SMOKE
 
-NOTEBOOKS = REPO_ROOT / "notebooks"
 KERNEL = "r3lab"
 PROFILES = {"smoke": {"smoke": True}, "default": {}}
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")

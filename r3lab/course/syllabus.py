@@ -8,7 +8,8 @@ notebooks (`SPAN_FILES`). `python -m r3lab.course.syllabus [--times RUN/results.
 them all; `tests/course/test_syllabus.py` fails on a stale file or a duration written outside a span.
 
 Span keys: `time:NN` (the default run on the reference CPU), `time:NN:smoke`, `time:NN:gpu`, `time:NN:cpu` (CPU
-seconds), `time:series` (the whole series), `time:series:smoke`, `time:series:gpu`, `count:lessons`.
+seconds), `time:series` (the whole series), `time:series:smoke`, `time:series:gpu`, `time:routes` (`make routes`;
+`time:routes:colab` one route), `count:lessons`.
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import timing
+from . import colab, timing
 
 TIMES = timing.TIMES  # measured seconds per lesson: {"lessons": {name: {column: seconds, ...}}}
 
@@ -28,6 +29,7 @@ class Lesson:
     title: str
     objectives: tuple[str, ...]  # what a student can do or explain afterwards
     needs: tuple[str, ...] = ()  # lessons to have run first
+    extras: tuple[str, ...] = ()  # the optional libraries it imports, as extras of r3lab[course] (its setup(needs=))
 
     @property
     def default_s(self) -> float:
@@ -77,12 +79,12 @@ LESSONS = (
            ("read one record per crop: attention, gradients, patching and a logit lens side by side",
             "count where attention agrees with the box the model wrote, and say what agreement cannot show",
             "patch a crop with a blank, coarse or another sample's view and say what each one tests"),
-           ("10_interleaved_inference",)),
-    Lesson("45_attention_is_not_an_explanation", "Which explanation is faithful here?",
+           ("10_interleaved_inference",), ("explain",)),
+    Lesson("45_which_explanation_is_faithful", "Which explanation is faithful here?",
            ("measure explanation maps with a pointing game, deletion and insertion curves and a random baseline, "
             "with bootstrap intervals",
             "say which differences are ties, and why a map that agrees with the interventions is evidence only "
-            "through them"), ("40_explain_crops",)),
+            "through them"), ("40_explain_crops",), ("explain",)),
     Lesson("47_did_the_crop_matter", "Did the crop matter?",
            ("say what format-only, a dummy crop and result-only test, and read each against its chance level",
             "find the tool-only solved set and say why pass@k misleads on a small answer set",
@@ -94,7 +96,7 @@ LESSONS = (
             "run an ablation of your own"), ("20_sft", "30_rgrpo")),
     Lesson("60_scale_out", "Scaling out on TRL",
            ("run the same samples, crop environment and rewards on TRL's GRPOTrainer",
-            "check that the crops' pixels reach TRL's training forward"), ("30_rgrpo",)),
+            "check that the crops' pixels reach TRL's training forward"), ("30_rgrpo",), ("trl",)),
     Lesson("70_analyse_a_real_run", "Analysing a real run",
            ("import another system's run and explain its crops",
             "read the crop dashboard and spot a collapse"), ("40_explain_crops",)),
@@ -179,10 +181,13 @@ def phrase(kind: str, key: str) -> str:
 
         return expected(key)
     name, _, column = key.partition(":")
+    if kind == "time" and name == "routes":  # make routes: all of them, or one ("routes:wheel")
+        routed = timing.route_seconds(column, TIMES)
+        return timing.fmt(routed) if routed is not None else "not measured yet"
     column = {"": "default_s", "smoke": "smoke_s", "gpu": "gpu_s", "cpu": "cpu_s"}.get(column)
     if kind != "time" or column is None:
         raise ValueError(f"no span <!-- {kind}:{key} -->; known: time:NN, time:NN:smoke|gpu|cpu, "
-                         "time:series[:smoke|gpu|cpu], count:lessons, expected:NN.K")
+                         "time:series[:smoke|gpu|cpu], time:routes[:colab|wheel|binder], count:lessons, expected:NN.K")
     if name == "series":
         seconds = _total(column)
     else:
@@ -285,8 +290,9 @@ def exercises_markdown(root: str | Path) -> str:
 
 def generated(root: str | Path) -> dict[Path, str]:
     """Every generated file of the course under `root` with the text it should hold now: the README (its tables and
-    spans), notebooks/README.md and docs/colab.md (their tables and spans), the objectives page, and the spans of
-    every other `SPAN_FILES` file (a notebook's markdown cells; its JSON otherwise untouched)."""
+    spans), notebooks/README.md and docs/colab.md (their tables and spans; the page's set-up cell), the objectives page,
+    and the spans of every other `SPAN_FILES` file (a notebook's markdown cells and its set-up cell,
+    `r3lab.course.colab`; its JSON otherwise untouched)."""
     from .quizzes import quiz_markdown
 
     root = Path(root)
@@ -297,13 +303,14 @@ def generated(root: str | Path) -> dict[Path, str]:
     special = {root / "README.md": fill_readme,
                root / "notebooks" / "README.md": lambda t: fill_spans(_fill_blocks(
                    t, {"course": course_table("{notebook}.ipynb")}, NB_BLOCKS, "notebooks/README.md")),
-               root / "docs" / "colab.md": lambda t: fill_spans(_fill_blocks(
-                   t, {"colab": colab_table()}, COLAB_BLOCKS, "docs/colab.md"))}
+               root / "docs" / "colab.md": lambda t: colab.fill_colab_page(fill_spans(_fill_blocks(
+                   t, {"colab": colab_table()}, COLAB_BLOCKS, "docs/colab.md")))}
     for pattern in SPAN_FILES:
         for path in sorted(root.glob(pattern)):
             if path not in out:
                 text = path.read_text(encoding="utf-8")
-                fill = special.get(path, _fill_notebook if path.suffix == ".ipynb" else fill_spans)
+                fill = special.get(path, (lambda t: colab.fill_notebook(_fill_notebook(t))) if path.suffix == ".ipynb"
+                                   else fill_spans)
                 out[path] = fill(text)
     return out
 
@@ -344,12 +351,15 @@ if __name__ == "__main__":  # python -m r3lab.course.syllabus [--times RESULTS_J
 
     cli = argparse.ArgumentParser(prog="python -m r3lab.course.syllabus", description=__doc__.split("\n")[0])
     cli.add_argument("--times", action="append", default=[], help="a runner's results.json whose times to record")
+    cli.add_argument("--routes", action="append", default=[], help="make routes' routes.json whose times to record")
     cli.add_argument("--expected", action="append", default=[],
                      help="a default solutions run's results.json whose expected outputs to record")
     cli.add_argument("root", nargs="?", default=str(REPO_ROOT), help="the repository (README.md, docs/, notebooks/)")
     opts = cli.parse_args()
     for run in opts.times:
         print("recorded", record_times(run))
+    for run in opts.routes:
+        print("recorded the routes", timing.record_routes(run))
     if opts.expected:
         from .exercises import record_expected
 

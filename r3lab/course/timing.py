@@ -104,3 +104,28 @@ def _where(row: dict) -> str:
              f"load {m['load']:.1f}" if m.get("load") is not None else ""]
     parts = [p for p in parts if p]
     return f" ({', '.join(parts)})" if parts else ""
+
+
+def record_routes(routes_json: str | Path, path: Path = TIMES) -> dict[str, float]:
+    """Write `make routes`' wall seconds per route (`routes/all.sh` writes `routes.json`: {route: {"seconds",
+    "ok", "load"}}) into `path`'s "routes"; only routes whose every lesson passed. Returns what was recorded."""
+    try:
+        runs = json.loads(Path(routes_json).read_text())
+    except (OSError, ValueError) as e:
+        raise ValueError(f"{routes_json}: not the routes.json routes/all.sh writes ({e})") from None
+    data = load(path)
+    done = {name: round(float(r["seconds"])) for name, r in runs.items() if isinstance(r, dict) and r.get("ok")}
+    data.setdefault("routes", {}).update(done)
+    loads = [r.get("load") for r in runs.values() if isinstance(r, dict) and r.get("load") is not None]
+    data.setdefault("routes_source", {}).update({n: f"recorded from {routes_json}" + (
+        f" (load {max(loads):.1f})" if loads else "") for n in done})
+    Path(path).write_text(json.dumps(data, indent=1) + "\n")
+    return done
+
+
+def route_seconds(route: str = "", path: Path = TIMES) -> float | None:
+    """`make routes`' measured seconds: one route's, or all of them together ("": None unless all three ran)."""
+    got = load(path).get("routes", {})
+    if route:
+        return got.get(route)
+    return float(sum(got.values())) if {"colab", "wheel", "binder"} <= set(got) else None

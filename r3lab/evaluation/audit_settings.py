@@ -12,10 +12,14 @@ MAX_K = 64  # sampled answers per question for majority_no_crop
 class AuditSettings:
     """How `r3lab eval --audit` runs its ablations (nested in `EvalConfig` and `BenchConfig`, flags `--audit-*`)."""
 
-    k: int = 5  # sampled answers without crops whose majority is the majority_no_crop setting (and pass@k)
-    temperature: float = 1.0  # their sampling temperature
-    iou: float = 0.5  # a written box counts as on the ground-truth region from this IoU (attention vs box)
-    attention: bool = True  # attention vs box per crop (one teacher-forced forward per trajectory that cropped)
+    k: int = 5
+    """sampled answers without crops whose majority is the majority_no_crop setting (and pass@k)"""
+    temperature: float = 1.0
+    """their sampling temperature"""
+    iou: float = 0.5
+    """a written box counts as on the ground-truth region from this IoU (attention vs box)"""
+    attention: bool = True
+    """attention vs box per crop (one teacher-forced forward per trajectory that cropped)"""
 
     def __post_init__(self):
         self.validate()

@@ -51,11 +51,16 @@ FORMATS = ("auto", "log", "r3lab", "eval", "bench", "vlm-r3", "deepeyes", "verl"
 class CollapseConfig:
     """When a run counts as collapsed: the crop rate falls toward zero while accuracy holds."""
 
-    window: int = 3  # steps averaged at the start and at the end of the run
-    floor: float = 0.1  # a late crop rate at or below this counts as "toward zero"
-    drop: float = 0.5  # a late crop rate below (1 - drop) x the early one also counts as "toward zero"
-    min_start: float = 0.2  # a run that rarely cropped at the start cannot collapse
-    tolerance: float = 0.05  # accuracy "holds" when the late accuracy is at least the early one minus this
+    window: int = 3
+    """steps averaged at the start and at the end of the run"""
+    floor: float = 0.1
+    """a late crop rate at or below this counts as "toward zero" """
+    drop: float = 0.5
+    """a late crop rate below (1 - drop) x the early one also counts as "toward zero" """
+    min_start: float = 0.2
+    """a run that rarely cropped at the start cannot collapse"""
+    tolerance: float = 0.05
+    """accuracy "holds" when the late accuracy is at least the early one minus this"""
 
     def __post_init__(self):
         check_ranges(self, ints=dict(window=POSITIVE),
@@ -120,6 +125,13 @@ def _from_trajectories(step: int, trajs: list, terms: str) -> dict:
     return row
 
 
+def _moved(out: dict, cfg) -> str:
+    """How the metric went, in words that match its numbers: a fall, or a rate that never rose above the floor."""
+    if out["late"] < out["early"]:
+        return f"fell from {out['early']:.2f} to {out['late']:.2f}"
+    return f"stayed at or below the floor of {cfg.floor:.2f}: {out['early']:.2f} -> {out['late']:.2f}"
+
+
 def detect_collapse(rows: Sequence[dict], config: CollapseConfig | None = None) -> dict:
     """Did the crop rate fall toward zero while accuracy held? A verdict with the numbers behind it.
 
@@ -145,14 +157,14 @@ def detect_collapse(rows: Sequence[dict], config: CollapseConfig | None = None) 
         out["accuracy_late"] >= out["accuracy_early"] - cfg.tolerance
     if fell and held:
         out["collapsed"] = True
-        out["message"] = (f"crop collapse: {metric} fell from {out['early']:.2f} to {out['late']:.2f} (steps "
+        out["message"] = (f"crop collapse: {metric} {_moved(out, cfg)} (steps "
                           f"{out['steps'][0]}-{out['steps'][1]}) while accuracy held ({out['accuracy_early']:.2f} -> "
                           f"{out['accuracy_late']:.2f}): the policy answers without looking")
     elif fell and held is None:
         out["collapsed"] = None
-        out["message"] = f"{metric} fell from {out['early']:.2f} to {out['late']:.2f}; accuracy was not measured"
+        out["message"] = f"{metric} {_moved(out, cfg)}; accuracy was not measured"
     elif fell:
-        out["message"] = (f"{metric} fell from {out['early']:.2f} to {out['late']:.2f} and accuracy fell too "
+        out["message"] = (f"{metric} {_moved(out, cfg)} and accuracy fell too "
                           f"({out['accuracy_early']:.2f} -> {out['accuracy_late']:.2f}): a failing run, not a collapse")
     else:
         out["message"] = f"no collapse: {metric} {out['early']:.2f} -> {out['late']:.2f}"

@@ -103,7 +103,7 @@ def necessity_table(groups: Sequence[str], acc: dict[str, Sequence], cropped: Se
     for fam in sorted(set(groups)) + ["all"]:
         idx = [i for i, g in enumerate(groups) if fam == "all" or g == fam]
 
-        def both(a, b):  # the samples `a` and `b` were both run on
+        def both(a, b, idx=idx):  # the samples `a` and `b` were both run on
             return [i for i in idx if a in acc and b in acc and acc[a][i] is not None and acc[b][i] is not None]
         row = {f"acc_{k}": _mean([acc[k][i] for i in idx if acc[k][i] is not None]) if k in acc else math.nan
                for k in ("own", *VARIANTS)}

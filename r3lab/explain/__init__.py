@@ -4,12 +4,14 @@ attention, and their faithfulness (pointing game, deletion / insertion, a random
 from .._lazy import lazy
 
 __getattr__, __dir__, __all__ = lazy(__name__, {
-    ".capture": ["CaptureConfig", "Capture", "capture_attention", "attention_maps"],
+    ".selection": ["CaptureConfig"],
+    ".capture": ["Capture", "capture_attention", "attention_maps"],
     ".maps": ["AttentionMaps"],
-    ".crops": ["ExplainConfig", "CropExplanation", "explain_crops", "disagreements", "crop_table", "explanation_table"],
+    ".crops": ["CropExplanation", "explain_crops", "disagreements", "crop_table", "explanation_table"],
     ".swaps": ["counterfactual_trajectory", "variant_image", "answer_logprobs"],
     ".attention_box": ["AttentionBox", "attention_vs_box", "attention_box_counts"],
-    ".contract": ["WhyConfig", "CropRecord", "MethodResult", "METHODS", "MAP_METHODS"],
+    ".contract": ["WhyConfig", "CropRecord", "AttentionSummary", "Importance", "MethodResult", "Method", "METHODS",
+                  "MAP_METHODS", "SWAPS"],
     ".hooks": ["text_parts", "frozen"],
     ".stream": ["Stream", "target_positions"],
     ".gradients": ["attribute"],

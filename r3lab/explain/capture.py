@@ -10,9 +10,8 @@ measured by benchmarks/attention.py (same numbers as eager, a fraction of the me
 """
 from __future__ import annotations
 
-import warnings
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING, Callable, Sequence
 
 import torch
@@ -23,6 +22,8 @@ from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 from ..core.batch import collate, model_inputs
 from ..model.adapters import base_model
 from .maps import AttentionMaps, fold_tiles
+from .selection import (CaptureConfig, attention_modules, full_attention_only, image_spans, resolve_layers,
+                        resolve_queries, text_config)
 
 if TYPE_CHECKING:
     from ..model.policy import Policy
@@ -33,114 +34,14 @@ _ACTIVE: list["Capture"] = []  # captures currently inside their `with` block
 _CHUNK = 1 << 24  # elements of one score block (heads x query rows x keys) computed at a time
 
 
-@dataclass
-class CaptureConfig:
-    """What one capture keeps. Cost: layers x heads x queries x image tokens floats."""
-
-    layers: Sequence[int] | Callable[[int], bool] | str = (-1,)  # text layers (< 0: from the end), a predicate or "all"
-    heads: Sequence[int] | None = None  # query heads to keep; None keeps all
-    queries: object = "all"  # "all" | "text" | "last" | int (last n) | positions | bool mask | callable(ids)->positions
-    rollout: bool = False  # also keep each selected layer's head-mean L x L matrix (needed for layers="rollout")
-
-
-def _text_config(model):
-    return model.config.get_text_config()
-
-
-def _attention_modules(model) -> dict[int, int]:
-    """id(attention module) -> layer index, for the text decoder's self-attention modules."""
-    n = _text_config(model).num_hidden_layers
-    out = {}
-    for name, mod in model.named_modules():
-        idx = getattr(mod, "layer_idx", None)
-        if (idx is not None and not ("visual" in name or "vision_model" in name) and hasattr(mod, "q_proj")
-                and 0 <= idx < n):
-            out[id(mod)] = int(idx)
-    return out
-
-
-def _resolve_layers(spec, n: int) -> list[int]:
-    if spec == "all":
-        return list(range(n))
-    if callable(spec):
-        return [i for i in range(n) if spec(i)]
-    if isinstance(spec, int):
-        spec = [spec]
-    out = []
-    for i in spec:
-        if not -n <= int(i) < n:
-            raise ValueError(f"layer {i} does not exist: the text decoder has {n} layers (use 0..{n - 1} or -1..-{n})")
-        out.append(int(i) % n)
-    return sorted(set(out))
-
-
-def _full_attention_only(tc, spec, layers: list[int]) -> list[int]:
-    """A hybrid model (Qwen3.5) has attention matrices in its full-attention layers only: "all" and predicates
-    keep those, with a warning that says so; a linear-attention layer asked for by number is an error."""
-    kinds = list(getattr(tc, "layer_types", None) or [])
-    linear = {i for i, t in enumerate(kinds) if t == "linear_attention"}
-    if not linear:
-        return layers
-    full = [i for i in range(len(kinds)) if i not in linear]
-    dropped = [i for i in layers if i in linear]
-    if dropped and (spec == "all" or callable(spec)):
-        warnings.warn(f"capture_attention reads only the full-attention layers {full} of this hybrid model: layers "
-                      f"{dropped} are Gated-DeltaNet linear attention, which forms no attention matrix", stacklevel=4)
-        return [i for i in layers if i not in linear]
-    if dropped:
-        raise ValueError(f"layers {dropped} are Gated-DeltaNet linear-attention layers, which form no attention matrix "
-                         f"to capture; this model's full-attention layers are {full}")
-    return layers
-
-
-def _resolve_queries(spec, ids: torch.Tensor, real: torch.Tensor, image_id: int) -> torch.Tensor:
-    """Query positions (in the padded row) for one row of ids; `real` is its attention mask."""
-    pos = torch.nonzero(real, as_tuple=True)[0]
-    start = int(pos[0]) if len(pos) else 0
-    if isinstance(spec, str):
-        if spec == "all":
-            return pos
-        if spec == "text":
-            return pos[ids[pos] != image_id]
-        if spec == "last":
-            return pos[-1:]
-        raise ValueError(f"queries={spec!r}: use 'all', 'text', 'last', an int, positions, a bool mask or a callable")
-    if callable(spec):
-        spec = spec(ids[pos])
-    if isinstance(spec, int):
-        return pos[-spec:]
-    t = torch.as_tensor(spec)
-    if t.dtype == torch.bool:
-        if t.numel() != len(pos):
-            raise ValueError(f"a boolean query mask must have one entry per token ({len(pos)}), got {t.numel()}")
-        return pos[t.reshape(-1).to(pos.device)]
-    t = t.reshape(-1).long()
-    if len(t) and (t.min() < 0 or t.max() >= len(pos)):
-        raise ValueError(f"query positions must lie in 0..{len(pos) - 1}, got {t.min().item()}..{t.max().item()}")
-    return t.to(pos.device) + start
-
-
-def _image_spans(ids: torch.Tensor, image_id: int) -> list[tuple[int, int]]:
-    """[start, end) token spans of each run of image tokens."""
-    is_img = (ids == image_id).tolist() + [False]
-    spans, s = [], None
-    for i, v in enumerate(is_img):
-        if v and s is None:
-            s = i
-        elif not v and s is not None:
-            spans.append((s, i))
-            s = None
-    return spans
-
-
 class Capture:
     """The handle a `capture_attention` block yields: run forwards, then read `.maps`."""
 
     def __init__(self, model, config: CaptureConfig, policy: "Policy | None" = None):
         self.model, self.config, self.policy = model, config, policy
-        tc = _text_config(model)
+        tc = text_config(model)
         self.n_layers, self.n_heads = int(tc.num_hidden_layers), int(tc.num_attention_heads)
-        self.layers = _full_attention_only(tc, config.layers, _resolve_layers(config.layers, self.n_layers))
+        self.layers = full_attention_only(tc, config.layers, resolve_layers(config.layers, self.n_layers))
         if not self.layers:
             raise ValueError(f"no layer selected out of {self.n_layers}: check the `layers` argument")
         heads = list(range(self.n_heads)) if config.heads is None else [int(h) for h in config.heads]
@@ -161,7 +62,7 @@ class Capture:
             self.merge, self.patch = 1, policy.patch_size // k
         else:
             self.merge, self.patch = int(vc.spatial_merge_size), int(vc.patch_size)
-        self._modules = _attention_modules(model)
+        self._modules = attention_modules(model)
         self._pending: dict | None = None
         self._trajs: list | None = None
         self.records: list[list[AttentionMaps]] = []  # one list (per batch row) per captured forward
@@ -178,7 +79,8 @@ class Capture:
         saved = self.config
         if isinstance(saved.queries, str) and saved.queries == "model":
             masks = [t.loss_mask() for t in trajs]
-            self.config = replace(saved, queries=lambda ids, _m=iter(masks): next(_m))
+            left = iter(masks)  # one mask per row, in order
+            self.config = replace(saved, queries=lambda ids: next(left))
         try:
             with torch.no_grad():
                 return self.model(**model_inputs(batch), use_cache=False, **kw)
@@ -202,8 +104,8 @@ class Capture:
         rows, g = [], 0
         for b in range(ids.shape[0]):
             real = mask[b].bool()
-            spans = _image_spans(ids[b], self.image_id)
-            q = _resolve_queries(self.config.queries, ids[b], real, self.image_id)
+            spans = image_spans(ids[b], self.image_id)
+            q = resolve_queries(self.config.queries, ids[b], real, self.image_id)
             row_grids = grids[g : g + len(spans)]
             g += len(spans)
             if len(row_grids) != len(spans):
@@ -234,7 +136,7 @@ class Capture:
                     cols += mine
                     grids.append(tuple(p.info.grid_thw))
                 at += len(p.ids)
-            q = _resolve_queries(self.config.queries, ids[b], real, self.image_id)
+            q = resolve_queries(self.config.queries, ids[b], real, self.image_id)
             rows.append(dict(q=q.cpu(), img=torch.tensor(cols, dtype=torch.long), spans=spans, grids=grids,
                              start=start, real=real.cpu(), out={}, folded=True))
         self._pending = dict(rows=rows)
@@ -246,7 +148,7 @@ class Capture:
         rows = pending["rows"]
         got = sorted(rows[0]["out"]) if rows else []
         if not got:
-            impl = _text_config(self.model)._attn_implementation
+            impl = text_config(self.model)._attn_implementation
             raise RuntimeError(
                 f"capture_attention captured nothing from layers {self.layers}: the text decoder ran with "
                 f"attn_implementation={impl!r} instead of {IMPL!r}, so its attention never reached the capture "
@@ -367,7 +269,7 @@ def capture_attention(model_or_policy, layers=(-1,), heads=None, queries="all", 
     if not cap._modules:
         raise ValueError(f"{type(model).__name__} has no text attention modules with a layer_idx: "
                          "capture_attention expects a Qwen2-VL / Qwen2.5-VL model")
-    tc = _text_config(model)
+    tc = text_config(model)
     old = tc._attn_implementation
     key = next((k for k in getattr(model.config, "sub_configs", {}) if getattr(model.config, k, None) is tc), None)
     handles = []

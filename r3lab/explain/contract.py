@@ -1,12 +1,15 @@
-"""The explanation contract: what `explain` is asked (`WhyConfig`) and what it returns per crop decision (`CropRecord`,
-with one `MethodResult` per method and target). `explain_crops` (`crops.py`) returns the same records.
+"""The explanation contract: what `explain` is asked (`WhyConfig`, with presets), the methods it can run (`METHODS`,
+a registry: one module and one entry each), and what it returns per crop decision (`CropRecord`: identity and
+geometry, the attention summary and the crop's importance nested, one `MethodResult` per method and target).
+`explain_crops` (`crops.py`) is `explain` with `WhyConfig.quick()`.
 
 No torch at import: the CLI builds `r3lab explain`'s flags from `WhyConfig`.
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import asdict, dataclass, field, fields
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..core.regions import Box
 
@@ -14,11 +17,38 @@ if TYPE_CHECKING:
     import torch
 
 TARGETS = ("box", "read", "answer")  # what a map explains (`stream.target_positions`)
-VARIANTS = ("blank", "coarse", "wrong")  # the views a crop is swapped for (`swaps.counterfactual_trajectory`)
-MAP_METHODS = ("attention", "gradient_x_input", "integrated_gradients", "patching")
-METHODS = MAP_METHODS + ("patch_layers", "logit_lens")
+# what replaces a crop (`swaps.counterfactual_trajectory`): a blank view, the coarse view the model already had, or a
+# crop of another region (of the same image, same size; patch_layers: another sample's crop when one is given)
 SWAPS = ("blank", "coarse", "other")
 BLANK = (128, 128, 128)  # the blank image's grey, as `crops.counterfactual_trajectory` paints it
+
+
+@dataclass(frozen=True)
+class Method:
+    """An explanation method: the module whose `run(name, call) -> list[MethodResult]` computes it for one crop
+    call (`Call`), imported when it runs, and what it returns."""
+
+    module: str  # relative to r3lab.explain (".gradients"), or absolute (a method of your own)
+    map: bool = False  # maps over the main image's cells, per target (faithfulness measures them)
+    targets: str = "each"  # "each": one result per WhyConfig.targets; "box": the call's digits; "none": one in all
+
+
+METHODS: dict[str, Method] = {  # the registry: a new method is its module and one entry here
+    "attention": Method(".record", map=True),  # one forward for every call (`record`), not per call
+    "gradient_x_input": Method(".gradients", map=True),
+    "integrated_gradients": Method(".gradients", map=True),
+    "patching": Method(".patching", map=True),
+    "patch_layers": Method(".patching", targets="none"),
+    "logit_lens": Method(".lens", targets="box"),
+}
+
+
+def map_methods() -> tuple:
+    """The registered methods that return maps (the faithfulness curves and the figures draw them)."""
+    return tuple(m for m, spec in METHODS.items() if spec.map)
+
+
+MAP_METHODS = map_methods()  # as registered at import (`map_methods()` sees methods registered later)
 
 
 def names(text) -> tuple:
@@ -31,37 +61,62 @@ _LIST = {"type": names, "metavar": "A,B"}  # CLI: comma-separated names
 
 @dataclass
 class WhyConfig:
-    """Which explanations `explain` computes and at what cost."""
+    """Which explanations `explain` computes and at what cost. `WhyConfig.quick()`: attention and the crop's
+    importance only, what `explain_crops` computes."""
 
-    methods: tuple = field(default=METHODS, metadata=_LIST)  # any of METHODS
-    targets: tuple = field(default=("box", "answer"), metadata=_LIST)  # what the maps explain:
-        # "box" (the call's digits) | "read" | "answer"
-    steps: int = 16  # integrated gradients: integration points
-    chunk: int = 8  # rows per batched pass (integrated gradients' internal batch, patching, curves)
-    recompute: bool = False  # gradients: recompute each decoder layer in backward
-        # (peak: one layer's activations, not all; ~1.4x the time)
-    block: int = 1  # patching map: cells per block side (1: every cell patched alone)
-    attention_layers: object = (-1,)  # text layers whose attention the "attention" map averages
-    window: int = 8  # attention: tokens before the call that count as asking "where?" (the call's own too)
-    swaps: tuple = field(default=SWAPS, metadata=_LIST)  # patch_layers: what replaces the crop ("blank" |
-        # "coarse" | "other": another sample's crop)
-    faithfulness: bool = True  # measure the maps (pointing game, deletion / insertion, random baseline)
-    faithfulness_target: str = "box"  # the target the curves score
-    curve_steps: int = 8  # deletion / insertion: fractions 0, 1/steps, ..., 1
-    seed: int = 0  # random baseline maps
-    heads: object = None  # attention: heads kept (None: all, averaged)
-    sink: str = "renorm"  # attention: sink handling, see AttentionMaps ("renorm" | "keep" | "image")
-    top_k: int = 3  # attention: the most attended cells reported per call
-    iou: float = 0.5  # attention vs box: the written box is on the ground-truth region from this IoU
-    importance: tuple = field(default=(), metadata=_LIST)  # views the crop is swapped for: "blank" | "coarse" | "wrong"
-    importance_target: str = "answer"  # what importance scores: "answer" (the final answer) | "read" (after the crop)
-    answer_from: str = "model"  # the answer scored: "model" (the trajectory's) or "gt" (its first accepted answer)
+    methods: tuple = field(default=tuple(METHODS), metadata=_LIST)
+    """any of METHODS"""
+    targets: tuple = field(default=("box", "answer"), metadata=_LIST)
+    """what the maps explain: "box" (the call's digits) | "read" | "answer" """
+    steps: int = 16
+    """integrated gradients: integration points"""
+    chunk: int = 8
+    """rows per batched pass (integrated gradients' internal batch, patching, curves)"""
+    recompute: bool = False
+    """gradients: recompute each decoder layer in backward (peak: one layer's activations, not all; ~1.4x the time)"""
+    block: int = 1
+    """patching map: cells per block side (1: every cell patched alone)"""
+    attention_layers: object = (-1,)
+    """text layers whose attention the "attention" map averages"""
+    window: int = 8
+    """attention: tokens before the call that count as asking "where?" (the call's own too)"""
+    swaps: tuple = field(default=SWAPS, metadata=_LIST)
+    """patch_layers: what replaces the crop ("blank" | "coarse" | "other": another sample's crop)"""
+    faithfulness: bool = True
+    """measure the maps (pointing game, deletion / insertion, random baseline)"""
+    faithfulness_target: str = "box"
+    """the target the curves score"""
+    curve_steps: int = 8
+    """deletion / insertion: fractions 0, 1/steps, ..., 1"""
+    seed: int = 0
+    """random baseline maps"""
+    heads: object = None
+    """attention: heads kept (None: all, averaged)"""
+    sink: str = "renorm"
+    """attention: sink handling, see AttentionMaps ("renorm" | "keep" | "image")"""
+    top_k: int = 3
+    """attention: the most attended cells reported per call"""
+    iou: float = 0.5
+    """attention vs box: the written box is on the ground-truth region from this IoU"""
+    importance: tuple = field(default=(), metadata=_LIST)
+    """what the crop is swapped for: "blank" | "coarse" | "other" """
+    importance_target: str = "answer"
+    """what importance scores: "answer" (the final answer) | "read" (after the crop)"""
+    answer_from: str = "model"
+    """the answer scored: "model" (the trajectory's) or "gt" (its first accepted answer)"""
+
+    @classmethod
+    def quick(cls, **overrides) -> "WhyConfig":
+        """Attention and the crop's importance against every swap, no other method and no faithfulness: the quick
+        view `explain_crops` computes (`overrides`: any field)."""
+        return cls(**{"methods": ("attention",), "targets": ("box",), "importance": SWAPS, "faithfulness": False,
+                      **overrides})
 
     def __post_init__(self):
         self.methods, self.targets, self.swaps = names(self.methods), names(self.targets), names(self.swaps)
-        self.importance = names(self.importance)
-        if bad := [v for v in self.importance if v not in VARIANTS]:
-            raise ValueError(f"unknown counterfactual variants {bad}; choose from {VARIANTS}")
+        self.importance = tuple(swap_name(v) for v in names(self.importance))
+        if bad := [v for v in self.importance if v not in SWAPS]:
+            raise ValueError(f"unknown swap(s) {bad} in importance; choose from {list(SWAPS)}")
         if self.importance_target not in ("answer", "read"):
             raise ValueError(f"importance_target={self.importance_target!r}: use 'answer' (the final answer) or "
                              "'read' (the text after each crop)")
@@ -78,6 +133,55 @@ class WhyConfig:
                 raise ValueError(f"WhyConfig.{k} = {getattr(self, k)} must be >= 1")
         if self.window < 0:
             raise ValueError(f"WhyConfig.window = {self.window} must be >= 0")
+
+
+def swap_name(name: str) -> str:
+    if name == "wrong":  # its name before one word named every swap
+        warnings.warn("the swap 'wrong' is now 'other' (a crop of another region); 'wrong' goes in r3lab 0.3",
+                      FutureWarning, stacklevel=4)
+        return "other"
+    return name
+
+
+@dataclass
+class Call:
+    """One crop call being explained: what a method's `run(name, call)` reads."""
+
+    policy: Any
+    trajectory: Any  # tokenised, its events found
+    stream: Any  # the decoder's inputs (`stream.Stream`); None where the model cannot give them
+    blank: Any  # the same with the main image blank
+    event: Any  # the `CropEvent`
+    index: int  # which crop of the trajectory
+    positions: dict  # target (and "call") -> token positions
+    config: WhyConfig
+    other: Any = None  # another sample's trajectory (patch_layers' "other" swap)
+
+
+@dataclass
+class AttentionSummary:
+    """Where the main image's attention went from the tokens that ask for the crop (the call and `window` before)."""
+
+    mass_in_box: float  # share inside the written box
+    concentration: float | None  # mass_in_box / the box's share of the area: > 1, the box got more than its share
+    top_regions: list = field(default_factory=list)  # [{"box", "mass", "cell"}] the most attended cells
+    gt_mass: float | None = None  # share inside the named landmark
+    top_in_gt: bool | None = None  # the most attended cell overlaps a ground-truth region
+    vs_box: dict | None = None  # attention vs box (`attention_box.AttentionBox`): peak on the landmark, box on it
+
+    @property
+    def mass_outside(self) -> float:
+        return 1.0 - self.mass_in_box
+
+
+@dataclass
+class Importance:
+    """The crop's importance: the scored text's log-prob with the crop against each swap in its place."""
+
+    target: str  # what is scored: "answer" (the final answer) | "read" (the model's text after the crop)
+    logp: float  # with the crop
+    swapped: dict = field(default_factory=dict)  # swap -> log-prob with the crop replaced
+    effect: dict = field(default_factory=dict)  # swap -> logp - swapped (> 0: the crop helped)
 
 
 @dataclass
@@ -117,23 +221,15 @@ class CropRecord:
     piece: int | None = None  # the model_text piece holding the call
     box_orig: tuple | None = None  # the original-pixel box that was cut (an accepted call)
     area_frac: float | None = None  # box area / main image area
-    mass_in_box: float | None = None  # share of the main image's attention inside the box (the call's tokens, before)
-    mass_outside: float | None = None  # 1 - mass_in_box
-    concentration: float | None = None  # mass_in_box / area_frac: > 1 means the box got more than its share
-    top_regions: list = field(default_factory=list)  # [{"box", "mass", "cell"}] most attended cells
     gt_index: int | None = None  # which ground-truth region the landmark is
-    gt_mass: float | None = None  # share of that attention inside the landmark
-    top_in_gt: bool | None = None  # the most attended cell overlaps a ground-truth region
-    attention_box: dict | None = None  # attention vs box (`AttentionBox`): peak in the landmark, box on it, cell
-    logp: float | None = None  # log-prob of the scored text (WhyConfig.importance_target) with this crop
-    logp_variants: dict = field(default_factory=dict)  # variant -> log-prob with the crop replaced
-    importance: dict = field(default_factory=dict)  # variant -> logp - logp_variant (> 0: the crop helped)
     read: str | None = None  # the model's text right after the crop, up to its next call
     coords: str = "absolute"  # the frame the model wrote the box in: "absolute" pixels | "relative" 0-1000
     box_written: Box | None = None  # the box's numbers in that frame (what the model's text says)
+    attention: AttentionSummary | None = None  # the "attention" method's summary of this call
+    importance: Importance | None = None  # with WhyConfig.importance: the crop against each swap
 
     def __repr__(self) -> str:  # the numbers, not the maps (print(record) in a notebook)
-        skip = {"methods", "faithfulness", "top_regions", "logp_variants", "answers", "n_tokens"}
+        skip = {"methods", "faithfulness", "answers", "n_tokens"}
         shown = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in fields(self) if f.name not in skip
                           and getattr(self, f.name) not in (None, [], {}))
         return f"CropRecord({shown}, methods={sorted(self.methods)})"
@@ -150,11 +246,38 @@ class CropRecord:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def effect(self, swap: str) -> float | None:
+        """The crop's importance against `swap` (None: not measured)."""
+        return None if self.importance is None else self.importance.effect.get(swap)
+
     @classmethod
     def from_dict(cls, d: dict) -> "CropRecord":
-        d = dict(d)
+        d = _nested(dict(d))
         d["methods"] = {m: {t: MethodResult(**r) for t, r in v.items()} for m, v in d.get("methods", {}).items()}
+        if isinstance(d.get("attention"), dict):
+            d["attention"] = AttentionSummary(**d["attention"])
+        if isinstance(d.get("importance"), dict):
+            d["importance"] = Importance(**d["importance"])
         for k in ("box", "landmark", "grid", "input_size", "box_orig", "box_written"):
             if d.get(k) is not None:
                 d[k] = tuple(d[k])
         return cls(**d)
+
+
+_ATTENTION = ("mass_in_box", "concentration", "top_regions", "gt_mass", "top_in_gt")
+
+
+def _nested(d: dict) -> dict:
+    """A record written before the attention summary and the importance were nested (records.jsonl of earlier runs):
+    their flat fields read into the nested parts, the swap "wrong" as "other"."""
+    if "mass_in_box" in d or "attention_box" in d:
+        flat = {k: d.pop(k, None) for k in (*_ATTENTION, "mass_outside", "attention_box")}
+        if flat["mass_in_box"] is not None:
+            d["attention"] = {**{k: flat[k] for k in _ATTENTION}, "top_regions": flat["top_regions"] or [],
+                              "vs_box": flat["attention_box"]}
+    if "logp" in d or "logp_variants" in d:
+        logp, swapped, effect = d.pop("logp", None), d.pop("logp_variants", None) or {}, d.pop("importance", None) or {}
+        rename = lambda m: {("other" if k == "wrong" else k): v for k, v in m.items()}  # noqa: E731
+        d["importance"] = None if logp is None else {"target": d.pop("importance_target", "answer"), "logp": logp,
+                                                     "swapped": rename(swapped), "effect": rename(effect)}
+    return d

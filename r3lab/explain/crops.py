@@ -1,20 +1,20 @@
-"""Why did the model crop there? `explain_crops`: the quick view of `explain`, attention and counterfactual importance
-only, one `CropRecord` per crop decision of a Trajectory.
+"""Why did the model crop there? `explain_crops`: `explain` with `WhyConfig.quick()` (attention and the crop's
+importance only), one `CropRecord` per crop decision of a Trajectory.
 
 For each crop call: how much of the main-image attention of the tokens just before (and of) the call fell inside the
 chosen box, against its share of the area; the top attended regions; whether the attention peak and the written box
 lie on the ground-truth region (attention vs box); the scored text's log-prob with the crop against the same
-trajectory whose crop is swapped for a blank view, the coarse view the model already had, or a crop of the wrong
-region (counterfactual importance); IoU with the ground-truth region; and whether a crop was needed at all (the
+trajectory whose crop is swapped for a blank view, the coarse view the model already had, or a crop of another
+region (the crop's importance); IoU with the ground-truth region; and whether a crop was needed at all (the
 `control` family needs none). `crop_table` is the one table of records, whatever `explain` computed in them.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING, Mapping, Sequence
 
 from ..core.trajectory import Trajectory
-from .contract import MAP_METHODS, VARIANTS, CropRecord, WhyConfig
+from .contract import SWAPS, CropRecord, WhyConfig, map_methods
 from .faithfulness import pointing_game
 from .record import explain
 from .swaps import answer_logprobs, counterfactual_trajectory, variant_image
@@ -25,40 +25,12 @@ if TYPE_CHECKING:
 CropExplanation = CropRecord  # the record `explain_crops` returns is `explain`'s
 
 
-@dataclass
-class ExplainConfig:
-    """How `explain_crops` explains crop decisions (a `WhyConfig` with attention and importance only: `.why()`)."""
-
-    layers: Sequence[int] | str = (-1,)  # text layers whose attention is read (try "all" or the middle layers)
-    heads: Sequence[int] | None = None  # heads kept; None = all, averaged
-    sink: str = "renorm"  # attention-sink handling, see AttentionMaps ("renorm" | "keep" | "image")
-    window: int = 8  # tokens before the crop call that count as "just before the call" (the call's own tokens too)
-    top_k: int = 3  # top attended cells reported per call
-    variants: tuple = VARIANTS  # counterfactual views that replace the crop: "blank" | "coarse" | "wrong"
-    target: str = "model"  # answer scored: "model" (what the trajectory answered) or "gt" (traj.answers[0])
-    # what the importance scores: "answer" (the final <answer>) or "read" (the model's text right after the crop,
-    # up to its next call: what it read there). A model whose answer copies its rationale's read shows the crop's
-    # effect in the read, not in the answer (research/FINDINGS.md, reading)
-    score: str = "answer"
-
-    def why(self) -> WhyConfig:
-        """The same request as `explain`'s config (ValueError naming a bad variant, target or score)."""
-        if self.score not in ("answer", "read"):
-            raise ValueError(f"score={self.score!r}: use 'answer' (the final answer) or 'read' (the text after each "
-                             "crop)")
-        if self.target not in ("model", "gt"):
-            raise ValueError(f"target={self.target!r}: use 'model' or 'gt'")
-        return WhyConfig(methods=("attention",), targets=("box",), attention_layers=self.layers, heads=self.heads,
-                         sink=self.sink, window=self.window, top_k=self.top_k, importance=tuple(self.variants),
-                         importance_target=self.score, answer_from=self.target, faithfulness=False)
-
-
-def explain_crops(policy: "Policy", trajectory: Trajectory, config: ExplainConfig | None = None,
+def explain_crops(policy: "Policy", trajectory: Trajectory, config: WhyConfig | None = None,
                   **overrides) -> list[CropRecord]:
-    """One `CropRecord` per crop event of `trajectory` (refused calls get attention only): `explain` with
-    `config.why()`."""
-    cfg = replace(config or ExplainConfig(), **overrides)
-    return explain(policy, trajectory, cfg.why())
+    """One `CropRecord` per crop event of `trajectory` (refused calls get attention only): `explain` with `config`,
+    by default `WhyConfig.quick()` (attention and importance only), and `overrides` of its fields."""
+    cfg = config or WhyConfig.quick()
+    return explain(policy, trajectory, replace(cfg, **overrides) if overrides else cfg)
 
 
 def disagreements(explanations: Sequence[CropRecord], iou: float = 0.3, concentration: float = 1.0) -> list[dict]:
@@ -70,13 +42,14 @@ def disagreements(explanations: Sequence[CropRecord], iou: float = 0.3, concentr
             why.append("cropped although the question needs no crop (control)")
         if e.gt_iou is not None and e.gt_iou < iou:
             why.append(f"box IoU with the ground truth {e.gt_iou:.2f} < {iou}")
-        if e.top_in_gt is False:
+        a = e.attention
+        if a is not None and a.top_in_gt is False:
             why.append("the most attended cell is outside every ground-truth region")
-        if e.concentration is not None and e.concentration < concentration:
-            why.append(f"the box got less attention than its area ({e.concentration:.2f}x)")
-        if (e.attention_box or {}).get("cell") == "attention_only":
+        if a is not None and a.concentration is not None and a.concentration < concentration:
+            why.append(f"the box got less attention than its area ({a.concentration:.2f}x)")
+        if a is not None and (a.vs_box or {}).get("cell") == "attention_only":
             why.append("the attention peak is on the ground-truth region, the written box is not")
-        for v, imp in e.importance.items():
+        for v, imp in (e.importance.effect if e.importance else {}).items():
             if e.needed and imp is not None and imp <= 0:
                 why.append(f"the scored text is no less likely with the {v} view (importance {imp:+.2f})")
         if why:
@@ -91,14 +64,15 @@ def crop_table(records: Sequence[CropRecord] | Mapping[str, Sequence[CropRecord]
     the box digits the logit lens sees settle, and whether a crop was needed; a column only where some record has
     its number."""
     rows = [r for rs in records.values() for r in rs] if isinstance(records, Mapping) else list(records)
-    maps = [m for m in MAP_METHODS if m != "attention" and any(r.map(m, target) is not None for r in rows)]
-    views = [v for v in VARIANTS if any(v in r.importance for r in rows)]
+    maps = [m for m in map_methods() if m != "attention" and any(r.map(m, target) is not None for r in rows)]
+    views = [v for v in SWAPS if any(r.effect(v) is not None for r in rows)]
+    att = lambda r, k: getattr(r.attention, k) if r.attention is not None else None  # noqa: E731
     cols = {"sample": lambda r: r.sample_id, "crop": lambda r: r.event + 1, "IoU": lambda r: _f(r.gt_iou, "{:.2f}"),
-            "attention in box": lambda r: _f(r.mass_in_box, "{:.3f}"),
-            "x area": lambda r: _f(r.concentration, "{:.2f}"),
-            "attention peak / box on truth": lambda r: _cell(r.attention_box),
+            "attention in box": lambda r: _f(att(r, "mass_in_box"), "{:.3f}"),
+            "x area": lambda r: _f(att(r, "concentration"), "{:.2f}"),
+            "attention peak / box on truth": lambda r: _cell(att(r, "vs_box")),
             **{m.replace("_", " "): (lambda r, m=m: _point(r, m, target)) for m in maps},
-            **{f"importance ({v})": (lambda r, v=v: _f(r.importance.get(v), "{:+.3f}")) for v in views},
+            **{f"importance ({v})": (lambda r, v=v: _f(r.effect(v), "{:+.3f}")) for v in views},
             "read drop (blank)": _drop, "digits settled": _settled, "needed": lambda r: r.needed}
     keep = [k for k, f in cols.items() if k in ("sample", "crop", "needed") or any(f(r) != "-" for r in rows)]
     lines = ["| " + " | ".join(keep) + " |", "|" + "---|" * len(keep)]
@@ -139,5 +113,5 @@ def _settled(r: CropRecord) -> str:
     return f"{sum(s is not None for s in lens.data['settled'])}/{len(lens.data['settled'])}"
 
 
-__all__ = ["VARIANTS", "ExplainConfig", "CropExplanation", "explain_crops", "disagreements", "crop_table",
-           "explanation_table", "counterfactual_trajectory", "variant_image", "answer_logprobs"]
+__all__ = ["SWAPS", "CropExplanation", "explain_crops", "disagreements", "crop_table", "explanation_table",
+           "counterfactual_trajectory", "variant_image", "answer_logprobs"]

@@ -38,6 +38,9 @@ def _inside(grid, cell, box: Box) -> torch.Tensor:
 
 def pointing_game(cell_map: torch.Tensor, landmark: Box, cell: int) -> bool:
     """Whether the map's hottest cell (first of ties) has its centre inside `landmark` (input frame)."""
+    if cell_map is None:  # a record's method that was not available (its result's `reason` says why)
+        raise ValueError("no map to score: the method was not available for this record (record.result(method, "
+                         "target).reason says why, e.g. captum missing: pip install 'r3lab[explain]')")
     m = torch.as_tensor(cell_map, dtype=torch.float64)
     if not torch.isfinite(m).all():
         raise ValueError("the map holds NaN / inf values")
@@ -122,6 +125,10 @@ def agreement(records: Sequence, target: str = "box", methods: Sequence[str] | N
     `same_top[a|b]` share of crops whose hottest cells coincide, `rank_corr[a|b]` mean Spearman correlation of
     the two maps, `top_in_box[m]` share whose hottest cell lies in the box the model chose, `top_in_landmark[m]`
     in the named landmark (crops with one), `n` crops."""
+    for r in records if methods is not None else ():  # a method asked for by name must have run: say why not
+        for m in methods:
+            if (res := r.result(m, target)) is not None and not res.available:
+                raise ValueError(f"agreement: {m} is not available on {r.sample_id}: {res.reason}")
     recs = [r for r in records if methods is None or all(r.map(m, target) is not None for m in methods)]
     names = list(methods) if methods is not None else sorted({m for r in recs for m in r.methods
                                                                 if r.map(m, target) is not None})

@@ -23,6 +23,7 @@ from typing import Sequence
 import torch
 import torch.utils.checkpoint
 
+from .contract import Call, MethodResult
 from .hooks import frozen
 from .stream import Stream
 
@@ -116,3 +117,19 @@ def _recomputing(model: torch.nn.Module):
                 m.__dict__.pop("_gradient_checkpointing_func", None)
             else:
                 m._gradient_checkpointing_func = func
+
+
+def run(name: str, call: Call) -> list[MethodResult]:
+    """`explain`'s gradient methods for one crop call: a map per target (`METHODS["gradient_x_input"]`, ...)."""
+    cfg, out = call.config, []
+    if why := captum_missing():
+        return [MethodResult(name, t, available=False, reason=why) for t in cfg.targets]
+    for t in cfg.targets:
+        if not call.positions[t]:
+            out.append(MethodResult(name, t, available=False, reason=f"the trajectory has no {t} tokens for this crop"))
+            continue
+        g = attribute(call.stream, call.positions[t], name, baseline=call.blank.main_embeds(), steps=cfg.steps,
+                      chunk=cfg.chunk, recompute=cfg.recompute)
+        out.append(MethodResult(name, t, map=g.tolist(), data={"steps": cfg.steps} if name == "integrated_gradients"
+                                else {}))
+    return out

@@ -12,6 +12,7 @@ from typing import Sequence
 
 import torch
 
+from .contract import Call, MethodResult
 from .hooks import first_tensor
 from .stream import Stream
 
@@ -47,3 +48,10 @@ def logit_lens(stream: Stream, positions: Sequence[int]) -> dict:
     return {"tokens": [policy.decode([int(t)]) for t in tok.tolist()], "rank": rank.T.tolist(),
             "prob": mine.exp().T.tolist(), "settled": settled,
             "settled_all": None if any(s is None for s in settled) else max(settled)}
+
+
+def run(name: str, call: Call) -> list[MethodResult]:
+    """`explain`'s logit lens for one crop call (`METHODS["logit_lens"]`): the box digits, layer by layer."""
+    if not call.positions["box"]:
+        return [MethodResult(name, "box", available=False, reason="the crop call holds no digit tokens")]
+    return [MethodResult(name, "box", data=logit_lens(call.stream, call.positions["box"]))]

@@ -12,12 +12,19 @@ faithfulness measures compare with the gradients' and attention's.
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Sequence
 
 import torch
+from PIL import Image, ImageDraw
 
+from ..core.regions import Box
+from ..core.trajectory import IMAGE, Piece, Trajectory
+from . import faithfulness as faith
+from .contract import BLANK, Call, MethodResult
 from .hooks import first_tensor, replace_first
 from .stream import Stream
+from .swaps import counterfactual_trajectory
 
 
 def layer_outputs(stream: Stream, embeds: torch.Tensor, deepstack=None, positions: torch.Tensor | None = None,
@@ -131,3 +138,71 @@ def patch_map(stream: Stream, blank: Stream, positions: Sequence[int], block: in
         clean = float(stream.score(stream.embeds, positions)[0])
     drops = clean - stream.rows(len(blocks), make, positions, chunk).sum(-1)
     return (drops[:, None] * blocks.float()).sum(0).reshape(stream.grid)
+
+
+def run(name: str, call: Call) -> list[MethodResult]:
+    """`explain`'s patching methods for one crop call: "patching", a map per target (`patch_map`, the main image's
+    cells replaced by a blank image's); "patch_layers", the crop's tokens swapped (effect on read and answer) and the
+    main image inside the box painted blank (effect on the box and the answer), level by level."""
+    policy, traj, stream, ev, k, pos, cfg, other = (call.policy, call.trajectory, call.stream, call.event, call.index,
+                                                    call.positions, call.config, call.other)
+    if name == "patching":
+        return [MethodResult(name, t, map=patch_map(stream, call.blank, pos[t], cfg.block, cfg.chunk).tolist(),
+                             data={"block": cfg.block, "counterfactual": "blank"}) if pos[t]
+                else MethodResult(name, t, available=False, reason=f"the trajectory has no {t} tokens for this crop")
+                for t in cfg.targets]
+    data, notes = {}, []
+    if ev.ok:
+        crop_mask = torch.zeros(stream.length, dtype=torch.bool)
+        a = sum(len(p.ids) for p in traj.pieces[: ev.image_piece])
+        ids = traj.pieces[ev.image_piece].ids
+        crop_mask[[a + i for i, t in enumerate(ids) if t == policy.image_token_id]] = True
+        for s in cfg.swaps:
+            try:
+                image = _other_crop(other) if s == "other" else None
+                cf = counterfactual_trajectory(policy, traj, k, "blank" if s == "other" else s, image=image)
+            except ValueError as e:
+                notes.append(f"swap {s}: {e}")
+                continue
+            targets = {t: pos[t] for t in ("read", "answer") if pos[t]}
+            if targets:
+                data[f"crop:{s}"] = patch_layers(stream, Stream.of(policy, cf), crop_mask, targets, cfg.chunk)
+    else:
+        notes.append("the call was refused: no crop to patch")
+    if ev.call.box is not None:
+        blanked = Stream.of(policy, painted(traj, ev.call.box))
+        cells = _cells_in(stream, ev.call.box)
+        targets = {t: pos[t] for t in ("box", "answer") if pos[t]}
+        if cells.any() and targets:
+            data["region:blank"] = patch_layers(stream, blanked, stream.main_mask(cells[None])[0], targets, cfg.chunk)
+    if not data:
+        return [MethodResult(name, None, available=False, reason="; ".join(notes) or "nothing to patch")]
+    return [MethodResult(name, None, data={**data, "notes": notes})]
+
+
+def _other_crop(other: Trajectory | None) -> Image.Image:
+    if other is None or not other.crops:
+        raise ValueError("no other sample's crop was given (explain(..., other=trajectory with a crop))")
+    c = other.crops[0]
+    return c.image
+
+
+def _cells_in(stream: Stream, box: Box) -> torch.Tensor:
+    """(n,) the main image's cells whose centre lies inside `box`."""
+    xy = faith.cell_centres(stream.grid, stream.cell)
+    return (xy[:, 0] >= box[0]) & (xy[:, 0] <= box[2]) & (xy[:, 1] >= box[1]) & (xy[:, 1] <= box[3])
+
+
+def painted(traj: Trajectory, box: Box | None) -> Trajectory:
+    """A copy whose main image is blank inside `box` (input frame; None: everywhere). Same size, same tokens."""
+    new = traj.copy()
+    i = next(j for j, p in enumerate(new.pieces) if p.kind == IMAGE and p.info.role == "main")
+    old = new.pieces[i]
+    im = old.image.copy()
+    if box is None:
+        im.paste(BLANK, (0, 0, *im.size))
+    else:
+        x1, y1, x2, y2 = traj.frame.to_orig(box)
+        ImageDraw.Draw(im).rectangle((x1, y1, x2, y2), fill=BLANK)
+    new.pieces[i] = Piece(IMAGE, image=im, info=replace(old.info), ids=old.ids, tag=old.tag)
+    return new

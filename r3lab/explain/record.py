@@ -9,34 +9,31 @@ replaced by a blank / coarse / another sample's crop, and the main image's patch
 blank, level by level) and "logit_lens" (`lens`). A method a model or a trajectory cannot support is in the
 record as not available, with the reason; `faithfulness` measures the maps against the named landmark.
 
-The attention summary of each call (the share of the main image's attention inside the box and against its area,
-the most attended cells, the share inside the ground-truth region; one teacher-forced forward for every call and
-target), attention vs box (`attention_box`: is the attention peak in the region, is the written box) and, with
-`WhyConfig.importance`, the counterfactual importance of the crop (the scored text's log-prob with the crop against
-a blank / coarse / wrong-region view) are in the record too: `explain_crops` (`crops.py`) is this record with
-attention and importance only.
+Methods are a registry (`contract.METHODS`: a module whose `run(name, call)` computes one, and one entry each); a
+name it does not hold is an error, never another method's result. The attention summary of each call
+(`CropRecord.attention`: the share of the main image's attention inside the box and against its area, the most
+attended cells, the share inside the ground-truth region, attention vs box; one teacher-forced forward for every
+call and target) and, with `WhyConfig.importance`, the crop's importance (`CropRecord.importance`: the scored text's
+log-prob with the crop against a blank / coarse / other-region view) are in the record too: `explain_crops`
+(`crops.py`) is this record with `WhyConfig.quick()`.
 """
 from __future__ import annotations
 
+import importlib
 import time
 from dataclasses import replace
 from typing import TYPE_CHECKING, Sequence
 
-import torch
-from PIL import Image, ImageDraw
-
-from ..core.regions import Box, box_area, box_iou
-from ..core.trajectory import IMAGE, Piece, Trajectory
+from ..core.regions import box_area, box_iou
+from ..core.trajectory import Trajectory
 from . import faithfulness as faith
 from .attention_box import AttentionBox, landmark as _landmark
 from .capture import capture_attention
-from .contract import (BLANK, MAP_METHODS, METHODS, SWAPS, TARGETS, CropRecord, MethodResult,  # noqa: F401
-                       WhyConfig, names)
-from .swaps import call_queries, counterfactual_trajectory, importance, piece_starts, read_span, scored_trajectory
-from .gradients import GRADIENT_METHODS, attribute, captum_missing
-from .lens import logit_lens
-from .patching import patch_layers, patch_map
+from .contract import (MAP_METHODS, METHODS, TARGETS, AttentionSummary, Call, CropRecord,  # noqa: F401
+                       MethodResult, WhyConfig, map_methods, names)
+from .patching import painted
 from .stream import Stream, target_positions
+from .swaps import call_queries, importance, piece_starts, read_span, scored_trajectory
 
 if TYPE_CHECKING:
     from ..model.policy import Policy
@@ -58,7 +55,7 @@ def explain(policy: "Policy", trajectory: Trajectory, config: WhyConfig | None =
     if set(cfg.methods) - {"attention"} or cfg.faithfulness:  # attention alone needs no residual stream
         try:
             stream = Stream.of(policy, traj)
-            blank = Stream.of(policy, _painted(traj, None))
+            blank = Stream.of(policy, painted(traj, None))
         except NotImplementedError as e:
             stream_error = str(e)
     grid, cell = _geometry(policy, traj)
@@ -90,11 +87,12 @@ def explain(policy: "Policy", trajectory: Trajectory, config: WhyConfig | None =
     if "attention" in cfg.methods:
         _attention(policy, traj, records, positions, gts, cfg)
     for rec, ev, pos in zip(records, traj.events, positions):
+        call = Call(policy, traj, stream, blank, ev, rec.event, pos, cfg, other)
         for m in cfg.methods:
             if m == "attention":
                 continue
             t0 = time.perf_counter()
-            for r in _run_method(m, policy, traj, stream, blank, ev, rec.event, pos, cfg, other, stream_error):
+            for r in run_method(m, call, stream_error):
                 r.seconds = time.perf_counter() - t0
                 rec.methods.setdefault(m, {})[r.target or "all"] = r
         if cfg.faithfulness and stream is not None:
@@ -125,33 +123,18 @@ def _na(method, target, reason) -> MethodResult:
     return MethodResult(method, target, available=False, reason=reason)
 
 
-def _run_method(m, policy, traj, stream, blank, ev, k, pos, cfg, other, stream_error) -> list[MethodResult]:
-    targets = list(cfg.targets)
-    if stream is None:
-        return [_na(m, t, stream_error)
-                for t in (targets if m in MAP_METHODS else ["box"] if m == "logit_lens" else [None])]
-    if m in GRADIENT_METHODS:
-        if why := captum_missing():
-            return [_na(m, t, why) for t in targets]
-        out = []
-        for t in targets:
-            if not pos[t]:
-                out.append(_na(m, t, f"the trajectory has no {t} tokens for this crop"))
-                continue
-            g = attribute(stream, pos[t], m, baseline=blank.main_embeds(), steps=cfg.steps, chunk=cfg.chunk,
-                          recompute=cfg.recompute)
-            out.append(MethodResult(m, t, map=g.tolist(),
-                                    data={"steps": cfg.steps} if m == "integrated_gradients" else {}))
-        return out
-    if m == "patching":
-        return [MethodResult(m, t, map=patch_map(stream, blank, pos[t], cfg.block, cfg.chunk).tolist(),
-                             data={"block": cfg.block, "counterfactual": "blank"}) if pos[t]
-                else _na(m, t, f"the trajectory has no {t} tokens for this crop") for t in targets]
-    if m == "logit_lens":
-        if not pos["box"]:
-            return [_na(m, "box", "the crop call holds no digit tokens")]
-        return [MethodResult(m, "box", data=logit_lens(stream, pos["box"]))]
-    return [_patch_layers(policy, traj, stream, ev, k, pos, cfg, other)]
+def run_method(name: str, call: Call, unavailable: str = "") -> list[MethodResult]:
+    """Method `name` of the registry (`contract.METHODS`) on one crop call: its module's `run`, or each result
+    "not available" with the reason where the model gave no residual stream. An unregistered name is a ValueError."""
+    if name not in METHODS or name == "attention":
+        raise ValueError(f"no per-call explanation method {name!r}; registered: "
+                         f"{[m for m in METHODS if m != 'attention']} (a new one: its module's run(name, call) and an "
+                         "entry in r3lab.explain.contract.METHODS)")
+    spec = METHODS[name]
+    if call.stream is None:
+        targets = {"each": list(call.config.targets), "box": ["box"], "none": [None]}[spec.targets]
+        return [_na(name, t, unavailable) for t in targets]
+    return importlib.import_module(spec.module, __package__).run(name, call)
 
 
 def _attention(policy, traj, records, positions, gts, cfg) -> None:
@@ -181,84 +164,22 @@ def _attention(policy, traj, records, positions, gts, cfg) -> None:
         q = pos["call"]
         if rec.box is None or not q:
             continue
-        rec.mass_in_box = maps.mass(rec.box, image=0, queries=q, **agg)
-        rec.mass_outside = 1.0 - rec.mass_in_box
-        rec.concentration = rec.mass_in_box / rec.area_frac if rec.area_frac else None
-        rec.top_regions = maps.top_regions(0, k=cfg.top_k, queries=q, **agg)
+        mass = maps.mass(rec.box, image=0, queries=q, **agg)
+        a = rec.attention = AttentionSummary(mass, mass / rec.area_frac if rec.area_frac else None,
+                                             maps.top_regions(0, k=cfg.top_k, queries=q, **agg))
         if rec.landmark is None:
             continue
-        rec.gt_mass = maps.mass(rec.landmark, image=0, queries=q, **agg)
-        top = rec.top_regions[0]["box"] if rec.top_regions else None
-        rec.top_in_gt = top is not None and any(box_iou(top, g) > 0 for g in gts)
+        a.gt_mass = maps.mass(rec.landmark, image=0, queries=q, **agg)
+        top = a.top_regions[0]["box"] if a.top_regions else None
+        a.top_in_gt = top is not None and any(box_iou(top, g) > 0 for g in gts)
         cells = maps.cell_boxes(0, "input").double()
         cx, cy = (cells[:, 0] + cells[:, 2]) / 2, (cells[:, 1] + cells[:, 3]) / 2
         lm = rec.landmark
         inside = (cx >= lm[0]) & (cx <= lm[2]) & (cy >= lm[1]) & (cy <= lm[3])
         peak = int(maps.grid(0, queries=q, **agg).reshape(-1).argmax())
         W, H = rec.input_size
-        rec.attention_box = AttentionBox(rec.event, lm, bool(inside[peak]), rec.gt_mass, box_area(lm) / (W * H),
-                                         float(inside.double().mean()), float(rec.gt_iou), rec.gt_iou >= cfg.iou
-                                         ).to_dict()
-
-
-def _patch_layers(policy, traj, stream, ev, k, pos, cfg, other) -> MethodResult:
-    """The crop's tokens swapped (effect on read and answer) and the main image inside the box painted blank
-    (effect on the box and the answer), level by level."""
-    data, notes = {}, []
-    if ev.ok:
-        crop_mask = torch.zeros(stream.length, dtype=torch.bool)
-        a = sum(len(p.ids) for p in traj.pieces[: ev.image_piece])
-        ids = traj.pieces[ev.image_piece].ids
-        crop_mask[[a + i for i, t in enumerate(ids) if t == policy.image_token_id]] = True
-        for s in cfg.swaps:
-            try:
-                image = _other_crop(other) if s == "other" else None
-                cf = counterfactual_trajectory(policy, traj, k, "blank" if s == "other" else s, image=image)
-            except ValueError as e:
-                notes.append(f"swap {s}: {e}")
-                continue
-            targets = {t: pos[t] for t in ("read", "answer") if pos[t]}
-            if targets:
-                data[f"crop:{s}"] = patch_layers(stream, Stream.of(policy, cf), crop_mask, targets, cfg.chunk)
-    else:
-        notes.append("the call was refused: no crop to patch")
-    if ev.call.box is not None:
-        painted = Stream.of(policy, _painted(traj, ev.call.box))
-        cells = _cells_in(stream, ev.call.box)
-        targets = {t: pos[t] for t in ("box", "answer") if pos[t]}
-        if cells.any() and targets:
-            data["region:blank"] = patch_layers(stream, painted, stream.main_mask(cells[None])[0], targets, cfg.chunk)
-    if not data:
-        return _na("patch_layers", None, "; ".join(notes) or "nothing to patch")
-    return MethodResult("patch_layers", None, data={**data, "notes": notes})
-
-
-def _other_crop(other: Trajectory | None) -> Image.Image:
-    if other is None or not other.crops:
-        raise ValueError("no other sample's crop was given (explain(..., other=trajectory with a crop))")
-    c = other.crops[0]
-    return c.image
-
-
-def _cells_in(stream: Stream, box: Box) -> torch.Tensor:
-    """(n,) the main image's cells whose centre lies inside `box`."""
-    xy = faith.cell_centres(stream.grid, stream.cell)
-    return (xy[:, 0] >= box[0]) & (xy[:, 0] <= box[2]) & (xy[:, 1] >= box[1]) & (xy[:, 1] <= box[3])
-
-
-def _painted(traj: Trajectory, box: Box | None) -> Trajectory:
-    """A copy whose main image is blank inside `box` (input frame; None: everywhere). Same size, same tokens."""
-    new = traj.copy()
-    i = next(j for j, p in enumerate(new.pieces) if p.kind == IMAGE and p.info.role == "main")
-    old = new.pieces[i]
-    im = old.image.copy()
-    if box is None:
-        im.paste(BLANK, (0, 0, *im.size))
-    else:
-        x1, y1, x2, y2 = traj.frame.to_orig(box)
-        ImageDraw.Draw(im).rectangle((x1, y1, x2, y2), fill=BLANK)
-    new.pieces[i] = Piece(IMAGE, image=im, info=replace(old.info), ids=old.ids, tag=old.tag)
-    return new
+        a.vs_box = AttentionBox(rec.event, lm, bool(inside[peak]), a.gt_mass, box_area(lm) / (W * H),
+                                float(inside.double().mean()), float(rec.gt_iou), rec.gt_iou >= cfg.iou).to_dict()
 
 
 def _faithfulness(rec: CropRecord, stream: Stream, blank: Stream, positions: Sequence[int], cfg: WhyConfig) -> None:
@@ -266,7 +187,7 @@ def _faithfulness(rec: CropRecord, stream: Stream, blank: Stream, positions: Seq
     if not positions:
         rec.notes.append(f"no {t} tokens: faithfulness not measured")
         return
-    maps = {m: rec.map(m, t) for m in MAP_METHODS if rec.map(m, t) is not None}
+    maps = {m: rec.map(m, t) for m in map_methods() if rec.map(m, t) is not None}
     maps["random"] = faith.random_map(stream.grid, f"{rec.sample_id}/{rec.event}", cfg.seed)
     for name, mp in maps.items():
         c = faith.curves(stream, blank, mp, positions, cfg.curve_steps, cfg.chunk)

@@ -106,10 +106,10 @@ def mean_effects(records: Sequence[CropRecord], key: str = "crop:blank", target:
 
 def lens_summary(records: Sequence[CropRecord]) -> dict:
     """The logit lens over every box digit: how many became the top prediction for good ("settled"), at which
-    layer on average, and the decoder's depth."""
+    layer on average, how many after each layer (`by_layer`, layer -> count), and the decoder's depth."""
     rows = [r.result("logit_lens", "box") for r in records]
     settled = [s for x in rows if x is not None and x.available for s in x.data["settled"]]
     done = [s for s in settled if s is not None]
     depth = next((len(x.data["rank"][0]) for x in rows if x is not None and x.available and x.data["rank"]), 0)
     return {"digits": len(settled), "settled": len(done), "mean_layer": sum(done) / len(done) if done else None,
-            "layers": depth}
+            "layers": depth, "by_layer": {layer: done.count(layer) for layer in range(depth)}}

@@ -1,4 +1,4 @@
-"""Counterfactual crops and teacher-forced scoring: a crop swapped for a blank, coarse or wrong-region view (same size,
+"""Counterfactual crops and teacher-forced scoring: a crop swapped for a blank, coarse or other-region view (same size,
 same tokens, same positions), the token positions of a call, its read and the answer, and their log-probs.
 
 What `explain` (`record.py`) and the tool-necessity ablations (`r3lab.evaluation.necessity`) build on.
@@ -17,15 +17,15 @@ from ..core.regions import Box, box_iou, crop_and_zoom
 from ..core.trajectory import IMAGE, MODEL, Piece, Trajectory
 from ..engine.scoring import TokenScorer, token_logprobs
 
-from .contract import VARIANTS
+from .contract import SWAPS, Importance, swap_name
 
 if TYPE_CHECKING:
     from ..model.policy import Policy
 
 
-def counterfactual_trajectory(policy: "Policy", traj: Trajectory, event: int = 0, kind: str = "wrong",
+def counterfactual_trajectory(policy: "Policy", traj: Trajectory, event: int = 0, kind: str = "other",
                               image: Image.Image | None = None) -> Trajectory:
-    """A copy of `traj` whose crop of `event` shows `image` (or a "blank" / "coarse" / "wrong" view).
+    """A copy of `traj` whose crop of `event` shows `image` (or a "blank" / "coarse" / "other" view: `SWAPS`).
 
     The replacement has the crop's size, so every token and position stays where it was.
     """
@@ -36,8 +36,8 @@ def counterfactual_trajectory(policy: "Policy", traj: Trajectory, event: int = 0
     ip = events[event].image_piece
     old = traj.pieces[ip]
     if image is None:
-        if kind not in VARIANTS:
-            raise ValueError(f"kind={kind!r}: choose from {VARIANTS}")
+        if (kind := swap_name(kind)) not in SWAPS:
+            raise ValueError(f"kind={kind!r}: choose from {SWAPS}")
         gts = [traj.frame.to_input(b) for b in traj.gt_boxes]
         image = _variant_image(kind, traj, old, policy.view, gts + [old.info.box_input])
     new = traj.copy()
@@ -119,9 +119,9 @@ def answer_logprobs(policy: "Policy", trajectories: Sequence[Trajectory]) -> lis
 
 
 def variant_image(kind: str, traj: Trajectory, piece: Piece, view) -> Image.Image:
-    """What a crop `piece` of `traj` shows as a "blank", "coarse" or "wrong" view, at the crop's size."""
-    if kind not in VARIANTS:
-        raise ValueError(f"kind={kind!r}: choose from {VARIANTS}")
+    """What a crop `piece` of `traj` shows as a "blank", "coarse" or "other" view, at the crop's size."""
+    if (kind := swap_name(kind)) not in SWAPS:
+        raise ValueError(f"kind={kind!r}: choose from {SWAPS}")
     gts = [traj.frame.to_input(b) for b in traj.gt_boxes]
     return _variant_image(kind, traj, piece, view, gts + [piece.info.box_input])
 
@@ -135,11 +135,11 @@ def _variant_image(kind: str, traj: Trajectory, piece: Piece, view, avoid: list[
     if kind == "coarse":  # what the model already saw of that region, blown up: no new detail
         region = main.crop(tuple(int(round(v)) for v in box))
         return region.resize(size, Image.BILINEAR)
-    wrong = _wrong_box(box, traj.frame.input_size, avoid)
-    return crop_and_zoom(traj.main.image, wrong, view).image.resize(size, Image.LANCZOS)
+    other = _other_box(box, traj.frame.input_size, avoid)
+    return crop_and_zoom(traj.main.image, other, view).image.resize(size, Image.LANCZOS)
 
 
-def _wrong_box(box: Box, size, avoid: list[Box]) -> Box:
+def _other_box(box: Box, size, avoid: list[Box]) -> Box:
     """A box of the same size elsewhere, overlapping the chosen box and the ground truth the least."""
     W, H = size
     w, h = min(box[2] - box[0], W), min(box[3] - box[1], H)
@@ -164,11 +164,12 @@ def _read_positions(policy, traj: Trajectory, ev) -> list[int]:
     return [piece_starts(traj)[k] + t for t in _tokens_in(policy, traj.pieces[k].ids, 0, end)]
 
 
-def importance(policy, scored: Trajectory, recs, variants: Sequence[str], score: str) -> None:
-    """Fill each accepted crop's `logp`, `logp_variants` and `importance` (logp - logp with the crop swapped for
-    each of `variants`), scoring the final answer (`score="answer"`) or the read after the crop ("read")."""
+def importance(policy, scored: Trajectory, recs, swaps: Sequence[str], score: str) -> None:
+    """Fill each accepted crop's `importance` (`contract.Importance`: the log-prob with the crop, with each of `swaps`
+    in its place, and the difference), scoring the final answer (`score="answer"`) or the read after the crop
+    ("read")."""
     todo = [r for r in recs if r.ok]
-    if not todo or not variants or scored is None:
+    if not todo or not swaps or scored is None:
         return
     events = scored.events or scored.crop_events()
     pos = {r.event: (_answer_positions(policy, scored) if score == "answer"
@@ -178,17 +179,18 @@ def importance(policy, scored: Trajectory, recs, variants: Sequence[str], score:
         return
     batch, keys = [scored], [None]
     for r in todo:
-        for v in variants:
+        for v in swaps:
             batch.append(counterfactual_trajectory(policy, scored, r.event, v))
             keys.append((r.event, v))
-    # one batch: the variants keep every token in place, so one position list per event serves them all
+    # one batch: the swaps keep every token in place, so one position list per event serves them all
     lps = _position_logprobs(policy, batch, [sorted({q for ps in pos.values() for q in ps})]
                              + [pos[k[0]] for k in keys[1:]])
     for key, lp in zip(keys[1:], lps[1:]):
         r = next(x for x in todo if x.event == key[0])
-        r.logp = float(lps[0][pos[r.event]].sum())
-        r.logp_variants[key[1]] = float(lp[pos[r.event]].sum())
-        r.importance[key[1]] = r.logp - r.logp_variants[key[1]]
+        if r.importance is None:
+            r.importance = Importance(score, float(lps[0][pos[r.event]].sum()))
+        r.importance.swapped[key[1]] = float(lp[pos[r.event]].sum())
+        r.importance.effect[key[1]] = r.importance.logp - r.importance.swapped[key[1]]
 
 
 def _position_logprobs(policy, trajectories, positions) -> list[torch.Tensor]:

@@ -4,7 +4,8 @@ per-family rules, LoRA adapters, and the published shapes built without weights.
 from .._lazy import lazy
 
 __getattr__, __dir__, __all__ = lazy(__name__, {
-    ".policy": ["R3Processor", "Policy", "build_image_processor", "load_policy", "read_view"],
+    ".policy": ["R3Processor", "Policy", "build_image_processor", "load_policy"],
+    ".folder": ["read_view", "read_extra", "adapter_base"],
     ".families": ["rules_for"],
     ".adapters": ["LoRAConfig", "add_lora", "base_model", "merge"],
     ".real": ["build_real", "real_config", "real_policy"],

@@ -9,6 +9,6 @@ __getattr__, __dir__, __all__ = lazy(__name__, {
     ".recipe": ["Recipe", "run_recipe"],
     ".reading": ["table_notes"],
     ".report": ["LABELS", "markdown_table", "stage_times", "model_card", "curriculum_table"],
-    ".shipping": ["SHIPPED", "ship", "load_card", "warm_start", "check_scores"],
+    ".shipping": ["SHIPPED", "ship", "load_card", "warm_start", "card_scores"],
     ".ground_check": ["WhereConfig", "evaluate_where", "where_metrics"],
 })

@@ -1,14 +1,16 @@
 """A phase's check, whatever it measures: taking it, recording it (logs/<phase>_checks.json, one row per round),
 whether it passes, the one error when it never does, and its lines in the model card.
 
-What each measure is lives in its module (`ground_check`, `read_check`, `drill_check`, `compare_check`,
-`sft_check`, `sft_read_check`); `MEASURES` says what each reports, in words, and which number meets the bar.
-This module imports none of them until a check is taken (the curriculum's settings are read without torch).
+`MEASURES` registers each measure: the module whose `take(policy, recipe, phase) -> dict` measures it
+(`ground_check`, `read_check`, `drill_check`, `compare_check`, `sft_check`), what it reports in words and which
+number meets the bar. A new check is its module and one entry here. This module imports none of them until a check
+is taken (the curriculum's settings are read without torch).
 """
 from __future__ import annotations
 
+import importlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -26,8 +28,9 @@ def _control(row: dict) -> str:  # rows written before control was measured have
 
 @dataclass(frozen=True)
 class Measure:
-    """What a check measures, in the words of its error and of the model card."""
+    """What a check measures: where its `take` lives, and its words in the error and the model card."""
 
+    module: str  # the module of its `take(policy, recipe, phase) -> dict` (relative to this package, or absolute)
     metric: str  # the record's number held to the bar
     what: str  # the number in a few words (the curriculum table)
     noun: str  # "after 200 <noun> steps"
@@ -35,11 +38,16 @@ class Measure:
     consequence: str  # why falling short matters
     title: str  # the card section's title
     line: Callable[[dict], str]  # one record as a card line (after "- after N <noun> steps: ")
+    parts: tuple = ()  # what `Check.only` may name: a part taken alone while below the bar
+
+    def take(self, policy, recipe, phase) -> dict:
+        """The measurement of phase `phase`'s check on `policy` under `recipe` (its module's `take`)."""
+        return importlib.import_module(self.module, __package__).take(policy, recipe, phase)
 
 
 MEASURES = {
     "where": Measure(
-        "centre_on_named", "box centres on the named landmark", "grounding",
+        ".ground_check", "centre_on_named", "box centres on the named landmark", "grounding",
         lambda r, f: (f"the boxes centre on the named landmark in {r['centre_on_named']} % of {f}'s questions",
                       f"a random landmark: {r['random_landmark_centre']} %"),
         "so every later stage would crop the wrong landmark",
@@ -47,14 +55,14 @@ MEASURES = {
         lambda r: f"box centres on the named landmark {r['centre_on_named']} % (a random landmark: "
                   f"{r['random_landmark_centre']} %), mean IoU {r['mean_iou']}"),
     "read": Measure(
-        "read_accuracy", "close-ups read right", "read",
+        ".read_check", "read_accuracy", "close-ups read right", "read",
         lambda r, f: (f"the policy reads {r['read_accuracy']} % of {f}'s held-out close-ups",
                       f"chance: {r['chance']} %"),
         "so SFT would start from a model that cannot read the detail",
         "Read check (held-out close-ups, the crop opened, after each read phase)",
         lambda r: f"{r['read_accuracy']} % of {r['n']} held-out close-ups read right (chance: {r['chance']} %)"),
     "text_verdict": Measure(
-        "text_verdict", "verdicts right, as text", "drill",
+        ".drill_check", "text_verdict", "verdicts right, as text", "drill",
         lambda r, f: (f"the policy prefers the true verdict in {r['text_verdict']} % of {f}'s held-out text-only "
                       f"comparisons", "chance: 50 %"),
         "so the comparison phase would start without the verdict",
@@ -62,7 +70,7 @@ MEASURES = {
         lambda r: f"the true verdict preferred in {r['text_verdict']} % of {r['n']} held-out comparisons (chance: "
                   f"{r['chance']} %)"),
     "verdict": Measure(
-        "verdict", "verdicts right, both crops in place", "comparison",
+        ".compare_check", "verdict", "verdicts right, both crops in place", "comparison",
         lambda r, f: (f"the policy prefers the true verdict in {r['verdict']} % of {f}'s held-out comparisons",
                       "chance: 50 %"),
         "so compare_two would stay at chance after SFT",
@@ -70,19 +78,21 @@ MEASURES = {
         lambda r: f"the true verdict preferred in {r['verdict']} % of {r['n']} held-out comparisons (chance: "
                   f"{r['chance']} %)"),
     "sft": Measure(
-        "compare_two", "compare_two answered right", "SFT",
+        ".sft_check", "compare_two", "compare_two answered right", "SFT",
         lambda r, f: (f"the policy answers {r['compare_two']} % of {f}'s held-out compare_two questions",
                       f"read_one {r['read_one']} %"),
         "", "SFT check (held-out questions, greedy with crops, after each SFT phase)",
         lambda r: f"compare_two {r['compare_two']} %, read_one {r['read_one']} %{_control(r)} of {r['n']} held-out "
-                  f"questions each (crop IoU {r['crop_iou']}, {r['contains_detail']} % of crops on the detail)"),
+                  f"questions each (crop IoU {r['crop_iou']}, {r['contains_detail']} % of crops on the detail)",
+        ("read_one", "compare_two")),
     "sft_read": Measure(
-        "read_one", "read_one answered right", "read_one",
+        ".sft_check", "read_one", "read_one answered right", "read_one",
         lambda r, f: (f"the policy answers {r['read_one']} % of {f}'s held-out read_one questions", ""),
         "", "SFT read_one check (read_one learned last; after each read_one phase)",
         lambda r: f"read_one {r['read_one']} %" + (
             f", compare_two {r['compare_two']} %{_control(r)} of {r['n']} held-out questions each (crop IoU "
-            f"{r['crop_iou']})" if "compare_two" in r else f" of {r['n']} held-out questions")),
+            f"{r['crop_iou']})" if "compare_two" in r else f" of {r['n']} held-out questions"),
+        ("read_one", "compare_two")),
 }
 GROUND = "centre_on_named"  # what a check's ground_bar holds to its bar: the "where" measure's metric
 
@@ -147,24 +157,16 @@ def card_section(phase, rows: list[dict]) -> str:
 
 
 def take(policy, recipe, phase) -> dict:
-    """Measure phase `phase`'s check on `policy` under `recipe` (a RecipeConfig). In a distributed run every rank
-    calls it and measures its share (the same result on every rank)."""
-    from . import compare_check, drill_check, ground_check, read_check, sft_check, sft_read_check
+    """Measure phase `phase`'s check on `policy` under `recipe` (a RecipeConfig): its measure's `take`; with
+    `check.only`, that part alone while below the bar and the whole measure once it passes; with `ground_bar`, the
+    grounding on the "where" check's held-out questions too. In a distributed run every rank calls it and measures
+    its share (the same result on every rank)."""
+    c = phase.check
+    m = MEASURES[c.measure].take(policy, recipe, phase)
+    if c.only and passes(m, c):
+        m = MEASURES[c.measure].take(policy, recipe, replace(phase, check=replace(c, only="")))
+    if c.ground_bar:  # as many questions
+        from .ground_check import measure
 
-    c, world, kind = phase.check, recipe.world_config(), phase.check.measure
-    where = dict(recipe.world, **recipe.base_world)  # the grounding phases' world
-    if kind == "where":
-        return ground_check.evaluate_where(policy, ground_check.WhereConfig(n=c.n, seed=c.seed, world=where))
-    if kind == "read":
-        m = read_check.read_accuracy(policy, world, c.n, seed=c.seed)
-    elif kind == "text_verdict":
-        m = drill_check.text_verdict(policy, world, c.n, seed=c.seed, reads=phase.mix.reads)
-    elif kind == "verdict":
-        m = compare_check.verdict_accuracy(policy, world, c.n, seed=c.seed)
-    elif kind == "sft":
-        m = sft_check.measure(policy, world, recipe.eval_config("sft"), c.n, seed=c.seed)
-    else:
-        m = sft_read_check.measure(policy, world, recipe.eval_config("sft"), c.n, c.bar, seed=c.seed)
-    if c.ground_bar:  # the grounding on the "where" check's own held-out questions, as many
-        m[GROUND] = ground_check.measure(policy, where, c.n)[GROUND]
+        m[GROUND] = measure(policy, dict(recipe.world, **recipe.base_world), c.n)[GROUND]
     return m

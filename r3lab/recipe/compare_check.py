@@ -79,3 +79,8 @@ def measure(policy, world: WorldConfig, n: int, ground_world: dict | None = None
     if ground_world is not None:
         m["centre_on_named"] = ground_check.measure(policy, ground_world, n)["centre_on_named"]
     return m
+
+
+def take(policy, recipe, phase) -> dict:
+    """The comparison phase's check (`checks.MEASURES["verdict"]`): `verdict_accuracy` on its held-out comparisons."""
+    return verdict_accuracy(policy, recipe.world_config(), phase.check.n, seed=phase.check.seed)

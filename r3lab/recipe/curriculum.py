@@ -15,12 +15,14 @@ from ..core.settings import (MAX_ROWS, RATE, SEED, SHARE, STEPS, WHY, check_bool
 from ..data.grounding import CLOSEUP_STYLES
 from ..data.tasks import ALL_FAMILIES
 from .checks import MEASURES
+from .phase_data import SOURCES
 
-SOURCES = ("base", "drill", "vlir")
+FROZEN = ("vision", "merger")  # what a phase may leave untrained (`Phase.frozen`)
 MAX_SAMPLES = 10**6  # samples one phase draws: each is built and held in memory (a few KB)
 MAX_CHECK = 100_000  # held-out questions of one check: each is a greedy rollout
 MAX_ROUNDS = 100  # added phases of one check
 MAX_PHASES = 64  # phases of one stage
+MAX_GROUP = 256  # rollouts per prompt
 WHY_SAMPLES = "samples are built and held in memory"
 WORLDS = ("recipe", "grounding")
 FINDINGS = "research/FINDINGS.md"
@@ -28,8 +30,8 @@ FINDINGS = "research/FINDINGS.md"
 
 @dataclass
 class Mix:
-    """What a phase's samples are: where they come from and in what shares (each field names the sources it
-    applies to; the others ignore it)."""
+    """What a phase's samples are: where they come from (`phase_data.SOURCES`) and in what shares (each field names
+    the sources it applies to; the others ignore it)."""
 
     source: str = "base"  # "base": grounding, close-ups, comparisons; "drill": comparisons as text; "vlir": VLIR
     world: str = "recipe"  # base, drill: "recipe" (the recipe's world) or "grounding" (base_world on top)
@@ -47,7 +49,7 @@ class Mix:
     without: str = ""  # vlir: comma-separated families the phase draws none of
 
     def __post_init__(self):
-        check_choice(self, "source", SOURCES)
+        check_choice(self, "source", tuple(SOURCES))
         check_choice(self, "world", WORLDS)
         check_choice(self, "style", CLOSEUP_STYLES)
         check_ranges(self, ints=dict(samples=(0, MAX_SAMPLES)), floats=dict(closeups=SHARE, pairs=SHARE,
@@ -70,49 +72,49 @@ class Mix:
                 **{f: 0 for f in self.held if f in families}}
 
     def describe(self) -> str:
-        """The samples in a few words (the curriculum table's data column)."""
-        if self.source == "vlir":
-            shares = ", ".join(f"{f} {w:g}" for f, w in self.weights.items())
-            held = f"; no {self.without}" if self.without else ""
-            return f"VLIR{'' if self.crops else ' without crops'} ({shares or 'equal shares'}, others 1{held})"
-        if self.source == "drill":
-            parts = ["comparisons as text" + (", reads written" if self.reads else "")]
-            parts += [f"grounding questions {self.grounding:.0%}"] if self.grounding else []
-        else:
-            parts = [f"comparisons {self.comparisons:.0%}" + ("" if self.crops else " (reads as text)")] \
-                if self.comparisons else []
-            if self.closeups:
-                kind = "colour-mark close-ups" if self.marks else "close-ups"
-                parts.append(f"{kind} {self.closeups:.0%}" + (f" ({self.style})" if self.style != "answer" else ""))
-            if self.closeups < 1:
-                parts.append("grounding questions" + (f" ({self.pairs:.0%} name two)" if self.pairs else ""))
-            parts += [f"controls {self.controls:.0%}"] if self.controls else []
-        return "; ".join(parts) + (", grounding world" if self.world == "grounding" else "")
+        """The samples in a few words (the curriculum table's data column): its source's words."""
+        return SOURCES[self.source].describe(self)
 
 
 @dataclass
 class Check:
     """A measurement on held-out questions after a phase, and the phases it adds while below its bar."""
 
-    measure: str  # what is measured: where, read, text_verdict, verdict, sft or sft_read (checks.MEASURES)
-    n: int = 200  # held-out questions (0: no check)
-    bar: float = 0.0  # % the measure must reach
-    more: int = 0  # steps of each phase added while below the bar (a fresh warm-up, cosine and samples)
-    rounds: int = 0  # at most this many added phases; still below the bar: CheckError, naming the fix
-    seed: int = 10_000  # the held-out questions' seed (one no training phase draws from)
-    more_seed: int = 20  # added phase k draws its samples at data seed offset more_seed + k (VLIR: its order)
-    early: float = 0.0  # share of the phase's steps at which it is also measured, ending the phase if it passes
-    ground_bar: float = 0.0  # % of box centres on the named landmark, measured alongside (0: not measured)
-    since: str = ""  # the phase from which the record counts steps (default: this one)
+    measure: str
+    """what is measured: a name of checks.MEASURES (where, read, text_verdict, verdict, sft, sft_read)"""
+    n: int = 200
+    """held-out questions (0: no check)"""
+    bar: float = 0.0
+    """% the measure must reach"""
+    more: int = 0
+    """steps of each phase added while below the bar (a fresh warm-up, cosine and samples)"""
+    rounds: int = 0
+    """at most this many added phases; still below the bar: CheckError, naming the fix"""
+    seed: int = 10_000
+    """the held-out questions' seed (one no training phase draws from)"""
+    more_seed: int = 20
+    """added phase k draws its samples at data seed offset more_seed + k (VLIR: its order)"""
+    early: float = 0.0
+    """share of the phase's steps at which it is also measured, ending the phase if it passes"""
+    ground_bar: float = 0.0
+    """% of box centres on the named landmark, measured alongside (0: not measured)"""
+    since: str = ""
+    """the phase from which the record counts steps (default: this one)"""
+    only: str = ""
+    """a part of the measure taken alone while below the bar, the whole once it passes (sft: a family)"""
 
     def __post_init__(self):
         check_choice(self, "measure", tuple(MEASURES))
+        check_text(self, "since", 100)
+        check_text(self, "only", 100)
+        if self.only and self.only not in MEASURES[self.measure].parts:
+            raise ValueError(f"Check.only = {short(self.only)}: the {self.measure!r} measure takes alone one of "
+                             f"{list(MEASURES[self.measure].parts) or 'nothing'}")
         check_ranges(self, ints=dict(n=(0, MAX_CHECK), more=STEPS, rounds=(0, MAX_ROUNDS), seed=SEED,
                                      more_seed=SEED),
                      floats=dict(bar=(0.0, 100.0), ground_bar=(0.0, 100.0), early=SHARE), open_high=("early",),
                      why=dict(n="each is a greedy rollout", more=WHY["steps"], seed=WHY["seed"],
                               more_seed=WHY["seed"]))
-        check_text(self, "since", 100)
 
 
 @dataclass
@@ -126,6 +128,7 @@ class Phase:
     seed: int = 0  # its samples' data seed offset (a VLIR phase: its training order's seed offset)
     check: Check | None = None  # measured after the phase; phases added while below its bar
     why: str = ""  # the section of research/FINDINGS.md that says why the phase is there
+    frozen: str = ""  # comma-separated parts of the model the phase leaves untrained: vision, merger
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not re.fullmatch(r"[a-z][a-z0-9_]{0,63}", self.name):
@@ -137,10 +140,17 @@ class Phase:
         check_ranges(self, ints=dict(steps=STEPS, seed=SEED), floats=dict(lr=RATE),
                      why=dict(steps=WHY["steps"], seed=WHY["seed"]))
         check_text(self, "why", 1000)
+        check_text(self, "frozen", 100)
+        if bad := [f for f in self.frozen_parts if f not in FROZEN]:
+            raise ValueError(f"{self.name}.frozen names {short(bad)}: a phase may leave untrained {list(FROZEN)}")
         c = self.check
         if c is not None and c.n and c.rounds and c.more < 1:
             raise ValueError(f"{self.name}.check.rounds = {c.rounds} adds phases of {self.name}.check.more steps "
                              f"(--{_flag(self.name)}-more); it must be >= 1, got {c.more}")
+
+    @property
+    def frozen_parts(self) -> list[str]:
+        return [f.strip() for f in self.frozen.split(",") if f.strip()]
 
     @property
     def checked(self) -> bool:
@@ -203,7 +213,7 @@ def base_stage() -> Stage:
         Phase("read", 200, 1e-3, Mix(closeups=0.75, pairs=0.25, controls=0.15), seed=1, why="Reading",
               check=Check("read", n=200, bar=60.0, more=200, rounds=6, seed=20_000, more_seed=40,
                           since="read_focus")),
-        Phase("drill", 1000, 5e-4, Mix(source="drill", pairs=0.5), seed=5, why="Comparison",
+        Phase("drill", 1000, 5e-4, Mix(source="drill", pairs=0.5), seed=5, why="Comparison", frozen="vision,merger",
               check=Check("text_verdict", n=200, bar=80.0, more=500, rounds=6, seed=40_000, more_seed=80)),
         Phase("compare", 300, 1e-3, Mix(closeups=0.75, pairs=0.25, comparisons=0.5, style="rationale", controls=0.15),
               seed=2, why="Comparison", check=Check("verdict", n=200, bar=85.0, more=300, rounds=4,
@@ -218,36 +228,9 @@ def sft_stage() -> Stage:
         Phase("sft", 300, 5e-4, Mix(source="vlir", weights=dict(mix), without="read_one"), why=why,
               check=Check("sft", n=300, bar=88.0, more=100, rounds=5, seed=40_000, more_seed=100)),
         Phase("sft_read", 0, 2e-4, Mix(source="vlir", weights=dict(mix)), why=why,
-              check=Check("sft_read", n=300, bar=72.0, more=25, rounds=12, seed=40_000, more_seed=200)),
+              check=Check("sft_read", n=300, bar=72.0, more=25, rounds=12, seed=40_000, more_seed=200,
+                          only="read_one")),
     ])
-
-
-def set_path(values: dict, path: str, value) -> None:
-    """Set `path` ("read.steps", "compare.check.bar", "sft.mix.weights") in `values`, RecipeConfig's fields as
-    plain dicts (`dataclasses.asdict`): its first part names a phase of any stage."""
-    name, *rest = path.split(".")
-    phases = [p for st in ("base", "sft") for p in values[st]["phases"]]
-    phase = next((p for p in phases if p["name"] == name), None)
-    if phase is None or not rest:
-        raise ValueError(f"{short(path)} names no phase's setting: the phases are {[p['name'] for p in phases]}")
-    obj, where = phase, name
-    for key in rest[:-1]:
-        if not isinstance(obj, dict):
-            raise ValueError(f"{short(path)}: {where} is a value, it has no setting {short(key)}")
-        if key not in obj:
-            raise ValueError(f"{short(path)}: {where} has no setting {short(key)}; known: {sorted(obj)}")
-        if obj[key] is None:
-            raise ValueError(f"{short(path)}: phase {short(name)} has no {key}: give it whole ({where}.{key} = "
-                             f"{{...}})")
-        obj, where = obj[key], f"{where}.{key}"
-    if not isinstance(obj, dict):
-        raise ValueError(f"{short(path)}: {where} is a value, it has no setting {short(rest[-1])}")
-    if rest[-1] not in obj:
-        raise ValueError(f"{short(path)}: {where} has no setting {short(rest[-1])}; known: {sorted(obj)}")
-    obj[rest[-1]] = value
-
-
-MAX_GROUP = 256  # rollouts per prompt
 
 
 @dataclass

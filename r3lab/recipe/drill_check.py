@@ -32,3 +32,9 @@ def text_verdict(policy, world: WorldConfig | None = None, n: int = 200, seed: i
     right = sum(prefers_true(policy, [samples[i].reference(policy.view).tokenize(policy) for i in part], batch)
                 for part in dist.deal(n, batch))
     return {"n": n, "text_verdict": round(100 * dist.all_sum(right) / n, 1), "chance": 50.0}
+
+
+def take(policy, recipe, phase) -> dict:
+    """The drill's check (`checks.MEASURES["text_verdict"]`): `text_verdict`, the reads written as the drill's mix
+    has them."""
+    return text_verdict(policy, recipe.world_config(), phase.check.n, seed=phase.check.seed, reads=phase.mix.reads)

@@ -30,10 +30,14 @@ from ..evaluation.evaluation import contains_detail
 class WhereConfig:
     """Which held-out "Where is ...?" questions measure where a policy looks."""
 
-    n: int = 250  # questions (one scene each, one of its landmarks named)
-    seed: int = 10_000  # their scenes (a seed no training phase draws from)
-    world: dict = field(default_factory=dict)  # WorldConfig overrides (the recipe: its grounding phase's world)
-    batch_rows: int = 64  # questions decoded together
+    n: int = 250
+    """questions (one scene each, one of its landmarks named)"""
+    seed: int = 10_000
+    """their scenes (a seed no training phase draws from)"""
+    world: dict = field(default_factory=dict)
+    """WorldConfig overrides (the recipe: its grounding phase's world)"""
+    batch_rows: int = 64
+    """questions decoded together"""
 
     def __post_init__(self):
         check_ranges(self, ints=dict(n=(1, 10**6), seed=SEED, batch_rows=(1, MAX_ROWS)))
@@ -70,7 +74,7 @@ def where_metrics(items: list[dict], boxes: list) -> dict:
         hit += iou > 0.5
         cx, cy = (b[0] + b[2]) / 2, (b[1] + b[3]) / 2
 
-        def inside(lm):
+        def inside(lm, fr=fr, cx=cx, cy=cy):
             x1, y1, x2, y2 = fr.to_input(lm.box)
             return x1 <= cx <= x2 and y1 <= cy <= y2
 
@@ -116,3 +120,10 @@ def evaluate_where(policy, config: WhereConfig | None = None, progress: bool | N
 def measure(policy, world: dict, n: int) -> dict:
     """The recipe's check: `evaluate_where` on `n` questions of `world` (its grounding phase's)."""
     return evaluate_where(policy, WhereConfig(n=n, world=world))
+
+
+def take(policy, recipe, phase) -> dict:
+    """The grounding phase's check (`checks.MEASURES["where"]`): `evaluate_where` on the check's held-out questions
+    of the grounding phases' world."""
+    c = phase.check
+    return evaluate_where(policy, WhereConfig(n=c.n, seed=c.seed, world=dict(recipe.world, **recipe.base_world)))

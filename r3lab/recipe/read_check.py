@@ -51,3 +51,8 @@ def read_accuracy(policy, world: WorldConfig | None = None, n: int = 200, seed: 
         policy.model.train(was_training)
     right = dist.all_sum(right)
     return {"n": n, "read_accuracy": round(100 * right / n, 1), "chance": round(100 / len(classes), 1)}
+
+
+def take(policy, recipe, phase) -> dict:
+    """The read phase's check (`checks.MEASURES["read"]`): `read_accuracy` on the check's held-out close-ups."""
+    return read_accuracy(policy, recipe.world_config(), phase.check.n, seed=phase.check.seed)

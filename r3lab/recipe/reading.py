@@ -109,7 +109,7 @@ def _answered(row: str, r: dict, chance: float) -> str:
     return (f" {_name(row)} answers only {_pct(share)} of these questions (a crop call the environment refuses, or an "
             f"answer cut off, leaves none: invalid crops {_pct(r.get('invalid_crop_rate', math.nan))}); of those it "
             f"answers, {_pct(right)} are right"
-            + (f", still below chance: {WHY_BELOW.removeprefix('below chance, ')}." if right < chance else "."))
+            + (", still below chance (the reason above holds for them too)." if right < chance else "."))
 
 
 def _rgrpo_notes(rows: dict, fams) -> list[str]:
@@ -123,14 +123,14 @@ def _rgrpo_notes(rows: dict, fams) -> list[str]:
                          f"({'intervals apart' if _apart(s, r) else 'intervals overlap'})")
         s, r = rows["sft"]["all"], rows["sft_rgrpo"]["all"]
         moved |= _apart(*(_iou(x) for x in (s, r)))
-        iou = (f"crop IoU {s['crop_iou']:.3f} → {r['crop_iou']:.3f}"
+        iou = (f"crop IoU over every family {s['crop_iou']:.3f} → {r['crop_iou']:.3f}"
                + (" (intervals apart)" if _apart(*(_iou(x) for x in (s, r))) else " (intervals overlap)"))
         notes.append(f"**R-GRPO over SFT**: {', '.join(parts)}; {iou}"
                      + ("." if moved else "; every interval overlaps, so this run cannot tell R-GRPO from SFT (too few "
                                           "steps or questions to measure a change this size)."))
     if {"sft_rgrpo", "rgrpo_no_region"} <= set(rows):
         g, n = rows["sft_rgrpo"]["all"], rows["rgrpo_no_region"]["all"]
-        pair = f"{g['crop_iou']:.3f} with it, {n['crop_iou']:.3f} without"
+        pair = f"every family: {g['crop_iou']:.3f} with it, {n['crop_iou']:.3f} without"
         if not _apart(_iou(g), _iou(n)):
             notes.append(f"**With and without the region reward the crop IoU is the same within this run's noise** "
                          f"({pair}, intervals overlapping): {WHY_NO_REGION}; intervals that overlap mean this run "

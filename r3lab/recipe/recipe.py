@@ -43,7 +43,7 @@ from ..train import dist
 from ..train.rgrpo import train as train_rgrpo
 from ..train.sft import train as train_sft
 from . import checks
-from ..evaluation.ablations import answer_only, oracle_boxes, random_boxes
+from ..evaluation.ablations import oracle_boxes, random_boxes
 from ..evaluation.evaluation import evaluate
 from ..core.jobs import run_jobs
 from .phase_data import phase_samples
@@ -192,10 +192,7 @@ class Recipe:
             if rows and metric in rows[-1] else None
 
     def _samples(self, stage: str, phase, view, k: int = -1) -> list:
-        if phase.mix.source != "vlir":
-            return phase_samples(self.cfg, stage, phase, view, k, self.progress)
-        samples = self.vlir_samples(view, phase.mix.family_weights(self.cfg.family_list))
-        return samples if phase.mix.crops else [answer_only(s) for s in samples]
+        return phase_samples(self, stage, phase, view, k)  # its mix's source's (phase_data.SOURCES)
 
     def vlir_samples(self, view, weights: dict | None = None) -> list:
         """The VLIR training set (`n_train` at `data_seed`) in the shares `weights` give its families."""
@@ -315,7 +312,7 @@ class Recipe:
 
 def run_job(out: str, job: str) -> None:
     """One job of `Recipe._run_jobs` in this process (or these torchrun ranks): `stage:NAME` or `eval:ROW`."""
-    rec = Recipe(RecipeConfig(**read_recipe(out), out=out, parallel=1), progress=False)
+    rec = Recipe(RecipeConfig.from_settings(**read_recipe(out), out=out, parallel=1), progress=False)
     kind, name = job.split(":")
     failed = Path(out) / "logs" / "jobs" / (job.replace(":", "_") + FAILED)
     failed.unlink(missing_ok=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import os
+import warnings
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -23,11 +24,15 @@ from ..engine.config import RolloutSettings
 from ..model.tiny import TinyConfig
 from ..train.config import RGRPOConfig, SFTConfig, check_sampled
 from ..train.rewards import RewardSpec
-from .curriculum import Phase, RGRPOStage, Stage, base_stage, sft_stage
 from ..evaluation.evaluation import EvalConfig
-from .recipe_format import ALIASES, CURRICULUM, FORMAT_VERSION, from_flat, set_setting
+from . import curriculum
+from .curriculum import Phase, RGRPOStage, Stage
+from .format_1 import ALIASES, from_flat
+from .paths import CHECK_FLAG, CURRICULUM, flag_of, set_setting
+from .phase_data import SOURCES
+from .recipe_format import FORMAT_VERSION
 
-RERUNNABLE = ("out", "rows", "ship", "parallel")  # settings that change no saved stage or evaluation
+RERUNNABLE = ("out", "rows", "ship", "parallel", "report_to")  # settings that change no saved stage or evaluation
 ROWS = ("no_crop", "sft", "sft_rgrpo", "rgrpo_no_region", "oracle", "random")
 STAGES = {"base": (), "sft": ("base",), "no_crop": ("base",), "rgrpo": ("sft",), "rgrpo_no_region": ("sft",)}
 MODEL_OF = {"no_crop": "no_crop", "sft": "sft", "sft_rgrpo": "rgrpo", "rgrpo_no_region": "rgrpo_no_region",
@@ -35,18 +40,17 @@ MODEL_OF = {"no_crop": "no_crop", "sft": "sft", "sft_rgrpo": "rgrpo", "rgrpo_no_
 # r3-tiny as the recipe trains it: a tiny Qwen3-VL (learned absolute position embedding, DeepStack), 7-px
 # patches, a 256-wide language model (FINDINGS: patch size; grounding and binding)
 R3_TINY = {"family": "qwen3_vl", "patch_size": 7, "hidden": 256, "intermediate": 512, "heads": 8, "kv_heads": 4}
-CHECK_KNOBS = ("bar", "ground_bar", "more", "rounds", "early")  # what a check that is off (n = 0) cannot use
+CHECK_KNOBS = tuple(k for k in CHECK_FLAG if k != "n")  # what a check that is off (n = 0) cannot use
 MAX_TRAIN, MAX_EVAL = 200_000, 100_000  # VLIR samples are built and held in memory (a few KB each)
 MAX_INSTRUCTION = 2000  # characters of the prompt's instruction suffix: every prompt of every stage carries it
 
 
-@dataclass(init=False)
+@dataclass
 class RecipeConfig:
     """The whole miniature replication: data, the curriculum of the four trained models, the evaluation.
 
-    Built from keywords: its fields; a phase's setting by its path (`**{"read.steps": 300}`, as the flags
-    `--read-steps`); and the flat names of format 1 (`read_steps=300`, `recipe_format.ALIASES`), read as that format
-    ran them over its defaults.
+    Built from its fields; `RecipeConfig.from_settings` also takes a phase's setting by its path
+    (`**{"read.steps": 300}`, as the flag `--read-steps`), the one door the CLI, `--config` and stored files share.
     """
 
     out: str = "runs/recipe"  # stage checkpoints, eval/<row>.json, results.json, table.md
@@ -61,8 +65,10 @@ class RecipeConfig:
     base_world: dict = field(default_factory=dict)  # world overrides of the phases whose mix's world is "grounding"
     question_first: bool = True  # prompt layout: question, then image (the image tokens can attend to the name)
     instruction: str = TINY_INSTRUCTION  # the prompt's instruction suffix (r3-tiny learns it is constant)
-    base: Stage = field(default_factory=base_stage)  # the base stage's phases, from nothing (curriculum.py)
-    sft: Stage = field(default_factory=sft_stage)  # the SFT stage's phases (the first, without crops: the no_crop row)
+    # (the stages are looked up when a config is built: a test may change the default curriculum)
+    base: Stage = field(default_factory=lambda: curriculum.base_stage())  # the base stage's phases, from nothing
+    sft: Stage = field(default_factory=lambda: curriculum.sft_stage())  # the SFT stage's phases (the first, without
+        # crops: the no_crop row)
     n_train: int = 8000  # VLIR training samples (the same for every row)
     n_eval: int = 1000  # held-out samples per family
     rgrpo: RGRPOStage = nested(RGRPOStage, "rgrpo-")  # both R-GRPO stages, from the SFT model
@@ -76,30 +82,39 @@ class RecipeConfig:
     autocast: bool = True  # bfloat16 autocast in the base and SFT stages (weights stay fp32)
     parallel: int = field(default_factory=lambda: min(2, _cores()))  # processes at once (one thread each; <= cores)
     ship: str = ""  # copy the base, SFT and R-GRPO checkpoints and a model card here (e.g. assets/checkpoints)
+    report_to: str = "none"  # every training phase's curves: none, tensorboard, trackio, wandb, all (TrainConfig's)
 
-    def __init__(self, **settings):
+    @classmethod
+    def from_settings(cls, **settings) -> "RecipeConfig":
+        """A recipe from keywords: its fields (a stage or R-GRPO given as a dict is read over the default), a setting
+        by its path (`**{"read.steps": 300, "compare.check.bar": 90}`) and format 1's flat names (`read_steps=300`,
+        `format_1.ALIASES`: read as that format ran them, with a FutureWarning naming today's path). A path and the
+        format-1 name that sets it given together is an error, as is a check's setting given while the check is off."""
         values, touched = _resolve(settings)
-        for f in dataclasses.fields(self):
-            setattr(self, f.name, values[f.name])
-        self.__post_init__()
-        default = {p.name: p for p in self._default_phases()}
+        cfg = cls(**values)
+        default = {p.name: p for p in curriculum.base_stage().phases + curriculum.sft_stage().phases}
         for path, value in touched:  # a check's setting given while the check is off would be silently ignored
             name, _, knob = path.rpartition(".")
             if not name.endswith(".check"):
                 continue
-            phase, was = self.phase(name.split(".")[0]), default.get(name.split(".")[0])
+            phase, was = cfg.phase(name.split(".")[0]), default.get(name.split(".")[0])
             unchanged = not value or was is not None and was.check is not None and getattr(was.check, knob) == value
             if phase is not None and knob in CHECK_KNOBS and not phase.checked and not unchanged:
-                raise ValueError(f"{path} (--{path.split('.')[0].replace('_', '-')}-{knob.replace('_', '-')}) cannot "
-                                 f"take effect: phase {phase.name}'s check is off ({phase.name}.check.n = 0); set "
-                                 f"its held-out questions (--{phase.name.replace('_', '-')}-check N) or drop it")
+                raise ValueError(f"{path} ({flag_of(path)}) cannot take effect: phase {phase.name}'s check is off "
+                                 f"({phase.name}.check.n = 0); set its held-out questions "
+                                 f"({flag_of(phase.name + '.check.n')} N) or drop it")
+        return cfg
 
     def __post_init__(self):
         """Fail before an hour of training, not after it: every phase's config is built here."""
         read_nested(self)
-        for name in ("base", "sft"):
-            if isinstance(getattr(self, name), dict):
-                setattr(self, name, from_dict(Stage, getattr(self, name), f"RecipeConfig.{name}"))
+        for name in ("base", "sft"):  # a dict is read over the default stage (its phases, when given, replace them)
+            if isinstance(v := getattr(self, name), dict):
+                default = asdict(getattr(curriculum, f"{name}_stage")())
+                setattr(self, name, from_dict(Stage, {**default, **v}, f"RecipeConfig.{name}"))
+            elif not isinstance(v, Stage):
+                raise ValueError(f"RecipeConfig.{name} = {short(v)} is not allowed: expected a Stage or a mapping of "
+                                 "its settings")
         self.validate()
 
     def validate(self) -> "RecipeConfig":
@@ -155,31 +170,14 @@ class RecipeConfig:
         return self
 
     def _check_sizes(self, stage: str, phase: Phase) -> None:
-        """A step's batch against the samples its phase draws from, naming the recipe's own flags."""
-        batch, mix = getattr(self, stage).batch, phase.mix
-        if not (phase.steps or phase.checked and phase.check.rounds):
-            return
-        if mix.source == "vlir":
-            if batch > self.n_train:
-                raise ValueError(f"{stage}.batch = {batch} (--{stage}-batch) asks for more samples per step than the "
-                                 f"{self.n_train} VLIR training samples phase {phase.name} draws from (--n-train): "
-                                 f"lower --{stage}-batch or raise --n-train")
-            if not any(w > 0 for w in ({f: 1 for f in self.family_list} | mix.family_weights(self.family_list))
-                       .values()):
-                raise ValueError(f"{phase.name}.mix gives every trained family weight 0: {short(mix.weights)}, "
-                                 f"without {short(mix.without)}")
-        elif mix.samples and phase.steps and mix.samples < batch:
-            raise ValueError(f"{phase.name}.mix.samples = {mix.samples} is fewer than a step's batch, {stage}.batch = "
-                             f"{batch} (--{stage}-batch): raise the phase's samples or lower the batch")
+        """A step's batch against the samples its phase draws from (its source's rule), naming the recipe's flags."""
+        if phase.steps or phase.checked and phase.check.rounds:
+            SOURCES[phase.mix.source].check(self, stage, phase)
 
     # -- the curriculum -----------------------------------------------------------------------------------
     def stage_phases(self) -> list[tuple[str, Phase]]:
         """(stage, phase) for every phase of the base and SFT stages, in order."""
         return [(s, p) for s in ("base", "sft") for p in getattr(self, s).phases]
-
-    @staticmethod
-    def _default_phases() -> list[Phase]:
-        return base_stage().phases + sft_stage().phases
 
     def phases(self) -> list[Phase]:
         return [p for _, p in self.stage_phases()]
@@ -234,22 +232,22 @@ class RecipeConfig:
                          warmup=min(50, max(1, (horizon or steps) // 10)), seed=self.seed, log_every=10,
                          save_every=250 if steps > 250 else 0,  # a killed stage loses minutes, not the stage
                          out_dir=str(Path(self.out) / "logs" / (f"{name}_{phase}" if phase else name)),
-                         resume="auto")
+                         resume="auto", report_to=self.report_to)
 
     def phase_config(self, stage: str, phase: Phase, k: int = -1) -> SFTConfig:
         """Phase `phase`'s config in stage `stage` (the stage's first logs to logs/<stage>), or with `k` >= 0 that
         of the phase its check adds after round k (logs/<stage>_<phase><k+1>): `more` steps, a fresh warm-up and
-        cosine. A VLIR phase's seed offsets move its order over the training set; a text-only drill freezes the
-        vision tower and merger (they get no gradient)."""
+        cosine. Where its source reorders a fixed set (VLIR) its seed offsets move that order; what it leaves
+        untrained (`Phase.frozen`) gets no gradient."""
         first = stage == "no_crop" or self._first(stage) is phase
         steps = phase.steps if k < 0 else phase.check.more
         suffix = "" if first and k < 0 else phase.name + (str(k + 1) if k >= 0 else "")
         cfg = self.sft_config(stage, steps, self._batch(stage), phase.lr, phase=suffix,
                               horizon=steps if k < 0 and phase.early_steps() else 0)
-        if phase.mix.source == "vlir":
+        if SOURCES[phase.mix.source].reorders:
             cfg = replace(cfg, seed=self.seed + (phase.seed if k < 0 else phase.check.more_seed + k))
-        if phase.mix.source == "drill":
-            cfg = replace(cfg, freeze_vision=True, freeze_merger=True)
+        if frozen := phase.frozen_parts:
+            cfg = replace(cfg, freeze_vision="vision" in frozen, freeze_merger="merger" in frozen)
         return cfg
 
     def _first(self, stage: str) -> Phase | None:
@@ -267,7 +265,7 @@ class RecipeConfig:
         return RGRPOConfig(steps=r.steps, group_size=r.group_size, batch_size=r.batch, micro_rows=min(16, r.batch),
                            lr_lm=lr, lr_merger=lr, lr_vision=lr, freeze_vision=frozen, freeze_merger=frozen,
                            rollout=self.train_rollout, reward=reward, beta=r.beta, seed=self.seed, log_every=5,
-                           out_dir=str(Path(self.out) / "logs" / name), resume="auto")
+                           out_dir=str(Path(self.out) / "logs" / name), resume="auto", report_to=self.report_to)
 
     def eval_config(self, row: str) -> EvalConfig:
         """Row `row`'s evaluation: greedy, the no_crop row without crops, every row reporting the recipe's reward."""
@@ -308,26 +306,29 @@ def _default(f: dataclasses.Field):
 
 
 def _resolve(settings: dict) -> tuple[dict, list[tuple]]:
-    """RecipeConfig's field values from keywords (fields, format-1 names, phase paths); and the paths given."""
+    """RecipeConfig's field values from keywords (fields, format-1 names, paths); and the paths given."""
     fields = {f.name: f for f in dataclasses.fields(RecipeConfig)}
     old = {k: v for k, v in settings.items() if k in ALIASES}
     paths = {k: v for k, v in settings.items() if "." in k}
     given = {k: v for k, v in settings.items() if k in fields}
     if unknown := sorted(set(settings) - set(old) - set(paths) - set(given)):
-        near = {k: difflib.get_close_matches(k, [*fields, *ALIASES], 1) for k in unknown}
-        raise ValueError("unknown recipe settings " + ", ".join(f"{short(k)}" + (f" (did you mean {short(n[0])}?)" if n
+        near = {k: difflib.get_close_matches(k, [*fields, *ALIASES], 1) if len(k) < 100 else [] for k in unknown[:10]}
+        raise ValueError("unknown recipe settings " + ", ".join(f"{short(k)}" + (f" (did you mean {n[0]!r}?)" if n
                                                                                   else "") for k, n in
-                                                               list(near.items())[:10]))
-    if clash := [(k, p) for k in old for p in ALIASES[k] if p in paths]:
-        k, p = clash[0]
-        raise ValueError(f"{k} (format 1, --{k.replace('_', '-')}) and {p} set the same setting, {p}: give it one way "
-                         "(today's name)")
-    values = {name: _default(f) for name, f in fields.items()}
-    plain = {k: asdict(values[k]) for k in CURRICULUM}
+                                                               near.items())
+                         + (f" and {len(unknown) - 10} more" if len(unknown) > 10 else ""))
+    plain = {k: asdict(_default(fields[k])) for k in CURRICULUM}
     if old:
         if clash := [k for k in CURRICULUM if k in given]:
             raise ValueError(f"the curriculum given both whole ({', '.join(clash)}) and by format-1 names "
                              f"({', '.join(sorted(old))}): give it one way")
+        if both := sorted((k, p) for k in old for p in ALIASES[k] if p in paths):
+            raise ValueError("given both by format 1's name and by today's path (format 1's would be ignored): "
+                             + ", ".join(f"{k} and {p} ({flag_of(p)})" for k, p in both) + "; give today's only")
+        warnings.warn("format 1's names go in r3lab 0.3; today's paths: " + ", ".join(
+            f"{k} (--{k.replace('_', '-')}) -> {' + '.join(f'{p} ({flag_of(p)})' for p in ALIASES[k])}"
+            for k in sorted(old)),
+            FutureWarning, stacklevel=3)
         plain = from_flat(old, plain)
     for k, cls in (("base", Stage), ("sft", Stage), ("rgrpo", RGRPOStage)):
         if k in given:  # a dict is read over the default (its phases, when given, replace the default's)
@@ -338,7 +339,7 @@ def _resolve(settings: dict) -> tuple[dict, list[tuple]]:
             plain[k] = asdict(from_dict(cls, {**plain[k], **v}, f"RecipeConfig.{k}") if isinstance(v, dict) else v)
     for path, v in paths.items():
         set_setting(plain, path, v)
-    values.update(plain, **given)
+    values = {**plain, **given}
     touched = [(p, v) for k, v in old.items() for p in ALIASES[k]] + list(paths.items())
     return values, touched
 

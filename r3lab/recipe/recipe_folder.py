@@ -1,5 +1,5 @@
 """A recipe folder's settings (out/recipe.json): read in any format, and held against the settings of a run that
-would reuse its stages, setting by setting (a phase's by its path: `read.check.bar`).
+would reuse its stages, setting by setting (a phase's by its path: `read.check.bar`, `paths.by_path`).
 """
 from __future__ import annotations
 
@@ -8,9 +8,11 @@ from pathlib import Path
 
 from ..core.files import atomic_write_text
 from ..engine.config import ENGINE
+from .format_1 import ALIASES, earlier_settings
+from .paths import by_path
 from .recipe_config import RERUNNABLE, RecipeConfig, saved_recipe
-from .recipe_format import ALIASES, FORMAT_VERSION, earlier_settings, read_settings
 from ..core.settings import short
+from .recipe_format import FORMAT_VERSION, read_settings
 
 RECIPE = "recipe.json"
 # a check's settings that may change while its stage is unfinished (going on after a CheckError), and the one that
@@ -26,25 +28,12 @@ def read_recipe(out: str | Path) -> dict:
 
 
 def settings_by_path(values: dict) -> dict:
-    """A saved recipe's settings one by one: each phase's as `<phase>.<setting>` (its mix's and check's as
-    `<phase>.mix.<setting>`, `<phase>.check.<setting>`), the stages' lists of phases as `<stage>.phases`."""
-    out = {}
-    for k, v in values.items():
-        if k in ("base", "sft"):
-            out[f"{k}.batch"] = v["batch"]
-            out[f"{k}.phases"] = [p["name"] for p in v["phases"]]
-            for p in v["phases"]:
-                for key, x in p.items():
-                    if key in ("mix", "check") and isinstance(x, dict):
-                        out.update({f"{p['name']}.{key}.{s}": y for s, y in x.items()})
-                    elif key not in ("name", "why"):  # where a phase's reason is written trains nothing
-                        out[f"{p['name']}.{key}"] = x
-        elif k == "rgrpo":
-            out.update({f"rgrpo.{s}": y for s, y in v.items()})
-        elif k.endswith("_rollout") and isinstance(v, dict):  # the engine's settings change no stage: not held
+    """A saved recipe's settings one by one (`paths.by_path`), as a folder holds them against a run: the engine's
+    settings of the rollouts change no stage, so they are not held."""
+    out = by_path(values)
+    for k, v in out.items():
+        if k.endswith("_rollout") and isinstance(v, dict):
             out[k] = {s: y for s, y in v.items() if s not in ENGINE}
-        else:
-            out[k] = v
     return out
 
 
@@ -59,7 +48,7 @@ def check_folder(cfg: RecipeConfig, out: str | Path) -> None:
         return
     stored = json.loads(path.read_text())
     read = read_settings(stored, str(path))
-    theirs = saved_recipe(RecipeConfig(**read, out=cfg.out))
+    theirs = saved_recipe(RecipeConfig.from_settings(**read, out=cfg.out))
     a, b = settings_by_path(theirs), settings_by_path(mine)
     diff = {k: (a.get(k), b.get(k)) for k in a.keys() | b.keys() if a.get(k) != b.get(k)}
     held = set(earlier_settings(stored)) if stored.get("format_version", 1) == 1 else set(stored)

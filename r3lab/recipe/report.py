@@ -9,8 +9,8 @@ from ..model.tiny import TinyConfig
 from .checks import MEASURES, card_section
 from .curriculum import anchor, base_stage, sft_stage
 from .recipe_config import RERUNNABLE, RecipeConfig
-from .recipe_format import nested_rollouts, read_settings
-from ..core.settings import short
+from .format_1 import nested_rollouts
+from .recipe_format import read_settings
 
 LABELS = {"no_crop": "(1) no crops", "sft": "(2) VLIR SFT", "sft_rgrpo": "(3) SFT + R-GRPO",
           "rgrpo_no_region": "(4) R-GRPO w/o region reward", "oracle": "(5) oracle crops (GT)",
@@ -199,7 +199,7 @@ def model_card(results: dict) -> str:
     stored = {k: v for k, v in results["config"].items() if k not in RERUNNABLE}
     cfg = stored if stored.get("format_version") else nested_rollouts(stored)  # as the results hold them
     try:  # the curriculum they ran: not shown when the results hold no whole recipe (nothing is invented)
-        recipe = RecipeConfig(**read_settings(stored, "the card's results"))
+        recipe = RecipeConfig.from_settings(**read_settings(stored, "the card's results"))
     except ValueError:
         recipe = None
     tiny = TinyConfig(**(recipe.tiny if recipe else cfg.get("tiny", {})))
@@ -226,7 +226,7 @@ where a checkpoint's boxes land on held-out "Where is ...?" questions.
 ```json
 {json.dumps(cfg, indent=1)}
 ```
-Training data: `build_samples({cfg['n_train']}, seed={cfg['data_seed']}, families={short(cfg['families'])}, \
+Training data: `build_samples({cfg['n_train']}, seed={cfg['data_seed']}, families={cfg['families']!r}, \
 world=WorldConfig(**{cfg.get('world', {})!r}))`.
 Held-out data: `n_eval={cfg['n_eval']}` per family with seed {cfg['eval_seed']}, the same world.
 

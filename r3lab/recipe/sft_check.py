@@ -8,6 +8,11 @@ trains a short SFT, measures, and adds SFT phases only while compare_two is belo
 The measurement is the evaluation's own: greedy rollouts, with their crops, on `n` held-out questions of each
 detail family and of control (a seed of their own, never the evaluation's), scored by the recipe's reward. Control
 is recorded, not a bar: a read_one phase can cost it (research/FINDINGS.md: read_one learned last).
+
+The sft_read phase's check is this measure too, read_one held to its bar (`Check.only="read_one"`): read_one is
+learned last, and the SFT adds short phases at the whole mix only until read_one passes the card's bar, so it stops
+where R-GRPO has room whatever the seed (research/FINDINGS.md: where the SFT stops). While below the bar read_one is
+measured alone, a third of the rollouts; the whole row on the state that passes.
 """
 from __future__ import annotations
 
@@ -48,3 +53,10 @@ def measure(policy, world: WorldConfig, eval_config: EvalConfig, n: int = 300, s
     return {"n": n, **{f: pct(rows[f]["accuracy"]) for f in FAMILIES}, "crop_iou": pct(rows["all"]["crop_iou"], 1, 3),
             "contains_detail": pct(rows["all"]["contains_detail"]), "control": pct(control["control"]["accuracy"]),
             "control_crop_rate": pct(control["control"]["crop_rate"])}
+
+
+def take(policy, recipe, phase) -> dict:
+    """The SFT phases' checks (`checks.MEASURES["sft"]` and `["sft_read"]`): `measure` under the recipe's SFT row's
+    evaluation, `check.only`'s family alone where it names one."""
+    c = phase.check
+    return measure(policy, recipe.world_config(), recipe.eval_config("sft"), c.n, seed=c.seed, only=c.only)

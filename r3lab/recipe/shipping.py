@@ -38,25 +38,25 @@ def ship(results: dict, out: str | Path, dest: str | Path) -> Path:
         extra_path.write_text(json.dumps(extra, indent=2))
     # the card's recipe holds what made the models, not where this run kept them (a local path) or how it ran
     config = {k: v for k, v in results["config"].items() if k not in RERUNNABLE}
-    results = dict(results, config=config, check={name: check_scores(dest / name, config)
+    results = dict(results, config=config, check={name: card_scores(dest / name, config)
                                    for name in ("r3-tiny-sft", "r3-tiny-rgrpo")})
     (dest / "MODEL_CARD.md").write_text(model_card(results))
     (dest / "card_results.json").write_text(json.dumps(results, indent=1))
     return dest
 
 
-def check_set(config: dict, view, per_family: int = 8) -> list:
+def card_set(config: dict, view, per_family: int = 8) -> list:
     """The small fixed set the model card's check numbers are measured on (seed eval_seed + 1)."""
     fams = [f.strip() for f in config["families"].split(",") if f.strip()]
     world = WorldConfig(**config.get("world", {}))  # the card's world, not today's default
     return build_samples(per_family * len(fams), config["eval_seed"] + 1, fams, world, view=view, progress=False)
 
 
-def check_scores(path: str | Path, config: dict, per_family: int = 8) -> dict:
-    """Greedy accuracy / crop rate / crops of a checkpoint on `check_set` (what the shipped-model test re-measures)."""
+def card_scores(path: str | Path, config: dict, per_family: int = 8) -> dict:
+    """Greedy accuracy / crop rate / crops of a checkpoint on `card_set` (what the shipped-model test re-measures)."""
     policy = load_policy(path)
     settings = read_settings(config, "the card's recipe")
-    res = evaluate(policy, check_set(config, policy.view, per_family),
+    res = evaluate(policy, card_set(config, policy.view, per_family),
                    EvalConfig(rollout=settings["eval_rollout"], reward=settings["reward"]), progress=False)
     return {k: res.rows["all"][k] for k in ("n", "accuracy", "crop_rate", "crops")}
 

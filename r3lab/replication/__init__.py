@@ -14,7 +14,7 @@ ROOMS = {  # every name the old face exported, by its new room
               "audit_with_policy", "BenchAudit", "bench_audit_rows", "audit_block", "write_audit_block"],
     "recipe": ["table_notes", "RecipeConfig", "Phase", "Check", "Mix", "Stage", "RGRPOStage", "CheckError", "Recipe",
                "run_recipe", "LABELS", "markdown_table", "stage_times", "model_card", "curriculum_table", "SHIPPED",
-               "ship", "load_card", "warm_start", "check_scores", "WhereConfig", "evaluate_where", "where_metrics"],
+               "ship", "load_card", "warm_start", "WhereConfig", "evaluate_where", "where_metrics"],
 }
 _load, __dir__, __all__ = lazy(__name__, {f"..{room}": names for room, names in ROOMS.items()})
 _ROOM = {name: room for room, names in ROOMS.items() for name in names}

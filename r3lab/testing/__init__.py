@@ -9,5 +9,6 @@ __getattr__, __dir__, __all__ = lazy(__name__, {
         "write_mme_realworld", "write_treebench"],
     ".mini_runs": ["write_vlmr3_eval", "write_deepeyes_eval", "write_agent_loop", "write_trl_completions",
         "write_training_log"],
+    ".mini_sweeps": ["write_mini_sweep"],
     ".graphs": ["standin_graphs"],
 })

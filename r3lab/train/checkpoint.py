@@ -27,7 +27,8 @@ from safetensors.torch import load_file, save_file
 
 from ..core.files import atomic_write_text, plain_mode, remove_entry, temp_dir
 from ..model.adapters import ADAPTER_WEIGHTS, is_adapted, set_adapter_state
-from ..model.policy import LATEST, adapter_base, check_files, read_json
+from ..model.folder import LATEST, adapter_base, check_files
+from ..model.weights import read_json
 from ..model.weights import strict_from_pretrained, tied_keys
 from ..core.settings import short
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from ..core.settings import MAX_ROWS, RATE, SEED, STEPS, WHY, check_choice, check_ranges, nested, read_nested
 from ..engine.config import RolloutSettings
 from .rewards import RewardSpec
+from .trackers import parse_report_to
 from ..model.adapters import LoRAConfig
 from ..core.settings import short
 
@@ -80,6 +81,8 @@ class TrainConfig:
     out_dir: str = ""  # checkpoints, log.jsonl; "" = keep everything in memory
     resume: bool | str = resume_field()  # true: continue the run in out_dir (it must hold one); auto: continue if any
     overwrite: bool = False  # delete the run already in out_dir (log, checkpoints) and start afresh
+    report_to: str = "none"  # where curves and settings go, as TRL's report_to: none, tensorboard, trackio (local),
+        # wandb (offline), all (those installed), or a comma-separated list (r3lab.train.trackers)
 
     def __post_init__(self):
         read_nested(self)  # lora given as a dict (a saved state.json, the CLI) becomes its LoRAConfig
@@ -93,6 +96,7 @@ class TrainConfig:
                                  warmup=(0.0, float(STEPS[1])), min_lr_ratio=(0.0, 1.0), grad_clip=(0.0, 1e6)),
                      why=dict(steps=WHY["steps"], seed=WHY["seed"]))  # rows per process: check_batch, MAX_ROWS
         check_out_dir_mode(self)
+        parse_report_to(self.report_to)
         check_lora(self)
         check_choice(self, "optimizer", ("adamw", "sgd"))
         check_choice(self, "schedule", ("cosine", "constant"))

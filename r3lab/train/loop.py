@@ -34,6 +34,7 @@ from .checkpoint import (BASE, check_state, clean_partial, find_checkpoint, has_
 from .config import TrainConfig
 from .metrics import MetricLog
 from .optim import make_optimizer
+from .trackers import Trackers, parse_report_to
 
 
 @dataclass
@@ -177,8 +178,8 @@ def _in_run(start: str | None, out) -> bool:
 
 # settings a resumed run may change: its length, where its files go, how often it logs and saves, and
 # memory-only choices that leave the result as it was; every other setting must match the saved run
-MAY_CHANGE = ("steps", "data", "out_dir", "resume", "overwrite", "log_every", "save_every", "gradient_checkpointing",
-              "micro_rows")
+MAY_CHANGE = ("steps", "data", "out_dir", "resume", "overwrite", "log_every", "save_every", "report_to",
+              "gradient_checkpointing", "micro_rows")
 
 
 def check_same_settings(cfg: TrainConfig, saved: dict, ckpt) -> None:
@@ -224,10 +225,14 @@ def defer_interrupt():
 
 def run_loop(state: TrainState, step_fn: Callable[[TrainState], dict], total: int,
              callbacks: Sequence[Callable] = (), desc: str = "train") -> MetricLog:
-    """`_run_loop`, then out_dir's lock is given up however the run ended."""
+    """`_run_loop` (with the trackers `report_to` names, on the main process), then out_dir's lock is given up and
+    the trackers closed however the run ended."""
+    trackers = Trackers(state.config) if dist.info().is_main and parse_report_to(state.config.report_to) else None
     try:
-        return _run_loop(state, step_fn, total, callbacks, desc)
+        return _run_loop(state, step_fn, total, [*callbacks, *([trackers] if trackers else [])], desc)
     finally:
+        if trackers is not None:
+            trackers.close()
         if state.lock is not None:
             state.lock.release()
 

@@ -108,7 +108,7 @@ def model_shape(policy: str) -> Shape:
 
     from ..model.real import NAMES, build_real, real_config
 
-    from ..model.policy import LATEST, adapter_base
+    from ..model.folder import LATEST, adapter_base
     from ..model.weights import check_config_sizes, read_json
     from .optim import group_of  # torch: imported when a plan is made, not for `r3lab plan --help`
 

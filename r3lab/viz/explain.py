@@ -42,9 +42,14 @@ def plot_record(record: CropRecord, image: Image.Image, target: str = "box", met
     effects by level and the logit lens. `image` is the trajectory's main image (any size: shown at input size)."""
     avail = [m for m in methods if record.map(m, target) is not None]
     cols = max(2, len(avail))
+    half = (cols + 1) // 2  # the second row: two panels, each as wide as half the maps (their titles fit)
     titles = [m.replace("_", " ") for m in avail] + [""] * (cols - len(avail))
-    titles += ["patching: effect by level", "logit lens: rank of each box digit"] + [""] * (cols - 2)
-    fig = make_subplots(rows=2, cols=cols, subplot_titles=titles, vertical_spacing=0.14, horizontal_spacing=0.04)
+    titles += ["patching: effect by level", "logit lens: rank of each box digit"]
+    specs = [[{}] * cols, [{"colspan": half}] + [None] * (half - 1) + [{"colspan": cols - half}]
+             + [None] * (cols - half - 1)]
+    fig = make_subplots(rows=2, cols=cols, specs=specs, subplot_titles=titles, vertical_spacing=0.16,
+                        horizontal_spacing=0.08, row_heights=[0.55, 0.45])
+    lens_col = half + 1
     W, H = record.input_size
     bg = _grey(image, (W, H))
     for j, m in enumerate(avail, start=1):
@@ -61,7 +66,7 @@ def plot_record(record: CropRecord, image: Image.Image, target: str = "box", met
                                  hovertemplate=f"{m}<br>x %{{x}} y %{{y}}<br>%{{z:.2f}}<extra></extra>"),
                       row=1, col=j)
         top = np.unravel_index(int(np.argmax(mp)), mp.shape)
-        fig.add_trace(go.Scatter(x=[xs[top[1]]], y=[ys[top[0]]], mode="markers", marker=dict(symbol="x", size=11,
+        fig.add_trace(go.Scatter(x=[xs[top[1]]], y=[ys[top[0]]], mode="markers", marker=dict(symbol="x", size=15,
                       color=COLOURS.get(m, "#c0392b")), name=f"{m}: hottest cell", showlegend=False), row=1, col=j)
         if record.box is not None:
             _rect(fig, record.box, "#00bcd4", "solid", 1, j)
@@ -86,11 +91,12 @@ def plot_record(record: CropRecord, image: Image.Image, target: str = "box", met
                                  reversescale=True, showscale=False,
                                  customdata=ranks,
                                  hovertemplate="layer %{x}<br>%{y}<br>rank %{customdata:.0f}<extra></extra>"),
-                      row=2, col=2)
-        fig.update_xaxes(title_text="layer (dark: rank 0, the top prediction)", row=2, col=2)
+                      row=2, col=lens_col)
+        fig.update_xaxes(title_text="layer (dark: rank 0, the top prediction)", row=2, col=lens_col)
     fig.update_layout(title=f"{record.sample_id} · crop {record.event + 1} · target: {target}"
                             + (f" · IoU with the landmark {record.gt_iou:.2f}" if record.gt_iou is not None else ""),
-                      height=620, width=max(760, 260 * cols), margin=dict(l=30, r=30, t=70, b=30))
+                      height=680, width=max(760, 260 * cols), margin=dict(l=60, r=30, t=70, b=40),
+                      legend=dict(orientation="h", y=-0.14, x=0, font=dict(size=10)))
     return fig
 
 
@@ -113,7 +119,8 @@ def plot_faithfulness(summary: dict, intervals: dict | None = None) -> go.Figure
             err = dict(type="data", symmetric=False, color="#555", thickness=1.2,
                        array=[ci[n][2] - (y or 0) for n, y in zip(names, ys)],
                        arrayminus=[(y or 0) - ci[n][1] for n, y in zip(names, ys)])
-        fig.add_trace(go.Bar(x=names, y=[np.nan if v is None else v for v in ys], showlegend=False, error_y=err,
+        fig.add_trace(go.Bar(x=[n.replace("_", " ") for n in names], y=[np.nan if v is None else v for v in ys],
+                             showlegend=False, error_y=err,
                              marker_color=[COLOURS.get(n, "#34495e") for n in names],
                              text=["n/a" if v is None else f"{v:.3g}" for v in ys],
                              textposition="inside" if err else "outside"), row=1, col=j)

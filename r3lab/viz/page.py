@@ -180,11 +180,12 @@ def _explanation_table(exps) -> str:
         return "" if v is None else fmt.format(v)
 
     rows = ["<tr><th>crop</th><th>IoU with truth</th><th>attention in box</th><th>x area</th>"
-            "<th>importance vs blank</th><th>vs wrong region</th><th>needed</th></tr>"]
+            "<th>importance vs blank</th><th>vs another region</th><th>needed</th></tr>"]
     for e in exps:
-        rows.append(f"<tr><td>{e.event + 1}</td><td>{f(e.gt_iou)}</td><td>{f(e.mass_in_box)}</td>"
-                    f"<td>{f(e.concentration)}</td><td>{f(e.importance.get('blank'), '{:+.3f}')}</td>"
-                    f"<td>{f(e.importance.get('wrong'), '{:+.3f}')}</td><td>{html.escape(str(e.needed))}</td></tr>")
+        a = e.attention
+        rows.append(f"<tr><td>{e.event + 1}</td><td>{f(e.gt_iou)}</td><td>{f(a and a.mass_in_box)}</td>"
+                    f"<td>{f(a and a.concentration)}</td><td>{f(e.effect('blank'), '{:+.3f}')}</td>"
+                    f"<td>{f(e.effect('other'), '{:+.3f}')}</td><td>{html.escape(str(e.needed))}</td></tr>")
     return '<table id="explanations">' + "".join(rows) + "</table>"
 
 

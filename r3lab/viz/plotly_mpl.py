@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from .mpl_fit import fit_canvas, separate_texts, wrap_label
+
 DPI = 100
 _DASH = {"solid": "-", "dash": "--", "dot": ":", "dashdot": "-.", "longdash": "--", "longdashdot": "-."}
 _MARKER = {"circle": "o", "square": "s", "diamond": "D", "x": "x", "cross": "P", "triangle-up": "^",
@@ -78,11 +80,12 @@ def plotly_to_mpl(fig_dict: dict, width: int | None = None, height: int | None =
     _legend(fig, axes, area, layout.get("legend") or {}, layout.get("showlegend"))
     if skipped:
         fig.text(0.99, 0.01, "not drawn: " + ", ".join(sorted(set(skipped))), ha="right", fontsize=7, color="grey")
+    separate_texts(fig)  # subplot titles wider than their columns
+    fit_canvas(fig)  # plotly widens its margins for tick labels, axis titles and legends; so do we
     return fig
 
 
-def _long(short: str) -> str:
-    """'x2' -> 'xaxis2'."""
+def _long(short: str) -> str:  # 'x2' -> 'xaxis2'
     return short[0] + "axis" + short[1:]
 
 
@@ -189,8 +192,10 @@ def _bars(ax, traces: list, mode: str) -> None:
             ax.bar_label(bars, [_plain(str(v)) for v in np.atleast_1d(t["text"])], fontsize=7)
         if mode == "stack":
             bottom = bottom + np.nan_to_num(ys)
-    long = sum(len(c) for c in cats) > 6 * len(cats)
-    ax.set_xticks(np.arange(len(cats)), cats, fontsize=8, rotation=30 if long else 0, ha="right" if long else "center")
+    chars = max(4, int(ax.get_position().width * ax.figure.get_figwidth() * DPI / max(1, len(cats)) / 6.5))
+    labels = [wrap_label(c, chars) for c in cats]  # a word wider than its bar: the names stand upright instead
+    tall = max(len(x) for c in labels for x in c.split("\n")) > chars
+    ax.set_xticks(np.arange(len(cats)), cats if tall else labels, fontsize=8, rotation=90 if tall else 0)
 
 
 def _grid(ax, t: dict, z: np.ndarray):
@@ -202,7 +207,7 @@ def _grid(ax, t: dict, z: np.ndarray):
         raw, v = t.get(key), _array(t.get(key))
         if v is not None and (v.dtype == object
                               or (isinstance(raw, (list, tuple)) and raw and isinstance(raw[0], str))):
-            ticks(np.arange(len(v)), [str(s) for s in v], fontsize=8)
+            ticks(np.arange(len(v)), [str(s) for s in (raw if isinstance(raw, (list, tuple)) else v)], fontsize=8)
             v = None
         out.append((t.get(key + "0", 0) + t.get("d" + key, 1) * np.arange(n)) if v is None else v)
     return out[0].astype(float), out[1].astype(float)
@@ -354,12 +359,10 @@ def _heading(fig, title, top: float, x_default: float) -> None:
     x = spec.get("x", x_default)
     ha = spec.get("xanchor") if spec.get("xanchor") in ("left", "right", "center") else (
         "left" if x < 0.3 else "right" if x > 0.7 else "center")
-    import textwrap
-
     size = 11 if "\n" not in text else 9
     char_px = size * DPI / 72 * 0.56  # a character's mean width at this size
     width = max(20, int(fig.get_figwidth() * DPI * (1 - x if ha == "left" else 1) / char_px) - 2)
-    text = "\n".join(textwrap.fill(line, width) for line in text.split("\n"))  # plotly's title can run long
+    text = "\n".join(wrap_label(line, width) for line in text.split("\n"))  # plotly's title can run long
     fig.text(x, 1 - 0.08 * top, text, ha=ha, va="top", fontsize=size, transform=fig.transFigure)
 
 
@@ -387,9 +390,7 @@ def _legend(fig, axes: dict, area, spec: dict, show) -> None:
 
 
 def _title(t: Any) -> str:
-    if isinstance(t, dict):
-        t = t.get("text")
-    return _plain(t or "")
+    return _plain((t.get("text") if isinstance(t, dict) else t) or "")
 
 
 def _plain(text: str) -> str:

@@ -297,9 +297,10 @@ def explanations_table(explained: Mapping[str, Sequence[Any]], caption: str = ""
     rows = []
     for sid, exps in explained.items():
         for e in exps:
-            row = {"sample": sid, "crop": e.event + 1, "IoU": e.gt_iou, "attention in box": e.mass_in_box,
-                   "x area": e.concentration, "top cell in truth": e.top_in_gt}
-            row.update({f"importance ({k})": v for k, v in e.importance.items()})
+            a = e.attention
+            row = {"sample": sid, "crop": e.event + 1, "IoU": e.gt_iou, "attention in box": a and a.mass_in_box,
+                   "x area": a and a.concentration, "top cell in truth": a and a.top_in_gt}
+            row.update({f"importance ({k})": v for k, v in (e.importance.effect if e.importance else {}).items()})
             row["needed"] = e.needed
             rows.append(row)
     return Table(rows, caption=caption)

@@ -25,7 +25,8 @@ def plot_metrics(log: MetricLog, keys: Sequence[str] | None = None, title: str |
     would start the thick line at one batch's value and read as a trend. Returns the Figure."""
     keys = [k for k in (keys or [k for k in log.keys() if k != "step"]) if log.series(k)[0]]
     n = max(1, len(keys))
-    ncols = min(ncols, n)
+    # the widest grid up to `ncols` that leaves the fewest panels empty (4 curves: 2 x 2, not 3 + 1 and two blanks)
+    ncols = min(range(min(2, n, ncols), min(ncols, n) + 1), key=lambda c: (math.ceil(n / c) * c - n, -c))
     nrows = math.ceil(n / ncols)
     fig = fig or Figure(figsize=(3.6 * ncols, 2.5 * nrows), layout="constrained")
     fig.clear()

@@ -95,8 +95,8 @@ def run(start: str, out: str, variant: str, seed: int, device: str, every: int, 
     from r3lab.recipe.recipe_config import RecipeConfig
     from r3lab.train.sft import train as train_sft
 
-    c = RecipeConfig(out=f"/tmp/compare_jump/{Path(out).name}/{variant}", compare_check=n_check,  # logs: not in OUT
-                     ground_check=n_check)
+    c = RecipeConfig.from_settings(out=f"/tmp/compare_jump/{Path(out).name}/{variant}",  # logs: not in OUT
+                                   **{"compare.check.n": n_check, "ground.check.n": n_check})
     policy = load_policy(start, view=c.view_config(), device=device)
     seed_everything(seed)
     path = Path(out) / f"{variant}.json"

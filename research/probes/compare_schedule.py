@@ -28,7 +28,7 @@ def main(run: str, out: str, steps: int, schedule: str = "cosine", every: int = 
     from r3lab.train import train_sft
 
     saved = json.load(open(f"{run}/recipe.json"))
-    c = RecipeConfig(**{**read_settings(saved), "out": out + "_run"})
+    c = RecipeConfig.from_settings(**{**read_settings(saved), "out": out + "_run"})
     drill = Path(run) / "logs" / "base_drill"
     policy = load_policy(drill / (drill / "latest").read_text().strip(), view=c.view_config())  # `latest` names it
     data = Recipe(c, progress=False)._read_data(steps, c.data_seed + 2, policy.view, c.phase("compare").mix.comparisons,

@@ -7,7 +7,9 @@ benchmarks/train_step.py builds it. MODE: eager (as the recipe runs), static (th
 compiled), regional (each decoder and vision block compiled) or dynamic (regional with dynamic shapes). Prints the
 wall time of the first two steps (compilation) and the CPU seconds per step after them.
 """
-import os, sys, time, json
+import os
+import sys
+import time
 from dataclasses import replace
 import torch
 

@@ -3,9 +3,11 @@
 python research/probes/control_per_phase.py OUT N PHASE...  (PHASE: a folder under OUT/logs, e.g. sft_sft_read1,
 or a stage folder under OUT)
 """
-import json, sys
+import json
+import sys
 from pathlib import Path
 from r3lab.recipe.recipe_config import RecipeConfig
+from r3lab.recipe.recipe_format import read_settings
 from r3lab.recipe.recipe import load_policy
 from r3lab.evaluation.evaluation import evaluate
 from r3lab.data.vlir import build_samples
@@ -14,7 +16,7 @@ from r3lab.data.vlir import build_samples
 def main() -> None:
     out = Path(sys.argv[1]); n = int(sys.argv[2]); phases = sys.argv[3:]
     saved = json.loads((out / "recipe.json").read_text())
-    c = RecipeConfig(out=str(out), **{k: v for k, v in saved.items() if k in RecipeConfig.__dataclass_fields__})
+    c = RecipeConfig.from_settings(**{**read_settings(saved), "out": str(out)})
     res = {}
     for ph in phases:
         d = out / "logs" / ph

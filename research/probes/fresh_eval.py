@@ -5,7 +5,8 @@
 Greedy evaluation with the recipe's settings on N fresh read_one and compare_two questions of the recipe's
 world; prints accuracy and crop IoU with their bootstrap intervals per family.
 """
-import json, sys
+import json
+import sys
 import torch
 
 

@@ -1,8 +1,8 @@
 """The recipe's grounding phase alone (research notes, session 9): does it bind names to objects?
 
-    python ground_probe.py OUT_DIR [key=json ...]      # RecipeConfig overrides, e.g. base_closeups=0 seed=1
-    python ground_probe.py OUT_DIR base_pairs=0.25 base_closeups=0   # a quarter of two-landmark questions
-    python ground_probe.py OUT_DIR init='"DIR"' data_seed=21 base_steps=1500   # go on from a saved policy
+    python ground_probe.py OUT_DIR [key=json ...]      # RecipeConfig overrides, e.g. ground.mix.closeups=0 seed=1
+    python ground_probe.py OUT_DIR ground.mix.pairs=0.25 ground.mix.closeups=0   # a quarter of two-landmark questions
+    python ground_probe.py OUT_DIR init='"DIR"' data_seed=21 ground.steps=1500   # go on from a saved policy
 
 Builds r3-tiny and the base samples exactly as `Recipe._base` does for its first phase (`base_world`,
 `base_closeups`, `base_pairs`, `base_batch`, `base_lr`, `base_steps`, `seed`, `data_seed`), trains that phase in this one
@@ -35,8 +35,8 @@ def main(out: str, overrides: dict) -> dict:
     kw = dict(overrides)
     every, n, init = kw.pop("every", 500), kw.pop("n", 200), kw.pop("init", None)
     if "pairs" in kw:  # session 9's spelling, before the recipe had `base_pairs` (its default then: 0.25)
-        kw["base_pairs"] = kw.pop("pairs")
-    c = RecipeConfig(**kw, out=out)
+        kw["ground.mix.pairs"] = kw.pop("pairs")
+    c = RecipeConfig.from_settings(**kw, out=out)  # recipe settings by path: ground.steps, ground.mix.closeups, ...
     seed_everything(c.seed)
     if init:  # a further phase on a saved policy: fresh warm-up and cosine, fresh samples (`data_seed`)
         policy = load_policy(init)

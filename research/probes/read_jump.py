@@ -43,7 +43,7 @@ def run(start: str, out: str, variant: str, seed: int, steps: int, device: str, 
     from r3lab.train.sft import train as train_sft
 
     logs = f"/tmp/read_jump/{Path(out).name}/{variant}_s{seed}"  # its training logs: not in OUT
-    c = RecipeConfig(out=logs, read_steps=first, read_more=more)
+    c = RecipeConfig.from_settings(out=logs, **{"read.steps": first, "read.check.more": more})
     v = VARIANTS[variant]
     policy = load_policy(start, view=c.view_config(), device=device)
     seed_everything(seed)

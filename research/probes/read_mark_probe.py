@@ -1,5 +1,7 @@
 """read probe: fresh r3-tiny (recipe shape), read the mark's colour from the ground-truth crop; mark size lever."""
-import sys, json, torch
+import sys
+import json
+import torch
 
 
 def main() -> None:

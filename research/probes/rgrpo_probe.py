@@ -36,7 +36,7 @@ def rgrpo(sft: str, out: str, n: int, overrides: dict) -> dict:
     from dataclasses import asdict
 
     kw = dict(overrides)
-    c = RecipeConfig(**kw.pop("recipe", {}))  # recipe={"seed": 1, "data_seed": 21}: another run's seeds
+    c = RecipeConfig.from_settings(**kw.pop("recipe", {}))  # recipe={"seed": 1, "data_seed": 21}: another run's seeds
     fams = kw.pop("families", c.families).split(",")
     mix = {f: w for f, w in kw.pop("rgrpo_mix", c.rgrpo.mix).items() if f in fams}  # the recipe's `rgrpo_mix`
     temps = kw.pop("eval_temperatures", [0.0])  # 1.0 too: the IoU of the policy's sampled crops (what R-GRPO trains)

@@ -17,7 +17,7 @@ torch.set_num_threads(1)
 
 
 def main(sft: str, out: str, steps: int, n: int, overrides: dict) -> dict:
-    from dataclasses import asdict, replace
+    from dataclasses import replace
     from r3lab.core.env import seed_everything
     from r3lab.data.vlir import build_samples
     from r3lab.model.policy import load_policy
@@ -25,7 +25,7 @@ def main(sft: str, out: str, steps: int, n: int, overrides: dict) -> dict:
     from r3lab.recipe.recipe import RecipeConfig
     from r3lab.train import train_sft
 
-    c = RecipeConfig(**overrides)
+    c = RecipeConfig.from_settings(**overrides)
     pol = load_policy(sft, view=c.view_config())
     seed_everything(c.seed)
     t = time.time()

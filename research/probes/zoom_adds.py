@@ -31,10 +31,11 @@ def main() -> None:
         res = r3lab.evaluate(pol, samples, r3lab.EvalConfig.for_policy(pol), progress=False)
         imps = {"coarse": [], "blank": []}
         for t in res.trajectories:
-            for e in r3lab.explain_crops(pol, t, r3lab.ExplainConfig(score="read", variants=("coarse", "blank"), layers=[-1])):
+            why = r3lab.WhyConfig.quick(importance_target="read", importance=("coarse", "blank"))
+            for e in r3lab.explain_crops(pol, t, why):
                 for k in imps:
-                    if e.importance.get(k) is not None:
-                        imps[k].append(e.importance[k])
+                    if e.effect(k) is not None:
+                        imps[k].append(e.effect(k))
         row = {"accuracy": res.rows[family]["accuracy"], "crops": len(imps["coarse"])}
         for k, v in imps.items():
             if v:

@@ -49,6 +49,31 @@ def test_a_field_comment_continues_on_deeper_comment_lines():
     assert "indented deeper (default: 4)" in " ".join(p.format_help().split())
 
 
+@dataclass
+class Documented:
+    rows: int = 4
+    """questions decoded together: the help of `--rows`, a docstring IDEs show too"""
+    seed: int = field(default=0, metadata={"help": "sampling seed"})
+    lr: float = 1e-3  # a class not yet given docstrings: its comment
+
+
+@dataclass
+class Subclass(Documented):
+    rows: int = 8
+    """rows of the subclass"""
+
+
+def test_help_comes_from_metadata_or_the_field_s_docstring():
+    assert field_help(Documented)["rows"] == "questions decoded together: the help of `--rows`, a docstring IDEs " \
+                                             "show too"
+    assert field_help(Subclass)["rows"] == "rows of the subclass" and field_help(Subclass)["lr"] == "a class not yet " \
+        "given docstrings: its comment"
+    p = argparse.ArgumentParser()
+    add_dataclass_arguments(p, Subclass)
+    text = " ".join(p.format_help().split())
+    assert "rows of the subclass (default: 8)" in text and "sampling seed (default: 0)" in text
+
+
 def test_every_command_has_a_parser_and_its_help_renders(capsys):
     p = build_parser()
     for words, _, _ in COMMANDS:  # argparse formats the help only when asked: a stray "%" in a comment broke it

@@ -37,8 +37,9 @@ def test_flags_set_their_phases_and_format_1_flags_are_read_as_that_format_ran_t
     assert cfg.phase("read").steps == 7 and cfg.phase("compare").check.bar == 90.0 and cfg.rgrpo.group_size == 4
     assert cfg.phase("read").mix.closeups == 0.5 and cfg.phase("read").mix.controls == 0.15  # over its own mix
     assert cfg.train_rollout.max_crops == 3 and cfg.train_rollout.temperature == 0.7
-    old = _config(["--base-steps", "900", "--ground-min", "70", "--base-lr", "5e-4", "--compare-drill-steps", "40",
-                   "--group-size", "4"], monkeypatch)
+    with pytest.warns(FutureWarning, match="format 1's names go in r3lab 0.3"):
+        old = _config(["--base-steps", "900", "--ground-min", "70", "--base-lr", "5e-4", "--compare-drill-steps",
+                       "40", "--group-size", "4"], monkeypatch)
     assert old.phase("ground").steps == 900 and old.phase("ground").check.bar == 70.0 and old.rgrpo.group_size == 4
     assert {p.lr for p in old.base.phases if p.name != "drill"} == {5e-4} and old.phase("drill").steps == 40
 
@@ -64,7 +65,7 @@ def test_a_config_file_gives_a_whole_curriculum_and_the_flags_beside_it_win(monk
     # a run's own recipe.json (format 2) and a format-1 one read as recipe files too
     from r3lab.recipe.recipe_config import RecipeConfig, saved_recipe
 
-    (tmp_path / "r2.json").write_text(json.dumps(saved_recipe(RecipeConfig(**{"read.steps": 11}))))
+    (tmp_path / "r2.json").write_text(json.dumps(saved_recipe(RecipeConfig.from_settings(**{"read.steps": 11}))))
     assert _config(["--config", str(tmp_path / "r2.json")], monkeypatch).phase("read").steps == 11
     (tmp_path / "bad.yaml").write_text("base: [unclosed")
     with pytest.raises(ValueError, match=r"--config .*bad\.yaml:1: not YAML or JSON"):
@@ -103,3 +104,26 @@ def test_a_check_below_its_bar_reaches_the_user_as_one_error_line(tmp_path, monk
     err = capsys.readouterr().err  # (after the progress bars)
     assert err.count("error:") == 1 and "Traceback" not in err
     assert err.splitlines()[-1].startswith("error: stage base: after 1 grounding steps") and "--ground-rounds" in err
+
+
+def test_format_1_flags_warn_with_today_s_flag_and_refuse_to_sit_beside_it(monkeypatch, tmp_path):
+    with pytest.warns(FutureWarning, match=r"ground_min \(--ground-min\) -> ground\.check\.bar \(--ground-bar\)"):
+        cfg = _config(["--out", str(tmp_path), "--ground-min", "70"], monkeypatch)
+    assert cfg.phase("ground").check.bar == 70.0
+    with pytest.raises(ValueError, match=r"ground_min and ground\.check\.bar \(--ground-bar\); give today's only"):
+        _config(["--out", str(tmp_path), "--ground-min", "70", "--ground-bar", "60"], monkeypatch)
+
+
+@pytest.mark.parametrize("argv,needs", [
+    (["--read-steps", "0"], "--read-check"), (["--compare-steps", "0"], "--compare-check"),
+    (["--sft-check", "0"], "--sft-read-check"), (["--sft-read-rounds", "0"], "--sft-read-check")])
+def test_a_flag_format_1_read_otherwise_is_refused_until_what_it_also_set_is_given(argv, needs, monkeypatch,
+                                                                                   tmp_path):
+    with pytest.raises(ValueError, match=rf"{argv[0]} 0 is ambiguous: format 1's flag.*give {needs} N beside it"):
+        _config(["--out", str(tmp_path), *argv], monkeypatch)
+    today = _config(["--out", str(tmp_path), *argv, needs, "7"], monkeypatch)  # said which: today's meaning
+    path = {"--read-steps": "read.steps", "--compare-steps": "compare.steps", "--sft-check": "sft.check.n",
+            "--sft-read-rounds": "sft_read.check.rounds"}[argv[0]]
+    name, *rest = path.split(".")
+    assert getattr(today.phase(name).check, rest[-1]) == 0 if rest[0] == "check" else today.phase(name).steps == 0
+    assert _config(["--out", str(tmp_path), *argv[:1], "3"], monkeypatch)  # any other value means the same in both

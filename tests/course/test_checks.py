@@ -272,12 +272,16 @@ def test_50_3_no_looking_again(capsys):
     assert not ok and "max_crops=0" in out
 
 
-def test_50_4_kl_and_control(capsys):
-    sft = {"control": _fam(0.95, crop_rate=0.02)}
-    free, anchored = {"control": _fam(0.9, crop_rate=0.2)}, {"control": _fam(0.95, crop_rate=0.05)}
-    assert _verdict(capsys, "50.4", sft, free, anchored, drifts_less=True)[0]
-    ok, out = _verdict(capsys, "50.4", sft, free, anchored, drifts_less=False)
-    assert not ok and "look again" in out
+def test_50_4_a_kl_term_read_over_seeds(capsys, tmp_path):
+    from r3lab.testing.mini_sweeps import write_mini_sweep
+
+    clear = write_mini_sweep(tmp_path / "clear", values=[0.0, 0.05], setting="beta", questions=60, effect=0.4)
+    ok, out = _verdict(capsys, "50.4", clear, more_than_noise=True)
+    assert ok and "more than the seeds' noise" in out and "3 seeds x 20 questions" in out
+    none = write_mini_sweep(tmp_path / "none", values=[0.0, 0.05], setting="beta", questions=60, effect=0.0)
+    ok, out = _verdict(capsys, "50.4", none, more_than_noise=True)
+    assert not ok and "Holm p" in out and "look again" in out.lower()
+    assert _verdict(capsys, "50.4", str(none), more_than_noise=False)[0]
 
 
 def test_50_5_longer_sft(capsys, tmp_path):
@@ -419,7 +423,7 @@ def test_70_3_accuracy_with_a_crop_stops(capsys):
 
 def test_70_4_real_checkpoint(capsys):
     def ex(mass):
-        return {"s": [SimpleNamespace(ok=True, mass_in_box=mass)]}
+        return {"s": [SimpleNamespace(ok=True, attention=SimpleNamespace(mass_in_box=mass))]}
 
     assert _verdict(capsys, "70.4", ex(0.6), ex(0.3), concentrates_more=True)[0]
     ok, out = _verdict(capsys, "70.4", ex(0.2), ex(0.3), concentrates_more=True)

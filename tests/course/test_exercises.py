@@ -40,3 +40,37 @@ def test_a_check_prints_a_pass_or_what_is_wrong(capsys):
     assert capsys.readouterr().out.startswith("✓ exercise 00.4 passed")
     assert ex.check("00.4", [type("S", (), {"answers": ["a"]})()], 0.5) is False
     assert capsys.readouterr().out.startswith("✗ exercise 00.4 not yet:")
+
+
+def test_every_exercise_has_one_or_two_folded_hints_before_its_expected_output():
+    import re
+
+    from r3lab.course.exercises import exercises
+    from r3lab.course.runner import find_notebooks
+
+    for path in find_notebooks():
+        for e in exercises(path):
+            hints = re.findall(r"<details><summary>Hint( \d)?</summary>\n\n(.+?)</details>", e.text, re.S)
+            assert 1 <= len(hints) <= 2 and all(len(h.strip()) > 30 for _, h in hints), (e.key, len(hints))
+            assert e.text.index("<summary>Hint") < e.text.index("<summary>Expected output"), e.key
+
+
+def test_each_expected_output_answers_the_exercise_as_written():
+    import json
+    import re
+
+    from r3lab.course import runner as nbr
+    from r3lab.course.exercises import EXPECTED, exercises
+
+    data = json.loads(EXPECTED.read_text())
+    for path in nbr.find_notebooks():
+        for e in exercises(path):
+            got = data.get(e.key, "")
+            assert not re.search(r"/tmp/|r3lab-sol|/home/|/root/", got), f"{e.key}: a machine's path: {got}"
+            asked = {int(n) for n in re.findall(r"--steps (\d+)|steps=(\d+)", e.text) for n in n if n}
+            said = {int(n) for n in re.findall(r"\b(\d+) steps\b", got)}
+            assert not (asked and said) or said <= asked, f"{e.key}: the exercise runs {asked} steps, {got!r}"
+    G = int(nbr.declared(nbr.find_notebooks(["10"])[0])["group_size"]["default"])
+    assert data["10.4"].startswith(f"{G} rows"), data["10.4"]  # section 2's group, as the exercise says
+    g2, g8 = re.findall(r"G=\d+ (\d+)%", data["30.1"])
+    assert g2 != g8, data["30.1"]  # "which is larger?" has an answer

@@ -106,3 +106,16 @@ def test_start_policy_and_benchmarks(tmp_path):
     with pytest.raises(FileNotFoundError):
         start_policy(checkpoint=str(tmp_path / "missing"))
     assert load_benchmark("no-such-benchmark") is None
+
+
+def test_a_missing_extra_is_one_line_naming_it_before_anything_runs(monkeypatch):
+    monkeypatch.setitem(lesson.EXTRAS, "explain", ("r3lab_no_such_module", "gradient x input"))
+    with pytest.raises(lesson.MissingExtra) as e:
+        setup(0, "cpu", needs=["explain"])
+    assert str(e.value) == ("this lesson needs r3lab_no_such_module (gradient x input), which is not installed: "
+                            "pip install 'r3lab[explain]' (or 'r3lab[course]' for every lesson)")
+    assert e.value._render_traceback_() == [f"MissingExtra: {e.value}"]  # a notebook shows this line alone
+    assert isinstance(e.value, ImportError)
+    with pytest.raises(ValueError, match="no extra 'typo'"):
+        lesson.require("typo")
+    lesson.require("trl")  # installed here: nothing happens

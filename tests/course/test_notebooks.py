@@ -7,11 +7,12 @@ import nbformat
 import pytest
 
 from r3lab.course import runner as nbr
+from r3lab.course import syllabus
 
 ROOT = Path(__file__).resolve().parents[2]
 NBS = nbr.find_notebooks()
 EXPECTED = ["00_build_vlir", "10_interleaved_inference", "20_sft", "30_rgrpo", "40_explain_crops",
-            "45_attention_is_not_an_explanation", "47_did_the_crop_matter", "50_ablations",
+            "45_which_explanation_is_faithful", "47_did_the_crop_matter", "50_ablations",
             "60_scale_out", "70_analyse_a_real_run"]
 
 
@@ -26,7 +27,8 @@ def test_the_series_is_complete():
 @pytest.mark.parametrize("path", NBS, ids=lambda p: p.stem)
 def test_notebook_conventions(path):
     nb = nbformat.read(str(path), as_version=4)
-    first, params, setup = nb.cells[0], nb.cells[1], nb.cells[2]
+    # cell 2 is the Colab set-up cell (tests/course/test_colab.py)
+    first, params, setup = nb.cells[0], nb.cells[2], nb.cells[3]
     assert first.cell_type == "markdown" and first.source.lstrip().startswith("# ")
     assert f"labpath=notebooks%2F{path.name}" in first.source and "mybinder.org" in first.source
     assert f"colab.research.google.com/github/r3lab/r3lab/blob/main/notebooks/{path.name})" in first.source, \
@@ -47,11 +49,16 @@ def test_notebook_conventions(path):
             assert "#" in line, f"parameter without a help comment: {line}"
     assert set(nbr.declared(path)) == set(names)
     assert "smoke" in names
-    assert re.search(r"^(\w+ = )?setup\(seed(, device)?\)", setup.source, re.M), "cell 3 calls r3lab.course.setup(seed)"
+    assert re.search(r"^(\w+ = )?setup\(seed(, device)?(, needs=\[.*?\])?\)", setup.source, re.M), \
+        "cell 4 calls r3lab.course.setup(seed)"
+    extras = syllabus.lesson(path.stem).extras  # the optional libraries it imports: refused in one line if absent
+    assert re.search(r"needs=\[(.*?)\]", setup.source) is None if not extras else \
+        re.search(r"needs=\[(.*?)\]", setup.source)[1] == ", ".join(f'"{e}"' for e in extras), (path.stem, extras)
+    assert re.search(r"from r3lab\.course import [^\n]*\banswer\b", setup.source), "the quiz's answer() is imported"
     if path.stem in ON_A_DEVICE:  # lessons that run a model take the device as a parameter and hand it to setup
         assert "device" in names and nbr.declared(path)["device"]["default"] in ('"auto"', "'auto'"), path.stem
-        assert re.search(r"setup\(seed, device\)", setup.source), "setup(seed, device) in cell 3"
-    for cell in nb.cells[3:]:  # parameters keep their values: smoke sizes come from r3lab.course.sizes
+        assert re.search(r"setup\(seed, device\b", setup.source), "setup(seed, device) in cell 4"
+    for cell in nb.cells[4:]:  # parameters keep their values: smoke sizes come from r3lab.course.sizes
         if cell.cell_type == "code":
             for node in ast.walk(ast.parse(_strip_magics(cell.source))):
                 if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign)):

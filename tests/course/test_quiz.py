@@ -51,3 +51,43 @@ def test_a_malformed_bank_is_refused_naming_the_line(tmp_path):
     bad.write_text("# 00_a\n\nstray text\n")
     with pytest.raises(ValueError, match=r"quizzes.md:3"):
         q.load(bad)
+
+
+def test_the_right_answers_are_spread_over_the_letters():
+    from collections import Counter
+
+    letters = Counter("abcdefgh"[[c.right for c in x.choices].index(True)] for qs in q.load().values() for x in qs)
+    total = sum(letters.values())
+    assert max(letters.values()) <= 0.4 * total, letters  # a student cannot score by always picking one letter
+    assert len(letters) >= 4, letters
+
+
+ROOT = __import__("pathlib").Path(__file__).resolve().parents[2]
+# words a quiz may use without its lesson defining them: the course's common vocabulary, said in lesson 00-10
+COMMON = {"SFT", "RL", "GPU", "CPU", "VLM", "VQA", "JSON", "HTML"}
+
+
+def _terms(text: str) -> set[str]:
+    """The technical terms of a quiz's text: acronyms and code names (`...`), without their call arguments."""
+    import re
+
+    acronyms = set(re.findall(r"\b(?:[A-Z]+[a-z]*[A-Z][A-Za-z]*|[A-Z]{2,})(?:-[A-Z][A-Za-z]*)?\b", text))
+    code = {c.split("(")[0].split("=")[0].strip() for c in re.findall(r"`([^`]+)`", text)}
+    return (acronyms | {c for c in code if re.fullmatch(r"[A-Za-z_][\w.]*", c)}) - COMMON
+
+
+def test_every_term_a_quiz_uses_is_in_its_lesson_or_the_glossary():
+    import json
+    import re
+
+    glossary = (ROOT / "docs" / "instructor" / "glossary.md").read_text()
+    defined = {t.strip() for head in re.findall(r"^\*\*(.+?)\.\*\*", glossary, re.M) for t in re.split(r"[()`]", head)}
+    missing = []
+    for lesson, qs in q.load().items():
+        nb = json.loads((ROOT / "notebooks" / f"{lesson}.ipynb").read_text())
+        body = "\n".join("".join(c["source"]) for c in nb["cells"])
+        for x in qs:
+            for term in _terms(" ".join([x.text] + [c.text + " " + c.why for c in x.choices])):
+                if term not in body and term not in defined and term not in glossary:
+                    missing.append(f"{lesson}: {term!r} ({x.text[:50]})")
+    assert not missing, "terms no lesson text or glossary entry explains:\n" + "\n".join(missing)

@@ -27,7 +27,7 @@ def test_every_exercise_has_a_solution(lesson):
     md = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
     solved = [int(n) for n in re.findall(r"(?m)^## Exercise (\d+)", md)]
     assert solved == _exercises(lesson), f"{path.name} answers exercises {solved}; the lesson has {_exercises(lesson)}"
-    assert "parameters" in nb.cells[1].metadata.get("tags", []) and "smoke" in nbr.declared(path)
+    assert "parameters" in nb.cells[2].metadata.get("tags", []) and "smoke" in nbr.declared(path)  # after set-up
     assert nb.cells[-1].cell_type == "code" and "assert" in nb.cells[-1].source
     assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code"), "commit solutions without outputs"
     code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")

@@ -137,3 +137,14 @@ def test_eval_folders_that_cannot_be_read_are_named(tmp_path):
     (good / "results.json").write_text(json.dumps({"rows": {"all": {"n": 1, "tool_gain": 0.0}}, "complete": False}))
     with pytest.warns(UserWarning, match=r"step_3/results.json holds a partial evaluation .* 1 samples"):
         load_evals([good])
+
+
+def test_a_rate_that_never_fell_is_not_said_to_fall():
+    from r3lab.evaluation.behaviour import CollapseConfig, detect_collapse
+
+    rows = [{"step": s, "crop_rate": 0.75, "accuracy": 0.75} for s in range(8)]
+    out = detect_collapse(rows, config=CollapseConfig(window=3, floor=0.8))
+    assert out["collapsed"] and "fell" not in out["message"], out["message"]
+    assert "crop_rate stayed at or below the floor of 0.80: 0.75 -> 0.75 (steps 0-7)" in out["message"]
+    falling = [{"step": s, "crop_rate": 0.9 - 0.1 * s, "accuracy": 0.75} for s in range(8)]
+    assert "crop_rate fell from 0.80 to 0.30" in detect_collapse(falling, config=CollapseConfig(window=3))["message"]

@@ -25,23 +25,25 @@ def test_record_fields_are_consistent(policy):
     (e,) = explain_crops(policy, traj)
     frame = traj.frame
     assert e.ok and e.box == traj.events[0].call.box and e.box_orig == traj.crops[0].info.box_orig
-    assert e.mass_in_box + e.mass_outside == pytest.approx(1.0)
-    assert 0 < e.mass_in_box < 1
+    a = e.attention
+    assert a.mass_in_box + a.mass_outside == pytest.approx(1.0)
+    assert 0 < a.mass_in_box < 1
     assert e.area_frac == pytest.approx((e.box[2] - e.box[0]) * (e.box[3] - e.box[1]) / (frame.input_w * frame.input_h))
-    assert e.concentration == pytest.approx(e.mass_in_box / e.area_frac)
-    masses = [r["mass"] for r in e.top_regions]
+    assert a.concentration == pytest.approx(a.mass_in_box / e.area_frac)
+    masses = [r["mass"] for r in a.top_regions]
     assert masses == sorted(masses, reverse=True) and len(masses) == 3
     # gt_boxes are original pixels: the disc crop matches the disc region once both are in the input frame
     assert e.gt_iou == pytest.approx(box_iou(e.box, frame.to_input(traj.gt_boxes[0])))
     assert e.gt_iou > 0.9 and e.needed is True
-    assert set(e.importance) == {"blank", "coarse", "wrong"} and e.answer == "red"
-    for v, lp in e.logp_variants.items():
-        assert e.importance[v] == pytest.approx(e.logp - lp)
+    imp = e.importance
+    assert set(imp.effect) == {"blank", "coarse", "other"} and e.answer == "red" and imp.target == "answer"
+    for v, lp in imp.swapped.items():
+        assert imp.effect[v] == e.effect(v) == pytest.approx(imp.logp - lp)
     # the with-crop log-prob is the answer's teacher-forced log-prob
-    assert e.logp == pytest.approx(answer_logprobs(policy, [traj])[0], abs=1e-5)
-    wrong = explain_crops(policy, toy_trajectory(policy, crop="square"))[0]
-    assert wrong.gt_iou == 0.0
-    assert any("IoU" in r for d in disagreements([wrong]) for r in d["reasons"])
+    assert imp.logp == pytest.approx(answer_logprobs(policy, [traj])[0], abs=1e-5)
+    off = explain_crops(policy, toy_trajectory(policy, crop="square"))[0]
+    assert off.gt_iou == 0.0
+    assert any("IoU" in r for d in disagreements([off]) for r in d["reasons"])
 
 
 def test_queries_are_the_call_and_the_tokens_before_it(policy):
@@ -59,36 +61,39 @@ def test_queries_are_the_call_and_the_tokens_before_it(policy):
 
 def test_control_family_and_reference_events(policy):
     traj = toy_trajectory(policy, family="control")
-    assert explain_crops(policy, traj, variants=())[0].needed is False
-    assert any("control" in r for d in disagreements(explain_crops(policy, traj, variants=())) for r in d["reasons"])
+    assert explain_crops(policy, traj, importance=())[0].needed is False
+    assert any("control" in r for d in disagreements(explain_crops(policy, traj, importance=())) for r in d["reasons"])
     # reference trajectories from samples carry no events: they are derived from the pieces
     ref = toy_samples(1, view=policy.view)[0].reference(policy.view).tokenize(policy)
     assert not ref.events
     (ev,) = ref.crop_events()
     assert ev.ok and ref.pieces[ev.image_piece].info.role == "crop"
-    (e,) = explain_crops(policy, ref, target="gt", variants=("blank",))
-    assert e.answer == "yellow" and set(e.importance) == {"blank"} and not ref.events
+    (e,) = explain_crops(policy, ref, answer_from="gt", importance=("blank",))
+    assert e.answer == "yellow" and set(e.importance.effect) == {"blank"} and not ref.events
 
 
 def test_counterfactual_views_keep_every_token_in_place(policy):
     traj = toy_trajectory(policy)
     crop = traj.crops[0]
-    for kind in ("blank", "coarse", "wrong"):
+    for kind in ("blank", "coarse", "other"):
         cf = counterfactual_trajectory(policy, traj, 0, kind)
         assert cf.input_ids() == traj.input_ids() and cf.crops[0].image.size == crop.image.size
         assert cf.crops[0].image.tobytes() != crop.image.tobytes()
         assert traj.crops[0] is crop  # the original is untouched
     b = collate([traj, counterfactual_trajectory(policy, traj, 0, "blank")], policy)
     assert torch.equal(b["position_ids"][:, 0], b["position_ids"][:, 1])
-    from r3lab.explain.swaps import _wrong_box
+    from r3lab.explain.swaps import _other_box
 
     box = traj.events[0].call.box
-    wrong = _wrong_box(box, traj.frame.input_size, [traj.frame.to_input(traj.gt_boxes[0])])
-    assert box_iou(wrong, box) == 0.0
+    other = _other_box(box, traj.frame.input_size, [traj.frame.to_input(traj.gt_boxes[0])])
+    assert box_iou(other, box) == 0.0
     with pytest.raises(ValueError, match="not an accepted crop"):
         counterfactual_trajectory(policy, traj, 3)
-    with pytest.raises(ValueError, match="variants"):
-        explain_crops(policy, traj, variants=("fog",))
+    with pytest.raises(ValueError, match=r"unknown swap\(s\) \['fog'\] in importance"):
+        explain_crops(policy, traj, importance=("fog",))
+    with pytest.warns(FutureWarning, match="'wrong' is now 'other'"):  # the old word still reads, until 0.3
+        (old,) = explain_crops(policy, traj, importance=("wrong",))
+    assert set(old.importance.effect) == {"other"}
 
 
 def _train_crop_reader(steps: int = 60):
@@ -97,7 +102,7 @@ def _train_crop_reader(steps: int = 60):
     torch.manual_seed(0)
     pol = tiny_policy(seed=3, fresh=True)
     base = toy_trajectory(pol)
-    square = counterfactual_trajectory(pol, base, 0, "wrong").crops[0].image
+    square = counterfactual_trajectory(pol, base, 0, "other").crops[0].image
     blank = Image.new("RGB", base.crops[0].image.size, (128, 128, 128))
 
     def row(img, ans):
@@ -128,11 +133,11 @@ def _train_crop_reader(steps: int = 60):
 @pytest.mark.slow
 def test_counterfactual_changes_sign_with_a_crop_of_the_wrong_region():
     pol, base, square = _train_crop_reader()
-    right = explain_crops(pol, base, target="gt")[0]
-    assert right.importance["blank"] > 0.1 and right.importance["wrong"] > 0.1
+    right = explain_crops(pol, base, answer_from="gt")[0]
+    assert right.effect("blank") > 0.1 and right.effect("other") > 0.1
     swapped = counterfactual_trajectory(pol, base, 0, image=square)  # the model cropped the wrong region
-    wrong = explain_crops(pol, swapped, target="gt")[0]
-    assert wrong.importance["blank"] < -0.1
+    wrong = explain_crops(pol, swapped, answer_from="gt")[0]
+    assert wrong.effect("blank") < -0.1
 
 
 @pytest.mark.slow
@@ -148,7 +153,7 @@ def test_shipped_checkpoint_crops_land_on_the_named_landmark_more_than_chance():
     samples = build_samples(12, seed=123, families=["read_one"], view=pol.view, progress=False)
     trajs = rollout(pol, samples, RolloutConfig(group_size=1, greedy=True, max_new_tokens=96, max_crops=1),
                     progress=False)
-    exps = [e for t in trajs for e in explain_crops(pol, t, target="gt", variants=("blank",))]
+    exps = [e for t in trajs for e in explain_crops(pol, t, answer_from="gt", importance=("blank",))]
     assert len(exps) >= 10  # it crops on (nearly) every read_one question
     ious = [e.gt_iou or 0.0 for e in exps]
     assert sum(ious) / len(ious) > 0.2, ious
@@ -156,14 +161,14 @@ def test_shipped_checkpoint_crops_land_on_the_named_landmark_more_than_chance():
 
 def test_the_table_has_a_line_per_crop_decision(policy):
     trajs = [s.reference(policy.view).tokenize(policy) for s in toy_samples(2, policy.view)]
-    explained = {t.sample_id: explain_crops(policy, t, variants=("blank",)) for t in trajs}
+    explained = {t.sample_id: explain_crops(policy, t, importance=("blank",)) for t in trajs}
     lines = explanation_table(explained).splitlines()
     head = [c.strip() for c in lines[0].strip("|").split("|")]
     assert head[:3] == ["sample", "crop", "IoU"] and len(lines) == 2 + len(trajs)
     assert "importance (blank)" in head and "importance (coarse)" not in head  # only the numbers the records hold
     e = explained["toy0"][0]
     assert lines[2].startswith("| toy0") and f"{e.gt_iou:.2f}" in lines[2]
-    assert f"{e.importance['blank']:+.3f}" in lines[2]
+    assert f"{e.effect('blank'):+.3f}" in lines[2]
 
 
 
@@ -188,7 +193,7 @@ def test_the_same_crop_written_in_either_frame_and_grammar_is_explained_and_draw
         script = ["<think> look " + format_crop_call(box, style, frame), " red</think><answer>red</answer><|im_end|>"]
         (traj,) = rollout(pol, [sample], RolloutConfig(greedy=True, max_new_tokens=200, max_segment_tokens=120),
                           group_size=1, scripts=[script], progress=False)
-        (records[style],) = explain_crops(pol, traj, variants=())
+        (records[style],) = explain_crops(pol, traj, importance=())
         drawn[style] = crop_boxes(traj)[0]["box"]
     a, r, t = records.values()
     assert a.box == pytest.approx(r.box) and a.box == pytest.approx(t.box) and a.box_orig == r.box_orig == t.box_orig
@@ -201,7 +206,7 @@ def test_the_same_crop_written_in_either_frame_and_grammar_is_explained_and_draw
 def test_read_scoring_weighs_the_text_after_each_crop(policy):
     traj = toy_trajectory(policy)
     (a,) = explain_crops(policy, traj)
-    (r,) = explain_crops(policy, traj, score="read")
+    (r,) = explain_crops(policy, traj, importance_target="read")
     ev = traj.events[0]
     nxt = traj.pieces[ev.image_piece + 1]
     assert r.read == nxt.text and "<answer>" in r.read  # one crop: its read runs to the end
@@ -212,12 +217,13 @@ def test_read_scoring_weighs_the_text_after_each_crop(policy):
     mask[0, start:start + len(nxt.ids)] = True
     with torch.no_grad():
         lp = token_logprobs(TokenScorer(policy.model), batch, mask=mask)
-    assert r.logp == pytest.approx(float(lp[0, start:start + len(nxt.ids)].sum()), abs=1e-4)
-    assert r.logp < a.logp  # the read holds the answer and more tokens
-    for v, lp_v in r.logp_variants.items():
-        assert r.importance[v] == pytest.approx(r.logp - lp_v)
-    with pytest.raises(ValueError, match="score="):
-        explain_crops(policy, traj, score="tokens")
+    assert r.importance.logp == pytest.approx(float(lp[0, start:start + len(nxt.ids)].sum()), abs=1e-4)
+    assert r.importance.logp < a.importance.logp  # the read holds the answer and more tokens
+    assert r.importance.target == "read"
+    for v, lp_v in r.importance.swapped.items():
+        assert r.effect(v) == pytest.approx(r.importance.logp - lp_v)
+    with pytest.raises(ValueError, match="importance_target="):
+        explain_crops(policy, traj, importance_target="tokens")
 
 
 def test_read_scoring_stops_at_the_next_call(policy):
@@ -225,11 +231,11 @@ def test_read_scoring_stops_at_the_next_call(policy):
 
     (two,) = build_samples(1, seed=0, families=["compare_two"], view=policy.view, progress=False)
     traj = two.reference(policy.view).tokenize(policy)
-    first, second = explain_crops(policy, traj, score="read", target="gt", variants=("blank",))
+    first, second = explain_crops(policy, traj, importance_target="read", answer_from="gt", importance=("blank",))
     calls = [e.call.raw for e in traj.crop_events()]
     assert first.read.startswith(" It is") or first.read.startswith(" This one")
     assert calls[1] not in first.read and "<answer>" not in first.read and "<answer>" in second.read
-    assert set(first.importance) == {"blank"} and first.logp != second.logp
+    assert set(first.importance.effect) == {"blank"} and first.importance.logp != second.importance.logp
 
 
 def test_explain_crops_on_smolvlm():
@@ -240,9 +246,10 @@ def test_explain_crops_on_smolvlm():
     p = build_tiny(TinyConfig(seed=1), family="smolvlm")
     traj = toy_trajectory(p, size=(448, 336))
     (e,) = explain_crops(p, traj)
-    assert e.ok and e.mass_in_box + e.mass_outside == pytest.approx(1.0) and 0 < e.mass_in_box < 1
-    assert set(e.importance) == {"blank", "coarse", "wrong"} and e.answer == "red"
-    assert e.logp == pytest.approx(answer_logprobs(p, [traj])[0], abs=1e-5)
+    a = e.attention
+    assert e.ok and a.mass_in_box + a.mass_outside == pytest.approx(1.0) and 0 < a.mass_in_box < 1
+    assert set(e.importance.effect) == {"blank", "coarse", "other"} and e.answer == "red"
+    assert e.importance.logp == pytest.approx(answer_logprobs(p, [traj])[0], abs=1e-5)
 
 
 def test_explain_crops_is_a_view_of_explain_one_record_one_table(policy):
@@ -253,17 +260,19 @@ def test_explain_crops_is_a_view_of_explain_one_record_one_table(policy):
     from r3lab.explain.record import explain
 
     traj = toy_trajectory(policy)
-    (view,) = explain_crops(policy, traj, variants=("blank",), score="read")
+    (view,) = explain_crops(policy, traj, importance=("blank",), importance_target="read")
     (full,) = explain(policy, traj, WhyConfig(methods=("attention", "patching"), targets=("box",), block=4,
                                               importance=("blank",), importance_target="read", faithfulness=False))
     assert CropExplanation is CropRecord and isinstance(view, CropRecord)
-    for k in ("mass_in_box", "concentration", "gt_iou", "gt_mass", "top_in_gt", "attention_box", "importance", "read"):
-        assert getattr(view, k) == pytest.approx(getattr(full, k)) if isinstance(getattr(view, k), float) else \
-            getattr(view, k) == getattr(full, k), k
-    assert view.attention_box["cell"] in ("both", "attention_only", "box_only", "neither")
+    assert view.gt_iou == pytest.approx(full.gt_iou) and view.read == full.read
+    assert view.attention == full.attention and view.importance == full.importance
+    assert view.attention.vs_box["cell"] in ("both", "attention_only", "box_only", "neither")
     assert torch.equal(view.map("attention"), full.map("attention")) and view.result("patching", "box") is None
     assert "methods=['attention']" in repr(view) and "map=" not in repr(view)  # print(record): numbers, not maps
     table = crop_table([full])
     assert "patching" in table.splitlines()[0] and "importance (blank)" in table.splitlines()[0]
-    with pytest.raises(ValueError, match="target"):
-        explain_crops(policy, traj, target="truth")
+    with pytest.raises(ValueError, match="answer_from"):
+        explain_crops(policy, traj, answer_from="truth")
+    assert WhyConfig.quick() == WhyConfig(methods=("attention",), targets=("box",), importance=("blank", "coarse",
+                                                                                                 "other"),
+                                          faithfulness=False)  # one request: a preset of the same class

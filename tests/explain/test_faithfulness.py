@@ -6,7 +6,8 @@ import torch
 from r3lab.explain.faithfulness import (
     cell_centres, chance_pointing, curves, pointing_game, random_map, summarize,
 )
-from r3lab.explain.record import CropRecord, _painted
+from r3lab.explain.patching import painted
+from r3lab.explain.record import CropRecord
 from r3lab.explain.stream import Stream, target_positions
 from r3lab.testing import toy_trajectory
 
@@ -26,7 +27,7 @@ def test_pointing_game_and_chance():
 
 def test_curves_start_and_end_where_they_must(policy):
     traj = toy_trajectory(policy)
-    s, blank = Stream.of(policy, traj), Stream.of(policy, _painted(traj, None))
+    s, blank = Stream.of(policy, traj), Stream.of(policy, painted(traj, None))
     pos = target_positions(policy, traj, traj.events[0], "box")
     c = curves(s, blank, random_map(s.grid, "x"), pos, steps=4, chunk=4)
     with torch.no_grad():
@@ -72,3 +73,18 @@ def test_agreement_and_table():
     md = table({"methods": {"random": {"pointing_game": 0.1, "deletion_auc": 0.2, "insertion_auc": 0.3, "n": 2},
                             "attention": {"pointing_game": None, "deletion_auc": 0.1, "insertion_auc": 0.4, "n": 2}}})
     assert md.splitlines()[2].startswith("| attention | - |") and md.splitlines()[-1].startswith("| random |")
+
+
+def test_a_method_that_did_not_run_is_named_with_its_reason():
+    from r3lab.explain.faithfulness import agreement
+    from r3lab.explain.record import MethodResult
+
+    r = CropRecord("s-1", "read_one", 0, True, (0, 0, 28, 28), None, None, True, (2, 2), 28, (56, 56), "a")
+    why = "captum is not installed: pip install 'r3lab[explain]'"
+    r.methods = {"attention": {"box": MethodResult("attention", "box", map=[[1, 0], [0, 0]])},
+                 "integrated_gradients": {"box": MethodResult("integrated_gradients", "box", False, why)}}
+    with pytest.raises(ValueError, match=r"integrated_gradients is not available on s-1: captum is not installed"):
+        agreement([r], "box", ["attention", "integrated_gradients"])
+    assert agreement([r], "box", ["attention"])["n"] == 1  # what ran is still compared
+    with pytest.raises(ValueError, match=r"r3lab\[explain\]"):
+        pointing_game(r.map("integrated_gradients"), r.box, r.cell)

@@ -5,7 +5,7 @@ import torch
 
 from r3lab.explain import gradients
 from r3lab.explain.gradients import attribute
-from r3lab.explain.record import _painted
+from r3lab.explain.patching import painted
 from r3lab.explain.stream import Stream, target_positions
 from r3lab.testing import toy_trajectory
 
@@ -23,7 +23,7 @@ def test_integrated_gradients_are_complete(setup, policy):
     traj = s.traj
     # from a blank image's embeddings, as `explain` integrates (zeros are far off the embeddings' scale: RMSNorm
     # makes that path so curved that 128 steps still miss the total by 2%)
-    base = Stream.of(policy, _painted(traj, None)).main_embeds()
+    base = Stream.of(policy, painted(traj, None)).main_embeds()
     ig = attribute(s, pos, "integrated_gradients", baseline=base, steps=16, chunk=8)
     with torch.no_grad():
         gap = float(s.score(s.embeds, pos)[0] - s.score(s.with_main(base[None]), pos)[0])
@@ -61,7 +61,7 @@ def test_bad_arguments_and_missing_captum(setup, monkeypatch):
 
 def test_recompute_gives_the_same_attributions_and_leaves_the_model_as_it_was(setup, policy, monkeypatch):
     s, pos = setup
-    base = Stream.of(policy, _painted(s.traj, None)).main_embeds()
+    base = Stream.of(policy, painted(s.traj, None)).main_embeds()
     plain = attribute(s, pos, "integrated_gradients", baseline=base, steps=4, chunk=2)
     calls, real = [], torch.utils.checkpoint.checkpoint
     monkeypatch.setattr(torch.utils.checkpoint, "checkpoint", lambda *a, **k: calls.append(1) or real(*a, **k))

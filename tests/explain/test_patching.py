@@ -8,7 +8,7 @@ from r3lab.core.batch import collate
 from r3lab.explain.crops import answer_logprobs, counterfactual_trajectory
 from r3lab.explain.lens import logit_lens
 from r3lab.explain.patching import cell_blocks, patch_layers, patch_map
-from r3lab.explain.record import _painted
+from r3lab.explain.patching import painted
 from r3lab.explain.stream import Stream, target_positions
 from r3lab.testing import toy_trajectory
 
@@ -48,7 +48,7 @@ def test_patching_levels(policy, setup):
 
 def test_patching_map_is_the_drop_when_a_cell_is_blanked(policy, setup):
     traj, s = setup
-    blank = Stream.of(policy, _painted(traj, None))
+    blank = Stream.of(policy, painted(traj, None))
     pos = target_positions(policy, traj, traj.events[0], "box")
     m = patch_map(s, blank, pos, block=1, chunk=5)
     assert m.shape == s.grid

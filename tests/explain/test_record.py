@@ -77,3 +77,57 @@ def test_bfloat16_runs_every_method():
                      **FAST)
     bad = [(m, r.reason) for m, d in rec.methods.items() for r in d.values() if not r.available]
     assert not bad and all(v["deletion_auc"] >= 0 for v in rec.faithfulness.values())
+
+
+METHOD = '''
+"""A map that is the written box itself: 1 on the main image's cells inside it (a baseline a real method must beat)."""
+from r3lab.explain import faithfulness
+from r3lab.explain.contract import MethodResult
+
+
+def run(name, call):
+    box, stream = call.event.call.box, call.stream
+    xy = faithfulness.cell_centres(stream.grid, stream.cell)
+    inside = (xy[:, 0] >= box[0]) & (xy[:, 0] <= box[2]) & (xy[:, 1] >= box[1]) & (xy[:, 1] <= box[3])
+    return [MethodResult(name, t, map=inside.float().reshape(stream.grid).tolist()) for t in call.config.targets]
+'''
+
+
+def test_a_new_method_is_one_module_and_one_registration(policy, tmp_path, monkeypatch):
+    from r3lab.explain.contract import METHODS, Method, map_methods
+    from r3lab.explain.crops import crop_table
+
+    (tmp_path / "box_prior.py").write_text(METHOD)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setitem(METHODS, "box_prior", Method("box_prior", map=True))  # the one registration
+    assert "box_prior" in map_methods()
+    (rec,) = explain(policy, toy_trajectory(policy), WhyConfig(methods=("attention", "box_prior"), targets=("box",),
+                                                               **FAST))
+    r = rec.result("box_prior", "box")
+    assert r.available and tuple(rec.map("box_prior", "box").shape) == rec.grid and rec.map("box_prior").sum() > 0
+    assert rec.faithfulness["box_prior"]["pointing_game"] == 1.0  # the box is on the landmark: it points there
+    assert "box prior" in crop_table([rec]).splitlines()[0]  # the table's column follows
+
+
+def test_an_unregistered_method_is_an_error_never_another_method_s_result(policy):
+    from r3lab.explain.contract import Call
+    from r3lab.explain.record import run_method
+
+    traj = toy_trajectory(policy)
+    call = Call(policy, traj, None, None, traj.events[0], 0, {}, WhyConfig())
+    with pytest.raises(ValueError, match=r"no per-call explanation method 'saliency'.*contract\.METHODS"):
+        run_method("saliency", call)
+    [na] = run_method("logit_lens", call, "no residual stream here")  # registered, but nothing to run it on
+    assert not na.available and na.reason == "no residual stream here" and na.target == "box"
+
+
+def test_a_record_written_before_its_parts_were_nested_reads_into_them(policy):
+    (rec,) = explain(policy, toy_trajectory(policy), WhyConfig.quick())
+    d = rec.to_dict()
+    a, imp = d.pop("attention"), d.pop("importance")
+    old = {**d, **{k: a[k] for k in ("mass_in_box", "concentration", "top_regions", "gt_mass", "top_in_gt")},
+           "mass_outside": 1 - a["mass_in_box"], "attention_box": a["vs_box"], "logp": imp["logp"],
+           "logp_variants": {("wrong" if k == "other" else k): v for k, v in imp["swapped"].items()},
+           "importance": {("wrong" if k == "other" else k): v for k, v in imp["effect"].items()}}
+    back, now = (CropRecord.from_dict(json.loads(json.dumps(d))) for d in (old, rec.to_dict()))
+    assert back.attention == now.attention and back.importance == now.importance and back.attention is not None

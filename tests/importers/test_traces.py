@@ -43,8 +43,8 @@ def test_imported_vlmr3_runs_are_drawn_and_explained(tmp_path):
     for t in trajs:
         _check_views(t, policy, tmp_path)
     ex = explain_crops(policy, trajs[0])
-    assert len(ex) == 1 and ex[0].ok and 0 <= ex[0].mass_in_box <= 1
-    assert set(ex[0].importance) == {"blank", "coarse", "wrong"}
+    assert len(ex) == 1 and ex[0].ok and 0 <= ex[0].attention.mass_in_box <= 1
+    assert set(ex[0].importance.effect) == {"blank", "coarse", "other"}
     assert explain_crops(policy, trajs[2])[0].ok is False  # the refused call is explained (attention only)
     assert crop_boxes(trajs[0])[0]["box"] == tuple(v + d for v, d in zip(trajs[0].crops[0].info.box_orig, (0, 0, 1, 1)))
 

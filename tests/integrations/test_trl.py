@@ -14,7 +14,8 @@ from r3lab.integrations.trl_rewards import accuracy_reward, region_iou_reward, r
 from r3lab.integrations.trl_probe import ForwardProbe  # noqa: E402
 from r3lab.integrations.trl_script import Choice, ScriptedTurns, scripted  # noqa: E402
 from r3lab.integrations.trl_train import TRLConfig, grpo_trainer  # noqa: E402
-from r3lab.explain.crops import ExplainConfig, explain_crops  # noqa: E402
+from r3lab.explain.contract import WhyConfig  # noqa: E402
+from r3lab.explain.crops import explain_crops  # noqa: E402
 from r3lab.model.tiny import TinyConfig, build_tiny  # noqa: E402
 from r3lab.viz.mpl import plot_trajectory  # noqa: E402
 from r3lab.viz.page import export_html  # noqa: E402
@@ -109,8 +110,8 @@ def test_grpo_trainer_steps_train_on_the_crops_pixels_with_tool_results_masked(s
     assert any("visual" in k for k in changed) and any("language_model" in k for k in changed)
     # the rollouts read back as r3lab's own: explained, drawn and exported
     policy.model.eval()
-    ex = explain_crops(policy, t, ExplainConfig(layers=[-1]))
-    assert [e.ok for e in ex] == [False, True] and ex[1].gt_iou is not None and ex[1].mass_in_box is not None
+    ex = explain_crops(policy, t, WhyConfig.quick(attention_layers=[-1]))
+    assert [e.ok for e in ex] == [False, True] and ex[1].gt_iou is not None and ex[1].attention is not None
     plot_trajectory(t)
     assert export_html(t, tmp_path / "t.html").stat().st_size > 1000
 

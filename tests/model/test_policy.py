@@ -155,7 +155,7 @@ def test_a_damaged_checkpoint_file_is_named_with_what_to_do(tmp_path, name, how,
 
 def test_read_view_matches_load_policy_without_loading_weights(tmp_path):
     from r3lab.core.regions import ViewConfig
-    from r3lab.model.policy import read_view
+    from r3lab.model.folder import read_view
 
     for view in (ViewConfig(), ViewConfig(max_pixels=224 * 224, crop_max_pixels=196 * 196)):
         folder = tiny_policy(view=view).save(tmp_path / str(view.max_pixels))

@@ -13,7 +13,8 @@ from r3lab.recipe.checks import CheckError
 from r3lab.recipe.curriculum import Check, Mix, Phase, base_stage, sft_stage
 from r3lab.recipe.recipe import Recipe, RecipeConfig
 from r3lab.recipe.recipe_config import saved_recipe
-from r3lab.recipe.recipe_format import ALIASES, FORMAT_VERSION, read_settings, to_flat
+from r3lab.recipe.format_1 import ALIASES, to_flat
+from r3lab.recipe.recipe_format import FORMAT_VERSION, read_settings
 from r3lab.recipe.report import curriculum_table, model_card
 from r3lab.recipe.shipping import SHIPPED
 
@@ -43,7 +44,7 @@ def cpu_kind() -> str:
 
 
 def _guard(out, bars: dict) -> RecipeConfig:
-    return RecipeConfig(**{**SIZES, "out": str(out), **GUARD, **bars})
+    return RecipeConfig.from_settings(**{**SIZES, "out": str(out), **GUARD, **bars})
 
 
 @pytest.mark.slow
@@ -76,12 +77,12 @@ def test_format_1_names_read_into_the_same_curriculum_as_its_paths():
                 compare_steps=1, compare_check=2, compare_more=1, compare_rounds=1, sft_steps=2, sft_batch=4,
                 sft_check=2, sft_more=1, sft_rounds=1, sft_read_rounds=1, sft_read_more=1, rgrpo_steps=1,
                 group_size=2, rgrpo_batch=4)
-    assert asdict(RecipeConfig(**SIZES, **flat)) == asdict(_guard("runs/recipe", {}))
+    assert asdict(RecipeConfig.from_settings(**SIZES, **flat)) == asdict(_guard("runs/recipe", {}))
     old = json.loads(GUARD_FILE.read_text())["recipe_json"]  # the guard's last run wrote it, in format 1
-    assert saved_recipe(RecipeConfig(**read_settings(old))) == saved_recipe(_guard("x", {
+    assert saved_recipe(RecipeConfig.from_settings(**read_settings(old))) == saved_recipe(_guard("x", {
         f"{p}.check.bar": 0.0 for p in BARS} | {"compare.check.ground_bar": 0.0}))
     # format 1's own meanings: a base phase of 0 steps took no check; sft_read_rounds 0 put read_one in the SFT's mix
-    c = RecipeConfig(**read_settings({**old, "read_steps": 0, "sft_read_rounds": 0}))
+    c = RecipeConfig.from_settings(**read_settings({**old, "read_steps": 0, "sft_read_rounds": 0}))
     assert not c.phase("read").checked and not c.phase("sft_read").checked and c.phase("sft").mix.without == ""
     with pytest.raises(ValueError, match="format_version 3; this r3lab reads formats 1 to 2"):
         read_settings({**old, "format_version": 3})
@@ -91,14 +92,15 @@ def test_format_1_names_read_into_the_same_curriculum_as_its_paths():
 
 def test_the_shipped_card_maps_one_to_one_onto_the_curriculum():
     card = json.loads((SHIPPED / "card_results.json").read_text())["config"]
-    cfg = RecipeConfig(**read_settings(card))
+    cfg = RecipeConfig.from_settings(**read_settings(card))
     flat = to_flat({k: asdict(getattr(cfg, k)) for k in ("base", "sft", "rgrpo")})
     assert flat == {k: card[k] for k in ALIASES}  # every flat setting, and back
     engine = {k: getattr(cfg.train_rollout, k) for k in ENGINE}  # how the engine computes: the card predates them
     card = {k: {**v, **engine} if k.endswith("_rollout") else v for k, v in card.items()}
     assert {k: v for k, v in asdict(cfg).items() if k not in ("base", "sft", "rgrpo")} == \
         {k: v for k, v in card.items() if k not in ALIASES} | {"out": "runs/recipe", "rows": cfg.rows,
-                                                              "parallel": cfg.parallel, "ship": ""}
+                                                              "parallel": cfg.parallel, "ship": "",
+                                                              "report_to": "none"}
     assert cfg.phase("read").check.bar == card["read_min"] and cfg.phase("drill").steps == card["compare_drill_steps"]
     assert saved_recipe(cfg) == saved_recipe(RecipeConfig())  # the shipped checkpoints' recipe is today's default
 
@@ -122,12 +124,11 @@ def test_a_folder_written_in_format_1_is_reused_and_a_changed_or_newer_one_refus
 
 
 def test_a_phase_is_added_to_a_recipe_by_one_list_entry(tmp_path):
-    cfg = RecipeConfig(out=str(tmp_path), **SIZES, **{"base.batch": 4, "ground.mix.samples": 8, "ground.steps": 1,
-                                                      "ground.check.n": 0, "pairs.steps": 0, "read_first.steps": 0,
-                                                      "read_focus.steps": 0, "read.steps": 0, "read.check.n": 0,
-                                                      "drill.steps": 0, "drill.check.n": 0, "compare.steps": 0,
-                                                      "compare.check.n": 0, "sft.batch": 4, "rgrpo.batch": 4,
-                                                      "rgrpo.group_size": 2})
+    cfg = RecipeConfig.from_settings(out=str(tmp_path), **SIZES, **{
+        "base.batch": 4, "ground.mix.samples": 8, "ground.steps": 1, "ground.check.n": 0, "pairs.steps": 0,
+        "read_first.steps": 0, "read_focus.steps": 0, "read.steps": 0, "read.check.n": 0, "drill.steps": 0,
+        "drill.check.n": 0, "compare.steps": 0, "compare.check.n": 0, "sft.batch": 4, "rgrpo.batch": 4,
+        "rgrpo.group_size": 2})
     cfg.base.phases.append(Phase("read_again", 2, 1e-3, Mix(closeups=1.0), seed=7,
                                  check=Check("read", n=3, bar=0.0, seed=20_000)))
     Recipe(cfg, progress=False).train_stage("base")
@@ -161,24 +162,24 @@ def test_a_check_that_stays_below_its_bar_names_the_phase_and_its_flags(tmp_path
 
 def test_settings_that_cannot_take_effect_or_do_not_fit_are_refused_before_any_work(tmp_path):
     with pytest.raises(ValueError, match=r"compare\.check\.bar \(--compare-bar\) cannot take effect.*--compare-check"):
-        RecipeConfig(compare_min=100, compare_check=0)
+        RecipeConfig.from_settings(compare_min=100, compare_check=0)
     with pytest.raises(ValueError, match="cannot take effect"):
-        RecipeConfig(**{"read.check.n": 0, "read.check.rounds": 3})
-    RecipeConfig(compare_check=0, ground_early=0.0)  # the default values of an unused check: nothing to refuse
+        RecipeConfig.from_settings(**{"read.check.n": 0, "read.check.rounds": 3})
+    RecipeConfig.from_settings(**{"compare.check.n": 0, "ground.check.early": 0.0})  # an unused check's defaults: fine
     with pytest.raises(ValueError, match=r"--sft-batch\) asks for more samples per step than the 24 VLIR"):
-        RecipeConfig(sft_batch=64, n_train=24)
+        RecipeConfig.from_settings(n_train=24, **{"sft.batch": 64})
     with pytest.raises(ValueError, match=r"--rgrpo-batch\) must be a multiple of rgrpo.group_size"):
-        RecipeConfig(**{"rgrpo.batch": 30})
+        RecipeConfig.from_settings(**{"rgrpo.batch": 30})
     with pytest.raises(ValueError, match=r"parallel = 10000 is not allowed.*CPU cores.*--parallel"):
-        RecipeConfig(parallel=10000)
+        RecipeConfig.from_settings(parallel=10000)
     with pytest.raises(ValueError, match=r"unknown recipe settings 'read_stepz' \(did you mean 'read_steps'\?\)"):
-        RecipeConfig(read_stepz=3)
+        RecipeConfig.from_settings(read_stepz=3)
     with pytest.raises(ValueError, match=r"'reed\.steps' names no phase's setting"):
-        RecipeConfig(**{"reed.steps": 3})
+        RecipeConfig.from_settings(**{"reed.steps": 3})
     with pytest.raises(ValueError, match=r"ground\.check\.rounds = 4 adds phases.*--ground-more"):
-        RecipeConfig(ground_more=0)
+        RecipeConfig.from_settings(ground_more=0)
     with pytest.raises(ValueError, match=r"ground\.check\.early = 1\.0 is not allowed"):
-        RecipeConfig(ground_early=1.0)
+        RecipeConfig.from_settings(ground_early=1.0)
 
 
 def test_a_check_that_fails_in_a_job_reaches_the_parent_as_one_check_error(tmp_path, monkeypatch):
@@ -189,7 +190,7 @@ def test_a_check_that_fails_in_a_job_reaches_the_parent_as_one_check_error(tmp_p
         (Path(out) / "logs" / "jobs" / ("stage_base" + recipe_mod.FAILED)).write_text("stage base: after 2 ...")
         raise RuntimeError("recipe job stage:base failed (exit 1)")
     monkeypatch.setattr(recipe_mod, "run_jobs", failing)
-    rec = Recipe(RecipeConfig(out=str(tmp_path), parallel=2), progress=False)
+    rec = Recipe(RecipeConfig.from_settings(out=str(tmp_path), parallel=2), progress=False)
     with pytest.raises(CheckError, match="^stage base: after 2 ...$"):
         rec._run_jobs()
 

@@ -23,16 +23,17 @@ def test_notes_name_chance_below_chance_and_the_region_reward():
     assert "control: no row beats chance" in notes and "do not crop on it" in notes
     assert "read_one +10.0 points (intervals apart)" in notes and "0.600 → 0.700 (intervals apart)" in notes
     assert ("crop IoU is the same within this run's noise** "
-            "(0.700 with it, 0.710 without, intervals overlapping)") in notes
+            "(every family: 0.700 with it, 0.710 without, intervals overlapping)") in notes
     assert "cannot tell R-GRPO from SFT" not in notes  # read_one's intervals are apart
     # intervals apart either way, and an R-GRPO run that moved nothing measurably
     rows["rgrpo_no_region"]["all"].update(crop_iou=0.60, crop_iou_lo=0.58, crop_iou_hi=0.62)
     up = "\n".join(table_notes({"config": {"families": "read_one"}, "rows": rows}, {"read_one": 0.2}))
-    assert "**The region reward raises the crop IoU** (0.700 with it, 0.600 without, intervals apart)" in up
+    assert ("**The region reward raises the crop IoU** (every family: 0.700 with it, 0.600 without, intervals apart)"
+            in up)
     rows["rgrpo_no_region"]["all"].update(crop_iou=0.80, crop_iou_lo=0.78, crop_iou_hi=0.82)
     down = "\n".join(table_notes({"config": {"families": "read_one"}, "rows": rows}, {"read_one": 0.2}))
     assert ("**Without the region reward the crop IoU is higher** "
-            "(0.700 with it, 0.800 without, intervals apart)") in down
+            "(every family: 0.700 with it, 0.800 without, intervals apart)") in down
     rows["sft_rgrpo"] = _row(0.79, 0.75, 0.83, iou=0.61, iou_lo=0.58, iou_hi=0.63)
     same = "\n".join(table_notes({"config": {"families": "read_one"}, "rows": rows}, {"read_one": 0.2}))
     assert "read_one -1.0 points (intervals overlap)" in same and "cannot tell R-GRPO from SFT" in same

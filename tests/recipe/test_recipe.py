@@ -25,12 +25,14 @@ from r3lab.recipe.recipe import R3_TINY, ROWS, Recipe, RecipeConfig, run_recipe
 from r3lab.recipe import checks
 from r3lab.recipe.checks import CheckError
 from r3lab.recipe.recipe_config import RERUNNABLE, saved_recipe
-from r3lab.recipe.recipe_format import earlier_settings, read_settings, to_flat
+from r3lab.recipe.format_1 import earlier_settings, to_flat
+from r3lab.recipe.recipe_format import read_settings
 from r3lab.recipe.report import markdown_table, model_card
-from r3lab.recipe.shipping import check_scores, ship, warm_start
+from r3lab.recipe.shipping import card_scores, ship, warm_start
 from r3lab.testing import tiny_policy
 from r3lab.viz.results import plot_table
 
+recipe = RecipeConfig.from_settings  # the one door: fields, paths (and format 1's names)
 SHIPPED = env.ASSETS / "checkpoints"
 
 
@@ -40,11 +42,13 @@ def flat(cfg: RecipeConfig) -> dict:
             **to_flat({k: asdict(getattr(cfg, k)) for k in ("base", "sft", "rgrpo")})}
 
 
-TINY = dict(n_base=24, base_steps=2, pairs_steps=0, read_focus_steps=0, read_steps=0, compare_steps=0, base_batch=4,
-            n_train=24, n_eval=3, sft_steps=2, sft_batch=4, rgrpo_steps=1,
-            group_size=2, rgrpo_batch=4, train_rollout={"max_new_tokens": 24}, eval_rollout={"max_new_tokens": 24},
-            view={"crop_max_pixels": 98 * 98}, ground_check=0, read_first_steps=0, read_check=0, compare_drill_steps=0,
-            drill_check=0, compare_check=0, sft_check=0, sft_read_rounds=0, ground_early=0.0)
+TINY = {  # every stage, a few steps, no phase but the first grounding and SFT ones, no check (today's paths)
+    "n_train": 24, "n_eval": 3, "train_rollout": {"max_new_tokens": 24}, "eval_rollout": {"max_new_tokens": 24},
+    "view": {"crop_max_pixels": 98 * 98}, "base.batch": 4, "sft.batch": 4, "ground.steps": 2,
+    "ground.mix.samples": 24, "ground.check.n": 0, "pairs.steps": 0, "read_first.steps": 0, "read_focus.steps": 0,
+    "read.steps": 0, "read.check.n": 0, "drill.steps": 0, "drill.check.n": 0, "compare.steps": 0,
+    "compare.check.n": 0, "sft.steps": 2, "sft.mix.without": "", "sft.check.n": 0, "sft_read.check.n": 0,
+    "rgrpo.steps": 1, "rgrpo.group_size": 2, "rgrpo.batch": 4}
 
 
 def test_bootstrap_interval_brackets_the_mean_and_narrows_with_n():
@@ -96,7 +100,7 @@ def test_oracle_and_random_boxes_decide_where_the_crops_go():
 @pytest.mark.slow
 def test_recipe_trains_every_stage_evaluates_every_row_and_resumes(tmp_path):
     out = tmp_path / "rc"
-    res = run_recipe(RecipeConfig(out=str(out), **TINY), progress=False)
+    res = run_recipe(recipe(out=str(out), **TINY), progress=False)
     assert list(res["rows"]) == list(ROWS)
     for row in ROWS:
         r = res["rows"][row]
@@ -114,7 +118,7 @@ def test_recipe_trains_every_stage_evaluates_every_row_and_resumes(tmp_path):
     # a second run reuses every stage and every evaluation
     files = [*(out / "base").iterdir(), *(out / "sft").iterdir(), *(out / "eval").iterdir()]
     before = {p: p.stat().st_mtime_ns for p in files}
-    rec = Recipe(RecipeConfig(out=str(out), **TINY), progress=False)
+    rec = Recipe(recipe(out=str(out), **TINY), progress=False)
     again = rec.run()
     assert rec._measured == {}  # nothing trained or evaluated again (nor a wall time: it resumed)
     same = json.dumps(res["rows"], sort_keys=True)  # (NaN IoUs compare unequal as floats)
@@ -122,13 +126,13 @@ def test_recipe_trains_every_stage_evaluates_every_row_and_resumes(tmp_path):
     assert json.dumps(json.loads((out / "results.json").read_text())["rows"], sort_keys=True) == same
     assert before == {p: p.stat().st_mtime_ns for p in files}
     with pytest.raises(ValueError, match=r"sft\.steps: 2 there, 3 now.*another --out"):
-        run_recipe(RecipeConfig(out=str(out), **{**TINY, "sft_steps": 3}), progress=False)
+        run_recipe(recipe(out=str(out), **{**TINY, "sft.steps": 3}), progress=False)
     with pytest.raises(ValueError, match="unknown rows"):
-        RecipeConfig(rows="sft,best").row_list
+        recipe(rows="sft,best").row_list
 
 
 def _save_many_times(out, i, barrier):
-    rec = Recipe(RecipeConfig(out=out, **TINY), progress=False)
+    rec = Recipe(recipe(out=out, **TINY), progress=False)
     barrier.wait()  # every process writes at once
     for k in range(15):
         rec._save_times(f"job{i}_{k}", float(k))
@@ -152,8 +156,9 @@ def test_parallel_jobs_lose_no_stage_time(tmp_path):
 def test_ship_then_warm_start_trains_nothing_shipped(tmp_path):
     out = tmp_path / "rc"
     # in this process: the job scheduler is test_recipe_trains_every_stage's
-    run_recipe(RecipeConfig(out=str(out), rows="sft,sft_rgrpo", ship=str(tmp_path / "ship"), parallel=1,
-                            tiny={**R3_TINY, "patch_size": 14}, **{**TINY, "ground_check": 4, "ground_min": 0.0}),
+    run_recipe(recipe(out=str(out), rows="sft,sft_rgrpo", ship=str(tmp_path / "ship"), parallel=1,
+                            tiny={**R3_TINY, "patch_size": 14}, **{**TINY, "ground.check.n": 4,
+                                                                   "ground.check.bar": 0.0}),
                progress=False)
     config = json.loads((tmp_path / "ship" / "r3-tiny-sft" / "config.json").read_text())
     assert config["vision_config"]["patch_size"] == 14
@@ -168,8 +173,8 @@ def test_ship_then_warm_start_trains_nothing_shipped(tmp_path):
     for name in ("r3-tiny-base", "r3-tiny-sft", "r3-tiny-rgrpo"):  # eval settings travel with every checkpoint
         shipped = (tmp_path / "ship" / name / "r3lab.json").read_text()
         evaluation = json.loads(shipped)["meta"]["evaluation"]
-        assert evaluation["rollout"] == asdict(RecipeConfig(**TINY).eval_rollout) and str(tmp_path) not in shipped
-    rec = Recipe(RecipeConfig(out=str(fresh), rows="sft,oracle", parallel=1, **TINY), progress=False)
+        assert evaluation["rollout"] == asdict(recipe(**TINY).eval_rollout) and str(tmp_path) not in shipped
+    rec = Recipe(recipe(out=str(fresh), rows="sft,oracle", parallel=1, **TINY), progress=False)
     res = rec.run()
     assert "sft" not in rec.times and "base" not in rec.times  # loaded, not retrained
     assert "stages base, sft, rgrpo: copied from" in res["provenance"]  # and the card would say so
@@ -200,7 +205,7 @@ def test_shipped_checkpoints_load_and_score_what_the_card_says():
     meta = json.loads((SHIPPED / "card_results.json").read_text())
     assert "| (3) SFT + R-GRPO |" in (SHIPPED / "MODEL_CARD.md").read_text()
     for name, expected in meta["check"].items():
-        got = check_scores(SHIPPED / name, meta["config"])
+        got = card_scores(SHIPPED / name, meta["config"])
         assert got["n"] == expected["n"]
         for k in ("accuracy", "crop_rate"):  # greedy on CPU; one flipped answer of n is tolerated
             assert abs(got[k] - expected[k]) <= 1 / expected["n"] + 1e-9, (name, k, got, expected)
@@ -217,7 +222,7 @@ def test_the_shipped_card_is_its_results_and_names_every_setting_of_its_recipe()
     # a card in format 1: its settings read into today's form, every field of it
     settings = read_settings(card["config"])
     assert set(settings) == {f for f in asdict(RecipeConfig()) if f not in RERUNNABLE}
-    assert RecipeConfig(**settings).phase("pairs").steps == card["config"]["pairs_steps"]
+    assert recipe(**settings).phase("pairs").steps == card["config"]["pairs_steps"]
 
 
 def test_bad_settings_fail_before_any_training(tmp_path):
@@ -237,8 +242,8 @@ def test_bad_settings_fail_before_any_training(tmp_path):
                        (dict(compare_closeups="bare"), r"compare\.mix\.style = 'bare' is not allowed"),
                        (dict(base_batch=0), "batch = 0")]:
         with pytest.raises(ValueError, match=match):
-            RecipeConfig(out=str(tmp_path), **bad)
-    assert RecipeConfig(families=" read_one, ,count ").families == "read_one,count"
+            recipe(out=str(tmp_path), **bad)
+    assert recipe(families=" read_one, ,count ").families == "read_one,count"
     assert not any(tmp_path.iterdir())
 
 
@@ -246,8 +251,9 @@ def test_the_sft_check_adds_sft_phases_until_the_bar_then_names_the_fix(tmp_path
     from r3lab.recipe.sft_check import SEED, measure
 
     CHECKS = checks.file_of("sft")
-    cfg = dict(TINY, sft_check=2, sft_min=100.0, sft_more=2, sft_rounds=1)
-    rec = Recipe(RecipeConfig(out=str(tmp_path), **cfg), progress=False)
+    cfg = dict(TINY, **{"sft.check.n": 2, "sft.check.bar": 100.0, "sft.check.more": 2,
+                        "sft.check.rounds": 1})
+    rec = Recipe(recipe(out=str(tmp_path), **cfg), progress=False)
     rec._check_config()
     with pytest.raises(CheckError, match=r"after 4 SFT steps .* sft\.check\.bar: 100.0 %.*--sft-rounds"):
         rec.train_stage("sft")  # a few steps from a 2-step base do not answer every comparison right
@@ -260,7 +266,7 @@ def test_the_sft_check_adds_sft_phases_until_the_bar_then_names_the_fix(tmp_path
     before = (added / "log.jsonl").read_text()
     seeds = {json.loads(p.read_text())["config"]["seed"] for p in added.glob("step_*/state.json")}
     assert seeds == {RecipeConfig().seed + 100}  # the SFT's samples again, in another order
-    rec = Recipe(RecipeConfig(out=str(tmp_path), **{**cfg, "sft_min": 0.0}), progress=False)
+    rec = Recipe(recipe(out=str(tmp_path), **{**cfg, "sft.check.bar": 0.0}), progress=False)
     rec._check_config()  # a lower bar while the SFT is unfinished: allowed, the added phase kept
     rec.train_stage("sft")
     assert (added / "log.jsonl").read_text() == before and (tmp_path / "sft" / "config.json").is_file()
@@ -268,15 +274,16 @@ def test_the_sft_check_adds_sft_phases_until_the_bar_then_names_the_fix(tmp_path
     rec.train_stage("no_crop")  # the ablation trains sft_steps, unchecked
     assert not (tmp_path / "logs" / "no_crop_sft1").exists()
     with pytest.raises(ValueError, match="other settings"):  # once the SFT is saved, its check is settled
-        Recipe(RecipeConfig(out=str(tmp_path), **{**cfg, "sft_min": 50.0}), progress=False)._check_config()
-    caps = {**cfg, "sft_min": 0.0, "sft_rounds": 5}  # a larger cap: the saved stage passed within the smaller one
-    Recipe(RecipeConfig(out=str(tmp_path), **caps), progress=False)._check_config()
-    assert RecipeConfig(**read_settings(json.loads((tmp_path / "recipe.json").read_text()))).phase(
+        Recipe(recipe(out=str(tmp_path), **{**cfg, "sft.check.bar": 50.0}), progress=False)._check_config()
+    caps = {**cfg, "sft.check.bar": 0.0,
+            "sft.check.rounds": 5}  # a larger cap: the saved stage passed within the smaller one
+    Recipe(recipe(out=str(tmp_path), **caps), progress=False)._check_config()
+    assert recipe(**read_settings(json.loads((tmp_path / "recipe.json").read_text()))).phase(
         "sft").check.rounds == 5
     with pytest.raises(ValueError, match=r"sft\.check\.rounds: 5 there, 4 now"):  # a smaller one: it might not
-        Recipe(RecipeConfig(out=str(tmp_path), **{**caps, "sft_rounds": 4}), progress=False)._check_config()
+        Recipe(recipe(out=str(tmp_path), **{**caps, "sft.check.rounds": 4}), progress=False)._check_config()
     policy = load_policy(tmp_path / "sft")
-    m = measure(policy, RecipeConfig(**cfg).world_config(), RecipeConfig(**cfg).eval_config("sft"), n=2)
+    m = measure(policy, recipe(**cfg).world_config(), recipe(**cfg).eval_config("sft"), n=2)
     assert set(m) == {"n", "read_one", "compare_two", "crop_iou", "contains_detail", "control",
                       "control_crop_rate"} and m["n"] == 2
     assert all(0 <= m[k] <= 100 for k in ("control", "control_crop_rate"))  # measured, on control questions
@@ -284,11 +291,11 @@ def test_the_sft_check_adds_sft_phases_until_the_bar_then_names_the_fix(tmp_path
     with pytest.raises(ValueError, match="n >= 1"):
         measure(policy, RecipeConfig().world_config(), RecipeConfig().eval_config("sft"), n=0)
     with pytest.raises(ValueError, match=r"sft\.check\.rounds = 5 adds phases .*\(--sft-more\)"):
-        RecipeConfig(out=str(tmp_path), sft_more=0)
-    old = earlier_settings({k: v for k, v in flat(RecipeConfig(out=str(tmp_path))).items()
+        recipe(out=str(tmp_path), **{"sft.check.more": 0})
+    old = earlier_settings({k: v for k, v in flat(recipe(out=str(tmp_path))).items()
                            if k not in ("sft_check", "sft_min", "sft_more", "sft_rounds")})
     assert old["sft_check"] == 0  # earlier runs had none
-    res = {"config": saved_recipe(RecipeConfig(out=str(tmp_path))), "rows": {}, "seconds": {}, "sft_checks": rows}
+    res = {"config": saved_recipe(recipe(out=str(tmp_path))), "rows": {}, "seconds": {}, "sft_checks": rows}
     card = model_card(res)
     assert "- after 4 SFT steps: compare_two " in card and f"control {rows[-1]['control']} % (" in card
     del rows[-1]["control"]  # a check from before control was measured: the line without it
@@ -306,9 +313,11 @@ def test_read_one_last_trains_without_it_then_adds_read_phases_until_its_bar(tmp
         return real(policy, samples, cfg)
 
     monkeypatch.setattr(recipe_module, "train_sft", spy)
-    cfg = dict(TINY, n_train=30, sft_check=2, sft_min=0.0, sft_read_rounds=1, sft_read_more=3, sft_read_min=100.0,
-               sft_read_lr=2e-4)
-    rec = Recipe(RecipeConfig(out=str(tmp_path), **cfg), progress=False)
+    cfg = dict(TINY, n_train=30, **{"sft.mix.without": "read_one", "sft.check.n": 2, "sft_read.check.n": 2,
+                                    "sft.check.bar": 0.0,
+                                    "sft_read.check.rounds": 1, "sft_read.check.more": 3, "sft_read.check.bar": 100.0,
+                                    "sft_read.lr": 2e-4})
+    rec = Recipe(recipe(out=str(tmp_path), **cfg), progress=False)
     rec._check_config()
     with pytest.raises(CheckError, match=r"after 3 read_one steps .* sft_read\.check\.bar: 100.0 %.*--sft-read-rounds"):
         rec.train_stage("sft")  # three steps from a 2-step base do not answer every read_one question right
@@ -322,7 +331,7 @@ def test_read_one_last_trains_without_it_then_adds_read_phases_until_its_bar(tmp
     assert set(rows[1]) == {"round", "steps", "n", "read_one"}  # below the bar: read_one alone, the bar's family
     assert not (tmp_path / "sft" / "config.json").exists()
     before = (tmp_path / "logs" / "sft_sft_read1" / "log.jsonl").read_text()
-    rec = Recipe(RecipeConfig(out=str(tmp_path), **{**cfg, "sft_read_min": 0.0}), progress=False)
+    rec = Recipe(recipe(out=str(tmp_path), **{**cfg, "sft_read.check.bar": 0.0}), progress=False)
     rec._check_config()  # a lower bar while the SFT is unfinished: allowed, the read phase kept
     rec.train_stage("sft")
     assert (tmp_path / "logs" / "sft_sft_read1" / "log.jsonl").read_text() == before  # resumed, not retrained
@@ -334,8 +343,8 @@ def test_read_one_last_trains_without_it_then_adds_read_phases_until_its_bar(tmp
     assert earlier_settings({k: v for k, v in flat(RecipeConfig()).items()
                              if not k.startswith("sft_read")})["sft_read_rounds"] == 0
     with pytest.raises(ValueError, match=r"sft_read\.check\.rounds = 2 adds phases"):
-        RecipeConfig(out=str(tmp_path), sft_read_rounds=2, sft_read_more=0)
-    res = {"config": saved_recipe(RecipeConfig(out=str(tmp_path))), "rows": {}, "seconds": {},
+        recipe(out=str(tmp_path), **{"sft_read.check.rounds": 2, "sft_read.check.more": 0})
+    res = {"config": saved_recipe(recipe(out=str(tmp_path))), "rows": {}, "seconds": {},
            "sft_read_checks": [rows[1], passed]}
     card = model_card(res)
     assert f"- after 3 read_one steps: read_one {rows[1]['read_one']} % of 2 held-out questions\n" in card
@@ -353,7 +362,8 @@ def test_sft_mix_sets_the_sft_samples_shares_and_leaves_rgrpo_equal(tmp_path, mo
         return real(policy, samples, cfg)
 
     monkeypatch.setattr(recipe_module, "train_sft", spy)
-    cfg = RecipeConfig(out=str(tmp_path), **{**TINY, "n_train": 12, "sft_mix": {"compare_two": 2, "control": 0}})
+    cfg = recipe(out=str(tmp_path), **{**TINY, "n_train": 12, "sft.mix.weights": {"compare_two": 2, "control": 0},
+                                       "sft_read.mix.weights": {"compare_two": 2, "control": 0}})
     rec = Recipe(cfg, progress=False)
     rec.train_stage("sft")
     fams = ["read_one", "compare_two", "control"]
@@ -361,14 +371,14 @@ def test_sft_mix_sets_the_sft_samples_shares_and_leaves_rgrpo_equal(tmp_path, mo
     assert [s.family for s in rec.train_samples(ViewConfig())].count("control") == 4  # R-GRPO's: equal shares
     for bad in [{"cats": 1}, {"control": -1}, {"read_one": "2"}, dict.fromkeys(fams, 0)]:
         with pytest.raises(ValueError, match=r"sft\.mix|weight 0"):
-            RecipeConfig(out=str(tmp_path / "x"), sft_mix=bad)
+            recipe(out=str(tmp_path / "x"), **{"sft.mix.weights": bad, "sft_read.mix.weights": bad})
     # a family the recipe does not train has no share to set (the default's compare_two here)
-    assert RecipeConfig(families="read_one,control").phase("sft_read").mix.family_weights(["read_one", "control"]) == {}
+    assert recipe(families="read_one,control").phase("sft_read").mix.family_weights(["read_one", "control"]) == {}
     # compare_two weighs most by default; a folder written before the setting drew its families equally
     weights = RecipeConfig().phase("sft_read").mix.weights
     assert max(weights, key=weights.get) == "compare_two"
-    old = earlier_settings({k: v for k, v in flat(RecipeConfig(out=str(tmp_path))).items() if k != "sft_mix"})
-    assert old["sft_mix"] == {} and RecipeConfig(**read_settings(old)).phase("sft_read").mix.weights == {}
+    old = earlier_settings({k: v for k, v in flat(recipe(out=str(tmp_path))).items() if k != "sft_mix"})
+    assert old["sft_mix"] == {} and recipe(**read_settings(old)).phase("sft_read").mix.weights == {}
 
 
 def test_rgrpo_stages_take_the_recipes_temperature_and_trained_groups(tmp_path, monkeypatch):
@@ -383,7 +393,7 @@ def test_rgrpo_stages_take_the_recipes_temperature_and_trained_groups(tmp_path, 
     monkeypatch.setattr(recipe_module, "train_rgrpo", spy)
     monkeypatch.setattr(recipe_module.Recipe, "model", lambda self, name: tiny_policy())
     for vision, temp in ((True, 0.7), (False, 1.0)):
-        rec = Recipe(RecipeConfig(out=str(tmp_path / str(vision)), **{**TINY, "rgrpo_vision": vision,
+        rec = Recipe(recipe(out=str(tmp_path / str(vision)), **{**TINY, "rgrpo.vision": vision,
                                                                       "train_rollout": {"temperature": temp}}),
                      progress=False)
         rec._rgrpo("rgrpo")
@@ -394,7 +404,7 @@ def test_rgrpo_stages_take_the_recipes_temperature_and_trained_groups(tmp_path, 
             assert cfg.lr_vision == cfg.lr_merger == cfg.lr_lm == RecipeConfig().rgrpo.lr
     assert seen == {} and cfg.reward.region_weight == 0.0  # rgrpo_no_region: no region reward, the rest the same
     with pytest.raises(ValueError, match="train_rollout.temperature = 0 is not allowed"):
-        RecipeConfig(out=str(tmp_path / "x"), train_rollout={"temperature": 0})
+        recipe(out=str(tmp_path / "x"), train_rollout={"temperature": 0})
 
 
 def test_rgrpo_mix_sets_both_rgrpo_stages_question_shares(tmp_path, monkeypatch):
@@ -408,7 +418,7 @@ def test_rgrpo_mix_sets_both_rgrpo_stages_question_shares(tmp_path, monkeypatch)
 
     monkeypatch.setattr(recipe_module, "train_rgrpo", spy)
     monkeypatch.setattr(recipe_module.Recipe, "model", lambda self, name: tiny_policy())
-    cfg = RecipeConfig(out=str(tmp_path), **{**TINY, "n_train": 16, "rgrpo_mix": {"read_one": 2, "control": 0}})
+    cfg = recipe(out=str(tmp_path), **{**TINY, "n_train": 16, "rgrpo.mix": {"read_one": 2, "control": 0}})
     rec = Recipe(cfg, progress=False)
     for name in ("rgrpo", "rgrpo_no_region"):
         rec._rgrpo(name)
@@ -417,27 +427,28 @@ def test_rgrpo_mix_sets_both_rgrpo_stages_question_shares(tmp_path, monkeypatch)
     assert [s.family for s in rec.train_samples(ViewConfig())].count("control") > 0  # SFT's stay as they were
     for bad in [{"cats": 1}, {"read_one": -1}, ["read_one"], dict.fromkeys(("read_one", "compare_two", "control"), 0)]:
         with pytest.raises(ValueError, match="rgrpo.mix|RGRPOStage.mix"):
-            RecipeConfig(out=str(tmp_path / "x"), rgrpo_mix=bad)
-    assert RecipeConfig(families="read_one,control", rgrpo_mix={"compare_two": 3}).rgrpo_weights == {}
+            recipe(out=str(tmp_path / "x"), **{"rgrpo.mix": bad})
+    assert recipe(families="read_one,control", **{"rgrpo.mix": {"compare_two": 3}}).rgrpo_weights == {}
 
 
 def test_the_read_phase_continues_the_base_on_mostly_close_ups(tmp_path):
-    cfg = RecipeConfig(out=str(tmp_path), **{**TINY, "read_steps": 2, "read_closeups": 1.0})
+    cfg = recipe(out=str(tmp_path), **{**TINY, "read.steps": 2, "read_first.mix.closeups": 1.0,
+                                       "read.mix.closeups": 1.0})
     rec = Recipe(cfg, progress=False)
     rec.train_stage("base")
     first = json.loads((tmp_path / "logs" / "base" / "log.jsonl").read_text().splitlines()[-1])
     read = [json.loads(x) for x in (tmp_path / "logs" / "base_read" / "log.jsonl").read_text().splitlines()]
     assert first["step"] == 2 and [r["step"] for r in read][-1] == 2  # both phases ran to the end
     saved = load_policy(tmp_path / "base").model.state_dict()
-    one = Recipe(RecipeConfig(out=str(tmp_path / "one"), **TINY), progress=False)
+    one = Recipe(recipe(out=str(tmp_path / "one"), **TINY), progress=False)
     one.train_stage("base")  # the same first phase alone: the read phase moved the weights on from it
     alone = load_policy(tmp_path / "one" / "base").model.state_dict()
     assert any(not torch.equal(saved[k], alone[k]) for k in saved)
 
 
 def test_the_comparison_phase_continues_the_read_phase(tmp_path):
-    cfg = RecipeConfig(out=str(tmp_path), **{**TINY, "read_first_steps": 1, "read_focus_steps": 3, "read_steps": 1,
-                                             "compare_steps": 2, "compare_share": 1.0})
+    cfg = recipe(out=str(tmp_path), **{**TINY, "read_first.steps": 1, "read_focus.steps": 3, "read.steps": 1,
+                                       "compare.steps": 2, "compare.mix.comparisons": 1.0})
     rec = Recipe(cfg, progress=False)
     rec.train_stage("base")
     logs = {p: [json.loads(x) for x in (tmp_path / "logs" / p / "log.jsonl").read_text().splitlines()]
@@ -445,23 +456,25 @@ def test_the_comparison_phase_continues_the_read_phase(tmp_path):
     assert [logs[p][-1]["step"] for p in logs] == [2, 1, 3, 1, 2]
     kinds = lambda data: {s.sample_id.split("-")[0] for s in data}  # noqa: E731
     from r3lab.recipe.phase_data import phase_samples
-    c40 = RecipeConfig(**{**TINY, "read_focus_steps": 10, "read_steps": 10})
-    focus, read = (phase_samples(c40, "base", c40.phase(p), ViewConfig()) for p in ("read_focus", "read"))
+    c40 = recipe(**{**TINY, "read_focus.steps": 10, "read.steps": 10})
+    focus, read = (phase_samples(Recipe(c40), "base", c40.phase(p), ViewConfig()) for p in ("read_focus", "read"))
     assert kinds(focus) == {"closeup", "control"} and kinds(read) == {"closeup", "control", "ground"}
     saved = load_policy(tmp_path / "base").model.state_dict()
     final = load_file(next((tmp_path / "logs" / "base_compare").glob("step_*")) / "model.safetensors")
     assert all(torch.equal(saved[k], final[k]) for k in saved if k in final)  # the base is the last phase's model
     # a folder made with other settings holds stages they made: not reused, the difference named
-    old = flat(RecipeConfig(out=str(tmp_path / "old"), compare_steps=0))
+    old = flat(recipe(out=str(tmp_path / "old"), **{"compare.steps": 0, "drill.steps": 0, "drill.check.n": 0,
+                                                    "compare.check.n": 0}))
     (tmp_path / "old").mkdir()
     (tmp_path / "old" / "recipe.json").write_text(json.dumps(old))
     with pytest.raises(ValueError, match=r"compare\.steps: 0 there, 300 now"):
-        Recipe(RecipeConfig(out=str(tmp_path / "old")))._check_config()
-    Recipe(RecipeConfig(out=str(tmp_path / "old"), compare_steps=0))._check_config()
+        Recipe(recipe(out=str(tmp_path / "old")))._check_config()
+    Recipe(recipe(out=str(tmp_path / "old"), **{"compare.steps": 0, "drill.steps": 0, "drill.check.n": 0,
+                                                "compare.check.n": 0}))._check_config()
 
 
 def test_the_world_overrides_reach_every_sample_set(tmp_path):
-    rec = Recipe(RecipeConfig(out=str(tmp_path), world={"pattern_size": 16}, n_train=6, n_eval=2, sft_batch=4),
+    rec = Recipe(recipe(out=str(tmp_path), world={"pattern_size": 16}, n_train=6, n_eval=2, **{"sft.batch": 4}),
                  progress=False)
     sides = {x2 - x1 for s in rec.train_samples(ViewConfig()) + rec.eval_samples(ViewConfig())
              for x1, _, x2, _ in s.details}
@@ -471,17 +484,17 @@ def test_the_world_overrides_reach_every_sample_set(tmp_path):
 
 
 def test_a_recipe_folder_of_the_flat_format_is_read_and_a_missing_setting_refused(tmp_path):
-    mine = flat(RecipeConfig(out=str(tmp_path)))
+    mine = flat(recipe(out=str(tmp_path)))
     flat1 = {k: v for k, v in mine.items() if k not in ("train_rollout", "eval_rollout", "reward")}
     flat1.update(max_crops=2, max_new_tokens=128, rgrpo_temperature=0.7, rewards="code", iou_weight=1.0,
                 region_reward="giou")  # how recipe.json held the rollout and reward settings before they were nested
     (tmp_path / "recipe.json").write_text(json.dumps(flat1))
-    Recipe(RecipeConfig(out=str(tmp_path)))._check_config()  # the same settings: reused
+    Recipe(recipe(out=str(tmp_path)))._check_config()  # the same settings: reused
     with pytest.raises(ValueError, match="eval_rollout"):
-        Recipe(RecipeConfig(out=str(tmp_path), eval_rollout={"max_segment_tokens": 48}))._check_config()
+        Recipe(recipe(out=str(tmp_path), eval_rollout={"max_segment_tokens": 48}))._check_config()
     (tmp_path / "recipe.json").write_text(json.dumps({k: v for k, v in flat1.items() if k != "world"}))
     with pytest.raises(ValueError, match="world: None there, {} now; use another --out"):
-        Recipe(RecipeConfig(out=str(tmp_path)))._check_config()
+        Recipe(recipe(out=str(tmp_path)))._check_config()
 
 
 def test_ship_checks_every_stage_before_touching_the_destination(tmp_path):
@@ -496,7 +509,7 @@ def test_ship_checks_every_stage_before_touching_the_destination(tmp_path):
 
 
 def test_stage_times_from_parallel_processes_merge(tmp_path):
-    a, b = Recipe(RecipeConfig(out=str(tmp_path), **TINY)), Recipe(RecipeConfig(out=str(tmp_path), **TINY))
+    a, b = Recipe(recipe(out=str(tmp_path), **TINY)), Recipe(recipe(out=str(tmp_path), **TINY))
     a._save_times("sft", 10.0)
     b._save_times("no_crop", 5.0)
     a._save_times("eval_sft", 1.0)  # a's stale copy of the file must not drop b's entry
@@ -510,7 +523,7 @@ def test_an_interrupted_stage_is_not_saved_as_finished(tmp_path):
         def save(self, path):
             raise AssertionError("an interrupted stage must not be saved as finished")
 
-    rec = Recipe(RecipeConfig(out=str(tmp_path), **TINY))
+    rec = Recipe(recipe(out=str(tmp_path), **TINY))
     with pytest.raises(KeyboardInterrupt, match="logs/sft"):
         rec._timed("sft", lambda: MetricLog([{"step": 1}]), NoSave(), 2)
     assert "sft" not in rec.times
@@ -526,8 +539,8 @@ def test_only_the_comparison_phase_takes_the_recipes_close_up_style(tmp_path, mo
         return real(*args, **kw)
 
     monkeypatch.setattr(phase_data, "build_base", spy)  # every phase's
-    cfg = RecipeConfig(out=str(tmp_path),
-                       **{**TINY, "read_steps": 1, "compare_steps": 1, "compare_closeups": "rationale"})
+    cfg = recipe(out=str(tmp_path),
+                       **{**TINY, "read.steps": 1, "compare.steps": 1, "compare.mix.style": "rationale"})
     Recipe(cfg, progress=False).train_stage("base")
     assert seen == ["answer", "answer", "rationale"]  # grounding, read, comparison
 
@@ -542,25 +555,28 @@ def test_the_comparison_phases_draw_their_own_share_of_close_ups(tmp_path, monke
         return real(n, seed, closeups, *args, **kw)
 
     monkeypatch.setattr(phase_data, "build_base", spy)  # every phase's
-    cfg = RecipeConfig(out=str(tmp_path), **{**TINY, "read_steps": 1, "compare_steps": 1, "compare_share": 0.5,
-                                             "read_closeups": 0.75, "compare_closeup_share": 0.1, "compare_check": 2,
-                                             "compare_min": 100.0, "compare_ground_min": 0.0, "compare_more": 1,
-                                             "compare_rounds": 1})
+    cfg = recipe(out=str(tmp_path), **{**TINY, "read.steps": 1, "compare.steps": 1, "compare.mix.comparisons": 0.5,
+                                       "read_first.mix.closeups": 0.75, "read.mix.closeups": 0.75,
+                                       "compare.mix.closeups": 0.1, "compare.check.n": 2, "compare.check.bar": 100.0,
+                                       "compare.check.ground_bar": 0.0, "compare.check.more": 1,
+                                       "compare.check.rounds": 1})
     with pytest.raises(CheckError):
         Recipe(cfg, progress=False).train_stage("base")
     # grounding, read, comparison, the added comparison phase
     assert seen == [(0.0, 0.0), (0.75, 0.0), (0.1, 0.5), (0.1, 0.5)]
     with pytest.raises(ValueError, match=r"compare\.mix\.closeups"):
-        RecipeConfig(out=str(tmp_path), compare_closeup_share=1.5)
-    old = earlier_settings({k: v for k, v in flat(RecipeConfig(out=str(tmp_path), read_closeups=0.6)).items()
+        recipe(out=str(tmp_path), **{"compare.mix.closeups": 1.5})
+    old = earlier_settings({k: v for k, v in flat(recipe(out=str(tmp_path), **{"read_first.mix.closeups": 0.6,
+                                                                               "read.mix.closeups": 0.6})).items()
                             if k != "compare_closeup_share"})
     assert old["compare_closeup_share"] == 0.6  # earlier folders drew the comparison phase as the read phase
 
 
 def test_the_grounding_check_adds_phases_until_the_bar_then_names_the_fix(tmp_path):
     CHECKS = checks.file_of("ground")
-    cfg = dict(TINY, ground_check=6, ground_min=100.0, ground_more=2, ground_rounds=1)
-    rec = Recipe(RecipeConfig(out=str(tmp_path), **cfg), progress=False)
+    cfg = dict(TINY, **{"ground.check.n": 6, "ground.check.bar": 100.0, "ground.check.more": 2,
+                        "ground.check.rounds": 1})
+    rec = Recipe(recipe(out=str(tmp_path), **cfg), progress=False)
     rec._check_config()
     with pytest.raises(CheckError, match=r"after 4 grounding steps .* ground\.check\.bar: 100.0 %.*--ground-rounds"):
         rec.train_stage("base")  # a few untrained steps do not bind
@@ -571,7 +587,7 @@ def test_the_grounding_check_adds_phases_until_the_bar_then_names_the_fix(tmp_pa
     assert added[-1]["step"] == 2 and not (tmp_path / "base" / "config.json").exists()  # no base saved below the bar
     # going on with a lower bar (allowed while the base is unfinished): the added phase is kept, not redone
     before = (tmp_path / "logs" / "base_ground1" / "log.jsonl").read_text()
-    rec = Recipe(RecipeConfig(out=str(tmp_path), **{**cfg, "ground_min": 0.0}), progress=False)
+    rec = Recipe(recipe(out=str(tmp_path), **{**cfg, "ground.check.bar": 0.0}), progress=False)
     rec._check_config()
     rec.train_stage("base")
     assert (tmp_path / "logs" / "base_ground1" / "log.jsonl").read_text() == before
@@ -580,12 +596,12 @@ def test_the_grounding_check_adds_phases_until_the_bar_then_names_the_fix(tmp_pa
     assert all(torch.equal(saved[k], final[k]) for k in saved if k in final)  # the base is the added phase's model
     assert [r["round"] for r in json.loads((tmp_path / "logs" / CHECKS).read_text())] == [0, 1]
     with pytest.raises(ValueError, match=r"ground\.check\.bar: 0.0 there, 50.0 now"):  # a saved base: settled
-        Recipe(RecipeConfig(out=str(tmp_path), **{**cfg, "ground_min": 50.0}))._check_config()
+        Recipe(recipe(out=str(tmp_path), **{**cfg, "ground.check.bar": 50.0}))._check_config()
     with pytest.raises(ValueError, match=r"ground\.check\.rounds = 4 adds phases .*must be >= 1"):
-        RecipeConfig(out=str(tmp_path), ground_more=0)
+        recipe(out=str(tmp_path), **{"ground.check.more": 0})
     with pytest.raises(ValueError, match=r"ground\.check\.bar = 120 is not allowed: "
                                          r"expected a finite number in \[0\.0, 100\.0\]"):
-        RecipeConfig(out=str(tmp_path), ground_min=120)
+        recipe(out=str(tmp_path), **{"ground.check.bar": 120})
 
 
 def test_the_grounding_check_inside_the_phase_ends_it_when_bound_else_the_phase_goes_on_as_one_run(tmp_path):
@@ -594,9 +610,10 @@ def test_the_grounding_check_inside_the_phase_ends_it_when_bound_else_the_phase_
     def log(out, phase="base"):
         return [json.loads(x) for x in (out / "logs" / phase / "log.jsonl").read_text().splitlines()]
 
-    cfg = dict(TINY, n_base=16, base_steps=4, ground_check=4, ground_early=0.5, ground_min=0.0, ground_rounds=0)
+    cfg = dict(TINY, **{"ground.mix.samples": 16, "ground.steps": 4, "ground.check.n": 4, "ground.check.early": 0.5,
+                        "ground.check.bar": 0.0, "ground.check.rounds": 0})
     bound = tmp_path / "bound"
-    Recipe(RecipeConfig(out=str(bound), **cfg), progress=False).train_stage("base")
+    Recipe(recipe(out=str(bound), **cfg), progress=False).train_stage("base")
     assert [(r["round"], r["steps"]) for r in json.loads((bound / "logs" / CHECKS).read_text())] == [(-1, 2)]
     assert [r["step"] for r in log(bound)] == [2]  # the phase ended at its check, half-way along its schedule
     saved = load_policy(bound / "base").model.state_dict()
@@ -606,7 +623,7 @@ def test_the_grounding_check_inside_the_phase_ends_it_when_bound_else_the_phase_
     runs = {}
     for name, early in (("on", 0.5), ("plain", 0.0)):
         runs[name] = tmp_path / name
-        rec = Recipe(RecipeConfig(out=str(runs[name]), **{**cfg, "ground_min": 100.0, "ground_early": early}),
+        rec = Recipe(recipe(out=str(runs[name]), **{**cfg, "ground.check.bar": 100.0, "ground.check.early": early}),
                      progress=False)
         with pytest.raises(CheckError, match=r"after 4 grounding steps"):
             rec.train_stage("base")
@@ -617,30 +634,31 @@ def test_the_grounding_check_inside_the_phase_ends_it_when_bound_else_the_phase_
     on, plain = (load_file(runs[n] / "logs" / "base" / "step_000004" / "model.safetensors") for n in ("on", "plain"))
     assert all(torch.equal(on[k], plain[k]) for k in plain)
     # going on with a lower bar: the phase that went on past the check is not cut back to it
-    rec = Recipe(RecipeConfig(out=str(runs["on"]), **{**cfg, "ground_min": 0.0}), progress=False)
+    rec = Recipe(recipe(out=str(runs["on"]), **{**cfg, "ground.check.bar": 0.0}), progress=False)
     rec._check_config()
     rec.train_stage("base")
     assert [r["step"] for r in log(runs["on"])][-1] == 4
     rounds = json.loads((runs["on"] / "logs" / CHECKS).read_text())
     assert [(r["round"], r["steps"]) for r in rounds] == [(-1, 2), (0, 4)]
-    assert RecipeConfig(base_steps=2000).phase("ground").early_steps() == 0  # the default: at the phase's end only
-    assert RecipeConfig(base_steps=2000, ground_early=0.75).phase("ground").early_steps() == 1500
+    assert recipe(**{"ground.steps": 2000}).phase("ground").early_steps() == 0  # the default: at the phase's end only
+    assert recipe(**{"ground.steps": 2000, "ground.check.early": 0.75}).phase("ground").early_steps() == 1500
     # any check may be taken inside its phase; with no check, none inside either
-    assert RecipeConfig(**{"read.check.early": 0.5}).phase("read").early_steps() == 100
-    assert RecipeConfig(**{"base_steps": 2000, "ground.check.n": 0}).phase("ground").early_steps() == 0
+    assert recipe(**{"read.check.early": 0.5}).phase("read").early_steps() == 100
+    assert recipe(**{"ground.steps": 2000, "ground.check.n": 0}).phase("ground").early_steps() == 0
     assert earlier_settings({k: v for k, v in flat(RecipeConfig()).items() if k != "ground_early"}
                             )["ground_early"] == 0.0
     with pytest.raises(ValueError,
                        match=r"ground\.check\.early = 1\.0 is not allowed: expected a finite number in \[0"):
-        RecipeConfig(ground_early=1.0)
+        recipe(**{"ground.check.early": 1.0})
 
 
 def test_the_read_check_adds_read_phases_until_the_bar_then_names_the_fix(tmp_path):
     from r3lab.recipe.read_check import read_accuracy
 
     CHECKS = checks.file_of("read")
-    cfg = dict(TINY, read_focus_steps=1, read_steps=2, read_check=5, read_min=100.0, read_more=2, read_rounds=1)
-    rec = Recipe(RecipeConfig(out=str(tmp_path), **cfg), progress=False)
+    cfg = dict(TINY, **{"read_focus.steps": 1, "read.steps": 2, "read.check.n": 5, "read.check.bar": 100.0,
+                        "read.check.more": 2, "read.check.rounds": 1})
+    rec = Recipe(recipe(out=str(tmp_path), **cfg), progress=False)
     rec._check_config()
     with pytest.raises(CheckError, match=r"after 5 read steps .* read\.check\.bar: 100.0 %.*--read-rounds"):
         rec.train_stage("base")  # a few untrained steps do not read
@@ -648,7 +666,7 @@ def test_the_read_check_adds_read_phases_until_the_bar_then_names_the_fix(tmp_pa
     assert [(r["round"], r["steps"], r["n"], r["chance"]) for r in rows] == [(0, 3, 5, 20.0), (1, 5, 5, 20.0)]
     assert not (tmp_path / "base" / "config.json").exists()
     before = (tmp_path / "logs" / "base_read1" / "log.jsonl").read_text()
-    rec = Recipe(RecipeConfig(out=str(tmp_path), **{**cfg, "read_min": 0.0}), progress=False)
+    rec = Recipe(recipe(out=str(tmp_path), **{**cfg, "read.check.bar": 0.0}), progress=False)
     rec._check_config()  # a lower bar while the base is unfinished: allowed, the added phase kept
     rec.train_stage("base")
     assert (tmp_path / "logs" / "base_read1" / "log.jsonl").read_text() == before
@@ -659,12 +677,12 @@ def test_the_read_check_adds_read_phases_until_the_bar_then_names_the_fix(tmp_pa
     with pytest.raises(ValueError, match="n >= 1"):
         read_accuracy(policy, n=0)
     with pytest.raises(ValueError, match=r"read\.check\.rounds = 6 adds phases"):
-        RecipeConfig(out=str(tmp_path), read_more=0)
-    old = earlier_settings({k: v for k, v in flat(RecipeConfig(out=str(tmp_path))).items()
+        recipe(out=str(tmp_path), **{"read.check.more": 0})
+    old = earlier_settings({k: v for k, v in flat(recipe(out=str(tmp_path))).items()
                            if not k.startswith("read_") or k in ("read_steps", "read_closeups")})
-    assert old["read_check"] == 0 and not RecipeConfig(**read_settings(old)).phase("read").checked  # none then
+    assert old["read_check"] == 0 and not recipe(**read_settings(old)).phase("read").checked  # none then
     assert old["read_focus_steps"] == 0 and old["read_first_steps"] == 0
-    res = {"config": saved_recipe(RecipeConfig(out=str(tmp_path))), "rows": {}, "seconds": {}, "read_checks": rows}
+    res = {"config": saved_recipe(recipe(out=str(tmp_path))), "rows": {}, "seconds": {}, "read_checks": rows}
     assert "- after 5 read steps: " in model_card(res) and "(chance: 20.0 %)" in model_card(res)
 
 
@@ -672,9 +690,10 @@ def test_the_verdict_check_adds_comparison_phases_until_the_bar_then_names_the_f
     from r3lab.recipe.compare_check import flipped, verdict_accuracy
 
     CHECKS = checks.file_of("compare")
-    cfg = dict(TINY, read_steps=1, compare_steps=2, compare_share=1.0, compare_check=20, compare_min=100.0,
-               compare_ground_min=0.0, compare_more=2, compare_rounds=1)
-    rec = Recipe(RecipeConfig(out=str(tmp_path), **cfg), progress=False)
+    cfg = dict(TINY, **{"read.steps": 1, "compare.steps": 2, "compare.mix.comparisons": 1.0, "compare.check.n": 20,
+                        "compare.check.bar": 100.0, "compare.check.ground_bar": 0.0, "compare.check.more": 2,
+                        "compare.check.rounds": 1})
+    rec = Recipe(recipe(out=str(tmp_path), **cfg), progress=False)
     rec._check_config()
     with pytest.raises(CheckError, match=r"after 4 comparison steps .* compare\.check\.bar: 100.0 %.*--compare-rounds"):
         rec.train_stage("base")  # a few untrained steps do not judge every comparison right
@@ -682,7 +701,7 @@ def test_the_verdict_check_adds_comparison_phases_until_the_bar_then_names_the_f
     assert [(r["round"], r["steps"], r["n"], r["chance"]) for r in rows] == [(0, 2, 20, 50.0), (1, 4, 20, 50.0)]
     assert not (tmp_path / "base" / "config.json").exists()
     before = (tmp_path / "logs" / "base_compare1" / "log.jsonl").read_text()
-    rec = Recipe(RecipeConfig(out=str(tmp_path), **{**cfg, "compare_min": 0.0}), progress=False)
+    rec = Recipe(recipe(out=str(tmp_path), **{**cfg, "compare.check.bar": 0.0}), progress=False)
     rec._check_config()  # a lower bar while the base is unfinished: allowed, the added phase kept
     rec.train_stage("base")
     assert (tmp_path / "logs" / "base_compare1" / "log.jsonl").read_text() == before
@@ -702,19 +721,20 @@ def test_the_verdict_check_adds_comparison_phases_until_the_bar_then_names_the_f
     with pytest.raises(ValueError, match="not a comparison's ending"):
         flipped("<answer>red</answer>")
     with pytest.raises(ValueError, match=r"compare\.check\.rounds = 4 adds phases"):
-        RecipeConfig(out=str(tmp_path), compare_more=0)
-    old = earlier_settings({k: v for k, v in flat(RecipeConfig(out=str(tmp_path))).items()
+        recipe(out=str(tmp_path), **{"compare.check.more": 0})
+    old = earlier_settings({k: v for k, v in flat(recipe(out=str(tmp_path))).items()
                            if k not in ("compare_check", "compare_min", "compare_more", "compare_rounds")})
     assert old["compare_check"] == 0  # earlier runs had none
-    res = {"config": saved_recipe(RecipeConfig(out=str(tmp_path))), "rows": {}, "seconds": {}, "compare_checks": rows}
+    res = {"config": saved_recipe(recipe(out=str(tmp_path))), "rows": {}, "seconds": {}, "compare_checks": rows}
     assert "- after 4 comparison steps: the true verdict preferred in " in model_card(res)
 
 
 def test_the_verdict_check_holds_the_grounding_to_its_bar_too(tmp_path):
     CHECKS = checks.file_of("compare")
-    cfg = dict(TINY, read_steps=1, compare_steps=2, compare_share=1.0, compare_check=4, compare_min=0.0,
-               compare_ground_min=100.0, compare_more=2, compare_rounds=1)
-    rec = Recipe(RecipeConfig(out=str(tmp_path), **cfg), progress=False)
+    cfg = dict(TINY, **{"read.steps": 1, "compare.steps": 2, "compare.mix.comparisons": 1.0, "compare.check.n": 4,
+                        "compare.check.bar": 0.0, "compare.check.ground_bar": 100.0, "compare.check.more": 2,
+                        "compare.check.rounds": 1})
+    rec = Recipe(recipe(out=str(tmp_path), **cfg), progress=False)
     rec._check_config()
     with pytest.raises(CheckError, match=r"after 4 comparison steps .*box centres.* compare\.check\.ground_bar: 100.0 %"
                                          r".*--compare-rounds"):
@@ -722,17 +742,17 @@ def test_the_verdict_check_holds_the_grounding_to_its_bar_too(tmp_path):
     rows = json.loads((tmp_path / "logs" / CHECKS).read_text())
     assert [(r["round"], r["steps"]) for r in rows] == [(0, 2), (1, 4)]
     assert all(0.0 <= r["centre_on_named"] < 100.0 for r in rows)
-    rec = Recipe(RecipeConfig(out=str(tmp_path), **{**cfg, "compare_ground_min": 0.0}), progress=False)
+    rec = Recipe(recipe(out=str(tmp_path), **{**cfg, "compare.check.ground_bar": 0.0}), progress=False)
     rec._check_config()  # a lower bar while the base is unfinished: allowed, the added phase kept
     rec.train_stage("base")
     assert (tmp_path / "base" / "config.json").is_file()
     assert "centre_on_named" not in json.loads((tmp_path / "logs" / CHECKS).read_text())[-1]  # 0: not measured
     with pytest.raises(ValueError, match=r"compare\.check\.ground_bar = 101\.0"):
-        RecipeConfig(out=str(tmp_path), compare_ground_min=101.0)
-    old = earlier_settings({k: v for k, v in flat(RecipeConfig(out=str(tmp_path))).items()
+        recipe(out=str(tmp_path), **{"compare.check.ground_bar": 101.0})
+    old = earlier_settings({k: v for k, v in flat(recipe(out=str(tmp_path))).items()
                            if k != "compare_ground_min"})
     assert old["compare_ground_min"] == 0.0  # earlier folders measured the verdict alone
-    res = {"config": saved_recipe(RecipeConfig(out=str(tmp_path))), "rows": {}, "seconds": {}, "compare_checks": rows}
+    res = {"config": saved_recipe(recipe(out=str(tmp_path))), "rows": {}, "seconds": {}, "compare_checks": rows}
     assert "; box centres on the named landmark in " in model_card(res)
 
 
@@ -746,8 +766,9 @@ def test_base_pairs_sets_the_two_landmark_questions_of_every_grounding_phase(tmp
         built.append(samples)
         return samples
     monkeypatch.setattr(phase_data, "build_base", spy)  # every phase's, the added ones too
-    cfg = RecipeConfig(out=str(tmp_path), **{**TINY, "base_closeups": 0.0, "base_pairs": 1.0, "ground_check": 2,
-                                             "ground_min": 100.0, "ground_more": 1, "ground_rounds": 1})
+    cfg = recipe(out=str(tmp_path), **{**TINY, "ground.mix.closeups": 0.0, "ground.mix.pairs": 1.0,
+                                       "ground.check.n": 2, "ground.check.bar": 100.0, "ground.check.more": 1,
+                                       "ground.check.rounds": 1})
     with pytest.raises(CheckError):
         Recipe(cfg, progress=False).train_stage("base")
     assert len(built) == 2  # the grounding phase and the phase the check added
@@ -777,8 +798,8 @@ def test_the_pairs_phase_follows_the_check_with_two_landmark_questions(tmp_path,
     monkeypatch.setattr(phase_data, "build_base", build)
     monkeypatch.setattr(recipe_mod, "train_sft", train)
     monkeypatch.setattr(checks, "take", take)
-    cfg = RecipeConfig(out=str(tmp_path), **{**TINY, "pairs_steps": 2, "pairs_share": 1.0, "read_steps": 1,
-                                             "ground_check": 2, "ground_min": 0.0})
+    cfg = recipe(out=str(tmp_path), **{**TINY, "pairs.steps": 2, "pairs.mix.pairs": 1.0, "drill.mix.pairs": 1.0,
+                                       "read.steps": 1, "ground.check.n": 2, "ground.check.bar": 0.0})
     Recipe(cfg, progress=False).train_stage("base")
     assert order == ["base", "check", "base_pairs", "base_read"]  # after the check, before reading
     grounding, pairs, read = built
@@ -790,8 +811,8 @@ def test_the_pairs_phase_follows_the_check_with_two_landmark_questions(tmp_path,
 
 
 def test_the_verdict_drill_runs_before_the_comparison_phase_without_images(tmp_path):
-    cfg = RecipeConfig(out=str(tmp_path), **{**TINY, "read_steps": 1, "compare_drill_steps": 2, "compare_steps": 1,
-                                             "compare_share": 1.0})
+    cfg = recipe(out=str(tmp_path), **{**TINY, "read.steps": 1, "drill.steps": 2, "compare.steps": 1,
+                                       "compare.mix.comparisons": 1.0})
     Recipe(cfg, progress=False).train_stage("base")
     logs = {p: [json.loads(x) for x in (tmp_path / "logs" / p / "log.jsonl").read_text().splitlines()]
             for p in ("base_read", "base_drill", "base_compare")}
@@ -820,7 +841,7 @@ def test_the_verdict_drill_runs_before_the_comparison_phase_without_images(tmp_p
     assert RecipeConfig().phase("drill").mix.reads and not earlier_settings(
         {k: v for k, v in flat(RecipeConfig()).items() if k != "compare_drill_reads"})["compare_drill_reads"]
     # a folder written before the drill existed is read as one without it
-    old = {k: v for k, v in flat(RecipeConfig(compare_drill_steps=5)).items() if k != "compare_drill_steps"}
+    old = {k: v for k, v in flat(recipe(**{"drill.steps": 5})).items() if k != "compare_drill_steps"}
     assert earlier_settings(old)["compare_drill_steps"] == 0
 
 
@@ -850,15 +871,16 @@ def test_the_drill_phases_keep_grounding_questions_with_their_images(tmp_path, m
     # the recipe's drill and its added drill phase both draw them, at its share and the pairs phase's pair share
     seen, real = [], phase_data.build_drill
     monkeypatch.setattr(phase_data, "build_drill", lambda *a, **kw: seen.append(kw) or real(*a, **kw))
-    cfg = RecipeConfig(out=str(tmp_path), **{**TINY, "read_steps": 1, "compare_drill_steps": 1, "compare_steps": 1,
-                                             "drill_check": 2, "drill_min": 100.0, "drill_more": 1, "drill_rounds": 1,
-                                             "drill_ground_share": 0.5, "pairs_share": 0.3})
+    cfg = recipe(out=str(tmp_path), **{**TINY, "read.steps": 1, "drill.steps": 1, "compare.steps": 1,
+                                       "drill.check.n": 2, "drill.check.bar": 100.0, "drill.check.more": 1,
+                                       "drill.check.rounds": 1, "drill.mix.grounding": 0.5, "pairs.mix.pairs": 0.3,
+                                       "drill.mix.pairs": 0.3})
     with pytest.raises(CheckError):
         Recipe(cfg, progress=False).train_stage("base")
     assert [(kw["grounding"], kw["pairs"]) for kw in seen] == [(0.5, 0.3), (0.5, 0.3)]
     with pytest.raises(ValueError, match=r"drill\.mix\.grounding"):
-        RecipeConfig(out=str(tmp_path), drill_ground_share=-0.1)
-    old = earlier_settings({k: v for k, v in flat(RecipeConfig(out=str(tmp_path))).items()
+        recipe(out=str(tmp_path), **{"drill.mix.grounding": -0.1})
+    old = earlier_settings({k: v for k, v in flat(recipe(out=str(tmp_path))).items()
                             if k != "drill_ground_share"})
     assert old["drill_ground_share"] == 0.0  # earlier drills: text alone
 
@@ -867,9 +889,9 @@ def test_the_drill_check_adds_drill_phases_until_the_bar_then_names_the_fix(tmp_
     from r3lab.recipe.drill_check import text_verdict
 
     CHECKS = checks.file_of("drill")
-    cfg = dict(TINY, read_steps=1, compare_drill_steps=2, compare_steps=1, compare_share=1.0, drill_check=20,
-               drill_min=100.0, drill_more=2, drill_rounds=1)
-    rec = Recipe(RecipeConfig(out=str(tmp_path), **cfg), progress=False)
+    cfg = dict(TINY, **{"read.steps": 1, "drill.steps": 2, "compare.steps": 1, "compare.mix.comparisons": 1.0,
+                        "drill.check.n": 20, "drill.check.bar": 100.0, "drill.check.more": 2, "drill.check.rounds": 1})
+    rec = Recipe(recipe(out=str(tmp_path), **cfg), progress=False)
     rec._check_config()
     with pytest.raises(CheckError, match=r"after 4 drill steps .* drill\.check\.bar: 100.0 %.*--drill-rounds"):
         rec.train_stage("base")  # a few untrained steps do not judge every comparison right
@@ -880,7 +902,7 @@ def test_the_drill_check_adds_drill_phases_until_the_bar_then_names_the_fix(tmp_
     saved = json.loads((next(added.glob("step_*")) / "state.json").read_text())["config"]
     assert saved["freeze_vision"] and saved["freeze_merger"] and saved["lr_lm"] == RecipeConfig().phase("drill").lr
     before = (added / "log.jsonl").read_text()
-    rec = Recipe(RecipeConfig(out=str(tmp_path), **{**cfg, "drill_min": 0.0}), progress=False)
+    rec = Recipe(recipe(out=str(tmp_path), **{**cfg, "drill.check.bar": 0.0}), progress=False)
     rec._check_config()  # a lower bar while the base is unfinished: allowed, the added phase kept
     rec.train_stage("base")
     assert (added / "log.jsonl").read_text() == before
@@ -892,11 +914,11 @@ def test_the_drill_check_adds_drill_phases_until_the_bar_then_names_the_fix(tmp_
     with pytest.raises(ValueError, match="n >= 1"):
         text_verdict(policy, n=0)
     with pytest.raises(ValueError, match=r"drill\.check\.rounds = 6 adds phases"):
-        RecipeConfig(out=str(tmp_path), drill_more=0)
-    old = earlier_settings({k: v for k, v in flat(RecipeConfig(out=str(tmp_path))).items()
+        recipe(out=str(tmp_path), **{"drill.check.more": 0})
+    old = earlier_settings({k: v for k, v in flat(recipe(out=str(tmp_path))).items()
                            if k not in ("drill_check", "drill_min", "drill_more", "drill_rounds")})
-    assert old["drill_check"] == 0 and not RecipeConfig(**read_settings(old)).phase("drill").checked
-    res = {"config": saved_recipe(RecipeConfig(out=str(tmp_path))), "rows": {}, "seconds": {}, "drill_checks": rows}
+    assert old["drill_check"] == 0 and not recipe(**read_settings(old)).phase("drill").checked
+    res = {"config": saved_recipe(recipe(out=str(tmp_path))), "rows": {}, "seconds": {}, "drill_checks": rows}
     assert "- after 4 drill steps: the true verdict preferred in " in model_card(res)
 
 
@@ -906,15 +928,17 @@ def test_the_drill_check_adds_drill_phases_until_the_bar_then_names_the_fix(tmp_
 def test_the_sft_checks_of_a_two_rank_sft_stage_run_on_both_ranks(tmp_path):
     # the base and SFT stages run as two DDP ranks (`parallel=2`); their SFT checks deal the held-out questions out
     # over both, and both ranks take the same decision: one check failing its bar twice stops both with the fix
-    cfg = dict(TINY, rows="sft", parallel=2, sft_check=2, sft_min=100.0, sft_more=2, sft_rounds=1, sft_read_rounds=1,
-               sft_read_more=2, sft_read_min=0.0)
+    cfg = dict(TINY, rows="sft", parallel=2, **{"sft.mix.without": "read_one", "sft.check.n": 2, "sft_read.check.n": 2,
+                                                "sft.check.bar": 100.0, "sft.check.more": 2, "sft.check.rounds": 1,
+                                                "sft_read.check.rounds": 1, "sft_read.check.more": 2,
+                                                "sft_read.check.bar": 0.0})
     with pytest.raises(CheckError, match=r"^stage sft: after 4 SFT steps .*--sft-rounds"):  # the job's own error
-        run_recipe(RecipeConfig(out=str(tmp_path), **cfg), progress=False)
+        run_recipe(recipe(out=str(tmp_path), **cfg), progress=False)
     rows = json.loads((tmp_path / "logs" / "sft_checks.json").read_text())
     assert [(r["round"], r["steps"], r["n"]) for r in rows] == [(0, 2, 2), (1, 4, 2)]
     # a lower bar goes on from the saved phases; read_one last starts from the check's own last row (rank 0's
     # file, broadcast), so neither rank measures again before the first read phase
-    res = run_recipe(RecipeConfig(out=str(tmp_path), **{**cfg, "sft_min": 0.0}), progress=False)
+    res = run_recipe(recipe(out=str(tmp_path), **{**cfg, "sft.check.bar": 0.0}), progress=False)
     assert (tmp_path / "sft" / "config.json").is_file() and set(res["rows"]) == {"sft"}
     reads = json.loads((tmp_path / "logs" / "sft_read_checks.json").read_text())
     assert [(r["round"], r["steps"]) for r in reads] == [(0, 0)]

@@ -133,12 +133,13 @@ def test_the_card_lists_the_settings_that_made_the_run():
     assert old == RESULTS["config"] and not set(old) & set(RERUNNABLE)
     assert "(its check off: nothing checked it)" in model_card(RESULTS)
     assert "| stage | phase |" not in model_card(RESULTS)  # no whole recipe: no curriculum invented for it
-    new_cfg = {"format_version": 2, **asdict(RecipeConfig(pairs_steps=500)), "parallel": 2}
+    new_cfg = {"format_version": 2, **asdict(RecipeConfig.from_settings(pairs_steps=500)), "parallel": 2}
     card = model_card(dict(RESULTS, config=new_cfg))
     assert recipe_json(card)["format_version"] == 2 and "parallel" not in recipe_json(card)
     assert "| base | pairs | grounding questions (50% name two), grounding world | 500 |" in card  # its curriculum
     assert "nothing checked it" not in card
-    assert RecipeConfig(**read_settings(recipe_json(card))) == RecipeConfig(pairs_steps=500)  # it runs
+    assert RecipeConfig.from_settings(**read_settings(recipe_json(card))) == RecipeConfig.from_settings(
+        **{"pairs.steps": 500})  # it runs
     flat = dict(RESULTS["config"], max_crops=2, max_new_tokens=128, rewards="code", iou_weight=1.0,
                 region_reward="giou", rgrpo_temperature=0.7)  # a card of the format before the settings were nested
     settings = recipe_json(model_card(dict(RESULTS, config=flat)))

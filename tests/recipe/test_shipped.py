@@ -48,12 +48,12 @@ def test_the_shipped_sft_reads_from_the_zoom_not_from_the_coarse_view():
     the share sits a few points above 70 %, and 16 questions measured it to within about 11 points)."""
     r3lab.configure_threads()
     policy = r3lab.load_policy(SHIPPED / "r3-tiny-sft")
-    config = r3lab.ExplainConfig(score="read", variants=("coarse",), layers=[-1])
+    config = r3lab.WhyConfig.quick(importance_target="read", importance=("coarse",))
     for family in ("read_one", "compare_two"):
         samples = r3lab.build_samples(100, seed=424242, families=[family], view=policy.view, progress=False)
         res = r3lab.evaluate(policy, samples, r3lab.EvalConfig.for_policy(policy), progress=False)
-        imps = [e.importance["coarse"] for t in res.trajectories for e in r3lab.explain_crops(policy, t, config)
-                if e.importance.get("coarse") is not None]
+        imps = [e.effect("coarse") for t in res.trajectories for e in r3lab.explain_crops(policy, t, config)
+                if e.effect("coarse") is not None]
         assert len(imps) >= 75, (family, len(imps))
         share = sum(x > 0.5 for x in imps) / len(imps)
         assert statistics.mean(imps) >= 1.0 and share >= 0.7, (family, statistics.mean(imps), share)

@@ -7,6 +7,7 @@ import pytest
 from plotly.subplots import make_subplots
 from PIL import Image
 
+from r3lab.viz.mpl_fit import text_problems
 from r3lab.viz.plotly_mpl import colour, plotly_to_mpl, plotly_to_png
 
 
@@ -46,9 +47,10 @@ def test_every_trace_of_a_subplot_grid_is_drawn_on_its_own_axes():
     assert fig.legends and [t.get_text() for t in fig.legends[0].get_texts()] == ["one", "two", "curve"]
 
 
-def test_the_png_has_the_figures_pixel_size():
-    png = plotly_to_png(_grid().to_dict())
-    assert Image.open(io.BytesIO(png)).size == (640, 480)
+def test_the_png_has_the_figures_pixel_size_and_what_its_texts_need():
+    w, h = Image.open(io.BytesIO(plotly_to_png(_grid().to_dict()))).size
+    assert 640 <= w <= 700 and h == 480  # its legend reaches a few pixels past the right margin: the canvas grows
+    assert not text_problems(plotly_to_mpl(_grid().to_dict()))
     assert Image.open(io.BytesIO(plotly_to_png(go.Figure().to_dict(), 300, 200))).size == (300, 200)
 
 
@@ -90,3 +92,36 @@ def test_r3labs_own_plotly_figures_draw_without_a_browser(name, tmp_path):
     artists = sum(len(ax.lines) + len(ax.images) + len(ax.patches) + len(ax.collections) for ax in drawn.axes)
     assert artists >= len([t for t in fig.data if t.visible is not False])  # every visible trace left a mark
     assert not any(t.get_text().startswith("not drawn") for t in drawn.texts)
+    assert not text_problems(drawn)  # no text cut at the canvas' edge, no two texts on top of each other
+
+
+def test_text_past_the_edge_grows_the_canvas_and_overlaps_are_named():
+    from matplotlib.figure import Figure
+
+    from r3lab.viz.mpl_fit import fit_canvas, wrap_label
+
+    fig = Figure(figsize=(4, 3), dpi=100)
+    ax = fig.add_axes((0.0, 0.0, 1.0, 0.9))  # no room for tick labels, an axis title or a legend
+    ax.plot([0, 1], [0, 1000], label="a long legend entry that runs past the edge")
+    ax.plot([0, 1], [1, 2], label="b")
+    ax.set_ylabel("log-prob drop")
+    fig.legend(loc="upper left", bbox_to_anchor=(0.8, 0.9))
+    fig.text(0.5, 0.97, "title", ha="center")
+    problems = text_problems(fig)
+    assert any("outside" in p and "long legend" in p for p in problems) and any("drop" in p for p in problems)
+    fit_canvas(fig)
+    assert not text_problems(fig) and fig.get_figwidth() > 4 and fig.get_figheight() > 3
+    fig.text(*fig.texts[0].get_position(), "title again", ha="center")  # where the first one went
+    assert text_problems(fig) == ["overlapping: 'title' and 'title again'"]
+    assert wrap_label("integrated_gradients and more", 12) == "integrated_\ngradients and\nmore"
+
+
+def test_subplot_titles_wider_than_their_columns_shrink_apart():
+    fig = make_subplots(rows=1, cols=3, subplot_titles=["crop IoU with the ground truth",
+                                                        "accuracy: all / with a crop / without", "reward"])
+    for c in (1, 2, 3):
+        fig.add_trace(go.Scatter(y=[0, 1]), row=1, col=c)
+    fig.update_layout(width=700, height=300)
+    drawn = plotly_to_mpl(fig.to_dict())
+    assert not text_problems(drawn), text_problems(drawn)
+    assert min(t.get_fontsize() for t in drawn.texts if t.get_text()) >= 6

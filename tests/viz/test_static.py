@@ -152,8 +152,9 @@ def test_markdown_tables_become_tables():
 
 
 def test_explanations_table_has_a_row_per_crop_decision():
-    e = SimpleNamespace(event=0, gt_iou=0.9, mass_in_box=0.4, concentration=2.0, top_in_gt=True, needed=True,
-                        importance={"blank": 0.3, "coarse": None, "wrong": 0.1})
+    e = SimpleNamespace(event=0, gt_iou=0.9, needed=True,
+                        attention=SimpleNamespace(mass_in_box=0.4, concentration=2.0, top_in_gt=True),
+                        importance=SimpleNamespace(effect={"blank": 0.3, "coarse": None, "other": 0.1}))
     t = explanations_table({"s1": [e, e]})
     assert isinstance(t, Table) and len(t) == 2 and t.rows[0]["importance (blank)"] == 0.3
     assert t.columns[:3] == ["sample", "crop", "IoU"] and "<td>–</td>" in t._repr_html_()

@@ -80,3 +80,13 @@ def test_the_clipped_objective_is_flat_where_the_clip_binds():
     r, obj = down.lines[1].get_xdata(), down.lines[1].get_ydata()
     assert obj[0] == pytest.approx(-0.8)  # A < 0: below 1 - eps_low the objective is clipped flat at -(1 - eps)
     assert up.get_title() == "advantage A = +1" and down.get_title() == "advantage A = -1"
+
+
+def test_four_curves_fill_a_two_by_two_grid_with_no_empty_panel():
+    log = MetricLog()
+    for s in range(3):
+        log.log(s, loss=1.0 / (s + 1), lr=1e-3, grad_norm=0.5, tokens_per_s=100.0)
+    fig = plot_metrics(log, ["loss", "lr", "grad_norm", "tokens_per_s"])
+    shown = [ax for ax in fig.axes if ax.axison]
+    assert len(fig.axes) == len(shown) == 4 and fig.axes[1].get_subplotspec().get_geometry()[:2] == (2, 2)
+    assert [len(plot_metrics(log, ["loss"] * n).axes) for n in (3, 5, 6)] == [3, 6, 6]  # 3 in a row; 2 x 3
