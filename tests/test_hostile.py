@@ -238,7 +238,7 @@ def test_14_an_empty_out_is_not_the_current_folder(tmp_path, no_recipe, monkeypa
                                         (["--ground-min", "50", "--ground-bar", "70"], ["ground_min",
                                                                                         "ground.check.bar"])])
 def test_15_a_format_1_flag_beside_todays_for_one_setting_is_refused(tmp_path, argv, names, no_recipe):
-    with refused(ValueError, *names, "the same setting"):
+    with refused(ValueError, *names, "given both by format 1's name and by today's path"):
         _recipe(tmp_path, *argv)
 
 
