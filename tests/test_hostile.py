@@ -189,7 +189,7 @@ def test_08_phase_steps_from_set_are_bounded(tmp_path, no_recipe):
                                             ("rgrpo:\n  steps: 3\nrgrpo:\n  lr: 0.5\n", "c.yaml", "line 3"),
                                             ('{"n_train": 1000, "n_train": 24}', "c.json", "line 1")])
 def test_10_a_key_given_twice_is_refused(tmp_path, text, name, line, no_recipe):
-    with refused(ValueError, name, line, "given twice"):
+    with refused(ValueError, name, line, "repeats"):
         _recipe(tmp_path, *_config(tmp_path, text, name))
 
 
@@ -372,3 +372,8 @@ def test_the_one_config_reader_is_exported_for_spec_files(tmp_path):
     with refused(ValueError, "sweep spec", "grid.lr = nan"):
         read_config(tmp_path / "spec.yaml", "sweep spec")
     assert os.path.getsize(tmp_path / "spec.yaml") < 100 and Image  # (PIL imported for the image helpers)
+    from r3lab.sweep.spec import read_spec  # the sweeps' spec files read by it
+
+    (tmp_path / "sweep.yaml").write_text("command: eval\n" + BOMB.replace("seed: *i", "settings: {n: *i}"))
+    with refused(ValueError, "sweep spec", "anchors and aliases"):
+        read_spec(tmp_path / "sweep.yaml")

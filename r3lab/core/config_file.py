@@ -121,7 +121,7 @@ def _no_duplicates(pairs):
     out = {}
     for k, v in pairs:
         if k in out:
-            raise _Refused(f"the key {short(k)} is given twice in one object: keep one")
+            raise _Refused(f"the key {short(k)} repeats in one object (given twice): keep one")
         out[k] = v
     return out
 
@@ -168,8 +168,8 @@ def _loader():
                 except TypeError:  # an unhashable key: the constructor says so below
                     break
                 if first is not None:
-                    raise _Refused(f"line {key_node.start_mark.line + 1}: the key {short(key)} is given twice in one "
-                                   f"mapping (first on line {first}): keep one (YAML keeps only the last, silently)")
+                    raise _Refused(f"line {key_node.start_mark.line + 1}: the key {short(key)} repeats line {first} "
+                                   "in one mapping (given twice): keep one (a reader keeps only the last, silently)")
                 seen[key] = key_node.start_mark.line + 1
             return super().construct_mapping(node, deep)
 

@@ -27,9 +27,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import yaml
-
-from ..core.files import read_text
+from ..core.config_file import read_config
 
 KEYS = ("command", "settings", "grid", "seeds", "eval", "baseline", "metrics")
 COMMANDS = ("train sft", "train rgrpo", "eval", "recipe", "notebook")
@@ -171,22 +169,9 @@ class Run:
 
 
 def read_spec(path: str | os.PathLike) -> SweepSpec:
-    """A spec file (YAML or JSON): ValueError naming the file, and the line where YAML can say it, for a file that is
-    not a spec."""
-    p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"sweep spec {p} does not exist")
-    if p.stat().st_size > MAX_SPEC_BYTES:
-        raise ValueError(f"sweep spec {p} is {p.stat().st_size} bytes, more than a spec's {MAX_SPEC_BYTES}: is it the "
-                         "right file?")
-    text = read_text(p)
-    try:
-        values = json.loads(text) if p.suffix == ".json" else yaml.load(text, Loader=_Loader)
-    except (ValueError, yaml.YAMLError) as e:
-        where = getattr(e, "problem_mark", None)
-        raise ValueError(f"sweep spec {p}" + (f":{where.line + 1}" if where else "") + f": not YAML or JSON ({e})"
-                         ) from None
-    return spec_from_dict(values, str(p))
+    """A spec file (YAML or JSON), read by the one config reader (`core.config_file.read_config`: size, anchors,
+    repeated keys, NaN refused): ValueError naming the file, and the line where YAML can say it."""
+    return spec_from_dict(read_config(path, "sweep spec", MAX_SPEC_BYTES), str(path))
 
 
 def spec_from_dict(values, where: str = "sweep spec") -> SweepSpec:
@@ -201,25 +186,6 @@ def spec_from_dict(values, where: str = "sweep spec") -> SweepSpec:
         return SweepSpec(**{k: v for k, v in values.items() if v is not None})
     except ValueError as e:
         raise ValueError(f"{where}: {str(e).removeprefix('sweep spec: ')}") from None
-
-
-class _Loader(yaml.SafeLoader):
-    """YAML's safe loader that reads 2e-05 as a number (YAML 1.1 reads it as text) and refuses a repeated key (the
-    second would silently win)."""
-
-    def construct_mapping(self, node, deep=False):
-        seen = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if key in seen:
-                raise yaml.constructor.ConstructorError(None, None, f"key {key!r} repeats", key_node.start_mark)
-            seen.add(key)
-        return super().construct_mapping(node, deep)
-
-
-_Loader.add_implicit_resolver("tag:yaml.org,2002:float", re.compile(
-    r"^[-+]?(?:\d[\d_]*\.?\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?|\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"),
-    list("-+0123456789."))
 
 
 def argv_value(v) -> str:
