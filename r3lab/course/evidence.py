@@ -177,8 +177,8 @@ def looking_and_reading(results: dict, family: str = "read_one") -> list[str]:
 
 
 def sft_stop(results: dict, family: str = "read_one") -> str:
-    """Where the recipe's SFT stopped on `family`, from its checks: a floor (`sft_read.check.bar`, any recipe format) that added rounds while
-    below it, and the round that passed it (by how much). "" where the results hold no such floor."""
+    """Where the recipe's SFT stopped on `family`, from its checks: a floor (`sft_read.check.bar`, any recipe format)
+    that added rounds while below it, and the round that passed it (by how much). "" where the results hold none."""
     bar = _sft_read_bar(results.get("config") or {})
     if not bar:
         return ""
