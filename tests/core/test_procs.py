@@ -33,8 +33,8 @@ def test_a_child_ends_when_its_parent_is_killed(tmp_path):
     parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     child = int(parent.stdout.readline())
     parent.kill()
-    parent.wait(timeout=30)
-    deadline = time.monotonic() + 10
+    parent.wait(timeout=60)
+    deadline = time.monotonic() + 60  # a bound for a hang only: the kernel signals it at once; it would sleep 120 s
     while _running(child) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not _running(child)
@@ -54,7 +54,8 @@ def test_stop_kills_what_ignores_its_signal_within_the_grace():
     proc.stdout.readline()
     t0 = time.monotonic()
     assert stop({"stubborn": proc}, signal.SIGINT, grace=0.5) == []
-    assert proc.returncode == -signal.SIGKILL and time.monotonic() - t0 < 10
+    # killed once the given grace was over: well inside the 60 s default grace however busy the machine is
+    assert proc.returncode == -signal.SIGKILL and time.monotonic() - t0 < 30
 
 
 def test_sigterm_becomes_an_exit_that_runs_finally_clauses():
