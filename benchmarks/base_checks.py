@@ -2,7 +2,7 @@
 
     python benchmarks/base_checks.py [--n 200] [--policy assets/checkpoints/r3-tiny-base]
 
-The recipe's base stage measures after its phases (`r3lab.replication`: `read_check.read_accuracy`,
+The recipe's base stage measures after its phases (`r3lab.recipe`: `read_check.read_accuracy`,
 `drill_check.text_verdict`, `compare_check.measure` with the grounding, `ground_check.measure`), `n` held-out
 questions each, while both DDP ranks wait for the result; each check deals its questions out over the ranks in its
 own batches (`r3lab.train.dist.deal`), so two ranks measure what one process measures. Here the four run on the
@@ -25,8 +25,8 @@ WORKER = textwrap.dedent('''
     import torch
     torch.set_num_threads(1)
     from r3lab.model.policy import load_policy
-    from r3lab.replication import compare_check, drill_check, ground_check, read_check
-    from r3lab.replication.recipe_config import RecipeConfig
+    from r3lab.recipe import compare_check, drill_check, ground_check, read_check
+    from r3lab.recipe.recipe_config import RecipeConfig
     from r3lab.train import dist
 
     dist.init()

@@ -99,8 +99,8 @@ def eval_tiny(device, n: int) -> dict:
     """The shipped r3-tiny on `n` of the recipe's held-out questions, both paths, after a warm-up each."""
     from r3lab.data.vlir import build_samples
     from r3lab.model.policy import load_policy
-    from r3lab.replication.evaluation import EvalConfig, evaluate
-    from r3lab.replication.recipe_config import RecipeConfig
+    from r3lab.evaluation.evaluation import EvalConfig, evaluate
+    from r3lab.recipe.recipe_config import RecipeConfig
 
     rc = RecipeConfig()
     policy = load_policy(ROOT / "assets" / "checkpoints" / "r3-tiny-rgrpo", view=rc.view_config(), device=device)

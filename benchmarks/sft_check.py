@@ -2,7 +2,7 @@
 
     python benchmarks/sft_check.py [--n 100] [--policy assets/checkpoints/r3-tiny-sft]
 
-The SFT check (`r3lab.replication.sft_check.measure`: greedy rollouts with their crops on `n` held-out questions of
+The SFT check (`r3lab.recipe.sft_check.measure`: greedy rollouts with their crops on `n` held-out questions of
 read_one, compare_two and control) runs inside the SFT stage, whose two DDP ranks used to wait on rank 0 while it
 measured. Here it runs twice on the shipped SFT checkpoint, one thread per process: once in one process, once as two
 gloo ranks under torchrun (each rolls out half of the questions, `evaluate_rows`). Prints both wall times, their
@@ -28,8 +28,8 @@ WORKER = textwrap.dedent('''
     import torch
     torch.set_num_threads(1)
     from r3lab.model.policy import load_policy
-    from r3lab.replication.recipe_config import RecipeConfig
-    from r3lab.replication.sft_check import measure
+    from r3lab.recipe.recipe_config import RecipeConfig
+    from r3lab.recipe.sft_check import measure
     from r3lab.train import dist
 
     dist.init()

@@ -32,7 +32,7 @@ from r3lab.data.grounding import build_base
 from r3lab.data.vlir import build_samples
 from r3lab.model.patch_linear import PatchConv3d
 from r3lab.model.tiny import build_tiny
-from r3lab.replication.recipe_config import RecipeConfig
+from r3lab.recipe.recipe_config import RecipeConfig
 from r3lab.train.loop import prepare
 
 

@@ -1,8 +1,8 @@
 """r3lab: a teaching and analysis toolkit for VLM-R3, models that look again.
 
 The names below are the README tour's; everything else lives in the subpackages, which follow the
-data flow: core -> data, model -> engine, importers -> train, explain, bench -> replication -> viz ->
-course, integrations, testing -> cli.
+data flow: core -> data, model -> engine, importers -> train, explain, bench -> evaluation -> recipe, audit -> viz
+-> course, integrations, testing -> cli.
 Names load on first use, so `import r3lab` costs nothing until one is needed.
 """
 from ._lazy import lazy
@@ -27,12 +27,12 @@ __getattr__, __dir__, __all__ = lazy(__name__, {
     ".train.rewards": ["score"],
     ".explain.capture": ["capture_attention", "attention_maps"],
     ".explain.crops": ["ExplainConfig", "explain_crops"],
-    ".replication.evaluation": ["EvalConfig", "evaluate"],
-    ".replication.recipe": ["RecipeConfig", "run_recipe"],
+    ".evaluation.evaluation": ["EvalConfig", "evaluate"],
+    ".recipe.recipe": ["RecipeConfig", "run_recipe"],
     ".viz.mpl": ["plot_trajectory"],
     ".viz.plotly_view": ["figure_trajectory"],
     ".viz.widgets": ["step_player"],
     ".viz.page": ["export_html"],
     ".viz.results": ["plot_results"],
-}, subpackages=("core", "data", "model", "engine", "importers", "train", "explain", "bench", "replication", "viz",
-                 "course", "integrations", "testing", "cli"))
+}, subpackages=("core", "data", "model", "engine", "importers", "train", "explain", "bench", "evaluation", "recipe",
+                 "audit", "viz", "course", "integrations", "testing", "cli"))

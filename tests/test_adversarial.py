@@ -338,7 +338,7 @@ def test_settings_out_of_range_are_refused_naming_the_setting(tmp_path, argv, na
     (["--tiny", '{"hidden_size": 64}'], ["unknown TinyConfig fields ['hidden_size'] in tiny"]),
 ])
 def test_a_bad_recipe_setting_fails_before_any_training(tmp_path, argv, names, monkeypatch):
-    import r3lab.replication.recipe as recipe
+    import r3lab.recipe.recipe as recipe
 
     monkeypatch.setattr(recipe.Recipe, "run", lambda self: pytest.fail("the recipe started"))
     with refused(ValueError, *names):
@@ -526,7 +526,7 @@ def _ctrl_c_on_call(monkeypatch, module, n):
 
 
 def test_ctrl_c_during_eval_keeps_the_finished_rollouts_marked_partial(tmp_path, monkeypatch):
-    import r3lab.replication.evaluation as evaluation
+    import r3lab.evaluation.evaluation as evaluation
 
     ds, out = _dataset(tmp_path / "ds"), tmp_path / "ev"
     argv = ["eval", "--policy", str(tiny_policy().save(tmp_path / "p")), "--data", str(ds), "--out", str(out),

@@ -8,6 +8,7 @@ import importlib
 import pkgutil
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,9 @@ import r3lab
 PKG = Path(r3lab.__file__).parent
 # imports run from a higher layer to a lower one only; one layer's subpackages never import each other
 LAYERS = {"_lazy": 0, "core": 1, "data": 2, "model": 2, "engine": 3, "importers": 3, "train": 4, "explain": 4,
-          "bench": 4, "replication": 5, "viz": 6, "course": 7, "integrations": 7, "testing": 7, "cli": 8}
+          "bench": 4, "evaluation": 5, "recipe": 6, "audit": 6, "sweep": 6, "viz": 7, "course": 8, "integrations": 8,
+          "testing": 8, "cli": 9,
+          "replication": 7}  # the old path: a face only, its names from evaluation, recipe and audit
 MAX_LINES = 400
 
 
@@ -102,7 +105,7 @@ def test_the_checker_sees_lazy_and_type_only_imports(tmp_path):
                      "if TYPE_CHECKING:\n    from ..cli import app\n")
     found = [n for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
     assert len(found) == 2  # ast.walk reaches function bodies and TYPE_CHECKING blocks alike
-    assert "r3lab.core.files" in GRAPH["r3lab.replication.recipe"]  # a name import counts as its module
+    assert "r3lab.core.files" in GRAPH["r3lab.recipe.recipe"]  # a name import counts as its module
     assert "r3lab.engine.rollouts" in GRAPH["r3lab"]  # the face's lazy names count
 
 
@@ -117,9 +120,21 @@ def test_no_module_is_shadowed_by_a_same_named_attribute(name):
     for sub in subs:
         module = importlib.import_module(f"{name}.{sub}")
         assert getattr(pkg, sub) is module, f"{name}.{sub} is {getattr(pkg, sub)!r}, not the module"
-    for public in pkg.__all__:
-        getattr(pkg, public)  # every exported name resolves
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # the old path's names warn (the test below)
+        for public in pkg.__all__:
+            getattr(pkg, public)  # every exported name resolves
     assert all(getattr(pkg, s) is sys.modules[f"{name}.{s}"] for s in subs)  # still, after the names loaded
+
+
+def test_the_old_replication_path_is_a_face_whose_names_warn_and_load_from_their_rooms():
+    import r3lab.evaluation
+    import r3lab.replication as old
+
+    assert [m.name for m in pkgutil.iter_modules(old.__path__)] == []  # no module lives there any more
+    old.__dict__.pop("EvalConfig", None)
+    with pytest.warns(FutureWarning, match=r"r3lab\.evaluation\.EvalConfig.*goes in r3lab 0\.3"):
+        assert old.EvalConfig is r3lab.evaluation.EvalConfig
 
 
 def test_the_top_level_face_is_small_and_every_package_has_one():

@@ -40,7 +40,7 @@ def _submodule(package: str, name: str) -> bool:
 
 @pytest.mark.parametrize("path", PROBES, ids=[p.stem for p in PROBES])
 def test_a_probe_imports_and_names_only_what_the_library_has(path, monkeypatch):
-    from r3lab.replication.recipe_config import RecipeConfig
+    from r3lab.recipe.recipe_config import RecipeConfig
 
     monkeypatch.syspath_prepend(str(path.parent))  # probes import their neighbours
     spec = importlib.util.spec_from_file_location(f"probe_{path.stem}", path)

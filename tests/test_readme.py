@@ -66,7 +66,7 @@ def _card_numbers() -> set[str]:
     """The results of the model card's table: accuracies, intervals, IoUs (not the 0s and 1s of a layout)."""
     import json
 
-    from r3lab.replication.report import markdown_table
+    from r3lab.recipe.report import markdown_table
 
     card = json.loads((ROOT / "assets" / "checkpoints" / "card_results.json").read_text())
     rows = [line for line in markdown_table(card).splitlines() if line.startswith("| (")]

@@ -57,11 +57,11 @@ class BenchConfig:
     crop_max_pixels: int = 0  # a crop's pixel budget (0 = the policy's own view)
     instruction: str = ""  # the instruction after each question (empty: the policy's own, e.g. its r3lab.json prompt)
     overwrite: bool = False  # replace a run already in `out` (its OWN files); else such a folder is refused
-    # five more rollouts per question (three where it has no target boxes), r3lab.replication.necessity.bench_necessity
+    # five more rollouts per question (three where it has no target boxes), r3lab.evaluation.necessity.bench_necessity
     necessity: bool = False  # tool necessity (up to five more rollouts per question): accuracy with crops disabled /
         # swapped (blank, coarse; random box, ground-truth box where the benchmark has target boxes), tool_gain,
         # tool_harm, crop rates, zooming_gap in every category's row
-    # five more settings per question (r3lab.replication.bench_audit.bench_audit)
+    # five more settings per question (r3lab.audit.bench_audit.bench_audit)
     audit: bool = False  # the 2026 audit (format-only, dummy crop, result-only, no crops greedy and by a majority
         # of k, the tool-only solved set, attention vs box, cost per correct answer) in every category's row
 
@@ -123,7 +123,7 @@ class BenchResult:
 
 class Extras(Protocol):
     """More per question and per row, computed chunk by chunk while the chunk's images are decoded
-    (`r3lab.replication.necessity.BenchNecessity`: the questions rolled out again under ablations)."""
+    (`r3lab.evaluation.necessity.BenchNecessity`: the questions rolled out again under ablations)."""
 
     def items(self, policy, name: str, samples: list, trajectories: list, scripts: list | None) -> list[dict]:
         """Fields added to each question's record (JSON-ready)."""
@@ -140,15 +140,15 @@ def run_bench(policy, name: str, config: BenchConfig | None = None, progress: bo
     an item is written, so a whole benchmark runs in the memory of one chunk.
     scripts: forced text per question (see `rollout`): tests and lessons make the policy answer as told.
     extras: more per question and per row (`config.necessity` needs the tool-necessity ones:
-    `r3lab.replication.necessity.bench_necessity` runs the benchmark with them).
+    `r3lab.evaluation.necessity.bench_necessity` runs the benchmark with them).
     """
     cfg = config or BenchConfig()
     if cfg.necessity and extras is None:
         raise ValueError("BenchConfig.necessity = True needs the ablation rollouts: run "
-                         "r3lab.replication.necessity.bench_necessity(policy, name, config) (as `r3lab bench` does)")
+                         "r3lab.evaluation.necessity.bench_necessity(policy, name, config) (as `r3lab bench` does)")
     if cfg.audit and extras is None:
         raise ValueError("BenchConfig.audit = True needs the audit's rollouts: run "
-                         "r3lab.replication.bench_audit.bench_audit(policy, name, config) (as `r3lab bench` does)")
+                         "r3lab.audit.bench_audit.bench_audit(policy, name, config) (as `r3lab bench` does)")
     if name not in BENCHMARKS:
         raise ValueError(f"unknown benchmark {name!r}; choose one of {', '.join(BENCHMARKS)}")
     if not cfg.data:

@@ -11,9 +11,9 @@ from pathlib import Path
 from ..bench.readers import BENCHMARKS
 from ..bench.run import OWN, BenchConfig, run_bench
 from ..core.files import check_out_dir
-from ..replication.audit import AuditSettings
-from ..replication.bench_audit import bench_audit
-from ..replication.necessity import bench_necessity
+from ..evaluation.audit_settings import AuditSettings
+from ..audit.bench_audit import bench_audit
+from ..evaluation.necessity import bench_necessity
 from ..viz.bench import plot_bench
 from .args import add_dataclass_arguments, dataclass_from_args
 from .inputs import add_policy_arguments, load_start_policy

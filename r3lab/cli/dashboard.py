@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..replication.behaviour import FORMATS, CollapseConfig
+from ..evaluation.behaviour import FORMATS, CollapseConfig
 from ..viz.dashboard import DashboardConfig, crop_dashboard, save_dashboard
 from .args import add_dataclass_arguments, dataclass_from_args
 

@@ -7,9 +7,10 @@ import contextlib
 import json
 
 from ..core.files import FolderLock, check_out_dir
-from ..replication.audit import AUDIT_TABLE
-from ..replication.box_report import box_errors, format_box_errors
-from ..replication.evaluation import EvalConfig, evaluate
+from ..audit.audit import AUDIT_TABLE
+from ..audit.audit_run import eval_audit
+from ..evaluation.box_report import box_errors, format_box_errors
+from ..evaluation.evaluation import EvalConfig, evaluate
 from ..viz.audit_report import audit_html, write_page
 from .args import add_dataclass_arguments, dataclass_values, parse_bool
 from .inputs import add_policy_arguments, check_data, load_samples, load_start_policy
@@ -50,7 +51,7 @@ def _evaluate(args, given: dict) -> int:
     policy = load_start_policy(args.policy, args.dtype, args.attn, args.calls)
     cfg = EvalConfig.for_policy(policy, **given)
     print("evaluation settings:", cfg.rollout)
-    res = evaluate(policy, load_samples(cfg.data, policy.view, policy.prompt.calls), cfg)
+    res = (eval_audit if cfg.audit else evaluate)(policy, load_samples(cfg.data, policy.view, policy.prompt.calls), cfg)
     print(res.table())
     if cfg.audit and "acc_format_only" in res.rows.get("all", {}):
         print(res.table(AUDIT_TABLE))

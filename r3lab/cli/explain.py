@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ..explain.record import METHODS, WhyConfig
 from ..explain.runs import explain_samples
-from ..replication.evaluation import EvalConfig
+from ..evaluation.evaluation import EvalConfig
 from ..viz.explain import explain_report, plot_faithfulness
 from .args import add_dataclass_arguments, dataclass_from_args
 from .inputs import add_policy_arguments, check_data, load_samples, load_start_policy

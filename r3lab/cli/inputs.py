@@ -10,8 +10,8 @@ from ..data.call_styles import restyle
 from ..data.dataset import load_samples as load_dataset_samples, refuse_foreign
 from ..model.policy import Policy, load_policy
 from ..model.tiny import build_tiny
-from ..replication.evaluation import EvalConfig
-from ..replication.progress import NecessityEvery
+from ..evaluation.evaluation import EvalConfig
+from ..evaluation.progress import NecessityEvery
 from ..train import dist
 from .args import DTYPES, dataclass_from_args
 

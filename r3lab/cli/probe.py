@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..model.policy import load_policy
-from ..replication.ground_check import WhereConfig, evaluate_where
+from ..recipe.ground_check import WhereConfig, evaluate_where
 from .args import add_dataclass_arguments, dataclass_from_args
 
 NAMES = {"mean_iou": "mean IoU with the named landmark's region", "iou>0.5": "% IoU > 0.5",

@@ -15,10 +15,10 @@ import re
 from pathlib import Path
 
 from ..core.files import read_text
-from ..replication.curriculum import base_stage, sft_stage
-from ..replication.recipe import RecipeConfig, run_recipe
-from ..replication.recipe_format import ALIASES, defaults, get_setting, read_settings
-from ..replication.report import markdown_table
+from ..recipe.curriculum import base_stage, sft_stage
+from ..recipe.recipe import RecipeConfig, run_recipe
+from ..recipe.recipe_format import ALIASES, defaults, get_setting, read_settings
+from ..recipe.report import markdown_table
 from .args import add_dataclass_arguments, dataclass_values, parse_bool, parse_json
 
 ALIAS = "format 1:"  # the dest of a format-1 flag: its name after this

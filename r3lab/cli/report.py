@@ -12,11 +12,10 @@ import json
 from pathlib import Path
 
 from ..core.files import FolderLock, check_out_dir
-from ..replication.audit import AuditSettings
-from ..replication.audit_run import nan_to_none
-from ..replication.behaviour import FORMATS
-from ..replication.imported import LOG_KEYS, audit_log, audit_with_policy, load_trajectories
-from ..replication.questions import load_questions, save_questions
+from ..evaluation.audit_settings import AuditSettings
+from ..evaluation.behaviour import FORMATS
+from ..audit.imported import LOG_KEYS, audit_log, audit_with_policy, load_trajectories
+from ..evaluation.questions import load_questions, nan_to_none, save_questions
 from ..viz.audit_report import audit_html, write_page
 from .args import add_dataclass_arguments, dataclass_from_args, parse_bool
 from .inputs import add_policy_arguments

@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 
 from ..core.files import atomic_write_text
-from ..replication.imported import audit_log, load_trajectories
-from ..replication.questions import diff_runs, load_questions
+from ..audit.imported import audit_log, load_trajectories
+from ..evaluation.questions import diff_runs, load_questions
 from ..viz.audit_report import diff_html, write_page
 from .args import parse_bool
 

@@ -17,6 +17,7 @@ IN_TEST = "PYTEST_CURRENT_TEST" in os.environ or bool(os.environ.get("R3LAB_TEST
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ASSETS = REPO_ROOT / "assets"
+SHIPPED = ASSETS / "checkpoints"  # the checkpoints `r3lab recipe --ship assets/checkpoints` wrote, and their card
 
 
 def assets_dir() -> Path:

@@ -21,7 +21,7 @@ def _family(result, family: str) -> dict:
     """A family's row of an EvalResult (or of its `rows`)."""
     rows = getattr(result, "rows", result)
     need(isinstance(rows, dict) and family in rows, f"no {family!r} row here: pass the EvalResult of a live audit "
-         "(`evaluate(policy, samples, EvalConfig(audit=True, ...))`) or its `.rows`")
+         "(`eval_audit(policy, samples, EvalConfig(...))`) or its `.rows`")
     return rows[family]
 
 

@@ -194,7 +194,7 @@ def metrics_without_pixels(rows_without_images, rows_with_images) -> str:
 @checker("70.2")
 def thresholds_flag_healthy(rows_healthy, config) -> str:
     """A CollapseConfig under which the healthy run is (wrongly) flagged."""
-    from ..replication.behaviour import detect_collapse
+    from ..evaluation.behaviour import detect_collapse
 
     need(detect_collapse(rows_healthy)["collapsed"] is False, "these rows are flagged with the default thresholds "
          "already: pass the healthy run's rows")

@@ -33,7 +33,7 @@ SMOKE = {  # lesson -> the sizes smoke mode runs it with (CI: every notebook wel
     "70_analyse_a_real_run": {"n_explain": 1, "steps": 4},
 }
 # notebook 50: every stage, briefly (the check measured, not enforced), in the kernel's own process (the job
-# scheduler's start-up costs more than these steps; tests/replication runs it)
+# scheduler's start-up costs more than these steps; tests/recipe runs it)
 SMOKE_RECIPE = dict(n_base=24, base_steps=2, pairs_steps=1, parallel=1,
                     read_first_steps=1, read_focus_steps=1, read_steps=1, read_check=2, read_min=0.0,
                     compare_drill_steps=1, drill_check=2, drill_min=0.0,

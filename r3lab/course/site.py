@@ -24,8 +24,8 @@ from .syllabus import COLAB_BADGE, colab_url
 DOCS = REPO_ROOT / "docs"
 BASE_CONFIG = REPO_ROOT / "mkdocs.yml"
 # the API reference: the rooms a course user calls, in the order DEVELOPERS.md draws them
-API_ROOMS = ("core", "data", "model", "engine", "importers", "train", "explain", "bench", "replication", "viz",
-             "course", "integrations", "testing")
+API_ROOMS = ("core", "data", "model", "engine", "importers", "train", "explain", "bench", "evaluation", "recipe",
+             "audit", "viz", "course", "integrations", "testing")
 
 
 def lesson_sources(run: Path | None, folder: Path | None = None) -> list[tuple[Path, bool]]:

@@ -199,9 +199,9 @@ BLOCKS = {  # README block -> (its first line, its last line)
     "course": ("<!-- course table: generated from r3lab.course.syllabus (course_table) -->",
                "<!-- end of the course table -->"),
     "replication": ("<!-- replication table: generated from assets/checkpoints/card_results.json "
-                    "(r3lab.replication.markdown_table) -->", "<!-- end of the replication table -->"),
+                    "(r3lab.recipe.markdown_table) -->", "<!-- end of the replication table -->"),
     "curriculum": ("<!-- curriculum table: generated from the default RecipeConfig "
-                   "(r3lab.replication.curriculum_table) -->", "<!-- end of the curriculum table -->"),
+                   "(r3lab.recipe.curriculum_table) -->", "<!-- end of the curriculum table -->"),
 }
 NB_BLOCKS = {"course": BLOCKS["course"]}  # notebooks/README.md: the same table, linked from beside the notebooks
 COLAB_BLOCKS = {"colab": ("<!-- colab table: generated from r3lab.course.syllabus (colab_table) -->",
@@ -211,8 +211,8 @@ COLAB_BLOCKS = {"colab": ("<!-- colab table: generated from r3lab.course.syllabu
 def chance_line(card: dict) -> str:
     """What a uniform guess scores on each family of a recipe's results (its world's settings, the default tasks)."""
     from ..data.world import WorldConfig
-    from ..replication.progress import chance_levels
-    from ..replication.report import families_of
+    from ..evaluation.progress import chance_levels
+    from ..recipe.report import families_of
 
     world = WorldConfig(**card.get("config", {}).get("world", {}))
     known = [f for f in families_of(card, None) if f in ("read_one", "compare_two", "count", "control")]
@@ -235,8 +235,8 @@ def fill_readme(text: str, card: dict | None = None) -> str:
     """`text` (the README) with its generated blocks rewritten: the course table from `LESSONS`, the replication
     table from `card` (default: the shipped card's results), the curriculum table from the default recipe, and its
     spans. A missing marker is an error naming it."""
-    from ..replication.report import curriculum_table, markdown_table
-    from ..replication.shipping import load_card
+    from ..recipe.report import curriculum_table, markdown_table
+    from ..recipe.shipping import load_card
 
     card = card or load_card()
     tables = {"course": course_table(), "replication": markdown_table(card) + "\n\n" + chance_line(card),

@@ -1,7 +1,7 @@
 """Counterfactual crops and teacher-forced scoring: a crop swapped for a blank, coarse or wrong-region view (same size,
 same tokens, same positions), the token positions of a call, its read and the answer, and their log-probs.
 
-What `explain` (`record.py`) and the tool-necessity ablations (`r3lab.replication.necessity`) build on.
+What `explain` (`record.py`) and the tool-necessity ablations (`r3lab.evaluation.necessity`) build on.
 """
 from __future__ import annotations
 

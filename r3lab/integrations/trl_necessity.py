@@ -3,7 +3,7 @@
 
 GRPOTrainer trains `policy.model` in place, so between two optimizer steps the callback answers held-out questions
 with that same model through r3lab's engine: greedily, with the model's own crops and under the five ablations of
-`r3lab.replication.necessity` (crops off, blank, coarse, a random box, the ground-truth box), which TRL's tool loop
+`r3lab.evaluation.necessity` (crops off, blank, coarse, a random box, the ground-truth box), which TRL's tool loop
 cannot run. The policy is prompted as TRL trains it: Qwen's tool grammar (`<tool_call>` ... `image_zoom_in_tool`,
 the crop in a `<tool_response>` turn) in the run's coordinates, with TRL's instruction; the system turn's tool
 declaration is r3lab's text, not TRL's rendering of the same schema. The "all" row's keys (`tool_gain`,
@@ -21,9 +21,9 @@ from transformers import TrainerCallback
 
 from ..core.crop_calls import CallStyle
 from ..core.prompt import PromptConfig
-from ..replication.evaluation import EvalConfig
-from ..replication.necessity import KEYS
-from ..replication.progress import EvalEvery
+from ..evaluation.evaluation import EvalConfig
+from ..evaluation.necessity import KEYS
+from ..evaluation.progress import EvalEvery
 from ..train.metrics import MetricLog
 from .trl_env import tool_instruction
 from .trl_train import TRLConfig

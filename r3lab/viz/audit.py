@@ -7,7 +7,7 @@ from typing import Sequence
 
 from matplotlib.figure import Figure
 
-from ..replication.audit import SETTINGS
+from ..audit.audit import SETTINGS
 
 SHOWN = ("accuracy", *(f"acc_{s}" for s in SETTINGS))  # the model's own crops, then each setting
 NAMES = ("own crops", "format only", "dummy crop", "result only", "no crop", "majority, no crop")

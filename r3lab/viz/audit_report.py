@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Sequence
 
 from ..core.files import atomic_write_text
-from ..replication.audit import SETTINGS, WHAT
-from ..replication.cost import PARTS
-from ..replication.necessity import VARIANTS
+from ..audit.audit import SETTINGS, WHAT
+from ..evaluation.cost import PARTS
+from ..evaluation.necessity import VARIANTS
 
 STYLE = """body{font-family:system-ui,sans-serif;margin:1.5em;color:#222}
 table{border-collapse:collapse;margin:.6em 0 1.4em}

@@ -1,7 +1,7 @@
 """The crop-behaviour dashboard: how a policy's use of its crop tool moves over training, one plotly figure.
 
 `crop_dashboard(source)` reads a training log, a run folder, `r3lab eval` folders or a set of trajectories (r3lab's
-own or imported, `r3lab.replication.behaviour.load_run` / `load_evals`), and draws a panel per measure over
+own or imported, `r3lab.evaluation.behaviour.load_run` / `load_evals`), and draws a panel per measure over
 training steps: crop rate, invalid-crop rate, crops per answer, IoU with the ground truth, accuracy with and
 without a crop, the reward terms, and tool necessity (tool_gain, tool_harm, zooming_gap, crop rate on questions
 that need a crop and on those that do not) where the run measured it (a log written with the `NecessityEvery`
@@ -23,8 +23,8 @@ from typing import Sequence
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ..replication.behaviour import CollapseConfig, crop_behaviour, detect_collapse, load_evals, load_run
-from ..replication.necessity import KEYS as NECESSITY
+from ..evaluation.behaviour import CollapseConfig, crop_behaviour, detect_collapse, load_evals, load_run
+from ..evaluation.necessity import KEYS as NECESSITY
 
 PANELS = [("crop rate", ["crop_rate"]), ("invalid-crop rate", ["invalid_crop_rate"]), ("crops per answer", ["crops"]),
           ("crop IoU with the ground truth", ["crop_iou"]),

@@ -8,9 +8,9 @@ from typing import Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
-from ..replication.evaluation import EvalResult
-from ..replication.progress import chance_levels
-from ..replication.report import LABELS, families_of
+from ..evaluation.evaluation import EvalResult
+from ..evaluation.progress import chance_levels
+from ..recipe.report import LABELS, families_of
 from ..train.rewards import accuracy
 from .mpl import plot_trajectory
 

@@ -22,8 +22,8 @@ torch.set_num_threads(1)
 def classify(policy, n: int) -> dict:
     from r3lab.data.vlir import build_samples
     from r3lab.data.world import WorldConfig
-    from r3lab.replication.evaluation import EvalConfig, contains_detail, evaluate
-    from r3lab.replication.recipe_config import RecipeConfig
+    from r3lab.evaluation.evaluation import EvalConfig, contains_detail, evaluate
+    from r3lab.recipe.recipe_config import RecipeConfig
 
     c = RecipeConfig()
     samples = build_samples(n, c.eval_seed, ["compare_two"], WorldConfig(**c.world), view=policy.view, progress=False)
@@ -49,7 +49,7 @@ def classify(policy, n: int) -> dict:
 def more_sft(path: str, steps: int, families: list[str], out: str):
     from r3lab.data.vlir import build_samples
     from r3lab.model.policy import load_policy
-    from r3lab.replication.recipe_config import RecipeConfig
+    from r3lab.recipe.recipe_config import RecipeConfig
     from r3lab.train.config import SFTConfig
     from r3lab.train.sft import train
 

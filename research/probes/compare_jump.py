@@ -91,8 +91,8 @@ def run(start: str, out: str, variant: str, seed: int, device: str, every: int, 
     from r3lab.core.env import seed_everything
     from r3lab.data.grounding import build_base
     from r3lab.model.policy import load_policy
-    from r3lab.replication import compare_check, ground_check
-    from r3lab.replication.recipe_config import RecipeConfig
+    from r3lab.recipe import compare_check, ground_check
+    from r3lab.recipe.recipe_config import RecipeConfig
     from r3lab.train.sft import train as train_sft
 
     c = RecipeConfig(out=f"/tmp/compare_jump/{Path(out).name}/{variant}", compare_check=n_check,  # logs: not in OUT

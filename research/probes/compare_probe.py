@@ -92,8 +92,8 @@ def text_probe(template: str, steps: int, out: str, lr: float = 5e-4, words: lis
 def diag(checkpoint: str, n: int, out: str, mode: str = "oracle") -> dict:
     from r3lab.data.vlir import build_samples
     from r3lab.model.policy import load_policy
-    from r3lab.replication.ablations import oracle_boxes
-    from r3lab.replication.evaluation import EvalConfig, contains_detail, evaluate
+    from r3lab.evaluation.ablations import oracle_boxes
+    from r3lab.evaluation.evaluation import EvalConfig, contains_detail, evaluate
     pol = load_policy(checkpoint)
     samples = build_samples(n, 999, ["compare_two"], view=pol.view, progress=False)
     res = evaluate(pol, samples, EvalConfig(max_crops=2, max_new_tokens=128, batch_rows=64), progress=False,

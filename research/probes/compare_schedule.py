@@ -21,10 +21,10 @@ torch.set_num_threads(1)
 
 def main(run: str, out: str, steps: int, schedule: str = "cosine", every: int = 150) -> None:
     from r3lab.model.policy import load_policy
-    from r3lab.replication import compare_check
-    from r3lab.replication.recipe import Recipe
-    from r3lab.replication.recipe_config import RecipeConfig
-    from r3lab.replication.recipe_format import read_settings
+    from r3lab.recipe import compare_check
+    from r3lab.recipe.recipe import Recipe
+    from r3lab.recipe.recipe_config import RecipeConfig
+    from r3lab.recipe.recipe_format import read_settings
     from r3lab.train import train_sft
 
     saved = json.load(open(f"{run}/recipe.json"))

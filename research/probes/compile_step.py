@@ -19,7 +19,7 @@ def main() -> None:
     import r3lab.train.sft as sft
     from r3lab.core.prompt import PromptConfig
     from r3lab.model.tiny import build_tiny
-    from r3lab.replication.recipe_config import RecipeConfig
+    from r3lab.recipe.recipe_config import RecipeConfig
     from r3lab.train.loop import prepare
 
     kind = sys.argv[1]; mode = sys.argv[2]; steps = int(sys.argv[3])

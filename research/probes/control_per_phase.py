@@ -5,9 +5,9 @@ or a stage folder under OUT)
 """
 import json, sys
 from pathlib import Path
-from r3lab.replication.recipe_config import RecipeConfig
-from r3lab.replication.recipe import load_policy
-from r3lab.replication.evaluation import evaluate
+from r3lab.recipe.recipe_config import RecipeConfig
+from r3lab.recipe.recipe import load_policy
+from r3lab.evaluation.evaluation import evaluate
 from r3lab.data.vlir import build_samples
 
 

@@ -29,7 +29,7 @@ def text_verdict(policy, world, n: int = 200, seed: int = 30_000, batch: int = 1
     from r3lab.core.trajectory import MODEL, Piece
     from r3lab.data.grounding import build_drill
     from r3lab.engine.scoring import TokenScorer, token_logprobs
-    from r3lab.replication.compare_check import flipped
+    from r3lab.recipe.compare_check import flipped
 
     samples, scorer, right = build_drill(n, seed, world, policy.view, progress=False, reads=True), None, 0
     scorer, was = TokenScorer(policy.model), policy.model.training
@@ -70,8 +70,8 @@ def main() -> None:
     torch.set_num_threads(1)
     from r3lab.data.grounding import build_base, build_drill
     from r3lab.model.policy import load_policy
-    from r3lab.replication import compare_check, ground_check
-    from r3lab.replication.recipe_config import RecipeConfig
+    from r3lab.recipe import compare_check, ground_check
+    from r3lab.recipe.recipe_config import RecipeConfig
     from r3lab.train.sft import train as train_sft
 
     c = RecipeConfig(out=f"/tmp/drill_more/{a.out.replace('/', '_')}", seed=a.seed, data_seed=a.data_seed)
@@ -84,7 +84,7 @@ def main() -> None:
         json.dump(rec, open(a.out + ".json", "w"), indent=1)
         print(part, rec[part][-1], flush=True)
 
-    from r3lab.replication import drill_check
+    from r3lab.recipe import drill_check
 
     def drill_verdict():
         if a.recipe_check:

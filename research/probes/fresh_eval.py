@@ -13,8 +13,8 @@ def main() -> None:
     torch.set_num_threads(1)
     from r3lab.model.policy import load_policy
     from r3lab.data.vlir import build_samples
-    from r3lab.replication.recipe import RecipeConfig
-    from r3lab.replication.evaluation import evaluate
+    from r3lab.recipe.recipe import RecipeConfig
+    from r3lab.evaluation.evaluation import evaluate
     c = RecipeConfig()
     pol = load_policy(sys.argv[1], view=c.view_config())
     seed, n = int(sys.argv[3]), int(sys.argv[4])

@@ -3,7 +3,7 @@
     python ground_at.py N CHECKPOINT [CHECKPOINT ...]    # N held-out "Where is ...?" questions of the base's world
 
 Uses today's `RecipeConfig` defaults for the world (`world` + `base_world`) and the prompt; prints one JSON line
-per checkpoint (`r3lab.replication.ground_check.measure`).
+per checkpoint (`r3lab.recipe.ground_check.measure`).
 """
 import json
 import sys
@@ -15,8 +15,8 @@ torch.set_num_threads(1)
 
 def main(n: int, paths: list[str]) -> None:
     from r3lab.model.policy import load_policy
-    from r3lab.replication.ground_check import measure
-    from r3lab.replication.recipe_config import RecipeConfig
+    from r3lab.recipe.ground_check import measure
+    from r3lab.recipe.recipe_config import RecipeConfig
 
     c = RecipeConfig()
     for path in paths:

@@ -8,7 +8,7 @@ Builds r3-tiny and the base samples exactly as `Recipe._base` does for its first
 `base_closeups`, `base_pairs`, `base_batch`, `base_lr`, `base_steps`, `seed`, `data_seed`), trains that phase in this one
 process (the whole batch on one rank: the same samples and schedule as the recipe's two DDP ranks, not
 the same bits), and every `every=` steps (default 500) measures where its greedy boxes land on N
-held-out "Where is the ...?" questions of the phase's world (`r3lab.replication.ground_check.evaluate_where`,
+held-out "Where is the ...?" questions of the phase's world (`r3lab.recipe.ground_check.evaluate_where`,
 `n=`, default 200). Writes OUT_DIR/result.json (the curve) and OUT_DIR/log.jsonl (the training log).
 """
 import json
@@ -27,8 +27,8 @@ def main(out: str, overrides: dict) -> dict:
     from r3lab.data.grounding import build_base
     from r3lab.model.policy import load_policy
     from r3lab.model.tiny import build_tiny
-    from r3lab.replication.ground_check import WhereConfig, evaluate_where
-    from r3lab.replication.recipe import RecipeConfig
+    from r3lab.recipe.ground_check import WhereConfig, evaluate_where
+    from r3lab.recipe.recipe import RecipeConfig
     from r3lab.train import train_sft
 
     Path(out).mkdir(parents=True, exist_ok=True)

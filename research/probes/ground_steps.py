@@ -17,8 +17,8 @@ torch.set_num_threads(1)
 def main(out: str, seed: int, data_seed: int, steps: int, schedule: str = "cosine") -> None:
     from dataclasses import replace
 
-    from r3lab.replication.recipe import Recipe
-    from r3lab.replication.recipe_config import RecipeConfig
+    from r3lab.recipe.recipe import Recipe
+    from r3lab.recipe.recipe_config import RecipeConfig
 
     class Config(RecipeConfig):
         def sft_config(self, *a, **k):

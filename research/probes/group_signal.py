@@ -26,8 +26,8 @@ def probe(sft: str, n: int) -> dict:
     from r3lab.engine.config import RolloutConfig
     from r3lab.engine.rollouts import rollout
     from r3lab.model.policy import load_policy
-    from r3lab.replication.evaluation import EvalConfig, contains_detail, evaluate
-    from r3lab.replication.recipe import RecipeConfig
+    from r3lab.evaluation.evaluation import EvalConfig, contains_detail, evaluate
+    from r3lab.recipe.recipe import RecipeConfig
     from r3lab.train.metrics import rollout_values
     from r3lab.train.rewards import score
 

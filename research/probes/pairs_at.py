@@ -53,8 +53,8 @@ def pairs(policy, world, n: int, seed: int = 777) -> dict:
 
 
 def measure(policy, n: int) -> dict:
-    from r3lab.replication.ground_check import measure as one
-    from r3lab.replication.recipe_config import RecipeConfig
+    from r3lab.recipe.ground_check import measure as one
+    from r3lab.recipe.recipe_config import RecipeConfig
 
     c = RecipeConfig()
     return {"pairs": pairs(policy, c.world_config(base=True), n), "one": one(policy, {**c.world, **c.base_world}, n)}
@@ -63,7 +63,7 @@ def measure(policy, n: int) -> dict:
 if __name__ == "__main__":
     from r3lab.data.grounding import build_base
     from r3lab.model.policy import load_policy
-    from r3lab.replication.recipe_config import RecipeConfig
+    from r3lab.recipe.recipe_config import RecipeConfig
     from r3lab.train.config import SFTConfig
     from r3lab.train.sft import train
 

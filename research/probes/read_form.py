@@ -37,8 +37,8 @@ def main() -> None:
     from r3lab.core.env import seed_everything
     from r3lab.data.grounding import build_base, build_drill
     from r3lab.model.policy import load_policy
-    from r3lab.replication import drill_check, ground_check, read_check
-    from r3lab.replication.recipe_config import RecipeConfig
+    from r3lab.recipe import drill_check, ground_check, read_check
+    from r3lab.recipe.recipe_config import RecipeConfig
     from r3lab.train.sft import train as train_sft
 
     c = RecipeConfig(out=f"/tmp/read_form/{Path(a.out).stem}")  # logs: not in OUT

@@ -37,9 +37,9 @@ def run(start: str, out: str, variant: str, seed: int, steps: int, device: str, 
     from r3lab.core.env import seed_everything
     from r3lab.data.grounding import build_base
     from r3lab.model.policy import load_policy
-    from r3lab.replication import ground_check
-    from r3lab.replication.read_check import read_accuracy
-    from r3lab.replication.recipe_config import RecipeConfig
+    from r3lab.recipe import ground_check
+    from r3lab.recipe.read_check import read_accuracy
+    from r3lab.recipe.recipe_config import RecipeConfig
     from r3lab.train.sft import train as train_sft
 
     logs = f"/tmp/read_jump/{Path(out).name}/{variant}_s{seed}"  # its training logs: not in OUT

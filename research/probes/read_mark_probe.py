@@ -5,7 +5,7 @@ import sys, json, torch
 def main() -> None:
     torch.set_num_threads(1)
     from where_probe import ProbeConfig, probe_where
-    from r3lab.replication.recipe import R3_TINY
+    from r3lab.recipe.recipe import R3_TINY
     from r3lab.core.prompt import TINY_INSTRUCTION
     mark, steps, out = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
     view = json.loads(sys.argv[4]) if len(sys.argv) > 4 else {}

@@ -20,8 +20,8 @@ def main() -> None:
     from r3lab.core.regions import box_area, box_iou
     from r3lab.data.vlir import build_samples
     from r3lab.model.policy import load_policy
-    from r3lab.replication.evaluation import EvalConfig, contains_detail, evaluate
-    from r3lab.replication.recipe import RecipeConfig
+    from r3lab.evaluation.evaluation import EvalConfig, contains_detail, evaluate
+    from r3lab.recipe.recipe import RecipeConfig
 
     model, n = sys.argv[1], int(sys.argv[2])
     c = RecipeConfig()

@@ -30,8 +30,8 @@ def rgrpo(sft: str, out: str, n: int, overrides: dict) -> dict:
     from r3lab.core.env import seed_everything
     from r3lab.data.vlir import build_samples
     from r3lab.model.policy import load_policy
-    from r3lab.replication.evaluation import EvalConfig, evaluate
-    from r3lab.replication.recipe import RecipeConfig
+    from r3lab.evaluation.evaluation import EvalConfig, evaluate
+    from r3lab.recipe.recipe import RecipeConfig
     from r3lab.train import RGRPOConfig, train_rgrpo
     from dataclasses import asdict
 
@@ -71,7 +71,7 @@ def hard_questions(pol, train: list, share: float, c) -> tuple[list, dict]:
     at random as make them `share` of the list (control questions count among the others)."""
     import random
     from dataclasses import asdict
-    from r3lab.replication.evaluation import EvalConfig, evaluate
+    from r3lab.evaluation.evaluation import EvalConfig, evaluate
     from r3lab.train.metrics import rollout_values
     from r3lab.train.rewards import score
 
@@ -94,7 +94,7 @@ def phase(base: str, steps: int, out: str) -> None:
     from r3lab.core.env import seed_everything
     from r3lab.data.grounding import build_base
     from r3lab.model.policy import load_policy
-    from r3lab.replication.recipe import RecipeConfig
+    from r3lab.recipe.recipe import RecipeConfig
     from r3lab.train import SFTConfig, train_sft
 
     c = RecipeConfig()

@@ -1,4 +1,4 @@
-"""The recipe's SFT check (`r3lab.replication.sft_check.measure`, its held-out seed) on given SFT models.
+"""The recipe's SFT check (`r3lab.recipe.sft_check.measure`, its held-out seed) on given SFT models.
 
     python sft_check_at.py OUT.json FOLDER [FOLDER ...]
 """
@@ -11,8 +11,8 @@ torch.set_num_threads(1)
 
 if __name__ == "__main__":
     from r3lab.model.policy import load_policy
-    from r3lab.replication import sft_check
-    from r3lab.replication.recipe import RecipeConfig
+    from r3lab.recipe import sft_check
+    from r3lab.recipe.recipe import RecipeConfig
 
     c, out = RecipeConfig(), {}
     for folder in sys.argv[2:]:

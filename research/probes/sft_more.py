@@ -21,8 +21,8 @@ def main(sft: str, out: str, steps: int, n: int, overrides: dict) -> dict:
     from r3lab.core.env import seed_everything
     from r3lab.data.vlir import build_samples
     from r3lab.model.policy import load_policy
-    from r3lab.replication.evaluation import evaluate
-    from r3lab.replication.recipe import RecipeConfig
+    from r3lab.evaluation.evaluation import evaluate
+    from r3lab.recipe.recipe import RecipeConfig
     from r3lab.train import train_sft
 
     c = RecipeConfig(**overrides)

@@ -5,7 +5,7 @@
 `probe_where(cfg)` trains a fresh policy on one question ("Where is the red circle?") answered with
 one target (the crop call the VLIR rationales write, or a variant of it), on fresh scenes of the
 synthetic world every step, then measures where its greedy boxes land on held-out scenes with the
-library's measurement (`r3lab.replication.ground_check.evaluate_where`: the engine's greedy rollout,
+library's measurement (`r3lab.recipe.ground_check.evaluate_where`: the engine's greedy rollout,
 the crop-call grammar). Every lever of research/FINDINGS.md's grounding section is a field; `where_sweep.py`
 runs several side by side. The read items ("read": the mark's colour from its ground-truth crop) are
 answered by transformers' own `generate`.
@@ -30,7 +30,7 @@ from r3lab.data.tasks import make_task
 from r3lab.data.world import WorldConfig, region_input_box
 from r3lab.engine.scoring import TokenScorer
 from r3lab.model.tiny import TinyConfig, build_tiny
-from r3lab.replication.ground_check import WhereConfig, chance, evaluate_where, where_question
+from r3lab.recipe.ground_check import WhereConfig, chance, evaluate_where, where_question
 from r3lab.train.config import SFTConfig
 from r3lab.train.optim import group_grad_norms, lr_factor, make_optimizer, set_lr
 

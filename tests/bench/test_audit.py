@@ -6,8 +6,8 @@ from r3lab.bench.run import BenchConfig
 from r3lab.cli.app import main
 from r3lab.core.crop_calls import format_crop_call
 from r3lab.core.regions import Frame
-from r3lab.replication.audit import SETTINGS, AuditSettings
-from r3lab.replication.bench_audit import bench_audit
+from r3lab.audit.audit import SETTINGS, AuditSettings
+from r3lab.audit.bench_audit import bench_audit
 from r3lab.testing import tiny_policy
 from r3lab.testing.mini_benchmarks import write_benchmark
 

@@ -9,7 +9,7 @@ from r3lab.bench.readers import read_benchmark
 from r3lab.bench.run import BenchConfig, run_bench
 from r3lab.core.crop_calls import format_crop_call
 from r3lab.core.regions import Frame
-from r3lab.replication.necessity import KEYS, VARIANTS, bench_necessity
+from r3lab.evaluation.necessity import KEYS, VARIANTS, bench_necessity
 from r3lab.testing import tiny_policy
 from r3lab.testing.mini_benchmarks import write_benchmark
 

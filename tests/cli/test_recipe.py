@@ -46,7 +46,7 @@ def test_flags_set_their_phases_and_format_1_flags_are_read_as_that_format_ran_t
 def test_a_config_file_gives_a_whole_curriculum_and_the_flags_beside_it_win(monkeypatch, tmp_path):
     import yaml
 
-    from r3lab.replication.curriculum import sft_stage
+    from r3lab.recipe.curriculum import sft_stage
 
     base = [{"name": "ground", "steps": 5, "lr": 1e-3, "mix": {"world": "grounding"},
              "check": {"measure": "where", "n": 4, "bar": 50.0, "more": 2, "rounds": 1}},
@@ -62,7 +62,7 @@ def test_a_config_file_gives_a_whole_curriculum_and_the_flags_beside_it_win(monk
     assert cfg.phase("look").mix.closeups == 0.9 and cfg.phase("look").seed == 9
     assert (cfg.rgrpo.steps, cfg.rgrpo.lr) == (3, 1e-5) and cfg.sft.phases == sft_stage().phases
     # a run's own recipe.json (format 2) and a format-1 one read as recipe files too
-    from r3lab.replication.recipe_config import RecipeConfig, saved_recipe
+    from r3lab.recipe.recipe_config import RecipeConfig, saved_recipe
 
     (tmp_path / "r2.json").write_text(json.dumps(saved_recipe(RecipeConfig(**{"read.steps": 11}))))
     assert _config(["--config", str(tmp_path / "r2.json")], monkeypatch).phase("read").steps == 11
@@ -84,7 +84,7 @@ def test_a_config_file_gives_a_whole_curriculum_and_the_flags_beside_it_win(monk
 ])
 def test_settings_that_do_not_fit_or_cannot_take_effect_are_refused_before_any_work(argv, match, tmp_path,
                                                                                     monkeypatch):
-    import r3lab.replication.recipe as recipe
+    import r3lab.recipe.recipe as recipe
 
     monkeypatch.setattr(recipe.Recipe, "run", lambda self: pytest.fail("the recipe started"))
     with pytest.raises((ValueError, SystemExit), match=match):

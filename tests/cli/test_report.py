@@ -9,7 +9,7 @@ import pytest
 
 from r3lab.cli.app import main
 from r3lab.core import env
-from r3lab.replication.shipping import SHIPPED
+from r3lab.recipe.shipping import SHIPPED
 from r3lab.testing.mini_runs import write_deepeyes_eval
 
 HOSTILE = 'Which <b>pattern</b> & "mark" <script>window.hostile = 1</script>?'

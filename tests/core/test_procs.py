@@ -1,4 +1,4 @@
-"""Children that end with their parent: the guards one by one (the whole job tree: tests/replication/test_jobs.py)."""
+"""Children that end with their parent: the guards one by one (the whole job tree: tests/core/test_jobs.py)."""
 import os
 import signal
 import subprocess

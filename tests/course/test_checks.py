@@ -365,7 +365,7 @@ def test_70_1_metrics_without_pixels(capsys):
 
 
 def test_70_2_thresholds_flag_healthy(capsys):
-    from r3lab.replication import CollapseConfig
+    from r3lab.evaluation import CollapseConfig
 
     healthy = _rows([1.0, 1.0, 0.9, 0.8, 0.7, 0.7])
     assert _verdict(capsys, "70.2", healthy, CollapseConfig(window=1, drop=0.2))[0]

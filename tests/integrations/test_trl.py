@@ -131,7 +131,7 @@ def test_scripted_turns_choose_where_options_part():
 def test_r3lab_train_trl_writes_a_run_the_dashboard_reads(samples, tmp_path):
     from r3lab.cli.app import main
     from r3lab.data.dataset import save_dataset
-    from r3lab.replication.behaviour import load_run
+    from r3lab.evaluation.behaviour import load_run
 
     data = save_dataset(samples, tmp_path / "data")
     out = tmp_path / "run"

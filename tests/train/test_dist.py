@@ -105,8 +105,8 @@ EVAL_WORKER = textwrap.dedent('''
     from r3lab.train import dist
     from r3lab.data.vlir import build_samples
     from r3lab.model.policy import load_policy
-    from r3lab.replication.evaluation import evaluate_rows
-    from r3lab.replication.recipe_config import RecipeConfig
+    from r3lab.evaluation.evaluation import evaluate_rows
+    from r3lab.recipe.recipe_config import RecipeConfig
 
     dist.init()
     c = RecipeConfig()
@@ -173,8 +173,8 @@ CHECKS_WORKER = textwrap.dedent('''
     torch.set_num_threads(1)
     from r3lab.train import dist
     from r3lab.model.policy import load_policy
-    from r3lab.replication import compare_check, drill_check, ground_check, read_check
-    from r3lab.replication.recipe_config import RecipeConfig
+    from r3lab.recipe import compare_check, drill_check, ground_check, read_check
+    from r3lab.recipe.recipe_config import RecipeConfig
 
     dist.init()
     c = RecipeConfig()

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from r3lab.core.trajectory import MODEL, Piece, Trajectory
-from r3lab.replication.evaluation import summarize
+from r3lab.evaluation.evaluation import summarize
 from r3lab.testing import tiny_policy, toy_image, toy_trajectory
 from r3lab.train.metrics import MetricLog, rollout_metrics, rollout_values
 from r3lab.train.rewards import preset, region_iou, reward_columns, score

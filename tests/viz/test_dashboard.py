@@ -4,7 +4,7 @@ import re
 import plotly.graph_objects as go
 
 from r3lab.testing.mini_runs import write_training_log
-from r3lab.replication.behaviour import crop_behaviour
+from r3lab.evaluation.behaviour import crop_behaviour
 from r3lab.train.metrics import MetricLog
 from r3lab.viz.dashboard import crop_dashboard, figure_dashboard, save_dashboard
 
@@ -39,7 +39,7 @@ def test_steps_without_a_measure_are_left_out_not_drawn_as_zero():
 
 def test_tool_necessity_is_a_panel_where_the_run_measured_it_and_a_note_where_not(tmp_path):
     from r3lab.bench.run import BenchConfig
-    from r3lab.replication.necessity import bench_necessity
+    from r3lab.evaluation.necessity import bench_necessity
     from r3lab.testing import tiny_policy
     from r3lab.testing.mini_benchmarks import write_benchmark
 
@@ -72,7 +72,7 @@ def test_r3lab_eval_folders_draw_tool_necessity_per_step_and_per_family(tmp_path
     import dataclasses
     import json
 
-    from r3lab.replication.evaluation import EvalConfig, evaluate
+    from r3lab.evaluation.evaluation import EvalConfig, evaluate
     from r3lab.testing import tiny_policy, toy_samples
 
     policy = tiny_policy()

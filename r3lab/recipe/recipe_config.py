@@ -1,0 +1,318 @@
+"""`RecipeConfig`: every setting of the miniature replication (`recipe.py` runs it), and the config of every phase
+it trains and evaluates, each built and checked when the recipe's settings are made, before any training.
+
+The curriculum (the base and SFT stages' phases, R-GRPO's settings) is data (`curriculum.py`); why each phase is
+there: the section of `research/FINDINGS.md` its `why` names.
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+from ..core.prompt import TINY_INSTRUCTION
+from ..core.regions import ViewConfig
+from ..core.settings import POSITIVE, check_ranges, from_dict, nested, read_nested
+from ..data.tasks import ALL_FAMILIES
+from ..data.world import WorldConfig
+from ..engine.config import RolloutSettings
+from ..model.tiny import TinyConfig
+from ..train.config import RGRPOConfig, SFTConfig, check_sampled
+from ..train.rewards import RewardSpec
+from .curriculum import Phase, RGRPOStage, Stage, base_stage, sft_stage
+from ..evaluation.evaluation import EvalConfig
+from .recipe_format import ALIASES, CURRICULUM, FORMAT_VERSION, from_flat, set_setting
+
+RERUNNABLE = ("out", "rows", "ship", "parallel")  # settings that change no saved stage or evaluation
+ROWS = ("no_crop", "sft", "sft_rgrpo", "rgrpo_no_region", "oracle", "random")
+STAGES = {"base": (), "sft": ("base",), "no_crop": ("base",), "rgrpo": ("sft",), "rgrpo_no_region": ("sft",)}
+MODEL_OF = {"no_crop": "no_crop", "sft": "sft", "sft_rgrpo": "rgrpo", "rgrpo_no_region": "rgrpo_no_region",
+            "oracle": "sft", "random": "sft"}
+# r3-tiny as the recipe trains it: a tiny Qwen3-VL (learned absolute position embedding, DeepStack), 7-px
+# patches, a 256-wide language model (FINDINGS: patch size; grounding and binding)
+R3_TINY = {"family": "qwen3_vl", "patch_size": 7, "hidden": 256, "intermediate": 512, "heads": 8, "kv_heads": 4}
+CHECK_KNOBS = ("bar", "ground_bar", "more", "rounds", "early")  # what a check that is off (n = 0) cannot use
+
+
+@dataclass(init=False)
+class RecipeConfig:
+    """The whole miniature replication: data, the curriculum of the four trained models, the evaluation.
+
+    Built from keywords: its fields; a phase's setting by its path (`**{"read.steps": 300}`, as the flags
+    `--read-steps`); and the flat names of format 1 (`read_steps=300`, `recipe_format.ALIASES`), read as that format
+    ran them over its defaults.
+    """
+
+    out: str = "runs/recipe"  # stage checkpoints, eval/<row>.json, results.json, table.md
+    rows: str = ",".join(ROWS)  # comma-separated rows to evaluate (the stages they need are trained)
+    seed: int = 0  # model initialisation, data order and rollout sampling
+    data_seed: int = 1  # training samples (each phase draws at its own offset from it)
+    eval_seed: int = 999  # held-out samples (a seed never used for training)
+    families: str = "read_one,compare_two,control"  # task families, training and evaluation
+    tiny: dict = field(default_factory=lambda: dict(R3_TINY))  # TinyConfig of the model trained from scratch
+    view: dict = field(default_factory=dict)  # ViewConfig overrides (crop_max_pixels: the zoomed crop's pixel budget)
+    world: dict = field(default_factory=dict)  # WorldConfig overrides, every stage and the evaluation (mark_size, ...)
+    base_world: dict = field(default_factory=dict)  # world overrides of the phases whose mix's world is "grounding"
+    question_first: bool = True  # prompt layout: question, then image (the image tokens can attend to the name)
+    instruction: str = TINY_INSTRUCTION  # the prompt's instruction suffix (r3-tiny learns it is constant)
+    base: Stage = field(default_factory=base_stage)  # the base stage's phases, from nothing (curriculum.py)
+    sft: Stage = field(default_factory=sft_stage)  # the SFT stage's phases (the first, without crops: the no_crop row)
+    n_train: int = 8000  # VLIR training samples (the same for every row)
+    n_eval: int = 1000  # held-out samples per family
+    rgrpo: RGRPOStage = nested(RGRPOStage, "rgrpo-")  # both R-GRPO stages, from the SFT model
+    # R-GRPO's rollouts (sampled: temperature > 0) and every row's evaluation (greedy; no_crop with no crops)
+    train_rollout: RolloutSettings = nested(RolloutSettings, "train-", max_crops=2, max_new_tokens=128,
+                                            max_segment_tokens=48, temperature=0.7)
+    eval_rollout: RolloutSettings = nested(RolloutSettings, "eval-", max_crops=2, max_new_tokens=128,
+                                           max_segment_tokens=64, temperature=0.0)
+    # the sft_rgrpo row's reward (rgrpo_no_region: the same without the region reward); every row reports it
+    reward: RewardSpec = nested(RewardSpec, "reward-", preset="code", region_weight=1.0, region="giou")
+    autocast: bool = True  # bfloat16 autocast in the base and SFT stages (weights stay fp32)
+    parallel: int = field(default_factory=lambda: min(2, _cores()))  # processes at once (one thread each; <= cores)
+    ship: str = ""  # copy the base, SFT and R-GRPO checkpoints and a model card here (e.g. assets/checkpoints)
+
+    def __init__(self, **settings):
+        values, touched = _resolve(settings)
+        for f in dataclasses.fields(self):
+            setattr(self, f.name, values[f.name])
+        self.__post_init__()
+        default = {p.name: p for p in self._default_phases()}
+        for path, value in touched:  # a check's setting given while the check is off would be silently ignored
+            name, _, knob = path.rpartition(".")
+            if not name.endswith(".check"):
+                continue
+            phase, was = self.phase(name.split(".")[0]), default.get(name.split(".")[0])
+            unchanged = not value or was is not None and was.check is not None and getattr(was.check, knob) == value
+            if phase is not None and knob in CHECK_KNOBS and not phase.checked and not unchanged:
+                raise ValueError(f"{path} (--{path.split('.')[0].replace('_', '-')}-{knob.replace('_', '-')}) cannot "
+                                 f"take effect: phase {phase.name}'s check is off ({phase.name}.check.n = 0); set "
+                                 f"its held-out questions (--{phase.name.replace('_', '-')}-check N) or drop it")
+
+    def __post_init__(self):
+        """Fail before an hour of training, not after it: every phase's config is built here."""
+        read_nested(self)
+        for name in ("base", "sft"):
+            if isinstance(getattr(self, name), dict):
+                setattr(self, name, from_dict(Stage, getattr(self, name), f"RecipeConfig.{name}"))
+        self.validate()
+
+    def validate(self) -> "RecipeConfig":
+        """Check every setting and the phases (again after the curriculum's lists were changed in place)."""
+        self.families = ",".join(self.family_list)  # one spelling everywhere (tables, check sets)
+        bad = [f for f in self.family_list if f not in ALL_FAMILIES]
+        if bad or not self.family_list:
+            raise ValueError(f"unknown task families {bad or self.families!r}; choose from {list(ALL_FAMILIES)}")
+        self.row_list  # noqa: B018  (validates rows)
+        check_ranges(self, ints=dict(seed=(0, None), data_seed=(0, None), eval_seed=(0, None), n_train=POSITIVE,
+                                     n_eval=POSITIVE, parallel=POSITIVE))
+        _check_parallel(self.parallel)
+        names = [p.name for p in self.phases()]
+        if dup := sorted({n for n in names if names.count(n) > 1} | {n for n in names if n in ("base", "rgrpo")}):
+            raise ValueError(f"phase names are flags' prefixes and log folders: each once, none 'base' or 'rgrpo'; "
+                             f"got {dup} more than once or reserved")
+        if not self.sft.phases or self.sft.phases[0].mix.source != "vlir":
+            raise ValueError("the SFT stage's first phase must draw VLIR samples (mix.source 'vlir'): it is also what "
+                             "the no_crop row trains, without crops")
+        for stage, phase in self.stage_phases():
+            self._check_sizes(stage, phase)
+        r = self.rgrpo
+        if r.batch % r.group_size or r.batch // r.group_size > self.n_train:
+            raise ValueError(f"rgrpo.batch = {r.batch} (--rgrpo-batch) must be a multiple of rgrpo.group_size = "
+                             f"{r.group_size} (--rgrpo-group-size), and its prompts per step "
+                             f"({r.batch // r.group_size}) at most n_train = {self.n_train} (--n-train)")
+        if not any(r.mix.get(f, 1) > 0 for f in self.family_list):
+            raise ValueError(f"rgrpo.mix gives every trained family weight 0: {r.mix}")
+        check_sampled(self.train_rollout, "RecipeConfig.train_rollout")
+        self.tiny_config()  # unknown TinyConfig fields fail here
+        self.view_config()
+        self.world_config()
+        self.world_config(base=True)
+        self.stage_configs()
+        return self
+
+    def _check_sizes(self, stage: str, phase: Phase) -> None:
+        """A step's batch against the samples its phase draws from, naming the recipe's own flags."""
+        batch, mix = getattr(self, stage).batch, phase.mix
+        if not (phase.steps or phase.checked and phase.check.rounds):
+            return
+        if mix.source == "vlir":
+            if batch > self.n_train:
+                raise ValueError(f"{stage}.batch = {batch} (--{stage}-batch) asks for more samples per step than the "
+                                 f"{self.n_train} VLIR training samples phase {phase.name} draws from (--n-train): "
+                                 f"lower --{stage}-batch or raise --n-train")
+            if not any(w > 0 for w in ({f: 1 for f in self.family_list} | mix.family_weights(self.family_list))
+                       .values()):
+                raise ValueError(f"{phase.name}.mix gives every trained family weight 0: {mix.weights}, "
+                                 f"without {mix.without!r}")
+        elif mix.samples and phase.steps and mix.samples < batch:
+            raise ValueError(f"{phase.name}.mix.samples = {mix.samples} is fewer than a step's batch, {stage}.batch = "
+                             f"{batch} (--{stage}-batch): raise the phase's samples or lower the batch")
+
+    # -- the curriculum -----------------------------------------------------------------------------------
+    def stage_phases(self) -> list[tuple[str, Phase]]:
+        """(stage, phase) for every phase of the base and SFT stages, in order."""
+        return [(s, p) for s in ("base", "sft") for p in getattr(self, s).phases]
+
+    @staticmethod
+    def _default_phases() -> list[Phase]:
+        return base_stage().phases + sft_stage().phases
+
+    def phases(self) -> list[Phase]:
+        return [p for _, p in self.stage_phases()]
+
+    def phase(self, name: str) -> Phase | None:
+        return next((p for p in self.phases() if p.name == name), None)
+
+    def no_crop_phase(self) -> Phase:
+        """What the no_crop row trains from the base: the SFT stage's first phase, every family drawn, no crops."""
+        first = self.sft.phases[0]
+        return replace(first, name="no_crop", check=None, mix=replace(first.mix, without="", crops=False))
+
+    @property
+    def row_list(self) -> list[str]:
+        rows = [r.strip() for r in self.rows.split(",") if r.strip()]
+        bad = [r for r in rows if r not in ROWS]
+        if bad or not rows:
+            raise ValueError(f"unknown rows {bad or rows}; choose from {list(ROWS)}")
+        return rows
+
+    @property
+    def family_list(self) -> list[str]:
+        return [f.strip() for f in self.families.split(",") if f.strip()]
+
+    @property
+    def rgrpo_weights(self) -> dict[str, float]:
+        """`rgrpo.mix` for the trained families only."""
+        return {f: w for f, w in self.rgrpo.mix.items() if f in self.family_list}
+
+    def view_config(self) -> ViewConfig:
+        if "factor" in self.view:
+            raise ValueError("view: factor is set by the model (patch_size * merge_size), not by the recipe")
+        return from_dict(ViewConfig, self.view, "view")
+
+    def world_config(self, base: bool = False) -> WorldConfig:
+        """The world of every stage, or with `base` that of the grounding phases (`base_world` on top)."""
+        if base:
+            return from_dict(WorldConfig, {**self.world, **self.base_world}, "world + base_world")
+        return from_dict(WorldConfig, self.world, "world")
+
+    def tiny_config(self) -> TinyConfig:
+        return from_dict(TinyConfig, self.tiny, "tiny")
+
+    # -- the phases' and stages' configs (built here, so that a bad setting fails when the recipe is made) --------
+    def sft_config(self, name: str, steps: int, batch: int, lr: float, phase: str = "",
+                   horizon: int = 0) -> SFTConfig:
+        """A phase's config; its log and checkpoints go to out/logs/<name>[_<phase>]. With `horizon` its schedule is
+        laid over that many steps (it stops part-way along it)."""
+        # two micro-batches of rows of similar length: less padding than one (benchmarks/train_step.py)
+        return SFTConfig(steps=steps, batch_size=batch, grad_accum=2 if batch % 2 == 0 else 1, lr_lm=lr, lr_merger=lr,
+                         lr_vision=lr, autocast=self.autocast, schedule_steps=horizon,
+                         warmup=min(50, max(1, (horizon or steps) // 10)), seed=self.seed, log_every=10,
+                         save_every=250 if steps > 250 else 0,  # a killed stage loses minutes, not the stage
+                         out_dir=str(Path(self.out) / "logs" / (f"{name}_{phase}" if phase else name)),
+                         resume="auto")
+
+    def phase_config(self, stage: str, phase: Phase, k: int = -1) -> SFTConfig:
+        """Phase `phase`'s config in stage `stage` (the stage's first logs to logs/<stage>), or with `k` >= 0 that
+        of the phase its check adds after round k (logs/<stage>_<phase><k+1>): `more` steps, a fresh warm-up and
+        cosine. A VLIR phase's seed offsets move its order over the training set; a text-only drill freezes the
+        vision tower and merger (they get no gradient)."""
+        first = stage == "no_crop" or self._first(stage) is phase
+        steps = phase.steps if k < 0 else phase.check.more
+        suffix = "" if first and k < 0 else phase.name + (str(k + 1) if k >= 0 else "")
+        cfg = self.sft_config(stage, steps, self._batch(stage), phase.lr, phase=suffix,
+                              horizon=steps if k < 0 and phase.early_steps() else 0)
+        if phase.mix.source == "vlir":
+            cfg = replace(cfg, seed=self.seed + (phase.seed if k < 0 else phase.check.more_seed + k))
+        if phase.mix.source == "drill":
+            cfg = replace(cfg, freeze_vision=True, freeze_merger=True)
+        return cfg
+
+    def _first(self, stage: str) -> Phase | None:
+        phases = getattr(self, stage).phases if stage in ("base", "sft") else []
+        return phases[0] if phases else None
+
+    def _batch(self, stage: str) -> int:
+        return self.sft.batch if stage == "no_crop" else getattr(self, stage).batch
+
+    def rgrpo_config(self, name: str) -> RGRPOConfig:
+        """The R-GRPO stage `name` ("rgrpo", or "rgrpo_no_region": the same without the region reward)."""
+        r = self.rgrpo
+        lr, frozen = r.lr, not r.vision
+        reward = self.reward if name == "rgrpo" else replace(self.reward, region_weight=0.0)
+        return RGRPOConfig(steps=r.steps, group_size=r.group_size, batch_size=r.batch, micro_rows=min(16, r.batch),
+                           lr_lm=lr, lr_merger=lr, lr_vision=lr, freeze_vision=frozen, freeze_merger=frozen,
+                           rollout=self.train_rollout, reward=reward, beta=r.beta, seed=self.seed, log_every=5,
+                           out_dir=str(Path(self.out) / "logs" / name), resume="auto")
+
+    def eval_config(self, row: str) -> EvalConfig:
+        """Row `row`'s evaluation: greedy, the no_crop row without crops, every row reporting the recipe's reward."""
+        rollout = replace(self.eval_rollout, max_crops=0) if row == "no_crop" else self.eval_rollout
+        return EvalConfig(rollout=rollout, reward=self.reward, batch_rows=64)
+
+    def stage_configs(self) -> dict:
+        """Every config the recipe's phases, stages and evaluations run with, by job name (a phase: STAGE:PHASE)."""
+        out = {f"{s}:{p.name}": self.phase_config(s, p) for s, p in self.stage_phases()}
+        out["no_crop:no_crop"] = self.phase_config("no_crop", self.no_crop_phase())
+        out.update({f"stage:{name}": self.rgrpo_config(name) for name in ("rgrpo", "rgrpo_no_region")})
+        out.update({f"eval:{row}": self.eval_config(row) for row in ROWS})
+        return out
+
+
+def _cores() -> int:
+    """The CPU cores this process may use."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def _check_parallel(parallel: int) -> None:
+    """`parallel` processes (DDP ranks of the base and SFT stages) at most one per core, or per GPU under CUDA."""
+    import sys
+
+    if "torch" in sys.modules and sys.modules["torch"].cuda.is_available():
+        limit, what = sys.modules["torch"].cuda.device_count(), "GPUs (one rank per GPU)"
+    else:
+        limit = _cores()
+        what = "CPU cores this process may use (one thread per process)"
+    if parallel > limit:
+        raise ValueError(f"RecipeConfig.parallel = {parallel} is not allowed: stages and evaluations run as that many "
+                         f"processes at once, and the base and SFT stages as that many DDP ranks, but this machine has "
+                         f"{limit} {what}: give --parallel {limit} or fewer")
+
+
+def _default(f: dataclasses.Field):
+    return f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+
+
+def _resolve(settings: dict) -> tuple[dict, list[tuple]]:
+    """RecipeConfig's field values from keywords (fields, format-1 names, phase paths); and the paths given."""
+    fields = {f.name: f for f in dataclasses.fields(RecipeConfig)}
+    old = {k: v for k, v in settings.items() if k in ALIASES}
+    paths = {k: v for k, v in settings.items() if "." in k}
+    given = {k: v for k, v in settings.items() if k in fields}
+    if unknown := sorted(set(settings) - set(old) - set(paths) - set(given)):
+        near = {k: difflib.get_close_matches(k, [*fields, *ALIASES], 1) for k in unknown}
+        raise ValueError("unknown recipe settings " + ", ".join(f"{k!r}" + (f" (did you mean {n[0]!r}?)" if n else "")
+                                                               for k, n in near.items()))
+    values = {name: _default(f) for name, f in fields.items()}
+    plain = {k: asdict(values[k]) for k in CURRICULUM}
+    if old:
+        if clash := [k for k in CURRICULUM if k in given]:
+            raise ValueError(f"the curriculum given both whole ({', '.join(clash)}) and by format-1 names "
+                             f"({', '.join(sorted(old))}): give it one way")
+        plain = from_flat(old, plain)
+    for k, cls in (("base", Stage), ("sft", Stage), ("rgrpo", RGRPOStage)):
+        if k in given:  # a dict is read over the default (its phases, when given, replace the default's)
+            v = given.pop(k)
+            plain[k] = asdict(from_dict(cls, {**plain[k], **v}, f"RecipeConfig.{k}") if isinstance(v, dict) else v)
+    for path, v in paths.items():
+        set_setting(plain, path, v)
+    values.update(plain, **given)
+    touched = [(p, v) for k, v in old.items() for p in ALIASES[k]] + list(paths.items())
+    return values, touched
+
+
+def saved_recipe(cfg: RecipeConfig) -> dict:
+    """What out/recipe.json holds: every setting that changes a saved stage or evaluation, and its format."""
+    return {"format_version": FORMAT_VERSION, **{k: v for k, v in asdict(cfg).items() if k not in RERUNNABLE}}
