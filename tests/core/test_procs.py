@@ -9,6 +9,8 @@ import pytest
 
 from r3lab.core.procs import exit_on_signals, signal_of, stop
 
+from .. import HANG_S
+
 LINUX = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
 
 
@@ -16,10 +18,11 @@ LINUX = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_
 def test_a_child_whose_parent_is_already_gone_ends_at_once():
     # the parent died between starting the child and the child's request to the kernel: nothing would signal it
     code = "from r3lab.core.procs import die_with_parent; die_with_parent(parent=1); print('still here')"
-    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=HANG_S)
     assert run.returncode == 128 + signal.SIGTERM and "still here" not in run.stdout
     code = f"from r3lab.core.procs import die_with_parent; print(die_with_parent(parent={os.getpid()}))"
-    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60).stdout == "True\n"
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=HANG_S)
+    assert run.stdout == "True\n"
 
 
 @LINUX

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from .. import HANG_S
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -26,7 +28,7 @@ def test_the_colab_setup_cell_runs_on_cpu(tmp_path):
     code = setup_cell() + "\nprint('CWD', os.getcwd()); print('FILE', r3lab.__file__)\n"
     env = {**os.environ, "R3LAB_REPO": str(ROOT), "R3LAB_HOME": str(home), "CUDA_VISIBLE_DEVICES": "",
            "PYTHONPATH": ""}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env,
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=HANG_S, env=env,
                          cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
     lines = dict(line.split(" ", 1) for line in out.stdout.splitlines() if line.startswith(("CWD", "FILE")))
@@ -34,6 +36,6 @@ def test_the_colab_setup_cell_runs_on_cpu(tmp_path):
     assert (home / "notebooks" / "10_interleaved_inference.ipynb").is_file()
     assert Path(lines["FILE"]).is_relative_to(home), lines["FILE"]  # the clone, not the installed copy
     assert "CPU only" in out.stdout and "torch" in out.stdout
-    again = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env,
+    again = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=HANG_S, env=env,
                            cwd=tmp_path)  # a second run in the same session: no clone, same result
     assert again.returncode == 0 and "CPU only" in again.stdout, again.stderr[-2000:]
