@@ -1,42 +1,37 @@
-"""One command that verifies a GPU: `bash benchmarks/gpu_check.sh` (no network, no weights, <= 8 min on one H200).
+"""One command that verifies a GPU: `bash benchmarks/gpu_check.sh [--sections first,...]` (no network, no weights).
 
-On CUDA in bfloat16, at the real shapes of Qwen2.5-VL-3B, Qwen3-VL-2B and SmolVLM-256M (random weights,
-`r3lab.model.real.real_policy`), each engine row for both decode paths (benchmarks/gpu_engine.py: "eager", the
-growing cache; "graphed", the static cache with each decode step replayed as a CUDA graph):
-  exactness   the engine's incremental logits (KV cache kept across 2 crops) against one full forward over
-              the finished trajectory. fp32 (TF32 off): max |diff| < 1e-3. bf16: max |diff| <= 5 % of the
-              largest logit, and against the fp32 logits of the same weights the cache path is no further off
-              than the full bf16 forward (mean |error| <= 1.5x, argmax agreement at most 5 points lower).
-              `graphed_*`: the same for the graphed path, and its logits against the eager path's
-  decode      ms per decode step at batch 1 / 8 / 64, both paths (gpu_engine.decode_steps)
-  rollouts    a group of 8 with 2 crops each: KV reuse (one batch) vs the official re-prefill loop, and the
-              group as one batch vs one trajectory at a time (same engine), and eager vs graphed (same
-              tokens), after a warm-up, seconds and ratios; each path's cost broken down (`timing`)
-  rgrpo       one R-GRPO step with each path: rollout and update seconds, the rollout-trainer mismatch in bf16
-  train       one SFT and one R-GRPO step (scripted rollouts), full and LoRA (r=16), peak memory
-              (torch.cuda.max_memory_allocated) next to `r3lab plan`'s estimate for the same tokens
-  patch       the vision tower's patch embedding (`r3lab.model.patch_linear`) forward + backward as `F.linear`
-              against the stock `Conv3d` it replaces: same outputs and gradients, milliseconds each
-  capture     peak memory of a forward with `capture_attention` (every layer, the model's tokens) vs eager
-              `output_attentions=True` (skipped where eager would not fit)
-  nccl        two processes, nccl all_reduce and one DDP SFT step of r3-tiny, when two GPUs are present
-  eval_tiny   the shipped r3-tiny on the recipe's 150 held-out questions, both paths, seconds, the same answers
-Writes benchmarks/results/gpu.json (and the JSON so far after each shape); a section that would start past
-`--budget` seconds (default 480) is recorded as skipped. `--smoke` runs the same code on this CPU at r3-tiny sizes
-(Qwen2.5-VL and SmolVLM families; memory is not measured, the graphed path decodes eagerly):
-tests/test_gpu_check.py runs it.
+Sections (`--sections NAME,...`; the default runs them in this order until `--budget` seconds have passed, a section
+or row that would start later recorded as skipped; the whole default run, with the wheels installed, fits 8 minutes):
+  first      the first-run section, about 4 minutes on one H200 (benchmarks/gpu_first.py): the graphed decode at
+             Qwen2.5-VL-3B's shape (random bf16 weights): capture with the first step under sync-debug, exactness
+             graphed vs eager (bf16, then fp32), ms per step and per token at batch 1 / 8 / 64 against the 10 ms
+             target, memory before and after the pool and the captures, a 5-step profile of the idle gaps
+  group      a group of 8 with 2 crops each at the 3B shape: KV reuse vs the official re-prefill loop, batched vs one
+             at a time, eager vs graphed (target >= 8x, the same tokens), the graphed group's first rollout (buffers,
+             captures, regrows) against its second; one R-GRPO step per path with the rollout-trainer mismatch
+  shapes     at each of `--shapes` (default: the 3B, Qwen3-VL-2B and SmolVLM-256M shapes), benchmarks/gpu_rows.py:
+             exactness (fp32: max |diff| < 1e-3; bf16: judged against the fp32 logits of the same weights) for both
+             paths, ms per decode step, the group of 8, attention capture's peak memory, the patch embedding as
+             F.linear vs Conv3d, an R-GRPO step per path, SFT and R-GRPO steps full and LoRA with peak memory next
+             to `r3lab plan`
+  eval_tiny  the shipped r3-tiny on the recipe's 150 held-out questions, both paths: seconds, the same answers
+  nccl       two processes: nccl all_reduce and one DDP SFT step of r3-tiny, when two GPUs are present
+Both decode paths (benchmarks/gpu_engine.py): "eager", the growing cache; "graphed", the static cache with each
+decode step replayed as a CUDA graph, run with `cuda_graphs=True` so a failed capture raises into its row, and a
+graphed row counts only when its graphs replayed. Writes `--out` (default benchmarks/results/gpu.json; the JSON so
+far after each section) and, for `first`, the profiles' chrome traces beside it. `--smoke` runs the same code on
+this CPU at r3-tiny sizes (Qwen2.5-VL and SmolVLM families; CUDA-graph capture stood in for by
+`r3lab.testing.standin_graphs`; memory not measured): tests/test_gpu_check.py runs it.
 """
 from __future__ import annotations
 
 import argparse
-import gc
+import contextlib
 import json
-import os
 import platform
 import sys
 import time
 import traceback
-from dataclasses import replace
 from functools import partial
 from pathlib import Path
 
@@ -47,301 +42,11 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import gpu_engine  # noqa: E402
+import gpu_first  # noqa: E402
+import gpu_rows  # noqa: E402
+from gpu_rows import SHAPES, SMOKE, make_policy, samples_for, free  # noqa: E402
 
-from r3lab.engine.config import RolloutConfig, RolloutSettings  # noqa: E402
-from r3lab.engine.costs import compare  # noqa: E402
-from r3lab.engine.environment import crop_script  # noqa: E402
-from r3lab.engine.rollouts import rollout  # noqa: E402
-from r3lab.core.batch import collate, model_inputs  # noqa: E402
-from r3lab.data.sample import Sample  # noqa: E402
-from r3lab.model.adapters import LoRAConfig  # noqa: E402
-from r3lab.testing import toy_image, toy_samples  # noqa: E402
-
-SHAPES = ("qwen2.5-vl-3b", "qwen3-vl-2b", "smolvlm-256m")
-SMOKE = ("qwen2_5_vl", "smolvlm")
-GIB = 2**30
-
-
-def make_policy(name: str, device, dtype, smoke: bool):
-    if smoke:
-        from r3lab.model.tiny import TinyConfig, build_tiny
-
-        p = build_tiny(TinyConfig(seed=3), family=name)
-        p.model.to(device=device, dtype=dtype)
-        return p
-    from r3lab.model.real import real_policy
-
-    return real_policy(name, device=device, dtype=dtype)
-
-
-def free():
-    """Return memory the caller has dropped (`del` its names first: a model's reference cycles need gc)."""
-    gc.collect()
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()
-
-
-def peak_reset(device):
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
-
-
-def peak(device) -> float | None:
-    if device.type != "cuda":
-        return None
-    torch.cuda.synchronize()
-    return torch.cuda.max_memory_allocated() / GIB
-
-
-def samples_for(policy, n=2):
-    size = (1000, 760) if policy.position_dims == 1 and policy.patch_size >= 512 else (448, 336)
-    return [Sample(toy_image(size, k), "What colour is the disc?", ["red"], sample_id=f"g{k}") for k in range(n)]
-
-
-def exactness(policy, samples, fp32: bool, path: str = "eager", keep: dict | None = None) -> dict:
-    """Incremental logits (2 crops kept in the cache) vs one full forward over the finished trajectory; `keep`
-    holds each path's logits, so the graphed path's are also compared with the eager path's."""
-    frame = samples[0].prompt(policy.view, policy.prompt).frame
-    script = crop_script(frame, 2, style=policy.prompt.calls)
-    rec = []
-    (traj,) = rollout(policy, samples[:1], RolloutConfig(greedy=True, max_new_tokens=200, max_segment_tokens=120,
-                                                         **gpu_engine.PATHS[path]),
-                      group_size=1, scripts=[script], progress=False,
-                      logits_hook=lambda ids, lg: rec.append(lg[0].float().clone()))
-    b = collate([traj], policy)
-    with torch.no_grad():
-        full = policy.model(**model_inputs(b)).logits[0].float()
-    idx = b["loss_mask"][0].nonzero().squeeze(-1)
-    full, inc = full[idx - 1], torch.stack(rec)
-    diff = (inc - full).abs()
-    out = dict(crops=len(traj.crops), tokens=len(traj.input_ids()), max_abs_diff=float(diff.max()),
-               mean_abs_diff=float(diff.mean()), max_logit=float(full.abs().max()),
-               argmax_agreement=float((inc.argmax(-1) == full.argmax(-1)).float().mean()), path=path)
-    if keep is not None:
-        keep[path] = inc
-        other = keep.get("eager")
-        if path != "eager" and other is not None and other.shape == inc.shape:
-            out["vs_eager_max_abs_diff"] = float((inc - other).abs().max())
-            out["vs_eager_argmax_agreement"] = float((inc.argmax(-1) == other.argmax(-1)).float().mean())
-    if fp32:
-        out["ok"] = out["crops"] == 2 and out["max_abs_diff"] < (1e-4 if policy.device.type == "cpu" else 1e-3)
-        out["tolerance"] = "fp32: max |diff| < 1e-3 (1e-4 on CPU)"
-        return out
-    # bf16: two orderings of the same sums round differently, and random weights give near-tied logits, so the
-    # two bf16 paths are judged against the fp32 logits of the same weights: the cache path must be no further
-    # from them than the full bf16 forward is (a wrong position or a stale cache would be far further)
-    dtype = next(policy.model.parameters()).dtype
-    policy.model.float()
-    try:
-        with torch.no_grad():
-            truth = policy.model(**model_inputs(b)).logits[0].float()[idx - 1]
-    finally:
-        policy.model.to(dtype)
-    top = truth.argmax(-1)
-    out.update(inc_vs_fp32_mean=float((inc - truth).abs().mean()), full_vs_fp32_mean=float((full - truth).abs().mean()),
-               inc_argmax_vs_fp32=float((inc.argmax(-1) == top).float().mean()),
-               full_argmax_vs_fp32=float((full.argmax(-1) == top).float().mean()))
-    out["ok"] = (out["crops"] == 2 and out["max_abs_diff"] <= 0.05 * out["max_logit"]
-                 and out["inc_vs_fp32_mean"] <= 1.5 * out["full_vs_fp32_mean"] + 1e-6
-                 and out["inc_argmax_vs_fp32"] >= out["full_argmax_vs_fp32"] - 0.05)
-    out["tolerance"] = ("bf16: max |diff| <= 5 % of max |logit|; against the fp32 logits of the same weights, the "
-                        "cache path's mean |error| <= 1.5 x the full bf16 forward's and its argmax agreement at most "
-                        "5 points lower")
-    return out
-
-
-def rollouts(policy, samples, group: int, repeats: int) -> dict:
-    frame = samples[0].prompt(policy.view, policy.prompt).frame
-    scripts = [crop_script(frame, 2, style=policy.prompt.calls)]
-    base = RolloutConfig(greedy=True, max_new_tokens=200, max_segment_tokens=120, group_size=group, cache="dynamic")
-    graphed = replace(base, **gpu_engine.PATHS["graphed"])
-    variants = {"kv_reuse_batched": base, "reprefill_reference": replace(base, mode="reference"),
-                "kv_reuse_one_at_a_time": replace(base, batch_rows=1), "graphed_batched": graphed}
-    rollout(policy, samples[:1], replace(base, group_size=1), scripts=scripts, progress=False)  # warm-up (kernels)
-    rollout(policy, samples[:1], graphed, scripts=scripts, progress=False)  # warm-up: buffers, captured steps
-    best = compare(policy, samples[:1], variants, repeats, scripts=scripts)
-    sec = {k: v[0] for k, v in best.items()}
-    tokens = {k: [t.input_ids() for t in v[1]] for k, v in best.items()}
-    timing = {}
-    for path, cfg in (("eager", base), ("graphed", graphed)):  # the cost by part (synchronised: its own run)
-        stats = {}
-        rollout(policy, samples[:1], replace(cfg, timing=True), scripts=scripts, progress=False, stats=stats)
-        timing[path] = stats["timing"]
-    same = len({json.dumps(v) for v in tokens.values()}) == 1
-    return dict(group=group, seconds=sec, reprefill_over_kv=sec["reprefill_reference"] / sec["kv_reuse_batched"],
-                one_at_a_time_over_batched=sec["kv_reuse_one_at_a_time"] / sec["kv_reuse_batched"],
-                eager_over_graphed=sec["kv_reuse_batched"] / sec["graphed_batched"], same_tokens=same, timing=timing,
-                ok=same)
-
-
-def train_steps(name, device, dtype, smoke: bool) -> dict:
-    from r3lab.train.config import RGRPOConfig, SFTConfig
-    from r3lab.train.plan import PlanConfig, plan
-    from r3lab.train.rgrpo import scripted_rollout, train as rgrpo_train
-    from r3lab.train.sft import train as sft_train
-
-    out = {}
-    for mode in ("full", "lora"):
-        lora = LoRAConfig(r=16 if mode == "lora" else 0, alpha=32)
-        policy = make_policy(name, device, dtype, smoke)
-        samples = toy_samples(2, policy.view)
-        ref = samples[0].reference(policy.view, policy.prompt).tokenize(policy)
-        tokens, new = len(ref.input_ids()), int(ref.loss_mask().sum())
-        image_tokens = sum(policy.image_token_count(g) for g in ref.grids())
-        held = torch.cuda.memory_allocated() / GIB if device.type == "cuda" else None  # the model alone
-        peak_reset(device)
-        t0 = time.perf_counter()
-        sft_train(policy, samples, SFTConfig(steps=1, batch_size=2, grad_accum=2, lr_lm=1e-5, lr_vision=1e-5,
-                                             lr_merger=1e-5, lora=lora))
-        row = dict(tokens=tokens, held_gib=held, sft_seconds=time.perf_counter() - t0, sft_peak_gib=peak(device))
-        del policy
-        free()
-        policy = make_policy(name, device, dtype, smoke)
-        frame = samples[0].prompt(policy.view, policy.prompt).frame
-        script = crop_script(frame, 1, style=policy.prompt.calls)
-        peak_reset(device)
-        t0 = time.perf_counter()
-        settings = RolloutSettings(max_new_tokens=120, max_segment_tokens=100)
-        log = rgrpo_train(policy, samples[:1],
-                          RGRPOConfig(steps=1, group_size=4, batch_size=4, micro_rows=1, rollout=settings, lora=lora),
-                          rollout_fn=scripted_rollout(lambda s, j, step: script))
-        row.update(rgrpo_seconds=time.perf_counter() - t0, rgrpo_peak_gib=peak(device),
-                   rgrpo_loss_finite=bool(torch.isfinite(torch.tensor(log.rows[-1]["loss"]))))
-        if not smoke:
-            c = PlanConfig(policy=name, dtype="bfloat16", text_tokens=tokens - image_tokens, image_tokens=image_tokens,
-                           new_tokens=new, reserve=0.0, lora=LoRAConfig(r=16))
-            rows = {(r["stage"], r["mode"]): r for r in plan(c).rows if not r["checkpointing"]}
-            row["sft_planned_gib"] = rows["SFT", mode]["total"] / GIB
-        row["ok"] = row["rgrpo_loss_finite"]
-        out[mode] = row
-        del policy, log
-        free()
-    return out
-
-
-def capture_memory(policy, samples) -> dict:
-    from r3lab.explain.capture import capture_attention
-
-    traj = rollout(policy, samples[:1], RolloutConfig(greedy=True, max_new_tokens=40), group_size=1,
-                   scripts=[crop_script(samples[0].prompt(policy.view, policy.prompt).frame, 1,
-                                        style=policy.prompt.calls)], progress=False)[0]
-    kw = model_inputs(collate([traj], policy))
-    dev = policy.device
-    out = {"tokens": len(traj.input_ids())}
-    peak_reset(dev)
-    with torch.no_grad():
-        policy.model(**kw)
-    out["plain_peak_gib"] = peak(dev)
-    peak_reset(dev)
-    with capture_attention(policy, layers="all", queries="model") as cap:
-        cap.forward(traj)
-    out["capture_peak_gib"], out["capture_kept_mib"] = peak(dev), cap.maps.weights.numel() * 4 / 2**20
-    tc = policy.model.config.get_text_config()
-    eager_bytes = tc.num_hidden_layers * tc.num_attention_heads * out["tokens"] ** 2 * 2
-    if dev.type == "cuda" and eager_bytes > 0.5 * torch.cuda.mem_get_info()[0]:
-        out["eager"] = "skipped: output_attentions would need about %.1f GiB" % (eager_bytes / GIB)
-    else:
-        policy.model.set_attn_implementation("eager")
-        try:
-            peak_reset(dev)
-            with torch.no_grad():
-                policy.model(**kw, output_attentions=True)
-            out["eager_peak_gib"] = peak(dev)
-        finally:
-            policy.model.set_attn_implementation("sdpa")
-    out["ok"] = True
-    return out
-
-
-def patch_embed(policy, n_patches: int, repeats: int) -> dict:
-    """`PatchConv3d` (what every Policy uses) against the stock `Conv3d`: outputs, gradients, forward+backward time."""
-    import copy
-
-    from r3lab.model.patch_linear import PatchConv3d
-
-    mods = [m for m in policy.model.modules() if type(m) is PatchConv3d]
-    if not mods:
-        return {"ok": True, "skipped": "no patch-wise Conv3d in this family"}
-    lin = mods[0]
-    conv = copy.deepcopy(lin)
-    conv.__class__ = torch.nn.Conv3d
-    w = lin.weight
-    g = torch.Generator(device="cpu").manual_seed(0)
-    x = torch.randn(n_patches, lin.in_channels, *lin.kernel_size, generator=g).to(w.device, w.dtype)
-
-    def step(m):
-        for p in m.parameters():
-            p.grad = None
-        xi = x.detach().requires_grad_(True)
-        y = m(xi)
-        y.float().square().mean().backward()
-        return y.detach(), xi.grad, m.weight.grad
-
-    def timed(m):
-        step(m)  # warm-up (cuDNN picks its algorithm)
-        ts = []
-        for _ in range(repeats):
-            if w.device.type == "cuda":
-                torch.cuda.synchronize()
-            t0 = time.perf_counter()
-            step(m)
-            if w.device.type == "cuda":
-                torch.cuda.synchronize()
-            ts.append(time.perf_counter() - t0)
-        return sorted(ts)[len(ts) // 2] * 1e3
-
-    (y1, gx1, gw1), (y0, gx0, gw0) = step(lin), step(conv)
-    def rel(a, b):
-        return ((a.float() - b.float()).abs().max() / b.float().abs().max().clamp_min(1e-12)).item()
-
-    out = {"patches": n_patches, "dtype": str(w.dtype).replace("torch.", ""),
-           "out_rel_diff": rel(y1, y0), "grad_input_rel_diff": rel(gx1, gx0), "grad_weight_rel_diff": rel(gw1, gw0)}
-    out["conv_ms"], out["linear_ms"] = timed(conv), timed(lin)
-    out["linear_over_conv"] = out["linear_ms"] / out["conv_ms"]
-    tol = 2e-2 if w.dtype in (torch.bfloat16, torch.float16) else 1e-4
-    out["tolerance"] = f"max |diff| / max |stock| <= {tol} for the output and both gradients"
-    out["ok"] = max(out["out_rel_diff"], out["grad_input_rel_diff"], out["grad_weight_rel_diff"]) <= tol
-    return out
-
-
-def _nccl_worker(rank: int, world: int, port: int, q):
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
-                      LOCAL_RANK=str(rank))
-    try:
-        from r3lab.model.tiny import build_tiny
-        from r3lab.train import dist
-        from r3lab.train.config import SFTConfig
-        from r3lab.train.sft import train
-
-        dist.init("nccl")
-        x = torch.ones(1, device=dist.device()) * (rank + 1)
-        torch.distributed.all_reduce(x)
-        p = build_tiny()
-        p.model.to(dist.device())
-        log = train(p, toy_samples(4, p.view), SFTConfig(steps=1, batch_size=4))
-        q.put((rank, float(x), float(log.rows[-1]["loss"])))
-        dist.shutdown()
-    except Exception as e:  # reported by the parent
-        q.put((rank, "error", repr(e)))
-
-
-def nccl() -> dict:
-    n = torch.cuda.device_count() if torch.cuda.is_available() else 0
-    if n < 2:
-        return {"skipped": f"{n} GPU(s): the two-process nccl test needs two"}
-    import torch.multiprocessing as mp
-
-    ctx = mp.get_context("spawn")
-    q = ctx.Queue()
-    procs = [ctx.Process(target=_nccl_worker, args=(r, 2, 29517, q)) for r in range(2)]
-    for p in procs:
-        p.start()
-    res = sorted(q.get(timeout=300) for _ in procs)
-    for p in procs:
-        p.join(60)
-    ok = all(r[1] == 3.0 for r in res) and res[0][2] == res[1][2]
-    return {"ranks": res, "ok": ok}
+SECTIONS = ("first", "group", "shapes", "eval_tiny", "nccl")
 
 
 def run_section(results: dict, key: str, fn, *a, deadline: float = float("inf"), **kw):
@@ -355,8 +60,9 @@ def run_section(results: dict, key: str, fn, *a, deadline: float = float("inf"),
     except Exception as e:  # a failing check is recorded and the rest still run
         results[key] = {"ok": False, "error": f"{type(e).__name__}: {e}", "trace": traceback.format_exc()[-2000:]}
     results[key]["seconds_total"] = time.perf_counter() - t0 if isinstance(results[key], dict) else None
-    print(f"[gpu_check] {key}: {'ok' if results[key].get('ok', True) else 'FAILED'} "
-          f"({time.perf_counter() - t0:.1f} s)", flush=True)
+    ok = results[key].get("ok", True)
+    why = "" if ok else ": " + str(results[key].get("error") or results[key].get("why") or "a check failed")[:300]
+    print(f"[gpu_check] {key}: {'ok' if ok else 'FAILED'} ({time.perf_counter() - t0:.1f} s){why}", flush=True)
 
 
 def _write(results: dict, out: str, partial: bool) -> None:
@@ -366,12 +72,80 @@ def _write(results: dict, out: str, partial: bool) -> None:
         print(f"[gpu_check] wrote {out}{' (so far)' if partial else ''}", flush=True)
 
 
+def group(run, res: dict, device, smoke: bool) -> None:
+    """The group of 8 with 2 crops and an R-GRPO step per path, at the 3B shape."""
+    policy = make_policy(SMOKE[0] if smoke else SHAPES[0], device, torch.bfloat16, smoke)
+    samples = samples_for(policy)
+    run(res, "rollouts_bf16", gpu_rows.rollouts, policy, samples, 2 if smoke else 8, 1)
+    run(res, "rgrpo_bf16", gpu_engine.rgrpo_paths, policy, samples)
+    del policy
+    free()
+
+
+def shape_rows(run, res: dict, name: str, device, smoke: bool, first: bool) -> None:
+    """Every row at one shape (gpu_rows)."""
+    policy = make_policy(name, device, torch.bfloat16, smoke)
+    samples = samples_for(policy)
+    incs = {}
+    run(res, "exactness_bf16", gpu_rows.exactness, policy, samples, fp32=False, keep=incs)
+    run(res, "graphed_bf16", gpu_rows.exactness, policy, samples, fp32=False, path="graphed", keep=incs)
+    run(res, "decode_bf16", gpu_engine.decode_steps, policy, samples[0], (1, 2, 4) if smoke else (1, 8, 64),
+        6 if smoke else 32)
+    run(res, "rollouts_bf16", gpu_rows.rollouts, policy, samples, 2 if smoke else 8, 1)
+    run(res, "capture_bf16", gpu_rows.capture_memory, policy, samples)
+    run(res, "patch_bf16", gpu_rows.patch_embed, policy, 64 if smoke else 16384, 3 if smoke else 20)
+    run(res, "rgrpo_bf16", gpu_engine.rgrpo_paths, policy, samples)
+    del policy, incs
+    free()
+    policy = make_policy(name, device, torch.float32, smoke)
+    incs = {}
+    run(res, "exactness_fp32", gpu_rows.exactness, policy, samples_for(policy), fp32=True, keep=incs)
+    run(res, "graphed_fp32", gpu_rows.exactness, policy, samples_for(policy), fp32=True, path="graphed", keep=incs)
+    del policy, incs
+    free()
+    if not smoke or first:  # the smoke run trains one family (tests/train covers the others)
+        run(res, "train_bf16", gpu_rows.train_steps, name, device, torch.bfloat16, smoke)
+
+
+def sections_arg(text: str) -> list[str]:
+    names = [s.strip() for s in text.split(",") if s.strip()]
+    if bad := [s for s in names if s not in SECTIONS]:
+        raise argparse.ArgumentTypeError(f"unknown section(s) {bad}; known: {','.join(SECTIONS)}")
+    return names
+
+
+def failures(results: dict) -> list[str]:
+    """Every row whose `ok` is False, as section/row (shapes: shape/row)."""
+    bad = []
+    for key, value in results.items():
+        if not isinstance(value, dict):
+            continue
+        rows = value.items() if key in ("first", "group") else ([(key, value)] if "ok" in value else [])
+        if key == "shapes":
+            rows = [(f"{n}/{k}", v) for n, r in value.items() for k, v in r.items()]
+        bad += [k if key == "shapes" or k == key else f"{key}/{k}" for k, v in rows
+                if isinstance(v, dict) and not v.get("ok", True)]
+    return bad
+
+
+def skipped(results: dict, at: str = "") -> list[str]:
+    """Every section or row recorded as skipped (its path)."""
+    out = []
+    for k, v in results.items():
+        if isinstance(v, dict):
+            out += [at + k] if "skipped" in v else skipped(v, f"{at}{k}/")
+    return out
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--smoke", action="store_true", help="CPU, r3-tiny sizes, a few seconds (what the test runs)")
-    ap.add_argument("--shapes", nargs="+", default=None, help=f"published shapes (default: {' '.join(SHAPES)})")
+    ap.add_argument("--smoke", action="store_true", help="CPU, r3-tiny sizes, graphs stood in for (what the test runs)")
+    ap.add_argument("--sections", type=sections_arg, default=list(SECTIONS), help=f"comma-separated, of "
+                    f"{','.join(SECTIONS)} (default: all, in that order, until --budget)")
+    ap.add_argument("--shapes", nargs="+", default=None, help=f"the shapes section's (default: {' '.join(SHAPES)})")
     ap.add_argument("--out", default="", help="JSON to write (default benchmarks/results/gpu.json; smoke: not written)")
-    ap.add_argument("--budget", type=float, default=480.0, help="seconds after which no section starts (not in smoke)")
+    ap.add_argument("--budget", type=float, default=360.0, help="seconds after which no section or row starts (not in "
+                    "smoke)")
     args = ap.parse_args(argv)
     if not args.smoke and not torch.cuda.is_available():
         print("gpu_check: no CUDA GPU here. `bash benchmarks/gpu_check.sh --smoke` runs the same checks on this CPU "
@@ -381,53 +155,62 @@ def main(argv=None) -> int:
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = False  # the fp32 exactness check means fp32
         torch.backends.cudnn.allow_tf32 = False
-    shapes = args.shapes or (SMOKE if args.smoke else SHAPES)
-    results = {"device": torch.cuda.get_device_name(0) if device.type == "cuda" else platform.processor() or "cpu",
-               "torch": torch.__version__, "python": platform.python_version(), "smoke": args.smoke, "shapes": {}}
     import transformers
+    from packaging.version import Version
 
-    results["transformers"] = transformers.__version__
+    if Version(transformers.__version__) < Version("5.20"):
+        print(f"gpu_check: transformers {transformers.__version__} here; r3lab needs >= 5.20. Run `bash "
+              "benchmarks/gpu_wheels.sh` where pip reaches its index and carry .whl: gpu_check.sh installs it first.",
+              file=sys.stderr)
+        return 2
+    results = {"device": torch.cuda.get_device_name(0) if device.type == "cuda" else platform.processor() or "cpu",
+               "torch": torch.__version__, "transformers": transformers.__version__,
+               "python": platform.python_version(), "smoke": args.smoke, "sections": args.sections}
     out = args.out or ("" if args.smoke else str(ROOT / "benchmarks" / "results" / "gpu.json"))
     t_all = time.perf_counter()
-    run = partial(run_section, deadline=float("inf") if args.smoke else t_all + args.budget)
+    deadline = float("inf") if args.smoke else t_all + args.budget
+    run = partial(run_section, deadline=deadline)
     smoke = args.smoke
-    for name in shapes:
-        res = results["shapes"].setdefault(name, {})
-        policy = make_policy(name, device, torch.bfloat16, smoke)
-        samples = samples_for(policy)
-        incs = {}
-        run(res, "exactness_bf16", exactness, policy, samples, fp32=False, keep=incs)
-        run(res, "graphed_bf16", exactness, policy, samples, fp32=False, path="graphed", keep=incs)
-        run(res, "decode_bf16", gpu_engine.decode_steps, policy, samples[0], (1, 2, 4) if smoke else (1, 8, 64),
-            6 if smoke else 32)
-        run(res, "rollouts_bf16", rollouts, policy, samples, 2 if smoke else 8, 1)
-        run(res, "capture_bf16", capture_memory, policy, samples)
-        run(res, "patch_bf16", patch_embed, policy, 64 if smoke else 16384, 3 if smoke else 20)
-        run(res, "rgrpo_bf16", gpu_engine.rgrpo_paths, policy, samples)
-        del policy, incs
-        free()
-        policy = make_policy(name, device, torch.float32, smoke)
-        incs = {}
-        run(res, "exactness_fp32", exactness, policy, samples_for(policy), fp32=True, keep=incs)
-        run(res, "graphed_fp32", exactness, policy, samples_for(policy), fp32=True, path="graphed", keep=incs)
-        del policy, incs
-        free()
-        if not smoke or name == shapes[0]:  # the smoke run trains one family (tests/train covers the others)
-            run(res, "train_bf16", train_steps, name, device, torch.bfloat16, smoke)
-        if name == shapes[0]:
-            run(results, "eval_tiny", gpu_engine.eval_tiny, device, 8 if smoke else 150)
-        _write(results, out, partial=True)  # a run stopped by a time limit keeps the shapes it finished
-    run(results, "nccl", nccl)
+    with _standin(smoke):
+        for section in args.sections:
+            if time.perf_counter() > deadline:
+                results[section] = {"skipped": "the time budget (--budget) ran out before it"}
+                continue
+            if section == "first":
+                res = results.setdefault("first", {})
+                try:
+                    gpu_first.first_run(run, res, device, smoke, str(Path(out).parent) if out else "")
+                except Exception as e:  # the model could not be built: recorded
+                    res["build"] = {"ok": False, "error": f"{type(e).__name__}: {e}",
+                                    "trace": traceback.format_exc()[-2000:]}
+            elif section == "group":
+                group(run, results.setdefault("group", {}), device, smoke)
+            elif section == "shapes":
+                shapes = args.shapes or (SMOKE if smoke else SHAPES)
+                for name in shapes:
+                    shape_rows(run, results.setdefault("shapes", {}).setdefault(name, {}), name, device, smoke,
+                               name == shapes[0])
+                    _write(results, out, partial=True)
+            elif section == "eval_tiny":
+                run(results, "eval_tiny", gpu_engine.eval_tiny, device, 8 if smoke else 150)
+            elif section == "nccl":
+                run(results, "nccl", gpu_rows.nccl)
+            _write(results, out, partial=True)  # a run stopped by a time limit keeps the sections it finished
     results["seconds"] = time.perf_counter() - t_all
-    bad = [f"{n}/{k}" for n, r in results["shapes"].items() for k, v in r.items() if not v.get("ok", True)]
-    bad += [k for k in ("eval_tiny", "nccl") if not results.get(k, {}).get("ok", True)]
-    results["skipped"] = [f"{n}/{k}" for n, r in results["shapes"].items() for k, v in r.items() if "skipped" in v
-                          and "budget" in str(v["skipped"])]
-    results["failed"] = bad
+    results["failed"] = bad = failures(results)
+    results["skipped"] = skipped(results)
     _write(results, out, partial=False)
     verdict = "all checks passed" if not bad else "FAILED: " + ", ".join(bad)
     print(f"[gpu_check] {verdict} in {results['seconds']:.0f} s")
     return 1 if bad else 0
+
+
+def _standin(smoke: bool):
+    if not smoke:
+        return contextlib.nullcontext()
+    from r3lab.testing.graphs import standin_graphs
+
+    return standin_graphs()
 
 
 if __name__ == "__main__":

@@ -1,26 +1,27 @@
-"""gpu_check's rows for the fast decode path (`RolloutConfig.cache="static"`, `cuda_graphs`): the two paths side by
+"""gpu_check's rows for the fast decode path (`RolloutSettings.cache="static"`, `cuda_graphs`): the two paths side by
 side in one run, at each shape.
 
-  eager     today's path: the growing cache, every decode step launched op by op (`cache="dynamic"`)
-  graphed   the static cache, each decode step replayed as one CUDA graph (`cache="static"`, `cuda_graphs="auto"`);
-            on a CPU (`--smoke`) the static cache decoded eagerly (no CUDA graphs there)
+  eager     the growing cache, every decode step launched op by op (`cache="dynamic"`)
+  graphed   the static cache, each decode step replayed as one CUDA graph (`cache="static"`, `cuda_graphs=True`: a
+            capture that fails raises, with its trace, into the row); `--smoke` on a CPU stands capture in
+            (`r3lab.testing.standin_graphs`: the step function kept and called again), so the same rows run
 
   decode_steps   ms per decode step at batch 1 / 8 / 64 (the engine's own step: inputs in, step, logits out;
-                 `RolloutConfig.timing`, synchronised), both paths; target on the 3B shape: graphed <= 10 ms at 8, 64
+                 `timing`, synchronised), and end to end (a second, untimed run: every part of a step, its host work
+                 included, per step and per token), both paths; target on the 3B shape: graphed <= 10 ms at 8, 64.
+                 A graphed row is ok only when its graphs replayed (`replays` > 0, `graphs` "on", the pool not broken)
   rgrpo_paths    one R-GRPO step (a group of 8, 2 crops each, scripted) with each path after a warm-up step:
                  rollout and update seconds, and the rollout-trainer mismatch in the policy's dtype
   eval_tiny      the shipped r3-tiny (assets/checkpoints/r3-tiny-rgrpo) on 150 held-out questions (the recipe's
-                 evaluation set), greedy, both paths: seconds and the same answers
+                 evaluation set), greedy, both paths set through `EvalConfig.rollout`: seconds and the same answers
 The exactness of the graphed path and the group of 8 with 2 crops end to end are gpu_check's `exactness_*` and
 `rollouts_*` rows, which run both paths.
 """
 from __future__ import annotations
 
 import time
-from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from unittest import mock
 
 import torch
 
@@ -29,26 +30,66 @@ from r3lab.engine.environment import crop_script
 from r3lab.engine.rollouts import rollout
 
 ROOT = Path(__file__).resolve().parents[1]
-PATHS = {"eager": dict(cache="dynamic"), "graphed": dict(cache="static", cuda_graphs="auto")}
+PATHS = {"eager": dict(cache="dynamic", cuda_graphs=False), "graphed": dict(cache="static", cuda_graphs=True)}
+
+
+def graphs_ok(stats: dict) -> bool:
+    """A graphed run counts only when its steps were replayed graphs: replays, graphs on, the pool not broken."""
+    return stats.get("replays", 0) > 0 and stats.get("graphs") == "on" and not stats.get("pool", {}).get("broken")
+
+
+def _sync(device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def _memory(device) -> dict:
+    if device.type != "cuda":
+        return {}
+    return {"allocated_gib": round(torch.cuda.memory_allocated() / 2**30, 3),
+            "reserved_gib": round(torch.cuda.memory_reserved() / 2**30, 3)}
 
 
 def decode_steps(policy, sample, batches=(1, 8, 64), tokens: int = 32) -> dict:
-    """ms per decode step, each path and batch (a warm-up rollout first: kernels, buffers, the captured step)."""
-    out = {}
+    """Per path and batch: ms per decode step (the step alone) and end to end per step and per token, the parts of a
+    step, the work counters, the pool; a warm-up rollout first (kernels, buffers, the captured steps)."""
+    out, dev = {}, policy.device
     script = [" a" * (tokens + 8)]  # forced: every row writes the same `tokens` tokens, no crop
     for path, kw in PATHS.items():
         for b in batches:
-            cfg = RolloutConfig(greedy=True, max_crops=0, max_new_tokens=tokens, max_segment_tokens=tokens,
-                                timing=True, **kw)
-            rollout(policy, [sample], cfg, group_size=b, scripts=script, progress=False)
+            cfg = RolloutConfig(greedy=True, max_crops=0, max_new_tokens=tokens, max_segment_tokens=tokens, **kw)
+            warm = {}
+            rollout(policy, [sample], cfg, group_size=b, scripts=script, progress=False, stats=warm)
             stats = {}
-            rollout(policy, [sample], cfg, group_size=b, scripts=script, progress=False, stats=stats)
-            t = stats["timing"]
-            out[f"{path}_b{b}_ms"] = round(1e3 * t["decode_s"] / max(1, t["counts"].get("decode", 0)), 3)
-            out[f"{path}_b{b}_replays"] = stats["replays"]
+            rollout(policy, [sample], replace(cfg, timing=True), group_size=b, scripts=script, progress=False,
+                    stats=stats)
+            t, steps = stats["timing"], max(1, stats["timing"]["counts"].get("decode", 0))
+            plain = {}
+            trajs = rollout(policy, [sample], cfg, group_size=b, scripts=script, progress=False, stats=plain)
+            row, loop = f"{path}_b{b}", plain["steps"]
+            out[f"{row}_ms"] = round(1e3 * t["decode_s"] / steps, 3)
+            # end to end, an untimed run: from one step's copy back to the next, every part of a step, per step and
+            # per token (the step writes a token in each of its b rows)
+            out[f"{row}_step_ms"] = round(1e3 * loop["seconds"] / max(1, loop["steps"]), 3)
+            out[f"{row}_token_ms"] = round(out[f"{row}_step_ms"] / b, 4)
+            out[f"{row}_parts_ms"] = {k[:-2]: round(1e3 * t[k] / steps, 3) for k in
+                                      ("sampling_s", "environment_s", "cache_upkeep_s", "host_s", "capture_s")}
+            for k in ("replays", "captures", "regrows", "pools", "graphs", "transfers"):
+                out[f"{row}_{k}"] = plain[k]
+            out[f"{row}_warmup_captures"] = warm["captures"]
+            if "pool" in plain:  # the static buffers against the live length, and the window attention read
+                out[f"{row}_pool"] = dict(plain["pool"], live=len(trajs[0].input_ids()),
+                                          mean_window=round(plain["window_slots"] / max(1, plain["decodes"]), 1))
+            out[f"{row}_memory"] = _memory(dev)
     for b in batches:
         out[f"eager_over_graphed_b{b}"] = round(out[f"eager_b{b}_ms"] / max(out[f"graphed_b{b}_ms"], 1e-9), 2)
-    out["ok"] = True
+        out[f"eager_over_graphed_step_b{b}"] = round(out[f"eager_b{b}_step_ms"] / max(out[f"graphed_b{b}_step_ms"],
+                                                                                        1e-9), 2)
+    bad = [b for b in batches if not (out[f"graphed_b{b}_replays"] > 0 and out[f"graphed_b{b}_graphs"] == "on")]
+    out["ok"] = not bad
+    if bad:
+        out["why"] = f"graphed rows at batch {bad} did not replay graphs: " + "; ".join(
+            str(out[f"graphed_b{b}_graphs"]) for b in bad)
     return out
 
 
@@ -87,14 +128,6 @@ def rgrpo_paths(policy, samples) -> dict:
     return out
 
 
-@contextmanager
-def path_for_evaluate(path: str):
-    """`evaluate` builds its RolloutConfig itself (`RolloutConfig.of`, the default cache): pin the path for one call."""
-    of = RolloutConfig.of.__func__
-    with mock.patch.object(RolloutConfig, "of", classmethod(lambda cls, s, **kw: of(cls, s, **{**kw, **PATHS[path]}))):
-        yield
-
-
 def eval_tiny(device, n: int) -> dict:
     """The shipped r3-tiny on `n` of the recipe's held-out questions, both paths, after a warm-up each."""
     from r3lab.data.vlir import build_samples
@@ -106,16 +139,14 @@ def eval_tiny(device, n: int) -> dict:
     policy = load_policy(ROOT / "assets" / "checkpoints" / "r3-tiny-rgrpo", view=rc.view_config(), device=device)
     samples = build_samples(n, rc.eval_seed, rc.family_list, rc.world_config(), view=policy.view, progress=False)
     out, answers = {"n": n}, {}
-    for path in PATHS:
-        with path_for_evaluate(path):
-            out[f"{path}_cache"] = RolloutConfig.of(RolloutSettings()).cache  # what `evaluate` runs with here
-            evaluate(policy, samples[:8], EvalConfig(), progress=False)  # warm-up
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            t0, c0 = time.perf_counter(), time.process_time()
-            res = evaluate(policy, samples, EvalConfig(), progress=False)
-            if device.type == "cuda":
-                torch.cuda.synchronize()
+    for path, kw in PATHS.items():
+        cfg = EvalConfig(rollout=replace(EvalConfig().rollout, **kw))  # the engine settings any config nests
+        out[f"{path}_cache"] = RolloutConfig.of(cfg.rollout).cache  # what `evaluate` runs with
+        evaluate(policy, samples[:8], cfg, progress=False)  # warm-up
+        _sync(device)
+        t0, c0 = time.perf_counter(), time.process_time()
+        res = evaluate(policy, samples, cfg, progress=False)
+        _sync(device)
         out[f"{path}_s"] = round(time.perf_counter() - t0, 3)
         out[f"{path}_cpu_s"] = round(time.process_time() - c0, 3)  # this process's CPU seconds (a shared machine)
 

@@ -22,6 +22,9 @@ release has 32, as TinyConfig ties head_dim to hidden / heads). On a CPU: `--mod
     (and, on CUDA, its decode step replayed as a CUDA graph), for the main model and default r3-tiny: one
     group (G=8) and 4 prompts x G=8, the same tokens checked; then each kind's cost broken down
     (`RolloutConfig.timing`: vision encoding, prefill, each crop's prefill, decode, sampling, host work).
+(h) host work per decode step, each cache kind, 8 and 64 rows (benchmarks/host_work.py): host <-> device
+    transfers per step (and how many wait), and host milliseconds per step (the step's wall and CPU time less
+    the model's forward: on a GPU, the time the GPU waits between two steps), beside the decode step's own time.
 
 Compared variants run round-robin (best of N each), so drifts in the load of a shared machine
 hit them alike. Targets: (a) >= 2x at 3 crops, 448 px; (b) >= 2.5x throughput; (c) >= 4x.
@@ -121,7 +124,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--px", type=int, default=448, help="main-image view side for (b), (c), (d)")
     ap.add_argument("--calls", default="absolute-json", help="crop-call style COORDS-GRAMMAR: absolute|relative, "
                     "json|tool (relative-tool: Qwen3-VL's own image_zoom_in_tool in 0-1000)")
-    ap.add_argument("--parts", default="abcde", help="which parts to run (e.g. `e`: the cache kinds only)")
+    ap.add_argument("--parts", default="abcdeh", help="which parts to run (e.g. `e`: the cache kinds only)")
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args(argv)
     style = CallStyle(*args.calls.split("-", 1))
@@ -154,6 +157,8 @@ def main(argv=None) -> dict:
     G, budget = 8, 48 if quick else 96
     sampling = RolloutConfig(max_crops=3, temperature=1.0, max_new_tokens=budget, max_segment_tokens=budget, seed=0)
     scripts = group_scripts(frame, G, style)
+    if "h" in args.parts:
+        res["h"] = part_h(policy, samples[0], 24 if quick else 48)
     if "e" in args.parts:
         res["e"] = {}
         for name, tc in ((args.model, main_cfg), ("r3-tiny", TinyConfig())):
@@ -210,6 +215,31 @@ def _finish(res: dict, out: Path) -> dict:
     out.write_text(json.dumps(res, indent=2))
     print(f"wrote {out}")
     return res
+
+
+def part_h(policy, sample, tokens: int) -> dict:
+    """Host work per decode step (host_work.measure) beside the decode step's time (`timing`), each cache kind."""
+    import host_work
+
+    out = {}
+    for cache in ("static", "dynamic"):
+        for rows in (8, 64):
+            cfg = RolloutConfig(max_crops=0, max_new_tokens=tokens, max_segment_tokens=tokens, greedy=True,
+                                cache=cache)
+            script = [" a" * (tokens + 8)]
+            d = host_work.measure(policy, [sample], cfg, script, rows)["decode"]
+            stats = {}
+            rollout(policy, [sample], with_(cfg, timing=True), group_size=rows, scripts=script, progress=False,
+                    stats=stats)
+            t = stats["timing"]
+            row = {k: d[k] for k in ("transfers_per_step", "syncs_per_step", "host_ms_per_step",
+                                     "host_cpu_ms_per_step")}
+            row["decode_ms_per_step"] = round(1e3 * t["decode_s"] / max(1, t["counts"].get("decode", 0)), 3)
+            out[f"{cache}/b{rows}"] = row
+            print(f"(h) {cache:8s} {rows:3d} rows: transfers/step {row['transfers_per_step']} (waits "
+                  f"{row['syncs_per_step']}), host ms/step {row['host_ms_per_step']} (CPU "
+                  f"{row['host_cpu_ms_per_step']}), decode step {row['decode_ms_per_step']} ms", flush=True)
+    return out
 
 
 def part_e(policy, samples, sampling: RolloutConfig, scripts, n_prompts: int, repeats: int, name: str) -> dict:

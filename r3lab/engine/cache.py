@@ -10,6 +10,10 @@ next free position: 3-D M-RoPE for Qwen, 1-D for SmolVLM), so holes never shift 
 
 Keys in the cache already carry their rotary phase, so rows can be dropped and holes squeezed out
 by plain gathers without changing any logit ("compaction").
+
+`LockStep` is the host's side of that layout, which both caches share: each row's next position, real slots and
+first used column, and the work counters; so nothing about the layout is ever read back from the device.
+`SharedCache` keeps the keys in a growing `DynamicCache`; `r3lab.engine.static_cache` in buffers kept per model.
 """
 from __future__ import annotations
 
@@ -23,6 +27,7 @@ import inspect
 
 from ..core.rope import positions_for_model
 from ..model.adapters import base_model
+from .host import Link
 
 if TYPE_CHECKING:
     from ..model.policy import Policy
@@ -68,18 +73,18 @@ def check_attention(policy: "Policy", batch: int = 1) -> None:
                          "set use_sliding_window=False in the text config")
 
 
-class SharedCache:
-    """A `DynamicCache` for `batch` rows, its 2-D attention mask and each row's next position."""
+class LockStep:
+    """The host's bookkeeping of a lock-step cache of `batch` rows: positions, real slots, first used columns, the
+    counters, and each step's layout."""
 
-    def __init__(self, policy: "Policy", batch: int):
+    def __init__(self, policy: "Policy", batch: int, link: Link | None = None):
         check_attention(policy, batch)
         self.policy, self.model = policy, policy.model
         self.device = policy.device
-        # a hybrid model's cache holds conv and recurrent states for its linear-attention layers
-        self.cache = DynamicCache(config=policy.model.config.get_text_config()) if recurrent(policy) else DynamicCache()
-        self.mask = torch.zeros(batch, 0, dtype=torch.long, device=self.device)
+        self.link = link or Link(self.device)
         self.next_pos = [0] * batch
-        self.real = [0] * batch  # real (non-hole) slots per row, kept on the host to avoid syncs
+        self.real = [0] * batch  # real (non-hole) slots per row
+        self.first = [0] * batch  # each row's first real column (the columns before it are holes)
         self.forwards = 0  # model calls made
         self.slots = 0  # cache slots computed (rows x chunk width), holes included
         self.kv_reads = 0  # cache slots attended over (rows x cache length), holes included
@@ -88,46 +93,27 @@ class SharedCache:
         forward = inspect.signature(base_model(policy.model).forward).parameters  # under LoRA: the model's own
         self._cache_kw = "cache" if "cache" in forward else "past_key_values"
 
-    @property
-    def batch(self) -> int:
-        return self.mask.shape[0]
-
-    @property
-    def length(self) -> int:
-        return self.mask.shape[1]
+    batch: int
+    length: int
 
     def holes(self) -> float:
         """Fraction of cache slots that are padding."""
         n = self.batch * self.length
         return 0.0 if n == 0 else 1.0 - sum(self.real) / n
 
-    def append(self, chunks: Sequence[Sequence[int]], grids: Sequence[Sequence] | None = None,
-               pixel_values: torch.Tensor | None = None) -> torch.Tensor:
-        """Feed one chunk per row (an empty chunk = a row that only carries pads); returns the
-        float32 next-token logits (batch, vocab) read at each row's last slot."""
-        B = self.batch
-        ids, pos, step_mask = self._layout(chunks, grids)
-        width = ids.shape[1]
-        dev = self.device
-        old_len = self.length
-        self.mask = torch.cat([self.mask, step_mask.to(dev)], dim=1)
-        kw = {}
-        if pixel_values is not None:
-            kw = self.policy.vision_inputs(pixel_values, [tuple(g) for gs in (grids or []) for g in gs])
-        wide = [b for b, c in enumerate(chunks) if len(c) > 1]
-        if old_len and width > 1 and len(wide) < B and sum(map(len, chunks)) < SPLIT_BELOW * B * width:
-            return self._split(chunks, wide, ids.to(dev), pos.to(dev), old_len, kw)
-        out = self.model(input_ids=ids.to(dev), attention_mask=self.mask, position_ids=positions_for_model(pos.to(dev)),
-                         use_cache=True, logits_to_keep=1, **{self._cache_kw: self.cache}, **kw)
-        self.forwards += 1
-        self.slots += B * width
-        self.kv_reads += B * width * self.length
-        return out.logits[:, -1].float()
+    def maybe_compact(self, threshold: float) -> bool:
+        if self.batch and threshold < 1.0 and self.holes() > threshold:
+            self.compact()
+            return True
+        return False
+
+    def compact(self) -> None:
+        raise NotImplementedError
 
     def _layout(self, chunks, grids) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """The step's host tensors: ids and step mask (B, width), positions (D, B, width), chunks left-padded;
-        advances each row's next position and real-slot count."""
-        B = self.batch
+        advances each row's next position, real slots and (a row's first chunk) first column."""
+        B, L = self.batch, self.length
         if len(chunks) != B:
             raise ValueError(f"{len(chunks)} chunks for a cache of {B} rows")
         width = max(len(c) for c in chunks)
@@ -151,8 +137,66 @@ class SharedCache:
                 pos[:, b, width - n:], self.next_pos[b] = p.positions(c, grids[b] if grids else [],
                                                                       start=self.next_pos[b])
                 step_mask[b, width - n:] = 1
+        self.first = [L + width - len(c) if not r else f for r, f, c in zip(self.real, self.first, chunks)]
         self.real = [r + len(c) for r, c in zip(self.real, chunks)]
         return ids, pos, step_mask
+
+    def _keep_rows(self, rows: list[int]) -> None:
+        self.next_pos = [self.next_pos[i] for i in rows]
+        self.real = [self.real[i] for i in rows]
+        self.first = [self.first[i] for i in rows]
+
+    def _leading_holes(self) -> int:
+        """Columns at the start that no row uses (left after the longest row left the batch)."""
+        if not self.length or max(self.real) == self.length:
+            return 0
+        return min(self.first)
+
+    def _compacted(self, keep: int) -> None:
+        self.first = [keep - r for r in self.real]
+        self.compactions += 1
+
+
+class SharedCache(LockStep):
+    """A `DynamicCache` for `batch` rows and its 2-D attention mask."""
+
+    def __init__(self, policy: "Policy", batch: int, link: Link | None = None):
+        super().__init__(policy, batch, link)
+        # a hybrid model's cache holds conv and recurrent states for its linear-attention layers
+        self.cache = DynamicCache(config=policy.model.config.get_text_config()) if recurrent(policy) else DynamicCache()
+        self.mask = torch.zeros(batch, 0, dtype=torch.long, device=self.device)
+
+    @property
+    def batch(self) -> int:
+        return self.mask.shape[0]
+
+    @property
+    def length(self) -> int:
+        return self.mask.shape[1]
+
+    def append(self, chunks: Sequence[Sequence[int]], grids: Sequence[Sequence] | None = None,
+               pixel_values: torch.Tensor | None = None, ids: torch.Tensor | None = None) -> torch.Tensor:
+        """Feed one chunk per row (an empty chunk = a row that only carries pads); returns the
+        float32 next-token logits (batch, vocab) read at each row's last slot. (`ids`: the same one-token
+        chunks already on the device; the static cache reads them from there.)"""
+        B = self.batch
+        host_ids, host_pos, host_mask = self._layout(chunks, grids)
+        ids, pos, step_mask = self.link.send(host_ids, host_pos, host_mask)
+        width = ids.shape[1]
+        old_len = self.length
+        self.mask = torch.cat([self.mask, step_mask], dim=1)
+        kw = {}
+        if pixel_values is not None:
+            kw = self.policy.vision_inputs(pixel_values, [tuple(g) for gs in (grids or []) for g in gs])
+        wide = [b for b, c in enumerate(chunks) if len(c) > 1]
+        if old_len and width > 1 and len(wide) < B and sum(map(len, chunks)) < SPLIT_BELOW * B * width:
+            return self._split(chunks, wide, ids, pos, old_len, kw)
+        out = self.model(input_ids=ids, attention_mask=self.mask, position_ids=positions_for_model(pos),
+                         use_cache=True, logits_to_keep=1, **{self._cache_kw: self.cache}, **kw)
+        self.forwards += 1
+        self.slots += B * width
+        self.kv_reads += B * width * self.length
+        return out.logits[:, -1].float()
 
     def _split(self, chunks, wide, ids, pos, old_len, image_kw) -> torch.Tensor:
         """A wide step (some rows insert a crop or a note) computed without the other rows' pads.
@@ -173,7 +217,7 @@ class SharedCache:
         for rows, w, kw in ((wide, width, image_kw), (narrow, 1, {})):
             if not rows:
                 continue
-            idx = torch.as_tensor(rows, device=self.device)
+            idx = self.link.index(rows)
             sub = DynamicCache(ddp_cache_data=[(layer.keys[idx], layer.values[idx]) for layer in self.cache.layers])
             mask = torch.cat([self.mask[idx, :old_len], self.mask[idx, old_len + width - w:]], 1)
             out = self.model(input_ids=ids[idx, width - w:], attention_mask=mask,
@@ -193,17 +237,17 @@ class SharedCache:
             layer.keys, layer.values = k, v
         return logits
 
-    def select(self, rows: Sequence[int]) -> None:
-        """Keep (or repeat) `rows` of the batch, in that order."""
-        if list(rows) == list(range(self.batch)):  # nothing moves (one row of a hybrid model: its states stay)
+    def select(self, rows: Sequence[int], idx: torch.Tensor | None = None) -> None:
+        """Keep (or repeat) `rows` of the batch, in that order (`idx`: the same rows already on the device)."""
+        rows = list(rows)
+        if rows == list(range(self.batch)):  # nothing moves (one row of a hybrid model: its states stay)
             return
-        idx = torch.as_tensor(list(rows), dtype=torch.long, device=self.device)
+        idx = self.link.index(rows) if idx is None else idx
         for layer in self.cache.layers:
             if layer.keys is not None and layer.keys.numel():
                 layer.keys, layer.values = layer.keys[idx], layer.values[idx]
         self.mask = self.mask[idx]
-        self.next_pos = [self.next_pos[i] for i in rows]
-        self.real = [self.real[i] for i in rows]
+        self._keep_rows(rows)
         self._trim()
 
     def compact(self) -> None:
@@ -218,22 +262,14 @@ class SharedCache:
                 g = order[:, None, :, None].expand(B, H, keep, D)
                 layer.keys, layer.values = layer.keys.gather(2, g), layer.values.gather(2, g)
         self.mask = self.mask.gather(1, order)
-        self.compactions += 1
-
-    def maybe_compact(self, threshold: float) -> bool:
-        if self.batch and threshold < 1.0 and self.holes() > threshold:
-            self.compact()
-            return True
-        return False
+        self._compacted(keep)
 
     def _trim(self) -> None:
         """Drop leading columns that no row uses (left after the longest row left the batch)."""
-        if not self.length or max(self.real) == self.length:
-            return
-        used = self.mask.any(0)
-        if not bool(used[0]):
-            first = int(used.long().argmax()) if bool(used.any()) else self.length
+        first = self._leading_holes()
+        if first:
             for layer in self.cache.layers:
                 if layer.keys is not None and layer.keys.numel():
                     layer.keys, layer.values = layer.keys[:, :, first:], layer.values[:, :, first:]
             self.mask = self.mask[:, first:]
+            self.first = [f - first for f in self.first]

@@ -2,17 +2,34 @@
 CLI reads them)."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, fields
 
 from ..core.settings import POSITIVE, check_choice, check_ranges
 
 
+def parse_graphs(text: str) -> str | bool:
+    """CLI values of `cuda_graphs`: auto / true / false."""
+    import argparse
+
+    v = text.strip().lower()
+    if v == "auto":
+        return "auto"
+    if v in ("1", "true", "yes", "on"):
+        return True
+    if v in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected auto, true or false, got {text!r}")
+
+
 @dataclass
 class RolloutSettings:
-    """What a rollout may write and how it samples: crops, token budgets, temperature, top-p.
+    """What a rollout may write and how it samples: crops, token budgets, temperature, top-p; and how the engine
+    computes it (`cache`, `cuda_graphs`: the same tokens and log-probs either way).
 
     One object nested in every config that rolls out (R-GRPO, evaluation, benchmarks, the recipe, TRL), each
     with its own defaults where its use differs (evaluation decodes greedily); the command line builds its flags.
+    The engine's two (`ENGINE`) are not part of what a checkpoint or a recipe folder records it was evaluated or
+    trained with: changing them changes no result, only its cost.
     """
 
     max_crops: int = 2  # crop calls honoured per answer (0: the no-crop baseline); later valid calls get a note
@@ -20,6 +37,12 @@ class RolloutSettings:
     max_segment_tokens: int = 48  # model tokens per segment (between two images or notes)
     temperature: float = 1.0  # sampling temperature (0: greedy, argmax)
     top_p: float = 1.0  # nucleus sampling mass (1.0: off); log-probs are recorded before it
+    cache: str = "static"  # the engine's KV cache: "static" (buffers kept per model, written in place) or "dynamic"
+        # (grows every step); the same tokens and log-probs
+    cuda_graphs: str | bool = field(default="auto", metadata=dict(
+        type=parse_graphs, metavar="{auto,true,false}", help="replay each decode step as a CUDA graph over the static "
+        "cache (auto: on CUDA, and a capture that fails decodes eagerly, said in the rollout's stats; true: a failure "
+        "raises; false: never)"))
 
     def __post_init__(self):
         self.validate()
@@ -27,6 +50,14 @@ class RolloutSettings:
     def validate(self):
         check_ranges(self, ints=dict(max_crops=(0, None), max_new_tokens=POSITIVE, max_segment_tokens=POSITIVE),
                      floats=dict(temperature=(0.0, None), top_p=(0.0, 1.0)), open_low=("top_p",))
+        name = type(self).__name__
+        check_choice(self, "cache", ("dynamic", "static"))
+        if not (self.cuda_graphs == "auto" or isinstance(self.cuda_graphs, bool)):
+            raise ValueError(f"{name}.cuda_graphs = {self.cuda_graphs!r} is not allowed: expected 'auto', True "
+                             "or False")
+        if self.cuda_graphs is True and self.cache == "dynamic":
+            raise ValueError(f"{name}.cuda_graphs = True needs cache='static': a graph replays a step over "
+                             "buffers that stay where they are")
         return self
 
     @classmethod
@@ -34,15 +65,18 @@ class RolloutSettings:
         """The settings a checkpoint was evaluated with (`policy.meta["evaluation"]["rollout"]`, or the older flat
         keys there), then `overrides`; the defaults where the checkpoint saved none. A compare_two answer needs the
         token budget its recipe gave it: the defaults cut it off before the verdict."""
-        if bad := sorted(set(overrides) - set(_FIELDS)):
-            raise ValueError(f"RolloutSettings has no field(s) {bad}; known: {list(_FIELDS)}")
+        known = [f.name for f in fields(cls)]
+        if bad := sorted(set(overrides) - set(known)):
+            raise ValueError(f"RolloutSettings has no field(s) {bad}; known: {known}")
         saved = dict((getattr(policy, "meta", None) or {}).get("evaluation", {}) or {})
         values = {**{k: v for k, v in saved.items() if k in _FIELDS}, **saved.get("rollout", {})}
-        # a saved key this version does not know was written by another r3lab version: left out
+        # a saved key this version does not know was written by another r3lab version: left out (and the engine's,
+        # which say how that machine computed it)
         return cls(**{**{k: v for k, v in values.items() if k in _FIELDS}, **overrides})
 
 
-_FIELDS = ("max_crops", "max_new_tokens", "max_segment_tokens", "temperature", "top_p")
+ENGINE = ("cache", "cuda_graphs")  # how the engine computes a rollout, never what it writes
+_FIELDS = tuple(f.name for f in fields(RolloutSettings) if f.name not in ENGINE)  # what a checkpoint records
 
 
 @dataclass
@@ -57,8 +91,6 @@ class RolloutConfig(RolloutSettings):
     seed: int | None = None  # torch.Generator seed for sampling (None: drawn from torch's global RNG)
     compact_holes: float = 0.5  # squeeze the cache when this fraction of its slots are holes (1.0 = never)
     drop_finished: bool = True  # finished rows leave the batch (False: they ride along as pads, like generate())
-    cache: str = "static"  # "static": preallocated buffers written in place | "dynamic": grows every step (same logits)
-    cuda_graphs: str | bool = "auto"  # replay each decode step as a CUDA graph ("auto": on CUDA with a static cache)
     timing: bool = False  # stats["timing"]: the rollout's cost by part (synchronises a GPU at every part)
 
     def validate(self):
@@ -66,13 +98,6 @@ class RolloutConfig(RolloutSettings):
         check_ranges(self, ints=dict(group_size=POSITIVE, max_images=POSITIVE, batch_rows=POSITIVE),
                      floats=dict(compact_holes=(0.0, 1.0)))
         check_choice(self, "mode", ("batched", "reference"))
-        check_choice(self, "cache", ("dynamic", "static"))
-        if not (self.cuda_graphs == "auto" or isinstance(self.cuda_graphs, bool)):
-            raise ValueError(f"RolloutConfig.cuda_graphs = {self.cuda_graphs!r} is not allowed: expected 'auto', True "
-                             "or False")
-        if self.cuda_graphs is True and self.cache == "dynamic":
-            raise ValueError("RolloutConfig.cuda_graphs = True needs cache='static': a graph replays a step over "
-                             "buffers that stay where they are")
         return self
 
     @classmethod

@@ -24,12 +24,14 @@ from ..core.env import progress_disabled
 from ..core.trajectory import Trajectory
 from ..data.sample import Sample
 from ..model.adapters import base_model
-from .cache import Feed, SharedCache, recurrent
+from .cache import Feed, LockStep, SharedCache, recurrent
 from .config import RolloutConfig
 from .environment import BoxFn, Episode, IdsFn, ImageFn, Script
 from .graphs import use_graphs
-from .sampling import banned_ids, brace_table, choose
-from .static_cache import StaticSharedCache, crop_tokens
+from .host import Link
+from .pool import reserve
+from .sampling import Forced, banned_ids, brace_table, choose
+from .static_cache import StaticSharedCache
 from .timing import Clock
 
 if TYPE_CHECKING:
@@ -58,8 +60,13 @@ def rollout(policy: "Policy", samples: "Sample | Sequence[Sample]", config: Roll
     a callable(done, total). logits_hook(row_ids, logits): called before every choice with the
     float32 next-token logits of the rows being decoded (tests and notebooks inspect them).
     stats: a dict that receives the engine's work counters (forwards, cache slots computed, slots
-    attended over, compactions; with a static cache graph replays, captures and buffer growths), the cache
-    kind, model tokens and seconds; with `config.timing` also `timing`, the cost by part (`r3lab.engine.timing`).
+    attended over, compactions; with a static cache graph replays, captures, buffer growths and pools allocated),
+    the cache kind, `graphs` (one line: "on", "off", or "broken: <why>" when a capture failed under "auto" and the
+    rollout decoded eagerly), `pool` (the static buffers: rows, slots, MiB, the graphs' MiB, capture seconds),
+    `transfers` (host <-> device copies: fetches, sends), `steps` (the steps after the first token and their wall
+    seconds, each step's whole work: forward or replay, sampling, the copy back, the environment, upkeep; no
+    synchronisation added), model tokens and seconds; with `config.timing` also `timing`, the cost by part
+    (`r3lab.engine.timing`).
     crop_boxes(sample, k) -> box | None: the environment decides *where* (ablations: the oracle hands
     over the ground-truth region, a baseline a random box): a valid k-th crop call of a row on
     `sample` is honoured with this box (model-input frame) instead of the one written; the model
@@ -136,8 +143,16 @@ def rollout(policy: "Policy", samples: "Sample | Sequence[Sample]", config: Roll
         clock.close()
         bar.close()
     if stats is not None:
-        stats.update(engine.counts, cache="static" if engine.static else "dynamic",
+        t_first, t_last, n = engine.loop
+        stats.update(engine.counts, cache="static" if engine.static else "dynamic", graphs=engine.graphs_line(),
+                     transfers={"fetches": engine.link.fetches, "sends": engine.link.sends},
+                     steps={"steps": max(0, n - 1), "seconds": round((t_last or 0) - (t_first or 0), 6)},
                      model_tokens=sum(r.n_new for r in rows), seconds=time.perf_counter() - t0)
+        if engine.pool is not None:
+            p = engine.pool
+            stats["pool"] = dict(rows=p.rows, slots=p.slots, mib=round(p.bytes / 2**20, 3),
+                                 graph_mib=round(p.graph_bytes / 2**20, 3), capture_s=round(p.capture_s, 4),
+                                 steps=len(p.steps), broken=p.broken)
         if cfg.timing:
             stats["timing"] = clock.report()
     return [r.traj for r in rows]
@@ -166,74 +181,100 @@ class _Engine:
 
     def __init__(self, policy, cfg, gen, ban, hook, finished, clock):
         self.policy, self.cfg, self.gen, self.ban, self.hook, self.finished = policy, cfg, gen, ban, hook, finished
-        self.clock = clock
+        self.clock, self.link = clock, Link(policy.device)
         self.static = cfg.mode == "batched" and cfg.cache == "static"
+        self.graphs = self.static and use_graphs(cfg.cuda_graphs, policy.device)
         self.counts = dict.fromkeys(("forwards", "slots", "kv_reads", "compactions", "replays", "captures",
-                                     "regrows"), 0)
-        self.reserve = 0
-        if self.static:  # slots the buffers hold past the prompt: the token budget and every crop at its largest
-            self.reserve = cfg.max_new_tokens + min(cfg.max_crops, cfg.max_images - 1) * (crop_tokens(policy) + 16) + 32
+                                     "regrows", "pools", "decodes", "window_slots"), 0)
+        self.loop = [None, None, 0]  # the steps' wall time: after the first copy back, after the last, how many
+        self.reserve = reserve(policy, cfg) if self.static else 0  # slots the buffers hold past the prompts
+        self.pool = None
 
-    def _count(self, sc: SharedCache) -> None:
+    def graphs_line(self) -> str:
+        if self.pool is not None and self.pool.broken and self.graphs:
+            return f"broken: {self.pool.broken}"
+        return "on" if self.graphs else "off"
+
+    def _count(self, sc: LockStep) -> None:
         for k in self.counts:
             self.counts[k] += getattr(sc, k, 0)
+        self.pool = getattr(sc, "pool", self.pool)
 
-    def _cache(self, batch: int) -> SharedCache:
-        if self.static:
-            return StaticSharedCache(self.policy, batch, self.reserve, self.cfg.cuda_graphs, self.clock)
-        return SharedCache(self.policy, batch)
-
-    def _choose(self, rows: list[Episode], logits: torch.Tensor) -> list[Feed | None]:
+    def _choose(self, rows: list[Episode], logits: torch.Tensor,
+                forced: torch.Tensor | None = None) -> tuple[list[Feed | None], torch.Tensor]:
+        """Each row's next token, chosen on the device, fetched in one copy and pushed to its row; returns what
+        each row appends next, and the chosen ids (still on the device)."""
         if self.hook is not None:
             self.hook([r.index for r in rows], logits)
         with self.clock.part("sampling"):
-            toks, lps = choose(logits, [r.forced() for r in rows], self.cfg.effective_temperature, self.cfg.top_p,
-                               self.ban, self.gen)
+            if forced is None and any(r.forced() is not None for r in rows):  # the reference loop's scripts
+                forced = self.link.send(torch.tensor([-1 if r.forced() is None else r.forced() for r in rows]))[0]
+            pick, lp = choose(logits, forced, self.cfg.effective_temperature, self.cfg.top_p, self.ban, self.gen)
+            toks, lps = self.link.fetch(pick, lp)
+        now = time.perf_counter()  # each step ends with its copy back: between two, exactly one step's work
+        self.loop = [self.loop[0] or now, now, self.loop[2] + 1]
         with self.clock.part("environment"):
-            return [r.push(t, lp) for r, t, lp in zip(rows, toks, lps)]
+            return [r.push(t, lp) for r, t, lp in zip(rows, toks, lps)], pick
 
-    def _append(self, sc: SharedCache, feeds: list[Feed | None]) -> torch.Tensor:
+    def _append(self, sc: LockStep, feeds: list[Feed | None], ids: torch.Tensor | None = None) -> torch.Tensor:
         """One step: decode, or (some row inserting a crop or a note) a crop-prefill step."""
         pvs = [f.pixel_values for f in feeds if f is not None and f.pixel_values is not None]
         wide = any(f is not None and len(f.ids) > 1 for f in feeds)
         with self.clock.part("crop_prefill" if wide else "decode", vision="vision_crops", crops=len(pvs)):
             return sc.append([f.ids if f is not None else [] for f in feeds],
-                             [f.grids if f is not None else [] for f in feeds], torch.cat(pvs) if pvs else None)
+                             [f.grids if f is not None else [] for f in feeds], torch.cat(pvs) if pvs else None,
+                             ids=ids)
 
     def batched(self, rows: list[Episode]) -> None:
-        policy, cfg = self.policy, self.cfg
+        policy, cfg, link = self.policy, self.cfg, self.link
         # the G copies of a sample share their prompt: prefill each prompt once, then repeat its cache rows
         groups = sorted({r.traj.meta["group"] for r in rows})
         first = {g: next(r for r in rows if r.traj.meta["group"] == g) for g in groups}
         prompts = [first[g].traj for g in groups]
-        sc = self._cache(len(prompts))
+        forced = Forced.of([list(r.script) for r in rows], link)
+        sc = SharedCache(policy, len(prompts), link)
         with self.clock.part("environment"):
             pv, _ = policy.encode_images([im for t in prompts for im in t.model_images()])
         with self.clock.part("prefill_main", vision="vision_main"):
             logits = sc.append([t.input_ids() for t in prompts], [t.grids() for t in prompts], pv)
         where = [groups.index(r.traj.meta["group"]) for r in rows]
         with self.clock.part("cache_upkeep"):
-            sc.select(where)
-        logits = logits[torch.as_tensor(where, device=logits.device)]
-        active = list(rows)  # rows in cache order; finished ones too when drop_finished is False
+            idx = link.index(where)
+            sc.select(where, idx)
+        logits = logits[idx]
+        if self.static:
+            sc = StaticSharedCache.from_prefill(sc, self.reserve, cfg.cuda_graphs, self.clock)
+        active, live_idx = list(rows), None  # rows in cache order; finished ones too when drop_finished is False
         while True:
             live = [i for i, r in enumerate(active) if r.stop is None]
-            if len(live) < len(active):
-                logits = logits[torch.as_tensor(live, device=logits.device)]
+            now = forced.next() if forced is not None else None
+            if len(live) < len(active):  # finished rows riding along (drop_finished=False)
+                if live_idx is None or len(live_idx) != len(live):
+                    live_idx = link.index(live)
+                logits = logits[live_idx]
+                now = None if now is None else now[live_idx]
             feeds: list[Feed | None] = [None] * len(active)
-            for i, f in zip(live, self._choose([active[i] for i in live], logits)):
+            chosen, pick = self._choose([active[i] for i in live], logits, now)
+            if forced is not None:
+                forced.step()
+            for i, f in zip(live, chosen):
                 feeds[i] = f
             self.finished(sum(active[i].stop is not None for i in live))
             if all(r.stop is not None for r in active):
                 break
+            ids = pick if len(live) == len(active) else None  # the one-token rows' ids, on the device
             with self.clock.part("cache_upkeep"):
                 if cfg.drop_finished and any(r.stop is not None for r in active):
                     keep = [i for i, r in enumerate(active) if r.stop is None]
-                    sc.select(keep)
+                    idx = link.index(keep)
+                    sc.select(keep, idx)
+                    if forced is not None:
+                        forced.keep(idx)
+                    ids = pick[idx]
                     active, feeds = [active[i] for i in keep], [feeds[i] for i in keep]
                 if cfg.drop_finished:
                     sc.maybe_compact(cfg.compact_holes)
-            logits = self._append(sc, feeds)
+            logits = self._append(sc, feeds, ids)
         self._count(sc)
 
     def reference(self, row: Episode) -> None:
@@ -243,18 +284,18 @@ class _Engine:
             traj = row.traj
             with self.clock.part("environment"):
                 pv, _ = policy.encode_images(traj.model_images())
-            sc = SharedCache(policy, 1)
+            sc = SharedCache(policy, 1, self.link)
             with self.clock.part("prefill_main", vision="vision_main"):
                 logits = sc.append([traj.input_ids()], [traj.grids()], pv)
             while True:
-                (feed,) = self._choose([row], logits)
+                (feed,), pick = self._choose([row], logits)
                 if feed is None:
                     self.finished(1)
                     self._count(sc)
                     return
                 if len(feed.ids) > 1:  # a crop or a note: the official loop re-renders everything
                     break
-                logits = self._append(sc, [feed])
+                logits = self._append(sc, [feed], pick)
             self._count(sc)
 
 

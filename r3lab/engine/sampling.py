@@ -48,9 +48,10 @@ def brace_table(policy: "Policy", grammar: str = "json") -> list[bool]:
     return table
 
 
-def choose(logits: torch.Tensor, forced: Sequence[int | None], temperature: float, top_p: float,
-           ban: torch.Tensor, generator: torch.Generator | None) -> tuple[list[int], list[float]]:
-    """Next token per row (forced where a script says so) and its log-prob.
+def choose(logits: torch.Tensor, forced: torch.Tensor | None, temperature: float, top_p: float,
+           ban: torch.Tensor, generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Next token per row (`forced` where it is >= 0: a script's token, on the device) and its log-prob, both left on
+    the device (the engine fetches them in one copy).
 
     The log-prob is `log_softmax(logits / T)` over the whole vocabulary (T = 1 when greedy),
     before masking and top-p: what a teacher-forced forward at the same temperature recomputes.
@@ -68,8 +69,35 @@ def choose(logits: torch.Tensor, forced: Sequence[int | None], temperature: floa
             drop = (sp.cumsum(-1) - sp) > top_p  # keeps the smallest prefix whose mass reaches top_p
             probs = probs.scatter(-1, si, sp.masked_fill(drop, 0.0))
         pick = torch.multinomial(probs, 1, generator=generator).squeeze(-1)
-    if any(f is not None for f in forced):
-        f = torch.tensor([-1 if x is None else x for x in forced], device=pick.device)
-        pick = torch.where(f >= 0, f, pick)
+    if forced is not None:
+        pick = torch.where(forced >= 0, forced, pick)
     lp = logp.gather(-1, pick[:, None]).squeeze(-1)
-    return pick.tolist(), lp.tolist()
+    return pick, lp
+
+
+class Forced:
+    """The scripts' tokens on the device: the k-th token of row r is `table[r, k]` (-1: sampled). Copied there once
+    per rollout; each step reads every row's next one without the host (`next`), all rows advance together (`step`),
+    and rows leaving the batch take theirs along (`keep`)."""
+
+    def __init__(self, scripts: Sequence[Sequence[int]], link):
+        width = max(len(s) for s in scripts)
+        table = torch.full((len(scripts), width + 1), -1, dtype=torch.long)
+        for r, s in enumerate(scripts):
+            table[r, :len(s)] = torch.as_tensor(list(s), dtype=torch.long)
+        self.table, self.width = link.send(table)[0], width
+        self.row = torch.arange(len(scripts), device=self.table.device)
+        self.k = torch.zeros(len(scripts), dtype=torch.long, device=self.table.device)
+
+    @classmethod
+    def of(cls, scripts: Sequence[Sequence[int]], link) -> "Forced | None":
+        return cls(scripts, link) if any(scripts) else None
+
+    def next(self) -> torch.Tensor:
+        return self.table[self.row, self.k.clamp(max=self.width)]
+
+    def step(self) -> None:
+        self.k += 1
+
+    def keep(self, idx: torch.Tensor) -> None:
+        self.row, self.k = self.row[idx], self.k[idx]

@@ -23,7 +23,7 @@ from ..core.files import atomic_write_text
 from ..core.settings import check_ranges, nested, read_nested
 from ..core.trajectory import Trajectory
 from ..data.sample import Sample
-from ..engine.config import RolloutConfig, RolloutSettings
+from ..engine.config import ENGINE, RolloutConfig, RolloutSettings
 from ..engine.rollouts import rollout
 from ..model.policy import Policy
 from ..train import dist
@@ -92,6 +92,7 @@ class EvalConfig:
             raise ValueError(f"EvalConfig has no field(s) {bad}; known: {sorted(known)}")
         saved = dict((getattr(policy, "meta", {}) or {}).get("evaluation", {}))
         saved["rollout"] = {**{k: saved.pop(k) for k in _FLAT if k in saved}, **saved.get("rollout", {})}
+        saved["rollout"] = {k: v for k, v in saved["rollout"].items() if k not in ENGINE}  # that machine's, not ours
         merged = {k: v for k, v in saved.items() if k in known}
         for k, v in overrides.items():
             if v is None:

@@ -66,6 +66,10 @@ class TRLConfig:
             raise ValueError(f"TRLConfig.rollout.max_segment_tokens = {r.max_segment_tokens} is below max_new_tokens = "
                              f"{r.max_new_tokens}: TRL's tool loop has no per-segment budget, only the whole "
                              "completion's; set max_segment_tokens to max_new_tokens")
+        if (r.cache, r.cuda_graphs) != (RolloutSettings.cache, "auto"):  # TRL generates with its own engine
+            raise ValueError(f"TRLConfig.rollout.cache / cuda_graphs = {r.cache!r} / {r.cuda_graphs!r}: TRL generates "
+                             "its rollouts itself (transformers or vLLM), so r3lab's engine settings do not apply; "
+                             "leave them at their defaults")
         self.reward.validate()
         check_choice(self, "coords", COORDS)
         check_choice(self, "vllm_mode", ("colocate", "server"))

@@ -155,6 +155,7 @@ def add_lora(policy, cfg: LoRAConfig) -> object:
     model_type = policy.model.config.model_type
     lcfg = peft.LoraConfig(r=cfg.r, lora_alpha=cfg.alpha, lora_dropout=cfg.dropout, bias="none",
                            target_modules=target_regex(model_type, cfg.parts))
+    release_engine(policy)  # the base model's static buffers and graphs: the wrapped model needs its own
     if quantized:
         policy.model = peft.prepare_model_for_kbit_training(policy.model, use_gradient_checkpointing=False)
     policy.model = peft.get_peft_model(policy.model, lcfg)
@@ -166,6 +167,7 @@ def add_lora(policy, cfg: LoRAConfig) -> object:
 def load_adapter(policy, folder, trainable: bool = False):
     """Attach the adapter saved in `folder` to `policy.model` (its base); returns the policy."""
     peft = require_peft()
+    release_engine(policy)
     policy.model = peft.PeftModel.from_pretrained(policy.model, str(folder), is_trainable=trainable)
     return policy
 
@@ -194,9 +196,18 @@ def merge(policy):
     if getattr(base_model(policy.model), "is_loaded_in_4bit", False):
         raise ValueError("a QLoRA policy's base is 4-bit: load the base in bf16 (load_policy(path, dtype='bfloat16')) "
                          "and attach the adapter to it before merging")
+    release_engine(policy)
     policy.model = policy.model.merge_and_unload()
     policy.meta = {k: v for k, v in policy.meta.items() if k not in ("lora", "base")}
     return policy
+
+
+def release_engine(policy) -> None:
+    """Drop what the rollout engine keeps for the policy's model (`Policy.engine_state`: static KV buffers, captured
+    graphs): a change of adapters makes another model of it, and the old buffers would stay allocated beside the new."""
+    state = getattr(policy, "engine_state", None)
+    if state:
+        state.clear()
 
 
 def trainable_names(model) -> set[str]:

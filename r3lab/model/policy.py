@@ -54,6 +54,7 @@ class Policy:
     view: ViewConfig = field(default_factory=ViewConfig)
     prompt: PromptConfig = field(default_factory=PromptConfig)
     meta: dict = field(default_factory=dict)  # provenance: recipe, seeds, card numbers
+    engine_state: dict = field(default_factory=dict, repr=False, compare=False)  # the engine's pool (engine.pool)
 
     def __post_init__(self):
         self.rules = rules_for(self.model.config.model_type)  # the family's image, position and chat rules

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from ..core.files import atomic_write_text
+from ..engine.config import ENGINE
 from .recipe_config import RERUNNABLE, RecipeConfig, saved_recipe
 from .recipe_format import ALIASES, FORMAT_VERSION, earlier_settings, read_settings
 
@@ -39,6 +40,8 @@ def settings_by_path(values: dict) -> dict:
                         out[f"{p['name']}.{key}"] = x
         elif k == "rgrpo":
             out.update({f"rgrpo.{s}": y for s, y in v.items()})
+        elif k.endswith("_rollout") and isinstance(v, dict):  # the engine's settings change no stage: not held
+            out[k] = {s: y for s, y in v.items() if s not in ENGINE}
         else:
             out[k] = v
     return out
@@ -64,6 +67,8 @@ def check_folder(cfg: RecipeConfig, out: str | Path) -> None:
     diff |= {k: (None, mine.get(k, "set")) for k in missing}  # a setting the folder does not record: not the same
     if not diff:
         _refuse_old_unfinished(stored, cfg, out)
+        if any(theirs.get(k) != mine.get(k) for k in mine if k.endswith("_rollout")):  # the parallel jobs read them
+            atomic_write_text(path, json.dumps(mine, indent=1))
         return
     stage_of = {p.name: s for s, p in cfg.stage_phases()}
 

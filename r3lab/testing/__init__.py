@@ -1,5 +1,6 @@
 """What tests, notebooks and benchmarks build on without downloading anything: toy policies, images, samples and
-trajectories; miniature copies of the real benchmarks and of other systems' runs, each in its exact format."""
+trajectories; miniature copies of the real benchmarks and of other systems' runs, each in its exact format; CUDA-graph
+capture stood in for on a CPU."""
 from .._lazy import lazy
 
 __getattr__, __dir__, __all__ = lazy(__name__, {
@@ -8,4 +9,5 @@ __getattr__, __dir__, __all__ = lazy(__name__, {
         "write_mme_realworld", "write_treebench"],
     ".mini_runs": ["write_vlmr3_eval", "write_deepeyes_eval", "write_agent_loop", "write_trl_completions",
         "write_training_log"],
+    ".graphs": ["standin_graphs"],
 })

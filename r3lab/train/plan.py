@@ -13,7 +13,11 @@ then adds up, for SFT and R-GRPO, full fine-tuning and LoRA, with and without gr
   one layer recomputed; the vision tower only when it trains; lm_head only at the supervised positions
   (`r3lab.engine.scoring`);
 - R-GRPO's rollout: a KV cache per row (2 x full-attention layers x KV heads x head_dim), holes included;
-  a frozen reference copy when beta > 0 and the whole model trains (LoRA's reference is its base: free).
+  a frozen reference copy when beta > 0 and the whole model trains (LoRA's reference is its base: free);
+- with the static cache (`cache="static"`, the default) that KV stays allocated between rollouts, through the
+  update, as the engine's pool (`r3lab.engine.pool`), with its logits buffer and what the captured decode steps
+  hold (one step's working memory at the largest batch bucket: its logits in the dtype and in fp32, a few rows of
+  layer activations): `pool`, counted in the update's peak and in the largest group that fits.
 
 Stage defaults (which groups train) come from SFTConfig / RGRPOConfig. `benchmarks/plan_memory.py` checks the
 numbers against a measured peak on this CPU (benchmarks/results/plan_cpu.json).
@@ -46,11 +50,15 @@ class PlanConfig:
     group_size: int = 8  # R-GRPO: rollouts per prompt when no larger group is asked for
     holes: float = 0.25  # R-GRPO: share of the lock-step KV cache that is padding (compaction bounds it)
     beta: float = 0.0  # R-GRPO KL weight: > 0 keeps a frozen reference (a full copy unless LoRA)
+    cache: str = "static"  # R-GRPO rollouts' KV cache: "static" keeps its buffers and graphs through the update,
+        # "dynamic" frees them after each rollout
     lora: LoRAConfig = nested(LoRAConfig, "lora-", r=16)  # the adapters the LoRA rows use
     reserve: float = 1.5  # GiB kept free: CUDA context, allocator fragmentation, kernel workspaces
 
     def __post_init__(self):
         read_nested(self)
+        if self.cache not in ("static", "dynamic"):
+            raise ValueError(f"PlanConfig.cache = {self.cache!r}: use 'static' or 'dynamic'")
         if self.dtype not in BYTES:
             raise ValueError(f"PlanConfig.dtype = {self.dtype!r}: use one of {', '.join(BYTES)}")
         check_ranges(self, ints=dict(text_tokens=(0, None), image_tokens=(0, None), new_tokens=(0, None),
@@ -186,6 +194,13 @@ def kv_bytes(s: Shape, c: PlanConfig, bw: int) -> float:
     return 2 * s.attention_layers * s.kv_dim * bw * c.tokens / (1 - c.holes)
 
 
+def pool_row_bytes(s: Shape, c: PlanConfig, bw: int) -> float:
+    """What one row of the static cache's pool keeps between rollouts besides its KV: its row of the logits buffer
+    (fp32) and of the captured steps' working memory (the step's logits in the dtype and in fp32, a few activations
+    per layer width)."""
+    return s.vocab * 4 + s.vocab * (bw + 4) + (4 * s.intermediate + 8 * s.hidden) * bw
+
+
 def forward_bytes(s: Shape, c: PlanConfig) -> dict:
     """A plain forward without gradients (evaluation, a rollout's prefill): the weights, the full logits
     (B=1, every position) and what one layer holds at a time (its input and working set)."""
@@ -218,15 +233,19 @@ def _stage(s: Shape, c: PlanConfig, stage: str, mode: str, checkpointing: bool) 
     row = dict(stage=stage, mode=mode, checkpointing=checkpointing, trainable=trainable, weights=weights, grads=grads,
                optimizer=optim, reference=reference, activations=act)
     if stage == "SFT":
-        row.update(kv=0.0, total=fixed + act, fits=max(0, int((budget - fixed) // act)) if budget > fixed else 0)
+        row.update(kv=0.0, pool=0.0, total=fixed + act,
+                   fits=max(0, int((budget - fixed) // act)) if budget > fixed else 0)
     else:
         kv = kv_bytes(s, c, bw)
+        kept = kv + pool_row_bytes(s, c, bw) if c.cache == "static" else 0.0  # a row of the pool, kept throughout
+        pool = c.group_size * kept
         # rollouts hold no gradients (zeroed to None after every step); the update runs one row at a time
         step = c.group_size * s.vocab * 8  # each decoding step's fp32 logits and log-probs for the group
-        rollout = weights + optim + reference + c.group_size * kv + step
-        row.update(kv=kv, total=max(rollout, fixed + act),
-                   fits=max(0, int((budget - weights - optim - reference) // (kv + s.vocab * 8)))
-                   if fixed + act <= budget else 0)
+        rollout = weights + optim + reference + c.group_size * max(kv, kept) + step
+        by_rollout = (budget - weights - optim - reference) // (max(kv, kept) + s.vocab * 8)
+        by_update = (budget - fixed - act) // kept if kept else by_rollout
+        row.update(kv=kv, pool=pool, total=max(rollout, fixed + act + pool),
+                   fits=max(0, int(min(by_rollout, by_update))) if fixed + act <= budget else 0)
     return row
 
 
@@ -256,16 +275,18 @@ class Plan:
                f"(lm {s.params.get('lm', 0) / 1e9:.2f}, vision {s.params.get('vision', 0) / 1e9:.2f}, merger "
                f"{s.params.get('merger', 0) / 1e9:.3f}); {c.dtype}; {c.gpu_memory:g} GiB card, {c.reserve:g} kept free",
                f"one trajectory: {c.tokens} tokens ({c.image_tokens} image, {c.new_tokens} written); LoRA r={c.lora.r} "
-               f"on {','.join(c.lora.parts)}; R-GRPO group {c.group_size}, beta {c.beta:g}",
+               f"on {','.join(c.lora.parts)}; R-GRPO group {c.group_size}, beta {c.beta:g}, {c.cache} cache",
                "", f"{'stage':7} {'mode':5} {'ckpt':4} {'weights':>8} {'grads':>8} {'optim':>8} {'ref':>8} "
-               f"{'act/traj':>8} {'kv/row':>8} {'peak@1':>8}  largest that fits"]
+               f"{'act/traj':>8} {'kv/row':>8} {'pool':>8} {'peak@1':>8}  largest that fits"]
         for r in self.rows:
             fit = (f"batch {r['fits']} per micro-step" if r["stage"] == "SFT" else f"group {r['fits']}") \
                 if r["fits"] else "does not fit"
             out.append(f"{r['stage']:7} {r['mode']:5} {'on' if r['checkpointing'] else 'off':4} {g(r['weights'])} "
                        f"{g(r['grads'])} {g(r['optimizer'])} {g(r['reference'])} {g(r['activations'])} "
-                       f"{g(r['kv'])} {g(r['total'])}  {fit}")
-        out.append("GiB; peak@1 = one trajectory per micro-step (R-GRPO: the larger of the rollout of the group "
-                   "and the update). Estimates: measure with `bash benchmarks/gpu_check.sh`.")
+                       f"{g(r['kv'])} {g(r['pool'])} {g(r['total'])}  {fit}")
+        out.append("GiB; pool = the static cache the group's rollouts keep through the update (KV, logits buffer, "
+                   "captured steps; 0 with --cache dynamic); peak@1 = one trajectory per micro-step (R-GRPO: the "
+                   "larger of the rollout of the group and the update with the pool). Estimates: measure with "
+                   "`bash benchmarks/gpu_check.sh`.")
         return "\n".join(out)
 

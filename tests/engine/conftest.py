@@ -11,15 +11,15 @@ def _one_thread():
     torch.set_num_threads(n)
 
 
-def standin_graphs(monkeypatch) -> list:
-    """CUDA-graph capture on this CPU, stood in for: the "captured" step is the engine's own step function, which
-    reads only the static buffers, so replaying it after the engine copied a step's inputs in computes what a
-    replayed graph would, and an input left stale gives a wrong logit. Returns the steps "captured"."""
-    from r3lab.engine import graphs
+def standin_graphs(monkeypatch, fail: str = "") -> list:
+    """CUDA-graph capture on this CPU, stood in for (`r3lab.testing.graphs`): the "captured" step is the engine's own
+    step function, which reads only the static buffers, so replaying it after the engine copied a step's inputs in
+    computes what a replayed graph would, and an input left stale gives a wrong logit. Returns the steps "captured"."""
+    from r3lab.testing.graphs import standin_patches
 
-    captured = []
-    monkeypatch.setattr(graphs, "use_graphs", lambda setting, device: True)
-    monkeypatch.setattr(graphs, "capture", lambda step, device, pool: captured.append(step) or step)
+    patches, captured = standin_patches(fail)
+    for (module, name), value in patches.items():
+        monkeypatch.setattr(module, name, value)
     return captured
 
 
@@ -28,5 +28,6 @@ def cache(request, monkeypatch):
     """The cache kinds a rollout runs with: today's growing cache, the static one, the static one replayed."""
     if request.param == "graphed":
         standin_graphs(monkeypatch)
+        monkeypatch.setattr("r3lab.engine.pool.WINDOW", 64)  # several attention windows at r3-tiny's lengths
         return "static"
     return request.param

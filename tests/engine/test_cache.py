@@ -21,25 +21,45 @@ def policy():
     return p
 
 
+def _choose(*a):
+    toks, lps = choose(*a)  # left on the device (the engine fetches both in one copy)
+    return toks.tolist(), lps.tolist()
+
+
 def test_choose_greedy_forced_and_logprobs():
     logits = torch.tensor([[0.0, 5.0, 1.0, 2.0], [3.0, 0.0, 0.0, 9.0]])
     ban = torch.tensor([0.0, 0.0, 0.0, float("-inf")])
-    toks, lps = choose(logits, [None, None], 0.0, 1.0, ban, None)
+    toks, lps = _choose(logits, None, 0.0, 1.0, ban, None)
     assert toks == [1, 0]  # row 1's argmax (id 3) is banned
-    toks, lps = choose(logits, [None, 3], 0.0, 1.0, ban, None)  # a script may force even a banned id
+    toks, lps = _choose(logits, torch.tensor([-1, 3]), 0.0, 1.0, ban, None)  # a script may force even a banned id
     assert toks == [1, 3]
     assert lps == pytest.approx(torch.log_softmax(logits, -1)[[0, 1], [1, 3]].tolist())
     g = torch.Generator().manual_seed(0)
-    toks, lps = choose(logits, [None, None], 2.0, 1.0, ban, g)
+    toks, lps = _choose(logits, None, 2.0, 1.0, ban, g)
     assert lps == pytest.approx(torch.log_softmax(logits / 2.0, -1)[[0, 1], toks].tolist())  # before masking
+
+
+def test_forced_tokens_live_on_the_device_and_follow_their_rows():
+    from r3lab.engine.host import Link
+    from r3lab.engine.sampling import Forced
+
+    link = Link(torch.device("cpu"))
+    assert Forced.of([[], []], link) is None  # no script: nothing to force
+    f = Forced.of([[5, 6], [], [7]], link)
+    assert f.next().tolist() == [5, -1, 7]
+    f.step()
+    assert f.next().tolist() == [6, -1, -1]
+    f.keep(torch.tensor([0, 2]))  # row 1 left the batch
+    f.step()
+    assert f.next().tolist() == [-1, -1] and link.sends == 1  # the table went to the device once
 
 
 def test_top_p_keeps_only_the_nucleus():
     logits = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05]]))
     g = torch.Generator().manual_seed(0)
-    seen = {choose(logits, [None], 1.0, 0.7, torch.zeros(4), g)[0][0] for _ in range(300)}
+    seen = {_choose(logits, None, 1.0, 0.7, torch.zeros(4), g)[0][0] for _ in range(300)}
     assert seen == {0, 1}  # 0.5 + 0.3 reaches 0.7; 2 and 3 are never drawn
-    seen = {choose(logits, [None], 1.0, 1.0, torch.zeros(4), g)[0][0] for _ in range(300)}
+    seen = {_choose(logits, None, 1.0, 1.0, torch.zeros(4), g)[0][0] for _ in range(300)}
     assert seen == {0, 1, 2, 3}
 
 

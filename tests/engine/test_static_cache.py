@@ -11,10 +11,11 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from r3lab.core.batch import collate, model_inputs
 from r3lab.core.crop_calls import format_crop_call as call
 from r3lab.data.sample import Sample
-from r3lab.engine import static_cache
+from r3lab.engine import pool as pools
 from r3lab.engine.config import RolloutConfig
+from r3lab.engine.pool import bucket, kept, release_pool, window
 from r3lab.engine.rollouts import rollout
-from r3lab.engine.static_cache import StaticSharedCache, bucket, release_pool
+from r3lab.engine.static_cache import StaticSharedCache
 from r3lab.model.tiny import TinyConfig, build_tiny
 from r3lab.testing import toy_image
 
@@ -91,7 +92,9 @@ def test_replayed_steps_are_exact_and_bucketed(policy, samples, monkeypatch):
     assert worst(policy, samples[:2], stats=stats) < 1e-4
     # 4 rows, then 3 (row 0 done: bucket 4 with one dummy row), ...: every decode step is a replay
     assert stats["captures"] == len(captured) >= 1 and stats["replays"] > 40 and stats["cache"] == "static"
-    assert [bucket(n, 64) for n in (1, 2, 3, 5, 8, 9, 64)] == [1, 2, 4, 8, 8, 16, 64] and bucket(9, 12) == 12
+    assert stats["graphs"] == "on" and stats["pool"]["steps"] == len(captured) and not stats["pool"]["broken"]
+    assert [bucket(n, 64) for n in (1, 2, 3, 5, 8, 9, 33, 64)] == [1, 2, 4, 8, 8, 16, 40, 64] and bucket(9, 12) == 12
+    assert [window(n, 1000) for n in (1, 256, 257, 600, 999)] == [256, 256, 512, 1000, 1000]
 
 
 def test_a_stale_position_id_or_row_is_caught(policy, samples, monkeypatch):
@@ -100,20 +103,22 @@ def test_a_stale_position_id_or_row_is_caught(policy, samples, monkeypatch):
     assert worst(policy, samples[:2]) < 1e-4
     decode, select = StaticSharedCache._decode, StaticSharedCache.select
 
-    def stale_positions(self, ids, pos, slot):
-        return decode(self, ids, self.pool.pos[:, :self._B].clone(), slot)
+    def stale(name):  # the step reads last step's positions or ids: the engine "forgot" to write this step's
+        def run(self, slot):
+            buf = getattr(self.pool, name)[..., :self._B, :]
+            last = self.__dict__.get("_last")
+            if last is not None and last.shape == buf.shape:
+                buf.copy_(last)
+            self._last = buf.clone()
+            return decode(self, slot)
+        run.__name__ = f"stale_{name}"
+        return run
 
-    def stale_ids(self, ids, pos, slot):
-        return decode(self, self.pool.ids[:self._B].clone(), pos, slot)
+    def rows_not_moved(self, rows, idx=None):  # the bookkeeping of a dropped row without moving its followers' keys
+        self._B = len(rows)
+        self._keep_rows(list(rows))
 
-    def rows_not_moved(self, rows):  # the bookkeeping of a dropped row without moving its followers' keys
-        if self.pool is None:  # the prompts' rows repeated before the buffers
-            return select(self, rows)
-        n = len(rows)
-        self.next_pos, self.real = [self.next_pos[i] for i in rows], [self.real[i] for i in rows]
-        self._B = n
-
-    for name, fn in (("_decode", stale_positions), ("_decode", stale_ids), ("select", rows_not_moved)):
+    for name, fn in (("_decode", stale("pos")), ("_decode", stale("ids")), ("select", rows_not_moved)):
         with monkeypatch.context() as m:
             m.setattr(StaticSharedCache, name, fn)
             assert worst(policy, samples[:2]) > 1e-2, fn.__name__
@@ -125,38 +130,39 @@ def test_the_kept_buffers_serve_another_image_and_a_stale_one_is_caught(policy, 
     standin_graphs(monkeypatch)
     release_pool(policy)
     assert worst(policy, samples[:1], scripts=SCRIPTS[1:3]) < 1e-4
-    pool = static_cache._POOLS[policy.model]
-    assert worst(policy, samples[2:], scripts=SCRIPTS[1:3]) < 1e-4  # another image, same buffers
-    assert static_cache._POOLS[policy.model] is pool and pool.steps
-    freeze = StaticSharedCache._freeze
+    pool = kept(policy)["pool"]
+    stats = {}
+    assert worst(policy, samples[2:], scripts=SCRIPTS[1:3], stats=stats) < 1e-4  # another image, same buffers
+    assert kept(policy)["pool"] is pool and pool.steps and stats["pools"] == stats["captures"] == 0
+    moved_in = StaticSharedCache.from_prefill.__func__
 
-    def keys_left_stale(self):  # the new prompts' keys never reach the buffers: the last rollout's stay
-        kept = [(k.clone(), v.clone()) for k, v in static_cache._POOLS[self.policy.model].kv]
-        freeze(self)
-        assert self.pool is pool
-        for (k, v), (k0, v0) in zip(self.pool.kv, kept):
+    def keys_left_stale(cls, prefill, *a, **kw):  # the new prompts' keys never reach the buffers: the last ones stay
+        old = [(k.clone(), v.clone()) for k, v in kept(prefill.policy)["pool"].kv]
+        sc = moved_in(cls, prefill, *a, **kw)
+        assert sc.pool is pool
+        for (k, v), (k0, v0) in zip(sc.pool.kv, old):
             k.copy_(k0)
             v.copy_(v0)
+        return sc
 
     with monkeypatch.context() as m:
-        m.setattr(StaticSharedCache, "_freeze", keys_left_stale)
+        m.setattr(StaticSharedCache, "from_prefill", classmethod(keys_left_stale))
         assert worst(policy, samples[:1], scripts=SCRIPTS[1:3]) > 1e-2
 
 
 def test_buffers_grow_when_holes_outrun_them_and_moved_weights_get_new_ones(policy, samples, monkeypatch):
     standin_graphs(monkeypatch)
     release_pool(policy)
-    monkeypatch.setattr(static_cache, "ALIGN", 1)
-    init = StaticSharedCache.__init__
-    monkeypatch.setattr(StaticSharedCache, "__init__", lambda self, p, b, reserve, *a: init(self, p, b, 1, *a))
+    monkeypatch.setattr(pools, "ALIGN", 1)
+    monkeypatch.setattr("r3lab.engine.rollouts.reserve", lambda policy, cfg: 1)
     stats = {}
     assert worst(policy, samples[:2], replace(CFG, compact_holes=1.0), stats=stats) < 1e-4
-    assert stats["regrows"] >= 1
-    pool = static_cache._POOLS[policy.model]
+    assert stats["regrows"] >= 1 and stats["pools"] == 1 + stats["regrows"]
+    pool = kept(policy)["pool"]
     # the same weights at new addresses: graphs would read freed memory
     policy.model.to(torch.float64).to(torch.float32)
     assert worst(policy, samples[:1], scripts=SCRIPTS[1:3]) < 1e-4
-    assert static_cache._POOLS[policy.model] is not pool
+    assert kept(policy)["pool"] is not pool
     assert release_pool(policy) and not release_pool(policy)
 
 
@@ -221,19 +227,13 @@ def test_cache_settings_are_checked(policy, samples):
 
 def test_a_capture_that_fails_warns_and_decodes_eagerly(policy, samples, monkeypatch):
     """cuda_graphs="auto": a model whose step cannot be recorded still rolls out, exactly; True would raise."""
-    from r3lab.engine import graphs
-
-    def refuse(step, device, pool):
-        raise RuntimeError("operation not permitted when stream is capturing")
-
-    monkeypatch.setattr(graphs, "use_graphs", lambda setting, device: True)
-    monkeypatch.setattr(graphs, "capture", refuse)
+    standin_graphs(monkeypatch, fail="operation not permitted when stream is capturing")
     release_pool(policy)
     stats = {}
     with pytest.warns(UserWarning, match="capturing the decode step as a CUDA graph failed.*decode eagerly"):
         assert worst(policy, samples[:2], stats=stats) < 1e-4
-    assert stats["captures"] == stats["replays"] == 0 and static_cache._POOLS[policy.model].broken
+    assert stats["captures"] == stats["replays"] == 0 and kept(policy)["pool"].broken
+    assert stats["graphs"] == "broken: RuntimeError: operation not permitted when stream is capturing"  # one line
     release_pool(policy)
-    monkeypatch.setattr("r3lab.engine.rollouts.use_graphs", graphs.use_graphs)  # its CPU check, stood in for too
     with pytest.raises(RuntimeError, match="stream is capturing"):
         worst(policy, samples[:1], replace(CFG, cuda_graphs=True), scripts=SCRIPTS[1:3])

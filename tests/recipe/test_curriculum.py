@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from r3lab.engine.config import ENGINE
 from r3lab.recipe import checks
 from r3lab.recipe.checks import CheckError
 from r3lab.recipe.curriculum import Check, Mix, Phase, base_stage, sft_stage
@@ -104,6 +105,8 @@ def test_the_shipped_card_maps_one_to_one_onto_the_curriculum():
     cfg = RecipeConfig(**read_settings(card))
     flat = to_flat({k: asdict(getattr(cfg, k)) for k in ("base", "sft", "rgrpo")})
     assert flat == {k: card[k] for k in ALIASES}  # every flat setting, and back
+    engine = {k: getattr(cfg.train_rollout, k) for k in ENGINE}  # how the engine computes: the card predates them
+    card = {k: {**v, **engine} if k.endswith("_rollout") else v for k, v in card.items()}
     assert {k: v for k, v in asdict(cfg).items() if k not in ("base", "sft", "rgrpo")} == \
         {k: v for k, v in card.items() if k not in ALIASES} | {"out": "runs/recipe", "rows": cfg.rows,
                                                               "parallel": cfg.parallel, "ship": ""}

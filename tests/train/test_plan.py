@@ -35,6 +35,26 @@ def test_rows_add_up_and_order_as_expected():
     assert "does not fit" in p.table() and "group" in p.table()
 
 
+def test_the_static_cache_kept_through_the_update_is_counted():
+    """The KV pool (and its logits buffer and captured steps) stays allocated between rollouts: R-GRPO's update holds
+    it. 64 rows of 3,000 slots at the 3B shape: about 7 GB, as the engine allocates it."""
+    shape = model_shape("qwen2.5-vl-3b")
+    c = PlanConfig(group_size=64, text_tokens=750, image_tokens=1500, new_tokens=256, holes=0.25)
+    rows = {(r["stage"], r["mode"], r["checkpointing"]): r for r in plan(c, shape).rows}
+    grpo = rows["R-GRPO", "lora", True]
+    kv = 2 * 36 * 2 * 128 * 2 * 3000  # K and V x layers x KV heads x head_dim x bf16 bytes x slots
+    assert grpo["kv"] == pytest.approx(kv) and 64 * kv <= grpo["pool"] <= 64 * kv + 0.2 * GIB
+    assert 6.5 * GIB < grpo["pool"] < 7.3 * GIB and rows["SFT", "lora", True]["pool"] == 0
+    update = grpo["weights"] + grpo["grads"] + grpo["optimizer"] + grpo["activations"]
+    assert grpo["total"] >= update + grpo["pool"]  # the update runs with the pool held
+    dynamic = {(r["stage"], r["mode"], r["checkpointing"]): r for r in plan(PlanConfig(
+        group_size=64, text_tokens=750, image_tokens=1500, new_tokens=256, cache="dynamic"), shape).rows}
+    assert dynamic["R-GRPO", "lora", True]["pool"] == 0 and dynamic["R-GRPO", "lora", True]["fits"] >= grpo["fits"]
+    assert " pool " in plan(c, shape).table()
+    with pytest.raises(ValueError, match="PlanConfig.cache"):
+        PlanConfig(cache="paged")
+
+
 def test_bad_settings_are_named():
     with pytest.raises(ValueError, match="neither a checkpoint folder"):
         plan(PlanConfig(policy="/no/such/folder"))
