@@ -1,5 +1,5 @@
-"""The audit after `evaluate`'s own rollout (`eval_audit`: keys per family with chance levels, questions), the model-free audit of imported runs,
-attention vs box per crop, and the reproduction diff between two runs."""
+"""The audit after `evaluate`'s own rollout (`eval_audit`: keys per family with chance levels, questions), the
+model-free audit of imported runs, attention vs box per crop, and the reproduction diff between two runs."""
 import json
 import math
 
