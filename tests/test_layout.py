@@ -15,6 +15,8 @@ import pytest
 
 import r3lab
 
+from . import HANG_S
+
 PKG = Path(r3lab.__file__).parent
 # imports run from a higher layer to a lower one only; one layer's subpackages never import each other
 LAYERS = {"_lazy": 0, "core": 1, "data": 2, "model": 2, "engine": 3, "importers": 3, "train": 4, "explain": 4,
@@ -151,7 +153,7 @@ def test_modules_stay_small(name):
 
 def _imported_by(code: str) -> set[str]:
     out = subprocess.run([sys.executable, "-c", code + "\nimport sys; print(' '.join(sys.modules))"],
-                         capture_output=True, text=True, timeout=120)
+                         capture_output=True, text=True, timeout=HANG_S)
     assert out.returncode == 0, out.stderr
     return set(out.stdout.split())
 

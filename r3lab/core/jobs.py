@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import runpy
+import signal
 import subprocess
 import sys
 import time
@@ -93,6 +94,9 @@ def launch(argv: list[str]) -> None:
     the process that started this one (PARENT_ENV); NPROC > 1 runs it as that many torchrun ranks, each tied to
     this process in turn (torchrun runs here, so it is the ranks' parent)."""
     nproc, module, *args = argv
+    # the scheduler stops a job with SIGINT (training saves); started from a background shell (`cmd &` in a script)
+    # or by one that ignores SIGINT, a job inherits it ignored and Python never raises KeyboardInterrupt
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     die_with_parent(parent=parent_from_env())
     if int(nproc) > 1:
         from torch.distributed.run import main as torchrun

@@ -6,6 +6,8 @@ import pytest
 
 from r3lab.cli.app import COMMANDS, build_parser, command_of, main
 
+from .. import HANG_S
+
 
 def test_every_command_module_has_add_arguments_and_run():
     import importlib
@@ -28,7 +30,7 @@ def test_only_the_chosen_command_is_imported():
     code = ("import sys\nfrom r3lab.cli.app import build_parser\n"
             "build_parser(['data', 'stats', 'x'])\n"
             "print(' '.join(m for m in sys.modules if m.startswith('r3lab.cli.')))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=HANG_S)
     assert out.returncode == 0, out.stderr
     assert set(out.stdout.split()) == {"r3lab.cli.app", "r3lab.cli.data_stats"}
 

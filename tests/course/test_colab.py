@@ -14,6 +14,8 @@ import pytest
 from r3lab.course import colab
 from r3lab.course.runner import find_notebooks
 
+from .. import HANG_S
+
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = find_notebooks() + sorted((ROOT / "notebooks" / "solutions").glob("[0-9]*.ipynb"))
 
@@ -46,7 +48,7 @@ def test_without_r3lab_outside_colab_it_says_what_to_install(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("R3LAB_REPO", "PYTHONPATH")}
     # -S: no site-packages, so r3lab does not import (this kernel's Python without the course installed)
     out = subprocess.run([sys.executable, "-S", "-c", colab.SETUP_CELL], capture_output=True, text=True, cwd=tmp_path,
-                         env=env, timeout=60)
+                         env=env, timeout=HANG_S)
     assert out.returncode == 1 and not list(tmp_path.iterdir())
     last = out.stderr.strip().splitlines()[-1]
     assert last.startswith("ModuleNotFoundError: r3lab is not installed in this kernel: pip install 'r3lab[course]'")

@@ -22,6 +22,10 @@ import pytest
 from r3lab.core import env
 from r3lab.course.runner import NOTEBOOKS, ensure_kernel
 
+from .. import HANG_S
+
+WAIT_MS = HANG_S * 1000  # playwright's waits (ms): a bound for a hang only
+
 pytestmark = pytest.mark.browser
 
 CHROMIUM = Path(os.environ.get("R3LAB_CHROMIUM", "/usr/bin/chromium"))
@@ -29,7 +33,7 @@ CHROMIUM = Path(os.environ.get("R3LAB_CHROMIUM", "/usr/bin/chromium"))
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 NOTEBOOK = "40_explain_crops.ipynb"
-RUN_TIMEOUT_S = 240  # the whole notebook in smoke mode (about 20 s alone; the machine is shared)
+RUN_TIMEOUT_S = HANG_S  # the whole notebook in smoke mode (about 30 s alone; several times that on a busy machine)
 
 
 def _missing(reason: str):
@@ -92,7 +96,7 @@ def lab(tmp_path_factory):
     proc = subprocess.Popen(cmd, cwd=root, env=environ, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + HANG_S
         while True:
             if proc.poll() is not None:
                 pytest.fail(f"JupyterLab exited with {proc.returncode}:\n{(tmp / 'jupyter.log').read_text()[-3000:]}")
@@ -103,7 +107,7 @@ def lab(tmp_path_factory):
             except OSError:
                 pass
             if time.monotonic() > deadline:
-                pytest.fail(f"JupyterLab did not answer in 120 s:\n{(tmp / 'jupyter.log').read_text()[-3000:]}")
+                pytest.fail(f"JupyterLab did not answer in {HANG_S} s:\n{(tmp / 'jupyter.log').read_text()[-3000:]}")
             time.sleep(0.5)
         yield base, token, tmp
     finally:
@@ -154,7 +158,7 @@ def _wait_for_step(page, step: str, not_img: str | None = None) -> dict:
     cond = f"s && s.readout === '{step}' && s.hot === '{step}'"
     if not_img is not None:
         cond += f" && s.img !== {json.dumps(not_img)}"
-    page.wait_for_function(f"() => {{ const s = ({_PLAYER_STATE})(); return {cond}; }}", timeout=60_000)
+    page.wait_for_function(f"() => {{ const s = ({_PLAYER_STATE})(); return {cond}; }}", timeout=WAIT_MS)
     return page.evaluate(_PLAYER_STATE)
 
 
@@ -164,10 +168,10 @@ def test_step_player_renders_and_follows_the_slider(lab, browser):
     console = []
     page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
     try:
-        page.goto(f"{base}/lab/tree/{NOTEBOOK}?token={token}", wait_until="domcontentloaded", timeout=120_000)
+        page.goto(f"{base}/lab/tree/{NOTEBOOK}?token={token}", wait_until="domcontentloaded", timeout=WAIT_MS)
         # Wait for the notebook to open with its kernel idle, then Run > Run All Cells, as a person would.
-        page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=120_000)
-        page.wait_for_function("() => document.body.innerText.includes('r3lab (Python 3) | Idle')", timeout=120_000)
+        page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=WAIT_MS)
+        page.wait_for_function("() => document.body.innerText.includes('r3lab (Python 3) | Idle')", timeout=WAIT_MS)
         page.get_by_role("menuitem", name="Run", exact=True).click()
         page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
         # Finished: the check cell printed its line, or some cell raised.
@@ -233,11 +237,11 @@ def test_an_executed_notebook_opens_whole_untrusted(lab, browser, executed):
     shutil.copy2(result.output, root / "executed.ipynb")  # never run or trusted in this server
     page = browser.new_page()
     try:
-        page.goto(f"{base}/lab/tree/executed.ipynb?token={token}", wait_until="domcontentloaded", timeout=120_000)
-        page.wait_for_selector(".jp-NotebookPanel .jp-OutputArea-output", timeout=120_000)
+        page.goto(f"{base}/lab/tree/executed.ipynb?token={token}", wait_until="domcontentloaded", timeout=WAIT_MS)
+        page.wait_for_selector(".jp-NotebookPanel .jp-OutputArea-output", timeout=WAIT_MS)
         page.wait_for_function("() => [...document.querySelectorAll('.jp-OutputArea-output img')].length >= 2 && "
                                "[...document.querySelectorAll('.jp-OutputArea-output img')].every(i => i.complete)",
-                               timeout=60_000)
+                               timeout=WAIT_MS)
         state = page.evaluate(_LAB_FIGURES)
         page.screenshot(path=str(tmp / "executed-untrusted.png"), full_page=True)
         shown = [i for i in state["imgs"] if i["w"] > 0]

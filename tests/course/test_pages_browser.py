@@ -15,6 +15,10 @@ import pytest
 from r3lab.core import env
 from r3lab.course import runner as nbr
 
+from .. import HANG_S
+
+WAIT_MS = HANG_S * 1000  # playwright's waits (ms): a bound for a hang only
+
 CHROMIUM = Path(os.environ.get("R3LAB_CHROMIUM", "/usr/bin/chromium"))
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -57,8 +61,8 @@ def _shown_images(page_url: str, tmp: Path, width: dict | None = None) -> list[d
                                                     args=FLAGS, viewport={"width": 1600, "height": 900})
         try:
             page = ctx.new_page()
-            page.goto(page_url, wait_until="load", timeout=60_000)
-            page.wait_for_function("() => [...document.images].every(i => i.complete)", timeout=30_000)
+            page.goto(page_url, wait_until="load", timeout=WAIT_MS)
+            page.wait_for_function("() => [...document.images].every(i => i.complete)", timeout=WAIT_MS)
             page.screenshot(path=str(tmp / "page.png"), full_page=True)  # kept with the test's tmp folder
             if width is not None:
                 width["notebook"] = page.evaluate("() => { const w = document.querySelector('.jupyter-wrapper'); "

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from .. import HANG_S
+
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPTS = {"colab": ROOT / "routes" / "colab.sh", "wheel": ROOT / "routes" / "wheel.sh",
            "binder": ROOT / "binder" / "verify.sh"}
@@ -36,7 +38,7 @@ def test_make_routes_runs_every_route_and_each_runs_every_lesson():
 def test_the_wheel_route_installs_outside_the_clone_and_runs_lessons(tmp_path):
     env = {**os.environ, "ROUTE_LESSONS": CI_LESSONS}
     proc = subprocess.run(["bash", str(SCRIPTS["wheel"]), str(tmp_path / "wheel")], capture_output=True, text=True,
-                          timeout=1800, env=env)
+                          timeout=6 * HANG_S, env=env)  # a bound for a hang only
     print(proc.stdout[-4000:])
     assert proc.returncode == 0, f"routes/wheel.sh failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n" \
                                  f"{proc.stderr[-3000:]}"

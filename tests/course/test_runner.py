@@ -7,6 +7,8 @@ import pytest
 
 from r3lab.course import runner as nbr
 
+from .. import HANG_S
+
 
 PARAMS = ('smoke: bool = False  # tiny sizes\nlr: float = 0.001  # learning rate\n'
           'name: str = "a"  # a name\nsteps: int = 3  # steps')
@@ -57,7 +59,7 @@ def test_parse_value_like_papermill():
 
 def test_series_runs_writes_index_and_reports_failures(folder, tmp_path):
     out = tmp_path / "out"
-    results = nbr.run_series(None, {"steps": 5}, profile="smoke", out=out, timeout=120, folder=folder)
+    results = nbr.run_series(None, {"steps": 5}, profile="smoke", out=out, timeout=HANG_S, folder=folder)
     ok, bad = results
     assert ok.ok and ok.numbers == {"lr": 0.001, "steps": 5, "smoke": True}
     assert list(ok.numbers) == ["lr", "steps", "smoke"]  # the order the notebook reported them in
@@ -79,7 +81,7 @@ def test_headless_kernel_and_headline(folder, tmp_path):
     _nb(folder / "20_sft.ipynb", "import os\nfrom r3lab.course import report\n"
         "report(read_one_before=0.5, read_one_after=0.75, headless=os.environ.get('R3LAB_HEADLESS'),"
         " bars=os.environ.get('TQDM_DISABLE'))")
-    r, = nbr.run_series(["20"], out=tmp_path / "o", timeout=120, folder=folder)
+    r, = nbr.run_series(["20"], out=tmp_path / "o", timeout=HANG_S, folder=folder)
     assert r.ok and r.numbers["headless"] == "1" and r.numbers["bars"] == "1"
     assert nbr.headline(r) == ["read_one: 0.5 → 0.75"]
     assert "<b>read_one: 0.5 → 0.75</b>" in (tmp_path / "o" / "index.html").read_text()
@@ -101,7 +103,7 @@ def test_cli_refuses_unknown_parameter_in_a_subprocess(folder, tmp_path):
     code = ("import sys; from pathlib import Path; import r3lab.course.runner as n; "
             f"n.NOTEBOOKS = Path({str(folder)!r}); from r3lab.cli.app import main; "
             "sys.exit(main(['notebooks', 'run', '00', '-p', 'lerning_rate', '1e-3']))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=HANG_S)
     assert out.returncode == 2
     assert "no parameter 'lerning_rate'" in out.stderr and "lr: float" in out.stderr
 
@@ -180,14 +182,14 @@ def test_smoke_mode_names_the_given_parameters_it_replaces(tmp_path, capsys):
     assert nbr.smoke_replaces(path, {"steps": 50, "beta": 0.1}) == {
         "steps": (50, nbr.SMOKE["20_sft"]["steps"]), "beta": (0.1, "not used in smoke mode")}
     assert nbr.smoke_replaces(path, {"steps": nbr.SMOKE["20_sft"]["steps"]}) == {}  # the same value: nothing replaced
-    (r,) = nbr.run_series(["20"], {"steps": 50}, profile="smoke", out=tmp_path / "run", folder=tmp_path, timeout=120)
+    (r,) = nbr.run_series(["20"], {"steps": 50}, profile="smoke", out=tmp_path / "run", folder=tmp_path, timeout=HANG_S)
     assert r.ok and r.replaced == {"steps": (50, nbr.SMOKE["20_sft"]["steps"])}
     assert "smoke mode replaces the given steps=50 (it runs 4)" in capsys.readouterr().out
     row = json.loads((tmp_path / "run" / "results.json").read_text())[0]
     assert row["replaced"] == {"steps": [50, 4]} and row["cpu_seconds"] > 0 and row["machine"]["cpus"] >= 1
     assert "smoke mode replaced steps=50" in (tmp_path / "run" / "index.html").read_text()
     (r,) = nbr.run_series(["20"], {"steps": 50}, profile="default", out=tmp_path / "run2", folder=tmp_path,
-                          timeout=120)
+                          timeout=HANG_S)
     assert r.ok and r.replaced == {}  # a default run keeps every given value
 
 
@@ -197,9 +199,9 @@ def test_the_index_links_the_solutions_run_into_the_same_folder(tmp_path):
     _nb(lessons / "00_a.ipynb", "print(1)")
     _nb(sols / "00_a.ipynb", "print(2)")
     out = tmp_path / "run"
-    (r,) = nbr.run_series(None, profile="smoke", out=out, folder=lessons, timeout=120)
+    (r,) = nbr.run_series(None, profile="smoke", out=out, folder=lessons, timeout=HANG_S)
     assert r.ok and "solution</a>" not in (out / "index.html").read_text()
-    (s,) = nbr.run_series(None, profile="smoke", out=out / "solutions", folder=sols, timeout=120)
+    (s,) = nbr.run_series(None, profile="smoke", out=out / "solutions", folder=sols, timeout=HANG_S)
     assert s.ok and nbr.refresh_index(out) == (out / "index.html").resolve()
     page = (out / "index.html").read_text()
     assert 'href="solutions/00_a/00_a.html">solution</a>' in page and "00_a.html" in page

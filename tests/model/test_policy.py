@@ -12,6 +12,8 @@ from r3lab.model.policy import R3Processor, load_policy
 from r3lab.model.tiny import TinyConfig, build_tiny
 from r3lab.testing import tiny_policy, toy_image
 
+from .. import HANG_S
+
 
 def _forward(policy, traj):
     with torch.no_grad():
@@ -49,7 +51,7 @@ def test_fresh_process_loads_through_auto_classes_offline(tmp_path):
         "print(type(m).__name__, t.convert_tokens_to_ids('<|image_pad|>') == m.config.image_token_id, p.merge_size)\n"
     )
     env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=HANG_S)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["Qwen2_5_VLForConditionalGeneration", "True", "2"]
 

@@ -15,6 +15,8 @@ from r3lab.explain.crops import explain_crops
 from r3lab.testing import tiny_policy, toy_trajectory
 from r3lab.viz.page import export_html, trajectory_html
 
+from .. import HANG_S
+
 EVIL = '</script><script>window.PWNED=1</script><img src=x onerror=alert(1)> & "quotes"'
 
 
@@ -60,7 +62,7 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
 
 def _chromium(args, profile):
     return subprocess.run([CHROMIUM, *FLAGS, f"--user-data-dir={profile}", *args], capture_output=True, text=True,
-                          timeout=120)
+                          timeout=HANG_S)
 
 
 @pytest.mark.browser

@@ -75,11 +75,15 @@ def test_a_browser_that_never_answers_is_given_up_on_and_killed(fresh, monkeypat
     monkeypatch.setenv("R3LAB_CHROMIUM", str(fake))
     monkeypatch.setattr(static, "START_S", 1.0)
     popen = subprocess.Popen
+    spawned = []
 
     def slow_popen(args, *a, **k):  # a loaded machine: the browser starts after the start's bound has passed
-        if str(fake) in map(str, args):
-            time.sleep(spawn_s)
-        return popen(args, *a, **k)
+        if str(fake) not in map(str, args):
+            return popen(args, *a, **k)
+        time.sleep(spawn_s)
+        proc = popen(args, *a, **k)
+        spawned.append(proc.pid)
+        return proc
 
     monkeypatch.setattr(subprocess, "Popen", slow_popen)
     raised = []
@@ -98,9 +102,12 @@ def test_a_browser_that_never_answers_is_given_up_on_and_killed(fresh, monkeypat
     with pytest.raises(static.BrowserMissing, match="within 1 s"):  # not waited on twice
         static.figure_png(go.Figure())
     assert static.static_bundle(go.Figure().to_dict())["image/png"]  # matplotlib draws it meanwhile
-    time.sleep(spawn_s + 3)  # time for a browser started late (a leak) to show itself
-    started = list(map(int, pids.read_text().split())) if pids.exists() else []
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 60  # a bound for a hang only: the late start happens after spawn_s
+    while not spawned and time.monotonic() < deadline:
+        time.sleep(0.1)  # the browser started late (a leak unless it is killed) has been started
+    assert spawned, "the browser was never started"
+    started = set(spawned) | (set(map(int, pids.read_text().split())) if pids.exists() else set())
+    deadline = time.monotonic() + 60  # a bound for a hang only: a leaked browser would sleep 300 s
     while (alive := [pid for pid in started if _running(pid)]) and time.monotonic() < deadline:
         time.sleep(0.1)  # a killed process may take a moment to be reaped by whoever inherits it
     assert not alive, f"the browser's processes {alive} outlived figure_png"

@@ -1,29 +1,35 @@
-"""How recipe_guard.json was made, on commit 619ce44 (format-1 settings, one error class per check):
-`OMP_NUM_THREADS=1 python make_recipe_guard.py OUT recipe_guard.json` (then its "how" and "recipe_json" were added).
-On another kind of CPU (the bytes of bfloat16 autocast are the CPU's): `git worktree add W 619ce44`, run this script
-there with `PYTHONPATH=W`, and add its hashes to recipe_guard.json under that CPU's `cpu_kind()` (test_curriculum.py).
+"""How recipe_guard.json and recipe_guard.safetensors were made: format 1 (commit 619ce44, the recipe before its
+curriculum was data) runs the guard scenario, and its checkpoints are sketched (../recipe_guard.py) on any machine:
 
-The tiny recipe with every phase and check on, each check failing once past its one added phase, then its bar
-dropped, until every row is evaluated: the sha256 of every checkpoint file, every check record and every row.
+    git worktree add /tmp/w619 619ce44
+    OMP_NUM_THREADS=1 PYTHONPATH=/tmp/w619 .venv/bin/python tests/recipe/data/make_recipe_guard.py OUT
+
+The scenario: the tiny recipe in float32 with every phase and check on, every bar at 100 (each check adds its one
+phase, then fails), the bars dropped to 0 one check at a time, then every row evaluated. Kept: each run's error
+class, every check record, every row and the recipe.json format 1 wrote, exactly; each checkpoint file's sketch.
 """
-import hashlib
 import json
+import subprocess
 import sys
 from pathlib import Path
 
 import torch
 
-from r3lab.recipe.recipe import Recipe, RecipeConfig
+import r3lab
+from r3lab.replication.recipe import Recipe, RecipeConfig  # format 1's module (619ce44)
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from recipe_guard import save_reference, sketch  # noqa: E402  (no r3lab import: the same on both commits)
 
 torch.set_num_threads(1)
-out = Path(sys.argv[1])
+out, here = Path(sys.argv[1]), Path(__file__).parent
 GUARD = dict(n_base=24, base_steps=2, base_batch=4, ground_check=2, ground_early=0.5, ground_more=1, ground_rounds=1,
              pairs_steps=1, read_first_steps=1, read_focus_steps=1, read_steps=1, read_check=2, read_more=1,
              read_rounds=1, compare_drill_steps=1, drill_check=2, drill_more=1, drill_rounds=1, compare_steps=1,
              compare_check=2, compare_more=1, compare_rounds=1, n_train=24, n_eval=3, sft_steps=2, sft_batch=4,
              sft_check=2, sft_more=1, sft_rounds=1, sft_read_rounds=1, sft_read_more=1, rgrpo_steps=1, group_size=2,
              rgrpo_batch=4, train_rollout={"max_new_tokens": 24}, eval_rollout={"max_new_tokens": 24},
-             view={"crop_max_pixels": 98 * 98}, parallel=1)
+             view={"crop_max_pixels": 98 * 98}, parallel=1, autocast=False)
 bars = dict(ground_min=100.0, read_min=100.0, drill_min=100.0, compare_min=100.0, sft_min=100.0, sft_read_min=100.0)
 errors = []
 for drop in [None, ("ground_min",), ("read_min",), ("drill_min",), ("compare_min", "compare_ground_min"), ("sft_min",),
@@ -36,9 +42,14 @@ for drop in [None, ("ground_min",), ("read_min",), ("drill_min",), ("compare_min
     except Exception as e:  # noqa: BLE001
         errors.append(type(e).__name__)
         print(type(e).__name__, str(e)[:200])
-hashes = {str(p.relative_to(out)): hashlib.sha256(p.read_bytes()).hexdigest()
-          for p in sorted(out.rglob("*.safetensors"))}
+commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=Path(r3lab.__file__).parent, text=True,
+                        capture_output=True).stdout.strip()
+how = (f"Made by make_recipe_guard.py (its docstring) on commit {commit}, torch {torch.__version__}, one thread. "
+       "recipe_guard.safetensors: each checkpoint file's layout and sketch (recipe_guard.py); here each run's error, "
+       "every check record and row, and the recipe.json format 1 wrote.")
 checks = {p.name: json.loads(p.read_text()) for p in sorted((out / "logs").glob("*_checks.json"))}
 rows = {p.stem: json.loads(p.read_text())["rows"] for p in sorted((out / "eval").glob("*.json"))}
-print(json.dumps(dict(errors=errors, hashes=hashes, checks=checks, rows=rows), indent=1, sort_keys=True),
-      file=open(sys.argv[2], "w"))
+recipe_json = json.loads((out / "recipe.json").read_text())
+(here / "recipe_guard.json").write_text(json.dumps(dict(how=how, errors=errors, checks=checks, rows=rows,
+                                                        recipe_json=recipe_json), indent=1, sort_keys=True) + "\n")
+save_reference(sketch(out), here / "recipe_guard.safetensors")
