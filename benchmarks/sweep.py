@@ -66,8 +66,8 @@ def _ray_head(tmp: Path, cpus: int):
         log = open(tmp / f"ray{attempt}.log", "w")
         head = subprocess.Popen([str(Path(sys.executable).parent / "ray"), "start", "--head", "--block",
                                  "--node-ip-address", "127.0.0.1", "--port", str(p), "--num-cpus", str(cpus),
-                                 "--include-dashboard", "false", "--disable-usage-stats", "--temp-dir",
-                                 tempfile.mkdtemp(prefix="r3ray-", dir="/tmp")],
+                                 "--include-dashboard", "false", "--include-log-monitor", "false", "--no-monitor",
+                                 "--disable-usage-stats", "--temp-dir", tempfile.mkdtemp(prefix="r3ray-", dir="/tmp")],
                                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=RAY_ENV)
         while "Ray runtime started" not in (tmp / f"ray{attempt}.log").read_text():
             if head.poll() is not None:
@@ -75,7 +75,20 @@ def _ray_head(tmp: Path, cpus: int):
             time.sleep(0.5)
         else:
             return head, f"127.0.0.1:{p}"
+        _stop_head(head)  # a start that failed leaves its GCS and API server running in its group
     raise RuntimeError((tmp / "ray1.log").read_text()[-2000:])
+
+
+def _stop_head(head) -> None:
+    try:
+        os.killpg(head.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+    try:
+        head.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        head.kill()
+        head.wait()
 
 
 def main(argv=None) -> dict:
@@ -112,11 +125,7 @@ def main(argv=None) -> dict:
                     local_t.append(round(_sweep(short, tmp / "local1", "--workers", 1), 2))
                     loads.append(os.getloadavg()[0])
             finally:
-                os.killpg(head.pid, signal.SIGTERM)
-                try:
-                    head.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    head.kill()
+                _stop_head(head)
             per_run = (min(ray_t) - min(local_t)) / args.runs
             out["ray"] = {"runs": args.runs, "questions_per_run": args.ray_n, "ray_seconds": ray_t,
                           "local_1_worker_seconds": local_t, "overhead_per_run_s": round(per_run, 2),
