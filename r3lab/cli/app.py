@@ -116,8 +116,10 @@ def _run(argv: list[str]) -> int:
         parser.print_help()
         return 0
     args = parser.parse_args(argv)
-    from ..core.env import configure_threads  # it loads torch: only once a command runs, never for --help
+    module = importlib.import_module(args._module)
+    if getattr(module, "USES_TORCH", True):  # a command that never computes with torch (report sweep) skips its load
+        from ..core.env import configure_threads  # it loads torch: only once a command runs, never for --help
 
-    configure_threads()
-    rc = importlib.import_module(args._module).run(args)
+        configure_threads()
+    rc = module.run(args)
     return int(rc or 0)

@@ -12,6 +12,8 @@ from ..core.files import atomic_write_text
 from ..sweep.results import load_sweep
 from ..viz.sweep_report import summary_rows, sweep_html
 
+USES_TORCH = False  # numbers and a page: `r3lab` does not load torch for it (seconds of a report's time)
+
 
 def add_arguments(parser) -> None:
     parser.add_argument("folder", metavar="DIR", help="a sweep folder (`r3lab sweep SPEC --out DIR`), finished or not")

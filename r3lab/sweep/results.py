@@ -20,7 +20,7 @@ from ..core.files import read_text
 from .folder import RUNS, read_sweep
 from .scores import PER_QUESTION, SCORES
 from .spec import TRAINING, SweepSpec, spec_from_dict
-from .stats import Comparison, Estimate, compare, estimate, holm, overlaps, rng_for
+from .stats import Comparison, Estimate, bootstrap_tables, holm, overlaps, rng_for
 from .status import RunStatus, read_status
 
 
@@ -177,37 +177,42 @@ class Sweep:
 
     def summary(self, reps: int | None = None) -> list[PointResult]:
         """Every point x metric: its estimate, chance level and (but the baseline) its paired comparison with the
-        baseline; Holm-adjusted over the points of each metric."""
+        baseline; Holm-adjusted over the points of each metric. The resamples are drawn once per table shape (seeds
+        x questions) and shared by every point and metric of that shape (`stats.bootstrap_tables`), from a
+        generator named by the sweep and the shape: the same report every time, whatever the order."""
         from .stats import RESAMPLES
 
         reps = reps or RESAMPLES
         base = self.spec.baseline_point()
+        jobs = {}  # shape -> [(x, y or None, where the result goes)]
         out = []
         for metric in self.metrics():
             bx, bseeds, bq = self.table(base, metric)
-            family = []
             for p in self.points():
-                x, seeds, ids = self.table(p, metric)
-                rng = rng_for(self.record.get("created"), json.dumps(p, sort_keys=True), metric)
-                if not len(seeds) or not len(ids):
-                    est, cmp = Estimate(math.nan, math.nan, math.nan, 0, 0), None
-                elif p == base or not len(bseeds):
-                    est, cmp = estimate(x, rng, reps), None
-                else:
-                    common = [s for s in seeds if s in bseeds]
-                    qs = [i for i in ids if i in set(bq)]
-                    if not common or not qs:
-                        est, cmp = estimate(x, rng, reps), None
-                    elif common == seeds and qs == ids:
-                        est, cmp = compare(x, self.table(base, metric, common, qs)[0], rng, reps)
-                    else:  # seeds or questions only one side holds: the point alone, then the pairs
-                        est = estimate(x, rng, reps)
-                        _, cmp = compare(self.table(p, metric, common, qs)[0], self.table(base, metric, common, qs)[0],
-                                         rng, reps)
-                res = PointResult(p, metric, est, self.chance(metric, p), cmp)
+                res = PointResult(p, metric, Estimate(math.nan, math.nan, math.nan, 0, 0), self.chance(metric, p))
                 out.append(res)
-                if cmp is not None:
-                    family.append(res)
+                x, seeds, ids = self.table(p, metric)
+                if not len(seeds) or not len(ids):
+                    continue
+                common = [s for s in seeds if s in bseeds] if p != base else []
+                qs = [i for i in ids if i in set(bq)] if common else []
+                if common == seeds and qs == ids:  # the point's own table pairs with the baseline's
+                    jobs.setdefault(x.shape, []).append((x, self.table(base, metric, common, qs)[0], res, "both"))
+                    continue
+                jobs.setdefault(x.shape, []).append((x, None, res, "estimate"))
+                if qs:  # seeds or questions only one side holds: the point alone, then the pairs
+                    xc, yc = self.table(p, metric, common, qs)[0], self.table(base, metric, common, qs)[0]
+                    jobs.setdefault(xc.shape, []).append((xc, yc, res, "comparison"))
+        for shape, todo in jobs.items():
+            found = bootstrap_tables([(x, y) for x, y, _, _ in todo], rng_for(self.record.get("created"), *shape),
+                                     reps)
+            for (_, _, res, what), (est, cmp) in zip(todo, found):
+                if what != "comparison":
+                    res.estimate = est
+                if what != "estimate":
+                    res.comparison = cmp
+        for metric in self.metrics():
+            family = [r for r in out if r.metric == metric and r.comparison is not None]
             for res, adj in zip(family, holm([r.comparison.p for r in family])):
                 res.comparison.p_holm = adj
         return out

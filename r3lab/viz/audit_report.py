@@ -17,9 +17,6 @@ from pathlib import Path
 from typing import Sequence
 
 from ..core.files import atomic_write_text
-from ..audit.audit import SETTINGS, WHAT
-from ..evaluation.cost import PARTS
-from ..evaluation.necessity import VARIANTS
 
 STYLE = """body{font-family:system-ui,sans-serif;margin:1.5em;color:#222}
 table{border-collapse:collapse;margin:.6em 0 1.4em}
@@ -87,6 +84,10 @@ def _numbers(rows: dict) -> str:
 
 
 def _costs(rows: dict) -> str:
+    from ..audit.audit import SETTINGS  # here, not at the top: they bring torch, which sweep.html's page needs not
+    from ..evaluation.cost import PARTS
+    from ..evaluation.necessity import VARIANTS
+
     names = [s for s in dict.fromkeys(("own", *SETTINGS, *VARIANTS))
              if any(f"tokens_per_correct_{s}" in r for r in rows.values())]
     out = [f"<tr><td>{e(fam)}</td><td>{e(s)}</td>" + "".join(
@@ -133,6 +134,9 @@ def _answer_cell(rec: dict | None) -> str:
 
 
 def _questions(questions: Sequence[dict]) -> str:
+    from ..audit.audit import SETTINGS
+    from ..evaluation.necessity import VARIANTS
+
     settings = [s for s in dict.fromkeys((*SETTINGS, *VARIANTS)) if any(s in q.get("settings", {}) for q in questions)]
     out = []
     for fam in sorted({q.get("family", "?") for q in questions}):
@@ -153,6 +157,8 @@ def _questions(questions: Sequence[dict]) -> str:
 
 def audit_html(results: dict, questions: Sequence[dict], title: str = "r3lab audit") -> str:
     """The whole page: numbers per family, the legend, cost, attention vs box, then every question."""
+    from ..audit.audit import WHAT
+
     rows = results.get("rows", {})
     legend = "".join(f"<li><code>{e(k)}</code>: {e(v)}</li>" for k, v in WHAT.items())
     body = (f'<p class="small">{e(results.get("source", ""))} · {len(questions)} questions · complete: '

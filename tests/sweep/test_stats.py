@@ -1,11 +1,13 @@
 """The sweep's statistics against the definitions they claim: scipy's own percentile bootstrap where one level is
-resampled, a direct two-level resampling loop, rliable's probability of improvement, Holm's adjustment."""
+resampled, a direct two-level resampling loop, rliable's probability of improvement, Holm's adjustment; and a sweep's
+tables in one vectorised pass against scipy's bootstrap of each table alone with the statistic written out."""
 import math
+import warnings
 
 import numpy as np
 import pytest
 
-from r3lab.sweep.stats import compare, estimate, holm, overlaps, rng_for
+from r3lab.sweep.stats import bootstrap_tables, compare, estimate, holm, overlaps, rng_for
 
 scipy_stats = pytest.importorskip("scipy.stats")
 
@@ -92,3 +94,54 @@ def test_intervals_are_reproducible_and_holm_is_holms():
     assert overlaps(0.1, 0.3, 0.2) and not overlaps(0.25, 0.3, 0.2) and not overlaps(0.1, 0.3, None)
     with pytest.raises(ValueError, match="shape"):
         compare(x, x[:, :5], rng_for("bad"))
+
+
+def _per_table(x, y, rng, reps):
+    """One table alone, as the report did it before the batch: `scipy.stats.bootstrap` of the seed and question
+    indices (percentile), the statistic written out on the resampled cells: mean, paired difference, and per question
+    the share of won seed pairs averaged over questions (NaN cells left out). (lows, highs, p of the difference)."""
+    def stat(si, qi, axis=-1):
+        cells = (si[..., :, None], qi[..., None, :])
+        a, b = x[cells], y[cells]  # (resamples, seeds, questions) as drawn
+        won = np.where(np.isnan(a[..., :, None, :] - b[..., None, :, :]), np.nan,
+                       (a[..., :, None, :] > b[..., None, :, :]) + 0.5 * (a[..., :, None, :] == b[..., None, :, :]))
+        return np.stack([np.nanmean(a, (-2, -1)), np.nanmean(a - b, (-2, -1)),
+                         np.nanmean(np.nanmean(won, (-3, -2)), -1)])
+
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # nanmean of a resample's question with no scored pair
+        res = scipy_stats.bootstrap((np.arange(x.shape[0]), np.arange(x.shape[1])), stat, n_resamples=reps,
+                                    vectorized=True, paired=False, method="percentile", rng=rng)
+    d = res.bootstrap_distribution[1]
+    p = min(1.0, 2 * min(np.sum(d <= 0) + 1, np.sum(d >= 0) + 1) / (d.size + 1))
+    return res.confidence_interval.low, res.confidence_interval.high, p
+
+
+def test_one_pass_over_many_tables_equals_scipys_bootstrap_of_each_alone():
+    rng = np.random.default_rng(4)
+    y = _table(0.5, seeds=3, questions=40, seed=5)
+    xs = [_table(p, seeds=3, questions=40, seed=k) for k, p in enumerate((0.5, 0.6, 0.7, 0.4))]
+    xs[1][0, ::5] = np.nan  # a question some seeds left empty (no crop), others scored
+    xs[2][:, :4] = np.nan  # questions no seed scored
+    pairs = [(x, y) for x in xs] + [(xs[0], None)]
+    found = bootstrap_tables(pairs, np.random.default_rng(11), reps=600)  # every table from one set of draws
+    for (x, yy), (est, cmp) in zip(pairs, found):
+        lo, hi, p = _per_table(x, y, np.random.default_rng(11), 600)  # the same draws, this table alone
+        assert (est.lo, est.hi) == pytest.approx((lo[0], hi[0]), abs=1e-12)
+        assert est.mean == pytest.approx(np.nanmean(x), abs=1e-12)
+        if yy is None:
+            assert cmp is None
+            continue
+        assert (cmp.lo, cmp.hi, cmp.poi_lo, cmp.poi_hi) == pytest.approx((lo[1], hi[1], lo[2], hi[2]), abs=1e-12)
+        assert cmp.p == pytest.approx(p) and cmp.poi == pytest.approx(_rliable_poi_nan(x, y), abs=1e-12)
+    with pytest.raises(ValueError, match="one shape"):
+        bootstrap_tables([(xs[0], None), (xs[0][:, :5], None)], rng)
+
+
+def _rliable_poi_nan(x, y):
+    out = []
+    for q in range(x.shape[1]):
+        won = [(i > j) + 0.5 * (i == j) for i in x[:, q] for j in y[:, q] if not (np.isnan(i) or np.isnan(j))]
+        if won:
+            out.append(np.mean(won))
+    return float(np.mean(out))

@@ -4,6 +4,8 @@ and the page in Chromium (whole, sortable, the hostile text never run)."""
 import csv
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -43,6 +45,15 @@ def test_the_report_files(sweep):
     assert top["seeds"] == "2"  # its failed seed left out; the comparison paired on the two others
     runs = list(csv.DictReader((sweep / "runs.csv").open()))
     assert len(runs) == 9 and [r["state"] for r in runs].count("failed") == 1
+
+
+def test_the_report_command_never_loads_torch(sweep, tmp_path):
+    """A page of numbers: `r3lab report sweep` leaves torch (seconds to load) and the model code alone."""
+    copy = shutil.copytree(sweep, tmp_path / "sw")
+    code = ("import sys; from r3lab.cli.app import main; rc = main(['report', 'sweep', sys.argv[1]]); "
+            "print('loaded:', sorted(m for m in ('torch', 'transformers') if m in sys.modules)); sys.exit(rc)")
+    done = subprocess.run([sys.executable, "-c", code, str(copy)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and "loaded: []" in done.stdout, done.stdout + done.stderr
 
 
 def test_the_frame_is_one_row_per_run(sweep):
