@@ -22,6 +22,7 @@ Targets at 2,000 tokens: capture time <= 1.5x plain, capture peak <= 5 % of eage
 "extra peak" (peak minus the plain forward's peak) against eager's extra, and the kept bytes.
 Writes benchmarks/results/attention.json.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,10 +42,10 @@ MAIN_SIDE = {500: 476, 1000: 812, 2000: 1204}  # main image side (px) giving abo
 def _setup(length: int):
     import torch
 
-    from r3lab.model.tiny import TinyConfig, build_tiny
-    from r3lab.core.regions import ViewConfig
-    from r3lab.testing import toy_trajectory
     from r3lab.core.batch import collate, model_inputs
+    from r3lab.core.regions import ViewConfig
+    from r3lab.model.tiny import TinyConfig, build_tiny
+    from r3lab.testing import toy_trajectory
 
     torch.set_num_threads(2)
     side = MAIN_SIDE.get(length) or 28 * round((length * 0.8) ** 0.5)
@@ -112,8 +113,11 @@ def worker(mode: str, length: int, repeats: int) -> dict:
     any other mode: the peak RSS of one forward in a fresh process."""
     policy, traj, kw = _setup(length)
     queries = traj.loss_mask()  # the model_text tokens, what explain_crops reads
-    info = {"tokens": len(traj.input_ids()), "image_tokens": sum(len(p.ids) - 2 for p in traj.image_pieces),
-            "queries": int(queries.sum())}
+    info = {
+        "tokens": len(traj.input_ids()),
+        "image_tokens": sum(len(p.ids) - 2 for p in traj.image_pieces),
+        "queries": int(queries.sum()),
+    }
     if mode == "time":
         runs = {m: _runner(policy, traj, kw, queries, m) for m in MODES}
         times = {m: [] for m in MODES}
@@ -124,8 +128,11 @@ def worker(mode: str, length: int, repeats: int) -> dict:
                 t0 = time.perf_counter()
                 runs[m]()
                 times[m].append(time.perf_counter() - t0)
-        return dict(info, time_ms={m: round(min(v) * 1e3, 1) for m, v in times.items()},
-                    time_ms_median={m: round(statistics.median(v) * 1e3, 1) for m, v in times.items()})
+        return dict(
+            info,
+            time_ms={m: round(min(v) * 1e3, 1) for m, v in times.items()},
+            time_ms_median={m: round(statistics.median(v) * 1e3, 1) for m, v in times.items()},
+        )
     once = _runner(policy, traj, kw, queries, mode)
     once()  # warm-up
     kept, peak = _peak_during(once)
@@ -145,8 +152,13 @@ def main(argv=None) -> dict:
     rows, timing = [], {}
 
     def run(mode, length):
-        out = subprocess.run([sys.executable, __file__, "--worker", mode, str(length), "--repeats", str(args.repeats)],
-                             capture_output=True, text=True, env=env, check=True)
+        out = subprocess.run(
+            [sys.executable, __file__, "--worker", mode, str(length), "--repeats", str(args.repeats)],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=True,
+        )
         return json.loads(out.stdout.strip().splitlines()[-1])
 
     for length in args.lengths:
@@ -161,20 +173,28 @@ def main(argv=None) -> dict:
         p, e = r["plain"], r["eager"]
         summary[str(length)] = {"tokens": p["tokens"], "eager_time_vs_plain": round(e["time_ms"] / p["time_ms"], 3)}
         for c in ("capture", "capture_all"):
-            summary[str(length)].update({
-                f"{c}_time_vs_plain": round(r[c]["time_ms"] / p["time_ms"], 3),
-                f"{c}_peak_vs_eager": round(r[c]["peak_mb"] / max(e["peak_mb"], 1e-9), 4),
-                f"{c}_extra_peak_vs_eager_extra": round((r[c]["peak_mb"] - p["peak_mb"])
-                                                        / max(e["peak_mb"] - p["peak_mb"], 1e-9), 4),
-                f"{c}_kept_vs_eager": round(r[c]["kept_mb"] / max(e["kept_mb"], 1e-9), 5),
-            })
+            summary[str(length)].update(
+                {
+                    f"{c}_time_vs_plain": round(r[c]["time_ms"] / p["time_ms"], 3),
+                    f"{c}_peak_vs_eager": round(r[c]["peak_mb"] / max(e["peak_mb"], 1e-9), 4),
+                    f"{c}_extra_peak_vs_eager_extra": round(
+                        (r[c]["peak_mb"] - p["peak_mb"]) / max(e["peak_mb"] - p["peak_mb"], 1e-9), 4
+                    ),
+                    f"{c}_kept_vs_eager": round(r[c]["kept_mb"] / max(e["kept_mb"], 1e-9), 5),
+                }
+            )
     top = summary.get(str(max(args.lengths)), {})
-    res = {"rows": rows, "timing": {str(k): v for k, v in timing.items()}, "summary": summary,
-           "targets": {"capture_time_vs_plain": 1.5, "capture_peak_vs_eager": 0.05},
-           "met": {c: {"time": top.get(f"{c}_time_vs_plain", 9) <= 1.5,
-                       "memory": top.get(f"{c}_peak_vs_eager", 9) <= 0.05}
-                   for c in ("capture", "capture_all")},
-           "config": "text 4L x 256, 8 heads / 4 KV heads; vision 2L x 64; fp32; 2 threads; one crop"}
+    res = {
+        "rows": rows,
+        "timing": {str(k): v for k, v in timing.items()},
+        "summary": summary,
+        "targets": {"capture_time_vs_plain": 1.5, "capture_peak_vs_eager": 0.05},
+        "met": {
+            c: {"time": top.get(f"{c}_time_vs_plain", 9) <= 1.5, "memory": top.get(f"{c}_peak_vs_eager", 9) <= 0.05}
+            for c in ("capture", "capture_all")
+        },
+        "config": "text 4L x 256, 8 heads / 4 KV heads; vision 2L x 64; fp32; 2 threads; one crop",
+    }
     out = Path(__file__).parent / "results" / "attention.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(res, indent=2))

@@ -10,6 +10,7 @@ shipped base checkpoint, one thread per process: once in one process, once as tw
 Prints each check's wall times, their ratio and whether the two measurements agree; writes
 benchmarks/results/base_checks.json. The ratio needs two idle cores.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,7 +21,7 @@ from pathlib import Path
 
 from sft_check import ROOT, one_and_two
 
-WORKER = textwrap.dedent('''
+WORKER = textwrap.dedent("""
     import json, sys, time
     import torch
     torch.set_num_threads(1)
@@ -45,7 +46,7 @@ WORKER = textwrap.dedent('''
     if dist.info().is_main:
         json.dump({"checks": out, "ranks": dist.info().world_size}, open(sys.argv[1], "w"))
     dist.shutdown()
-''')
+""")
 
 
 def main(argv=None) -> dict:
@@ -55,14 +56,26 @@ def main(argv=None) -> dict:
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "base_checks.json"))
     args = ap.parse_args(argv)
     one, two = (r["checks"] for r in one_and_two(WORKER, args.policy, args.n))
-    rows = {name: {"one_process_s": round(one[name]["seconds"], 1), "two_ranks_s": round(two[name]["seconds"], 1),
-                   "two_vs_one": round(two[name]["seconds"] / one[name]["seconds"], 3),
-                   "same_check": one[name]["check"] == two[name]["check"], "check": one[name]["check"]}
-            for name in one}
+    rows = {
+        name: {
+            "one_process_s": round(one[name]["seconds"], 1),
+            "two_ranks_s": round(two[name]["seconds"], 1),
+            "two_vs_one": round(two[name]["seconds"] / one[name]["seconds"], 3),
+            "same_check": one[name]["check"] == two[name]["check"],
+            "check": one[name]["check"],
+        }
+        for name in one
+    }
     total = {k: round(sum(r[k] for r in rows.values()), 1) for k in ("one_process_s", "two_ranks_s")}
-    out = {"n": args.n, "policy": Path(args.policy).name, "checks": rows, "total": total,
-           "two_vs_one": round(total["two_ranks_s"] / total["one_process_s"], 3),
-           "when": time.strftime("%Y-%m-%d"), "config": "one thread per process, the recipe's check settings"}
+    out = {
+        "n": args.n,
+        "policy": Path(args.policy).name,
+        "checks": rows,
+        "total": total,
+        "two_vs_one": round(total["two_ranks_s"] / total["one_process_s"], 3),
+        "when": time.strftime("%Y-%m-%d"),
+        "config": "one thread per process, the recipe's check settings",
+    }
     print(json.dumps(out, indent=1))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(out, indent=2))

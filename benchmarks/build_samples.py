@@ -6,6 +6,7 @@ Target: building 5,000 samples (every image rendered once) in under a minute on 
 Prints the rates and writes benchmarks/results/build_samples.json. Saving PNGs is measured on a
 subset (`--save-n`) and extrapolated; `images="scene"` saving is measured on all samples.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -67,14 +68,20 @@ def main(argv=None) -> dict:
         "coarse_residual_mean": sum(r["coarse_max"] for r in residual) / len(residual),
         "zoomed_residual_mean": sum(r["zoomed_max"] for r in residual) / len(residual),
     }
-    print(f"built {args.n} samples in {t_build:.2f} s, rendered every image in {t_render:.2f} s: "
-          f"{res['samples_per_s']} samples/s ({res['ratio_to_target']:.2f} of the 60 s budget for 5,000)")
-    print(f"filters: {t_filter:.2f} s, kept {report.kept}/{args.n}; save (scenes): {t_scene:.2f} s; "
-          f"save (PNG): {res['save_png_ms_per_sample']} ms and {res['png_kb_per_sample']} KB per sample")
+    print(
+        f"built {args.n} samples in {t_build:.2f} s, rendered every image in {t_render:.2f} s: "
+        f"{res['samples_per_s']} samples/s ({res['ratio_to_target']:.2f} of the 60 s budget for 5,000)"
+    )
+    print(
+        f"filters: {t_filter:.2f} s, kept {report.kept}/{args.n}; save (scenes): {t_scene:.2f} s; "
+        f"save (PNG): {res['save_png_ms_per_sample']} ms and {res['png_kb_per_sample']} KB per sample"
+    )
     for k, v in res["legibility"].items():
         print(f"{k:>5}: {v['coarse_px']:.2f} px at the coarse view, >= {v['zoomed_px']:.2f} px after crop-and-zoom")
-    print(f"largest pixel change made by the details (0-255): coarse view {res['coarse_residual_mean']:.0f}, "
-          f"zoomed crop {res['zoomed_residual_mean']:.0f} (mean over 40 read_one scenes)")
+    print(
+        f"largest pixel change made by the details (0-255): coarse view {res['coarse_residual_mean']:.0f}, "
+        f"zoomed crop {res['zoomed_residual_mean']:.0f} (mean over 40 read_one scenes)"
+    )
     out = Path(__file__).parent / "results" / "build_samples.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(res, indent=1))

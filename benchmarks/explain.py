@@ -28,6 +28,7 @@ attention: wall time after `torch.cuda.synchronize()`, best of `--repeats` after
 `torch.cuda.max_memory_allocated()` above the memory held before the call (weights and the cached stream).
 Writes benchmarks/results/explain_gpu.json. `--device cpu --shape tiny` runs that path on this CPU (the test).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -57,13 +58,14 @@ def _setup(length: int, device: str = "cpu", shape: str = "", dtype: str = "floa
 
     if device == "cpu":
         torch.set_num_threads(THREADS)
-    side = SIDE.get(length) or 28 * round(length ** 0.5)
+    side = SIDE.get(length) or 28 * round(length**0.5)
     view = ViewConfig(max_pixels=side * side, crop_max_pixels=224 * 224)
     if shape and shape != "tiny":
         from r3lab.model.real import real_policy
 
-        view = ViewConfig(min_pixels=224 * 224, max_pixels=side * side, crop_min_pixels=112 * 112,
-                          crop_max_pixels=224 * 224)
+        view = ViewConfig(
+            min_pixels=224 * 224, max_pixels=side * side, crop_min_pixels=112 * 112, crop_max_pixels=224 * 224
+        )
         policy = real_policy(shape, device=device, dtype=getattr(torch, dtype), view=view)
     else:
         policy = build_tiny(TinyConfig(hidden=256, layers=4, heads=8, kv_heads=4, intermediate=512, seed=0), view=view)
@@ -95,9 +97,17 @@ def _runner(mode, s, cf, pos, mask, steps, read):
         if mode == "fwd_bwd":
             return attribute(s, pos, "gradient_x_input")
         if mode.startswith("ig"):
-            return attribute(s, pos, "integrated_gradients", baseline=base, steps=steps, chunk=int(mode[4]),
-                             recompute=mode.endswith("_rc"))
+            return attribute(
+                s,
+                pos,
+                "integrated_gradients",
+                baseline=base,
+                steps=steps,
+                chunk=int(mode[4]),
+                recompute=mode.endswith("_rc"),
+            )
         return patch_layers(s, cf, mask, {"read": read}, chunk=8 if mode == "sweep_c8" else 1)
+
     return once
 
 
@@ -124,7 +134,9 @@ def worker(mode: str, length: int, repeats: int, steps: int) -> dict:
 def _summary(ms: dict, mem: dict, tokens: int, L: int, S: int) -> dict:
     """Each method's time and peak as ratios to the work it must do (`ms`: per-mode time, `mem`: per-mode peak)."""
     return {
-        "tokens": tokens, "layers": L, "steps": S,
+        "tokens": tokens,
+        "layers": L,
+        "steps": S,
         "ig_c1_time_vs_S_fwd_bwd": round(ms["ig_c1"] / (S * ms["fwd_bwd"]), 3),
         "ig_c4_time_vs_S_fwd_bwd": round(ms["ig_c4"] / (S * ms["fwd_bwd"]), 3),
         "ig_c1_rc_time_vs_S_fwd_bwd": round(ms["ig_c1_rc"] / (S * ms["fwd_bwd"]), 3),
@@ -135,9 +147,14 @@ def _summary(ms: dict, mem: dict, tokens: int, L: int, S: int) -> dict:
         "sweep_time_vs_L_forwards": round(ms["sweep"] / (L * ms["forward"]), 3),
         "sweep_time_vs_needed_forwards": round(ms["sweep"] / ((L + 1) * ms["forward"]), 3),
         "sweep_peak_vs_forward": round(mem["sweep"] / max(mem["forward"], 1e-9), 3),
-        **({"sweep_c8_time_vs_L_forwards": round(ms["sweep_c8"] / (L * ms["forward"]), 3),
-            "sweep_c8_peak_vs_forward": round(mem["sweep_c8"] / max(mem["forward"], 1e-9), 3)}
-           if "sweep_c8" in ms else {}),
+        **(
+            {
+                "sweep_c8_time_vs_L_forwards": round(ms["sweep_c8"] / (L * ms["forward"]), 3),
+                "sweep_c8_peak_vs_forward": round(mem["sweep_c8"] / max(mem["forward"], 1e-9), 3),
+            }
+            if "sweep_c8" in ms
+            else {}
+        ),
     }
 
 
@@ -166,9 +183,15 @@ def device_run(length: int, device: str, shape: str, dtype: str, repeats: int, s
             times.append(time.perf_counter() - t0)
         ms[m] = round(min(times) * 1e3, 2)
         mem[m] = round((torch.cuda.max_memory_allocated() - before) / 2**20, 1) if cuda else None
-    info = {"tokens": s.length, "main_cells": len(s.main_pos), "layers": s.parts.n_layers, "targets": len(pos),
-            "wall_ms": ms, "peak_mb_above_held": mem,
-            "held_mb": round(torch.cuda.memory_allocated() / 2**20, 1) if cuda else None}
+    info = {
+        "tokens": s.length,
+        "main_cells": len(s.main_pos),
+        "layers": s.parts.n_layers,
+        "targets": len(pos),
+        "wall_ms": ms,
+        "peak_mb_above_held": mem,
+        "held_mb": round(torch.cuda.memory_allocated() / 2**20, 1) if cuda else None,
+    }
     del policy, s, cf, runs
     if cuda:
         torch.cuda.empty_cache()
@@ -206,8 +229,23 @@ def main(argv=None) -> dict:
     env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="65536", TQDM_DISABLE="1")
 
     def run(mode, length):
-        out = subprocess.run([sys.executable, __file__, "--worker", mode, str(length), "--repeats", str(args.repeats),
-                              "--steps", str(args.steps)], capture_output=True, text=True, env=env, check=True)
+        out = subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--worker",
+                mode,
+                str(length),
+                "--repeats",
+                str(args.repeats),
+                "--steps",
+                str(args.steps),
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=True,
+        )
         return json.loads(out.stdout.strip().splitlines()[-1])
 
     summary, raw = {}, {}
@@ -223,14 +261,16 @@ def main(argv=None) -> dict:
 
 def device_met(top: dict, length: int) -> dict:
     """The issue's targets at one length; memory both ways (activations alone, and with the held memory)."""
-    return {"ig_time (c1)": top["ig_c1_time_vs_S_fwd_bwd"] <= 1.2,
-            "ig_memory (c1, activations)": top["ig_c1_peak_vs_forward"] <= 3,
-            "ig_memory (c1, total)": top["ig_c1_total_peak_vs_forward"] <= 3,
-            "ig_time (c1, recompute)": top["ig_c1_rc_time_vs_S_fwd_bwd"] <= 1.2,
-            "ig_memory (c1, recompute, activations)": top["ig_c1_rc_peak_vs_forward"] <= 3,
-            "sweep_time (1 level per pass)": top["sweep_time_vs_L_forwards"] <= 1.2,
-            "sweep_time (8 levels per pass, the default)": top["sweep_c8_time_vs_L_forwards"] <= 1.2,
-            "judged_at": length}
+    return {
+        "ig_time (c1)": top["ig_c1_time_vs_S_fwd_bwd"] <= 1.2,
+        "ig_memory (c1, activations)": top["ig_c1_peak_vs_forward"] <= 3,
+        "ig_memory (c1, total)": top["ig_c1_total_peak_vs_forward"] <= 3,
+        "ig_time (c1, recompute)": top["ig_c1_rc_time_vs_S_fwd_bwd"] <= 1.2,
+        "ig_memory (c1, recompute, activations)": top["ig_c1_rc_peak_vs_forward"] <= 3,
+        "sweep_time (1 level per pass)": top["sweep_time_vs_L_forwards"] <= 1.2,
+        "sweep_time (8 levels per pass, the default)": top["sweep_c8_time_vs_L_forwards"] <= 1.2,
+        "judged_at": length,
+    }
 
 
 def _device_main(args) -> dict:
@@ -239,13 +279,20 @@ def _device_main(args) -> dict:
     import torch
 
     out = Path(args.out or Path(__file__).parent / "results" / "explain_gpu.json")
-    res = {"device": torch.cuda.get_device_name(0) if args.device == "cuda" else platform.processor() or "cpu",
-           "torch": torch.__version__, "shape": args.shape, "dtype": args.dtype, "steps": args.steps,
-           "repeats": args.repeats, "attention": "sdpa", "lengths": {},
-           "targets": {"ig_time_vs_S_fwd_bwd": 1.2, "ig_peak_vs_forward": 3.0, "sweep_time_vs_L_forwards": 1.2},
-           "config": "wall time after synchronize, best round after a warm-up; peak = max_memory_allocated above "
-                     "the memory held before the call; one crop; IG targets the box's digit tokens; the sweep "
-                     "patches the crop's tokens (blank) and scores the read, reusing the unchanged prefix"}
+    res = {
+        "device": torch.cuda.get_device_name(0) if args.device == "cuda" else platform.processor() or "cpu",
+        "torch": torch.__version__,
+        "shape": args.shape,
+        "dtype": args.dtype,
+        "steps": args.steps,
+        "repeats": args.repeats,
+        "attention": "sdpa",
+        "lengths": {},
+        "targets": {"ig_time_vs_S_fwd_bwd": 1.2, "ig_peak_vs_forward": 3.0, "sweep_time_vs_L_forwards": 1.2},
+        "config": "wall time after synchronize, best round after a warm-up; peak = max_memory_allocated above "
+        "the memory held before the call; one crop; IG targets the box's digit tokens; the sweep "
+        "patches the crop's tokens (blank) and scores the read, reusing the unchanged prefix",
+    }
     for length in args.lengths:
         res["lengths"][str(length)] = device_run(length, args.device, args.shape, args.dtype, args.repeats, args.steps)
         print(length, json.dumps(res["lengths"][str(length)]), flush=True)
@@ -261,19 +308,25 @@ def _device_main(args) -> dict:
 def _write(summary: dict, raw: dict, args) -> dict:
     """The results file (`--out`) with every length measured so far ("met" judges the longest)."""
     top = summary[max(summary, key=int)]
-    res = {"summary": summary, "raw": raw,
-           "targets": {"ig_time_vs_S_fwd_bwd": 1.2, "ig_peak_vs_forward": 3.0, "sweep_time_vs_L_forwards": 1.2},
-           "met": {"ig_time (c1)": top["ig_c1_time_vs_S_fwd_bwd"] <= 1.2,
-                   "ig_memory (c1)": top["ig_c1_peak_vs_forward"] <= 3,
-                   "ig_memory (c4)": top["ig_c4_peak_vs_forward"] <= 3,
-                   "ig_time (c1, recompute)": top["ig_c1_rc_time_vs_S_fwd_bwd"] <= 1.2,
-                   "ig_memory (c1, recompute)": top["ig_c1_rc_peak_vs_forward"] <= 3,
-                   "sweep_time": top["sweep_time_vs_L_forwards"] <= 1.2},
-           "lengths_asked": args.lengths, "lengths_measured": sorted(map(int, summary)),
-           "config": "CPU seconds; text 4L x 256, 8 heads / 4 KV heads; vision 2L x 64; fp32; "
-                     f"{THREADS} thread(s); CPU; one crop; "
-                     "the sweep patches the crop's tokens and scores the read after it; the unchanged prefix "
-                     "before the crop is computed once and reused by every level (patch_layers' reused_prefix)"}
+    res = {
+        "summary": summary,
+        "raw": raw,
+        "targets": {"ig_time_vs_S_fwd_bwd": 1.2, "ig_peak_vs_forward": 3.0, "sweep_time_vs_L_forwards": 1.2},
+        "met": {
+            "ig_time (c1)": top["ig_c1_time_vs_S_fwd_bwd"] <= 1.2,
+            "ig_memory (c1)": top["ig_c1_peak_vs_forward"] <= 3,
+            "ig_memory (c4)": top["ig_c4_peak_vs_forward"] <= 3,
+            "ig_time (c1, recompute)": top["ig_c1_rc_time_vs_S_fwd_bwd"] <= 1.2,
+            "ig_memory (c1, recompute)": top["ig_c1_rc_peak_vs_forward"] <= 3,
+            "sweep_time": top["sweep_time_vs_L_forwards"] <= 1.2,
+        },
+        "lengths_asked": args.lengths,
+        "lengths_measured": sorted(map(int, summary)),
+        "config": "CPU seconds; text 4L x 256, 8 heads / 4 KV heads; vision 2L x 64; fp32; "
+        f"{THREADS} thread(s); CPU; one crop; "
+        "the sweep patches the crop's tokens and scores the read after it; the unchanged prefix "
+        "before the crop is computed once and reused by every level (patch_layers' reused_prefix)",
+    }
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(res, indent=2))

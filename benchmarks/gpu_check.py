@@ -23,6 +23,7 @@ far after each section) and, for `first`, the profiles' chrome traces beside it.
 this CPU at r3-tiny sizes (Qwen2.5-VL and SmolVLM families; CUDA-graph capture stood in for by
 `r3lab.testing.standin_graphs`; memory not measured): tests/test_gpu_check.py runs it.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -44,7 +45,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 import gpu_engine  # noqa: E402
 import gpu_first  # noqa: E402
 import gpu_rows  # noqa: E402
-from gpu_rows import SHAPES, SMOKE, make_policy, samples_for, free  # noqa: E402
+from gpu_rows import SHAPES, SMOKE, free, make_policy, samples_for  # noqa: E402
 
 SECTIONS = ("first", "group", "shapes", "eval_tiny", "nccl")
 
@@ -89,8 +90,15 @@ def shape_rows(run, res: dict, name: str, device, smoke: bool, first: bool) -> N
     incs = {}
     run(res, "exactness_bf16", gpu_rows.exactness, policy, samples, fp32=False, keep=incs)
     run(res, "graphed_bf16", gpu_rows.exactness, policy, samples, fp32=False, path="graphed", keep=incs)
-    run(res, "decode_bf16", gpu_engine.decode_steps, policy, samples[0], (1, 2, 4) if smoke else (1, 8, 64),
-        6 if smoke else 32)
+    run(
+        res,
+        "decode_bf16",
+        gpu_engine.decode_steps,
+        policy,
+        samples[0],
+        (1, 2, 4) if smoke else (1, 8, 64),
+        6 if smoke else 32,
+    )
     run(res, "rollouts_bf16", gpu_rows.rollouts, policy, samples, 2 if smoke else 8, 1)
     run(res, "capture_bf16", gpu_rows.capture_memory, policy, samples)
     run(res, "patch_bf16", gpu_rows.patch_embed, policy, 64 if smoke else 16384, 3 if smoke else 20)
@@ -123,8 +131,11 @@ def failures(results: dict) -> list[str]:
         rows = value.items() if key in ("first", "group") else ([(key, value)] if "ok" in value else [])
         if key == "shapes":
             rows = [(f"{n}/{k}", v) for n, r in value.items() for k, v in r.items()]
-        bad += [k if key == "shapes" or k == key else f"{key}/{k}" for k, v in rows
-                if isinstance(v, dict) and not v.get("ok", True)]
+        bad += [
+            k if key == "shapes" or k == key else f"{key}/{k}"
+            for k, v in rows
+            if isinstance(v, dict) and not v.get("ok", True)
+        ]
     return bad
 
 
@@ -140,16 +151,24 @@ def skipped(results: dict, at: str = "") -> list[str]:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--smoke", action="store_true", help="CPU, r3-tiny sizes, graphs stood in for (what the test runs)")
-    ap.add_argument("--sections", type=sections_arg, default=list(SECTIONS), help=f"comma-separated, of "
-                    f"{','.join(SECTIONS)} (default: all, in that order, until --budget)")
+    ap.add_argument(
+        "--sections",
+        type=sections_arg,
+        default=list(SECTIONS),
+        help=f"comma-separated, of {','.join(SECTIONS)} (default: all, in that order, until --budget)",
+    )
     ap.add_argument("--shapes", nargs="+", default=None, help=f"the shapes section's (default: {' '.join(SHAPES)})")
     ap.add_argument("--out", default="", help="JSON to write (default benchmarks/results/gpu.json; smoke: not written)")
-    ap.add_argument("--budget", type=float, default=360.0, help="seconds after which no section or row starts (not in "
-                    "smoke)")
+    ap.add_argument(
+        "--budget", type=float, default=360.0, help="seconds after which no section or row starts (not in smoke)"
+    )
     args = ap.parse_args(argv)
     if not args.smoke and not torch.cuda.is_available():
-        print("gpu_check: no CUDA GPU here. `bash benchmarks/gpu_check.sh --smoke` runs the same checks on this CPU "
-              "at r3-tiny sizes.", file=sys.stderr)
+        print(
+            "gpu_check: no CUDA GPU here. `bash benchmarks/gpu_check.sh --smoke` runs the same checks on this CPU "
+            "at r3-tiny sizes.",
+            file=sys.stderr,
+        )
         return 2
     device = torch.device("cpu" if args.smoke else "cuda")
     if device.type == "cuda":
@@ -159,13 +178,20 @@ def main(argv=None) -> int:
     from packaging.version import Version
 
     if Version(transformers.__version__) < Version("5.20"):
-        print(f"gpu_check: transformers {transformers.__version__} here; r3lab needs >= 5.20. Run `bash "
-              "benchmarks/gpu_wheels.sh` where pip reaches its index and carry .whl: gpu_check.sh installs it first.",
-              file=sys.stderr)
+        print(
+            f"gpu_check: transformers {transformers.__version__} here; r3lab needs >= 5.20. Run `bash "
+            "benchmarks/gpu_wheels.sh` where pip reaches its index and carry .whl: gpu_check.sh installs it first.",
+            file=sys.stderr,
+        )
         return 2
-    results = {"device": torch.cuda.get_device_name(0) if device.type == "cuda" else platform.processor() or "cpu",
-               "torch": torch.__version__, "transformers": transformers.__version__,
-               "python": platform.python_version(), "smoke": args.smoke, "sections": args.sections}
+    results = {
+        "device": torch.cuda.get_device_name(0) if device.type == "cuda" else platform.processor() or "cpu",
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "python": platform.python_version(),
+        "smoke": args.smoke,
+        "sections": args.sections,
+    }
     out = args.out or ("" if args.smoke else str(ROOT / "benchmarks" / "results" / "gpu.json"))
     t_all = time.perf_counter()
     deadline = float("inf") if args.smoke else t_all + args.budget
@@ -181,15 +207,24 @@ def main(argv=None) -> int:
                 try:
                     gpu_first.first_run(run, res, device, smoke, str(Path(out).parent) if out else "")
                 except Exception as e:  # the model could not be built: recorded
-                    res["build"] = {"ok": False, "error": f"{type(e).__name__}: {e}",
-                                    "trace": traceback.format_exc()[-2000:]}
+                    res["build"] = {
+                        "ok": False,
+                        "error": f"{type(e).__name__}: {e}",
+                        "trace": traceback.format_exc()[-2000:],
+                    }
             elif section == "group":
                 group(run, results.setdefault("group", {}), device, smoke)
             elif section == "shapes":
                 shapes = args.shapes or (SMOKE if smoke else SHAPES)
                 for name in shapes:
-                    shape_rows(run, results.setdefault("shapes", {}).setdefault(name, {}), name, device, smoke,
-                               name == shapes[0])
+                    shape_rows(
+                        run,
+                        results.setdefault("shapes", {}).setdefault(name, {}),
+                        name,
+                        device,
+                        smoke,
+                        name == shapes[0],
+                    )
                     _write(results, out, partial=True)
             elif section == "eval_tiny":
                 run(results, "eval_tiny", gpu_engine.eval_tiny, device, 8 if smoke else 150)

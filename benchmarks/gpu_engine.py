@@ -17,6 +17,7 @@ side in one run, at each shape.
 The exactness of the graphed path and the group of 8 with 2 crops end to end are gpu_check's `exactness_*` and
 `rollouts_*` rows, which run both paths.
 """
+
 from __future__ import annotations
 
 import time
@@ -46,8 +47,10 @@ def _sync(device) -> None:
 def _memory(device) -> dict:
     if device.type != "cuda":
         return {}
-    return {"allocated_gib": round(torch.cuda.memory_allocated() / 2**30, 3),
-            "reserved_gib": round(torch.cuda.memory_reserved() / 2**30, 3)}
+    return {
+        "allocated_gib": round(torch.cuda.memory_allocated() / 2**30, 3),
+        "reserved_gib": round(torch.cuda.memory_reserved() / 2**30, 3),
+    }
 
 
 def decode_steps(policy, sample, batches=(1, 8, 64), tokens: int = 32) -> dict:
@@ -61,8 +64,9 @@ def decode_steps(policy, sample, batches=(1, 8, 64), tokens: int = 32) -> dict:
             warm = {}
             rollout(policy, [sample], cfg, group_size=b, scripts=script, progress=False, stats=warm)
             stats = {}
-            rollout(policy, [sample], replace(cfg, timing=True), group_size=b, scripts=script, progress=False,
-                    stats=stats)
+            rollout(
+                policy, [sample], replace(cfg, timing=True), group_size=b, scripts=script, progress=False, stats=stats
+            )
             t, steps = stats["timing"], max(1, stats["timing"]["counts"].get("decode", 0))
             plain = {}
             trajs = rollout(policy, [sample], cfg, group_size=b, scripts=script, progress=False, stats=plain)
@@ -72,24 +76,31 @@ def decode_steps(policy, sample, batches=(1, 8, 64), tokens: int = 32) -> dict:
             # per token (the step writes a token in each of its b rows)
             out[f"{row}_step_ms"] = round(1e3 * loop["seconds"] / max(1, loop["steps"]), 3)
             out[f"{row}_token_ms"] = round(out[f"{row}_step_ms"] / b, 4)
-            out[f"{row}_parts_ms"] = {k[:-2]: round(1e3 * t[k] / steps, 3) for k in
-                                      ("sampling_s", "environment_s", "cache_upkeep_s", "host_s", "capture_s")}
+            out[f"{row}_parts_ms"] = {
+                k[:-2]: round(1e3 * t[k] / steps, 3)
+                for k in ("sampling_s", "environment_s", "cache_upkeep_s", "host_s", "capture_s")
+            }
             for k in ("replays", "captures", "regrows", "pools", "graphs", "transfers"):
                 out[f"{row}_{k}"] = plain[k]
             out[f"{row}_warmup_captures"] = warm["captures"]
             if "pool" in plain:  # the static buffers against the live length, and the window attention read
-                out[f"{row}_pool"] = dict(plain["pool"], live=len(trajs[0].input_ids()),
-                                          mean_window=round(plain["window_slots"] / max(1, plain["decodes"]), 1))
+                out[f"{row}_pool"] = dict(
+                    plain["pool"],
+                    live=len(trajs[0].input_ids()),
+                    mean_window=round(plain["window_slots"] / max(1, plain["decodes"]), 1),
+                )
             out[f"{row}_memory"] = _memory(dev)
     for b in batches:
         out[f"eager_over_graphed_b{b}"] = round(out[f"eager_b{b}_ms"] / max(out[f"graphed_b{b}_ms"], 1e-9), 2)
-        out[f"eager_over_graphed_step_b{b}"] = round(out[f"eager_b{b}_step_ms"] / max(out[f"graphed_b{b}_step_ms"],
-                                                                                        1e-9), 2)
+        out[f"eager_over_graphed_step_b{b}"] = round(
+            out[f"eager_b{b}_step_ms"] / max(out[f"graphed_b{b}_step_ms"], 1e-9), 2
+        )
     bad = [b for b in batches if not (out[f"graphed_b{b}_replays"] > 0 and out[f"graphed_b{b}_graphs"] == "on")]
     out["ok"] = not bad
     if bad:
         out["why"] = f"graphed rows at batch {bad} did not replay graphs: " + "; ".join(
-            str(out[f"graphed_b{b}_graphs"]) for b in bad)
+            str(out[f"graphed_b{b}_graphs"]) for b in bad
+        )
     return out
 
 
@@ -100,21 +111,42 @@ def rgrpo_paths(policy, samples) -> dict:
 
     frame = samples[0].prompt(policy.view, policy.prompt).frame
     script = crop_script(frame, 2, style=policy.prompt.calls)
-    cfg = RGRPOConfig(steps=4, group_size=8, batch_size=8, micro_rows=2, lr_lm=1e-6, lr_vision=1e-6, lr_merger=1e-6,
-                      rollout=RolloutSettings(max_new_tokens=200, max_segment_tokens=120))
+    cfg = RGRPOConfig(
+        steps=4,
+        group_size=8,
+        batch_size=8,
+        micro_rows=2,
+        lr_lm=1e-6,
+        lr_vision=1e-6,
+        lr_merger=1e-6,
+        rollout=RolloutSettings(max_new_tokens=200, max_segment_tokens=120),
+    )
     trainable = {n: p.requires_grad for n, p in policy.model.named_parameters()}  # setup freezes some
     state = setup(policy, cfg)
     out = {}
     try:
         for path, kw in PATHS.items():
+
             def fn(pol, smp, st, kw=kw):
-                return rollout(pol, smp, replace(rollout_config(st.config, st.step), **kw), scripts=[script] * 8,
-                               progress=False)
+                return rollout(
+                    pol, smp, replace(rollout_config(st.config, st.step), **kw), scripts=[script] * 8, progress=False
+                )
 
             train_step(state, samples[:1], fn)  # warm-up
             row = train_step(state, samples[:1], fn)
-            out[path] = {k: row[k] for k in ("time", "time_rollout", "time_update", "loss", "mismatch/abs_mean",
-                                             "mismatch/abs_max", "mismatch/kl", "mismatch/clip_share")}
+            out[path] = {
+                k: row[k]
+                for k in (
+                    "time",
+                    "time_rollout",
+                    "time_update",
+                    "loss",
+                    "mismatch/abs_mean",
+                    "mismatch/abs_max",
+                    "mismatch/kl",
+                    "mismatch/clip_share",
+                )
+            }
     finally:  # the later checks get the model as it was (its weights moved a little)
         del state
         for n, p in policy.model.named_parameters():
@@ -131,8 +163,8 @@ def rgrpo_paths(policy, samples) -> dict:
 def eval_tiny(device, n: int) -> dict:
     """The shipped r3-tiny on `n` of the recipe's held-out questions, both paths, after a warm-up each."""
     from r3lab.data.vlir import build_samples
-    from r3lab.model.policy import load_policy
     from r3lab.evaluation.evaluation import EvalConfig, evaluate
+    from r3lab.model.policy import load_policy
     from r3lab.recipe.recipe_config import RecipeConfig
 
     rc = RecipeConfig()

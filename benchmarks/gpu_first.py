@@ -14,6 +14,7 @@ of Qwen2.5-VL-3B (random bf16 weights, `r3lab.model.real`), both decode paths.
             folder)
 Targets (the review's, on the 3B shape): graphed decode <= 10 ms a step at batch 8 and 64, end to end included.
 """
+
 from __future__ import annotations
 
 import json
@@ -21,10 +22,9 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-import torch
-
 import gpu_engine
 import gpu_rows
+import torch
 
 from r3lab.engine import graphs
 from r3lab.engine.config import RolloutConfig
@@ -39,8 +39,10 @@ def _mem(device) -> dict:
     if device.type != "cuda":
         return {}
     torch.cuda.synchronize()
-    return {"allocated_gib": round(torch.cuda.memory_allocated() / 2**30, 3),
-            "reserved_gib": round(torch.cuda.memory_reserved() / 2**30, 3)}
+    return {
+        "allocated_gib": round(torch.cuda.memory_allocated() / 2**30, 3),
+        "reserved_gib": round(torch.cuda.memory_reserved() / 2**30, 3),
+    }
 
 
 @contextmanager
@@ -78,17 +80,24 @@ def capture(policy, sample, rows: int, tokens: int) -> dict:
     dev = policy.device
     release_pool(policy)
     out = {"memory_before": _mem(dev), "first_step": False}
-    cfg = RolloutConfig(greedy=True, max_crops=0, max_new_tokens=tokens, max_segment_tokens=tokens,
-                        **gpu_engine.PATHS["graphed"])
+    cfg = RolloutConfig(
+        greedy=True, max_crops=0, max_new_tokens=tokens, max_segment_tokens=tokens, **gpu_engine.PATHS["graphed"]
+    )
     stats = {}
     with first_step_sync_debug(out):
         t0 = time.perf_counter()
         rollout(policy, [sample], cfg, group_size=rows, scripts=[" a" * (tokens + 8)], progress=False, stats=stats)
         out["seconds"] = round(time.perf_counter() - t0, 3)
     pool = stats["pool"]
-    out.update(memory_after=_mem(dev), pool=pool, captures=stats["captures"], replays=stats["replays"],
-               graphs=stats["graphs"], transfers=stats["transfers"],
-               capture_s_each=round(pool["capture_s"] / max(1, stats["captures"]), 4))
+    out.update(
+        memory_after=_mem(dev),
+        pool=pool,
+        captures=stats["captures"],
+        replays=stats["replays"],
+        graphs=stats["graphs"],
+        transfers=stats["transfers"],
+        capture_s_each=round(pool["capture_s"] / max(1, stats["captures"]), 4),
+    )
     out["ok"] = gpu_engine.graphs_ok(stats) and out["first_step"] and stats["captures"] > 0
     return out
 
@@ -99,8 +108,11 @@ def trace_summary(trace: dict, steps: int) -> dict:
     events = trace.get("traceEvents", trace) if isinstance(trace, dict) else trace
     launches = sorted(e["ts"] for e in events if e.get("name") == "cudaGraphLaunch" and "ts" in e)
     since = launches[0] if launches else float("-inf")  # the prompts' prefill and vision tower before it: left out
-    kernels = sorted((e["ts"], e["ts"] + e.get("dur", 0), e.get("name", "")) for e in events
-                     if e.get("cat") == "kernel" and "ts" in e and e["ts"] >= since)
+    kernels = sorted(
+        (e["ts"], e["ts"] + e.get("dur", 0), e.get("name", ""))
+        for e in events
+        if e.get("cat") == "kernel" and "ts" in e and e["ts"] >= since
+    )
     if not kernels:
         return {"kernels": 0, "graph_launches": len(launches), "note": "no GPU kernels in the trace (no CUDA here)"}
     steps = len(launches) or steps
@@ -111,20 +123,27 @@ def trace_summary(trace: dict, steps: int) -> dict:
             end = b
     span = end - start
     attn = [k for k in kernels if any(w in k[2].lower() for w in ("fmha", "attention", "attn", "cudnn", "flash"))]
-    return {"kernels": len(kernels), "graph_launches": len(launches), "steps": steps,
-            "span_ms": round(span / 1e3, 3), "busy_ms_per_step": round(busy / 1e3 / steps, 3),
-            "idle_ms_per_step": round((span - busy) / 1e3 / steps, 3),
-            "idle_share": round(1 - busy / span, 4) if span else None,
-            "attention_share": round(sum(b - a for a, b, _ in attn) / max(busy, 1e-9), 4),
-            "attention_kernels": sorted({k[2] for k in attn})[:6]}
+    return {
+        "kernels": len(kernels),
+        "graph_launches": len(launches),
+        "steps": steps,
+        "span_ms": round(span / 1e3, 3),
+        "busy_ms_per_step": round(busy / 1e3 / steps, 3),
+        "idle_ms_per_step": round((span - busy) / 1e3 / steps, 3),
+        "idle_share": round(1 - busy / span, 4) if span else None,
+        "attention_share": round(sum(b - a for a, b, _ in attn) / max(busy, 1e-9), 4),
+        "attention_kernels": sorted({k[2] for k in attn})[:6],
+    }
 
 
 def profile(policy, sample, rows: int, steps: int, out_dir: str) -> dict:
     """`steps` graphed decode steps of `rows` rows under torch.profiler (after a warm-up rollout of the same shape)."""
-    from torch.profiler import ProfilerActivity, profile as torch_profile
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
 
-    cfg = RolloutConfig(greedy=True, max_crops=0, max_new_tokens=steps + 1, max_segment_tokens=steps + 1,
-                        **gpu_engine.PATHS["graphed"])
+    cfg = RolloutConfig(
+        greedy=True, max_crops=0, max_new_tokens=steps + 1, max_segment_tokens=steps + 1, **gpu_engine.PATHS["graphed"]
+    )
     script = [" a" * (steps + 8)]
     rollout(policy, [sample], cfg, group_size=rows, scripts=script, progress=False)
     acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if policy.device.type == "cuda" else [])
@@ -169,7 +188,7 @@ def first_run(run, res: dict, device, smoke: bool, out_dir: str, budget_s: float
     run(res, "exactness_bf16", gpu_rows.exactness, policy, samples, fp32=False, keep=incs)
     run(res, "graphed_bf16", gpu_rows.exactness, policy, samples, fp32=False, path="graphed", keep=incs)
     run(res, "decode", gpu_engine.decode_steps, policy, samples[0], (1, 2, big) if smoke else (1, 8, 64), tokens)
-    for rows in ((2, big) if smoke else (8, 64)):
+    for rows in (2, big) if smoke else (8, 64):
         run(res, f"profile_b{rows}", profile, policy, samples[0], rows, 5, out_dir)
     res["targets"] = targets(res)
     del policy, incs
@@ -180,7 +199,15 @@ def first_run(run, res: dict, device, smoke: bool, out_dir: str, budget_s: float
     policy = gpu_rows.make_policy(name, device, torch.float32, smoke)
     incs = {}
     run(res, "exactness_fp32", gpu_rows.exactness, policy, gpu_rows.samples_for(policy), fp32=True, keep=incs)
-    run(res, "graphed_fp32", gpu_rows.exactness, policy, gpu_rows.samples_for(policy), fp32=True, path="graphed",
-        keep=incs)
+    run(
+        res,
+        "graphed_fp32",
+        gpu_rows.exactness,
+        policy,
+        gpu_rows.samples_for(policy),
+        fp32=True,
+        path="graphed",
+        keep=incs,
+    )
     del policy, incs
     gpu_rows.free()

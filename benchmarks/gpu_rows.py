@@ -1,6 +1,7 @@
 """gpu_check's rows at each published shape (`--sections shapes`): the engine's exactness on both decode paths, a group
 of 8 with 2 crops end to end, SFT and R-GRPO steps with peak memory, attention capture, the patch embedding, nccl.
 `gpu_check.py` says what each checks; a row returns a dict whose `ok` says whether it passed."""
+
 from __future__ import annotations
 
 import gc
@@ -9,16 +10,15 @@ import os
 import time
 from dataclasses import replace
 
+import gpu_engine
 import torch
 
-import gpu_engine
-
+from r3lab.core.batch import collate, model_inputs
+from r3lab.data.sample import Sample
 from r3lab.engine.config import RolloutConfig, RolloutSettings
 from r3lab.engine.costs import compare
 from r3lab.engine.environment import crop_script
 from r3lab.engine.rollouts import rollout
-from r3lab.core.batch import collate, model_inputs
-from r3lab.data.sample import Sample
 from r3lab.model.adapters import LoRAConfig
 from r3lab.testing import toy_image, toy_samples
 
@@ -70,20 +70,33 @@ def exactness(policy, samples, fp32: bool, path: str = "eager", keep: dict | Non
     frame = samples[0].prompt(policy.view, policy.prompt).frame
     script = crop_script(frame, 2, style=policy.prompt.calls)
     rec, stats = [], {}
-    (traj,) = rollout(policy, samples[:1], RolloutConfig(greedy=True, max_new_tokens=200, max_segment_tokens=120,
-                                                         **gpu_engine.PATHS[path]),
-                      group_size=1, scripts=[script], progress=False, stats=stats,
-                      logits_hook=lambda ids, lg: rec.append(lg[0].float().clone()))
+    (traj,) = rollout(
+        policy,
+        samples[:1],
+        RolloutConfig(greedy=True, max_new_tokens=200, max_segment_tokens=120, **gpu_engine.PATHS[path]),
+        group_size=1,
+        scripts=[script],
+        progress=False,
+        stats=stats,
+        logits_hook=lambda ids, lg: rec.append(lg[0].float().clone()),
+    )
     b = collate([traj], policy)
     with torch.no_grad():
         full = policy.model(**model_inputs(b)).logits[0].float()
     idx = b["loss_mask"][0].nonzero().squeeze(-1)
     full, inc = full[idx - 1], torch.stack(rec)
     diff = (inc - full).abs()
-    out = dict(crops=len(traj.crops), tokens=len(traj.input_ids()), max_abs_diff=float(diff.max()),
-               mean_abs_diff=float(diff.mean()), max_logit=float(full.abs().max()),
-               argmax_agreement=float((inc.argmax(-1) == full.argmax(-1)).float().mean()), path=path,
-               replays=stats["replays"], graphs=stats["graphs"])
+    out = dict(
+        crops=len(traj.crops),
+        tokens=len(traj.input_ids()),
+        max_abs_diff=float(diff.max()),
+        mean_abs_diff=float(diff.mean()),
+        max_logit=float(full.abs().max()),
+        argmax_agreement=float((inc.argmax(-1) == full.argmax(-1)).float().mean()),
+        path=path,
+        replays=stats["replays"],
+        graphs=stats["graphs"],
+    )
     # the graphed path counts only when its steps were replayed graphs (an eager fallback would pass for them)
     replayed = path == "eager" or gpu_engine.graphs_ok(stats)
     if keep is not None:
@@ -93,8 +106,9 @@ def exactness(policy, samples, fp32: bool, path: str = "eager", keep: dict | Non
             out["vs_eager_max_abs_diff"] = float((inc - other).abs().max())
             out["vs_eager_argmax_agreement"] = float((inc.argmax(-1) == other.argmax(-1)).float().mean())
     if fp32:
-        out["ok"] = replayed and out["crops"] == 2 and out["max_abs_diff"] < (1e-4 if policy.device.type == "cpu"
-                                                                              else 1e-3)
+        out["ok"] = (
+            replayed and out["crops"] == 2 and out["max_abs_diff"] < (1e-4 if policy.device.type == "cpu" else 1e-3)
+        )
         out["tolerance"] = "fp32: max |diff| < 1e-3 (1e-4 on CPU)"
         return out
     # bf16: two orderings of the same sums round differently, and random weights give near-tied logits, so the
@@ -108,15 +122,24 @@ def exactness(policy, samples, fp32: bool, path: str = "eager", keep: dict | Non
     finally:
         policy.model.to(dtype)
     top = truth.argmax(-1)
-    out.update(inc_vs_fp32_mean=float((inc - truth).abs().mean()), full_vs_fp32_mean=float((full - truth).abs().mean()),
-               inc_argmax_vs_fp32=float((inc.argmax(-1) == top).float().mean()),
-               full_argmax_vs_fp32=float((full.argmax(-1) == top).float().mean()))
-    out["ok"] = (replayed and out["crops"] == 2 and out["max_abs_diff"] <= 0.05 * out["max_logit"]
-                 and out["inc_vs_fp32_mean"] <= 1.5 * out["full_vs_fp32_mean"] + 1e-6
-                 and out["inc_argmax_vs_fp32"] >= out["full_argmax_vs_fp32"] - 0.05)
-    out["tolerance"] = ("bf16: max |diff| <= 5 % of max |logit|; against the fp32 logits of the same weights, the "
-                        "cache path's mean |error| <= 1.5 x the full bf16 forward's and its argmax agreement at most "
-                        "5 points lower")
+    out.update(
+        inc_vs_fp32_mean=float((inc - truth).abs().mean()),
+        full_vs_fp32_mean=float((full - truth).abs().mean()),
+        inc_argmax_vs_fp32=float((inc.argmax(-1) == top).float().mean()),
+        full_argmax_vs_fp32=float((full.argmax(-1) == top).float().mean()),
+    )
+    out["ok"] = (
+        replayed
+        and out["crops"] == 2
+        and out["max_abs_diff"] <= 0.05 * out["max_logit"]
+        and out["inc_vs_fp32_mean"] <= 1.5 * out["full_vs_fp32_mean"] + 1e-6
+        and out["inc_argmax_vs_fp32"] >= out["full_argmax_vs_fp32"] - 0.05
+    )
+    out["tolerance"] = (
+        "bf16: max |diff| <= 5 % of max |logit|; against the fp32 logits of the same weights, the "
+        "cache path's mean |error| <= 1.5 x the full bf16 forward's and its argmax agreement at most "
+        "5 points lower"
+    )
     return out
 
 
@@ -125,8 +148,12 @@ def rollouts(policy, samples, group: int, repeats: int) -> dict:
     scripts = [crop_script(frame, 2, style=policy.prompt.calls)]
     base = RolloutConfig(greedy=True, max_new_tokens=200, max_segment_tokens=120, group_size=group, cache="dynamic")
     graphed = replace(base, **gpu_engine.PATHS["graphed"])
-    variants = {"kv_reuse_batched": base, "reprefill_reference": replace(base, mode="reference"),
-                "kv_reuse_one_at_a_time": replace(base, batch_rows=1), "graphed_batched": graphed}
+    variants = {
+        "kv_reuse_batched": base,
+        "reprefill_reference": replace(base, mode="reference"),
+        "kv_reuse_one_at_a_time": replace(base, batch_rows=1),
+        "graphed_batched": graphed,
+    }
     rollout(policy, samples[:1], replace(base, group_size=1), scripts=scripts, progress=False)  # warm-up (kernels)
     first, second = {}, {}  # the graphed group's first rollout (buffers, captures, regrows) against its second
     t0 = time.perf_counter()
@@ -143,19 +170,26 @@ def rollouts(policy, samples, group: int, repeats: int) -> dict:
         timing[path] = stats["timing"]
     same = len({json.dumps(v) for v in tokens.values()}) == 1
     keys = ("captures", "regrows", "pools", "replays", "graphs", "seconds", "wall_s")
-    return dict(group=group, seconds=sec, reprefill_over_kv=sec["reprefill_reference"] / sec["kv_reuse_batched"],
-                one_at_a_time_over_batched=sec["kv_reuse_one_at_a_time"] / sec["kv_reuse_batched"],
-                eager_over_graphed=sec["kv_reuse_batched"] / sec["graphed_batched"], same_tokens=same, timing=timing,
-                graphed_first={k: first[k] for k in keys if k in first},
-                graphed_second={k: second[k] for k in keys if k in second},
-                target="graphed >= 8x eager (kv_reuse_batched) on the 3B shape",
-                ok=same and gpu_engine.graphs_ok(second))
+    return dict(
+        group=group,
+        seconds=sec,
+        reprefill_over_kv=sec["reprefill_reference"] / sec["kv_reuse_batched"],
+        one_at_a_time_over_batched=sec["kv_reuse_one_at_a_time"] / sec["kv_reuse_batched"],
+        eager_over_graphed=sec["kv_reuse_batched"] / sec["graphed_batched"],
+        same_tokens=same,
+        timing=timing,
+        graphed_first={k: first[k] for k in keys if k in first},
+        graphed_second={k: second[k] for k in keys if k in second},
+        target="graphed >= 8x eager (kv_reuse_batched) on the 3B shape",
+        ok=same and gpu_engine.graphs_ok(second),
+    )
 
 
 def train_steps(name, device, dtype, smoke: bool) -> dict:
     from r3lab.train.config import RGRPOConfig, SFTConfig
     from r3lab.train.plan import PlanConfig, plan
-    from r3lab.train.rgrpo import scripted_rollout, train as rgrpo_train
+    from r3lab.train.rgrpo import scripted_rollout
+    from r3lab.train.rgrpo import train as rgrpo_train
     from r3lab.train.sft import train as sft_train
 
     out = {}
@@ -169,8 +203,11 @@ def train_steps(name, device, dtype, smoke: bool) -> dict:
         held = torch.cuda.memory_allocated() / GIB if device.type == "cuda" else None  # the model alone
         peak_reset(device)
         t0 = time.perf_counter()
-        sft_train(policy, samples, SFTConfig(steps=1, batch_size=2, grad_accum=2, lr_lm=1e-5, lr_vision=1e-5,
-                                             lr_merger=1e-5, lora=lora))
+        sft_train(
+            policy,
+            samples,
+            SFTConfig(steps=1, batch_size=2, grad_accum=2, lr_lm=1e-5, lr_vision=1e-5, lr_merger=1e-5, lora=lora),
+        )
         row = dict(tokens=tokens, held_gib=held, sft_seconds=time.perf_counter() - t0, sft_peak_gib=peak(device))
         del policy
         free()
@@ -180,14 +217,27 @@ def train_steps(name, device, dtype, smoke: bool) -> dict:
         peak_reset(device)
         t0 = time.perf_counter()
         settings = RolloutSettings(max_new_tokens=120, max_segment_tokens=100)
-        log = rgrpo_train(policy, samples[:1],
-                          RGRPOConfig(steps=1, group_size=4, batch_size=4, micro_rows=1, rollout=settings, lora=lora),
-                          rollout_fn=scripted_rollout(lambda s, j, step: script))
-        row.update(rgrpo_seconds=time.perf_counter() - t0, rgrpo_peak_gib=peak(device),
-                   rgrpo_loss_finite=bool(torch.isfinite(torch.tensor(log.rows[-1]["loss"]))))
+        log = rgrpo_train(
+            policy,
+            samples[:1],
+            RGRPOConfig(steps=1, group_size=4, batch_size=4, micro_rows=1, rollout=settings, lora=lora),
+            rollout_fn=scripted_rollout(lambda s, j, step: script),
+        )
+        row.update(
+            rgrpo_seconds=time.perf_counter() - t0,
+            rgrpo_peak_gib=peak(device),
+            rgrpo_loss_finite=bool(torch.isfinite(torch.tensor(log.rows[-1]["loss"]))),
+        )
         if not smoke:
-            c = PlanConfig(policy=name, dtype="bfloat16", text_tokens=tokens - image_tokens, image_tokens=image_tokens,
-                           new_tokens=new, reserve=0.0, lora=LoRAConfig(r=16))
+            c = PlanConfig(
+                policy=name,
+                dtype="bfloat16",
+                text_tokens=tokens - image_tokens,
+                image_tokens=image_tokens,
+                new_tokens=new,
+                reserve=0.0,
+                lora=LoRAConfig(r=16),
+            )
             rows = {(r["stage"], r["mode"]): r for r in plan(c).rows if not r["checkpointing"]}
             row["sft_planned_gib"] = rows["SFT", mode]["total"] / GIB
         row["ok"] = row["rgrpo_loss_finite"]
@@ -200,9 +250,14 @@ def train_steps(name, device, dtype, smoke: bool) -> dict:
 def capture_memory(policy, samples) -> dict:
     from r3lab.explain.capture import capture_attention
 
-    traj = rollout(policy, samples[:1], RolloutConfig(greedy=True, max_new_tokens=40), group_size=1,
-                   scripts=[crop_script(samples[0].prompt(policy.view, policy.prompt).frame, 1,
-                                        style=policy.prompt.calls)], progress=False)[0]
+    traj = rollout(
+        policy,
+        samples[:1],
+        RolloutConfig(greedy=True, max_new_tokens=40),
+        group_size=1,
+        scripts=[crop_script(samples[0].prompt(policy.view, policy.prompt).frame, 1, style=policy.prompt.calls)],
+        progress=False,
+    )[0]
     kw = model_inputs(collate([traj], policy))
     dev = policy.device
     out = {"tokens": len(traj.input_ids())}
@@ -269,11 +324,17 @@ def patch_embed(policy, n_patches: int, repeats: int) -> dict:
         return sorted(ts)[len(ts) // 2] * 1e3
 
     (y1, gx1, gw1), (y0, gx0, gw0) = step(lin), step(conv)
+
     def rel(a, b):
         return ((a.float() - b.float()).abs().max() / b.float().abs().max().clamp_min(1e-12)).item()
 
-    out = {"patches": n_patches, "dtype": str(w.dtype).replace("torch.", ""),
-           "out_rel_diff": rel(y1, y0), "grad_input_rel_diff": rel(gx1, gx0), "grad_weight_rel_diff": rel(gw1, gw0)}
+    out = {
+        "patches": n_patches,
+        "dtype": str(w.dtype).replace("torch.", ""),
+        "out_rel_diff": rel(y1, y0),
+        "grad_input_rel_diff": rel(gx1, gx0),
+        "grad_weight_rel_diff": rel(gw1, gw0),
+    }
     out["conv_ms"], out["linear_ms"] = timed(conv), timed(lin)
     out["linear_over_conv"] = out["linear_ms"] / out["conv_ms"]
     tol = 2e-2 if w.dtype in (torch.bfloat16, torch.float16) else 1e-4
@@ -283,8 +344,9 @@ def patch_embed(policy, n_patches: int, repeats: int) -> dict:
 
 
 def _nccl_worker(rank: int, world: int, port: int, q):
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
-                      LOCAL_RANK=str(rank))
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank)
+    )
     try:
         from r3lab.model.tiny import build_tiny
         from r3lab.train import dist

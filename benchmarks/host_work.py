@@ -16,6 +16,7 @@ The counting wraps torch's own methods, so it measures any version of the engine
 after a change come from this one script). tests/engine/test_host_copies.py holds the counts; rollout.py reports
 the host time beside the decode time.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -66,10 +67,15 @@ class Transfers:
             for c, _ in rows:
                 for name, v in c.items():
                     names[name] += v
-            out[kind] = {"steps": n, "transfers_per_step": round(total / n, 3), "syncs_per_step": round(syncs / n, 3),
-                         "max_transfers": max(sum(c.values()) for c, _ in rows),
-                         "host_ms_per_step": round(1e3 * sum(s for _, s in rows) / n, 4),
-                         "host_cpu_ms_per_step": round(1e3 * sum(cpu) / n, 4), "by_call": dict(names)}
+            out[kind] = {
+                "steps": n,
+                "transfers_per_step": round(total / n, 3),
+                "syncs_per_step": round(syncs / n, 3),
+                "max_transfers": max(sum(c.values()) for c, _ in rows),
+                "host_ms_per_step": round(1e3 * sum(s for _, s in rows) / n, 4),
+                "host_cpu_ms_per_step": round(1e3 * sum(cpu) / n, 4),
+                "by_call": dict(names),
+            }
         return out
 
 
@@ -92,6 +98,7 @@ def counting(policy):
             if active[0] and not fwd["depth"] and (test is None or test(*a, **kw)):
                 rec.hit(label(*a, **kw) if callable(label) else label)
             return fn(*a, **kw)
+
         setattr(owner, name, counted)
 
     def names_device(*a, **kw):
@@ -159,6 +166,7 @@ def _mark_finishing(rollouts, saved) -> None:
         if any(f is None for f in feeds):
             self._h87_dropped = True
         return out
+
     eng._choose = choose
 
 
@@ -177,7 +185,8 @@ def measure(policy, samples, cfg, scripts, group_size: int, repeats: int = 2) ->
         s = rec.summary()
         s["wall_s"] = round(wall, 4)
         if best is None or s.get("decode", {}).get("host_cpu_ms_per_step", 0) < best.get("decode", {}).get(
-                "host_cpu_ms_per_step", 0):
+            "host_cpu_ms_per_step", 0
+        ):
             best = s
     return best
 
@@ -201,15 +210,25 @@ def main(argv=None) -> dict:
     for rows in args.rows:
         for cache in ("static", "dynamic"):
             for label, script, temp in (("scripted", [" a" * (args.tokens + 8)], 0.0), ("sampled", None, 1.0)):
-                cfg = RolloutConfig(max_crops=0, max_new_tokens=args.tokens, max_segment_tokens=args.tokens, seed=0,
-                                    temperature=temp, greedy=temp == 0, cache=cache)
+                cfg = RolloutConfig(
+                    max_crops=0,
+                    max_new_tokens=args.tokens,
+                    max_segment_tokens=args.tokens,
+                    seed=0,
+                    temperature=temp,
+                    greedy=temp == 0,
+                    cache=cache,
+                )
                 r = measure(policy, [sample], cfg, script, rows, args.repeats)
                 res["rows"][f"{cache}/{label}/b{rows}"] = r
                 d = r.get("decode", {})
-                print(f"{cache:8s} {label:9s} b{rows:<3d} decode steps {d.get('steps', 0):3d}: transfers/step "
-                      f"{d.get('transfers_per_step')} (syncs {d.get('syncs_per_step')}), host ms/step "
-                      f"{d.get('host_ms_per_step')} (CPU {d.get('host_cpu_ms_per_step')}); finishing steps: "
-                      f"{r.get('finish', {}).get('transfers_per_step')}", flush=True)
+                print(
+                    f"{cache:8s} {label:9s} b{rows:<3d} decode steps {d.get('steps', 0):3d}: transfers/step "
+                    f"{d.get('transfers_per_step')} (syncs {d.get('syncs_per_step')}), host ms/step "
+                    f"{d.get('host_ms_per_step')} (CPU {d.get('host_cpu_ms_per_step')}); finishing steps: "
+                    f"{r.get('finish', {}).get('transfers_per_step')}",
+                    flush=True,
+                )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(res, indent=1))
     print(f"wrote {args.out}")

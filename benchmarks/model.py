@@ -4,6 +4,7 @@
 
 Prints a table and writes benchmarks/results/model.json. Times are medians over repeats in one run.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,6 +40,7 @@ def main(argv=None) -> dict:
     torch.manual_seed(0)
     policy = tiny_policy(fresh=True)
     model = policy.model
+
     def n(mod):
         return sum(p.numel() for p in mod.parameters())
 
@@ -65,20 +67,31 @@ def main(argv=None) -> dict:
     gen = {}
     for bs in (1, 8):
         prompt = collate([sample.prompt(policy.view, policy.prompt)] * bs, policy, left_pad=True)
-        kw = dict(input_ids=prompt["input_ids"], attention_mask=prompt["attention_mask"],
-                  pixel_values=prompt["pixel_values"], image_grid_thw=prompt["image_grid_thw"],
-                  mm_token_type_ids=(prompt["input_ids"] == policy.image_token_id).int(),
-                  max_new_tokens=args.new_tokens, min_new_tokens=args.new_tokens, do_sample=False)
+        kw = dict(
+            input_ids=prompt["input_ids"],
+            attention_mask=prompt["attention_mask"],
+            pixel_values=prompt["pixel_values"],
+            image_grid_thw=prompt["image_grid_thw"],
+            mm_token_type_ids=(prompt["input_ids"] == policy.image_token_id).int(),
+            max_new_tokens=args.new_tokens,
+            min_new_tokens=args.new_tokens,
+            do_sample=False,
+        )
         ms = _median_ms(lambda: model.generate(**kw), max(3, args.repeats // 3))
         gen[f"batch{bs}_tok_s"] = bs * args.new_tokens / (ms / 1e3)
     result = {
-        "params": size, "seq_len": batch["input_ids"].shape[1], "train_step_ms_batch8": train_ms,
-        **gen, "threads": torch.get_num_threads(),
+        "params": size,
+        "seq_len": batch["input_ids"].shape[1],
+        "train_step_ms_batch8": train_ms,
+        **gen,
+        "threads": torch.get_num_threads(),
     }
     print(f"r3-tiny parameters: {size['total']:,} (vision {size['vision']:,}, text {size['text']:,})")
     print(f"fwd+bwd+AdamW, batch 8 x {result['seq_len']} tokens: {train_ms:.1f} ms")
-    print(f"generate (cached, greedy, {args.new_tokens} new tokens): batch 1 {gen['batch1_tok_s']:.0f} tok/s, "
-          f"batch 8 {gen['batch8_tok_s']:.0f} tok/s")
+    print(
+        f"generate (cached, greedy, {args.new_tokens} new tokens): batch 1 {gen['batch1_tok_s']:.0f} tok/s, "
+        f"batch 8 {gen['batch8_tok_s']:.0f} tok/s"
+    )
     out = Path(__file__).parent / "results" / "model.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(result, indent=2))

@@ -13,6 +13,7 @@ The measured peak is the RSS above the process's RSS before the model was built 
 planned one is `r3lab.train.plan` for the same token counts (forward_bytes; the SFT / lora / no-checkpointing
 row). Target: within 20 %. Writes benchmarks/results/plan_cpu.json. One large model at a time.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -55,8 +56,10 @@ def inputs(name: str, model):
     if cfg.model_type == "idefics3":  # 1024x1024: 2x2 tiles of 512 + the global view, 64 tokens each
         n_img, per = 5, 64
         ids = torch.cat([text(TEXT - NEW)] + [torch.full((per,), cfg.image_token_id)] * n_img + [text(NEW)])
-        kw = dict(pixel_values=torch.randn(1, n_img, 3, 512, 512, generator=g).bfloat16(),
-                  pixel_attention_mask=torch.ones(1, n_img, 512, 512, dtype=torch.bool))
+        kw = dict(
+            pixel_values=torch.randn(1, n_img, 3, 512, 512, generator=g).bfloat16(),
+            pixel_attention_mask=torch.ones(1, n_img, 512, 512, dtype=torch.bool),
+        )
         return ids[None], kw, n_img * per
     from r3lab.core.rope import mrope_positions
 
@@ -64,12 +67,22 @@ def inputs(name: str, model):
     side = 448 // vc.patch_size  # 28 x 28 patches, 196 merged tokens
     grid = (1, side, side)
     n = side * side // vc.spatial_merge_size**2
-    ids = torch.cat([text(TEXT - NEW - 2), torch.tensor([cfg.vision_start_token_id]),
-                     torch.full((n,), cfg.image_token_id), torch.tensor([cfg.vision_end_token_id]), text(NEW)])
+    ids = torch.cat(
+        [
+            text(TEXT - NEW - 2),
+            torch.tensor([cfg.vision_start_token_id]),
+            torch.full((n,), cfg.image_token_id),
+            torch.tensor([cfg.vision_end_token_id]),
+            text(NEW),
+        ]
+    )
     pos, _ = mrope_positions(ids, [grid], cfg.image_token_id, vc.spatial_merge_size)
     patch = 3 * vc.temporal_patch_size * vc.patch_size**2
-    kw = dict(pixel_values=torch.randn(side * side, patch, generator=g).bfloat16(),
-              image_grid_thw=torch.tensor([grid]), position_ids=pos[:, None])
+    kw = dict(
+        pixel_values=torch.randn(side * side, patch, generator=g).bfloat16(),
+        image_grid_thw=torch.tensor([grid]),
+        position_ids=pos[:, None],
+    )
     return ids[None], kw, n
 
 
@@ -94,8 +107,12 @@ def child(name: str, phase: str) -> dict:
     else:
         import peft
 
-        model = peft.get_peft_model(model, peft.LoraConfig(r=LORA_R, lora_alpha=2 * LORA_R, target_modules=target_regex(
-            model.config.model_type, ("lm",))))
+        model = peft.get_peft_model(
+            model,
+            peft.LoraConfig(
+                r=LORA_R, lora_alpha=2 * LORA_R, target_modules=target_regex(model.config.model_type, ("lm",))
+            ),
+        )
         base = model.get_base_model()
         opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
         hidden = base.model(input_ids=ids, use_cache=False, **kw)[0]
@@ -109,20 +126,34 @@ def child(name: str, phase: str) -> dict:
     seconds = time.perf_counter() - t0
     s.stop = True
     s.join()
-    return dict(weights_measured=built - before, peak_measured=s.peak - before, seconds=seconds, build_s=build_s,
-                tokens=int(ids.shape[1]), image_tokens=image_tokens)
+    return dict(
+        weights_measured=built - before,
+        peak_measured=s.peak - before,
+        seconds=seconds,
+        build_s=build_s,
+        tokens=int(ids.shape[1]),
+        image_tokens=image_tokens,
+    )
 
 
 def planned(name: str, m: dict) -> dict:
     from r3lab.model.adapters import LoRAConfig
     from r3lab.train.plan import PlanConfig, forward_bytes, plan
 
-    c = PlanConfig(policy=name, text_tokens=m["tokens"] - m["image_tokens"], image_tokens=m["image_tokens"],
-                   new_tokens=NEW, lora=LoRAConfig(r=LORA_R), reserve=0.0)
+    c = PlanConfig(
+        policy=name,
+        text_tokens=m["tokens"] - m["image_tokens"],
+        image_tokens=m["image_tokens"],
+        new_tokens=NEW,
+        lora=LoRAConfig(r=LORA_R),
+        reserve=0.0,
+    )
     p = plan(c)
     sft = next(r for r in p.rows if r["stage"] == "SFT" and r["mode"] == "lora" and not r["checkpointing"])
-    return dict(forward=forward_bytes(p.shape, c), lora_sft={k: sft[k] for k in ("weights", "grads", "optimizer",
-                                                                                "activations", "total")})
+    return dict(
+        forward=forward_bytes(p.shape, c),
+        lora_sft={k: sft[k] for k in ("weights", "grads", "optimizer", "activations", "total")},
+    )
 
 
 def main(argv=None) -> int:
@@ -134,13 +165,21 @@ def main(argv=None) -> int:
         print(json.dumps(child(*args.child)))
         return 0
     env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="65536", OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
-    out = {"what": "planned vs measured peak memory (bytes above the RSS before the model was built), "
-                   "bf16 random weights, CPU, one thread", "models": {}}
+    out = {
+        "what": "planned vs measured peak memory (bytes above the RSS before the model was built), "
+        "bf16 random weights, CPU, one thread",
+        "models": {},
+    }
     for name in args.models:
         row = {}
         for phase in ("forward", "lora_sft"):
-            proc = subprocess.run([sys.executable, __file__, "--child", name, phase], env=env, capture_output=True,
-                                  text=True, timeout=1800)
+            proc = subprocess.run(
+                [sys.executable, __file__, "--child", name, phase],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=1800,
+            )
             if proc.returncode:
                 raise SystemExit(f"{name} {phase} failed:\n{proc.stderr[-3000:]}")
             row[phase] = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -151,9 +190,12 @@ def main(argv=None) -> int:
             m["planned"] = plan_[key]
             m["ratio"] = m["peak_planned"] / m["peak_measured"]
             m["within_20pct"] = abs(m["ratio"] - 1) <= 0.20
-            print(f"{name:14} {phase:9} measured {m['peak_measured'] / 2**30:6.2f} GiB  planned "
-                  f"{m['peak_planned'] / 2**30:6.2f} GiB  ratio {m['ratio']:.3f}  ({m['seconds']:.1f} s, "
-                  f"{m['tokens']} tokens)", flush=True)
+            print(
+                f"{name:14} {phase:9} measured {m['peak_measured'] / 2**30:6.2f} GiB  planned "
+                f"{m['peak_planned'] / 2**30:6.2f} GiB  ratio {m['ratio']:.3f}  ({m['seconds']:.1f} s, "
+                f"{m['tokens']} tokens)",
+                flush=True,
+            )
         out["models"][name] = row
     path = ROOT / "benchmarks" / "results" / "plan_cpu.json"
     path.write_text(json.dumps(out, indent=1))

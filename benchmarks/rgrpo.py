@@ -17,6 +17,7 @@ Prints trajectories/s, tokens/s, the time split and the ratio (b)/(a); writes
 benchmarks/results/rgrpo.json. Default threads = 1: on a shared 2-core box, 2 OpenMP threads made
 an r3-tiny SFT step 15x slower (2.4 s vs 0.16 s) through barrier spinning.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -59,10 +60,17 @@ def time_steps(policy, samples, cfg: RGRPOConfig, steps: int) -> dict:
         rows.append(train_step(state, samples, fn))
     policy.model.eval()
     med = {k: statistics.median(r[k] for r in rows) for k in ("time", "time_rollout", "time_update", "batch_tokens")}
-    return {"step_s": med["time"], "rollout_s": med["time_rollout"], "update_s": med["time_update"],
-            "traj_per_s": cfg.batch_size / med["time"], "tokens_per_s": med["batch_tokens"] / med["time"],
-            "batch_tokens": med["batch_tokens"], "reward": rows[-1]["reward"],
-            "crops_per_rollout": rows[-1]["crops_per_rollout"], "steps": [r["time"] for r in rows]}
+    return {
+        "step_s": med["time"],
+        "rollout_s": med["time_rollout"],
+        "update_s": med["time_update"],
+        "traj_per_s": cfg.batch_size / med["time"],
+        "tokens_per_s": med["batch_tokens"] / med["time"],
+        "batch_tokens": med["batch_tokens"],
+        "reward": rows[-1]["reward"],
+        "crops_per_rollout": rows[-1]["crops_per_rollout"],
+        "steps": [r["time"] for r in rows],
+    }
 
 
 def learning(seed: int = 0) -> dict:
@@ -77,17 +85,34 @@ def learning(seed: int = 0) -> dict:
     terms = [RewardTerm("colour", names_colour)]
 
     def held_out():
-        trajs = rollout(policy, samples, RolloutConfig(group_size=8, max_new_tokens=n, max_segment_tokens=n, seed=99),
-                        scripts=[prefix] * len(samples), progress=False)
+        trajs = rollout(
+            policy,
+            samples,
+            RolloutConfig(group_size=8, max_new_tokens=n, max_segment_tokens=n, seed=99),
+            scripts=[prefix] * len(samples),
+            progress=False,
+        )
         return sum(score(trajs, terms).total) / len(trajs)
 
     before = held_out()
-    cfg = RGRPOConfig(steps=12, group_size=8, batch_size=16, micro_rows=16, lr_lm=1e-2,
-                      rollout={"max_new_tokens": n, "max_segment_tokens": n}, seed=seed + 1)
+    cfg = RGRPOConfig(
+        steps=12,
+        group_size=8,
+        batch_size=16,
+        micro_rows=16,
+        lr_lm=1e-2,
+        rollout={"max_new_tokens": n, "max_segment_tokens": n},
+        seed=seed + 1,
+    )
     t0 = time.perf_counter()
     log = train(policy, samples, cfg, terms=terms, rollout_fn=scripted_rollout(lambda s, j, step: prefix))
-    return {"reward_before": before, "reward_after": held_out(), "train_s": time.perf_counter() - t0,
-            "steps": cfg.steps, "train_rewards": log.series("reward")[1]}
+    return {
+        "reward_before": before,
+        "reward_after": held_out(),
+        "train_s": time.perf_counter() - t0,
+        "steps": cfg.steps,
+        "train_rewards": log.series("reward")[1],
+    }
 
 
 def main() -> None:
@@ -102,29 +127,54 @@ def main() -> None:
     policy = build_tiny()
     policy.model.to(device=args.device, dtype=getattr(torch, args.dtype))
     P, G = (2, 4) if args.quick else (4, 8)
-    samples = build_samples(P * 4, seed=0, families=["read_one", "compare_two", "count", "control"],
-                            view=policy.view, progress=False)
+    samples = build_samples(
+        P * 4, seed=0, families=["read_one", "compare_two", "count", "control"], view=policy.view, progress=False
+    )
     common = dict(group_size=G, batch_size=P * G, lr_lm=1e-5, steps=10**6, temperature=1.0)
     r3 = time_steps(policy, samples, RGRPOConfig(**common, micro_rows=P * G), args.steps)
-    ref = time_steps(policy, samples, RGRPOConfig(**common, micro_rows=1, rollout_mode="reference",
-                                                  recompute_old_logprobs=True), args.steps)
-    res = {"machine": {"platform": platform.platform(), "threads": args.threads, "device": args.device,
-                       "dtype": args.dtype, "torch": torch.__version__},
-           "setting": {"prompts": P, "group_size": G, "families": "read_one/compare_two/count/control",
-                       "model_params": sum(p.numel() for p in policy.model.parameters())},
-           "r3lab_step": r3, "reference_step": ref, "step_speedup": ref["step_s"] / r3["step_s"],
-           "rollout_speedup": ref["rollout_s"] / r3["rollout_s"], "update_speedup": ref["update_s"] / r3["update_s"]}
+    ref = time_steps(
+        policy,
+        samples,
+        RGRPOConfig(**common, micro_rows=1, rollout_mode="reference", recompute_old_logprobs=True),
+        args.steps,
+    )
+    res = {
+        "machine": {
+            "platform": platform.platform(),
+            "threads": args.threads,
+            "device": args.device,
+            "dtype": args.dtype,
+            "torch": torch.__version__,
+        },
+        "setting": {
+            "prompts": P,
+            "group_size": G,
+            "families": "read_one/compare_two/count/control",
+            "model_params": sum(p.numel() for p in policy.model.parameters()),
+        },
+        "r3lab_step": r3,
+        "reference_step": ref,
+        "step_speedup": ref["step_s"] / r3["step_s"],
+        "rollout_speedup": ref["rollout_s"] / r3["rollout_s"],
+        "update_speedup": ref["update_s"] / r3["update_s"],
+    }
     if not args.quick:
         res["learning"] = learning()
     for name, r in (("r3lab step", r3), ("reference-loop step", ref)):
-        print(f"{name:>20}: {r['step_s']:.2f} s/step (rollout {r['rollout_s']:.2f}, update {r['update_s']:.2f}), "
-              f"{r['traj_per_s']:.1f} traj/s, {r['tokens_per_s']:.0f} tok/s, {r['crops_per_rollout']:.2f} crops/row")
-    print(f"whole step {res['step_speedup']:.1f}x faster than the reference loop "
-          f"(rollout {res['rollout_speedup']:.1f}x, update {res['update_speedup']:.1f}x)")
+        print(
+            f"{name:>20}: {r['step_s']:.2f} s/step (rollout {r['rollout_s']:.2f}, update {r['update_s']:.2f}), "
+            f"{r['traj_per_s']:.1f} traj/s, {r['tokens_per_s']:.0f} tok/s, {r['crops_per_rollout']:.2f} crops/row"
+        )
+    print(
+        f"whole step {res['step_speedup']:.1f}x faster than the reference loop "
+        f"(rollout {res['rollout_speedup']:.1f}x, update {res['update_speedup']:.1f}x)"
+    )
     if "learning" in res:
         L = res["learning"]
-        print(f"learning: reward {L['reward_before']:.2f} -> {L['reward_after']:.2f} in {L['train_s']:.0f} s "
-              f"({L['steps']} steps)")
+        print(
+            f"learning: reward {L['reward_before']:.2f} -> {L['reward_after']:.2f} in {L['train_s']:.0f} s "
+            f"({L['steps']} steps)"
+        )
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(res, indent=2))
     print(f"wrote {OUT}")

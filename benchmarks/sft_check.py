@@ -9,6 +9,7 @@ gloo ranks under torchrun (each rolls out half of the questions, `evaluate_rows`
 ratio and whether the two measurements agree; writes benchmarks/results/sft_check.json. The ratio needs two idle
 cores: on a machine shared with other work the two ranks share its cores with it.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,7 +24,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
-WORKER = textwrap.dedent('''
+WORKER = textwrap.dedent("""
     import json, sys, time
     import torch
     torch.set_num_threads(1)
@@ -41,7 +42,7 @@ WORKER = textwrap.dedent('''
     if dist.info().is_main:
         json.dump({"seconds": seconds, "check": m, "ranks": dist.info().world_size}, open(sys.argv[1], "w"))
     dist.shutdown()
-''')
+""")
 
 
 def _run(launcher: list[str], script: Path, out: Path, policy: str, n: int) -> dict:
@@ -59,8 +60,13 @@ def one_and_two(worker: str, policy: str, n: int) -> tuple[dict, dict]:
         script = Path(tmp) / "worker.py"
         script.write_text(worker)
         one = _run([sys.executable], script, Path(tmp) / "one.json", policy, n)
-        two = _run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"], script,
-                   Path(tmp) / "two.json", policy, n)
+        two = _run(
+            [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"],
+            script,
+            Path(tmp) / "two.json",
+            policy,
+            n,
+        )
     return one, two
 
 
@@ -71,11 +77,17 @@ def main(argv=None) -> dict:
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "sft_check.json"))
     args = ap.parse_args(argv)
     one, two = one_and_two(WORKER, args.policy, args.n)
-    out = {"n_per_family": args.n, "policy": Path(args.policy).name,
-           "seconds": {"one_process": round(one["seconds"], 1), "two_ranks": round(two["seconds"], 1)},
-           "two_vs_one": round(two["seconds"] / one["seconds"], 3),
-           "same_check": one["check"] == two["check"], "check_one": one["check"], "check_two": two["check"],
-           "when": time.strftime("%Y-%m-%d"), "config": "one thread per process, greedy, the recipe's SFT-row settings"}
+    out = {
+        "n_per_family": args.n,
+        "policy": Path(args.policy).name,
+        "seconds": {"one_process": round(one["seconds"], 1), "two_ranks": round(two["seconds"], 1)},
+        "two_vs_one": round(two["seconds"] / one["seconds"], 3),
+        "same_check": one["check"] == two["check"],
+        "check_one": one["check"],
+        "check_two": two["check"],
+        "when": time.strftime("%Y-%m-%d"),
+        "config": "one thread per process, greedy, the recipe's SFT-row settings",
+    }
     print(json.dumps(out, indent=1))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(out, indent=2))

@@ -13,6 +13,7 @@
   (`r3lab.testing.mini_sweeps`, 100 questions a run, four metrics), its wall and CPU seconds. Target: <= 10 s.
 Writes benchmarks/results/sweep.json.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,8 +37,9 @@ RAY_ENV = {**ENV, "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}  
 
 def _r3lab(*args, check=True, env=None) -> float:
     t0 = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "r3lab.cli", *map(str, args)], env=env or ENV, capture_output=True,
-                          text=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "r3lab.cli", *map(str, args)], env=env or ENV, capture_output=True, text=True
+    )
     if check and done.returncode:
         raise RuntimeError(f"r3lab {' '.join(map(str, args))} failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
     return time.perf_counter() - t0
@@ -45,9 +47,15 @@ def _r3lab(*args, check=True, env=None) -> float:
 
 def _spec(tmp: Path, runs: int, n: int = 24) -> Path:
     spec = tmp / f"spec-{n}.json"
-    spec.write_text(json.dumps({"command": "eval", "settings": {"policy": str(SFT), "data": str(tmp / "held"),
-                                                                "n": n, "necessity": False},
-                                "seeds": list(range(runs))}))
+    spec.write_text(
+        json.dumps(
+            {
+                "command": "eval",
+                "settings": {"policy": str(SFT), "data": str(tmp / "held"), "n": n, "necessity": False},
+                "seeds": list(range(runs)),
+            }
+        )
+    )
     return spec
 
 
@@ -64,11 +72,32 @@ def _ray_head(tmp: Path, cpus: int):
         p = port.getsockname()[1]
         port.close()
         log = open(tmp / f"ray{attempt}.log", "w")
-        head = subprocess.Popen([str(Path(sys.executable).parent / "ray"), "start", "--head", "--block",
-                                 "--node-ip-address", "127.0.0.1", "--port", str(p), "--num-cpus", str(cpus),
-                                 "--include-dashboard", "false", "--include-log-monitor", "false", "--no-monitor",
-                                 "--disable-usage-stats", "--temp-dir", tempfile.mkdtemp(prefix="r3ray-", dir="/tmp")],
-                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=RAY_ENV)
+        head = subprocess.Popen(
+            [
+                str(Path(sys.executable).parent / "ray"),
+                "start",
+                "--head",
+                "--block",
+                "--node-ip-address",
+                "127.0.0.1",
+                "--port",
+                str(p),
+                "--num-cpus",
+                str(cpus),
+                "--include-dashboard",
+                "false",
+                "--include-log-monitor",
+                "false",
+                "--no-monitor",
+                "--disable-usage-stats",
+                "--temp-dir",
+                tempfile.mkdtemp(prefix="r3ray-", dir="/tmp"),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env=RAY_ENV,
+        )
         while "Ray runtime started" not in (tmp / f"ray{attempt}.log").read_text():
             if head.poll() is not None:
                 break
@@ -110,32 +139,47 @@ def main(argv=None) -> dict:
                 times[w].append(round(_sweep(spec, tmp / f"w{w}", "--workers", w), 2))
         if times[1]:
             best = {w: min(v) for w, v in times.items()}
-            out["workers"] = {"runs": args.runs, "seconds": times, "best": best,
-                              "speedup_2_over_1": round(best[1] / best[2], 3), "target": ">= 1.7"}
-            print(f"workers: {args.runs} runs, 1 worker {best[1]:.1f} s, 2 workers {best[2]:.1f} s: "
-                  f"{best[1] / best[2]:.2f}x")
+            out["workers"] = {
+                "runs": args.runs,
+                "seconds": times,
+                "best": best,
+                "speedup_2_over_1": round(best[1] / best[2], 3),
+                "target": ">= 1.7",
+            }
+            print(
+                f"workers: {args.runs} runs, 1 worker {best[1]:.1f} s, 2 workers {best[2]:.1f} s: "
+                f"{best[1] / best[2]:.2f}x"
+            )
         if not args.skip_ray and args.only in (None, "ray"):
             short = _spec(tmp, args.runs, args.ray_n)
             head, address = _ray_head(tmp, cpus=1)
             try:
                 ray_t, local_t, loads = [], [], [os.getloadavg()[0]]
                 for _ in range(args.rounds):
-                    ray_t.append(round(_sweep(short, tmp / "ray", "--backend", "ray", "--address", address,
-                                              env=RAY_ENV), 2))
+                    ray_t.append(
+                        round(_sweep(short, tmp / "ray", "--backend", "ray", "--address", address, env=RAY_ENV), 2)
+                    )
                     local_t.append(round(_sweep(short, tmp / "local1", "--workers", 1), 2))
                     loads.append(os.getloadavg()[0])
             finally:
                 _stop_head(head)
             per_run = (min(ray_t) - min(local_t)) / args.runs
-            out["ray"] = {"runs": args.runs, "questions_per_run": args.ray_n, "ray_seconds": ray_t,
-                          "local_1_worker_seconds": local_t, "overhead_per_run_s": round(per_run, 2),
-                          "load_average_1min": [round(v, 2) for v in loads], "target": "<= 2"}
+            out["ray"] = {
+                "runs": args.runs,
+                "questions_per_run": args.ray_n,
+                "ray_seconds": ray_t,
+                "local_1_worker_seconds": local_t,
+                "overhead_per_run_s": round(per_run, 2),
+                "load_average_1min": [round(v, 2) for v in loads],
+                "target": "<= 2",
+            }
             print(f"ray: {min(ray_t):.1f} s against the local pool's {min(local_t):.1f} s: {per_run:+.2f} s a run")
         if args.only in (None, "report"):
             from r3lab.testing.mini_sweeps import write_mini_sweep
 
-            big = write_mini_sweep(tmp / "big", values=[round(i / 100, 2) for i in range(100)], seeds=(0, 1, 2),
-                                   questions=100)
+            big = write_mini_sweep(
+                tmp / "big", values=[round(i / 100, 2) for i in range(100)], seeds=(0, 1, 2), questions=100
+            )
             rep, cpu, loads = [], [], [os.getloadavg()[0]]
             for _ in range(args.rounds):
                 before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -143,9 +187,17 @@ def main(argv=None) -> dict:
                 after = resource.getrusage(resource.RUSAGE_CHILDREN)
                 cpu.append(round(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime, 2))
                 loads.append(os.getloadavg()[0])
-            out["report"] = {"points": 100, "seeds": 3, "questions": 100, "metrics": 4, "seconds": rep,
-                             "cpu_seconds": cpu, "best": min(rep), "load_average_1min": [round(v, 2) for v in loads],
-                             "target": "<= 10"}
+            out["report"] = {
+                "points": 100,
+                "seeds": 3,
+                "questions": 100,
+                "metrics": 4,
+                "seconds": rep,
+                "cpu_seconds": cpu,
+                "best": min(rep),
+                "load_average_1min": [round(v, 2) for v in loads],
+                "target": "<= 10",
+            }
             print(f"report: 100 points x 3 seeds in {min(rep):.1f} s ({min(cpu):.1f} s of CPU)")
         out["machine"]["load_after"] = os.getloadavg()
     finally:

@@ -14,6 +14,7 @@ and VLIR SFT samples (the recipe's family mix). Two ways, alternated over `--rou
 Time: CPU seconds of this process per step (`time.process_time`), the best round. Writes
 benchmarks/results/train_step.json.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -45,11 +46,27 @@ def _data(kind: str, c: RecipeConfig, view, n: int) -> list:
         return build_base(n, c.data_seed, 0.0, c.world_config(base=True), view=view, pairs=0.0, progress=False)
     if kind == "compare":
         mix = c.phase("compare").mix  # the comparison phase's mix, with the read phase's share of close-ups
-        return build_base(n, c.data_seed + 2, c.phase("read").mix.closeups, c.world_config(), view=view,
-                          comparisons=mix.comparisons, comparison_crops=True, closeup_style=mix.style,
-                          controls=mix.controls, progress=False)
-    return build_samples(n, c.data_seed, c.family_list, c.world_config(), view=view,
-                         weights=c.phase("sft_read").mix.family_weights(c.family_list), progress=False)
+        return build_base(
+            n,
+            c.data_seed + 2,
+            c.phase("read").mix.closeups,
+            c.world_config(),
+            view=view,
+            comparisons=mix.comparisons,
+            comparison_crops=True,
+            closeup_style=mix.style,
+            controls=mix.controls,
+            progress=False,
+        )
+    return build_samples(
+        n,
+        c.data_seed,
+        c.family_list,
+        c.world_config(),
+        view=view,
+        weights=c.phase("sft_read").mix.family_weights(c.family_list),
+        progress=False,
+    )
 
 
 def main(argv=None) -> dict:
@@ -62,8 +79,9 @@ def main(argv=None) -> dict:
     args = ap.parse_args(argv)
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS") or 1))
     c = RecipeConfig(out="/tmp/r3lab-bench-train-step")
-    policy = build_tiny(c.tiny_config(), view=c.view_config(), prompt=PromptConfig(question_first=True,
-                                                                                   instruction=c.instruction))
+    policy = build_tiny(
+        c.tiny_config(), view=c.view_config(), prompt=PromptConfig(question_first=True, instruction=c.instruction)
+    )
     ways = {"before": (1, _plain_autocast, False), "conv": (2, sft.autocast, False), "now": (2, sft.autocast, True)}
     results = {}
     for kind in args.kinds:
@@ -72,8 +90,13 @@ def main(argv=None) -> dict:
         times = {w: [] for w in ways}
         for _ in range(args.rounds):
             for way, (accum, cast, linear) in ways.items():
-                cfg = replace(c.sft_config("bench", 10 ** 6, args.rows, c.phase("ground").lr), out_dir="", resume=False,
-                              save_every=0, grad_accum=accum)
+                cfg = replace(
+                    c.sft_config("bench", 10**6, args.rows, c.phase("ground").lr),
+                    out_dir="",
+                    resume=False,
+                    save_every=0,
+                    grad_accum=accum,
+                )
                 state = prepare(policy, cfg)
                 with _swapped(cast), _patch_embed(policy, linear):
                     sft.sft_step(state, data)  # warm-up
@@ -82,15 +105,20 @@ def main(argv=None) -> dict:
                         sft.sft_step(state, data)
                     times[way].append((time.process_time() - t0) / args.steps)
         best = {w: min(v) for w, v in times.items()}
-        results[kind] = {"s_per_step": {w: round(v, 3) for w, v in best.items()},
-                         "rounds": {w: [round(x, 3) for x in v] for w, v in times.items()},
-                         "now_vs_before": round(best["now"] / best["before"], 3),
-                         "now_vs_conv": round(best["now"] / best["conv"], 3),
-                         "row_lengths": [lengths[0], lengths[len(lengths) // 2], lengths[-1]]}
+        results[kind] = {
+            "s_per_step": {w: round(v, 3) for w, v in best.items()},
+            "rounds": {w: [round(x, 3) for x in v] for w, v in times.items()},
+            "now_vs_before": round(best["now"] / best["before"], 3),
+            "now_vs_conv": round(best["now"] / best["conv"], 3),
+            "row_lengths": [lengths[0], lengths[len(lengths) // 2], lengths[-1]],
+        }
         print(kind, json.dumps(results[kind]), flush=True)
-    out = {"results": results, "config": f"r3-tiny as the recipe builds it ({c.tiny}); {args.rows} rows a step, one "
-           f"process, {torch.get_num_threads()} thread(s), CPU seconds, "
-           f"best of {args.rounds} rounds of {args.steps} steps"}
+    out = {
+        "results": results,
+        "config": f"r3-tiny as the recipe builds it ({c.tiny}); {args.rows} rows a step, one "
+        f"process, {torch.get_num_threads()} thread(s), CPU seconds, "
+        f"best of {args.rounds} rounds of {args.steps} steps",
+    }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(out, indent=2))
     return out

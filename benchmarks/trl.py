@@ -14,6 +14,7 @@ every forward pass):
 The prompts are token for token the same: r3lab's system turn is set to the tool block TRL renders.
 Prints model tokens/s of each and the ratio; writes benchmarks/results/trl.json.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -67,9 +68,14 @@ def r3lab_script(policy) -> list[str]:
 
 
 def time_trl(policy, samples, G: int, reps: int) -> dict:
-    cfg = TRLConfig(steps=reps + 1, prompts_per_step=len(samples), group_size=G, learning_rate=0.0,
-                    rollout={"max_crops": 2, "max_new_tokens": 1024, "max_segment_tokens": 1024},
-                    out_dir="/tmp/r3lab-bench-trl")
+    cfg = TRLConfig(
+        steps=reps + 1,
+        prompts_per_step=len(samples),
+        group_size=G,
+        learning_rate=0.0,
+        rollout={"max_crops": 2, "max_new_tokens": 1024, "max_segment_tokens": 1024},
+        out_dir="/tmp/r3lab-bench-trl",
+    )
     trainer, recorder = grpo_trainer(policy, samples, cfg, disable_tqdm=True, logging_steps=10**6)
     times, tokens, generate = [], [], trainer._generate
 
@@ -86,13 +92,20 @@ def time_trl(policy, samples, G: int, reps: int) -> dict:
     t = statistics.median(times[1:])
     crops = [len(tr.crops) for tr in recorder.trajectories]
     system = _system(recorder.trajectories[0].pieces[0].text)
-    return {"rollout_s": t, "model_tokens": tokens[-1], "tokens_per_s": tokens[-1] / t, "episodes_per_s":
-            len(crops) / t, "crops_per_episode": sum(crops) / len(crops), "times": times, "system": system}
+    return {
+        "rollout_s": t,
+        "model_tokens": tokens[-1],
+        "tokens_per_s": tokens[-1] / t,
+        "episodes_per_s": len(crops) / t,
+        "crops_per_episode": sum(crops) / len(crops),
+        "times": times,
+        "system": system,
+    }
 
 
 def _system(head: str) -> str:
     start = "<|im_start|>system\n"
-    return head[len(start):head.index("<|im_end|>")]
+    return head[len(start) : head.index("<|im_end|>")]
 
 
 def time_r3lab(policy, samples, G: int, reps: int, system: str) -> dict:
@@ -106,9 +119,15 @@ def time_r3lab(policy, samples, G: int, reps: int, system: str) -> dict:
         times.append(time.perf_counter() - t0)
     t = statistics.median(times[1:])
     tokens = sum(int(t.loss_mask().sum()) for t in out)
-    return {"rollout_s": t, "model_tokens": tokens, "tokens_per_s": tokens / t, "episodes_per_s": len(out) / t,
-            "crops_per_episode": sum(len(x.crops) for x in out) / len(out), "times": times,
-            "prompt_tokens": len(out[0].input_ids()) - int(out[0].loss_mask().sum())}
+    return {
+        "rollout_s": t,
+        "model_tokens": tokens,
+        "tokens_per_s": tokens / t,
+        "episodes_per_s": len(out) / t,
+        "crops_per_episode": sum(len(x.crops) for x in out) / len(out),
+        "times": times,
+        "prompt_tokens": len(out[0].input_ids()) - int(out[0].loss_mask().sum()),
+    }
 
 
 def main() -> None:
@@ -126,16 +145,35 @@ def main() -> None:
     trl = time_trl(policy, samples, G, reps)
     r3 = time_r3lab(policy, samples, G, reps, trl.pop("system"))
     if r3["model_tokens"] != trl["model_tokens"] or r3["crops_per_episode"] != trl["crops_per_episode"]:
-        raise SystemExit(f"unequal work: r3lab {r3['model_tokens']} tokens, {r3['crops_per_episode']} crops/episode; "
-                         f"TRL {trl['model_tokens']} tokens, {trl['crops_per_episode']} crops/episode")
-    res = {"machine": {"platform": platform.platform(), "threads": args.threads, "torch": torch.__version__,
-                       "trl": __import__("trl").__version__, "transformers": __import__("transformers").__version__},
-           "setting": {"prompts": args.prompts, "group_size": G, "crops_per_episode": 2, "temperature": 1.0,
-                       "model": "r3-tiny qwen3_vl", "model_params": sum(p.numel() for p in policy.model.parameters())},
-           "r3lab": r3, "trl": trl, "tokens_per_s_ratio": r3["tokens_per_s"] / trl["tokens_per_s"]}
+        raise SystemExit(
+            f"unequal work: r3lab {r3['model_tokens']} tokens, {r3['crops_per_episode']} crops/episode; "
+            f"TRL {trl['model_tokens']} tokens, {trl['crops_per_episode']} crops/episode"
+        )
+    res = {
+        "machine": {
+            "platform": platform.platform(),
+            "threads": args.threads,
+            "torch": torch.__version__,
+            "trl": __import__("trl").__version__,
+            "transformers": __import__("transformers").__version__,
+        },
+        "setting": {
+            "prompts": args.prompts,
+            "group_size": G,
+            "crops_per_episode": 2,
+            "temperature": 1.0,
+            "model": "r3-tiny qwen3_vl",
+            "model_params": sum(p.numel() for p in policy.model.parameters()),
+        },
+        "r3lab": r3,
+        "trl": trl,
+        "tokens_per_s_ratio": r3["tokens_per_s"] / trl["tokens_per_s"],
+    }
     for name, r in (("r3lab engine", r3), ("TRL tool loop", trl)):
-        print(f"{name:>14}: {r['rollout_s']:.2f} s per {len(samples)}x{G} episodes, {r['model_tokens']} model tokens, "
-              f"{r['tokens_per_s']:.0f} tokens/s, {r['crops_per_episode']:.1f} crops/episode")
+        print(
+            f"{name:>14}: {r['rollout_s']:.2f} s per {len(samples)}x{G} episodes, {r['model_tokens']} model tokens, "
+            f"{r['tokens_per_s']:.0f} tokens/s, {r['crops_per_episode']:.1f} crops/episode"
+        )
     print(f"r3lab / TRL rollout tokens/s: {res['tokens_per_s_ratio']:.2f}x")
     OUT.parent.mkdir(exist_ok=True)
     OUT.write_text(json.dumps(res, indent=2))

@@ -4,6 +4,7 @@ Nothing is imported until a name is first used, so `import r3lab` and `r3lab --h
 (torch and transformers load with the first name that needs them). `lazy(...)` returns the
 package's `__getattr__`, `__dir__` and `__all__`; the mapping stays on the package as `__face__`.
 """
+
 from __future__ import annotations
 
 import importlib

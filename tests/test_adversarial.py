@@ -4,6 +4,7 @@ Each case goes through a public entry point (mostly the `r3lab` command), assert
 and that the message names the file, line or sample (or the setting) at fault, and that good state is
 left alone. Unit-level tests of each check live in the mirrored test files.
 """
+
 import base64
 import contextlib
 import json
@@ -17,7 +18,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from r3lab.cli.app import build_parser, main as cli_main
+from r3lab.cli.app import build_parser
+from r3lab.cli.app import main as cli_main
 from r3lab.cli.args import dataclass_from_args
 from r3lab.core.crop_calls import Verdict, closed_call_since, find_crop_calls
 from r3lab.core.regions import Frame
@@ -73,8 +75,31 @@ def _dataset(folder, n=4, edit=None):
 
 # -- crop-call strings: every text that opens a call ends in a verdict or a crop ------------------------------
 FRAME = Frame(448, 336, 112, 84)
-HOSTILE = st.lists(st.sampled_from(['{', '}', '"', '\\', '\n', '{"bbox_2d": [', '1', '0', ', ', ']', ']}', '"note": ',
-                                    '<|im_end|>', '<|image_pad|>', '<|vision_start|>', 'bbox', ':', 'x']), max_size=40)
+HOSTILE = st.lists(
+    st.sampled_from(
+        [
+            "{",
+            "}",
+            '"',
+            "\\",
+            "\n",
+            '{"bbox_2d": [',
+            "1",
+            "0",
+            ", ",
+            "]",
+            "]}",
+            '"note": ',
+            "<|im_end|>",
+            "<|image_pad|>",
+            "<|vision_start|>",
+            "bbox",
+            ":",
+            "x",
+        ]
+    ),
+    max_size=40,
+)
 
 
 @given(HOSTILE)
@@ -85,11 +110,11 @@ def test_hostile_crop_call_text_never_raises_and_streams_like_the_whole(parts):
     calls the finished text holds, at the same places, with the same verdicts."""
     text = "".join(parts)
     calls = find_crop_calls(text, FRAME)
-    assert all(isinstance(c.verdict, Verdict) and text[c.start:c.end] == c.raw for c in calls)
+    assert all(isinstance(c.verdict, Verdict) and text[c.start : c.end] == c.raw for c in calls)
     assert all(c.verdict is not Verdict.UNTERMINATED or c.end == len(text) for c in calls)
     fired, cut = [], 0
     for k in range(1, len(parts) + 1):
-        seg, new = text[cut:sum(map(len, parts[:k]))], parts[k - 1]
+        seg, new = text[cut : sum(map(len, parts[:k]))], parts[k - 1]
         if "}" in new or "\n" in new:
             if (call := closed_call_since(seg, len(seg) - len(new), FRAME)) is not None:
                 fired.append((cut + call.start, cut + call.end, call.verdict))
@@ -97,9 +122,14 @@ def test_hostile_crop_call_text_never_raises_and_streams_like_the_whole(parts):
     assert fired == [(c.start, c.end, c.verdict) for c in calls if c.verdict is not Verdict.UNTERMINATED]
 
 
-@pytest.mark.parametrize("raw", ['{"note": "}", "bbox_2d": [10, 10, 60, 60]}',
-                                 '{"bbox_2d": [10, 10, 60, 60], "note": "{\\"}"}',
-                                 '{"note": "<|im_end|> <|image_pad|>", "bbox_2d": [10, 10, 60, 60]}'])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        '{"note": "}", "bbox_2d": [10, 10, 60, 60]}',
+        '{"bbox_2d": [10, 10, 60, 60], "note": "{\\"}"}',
+        '{"note": "<|im_end|> <|image_pad|>", "bbox_2d": [10, 10, 60, 60]}',
+    ],
+)
 def test_braces_quotes_and_special_token_text_inside_a_call_still_crop(raw):
     (call,) = find_crop_calls("Look. " + raw + " Then.", FRAME)
     assert call.ok and call.box == (10.0, 10.0, 60.0, 60.0)
@@ -123,17 +153,26 @@ def test_special_token_text_in_a_question_at_rollout_names_the_sample():
 def test_special_token_text_inside_an_imported_crop_call_names_the_record(tmp_path):
     toy_image().save(tmp_path / "m.png")
     toy_image((56, 56)).save(tmp_path / "c.png")
-    rec = {"image_path": "m.png", "question": "q?", "img_crop_list": ["c.png"],
-           "response_list": ['<think>{"note": "<|vision_start|>", "bbox_2d": [1, 2, 30, 40]}', "<answer>a</answer>"]}
+    rec = {
+        "image_path": "m.png",
+        "question": "q?",
+        "img_crop_list": ["c.png"],
+        "response_list": ['<think>{"note": "<|vision_start|>", "bbox_2d": [1, 2, 30, 40]}', "<answer>a</answer>"],
+    }
     (tmp_path / "sft.json").write_text(json.dumps([rec]))
     with refused(ValueError, "sft.json: record 1", "sample 'sft-000001'", "<|vision_start|>"):
         import_sft(tmp_path / "sft.json")
 
 
 # -- corrupt images and datasets ----------------------------------------------------------------------------
-@pytest.mark.parametrize("content,what", [(b"GIF89a? no, just text", "is not a readable image"),
-                                          (png_header(20000, 20000), "DecompressionBombError"),
-                                          (png_header(64, 64)[:24], "is not a readable image")])
+@pytest.mark.parametrize(
+    "content,what",
+    [
+        (b"GIF89a? no, just text", "is not a readable image"),
+        (png_header(20000, 20000), "DecompressionBombError"),
+        (png_header(64, 64)[:24], "is not a readable image"),
+    ],
+)
 def test_a_corrupt_png_names_file_line_and_sample(tmp_path, content, what):
     ds = _dataset(tmp_path / "ds")
     (ds / "images" / "toy2.png").write_bytes(content)
@@ -146,8 +185,12 @@ def test_a_corrupt_png_names_file_line_and_sample(tmp_path, content, what):
 def test_a_corrupt_png_in_an_official_file_names_the_record(tmp_path):
     toy_image().save(tmp_path / "m.png")
     (tmp_path / "c.png").write_bytes(b"text, not pixels")
-    rec = {"image_path": "m.png", "question": "q?", "img_crop_list": ["c.png"],
-           "response_list": ['<think>{"bbox_2d": [1, 2, 30, 40]}', "<answer>a</answer>"]}
+    rec = {
+        "image_path": "m.png",
+        "question": "q?",
+        "img_crop_list": ["c.png"],
+        "response_list": ['<think>{"bbox_2d": [1, 2, 30, 40]}', "<answer>a</answer>"],
+    }
     (tmp_path / "sft.json").write_text(json.dumps([rec]))
     with refused(ValueError, "sft.json: record 1", "c.png", "is not a readable image"):
         cli_main(["data", "import", "--format", "vlm-r3-sft", str(tmp_path / "sft.json"), "--out", str(tmp_path / "o")])
@@ -264,8 +307,9 @@ def test_a_checkpoint_of_the_wrong_model_type_is_refused_naming_it(tmp_path):
     out = tmp_path / "run"
     _sft(out, steps=1)
     ckpt = find_checkpoint(out)
-    (ckpt / "config.json").write_text(json.dumps({**json.loads((ckpt / "config.json").read_text()),
-                                                  "model_type": "qwen3_vl"}))
+    (ckpt / "config.json").write_text(
+        json.dumps({**json.loads((ckpt / "config.json").read_text()), "model_type": "qwen3_vl"})
+    )
     with refused(ValueError, ckpt / "config.json", "'qwen3_vl'", "'qwen2_5_vl'"):
         _sft(out, steps=2, resume=True)
 
@@ -292,8 +336,18 @@ def test_nan_weights_are_refused_wherever_they_are_loaded(tmp_path):
 
 
 # -- CLI settings out of range -------------------------------------------------------------------------
-@pytest.mark.parametrize("flag,value", [("--lr-lm", "nan"), ("--lr-lm", "inf"), ("--lr-lm", "1e30"), ("--lr-lm", "-1"),
-                                        ("--warmup", "-5"), ("--grad-clip", "-1"), ("--save-every", "-3")])
+@pytest.mark.parametrize(
+    "flag,value",
+    [
+        ("--lr-lm", "nan"),
+        ("--lr-lm", "inf"),
+        ("--lr-lm", "1e30"),
+        ("--lr-lm", "-1"),
+        ("--warmup", "-5"),
+        ("--grad-clip", "-1"),
+        ("--save-every", "-3"),
+    ],
+)
 def test_bad_numbers_fail_when_the_config_is_built(tmp_path, flag, value):
     field = flag[2:].replace("-", "_")
     for cmd in ("sft", "rgrpo"):
@@ -305,19 +359,22 @@ def test_bad_numbers_fail_when_the_config_is_built(tmp_path, flag, value):
         RGRPOConfig(rollout={"top_p": 0.0})
 
 
-@pytest.mark.parametrize("argv,names", [
-    (["eval", "--temperature", "nan"], ["EvalConfig.rollout.temperature = nan"]),
-    (["eval", "--max-new-tokens", "0"], ["EvalConfig.rollout.max_new_tokens = 0"]),
-    (["eval", "--reward-region", "dice"], ["EvalConfig.reward.region = 'dice'", "'iou', 'giou'"]),
-    (["eval", "--batch-rows", "1000000"], ["EvalConfig.batch_rows = 1000000", "4096"]),
-    (["train", "rgrpo", "--top-p", "0"], ["RGRPOConfig.rollout.top_p = 0.0"]),
-    (["train", "rgrpo", "--temperature", "inf"], ["RGRPOConfig.rollout.temperature = inf"]),
-    (["train", "rgrpo", "--reward-region-weight", "-1"], ["RGRPOConfig.reward.region_weight = -1.0"]),
-    (["train", "rgrpo", "--group-size", "1"], ["group_size must be >= 2"]),
-    (["train", "sft", "--batch-size", "100000"], ["asks for 100000 samples per step", "only 4 samples"]),
-    (["data", "build", "--max-pixels", "0"], ["ViewConfig.min_pixels = 3136, max_pixels = 0"]),
-    (["data", "build", "--factor", "0"], ["ViewConfig.factor = 0"]),
-])
+@pytest.mark.parametrize(
+    "argv,names",
+    [
+        (["eval", "--temperature", "nan"], ["EvalConfig.rollout.temperature = nan"]),
+        (["eval", "--max-new-tokens", "0"], ["EvalConfig.rollout.max_new_tokens = 0"]),
+        (["eval", "--reward-region", "dice"], ["EvalConfig.reward.region = 'dice'", "'iou', 'giou'"]),
+        (["eval", "--batch-rows", "1000000"], ["EvalConfig.batch_rows = 1000000", "4096"]),
+        (["train", "rgrpo", "--top-p", "0"], ["RGRPOConfig.rollout.top_p = 0.0"]),
+        (["train", "rgrpo", "--temperature", "inf"], ["RGRPOConfig.rollout.temperature = inf"]),
+        (["train", "rgrpo", "--reward-region-weight", "-1"], ["RGRPOConfig.reward.region_weight = -1.0"]),
+        (["train", "rgrpo", "--group-size", "1"], ["group_size must be >= 2"]),
+        (["train", "sft", "--batch-size", "100000"], ["asks for 100000 samples per step", "only 4 samples"]),
+        (["data", "build", "--max-pixels", "0"], ["ViewConfig.min_pixels = 3136, max_pixels = 0"]),
+        (["data", "build", "--factor", "0"], ["ViewConfig.factor = 0"]),
+    ],
+)
 def test_settings_out_of_range_are_refused_naming_the_setting(tmp_path, argv, names):
     ds = _dataset(tmp_path / "ds")
     where = ["--out", str(tmp_path / "new")] if argv[0] == "data" else ["--data", str(ds)]
@@ -326,17 +383,20 @@ def test_settings_out_of_range_are_refused_naming_the_setting(tmp_path, argv, na
     assert not (tmp_path / "new").exists() and not (ds / "log.jsonl").exists()
 
 
-@pytest.mark.parametrize("argv,names", [
-    (["--train-max-crops", "-1"], ["RecipeConfig.train_rollout.max_crops = -1", "[0, 256]"]),
-    (["--eval-max-new-tokens", "0"], ["RecipeConfig.eval_rollout.max_new_tokens = 0", "[1, 1048576]"]),
-    (["--eval-temperature", "nan"], ["RecipeConfig.eval_rollout.temperature = nan"]),
-    (["--train-temperature", "0"], ["RecipeConfig.train_rollout.temperature = 0.0", "R-GRPO samples"]),
-    (["--reward-preset", "vibes"], ["RecipeConfig.reward.preset = 'vibes'", "'code', 'paper', 'accuracy'"]),
-    (["--sft-steps", "-5"], ["sft.steps = -5", "[0, 1000000]"]),
-    (["--rgrpo-lr", "inf"], ["RecipeConfig.rgrpo.lr = inf", "[0.0, 1.0]"]),
-    (["--group-size", "3"], ["rgrpo.batch = 32 (--rgrpo-batch) must be a multiple of rgrpo.group_size = 3"]),
-    (["--tiny", '{"hidden_size": 64}'], ["unknown TinyConfig fields ['hidden_size'] in tiny"]),
-])
+@pytest.mark.parametrize(
+    "argv,names",
+    [
+        (["--train-max-crops", "-1"], ["RecipeConfig.train_rollout.max_crops = -1", "[0, 256]"]),
+        (["--eval-max-new-tokens", "0"], ["RecipeConfig.eval_rollout.max_new_tokens = 0", "[1, 1048576]"]),
+        (["--eval-temperature", "nan"], ["RecipeConfig.eval_rollout.temperature = nan"]),
+        (["--train-temperature", "0"], ["RecipeConfig.train_rollout.temperature = 0.0", "R-GRPO samples"]),
+        (["--reward-preset", "vibes"], ["RecipeConfig.reward.preset = 'vibes'", "'code', 'paper', 'accuracy'"]),
+        (["--sft-steps", "-5"], ["sft.steps = -5", "[0, 1000000]"]),
+        (["--rgrpo-lr", "inf"], ["RecipeConfig.rgrpo.lr = inf", "[0.0, 1.0]"]),
+        (["--group-size", "3"], ["rgrpo.batch = 32 (--rgrpo-batch) must be a multiple of rgrpo.group_size = 3"]),
+        (["--tiny", '{"hidden_size": 64}'], ["unknown TinyConfig fields ['hidden_size'] in tiny"]),
+    ],
+)
 def test_a_bad_recipe_setting_fails_before_any_training(tmp_path, argv, names, monkeypatch):
     import r3lab.recipe.recipe as recipe
 
@@ -462,8 +522,9 @@ def test_a_config_asking_for_more_or_bigger_layers_is_refused_before_the_model_i
 
     folder = tiny_policy().save(tmp_path / "p")
     _edit_config(folder, num_hidden_layers=1000)  # sizes past any real model's: test_a_config_claiming_absurd_...
-    monkeypatch.setattr(transformers.AutoModelForImageTextToText, "from_pretrained",
-                        lambda *a, **k: pytest.fail("the model was built"))
+    monkeypatch.setattr(
+        transformers.AutoModelForImageTextToText, "from_pretrained", lambda *a, **k: pytest.fail("the model was built")
+    )
     with refused(ValueError, folder, "num_hidden_layers = 1000", "998 missing"):
         load_policy(folder)
     folder = tiny_policy().save(tmp_path / "q")
@@ -482,10 +543,16 @@ def _held_by_another_process(folder):
     import subprocess
     import sys
 
-    code = ("import sys, time\nfrom r3lab.core.files import FolderLock\nlock = FolderLock(sys.argv[1])\n"
-            "print('held', flush=True)\ntime.sleep(60)\n")
-    p = subprocess.Popen([sys.executable, "-c", code, str(folder)], stdout=subprocess.PIPE, text=True,
-                         env={**os.environ, "PYTHONPATH": os.getcwd()})
+    code = (
+        "import sys, time\nfrom r3lab.core.files import FolderLock\nlock = FolderLock(sys.argv[1])\n"
+        "print('held', flush=True)\ntime.sleep(60)\n"
+    )
+    p = subprocess.Popen(
+        [sys.executable, "-c", code, str(folder)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": os.getcwd()},
+    )
     try:
         assert p.stdout.readline().strip() == "held"
         yield p.pid
@@ -529,8 +596,19 @@ def test_ctrl_c_during_eval_keeps_the_finished_rollouts_marked_partial(tmp_path,
     import r3lab.evaluation.evaluation as evaluation
 
     ds, out = _dataset(tmp_path / "ds"), tmp_path / "ev"
-    argv = ["eval", "--policy", str(tiny_policy().save(tmp_path / "p")), "--data", str(ds), "--out", str(out),
-            "--batch-rows", "2", "--max-new-tokens", "4"]
+    argv = [
+        "eval",
+        "--policy",
+        str(tiny_policy().save(tmp_path / "p")),
+        "--data",
+        str(ds),
+        "--out",
+        str(out),
+        "--batch-rows",
+        "2",
+        "--max-new-tokens",
+        "4",
+    ]
     _ctrl_c_on_call(monkeypatch, evaluation, 2)
     with pytest.warns(UserWarning, match="interrupted after 2 of 4 samples"):
         assert cli_main(argv) == 130
@@ -562,8 +640,20 @@ def test_ctrl_c_during_bench_marks_the_run_partial_and_the_dashboard_says_so(tmp
     from r3lab.testing.mini_benchmarks import write_benchmark
 
     data, out = write_benchmark("vstar", tmp_path), tmp_path / "run"
-    argv = ["bench", "vstar", "--data", str(data), "--policy", str(tiny_policy().save(tmp_path / "p")),
-            "--out", str(out), "--batch", "2", "--max-new-tokens", "2"]
+    argv = [
+        "bench",
+        "vstar",
+        "--data",
+        str(data),
+        "--policy",
+        str(tiny_policy().save(tmp_path / "p")),
+        "--out",
+        str(out),
+        "--batch",
+        "2",
+        "--max-new-tokens",
+        "2",
+    ]
     _ctrl_c_on_call(monkeypatch, bench_run, 2)
     with pytest.warns(UserWarning, match="interrupted after 2 of 5 questions"):
         assert cli_main(argv) == 130
@@ -582,20 +672,24 @@ def _crop(edit):
             for p in r["rationale"]:
                 if p["kind"] == "image":
                     edit(p)
+
     return on_line_2
 
 
-@pytest.mark.parametrize("edit,names", [
-    (lambda k, r: k == 2 and r.update(answers="yes"), ["answers must be a", "list of strings", "'yes'"]),
-    (lambda k, r: k == 2 and r.update(answers=[]), ["answers must be a non-empty list"]),
-    (lambda k, r: k == 2 and r.update(question=7), ["question must be a string"]),
-    (_crop(lambda p: p.update(box_input=[float("nan"), 1, 5, 5])), ["crop box", "finite"]),
-    (_crop(lambda p: p.update(box_input=[50, 50, 10, 10])), ["crop box", "inverted"]),
-    (_crop(lambda p: p.update(box_input=[-50, -50, 10, 10])), ["crop box", "outside"]),
-    (_crop(lambda p: p.update(box_input=[0, 0, 9999, 9999])), ["crop box", "outside its"]),
-    (lambda k, r: k == 2 and r.update(regions=[[-5, 0, 10, 10]]), ["region 0", "outside its 448x336 image"]),
-    (lambda k, r: k == 2 and r.update(size=[-1, 0]), ["size must be [width, height]"]),
-])
+@pytest.mark.parametrize(
+    "edit,names",
+    [
+        (lambda k, r: k == 2 and r.update(answers="yes"), ["answers must be a", "list of strings", "'yes'"]),
+        (lambda k, r: k == 2 and r.update(answers=[]), ["answers must be a non-empty list"]),
+        (lambda k, r: k == 2 and r.update(question=7), ["question must be a string"]),
+        (_crop(lambda p: p.update(box_input=[float("nan"), 1, 5, 5])), ["crop box", "finite"]),
+        (_crop(lambda p: p.update(box_input=[50, 50, 10, 10])), ["crop box", "inverted"]),
+        (_crop(lambda p: p.update(box_input=[-50, -50, 10, 10])), ["crop box", "outside"]),
+        (_crop(lambda p: p.update(box_input=[0, 0, 9999, 9999])), ["crop box", "outside its"]),
+        (lambda k, r: k == 2 and r.update(regions=[[-5, 0, 10, 10]]), ["region 0", "outside its 448x336 image"]),
+        (lambda k, r: k == 2 and r.update(size=[-1, 0]), ["size must be [width, height]"]),
+    ],
+)
 def test_a_mistyped_field_or_a_box_outside_its_image_names_file_line_and_sample(tmp_path, edit, names):
     ds = _dataset(tmp_path / "ds", edit=edit)
     meta = json.loads((ds / "meta.json").read_text())  # the view its crop boxes are in, as data build writes it
@@ -617,8 +711,10 @@ def test_an_imported_box_outside_its_image_is_reported_by_record(tmp_path):
     from r3lab.data.formats import import_grounded_vqa
 
     Image.new("RGB", (448, 336)).save(tmp_path / "a.png")
-    recs = [{"image": "a.png", "question": "q", "answer": "x", "box": b}
-            for b in ([-500, -300, 20, 30], [500, 300, 99999, 99999], [10, 10, 40, 40])]
+    recs = [
+        {"image": "a.png", "question": "q", "answer": "x", "box": b}
+        for b in ([-500, -300, 20, 30], [500, 300, 99999, 99999], [10, 10, 40, 40])
+    ]
     (tmp_path / "g.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
     ok, rep = import_grounded_vqa(tmp_path / "g.jsonl", errors="report")
     assert len(ok) == 1 and [n for n, _ in rep.errors] == [1, 2]
@@ -681,8 +777,20 @@ def test_ctrl_c_during_train_sft_saves_and_exits_130(tmp_path, monkeypatch):
     monkeypatch.setattr(sft, "clip_and_step", ctrl_c_in_step_two)
     out = tmp_path / "run"
     with pytest.warns(UserWarning, match="interrupted after step 2"):
-        rc = cli_main(["train", "sft", "--data", str(_dataset(tmp_path / "ds")), "--steps", "4", "--batch-size", "2",
-                       "--out-dir", str(out)])
+        rc = cli_main(
+            [
+                "train",
+                "sft",
+                "--data",
+                str(_dataset(tmp_path / "ds")),
+                "--steps",
+                "4",
+                "--batch-size",
+                "2",
+                "--out-dir",
+                str(out),
+            ]
+        )
     assert rc == 130 and find_checkpoint(out).name == "step_000002"
 
 
@@ -694,18 +802,21 @@ def _tamper(st, path, value):
     st[last] = value
 
 
-@pytest.mark.parametrize("path,value,names", [
-    (("rng", "python", 1), [1, 2, 3], ["RNG state"]),  # a short Mersenne Twister state
-    (("rng", "python", 1), [2**80] * 625, ["RNG state"]),  # ints too large
-    (("rng", "numpy", "name"), "PCG64", ["RNG state"]),
-    (("rng", "torch"), [1, 2, 3], ["RNG state"]),  # a short torch state
-    (("step",), "abc", ["step = 'abc'"]),
-    (("step",), -5, ["step = -5"]),
-    (("step",), 10**30, ["step = 10000000000000000000000000000"]),
-    (("step",), 500, ["at step 500, beyond the 2 steps"]),
-    (("optimizer", "param_groups"), [], ["optimizer state"]),
-    (("log",), "rows", ["log is not a list"]),
-])
+@pytest.mark.parametrize(
+    "path,value,names",
+    [
+        (("rng", "python", 1), [1, 2, 3], ["RNG state"]),  # a short Mersenne Twister state
+        (("rng", "python", 1), [2**80] * 625, ["RNG state"]),  # ints too large
+        (("rng", "numpy", "name"), "PCG64", ["RNG state"]),
+        (("rng", "torch"), [1, 2, 3], ["RNG state"]),  # a short torch state
+        (("step",), "abc", ["step = 'abc'"]),
+        (("step",), -5, ["step = -5"]),
+        (("step",), 10**30, ["step = 10000000000000000000000000000"]),
+        (("step",), 500, ["at step 500, beyond the 2 steps"]),
+        (("optimizer", "param_groups"), [], ["optimizer state"]),
+        (("log",), "rows", ["log is not a list"]),
+    ],
+)
 def test_a_tampered_state_json_is_refused_naming_it_before_anything_changes(tmp_path, path, value, names):
     out = tmp_path / "run"
     _sft(out, steps=1)
@@ -777,10 +888,21 @@ def test_checkpoints_datasets_and_results_respect_the_umask(tmp_path):
         out, ds = tmp_path / "run", _dataset(tmp_path / "ds")
         _sft(out, steps=1)
         ckpt = find_checkpoint(out)
-        modes = {p.relative_to(tmp_path).as_posix(): p.stat().st_mode & 0o777
-                 for p in (ckpt, ckpt / "state.json", ckpt / "model.safetensors", ckpt / "optimizer.safetensors",
-                           out / "latest", out / "log.jsonl", ds, ds / "images", ds / "samples.jsonl",
-                           ds / "meta.json")}
+        modes = {
+            p.relative_to(tmp_path).as_posix(): p.stat().st_mode & 0o777
+            for p in (
+                ckpt,
+                ckpt / "state.json",
+                ckpt / "model.safetensors",
+                ckpt / "optimizer.safetensors",
+                out / "latest",
+                out / "log.jsonl",
+                ds,
+                ds / "images",
+                ds / "samples.jsonl",
+                ds / "meta.json",
+            )
+        }
     finally:
         os.umask(old)
     assert {k: oct(v) for k, v in modes.items() if v not in (0o755, 0o644)} == {}
@@ -828,8 +950,9 @@ def test_a_decompression_bomb_in_a_tsv_row_is_named_as_an_image(tmp_path):
 
 # -- a full disk during training (item 17) -----------------------------------------------------------------------
 def test_a_full_disk_names_the_last_good_checkpoint(tmp_path, monkeypatch):
-    import r3lab.train.checkpoint as ck
     from safetensors import SafetensorError
+
+    import r3lab.train.checkpoint as ck
 
     out = tmp_path / "run"
     _sft(out, steps=1)
@@ -865,14 +988,21 @@ def test_overwrite_never_deletes_the_checkpoint_the_run_starts_from(tmp_path):
 
 
 # -- hardening 3: sizes before anything is built, images against their lines, links, API types ------------------
-@pytest.mark.parametrize("where,field", [("text_config", "num_hidden_layers"), ("vision_config", "depth"),
-                                         ("text_config", "hidden_size"), ("text_config", "vocab_size")])
+@pytest.mark.parametrize(
+    "where,field",
+    [
+        ("text_config", "num_hidden_layers"),
+        ("vision_config", "depth"),
+        ("text_config", "hidden_size"),
+        ("text_config", "vocab_size"),
+    ],
+)
 def test_a_config_claiming_absurd_sizes_is_refused_before_anything_is_built(tmp_path, monkeypatch, where, field):
     import r3lab.model.real as real
 
     folder = tiny_policy().save(tmp_path / "p")
     cfg = json.loads((folder / "config.json").read_text())
-    cfg[where][field] = 10 ** 9
+    cfg[where][field] = 10**9
     (folder / "config.json").write_text(json.dumps(cfg))
     monkeypatch.setattr(real, "build_real", lambda *a, **k: pytest.fail("the model was built"))
     with refused(ValueError, folder / "config.json", f"{where}.{field} = 1000000000", "from 1 to"):
@@ -965,8 +1095,9 @@ def test_wrong_types_and_empty_values_at_the_python_api_are_refused(tmp_path, mo
     with refused(ValueError, "policy folder is empty"):
         load_policy("")
     (tmp_path / "notes").mkdir()
-    with refused(FileNotFoundError, "has no config.json", "Qwen2.5-VL", "Qwen3-VL", "Qwen3.5", "SmolVLM",
-                 "training run"):
+    with refused(
+        FileNotFoundError, "has no config.json", "Qwen2.5-VL", "Qwen3-VL", "Qwen3.5", "SmolVLM", "training run"
+    ):
         load_policy(tmp_path / "notes")
 
 

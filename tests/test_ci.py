@@ -2,6 +2,7 @@
 
 The script runs in a copy of the repository's .ci folder with a stand-in `make` first on PATH, which logs each
 call and fails the targets it is told to."""
+
 import os
 import shutil
 import subprocess
@@ -30,18 +31,21 @@ def ci(tmp_path: Path, fail: str) -> tuple[subprocess.CompletedProcess, list[str
     (bin_ / "make").chmod(0o755)
     calls = tmp_path / "calls"
     env = {**os.environ, "PATH": f"{bin_}{os.pathsep}{os.environ['PATH']}", "CALLS": str(calls), "FAIL": fail}
-    run = subprocess.run(["bash", str(tmp_path / ".ci" / "run")], capture_output=True, text=True, env=env,
-                         timeout=60)
+    run = subprocess.run(["bash", str(tmp_path / ".ci" / "run")], capture_output=True, text=True, env=env, timeout=60)
     return run, sorted(calls.read_text().splitlines())
 
 
-@pytest.mark.parametrize("fail, code, reported", [
-    ("", 0, ["make test: passed", "make test-py312: passed"]),
-    ("test", 1, ["make test: FAILED (exit 2", "make test-py312: passed"]),
-    ("test-py312", 1, ["make test: passed", "make test-py312: FAILED (exit 2"]),
-    ("test test-py312", 1, ["make test: FAILED (exit 2", "make test-py312: FAILED (exit 2"]),
-    ("-j2", 1, ["make test: FAILED (exit 2", "make test-py312: passed"]),  # the set-up failed
-], ids=["both-pass", "first-fails", "second-fails", "both-fail", "setup-fails"])
+@pytest.mark.parametrize(
+    "fail, code, reported",
+    [
+        ("", 0, ["make test: passed", "make test-py312: passed"]),
+        ("test", 1, ["make test: FAILED (exit 2", "make test-py312: passed"]),
+        ("test-py312", 1, ["make test: passed", "make test-py312: FAILED (exit 2"]),
+        ("test test-py312", 1, ["make test: FAILED (exit 2", "make test-py312: FAILED (exit 2"]),
+        ("-j2", 1, ["make test: FAILED (exit 2", "make test-py312: passed"]),  # the set-up failed
+    ],
+    ids=["both-pass", "first-fails", "second-fails", "both-fail", "setup-fails"],
+)
 def test_both_suites_run_and_are_reported_whatever_the_first_gives(tmp_path, fail, code, reported):
     run, calls = ci(tmp_path, fail)
     assert run.returncode == code, run.stdout + run.stderr

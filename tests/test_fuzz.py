@@ -5,6 +5,7 @@ For any input: either one refusal (a ValueError or OSError of one line naming wh
 flag) or an accepted value inside its bounds; never another exception. The cases run in one child process under a
 memory cap (RLIMIT_AS) and a time limit, so a value that grows inside r3lab fails the test instead of the machine.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -29,13 +30,23 @@ ROOT = Path(__file__).resolve().parents[1]
 MEMORY_CAP = 3 << 30  # bytes of address space the child may map (r3lab and torch imported: about 1.3 GiB)
 TIME_LIMIT = 240  # seconds for every surface together (about 30 s on this machine)
 SURFACES = ("recipe_keywords", "config_file", "set_flag", "dataset_line", "imported_record", "exercise_check")
-FUZZ = settings(max_examples=int(os.environ.get("R3LAB_FUZZ_EXAMPLES", "50")), deadline=timedelta(seconds=20),
-                database=None, derandomize=bool(os.environ.get("CI")),
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much])
+FUZZ = settings(
+    max_examples=int(os.environ.get("R3LAB_FUZZ_EXAMPLES", "50")),
+    deadline=timedelta(seconds=20),
+    database=None,
+    derandomize=bool(os.environ.get("CI")),
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
+)
 
 # -- hostile values --------------------------------------------------------------------------------------------
-NUMBERS = st.one_of(st.integers(-(2**70), 2**70), st.sampled_from([0, 1, -1, 2, 3, 2**31, 2**32, 2**63, 10**32]),
-                    st.floats(allow_nan=True, allow_infinity=True), st.sampled_from([0.5, 1e-5, 1e308, -0.0]))
+NUMBERS = st.one_of(
+    st.integers(-(2**70), 2**70),
+    st.sampled_from([0, 1, -1, 2, 3, 2**31, 2**32, 2**63, 10**32]),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from([0.5, 1e-5, 1e308, -0.0]),
+)
+
+
 class Long(str):
     """A text longer than any setting or question may be, shown short in a falsifying example."""
 
@@ -43,9 +54,23 @@ class Long(str):
         return f"'A' * {len(self)}"
 
 
-TEXT = st.one_of(st.text(max_size=12), st.sampled_from(["", "read_one", "compare_two", "control", "vlir", "base",
-                                                        "<|image_pad|>", "\x00\u202e", "../../etc/passwd",
-                                                        Long("A" * 70000)]))
+TEXT = st.one_of(
+    st.text(max_size=12),
+    st.sampled_from(
+        [
+            "",
+            "read_one",
+            "compare_two",
+            "control",
+            "vlir",
+            "base",
+            "<|image_pad|>",
+            "\x00\u202e",
+            "../../etc/passwd",
+            Long("A" * 70000),
+        ]
+    ),
+)
 
 
 def plain(v):
@@ -55,13 +80,17 @@ def plain(v):
     if isinstance(v, dict):
         return {plain(k): plain(x) for k, x in v.items()}
     return [plain(x) for x in v] if isinstance(v, list) else v
+
+
 SCALARS = st.one_of(st.none(), st.booleans(), NUMBERS, TEXT)
 
 
 def nested(keys):
-    return st.recursive(SCALARS, lambda inner: st.one_of(st.lists(inner, max_size=4),
-                                                         st.dictionaries(st.one_of(keys, TEXT), inner, max_size=4)),
-                        max_leaves=8)
+    return st.recursive(
+        SCALARS,
+        lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.one_of(keys, TEXT), inner, max_size=4)),
+        max_leaves=8,
+    )
 
 
 def refusal(e: BaseException) -> bool:
@@ -94,11 +123,46 @@ def _recipe_keys():
     from r3lab.recipe.recipe_format import ALIASES
 
     fields = [f.name for f in dataclasses.fields(RecipeConfig)]
-    paths = ["read.steps", "read.check.bar", "read.mix", "sft.mix.weights", "rgrpo.mix", "ground.check", "base.batch",
-             "compare.lr", "sft.check.n", "read.steps.x", "nophase.steps", ".", "read..steps"]
-    inner = ["steps", "lr", "mix", "batch", "phases", "name", "check", "measure", "n", "bar", "hidden", "layers",
-             "max_pixels", "min_pixels", "canvas_sizes", "object_colours", "max_crops", "temperature", "read_one",
-             "weights", "samples", "preset", "group_size"]
+    paths = [
+        "read.steps",
+        "read.check.bar",
+        "read.mix",
+        "sft.mix.weights",
+        "rgrpo.mix",
+        "ground.check",
+        "base.batch",
+        "compare.lr",
+        "sft.check.n",
+        "read.steps.x",
+        "nophase.steps",
+        ".",
+        "read..steps",
+    ]
+    inner = [
+        "steps",
+        "lr",
+        "mix",
+        "batch",
+        "phases",
+        "name",
+        "check",
+        "measure",
+        "n",
+        "bar",
+        "hidden",
+        "layers",
+        "max_pixels",
+        "min_pixels",
+        "canvas_sizes",
+        "object_colours",
+        "max_crops",
+        "temperature",
+        "read_one",
+        "weights",
+        "samples",
+        "preset",
+        "group_size",
+    ]
     return st.sampled_from(fields + paths + sorted(ALIASES)[:12]), st.sampled_from(inner + fields)
 
 
@@ -121,14 +185,33 @@ def surface_recipe_keywords():
     @given(st.dictionaries(top, nested(inner), max_size=4))
     def prop(kw):
         _accept_recipe(kw)
+
     prop()
 
 
-RAW_YAML = st.sampled_from([
-    "a: &a [1, 2]\nseed: *a\n", "seed: 1\nseed: 2\n", "rgrpo:\n  steps: 3\nrgrpo:\n  lr: 0.5\n", "n_train: .nan\n",
-    "seed: !!python/name:os.system\n", "x: " + "[" * 40 + "]" * 40 + "\n", "{\"seed\": 1, \"seed\": 2}", "[1, 2]",
-    "- a\n- b\n", "seed: 1e400\n", "? [1, 2]\n: 3\n", "1: 2\n", "\t\x00\xff", "rows: 5\n", "families: [read_one]\n",
-    "format_version: true\n", "format_version: 3\n", "format_version: 1\nbase_steps: 0\n", "n_train: 1" + "0" * 5000])
+RAW_YAML = st.sampled_from(
+    [
+        "a: &a [1, 2]\nseed: *a\n",
+        "seed: 1\nseed: 2\n",
+        "rgrpo:\n  steps: 3\nrgrpo:\n  lr: 0.5\n",
+        "n_train: .nan\n",
+        "seed: !!python/name:os.system\n",
+        "x: " + "[" * 40 + "]" * 40 + "\n",
+        '{"seed": 1, "seed": 2}',
+        "[1, 2]",
+        "- a\n- b\n",
+        "seed: 1e400\n",
+        "? [1, 2]\n: 3\n",
+        "1: 2\n",
+        "\t\x00\xff",
+        "rows: 5\n",
+        "families: [read_one]\n",
+        "format_version: true\n",
+        "format_version: 3\n",
+        "format_version: 1\nbase_steps: 0\n",
+        "n_train: 1" + "0" * 5000,
+    ]
+)
 
 
 def surface_config_file():
@@ -142,9 +225,14 @@ def surface_config_file():
     parser = build_parser()  # (half a second to build)
 
     @FUZZ
-    @given(st.one_of(st.dictionaries(top, nested(inner), max_size=4).map(
-        lambda d: yaml.safe_dump(plain(d), allow_unicode=True)), RAW_YAML, st.text(max_size=200)),
-        st.sampled_from(["c.yaml", "c.json"]))
+    @given(
+        st.one_of(
+            st.dictionaries(top, nested(inner), max_size=4).map(lambda d: yaml.safe_dump(plain(d), allow_unicode=True)),
+            RAW_YAML,
+            st.text(max_size=200),
+        ),
+        st.sampled_from(["c.yaml", "c.json"]),
+    )
     def prop(text, name):
         path = folder / name
         path.write_text(text, encoding="utf-8", errors="surrogatepass")
@@ -154,6 +242,7 @@ def surface_config_file():
             assert refusal(e), f"{type(e).__name__}: {e!r:.2000}"
             return
         _accept_recipe(kw)
+
     prop()
 
 
@@ -163,8 +252,11 @@ def surface_set_flag():
 
     top, inner = _recipe_keys()
     parser = build_parser()
-    values = st.one_of(nested(inner).map(lambda v: json.dumps(v, allow_nan=True)), TEXT,
-                       st.sampled_from(['{"a": 1, "a": 2}', "NaN", "Infinity", "1e999", "[" * 100, '{"n": 5}']))
+    values = st.one_of(
+        nested(inner).map(lambda v: json.dumps(v, allow_nan=True)),
+        TEXT,
+        st.sampled_from(['{"a": 1, "a": 2}', "NaN", "Infinity", "1e999", "[" * 100, '{"n": 5}']),
+    )
 
     @FUZZ
     @given(st.lists(st.tuples(top, values), min_size=1, max_size=3))
@@ -180,25 +272,42 @@ def surface_set_flag():
             assert refusal(e), f"{type(e).__name__}: {e!r:.2000}"
             return
         _accept_recipe(kw)
+
     prop()
 
 
-LINE_KEYS = ["sample_id", "family", "question", "answers", "size", "regions", "details", "image", "rationale",
-             "provenance", "scene"]
+LINE_KEYS = [
+    "sample_id",
+    "family",
+    "question",
+    "answers",
+    "size",
+    "regions",
+    "details",
+    "image",
+    "rationale",
+    "provenance",
+    "scene",
+]
 
 
 def surface_dataset_line():
     from r3lab.data.dataset import load_dataset, save_dataset
     from r3lab.testing import tiny_policy, toy_samples
 
-    folder = save_dataset(toy_samples(2, tiny_policy().view), Path(tempfile.mkdtemp(prefix="r3lab-fuzz-")) / "ds",
-                          progress=False)
+    folder = save_dataset(
+        toy_samples(2, tiny_policy().view), Path(tempfile.mkdtemp(prefix="r3lab-fuzz-")) / "ds", progress=False
+    )
     lines = (folder / "samples.jsonl").read_text().splitlines()
     assert len(load_dataset(folder)) == 2  # the unchanged lines load: what the fuzz refuses is its own doing
 
     @FUZZ
-    @given(st.dictionaries(st.sampled_from(LINE_KEYS), nested(st.sampled_from(LINE_KEYS + ["kind", "box_input"])),
-                           max_size=3), st.booleans())
+    @given(
+        st.dictionaries(
+            st.sampled_from(LINE_KEYS), nested(st.sampled_from(LINE_KEYS + ["kind", "box_input"])), max_size=3
+        ),
+        st.booleans(),
+    )
     def prop(changes, drop):
         rec = json.loads(lines[0])
         for k, v in changes.items():
@@ -216,6 +325,7 @@ def surface_dataset_line():
             assert isinstance(s.question, str) and len(s.question) <= 65_536
             assert all(isinstance(a, str) for a in s.answers)
             bounded([list(b) for b in s.regions], "regions")
+
     prop()
 
 
@@ -234,8 +344,12 @@ def surface_imported_record():
     keys = sorted({k for r in firsts.values() for k in r})
 
     @FUZZ
-    @given(st.sampled_from(sorted(runs)), st.dictionaries(st.sampled_from(keys), nested(st.sampled_from(
-        keys + ["role", "content", "type", "text"])), max_size=3))
+    @given(
+        st.sampled_from(sorted(runs)),
+        st.dictionaries(
+            st.sampled_from(keys), nested(st.sampled_from(keys + ["role", "content", "type", "text"])), max_size=3
+        ),
+    )
     def prop(fmt, changes):
         rec = {**firsts[fmt], **changes}
         path = runs[fmt].with_name("fuzz" + runs[fmt].suffix)
@@ -248,6 +362,7 @@ def surface_imported_record():
             return
         for t in trajs:
             assert sum(len(p.text or "") for p in t.pieces) <= 1 << 20
+
     prop()
 
 
@@ -269,6 +384,7 @@ def surface_exercise_check():
             ok = check(key, *args[:n])
         said = out.getvalue()
         assert isinstance(ok, bool) and said.startswith(("✓", "✗")) and len(said) < 20_000, said[:500]
+
     prop()
 
 
@@ -295,8 +411,15 @@ def _cap():
 def fuzzed():
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
     code = "from tests.test_fuzz import _child; _child()"
-    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=TIME_LIMIT, preexec_fn=_cap)
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=TIME_LIMIT,
+        preexec_fn=_cap,
+    )
     results = {}
     for line in proc.stdout.splitlines():
         with contextlib.suppress(ValueError):
@@ -308,6 +431,7 @@ def fuzzed():
 @pytest.mark.parametrize("surface", SURFACES)
 def test_hostile_input_is_refused_in_a_line_or_accepted_within_bounds(fuzzed, surface):
     results, proc = fuzzed
-    assert surface in results, f"the fuzz child ended early (rc {proc.returncode}, under a {MEMORY_CAP >> 30} GiB " \
-                               f"cap): {proc.stderr[-3000:]}"
+    assert surface in results, (
+        f"the fuzz child ended early (rc {proc.returncode}, under a {MEMORY_CAP >> 30} GiB cap): {proc.stderr[-3000:]}"
+    )
     assert results[surface] == "ok", results[surface]

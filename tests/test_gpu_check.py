@@ -3,6 +3,7 @@ the engine's exactness in bf16 and fp32 for both decode paths, decode-step times
 path with its rollout-trainer mismatch, capture, one SFT and one R-GRPO step, full and LoRA, r3-tiny's evaluation;
 without CUDA and without --smoke it stops at once; and benchmarks/explain.py's in-process device path (what
 `--device cuda` runs) on this CPU."""
+
 import importlib.util
 import json
 from pathlib import Path
@@ -37,8 +38,12 @@ def test_gpu_check_smoke_mode_passes_every_check(tmp_path):
             assert bf["argmax_agreement"] >= 0.98 and r["rollouts_bf16"]["same_tokens"]
         assert r["graphed_fp32"]["vs_eager_max_abs_diff"] < 1e-4 and r["graphed_bf16"]["path"] == "graphed"
         assert r["graphed_fp32"]["replays"] > 0 and r["graphed_fp32"]["graphs"] == "on"  # stood in for, replayed
-        assert all(r["decode_bf16"][f"{p}_b{b}_{k}"] > 0 for p in ("eager", "graphed") for b in (1, 2, 4)
-                   for k in ("ms", "step_ms", "token_ms"))
+        assert all(
+            r["decode_bf16"][f"{p}_b{b}_{k}"] > 0
+            for p in ("eager", "graphed")
+            for b in (1, 2, 4)
+            for k in ("ms", "step_ms", "token_ms")
+        )
         assert all(r["decode_bf16"][f"graphed_b{b}_replays"] > 0 for b in (1, 2, 4))
         assert set(r["rollouts_bf16"]["timing"]) == {"eager", "graphed"}
         assert r["rollouts_bf16"]["eager_over_graphed"] > 0 and r["rollouts_bf16"]["graphed_second"]["captures"] == 0
@@ -68,14 +73,32 @@ def test_the_shell_script_runs_the_sections_it_is_given(tmp_path):
     import sys
 
     env = dict(os.environ, PYTHON=sys.executable)
-    run = subprocess.run(["bash", str(ROOT / "benchmarks" / "gpu_check.sh"), "--smoke", "--sections", "nccl", "--out",
-                          str(tmp_path / "gpu.json")], env=env, capture_output=True, text=True, timeout=300)
+    run = subprocess.run(
+        [
+            "bash",
+            str(ROOT / "benchmarks" / "gpu_check.sh"),
+            "--smoke",
+            "--sections",
+            "nccl",
+            "--out",
+            str(tmp_path / "gpu.json"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.returncode == 0, run.stderr[-2000:]
     res = json.loads((tmp_path / "gpu.json").read_text())
     assert res["sections"] == ["nccl"] and "skipped" in res["nccl"] and res["failed"] == [] and "first" not in res
     assert "installed" not in run.stdout  # transformers here is new enough: the carried wheels are left alone
-    bad = subprocess.run(["bash", str(ROOT / "benchmarks" / "gpu_check.sh"), "--smoke", "--sections", "frist"],
-                         env=env, capture_output=True, text=True, timeout=300)
+    bad = subprocess.run(
+        ["bash", str(ROOT / "benchmarks" / "gpu_check.sh"), "--smoke", "--sections", "frist"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert bad.returncode == 2 and "unknown section(s) ['frist']" in bad.stderr
 
 
@@ -125,8 +148,24 @@ def test_explain_benchmark_device_path_runs_every_mode(tmp_path):
     pytest.importorskip("captum")
     mod = _load("explain")
     out = tmp_path / "explain_gpu.json"
-    res = mod.main(["--device", "cpu", "--shape", "tiny", "--dtype", "bfloat16", "--lengths", "300", "--steps", "2",
-                    "--repeats", "1", "--out", str(out)])
+    res = mod.main(
+        [
+            "--device",
+            "cpu",
+            "--shape",
+            "tiny",
+            "--dtype",
+            "bfloat16",
+            "--lengths",
+            "300",
+            "--steps",
+            "2",
+            "--repeats",
+            "1",
+            "--out",
+            str(out),
+        ]
+    )
     raw = res["lengths"]["300"]["raw"]
     assert set(raw["wall_ms"]) == set(mod.MODES) and all(v > 0 for v in raw["wall_ms"].values())
     assert raw["layers"] == 4 and raw["tokens"] > 300 and res["lengths"]["300"]["summary"] is None  # no CUDA peaks
@@ -143,13 +182,16 @@ def test_the_profile_summary_reads_a_chrome_trace(monkeypatch):
     intervals, the rest of the span idle (the host's share), per launch; the attention kernels named."""
     monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
     first = _load("gpu_first")
-    trace = {"traceEvents": [
-        {"name": "prefill_gemm", "cat": "kernel", "ts": 0, "dur": 500},  # before the first replay: left out
-        {"name": "cudaGraphLaunch", "cat": "cuda_runtime", "ts": 1000, "dur": 5},
-        {"name": "gemm", "cat": "kernel", "ts": 1010, "dur": 3000},
-        {"name": "fmha_cutlassF_bf16", "cat": "kernel", "ts": 2000, "dur": 1500},  # overlaps the gemm
-        {"name": "cudaGraphLaunch", "cat": "cuda_runtime", "ts": 5000, "dur": 5},
-        {"name": "gemm", "cat": "kernel", "ts": 5010, "dur": 4000}]}
+    trace = {
+        "traceEvents": [
+            {"name": "prefill_gemm", "cat": "kernel", "ts": 0, "dur": 500},  # before the first replay: left out
+            {"name": "cudaGraphLaunch", "cat": "cuda_runtime", "ts": 1000, "dur": 5},
+            {"name": "gemm", "cat": "kernel", "ts": 1010, "dur": 3000},
+            {"name": "fmha_cutlassF_bf16", "cat": "kernel", "ts": 2000, "dur": 1500},  # overlaps the gemm
+            {"name": "cudaGraphLaunch", "cat": "cuda_runtime", "ts": 5000, "dur": 5},
+            {"name": "gemm", "cat": "kernel", "ts": 5010, "dur": 4000},
+        ]
+    }
     s = first.trace_summary(trace, steps=5)
     assert s["graph_launches"] == s["steps"] == 2 and s["kernels"] == 3
     assert s["span_ms"] == 8.0 and s["busy_ms_per_step"] == 3.5 and s["idle_ms_per_step"] == 0.5

@@ -1,6 +1,7 @@
 """The QA pass of hardening 4, defect by defect (its numbers), each through its public door: every size bounded
 before work, hostile values never expanded, imported runs held to their root, NaN / inf refused where a number is
 read, and the students' doors (`check`, `answer`) answering with a line. The fuzzed version: tests/test_fuzz.py."""
+
 import contextlib
 import json
 import math
@@ -61,11 +62,14 @@ def test_01_a_20000_character_question_is_refused_with_the_memory_it_would_take(
 def test_02_audit_k_has_an_upper_bound_checked_before_the_model_loads(tmp_path, command, monkeypatch):
     from r3lab.testing.mini_benchmarks import write_benchmark
 
-    monkeypatch.setattr(f"r3lab.cli.{'bench' if command == 'bench' else 'evaluate'}.load_start_policy",
-                        lambda *a, **k: pytest.fail("the policy was loaded first"))
+    monkeypatch.setattr(
+        f"r3lab.cli.{'bench' if command == 'bench' else 'evaluate'}.load_start_policy",
+        lambda *a, **k: pytest.fail("the policy was loaded first"),
+    )
     data = write_benchmark("vstar", tmp_path / "b")
-    argv = ["bench", "vstar", "--data", str(data), "--n", "2"] if command == "bench" else ["eval", "--data",
-                                                                                           str(tmp_path)]
+    argv = (
+        ["bench", "vstar", "--data", str(data), "--n", "2"] if command == "bench" else ["eval", "--data", str(tmp_path)]
+    )
     with refused(ValueError, "k = 100000", "[1, 64]", "one batch"):
         cli_main(argv + ["--audit", "true", "--audit-k", "100000", "--out", str(tmp_path / "o")])
 
@@ -84,8 +88,17 @@ def test_03_report_audit_reads_no_image_outside_the_runs_root(tmp_path, how, mon
     else:
         recs[0]["image"] = "../../outside.jpg" if how == "dotdot" else str(tmp_path / "outside.jpg")
     run.write_text("".join(json.dumps(r) + "\n" for r in recs))
-    argv = ["report", "audit", str(run), "--format", "deepeyes", "--image-root", str(tmp_path / "de" / "images"),
-            "--out", str(tmp_path / "ra")]
+    argv = [
+        "report",
+        "audit",
+        str(run),
+        "--format",
+        "deepeyes",
+        "--image-root",
+        str(tmp_path / "de" / "images"),
+        "--out",
+        str(tmp_path / "ra"),
+    ]
     with refused(ValueError, "line 1", "the image root", "R3LAB_ALLOW_OUTSIDE_PATHS=1"):
         cli_main(argv)
     assert not (tmp_path / "ra" / "report.html").exists()
@@ -103,17 +116,23 @@ def test_03_the_vlm_r3_and_trl_importers_share_the_rule(tmp_path):
     (tmp_path / "run" / "sft.json").write_text(json.dumps([rec]))
     with refused(ValueError, "record 1", "leaves the image root"):
         import_vlmr3_eval(tmp_path / "run" / "sft.json")
-    (tmp_path / "run" / "c.jsonl").write_text(json.dumps({"prompt": "q?", "completion": "<answer>a</answer>",
-                                                          "image": "../../../etc/passwd"}) + "\n")
+    (tmp_path / "run" / "c.jsonl").write_text(
+        json.dumps({"prompt": "q?", "completion": "<answer>a</answer>", "image": "../../../etc/passwd"}) + "\n"
+    )
     with refused(ValueError, "line 1", "leaves the image root"):
         import_trl_completions(tmp_path / "run" / "c.jsonl")
 
 
 # -- 4 (Medium): NaN / inf mix weights refused with the settings -------------------------------------------------
-@pytest.mark.parametrize("kw", [{"rgrpo": {"mix": {"read_one": math.nan, "compare_two": 1}}},
-                                {"rgrpo": {"mix": {"read_one": math.inf}}},
-                                {"sft.mix.weights": {"read_one": math.nan}},
-                                {"sft_mix": {"compare_two": math.inf}}])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"rgrpo": {"mix": {"read_one": math.nan, "compare_two": 1}}},
+        {"rgrpo": {"mix": {"read_one": math.inf}}},
+        {"sft.mix.weights": {"read_one": math.nan}},
+        {"sft_mix": {"compare_two": math.inf}},
+    ],
+)
 def test_04_nan_and_inf_mix_weights_are_refused_before_any_stage(kw):
     from r3lab.recipe.recipe_config import RecipeConfig
 
@@ -121,10 +140,15 @@ def test_04_nan_and_inf_mix_weights_are_refused_before_any_stage(kw):
         RecipeConfig.from_settings(**kw)
 
 
-@pytest.mark.parametrize("argv", [["--rgrpo-mix", '{"read_one": NaN, "compare_two": 1}'],
-                                  ["--sft-mix", '{"weights": {"read_one": Infinity}}'],
-                                  ["--set", 'sft.mix.weights={"read_one":NaN}'],
-                                  ["--set", 'rgrpo.mix={"read_one":1e999}']])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--rgrpo-mix", '{"read_one": NaN, "compare_two": 1}'],
+        ["--sft-mix", '{"weights": {"read_one": Infinity}}'],
+        ["--set", 'sft.mix.weights={"read_one":NaN}'],
+        ["--set", 'rgrpo.mix={"read_one":1e999}'],
+    ],
+)
 def test_04_nan_from_the_command_line_is_an_argument_error(tmp_path, argv, no_recipe, capsys):
     with pytest.raises(SystemExit) as e:
         _recipe(tmp_path, *argv)
@@ -132,8 +156,13 @@ def test_04_nan_from_the_command_line_is_an_argument_error(tmp_path, argv, no_re
 
 
 # -- 6 (Medium): a YAML alias bomb is refused before anything is built --------------------------------------------
-BOMB = "a: &a [" + ",".join(['"lol"'] * 9) + "]\n" + "".join(
-    f"{k}: &{k} [" + ",".join([f"*{p}"] * 9) + "]\n" for p, k in zip("abcdefgh", "bcdefghi")) + "seed: *i\n"
+BOMB = (
+    "a: &a ["
+    + ",".join(['"lol"'] * 9)
+    + "]\n"
+    + "".join(f"{k}: &{k} [" + ",".join([f"*{p}"] * 9) + "]\n" for p, k in zip("abcdefgh", "bcdefghi"))
+    + "seed: *i\n"
+)
 
 
 def test_06_a_yaml_alias_bomb_is_refused_unexpanded(tmp_path, no_recipe):
@@ -161,19 +190,23 @@ def test_07_wrong_types_in_a_config_are_one_line(tmp_path, no_recipe):
     with refused(ValueError, "read.check", "a Check needs measure"):
         _recipe(tmp_path, "--set", 'read.check={"n":5}')
     from r3lab.recipe.recipe_config import RecipeConfig
+
     assert RecipeConfig(families=["read_one", "compare_two"]).families == "read_one,compare_two"  # a YAML list reads
 
 
 # -- 8, 9 (Low): counts, steps, seeds and tiny sizes bounded -----------------------------------------------------
-@pytest.mark.parametrize("text,names", [
-    ("n_train: 100000000000000000000000000000000\n", ["RecipeConfig.n_train", "[1, 200000]", "held in memory"]),
-    ("seed: 100000000000000000000000000000000\n", ["RecipeConfig.seed", "[0, 4294967295]", "32-bit"]),
-    ("tiny: {hidden: 1000000000000}\n", ["tiny.hidden", "[8, 8192]"]),
-    ("tiny: {layers: 100000}\n", ["tiny.layers", "[1, 128]"]),
-    ("tiny: {hidden: 8192, intermediate: 65536, layers: 128}\n", ["parameters", "tiny model"]),
-    ("view: {min_pixels: 1000000000000, max_pixels: 1000000000000}\n", ["view.min_pixels", "67,108,864"]),
-    ("world: {canvas_sizes: [[1000000, 1000000]]}\n", ["world.canvas_sizes", "[64, 4096]"]),
-])
+@pytest.mark.parametrize(
+    "text,names",
+    [
+        ("n_train: 100000000000000000000000000000000\n", ["RecipeConfig.n_train", "[1, 200000]", "held in memory"]),
+        ("seed: 100000000000000000000000000000000\n", ["RecipeConfig.seed", "[0, 4294967295]", "32-bit"]),
+        ("tiny: {hidden: 1000000000000}\n", ["tiny.hidden", "[8, 8192]"]),
+        ("tiny: {layers: 100000}\n", ["tiny.layers", "[1, 128]"]),
+        ("tiny: {hidden: 8192, intermediate: 65536, layers: 128}\n", ["parameters", "tiny model"]),
+        ("view: {min_pixels: 1000000000000, max_pixels: 1000000000000}\n", ["view.min_pixels", "67,108,864"]),
+        ("world: {canvas_sizes: [[1000000, 1000000]]}\n", ["world.canvas_sizes", "[64, 4096]"]),
+    ],
+)
 def test_08_sizes_a_config_sets_are_bounded_naming_the_limit(tmp_path, text, names, no_recipe):
     with refused(ValueError, *names):
         _recipe(tmp_path, *_config(tmp_path, text))
@@ -185,9 +218,14 @@ def test_08_phase_steps_from_set_are_bounded(tmp_path, no_recipe):
 
 
 # -- 10 (Low): a key given twice is refused ----------------------------------------------------------------------
-@pytest.mark.parametrize("text,name,line", [("n_train: 1000\nn_train: 24\n", "c.yaml", "line 2"),
-                                            ("rgrpo:\n  steps: 3\nrgrpo:\n  lr: 0.5\n", "c.yaml", "line 3"),
-                                            ('{"n_train": 1000, "n_train": 24}', "c.json", "line 1")])
+@pytest.mark.parametrize(
+    "text,name,line",
+    [
+        ("n_train: 1000\nn_train: 24\n", "c.yaml", "line 2"),
+        ("rgrpo:\n  steps: 3\nrgrpo:\n  lr: 0.5\n", "c.yaml", "line 3"),
+        ('{"n_train": 1000, "n_train": 24}', "c.json", "line 1"),
+    ],
+)
 def test_10_a_key_given_twice_is_refused(tmp_path, text, name, line, no_recipe):
     with refused(ValueError, name, line, "repeats"):
         _recipe(tmp_path, *_config(tmp_path, text, name))
@@ -234,17 +272,23 @@ def test_14_an_empty_out_is_not_the_current_folder(tmp_path, no_recipe, monkeypa
     assert not (tmp_path / "recipe.json").exists()
 
 
-@pytest.mark.parametrize("argv,names", [(["--base-steps", "5", "--ground-steps", "7"], ["base_steps", "ground.steps"]),
-                                        (["--ground-min", "50", "--ground-bar", "70"], ["ground_min",
-                                                                                        "ground.check.bar"])])
+@pytest.mark.parametrize(
+    "argv,names",
+    [
+        (["--base-steps", "5", "--ground-steps", "7"], ["base_steps", "ground.steps"]),
+        (["--ground-min", "50", "--ground-bar", "70"], ["ground_min", "ground.check.bar"]),
+    ],
+)
 def test_15_a_format_1_flag_beside_todays_for_one_setting_is_refused(tmp_path, argv, names, no_recipe):
     with refused(ValueError, *names, "given both by format 1's name and by today's path"):
         _recipe(tmp_path, *argv)
 
 
 # -- 16 (Low): a dataset line's family ---------------------------------------------------------------------------
-@pytest.mark.parametrize("family,said", [('control"><script>alert(7)</script>', "is not a family's name"),
-                                         ("reed_one", "no family of r3lab's world")])
+@pytest.mark.parametrize(
+    "family,said",
+    [('control"><script>alert(7)</script>', "is not a family's name"), ("reed_one", "no family of r3lab's world")],
+)
 def test_16_a_dataset_lines_family_must_be_a_family(tmp_path, family, said):
     from r3lab.data.dataset import load_dataset, save_dataset
     from r3lab.data.vlir import build_samples
@@ -264,8 +308,16 @@ def test_17_report_diff_takes_the_format_its_advice_names(tmp_path):
     run = write_deepeyes_eval(tmp_path / "de")
     with refused(ValueError, "pass --format"):
         cli_main(["report", "diff", "/etc/hostname", str(run), "--out", str(tmp_path / "d0")])
-    argv = ["report", "diff", str(run), str(run), "--format", "deepeyes", "--image-root", str(tmp_path / "de" /
-                                                                                             "images")]
+    argv = [
+        "report",
+        "diff",
+        str(run),
+        str(run),
+        "--format",
+        "deepeyes",
+        "--image-root",
+        str(tmp_path / "de" / "images"),
+    ]
     assert cli_main(argv + ["--out", str(tmp_path / "d1")]) == 0
 
 
@@ -292,8 +344,7 @@ def test_20_a_trl_log_that_is_not_utf8_names_file_and_line(tmp_path):
 # -- 19, 26 (Low, Cosmetic): report audit of an eval folder: a string box, NUL and U+202E ---------------------------
 def _eval_folder(tmp_path, question="What is it?", box=(1, 2, 30, 40)):
     own = {"answer": "a", "correct": True, "crops": [{"box_input": list(box), "image": "data:image/png;base64,"}]}
-    rec = {"sample_id": "s1", "family": "read_one", "question": question, "answers": ["a"], "own": own,
-           "settings": {}}
+    rec = {"sample_id": "s1", "family": "read_one", "question": question, "answers": ["a"], "own": own, "settings": {}}
     (tmp_path / "ev").mkdir()
     (tmp_path / "ev" / "questions.jsonl").write_text(json.dumps(rec) + "\n")
     (tmp_path / "ev" / "results.json").write_text(json.dumps({"rows": {"all": {"n": 1, "accuracy": 1.0}}}))

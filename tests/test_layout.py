@@ -3,6 +3,7 @@
 Every import statement counts, wherever it stands (inside functions and `if TYPE_CHECKING:` too),
 and a package face counts as importing the modules its lazy names come from.
 """
+
 import ast
 import importlib
 import pkgutil
@@ -19,10 +20,27 @@ from . import HANG_S
 
 PKG = Path(r3lab.__file__).parent
 # imports run from a higher layer to a lower one only; one layer's subpackages never import each other
-LAYERS = {"_lazy": 0, "core": 1, "data": 2, "model": 2, "engine": 3, "importers": 3, "train": 4, "explain": 4,
-          "bench": 4, "evaluation": 5, "recipe": 6, "audit": 6, "sweep": 6, "viz": 7, "course": 8, "integrations": 8,
-          "testing": 8, "cli": 9,
-          "replication": 7}  # the old path: a face only, its names from evaluation, recipe and audit
+LAYERS = {
+    "_lazy": 0,
+    "core": 1,
+    "data": 2,
+    "model": 2,
+    "engine": 3,
+    "importers": 3,
+    "train": 4,
+    "explain": 4,
+    "bench": 4,
+    "evaluation": 5,
+    "recipe": 6,
+    "audit": 6,
+    "sweep": 6,
+    "viz": 7,
+    "course": 8,
+    "integrations": 8,
+    "testing": 8,
+    "cli": 9,
+    "replication": 7,
+}  # the old path: a face only, its names from evaluation, recipe and audit
 MAX_LINES = 400
 
 
@@ -84,7 +102,7 @@ def test_no_import_cycle_lazy_imports_included():
         stack.append(n)
         for m in sorted(GRAPH[n]):
             if seen.get(m) == "open":
-                cycles.append(stack[stack.index(m):] + [m])
+                cycles.append(stack[stack.index(m) :] + [m])
             elif m not in seen:
                 visit(m)
         stack.pop()
@@ -97,14 +115,20 @@ def test_no_import_cycle_lazy_imports_included():
 
 
 def test_imports_run_one_way_through_the_layers():
-    wrong = [f"{a} -> {b}" for a, bs in GRAPH.items() if a != "r3lab" for b in bs
-             if room(a) != room(b) and not LAYERS[room(a)] > LAYERS[room(b)]]
+    wrong = [
+        f"{a} -> {b}"
+        for a, bs in GRAPH.items()
+        if a != "r3lab"
+        for b in bs
+        if room(a) != room(b) and not LAYERS[room(a)] > LAYERS[room(b)]
+    ]
     assert not wrong, "imports against the layer order " + str(LAYERS) + ":\n" + "\n".join(sorted(wrong))
 
 
 def test_the_checker_sees_lazy_and_type_only_imports(tmp_path):
-    tree = ast.parse("def f():\n    from ..viz.mpl import plot_trajectory\n"
-                     "if TYPE_CHECKING:\n    from ..cli import app\n")
+    tree = ast.parse(
+        "def f():\n    from ..viz.mpl import plot_trajectory\nif TYPE_CHECKING:\n    from ..cli import app\n"
+    )
     found = [n for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
     assert len(found) == 2  # ast.walk reaches function bodies and TYPE_CHECKING blocks alike
     assert "r3lab.core.files" in GRAPH["r3lab.recipe.recipe"]  # a name import counts as its module
@@ -152,8 +176,12 @@ def test_modules_stay_small(name):
 
 
 def _imported_by(code: str) -> set[str]:
-    out = subprocess.run([sys.executable, "-c", code + "\nimport sys; print(' '.join(sys.modules))"],
-                         capture_output=True, text=True, timeout=HANG_S)
+    out = subprocess.run(
+        [sys.executable, "-c", code + "\nimport sys; print(' '.join(sys.modules))"],
+        capture_output=True,
+        text=True,
+        timeout=HANG_S,
+    )
     assert out.returncode == 0, out.stderr
     return set(out.stdout.split())
 

@@ -4,6 +4,7 @@
 The probes are scripts that ran the measurements FINDINGS cites; this is what keeps a refactor from breaking them
 silently (running them takes hours: each says how in its docstring).
 """
+
 import ast
 import dataclasses
 import importlib
@@ -55,11 +56,18 @@ def test_a_probe_imports_and_names_only_what_the_library_has(path, monkeypatch):
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("r3lab"):
             module = importlib.import_module(node.module)
-            missing = [a.name for a in node.names
-                       if not hasattr(module, a.name) and not _submodule(node.module, a.name)]
+            missing = [
+                a.name for a in node.names if not hasattr(module, a.name) and not _submodule(node.module, a.name)
+            ]
             assert not missing, f"{path.name}:{node.lineno}: {node.module} has no {missing}"
     known = {f.name for f in dataclasses.fields(RecipeConfig)} | {n for n in dir(RecipeConfig) if not n.startswith("_")}
     recipes = _recipe_names(tree)
-    stale = [(n.lineno, n.attr) for n in ast.walk(tree) if isinstance(n, ast.Attribute)
-             and isinstance(n.value, ast.Name) and n.value.id in recipes and n.attr not in known]
+    stale = [
+        (n.lineno, n.attr)
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Attribute)
+        and isinstance(n.value, ast.Name)
+        and n.value.id in recipes
+        and n.attr not in known
+    ]
     assert not stale, f"{path.name}: RecipeConfig has no {stale} (a phase's setting: c.phase(NAME).steps, ...)"

@@ -1,4 +1,5 @@
 """The README's commands and tour must match the code."""
+
 import re
 import shlex
 from pathlib import Path
@@ -58,8 +59,10 @@ def test_the_tour_uses_exactly_the_top_level_names():
 
     (code,) = blocks("python")
     used = set(re.findall(r"\br3lab\.([A-Za-z_]\w*)", code))
-    assert used == set(r3lab.__all__), (f"in the tour, not exported: {sorted(used - set(r3lab.__all__))}; "
-                                        f"exported, not in the tour: {sorted(set(r3lab.__all__) - used)}")
+    assert used == set(r3lab.__all__), (
+        f"in the tour, not exported: {sorted(used - set(r3lab.__all__))}; "
+        f"exported, not in the tour: {sorted(set(r3lab.__all__) - used)}"
+    )
 
 
 def _card_numbers() -> set[str]:
@@ -108,8 +111,15 @@ def test_the_readme_is_a_front_door():
     lines = README.splitlines()
     assert len(lines) <= 205, f"README.md has {len(lines)} lines; move reference material to docs/guide/"
     assert not re.search(r"(?i)\bsession \d", README), "research history belongs in research/, not the README"
-    for needed in ("JupyterLab", "Binder", "Colab", "docs/instructor/", "notebooks/solutions/", "MODEL_CARD.md",
-                   "docs/real-models.md"):
+    for needed in (
+        "JupyterLab",
+        "Binder",
+        "Colab",
+        "docs/instructor/",
+        "notebooks/solutions/",
+        "MODEL_CARD.md",
+        "docs/real-models.md",
+    ):
         assert needed in README, f"the README should point at {needed}"
     assert re.search(r"!\[[^]]+\]\(assets/figures/[\w.-]+\.png\)", README), "the README's one figure"
 

@@ -6,6 +6,7 @@ pages too.
 
 --check prints what would change; --only limits it to those classes (a module near the 400-line cap: its configs).
 """
+
 import ast
 import re
 import sys
@@ -14,10 +15,14 @@ from pathlib import Path
 PAT = re.compile(r"^(\s+)(\w+)\s*:(.*?)\s+#\s*(.+)$")
 MORE = re.compile(r"^(\s+)#\s*(.+)$")
 
+
 def is_dataclass(node) -> bool:
-    return any((isinstance(d, ast.Name) and d.id == "dataclass")
-               or (isinstance(d, ast.Call) and getattr(d.func, "id", "") == "dataclass")
-               or (isinstance(d, ast.Attribute) and d.attr == "dataclass") for d in node.decorator_list)
+    return any(
+        (isinstance(d, ast.Name) and d.id == "dataclass")
+        or (isinstance(d, ast.Call) and getattr(d.func, "id", "") == "dataclass")
+        or (isinstance(d, ast.Attribute) and d.attr == "dataclass")
+        for d in node.decorator_list
+    )
 
 
 def convert(src: str, only: set | None = None) -> tuple[str, int]:
@@ -29,8 +34,11 @@ def convert(src: str, only: set | None = None) -> tuple[str, int]:
             for i, stmt in enumerate(node.body):
                 if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
                     nxt = node.body[i + 1] if i + 1 < len(node.body) else None
-                    has_doc = isinstance(nxt, ast.Expr) and isinstance(getattr(nxt, "value", None), ast.Constant) \
+                    has_doc = (
+                        isinstance(nxt, ast.Expr)
+                        and isinstance(getattr(nxt, "value", None), ast.Constant)
                         and isinstance(nxt.value.value, str)
+                    )
                     if not has_doc:
                         fields[stmt.end_lineno - 1] = stmt  # last line of the field statement
     out, n, i = [], 0, 0
@@ -58,7 +66,6 @@ def convert(src: str, only: set | None = None) -> tuple[str, int]:
     return "\n".join(out), n
 
 
-
 def _split_comment(line):
     """(code, '#', comment) for a line's trailing comment outside strings, else (line, '', '')."""
     q, k = None, 0
@@ -73,10 +80,9 @@ def _split_comment(line):
         elif c in "\"'":
             q = c
         elif c == "#":
-            return line[:k], "#", line[k + 1:]
+            return line[:k], "#", line[k + 1 :]
         k += 1
     return line, "", ""
-
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ by guessing (yes / no, k = 5: 0.97): the reason the tool-only set uses the major
 of those it solves with crops that a tool-free setting solves too: the 93-96 % of the paper), each with the
 value a guessing model would get. Cost keys are `cost.py`'s; attention vs box per crop, `explain.attention_box`.
 """
+
 from __future__ import annotations
 
 import math
@@ -34,9 +35,24 @@ from ..train.rewards import normalize_answer
 if TYPE_CHECKING:
     from ..model.policy import Policy
 
-AUDIT_TABLE = ("n", "accuracy", "chance", "acc_format_only", "acc_dummy_crop", "acc_result_only", "acc_no_crop",
-               "acc_majority_no_crop", "pass_at_k_no_crop", "tool_only", "also_solved_without", "attn_box_both",
-               "attn_box_attention_only", "attn_box_box_only", "attn_box_neither", "tokens_per_correct_own")
+AUDIT_TABLE = (
+    "n",
+    "accuracy",
+    "chance",
+    "acc_format_only",
+    "acc_dummy_crop",
+    "acc_result_only",
+    "acc_no_crop",
+    "acc_majority_no_crop",
+    "pass_at_k_no_crop",
+    "tool_only",
+    "also_solved_without",
+    "attn_box_both",
+    "attn_box_attention_only",
+    "attn_box_box_only",
+    "attn_box_neither",
+    "tokens_per_correct_own",
+)
 SETTINGS = ("format_only", "dummy_crop", "result_only", "no_crop", "majority_no_crop")
 TOOL_FREE = ("no_crop", "majority_no_crop")  # the settings without crops the tool-only solved set is checked against
 WHAT = {  # what each setting shows the model where its own rollout shows a crop (the report's legend)
@@ -68,6 +84,7 @@ def dummy_tokens(policy: "Policy", token: int | None = None) -> Callable:
         w, h = piece.info.input_size
         grid = (1, h // policy.patch_size, w // policy.patch_size)
         return [dummy if t == policy.image_token_id else t for t in policy.image_ids(grid)]
+
     return ids
 
 
@@ -83,14 +100,25 @@ class GivenCrops:
     def prompt(self, view, prompt=None):
         traj = self.sample.prompt(view, prompt)
         at = next(i for i, p in enumerate(traj.pieces) if p.kind == IMAGE) + 1
-        traj.pieces[at:at] = [Piece(IMAGE, image=p.image, info=replace(p.info, role="given", grid_thw=None),
-                                    tag="given") for p in self.crops]
+        traj.pieces[at:at] = [
+            Piece(IMAGE, image=p.image, info=replace(p.info, role="given", grid_thw=None), tag="given")
+            for p in self.crops
+        ]
         return traj
 
 
-def audit_rollouts(policy: "Policy", samples: Sequence, own: Sequence, settings: RolloutSettings,
-                   audit: AuditSettings | None = None, batch_rows: int = 32, seed: int = 0, progress=None,
-                   only: Sequence[str] = SETTINGS, scripts=None) -> dict[str, list]:
+def audit_rollouts(
+    policy: "Policy",
+    samples: Sequence,
+    own: Sequence,
+    settings: RolloutSettings,
+    audit: AuditSettings | None = None,
+    batch_rows: int = 32,
+    seed: int = 0,
+    progress=None,
+    only: Sequence[str] = SETTINGS,
+    scripts=None,
+) -> dict[str, list]:
     """The samples rolled out under each setting of `only` (`SETTINGS`), one trajectory per sample (majority_no_crop:
     a list of k per sample); own: the model's own trajectories, one per sample (result_only shows their crops)."""
     if bad := sorted(set(only) - set(SETTINGS)):
@@ -103,17 +131,20 @@ def audit_rollouts(policy: "Policy", samples: Sequence, own: Sequence, settings:
         return rollout(policy, list(data), cfg, progress=progress, scripts=scripts, **kw)
 
     off = replace(settings, max_crops=0)
-    how = {"format_only": lambda: run(settings, crop_ids=markers_only(policy)),
-           "dummy_crop": lambda: run(settings, crop_ids=dummy_tokens(policy)),
-           "result_only": lambda: run(off, [GivenCrops(s, t.crops) for s, t in zip(samples, own)]),
-           "no_crop": lambda: run(off),
-           "majority_no_crop": lambda: _per_sample(run(replace(off, temperature=audit.temperature), group=audit.k),
-                                                   audit.k)}
+    how = {
+        "format_only": lambda: run(settings, crop_ids=markers_only(policy)),
+        "dummy_crop": lambda: run(settings, crop_ids=dummy_tokens(policy)),
+        "result_only": lambda: run(off, [GivenCrops(s, t.crops) for s, t in zip(samples, own)]),
+        "no_crop": lambda: run(off),
+        "majority_no_crop": lambda: _per_sample(
+            run(replace(off, temperature=audit.temperature), group=audit.k), audit.k
+        ),
+    }
     return {v: how[v]() for v in only}
 
 
 def _per_sample(trajs: list, k: int) -> list[list]:
-    return [trajs[i:i + k] for i in range(0, len(trajs), k)]
+    return [trajs[i : i + k] for i in range(0, len(trajs), k)]
 
 
 def majority(answers: Sequence[str | None]) -> str | None:
@@ -155,11 +186,18 @@ def audit_table(groups: Sequence[str], acc: dict[str, Sequence], k: int, chance:
             only = [i for i in solved if not without[i]]
             lo, hi = wilson(len(only), len(on))
             also_lo, also_hi = wilson(len(solved) - len(only), len(solved))
-            row.update(tool_only=len(only) / len(on) if on else math.nan, tool_only_lo=lo, tool_only_hi=hi,
-                       tool_only_n=len(only), solved_own_n=len(solved),
-                       also_solved_without=1 - len(only) / len(solved) if solved else math.nan,
-                       also_solved_without_lo=also_lo, also_solved_without_hi=also_hi,
-                       tool_only_chance=c * (1 - c) ** len(free), also_solved_without_chance=1 - (1 - c) ** len(free))
+            row.update(
+                tool_only=len(only) / len(on) if on else math.nan,
+                tool_only_lo=lo,
+                tool_only_hi=hi,
+                tool_only_n=len(only),
+                solved_own_n=len(solved),
+                also_solved_without=1 - len(only) / len(solved) if solved else math.nan,
+                also_solved_without_lo=also_lo,
+                also_solved_without_hi=also_hi,
+                tool_only_chance=c * (1 - c) ** len(free),
+                also_solved_without_chance=1 - (1 - c) ** len(free),
+            )
         rows[fam] = row
     return rows
 

@@ -4,6 +4,7 @@ results.json files to assets/checkpoints/audit/), written between two markers of
 `python -m r3lab.audit.audit_card` rewrites the block from the files; `audit_block` is the markdown,
 `predictions` the world's predictions checked against each model's numbers (what lesson 47 asserts too).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,8 +33,11 @@ def load_audits(folder: str | Path = AUDIT) -> dict[str, dict]:
 
 
 def _n(v, digits: int = 3) -> str:
-    return "–" if v is None or (isinstance(v, float) and math.isnan(v)) else (
-        str(v) if isinstance(v, int) else f"{v:.{digits}f}")
+    return (
+        "–"
+        if v is None or (isinstance(v, float) and math.isnan(v))
+        else (str(v) if isinstance(v, int) else f"{v:.{digits}f}")
+    )
 
 
 def _ci(row: dict, key: str) -> str:
@@ -51,15 +55,27 @@ def predictions(audits: dict[str, dict]) -> list[dict]:
         r = rows.get("read_one", {})
         for key in ("acc_format_only", "acc_dummy_crop"):
             if key in r:
-                out.append({"model": label, "claim": f"{key[4:]} on read_one no better than chance",
-                            "holds": r[f"{key}_lo"] <= r[f"{key}_chance"], "value": r[key],
-                            "chance": r[f"{key}_chance"]})
+                out.append(
+                    {
+                        "model": label,
+                        "claim": f"{key[4:]} on read_one no better than chance",
+                        "holds": r[f"{key}_lo"] <= r[f"{key}_chance"],
+                        "value": r[key],
+                        "chance": r[f"{key}_chance"],
+                    }
+                )
         c = rows.get("control", {})
         if "acc_no_crop" in c:
             overlap = c["acc_no_crop_hi"] >= (c.get("accuracy_lo") or c["accuracy"]) - 1e-9
-            out.append({"model": label, "claim": "control answered as well without crops",
-                        "holds": abs(c["acc_no_crop"] - c["accuracy"]) <= 0.05 or overlap, "value": c["acc_no_crop"],
-                        "own": c["accuracy"]})
+            out.append(
+                {
+                    "model": label,
+                    "claim": "control answered as well without crops",
+                    "holds": abs(c["acc_no_crop"] - c["accuracy"]) <= 0.05 or overlap,
+                    "value": c["acc_no_crop"],
+                    "own": c["accuracy"],
+                }
+            )
     return out
 
 
@@ -77,29 +93,38 @@ def accuracy_table(audits: dict[str, dict], families: tuple = FAMILIES) -> str:
 def tool_only_table(audits: dict[str, dict], families: tuple = FAMILIES) -> str:
     """Markdown: the tool-only solved set, the share also solved without crops and pass@k, each with chance."""
     k = _k(audits)
-    lines = ["| model | family | tool_only (chance) | also solved without crops, of those solved (chance) | "
-             f"pass@{k} no crops (chance) |", "|---|---|---|---|---|"]
+    lines = [
+        "| model | family | tool_only (chance) | also solved without crops, of those solved (chance) | "
+        f"pass@{k} no crops (chance) |",
+        "|---|---|---|---|---|",
+    ]
     for label, res in audits.items():
         for f in families:
             r = res["rows"].get(f)
             if r and "tool_only" in r:
-                lines.append(f"| {label} | {f} | {_ci(r, 'tool_only')} ({_n(r['tool_only_chance'])}) | "
-                             f"{_ci(r, 'also_solved_without')} ({_n(r['also_solved_without_chance'])}) | "
-                             f"{_ci(r, 'pass_at_k_no_crop')} ({_n(r['pass_at_k_no_crop_chance'])}) |")
+                lines.append(
+                    f"| {label} | {f} | {_ci(r, 'tool_only')} ({_n(r['tool_only_chance'])}) | "
+                    f"{_ci(r, 'also_solved_without')} ({_n(r['also_solved_without_chance'])}) | "
+                    f"{_ci(r, 'pass_at_k_no_crop')} ({_n(r['pass_at_k_no_crop_chance'])}) |"
+                )
     return "\n".join(lines)
 
 
 def attention_table(audits: dict[str, dict], families: tuple = ("read_one", "compare_two")) -> str:
     """Markdown: the 2x2 of attention peak and written box on the ground-truth region, per model and family."""
-    lines = ["| model | family | both | attention only | box only | neither | peak on the region (chance) |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| model | family | both | attention only | box only | neither | peak on the region (chance) |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for label, res in audits.items():
         for f in families:
             r = res["rows"].get(f, {})
             if r.get("attn_box_n"):
-                lines.append(f"| {label} | {f} | " + " | ".join(_n(r[f"attn_box_{c}"]) for c in
-                             ("both", "attention_only", "box_only", "neither"))
-                             + f" | {_ci(r, 'attn_in_region')} ({_n(r['attn_in_region_chance'])}) |")
+                lines.append(
+                    f"| {label} | {f} | "
+                    + " | ".join(_n(r[f"attn_box_{c}"]) for c in ("both", "attention_only", "box_only", "neither"))
+                    + f" | {_ci(r, 'attn_in_region')} ({_n(r['attn_in_region_chance'])}) |"
+                )
     return "\n".join(lines)
 
 
@@ -110,8 +135,9 @@ def cost_table(audits: dict[str, dict], family: str = "all") -> str:
         r = res["rows"].get(family, {})
         for s in ("own", *SETTINGS):
             if f"tokens_per_correct_{s}" in r:
-                lines.append(f"| {label} | {s} | " + " | ".join(_n(r.get(f"{p}_per_correct_{s}"), 4) for p in PARTS)
-                             + " |")
+                lines.append(
+                    f"| {label} | {s} | " + " | ".join(_n(r.get(f"{p}_per_correct_{s}"), 4) for p in PARTS) + " |"
+                )
     return "\n".join(lines)
 
 
@@ -121,21 +147,42 @@ def audit_block(audits: dict[str, dict]) -> str:
     first = next(iter(audits.values()))
     n = {f: first["rows"].get(f, {}).get("n") for f in FAMILIES}
     k = _k(audits)
-    head = ["## Audit: did the crop matter? (held-out, `r3lab eval --audit`)", "",
-            f"{', '.join(f'{v} {f}' for f, v in n.items() if v)} held-out questions on a seed no stage draws from "
-            "(`research/audit/miniature.sh`); greedy unless a setting samples; intervals: 95 % Wilson (accuracy: "
-            "bootstrap). Each setting shows the model something else where its own rollout shows a crop:", ""]
+    head = [
+        "## Audit: did the crop matter? (held-out, `r3lab eval --audit`)",
+        "",
+        f"{', '.join(f'{v} {f}' for f, v in n.items() if v)} held-out questions on a seed no stage draws from "
+        "(`research/audit/miniature.sh`); greedy unless a setting samples; intervals: 95 % Wilson (accuracy: "
+        "bootstrap). Each setting shows the model something else where its own rollout shows a crop:",
+        "",
+    ]
     head += [f"- `{s}`: {WHAT[s]}" for s in SETTINGS]
-    lines = ["", accuracy_table(audits), "", f"Tool-only solved set (right with its own crops, wrong both greedy "
-             f"without crops and by the majority of {k} sampled answers without crops) and pass@{k} without crops, "
-             "each beside what a guessing model scores:", "", tool_only_table(audits), "",
-             "Attention vs box per crop call with a ground-truth region (the attention of the call and the 8 tokens "
-             "before it, last layer; box on the region: IoU >= 0.5):", "", attention_table(audits), "",
-             "Cost per correct answer, all families (seconds on the shared 2-core CPU the run had):", "",
-             cost_table(audits), "", "The world's predictions, checked:", ""]
-    lines += [f"- {p['model']}: {p['claim']}: {'yes' if p['holds'] else 'no'} ({_n(p['value'])}"
-              + (f" against chance {_n(p['chance'])})" if "chance" in p else f" against {_n(p['own'])} with crops)")
-              for p in predictions(audits)]
+    lines = [
+        "",
+        accuracy_table(audits),
+        "",
+        f"Tool-only solved set (right with its own crops, wrong both greedy "
+        f"without crops and by the majority of {k} sampled answers without crops) and pass@{k} without crops, "
+        "each beside what a guessing model scores:",
+        "",
+        tool_only_table(audits),
+        "",
+        "Attention vs box per crop call with a ground-truth region (the attention of the call and the 8 tokens "
+        "before it, last layer; box on the region: IoU >= 0.5):",
+        "",
+        attention_table(audits),
+        "",
+        "Cost per correct answer, all families (seconds on the shared 2-core CPU the run had):",
+        "",
+        cost_table(audits),
+        "",
+        "The world's predictions, checked:",
+        "",
+    ]
+    lines += [
+        f"- {p['model']}: {p['claim']}: {'yes' if p['holds'] else 'no'} ({_n(p['value'])}"
+        + (f" against chance {_n(p['chance'])})" if "chance" in p else f" against {_n(p['own'])} with crops)")
+        for p in predictions(audits)
+    ]
     return "\n".join([START, *head, *lines, END])
 
 

@@ -5,6 +5,7 @@ vs box, cost per correct answer) and one record per question (`questions.py`: wh
 `eval_audit` is `r3lab eval --audit`: `evaluate` with `run_audit` after the model's own rollout; chunk by chunk with a
 benchmark's own scoring, `run_audit` is `r3lab bench --audit` (`r3lab.audit.bench_audit`).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
@@ -15,13 +16,13 @@ from tqdm.auto import tqdm
 from ..core.env import progress_disabled
 from ..core.trajectory import IMAGE
 from ..engine.config import RolloutSettings
-from ..explain.attention_box import attention_box_counts, attention_vs_box
 from ..evaluation.audit_settings import AuditSettings
 from ..evaluation.chance import chance_of
 from ..evaluation.cost import by_family, cost_rows
 from ..evaluation.evaluation import EvalConfig, EvalResult, evaluate
 from ..evaluation.necessity import VARIANTS, ablation_rollouts, necessity_table, needs_crop
 from ..evaluation.questions import question_record, reward_hit
+from ..explain.attention_box import attention_box_counts, attention_vs_box
 from .audit import SETTINGS, audit_rollouts, audit_table, majority, wilson
 
 if TYPE_CHECKING:
@@ -41,23 +42,48 @@ class AuditRun:
     seconds: dict[str, list] = field(default_factory=dict, repr=False)  # setting -> per-sample {"wall_s", "vision_s"}
 
 
-def eval_audit(policy: "Policy", samples: Sequence, config: EvalConfig | None = None,
-               progress: bool | None = None) -> EvalResult:
+def eval_audit(
+    policy: "Policy", samples: Sequence, config: EvalConfig | None = None, progress: bool | None = None
+) -> EvalResult:
     """`evaluate` with the audit (`config.audit` set): the model's own rollout family by family, then `run_audit`'s
     keys in every family's row and its record per question (`EvalResult.questions`); what `r3lab eval --audit` runs."""
     cfg = replace(config or EvalConfig(), audit=True)
 
     def audit(policy, done, trajs, seconds):
-        run = run_audit(policy, done, trajs, cfg.rollout, cfg.audit_settings, own_seconds=seconds,
-                        batch_rows=cfg.batch_rows, seed=cfg.seed, necessity=cfg.necessity, progress=progress)
+        run = run_audit(
+            policy,
+            done,
+            trajs,
+            cfg.rollout,
+            cfg.audit_settings,
+            own_seconds=seconds,
+            batch_rows=cfg.batch_rows,
+            seed=cfg.seed,
+            necessity=cfg.necessity,
+            progress=progress,
+        )
         return run.rows, run.questions
+
     return evaluate(policy, samples, cfg, progress, extras=audit)
 
 
-def run_audit(policy: "Policy", samples: Sequence, own: Sequence, settings: RolloutSettings,
-              audit: AuditSettings | None = None, *, own_seconds: Sequence[dict] | None = None, batch_rows: int = 32,
-              seed: int = 0, necessity: bool = False, hit: Hit = reward_hit, chance: dict | None = None,
-              groups: Sequence[str] | None = None, scripts=None, progress=None) -> AuditRun:
+def run_audit(
+    policy: "Policy",
+    samples: Sequence,
+    own: Sequence,
+    settings: RolloutSettings,
+    audit: AuditSettings | None = None,
+    *,
+    own_seconds: Sequence[dict] | None = None,
+    batch_rows: int = 32,
+    seed: int = 0,
+    necessity: bool = False,
+    hit: Hit = reward_hit,
+    chance: dict | None = None,
+    groups: Sequence[str] | None = None,
+    scripts=None,
+    progress=None,
+) -> AuditRun:
     """Audit the model's own trajectories `own` (one per sample) against every setting of `SETTINGS` (and tool
     necessity's swaps with `necessity`), each rolled out family by family and timed.
 
@@ -80,23 +106,30 @@ def run_audit(policy: "Policy", samples: Sequence, own: Sequence, settings: Roll
             sub = [samples[i] for i in idx]
             forced = None if scripts is None else [scripts[i] for i in idx]
             if name in SETTINGS:
-                got = audit_rollouts(policy, sub, [own[i] for i in idx], settings, audit, batch_rows, seed, False,
-                                     (name,), forced)[name]
+                got = audit_rollouts(
+                    policy, sub, [own[i] for i in idx], settings, audit, batch_rows, seed, False, (name,), forced
+                )[name]
             else:
                 got = ablation_rollouts(policy, sub, settings, batch_rows, seed, False, (name,), forced)[name]
             return [_without_pixels(t) for t in got]
+
         runs[name], seconds[name] = by_family(policy, groups, run)
     bar.close()
     hits = {k: [hit(s, t.model_text()) for s, t in zip(samples, v)] for k, v in runs.items() if k != "majority_no_crop"}
     votes = [[t.final_answer() for t in ts] for ts in runs["majority_no_crop"]]
     winners = [majority(v) for v in votes]
-    hits["majority_no_crop"] = [hit(s, f"<answer>{w}</answer>") if w is not None else 0.0
-                                for s, w in zip(samples, winners)]
+    hits["majority_no_crop"] = [
+        hit(s, f"<answer>{w}</answer>") if w is not None else 0.0 for s, w in zip(samples, winners)
+    ]
     any_k = [float(any(hit(s, t.model_text()) >= 0.5 for t in ts)) for s, ts in zip(samples, runs["majority_no_crop"])]
     rows = audit_table(groups, {**hits, "pass_at_k_no_crop": any_k}, audit.k, chance)
     if necessity:
-        for fam, row in necessity_table(groups, {k: hits[k] for k in ("own", *VARIANTS)},
-                                        [bool(t.crops) for t in own], [needs_crop(s) for s in samples]).items():
+        for fam, row in necessity_table(
+            groups,
+            {k: hits[k] for k in ("own", *VARIANTS)},
+            [bool(t.crops) for t in own],
+            [needs_crop(s) for s in samples],
+        ).items():
             rows[fam].update(row)
     for name in ("own", *names):
         for fam, row in cost_rows(name, groups, runs[name], hits[name], seconds[name]).items():
@@ -105,17 +138,28 @@ def run_audit(policy: "Policy", samples: Sequence, own: Sequence, settings: Roll
     for fam in rows:
         counts = attention_box_counts([a for g, b in zip(groups, boxes) if fam in ("all", g) for a in b])
         n = counts["attn_box_n"]
-        for key, k in (("attn_in_region", counts["attn_box_both"] + counts["attn_box_attention_only"]),
-                       ("box_on_region", counts["attn_box_both"] + counts["attn_box_box_only"])):
+        for key, k in (
+            ("attn_in_region", counts["attn_box_both"] + counts["attn_box_attention_only"]),
+            ("box_on_region", counts["attn_box_both"] + counts["attn_box_box_only"]),
+        ):
             counts[f"{key}_lo"], counts[f"{key}_hi"] = wilson(k, n)
         rows[fam].update(counts)
-    questions = [question_record(s, g, own[i], hits["own"][i],
-                                 {k: (runs[k][i], hits[k][i]) for k in names if k != "majority_no_crop"},
-                                 (winners[i], hits["majority_no_crop"][i], votes[i], any_k[i]), boxes[i])
-                 for i, (s, g) in enumerate(zip(samples, groups))]
+    questions = [
+        question_record(
+            s,
+            g,
+            own[i],
+            hits["own"][i],
+            {k: (runs[k][i], hits[k][i]) for k in names if k != "majority_no_crop"},
+            (winners[i], hits["majority_no_crop"][i], votes[i], any_k[i]),
+            boxes[i],
+        )
+        for i, (s, g) in enumerate(zip(samples, groups))
+    ]
     for q in questions:
-        q["tool_only"] = (q["own"]["correct"] and not any(q["settings"][k]["correct"] for k in ("no_crop",
-                                                                                                "majority_no_crop")))
+        q["tool_only"] = q["own"]["correct"] and not any(
+            q["settings"][k]["correct"] for k in ("no_crop", "majority_no_crop")
+        )
     return AuditRun(rows, questions, runs, hits, seconds)
 
 

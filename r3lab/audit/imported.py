@@ -11,6 +11,7 @@ With a local policy (`audit_with_policy`): attention vs box on the imported traj
 of the policy each), and every audit setting rolled out by the policy on the imported questions, set against the
 run's own answers: meaningful when the policy is the model that wrote the run (its released checkpoint).
 """
+
 from __future__ import annotations
 
 import math
@@ -18,20 +19,35 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
 from ..core.regions import box_iou
+from ..core.settings import short
 from ..core.trajectory import MODEL
 from ..data.sample import Sample
-from .audit import wilson
-from .audit_run import AuditRun, run_audit
 from ..evaluation.behaviour import load_run
 from ..evaluation.chance import chance_of
 from ..evaluation.questions import reward_hit, trajectory_records
-from ..core.settings import short
+from .audit import wilson
+from .audit_run import AuditRun, run_audit
 
 if TYPE_CHECKING:
     from ..model.policy import Policy
 
-LOG_KEYS = ("n", "accuracy", "answered", "crop_rate", "crops", "calls", "refused_rate", "crop_iou", "box_on_region",
-            "chars", "tokens", "chars_per_correct_own", "tokens_per_correct_own", "crops_per_correct_own", "chance")
+LOG_KEYS = (
+    "n",
+    "accuracy",
+    "answered",
+    "crop_rate",
+    "crops",
+    "calls",
+    "refused_rate",
+    "crop_iou",
+    "box_on_region",
+    "chars",
+    "tokens",
+    "chars_per_correct_own",
+    "tokens_per_correct_own",
+    "crops_per_correct_own",
+    "chance",
+)
 
 
 def audit_log(trajectories: Sequence, iou: float = 0.5, images: bool = True) -> AuditRun:
@@ -52,29 +68,42 @@ def audit_log(trajectories: Sequence, iou: float = 0.5, images: bool = True) -> 
         ious = [_crop_iou(t) for t in ts]
         on = [b for t in ts for b in _boxes_on_region(t, iou)]
         chars = sum(len(t.model_text()) for t in ts)
-        tokens = sum(len(p.ids) for t in ts for p in t.pieces if p.kind == MODEL) if all(
-            p.ids is not None for t in ts for p in t.pieces if p.kind == MODEL) else math.nan
+        tokens = (
+            sum(len(p.ids) for t in ts for p in t.pieces if p.kind == MODEL)
+            if all(p.ids is not None for t in ts for p in t.pieces if p.kind == MODEL)
+            else math.nan
+        )
         crops = sum(len(t.crops) for t in ts)
         lo, hi = wilson(right, len(scored))
         box_lo, box_hi = wilson(sum(on), len(on))
         rows[fam] = {
-            "n": len(ts), "accuracy": right / len(scored) if scored else math.nan, "accuracy_lo": lo, "accuracy_hi": hi,
+            "n": len(ts),
+            "accuracy": right / len(scored) if scored else math.nan,
+            "accuracy_lo": lo,
+            "accuracy_hi": hi,
             "answered": _mean([t.final_answer() is not None for t in ts]),
             "crop_rate": _mean([bool(t.crops) for t in ts]),
-            "crops": crops / len(ts), "calls": calls / len(ts),
+            "crops": crops / len(ts),
+            "calls": calls / len(ts),
             "refused_rate": sum(not e.ok for t in ts for e in t.events) / calls if calls else math.nan,
-            "crop_iou": _mean([v for v in ious if v is not None]), "box_on_region": _mean(on),
-            "box_on_region_lo": box_lo, "box_on_region_hi": box_hi, "box_on_region_n": len(on),
-            "chars": chars / len(ts), "tokens": tokens / len(ts),
+            "crop_iou": _mean([v for v in ious if v is not None]),
+            "box_on_region": _mean(on),
+            "box_on_region_lo": box_lo,
+            "box_on_region_hi": box_hi,
+            "box_on_region_n": len(on),
+            "chars": chars / len(ts),
+            "tokens": tokens / len(ts),
             "chars_per_correct_own": chars / right if right else math.nan,
             "tokens_per_correct_own": tokens / right if right else math.nan,
             "crops_per_correct_own": crops / right if right else math.nan,
-            "chance": _mean([chance.get(g, math.nan) for g in (groups[i] for i in idx)])}
+            "chance": _mean([chance.get(g, math.nan) for g in (groups[i] for i in idx)]),
+        }
     return AuditRun(rows, trajectory_records(trajs, hits, images), {"own": trajs}, {"own": hits})
 
 
-def load_trajectories(path, format: str = "auto", image_root=None, tokenizer=None, view=None,
-                      load_images: bool = True) -> list:
+def load_trajectories(
+    path, format: str = "auto", image_root=None, tokenizer=None, view=None, load_images: bool = True
+) -> list:
     """The trajectories of a run (`behaviour.load_run`; an `r3lab eval` folder: its trajectories.jsonl), or a
     ValueError for a training log, which holds no questions."""
     path = Path(path)
@@ -82,8 +111,10 @@ def load_trajectories(path, format: str = "auto", image_root=None, tokenizer=Non
         format = "r3lab"  # an evaluation folder holds results.json too, which reads as a set of evaluations
     trajs = load_run(path, format, image_root, tokenizer, view, load_images=load_images)
     if not isinstance(trajs, list):
-        raise ValueError(f"{path} is a training log or a set of evaluations: it holds no questions (`r3lab dashboard "
-                         f"{path}` draws it)")
+        raise ValueError(
+            f"{path} is a training log or a set of evaluations: it holds no questions (`r3lab dashboard "
+            f"{path}` draws it)"
+        )
     return trajs
 
 
@@ -92,15 +123,33 @@ def samples_of(trajectories: Sequence) -> list[Sample]:
     out = []
     for t in trajectories:
         if t.main.image is None:
-            raise ValueError(f"trajectory {short(t.sample_id)} was imported without its image: import with "
-                             "load_images=True to roll a policy out on it")
-        out.append(Sample(t.main.image, t.question, list(t.answers), list(t.gt_boxes), family=t.family or "?",
-                          sample_id=t.sample_id))
+            raise ValueError(
+                f"trajectory {short(t.sample_id)} was imported without its image: import with "
+                "load_images=True to roll a policy out on it"
+            )
+        out.append(
+            Sample(
+                t.main.image,
+                t.question,
+                list(t.answers),
+                list(t.gt_boxes),
+                family=t.family or "?",
+                sample_id=t.sample_id,
+            )
+        )
     return out
 
 
-def audit_with_policy(policy: "Policy", trajectories: Sequence, audit=None, settings=None, batch_rows: int = 8,
-                      seed: int = 0, necessity: bool = False, progress=None) -> AuditRun:
+def audit_with_policy(
+    policy: "Policy",
+    trajectories: Sequence,
+    audit=None,
+    settings=None,
+    batch_rows: int = 8,
+    seed: int = 0,
+    necessity: bool = False,
+    progress=None,
+) -> AuditRun:
     """`audit_log`'s numbers, then the rest with `policy`: attention vs box on the imported trajectories and every
     audit setting rolled out on their questions (`run_audit`, the run's own answers as the model's own)."""
     from ..engine.config import RolloutSettings
@@ -112,8 +161,9 @@ def audit_with_policy(policy: "Policy", trajectories: Sequence, audit=None, sett
     own = [t for t in trajs if t.answers]
     if not samples:
         raise ValueError("audit_with_policy: no imported question holds an accepted answer to score against")
-    res = run_audit(policy, samples, own, settings, audit, batch_rows=batch_rows, seed=seed, necessity=necessity,
-                    progress=progress)
+    res = run_audit(
+        policy, samples, own, settings, audit, batch_rows=batch_rows, seed=seed, necessity=necessity, progress=progress
+    )
     for fam, row in logs.rows.items():
         res.rows.setdefault(fam, {}).update({k: v for k, v in row.items() if k not in res.rows[fam]})
     return res

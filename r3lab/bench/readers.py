@@ -31,6 +31,7 @@ Formats and prompts (the files each rule follows, by repository and path):
 
 Scoring lives in `r3lab.bench.scoring`.
 """
+
 from __future__ import annotations
 
 import ast
@@ -45,34 +46,43 @@ from PIL import Image, UnidentifiedImageError
 
 from ..core.files import check_unique, inside, read_text
 from ..core.regions import check_box
+from ..core.settings import short
 from ..data.sample import Sample
 from .tsv import TsvTable, image_at
-from ..core.settings import short
 
 BENCHMARKS = ("vstar", "hrbench4k", "hrbench8k", "mme-realworld", "mme-realworld-lite", "treebench")
 VSTAR_POST = "\nAnswer with the option's letter from the given choices directly."
 HRBENCH_POST = "Answer the option letter directly."
-MME_SYS = ("Select the best answer to the above multiple-choice question based on the image. "
-           "Respond with only the letter (A, B, C, D, or E) of the correct option. \nThe best answer is:")
+MME_SYS = (
+    "Select the best answer to the above multiple-choice question based on the image. "
+    "Respond with only the letter (A, B, C, D, or E) of the correct option. \nThe best answer is:"
+)
 TREEBENCH_POST = "Answer with the correct option's letter directly. \n"
 _OPTION_LINE = re.compile(r"^\s*\(([A-Z])\)\s*(.*?)\s*$")
 _OPTION_INLINE = re.compile(r"\(([A-Z])\)\s*([^()]+?)(?=\s*\([A-Z]\)|$)", re.S)  # lmms-eval's vstar_doc_to_text
 
 
-def read_benchmark(name: str, path: str | os.PathLike, n: int = 0, seed: int = 0, shuffle: bool = True
-                   ) -> list[Sample]:
+def read_benchmark(name: str, path: str | os.PathLike, n: int = 0, seed: int = 0, shuffle: bool = True) -> list[Sample]:
     """The first `n` (0 = all) questions of benchmark `name` from its local copy at `path`.
 
     seed, shuffle: V*'s options are shuffled per question with this seed (recorded in provenance).
     """
-    readers = {"vstar": read_vstar, "treebench": read_treebench, "hrbench4k": read_hrbench,
-               "hrbench8k": read_hrbench, "mme-realworld": read_mme_realworld, "mme-realworld-lite": read_mme_realworld}
+    readers = {
+        "vstar": read_vstar,
+        "treebench": read_treebench,
+        "hrbench4k": read_hrbench,
+        "hrbench8k": read_hrbench,
+        "mme-realworld": read_mme_realworld,
+        "mme-realworld-lite": read_mme_realworld,
+    }
     if name not in readers:
         raise ValueError(f"unknown benchmark {short(name)}; choose one of {', '.join(BENCHMARKS)}")
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"{path} does not exist: download {name} and pass its local copy "
-                                "(README, section Benchmarks, says where and how to lay it out)")
+        raise FileNotFoundError(
+            f"{path} does not exist: download {name} and pass its local copy "
+            "(README, section Benchmarks, says where and how to lay it out)"
+        )
     if name == "vstar":
         return read_vstar(path, n, seed, shuffle)
     return readers[name](path, n, name=name)
@@ -109,11 +119,13 @@ def read_vstar(path: str | os.PathLike, n: int = 0, seed: int = 0, shuffle: bool
 def _vstar_sample(rec, where, line_no, root, qfile, seed, shuffle) -> Sample:
     for key in ("image", "text", "label", "category"):
         if not isinstance(rec, dict) or not isinstance(rec.get(key), str) or not rec[key].strip():
-            raise ValueError(f"{where}: field {short(key)} must be a non-empty string (V* lines hold image, text, "
-                             "label, category, question_id)")
+            raise ValueError(
+                f"{where}: field {short(key)} must be a non-empty string (V* lines hold image, text, "
+                "label, category, question_id)"
+            )
     question, options = split_options(rec["text"].replace(VSTAR_POST.strip(), ""), where)
     label = rec["label"].strip().upper()
-    letters = string.ascii_uppercase[:len(options)]
+    letters = string.ascii_uppercase[: len(options)]
     if label not in letters:
         raise ValueError(f"{where}: label {short(label)} is not one of the options {list(letters)}")
     try:
@@ -121,12 +133,14 @@ def _vstar_sample(rec, where, line_no, root, qfile, seed, shuffle) -> Sample:
     except ValueError as e:
         raise ValueError(f"{where}: {e}") from None
     if not image.is_file():
-        raise FileNotFoundError(f"{where}: image {image} does not exist; keep the images where "
-                                "test_questions.jsonl names them")
+        raise FileNotFoundError(
+            f"{where}: image {image} does not exist; keep the images where test_questions.jsonl names them"
+        )
     meta_file = image.with_suffix(".json")
     if not meta_file.is_file():
-        raise FileNotFoundError(f"{where}: {meta_file} (the target boxes) does not exist; V* ships one JSON "
-                                "per image beside it")
+        raise FileNotFoundError(
+            f"{where}: {meta_file} (the target boxes) does not exist; V* ships one JSON per image beside it"
+        )
     try:
         meta = json.loads(meta_file.read_text())
         boxes = [_xywh(b) for b in meta["bbox"]]
@@ -139,10 +153,18 @@ def _vstar_sample(rec, where, line_no, root, qfile, seed, shuffle) -> Sample:
     shown = [options[k] for k in order]
     answer = letters[order.index(letters.index(label))]
     prompt = question + "\n" + "\n".join(f"{letters[k]}. {o}" for k, o in enumerate(shown)) + VSTAR_POST
-    prov = {"benchmark": "vstar", "index": qid, "source": str(qfile), "line": line_no, "image": str(image),
-            "category": rec["category"], "options": dict(zip(letters, shown)), "answer": answer,
-            "shuffle": {"seed": seed, "order": order, "label": label} if shuffle else None,
-            "target_object": meta.get("target_object", [])}
+    prov = {
+        "benchmark": "vstar",
+        "index": qid,
+        "source": str(qfile),
+        "line": line_no,
+        "image": str(image),
+        "category": rec["category"],
+        "options": dict(zip(letters, shown)),
+        "answer": answer,
+        "shuffle": {"seed": seed, "order": order, "label": label} if shuffle else None,
+        "target_object": meta.get("target_object", []),
+    }
     return Sample(str(image), prompt, [answer], boxes, None, rec["category"], f"vstar-{qid}", prov)
 
 
@@ -152,16 +174,17 @@ def split_options(text: str, where: str) -> tuple[str, list[str]]:
     if not any(_OPTION_LINE.match(ln) for ln in text.splitlines()) and "(A)" in text:
         found = list(_OPTION_INLINE.finditer(text))
         letters = [m.group(1) for m in found]
-        if letters != list(string.ascii_uppercase[:len(found)]) or len(found) < 2:
+        if letters != list(string.ascii_uppercase[: len(found)]) or len(found) < 2:
             raise ValueError(f"{where}: the options must be (A), (B), ... in order, got {letters}")
-        return text[:found[0].start()].strip(), [m.group(2).strip() for m in found]
+        return text[: found[0].start()].strip(), [m.group(2).strip() for m in found]
     question, options = [], []
     for ln in text.strip().splitlines():
         m = _OPTION_LINE.match(ln)
         if m:
             if m.group(1) != string.ascii_uppercase[len(options)]:
-                raise ValueError(f"{where}: option ({m.group(1)}) is out of order; expected "
-                                 f"({string.ascii_uppercase[len(options)]})")
+                raise ValueError(
+                    f"{where}: option ({m.group(1)}) is out of order; expected ({string.ascii_uppercase[len(options)]})"
+                )
             options.append(m.group(2))
         elif options and ln.strip():
             raise ValueError(f"{where}: text after the options: {short(ln.strip())}")
@@ -184,23 +207,26 @@ def _xywh(b) -> tuple[float, float, float, float]:
 # -- TSV benchmarks --------------------------------------------------------------------------------
 def read_hrbench(path: str | os.PathLike, n: int = 0, name: str = "hrbench4k") -> list[Sample]:
     """HR-Bench 4K / 8K: one TSV (`hr_bench_4k.tsv` / `hr_bench_8k.tsv`)."""
-    table = TsvTable(_tsv(path, name), required=("index", "question", "answer", "category", "image",
-                                                  "cycle_category", "A", "B"))
+    table = TsvTable(
+        _tsv(path, name), required=("index", "question", "answer", "category", "image", "cycle_category", "A", "B")
+    )
     out = []
     for i in range(_count(table, n)):
         where = table.where(i)
         opts = _letter_options(table, i)
         r = table.rows[i]
         prompt = f"{r['question'].strip()}\n" + "".join(f"{k}. {v}\n" for k, v in opts.items()) + HRBENCH_POST
-        out.append(_tsv_sample(table, i, name, prompt, opts, where,
-                               category=r["category"], cycle_category=r["cycle_category"]))
+        out.append(
+            _tsv_sample(table, i, name, prompt, opts, where, category=r["category"], cycle_category=r["cycle_category"])
+        )
     return out
 
 
 def read_mme_realworld(path: str | os.PathLike, n: int = 0, name: str = "mme-realworld-lite") -> list[Sample]:
     """MME-RealWorld or its Lite subset: one TSV (five options per question)."""
-    table = TsvTable(_tsv(path, name), required=("index", "image", "question", "multi-choice options", "answer",
-                                                  "category"))
+    table = TsvTable(
+        _tsv(path, name), required=("index", "image", "question", "multi-choice options", "answer", "category")
+    )
     out = []
     for i in range(_count(table, n)):
         where = table.where(i)
@@ -212,16 +238,20 @@ def read_mme_realworld(path: str | os.PathLike, n: int = 0, name: str = "mme-rea
             if not m:
                 raise ValueError(f"{where}: option {short(ln)} is not of the form '(A) text'")
             opts[m.group(1)] = m.group(2)
-        prompt = (r["question"] + " " + "The choices are listed below:\n" + "\n".join(lines) + "\n" + MME_SYS)
-        out.append(_tsv_sample(table, i, name, prompt, opts, where, category=r["category"],
-                               l2_category=r.get("l2-category", "")))
+        prompt = r["question"] + " " + "The choices are listed below:\n" + "\n".join(lines) + "\n" + MME_SYS
+        out.append(
+            _tsv_sample(
+                table, i, name, prompt, opts, where, category=r["category"], l2_category=r.get("l2-category", "")
+            )
+        )
     return out
 
 
 def read_treebench(path: str | os.PathLike, n: int = 0, name: str = "treebench") -> list[Sample]:
     """TreeBench: one TSV (`TreeBench.tsv`) with the target instances' boxes."""
-    table = TsvTable(_tsv(path, name), required=("index", "image", "question", "answer", "category",
-                                                  "target_instances", "A"))
+    table = TsvTable(
+        _tsv(path, name), required=("index", "image", "question", "answer", "category", "target_instances", "A")
+    )
     out = []
     for i in range(_count(table, n)):
         where = table.where(i)
@@ -246,8 +276,10 @@ def _tsv(path, name) -> Path:
     if path.is_dir():
         found = sorted(path.glob("*.tsv"))
         if len(found) != 1:
-            raise FileNotFoundError(f"{path}: expected exactly one .tsv file for {name}, "
-                                    f"found {[p.name for p in found]}; pass the file itself")
+            raise FileNotFoundError(
+                f"{path}: expected exactly one .tsv file for {name}, "
+                f"found {[p.name for p in found]}; pass the file itself"
+            )
         path = found[0]
     return path
 
@@ -291,8 +323,7 @@ def _xyxy(b) -> tuple[float, float, float, float]:
     return check_box(b, f"box {short(b)}")  # four finite numbers (not 1e400, which Python reads as inf), not inverted
 
 
-def _tsv_sample(table: TsvTable, i: int, name: str, prompt: str, opts: dict, where: str, boxes=(), **fields
-                ) -> Sample:
+def _tsv_sample(table: TsvTable, i: int, name: str, prompt: str, opts: dict, where: str, boxes=(), **fields) -> Sample:
     r = table.rows[i]
     answer = r["answer"].strip().upper()
     if answer not in opts:
@@ -300,10 +331,20 @@ def _tsv_sample(table: TsvTable, i: int, name: str, prompt: str, opts: dict, whe
     if not r.get("image") and r["_image_len"] == 0:
         raise ValueError(f"{where}: the image field is empty; the row needs a base64 image")
     ref = table.image_ref(i)
-    prov = {"benchmark": name, "index": r["index"], "source": str(table.path), "row": r["_row"], "line": r["_line"],
-            "image_ref": ref, "options": opts, "answer": answer, **fields}
-    return Sample(_LazyImage(ref), prompt, [answer], list(boxes), None, fields.get("category", ""),
-                  f"{name}-{r['index']}", prov)
+    prov = {
+        "benchmark": name,
+        "index": r["index"],
+        "source": str(table.path),
+        "row": r["_row"],
+        "line": r["_line"],
+        "image_ref": ref,
+        "options": opts,
+        "answer": answer,
+        **fields,
+    }
+    return Sample(
+        _LazyImage(ref), prompt, [answer], list(boxes), None, fields.get("category", ""), f"{name}-{r['index']}", prov
+    )
 
 
 class _LazyImage:
@@ -322,8 +363,10 @@ def item_image(provenance: dict) -> Image.Image:
         return image_at(provenance["image_ref"])
     path = Path(provenance.get("image", ""))
     if not path.is_file():
-        raise FileNotFoundError(f"image {path} of {provenance.get('benchmark')} item {provenance.get('index')} "
-                                "does not exist; the benchmark copy moved?")
+        raise FileNotFoundError(
+            f"image {path} of {provenance.get('benchmark')} item {provenance.get('index')} "
+            "does not exist; the benchmark copy moved?"
+        )
     try:
         with Image.open(path) as im:
             return im.convert("RGB")

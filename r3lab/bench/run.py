@@ -10,6 +10,7 @@ by reference to the benchmark) and `figure.png` (the command draws it with `r3la
 Memory stays bounded: only one chunk's images are decoded at a time, and with `keep_images=False`
 nothing is kept after an item is written.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -24,21 +25,28 @@ from typing import Protocol, Sequence
 
 from tqdm.auto import tqdm
 
-from ..core.env import progress_disabled
-from ..core.regions import ViewConfig
-from ..core.trajectory import IMAGE, MODEL, Trajectory
 from ..bench.readers import BENCHMARKS, item_image, read_benchmark
-from ..core.files import FolderLock, check_out_dir, file_stem, read_text, remove_entry
-from ..core.settings import MAX_ROWS, SEED, WHY, check_ranges, nested, read_nested
+from ..core.env import progress_disabled
+from ..core.files import FolderLock, atomic_write_text, check_out_dir, file_stem, read_text, remove_entry
+from ..core.regions import ViewConfig
+from ..core.settings import MAX_ROWS, SEED, WHY, check_ranges, nested, read_nested, short
+from ..core.trajectory import IMAGE, MODEL, Trajectory
 from ..engine.config import RolloutConfig, RolloutSettings
 from ..engine.rollouts import rollout
-from ..core.files import atomic_write_text
 from .scoring import best_overlap_iou, cycle_accuracy, mean, score_item
-from ..core.settings import short
 
 OWN = ("items.jsonl", "table.md", "results.json", "figure.png", "crops")  # a run folder's own entries
-COLUMNS = ("n", "accuracy", "crop_rate", "crops", "invalid_crop_rate", "crop_iou", "accuracy_crop",
-           "accuracy_no_crop", "answered")
+COLUMNS = (
+    "n",
+    "accuracy",
+    "crop_rate",
+    "crops",
+    "invalid_crop_rate",
+    "crop_iou",
+    "accuracy_crop",
+    "accuracy_no_crop",
+    "answered",
+)
 
 
 @dataclass
@@ -48,7 +56,7 @@ class BenchConfig:
     data: str = ""  # the benchmark's local copy: V*'s folder (test_questions.jsonl), else its .tsv file
     n: int = 0  # score the first n questions (0 = all)
     out: str = ""  # folder for table.md, results.json, items.jsonl, crops/ and figure.png
-        # (CLI default: runs/bench/NAME)
+    # (CLI default: runs/bench/NAME)
     seed: int = 0  # seed of V*'s per-question option shuffle (recorded in every item)
     shuffle: bool = True  # shuffle V*'s options (its correct option is always listed first); others keep their order
     rollout: RolloutSettings = nested(RolloutSettings, temperature=0.0)  # crops (0: coarse view only), token budgets
@@ -60,16 +68,21 @@ class BenchConfig:
     overwrite: bool = False  # replace a run already in `out` (its OWN files); else such a folder is refused
     # five more rollouts per question (three where it has no target boxes), r3lab.evaluation.necessity.bench_necessity
     necessity: bool = False  # tool necessity (up to five more rollouts per question): accuracy with crops disabled /
-        # swapped (blank, coarse; random box, ground-truth box where the benchmark has target boxes), tool_gain,
-        # tool_harm, crop rates, zooming_gap in every category's row
+    # swapped (blank, coarse; random box, ground-truth box where the benchmark has target boxes), tool_gain,
+    # tool_harm, crop rates, zooming_gap in every category's row
     # five more settings per question (r3lab.audit.bench_audit.bench_audit)
     audit: bool = False  # the 2026 audit (format-only, dummy crop, result-only, no crops greedy and by a majority
-        # of k, the tool-only solved set, attention vs box, cost per correct answer) in every category's row
+    # of k, the tool-only solved set, attention vs box, cost per correct answer) in every category's row
 
     def __post_init__(self):
         read_nested(self)
-        check_ranges(self, ints=dict(n=(0, 10**7), seed=SEED, batch=(1, MAX_ROWS), max_pixels=(0, 1 << 28),
-                                     crop_max_pixels=(0, 1 << 28)), why=dict(seed=WHY["seed"], batch=WHY["batch"]))
+        check_ranges(
+            self,
+            ints=dict(
+                n=(0, 10**7), seed=SEED, batch=(1, MAX_ROWS), max_pixels=(0, 1 << 28), crop_max_pixels=(0, 1 << 28)
+            ),
+            why=dict(seed=WHY["seed"], batch=WHY["batch"]),
+        )
 
 
 @dataclass
@@ -105,14 +118,24 @@ class BenchResult:
         more = [k for k in self.rows.get("all", {}) if k not in COLUMNS]  # what `extras` added (tool necessity)
         if more:
             head += ["", "| category | " + " | ".join(more) + " |", "|" + "---|" * (len(more) + 1)]
-            head += [f"| {cat} | " + " | ".join(_fmt(row.get(c)) for c in more) + " |"
-                     for cat, row in self.rows.items()]
+            head += [
+                f"| {cat} | " + " | ".join(_fmt(row.get(c)) for c in more) + " |" for cat, row in self.rows.items()
+            ]
         return "\n".join(head)
 
     def to_dict(self) -> dict:
         """JSON-ready (NaN, "not measured", becomes null)."""
-        return _clean({"benchmark": self.name, "headline": self.headline, "rows": self.rows, "config": self.config,
-                       "seconds": self.seconds, "complete": self.complete, "total": self.total})
+        return _clean(
+            {
+                "benchmark": self.name,
+                "headline": self.headline,
+                "rows": self.rows,
+                "config": self.config,
+                "seconds": self.seconds,
+                "complete": self.complete,
+                "total": self.total,
+            }
+        )
 
     def save(self, folder: str | Path) -> Path:
         """table.md and results.json (items.jsonl is written item by item while the run goes)."""
@@ -133,8 +156,15 @@ class Extras(Protocol):
         """Keys added to each category's row (and "all"), from the finished items and their categories."""
 
 
-def run_bench(policy, name: str, config: BenchConfig | None = None, progress: bool | None = None,
-              keep_images: bool = True, scripts: Sequence | None = None, extras: Extras | None = None) -> BenchResult:
+def run_bench(
+    policy,
+    name: str,
+    config: BenchConfig | None = None,
+    progress: bool | None = None,
+    keep_images: bool = True,
+    scripts: Sequence | None = None,
+    extras: Extras | None = None,
+) -> BenchResult:
     """Roll out `policy` on benchmark `name` (one of `BENCHMARKS`) and score it; writes the run to `config.out`.
 
     keep_images: keep every trajectory with its images in the result (notebooks); False drops them once
@@ -145,16 +175,22 @@ def run_bench(policy, name: str, config: BenchConfig | None = None, progress: bo
     """
     cfg = config or BenchConfig()
     if cfg.necessity and extras is None:
-        raise ValueError("BenchConfig.necessity = True needs the ablation rollouts: run "
-                         "r3lab.evaluation.necessity.bench_necessity(policy, name, config) (as `r3lab bench` does)")
+        raise ValueError(
+            "BenchConfig.necessity = True needs the ablation rollouts: run "
+            "r3lab.evaluation.necessity.bench_necessity(policy, name, config) (as `r3lab bench` does)"
+        )
     if cfg.audit and extras is None:
-        raise ValueError("BenchConfig.audit = True needs the audit's rollouts: run "
-                         "r3lab.audit.bench_audit.bench_audit(policy, name, config) (as `r3lab bench` does)")
+        raise ValueError(
+            "BenchConfig.audit = True needs the audit's rollouts: run "
+            "r3lab.audit.bench_audit.bench_audit(policy, name, config) (as `r3lab bench` does)"
+        )
     if name not in BENCHMARKS:
         raise ValueError(f"unknown benchmark {short(name)}; choose one of {', '.join(BENCHMARKS)}")
     if not cfg.data:
-        raise ValueError(f"no data given: pass the local copy of {name} (--data PATH); README, section "
-                         "Benchmarks, says where to download it")
+        raise ValueError(
+            f"no data given: pass the local copy of {name} (--data PATH); README, section "
+            "Benchmarks, says where to download it"
+        )
     samples = read_benchmark(name, cfg.data, cfg.n, cfg.seed, cfg.shuffle)
     if not samples:
         raise ValueError(f"{cfg.data} holds no questions")
@@ -173,12 +209,16 @@ def _run(policy, name, cfg, samples, rcfg, out, progress, keep_images, scripts, 
         _fresh(out)
     items, trajs = [], []
     t0 = time.perf_counter()
-    bar = tqdm(total=len(samples), desc=f"bench {name}", leave=False,
-               disable=progress is False or (progress is None and progress_disabled()))
+    bar = tqdm(
+        total=len(samples),
+        desc=f"bench {name}",
+        leave=False,
+        disable=progress is False or (progress is None and progress_disabled()),
+    )
     try:
         for a in range(0, len(samples), cfg.batch):
-            chunk = samples[a:a + cfg.batch]
-            forced = None if scripts is None else list(scripts)[a:a + cfg.batch]
+            chunk = samples[a : a + cfg.batch]
+            forced = None if scripts is None else list(scripts)[a : a + cfg.batch]
             t1 = time.perf_counter()
             done = rollout(policy, chunk, rcfg, progress=False, scripts=forced)
             wall = (time.perf_counter() - t1) / len(chunk)  # the chunk's seconds, shared: cost per correct answer
@@ -194,8 +234,11 @@ def _run(policy, name, cfg, samples, rcfg, out, progress, keep_images, scripts, 
     except KeyboardInterrupt:  # keep what is done, marked partial (table.md, results.json "complete": false)
         if not items:
             raise
-        warnings.warn(f"interrupted after {len(items)} of {len(samples)} questions: the result covers those only "
-                      "(BenchResult.complete is False)", stacklevel=2)
+        warnings.warn(
+            f"interrupted after {len(items)} of {len(samples)} questions: the result covers those only "
+            "(BenchResult.complete is False)",
+            stacklevel=2,
+        )
     finally:
         bar.close()
     rows, headline = summarize_bench(name, items)
@@ -212,13 +255,23 @@ def item_record(name: str, sample, traj: Trajectory) -> dict:
     """One scored item: the benchmark's score, the crop behaviour, IoU of the crops with the targets."""
     prov = sample.provenance
     response = traj.model_text()
-    rec = {"id": sample.sample_id, "index": prov.get("index"), "category": prov.get("category", ""),
-           "answer": prov["answer"], **score_item(name, response, prov, sample.regions)}
+    rec = {
+        "id": sample.sample_id,
+        "index": prov.get("index"),
+        "category": prov.get("category", ""),
+        "answer": prov["answer"],
+        **score_item(name, response, prov, sample.regions),
+    }
     crops = crop_boxes_orig(traj)
-    rec.update(crops=len(crops), calls=len(traj.events), refused=sum(not e.ok for e in traj.events),
-               crop_iou=best_overlap_iou(crops, sample.regions) if sample.regions and crops else None,
-               tokens=sum(len(p.ids or []) for p in traj.pieces if p.kind == MODEL), stop=traj.meta.get("stop"),
-               response=response)
+    rec.update(
+        crops=len(crops),
+        calls=len(traj.events),
+        refused=sum(not e.ok for e in traj.events),
+        crop_iou=best_overlap_iou(crops, sample.regions) if sample.regions and crops else None,
+        tokens=sum(len(p.ids or []) for p in traj.pieces if p.kind == MODEL),
+        stop=traj.meta.get("stop"),
+        response=response,
+    )
     for k in ("cycle_category", "l2_category"):
         if k in prov:
             rec[k] = prov[k]
@@ -246,9 +299,11 @@ def summarize_bench(name: str, items: Sequence[dict]) -> tuple[dict, dict]:
     headline = {"accuracy": rows["all"]["accuracy"]}
     if name.startswith("hrbench"):
         cyc = cycle_accuracy(items)
-        headline = {"accuracy (cycle-averaged)": cyc.pop("all"),
-                    **{f"{k} (cycle-averaged)": v for k, v in cyc.items()},
-                    "accuracy (per item)": rows["all"]["accuracy"]}
+        headline = {
+            "accuracy (cycle-averaged)": cyc.pop("all"),
+            **{f"{k} (cycle-averaged)": v for k, v in cyc.items()},
+            "accuracy (per item)": rows["all"]["accuracy"],
+        }
     if name == "treebench":
         headline["mIoU"] = mean(it["box_iou"] for it in items)
     if any(it["crop_iou"] is not None for it in items):
@@ -264,12 +319,17 @@ def _group(name: str, it: dict) -> str:
 def _row(items: Sequence[dict]) -> dict:
     calls = sum(it["calls"] for it in items)
     with_crop = [it["hit"] for it in items if it["crops"]]
-    return {"n": len(items), "accuracy": mean(it["hit"] for it in items),
-            "crop_rate": mean(bool(it["crops"]) for it in items), "crops": mean(it["crops"] for it in items),
-            "invalid_crop_rate": sum(it["refused"] for it in items) / calls if calls else 0.0,
-            "crop_iou": mean(it["crop_iou"] for it in items), "accuracy_crop": mean(with_crop),
-            "accuracy_no_crop": mean(it["hit"] for it in items if not it["crops"]),
-            "answered": mean(it["answered"] for it in items)}
+    return {
+        "n": len(items),
+        "accuracy": mean(it["hit"] for it in items),
+        "crop_rate": mean(bool(it["crops"]) for it in items),
+        "crops": mean(it["crops"] for it in items),
+        "invalid_crop_rate": sum(it["refused"] for it in items) / calls if calls else 0.0,
+        "crop_iou": mean(it["crop_iou"] for it in items),
+        "accuracy_crop": mean(with_crop),
+        "accuracy_no_crop": mean(it["hit"] for it in items if not it["crops"]),
+        "answered": mean(it["answered"] for it in items),
+    }
 
 
 def load_bench_run(folder: str | Path, images: bool = True) -> tuple[list[dict], list[Trajectory]]:
@@ -280,8 +340,11 @@ def load_bench_run(folder: str | Path, images: bool = True) -> tuple[list[dict],
     if not path.is_file():
         raise FileNotFoundError(f"{folder} holds no items.jsonl: is it the --out folder of `r3lab bench`?")
     if not _finished(folder):
-        warnings.warn(f"{folder} holds a partial run (interrupted, or still running: its results.json is missing or "
-                      "says \"complete\": false); what follows covers its finished items only", stacklevel=2)
+        warnings.warn(
+            f"{folder} holds a partial run (interrupted, or still running: its results.json is missing or "
+            'says "complete": false); what follows covers its finished items only',
+            stacklevel=2,
+        )
     items, trajs = [], []
     for n, line in enumerate(read_text(path).splitlines(), 1):
         if not line.strip():
@@ -310,8 +373,14 @@ def _with_view(policy, cfg: BenchConfig):
     if not (cfg.max_pixels or cfg.crop_max_pixels or cfg.instruction):
         return policy
     v = policy.view
-    view = ViewConfig(v.min_pixels, cfg.max_pixels or v.max_pixels, v.crop_min_pixels,
-                      cfg.crop_max_pixels or v.crop_max_pixels, v.factor, v.max_aspect)
+    view = ViewConfig(
+        v.min_pixels,
+        cfg.max_pixels or v.max_pixels,
+        v.crop_min_pixels,
+        cfg.crop_max_pixels or v.crop_max_pixels,
+        v.factor,
+        v.max_aspect,
+    )
     prompt = replace(policy.prompt, instruction=cfg.instruction) if cfg.instruction else policy.prompt
     return replace(policy, view=view, prompt=prompt)
 

@@ -13,6 +13,7 @@ Every rule below re-implements a public one; the docstring of each names the fil
 3. **Aggregation**: accuracy per item; HR-Bench averages accuracy over `cycle_category` groups
    (`cycle_accuracy`); TreeBench adds the mIoU of the boxes written in the reasoning (`treebench_iou`).
 """
+
 from __future__ import annotations
 
 import math
@@ -71,8 +72,16 @@ def letter_vstar(text: str) -> str | None:
     return s[0] if s and s[0] in "ABCD" else None
 
 
-_REGEX_PREFIXES = ("The best answer is", "The correct answer is", "The answer is", "The answer",
-                   "The best option is", "The correct option is", "Best answer:", "Best option:")
+_REGEX_PREFIXES = (
+    "The best answer is",
+    "The correct answer is",
+    "The answer is",
+    "The answer",
+    "The best option is",
+    "The correct option is",
+    "Best answer:",
+    "Best option:",
+)
 
 
 def letter_regex(text: str, choices: Sequence[str] = ("(A)", "(B)", "(C)", "(D)", "(E)")) -> str:
@@ -102,8 +111,12 @@ def letter_regex(text: str, choices: Sequence[str] = ("(A)", "(B)", "(C)", "(D)"
     return m.group(0)
 
 
-_REFUSALS = ("Sorry, I can't help with images of people yet.", "I can't process this file.",
-             "I'm sorry, but without the image provided", "Cannot determine the answer")
+_REFUSALS = (
+    "Sorry, I can't help with images of people yet.",
+    "I can't process this file.",
+    "I'm sorry, but without the image provided",
+    "Cannot determine the answer",
+)
 _VERBOSE = re.compile(r"(?i)(?:correct\s+)?answer\s+is\s+\**([ABCD])\**")
 
 

@@ -11,6 +11,7 @@ record: `table.image(i)` seeks there and decodes that one image. A 2 GB HR-Bench
 without ever holding more than one row. Errors name the file, the data row (1-based, the header not
 counted), the line it starts on, and what to fix.
 """
+
 from __future__ import annotations
 
 import base64
@@ -41,8 +42,14 @@ class TsvTable:
             raise FileNotFoundError(f"{self.path} does not exist: pass the benchmark's .tsv file")
         self.big = big
         self.rows: list[dict] = []  # small columns, plus "_row", "_line", "_span" and "_<big>_len"
-        bar = tqdm(total=self.path.stat().st_size, unit="B", unit_scale=True, desc=f"index {self.path.name}",
-                   leave=False, disable=progress_disabled())
+        bar = tqdm(
+            total=self.path.stat().st_size,
+            unit="B",
+            unit_scale=True,
+            desc=f"index {self.path.name}",
+            leave=False,
+            disable=progress_disabled(),
+        )
         with open(self.path, "rb") as f, bar:
             records = _records(f, self.path)
             try:
@@ -51,14 +58,18 @@ class TsvTable:
                 raise ValueError(f"{self.path} is empty: expected a header row and one row per question") from None
             self.columns = _parse(head, self.path, 0, line)
             if missing := [c for c in required if c not in self.columns]:
-                raise ValueError(f"{self.path}: the header has no column(s) {missing} (it has {self.columns}); "
-                                 "is this the benchmark's published TSV?")
+                raise ValueError(
+                    f"{self.path}: the header has no column(s) {missing} (it has {self.columns}); "
+                    "is this the benchmark's published TSV?"
+                )
             for n, (raw, line, span) in enumerate(records, 1):
                 bar.update(len(raw))
                 fields = _parse(raw, self.path, n, line)
                 if len(fields) != len(self.columns):
-                    raise ValueError(f"{self.path}: row {n} (line {line}) has {len(fields)} fields, the header "
-                                     f"{len(self.columns)}; a tab or quote inside a field must be quoted")
+                    raise ValueError(
+                        f"{self.path}: row {n} (line {line}) has {len(fields)} fields, the header "
+                        f"{len(self.columns)}; a tab or quote inside a field must be quoted"
+                    )
                 row = {"_row": n, "_line": line, "_span": span}
                 for c, v in zip(self.columns, fields):
                     if c in big:
@@ -96,9 +107,11 @@ class TsvTable:
         if len(value) <= REF_MAX and not _inline_image(value):
             target = self._by_index.get(value)
             if target is None or target[f"_{column}_len"] <= REF_MAX:
-                raise ValueError(f"{self.where(i)}: the {short(column)} field {short(value)} is neither a "
-                                 f"base64 image nor "
-                                 "the index of a row holding one")
+                raise ValueError(
+                    f"{self.where(i)}: the {short(column)} field {short(value)} is neither a "
+                    f"base64 image nor "
+                    "the index of a row holding one"
+                )
             return self.image(self.rows.index(target), column)
         return decode_image(value, self.where(i))
 
@@ -111,13 +124,22 @@ class TsvTable:
         elif v is not None:  # short: empty, or the index of the row holding the image
             target = self._by_index.get(v)
             if not v or target is None or target["_image_len"] <= REF_MAX:
-                raise ValueError(f"{self.where(i)}: the 'image' field {short(v)} is neither a base64 image nor "
-                                 f"the index "
-                                 "of a row holding one" if v else f"{self.where(i)}: the 'image' field is empty; "
-                                 "the row needs a base64 image")
+                raise ValueError(
+                    f"{self.where(i)}: the 'image' field {short(v)} is neither a base64 image nor "
+                    f"the index "
+                    "of a row holding one"
+                    if v
+                    else f"{self.where(i)}: the 'image' field is empty; the row needs a base64 image"
+                )
             r = target
-        return {"tsv": str(self.path), "span": list(r["_span"]), "row": r["_row"], "line": r["_line"],
-                "column": self.columns.index("image"), "columns": len(self.columns)}
+        return {
+            "tsv": str(self.path),
+            "span": list(r["_span"]),
+            "row": r["_row"],
+            "line": r["_line"],
+            "column": self.columns.index("image"),
+            "columns": len(self.columns),
+        }
 
 
 def image_at(ref: dict) -> Image.Image:
@@ -152,10 +174,19 @@ def decode_image(value: str, where: str) -> Image.Image:
         data = base64.b64decode(value, validate=False)
         with Image.open(io.BytesIO(data)) as im:
             return im.convert("RGB")
-    except (binascii.Error, ValueError, UnidentifiedImageError, OSError, SyntaxError, EOFError, struct.error,
-            Image.DecompressionBombError) as e:  # the last: a header claiming more than PIL's pixel limit
-        raise ValueError(f"{where}: the image field is not a base64-encoded image it can read "
-                         f"({type(e).__name__}: {e})") from None
+    except (
+        binascii.Error,
+        ValueError,
+        UnidentifiedImageError,
+        OSError,
+        SyntaxError,
+        EOFError,
+        struct.error,
+        Image.DecompressionBombError,
+    ) as e:  # the last: a header claiming more than PIL's pixel limit
+        raise ValueError(
+            f"{where}: the image field is not a base64-encoded image it can read ({type(e).__name__}: {e})"
+        ) from None
 
 
 def _records(f, path: Path):
@@ -176,8 +207,10 @@ def _records(f, path: Path):
             if rec.strip():
                 yield rec, first, (start, pos)
     if buf:
-        raise ValueError(f"{path}: a quoted field opened on line {first} is never closed; the file is cut short "
-                         "or a field holds a stray double quote")
+        raise ValueError(
+            f"{path}: a quoted field opened on line {first} is never closed; the file is cut short "
+            "or a field holds a stray double quote"
+        )
 
 
 def _parse(raw: bytes, path: Path, row: int, line: int) -> list[str]:

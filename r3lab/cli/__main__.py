@@ -1,4 +1,5 @@
 """`python -m r3lab.cli ...` (e.g. under torchrun): the `r3lab` command."""
+
 import sys
 
 from .app import main

@@ -4,6 +4,7 @@ Only the chosen command's module is imported (and with it torch), so `r3lab --he
 A user error (a bad file, setting or folder) is one line, `error: <message>`, and exit status 2; `--debug` or
 R3LAB_DEBUG=1 shows its traceback. A bug (any other exception) keeps its traceback.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -17,39 +18,83 @@ import traceback
 COMMANDS = [
     (("data", "build"), "r3lab.cli.data_build", "build a VLIR dataset from the synthetic world"),
     (("data", "stats"), "r3lab.cli.data_stats", "statistics and a figure for a dataset folder"),
-    (("data", "import"), "r3lab.cli.data_import", "import an official VLM-R3 SFT / RL file or grounded-VQA records, "
-                                                  "boxes moved to the model's view"),
+    (
+        ("data", "import"),
+        "r3lab.cli.data_import",
+        "import an official VLM-R3 SFT / RL file or grounded-VQA records, boxes moved to the model's view",
+    ),
     (("train", "sft"), "r3lab.cli.train_sft", "supervised fine-tuning on VLIR samples"),
     (("train", "rgrpo"), "r3lab.cli.train_rgrpo", "R-GRPO reinforcement learning"),
-    (("train", "trl"), "r3lab.cli.train_trl", "GRPO on TRL's GRPOTrainer with r3lab's crop environment and rewards "
-                                              "(pip install r3lab[trl])"),
+    (
+        ("train", "trl"),
+        "r3lab.cli.train_trl",
+        "GRPO on TRL's GRPOTrainer with r3lab's crop environment and rewards (pip install r3lab[trl])",
+    ),
     (("eval",), "r3lab.cli.evaluate", "evaluate a policy on held-out samples"),
-    (("explain",), "r3lab.cli.explain", "why each crop went where it did: attention, gradients (captum), patching "
-     "and a logit lens per crop, their faithfulness against the landmark and a random map"),
+    (
+        ("explain",),
+        "r3lab.cli.explain",
+        "why each crop went where it did: attention, gradients (captum), patching "
+        "and a logit lens per crop, their faithfulness against the landmark and a random map",
+    ),
     (("export",), "r3lab.cli.export", "write a policy folder anew; --merge folds LoRA adapters into a plain policy"),
-    (("plan",), "r3lab.cli.plan", "GPU memory of a policy for SFT and R-GRPO (full, LoRA, checkpointing) and the "
-                                  "largest batch and group that fit"),
-    (("probe", "where"), "r3lab.cli.probe", "where does a model look? a checkpoint's greedy boxes on held-out "
-                                            "'Where is ...?' questions"),
-    (("bench",), "r3lab.cli.bench", "a policy on a real benchmark (V*, HR-Bench, MME-RealWorld, TreeBench), scored "
-     "like lmms-eval / VLMEvalKit"),
-    (("report", "audit"), "r3lab.cli.report", "the audit of a run as one self-contained report.html: an r3lab eval "
-     "folder, or another system's run from its logs alone (with --policy, the rest)"),
-    (("report", "diff"), "r3lab.cli.report_diff", "the questions whose correctness differs between two runs (the "
-     "reproduction check), as diff.json and diff.html"),
-    (("report", "sweep"), "r3lab.cli.report_sweep", "a sweep folder as sweep.html (each point's metrics with "
-     "seed-aware intervals, paired comparisons with the baseline, plots, every run's status), sweep.csv and runs.csv"),
+    (
+        ("plan",),
+        "r3lab.cli.plan",
+        "GPU memory of a policy for SFT and R-GRPO (full, LoRA, checkpointing) and the "
+        "largest batch and group that fit",
+    ),
+    (
+        ("probe", "where"),
+        "r3lab.cli.probe",
+        "where does a model look? a checkpoint's greedy boxes on held-out 'Where is ...?' questions",
+    ),
+    (
+        ("bench",),
+        "r3lab.cli.bench",
+        "a policy on a real benchmark (V*, HR-Bench, MME-RealWorld, TreeBench), scored like lmms-eval / VLMEvalKit",
+    ),
+    (
+        ("report", "audit"),
+        "r3lab.cli.report",
+        "the audit of a run as one self-contained report.html: an r3lab eval "
+        "folder, or another system's run from its logs alone (with --policy, the rest)",
+    ),
+    (
+        ("report", "diff"),
+        "r3lab.cli.report_diff",
+        "the questions whose correctness differs between two runs (the reproduction check), as diff.json and diff.html",
+    ),
+    (
+        ("report", "sweep"),
+        "r3lab.cli.report_sweep",
+        "a sweep folder as sweep.html (each point's metrics with "
+        "seed-aware intervals, paired comparisons with the baseline, plots, every run's status), sweep.csv and runs.csv",
+    ),
     (("dashboard",), "r3lab.cli.dashboard", "crop-behaviour dashboard of a training log or a run; flags crop collapse"),
     (("recipe",), "r3lab.cli.recipe", "the miniature replication: train from scratch and build the table"),
-    (("sweep",), "r3lab.cli.sweep", "a command over a grid of settings x seeds, each run its own process and folder, "
-     "resumable, on this machine or a Ray cluster; seed-aware statistics in sweep.html"),
+    (
+        ("sweep",),
+        "r3lab.cli.sweep",
+        "a command over a grid of settings x seeds, each run its own process and folder, "
+        "resumable, on this machine or a Ray cluster; seed-aware statistics in sweep.html",
+    ),
     (("notebooks", "run"), "r3lab.cli.notebooks", "execute the notebook series headlessly with papermill"),
-    (("notebooks", "site"), "r3lab.cli.notebooks_site", "the course's site (executed lessons, docs/, API reference), "
-                                                         "built offline with MkDocs"),
-    (("notebooks", "where"), "r3lab.cli.notebooks_where", "where the lessons, solutions and shipped checkpoints are "
-                                                           "(a clone's or a wheel's); --copy DIR copies them out"),
-    (("notebooks", "check"), "r3lab.cli.notebooks_check", "the pre-class check: can this machine run the course, "
-                                                           "and how long each lesson takes here"),
+    (
+        ("notebooks", "site"),
+        "r3lab.cli.notebooks_site",
+        "the course's site (executed lessons, docs/, API reference), built offline with MkDocs",
+    ),
+    (
+        ("notebooks", "where"),
+        "r3lab.cli.notebooks_where",
+        "where the lessons, solutions and shipped checkpoints are (a clone's or a wheel's); --copy DIR copies them out",
+    ),
+    (
+        ("notebooks", "check"),
+        "r3lab.cli.notebooks_check",
+        "the pre-class check: can this machine run the course, and how long each lesson takes here",
+    ),
 ]
 
 
@@ -74,7 +119,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
 
 def command_of(argv: list[str]) -> tuple[str, ...] | None:
     """The words of the command `argv` starts with, if any."""
-    return next((words for words, _, _ in COMMANDS if tuple(argv[:len(words)]) == words), None)
+    return next((words for words, _, _ in COMMANDS if tuple(argv[: len(words)]) == words), None)
 
 
 # what r3lab raises for bad input (files, settings, folders, a diverged run, a missing extra): one line.

@@ -6,6 +6,7 @@ right below the field, which IDEs and the API pages show too; `field_help`); a f
 metadata (`resume`: true / false / auto). Classes not yet given docstrings keep their trailing `# comment` as help
 until `tools/field_docs.py` rewrites them (the last pass of the 2026-12 seams issue).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -17,8 +18,8 @@ import textwrap
 import types
 import typing
 
-
 DTYPES = ("", "float32", "bfloat16", "float16")  # what --dtype may load or write weights as ("": as saved)
+
 
 def field_help(cls) -> dict[str, str]:
     """Each field's help: its attribute docstring (a string statement right below the field), read with `ast`; a
@@ -33,8 +34,13 @@ def field_help(cls) -> dict[str, str]:
         body = next(n for n in ast.parse(source).body if isinstance(n, ast.ClassDef)).body
         own = _comment_help(source)
         for stmt, nxt in zip(body, body[1:] + [None]):
-            if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name) and isinstance(nxt, ast.Expr) \
-                    and isinstance(nxt.value, ast.Constant) and isinstance(nxt.value.value, str):
+            if (
+                isinstance(stmt, ast.AnnAssign)
+                and isinstance(stmt.target, ast.Name)
+                and isinstance(nxt, ast.Expr)
+                and isinstance(nxt.value, ast.Constant)
+                and isinstance(nxt.value.value, str)
+            ):
                 own[stmt.target.id] = " ".join(nxt.value.value.split())
         out.update(own)
     return out
@@ -48,7 +54,7 @@ def _comment_help(source: str) -> dict[str, str]:
     for i, m in enumerate(map(pat.match, lines)):
         if m:
             text = [m.group(3).strip()]
-            for c in map(more.match, lines[i + 1:]):  # a comment at the field's own indentation is the next field's
+            for c in map(more.match, lines[i + 1 :]):  # a comment at the field's own indentation is the next field's
                 if not c or len(c.group(1)) <= len(m.group(1)):
                     break
                 text.append(c.group(2).strip())
@@ -56,8 +62,9 @@ def _comment_help(source: str) -> dict[str, str]:
     return out
 
 
-def add_dataclass_arguments(parser: argparse.ArgumentParser, cls, prefix: str = "", defaults=None,
-                            skip: tuple = (), given_only: bool = False) -> None:
+def add_dataclass_arguments(
+    parser: argparse.ArgumentParser, cls, prefix: str = "", defaults=None, skip: tuple = (), given_only: bool = False
+) -> None:
     """One `--field-name` flag per dataclass field (but those in `skip`), typed from the annotations, help from
     docstrings (`field_help`); with `given_only` a flag not given leaves its field out of the parsed namespace.
 
@@ -70,8 +77,9 @@ def add_dataclass_arguments(parser: argparse.ArgumentParser, cls, prefix: str = 
         if not f.init or f.name in skip:
             continue
         if "nested" in f.metadata:
-            add_dataclass_arguments(parser, f.metadata["nested"], prefix + f.metadata["flags"], _default(f, defaults),
-                                    given_only=given_only)
+            add_dataclass_arguments(
+                parser, f.metadata["nested"], prefix + f.metadata["flags"], _default(f, defaults), given_only=given_only
+            )
             continue
         tp = hints[f.name]
         flag = "--" + prefix + f.name.replace("_", "-")
@@ -82,8 +90,9 @@ def add_dataclass_arguments(parser: argparse.ArgumentParser, cls, prefix: str = 
         help_ = ((f.metadata.get("help") or comments.get(f.name, "")) + f" (default: {default!r})").replace("%", "%%")
         default = argparse.SUPPRESS if given_only else default
         if "type" in f.metadata:  # the field names its own parser (e.g. resume: true / false / auto)
-            parser.add_argument(flag, type=f.metadata["type"], default=default, metavar=f.metadata.get("metavar"),
-                                help=help_, dest=dest)
+            parser.add_argument(
+                flag, type=f.metadata["type"], default=default, metavar=f.metadata.get("metavar"), help=help_, dest=dest
+            )
         elif base is bool:
             parser.add_argument(flag, type=parse_bool, default=default, metavar="BOOL", help=help_, dest=dest)
         elif base in (int, float, str):

@@ -1,8 +1,8 @@
 """`r3lab data build`: VLIR samples from the synthetic world, quality-filtered, saved as a dataset folder."""
+
 from __future__ import annotations
 
 import argparse
-
 from dataclasses import asdict
 
 from ..core.regions import ViewConfig
@@ -16,18 +16,34 @@ from .args import add_dataclass_arguments, dataclass_from_args, parse_bool
 
 def add_arguments(parser) -> None:
     parser.add_argument("--out", required=True, help="dataset folder to write (samples.jsonl, meta.json, images/)")
-    parser.add_argument("--overwrite", type=parse_bool, default=False, metavar="BOOL",
-                        help="replace the dataset already in --out (its samples.jsonl, meta.json, images/; default: "
-                             "false, such a folder is refused)")
-    parser.add_argument("--n", type=_positive, default=1000,
-                        help=f"number of samples, at most {MAX_SAMPLES:,} (default: 1000)")
+    parser.add_argument(
+        "--overwrite",
+        type=parse_bool,
+        default=False,
+        metavar="BOOL",
+        help="replace the dataset already in --out (its samples.jsonl, meta.json, images/; default: "
+        "false, such a folder is refused)",
+    )
+    parser.add_argument(
+        "--n", type=_positive, default=1000, help=f"number of samples, at most {MAX_SAMPLES:,} (default: 1000)"
+    )
     parser.add_argument("--seed", type=_seed, default=0, help="dataset seed, an integer >= 0 (default: 0)")
-    parser.add_argument("--families", nargs="+", default=list(FAMILIES),
-                        help=f"task families of {' '.join(ALL_FAMILIES)} (default: {' '.join(FAMILIES)})")
-    parser.add_argument("--images", choices=["png", "scene"], default="png",
-                        help="write PNGs, or scenes re-rendered on load")
-    parser.add_argument("--filter", type=parse_bool, default=True, metavar="BOOL",
-                        help="run the quality filters before saving (default: true)")
+    parser.add_argument(
+        "--families",
+        nargs="+",
+        default=list(FAMILIES),
+        help=f"task families of {' '.join(ALL_FAMILIES)} (default: {' '.join(FAMILIES)})",
+    )
+    parser.add_argument(
+        "--images", choices=["png", "scene"], default="png", help="write PNGs, or scenes re-rendered on load"
+    )
+    parser.add_argument(
+        "--filter",
+        type=parse_bool,
+        default=True,
+        metavar="BOOL",
+        help="run the quality filters before saving (default: true)",
+    )
     for cls in (WorldConfig, TaskConfig, ViewConfig, FilterConfig):
         add_dataclass_arguments(parser.add_argument_group(cls.__name__), cls)
 
@@ -38,8 +54,9 @@ MAX_SAMPLES = 1_000_000  # one build: every sample is held in memory until it is
 def _seed(s: str) -> int:
     n = int(s)
     if not 0 <= n <= 2**32 - 1:  # as every config's seed (core.settings.SEED)
-        raise argparse.ArgumentTypeError(f"expected an integer in [0, 4294967295] (a seed is a 32-bit number), got "
-                                         f"{s[:40]}")
+        raise argparse.ArgumentTypeError(
+            f"expected an integer in [0, 4294967295] (a seed is a 32-bit number), got {s[:40]}"
+        )
     return n
 
 
@@ -48,8 +65,10 @@ def _positive(s: str) -> int:
     if n < 1:
         raise argparse.ArgumentTypeError(f"expected at least 1 sample, got {s}")
     if n > MAX_SAMPLES:
-        raise argparse.ArgumentTypeError(f"expected at most {MAX_SAMPLES:,} samples per build (all are held in "
-                                         f"memory until saved), got {s}: build several datasets instead")
+        raise argparse.ArgumentTypeError(
+            f"expected at most {MAX_SAMPLES:,} samples per build (all are held in "
+            f"memory until saved), got {s}: build several datasets instead"
+        )
     return n
 
 
@@ -68,8 +87,15 @@ def _build(args, world, tasks, view, fcfg, families) -> int:
     if args.filter:
         samples, report = filter_samples(samples, view, fcfg)
         print(report)
-    meta = {"seed": args.seed, "families": families, "world": world.to_dict(), "tasks": tasks.to_dict(),
-            "view": asdict(view), "filters": asdict(fcfg), "filter_report": report.to_dict() if report else None}
+    meta = {
+        "seed": args.seed,
+        "families": families,
+        "world": world.to_dict(),
+        "tasks": tasks.to_dict(),
+        "view": asdict(view),
+        "filters": asdict(fcfg),
+        "filter_report": report.to_dict() if report else None,
+    }
     out = save_dataset(samples, args.out, meta, images=args.images, overwrite=args.overwrite)
     print(f"wrote {len(samples)} samples to {out}")
     return 0

@@ -4,6 +4,7 @@ Crop boxes are moved to the view of the model that will train on them (`--policy
 r3-tiny): official SFT boxes are absolute pixels of images of up to 1.6 M pixels, which r3-tiny never
 sees. Bad records are named with their number (`--errors report` imports the rest and lists them).
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict
@@ -17,16 +18,36 @@ def add_arguments(parser) -> None:
     parser.add_argument("src", help="the file to import: a JSON list (official formats) or JSONL (grounded VQA)")
     parser.add_argument("--format", required=True, choices=FORMATS, help="what SRC holds")
     parser.add_argument("--out", required=True, help="dataset folder to write (samples.jsonl, meta.json, images/)")
-    parser.add_argument("--policy", default="", help="checkpoint folder whose view the boxes are moved to "
-                        "(read from its JSON files, no weights loaded; default: a fresh r3-tiny's view)")
-    parser.add_argument("--image-root", default="", help="the folder every image a record names must lie in, and "
-                        "where relative paths start (default: SRC's folder); R3LAB_ALLOW_OUTSIDE_PATHS=1 lifts it")
-    parser.add_argument("--box-format", default="xyxy", help="grounded VQA: xyxy | xywh (original pixels), "
-                        "xyxy_norm (0..1), xyxy_1000 (0..1000) (default: xyxy)")
-    parser.add_argument("--errors", choices=["raise", "report"], default="raise",
-                        help="stop at the first bad record, or import the others and list the bad ones")
-    parser.add_argument("--overwrite", type=parse_bool, default=False, metavar="BOOL",
-                        help="replace the dataset already in --out (default: false, such a folder is refused)")
+    parser.add_argument(
+        "--policy",
+        default="",
+        help="checkpoint folder whose view the boxes are moved to "
+        "(read from its JSON files, no weights loaded; default: a fresh r3-tiny's view)",
+    )
+    parser.add_argument(
+        "--image-root",
+        default="",
+        help="the folder every image a record names must lie in, and "
+        "where relative paths start (default: SRC's folder); R3LAB_ALLOW_OUTSIDE_PATHS=1 lifts it",
+    )
+    parser.add_argument(
+        "--box-format",
+        default="xyxy",
+        help="grounded VQA: xyxy | xywh (original pixels), xyxy_norm (0..1), xyxy_1000 (0..1000) (default: xyxy)",
+    )
+    parser.add_argument(
+        "--errors",
+        choices=["raise", "report"],
+        default="raise",
+        help="stop at the first bad record, or import the others and list the bad ones",
+    )
+    parser.add_argument(
+        "--overwrite",
+        type=parse_bool,
+        default=False,
+        metavar="BOOL",
+        help="replace the dataset already in --out (default: false, such a folder is refused)",
+    )
 
 
 def target_view(policy: str):
@@ -63,13 +84,18 @@ def run(args) -> int:
     elif args.format == "vlm-r3-rl":
         samples, report = import_rl(args.src, image_root=root, errors=args.errors)
     else:
-        samples, report = import_grounded_vqa(args.src, view, image_root=root, box_format=args.box_format,
-                                              errors=args.errors)
+        samples, report = import_grounded_vqa(
+            args.src, view, image_root=root, box_format=args.box_format, errors=args.errors
+        )
     print(report)
     if not samples:
         raise ValueError(f"{args.src}: no record could be imported; nothing was written to {args.out}")
-    meta = {"imported_from": str(args.src), "source_format": args.format, "view": asdict(view),
-            "import_errors": [list(e) for e in report.errors]}
+    meta = {
+        "imported_from": str(args.src),
+        "source_format": args.format,
+        "view": asdict(view),
+        "import_errors": [list(e) for e in report.errors],
+    }
     out = save_dataset(samples, args.out, meta, overwrite=args.overwrite, progress=False)
     print(f"wrote {len(samples)} samples to {out} (boxes in the view {view})")
     return 1 if report.errors else 0

@@ -1,4 +1,5 @@
 """`r3lab data stats DIR`: counts per family, crops per sample, box sizes, and their figure."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -11,8 +12,12 @@ from ..viz.datasets import plot_stats
 def add_arguments(parser) -> None:
     parser.add_argument("path", help="dataset folder (or its samples.jsonl)")
     parser.add_argument("--figure", default=None, help="where to save the figure (default: DIR/stats.png)")
-    parser.add_argument("--errors", choices=["raise", "report"], default="raise",
-                        help="raise on the first bad line, or report bad lines and go on")
+    parser.add_argument(
+        "--errors",
+        choices=["raise", "report"],
+        default="raise",
+        help="raise on the first bad line, or report bad lines and go on",
+    )
 
 
 def run(args) -> int:

@@ -1,14 +1,15 @@
 """`r3lab eval`: greedy held-out evaluation of a checkpoint, per task family; `--audit` adds the 2026 audit
 (format-only, dummy crop, result-only, tool-free settings, the tool-only solved set, attention vs box, cost per correct
 answer). With --out: results.json, trajectories.jsonl, questions.jsonl and report.html (one self-contained page)."""
+
 from __future__ import annotations
 
 import contextlib
 import json
 
-from ..core.files import FolderLock, check_out_dir
 from ..audit.audit import AUDIT_TABLE
 from ..audit.audit_run import eval_audit
+from ..core.files import FolderLock, check_out_dir
 from ..evaluation.box_report import box_errors, format_box_errors
 from ..evaluation.evaluation import EvalConfig, evaluate
 from ..viz.audit_report import audit_html, write_page
@@ -29,11 +30,19 @@ def add_arguments(parser) -> None:
     act.default, act.help = True, act.help.replace("(default: False)", "(default: True)")
     audit = next(a for a in parser._actions if a.dest == "audit")  # `--audit` alone turns it on
     audit.nargs, audit.const = "?", True
-    parser.add_argument("--box-errors", action="store_true",
-                        help="also print where the crop boxes go wrong (misses, per-side errors in input pixels, "
-                             "written vs true size, the integer-grid ceiling)")
-    parser.add_argument("--overwrite", type=parse_bool, default=False, metavar="BOOL",
-                        help="replace the results already in --out (default: false, such a folder is refused)")
+    parser.add_argument(
+        "--box-errors",
+        action="store_true",
+        help="also print where the crop boxes go wrong (misses, per-side errors in input pixels, "
+        "written vs true size, the integer-grid ceiling)",
+    )
+    parser.add_argument(
+        "--overwrite",
+        type=parse_bool,
+        default=False,
+        metavar="BOOL",
+        help="replace the results already in --out (default: false, such a folder is refused)",
+    )
 
 
 def run(args) -> int:
@@ -63,7 +72,9 @@ def _evaluate(args, given: dict) -> int:
         write_page(folder / "report.html", audit_html(results, res.records(), f"r3lab eval: {folder.name}"))
         print(f"wrote {folder}: results.json, trajectories.jsonl, questions.jsonl, report.html")
     if not res.complete:  # `eval && next` must not go on with a partial result
-        print(f"partial: interrupted after {res.rows['all']['n']} samples" +
-              (f"; {cfg.out}/results.json says \"complete\": false" if cfg.out else ""))
+        print(
+            f"partial: interrupted after {res.rows['all']['n']} samples"
+            + (f'; {cfg.out}/results.json says "complete": false' if cfg.out else "")
+        )
         return 130
     return 0

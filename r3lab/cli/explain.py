@@ -4,13 +4,14 @@ Greedy rollouts on the first N samples, every crop explained (attention, gradien
 faithfulness measured against the named landmark and a random map; writes records.jsonl (one record per
 crop), faithfulness.json, summary.json, figure.html (the faithfulness figure) and report.html (one page).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
 
+from ..evaluation.evaluation import EvalConfig
 from ..explain.record import METHODS, WhyConfig
 from ..explain.runs import explain_samples
-from ..evaluation.evaluation import EvalConfig
 from ..viz.explain import explain_report, plot_faithfulness
 from .args import add_dataclass_arguments, dataclass_from_args
 from .inputs import add_policy_arguments, check_data, load_samples, load_start_policy
@@ -42,14 +43,17 @@ def run(args) -> int:
     settings = EvalConfig.for_policy(policy).rollout  # the checkpoint's own evaluation settings, greedy
     res = explain_samples(policy, samples, cfg, rollout_settings=settings)
     res.save(out)
-    print(f"{res.info['crops']} crops explained on {res.info['samples']} samples "
-          f"({res.info['no_crop']} made no crop call)")
+    print(
+        f"{res.info['crops']} crops explained on {res.info['samples']} samples "
+        f"({res.info['no_crop']} made no crop call)"
+    )
     if not res.records:
         print(res.info["message"])
         return 0
     for name, m in res.summary["methods"].items():
-        vals = " ".join(f"{k} {'-' if m[k] is None else f'{m[k]:.3f}'}" for k in ("pointing_game", "deletion_auc",
-                                                                                  "insertion_auc"))
+        vals = " ".join(
+            f"{k} {'-' if m[k] is None else f'{m[k]:.3f}'}" for k in ("pointing_game", "deletion_auc", "insertion_auc")
+        )
         print(f"  {name:22s} {vals}  n {m['n']}")
     for line in res.info["not_available"]:
         print("  not available:", line)

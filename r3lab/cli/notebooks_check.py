@@ -1,13 +1,20 @@
 """`r3lab notebooks check`: the pre-class check (can this machine run the course, and how long each lesson takes)."""
+
 from __future__ import annotations
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--no-calibration", action="store_true",
-                        help="only look at the machine (Python, packages, kernel, memory, disk, figures); no timing")
-    parser.add_argument("--record", action="store_true",
-                        help="store this machine's calibration as the reference in r3lab/course/times.json (do it on "
-                             "the machine whose lesson times are recorded there)")
+    parser.add_argument(
+        "--no-calibration",
+        action="store_true",
+        help="only look at the machine (Python, packages, kernel, memory, disk, figures); no timing",
+    )
+    parser.add_argument(
+        "--record",
+        action="store_true",
+        help="store this machine's calibration as the reference in r3lab/course/times.json (do it on "
+        "the machine whose lesson times are recorded there)",
+    )
 
 
 def run(args) -> int:

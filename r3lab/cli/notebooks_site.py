@@ -1,12 +1,16 @@
 """`r3lab notebooks site`: the course's site (executed lessons, docs/, API reference) built offline with MkDocs."""
+
 from __future__ import annotations
 
 import sys
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--run", default="runs/main",
-                        help="run folder whose executed notebooks the lesson pages show (r3lab notebooks run --out)")
+    parser.add_argument(
+        "--run",
+        default="runs/main",
+        help="run folder whose executed notebooks the lesson pages show (r3lab notebooks run --out)",
+    )
     parser.add_argument("--out", default="site", help="folder the site is written to")
     parser.add_argument("--strict", action="store_true", help="fail on any MkDocs warning (broken links, ...)")
 

@@ -1,5 +1,6 @@
 """`r3lab notebooks where`: the folders the course's lessons, solutions and shipped checkpoints are read from (a
 clone's own, or those a wheel installed); with `--copy DIR`, the lessons and solutions copied there to edit."""
+
 from __future__ import annotations
 
 import shutil
@@ -7,8 +8,12 @@ from pathlib import Path
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--copy", default="", metavar="DIR",
-                        help="copy the lessons (and solutions/) into this folder; files already there are kept")
+    parser.add_argument(
+        "--copy",
+        default="",
+        metavar="DIR",
+        help="copy the lessons (and solutions/) into this folder; files already there are kept",
+    )
 
 
 def run(args) -> int:
@@ -17,12 +22,15 @@ def run(args) -> int:
 
     lessons = find_notebooks(folder=NOTEBOOKS)
     if not lessons:
-        raise FileNotFoundError(f"no lessons in {NOTEBOOKS}: install r3lab with its course (pip install "
-                                "'r3lab[course]') or work in a clone")
+        raise FileNotFoundError(
+            f"no lessons in {NOTEBOOKS}: install r3lab with its course (pip install 'r3lab[course]') or work in a clone"
+        )
     if not args.copy:
-        print(f"lessons:     {NOTEBOOKS} ({len(lessons)} notebooks)\nsolutions:   {NOTEBOOKS / 'solutions'}\n"
-              f"checkpoints: {ASSETS / 'checkpoints'}\n"
-              "run them with `r3lab notebooks run`, or copy them to edit: r3lab notebooks where --copy DIR")
+        print(
+            f"lessons:     {NOTEBOOKS} ({len(lessons)} notebooks)\nsolutions:   {NOTEBOOKS / 'solutions'}\n"
+            f"checkpoints: {ASSETS / 'checkpoints'}\n"
+            "run them with `r3lab notebooks run`, or copy them to edit: r3lab notebooks where --copy DIR"
+        )
         return 0
     dest = Path(args.copy)
     if dest.exists() and not dest.is_dir():
@@ -36,7 +44,12 @@ def run(args) -> int:
         to.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(src, to)
         copied += 1
-    print(f"copied {copied} notebooks from {NOTEBOOKS} into {dest}"
-          + (f"; kept {len(kept)} already there (yours): {', '.join(kept[:3])}{' ...' if len(kept) > 3 else ''}"
-             if kept else ""))
+    print(
+        f"copied {copied} notebooks from {NOTEBOOKS} into {dest}"
+        + (
+            f"; kept {len(kept)} already there (yours): {', '.join(kept[:3])}{' ...' if len(kept) > 3 else ''}"
+            if kept
+            else ""
+        )
+    )
     return 0

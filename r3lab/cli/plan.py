@@ -1,4 +1,5 @@
 """`r3lab plan`: GPU memory of a policy for SFT and R-GRPO, and the largest batch and group that fit."""
+
 from __future__ import annotations
 
 import json

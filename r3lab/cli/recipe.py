@@ -8,6 +8,7 @@ format 1 (`--base-steps`, `--ground-min`, ...) still work, each with a FutureWar
 whole recipe (a curriculum of other phases too; `--set PATH=VALUE` sets theirs); the flags given beside it win.
 Everything reaches `RecipeConfig.from_settings`, as stored recipes do.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -16,9 +17,9 @@ from pathlib import Path
 from ..core.config_file import parse_value, read_config
 from ..core.settings import short
 from ..recipe.curriculum import Check, base_stage, sft_stage
-from ..recipe.recipe import RecipeConfig, run_recipe
 from ..recipe.format_1 import ALIASES, curriculum
 from ..recipe.paths import CHECK_FLAG, flag_of, get_setting
+from ..recipe.recipe import RecipeConfig, run_recipe
 from ..recipe.recipe_format import read_settings
 from ..recipe.report import markdown_table
 from .args import add_dataclass_arguments, dataclass_values, field_help, parse_bool, parse_json
@@ -30,52 +31,94 @@ CHECK_HELP = field_help(Check)  # a checked phase's flags (--read-bar, ...) say 
 # unless what format 1 also set is given beside them
 SHARED = {
     "read.steps": (("read.check.n",), "also turned the read check off", "--read-check 0"),
-    "compare.steps": (("compare.check.n", "drill.steps", "drill.check.n"),
-                      "also skipped the drill and turned the drill's and the verdict's checks off",
-                      "--drill-steps 0 --drill-check 0 --compare-check 0"),
+    "compare.steps": (
+        ("compare.check.n", "drill.steps", "drill.check.n"),
+        "also skipped the drill and turned the drill's and the verdict's checks off",
+        "--drill-steps 0 --drill-check 0 --compare-check 0",
+    ),
     "sft.check.n": (("sft_read.check.n",), "turned both SFT checks off", "--sft-read-check 0"),
-    "sft_read.check.rounds": (("sft_read.check.n",), "took no read_one check and put read_one into the SFT's first "
-                              "phase", "--sft-read-check 0 --sft-mix '{\"without\": \"\"}'"),
+    "sft_read.check.rounds": (
+        ("sft_read.check.n",),
+        "took no read_one check and put read_one into the SFT's first phase",
+        '--sft-read-check 0 --sft-mix \'{"without": ""}\'',
+    ),
 }
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--config", metavar="FILE.yaml", default=None,
-                        help="a whole recipe: RecipeConfig's keywords in YAML or JSON (a curriculum of other phases "
-                             "too; a file with format_version, e.g. a run's recipe.json, is read in its format); "
-                             "the flags given beside it win")
-    parser.add_argument("--set", type=_path_value, action="append", default=[], metavar="PATH=VALUE",
-                        help="a setting by its path, e.g. a phase of --config's curriculum: look.steps=300, "
-                             "look.check.bar=60, look.mix={\"closeups\": 1.0} (VALUE: JSON, else text)")
+    parser.add_argument(
+        "--config",
+        metavar="FILE.yaml",
+        default=None,
+        help="a whole recipe: RecipeConfig's keywords in YAML or JSON (a curriculum of other phases "
+        "too; a file with format_version, e.g. a run's recipe.json, is read in its format); "
+        "the flags given beside it win",
+    )
+    parser.add_argument(
+        "--set",
+        type=_path_value,
+        action="append",
+        default=[],
+        metavar="PATH=VALUE",
+        help="a setting by its path, e.g. a phase of --config's curriculum: look.steps=300, "
+        'look.check.bar=60, look.mix={"closeups": 1.0} (VALUE: JSON, else text)',
+    )
     add_dataclass_arguments(parser, RecipeConfig, skip=CURRICULUM, given_only=True)
     for name, stage in (("base", base_stage()), ("sft", sft_stage())):
-        parser.add_argument(f"--{name}-batch", type=int, metavar="N", default=argparse.SUPPRESS, dest=f"{name}.batch",
-                            help=f"samples per step, every phase of the {name} stage (default: {stage.batch})")
+        parser.add_argument(
+            f"--{name}-batch",
+            type=int,
+            metavar="N",
+            default=argparse.SUPPRESS,
+            dest=f"{name}.batch",
+            help=f"samples per step, every phase of the {name} stage (default: {stage.batch})",
+        )
         for p in stage.phases:
             flag = p.name.replace("_", "-")
-            parser.add_argument(f"--{flag}-steps", type=int, metavar="N", default=argparse.SUPPRESS,
-                                dest=f"{p.name}.steps",
-                                help=f"phase {p.name}: optimizer steps (default: {p.steps})")
-            parser.add_argument(f"--{flag}-lr", type=float, metavar="X", default=argparse.SUPPRESS, dest=f"{p.name}.lr",
-                                help=f"phase {p.name}: peak learning rate (default: {p.lr:g})")
-            parser.add_argument(f"--{flag}-mix", type=parse_json, metavar="JSON", default=argparse.SUPPRESS,
-                                dest=f"{p.name}.mix", help=f"phase {p.name}: its samples, Mix fields over its own "
-                                                          f"({p.mix.describe()})".replace("%", "%%"))
+            parser.add_argument(
+                f"--{flag}-steps",
+                type=int,
+                metavar="N",
+                default=argparse.SUPPRESS,
+                dest=f"{p.name}.steps",
+                help=f"phase {p.name}: optimizer steps (default: {p.steps})",
+            )
+            parser.add_argument(
+                f"--{flag}-lr",
+                type=float,
+                metavar="X",
+                default=argparse.SUPPRESS,
+                dest=f"{p.name}.lr",
+                help=f"phase {p.name}: peak learning rate (default: {p.lr:g})",
+            )
+            parser.add_argument(
+                f"--{flag}-mix",
+                type=parse_json,
+                metavar="JSON",
+                default=argparse.SUPPRESS,
+                dest=f"{p.name}.mix",
+                help=f"phase {p.name}: its samples, Mix fields over its own ({p.mix.describe()})".replace("%", "%%"),
+            )
             if p.check is None:
                 continue
             for key, suffix in CHECK_FLAG.items():  # the help: Check's own field docs
                 if key == "ground_bar" and p.check.measure == "where":
                     continue  # it measures the grounding itself
                 kind = type(getattr(p.check, key))
-                parser.add_argument(f"--{flag}-{suffix}", type=kind, metavar="N" if kind is int else "X",
-                                    default=argparse.SUPPRESS, dest=f"{p.name}.check.{key}",
-                                    help=f"phase {p.name}: {CHECK_HELP[key]} (default: "
-                                         f"{getattr(p.check, key)})".replace("%", "%%"))
+                parser.add_argument(
+                    f"--{flag}-{suffix}",
+                    type=kind,
+                    metavar="N" if kind is int else "X",
+                    default=argparse.SUPPRESS,
+                    dest=f"{p.name}.check.{key}",
+                    help=f"phase {p.name}: {CHECK_HELP[key]} (default: {getattr(p.check, key)})".replace("%", "%%"),
+                )
     taken = {a for action in parser._actions for a in action.option_strings}
     for old, paths in ALIASES.items():  # format 1's flags, read as that format ran them (warning, until 0.3)
         if (flag := "--" + old.replace("_", "-")) not in taken:
-            parser.add_argument(flag, type=_parser_of(paths[0]), default=argparse.SUPPRESS, dest=ALIAS + old,
-                                help=argparse.SUPPRESS)
+            parser.add_argument(
+                flag, type=_parser_of(paths[0]), default=argparse.SUPPRESS, dest=ALIAS + old, help=argparse.SUPPRESS
+            )
 
 
 def _path_value(text: str) -> tuple:
@@ -100,9 +143,11 @@ def settings_from_args(args) -> dict:
     given = {k: v for k, v in vars(args).items() if k not in ("config", "_module", "set")}
     for path, (also, what, old) in SHARED.items():
         if given.get(path) == 0 and not any(a in given for a in also):
-            raise ValueError(f"{flag_of(path)} 0 is ambiguous: format 1's flag of that name {what}; today's sets "
-                             f"{path} alone. Say which: {flag_of(path)} 0 {old} as format 1 ran it, or give "
-                             f"{flag_of(also[0])} N beside it (or --set {path}=0) for today's")
+            raise ValueError(
+                f"{flag_of(path)} 0 is ambiguous: format 1's flag of that name {what}; today's sets "
+                f"{path} alone. Say which: {flag_of(path)} 0 {old} as format 1 ran it, or give "
+                f"{flag_of(also[0])} N beside it (or --set {path}=0) for today's"
+            )
     given |= dict(args.set)
     settings = _load(args.config) if args.config else {}
     for k, v in dataclass_values(RecipeConfig, argparse.Namespace(**given), skip=CURRICULUM).items():
@@ -118,7 +163,7 @@ def settings_from_args(args) -> dict:
         elif "." in k:
             settings[k] = v
         elif k.startswith(ALIAS):
-            settings[k[len(ALIAS):]] = v
+            settings[k[len(ALIAS) :]] = v
     return settings
 
 
@@ -132,4 +177,3 @@ def run(args) -> int:
     print(markdown_table(results))
     print(f"results: {Path(results['config']['out']) / 'results.json'}")
     return 0
-

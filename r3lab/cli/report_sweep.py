@@ -1,6 +1,7 @@
 """`r3lab report sweep DIR`: a sweep folder's sweep.html (self-contained, sortable: each point's metrics with seed-aware
 intervals and chance levels, the paired comparisons with the baseline, a plot per metric against each swept setting,
 every run's status and time), sweep.csv (one row per point x metric) and runs.csv (one row per run)."""
+
 from __future__ import annotations
 
 import csv
@@ -17,8 +18,13 @@ USES_TORCH = False  # numbers and a page: `r3lab` does not load torch for it (se
 
 def add_arguments(parser) -> None:
     parser.add_argument("folder", metavar="DIR", help="a sweep folder (`r3lab sweep SPEC --out DIR`), finished or not")
-    parser.add_argument("--resamples", type=int, default=0, metavar="N", help="bootstrap resamples per interval "
-                        "(default: 0, r3lab.sweep.stats.RESAMPLES)")
+    parser.add_argument(
+        "--resamples",
+        type=int,
+        default=0,
+        metavar="N",
+        help="bootstrap resamples per interval (default: 0, r3lab.sweep.stats.RESAMPLES)",
+    )
 
 
 def write_report(folder, resamples: int = 0) -> tuple[Path, Path]:
@@ -35,9 +41,20 @@ def write_report(folder, resamples: int = 0) -> tuple[Path, Path]:
 
 def _run_rows(sweep) -> list[dict]:
     metrics = sweep.metrics()
-    return [{"run": r["folder"], "id": r["id"], **{f"grid.{k}": v for k, v in r["point"].items()}, "seed": r["seed"],
-             "state": r["status"].state, "cause": r["status"].cause, "error": r["status"].error,
-             "seconds": r["status"].seconds, **{m: sweep.run_value(r, m) for m in metrics}} for r in sweep.runs]
+    return [
+        {
+            "run": r["folder"],
+            "id": r["id"],
+            **{f"grid.{k}": v for k, v in r["point"].items()},
+            "seed": r["seed"],
+            "state": r["status"].state,
+            "cause": r["status"].cause,
+            "error": r["status"].error,
+            "seconds": r["status"].seconds,
+            **{m: sweep.run_value(r, m) for m in metrics},
+        }
+        for r in sweep.runs
+    ]
 
 
 def _csv(rows: list[dict]) -> str:

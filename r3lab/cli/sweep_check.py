@@ -4,6 +4,7 @@ the command does not know (with its close matches) or a value it would refuse is
 `check_spec(spec)` returns what the report needs from the held-out data (its families and chance levels, as
 `r3lab eval --audit` reports them).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -13,8 +14,18 @@ from ..sweep.folder import steps_of
 from ..sweep.spec import TRAINING, Run, SweepSpec, close_matches
 from .app import build_parser
 
-KNOWN_EVAL = ("n", "accuracy", "crop_rate", "crops", "invalid_crop_rate", "crop_iou", "contains_detail", "answered",
-              "tokens", "reward")  # `r3lab eval`'s own columns; audit and necessity keys are checked by the run
+KNOWN_EVAL = (
+    "n",
+    "accuracy",
+    "crop_rate",
+    "crops",
+    "invalid_crop_rate",
+    "crop_iou",
+    "contains_detail",
+    "answered",
+    "tokens",
+    "reward",
+)  # `r3lab eval`'s own columns; audit and necessity keys are checked by the run
 
 
 class _Refused(ValueError):
@@ -54,15 +65,17 @@ def _check_step(spec: SweepSpec, step: dict, where: str) -> None:
     parser = command_parser(words)
     what = "eval:" if spec.kind in TRAINING and step["name"] == "eval" else "settings"
     try:
-        ns, extra = parser.parse_known_args(args[len(words):])
+        ns, extra = parser.parse_known_args(args[len(words) :])
     except _Refused as e:
         raise ValueError(f"{where}: {what}: `r3lab {' '.join(words)}` refuses it: {e}") from None
     if extra:
         flags = sorted({o for a in parser._actions for o in a.option_strings if o.startswith("--")})
         bad = next((x for x in extra if x.startswith("-")), extra[0])
         name = bad.lstrip("-")
-        raise ValueError(f"{where}: {what}: `r3lab {' '.join(words)}` has no setting {name!r}"
-                         f"{close_matches(name, [f.lstrip('-') for f in flags])}")
+        raise ValueError(
+            f"{where}: {what}: `r3lab {' '.join(words)}` has no setting {name!r}"
+            f"{close_matches(name, [f.lstrip('-') for f in flags])}"
+        )
     try:
         _validate(words, ns, args)
     except (ValueError, OSError) as e:
@@ -107,8 +120,9 @@ def _validate(words: list[str], ns, args: list[str]) -> None:
 
 def _check_policy(path: str) -> None:
     if path and not Path(path).exists():
-        raise FileNotFoundError(f"policy {path} does not exist: give a checkpoint folder (e.g. "
-                                "assets/checkpoints/r3-tiny-sft)")
+        raise FileNotFoundError(
+            f"policy {path} does not exist: give a checkpoint folder (e.g. assets/checkpoints/r3-tiny-sft)"
+        )
 
 
 def _facts(spec: SweepSpec) -> dict:
@@ -128,12 +142,20 @@ def _facts(spec: SweepSpec) -> dict:
     for m in spec.metrics:
         fam, _, name = m.rpartition(".")
         if fam and fam != "all" and fam not in fams:
-            raise ValueError(f"sweep spec: metric {m!r}: the held-out data {data} has no family {fam!r}"
-                             f"{close_matches(fam, fams)}; its families: {', '.join(fams)}")
-        if name not in KNOWN_EVAL and not name.startswith(("acc_", "tool_", "pass_at", "zooming", "attn_",
-                                                               "box_", "crop_rate_", "also_", "chance")):
-            raise ValueError(f"sweep spec: metric {m!r}: `r3lab eval` reports no {name!r}"
-                             f"{close_matches(name, KNOWN_EVAL)}; its numbers: {', '.join(KNOWN_EVAL)}")
-    return {"families": fams, "questions": len(samples), "data": str(data),
-            "chance": {k: float(v) for k, v in chance_of(samples).items()}}
-
+            raise ValueError(
+                f"sweep spec: metric {m!r}: the held-out data {data} has no family {fam!r}"
+                f"{close_matches(fam, fams)}; its families: {', '.join(fams)}"
+            )
+        if name not in KNOWN_EVAL and not name.startswith(
+            ("acc_", "tool_", "pass_at", "zooming", "attn_", "box_", "crop_rate_", "also_", "chance")
+        ):
+            raise ValueError(
+                f"sweep spec: metric {m!r}: `r3lab eval` reports no {name!r}"
+                f"{close_matches(name, KNOWN_EVAL)}; its numbers: {', '.join(KNOWN_EVAL)}"
+            )
+    return {
+        "families": fams,
+        "questions": len(samples),
+        "data": str(data),
+        "chance": {k: float(v) for k, v in chance_of(samples).items()},
+    }

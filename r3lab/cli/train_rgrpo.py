@@ -1,4 +1,5 @@
 """`r3lab train rgrpo`: R-GRPO on a VLIR dataset folder (whole GRPO groups per process under torchrun)."""
+
 from __future__ import annotations
 
 from ..train.config import RGRPOConfig

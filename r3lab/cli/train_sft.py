@@ -1,4 +1,5 @@
 """`r3lab train sft`: supervised fine-tuning on a VLIR dataset folder."""
+
 from __future__ import annotations
 
 from ..train.config import SFTConfig

@@ -3,6 +3,7 @@
 One rule for every reader (rewards, evaluation, explanations, filters, importers): the last answer
 counts, an unclosed final one counts too, and an end-of-turn token after it is not part of it.
 """
+
 from __future__ import annotations
 
 import re
@@ -39,4 +40,4 @@ def extract_answer(completion: str) -> str | None:
     True
     """
     span = answer_span(completion)
-    return None if span is None else completion[span[0]:span[1]]
+    return None if span is None else completion[span[0] : span[1]]

@@ -4,6 +4,7 @@
 positions, pixels and grids of every image, the loss mask (model_text tokens) and the rollout's
 recorded log-probs; `model_inputs` picks what the model's forward takes from it.
 """
+
 from __future__ import annotations
 
 from typing import Sequence
@@ -34,7 +35,7 @@ def by_length(lengths: Sequence[int], parts: int = 0, rows: int = 0) -> list[lis
         raise ValueError(f"give parts or rows (one of them > 0), got parts={parts}, rows={rows}")
     order = sorted(range(len(lengths)), key=lambda i: lengths[i])
     if rows:
-        return [order[i:i + rows] for i in range(0, len(order), rows)]
+        return [order[i : i + rows] for i in range(0, len(order), rows)]
     size, extra = divmod(len(order), parts)
     cuts = [0]
     for k in range(parts):
@@ -70,8 +71,13 @@ def collate(trajs: Sequence[Trajectory], policy: PolicyLike, left_pad: bool = Fa
         images += t.model_images()
         grids += t.grids()
     dev = policy.device
-    out = {"input_ids": ids, "attention_mask": attn, "position_ids": positions_for_model(pos), "loss_mask": mask,
-           "old_logprobs": old}
+    out = {
+        "input_ids": ids,
+        "attention_mask": attn,
+        "position_ids": positions_for_model(pos),
+        "loss_mask": mask,
+        "old_logprobs": old,
+    }
     out = {k: v.to(dev) for k, v in out.items()}
     if images:
         pv, g = policy.encode_images(images)

@@ -8,6 +8,7 @@ expands to gigabytes; no recipe needs them), nesting depth and the number of val
 infinite (`.nan`, `NaN`, `1e400`), wherever it sits. Every refusal is one ValueError naming the file, the line or the
 key path, and shows values cut short (`short`).
 """
+
 from __future__ import annotations
 
 import json
@@ -38,8 +39,10 @@ def read_bounded(path: str | os.PathLike, limit: int, what: str = "file") -> byt
     if not stat.S_ISREG(st.st_mode):
         raise ValueError(f"{what} {path} is not a regular file (a device or a pipe): give a file")
     if st.st_size > limit:
-        raise ValueError(f"{what} {path} holds {st.st_size:,} bytes, more than the {limit:,} r3lab reads as one: "
-                         "is it the right file?")
+        raise ValueError(
+            f"{what} {path} holds {st.st_size:,} bytes, more than the {limit:,} r3lab reads as one: "
+            "is it the right file?"
+        )
     with open(path, "rb") as f:
         data = f.read(limit + 1)
     if len(data) > limit:  # it grew while being read
@@ -72,8 +75,10 @@ def parse_value(text: str, what: str, fallback_text: bool = False):
     `read_config`: at most MAX_VALUE_CHARS, no key twice, every number finite, bounded depth. With `fallback_text`
     what is not JSON is taken as the text itself (`--set name=sft`)."""
     if len(text) > MAX_VALUE_CHARS:
-        raise ValueError(f"{what}: a value of {len(text):,} characters, more than the {MAX_VALUE_CHARS:,} a setting "
-                         "takes: put it in a --config file")
+        raise ValueError(
+            f"{what}: a value of {len(text):,} characters, more than the {MAX_VALUE_CHARS:,} a setting "
+            "takes: put it in a --config file"
+        )
     try:
         value = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_constant)
     except _Refused as e:
@@ -100,8 +105,10 @@ def check_plain(value, where: str, path: str = "") -> None:
         if depth > MAX_DEPTH:
             raise ValueError(f"{where}: {at or 'the value'} is nested deeper than {MAX_DEPTH} levels")
         if isinstance(v, float) and not math.isfinite(v):
-            raise ValueError(f"{where}: {at or 'the value'} = {v}: a setting's number must be finite (NaN and "
-                             "infinity are refused wherever they sit)")
+            raise ValueError(
+                f"{where}: {at or 'the value'} = {v}: a setting's number must be finite (NaN and "
+                "infinity are refused wherever they sit)"
+            )
         if isinstance(v, dict):
             for k, x in v.items():
                 if not isinstance(k, str):
@@ -110,6 +117,7 @@ def check_plain(value, where: str, path: str = "") -> None:
         elif isinstance(v, (list, tuple)):
             for i, x in enumerate(v):
                 walk(x, f"{at}[{i}]", depth + 1)
+
     walk(value, path, 0)
 
 
@@ -131,7 +139,8 @@ def _constant(name: str):
 
 
 _FLOAT = re.compile(  # YAML 1.1 reads 2e-05 (no dot) as text; JSON and people write it so
-    r"^[-+]?(?:\d[\d_]*\.?\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?|\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$")
+    r"^[-+]?(?:\d[\d_]*\.?\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?|\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
+)
 _LOADER = None
 
 
@@ -149,8 +158,10 @@ def _loader():
         def compose_node(self, parent, index):
             event = self.peek_event()
             if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
-                raise _Refused(f"line {event.start_mark.line + 1}: YAML anchors and aliases (&name, *name) are not "
-                               "read: a few bytes of them can expand to gigabytes; write each value out")
+                raise _Refused(
+                    f"line {event.start_mark.line + 1}: YAML anchors and aliases (&name, *name) are not "
+                    "read: a few bytes of them can expand to gigabytes; write each value out"
+                )
             self.depth += 1
             try:
                 if self.depth > MAX_DEPTH + 1:
@@ -168,8 +179,10 @@ def _loader():
                 except TypeError:  # an unhashable key: the constructor says so below
                     break
                 if first is not None:
-                    raise _Refused(f"line {key_node.start_mark.line + 1}: the key {short(key)} repeats line {first} "
-                                   "in one mapping (given twice): keep one (a reader keeps only the last, silently)")
+                    raise _Refused(
+                        f"line {key_node.start_mark.line + 1}: the key {short(key)} repeats line {first} "
+                        "in one mapping (given twice): keep one (a reader keeps only the last, silently)"
+                    )
                 seen[key] = key_node.start_mark.line + 1
             return super().construct_mapping(node, deep)
 
@@ -188,7 +201,8 @@ def _yaml(text: str, where: str):
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         problem = getattr(e, "problem", None) or str(e)
-        raise ValueError(f"{where}" + (f":{mark.line + 1}" if mark else "") + f": not YAML or JSON "
-                         f"({short(str(problem), 200)})") from None
+        raise ValueError(
+            f"{where}" + (f":{mark.line + 1}" if mark else "") + f": not YAML or JSON ({short(str(problem), 200)})"
+        ) from None
     except (ValueError, TypeError, OverflowError, RecursionError) as e:  # a constructor's own (an int of 5000 digits)
         raise ValueError(f"{where}: not read ({type(e).__name__}: {short(str(e), 200)})") from None

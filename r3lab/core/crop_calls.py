@@ -9,6 +9,7 @@ relative 0-1000 (Qwen3-VL). Whatever was written, `CropCall.box` is in the model
 Parsing never raises: every malformed, empty, inverted, outside or absurdly thin box is a `Verdict`
 with a message the environment can show the model, the same verdict in both grammars and frames.
 """
+
 from __future__ import annotations
 
 import json
@@ -123,15 +124,21 @@ class CropCall:
 
     def to_dict(self) -> dict:
         return {
-            "start": self.start, "end": self.end, "raw": self.raw, "verdict": self.verdict.value,
-            "box": list(self.box) if self.box is not None else None, "clipped": self.clipped, "message": self.message,
+            "start": self.start,
+            "end": self.end,
+            "raw": self.raw,
+            "verdict": self.verdict.value,
+            "box": list(self.box) if self.box is not None else None,
+            "clipped": self.clipped,
+            "message": self.message,
         }
 
     @classmethod
     def from_dict(cls, d: dict) -> "CropCall":
         box = tuple(d["box"]) if d.get("box") is not None else None
-        return cls(d["start"], d["end"], d["raw"], Verdict(d["verdict"]), box, d.get("clipped", False),
-                   d.get("message", ""))
+        return cls(
+            d["start"], d["end"], d["raw"], Verdict(d["verdict"]), box, d.get("clipped", False), d.get("message", "")
+        )
 
 
 def format_crop_call(box: Box, style: CallStyle | None = None, frame: Frame | None = None, label: str = "") -> str:
@@ -141,12 +148,13 @@ def format_crop_call(box: Box, style: CallStyle | None = None, frame: Frame | No
     nums = ", ".join(str(int(v)) if float(v).is_integer() else repr(float(v)) for v in style.written(box, frame))
     if style.grammar == "json":
         return '{"bbox_2d": [' + nums + "]}"
-    args = '{"bbox_2d": [' + nums + "]" + (f", \"label\": {json.dumps(label)}" if label else "") + "}"
+    args = '{"bbox_2d": [' + nums + "]" + (f', "label": {json.dumps(label)}' if label else "") + "}"
     return f'{TOOL_OPEN}\n{{"name": "{TOOL_NAME}", "arguments": {args}}}\n{TOOL_CLOSE}'
 
 
-def parse_crop_call(raw: str, frame: Frame | None = None, max_aspect: float = 20.0, start: int = 0,
-                    style: CallStyle | None = None) -> CropCall:
+def parse_crop_call(
+    raw: str, frame: Frame | None = None, max_aspect: float = 20.0, start: int = 0, style: CallStyle | None = None
+) -> CropCall:
     """Judge one call (`{...}`, or `<tool_call>...</tool_call>` in the tool grammar). Never raises; every
     failure is a verdict with a message."""
     style = CallStyle.of(style)
@@ -158,7 +166,7 @@ def parse_crop_call(raw: str, frame: Frame | None = None, max_aspect: float = 20
 
     body = raw
     if style.grammar == "tool":
-        body = raw[len(TOOL_OPEN):-len(TOOL_CLOSE)] if raw.startswith(TOOL_OPEN) and raw.endswith(TOOL_CLOSE) else raw
+        body = raw[len(TOOL_OPEN) : -len(TOOL_CLOSE)] if raw.startswith(TOOL_OPEN) and raw.endswith(TOOL_CLOSE) else raw
     try:
         obj = json.loads(body)
     except (ValueError, RecursionError):
@@ -208,8 +216,9 @@ def parse_crop_call(raw: str, frame: Frame | None = None, max_aspect: float = 20
     return CropCall(start, end, raw, Verdict.OK, box, clipped, "ok (clipped to the image)" if clipped else "ok")
 
 
-def find_crop_calls(text: str, frame: Frame | None = None, max_aspect: float = 20.0,
-                    style: CallStyle | None = None) -> list[CropCall]:
+def find_crop_calls(
+    text: str, frame: Frame | None = None, max_aspect: float = 20.0, style: CallStyle | None = None
+) -> list[CropCall]:
     """Every crop-call attempt in `text`. json grammar: `{...}` spans mentioning bbox (braces inside JSON
     strings do not count; a string broken by a newline ends its call there), plus an open one at the end.
     tool grammar: `<tool_call>...</tool_call>` spans, plus an open one at the end."""
@@ -223,8 +232,9 @@ def find_crop_calls(text: str, frame: Frame | None = None, max_aspect: float = 2
         if j is None:
             tail = text[i:]
             if "bbox" in tail.lower():
-                calls.append(CropCall(i, len(text), tail, Verdict.UNTERMINATED, None, False,
-                                      _MESSAGES[Verdict.UNTERMINATED]))
+                calls.append(
+                    CropCall(i, len(text), tail, Verdict.UNTERMINATED, None, False, _MESSAGES[Verdict.UNTERMINATED])
+                )
             break
         raw = text[i : j + 1]
         if "bbox" in raw.lower():
@@ -238,8 +248,9 @@ def _find_tool_calls(text: str, frame, max_aspect: float, style: CallStyle) -> l
     while (i := text.find(TOOL_OPEN, i)) != -1:
         j = text.find(TOOL_CLOSE, i + len(TOOL_OPEN))
         if j == -1:
-            calls.append(CropCall(i, len(text), text[i:], Verdict.UNTERMINATED, None, False,
-                                  _MESSAGES[Verdict.UNTERMINATED]))
+            calls.append(
+                CropCall(i, len(text), text[i:], Verdict.UNTERMINATED, None, False, _MESSAGES[Verdict.UNTERMINATED])
+            )
             break
         j += len(TOOL_CLOSE)
         calls.append(parse_crop_call(text[i:j], frame, max_aspect, start=i, style=style))
@@ -250,8 +261,9 @@ def _find_tool_calls(text: str, frame, max_aspect: float, style: CallStyle) -> l
 # -- a box given as tool arguments (TRL's tool loop, tool-calling logs) --------------------------
 def check_coords(coords: str) -> str:
     if coords not in COORDS:
-        raise ValueError(f"coords must be 'absolute' (model-input pixels) or 'relative' (0-{RELATIVE_SCALE}), "
-                         f"got {short(coords)}")
+        raise ValueError(
+            f"coords must be 'absolute' (model-input pixels) or 'relative' (0-{RELATIVE_SCALE}), got {short(coords)}"
+        )
     return coords
 
 
@@ -267,8 +279,11 @@ def judge_box(bbox_2d, frame: Frame, view: "ViewConfig", coords: str = "absolute
 
     `raw` keeps the arguments as the model wrote them; `box` is in the model-input frame when it parsed."""
     raw = json.dumps({"bbox_2d": bbox_2d})
-    numeric = isinstance(bbox_2d, list) and len(bbox_2d) == 4 and all(
-        isinstance(v, (int, float)) and not isinstance(v, bool) and _finite(v) for v in bbox_2d)
+    numeric = (
+        isinstance(bbox_2d, list)
+        and len(bbox_2d) == 4
+        and all(isinstance(v, (int, float)) and not isinstance(v, bool) and _finite(v) for v in bbox_2d)
+    )
     text = format_crop_call(to_input_pixels(bbox_2d, frame, coords)) if numeric and coords == "relative" else raw
     call = parse_crop_call(text, frame, view.max_aspect)
     call.raw, call.end = raw, len(raw)
@@ -282,8 +297,9 @@ def _finite(v) -> bool:
         return False
 
 
-def closed_call_since(text: str, since: int, frame: Frame | None = None, max_aspect: float = 20.0,
-                      style: CallStyle | None = None) -> CropCall | None:
+def closed_call_since(
+    text: str, since: int, frame: Frame | None = None, max_aspect: float = 20.0, style: CallStyle | None = None
+) -> CropCall | None:
     """The crop call whose closing brace (or `</tool_call>`) ends at or after character `since` (the
     newest token), if any."""
     for call in reversed(find_crop_calls(text, frame, max_aspect, style)):

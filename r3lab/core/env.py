@@ -1,4 +1,5 @@
 """Where we run (CI, Colab, Binder, tests), seeding, display set-up and asset paths."""
+
 from __future__ import annotations
 
 import os
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
 from .settings import short
 
 IN_COLAB = "google.colab" in sys.modules or "COLAB_RELEASE_TAG" in os.environ
@@ -66,8 +68,11 @@ def configure_threads(n: int | None = None) -> int:
     """
     if n is None:
         env_n = os.environ.get("OMP_NUM_THREADS", "")
-        n = int(env_n) if env_n.isdigit() and int(env_n) > 0 else (
-            torch.get_num_threads() if torch.cuda.is_available() else 1)
+        n = (
+            int(env_n)
+            if env_n.isdigit() and int(env_n) > 0
+            else (torch.get_num_threads() if torch.cuda.is_available() else 1)
+        )
     torch.set_num_threads(n)
     return n
 
@@ -88,11 +93,14 @@ def pick_device(device: str = "auto") -> torch.device:
     try:
         dev = torch.device(device)
     except (RuntimeError, TypeError) as e:
-        raise ValueError(f"device={short(device)} is not a device ({e}); use 'auto', 'cpu', 'cuda' or "
-                         f"'cuda:N'") from None
+        raise ValueError(
+            f"device={short(device)} is not a device ({e}); use 'auto', 'cpu', 'cuda' or 'cuda:N'"
+        ) from None
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device={short(device)}, but this torch ({torch.__version__}) sees no CUDA GPU; "
-                         "use device='auto' or 'cpu' (on Colab: Runtime > Change runtime type > GPU)")
+        raise ValueError(
+            f"device={short(device)}, but this torch ({torch.__version__}) sees no CUDA GPU; "
+            "use device='auto' or 'cpu' (on Colab: Runtime > Change runtime type > GPU)"
+        )
     if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
         raise ValueError(f"device={short(device)}, but only {torch.cuda.device_count()} CUDA device(s) are visible")
     if dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
@@ -130,8 +138,10 @@ def configure_display(plotly_renderer: str | None = None, matplotlib_backend: st
         from matplotlib_inline.backend_inline import configure_inline_support
 
         configure_inline_support(get_ipython(), backend)
-    renderer = plotly_renderer or os.environ.get("PLOTLY_RENDERER") or (
-        "colab" if IN_COLAB else "plotly_mimetype" if kernel else "json"
+    renderer = (
+        plotly_renderer
+        or os.environ.get("PLOTLY_RENDERER")
+        or ("colab" if IN_COLAB else "plotly_mimetype" if kernel else "json")
     )
     pio.renderers.default = renderer
     return {"plotly_renderer": renderer, "matplotlib_backend": matplotlib.get_backend()}

@@ -1,6 +1,7 @@
 """Reading and writing files safely: atomic writes, a lock for shared files, one writer per output folder, JSON
 records read with numbered errors (`ImportReport`), and file names made from ids. Every room that writes or imports
 files uses these."""
+
 from __future__ import annotations
 
 import contextlib
@@ -38,8 +39,10 @@ def file_lock(path: str | os.PathLike, timeout: float = 120.0):
                 break
             except BlockingIOError:
                 if time.monotonic() > deadline:
-                    raise TimeoutError(f"{path} stayed locked by another process for {timeout:g} s (an update takes "
-                                       "milliseconds): a process holding it is stuck; end it, then run again") from None
+                    raise TimeoutError(
+                        f"{path} stayed locked by another process for {timeout:g} s (an update takes "
+                        "milliseconds): a process holding it is stuck; end it, then run again"
+                    ) from None
                 time.sleep(0.02)
         try:
             yield
@@ -113,8 +116,10 @@ def _acquire(path: Path, fcntl, what: str):
             f.seek(0)
             holder = f.read().strip() or "?"
             f.close()
-            raise FolderInUse(f"{path.parent} is in use: another r3lab process (pid {holder}) is writing this "
-                              f"{what} and holds {path}. Wait for it to end, or choose another folder") from None
+            raise FolderInUse(
+                f"{path.parent} is in use: another r3lab process (pid {holder}) is writing this "
+                f"{what} and holds {path}. Wait for it to end, or choose another folder"
+            ) from None
         try:
             same = os.fstat(f.fileno()).st_ino == os.stat(path).st_ino
         except FileNotFoundError:
@@ -168,8 +173,9 @@ def outside_allowed() -> bool:
     return os.environ.get(OUTSIDE_ENV, "").strip() not in ("", "0")
 
 
-def inside(root: str | os.PathLike, rel, what: str = "path", root_name: str = "the folder",
-           fix: str = "move the file in") -> Path:
+def inside(
+    root: str | os.PathLike, rel, what: str = "path", root_name: str = "the folder", fix: str = "move the file in"
+) -> Path:
     """The path a data file names, held to its root: the one rule for datasets, benchmarks, `data import` and
     imported runs. `rel` is relative to `root` (or absolute, as official files write it) and must resolve inside
     `root`, links included: `..` climbing out, an absolute path elsewhere, and a link inside `root` that leads
@@ -186,10 +192,14 @@ def inside(root: str | os.PathLike, rel, what: str = "path", root_name: str = "t
     trust = f"set {OUTSIDE_ENV}=1 for data you trust"
     norm = os.path.normpath(rel)
     if os.path.isabs(rel) or norm == ".." or norm.startswith(".." + os.sep):
-        raise ValueError(f"{what} {short(rel, 1000)} leaves {root_name} {root}: paths in a data file stay inside it "
-                         f"({fix}, or {trust})")
-    raise ValueError(f"{what} {short(rel, 1000)} in {root_name} {root} is a link to {real}, outside it: links in a "
-                     f"data folder stay inside it too ({fix}, or {trust})")
+        raise ValueError(
+            f"{what} {short(rel, 1000)} leaves {root_name} {root}: paths in a data file stay inside it "
+            f"({fix}, or {trust})"
+        )
+    raise ValueError(
+        f"{what} {short(rel, 1000)} in {root_name} {root} is a link to {real}, outside it: links in a "
+        f"data folder stay inside it too ({fix}, or {trust})"
+    )
 
 
 def given_path(path: str | os.PathLike, what: str = "path") -> Path:
@@ -209,9 +219,11 @@ def check_out_dir(out: str | os.PathLike, own: Sequence[str], overwrite: bool = 
         raise NotADirectoryError(f"{out} is a file: give a folder for the {what}")
     held = [n for n in own if (out / n).exists() or (out / n).is_symlink()]
     if held and not overwrite:
-        raise FileExistsError(f"{out} already holds a {what} ({', '.join(held)}): replace it with overwrite=True "
-                              f"(--overwrite true; its {', '.join(own)} are deleted, nothing else), or choose "
-                              "another folder")
+        raise FileExistsError(
+            f"{out} already holds a {what} ({', '.join(held)}): replace it with overwrite=True "
+            f"(--overwrite true; its {', '.join(own)} are deleted, nothing else), or choose "
+            "another folder"
+        )
     parent = out if out.is_dir() else next((p for p in out.parents if p.exists()), Path("."))
     if not parent.is_dir():
         raise NotADirectoryError(f"cannot create {out}: {parent} is a file")
@@ -280,8 +292,9 @@ def read_text(path: str | os.PathLike, limit: int = MAX_TEXT_FILE) -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError as e:
         line = data.count(b"\n", 0, e.start) + 1
-        raise ValueError(f"{path} is not a UTF-8 text file: line {line} holds the byte {data[e.start]:#04x}; save "
-                         "the file as UTF-8") from None
+        raise ValueError(
+            f"{path} is not a UTF-8 text file: line {line} holds the byte {data[e.start]:#04x}; save the file as UTF-8"
+        ) from None
 
 
 def json_lines(lines: Iterable[str | bytes]) -> Iterator[tuple[int, dict | ValueError]]:
@@ -292,8 +305,12 @@ def json_lines(lines: Iterable[str | bytes]) -> Iterator[tuple[int, dict | Value
             try:
                 line = line.decode("utf-8")
             except UnicodeDecodeError as e:
-                yield n, ValueError(f"not UTF-8 text (byte {line[e.start]:#04x} at column {e.start + 1}): save the "
-                                    "file as UTF-8")
+                yield (
+                    n,
+                    ValueError(
+                        f"not UTF-8 text (byte {line[e.start]:#04x} at column {e.start + 1}): save the file as UTF-8"
+                    ),
+                )
                 continue
         if not line.strip():
             continue
@@ -346,8 +363,10 @@ def read_records(path: Path, rep: ImportReport, errors: str):
             raise ValueError(f"{path}: not a valid JSON list ({e})") from None
         if not data:
             raise empty
-        records = ((n, rec if isinstance(rec, dict) else ValueError("a record must be a JSON object"))
-                   for n, rec in enumerate(data, 1))
+        records = (
+            (n, rec if isinstance(rec, dict) else ValueError("a record must be a JSON object"))
+            for n, rec in enumerate(data, 1)
+        )
     else:
         records = json_lines(text.splitlines())
     seen: dict = {}
@@ -366,6 +385,7 @@ def read_records(path: Path, rep: ImportReport, errors: str):
 def bad_record(rep: ImportReport, errors: str, path: Path, n: int, e: Exception):
     if errors == "raise":
         typ = FileNotFoundError if isinstance(e, FileNotFoundError) else ValueError
-        raise typ(f"{path}: {rep.unit} {n}: {e}; fix it, or import with errors='report' to collect bad records"
-                  ) from None
+        raise typ(
+            f"{path}: {rep.unit} {n}: {e}; fix it, or import with errors='report' to collect bad records"
+        ) from None
     rep.errors.append((n, str(e)))

@@ -5,6 +5,7 @@ A job is a name (`stage:sft`, `eval:oracle`) run as `python -m MODULE OUT JOB`; 
 module (`python -m r3lab.core.jobs NPROC MODULE OUT JOB`), which ties it, and each of its DDP ranks, to
 its parent (`r3lab.core.procs`): Ctrl-C, SIGTERM or the scheduler's death leaves no job running.
 """
+
 from __future__ import annotations
 
 import os
@@ -29,8 +30,16 @@ def job_command(module: str, out: str | os.PathLike, job: str, nproc: int = 1) -
     return [sys.executable, "-m", LAUNCHER, str(nproc), module, str(out), job]
 
 
-def run_jobs(jobs: dict[str, tuple[str, ...]], done: Callable[[str], bool], out: Path, module: str, parallel: int,
-             order: list[str] = (), critical: tuple[str, ...] = (), progress: bool | None = None) -> None:
+def run_jobs(
+    jobs: dict[str, tuple[str, ...]],
+    done: Callable[[str], bool],
+    out: Path,
+    module: str,
+    parallel: int,
+    order: list[str] = (),
+    critical: tuple[str, ...] = (),
+    progress: bool | None = None,
+) -> None:
     """Run every job of `jobs` (name -> the jobs it waits for) not yet `done`, up to `parallel` processes at
     once (one thread each); jobs listed in `order` start first. Logs go to out/logs/jobs/<job>.log.
 
@@ -60,8 +69,14 @@ def run_jobs(jobs: dict[str, tuple[str, ...]], done: Callable[[str], bool], out:
                     # the stages everything else waits for take every core
                     cmd = job_command(module, out, job, parallel if job in critical else 1)
                     with open(logs / f"{job.replace(':', '_')}.log", "w") as log:
-                        running[job] = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log,
-                                                        stderr=subprocess.STDOUT, env=env, start_new_session=True)
+                        running[job] = subprocess.Popen(
+                            cmd,
+                            stdin=subprocess.DEVNULL,
+                            stdout=log,
+                            stderr=subprocess.STDOUT,
+                            env=env,
+                            start_new_session=True,
+                        )
                 if not running:
                     raise RuntimeError(f"recipe jobs {pending} wait for inputs no job makes")
                 time.sleep(POLL)
@@ -72,8 +87,9 @@ def run_jobs(jobs: dict[str, tuple[str, ...]], done: Callable[[str], bool], out:
                     bar.update(1)
                     if proc.returncode or not done(job):
                         log = logs / f"{job.replace(':', '_')}.log"
-                        raise RuntimeError(f"recipe job {job} failed (exit {proc.returncode}); its log is {log}:\n"
-                                           f"{_log_tail(log)}")
+                        raise RuntimeError(
+                            f"recipe job {job} failed (exit {proc.returncode}); its log is {log}:\n{_log_tail(log)}"
+                        )
     except BaseException as e:  # Ctrl-C, SIGTERM / SIGHUP, a failed job: stop the others (they save on SIGINT)
         stop(running, signal_of(e), STOP_GRACE)
         raise

@@ -2,6 +2,7 @@
 
 A `typing.Protocol`, so the core states its needs without importing the model layer above it.
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Iterable, Protocol

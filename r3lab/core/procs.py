@@ -5,6 +5,7 @@ SIGTERM, SIGHUP, a failed job) stops its children itself (`exit_on_signals`, the
 time and then kills); a parent killed outright (SIGKILL, a crash) cannot, so each child asks the kernel to signal
 it when its parent ends (`die_with_parent`, Linux's PR_SET_PDEATHSIG).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -77,8 +78,9 @@ def signal_of(exc: BaseException | None) -> int:
     return signal.SIGINT
 
 
-def stop(procs: dict[str, subprocess.Popen], sig: int = signal.SIGINT, grace: float = 60.0,
-         kill_wait: float = 10.0) -> list[str]:
+def stop(
+    procs: dict[str, subprocess.Popen], sig: int = signal.SIGINT, grace: float = 60.0, kill_wait: float = 10.0
+) -> list[str]:
     """Send `sig` to every live process of `procs` (name -> process; to its whole process group when it leads
     one), wait at most `grace` seconds for them all, then SIGKILL the rest and wait `kill_wait` more. Returns the
     names of those still alive after that (a process stuck in the kernel), which a warning names too."""
@@ -97,8 +99,11 @@ def stop(procs: dict[str, subprocess.Popen], sig: int = signal.SIGINT, grace: fl
             proc.wait(timeout=max(0.0, deadline - time.monotonic()))
     stuck = [name for name, proc in left.items() if proc.poll() is None]
     if stuck:
-        warnings.warn(f"{', '.join(f'{n} (pid {procs[n].pid})' for n in stuck)} did not end {kill_wait:g} s after "
-                      "SIGKILL (stuck in the kernel?); end them by hand once they can be", stacklevel=2)
+        warnings.warn(
+            f"{', '.join(f'{n} (pid {procs[n].pid})' for n in stuck)} did not end {kill_wait:g} s after "
+            "SIGKILL (stuck in the kernel?); end them by hand once they can be",
+            stacklevel=2,
+        )
     return stuck
 
 

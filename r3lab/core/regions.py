@@ -7,6 +7,7 @@ back (truncation, clipping, inclusive x2/y2 as in the official `get_img_crop`), 
 rule and smart-resized within the crop pixel bounds. What a crop call looks like in text, and how a
 bad one is judged, is `r3lab.core.crop_calls`.
 """
+
 from __future__ import annotations
 
 import math
@@ -37,16 +38,25 @@ class ViewConfig:
         for lo, hi in (("min_pixels", "max_pixels"), ("crop_min_pixels", "crop_max_pixels")):
             a, b = getattr(self, lo), getattr(self, hi)
             if not (_whole(a) and _whole(b) and 1 <= a <= b <= MAX_PIXELS):
-                raise ValueError(f"ViewConfig.{lo} = {short(a)}, {hi} = {short(b)} are not allowed: expected whole "
-                                 f"numbers of pixels with 1 <= {lo} <= {hi} <= {MAX_PIXELS:,} (an image is resized "
-                                 "to them in memory)")
+                raise ValueError(
+                    f"ViewConfig.{lo} = {short(a)}, {hi} = {short(b)} are not allowed: expected whole "
+                    f"numbers of pixels with 1 <= {lo} <= {hi} <= {MAX_PIXELS:,} (an image is resized "
+                    "to them in memory)"
+                )
         if not (_whole(self.factor) and 1 <= self.factor <= 1024):
-            raise ValueError(f"ViewConfig.factor = {short(self.factor)} is not allowed: expected a whole number in "
-                             "[1, 1024] (patch_size * merge_size of the vision tower)")
-        if not (isinstance(self.max_aspect, (int, float)) and not isinstance(self.max_aspect, bool)
-                and 1 <= self.max_aspect <= 1000):
-            raise ValueError(f"ViewConfig.max_aspect = {short(self.max_aspect)} is not allowed: "
-                             "expected a finite number in [1, 1000]")
+            raise ValueError(
+                f"ViewConfig.factor = {short(self.factor)} is not allowed: expected a whole number in "
+                "[1, 1024] (patch_size * merge_size of the vision tower)"
+            )
+        if not (
+            isinstance(self.max_aspect, (int, float))
+            and not isinstance(self.max_aspect, bool)
+            and 1 <= self.max_aspect <= 1000
+        ):
+            raise ValueError(
+                f"ViewConfig.max_aspect = {short(self.max_aspect)} is not allowed: "
+                "expected a finite number in [1, 1000]"
+            )
 
     def with_factor(self, factor: int) -> "ViewConfig":
         return replace(self, factor=factor)
@@ -63,8 +73,9 @@ def smart_resize(
     if min(height, width) <= 0:
         raise ValueError(f"image sides must be positive, got {height}x{width}")
     if max(height, width) / min(height, width) > 200:
-        raise ValueError("absolute aspect ratio must be smaller than 200, "
-                         f"got {max(height, width) / min(height, width)}")
+        raise ValueError(
+            f"absolute aspect ratio must be smaller than 200, got {max(height, width) / min(height, width)}"
+        )
     h_bar = round(height / factor) * factor
     w_bar = round(width / factor) * factor
     if h_bar * w_bar > max_pixels:
@@ -211,7 +222,11 @@ def check_box(box, what: str = "box", size: tuple[int, int] | None = None) -> Bo
 
 def check_size(size, what: str = "size") -> tuple[int, int]:
     """(w, h) as ints; ValueError naming `what` unless two positive integers."""
-    if isinstance(size, (str, bytes, dict)) or not hasattr(size, "__len__") or len(size) != 2 or not all(
-            isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in size):
+    if (
+        isinstance(size, (str, bytes, dict))
+        or not hasattr(size, "__len__")
+        or len(size) != 2
+        or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in size)
+    ):
         raise ValueError(f"{what} must be [width, height], two positive integers, got {short(size)}")
     return int(size[0]), int(size[1])

@@ -5,6 +5,7 @@ token, an image of merged grid (h, w) occupies `max(h, w)` positions with (t, ro
 Computing a chunk's positions from `start` = (highest position so far + 1) therefore reproduces the
 positions of the whole sequence, which is what lets the rollout engine append crops to a KV cache.
 """
+
 from __future__ import annotations
 
 from typing import Sequence
@@ -12,8 +13,9 @@ from typing import Sequence
 import torch
 
 
-def mrope_positions(ids: Sequence[int] | torch.Tensor, grids: Sequence, image_token_id: int, merge_size: int,
-                    start: int = 0) -> tuple[torch.Tensor, int]:
+def mrope_positions(
+    ids: Sequence[int] | torch.Tensor, grids: Sequence, image_token_id: int, merge_size: int, start: int = 0
+) -> tuple[torch.Tensor, int]:
     """Positions (3, L) of one row of token ids; returns them and the next free position.
 
     `grids` holds one (t, h, w) patch grid per run of image tokens in `ids`, in order.
@@ -50,15 +52,21 @@ def mrope_positions(ids: Sequence[int] | torch.Tensor, grids: Sequence, image_to
     return out, pos
 
 
-def batch_positions(rows: Sequence[Sequence[int]], grids_per_row: Sequence[Sequence], image_token_id: int,
-                    merge_size: int, width: int, left_pad: bool) -> torch.Tensor:
+def batch_positions(
+    rows: Sequence[Sequence[int]],
+    grids_per_row: Sequence[Sequence],
+    image_token_id: int,
+    merge_size: int,
+    width: int,
+    left_pad: bool,
+) -> torch.Tensor:
     """Positions (3, B, width) for padded rows; pads get position 0 (they are masked)."""
     out = torch.zeros(3, len(rows), width, dtype=torch.long)
     for b, (ids, grids) in enumerate(zip(rows, grids_per_row)):
         pos, _ = mrope_positions(ids, grids, image_token_id, merge_size)
         n = len(ids)
         if left_pad:
-            out[:, b, width - n:] = pos
+            out[:, b, width - n :] = pos
         else:
             out[:, b, :n] = pos
     return out

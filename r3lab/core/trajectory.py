@@ -5,6 +5,7 @@ the environment wrote: the prompt, notes about invalid crop calls; conditioning 
 (the main image or a zoomed crop; conditioning only). Token ids, SFT labels, R-GRPO masks,
 rendering, visualizers and explanations all derive from the pieces.
 """
+
 from __future__ import annotations
 
 import base64
@@ -111,8 +112,9 @@ class Trajectory:
 
     # -- construction --------------------------------------------------------------------------
     @classmethod
-    def start(cls, image: Image.Image, question: str, view: ViewConfig, prompt: PromptConfig | None = None,
-              **kw) -> "Trajectory":
+    def start(
+        cls, image: Image.Image, question: str, view: ViewConfig, prompt: PromptConfig | None = None, **kw
+    ) -> "Trajectory":
         """The prompt of the official layout: system turn, user turn [image, question + instruction]."""
         prompt = prompt or PromptConfig()
         name = f"sample {short(kw.get('sample_id') or '?')}"
@@ -121,12 +123,18 @@ class Trajectory:
         try:
             frame = Frame.of(image.size, view)
         except ValueError as e:  # e.g. a 1x400 image: smart-resize refuses aspect ratios over 200
-            raise ValueError(f"{name}: its {image.width}x{image.height} image cannot be shown to the model ({e}); "
-                             "crop or pad it, or drop the sample") from None
+            raise ValueError(
+                f"{name}: its {image.width}x{image.height} image cannot be shown to the model ({e}); "
+                "crop or pad it, or drop the sample"
+            ) from None
         head, tail = prompt.head_tail(question)
         main = Piece(IMAGE, image=image, info=ImageInfo("main", frame.input_size, image.size), tag="main")
-        return cls([Piece(ENV, head, tag="prompt"), main, Piece(ENV, tail, tag="prompt")], question=question,
-                   calls=prompt.calls, **kw)
+        return cls(
+            [Piece(ENV, head, tag="prompt"), main, Piece(ENV, tail, tag="prompt")],
+            question=question,
+            calls=prompt.calls,
+            **kw,
+        )
 
     def add_crop(self, box_input: Box, view: ViewConfig, image: Image.Image | None = None) -> Piece:
         """Append the zoomed crop of `box_input` (main input frame); the pixels are cut now unless given."""
@@ -140,11 +148,23 @@ class Trajectory:
     def copy(self) -> "Trajectory":
         """An independent copy: new pieces (ids, log-probs and image infos copied), lists and meta;
         the PIL images are shared, never modified."""
-        pieces = [replace(p, ids=None if p.ids is None else list(p.ids),
-                          logprobs=None if p.logprobs is None else list(p.logprobs),
-                          info=None if p.info is None else replace(p.info)) for p in self.pieces]
-        return replace(self, pieces=pieces, answers=list(self.answers), gt_boxes=list(self.gt_boxes),
-                       events=list(self.events), meta=dict(self.meta))
+        pieces = [
+            replace(
+                p,
+                ids=None if p.ids is None else list(p.ids),
+                logprobs=None if p.logprobs is None else list(p.logprobs),
+                info=None if p.info is None else replace(p.info),
+            )
+            for p in self.pieces
+        ]
+        return replace(
+            self,
+            pieces=pieces,
+            answers=list(self.answers),
+            gt_boxes=list(self.gt_boxes),
+            events=list(self.events),
+            meta=dict(self.meta),
+        )
 
     # -- views ---------------------------------------------------------------------------------
     @property
@@ -214,8 +234,9 @@ class Trajectory:
                     p.info.box_orig = crop.box_orig
                 elif p.info.role == "crop" and not all(p.info.input_size):
                     # a pre-made crop (official SFT format): fit it into the crop pixel bounds
-                    h, w = smart_resize(p.image.height, p.image.width, view.factor, view.crop_min_pixels,
-                                        view.crop_max_pixels)
+                    h, w = smart_resize(
+                        p.image.height, p.image.width, view.factor, view.crop_min_pixels, view.crop_max_pixels
+                    )
                     p.info.input_size = (w, h)
                 if p.info.grid_thw is None:
                     w, h = p.info.input_size
@@ -226,8 +247,10 @@ class Trajectory:
                 p.ids = policy.encode(p.text)
         n, ctx = sum(len(p.ids) for p in self.pieces), getattr(policy, "context_length", None)
         if ctx and n > ctx:  # else the forward allocates attention for it first and fails deep inside
-            raise ValueError(f"sample {short(self.sample_id or '?')}: {n:,} tokens, more than the model's context of "
-                             f"{ctx:,} positions: shorten its question or rationale, or drop the sample")
+            raise ValueError(
+                f"sample {short(self.sample_id or '?')}: {n:,} tokens, more than the model's context of "
+                f"{ctx:,} positions: shorten its question or rationale, or drop the sample"
+            )
         return self
 
     def _check_tokenized(self):
@@ -296,9 +319,16 @@ class Trajectory:
                 d["image"] = _image_out(p.image, images, image_dir, f"{self.sample_id or 'traj'}_{k}.png")
             pieces.append(d)
         return {
-            "version": 1, "pieces": pieces, "question": self.question, "answers": self.answers,
-            "gt_boxes": [list(b) for b in self.gt_boxes], "family": self.family, "sample_id": self.sample_id,
-            "events": [e.to_dict() for e in self.events], "meta": self.meta, "calls": self.calls.to_dict(),
+            "version": 1,
+            "pieces": pieces,
+            "question": self.question,
+            "answers": self.answers,
+            "gt_boxes": [list(b) for b in self.gt_boxes],
+            "family": self.family,
+            "sample_id": self.sample_id,
+            "events": [e.to_dict() for e in self.events],
+            "meta": self.meta,
+            "calls": self.calls.to_dict(),
         }
 
     @classmethod
@@ -307,12 +337,20 @@ class Trajectory:
         for pd in d["pieces"]:
             info = ImageInfo.from_dict(pd["info"]) if pd.get("info") else None
             img = _image_in(pd.get("image"), base) if pd["kind"] == IMAGE else None
-            pieces.append(Piece(pd["kind"], pd.get("text", ""), pd.get("ids"), pd.get("logprobs"), img, info,
-                                pd.get("tag", "")))
-        return cls(pieces, d.get("question", ""), list(d.get("answers", [])),
-                   [tuple(b) for b in d.get("gt_boxes", [])], d.get("family", ""), d.get("sample_id", ""),
-                   [CropEvent.from_dict(e) for e in d.get("events", [])], dict(d.get("meta", {})),
-                   CallStyle.of(d.get("calls")))  # written before frames were a setting: absolute, json
+            pieces.append(
+                Piece(pd["kind"], pd.get("text", ""), pd.get("ids"), pd.get("logprobs"), img, info, pd.get("tag", ""))
+            )
+        return cls(
+            pieces,
+            d.get("question", ""),
+            list(d.get("answers", [])),
+            [tuple(b) for b in d.get("gt_boxes", [])],
+            d.get("family", ""),
+            d.get("sample_id", ""),
+            [CropEvent.from_dict(e) for e in d.get("events", [])],
+            dict(d.get("meta", {})),
+            CallStyle.of(d.get("calls")),
+        )  # written before frames were a setting: absolute, json
 
     def save(self, path: str | os.PathLike) -> Path:
         path = Path(path)

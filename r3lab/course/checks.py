@@ -4,6 +4,7 @@ Each takes what the student computed (a log, an evaluation, a trajectory, a numb
 to what a right answer must satisfy, computed from the library rather than written down: it returns what passed,
 or raises `NotYet` with what is wrong. `r3lab.course.check(key, ...)` runs one and prints the verdict.
 """
+
 from __future__ import annotations
 
 from typing import Callable
@@ -17,9 +18,11 @@ class NotYet(AssertionError):
 
 def checker(key: str):
     """Register the check of exercise `key` ("20.1")."""
+
     def register(fn):
         CHECKS[key] = fn
         return fn
+
     return register
 
 

@@ -1,11 +1,12 @@
 """The checks of lessons 00 and 10's exercises (the world, the data, interleaved inference): each reads what the
 student built or rolled out and holds their answer to it."""
+
 from __future__ import annotations
 
 from collections import Counter
 
-from .checks import checker, need
 from ..core.settings import short
+from .checks import checker, need
 
 
 @checker("00.1")
@@ -14,10 +15,15 @@ def coarser_grating(sep_coarser, sep_default, readable: bool) -> str:
     for s in (sep_coarser, sep_default):
         need(isinstance(s, dict) and {"coarse_probe", "chance"} <= set(s), "pass class_separability(...) results")
     truth = sep_coarser["coarse_probe"] > sep_coarser["chance"] + 0.15
-    need(bool(readable) == truth, f"the coarse probe reads {sep_coarser['coarse_probe']:.0%} of the coarser grating "
-         f"(chance {sep_coarser['chance']:.0%}, the default world {sep_default['coarse_probe']:.0%}): look again")
-    return (f"coarse probe {sep_default['coarse_probe']:.0%} -> {sep_coarser['coarse_probe']:.0%} (chance "
-            f"{sep_coarser['chance']:.0%})")
+    need(
+        bool(readable) == truth,
+        f"the coarse probe reads {sep_coarser['coarse_probe']:.0%} of the coarser grating "
+        f"(chance {sep_coarser['chance']:.0%}, the default world {sep_default['coarse_probe']:.0%}): look again",
+    )
+    return (
+        f"coarse probe {sep_default['coarse_probe']:.0%} -> {sep_coarser['coarse_probe']:.0%} (chance "
+        f"{sep_coarser['chance']:.0%})"
+    )
 
 
 @checker("00.2")
@@ -30,27 +36,42 @@ def larger_view(sample, sample_big) -> str:
 
     boxes, sizes = [], []
     for s in (sample, sample_big):
-        need(hasattr(s, "rationale") and hasattr(s, "provenance"), "pass the two samples themselves (the saved one "
-             "and the one load_dataset(folder, view=big) returned), not boxes: numbers you type prove nothing")
+        need(
+            hasattr(s, "rationale") and hasattr(s, "provenance"),
+            "pass the two samples themselves (the saved one "
+            "and the one load_dataset(folder, view=big) returned), not boxes: numbers you type prove nothing",
+        )
         crops = [p for p in s.rationale or [] if p.kind == IMAGE and p.info is not None and p.info.box_input]
         need(bool(crops), f"sample {short(s.sample_id)} has no crop box: take a read_one sample")
         boxes.append(tuple(crops[0].info.box_input))
         sizes.append(tuple(s.provenance.get("input_size") or ()))
-    need(sample.sample_id == sample_big.sample_id, f"{short(sample.sample_id)} and "
-                                                   f"{short(sample_big.sample_id)} are two "
-         "samples: pass the same sample in both views")
-    need(len(sizes[0]) == 2 and len(sizes[1]) == 2 and sizes[1][0] >= 2 * sizes[0][0] - 28,
-         f"the second sample's view is {sizes[1]} model-input pixels, the first's {sizes[0]}: load the dataset again "
-         "with the larger view (load_dataset(folder, view=r3lab.ViewConfig(max_pixels=224*224)))")
+    need(
+        sample.sample_id == sample_big.sample_id,
+        f"{short(sample.sample_id)} and "
+        f"{short(sample_big.sample_id)} are two "
+        "samples: pass the same sample in both views",
+    )
+    need(
+        len(sizes[0]) == 2 and len(sizes[1]) == 2 and sizes[1][0] >= 2 * sizes[0][0] - 28,
+        f"the second sample's view is {sizes[1]} model-input pixels, the first's {sizes[0]}: load the dataset again "
+        "with the larger view (load_dataset(folder, view=r3lab.ViewConfig(max_pixels=224*224)))",
+    )
     box, box_big = boxes
     w, w_big = box[2] - box[0], box_big[2] - box_big[0]
-    need(abs(w_big - 2 * w) <= 2 and abs((box_big[3] - box_big[1]) - 2 * (box[3] - box[1])) <= 2,
-         f"{list(box)} -> {list(box_big)} does not double: load the dataset again with the larger view "
-         "(load_dataset(folder, view=big)) and take the same sample's first crop box")
-    cut, cut_big = (Frame(*image_size(s), *size).to_orig(b)
-                    for s, size, b in ((sample, sizes[0], box), (sample_big, sizes[1], box_big)))
-    need(max(abs(a - b) for a, b in zip(cut, cut_big)) <= 12, f"the two boxes cut {list(cut)} and {list(cut_big)} of "
-         "the original: pass the same sample, loaded from the folder you saved")
+    need(
+        abs(w_big - 2 * w) <= 2 and abs((box_big[3] - box_big[1]) - 2 * (box[3] - box[1])) <= 2,
+        f"{list(box)} -> {list(box_big)} does not double: load the dataset again with the larger view "
+        "(load_dataset(folder, view=big)) and take the same sample's first crop box",
+    )
+    cut, cut_big = (
+        Frame(*image_size(s), *size).to_orig(b)
+        for s, size, b in ((sample, sizes[0], box), (sample_big, sizes[1], box_big))
+    )
+    need(
+        max(abs(a - b) for a, b in zip(cut, cut_big)) <= 12,
+        f"the two boxes cut {list(cut)} and {list(cut_big)} of "
+        "the original: pass the same sample, loaded from the folder you saved",
+    )
     return f"{list(box)} -> {list(box_big)}: the same region of the original ({list(cut)}), in twice the pixels"
 
 
@@ -69,10 +90,14 @@ def balanced_answers(samples, share: float) -> str:
     counts = Counter(s.answers[0] for s in samples)
     need(bool(counts), "pass the samples you counted")
     truth = counts.most_common(1)[0][1] / sum(counts.values())
-    need(abs(float(share) - truth) < 0.01, f"{float(share):.2f} is not the most common answer's share here "
-         f"({dict(counts)})")
-    return f"the most common answer is {truth:.0%} of {sum(counts.values())} answers (a uniform guess: " \
-           f"{1 / len(counts):.0%})"
+    need(
+        abs(float(share) - truth) < 0.01,
+        f"{float(share):.2f} is not the most common answer's share here ({dict(counts)})",
+    )
+    return (
+        f"the most common answer is {truth:.0%} of {sum(counts.values())} answers (a uniform guess: "
+        f"{1 / len(counts):.0%})"
+    )
 
 
 @checker("10.1")
@@ -106,8 +131,11 @@ def position_after_crop(traj, policy, position: int) -> str:
     image = [i for i in span if int(ids[i]) == policy.image_token_id]
     pos = traj.positions(policy)
     truth = int(pos[0, image[-1] + 1])
-    need(int(position) == truth, f"{int(position)} is not it: the crop's image tokens start at position "
-         f"{int(pos[0, image[0]])} (after its vision-start marker); add max(h, w) of its merged grid")
+    need(
+        int(position) == truth,
+        f"{int(position)} is not it: the crop's image tokens start at position "
+        f"{int(pos[0, image[0]])} (after its vision-start marker); add max(h, w) of its merged grid",
+    )
     return f"the token after the image resumes at {truth} on all three axes"
 
 

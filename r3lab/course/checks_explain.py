@@ -1,15 +1,18 @@
 """The checks of lessons 40 and 45's exercises (explanations): each reads the student's records or summaries and
 holds their answer to what those show."""
+
 from __future__ import annotations
 
-from .checks import checker, need
 from ..core.settings import short
+from .checks import checker, need
 
 
 def _pointing(summary: dict, method: str) -> float:
     m = (summary or {}).get("methods", {}).get(method)
-    need(m is not None and m.get("pointing_game") is not None,
-         f"no pointing game for {short(method)} in this summary: pass `run.summary` of an explain run with that method")
+    need(
+        m is not None and m.get("pointing_game") is not None,
+        f"no pointing game for {short(method)} in this summary: pass `run.summary` of an explain run with that method",
+    )
     return float(m["pointing_game"])
 
 
@@ -23,11 +26,16 @@ def interval_by_hand(records, interval, method: str = "integrated_gradients") ->
     ci = faithfulness_intervals(records, "attention", n_boot=4000, seed=1)["pointing_game"]["methods"]
     need(method in ci, f"no {short(method)} in these records' faithfulness: {', '.join(ci)}")
     mean, clo, chi = ci[method]
-    need(lo <= mean <= hi, f"[{lo:.3f}, {hi:.3f}] does not hold the mean, {mean:.3f}: resample the crops, average "
-         "each resample, then take the 2.5th and 97.5th percentiles of those averages")
-    need(abs(lo - clo) <= 0.07 and abs(hi - chi) <= 0.07,
-         f"[{lo:.3f}, {hi:.3f}] is far from the percentile bootstrap's "
-         f"interval (about [{clo:.2f}, {chi:.2f}]): resample with replacement, as many crops as there are")
+    need(
+        lo <= mean <= hi,
+        f"[{lo:.3f}, {hi:.3f}] does not hold the mean, {mean:.3f}: resample the crops, average "
+        "each resample, then take the 2.5th and 97.5th percentiles of those averages",
+    )
+    need(
+        abs(lo - clo) <= 0.07 and abs(hi - chi) <= 0.07,
+        f"[{lo:.3f}, {hi:.3f}] is far from the percentile bootstrap's "
+        f"interval (about [{clo:.2f}, {chi:.2f}]): resample with replacement, as many crops as there are",
+    )
     return f"{method}'s pointing game {mean:.2f} [{lo:.2f}, {hi:.2f}]"
 
 
@@ -37,8 +45,10 @@ def patching_cell_by_cell(summary_block1, summary, rises: bool) -> str:
     p1, p0 = _pointing(summary_block1, "patching"), _pointing(summary, "patching")
     n1, n0 = (s["methods"]["patching"].get("n") for s in (summary_block1, summary))
     need(n1 == n0, f"the summaries cover {n1} and {n0} crops: explain the same samples both times")
-    need(summary_block1["methods"]["patching"] != summary["methods"]["patching"],
-         "the two patching rows are identical: explain again with block=1 in WhyConfig")
+    need(
+        summary_block1["methods"]["patching"] != summary["methods"]["patching"],
+        "the two patching rows are identical: explain again with block=1 in WhyConfig",
+    )
     need(bool(rises) == (p1 > p0), f"patching's pointing game went {p0:.2f} -> {p1:.2f}: look again")
     return f"patching's pointing game {p0:.2f} with blocks, {p1:.2f} cell by cell"
 
@@ -46,13 +56,18 @@ def patching_cell_by_cell(summary_block1, summary, rises: bool) -> str:
 @checker("45.3")
 def read_target(summary_read, method: str) -> str:
     """The method that points at the landmark most often when the maps explain the read."""
-    scores = {m: v["pointing_game"] for m, v in (summary_read or {}).get("methods", {}).items()
-              if m != "random" and v.get("pointing_game") is not None}
+    scores = {
+        m: v["pointing_game"]
+        for m, v in (summary_read or {}).get("methods", {}).items()
+        if m != "random" and v.get("pointing_game") is not None
+    }
     need(bool(scores), "no pointing game in this summary: explain with faithfulness_target='read'")
     need(method in scores, f"{short(method)} is not one of the methods: {', '.join(scores)}")
     top = max(scores.values())
-    need(scores[method] == top, f"{method} points at the landmark in {scores[method]:.0%} of the crops; another method "
-         f"does so in {top:.0%}")
+    need(
+        scores[method] == top,
+        f"{method} points at the landmark in {scores[method]:.0%} of the crops; another method does so in {top:.0%}",
+    )
     return f"{method}: {top:.0%} of the crops (random: {_pointing(summary_read, 'random'):.0%})"
 
 
@@ -60,8 +75,11 @@ def read_target(summary_read, method: str) -> str:
 def first_layer_attention(summary_layer0, above_random: bool) -> str:
     """Is the first layer's attention above the random map on the pointing game?"""
     att, rnd = _pointing(summary_layer0, "attention"), _pointing(summary_layer0, "random")
-    need(bool(above_random) == (att > rnd), f"the first layer's attention hits the landmark in {att:.0%} of the "
-         f"crops, the random map in {rnd:.0%}: look again")
+    need(
+        bool(above_random) == (att > rnd),
+        f"the first layer's attention hits the landmark in {att:.0%} of the "
+        f"crops, the random map in {rnd:.0%}: look again",
+    )
     return f"the first layer's attention {att:.0%}, the random map {rnd:.0%}"
 
 
@@ -73,8 +91,11 @@ def attention_in_box(records_layer0, share_in_box: float) -> str:
     boxed = [r for r in records_layer0 if r.box is not None and r.map("attention", "box") is not None]
     need(bool(boxed), "no record with a box and an attention map: explain the trajectories again with layers='0'")
     truth = sum(pointing_game(r.map("attention", "box"), r.box, r.cell) for r in boxed) / len(boxed)
-    need(abs(float(share_in_box) - truth) < 0.01, f"{float(share_in_box):.2f} is not the share in these records: count "
-         "the records whose attention map's hottest cell lies inside r.box, over those with a box")
+    need(
+        abs(float(share_in_box) - truth) < 0.01,
+        f"{float(share_in_box):.2f} is not the share in these records: count "
+        "the records whose attention map's hottest cell lies inside r.box, over those with a box",
+    )
     return f"attention's hottest cell in the box in {truth:.0%} of {len(boxed)} crop decisions"
 
 
@@ -85,8 +106,11 @@ def top_cells_shared(record, both: int) -> str:
     need(all(m is not None for m in maps), "this record lacks one of the maps: pass a record from section 1")
     tops = [set(m.reshape(-1).argsort(descending=True)[:5].tolist()) for m in maps]
     truth = len(tops[0] & tops[1])
-    need(int(both) == truth, f"{int(both)} is not the overlap of the two top fives here: flatten each map, take the "
-         "indices of its five largest values, and count the indices in both")
+    need(
+        int(both) == truth,
+        f"{int(both)} is not the overlap of the two top fives here: flatten each map, take the "
+        "indices of its five largest values, and count the indices in both",
+    )
     return f"{truth} of the five top cells shared"
 
 
@@ -98,8 +122,10 @@ def family_losing_most(records, family: str) -> str:
     fams = sorted({r.family for r in records})
     drop = {f: mean_effects([r for r in records if r.family == f], "crop:blank", "read") for f in fams}
     drop = {f: v["effect"][0] for f, v in drop.items() if v["n"]}
-    need(family in drop, f"{short(family)} has no blank-crop effect in these records; families with one: "
-                         f"{', '.join(drop)}")
+    need(
+        family in drop,
+        f"{short(family)} has no blank-crop effect in these records; families with one: {', '.join(drop)}",
+    )
     top = max(drop, key=drop.get)
     need(drop[family] >= drop[top], f"{family} loses {drop[family]:.2f} nats; {top} loses {drop[top]:.2f}")
     return ", ".join(f"{f} {v:+.2f}" for f, v in drop.items()) + " nats at the input"
@@ -111,11 +137,15 @@ def coarse_share(records, share: float) -> str:
     from ..explain.runs import mean_effects
 
     blank, coarse = (mean_effects(records, f"crop:{k}", "read") for k in ("blank", "coarse"))
-    need(blank["n"] and coarse["n"], "these records lack the blank or the coarse swap: explain with swaps including "
-         "both")
+    need(
+        blank["n"] and coarse["n"], "these records lack the blank or the coarse swap: explain with swaps including both"
+    )
     truth = coarse["effect"][0] / blank["effect"][0]
-    need(abs(float(share) - truth) < 0.02, f"{float(share):.2f} is not the coarse view's share here: divide its drop "
-         "at the input (level 'input') by the blank crop's")
+    need(
+        abs(float(share) - truth) < 0.02,
+        f"{float(share):.2f} is not the coarse view's share here: divide its drop "
+        "at the input (level 'input') by the blank crop's",
+    )
     return f"the coarse view costs {truth:.0%} of what a blank crop costs"
 
 
@@ -125,8 +155,11 @@ def relative_coordinates(box_absolute, box_relative, frame) -> str:
     back = frame.from_relative(tuple(float(v) for v in box_relative))
     grid = max(frame.input_w, frame.input_h) / 1000 + 1
     off = max(abs(a - float(b)) for a, b in zip(back, box_absolute))
-    need(off <= grid, f"{list(box_relative)} names input pixels {[round(v, 1) for v in back]}, {off:.1f} px from "
-         f"{list(box_absolute)}: scale each x by 1000 / input_w and each y by 1000 / input_h")
+    need(
+        off <= grid,
+        f"{list(box_relative)} names input pixels {[round(v, 1) for v in back]}, {off:.1f} px from "
+        f"{list(box_absolute)}: scale each x by 1000 / input_w and each y by 1000 / input_h",
+    )
     return f"{list(box_relative)} (0-1000) is {list(box_absolute)} in input pixels, to {off:.1f} px"
 
 
@@ -136,8 +169,11 @@ def refused_share(trajectories, share: float) -> str:
     events = [e for t in trajectories for e in t.events]
     need(bool(events), "these trajectories hold no crop call: pass recorder.trajectories of your run")
     truth = sum(not e.ok for e in events) / len(events)
-    need(abs(float(share) - truth) < 0.01, f"{float(share):.2f} is not the refused share of these {len(events)} calls "
-         "(count the events with e.ok False, over all events)")
+    need(
+        abs(float(share) - truth) < 0.01,
+        f"{float(share):.2f} is not the refused share of these {len(events)} calls "
+        "(count the events with e.ok False, over all events)",
+    )
     return f"{truth:.0%} of {len(events)} calls refused"
 
 
@@ -150,10 +186,16 @@ def iou_and_giou(quadrants, truth, iou, giou) -> str:
     need(len(quadrants) == len(iou) == len(giou), "one IoU and one GIoU reward per quadrant")
     for q, i, g in zip(quadrants, iou, giou):
         need(abs(float(i) - box_iou(truth, q)) < 1e-3, f"the IoU of {list(q)} with the landmark is not {float(i):.3f}")
-        need(abs(float(g) - (box_giou(truth, q) + 1) / 2) < 1e-3, f"the region reward of {list(q)} is (GIoU + 1) / 2, "
-             f"not {float(g):.3f}")
-    return "IoU " + ", ".join(f"{float(i):.2f}" for i in iou) + "; GIoU reward " + ", ".join(f"{float(g):.2f}"
-                                                                                         for g in giou)
+        need(
+            abs(float(g) - (box_giou(truth, q) + 1) / 2) < 1e-3,
+            f"the region reward of {list(q)} is (GIoU + 1) / 2, not {float(g):.3f}",
+        )
+    return (
+        "IoU "
+        + ", ".join(f"{float(i):.2f}" for i in iou)
+        + "; GIoU reward "
+        + ", ".join(f"{float(g):.2f}" for g in giou)
+    )
 
 
 @checker("60.4")
@@ -165,9 +207,10 @@ def larger_group(results_json, group: int = 8) -> str:
     path = Path(results_json)
     need(path.is_file(), f"{path} does not exist: run `python benchmarks/trl.py --group {group}` first")
     b = json.loads(path.read_text())
-    need(b.get("setting", {}).get("group_size") == group,
-         f"{path} was measured at G={b.get('setting', {}).get('group_size')}"
-         f", not {group}: run it with --group {group}")
+    need(
+        b.get("setting", {}).get("group_size") == group,
+        f"{path} was measured at G={b.get('setting', {}).get('group_size')}, not {group}: run it with --group {group}",
+    )
     need(b["r3lab"]["model_tokens"] == b["trl"]["model_tokens"], "the two engines wrote different token counts")
     return f"r3lab / TRL {b['tokens_per_s_ratio']:.2f}x at G={group}"
 
@@ -183,14 +226,19 @@ def _missing(v) -> bool:
 @checker("70.1")
 def metrics_without_pixels(rows_without_images, rows_with_images) -> str:
     """The crop metrics read the boxes and answers, not the pixels: the same rows with or without images."""
-    need(len(rows_without_images) == len(rows_with_images) > 0, "pass `crop_behaviour(...)` of the same run loaded "
-         "both ways (load_images=False and True)")
+    need(
+        len(rows_without_images) == len(rows_with_images) > 0,
+        "pass `crop_behaviour(...)` of the same run loaded both ways (load_images=False and True)",
+    )
     for a, b in zip(rows_without_images, rows_with_images):
         for k in _SAME:
             x, y = a.get(k), b.get(k)
-            need(x == y or (_missing(x) and _missing(y)) or (isinstance(x, float) and isinstance(y, float)
-                                                               and abs(x - y) < 1e-9),
-                 f"step {a.get('step')}: {k} is {x} without images and {y} with them: are these the same run?")
+            need(
+                x == y
+                or (_missing(x) and _missing(y))
+                or (isinstance(x, float) and isinstance(y, float) and abs(x - y) < 1e-9),
+                f"step {a.get('step')}: {k} is {x} without images and {y} with them: are these the same run?",
+            )
     return f"{len(rows_with_images)} steps: crop rate, IoU and accuracy identical without the pixels"
 
 
@@ -199,11 +247,16 @@ def thresholds_flag_healthy(rows_healthy, config) -> str:
     """A CollapseConfig under which the healthy run is (wrongly) flagged."""
     from ..evaluation.behaviour import detect_collapse
 
-    need(detect_collapse(rows_healthy)["collapsed"] is False, "these rows are flagged with the default thresholds "
-         "already: pass the healthy run's rows")
+    need(
+        detect_collapse(rows_healthy)["collapsed"] is False,
+        "these rows are flagged with the default thresholds already: pass the healthy run's rows",
+    )
     verdict = detect_collapse(rows_healthy, config)
-    need(verdict["collapsed"] is True, f"with {config} the healthy run is not flagged ({verdict['message']}): raise "
-         "`floor` or `drop`, or shorten `window`")
+    need(
+        verdict["collapsed"] is True,
+        f"with {config} the healthy run is not flagged ({verdict['message']}): raise "
+        "`floor` or `drop`, or shorten `window`",
+    )
     return f"flagged with {config}: {verdict['message']}"
 
 
@@ -219,12 +272,15 @@ def accuracy_with_a_crop_stops(rows, step: int) -> str:
 @checker("70.4")
 def real_checkpoint(explained_real, explained_tiny, concentrates_more: bool) -> str:
     """Does the real checkpoint's attention concentrate in the box more than r3-tiny's? From the two explanations."""
+
     def mean(ex):
         vals = [e.attention.mass_in_box for exps in ex.values() for e in exps if e.ok and e.attention is not None]
         need(bool(vals), "an explanation without a crop that was cut: explain the run's cropped trajectories")
         return sum(vals) / len(vals)
 
     real, tiny = mean(explained_real), mean(explained_tiny)
-    need(bool(concentrates_more) == (real > tiny), f"attention in the box: the checkpoint {real:.2f}, r3-tiny "
-         f"{tiny:.2f}: look again")
+    need(
+        bool(concentrates_more) == (real > tiny),
+        f"attention in the box: the checkpoint {real:.2f}, r3-tiny {tiny:.2f}: look again",
+    )
     return f"attention in the box: the checkpoint {real:.2f}, r3-tiny {tiny:.2f}"

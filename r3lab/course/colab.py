@@ -5,13 +5,14 @@ One text (`SETUP_CELL`), written by `python -m r3lab.course.syllabus` as the fir
 solution and into docs/colab.md (`write_setup_cells`); `tests/course/test_colab.py` checks each copy, runs it here
 (nothing happens) and runs its install branch on a fresh clone.
 """
+
 from __future__ import annotations
 
 import json
 import re
 
 MARK = "# r3lab set-up"  # the cell's first line: how the cell is found again
-SETUP_CELL = f'''{MARK}: on Colab this clones r3lab and installs r3lab[course] (once a session, no restart);
+SETUP_CELL = f"""{MARK}: on Colab this clones r3lab and installs r3lab[course] (once a session, no restart);
 # wherever r3lab is installed already (a clone's kernel, Binder, pip) it does nothing.
 import importlib.util, os, subprocess, sys
 if importlib.util.find_spec("r3lab") is None:
@@ -24,7 +25,7 @@ if importlib.util.find_spec("r3lab") is None:
         subprocess.run(["git", "clone", "--quiet", "--depth", "1", REPO, HOME], check=True)
     subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "-e", HOME + "[course]"], check=True)
     sys.path.insert(0, HOME)  # this kernel imports the clone at once, without a restart
-    os.chdir(os.path.join(HOME, "notebooks"))'''
+    os.chdir(os.path.join(HOME, "notebooks"))"""
 
 
 def is_setup_cell(cell: dict) -> bool:
@@ -38,8 +39,14 @@ def fill_notebook(text: str) -> str:
     nb = json.loads(text)
     cells = nb.get("cells", [])
     first = next((i for i, c in enumerate(cells) if c.get("cell_type") == "code"), len(cells))
-    cell = {"cell_type": "code", "execution_count": None, "id": "r3lab-setup", "metadata": {}, "outputs": [],
-            "source": SETUP_CELL.splitlines(keepends=True)}
+    cell = {
+        "cell_type": "code",
+        "execution_count": None,
+        "id": "r3lab-setup",
+        "metadata": {},
+        "outputs": [],
+        "source": SETUP_CELL.splitlines(keepends=True),
+    }
     if first < len(cells) and is_setup_cell(cells[first]):
         if "".join(cells[first]["source"]) == SETUP_CELL:
             return text

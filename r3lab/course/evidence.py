@@ -5,6 +5,7 @@ so each method's pointing game, deletion and insertion area gets a percentile bo
 and each difference to a reference method (attention) a paired one (the same resampled crops for both). A
 difference whose interval excludes 0 is a lead or a trail; the rest are ties, and `faithfulness_verdicts` says so.
 """
+
 from __future__ import annotations
 
 from typing import Sequence
@@ -27,8 +28,9 @@ def _values(records: Sequence, methods: Sequence[str], field: str) -> np.ndarray
     return np.asarray(rows, dtype=float).reshape(-1, len(methods))
 
 
-def faithfulness_intervals(records: Sequence, reference: str = "attention", n_boot: int = 2000, seed: int = 0,
-                           level: float = 0.95) -> dict:
+def faithfulness_intervals(
+    records: Sequence, reference: str = "attention", n_boot: int = 2000, seed: int = 0, level: float = 0.95
+) -> dict:
     """Per measure: each method's mean and interval (`methods[m] = (mean, lo, hi)`) and each method's paired
     difference to `reference` (`vs[m] = (mean, lo, hi)`, method minus reference), over `n` crops."""
     methods = sorted({m for r in records for m in (r.faithfulness or {})}, key=lambda m: (m == "random", m))
@@ -47,10 +49,14 @@ def faithfulness_intervals(records: Sequence, reference: str = "attention", n_bo
         ref = methods.index(reference)
         out[field] = {
             "n": len(v),
-            "methods": {m: (float(v[:, j].mean()), *map(float, np.percentile(boot[:, j], q)))
-                        for j, m in enumerate(methods)},
-            "vs": {m: (float((v[:, j] - v[:, ref]).mean()), *map(float, np.percentile(boot[:, j] - boot[:, ref], q)))
-                   for j, m in enumerate(methods) if m != reference},
+            "methods": {
+                m: (float(v[:, j].mean()), *map(float, np.percentile(boot[:, j], q))) for j, m in enumerate(methods)
+            },
+            "vs": {
+                m: (float((v[:, j] - v[:, ref]).mean()), *map(float, np.percentile(boot[:, j] - boot[:, ref], q)))
+                for j, m in enumerate(methods)
+                if m != reference
+            },
         }
     return out
 
@@ -88,8 +94,15 @@ def faithfulness_rows(ci: dict) -> list[dict]:
 
 def pair_rows(agree: dict) -> list[dict]:
     """`agreement`'s pairwise numbers as table rows ("a" / "b" columns: its keys join the names with '|')."""
-    return [{"method": k.split("|")[0], "and": k.split("|")[1], "same hottest cell": v,
-             "rank correlation": agree["rank_corr"][k]} for k, v in agree["same_top"].items()]
+    return [
+        {
+            "method": k.split("|")[0],
+            "and": k.split("|")[1],
+            "same hottest cell": v,
+            "rank correlation": agree["rank_corr"][k],
+        }
+        for k, v in agree["same_top"].items()
+    ]
 
 
 def verdict_markdown(ci: dict) -> str:
@@ -103,10 +116,13 @@ def verdict_markdown(ci: dict) -> str:
         parts = []
         for m, (d, lo, hi) in ci[f]["vs"].items():
             parts.append(f"{standing(ci, f, m)} {m} ({m} − {ref}: {d:+.3f} [{lo:+.3f}, {hi:+.3f}])")
-        out.append(f"- **{LABEL[f]}** ({'lower' if BETTER[f] < 0 else 'higher'} is better), {ref} " + "; ".join(parts)
-                   + ".")
-    return f"On {ci['pointing_game']['n']} crops, {int(ci['level'] * 100)} % paired bootstrap intervals:\n\n" + \
-        "\n".join(out)
+        out.append(
+            f"- **{LABEL[f]}** ({'lower' if BETTER[f] < 0 else 'higher'} is better), {ref} " + "; ".join(parts) + "."
+        )
+    return (
+        f"On {ci['pointing_game']['n']} crops, {int(ci['level'] * 100)} % paired bootstrap intervals:\n\n"
+        + "\n".join(out)
+    )
 
 
 def landmark_blocks(records: Sequence, block: int) -> float:
@@ -143,36 +159,56 @@ def looking_and_reading(results: dict, family: str = "read_one") -> list[str]:
         return out
     sft = _acc(rows, "sft", family)
     s = rows["sft"][family]
-    out.append(f"The SFT model crops on {s['crop_rate']:.0%} of the {family} questions and its {family} crops hold the "
-               f"detail {s.get('contains_detail', float('nan')):.0%} of the time ({family} crop IoU "
-               f"{s['crop_iou']:.2f}; the table's crop columns are over every family): it already looks in the right "
-               "place.")
+    out.append(
+        f"The SFT model crops on {s['crop_rate']:.0%} of the {family} questions and its {family} crops hold the "
+        f"detail {s.get('contains_detail', float('nan')):.0%} of the time ({family} crop IoU "
+        f"{s['crop_iou']:.2f}; the table's crop columns are over every family): it already looks in the right "
+        "place."
+    )
     if "oracle" in rows:
         ora = _acc(rows, "oracle", family)
         d = 100 * (ora[0] - sft[0])
-        how = ("within the intervals" if not _apart(ora, sft) else f"{'above' if d > 0 else 'below'} it, the intervals "
-               "apart")
-        out.append(f"Row (5), the same model given the true region for every crop it asks for, reads {ora[0]:.1%} "
-                   f"[{ora[1]:.1%}, {ora[2]:.1%}] against its own {sft[0]:.1%} [{sft[1]:.1%}, {sft[2]:.1%}] "
-                   f"({d:+.1f} points, {how}). Perfect boxes add "
-                   + ("little: the SFT model's misses are in *reading* the crop, not in looking. Row (5) is the oracle "
-                      "box for this model, not an upper bound on accuracy." if d < 5 else
-                      "clearly: part of the SFT model's misses are in where it looks."))
+        how = (
+            "within the intervals"
+            if not _apart(ora, sft)
+            else f"{'above' if d > 0 else 'below'} it, the intervals apart"
+        )
+        out.append(
+            f"Row (5), the same model given the true region for every crop it asks for, reads {ora[0]:.1%} "
+            f"[{ora[1]:.1%}, {ora[2]:.1%}] against its own {sft[0]:.1%} [{sft[1]:.1%}, {sft[2]:.1%}] "
+            f"({d:+.1f} points, {how}). Perfect boxes add "
+            + (
+                "little: the SFT model's misses are in *reading* the crop, not in looking. Row (5) is the oracle "
+                "box for this model, not an upper bound on accuracy."
+                if d < 5
+                else "clearly: part of the SFT model's misses are in where it looks."
+            )
+        )
     if "sft_rgrpo" in rows:
         rg, r = _acc(rows, "sft_rgrpo", family), rows["sft_rgrpo"][family]
-        out.append(f"SFT + R-GRPO reads {rg[0]:.1%} [{rg[1]:.1%}, {rg[2]:.1%}] ({100 * (rg[0] - sft[0]):+.1f} points) "
-                   f"while its {family} crop IoU moves {s['crop_iou']:.3f} → {r['crop_iou']:.3f}: the gain is in "
-                   "reading, not "
-                   "in looking; the crops were already on the detail." if rg[0] > sft[0] else
-                   f"SFT + R-GRPO reads {rg[0]:.1%} against the SFT model's {sft[0]:.1%}.")
+        out.append(
+            f"SFT + R-GRPO reads {rg[0]:.1%} [{rg[1]:.1%}, {rg[2]:.1%}] ({100 * (rg[0] - sft[0]):+.1f} points) "
+            f"while its {family} crop IoU moves {s['crop_iou']:.3f} → {r['crop_iou']:.3f}: the gain is in "
+            "reading, not "
+            "in looking; the crops were already on the detail."
+            if rg[0] > sft[0]
+            else f"SFT + R-GRPO reads {rg[0]:.1%} against the SFT model's {sft[0]:.1%}."
+        )
         if "rgrpo_no_region" in rows:
             nr = _acc(rows, "rgrpo_no_region", family)
-            out.append(f"Without the region reward R-GRPO reads {nr[0]:.1%} [{nr[1]:.1%}, {nr[2]:.1%}]"
-                       + (": the same within the intervals, so the region reward is not what moved accuracy."
-                          if not _apart(nr, rg) else "."))
+            out.append(
+                f"Without the region reward R-GRPO reads {nr[0]:.1%} [{nr[1]:.1%}, {nr[2]:.1%}]"
+                + (
+                    ": the same within the intervals, so the region reward is not what moved accuracy."
+                    if not _apart(nr, rg)
+                    else "."
+                )
+            )
     if "sft_rgrpo" in rows and (stop := sft_stop(results, family)):
-        out.append(f"How big R-GRPO's gain is depends on where SFT stopped: {stop} An SFT that already reads well "
-                   "leaves R-GRPO less room (the model card's limits).")
+        out.append(
+            f"How big R-GRPO's gain is depends on where SFT stopped: {stop} An SFT that already reads well "
+            "leaves R-GRPO less room (the model card's limits)."
+        )
     return out
 
 
@@ -184,14 +220,21 @@ def sft_stop(results: dict, family: str = "read_one") -> str:
         return ""
     checks = [c for c in results.get("sft_read_checks") or [] if family in c]
     end = _acc(results["rows"], "sft", family)[0] if family in results["rows"].get("sft", {}) else None
-    text = (f"the recipe trains {family} last, in rounds, while a held-out check reads it below a floor of "
-            f"{bar:.0f} % (`sft_read.check.bar`)")
+    text = (
+        f"the recipe trains {family} last, in rounds, while a held-out check reads it below a floor of "
+        f"{bar:.0f} % (`sft_read.check.bar`)"
+    )
     if len(checks) >= 2:
-        text += (f"; it took {len(checks) - 1} rounds ({checks[-1]['steps'] - checks[0]['steps']} steps), the last "
-                 f"jumping from {checks[-2][family]:.0f} % to {checks[-1][family]:.0f} % on {checks[-1]['n']} "
-                 "questions")
-    return text + ("." if end is None else f", so the SFT row reads {end:.1%}: the floor is where training may stop, "
-                   "not where the model stopped.")
+        text += (
+            f"; it took {len(checks) - 1} rounds ({checks[-1]['steps'] - checks[0]['steps']} steps), the last "
+            f"jumping from {checks[-2][family]:.0f} % to {checks[-1][family]:.0f} % on {checks[-1]['n']} "
+            "questions"
+        )
+    return text + (
+        "."
+        if end is None
+        else f", so the SFT row reads {end:.1%}: the floor is where training may stop, not where the model stopped."
+    )
 
 
 def _sft_read_bar(config: dict) -> float | None:

@@ -16,6 +16,7 @@ solution printed at default sizes, recorded from `make solutions` into `expected
 written into the lesson by `python -m r3lab.course.syllabus`. `check(key, ...)` runs the exercise's check on what the
 student computed and prints a pass, or what is wrong; the checks are in `r3lab.course.checks`.
 """
+
 from __future__ import annotations
 
 import json
@@ -60,10 +61,13 @@ def exercises(notebook: str | Path) -> list[Exercise]:
     heads = list(META.finditer(section))
     out = []
     for i, m in enumerate(heads):
-        body = section[m.end(): heads[i + 1].start() if i + 1 < len(heads) else len(section)]
+        body = section[m.end() : heads[i + 1].start() if i + 1 < len(heads) else len(section)]
         call = CHECK_CALL.search(body)
-        out.append(Exercise(path.stem, int(m[1]), m[2], m[3].count("●"), int(m[4]), m[5], body.strip(),
-                            call[1] if call else None))
+        out.append(
+            Exercise(
+                path.stem, int(m[1]), m[2], m[3].count("●"), int(m[4]), m[5], body.strip(), call[1] if call else None
+            )
+        )
     return out
 
 
@@ -79,8 +83,11 @@ def numbered(notebook: str | Path) -> list[int]:
 def expected(key: str, path: Path = EXPECTED) -> str:
     """The expected output of exercise `key` as the solutions' default run recorded it."""
     data = json.loads(path.read_text()) if path.is_file() else {}
-    return data.get(key, "not recorded yet: run `make solutions`, then `python -m r3lab.course.syllabus --expected "
-                         "runs/main/solutions/results.json`")
+    return data.get(
+        key,
+        "not recorded yet: run `make solutions`, then `python -m r3lab.course.syllabus --expected "
+        "runs/main/solutions/results.json`",
+    )
 
 
 def record_expected(results_json: str | Path, path: Path = EXPECTED) -> dict[str, str]:
@@ -107,16 +114,23 @@ def check(key: str, *args, **kwargs) -> bool:
     from . import checks_audit, checks_early, checks_explain, checks_replication, checks_train  # noqa: F401
 
     if not isinstance(key, str) or key not in CHECKS:
-        print(f"✗ no check for exercise {short(key)}; the checks are {', '.join(sorted(CHECKS))}: call it as "
-              "check(\"20.1\", ...) with the key the exercise names")
+        print(
+            f"✗ no check for exercise {short(key)}; the checks are {', '.join(sorted(CHECKS))}: call it as "
+            'check("20.1", ...) with the key the exercise names'
+        )
         return False
     import inspect
 
     fn = CHECKS[key]
     sig = inspect.signature(fn)
-    takes = f"it takes check({short(key)}, " + ", ".join(
-        p.name if p.default is inspect.Parameter.empty else f"{p.name}={p.default!r}" for p in sig.parameters.values()
-    ) + ")"
+    takes = (
+        f"it takes check({short(key)}, "
+        + ", ".join(
+            p.name if p.default is inspect.Parameter.empty else f"{p.name}={p.default!r}"
+            for p in sig.parameters.values()
+        )
+        + ")"
+    )
     try:
         given = sig.bind(*args, **kwargs)
     except TypeError as e:  # called with the wrong things: say what it takes
@@ -130,8 +144,10 @@ def check(key: str, *args, **kwargs) -> bool:
     except Exception as e:  # noqa: BLE001 - what a student passes is input: a wrong type gets a hint, not a traceback
         got = ", ".join(f"{k}={short(v, 60)} ({type(v).__name__})" for k, v in given.arguments.items())
         doc = (fn.__doc__ or "").strip().split("\n")[0]
-        print(f"✗ exercise {key}: what it was given is not what it reads ({type(e).__name__}: {short(str(e), 160)}). "
-              f"You passed {got}; {takes}: {doc}")
+        print(
+            f"✗ exercise {key}: what it was given is not what it reads ({type(e).__name__}: {short(str(e), 160)}). "
+            f"You passed {got}; {takes}: {doc}"
+        )
         return False
     print(f"✓ exercise {key} passed" + (f": {said}" if said else ""))
     return True

@@ -3,6 +3,7 @@
 A notebook's parameters cell holds its defaults; in smoke mode (CI) `sizes` swaps in the small
 values listed here, one table for the whole series, so the lesson reads the same either way.
 """
+
 from __future__ import annotations
 
 import html
@@ -13,8 +14,17 @@ import warnings
 from pathlib import Path
 from types import SimpleNamespace
 
-from ..core.env import (ASSETS, IN_CI, REPO_ROOT, configure_display, configure_threads, describe, headless,
-                        pick_device, seed_everything)
+from ..core.env import (
+    ASSETS,
+    IN_CI,
+    REPO_ROOT,
+    configure_display,
+    configure_threads,
+    describe,
+    headless,
+    pick_device,
+    seed_everything,
+)
 from ..model.policy import Policy, load_policy
 from ..model.tiny import TinyConfig, build_tiny
 
@@ -22,10 +32,25 @@ REPORT_MIME = "application/vnd.r3lab.report+json"  # the output field the runner
 SMOKE = {  # lesson -> the sizes smoke mode runs it with (CI: every notebook well under a minute)
     "00_build_vlir": {"n": 40, "n_probe": 40},
     "10_interleaved_inference": {"group_size": 2, "curve_crops": 1, "repeats": 1},
-    "20_sft": {"n_train": 16, "n_eval": 4, "steps": 4, "batch_size": 4, "warmup": 1.0, "max_new_tokens": 24,
-               "shown": 2},
-    "30_rgrpo": {"n_train": 4, "n_eval": 2, "steps": 2, "batch_size": 4, "group_size": 2, "sft_steps": 0,
-                 "max_new_tokens": 16, "shown": 2},
+    "20_sft": {
+        "n_train": 16,
+        "n_eval": 4,
+        "steps": 4,
+        "batch_size": 4,
+        "warmup": 1.0,
+        "max_new_tokens": 24,
+        "shown": 2,
+    },
+    "30_rgrpo": {
+        "n_train": 4,
+        "n_eval": 2,
+        "steps": 2,
+        "batch_size": 4,
+        "group_size": 2,
+        "sft_steps": 0,
+        "max_new_tokens": 16,
+        "shown": 2,
+    },
     "40_explain_crops": {"n_samples": 2, "steps": 2, "block": 8},
     "45_which_explanation_is_faithful": {"n_samples": 2, "steps": 2, "block": 8, "curve_steps": 2},
     "47_did_the_crop_matter": {"n_live": 2, "k": 2},
@@ -35,19 +60,43 @@ SMOKE = {  # lesson -> the sizes smoke mode runs it with (CI: every notebook wel
 # notebook 50: every stage, briefly (the check measured, not enforced), in the kernel's own process (the job
 # scheduler's start-up costs more than these steps; tests/recipe runs it)
 SMOKE_RECIPE = {  # RecipeConfig.from_settings(**SMOKE_RECIPE): fields, and each phase's settings by path
-    "n_train": 24, "n_eval": 3, "parallel": 1, "train_rollout": {"max_new_tokens": 24},
-    "eval_rollout": {"max_new_tokens": 24}, "base.batch": 4, "sft.batch": 4,
-    "ground.steps": 2, "ground.mix.samples": 24, "ground.check.n": 4, "ground.check.bar": 0.0, "pairs.steps": 1,
-    "read_first.steps": 1, "read_focus.steps": 1, "read.steps": 1, "read.check.n": 2, "read.check.bar": 0.0,
-    "drill.steps": 1, "drill.check.n": 2, "drill.check.bar": 0.0,
-    "compare.steps": 1, "compare.check.n": 2, "compare.check.bar": 0.0, "compare.check.ground_bar": 0.0,
-    "sft.steps": 2, "sft.check.n": 2, "sft.check.bar": 0.0, "sft_read.check.n": 2, "sft_read.check.bar": 0.0,
-    "rgrpo.steps": 1, "rgrpo.batch": 4, "rgrpo.group_size": 2}
+    "n_train": 24,
+    "n_eval": 3,
+    "parallel": 1,
+    "train_rollout": {"max_new_tokens": 24},
+    "eval_rollout": {"max_new_tokens": 24},
+    "base.batch": 4,
+    "sft.batch": 4,
+    "ground.steps": 2,
+    "ground.mix.samples": 24,
+    "ground.check.n": 4,
+    "ground.check.bar": 0.0,
+    "pairs.steps": 1,
+    "read_first.steps": 1,
+    "read_focus.steps": 1,
+    "read.steps": 1,
+    "read.check.n": 2,
+    "read.check.bar": 0.0,
+    "drill.steps": 1,
+    "drill.check.n": 2,
+    "drill.check.bar": 0.0,
+    "compare.steps": 1,
+    "compare.check.n": 2,
+    "compare.check.bar": 0.0,
+    "compare.check.ground_bar": 0.0,
+    "sft.steps": 2,
+    "sft.check.n": 2,
+    "sft.check.bar": 0.0,
+    "sft_read.check.n": 2,
+    "sft_read.check.bar": 0.0,
+    "rgrpo.steps": 1,
+    "rgrpo.batch": 4,
+    "rgrpo.group_size": 2,
+}
 
 
 # an extra of `r3lab[course]` -> (the module it brings, what a lesson uses it for)
-EXTRAS = {"explain": ("captum", "gradient x input and integrated gradients"),
-          "trl": ("trl", "TRL's GRPOTrainer")}
+EXTRAS = {"explain": ("captum", "gradient x input and integrated gradients"), "trl": ("trl", "TRL's GRPOTrainer")}
 
 
 class MissingExtra(ImportError):
@@ -77,17 +126,20 @@ def require(*extras: str, what: str = "this lesson") -> None:
             except ImportError:
                 found = False
         if not found:
-            raise MissingExtra(f"{what} needs {module} ({use}), which is not installed: "
-                               f"pip install 'r3lab[{extra}]' (or 'r3lab[course]' for every lesson)")
+            raise MissingExtra(
+                f"{what} needs {module} ({use}), which is not installed: "
+                f"pip install 'r3lab[{extra}]' (or 'r3lab[course]' for every lesson)"
+            )
 
 
 class Machine(dict):
     """What `setup` returns: the machine's facts (python, torch, device, threads, ...), shown as a small table."""
 
     def _repr_html_(self) -> str:
-        cells = "".join(f"<tr><th style=\"text-align:left\">{html.escape(str(k))}</th>"
-                        f"<td>{html.escape(str(v))}</td></tr>"
-                        for k, v in self.items())
+        cells = "".join(
+            f'<tr><th style="text-align:left">{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>'
+            for k, v in self.items()
+        )
         return f'<table class="r3lab-machine">{cells}</table>'
 
 
@@ -113,8 +165,9 @@ def setup(seed: int, device: str = "auto", needs: tuple[str, ...] | list[str] = 
         display["plotly_renderer"] = f"r3lab: PNG by {figure_backend()}"
     info = Machine(describe(dev))
     info["device"] = dev
-    info["figures"] = (f"matplotlib {display['matplotlib_backend'].rsplit('.', 1)[-1]}; "
-                       f"plotly {display['plotly_renderer']}")
+    info["figures"] = (
+        f"matplotlib {display['matplotlib_backend'].rsplit('.', 1)[-1]}; plotly {display['plotly_renderer']}"
+    )
     return info
 
 
@@ -143,8 +196,9 @@ def sizes(lesson: str, smoke: bool, **values) -> SimpleNamespace:
     return SimpleNamespace(**{**values, **(small if smoke else {})})
 
 
-def start_policy(checkpoint: str = "", smoke: bool = False, seed: int = 0, shipped: str = "r3-tiny-sft",
-                 device=None) -> tuple[Policy, str]:
+def start_policy(
+    checkpoint: str = "", smoke: bool = False, seed: int = 0, shipped: str = "r3-tiny-sft", device=None
+) -> tuple[Policy, str]:
     """The policy a lesson starts from, and where it came from ("" for an untrained r3-tiny).
 
     A given `checkpoint` is always loaded (a wrong path is an error naming what was expected);
@@ -189,9 +243,14 @@ def report(**numbers) -> Report:
         rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{html.escape(_fmt(v))}</td></tr>" for k, v in clean.items())
         record = {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in clean.items()}
         # NaN (not measured) is JSON null; the order rides along (saved notebooks sort object keys)
-        display({REPORT_MIME: {"values": json.loads(json.dumps(record, default=str)), "order": list(record)},
-                 "text/html": f'<table class="r3lab-report"><tr><th>key number</th><th>value</th></tr>{rows}</table>',
-                 "text/plain": ", ".join(f"{k} = {_fmt(v)}" for k, v in clean.items())}, raw=True)
+        display(
+            {
+                REPORT_MIME: {"values": json.loads(json.dumps(record, default=str)), "order": list(record)},
+                "text/html": f'<table class="r3lab-report"><tr><th>key number</th><th>value</th></tr>{rows}</table>',
+                "text/plain": ", ".join(f"{k} = {_fmt(v)}" for k, v in clean.items()),
+            },
+            raw=True,
+        )
     return clean
 
 

@@ -10,6 +10,7 @@ the reference machine's, recorded there with `--record` when the series' times w
 seconds, are compared: a busy machine shares its cores, and the projection is for the machine when it is free.
 The verdict is one line: the machine can run the course or not, and why.
 """
+
 from __future__ import annotations
 
 import json
@@ -49,15 +50,24 @@ class Report:
     def lines(self) -> list[str]:
         out = [f"{'ok ' if ok else 'NO '} {name}: {value}" for name, value, ok in self.facts]
         if self.calibration_s is not None:
-            rel = (f", {self.factor:.1f}x the reference machine's {self.reference_s:.1f} s" if self.factor
-                   else " (no reference recorded: times below are the reference machine's)")
+            rel = (
+                f", {self.factor:.1f}x the reference machine's {self.reference_s:.1f} s"
+                if self.factor
+                else " (no reference recorded: times below are the reference machine's)"
+            )
             out.append(f"    calibration: {self.calibration_s:.1f} CPU s ({self.wall_s:.1f} s of wall time){rel}")
         if self.projected:
             out.append("    expected lesson times here, the machine otherwise idle (default parameters):")
             out += [f"      {name:<38} {timing.fmt(s)}" for name, s in self.projected.items()]
             out.append(f"      {'the whole series':<38} {timing.fmt(sum(self.projected.values()))}")
-        out.append(("the machine can run the course" if self.ok else "the machine cannot run the course as it is: "
-                    + "; ".join(f"{n} ({v})" for n, v, ok in self.facts if not ok)))
+        out.append(
+            (
+                "the machine can run the course"
+                if self.ok
+                else "the machine cannot run the course as it is: "
+                + "; ".join(f"{n} ({v})" for n, v, ok in self.facts if not ok)
+            )
+        )
         return out
 
 
@@ -79,13 +89,24 @@ def facts(root: Path | None = None) -> list[tuple[str, str, bool]]:
     from .syllabus import LESSONS
 
     missing = [m for m in NEEDS if find_spec(m) is None]
-    out.append(("packages", "all there" if not missing else "missing: " + ", ".join(missing)
-                + " (pip install -e '.[course]')", not missing))
+    out.append(
+        (
+            "packages",
+            "all there" if not missing else "missing: " + ", ".join(missing) + " (pip install -e '.[course]')",
+            not missing,
+        )
+    )
     for extra, (module, use) in EXTRAS.items():  # a lesson's own library: that lesson cannot run without it
         lessons = ", ".join(x.notebook[:2] for x in LESSONS if extra in x.extras)
-        out.append((module, "installed" if find_spec(module) else
-                    f"not installed: lessons {lessons} need it ({use}): pip install -e '.[course]'",
-                    find_spec(module) is not None))
+        out.append(
+            (
+                module,
+                "installed"
+                if find_spec(module)
+                else f"not installed: lessons {lessons} need it ({use}): pip install -e '.[course]'",
+                find_spec(module) is not None,
+            )
+        )
     for name, why in OPTIONAL.items():
         out.append((name, "installed" if find_spec(name) else f"not installed: {why}", True))
     try:
@@ -103,8 +124,11 @@ def facts(root: Path | None = None) -> list[tuple[str, str, bool]]:
     free = shutil.disk_usage(root or Path.cwd()).free / 1e9
     out.append(("free disk", f"{free:.1f} GB", free >= MIN_DISK_GB))
     out.append(("CPUs", f"{os.cpu_count()} (OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')})", True))
-    ckpts = [n for n in ("r3-tiny-base", "r3-tiny-sft", "r3-tiny-rgrpo")
-             if not (ASSETS / "checkpoints" / n / "config.json").is_file()]
+    ckpts = [
+        n
+        for n in ("r3-tiny-base", "r3-tiny-sft", "r3-tiny-rgrpo")
+        if not (ASSETS / "checkpoints" / n / "config.json").is_file()
+    ]
     out.append(("shipped checkpoints", "all there" if not ckpts else "missing: " + ", ".join(ckpts), not ckpts))
     from ..viz.static import figure_backend
 
@@ -153,8 +177,14 @@ def run_check(calibration: bool = True, times: Path | None = None) -> Report:
         report.calibration_s, report.wall_s = calibrate()
         report.reference_s = (timing.load(path).get("calibration") or {}).get("cpu_s")
         factor = report.factor or 1.0
-        report.projected = {x.notebook: factor * (timing.seconds(x.notebook, "cpu_s", path, required=False)
-                                                  or timing.seconds(x.notebook, "default_s", path)) for x in LESSONS}
+        report.projected = {
+            x.notebook: factor
+            * (
+                timing.seconds(x.notebook, "cpu_s", path, required=False)
+                or timing.seconds(x.notebook, "default_s", path)
+            )
+            for x in LESSONS
+        }
     return report
 
 
@@ -163,6 +193,9 @@ def record_calibration(cpu_s: float, path: Path | None = None) -> None:
     lesson times measured on it."""
     path = path or timing.TIMES
     data = timing.load(path)
-    data["calibration"] = {"cpu_s": round(cpu_s, 2), "cpus": os.cpu_count(),
-                           "load": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None}
+    data["calibration"] = {
+        "cpu_s": round(cpu_s, 2),
+        "cpus": os.cpu_count(),
+        "load": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
+    }
     Path(path).write_text(json.dumps(data, indent=1) + "\n")

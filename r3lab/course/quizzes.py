@@ -7,6 +7,7 @@
 each choice is a `- [x]` (right) or `- [ ]` line followed by an indented line saying why. The instructor's quiz
 page is drawn from the same file (`quiz_markdown`).
 """
+
 from __future__ import annotations
 
 import html
@@ -42,8 +43,10 @@ def load(path: Path = BANK) -> dict[str, list[Question]]:
         if question is None:
             return
         if not choices or sum(c.right for c in choices) != 1 or any(not c.why for c in choices):
-            raise ValueError(f"{path}: the question before line {line_no} ({question[:50]!r}) needs choices, exactly "
-                             "one marked [x], and a why line under each")
+            raise ValueError(
+                f"{path}: the question before line {line_no} ({question[:50]!r}) needs choices, exactly "
+                "one marked [x], and a why line under each"
+            )
         out[lesson].append(Question(question, tuple(choices)))
 
     lines = path.read_text(encoding="utf-8").splitlines()
@@ -97,16 +100,22 @@ class Quiz:
         parts = ['<div class="r3lab-quiz">']
         for n, q in enumerate(self.questions, 1):
             items = "".join(f"<li><b>{LETTERS[i]}</b>. {_md(c.text)}</li>" for i, c in enumerate(q.choices))
-            whys = "".join(f"<li><b>{LETTERS[i]}</b> ({'right' if c.right else 'wrong'}): {_md(c.why)}</li>"
-                           for i, c in enumerate(q.choices))
-            parts.append(f"<p><b>{n}.</b> {_md(q.text)}</p><ul style=\"list-style:none\">{items}</ul>"
-                         f"<details><summary>answer</summary><ul>{whys}</ul></details>")
-        parts.append(f"<p><small>Answer in code: <code>answer({self.lesson!r}, question, \"a\")</code>.</small></p>")
+            whys = "".join(
+                f"<li><b>{LETTERS[i]}</b> ({'right' if c.right else 'wrong'}): {_md(c.why)}</li>"
+                for i, c in enumerate(q.choices)
+            )
+            parts.append(
+                f'<p><b>{n}.</b> {_md(q.text)}</p><ul style="list-style:none">{items}</ul>'
+                f"<details><summary>answer</summary><ul>{whys}</ul></details>"
+            )
+        parts.append(f'<p><small>Answer in code: <code>answer({self.lesson!r}, question, "a")</code>.</small></p>')
         return "".join(parts) + "</div>"
 
     def __str__(self) -> str:
-        return "\n\n".join(f"{n}. {q.text}\n" + "\n".join(f"   {LETTERS[i]}. {c.text}" for i, c in enumerate(q.choices))
-                           for n, q in enumerate(self.questions, 1))
+        return "\n\n".join(
+            f"{n}. {q.text}\n" + "\n".join(f"   {LETTERS[i]}. {c.text}" for i, c in enumerate(q.choices))
+            for n, q in enumerate(self.questions, 1)
+        )
 
     __repr__ = __str__
 
@@ -129,7 +138,7 @@ def answer(lesson: str, question: int, choice: str) -> bool:
         print(f"✗ the {lesson} quiz has questions 1..{len(qs)}, not {short(question)}; {how}")
         return False
     q = qs[question - 1]
-    letters = LETTERS[:len(q.choices)]
+    letters = LETTERS[: len(q.choices)]
     pick = choice.strip().lower() if isinstance(choice, str) else None
     if pick is None or len(pick) != 1 or pick not in letters:
         print(f"✗ question {question} has choices {', '.join(letters)}, not {short(choice)}; {how}")
@@ -148,7 +157,8 @@ def quiz_markdown(path: Path = BANK) -> str:
         out.append(f"## {lesson}\n")
         for n, q in enumerate(qs, 1):
             out.append(f"**{n}. {q.text}**\n")
-            out += [f"- {LETTERS[i]}. {c.text} {'(right)' if c.right else ''}\n  *{c.why}*"
-                    for i, c in enumerate(q.choices)]
+            out += [
+                f"- {LETTERS[i]}. {c.text} {'(right)' if c.right else ''}\n  *{c.why}*" for i, c in enumerate(q.choices)
+            ]
             out.append("")
     return "\n".join(out)

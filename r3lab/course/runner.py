@@ -13,16 +13,17 @@ everything else. The kernel runs with R3LAB_HEADLESS=1: figures are saved as ima
 frames, no progress bars. A notebook records its key numbers with `r3lab.course.report(name=value, ...)`; the index
 shows each one's time and headline numbers and flags any file over `MAX_BYTES`.
 """
+
 from __future__ import annotations
 
 import base64
 import contextlib
-import resource
 import html
 import json
 import math
 import os
 import re
+import resource
 import sys
 import time
 from dataclasses import dataclass, field
@@ -123,15 +124,17 @@ def check_parameters(path: Path, params: dict) -> dict:
         if want is str and value is not None and not isinstance(value, str):
             value = str(value)
         if want is not None and not isinstance(value, want) or (want is int and isinstance(value, bool)):
-            raise ParameterError(f"{path.name}: parameter {name!r} must be {want.__name__}, got {value!r}. "
-                                 f"Its parameters are: {real}")
+            raise ParameterError(
+                f"{path.name}: parameter {name!r} must be {want.__name__}, got {value!r}. Its parameters are: {real}"
+            )
         if want is float and not math.isfinite(value):  # papermill types "nan" as a float; no lesson takes one
             raise ParameterError(f"{path.name}: parameter {name!r} must be a finite number, got {value!r}")
         span = bounds(decl[name].get("help", "")) if want in (int, float) else None
         if span is not None and not span[0] <= value <= span[1]:
             lo, hi = (int(v) if want is int else v for v in span)
-            raise ParameterError(f"{path.name}: parameter {name!r} must be within {lo}..{hi} "
-                                 f"({decl[name]['help']}), got {value!r}")
+            raise ParameterError(
+                f"{path.name}: parameter {name!r} must be within {lo}..{hi} ({decl[name]['help']}), got {value!r}"
+            )
         out[name] = value
     return out
 
@@ -164,10 +167,18 @@ def run_notebook(path: Path, out_dir: Path, params: dict, timeout: int = 600, ke
     t0 = time.perf_counter()
     error = ""
     try:
-        papermill.execute_notebook(str(path), str(out_nb), parameters=params, kernel_name=kernel,
-                                   execution_timeout=timeout, cwd=str(work), progress_bar=False,
-                                   log_output=False, request_save_on_cell_execute=False,
-                                   extra_arguments=KERNEL_ARGS)
+        papermill.execute_notebook(
+            str(path),
+            str(out_nb),
+            parameters=params,
+            kernel_name=kernel,
+            execution_timeout=timeout,
+            cwd=str(work),
+            progress_bar=False,
+            log_output=False,
+            request_save_on_cell_execute=False,
+            extra_arguments=KERNEL_ARGS,
+        )
     except papermill.PapermillExecutionError as e:
         error = _ANSI.sub("", f"cell {e.exec_count}: {e.ename}: {e.evalue}\n" + "\n".join(e.traceback[-6:]))
     except Exception as e:  # kernel died, timeout, ...
@@ -182,8 +193,11 @@ def run_notebook(path: Path, out_dir: Path, params: dict, timeout: int = 600, ke
         from .trust import sign
 
         sign(out_nb)  # executed here: the site may show its outputs as they are
-    oversize = [f"{f.name} ({f.stat().st_size / 1e6:.1f} MB)" for f in (out_nb, page)
-                if f is not None and f.exists() and f.stat().st_size > MAX_BYTES]
+    oversize = [
+        f"{f.name} ({f.stat().st_size / 1e6:.1f} MB)"
+        for f in (out_nb, page)
+        if f is not None and f.exists() and f.stat().st_size > MAX_BYTES
+    ]
     return Result(path.stem, not error, seconds, out_nb, numbers, figures, error, params, page, oversize, cpu)
 
 
@@ -202,8 +216,12 @@ def machine() -> dict:
         gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
     except Exception:  # no torch or a broken driver: a CPU run
         pass
-    return {"cpus": os.cpu_count(), "load": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
-            "threads": os.environ.get("OMP_NUM_THREADS"), "gpu": gpu}
+    return {
+        "cpus": os.cpu_count(),
+        "load": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
+        "threads": os.environ.get("OMP_NUM_THREADS"),
+        "gpu": gpu,
+    }
 
 
 def collect(nb, fig_dir: Path) -> tuple[dict, list[Path]]:
@@ -276,23 +294,32 @@ def write_index(results: list[Result], out_dir: Path, title: str, facts: dict | 
         rel = lambda f: html.escape(str(f.relative_to(out_dir)))  # noqa: E731
         pairs = [f"{html.escape(str(k))} = {html.escape(_num(v))}" for k, v in r.numbers.items()]
         head = "".join(f"<b>{html.escape(h)}</b><br>" for h in headline(r)) or "<br>".join(pairs[:4])
-        nums = head + (f"<details><summary>all {len(pairs)}</summary>{'<br>'.join(pairs)}</details>"
-                       if len(pairs) > 4 or headline(r) else "")
+        nums = head + (
+            f"<details><summary>all {len(pairs)}</summary>{'<br>'.join(pairs)}</details>"
+            if len(pairs) > 4 or headline(r)
+            else ""
+        )
         figs = " ".join(f'<a href="{rel(f)}"><img src="{rel(f)}" height="60"></a>' for f in r.figures[:4])
         status = "passed" if r.ok else f"FAILED<pre>{html.escape(r.error)}</pre>"
         if r.replaced:
-            status += "<br><small>smoke mode replaced " + html.escape(", ".join(
-                f"{k}={g!r} (ran: {v})" for k, (g, v) in r.replaced.items())) + "</small>"
+            status += (
+                "<br><small>smoke mode replaced "
+                + html.escape(", ".join(f"{k}={g!r} (ran: {v})" for k, (g, v) in r.replaced.items()))
+                + "</small>"
+            )
         if r.oversize:
-            status += (f'<br><span class="bad">over {MAX_BYTES / 1e6:.0f} MB: '
-                       f'{html.escape(", ".join(r.oversize))}</span>')
-        name = (f'<a href="{rel(r.page)}">{html.escape(r.name)}</a>' if r.page else html.escape(r.name))
+            status += (
+                f'<br><span class="bad">over {MAX_BYTES / 1e6:.0f} MB: {html.escape(", ".join(r.oversize))}</span>'
+            )
+        name = f'<a href="{rel(r.page)}">{html.escape(r.name)}</a>' if r.page else html.escape(r.name)
         name += f' <small>(<a href="{rel(r.output)}">ipynb</a>)</small>' if r.output.exists() else ""
         solution = out_dir / "solutions" / r.name / f"{r.name}.html"  # the answer key, when it ran into this folder
         name += f' <small>(<a href="{rel(solution)}">solution</a>)</small>' if solution.is_file() else ""
         cpu = f"<br><small>CPU {r.cpu_seconds:.0f} s</small>" if r.cpu_seconds else ""
-        rows.append(f"<tr><td>{name}</td><td class=\"{'ok' if r.ok else 'bad'}\">{status}</td>"
-                    f"<td>{r.seconds:.1f} s{cpu}</td><td>{nums}</td><td>{figs}</td></tr>")
+        rows.append(
+            f'<tr><td>{name}</td><td class="{"ok" if r.ok else "bad"}">{status}</td>'
+            f"<td>{r.seconds:.1f} s{cpu}</td><td>{nums}</td><td>{figs}</td></tr>"
+        )
     total = sum(r.seconds for r in results)
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>body{{font-family:sans-serif;margin:2em}}td,th{{border-bottom:1px solid #ddd;padding:6px;vertical-align:top}}\
@@ -301,15 +328,31 @@ td:nth-child(3){{white-space:nowrap}}
 <h1>{html.escape(title)}</h1><p>{sum(r.ok for r in results)}/{len(results)} notebooks passed in {total:.0f} s
 ({total / 60:.1f} min).</p>
 <table><tr><th>notebook</th><th>status</th><th>time</th><th>headline and key numbers</th><th>figures</th></tr>
-{''.join(rows)}</table></body></html>"""
+{"".join(rows)}</table></body></html>"""
     path = out_dir / "index.html"
     path.write_text(page, encoding="utf-8")
-    (out_dir / "results.json").write_text(json.dumps([
-        {"name": r.name, "ok": r.ok, "seconds": round(r.seconds, 2), "numbers": r.numbers, "error": r.error,
-         "cpu_seconds": None if r.cpu_seconds is None else round(r.cpu_seconds, 2), "machine": facts or {},
-         "replaced": {k: list(v) for k, v in r.replaced.items()}, "parameters": r.parameters, "headline": headline(r),
-         "page": str(r.page.relative_to(out_dir)) if r.page else None, "oversize": r.oversize}
-        for r in results], indent=2))
+    (out_dir / "results.json").write_text(
+        json.dumps(
+            [
+                {
+                    "name": r.name,
+                    "ok": r.ok,
+                    "seconds": round(r.seconds, 2),
+                    "numbers": r.numbers,
+                    "error": r.error,
+                    "cpu_seconds": None if r.cpu_seconds is None else round(r.cpu_seconds, 2),
+                    "machine": facts or {},
+                    "replaced": {k: list(v) for k, v in r.replaced.items()},
+                    "parameters": r.parameters,
+                    "headline": headline(r),
+                    "page": str(r.page.relative_to(out_dir)) if r.page else None,
+                    "oversize": r.oversize,
+                }
+                for r in results
+            ],
+            indent=2,
+        )
+    )
     return path
 
 
@@ -319,10 +362,22 @@ def load_results(out_dir: Path) -> tuple[list[Result], dict]:
     out = []
     for r in rows:
         work = out_dir / r["name"]
-        out.append(Result(r["name"], r["ok"], r["seconds"], work / f"{r['name']}.ipynb", r.get("numbers") or {},
-                          sorted((work / "figures").glob("cell*.png")), r.get("error", ""), r.get("parameters") or {},
-                          out_dir / r["page"] if r.get("page") else None, r.get("oversize") or [], r.get("cpu_seconds"),
-                          {k: tuple(v) for k, v in (r.get("replaced") or {}).items()}))
+        out.append(
+            Result(
+                r["name"],
+                r["ok"],
+                r["seconds"],
+                work / f"{r['name']}.ipynb",
+                r.get("numbers") or {},
+                sorted((work / "figures").glob("cell*.png")),
+                r.get("error", ""),
+                r.get("parameters") or {},
+                out_dir / r["page"] if r.get("page") else None,
+                r.get("oversize") or [],
+                r.get("cpu_seconds"),
+                {k: tuple(v) for k, v in (r.get("replaced") or {}).items()},
+            )
+        )
     return out, (rows[0].get("machine") or {}) if rows else {}
 
 
@@ -349,9 +404,16 @@ def ensure_kernel(name: str = KERNEL) -> None:
         install(kernel_name=name, display_name=f"{name} (Python 3)", prefix=sys.prefix)
 
 
-def run_series(names=None, params: dict | None = None, profile: str = "default", out: str | os.PathLike = "runs/latest",
-               timeout: int = 600, kernel: str = KERNEL, stop_on_failure: bool = False,
-               folder: Path | None = None) -> list[Result]:
+def run_series(
+    names=None,
+    params: dict | None = None,
+    profile: str = "default",
+    out: str | os.PathLike = "runs/latest",
+    timeout: int = 600,
+    kernel: str = KERNEL,
+    stop_on_failure: bool = False,
+    folder: Path | None = None,
+) -> list[Result]:
     """Validate every notebook's parameters first, then run them in order and write the index page."""
     if profile not in PROFILES:
         raise ParameterError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
@@ -370,8 +432,10 @@ def run_series(names=None, params: dict | None = None, profile: str = "default",
         plans.append((p, checked, replaced))
     unused = [k for k in params if not any(k in declared(p) for p in paths)]
     if unused:
-        raise ParameterError(f"no selected notebook declares {', '.join(map(repr, unused))}. "
-                             + " ".join(f"{p.stem}: {', '.join(declared(p))}." for p in paths))
+        raise ParameterError(
+            f"no selected notebook declares {', '.join(map(repr, unused))}. "
+            + " ".join(f"{p.stem}: {', '.join(declared(p))}." for p in paths)
+        )
     ensure_kernel(kernel)
     from ..viz.static import figure_backend
 
@@ -383,8 +447,11 @@ def run_series(names=None, params: dict | None = None, profile: str = "default",
     for p, prm, replaced in plans:
         print(f"[r3lab] running {p.name} {prm or ''}", flush=True)
         if replaced:  # smoke mode runs the lesson's own small sizes: never silently in place of a given value
-            print("[r3lab]   smoke mode replaces the given " + ", ".join(
-                f"{k}={g!r} (it runs {v!r})" for k, (g, v) in replaced.items()), flush=True)
+            print(
+                "[r3lab]   smoke mode replaces the given "
+                + ", ".join(f"{k}={g!r} (it runs {v!r})" for k, (g, v) in replaced.items()),
+                flush=True,
+            )
         with _environ(HEADLESS_ENV):
             r = run_notebook(p, out_dir, prm, timeout, kernel)
         r.replaced = replaced

@@ -10,6 +10,7 @@ unexecuted from notebooks/ and said so. Lesson pages use the whole width of the 
 Everything is staged in one folder (docs/ copied, the lessons, a lessons table from results.json, one
 API page per room) with a generated mkdocs.yml that INHERITs the repository's, then built into `out`.
 """
+
 from __future__ import annotations
 
 import json
@@ -24,8 +25,23 @@ from .syllabus import COLAB_BADGE, colab_url
 DOCS = REPO_ROOT / "docs"
 BASE_CONFIG = REPO_ROOT / "mkdocs.yml"
 # the API reference: the rooms a course user calls, in the order DEVELOPERS.md draws them
-API_ROOMS = ("core", "data", "model", "engine", "importers", "train", "explain", "bench", "evaluation", "recipe",
-             "audit", "viz", "course", "integrations", "testing")
+API_ROOMS = (
+    "core",
+    "data",
+    "model",
+    "engine",
+    "importers",
+    "train",
+    "explain",
+    "bench",
+    "evaluation",
+    "recipe",
+    "audit",
+    "viz",
+    "course",
+    "integrations",
+    "testing",
+)
 
 
 def lesson_sources(run: Path | None, folder: Path | None = None) -> list[tuple[Path, bool]]:
@@ -42,10 +58,16 @@ def lessons_page(sources: list[tuple[Path, bool]], run: Path | None) -> str:
     results = {}
     if run is not None and (run / "results.json").is_file():
         results = {r["name"]: r for r in json.loads((run / "results.json").read_text())}
-    lines = ["# Lessons", "",
-             "Each lesson as its default run left it: every figure and number on these pages was produced by "
-             "that run. Open the notebooks themselves in JupyterLab or Colab to change the parameters and run them "
-             "again.", "", "| lesson | status | time | headline | Colab |", "|---|---|---|---|---|"]
+    lines = [
+        "# Lessons",
+        "",
+        "Each lesson as its default run left it: every figure and number on these pages was produced by "
+        "that run. Open the notebooks themselves in JupyterLab or Colab to change the parameters and run them "
+        "again.",
+        "",
+        "| lesson | status | time | headline | Colab |",
+        "|---|---|---|---|---|",
+    ]
     for path, executed in sources:
         r = results.get(path.stem)
         status = ("passed" if r["ok"] else "**failed**") if r else ("not run" if not executed else "executed")
@@ -58,9 +80,13 @@ def lessons_page(sources: list[tuple[Path, bool]], run: Path | None) -> str:
     ran = [results[p.stem] for p, _ in sources if p.stem in results]
     if ran:
         total = sum(r["seconds"] for r in ran) / 60
-        lines += ["", f"The whole series: {total:.1f} minutes on the machine that ran it." if len(ran) == len(sources)
-                  else f"{len(ran)} of the {len(sources)} lessons ran in this folder, in {total:.1f} minutes: the "
-                       "series' time needs all of them (make main)."]
+        lines += [
+            "",
+            f"The whole series: {total:.1f} minutes on the machine that ran it."
+            if len(ran) == len(sources)
+            else f"{len(ran)} of the {len(sources)} lessons ran in this folder, in {total:.1f} minutes: the "
+            "series' time needs all of them (make main).",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -77,8 +103,11 @@ def place(path: Path, dest: Path, executed: bool) -> bool:
     nb = nbformat.read(str(path), as_version=4)
     n = sanitize(nb)
     nbformat.write(nb, str(dest))
-    print(f"[r3lab] site: {path} was not executed by this machine's runner: its HTML outputs and markdown were "
-          f"sanitised ({n} changed)", file=sys.stderr)
+    print(
+        f"[r3lab] site: {path} was not executed by this machine's runner: its HTML outputs and markdown were "
+        f"sanitised ({n} changed)",
+        file=sys.stderr,
+    )
     return True
 
 
@@ -107,23 +136,34 @@ def stage(out: Path, run: Path | None, stage_dir: Path, rooms=API_ROOMS, folder:
     for path, executed in sources:
         place(path, lessons / path.name, executed)
         if not executed:
-            print(f"[r3lab] site: {path.stem} is not in the run folder; its page has no outputs "
-                  f"(run `r3lab notebooks run --out {run or 'runs/main'}` first)", file=sys.stderr)
+            print(
+                f"[r3lab] site: {path.stem} is not in the run folder; its page has no outputs "
+                f"(run `r3lab notebooks run --out {run or 'runs/main'}` first)",
+                file=sys.stderr,
+            )
     (lessons / "index.md").write_text(lessons_page(sources, run), encoding="utf-8")
     api = stage_dir / "api"
     api.mkdir()
     for room, text in api_pages(rooms).items():
         (api / f"{room}.md").write_text(text, encoding="utf-8")
     kit = stage_dir / "instructor"  # the instructor's pages and solution notebooks, however deep
-    instructor = sorted((p for p in kit.rglob("*") if p.suffix in (".md", ".ipynb")),
-                        key=lambda p: (p.name != "index.md", p)) if kit.is_dir() else []
+    instructor = (
+        sorted((p for p in kit.rglob("*") if p.suffix in (".md", ".ipynb")), key=lambda p: (p.name != "index.md", p))
+        if kit.is_dir()
+        else []
+    )
     if instructor and not (kit / "index.md").is_file():  # the home page links the folder
-        (kit / "index.md").write_text("# Instructor's kit\n\n" + "\n".join(
-            f"- [{_title(p)}]({p.relative_to(kit).as_posix()})" for p in instructor) + "\n")
+        (kit / "index.md").write_text(
+            "# Instructor's kit\n\n"
+            + "\n".join(f"- [{_title(p)}]({p.relative_to(kit).as_posix()})" for p in instructor)
+            + "\n"
+        )
         instructor.insert(0, kit / "index.md")
     extra = sorted(p for p in stage_dir.glob("*.md") if p.name != "index.md")
-    nav = [{"Home": "index.md"},
-           {"Lessons": ["lessons/index.md"] + [{p.stem: f"lessons/{p.name}"} for p, _ in sources]}]
+    nav = [
+        {"Home": "index.md"},
+        {"Lessons": ["lessons/index.md"] + [{p.stem: f"lessons/{p.name}"} for p, _ in sources]},
+    ]
     if instructor:
         nav.append({"Instructor's kit": [p.relative_to(stage_dir).as_posix() for p in instructor]})
     guide = guide_nav(stage_dir)
@@ -171,8 +211,13 @@ def _title(page: Path) -> str:
     return page.stem.replace("-", " ")
 
 
-def build_site(run: str | Path | None = "runs/main", out: str | Path = "site", rooms=API_ROOMS,
-               folder: Path | None = None, strict: bool = False) -> Path:
+def build_site(
+    run: str | Path | None = "runs/main",
+    out: str | Path = "site",
+    rooms=API_ROOMS,
+    folder: Path | None = None,
+    strict: bool = False,
+) -> Path:
     """Stage and build the site into `out`; returns `out/index.html`. Needs the `docs` extra (mkdocs)."""
     try:
         from mkdocs.commands.build import build

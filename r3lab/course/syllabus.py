@@ -11,6 +11,7 @@ Span keys: `time:NN` (the default run on the reference CPU), `time:NN:smoke`, `t
 seconds), `time:series` (the whole series), `time:series:smoke`, `time:series:gpu`, `time:routes` (`make routes`;
 `time:routes:colab` one route), `count:lessons`.
 """
+
 from __future__ import annotations
 
 import json
@@ -58,48 +59,104 @@ class Lesson:
 
 
 LESSONS = (
-    Lesson("00_build_vlir", "Build VLIR samples",
-           ("explain why the world's details need a zoom, from the coarse view, the zoomed crop and a probe's accuracy",
+    Lesson(
+        "00_build_vlir",
+        "Build VLIR samples",
+        (
+            "explain why the world's details need a zoom, from the coarse view, the zoomed crop and a probe's accuracy",
             "build, filter, save and reload a VLIR dataset and export it to the official formats",
-            "write one crop box in both coordinate frames and both call grammars")),
-    Lesson("10_interleaved_inference", "Interleaved inference",
-           ("follow one rollout piece by piece: crop call, crop, conclusion",
+            "write one crop box in both coordinate frames and both call grammars",
+        ),
+    ),
+    Lesson(
+        "10_interleaved_inference",
+        "Interleaved inference",
+        (
+            "follow one rollout piece by piece: crop call, crop, conclusion",
             "read M-RoPE positions across inserted crops",
-            "measure what keeping the KV cache across crops saves"), ("00_build_vlir",)),
-    Lesson("20_sft", "SFT on interleaved rationales",
-           ("say which tokens carry a loss and why",
+            "measure what keeping the KV cache across crops saves",
+        ),
+        ("00_build_vlir",),
+    ),
+    Lesson(
+        "20_sft",
+        "SFT on interleaved rationales",
+        (
+            "say which tokens carry a loss and why",
             "set learning rates per parameter group and read a loss curve",
-            "show on held-out questions that SFT raises read_one while its boxes loosen yet hold the detail"),
-           ("00_build_vlir",)),
-    Lesson("30_rgrpo", "R-GRPO",
-           ("compute rewards, group advantages and the clipped loss by hand",
+            "show on held-out questions that SFT raises read_one while its boxes loosen yet hold the detail",
+        ),
+        ("00_build_vlir",),
+    ),
+    Lesson(
+        "30_rgrpo",
+        "R-GRPO",
+        (
+            "compute rewards, group advantages and the clipped loss by hand",
             "explain zero-std groups and when the clip binds",
-            "read a held-out curve during training against noisy training curves"), ("20_sft",)),
-    Lesson("40_explain_crops", "Explaining crop decisions",
-           ("read one record per crop: attention, gradients, patching and a logit lens side by side",
+            "read a held-out curve during training against noisy training curves",
+        ),
+        ("20_sft",),
+    ),
+    Lesson(
+        "40_explain_crops",
+        "Explaining crop decisions",
+        (
+            "read one record per crop: attention, gradients, patching and a logit lens side by side",
             "count where attention agrees with the box the model wrote, and say what agreement cannot show",
-            "patch a crop with a blank, coarse or another sample's view and say what each one tests"),
-           ("10_interleaved_inference",), ("explain",)),
-    Lesson("45_which_explanation_is_faithful", "Which explanation is faithful here?",
-           ("measure explanation maps with a pointing game, deletion and insertion curves and a random baseline, "
+            "patch a crop with a blank, coarse or another sample's view and say what each one tests",
+        ),
+        ("10_interleaved_inference",),
+        ("explain",),
+    ),
+    Lesson(
+        "45_which_explanation_is_faithful",
+        "Which explanation is faithful here?",
+        (
+            "measure explanation maps with a pointing game, deletion and insertion curves and a random baseline, "
             "with bootstrap intervals",
             "say which differences are ties, and why a map that agrees with the interventions is evidence only "
-            "through them"), ("40_explain_crops",), ("explain",)),
-    Lesson("47_did_the_crop_matter", "Did the crop matter?",
-           ("say what format-only, a dummy crop and result-only test, and read each against its chance level",
+            "through them",
+        ),
+        ("40_explain_crops",),
+        ("explain",),
+    ),
+    Lesson(
+        "47_did_the_crop_matter",
+        "Did the crop matter?",
+        (
+            "say what format-only, a dummy crop and result-only test, and read each against its chance level",
             "find the tool-only solved set and say why pass@k misleads on a small answer set",
-            "set attention against the written box per crop, read a run's report and the diff between two runs"),
-           ("40_explain_crops",)),
-    Lesson("50_ablations", "The miniature replication",
-           ("read the replication table against chance and the oracle and random rows",
+            "set attention against the written box per crop, read a run's report and the diff between two runs",
+        ),
+        ("40_explain_crops",),
+    ),
+    Lesson(
+        "50_ablations",
+        "The miniature replication",
+        (
+            "read the replication table against chance and the oracle and random rows",
             "say where the gains lie: looking (the oracle row) or reading (accuracy against crop IoU)",
-            "run an ablation of your own"), ("20_sft", "30_rgrpo")),
-    Lesson("60_scale_out", "Scaling out on TRL",
-           ("run the same samples, crop environment and rewards on TRL's GRPOTrainer",
-            "check that the crops' pixels reach TRL's training forward"), ("30_rgrpo",), ("trl",)),
-    Lesson("70_analyse_a_real_run", "Analysing a real run",
-           ("import another system's run and explain its crops",
-            "read the crop dashboard and spot a collapse"), ("40_explain_crops",)),
+            "run an ablation of your own",
+        ),
+        ("20_sft", "30_rgrpo"),
+    ),
+    Lesson(
+        "60_scale_out",
+        "Scaling out on TRL",
+        (
+            "run the same samples, crop environment and rewards on TRL's GRPOTrainer",
+            "check that the crops' pixels reach TRL's training forward",
+        ),
+        ("30_rgrpo",),
+        ("trl",),
+    ),
+    Lesson(
+        "70_analyse_a_real_run",
+        "Analysing a real run",
+        ("import another system's run and explain its crops", "read the crop dashboard and spot a collapse"),
+        ("40_explain_crops",),
+    ),
 )
 
 
@@ -129,14 +186,22 @@ def course_table(link: str = "notebooks/{notebook}.ipynb") -> str:
     """The markdown table of the course: lesson (linked), its objectives, its measured times (the reference CPU, a
     GPU where one ran the series, CI's smoke mode), then the series' total."""
     gpu = any(x.gpu_s is not None for x in LESSONS)
-    lines = ["| lesson | you will | 2-core CPU |" + (" GPU |" if gpu else "") + " CI (smoke) |",
-             "|---|---|---|" + ("---|" if gpu else "") + "---|"]
+    lines = [
+        "| lesson | you will | 2-core CPU |" + (" GPU |" if gpu else "") + " CI (smoke) |",
+        "|---|---|---|" + ("---|" if gpu else "") + "---|",
+    ]
     for x in LESSONS:
-        lines.append(f"| [{x.notebook[:2]} · {x.title}]({link.format(notebook=x.notebook)}) | "
-                     f"{'; '.join(x.objectives)} | {x.minutes} |" + (f" {timing.fmt(x.gpu_s)} |" if gpu else "")
-                     + f" {timing.fmt(x.smoke_s)} |")
-    lines.append(f"\nThe whole series, default parameters: {phrase('time', 'series')} on the 2-core CPU"
-                 + (f", {phrase('time', 'series:gpu')} with a GPU" if gpu else "") + ".")
+        lines.append(
+            f"| [{x.notebook[:2]} · {x.title}]({link.format(notebook=x.notebook)}) | "
+            f"{'; '.join(x.objectives)} | {x.minutes} |"
+            + (f" {timing.fmt(x.gpu_s)} |" if gpu else "")
+            + f" {timing.fmt(x.smoke_s)} |"
+        )
+    lines.append(
+        f"\nThe whole series, default parameters: {phrase('time', 'series')} on the 2-core CPU"
+        + (f", {phrase('time', 'series:gpu')} with a GPU" if gpu else "")
+        + "."
+    )
     return "\n".join(lines)
 
 
@@ -151,8 +216,10 @@ def colab_url(notebook: str) -> str:
 def colab_table() -> str:
     """Every lesson with its Colab link (docs/colab.md and the site)."""
     lines = ["| lesson | open in Colab |", "|---|---|"]
-    lines += [f"| {x.notebook[:2]} · {x.title} | [![Open in Colab]({COLAB_BADGE})]({colab_url(x.notebook)}) |"
-              for x in LESSONS]
+    lines += [
+        f"| {x.notebook[:2]} · {x.title} | [![Open in Colab]({COLAB_BADGE})]({colab_url(x.notebook)}) |"
+        for x in LESSONS
+    ]
     return "\n".join(lines)
 
 
@@ -161,14 +228,24 @@ def objectives_markdown() -> str:
     out = []
     for x in LESSONS:
         needs = f" Needs: {', '.join(x.needs)}." if x.needs else ""
-        out.append(f"### {x.notebook} · {x.title} ({x.minutes})\n\nAfter it a student can:\n\n"
-                   + "".join(f"- {o}\n" for o in x.objectives) + (f"\n{needs.strip()}\n" if needs else ""))
+        out.append(
+            f"### {x.notebook} · {x.title} ({x.minutes})\n\nAfter it a student can:\n\n"
+            + "".join(f"- {o}\n" for o in x.objectives)
+            + (f"\n{needs.strip()}\n" if needs else "")
+        )
     return "\n".join(out)
 
 
 SPAN = re.compile(r"<!-- (time|count|expected):([\w:.-]+) -->(.*?)<!-- /\1 -->", re.S)
-SPAN_FILES = ("README.md", "notebooks/README.md", "docs/index.md", "docs/colab.md", "docs/instructor/*.md",
-              "notebooks/*.ipynb", "notebooks/solutions/*.ipynb")  # where spans stand (globs from the root)
+SPAN_FILES = (
+    "README.md",
+    "notebooks/README.md",
+    "docs/index.md",
+    "docs/colab.md",
+    "docs/instructor/*.md",
+    "notebooks/*.ipynb",
+    "notebooks/solutions/*.ipynb",
+)  # where spans stand (globs from the root)
 
 
 def phrase(kind: str, key: str) -> str:
@@ -186,8 +263,10 @@ def phrase(kind: str, key: str) -> str:
         return timing.fmt(routed) if routed is not None else "not measured yet"
     column = {"": "default_s", "smoke": "smoke_s", "gpu": "gpu_s", "cpu": "cpu_s"}.get(column)
     if kind != "time" or column is None:
-        raise ValueError(f"no span <!-- {kind}:{key} -->; known: time:NN, time:NN:smoke|gpu|cpu, "
-                         "time:series[:smoke|gpu|cpu], time:routes[:colab|wheel|binder], count:lessons, expected:NN.K")
+        raise ValueError(
+            f"no span <!-- {kind}:{key} -->; known: time:NN, time:NN:smoke|gpu|cpu, "
+            "time:series[:smoke|gpu|cpu], time:routes[:colab|wheel|binder], count:lessons, expected:NN.K"
+        )
     if name == "series":
         seconds = _total(column)
     else:
@@ -201,16 +280,26 @@ def fill_spans(text: str) -> str:
 
 
 BLOCKS = {  # README block -> (its first line, its last line)
-    "course": ("<!-- course table: generated from r3lab.course.syllabus (course_table) -->",
-               "<!-- end of the course table -->"),
-    "replication": ("<!-- replication table: generated from assets/checkpoints/card_results.json "
-                    "(r3lab.recipe.markdown_table) -->", "<!-- end of the replication table -->"),
-    "curriculum": ("<!-- curriculum table: generated from the default RecipeConfig "
-                   "(r3lab.recipe.curriculum_table) -->", "<!-- end of the curriculum table -->"),
+    "course": (
+        "<!-- course table: generated from r3lab.course.syllabus (course_table) -->",
+        "<!-- end of the course table -->",
+    ),
+    "replication": (
+        "<!-- replication table: generated from assets/checkpoints/card_results.json (r3lab.recipe.markdown_table) -->",
+        "<!-- end of the replication table -->",
+    ),
+    "curriculum": (
+        "<!-- curriculum table: generated from the default RecipeConfig (r3lab.recipe.curriculum_table) -->",
+        "<!-- end of the curriculum table -->",
+    ),
 }
 NB_BLOCKS = {"course": BLOCKS["course"]}  # notebooks/README.md: the same table, linked from beside the notebooks
-COLAB_BLOCKS = {"colab": ("<!-- colab table: generated from r3lab.course.syllabus (colab_table) -->",
-                          "<!-- end of the colab table -->")}
+COLAB_BLOCKS = {
+    "colab": (
+        "<!-- colab table: generated from r3lab.course.syllabus (colab_table) -->",
+        "<!-- end of the colab table -->",
+    )
+}
 
 
 def chance_line(card: dict) -> str:
@@ -222,15 +311,19 @@ def chance_line(card: dict) -> str:
     world = WorldConfig(**card.get("config", {}).get("world", {}))
     known = [f for f in families_of(card, None) if f in ("read_one", "compare_two", "count", "control")]
     levels = chance_levels(world=world, families=known)
-    return "Chance, a uniform guess among each question's answers: " + ", ".join(
-        f"{fam} {100 * v:.1f} %" for fam, v in levels.items()) + "."
+    return (
+        "Chance, a uniform guess among each question's answers: "
+        + ", ".join(f"{fam} {100 * v:.1f} %" for fam, v in levels.items())
+        + "."
+    )
 
 
 def _fill_blocks(text: str, tables: dict[str, str], blocks: dict, where: str) -> str:
     for name, (start, end) in blocks.items():
         if start not in text or end not in text:
-            raise ValueError(f"{where}: the {name} table's markers are missing; put these two lines where it goes:\n"
-                             f"{start}\n{end}")
+            raise ValueError(
+                f"{where}: the {name} table's markers are missing; put these two lines where it goes:\n{start}\n{end}"
+            )
         head, rest = text.split(start, 1)
         text = f"{head}{start}\n{tables[name]}\n{end}{rest.split(end, 1)[1]}"
     return text
@@ -244,8 +337,11 @@ def fill_readme(text: str, card: dict | None = None) -> str:
     from ..recipe.shipping import load_card
 
     card = card or load_card()
-    tables = {"course": course_table(), "replication": markdown_table(card) + "\n\n" + chance_line(card),
-              "curriculum": curriculum_table()}
+    tables = {
+        "course": course_table(),
+        "replication": markdown_table(card) + "\n\n" + chance_line(card),
+        "curriculum": curriculum_table(),
+    }
     return fill_spans(_fill_blocks(text, tables, BLOCKS, "README"))
 
 
@@ -283,8 +379,10 @@ def exercises_markdown(root: str | Path) -> str:
         for e in exercises(Path(root) / "notebooks" / f"{x.notebook}.ipynb"):
             when = "in class" if e.minutes <= 10 and e.hardware == "CPU" else "homework"
             check = f'`check("{e.check}", ...)`' if e.check else "–"
-            lines.append(f"| {e.key} | {e.title} | {'●' * e.difficulty}{'○' * (3 - e.difficulty)} | {e.minutes} | "
-                         f"{e.hardware} | {when} | {check} |")
+            lines.append(
+                f"| {e.key} | {e.title} | {'●' * e.difficulty}{'○' * (3 - e.difficulty)} | {e.minutes} | "
+                f"{e.hardware} | {when} | {check} |"
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -297,20 +395,27 @@ def generated(root: str | Path) -> dict[Path, str]:
 
     root = Path(root)
     kit = root / "docs" / "instructor"
-    out = {kit / "objectives.md": OBJECTIVES_HEAD + objectives_markdown(),
-           kit / "quizzes.md": QUIZ_HEAD + quiz_markdown(),
-           kit / "exercises.md": EXERCISES_HEAD + exercises_markdown(root)}
-    special = {root / "README.md": fill_readme,
-               root / "notebooks" / "README.md": lambda t: fill_spans(_fill_blocks(
-                   t, {"course": course_table("{notebook}.ipynb")}, NB_BLOCKS, "notebooks/README.md")),
-               root / "docs" / "colab.md": lambda t: colab.fill_colab_page(fill_spans(_fill_blocks(
-                   t, {"colab": colab_table()}, COLAB_BLOCKS, "docs/colab.md")))}
+    out = {
+        kit / "objectives.md": OBJECTIVES_HEAD + objectives_markdown(),
+        kit / "quizzes.md": QUIZ_HEAD + quiz_markdown(),
+        kit / "exercises.md": EXERCISES_HEAD + exercises_markdown(root),
+    }
+    special = {
+        root / "README.md": fill_readme,
+        root / "notebooks" / "README.md": lambda t: fill_spans(
+            _fill_blocks(t, {"course": course_table("{notebook}.ipynb")}, NB_BLOCKS, "notebooks/README.md")
+        ),
+        root / "docs" / "colab.md": lambda t: colab.fill_colab_page(
+            fill_spans(_fill_blocks(t, {"colab": colab_table()}, COLAB_BLOCKS, "docs/colab.md"))
+        ),
+    }
     for pattern in SPAN_FILES:
         for path in sorted(root.glob(pattern)):
             if path not in out:
                 text = path.read_text(encoding="utf-8")
-                fill = special.get(path, (lambda t: colab.fill_notebook(_fill_notebook(t))) if path.suffix == ".ipynb"
-                                   else fill_spans)
+                fill = special.get(
+                    path, (lambda t: colab.fill_notebook(_fill_notebook(t))) if path.suffix == ".ipynb" else fill_spans
+                )
                 out[path] = fill(text)
     return out
 
@@ -324,8 +429,10 @@ def _fill_notebook(text: str) -> str:
             src = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
             new = fill_spans(src)
             if new != src:
-                cell["source"], changed = (new.splitlines(keepends=True) if isinstance(cell["source"], list)
-                                           else new), True
+                cell["source"], changed = (
+                    (new.splitlines(keepends=True) if isinstance(cell["source"], list) else new),
+                    True,
+                )
     return json.dumps(nb, indent=1, ensure_ascii=False) + "\n" if changed else text
 
 
@@ -352,8 +459,12 @@ if __name__ == "__main__":  # python -m r3lab.course.syllabus [--times RESULTS_J
     cli = argparse.ArgumentParser(prog="python -m r3lab.course.syllabus", description=__doc__.split("\n")[0])
     cli.add_argument("--times", action="append", default=[], help="a runner's results.json whose times to record")
     cli.add_argument("--routes", action="append", default=[], help="make routes' routes.json whose times to record")
-    cli.add_argument("--expected", action="append", default=[],
-                     help="a default solutions run's results.json whose expected outputs to record")
+    cli.add_argument(
+        "--expected",
+        action="append",
+        default=[],
+        help="a default solutions run's results.json whose expected outputs to record",
+    )
     cli.add_argument("root", nargs="?", default=str(REPO_ROOT), help="the repository (README.md, docs/, notebooks/)")
     opts = cli.parse_args()
     for run in opts.times:

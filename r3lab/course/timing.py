@@ -6,6 +6,7 @@ run on a CPU, `gpu_s` for a default run whose kernel had a CUDA GPU, `smoke_s` f
 time in the course (notebook headers, the README, notebooks/README.md, the instructor's pages, the site) is drawn
 from here by `r3lab.course.syllabus`, so a lesson's time is measured once and written nowhere by hand.
 """
+
 from __future__ import annotations
 
 import json
@@ -34,8 +35,10 @@ def seconds(notebook: str, column: str, path: Path = TIMES, required: bool = Tru
     if entry.get(column) is None:
         if not required:
             return None
-        raise KeyError(f"{path}: no {column} for {notebook}; record a run: r3lab notebooks run --record-times "
-                       "(or python -m r3lab.course.syllabus --times runs/main/results.json)")
+        raise KeyError(
+            f"{path}: no {column} for {notebook}; record a run: r3lab notebooks run --record-times "
+            "(or python -m r3lab.course.syllabus --times runs/main/results.json)"
+        )
     return float(entry[column])
 
 
@@ -69,8 +72,9 @@ def _rows(results_json: str | Path) -> list[dict]:
     try:
         rows = json.loads(path.read_text())
     except (OSError, ValueError) as e:
-        raise ValueError(f"{path}: not a runner's results.json ({e}); "
-                         "run `r3lab notebooks run --out DIR` first") from None
+        raise ValueError(
+            f"{path}: not a runner's results.json ({e}); run `r3lab notebooks run --out DIR` first"
+        ) from None
     if not isinstance(rows, list) or not all(isinstance(r, dict) and "name" in r and "seconds" in r for r in rows):
         raise ValueError(f"{path}: expected a list of {{name, seconds, ...}} objects, as `r3lab notebooks run` writes")
     return rows
@@ -100,8 +104,11 @@ def record(results_json: str | Path, known: set[str], path: Path = TIMES) -> dic
 
 def _where(row: dict) -> str:
     m = row.get("machine") or {}
-    parts = [f"{m['cpus']} CPUs" if m.get("cpus") else "", f"GPU {m['gpu']}" if m.get("gpu") else "",
-             f"load {m['load']:.1f}" if m.get("load") is not None else ""]
+    parts = [
+        f"{m['cpus']} CPUs" if m.get("cpus") else "",
+        f"GPU {m['gpu']}" if m.get("gpu") else "",
+        f"load {m['load']:.1f}" if m.get("load") is not None else "",
+    ]
     parts = [p for p in parts if p]
     return f" ({', '.join(parts)})" if parts else ""
 
@@ -117,8 +124,9 @@ def record_routes(routes_json: str | Path, path: Path = TIMES) -> dict[str, floa
     done = {name: round(float(r["seconds"])) for name, r in runs.items() if isinstance(r, dict) and r.get("ok")}
     data.setdefault("routes", {}).update(done)
     loads = [r.get("load") for r in runs.values() if isinstance(r, dict) and r.get("load") is not None]
-    data.setdefault("routes_source", {}).update({n: f"recorded from {routes_json}" + (
-        f" (load {max(loads):.1f})" if loads else "") for n in done})
+    data.setdefault("routes_source", {}).update(
+        {n: f"recorded from {routes_json}" + (f" (load {max(loads):.1f})" if loads else "") for n in done}
+    )
     Path(path).write_text(json.dumps(data, indent=1) + "\n")
     return done
 

@@ -8,20 +8,72 @@ and markdown keep tables, text and inline images and lose scripts, event handler
 than http(s), mail and relative ones; JavaScript and widget outputs are dropped. R3LAB_TRUST_DIR names another
 folder for the secret and the store.
 """
+
 from __future__ import annotations
 
 import os
 import re
 from pathlib import Path
 
-TAGS = {"a", "abbr", "b", "blockquote", "br", "caption", "code", "col", "colgroup", "dd", "del", "details", "div",
-        "dl", "dt", "em", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i", "img", "kbd", "li", "ol", "p", "pre", "s",
-        "small", "span", "strong", "sub", "summary", "sup", "table", "tbody", "td", "tfoot", "th", "thead", "tr", "u",
-        "ul"}
+TAGS = {
+    "a",
+    "abbr",
+    "b",
+    "blockquote",
+    "br",
+    "caption",
+    "code",
+    "col",
+    "colgroup",
+    "dd",
+    "del",
+    "details",
+    "div",
+    "dl",
+    "dt",
+    "em",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "hr",
+    "i",
+    "img",
+    "kbd",
+    "li",
+    "ol",
+    "p",
+    "pre",
+    "s",
+    "small",
+    "span",
+    "strong",
+    "sub",
+    "summary",
+    "sup",
+    "table",
+    "tbody",
+    "td",
+    "tfoot",
+    "th",
+    "thead",
+    "tr",
+    "u",
+    "ul",
+}
 _SAFE_IMAGE = re.compile(r"^data:image/(png|jpeg|gif|webp);base64,", re.I)
 _SAFE_LINK = re.compile(r"^(https?:|mailto:|#|[^:]*$)", re.I)  # http(s), mail, anchors, relative paths
-KEEP = {"text/plain", "text/latex", "image/png", "image/jpeg", "application/json", "application/vnd.plotly.v1+json",
-        "application/vnd.r3lab.report+json"}  # output types shown as data, never run
+KEEP = {
+    "text/plain",
+    "text/latex",
+    "image/png",
+    "image/jpeg",
+    "application/json",
+    "application/vnd.plotly.v1+json",
+    "application/vnd.r3lab.report+json",
+}  # output types shown as data, never run
 CLEAN = {"text/html", "text/markdown"}  # cleaned; every other type (JavaScript, SVG, widgets) is dropped
 
 
@@ -38,8 +90,9 @@ def _notary():
 
     folder = trust_dir()
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    return NotebookNotary(data_dir=str(folder), db_file=str(folder / "signatures.db"),
-                          secret_file=str(folder / "secret"))
+    return NotebookNotary(
+        data_dir=str(folder), db_file=str(folder / "signatures.db"), secret_file=str(folder / "secret")
+    )
 
 
 def sign(path: str | os.PathLike) -> None:
@@ -77,8 +130,14 @@ def clean_html(text: str) -> str:
     """`text` with only `TAGS` and safe attributes left; anything else escaped (comments and script bodies too)."""
     import bleach
 
-    return bleach.clean(text, tags=TAGS, attributes=_attribute, protocols={"http", "https", "mailto", "data"},
-                        strip=False, strip_comments=True)
+    return bleach.clean(
+        text,
+        tags=TAGS,
+        attributes=_attribute,
+        protocols={"http", "https", "mailto", "data"},
+        strip=False,
+        strip_comments=True,
+    )
 
 
 _CODE = re.compile(r"(```.*?```|~~~.*?~~~|`[^`\n]*`)", re.S)  # fenced blocks and inline code: already inert

@@ -6,6 +6,7 @@ absent: absolute pixels, bare JSON, as every VLIR builder and the official relea
 reads from the new text, so SFT teaches what a rollout in that style would do. The tool grammar's
 tool-response turns are not stored: `Sample.reference` adds them from the policy's style.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -44,8 +45,11 @@ def restyle(sample: Sample, style: CallStyle, view: ViewConfig) -> Sample:
     """
     src = sample_style(sample)
     if src == style or not sample.rationale:
-        return sample if src == style else dataclasses.replace(
-            sample, provenance={**sample.provenance, "calls": style.to_dict()})
+        return (
+            sample
+            if src == style
+            else dataclasses.replace(sample, provenance={**sample.provenance, "calls": style.to_dict()})
+        )
     frame = Frame.of(image_size(sample), view)
     pieces, rationale, moved = [], sample.rationale, {}  # moved: crop index -> the crop with its box as read
     for k, p in enumerate(rationale):
@@ -61,15 +65,17 @@ def restyle(sample: Sample, style: CallStyle, view: ViewConfig) -> Sample:
             if style.coords == "absolute":
                 box = tuple(float(round(v)) for v in box)
             new = format_crop_call(box, style, frame, label=_label(c.raw, src))
-            text = text[:c.start + shift] + new + text[c.end + shift:]
+            text = text[: c.start + shift] + new + text[c.end + shift :]
             shift += len(new) - (c.end - c.start)
             if last_with_crop:  # the crop is what the environment cuts for the text as now written
                 (read,) = find_crop_calls(new, frame, view.max_aspect, style)
                 crop = rationale[k + 1]
                 moved[k + 1] = dataclasses.replace(crop, info=dataclasses.replace(crop.info, box_input=tuple(read.box)))
         if crop_next and not calls:
-            raise ValueError(f"sample {sample.sample_id or '?'}: rationale text {k} is followed by a crop but holds no "
-                             f"{src.coords}/{src.grammar} crop call; its provenance 'calls' does not match its text")
+            raise ValueError(
+                f"sample {sample.sample_id or '?'}: rationale text {k} is followed by a crop but holds no "
+                f"{src.coords}/{src.grammar} crop call; its provenance 'calls' does not match its text"
+            )
         pieces.append(dataclasses.replace(p, text=text))
     return dataclasses.replace(sample, rationale=pieces, provenance={**sample.provenance, "calls": style.to_dict()})
 
@@ -79,7 +85,7 @@ def _label(raw: str, style: CallStyle) -> str:
     if style.grammar != "tool":
         return ""
     try:
-        args = json.loads(raw[raw.index("{"):raw.rindex("}") + 1]).get("arguments", {})
+        args = json.loads(raw[raw.index("{") : raw.rindex("}") + 1]).get("arguments", {})
     except (ValueError, AttributeError):
         return ""
     label = args.get("label", "") if isinstance(args, dict) else ""
@@ -90,5 +96,7 @@ def check_styles(samples, style: CallStyle) -> None:
     """ValueError naming up to three samples whose crop calls are in another style than `style`, with the fix."""
     bad = [f"{s.sample_id or '?'} ({why})" for s in samples if (why := style_mismatch(s, style))][:3]
     if bad:
-        raise ValueError(f"samples {'; '.join(bad)}: SFT would teach another crop-call style than the policy's "
-                         f"{style}; convert them first: r3lab.data.restyle(sample, policy.prompt.calls, policy.view)")
+        raise ValueError(
+            f"samples {'; '.join(bad)}: SFT would teach another crop-call style than the policy's "
+            f"{style}; convert them first: r3lab.data.restyle(sample, policy.prompt.calls, policy.view)"
+        )

@@ -4,6 +4,7 @@ A dataset folder holds `samples.jsonl` (one sample a line), `meta.json` and `ima
 relative to the folder); synthetic scenes can instead be stored as JSON and re-rendered on load.
 Loading names the file and line of every bad sample and drops nothing silently.
 """
+
 from __future__ import annotations
 
 import json
@@ -17,10 +18,19 @@ from typing import Iterable
 from tqdm.auto import tqdm
 
 from ..core.env import progress_disabled
-from ..core.files import (FolderLock, check_out_dir, check_unique, file_stem, given_path, inside, json_lines,
-                          replace_entries, temp_dir)
-from ..core.settings import short
+from ..core.files import (
+    FolderLock,
+    check_out_dir,
+    check_unique,
+    file_stem,
+    given_path,
+    inside,
+    json_lines,
+    replace_entries,
+    temp_dir,
+)
 from ..core.regions import Frame, ViewConfig, check_box, check_size, smart_resize
+from ..core.settings import short
 from ..core.trajectory import IMAGE, Piece, crop_piece
 from .sample import Sample, check_image, read_image
 from .tasks import ALL_FAMILIES
@@ -72,8 +82,14 @@ def check_destination(out: str | os.PathLike, overwrite: bool = False) -> Path:
     return check_out_dir(out, OWN, overwrite, "dataset")
 
 
-def save_dataset(samples: Iterable[Sample], out: str | os.PathLike, meta: dict | None = None, images: str = "png",
-                 progress: bool | None = None, overwrite: bool = False) -> Path:
+def save_dataset(
+    samples: Iterable[Sample],
+    out: str | os.PathLike,
+    meta: dict | None = None,
+    images: str = "png",
+    progress: bool | None = None,
+    overwrite: bool = False,
+) -> Path:
     """Write `out/samples.jsonl`, `out/meta.json` and PNGs under `out/images/` (relative paths).
 
     images: "png" writes every image; "scene" stores synthetic scenes as JSON (re-rendered on load,
@@ -105,8 +121,9 @@ def _save(samples: list, out: Path, meta: dict | None, images: str, progress: bo
     stems = [file_stem(s.sample_id) for s in samples]
     if len(set(stems)) != len(stems) or not all(s.sample_id for s in samples):
         dup = next((x for x in stems if stems.count(x) > 1), "")
-        raise ValueError(f"every sample needs a unique, non-empty sample_id (they name the image files); "
-                         f"{short(dup)} repeats")
+        raise ValueError(
+            f"every sample needs a unique, non-empty sample_id (they name the image files); {short(dup)} repeats"
+        )
     out.parent.mkdir(parents=True, exist_ok=True)
     for old in out.parent.glob(f".{out.name}.partial-*"):  # left by a save that was killed
         shutil.rmtree(old, ignore_errors=True)
@@ -126,9 +143,16 @@ def _save(samples: list, out: Path, meta: dict | None, images: str, progress: bo
 
 
 def sample_to_dict(s: Sample, root: Path, images: str = "png") -> dict:
-    d = {"sample_id": s.sample_id, "family": s.family, "question": s.question, "answers": list(s.answers),
-         "size": list(image_size(s)), "regions": [list(b) for b in s.regions], "details": [list(b) for b in s.details],
-         "provenance": s.provenance}
+    d = {
+        "sample_id": s.sample_id,
+        "family": s.family,
+        "question": s.question,
+        "answers": list(s.answers),
+        "size": list(image_size(s)),
+        "regions": [list(b) for b in s.regions],
+        "details": [list(b) for b in s.details],
+        "provenance": s.provenance,
+    }
     if images == "scene" and isinstance(s.image, Scene):
         d["image"], d["scene"] = None, {k: v for k, v in s.image.to_dict().items() if k != "world"}
         d["scene"]["world"] = s.image.world.to_dict()
@@ -165,17 +189,20 @@ def sample_from_dict(d: dict, root: Path, built_for: dict | None = None) -> Samp
         except ValueError as e:
             raise ValueError(f"{name}: {e}") from None
         if size is not None and tuple(size) != actual:  # its boxes were written for another image
-            raise ValueError(f"{name}: its line says size {size[0]}x{size[1]}, but its image {image} is "
-                             f"{actual[0]}x{actual[1]}: the file was replaced or resized after the line was written "
-                             "(its boxes would lie elsewhere); restore the image, or write the line anew")
+            raise ValueError(
+                f"{name}: its line says size {size[0]}x{size[1]}, but its image {image} is "
+                f"{actual[0]}x{actual[1]}: the file was replaced or resized after the line was written "
+                "(its boxes would lie elsewhere); restore the image, or write the line anew"
+            )
         size = actual
     if size is not None:  # an image no model can take is refused now too, rather than at its first use
         w, h = (int(v) for v in size)
         try:
             smart_resize(h, w)
         except ValueError as e:
-            raise ValueError(f"{name}: its {w}x{h} image cannot be shown to the model ({e}); crop or pad it, or "
-                             "drop the sample") from None
+            raise ValueError(
+                f"{name}: its {w}x{h} image cannot be shown to the model ({e}); crop or pad it, or drop the sample"
+            ) from None
     rationale = None
     if d.get("rationale") is not None:
         size = check_size(d.get("size"), f"{name}: size")
@@ -187,8 +214,11 @@ def sample_from_dict(d: dict, root: Path, built_for: dict | None = None) -> Samp
                 if p.get("image"):
                     crop = read_image(_existing(inside(root, p["image"], "crop image")))
                 try:  # inside the model-input view the dataset was built for
-                    piece = crop_piece(check_box(p["box_input"], "crop box (box_input)",
-                                                 frame and (frame.input_w, frame.input_h)), size, crop)
+                    piece = crop_piece(
+                        check_box(p["box_input"], "crop box (box_input)", frame and (frame.input_w, frame.input_h)),
+                        size,
+                        crop,
+                    )
                 except ValueError as e:
                     raise ValueError(f"{name}: rationale piece {k}: {e}") from None
                 rationale.append(piece)
@@ -196,14 +226,26 @@ def sample_from_dict(d: dict, root: Path, built_for: dict | None = None) -> Samp
                 rationale.append(Piece(p["kind"], p["text"], tag=p.get("tag", "")))
     family, prov = d.get("family", ""), d.get("provenance", {})
     if not isinstance(family, str) or not FAMILY_NAME.fullmatch(family) or not isinstance(prov, dict):
-        raise ValueError(f"{name}: family {short(family)} is not a family's name (letters, digits and _ . : / + - "
-                         "or spaces, at most 64): evaluation reports a row per family")
+        raise ValueError(
+            f"{name}: family {short(family)} is not a family's name (letters, digits and _ . : / + - "
+            "or spaces, at most 64): evaluation reports a row per family"
+        )
     if prov.get("generator") == "r3lab.world" and family not in ALL_FAMILIES:
-        raise ValueError(f"{name}: family {short(family)} is no family of r3lab's world, which made this line; "
-                         f"choose from {list(ALL_FAMILIES)}")
-    s = Sample(image, d["question"], d["answers"], [tuple(b) for b in d.get("regions", [])], rationale,
-               family, d["sample_id"], dict(prov),
-               [tuple(b) for b in d.get("details", [])])
+        raise ValueError(
+            f"{name}: family {short(family)} is no family of r3lab's world, which made this line; "
+            f"choose from {list(ALL_FAMILIES)}"
+        )
+    s = Sample(
+        image,
+        d["question"],
+        d["answers"],
+        [tuple(b) for b in d.get("regions", [])],
+        rationale,
+        family,
+        d["sample_id"],
+        dict(prov),
+        [tuple(b) for b in d.get("details", [])],
+    )
     s.check_fields(size, need_answer=True)  # an answer to score, and boxes inside the image
     return s
 
@@ -262,10 +304,12 @@ def load_dataset(path: str | os.PathLike, view: ViewConfig | None = None, errors
 def refuse_foreign(file: str | os.PathLike) -> None:
     """ValueError naming the import command when `file` holds an importable format, not an r3lab dataset."""
     if hint := foreign_format(Path(file)):
-        raise ValueError(f"{file} is not an r3lab dataset (one sample per line, written by r3lab data build / "
-                         f"save_dataset): it looks like {hint}. Import it first: r3lab data import --format "
-                         f"{hint.split()[0]} {file} --out <dataset folder> "
-                         "(add --policy <model> for a real model's view)")
+        raise ValueError(
+            f"{file} is not an r3lab dataset (one sample per line, written by r3lab data build / "
+            f"save_dataset): it looks like {hint}. Import it first: r3lab data import --format "
+            f"{hint.split()[0]} {file} --out <dataset folder> "
+            "(add --policy <model> for a real model's view)"
+        )
 
 
 def foreign_format(file: Path) -> str:
@@ -275,8 +319,13 @@ def foreign_format(file: Path) -> str:
         head = f.read(1 << 16).decode("utf-8", "replace")
     text = head.lstrip()
     if text.startswith("["):
-        return "vlm-r3-sft (the official SFT JSON list)" if '"response_list"' in head else \
-            "vlm-r3-rl (the official RL JSON list)" if '"source"' in head else "vlm-r3-sft or vlm-r3-rl (a JSON list)"
+        return (
+            "vlm-r3-sft (the official SFT JSON list)"
+            if '"response_list"' in head
+            else "vlm-r3-rl (the official RL JSON list)"
+            if '"source"' in head
+            else "vlm-r3-sft or vlm-r3-rl (a JSON list)"
+        )
     try:
         first = json.loads(text.splitlines()[0]) if text else {}
     except ValueError:

@@ -3,6 +3,7 @@
 `filter_samples` keeps the samples that pass every filter and reports each removed one with the
 reason; `corrupt` breaks a good sample in one way a filter must catch (for lessons and tests).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -15,12 +16,11 @@ from tqdm.auto import tqdm
 from ..core.crop_calls import TOOL_CLOSE, find_crop_calls, format_crop_call
 from ..core.env import progress_disabled
 from ..core.regions import Frame, ViewConfig, box_iou
-from ..core.settings import check_ranges
+from ..core.settings import check_ranges, short
 from ..core.trajectory import IMAGE, MODEL, Piece, crop_piece
 from .call_styles import sample_style
 from .sample import Sample
 from .vlir import image_size
-from ..core.settings import short
 
 EVIDENCE = {"yes": ["same", "yes"], "no": ["different", "not", "no"]}  # conclusion words that support yes / no
 
@@ -53,8 +53,12 @@ class FilterReport:
         return [sid for f in ([name] if name else FILTERS) for sid, _ in self.removed[f]]
 
     def to_dict(self) -> dict:
-        return {"total": self.total, "kept": self.kept, "unchecked": dict(self.unchecked),
-                "removed": {k: [list(x) for x in v] for k, v in self.removed.items()}}
+        return {
+            "total": self.total,
+            "kept": self.kept,
+            "unchecked": dict(self.unchecked),
+            "removed": {k: [list(x) for x in v] for k, v in self.removed.items()},
+        }
 
     def __str__(self) -> str:
         lines = [f"VLIR filters: kept {self.kept} of {self.total}"]
@@ -70,25 +74,40 @@ class FilterReport:
         p.text(str(self))
 
 
-def check_sample(sample: Sample, view: ViewConfig | None = None, cfg: FilterConfig | None = None
-                 ) -> tuple[str, str] | None:
+def check_sample(
+    sample: Sample, view: ViewConfig | None = None, cfg: FilterConfig | None = None
+) -> tuple[str, str] | None:
     """The first filter `sample` fails and why, or None when it passes them all."""
-    return next(((n, why) for n, why in _checks(sample, view or ViewConfig(), cfg or FilterConfig())
-                 if why and why is not _UNCHECKED), None)
+    return next(
+        (
+            (n, why)
+            for n, why in _checks(sample, view or ViewConfig(), cfg or FilterConfig())
+            if why and why is not _UNCHECKED
+        ),
+        None,
+    )
 
 
 def _checks(sample, view, cfg):
     """(filter, reason) for each filter up to the first failure; reason None = pass, _UNCHECKED = no truth."""
-    for name, check in (("layout", _layout), ("region_validity", _validity), ("non_redundancy", _redundancy),
-                        ("coherence", _coherence)):
+    for name, check in (
+        ("layout", _layout),
+        ("region_validity", _validity),
+        ("non_redundancy", _redundancy),
+        ("coherence", _coherence),
+    ):
         why = check(sample, view, cfg)
         yield name, why
         if why and why is not _UNCHECKED:
             return
 
 
-def filter_samples(samples: Iterable[Sample], view: ViewConfig | None = None, cfg: FilterConfig | None = None,
-                   progress: bool | None = None) -> tuple[list[Sample], FilterReport]:
+def filter_samples(
+    samples: Iterable[Sample],
+    view: ViewConfig | None = None,
+    cfg: FilterConfig | None = None,
+    progress: bool | None = None,
+) -> tuple[list[Sample], FilterReport]:
     """Keep the samples that pass every filter; the report names each removed one and why."""
     view, cfg = view or ViewConfig(), cfg or FilterConfig()
     kept, rep = [], FilterReport()
@@ -183,7 +202,7 @@ def _coherence(sample, view, cfg):
         return f"the rationale answers {short(found[-1] if found else None)}, the sample's answers are {sample.answers}"
     if cfg.require_conclusion:
         last = max((k for k, p in enumerate(sample.rationale) if p.kind == IMAGE), default=-1)
-        tail = "".join(p.text for p in sample.rationale[last + 1:] if p.kind == MODEL)
+        tail = "".join(p.text for p in sample.rationale[last + 1 :] if p.kind == MODEL)
         conclusion = _norm(re.split(r"</think>|<answer>", tail)[0].replace("<think>", ""))
         words = {w for a in sample.answers for w in [_norm(a), *EVIDENCE.get(_norm(a), [])]}
         if not any(re.search(rf"\b{re.escape(w)}\b", conclusion) for w in words if w):
@@ -202,8 +221,13 @@ def corrupt(sample: Sample, how: str) -> Sample:
     """
     if how not in CORRUPTIONS:
         raise ValueError(f"how must be one of {CORRUPTIONS}, got {short(how)}")
-    s = dataclasses.replace(sample, sample_id=f"{sample.sample_id}-{how}", rationale=[
-        dataclasses.replace(p, info=dataclasses.replace(p.info) if p.info else None) for p in sample.rationale])
+    s = dataclasses.replace(
+        sample,
+        sample_id=f"{sample.sample_id}-{how}",
+        rationale=[
+            dataclasses.replace(p, info=dataclasses.replace(p.info) if p.info else None) for p in sample.rationale
+        ],
+    )
     pieces, frame = s.rationale, Frame.of(image_size(s), ViewConfig(**s.provenance.get("view", {})))
     k = next((i for i, p in enumerate(pieces) if p.kind == IMAGE), None)
     if k is None and how in ("miss", "repeat", "whole"):
@@ -215,12 +239,14 @@ def corrupt(sample: Sample, how: str) -> Sample:
         far = (0, 0, w, h) if b[0] > W / 2 else (W - w, H - h, W, H)
         box = far if how == "miss" else (0, 0, frame.input_w, frame.input_h)
         call = find_crop_calls(pieces[k - 1].text)[-1]
-        pieces[k - 1] = Piece(MODEL, pieces[k - 1].text[:call.start] + format_crop_call(box), tag=pieces[k - 1].tag)
+        pieces[k - 1] = Piece(MODEL, pieces[k - 1].text[: call.start] + format_crop_call(box), tag=pieces[k - 1].tag)
         pieces[k] = crop_piece(box, (frame.orig_w, frame.orig_h))
     elif how == "repeat":
         again = " Once more. " + format_crop_call(pieces[k].info.box_input)
-        pieces[k + 1:k + 1] = [Piece(MODEL, again, tag="reasoning"),
-                               crop_piece(pieces[k].info.box_input, (frame.orig_w, frame.orig_h))]
+        pieces[k + 1 : k + 1] = [
+            Piece(MODEL, again, tag="reasoning"),
+            crop_piece(pieces[k].info.box_input, (frame.orig_w, frame.orig_h)),
+        ]
         s.regions, s.details = [s.regions[0], *s.regions], [s.details[0], *s.details] if s.details else []
     elif how == "contradict":
         other = next(a for a in ("purple", "seven", "hexagon") if _norm(a) not in {_norm(x) for x in s.answers})

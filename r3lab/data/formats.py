@@ -12,6 +12,7 @@ Exports add an `"r3lab"` key per record (answers, regions, details, family, id, 
 the official loaders ignore, so samples -> file -> samples loses nothing; files without it import too.
 Bad records are reported with their line (JSONL) or record number (JSON list); nothing is dropped silently.
 """
+
 from __future__ import annotations
 
 import json
@@ -21,15 +22,15 @@ from dataclasses import asdict
 from pathlib import Path
 
 from ..core.answer import extract_answer
-from ..core.files import ImportReport, bad_record, check_unique, file_stem, inside, read_records
 from ..core.crop_calls import CallStyle, find_crop_calls, format_crop_call
-from ..core.regions import Frame, ViewConfig, check_box, crop_and_zoom
+from ..core.files import ImportReport, bad_record, check_unique, file_stem, inside, read_records
 from ..core.prompt import IM_END
+from ..core.regions import Frame, ViewConfig, check_box, crop_and_zoom
+from ..core.settings import short
 from ..core.trajectory import IMAGE, MODEL, Piece, crop_piece
 from .call_styles import restyle
 from .sample import Sample, read_image
 from .world import region_input_box
-from ..core.settings import short
 
 OFFICIAL_SFT_VIEW = ViewConfig(min_pixels=3136, max_pixels=1605632, crop_min_pixels=3136, crop_max_pixels=1605632)
 GROUNDED_OPEN = ["Let me zoom in on the relevant region.", "I need a closer look at this part of the image."]
@@ -38,8 +39,13 @@ GROUNDED_END = [" Now I can see it: {a}.", " It shows {a}."]
 
 
 # -- SFT ---------------------------------------------------------------------------------------
-def export_sft(samples, path: str | os.PathLike, view: ViewConfig | None = None, extras: bool = True,
-               calls: CallStyle | None = None) -> Path:
+def export_sft(
+    samples,
+    path: str | os.PathLike,
+    view: ViewConfig | None = None,
+    extras: bool = True,
+    calls: CallStyle | None = None,
+) -> Path:
     """Write the official SFT JSON list; images and zoomed crops go to `images/` beside it.
 
     Crops are cut with `view` (the view the rationale's boxes are in), as the environment would.
@@ -71,8 +77,12 @@ def export_sft(samples, path: str | os.PathLike, view: ViewConfig | None = None,
         suffixes = s.provenance.get("sft_suffixes") or [""] * len(texts)
         if texts[-1].endswith(IM_END):
             texts[-1] = texts[-1][: -len(IM_END)]
-        rec = {"image_path": main_rel, "question": s.question,
-               "response_list": [t + x for t, x in zip(texts, suffixes)], "img_crop_list": crops}
+        rec = {
+            "image_path": main_rel,
+            "question": s.question,
+            "response_list": [t + x for t, x in zip(texts, suffixes)],
+            "img_crop_list": crops,
+        }
         if extras:
             rec["r3lab"] = _extras(s, v)
         records.append(rec)
@@ -80,8 +90,13 @@ def export_sft(samples, path: str | os.PathLike, view: ViewConfig | None = None,
     return path
 
 
-def import_sft(path: str | os.PathLike, view: ViewConfig | None = None, image_root: str | os.PathLike | None = None,
-               errors: str = "raise", calls: CallStyle | None = None) -> tuple[list[Sample], ImportReport]:
+def import_sft(
+    path: str | os.PathLike,
+    view: ViewConfig | None = None,
+    image_root: str | os.PathLike | None = None,
+    errors: str = "raise",
+    calls: CallStyle | None = None,
+) -> tuple[list[Sample], ImportReport]:
     """Read an official SFT JSON list into Samples (crop pixels kept as given).
 
     view: the frame the boxes are in (default: the r3lab key's view if present, else OFFICIAL_SFT_VIEW).
@@ -119,12 +134,14 @@ def _sft_sample(rec: dict, n: int, path: Path, root: Path, view: ViewConfig | No
     for k, seg in enumerate(segs):
         last = k == len(segs) - 1
         text = seg.rstrip()  # the official loader ends segments with "\n"; our call ends with "}"
-        suffixes.append(seg[len(text):])
+        suffixes.append(seg[len(text) :])
         if last:
             if calls := find_crop_calls(text, style=style):  # nothing follows it: no crop could ever answer this call
-                raise ValueError(f"the last segment (segment {k}) holds a crop call ({calls[-1].raw[:60]!r}) but "
-                                 f"no crop follows it: the last segment must answer; give its crop in "
-                                 "img_crop_list and the answer in a segment after it")
+                raise ValueError(
+                    f"the last segment (segment {k}) holds a crop call ({calls[-1].raw[:60]!r}) but "
+                    f"no crop follows it: the last segment must answer; give its crop in "
+                    "img_crop_list and the answer in a segment after it"
+                )
             pieces.append(Piece(MODEL, text + IM_END, tag="answer"))
             break
         calls = find_crop_calls(text, frame, view.max_aspect, style)
@@ -138,15 +155,28 @@ def _sft_sample(rec: dict, n: int, path: Path, root: Path, view: ViewConfig | No
         crop = read_image(crop_file)
         pieces.append(crop_piece(calls[-1].box, (frame.orig_w, frame.orig_h), crop))
     answers = ex.get("answers") or _answer_in(pieces[-1].text)
-    prov = ex.get("provenance") or {"source": str(path), "line": n, "format": "vlm-r3-sft",
-                                    "input_size": list(frame.input_size), "view": asdict(view)}
+    prov = ex.get("provenance") or {
+        "source": str(path),
+        "line": n,
+        "format": "vlm-r3-sft",
+        "input_size": list(frame.input_size),
+        "view": asdict(view),
+    }
     if any(suffixes):
         prov = {**prov, "sft_suffixes": suffixes}
     if style != CallStyle() or "calls" in prov:
         prov = {**prov, "calls": style.to_dict()}
-    return Sample(image, rec["question"], answers, [tuple(b) for b in ex.get("regions", [])], pieces,
-                  ex.get("family", ""), ex.get("sample_id") or f"{path.stem}-{n:06d}", prov,
-                  [tuple(b) for b in ex.get("details", [])])
+    return Sample(
+        image,
+        rec["question"],
+        answers,
+        [tuple(b) for b in ex.get("regions", [])],
+        pieces,
+        ex.get("family", ""),
+        ex.get("sample_id") or f"{path.stem}-{n:06d}",
+        prov,
+        [tuple(b) for b in ex.get("details", [])],
+    )
 
 
 # -- RL ----------------------------------------------------------------------------------------
@@ -160,8 +190,12 @@ def export_rl(samples, path: str | os.PathLike, extras: bool = True) -> Path:
             raise ValueError(f"sample {s.sample_id}: answers {s.answers} contain '/', the RL format's separator")
         rel = f"images/{file_stem(s.sample_id)}.png"
         s.load_image().save(path.parent / rel)
-        rec = {"image_path": rel, "question": s.question, "answer": "/".join(s.answers),
-               "source": s.provenance.get("source_name") or f"r3lab-{s.family or 'sample'}"}
+        rec = {
+            "image_path": rel,
+            "question": s.question,
+            "answer": "/".join(s.answers),
+            "source": s.provenance.get("source_name") or f"r3lab-{s.family or 'sample'}",
+        }
         if extras:
             rec["r3lab"] = _extras(s, _view_of(s))
         records.append(rec)
@@ -169,8 +203,9 @@ def export_rl(samples, path: str | os.PathLike, extras: bool = True) -> Path:
     return path
 
 
-def import_rl(path: str | os.PathLike, image_root: str | os.PathLike | None = None, errors: str = "raise"
-              ) -> tuple[list[Sample], ImportReport]:
+def import_rl(
+    path: str | os.PathLike, image_root: str | os.PathLike | None = None, errors: str = "raise"
+) -> tuple[list[Sample], ImportReport]:
     """Read an official RL JSON list into Samples without rationales."""
     path = Path(path)
     root = Path(image_root) if image_root else path.parent
@@ -185,18 +220,34 @@ def import_rl(path: str | os.PathLike, image_root: str | os.PathLike | None = No
             prov = ex.get("provenance") or {"source": str(path), "line": n, "format": "vlm-r3-rl"}
             answers = rec["answer"].split("/")
             if not all(a.strip() for a in answers):
-                raise ValueError(f"answer {short(rec['answer'])} holds an empty alternative (alternatives are "
-                                 f"separated "
-                                 "by '/'): write each accepted answer between the slashes")
+                raise ValueError(
+                    f"answer {short(rec['answer'])} holds an empty alternative (alternatives are "
+                    f"separated "
+                    "by '/'): write each accepted answer between the slashes"
+                )
             image = str(_file(root, rec["image_path"]))
             _frame(image, ViewConfig())  # an unreadable or impossible image is reported here, not in training
-            family = ex.get("family") or (src[len("r3lab-"):] if src.startswith("r3lab-") else "")
+            family = ex.get("family") or (src[len("r3lab-") :] if src.startswith("r3lab-") else "")
             if src != f"r3lab-{family or 'sample'}":  # the official verifier is chosen by source: keep it
                 prov = {**prov, "source_name": src}
-            out.append(_unique(Sample(image, rec["question"], answers,
-                                      [tuple(b) for b in ex.get("regions", [])], None, family,
-                                      ex.get("sample_id") or f"{path.stem}-{n:06d}", prov,
-                                      [tuple(b) for b in ex.get("details", [])]), ids, n, rep))
+            out.append(
+                _unique(
+                    Sample(
+                        image,
+                        rec["question"],
+                        answers,
+                        [tuple(b) for b in ex.get("regions", [])],
+                        None,
+                        family,
+                        ex.get("sample_id") or f"{path.stem}-{n:06d}",
+                        prov,
+                        [tuple(b) for b in ex.get("details", [])],
+                    ),
+                    ids,
+                    n,
+                    rep,
+                )
+            )
         except (ValueError, KeyError, TypeError, FileNotFoundError) as e:
             bad_record(rep, errors, path, n, e)
     rep.kept = len(out)
@@ -204,9 +255,14 @@ def import_rl(path: str | os.PathLike, image_root: str | os.PathLike | None = No
 
 
 # -- grounded VQA ------------------------------------------------------------------------------
-def import_grounded_vqa(path: str | os.PathLike, view: ViewConfig | None = None,
-                        image_root: str | os.PathLike | None = None, box_format: str = "xyxy",
-                        errors: str = "raise", seed: int = 0) -> tuple[list[Sample], ImportReport]:
+def import_grounded_vqa(
+    path: str | os.PathLike,
+    view: ViewConfig | None = None,
+    image_root: str | os.PathLike | None = None,
+    box_format: str = "xyxy",
+    errors: str = "raise",
+    seed: int = 0,
+) -> tuple[list[Sample], ImportReport]:
     """Grounded-VQA records -> VLIR samples with one crop per evidence box and a template rationale.
 
     A record: `image` (or `image_path`), `question`, `answer` (a string, or a list of accepted
@@ -257,8 +313,10 @@ def _grounded(rec, n, path, root, view, box_format, seed) -> Sample:
         if x2 <= x1 or y2 <= y1:
             raise ValueError(f"box {short(b)} ({box_format}) is empty")
         if x2 - x1 < 1 or y2 - y1 < 1:
-            raise ValueError(f"box {short(b)} is under one pixel of the {w}x{h} image; normalised coordinates need "
-                             "box_format='xyxy_norm' (0..1) or 'xyxy_1000'")
+            raise ValueError(
+                f"box {short(b)} is under one pixel of the {w}x{h} image; normalised coordinates need "
+                "box_format='xyxy_norm' (0..1) or 'xyxy_1000'"
+            )
         regions.append((x1, y1, x2, y2))
     frame = _frame(image, view, (w, h))
     rng = random.Random(f"r3lab-grounded:{seed}:{n}")
@@ -267,22 +325,36 @@ def _grounded(rec, n, path, root, view, box_format, seed) -> Sample:
     for k, r in enumerate(regions):
         box = region_input_box(r, frame)
         head = ("<think>" + rng.choice(GROUNDED_OPEN)) if k == 0 else rng.choice(GROUNDED_MORE)
-        pieces += [Piece(MODEL, head + " " + format_crop_call(box), tag="reasoning"),
-                   crop_piece(box, (w, h))]
-    pieces.append(Piece(MODEL, rng.choice(GROUNDED_END).format(a=a) + f"</think><answer>{a}</answer>{IM_END}",
-                        tag="answer"))
-    prov = {"source": str(path), "line": n, "format": "grounded-vqa", "box_format": box_format,
-            "input_size": list(frame.input_size), "view": asdict(view),
-            **{k: rec[k] for k in ("dataset", "split", "id") if k in rec}}
-    return Sample(image, rec["question"], list(answers), regions, pieces, rec.get("family", "grounded"),
-                  str(rec.get("id", f"{path.stem}-{n:06d}")), prov)
+        pieces += [Piece(MODEL, head + " " + format_crop_call(box), tag="reasoning"), crop_piece(box, (w, h))]
+    pieces.append(
+        Piece(MODEL, rng.choice(GROUNDED_END).format(a=a) + f"</think><answer>{a}</answer>{IM_END}", tag="answer")
+    )
+    prov = {
+        "source": str(path),
+        "line": n,
+        "format": "grounded-vqa",
+        "box_format": box_format,
+        "input_size": list(frame.input_size),
+        "view": asdict(view),
+        **{k: rec[k] for k in ("dataset", "split", "id") if k in rec},
+    }
+    return Sample(
+        image,
+        rec["question"],
+        list(answers),
+        regions,
+        pieces,
+        rec.get("family", "grounded"),
+        str(rec.get("id", f"{path.stem}-{n:06d}")),
+        prov,
+    )
 
 
 def _written_inside(raw: str, style: CallStyle, frame: Frame, k: int) -> None:
     """A crop box the record writes must lie inside its image (the crop call grammar would clip it, and the
     record's own crop image would then not show what the box says)."""
     try:
-        args = json.loads(raw[raw.index("{"):raw.rindex("}") + 1])
+        args = json.loads(raw[raw.index("{") : raw.rindex("}") + 1])
         box = args.get("bbox_2d") or (args.get("arguments") or {}).get("bbox_2d")
     except (ValueError, AttributeError):
         return  # not JSON the parser accepted as is: the verdict above already judged it
@@ -302,24 +374,33 @@ def _frame(image: str, view: ViewConfig, size: tuple[int, int] | None = None) ->
     try:
         return Frame.of(size, view)
     except ValueError as e:
-        raise ValueError(f"image {image} ({size[0]}x{size[1]}) cannot be shown to the model ({e}); crop or pad "
-                         "it, or drop the record") from None
+        raise ValueError(
+            f"image {image} ({size[0]}x{size[1]}) cannot be shown to the model ({e}); crop or pad "
+            "it, or drop the record"
+        ) from None
 
 
 def _file(root: Path, rel: str) -> Path:
     """The image a record names: relative to `root` (the image root), or absolute (the official files' layout)
     but inside it, links included (`inside`, the one path rule)."""
-    p = inside(root, rel, "image", "the image root", "pass --image-root (image_root) naming the folder that holds "
-               "the images")
+    p = inside(
+        root, rel, "image", "the image root", "pass --image-root (image_root) naming the folder that holds the images"
+    )
     if not p.is_file():
         raise FileNotFoundError(f"image {p} does not exist")
     return p
 
 
 def _extras(s: Sample, view: ViewConfig) -> dict:
-    return {"sample_id": s.sample_id, "family": s.family, "answers": list(s.answers),
-            "regions": [list(b) for b in s.regions], "details": [list(b) for b in s.details],
-            "provenance": s.provenance, "view": asdict(view)}
+    return {
+        "sample_id": s.sample_id,
+        "family": s.family,
+        "answers": list(s.answers),
+        "regions": [list(b) for b in s.regions],
+        "details": [list(b) for b in s.details],
+        "provenance": s.provenance,
+        "view": asdict(view),
+    }
 
 
 def _view_of(s: Sample) -> ViewConfig:

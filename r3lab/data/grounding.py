@@ -18,6 +18,7 @@ in the recipe's `base` stage before VLIR SFT:
   the text, many times faster a step than with the images in place; grounding questions among them keep the
   crop calls looking at the image.
 """
+
 from __future__ import annotations
 
 import random
@@ -28,12 +29,12 @@ from tqdm.auto import tqdm
 from ..core.crop_calls import format_crop_call
 from ..core.env import progress_disabled
 from ..core.regions import Frame, ViewConfig
+from ..core.settings import short
 from ..core.trajectory import ENV, IMAGE, MODEL, ImageInfo, Piece
 from .sample import Sample
 from .tasks import TaskConfig, make_task
 from .vlir import task_sample
 from .world import WorldConfig, region_input_box
-from ..core.settings import short
 
 FAMILY = "ground"
 CLOSEUP = "closeup"
@@ -43,8 +44,9 @@ TWO = ["Where are the {a} and the {b}?", "Find the {a} and the {b}.", "Locate th
 CLOSEUP_STYLES = ("answer", "rationale")  # what a close-up's model writes (closeup_sample)
 
 
-def grounding_sample(seed: int, index: int, world: WorldConfig | None = None, view: ViewConfig | None = None,
-                     pairs: float = 0.25) -> Sample:
+def grounding_sample(
+    seed: int, index: int, world: WorldConfig | None = None, view: ViewConfig | None = None, pairs: float = 0.25
+) -> Sample:
     """Grounding question `index` of `seed`: one landmark (or, with probability `pairs`, two) named at random."""
     world, view = world or WorldConfig(), view or ViewConfig()
     rng = random.Random(f"r3lab-ground:{seed}:{index}")
@@ -56,23 +58,49 @@ def grounding_sample(seed: int, index: int, world: WorldConfig | None = None, vi
     question = rng.choice(ONE if n == 1 else TWO).format(a=names[0], b=names[-1])
     calls = [format_crop_call(region_input_box(scene.region(k), frame)) for k in picked]
     text = " ".join(calls) + "<|im_end|>"
-    prov = {"generator": "r3lab.grounding", "seed": seed, "index": index, "input_size": list(frame.input_size),
-            "view": asdict(view)}
-    return Sample(scene, question, [" ".join(calls)], [scene.region(k) for k in picked],
-                  [Piece(MODEL, text, tag="answer")], FAMILY, f"{FAMILY}-{seed}-{index:05d}", prov,
-                  [scene.landmarks[k].detail.box for k in picked if scene.landmarks[k].detail is not None])
+    prov = {
+        "generator": "r3lab.grounding",
+        "seed": seed,
+        "index": index,
+        "input_size": list(frame.input_size),
+        "view": asdict(view),
+    }
+    return Sample(
+        scene,
+        question,
+        [" ".join(calls)],
+        [scene.region(k) for k in picked],
+        [Piece(MODEL, text, tag="answer")],
+        FAMILY,
+        f"{FAMILY}-{seed}-{index:05d}",
+        prov,
+        [scene.landmarks[k].detail.box for k in picked if scene.landmarks[k].detail is not None],
+    )
 
 
-def build_grounding(n: int, seed: int = 0, world: WorldConfig | None = None, view: ViewConfig | None = None,
-                    pairs: float = 0.25, progress: bool | None = None) -> list[Sample]:
+def build_grounding(
+    n: int,
+    seed: int = 0,
+    world: WorldConfig | None = None,
+    view: ViewConfig | None = None,
+    pairs: float = 0.25,
+    progress: bool | None = None,
+) -> list[Sample]:
     """`n` grounding samples, each a pure function of (seed, index)."""
     quiet = progress_disabled() if progress is None else not progress
-    return [grounding_sample(seed, i, world, view, pairs)
-            for i in tqdm(range(n), desc="build grounding", disable=quiet)]
+    return [
+        grounding_sample(seed, i, world, view, pairs) for i in tqdm(range(n), desc="build grounding", disable=quiet)
+    ]
 
 
-def closeup_sample(seed: int, index: int, world: WorldConfig | None = None, view: ViewConfig | None = None,
-                   style: str = "answer", tasks: TaskConfig | None = None) -> Sample:
+def closeup_sample(
+    seed: int,
+    index: int,
+    world: WorldConfig | None = None,
+    view: ViewConfig | None = None,
+    style: str = "answer",
+    tasks: TaskConfig | None = None,
+) -> Sample:
     """A read_one question with its ground-truth crop already opened by the environment. The model writes the
     colour alone (`style="answer"`), or (`"rationale"`) what the VLIR rationale writes after the crop: its
     conclusion and answer (" It is red.</think><answer>red</answer>"), the lead being that rationale's opening."""
@@ -88,15 +116,31 @@ def closeup_sample(seed: int, index: int, world: WorldConfig | None = None, view
     if style == "rationale":
         opening, _, conclusion = task_sample(task, view).rationale
         lead, answer = opening.text, conclusion.text
-    prov = {"generator": "r3lab.grounding", "kind": CLOSEUP, "seed": seed, "index": index, "style": style,
-            "input_size": list(frame.input_size), "view": asdict(view)}
-    return Sample(task.scene, task.question, list(task.answers), task.regions,
-                  [Piece(ENV, lead, tag="given"), crop, Piece(MODEL, answer, tag="answer")],
-                  CLOSEUP, f"{CLOSEUP}-{seed}-{index:05d}", prov, task.details)
+    prov = {
+        "generator": "r3lab.grounding",
+        "kind": CLOSEUP,
+        "seed": seed,
+        "index": index,
+        "style": style,
+        "input_size": list(frame.input_size),
+        "view": asdict(view),
+    }
+    return Sample(
+        task.scene,
+        task.question,
+        list(task.answers),
+        task.regions,
+        [Piece(ENV, lead, tag="given"), crop, Piece(MODEL, answer, tag="answer")],
+        CLOSEUP,
+        f"{CLOSEUP}-{seed}-{index:05d}",
+        prov,
+        task.details,
+    )
 
 
-def comparison_sample(seed: int, index: int, world: WorldConfig | None = None, view: ViewConfig | None = None,
-                      crops: bool = False) -> Sample:
+def comparison_sample(
+    seed: int, index: int, world: WorldConfig | None = None, view: ViewConfig | None = None, crops: bool = False
+) -> Sample:
     """A compare_two question whose two looks the environment gives (its reference rationale up to the second
     colour; with `crops`, both crops in place, else text only); the model writes the verdict and the answer."""
     view = view or ViewConfig()
@@ -108,36 +152,72 @@ def comparison_sample(seed: int, index: int, world: WorldConfig | None = None, v
     pieces = [Piece(ENV, p.text, tag="given") if p.kind == MODEL else p for p in pieces]
     if not crops:  # one piece of given text, as a close-up's lead
         pieces = [Piece(ENV, "".join(p.text for p in pieces), tag="given")]
-    prov = {**ref.provenance, "generator": "r3lab.grounding", "kind": COMPARISON, "seed": seed, "index": index,
-            "crops": crops}
-    return Sample(ref.image, ref.question, list(ref.answers), ref.regions,
-                  pieces + [Piece(MODEL, last.text[cut:], tag="answer")], COMPARISON,
-                  f"{COMPARISON}-{seed}-{index:05d}", prov, ref.details)
+    prov = {
+        **ref.provenance,
+        "generator": "r3lab.grounding",
+        "kind": COMPARISON,
+        "seed": seed,
+        "index": index,
+        "crops": crops,
+    }
+    return Sample(
+        ref.image,
+        ref.question,
+        list(ref.answers),
+        ref.regions,
+        pieces + [Piece(MODEL, last.text[cut:], tag="answer")],
+        COMPARISON,
+        f"{COMPARISON}-{seed}-{index:05d}",
+        prov,
+        ref.details,
+    )
 
 
-def build_base(n: int, seed: int = 0, closeups: float = 0.25, world: WorldConfig | None = None,
-               view: ViewConfig | None = None, pairs: float = 0.25, progress: bool | None = None,
-               comparisons: float = 0.0, comparison_crops: bool = False, closeup_style: str = "answer",
-               controls: float = 0.0, tasks: TaskConfig | None = None) -> list[Sample]:
+def build_base(
+    n: int,
+    seed: int = 0,
+    closeups: float = 0.25,
+    world: WorldConfig | None = None,
+    view: ViewConfig | None = None,
+    pairs: float = 0.25,
+    progress: bool | None = None,
+    comparisons: float = 0.0,
+    comparison_crops: bool = False,
+    closeup_style: str = "answer",
+    controls: float = 0.0,
+    tasks: TaskConfig | None = None,
+) -> list[Sample]:
     """`n` base-stage samples: control questions with probability `controls` (their VLIR rationale: answered from
     the coarse view, no crop), comparisons with probability `comparisons` (`comparison_sample`'s `crops`), the
     others close-ups (`closeup_sample`'s `style`) with probability `closeups` and grounding questions (each draw
     by index, so a share of 0 changes nothing else). `tasks` sets the close-ups' detail (default: the world's)."""
-    if bad := {k: v for k, v in (("closeups", closeups), ("pairs", pairs), ("comparisons", comparisons),
-                                 ("controls", controls)) if not 0 <= v <= 1}:
+    if bad := {
+        k: v
+        for k, v in (("closeups", closeups), ("pairs", pairs), ("comparisons", comparisons), ("controls", controls))
+        if not 0 <= v <= 1
+    }:
         raise ValueError(f"{', '.join(bad)} is a share of the samples, in [0, 1]; got {bad}")
     quiet = progress_disabled() if progress is None else not progress
     out = []
     for i in tqdm(range(n), desc="build base", disable=quiet):
         u = random.Random(f"r3lab-base:{seed}:{i}").random()
         if controls and random.Random(f"r3lab-base-control:{seed}:{i}").random() < controls:
-            out.append(task_sample(make_task("control", seed + 13, i, world=world), view or ViewConfig(),
-                                   f"control-{seed + 13}-{i:05d}", {"seed": seed + 13, "index": i}))
+            out.append(
+                task_sample(
+                    make_task("control", seed + 13, i, world=world),
+                    view or ViewConfig(),
+                    f"control-{seed + 13}-{i:05d}",
+                    {"seed": seed + 13, "index": i},
+                )
+            )
         elif comparisons and random.Random(f"r3lab-base-compare:{seed}:{i}").random() < comparisons:
             out.append(comparison_sample(seed + 11, i, world, view, comparison_crops))
         else:
-            out.append(closeup_sample(seed + 7, i, world, view, closeup_style, tasks) if u < closeups
-                       else grounding_sample(seed, i, world, view, pairs))
+            out.append(
+                closeup_sample(seed + 7, i, world, view, closeup_style, tasks)
+                if u < closeups
+                else grounding_sample(seed, i, world, view, pairs)
+            )
     return out
 
 
@@ -151,9 +231,16 @@ class TextOnly(Sample):
         return traj
 
 
-def build_drill(n: int, seed: int = 0, world: WorldConfig | None = None, view: ViewConfig | None = None,
-                progress: bool | None = None, reads: bool = False, grounding: float = 0.0,
-                pairs: float = 0.25) -> list[Sample]:
+def build_drill(
+    n: int,
+    seed: int = 0,
+    world: WorldConfig | None = None,
+    view: ViewConfig | None = None,
+    progress: bool | None = None,
+    reads: bool = False,
+    grounding: float = 0.0,
+    pairs: float = 0.25,
+) -> list[Sample]:
     """`n` comparisons without images: a verdict drill for the language model. The reads are given as text, or
     with `reads` written by the model too (the whole VLIR rationale supervised: with no image the second read is
     the first one copied half the time, which sets the detail's words apart from each other). With probability
@@ -172,4 +259,5 @@ def build_drill(n: int, seed: int = 0, world: WorldConfig | None = None, view: V
             s = task_sample(make_task("compare_two", seed + 17, i, world=world), view or ViewConfig())
             s = replace(s, provenance={**s.provenance, "generator": "r3lab.grounding", "kind": "drill"})
         return TextOnly(**{f.name: getattr(s, f.name) for f in fields(Sample)})
+
     return [sample(i) for i in tqdm(range(n), desc="build drill", disable=quiet)]

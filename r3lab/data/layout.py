@@ -1,16 +1,19 @@
 """Scene layout: where the landmarks of a scene go, their colours and shapes, and where each detail sits on its
 landmark. `make_scene` is what the task families call; everything is drawn from the rng it is given."""
+
 from __future__ import annotations
 
 import math
 
 from ..core.regions import Box
+from ..core.settings import short
 from .details import GLYPHS
 from .world import CLUTTER, COLOURS, Detail, Landmark, Scene, WorldConfig
-from ..core.settings import short
 
-def make_scene(rng, world: WorldConfig, n_min, asked, detail_kind, distractors, count_max=4, big_first=False,
-           first=None) -> Scene:
+
+def make_scene(
+    rng, world: WorldConfig, n_min, asked, detail_kind, distractors, count_max=4, big_first=False, first=None
+) -> Scene:
     """Lay out landmarks, the asked ones first; `asked[k]` fixes landmark k's detail (colour, shape, count).
 
     `first=("colour"|"shape", value)` fixes landmark 0's own colour or shape (control questions); a
@@ -43,8 +46,10 @@ def make_scene(rng, world: WorldConfig, n_min, asked, detail_kind, distractors, 
                 dcol = rng.choice(ok or [dcol])
             colour = next((c for c in colours if _contrast(c, dcol) >= world.min_contrast), None)
             if colour is None:
-                raise ValueError(f"no landmark colour contrasts with detail colour {short(dcol)} at min_contrast "
-                                 f"{world.min_contrast}; lower WorldConfig.min_contrast or add object_colours")
+                raise ValueError(
+                    f"no landmark colour contrasts with detail colour {short(dcol)} at min_contrast "
+                    f"{world.min_contrast}; lower WorldConfig.min_contrast or add object_colours"
+                )
         else:
             colour = colours[0]
         colours.remove(colour)
@@ -116,8 +121,10 @@ def _place(rng, world, lm: Landmark, kind, colour, shape, size, count) -> Detail
     eh = max(o[1] for o in offsets) + size
     room = int(half - max(ew, eh) / 2)
     if room < 0:
-        raise ValueError(f"a {ew}x{eh} detail does not fit on a {lm.box[2] - lm.box[0]}px {lm.shape}; "
-                         "raise object_min or lower mark_size/dot_size")
+        raise ValueError(
+            f"a {ew}x{eh} detail does not fit on a {lm.box[2] - lm.box[0]}px {lm.shape}; "
+            "raise object_min or lower mark_size/dot_size"
+        )
     j = min(world.detail_jitter, room)
     x0 = int(round(cx - ew / 2)) + rng.randint(-j, j)
     y0 = int(round(cy - eh / 2)) + rng.randint(-j, j)

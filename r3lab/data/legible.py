@@ -6,6 +6,7 @@ zoomed crop of its landmark (so looking again helps).
 `coarse_detail_extent` / `zoomed_detail_extent` compute both sides exactly from the configs;
 `coarse_residual` measures them on a rendered scene.
 """
+
 from __future__ import annotations
 
 import math
@@ -15,33 +16,41 @@ import numpy as np
 from PIL import Image
 
 from ..core.regions import Frame, ViewConfig, crop_and_zoom
-from .world import Scene, WorldConfig, region_input_box
 from ..core.settings import short
+from .world import Scene, WorldConfig, region_input_box
 
 
 def _detail_sizes(world: WorldConfig, kind: str | None) -> list[int]:
-    sizes = {"pattern": world.pattern_period / 2, "mark": world.mark_size, "shape": world.shape_size,
-             "dots": world.dot_size, "glyph": 5 * world.glyph_scale}  # a glyph is read as a whole: its height
+    sizes = {
+        "pattern": world.pattern_period / 2,
+        "mark": world.mark_size,
+        "shape": world.shape_size,
+        "dots": world.dot_size,
+        "glyph": 5 * world.glyph_scale,
+    }  # a glyph is read as a whole: its height
     if kind is not None and kind not in sizes:
         raise ValueError(f"detail kind must be one of {sorted(sizes)} or None, got {short(kind)}")
     return list(sizes.values()) if kind is None else [sizes[kind]]
 
 
-def coarse_detail_extent(world: WorldConfig | None = None, view: ViewConfig | None = None,
-                         kind: str | None = None) -> float:
+def coarse_detail_extent(
+    world: WorldConfig | None = None, view: ViewConfig | None = None, kind: str | None = None
+) -> float:
     """Largest side of a detail element (of `kind`, default any) in model-input pixels of the coarse view.
 
     Below 1 the detail covers less than one pixel of what the model sees without cropping; the default
     mark is 1.8 px (a quarter of a 7-px patch), and the no-crop row of the recipe measures it unread.
     """
     world, view = world or WorldConfig(), view or ViewConfig()
-    scale = max(max(f.input_w / f.orig_w, f.input_h / f.orig_h)
-                for f in (Frame.of(tuple(s), view) for s in world.canvas_sizes))
+    scale = max(
+        max(f.input_w / f.orig_w, f.input_h / f.orig_h) for f in (Frame.of(tuple(s), view) for s in world.canvas_sizes)
+    )
     return max(_detail_sizes(world, kind)) * scale
 
 
-def zoomed_detail_extent(world: WorldConfig | None = None, view: ViewConfig | None = None,
-                         kind: str | None = None) -> float:
+def zoomed_detail_extent(
+    world: WorldConfig | None = None, view: ViewConfig | None = None, kind: str | None = None
+) -> float:
     """Smallest side of a detail element (of `kind`, default any) once its landmark is cropped and zoomed.
 
     Exact over every landmark size, every alignment of the box to the coarse grid and every canvas
@@ -60,16 +69,20 @@ def zoomed_detail_extent(world: WorldConfig | None = None, view: ViewConfig | No
             for off in range(step):
                 x = world.object_gap + off
                 crop = crop_and_zoom(blank, region_input_box((x - m, x - m, x + s + m, x + s + m), frame), view)
-                scale = min(crop.image.width / (crop.box_orig[2] - crop.box_orig[0] + 1),
-                            crop.image.height / (crop.box_orig[3] - crop.box_orig[1] + 1))
+                scale = min(
+                    crop.image.width / (crop.box_orig[2] - crop.box_orig[0] + 1),
+                    crop.image.height / (crop.box_orig[3] - crop.box_orig[1] + 1),
+                )
                 worst = min(worst, smallest * scale)
     return worst
 
 
 def legibility(world: WorldConfig | None = None, view: ViewConfig | None = None) -> dict:
     """Per detail kind: side at the coarse view (model-input px) and after crop-and-zoom (crop px)."""
-    return {k: {"coarse_px": coarse_detail_extent(world, view, k), "zoomed_px": zoomed_detail_extent(world, view, k)}
-            for k in ("pattern", "mark", "shape", "dots", "glyph")}
+    return {
+        k: {"coarse_px": coarse_detail_extent(world, view, k), "zoomed_px": zoomed_detail_extent(world, view, k)}
+        for k in ("pattern", "mark", "shape", "dots", "glyph")
+    }
 
 
 def coarse_residual(scene: Scene, view: ViewConfig | None = None, threshold: int = 60) -> dict:
@@ -92,8 +105,12 @@ def coarse_residual(scene: Scene, view: ViewConfig | None = None, threshold: int
         za, zb = (np.asarray(crop_and_zoom(x, box, view).image, np.int16) for x in (a, b))
         zd = np.abs(za - zb).max(axis=2)
         zoom, zoom_px = max(zoom, int(zd.max())), max(zoom_px, int((zd > threshold).sum()))
-    return {"coarse_max": int(diff.max()), "zoomed_max": zoom, "coarse_pixels": int((diff > threshold).sum()),
-            "zoomed_pixels": zoom_px}
+    return {
+        "coarse_max": int(diff.max()),
+        "zoomed_max": zoom,
+        "coarse_pixels": int((diff > threshold).sum()),
+        "zoomed_pixels": zoom_px,
+    }
 
 
 def _swap(scene: Scene, k: int, value: str) -> Scene:
@@ -105,8 +122,14 @@ def _swap(scene: Scene, k: int, value: str) -> Scene:
     return replace(scene, landmarks=lms)
 
 
-def class_separability(world: WorldConfig | None = None, view: ViewConfig | None = None, tasks=None,
-                       n: int = 200, seed: int = 0, window: int = 7) -> dict:
+def class_separability(
+    world: WorldConfig | None = None,
+    view: ViewConfig | None = None,
+    tasks=None,
+    n: int = 200,
+    seed: int = 0,
+    window: int = 7,
+) -> dict:
     """Whether the coarse view can tell a detail's answer classes apart, measured on `n` read_one scenes.
 
     Each scene is rendered once per answer class with everything else equal (layout, noise, the other
@@ -141,8 +164,9 @@ def class_separability(world: WorldConfig | None = None, view: ViewConfig | None
             zx = (cx - crop.box_orig[0]) * crop.image.width / (crop.box_orig[2] - crop.box_orig[0] + 1)
             zy = (cy - crop.box_orig[1]) * crop.image.height / (crop.box_orig[3] - crop.box_orig[1] + 1)
             zw = window * round(frame.orig_w / frame.input_w)  # the same neighbourhood in zoomed pixels
-            feats["coarse"].append(_window(coarse, cx * frame.input_w / frame.orig_w, cy * frame.input_h / frame.orig_h,
-                                           window))
+            feats["coarse"].append(
+                _window(coarse, cx * frame.input_w / frame.orig_w, cy * frame.input_h / frame.orig_h, window)
+            )
             feats["zoom"].append(_window(zoom, zx, zy, zw, step=round(frame.orig_w / frame.input_w) // 2 or 1))
             labels.append(c)
             groups.append(i)
@@ -166,11 +190,11 @@ def _window(a: np.ndarray, cx: float, cy: float, size: int, step: int = 1) -> np
     half = size // 2
     p = np.pad(a, ((size, size), (size, size), (0, 0)), mode="edge")
     x0, y0 = int(round(cx)) - half + size, int(round(cy)) - half + size
-    w = p[y0:y0 + size, x0:x0 + size].mean(-1)
+    w = p[y0 : y0 + size, x0 : x0 + size].mean(-1)
     energy = []
     for d in (w[:, 1:] - w[:, :-1], w[1:, :] - w[:-1, :], w[1:, 1:] - w[:-1, :-1], w[1:, :-1] - w[:-1, 1:]):
         h, v = d.shape[0] // 2, d.shape[1] // 2
-        energy += [float((q ** 2).mean()) for q in (d[:h, :v], d[:h, v:], d[h:, :v], d[h:, v:], d)]
+        energy += [float((q**2).mean()) for q in (d[:h, :v], d[:h, v:], d[h:, :v], d[h:, v:], d)]
     return np.concatenate([w[::step, ::step].reshape(-1), np.log1p(energy)])
 
 

@@ -1,4 +1,5 @@
 """The Sample: one question about one image, with its answers, regions and reference rationale."""
+
 from __future__ import annotations
 
 import struct
@@ -10,9 +11,8 @@ from PIL import Image
 
 from ..core.prompt import IM_END, TOOL_TURN, check_plain_text
 from ..core.regions import Box, ViewConfig, check_box
-from ..core.trajectory import ENV, IMAGE, MODEL, Piece, Trajectory, crop_piece
 from ..core.settings import short
-
+from ..core.trajectory import ENV, IMAGE, MODEL, Piece, Trajectory, crop_piece
 
 if TYPE_CHECKING:
     from ..core.prompt import PromptConfig
@@ -30,8 +30,9 @@ def read_image(path: str | Path, size_only: bool = False):
         with Image.open(path) as im:
             return tuple(im.size) if size_only else im.convert("RGB")
     except _UNREADABLE as e:
-        raise ValueError(f"image file {path} is not a readable image ({type(e).__name__}: {e}); replace the file "
-                         "or drop its sample") from None
+        raise ValueError(
+            f"image file {path} is not a readable image ({type(e).__name__}: {e}); replace the file or drop its sample"
+        ) from None
 
 
 def check_image(path: str | Path) -> tuple[int, int]:
@@ -50,8 +51,9 @@ def check_image(path: str | Path) -> tuple[int, int]:
                 im.load()
         return size
     except _UNREADABLE as e:
-        raise ValueError(f"image file {path} is not a readable image ({type(e).__name__}: {e}); replace the file "
-                         "or drop its sample") from None
+        raise ValueError(
+            f"image file {path} is not a readable image ({type(e).__name__}: {e}); replace the file or drop its sample"
+        ) from None
 
 
 @dataclass
@@ -78,10 +80,16 @@ class Sample:
         name = f"sample {short(self.sample_id or '?')}"
         if not isinstance(self.question, str):
             raise ValueError(f"{name}: question must be a string, got {type(self.question).__name__}")
-        if not isinstance(self.answers, (list, tuple)) or not all(isinstance(a, str) for a in self.answers) or \
-                need_answer and not any(a.strip() for a in self.answers):
-            raise ValueError(f"{name}: answers must be a {'non-empty ' if need_answer else ''}list of strings "
-                             f"(e.g. [\"yes\"]), got {short(self.answers)}")
+        if (
+            not isinstance(self.answers, (list, tuple))
+            or not all(isinstance(a, str) for a in self.answers)
+            or need_answer
+            and not any(a.strip() for a in self.answers)
+        ):
+            raise ValueError(
+                f"{name}: answers must be a {'non-empty ' if need_answer else ''}list of strings "
+                f'(e.g. ["yes"]), got {short(self.answers)}'
+            )
         self.answers = list(self.answers)
         if size is None and isinstance(self.image, Image.Image):
             size = self.image.size
@@ -121,8 +129,16 @@ class Sample:
 
     def prompt(self, view: ViewConfig, prompt: "PromptConfig | None" = None) -> Trajectory:
         """The prompt-only trajectory (what a rollout starts from)."""
-        return Trajectory.start(self.load_image(), self.question, view, prompt, answers=list(self.answers),
-                                gt_boxes=list(self.regions), family=self.family, sample_id=self.sample_id)
+        return Trajectory.start(
+            self.load_image(),
+            self.question,
+            view,
+            prompt,
+            answers=list(self.answers),
+            gt_boxes=list(self.regions),
+            family=self.family,
+            sample_id=self.sample_id,
+        )
 
     def reference(self, view: ViewConfig, prompt: "PromptConfig | None" = None) -> Trajectory:
         """Prompt + reference rationale; crop pixels are cut lazily by `Trajectory.tokenize`."""

@@ -2,6 +2,7 @@
 
 `dataset_stats` counts them over a list of samples; `r3lab.viz.datasets` draws them.
 """
+
 from __future__ import annotations
 
 from collections import Counter, defaultdict
@@ -27,12 +28,17 @@ class DatasetStats:
     rationale_tokens: list = field(default_factory=list)  # model-text tokens per sample (when a tokenizer is given)
 
     def to_dict(self) -> dict:
-        return {"n": self.n, "families": dict(self.families),
-                "crops": {f: {str(k): v for k, v in c.items()} for f, c in self.crops.items()},
-                "answers": {f: dict(c) for f, c in self.answers.items()},
-                "box_sides": [list(b) for b in self.box_sides], "box_area": self.box_area,
-                "image_sizes": {f"{w}x{h}": c for (w, h), c in self.image_sizes.items()},
-                "rationale_chars": self.rationale_chars, "rationale_tokens": self.rationale_tokens}
+        return {
+            "n": self.n,
+            "families": dict(self.families),
+            "crops": {f: {str(k): v for k, v in c.items()} for f, c in self.crops.items()},
+            "answers": {f: dict(c) for f, c in self.answers.items()},
+            "box_sides": [list(b) for b in self.box_sides],
+            "box_area": self.box_area,
+            "image_sizes": {f"{w}x{h}": c for (w, h), c in self.image_sizes.items()},
+            "rationale_chars": self.rationale_chars,
+            "rationale_tokens": self.rationale_tokens,
+        }
 
     def __str__(self) -> str:
         lines = [f"{self.n} samples"]
@@ -43,13 +49,20 @@ class DatasetStats:
             lines.append(f"  {fam or '?':<14}{n:>6}  {crops:<16}{ans}")
         if self.box_sides:
             ws = sorted(max(b) for b in self.box_sides)
-            lines.append(f"  crop box side (model-input px): min {ws[0]:g}, median {ws[len(ws) // 2]:g}, "
-                         f"max {ws[-1]:g}; mean area {sum(self.box_area) / len(self.box_area):.1%} of the image")
+            lines.append(
+                f"  crop box side (model-input px): min {ws[0]:g}, median {ws[len(ws) // 2]:g}, "
+                f"max {ws[-1]:g}; mean area {sum(self.box_area) / len(self.box_area):.1%} of the image"
+            )
         lines.append("  image sizes: " + ", ".join(f"{w}x{h}: {c}" for (w, h), c in self.image_sizes.most_common()))
         if self.rationale_chars:
-            lines.append(f"  rationale: mean {sum(self.rationale_chars) / len(self.rationale_chars):.0f} characters"
-                         + (f", {sum(self.rationale_tokens) / len(self.rationale_tokens):.1f} tokens"
-                            if self.rationale_tokens else ""))
+            lines.append(
+                f"  rationale: mean {sum(self.rationale_chars) / len(self.rationale_chars):.0f} characters"
+                + (
+                    f", {sum(self.rationale_tokens) / len(self.rationale_tokens):.1f} tokens"
+                    if self.rationale_tokens
+                    else ""
+                )
+            )
         return "\n".join(lines)
 
     def _repr_pretty_(self, p, cycle):

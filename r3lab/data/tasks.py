@@ -4,15 +4,16 @@ A `Task` is one question about a `Scene` of `r3lab.data.world`: its accepted ans
 details answer it (in crop order) and what each crop shows. Families and their difficulty knobs live
 in `TaskConfig`. Everything is a pure function of (seed, family, index).
 """
+
 from __future__ import annotations
 
 import random
 from dataclasses import asdict, dataclass
 
+from ..core.settings import check_bools, check_ranges, short
 from .details import GLYPHS
 from .layout import make_scene
 from .world import Scene, WorldConfig, jsonable
-from ..core.settings import check_bools, check_ranges, short
 
 ALTERNATIVES = {"grey": ["gray"], "cross": ["plus"], "diamond": ["rhombus"], "checked": ["checkered", "checks"]}
 NUMBERS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
@@ -26,22 +27,41 @@ SIDES = {"left": ("x", -1), "right": ("x", 1), "top": ("y", -1), "bottom": ("y",
 DETAILS = {"pattern": "pattern", "colour": "mark", "shape": "shape"}  # what a read asks -> the detail drawn
 
 QUESTIONS = {
-    "read_one/pattern": ["What pattern is on the {obj}?", "Which pattern does the mark on the {obj} show?",
-                         "What is the pattern of the small mark on the {obj}?"],
-    "read_one/colour": ["What colour is the mark on the {obj}?", "Which colour is the small mark on the {obj}?",
-                        "What is the colour of the mark on the {obj}?"],
-    "read_one/shape": ["What shape is the mark on the {obj}?", "Which shape is drawn on the {obj}?",
-                       "What is the shape of the small mark on the {obj}?"],
-    "compare_two/pattern": ["Do the marks on the {a} and the {b} have the same pattern?",
-                            "Are the marks on the {a} and the {b} the same pattern?",
-                            "Is the pattern on the {a} the same as the pattern on the {b}?"],
-    "compare_two/colour": ["Do the marks on the {a} and the {b} have the same colour?",
-                           "Are the marks on the {a} and the {b} the same colour?",
-                           "Is the mark on the {a} the same colour as the mark on the {b}?"],
-    "count": ["How many dots are on the {obj}?", "How many small dots does the {obj} have?",
-              "Count the dots on the {obj}."],
-    "glyph": ["What digit is written on the {obj}?", "Which digit is on the {obj}?",
-              "What number is drawn on the {obj}?"],
+    "read_one/pattern": [
+        "What pattern is on the {obj}?",
+        "Which pattern does the mark on the {obj} show?",
+        "What is the pattern of the small mark on the {obj}?",
+    ],
+    "read_one/colour": [
+        "What colour is the mark on the {obj}?",
+        "Which colour is the small mark on the {obj}?",
+        "What is the colour of the mark on the {obj}?",
+    ],
+    "read_one/shape": [
+        "What shape is the mark on the {obj}?",
+        "Which shape is drawn on the {obj}?",
+        "What is the shape of the small mark on the {obj}?",
+    ],
+    "compare_two/pattern": [
+        "Do the marks on the {a} and the {b} have the same pattern?",
+        "Are the marks on the {a} and the {b} the same pattern?",
+        "Is the pattern on the {a} the same as the pattern on the {b}?",
+    ],
+    "compare_two/colour": [
+        "Do the marks on the {a} and the {b} have the same colour?",
+        "Are the marks on the {a} and the {b} the same colour?",
+        "Is the mark on the {a} the same colour as the mark on the {b}?",
+    ],
+    "count": [
+        "How many dots are on the {obj}?",
+        "How many small dots does the {obj} have?",
+        "Count the dots on the {obj}.",
+    ],
+    "glyph": [
+        "What digit is written on the {obj}?",
+        "Which digit is on the {obj}?",
+        "What number is drawn on the {obj}?",
+    ],
     "control/colour": ["What colour is the {shape}?", "Which colour is the large {shape}?"],
     "control/shape": ["What shape is the {colour} object?", "Which shape is the large {colour} object?"],
     "control/side/x": ["Is the {obj} on the left or the right?", "Is the {obj} in the left or the right half?"],
@@ -72,8 +92,10 @@ class TaskConfig:
         check_ranges(self, ints=dict(count_max=(1, 9)), floats=dict(side_margin=(0.0, 0.3)), open_high=("side_margin",))
         check_bools(self, "distractor_details")
         if not all(isinstance(k, str) for k in (*self.read_kinds, *self.control_kinds, self.compare_kind)):
-            raise ValueError(f"TaskConfig's kinds are names: read_kinds {short(self.read_kinds)}, control_kinds "
-                             f"{short(self.control_kinds)}, compare_kind {short(self.compare_kind)}")
+            raise ValueError(
+                f"TaskConfig's kinds are names: read_kinds {short(self.read_kinds)}, control_kinds "
+                f"{short(self.control_kinds)}, compare_kind {short(self.compare_kind)}"
+            )
         if not self.read_kinds or any(k not in DETAILS for k in self.read_kinds):
             raise ValueError(f"read_kinds {list(self.read_kinds)}: choose one or more of {list(DETAILS)}")
         if self.compare_kind not in ("pattern", "colour"):
@@ -115,8 +137,9 @@ def answers_for(value: str) -> list[str]:
     return [value, *ALTERNATIVES.get(value, [])]
 
 
-def make_task(family: str, seed: int, index: int, world: WorldConfig | None = None,
-              tasks: TaskConfig | None = None) -> Task:
+def make_task(
+    family: str, seed: int, index: int, world: WorldConfig | None = None, tasks: TaskConfig | None = None
+) -> Task:
     """Task `index` of `family` for dataset `seed`: deterministic, independent of every other index."""
     world, tasks = world or WorldConfig(), tasks or TaskConfig()
     if family not in _GENERATORS:
@@ -128,11 +151,13 @@ def make_task(family: str, seed: int, index: int, world: WorldConfig | None = No
 
 def _balanced(seed: int, family: str, index: int):
     """Answer class for `index`: a fresh permutation of the classes per block, so answers are balanced."""
+
     def pick(classes):
         k = len(classes)
         perm = list(classes)
         random.Random(f"r3lab-balance:{seed}:{family}:{index // k}").shuffle(perm)
         return perm[index % k]
+
     return pick
 
 
@@ -154,8 +179,9 @@ def _compare_two(rng, pick, world, tasks, key):
     a = rng.choice(values)
     b = a if same else rng.choice([c for c in values if c != a])
     scene = make_scene(rng, world, 2, [a, b], DETAILS[tasks.compare_kind], tasks.distractor_details)
-    q = rng.choice(QUESTIONS[f"compare_two/{tasks.compare_kind}"]).format(a=scene.landmarks[0].name,
-                                                                         b=scene.landmarks[1].name)
+    q = rng.choice(QUESTIONS[f"compare_two/{tasks.compare_kind}"]).format(
+        a=scene.landmarks[0].name, b=scene.landmarks[1].name
+    )
     return Task(scene, q, answers_for("yes" if same else "no"), "compare_two", "compare", [0, 1], 0, [a, b], key)
 
 
@@ -171,8 +197,16 @@ def _control(rng, pick, world, tasks, key):
     kind, answer = pick([(k, v) for k in tasks.control_kinds for v in values[k]])
     if kind == "side":
         return _side(rng, answer, world, tasks, key)
-    scene = make_scene(rng, world, 1, [None], DETAILS[tasks.read_kinds[0]], True, big_first=True,
-                   first=("colour" if kind == "colour" else "shape", answer))
+    scene = make_scene(
+        rng,
+        world,
+        1,
+        [None],
+        DETAILS[tasks.read_kinds[0]],
+        True,
+        big_first=True,
+        first=("colour" if kind == "colour" else "shape", answer),
+    )
     lm = scene.landmarks[0]
     if kind == "colour":
         q = rng.choice(QUESTIONS["control/colour"]).format(shape=lm.shape)
@@ -192,8 +226,10 @@ def _side(rng, answer, world, tasks, key):
         if sign * (centre - side / 2) >= tasks.side_margin * side:
             break
     else:
-        raise ValueError(f"no layout puts a landmark {tasks.side_margin:.0%} off the middle on the {answer}; "
-                         "lower TaskConfig.side_margin")
+        raise ValueError(
+            f"no layout puts a landmark {tasks.side_margin:.0%} off the middle on the {answer}; "
+            "lower TaskConfig.side_margin"
+        )
     q = rng.choice(QUESTIONS[f"control/side/{axis}"]).format(obj=lm.name)
     return Task(scene, q, answers_for(answer), "control", "side", [], 0, [answer], key)
 
@@ -205,5 +241,10 @@ def _glyph(rng, pick, world, tasks, key):
     return Task(scene, q, answers_for(d), "glyph", "glyph", [0], 0, [d], key)
 
 
-_GENERATORS = {"read_one": _read_one, "compare_two": _compare_two, "count": _count, "control": _control,
-               "glyph": _glyph}
+_GENERATORS = {
+    "read_one": _read_one,
+    "compare_two": _compare_two,
+    "count": _count,
+    "control": _control,
+    "glyph": _glyph,
+}

@@ -7,6 +7,7 @@ sample records the frame it was built for; `retarget` rewrites the boxes for ano
 stored original-pixel regions (and refuses, with the reason, when a sample has no regions).
 Quality filters live in `r3lab.data.filters`, JSONL datasets in `r3lab.data.dataset`.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -22,40 +23,67 @@ from tqdm.auto import tqdm
 from ..core.crop_calls import CallStyle, find_crop_calls, format_crop_call
 from ..core.env import progress_disabled
 from ..core.regions import Frame, ViewConfig
-from ..core.trajectory import IMAGE, ImageInfo, MODEL, Piece
+from ..core.trajectory import IMAGE, MODEL, ImageInfo, Piece
 from .sample import Sample, read_image
 from .tasks import ALL_FAMILIES, FAMILIES, Task, TaskConfig, make_task
 from .world import Scene, WorldConfig, region_input_box
 
 END = "</think><answer>{answer}</answer><|im_end|>"
-OPEN = {"pattern": ["Let me zoom in on the {obj}.", "The pattern on the {obj} is too fine to see here.",
-                    "I need a closer look at the {obj}."],
-        "mark": ["Let me zoom in on the {obj}.", "The mark on the {obj} is too small to see here.",
-                 "I need a closer look at the {obj}."],
-        "dots": ["Let me zoom in on the {obj}.", "The dots on the {obj} are too small to count here.",
-                 "I need a closer look at the {obj}."],
-        "glyph": ["Let me zoom in on the {obj}.", "The digit on the {obj} is too small to read here.",
-                  "I need a closer look at the {obj}."]}
-CONCLUDE = {"pattern": [" The pattern is {v}.", " Now I can see it: the pattern is {v}.", " It is {v}."],
-            "colour": [" The mark is {v}.", " Now I can see it: the mark is {v}.", " It is {v}."],
-            "shape": [" The mark is a {v}.", " Now I can see it: the mark is a {v}.", " It is a {v}."],
-            "count": [" I count {v}.", " The count is {v}.", " I see {v}."],
-            "glyph": [" The digit is {v}.", " It reads {v}.", " It is {v}."]}
+OPEN = {
+    "pattern": [
+        "Let me zoom in on the {obj}.",
+        "The pattern on the {obj} is too fine to see here.",
+        "I need a closer look at the {obj}.",
+    ],
+    "mark": [
+        "Let me zoom in on the {obj}.",
+        "The mark on the {obj} is too small to see here.",
+        "I need a closer look at the {obj}.",
+    ],
+    "dots": [
+        "Let me zoom in on the {obj}.",
+        "The dots on the {obj} are too small to count here.",
+        "I need a closer look at the {obj}.",
+    ],
+    "glyph": [
+        "Let me zoom in on the {obj}.",
+        "The digit on the {obj} is too small to read here.",
+        "I need a closer look at the {obj}.",
+    ],
+}
+CONCLUDE = {
+    "pattern": [" The pattern is {v}.", " Now I can see it: the pattern is {v}.", " It is {v}."],
+    "colour": [" The mark is {v}.", " Now I can see it: the mark is {v}.", " It is {v}."],
+    "shape": [" The mark is a {v}.", " Now I can see it: the mark is a {v}.", " It is a {v}."],
+    "count": [" I count {v}.", " The count is {v}.", " I see {v}."],
+    "glyph": [" The digit is {v}.", " It reads {v}.", " It is {v}."],
+}
 COMPARE = ["Let me look at the mark on the {a} first.", "First the mark on the {a}."]
 COMPARE_MID = [" It is {ca}. Now the {b}.", " This one is {ca}. Next, the {b}."]
-COMPARE_END = {True: [" It is {cb}, so they are the same.", " This one is {cb} too: the same {what}."],
-               False: [" It is {cb}, so they are different.", " This one is {cb}: a different {what}."]}
-CONTROL = {"side": ["No need to zoom: the {obj} is clearly in the {v} half.",
-                    "The {obj} is large enough to place without zooming: it is in the {v} half."],
-           "colour": ["The {shape} is large enough to see without zooming: it is {v}.",
-                      "No need to zoom: the {shape} is clearly {v}."],
-           "shape": ["The {colour} object is large enough to see without zooming: it is a {v}.",
-                     "No need to zoom: the {colour} object is clearly a {v}."]}
+COMPARE_END = {
+    True: [" It is {cb}, so they are the same.", " This one is {cb} too: the same {what}."],
+    False: [" It is {cb}, so they are different.", " This one is {cb}: a different {what}."],
+}
+CONTROL = {
+    "side": [
+        "No need to zoom: the {obj} is clearly in the {v} half.",
+        "The {obj} is large enough to place without zooming: it is in the {v} half.",
+    ],
+    "colour": [
+        "The {shape} is large enough to see without zooming: it is {v}.",
+        "No need to zoom: the {shape} is clearly {v}.",
+    ],
+    "shape": [
+        "The {colour} object is large enough to see without zooming: it is a {v}.",
+        "No need to zoom: the {colour} object is clearly a {v}.",
+    ],
+}
 
 
 # -- building ----------------------------------------------------------------------------------
-def task_sample(task: Task, view: ViewConfig | None = None, sample_id: str = "", provenance: dict | None = None
-                ) -> Sample:
+def task_sample(
+    task: Task, view: ViewConfig | None = None, sample_id: str = "", provenance: dict | None = None
+) -> Sample:
     """A Sample with its reference rationale; the image stays a lazy `Scene`."""
     view = view or ViewConfig()
     frame = Frame.of(task.scene.size, view)
@@ -72,25 +100,45 @@ def task_sample(task: Task, view: ViewConfig | None = None, sample_id: str = "",
         a, b = (lms[k].name for k in task.targets)
         ca, cb = task.seen
         what = "pattern" if lms[task.targets[0]].detail.kind == "pattern" else "colour"
-        pieces = [_text("<think>" + rng.choice(COMPARE).format(a=a) + " " + format_crop_call(boxes[0])),
-                  _crop(boxes[0], frame),
-                  _text(rng.choice(COMPARE_MID).format(ca=ca, b=b) + " " + format_crop_call(boxes[1])),
-                  _crop(boxes[1], frame),
-                  _text(rng.choice(COMPARE_END[ca == cb]).format(cb=cb, what=what) + end, "answer")]
+        pieces = [
+            _text("<think>" + rng.choice(COMPARE).format(a=a) + " " + format_crop_call(boxes[0])),
+            _crop(boxes[0], frame),
+            _text(rng.choice(COMPARE_MID).format(ca=ca, b=b) + " " + format_crop_call(boxes[1])),
+            _crop(boxes[1], frame),
+            _text(rng.choice(COMPARE_END[ca == cb]).format(cb=cb, what=what) + end, "answer"),
+        ]
     else:
         detail = {"count": "dots", "glyph": "glyph", "pattern": "pattern"}.get(task.kind, "mark")
         opening = rng.choice(OPEN[detail]).format(obj=lms[task.asked].name)
-        pieces = [_text("<think>" + opening + " " + format_crop_call(boxes[0])), _crop(boxes[0], frame),
-                  _text(rng.choice(CONCLUDE[task.kind]).format(v=task.seen[0]) + end, "answer")]
-    prov = {"generator": "r3lab.world", "key": task.seed, "kind": task.kind, "seen": list(task.seen),
-            "input_size": list(frame.input_size), "view": asdict(view), **(provenance or {})}
-    return Sample(task.scene, task.question, list(task.answers), task.regions, pieces, task.family, sample_id,
-                  prov, task.details)
+        pieces = [
+            _text("<think>" + opening + " " + format_crop_call(boxes[0])),
+            _crop(boxes[0], frame),
+            _text(rng.choice(CONCLUDE[task.kind]).format(v=task.seen[0]) + end, "answer"),
+        ]
+    prov = {
+        "generator": "r3lab.world",
+        "key": task.seed,
+        "kind": task.kind,
+        "seen": list(task.seen),
+        "input_size": list(frame.input_size),
+        "view": asdict(view),
+        **(provenance or {}),
+    }
+    return Sample(
+        task.scene, task.question, list(task.answers), task.regions, pieces, task.family, sample_id, prov, task.details
+    )
 
 
-def build_samples(n: int, seed: int = 0, families: Iterable[str] = FAMILIES, world: WorldConfig | None = None,
-                  tasks: TaskConfig | None = None, view: ViewConfig | None = None, progress: bool | None = None,
-                  weights: dict[str, float] | None = None) -> list[Sample]:
+def build_samples(
+    n: int,
+    seed: int = 0,
+    families: Iterable[str] = FAMILIES,
+    world: WorldConfig | None = None,
+    tasks: TaskConfig | None = None,
+    view: ViewConfig | None = None,
+    progress: bool | None = None,
+    weights: dict[str, float] | None = None,
+) -> list[Sample]:
     """`n` samples cycling through `families` (equal shares), each a pure function of (seed, family, index).
 
     `weights` (family -> relative weight, 1 for a family it does not name) gives the families unequal shares,
@@ -103,8 +151,11 @@ def build_samples(n: int, seed: int = 0, families: Iterable[str] = FAMILIES, wor
     if bad or not families:
         raise ValueError(f"unknown task families {bad or families}; choose from {list(ALL_FAMILIES)}")
     world, tasks, view = world or WorldConfig(), tasks or TaskConfig(), view or ViewConfig()
-    order = [(fam, j) for i in range(n) for fam, j in [(families[i % len(families)], i // len(families))]] \
-        if not weights else _weighted_order(n, families, weights)
+    order = (
+        [(fam, j) for i in range(n) for fam, j in [(families[i % len(families)], i // len(families))]]
+        if not weights
+        else _weighted_order(n, families, weights)
+    )
     out = []
     for fam, j in tqdm(order, desc="build VLIR", disable=_quiet(progress)):
         task = make_task(fam, seed, j, world, tasks)
@@ -121,7 +172,7 @@ def _weighted_order(n: int, families: list[str], weights: dict[str, float]) -> l
         raise ValueError(f"family weights must be >= 0 with a positive sum, got {dict(zip(families, w))}")
     exact = [n * x / sum(w) for x in w]
     counts = [int(e) for e in exact]
-    for k in sorted(range(len(w)), key=lambda k: counts[k] - exact[k])[:n - sum(counts)]:
+    for k in sorted(range(len(w)), key=lambda k: counts[k] - exact[k])[: n - sum(counts)]:
         counts[k] += 1
     spread = [((j + 0.5) / c, k, j) for k, c in enumerate(counts) for j in range(c)]
     return [(families[k], j) for _, k, j in sorted(spread)]
@@ -140,10 +191,12 @@ def retarget(sample: Sample, view: ViewConfig) -> Sample:
     if [int(v) for v in sample.provenance.get("input_size", [])] == list(frame.input_size):
         return sample
     if len(crops) != len(sample.regions) or any(p.image is not None for p in crops):
-        raise ValueError(f"sample {sample.sample_id}: cannot move its crop boxes to view {view}: it has "
-                         f"{len(crops)} crops and {len(sample.regions)} ground-truth regions"
-                         f"{' and pre-made crop pixels' if any(p.image is not None for p in crops) else ''}; "
-                         "load it with the view it was built for (view=None) or rebuild it")
+        raise ValueError(
+            f"sample {sample.sample_id}: cannot move its crop boxes to view {view}: it has "
+            f"{len(crops)} crops and {len(sample.regions)} ground-truth regions"
+            f"{' and pre-made crop pixels' if any(p.image is not None for p in crops) else ''}; "
+            "load it with the view it was built for (view=None) or rebuild it"
+        )
     boxes = iter(region_input_box(r, frame) for r in sample.regions)
     style = CallStyle.of(sample.provenance.get("calls"))  # the calls stay in the sample's own style
     pieces = []
@@ -151,7 +204,7 @@ def retarget(sample: Sample, view: ViewConfig) -> Sample:
         if p.kind == MODEL and k + 1 < len(sample.rationale) and sample.rationale[k + 1].kind == IMAGE:
             box = next(boxes)
             call = find_crop_calls(p.text, style=style)[-1]
-            pieces.append(_text(p.text[:call.start] + format_crop_call(box, style, frame) + p.text[call.end:], p.tag))
+            pieces.append(_text(p.text[: call.start] + format_crop_call(box, style, frame) + p.text[call.end :], p.tag))
             pieces.append(_crop(style.read(style.written(box, frame), frame), frame))  # what the call reads as
         elif p.kind == MODEL:
             pieces.append(_text(p.text, p.tag))
@@ -170,16 +223,24 @@ def regions_from_calls(sample: Sample) -> Sample:
     if len(regions) != len(crops):
         built = sample.provenance.get("input_size")
         if not built:
-            raise ValueError(f"sample {sample.sample_id}: its provenance does not say which frame its crop boxes "
-                             "are in (input_size), so they cannot be moved to another view")
+            raise ValueError(
+                f"sample {sample.sample_id}: its provenance does not say which frame its crop boxes "
+                "are in (input_size), so they cannot be moved to another view"
+            )
         w, h = image_size(sample)
         sx, sy = w / int(built[0]), h / int(built[1])
-        regions = [(b[0] * sx, b[1] * sy, min(w, b[2] * sx), min(h, b[3] * sy))
-                   for b in (p.info.box_input for p in crops)]
-    rationale = [dataclasses.replace(p, image=None, info=dataclasses.replace(p.info)) if p.kind == IMAGE else p
-                 for p in sample.rationale]
-    prov = {**sample.provenance, "regions_from": sample.provenance.get("regions_from") or
-            ("crop calls" if len(sample.regions) != len(crops) else "ground truth")}
+        regions = [
+            (b[0] * sx, b[1] * sy, min(w, b[2] * sx), min(h, b[3] * sy)) for b in (p.info.box_input for p in crops)
+        ]
+    rationale = [
+        dataclasses.replace(p, image=None, info=dataclasses.replace(p.info)) if p.kind == IMAGE else p
+        for p in sample.rationale
+    ]
+    prov = {
+        **sample.provenance,
+        "regions_from": sample.provenance.get("regions_from")
+        or ("crop calls" if len(sample.regions) != len(crops) else "ground truth"),
+    }
     return dataclasses.replace(sample, regions=regions, rationale=rationale, provenance=prov)
 
 
@@ -196,13 +257,17 @@ def view_mismatch(sample: Sample, view: ViewConfig) -> str:
     frame = Frame.of(image_size(sample), view)
     built = sample.provenance.get("input_size")
     if built and [int(v) for v in built] != list(frame.input_size):
-        return (f"its boxes are in a {built[0]}x{built[1]} frame, "
-                f"the policy sees its image at {frame.input_w}x{frame.input_h}")
+        return (
+            f"its boxes are in a {built[0]}x{built[1]} frame, "
+            f"the policy sees its image at {frame.input_w}x{frame.input_h}"
+        )
     for p in crops:
         x1, y1, x2, y2 = p.info.box_input
         if x2 > frame.input_w or y2 > frame.input_h:
-            return (f"its crop box {list(p.info.box_input)} lies outside the {frame.input_w}x{frame.input_h} frame the "
-                    "policy sees its image at")
+            return (
+                f"its crop box {list(p.info.box_input)} lies outside the {frame.input_w}x{frame.input_h} frame the "
+                "policy sees its image at"
+            )
     return ""
 
 

@@ -4,6 +4,7 @@ Training the tokenizer on this text makes the world's words single tokens. The m
 from `r3lab/model/corpus.txt` (it does not run the data generator); after a change to the world's
 words or templates, write that file anew: `python -m r3lab.data.vocab r3lab/model/corpus.txt`.
 """
+
 from __future__ import annotations
 
 import re
@@ -29,6 +30,7 @@ equal match matches has have carries carrying sits placed shown show shows
 enough without zooming done drawn counted colours plus rhombus brown grey gray
 pattern patterns horizontal vertical rising falling checked checkered checks stripes half place near
 """.split()
+
 
 def corpus() -> list[str]:
     """Lines the tiny tokenizer is trained on: the prompt, every word in three spellings, the world's text."""

@@ -12,6 +12,7 @@ All geometry lives in `WorldConfig`; this module renders scenes (`r3lab.data.lay
 `r3lab.data.details` draws the details). The questions asked about
 them are in `r3lab.data.tasks`, the measured (il)legibility of their details in `r3lab.data.legible`.
 """
+
 from __future__ import annotations
 
 import math
@@ -26,9 +27,18 @@ from .details import PATTERNS, draw_detail
 
 # Named colours (RGB). A name in a question or answer always means this colour.
 COLOURS = {
-    "red": (220, 40, 40), "green": (40, 160, 60), "blue": (40, 80, 220), "yellow": (245, 205, 30),
-    "purple": (140, 60, 190), "orange": (245, 135, 30), "pink": (240, 120, 185), "cyan": (40, 200, 215),
-    "brown": (125, 80, 40), "black": (20, 20, 20), "white": (255, 255, 255), "grey": (128, 128, 128),
+    "red": (220, 40, 40),
+    "green": (40, 160, 60),
+    "blue": (40, 80, 220),
+    "yellow": (245, 205, 30),
+    "purple": (140, 60, 190),
+    "orange": (245, 135, 30),
+    "pink": (240, 120, 185),
+    "cyan": (40, 200, 215),
+    "brown": (125, 80, 40),
+    "black": (20, 20, 20),
+    "white": (255, 255, 255),
+    "grey": (128, 128, 128),
 }
 LANDMARK_SHAPES = ("circle", "square", "triangle", "diamond")  # what `_draw_shape` draws
 DETAIL_SHAPES = ("square", "ring", "cross", "triangle")  # what `details.draw_shape` draws
@@ -55,12 +65,12 @@ class WorldConfig:
     pattern_size: int = 18  # side of a pattern tile: a 3-px grey dot at the coarse view, ~20 px zoomed
     pattern_period: int = 4  # grating period in pixels: far below the coarse view's resolution (12 px)
     pattern_taper: int = 5  # pixels over which the grating fades to grey at the tile's edge
-        # (a Tukey window; size / 2: Hann)
+    # (a Tukey window; size / 2: Hann)
     pattern_contrast: int = 110  # grating amplitude around the tile's grey (128), in grey levels
     pattern_phase: str = "random"  # "random": a random offset per tile; "fixed": centred (its 1-5 leaking grey
-        # levels are systematic: a coarse probe reads them)
+    # levels are systematic: a coarse probe reads them)
     mark_size: int = 11  # side of a colour mark: 1.8 px at the coarse view, >= 10.6 px zoomed
-        # (5 px stays under a patch)
+    # (5 px stays under a patch)
     mark_colours: tuple = ("red", "green", "blue", "yellow", "black", "white")  # detail colours (answers)
     detail_shapes: tuple = ("square", "cross", "ring", "triangle")  # shapes of tiny shape details (answers)
     shape_size: int = 5  # side of a tiny shape detail
@@ -79,11 +89,15 @@ class WorldConfig:
             if isinstance(v, list):
                 object.__setattr__(self, f.name, tuple(tuple(x) if isinstance(x, list) else x for x in v))
         self._check_sizes()
-        for lo, hi in (("object_min", "object_max"), ("n_objects_min", "n_objects_max"),
-                       ("control_min", "control_max")):
+        for lo, hi in (
+            ("object_min", "object_max"),
+            ("n_objects_min", "n_objects_max"),
+            ("control_min", "control_max"),
+        ):
             if getattr(self, lo) > getattr(self, hi):
-                raise ValueError(f"WorldConfig: {lo}={getattr(self, lo)} exceeds {hi}={getattr(self, hi)}; "
-                                 f"raise {hi} or lower {lo}")
+                raise ValueError(
+                    f"WorldConfig: {lo}={getattr(self, lo)} exceeds {hi}={getattr(self, hi)}; raise {hi} or lower {lo}"
+                )
         for name in (*self.object_colours, *self.mark_colours):
             if name not in COLOURS:
                 raise ValueError(f"unknown colour {short(name)}; known: {sorted(COLOURS)}")
@@ -91,37 +105,75 @@ class WorldConfig:
             raise ValueError(f"unknown patterns {bad}; known: {list(PATTERNS)}")
         if self.pattern_phase not in ("random", "fixed"):
             raise ValueError(f"pattern_phase must be 'random' or 'fixed', got {short(self.pattern_phase)}")
-        if not (2 <= self.pattern_period <= self.pattern_size and 0 <= 2 * self.pattern_taper <= self.pattern_size
-                and 0 <= self.pattern_contrast <= 127):
-            raise ValueError(f"pattern_size {self.pattern_size}, pattern_period {self.pattern_period}, pattern_taper "
-                             f"{self.pattern_taper}, pattern_contrast {self.pattern_contrast}: expected 2 <= period <= "
-                             "size, 0 <= 2 * taper <= size and a contrast in 0..127")
+        if not (
+            2 <= self.pattern_period <= self.pattern_size
+            and 0 <= 2 * self.pattern_taper <= self.pattern_size
+            and 0 <= self.pattern_contrast <= 127
+        ):
+            raise ValueError(
+                f"pattern_size {self.pattern_size}, pattern_period {self.pattern_period}, pattern_taper "
+                f"{self.pattern_taper}, pattern_contrast {self.pattern_contrast}: expected 2 <= period <= "
+                "size, 0 <= 2 * taper <= size and a contrast in 0..127"
+            )
 
     def _check_sizes(self) -> None:
         """Every number within what a scene can draw (a 10^6-pixel canvas would never render), every name text."""
         px, side = (0, 512), (1, 1024)
-        check_ranges(self, ints=dict(noise=(0, 127), noise_block=(1, 64), clutter=(0, 100), n_objects_min=(1, 16),
-                                     n_objects_max=(1, 16), object_min=side, object_max=side, object_gap=px,
-                                     pattern_size=(2, 256), pattern_period=(2, 256), pattern_taper=(0, 128),
-                                     pattern_contrast=(0, 127), mark_size=(1, 256), shape_size=(1, 256),
-                                     dot_size=(1, 64), dot_gap=(0, 64), glyph_scale=(1, 32), detail_jitter=(0, 64),
-                                     region_margin=(0, 64), control_min=side, control_max=side),
-                     floats=dict(min_contrast=(0.0, 442.0)))  # 442: the largest RGB distance
+        check_ranges(
+            self,
+            ints=dict(
+                noise=(0, 127),
+                noise_block=(1, 64),
+                clutter=(0, 100),
+                n_objects_min=(1, 16),
+                n_objects_max=(1, 16),
+                object_min=side,
+                object_max=side,
+                object_gap=px,
+                pattern_size=(2, 256),
+                pattern_period=(2, 256),
+                pattern_taper=(0, 128),
+                pattern_contrast=(0, 127),
+                mark_size=(1, 256),
+                shape_size=(1, 256),
+                dot_size=(1, 64),
+                dot_gap=(0, 64),
+                glyph_scale=(1, 32),
+                detail_jitter=(0, 64),
+                region_margin=(0, 64),
+                control_min=side,
+                control_max=side,
+            ),
+            floats=dict(min_contrast=(0.0, 442.0)),
+        )  # 442: the largest RGB distance
         sizes, bg = self.canvas_sizes, self.background
-        if not (isinstance(sizes, tuple) and 1 <= len(sizes) <= 16 and all(
+        if not (
+            isinstance(sizes, tuple)
+            and 1 <= len(sizes) <= 16
+            and all(
                 isinstance(wh, tuple) and len(wh) == 2 and all(_whole(v) and 64 <= v <= 4096 for v in wh)
-                for wh in sizes)):
-            raise ValueError(f"WorldConfig.canvas_sizes = {short(sizes)} is not allowed: expected 1 to 16 (w, h) "
-                             "pairs of whole pixels in [64, 4096]")
+                for wh in sizes
+            )
+        ):
+            raise ValueError(
+                f"WorldConfig.canvas_sizes = {short(sizes)} is not allowed: expected 1 to 16 (w, h) "
+                "pairs of whole pixels in [64, 4096]"
+            )
         if not (isinstance(bg, tuple) and len(bg) == 3 and all(_whole(v) and 0 <= v <= 255 for v in bg)):
             raise ValueError(f"WorldConfig.background = {short(bg)} is not allowed: expected three 0..255 levels")
-        for name, kind, known in (("object_shapes", "shape", LANDMARK_SHAPES), ("object_colours", "colour", COLOURS),
-                                  ("mark_colours", "colour", COLOURS), ("patterns", "pattern", PATTERNS),
-                                  ("detail_shapes", "shape", DETAIL_SHAPES)):
+        for name, kind, known in (
+            ("object_shapes", "shape", LANDMARK_SHAPES),
+            ("object_colours", "colour", COLOURS),
+            ("mark_colours", "colour", COLOURS),
+            ("patterns", "pattern", PATTERNS),
+            ("detail_shapes", "shape", DETAIL_SHAPES),
+        ):
             v = getattr(self, name)
             if not (isinstance(v, tuple) and v and all(isinstance(x, str) and x in known for x in v)):
-                raise ValueError(f"WorldConfig.{name} = {short(v)}: an unknown {kind}, or none; expected a "
-                                 f"non-empty list of {', '.join(known)}")
+                raise ValueError(
+                    f"WorldConfig.{name} = {short(v)}: an unknown {kind}, or none; expected a "
+                    f"non-empty list of {', '.join(known)}"
+                )
         if self.pattern_phase not in ("random", "fixed"):
             raise ValueError(f"pattern_phase must be 'random' or 'fixed', got {short(self.pattern_phase)}")
 
@@ -186,8 +238,15 @@ class Scene:
         for lm in self.landmarks:
             _draw_shape(d, lm.shape, lm.box, COLOURS[lm.colour])
             if details and lm.detail is not None:
-                draw_detail(im, d, lm.detail, COLOURS[lm.detail.colour], cfg.pattern_period, cfg.pattern_taper,
-                            cfg.pattern_contrast)
+                draw_detail(
+                    im,
+                    d,
+                    lm.detail,
+                    COLOURS[lm.detail.colour],
+                    cfg.pattern_period,
+                    cfg.pattern_taper,
+                    cfg.pattern_contrast,
+                )
         return im
 
     def region(self, k: int) -> Box:
@@ -200,16 +259,27 @@ class Scene:
         def detail(d):
             return None if d is None else {**d.__dict__, "cells": [list(c) for c in d.cells], "phase": list(d.phase)}
 
-        return {"size": list(self.size), "noise_seed": self.noise_seed,
-                "clutter": [list(c[:5]) + [list(c[5])] for c in self.clutter],
-                "landmarks": [{"shape": lm.shape, "colour": lm.colour, "box": list(lm.box), "detail": detail(lm.detail)}
-                              for lm in self.landmarks], "world": self.world.to_dict()}
+        return {
+            "size": list(self.size),
+            "noise_seed": self.noise_seed,
+            "clutter": [list(c[:5]) + [list(c[5])] for c in self.clutter],
+            "landmarks": [
+                {"shape": lm.shape, "colour": lm.colour, "box": list(lm.box), "detail": detail(lm.detail)}
+                for lm in self.landmarks
+            ],
+            "world": self.world.to_dict(),
+        }
 
     @classmethod
     def from_dict(cls, d: dict) -> "Scene":
         def detail(x):
-            return None if x is None else Detail(**{**x, "cells": [tuple(c) for c in x["cells"]],
-                                                    "phase": tuple(x.get("phase", (0.0, 0.0)))})
+            return (
+                None
+                if x is None
+                else Detail(
+                    **{**x, "cells": [tuple(c) for c in x["cells"]], "phase": tuple(x.get("phase", (0.0, 0.0)))}
+                )
+            )
 
         lms = [Landmark(lm["shape"], lm["colour"], tuple(lm["box"]), detail(lm["detail"])) for lm in d["landmarks"]]
         clutter = [tuple(c[:5]) + (tuple(c[5]),) for c in d["clutter"]]
@@ -220,8 +290,12 @@ def region_input_box(box: Box, frame: Frame) -> tuple[int, int, int, int]:
     """An original-pixel region -> the smallest integer input-frame box whose crop still covers it."""
     x1, y1, x2, y2 = frame.to_input(box)
     r = lambda v: round(v, 6)  # noqa: E731  (6 / 6 * 6 must not become 6.0000001 -> ceil 7)
-    return (max(0, math.floor(r(x1))), max(0, math.floor(r(y1))),
-            min(frame.input_w, math.ceil(r(x2))), min(frame.input_h, math.ceil(r(y2))))
+    return (
+        max(0, math.floor(r(x1))),
+        max(0, math.floor(r(y1))),
+        min(frame.input_w, math.ceil(r(x2))),
+        min(frame.input_h, math.ceil(r(y2))),
+    )
 
 
 def _whole(v) -> bool:

@@ -6,6 +6,7 @@ A 20,000-character question is some 20,000 tokens: a padded batch of such prompt
 rows x tokens x tokens masks and scores (13 GB and growing, with no rollout done, before this check); one more
 character per token and the machine runs out. The estimate is refused with its numbers and the fix.
 """
+
 from __future__ import annotations
 
 import os
@@ -55,8 +56,9 @@ def free_memory() -> int | None:
     return free
 
 
-def check_budget(policy: "Policy", prompts: Sequence["Trajectory"], max_new_tokens: int, per_prefill: int,
-                 device_type: str = "cpu") -> None:
+def check_budget(
+    policy: "Policy", prompts: Sequence["Trajectory"], max_new_tokens: int, per_prefill: int, device_type: str = "cpu"
+) -> None:
     """ValueError, before any rollout, naming the sample when a prompt's tokens plus `max_new_tokens` exceed the
     model's positions, or when a padded prefill of `per_prefill` prompts (on CPU, where attention builds its scores
     and masks in full) would take more than half the memory free now, with the estimate and the fix."""
@@ -66,23 +68,27 @@ def check_budget(policy: "Policy", prompts: Sequence["Trajectory"], max_new_toke
     if limit is not None:
         for n, name in zip(lengths, names):
             if n + max_new_tokens > limit:
-                raise ValueError(f"sample {name!r}: its prompt is {n:,} tokens, and with max_new_tokens = "
-                                 f"{max_new_tokens:,} a rollout needs {n + max_new_tokens:,} positions, more than the "
-                                 f"{limit:,} the model has: shorten its question, or lower max_new_tokens")
+                raise ValueError(
+                    f"sample {name!r}: its prompt is {n:,} tokens, and with max_new_tokens = "
+                    f"{max_new_tokens:,} a rollout needs {n + max_new_tokens:,} positions, more than the "
+                    f"{limit:,} the model has: shorten its question, or lower max_new_tokens"
+                )
     if device_type != "cpu" or per_prefill < 2 or not lengths:
         return  # one prompt needs no padding mask: CPU attention then runs in memory linear in its length
     free = free_memory()
     if free is None:
         return
     for a in range(0, len(lengths), per_prefill):
-        chunk = lengths[a:a + per_prefill]
+        chunk = lengths[a : a + per_prefill]
         if len(chunk) < 2:
             continue
         longest = max(chunk)
         need = len(chunk) * longest * longest * BYTES_PER_SCORE
         if need > MEMORY_SHARE * free:
             name = names[a + chunk.index(longest)]
-            raise ValueError(f"sample {name!r}: its prompt is {longest:,} tokens; a prefill of {len(chunk)} prompts "
-                             f"padded to it builds attention of about {need / 2**30:.1f} GiB, more than half of the "
-                             f"{free / 2**30:.1f} GiB this machine has free: shorten that question (is the file "
-                             "right?), or roll out fewer rows at once (batch_rows)")
+            raise ValueError(
+                f"sample {name!r}: its prompt is {longest:,} tokens; a prefill of {len(chunk)} prompts "
+                f"padded to it builds attention of about {need / 2**30:.1f} GiB, more than half of the "
+                f"{free / 2**30:.1f} GiB this machine has free: shorten that question (is the file "
+                "right?), or roll out fewer rows at once (batch_rows)"
+            )

@@ -15,15 +15,15 @@ by plain gathers without changing any logit ("compaction").
 first used column, and the work counters; so nothing about the layout is ever read back from the device.
 `SharedCache` keeps the keys in a growing `DynamicCache`; `r3lab.engine.static_cache` in buffers kept per model.
 """
+
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Sequence
 
 import torch
 from transformers import DynamicCache
-
-import inspect
 
 from ..core.rope import positions_for_model
 from ..model.adapters import base_model
@@ -58,19 +58,25 @@ def check_attention(policy: "Policy", batch: int = 1) -> None:
     then continues its state exactly; or `mode="reference"`)."""
     impl = str(getattr(policy.model.config, "_attn_implementation", "sdpa") or "sdpa")
     if "flash" in impl:
-        raise ValueError(f"the rollout engine keeps masked holes in its KV cache, which {impl!r} cannot express; "
-                         "load the policy with attn_implementation='sdpa' (or 'eager')")
+        raise ValueError(
+            f"the rollout engine keeps masked holes in its KV cache, which {impl!r} cannot express; "
+            "load the policy with attn_implementation='sdpa' (or 'eager')"
+        )
     text = policy.model.config.get_text_config()
     kinds = set(getattr(text, "layer_types", None) or [])
     if "linear_attention" in kinds:
         if batch > 1:
-            raise ValueError("this model's linear-attention layers hold recurrent state, which a lock-step cache with "
-                             "holes cannot hold; run it with RolloutConfig(batch_rows=1) (one row at a time, its state "
-                             "kept across crops) or mode='reference' (one row, re-prefilled)")
+            raise ValueError(
+                "this model's linear-attention layers hold recurrent state, which a lock-step cache with "
+                "holes cannot hold; run it with RolloutConfig(batch_rows=1) (one row at a time, its state "
+                "kept across crops) or mode='reference' (one row, re-prefilled)"
+            )
         kinds -= {"linear_attention"}
     if any(t != "full_attention" for t in kinds):
-        raise ValueError("the rollout engine supports full-attention decoders only (sliding-window layers found); "
-                         "set use_sliding_window=False in the text config")
+        raise ValueError(
+            "the rollout engine supports full-attention decoders only (sliding-window layers found); "
+            "set use_sliding_window=False in the text config"
+        )
 
 
 class LockStep:
@@ -133,10 +139,11 @@ class LockStep:
                 if not c:
                     continue
                 n = len(c)
-                ids[b, width - n:] = torch.as_tensor(list(c))
-                pos[:, b, width - n:], self.next_pos[b] = p.positions(c, grids[b] if grids else [],
-                                                                      start=self.next_pos[b])
-                step_mask[b, width - n:] = 1
+                ids[b, width - n :] = torch.as_tensor(list(c))
+                pos[:, b, width - n :], self.next_pos[b] = p.positions(
+                    c, grids[b] if grids else [], start=self.next_pos[b]
+                )
+                step_mask[b, width - n :] = 1
         self.first = [L + width - len(c) if not r else f for r, f, c in zip(self.real, self.first, chunks)]
         self.real = [r + len(c) for r, c in zip(self.real, chunks)]
         return ids, pos, step_mask
@@ -174,8 +181,13 @@ class SharedCache(LockStep):
     def length(self) -> int:
         return self.mask.shape[1]
 
-    def append(self, chunks: Sequence[Sequence[int]], grids: Sequence[Sequence] | None = None,
-               pixel_values: torch.Tensor | None = None, ids: torch.Tensor | None = None) -> torch.Tensor:
+    def append(
+        self,
+        chunks: Sequence[Sequence[int]],
+        grids: Sequence[Sequence] | None = None,
+        pixel_values: torch.Tensor | None = None,
+        ids: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """Feed one chunk per row (an empty chunk = a row that only carries pads); returns the
         float32 next-token logits (batch, vocab) read at each row's last slot. (`ids`: the same one-token
         chunks already on the device; the static cache reads them from there.)"""
@@ -191,8 +203,15 @@ class SharedCache(LockStep):
         wide = [b for b, c in enumerate(chunks) if len(c) > 1]
         if old_len and width > 1 and len(wide) < B and sum(map(len, chunks)) < SPLIT_BELOW * B * width:
             return self._split(chunks, wide, ids, pos, old_len, kw)
-        out = self.model(input_ids=ids, attention_mask=self.mask, position_ids=positions_for_model(pos),
-                         use_cache=True, logits_to_keep=1, **{self._cache_kw: self.cache}, **kw)
+        out = self.model(
+            input_ids=ids,
+            attention_mask=self.mask,
+            position_ids=positions_for_model(pos),
+            use_cache=True,
+            logits_to_keep=1,
+            **{self._cache_kw: self.cache},
+            **kw,
+        )
         self.forwards += 1
         self.slots += B * width
         self.kv_reads += B * width * self.length
@@ -219,13 +238,19 @@ class SharedCache(LockStep):
                 continue
             idx = self.link.index(rows)
             sub = DynamicCache(ddp_cache_data=[(layer.keys[idx], layer.values[idx]) for layer in self.cache.layers])
-            mask = torch.cat([self.mask[idx, :old_len], self.mask[idx, old_len + width - w:]], 1)
-            out = self.model(input_ids=ids[idx, width - w:], attention_mask=mask,
-                             position_ids=positions_for_model(pos[:, idx, width - w:]), use_cache=True,
-                             logits_to_keep=1, **{self._cache_kw: sub}, **kw)
+            mask = torch.cat([self.mask[idx, :old_len], self.mask[idx, old_len + width - w :]], 1)
+            out = self.model(
+                input_ids=ids[idx, width - w :],
+                attention_mask=mask,
+                position_ids=positions_for_model(pos[:, idx, width - w :]),
+                use_cache=True,
+                logits_to_keep=1,
+                **{self._cache_kw: sub},
+                **kw,
+            )
             for (k, v), layer in zip(grown, sub.layers):
-                k[idx, :, old_len + width - w:] = layer.keys[:, :, old_len:]
-                v[idx, :, old_len + width - w:] = layer.values[:, :, old_len:]
+                k[idx, :, old_len + width - w :] = layer.keys[:, :, old_len:]
+                v[idx, :, old_len + width - w :] = layer.values[:, :, old_len:]
             part = out.logits[:, -1].float()
             if logits is None:
                 logits = part.new_zeros(B, part.shape[-1])  # rows with an empty chunk keep zeros (never read)

@@ -1,5 +1,6 @@
 """The rollout settings every config that rolls out nests, and `RolloutConfig`, the engine's own (no torch: the
 CLI reads them)."""
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
@@ -41,29 +42,45 @@ class RolloutSettings:
     temperature: float = 1.0  # sampling temperature (0: greedy, argmax)
     top_p: float = 1.0  # nucleus sampling mass (1.0: off); log-probs are recorded before it
     cache: str = "static"  # the engine's KV cache: "static" (buffers kept per model, written in place) or "dynamic"
-        # (grows every step); the same tokens and log-probs
-    cuda_graphs: str | bool = field(default="auto", metadata=dict(
-        type=parse_graphs, metavar="{auto,true,false}", help="replay each decode step as a CUDA graph over the static "
-        "cache (auto: on CUDA, and a capture that fails decodes eagerly, said in the rollout's stats; true: a failure "
-        "raises; false: never)"))
+    # (grows every step); the same tokens and log-probs
+    cuda_graphs: str | bool = field(
+        default="auto",
+        metadata=dict(
+            type=parse_graphs,
+            metavar="{auto,true,false}",
+            help="replay each decode step as a CUDA graph over the static "
+            "cache (auto: on CUDA, and a capture that fails decodes eagerly, said in the rollout's stats; true: a failure "
+            "raises; false: never)",
+        ),
+    )
 
     def __post_init__(self):
         self.validate()
 
     def validate(self):
-        check_ranges(self, ints=dict(max_crops=(0, 256), max_new_tokens=(1, MAX_TOKENS),
-                                     max_segment_tokens=(1, MAX_TOKENS)),
-                     floats=dict(temperature=(0.0, 100.0), top_p=(0.0, 1.0)), open_low=("top_p",),
-                     why=dict(max_crops="each crop is an image in the context", max_new_tokens=TOKENS_WHY,
-                              max_segment_tokens=TOKENS_WHY, temperature="above 100 every token is equally likely"))
+        check_ranges(
+            self,
+            ints=dict(max_crops=(0, 256), max_new_tokens=(1, MAX_TOKENS), max_segment_tokens=(1, MAX_TOKENS)),
+            floats=dict(temperature=(0.0, 100.0), top_p=(0.0, 1.0)),
+            open_low=("top_p",),
+            why=dict(
+                max_crops="each crop is an image in the context",
+                max_new_tokens=TOKENS_WHY,
+                max_segment_tokens=TOKENS_WHY,
+                temperature="above 100 every token is equally likely",
+            ),
+        )
         name = type(self).__name__
         check_choice(self, "cache", ("dynamic", "static"))
         if not (self.cuda_graphs == "auto" or isinstance(self.cuda_graphs, bool)):
-            raise ValueError(f"{name}.cuda_graphs = {short(self.cuda_graphs)} is not allowed: expected 'auto', True "
-                             "or False")
+            raise ValueError(
+                f"{name}.cuda_graphs = {short(self.cuda_graphs)} is not allowed: expected 'auto', True or False"
+            )
         if self.cuda_graphs is True and self.cache == "dynamic":
-            raise ValueError(f"{name}.cuda_graphs = True needs cache='static': a graph replays a step over "
-                             "buffers that stay where they are")
+            raise ValueError(
+                f"{name}.cuda_graphs = True needs cache='static': a graph replays a step over "
+                "buffers that stay where they are"
+            )
         return self
 
     @classmethod
@@ -101,8 +118,12 @@ class RolloutConfig(RolloutSettings):
 
     def validate(self):
         super().validate()
-        check_ranges(self, ints=dict(group_size=(1, MAX_ROWS), max_images=(1, 257), batch_rows=(1, MAX_ROWS)),
-                     floats=dict(compact_holes=(0.0, 1.0)), why=dict(group_size=WHY["batch"], batch_rows=WHY["batch"]))
+        check_ranges(
+            self,
+            ints=dict(group_size=(1, MAX_ROWS), max_images=(1, 257), batch_rows=(1, MAX_ROWS)),
+            floats=dict(compact_holes=(0.0, 1.0)),
+            why=dict(group_size=WHY["batch"], batch_rows=WHY["batch"]),
+        )
         check_bools(self, "greedy", "drop_finished", "timing")
         if self.seed is not None:
             check_ranges(self, ints=dict(seed=(0, 2**63 - 1)))
@@ -117,4 +138,3 @@ class RolloutConfig(RolloutSettings):
     @property
     def effective_temperature(self) -> float:
         return 0.0 if self.greedy else float(self.temperature)
-

@@ -4,6 +4,7 @@
 hits them alike; `reprefill_curve` times one scripted trajectory with 1, 2, ... crops in both modes
 (`benchmarks/rollout.py` and notebook 10 draw their curves from it).
 """
+
 from __future__ import annotations
 
 import time
@@ -45,8 +46,9 @@ def model_tokens(trajs) -> int:
     return sum(len(p.ids) for t in trajs for p in t.pieces if p.kind == "model_text")
 
 
-def reprefill_curve(policy: "Policy", sample: "Sample", crops: Iterable[int], repeats: int = 3,
-                    segment: str = " I look closer.") -> list[dict]:
+def reprefill_curve(
+    policy: "Policy", sample: "Sample", crops: Iterable[int], repeats: int = 3, segment: str = " I look closer."
+) -> list[dict]:
     """One scripted trajectory per crop count, with KV reuse (`mode="batched"`) and re-prefilled after every
     crop (`mode="reference"`); both write the same tokens (checked). One row per crop count."""
     frame = Frame.of(sample.load_image().size, policy.view)
@@ -54,15 +56,31 @@ def reprefill_curve(policy: "Policy", sample: "Sample", crops: Iterable[int], re
     rows = []
     for n in crops:
         base = RolloutConfig(greedy=True, max_crops=n, max_images=n + 1, max_new_tokens=4096, max_segment_tokens=512)
-        r = compare(policy, [sample], {"reuse": base, "full": replace(base, mode="reference")}, repeats,
-                    group_size=1, scripts=[crop_script(frame, n, segment, style=policy.prompt.calls)])
+        r = compare(
+            policy,
+            [sample],
+            {"reuse": base, "full": replace(base, mode="reference")},
+            repeats,
+            group_size=1,
+            scripts=[crop_script(frame, n, segment, style=policy.prompt.calls)],
+        )
         (t_reuse, a, wa), (t_full, b, wb) = r["reuse"], r["full"]
         if a[0].input_ids() != b[0].input_ids() or a[0].meta["n_crops"] != n:
             raise RuntimeError(f"the two modes disagree at {frame.input_w} px, {n} crops")
         tok = model_tokens(a)
-        rows.append({"px": frame.input_w, "crops": n, "context_tokens": len(a[0].input_ids()), "model_tokens": tok,
-                     "reuse_s": round(t_reuse, 4), "reprefill_s": round(t_full, 4),
-                     "speedup": round(t_full / t_reuse, 2), "reuse_tok_s": round(tok / t_reuse, 1),
-                     "reprefill_tok_s": round(tok / t_full, 1),
-                     "reuse_text_slots": wa["slots"], "reprefill_text_slots": wb["slots"]})
+        rows.append(
+            {
+                "px": frame.input_w,
+                "crops": n,
+                "context_tokens": len(a[0].input_ids()),
+                "model_tokens": tok,
+                "reuse_s": round(t_reuse, 4),
+                "reprefill_s": round(t_full, 4),
+                "speedup": round(t_full / t_reuse, 2),
+                "reuse_tok_s": round(tok / t_reuse, 1),
+                "reprefill_tok_s": round(tok / t_full, 1),
+                "reuse_text_slots": wa["slots"],
+                "reprefill_text_slots": wb["slots"],
+            }
+        )
     return rows

@@ -5,6 +5,7 @@ model's next token, closes its segment exactly at the token that closes a crop c
 zooms a valid crop (or writes a short env note for a refused one) and enforces the budgets. It
 returns what the engine must append to the KV cache next (`Feed`), or None when it is finished.
 """
+
 from __future__ import annotations
 
 from collections import deque
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING, Callable, Sequence
 from ..core.crop_calls import CallStyle, Verdict, closed_call_since, find_crop_calls, format_crop_call, parse_crop_call
 from ..core.prompt import TOOL_TURN
 from ..core.regions import Box
-from ..core.trajectory import CropEvent, ENV, MODEL, Piece, Trajectory
+from ..core.trajectory import ENV, MODEL, CropEvent, Piece, Trajectory
 from .cache import Feed
 from .config import RolloutConfig
 
@@ -33,8 +34,9 @@ ImageFn = Callable[["Sample", int, Piece, Trajectory], "Image.Image | None"]
 IdsFn = Callable[["Sample", int, Piece, Trajectory], "Sequence[int] | None"]
 
 
-def crop_script(frame, n_crops: int, segment: str = " I look closer.", answer: str = "red",
-                style: CallStyle | None = None) -> list[str]:
+def crop_script(
+    frame, n_crops: int, segment: str = " I look closer.", answer: str = "red", style: CallStyle | None = None
+) -> list[str]:
     """Every token of an n-crop trajectory as script pieces (benchmarks, lessons, tests).
 
     Each segment is `segment` + one crop call (distinct boxes, each a quarter of the model-input
@@ -60,8 +62,9 @@ def note_text(message: str, style: CallStyle | None = None) -> str:
 class Episode:
     """One trajectory being generated: its finished pieces, the open segment and its budgets."""
 
-    def __init__(self, policy: "Policy", traj: Trajectory, cfg: RolloutConfig, script: list[int], index: int,
-                 braces: list[bool]):
+    def __init__(
+        self, policy: "Policy", traj: Trajectory, cfg: RolloutConfig, script: list[int], index: int, braces: list[bool]
+    ):
         self.policy, self.traj, self.cfg, self.index, self.braces = policy, traj, cfg, index, braces
         self.script = deque(script)
         self.seg: list[int] = []
@@ -155,10 +158,12 @@ class Episode:
         except (TypeError, ValueError) as e:  # not a sequence of numbers
             problem = str(e)
         if problem:
-            raise ValueError(f"crop_boxes returned {box!r} for crop {self.n_crops} of sample "
-                             f"{self.traj.meta.get('sample_id')!r}: {problem}; return a box (x1, y1, x2, y2) "
-                             f"inside the {self.traj.frame.input_w}x{self.traj.frame.input_h} model-input frame, "
-                             "or None to keep the model's own")
+            raise ValueError(
+                f"crop_boxes returned {box!r} for crop {self.n_crops} of sample "
+                f"{self.traj.meta.get('sample_id')!r}: {problem}; return a box (x1, y1, x2, y2) "
+                f"inside the {self.traj.frame.input_w}x{self.traj.frame.input_h} model-input frame, "
+                "or None to keep the model's own"
+            )
         return replace(judged, start=call.start, end=call.end, raw=call.raw)
 
     @property
@@ -179,8 +184,9 @@ class Episode:
     def _finish(self, stop: str) -> None:
         k = self._close_segment()
         if k is not None:  # a crop call still open when the trajectory ends
-            calls = find_crop_calls(self.traj.pieces[k].text, self.traj.frame, self.policy.view.max_aspect,
-                                    self.traj.calls)
+            calls = find_crop_calls(
+                self.traj.pieces[k].text, self.traj.frame, self.policy.view.max_aspect, self.traj.calls
+            )
             if calls and calls[-1].verdict is Verdict.UNTERMINATED:
                 self.traj.events.append(CropEvent(calls[-1], k))
         self.stop = stop

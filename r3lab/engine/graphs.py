@@ -13,6 +13,7 @@ as an opaque error at the end of capture. Capture uses `capture_error_mode="thre
 threads make meanwhile (a DataLoader's pinning thread) do not invalidate it, on the policy's own device and a side
 stream. Attention runs one pinned SDPA kernel (memory-efficient, math as the fallback) in capture and replay alike.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -29,8 +30,10 @@ def use_graphs(setting, device: torch.device) -> bool:
     if setting == "auto":
         return device.type == "cuda"
     if setting is True and device.type != "cuda":
-        raise ValueError(f"cuda_graphs = True needs a CUDA device, but the policy is on {device}: "
-                         "use cuda_graphs='auto' (graphs where CUDA is) or False")
+        raise ValueError(
+            f"cuda_graphs = True needs a CUDA device, but the policy is on {device}: "
+            "use cuda_graphs='auto' (graphs where CUDA is) or False"
+        )
     return bool(setting)
 
 

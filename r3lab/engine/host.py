@@ -9,6 +9,7 @@ non-blocking copy from pinned memory: a crop step's ids, positions and slot mask
 that stay when some finish. On a CPU the same calls are views and nothing moves, so a test counts them
 (`benchmarks/host_work.py`).
 """
+
 from __future__ import annotations
 
 import torch
@@ -58,7 +59,7 @@ class Link:
         self.sends += 1
         out, at = [], 0
         for t in tensors:
-            out.append(dev[at:at + t.numel()].view(t.shape))
+            out.append(dev[at : at + t.numel()].view(t.shape))
             at += t.numel()
         return out
 

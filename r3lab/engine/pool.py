@@ -12,6 +12,7 @@ when it fits and its key still holds, else frees it before allocating the next; 
 shape, the attention kernel, forward hooks, and the adapters' state (peft's merged / disabled / active adapters and
 scaling are Python the graph bakes in). `reserve` sizes the slots a rollout needs past its prompts.
 """
+
 from __future__ import annotations
 
 import time
@@ -101,9 +102,10 @@ class Pool:
         self.model, self.device, self._cache_kw = policy.model, dev, cache_kw
         text = policy.model.config.get_text_config()  # the decoder's kernel (a text-only change counts)
         self._attn = str(getattr(text, "_attn_implementation", None) or "sdpa")
-        self.kv = [(torch.zeros(rows, h, slots, d, dtype=dt, device=dev), torch.zeros(rows, h, slots, d, dtype=dt,
-                                                                                        device=dev))
-                   for h, d, dt in like]
+        self.kv = [
+            (torch.zeros(rows, h, slots, d, dtype=dt, device=dev), torch.zeros(rows, h, slots, d, dtype=dt, device=dev))
+            for h, d, dt in like
+        ]
         self.valid = torch.zeros(rows, slots, dtype=torch.bool, device=dev)
         self.ids = torch.full((rows, 1), policy.pad_id, dtype=torch.long, device=dev)
         self.pos = torch.zeros(policy.position_dims, rows, 1, dtype=torch.long, device=dev)
@@ -146,11 +148,17 @@ class Pool:
         dtype, sdpa = self.kv[0][0].dtype, "sdpa" in self._attn
 
         def step():
-            mask = valid if sdpa else torch.zeros(valid.shape, dtype=dtype, device=valid.device) \
-                .masked_fill_(~valid, torch.finfo(dtype).min)  # eager attention adds its mask
+            mask = (
+                valid
+                if sdpa
+                else torch.zeros(valid.shape, dtype=dtype, device=valid.device).masked_fill_(
+                    ~valid, torch.finfo(dtype).min
+                )
+            )  # eager attention adds its mask
             with graphs.attention_kernel(self.device):
-                out = model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True, logits_to_keep=1,
-                            **kw)
+                out = model(
+                    input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True, logits_to_keep=1, **kw
+                )
             self.out[:b].copy_(out.logits[:, -1])
 
         return step
@@ -184,9 +192,12 @@ class Pool:
                     if setting is True:
                         raise
                     self.broken = f"{type(e).__name__}: {e}"
-                    warnings.warn(f"capturing the decode step as a CUDA graph failed ({self.broken}); this model's "
-                                  "rollouts decode eagerly over the static cache from here on (the rollout's stats "
-                                  "say so in `graphs`; cuda_graphs=True raises instead)", stacklevel=3)
+                    warnings.warn(
+                        f"capturing the decode step as a CUDA graph failed ({self.broken}); this model's "
+                        "rollouts decode eagerly over the static cache from here on (the rollout's stats "
+                        "say so in `graphs`; cuda_graphs=True raises instead)",
+                        stacklevel=3,
+                    )
                     break
                 done += 1
             self.capture_s += time.perf_counter() - t0
@@ -199,16 +210,32 @@ class Pool:
 def fingerprint(model: torch.nn.Module) -> tuple:
     """What a captured step depends on besides its inputs (see the module docstring). The timing clock's hooks on the
     vision tower do not count; weights the optimizer updates in place keep their addresses and their graphs."""
-    hooks = tuple((i, tuple(k for k, f in h.items() if not getattr(f, "r3lab_timing", False)))
-                  for i, m in enumerate(model.modules()) for h in (m._forward_pre_hooks, m._forward_hooks) if h)
-    adapters = tuple((i, bool(m.merged), bool(m.disable_adapters), tuple(m.active_adapters),
-                      tuple(sorted((k, float(v)) for k, v in m.scaling.items())))
-                     for i, m in enumerate(model.modules()) if hasattr(m, "merged") and hasattr(m, "scaling"))
+    hooks = tuple(
+        (i, tuple(k for k, f in h.items() if not getattr(f, "r3lab_timing", False)))
+        for i, m in enumerate(model.modules())
+        for h in (m._forward_pre_hooks, m._forward_hooks)
+        if h
+    )
+    adapters = tuple(
+        (
+            i,
+            bool(m.merged),
+            bool(m.disable_adapters),
+            tuple(m.active_adapters),
+            tuple(sorted((k, float(v)) for k, v in m.scaling.items())),
+        )
+        for i, m in enumerate(model.modules())
+        if hasattr(m, "merged") and hasattr(m, "scaling")
+    )
     cfg = model.config
     attn = (getattr(cfg, "_attn_implementation", ""), getattr(cfg.get_text_config(), "_attn_implementation", ""))
-    return (tuple((t.data_ptr(), t.dtype, tuple(t.shape)) for t in model.parameters()),
-            tuple((t.data_ptr(), t.dtype) for t in model.buffers()), tuple(map(str, attn)),
-            tuple(x for x in hooks if x[1]), adapters)
+    return (
+        tuple((t.data_ptr(), t.dtype, tuple(t.shape)) for t in model.parameters()),
+        tuple((t.data_ptr(), t.dtype) for t in model.buffers()),
+        tuple(map(str, attn)),
+        tuple(x for x in hooks if x[1]),
+        adapters,
+    )
 
 
 def kept(policy: "Policy") -> dict:
@@ -250,7 +277,7 @@ def release_pool(policy: "Policy") -> bool:
 def crop_tokens(policy: "Policy") -> int:
     """Tokens of the largest crop the view allows (a square at `crop_max_pixels`), for sizing the buffers."""
     view = policy.view
-    side = max(view.factor, int(view.crop_max_pixels ** 0.5) // view.factor * view.factor)
+    side = max(view.factor, int(view.crop_max_pixels**0.5) // view.factor * view.factor)
     _, grid = policy.encode_images([Image.new("RGB", (side, side))])
     return len(policy.image_ids(tuple(int(v) for v in grid[0])))
 

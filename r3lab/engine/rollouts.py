@@ -9,6 +9,7 @@ one trajectory at a time, re-prefilling the whole context (every image re-encode
 Both drive the same per-trajectory state machine (`Episode`, `r3lab.engine.environment`), so they
 produce the same tokens under greedy decoding and differ only in cost.
 """
+
 from __future__ import annotations
 
 import time
@@ -39,12 +40,20 @@ if TYPE_CHECKING:
     from ..model.policy import Policy
 
 
-def rollout(policy: "Policy", samples: "Sample | Sequence[Sample]", config: RolloutConfig | None = None, *,
-            group_size: int | None = None, scripts: Sequence[Script] | None = None,
-            progress: bool | Callable[[int, int], None] | None = None,
-            logits_hook: Callable[[list[int], torch.Tensor], None] | None = None,
-            stats: dict | None = None, crop_boxes: BoxFn | None = None,
-            crop_images: ImageFn | None = None, crop_ids: IdsFn | None = None) -> list[Trajectory]:
+def rollout(
+    policy: "Policy",
+    samples: "Sample | Sequence[Sample]",
+    config: RolloutConfig | None = None,
+    *,
+    group_size: int | None = None,
+    scripts: Sequence[Script] | None = None,
+    progress: bool | Callable[[int, int], None] | None = None,
+    logits_hook: Callable[[list[int], torch.Tensor], None] | None = None,
+    stats: dict | None = None,
+    crop_boxes: BoxFn | None = None,
+    crop_images: ImageFn | None = None,
+    crop_ids: IdsFn | None = None,
+) -> list[Trajectory]:
     """Generate `group_size` interleaved trajectories per sample (sample 0's copies first).
 
     Each Trajectory records its sampled ids verbatim, `Piece.logprobs` on every model_text piece
@@ -83,10 +92,13 @@ def rollout(policy: "Policy", samples: "Sample | Sequence[Sample]", config: Roll
     if group_size is not None:
         cfg = replace(cfg, group_size=group_size)
     if cfg.mode == "batched" and recurrent(policy) and (cfg.batch_rows != 1 or cfg.cache != "dynamic"):
-        warnings.warn(f"{type(policy.model).__name__} has linear-attention layers whose recurrent state a lock-step KV "
-                      "cache with holes cannot hold (holes would decay it): rolling out one trajectory at a time "
-                      "instead, its cache and state kept across crops (exact; no re-prefill). Pass batch_rows=1, "
-                      "cache='dynamic' to silence this.", stacklevel=2)
+        warnings.warn(
+            f"{type(policy.model).__name__} has linear-attention layers whose recurrent state a lock-step KV "
+            "cache with holes cannot hold (holes would decay it): rolling out one trajectory at a time "
+            "instead, its cache and state kept across crops (exact; no re-prefill). Pass batch_rows=1, "
+            "cache='dynamic' to silence this.",
+            stacklevel=2,
+        )
         cfg = replace(cfg, batch_rows=1, cache="dynamic", cuda_graphs="auto")
     if isinstance(samples, Sample):
         samples = [samples]
@@ -106,8 +118,14 @@ def rollout(policy: "Policy", samples: "Sample | Sequence[Sample]", config: Roll
         for c in range(G):
             i = g * G + c
             traj = base.copy()
-            traj.meta.update(group=g, sample_id=s.sample_id, temperature=cfg.effective_temperature,
-                             top_p=cfg.top_p, mode=cfg.mode, row=i)
+            traj.meta.update(
+                group=g,
+                sample_id=s.sample_id,
+                temperature=cfg.effective_temperature,
+                top_p=cfg.top_p,
+                mode=cfg.mode,
+                row=i,
+            )
             row = Episode(policy, traj, cfg, per_row[i], i, braces)
             if crop_boxes is not None:
                 row.box_for = partial(crop_boxes, s)
@@ -118,8 +136,13 @@ def rollout(policy: "Policy", samples: "Sample | Sequence[Sample]", config: Roll
             rows.append(row)
 
     per_chunk = max(1, cfg.batch_rows // G) * G if G <= cfg.batch_rows else cfg.batch_rows
-    check_budget(policy, [r.traj for r in rows[::G]], cfg.max_new_tokens,  # before any work: positions, memory
-                 1 if cfg.mode == "reference" else max(1, per_chunk // G), torch.device(policy.device).type)
+    check_budget(
+        policy,
+        [r.traj for r in rows[::G]],
+        cfg.max_new_tokens,  # before any work: positions, memory
+        1 if cfg.mode == "reference" else max(1, per_chunk // G),
+        torch.device(policy.device).type,
+    )
     bar = _Progress(progress, len(rows), f"rollout ({cfg.mode})")
     model = policy.model
     was_training = model.training
@@ -137,7 +160,7 @@ def rollout(policy: "Policy", samples: "Sample | Sequence[Sample]", config: Roll
                     engine.reference(r)
             else:
                 for a in range(0, len(rows), per_chunk):
-                    engine.batched(rows[a:a + per_chunk])
+                    engine.batched(rows[a : a + per_chunk])
     finally:
         model.train(was_training)
         inner = getattr(base_model(model), "model", None)
@@ -147,15 +170,26 @@ def rollout(policy: "Policy", samples: "Sample | Sequence[Sample]", config: Roll
         bar.close()
     if stats is not None:
         t_first, t_last, n = engine.loop
-        stats.update(engine.counts, cache="static" if engine.static else "dynamic", graphs=engine.graphs_line(),
-                     transfers={"fetches": engine.link.fetches, "sends": engine.link.sends},
-                     steps={"steps": max(0, n - 1), "seconds": round((t_last or 0) - (t_first or 0), 6)},
-                     model_tokens=sum(r.n_new for r in rows), seconds=time.perf_counter() - t0)
+        stats.update(
+            engine.counts,
+            cache="static" if engine.static else "dynamic",
+            graphs=engine.graphs_line(),
+            transfers={"fetches": engine.link.fetches, "sends": engine.link.sends},
+            steps={"steps": max(0, n - 1), "seconds": round((t_last or 0) - (t_first or 0), 6)},
+            model_tokens=sum(r.n_new for r in rows),
+            seconds=time.perf_counter() - t0,
+        )
         if engine.pool is not None:
             p = engine.pool
-            stats["pool"] = dict(rows=p.rows, slots=p.slots, mib=round(p.bytes / 2**20, 3),
-                                 graph_mib=round(p.graph_bytes / 2**20, 3), capture_s=round(p.capture_s, 4),
-                                 steps=len(p.steps), broken=p.broken)
+            stats["pool"] = dict(
+                rows=p.rows,
+                slots=p.slots,
+                mib=round(p.bytes / 2**20, 3),
+                graph_mib=round(p.graph_bytes / 2**20, 3),
+                capture_s=round(p.capture_s, 4),
+                steps=len(p.steps),
+                broken=p.broken,
+            )
         if cfg.timing:
             stats["timing"] = clock.report()
     return [r.traj for r in rows]
@@ -187,8 +221,21 @@ class _Engine:
         self.clock, self.link = clock, Link(policy.device)
         self.static = cfg.mode == "batched" and cfg.cache == "static"
         self.graphs = self.static and use_graphs(cfg.cuda_graphs, policy.device)
-        self.counts = dict.fromkeys(("forwards", "slots", "kv_reads", "compactions", "replays", "captures",
-                                     "regrows", "pools", "decodes", "window_slots"), 0)
+        self.counts = dict.fromkeys(
+            (
+                "forwards",
+                "slots",
+                "kv_reads",
+                "compactions",
+                "replays",
+                "captures",
+                "regrows",
+                "pools",
+                "decodes",
+                "window_slots",
+            ),
+            0,
+        )
         self.loop = [None, None, 0]  # the steps' wall time: after the first copy back, after the last, how many
         self.reserve = reserve(policy, cfg) if self.static else 0  # slots the buffers hold past the prompts
         self.pool = None
@@ -203,8 +250,9 @@ class _Engine:
             self.counts[k] += getattr(sc, k, 0)
         self.pool = getattr(sc, "pool", self.pool)
 
-    def _choose(self, rows: list[Episode], logits: torch.Tensor,
-                forced: torch.Tensor | None = None) -> tuple[list[Feed | None], torch.Tensor]:
+    def _choose(
+        self, rows: list[Episode], logits: torch.Tensor, forced: torch.Tensor | None = None
+    ) -> tuple[list[Feed | None], torch.Tensor]:
         """Each row's next token, chosen on the device, fetched in one copy and pushed to its row; returns what
         each row appends next, and the chosen ids (still on the device)."""
         if self.hook is not None:
@@ -224,9 +272,12 @@ class _Engine:
         pvs = [f.pixel_values for f in feeds if f is not None and f.pixel_values is not None]
         wide = any(f is not None and len(f.ids) > 1 for f in feeds)
         with self.clock.part("crop_prefill" if wide else "decode", vision="vision_crops", crops=len(pvs)):
-            return sc.append([f.ids if f is not None else [] for f in feeds],
-                             [f.grids if f is not None else [] for f in feeds], torch.cat(pvs) if pvs else None,
-                             ids=ids)
+            return sc.append(
+                [f.ids if f is not None else [] for f in feeds],
+                [f.grids if f is not None else [] for f in feeds],
+                torch.cat(pvs) if pvs else None,
+                ids=ids,
+            )
 
     def batched(self, rows: list[Episode]) -> None:
         policy, cfg, link = self.policy, self.cfg, self.link
@@ -323,7 +374,9 @@ def _scripts(policy: "Policy", scripts, n: int, G: int) -> list[list[int]]:
         else:
             raise ValueError("a script is a str, a list of str or a list of token ids")
         if vision & set(ids):
-            raise ValueError("a script may not contain vision tokens (<|image_pad|>, <|vision_start|>, <image>, ...): "
-                             "images enter a trajectory only through crop calls")
+            raise ValueError(
+                "a script may not contain vision tokens (<|image_pad|>, <|vision_start|>, <image>, ...): "
+                "images enter a trajectory only through crop calls"
+            )
         out.append(ids)
     return out if len(out) == n * G else [ids for ids in out for _ in range(G)]

@@ -3,6 +3,7 @@
 The recorded log-prob is `log_softmax(logits / T)` at the chosen id over the whole vocabulary,
 taken before the ban and top-p: what a teacher-forced forward at the same temperature recomputes.
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Sequence
@@ -48,8 +49,14 @@ def brace_table(policy: "Policy", grammar: str = "json") -> list[bool]:
     return table
 
 
-def choose(logits: torch.Tensor, forced: torch.Tensor | None, temperature: float, top_p: float,
-           ban: torch.Tensor, generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
+def choose(
+    logits: torch.Tensor,
+    forced: torch.Tensor | None,
+    temperature: float,
+    top_p: float,
+    ban: torch.Tensor,
+    generator: torch.Generator | None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Next token per row (`forced` where it is >= 0: a script's token, on the device) and its log-prob, both left on
     the device (the engine fetches them in one copy).
 
@@ -84,7 +91,7 @@ class Forced:
         width = max(len(s) for s in scripts)
         table = torch.full((len(scripts), width + 1), -1, dtype=torch.long)
         for r, s in enumerate(scripts):
-            table[r, :len(s)] = torch.as_tensor(list(s), dtype=torch.long)
+            table[r, : len(s)] = torch.as_tensor(list(s), dtype=torch.long)
         self.table, self.width = link.send(table)[0], width
         self.row = torch.arange(len(scripts), device=self.table.device)
         self.k = torch.zeros(len(scripts), dtype=torch.long, device=self.table.device)

@@ -5,6 +5,7 @@ The decoder's hidden states are gathered at the positions that predict a masked 
 R-GRPO's ratio and KL), explanations (an answer's log-prob with and without a crop) and probes all
 score through it.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -26,15 +27,32 @@ class TokenScorer(torch.nn.Module):
         super().__init__()
         self.model, self.adapters = model, adapters
 
-    def forward(self, input_ids, attention_mask, position_ids, loss_mask, pixel_values=None, image_grid_thw=None,
-                temperature: float = 1.0, pixel_attention_mask=None):
+    def forward(
+        self,
+        input_ids,
+        attention_mask,
+        position_ids,
+        loss_mask,
+        pixel_values=None,
+        image_grid_thw=None,
+        temperature: float = 1.0,
+        pixel_attention_mask=None,
+    ):
         base = base_model(self.model)  # the LoRA layers live inside it
         off = self.model.disable_adapter() if not self.adapters and base is not self.model else contextlib.nullcontext()
-        images = {k: v for k, v in (("pixel_values", pixel_values), ("image_grid_thw", image_grid_thw),
-                                    ("pixel_attention_mask", pixel_attention_mask)) if v is not None}
+        images = {
+            k: v
+            for k, v in (
+                ("pixel_values", pixel_values),
+                ("image_grid_thw", image_grid_thw),
+                ("pixel_attention_mask", pixel_attention_mask),
+            )
+            if v is not None
+        }
         with off:
-            hidden = base.model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
-                                use_cache=False, **images)[0]
+            hidden = base.model(
+                input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids, use_cache=False, **images
+            )[0]
             return self._logprobs(base, hidden, input_ids, loss_mask, temperature)
 
     @staticmethod
@@ -50,11 +68,19 @@ class TokenScorer(torch.nn.Module):
         return torch.zeros(target.shape, dtype=lp.dtype, device=lp.device).masked_scatter(target, lp)
 
 
-def token_logprobs(scorer: torch.nn.Module, batch: dict, temperature: float = 1.0,
-                   mask: torch.Tensor | None = None) -> torch.Tensor:
+def token_logprobs(
+    scorer: torch.nn.Module, batch: dict, temperature: float = 1.0, mask: torch.Tensor | None = None
+) -> torch.Tensor:
     """Per-token log-probs (B, L) of `batch` (from `collate`) where `mask` is set (default: its loss_mask)."""
     if not isinstance(scorer, torch.nn.Module) or not hasattr(scorer, "forward"):
         raise TypeError("token_logprobs needs a TokenScorer (or DDP around one)")
-    return scorer(batch["input_ids"], batch["attention_mask"], batch["position_ids"],
-                  batch["loss_mask"] if mask is None else mask, batch.get("pixel_values"), batch.get("image_grid_thw"),
-                  temperature=temperature, pixel_attention_mask=batch.get("pixel_attention_mask"))
+    return scorer(
+        batch["input_ids"],
+        batch["attention_mask"],
+        batch["position_ids"],
+        batch["loss_mask"] if mask is None else mask,
+        batch.get("pixel_values"),
+        batch.get("image_grid_thw"),
+        temperature=temperature,
+        pixel_attention_mask=batch.get("pixel_attention_mask"),
+    )

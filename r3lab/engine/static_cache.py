@@ -14,6 +14,7 @@ one, kept on the device; the slot mask and the write slot, filled there. So it n
 that inserts crops or notes sends its layout in one copy, runs the one-token rows through that same step and the
 inserting rows eagerly into the same buffers.
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Sequence
@@ -34,8 +35,16 @@ if TYPE_CHECKING:
 class StaticSharedCache(LockStep):
     """`SharedCache`'s appends, selections and compactions, over the buffers of a `Pool`, written in place."""
 
-    def __init__(self, policy: "Policy", pool: Pool, prefill: SharedCache, reserve: int, cuda_graphs=False,
-                 clock: Clock | None = None, new_pool: bool = False):
+    def __init__(
+        self,
+        policy: "Policy",
+        pool: Pool,
+        prefill: SharedCache,
+        reserve: int,
+        cuda_graphs=False,
+        clock: Clock | None = None,
+        new_pool: bool = False,
+    ):
         super().__init__(policy, prefill.batch, prefill.link)
         self.pool, self.reserve = pool, reserve  # reserve: slots kept past the live length for growth
         self.setting, self.graphs = cuda_graphs, graphs.use_graphs(cuda_graphs, policy.device)
@@ -48,8 +57,9 @@ class StaticSharedCache(LockStep):
         self.pools = int(new_pool)  # pools allocated by this cache (a regrow makes another)
 
     @classmethod
-    def from_prefill(cls, prefill: SharedCache, reserve: int, cuda_graphs=False,
-                     clock: Clock | None = None) -> "StaticSharedCache":
+    def from_prefill(
+        cls, prefill: SharedCache, reserve: int, cuda_graphs=False, clock: Clock | None = None
+    ) -> "StaticSharedCache":
         """The prefilled dynamic cache moved into the policy's pool (reused when it fits: its graphs stay valid), and
         with graphs every step this rollout can reach captured, largest first."""
         policy, B, L = prefill.policy, prefill.batch, prefill.length
@@ -104,8 +114,13 @@ class StaticSharedCache(LockStep):
         self._capture_ahead()
 
     # -- one step -------------------------------------------------------------------------------------------------
-    def append(self, chunks: Sequence[Sequence[int]], grids: Sequence[Sequence] | None = None,
-               pixel_values: torch.Tensor | None = None, ids: torch.Tensor | None = None) -> torch.Tensor:
+    def append(
+        self,
+        chunks: Sequence[Sequence[int]],
+        grids: Sequence[Sequence] | None = None,
+        pixel_values: torch.Tensor | None = None,
+        ids: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """`SharedCache.append`; with `ids` (the one-token chunks, already on the device) a decode step moves nothing
         from the host."""
         B, pool = self._B, self.pool
@@ -127,7 +142,7 @@ class StaticSharedCache(LockStep):
         self._room(width)
         pool, L0 = self.pool, self._L
         ids, pos, step_mask, nxt = self.link.send(*host, torch.tensor(self.next_pos))
-        pool.valid[:B, L0:L0 + width] = step_mask.bool()
+        pool.valid[:B, L0 : L0 + width] = step_mask.bool()
         narrow = [b for b, c in enumerate(chunks) if len(c) == 1]
         wide = [b for b, c in enumerate(chunks) if len(c) > 1]
         logits = None
@@ -178,18 +193,30 @@ class StaticSharedCache(LockStep):
         n = len(wide)
         if n == B:  # every row inserts: straight into the buffers
             win = Window(torch.arange(L0, L0 + width, device=self.device), L0 + width, L0)
-            out = self.model(input_ids=ids, attention_mask=pool.valid[:B, :L0 + width],
-                             position_ids=positions_for_model(pos), use_cache=True, logits_to_keep=1,
-                             **{self._cache_kw: pool.cache(B, win)}, **image_kw)
+            out = self.model(
+                input_ids=ids,
+                attention_mask=pool.valid[:B, : L0 + width],
+                position_ids=positions_for_model(pos),
+                use_cache=True,
+                logits_to_keep=1,
+                **{self._cache_kw: pool.cache(B, win)},
+                **image_kw,
+            )
         else:  # those rows' keys copied out, run, and their new slots copied back
             idx = self.link.index(wide)
             sub = DynamicCache(ddp_cache_data=[(k[idx, :, :L0], v[idx, :, :L0]) for k, v in pool.kv])
-            out = self.model(input_ids=ids[idx], attention_mask=pool.valid[idx, :L0 + width],
-                             position_ids=positions_for_model(pos[:, idx]), use_cache=True, logits_to_keep=1,
-                             **{self._cache_kw: sub}, **image_kw)
+            out = self.model(
+                input_ids=ids[idx],
+                attention_mask=pool.valid[idx, : L0 + width],
+                position_ids=positions_for_model(pos[:, idx]),
+                use_cache=True,
+                logits_to_keep=1,
+                **{self._cache_kw: sub},
+                **image_kw,
+            )
             for (k, v), layer in zip(pool.kv, sub.layers):
-                k[idx, :, L0:L0 + width] = layer.keys[:, :, L0:]
-                v[idx, :, L0:L0 + width] = layer.values[:, :, L0:]
+                k[idx, :, L0 : L0 + width] = layer.keys[:, :, L0:]
+                v[idx, :, L0 : L0 + width] = layer.values[:, :, L0:]
         self.forwards += 1
         self.slots += n * width
         self.kv_reads += n * width * (L0 + width)
@@ -236,9 +263,9 @@ class StaticSharedCache(LockStep):
         B, L, pool = self._B, self._L, self.pool
         with self._upkeep():
             for k, v in pool.kv:
-                k[:B, :, :L - first] = k[:B, :, first:L].clone()
-                v[:B, :, :L - first] = v[:B, :, first:L].clone()
-            pool.valid[:B, :L - first] = pool.valid[:B, first:L].clone()
-            pool.valid[:B, L - first:L].fill_(False)
+                k[:B, :, : L - first] = k[:B, :, first:L].clone()
+                v[:B, :, : L - first] = v[:B, :, first:L].clone()
+            pool.valid[:B, : L - first] = pool.valid[:B, first:L].clone()
+            pool.valid[:B, L - first : L].fill_(False)
         self._L = L - first
         self.first = [f - first for f in self.first]

@@ -6,6 +6,7 @@ the hot path costs what it measures: so timing is opt-in, and a disabled `Clock`
 The vision tower runs inside the forward that prefills its image; forward hooks on it (registered only while
 timing) take its time out of that forward's.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -18,8 +19,17 @@ from ..model.adapters import base_model
 
 # environment: the crop environment's rules, cutting crops, image preprocessing; crop_prefill: steps that insert a
 # crop or a note (their one-token rows too); cache_upkeep: dropping rows, squeezing holes, growing buffers
-PARTS = ("vision_main", "prefill_main", "vision_crops", "crop_prefill", "decode", "sampling", "environment",
-         "cache_upkeep", "capture")
+PARTS = (
+    "vision_main",
+    "prefill_main",
+    "vision_crops",
+    "crop_prefill",
+    "decode",
+    "sampling",
+    "environment",
+    "cache_upkeep",
+    "capture",
+)
 _OFF = contextlib.nullcontext()
 
 

@@ -1,4 +1,5 @@
 """The ablations' environments and targets: where the oracle and random rows crop, the no-crop target."""
+
 from __future__ import annotations
 
 import zlib
@@ -24,13 +25,16 @@ def _frame(sample, view):
 def oracle_boxes(view):
     """crop_boxes for `rollout`: the k-th crop is the sample's k-th ground-truth region, boxed exactly as
     in the VLIR reference rationales (`world.region_input_box`)."""
+
     def box(sample, k):
         return region_input_box(sample.regions[k], _frame(sample, view)) if k < len(sample.regions) else None
+
     return box
 
 
 def random_boxes(view, seed: int = 0):
     """crop_boxes for `rollout`: a box of the k-th ground-truth region's size at a random place."""
+
     def box(sample, k):
         frame = _frame(sample, view)
         W, H = frame.input_w, frame.input_h
@@ -42,4 +46,5 @@ def random_boxes(view, seed: int = 0):
         rng = Random(zlib.crc32(f"{seed}/{sample.sample_id}/{k}".encode()))
         x, y = rng.uniform(0, W - w), rng.uniform(0, H - h)
         return (x, y, x + w, y + h)
+
     return box

@@ -1,4 +1,5 @@
 """The audit's settings, nested in `EvalConfig` (the audit itself, `r3lab.audit`, sits above evaluation)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -25,9 +26,16 @@ class AuditSettings:
         self.validate()
 
     def validate(self):
-        check_ranges(self, ints=dict(k=(1, MAX_K)), floats=dict(temperature=(0.0, 100.0), iou=(0.0, 1.0)),
-                     open_low=("temperature", "iou"),
-                     why=dict(k="a question's k answers are rolled out as one batch, and pass@k's chance 1 - (1 - "
-                                "c)^k is near 1 long before", temperature="above 100 every token is equally likely"))
+        check_ranges(
+            self,
+            ints=dict(k=(1, MAX_K)),
+            floats=dict(temperature=(0.0, 100.0), iou=(0.0, 1.0)),
+            open_low=("temperature", "iou"),
+            why=dict(
+                k="a question's k answers are rolled out as one batch, and pass@k's chance 1 - (1 - "
+                "c)^k is near 1 long before",
+                temperature="above 100 every token is equally likely",
+            ),
+        )
         check_bools(self, "attention")
         return self

@@ -16,6 +16,7 @@ list of Trajectories (grouped by `meta["step"]`, one group when there is none), 
 training folder or `log.jsonl`, an `r3lab bench` folder, an `r3lab eval` folder (its `results.json`) or its
 `trajectories.jsonl`, or another system's run (`r3lab.importers.traces`, `agent_loop`, `trl`).
 """
+
 from __future__ import annotations
 
 import json
@@ -28,20 +29,28 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+from ..bench.run import load_bench_run
 from ..core.files import read_text
-from ..core.settings import POSITIVE, SHARE, check_ranges
+from ..core.settings import POSITIVE, SHARE, check_ranges, short
 from ..core.trajectory import Trajectory
 from ..importers.agent_loop import import_agent_loop
 from ..importers.traces import import_deepeyes_eval, import_vlmr3_eval
 from ..importers.trl import import_trl_completions
 from ..train.metrics import MetricLog, rollout_metrics, rollout_values
 from ..train.rewards import score
-from ..bench.run import load_bench_run
-from .necessity import KEYS as NECESSITY, bench_rows
-from ..core.settings import short
+from .necessity import KEYS as NECESSITY
+from .necessity import bench_rows
 
-SERIES = ("crop_rate", "invalid_crop_rate", "crops", "crop_iou", "accuracy", "accuracy_crop", "accuracy_no_crop",
-          "reward")
+SERIES = (
+    "crop_rate",
+    "invalid_crop_rate",
+    "crops",
+    "crop_iou",
+    "accuracy",
+    "accuracy_crop",
+    "accuracy_no_crop",
+    "reward",
+)
 # R-GRPO's and TRL's log names -> the dashboard's (TRL's `rewards/<term>/mean` -> `reward/<term>`, below)
 _LOG_KEYS = {"crops_per_rollout": "crops", "rewards/crops/mean": "crops"}
 FORMATS = ("auto", "log", "r3lab", "eval", "bench", "vlm-r3", "deepeyes", "verl", "trl")
@@ -63,8 +72,9 @@ class CollapseConfig:
     """accuracy "holds" when the late accuracy is at least the early one minus this"""
 
     def __post_init__(self):
-        check_ranges(self, ints=dict(window=POSITIVE),
-                     floats=dict(floor=SHARE, drop=SHARE, min_start=SHARE, tolerance=SHARE))
+        check_ranges(
+            self, ints=dict(window=POSITIVE), floats=dict(floor=SHARE, drop=SHARE, min_start=SHARE, tolerance=SHARE)
+        )
 
 
 def crop_behaviour(source, terms: str = "code") -> list[dict]:
@@ -73,8 +83,9 @@ def crop_behaviour(source, terms: str = "code") -> list[dict]:
         return _from_log(source)
     trajs = list(source)
     if not trajs or not all(isinstance(t, Trajectory) for t in trajs):
-        raise ValueError("crop_behaviour() takes a MetricLog or a non-empty list of Trajectories "
-                         "(load_run reads a path)")
+        raise ValueError(
+            "crop_behaviour() takes a MetricLog or a non-empty list of Trajectories (load_run reads a path)"
+        )
     groups: dict[int, list] = defaultdict(list)
     for t in trajs:
         groups[int(t.meta.get("step", 0) or 0)].append(t)
@@ -88,9 +99,10 @@ def _from_log(log: MetricLog) -> list[dict]:
         for k, v in r.items():
             k = _LOG_KEYS.get(k, k)
             if k.startswith("rewards/") and k.endswith("/mean"):
-                k = "reward/" + k[len("rewards/"):-len("/mean")]
-            if (k in SERIES or k == "n" or k.rpartition("/")[2] in NECESSITY or k.startswith("reward/")) \
-                    and isinstance(v, (int, float)):
+                k = "reward/" + k[len("rewards/") : -len("/mean")]
+            if (k in SERIES or k == "n" or k.rpartition("/")[2] in NECESSITY or k.startswith("reward/")) and isinstance(
+                v, (int, float)
+            ):
                 row[k] = float(v)
         rows.append(row)
     return rows
@@ -141,38 +153,61 @@ def detect_collapse(rows: Sequence[dict], config: CollapseConfig | None = None) 
     cfg = config or CollapseConfig()
     metric = "crop_rate" if any("crop_rate" in r for r in rows) else "crops"
     pts = [r for r in rows if isinstance(r.get(metric), float) and not math.isnan(r[metric])]
-    out = {"collapsed": False, "metric": metric, "early": None, "late": None, "accuracy_early": None,
-           "accuracy_late": None, "steps": None}
+    out = {
+        "collapsed": False,
+        "metric": metric,
+        "early": None,
+        "late": None,
+        "accuracy_early": None,
+        "accuracy_late": None,
+        "steps": None,
+    }
     if len(pts) < 2:
         out["message"] = "fewer than two steps with crop metrics: no trend to judge"
         return out
     w = max(1, min(cfg.window, len(pts) // 2))
     early, late = pts[:w], pts[-w:]
-    out.update(early=_mean(r[metric] for r in early), late=_mean(r[metric] for r in late),
-               steps=(pts[0]["step"], pts[-1]["step"]),
-               accuracy_early=_mean(r.get("accuracy") for r in early),
-               accuracy_late=_mean(r.get("accuracy") for r in late))
+    out.update(
+        early=_mean(r[metric] for r in early),
+        late=_mean(r[metric] for r in late),
+        steps=(pts[0]["step"], pts[-1]["step"]),
+        accuracy_early=_mean(r.get("accuracy") for r in early),
+        accuracy_late=_mean(r.get("accuracy") for r in late),
+    )
     fell = out["early"] >= cfg.min_start and (out["late"] <= cfg.floor or out["late"] < (1 - cfg.drop) * out["early"])
-    held = None if math.isnan(out["accuracy_early"]) or math.isnan(out["accuracy_late"]) else \
-        out["accuracy_late"] >= out["accuracy_early"] - cfg.tolerance
+    held = (
+        None
+        if math.isnan(out["accuracy_early"]) or math.isnan(out["accuracy_late"])
+        else out["accuracy_late"] >= out["accuracy_early"] - cfg.tolerance
+    )
     if fell and held:
         out["collapsed"] = True
-        out["message"] = (f"crop collapse: {metric} {_moved(out, cfg)} (steps "
-                          f"{out['steps'][0]}-{out['steps'][1]}) while accuracy held ({out['accuracy_early']:.2f} -> "
-                          f"{out['accuracy_late']:.2f}): the policy answers without looking")
+        out["message"] = (
+            f"crop collapse: {metric} {_moved(out, cfg)} (steps "
+            f"{out['steps'][0]}-{out['steps'][1]}) while accuracy held ({out['accuracy_early']:.2f} -> "
+            f"{out['accuracy_late']:.2f}): the policy answers without looking"
+        )
     elif fell and held is None:
         out["collapsed"] = None
         out["message"] = f"{metric} {_moved(out, cfg)}; accuracy was not measured"
     elif fell:
-        out["message"] = (f"{metric} {_moved(out, cfg)} and accuracy fell too "
-                          f"({out['accuracy_early']:.2f} -> {out['accuracy_late']:.2f}): a failing run, not a collapse")
+        out["message"] = (
+            f"{metric} {_moved(out, cfg)} and accuracy fell too "
+            f"({out['accuracy_early']:.2f} -> {out['accuracy_late']:.2f}): a failing run, not a collapse"
+        )
     else:
         out["message"] = f"no collapse: {metric} {out['early']:.2f} -> {out['late']:.2f}"
     return out
 
 
-def load_run(path: str | os.PathLike, format: str = "auto", image_root: str | os.PathLike | None = None,
-             tokenizer=None, view=None, load_images: bool = False) -> MetricLog | list[Trajectory]:
+def load_run(
+    path: str | os.PathLike,
+    format: str = "auto",
+    image_root: str | os.PathLike | None = None,
+    tokenizer=None,
+    view=None,
+    load_images: bool = False,
+) -> MetricLog | list[Trajectory]:
     """A training log or a set of trajectories from `path` (see the module docstring for what is read).
 
     format: one of `FORMATS` ("auto" tells them apart by their fields). tokenizer: needed by "verl" (a
@@ -200,26 +235,34 @@ def load_run(path: str | os.PathLike, format: str = "auto", image_root: str | os
                 t.meta["necessity"] = it["necessity"]
         return trajs
     if fmt == "r3lab":
-        return [Trajectory.from_dict(json.loads(ln), base=path.parent) for ln in read_text(path).splitlines()
-                if ln.strip()]
+        return [
+            Trajectory.from_dict(json.loads(ln), base=path.parent) for ln in read_text(path).splitlines() if ln.strip()
+        ]
     if fmt == "verl":
         if tokenizer is None:
-            raise ValueError("a verl agent-loop file holds token ids: pass tokenizer= "
-                             "(the model folder that wrote them)")
+            raise ValueError(
+                "a verl agent-loop file holds token ids: pass tokenizer= (the model folder that wrote them)"
+            )
         return import_agent_loop(path, _tokenizer(tokenizer), **kw)[0]
     return {"vlm-r3": import_vlmr3_eval, "deepeyes": import_deepeyes_eval, "trl": import_trl_completions}[fmt](
-        path, **kw)[0]
+        path, **kw
+    )[0]
 
 
 def sniff(path: Path) -> str:
     """Which format a path holds, from its file names or the fields of its first record."""
     if path.is_dir():
-        for name, fmt in (("log.jsonl", "log"), ("items.jsonl", "bench"), ("results.json", "eval"),
-                          ("trajectories.jsonl", "r3lab")):
+        for name, fmt in (
+            ("log.jsonl", "log"),
+            ("items.jsonl", "bench"),
+            ("results.json", "eval"),
+            ("trajectories.jsonl", "r3lab"),
+        ):
             if (path / name).is_file():
                 return fmt
-        raise ValueError(f"{path} holds no log.jsonl, items.jsonl, results.json or trajectories.jsonl; pass the file "
-                         "itself")
+        raise ValueError(
+            f"{path} holds no log.jsonl, items.jsonl, results.json or trajectories.jsonl; pass the file itself"
+        )
     if path.name == "results.json":
         return "eval"
     with open(path, encoding="utf-8", errors="replace") as f:  # a guess from the head: the reader names bad bytes
@@ -232,12 +275,20 @@ def sniff(path: Path) -> str:
     if first == "[" or (rec is None and first == "{"):
         rec = _first_of_json(path)
     if not isinstance(rec, dict):
-        raise ValueError(f"{path}: cannot tell its format from the first record; "
-                         f"pass --format ({', '.join(FORMATS[1:])})")
+        raise ValueError(
+            f"{path}: cannot tell its format from the first record; pass --format ({', '.join(FORMATS[1:])})"
+        )
     keys = set(rec)
-    for fmt, need in (("bench", {"trajectory", "provenance"}), ("r3lab", {"pieces"}), ("deepeyes", {"pred_output"}),
-                      ("vlm-r3", {"response_list"}), ("verl", {"response_mask"}), ("trl", {"completion"}),
-                      ("trl", {"columns", "data"}), ("log", {"step"})):
+    for fmt, need in (
+        ("bench", {"trajectory", "provenance"}),
+        ("r3lab", {"pieces"}),
+        ("deepeyes", {"pred_output"}),
+        ("vlm-r3", {"response_list"}),
+        ("verl", {"response_mask"}),
+        ("trl", {"completion"}),
+        ("trl", {"columns", "data"}),
+        ("log", {"step"}),
+    ):
         if need <= keys:
             return fmt
     raise ValueError(f"{path}: its records' fields {sorted(keys)[:8]} match no known format; pass --format")
@@ -263,11 +314,15 @@ def load_evals(paths: Sequence[str | os.PathLike]) -> MetricLog:
     for step, f in sorted(zip(steps, files)):
         rows = _eval_rows(f)
         values = {k: v for k, v in rows["all"].items() if k in SERIES or k == "n" or k in NECESSITY}
-        values.update({f"{fam}/{k}": v for fam, row in rows.items() if fam != "all" for k, v in row.items()
-                       if k in NECESSITY})
+        values.update(
+            {f"{fam}/{k}": v for fam, row in rows.items() if fam != "all" for k, v in row.items() if k in NECESSITY}
+        )
         if not any(k in NECESSITY for k in rows["all"]):
-            warnings.warn(f"{f}: no tool-necessity keys (tool_gain, tool_harm, zooming_gap, ...): that evaluation ran "
-                          "with --necessity false; run `r3lab eval ... --necessity true` to measure them", stacklevel=2)
+            warnings.warn(
+                f"{f}: no tool-necessity keys (tool_gain, tool_harm, zooming_gap, ...): that evaluation ran "
+                "with --necessity false; run `r3lab eval ... --necessity true` to measure them",
+                stacklevel=2,
+            )
         log.log(step, **values)
     return log
 
@@ -283,17 +338,26 @@ def _eval_rows(f: Path) -> dict:
     try:
         obj = json.loads(read_text(f))
     except json.JSONDecodeError as e:
-        raise ValueError(f"{f}: not valid JSON (line {e.lineno}: {e.msg}); rerun `r3lab eval --out` to rewrite it"
-                         ) from None
+        raise ValueError(
+            f"{f}: not valid JSON (line {e.lineno}: {e.msg}); rerun `r3lab eval --out` to rewrite it"
+        ) from None
     rows = obj.get("rows") if isinstance(obj, dict) else None
-    if not isinstance(rows, dict) or not isinstance(rows.get("all"), dict) or \
-            not all(isinstance(r, dict) for r in rows.values()):
-        raise ValueError(f"{f}: not an `r3lab eval` results.json "
-                         "(it needs \"rows\": {family: {metric: value}} with an \"all\" row); "
-                         "pass the --out folder of `r3lab eval`")
+    if (
+        not isinstance(rows, dict)
+        or not isinstance(rows.get("all"), dict)
+        or not all(isinstance(r, dict) for r in rows.values())
+    ):
+        raise ValueError(
+            f"{f}: not an `r3lab eval` results.json "
+            '(it needs "rows": {family: {metric: value}} with an "all" row); '
+            "pass the --out folder of `r3lab eval`"
+        )
     if obj.get("complete") is False:  # Ctrl-C stopped that evaluation: its numbers cover the samples before it
-        warnings.warn(f"{f} holds a partial evaluation (\"complete\": false, {rows['all'].get('n')} samples); rerun "
-                      "`r3lab eval` for the whole set", stacklevel=3)
+        warnings.warn(
+            f'{f} holds a partial evaluation ("complete": false, {rows["all"].get("n")} samples); rerun '
+            "`r3lab eval` for the whole set",
+            stacklevel=3,
+        )
     return rows
 
 

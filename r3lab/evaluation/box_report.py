@@ -6,6 +6,7 @@ the model writes (the main image's input frame), the written against the true si
 integer coordinates would get (`grid_iou`: the ground truth rounded to that frame), which is the ceiling of a
 model that writes whole input pixels. Works on fresh `evaluate` results and on saved `trajectories.jsonl`.
 """
+
 from __future__ import annotations
 
 import math
@@ -15,8 +16,18 @@ from ..core.regions import box_iou
 from ..core.trajectory import Trajectory
 
 SIDES = ("x1", "y1", "x2", "y2")
-COLUMNS = ("crops", "crop_iou", "miss_rate", "hit_iou", "grid_iou", "abs_err", "size_written", "size_true",
-           "size_corr", "px_per_input")
+COLUMNS = (
+    "crops",
+    "crop_iou",
+    "miss_rate",
+    "hit_iou",
+    "grid_iou",
+    "abs_err",
+    "size_written",
+    "size_true",
+    "size_corr",
+    "px_per_input",
+)
 
 
 def crop_records(trajectories: Sequence[Trajectory]) -> list[dict]:
@@ -25,8 +36,10 @@ def crop_records(trajectories: Sequence[Trajectory]) -> list[dict]:
     out = []
     for i, t in enumerate(trajectories):
         if not isinstance(t, Trajectory):
-            raise TypeError(f"box_errors: item {i} is a {type(t).__name__}, not a Trajectory (pass "
-                            "EvalResult.trajectories, or load a trajectories.jsonl with r3lab.evaluation.load_run)")
+            raise TypeError(
+                f"box_errors: item {i} is a {type(t).__name__}, not a Trajectory (pass "
+                "EvalResult.trajectories, or load a trajectories.jsonl with r3lab.evaluation.load_run)"
+            )
         if not t.gt_boxes:
             continue
         frame = t.frame
@@ -35,11 +48,17 @@ def crop_records(trajectories: Sequence[Trajectory]) -> list[dict]:
                 continue
             got = tuple(piece.info.box_orig)
             gt = max(t.gt_boxes, key=lambda g: box_iou(g, got))
-            out.append({"family": t.family or "?", "sample_id": t.sample_id, "iou": box_iou(gt, got),
-                        "written": tuple(float(v) for v in piece.info.box_input),
-                        "true": tuple(float(v) for v in frame.to_input(gt)),
-                        "grid_iou": box_iou(gt, frame.to_orig([round(v) for v in frame.to_input(gt)])),
-                        "px_per_input": frame.orig_w / frame.input_w})
+            out.append(
+                {
+                    "family": t.family or "?",
+                    "sample_id": t.sample_id,
+                    "iou": box_iou(gt, got),
+                    "written": tuple(float(v) for v in piece.info.box_input),
+                    "true": tuple(float(v) for v in frame.to_input(gt)),
+                    "grid_iou": box_iou(gt, frame.to_orig([round(v) for v in frame.to_input(gt)])),
+                    "px_per_input": frame.orig_w / frame.input_w,
+                }
+            )
     return out
 
 
@@ -56,9 +75,14 @@ def box_errors(trajectories: Sequence[Trajectory], min_iou: float = 0.3) -> dict
     for fam in sorted({r["family"] for r in records}) + (["all"] if records else []):
         recs = [r for r in records if fam == "all" or r["family"] == fam]
         hits = [r for r in recs if r["iou"] >= min_iou]
-        row = {"crops": len(recs), "crop_iou": _mean(r["iou"] for r in recs),
-               "miss_rate": 1 - len(hits) / len(recs), "hit_iou": _mean(r["iou"] for r in hits),
-               "grid_iou": _mean(r["grid_iou"] for r in hits), "px_per_input": _mean(r["px_per_input"] for r in recs)}
+        row = {
+            "crops": len(recs),
+            "crop_iou": _mean(r["iou"] for r in recs),
+            "miss_rate": 1 - len(hits) / len(recs),
+            "hit_iou": _mean(r["iou"] for r in hits),
+            "grid_iou": _mean(r["grid_iou"] for r in hits),
+            "px_per_input": _mean(r["px_per_input"] for r in recs),
+        }
         for j, side in enumerate(SIDES):
             row[f"err_{side}"] = _mean(r["written"][j] - r["true"][j] for r in hits)
             row[f"abs_err_{side}"] = _mean(abs(r["written"][j] - r["true"][j]) for r in hits)

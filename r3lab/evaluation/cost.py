@@ -6,6 +6,7 @@ vision tower's seconds are timed by hooks around its forward (`VisionClock`: CUD
 setting `s`: `tokens_per_correct_<s>`, `crops_per_correct_<s>` (accepted crop calls and crops given up front),
 `vision_s_per_correct_<s>`, `wall_s_per_correct_<s>`; NaN where the setting answered nothing right.
 """
+
 from __future__ import annotations
 
 import math
@@ -54,8 +55,10 @@ class VisionClock:
 
     def __enter__(self) -> "VisionClock":
         if self.tower is not None:
-            self._hooks = [self.tower.register_forward_pre_hook(self._pre),
-                           self.tower.register_forward_hook(self._post)]
+            self._hooks = [
+                self.tower.register_forward_pre_hook(self._pre),
+                self.tower.register_forward_hook(self._post),
+            ]
         return self
 
     def __exit__(self, *exc):
@@ -93,13 +96,15 @@ def spent(trajectories) -> dict[str, float]:
         return {"tokens": float(trajectories["tokens"]), "crops": float(trajectories["crops"])}
     trajs = trajectories if isinstance(trajectories, (list, tuple)) else [trajectories]
     tokens = sum(len(p.ids or []) for t in trajs for p in t.pieces if p.kind == MODEL)
-    crops = sum(sum(e.ok for e in t.events) + sum(p.kind == IMAGE and p.info.role == "given" for p in t.pieces)
-                for t in trajs)
+    crops = sum(
+        sum(e.ok for e in t.events) + sum(p.kind == IMAGE and p.info.role == "given" for p in t.pieces) for t in trajs
+    )
     return {"tokens": float(tokens), "crops": float(crops)}
 
 
-def cost_rows(setting: str, groups: Sequence[str], per_sample: Sequence, hits: Sequence,
-              seconds: Sequence[dict] | None = None) -> dict[str, dict]:
+def cost_rows(
+    setting: str, groups: Sequence[str], per_sample: Sequence, hits: Sequence, seconds: Sequence[dict] | None = None
+) -> dict[str, dict]:
     """The four cost keys of `setting` per group (and "all"): totals over the group's samples (`spent` of each
     entry of `per_sample`, None: not run; `seconds` per sample, from `by_family`; None: not timed, NaN) divided by
     its correct answers (`hits` >= 0.5)."""

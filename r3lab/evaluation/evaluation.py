@@ -7,6 +7,7 @@ reward (`r3lab.train.metrics.rollout_metrics`, the numbers R-GRPO logs) with boo
 accuracy and crop IoU; `.table()` prints it, `r3lab.viz.results.plot_results({...})` sets several results side
 by side (SFT vs R-GRPO vs a model that cannot crop: `rollout={"max_crops": 0}`).
 """
+
 from __future__ import annotations
 
 import json
@@ -40,8 +41,18 @@ from .questions import nan_to_none, reward_hit, save_questions, trajectory_recor
 # each one's seconds) -> (keys per family, one record per question)
 Extras = Callable[[Policy, list, list, list], tuple[dict, list]]
 
-METRICS = ("n", "accuracy", "crop_rate", "crops", "invalid_crop_rate", "crop_iou", "contains_detail", "answered",
-           "tokens", "reward")
+METRICS = (
+    "n",
+    "accuracy",
+    "crop_rate",
+    "crops",
+    "invalid_crop_rate",
+    "crop_iou",
+    "contains_detail",
+    "answered",
+    "tokens",
+    "reward",
+)
 
 
 # r3lab.json files written before the rollout settings were nested hold these at the top of "evaluation"
@@ -55,18 +66,18 @@ class EvalConfig:
     data: str = ""  # dataset folder or samples.jsonl (CLI); notebooks pass samples directly
     n: int = 0  # evaluate the first n samples (0 = all)
     rollout: RolloutSettings = nested(RolloutSettings, temperature=0.0)  # crops (0: the no-crop baseline),
-        # token budgets, greedy
+    # token budgets, greedy
     reward: RewardSpec = nested(RewardSpec, "reward-")  # the reward reported alongside accuracy
     batch_rows: int = 32  # trajectories decoded together
     seed: int = 0  # sampling seed when temperature > 0
     out: str = ""  # CLI: write results.json (and trajectories.jsonl) into this folder
     # five more rollouts of the samples (r3lab.evaluation.necessity)
     necessity: bool = False  # tool necessity: accuracy with crops disabled / swapped
-        # (blank, coarse, random box, ground-truth box), tool_gain, tool_harm,
-        # crop rate on need / no-need questions, zooming_gap in every family's row
+    # (blank, coarse, random box, ground-truth box), tool_gain, tool_harm,
+    # crop rate on need / no-need questions, zooming_gap in every family's row
     # five more settings rolled out (r3lab.audit.eval_audit), attention vs box per crop, cost per correct answer
     audit: bool = False  # the 2026 audit: format-only, dummy crop, result-only, no crops (greedy and a majority of
-        # k sampled), the tool-only solved set, attention vs box, cost per correct answer, each with its chance level
+    # k sampled), the tool-only solved set, attention vs box, cost per correct answer, each with its chance level
     audit_settings: AuditSettings = nested(AuditSettings, "audit-")  # the audit's k, temperature, box IoU, attention
 
     def __post_init__(self):
@@ -138,19 +149,22 @@ class EvalResult:
         """results.json, trajectories.jsonl (images left out) and questions.jsonl (one record per question, crops
         embedded: what `r3lab report` reads)."""
         folder = Path(folder)
-        atomic_write_text(folder / "results.json", json.dumps({**self.to_dict(), "rows": nan_to_none(self.rows)},
-                                                              indent=2))
+        atomic_write_text(
+            folder / "results.json", json.dumps({**self.to_dict(), "rows": nan_to_none(self.rows)}, indent=2)
+        )
         if trajectories:
-            atomic_write_text(folder / "trajectories.jsonl",
-                              "".join(json.dumps(t.to_dict("none")) + "\n" for t in self.trajectories))
+            atomic_write_text(
+                folder / "trajectories.jsonl", "".join(json.dumps(t.to_dict("none")) + "\n" for t in self.trajectories)
+            )
         save_questions(folder, self.records())
         return folder
 
     def records(self) -> list[dict]:
         """One record per question (questions.jsonl, what `r3lab report` reads): the audit's, or, without the audit,
         the question, the accepted answers, the model's answer, right or wrong, and the crops it took."""
-        return self.questions or trajectory_records(self.trajectories,
-                                                    [reward_hit(t, t.model_text()) for t in self.trajectories])
+        return self.questions or trajectory_records(
+            self.trajectories, [reward_hit(t, t.model_text()) for t in self.trajectories]
+        )
 
 
 def summarize(trajectories: Sequence, terms="code") -> dict[str, dict[str, float]]:
@@ -164,14 +178,28 @@ def summarize(trajectories: Sequence, terms="code") -> dict[str, dict[str, float
         m = rollout_metrics(vals)
         lo, hi = bootstrap_ci([v["accuracy"] for v in vals] if "accuracy" in m else [])
         iou_lo, iou_hi = bootstrap_ci([v["crop_iou"] for v in vals if v["crop_iou"] is not None])
-        rows[fam] = {"n": m["n"], "accuracy": m.get("accuracy", math.nan), "accuracy_lo": lo, "accuracy_hi": hi,
-                     **{k: m[k] for k in ("crop_rate", "crops", "invalid_crop_rate", "crop_iou", "answered", "tokens",
-                                          "reward")}, "crop_iou_lo": iou_lo, "crop_iou_hi": iou_hi}
+        rows[fam] = {
+            "n": m["n"],
+            "accuracy": m.get("accuracy", math.nan),
+            "accuracy_lo": lo,
+            "accuracy_hi": hi,
+            **{
+                k: m[k] for k in ("crop_rate", "crops", "invalid_crop_rate", "crop_iou", "answered", "tokens", "reward")
+            },
+            "crop_iou_lo": iou_lo,
+            "crop_iou_hi": iou_hi,
+        }
     return rows
 
 
-def evaluate(policy: Policy, samples: Sequence, config: EvalConfig | None = None, progress: bool | None = None,
-             crop_boxes=None, extras: Extras | None = None) -> EvalResult:
+def evaluate(
+    policy: Policy,
+    samples: Sequence,
+    config: EvalConfig | None = None,
+    progress: bool | None = None,
+    crop_boxes=None,
+    extras: Extras | None = None,
+) -> EvalResult:
     """One rollout per sample (greedy by default) and `summarize` of the result.
 
     crop_boxes: passed to `rollout` (the environment picks where each crop goes: oracle / random ablations).
@@ -180,12 +208,16 @@ def evaluate(policy: Policy, samples: Sequence, config: EvalConfig | None = None
     """
     if bad := nonfinite_parameters(policy.model):  # else sampling fails deep inside with "probability tensor ..."
         where = (getattr(policy, "meta", None) or {}).get("path", "this policy")
-        raise ValueError(f"{where}: the model's parameters {bad[:3]} hold NaN/inf (saved from a run that diverged?), "
-                         "so it cannot be evaluated; use an earlier checkpoint")
+        raise ValueError(
+            f"{where}: the model's parameters {bad[:3]} hold NaN/inf (saved from a run that diverged?), "
+            "so it cannot be evaluated; use an earlier checkpoint"
+        )
     cfg = config or EvalConfig()
     if cfg.audit and extras is None:
-        raise ValueError("EvalConfig.audit = True needs the audit's rollouts: run "
-                         "r3lab.audit.eval_audit(policy, samples, config) (as `r3lab eval --audit` does)")
+        raise ValueError(
+            "EvalConfig.audit = True needs the audit's rollouts: run "
+            "r3lab.audit.eval_audit(policy, samples, config) (as `r3lab eval --audit` does)"
+        )
     samples = _sample_list(samples)[: cfg.n or None]
     if not samples:
         raise ValueError("no samples to evaluate")
@@ -198,9 +230,17 @@ def evaluate(policy: Policy, samples: Sequence, config: EvalConfig | None = None
             with VisionClock(policy) as clock:
                 t1 = time.perf_counter()
                 for a in range(0, len(block), cfg.batch_rows):
-                    idx = block[a:a + cfg.batch_rows]
-                    for i, t in zip(idx, rollout(policy, [samples[i] for i in idx], replace(rcfg, seed=rcfg.seed + k),
-                                                 progress=progress, crop_boxes=crop_boxes)):
+                    idx = block[a : a + cfg.batch_rows]
+                    for i, t in zip(
+                        idx,
+                        rollout(
+                            policy,
+                            [samples[i] for i in idx],
+                            replace(rcfg, seed=rcfg.seed + k),
+                            progress=progress,
+                            crop_boxes=crop_boxes,
+                        ),
+                    ):
                         got[i] = t
                     k += 1
             for i in block:  # a family's seconds, shared evenly: what its cost per correct answer divides
@@ -208,8 +248,11 @@ def evaluate(policy: Policy, samples: Sequence, config: EvalConfig | None = None
     except KeyboardInterrupt:
         if not any(got):
             raise
-        warnings.warn(f"interrupted after {sum(t is not None for t in got)} of {len(samples)} samples: the result "
-                      "covers those only (EvalResult.complete is False)", stacklevel=2)
+        warnings.warn(
+            f"interrupted after {sum(t is not None for t in got)} of {len(samples)} samples: the result "
+            "covers those only (EvalResult.complete is False)",
+            stacklevel=2,
+        )
     done = [s for s, t in zip(samples, got) if t is not None]
     trajs = [t for t in got if t is not None]
     complete = len(trajs) == len(samples)
@@ -219,8 +262,11 @@ def evaluate(policy: Policy, samples: Sequence, config: EvalConfig | None = None
         try:
             more, questions = extras(policy, done, trajs, seconds)
         except KeyboardInterrupt:
-            warnings.warn("interrupted during the audit: the result holds the model's own rollouts only "
-                          "(EvalResult.complete is False)", stacklevel=2)
+            warnings.warn(
+                "interrupted during the audit: the result holds the model's own rollouts only "
+                "(EvalResult.complete is False)",
+                stacklevel=2,
+            )
             complete = False
         else:
             for fam, row in more.items():
@@ -265,7 +311,7 @@ def evaluate_rows(policy: Policy, samples: Sequence, config: EvalConfig | None =
     if cfg.necessity or cfg.n:
         raise ValueError("evaluate_rows over ranks takes neither necessity nor n; call evaluate on one rank")
     samples = list(samples)
-    mine = evaluate(policy, samples[d.rank::d.world_size], cfg, progress=False).trajectories
+    mine = evaluate(policy, samples[d.rank :: d.world_size], cfg, progress=False).trajectories
     parts = dist.gather_objects([t.to_dict("none") for t in mine])  # images stay behind: the scores need none
     trajs = [Trajectory.from_dict(parts[i % d.world_size][i // d.world_size]) for i in range(len(samples))]
     return _rows(trajs, samples, cfg)
@@ -289,15 +335,19 @@ def detail_shares(trajectories, samples) -> dict[str, float]:
     details = {s.sample_id: list(getattr(s, "details", None) or ()) for s in samples}
     hits: dict[str, list[bool]] = {"all": []}
     for t in trajectories:
-        found = [any(contains_detail(p.info.box_orig, d) for d in details.get(t.sample_id, ()))
-                 for p in t.crops if p.info.box_orig is not None]
+        found = [
+            any(contains_detail(p.info.box_orig, d) for d in details.get(t.sample_id, ()))
+            for p in t.crops
+            if p.info.box_orig is not None
+        ]
         hits.setdefault(t.family or "?", []).extend(found)
         hits["all"].extend(found)
     return {fam: sum(v) / len(v) if v else math.nan for fam, v in hits.items()}
 
 
-def bootstrap_ci(values: Sequence[float], n_boot: int = 1000, level: float = 0.95, seed: int = 0
-                 ) -> tuple[float, float]:
+def bootstrap_ci(
+    values: Sequence[float], n_boot: int = 1000, level: float = 0.95, seed: int = 0
+) -> tuple[float, float]:
     """Percentile bootstrap interval of the mean of `values` (NaN, NaN when empty)."""
     if not 0 < level < 1 or n_boot < 1:
         raise ValueError(f"need 0 < level < 1 and n_boot >= 1, got level={level}, n_boot={n_boot}")

@@ -18,6 +18,7 @@ write; the environment decides what the crop shows). Keys added to each family's
 (`necessity_rows`), `r3lab bench --necessity true` with the benchmark's own scoring, per question, where only the
 questions with target boxes get the `random_box` / `gt_box` rollouts (`bench_need`).
 """
+
 from __future__ import annotations
 
 import math
@@ -37,8 +38,15 @@ if TYPE_CHECKING:
     from ..model.policy import Policy
 
 VARIANTS = ("no_crop", "blank", "coarse", "random_box", "gt_box")
-KEYS = ("acc_own", *(f"acc_{v}" for v in VARIANTS), "tool_gain", "tool_harm", "crop_rate_need", "crop_rate_no_need",
-        "zooming_gap")
+KEYS = (
+    "acc_own",
+    *(f"acc_{v}" for v in VARIANTS),
+    "tool_gain",
+    "tool_harm",
+    "crop_rate_need",
+    "crop_rate_no_need",
+    "zooming_gap",
+)
 
 
 def needs_crop(sample) -> bool:
@@ -53,9 +61,16 @@ def bench_need(sample) -> bool | None:
     return True if getattr(sample, "regions", None) else None
 
 
-def ablation_rollouts(policy: "Policy", samples: Sequence, settings: RolloutSettings, batch_rows: int = 32,
-                      seed: int = 0, progress=None, variants: Sequence[str] = VARIANTS, scripts=None
-                      ) -> dict[str, list]:
+def ablation_rollouts(
+    policy: "Policy",
+    samples: Sequence,
+    settings: RolloutSettings,
+    batch_rows: int = 32,
+    seed: int = 0,
+    progress=None,
+    variants: Sequence[str] = VARIANTS,
+    scripts=None,
+) -> dict[str, list]:
     """The samples rolled out under each ablation of `variants` (greedy unless `settings` say otherwise).
 
     scripts: forced text per sample (see `rollout`), the same for every ablation."""
@@ -70,11 +85,13 @@ def ablation_rollouts(policy: "Policy", samples: Sequence, settings: RolloutSett
         cfg = RolloutConfig.of(settings_, group_size=1, batch_rows=batch_rows, seed=seed)
         return rollout(policy, list(samples), cfg, progress=progress, scripts=scripts, **kw)
 
-    how = {"no_crop": lambda: run(replace(settings, max_crops=0)),
-           "blank": lambda: run(settings, crop_images=swap("blank")),
-           "coarse": lambda: run(settings, crop_images=swap("coarse")),
-           "random_box": lambda: run(settings, crop_boxes=random_boxes(view, seed)),
-           "gt_box": lambda: run(settings, crop_boxes=oracle_boxes(view))}
+    how = {
+        "no_crop": lambda: run(replace(settings, max_crops=0)),
+        "blank": lambda: run(settings, crop_images=swap("blank")),
+        "coarse": lambda: run(settings, crop_images=swap("coarse")),
+        "random_box": lambda: run(settings, crop_boxes=random_boxes(view, seed)),
+        "gt_box": lambda: run(settings, crop_boxes=oracle_boxes(view)),
+    }
     return {v: how[v]() for v in variants}
 
 
@@ -83,12 +100,17 @@ def necessity_rows(samples: Sequence, own: Sequence, ablations: dict[str, list],
     trajectory per sample, in the samples' order), accuracy as the reward's accuracy term scores it."""
     samples = list(samples)
     acc = {"own": _accuracy(own, terms), **{v: _accuracy(ablations[v], terms) for v in VARIANTS if v in ablations}}
-    return necessity_table([getattr(s, "family", "") or "?" for s in samples], acc, [bool(t.crops) for t in own],
-                           [needs_crop(s) for s in samples])
+    return necessity_table(
+        [getattr(s, "family", "") or "?" for s in samples],
+        acc,
+        [bool(t.crops) for t in own],
+        [needs_crop(s) for s in samples],
+    )
 
 
-def necessity_table(groups: Sequence[str], acc: dict[str, Sequence], cropped: Sequence[bool],
-                    need: Sequence[bool | None]) -> dict[str, dict]:
+def necessity_table(
+    groups: Sequence[str], acc: dict[str, Sequence], cropped: Sequence[bool], need: Sequence[bool | None]
+) -> dict[str, dict]:
     """The keys of `KEYS` per group (and "all") from per-sample numbers, however they were scored.
 
     groups: each sample's family / category; acc: "own" and each ablation of `VARIANTS` -> per-sample accuracy
@@ -105,8 +127,11 @@ def necessity_table(groups: Sequence[str], acc: dict[str, Sequence], cropped: Se
 
         def both(a, b, idx=idx):  # the samples `a` and `b` were both run on
             return [i for i in idx if a in acc and b in acc and acc[a][i] is not None and acc[b][i] is not None]
-        row = {f"acc_{k}": _mean([acc[k][i] for i in idx if acc[k][i] is not None]) if k in acc else math.nan
-               for k in ("own", *VARIANTS)}
+
+        row = {
+            f"acc_{k}": _mean([acc[k][i] for i in idx if acc[k][i] is not None]) if k in acc else math.nan
+            for k in ("own", *VARIANTS)
+        }
         on = both("own", "no_crop")
         row["tool_gain"] = _mean([float(acc["no_crop"][i] < 0.5 <= acc["own"][i]) for i in on])
         row["tool_harm"] = _mean([float(acc["own"][i] < 0.5 <= acc["no_crop"][i]) for i in on])
@@ -131,19 +156,28 @@ class BenchNecessity:
             if not idx:
                 return {}
             forced = None if scripts is None else [scripts[j] for j in idx]
-            got = ablation_rollouts(policy, [samples[j] for j in idx], self.settings, self.batch_rows, self.seed,
-                                    False, variants, forced)
+            got = ablation_rollouts(
+                policy, [samples[j] for j in idx], self.settings, self.batch_rows, self.seed, False, variants, forced
+            )
             return {v: dict(zip(idx, ts)) for v, ts in got.items()}
 
-        done = {**run(list(range(len(samples))), ("no_crop", "blank", "coarse")),
-                **run([j for j, s in enumerate(samples) if s.regions], ("random_box", "gt_box"))}
+        done = {
+            **run(list(range(len(samples))), ("no_crop", "blank", "coarse")),
+            **run([j for j, s in enumerate(samples) if s.regions], ("random_box", "gt_box")),
+        }
         out = []
         for j, s in enumerate(samples):
             rec = {"need": bench_need(s)}
             for v in VARIANTS:
                 t = done.get(v, {}).get(j)
-                rec[v] = None if t is None else {
-                    "hit": score_item(name, t.model_text(), s.provenance, s.regions)["hit"], "crops": len(t.crops)}
+                rec[v] = (
+                    None
+                    if t is None
+                    else {
+                        "hit": score_item(name, t.model_text(), s.provenance, s.regions)["hit"],
+                        "crops": len(t.crops),
+                    }
+                )
             out.append({"necessity": rec})
         return out
 
@@ -155,11 +189,16 @@ def bench_rows(items: Sequence[dict], groups: Sequence[str]) -> dict[str, dict]:
     """`necessity_table` of benchmark items (`hit`, `crops` and the `necessity` record `BenchNecessity` wrote)."""
     if any(not isinstance(it.get("necessity"), dict) for it in items):
         raise ValueError("bench_rows: every item needs its 'necessity' record (an `r3lab bench --necessity true` run)")
-    acc = {"own": [float(it["hit"]) for it in items],
-           **{v: [None if it["necessity"].get(v) is None else float(it["necessity"][v]["hit"]) for it in items]
-              for v in VARIANTS}}
-    return necessity_table(groups, acc, [bool(it["crops"]) for it in items],
-                           [it["necessity"].get("need") for it in items])
+    acc = {
+        "own": [float(it["hit"]) for it in items],
+        **{
+            v: [None if it["necessity"].get(v) is None else float(it["necessity"][v]["hit"]) for it in items]
+            for v in VARIANTS
+        },
+    }
+    return necessity_table(
+        groups, acc, [bool(it["crops"]) for it in items], [it["necessity"].get("need") for it in items]
+    )
 
 
 def bench_necessity(policy, name: str, config: BenchConfig | None = None, **kw) -> BenchResult:

@@ -15,6 +15,7 @@ that step, so `log.jsonl` carries them and `r3lab dashboard` draws them over tra
 question per evaluation: a few questions (8-32) every few dozen steps keep it cheap; nothing runs unless it is
 added (`r3lab train ... --necessity-every N --necessity-data D`).
 """
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -40,8 +41,15 @@ class EvalEvery:
     `self.results` the `EvalResult`s by step; only the main process evaluates under DDP.
     """
 
-    def __init__(self, samples: Sequence, every: int, config: EvalConfig | None = None, total: int | None = None,
-                 before: EvalResult | None = None, keys: Sequence[str] = KEYS):
+    def __init__(
+        self,
+        samples: Sequence,
+        every: int,
+        config: EvalConfig | None = None,
+        total: int | None = None,
+        before: EvalResult | None = None,
+        keys: Sequence[str] = KEYS,
+    ):
         if every < 1:
             raise ValueError(f"EvalEvery: every must be at least 1 step, got {every}")
         self.samples, self.every, self.total = list(samples), every, total
@@ -81,12 +89,18 @@ class NecessityEvery(EvalEvery):
     written into the training log's row of that step (a row of its own when that step logged none) and saved to
     `out_dir/log.jsonl` at once. `config.necessity` is set; `n` keeps the first n samples (0: all)."""
 
-    def __init__(self, samples: Sequence, every: int, config: EvalConfig | None = None, total: int | None = None,
-                 n: int = 0):
+    def __init__(
+        self, samples: Sequence, every: int, config: EvalConfig | None = None, total: int | None = None, n: int = 0
+    ):
         if n < 0:
             raise ValueError(f"NecessityEvery: n must be 0 (all) or a number of samples, got {n}")
-        super().__init__(list(samples)[: n or None], every, replace(config or EvalConfig(), necessity=True), total,
-                         keys=NECESSITY_KEYS)
+        super().__init__(
+            list(samples)[: n or None],
+            every,
+            replace(config or EvalConfig(), necessity=True),
+            total,
+            keys=NECESSITY_KEYS,
+        )
 
     def __call__(self, state, row: dict) -> None:
         before = set(self.results)

@@ -5,6 +5,7 @@ check between two runs, `diff_runs`: the questions whose correctness differs.
 Records come from an audit (`audit_run.run_audit`), from any evaluation's trajectories (`trajectory_records`) or
 from an imported run (`r3lab.audit.imported`), so `r3lab report diff` compares any two of them.
 """
+
 from __future__ import annotations
 
 import base64
@@ -49,24 +50,42 @@ def crops_of(traj, images: bool = True) -> list[dict]:
 
 def answer_record(traj, correct: float | None) -> dict:
     """What a question's record keeps of one rollout: the answer, right or wrong, model tokens, accepted calls."""
-    return {"answer": traj.final_answer(), "correct": None if correct is None else bool(correct >= 0.5),
-            "tokens": sum(len(p.ids or []) for p in traj.pieces if p.kind == "model_text"),
-            "calls": sum(e.ok for e in traj.events)}
+    return {
+        "answer": traj.final_answer(),
+        "correct": None if correct is None else bool(correct >= 0.5),
+        "tokens": sum(len(p.ids or []) for p in traj.pieces if p.kind == "model_text"),
+        "calls": sum(e.ok for e in traj.events),
+    }
 
 
-def question_record(sample, family: str, own, own_hit: float | None, settings: dict, vote: tuple | None = None,
-                    attention: Sequence = (), images: bool = True) -> dict:
+def question_record(
+    sample,
+    family: str,
+    own,
+    own_hit: float | None,
+    settings: dict,
+    vote: tuple | None = None,
+    attention: Sequence = (),
+    images: bool = True,
+) -> dict:
     """One question: the sample, its own rollout (with its crops) and each setting's (name -> (trajectory, hit));
     vote: majority_no_crop's (winner, hit, the k answers, any of them right)."""
-    rec = {"sample_id": str(getattr(sample, "sample_id", "") or own.sample_id), "family": family,
-           "question": getattr(sample, "question", own.question),
-           "answers": list(getattr(sample, "answers", own.answers)),
-           "own": {**answer_record(own, own_hit), "crops": crops_of(own, images)},
-           "settings": {k: answer_record(t, h) for k, (t, h) in settings.items()}}
+    rec = {
+        "sample_id": str(getattr(sample, "sample_id", "") or own.sample_id),
+        "family": family,
+        "question": getattr(sample, "question", own.question),
+        "answers": list(getattr(sample, "answers", own.answers)),
+        "own": {**answer_record(own, own_hit), "crops": crops_of(own, images)},
+        "settings": {k: answer_record(t, h) for k, (t, h) in settings.items()},
+    }
     if vote is not None:
         winner, hit, answers, any_k = vote
-        rec["settings"]["majority_no_crop"] = {"answer": winner, "correct": bool(hit >= 0.5), "answers": list(answers),
-                                               "any_correct": bool(any_k)}
+        rec["settings"]["majority_no_crop"] = {
+            "answer": winner,
+            "correct": bool(hit >= 0.5),
+            "answers": list(answers),
+            "any_correct": bool(any_k),
+        }
     rec["attention_box"] = [a.to_dict() if hasattr(a, "to_dict") else dict(a) for a in attention]
     return rec
 
@@ -87,8 +106,10 @@ def load_questions(run: str | os.PathLike) -> list[dict]:
     path = Path(run)
     path = path / "questions.jsonl" if path.is_dir() else path
     if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist: a run written by `r3lab eval --out` (or `r3lab report audit`) "
-                                "holds questions.jsonl")
+        raise FileNotFoundError(
+            f"{path} does not exist: a run written by `r3lab eval --out` (or `r3lab report audit`) "
+            "holds questions.jsonl"
+        )
     out = []
     for n, line in enumerate(read_text(path).splitlines(), 1):
         if not line.strip():
@@ -107,8 +128,13 @@ def load_questions(run: str | os.PathLike) -> list[dict]:
 
 def _malformed(rec: dict) -> str:
     """What is wrong with a question record's fields the report reads, or ""."""
-    for key, typ in (("sample_id", (str, int)), ("family", str), ("question", str), ("answers", list),
-                     ("settings", dict)):
+    for key, typ in (
+        ("sample_id", (str, int)),
+        ("family", str),
+        ("question", str),
+        ("answers", list),
+        ("settings", dict),
+    ):
         if key in rec and not isinstance(rec[key], typ) or isinstance(rec.get(key), bool):
             return f"{key} = {short(rec[key])} is not a {typ.__name__ if isinstance(typ, type) else 'text or number'}"
     answers = [rec["own"], *(rec.get("settings") or {}).values()]
@@ -120,8 +146,11 @@ def _malformed(rec: dict) -> str:
             return f"crops = {short(crops)} is not a list of crops"
         for c in crops:
             box = c.get("box_input")
-            if box is not None and not (isinstance(box, list) and len(box) == 4 and all(
-                    isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in box)):
+            if box is not None and not (
+                isinstance(box, list)
+                and len(box) == 4
+                and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in box)
+            ):
                 return f"a crop's box_input = {short(box)} is not four finite numbers"
             if not isinstance(c.get("image", ""), str):
                 return f"a crop's image = {short(c.get('image'))} is not text"
@@ -138,17 +167,38 @@ def diff_runs(a: Sequence[dict], b: Sequence[dict]) -> dict:
     for k in both:
         ca, cb = ra[k]["own"].get("correct"), rb[k]["own"].get("correct")
         if ca is not None and cb is not None and ca != cb:
-            changed.append({"sample_id": k, "family": ra[k].get("family", "?"), "question": ra[k].get("question", ""),
-                            "answers": ra[k].get("answers", []), "change": "fixed" if cb else "broken",
-                            "a": _side(ra[k]), "b": _side(rb[k])})
+            changed.append(
+                {
+                    "sample_id": k,
+                    "family": ra[k].get("family", "?"),
+                    "question": ra[k].get("question", ""),
+                    "answers": ra[k].get("answers", []),
+                    "change": "fixed" if cb else "broken",
+                    "a": _side(ra[k]),
+                    "b": _side(rb[k]),
+                }
+            )
     fams = sorted({ra[k].get("family", "?") for k in both})
-    per = {f: {"n": sum(ra[k].get("family", "?") == f for k in both),
-               "fixed": sum(c["family"] == f and c["change"] == "fixed" for c in changed),
-               "broken": sum(c["family"] == f and c["change"] == "broken" for c in changed)} for f in fams}
-    per["all"] = {"n": len(both), "fixed": sum(c["change"] == "fixed" for c in changed),
-                  "broken": sum(c["change"] == "broken" for c in changed)}
-    return {"common": len(both), "only_a": [k for k in ra if k not in rb], "only_b": [k for k in rb if k not in ra],
-            "families": per, "changed": changed}
+    per = {
+        f: {
+            "n": sum(ra[k].get("family", "?") == f for k in both),
+            "fixed": sum(c["family"] == f and c["change"] == "fixed" for c in changed),
+            "broken": sum(c["family"] == f and c["change"] == "broken" for c in changed),
+        }
+        for f in fams
+    }
+    per["all"] = {
+        "n": len(both),
+        "fixed": sum(c["change"] == "fixed" for c in changed),
+        "broken": sum(c["change"] == "broken" for c in changed),
+    }
+    return {
+        "common": len(both),
+        "only_a": [k for k in ra if k not in rb],
+        "only_b": [k for k in rb if k not in ra],
+        "families": per,
+        "changed": changed,
+    }
 
 
 def _side(rec: dict) -> dict:
@@ -177,5 +227,6 @@ def reward_hit(sample, text: str) -> float:
 
 def nan_to_none(rows: dict) -> dict:
     """Rows as JSON holds them: NaN ("not measured") as null."""
-    return {f: {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()}
-            for f, r in rows.items()}
+    return {
+        f: {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()} for f, r in rows.items()
+    }

@@ -7,6 +7,7 @@ share of that attention inside the region against the region's share of the imag
 wrote lands on the region (IoU >= `iou`). `attention_box_counts` makes the 2x2 table: both right, attention only
 (looked right, wrote wrong: ConFoThinking's case), box only, neither.
 """
+
 from __future__ import annotations
 
 import math
@@ -57,8 +58,9 @@ def landmark(box: Box | None, regions: Sequence[Box], k: int) -> Box | None:
     return tuple(regions[min(k, len(regions) - 1)])
 
 
-def attention_vs_box(policy: "Policy", trajectory: Trajectory, layers=(-1,), window: int = 8, iou: float = 0.5,
-                     sink: str = "renorm") -> list[AttentionBox]:
+def attention_vs_box(
+    policy: "Policy", trajectory: Trajectory, layers=(-1,), window: int = 8, iou: float = 0.5, sink: str = "renorm"
+) -> list[AttentionBox]:
     """One `AttentionBox` per crop call of `trajectory` that wrote a box, when it has ground-truth regions
     (one teacher-forced forward; [] without regions or calls)."""
     if not 0 < iou <= 1:
@@ -88,9 +90,18 @@ def attention_vs_box(policy: "Policy", trajectory: Trajectory, layers=(-1,), win
         g = maps.grid(0, queries=queries[k], sink=sink).reshape(-1)
         peak = int(g.argmax())
         b_iou = box_iou(box, lm)
-        out.append(AttentionBox(k, tuple(float(v) for v in lm), bool(inside[peak]),
-                                maps.mass(lm, image=0, queries=queries[k], sink=sink), box_area(lm) / area,
-                                float(inside.double().mean()), float(b_iou), b_iou >= iou))
+        out.append(
+            AttentionBox(
+                k,
+                tuple(float(v) for v in lm),
+                bool(inside[peak]),
+                maps.mass(lm, image=0, queries=queries[k], sink=sink),
+                box_area(lm) / area,
+                float(inside.double().mean()),
+                float(b_iou),
+                b_iou >= iou,
+            )
+        )
     return out
 
 
@@ -104,7 +115,12 @@ def attention_box_counts(per_crop: Sequence[AttentionBox | dict]) -> dict[str, f
         return sum(float(r[key]) for r in rows) / n if n else math.nan
 
     out = {f"attn_box_{c}": sum(r["cell"] == c for r in rows) for c in CELLS}
-    out.update(attn_box_n=n, attn_in_region=mean("peak_in_region"), attn_in_region_chance=mean("peak_chance"),
-               attn_mass_in_region=mean("mass_in_region"), attn_mass_in_region_chance=mean("region_area"),
-               box_on_region=mean("box_on_region"))
+    out.update(
+        attn_box_n=n,
+        attn_in_region=mean("peak_in_region"),
+        attn_in_region_chance=mean("peak_chance"),
+        attn_mass_in_region=mean("mass_in_region"),
+        attn_mass_in_region_chance=mean("region_area"),
+        box_on_region=mean("box_on_region"),
+    )
     return out

@@ -8,6 +8,7 @@ text sub-config switches). The design follows TransformerLens' `hooks()` context
 measured by benchmarks/attention.py (same numbers as eager, a fraction of the memory). What a capture yields,
 `AttentionMaps` (grid / pixel geometry, aggregation), lives in `r3lab.explain.maps`.
 """
+
 from __future__ import annotations
 
 from contextlib import contextmanager
@@ -22,12 +23,19 @@ from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 from ..core.batch import collate, model_inputs
 from ..model.adapters import base_model
 from .maps import AttentionMaps, fold_tiles
-from .selection import (CaptureConfig, attention_modules, full_attention_only, image_spans, resolve_layers,
-                        resolve_queries, text_config)
+from .selection import (
+    CaptureConfig,
+    attention_modules,
+    full_attention_only,
+    image_spans,
+    resolve_layers,
+    resolve_queries,
+    text_config,
+)
 
 if TYPE_CHECKING:
-    from ..model.policy import Policy
     from ..core.trajectory import Trajectory
+    from ..model.policy import Policy
 
 IMPL = "r3lab_capture"  # the name registered in AttentionInterface / AttentionMaskInterface
 _ACTIVE: list["Capture"] = []  # captures currently inside their `with` block
@@ -55,9 +63,11 @@ class Capture:
         self.fold = policy is not None and policy.position_dims == 1
         if self.fold:
             if config.rollout:
-                raise ValueError("rollout=True chains L x L matrices over single image tokens; a SmolVLM image is "
-                                 "tiles plus a global view, which attention rollout cannot fold: "
-                                 "use layers/heads means")
+                raise ValueError(
+                    "rollout=True chains L x L matrices over single image tokens; a SmolVLM image is "
+                    "tiles plus a global view, which attention rollout cannot fold: "
+                    "use layers/heads means"
+                )
             k = int(round(policy.rules.tile_tokens(policy) ** 0.5))
             self.merge, self.patch = 1, policy.patch_size // k
         else:
@@ -71,8 +81,9 @@ class Capture:
     def forward(self, trajectories: "Trajectory | Sequence[Trajectory]", **kw):
         """Teacher-forced forward over finished trajectories; `queries="model"` means model_text tokens."""
         if self.policy is None:
-            raise ValueError("Capture.forward needs a Policy: call capture_attention(policy, ...) "
-                             "instead of a bare model")
+            raise ValueError(
+                "Capture.forward needs a Policy: call capture_attention(policy, ...) instead of a bare model"
+            )
         trajs = [trajectories] if not isinstance(trajectories, (list, tuple)) else list(trajectories)
         batch = collate(trajs, self.policy)
         self._trajs = trajs
@@ -93,8 +104,10 @@ class Capture:
             raise ValueError("capture_attention needs input_ids (it finds the image tokens there), not inputs_embeds")
         pkv = kwargs.get("past_key_values")
         if pkv is not None and hasattr(pkv, "get_seq_length") and pkv.get_seq_length() > 0:
-            raise ValueError("capture_attention records one teacher-forced forward over the whole sequence; "
-                             "call the model without a filled past_key_values cache inside the block")
+            raise ValueError(
+                "capture_attention records one teacher-forced forward over the whole sequence; "
+                "call the model without a filled past_key_values cache inside the block"
+            )
         mask = kwargs.get("attention_mask")
         mask = torch.ones_like(ids) if mask is None else mask
         if self.fold:
@@ -112,8 +125,9 @@ class Capture:
                 raise ValueError(f"row {b} has {len(spans)} image-token runs but image_grid_thw has too few grids")
             for (s, e), (t, h, w) in zip(spans, row_grids):
                 if e - s != t * h * w // self.merge**2:
-                    raise ValueError(f"an image run of {e - s} tokens does not match grid {(t, h, w)} "
-                                     f"/ merge {self.merge}")
+                    raise ValueError(
+                        f"an image run of {e - s} tokens does not match grid {(t, h, w)} / merge {self.merge}"
+                    )
             img = torch.cat([torch.arange(s, e) for s, e in spans]) if spans else torch.zeros(0, dtype=torch.long)
             start = int(torch.nonzero(real)[0]) if real.any() else 0
             rows.append(dict(q=q.cpu(), img=img, spans=spans, grids=row_grids, start=start, real=real.cpu(), out={}))
@@ -122,8 +136,10 @@ class Capture:
     def _pre_fold(self, ids, mask):
         """SmolVLM: each image's token columns and grid come from the trajectory's pieces."""
         if self._trajs is None or len(self._trajs) != ids.shape[0]:
-            raise ValueError("capture_attention on a SmolVLM model reads each image's tiles from its trajectory: call "
-                             "cap.forward(trajectories) inside the block")
+            raise ValueError(
+                "capture_attention on a SmolVLM model reads each image's tiles from its trajectory: call "
+                "cap.forward(trajectories) inside the block"
+            )
         rows = []
         for b, traj in enumerate(self._trajs):
             real = mask[b].bool()
@@ -137,8 +153,18 @@ class Capture:
                     grids.append(tuple(p.info.grid_thw))
                 at += len(p.ids)
             q = resolve_queries(self.config.queries, ids[b], real, self.image_id)
-            rows.append(dict(q=q.cpu(), img=torch.tensor(cols, dtype=torch.long), spans=spans, grids=grids,
-                             start=start, real=real.cpu(), out={}, folded=True))
+            rows.append(
+                dict(
+                    q=q.cpu(),
+                    img=torch.tensor(cols, dtype=torch.long),
+                    spans=spans,
+                    grids=grids,
+                    start=start,
+                    real=real.cpu(),
+                    out={},
+                    folded=True,
+                )
+            )
         self._pending = dict(rows=rows)
 
     def _post_hook(self, module, args, kwargs, output):
@@ -153,26 +179,41 @@ class Capture:
                 f"capture_attention captured nothing from layers {self.layers}: the text decoder ran with "
                 f"attn_implementation={impl!r} instead of {IMPL!r}, so its attention never reached the capture "
                 "function (a fused/flash kernel, or a model class that cannot switch attention at run time). Fix: "
-                "load the model with attn_implementation='sdpa' (or 'eager') and do not change it inside the block.")
+                "load the model with attn_implementation='sdpa' (or 'eager') and do not change it inside the block."
+            )
         maps = []
         trajs = self._trajs or [None] * len(rows)
         for r, traj in zip(rows, trajs):
             out = r["out"]
             missing = [i for i in self.layers if i not in out]
             if missing:
-                raise RuntimeError(f"layers {missing} ran without reaching the capture function; "
-                                   "check that every selected layer uses the text attention module")
+                raise RuntimeError(
+                    f"layers {missing} ran without reaching the capture function; "
+                    "check that every selected layer uses the text attention module"
+                )
             start = r["start"]
             full = torch.stack([out[i]["full"] for i in self.layers]) if self.config.rollout else None
-            weights, img, spans, grids = torch.stack([out[i]["w"] for i in self.layers]), r["img"], \
-                _local_spans(r["spans"]), r["grids"]
+            weights, img, spans, grids = (
+                torch.stack([out[i]["w"] for i in self.layers]),
+                r["img"],
+                _local_spans(r["spans"]),
+                r["grids"],
+            )
             if r.get("folded"):
                 weights, img, spans, grids = fold_tiles(self.policy, weights, r["img"], r["spans"], r["grids"])
             m = AttentionMaps(
-                weights=weights, sink=torch.stack([out[i]["sink"] for i in self.layers]),
-                query_pos=r["q"] - start, image_pos=img - start,
-                spans=spans, grids=grids, merge=self.merge, patch=self.patch,
-                layers=list(self.layers), heads=list(self.heads), full=full)
+                weights=weights,
+                sink=torch.stack([out[i]["sink"] for i in self.layers]),
+                query_pos=r["q"] - start,
+                image_pos=img - start,
+                spans=spans,
+                grids=grids,
+                merge=self.merge,
+                patch=self.patch,
+                layers=list(self.layers),
+                heads=list(self.heads),
+                full=full,
+            )
             if traj is not None:
                 m.attach(traj)
             maps.append(m)
@@ -195,7 +236,7 @@ class Capture:
             if self.config.rollout:
                 allq = torch.arange(Lq, device=query.device)
                 full = _softmax_rows(query[b, heads], key[b, heads // groups], allq, allowed, scaling).mean(0)
-                full = torch.nan_to_num(full)[r["start"]:, r["start"]:]
+                full = torch.nan_to_num(full)[r["start"] :, r["start"] :]
                 rec["full"] = full.detach().float().cpu()
             r["out"][layer] = rec
 
@@ -250,8 +291,9 @@ def _capture_attention_forward(module, query, key, value, attention_mask, dropou
 
 
 @contextmanager
-def capture_attention(model_or_policy, layers=(-1,), heads=None, queries="all", rollout: bool = False,
-                      config: CaptureConfig | None = None):
+def capture_attention(
+    model_or_policy, layers=(-1,), heads=None, queries="all", rollout: bool = False, config: CaptureConfig | None = None
+):
     """Keep selected layers' attention from query tokens to image tokens during one forward.
 
     >>> with capture_attention(policy, layers=[-1], queries="model") as cap:
@@ -267,8 +309,10 @@ def capture_attention(model_or_policy, layers=(-1,), heads=None, queries="all", 
     cfg = config or CaptureConfig(layers=layers, heads=heads, queries=queries, rollout=rollout)
     cap = Capture(model, cfg, policy)
     if not cap._modules:
-        raise ValueError(f"{type(model).__name__} has no text attention modules with a layer_idx: "
-                         "capture_attention expects a Qwen2-VL / Qwen2.5-VL model")
+        raise ValueError(
+            f"{type(model).__name__} has no text attention modules with a layer_idx: "
+            "capture_attention expects a Qwen2-VL / Qwen2.5-VL model"
+        )
     tc = text_config(model)
     old = tc._attn_implementation
     key = next((k for k in getattr(model.config, "sub_configs", {}) if getattr(model.config, k, None) is tc), None)
@@ -294,8 +338,9 @@ def capture_attention(model_or_policy, layers=(-1,), heads=None, queries="all", 
             AttentionMaskInterface._global_mapping.pop(IMPL, None)
 
 
-def attention_maps(policy: "Policy", trajectory: "Trajectory", layers=(-1,), heads=None, queries="model",
-                   rollout: bool = False) -> "AttentionMaps":
+def attention_maps(
+    policy: "Policy", trajectory: "Trajectory", layers=(-1,), heads=None, queries="model", rollout: bool = False
+) -> "AttentionMaps":
     """One teacher-forced forward over `trajectory` with capture on; returns its AttentionMaps."""
     with capture_attention(policy, layers=layers, heads=heads, queries=queries, rollout=rollout) as cap:
         cap.forward(trajectory)

@@ -5,6 +5,7 @@ geometry, the attention summary and the crop's importance nested, one `MethodRes
 
 No torch at import: the CLI builds `r3lab explain`'s flags from `WhyConfig`.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -52,7 +53,7 @@ MAP_METHODS = map_methods()  # as registered at import (`map_methods()` sees met
 
 
 def names(text) -> tuple:
-    """"a,b" (a command line) or a sequence -> a tuple of names."""
+    """ "a,b" (a command line) or a sequence -> a tuple of names."""
     return tuple(x.strip() for x in text.split(",") if x.strip()) if isinstance(text, str) else tuple(text)
 
 
@@ -109,8 +110,9 @@ class WhyConfig:
     def quick(cls, **overrides) -> "WhyConfig":
         """Attention and the crop's importance against every swap, no other method and no faithfulness: the quick
         view `explain_crops` computes (`overrides`: any field)."""
-        return cls(**{"methods": ("attention",), "targets": ("box",), "importance": SWAPS, "faithfulness": False,
-                      **overrides})
+        return cls(
+            **{"methods": ("attention",), "targets": ("box",), "importance": SWAPS, "faithfulness": False, **overrides}
+        )
 
     def __post_init__(self):
         self.methods, self.targets, self.swaps = names(self.methods), names(self.targets), names(self.swaps)
@@ -118,8 +120,10 @@ class WhyConfig:
         if bad := [v for v in self.importance if v not in SWAPS]:
             raise ValueError(f"unknown swap(s) {bad} in importance; choose from {list(SWAPS)}")
         if self.importance_target not in ("answer", "read"):
-            raise ValueError(f"importance_target={self.importance_target!r}: use 'answer' (the final answer) or "
-                             "'read' (the text after each crop)")
+            raise ValueError(
+                f"importance_target={self.importance_target!r}: use 'answer' (the final answer) or "
+                "'read' (the text after each crop)"
+            )
         if self.answer_from not in ("model", "gt"):
             raise ValueError(f"answer_from={self.answer_from!r}: use 'model' or 'gt'")
         if bad := [m for m in self.methods if m not in METHODS]:
@@ -137,8 +141,11 @@ class WhyConfig:
 
 def swap_name(name: str) -> str:
     if name == "wrong":  # its name before one word named every swap
-        warnings.warn("the swap 'wrong' is now 'other' (a crop of another region); 'wrong' goes in r3lab 0.3",
-                      FutureWarning, stacklevel=4)
+        warnings.warn(
+            "the swap 'wrong' is now 'other' (a crop of another region); 'wrong' goes in r3lab 0.3",
+            FutureWarning,
+            stacklevel=4,
+        )
         return "other"
     return name
 
@@ -230,8 +237,11 @@ class CropRecord:
 
     def __repr__(self) -> str:  # the numbers, not the maps (print(record) in a notebook)
         skip = {"methods", "faithfulness", "answers", "n_tokens"}
-        shown = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in fields(self) if f.name not in skip
-                          and getattr(self, f.name) not in (None, [], {}))
+        shown = ", ".join(
+            f"{f.name}={getattr(self, f.name)!r}"
+            for f in fields(self)
+            if f.name not in skip and getattr(self, f.name) not in (None, [], {})
+        )
         return f"CropRecord({shown}, methods={sorted(self.methods)})"
 
     def result(self, method: str, target: str | None = "box") -> MethodResult | None:
@@ -273,11 +283,22 @@ def _nested(d: dict) -> dict:
     if "mass_in_box" in d or "attention_box" in d:
         flat = {k: d.pop(k, None) for k in (*_ATTENTION, "mass_outside", "attention_box")}
         if flat["mass_in_box"] is not None:
-            d["attention"] = {**{k: flat[k] for k in _ATTENTION}, "top_regions": flat["top_regions"] or [],
-                              "vs_box": flat["attention_box"]}
+            d["attention"] = {
+                **{k: flat[k] for k in _ATTENTION},
+                "top_regions": flat["top_regions"] or [],
+                "vs_box": flat["attention_box"],
+            }
     if "logp" in d or "logp_variants" in d:
         logp, swapped, effect = d.pop("logp", None), d.pop("logp_variants", None) or {}, d.pop("importance", None) or {}
         rename = lambda m: {("other" if k == "wrong" else k): v for k, v in m.items()}  # noqa: E731
-        d["importance"] = None if logp is None else {"target": d.pop("importance_target", "answer"), "logp": logp,
-                                                     "swapped": rename(swapped), "effect": rename(effect)}
+        d["importance"] = (
+            None
+            if logp is None
+            else {
+                "target": d.pop("importance_target", "answer"),
+                "logp": logp,
+                "swapped": rename(swapped),
+                "effect": rename(effect),
+            }
+        )
     return d

@@ -8,6 +8,7 @@ trajectory whose crop is swapped for a blank view, the coarse view the model alr
 region (the crop's importance); IoU with the ground-truth region; and whether a crop was needed at all (the
 `control` family needs none). `crop_table` is the one table of records, whatever `explain` computed in them.
 """
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -25,8 +26,9 @@ if TYPE_CHECKING:
 CropExplanation = CropRecord  # the record `explain_crops` returns is `explain`'s
 
 
-def explain_crops(policy: "Policy", trajectory: Trajectory, config: WhyConfig | None = None,
-                  **overrides) -> list[CropRecord]:
+def explain_crops(
+    policy: "Policy", trajectory: Trajectory, config: WhyConfig | None = None, **overrides
+) -> list[CropRecord]:
     """One `CropRecord` per crop event of `trajectory` (refused calls get attention only): `explain` with `config`,
     by default `WhyConfig.quick()` (attention and importance only), and `overrides` of its fields."""
     cfg = config or WhyConfig.quick()
@@ -67,13 +69,19 @@ def crop_table(records: Sequence[CropRecord] | Mapping[str, Sequence[CropRecord]
     maps = [m for m in map_methods() if m != "attention" and any(r.map(m, target) is not None for r in rows)]
     views = [v for v in SWAPS if any(r.effect(v) is not None for r in rows)]
     att = lambda r, k: getattr(r.attention, k) if r.attention is not None else None  # noqa: E731
-    cols = {"sample": lambda r: r.sample_id, "crop": lambda r: r.event + 1, "IoU": lambda r: _f(r.gt_iou, "{:.2f}"),
-            "attention in box": lambda r: _f(att(r, "mass_in_box"), "{:.3f}"),
-            "x area": lambda r: _f(att(r, "concentration"), "{:.2f}"),
-            "attention peak / box on truth": lambda r: _cell(att(r, "vs_box")),
-            **{m.replace("_", " "): (lambda r, m=m: _point(r, m, target)) for m in maps},
-            **{f"importance ({v})": (lambda r, v=v: _f(r.effect(v), "{:+.3f}")) for v in views},
-            "read drop (blank)": _drop, "digits settled": _settled, "needed": lambda r: r.needed}
+    cols = {
+        "sample": lambda r: r.sample_id,
+        "crop": lambda r: r.event + 1,
+        "IoU": lambda r: _f(r.gt_iou, "{:.2f}"),
+        "attention in box": lambda r: _f(att(r, "mass_in_box"), "{:.3f}"),
+        "x area": lambda r: _f(att(r, "concentration"), "{:.2f}"),
+        "attention peak / box on truth": lambda r: _cell(att(r, "vs_box")),
+        **{m.replace("_", " "): (lambda r, m=m: _point(r, m, target)) for m in maps},
+        **{f"importance ({v})": (lambda r, v=v: _f(r.effect(v), "{:+.3f}")) for v in views},
+        "read drop (blank)": _drop,
+        "digits settled": _settled,
+        "needed": lambda r: r.needed,
+    }
     keep = [k for k, f in cols.items() if k in ("sample", "crop", "needed") or any(f(r) != "-" for r in rows)]
     lines = ["| " + " | ".join(keep) + " |", "|" + "---|" * len(keep)]
     lines += ["| " + " | ".join(str(cols[k](r)) for k in keep) + " |" for r in rows]
@@ -113,5 +121,14 @@ def _settled(r: CropRecord) -> str:
     return f"{sum(s is not None for s in lens.data['settled'])}/{len(lens.data['settled'])}"
 
 
-__all__ = ["SWAPS", "CropExplanation", "explain_crops", "disagreements", "crop_table", "explanation_table",
-           "counterfactual_trajectory", "variant_image", "answer_logprobs"]
+__all__ = [
+    "SWAPS",
+    "CropExplanation",
+    "explain_crops",
+    "disagreements",
+    "crop_table",
+    "explanation_table",
+    "counterfactual_trajectory",
+    "variant_image",
+    "answer_logprobs",
+]

@@ -10,6 +10,7 @@ and a random-map baseline.
   (trapezoid over the fraction) reported. A faithful map has a low deletion and a high insertion area.
   The random baseline's curves come from one random map per crop, seeded by sample and event.
 """
+
 from __future__ import annotations
 
 import math
@@ -39,8 +40,10 @@ def _inside(grid, cell, box: Box) -> torch.Tensor:
 def pointing_game(cell_map: torch.Tensor, landmark: Box, cell: int) -> bool:
     """Whether the map's hottest cell (first of ties) has its centre inside `landmark` (input frame)."""
     if cell_map is None:  # a record's method that was not available (its result's `reason` says why)
-        raise ValueError("no map to score: the method was not available for this record (record.result(method, "
-                         "target).reason says why, e.g. captum missing: pip install 'r3lab[explain]')")
+        raise ValueError(
+            "no map to score: the method was not available for this record (record.result(method, "
+            "target).reason says why, e.g. captum missing: pip install 'r3lab[explain]')"
+        )
     m = torch.as_tensor(cell_map, dtype=torch.float64)
     if not torch.isfinite(m).all():
         raise ValueError("the map holds NaN / inf values")
@@ -58,8 +61,9 @@ def random_map(grid: tuple[int, int], key: str, seed: int = 0) -> torch.Tensor:
     return torch.rand(grid, generator=g, dtype=torch.float64)
 
 
-def curves(stream: Stream, blank: Stream, cell_map: torch.Tensor, positions: Sequence[int], steps: int = 8,
-           chunk: int = 8) -> dict:
+def curves(
+    stream: Stream, blank: Stream, cell_map: torch.Tensor, positions: Sequence[int], steps: int = 8, chunk: int = 8
+) -> dict:
     """Deletion and insertion curves of `cell_map` on the target tokens at `positions`.
 
     Returns {"fractions", "deletion", "insertion", "deletion_auc", "insertion_auc"}; each curve value is the
@@ -81,9 +85,14 @@ def curves(stream: Stream, blank: Stream, cell_map: torch.Tensor, positions: Seq
         return e, ds, ()
 
     lp = stream.rows(len(swap), make, positions, chunk).mean(-1).exp().tolist()
-    dele, ins = lp[: len(fractions)], lp[len(fractions):]
-    return {"fractions": fractions, "deletion": dele, "insertion": ins,
-            "deletion_auc": _auc(fractions, dele), "insertion_auc": _auc(fractions, ins)}
+    dele, ins = lp[: len(fractions)], lp[len(fractions) :]
+    return {
+        "fractions": fractions,
+        "deletion": dele,
+        "insertion": ins,
+        "deletion_auc": _auc(fractions, dele),
+        "insertion_auc": _auc(fractions, ins),
+    }
 
 
 def _auc(x: Sequence[float], y: Sequence[float]) -> float:
@@ -102,8 +111,10 @@ def summarize(records: Sequence) -> dict:
             for k in FIELDS:
                 if f.get(k) is not None:
                     d[k].append(float(f[k]))
-    methods = {name: {**{k: (sum(v[k]) / len(v[k]) if v[k] else None) for k in FIELDS}, "n": len(v["n"])}
-               for name, v in per.items()}
+    methods = {
+        name: {**{k: (sum(v[k]) / len(v[k]) if v[k] else None) for k in FIELDS}, "n": len(v["n"])}
+        for name, v in per.items()
+    }
     return {"methods": methods}
 
 
@@ -111,8 +122,10 @@ def table(summary: dict) -> str:
     """`faithfulness.json` as a markdown table, the random baseline last."""
     methods = summary.get("methods", {})
     order = [m for m in methods if m != "random"] + (["random"] if "random" in methods else [])
-    lines = ["| method | pointing game | deletion AUC (lower: better) | insertion AUC (higher: better) | crops |",
-             "|---|---|---|---|---|"]
+    lines = [
+        "| method | pointing game | deletion AUC (lower: better) | insertion AUC (higher: better) | crops |",
+        "|---|---|---|---|---|",
+    ]
     for m in order:
         v = methods[m]
         cells = ["-" if v.get(k) is None else f"{v[k]:.3f}" for k in FIELDS]
@@ -130,25 +143,36 @@ def agreement(records: Sequence, target: str = "box", methods: Sequence[str] | N
             if (res := r.result(m, target)) is not None and not res.available:
                 raise ValueError(f"agreement: {m} is not available on {r.sample_id}: {res.reason}")
     recs = [r for r in records if methods is None or all(r.map(m, target) is not None for m in methods)]
-    names = list(methods) if methods is not None else sorted({m for r in recs for m in r.methods
-                                                                if r.map(m, target) is not None})
+    names = (
+        list(methods)
+        if methods is not None
+        else sorted({m for r in recs for m in r.methods if r.map(m, target) is not None})
+    )
     recs = [r for r in recs if all(r.map(m, target) is not None for m in names)]
-    out: dict = {"n": len(recs), "methods": names, "same_top": {}, "rank_corr": {}, "top_in_box": {},
-                 "top_in_landmark": {}}
+    out: dict = {
+        "n": len(recs),
+        "methods": names,
+        "same_top": {},
+        "rank_corr": {},
+        "top_in_box": {},
+        "top_in_landmark": {},
+    }
     if not recs:
         return out
     for i, a in enumerate(names):
-        for b in names[i + 1:]:
+        for b in names[i + 1 :]:
             tops = [int(r.map(a, target).argmax()) == int(r.map(b, target).argmax()) for r in recs]
             out["same_top"][f"{a}|{b}"] = sum(tops) / len(tops)
             out["rank_corr"][f"{a}|{b}"] = sum(_spearman(r.map(a, target), r.map(b, target)) for r in recs) / len(recs)
     for m in names:
         boxed = [r for r in recs if r.box is not None]
-        out["top_in_box"][m] = (sum(pointing_game(r.map(m, target), r.box, r.cell) for r in boxed) / len(boxed)
-                                if boxed else None)
+        out["top_in_box"][m] = (
+            sum(pointing_game(r.map(m, target), r.box, r.cell) for r in boxed) / len(boxed) if boxed else None
+        )
         marked = [r for r in recs if r.landmark is not None]
-        out["top_in_landmark"][m] = (sum(pointing_game(r.map(m, target), r.landmark, r.cell) for r in marked)
-                                     / len(marked) if marked else None)
+        out["top_in_landmark"][m] = (
+            sum(pointing_game(r.map(m, target), r.landmark, r.cell) for r in marked) / len(marked) if marked else None
+        )
     return out
 
 
@@ -162,6 +186,12 @@ def _spearman(a: torch.Tensor, b: torch.Tensor) -> float:
 
 def disagreeing(records: Sequence, a: str, b: str, target: str = "box") -> list:
     """The crops (with a landmark) where method `a`'s hottest cell is off the landmark while `b`'s is on it."""
-    return [r for r in records if r.landmark is not None and r.map(a, target) is not None
-            and r.map(b, target) is not None and not pointing_game(r.map(a, target), r.landmark, r.cell)
-            and pointing_game(r.map(b, target), r.landmark, r.cell)]
+    return [
+        r
+        for r in records
+        if r.landmark is not None
+        and r.map(a, target) is not None
+        and r.map(b, target) is not None
+        and not pointing_game(r.map(a, target), r.landmark, r.cell)
+        and pointing_game(r.map(b, target), r.landmark, r.cell)
+    ]

@@ -13,6 +13,7 @@ their clean values (the attribution is to the decoder's input embedding).
 Parameters get no gradient (`hooks.frozen`).
 captum is an optional dependency: `pip install r3lab[explain]`.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -42,11 +43,19 @@ def captum_missing() -> str | None:
 def _target_fn(stream: Stream, positions: Sequence[int]):
     def f(x: torch.Tensor) -> torch.Tensor:  # (k, n, d) -> (k,)
         return stream.score(stream.with_main(x), positions)
+
     return f
 
 
-def attribute(stream: Stream, positions: Sequence[int], method: str, baseline: torch.Tensor | None = None,
-              steps: int = 16, chunk: int = 4, recompute: bool = False) -> torch.Tensor:
+def attribute(
+    stream: Stream,
+    positions: Sequence[int],
+    method: str,
+    baseline: torch.Tensor | None = None,
+    steps: int = 16,
+    chunk: int = 4,
+    recompute: bool = False,
+) -> torch.Tensor:
     """(rows, cols) attribution of the main image's cells to the summed log-prob of the tokens at `positions`.
 
     method: "integrated_gradients" (from `baseline`, (n, d) embeddings: `explain` passes a blank main image's;
@@ -71,7 +80,7 @@ def attribute(stream: Stream, positions: Sequence[int], method: str, baseline: t
     was = model.training
     model.eval()
     try:
-        with frozen(model), torch.enable_grad(), (_recomputing(model) if recompute else contextlib.nullcontext()):
+        with frozen(model), torch.enable_grad(), _recomputing(model) if recompute else contextlib.nullcontext():
             if method == "gradient_x_input":
                 attr = InputXGradient(f).attribute(x.clone().requires_grad_(True))
             else:
@@ -98,10 +107,12 @@ def _recomputing(model: torch.nn.Module):
     layers = [m for m in model.modules() if isinstance(m, GradientCheckpointingLayer)]
     if not layers:
         raise ValueError(f"{type(model).__name__} has no checkpointable decoder layers: use recompute=False")
-    if drop := [n for n, m in model.named_modules() if isinstance(m, torch.nn.Dropout) and m.p > 0] + \
-            [f"config.{k}" for k in ("attention_dropout", "hidden_dropout") if (getattr(model.config, k, 0) or 0) > 0]:
-        raise ValueError(f"recompute runs the layers in training mode, and {drop[:3]} would drop activations: "
-                         "use recompute=False")
+    if drop := [n for n, m in model.named_modules() if isinstance(m, torch.nn.Dropout) and m.p > 0] + [
+        f"config.{k}" for k in ("attention_dropout", "hidden_dropout") if (getattr(model.config, k, 0) or 0) > 0
+    ]:
+        raise ValueError(
+            f"recompute runs the layers in training mode, and {drop[:3]} would drop activations: use recompute=False"
+        )
     saved = [(m, m.gradient_checkpointing, m.training, m.__dict__.get("_gradient_checkpointing_func")) for m in layers]
     try:
         for m in layers:  # transformers recomputes only in training mode; with no dropout that changes nothing else
@@ -128,8 +139,16 @@ def run(name: str, call: Call) -> list[MethodResult]:
         if not call.positions[t]:
             out.append(MethodResult(name, t, available=False, reason=f"the trajectory has no {t} tokens for this crop"))
             continue
-        g = attribute(call.stream, call.positions[t], name, baseline=call.blank.main_embeds(), steps=cfg.steps,
-                      chunk=cfg.chunk, recompute=cfg.recompute)
-        out.append(MethodResult(name, t, map=g.tolist(), data={"steps": cfg.steps} if name == "integrated_gradients"
-                                else {}))
+        g = attribute(
+            call.stream,
+            call.positions[t],
+            name,
+            baseline=call.blank.main_embeds(),
+            steps=cfg.steps,
+            chunk=cfg.chunk,
+            recompute=cfg.recompute,
+        )
+        out.append(
+            MethodResult(name, t, map=g.tolist(), data={"steps": cfg.steps} if name == "integrated_gradients" else {})
+        )
     return out

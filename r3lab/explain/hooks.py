@@ -5,6 +5,7 @@ when the body raises, so a failed explanation never leaves a model patched.
 model's text decoder pieces (layers, final norm, lm_head) by their transformers names; `frozen` turns
 parameter gradients off while input gradients are taken (no weight-gradient memory).
 """
+
 from __future__ import annotations
 
 from contextlib import contextmanager
@@ -17,8 +18,11 @@ from ..model.adapters import base_model
 
 
 @contextmanager
-def hooks(fwd: Iterable[tuple[torch.nn.Module, Callable]] = (), pre: Iterable[tuple[torch.nn.Module, Callable]] = (),
-          with_kwargs: bool = False):
+def hooks(
+    fwd: Iterable[tuple[torch.nn.Module, Callable]] = (),
+    pre: Iterable[tuple[torch.nn.Module, Callable]] = (),
+    with_kwargs: bool = False,
+):
     """Forward hooks `fn(module, args, output) -> output | None` and pre-hooks `fn(module, args) -> args | None`
     (with `with_kwargs`: `fn(module, args, kwargs[, output])`), all removed when the block ends."""
     handles = []
@@ -58,7 +62,8 @@ def text_parts(model: torch.nn.Module) -> TextParts:
     if lm is None or layers is None or not hasattr(lm, "norm") or not hasattr(m, "lm_head"):
         raise NotImplementedError(
             f"{type(m).__name__} has no model.language_model.layers / norm / lm_head: the residual-stream methods "
-            "(gradients, patching, logit lens) support the Qwen2-VL / Qwen2.5-VL / Qwen3-VL / Qwen3.5 families")
+            "(gradients, patching, logit lens) support the Qwen2-VL / Qwen2.5-VL / Qwen3-VL / Qwen3.5 families"
+        )
     return TextParts(m, inner, lm, layers, lm.norm, m.lm_head)
 
 

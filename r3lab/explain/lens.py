@@ -6,6 +6,7 @@ every decoder layer; its rank among the vocabulary and its probability are kept 
 is the first layer from which the written token stays the top prediction to the end (None: never settles,
 e.g. a sampled token that was not the argmax).
 """
+
 from __future__ import annotations
 
 from typing import Sequence
@@ -45,9 +46,13 @@ def logit_lens(stream: Stream, positions: Sequence[int]) -> dict:
             k -= 1
         settled.append(k if k < len(top) else None)
     policy = stream.policy
-    return {"tokens": [policy.decode([int(t)]) for t in tok.tolist()], "rank": rank.T.tolist(),
-            "prob": mine.exp().T.tolist(), "settled": settled,
-            "settled_all": None if any(s is None for s in settled) else max(settled)}
+    return {
+        "tokens": [policy.decode([int(t)]) for t in tok.tolist()],
+        "rank": rank.T.tolist(),
+        "prob": mine.exp().T.tolist(),
+        "settled": settled,
+        "settled_all": None if any(s is None for s in settled) else max(settled),
+    }
 
 
 def run(name: str, call: Call) -> list[MethodResult]:

@@ -5,6 +5,7 @@ their merged patch grid and to pixel boxes in the image's own, the main input or
 aggregates over heads / layers / queries (mean, max, attention rollout; with or without the
 attention sink) and measures attention mass inside a box.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -65,8 +66,10 @@ class AttentionMaps:
         want = torch.as_tensor(queries).reshape(-1).long()
         sel = torch.nonzero(torch.isin(self.query_pos, want), as_tuple=True)[0]
         if len(sel) == 0:
-            raise ValueError(f"none of the {len(want)} requested query positions was captured; "
-                             "capture with queries='all' or include these positions")
+            raise ValueError(
+                f"none of the {len(want)} requested query positions was captured; "
+                "capture with queries='all' or include these positions"
+            )
         return sel
 
     def token_scores(self, queries=None, heads="mean", layers="mean", sink="renorm") -> torch.Tensor:
@@ -139,8 +142,9 @@ class AttentionMaps:
         else:
             x1, y1, x2, y2 = info.box_orig  # inclusive original-pixel box the crop was cut from
             sx, sy, ox, oy = (x2 + 1 - x1) / iw, (y2 + 1 - y1) / ih, x1, y1
-        orig = (boxes * torch.tensor([sx, sy, sx, sy], dtype=torch.double)
-                + torch.tensor([ox, oy, ox, oy], dtype=torch.double))
+        orig = boxes * torch.tensor([sx, sy, sx, sy], dtype=torch.double) + torch.tensor(
+            [ox, oy, ox, oy], dtype=torch.double
+        )
         if frame == "orig":
             return orig
         (ow, oh), (mw, mh) = main.orig_size, main.input_size

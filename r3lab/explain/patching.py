@@ -10,6 +10,7 @@ the counterfactual's layer outputs come from one extra forward. `patch_map` patc
 block by block at the input (occlusion by patching) and maps the effect on a target, the map the
 faithfulness measures compare with the gradients' and attention's.
 """
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -27,8 +28,14 @@ from .stream import Stream
 from .swaps import counterfactual_trajectory
 
 
-def layer_outputs(stream: Stream, embeds: torch.Tensor, deepstack=None, positions: torch.Tensor | None = None,
-                  start: int = 0, cache=None) -> list[torch.Tensor]:
+def layer_outputs(
+    stream: Stream,
+    embeds: torch.Tensor,
+    deepstack=None,
+    positions: torch.Tensor | None = None,
+    start: int = 0,
+    cache=None,
+) -> list[torch.Tensor]:
     """Each decoder layer's output (1, L', d) for one row, kept at `positions` only (all when None); a run from
     `start` (after `cache`) takes positions in the sequence and keeps them the same."""
     out: list[torch.Tensor] = []
@@ -42,8 +49,14 @@ def layer_outputs(stream: Stream, embeds: torch.Tensor, deepstack=None, position
     return out
 
 
-def patch_layers(stream: Stream, counterfactual: Stream, mask: torch.Tensor, targets: dict[str, Sequence[int]],
-                 chunk: int = 8, reuse: bool = True) -> dict:
+def patch_layers(
+    stream: Stream,
+    counterfactual: Stream,
+    mask: torch.Tensor,
+    targets: dict[str, Sequence[int]],
+    chunk: int = 8,
+    reuse: bool = True,
+) -> dict:
     """Effect of patching the tokens where `mask` (L,) is set with `counterfactual`'s, level by level.
 
     Returns {"levels": ["input", 0, 1, ...], "clean": {target: logp}, "patched": {target: [logp per level]},
@@ -65,15 +78,23 @@ def patch_layers(stream: Stream, counterfactual: Stream, mask: torch.Tensor, tar
     p = int(where[0]) if reuse and not hybrid and int(where[0]) > 0 and allpos[0] - 1 >= int(where[0]) else 0
     cache = stream.prefix(p) if p else None
     cf_e, cf_ds = stream.swapped(counterfactual, mask[None])
-    same_prefix = p and torch.equal(counterfactual.embeds[:, :p], stream.embeds[:, :p]) and all(
-        torch.equal(a, b) for a, b in zip(counterfactual.kwargs.get("deepstack_visual_embeds") or [],
-                                          stream.kwargs.get("deepstack_visual_embeds") or []))
+    same_prefix = (
+        p
+        and torch.equal(counterfactual.embeds[:, :p], stream.embeds[:, :p])
+        and all(
+            torch.equal(a, b)
+            for a, b in zip(
+                counterfactual.kwargs.get("deepstack_visual_embeds") or [],
+                stream.kwargs.get("deepstack_visual_embeds") or [],
+            )
+        )
+    )
     if same_prefix:  # the counterfactual differs only after the prefix: its layer outputs from the same cache
         cached = layer_outputs(counterfactual, counterfactual.embeds[:, p:], positions=where, start=p, cache=cache)
     else:
         cached = layer_outputs(counterfactual, counterfactual.embeds, positions=where)
     levels: list = ["input"] + list(range(stream.parts.n_layers))
-    local = (where - p)
+    local = where - p
 
     def make(rows: slice):
         k = rows.stop - rows.start
@@ -93,6 +114,7 @@ def patch_layers(stream: Stream, counterfactual: Stream, mask: torch.Tensor, tar
                 h = first_tensor(output).clone()
                 h[row, local.to(h.device)] = cached[layer][0].to(h.dtype)
                 return replace_first(output, h)
+
             fwd.append((stream.parts.layers[layer], patch))
         return e, ds, fwd
 
@@ -100,8 +122,14 @@ def patch_layers(stream: Stream, counterfactual: Stream, mask: torch.Tensor, tar
         clean = stream.logprobs(stream.hidden(stream.embeds[:, p:], start=p, cache=cache), allpos, p)[0].cpu()
     lps = stream.rows(len(levels), make, allpos, chunk, p, cache)
     idx = {q: i for i, q in enumerate(allpos)}
-    out = {"levels": levels, "patched_tokens": int(mask.sum()), "reused_prefix": p, "clean": {}, "patched": {},
-           "effect": {}}
+    out = {
+        "levels": levels,
+        "patched_tokens": int(mask.sum()),
+        "reused_prefix": p,
+        "clean": {},
+        "patched": {},
+        "effect": {},
+    }
     for name, ps in targets.items():
         sel = [idx[q] for q in ps]
         c = float(clean[sel].sum())
@@ -144,13 +172,28 @@ def run(name: str, call: Call) -> list[MethodResult]:
     """`explain`'s patching methods for one crop call: "patching", a map per target (`patch_map`, the main image's
     cells replaced by a blank image's); "patch_layers", the crop's tokens swapped (effect on read and answer) and the
     main image inside the box painted blank (effect on the box and the answer), level by level."""
-    policy, traj, stream, ev, k, pos, cfg, other = (call.policy, call.trajectory, call.stream, call.event, call.index,
-                                                    call.positions, call.config, call.other)
+    policy, traj, stream, ev, k, pos, cfg, other = (
+        call.policy,
+        call.trajectory,
+        call.stream,
+        call.event,
+        call.index,
+        call.positions,
+        call.config,
+        call.other,
+    )
     if name == "patching":
-        return [MethodResult(name, t, map=patch_map(stream, call.blank, pos[t], cfg.block, cfg.chunk).tolist(),
-                             data={"block": cfg.block, "counterfactual": "blank"}) if pos[t]
-                else MethodResult(name, t, available=False, reason=f"the trajectory has no {t} tokens for this crop")
-                for t in cfg.targets]
+        return [
+            MethodResult(
+                name,
+                t,
+                map=patch_map(stream, call.blank, pos[t], cfg.block, cfg.chunk).tolist(),
+                data={"block": cfg.block, "counterfactual": "blank"},
+            )
+            if pos[t]
+            else MethodResult(name, t, available=False, reason=f"the trajectory has no {t} tokens for this crop")
+            for t in cfg.targets
+        ]
     data, notes = {}, []
     if ev.ok:
         crop_mask = torch.zeros(stream.length, dtype=torch.bool)

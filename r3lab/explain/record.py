@@ -17,6 +17,7 @@ call and target) and, with `WhyConfig.importance`, the crop's importance (`CropR
 log-prob with the crop against a blank / coarse / other-region view) are in the record too: `explain_crops`
 (`crops.py`) is this record with `WhyConfig.quick()`.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -27,10 +28,21 @@ from typing import TYPE_CHECKING, Sequence
 from ..core.regions import box_area, box_iou
 from ..core.trajectory import Trajectory
 from . import faithfulness as faith
-from .attention_box import AttentionBox, landmark as _landmark
+from .attention_box import AttentionBox
+from .attention_box import landmark as _landmark
 from .capture import capture_attention
-from .contract import (MAP_METHODS, METHODS, TARGETS, AttentionSummary, Call, CropRecord,  # noqa: F401
-                       MethodResult, WhyConfig, map_methods, names)
+from .contract import (
+    MAP_METHODS,
+    METHODS,
+    TARGETS,
+    AttentionSummary,
+    Call,
+    CropRecord,  # noqa: F401
+    MethodResult,
+    WhyConfig,
+    map_methods,
+    names,
+)
 from .patching import painted
 from .stream import Stream, target_positions
 from .swaps import call_queries, importance, piece_starts, read_span, scored_trajectory
@@ -38,8 +50,14 @@ from .swaps import call_queries, importance, piece_starts, read_span, scored_tra
 if TYPE_CHECKING:
     from ..model.policy import Policy
 
-def explain(policy: "Policy", trajectory: Trajectory, config: WhyConfig | None = None, other: Trajectory | None = None,
-            **overrides) -> list[CropRecord]:
+
+def explain(
+    policy: "Policy",
+    trajectory: Trajectory,
+    config: WhyConfig | None = None,
+    other: Trajectory | None = None,
+    **overrides,
+) -> list[CropRecord]:
     """One `CropRecord` per crop event of `trajectory` ([] when it made no crop call).
 
     other: a trajectory of another sample whose first crop is the "other" swap of patch_layers.
@@ -64,11 +82,24 @@ def explain(policy: "Policy", trajectory: Trajectory, config: WhyConfig | None =
     for k, ev in enumerate(traj.events):
         box = _clip(ev.call.box, frame)
         lm = _landmark(box, gts, k)
-        rec = CropRecord(sample_id=traj.sample_id, family=traj.family, event=k, ok=ev.ok, box=box, landmark=lm,
-                         gt_iou=box_iou(box, lm) if box is not None and lm is not None else None,
-                         needed=(traj.family != "control") if traj.family else None, grid=grid, cell=cell,
-                         input_size=tuple(frame.input_size), answer=answer, answers=list(traj.answers), piece=ev.piece,
-                         coords=traj.calls.coords, box_written=None if box is None else traj.calls.written(box, frame))
+        rec = CropRecord(
+            sample_id=traj.sample_id,
+            family=traj.family,
+            event=k,
+            ok=ev.ok,
+            box=box,
+            landmark=lm,
+            gt_iou=box_iou(box, lm) if box is not None and lm is not None else None,
+            needed=(traj.family != "control") if traj.family else None,
+            grid=grid,
+            cell=cell,
+            input_size=tuple(frame.input_size),
+            answer=answer,
+            answers=list(traj.answers),
+            piece=ev.piece,
+            coords=traj.calls.coords,
+            box_written=None if box is None else traj.calls.written(box, frame),
+        )
         if lm is not None:
             rec.gt_index = next(i for i, g in enumerate(gts) if tuple(g) == lm)
         if box is not None:
@@ -76,7 +107,7 @@ def explain(policy: "Policy", trajectory: Trajectory, config: WhyConfig | None =
         if ev.ok:
             rec.box_orig = tuple(traj.pieces[ev.image_piece].info.box_orig or ()) or None
             if (span := read_span(traj, ev)) is not None:
-                rec.read = traj.pieces[span[0]].text[:span[1]]
+                rec.read = traj.pieces[span[0]].text[: span[1]]
         pos = {t: target_positions(policy, traj, ev, t) for t in TARGETS}
         pos["call"] = call_queries(policy, traj, ev, piece_starts(traj), cfg.window)
         rec.n_tokens = {t: len(pos[t]) for t in TARGETS}
@@ -127,9 +158,11 @@ def run_method(name: str, call: Call, unavailable: str = "") -> list[MethodResul
     """Method `name` of the registry (`contract.METHODS`) on one crop call: its module's `run`, or each result
     "not available" with the reason where the model gave no residual stream. An unregistered name is a ValueError."""
     if name not in METHODS or name == "attention":
-        raise ValueError(f"no per-call explanation method {name!r}; registered: "
-                         f"{[m for m in METHODS if m != 'attention']} (a new one: its module's run(name, call) and an "
-                         "entry in r3lab.explain.contract.METHODS)")
+        raise ValueError(
+            f"no per-call explanation method {name!r}; registered: "
+            f"{[m for m in METHODS if m != 'attention']} (a new one: its module's run(name, call) and an "
+            "entry in r3lab.explain.contract.METHODS)"
+        )
     spec = METHODS[name]
     if call.stream is None:
         targets = {"each": list(call.config.targets), "box": ["box"], "none": [None]}[spec.targets]
@@ -145,8 +178,9 @@ def _attention(policy, traj, records, positions, gts, cfg) -> None:
     wanted = [q for pos in positions for t in ("box", *cfg.targets) for q in pos[asks[t]]]
     t0 = time.perf_counter()
     try:
-        with capture_attention(policy, layers=cfg.attention_layers, heads=cfg.heads,
-                               queries=sorted(set(wanted)) or "last") as cap:
+        with capture_attention(
+            policy, layers=cfg.attention_layers, heads=cfg.heads, queries=sorted(set(wanted)) or "last"
+        ) as cap:
             cap.forward(traj)
     except ValueError as e:  # e.g. layers that are linear attention (Qwen3.5's Gated DeltaNet): no matrix
         for rec in records:
@@ -158,15 +192,23 @@ def _attention(policy, traj, records, positions, gts, cfg) -> None:
         for t in cfg.targets:
             q = pos[asks[t]]
             rec.methods.setdefault("attention", {})[t] = (
-                MethodResult("attention", t, map=maps.grid(0, queries=q, **agg).tolist(),
-                             data={"layers": list(maps.layers), "queries": len(q)}, seconds=time.perf_counter() - t0)
-                if q else _na("attention", t, f"no {t} tokens to take the attention of"))
+                MethodResult(
+                    "attention",
+                    t,
+                    map=maps.grid(0, queries=q, **agg).tolist(),
+                    data={"layers": list(maps.layers), "queries": len(q)},
+                    seconds=time.perf_counter() - t0,
+                )
+                if q
+                else _na("attention", t, f"no {t} tokens to take the attention of")
+            )
         q = pos["call"]
         if rec.box is None or not q:
             continue
         mass = maps.mass(rec.box, image=0, queries=q, **agg)
-        a = rec.attention = AttentionSummary(mass, mass / rec.area_frac if rec.area_frac else None,
-                                             maps.top_regions(0, k=cfg.top_k, queries=q, **agg))
+        a = rec.attention = AttentionSummary(
+            mass, mass / rec.area_frac if rec.area_frac else None, maps.top_regions(0, k=cfg.top_k, queries=q, **agg)
+        )
         if rec.landmark is None:
             continue
         a.gt_mass = maps.mass(rec.landmark, image=0, queries=q, **agg)
@@ -178,8 +220,16 @@ def _attention(policy, traj, records, positions, gts, cfg) -> None:
         inside = (cx >= lm[0]) & (cx <= lm[2]) & (cy >= lm[1]) & (cy <= lm[3])
         peak = int(maps.grid(0, queries=q, **agg).reshape(-1).argmax())
         W, H = rec.input_size
-        a.vs_box = AttentionBox(rec.event, lm, bool(inside[peak]), a.gt_mass, box_area(lm) / (W * H),
-                                float(inside.double().mean()), float(rec.gt_iou), rec.gt_iou >= cfg.iou).to_dict()
+        a.vs_box = AttentionBox(
+            rec.event,
+            lm,
+            bool(inside[peak]),
+            a.gt_mass,
+            box_area(lm) / (W * H),
+            float(inside.double().mean()),
+            float(rec.gt_iou),
+            rec.gt_iou >= cfg.iou,
+        ).to_dict()
 
 
 def _faithfulness(rec: CropRecord, stream: Stream, blank: Stream, positions: Sequence[int], cfg: WhyConfig) -> None:
@@ -197,6 +247,10 @@ def _faithfulness(rec: CropRecord, stream: Stream, blank: Stream, positions: Seq
             point = faith.chance_pointing(stream.grid, stream.cell, rec.landmark)
         else:
             point = float(faith.pointing_game(mp, rec.landmark, stream.cell))
-        rec.faithfulness[name] = {"pointing_game": point, "deletion_auc": c["deletion_auc"],
-                                  "insertion_auc": c["insertion_auc"], "deletion": c["deletion"],
-                                  "insertion": c["insertion"]}
+        rec.faithfulness[name] = {
+            "pointing_game": point,
+            "deletion_auc": c["deletion_auc"],
+            "insertion_auc": c["insertion_auc"],
+            "deletion": c["deletion"],
+            "insertion": c["insertion"],
+        }

@@ -6,6 +6,7 @@ summary. What `r3lab explain` runs; a notebook calls it the same way.
 "insertion_auc", "n"}}}` with a `random` entry) and `summary.json` (how many samples made no crop, which
 methods were not available and why).
 """
+
 from __future__ import annotations
 
 import json
@@ -13,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
+import torch
 from tqdm.auto import tqdm
 
 from ..core.env import progress_disabled
@@ -20,8 +22,6 @@ from ..core.files import atomic_write_text
 from ..core.trajectory import Trajectory
 from ..engine.config import RolloutConfig, RolloutSettings
 from ..engine.rollouts import rollout
-import torch
-
 from .contract import CropRecord, WhyConfig
 from .faithfulness import summarize
 from .record import explain
@@ -52,8 +52,9 @@ class ExplainRun:
         return folder
 
 
-def explain_trajectories(policy: "Policy", trajectories: Sequence[Trajectory], config: WhyConfig | None = None,
-                         progress: bool | None = None) -> ExplainRun:
+def explain_trajectories(
+    policy: "Policy", trajectories: Sequence[Trajectory], config: WhyConfig | None = None, progress: bool | None = None
+) -> ExplainRun:
     """Explain every crop of `trajectories`; each one's "other" swap is the next trajectory's first crop."""
     cfg = config or WhyConfig()
     trajs = list(trajectories)
@@ -64,21 +65,41 @@ def explain_trajectories(policy: "Policy", trajectories: Sequence[Trajectory], c
         if not t.crop_events():
             skipped.append(t.sample_id)
             continue
-        other = next((o for o in with_crop[i % max(1, len(with_crop)):] + with_crop if o is not t), None)
+        other = next((o for o in with_crop[i % max(1, len(with_crop)) :] + with_crop if o is not t), None)
         records += explain(policy, t, cfg, other=other)
-    na = sorted({f"{m}/{k}: {r.reason}" for rec in records for m, d in rec.methods.items() for k, r in d.items()
-                 if not r.available})
-    info = {"samples": len(trajs), "crops": len(records), "no_crop": len(skipped), "no_crop_samples": skipped[:50],
-            "not_available": na, "landmarks": sum(r.landmark is not None for r in records),
-            "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(cfg).items()}}
+    na = sorted(
+        {
+            f"{m}/{k}: {r.reason}"
+            for rec in records
+            for m, d in rec.methods.items()
+            for k, r in d.items()
+            if not r.available
+        }
+    )
+    info = {
+        "samples": len(trajs),
+        "crops": len(records),
+        "no_crop": len(skipped),
+        "no_crop_samples": skipped[:50],
+        "not_available": na,
+        "landmarks": sum(r.landmark is not None for r in records),
+        "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(cfg).items()},
+    }
     if not records:
-        info["message"] = (f"none of the {len(trajs)} trajectories made a crop call: there is nothing to explain "
-                           "(a policy that never crops; try a checkpoint trained to crop or more samples)")
+        info["message"] = (
+            f"none of the {len(trajs)} trajectories made a crop call: there is nothing to explain "
+            "(a policy that never crops; try a checkpoint trained to crop or more samples)"
+        )
     return ExplainRun(records, trajs, summarize(records), info)
 
 
-def explain_samples(policy: "Policy", samples: Sequence, config: WhyConfig | None = None,
-                    rollout_settings: RolloutSettings | None = None, progress: bool | None = None) -> ExplainRun:
+def explain_samples(
+    policy: "Policy",
+    samples: Sequence,
+    config: WhyConfig | None = None,
+    rollout_settings: RolloutSettings | None = None,
+    progress: bool | None = None,
+) -> ExplainRun:
     """Greedy rollouts of `policy` on `samples` (its checkpoint's evaluation settings unless given), then
     `explain_trajectories`."""
     samples = list(samples)
@@ -96,8 +117,9 @@ def mean_effects(records: Sequence[CropRecord], key: str = "crop:blank", target:
     {"levels": [...], "effect": [...], "n": records}; `key`: "crop:blank" | "crop:coarse" | "crop:other" |
     "region:blank"."""
     rows = [r.result("patch_layers", None) for r in records]
-    got = [x.data[key] for x in rows
-           if x is not None and x.available and target in x.data.get(key, {}).get("effect", {})]
+    got = [
+        x.data[key] for x in rows if x is not None and x.available and target in x.data.get(key, {}).get("effect", {})
+    ]
     if not got:
         return {"levels": [], "effect": [], "n": 0}
     eff = torch.tensor([g["effect"][target] for g in got]).mean(0)
@@ -111,5 +133,10 @@ def lens_summary(records: Sequence[CropRecord]) -> dict:
     settled = [s for x in rows if x is not None and x.available for s in x.data["settled"]]
     done = [s for s in settled if s is not None]
     depth = next((len(x.data["rank"][0]) for x in rows if x is not None and x.available and x.data["rank"]), 0)
-    return {"digits": len(settled), "settled": len(done), "mean_layer": sum(done) / len(done) if done else None,
-            "layers": depth, "by_layer": {layer: done.count(layer) for layer in range(depth)}}
+    return {
+        "digits": len(settled),
+        "settled": len(done),
+        "mean_layer": sum(done) / len(done) if done else None,
+        "layers": depth,
+        "by_layer": {layer: done.count(layer) for layer in range(depth)},
+    }

@@ -1,5 +1,6 @@
 """What an attention capture keeps (`CaptureConfig`): which text layers (full attention only: a hybrid model's linear
 layers have no matrix), which heads, which query rows, and where each image's tokens lie in a row."""
+
 from __future__ import annotations
 
 import warnings
@@ -29,8 +30,12 @@ def attention_modules(model) -> dict[int, int]:
     out = {}
     for name, mod in model.named_modules():
         idx = getattr(mod, "layer_idx", None)
-        if (idx is not None and not ("visual" in name or "vision_model" in name) and hasattr(mod, "q_proj")
-                and 0 <= idx < n):
+        if (
+            idx is not None
+            and not ("visual" in name or "vision_model" in name)
+            and hasattr(mod, "q_proj")
+            and 0 <= idx < n
+        ):
             out[id(mod)] = int(idx)
     return out
 
@@ -60,12 +65,17 @@ def full_attention_only(tc, spec, layers: list[int]) -> list[int]:
     full = [i for i in range(len(kinds)) if i not in linear]
     dropped = [i for i in layers if i in linear]
     if dropped and (spec == "all" or callable(spec)):
-        warnings.warn(f"capture_attention reads only the full-attention layers {full} of this hybrid model: layers "
-                      f"{dropped} are Gated-DeltaNet linear attention, which forms no attention matrix", stacklevel=4)
+        warnings.warn(
+            f"capture_attention reads only the full-attention layers {full} of this hybrid model: layers "
+            f"{dropped} are Gated-DeltaNet linear attention, which forms no attention matrix",
+            stacklevel=4,
+        )
         return [i for i in layers if i not in linear]
     if dropped:
-        raise ValueError(f"layers {dropped} are Gated-DeltaNet linear-attention layers, which form no attention matrix "
-                         f"to capture; this model's full-attention layers are {full}")
+        raise ValueError(
+            f"layers {dropped} are Gated-DeltaNet linear-attention layers, which form no attention matrix "
+            f"to capture; this model's full-attention layers are {full}"
+        )
     return layers
 
 

@@ -8,6 +8,7 @@ layer's output patched, under the model's own attention implementation (SDPA: no
 for gradients or patching). `target_positions` names the tokens an explanation scores: the box's digits of a
 crop call, the model's read right after the crop, or its final answer.
 """
+
 from __future__ import annotations
 
 import copy
@@ -20,8 +21,8 @@ import torch
 from ..core.batch import collate, model_inputs
 from ..core.trajectory import Trajectory
 from .contract import TARGETS
-from .swaps import _answer_positions, _read_positions, _tokens_in, piece_starts
 from .hooks import TextParts, hooks, text_parts
+from .swaps import _answer_positions, _read_positions, _tokens_in, piece_starts
 
 if TYPE_CHECKING:
     from ..model.policy import Policy
@@ -49,8 +50,10 @@ class Stream:
     @classmethod
     def of(cls, policy: "Policy", traj: Trajectory) -> "Stream":
         if policy.position_dims != 3:
-            raise NotImplementedError(f"{type(policy.model).__name__}: the residual-stream methods need one token per "
-                                      "merged cell of the main image (Qwen families); SmolVLM tiles its images")
+            raise NotImplementedError(
+                f"{type(policy.model).__name__}: the residual-stream methods need one token per "
+                "merged cell of the main image (Qwen families); SmolVLM tiles its images"
+            )
         parts = text_parts(policy.model)
         traj = traj.tokenize(policy)
         batch = collate([traj], policy)
@@ -67,8 +70,10 @@ class Stream:
                 pass
         if "inputs_embeds" not in got:
             raise RuntimeError(f"{type(parts.inner).__name__} did not call its language model with inputs_embeds")
-        kw = {k: (v.detach() if torch.is_tensor(v) else [d.detach() for d in v] if isinstance(v, list) else v)
-              for k, v in got.items()}
+        kw = {
+            k: (v.detach() if torch.is_tensor(v) else [d.detach() for d in v] if isinstance(v, list) else v)
+            for k, v in got.items()
+        }
         kw["input_ids"] = None
         idx = next(i for i, p in enumerate(traj.pieces) if p.kind == "image" and p.info.role == "main")
         start = piece_starts(traj)[idx]
@@ -77,10 +82,12 @@ class Stream:
         t, h, w = piece.info.grid_thw
         m = policy.merge_size
         if len(main) != t * h * w // (m * m):
-            raise RuntimeError(f"main image has {len(main)} tokens, "
-                               f"its grid {piece.info.grid_thw} / merge {m} says otherwise")
-        return cls(policy, traj, parts, kw, batch["input_ids"][0], torch.tensor(main), (h // m, w // m),
-                   policy.patch_size * m)
+            raise RuntimeError(
+                f"main image has {len(main)} tokens, its grid {piece.info.grid_thw} / merge {m} says otherwise"
+            )
+        return cls(
+            policy, traj, parts, kw, batch["input_ids"][0], torch.tensor(main), (h // m, w // m), policy.patch_size * m
+        )
 
     # -- inputs ---------------------------------------------------------------------------------
     @property
@@ -105,8 +112,10 @@ class Stream:
         """(k, L, d) inputs (and DeepStack features) with the tokens where `mask` (k, L) is set taken from `other`,
         a stream of the same token layout (a counterfactual trajectory)."""
         if other.length != self.length:
-            raise ValueError(f"the counterfactual has {other.length} tokens, the trajectory {self.length}: "
-                             "a swap needs the same token layout")
+            raise ValueError(
+                f"the counterfactual has {other.length} tokens, the trajectory {self.length}: "
+                "a swap needs the same token layout"
+            )
         m = mask.to(self.embeds.device)
         e = torch.where(m[..., None], other.embeds, self.embeds)
         ds = self.kwargs.get("deepstack_visual_embeds")
@@ -140,8 +149,9 @@ class Stream:
             if ds is not None:
                 a, n = int(vm[0, :start].sum()), int(vm[0, sl].sum())
                 feats = deepstack or [d.repeat(k, 1) for d in ds]
-                kw["deepstack_visual_embeds"] = [f.reshape(k, -1, f.shape[-1])[:, a:a + n].reshape(-1, f.shape[-1])
-                                                 for f in feats]
+                kw["deepstack_visual_embeds"] = [
+                    f.reshape(k, -1, f.shape[-1])[:, a : a + n].reshape(-1, f.shape[-1]) for f in feats
+                ]
         kw["use_cache"] = False
         return kw
 
@@ -165,8 +175,9 @@ class Stream:
             raise RuntimeError(f"{type(self.parts.language_model).__name__} returned no cache for use_cache=True")
         return cache
 
-    def hidden(self, embeds: torch.Tensor, deepstack: list | None = None, fwd: Sequence = (), start: int = 0,
-               cache=None) -> torch.Tensor:
+    def hidden(
+        self, embeds: torch.Tensor, deepstack: list | None = None, fwd: Sequence = (), start: int = 0, cache=None
+    ) -> torch.Tensor:
         """The decoder's final (normed) hidden states (k, L - start, d) for `embeds` (k, L - start, d), the tokens
         from `start` on (after `cache`, a `prefix(start)`); `fwd`: extra forward hooks (positions in the rows
         they see are shifted by `start`)."""
@@ -192,13 +203,15 @@ class Stream:
         tok = self.ids.to(hidden.device)[pos]
         return torch.log_softmax(logits, -1).gather(-1, tok[None, :, None].expand(hidden.shape[0], -1, 1))[..., 0]
 
-    def score(self, embeds: torch.Tensor, positions: Sequence[int], deepstack: list | None = None,
-              fwd: Sequence = ()) -> torch.Tensor:
+    def score(
+        self, embeds: torch.Tensor, positions: Sequence[int], deepstack: list | None = None, fwd: Sequence = ()
+    ) -> torch.Tensor:
         """(k,) summed log-prob of the tokens at `positions`."""
         return self.logprobs(self.hidden(embeds, deepstack, fwd), positions).sum(-1)
 
-    def rows(self, n: int, make: Callable[[slice], tuple], positions: Sequence[int], chunk: int, start: int = 0,
-             cache=None) -> torch.Tensor:
+    def rows(
+        self, n: int, make: Callable[[slice], tuple], positions: Sequence[int], chunk: int, start: int = 0, cache=None
+    ) -> torch.Tensor:
         """(n, len(positions)) log-probs of `n` edited rows, `chunk` at a time: `make(rows)` returns
         (embeds, deepstack, fwd hooks) for those rows (from `start` on, after `cache`)."""
         out = []

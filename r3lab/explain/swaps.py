@@ -3,6 +3,7 @@ same tokens, same positions), the token positions of a call, its read and the an
 
 What `explain` (`record.py`) and the tool-necessity ablations (`r3lab.evaluation.necessity`) build on.
 """
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -16,15 +17,15 @@ from ..core.batch import collate
 from ..core.regions import Box, box_iou, crop_and_zoom
 from ..core.trajectory import IMAGE, MODEL, Piece, Trajectory
 from ..engine.scoring import TokenScorer, token_logprobs
-
 from .contract import SWAPS, Importance, swap_name
 
 if TYPE_CHECKING:
     from ..model.policy import Policy
 
 
-def counterfactual_trajectory(policy: "Policy", traj: Trajectory, event: int = 0, kind: str = "other",
-                              image: Image.Image | None = None) -> Trajectory:
+def counterfactual_trajectory(
+    policy: "Policy", traj: Trajectory, event: int = 0, kind: str = "other", image: Image.Image | None = None
+) -> Trajectory:
     """A copy of `traj` whose crop of `event` shows `image` (or a "blank" / "coarse" / "other" view: `SWAPS`).
 
     The replacement has the crop's size, so every token and position stays where it was.
@@ -42,8 +43,13 @@ def counterfactual_trajectory(policy: "Policy", traj: Trajectory, event: int = 0
         image = _variant_image(kind, traj, old, policy.view, gts + [old.info.box_input])
     new = traj.copy()
     new.events = events
-    new.pieces[ip] = Piece(IMAGE, image=image.convert("RGB").resize(tuple(old.info.input_size)),
-                           info=replace(old.info), ids=old.ids, tag=old.tag)
+    new.pieces[ip] = Piece(
+        IMAGE,
+        image=image.convert("RGB").resize(tuple(old.info.input_size)),
+        info=replace(old.info),
+        ids=old.ids,
+        tag=old.tag,
+    )
     return new
 
 
@@ -98,8 +104,14 @@ def scored_trajectory(policy, traj: Trajectory, target: str) -> tuple[Trajectory
 
 def _answer_piece(traj: Trajectory) -> int | None:
     """The last model_text piece holding an answer (`r3lab.core.answer`'s rule), if any."""
-    return next((i for i in range(len(traj.pieces) - 1, -1, -1)
-                 if traj.pieces[i].kind == MODEL and answer_span(traj.pieces[i].text) is not None), None)
+    return next(
+        (
+            i
+            for i in range(len(traj.pieces) - 1, -1, -1)
+            if traj.pieces[i].kind == MODEL and answer_span(traj.pieces[i].text) is not None
+        ),
+        None,
+    )
 
 
 def _answer_positions(policy, traj: Trajectory) -> list[int]:
@@ -144,8 +156,10 @@ def _other_box(box: Box, size, avoid: list[Box]) -> Box:
     W, H = size
     w, h = min(box[2] - box[0], W), min(box[3] - box[1], H)
     cands = [(x, y, x + w, y + h) for x in (0.0, (W - w) / 2, W - w) for y in (0.0, (H - h) / 2, H - h)]
+
     def cost(c):
         return max([box_iou(c, box)] + [box_iou(c, g) for g in avoid])
+
     return min(cands, key=lambda c: (cost(c), -abs(c[0] - box[0]) - abs(c[1] - box[1])))
 
 
@@ -172,8 +186,12 @@ def importance(policy, scored: Trajectory, recs, swaps: Sequence[str], score: st
     if not todo or not swaps or scored is None:
         return
     events = scored.events or scored.crop_events()
-    pos = {r.event: (_answer_positions(policy, scored) if score == "answer"
-                     else _read_positions(policy, scored, events[r.event])) for r in todo}
+    pos = {
+        r.event: (
+            _answer_positions(policy, scored) if score == "answer" else _read_positions(policy, scored, events[r.event])
+        )
+        for r in todo
+    }
     todo = [r for r in todo if pos[r.event]]
     if not todo:
         return
@@ -183,8 +201,9 @@ def importance(policy, scored: Trajectory, recs, swaps: Sequence[str], score: st
             batch.append(counterfactual_trajectory(policy, scored, r.event, v))
             keys.append((r.event, v))
     # one batch: the swaps keep every token in place, so one position list per event serves them all
-    lps = _position_logprobs(policy, batch, [sorted({q for ps in pos.values() for q in ps})]
-                             + [pos[k[0]] for k in keys[1:]])
+    lps = _position_logprobs(
+        policy, batch, [sorted({q for ps in pos.values() for q in ps})] + [pos[k[0]] for k in keys[1:]]
+    )
     for key, lp in zip(keys[1:], lps[1:]):
         r = next(x for x in todo if x.event == key[0])
         if r.importance is None:

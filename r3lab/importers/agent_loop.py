@@ -21,6 +21,7 @@ In the Trajectory, the model's runs become `model_text` pieces with their ids an
 verbatim (`keep_ids=False` drops them, to re-tokenise with another model), the tool responses
 become `env_text` pieces around the crop `image` pieces, and each executed zoom-in is a `CropEvent`.
 """
+
 from __future__ import annotations
 
 import base64
@@ -31,18 +32,25 @@ from pathlib import Path
 
 from PIL import Image
 
-from ..core.regions import ViewConfig
-from ..core.trajectory import Trajectory
 from ..core.files import ImportReport
-from .traces import TraceBuilder, TOOL_CALL, import_records, loads_call, path_under, open_image
+from ..core.regions import ViewConfig
 from ..core.settings import short
+from ..core.trajectory import Trajectory
+from .traces import TOOL_CALL, TraceBuilder, import_records, loads_call, open_image, path_under
 
 VISION = ("<|vision_start|>", "<|vision_end|>")
 
 
-def import_agent_loop(path: str | os.PathLike, tokenizer, image_root: str | os.PathLike | None = None,
-                      view: ViewConfig | None = None, box_format: str = "xyxy", keep_ids: bool = True,
-                      load_images: bool = True, errors: str = "raise") -> tuple[list[Trajectory], ImportReport]:
+def import_agent_loop(
+    path: str | os.PathLike,
+    tokenizer,
+    image_root: str | os.PathLike | None = None,
+    view: ViewConfig | None = None,
+    box_format: str = "xyxy",
+    keep_ids: bool = True,
+    load_images: bool = True,
+    errors: str = "raise",
+) -> tuple[list[Trajectory], ImportReport]:
     """verl `AgentLoopOutput` records (JSONL) as Trajectories.
 
     tokenizer: the tokenizer of the model that wrote the ids (a Policy works too).
@@ -77,18 +85,26 @@ def import_agent_loop(path: str | os.PathLike, tokenizer, image_root: str | os.P
         pids = rec["prompt_ids"]
         ex = rec.get("extra_fields") or {}
         b = TraceBuilder(image, view, size)
-        tail = _dec(tok, pids[e + 1:])
-        b.start(_dec(tok, pids[:s]), tail, question=str(rec.get("question") or _question(tail)),
-                answers=_truth(rec, ex), sample_id=str(rec.get("id", f"{Path(path).stem}-{n:06d}")),
-                meta=_meta(rec, ex, path, n))
+        tail = _dec(tok, pids[e + 1 :])
+        b.start(
+            _dec(tok, pids[:s]),
+            tail,
+            question=str(rec.get("question") or _question(tail)),
+            answers=_truth(rec, ex),
+            sample_id=str(rec.get("id", f"{Path(path).stem}-{n:06d}")),
+            meta=_meta(rec, ex, path, n),
+        )
         if keep_ids:
-            b.traj.pieces[0].ids, b.traj.pieces[2].ids = list(pids[:s]), list(pids[e + 1:])
+            b.traj.pieces[0].ids, b.traj.pieces[2].ids = list(pids[:s]), list(pids[e + 1 :])
         k_img = 1
         for a, z, m in _mask_runs(mask):
             ids = resp[a:z]
             if m == 1:
-                b.model(_dec(tok, ids), list(ids) if keep_ids else None,
-                        [float(x) for x in lps[a:z]] if lps is not None and keep_ids else None)
+                b.model(
+                    _dec(tok, ids),
+                    list(ids) if keep_ids else None,
+                    [float(x) for x in lps[a:z]] if lps is not None and keep_ids else None,
+                )
                 continue
             k_img = _tool_response(b, tok, ids, v_start, v_end, refs, k_img, root, load_images, box_format, keep_ids)
         _close_open_calls(b)
@@ -111,8 +127,10 @@ def _tool_response(b, tok, ids, v_start, v_end, refs, k_img, root, load, box_for
             raise ValueError(f"tool image {k_img} follows a model turn with no tool call left to answer")
         box = _box(calls[done].group(1), b.size, box_format)
         if box is None:
-            raise ValueError(f"tool image {k_img} answers a tool call without a readable bbox_2d: "
-                             f"{calls[done].group(1).strip()[:80]!r}")
+            raise ValueError(
+                f"tool image {k_img} answers a tool call without a readable bbox_2d: "
+                f"{calls[done].group(1).strip()[:80]!r}"
+            )
         pix, _ = _image(refs[k_img], root, load)
         if not b.crop(calls[done].span(), box, pix, before=_dec(tok, ids[pos:s])):
             raise ValueError(f"tool image {k_img} answers the box {list(box)}, which lies outside the {b.size} image")

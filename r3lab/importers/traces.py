@@ -36,6 +36,7 @@ Formats (the files each follows, by repository and path):
 Bad records raise an error naming the file and line (record, for a JSON list), or are collected
 with `errors="report"`, as `r3lab.data.formats` does.
 """
+
 from __future__ import annotations
 
 import ast
@@ -51,16 +52,18 @@ from tqdm.auto import tqdm
 from ..core.answer import extract_answer
 from ..core.crop_calls import CropCall, Verdict, find_crop_calls
 from ..core.env import progress_disabled
+from ..core.files import ImportReport, bad_record, inside, read_records
 from ..core.prompt import IM_END, MAX_TEXT_CHARS, PromptConfig
 from ..core.regions import Frame, ViewConfig, clip_box, smart_resize
-from ..core.trajectory import CropEvent, ENV, IMAGE, ImageInfo, MODEL, Piece, Trajectory
-from ..core.files import ImportReport, bad_record, inside, read_records
 from ..core.settings import short
+from ..core.trajectory import ENV, IMAGE, MODEL, CropEvent, ImageInfo, Piece, Trajectory
 
-OFFICIAL_EVAL_VIEW = ViewConfig(min_pixels=32 * 28 * 28, max_pixels=8192 * 28 * 28, crop_min_pixels=32 * 28 * 28,
-                                crop_max_pixels=4096 * 28 * 28)
-DEEPEYES_VIEW = ViewConfig(min_pixels=4 * 28 * 28, max_pixels=16384 * 28 * 28, crop_min_pixels=4 * 28 * 28,
-                           crop_max_pixels=16384 * 28 * 28)
+OFFICIAL_EVAL_VIEW = ViewConfig(
+    min_pixels=32 * 28 * 28, max_pixels=8192 * 28 * 28, crop_min_pixels=32 * 28 * 28, crop_max_pixels=4096 * 28 * 28
+)
+DEEPEYES_VIEW = ViewConfig(
+    min_pixels=4 * 28 * 28, max_pixels=16384 * 28 * 28, crop_min_pixels=4 * 28 * 28, crop_max_pixels=16384 * 28 * 28
+)
 MAX_EPISODE_CHARS = 1 << 20  # text of one imported episode: a quarter of a million tokens of reasoning
 MAX_PIECES = 4096  # pieces of one imported episode (texts, crops and notes)
 TOOL_CALL = re.compile(r"<tool_call>(.*?)</tool_call>", re.S)  # a tool call as DeepEyes and verl write it
@@ -98,8 +101,14 @@ class TraceBuilder:
         if text:
             self.traj.pieces.append(Piece(ENV, text, ids, tag=tag))
 
-    def crop(self, span: tuple[int, int], box_orig: tuple, crop: Image.Image | None = None, before: str = "",
-             box_input: tuple | None = None) -> bool:
+    def crop(
+        self,
+        span: tuple[int, int],
+        box_orig: tuple,
+        crop: Image.Image | None = None,
+        before: str = "",
+        box_input: tuple | None = None,
+    ) -> bool:
         """An executed crop of the last model piece's text `span`: `box_orig` is the half-open original-pixel
         box the system cut; `crop` its pixels as the system showed them (None: cut later by `tokenize`);
         `before` the text the system's environment wrote before the crop; `box_input` the box as written,
@@ -113,20 +122,26 @@ class TraceBuilder:
             self.refused(span, f"the box {list(box_orig)} holds no pixel of the {W}x{H} image")
             return False
         box_in = box_input or self.frame.to_input((x1, y1, x2, y2))
-        call = CropCall(span[0], span[1], text[span[0]:span[1]], Verdict.OK, box_in, False, "ok")
+        call = CropCall(span[0], span[1], text[span[0] : span[1]], Verdict.OK, box_in, False, "ok")
         info = ImageInfo("crop", (0, 0), self.size, box_in, (int(x1), int(y1), int(x2) - 1, int(y2) - 1))
         self.env(before, tag="tool")
         self.traj.pieces.append(Piece(IMAGE, image=crop, info=info, tag="crop"))
         self.traj.events.append(CropEvent(call, k, len(self.traj.pieces) - 1))
         return True
 
-    def refused(self, span: tuple[int, int], message: str, note: str = "", box: tuple | None = None,
-                verdict: Verdict = Verdict.NOT_JSON) -> None:
+    def refused(
+        self,
+        span: tuple[int, int],
+        message: str,
+        note: str = "",
+        box: tuple | None = None,
+        verdict: Verdict = Verdict.NOT_JSON,
+    ) -> None:
         """A crop call the system did not execute (its note, if it wrote one, follows as env text); `box`, when
         the call held one, in this trajectory's model-input frame."""
         k = self._last_model()
         text = self.traj.pieces[k].text
-        call = CropCall(span[0], span[1], text[span[0]:span[1]], verdict, box, False, message)
+        call = CropCall(span[0], span[1], text[span[0] : span[1]], verdict, box, False, message)
         self.env(note)
         self.traj.events.append(CropEvent(call, k, note=note))
 
@@ -135,13 +150,17 @@ class TraceBuilder:
         would otherwise be copied into questions.jsonl and report.html whole)."""
         question = self.traj.question or ""
         if len(question) > MAX_TEXT_CHARS:
-            raise ValueError(f"its question is {len(question):,} characters, more than the {MAX_TEXT_CHARS:,} a "
-                             "question may have: is the file broken?")
+            raise ValueError(
+                f"its question is {len(question):,} characters, more than the {MAX_TEXT_CHARS:,} a "
+                "question may have: is the file broken?"
+            )
         pieces = self.traj.pieces
         if len(pieces) > MAX_PIECES or sum(len(p.text or "") for p in pieces) > MAX_EPISODE_CHARS:
-            raise ValueError(f"it holds {len(pieces):,} pieces and {sum(len(p.text or '') for p in pieces):,} "
-                             f"characters, more than the {MAX_PIECES:,} pieces and {MAX_EPISODE_CHARS:,} characters "
-                             "one episode may have: is the file broken?")
+            raise ValueError(
+                f"it holds {len(pieces):,} pieces and {sum(len(p.text or '') for p in pieces):,} "
+                f"characters, more than the {MAX_PIECES:,} pieces and {MAX_EPISODE_CHARS:,} characters "
+                "one episode may have: is the file broken?"
+            )
         return self.traj
 
     def _last_model(self) -> int:
@@ -184,8 +203,13 @@ def import_records(path, errors, one):
     """`one(record, number)` over every record of a JSON list or JSONL file: (results, ImportReport)."""
     path = Path(path)
     out, rep = [], ImportReport(str(path))
-    for n, rec in tqdm(read_records(path, rep, errors), desc=f"import {path.name}", unit="rec", leave=False,
-                       disable=progress_disabled()):
+    for n, rec in tqdm(
+        read_records(path, rep, errors),
+        desc=f"import {path.name}",
+        unit="rec",
+        leave=False,
+        disable=progress_disabled(),
+    ):
         try:
             out.append(one(rec, n))
         except (ValueError, KeyError, TypeError, FileNotFoundError) as e:
@@ -195,10 +219,15 @@ def import_records(path, errors, one):
 
 
 # -- the official VLM-R3 evaluation ----------------------------------------------------------------
-def import_vlmr3_eval(path: str | os.PathLike, image_root: str | os.PathLike | None = None,
-                      view: ViewConfig | None = None, system_view: ViewConfig = OFFICIAL_EVAL_VIEW,
-                      prompt: PromptConfig | None = None, load_images: bool = True, errors: str = "raise"
-                      ) -> tuple[list[Trajectory], ImportReport]:
+def import_vlmr3_eval(
+    path: str | os.PathLike,
+    image_root: str | os.PathLike | None = None,
+    view: ViewConfig | None = None,
+    system_view: ViewConfig = OFFICIAL_EVAL_VIEW,
+    prompt: PromptConfig | None = None,
+    load_images: bool = True,
+    errors: str = "raise",
+) -> tuple[list[Trajectory], ImportReport]:
     """VLM-R3 evaluation outputs (`response_list` with `img_crop_list`) as Trajectories.
 
     system_view: the pixel budgets the evaluation ran with (its boxes are in that model-input frame).
@@ -215,9 +244,14 @@ def import_vlmr3_eval(path: str | os.PathLike, image_root: str | os.PathLike | N
             raise ValueError("a record needs 'image_path' (the main image)")
         image, size = open_image(path_under(root, img), load_images)
         b = TraceBuilder(image, view or system_view, size)
-        b.start(*default_head_tail(rec["question"], prompt), question=rec["question"], answers=answers_of(rec),
-                family=str(rec.get("category", "")), sample_id=str(rec.get("id", f"{Path(path).stem}-{n:06d}")),
-                meta={"format": "vlm-r3-eval", "source": str(path), "line": n})
+        b.start(
+            *default_head_tail(rec["question"], prompt),
+            question=rec["question"],
+            answers=answers_of(rec),
+            family=str(rec.get("category", "")),
+            sample_id=str(rec.get("id", f"{Path(path).stem}-{n:06d}")),
+            meta={"format": "vlm-r3-eval", "source": str(path), "line": n},
+        )
         sys_frame = Frame.of(size, system_view)
         crops = [c for c in rec.get("img_crop_list") or [] if isinstance(c, str)]
         segs = rec["response_list"]
@@ -236,15 +270,23 @@ def import_vlmr3_eval(path: str | os.PathLike, image_root: str | os.PathLike | N
             call = calls[-1]
             if invalid or not call.ok:  # "Invalid operation!": the official loop could not read the box
                 why = call.message if not call.ok else "the official loop could not crop it"
-                b.refused((call.start, call.end), why, "Invalid operation!" if invalid else "",
-                          verdict=call.verdict if not call.ok else Verdict.NOT_JSON)
+                b.refused(
+                    (call.start, call.end),
+                    why,
+                    "Invalid operation!" if invalid else "",
+                    verdict=call.verdict if not call.ok else Verdict.NOT_JSON,
+                )
                 continue
             box = clip_box(call.box, *sys_frame.input_size)
             x1, y1, x2, y2 = sys_frame.to_orig(box)
             n_done = sum(e.ok for e in b.traj.events)
             pix = _crop_file(root, crops[n_done]) if n_done < len(crops) else None
-            b.crop((call.start, call.end), (x1, y1, x2 + 1, y2 + 1), pix,
-                   box_input=box if (view or system_view) == system_view else None)
+            b.crop(
+                (call.start, call.end),
+                (x1, y1, x2 + 1, y2 + 1),
+                pix,
+                box_input=box if (view or system_view) == system_view else None,
+            )
         return b.build()
 
     return import_records(path, errors, one)
@@ -262,14 +304,19 @@ def path_under(root: Path, rel: str) -> Path:
     """An image path a run's record names (relative to `root`, or absolute), held to the run's image root, links
     included: the one path rule of datasets and `data import` (`inside`), so a run file from elsewhere cannot put
     any image the user can read into a report meant for sharing."""
-    return inside(root, rel, "image", "the image root", "pass --image-root naming the folder that holds the run's "
-                  "images")
+    return inside(
+        root, rel, "image", "the image root", "pass --image-root naming the folder that holds the run's images"
+    )
 
 
 # -- DeepEyes' evaluation --------------------------------------------------------------------------
-def import_deepeyes_eval(path: str | os.PathLike, image_root: str | os.PathLike | None = None,
-                         view: ViewConfig | None = None, load_images: bool = True, errors: str = "raise"
-                         ) -> tuple[list[Trajectory], ImportReport]:
+def import_deepeyes_eval(
+    path: str | os.PathLike,
+    image_root: str | os.PathLike | None = None,
+    view: ViewConfig | None = None,
+    load_images: bool = True,
+    errors: str = "raise",
+) -> tuple[list[Trajectory], ImportReport]:
     """DeepEyes evaluation outputs (`eval/eval_vstar.py` JSONL with `pred_output`) as Trajectories.
 
     image_root: the folder the records' `image` names are in (the V* test folder the run read).
@@ -292,11 +339,17 @@ def import_deepeyes_eval(path: str | os.PathLike, image_root: str | os.PathLike 
         text = _text_of(user["content"])
         b = TraceBuilder(image, view or DEEPEYES_VIEW, size)
         head = f"<|im_start|>system\n{system}{IM_END}\n<|im_start|>user\n"
-        b.start(head, f"{text}{IM_END}\n<|im_start|>assistant\n", question=str(rec.get("question", text)),
-                answers=answers_of(rec), gt_boxes=gt, family=str(rec.get("category", "")),
-                sample_id=str(rec.get("id", f"{Path(path).stem}-{n:06d}")),
-                meta={"format": "deepeyes-eval", "source": str(path), "line": n, "status": rec.get("status")})
-        turns = msgs[msgs.index(user) + 1:]
+        b.start(
+            head,
+            f"{text}{IM_END}\n<|im_start|>assistant\n",
+            question=str(rec.get("question", text)),
+            answers=answers_of(rec),
+            gt_boxes=gt,
+            family=str(rec.get("category", "")),
+            sample_id=str(rec.get("id", f"{Path(path).stem}-{n:06d}")),
+            meta={"format": "deepeyes-eval", "source": str(path), "line": n, "status": rec.get("status")},
+        )
+        turns = msgs[msgs.index(user) + 1 :]
         opened = False  # the last assistant turn's crop opened a <tool_response>
         for k, m in enumerate(turns):
             if m.get("role") == "assistant":
@@ -306,8 +359,10 @@ def import_deepeyes_eval(path: str | os.PathLike, image_root: str | os.PathLike 
                 opened = _deepeyes_call(b, content, follow, image)
             elif m.get("role") == "user":
                 head = "" if opened else "\n<|im_start|>user\n<tool_response>"
-                b.env(f"{head}{_text_of(m.get('content', ''))}</tool_response>{IM_END}\n<|im_start|>assistant\n",
-                      tag="tool")
+                b.env(
+                    f"{head}{_text_of(m.get('content', ''))}</tool_response>{IM_END}\n<|im_start|>assistant\n",
+                    tag="tool",
+                )
                 opened = False
         return b.build()
 
@@ -340,8 +395,10 @@ def _vstar_boxes(path: Path) -> list[tuple]:
     if not path.is_file():
         return []
     try:
-        return [(float(x), float(y), float(x) + float(w), float(y) + float(h)) for x, y, w, h in json.loads(
-            path.read_text())["bbox"]]
+        return [
+            (float(x), float(y), float(x) + float(w), float(y) + float(h))
+            for x, y, w, h in json.loads(path.read_text())["bbox"]
+        ]
     except (ValueError, KeyError, TypeError) as e:
         raise ValueError(f"{path} (the image's V* annotation) must hold 'bbox', a list of [x, y, w, h] ({e})") from None
 
@@ -350,8 +407,13 @@ def _deepeyes_crop(image: Image.Image, box) -> Image.Image:
     """DeepEyes' crop: the original's pixels in the box, resized to multiples of 28 within its pixel bounds."""
     left, top, right, bottom = box
     crop = image.crop((left, top, right, bottom))
-    h, w = smart_resize(max(1, int(bottom - top)), max(1, int(right - left)), 28, DEEPEYES_VIEW.crop_min_pixels,
-                        DEEPEYES_VIEW.crop_max_pixels)
+    h, w = smart_resize(
+        max(1, int(bottom - top)),
+        max(1, int(right - left)),
+        28,
+        DEEPEYES_VIEW.crop_min_pixels,
+        DEEPEYES_VIEW.crop_max_pixels,
+    )
     return crop.resize((w, h), Image.BICUBIC)
 
 

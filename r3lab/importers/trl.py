@@ -22,6 +22,7 @@ template's tool-response wrapper is `env_text`; an executed zoom is a `CropEvent
 refused box a `CropEvent` with the text answered. Each box is judged again by `judge_box`, the rule the
 environment applied (boxes in model-input pixels, or `coords="relative"`: thousandths of its sides).
 """
+
 from __future__ import annotations
 
 import json
@@ -33,20 +34,26 @@ from typing import Sequence
 from PIL import Image
 
 from ..core.crop_calls import find_crop_calls, judge_box
+from ..core.files import ImportReport, bad_record, json_lines, read_text
 from ..core.prompt import PromptConfig
 from ..core.regions import Frame, ViewConfig, clip_box
-from ..core.trajectory import CropEvent, MODEL, Trajectory
-from ..core.files import ImportReport, bad_record, json_lines, read_text
-from .traces import TraceBuilder, answers_of, path_under, open_image
 from ..core.settings import short
+from ..core.trajectory import MODEL, CropEvent, Trajectory
+from .traces import TraceBuilder, answers_of, open_image, path_under
 
 _IMAGE = "<|vision_start|><|image_pad|><|vision_end|>"
 _VISION = re.compile(r"<\|vision_start\|>(?:<\|image_pad\|>)*<\|vision_end\|>")
 SKIP = {"step", "prompt", "completion", "image", "answer", "solution", "advantage", "id"}
 
 
-def trl_trajectory(prompt: str | Sequence[dict], completion: str | Sequence[dict], image: Image.Image | None,
-                   view: ViewConfig, size: tuple[int, int] | None = None, **traj_kw) -> Trajectory:
+def trl_trajectory(
+    prompt: str | Sequence[dict],
+    completion: str | Sequence[dict],
+    image: Image.Image | None,
+    view: ViewConfig,
+    size: tuple[int, int] | None = None,
+    **traj_kw,
+) -> Trajectory:
     """One TRL completion as a Trajectory: the prompt around the main image, then the completion split at
     each valid crop call, the zoomed crop after it (cut now when the image is given, else by `tokenize`)."""
     b = TraceBuilder(image, view, size)
@@ -57,7 +64,7 @@ def trl_trajectory(prompt: str | Sequence[dict], completion: str | Sequence[dict
     for call in find_crop_calls(text, b.frame, view.max_aspect):
         if not call.ok:
             continue
-        b.model(text[pos:call.end])
+        b.model(text[pos : call.end])
         span = (call.start - pos, call.end - pos)
         box = b.frame.to_orig(call.box)
         if image is not None:
@@ -78,9 +85,14 @@ def trl_trajectory(prompt: str | Sequence[dict], completion: str | Sequence[dict
     return traj
 
 
-def import_trl_completions(path: str | os.PathLike, image_root: str | os.PathLike | None = None,
-                           view: ViewConfig | None = None, load_images: bool = True, errors: str = "raise",
-                           coords: str = "absolute") -> tuple[list[Trajectory], ImportReport]:
+def import_trl_completions(
+    path: str | os.PathLike,
+    image_root: str | os.PathLike | None = None,
+    view: ViewConfig | None = None,
+    load_images: bool = True,
+    errors: str = "raise",
+    coords: str = "absolute",
+) -> tuple[list[Trajectory], ImportReport]:
     """TRL's logged completions (JSONL rows, or the table's {"columns", "data"} JSON) as Trajectories.
 
     view: the frame the completions' crop calls are in (default: r3lab's `ViewConfig()`). A completion
@@ -97,8 +109,11 @@ def import_trl_completions(path: str | os.PathLike, image_root: str | os.PathLik
                 if key not in rec:
                     raise ValueError(f"a row needs {short(key)} (TRL logs prompt and completion; add the image path)")
             image, size = open_image(path_under(root, str(rec["image"])), load_images)
-            rewards = {k: float(v) for k, v in rec.items()
-                       if k not in SKIP and isinstance(v, (int, float)) and not isinstance(v, bool)}
+            rewards = {
+                k: float(v)
+                for k, v in rec.items()
+                if k not in SKIP and isinstance(v, (int, float)) and not isinstance(v, bool)
+            }
             meta = {"format": "trl-completions", "source": str(path), "line": n, "system_rewards": rewards}
             if rec.get("step") not in (None, ""):
                 meta["step"] = int(float(rec["step"]))  # TRL logs the step as a string
@@ -154,17 +169,21 @@ def _prompt(prompt) -> tuple[str, str]:
     m = _VISION.search(prompt)
     if m is None:
         return PromptConfig().head_tail(prompt)
-    return prompt[:m.start()], prompt[m.end():]
+    return prompt[: m.start()], prompt[m.end() :]
 
 
 def _render(messages: Sequence[dict]) -> str:
-    out = "" if messages and messages[0].get("role") == "system" else \
-        "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n"
+    out = (
+        ""
+        if messages and messages[0].get("role") == "system"
+        else "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n"
+    )
     for m in messages:
         c = m.get("content", "")
         if not isinstance(c, str):
-            c = "".join(_IMAGE if p.get("type") == "image" else str(p.get("text", ""))
-                        for p in c if isinstance(p, dict))
+            c = "".join(
+                _IMAGE if p.get("type") == "image" else str(p.get("text", "")) for p in c if isinstance(p, dict)
+            )
         out += f"<|im_start|>{m.get('role', 'user')}\n{c}<|im_end|>\n"
     return out + "<|im_start|>assistant\n"
 
@@ -198,8 +217,11 @@ def completion_text(completion, calls: str = "inline") -> str:
         if m.get("reasoning_content"):
             text += f"<think>{m['reasoning_content']}</think>"
         content = m.get("content") or ""
-        text += content if isinstance(content, str) else "".join(str(p.get("text", "")) for p in content
-                                                                  if isinstance(p, dict))
+        text += (
+            content
+            if isinstance(content, str)
+            else "".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
+        )
         for k, call in enumerate(m.get("tool_calls") or []):
             fn = call.get("function", call)
             args = fn.get("arguments")
@@ -207,15 +229,27 @@ def completion_text(completion, calls: str = "inline") -> str:
             if calls == "inline":
                 text += " " + args
             else:  # as Qwen3-VL's chat template renders it
-                text += ("\n" if text or k else "") + '<tool_call>\n{"name": "' + str(fn.get("name")) \
-                    + '", "arguments": ' + args + "}\n</tool_call>"
+                text += (
+                    ("\n" if text or k else "")
+                    + '<tool_call>\n{"name": "'
+                    + str(fn.get("name"))
+                    + '", "arguments": '
+                    + args
+                    + "}\n</tool_call>"
+                )
         out.append(text)
     return "".join(out)
 
 
-def tool_trajectory(prompt: str | Sequence[dict], completion: Sequence[dict], image: Image.Image | None,
-                    view: ViewConfig, coords: str = "absolute", size: tuple[int, int] | None = None,
-                    **traj_kw) -> Trajectory:
+def tool_trajectory(
+    prompt: str | Sequence[dict],
+    completion: Sequence[dict],
+    image: Image.Image | None,
+    view: ViewConfig,
+    coords: str = "absolute",
+    size: tuple[int, int] | None = None,
+    **traj_kw,
+) -> Trajectory:
     """One TRL tool-calling completion as a Trajectory.
 
     prompt: the rendered prompt text (holding one `<|vision_start|>...<|vision_end|>`) or its messages;
@@ -231,9 +265,11 @@ def tool_trajectory(prompt: str | Sequence[dict], completion: Sequence[dict], im
         m = messages[i]
         i += 1
         if m.get("role") != "assistant":
-            raise ValueError(f"message {i - 1} of the completion is a {short(m.get('role'))} message where an "
-                             f"assistant "
-                             "turn was expected (TRL completions alternate assistant turns and tool results)")
+            raise ValueError(
+                f"message {i - 1} of the completion is a {short(m.get('role'))} message where an "
+                f"assistant "
+                "turn was expected (TRL completions alternate assistant turns and tool results)"
+            )
         results = []
         while i < len(messages) and messages[i].get("role") == "tool":
             results.append(messages[i])
@@ -254,16 +290,29 @@ def tool_trajectory(prompt: str | Sequence[dict], completion: Sequence[dict], im
             except (ValueError, AttributeError):
                 bbox = None
             call = judge_box(bbox, frame, view, coords)
-            parts = [p for p in result if isinstance(p, dict) and p.get("type") == "image"] \
-                if isinstance(result, list) else []
+            parts = (
+                [p for p in result if isinstance(p, dict) and p.get("type") == "image"]
+                if isinstance(result, list)
+                else []
+            )
             if call.ok and parts:  # an image answered: executed (its pixels, or cut again when the log dropped them)
                 x1, y1, x2, y2 = frame.to_orig(call.box)
-                b.crop((start, pos), (x1, y1, x2 + 1, y2 + 1), parts[0].get("image"), before=before,
-                       box_input=clip_box(call.box, frame.input_w, frame.input_h))
+                b.crop(
+                    (start, pos),
+                    (x1, y1, x2 + 1, y2 + 1),
+                    parts[0].get("image"),
+                    before=before,
+                    box_input=clip_box(call.box, frame.input_w, frame.input_h),
+                )
             else:
                 note = result if isinstance(result, str) else str(result)
-                b.refused((start, pos), call.message if not call.ok else note, note=before + note,
-                          box=call.box, verdict=call.verdict)
+                b.refused(
+                    (start, pos),
+                    call.message if not call.ok else note,
+                    note=before + note,
+                    box=call.box,
+                    verdict=call.verdict,
+                )
         if calls:
             b.env(RESPONSE_CLOSE, tag="tool")
     return b.build()

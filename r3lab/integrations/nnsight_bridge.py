@@ -17,14 +17,15 @@ sequence). nnsight reads the body of its `with` block itself, so the block is wr
 Layer paths are transformers' (`model.language_model.layers[i]`, `model.visual`, `lm_head`); every Qwen
 family r3lab builds has them. nnsight is imported only when `wrap` is called.
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 from ..core.batch import collate, model_inputs
 from ..core.trajectory import Trajectory
-from ..explain.swaps import piece_starts as _piece_starts
 from ..explain.stream import TARGETS, target_positions
+from ..explain.swaps import piece_starts as _piece_starts
 from ..model.adapters import base_model
 
 if TYPE_CHECKING:

@@ -11,6 +11,7 @@ engine gives it; it becomes a text tool response and a recorded call, never an e
 Coordinates: `coords="absolute"` reads boxes in pixels of the model-input image (Qwen2.5-VL, r3-tiny),
 `"relative"` in 0-1000 of its sides (Qwen3-VL); both are turned into model-input pixels before judging.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -34,8 +35,11 @@ def require_trl() -> None:
     if not trl.__version__.startswith("1.16"):
         import warnings
 
-        warnings.warn(f"r3lab.integrations is written against trl 1.16 (GRPOTrainer's tool loop, tool_mask); "
-                      f"trl {trl.__version__} is installed: pip install 'r3lab[trl]' pins it", stacklevel=3)
+        warnings.warn(
+            f"r3lab.integrations is written against trl 1.16 (GRPOTrainer's tool loop, tool_mask); "
+            f"trl {trl.__version__} is installed: pip install 'r3lab[trl]' pins it",
+            stacklevel=3,
+        )
 
 
 def note(message: str) -> str:
@@ -67,8 +71,13 @@ class CropEnvironment:
     # object, which would reach the model as a tool without a schema: not a function here
     save = None
 
-    def __init__(self, view: ViewConfig | None = None, coords: str = "absolute",
-                 max_crops: int = RolloutSettings.max_crops, originals: dict | None = None):
+    def __init__(
+        self,
+        view: ViewConfig | None = None,
+        coords: str = "absolute",
+        max_crops: int = RolloutSettings.max_crops,
+        originals: dict | None = None,
+    ):
         self.view, self.coords, self.max_crops = view or ViewConfig(), check_coords(coords), int(max_crops)
         self._originals = originals if originals is not None else {}
         self.image: Image.Image | None = None
@@ -77,13 +86,20 @@ class CropEnvironment:
         self.calls: list[ToolCall] = []
 
     @classmethod
-    def factory(cls, samples: Sequence = (), view: ViewConfig | None = None, coords: str = "absolute",
-                max_crops: int = RolloutSettings.max_crops) -> Callable[[], "CropEnvironment"]:
+    def factory(
+        cls,
+        samples: Sequence = (),
+        view: ViewConfig | None = None,
+        coords: str = "absolute",
+        max_crops: int = RolloutSettings.max_crops,
+    ) -> Callable[[], "CropEnvironment"]:
         """What to pass as `environment_factory`: environments that cut crops from the samples' original images."""
         originals = {s.sample_id: s for s in samples}
         if len(originals) != len(samples):
-            raise ValueError("the samples given to CropEnvironment.factory need distinct sample_id values "
-                             "(each rollout finds its original image by it)")
+            raise ValueError(
+                "the samples given to CropEnvironment.factory need distinct sample_id values "
+                "(each rollout finds its original image by it)"
+            )
         check_coords(coords)
         return lambda: cls(view, coords, max_crops, originals)
 
@@ -96,8 +112,10 @@ class CropEnvironment:
         else:
             main = image if image is not None else (images[0] if images else None)
             if main is None:
-                raise ValueError(f"CropEnvironment.reset: row {self.sample_id or '?'!r} has no image and its sample_id "
-                                 "is not among the factory's samples; pass the samples to CropEnvironment.factory")
+                raise ValueError(
+                    f"CropEnvironment.reset: row {self.sample_id or '?'!r} has no image and its sample_id "
+                    "is not among the factory's samples; pass the samples to CropEnvironment.factory"
+                )
             self.image = main.convert("RGB")
         self.frame = Frame.of(self.image.size, self.view)
         return None
@@ -136,12 +154,20 @@ class CropEnvironment:
 def tool_instruction(coords: str = "absolute") -> str:
     """The instruction after each question: the tool replaces r3lab's inline crop call."""
     where = "in pixels of the image" if check_coords(coords) == "absolute" else f"in 0-{RELATIVE_SCALE} of its sides"
-    return (f"Think in <think> </think>; to look closer, call {TOOL_NAME} with bbox_2d [x1, y1, x2, y2] {where}; "
-            "answer in <answer> </answer>.")
+    return (
+        f"Think in <think> </think>; to look closer, call {TOOL_NAME} with bbox_2d [x1, y1, x2, y2] {where}; "
+        "answer in <answer> </answer>."
+    )
 
 
-def to_trl_rows(samples: Sequence, view: ViewConfig, system: str | None = None, coords: str = "absolute",
-                instruction: str | None = None, images: bool = True) -> list[dict]:
+def to_trl_rows(
+    samples: Sequence,
+    view: ViewConfig,
+    system: str | None = None,
+    coords: str = "absolute",
+    instruction: str | None = None,
+    images: bool = True,
+) -> list[dict]:
     """r3lab samples as TRL GRPO rows: a conversational `prompt`, the main `image` already at its model-input
     size (so one image processor shows main image and crops at r3lab's sizes), `answers`, `gt_boxes`
     (original pixels), `question`, `family` and `sample_id`. `datasets.Dataset.from_list(rows)` takes them
@@ -151,16 +177,28 @@ def to_trl_rows(samples: Sequence, view: ViewConfig, system: str | None = None, 
     for s in tqdm(samples, desc="TRL rows", unit="sample", leave=False, disable=progress_disabled()):
         s.check_text()
         msgs = [{"role": "system", "content": [{"type": "text", "text": system}]}] if system else []
-        msgs.append({"role": "user", "content": [{"type": "image"},
-                                                 {"type": "text", "text": f"{s.question}\n{instruction}"}]})
-        row = {"prompt": msgs, "answers": list(s.answers), "gt_boxes": [[float(v) for v in b] for b in s.regions],
-               "question": s.question, "family": s.family, "sample_id": s.sample_id}
+        msgs.append(
+            {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": f"{s.question}\n{instruction}"}]}
+        )
+        row = {
+            "prompt": msgs,
+            "answers": list(s.answers),
+            "gt_boxes": [[float(v) for v in b] for b in s.regions],
+            "question": s.question,
+            "family": s.family,
+            "sample_id": s.sample_id,
+        }
         rows.append({**row, "image": _main_image(s, view)} if images else row)
     return rows
 
 
-def trl_dataset(samples: Sequence, view: ViewConfig, system: str | None = None, coords: str = "absolute",
-                instruction: str | None = None):
+def trl_dataset(
+    samples: Sequence,
+    view: ViewConfig,
+    system: str | None = None,
+    coords: str = "absolute",
+    instruction: str | None = None,
+):
     """`to_trl_rows` as a `datasets.Dataset` whose main images are loaded (and resized) when a row is read,
     so a large dataset is never held in memory as pixels."""
     from datasets import Dataset

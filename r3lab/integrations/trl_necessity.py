@@ -11,6 +11,7 @@ declaration is r3lab's text, not TRL's rendering of the same schema. The "all" r
 `trl_log.jsonl`; a row of their own when that step logged none), which `r3lab dashboard OUT/trl_log.jsonl` draws.
 Only the main process evaluates; the model's train/eval mode and torch's random state are restored afterwards.
 """
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -39,14 +40,24 @@ class TRLNecessity(TrainerCallback):
     first `n`; 0: all) joins TRL's log. `cfg`: the run's TRLConfig (coordinates, crop and token budgets);
     `config`: the EvalConfig to evaluate with (default: the checkpoint's, with the run's budgets, greedy)."""
 
-    def __init__(self, policy, samples: Sequence, every: int, cfg: TRLConfig | None = None, n: int = 0,
-                 config: EvalConfig | None = None):
+    def __init__(
+        self,
+        policy,
+        samples: Sequence,
+        every: int,
+        cfg: TRLConfig | None = None,
+        n: int = 0,
+        config: EvalConfig | None = None,
+    ):
         if n < 0:
             raise ValueError(f"TRLNecessity: n must be 0 (all) or a number of samples, got {n}")
         cfg = cfg or TRLConfig()
         r = cfg.rollout
-        budgets = {"max_crops": r.max_crops, "max_new_tokens": r.max_new_tokens,
-                   "max_segment_tokens": r.max_segment_tokens}
+        budgets = {
+            "max_crops": r.max_crops,
+            "max_new_tokens": r.max_new_tokens,
+            "max_segment_tokens": r.max_segment_tokens,
+        }
         config = config or EvalConfig.for_policy(policy, rollout=budgets)
         self.policy, self.prompt = policy, trl_prompt(policy, cfg.coords)
         self.every = EvalEvery(list(samples)[: n or None], every, replace(config, necessity=True), cfg.steps, keys=KEYS)

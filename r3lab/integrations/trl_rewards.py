@@ -7,6 +7,7 @@ TRL (huggingface/trl `GRPOTrainer._calculate_rewards`) calls each function as
 the columns r3lab's functions read (`r3lab.train.rewards`: final text, executed crop boxes in original
 pixels, crop verdicts) and calls them unchanged, so a term means the same on both trainers.
 """
+
 from __future__ import annotations
 
 from typing import Sequence
@@ -55,8 +56,9 @@ def reward_funcs(terms: str | RewardSpec | Sequence[RewardTerm] = "code") -> tup
             funcs.append(trl_reward(t.func, t.name))
         else:
             if t.gate not in by_name:
-                raise ValueError(f"term {t.name!r} is gated by {t.gate!r}, which is not among the terms "
-                                 f"{list(by_name)}")
+                raise ValueError(
+                    f"term {t.name!r} is gated by {t.gate!r}, which is not among the terms {list(by_name)}"
+                )
             funcs.append(trl_reward(_gated(t.func, by_name[t.gate].func), f"{t.name}_if_{t.gate}"))
         weights.append(float(t.weight))
     return funcs, weights

@@ -3,6 +3,7 @@ crop dashboard read them: `TrajectoryRecorder`, a zero-weight TRL reward functio
 with `r3lab.importers.trl.tool_trajectory` (the one place a TRL completion becomes a Trajectory) and logs the
 executed crops per rollout as `rewards/crops`.
 """
+
 from __future__ import annotations
 
 import json
@@ -24,30 +25,60 @@ class TrajectoryRecorder:
 
     __name__ = "crops"
 
-    def __init__(self, processor, view: ViewConfig, coords: str = "absolute", keep: int = 50,
-                 path: str | os.PathLike | None = None):
+    def __init__(
+        self,
+        processor,
+        view: ViewConfig,
+        coords: str = "absolute",
+        keep: int = 50,
+        path: str | os.PathLike | None = None,
+    ):
         self.processor, self.view, self.coords, self.keep = processor, view, coords, keep
         self.path = Path(path) if path else None
         self.trajectories: list[Trajectory] = []
         self.history: list[list[Trajectory]] = []
 
-    def __call__(self, prompts, completions, environments=None, answers=None, gt_boxes=None, family=None,
-                 sample_id=None, question=None, trainer_state=None, **_):
+    def __call__(
+        self,
+        prompts,
+        completions,
+        environments=None,
+        answers=None,
+        gt_boxes=None,
+        family=None,
+        sample_id=None,
+        question=None,
+        trainer_state=None,
+        **_,
+    ):
         if environments is None:
-            raise ValueError("TrajectoryRecorder needs TRL's environments: train with "
-                             "environment_factory=CropEnvironment.factory(...)")
+            raise ValueError(
+                "TrajectoryRecorder needs TRL's environments: train with "
+                "environment_factory=CropEnvironment.factory(...)"
+            )
         out = []
         for n, (prompt, completion, env) in enumerate(zip(prompts, completions, environments)):
-            text = self.processor.apply_chat_template(prompt, tools=[env.image_zoom_in_tool], tokenize=False,
-                                                      add_generation_prompt=True)
+            text = self.processor.apply_chat_template(
+                prompt, tools=[env.image_zoom_in_tool], tokenize=False, add_generation_prompt=True
+            )
             meta = {"format": "trl", "step": int(getattr(trainer_state, "global_step", 0) or 0), "row": n}
-            out.append(tool_trajectory(
-                text, completion, env.image, self.view, self.coords,
-                question=question[n] if question else _question(prompt), answers=list(answers[n]) if answers else [],
-                gt_boxes=[tuple(b) for b in gt_boxes[n]] if gt_boxes else [],
-                family=family[n] if family else "", sample_id=str(sample_id[n]) if sample_id else "", meta=meta))
+            out.append(
+                tool_trajectory(
+                    text,
+                    completion,
+                    env.image,
+                    self.view,
+                    self.coords,
+                    question=question[n] if question else _question(prompt),
+                    answers=list(answers[n]) if answers else [],
+                    gt_boxes=[tuple(b) for b in gt_boxes[n]] if gt_boxes else [],
+                    family=family[n] if family else "",
+                    sample_id=str(sample_id[n]) if sample_id else "",
+                    meta=meta,
+                )
+            )
         self.trajectories = out
-        self.history = (self.history + [out])[-self.keep:]
+        self.history = (self.history + [out])[-self.keep :]
         if self.path is not None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with open(self.path, "a") as f:

@@ -5,6 +5,7 @@ forces each assistant turn's tokens (after the last `<|im_start|>assistant\\n` o
 `Choice` lets the model sample among a few alternatives (so a GRPO group differs and its advantages
 are not all zero). The model still runs every forward pass; only the choice of token is taken from it.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -39,9 +40,11 @@ class ScriptedTurns:
             for part in turn:
                 if isinstance(part, Choice):
                     opts = [enc(o) for o in part.options]
-                    if any(a != b and a == b[:len(a)] for a in opts for b in opts):
-                        raise ValueError(f"Choice{part.options}: an option is a token prefix of another, so where "
-                                         "it ends is ambiguous; make the options end differently")
+                    if any(a != b and a == b[: len(a)] for a in opts for b in opts):
+                        raise ValueError(
+                            f"Choice{part.options}: an option is a token prefix of another, so where "
+                            "it ends is ambiguous; make the options end differently"
+                        )
                     parts.append(opts)
                 else:
                     parts.append([enc(part)])
@@ -54,14 +57,14 @@ class ScriptedTurns:
             return [(-1, [])] * input_ids.size(0)
         hit = torch.ones(input_ids.size(0), L - len(s) + 1, dtype=torch.bool, device=input_ids.device)
         for j, t in enumerate(s):  # vectorised: this runs once per generated token, over whole contexts
-            hit &= input_ids[:, j:L - len(s) + 1 + j] == t
+            hit &= input_ids[:, j : L - len(s) + 1 + j] == t
         out = []
         for b in range(input_ids.size(0)):
             where = hit[b].nonzero()
             if not len(where):
                 out.append((-1, []))
             else:
-                out.append((len(where) - 1, input_ids[b, int(where[-1]) + len(s):].tolist()))
+                out.append((len(where) - 1, input_ids[b, int(where[-1]) + len(s) :].tolist()))
         return out
 
     def allowed(self, row: list[int]) -> list[int]:
@@ -74,11 +77,11 @@ class ScriptedTurns:
         pos = 0
         for opts in self.turns[k]:
             left = done[pos:]
-            ended = [o for o in opts if left[:len(o)] == o]
+            ended = [o for o in opts if left[: len(o)] == o]
             if ended:  # this part is written: on to the next
                 pos += len(ended[0])
                 continue
-            nxt = sorted({o[len(left)] for o in opts if o[:len(left)] == left})
+            nxt = sorted({o[len(left)] for o in opts if o[: len(left)] == left})
             return nxt or [self.eos]  # empty only if the row left the script (cannot happen while forcing)
         return [self.eos]
 

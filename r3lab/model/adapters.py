@@ -9,6 +9,7 @@ folder of the frozen base weights; `load_policy` rebuilds the wrapped model from
 `merge(policy)` folds the adapters in (`r3lab export --merge`: a plain folder any loader reads).
 peft and bitsandbytes are imported only when used (`pip install r3lab[lora]`).
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -30,20 +31,33 @@ PARTS = ("lm", "vision", "merger")
 _LM = r"model\.(language_model|text_model)\.layers\.\d+\.(self_attn\.(q|k|v|o)_proj|mlp\.(gate|up|down)_proj{})"
 _QWEN_VISION = r"model\.visual\.blocks\.\d+\.(attn\.(qkv|proj)|mlp\.({}))"
 TARGETS = {
-    "qwen2_vl": {"lm": _LM.format(""), "vision": _QWEN_VISION.format("fc1|fc2"),
-                 "merger": r"model\.visual\.merger\.mlp\.(0|2)"},
-    "qwen2_5_vl": {"lm": _LM.format(""), "vision": _QWEN_VISION.format("gate_proj|up_proj|down_proj"),
-                   "merger": r"model\.visual\.merger\.mlp\.(0|2)"},
-    "qwen3_vl": {"lm": _LM.format(""),  # the DeepStack mergers train with the vision tower (train.optim.group_of)
-                 "vision": "(" + _QWEN_VISION.format("linear_fc1|linear_fc2")
-                           + r"|model\.visual\.deepstack_merger_list\.\d+\.linear_fc(1|2))",
-                 "merger": r"model\.visual\.merger\.linear_fc(1|2)"},
-    "qwen3_5": {"lm": _LM.format(r"|linear_attn\.(in_proj_\w+|out_proj)"),
-                "vision": _QWEN_VISION.format("linear_fc1|linear_fc2"),
-                "merger": r"model\.visual\.merger\.linear_fc(1|2)"},
-    "idefics3": {"lm": _LM.format(""),
-                 "vision": r"model\.vision_model\.encoder\.layers\.\d+\.(self_attn\.(q|k|v|out)_proj|mlp\.fc(1|2))",
-                 "merger": r"model\.connector\.modality_projection\.proj"},
+    "qwen2_vl": {
+        "lm": _LM.format(""),
+        "vision": _QWEN_VISION.format("fc1|fc2"),
+        "merger": r"model\.visual\.merger\.mlp\.(0|2)",
+    },
+    "qwen2_5_vl": {
+        "lm": _LM.format(""),
+        "vision": _QWEN_VISION.format("gate_proj|up_proj|down_proj"),
+        "merger": r"model\.visual\.merger\.mlp\.(0|2)",
+    },
+    "qwen3_vl": {
+        "lm": _LM.format(""),  # the DeepStack mergers train with the vision tower (train.optim.group_of)
+        "vision": "("
+        + _QWEN_VISION.format("linear_fc1|linear_fc2")
+        + r"|model\.visual\.deepstack_merger_list\.\d+\.linear_fc(1|2))",
+        "merger": r"model\.visual\.merger\.linear_fc(1|2)",
+    },
+    "qwen3_5": {
+        "lm": _LM.format(r"|linear_attn\.(in_proj_\w+|out_proj)"),
+        "vision": _QWEN_VISION.format("linear_fc1|linear_fc2"),
+        "merger": r"model\.visual\.merger\.linear_fc(1|2)",
+    },
+    "idefics3": {
+        "lm": _LM.format(""),
+        "vision": r"model\.vision_model\.encoder\.layers\.\d+\.(self_attn\.(q|k|v|out)_proj|mlp\.fc(1|2))",
+        "merger": r"model\.connector\.modality_projection\.proj",
+    },
 }
 TARGETS["smolvlm"] = TARGETS["idefics3"]
 
@@ -62,17 +76,23 @@ class LoRAConfig:
         self.validate()
 
     def validate(self) -> "LoRAConfig":
-        for name, ok in (("r", isinstance(self.r, int) and not isinstance(self.r, bool) and 0 <= self.r <= 4096),
-                         ("alpha", isinstance(self.alpha, (int, float)) and 0 < self.alpha < 1e6),
-                         ("dropout", isinstance(self.dropout, (int, float)) and 0 <= self.dropout < 1),
-                         ("bits", self.bits in (0, 4))):
+        for name, ok in (
+            ("r", isinstance(self.r, int) and not isinstance(self.r, bool) and 0 <= self.r <= 4096),
+            ("alpha", isinstance(self.alpha, (int, float)) and 0 < self.alpha < 1e6),
+            ("dropout", isinstance(self.dropout, (int, float)) and 0 <= self.dropout < 1),
+            ("bits", self.bits in (0, 4)),
+        ):
             if not ok:
-                raise ValueError(f"LoRAConfig.{name} = {getattr(self, name)!r} is not allowed: r is an integer in "
-                                 "[0, 4096], alpha a number > 0, dropout in [0, 1), bits 0 or 4")
+                raise ValueError(
+                    f"LoRAConfig.{name} = {getattr(self, name)!r} is not allowed: r is an integer in "
+                    "[0, 4096], alpha a number > 0, dropout in [0, 1), bits 0 or 4"
+                )
         parts = self.parts
         if not parts or any(p not in PARTS for p in parts):
-            raise ValueError(f"LoRAConfig.targets = {self.targets!r}: name parts from {', '.join(PARTS)}, "
-                             "comma-separated (e.g. 'lm' or 'lm,vision,merger')")
+            raise ValueError(
+                f"LoRAConfig.targets = {self.targets!r}: name parts from {', '.join(PARTS)}, "
+                "comma-separated (e.g. 'lm' or 'lm,vision,merger')"
+            )
         if self.bits and not self.r:
             raise ValueError("LoRAConfig.bits = 4 (QLoRA) trains adapters on a 4-bit base: set r > 0 too")
         return self
@@ -117,9 +137,17 @@ def qlora_problem() -> str:
     """Why QLoRA cannot run here ('' when it can): it needs bitsandbytes and a CUDA GPU."""
     import torch
 
-    missing = [what for what, ok in (("the bitsandbytes package (pip install bitsandbytes)",
-                                      importlib.util.find_spec("bitsandbytes") is not None),
-                                     ("a CUDA GPU", torch.cuda.is_available())) if not ok]
+    missing = [
+        what
+        for what, ok in (
+            (
+                "the bitsandbytes package (pip install bitsandbytes)",
+                importlib.util.find_spec("bitsandbytes") is not None,
+            ),
+            ("a CUDA GPU", torch.cuda.is_available()),
+        )
+        if not ok
+    ]
     return "" if not missing else "QLoRA (bits=4) needs " + " and ".join(missing) + ", missing here"
 
 
@@ -132,8 +160,12 @@ def quantization_config(bits: int):
     import torch
     from transformers import BitsAndBytesConfig
 
-    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-                              bnb_4bit_compute_dtype=torch.bfloat16)
+    return BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type="nf4",
+        bnb_4bit_use_double_quant=True,
+        bnb_4bit_compute_dtype=torch.bfloat16,
+    )
 
 
 # -- wrapping, merging -----------------------------------------------------------------------------
@@ -143,24 +175,35 @@ def add_lora(policy, cfg: LoRAConfig) -> object:
     if not cfg.enabled:
         return policy
     if is_adapted(policy.model):
-        raise ValueError("this policy already carries LoRA adapters: continue training them (leave lora.r as saved), "
-                         "or merge them first (r3lab export --merge) to start new ones")
+        raise ValueError(
+            "this policy already carries LoRA adapters: continue training them (leave lora.r as saved), "
+            "or merge them first (r3lab export --merge) to start new ones"
+        )
     quantized = bool(getattr(policy.model, "is_loaded_in_4bit", False))
     if cfg.bits == 4 and not quantized:
         if why := qlora_problem():
             raise ValueError(why + "; use plain LoRA (--lora-bits 0) on this machine")
-        raise ValueError("QLoRA (bits=4) trains on a base loaded in 4 bits: load the policy with "
-                         "load_policy(path, bits=4) (the CLI does this for --lora-bits 4)")
+        raise ValueError(
+            "QLoRA (bits=4) trains on a base loaded in 4 bits: load the policy with "
+            "load_policy(path, bits=4) (the CLI does this for --lora-bits 4)"
+        )
     peft = require_peft()
     model_type = policy.model.config.model_type
-    lcfg = peft.LoraConfig(r=cfg.r, lora_alpha=cfg.alpha, lora_dropout=cfg.dropout, bias="none",
-                           target_modules=target_regex(model_type, cfg.parts))
+    lcfg = peft.LoraConfig(
+        r=cfg.r,
+        lora_alpha=cfg.alpha,
+        lora_dropout=cfg.dropout,
+        bias="none",
+        target_modules=target_regex(model_type, cfg.parts),
+    )
     release_engine(policy)  # the base model's static buffers and graphs: the wrapped model needs its own
     if quantized:
         policy.model = peft.prepare_model_for_kbit_training(policy.model, use_gradient_checkpointing=False)
     policy.model = peft.get_peft_model(policy.model, lcfg)
-    policy.meta = dict(policy.meta, lora={"r": cfg.r, "alpha": cfg.alpha, "dropout": cfg.dropout,
-                                          "targets": ",".join(cfg.parts), "bits": cfg.bits})
+    policy.meta = dict(
+        policy.meta,
+        lora={"r": cfg.r, "alpha": cfg.alpha, "dropout": cfg.dropout, "targets": ",".join(cfg.parts), "bits": cfg.bits},
+    )
     return policy
 
 
@@ -194,8 +237,10 @@ def merge(policy):
     if not is_adapted(policy.model):
         return policy
     if getattr(base_model(policy.model), "is_loaded_in_4bit", False):
-        raise ValueError("a QLoRA policy's base is 4-bit: load the base in bf16 (load_policy(path, dtype='bfloat16')) "
-                         "and attach the adapter to it before merging")
+        raise ValueError(
+            "a QLoRA policy's base is 4-bit: load the base in bf16 (load_policy(path, dtype='bfloat16')) "
+            "and attach the adapter to it before merging"
+        )
     release_engine(policy)
     policy.model = policy.model.merge_and_unload()
     policy.meta = {k: v for k, v in policy.meta.items() if k not in ("lora", "base")}

@@ -14,6 +14,7 @@ Positions are 1-D (Llama's RoPE): a chunk appended to the KV cache simply contin
 Its chat (SmolVLM's template) ends a turn with `<end_of_utterance>`; r3lab's texts write the end of a turn
 `<|im_end|>` (the Qwen spelling), which `encode` / `decode` translate.
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -60,8 +61,11 @@ class QwenRules:
     def encode_images(self, policy, images: "list[Image.Image]") -> tuple[torch.Tensor, torch.Tensor]:
         area = [im.width * im.height for im in images]
         # bounds equal to the exact areas make the processor's own smart-resize an identity
-        out = policy.image_processor(images=[im.convert("RGB") for im in images],
-                                     size={"shortest_edge": min(area), "longest_edge": max(area)}, return_tensors="pt")
+        out = policy.image_processor(
+            images=[im.convert("RGB") for im in images],
+            size={"shortest_edge": min(area), "longest_edge": max(area)},
+            return_tensors="pt",
+        )
         return out["pixel_values"].to(policy.model.dtype), out["image_grid_thw"]
 
     def vision_inputs(self, pixel_values: torch.Tensor, grids, device) -> dict:
@@ -102,8 +106,10 @@ class SmolRules:
     def image_ids(self, policy, grid) -> list[int]:
         _, rows, cols = (int(v) for v in grid)
         if rows > MAX_TILES or cols > MAX_TILES:
-            raise ValueError(f"an image of {rows} x {cols} tiles: SmolVLM's tokenizer names at most {MAX_TILES} x "
-                             f"{MAX_TILES} (<row_i_col_j>); lower ViewConfig.max_pixels / crop_max_pixels")
+            raise ValueError(
+                f"an image of {rows} x {cols} tiles: SmolVLM's tokenizer names at most {MAX_TILES} x "
+                f"{MAX_TILES} (<row_i_col_j>); lower ViewConfig.max_pixels / crop_max_pixels"
+            )
         tok = policy.tokenizer
         fake, glob = policy.vision_start_id, int(tok.convert_tokens_to_ids("<global-img>"))
         img = [policy.image_token_id] * self.tile_tokens(policy)
@@ -123,14 +129,20 @@ class SmolRules:
         pvs, grids = [], []
         for im in images:
             rows, cols = im.height // S, im.width // S
-            out = policy.image_processor(images=[[im.convert("RGB")]], return_tensors="pt", do_image_splitting=True,
-                                         size={"longest_edge": max(im.width, im.height)},
-                                         max_image_size={"longest_edge": S})
+            out = policy.image_processor(
+                images=[[im.convert("RGB")]],
+                return_tensors="pt",
+                do_image_splitting=True,
+                size={"longest_edge": max(im.width, im.height)},
+                max_image_size={"longest_edge": S},
+            )
             pv = out["pixel_values"][0]
             want = 1 if rows * cols == 1 else rows * cols + 1
             if pv.shape[0] != want:
-                raise RuntimeError(f"the Idefics3 image processor split a {im.width}x{im.height} image into "
-                                   f"{pv.shape[0]} tiles, expected {want}")
+                raise RuntimeError(
+                    f"the Idefics3 image processor split a {im.width}x{im.height} image into "
+                    f"{pv.shape[0]} tiles, expected {want}"
+                )
             pvs.append(pv)
             grids.append((1, rows, cols))
         return torch.cat(pvs).to(policy.model.dtype), torch.tensor(grids)
@@ -168,4 +180,3 @@ class SmolRules:
 def translate_end(text: str, end: str) -> str:
     """r3lab's spelling of the end of a turn (`<|im_end|>`) in a family's own token."""
     return text if end == IM_END else text.replace(IM_END, end)
-

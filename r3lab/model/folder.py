@@ -1,5 +1,6 @@
 """A model folder read from its files alone, no weights loaded: its r3lab.json (`read_extra`), every JSON file and
 safetensors header checked (`check_files`), its view (`read_view`), a LoRA checkpoint's base folder (`adapter_base`)."""
+
 from __future__ import annotations
 
 import os
@@ -14,19 +15,29 @@ R3_FILE = "r3lab.json"
 R3_FORMAT = 2  # r3lab.json's format_version (a file without one: format 1, no prompt.calls meaning absolute)
 LATEST = "latest"  # a training run's out_dir names its newest checkpoint folder in this file
 
-EXPECTED_FILES = ("config.json, model.safetensors (or shards), tokenizer.json/tokenizer_config.json, "
-                  "preprocessor_config.json")
+EXPECTED_FILES = (
+    "config.json, model.safetensors (or shards), tokenizer.json/tokenizer_config.json, preprocessor_config.json"
+)
 # the JSON files from_pretrained reads: each is checked first, so a damaged one is named (not a raw JSONDecodeError)
-_JSON_FILES = ("config.json", R3_FILE, "tokenizer_config.json", "tokenizer.json", "preprocessor_config.json",
-               "generation_config.json", "special_tokens_map.json")
+_JSON_FILES = (
+    "config.json",
+    R3_FILE,
+    "tokenizer_config.json",
+    "tokenizer.json",
+    "preprocessor_config.json",
+    "generation_config.json",
+    "special_tokens_map.json",
+)
 
 
 def read_extra(path: Path) -> dict:
     """A folder's r3lab.json ({} without one), refused when a newer r3lab wrote it (its format_version)."""
     extra = read_json(path / R3_FILE) if (path / R3_FILE).is_file() else {}
     if (version := extra.get("format_version", 1)) not in range(1, R3_FORMAT + 1):
-        raise ValueError(f"{path / R3_FILE} has format_version {version!r}; this r3lab reads formats 1 to "
-                         f"{R3_FORMAT}: it was written by a newer r3lab, load it with that one")
+        raise ValueError(
+            f"{path / R3_FILE} has format_version {version!r}; this r3lab reads formats 1 to "
+            f"{R3_FORMAT}: it was written by a newer r3lab, load it with that one"
+        )
     return extra
 
 
@@ -53,18 +64,21 @@ def read_view(path: str | os.PathLike) -> ViewConfig:
     config = read_json(config_dir / "config.json")
     vision = config.get("vision_config") or {}
     try:
-        factor = int(vision["image_size"]) if config.get("model_type") in IDEFICS else \
-            int(vision["patch_size"]) * int(vision["spatial_merge_size"])
+        factor = (
+            int(vision["image_size"])
+            if config.get("model_type") in IDEFICS
+            else int(vision["patch_size"]) * int(vision["spatial_merge_size"])
+        )
         extra = read_extra(path)
         if "view" in extra:
-            view = ViewConfig(**{k: v for k, v in extra["view"].items()
-                                 if k in {f.name for f in fields(ViewConfig)}})
+            view = ViewConfig(**{k: v for k, v in extra["view"].items() if k in {f.name for f in fields(ViewConfig)}})
         else:
             pre = read_json(path / "preprocessor_config.json")
             view = default_view(pre.get("size") or {}, pre)
     except (KeyError, TypeError, ValueError, FileNotFoundError) as e:
-        raise ValueError(f"{path}: cannot read its view (pixel bounds and patch size) "
-                         f"from its JSON files ({e})") from None
+        raise ValueError(
+            f"{path}: cannot read its view (pixel bounds and patch size) from its JSON files ({e})"
+        ) from None
     return view.with_factor(factor)
 
 
@@ -89,10 +103,14 @@ def adapter_base(path: str | os.PathLike) -> Path | None:
         return None
     base = (read_json(path / R3_FILE).get("meta") or {}).get("base") if (path / R3_FILE).is_file() else None
     if not base:
-        raise ValueError(f"{path} holds a LoRA adapter but its {R3_FILE} names no base folder (meta.base); "
-                         "save adapters with Policy.save, or merge them (r3lab export --merge)")
+        raise ValueError(
+            f"{path} holds a LoRA adapter but its {R3_FILE} names no base folder (meta.base); "
+            "save adapters with Policy.save, or merge them (r3lab export --merge)"
+        )
     base = Path(base) if Path(base).is_absolute() else (path / base)
     if not (base / "config.json").is_file():
-        raise FileNotFoundError(f"{path}: its adapter's base folder {base} is missing (it holds the frozen weights "
-                                "the adapter was trained on): copy it back, or point meta.base in r3lab.json at it")
+        raise FileNotFoundError(
+            f"{path}: its adapter's base folder {base} is missing (it holds the frozen weights "
+            "the adapter was trained on): copy it back, or point meta.base in r3lab.json at it"
+        )
     return base.resolve()

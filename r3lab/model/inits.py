@@ -5,6 +5,7 @@ and are off by default: a sine-cosine or pixel-Fourier start for Qwen3-VL's lear
 whole-number tokens with Fourier embeddings (Pix2Seq-style location tokens written as numbers), and a
 larger initial gain of Qwen3's per-head q/k norms (sharper attention from the start).
 """
+
 from __future__ import annotations
 
 import torch
@@ -33,8 +34,9 @@ def initialise(model, cfg, tok, view: ViewConfig) -> None:
         _qk_gain(model, cfg.qk_norm_init)
 
 
-def fourier_features(values: torch.Tensor, n_freq: int, period_min: float = 2.5, period_max: float = 250.0
-                     ) -> torch.Tensor:
+def fourier_features(
+    values: torch.Tensor, n_freq: int, period_min: float = 2.5, period_max: float = 250.0
+) -> torch.Tensor:
     """[sin, cos] of `values` at `n_freq` periods from period_min to period_max (geometric): (..., 2 n_freq)."""
     periods = period_min * (period_max / period_min) ** (torch.arange(n_freq, dtype=torch.float64) / max(1, n_freq - 1))
     a = values.double().unsqueeze(-1) * (2 * torch.pi / periods)
@@ -55,8 +57,9 @@ def _lecun_init(model) -> None:
         for name, m in root.named_modules():
             if isinstance(m, (torch.nn.Linear, torch.nn.Conv3d, torch.nn.Conv2d)):
                 std = m.weight[0].numel() ** -0.5
-                if name.endswith(("attn.proj", "down_proj", "o_proj", "mlp.linear_fc2", "self_attn.out_proj",
-                                  "mlp.fc2")):
+                if name.endswith(
+                    ("attn.proj", "down_proj", "o_proj", "mlp.linear_fc2", "self_attn.out_proj", "mlp.fc2")
+                ):
                     std /= (2 * depth) ** 0.5
                 m.weight.normal_(0.0, std)
                 if m.bias is not None:
@@ -82,18 +85,20 @@ def _sincos_init(model) -> None:
     def axis(v):
         a = v.reshape(-1, 1) * freqs
         return torch.cat([a.sin(), a.cos()], 1)
+
     emb.weight.copy_(torch.cat([axis(rows), axis(cols)], 1).to(emb.weight.dtype))
 
 
 def _grid(model, what: str):
     emb = getattr(model.model.visual, "pos_embed", None)
     if emb is None:
-        raise ValueError(f"TinyConfig.pos_init={short(what)} needs family='qwen3_vl' (the only family with a "
-                         f"pos_embed)")
+        raise ValueError(
+            f"TinyConfig.pos_init={short(what)} needs family='qwen3_vl' (the only family with a pos_embed)"
+        )
     n, dim = emb.weight.shape
     if dim % 4:
         raise ValueError(f"pos_init={short(what)} needs vision_hidden divisible by 4, got {dim}")
-    return emb, n, dim, int(round(n ** 0.5))
+    return emb, n, dim, int(round(n**0.5))
 
 
 @torch.no_grad()
@@ -101,7 +106,7 @@ def _fourier_grid(model, view: ViewConfig) -> None:
     """The position grid as the number tokens' Fourier code, in pixels of the largest main view: grid
     point i sits at pixel (i + 0.5) * side_px / side, so a patch's code is its centre's coordinate's."""
     emb, n, dim, side = _grid(model, "fourier")
-    px = (torch.arange(side, dtype=torch.float64) + 0.5) * view.max_pixels ** 0.5 / side
+    px = (torch.arange(side, dtype=torch.float64) + 0.5) * view.max_pixels**0.5 / side
     code = fourier_features(px, dim // 4)  # (side, dim / 2)
     rows = code.unsqueeze(1).expand(side, side, -1)
     cols = code.unsqueeze(0).expand(side, side, -1)
@@ -118,7 +123,7 @@ def _fourier_numbers(model, tok, cfg) -> None:
     vocab = tok.get_vocab()
     n_freq = 16
     for n in range(cfg.max_number + 1):
-        feats = fourier_features(torch.tensor(float(n)), n_freq).to(emb.dtype) / n_freq ** 0.5
+        feats = fourier_features(torch.tensor(float(n)), n_freq).to(emb.dtype) / n_freq**0.5
         for form in (str(n), "\u0120" + str(n)):  # bare, and after a space (byte-level BPE's space mark)
             if form in vocab:
                 emb[vocab[form], : 2 * n_freq] = feats

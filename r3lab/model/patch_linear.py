@@ -6,6 +6,7 @@ convolution's backward is several times slower than the same product done by `F.
 was a sixth of a training step; `benchmarks/train_step.py`). `linear_patch_embeds` swaps the class of those
 convolutions in place: the parameters, their names, hooks and the saved checkpoints stay the same.
 """
+
 from __future__ import annotations
 
 import torch
@@ -24,8 +25,14 @@ class PatchConv3d(torch.nn.Conv3d):
 
 
 def _is_patchwise(m: torch.nn.Module) -> bool:
-    return (type(m) is torch.nn.Conv3d and tuple(m.kernel_size) == tuple(m.stride) and m.groups == 1
-            and tuple(m.padding) == (0, 0, 0) and tuple(m.dilation) == (1, 1, 1) and m.padding_mode == "zeros")
+    return (
+        type(m) is torch.nn.Conv3d
+        and tuple(m.kernel_size) == tuple(m.stride)
+        and m.groups == 1
+        and tuple(m.padding) == (0, 0, 0)
+        and tuple(m.dilation) == (1, 1, 1)
+        and m.padding_mode == "zeros"
+    )
 
 
 def linear_patch_embeds(model: torch.nn.Module) -> int:

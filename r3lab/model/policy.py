@@ -4,6 +4,7 @@ One handle for r3-tiny (`r3lab.model.tiny`) and for any local Qwen2-VL / Qwen2.5
 The processor is always assembled from its parts: without torchvision `AutoProcessor` silently
 returns a bare tokenizer and the stock processor cannot be built (DEVELOPERS.md, Set-up).
 """
+
 from __future__ import annotations
 
 import json
@@ -21,16 +22,22 @@ from ..core.files import given_path, plain_mode
 from ..core.prompt import PromptConfig
 from ..core.regions import ViewConfig
 from .families import IM_END, rules_for, translate_end
-from .patch_linear import linear_patch_embeds
 from .folder import EXPECTED_FILES, LATEST, R3_FILE, R3_FORMAT, adapter_base, check_files, default_view, read_extra
+from .patch_linear import linear_patch_embeds
 from .weights import check_coverage, read_json, strict_from_pretrained
 
 # model_type values load_policy accepts -> the frame their crop calls default to when a folder has no
 # r3lab.json: Qwen2.5-VL writes model-input pixels; Qwen3-VL and Qwen3.5 write relative 0-1000. Qwen2-VL's own
 # grounding was relative too, but r3lab has always read its bbox_2d calls as pixels: kept, as it was.
 # Idefics3 / SmolVLM has no grounding format of its own: absolute pixels, bare JSON, as r3-tiny.
-FAMILY_COORDS = {"qwen2_vl": "absolute", "qwen2_5_vl": "absolute", "qwen3_vl": "relative", "qwen3_5": "relative",
-                 "idefics3": "absolute", "smolvlm": "absolute"}
+FAMILY_COORDS = {
+    "qwen2_vl": "absolute",
+    "qwen2_5_vl": "absolute",
+    "qwen3_vl": "relative",
+    "qwen3_5": "relative",
+    "idefics3": "absolute",
+    "smolvlm": "absolute",
+}
 FAMILIES = tuple(FAMILY_COORDS)
 SUPPORTED = "Qwen2-VL, Qwen2.5-VL, Qwen3-VL, Qwen3.5, SmolVLM (Idefics3)"  # FAMILIES, as users know them
 
@@ -60,8 +67,10 @@ class Policy:
         self._geometry = self.rules.geometry(self.model.config)
         self.view = self.view.with_factor(self.patch_size * self.merge_size)
         if self.prompt.chat != self.rules.chat:
-            raise ValueError(f"PromptConfig.chat = {self.prompt.chat!r}, but a {self.model.config.model_type} model "
-                             f"speaks {self.rules.chat!r}: build the prompt with chat={self.rules.chat!r}")
+            raise ValueError(
+                f"PromptConfig.chat = {self.prompt.chat!r}, but a {self.model.config.model_type} model "
+                f"speaks {self.rules.chat!r}: build the prompt with chat={self.rules.chat!r}"
+            )
         tok = self.tokenizer
         self._end = self.rules.end_token()
         self._ids = {t: tok.convert_tokens_to_ids(t) for t in ("<|im_start|>", self._end, "<|endoftext|>")}
@@ -142,8 +151,10 @@ class Policy:
         for im in images:
             f = self.view.factor
             if im.width % f or im.height % f:
-                raise ValueError(f"image of size {im.size} is not at a model-input size (multiples of {f}); "
-                                 "resize it with r3lab.core.smart_resize first")
+                raise ValueError(
+                    f"image of size {im.size} is not at a model-input size (multiples of {f}); "
+                    "resize it with r3lab.core.smart_resize first"
+                )
         return self.rules.encode_images(self, images)
 
     def vision_inputs(self, pixel_values: torch.Tensor, grids) -> dict:
@@ -167,8 +178,12 @@ class Policy:
         if self.rules.chat == "smolvlm":
             from transformers import Idefics3Processor
 
-            return Idefics3Processor(self.image_processor, self.tokenizer, image_seq_len=self.rules.tile_tokens(self),
-                                     chat_template=self.tokenizer.chat_template)
+            return Idefics3Processor(
+                self.image_processor,
+                self.tokenizer,
+                image_seq_len=self.rules.tile_tokens(self),
+                chat_template=self.tokenizer.chat_template,
+            )
         return R3Processor(self.image_processor, self.tokenizer, chat_template=self.tokenizer.chat_template)
 
     # -- persistence ---------------------------------------------------------------------------
@@ -213,21 +228,35 @@ def save_base(policy: Policy, folder: str | os.PathLike) -> Path:
     policy.image_processor.save_pretrained(folder)
     plain_mode(*folder.glob("*.safetensors"))
     meta = {k: v for k, v in policy.meta.items() if k not in ("lora", "base", "path")}
-    (folder / R3_FILE).write_text(json.dumps({"format_version": R3_FORMAT, "view": asdict(policy.view),
-                                              "prompt": asdict(policy.prompt), "meta": meta}, indent=2))
+    (folder / R3_FILE).write_text(
+        json.dumps(
+            {"format_version": R3_FORMAT, "view": asdict(policy.view), "prompt": asdict(policy.prompt), "meta": meta},
+            indent=2,
+        )
+    )
     return folder
 
 
 def build_image_processor(view: ViewConfig, patch_size: int = 14, merge_size: int = 2):
     from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
 
-    return Qwen2VLImageProcessorPil(min_pixels=view.min_pixels, max_pixels=view.max_pixels, patch_size=patch_size,
-                                    temporal_patch_size=2, merge_size=merge_size)
+    return Qwen2VLImageProcessorPil(
+        min_pixels=view.min_pixels,
+        max_pixels=view.max_pixels,
+        patch_size=patch_size,
+        temporal_patch_size=2,
+        merge_size=merge_size,
+    )
 
 
-def load_policy(path: str | os.PathLike, view: ViewConfig | None = None, dtype: torch.dtype | str | None = None,
-                device: str | torch.device | None = None, attn_implementation: str | None = None,
-                bits: int = 0) -> Policy:
+def load_policy(
+    path: str | os.PathLike,
+    view: ViewConfig | None = None,
+    dtype: torch.dtype | str | None = None,
+    device: str | torch.device | None = None,
+    attn_implementation: str | None = None,
+    bits: int = 0,
+) -> Policy:
     """Load r3-tiny or any local Qwen2-VL / Qwen2.5-VL / Qwen3-VL / Qwen3.5 checkpoint folder, offline.
 
     `path` may also be a training run's out_dir: its `latest` checkpoint is loaded. A LoRA checkpoint
@@ -246,17 +275,22 @@ def load_policy(path: str | os.PathLike, view: ViewConfig | None = None, dtype: 
     if adapter_base(path) is not None:
         return _load_adapted(path, view, dtype, device, attn_implementation, bits)
     if not (path / "config.json").is_file():
-        raise FileNotFoundError(f"{path} has no config.json: expected a checkpoint folder of a supported family "
-                                f"({SUPPORTED}) or an r3lab training run, holding {EXPECTED_FILES}")
+        raise FileNotFoundError(
+            f"{path} has no config.json: expected a checkpoint folder of a supported family "
+            f"({SUPPORTED}) or an r3lab training run, holding {EXPECTED_FILES}"
+        )
     check_files(path)
     model_type = read_json(path / "config.json").get("model_type")
     if model_type not in FAMILIES:
-        raise ValueError(f"{path} holds a {model_type!r} model; r3lab expects model_type "
-                         + ", ".join(repr(f) for f in FAMILIES))
+        raise ValueError(
+            f"{path} holds a {model_type!r} model; r3lab expects model_type " + ", ".join(repr(f) for f in FAMILIES)
+        )
     if not any(path.glob("*.safetensors")):
         if any(path.glob("*.bin")) or any(path.glob("*.pt")):  # torch pickles: loading one can run code
-            raise ValueError(f"{path} holds only pickled *.bin/*.pt weights; r3lab loads safetensors only. Convert "
-                             "them once where you trust the file: model.save_pretrained(folder) writes safetensors")
+            raise ValueError(
+                f"{path} holds only pickled *.bin/*.pt weights; r3lab loads safetensors only. Convert "
+                "them once where you trust the file: model.save_pretrained(folder) writes safetensors"
+            )
         raise FileNotFoundError(f"{path} has a config but no weights: expected {EXPECTED_FILES}")
     check_coverage(path)  # the weights cover the model config.json describes: before anything is built
     kw = dict(local_files_only=True)
@@ -281,15 +315,21 @@ def load_policy(path: str | os.PathLike, view: ViewConfig | None = None, dtype: 
         if view is None and "view" in extra:
             view = ViewConfig(**{k: v for k, v in extra["view"].items() if k in {f.name for f in fields(ViewConfig)}})
         elif view is None:
-            view = default_view(getattr(improc, "size", None) or {},
-                                {"max_image_size": getattr(improc, "max_image_size", None)})
+            view = default_view(
+                getattr(improc, "size", None) or {}, {"max_image_size": getattr(improc, "max_image_size", None)}
+            )
         # r3lab.json written before frames were a setting: absolute (r3-tiny and its checkpoints were trained so);
         # a folder without one (a released checkpoint): its family's own frame and chat
-        prompt = PromptConfig(**extra["prompt"]) if "prompt" in extra else \
-            PromptConfig(calls=CallStyle(coords=FAMILY_COORDS[model_type]), chat=rules_for(model_type).chat)
+        prompt = (
+            PromptConfig(**extra["prompt"])
+            if "prompt" in extra
+            else PromptConfig(calls=CallStyle(coords=FAMILY_COORDS[model_type]), chat=rules_for(model_type).chat)
+        )
     except (TypeError, ValueError, AttributeError) as e:
-        raise ValueError(f"{path / R3_FILE}: its view or prompt cannot be used ({e}); fix or delete that file "
-                         "(without it the image processor's pixel bounds and the default prompt are used)") from None
+        raise ValueError(
+            f"{path / R3_FILE}: its view or prompt cannot be used ({e}); fix or delete that file "
+            "(without it the image processor's pixel bounds and the default prompt are used)"
+        ) from None
     meta = dict(extra.get("meta", {}), path=str(path))
     return Policy(model, tok, improc, view, prompt, meta)
 
@@ -305,8 +345,9 @@ def _load_adapted(path: Path, view, dtype, device, attn_implementation, bits) ->
     extra = read_extra(path)
     try:
         if view is None and "view" in extra:
-            policy.view = ViewConfig(**{k: v for k, v in extra["view"].items()
-                                        if k in {f.name for f in fields(ViewConfig)}}).with_factor(policy.view.factor)
+            policy.view = ViewConfig(
+                **{k: v for k, v in extra["view"].items() if k in {f.name for f in fields(ViewConfig)}}
+            ).with_factor(policy.view.factor)
         if "prompt" in extra:
             policy.prompt = PromptConfig(**extra["prompt"])
     except (TypeError, ValueError, AttributeError) as e:

@@ -7,6 +7,7 @@ trains its tokenizer without depending on the data generator, as a real model sh
 Digits never merge by default (one token per digit, as Qwen's own tokenizers split numbers);
 `max_number` makes every whole number up to it one token instead (location tokens written as numbers).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -15,15 +16,32 @@ from typing import Iterable
 CORPUS = Path(__file__).with_name("corpus.txt")
 
 SPECIAL_TOKENS = [
-    "<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|object_ref_start|>", "<|object_ref_end|>",
-    "<|box_start|>", "<|box_end|>", "<|quad_start|>", "<|quad_end|>", "<|vision_start|>",
-    "<|vision_end|>", "<|vision_pad|>", "<|image_pad|>", "<|video_pad|>",
+    "<|endoftext|>",
+    "<|im_start|>",
+    "<|im_end|>",
+    "<|object_ref_start|>",
+    "<|object_ref_end|>",
+    "<|box_start|>",
+    "<|box_end|>",
+    "<|quad_start|>",
+    "<|quad_end|>",
+    "<|vision_start|>",
+    "<|vision_end|>",
+    "<|vision_pad|>",
+    "<|image_pad|>",
+    "<|video_pad|>",
 ]
 TAG_TOKENS = ["<think>", "</think>", "<answer>", "</answer>"]  # plain text, but one token each in r3-tiny
 # SmolVLM's (SmolLM2's tokenizer plus Idefics3's image tokens): the tiny SmolVLM is built with these instead
-SMOLVLM_TOKENS = (["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<fake_token_around_image>", "<image>",
-                   "<global-img>", "<end_of_utterance>"]
-                  + [f"<row_{i}_col_{j}>" for i in range(1, 7) for j in range(1, 7)])
+SMOLVLM_TOKENS = [
+    "<|endoftext|>",
+    "<|im_start|>",
+    "<|im_end|>",
+    "<fake_token_around_image>",
+    "<image>",
+    "<global-img>",
+    "<end_of_utterance>",
+] + [f"<row_{i}_col_{j}>" for i in range(1, 7) for j in range(1, 7)]
 # SmolVLM-Instruct's chat template (Idefics3): "<|im_start|>User:<image>...<end_of_utterance>\nAssistant:"
 SMOLVLM_CHAT_TEMPLATE = (
     "<|im_start|>{% for message in messages %}{{message['role'] | capitalize}}"
@@ -53,8 +71,9 @@ def corpus_lines() -> list[str]:
     return CORPUS.read_bytes().decode("utf-8").split("\n")[:-1]  # bytes: no newline translation
 
 
-def build_tokenizer(lines: Iterable[str] | None = None, vocab_size: int = 1024, max_number: int = 0,
-                    family: str = "qwen"):
+def build_tokenizer(
+    lines: Iterable[str] | None = None, vocab_size: int = 1024, max_number: int = 0, family: str = "qwen"
+):
     """Byte-level BPE trained on `lines` (default: `corpus_lines()`).
 
     max_number 0: digits never merge; max_number N: every whole number 0..N, bare and after a space,
@@ -74,17 +93,34 @@ def build_tokenizer(lines: Iterable[str] | None = None, vocab_size: int = 1024, 
         lines += [" ".join(nums)] * 40 + ["[" + n + "," for n in nums] * 20
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size, special_tokens=SMOLVLM_TOKENS if smol else SPECIAL_TOKENS,
+        vocab_size=vocab_size,
+        special_tokens=SMOLVLM_TOKENS if smol else SPECIAL_TOKENS,
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
     tok.train_from_iterator(lines, trainer=trainer)
-    extra = {"image_token": "<image>", "fake_image_token": "<fake_token_around_image>",
-             "global_image_token": "<global-img>", "end_of_utterance_token": "<end_of_utterance>"} if smol else \
-        {"image_token": "<|image_pad|>", "video_token": "<|video_pad|>", "vision_bos_token": "<|vision_start|>",
-         "vision_eos_token": "<|vision_end|>"}
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<end_of_utterance>" if smol else "<|im_end|>",
-                                   pad_token="<|endoftext|>", unk_token=None, extra_special_tokens=extra)
+    extra = (
+        {
+            "image_token": "<image>",
+            "fake_image_token": "<fake_token_around_image>",
+            "global_image_token": "<global-img>",
+            "end_of_utterance_token": "<end_of_utterance>",
+        }
+        if smol
+        else {
+            "image_token": "<|image_pad|>",
+            "video_token": "<|video_pad|>",
+            "vision_bos_token": "<|vision_start|>",
+            "vision_eos_token": "<|vision_end|>",
+        }
+    )
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        eos_token="<end_of_utterance>" if smol else "<|im_end|>",
+        pad_token="<|endoftext|>",
+        unk_token=None,
+        extra_special_tokens=extra,
+    )
     fast.add_tokens(TAG_TOKENS)
     fast.chat_template = SMOLVLM_CHAT_TEMPLATE if smol else CHAT_TEMPLATE
     fast.model_max_length = 32768

@@ -8,6 +8,7 @@ is refused at once), then every name and shape against the model built on the me
 `strict_from_pretrained` refuses what transformers reports missing, unexpected or mis-shaped after loading.
 Every refusal names the folder and the tensors.
 """
+
 from __future__ import annotations
 
 import json
@@ -17,6 +18,7 @@ import re
 from pathlib import Path
 
 import torch
+
 from ..core.settings import short
 
 RECOPY = "copy the checkpoint folder again, or save it anew where it was made"
@@ -55,26 +57,38 @@ def read_header(folder: str | os.PathLike, pattern: str = "*.safetensors") -> di
 # sizes far beyond any published model's (the largest hold ~130 layers, hidden sizes of ~16k, vocabularies of
 # ~260k): a config.json past them is damaged or edited, and building its model, even on the meta device where
 # nothing is allocated, would create every layer one by one and not end.
-SIZE_BOUNDS = {"num_hidden_layers": 1024, "depth": 1024, "hidden_size": 1 << 17, "out_hidden_size": 1 << 17,
-               "intermediate_size": 1 << 20, "vocab_size": 1 << 24, "num_attention_heads": 1024,
-               "num_key_value_heads": 1024, "num_heads": 1024, "head_dim": 1 << 14}
+SIZE_BOUNDS = {
+    "num_hidden_layers": 1024,
+    "depth": 1024,
+    "hidden_size": 1 << 17,
+    "out_hidden_size": 1 << 17,
+    "intermediate_size": 1 << 20,
+    "vocab_size": 1 << 24,
+    "num_attention_heads": 1024,
+    "num_key_value_heads": 1024,
+    "num_heads": 1024,
+    "head_dim": 1 << 14,
+}
 
 
 def check_config_sizes(config: dict, path: str | os.PathLike) -> None:
     """ValueError naming `path` (a config.json) and the field when a size it claims is not a whole number from 1
     to its bound in SIZE_BOUNDS (the model's own, its text_config's and its vision_config's): before anything
     is built or counted from it."""
-    parts = [("", config)] + [(f"{k}.", config[k]) for k in ("text_config", "vision_config")
-                              if isinstance(config.get(k), dict)]
+    parts = [("", config)] + [
+        (f"{k}.", config[k]) for k in ("text_config", "vision_config") if isinstance(config.get(k), dict)
+    ]
     for prefix, part in parts:
         for key, bound in SIZE_BOUNDS.items():
             value = part.get(key)
             if value is None:
                 continue
             if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= bound:
-                raise ValueError(f"{path}: {prefix}{key} = {short(value)} is not a size r3lab builds: expected a whole "
-                                 f"number from 1 to {bound:,} (far beyond any published model). The file is damaged "
-                                 f"or was edited; {RECOPY}")
+                raise ValueError(
+                    f"{path}: {prefix}{key} = {short(value)} is not a size r3lab builds: expected a whole "
+                    f"number from 1 to {bound:,} (far beyond any published model). The file is damaged "
+                    f"or was edited; {RECOPY}"
+                )
 
 
 def _layer_counts(config: dict) -> dict[str, tuple[str, int]]:
@@ -82,8 +96,10 @@ def _layer_counts(config: dict) -> dict[str, tuple[str, int]]:
     out = {}
     text = config.get("text_config") or config
     if isinstance(text.get("num_hidden_layers"), int):
-        out["text"] = ("text_config.num_hidden_layers" if "text_config" in config else "num_hidden_layers",
-                       text["num_hidden_layers"])
+        out["text"] = (
+            "text_config.num_hidden_layers" if "text_config" in config else "num_hidden_layers",
+            text["num_hidden_layers"],
+        )
     vision = config.get("vision_config") or {}
     for name in ("depth", "num_hidden_layers"):
         if isinstance(vision.get(name), int):
@@ -93,12 +109,16 @@ def _layer_counts(config: dict) -> dict[str, tuple[str, int]]:
 
 
 def _refuse(folder: Path, what: str, missing=(), unexpected=(), mismatched=()) -> None:
-    parts = [f"{len(v)} {label} ({', '.join(map(str, v[:5]))}{', ...' if len(v) > 5 else ''})"
-             for label, v in (("missing", list(missing)), ("unexpected", list(unexpected)),
-                              ("mis-shaped", list(mismatched))) if v]
-    raise ValueError(f"{folder}: its weights do not cover the model its config.json describes ({what}): "
-                     f"{'; '.join(parts) or 'see above'}. The checkpoint is incomplete, or config.json was edited "
-                     f"to another size; {RECOPY}")
+    parts = [
+        f"{len(v)} {label} ({', '.join(map(str, v[:5]))}{', ...' if len(v) > 5 else ''})"
+        for label, v in (("missing", list(missing)), ("unexpected", list(unexpected)), ("mis-shaped", list(mismatched)))
+        if v
+    ]
+    raise ValueError(
+        f"{folder}: its weights do not cover the model its config.json describes ({what}): "
+        f"{'; '.join(parts) or 'see above'}. The checkpoint is incomplete, or config.json was edited "
+        f"to another size; {RECOPY}"
+    )
 
 
 def check_layer_counts(folder: Path, config: dict, shapes: dict) -> None:
@@ -116,9 +136,12 @@ def check_layer_counts(folder: Path, config: dict, shapes: dict) -> None:
             continue
         lost = sorted(set(range(want)) - have)
         extra = sorted(have - set(range(want)))
-        _refuse(folder, f"config.json's {field} = {want}, the files hold {len(have)} under {prefix}",
-                missing=[f"{prefix}.{i}.*" for i in lost],
-                unexpected=[f"{prefix}.{i}.*" for i in extra])
+        _refuse(
+            folder,
+            f"config.json's {field} = {want}, the files hold {len(have)} under {prefix}",
+            missing=[f"{prefix}.{i}.*" for i in lost],
+            unexpected=[f"{prefix}.{i}.*" for i in extra],
+        )
 
 
 def check_coverage(folder: str | os.PathLike, model_class=None) -> None:
@@ -136,8 +159,11 @@ def check_coverage(folder: str | os.PathLike, model_class=None) -> None:
     except (ValueError, TypeError, KeyError) as e:  # transformers' own checks of the config (layer_types, ...)
         raise ValueError(f"{folder / 'config.json'} is not a valid configuration ({e}); {RECOPY}") from None
     with torch.device("meta"):  # names and shapes only: nothing is allocated
-        model = model_class._from_config(config) if model_class is not None \
+        model = (
+            model_class._from_config(config)
+            if model_class is not None
             else AutoModelForImageTextToText.from_config(config)
+        )
     aliases: dict[int, list[str]] = {}
     for name, p in model.named_parameters(remove_duplicate=False):  # tied weights: one tensor, several names
         aliases.setdefault(id(p), []).append(name)
@@ -152,8 +178,11 @@ def check_coverage(folder: str | os.PathLike, model_class=None) -> None:
     got = {renamed[k]: (k, s) for k, s in shapes.items()}
     missing = [names[0] for names in aliases.values() if not any(n in got for n in names)]
     unexpected = [k for new, (k, _) in got.items() if new not in want and new not in buffers]
-    mismatched = [f"{k} {list(s)} (the model's {list(want.get(new, buffers.get(new)))})" for new, (k, s) in got.items()
-                  if new in want and want[new] != s or new in buffers and buffers[new] != s]
+    mismatched = [
+        f"{k} {list(s)} (the model's {list(want.get(new, buffers.get(new)))})"
+        for new, (k, s) in got.items()
+        if new in want and want[new] != s or new in buffers and buffers[new] != s
+    ]
     if missing or unexpected or mismatched:
         _refuse(folder, "checked against the safetensors headers", missing, unexpected, mismatched)
 
@@ -179,24 +208,31 @@ def _renamed(model, keys: list[str]) -> dict[str, str] | None:
     return out
 
 
-def strict_from_pretrained(model_class, folder: str | os.PathLike, quantized: bool = False, checked: bool = False,
-                           **kwargs):
+def strict_from_pretrained(
+    model_class, folder: str | os.PathLike, quantized: bool = False, checked: bool = False, **kwargs
+):
     """`model_class.from_pretrained(folder, ...)` from safetensors only, refused (ValueError naming the folder and
     the tensors) when the files leave a tensor to random initialisation, hold one the model lacks or mis-shape one.
     A `quantized` load is checked against the headers only (its quantisation state is no checkpoint tensor);
     `checked`: `check_coverage` has already run."""
     if not checked:
         check_coverage(folder, None if model_class.__name__.startswith("Auto") else model_class)
-    model, info = model_class.from_pretrained(folder, local_files_only=True, use_safetensors=True,
-                                              output_loading_info=True, **kwargs)
+    model, info = model_class.from_pretrained(
+        folder, local_files_only=True, use_safetensors=True, output_loading_info=True, **kwargs
+    )
     if quantized:
         return model
     tied = tied_keys(model)
     missing = [k for k in info.get("missing_keys", ()) if k not in tied]
     mismatched = [str(m) for m in info.get("mismatched_keys", ())]
     if missing or info.get("unexpected_keys") or mismatched:
-        _refuse(Path(folder), "reported by transformers' loader", sorted(missing),
-                sorted(info.get("unexpected_keys") or ()), mismatched)
+        _refuse(
+            Path(folder),
+            "reported by transformers' loader",
+            sorted(missing),
+            sorted(info.get("unexpected_keys") or ()),
+            mismatched,
+        )
     return model
 
 

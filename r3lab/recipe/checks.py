@@ -6,6 +6,7 @@ whether it passes, the one error when it never does, and its lines in the model 
 number meets the bar. A new check is its module and one entry here. This module imports none of them until a check
 is taken (the curriculum's settings are read without torch).
 """
+
 from __future__ import annotations
 
 import importlib
@@ -22,8 +23,9 @@ class CheckError(ValueError):
 
 
 def _control(row: dict) -> str:  # rows written before control was measured have none
-    return (f", control {row['control']} % ({row['control_crop_rate']} % cropped)" if row.get("control") is not None
-            else "")
+    return (
+        f", control {row['control']} % ({row['control_crop_rate']} % cropped)" if row.get("control") is not None else ""
+    )
 
 
 @dataclass(frozen=True)
@@ -47,52 +49,101 @@ class Measure:
 
 MEASURES = {
     "where": Measure(
-        ".ground_check", "centre_on_named", "box centres on the named landmark", "grounding",
-        lambda r, f: (f"the boxes centre on the named landmark in {r['centre_on_named']} % of {f}'s questions",
-                      f"a random landmark: {r['random_landmark_centre']} %"),
+        ".ground_check",
+        "centre_on_named",
+        "box centres on the named landmark",
+        "grounding",
+        lambda r, f: (
+            f"the boxes centre on the named landmark in {r['centre_on_named']} % of {f}'s questions",
+            f"a random landmark: {r['random_landmark_centre']} %",
+        ),
         "so every later stage would crop the wrong landmark",
         'Grounding check (held-out "Where is ...?" questions after each grounding phase)',
-        lambda r: f"box centres on the named landmark {r['centre_on_named']} % (a random landmark: "
-                  f"{r['random_landmark_centre']} %), mean IoU {r['mean_iou']}"),
+        lambda r: (
+            f"box centres on the named landmark {r['centre_on_named']} % (a random landmark: "
+            f"{r['random_landmark_centre']} %), mean IoU {r['mean_iou']}"
+        ),
+    ),
     "read": Measure(
-        ".read_check", "read_accuracy", "close-ups read right", "read",
-        lambda r, f: (f"the policy reads {r['read_accuracy']} % of {f}'s held-out close-ups",
-                      f"chance: {r['chance']} %"),
+        ".read_check",
+        "read_accuracy",
+        "close-ups read right",
+        "read",
+        lambda r, f: (
+            f"the policy reads {r['read_accuracy']} % of {f}'s held-out close-ups",
+            f"chance: {r['chance']} %",
+        ),
         "so SFT would start from a model that cannot read the detail",
         "Read check (held-out close-ups, the crop opened, after each read phase)",
-        lambda r: f"{r['read_accuracy']} % of {r['n']} held-out close-ups read right (chance: {r['chance']} %)"),
+        lambda r: f"{r['read_accuracy']} % of {r['n']} held-out close-ups read right (chance: {r['chance']} %)",
+    ),
     "text_verdict": Measure(
-        ".drill_check", "text_verdict", "verdicts right, as text", "drill",
-        lambda r, f: (f"the policy prefers the true verdict in {r['text_verdict']} % of {f}'s held-out text-only "
-                      f"comparisons", "chance: 50 %"),
+        ".drill_check",
+        "text_verdict",
+        "verdicts right, as text",
+        "drill",
+        lambda r, f: (
+            f"the policy prefers the true verdict in {r['text_verdict']} % of {f}'s held-out text-only comparisons",
+            "chance: 50 %",
+        ),
         "so the comparison phase would start without the verdict",
         "Drill check (held-out comparisons as text, no image, after each drill phase)",
-        lambda r: f"the true verdict preferred in {r['text_verdict']} % of {r['n']} held-out comparisons (chance: "
-                  f"{r['chance']} %)"),
+        lambda r: (
+            f"the true verdict preferred in {r['text_verdict']} % of {r['n']} held-out comparisons (chance: "
+            f"{r['chance']} %)"
+        ),
+    ),
     "verdict": Measure(
-        ".compare_check", "verdict", "verdicts right, both crops in place", "comparison",
-        lambda r, f: (f"the policy prefers the true verdict in {r['verdict']} % of {f}'s held-out comparisons",
-                      "chance: 50 %"),
+        ".compare_check",
+        "verdict",
+        "verdicts right, both crops in place",
+        "comparison",
+        lambda r, f: (
+            f"the policy prefers the true verdict in {r['verdict']} % of {f}'s held-out comparisons",
+            "chance: 50 %",
+        ),
         "so compare_two would stay at chance after SFT",
         "Verdict check (held-out comparisons, both crops in place, after each comparison phase)",
-        lambda r: f"the true verdict preferred in {r['verdict']} % of {r['n']} held-out comparisons (chance: "
-                  f"{r['chance']} %)"),
+        lambda r: (
+            f"the true verdict preferred in {r['verdict']} % of {r['n']} held-out comparisons (chance: {r['chance']} %)"
+        ),
+    ),
     "sft": Measure(
-        ".sft_check", "compare_two", "compare_two answered right", "SFT",
-        lambda r, f: (f"the policy answers {r['compare_two']} % of {f}'s held-out compare_two questions",
-                      f"read_one {r['read_one']} %"),
-        "", "SFT check (held-out questions, greedy with crops, after each SFT phase)",
-        lambda r: f"compare_two {r['compare_two']} %, read_one {r['read_one']} %{_control(r)} of {r['n']} held-out "
-                  f"questions each (crop IoU {r['crop_iou']}, {r['contains_detail']} % of crops on the detail)",
-        ("read_one", "compare_two")),
+        ".sft_check",
+        "compare_two",
+        "compare_two answered right",
+        "SFT",
+        lambda r, f: (
+            f"the policy answers {r['compare_two']} % of {f}'s held-out compare_two questions",
+            f"read_one {r['read_one']} %",
+        ),
+        "",
+        "SFT check (held-out questions, greedy with crops, after each SFT phase)",
+        lambda r: (
+            f"compare_two {r['compare_two']} %, read_one {r['read_one']} %{_control(r)} of {r['n']} held-out "
+            f"questions each (crop IoU {r['crop_iou']}, {r['contains_detail']} % of crops on the detail)"
+        ),
+        ("read_one", "compare_two"),
+    ),
     "sft_read": Measure(
-        ".sft_check", "read_one", "read_one answered right", "read_one",
+        ".sft_check",
+        "read_one",
+        "read_one answered right",
+        "read_one",
         lambda r, f: (f"the policy answers {r['read_one']} % of {f}'s held-out read_one questions", ""),
-        "", "SFT read_one check (read_one learned last; after each read_one phase)",
-        lambda r: f"read_one {r['read_one']} %" + (
-            f", compare_two {r['compare_two']} %{_control(r)} of {r['n']} held-out questions each (crop IoU "
-            f"{r['crop_iou']})" if "compare_two" in r else f" of {r['n']} held-out questions"),
-        ("read_one", "compare_two")),
+        "",
+        "SFT read_one check (read_one learned last; after each read_one phase)",
+        lambda r: (
+            f"read_one {r['read_one']} %"
+            + (
+                f", compare_two {r['compare_two']} %{_control(r)} of {r['n']} held-out questions each (crop IoU "
+                f"{r['crop_iou']})"
+                if "compare_two" in r
+                else f" of {r['n']} held-out questions"
+            )
+        ),
+        ("read_one", "compare_two"),
+    ),
 }
 GROUND = "centre_on_named"  # what a check's ground_bar holds to its bar: the "where" measure's metric
 
@@ -121,8 +172,9 @@ def load(logs: str | Path, phase: str) -> list[dict]:
 
 def passes(metrics: dict, check) -> bool:
     """Whether `metrics` meet `check`'s bar and, where it measured the grounding too, its ground_bar."""
-    return metrics[MEASURES[check.measure].metric] >= check.bar and \
-        (not check.ground_bar or metrics.get(GROUND, 100.0) >= check.ground_bar)
+    return metrics[MEASURES[check.measure].metric] >= check.bar and (
+        not check.ground_bar or metrics.get(GROUND, 100.0) >= check.ground_bar
+    )
 
 
 def failure(stage: str, phase, rows: list[dict], logs: str | Path) -> CheckError:
@@ -130,9 +182,11 @@ def failure(stage: str, phase, rows: list[dict], logs: str | Path) -> CheckError
     check, last, m = phase.check, rows[-1], MEASURES[phase.check.measure]
     flag, file = phase.name.replace("_", "-"), Path(logs) / file_of(phase.name)
     if last[m.metric] >= check.bar:  # the grounding measured alongside is what fell short
-        said = (f"the policy's box centres land on the named landmark in {last[GROUND]} % of {file}'s held-out "
-                f"grounding questions (the bar, {phase.name}.check.ground_bar: {check.ground_bar} %; the "
-                f"{m.metric} {last[m.metric]} % passed)")
+        said = (
+            f"the policy's box centres land on the named landmark in {last[GROUND]} % of {file}'s held-out "
+            f"grounding questions (the bar, {phase.name}.check.ground_bar: {check.ground_bar} %; the "
+            f"{m.metric} {last[m.metric]} % passed)"
+        )
         knob = f"--{flag}-ground-bar 0"
     else:
         text, note = m.result(last, file)
@@ -142,7 +196,8 @@ def failure(stage: str, phase, rows: list[dict], logs: str | Path) -> CheckError
     return CheckError(
         f"stage {stage}: after {last['steps']} {m.noun} steps {said}{why}. Run the recipe again with a larger "
         f"--{flag}-rounds or --{flag}-more ({phase.name}.check.rounds / .more; it goes on from the phases in "
-        f"{logs}, nothing is lost), or with {knob} to go on with this model anyway.")
+        f"{logs}, nothing is lost), or with {knob} to go on with this model anyway."
+    )
 
 
 def card_section(phase, rows: list[dict]) -> str:
@@ -150,9 +205,15 @@ def card_section(phase, rows: list[dict]) -> str:
     if not rows:
         return ""
     m = MEASURES[phase.check.measure]
-    lines = [f"- after {r['steps']} {m.noun} steps: {m.line(r)}"
-             + (f"; box centres on the named landmark in {r[GROUND]} % of as many grounding questions"
-                if GROUND in r and m.metric != GROUND else "") for r in rows]
+    lines = [
+        f"- after {r['steps']} {m.noun} steps: {m.line(r)}"
+        + (
+            f"; box centres on the named landmark in {r[GROUND]} % of as many grounding questions"
+            if GROUND in r and m.metric != GROUND
+            else ""
+        )
+        for r in rows
+    ]
     return f"## {m.title}\n" + "\n".join(lines) + "\n\n"
 
 

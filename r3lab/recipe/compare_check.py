@@ -9,23 +9,27 @@ settings if it never is.
 The measurement is teacher-forced: for each held-out comparison (`comparison_sample` with both crops in place,
 the two reads given), whether the policy's log-prob of the true verdict and answer beats that of the flipped one.
 """
+
 from __future__ import annotations
 
 import torch
 
 from ..core.batch import collate
+from ..core.settings import short
 from ..core.trajectory import MODEL, Piece
 from ..data.grounding import comparison_sample
 from ..data.world import WorldConfig
 from ..engine.scoring import TokenScorer, token_logprobs
 from ..train import dist
 from . import ground_check
-from ..core.settings import short
 
 SEED = 30_000  # the held-out comparisons' scenes by default (the recipe's: its comparison phase's check.seed)
 # each true ending's flipped twin (r3lab.data.vlir.COMPARE_END's two templates, and the answer)
-FLIPS = ((", so they are the same.", ", so they are different."), (" too: the same ", ": a different "),
-         ("<answer>yes</answer>", "<answer>no</answer>"))
+FLIPS = (
+    (", so they are the same.", ", so they are different."),
+    (" too: the same ", ": a different "),
+    ("<answer>yes</answer>", "<answer>no</answer>"),
+)
 
 
 def flipped(text: str) -> str:
@@ -48,7 +52,7 @@ def prefers_true(policy, refs, batch: int = 16) -> int:
     try:
         for k in range(0, len(refs), batch):
             trajs = []
-            for ref in refs[k:k + batch]:
+            for ref in refs[k : k + batch]:
                 alt, last = ref.copy(), ref.pieces[-1]
                 text = flipped(last.text)
                 alt.pieces[-1] = Piece(MODEL, text, ids=policy.encode(text), tag=last.tag)
@@ -60,15 +64,22 @@ def prefers_true(policy, refs, batch: int = 16) -> int:
     return right
 
 
-def verdict_accuracy(policy, world: WorldConfig | None = None, n: int = 200, seed: int = SEED,
-                     batch: int = 16) -> dict:
+def verdict_accuracy(policy, world: WorldConfig | None = None, n: int = 200, seed: int = SEED, batch: int = 16) -> dict:
     """% of `n` held-out comparisons whose true verdict the policy scores above the flipped one (chance: 50). In a
     distributed run every rank calls it and scores its share of the batches (the same result on every rank)."""
     if n < 1:
         raise ValueError(f"verdict_accuracy needs n >= 1 comparisons, got {n}")
-    right = sum(prefers_true(policy, [comparison_sample(seed, i, world, policy.view, crops=True)
-                                      .reference(policy.view).tokenize(policy) for i in part], batch)
-                for part in dist.deal(n, batch))
+    right = sum(
+        prefers_true(
+            policy,
+            [
+                comparison_sample(seed, i, world, policy.view, crops=True).reference(policy.view).tokenize(policy)
+                for i in part
+            ],
+            batch,
+        )
+        for part in dist.deal(n, batch)
+    )
     return {"n": n, "verdict": round(100 * dist.all_sum(right) / n, 1), "chance": 50.0}
 
 

@@ -5,13 +5,25 @@ learning rate, and optionally a check measured after it that adds phases while i
 the README's curriculum table (`curriculum_table`) are all drawn from it. Why each default phase is there:
 the research note its `why` names.
 """
+
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
 
-from ..core.settings import (MAX_ROWS, RATE, SEED, SHARE, STEPS, WHY, check_bools, check_choice, check_ranges,
-                             check_text, short)
+from ..core.settings import (
+    MAX_ROWS,
+    RATE,
+    SEED,
+    SHARE,
+    STEPS,
+    WHY,
+    check_bools,
+    check_choice,
+    check_ranges,
+    check_text,
+    short,
+)
 from ..data.grounding import CLOSEUP_STYLES
 from ..data.tasks import ALL_FAMILIES
 from .checks import MEASURES
@@ -52,10 +64,12 @@ class Mix:
         check_choice(self, "source", tuple(SOURCES))
         check_choice(self, "world", WORLDS)
         check_choice(self, "style", CLOSEUP_STYLES)
-        check_ranges(self, ints=dict(samples=(0, MAX_SAMPLES)), floats=dict(closeups=SHARE, pairs=SHARE,
-                                                                             comparisons=SHARE, controls=SHARE,
-                                                                             grounding=SHARE),
-                     why=dict(samples=WHY_SAMPLES))
+        check_ranges(
+            self,
+            ints=dict(samples=(0, MAX_SAMPLES)),
+            floats=dict(closeups=SHARE, pairs=SHARE, comparisons=SHARE, controls=SHARE, grounding=SHARE),
+            why=dict(samples=WHY_SAMPLES),
+        )
         check_bools(self, "marks", "crops", "reads")
         check_weights(self.weights, "Mix.weights")
         check_text(self, "without", 1000)
@@ -68,8 +82,10 @@ class Mix:
 
     def family_weights(self, families: list[str]) -> dict[str, float]:
         """A VLIR phase's weights over the trained `families` (the families held back at 0)."""
-        return {**{f: w for f, w in self.weights.items() if f in families},
-                **{f: 0 for f in self.held if f in families}}
+        return {
+            **{f: w for f, w in self.weights.items() if f in families},
+            **{f: 0 for f in self.held if f in families},
+        }
 
     def describe(self) -> str:
         """The samples in a few words (the curriculum table's data column): its source's words."""
@@ -108,13 +124,17 @@ class Check:
         check_text(self, "since", 100)
         check_text(self, "only", 100)
         if self.only and self.only not in MEASURES[self.measure].parts:
-            raise ValueError(f"Check.only = {short(self.only)}: the {self.measure!r} measure takes alone one of "
-                             f"{list(MEASURES[self.measure].parts) or 'nothing'}")
-        check_ranges(self, ints=dict(n=(0, MAX_CHECK), more=STEPS, rounds=(0, MAX_ROUNDS), seed=SEED,
-                                     more_seed=SEED),
-                     floats=dict(bar=(0.0, 100.0), ground_bar=(0.0, 100.0), early=SHARE), open_high=("early",),
-                     why=dict(n="each is a greedy rollout", more=WHY["steps"], seed=WHY["seed"],
-                              more_seed=WHY["seed"]))
+            raise ValueError(
+                f"Check.only = {short(self.only)}: the {self.measure!r} measure takes alone one of "
+                f"{list(MEASURES[self.measure].parts) or 'nothing'}"
+            )
+        check_ranges(
+            self,
+            ints=dict(n=(0, MAX_CHECK), more=STEPS, rounds=(0, MAX_ROUNDS), seed=SEED, more_seed=SEED),
+            floats=dict(bar=(0.0, 100.0), ground_bar=(0.0, 100.0), early=SHARE),
+            open_high=("early",),
+            why=dict(n="each is a greedy rollout", more=WHY["steps"], seed=WHY["seed"], more_seed=WHY["seed"]),
+        )
 
 
 @dataclass
@@ -132,21 +152,29 @@ class Phase:
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not re.fullmatch(r"[a-z][a-z0-9_]{0,63}", self.name):
-            raise ValueError(f"a phase's name is its flags' prefix and its log folder's suffix: lower-case letters, "
-                             f"digits and _, starting with a letter, at most 64; got {short(self.name)}")
+            raise ValueError(
+                f"a phase's name is its flags' prefix and its log folder's suffix: lower-case letters, "
+                f"digits and _, starting with a letter, at most 64; got {short(self.name)}"
+            )
         self.mix = _read(Mix, self.mix, f"{self.name}.mix")
         if self.check is not None:
             self.check = _read(Check, self.check, f"{self.name}.check")
-        check_ranges(self, ints=dict(steps=STEPS, seed=SEED), floats=dict(lr=RATE),
-                     why=dict(steps=WHY["steps"], seed=WHY["seed"]))
+        check_ranges(
+            self,
+            ints=dict(steps=STEPS, seed=SEED),
+            floats=dict(lr=RATE),
+            why=dict(steps=WHY["steps"], seed=WHY["seed"]),
+        )
         check_text(self, "why", 1000)
         check_text(self, "frozen", 100)
         if bad := [f for f in self.frozen_parts if f not in FROZEN]:
             raise ValueError(f"{self.name}.frozen names {short(bad)}: a phase may leave untrained {list(FROZEN)}")
         c = self.check
         if c is not None and c.n and c.rounds and c.more < 1:
-            raise ValueError(f"{self.name}.check.rounds = {c.rounds} adds phases of {self.name}.check.more steps "
-                             f"(--{_flag(self.name)}-more); it must be >= 1, got {c.more}")
+            raise ValueError(
+                f"{self.name}.check.rounds = {c.rounds} adds phases of {self.name}.check.more steps "
+                f"(--{_flag(self.name)}-more); it must be >= 1, got {c.more}"
+            )
 
     @property
     def frozen_parts(self) -> list[str]:
@@ -173,8 +201,9 @@ class Stage:
         check_ranges(self, ints=dict(batch=(1, MAX_ROWS)), why=dict(batch=WHY["batch"]))
         if not isinstance(self.phases, list) or len(self.phases) > MAX_PHASES:
             raise ValueError(f"a stage's phases are a list of at most {MAX_PHASES} phases, got {short(self.phases)}")
-        self.phases = [_read(Phase, p, str(p.get("name", "a phase"))[:64]) if isinstance(p, dict) else p
-                       for p in self.phases]
+        self.phases = [
+            _read(Phase, p, str(p.get("name", "a phase"))[:64]) if isinstance(p, dict) else p for p in self.phases
+        ]
         if bad := [p for p in self.phases if not isinstance(p, Phase)]:
             raise ValueError(f"a stage's phases must be Phase objects or dicts of their fields, got {short(bad)}")
 
@@ -204,33 +233,78 @@ def anchor(section: str) -> str:
 def base_stage() -> Stage:
     """The base stage: r3-tiny from nothing to grounding, reading the detail from a crop, and the verdict."""
     grounding = "Grounding and binding"
-    return Stage(batch=32, phases=[  # 16 a step do not bind names to objects in 2,000 steps
-        Phase("ground", 2000, 1e-3, Mix(world="grounding", samples=64000), why=grounding,
-              check=Check("where", n=200, bar=80.0, more=500, rounds=4, seed=10_000, more_seed=20)),
-        Phase("pairs", 500, 1e-3, Mix(world="grounding", pairs=0.5), seed=3, why=grounding),
-        Phase("read_first", 400, 1e-3, Mix(closeups=0.75, marks=True, pairs=0.25), seed=4, why="Reading"),
-        Phase("read_focus", 400, 1e-3, Mix(closeups=1.0, controls=0.15), seed=6, why="Reading"),
-        Phase("read", 200, 1e-3, Mix(closeups=0.75, pairs=0.25, controls=0.15), seed=1, why="Reading",
-              check=Check("read", n=200, bar=60.0, more=200, rounds=6, seed=20_000, more_seed=40,
-                          since="read_focus")),
-        Phase("drill", 1000, 5e-4, Mix(source="drill", pairs=0.5), seed=5, why="Comparison", frozen="vision,merger",
-              check=Check("text_verdict", n=200, bar=80.0, more=500, rounds=6, seed=40_000, more_seed=80)),
-        Phase("compare", 300, 1e-3, Mix(closeups=0.75, pairs=0.25, comparisons=0.5, style="rationale", controls=0.15),
-              seed=2, why="Comparison", check=Check("verdict", n=200, bar=85.0, more=300, rounds=4,
-                                                          seed=30_000, more_seed=60, ground_bar=95.0)),
-    ])
+    return Stage(
+        batch=32,
+        phases=[  # 16 a step do not bind names to objects in 2,000 steps
+            Phase(
+                "ground",
+                2000,
+                1e-3,
+                Mix(world="grounding", samples=64000),
+                why=grounding,
+                check=Check("where", n=200, bar=80.0, more=500, rounds=4, seed=10_000, more_seed=20),
+            ),
+            Phase("pairs", 500, 1e-3, Mix(world="grounding", pairs=0.5), seed=3, why=grounding),
+            Phase("read_first", 400, 1e-3, Mix(closeups=0.75, marks=True, pairs=0.25), seed=4, why="Reading"),
+            Phase("read_focus", 400, 1e-3, Mix(closeups=1.0, controls=0.15), seed=6, why="Reading"),
+            Phase(
+                "read",
+                200,
+                1e-3,
+                Mix(closeups=0.75, pairs=0.25, controls=0.15),
+                seed=1,
+                why="Reading",
+                check=Check("read", n=200, bar=60.0, more=200, rounds=6, seed=20_000, more_seed=40, since="read_focus"),
+            ),
+            Phase(
+                "drill",
+                1000,
+                5e-4,
+                Mix(source="drill", pairs=0.5),
+                seed=5,
+                why="Comparison",
+                frozen="vision,merger",
+                check=Check("text_verdict", n=200, bar=80.0, more=500, rounds=6, seed=40_000, more_seed=80),
+            ),
+            Phase(
+                "compare",
+                300,
+                1e-3,
+                Mix(closeups=0.75, pairs=0.25, comparisons=0.5, style="rationale", controls=0.15),
+                seed=2,
+                why="Comparison",
+                check=Check("verdict", n=200, bar=85.0, more=300, rounds=4, seed=30_000, more_seed=60, ground_bar=95.0),
+            ),
+        ],
+    )
 
 
 def sft_stage() -> Stage:
     """The SFT stage: VLIR SFT from the base, compare_two first, read_one last (where R-GRPO has room)."""
     mix, why = {"compare_two": 12}, "The SFT stage: compare_two first, read_one last"
-    return Stage(batch=32, phases=[
-        Phase("sft", 300, 5e-4, Mix(source="vlir", weights=dict(mix), without="read_one"), why=why,
-              check=Check("sft", n=300, bar=88.0, more=100, rounds=5, seed=40_000, more_seed=100)),
-        Phase("sft_read", 0, 2e-4, Mix(source="vlir", weights=dict(mix)), why=why,
-              check=Check("sft_read", n=300, bar=72.0, more=25, rounds=12, seed=40_000, more_seed=200,
-                          only="read_one")),
-    ])
+    return Stage(
+        batch=32,
+        phases=[
+            Phase(
+                "sft",
+                300,
+                5e-4,
+                Mix(source="vlir", weights=dict(mix), without="read_one"),
+                why=why,
+                check=Check("sft", n=300, bar=88.0, more=100, rounds=5, seed=40_000, more_seed=100),
+            ),
+            Phase(
+                "sft_read",
+                0,
+                2e-4,
+                Mix(source="vlir", weights=dict(mix)),
+                why=why,
+                check=Check(
+                    "sft_read", n=300, bar=72.0, more=25, rounds=12, seed=40_000, more_seed=200, only="read_one"
+                ),
+            ),
+        ],
+    )
 
 
 @dataclass
@@ -248,10 +322,17 @@ class RGRPOStage:
     beta: float = 0.0  # KL weight to the SFT model
 
     def __post_init__(self):
-        check_ranges(self, ints=dict(steps=STEPS, batch=(1, MAX_ROWS), group_size=(2, MAX_GROUP)),
-                     floats=dict(lr=RATE, beta=(0.0, 1000.0)),
-                     why=dict(steps=WHY["steps"], batch=WHY["batch"], group_size="a group is rolled out as one batch",
-                              beta="a KL weight above 1000 leaves the reward nothing to move"))
+        check_ranges(
+            self,
+            ints=dict(steps=STEPS, batch=(1, MAX_ROWS), group_size=(2, MAX_GROUP)),
+            floats=dict(lr=RATE, beta=(0.0, 1000.0)),
+            why=dict(
+                steps=WHY["steps"],
+                batch=WHY["batch"],
+                group_size="a group is rolled out as one batch",
+                beta="a KL weight above 1000 leaves the reward nothing to move",
+            ),
+        )
         check_bools(self, "vision")
         check_weights(self.mix, "RGRPOStage.mix")
 
@@ -259,10 +340,16 @@ class RGRPOStage:
 def check_weights(weights, where: str) -> None:
     """A family -> weight mapping: known task families, each a finite number >= 0 (NaN, inf and true are typos:
     drawing samples by them fails only when that stage starts, after the ones before it trained)."""
-    bad = weights if not isinstance(weights, dict) else {
-        k: v for k, v in weights.items() if k not in ALL_FAMILIES or isinstance(v, bool)
-        or not isinstance(v, (int, float)) or not 0 <= v <= 1e6}  # (NaN compares false)
+    bad = (
+        weights
+        if not isinstance(weights, dict)
+        else {
+            k: v
+            for k, v in weights.items()
+            if k not in ALL_FAMILIES or isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 1e6
+        }
+    )  # (NaN compares false)
     if bad or not isinstance(weights, dict):
-        raise ValueError(f"{where} maps task families {list(ALL_FAMILIES)} to finite weights in [0, 1e6]; got "
-                         f"{short(bad)}")
-
+        raise ValueError(
+            f"{where} maps task families {list(ALL_FAMILIES)} to finite weights in [0, 1e6]; got {short(bad)}"
+        )

@@ -11,6 +11,7 @@ drill phases while the bar is not met, and stops with an error naming the settin
 The measurement is teacher-forced, like the verdict check but without images: for each held-out drill
 comparison, whether the policy's log-prob of the true verdict and answer beats that of the flipped one.
 """
+
 from __future__ import annotations
 
 from ..data.grounding import build_drill
@@ -21,16 +22,19 @@ from .compare_check import prefers_true
 SEED = 40_000  # the held-out drill comparisons' scenes by default (the recipe's: its drill phase's check.seed)
 
 
-def text_verdict(policy, world: WorldConfig | None = None, n: int = 200, seed: int = SEED, reads: bool = True,
-                 batch: int = 16) -> dict:
+def text_verdict(
+    policy, world: WorldConfig | None = None, n: int = 200, seed: int = SEED, reads: bool = True, batch: int = 16
+) -> dict:
     """% of `n` held-out text-only comparisons (`build_drill`'s, no image) whose true verdict and answer the policy
     scores above the flipped ones (chance: 50). In a distributed run every rank calls it and scores its share of
     the batches (the same result on every rank)."""
     if n < 1:
         raise ValueError(f"text_verdict needs n >= 1 comparisons, got {n}")
     samples = build_drill(n, seed, world, policy.view, progress=False, reads=reads)
-    right = sum(prefers_true(policy, [samples[i].reference(policy.view).tokenize(policy) for i in part], batch)
-                for part in dist.deal(n, batch))
+    right = sum(
+        prefers_true(policy, [samples[i].reference(policy.view).tokenize(policy) for i in part], batch)
+        for part in dist.deal(n, batch)
+    )
     return {"n": n, "text_verdict": round(100 * dist.all_sum(right) / n, 1), "chance": 50.0}
 
 

@@ -7,6 +7,7 @@ says it trained).
 `from_flat` reads a format-1 dict over `FORMAT_1` as that format ran it, `to_flat` writes a curriculum back in
 format 1 where it can be, `earlier_settings` completes the files written before some settings existed.
 """
+
 from __future__ import annotations
 
 import copy
@@ -18,31 +19,64 @@ from .paths import CURRICULUM, get_setting, set_setting
 FORMAT_1 = {k: v for k, v in json.loads(Path(__file__).with_name("format_1.json").read_text()).items() if k != "about"}
 BASE_LR = ("ground.lr", "pairs.lr", "read_first.lr", "read_focus.lr", "read.lr", "compare.lr")
 ALIASES = {  # format-1 name -> the settings it sets now (a phase's by its name, a stage's or R-GRPO's by theirs)
-    "n_base": ("ground.mix.samples",), "base_closeups": ("ground.mix.closeups",), "base_pairs": ("ground.mix.pairs",),
-    "base_steps": ("ground.steps",), "base_batch": ("base.batch",), "base_lr": BASE_LR,
-    "ground_check": ("ground.check.n",), "ground_min": ("ground.check.bar",), "ground_early": ("ground.check.early",),
-    "ground_more": ("ground.check.more",), "ground_rounds": ("ground.check.rounds",),
-    "pairs_steps": ("pairs.steps",), "pairs_share": ("pairs.mix.pairs", "drill.mix.pairs"),
-    "read_first_steps": ("read_first.steps",), "read_focus_steps": ("read_focus.steps",), "read_steps": ("read.steps",),
-    "read_closeups": ("read_first.mix.closeups", "read.mix.closeups"), "read_check": ("read.check.n",),
-    "read_min": ("read.check.bar",), "read_more": ("read.check.more",), "read_rounds": ("read.check.rounds",),
+    "n_base": ("ground.mix.samples",),
+    "base_closeups": ("ground.mix.closeups",),
+    "base_pairs": ("ground.mix.pairs",),
+    "base_steps": ("ground.steps",),
+    "base_batch": ("base.batch",),
+    "base_lr": BASE_LR,
+    "ground_check": ("ground.check.n",),
+    "ground_min": ("ground.check.bar",),
+    "ground_early": ("ground.check.early",),
+    "ground_more": ("ground.check.more",),
+    "ground_rounds": ("ground.check.rounds",),
+    "pairs_steps": ("pairs.steps",),
+    "pairs_share": ("pairs.mix.pairs", "drill.mix.pairs"),
+    "read_first_steps": ("read_first.steps",),
+    "read_focus_steps": ("read_focus.steps",),
+    "read_steps": ("read.steps",),
+    "read_closeups": ("read_first.mix.closeups", "read.mix.closeups"),
+    "read_check": ("read.check.n",),
+    "read_min": ("read.check.bar",),
+    "read_more": ("read.check.more",),
+    "read_rounds": ("read.check.rounds",),
     "base_controls": ("read_focus.mix.controls", "read.mix.controls", "compare.mix.controls"),
-    "compare_drill_steps": ("drill.steps",), "compare_drill_lr": ("drill.lr",),
-    "compare_drill_reads": ("drill.mix.reads",), "drill_ground_share": ("drill.mix.grounding",),
-    "drill_check": ("drill.check.n",), "drill_min": ("drill.check.bar",), "drill_more": ("drill.check.more",),
+    "compare_drill_steps": ("drill.steps",),
+    "compare_drill_lr": ("drill.lr",),
+    "compare_drill_reads": ("drill.mix.reads",),
+    "drill_ground_share": ("drill.mix.grounding",),
+    "drill_check": ("drill.check.n",),
+    "drill_min": ("drill.check.bar",),
+    "drill_more": ("drill.check.more",),
     "drill_rounds": ("drill.check.rounds",),
-    "compare_steps": ("compare.steps",), "compare_share": ("compare.mix.comparisons",),
-    "compare_crops": ("compare.mix.crops",), "compare_closeups": ("compare.mix.style",),
-    "compare_closeup_share": ("compare.mix.closeups",), "compare_check": ("compare.check.n",),
-    "compare_min": ("compare.check.bar",), "compare_ground_min": ("compare.check.ground_bar",),
-    "compare_more": ("compare.check.more",), "compare_rounds": ("compare.check.rounds",),
-    "sft_mix": ("sft.mix.weights", "sft_read.mix.weights"), "sft_steps": ("sft.steps",), "sft_lr": ("sft.lr",),
-    "sft_batch": ("sft.batch",), "sft_check": ("sft.check.n", "sft_read.check.n"), "sft_min": ("sft.check.bar",),
-    "sft_more": ("sft.check.more",), "sft_rounds": ("sft.check.rounds",),
-    "sft_read_rounds": ("sft_read.check.rounds",), "sft_read_more": ("sft_read.check.more",),
-    "sft_read_min": ("sft_read.check.bar",), "sft_read_lr": ("sft_read.lr",),
-    "rgrpo_steps": ("rgrpo.steps",), "rgrpo_lr": ("rgrpo.lr",), "rgrpo_batch": ("rgrpo.batch",),
-    "group_size": ("rgrpo.group_size",), "rgrpo_vision": ("rgrpo.vision",), "rgrpo_mix": ("rgrpo.mix",),
+    "compare_steps": ("compare.steps",),
+    "compare_share": ("compare.mix.comparisons",),
+    "compare_crops": ("compare.mix.crops",),
+    "compare_closeups": ("compare.mix.style",),
+    "compare_closeup_share": ("compare.mix.closeups",),
+    "compare_check": ("compare.check.n",),
+    "compare_min": ("compare.check.bar",),
+    "compare_ground_min": ("compare.check.ground_bar",),
+    "compare_more": ("compare.check.more",),
+    "compare_rounds": ("compare.check.rounds",),
+    "sft_mix": ("sft.mix.weights", "sft_read.mix.weights"),
+    "sft_steps": ("sft.steps",),
+    "sft_lr": ("sft.lr",),
+    "sft_batch": ("sft.batch",),
+    "sft_check": ("sft.check.n", "sft_read.check.n"),
+    "sft_min": ("sft.check.bar",),
+    "sft_more": ("sft.check.more",),
+    "sft_rounds": ("sft.check.rounds",),
+    "sft_read_rounds": ("sft_read.check.rounds",),
+    "sft_read_more": ("sft_read.check.more",),
+    "sft_read_min": ("sft_read.check.bar",),
+    "sft_read_lr": ("sft_read.lr",),
+    "rgrpo_steps": ("rgrpo.steps",),
+    "rgrpo_lr": ("rgrpo.lr",),
+    "rgrpo_batch": ("rgrpo.batch",),
+    "group_size": ("rgrpo.group_size",),
+    "rgrpo_vision": ("rgrpo.vision",),
+    "rgrpo_mix": ("rgrpo.mix",),
     "beta": ("rgrpo.beta",),
 }
 
@@ -88,8 +122,10 @@ def to_flat(values: dict) -> dict:
     if phases["sft_read"]["check"]["n"] == 0:
         flat["sft_read_rounds"], flat["sft_check"] = 0, phases["sft"]["check"]["n"]
     if from_flat(flat) != {k: values[k] for k in CURRICULUM}:
-        raise ValueError("this curriculum is not format 1's list of phases with other numbers: format 1 cannot "
-                         "hold it (write format 2)")
+        raise ValueError(
+            "this curriculum is not format 1's list of phases with other numbers: format 1 cannot "
+            "hold it (write format 2)"
+        )
     return flat
 
 
@@ -104,12 +140,27 @@ def nested_rollouts(stored: dict) -> dict:
         return dict(stored)
     out = {k: v for k, v in stored.items() if k not in _NESTED_LATER}
     crops, tokens = stored.get("max_crops", 2), stored.get("max_new_tokens", 128)
-    out.setdefault("train_rollout", dict(max_crops=crops, max_new_tokens=tokens, max_segment_tokens=48,
-                                         temperature=stored.get("rgrpo_temperature", 1.0), top_p=1.0))
-    out.setdefault("eval_rollout", dict(max_crops=crops, max_new_tokens=tokens, max_segment_tokens=64,
-                                        temperature=0.0, top_p=1.0))
-    out.setdefault("reward", dict(preset=stored.get("rewards", "code"), region_weight=stored.get("iou_weight", 1.0),
-                                  region=stored.get("region_reward", "iou")))
+    out.setdefault(
+        "train_rollout",
+        dict(
+            max_crops=crops,
+            max_new_tokens=tokens,
+            max_segment_tokens=48,
+            temperature=stored.get("rgrpo_temperature", 1.0),
+            top_p=1.0,
+        ),
+    )
+    out.setdefault(
+        "eval_rollout", dict(max_crops=crops, max_new_tokens=tokens, max_segment_tokens=64, temperature=0.0, top_p=1.0)
+    )
+    out.setdefault(
+        "reward",
+        dict(
+            preset=stored.get("rewards", "code"),
+            region_weight=stored.get("iou_weight", 1.0),
+            region=stored.get("region_reward", "iou"),
+        ),
+    )
     return out
 
 

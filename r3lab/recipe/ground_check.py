@@ -8,6 +8,7 @@ the same way.
 Each question is rolled out by the engine (greedy, no crop executed) and its first crop call judged by the
 crop-call grammar in the policy's own style.
 """
+
 from __future__ import annotations
 
 import random
@@ -22,8 +23,8 @@ from ..data.tasks import make_task
 from ..data.world import WorldConfig, region_input_box
 from ..engine.config import RolloutConfig
 from ..engine.rollouts import rollout
-from ..train import dist
 from ..evaluation.evaluation import contains_detail
+from ..train import dist
 
 
 @dataclass
@@ -49,8 +50,14 @@ def where_question(world: WorldConfig, seed: int, i: int, view) -> dict:
     k = random.Random(f"where:{seed}:{i}").randrange(len(sc.landmarks))
     frame = Frame.of(sc.size, view)
     # no answer is scored (the first box is judged); the landmark named stands in for it
-    sample = Sample(sc, f"Where is the {sc.landmarks[k].name}?", [sc.landmarks[k].name], [sc.region(k)], family="where",
-                    sample_id=f"where-{seed}-{i}")
+    sample = Sample(
+        sc,
+        f"Where is the {sc.landmarks[k].name}?",
+        [sc.landmarks[k].name],
+        [sc.region(k)],
+        family="where",
+        sample_id=f"where-{seed}-{i}",
+    )
     return dict(scene=sc, k=k, frame=frame, box=region_input_box(sc.region(k), frame), sample=sample)
 
 
@@ -82,8 +89,14 @@ def where_metrics(items: list[dict], boxes: list) -> dict:
         on_any += any(inside(lm) for lm in lms)
         contains += contains_detail(fr.to_orig(b), lms[it["k"]].detail.box)  # what the environment would cut
     pct = lambda v: round(100 * v / n, 1)  # noqa: E731
-    return {"mean_iou": round(iou_sum / n, 4), "iou>0.5": pct(hit), "centre_on_named": pct(on_named),
-            "centre_on_any": pct(on_any), "contains_detail": pct(contains), "valid": pct(valid)}
+    return {
+        "mean_iou": round(iou_sum / n, 4),
+        "iou>0.5": pct(hit),
+        "centre_on_named": pct(on_named),
+        "centre_on_any": pct(on_any),
+        "contains_detail": pct(contains),
+        "valid": pct(valid),
+    }
 
 
 def chance(items: list[dict]) -> dict:
@@ -95,8 +108,10 @@ def chance(items: list[dict]) -> dict:
         j = rng.randrange(len(sc.landmarks))
         iou += box_iou(region_input_box(sc.region(j), fr), it["box"])
         named += j == it["k"]
-    return {"random_landmark_iou": round(iou / len(items), 4),
-            "random_landmark_centre": round(100 * named / len(items), 1)}
+    return {
+        "random_landmark_iou": round(iou / len(items), 4),
+        "random_landmark_centre": round(100 * named / len(items), 1),
+    }
 
 
 def evaluate_where(policy, config: WhereConfig | None = None, progress: bool | None = False) -> dict:
@@ -107,8 +122,14 @@ def evaluate_where(policy, config: WhereConfig | None = None, progress: bool | N
     items = [where_question(world, cfg.seed, i, policy.view) for i in range(cfg.n)]
     style = policy.prompt.calls
     budget = max(len(policy.encode(format_crop_call(it["box"], style, it["frame"]) + IM_END)) for it in items[:50]) + 8
-    rcfg = RolloutConfig(group_size=1, greedy=True, max_crops=0, max_new_tokens=budget, max_segment_tokens=budget,
-                         batch_rows=cfg.batch_rows)
+    rcfg = RolloutConfig(
+        group_size=1,
+        greedy=True,
+        max_crops=0,
+        max_new_tokens=budget,
+        max_segment_tokens=budget,
+        batch_rows=cfg.batch_rows,
+    )
     boxes = {}
     for part in dist.deal(len(items), cfg.batch_rows):  # rollout's own batches: the same boxes on any ranks
         trajs = rollout(policy, [items[i]["sample"] for i in part], rcfg, progress=progress)

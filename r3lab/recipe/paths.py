@@ -5,6 +5,7 @@ phase's by the phase's name, in any stage (`read.steps`, `compare.check.bar`, `s
 the per-phase flags (`flag_of`), format 1's names (`format_1.ALIASES`) and a folder's recipe.json compared setting
 by setting (`by_path`) all speak it. `values` is RecipeConfig's fields as plain values (`dataclasses.asdict`).
 """
+
 from __future__ import annotations
 
 from ..core.settings import short
@@ -60,8 +61,9 @@ def _walk(values: dict, path: str) -> tuple[dict, str]:
         if key not in obj:
             raise ValueError(f"{short(path)}: {where} has no setting {short(key)}; known: {sorted(obj)}")
         if obj[key] is None:
-            raise ValueError(f"{short(path)}: phase {short(name)} has no {key}: give it whole ({where}.{key} = "
-                             "{...})")
+            raise ValueError(
+                f"{short(path)}: phase {short(name)} has no {key}: give it whole ({where}.{key} = {{...}})"
+            )
         obj, where = obj[key], f"{where}.{key}"
     if not isinstance(obj, dict):
         raise ValueError(f"{short(path)}: {where} is a value, it has no setting {short(rest[-1])}")
@@ -91,8 +93,14 @@ def by_path(values: dict) -> dict:
     return out
 
 
-CHECK_FLAG = {"n": "check", "bar": "bar", "more": "more", "rounds": "rounds", "early": "early",
-              "ground_bar": "ground-bar"}  # a check's setting -> its flag's suffix (--read-check N: read.check.n)
+CHECK_FLAG = {
+    "n": "check",
+    "bar": "bar",
+    "more": "more",
+    "rounds": "rounds",
+    "early": "early",
+    "ground_bar": "ground-bar",
+}  # a check's setting -> its flag's suffix (--read-check N: read.check.n)
 
 
 def flag_of(path: str) -> str:

@@ -5,6 +5,7 @@ the samples of a phase (and of the phases its check adds).
 comparisons as text); "vlir" reorders the recipe's one VLIR training set (`Recipe.vlir_samples`). A new source is
 one builder and one entry here; `Mix`'s fields say what a phase asks of it.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -40,17 +41,35 @@ def _drawn(c, stage: str, phase, k: int) -> tuple[int, int]:
 def _base(recipe, stage: str, phase, view, k: int) -> list:
     c, mix = recipe.cfg, phase.mix
     n, seed = _drawn(c, stage, phase, k)
-    return build_base(n, seed, mix.closeups, c.world_config(base=mix.world == "grounding"), view=view, pairs=mix.pairs,
-                      progress=recipe.progress, comparisons=mix.comparisons, comparison_crops=mix.crops,
-                      closeup_style=mix.style, controls=mix.controls if "control" in c.family_list else 0.0,
-                      tasks=TaskConfig(read_kinds=("colour",)) if mix.marks else None)
+    return build_base(
+        n,
+        seed,
+        mix.closeups,
+        c.world_config(base=mix.world == "grounding"),
+        view=view,
+        pairs=mix.pairs,
+        progress=recipe.progress,
+        comparisons=mix.comparisons,
+        comparison_crops=mix.crops,
+        closeup_style=mix.style,
+        controls=mix.controls if "control" in c.family_list else 0.0,
+        tasks=TaskConfig(read_kinds=("colour",)) if mix.marks else None,
+    )
 
 
 def _drill(recipe, stage: str, phase, view, k: int) -> list:
     c, mix = recipe.cfg, phase.mix
     n, seed = _drawn(c, stage, phase, k)
-    return build_drill(n, seed, c.world_config(base=mix.world == "grounding"), view, progress=recipe.progress,
-                       reads=mix.reads, grounding=mix.grounding, pairs=mix.pairs)
+    return build_drill(
+        n,
+        seed,
+        c.world_config(base=mix.world == "grounding"),
+        view,
+        progress=recipe.progress,
+        reads=mix.reads,
+        grounding=mix.grounding,
+        pairs=mix.pairs,
+    )
 
 
 def _vlir(recipe, stage: str, phase, view, k: int) -> list:
@@ -62,8 +81,10 @@ def _vlir(recipe, stage: str, phase, view, k: int) -> list:
 
 def _too_few(c, stage: str, phase, n: int, what: str, setting: str) -> None:
     if (batch := getattr(c, stage).batch) > n:
-        raise ValueError(f"{stage}.batch = {batch} (--{stage}-batch) asks for more samples per step than the {n} "
-                         f"{what} phase {phase.name} draws from ({setting}): lower --{stage}-batch or raise {setting}")
+        raise ValueError(
+            f"{stage}.batch = {batch} (--{stage}-batch) asks for more samples per step than the {n} "
+            f"{what} phase {phase.name} draws from ({setting}): lower --{stage}-batch or raise {setting}"
+        )
 
 
 def _check_generated(c, stage: str, phase) -> None:
@@ -74,8 +95,9 @@ def _check_generated(c, stage: str, phase) -> None:
 def _check_vlir(c, stage: str, phase) -> None:
     _too_few(c, stage, phase, c.n_train, "VLIR training samples", "--n-train")
     if not any(w > 0 for w in ({f: 1 for f in c.family_list} | phase.mix.family_weights(c.family_list)).values()):
-        raise ValueError(f"{phase.name}.mix gives every trained family weight 0: {phase.mix.weights}, "
-                         f"without {phase.mix.without!r}")
+        raise ValueError(
+            f"{phase.name}.mix gives every trained family weight 0: {phase.mix.weights}, without {phase.mix.without!r}"
+        )
 
 
 def _world(mix) -> str:
@@ -83,8 +105,9 @@ def _world(mix) -> str:
 
 
 def _describe_base(mix) -> str:
-    parts = [f"comparisons {mix.comparisons:.0%}" + ("" if mix.crops else " (reads as text)")] \
-        if mix.comparisons else []
+    parts = (
+        [f"comparisons {mix.comparisons:.0%}" + ("" if mix.crops else " (reads as text)")] if mix.comparisons else []
+    )
     if mix.closeups:
         kind = "colour-mark close-ups" if mix.marks else "close-ups"
         parts.append(f"{kind} {mix.closeups:.0%}" + (f" ({mix.style})" if mix.style != "answer" else ""))

@@ -8,6 +8,7 @@ met, and stops with an error naming the settings if it never is.
 The measurement is teacher-forced: for each held-out close-up (`closeup_sample`, the crop already opened,
 answered with the class), the answer the policy scores highest among the detail's classes.
 """
+
 from __future__ import annotations
 
 import torch
@@ -25,8 +26,9 @@ SEED = 20_000  # the held-out close-ups' scenes by default (the recipe's: its re
 
 
 @torch.no_grad()
-def read_accuracy(policy, world: WorldConfig | None = None, n: int = 200, seed: int = SEED,
-                  tasks: TaskConfig | None = None) -> dict:
+def read_accuracy(
+    policy, world: WorldConfig | None = None, n: int = 200, seed: int = SEED, tasks: TaskConfig | None = None
+) -> dict:
     """% of `n` held-out close-ups whose true class the policy scores highest; with `chance` (100 / classes). In a
     distributed run every rank calls it and scores its share of the close-ups (the same result on every rank)."""
     if n < 1:

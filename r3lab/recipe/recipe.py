@@ -23,6 +23,7 @@ training) with bootstrap 95% intervals; `out/eval/<row>.json` per row, `out/resu
 for all. With `parallel` > 1, stages and evaluations run as that many processes (one thread each); the base and
 SFT stages run as that many DDP ranks, and each of their checks deals its held-out questions out over them.
 """
+
 from __future__ import annotations
 
 import json
@@ -34,25 +35,25 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from ..core.env import progress_disabled, seed_everything
-from ..core.prompt import PromptConfig
 from ..core.files import atomic_write_text, file_lock
+from ..core.jobs import run_jobs
+from ..core.prompt import PromptConfig
+from ..core.settings import short
 from ..data.vlir import build_samples
+from ..evaluation.ablations import oracle_boxes, random_boxes
+from ..evaluation.evaluation import evaluate
 from ..model.policy import load_policy
 from ..model.tiny import build_tiny
 from ..train import dist
 from ..train.rgrpo import train as train_rgrpo
 from ..train.sft import train as train_sft
 from . import checks
-from ..evaluation.ablations import oracle_boxes, random_boxes
-from ..evaluation.evaluation import evaluate
-from ..core.jobs import run_jobs
 from .phase_data import phase_samples
 from .recipe_config import MODEL_OF, R3_TINY, ROWS, STAGES, RecipeConfig
 from .recipe_folder import check_folder, read_recipe
 from .recipe_format import FORMAT_VERSION
 from .report import markdown_table
 from .shipping import ship
-from ..core.settings import short
 
 __all__ = ["R3_TINY", "ROWS", "RecipeConfig", "Recipe", "run_recipe", "run_job"]  # config names re-exported
 
@@ -81,15 +82,17 @@ class Recipe:
     def train_samples(self, view) -> list:
         if self._train_set is None:
             c = self.cfg
-            self._train_set = build_samples(c.n_train, c.data_seed, c.family_list, c.world_config(), view=view,
-                                            progress=self.progress)
+            self._train_set = build_samples(
+                c.n_train, c.data_seed, c.family_list, c.world_config(), view=view, progress=self.progress
+            )
         return self._train_set
 
     def eval_samples(self, view) -> list:
         if self._eval is None:
             c, fams = self.cfg, self.cfg.family_list
-            self._eval = build_samples(c.n_eval * len(fams), c.eval_seed, fams, c.world_config(), view=view,
-                                       progress=self.progress)
+            self._eval = build_samples(
+                c.n_eval * len(fams), c.eval_seed, fams, c.world_config(), view=view, progress=self.progress
+            )
         return self._eval
 
     # -- stages ------------------------------------------------------------------------------------
@@ -103,14 +106,22 @@ class Recipe:
     def train_stage(self, name: str) -> None:
         if name not in STAGES:
             raise ValueError(f"unknown stage {short(name)}; stages: {list(STAGES)}")
-        {"base": self._base, "sft": self._sft, "no_crop": self._sft, "rgrpo": self._rgrpo,
-         "rgrpo_no_region": self._rgrpo}[name](name)
+        {
+            "base": self._base,
+            "sft": self._sft,
+            "no_crop": self._sft,
+            "rgrpo": self._rgrpo,
+            "rgrpo_no_region": self._rgrpo,
+        }[name](name)
 
     def _base(self, name: str) -> None:
         c = self.cfg
         seed_everything(c.seed)
-        policy = build_tiny(c.tiny_config(), view=c.view_config(), prompt=PromptConfig(
-            question_first=c.question_first, instruction=c.instruction))
+        policy = build_tiny(
+            c.tiny_config(),
+            view=c.view_config(),
+            prompt=PromptConfig(question_first=c.question_first, instruction=c.instruction),
+        )
         self._timed(name, lambda: self._run_phases(name, c.base.phases, policy), policy, 0)
 
     def _sft(self, name: str) -> None:
@@ -165,7 +176,7 @@ class Recipe:
         c, logs, last, check = self.cfg, self.out / "logs", None, phase.check
         names = [p.name for p in phases]
         since = names.index(check.since) if check.since in names else names.index(phase.name)
-        first = sum(p.steps for p in phases[since:names.index(phase.name) + 1])
+        first = sum(p.steps for p in phases[since : names.index(phase.name) + 1])
         for k in range(check.rounds + 1):
             if k < check.rounds and (logs / f"{stage}_{phase.name}{k + 1}").is_dir():
                 # a run before this one measured round k below its bar and began the next phase: go on with it
@@ -188,8 +199,11 @@ class Recipe:
             return None
         rows = checks.load(self.out / "logs", before.name)
         metric = checks.MEASURES[phase.check.measure].metric
-        return {key: v for key, v in rows[-1].items() if key not in ("round", "steps")} \
-            if rows and metric in rows[-1] else None
+        return (
+            {key: v for key, v in rows[-1].items() if key not in ("round", "steps")}
+            if rows and metric in rows[-1]
+            else None
+        )
 
     def _samples(self, stage: str, phase, view, k: int = -1) -> list:
         return phase_samples(self, stage, phase, view, k)  # its mix's source's (phase_data.SOURCES)
@@ -200,8 +214,15 @@ class Recipe:
         if not weights:
             return self.train_samples(view)
         if key not in self._weighted:
-            self._weighted[key] = build_samples(c.n_train, c.data_seed, c.family_list, c.world_config(), view=view,
-                                                progress=self.progress, weights=weights)
+            self._weighted[key] = build_samples(
+                c.n_train,
+                c.data_seed,
+                c.family_list,
+                c.world_config(),
+                view=view,
+                progress=self.progress,
+                weights=weights,
+            )
         return self._weighted[key]
 
     def _rgrpo(self, name: str) -> None:
@@ -216,8 +237,9 @@ class Recipe:
         t0 = time.perf_counter()
         log = fn()
         if steps and log.last.get("step") != steps:  # Ctrl-C: train() saved and returned early
-            raise KeyboardInterrupt(f"stage {name} interrupted; run the recipe again to resume from "
-                                    f"{self.out / 'logs' / name}")
+            raise KeyboardInterrupt(
+                f"stage {name} interrupted; run the recipe again to resume from {self.out / 'logs' / name}"
+            )
         if dist.info().is_main:
             policy.save(self.out / name)
             self._save_times(name, time.perf_counter() - t0)
@@ -252,8 +274,11 @@ class Recipe:
             rows[row] = self.evaluate_row(row)["rows"]
         if fresh and dist.info().is_main:  # a whole run from nothing: its wall time (not a resumed one's)
             self._save_times("wall", time.perf_counter() - t0)
-        results = {"config": {"format_version": FORMAT_VERSION, **asdict(self.cfg)}, "rows": rows,
-                   "seconds": dict(self.times)}
+        results = {
+            "config": {"format_version": FORMAT_VERSION, **asdict(self.cfg)},
+            "rows": rows,
+            "seconds": dict(self.times),
+        }
         for phase in self.cfg.phases():
             if rows := checks.load(self.out / "logs", phase.name):
                 results[f"{phase.name}_checks"] = rows
@@ -274,6 +299,7 @@ class Recipe:
             for dep in STAGES[stage]:
                 need(dep)
             jobs[f"stage:{stage}"] = tuple(f"stage:{d}" for d in STAGES[stage])
+
         for row in self.cfg.row_list:
             need(MODEL_OF[row])
         for row in self.cfg.row_list:

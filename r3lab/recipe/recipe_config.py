@@ -4,6 +4,7 @@ it trains and evaluates, each built and checked when the recipe's settings are m
 The curriculum (the base and SFT stages' phases, R-GRPO's settings) is data (`curriculum.py`); why each phase is
 there: the section of `research/FINDINGS.md` its `why` names.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -16,15 +17,25 @@ from pathlib import Path
 from ..core.files import given_path
 from ..core.prompt import TINY_INSTRUCTION, check_plain_text
 from ..core.regions import ViewConfig
-from ..core.settings import (POSITIVE, SEED, WHY, check_bools, check_ranges, check_text, from_dict, nested,
-                             read_nested, short)
+from ..core.settings import (
+    POSITIVE,
+    SEED,
+    WHY,
+    check_bools,
+    check_ranges,
+    check_text,
+    from_dict,
+    nested,
+    read_nested,
+    short,
+)
 from ..data.tasks import ALL_FAMILIES
 from ..data.world import WorldConfig
 from ..engine.config import RolloutSettings
+from ..evaluation.evaluation import EvalConfig
 from ..model.tiny import TinyConfig
 from ..train.config import RGRPOConfig, SFTConfig, check_sampled
 from ..train.rewards import RewardSpec
-from ..evaluation.evaluation import EvalConfig
 from . import curriculum
 from .curriculum import Phase, RGRPOStage, Stage
 from .format_1 import ALIASES, from_flat
@@ -35,8 +46,14 @@ from .recipe_format import FORMAT_VERSION
 RERUNNABLE = ("out", "rows", "ship", "parallel", "report_to")  # settings that change no saved stage or evaluation
 ROWS = ("no_crop", "sft", "sft_rgrpo", "rgrpo_no_region", "oracle", "random")
 STAGES = {"base": (), "sft": ("base",), "no_crop": ("base",), "rgrpo": ("sft",), "rgrpo_no_region": ("sft",)}
-MODEL_OF = {"no_crop": "no_crop", "sft": "sft", "sft_rgrpo": "rgrpo", "rgrpo_no_region": "rgrpo_no_region",
-            "oracle": "sft", "random": "sft"}
+MODEL_OF = {
+    "no_crop": "no_crop",
+    "sft": "sft",
+    "sft_rgrpo": "rgrpo",
+    "rgrpo_no_region": "rgrpo_no_region",
+    "oracle": "sft",
+    "random": "sft",
+}
 # r3-tiny as the recipe trains it: a tiny Qwen3-VL (learned absolute position embedding, DeepStack), 7-px
 # patches, a 256-wide language model (FINDINGS: patch size; grounding and binding)
 R3_TINY = {"family": "qwen3_vl", "patch_size": 7, "hidden": 256, "intermediate": 512, "heads": 8, "kv_heads": 4}
@@ -68,15 +85,17 @@ class RecipeConfig:
     # (the stages are looked up when a config is built: a test may change the default curriculum)
     base: Stage = field(default_factory=lambda: curriculum.base_stage())  # the base stage's phases, from nothing
     sft: Stage = field(default_factory=lambda: curriculum.sft_stage())  # the SFT stage's phases (the first, without
-        # crops: the no_crop row)
+    # crops: the no_crop row)
     n_train: int = 8000  # VLIR training samples (the same for every row)
     n_eval: int = 1000  # held-out samples per family
     rgrpo: RGRPOStage = nested(RGRPOStage, "rgrpo-")  # both R-GRPO stages, from the SFT model
     # R-GRPO's rollouts (sampled: temperature > 0) and every row's evaluation (greedy; no_crop with no crops)
-    train_rollout: RolloutSettings = nested(RolloutSettings, "train-", max_crops=2, max_new_tokens=128,
-                                            max_segment_tokens=48, temperature=0.7)
-    eval_rollout: RolloutSettings = nested(RolloutSettings, "eval-", max_crops=2, max_new_tokens=128,
-                                           max_segment_tokens=64, temperature=0.0)
+    train_rollout: RolloutSettings = nested(
+        RolloutSettings, "train-", max_crops=2, max_new_tokens=128, max_segment_tokens=48, temperature=0.7
+    )
+    eval_rollout: RolloutSettings = nested(
+        RolloutSettings, "eval-", max_crops=2, max_new_tokens=128, max_segment_tokens=64, temperature=0.0
+    )
     # the sft_rgrpo row's reward (rgrpo_no_region: the same without the region reward); every row reports it
     reward: RewardSpec = nested(RewardSpec, "reward-", preset="code", region_weight=1.0, region="giou")
     autocast: bool = True  # bfloat16 autocast in the base and SFT stages (weights stay fp32)
@@ -100,9 +119,11 @@ class RecipeConfig:
             phase, was = cfg.phase(name.split(".")[0]), default.get(name.split(".")[0])
             unchanged = not value or was is not None and was.check is not None and getattr(was.check, knob) == value
             if phase is not None and knob in CHECK_KNOBS and not phase.checked and not unchanged:
-                raise ValueError(f"{path} ({flag_of(path)}) cannot take effect: phase {phase.name}'s check is off "
-                                 f"({phase.name}.check.n = 0); set its held-out questions "
-                                 f"({flag_of(phase.name + '.check.n')} N) or drop it")
+                raise ValueError(
+                    f"{path} ({flag_of(path)}) cannot take effect: phase {phase.name}'s check is off "
+                    f"({phase.name}.check.n = 0); set its held-out questions "
+                    f"({flag_of(phase.name + '.check.n')} N) or drop it"
+                )
         return cfg
 
     def __post_init__(self):
@@ -113,8 +134,9 @@ class RecipeConfig:
                 default = asdict(getattr(curriculum, f"{name}_stage")())
                 setattr(self, name, from_dict(Stage, {**default, **v}, f"RecipeConfig.{name}"))
             elif not isinstance(v, Stage):
-                raise ValueError(f"RecipeConfig.{name} = {short(v)} is not allowed: expected a Stage or a mapping of "
-                                 "its settings")
+                raise ValueError(
+                    f"RecipeConfig.{name} = {short(v)} is not allowed: expected a Stage or a mapping of its settings"
+                )
         self.validate()
 
     def validate(self) -> "RecipeConfig":
@@ -129,11 +151,24 @@ class RecipeConfig:
         if bad or not self.family_list:
             raise ValueError(f"unknown task families {short(bad or self.families)}; choose from {list(ALL_FAMILIES)}")
         self.row_list  # noqa: B018  (validates rows)
-        check_ranges(self, ints=dict(seed=SEED, data_seed=SEED, eval_seed=SEED, n_train=(1, MAX_TRAIN),
-                                     n_eval=(1, MAX_EVAL), parallel=POSITIVE),
-                     why=dict(seed=WHY["seed"], data_seed=WHY["seed"], eval_seed=WHY["seed"],
-                              n_train="VLIR samples are built and held in memory",
-                              n_eval="held-out samples per family are built and held in memory"))
+        check_ranges(
+            self,
+            ints=dict(
+                seed=SEED,
+                data_seed=SEED,
+                eval_seed=SEED,
+                n_train=(1, MAX_TRAIN),
+                n_eval=(1, MAX_EVAL),
+                parallel=POSITIVE,
+            ),
+            why=dict(
+                seed=WHY["seed"],
+                data_seed=WHY["seed"],
+                eval_seed=WHY["seed"],
+                n_train="VLIR samples are built and held in memory",
+                n_eval="held-out samples per family are built and held in memory",
+            ),
+        )
         _check_parallel(self.parallel)
         check_bools(self, "question_first", "autocast")
         check_text(self, "out", 4096, empty=False)
@@ -143,22 +178,30 @@ class RecipeConfig:
         check_plain_text(self.instruction, "RecipeConfig.instruction (--instruction)")
         for name in ("tiny", "view", "world", "base_world"):
             if not isinstance(getattr(self, name), dict):
-                raise ValueError(f"RecipeConfig.{name} = {short(getattr(self, name))} is not allowed: expected a "
-                                 "mapping of its settings")
+                raise ValueError(
+                    f"RecipeConfig.{name} = {short(getattr(self, name))} is not allowed: expected a "
+                    "mapping of its settings"
+                )
         names = [p.name for p in self.phases()]
         if dup := sorted({n for n in names if names.count(n) > 1} | {n for n in names if n in ("base", "rgrpo")}):
-            raise ValueError(f"phase names are flags' prefixes and log folders: each once, none 'base' or 'rgrpo'; "
-                             f"got {dup} more than once or reserved")
+            raise ValueError(
+                f"phase names are flags' prefixes and log folders: each once, none 'base' or 'rgrpo'; "
+                f"got {dup} more than once or reserved"
+            )
         if not self.sft.phases or self.sft.phases[0].mix.source != "vlir":
-            raise ValueError("the SFT stage's first phase must draw VLIR samples (mix.source 'vlir'): it is also what "
-                             "the no_crop row trains, without crops")
+            raise ValueError(
+                "the SFT stage's first phase must draw VLIR samples (mix.source 'vlir'): it is also what "
+                "the no_crop row trains, without crops"
+            )
         for stage, phase in self.stage_phases():
             self._check_sizes(stage, phase)
         r = self.rgrpo
         if r.batch % r.group_size or r.batch // r.group_size > self.n_train:
-            raise ValueError(f"rgrpo.batch = {r.batch} (--rgrpo-batch) must be a multiple of rgrpo.group_size = "
-                             f"{r.group_size} (--rgrpo-group-size), and its prompts per step "
-                             f"({r.batch // r.group_size}) at most n_train = {self.n_train} (--n-train)")
+            raise ValueError(
+                f"rgrpo.batch = {r.batch} (--rgrpo-batch) must be a multiple of rgrpo.group_size = "
+                f"{r.group_size} (--rgrpo-group-size), and its prompts per step "
+                f"({r.batch // r.group_size}) at most n_train = {self.n_train} (--n-train)"
+            )
         if not any(r.mix.get(f, 1) > 0 for f in self.family_list):
             raise ValueError(f"rgrpo.mix gives every trained family weight 0: {short(r.mix)}")
         check_sampled(self.train_rollout, "RecipeConfig.train_rollout")
@@ -222,17 +265,27 @@ class RecipeConfig:
         return from_dict(TinyConfig, self.tiny, "tiny")
 
     # -- the phases' and stages' configs (built here, so that a bad setting fails when the recipe is made) --------
-    def sft_config(self, name: str, steps: int, batch: int, lr: float, phase: str = "",
-                   horizon: int = 0) -> SFTConfig:
+    def sft_config(self, name: str, steps: int, batch: int, lr: float, phase: str = "", horizon: int = 0) -> SFTConfig:
         """A phase's config; its log and checkpoints go to out/logs/<name>[_<phase>]. With `horizon` its schedule is
         laid over that many steps (it stops part-way along it)."""
         # two micro-batches of rows of similar length: less padding than one (benchmarks/train_step.py)
-        return SFTConfig(steps=steps, batch_size=batch, grad_accum=2 if batch % 2 == 0 else 1, lr_lm=lr, lr_merger=lr,
-                         lr_vision=lr, autocast=self.autocast, schedule_steps=horizon,
-                         warmup=min(50, max(1, (horizon or steps) // 10)), seed=self.seed, log_every=10,
-                         save_every=250 if steps > 250 else 0,  # a killed stage loses minutes, not the stage
-                         out_dir=str(Path(self.out) / "logs" / (f"{name}_{phase}" if phase else name)),
-                         resume="auto", report_to=self.report_to)
+        return SFTConfig(
+            steps=steps,
+            batch_size=batch,
+            grad_accum=2 if batch % 2 == 0 else 1,
+            lr_lm=lr,
+            lr_merger=lr,
+            lr_vision=lr,
+            autocast=self.autocast,
+            schedule_steps=horizon,
+            warmup=min(50, max(1, (horizon or steps) // 10)),
+            seed=self.seed,
+            log_every=10,
+            save_every=250 if steps > 250 else 0,  # a killed stage loses minutes, not the stage
+            out_dir=str(Path(self.out) / "logs" / (f"{name}_{phase}" if phase else name)),
+            resume="auto",
+            report_to=self.report_to,
+        )
 
     def phase_config(self, stage: str, phase: Phase, k: int = -1) -> SFTConfig:
         """Phase `phase`'s config in stage `stage` (the stage's first logs to logs/<stage>), or with `k` >= 0 that
@@ -242,8 +295,14 @@ class RecipeConfig:
         first = stage == "no_crop" or self._first(stage) is phase
         steps = phase.steps if k < 0 else phase.check.more
         suffix = "" if first and k < 0 else phase.name + (str(k + 1) if k >= 0 else "")
-        cfg = self.sft_config(stage, steps, self._batch(stage), phase.lr, phase=suffix,
-                              horizon=steps if k < 0 and phase.early_steps() else 0)
+        cfg = self.sft_config(
+            stage,
+            steps,
+            self._batch(stage),
+            phase.lr,
+            phase=suffix,
+            horizon=steps if k < 0 and phase.early_steps() else 0,
+        )
         if SOURCES[phase.mix.source].reorders:
             cfg = replace(cfg, seed=self.seed + (phase.seed if k < 0 else phase.check.more_seed + k))
         if frozen := phase.frozen_parts:
@@ -262,10 +321,25 @@ class RecipeConfig:
         r = self.rgrpo
         lr, frozen = r.lr, not r.vision
         reward = self.reward if name == "rgrpo" else replace(self.reward, region_weight=0.0)
-        return RGRPOConfig(steps=r.steps, group_size=r.group_size, batch_size=r.batch, micro_rows=min(16, r.batch),
-                           lr_lm=lr, lr_merger=lr, lr_vision=lr, freeze_vision=frozen, freeze_merger=frozen,
-                           rollout=self.train_rollout, reward=reward, beta=r.beta, seed=self.seed, log_every=5,
-                           out_dir=str(Path(self.out) / "logs" / name), resume="auto", report_to=self.report_to)
+        return RGRPOConfig(
+            steps=r.steps,
+            group_size=r.group_size,
+            batch_size=r.batch,
+            micro_rows=min(16, r.batch),
+            lr_lm=lr,
+            lr_merger=lr,
+            lr_vision=lr,
+            freeze_vision=frozen,
+            freeze_merger=frozen,
+            rollout=self.train_rollout,
+            reward=reward,
+            beta=r.beta,
+            seed=self.seed,
+            log_every=5,
+            out_dir=str(Path(self.out) / "logs" / name),
+            resume="auto",
+            report_to=self.report_to,
+        )
 
     def eval_config(self, row: str) -> EvalConfig:
         """Row `row`'s evaluation: greedy, the no_crop row without crops, every row reporting the recipe's reward."""
@@ -296,9 +370,11 @@ def _check_parallel(parallel: int) -> None:
         limit = _cores()
         what = "CPU cores this process may use (one thread per process)"
     if parallel > limit:
-        raise ValueError(f"RecipeConfig.parallel = {parallel} is not allowed: stages and evaluations run as that many "
-                         f"processes at once, and the base and SFT stages as that many DDP ranks, but this machine has "
-                         f"{limit} {what}: give --parallel {limit} or fewer")
+        raise ValueError(
+            f"RecipeConfig.parallel = {parallel} is not allowed: stages and evaluations run as that many "
+            f"processes at once, and the base and SFT stages as that many DDP ranks, but this machine has "
+            f"{limit} {what}: give --parallel {limit} or fewer"
+        )
 
 
 def _default(f: dataclasses.Field):
@@ -313,29 +389,42 @@ def _resolve(settings: dict) -> tuple[dict, list[tuple]]:
     given = {k: v for k, v in settings.items() if k in fields}
     if unknown := sorted(set(settings) - set(old) - set(paths) - set(given)):
         near = {k: difflib.get_close_matches(k, [*fields, *ALIASES], 1) if len(k) < 100 else [] for k in unknown[:10]}
-        raise ValueError("unknown recipe settings " + ", ".join(f"{short(k)}" + (f" (did you mean {n[0]!r}?)" if n
-                                                                                  else "") for k, n in
-                                                               near.items())
-                         + (f" and {len(unknown) - 10} more" if len(unknown) > 10 else ""))
+        raise ValueError(
+            "unknown recipe settings "
+            + ", ".join(f"{short(k)}" + (f" (did you mean {n[0]!r}?)" if n else "") for k, n in near.items())
+            + (f" and {len(unknown) - 10} more" if len(unknown) > 10 else "")
+        )
     plain = {k: asdict(_default(fields[k])) for k in CURRICULUM}
     if old:
         if clash := [k for k in CURRICULUM if k in given]:
-            raise ValueError(f"the curriculum given both whole ({', '.join(clash)}) and by format-1 names "
-                             f"({', '.join(sorted(old))}): give it one way")
+            raise ValueError(
+                f"the curriculum given both whole ({', '.join(clash)}) and by format-1 names "
+                f"({', '.join(sorted(old))}): give it one way"
+            )
         if both := sorted((k, p) for k in old for p in ALIASES[k] if p in paths):
-            raise ValueError("given both by format 1's name and by today's path (format 1's would be ignored): "
-                             + ", ".join(f"{k} and {p} ({flag_of(p)})" for k, p in both) + "; give today's only")
-        warnings.warn("format 1's names go in r3lab 0.3; today's paths: " + ", ".join(
-            f"{k} (--{k.replace('_', '-')}) -> {' + '.join(f'{p} ({flag_of(p)})' for p in ALIASES[k])}"
-            for k in sorted(old)),
-            FutureWarning, stacklevel=3)
+            raise ValueError(
+                "given both by format 1's name and by today's path (format 1's would be ignored): "
+                + ", ".join(f"{k} and {p} ({flag_of(p)})" for k, p in both)
+                + "; give today's only"
+            )
+        warnings.warn(
+            "format 1's names go in r3lab 0.3; today's paths: "
+            + ", ".join(
+                f"{k} (--{k.replace('_', '-')}) -> {' + '.join(f'{p} ({flag_of(p)})' for p in ALIASES[k])}"
+                for k in sorted(old)
+            ),
+            FutureWarning,
+            stacklevel=3,
+        )
         plain = from_flat(old, plain)
     for k, cls in (("base", Stage), ("sft", Stage), ("rgrpo", RGRPOStage)):
         if k in given:  # a dict is read over the default (its phases, when given, replace the default's)
             v = given.pop(k)
             if not isinstance(v, (dict, cls)):
-                raise ValueError(f"RecipeConfig.{k} = {short(v)} is not allowed: expected a {cls.__name__} or a "
-                                 "mapping of its settings")
+                raise ValueError(
+                    f"RecipeConfig.{k} = {short(v)} is not allowed: expected a {cls.__name__} or a "
+                    "mapping of its settings"
+                )
             plain[k] = asdict(from_dict(cls, {**plain[k], **v}, f"RecipeConfig.{k}") if isinstance(v, dict) else v)
     for path, v in paths.items():
         set_setting(plain, path, v)

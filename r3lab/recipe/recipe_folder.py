@@ -1,17 +1,18 @@
 """A recipe folder's settings (out/recipe.json): read in any format, and held against the settings of a run that
 would reuse its stages, setting by setting (a phase's by its path: `read.check.bar`, `paths.by_path`).
 """
+
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
 from ..core.files import atomic_write_text
+from ..core.settings import short
 from ..engine.config import ENGINE
 from .format_1 import ALIASES, earlier_settings
 from .paths import by_path
 from .recipe_config import RERUNNABLE, RecipeConfig, saved_recipe
-from ..core.settings import short
 from .recipe_format import FORMAT_VERSION, read_settings
 
 RECIPE = "recipe.json"
@@ -52,8 +53,9 @@ def check_folder(cfg: RecipeConfig, out: str | Path) -> None:
     a, b = settings_by_path(theirs), settings_by_path(mine)
     diff = {k: (a.get(k), b.get(k)) for k in a.keys() | b.keys() if a.get(k) != b.get(k)}
     held = set(earlier_settings(stored)) if stored.get("format_version", 1) == 1 else set(stored)
-    missing = [k for k in mine if k not in read and k != "format_version"] + \
-        ([k for k in ALIASES if k not in held] if stored.get("format_version", 1) == 1 else [])
+    missing = [k for k in mine if k not in read and k != "format_version"] + (
+        [k for k in ALIASES if k not in held] if stored.get("format_version", 1) == 1 else []
+    )
     diff |= {k: (None, mine.get(k, "set")) for k in missing}  # a setting the folder does not record: not the same
     if not diff:
         _refuse_old_unfinished(stored, cfg, out)
@@ -71,13 +73,16 @@ def check_folder(cfg: RecipeConfig, out: str | Path) -> None:
             return False
         phase = cfg.phase(name)
         return rest in {f"check.{k}" for k in MAY_CHANGE} or (rest == "lr" and not phase.steps)
+
     if all(open_to_change(k, was, now) for k, (was, now) in diff.items()):
         _refuse_old_unfinished(stored, cfg, out)
         atomic_write_text(path, json.dumps(mine, indent=1))  # going on after a CheckError: allowed
         return
-    raise ValueError(f"{out} holds stages trained with other settings "
-                     + ", ".join(f"{k}: {short(was)} there, {short(now)} now" for k, (was, now) in sorted(diff.items()))
-                     + "; use another --out, or delete that folder to start over")
+    raise ValueError(
+        f"{out} holds stages trained with other settings "
+        + ", ".join(f"{k}: {short(was)} there, {short(now)} now" for k, (was, now) in sorted(diff.items()))
+        + "; use another --out, or delete that folder to start over"
+    )
 
 
 def _refuse_old_unfinished(stored: dict, cfg: RecipeConfig, out: Path) -> None:
@@ -87,7 +92,9 @@ def _refuse_old_unfinished(stored: dict, cfg: RecipeConfig, out: Path) -> None:
         return
     first = cfg.base.phases[0] if cfg.base.phases else None
     if first is not None and not first.early_steps() and (out / "logs" / "base").is_dir():
-        raise ValueError(f"{out / RECIPE} has no format_version (format 1, an earlier r3lab) and its base stage is "
-                         f"unfinished: format {FORMAT_VERSION} cannot go on from that stage's phases (its grounding "
-                         f"phase ran on another schedule). Its finished stages would be reused, but the base stage "
-                         f"must start over: delete {out / 'logs'}/base* (or use another --out)")
+        raise ValueError(
+            f"{out / RECIPE} has no format_version (format 1, an earlier r3lab) and its base stage is "
+            f"unfinished: format {FORMAT_VERSION} cannot go on from that stage's phases (its grounding "
+            f"phase ran on another schedule). Its finished stages would be reused, but the base stage "
+            f"must start over: delete {out / 'logs'}/base* (or use another --out)"
+        )

@@ -2,6 +2,7 @@
 setting stored) and format 1 (`format_1.py`: flat names over a curriculum it did not store), which older recipe.json
 files and the shipped model card still use. `read_settings` reads a stored recipe of any format, refusing a newer one.
 """
+
 from __future__ import annotations
 
 from ..core.settings import short
@@ -14,11 +15,15 @@ def read_settings(stored: dict, where: str = "the stored recipe") -> dict:
     """RecipeConfig's keyword values from a stored recipe (recipe.json, a card's config) of any format."""
     version = stored.get("format_version", 1)
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise ValueError(f"{where} has format_version {short(version)}: a format is a whole number from 1 to "
-                         f"{FORMAT_VERSION} (drop the key to write today's settings)")
+        raise ValueError(
+            f"{where} has format_version {short(version)}: a format is a whole number from 1 to "
+            f"{FORMAT_VERSION} (drop the key to write today's settings)"
+        )
     if version > FORMAT_VERSION:
-        raise ValueError(f"{where} has format_version {version}; this r3lab reads formats 1 to {FORMAT_VERSION}: "
-                         f"it was written by a newer r3lab, read it with that one")
+        raise ValueError(
+            f"{where} has format_version {version}; this r3lab reads formats 1 to {FORMAT_VERSION}: "
+            f"it was written by a newer r3lab, read it with that one"
+        )
     if version == FORMAT_VERSION:
         return _as_format_2_ran({k: v for k, v in stored.items() if k != "format_version"})
     old = earlier_settings(stored)

@@ -1,5 +1,6 @@
 """The replication table, the stage times, the curriculum table and the model card, from a recipe's results dict
 (its figure: `r3lab.viz.results`)."""
+
 from __future__ import annotations
 
 import math
@@ -8,13 +9,18 @@ from typing import Sequence
 from ..model.tiny import TinyConfig
 from .checks import MEASURES, card_section
 from .curriculum import anchor, base_stage, sft_stage
-from .recipe_config import RERUNNABLE, RecipeConfig
 from .format_1 import nested_rollouts
+from .recipe_config import RERUNNABLE, RecipeConfig
 from .recipe_format import read_settings
 
-LABELS = {"no_crop": "(1) no crops", "sft": "(2) VLIR SFT", "sft_rgrpo": "(3) SFT + R-GRPO",
-          "rgrpo_no_region": "(4) R-GRPO w/o region reward", "oracle": "(5) oracle crops (GT)",
-          "random": "(6) random crops"}
+LABELS = {
+    "no_crop": "(1) no crops",
+    "sft": "(2) VLIR SFT",
+    "sft_rgrpo": "(3) SFT + R-GRPO",
+    "rgrpo_no_region": "(4) R-GRPO w/o region reward",
+    "oracle": "(5) oracle crops (GT)",
+    "random": "(6) random crops",
+}
 
 
 def _pct(v) -> str:
@@ -49,16 +55,25 @@ def markdown_table(results: dict, families: Sequence[str] | None = None) -> str:
     crops, control crop rate, invalid rate."""
     rows = results["rows"]
     fams = families_of(results, families)
-    head = (["model"] + [f"{f} acc % [95% CI]" for f in fams] +
-            ["crop IoU [95% CI]", "crops on the detail %", "crops/sample", "control crop rate %",
-             "invalid-crop rate %"])
+    head = (
+        ["model"]
+        + [f"{f} acc % [95% CI]" for f in fams]
+        + ["crop IoU [95% CI]", "crops on the detail %", "crops/sample", "control crop rate %", "invalid-crop rate %"]
+    )
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, r in rows.items():
         allr, ctrl = r.get("all", {}), r.get("control", {})
-        cells = ([LABELS.get(name, name)] + [_acc(r.get(f, {})) for f in fams] +
-                 [_iou(allr), _pct(allr.get("contains_detail")),
-                  f"{allr.get('crops', math.nan):.2f}",
-                  _pct(ctrl.get("crop_rate")), _pct(allr.get("invalid_crop_rate"))])
+        cells = (
+            [LABELS.get(name, name)]
+            + [_acc(r.get(f, {})) for f in fams]
+            + [
+                _iou(allr),
+                _pct(allr.get("contains_detail")),
+                f"{allr.get('crops', math.nan):.2f}",
+                _pct(ctrl.get("crop_rate")),
+                _pct(allr.get("invalid_crop_rate")),
+            ]
+        )
         lines.append("| " + " | ".join(cells) + " |")
     n = next(iter(rows.values())).get(fams[0], {}).get("n", 0) if rows and fams else 0
     lines.append(f"\n{n} held-out samples per family; greedy decoding; intervals: percentile bootstrap of the mean.")
@@ -72,20 +87,26 @@ def stage_times(results: dict) -> str:
     lines = [f"- {k}: {v:.0f} s ({v / 60:.1f} min)" for k, v in secs.items()]
     lines.append(f"- sum of the stages: {total:.0f} s ({total / 60:.1f} min)")
     if wall := results.get("seconds", {}).get("wall"):  # recorded when one run trained every stage
-        lines.append(f"- wall time of the whole run (stages two at a time after SFT): {wall:.0f} s "
-                     f"({wall / 60:.1f} min)")
+        lines.append(
+            f"- wall time of the whole run (stages two at a time after SFT): {wall:.0f} s ({wall / 60:.1f} min)"
+        )
     return "\n".join(lines)
 
 
-RGRPO_GAIN = ("SFT + R-GRPO: >= SFT + 5 points on read_one or on the detail family with the most room, and a higher "
-              "IoU, the intervals apart on that family's accuracy or on the IoU")
-NO_REGION = ("R-GRPO without the region reward no better: above the full row beyond the 95 % intervals on no detail "
-             "family, and no higher IoU")
+RGRPO_GAIN = (
+    "SFT + R-GRPO: >= SFT + 5 points on read_one or on the detail family with the most room, and a higher "
+    "IoU, the intervals apart on that family's accuracy or on the IoU"
+)
+NO_REGION = (
+    "R-GRPO without the region reward no better: above the full row beyond the 95 % intervals on no detail "
+    "family, and no higher IoU"
+)
 DETAIL = ("read_one", "compare_two", "count")  # the families whose answer needs the zoom
 
 
 def targets(results: dict) -> list[tuple[str, str, bool | None]]:
     """The replication's targets: (target, what this run measured, met?) with None where a row is missing."""
+
     def g(row, fam, key="accuracy"):
         v = results["rows"].get(row, {}).get(fam, {}).get(key)
         return math.nan if v is None else v
@@ -95,8 +116,12 @@ def targets(results: dict) -> list[tuple[str, str, bool | None]]:
     def add(name, shown, values, met):
         out.append((name, shown, None if any(math.isnan(v) for v in values) else bool(met)))
 
-    s1, s2, iou, det = g("sft", "read_one"), g("sft", "compare_two"), g("sft", "all", "crop_iou"), g("sft", "all",
-                                                                                                  "contains_detail")
+    s1, s2, iou, det = (
+        g("sft", "read_one"),
+        g("sft", "compare_two"),
+        g("sft", "all", "crop_iou"),
+        g("sft", "all", "contains_detail"),
+    )
     add("SFT read_one >= 70 %", f"{100 * s1:.1f} %", [s1], s1 >= 0.70)
     add("SFT compare_two >= 85 %", f"{100 * s2:.1f} %", [s2], s2 >= 0.85)
     add("SFT crop IoU >= 0.5", f"{iou:.3f}", [iou], iou >= 0.5)
@@ -112,27 +137,42 @@ def targets(results: dict) -> list[tuple[str, str, bool | None]]:
     for f in judged:
         r, s_, lo, hi = g("sft_rgrpo", f), g("sft", f), g("sft_rgrpo", f, "accuracy_lo"), g("sft", f, "accuracy_hi")
         gained |= r >= s_ + 0.05 and (lo > hi or iou_apart)
-        shown.append(f"{f} {100 * r:.1f} % vs {100 * s_:.1f} % (interval low {100 * lo:.1f} vs SFT high "
-                     f"{100 * hi:.1f})")
+        shown.append(
+            f"{f} {100 * r:.1f} % vs {100 * s_:.1f} % (interval low {100 * lo:.1f} vs SFT high {100 * hi:.1f})"
+        )
     iou_ci = "" if math.isnan(ri_lo + si_hi) else f" (interval low {ri_lo:.3f} vs SFT high {si_hi:.3f})"
-    add(RGRPO_GAIN, "; ".join(shown) + f"; IoU {r_iou:.3f} vs {iou:.3f}{iou_ci}",
-        [r1, r_iou, s1], gained and r_iou > iou)
+    add(
+        RGRPO_GAIN,
+        "; ".join(shown) + f"; IoU {r_iou:.3f} vs {iou:.3f}{iou_ci}",
+        [r1, r_iou, s1],
+        gained and r_iou > iou,
+    )
     n1, n_iou, better, shown = g("rgrpo_no_region", "read_one"), g("rgrpo_no_region", "all", "crop_iou"), False, []
     for f in [f for f in DETAIL if not math.isnan(g("rgrpo_no_region", f) + g("sft_rgrpo", f))]:
         n, n_lo, n_hi = (g("rgrpo_no_region", f, k) for k in ("accuracy", "accuracy_lo", "accuracy_hi"))
         r, r_lo, r_hi = (g("sft_rgrpo", f, k) for k in ("accuracy", "accuracy_lo", "accuracy_hi"))
         better |= n_lo > r_hi  # a difference inside the intervals is noise, not "better"
-        shown.append(f"{f} {100 * n:.1f} % [{100 * n_lo:.1f}, {100 * n_hi:.1f}] vs {100 * r:.1f} % "
-                     f"[{100 * r_lo:.1f}, {100 * r_hi:.1f}]")
-    add(NO_REGION, "; ".join(shown + [f"IoU {n_iou:.3f} vs {r_iou:.3f}"]), [n1, r1, n_iou, r_iou],
-        not better and n_iou <= r_iou)
+        shown.append(
+            f"{f} {100 * n:.1f} % [{100 * n_lo:.1f}, {100 * n_hi:.1f}] vs {100 * r:.1f} % "
+            f"[{100 * r_lo:.1f}, {100 * r_hi:.1f}]"
+        )
+    add(
+        NO_REGION,
+        "; ".join(shown + [f"IoU {n_iou:.3f} vs {r_iou:.3f}"]),
+        [n1, r1, n_iou, r_iou],
+        not better and n_iou <= r_iou,
+    )
     c1 = g("no_crop", "read_one")
     add("no-crop read_one <= 35 %", f"{100 * c1:.1f} %", [c1], c1 <= 0.35)
     cc = g("sft", "control", "crop_rate")
     add("SFT control crop rate <= 10 %", f"{100 * cc:.1f} %", [cc], cc <= 0.10)
     k1, k2 = g("sft", "control"), g("sft_rgrpo", "control")  # answered from the coarse view: no crop needed
-    add("control >= 90 % by SFT and by SFT + R-GRPO", f"{100 * k1:.1f} % and {100 * k2:.1f} %", [k1, k2],
-        min(k1, k2) >= 0.90)
+    add(
+        "control >= 90 % by SFT and by SFT + R-GRPO",
+        f"{100 * k1:.1f} % and {100 * k2:.1f} %",
+        [k1, k2],
+        min(k1, k2) >= 0.90,
+    )
     return out
 
 
@@ -150,18 +190,38 @@ def curriculum_rows(cfg) -> list[dict]:
     rows = []
     for stage, p in cfg.stage_phases():
         c = p.check if p.checked else None
-        check = (f"{MEASURES[c.measure].what} ({c.n} held-out)" if c else "")
+        check = f"{MEASURES[c.measure].what} ({c.n} held-out)" if c else ""
         if c and c.early:
             check += f", also at {c.early:.0%} of its steps"
         bar = f"{c.bar:g} %" + (f", landmark {c.ground_bar:g} %" if c.ground_bar else "") if c else ""
-        rows.append({"stage": stage, "phase": p.name, "data": p.mix.describe(), "steps": p.steps, "lr": p.lr,
-                     "check": check, "bar": bar,
-                     "added": f"up to {c.rounds} of {c.more} steps" if c and c.rounds else "",
-                     "why": p.why})
+        rows.append(
+            {
+                "stage": stage,
+                "phase": p.name,
+                "data": p.mix.describe(),
+                "steps": p.steps,
+                "lr": p.lr,
+                "check": check,
+                "bar": bar,
+                "added": f"up to {c.rounds} of {c.more} steps" if c and c.rounds else "",
+                "why": p.why,
+            }
+        )
     r = cfg.rgrpo
     shares = ", ".join(f"{f} {w:g}" for f, w in r.mix.items())
-    rows.append({"stage": "rgrpo", "phase": "rgrpo", "data": f"VLIR questions ({shares}), groups of {r.group_size}",
-                 "steps": r.steps, "lr": r.lr, "check": "", "bar": "", "added": "", "why": "R-GRPO"})
+    rows.append(
+        {
+            "stage": "rgrpo",
+            "phase": "rgrpo",
+            "data": f"VLIR questions ({shares}), groups of {r.group_size}",
+            "steps": r.steps,
+            "lr": r.lr,
+            "check": "",
+            "bar": "",
+            "added": "",
+            "why": "R-GRPO",
+        }
+    )
     return rows
 
 
@@ -169,22 +229,28 @@ def curriculum_table(cfg=None, root: str = "") -> str:
     """The curriculum as a markdown table (the README's, lesson 50's, the model card's): a RecipeConfig's, by default
     the default one; `root` leads the links to the research notes (relative to where the table is shown)."""
     cfg = cfg or RecipeConfig()
-    lines = ["| stage | phase | data | steps | lr | check (after the phase) | bar | added phases | why |",
-             "|---|---|---|---:|---:|---|---|---|---|"]
+    lines = [
+        "| stage | phase | data | steps | lr | check (after the phase) | bar | added phases | why |",
+        "|---|---|---|---:|---:|---|---|---|---|",
+    ]
     for r in curriculum_rows(cfg):
         why = f"[{r['why']}]({root}{anchor(r['why'])})" if r["why"] else ""
-        lines.append(f"| {r['stage']} | {r['phase']} | {r['data']} | {r['steps']:,} | {r['lr']:g} | {r['check']} | "
-                     f"{r['bar']} | {r['added']} | {why} |")
+        lines.append(
+            f"| {r['stage']} | {r['phase']} | {r['data']} | {r['steps']:,} | {r['lr']:g} | {r['check']} | "
+            f"{r['bar']} | {r['added']} | {why} |"
+        )
     return "\n".join(lines)
 
 
 def _unchecked(recipe: RecipeConfig | None, stored: dict) -> str:
     if recipe.base.phases[0].checked if recipe and recipe.base.phases else stored.get("ground_check"):
         return ""
-    return ("These numbers need the grounding phase to bind names to landmarks as it did here (its check off: "
-            "nothing checked it);\nthe step at which names bind varies from run to run (research/FINDINGS.md, "
-            "grounding and binding),\nwhich the grounding check measures, adding grounding phases while they have "
-            "not.\n")
+    return (
+        "These numbers need the grounding phase to bind names to landmarks as it did here (its check off: "
+        "nothing checked it);\nthe step at which names bind varies from run to run (research/FINDINGS.md, "
+        "grounding and binding),\nwhich the grounding check measures, adding grounding phases while they have "
+        "not.\n"
+    )
 
 
 def _provenance(results: dict) -> str:
@@ -226,9 +292,9 @@ where a checkpoint's boxes land on held-out "Where is ...?" questions.
 ```json
 {json.dumps(cfg, indent=1)}
 ```
-Training data: `build_samples({cfg['n_train']}, seed={cfg['data_seed']}, families={cfg['families']!r}, \
-world=WorldConfig(**{cfg.get('world', {})!r}))`.
-Held-out data: `n_eval={cfg['n_eval']}` per family with seed {cfg['eval_seed']}, the same world.
+Training data: `build_samples({cfg["n_train"]}, seed={cfg["data_seed"]}, families={cfg["families"]!r}, \
+world=WorldConfig(**{cfg.get("world", {})!r}))`.
+Held-out data: `n_eval={cfg["n_eval"]}` per family with seed {cfg["eval_seed"]}, the same world.
 
 {_provenance(results)}{checked}## Results (held-out, greedy)
 {markdown_table(results)}

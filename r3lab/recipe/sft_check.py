@@ -14,22 +14,24 @@ learned last, and the SFT adds short phases at the whole mix only until read_one
 where R-GRPO has room whatever the seed (research/FINDINGS.md: where the SFT stops). While below the bar read_one is
 measured alone, a third of the rollouts; the whole row on the state that passes.
 """
+
 from __future__ import annotations
 
 import math
 
+from ..core.settings import short
 from ..data.vlir import build_samples
 from ..data.world import WorldConfig
 from ..evaluation.evaluation import EvalConfig, evaluate_rows
-from ..core.settings import short
 
 SEED = 40_000  # the held-out questions' scenes by default (the recipe's: its SFT phase's check.seed; never eval_seed)
 FAMILIES = ("read_one", "compare_two")
 MEASURED = FAMILIES + ("control",)  # control answered without a crop: what the SFT's last phases may cost it
 
 
-def measure(policy, world: WorldConfig, eval_config: EvalConfig, n: int = 300, seed: int = SEED,
-            only: str = "") -> dict:
+def measure(
+    policy, world: WorldConfig, eval_config: EvalConfig, n: int = 300, seed: int = SEED, only: str = ""
+) -> dict:
     """% right on `n` held-out questions per detail family and of control under `eval_config` (the recipe's SFT
     row: greedy, with crops), the detail families' crop IoU, the % of their crops holding the detail, and the % of
     control questions cropped; with `only` (a detail family) that family's % alone, on the same questions. In a
@@ -46,13 +48,20 @@ def measure(policy, world: WorldConfig, eval_config: EvalConfig, n: int = 300, s
         control = None if only else evaluate_rows(policy, [x for x in samples if x.family == "control"], eval_config)
     finally:
         policy.model.train(was_training)
+
     def pct(v, scale=100, digits=1):  # None where nothing was measured (no crop made: no IoU)
         return None if v is None or math.isnan(v) else round(scale * v, digits)
+
     if only:
         return {"n": n, only: pct(rows[only]["accuracy"])}
-    return {"n": n, **{f: pct(rows[f]["accuracy"]) for f in FAMILIES}, "crop_iou": pct(rows["all"]["crop_iou"], 1, 3),
-            "contains_detail": pct(rows["all"]["contains_detail"]), "control": pct(control["control"]["accuracy"]),
-            "control_crop_rate": pct(control["control"]["crop_rate"])}
+    return {
+        "n": n,
+        **{f: pct(rows[f]["accuracy"]) for f in FAMILIES},
+        "crop_iou": pct(rows["all"]["crop_iou"], 1, 3),
+        "contains_detail": pct(rows["all"]["contains_detail"]),
+        "control": pct(control["control"]["accuracy"]),
+        "control_crop_rate": pct(control["control"]["crop_rate"]),
+    }
 
 
 def take(policy, recipe, phase) -> dict:

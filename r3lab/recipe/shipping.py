@@ -1,4 +1,5 @@
 """The shipped checkpoints: writing them with their model card, reading the card, starting a recipe from them."""
+
 from __future__ import annotations
 
 import json
@@ -38,8 +39,11 @@ def ship(results: dict, out: str | Path, dest: str | Path) -> Path:
         extra_path.write_text(json.dumps(extra, indent=2))
     # the card's recipe holds what made the models, not where this run kept them (a local path) or how it ran
     config = {k: v for k, v in results["config"].items() if k not in RERUNNABLE}
-    results = dict(results, config=config, check={name: card_scores(dest / name, config)
-                                   for name in ("r3-tiny-sft", "r3-tiny-rgrpo")})
+    results = dict(
+        results,
+        config=config,
+        check={name: card_scores(dest / name, config) for name in ("r3-tiny-sft", "r3-tiny-rgrpo")},
+    )
     (dest / "MODEL_CARD.md").write_text(model_card(results))
     (dest / "card_results.json").write_text(json.dumps(results, indent=1))
     return dest
@@ -56,8 +60,12 @@ def card_scores(path: str | Path, config: dict, per_family: int = 8) -> dict:
     """Greedy accuracy / crop rate / crops of a checkpoint on `card_set` (what the shipped-model test re-measures)."""
     policy = load_policy(path)
     settings = read_settings(config, "the card's recipe")
-    res = evaluate(policy, card_set(config, policy.view, per_family),
-                   EvalConfig(rollout=settings["eval_rollout"], reward=settings["reward"]), progress=False)
+    res = evaluate(
+        policy,
+        card_set(config, policy.view, per_family),
+        EvalConfig(rollout=settings["eval_rollout"], reward=settings["reward"]),
+        progress=False,
+    )
     return {k: res.rows["all"][k] for k in ("n", "accuracy", "crop_rate", "crops")}
 
 
@@ -66,8 +74,9 @@ def load_card(folder: str | Path = SHIPPED) -> dict:
     return json.loads((Path(folder) / "card_results.json").read_text())
 
 
-def warm_start(out: str | Path, shipped: str | Path = SHIPPED, stages: Sequence[str] = ("base", "sft", "rgrpo")
-               ) -> list[str]:
+def warm_start(
+    out: str | Path, shipped: str | Path = SHIPPED, stages: Sequence[str] = ("base", "sft", "rgrpo")
+) -> list[str]:
     """Copy shipped checkpoints (dest of `ship`) into a recipe folder as its base/, sft/ and rgrpo/ stages.
 
     Returns the stages copied; a later `run_recipe` with the same `out` trains only the rest.

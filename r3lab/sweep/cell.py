@@ -7,6 +7,7 @@ runs: a step that fails ends the run with its cause; SIGINT / SIGTERM reach the 
 the run is marked interrupted; a rerun starts after the steps already done.
 Exit status: 0 done, 1 failed, 128 + N stopped by signal N.
 """
+
 from __future__ import annotations
 
 import json
@@ -36,8 +37,14 @@ def run_cell(run_dir: str | os.PathLike) -> int:
     st = start(run_dir)
     t0 = time.monotonic()
     deadline = t0 + spec["timeout"] if spec.get("timeout") else None
-    env = {**os.environ, **spec.get("env", {}), "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"),
-           "TQDM_DISABLE": "1", "PYTHONUNBUFFERED": "1", PARENT_ENV: str(os.getpid())}
+    env = {
+        **os.environ,
+        **spec.get("env", {}),
+        "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"),
+        "TQDM_DISABLE": "1",
+        "PYTHONUNBUFFERED": "1",
+        PARENT_ENV: str(os.getpid()),
+    }
     running: dict[str, subprocess.Popen] = {}
     with open(run_dir / LOG, "a") as log, exit_on_signals():
         log.write(f"=== attempt {st.attempts}, {time.strftime('%Y-%m-%d %H:%M:%S')} on {st.host} ===\n")
@@ -50,8 +57,15 @@ def run_cell(run_dir: str | os.PathLike) -> int:
                 write_status(run_dir, st)
                 log.write(f"--- {step['name']}: {' '.join(step_command(step)[3:])}\n")
                 log.flush()
-                proc = subprocess.Popen(step_command(step), cwd=spec.get("cwd") or None, stdin=subprocess.DEVNULL,
-                                        stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+                proc = subprocess.Popen(
+                    step_command(step),
+                    cwd=spec.get("cwd") or None,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    env=env,
+                    start_new_session=True,
+                )
                 running[step["name"]] = proc
                 timed_out = _wait(proc, deadline)
                 if timed_out:

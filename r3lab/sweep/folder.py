@@ -5,6 +5,7 @@ Running a spec into a folder that holds a sweep is a resume: the same spec goes 
 differs is refused, unless `extend` and it only adds grid values or seeds (the runs already there keep their
 folders). `metrics` and `baseline` change only the report, so they may change at any time.
 """
+
 from __future__ import annotations
 
 import json
@@ -32,8 +33,9 @@ def is_sweep(folder: str | os.PathLike) -> bool:
 def read_sweep(folder: str | os.PathLike) -> dict:
     path = Path(folder) / SWEEP_FILE
     if not path.is_file():
-        raise FileNotFoundError(f"{folder} holds no sweep ({SWEEP_FILE} is missing): run `r3lab sweep SPEC --out "
-                                f"{folder}` first")
+        raise FileNotFoundError(
+            f"{folder} holds no sweep ({SWEEP_FILE} is missing): run `r3lab sweep SPEC --out {folder}` first"
+        )
     try:
         data = json.loads(read_text(path))
         spec_from_dict(data["spec"], str(path))
@@ -51,26 +53,34 @@ def check_same(old: dict, new: SweepSpec, extend: bool, where: str) -> list[str]
     cur, notes = new.to_dict(), []
     for key in IDENTITY:
         if old.get(key) != cur[key]:
-            raise ValueError(f"{where} holds a sweep whose {key} differs: {old.get(key)!r} there, {cur[key]!r} now. "
-                             "A sweep's runs are one command's; give this spec another --out")
+            raise ValueError(
+                f"{where} holds a sweep whose {key} differs: {old.get(key)!r} there, {cur[key]!r} now. "
+                "A sweep's runs are one command's; give this spec another --out"
+            )
     if set(old.get("grid", {})) != set(cur["grid"]):
-        raise ValueError(f"{where} holds a sweep over {sorted(old.get('grid', {}))}, this spec sweeps "
-                         f"{sorted(cur['grid'])}: give it another --out")
+        raise ValueError(
+            f"{where} holds a sweep over {sorted(old.get('grid', {}))}, this spec sweeps "
+            f"{sorted(cur['grid'])}: give it another --out"
+        )
     for k, values in cur["grid"].items():
         before = old["grid"][k]
         if values == before:
             continue
         if not extend:
-            raise ValueError(f"{where}: grid.{k} was {before!r}, now {values!r}; to add values to the sweep there, "
-                             "run with --extend (it only adds)")
+            raise ValueError(
+                f"{where}: grid.{k} was {before!r}, now {values!r}; to add values to the sweep there, "
+                "run with --extend (it only adds)"
+            )
         if lost := [v for v in before if v not in values]:
-            raise ValueError(f"{where}: --extend only adds, but grid.{k} leaves out {lost!r}; keep every value the "
-                             "sweep already ran")
+            raise ValueError(
+                f"{where}: --extend only adds, but grid.{k} leaves out {lost!r}; keep every value the sweep already ran"
+            )
         notes.append(f"grid.{k}: adds {[v for v in values if v not in before]!r}")
     if cur["seeds"] != old.get("seeds"):
         if not extend:
-            raise ValueError(f"{where}: seeds were {old.get('seeds')!r}, now {cur['seeds']!r}; to add seeds, run with "
-                             "--extend")
+            raise ValueError(
+                f"{where}: seeds were {old.get('seeds')!r}, now {cur['seeds']!r}; to add seeds, run with --extend"
+            )
         if lost := [s for s in old.get("seeds", []) if s not in cur["seeds"]]:
             raise ValueError(f"{where}: --extend only adds, but seeds leave out {lost!r}")
         notes.append(f"seeds: adds {[s for s in cur['seeds'] if s not in old['seeds']]!r}")
@@ -78,20 +88,31 @@ def check_same(old: dict, new: SweepSpec, extend: bool, where: str) -> list[str]
     return notes
 
 
-def prepare(folder: str | os.PathLike, spec: SweepSpec, extend: bool = False, timeout: float = 0.0,
-            extra: dict | None = None) -> tuple[list[tuple[Run, Path]], list[str]]:
+def prepare(
+    folder: str | os.PathLike, spec: SweepSpec, extend: bool = False, timeout: float = 0.0, extra: dict | None = None
+) -> tuple[list[tuple[Run, Path]], list[str]]:
     """Write sweep.json and each run's folder (its run.json) into `folder`, checked against a sweep already there;
     returns every run with its folder, and notes on what changed."""
     folder = Path(folder)
     runs = spec.runs()
     notes: list[str] = []
-    record = {"format": FORMAT, "spec": spec.to_dict(), "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
-              "git": git_commit(), "python": sys.version.split()[0], "cwd": os.getcwd(), **(extra or {})}
+    record = {
+        "format": FORMAT,
+        "spec": spec.to_dict(),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "git": git_commit(),
+        "python": sys.version.split()[0],
+        "cwd": os.getcwd(),
+        **(extra or {}),
+    }
     if is_sweep(folder):
         old = read_sweep(folder)
         notes = check_same(old["spec"], spec, extend, str(folder))
-        record["created"], record["history"] = old.get("created"), old.get("history", []) + [
-            {"resumed": time.strftime("%Y-%m-%dT%H:%M:%S"), "git": record["git"], "notes": notes}]
+        record["created"], record["history"] = (
+            old.get("created"),
+            old.get("history", [])
+            + [{"resumed": time.strftime("%Y-%m-%dT%H:%M:%S"), "git": record["git"], "notes": notes}],
+        )
         record["cwd"] = old.get("cwd", record["cwd"])
     elif folder.is_dir() and any(p for p in folder.iterdir() if not p.name.startswith(".")):
         raise FileExistsError(f"{folder} is not empty and holds no sweep: give the sweep an empty or new --out")
@@ -101,9 +122,21 @@ def prepare(folder: str | os.PathLike, spec: SweepSpec, extend: bool = False, ti
         d = folder / RUNS / r.folder
         d.mkdir(parents=True, exist_ok=True)
         steps = steps_of(spec, r, d.resolve())
-        atomic_write_text(d / RUN_FILE, json.dumps({**r.to_dict(), "command": spec.command, "settings": r.settings,
-                                                    "steps": steps, "cwd": record["cwd"], "timeout": timeout,
-                                                    "env": run_env(folder, r)}, indent=1))
+        atomic_write_text(
+            d / RUN_FILE,
+            json.dumps(
+                {
+                    **r.to_dict(),
+                    "command": spec.command,
+                    "settings": r.settings,
+                    "steps": steps,
+                    "cwd": record["cwd"],
+                    "timeout": timeout,
+                    "env": run_env(folder, r),
+                },
+                indent=1,
+            ),
+        )
         out.append((r, d))
     atomic_write_text(folder / SWEEP_FILE, json.dumps(record, indent=1, default=str))
     return out, notes
@@ -112,9 +145,13 @@ def prepare(folder: str | os.PathLike, spec: SweepSpec, extend: bool = False, ti
 def run_env(folder: Path, run: Run) -> dict:
     """What a run's processes are told: who they are in the sweep (report_to's hyperparameters and names), and one
     trackio folder for the whole sweep, written in trackio's append-only mode (runs write it at once)."""
-    return {"R3LAB_SWEEP": json.dumps({"sweep": folder.resolve().name, "run": run.folder, "point": run.point,
-                                       "seed": run.seed}),
-            "TRACKIO_DIR": str(folder.resolve() / "trackio"), "TRACKIO_STORAGE_MODE": "jsonl"}
+    return {
+        "R3LAB_SWEEP": json.dumps(
+            {"sweep": folder.resolve().name, "run": run.folder, "point": run.point, "seed": run.seed}
+        ),
+        "TRACKIO_DIR": str(folder.resolve() / "trackio"),
+        "TRACKIO_STORAGE_MODE": "jsonl",
+    }
 
 
 def steps_of(spec: SweepSpec, run: Run, d: Path) -> list[dict]:
@@ -123,22 +160,30 @@ def steps_of(spec: SweepSpec, run: Run, d: Path) -> list[dict]:
     seed = str(run.seed)
     if spec.kind in TRAINING:
         flags = [*spec.command.split(), *cli_flags(run.settings)]
-        evals = {"necessity": False, **{k: run.settings[k] for k in POLICY_FLAGS[1:] if k in run.settings},
-                 **spec.eval}  # tool necessity (five more rollouts) only when asked
-        return [_cli("train", [*flags, "--seed", seed, "--out-dir", d / "train", "--resume", "auto"]),
-                _cli("eval", ["eval", "--policy", d / "train", *cli_flags(evals), "--out", d / "eval",
-                              "--overwrite", "true"]),
-                {"name": "scores", "module": "r3lab.sweep.scores", "args": [str(d / "eval")]}]
+        evals = {
+            "necessity": False,
+            **{k: run.settings[k] for k in POLICY_FLAGS[1:] if k in run.settings},
+            **spec.eval,
+        }  # tool necessity (five more rollouts) only when asked
+        return [
+            _cli("train", [*flags, "--seed", seed, "--out-dir", d / "train", "--resume", "auto"]),
+            _cli(
+                "eval", ["eval", "--policy", d / "train", *cli_flags(evals), "--out", d / "eval", "--overwrite", "true"]
+            ),
+            {"name": "scores", "module": "r3lab.sweep.scores", "args": [str(d / "eval")]},
+        ]
     if spec.kind == "eval":
-        return [_cli("eval", ["eval", *cli_flags(run.settings), "--seed", seed, "--out", d / "eval", "--overwrite",
-                              "true"]),
-                {"name": "scores", "module": "r3lab.sweep.scores", "args": [str(d / "eval")]}]
+        return [
+            _cli(
+                "eval", ["eval", *cli_flags(run.settings), "--seed", seed, "--out", d / "eval", "--overwrite", "true"]
+            ),
+            {"name": "scores", "module": "r3lab.sweep.scores", "args": [str(d / "eval")]},
+        ]
     if spec.kind == "recipe":
         sets = [x for k, v in run.settings.items() for x in ("--set", f"{k}={json.dumps(v)}")]
         return [_cli("recipe", ["recipe", *sets, "--seed", seed, "--out", d / "recipe"])]
     params = [x for k, v in run.settings.items() for x in notebook_parameter(k, v)]
-    return [_cli("notebook", ["notebooks", "run", spec.notebook, *params, "-p", "seed", seed, "--out",
-                              d / "notebook"])]
+    return [_cli("notebook", ["notebooks", "run", spec.notebook, *params, "-p", "seed", seed, "--out", d / "notebook"])]
 
 
 def cli_flags(settings: dict) -> list[str]:
@@ -162,8 +207,7 @@ def git_commit() -> str:
     """The commit of the r3lab checkout that runs the sweep ("" outside a git checkout)."""
     root = Path(__file__).resolve().parents[2]
     try:
-        out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
-                             timeout=10)
+        out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
     except (OSError, subprocess.TimeoutExpired):
         return ""
     return out.stdout.strip() if out.returncode == 0 else ""

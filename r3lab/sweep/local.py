@@ -5,6 +5,7 @@ process's death ends every run with it. Each run leads its own process group, so
 once, through this process: the runs get SIGINT (training saves), on SIGTERM / SIGHUP they get SIGTERM, and each has
 the recipe's grace to end before it is killed.
 """
+
 from __future__ import annotations
 
 import os
@@ -14,8 +15,8 @@ import time
 from pathlib import Path
 from typing import Callable, Sequence
 
-from ..core.procs import PARENT_ENV, exit_on_signals, signal_of, stop
 from ..core.jobs import LAUNCHER, STOP_GRACE
+from ..core.procs import PARENT_ENV, exit_on_signals, signal_of, stop
 from .cell import finish_dead
 from .status import LOG, RunStatus
 
@@ -34,8 +35,12 @@ def cores() -> int:
         return os.cpu_count() or 1
 
 
-def run_local(run_dirs: Sequence[Path], workers: int, on_end: Callable[[Path, RunStatus], None],
-              on_start: Callable[[Path], None] = lambda d: None) -> None:
+def run_local(
+    run_dirs: Sequence[Path],
+    workers: int,
+    on_end: Callable[[Path, RunStatus], None],
+    on_start: Callable[[Path], None] = lambda d: None,
+) -> None:
     """Run every folder of `run_dirs` (in order), `workers` at a time; `on_end(folder, status)` as each ends."""
     env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("R3LAB_SWEEP_THREADS", "1"), PARENT_ENV: str(os.getpid())}
     pending, running = list(run_dirs), {}
@@ -45,8 +50,14 @@ def run_local(run_dirs: Sequence[Path], workers: int, on_end: Callable[[Path, Ru
                 while pending and len(running) < workers:
                     d = pending.pop(0)
                     with open(Path(d) / LOG, "a") as log:  # the run's own crash (rare) lands in its log
-                        running[str(d)] = subprocess.Popen(cell_command(d), stdin=subprocess.DEVNULL, stdout=log,
-                                                           stderr=subprocess.STDOUT, env=env, start_new_session=True)
+                        running[str(d)] = subprocess.Popen(
+                            cell_command(d),
+                            stdin=subprocess.DEVNULL,
+                            stdout=log,
+                            stderr=subprocess.STDOUT,
+                            env=env,
+                            start_new_session=True,
+                        )
                     on_start(Path(d))
                 time.sleep(POLL)
                 for key, proc in list(running.items()):

@@ -7,6 +7,7 @@ every node. `address`: a running cluster's (`auto`: the one `ray start` made on 
 none starts a local one, which ends with the sweep. Ctrl-C / SIGTERM cancel every task: its worker is interrupted,
 which stops its run (training saves); after the recipe's grace, cancelled by force.
 """
+
 from __future__ import annotations
 
 import os
@@ -17,8 +18,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Callable, Sequence
 
-from ..core.procs import PARENT_ENV, exit_on_signals, signal_of, stop
 from ..core.jobs import STOP_GRACE
+from ..core.procs import PARENT_ENV, exit_on_signals, signal_of, stop
 from .cell import finish_dead
 from .local import cell_command
 from .status import BACKEND_ENV, LOG, RunStatus, read_status, write_status
@@ -31,8 +32,14 @@ def run_task(run_dir: str) -> tuple[int, dict, str]:
     """A Ray task's body: the run's process, tied to this worker; (exit status, its status, the node)."""
     env = {**os.environ, PARENT_ENV: str(os.getpid()), BACKEND_ENV: "ray"}
     with open(Path(run_dir) / LOG, "a") as log:
-        proc = subprocess.Popen(cell_command(run_dir), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                env=env, start_new_session=True)
+        proc = subprocess.Popen(
+            cell_command(run_dir),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+        )
     try:
         proc.wait()
     except BaseException as e:  # ray.cancel: KeyboardInterrupt here; the run saves and ends first
@@ -49,9 +56,15 @@ def import_ray():
     return ray
 
 
-def run_ray(run_dirs: Sequence[Path], on_end: Callable[[Path, RunStatus], None], address: str = "",
-            cpus: float = 1.0, gpus: float = 0.0, workers: int = 0,
-            on_start: Callable[[Path], None] = lambda d: None) -> dict:
+def run_ray(
+    run_dirs: Sequence[Path],
+    on_end: Callable[[Path, RunStatus], None],
+    address: str = "",
+    cpus: float = 1.0,
+    gpus: float = 0.0,
+    workers: int = 0,
+    on_start: Callable[[Path], None] = lambda d: None,
+) -> dict:
     """Every folder of `run_dirs` as a Ray task; `on_end(folder, status)` as each ends. Returns the cluster's
     resources as Ray saw them."""
     ray = import_ray()
@@ -61,18 +74,22 @@ def run_ray(run_dirs: Sequence[Path], on_end: Callable[[Path, RunStatus], None],
         try:
             ctx = ray.init(address=address, **options)
         except ConnectionError as e:
-            raise ConnectionError(f"{e}: is a Ray cluster running at {address}? One that asks for a token (Ray >= "
-                                  f"2.52; `ray start` uses ~/.ray/auth_token when it exists) needs {AUTH_MODE}=token "
-                                  f"here too, with its token in {AUTH_TOKEN} or ~/.ray/auth_token") from None
+            raise ConnectionError(
+                f"{e}: is a Ray cluster running at {address}? One that asks for a token (Ray >= "
+                f"2.52; `ray start` uses ~/.ray/auth_token when it exists) needs {AUTH_MODE}=token "
+                f"here too, with its token in {AUTH_TOKEN} or ~/.ray/auth_token"
+            ) from None
     else:  # a cluster of this machine, for this sweep only ("local": never another user's running one)
         ctx = ray.init(address="local", num_cpus=workers or None, include_dashboard=False, **options)
     try:
         resources = ray.cluster_resources()
         need = {"CPU": cpus, "GPU": gpus}
         if short := {k: v for k, v in need.items() if v and resources.get(k, 0) < v}:
-            raise ValueError(f"each run asks for {short} but the Ray cluster at {address or 'this machine'} has "
-                             f"{ {k: resources.get(k, 0) for k in short} }: lower --cpus-per-run / --gpus-per-run or "
-                             "add nodes")
+            raise ValueError(
+                f"each run asks for {short} but the Ray cluster at {address or 'this machine'} has "
+                f"{ {k: resources.get(k, 0) for k in short} }: lower --cpus-per-run / --gpus-per-run or "
+                "add nodes"
+            )
         task = ray.remote(run_task).options(num_cpus=cpus, num_gpus=gpus, max_retries=0, name="r3lab-sweep-run")
         refs = {}
         with exit_on_signals():
@@ -88,8 +105,9 @@ def run_ray(run_dirs: Sequence[Path], on_end: Callable[[Path, RunStatus], None],
             except BaseException:
                 _cancel(ray, refs)
                 raise
-        return {k: v for k, v in resources.items() if k in ("CPU", "GPU")} | {"address": getattr(
-            ctx, "address_info", {}).get("gcs_address", address or "local")}
+        return {k: v for k, v in resources.items() if k in ("CPU", "GPU")} | {
+            "address": getattr(ctx, "address_info", {}).get("gcs_address", address or "local")
+        }
     finally:
         ray.shutdown()
 

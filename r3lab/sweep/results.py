@@ -6,6 +6,7 @@ of `r3lab eval`'s rows for training and eval sweeps, `row.family.name` of the re
 lesson for `notebook NN`. The evaluation's per-question numbers (`scores.PER_QUESTION`) compare question by
 question; any other key compares run by run (a table of one question).
 """
+
 from __future__ import annotations
 
 import json
@@ -59,9 +60,18 @@ class Sweep:
         rows = []
         for r in self.runs:
             st: RunStatus = r["status"]
-            row = {"run": r["folder"], "id": r["id"], **r["point"], "seed": r["seed"], "state": st.state,
-                   "cause": st.cause, "error": st.error, "seconds": st.seconds, "attempts": st.attempts,
-                   "host": st.host}
+            row = {
+                "run": r["folder"],
+                "id": r["id"],
+                **r["point"],
+                "seed": r["seed"],
+                "state": st.state,
+                "cause": st.cause,
+                "error": st.error,
+                "seconds": st.seconds,
+                "attempts": st.attempts,
+                "host": st.host,
+            }
             for m in metrics:
                 row[m] = self.run_value(r, m)
             rows.append(row)
@@ -103,8 +113,11 @@ class Sweep:
             return None
         if run["status"].state != "done":
             return {}
-        return {q["sample_id"]: math.nan if q.get(name) is None else float(q[name]) for q in self._scores(run)
-                if fam == "all" or q["family"] == fam}
+        return {
+            q["sample_id"]: math.nan if q.get(name) is None else float(q[name])
+            for q in self._scores(run)
+            if fam == "all" or q["family"] == fam
+        }
 
     def _run_number(self, run: dict, metric: str) -> float:
         if run["status"].state != "done":
@@ -149,16 +162,25 @@ class Sweep:
 
     def table(self, point: dict, metric: str, seeds=None, questions=None) -> tuple[np.ndarray, list, list]:
         """(seeds x questions table, seeds, question ids) of a point's done runs (a run-level metric: one column)."""
-        runs = [r for r in self.runs if r["point"] == point and r["status"].state == "done"
-                and (seeds is None or r["seed"] in seeds)]
+        runs = [
+            r
+            for r in self.runs
+            if r["point"] == point and r["status"].state == "done" and (seeds is None or r["seed"] in seeds)
+        ]
         runs.sort(key=lambda r: r["seed"])
         per = [self._questions(r, metric) for r in runs]
         if runs and per[0] is not None:
             ids = questions if questions is not None else sorted(set.intersection(*(set(p) for p in per)))
-            return np.array([[p.get(i, math.nan) for i in ids] for p in per]).reshape(len(runs), len(ids)), \
-                [r["seed"] for r in runs], ids
-        return np.array([[self._run_number(r, metric)] for r in runs]).reshape(len(runs), 1), \
-            [r["seed"] for r in runs], ["run"]
+            return (
+                np.array([[p.get(i, math.nan) for i in ids] for p in per]).reshape(len(runs), len(ids)),
+                [r["seed"] for r in runs],
+                ids,
+            )
+        return (
+            np.array([[self._run_number(r, metric)] for r in runs]).reshape(len(runs), 1),
+            [r["seed"] for r in runs],
+            ["run"],
+        )
 
     def chance(self, metric: str, point: dict | None = None) -> float | None:
         """A uniform guess's score for an accuracy metric (the evaluation's chance levels), else None."""
@@ -204,8 +226,7 @@ class Sweep:
                     xc, yc = self.table(p, metric, common, qs)[0], self.table(base, metric, common, qs)[0]
                     jobs.setdefault(xc.shape, []).append((xc, yc, res, "comparison"))
         for shape, todo in jobs.items():
-            found = bootstrap_tables([(x, y) for x, y, _, _ in todo], rng_for(self.record.get("created"), *shape),
-                                     reps)
+            found = bootstrap_tables([(x, y) for x, y, _, _ in todo], rng_for(self.record.get("created"), *shape), reps)
             for (_, _, res, what), (est, cmp) in zip(todo, found):
                 if what != "comparison":
                     res.estimate = est
@@ -229,15 +250,31 @@ def notes(sweep: Sweep, results: list[PointResult]) -> list[str]:
         if c is None:
             continue
         own = seed_differences(sweep, r.point, r.metric)
-        single = ("one run per setting would have shown " + (", ".join(f"{d:+.3f}" for d in own.values()) +
-                  " by seed; " if len(own) > 1 else f"{next(iter(own.values())):+.3f}; ")) if own else ""
-        verdict = ("more than the seeds' noise" if c.p_holm < 0.05 else
-                   "within the seeds' noise: the interval holds 0" if c.lo <= 0 <= c.hi else
-                   "an interval clear of 0, but not after Holm's correction")
+        single = (
+            (
+                "one run per setting would have shown "
+                + (
+                    ", ".join(f"{d:+.3f}" for d in own.values()) + " by seed; "
+                    if len(own) > 1
+                    else f"{next(iter(own.values())):+.3f}; "
+                )
+            )
+            if own
+            else ""
+        )
+        verdict = (
+            "more than the seeds' noise"
+            if c.p_holm < 0.05
+            else "within the seeds' noise: the interval holds 0"
+            if c.lo <= 0 <= c.hi
+            else "an interval clear of 0, but not after Holm's correction"
+        )
         chance = " (its interval overlaps chance)" if r.within_chance else ""
-        out.append(f"{r.metric}, {_label(r.point)} against {_label(base)}: {single}over {c.seeds} seeds x "
-                   f"{c.questions} questions, paired, {c.diff:+.3f} [{c.lo:+.3f}, {c.hi:+.3f}], P(improvement) "
-                   f"{c.poi:.2f}, Holm p {c.p_holm:.3f}: {verdict}{chance}")
+        out.append(
+            f"{r.metric}, {_label(r.point)} against {_label(base)}: {single}over {c.seeds} seeds x "
+            f"{c.questions} questions, paired, {c.diff:+.3f} [{c.lo:+.3f}, {c.hi:+.3f}], P(improvement) "
+            f"{c.poi:.2f}, Holm p {c.p_holm:.3f}: {verdict}{chance}"
+        )
     return out
 
 

@@ -6,6 +6,7 @@ folder against a sweep already there. Then every run not done runs (a failed or 
 printed as it happens, with its one-line error and its log, and the others go on. One writer per sweep folder
 (`FolderLock`).
 """
+
 from __future__ import annotations
 
 import os
@@ -45,15 +46,32 @@ class SweepOutcome:
 
     def line(self) -> str:
         done = len(self.statuses) - len(self.failed)
-        return (f"sweep {self.folder}: {done}/{len(self.statuses)} runs done"
-                + (f", {len(self.failed)} failed or unfinished (rerun the same command to retry them)"
-                   if self.failed else "") + f"; {self.ran} ran now in {self.seconds:.1f} s")
+        return (
+            f"sweep {self.folder}: {done}/{len(self.statuses)} runs done"
+            + (
+                f", {len(self.failed)} failed or unfinished (rerun the same command to retry them)"
+                if self.failed
+                else ""
+            )
+            + f"; {self.ran} ran now in {self.seconds:.1f} s"
+        )
 
 
-def run_sweep(spec: SweepSpec, out: str | os.PathLike, workers: int = 0, backend: str = "local", address: str = "",
-              max_points: int = MAX_POINTS, extend: bool = False, timeout: float = 0.0, cpus_per_run: float = 1.0,
-              gpus_per_run: float = 0.0, check: Callable[[SweepSpec], dict] | None = None,
-              progress: bool | None = None, echo: Callable[[str], None] = print) -> SweepOutcome:
+def run_sweep(
+    spec: SweepSpec,
+    out: str | os.PathLike,
+    workers: int = 0,
+    backend: str = "local",
+    address: str = "",
+    max_points: int = MAX_POINTS,
+    extend: bool = False,
+    timeout: float = 0.0,
+    cpus_per_run: float = 1.0,
+    gpus_per_run: float = 0.0,
+    check: Callable[[SweepSpec], dict] | None = None,
+    progress: bool | None = None,
+    echo: Callable[[str], None] = print,
+) -> SweepOutcome:
     """Run `spec` into `out` (see the module's docstring). `check(spec)`: the command's own check of every run,
     returning facts the report needs (chance levels); `workers`: the local pool's size (0: the cores) or the
     local Ray cluster's CPUs."""
@@ -64,15 +82,19 @@ def run_sweep(spec: SweepSpec, out: str | os.PathLike, workers: int = 0, backend
     if backend not in BACKENDS:
         raise ValueError(f"backend {backend!r}: choose local or ray")
     if workers < 0 or max_points < 1 or timeout < 0 or cpus_per_run <= 0 or gpus_per_run < 0:
-        raise ValueError(f"workers {workers}, max_points {max_points}, timeout {timeout}, cpus_per_run "
-                         f"{cpus_per_run}, gpus_per_run {gpus_per_run}: give workers >= 0 (0: the cores), "
-                         "max_points >= 1, timeout >= 0 (0: none), cpus > 0, gpus >= 0")
+        raise ValueError(
+            f"workers {workers}, max_points {max_points}, timeout {timeout}, cpus_per_run "
+            f"{cpus_per_run}, gpus_per_run {gpus_per_run}: give workers >= 0 (0: the cores), "
+            "max_points >= 1, timeout >= 0 (0: none), cpus > 0, gpus >= 0"
+        )
     if address and backend != "ray":
         raise ValueError("--address is for --backend ray")
     n = len(spec.points()) * len(spec.seeds)
     if n > max_points:
-        raise ValueError(f"the spec makes {n} runs ({len(spec.points())} points x {len(spec.seeds)} seeds), more than "
-                         f"--max-points {max_points}: shrink the grid or the seeds, or raise --max-points")
+        raise ValueError(
+            f"the spec makes {n} runs ({len(spec.points())} points x {len(spec.seeds)} seeds), more than "
+            f"--max-points {max_points}: shrink the grid or the seeds, or raise --max-points"
+        )
     facts = check(spec) if check is not None else {}
     if backend == "ray":
         from .ray_backend import import_ray
@@ -86,11 +108,18 @@ def run_sweep(spec: SweepSpec, out: str | os.PathLike, workers: int = 0, backend
             echo(f"sweep: {note}")
         statuses = {d.name: _settle(d) for _, d in runs}
         todo = [d for _, d in runs if statuses[d.name].state != "done"]
-        echo(f"sweep: {len(runs)} runs ({len(spec.points())} points x {len(spec.seeds)} seeds) in {out}; "
-             f"{len(runs) - len(todo)} done, {len(todo)} to run on "
-             + (f"{workers or cores()} local workers" if backend == "local" else f"Ray ({address or 'local cluster'})"))
-        bar = tqdm(total=len(runs), initial=len(runs) - len(todo), desc="sweep", unit="run",
-                   disable=progress_disabled(progress))
+        echo(
+            f"sweep: {len(runs)} runs ({len(spec.points())} points x {len(spec.seeds)} seeds) in {out}; "
+            f"{len(runs) - len(todo)} done, {len(todo)} to run on "
+            + (f"{workers or cores()} local workers" if backend == "local" else f"Ray ({address or 'local cluster'})")
+        )
+        bar = tqdm(
+            total=len(runs),
+            initial=len(runs) - len(todo),
+            desc="sweep",
+            unit="run",
+            disable=progress_disabled(progress),
+        )
 
         def on_end(d: Path, st: RunStatus) -> None:
             statuses[d.name] = st

@@ -5,6 +5,7 @@ evaluation's own reward), keyed by sample id.
 `python -m r3lab.sweep.scores EVAL_DIR` is a sweep run's last step; a run's mean over its questions is the
 evaluation's own number (tests/sweep/test_scores.py holds them equal).
 """
+
 from __future__ import annotations
 
 import json
@@ -30,17 +31,28 @@ def question_scores(eval_dir: str | os.PathLike) -> list[dict]:
 
     folder = Path(eval_dir)
     results = json.loads(read_text(folder / "results.json"))
-    trajs = [Trajectory.from_dict(json.loads(ln)) for ln in read_text(folder / "trajectories.jsonl").splitlines()
-             if ln.strip()]
+    trajs = [
+        Trajectory.from_dict(json.loads(ln))
+        for ln in read_text(folder / "trajectories.jsonl").splitlines()
+        if ln.strip()
+    ]
     spec = RewardSpec(**(results.get("config") or {}).get("reward", {}))
     values = rollout_values(trajs, score(trajs, spec.terms(), write_meta=False))
     out = []
     for t, v in zip(trajs, values):
-        out.append({"sample_id": str(t.sample_id), "family": t.family or "?",
-                    "accuracy": None if v["accuracy"] is None else float(v["accuracy"]),
-                    "crop_rate": float(bool(v["crops"])), "crops": float(v["crops"]),
-                    "crop_iou": v["crop_iou"] if v["crop_iou"] is None or math.isfinite(v["crop_iou"]) else None,
-                    "answered": float(v["answered"]), "tokens": float(v["tokens"]), "reward": float(v["reward"])})
+        out.append(
+            {
+                "sample_id": str(t.sample_id),
+                "family": t.family or "?",
+                "accuracy": None if v["accuracy"] is None else float(v["accuracy"]),
+                "crop_rate": float(bool(v["crops"])),
+                "crops": float(v["crops"]),
+                "crop_iou": v["crop_iou"] if v["crop_iou"] is None or math.isfinite(v["crop_iou"]) else None,
+                "answered": float(v["answered"]),
+                "tokens": float(v["tokens"]),
+                "reward": float(v["reward"]),
+            }
+        )
     return out
 
 
@@ -55,8 +67,9 @@ def read_scores(eval_dir: str | os.PathLike) -> list[dict]:
     try:
         return json.loads(read_text(path))["questions"]
     except (ValueError, KeyError, TypeError) as e:
-        raise ValueError(f"{path} is not a sweep's scores file ({e}); rerun that run (delete its status.json)"
-                         ) from None
+        raise ValueError(
+            f"{path} is not a sweep's scores file ({e}); rerun that run (delete its status.json)"
+        ) from None
 
 
 if __name__ == "__main__":

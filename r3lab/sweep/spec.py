@@ -15,6 +15,7 @@ Names are the command's own: flags (dashes or underscores) for `train` and `eval
 the lesson's parameters for `notebook NN`. Which values a command accepts is checked by the command itself
 (`r3lab.cli.sweep_check`), before any run starts.
 """
+
 from __future__ import annotations
 
 import difflib
@@ -33,9 +34,13 @@ KEYS = ("command", "settings", "grid", "seeds", "eval", "baseline", "metrics")
 COMMANDS = ("train sft", "train rgrpo", "eval", "recipe", "notebook")
 TRAINING = ("train sft", "train rgrpo")
 # what the sweep sets itself, per command: a run's folder, seed and resumption are the sweep's to choose
-RESERVED = {"train sft": ("out-dir", "seed", "resume", "overwrite"),
-            "train rgrpo": ("out-dir", "seed", "resume", "overwrite"),
-            "eval": ("out", "seed", "overwrite"), "recipe": ("out", "seed"), "notebook": ("seed", "out")}
+RESERVED = {
+    "train sft": ("out-dir", "seed", "resume", "overwrite"),
+    "train rgrpo": ("out-dir", "seed", "resume", "overwrite"),
+    "eval": ("out", "seed", "overwrite"),
+    "recipe": ("out", "seed"),
+    "notebook": ("seed", "out"),
+}
 EVAL_RESERVED = ("policy", "out", "overwrite")  # the eval step after training evaluates the run's own checkpoint
 MAX_SPEC_BYTES = 1 << 20  # a spec is a page of YAML; more is a wrong file
 
@@ -69,16 +74,20 @@ class SweepSpec:
         words = " ".join(str(self.command).split())
         if words.startswith("notebook"):
             if len(words.split()) != 2:
-                raise ValueError(f"sweep spec: command {self.command!r}: write `notebook NN`, the lesson's number "
-                                 "(e.g. notebook 50)")
+                raise ValueError(
+                    f"sweep spec: command {self.command!r}: write `notebook NN`, the lesson's number (e.g. notebook 50)"
+                )
         elif words not in COMMANDS:
-            raise ValueError(f"sweep spec: command {self.command!r} is not one a sweep runs: {_choices(COMMANDS)}"
-                             f"{_close(words, COMMANDS)}")
+            raise ValueError(
+                f"sweep spec: command {self.command!r} is not one a sweep runs: {_choices(COMMANDS)}"
+                f"{_close(words, COMMANDS)}"
+            )
         self.command = words
         for key in ("settings", "grid", "eval", "baseline"):
             if not isinstance(getattr(self, key), dict):
-                raise ValueError(f"sweep spec: {key} must be a mapping of names to values, got "
-                                 f"{type(getattr(self, key)).__name__}")
+                raise ValueError(
+                    f"sweep spec: {key} must be a mapping of names to values, got {type(getattr(self, key)).__name__}"
+                )
         self.settings = {self.name(k): v for k, v in self.settings.items()}
         self.grid = {self.name(k): v for k, v in self.grid.items()}
         self.baseline = {self.name(k): v for k, v in self.baseline.items()}
@@ -93,35 +102,51 @@ class SweepSpec:
         reserved = RESERVED[self.kind]
         for k in (*self.settings, *self.grid):
             if _flag(k) in reserved:
-                raise ValueError(f"sweep spec: {k} is set by the sweep for every run (its folder, seed and "
-                                 f"resumption: {', '.join(reserved)}); "
-                                 + ("give seeds: [..] instead" if "seed" in k else "leave it out"))
+                raise ValueError(
+                    f"sweep spec: {k} is set by the sweep for every run (its folder, seed and "
+                    f"resumption: {', '.join(reserved)}); "
+                    + ("give seeds: [..] instead" if "seed" in k else "leave it out")
+                )
         if bad := [k for k in self.eval if k in EVAL_RESERVED]:
             raise ValueError(f"sweep spec: eval.{bad[0]} is set by the sweep (the run's own checkpoint and folder)")
         if self.kind in TRAINING and not self.eval.get("data"):
-            raise ValueError("sweep spec: a training sweep evaluates every run on the same held-out questions: give "
-                             "eval: {data: <held-out dataset folder>, n: <questions>}")
+            raise ValueError(
+                "sweep spec: a training sweep evaluates every run on the same held-out questions: give "
+                "eval: {data: <held-out dataset folder>, n: <questions>}"
+            )
         if self.kind not in TRAINING and self.eval:
-            raise ValueError(f"sweep spec: eval is for training commands; `{self.command}` evaluates itself (put its "
-                             "settings under settings:)")
-        if isinstance(self.seeds, int) or not isinstance(self.seeds, list) or not self.seeds or not all(
-                isinstance(s, int) and not isinstance(s, bool) and 0 <= s < 2**31 for s in self.seeds):
-            raise ValueError(f"sweep spec: seeds must be a list of integers in [0, 2**31), e.g. [0, 1, 2]; got "
-                             f"{self.seeds!r}")
+            raise ValueError(
+                f"sweep spec: eval is for training commands; `{self.command}` evaluates itself (put its "
+                "settings under settings:)"
+            )
+        if (
+            isinstance(self.seeds, int)
+            or not isinstance(self.seeds, list)
+            or not self.seeds
+            or not all(isinstance(s, int) and not isinstance(s, bool) and 0 <= s < 2**31 for s in self.seeds)
+        ):
+            raise ValueError(
+                f"sweep spec: seeds must be a list of integers in [0, 2**31), e.g. [0, 1, 2]; got {self.seeds!r}"
+            )
         if len(set(self.seeds)) != len(self.seeds):
             raise ValueError(f"sweep spec: seeds repeat a value: {self.seeds!r}")
         for k, v in self.baseline.items():
             if k not in self.grid:
-                raise ValueError(f"sweep spec: baseline.{k} is not a grid name{_close(k, self.grid)}; the baseline "
-                                 f"is one grid point: {sorted(self.grid)}")
+                raise ValueError(
+                    f"sweep spec: baseline.{k} is not a grid name{_close(k, self.grid)}; the baseline "
+                    f"is one grid point: {sorted(self.grid)}"
+                )
             if _key(v) not in {_key(x) for x in self.grid[k]}:
                 raise ValueError(f"sweep spec: baseline.{k} = {v!r} is not among grid.{k} = {self.grid[k]!r}")
         if self.baseline and set(self.baseline) != set(self.grid):
-            raise ValueError(f"sweep spec: baseline names {sorted(self.baseline)}, but the grid has "
-                             f"{sorted(self.grid)}: give a value for each grid name")
+            raise ValueError(
+                f"sweep spec: baseline names {sorted(self.baseline)}, but the grid has "
+                f"{sorted(self.grid)}: give a value for each grid name"
+            )
         if not isinstance(self.metrics, list) or not all(isinstance(m, str) and m for m in self.metrics):
-            raise ValueError(f"sweep spec: metrics must be a list of names, e.g. [read_one.accuracy, crop_iou]; "
-                             f"got {self.metrics!r}")
+            raise ValueError(
+                f"sweep spec: metrics must be a list of names, e.g. [read_one.accuracy, crop_iou]; got {self.metrics!r}"
+            )
 
     def name(self, key) -> str:
         """A setting's name as the command spells it: flags with dashes, `--set` paths and lesson parameters with
@@ -158,8 +183,11 @@ class Run:
     @classmethod
     def make(cls, spec: SweepSpec, point: dict, seed: int) -> "Run":
         settings = {**spec.settings, **point}
-        ident = json.dumps({"command": spec.command, "settings": settings, "eval": spec.eval, "seed": seed},
-                           sort_keys=True, default=str)
+        ident = json.dumps(
+            {"command": spec.command, "settings": settings, "eval": spec.eval, "seed": seed},
+            sort_keys=True,
+            default=str,
+        )
         h = hashlib.sha256(ident.encode()).hexdigest()[:12]
         parts = [f"{k}={_text(v)}" for k, v in point.items()] + [f"seed={seed}"]
         return cls(point, seed, settings, h, _safe("_".join(parts))[:96] + "-" + h[:8])
@@ -178,8 +206,9 @@ def spec_from_dict(values, where: str = "sweep spec") -> SweepSpec:
     if not isinstance(values, dict):
         raise ValueError(f"{where}: expected a mapping with the keys {', '.join(KEYS)}; got {type(values).__name__}")
     if bad := [k for k in values if k not in KEYS]:
-        raise ValueError(f"{where}: unknown key {bad[0]!r}{_close(str(bad[0]), KEYS)}; a spec's keys: "
-                         f"{', '.join(KEYS)}")
+        raise ValueError(
+            f"{where}: unknown key {bad[0]!r}{_close(str(bad[0]), KEYS)}; a spec's keys: {', '.join(KEYS)}"
+        )
     if "command" not in values:
         raise ValueError(f"{where}: no command: say which command every run runs ({_choices(COMMANDS)})")
     try:

@@ -14,6 +14,7 @@
 * **Holm** adjusts the p-values of every point compared with one baseline (one family per metric).
 Empty cells (NaN: crop IoU of a question without a crop) are left out of every mean.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -64,15 +65,17 @@ def estimate(x: np.ndarray, rng: np.random.Generator, reps: int = RESAMPLES, lev
     return bootstrap_tables([(x, None)], rng, reps, level)[0][0]
 
 
-def compare(x: np.ndarray, y: np.ndarray, rng: np.random.Generator, reps: int = RESAMPLES,
-            level: float = LEVEL) -> tuple[Estimate, Comparison]:
+def compare(
+    x: np.ndarray, y: np.ndarray, rng: np.random.Generator, reps: int = RESAMPLES, level: float = LEVEL
+) -> tuple[Estimate, Comparison]:
     """A point's table `x` against the baseline's `y` (the same seeds in the same rows, the same questions): the
     point's estimate and the paired comparison, from one set of resamples."""
     return bootstrap_tables([(x, y)], rng, reps, level)[0]
 
 
-def bootstrap_tables(pairs, rng: np.random.Generator, reps: int = RESAMPLES,
-                     level: float = LEVEL) -> list[tuple[Estimate, Comparison | None]]:
+def bootstrap_tables(
+    pairs, rng: np.random.Generator, reps: int = RESAMPLES, level: float = LEVEL
+) -> list[tuple[Estimate, Comparison | None]]:
     """Every `(x, y)` of `pairs` (tables of one shape; `y` the baseline's, or None for the estimate alone) from ONE
     set of resamples: the seeds and questions are drawn once and every table is weighed by the same draws, so a
     sweep's points and metrics cost one vectorised pass (each table's numbers are what `compare` / `estimate` give
@@ -83,8 +86,10 @@ def bootstrap_tables(pairs, rng: np.random.Generator, reps: int = RESAMPLES,
     shape = pairs[0][0].shape
     for x, y in pairs:
         if x.shape != shape or (y is not None and y.shape != shape):
-            raise ValueError(f"compare: tables of shape {x.shape} and {shape if y is None else y.shape}; pair them on "
-                             "seeds and questions first (bootstrap_tables takes tables of one shape)")
+            raise ValueError(
+                f"compare: tables of shape {x.shape} and {shape if y is None else y.shape}; pair them on "
+                "seeds and questions first (bootstrap_tables takes tables of one shape)"
+            )
     xs = np.stack([x for x, _ in pairs])
     cmp = [i for i, (_, y) in enumerate(pairs) if y is not None]
     ys = np.stack([pairs[i][1] for i in cmp]) if cmp else xs[:0]
@@ -99,8 +104,9 @@ def bootstrap_tables(pairs, rng: np.random.Generator, reps: int = RESAMPLES,
     for j, i in enumerate(cmp):
         a, b = n + j, n + m + j
         p = _p_value(dist[a]) if dist is not None else math.nan
-        out[i][1] = Comparison(float(full[a]), float(lo[a]), float(hi[a]), p, float(full[b]), float(lo[b]),
-                               float(hi[b]), *shape)
+        out[i][1] = Comparison(
+            float(full[a]), float(lo[a]), float(hi[a]), p, float(full[b]), float(lo[b]), float(hi[b]), *shape
+        )
     return [tuple(o) for o in out]
 
 
@@ -221,8 +227,17 @@ def _bootstrap(stat, shape: tuple[int, int], rng: np.random.Generator, reps: int
         data, fn = (seeds, questions), lambda si, qi, axis=-1: counted(si, qi)
     with np.errstate(invalid="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", DegenerateDataWarning)  # a NaN resample (no crop drawn): handled below
-        res = bootstrap(data, fn, n_resamples=reps, batch=None, vectorized=True, paired=False,
-                        confidence_level=level, method=METHOD, rng=rng)
+        res = bootstrap(
+            data,
+            fn,
+            n_resamples=reps,
+            batch=None,
+            vectorized=True,
+            paired=False,
+            confidence_level=level,
+            method=METHOD,
+            rng=rng,
+        )
     dist = np.asarray(res.bootstrap_distribution).reshape(k, reps)
     lo, hi = np.atleast_1d(res.confidence_interval.low).copy(), np.atleast_1d(res.confidence_interval.high).copy()
     bad = np.isnan(lo) | np.isnan(hi)

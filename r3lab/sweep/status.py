@@ -5,6 +5,7 @@ Causes: `exit code N` (the command's own error, its `error: ...` line kept), `ou
 out-of-memory error in the log, or SIGKILL, the kernel's OOM killer's signal), `timeout` (--timeout), `signal NAME`
 (something else ended it), `interrupted` (the sweep itself was stopped: a resume reruns it).
 """
+
 from __future__ import annotations
 
 import json
@@ -22,8 +23,10 @@ STATES = ("pending", "running", "done", "failed")
 STATUS = "status.json"
 LOG = "log.txt"
 BACKEND_ENV = "R3LAB_SWEEP_BACKEND"  # set by the backend that starts a run
-_OOM = re.compile(r"(CUDA out of memory|OutOfMemoryError|\bMemoryError\b|Cannot allocate memory|"
-                  r"DefaultCPUAllocator: can't allocate)")
+_OOM = re.compile(
+    r"(CUDA out of memory|OutOfMemoryError|\bMemoryError\b|Cannot allocate memory|"
+    r"DefaultCPUAllocator: can't allocate)"
+)
 _ERROR = re.compile(r"^(error: .+|[\w.]*(Error|Exception|Interrupt)\b.*)$")
 
 
@@ -67,8 +70,9 @@ def read_status(run_dir: str | os.PathLike) -> RunStatus:
     except (ValueError, TypeError) as e:
         raise ValueError(f"{path} is not a run's status ({e}); delete it to run that run again") from None
     if st.state not in STATES:
-        raise ValueError(f"{path}: state {st.state!r} is not one of {', '.join(STATES)}; delete it to run that run "
-                         "again")
+        raise ValueError(
+            f"{path}: state {st.state!r} is not one of {', '.join(STATES)}; delete it to run that run again"
+        )
     return st
 
 
@@ -80,9 +84,18 @@ def write_status(run_dir: str | os.PathLike, st: RunStatus) -> RunStatus:
 def start(run_dir: str | os.PathLike) -> RunStatus:
     """Mark a run running in this process (its attempt counted, steps already done kept)."""
     st = read_status(run_dir)
-    return write_status(run_dir, RunStatus("running", steps_done=st.steps_done if st.state != "done" else [],
-                                           attempts=st.attempts + 1, started=time.time(), host=socket.gethostname(),
-                                           pid=os.getpid(), backend=os.environ.get(BACKEND_ENV, "local")))
+    return write_status(
+        run_dir,
+        RunStatus(
+            "running",
+            steps_done=st.steps_done if st.state != "done" else [],
+            attempts=st.attempts + 1,
+            started=time.time(),
+            host=socket.gethostname(),
+            pid=os.getpid(),
+            backend=os.environ.get(BACKEND_ENV, "local"),
+        ),
+    )
 
 
 def cause_of(returncode: int, log_text: str = "", timed_out: bool = False) -> tuple[str, str]:

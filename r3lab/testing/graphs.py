@@ -5,6 +5,7 @@ called again at every "replay", computes what a replayed graph would: an input t
 wrong logit, as on a GPU. Everything around capture runs for real: the buckets and windows captured ahead, the
 replay counts, a capture that fails (`fail=`: under "auto" the pool is marked broken, under True it raises).
 """
+
 from __future__ import annotations
 
 import contextlib

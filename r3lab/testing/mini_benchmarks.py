@@ -6,6 +6,7 @@ target boxes each and `test_questions.jsonl`; HR-Bench's, MME-RealWorld's and Tr
 base64 images (`r3lab.bench.readers` documents each format and the file it follows). The answers
 are known, so a scripted policy's scores can be checked by hand. Nothing is downloaded.
 """
+
 from __future__ import annotations
 
 import base64
@@ -17,8 +18,13 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
-COLOURS = {"red": (220, 40, 40), "blue": (40, 60, 220), "green": (40, 170, 60), "yellow": (235, 200, 30),
-           "purple": (140, 50, 170)}
+COLOURS = {
+    "red": (220, 40, 40),
+    "blue": (40, 60, 220),
+    "green": (40, 170, 60),
+    "yellow": (235, 200, 30),
+    "purple": (140, 50, 170),
+}
 
 
 def scene(seed: int, size: tuple[int, int] = (320, 240)) -> tuple[Image.Image, str, tuple[int, int, int, int]]:
@@ -66,12 +72,14 @@ def write_vstar(folder: str | Path, n_attribute: int = 3, n_position: int = 2) -
             else:
                 q, opts = "Is the disc on the left or right side of the square?", ["left", "right"]
                 boxes, objects = [[x1, y1, x2 - x1, y2 - y1], [192, 72, 80, 96]], ["disc", "square"]
-            (folder / cat / f"{name}.json").write_text(json.dumps(
-                {"target_object": objects, "bbox": boxes, "question": q, "options": opts}))
+            (folder / cat / f"{name}.json").write_text(
+                json.dumps({"target_object": objects, "bbox": boxes, "question": q, "options": opts})
+            )
             text = q + "\n" + "\n".join(f"({'ABCD'[j]}) {o}" for j, o in enumerate(opts[:k]))
             text += "\nAnswer with the option's letter from the given choices directly."
-            lines.append({"image": f"{cat}/{name}.jpg", "text": text, "category": cat, "question_id": qid,
-                          "label": "A"})
+            lines.append(
+                {"image": f"{cat}/{name}.jpg", "text": text, "category": cat, "question_id": qid, "label": "A"}
+            )
     (folder / "test_questions.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
     return folder
 
@@ -94,10 +102,20 @@ def write_hrbench(path: str | Path, n: int = 5) -> Path:
         im, colour, _ = scene(200 + i // 2)
         opts = _options(colour, 4, i)
         random.Random(i).shuffle(opts)
-        rows.append([i, "What colour is the disc?", "ABCD"[opts.index(colour)], ("single", "cross")[i % 2],
-                     *opts, jpeg_base64(im) if i % 2 == 0 else str(i - 1), i // 2])
-    return _write_tsv(Path(path), ["index", "question", "answer", "category", "A", "B", "C", "D", "image",
-                                   "cycle_category"], rows)
+        rows.append(
+            [
+                i,
+                "What colour is the disc?",
+                "ABCD"[opts.index(colour)],
+                ("single", "cross")[i % 2],
+                *opts,
+                jpeg_base64(im) if i % 2 == 0 else str(i - 1),
+                i // 2,
+            ]
+        )
+    return _write_tsv(
+        Path(path), ["index", "question", "answer", "category", "A", "B", "C", "D", "image", "cycle_category"], rows
+    )
 
 
 def write_mme_realworld(path: str | Path, n: int = 4) -> Path:
@@ -110,10 +128,12 @@ def write_mme_realworld(path: str | Path, n: int = 4) -> Path:
         random.Random(i).shuffle(opts)
         lines = [f"({'ABCDE'[j]}) {o}" for j, o in enumerate(opts)]
         cat = ("Perception/Remote Sensing", "Reasoning/Diagram and Table")[i % 2]
-        rows.append([i, jpeg_base64(im), "What colour is the disc?", repr(lines), "ABCDE"[opts.index(colour)], cat,
-                     "color"])
-    return _write_tsv(Path(path), ["index", "image", "question", "multi-choice options", "answer", "category",
-                                   "l2-category"], rows)
+        rows.append(
+            [i, jpeg_base64(im), "What colour is the disc?", repr(lines), "ABCDE"[opts.index(colour)], cat, "color"]
+        )
+    return _write_tsv(
+        Path(path), ["index", "image", "question", "multi-choice options", "answer", "category", "l2-category"], rows
+    )
 
 
 def write_treebench(path: str | Path, n: int = 4) -> Path:
@@ -124,10 +144,12 @@ def write_treebench(path: str | Path, n: int = 4) -> Path:
         opts = _options(colour, 4, i)
         random.Random(i).shuffle(opts)
         cat = ("Perception/Attributes", "Reasoning/Comparison")[i % 2]
-        rows.append([i, jpeg_base64(im), "What colour is the disc?", *opts, "ABCD"[opts.index(colour)], cat,
-                     str([list(box)])])
-    return _write_tsv(Path(path), ["index", "image", "question", "A", "B", "C", "D", "answer", "category",
-                                   "target_instances"], rows)
+        rows.append(
+            [i, jpeg_base64(im), "What colour is the disc?", *opts, "ABCD"[opts.index(colour)], cat, str([list(box)])]
+        )
+    return _write_tsv(
+        Path(path), ["index", "image", "question", "A", "B", "C", "D", "answer", "category", "target_instances"], rows
+    )
 
 
 def write_benchmark(name: str, folder: str | Path) -> Path:
@@ -135,10 +157,13 @@ def write_benchmark(name: str, folder: str | Path) -> Path:
     folder = Path(folder)
     if name == "vstar":
         return write_vstar(folder / "vstar_bench")
-    writers = {"hrbench4k": ("hr_bench_4k.tsv", write_hrbench), "hrbench8k": ("hr_bench_8k.tsv", write_hrbench),
-               "mme-realworld": ("MME-RealWorld.tsv", write_mme_realworld),
-               "mme-realworld-lite": ("mme_realworld_lite.tsv", write_mme_realworld),
-               "treebench": ("TreeBench.tsv", write_treebench)}
+    writers = {
+        "hrbench4k": ("hr_bench_4k.tsv", write_hrbench),
+        "hrbench8k": ("hr_bench_8k.tsv", write_hrbench),
+        "mme-realworld": ("MME-RealWorld.tsv", write_mme_realworld),
+        "mme-realworld-lite": ("mme_realworld_lite.tsv", write_mme_realworld),
+        "treebench": ("TreeBench.tsv", write_treebench),
+    }
     if name not in writers:
         raise ValueError(f"no miniature copy of {name!r}; choose one of {['vstar', *writers]}")
     file, write = writers[name]

@@ -7,6 +7,7 @@ pass), `write_trl_completions` (TRL's logged completions) and `write_training_lo
 written about them (`r3lab.importers.traces`, `agent_loop` and `trl` document each format). With
 `collapse=True` the runs over training steps stop cropping while their accuracy holds.
 """
+
 from __future__ import annotations
 
 import json
@@ -19,8 +20,10 @@ from ..core.regions import Frame, ViewConfig
 from ..importers.traces import OFFICIAL_EVAL_VIEW
 from .mini_benchmarks import scene
 
-DEEPEYES_SYSTEM = ("You are a helpful assistant.\n\n# Tools\nYou may call one or more functions to assist with the "
-                   "user query. (image_zoom_in_tool: bbox_2d [x1, y1, x2, y2], label)")
+DEEPEYES_SYSTEM = (
+    "You are a helpful assistant.\n\n# Tools\nYou may call one or more functions to assist with the "
+    "user query. (image_zoom_in_tool: bbox_2d [x1, y1, x2, y2], label)"
+)
 DEEPEYES_USER = "\nThink first, call **image_zoom_in_tool** if needed, then answer."
 
 
@@ -46,19 +49,32 @@ def write_vlmr3_eval(folder: str | Path, n: int = 3) -> Path:
         call = format_crop_call(b)[:-2]  # the official stop strings "]}" end the segment; the loop appends "]}\n"
         crop = f"crops/sample_{i}_crop_1.png"
         if i == n - 1:
-            segs = ["<think>Let me look. " + call + "]}\nInvalid operation!",
-                    f"It is {colour}.</think>\n<answer>{colour}</answer>\n"]
+            segs = [
+                "<think>Let me look. " + call + "]}\nInvalid operation!",
+                f"It is {colour}.</think>\n<answer>{colour}</answer>\n",
+            ]
             crops = []
         else:
-            segs = ["<think>The disc is small. Let me crop it. " + call + "]}\n",
-                    f"The disc is {colour}.</think>\n<answer>{colour}</answer>\n"]
+            segs = [
+                "<think>The disc is small. Let me crop it. " + call + "]}\n",
+                f"The disc is {colour}.</think>\n<answer>{colour}</answer>\n",
+            ]
             crops = [crop]
             if i == 0:
                 (folder / "crops").mkdir(exist_ok=True)
                 with Image.open(folder / name) as im:
                     im.crop(box).resize((112, 112)).save(folder / crop)
-        records.append({"image_path": name, "question": "What colour is the disc?", "response_list": segs,
-                        "img_crop_list": crops, "answer": colour, "category": "colour", "id": f"q{i}"})
+        records.append(
+            {
+                "image_path": name,
+                "question": "What colour is the disc?",
+                "response_list": segs,
+                "img_crop_list": crops,
+                "answer": colour,
+                "category": "colour",
+                "id": f"q{i}",
+            }
+        )
     path = folder / "vlmr3_eval.json"
     path.write_text(json.dumps(records, indent=1))
     return path
@@ -72,22 +88,48 @@ def write_deepeyes_eval(folder: str | Path, n: int = 3) -> Path:
     blank = {"type": "image_url", "image_url": {"url": "data:image/jpeg;base64,"}}
     for i, (name, colour, (x1, y1, x2, y2)) in enumerate(_scenes(folder, n, 600)):
         options = [colour, "gray", "white", "black"]
-        prompt = f"Question: What is the color of the disc?\nOptions: \nA. {colour}\nB. gray\nC. white\nD. black\n" \
-                 + DEEPEYES_USER
-        msgs = [{"role": "system", "content": DEEPEYES_SYSTEM},
-                {"role": "user", "content": [blank, {"type": "text", "text": prompt}]}]
+        prompt = (
+            f"Question: What is the color of the disc?\nOptions: \nA. {colour}\nB. gray\nC. white\nD. black\n"
+            + DEEPEYES_USER
+        )
+        msgs = [
+            {"role": "system", "content": DEEPEYES_SYSTEM},
+            {"role": "user", "content": [blank, {"type": "text", "text": prompt}]},
+        ]
         if i < n - 1:
-            call = json.dumps({"name": "image_zoom_in_tool", "arguments": {"bbox_2d": [x1 - 4, y1 - 4, x2 + 4, y2 + 4],
-                                                                            "label": "disc"}})
+            call = json.dumps(
+                {
+                    "name": "image_zoom_in_tool",
+                    "arguments": {"bbox_2d": [x1 - 4, y1 - 4, x2 + 4, y2 + 4], "label": "disc"},
+                }
+            )
             turn = f"<think>The disc is small.</think>\n<tool_call>\n{call}\n</tool_call>"
-            msgs += [{"role": "assistant", "content": turn},
-                     {"role": "user", "content": [blank, {"type": "text", "text": DEEPEYES_USER}]}]
+            msgs += [
+                {"role": "assistant", "content": turn},
+                {"role": "user", "content": [blank, {"type": "text", "text": DEEPEYES_USER}]},
+            ]
         msgs.append({"role": "assistant", "content": f"<think>It is {colour}.</think>\n<answer>A. {colour}</answer>"})
-        (folder / name).with_suffix(".json").write_text(json.dumps(  # the V* annotation beside the image
-            {"target_object": ["disc"], "bbox": [[x1, y1, x2 - x1, y2 - y1]],
-             "question": "What is the color of the disc?", "options": options}))
-        lines.append({"image": Path(name).name, "question": "What is the color of the disc?", "answer": options[0],
-                      "answer_choice": "A", "pred_ans": f"A. {colour}", "pred_output": msgs, "status": "success"})
+        (folder / name).with_suffix(".json").write_text(
+            json.dumps(  # the V* annotation beside the image
+                {
+                    "target_object": ["disc"],
+                    "bbox": [[x1, y1, x2 - x1, y2 - y1]],
+                    "question": "What is the color of the disc?",
+                    "options": options,
+                }
+            )
+        )
+        lines.append(
+            {
+                "image": Path(name).name,
+                "question": "What is the color of the disc?",
+                "answer": options[0],
+                "answer_choice": "A",
+                "pred_ans": f"A. {colour}",
+                "pred_output": msgs,
+                "status": "success",
+            }
+        )
     path = folder / "result_direct_attributes_demo.jsonl"
     path.write_text("".join(json.dumps(x) + "\n" for x in lines))
     return path
@@ -112,15 +154,23 @@ def write_agent_loop(folder: str | Path, tokenizer, steps: int = 6, per_step: in
         n_crop = _crops_at(step, steps, per_step, collapse)
         for i, (name, colour, (x1, y1, x2, y2)) in enumerate(scenes):
             answer = colour if i < per_step * 3 // 4 or per_step < 2 else "gray"
-            prompt = enc("<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n") + vision() \
+            prompt = (
+                enc("<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n")
+                + vision()
                 + enc("What colour is the disc?<|im_end|>\n<|im_start|>assistant\n")
+            )
             resp, mask, images = [], [], [name]
             if i < n_crop:
                 call = json.dumps({"name": "image_zoom_in_tool", "arguments": {"bbox_2d": [x1, y1, x2, y2]}})
                 ids = enc(f"<think>Small disc.</think>\n<tool_call>\n{call}\n</tool_call><|im_end|>")
-                obs = enc("\n<|im_start|>user\n<tool_response>\n") + vision() + \
-                    enc(f"Zoomed in on the image to the region {[x1, y1, x2, y2]}.</tool_response><|im_end|>\n"
-                        "<|im_start|>assistant\n")
+                obs = (
+                    enc("\n<|im_start|>user\n<tool_response>\n")
+                    + vision()
+                    + enc(
+                        f"Zoomed in on the image to the region {[x1, y1, x2, y2]}.</tool_response><|im_end|>\n"
+                        "<|im_start|>assistant\n"
+                    )
+                )
                 resp, mask = resp + ids + obs, mask + [1] * len(ids) + [0] * len(obs)
                 crop = f"crops/step{step}_{i}.png"
                 with Image.open(folder / name) as im:
@@ -129,19 +179,30 @@ def write_agent_loop(folder: str | Path, tokenizer, steps: int = 6, per_step: in
             ids = enc(f"<think>It is {answer}.</think>\n<answer>{answer}</answer><|im_end|>")
             resp, mask = resp + ids, mask + [1] * len(ids)
             acc = float(answer == colour)
-            lines.append({"prompt_ids": prompt, "response_ids": resp, "response_mask": mask,
-                          "multi_modal_data": {"image": images}, "num_turns": 2 + 2 * (i < n_crop),
-                          "reward_score": acc + 0.1 * (i < n_crop), "ground_truth": colour,
-                          "extra_fields": {"global_steps": step,
-                                           "reward_extra_info": {"acc": acc, "tool": 0.1 * (i < n_crop)}},
-                          "id": f"step{step}-{i}"})
+            lines.append(
+                {
+                    "prompt_ids": prompt,
+                    "response_ids": resp,
+                    "response_mask": mask,
+                    "multi_modal_data": {"image": images},
+                    "num_turns": 2 + 2 * (i < n_crop),
+                    "reward_score": acc + 0.1 * (i < n_crop),
+                    "ground_truth": colour,
+                    "extra_fields": {
+                        "global_steps": step,
+                        "reward_extra_info": {"acc": acc, "tool": 0.1 * (i < n_crop)},
+                    },
+                    "id": f"step{step}-{i}",
+                }
+            )
     path = folder / "rollouts.jsonl"
     path.write_text("".join(json.dumps(x) + "\n" for x in lines))
     return path
 
 
-def write_trl_completions(folder: str | Path, steps: int = 3, per_step: int = 4, collapse: bool = False,
-                          view: ViewConfig | None = None) -> Path:
+def write_trl_completions(
+    folder: str | Path, steps: int = 3, per_step: int = 4, collapse: bool = False, view: ViewConfig | None = None
+) -> Path:
     """`completions.jsonl`: TRL's completions table (step, prompt, completion, a column per reward function,
     advantage) plus the image path and the answer; crop calls in `view`'s model-input frame."""
     folder = Path(folder)
@@ -155,11 +216,23 @@ def write_trl_completions(folder: str | Path, steps: int = 3, per_step: int = 4,
             call = format_crop_call([int(v) for v in frame.to_input(box)])
             look = f" Let me look closer. {call}" if i < n_crop else ""
             completion = f"<think>The disc is small.{look} It is {colour}.</think><answer>{colour}</answer>"
-            prompt = ("<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n"
-                      "<|vision_start|><|image_pad|><|vision_end|>What colour is the disc?<|im_end|>\n"
-                      "<|im_start|>assistant\n")
-            lines.append({"step": str(step), "prompt": prompt, "completion": completion, "accuracy": 1.0,
-                          "format": 1.0, "advantage": 0.0, "image": name, "answer": colour})
+            prompt = (
+                "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n"
+                "<|vision_start|><|image_pad|><|vision_end|>What colour is the disc?<|im_end|>\n"
+                "<|im_start|>assistant\n"
+            )
+            lines.append(
+                {
+                    "step": str(step),
+                    "prompt": prompt,
+                    "completion": completion,
+                    "accuracy": 1.0,
+                    "format": 1.0,
+                    "advantage": 0.0,
+                    "image": name,
+                    "answer": colour,
+                }
+            )
     path = folder / "completions.jsonl"
     path.write_text("".join(json.dumps(x) + "\n" for x in lines))
     return path
@@ -174,9 +247,21 @@ def write_training_log(path: str | Path, steps: int = 12, collapse: bool = True)
     for s in range(1, steps + 1):
         rate = max(0.0, 0.8 * (1 - s / (0.75 * steps))) if collapse else 0.7 + 0.01 * (s % 3)
         acc = 0.6 + 0.02 * ((s * 7) % 3 - 1)
-        rows.append({"step": s, "loss": 0.1, "reward": acc + 0.2 * rate, "reward/accuracy": acc, "reward/format": 0.9,
-                     "accuracy": acc, "accuracy_crop": acc if rate else None, "accuracy_no_crop": acc,
-                     "crop_rate": rate, "crops_per_rollout": rate * 1.2, "invalid_crop_rate": 0.05 * rate,
-                     "crop_iou": 0.4 if rate else None})
+        rows.append(
+            {
+                "step": s,
+                "loss": 0.1,
+                "reward": acc + 0.2 * rate,
+                "reward/accuracy": acc,
+                "reward/format": 0.9,
+                "accuracy": acc,
+                "accuracy_crop": acc if rate else None,
+                "accuracy_no_crop": acc,
+                "crop_rate": rate,
+                "crops_per_rollout": rate * 1.2,
+                "invalid_crop_rate": 0.05 * rate,
+                "crop_iou": 0.4 if rate else None,
+            }
+        )
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return path

@@ -1,4 +1,5 @@
 """Tiny fixtures shared by tests, notebooks and benchmarks (no weights are downloaded)."""
+
 from __future__ import annotations
 
 from functools import lru_cache
@@ -7,7 +8,7 @@ from PIL import Image, ImageDraw
 
 from ..core.crop_calls import find_crop_calls, format_crop_call
 from ..core.regions import Frame, ViewConfig
-from ..core.trajectory import CropEvent, MODEL, Piece, Trajectory, crop_piece
+from ..core.trajectory import MODEL, CropEvent, Piece, Trajectory, crop_piece
 from ..data.sample import Sample
 from ..model.policy import Policy
 from ..model.tiny import TinyConfig, build_tiny
@@ -36,8 +37,13 @@ def toy_image(size: tuple[int, int] = (448, 336), seed: int = 0) -> Image.Image:
     return im
 
 
-def toy_trajectory(policy: Policy, size: tuple[int, int] = (448, 336), answer: str = "red",
-                   family: str = "read_one", crop: str = "disc"):
+def toy_trajectory(
+    policy: Policy,
+    size: tuple[int, int] = (448, 336),
+    answer: str = "red",
+    family: str = "read_one",
+    crop: str = "disc",
+):
     """A finished, tokenized reference trajectory on `toy_image`: a crop call, the zoomed crop, an answer.
 
     crop: "disc" (the red disc, which is also the ground-truth region) or "square" (the blue square).
@@ -45,8 +51,16 @@ def toy_trajectory(policy: Policy, size: tuple[int, int] = (448, 336), answer: s
     w, h = size
     regions = {"disc": (w * 0.1, h * 0.1, w * 0.35, h * 0.45), "square": (w * 0.55, h * 0.5, w * 0.85, h * 0.9)}
     gt = tuple(int(v) for v in regions["disc"])
-    traj = Trajectory.start(toy_image(size), "What colour is the disc?", policy.view, policy.prompt,
-                            answers=[answer], gt_boxes=[gt], family=family, sample_id=f"toy-{crop}")
+    traj = Trajectory.start(
+        toy_image(size),
+        "What colour is the disc?",
+        policy.view,
+        policy.prompt,
+        answers=[answer],
+        gt_boxes=[gt],
+        family=family,
+        sample_id=f"toy-{crop}",
+    )
     frame = Frame.of(size, policy.view)
     box = tuple(float(round(v)) for v in frame.to_input(regions[crop]))
     text = "<think>I need to look closer at the disc. " + format_crop_call(box)
@@ -64,8 +78,10 @@ def toy_samples(n: int = 4, view: ViewConfig | None = None) -> list:
     im = toy_image()
     w, h = im.size
     frame = Frame.of(im.size, view)
-    specs = [("What colour is the small mark on the red circle?", "yellow", (0.18, 0.22, 0.26, 0.32)),
-             ("What colour is the small mark on the blue square?", "green", (0.66, 0.65, 0.74, 0.75))]
+    specs = [
+        ("What colour is the small mark on the red circle?", "yellow", (0.18, 0.22, 0.26, 0.32)),
+        ("What colour is the small mark on the blue square?", "green", (0.66, 0.65, 0.74, 0.75)),
+    ]
     out = []
     for k in range(n):
         q, a, (x1, y1, x2, y2) = specs[k % 2]

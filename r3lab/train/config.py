@@ -4,15 +4,16 @@
 checkpoints); `SFTConfig` and `RGRPOConfig` add their own and set their own defaults. A number outside its range
 is a ValueError naming the field, the value and the range.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from ..core.settings import MAX_ROWS, RATE, SEED, STEPS, WHY, check_choice, check_ranges, nested, read_nested
+
+from ..core.settings import MAX_ROWS, RATE, SEED, STEPS, WHY, check_choice, check_ranges, nested, read_nested, short
 from ..engine.config import RolloutSettings
+from ..model.adapters import LoRAConfig
 from .rewards import RewardSpec
 from .trackers import parse_report_to
-from ..model.adapters import LoRAConfig
-from ..core.settings import short
 
 
 def parse_resume(s: str) -> bool | str:
@@ -44,11 +45,14 @@ def check_lora(cfg) -> None:
 def check_out_dir_mode(cfg) -> None:
     """resume / overwrite / out_dir must agree (checked when the config is built)."""
     if cfg.resume not in (False, True, "auto"):
-        raise ValueError(f"{type(cfg).__name__}.resume = {short(cfg.resume)} is not allowed: expected False, True or "
-                         "'auto'")
+        raise ValueError(
+            f"{type(cfg).__name__}.resume = {short(cfg.resume)} is not allowed: expected False, True or 'auto'"
+        )
     if cfg.overwrite and cfg.resume:
-        raise ValueError(f"{type(cfg).__name__}: overwrite=True deletes the run that resume={short(cfg.resume)} would "
-                         "continue; set only one of them")
+        raise ValueError(
+            f"{type(cfg).__name__}: overwrite=True deletes the run that resume={short(cfg.resume)} would "
+            "continue; set only one of them"
+        )
     if cfg.resume is True and not cfg.out_dir:
         raise ValueError(f"{type(cfg).__name__}: resume=True needs out_dir (the folder of the run to continue)")
 
@@ -82,7 +86,7 @@ class TrainConfig:
     resume: bool | str = resume_field()  # true: continue the run in out_dir (it must hold one); auto: continue if any
     overwrite: bool = False  # delete the run already in out_dir (log, checkpoints) and start afresh
     report_to: str = "none"  # where curves and settings go, as TRL's report_to: none, tensorboard, trackio (local),
-        # wandb (offline), all (those installed), or a comma-separated list (r3lab.train.trackers)
+    # wandb (offline), all (those installed), or a comma-separated list (r3lab.train.trackers)
 
     def __post_init__(self):
         read_nested(self)  # lora given as a dict (a saved state.json, the CLI) becomes its LoRAConfig
@@ -90,11 +94,20 @@ class TrainConfig:
 
     def validate(self):
         """Every shared setting checked (each stage adds its own)."""
-        check_ranges(self, ints=dict(steps=STEPS, batch_size=(1, 1 << 20), seed=SEED, log_every=(1, STEPS[1]),
-                                     save_every=STEPS),
-                     floats=dict(lr_lm=RATE, lr_merger=RATE, lr_vision=RATE, weight_decay=(0.0, 1.0),
-                                 warmup=(0.0, float(STEPS[1])), min_lr_ratio=(0.0, 1.0), grad_clip=(0.0, 1e6)),
-                     why=dict(steps=WHY["steps"], seed=WHY["seed"]))  # rows per process: check_batch, MAX_ROWS
+        check_ranges(
+            self,
+            ints=dict(steps=STEPS, batch_size=(1, 1 << 20), seed=SEED, log_every=(1, STEPS[1]), save_every=STEPS),
+            floats=dict(
+                lr_lm=RATE,
+                lr_merger=RATE,
+                lr_vision=RATE,
+                weight_decay=(0.0, 1.0),
+                warmup=(0.0, float(STEPS[1])),
+                min_lr_ratio=(0.0, 1.0),
+                grad_clip=(0.0, 1e6),
+            ),
+            why=dict(steps=WHY["steps"], seed=WHY["seed"]),
+        )  # rows per process: check_batch, MAX_ROWS
         check_out_dir_mode(self)
         parse_report_to(self.report_to)
         check_lora(self)
@@ -115,11 +128,14 @@ class SFTConfig(TrainConfig):
         super().validate()
         check_ranges(self, ints=dict(grad_accum=(1, MAX_ROWS), schedule_steps=STEPS))
         if self.batch_size % self.grad_accum:
-            raise ValueError(f"batch_size {self.batch_size} must be a positive multiple of grad_accum "
-                             f"{self.grad_accum}")
+            raise ValueError(
+                f"batch_size {self.batch_size} must be a positive multiple of grad_accum {self.grad_accum}"
+            )
         if self.schedule_steps and self.schedule_steps < self.steps:
-            raise ValueError(f"schedule_steps {self.schedule_steps} is shorter than steps {self.steps}: the schedule "
-                             "would end before the run; set schedule_steps >= steps, or 0 to lay it over steps")
+            raise ValueError(
+                f"schedule_steps {self.schedule_steps} is shorter than steps {self.steps}: the schedule "
+                "would end before the run; set schedule_steps >= steps, or 0 to lay it over steps"
+            )
         return self
 
 
@@ -127,10 +143,12 @@ def check_sampled(rollout, where: str) -> None:
     """R-GRPO's rollouts must be sampled: at temperature 0 every rollout of a group is the same greedy one, so
     every advantage is zero and nothing is learned."""
     if not rollout.temperature > 0:
-        raise ValueError(f"{where}.temperature = {short(rollout.temperature)} is not allowed: R-GRPO samples "
-                         f"its rollouts, "
-                         "expected a number > 0 (at 0 every rollout of a group is the same greedy one: every "
-                         "advantage is zero and nothing is learned)")
+        raise ValueError(
+            f"{where}.temperature = {short(rollout.temperature)} is not allowed: R-GRPO samples "
+            f"its rollouts, "
+            "expected a number > 0 (at 0 every rollout of a group is the same greedy one: every "
+            "advantage is zero and nothing is learned)"
+        )
 
 
 @dataclass
@@ -165,16 +183,23 @@ class RGRPOConfig(TrainConfig):
 
     def validate(self) -> "RGRPOConfig":
         if isinstance(self.group_size, int) and self.group_size < 2:
-            raise ValueError(f"group_size must be >= 2 (got {self.group_size}): advantages are relative within a "
-                             "group of rollouts of the same prompt, so one rollout per prompt never gets a signal")
+            raise ValueError(
+                f"group_size must be >= 2 (got {self.group_size}): advantages are relative within a "
+                "group of rollouts of the same prompt, so one rollout per prompt never gets a signal"
+            )
         super().validate()
-        check_ranges(self, ints=dict(group_size=(2, MAX_ROWS), micro_rows=(1, MAX_ROWS), inner_epochs=(1, 100)),
-                     floats=dict(eps_low=(0.0, 1.0), eps_high=(0.0, 1e3), beta=(0.0, 1e3), adv_eps=(0.0, 1.0)),
-                     open_high=("eps_low",))
+        check_ranges(
+            self,
+            ints=dict(group_size=(2, MAX_ROWS), micro_rows=(1, MAX_ROWS), inner_epochs=(1, 100)),
+            floats=dict(eps_low=(0.0, 1.0), eps_high=(0.0, 1e3), beta=(0.0, 1e3), adv_eps=(0.0, 1.0)),
+            open_high=("eps_low",),
+        )
         check_sampled(self.rollout, "RGRPOConfig.rollout")
         if self.batch_size < self.group_size or self.batch_size % self.group_size:
-            raise ValueError(f"batch_size {self.batch_size} must be a positive multiple of group_size "
-                             f"{self.group_size} (trajectories per step = prompts per step x group_size)")
+            raise ValueError(
+                f"batch_size {self.batch_size} must be a positive multiple of group_size "
+                f"{self.group_size} (trajectories per step = prompts per step x group_size)"
+            )
         check_choice(self, "loss_agg", ("token", "sequence"))
         check_choice(self, "rollout_mode", ("batched", "reference"))
         return self

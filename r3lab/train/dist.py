@@ -8,6 +8,7 @@ GRPO groups are sharded whole (`shard`), so every advantage is computed from the
 one rank; losses are normalised by global token / sequence counts (`all_sum`), so N ranks give the
 gradient of the single-process run with the same global batch.
 """
+
 from __future__ import annotations
 
 import os
@@ -39,8 +40,9 @@ class DistInfo:
 def info() -> DistInfo:
     """The current process's place in the process group (a single process when none is running)."""
     if dist.is_available() and dist.is_initialized():
-        return DistInfo(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", 0)),
-                        dist.get_backend())
+        return DistInfo(
+            dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", 0)), dist.get_backend()
+        )
     return DistInfo()
 
 
@@ -93,10 +95,12 @@ def shard(items: Sequence, rank: int | None = None, world_size: int | None = Non
     world_size = d.world_size if world_size is None else world_size
     n = len(items)
     if n % world_size:
-        raise ValueError(f"{n} {unit} per step cannot be split evenly over {world_size} processes: "
-                         f"make the number of {unit} per step a multiple of the number of processes")
+        raise ValueError(
+            f"{n} {unit} per step cannot be split evenly over {world_size} processes: "
+            f"make the number of {unit} per step a multiple of the number of processes"
+        )
     k = n // world_size
-    return list(items[rank * k:(rank + 1) * k])
+    return list(items[rank * k : (rank + 1) * k])
 
 
 def deal(n: int, chunk: int = 1, rank: int | None = None, world_size: int | None = None) -> list[range]:
@@ -125,8 +129,9 @@ def all_gather_floats(values: Sequence[float | None]) -> list[float | None]:
     d = info()
     if not d.distributed:
         return list(values)
-    t = torch.tensor([float("nan") if v is None else float(v) for v in values], dtype=torch.float64,
-                     device=_comm_device())
+    t = torch.tensor(
+        [float("nan") if v is None else float(v) for v in values], dtype=torch.float64, device=_comm_device()
+    )
     out = [torch.empty_like(t) for _ in range(d.world_size)]
     dist.all_gather(out, t)
     return [None if v != v else v for v in torch.cat(out).tolist()]

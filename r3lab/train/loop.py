@@ -6,6 +6,7 @@ calls the callbacks, checkpoints every `save_every` steps and at the end; Ctrl-C
 update (`defer_interrupt`), saves, and returns the partial log. A NaN / inf loss or gradient norm
 stops the run before anything is saved.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -23,14 +24,24 @@ import torch
 from tqdm.auto import tqdm
 
 from ..core.env import progress_disabled
-from ..core.settings import MAX_ROWS  # trajectories one process may hold in one step (a step's batch is built at once)
 from ..core.files import FolderLock
+from ..core.settings import MAX_ROWS  # trajectories one process may hold in one step (a step's batch is built at once)
 from ..engine.scoring import TokenScorer
 from ..model.adapters import add_lora, is_adapted
 from ..model.policy import Policy, read_json, save_base
 from . import dist
-from .checkpoint import (BASE, check_state, clean_partial, find_checkpoint, has_run, last_good, load_checkpoint,
-                         nonfinite_parameters, remove_run, save_checkpoint)
+from .checkpoint import (
+    BASE,
+    check_state,
+    clean_partial,
+    find_checkpoint,
+    has_run,
+    last_good,
+    load_checkpoint,
+    nonfinite_parameters,
+    remove_run,
+    save_checkpoint,
+)
 from .config import TrainConfig
 from .metrics import MetricLog
 from .optim import make_optimizer
@@ -59,8 +70,10 @@ def prepare(policy: Policy, config: TrainConfig, state: type[TrainState] = Train
     dist.init()
     model = policy.model
     if bad := nonfinite_parameters(model):  # a diverged start would only show as a NaN loss at step 1
-        raise ValueError(f"{policy.meta.get('path') or 'the policy'}: parameters {bad[:3]} hold NaN/inf before "
-                         "training starts; start from another checkpoint (--policy) or a fresh model")
+        raise ValueError(
+            f"{policy.meta.get('path') or 'the policy'}: parameters {bad[:3]} hold NaN/inf before "
+            "training starts; start from another checkpoint (--policy) or a fresh model"
+        )
     if config.lora.enabled and not is_adapted(model):  # a resumed or continued adapter keeps its own
         if policy.meta.get("path") and not policy.meta.get("base"):
             policy.meta["base"] = str(Path(policy.meta["path"]).resolve())  # the folder the frozen weights came from
@@ -126,18 +139,24 @@ def _resume(state: TrainState) -> bool:
     except FileNotFoundError as e:
         found, why = False, str(e)
     if resume is True and not found:
-        raise FileNotFoundError(f"resume=True, but there is nothing to resume in {out} ({why}); start a new run "
-                                "with resume=False, or use resume='auto' to continue only when a checkpoint exists")
+        raise FileNotFoundError(
+            f"resume=True, but there is nothing to resume in {out} ({why}); start a new run "
+            "with resume=False, or use resume='auto' to continue only when a checkpoint exists"
+        )
     go = found and bool(resume)
     log_only = resume == "auto" and not found and not any(Path(out).glob("step_*"))  # killed before a checkpoint
     if not go and has_run(out) and not cfg.overwrite and not log_only:
-        raise FileExistsError(f"{out} already holds a training run (log.jsonl / latest / step_* folders): continue "
-                              "it with resume=True (--resume true), replace it with overwrite=True (--overwrite "
-                              "true), or choose another out_dir")
+        raise FileExistsError(
+            f"{out} already holds a training run (log.jsonl / latest / step_* folders): continue "
+            "it with resume=True (--resume true), replace it with overwrite=True (--overwrite "
+            "true), or choose another out_dir"
+        )
     if cfg.overwrite and _in_run(start := state.policy.meta.get("path"), out):
-        raise ValueError(f"the start policy {start} lies in out_dir {out}, whose run overwrite=True (--overwrite "
-                         "true) deletes: the run would delete its own starting checkpoint. Choose another out_dir, "
-                         "or continue the run with resume=True (--resume true)")
+        raise ValueError(
+            f"the start policy {start} lies in out_dir {out}, whose run overwrite=True (--overwrite "
+            "true) deletes: the run would delete its own starting checkpoint. Choose another out_dir, "
+            "or continue the run with resume=True (--resume true)"
+        )
     dist.barrier()  # every process has looked before rank 0 changes the folder
     if dist.info().is_main:
         remove_run(out) if cfg.overwrite or (log_only and has_run(out)) else clean_partial(out)
@@ -148,9 +167,11 @@ def _resume(state: TrainState) -> bool:
     saved = read_json(ckpt / "state.json")
     check_state(saved, ckpt / "state.json")
     if saved["step"] > cfg.steps:  # else the loop would do nothing and report success
-        raise ValueError(f"{ckpt / 'state.json'}: the run is at step {saved['step']}, beyond the {cfg.steps} steps "
-                         "asked for (--steps): ask for more steps to continue it, "
-                         "or load it as the start policy (--policy)")
+        raise ValueError(
+            f"{ckpt / 'state.json'}: the run is at step {saved['step']}, beyond the {cfg.steps} steps "
+            "asked for (--steps): ask for more steps to continue it, "
+            "or load it as the start policy (--policy)"
+        )
     check_same_settings(cfg, saved, ckpt)
     meta = load_checkpoint(out, state.policy, state.optimizer)
     dist.barrier()  # every rank has read the checkpoint before rank 0 writes the next one into the folder
@@ -178,23 +199,39 @@ def _in_run(start: str | None, out) -> bool:
 
 # settings a resumed run may change: its length, where its files go, how often it logs and saves, and
 # memory-only choices that leave the result as it was; every other setting must match the saved run
-MAY_CHANGE = ("steps", "data", "out_dir", "resume", "overwrite", "log_every", "save_every", "report_to",
-              "gradient_checkpointing", "micro_rows")
+MAY_CHANGE = (
+    "steps",
+    "data",
+    "out_dir",
+    "resume",
+    "overwrite",
+    "log_every",
+    "save_every",
+    "report_to",
+    "gradient_checkpointing",
+    "micro_rows",
+)
 
 
 def check_same_settings(cfg: TrainConfig, saved: dict, ckpt) -> None:
     """ValueError naming every setting in which `cfg` differs from the run saved in `ckpt` (its state.json)."""
     kind = type(cfg).__name__
     if saved.get("kind", kind) != kind:
-        raise ValueError(f"{ckpt} is a checkpoint of a {saved.get('kind')} run, not of a {kind} one: give this "
-                         "stage its own out_dir, or load that checkpoint as the start policy (--policy)")
+        raise ValueError(
+            f"{ckpt} is a checkpoint of a {saved.get('kind')} run, not of a {kind} one: give this "
+            "stage its own out_dir, or load that checkpoint as the start policy (--policy)"
+        )
     old, new = saved.get("config") or {}, asdict(cfg)
-    diff = [f"{k}: saved {old[k]!r}, now {v!r}" for k, v in new.items()
-            if k in old and k not in MAY_CHANGE and old[k] != v]  # a setting the old run did not record is not compared
+    diff = [
+        f"{k}: saved {old[k]!r}, now {v!r}" for k, v in new.items() if k in old and k not in MAY_CHANGE and old[k] != v
+    ]  # a setting the old run did not record is not compared
     if diff:
-        raise ValueError(f"resume: these settings differ from the run saved in {ckpt}: " + "; ".join(diff) +
-                         ". Resume with the saved values, or start a new run (overwrite=True / --overwrite true, or "
-                         "another out_dir)")
+        raise ValueError(
+            f"resume: these settings differ from the run saved in {ckpt}: "
+            + "; ".join(diff)
+            + ". Resume with the saved values, or start a new run (overwrite=True / --overwrite true, or "
+            "another out_dir)"
+        )
 
 
 _DEFERRING: list = []
@@ -223,8 +260,13 @@ def defer_interrupt():
             raise KeyboardInterrupt
 
 
-def run_loop(state: TrainState, step_fn: Callable[[TrainState], dict], total: int,
-             callbacks: Sequence[Callable] = (), desc: str = "train") -> MetricLog:
+def run_loop(
+    state: TrainState,
+    step_fn: Callable[[TrainState], dict],
+    total: int,
+    callbacks: Sequence[Callable] = (),
+    desc: str = "train",
+) -> MetricLog:
     """`_run_loop` (with the trackers `report_to` names, on the main process), then out_dir's lock is given up and
     the trackers closed however the run ended."""
     trackers = Trackers(state.config) if dist.info().is_main and parse_report_to(state.config.report_to) else None
@@ -237,8 +279,13 @@ def run_loop(state: TrainState, step_fn: Callable[[TrainState], dict], total: in
             state.lock.release()
 
 
-def _run_loop(state: TrainState, step_fn: Callable[[TrainState], dict], total: int,
-              callbacks: Sequence[Callable] = (), desc: str = "train") -> MetricLog:
+def _run_loop(
+    state: TrainState,
+    step_fn: Callable[[TrainState], dict],
+    total: int,
+    callbacks: Sequence[Callable] = (),
+    desc: str = "train",
+) -> MetricLog:
     """Call `step_fn` until `state.step == total`; log, call back, checkpoint; Ctrl-C saves and returns.
 
     `step_fn` applies one step, increments `state.step` and sets `state.row` inside `defer_interrupt()`,
@@ -275,9 +322,12 @@ def _run_loop(state: TrainState, step_fn: Callable[[TrainState], dict], total: i
             record(state.row)
         state.interrupted = state.log.interrupted = True
         path = save(state)
-        warnings.warn(f"interrupted after step {state.step}; " +
-                      (f"checkpoint saved to {path}" if path else "set out_dir to keep a checkpoint") +
-                      "; returning the partial log", stacklevel=2)
+        warnings.warn(
+            f"interrupted after step {state.step}; "
+            + (f"checkpoint saved to {path}" if path else "set out_dir to keep a checkpoint")
+            + "; returning the partial log",
+            stacklevel=2,
+        )
         return state.log
     finally:
         bar.close()
@@ -288,16 +338,19 @@ def _run_loop(state: TrainState, step_fn: Callable[[TrainState], dict], total: i
 
 def check_finite_step(state: TrainState, row: dict) -> None:
     """Stop at the first step whose loss or gradient norm is NaN / inf, before anything is saved."""
-    bad = {k: float(row[k]) for k in ("loss", "grad_norm")
-           if isinstance(row.get(k), (float, torch.Tensor)) and not math.isfinite(float(row[k]))}
+    bad = {
+        k: float(row[k])
+        for k in ("loss", "grad_norm")
+        if isinstance(row.get(k), (float, torch.Tensor)) and not math.isfinite(float(row[k]))
+    }
     if not bad:
         return
     out = state.config.out_dir
     keep = last_good(out) if out else "out_dir is unset, nothing was saved"
-    raise FloatingPointError(f"step {state.step}: {bad} is not finite, so training stopped without saving; {keep}. "
-                             "Lower the learning rates, set grad_clip or check the data")
-
-
+    raise FloatingPointError(
+        f"step {state.step}: {bad} is not finite, so training stopped without saving; {keep}. "
+        "Lower the learning rates, set grad_clip or check the data"
+    )
 
 
 def check_batch(samples_per_step: int, n_samples: int, rows_per_step: int, what: str) -> None:
@@ -305,13 +358,17 @@ def check_batch(samples_per_step: int, n_samples: int, rows_per_step: int, what:
     trajectories in one process's memory than MAX_ROWS (an absurd --batch-size grows memory without bound)."""
     flag = "batch_size (--batch-size)"
     if samples_per_step > n_samples:
-        raise ValueError(f"{flag} asks for {samples_per_step} {what} per step, but the data has only {n_samples} "
-                         f"samples: each step would hold every sample {samples_per_step / n_samples:.3g} times over. "
-                         f"Lower {flag} so that a step needs at most {n_samples}, or give more data")
+        raise ValueError(
+            f"{flag} asks for {samples_per_step} {what} per step, but the data has only {n_samples} "
+            f"samples: each step would hold every sample {samples_per_step / n_samples:.3g} times over. "
+            f"Lower {flag} so that a step needs at most {n_samples}, or give more data"
+        )
     rows = math.ceil(rows_per_step / dist.info().world_size)
     if rows > MAX_ROWS:
-        raise ValueError(f"{flag} asks for {rows} trajectories per step in one process, more than the {MAX_ROWS} r3lab "
-                         "holds in memory at once: lower it, or spread the batch over more processes (torchrun)")
+        raise ValueError(
+            f"{flag} asks for {rows} trajectories per step in one process, more than the {MAX_ROWS} r3lab "
+            "holds in memory at once: lower it, or spread the batch over more processes (torchrun)"
+        )
 
 
 def batch_order(n: int, step: int, batch_size: int, seed: int) -> list[int]:

@@ -4,6 +4,7 @@
 and length over trajectories: R-GRPO logs it every step (summed over processes), evaluation reports
 it per task family. The figures of a log are `r3lab.viz.training`.
 """
+
 from __future__ import annotations
 
 import json
@@ -12,16 +13,15 @@ import os
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
-from ..core.trajectory import MODEL, Trajectory
 from ..core.files import atomic_write_text, read_text
+from ..core.trajectory import MODEL, Trajectory
 from .rewards import Scores, region_iou, reward_columns
 
 
 class MetricLog:
     """Rows of `{"step": int, key: float, ...}` in the order they were logged."""
 
-    def __init__(self, rows: Iterable[dict] | None = None, settings: dict | None = None,
-                 resumed_at: int | None = None):
+    def __init__(self, rows: Iterable[dict] | None = None, settings: dict | None = None, resumed_at: int | None = None):
         self.rows: list[dict] = [dict(r) for r in rows or []]
         self.interrupted = False  # set by the training loop when Ctrl-C ended the run before its last step
         self.settings = settings  # the run's config (its fields), set by the training loop
@@ -98,12 +98,19 @@ def rollout_values(trajectories: Sequence[Trajectory], scores: Scores) -> list[d
     cols = reward_columns(trajectories)
     ious = region_iou(None, [""] * len(trajectories), cols["gt_boxes"], cols["crop_boxes"])
     acc = scores.raw.get("accuracy")
-    return [{"reward": scores.total[i], "accuracy": None if acc is None else acc[i] or 0.0,
-             "crops": len(t.crops), "calls": len(t.events), "refused": sum(not e.ok for e in t.events),
-             "crop_iou": ious[i] if ious[i] is not None and cols["crop_boxes"][i] else None,
-             "answered": t.final_answer() is not None,
-             "tokens": sum(len(p.ids or []) for p in t.pieces if p.kind == MODEL)}
-            for i, t in enumerate(trajectories)]
+    return [
+        {
+            "reward": scores.total[i],
+            "accuracy": None if acc is None else acc[i] or 0.0,
+            "crops": len(t.crops),
+            "calls": len(t.events),
+            "refused": sum(not e.ok for e in t.events),
+            "crop_iou": ious[i] if ious[i] is not None and cols["crop_boxes"][i] else None,
+            "answered": t.final_answer() is not None,
+            "tokens": sum(len(p.ids or []) for p in t.pieces if p.kind == MODEL),
+        }
+        for i, t in enumerate(trajectories)
+    ]
 
 
 def rollout_metrics(values: Sequence[dict], total: Callable[[float], float] = float) -> dict[str, float]:
@@ -113,6 +120,7 @@ def rollout_metrics(values: Sequence[dict], total: Callable[[float], float] = fl
     nothing was measured. Keys: n, reward, accuracy, accuracy_crop and accuracy_no_crop (with an
     accuracy term: over all trajectories, those that cropped, those that did not), crop_rate, crops,
     invalid_crop_rate, crop_iou, answered, tokens."""
+
     def mean(key, rows=values, per=None):
         num, den = total(sum(v[key] for v in rows)), total(per if per is not None else len(rows))
         return num / den if den else math.nan
@@ -125,9 +133,14 @@ def rollout_metrics(values: Sequence[dict], total: Callable[[float], float] = fl
         out["accuracy_no_crop"] = mean("accuracy", [v for v in values if not v["crops"]])
     calls = total(sum(v["calls"] for v in values))
     scored = [v for v in values if v["crop_iou"] is not None]
-    out.update(crop_rate=total(sum(bool(v["crops"]) for v in values)) / n if n else math.nan, crops=mean("crops"),
-               invalid_crop_rate=total(sum(v["refused"] for v in values)) / calls if calls else 0.0,
-               crop_iou=mean("crop_iou", scored), answered=mean("answered"), tokens=mean("tokens"))
+    out.update(
+        crop_rate=total(sum(bool(v["crops"]) for v in values)) / n if n else math.nan,
+        crops=mean("crops"),
+        invalid_crop_rate=total(sum(v["refused"] for v in values)) / calls if calls else 0.0,
+        crop_iou=mean("crop_iou", scored),
+        answered=mean("answered"),
+        tokens=mean("tokens"),
+    )
     return out
 
 
@@ -141,16 +154,26 @@ def mismatch_sums(logp, sampled, mask, eps_low: float, eps_high: float) -> dict[
     if not d.numel():
         return {"abs": 0.0, "kl": 0.0, "clipped": 0.0, "tokens": 0.0, "max": 0.0}
     r = d.exp()
-    return {"abs": float(d.abs().sum()), "kl": float((d.expm1() - d).sum()), "tokens": float(d.numel()),
-            "clipped": float(((r < 1 - eps_low) | (r > 1 + eps_high)).sum()), "max": float(d.abs().max())}
+    return {
+        "abs": float(d.abs().sum()),
+        "kl": float((d.expm1() - d).sum()),
+        "tokens": float(d.numel()),
+        "clipped": float(((r < 1 - eps_low) | (r > 1 + eps_high)).sum()),
+        "max": float(d.abs().max()),
+    }
 
 
-def mismatch_metrics(sums: Sequence[dict], total: Callable[[float], float] = float,
-                     top: Callable[[float], float] = float) -> dict[str, float]:
+def mismatch_metrics(
+    sums: Sequence[dict], total: Callable[[float], float] = float, top: Callable[[float], float] = float
+) -> dict[str, float]:
     """The rollout-trainer mismatch R-GRPO logs every step, from `mismatch_sums` of each batch (`total` sums over
     processes, `top` takes the maximum over them): mean and max |d log p|, the KL estimate per token and the share
     of importance ratios outside the clip."""
     tok = total(sum(s["tokens"] for s in sums))
     mean = (lambda key: total(sum(s[key] for s in sums)) / tok) if tok else (lambda key: math.nan)
-    return {"mismatch/abs_mean": mean("abs"), "mismatch/abs_max": top(max((s["max"] for s in sums), default=0.0)),
-            "mismatch/kl": mean("kl"), "mismatch/clip_share": mean("clipped")}
+    return {
+        "mismatch/abs_mean": mean("abs"),
+        "mismatch/abs_max": top(max((s["max"] for s in sums), default=0.0)),
+        "mismatch/kl": mean("kl"),
+        "mismatch/clip_share": mean("clipped"),
+    }

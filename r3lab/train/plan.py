@@ -22,6 +22,7 @@ then adds up, for SFT and R-GRPO, full fine-tuning and LoRA, with and without gr
 Stage defaults (which groups train) come from SFTConfig / RGRPOConfig. `benchmarks/plan_memory.py` checks the
 numbers against a measured peak on this CPU (benchmarks/results/plan_cpu.json).
 """
+
 from __future__ import annotations
 
 import re
@@ -29,7 +30,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..core.settings import check_ranges, nested, read_nested
-from ..model.adapters import LoRAConfig, TARGETS, target_regex
+from ..model.adapters import TARGETS, LoRAConfig, target_regex
 from .config import RGRPOConfig, SFTConfig
 
 GIB = 1024**3
@@ -41,7 +42,7 @@ class PlanConfig:
     """What `r3lab plan` sizes: a model, a card and one trajectory's shape."""
 
     policy: str = "qwen2.5-vl-3b"  # checkpoint folder (its config.json) or a published name: qwen2.5-vl-3b,
-        # qwen3-vl-2b, smolvlm-256m
+    # qwen3-vl-2b, smolvlm-256m
     gpu_memory: float = 24.0  # GiB of the card
     dtype: str = "bfloat16"  # dtype of weights, gradients and optimizer moments: bfloat16, float16 or float32
     text_tokens: int = 384  # text tokens of one trajectory (prompt, model text, tool turns)
@@ -51,7 +52,7 @@ class PlanConfig:
     holes: float = 0.25  # R-GRPO: share of the lock-step KV cache that is padding (compaction bounds it)
     beta: float = 0.0  # R-GRPO KL weight: > 0 keeps a frozen reference (a full copy unless LoRA)
     cache: str = "static"  # R-GRPO rollouts' KV cache: "static" keeps its buffers and graphs through the update,
-        # "dynamic" frees them after each rollout
+    # "dynamic" frees them after each rollout
     lora: LoRAConfig = nested(LoRAConfig, "lora-", r=16)  # the adapters the LoRA rows use
     reserve: float = 1.5  # GiB kept free: CUDA context, allocator fragmentation, kernel workspaces
 
@@ -61,10 +62,13 @@ class PlanConfig:
             raise ValueError(f"PlanConfig.cache = {self.cache!r}: use 'static' or 'dynamic'")
         if self.dtype not in BYTES:
             raise ValueError(f"PlanConfig.dtype = {self.dtype!r}: use one of {', '.join(BYTES)}")
-        check_ranges(self, ints=dict(text_tokens=(0, None), image_tokens=(0, None), new_tokens=(0, None),
-                                     group_size=(2, None)),
-                     floats=dict(gpu_memory=(0, None), holes=(0, 1), beta=(0, None), reserve=(0, None)),
-                     open_low=("gpu_memory",), open_high=("holes",))
+        check_ranges(
+            self,
+            ints=dict(text_tokens=(0, None), image_tokens=(0, None), new_tokens=(0, None), group_size=(2, None)),
+            floats=dict(gpu_memory=(0, None), holes=(0, 1), beta=(0, None), reserve=(0, None)),
+            open_low=("gpu_memory",),
+            open_high=("holes",),
+        )
         if self.new_tokens > self.text_tokens:
             raise ValueError(f"PlanConfig.new_tokens ({self.new_tokens}) is part of text_tokens ({self.text_tokens})")
         if not self.lora.enabled:
@@ -106,9 +110,8 @@ def model_shape(policy: str) -> Shape:
     import torch
     from transformers import AutoConfig
 
-    from ..model.real import NAMES, build_real, real_config
-
     from ..model.folder import LATEST, adapter_base
+    from ..model.real import NAMES, build_real, real_config
     from ..model.weights import check_config_sizes, read_json
     from .optim import group_of  # torch: imported when a plan is made, not for `r3lab plan --help`
 
@@ -122,8 +125,10 @@ def model_shape(policy: str) -> Shape:
         check_config_sizes(read_json(folder / "config.json"), folder / "config.json")
         cfg, name = AutoConfig.from_pretrained(folder, local_files_only=True), str(policy)
     else:
-        raise ValueError(f"--policy {policy!r} is neither a checkpoint folder (with config.json) nor a published "
-                         f"configuration ({', '.join(NAMES)})")
+        raise ValueError(
+            f"--policy {policy!r} is neither a checkpoint folder (with config.json) nor a published "
+            f"configuration ({', '.join(NAMES)})"
+        )
     model = build_real(cfg, device="meta")
     params: dict[str, int] = {}
     for n, p in model.named_parameters():
@@ -133,8 +138,11 @@ def model_shape(policy: str) -> Shape:
     if mt in TARGETS:
         for part in lora:
             pat = re.compile(target_regex(mt, (part,)))
-            lora[part] = sum(m.in_features + m.out_features for n, m in model.named_modules()
-                             if isinstance(m, torch.nn.Linear) and pat.fullmatch(n))
+            lora[part] = sum(
+                m.in_features + m.out_features
+                for n, m in model.named_modules()
+                if isinstance(m, torch.nn.Linear) and pat.fullmatch(n)
+            )
     tc, vc = cfg.get_text_config(), cfg.vision_config
     heads, kvh = tc.num_attention_heads, tc.num_key_value_heads
     head_dim = getattr(tc, "head_dim", None) or tc.hidden_size // heads
@@ -143,11 +151,21 @@ def model_shape(policy: str) -> Shape:
     merge = getattr(vc, "spatial_merge_size", None)
     del model
     return Shape(
-        name=name, model_type=mt, params=params, lora_params=lora, layers=tc.num_hidden_layers,
+        name=name,
+        model_type=mt,
+        params=params,
+        lora_params=lora,
+        layers=tc.num_hidden_layers,
         attention_layers=sum(k != "linear_attention" for k in kinds) if kinds else tc.num_hidden_layers,
-        hidden=tc.hidden_size, kv_dim=kvh * head_dim, q_dim=heads * head_dim, intermediate=tc.intermediate_size,
-        vocab=tc.vocab_size, vision_hidden=vc.hidden_size, vision_intermediate=vc.intermediate_size,
-        vision_layers=vision_layers, vision_gated=mt in ("qwen2_5_vl",),
+        hidden=tc.hidden_size,
+        kv_dim=kvh * head_dim,
+        q_dim=heads * head_dim,
+        intermediate=tc.intermediate_size,
+        vocab=tc.vocab_size,
+        vision_hidden=vc.hidden_size,
+        vision_intermediate=vc.intermediate_size,
+        vision_layers=vision_layers,
+        vision_gated=mt in ("qwen2_5_vl",),
         patches_per_token=(merge * merge) if merge else int(getattr(cfg, "scale_factor", 1)) ** 2,
     )
 
@@ -207,8 +225,12 @@ def forward_bytes(s: Shape, c: PlanConfig) -> dict:
     bw = BYTES[c.dtype]
     L, P = c.tokens, c.image_tokens * s.patches_per_token
     working = max(L * layer_bytes(s, bw), P * vision_layer_bytes(s, bw))
-    return dict(weights=s.total * bw, logits=L * s.vocab * bw, working=working,
-                total=s.total * bw + L * s.vocab * bw + working + 2 * L * s.hidden * bw)
+    return dict(
+        weights=s.total * bw,
+        logits=L * s.vocab * bw,
+        working=working,
+        total=s.total * bw + L * s.vocab * bw + working + 2 * L * s.hidden * bw,
+    )
 
 
 def _stage(s: Shape, c: PlanConfig, stage: str, mode: str, checkpointing: bool) -> dict:
@@ -230,11 +252,21 @@ def _stage(s: Shape, c: PlanConfig, stage: str, mode: str, checkpointing: bool) 
     act = activations(s, c, bw, checkpointing, vision_trains, lora_r)
     fixed = weights + grads + optim + reference
     budget = (c.gpu_memory - c.reserve) * GIB
-    row = dict(stage=stage, mode=mode, checkpointing=checkpointing, trainable=trainable, weights=weights, grads=grads,
-               optimizer=optim, reference=reference, activations=act)
+    row = dict(
+        stage=stage,
+        mode=mode,
+        checkpointing=checkpointing,
+        trainable=trainable,
+        weights=weights,
+        grads=grads,
+        optimizer=optim,
+        reference=reference,
+        activations=act,
+    )
     if stage == "SFT":
-        row.update(kv=0.0, pool=0.0, total=fixed + act,
-                   fits=max(0, int((budget - fixed) // act)) if budget > fixed else 0)
+        row.update(
+            kv=0.0, pool=0.0, total=fixed + act, fits=max(0, int((budget - fixed) // act)) if budget > fixed else 0
+        )
     else:
         kv = kv_bytes(s, c, bw)
         kept = kv + pool_row_bytes(s, c, bw) if c.cache == "static" else 0.0  # a row of the pool, kept throughout
@@ -244,8 +276,12 @@ def _stage(s: Shape, c: PlanConfig, stage: str, mode: str, checkpointing: bool) 
         rollout = weights + optim + reference + c.group_size * max(kv, kept) + step
         by_rollout = (budget - weights - optim - reference) // (max(kv, kept) + s.vocab * 8)
         by_update = (budget - fixed - act) // kept if kept else by_rollout
-        row.update(kv=kv, pool=pool, total=max(rollout, fixed + act + pool),
-                   fits=max(0, int(min(by_rollout, by_update))) if fixed + act <= budget else 0)
+        row.update(
+            kv=kv,
+            pool=pool,
+            total=max(rollout, fixed + act + pool),
+            fits=max(0, int(min(by_rollout, by_update))) if fixed + act <= budget else 0,
+        )
     return row
 
 
@@ -253,8 +289,12 @@ def plan(config: PlanConfig | None = None, shape: Shape | None = None) -> "Plan"
     """The memory rows of SFT and R-GRPO (full / LoRA, checkpointing off / on) for `config.policy`."""
     c = config or PlanConfig()
     s = shape or model_shape(c.policy)
-    rows = [_stage(s, c, stage, mode, ckpt) for stage in ("SFT", "R-GRPO") for mode in ("full", "lora")
-            for ckpt in (False, True)]
+    rows = [
+        _stage(s, c, stage, mode, ckpt)
+        for stage in ("SFT", "R-GRPO")
+        for mode in ("full", "lora")
+        for ckpt in (False, True)
+    ]
     return Plan(c, s, rows)
 
 
@@ -271,22 +311,31 @@ class Plan:
         """The rows as text (GiB), with the largest SFT micro-batch and R-GRPO group that fit."""
         c, s = self.config, self.shape
         g = lambda b: f"{b / GIB:7.2f}"  # noqa: E731
-        out = [f"{s.name} ({s.model_type}): {s.total / 1e9:.2f} B parameters "
-               f"(lm {s.params.get('lm', 0) / 1e9:.2f}, vision {s.params.get('vision', 0) / 1e9:.2f}, merger "
-               f"{s.params.get('merger', 0) / 1e9:.3f}); {c.dtype}; {c.gpu_memory:g} GiB card, {c.reserve:g} kept free",
-               f"one trajectory: {c.tokens} tokens ({c.image_tokens} image, {c.new_tokens} written); LoRA r={c.lora.r} "
-               f"on {','.join(c.lora.parts)}; R-GRPO group {c.group_size}, beta {c.beta:g}, {c.cache} cache",
-               "", f"{'stage':7} {'mode':5} {'ckpt':4} {'weights':>8} {'grads':>8} {'optim':>8} {'ref':>8} "
-               f"{'act/traj':>8} {'kv/row':>8} {'pool':>8} {'peak@1':>8}  largest that fits"]
+        out = [
+            f"{s.name} ({s.model_type}): {s.total / 1e9:.2f} B parameters "
+            f"(lm {s.params.get('lm', 0) / 1e9:.2f}, vision {s.params.get('vision', 0) / 1e9:.2f}, merger "
+            f"{s.params.get('merger', 0) / 1e9:.3f}); {c.dtype}; {c.gpu_memory:g} GiB card, {c.reserve:g} kept free",
+            f"one trajectory: {c.tokens} tokens ({c.image_tokens} image, {c.new_tokens} written); LoRA r={c.lora.r} "
+            f"on {','.join(c.lora.parts)}; R-GRPO group {c.group_size}, beta {c.beta:g}, {c.cache} cache",
+            "",
+            f"{'stage':7} {'mode':5} {'ckpt':4} {'weights':>8} {'grads':>8} {'optim':>8} {'ref':>8} "
+            f"{'act/traj':>8} {'kv/row':>8} {'pool':>8} {'peak@1':>8}  largest that fits",
+        ]
         for r in self.rows:
-            fit = (f"batch {r['fits']} per micro-step" if r["stage"] == "SFT" else f"group {r['fits']}") \
-                if r["fits"] else "does not fit"
-            out.append(f"{r['stage']:7} {r['mode']:5} {'on' if r['checkpointing'] else 'off':4} {g(r['weights'])} "
-                       f"{g(r['grads'])} {g(r['optimizer'])} {g(r['reference'])} {g(r['activations'])} "
-                       f"{g(r['kv'])} {g(r['pool'])} {g(r['total'])}  {fit}")
-        out.append("GiB; pool = the static cache the group's rollouts keep through the update (KV, logits buffer, "
-                   "captured steps; 0 with --cache dynamic); peak@1 = one trajectory per micro-step (R-GRPO: the "
-                   "larger of the rollout of the group and the update with the pool). Estimates: measure with "
-                   "`bash benchmarks/gpu_check.sh`.")
+            fit = (
+                (f"batch {r['fits']} per micro-step" if r["stage"] == "SFT" else f"group {r['fits']}")
+                if r["fits"]
+                else "does not fit"
+            )
+            out.append(
+                f"{r['stage']:7} {r['mode']:5} {'on' if r['checkpointing'] else 'off':4} {g(r['weights'])} "
+                f"{g(r['grads'])} {g(r['optimizer'])} {g(r['reference'])} {g(r['activations'])} "
+                f"{g(r['kv'])} {g(r['pool'])} {g(r['total'])}  {fit}"
+            )
+        out.append(
+            "GiB; pool = the static cache the group's rollouts keep through the update (KV, logits buffer, "
+            "captured steps; 0 with --cache dynamic); peak@1 = one trajectory per micro-step (R-GRPO: the "
+            "larger of the rollout of the group and the update with the pool). Estimates: measure with "
+            "`bash benchmarks/gpu_check.sh`."
+        )
         return "\n".join(out)
-

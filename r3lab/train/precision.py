@@ -5,6 +5,7 @@ flash-attention kernel is slower in bfloat16, its backward by 1.3-3x at r3-tiny'
 `benchmarks/train_step.py` measures both. So inside `autocast(...)` on a CPU the "sdpa" attention function runs
 on float32 copies of q, k and v (the linear layers stay bfloat16); on a GPU it is plain autocast.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -19,8 +20,9 @@ def _fp32_sdpa(module, query, key, value, attention_mask, **kwargs):
     if query.dtype != torch.bfloat16 or query.device.type != "cpu":
         return sdpa_attention_forward(module, query, key, value, attention_mask, **kwargs)
     with torch.autocast("cpu", enabled=False):  # CPU autocast would cast SDPA's inputs back to bfloat16
-        out, weights = sdpa_attention_forward(module, query.float(), key.float(), value.float(), attention_mask,
-                                              **kwargs)
+        out, weights = sdpa_attention_forward(
+            module, query.float(), key.float(), value.float(), attention_mask, **kwargs
+        )
     return out.to(query.dtype), weights
 
 

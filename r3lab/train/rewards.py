@@ -10,6 +10,7 @@ official trainer it does) and weights are configuration, not constants inside th
 `gt_boxes` (original pixels), `crop_boxes` (executed crops, original pixels), `crop_verdicts`,
 `family`, `model_texts`, `calls` (each trajectory's `CallStyle`) and `trajectories`.
 """
+
 from __future__ import annotations
 
 import math
@@ -20,8 +21,7 @@ from typing import Callable, Sequence
 from ..core.answer import extract_answer
 from ..core.crop_calls import Verdict, find_crop_calls
 from ..core.regions import box_giou, box_iou
-from ..core.settings import check_choice, check_ranges
-from ..core.settings import short
+from ..core.settings import check_choice, check_ranges, short
 
 RewardFunc = Callable[..., list]
 _END = re.compile(r"(<\|im_end\|>|<\|endoftext\|>)\s*$")
@@ -30,8 +30,17 @@ _END = re.compile(r"(<\|im_end\|>|<\|endoftext\|>)\s*$")
 # -- answer normalisation (after the EvalAI VQA normaliser, trimmed) -----------------------------------
 _NUMBERS = {w: str(i) for i, w in enumerate("zero one two three four five six seven eight nine ten".split())}
 _ARTICLES = {"a", "an", "the"}
-_CONTRACTIONS = {"dont": "don't", "doesnt": "doesn't", "isnt": "isn't", "arent": "aren't", "cant": "can't",
-                 "wont": "won't", "its": "it's", "whats": "what's", "thats": "that's"}
+_CONTRACTIONS = {
+    "dont": "don't",
+    "doesnt": "doesn't",
+    "isnt": "isn't",
+    "arent": "aren't",
+    "cant": "can't",
+    "wont": "won't",
+    "its": "it's",
+    "whats": "what's",
+    "thats": "that's",
+}
 _PUNCT = re.compile(r"[;/\[\]\"{}()=+\\_\-><@`,?!*#%^&$~|:]")
 _PERIOD = re.compile(r"(?<!\d)\.(?!\d)")
 
@@ -100,13 +109,20 @@ def format_think_answer(prompts, completions, **kwargs) -> list[float]:
     >>> format_think_answer(None, ["<think>a <image> b</think><answer>3</answer>", "<answer>3</answer>"])
     [1.0, 0.0]
     """
-    pat = re.compile(r"\s*<think>(?:(?!</?think>|</?answer>).)*</think>\s*<answer>(?:(?!</?answer>).)*</answer>\s*",
-                     re.S)
+    pat = re.compile(
+        r"\s*<think>(?:(?!</?think>|</?answer>).)*</think>\s*<answer>(?:(?!</?answer>).)*</answer>\s*", re.S
+    )
     return [1.0 if pat.fullmatch(_strip_end(c)) else 0.0 for c in completions]
 
 
-_JSON_WITH_BBOX = {Verdict.OK, Verdict.WRONG_ARITY, Verdict.NON_NUMERIC, Verdict.NON_FINITE, Verdict.INVERTED,
-                   Verdict.ZERO_AREA}
+_JSON_WITH_BBOX = {
+    Verdict.OK,
+    Verdict.WRONG_ARITY,
+    Verdict.NON_NUMERIC,
+    Verdict.NON_FINITE,
+    Verdict.INVERTED,
+    Verdict.ZERO_AREA,
+}
 
 
 def region_json(prompts, completions, **kwargs) -> list[float]:
@@ -223,16 +239,25 @@ def preset(name: str = "code", region_weight: float = 0.0, region: str = "iou") 
     """
     acc = RewardTerm("accuracy", accuracy, 1.0)
     if name == "code":
-        terms = [acc, RewardTerm("format", format_answer, 0.5), RewardTerm("region", region_json, 0.5, gate="accuracy"),
-                 RewardTerm("length", length_shortest_span, 0.1)]
+        terms = [
+            acc,
+            RewardTerm("format", format_answer, 0.5),
+            RewardTerm("region", region_json, 0.5, gate="accuracy"),
+            RewardTerm("length", length_shortest_span, 0.1),
+        ]
     elif name == "paper":
-        terms = [acc, RewardTerm("format", format_think_answer, 1.0),
-                 RewardTerm("region", region_valid, 0.5, gate="accuracy"), RewardTerm("length", length_chars, 0.25)]
+        terms = [
+            acc,
+            RewardTerm("format", format_think_answer, 1.0),
+            RewardTerm("region", region_valid, 0.5, gate="accuracy"),
+            RewardTerm("length", length_chars, 0.25),
+        ]
     elif name == "accuracy":
         terms = [acc]
     else:
-        raise ValueError(f"unknown reward preset {short(name)}: use 'code', 'paper' or 'accuracy' (or a list of "
-                         f"RewardTerm)")
+        raise ValueError(
+            f"unknown reward preset {short(name)}: use 'code', 'paper' or 'accuracy' (or a list of RewardTerm)"
+        )
     if region not in REGIONS:
         raise ValueError(f"unknown region reward {short(region)}: use 'iou' or 'giou'")
     if region_weight:
@@ -299,14 +324,21 @@ def term_list(terms: str | RewardSpec | Sequence[RewardTerm]) -> list[RewardTerm
 
 def reward_columns(trajectories) -> dict:
     """The keyword columns reward functions receive, built from Trajectories."""
-    cols = {"answers": [], "gt_boxes": [], "crop_boxes": [], "crop_verdicts": [], "family": [], "model_texts": [],
-            "calls": [], "trajectories": list(trajectories)}
+    cols = {
+        "answers": [],
+        "gt_boxes": [],
+        "crop_boxes": [],
+        "crop_verdicts": [],
+        "family": [],
+        "model_texts": [],
+        "calls": [],
+        "trajectories": list(trajectories),
+    }
     for t in trajectories:
         cols["answers"].append(list(t.answers))
         cols["gt_boxes"].append([tuple(b) for b in t.gt_boxes])
         cols["crop_boxes"].append([tuple(p.info.box_orig) for p in t.crops if p.info.box_orig is not None])
-        cols["crop_verdicts"].append([e.call.verdict.value for e in t.events] if t.events else
-                                     ["ok"] * len(t.crops))
+        cols["crop_verdicts"].append([e.call.verdict.value for e in t.events] if t.events else ["ok"] * len(t.crops))
         cols["family"].append(t.family)
         cols["model_texts"].append(t.model_text())
         cols["calls"].append(t.calls)
@@ -333,8 +365,9 @@ def score(trajectories, terms: str | RewardSpec | Sequence[RewardTerm] = "code",
     for term in terms:
         vals = list(term.func(prompts, completions, **cols))
         if len(vals) != len(trajectories):
-            raise ValueError(f"reward {short(term.name)} returned {len(vals)} values for {len(trajectories)} "
-                             f"trajectories")
+            raise ValueError(
+                f"reward {short(term.name)} returned {len(vals)} values for {len(trajectories)} trajectories"
+            )
         raw[term.name] = [None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v) for v in vals]
     weighted = {}
     for term in terms:

@@ -11,6 +11,7 @@ What differs from the released trainer, on purpose:
 `train(policy, samples, RGRPOConfig(...))` runs the loop with a progress bar and callbacks; one
 call of `train_step(state, samples)` is one rollout batch followed by `inner_epochs` updates.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -61,8 +62,10 @@ def group_advantages(rewards, group_size: int, eps: float = 1e-4, scale: bool = 
     if group_size < 2:
         raise ValueError(f"group_size must be >= 2 (got {group_size}): a group of one rollout has no relative signal")
     if r.numel() % group_size:
-        raise ValueError(f"{r.numel()} rewards cannot be split into groups of group_size={group_size}; "
-                         "each prompt's rollouts must be contiguous and complete")
+        raise ValueError(
+            f"{r.numel()} rewards cannot be split into groups of group_size={group_size}; "
+            "each prompt's rollouts must be contiguous and complete"
+        )
     g = r.view(-1, group_size)
     mean, std = g.mean(1, keepdim=True), g.std(1, keepdim=True)
     zero = (g.max(1).values - g.min(1).values) == 0
@@ -73,9 +76,19 @@ def group_advantages(rewards, group_size: int, eps: float = 1e-4, scale: bool = 
     return adv.reshape(-1), zero
 
 
-def policy_loss(logp: torch.Tensor, old_logp: torch.Tensor, advantages: torch.Tensor, mask: torch.Tensor, *,
-                eps_low: float = 0.2, eps_high: float = 0.28, beta: float = 0.0, ref_logp: torch.Tensor | None = None,
-                agg: str = "token", denom: float | None = None) -> tuple[torch.Tensor, dict]:
+def policy_loss(
+    logp: torch.Tensor,
+    old_logp: torch.Tensor,
+    advantages: torch.Tensor,
+    mask: torch.Tensor,
+    *,
+    eps_low: float = 0.2,
+    eps_high: float = 0.28,
+    beta: float = 0.0,
+    ref_logp: torch.Tensor | None = None,
+    agg: str = "token",
+    denom: float | None = None,
+) -> tuple[torch.Tensor, dict]:
     """Clipped-ratio policy-gradient loss over the tokens where `mask` is True.
 
     logp, old_logp, ref_logp, mask: (B, L); advantages: (B,). Per token:
@@ -107,8 +120,12 @@ def policy_loss(logp: torch.Tensor, old_logp: torch.Tensor, advantages: torch.Te
     loss = total / (denom if denom is not None else n.clamp(min=1))
     with torch.no_grad():
         hit = ((ratio < 1 - eps_low) & (a < 0)) | ((ratio > 1 + eps_high) & (a > 0))
-        stats = {"clipped": float((hit & mask).sum()), "kl": float((kl * m).sum()), "tokens": float(m.sum()),
-                 "ratio": float((ratio * m).sum())}
+        stats = {
+            "clipped": float((hit & mask).sum()),
+            "kl": float((kl * m).sum()),
+            "tokens": float(m.sum()),
+            "ratio": float((ratio * m).sum()),
+        }
     return loss, stats
 
 
@@ -119,8 +136,12 @@ def rollout_config(cfg: RGRPOConfig, step: int):
     Every setting is passed by name, so one RolloutConfig does not know is a TypeError, never dropped.
     """
     d = dist.info()
-    return RolloutConfig.of(cfg.rollout, group_size=cfg.group_size, mode=cfg.rollout_mode,
-                            seed=(cfg.seed * 1_000_003 + step) * max(1, d.world_size) + d.rank)
+    return RolloutConfig.of(
+        cfg.rollout,
+        group_size=cfg.group_size,
+        mode=cfg.rollout_mode,
+        seed=(cfg.seed * 1_000_003 + step) * max(1, d.world_size) + d.rank,
+    )
 
 
 def _default_rollout(policy, samples, state) -> list:
@@ -134,6 +155,7 @@ def scripted_rollout(make_script: Callable) -> RolloutFn:
     of str pieces, see `r3lab.engine.rollouts.rollout`); end it with `<|im_end|>` so nothing is sampled
     after it. Crop calls act and log-probs are recorded exactly as in a sampled rollout.
     """
+
     def fn(policy, samples, state):
         G = state.config.group_size
         scripts = [make_script(s, j, state.step) for s in samples for j in range(G)]
@@ -169,28 +191,42 @@ def update(state: RGRPOState, trajs: Sequence, advantages: torch.Tensor) -> dict
         with defer_interrupt():
             for k, (c, b) in enumerate(zip(chunks, batches)):
                 last = k == len(chunks) - 1
-                sync = contextlib.nullcontext() if last or not hasattr(state.scorer, "no_sync") \
-                    else state.scorer.no_sync()
+                sync = (
+                    contextlib.nullcontext() if last or not hasattr(state.scorer, "no_sync") else state.scorer.no_sync()
+                )
                 with sync, autocast(policy.device, enabled=cfg.autocast):
                     logp = token_logprobs(state.scorer, b, T)
                     if epoch == 0:  # the training forward before any update, against the rollout's own numbers
-                        mismatch.append(mismatch_sums(logp, b["sampled_logprobs"], b["loss_mask"], cfg.eps_low,
-                                                      cfg.eps_high))
-                    loss, st = policy_loss(logp, b["old_logprobs"], adv[c], b["loss_mask"], eps_low=cfg.eps_low,
-                                           eps_high=cfg.eps_high, beta=cfg.beta, ref_logp=b.get("ref_logprobs"),
-                                           agg=cfg.loss_agg, denom=denom)
+                        mismatch.append(
+                            mismatch_sums(logp, b["sampled_logprobs"], b["loss_mask"], cfg.eps_low, cfg.eps_high)
+                        )
+                    loss, st = policy_loss(
+                        logp,
+                        b["old_logprobs"],
+                        adv[c],
+                        b["loss_mask"],
+                        eps_low=cfg.eps_low,
+                        eps_high=cfg.eps_high,
+                        beta=cfg.beta,
+                        ref_logp=b.get("ref_logprobs"),
+                        agg=cfg.loss_agg,
+                        denom=denom,
+                    )
                     loss.backward()
                 for key in st:
                     sums[key] += st[key]
                 sums["loss"] += float(loss.detach()) / world
             norms.append(clip_and_step(state.optimizer, cfg.grad_clip))
     tok = max(1.0, dist.all_sum(sums["tokens"]))
-    return {"loss": dist.all_sum(sums["loss"]) / cfg.inner_epochs, "clip_frac": dist.all_sum(sums["clipped"]) / tok,
-            "kl": dist.all_sum(sums["kl"]) / tok if state.ref is not None else None,  # None: no reference model
-            "ratio_mean": dist.all_sum(sums["ratio"]) / tok,
-            **{k: sum(n[k] for n in norms) / len(norms) for k in norms[0]},  # grad norms, mean over updates
-            "batch_tokens": dist.all_sum(sum(len(t.input_ids()) for t in trajs)),
-            **mismatch_metrics(mismatch, dist.all_sum, _all_max)}
+    return {
+        "loss": dist.all_sum(sums["loss"]) / cfg.inner_epochs,
+        "clip_frac": dist.all_sum(sums["clipped"]) / tok,
+        "kl": dist.all_sum(sums["kl"]) / tok if state.ref is not None else None,  # None: no reference model
+        "ratio_mean": dist.all_sum(sums["ratio"]) / tok,
+        **{k: sum(n[k] for n in norms) / len(norms) for k in norms[0]},  # grad norms, mean over updates
+        "batch_tokens": dist.all_sum(sum(len(t.input_ids()) for t in trajs)),
+        **mismatch_metrics(mismatch, dist.all_sum, _all_max),
+    }
 
 
 def _all_max(x: float) -> float:
@@ -214,16 +250,25 @@ def step_metrics(trajs: Sequence, scores, zero_std: torch.Tensor, group_size: in
     m = rollout_metrics(rollout_values(trajs, scores), total=dist.all_sum)
     groups = dist.all_sum(len(trajs)) / group_size
     tot = torch.tensor(scores.total).view(-1, group_size)
-    out = {"reward": m["reward"], "reward_std": dist.all_sum(float(tot.std(1).sum())) / groups,
-           "frac_zero_std": dist.all_sum(float(zero_std.float().sum())) / groups}
+    out = {
+        "reward": m["reward"],
+        "reward_std": dist.all_sum(float(tot.std(1).sum())) / groups,
+        "frac_zero_std": dist.all_sum(float(zero_std.float().sum())) / groups,
+    }
     for name, vals in scores.terms.items():
         got = [v for v in vals if v is not None]
         cnt = dist.all_sum(len(got))
         out[f"reward/{name}"] = dist.all_sum(sum(got)) / cnt if cnt else float("nan")
     if "accuracy" in m:
         out.update(accuracy=m["accuracy"], accuracy_crop=m["accuracy_crop"], accuracy_no_crop=m["accuracy_no_crop"])
-    out.update(crop_rate=m["crop_rate"], crops_per_rollout=m["crops"], invalid_crop_rate=m["invalid_crop_rate"],
-               crop_iou=m["crop_iou"], completion_tokens=m["tokens"], frac_answered=m["answered"])
+    out.update(
+        crop_rate=m["crop_rate"],
+        crops_per_rollout=m["crops"],
+        invalid_crop_rate=m["invalid_crop_rate"],
+        crop_iou=m["crop_iou"],
+        completion_tokens=m["tokens"],
+        frac_answered=m["answered"],
+    )
     return out
 
 
@@ -251,10 +296,18 @@ def train_step(state: RGRPOState, samples: Sequence, rollout_fn: RolloutFn | Non
         gen = dist.all_sum(sum(len(p.ids) for t in trajs for p in t.pieces if p.kind == "model_text"))
         dt = max(dist.all_sum(t2 - t0) / dist.info().world_size, 1e-9)
         row.update(step_metrics(trajs, scores, zero, cfg.group_size))
-        row.update({"lr": state.optimizer.param_groups[0]["lr"], "tokens_per_s": row["batch_tokens"] / dt,
-                    "gen_tokens_per_s": gen / max(t1 - t0, 1e-9), "traj_per_s": cfg.batch_size / dt,
-                    "time_rollout": t1 - t0, "time_update": t2 - t1, "time": dt,
-                    "wall": time.perf_counter() - state.started})
+        row.update(
+            {
+                "lr": state.optimizer.param_groups[0]["lr"],
+                "tokens_per_s": row["batch_tokens"] / dt,
+                "gen_tokens_per_s": gen / max(t1 - t0, 1e-9),
+                "traj_per_s": cfg.batch_size / dt,
+                "time_rollout": t1 - t0,
+                "time_update": t2 - t1,
+                "time": dt,
+                "wall": time.perf_counter() - state.started,
+            }
+        )
         state.row = row
     return row
 
@@ -278,16 +331,22 @@ def make_reference(state: RGRPOState) -> TokenScorer:
     return TokenScorer(ref)
 
 
-def setup(policy: Policy, config: RGRPOConfig | None = None, terms: Sequence[RewardTerm] | None = None,
-          n_samples: int | None = None) -> RGRPOState:
+def setup(
+    policy: Policy,
+    config: RGRPOConfig | None = None,
+    terms: Sequence[RewardTerm] | None = None,
+    n_samples: int | None = None,
+) -> RGRPOState:
     """The state of an R-GRPO run (optimizer, DDP, reference only when beta > 0, resumed if asked);
     `n_samples`, when given, is checked against the prompts each step needs."""
     cfg = (config or RGRPOConfig()).validate()
     torch.manual_seed(cfg.seed)
     state = prepare(policy, cfg, RGRPOState)
     if cfg.prompts_per_step % dist.info().world_size:
-        raise ValueError(f"{cfg.prompts_per_step} prompts per step (batch_size / group_size) cannot be split over "
-                         f"{dist.info().world_size} processes without splitting a group: make it a multiple")
+        raise ValueError(
+            f"{cfg.prompts_per_step} prompts per step (batch_size / group_size) cannot be split over "
+            f"{dist.info().world_size} processes without splitting a group: make it a multiple"
+        )
     if n_samples is not None:
         check_batch(cfg.prompts_per_step, n_samples, cfg.batch_size, "prompts (batch_size / group_size)")
     maybe_resume(state)
@@ -297,16 +356,23 @@ def setup(policy: Policy, config: RGRPOConfig | None = None, terms: Sequence[Rew
     return state
 
 
-def train(policy: Policy, samples: Sequence, config: RGRPOConfig | None = None, callbacks: Sequence[Callable] = (),
-          rollout_fn: RolloutFn | None = None, terms: Sequence[RewardTerm] | None = None,
-          state: RGRPOState | None = None) -> MetricLog:
+def train(
+    policy: Policy,
+    samples: Sequence,
+    config: RGRPOConfig | None = None,
+    callbacks: Sequence[Callable] = (),
+    rollout_fn: RolloutFn | None = None,
+    terms: Sequence[RewardTerm] | None = None,
+    state: RGRPOState | None = None,
+) -> MetricLog:
     """R-GRPO on `samples` (policy updated in place); returns the log, also after Ctrl-C (which saves)."""
     samples = list(samples)
     if not samples:
         raise ValueError("no samples to train on")
     state = state or setup(policy, config, terms, n_samples=len(samples))
     try:
-        return run_loop(state, lambda s: train_step(s, samples, rollout_fn), state.config.steps, callbacks,
-                        desc="R-GRPO")
+        return run_loop(
+            state, lambda s: train_step(s, samples, rollout_fn), state.config.steps, callbacks, desc="R-GRPO"
+        )
     finally:
         policy.model.eval()

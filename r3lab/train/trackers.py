@@ -13,6 +13,7 @@ mismatch (`mismatch/*`) and crop behaviour (crop rate, crops per rollout, invali
 settings are its hyperparameters, with a sweep run's point and seed (R3LAB_SWEEP, set by `r3lab sweep`).
 The crop dashboard (`r3lab dashboard`) stays r3lab's own view of the same log.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -39,8 +40,10 @@ def parse_report_to(value) -> list[str]:
     if names == ["all"]:
         return [t for t in TRACKERS if importlib.util.find_spec(_MODULES[t]) is not None]
     if bad := [n for n in names if n not in TRACKERS]:
-        raise ValueError(f"report_to {value!r}: {bad[0]!r} is not a tracker r3lab reports to; choose none, all or "
-                         f"some of {', '.join(TRACKERS)} (comma-separated)")
+        raise ValueError(
+            f"report_to {value!r}: {bad[0]!r} is not a tracker r3lab reports to; choose none, all or "
+            f"some of {', '.join(TRACKERS)} (comma-separated)"
+        )
     return list(dict.fromkeys(names))
 
 
@@ -59,9 +62,17 @@ def hyperparameters(config) -> dict:
 
     walk("", dataclasses.asdict(config) if dataclasses.is_dataclass(config) else dict(config))
     if sweep := sweep_run():
-        flat.update({"sweep.name": sweep.get("sweep"), "sweep.run": sweep.get("run"), "sweep.seed": sweep.get("seed"),
-                     **{f"sweep.point.{k}": (v if isinstance(v, (bool, int, float, str)) else json.dumps(v))
-                        for k, v in (sweep.get("point") or {}).items()}})
+        flat.update(
+            {
+                "sweep.name": sweep.get("sweep"),
+                "sweep.run": sweep.get("run"),
+                "sweep.seed": sweep.get("seed"),
+                **{
+                    f"sweep.point.{k}": (v if isinstance(v, (bool, int, float, str)) else json.dumps(v))
+                    for k, v in (sweep.get("point") or {}).items()
+                },
+            }
+        )
     return flat
 
 
@@ -77,8 +88,11 @@ class Trackers:
 
     def __init__(self, config, kind: str = ""):
         self.names = parse_report_to(getattr(config, "report_to", "none"))
-        out = Path(config.out_dir) if getattr(config, "out_dir", "") else Path("runs") / "trackers" / time.strftime(
-            "%Y%m%d-%H%M%S")
+        out = (
+            Path(config.out_dir)
+            if getattr(config, "out_dir", "")
+            else Path("runs") / "trackers" / time.strftime("%Y%m%d-%H%M%S")
+        )
         sweep = sweep_run()
         self.run_name = sweep.get("run") or out.name
         self.project = sweep.get("sweep") or "r3lab"
@@ -94,8 +108,11 @@ class Trackers:
 
     def __call__(self, state, row: dict) -> None:
         step = int(row["step"] if "step" in row else state.step)
-        values = {k: float(v) for k, v in row.items() if k != "step" and isinstance(v, (int, float))
-                  and not isinstance(v, bool) and math.isfinite(float(v))}
+        values = {
+            k: float(v)
+            for k, v in row.items()
+            if k != "step" and isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(float(v))
+        }
         for t in self.open:
             t.log(values, step)
 
@@ -110,8 +127,10 @@ class Trackers:
 
 def _need(name: str):
     if importlib.util.find_spec(_MODULES[name]) is None:
-        raise ImportError(f"report_to={name!r} needs {name}: pip install 'r3lab[tracking]'" +
-                          (" (wandb: pip install wandb)" if name == "wandb" else ""))
+        raise ImportError(
+            f"report_to={name!r} needs {name}: pip install 'r3lab[tracking]'"
+            + (" (wandb: pip install wandb)" if name == "wandb" else "")
+        )
 
 
 class _TensorBoard:
@@ -122,8 +141,9 @@ class _TensorBoard:
 
         self.writer = SummaryWriter(log_dir=str(out / "tensorboard"))
         # the hparams summaries written into this run's own folder (add_hparams would open a timestamped one)
-        values = {k: v if isinstance(v, (bool, int, float, str)) else str(v) for k, v in run.hparams.items()
-                  if v is not None}
+        values = {
+            k: v if isinstance(v, (bool, int, float, str)) else str(v) for k, v in run.hparams.items() if v is not None
+        }
         for summary in hparams(values, {}):
             self.writer.file_writer.add_summary(summary)
         self.writer.add_text("run", json.dumps({"kind": run.kind, "name": run.run_name, "project": run.project}))
@@ -142,15 +162,23 @@ class _Trackio:
         _need("trackio")
         for var in ("TRACKIO_SPACE_ID", "TRACKIO_SERVER_URL"):  # never a Space or a server: a local folder
             if os.environ.pop(var, None):
-                warnings.warn(f"report_to=trackio logs locally; {var} is ignored (publish later with trackio sync)",
-                              stacklevel=3)
+                warnings.warn(
+                    f"report_to=trackio logs locally; {var} is ignored (publish later with trackio sync)", stacklevel=3
+                )
         os.environ.setdefault("TRACKIO_DIR", str((out / "trackio").resolve()))
         os.environ.setdefault("TRACKIO_STORAGE_MODE", "jsonl")  # append-only fragments: writers never share a file
         import trackio
 
         self.trackio = trackio
-        self.run = trackio.init(project=run.project, name=run.run_name, group=run.hparams.get("sweep.name"),
-                                space_id=None, config=run.hparams, auto_log_gpu=False, auto_log_cpu=False)
+        self.run = trackio.init(
+            project=run.project,
+            name=run.run_name,
+            group=run.hparams.get("sweep.name"),
+            space_id=None,
+            config=run.hparams,
+            auto_log_gpu=False,
+            auto_log_cpu=False,
+        )
 
     def log(self, values: dict, step: int) -> None:
         self.run.log(values, step=step)
@@ -167,8 +195,15 @@ class _Wandb:
 
         folder = out / "wandb"
         folder.mkdir(parents=True, exist_ok=True)
-        self.run = wandb.init(project=run.project, name=run.run_name, group=run.hparams.get("sweep.name"),
-                              config=run.hparams, dir=str(folder), mode="offline", reinit="finish_previous")
+        self.run = wandb.init(
+            project=run.project,
+            name=run.run_name,
+            group=run.hparams.get("sweep.name"),
+            config=run.hparams,
+            dir=str(folder),
+            mode="offline",
+            reinit="finish_previous",
+        )
 
     def log(self, values: dict, step: int) -> None:
         self.run.log(values, step=step)

@@ -1,5 +1,6 @@
 """The audit as one figure: per family, each setting's accuracy with its 95 % interval for each audited model, and the
 chance level a guessing model would score (dashed)."""
+
 from __future__ import annotations
 
 import math
@@ -25,8 +26,10 @@ def plot_audit(audits: dict[str, dict], families: Sequence[str] | None = None) -
         for j, (label, res) in enumerate(audits.items()):
             row = res["rows"].get(fam, {})
             vals = [_v(row.get(k)) for k in SHOWN]
-            err = [[max(0.0, v - _v(row.get(f"{k}_lo"), v)) for k, v in zip(SHOWN, vals)],
-                   [max(0.0, _v(row.get(f"{k}_hi"), v) - v) for k, v in zip(SHOWN, vals)]]
+            err = [
+                [max(0.0, v - _v(row.get(f"{k}_lo"), v)) for k, v in zip(SHOWN, vals)],
+                [max(0.0, _v(row.get(f"{k}_hi"), v) - v) for k, v in zip(SHOWN, vals)],
+            ]
             xs = [i + (j - (len(audits) - 1) / 2) * width for i in range(len(SHOWN))]
             ax.bar(xs, vals, width, yerr=err, capsize=2, label=label)
         chance = _v(first.get(fam, {}).get("chance"))

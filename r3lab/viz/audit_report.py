@@ -7,6 +7,7 @@ answer and attention vs box, then one table per family with one row per question
 model's answer and the crops it took, each setting's answer). `diff_html(diff)`: `r3lab report diff`'s questions
 whose correctness differs between two runs.
 """
+
 from __future__ import annotations
 
 import html
@@ -31,8 +32,18 @@ up=th.getAttribute('data-dir')!=='up';th.setAttribute('data-dir',up?'up':'down')
 var a=x.cells[i].getAttribute('data-v'),c=y.cells[i].getAttribute('data-v');a=a===null?x.cells[i].textContent:a;
 c=c===null?y.cells[i].textContent:c;var p=parseFloat(a),q=parseFloat(c),d=(!isNaN(p)&&!isNaN(q))?p-q:a.localeCompare(c);
 return up?d:-d;});r.forEach(function(row){b.appendChild(row);});});});});"""
-HEAD = ("accuracy", "chance", "acc_format_only", "acc_dummy_crop", "acc_result_only", "acc_no_crop",
-        "acc_majority_no_crop", "pass_at_k_no_crop", "tool_only", "also_solved_without")
+HEAD = (
+    "accuracy",
+    "chance",
+    "acc_format_only",
+    "acc_dummy_crop",
+    "acc_result_only",
+    "acc_no_crop",
+    "acc_majority_no_crop",
+    "pass_at_k_no_crop",
+    "tool_only",
+    "also_solved_without",
+)
 
 
 # control characters (NUL: the page reads as binary) and the bidirectional controls (U+202E turns the rest of a
@@ -59,8 +70,10 @@ def _interval(row: dict, key: str) -> str:
 
 
 def _page(title: str, body: str) -> str:
-    return (f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>{e(title)}</title><style>{STYLE}</style></head>'
-            f"<body><h1>{e(title)}</h1>{body}<script>{SORT}</script></body></html>")
+    return (
+        f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>{e(title)}</title><style>{STYLE}</style></head>'
+        f"<body><h1>{e(title)}</h1>{body}<script>{SORT}</script></body></html>"
+    )
 
 
 def _table(head: Sequence[str], rows: Sequence[str], cls: str = "sortable", caption: str = "") -> str:
@@ -88,24 +101,56 @@ def _costs(rows: dict) -> str:
     from ..evaluation.cost import PARTS
     from ..evaluation.necessity import VARIANTS
 
-    names = [s for s in dict.fromkeys(("own", *SETTINGS, *VARIANTS))
-             if any(f"tokens_per_correct_{s}" in r for r in rows.values())]
-    out = [f"<tr><td>{e(fam)}</td><td>{e(s)}</td>" + "".join(
-        f'<td data-v="{_num(r.get(f"{p}_per_correct_{s}"), 4)}">{_num(r.get(f"{p}_per_correct_{s}"), 4)}</td>'
-        for p in PARTS) + "</tr>" for fam, r in rows.items() for s in names]
-    return _table(["family", "setting", *(f"{p} per correct answer" for p in PARTS)], out,
-                  caption="cost per correct answer (wall and vision-encoder seconds as measured on this machine)")
+    names = [
+        s
+        for s in dict.fromkeys(("own", *SETTINGS, *VARIANTS))
+        if any(f"tokens_per_correct_{s}" in r for r in rows.values())
+    ]
+    out = [
+        f"<tr><td>{e(fam)}</td><td>{e(s)}</td>"
+        + "".join(
+            f'<td data-v="{_num(r.get(f"{p}_per_correct_{s}"), 4)}">{_num(r.get(f"{p}_per_correct_{s}"), 4)}</td>'
+            for p in PARTS
+        )
+        + "</tr>"
+        for fam, r in rows.items()
+        for s in names
+    ]
+    return _table(
+        ["family", "setting", *(f"{p} per correct answer" for p in PARTS)],
+        out,
+        caption="cost per correct answer (wall and vision-encoder seconds as measured on this machine)",
+    )
 
 
 def _attention(rows: dict) -> str:
     cells = ("both", "attention_only", "box_only", "neither")
-    out = [f"<tr><td>{e(fam)}</td>" + "".join(f"<td>{_num(r.get(f'attn_box_{c}'))}</td>" for c in cells)
-           + f"<td>{_num(r.get('attn_in_region'))}{_interval(r, 'attn_in_region')} <span class=\"small\">(chance "
-           f"{_num(r.get('attn_in_region_chance'))})</span></td><td>{_num(r.get('box_on_region'))}"
-           f"{_interval(r, 'box_on_region')}</td></tr>" for fam, r in rows.items() if "attn_box_n" in r]
-    return _table(["family", "attention and box on the region", "attention only", "box only", "neither",
-                   "attention peak on the region", "box on the region"], out,
-                  caption="attention vs box per crop call with a ground-truth region (ConFoThinking)") if out else ""
+    out = [
+        f"<tr><td>{e(fam)}</td>"
+        + "".join(f"<td>{_num(r.get(f'attn_box_{c}'))}</td>" for c in cells)
+        + f'<td>{_num(r.get("attn_in_region"))}{_interval(r, "attn_in_region")} <span class="small">(chance '
+        f"{_num(r.get('attn_in_region_chance'))})</span></td><td>{_num(r.get('box_on_region'))}"
+        f"{_interval(r, 'box_on_region')}</td></tr>"
+        for fam, r in rows.items()
+        if "attn_box_n" in r
+    ]
+    return (
+        _table(
+            [
+                "family",
+                "attention and box on the region",
+                "attention only",
+                "box only",
+                "neither",
+                "attention peak on the region",
+                "box on the region",
+            ],
+            out,
+            caption="attention vs box per crop call with a ground-truth region (ConFoThinking)",
+        )
+        if out
+        else ""
+    )
 
 
 def _mark(correct) -> tuple[str, str]:
@@ -145,13 +190,17 @@ def _questions(questions: Sequence[dict]) -> str:
             own = q["own"]
             tool_only = q.get("tool_only")
             only = "yes" if tool_only else ("no" if tool_only is not None else "–")
-            rows.append(f"<tr><td>{e(q['sample_id'])}</td><td>{e(q.get('question'))}</td>"
-                        f"<td>{e(' / '.join(map(str, q.get('answers', []))))}</td>{_answer_cell(own)}"
-                        f"<td data-v=\"{len(own.get('crops', []))}\">{_crops(own.get('crops', []))}</td>"
-                        + "".join(_answer_cell(q["settings"].get(s)) for s in settings)
-                        + f'<td data-v="{_mark(tool_only)[1]}">{only}</td></tr>')
-        out.append(f"<h3>{e(fam)}: {len(rows)} questions</h3>" + _table(
-            ["id", "question", "accepted", "answer (own crops)", "crops", *settings, "tool only"], rows))
+            rows.append(
+                f"<tr><td>{e(q['sample_id'])}</td><td>{e(q.get('question'))}</td>"
+                f"<td>{e(' / '.join(map(str, q.get('answers', []))))}</td>{_answer_cell(own)}"
+                f'<td data-v="{len(own.get("crops", []))}">{_crops(own.get("crops", []))}</td>'
+                + "".join(_answer_cell(q["settings"].get(s)) for s in settings)
+                + f'<td data-v="{_mark(tool_only)[1]}">{only}</td></tr>'
+            )
+        out.append(
+            f"<h3>{e(fam)}: {len(rows)} questions</h3>"
+            + _table(["id", "question", "accepted", "answer (own crops)", "crops", *settings, "tool only"], rows)
+        )
     return "".join(out)
 
 
@@ -161,28 +210,39 @@ def audit_html(results: dict, questions: Sequence[dict], title: str = "r3lab aud
 
     rows = results.get("rows", {})
     legend = "".join(f"<li><code>{e(k)}</code>: {e(v)}</li>" for k, v in WHAT.items())
-    body = (f'<p class="small">{e(results.get("source", ""))} · {len(questions)} questions · complete: '
-            f'{e(results.get("complete", True))}</p><h2>Numbers per family</h2>{_numbers(rows)}'
-            f"<h2>What each setting shows where the model's rollout shows a crop</h2><ul>{legend}</ul>"
-            f"<h2>Cost per correct answer</h2>{_costs(rows)}<h2>Attention vs box</h2>{_attention(rows)}"
-            f"<h2>Per question</h2>{_questions(questions)}")
+    body = (
+        f'<p class="small">{e(results.get("source", ""))} · {len(questions)} questions · complete: '
+        f"{e(results.get('complete', True))}</p><h2>Numbers per family</h2>{_numbers(rows)}"
+        f"<h2>What each setting shows where the model's rollout shows a crop</h2><ul>{legend}</ul>"
+        f"<h2>Cost per correct answer</h2>{_costs(rows)}<h2>Attention vs box</h2>{_attention(rows)}"
+        f"<h2>Per question</h2>{_questions(questions)}"
+    )
     return _page(title, body)
 
 
 def diff_html(diff: dict, a: str = "A", b: str = "B") -> str:
     """`r3lab report diff`'s page: counts per family, then each question whose correctness differs."""
-    fams = [f"<tr><td>{e(f)}</td><td>{c['n']}</td><td>{c['fixed']}</td><td>{c['broken']}</td></tr>"
-            for f, c in diff["families"].items()]
-    rows = [f"<tr><td>{e(c['sample_id'])}</td><td>{e(c['family'])}</td><td>{e(c['question'])}</td>"
-            f"<td>{e(' / '.join(map(str, c.get('answers', []))))}</td><td>{e(c['change'])}</td>"
-            f"{_answer_cell(c['a'])}<td>{_crops(c['a'].get('crops', []))}</td>{_answer_cell(c['b'])}"
-            f"<td>{_crops(c['b'].get('crops', []))}</td></tr>" for c in diff["changed"]]
-    body = (f"<p>A: <code>{e(a)}</code><br>B: <code>{e(b)}</code><br>{diff['common']} questions in both; "
-            f"{len(diff['only_a'])} only in A, {len(diff['only_b'])} only in B.</p>"
-            + _table(["family", "questions", "fixed (wrong in A, right in B)", "broken (right in A, wrong in B)"], fams)
-            + "<h2>Questions whose correctness differs</h2>"
-            + _table(["id", "family", "question", "accepted", "change", "A's answer", "A's crops", "B's answer",
-                      "B's crops"], rows))
+    fams = [
+        f"<tr><td>{e(f)}</td><td>{c['n']}</td><td>{c['fixed']}</td><td>{c['broken']}</td></tr>"
+        for f, c in diff["families"].items()
+    ]
+    rows = [
+        f"<tr><td>{e(c['sample_id'])}</td><td>{e(c['family'])}</td><td>{e(c['question'])}</td>"
+        f"<td>{e(' / '.join(map(str, c.get('answers', []))))}</td><td>{e(c['change'])}</td>"
+        f"{_answer_cell(c['a'])}<td>{_crops(c['a'].get('crops', []))}</td>{_answer_cell(c['b'])}"
+        f"<td>{_crops(c['b'].get('crops', []))}</td></tr>"
+        for c in diff["changed"]
+    ]
+    body = (
+        f"<p>A: <code>{e(a)}</code><br>B: <code>{e(b)}</code><br>{diff['common']} questions in both; "
+        f"{len(diff['only_a'])} only in A, {len(diff['only_b'])} only in B.</p>"
+        + _table(["family", "questions", "fixed (wrong in A, right in B)", "broken (right in A, wrong in B)"], fams)
+        + "<h2>Questions whose correctness differs</h2>"
+        + _table(
+            ["id", "family", "question", "accepted", "change", "A's answer", "A's crops", "B's answer", "B's crops"],
+            rows,
+        )
+    )
     return _page("r3lab report diff", body)
 
 

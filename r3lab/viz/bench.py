@@ -1,4 +1,5 @@
 """The figure of one benchmark run: accuracy with and without a crop, crop behaviour, and where the crops landed."""
+
 from __future__ import annotations
 
 import math
@@ -43,8 +44,12 @@ def plot_bench(result: BenchResult, fig=None) -> Figure:
 def chance(result: BenchResult, category: str = "all") -> float | None:
     """Accuracy of a uniform guess among each question's options, averaged over `category`'s items (None
     where items record no options, e.g. open answers)."""
-    odds = [1 / len(opts) for it in result.items if category in ("all", it.get("category"))
-            if (opts := (it.get("provenance") or {}).get("options"))]
+    odds = [
+        1 / len(opts)
+        for it in result.items
+        if category in ("all", it.get("category"))
+        if (opts := (it.get("provenance") or {}).get("options"))
+    ]
     return sum(odds) / len(odds) if odds else None
 
 
@@ -52,8 +57,13 @@ def _bars(ax, result, cats, keys, labels):
     width = 0.8 / len(keys)
     for k, (key, label) in enumerate(zip(keys, labels)):
         vals = [result.rows[c].get(key) for c in cats]
-        bars = ax.bar([i + k * width for i in range(len(cats))], [0 if _nan(v) else v for v in vals], width,
-                      label=label, color=f"C{k}")
+        bars = ax.bar(
+            [i + k * width for i in range(len(cats))],
+            [0 if _nan(v) else v for v in vals],
+            width,
+            label=label,
+            color=f"C{k}",
+        )
         # a value of 0 is a bar of no height: the label says it was measured (and "–" that it was not)
         ax.bar_label(bars, labels=["–" if _nan(v) else f"{v:.2f}" for v in vals], fontsize=6, padding=1)
     ax.set_xticks([i + width * (len(keys) - 1) / 2 for i in range(len(cats))], cats, rotation=20, fontsize=8)

@@ -3,6 +3,7 @@
 `plot_sample` shows the original with its ground-truth regions and crop boxes, the coarse view
 the model gets, and each zoomed crop. Figures are returned, never shown.
 """
+
 from __future__ import annotations
 
 import textwrap
@@ -34,8 +35,12 @@ def plot_stats(stats: DatasetStats, fig=None):
     if stats.box_sides:
         lo, hi = int(min(min(b) for b in stats.box_sides)), int(max(max(b) for b in stats.box_sides))
         bins = range(lo, hi + 2) if hi - lo < 40 else 40
-        ax[1, 0].hist([[b[0] for b in stats.box_sides], [b[1] for b in stats.box_sides]], bins=bins,
-                      label=["width", "height"], align="left")
+        ax[1, 0].hist(
+            [[b[0] for b in stats.box_sides], [b[1] for b in stats.box_sides]],
+            bins=bins,
+            label=["width", "height"],
+            align="left",
+        )
         ax[1, 0].legend(fontsize=8)
     ax[1, 0].set_title("crop box size (model-input px)")
     labels, rows = [], []
@@ -118,13 +123,23 @@ def plot_zoom_reveals(samples, view: ViewConfig | None = None, across: bool = Fa
         crop = crop_and_zoom(im, box, view)
         coarse = im.resize(frame.input_size, Image.BICUBIC).crop(tuple(int(round(v)) for v in box))
         x1, y1, x2, y2 = crop.box_orig
-        for ax, pic, name in ((row[0], coarse.resize(crop.image.size, Image.NEAREST), "coarse view, blown up"),
-                              (row[1], crop.image, f"zoomed crop ({crop.zoom:.1f}x, {crop.image.width} px)")):
+        for ax, pic, name in (
+            (row[0], coarse.resize(crop.image.size, Image.NEAREST), "coarse view, blown up"),
+            (row[1], crop.image, f"zoomed crop ({crop.zoom:.1f}x, {crop.image.width} px)"),
+        ):
             ax.imshow(pic, interpolation="nearest")
             sx, sy = pic.width / (x2 - x1 + 1), pic.height / (y2 - y1 + 1)
             for d in s.details[:1]:
-                ax.add_patch(Rectangle(((d[0] - x1) * sx - 2, (d[1] - y1) * sy - 2), (d[2] - d[0]) * sx + 4,
-                                       (d[3] - d[1]) * sy + 4, fill=False, ec="red", lw=1))
+                ax.add_patch(
+                    Rectangle(
+                        ((d[0] - x1) * sx - 2, (d[1] - y1) * sy - 2),
+                        (d[2] - d[0]) * sx + 4,
+                        (d[3] - d[1]) * sy + 4,
+                        fill=False,
+                        ec="red",
+                        lw=1,
+                    )
+                )
             ax.set_title(f"{name}: {s.answers[0]!r}", fontsize=8)
             ax.set_xticks([])
             ax.set_yticks([])

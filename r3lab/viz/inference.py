@@ -1,5 +1,6 @@
 """Figures of interleaved inference: the 3-D positions around a crop, a group's token layout, what
 re-prefilling costs against keeping the KV cache."""
+
 from __future__ import annotations
 
 from typing import Sequence
@@ -42,9 +43,15 @@ def plot_group(trajectories: Sequence[Trajectory], fig: Figure | None = None) ->
             ax.barh(r, len(p.ids), left=x, color=KIND_COLOURS[p.kind], edgecolor="white")
             x += len(p.ids)
     # the legend names only the kinds drawn (a note appears only after a refused call)
-    shown = [k for k in (MODEL, IMAGE, ENV) if any(p.kind == k for t in trajectories
-                                                   for p in t.pieces[next((i for i, q in enumerate(t.pieces)
-                                                                           if q.kind == MODEL), len(t.pieces)):])]
+    shown = [
+        k
+        for k in (MODEL, IMAGE, ENV)
+        if any(
+            p.kind == k
+            for t in trajectories
+            for p in t.pieces[next((i for i, q in enumerate(t.pieces) if q.kind == MODEL), len(t.pieces)) :]
+        )
+    ]
     words = {MODEL: "model text", IMAGE: "crop", ENV: "note"}
     ax.set(xlabel="token index (bars start where the prompt ends)", ylabel="row")
     ax.legend(handles=[Patch(color=KIND_COLOURS[k], label=words[k]) for k in shown], loc="lower right", fontsize=8)

@@ -3,6 +3,7 @@
 Every function returns its Figure and never calls `plt.show()` (a figure that is only shown cannot
 be saved). The steps shown come from `r3lab.viz.steps`, as in every other view.
 """
+
 from __future__ import annotations
 
 import textwrap
@@ -17,6 +18,7 @@ from .steps import COLOURS, crop_boxes, trajectory_steps
 
 if TYPE_CHECKING:
     from ..explain.maps import AttentionMaps
+
 
 def _figure(fig=None, size=(12, 7)) -> Figure:
     if fig is not None:
@@ -33,20 +35,42 @@ def draw_boxes(ax, traj: Trajectory, upto: int | None = None, current: int | Non
         x1, y1, x2, y2 = c["box"]
         col = COLOURS[(c["n"] - 1) % len(COLOURS)]
         lw = 3.5 if c["n"] == current else 2.0
-        ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, ec=col, lw=lw,
-                               ls="-" if c["ok"] else "--", gid=f"crop-{c['n']}"))
-        ax.text(x1 + 2, y1 + 2, str(c["n"]), color="white", fontsize=11, weight="bold", va="top", ha="left",
-                bbox=dict(boxstyle="round,pad=0.15", fc=col, ec="none"))
+        ax.add_patch(
+            Rectangle(
+                (x1, y1), x2 - x1, y2 - y1, fill=False, ec=col, lw=lw, ls="-" if c["ok"] else "--", gid=f"crop-{c['n']}"
+            )
+        )
+        ax.text(
+            x1 + 2,
+            y1 + 2,
+            str(c["n"]),
+            color="white",
+            fontsize=11,
+            weight="bold",
+            va="top",
+            ha="left",
+            bbox=dict(boxstyle="round,pad=0.15", fc=col, ec="none"),
+        )
         centres.append(((x1 + x2) / 2, (y1 + y2) / 2))
     if arrows:
         for a, b in zip(centres, centres[1:]):
-            ax.annotate("", xy=b, xytext=a,
-                        arrowprops=dict(arrowstyle="->", color="white", lw=2.2, shrinkA=6, shrinkB=6))
+            ax.annotate(
+                "", xy=b, xytext=a, arrowprops=dict(arrowstyle="->", color="white", lw=2.2, shrinkA=6, shrinkB=6)
+            )
     return crops
 
 
-def plot_trajectory(traj: Trajectory, maps: "AttentionMaps | None" = None, ax=None, fig=None, text: bool = True,
-                    thumbs: bool = True, width: int = 110, max_lines: int = 40, **agg) -> Figure:
+def plot_trajectory(
+    traj: Trajectory,
+    maps: "AttentionMaps | None" = None,
+    ax=None,
+    fig=None,
+    text: bool = True,
+    thumbs: bool = True,
+    width: int = 110,
+    max_lines: int = 40,
+    **agg,
+) -> Figure:
     """The main image with numbered crop boxes and arrows in order, crop thumbnails and each step's text.
 
     `ax=`: draw only the annotated main image into that axis. `maps=`: overlay the aggregated
@@ -62,8 +86,9 @@ def plot_trajectory(traj: Trajectory, maps: "AttentionMaps | None" = None, ax=No
     text_h = 0.16 * len(lines) + 0.3  # inches: the text panel as tall as its lines, no blank band below
     fig = _figure(fig, (12, 4.5 + text_h if text else 4.5))
     ncol = max(2, len(crops)) if thumbs else 1
-    gs = fig.add_gridspec(2 if text else 1, 1 + ncol, width_ratios=[2.2] + [1] * ncol,
-                          height_ratios=[4.5, text_h] if text else [1])
+    gs = fig.add_gridspec(
+        2 if text else 1, 1 + ncol, width_ratios=[2.2] + [1] * ncol, height_ratios=[4.5, text_h] if text else [1]
+    )
     _main_panel(fig.add_subplot(gs[0, 0]), traj, maps, agg)
     if thumbs:
         for k, c in enumerate(crops[:ncol]):
@@ -79,8 +104,17 @@ def plot_trajectory(traj: Trajectory, maps: "AttentionMaps | None" = None, ax=No
     if text:
         a = fig.add_subplot(gs[1, :])
         a.axis("off")
-        a.text(0, 1, "\n".join(lines), va="top", ha="left", family="monospace", fontsize=8.5, transform=a.transAxes,
-               gid="step-text")
+        a.text(
+            0,
+            1,
+            "\n".join(lines),
+            va="top",
+            ha="left",
+            family="monospace",
+            fontsize=8.5,
+            transform=a.transAxes,
+            gid="step-text",
+        )
     return fig
 
 
@@ -110,8 +144,17 @@ def _main_panel(ax, traj, maps, agg):
     ax.set_yticks([])
 
 
-def plot_attention(maps: "AttentionMaps", image: int = 0, ax=None, frame: str = "image", alpha: float = 0.55,
-                   cmap: str = "inferno", colorbar: bool = True, title: str | None = None, **agg) -> Figure:
+def plot_attention(
+    maps: "AttentionMaps",
+    image: int = 0,
+    ax=None,
+    frame: str = "image",
+    alpha: float = 0.55,
+    cmap: str = "inferno",
+    colorbar: bool = True,
+    title: str | None = None,
+    **agg,
+) -> Figure:
     """An image with its aggregated attention on top (frame "image": that image's input pixels;
     "orig": the main image's original frame, a crop's map sitting in its box)."""
     if frame == "orig":
@@ -130,15 +173,17 @@ def plot_attention(maps: "AttentionMaps", image: int = 0, ax=None, frame: str = 
     if colorbar:
         fig.colorbar(mappable, ax=ax, shrink=0.8, label="attention share")
     role = maps.infos[image].role if maps.infos else f"image {image}"
-    ax.set_title(title or f"{role} {image}: layers {agg.get('layers', 'mean')}, heads {agg.get('heads', 'mean')}",
-                 fontsize=9)
+    ax.set_title(
+        title or f"{role} {image}: layers {agg.get('layers', 'mean')}, heads {agg.get('heads', 'mean')}", fontsize=9
+    )
     ax.set_xticks([])
     ax.set_yticks([])
     return fig
 
 
-def plot_step(traj: Trajectory, step: int, maps: "AttentionMaps | None" = None, fig=None, width: int = 70,
-              **agg) -> Figure:
+def plot_step(
+    traj: Trajectory, step: int, maps: "AttentionMaps | None" = None, fig=None, width: int = 70, **agg
+) -> Figure:
     """One frame of the step player: boxes so far (current one thick), the zoomed crop, the text so far,
     and, with `maps`, the attention of this step's tokens on the main image."""
     steps = trajectory_steps(traj)
@@ -154,8 +199,13 @@ def plot_step(traj: Trajectory, step: int, maps: "AttentionMaps | None" = None, 
     if maps is not None:
         q = _step_queries(traj, maps, s.piece)
         if q is not None:
-            ax.imshow(maps.to_pixels(0, frame="orig", queries=q, **agg), cmap="inferno", alpha=0.45,
-                      extent=(0, im.width, im.height, 0), gid="attention")
+            ax.imshow(
+                maps.to_pixels(0, frame="orig", queries=q, **agg),
+                cmap="inferno",
+                alpha=0.45,
+                extent=(0, im.width, im.height, 0),
+                gid="attention",
+            )
     draw_boxes(ax, traj, upto=crops_so_far, current=s.crop)
     ax.set_xlim(0, im.width)
     ax.set_ylim(im.height, 0)
@@ -174,8 +224,17 @@ def plot_step(traj: Trajectory, step: int, maps: "AttentionMaps | None" = None, 
     so_far = "".join(f"[crop {t.crop}]" if t.kind == IMAGE else t.text for t in steps[1 : step + 1])
     so_far = so_far.replace("<|im_end|>", "")
     lines = textwrap.wrap("Q: " + (traj.question or ""), width) + textwrap.wrap(so_far, width)
-    ax3.text(0, 1, "\n".join(lines[-24:]), va="top", ha="left", family="monospace", fontsize=8,
-             transform=ax3.transAxes, gid="step-text")
+    ax3.text(
+        0,
+        1,
+        "\n".join(lines[-24:]),
+        va="top",
+        ha="left",
+        family="monospace",
+        fontsize=8,
+        transform=ax3.transAxes,
+        gid="step-text",
+    )
     return fig
 
 

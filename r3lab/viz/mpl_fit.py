@@ -6,6 +6,7 @@ moves everything by as much, so nothing is cut; `separate_texts` shrinks figure-
 and each pair that overlap (the tests hold every figure of the fallback to none). `wrap_label` breaks a long category
 name at its spaces and underscores.
 """
+
 from __future__ import annotations
 
 import re
@@ -51,10 +52,13 @@ def text_problems(fig, tolerance: float = 1.0) -> list[str]:
     """Every text outside the canvas, and every pair of texts that overlap (by more than `tolerance` pixels)."""
     boxes = text_boxes(fig)
     W, H = fig.bbox.width, fig.bbox.height
-    out = [f"outside the {W:.0f}x{H:.0f} canvas: {s[:40]!r} at {tuple(round(v) for v in b.extents)}"
-           for s, b in boxes if b.x0 < -tolerance or b.y0 < -tolerance or b.x1 > W + tolerance or b.y1 > H + tolerance]
+    out = [
+        f"outside the {W:.0f}x{H:.0f} canvas: {s[:40]!r} at {tuple(round(v) for v in b.extents)}"
+        for s, b in boxes
+        if b.x0 < -tolerance or b.y0 < -tolerance or b.x1 > W + tolerance or b.y1 > H + tolerance
+    ]
     for i, (s, a) in enumerate(boxes):
-        for t, b in boxes[i + 1:]:
+        for t, b in boxes[i + 1 :]:
             if min(a.x1, b.x1) - max(a.x0, b.x0) > tolerance and min(a.y1, b.y1) - max(a.y0, b.y0) > tolerance:
                 out.append(f"overlapping: {s[:30]!r} and {t[:30]!r}")
     return out
@@ -66,9 +70,11 @@ def separate_texts(fig, smallest: float = 6.0) -> None:
     r = _renderer(fig)
     texts = [t for t in fig.texts if t.get_visible() and t.get_text().strip()]
     for i, a in enumerate(texts):
-        for b in texts[i + 1:]:
-            while a.get_window_extent(r).overlaps(b.get_window_extent(r)) and \
-                    max(a.get_fontsize(), b.get_fontsize()) > smallest:
+        for b in texts[i + 1 :]:
+            while (
+                a.get_window_extent(r).overlaps(b.get_window_extent(r))
+                and max(a.get_fontsize(), b.get_fontsize()) > smallest
+            ):
                 for t in (a, b):
                     t.set_fontsize(max(smallest, t.get_fontsize() - 0.5))
 

@@ -5,6 +5,7 @@ forbids any network fetch), every piece of text is HTML-escaped, and the embedde
 `<`, `>` and `&` so a model that writes `</script>` cannot end the script block early (the
 official visualiser had both bugs: unescaped text and raw JSON in a script tag).
 """
+
 from __future__ import annotations
 
 import base64
@@ -23,8 +24,8 @@ from ..core.trajectory import ENV, IMAGE, Trajectory
 from .steps import COLOURS, crop_boxes, trajectory_steps
 
 if TYPE_CHECKING:
-    from ..explain.maps import AttentionMaps
     from ..explain.crops import CropExplanation
+    from ..explain.maps import AttentionMaps
 
 _CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'"
 _STYLE = """
@@ -79,9 +80,14 @@ def _heat_image(heat: np.ndarray, cmap: str = "inferno") -> Image.Image:
     return Image.fromarray(rgba, "RGBA")
 
 
-def trajectory_html(traj: Trajectory, maps: "AttentionMaps | None" = None,
-                    explanations: "Sequence[CropExplanation] | None" = None, title: str | None = None,
-                    display_width: int = 560, **agg) -> str:
+def trajectory_html(
+    traj: Trajectory,
+    maps: "AttentionMaps | None" = None,
+    explanations: "Sequence[CropExplanation] | None" = None,
+    title: str | None = None,
+    display_width: int = 560,
+    **agg,
+) -> str:
     """The page as a string (see `export_html`)."""
     im = traj.main.image
     if im is None:
@@ -93,49 +99,62 @@ def trajectory_html(traj: Trajectory, maps: "AttentionMaps | None" = None,
     title = title or traj.question or traj.sample_id or "trajectory"
     steps = trajectory_steps(traj)
     crops = [c for c in crop_boxes(traj) if c["box"] is not None]
-    svg = [f'<svg id="boxes" width="{dw}" height="{dh}" viewBox="0 0 {W} {H}" xmlns="http://www.w3.org/2000/svg">',
-           '<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="6" markerHeight="6" '
-           'orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#fff"/></marker></defs>']
+    svg = [
+        f'<svg id="boxes" width="{dw}" height="{dh}" viewBox="0 0 {W} {H}" xmlns="http://www.w3.org/2000/svg">',
+        '<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="6" markerHeight="6" '
+        'orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#fff"/></marker></defs>',
+    ]
     sw = max(2.0, W / dw * 2.5)
     for c in crops:
         x1, y1, x2, y2 = c["box"]
         col = COLOURS[(c["n"] - 1) % len(COLOURS)]
         dash = "" if c["ok"] else f' stroke-dasharray="{3 * sw},{2 * sw}"'
-        svg.append(f'<g class="crop-box" data-crop="{c["n"]}"><title>crop {c["n"]}</title>'
-                   f'<rect x="{x1:.1f}" y="{y1:.1f}" width="{x2 - x1:.1f}" height="{y2 - y1:.1f}" fill="none" '
-                   f'stroke="{col}" stroke-width="{sw:.1f}"{dash}/>'
-                   f'<rect x="{x1:.1f}" y="{y1:.1f}" width="{9 * sw:.1f}" height="{9 * sw:.1f}" fill="{col}"/>'
-                   f'<text x="{x1 + 4.5 * sw:.1f}" y="{y1 + 7 * sw:.1f}" font-size="{7 * sw:.1f}" fill="#fff" '
-                   f'text-anchor="middle" font-family="sans-serif" font-weight="bold">{c["n"]}</text></g>')
+        svg.append(
+            f'<g class="crop-box" data-crop="{c["n"]}"><title>crop {c["n"]}</title>'
+            f'<rect x="{x1:.1f}" y="{y1:.1f}" width="{x2 - x1:.1f}" height="{y2 - y1:.1f}" fill="none" '
+            f'stroke="{col}" stroke-width="{sw:.1f}"{dash}/>'
+            f'<rect x="{x1:.1f}" y="{y1:.1f}" width="{9 * sw:.1f}" height="{9 * sw:.1f}" fill="{col}"/>'
+            f'<text x="{x1 + 4.5 * sw:.1f}" y="{y1 + 7 * sw:.1f}" font-size="{7 * sw:.1f}" fill="#fff" '
+            f'text-anchor="middle" font-family="sans-serif" font-weight="bold">{c["n"]}</text></g>'
+        )
     for a, b in zip(crops, crops[1:]):
         (ax, ay), (bx, by) = _centre(a["box"]), _centre(b["box"])
-        svg.append(f'<line data-crop="{b["n"]}" x1="{ax:.1f}" y1="{ay:.1f}" x2="{bx:.1f}" y2="{by:.1f}" '
-                   f'stroke="#fff" stroke-width="{sw:.1f}" marker-end="url(#arrow)"/>')
+        svg.append(
+            f'<line data-crop="{b["n"]}" x1="{ax:.1f}" y1="{ay:.1f}" x2="{bx:.1f}" y2="{by:.1f}" '
+            f'stroke="#fff" stroke-width="{sw:.1f}" marker-end="url(#arrow)"/>'
+        )
     svg.append("</svg>")
     heat = ""
     if maps is not None:
-        heat = (f'<img id="attention" class="heat" alt="attention" width="{dw}" height="{dh}" '
-                f'src="{_data_uri(_heat_image(maps.to_pixels(0, frame="orig", **agg)))}">')
+        heat = (
+            f'<img id="attention" class="heat" alt="attention" width="{dw}" height="{dh}" '
+            f'src="{_data_uri(_heat_image(maps.to_pixels(0, frame="orig", **agg)))}">'
+        )
     items = []
     for s in steps:
         label = "Q" if s.index == 0 else str(s.index)
         crop_attr = f' data-has-crop="{s.crop}"' if s.crop else ""
         if s.kind == IMAGE:
-            body = (f'<img alt="crop {s.crop}" src="{_data_uri(traj.pieces[s.piece].image)}"> '
-                    f"zoomed crop {s.crop}")
+            body = f'<img alt="crop {s.crop}" src="{_data_uri(traj.pieces[s.piece].image)}"> zoomed crop {s.crop}'
         else:
             body = esc(s.text.replace("<|im_end|>", ""))
             if s.kind == ENV and s.index > 0:
                 body = "(environment) " + body
-        items.append(f'<li class="step {s.kind}" data-step="{s.index}"{crop_attr}>'
-                     f'<span class="label">{label}</span>{body}</li>')
+        items.append(
+            f'<li class="step {s.kind}" data-step="{s.index}"{crop_attr}><span class="label">{label}</span>{body}</li>'
+        )
     table = _explanation_table(explanations) if explanations else ""
-    data = {"steps": [{"index": s.index, "kind": s.kind, "crop": s.crop, "text": s.text, "box": s.box}
-                      for s in steps],
-            "question": traj.question, "answers": traj.answers, "final_answer": traj.final_answer(),
-            "sample_id": traj.sample_id, "family": traj.family}
-    toggle = ('<label><input type="checkbox" id="toggle-attention"> attention heatmap</label>' if maps is not None
-              else "")
+    data = {
+        "steps": [{"index": s.index, "kind": s.kind, "crop": s.crop, "text": s.text, "box": s.box} for s in steps],
+        "question": traj.question,
+        "answers": traj.answers,
+        "final_answer": traj.final_answer(),
+        "sample_id": traj.sample_id,
+        "family": traj.family,
+    }
+    toggle = (
+        '<label><input type="checkbox" id="toggle-attention"> attention heatmap</label>' if maps is not None else ""
+    )
     meta = esc(" · ".join(x for x in (traj.sample_id, traj.family, f"answer: {traj.final_answer()}") if x))
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
@@ -148,11 +167,11 @@ def trajectory_html(traj: Trajectory, maps: "AttentionMaps | None" = None,
 <span id="step-label"></span> {toggle}</div>
 <div class="wrap">
 <div class="figure" id="figure" style="width:{dw}px;height:{dh}px">
-<img class="main" id="main-image" alt="main image" width="{dw}" height="{dh}" src="{_data_uri(im.convert('RGB'))}">
+<img class="main" id="main-image" alt="main image" width="{dw}" height="{dh}" src="{_data_uri(im.convert("RGB"))}">
 {heat}
-{''.join(svg)}
+{"".join(svg)}
 </div>
-<ol id="steps">{''.join(items)}</ol>
+<ol id="steps">{"".join(items)}</ol>
 </div>
 {table}
 <script id="trajectory-data" type="application/json">{_safe_json(data)}</script>
@@ -161,8 +180,14 @@ def trajectory_html(traj: Trajectory, maps: "AttentionMaps | None" = None,
 """
 
 
-def export_html(trajectory: Trajectory, path: str | os.PathLike, maps: "AttentionMaps | None" = None,
-                explanations: "Sequence[CropExplanation] | None" = None, title: str | None = None, **kw) -> Path:
+def export_html(
+    trajectory: Trajectory,
+    path: str | os.PathLike,
+    maps: "AttentionMaps | None" = None,
+    explanations: "Sequence[CropExplanation] | None" = None,
+    title: str | None = None,
+    **kw,
+) -> Path:
     """Write one self-contained HTML page for `trajectory` (no network needed to open it); returns the path."""
     path = Path(path)
     if path.suffix.lower() not in (".html", ".htm"):
@@ -179,13 +204,17 @@ def _explanation_table(exps) -> str:
     def f(v, fmt="{:.2f}"):
         return "" if v is None else fmt.format(v)
 
-    rows = ["<tr><th>crop</th><th>IoU with truth</th><th>attention in box</th><th>x area</th>"
-            "<th>importance vs blank</th><th>vs another region</th><th>needed</th></tr>"]
+    rows = [
+        "<tr><th>crop</th><th>IoU with truth</th><th>attention in box</th><th>x area</th>"
+        "<th>importance vs blank</th><th>vs another region</th><th>needed</th></tr>"
+    ]
     for e in exps:
         a = e.attention
-        rows.append(f"<tr><td>{e.event + 1}</td><td>{f(e.gt_iou)}</td><td>{f(a and a.mass_in_box)}</td>"
-                    f"<td>{f(a and a.concentration)}</td><td>{f(e.effect('blank'), '{:+.3f}')}</td>"
-                    f"<td>{f(e.effect('other'), '{:+.3f}')}</td><td>{html.escape(str(e.needed))}</td></tr>")
+        rows.append(
+            f"<tr><td>{e.event + 1}</td><td>{f(e.gt_iou)}</td><td>{f(a and a.mass_in_box)}</td>"
+            f"<td>{f(a and a.concentration)}</td><td>{f(e.effect('blank'), '{:+.3f}')}</td>"
+            f"<td>{f(e.effect('other'), '{:+.3f}')}</td><td>{html.escape(str(e.needed))}</td></tr>"
+        )
     return '<table id="explanations">' + "".join(rows) + "</table>"
 
 

@@ -7,6 +7,7 @@ lines as shapes, annotations (subplot titles, labels, arrows), axis ranges, reve
 and a legend. Interactivity (hover texts, buttons) has no static form and is left out; so is anything else plotly
 can draw (a trace of another type is named in the figure's corner, never silently dropped).
 """
+
 from __future__ import annotations
 
 import base64
@@ -20,8 +21,18 @@ from .mpl_fit import fit_canvas, separate_texts, wrap_label
 
 DPI = 100
 _DASH = {"solid": "-", "dash": "--", "dot": ":", "dashdot": "-.", "longdash": "--", "longdashdot": "-."}
-_MARKER = {"circle": "o", "square": "s", "diamond": "D", "x": "x", "cross": "P", "triangle-up": "^",
-           "triangle-down": "v", "star": "*", "line-ns": "|", "line-ew": "_"}
+_MARKER = {
+    "circle": "o",
+    "square": "s",
+    "diamond": "D",
+    "x": "x",
+    "cross": "P",
+    "triangle-up": "^",
+    "triangle-down": "v",
+    "star": "*",
+    "line-ns": "|",
+    "line-ew": "_",
+}
 _TAGS = re.compile(r"<[^>]+>")
 _DEFAULT_COLOURS = ("#636efa", "#EF553B", "#00cc96", "#ab63fa", "#FFA15A", "#19d3f3", "#FF6692", "#B6E880")
 SUPPORTED = ("scatter", "scattergl", "bar", "heatmap", "contour", "image")
@@ -48,8 +59,12 @@ def plotly_to_mpl(fig_dict: dict, width: int | None = None, height: int | None =
     m = {"l": 80, "r": 80, "t": 100, "b": 80, **(layout.get("margin") or {})}
     spare, below = _legend_px(fig_dict, layout)  # plotly widens its margins for a legend; so do we
     bottom = m["b"] + below
-    area = (m["l"] / W, bottom / H,
-            max(0.1, 1 - (m["l"] + max(m["r"], spare)) / W), max(0.1, 1 - (m["t"] + bottom) / H))
+    area = (
+        m["l"] / W,
+        bottom / H,
+        max(0.1, 1 - (m["l"] + max(m["r"], spare)) / W),
+        max(0.1, 1 - (m["t"] + bottom) / H),
+    )
     colours = list((((layout.get("template") or {}).get("layout") or {}).get("colorway")) or _DEFAULT_COLOURS)
     axes, skipped, bars = {}, [], {}
     for i, trace in enumerate(fig_dict.get("data") or []):
@@ -75,8 +90,12 @@ def plotly_to_mpl(fig_dict: dict, width: int | None = None, height: int | None =
         _shape(fig, axes, area, shape)
     for note in layout.get("annotations") or []:
         _annotation(fig, axes, area, note)
-    _heading(fig, layout.get("title"), m["t"] / H, (((layout.get("template") or {}).get("layout") or {})
-                                                   .get("title") or {}).get("x", 0.5))
+    _heading(
+        fig,
+        layout.get("title"),
+        m["t"] / H,
+        (((layout.get("template") or {}).get("layout") or {}).get("title") or {}).get("x", 0.5),
+    )
     _legend(fig, axes, area, layout.get("legend") or {}, layout.get("showlegend"))
     if skipped:
         fig.text(0.99, 0.01, "not drawn: " + ", ".join(sorted(set(skipped))), ha="right", fontsize=7, color="grey")
@@ -151,13 +170,27 @@ def _scatter(ax, t: dict, default: str) -> None:
         if fill != "none" and not (isinstance(fill, tuple) and len(fill) == 4 and fill[3] == 0):
             ax.fill(x, y, color=fill, linewidth=0)
     if "lines" in mode:
-        ax.plot(x, y, color=col, linewidth=line.get("width", 2) * 0.75, linestyle=_DASH.get(line.get("dash"), "-"),
-                label=label, marker=_MARKER.get(marker.get("symbol"), "o") if "markers" in mode else None,
-                markersize=(marker.get("size") or 6) * 0.6)
+        ax.plot(
+            x,
+            y,
+            color=col,
+            linewidth=line.get("width", 2) * 0.75,
+            linestyle=_DASH.get(line.get("dash"), "-"),
+            label=label,
+            marker=_MARKER.get(marker.get("symbol"), "o") if "markers" in mode else None,
+            markersize=(marker.get("size") or 6) * 0.6,
+        )
     elif "markers" in mode:
         mcol = colour(marker.get("color") if isinstance(marker.get("color"), str) else None, col)
-        ax.scatter(x, y, color=mcol, marker=_MARKER.get(marker.get("symbol"), "o"), label=label,
-                   s=((marker.get("size") or 6) * 0.75) ** 2, zorder=3)
+        ax.scatter(
+            x,
+            y,
+            color=mcol,
+            marker=_MARKER.get(marker.get("symbol"), "o"),
+            label=label,
+            s=((marker.get("size") or 6) * 0.75) ** 2,
+            zorder=3,
+        )
     if "text" in mode and t.get("text") is not None:
         for xi, yi, s in zip(x, y, np.atleast_1d(t["text"])):
             ax.annotate(_plain(str(s)), (xi, yi), fontsize=8, ha="center", va="bottom")
@@ -183,11 +216,23 @@ def _bars(ax, traces: list, mode: str) -> None:
         yerr = None
         if err.get("array") is not None and err.get("visible", True) is not False:
             up = np.nan_to_num(_array(err["array"]).astype(float))
-            down = up if err.get("symmetric", True) is not False or err.get("arrayminus") is None else \
-                np.nan_to_num(_array(err["arrayminus"]).astype(float))
+            down = (
+                up
+                if err.get("symmetric", True) is not False or err.get("arrayminus") is None
+                else np.nan_to_num(_array(err["arrayminus"]).astype(float))
+            )
             yerr = np.vstack([down, up])
-        bars = ax.bar(where, np.nan_to_num(ys), width=width, color=cols, label=label, yerr=yerr, capsize=3,
-                      ecolor=colour(err.get("color"), "#444"), bottom=bottom if mode == "stack" else None)
+        bars = ax.bar(
+            where,
+            np.nan_to_num(ys),
+            width=width,
+            color=cols,
+            label=label,
+            yerr=yerr,
+            capsize=3,
+            ecolor=colour(err.get("color"), "#444"),
+            bottom=bottom if mode == "stack" else None,
+        )
         if t.get("text") is not None:
             ax.bar_label(bars, [_plain(str(v)) for v in np.atleast_1d(t["text"])], fontsize=7)
         if mode == "stack":
@@ -205,8 +250,9 @@ def _grid(ax, t: dict, z: np.ndarray):
     out = []
     for key, n, ticks in (("x", cols, ax.set_xticks), ("y", rows, ax.set_yticks)):
         raw, v = t.get(key), _array(t.get(key))
-        if v is not None and (v.dtype == object
-                              or (isinstance(raw, (list, tuple)) and raw and isinstance(raw[0], str))):
+        if v is not None and (
+            v.dtype == object or (isinstance(raw, (list, tuple)) and raw and isinstance(raw[0], str))
+        ):
             ticks(np.arange(len(v)), [str(s) for s in (raw if isinstance(raw, (list, tuple)) else v)], fontsize=8)
             v = None
         out.append((t.get(key + "0", 0) + t.get("d" + key, 1) * np.arange(n)) if v is None else v)
@@ -219,9 +265,17 @@ def _heatmap(ax, t: dict, default: str) -> None:
     dx = (x[1] - x[0]) if len(x) > 1 else 1.0
     dy = (y[1] - y[0]) if len(y) > 1 else 1.0
     extent = (x[0] - dx / 2, x[-1] + dx / 2, y[0] - dy / 2, y[-1] + dy / 2)  # row 0 at the bottom, as plotly
-    im = ax.imshow(z, extent=extent, origin="lower", aspect="auto", alpha=t.get("opacity", 1.0),
-                   cmap=_cmap(t.get("colorscale"), bool(t.get("reversescale"))), vmin=t.get("zmin"),
-                   vmax=t.get("zmax"), interpolation="nearest")
+    im = ax.imshow(
+        z,
+        extent=extent,
+        origin="lower",
+        aspect="auto",
+        alpha=t.get("opacity", 1.0),
+        cmap=_cmap(t.get("colorscale"), bool(t.get("reversescale"))),
+        vmin=t.get("zmin"),
+        vmax=t.get("zmax"),
+        interpolation="nearest",
+    )
     if t.get("showscale", True) is not False:
         ax.figure.colorbar(im, ax=ax, fraction=0.04, pad=0.02)
 
@@ -230,10 +284,13 @@ def _contour(ax, t: dict, default: str) -> None:
     z = _array(t.get("z")).astype(float)
     x, y = _grid(ax, t, z)
     c = t.get("contours") or {}
-    levels = (np.arange(c["start"], c["end"] + 1e-9, c["size"]) if {"start", "end", "size"} <= set(c) else 5)
+    levels = np.arange(c["start"], c["end"] + 1e-9, c["size"]) if {"start", "end", "size"} <= set(c) else 5
     line = t.get("line") or {}
-    kw = ({"colors": [colour(line["color"])]} if line.get("color") else
-          {"cmap": _cmap(t.get("colorscale"), bool(t.get("reversescale")))})
+    kw = (
+        {"colors": [colour(line["color"])]}
+        if line.get("color")
+        else {"cmap": _cmap(t.get("colorscale"), bool(t.get("reversescale")))}
+    )
     ax.contour(x, y, z, levels=levels, linewidths=(line.get("width") or 1.5) * 0.75, **kw)
 
 
@@ -249,16 +306,22 @@ def _image(ax, t: dict, default: str) -> None:
         return
     x0, y0, dx, dy = t.get("x0", 0), t.get("y0", 0), t.get("dx", 1), t.get("dy", 1)
     h, w = img.shape[:2]
-    ax.imshow(img, extent=(x0 - dx / 2, x0 + (w - 0.5) * dx, y0 + (h - 0.5) * dy, y0 - dy / 2), origin="upper",
-              interpolation="nearest")
+    ax.imshow(
+        img,
+        extent=(x0 - dx / 2, x0 + (w - 0.5) * dx, y0 + (h - 0.5) * dy, y0 - dy / 2),
+        origin="upper",
+        interpolation="nearest",
+    )
 
 
 _DRAW = {"scatter": _scatter, "scattergl": _scatter, "heatmap": _heatmap, "contour": _contour, "image": _image}
 
 
 def _style(ax, xa: dict, ya: dict) -> None:
-    for axis, spec, setlim, label in ((ax.xaxis, xa, ax.set_xlim, ax.set_xlabel),
-                                      (ax.yaxis, ya, ax.set_ylim, ax.set_ylabel)):
+    for axis, spec, setlim, label in (
+        (ax.xaxis, xa, ax.set_xlim, ax.set_xlabel),
+        (ax.yaxis, ya, ax.set_ylim, ax.set_ylabel),
+    ):
         if spec.get("range") is not None and None not in spec["range"]:
             setlim(*spec["range"])
         if spec.get("autorange") == "reversed" and spec.get("range") is None:
@@ -302,17 +365,32 @@ def _shape(fig, axes: dict, area, s: dict) -> None:
         return
     line = s.get("line") or {}
     target = ax if ax is not None else fig
-    transform = {"fig": fig.transFigure, "data": getattr(ax, "transData", None),
-                 "axes": getattr(ax, "transAxes", None)}[kx if kx == ky else "data"]
-    style = dict(edgecolor=colour(line.get("color"), "black"), linewidth=(line.get("width") or 2) * 0.75,
-                 linestyle=_DASH.get(line.get("dash"), "-"), transform=transform)
+    transform = {
+        "fig": fig.transFigure,
+        "data": getattr(ax, "transData", None),
+        "axes": getattr(ax, "transAxes", None),
+    }[kx if kx == ky else "data"]
+    style = dict(
+        edgecolor=colour(line.get("color"), "black"),
+        linewidth=(line.get("width") or 2) * 0.75,
+        linestyle=_DASH.get(line.get("dash"), "-"),
+        transform=transform,
+    )
     if s.get("type", "rect") == "rect":
         target.add_artist(Rectangle((x0, y0), x1 - x0, y1 - y0, facecolor=colour(s.get("fillcolor"), "none"), **style))
     elif s.get("type") == "line":
         from matplotlib.lines import Line2D
 
-        target.add_artist(Line2D([x0, x1], [y0, y1], color=style["edgecolor"], linewidth=style["linewidth"],
-                                 linestyle=style["linestyle"], transform=transform))
+        target.add_artist(
+            Line2D(
+                [x0, x1],
+                [y0, y1],
+                color=style["edgecolor"],
+                linewidth=style["linewidth"],
+                linestyle=style["linestyle"],
+                transform=transform,
+            )
+        )
 
 
 def _annotation(fig, axes: dict, area, a: dict) -> None:
@@ -323,16 +401,25 @@ def _annotation(fig, axes: dict, area, a: dict) -> None:
     font = a.get("font") or {}
     text = _plain(a.get("text") or "")
     ha = {"left": "left", "right": "right"}.get(a.get("xanchor"), "center")
-    va = {"top": "top", "bottom": "bottom", "middle": "center"}.get(a.get("yanchor"), "bottom" if kx == "fig" else
-                                                                                      "center")
+    va = {"top": "top", "bottom": "bottom", "middle": "center"}.get(
+        a.get("yanchor"), "bottom" if kx == "fig" else "center"
+    )
     box = dict(boxstyle="square,pad=0.15", facecolor=colour(a["bgcolor"]), linewidth=0) if a.get("bgcolor") else None
     kw = dict(fontsize=font.get("size", 11) * 0.8, color=colour(font.get("color"), "black"), ha=ha, va=va, bbox=box)
     if kx == "fig" or ky == "fig":
         fig.text(x, y, text, transform=fig.transFigure, **kw)
     elif a.get("showarrow") and a.get("axref", "pixel") != "pixel" and "ax" in a:
-        ax.annotate(text, xy=(x, y), xytext=(a["ax"], a["ay"]), textcoords="data", zorder=4,
-                    arrowprops=dict(arrowstyle="->", color=colour(a.get("arrowcolor"), "black"),
-                                    linewidth=a.get("arrowwidth", 1)), **kw)
+        ax.annotate(
+            text,
+            xy=(x, y),
+            xytext=(a["ax"], a["ay"]),
+            textcoords="data",
+            zorder=4,
+            arrowprops=dict(
+                arrowstyle="->", color=colour(a.get("arrowcolor"), "black"), linewidth=a.get("arrowwidth", 1)
+            ),
+            **kw,
+        )
     else:
         ax.text(x, y, text, transform=ax.transAxes if kx == "axes" else ax.transData, zorder=4, **kw)
 
@@ -340,8 +427,9 @@ def _annotation(fig, axes: dict, area, a: dict) -> None:
 def _legend_px(fig_dict: dict, layout: dict) -> tuple[int, int]:
     """(width right of the plot, height below it) a legend needs: a column on the right, or rows below the plot when
     plotly puts a horizontal legend under it (negative y)."""
-    names = {t.get("name") for t in fig_dict.get("data") or []
-             if t.get("name") and t.get("showlegend", True) is not False}
+    names = {
+        t.get("name") for t in fig_dict.get("data") or [] if t.get("name") and t.get("showlegend", True) is not False
+    }
     spec = layout.get("legend") or {}
     if len(names) < 2 or layout.get("showlegend") is False:
         return 0, 0
@@ -357,8 +445,11 @@ def _heading(fig, title, top: float, x_default: float) -> None:
         return
     spec = title if isinstance(title, dict) else {}
     x = spec.get("x", x_default)
-    ha = spec.get("xanchor") if spec.get("xanchor") in ("left", "right", "center") else (
-        "left" if x < 0.3 else "right" if x > 0.7 else "center")
+    ha = (
+        spec.get("xanchor")
+        if spec.get("xanchor") in ("left", "right", "center")
+        else ("left" if x < 0.3 else "right" if x > 0.7 else "center")
+    )
     size = 11 if "\n" not in text else 9
     char_px = size * DPI / 72 * 0.56  # a character's mean width at this size
     width = max(20, int(fig.get_figwidth() * DPI * (1 - x if ha == "left" else 1) / char_px) - 2)
@@ -381,12 +472,26 @@ def _legend(fig, axes: dict, area, spec: dict, show) -> None:
     row = spec.get("orientation") == "h"
     x, y = spec.get("x", 0 if row else 1.02), spec.get("y", -0.1 if row else 1)
     if row and y < 0:  # under the plot, in the room plotly_to_mpl kept for it
-        fig.legend(handles, labels, loc="upper left", bbox_to_anchor=(left, bottom - 0.35 * bottom), fontsize=8,
-                   frameon=False, ncol=min(4, len(labels)))
+        fig.legend(
+            handles,
+            labels,
+            loc="upper left",
+            bbox_to_anchor=(left, bottom - 0.35 * bottom),
+            fontsize=8,
+            frameon=False,
+            ncol=min(4, len(labels)),
+        )
         return
     anchor = "upper " + ("left" if x < 0.5 or not row else "right")
-    fig.legend(handles, labels, loc=anchor, bbox_to_anchor=(left + x * w, bottom + y * h), fontsize=8, frameon=False,
-               ncol=min(4, len(labels)) if row else 1)
+    fig.legend(
+        handles,
+        labels,
+        loc=anchor,
+        bbox_to_anchor=(left + x * w, bottom + y * h),
+        fontsize=8,
+        frameon=False,
+        ncol=min(4, len(labels)) if row else 1,
+    )
 
 
 def _title(t: Any) -> str:

@@ -1,4 +1,5 @@
 """Figures of evaluation results: families side by side, models side by side, the replication table."""
+
 from __future__ import annotations
 
 import math
@@ -15,8 +16,14 @@ from ..train.rewards import accuracy
 from .mpl import plot_trajectory
 
 # one colour per replication row in every figure (the card's and a student's run alike), whatever rows a run has
-ROW_COLOURS = {"no_crop": "#7f7f7f", "sft": "#1f77b4", "sft_rgrpo": "#2ca02c", "rgrpo_no_region": "#ff7f0e",
-               "oracle": "#9467bd", "random": "#d62728"}
+ROW_COLOURS = {
+    "no_crop": "#7f7f7f",
+    "sft": "#1f77b4",
+    "sft_rgrpo": "#2ca02c",
+    "rgrpo_no_region": "#ff7f0e",
+    "oracle": "#9467bd",
+    "random": "#d62728",
+}
 _OTHER = ("#8c564b", "#e377c2", "#bcbd22", "#17becf", "#393b79", "#637939")
 
 
@@ -40,13 +47,26 @@ def _chance_lines(ax, xs, chance: dict, families: Sequence[str], half: float, sc
     labelled = False
     for x, fam in zip(xs, families):
         if fam in chance:
-            ax.hlines(chance[fam] * scale, x - half, x + half, colors="k", linestyles="--", lw=1,
-                      label=None if labelled else "chance", gid="chance")
+            ax.hlines(
+                chance[fam] * scale,
+                x - half,
+                x + half,
+                colors="k",
+                linestyles="--",
+                lw=1,
+                label=None if labelled else "chance",
+                gid="chance",
+            )
             labelled = True
 
 
-def plot_results(results: dict[str, EvalResult], metrics: Sequence[str] = ("accuracy", "crop_rate", "crop_iou"),
-            title: str | None = None, fig=None, chance: dict | bool | None = None):
+def plot_results(
+    results: dict[str, EvalResult],
+    metrics: Sequence[str] = ("accuracy", "crop_rate", "crop_iou"),
+    title: str | None = None,
+    fig=None,
+    chance: dict | bool | None = None,
+):
     """Grouped bars per family, one panel per metric, one colour per result, each family's chance level dashed on
     the accuracy panel (`chance`: a dict family -> level, False for none, None for the default world's). Returns
     the Figure."""
@@ -58,14 +78,25 @@ def plot_results(results: dict[str, EvalResult], metrics: Sequence[str] = ("accu
     for ax, m in zip(axes, metrics):
         for k, name in enumerate(names):
             vals = [results[name].rows.get(f, {}).get(m, math.nan) for f in families]
-            ax.bar([i + k * width for i in range(len(families))], [0 if v != v else v for v in vals], width,
-                   label=name or None, color=f"C{k}")
-        ax.set_xticks([i + width * (len(names) - 1) / 2 for i in range(len(families))], families, rotation=30,
-                      fontsize=8)
+            ax.bar(
+                [i + k * width for i in range(len(families))],
+                [0 if v != v else v for v in vals],
+                width,
+                label=name or None,
+                color=f"C{k}",
+            )
+        ax.set_xticks(
+            [i + width * (len(names) - 1) / 2 for i in range(len(families))], families, rotation=30, fontsize=8
+        )
         ax.set_title(m, fontsize=10)
         if m == "accuracy":
-            _chance_lines(ax, [i + width * (len(names) - 1) / 2 for i in range(len(families))],
-                          _chance(families, chance), families, 0.45)
+            _chance_lines(
+                ax,
+                [i + width * (len(names) - 1) / 2 for i in range(len(families))],
+                _chance(families, chance),
+                families,
+                0.45,
+            )
         if m in ("accuracy", "crop_rate", "crop_iou", "answered", "invalid_crop_rate"):
             ax.set_ylim(0, 1)
     handles = {}  # the results' names and the chance line, once each, wherever they were drawn
@@ -87,13 +118,17 @@ def changed_answers(before: Sequence, after: Sequence, skip: Sequence[str] = ("c
     """Indices of the questions whose answer turned right (`fixed`) and turned wrong (`broken`) between two runs
     over the same questions in the same order, families in `skip` left out. Returns (fixed, broken)."""
     if len(before) != len(after):
-        raise ValueError(f"changed_answers: {len(before)} trajectories before and {len(after)} after; "
-                         "pass the two runs' trajectories of the same questions")
+        raise ValueError(
+            f"changed_answers: {len(before)} trajectories before and {len(after)} after; "
+            "pass the two runs' trajectories of the same questions"
+        )
     fixed, broken = [], []
     for i, (b, a) in enumerate(zip(before, after)):
         if b.sample_id != a.sample_id:
-            raise ValueError(f"changed_answers: question {i} is {b.sample_id!r} before and {a.sample_id!r} after; "
-                             "evaluate both on the same samples in the same order")
+            raise ValueError(
+                f"changed_answers: question {i} is {b.sample_id!r} before and {a.sample_id!r} after; "
+                "evaluate both on the same samples in the same order"
+            )
         if b.family not in skip and is_right(b) != is_right(a):
             (fixed if is_right(a) else broken).append(i)
     return fixed, broken
@@ -115,12 +150,23 @@ def plot_side_by_side(columns: dict[str, Sequence], k: int = 3, width: int = 44,
             plot_trajectory(t, ax=ax)
             got = t.final_answer()
             ok = is_right(t)
-            ax.set_title(f"{name}: {'right' if ok else 'wrong'} ({got!r}; truth {t.answers[0]!r})", fontsize=8,
-                         color="green" if ok else "crimson")
+            ax.set_title(
+                f"{name}: {'right' if ok else 'wrong'} ({got!r}; truth {t.answers[0]!r})",
+                fontsize=8,
+                color="green" if ok else "crimson",
+            )
             body = t.completion().replace("<|im_end|>", "").replace("\n", "\\n ") or "(nothing)"
             lines = textwrap.wrap(body, width)[:9]
-            ax.text(0, -0.04, "\n".join(lines), transform=ax.transAxes, va="top", ha="left", fontsize=6.5,
-                    family="monospace")
+            ax.text(
+                0,
+                -0.04,
+                "\n".join(lines),
+                transform=ax.transAxes,
+                va="top",
+                ha="left",
+                fontsize=6.5,
+                family="monospace",
+            )
     return fig
 
 
@@ -141,13 +187,18 @@ def plot_table(results: dict, families: Sequence[str] | None = None, fig=None, c
         return v, np.stack([v - lo, hi - v])
 
     for k, (name, r) in enumerate(rows.items()):
-        acc, err = bars([(r.get(f, {}).get("accuracy"), r.get(f, {}).get("accuracy_lo"),
-                          r.get(f, {}).get("accuracy_hi")) for f in fams])
+        acc, err = bars(
+            [
+                (r.get(f, {}).get("accuracy"), r.get(f, {}).get("accuracy_lo"), r.get(f, {}).get("accuracy_hi"))
+                for f in fams
+            ]
+        )
         x = np.arange(len(fams)) + (k - (len(rows) - 1) / 2) * width
         ax.bar(x, acc * 100, width, label=LABELS.get(name, name), yerr=err * 100, capsize=2, color=row_colour(name))
         a = r.get("all", {})
-        iou, ierr = bars([(a.get("crop_iou"), a.get("crop_iou_lo", a.get("crop_iou")),
-                           a.get("crop_iou_hi", a.get("crop_iou")))])
+        iou, ierr = bars(
+            [(a.get("crop_iou"), a.get("crop_iou_lo", a.get("crop_iou")), a.get("crop_iou_hi", a.get("crop_iou")))]
+        )
         if not np.isnan(iou[0]):
             ax_iou.bar([k], iou, 0.8, yerr=None if np.isnan(ierr).any() else ierr, capsize=2, color=row_colour(name))
             ax_iou.text(k, iou[0] + 0.02, f"{iou[0]:.2f}", ha="center", fontsize=7)

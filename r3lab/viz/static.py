@@ -9,6 +9,7 @@ kernel (a figure then takes about 0.2 s instead of 2-3 s); every wait on it is b
 Without a browser, or when it does not answer in time, matplotlib draws the figure (`r3lab.viz.plotly_mpl`):
 no figure path waits on a browser that is not there.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -144,8 +145,12 @@ def figure_png(fig, width: int | None = None, height: int | None = None, scale: 
     calls in the same process then raise at once."""
     fig_dict = fig if isinstance(fig, dict) else fig.to_dict()
     layout = fig_dict.get("layout", {})
-    opts = {"format": "png", "width": width or layout.get("width") or 900,
-            "height": height or layout.get("height") or 480, "scale": scale}
+    opts = {
+        "format": "png",
+        "width": width or layout.get("width") or 900,
+        "height": height or layout.get("height") or 480,
+        "scale": scale,
+    }
     with _lock:
         if _state["failed"]:
             raise BrowserMissing(_state["failed"])
@@ -188,7 +193,7 @@ def static_bundle(fig_dict: dict) -> dict:
 
     import plotly.io as pio
 
-    title = (fig_dict.get("layout", {}).get("title") or {})
+    title = fig_dict.get("layout", {}).get("title") or {}
     title = title.get("text", "") if isinstance(title, dict) else str(title)
     bundle: dict[str, Any] = {"text/plain": f"<plotly figure{': ' + title if title else ''}>"}
     try:
@@ -230,8 +235,13 @@ def register_renderer(default: bool = True) -> str:
 class Table:
     """A table that displays as HTML in a notebook (and as aligned text elsewhere). `.rows` keeps the data."""
 
-    def __init__(self, rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None,
-                 caption: str = "", digits: int = 3):
+    def __init__(
+        self,
+        rows: Sequence[Mapping[str, Any]],
+        columns: Sequence[str] | None = None,
+        caption: str = "",
+        digits: int = 3,
+    ):
         self.rows = [dict(r) for r in rows]
         self.columns = list(columns or dict.fromkeys(k for r in self.rows for k in r))
         self.caption, self.digits = caption, digits
@@ -240,17 +250,22 @@ class Table:
         if value is None or (isinstance(value, float) and math.isnan(value)):
             return "–"
         if isinstance(value, float):
-            return (f"{value:.{self.digits}g}" if abs(value) >= 1e4 or 0 < abs(value) < 1e-3
-                    else f"{value:.{self.digits}f}")
+            return (
+                f"{value:.{self.digits}g}" if abs(value) >= 1e4 or 0 < abs(value) < 1e-3 else f"{value:.{self.digits}f}"
+            )
         return str(value)
 
     def _repr_html_(self) -> str:
         head = "".join(f"<th>{html.escape(c)}</th>" for c in self.columns)
-        body = "".join("<tr>" + "".join(f"<td>{html.escape(self.cell(r.get(c)))}</td>" for c in self.columns)
-                       + "</tr>" for r in self.rows)
+        body = "".join(
+            "<tr>" + "".join(f"<td>{html.escape(self.cell(r.get(c)))}</td>" for c in self.columns) + "</tr>"
+            for r in self.rows
+        )
         cap = f"<caption>{html.escape(self.caption)}</caption>" if self.caption else ""
-        return (f'<table class="r3lab-table" style="border-collapse:collapse">{cap}<thead><tr>{head}</tr></thead>'
-                f"<tbody>{body}</tbody></table>")
+        return (
+            f'<table class="r3lab-table" style="border-collapse:collapse">{cap}<thead><tr>{head}</tr></thead>'
+            f"<tbody>{body}</tbody></table>"
+        )
 
     def __str__(self) -> str:
         grid = [self.columns] + [[self.cell(r.get(c)) for c in self.columns] for r in self.rows]
@@ -265,8 +280,12 @@ class Table:
         return len(self.rows)
 
 
-def table(rows: Iterable[Mapping[str, Any]] | Mapping[str, Any], columns: Sequence[str] | None = None,
-          caption: str = "", digits: int = 3) -> Table:
+def table(
+    rows: Iterable[Mapping[str, Any]] | Mapping[str, Any],
+    columns: Sequence[str] | None = None,
+    caption: str = "",
+    digits: int = 3,
+) -> Table:
     """A Table from row dicts, or from one dict of name -> value (two columns). Shows as HTML in a notebook."""
     if isinstance(rows, Mapping):
         rows = [{"name": k, "value": v} for k, v in rows.items()]
@@ -280,8 +299,10 @@ def markdown_table(text: str, caption: str = "") -> Table:
     """A Table from a markdown pipe table (`| a | b |` lines, a `|---|` separator), shown as HTML; lines before
     the table become the caption (markdown emphasis dropped)."""
     lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
-    at = next((i for i in range(len(lines) - 1)
-               if lines[i].startswith("|") and _SEP.match(lines[i + 1].replace(" ", ""))), None)
+    at = next(
+        (i for i in range(len(lines) - 1) if lines[i].startswith("|") and _SEP.match(lines[i + 1].replace(" ", ""))),
+        None,
+    )
     if at is None:
         raise ValueError("markdown_table: expected a header line, a |---| separator line, then rows")
     caption = caption or " ".join(lines[:at]).replace("**", "")
@@ -298,8 +319,14 @@ def explanations_table(explained: Mapping[str, Sequence[Any]], caption: str = ""
     for sid, exps in explained.items():
         for e in exps:
             a = e.attention
-            row = {"sample": sid, "crop": e.event + 1, "IoU": e.gt_iou, "attention in box": a and a.mass_in_box,
-                   "x area": a and a.concentration, "top cell in truth": a and a.top_in_gt}
+            row = {
+                "sample": sid,
+                "crop": e.event + 1,
+                "IoU": e.gt_iou,
+                "attention in box": a and a.mass_in_box,
+                "x area": a and a.concentration,
+                "top cell in truth": a and a.top_in_gt,
+            }
             row.update({f"importance ({k})": v for k, v in (e.importance.effect if e.importance else {}).items()})
             row["needed"] = e.needed
             rows.append(row)

@@ -1,4 +1,5 @@
 """A trajectory as display steps: the one place every view (matplotlib, plotly, widgets, HTML) reads it from."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -30,8 +31,10 @@ def crop_boxes(traj: Trajectory) -> list[dict]:
     for k, ev in enumerate(traj.crop_events()):
         if ev.ok:
             if traj.pieces[ev.image_piece].info.box_orig is None:
-                raise ValueError("the trajectory's crops are not cut yet (a reference trajectory cuts them "
-                                 "lazily): call traj.tokenize(policy) first")
+                raise ValueError(
+                    "the trajectory's crops are not cut yet (a reference trajectory cuts them "
+                    "lazily): call traj.tokenize(policy) first"
+                )
             x1, y1, x2, y2 = traj.pieces[ev.image_piece].info.box_orig
             box = (x1, y1, x2 + 1, y2 + 1)
         elif ev.call.box is not None:
@@ -39,8 +42,17 @@ def crop_boxes(traj: Trajectory) -> list[dict]:
             box = (b[0] * sx, b[1] * sy, b[2] * sx, b[3] * sy)
         else:
             box = None
-        out.append({"n": k + 1, "event": k, "box": box, "ok": ev.ok, "piece": ev.piece,
-                    "image_piece": ev.image_piece, "note": ev.note})
+        out.append(
+            {
+                "n": k + 1,
+                "event": k,
+                "box": box,
+                "ok": ev.ok,
+                "piece": ev.piece,
+                "image_piece": ev.image_piece,
+                "note": ev.note,
+            }
+        )
     return out
 
 
@@ -54,7 +66,16 @@ def trajectory_steps(traj: Trajectory) -> list[Step]:
     for i in range(first, len(traj.pieces)):
         p = traj.pieces[i]
         c = by_image.get(i) if p.kind == IMAGE else by_piece.get(i)
-        steps.append(Step(len(steps), i, p.kind, p.text if p.kind != IMAGE else "",
-                          c["n"] if c else None, c["box"] if c else None, c["ok"] if c else True,
-                          c["note"] if c else ""))
+        steps.append(
+            Step(
+                len(steps),
+                i,
+                p.kind,
+                p.text if p.kind != IMAGE else "",
+                c["n"] if c else None,
+                c["box"] if c else None,
+                c["ok"] if c else True,
+                c["note"] if c else "",
+            )
+        )
     return steps

@@ -1,5 +1,6 @@
 """A sweep's metrics against a swept setting as a matplotlib figure (the notebook's view of sweep.html's plots): each
 point's mean with its seed-aware interval, each seed's run as a dot, the chance level dashed."""
+
 from __future__ import annotations
 
 import json
@@ -9,8 +10,13 @@ from typing import Sequence
 from matplotlib.figure import Figure
 
 
-def plot_sweep(sweep, results: Sequence, metrics: Sequence[str] | None = None, setting: str | None = None,
-               fig: Figure | None = None) -> Figure:
+def plot_sweep(
+    sweep,
+    results: Sequence,
+    metrics: Sequence[str] | None = None,
+    setting: str | None = None,
+    fig: Figure | None = None,
+) -> Figure:
     """One panel per metric (default: the sweep's) against `setting` (default: the grid's first name)."""
     metrics = list(metrics or sweep.metrics())
     setting = setting or next(iter(sweep.spec.grid), None)

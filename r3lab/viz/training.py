@@ -6,6 +6,7 @@
 notebook runner) nobody watches, so it draws once, at the run's last step, the figure the saved
 notebook keeps.
 """
+
 from __future__ import annotations
 
 import math
@@ -18,8 +19,14 @@ from ..core.env import headless
 from ..train.metrics import MetricLog
 
 
-def plot_metrics(log: MetricLog, keys: Sequence[str] | None = None, title: str | None = None, smooth: int = 1,
-                 fig=None, ncols: int = 3):
+def plot_metrics(
+    log: MetricLog,
+    keys: Sequence[str] | None = None,
+    title: str | None = None,
+    smooth: int = 1,
+    fig=None,
+    ncols: int = 3,
+):
     """Panels of metric curves (raw and, with `smooth` > 1, a running mean over `smooth` steps). The mean is drawn
     from the step where it averages at least half its window: a "mean" of the first one or two noisy batches
     would start the thick line at one batch's value and read as a trend. Returns the Figure."""
@@ -35,14 +42,14 @@ def plot_metrics(log: MetricLog, keys: Sequence[str] | None = None, title: str |
         xs, ys = log.series(key)
         ax.plot(xs, ys, color="C0", alpha=0.35 if smooth > 1 else 1.0, lw=1)
         if smooth > 1 and len(ys) >= 2:
-            win = [ys[max(0, i - smooth + 1): i + 1] for i in range(len(ys))]
+            win = [ys[max(0, i - smooth + 1) : i + 1] for i in range(len(ys))]
             sm = [sum(w) / len(w) for w in win]
             first = min(len(ys) - 1, (smooth + 1) // 2 - 1)  # the first step whose window is half full
             ax.plot(xs[first:], sm[first:], color="C0", lw=2)
         ax.set_title(key, fontsize=9)
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.3)
-    for ax in axes[len(keys):]:
+    for ax in axes[len(keys) :]:
         ax.axis("off")
     if not keys:
         axes[0].text(0.5, 0.5, "no data yet", ha="center", va="center")
@@ -86,12 +93,22 @@ def _redraw(fig) -> None:
     display(fig)
 
 
-FAMILY_COLOURS = {"read_one": "#1f77b4", "compare_two": "#ff7f0e", "count": "#8c564b", "control": "#2ca02c",
-                  "all": "#222222"}
+FAMILY_COLOURS = {
+    "read_one": "#1f77b4",
+    "compare_two": "#ff7f0e",
+    "count": "#8c564b",
+    "control": "#2ca02c",
+    "all": "#222222",
+}
 
 
-def plot_eval_curve(evals, metrics: Sequence[str] = ("accuracy", "reward", "crop_iou"), chance: dict | None = None,
-                    title: str | None = None, fig=None):
+def plot_eval_curve(
+    evals,
+    metrics: Sequence[str] = ("accuracy", "reward", "crop_iou"),
+    chance: dict | None = None,
+    title: str | None = None,
+    fig=None,
+):
     """Held-out numbers against training steps: one panel per metric, one line per family ("all" in black), each
     family's `chance` level (a dict, e.g. `chance_levels()`) dashed in its colour on the accuracy panel.
     `evals` is an `EvalEvery` or its `MetricLog` (keys "family/metric"). Returns the Figure."""
@@ -132,8 +149,9 @@ def plot_clipped_objective(eps_low: float = 0.2, eps_high: float = 0.28, fig=Non
         ax.plot(r, r * a, ":", color="grey", label="r A (unclipped)")
         ax.plot(r, obj, color="C0", lw=2, label="min(r A, clip(r) A)")
         flat = ((r > 1 + eps_high) & (a > 0)) | ((r < 1 - eps_low) & (a < 0))
-        ax.fill_between(r, obj.min().item(), obj.max().item(), where=flat, color="C3", alpha=0.12,
-                        label="clipped: no gradient")
+        ax.fill_between(
+            r, obj.min().item(), obj.max().item(), where=flat, color="C3", alpha=0.12, label="clipped: no gradient"
+        )
         ax.axvline(1.0, color="k", lw=0.5)
         ax.set_xlabel("ratio r = p_new / p_rollout")
         ax.set_title(f"advantage A = {a:+.0f}")

@@ -7,6 +7,7 @@ the player displays one PNG of its key frames (the question, each zoomed crop, t
 untrusted JupyterLab and nbconvert HTML both show; `r3lab.viz.export_html` writes the page with a
 slider. `R3LAB_WIDGETS=1` forces live widgets even when CI is set (browser tests of JupyterLab).
 """
+
 from __future__ import annotations
 
 import base64
@@ -39,8 +40,15 @@ class StepPlayer:
     """Slider through the steps of `traj`. `.widget` is the ipywidgets box (None when static);
     `.figure(k)` the matplotlib Figure of step k; displays itself in a notebook."""
 
-    def __init__(self, traj: Trajectory, maps: "AttentionMaps | None" = None, static: bool | None = None,
-                 start: int | None = None, dpi: int = 80, **agg):
+    def __init__(
+        self,
+        traj: Trajectory,
+        maps: "AttentionMaps | None" = None,
+        static: bool | None = None,
+        start: int | None = None,
+        dpi: int = 80,
+        **agg,
+    ):
         self.traj, self.maps, self.agg, self.dpi = traj, maps, agg, dpi
         self.steps = trajectory_steps(traj)
         self.static = headless() if static is None else bool(static)
@@ -63,8 +71,11 @@ class StepPlayer:
             body = f"[zoomed crop {s.crop}]" if s.kind == IMAGE else html.escape(s.text.replace("<|im_end|>", ""))
             style = "background:#fff3b0" if s.index == k else ""
             parts.append(f'<span class="r3-step" data-step="{s.index}" style="{style}">{body}</span>')
-        return ('<div class="r3-text" style="font-family:monospace;white-space:pre-wrap;max-width:900px">'
-                + "".join(parts) + "</div>")
+        return (
+            '<div class="r3-text" style="font-family:monospace;white-space:pre-wrap;max-width:900px">'
+            + "".join(parts)
+            + "</div>"
+        )
 
     def _build(self):
         import ipywidgets as w  # optional: the notebooks extra installs it
@@ -120,8 +131,10 @@ class StepPlayer:
         """What headless output holds: a PNG strip of the key frames and a line of text (no HTML, no script:
         untrusted JupyterLab would strip them)."""
         frames = ", ".join(map(str, self.key_frames()))
-        return {"image/png": base64.b64encode(self.strip_png()).decode(),
-                "text/plain": f"{self!r}: frames {frames} (run the notebook for the slider)"}
+        return {
+            "image/png": base64.b64encode(self.strip_png()).decode(),
+            "text/plain": f"{self!r}: frames {frames} (run the notebook for the slider)",
+        }
 
     def _repr_mimebundle_(self, include=None, exclude=None):
         if self.widget is None:
@@ -136,7 +149,6 @@ class StepPlayer:
         return f"StepPlayer({self.traj.sample_id or 'trajectory'}, {len(self.steps)} steps, step {self.step}, {mode})"
 
 
-def step_player(traj: Trajectory, maps: "AttentionMaps | None" = None, static: bool | None = None,
-                **kw) -> StepPlayer:
+def step_player(traj: Trajectory, maps: "AttentionMaps | None" = None, static: bool | None = None, **kw) -> StepPlayer:
     """A StepPlayer for `traj` (live ipywidgets in a notebook, static HTML + PNG when headless)."""
     return StepPlayer(traj, maps=maps, static=static, **kw)

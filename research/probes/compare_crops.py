@@ -10,6 +10,7 @@ either detail. The second continues SFT from CHECKPOINT on the recipe's training
 separated; a fresh warm-up and cosine at the recipe's SFT learning rate, batch 32), saves OUT/final and
 measures it as the first form does.
 """
+
 import json
 import sys
 from collections import Counter
@@ -41,9 +42,13 @@ def classify(policy, n: int) -> dict:
         pattern = "+".join(kinds) or "no crop"
         counts[pattern] += 1
         right[pattern] += (t.final_answer() or "").strip().lower() in [a.lower() for a in s.answers]
-    return {"n": len(samples), "accuracy": round(res.rows["all"]["accuracy"], 4),
-            "contains_detail": round(res.rows["all"]["contains_detail"], 4), "counts": dict(counts),
-            "accuracy_by_pattern": {k: round(right[k] / counts[k], 3) for k in right}}
+    return {
+        "n": len(samples),
+        "accuracy": round(res.rows["all"]["accuracy"], 4),
+        "contains_detail": round(res.rows["all"]["contains_detail"], 4),
+        "counts": dict(counts),
+        "accuracy_by_pattern": {k: round(right[k] / counts[k], 3) for k in right},
+    }
 
 
 def more_sft(path: str, steps: int, families: list[str], out: str):
@@ -55,11 +60,27 @@ def more_sft(path: str, steps: int, families: list[str], out: str):
 
     c = RecipeConfig()
     policy = load_policy(path)
-    data = [s for s in build_samples(c.n_train, c.data_seed, c.family_list, c.world_config(), view=policy.view,
-                                     progress=False) if s.family in families]
-    cfg = SFTConfig(steps=steps, batch_size=32, lr_lm=c.phase("sft").lr, lr_merger=c.phase("sft").lr, lr_vision=c.phase("sft").lr,
-                    autocast=c.autocast, warmup=min(50, max(1, steps // 10)), seed=c.seed, log_every=10,
-                    save_every=0, out_dir=out, resume="auto")
+    data = [
+        s
+        for s in build_samples(
+            c.n_train, c.data_seed, c.family_list, c.world_config(), view=policy.view, progress=False
+        )
+        if s.family in families
+    ]
+    cfg = SFTConfig(
+        steps=steps,
+        batch_size=32,
+        lr_lm=c.phase("sft").lr,
+        lr_merger=c.phase("sft").lr,
+        lr_vision=c.phase("sft").lr,
+        autocast=c.autocast,
+        warmup=min(50, max(1, steps // 10)),
+        seed=c.seed,
+        log_every=10,
+        save_every=0,
+        out_dir=out,
+        resume="auto",
+    )
     train(policy, data, cfg)
     policy.save(f"{out}/final")
     return policy

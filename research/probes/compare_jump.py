@@ -28,6 +28,7 @@ it writes OUT/<variant>.json as it goes:
 The reading phase's jump waited on the grounding questions beside it (FINDINGS, Reading): this asks the same of the
 verdict. Phase k's samples come from data seed 1000 * seed + k (the recipe's own: data_seed + 2).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -83,8 +84,18 @@ def rationale_read(policy, world, n: int = 100, seed: int = 20_000) -> float:
     return round(100 * right / n, 1)
 
 
-def run(start: str, out: str, variant: str, seed: int, device: str, every: int, n_check: int = 200,
-        scale: float = 1.0, ground_every: bool = False, read: int = 0) -> None:
+def run(
+    start: str,
+    out: str,
+    variant: str,
+    seed: int,
+    device: str,
+    every: int,
+    n_check: int = 200,
+    scale: float = 1.0,
+    ground_every: bool = False,
+    read: int = 0,
+) -> None:
     import torch
 
     torch.set_num_threads(1)
@@ -95,15 +106,18 @@ def run(start: str, out: str, variant: str, seed: int, device: str, every: int, 
     from r3lab.recipe.recipe_config import RecipeConfig
     from r3lab.train.sft import train as train_sft
 
-    c = RecipeConfig.from_settings(out=f"/tmp/compare_jump/{Path(out).name}/{variant}",  # logs: not in OUT
-                                   **{"compare.check.n": n_check, "ground.check.n": n_check})
+    c = RecipeConfig.from_settings(
+        out=f"/tmp/compare_jump/{Path(out).name}/{variant}",  # logs: not in OUT
+        **{"compare.check.n": n_check, "ground.check.n": n_check},
+    )
     policy = load_policy(start, view=c.view_config(), device=device)
     seed_everything(seed)
     path = Path(out) / f"{variant}.json"
-    rec = {"start": start, "variant": variant, "phases": PHASES[variant], "seed": seed, "device": device,
-           "checks": []}
+    rec = {"start": start, "variant": variant, "phases": PHASES[variant], "seed": seed, "device": device, "checks": []}
     t0, done = time.time(), 0
-    where = lambda: ground_check.measure(policy, {**c.world, **c.base_world}, c.phase("ground").check.n)["centre_on_named"]
+    where = lambda: ground_check.measure(policy, {**c.world, **c.base_world}, c.phase("ground").check.n)[
+        "centre_on_named"
+    ]
     verdict = lambda: compare_check.verdict_accuracy(policy, c.world_config(), c.phase("compare").check.n)["verdict"]
 
     def check(steps: int, ground: bool = False) -> None:
@@ -126,23 +140,46 @@ def run(start: str, out: str, variant: str, seed: int, device: str, every: int, 
     for k, (n, o) in enumerate(PHASES[variant]):
         n = max(1, round(n * scale))
         if o.get("ground"):  # the recipe's added grounding phase's samples (ground_more)
-            data = build_base(n * c.base.batch, 1000 * seed + k, c.phase("ground").mix.closeups, c.world_config(base=True),
-                              view=policy.view, pairs=c.phase("ground").mix.pairs, progress=False)
+            data = build_base(
+                n * c.base.batch,
+                1000 * seed + k,
+                c.phase("ground").mix.closeups,
+                c.world_config(base=True),
+                view=policy.view,
+                pairs=c.phase("ground").mix.pairs,
+                progress=False,
+            )
         else:
-            data = build_base(n * c.base.batch, 1000 * seed + k, o.get("closeups", c.phase("read").mix.closeups),
-                              c.world_config(), view=policy.view, progress=False,
-                              comparisons=o.get("comparisons", c.phase("compare").mix.comparisons), comparison_crops=c.phase("compare").mix.crops,
-                              closeup_style=c.phase("compare").mix.style, controls=c.phase("read").mix.controls)
-        cfg = replace(c.sft_config("probe", n, c.base.batch, o.get("lr", c.phase("ground").lr), phase=f"compare{k}"),
-                      seed=seed + k, save_every=0, resume=False)
+            data = build_base(
+                n * c.base.batch,
+                1000 * seed + k,
+                o.get("closeups", c.phase("read").mix.closeups),
+                c.world_config(),
+                view=policy.view,
+                progress=False,
+                comparisons=o.get("comparisons", c.phase("compare").mix.comparisons),
+                comparison_crops=c.phase("compare").mix.crops,
+                closeup_style=c.phase("compare").mix.style,
+                controls=c.phase("read").mix.controls,
+            )
+        cfg = replace(
+            c.sft_config("probe", n, c.base.batch, o.get("lr", c.phase("ground").lr), phase=f"compare{k}"),
+            seed=seed + k,
+            save_every=0,
+            resume=False,
+        )
         base = done
 
         def cb(state, row, base=base, n=n):
             if state.step % every == 0 and state.step < n:
                 check(base + state.step, ground=ground_every)
+
         train_sft(policy, data, cfg, callbacks=[cb])
         done += n
-        check(done, ground=ground_every or k == len(PHASES[variant]) - 1 or any(o.get("ground") for _, o in PHASES[variant]))
+        check(
+            done,
+            ground=ground_every or k == len(PHASES[variant]) - 1 or any(o.get("ground") for _, o in PHASES[variant]),
+        )
 
 
 def main() -> None:
@@ -155,14 +192,22 @@ def main() -> None:
     ap.add_argument("--every", type=int, default=150, help="verdict checks inside a phase, every this many steps")
     ap.add_argument("--check", type=int, default=200, help="held-out questions of each check")
     ap.add_argument("--ground-every", action="store_true", help="the grounding check at every check, not only the last")
-    ap.add_argument("--read", type=int, default=0, help="with each check, the read in the rationale style on this "
-                    "many held-out close-ups (0: not measured)")
+    ap.add_argument(
+        "--read",
+        type=int,
+        default=0,
+        help="with each check, the read in the rationale style on this many held-out close-ups (0: not measured)",
+    )
     ap.add_argument("--scale", type=float, default=1.0, help="each phase's steps times this (a smoke run: 0.01)")
     a = ap.parse_args()
     Path(a.out).mkdir(parents=True, exist_ok=True)
     ctx = mp.get_context("spawn")
-    procs = [ctx.Process(target=run, args=(a.start, a.out, v, a.seed, a.device, a.every, a.check,
-                                                       a.scale, a.ground_every, a.read)) for v in a.variants]
+    procs = [
+        ctx.Process(
+            target=run, args=(a.start, a.out, v, a.seed, a.device, a.every, a.check, a.scale, a.ground_every, a.read)
+        )
+        for v in a.variants
+    ]
     for p in procs:
         p.start()
     for p in procs:

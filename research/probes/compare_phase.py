@@ -11,6 +11,7 @@ beats that of the flipped one (`verdict`; `verdict_text`: on 200 held-out compar
 with both crops in place all the same). DRILL=N first trains N steps of the recipe's verdict drill
 (`build_drill`: the comparisons without images, same lr), measured at its end. Writes OUT.json.
 """
+
 import json
 import os
 import sys
@@ -25,8 +26,11 @@ from r3lab.data.grounding import build_base, build_drill, comparison_sample
 from r3lab.engine.scoring import TokenScorer, token_logprobs
 from r3lab.train import SFTConfig
 
-FLIP = [("so they are the same.", "so they are different."), (" too: the same ", ": a different "),
-        ("<answer>yes</answer>", "<answer>no</answer>")]
+FLIP = [
+    ("so they are the same.", "so they are different."),
+    (" too: the same ", ": a different "),
+    ("<answer>yes</answer>", "<answer>no</answer>"),
+]
 
 
 def flipped(text: str) -> str:
@@ -43,7 +47,7 @@ def verdict_accuracy(pol, held, batch=16) -> float:
     scorer, right = TokenScorer(pol.model), 0
     for k in range(0, len(held), batch):
         trajs = []
-        for s in held[k:k + batch]:
+        for s in held[k : k + batch]:
             ref = s.reference(pol.view).tokenize(pol)
             alt = ref.copy()
             last = ref.pieces[-1]
@@ -70,8 +74,12 @@ def main():
     held_text = build_drill(200, 424242, view=pol.view, progress=False)  # held-out comparisons without images
 
     def measure(step):
-        row = {"step": step, "verdict": verdict_accuracy(pol, held), "verdict_text": verdict_accuracy(pol, held_text),
-               "wall": round(time.time() - t0)}
+        row = {
+            "step": step,
+            "verdict": verdict_accuracy(pol, held),
+            "verdict_text": verdict_accuracy(pol, held_text),
+            "wall": round(time.time() - t0),
+        }
         rec["evals"].append(row)
         print(json.dumps(row), flush=True)
         json.dump(rec, open(out + ".json", "w"), indent=1)
@@ -80,20 +88,53 @@ def main():
     measure(0)
     if drill := int(os.environ.get("DRILL", "0")):
         rec["drill"] = drill
-        cfg = SFTConfig(steps=drill, batch_size=32, lr_lm=lr, lr_merger=lr, lr_vision=lr, autocast=True,
-                        warmup=min(50, max(1, drill // 10)), seed=0, log_every=10)
-        r3lab.train_sft(pol, build_drill(drill * 32, 6, view=pol.view, progress=False), cfg,
-                        callbacks=[lambda state, row: state.step % every or measure(-drill + state.step)])
+        cfg = SFTConfig(
+            steps=drill,
+            batch_size=32,
+            lr_lm=lr,
+            lr_merger=lr,
+            lr_vision=lr,
+            autocast=True,
+            warmup=min(50, max(1, drill // 10)),
+            seed=0,
+            log_every=10,
+        )
+        r3lab.train_sft(
+            pol,
+            build_drill(drill * 32, 6, view=pol.view, progress=False),
+            cfg,
+            callbacks=[lambda state, row: state.step % every or measure(-drill + state.step)],
+        )
     if not steps:
         return
-    data = build_base(steps * 32, 3, 0.75, view=pol.view, pairs=0.0, progress=False, comparisons=share,
-                      comparison_crops=crops, closeup_style="rationale", controls=0.15)
-    cfg = SFTConfig(steps=steps, batch_size=32, lr_lm=lr, lr_merger=lr, lr_vision=lr, autocast=True,
-                    warmup=min(50, max(1, steps // 10)), seed=0, log_every=10)
+    data = build_base(
+        steps * 32,
+        3,
+        0.75,
+        view=pol.view,
+        pairs=0.0,
+        progress=False,
+        comparisons=share,
+        comparison_crops=crops,
+        closeup_style="rationale",
+        controls=0.15,
+    )
+    cfg = SFTConfig(
+        steps=steps,
+        batch_size=32,
+        lr_lm=lr,
+        lr_merger=lr,
+        lr_vision=lr,
+        autocast=True,
+        warmup=min(50, max(1, steps // 10)),
+        seed=0,
+        log_every=10,
+    )
 
     def cb(state, row):
         if state.step % every == 0:
             measure(state.step)
+
     r3lab.train_sft(pol, data, cfg, callbacks=[cb])
     rec["seconds"] = round(time.time() - t0)
     json.dump(rec, open(out + ".json", "w"), indent=1)

@@ -13,6 +13,7 @@ model's own; parses the two colours the model wrote and reports how often each r
 often the verdict agrees with the model's own two reads, and how often its first / second crop holds the
 first / second mark.
 """
+
 import json
 import random
 import re
@@ -29,8 +30,10 @@ SHAPES = ["square", "circle", "triangle", "diamond"]
 
 def text_probe(template: str, steps: int, out: str, lr: float = 5e-4, words: list = COL, first: tuple = ()) -> list:
     """`first`: (words, steps) trained before `words` (the held-out rationales use `words` throughout)."""
-    from r3lab.model.policy import load_policy
     import os
+
+    from r3lab.model.policy import load_policy
+
     pol = load_policy(os.environ.get("START", "assets/checkpoints/r3-tiny-base"))  # START / SAVE: from / to a folder
     model, tok = pol.model, pol.tokenizer
 
@@ -75,7 +78,7 @@ def text_probe(template: str, steps: int, out: str, lr: float = 5e-4, words: lis
         x = torch.full((len(rows), width), pol.pad_id)
         y = torch.full((len(rows), width), -100)
         for i, row in enumerate(rows):
-            x[i, :len(row)] = y[i, :len(row)] = torch.tensor(row)
+            x[i, : len(row)] = y[i, : len(row)] = torch.tensor(row)
         loss = model(input_ids=x, attention_mask=(y != -100).long(), labels=y).loss
         opt.zero_grad()
         loss.backward()
@@ -91,15 +94,33 @@ def text_probe(template: str, steps: int, out: str, lr: float = 5e-4, words: lis
 
 def diag(checkpoint: str, n: int, out: str, mode: str = "oracle") -> dict:
     from r3lab.data.vlir import build_samples
-    from r3lab.model.policy import load_policy
     from r3lab.evaluation.ablations import oracle_boxes
     from r3lab.evaluation.evaluation import EvalConfig, contains_detail, evaluate
+    from r3lab.model.policy import load_policy
+
     pol = load_policy(checkpoint)
     samples = build_samples(n, 999, ["compare_two"], view=pol.view, progress=False)
-    res = evaluate(pol, samples, EvalConfig(max_crops=2, max_new_tokens=128, batch_rows=64), progress=False,
-                   crop_boxes=oracle_boxes(pol.view) if mode == "oracle" else None)
-    c = dict.fromkeys(["first_crop_on_detail", "second_crop_on_detail", "both_crops_on_detail", "first_read",
-                       "second_read", "both_reads", "parsed", "verdict_agrees", "correct"], 0)
+    res = evaluate(
+        pol,
+        samples,
+        EvalConfig(max_crops=2, max_new_tokens=128, batch_rows=64),
+        progress=False,
+        crop_boxes=oracle_boxes(pol.view) if mode == "oracle" else None,
+    )
+    c = dict.fromkeys(
+        [
+            "first_crop_on_detail",
+            "second_crop_on_detail",
+            "both_crops_on_detail",
+            "first_read",
+            "second_read",
+            "both_reads",
+            "parsed",
+            "verdict_agrees",
+            "correct",
+        ],
+        0,
+    )
     for t, s in zip(res.trajectories, samples):
         text, (ca, cb) = t.model_text(), s.provenance["seen"]
         crops = [p.info.box_orig for p in t.pieces if p.kind == "image" and p.info.role == "crop"]
@@ -126,7 +147,12 @@ def diag(checkpoint: str, n: int, out: str, mode: str = "oracle") -> dict:
 if __name__ == "__main__":
     if sys.argv[1] == "text":
         # [pattern [FIRST_COLOUR_STEPS]]: pattern words, after FIRST_COLOUR_STEPS steps of colour words
-        text_probe(sys.argv[2], int(sys.argv[3]), sys.argv[4], words=PATTERNS if sys.argv[5:6] == ["pattern"] else COL,
-                   first=(COL, int(sys.argv[6])) if len(sys.argv) > 6 else ())
+        text_probe(
+            sys.argv[2],
+            int(sys.argv[3]),
+            sys.argv[4],
+            words=PATTERNS if sys.argv[5:6] == ["pattern"] else COL,
+            first=(COL, int(sys.argv[6])) if len(sys.argv) > 6 else (),
+        )
     else:
         diag(sys.argv[2], int(sys.argv[3]), sys.argv[4], *(sys.argv[5:6]))

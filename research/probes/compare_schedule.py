@@ -8,6 +8,7 @@ compare_share of the samples, close-ups written as rationales, base_lr, batch 32
 SCHEDULE ("cosine", the recipe's, or "constant"), and every EVERY steps (default 150) runs the recipe's verdict
 check (`compare_check.verdict_accuracy`, 200 held-out comparisons, bar compare_min). Writes OUT.json.
 """
+
 import json
 import sys
 import time
@@ -31,10 +32,16 @@ def main(run: str, out: str, steps: int, schedule: str = "cosine", every: int = 
     c = RecipeConfig.from_settings(**{**read_settings(saved), "out": out + "_run"})
     drill = Path(run) / "logs" / "base_drill"
     policy = load_policy(drill / (drill / "latest").read_text().strip(), view=c.view_config())  # `latest` names it
-    data = Recipe(c, progress=False)._read_data(steps, c.data_seed + 2, policy.view, c.phase("compare").mix.comparisons,
-                                                 c.phase("compare").mix.style)
-    cfg = replace(c.sft_config("probe", steps, c.base.batch, c.phase("ground").lr, phase="compare"), schedule=schedule,
-                  out_dir="", resume=False, save_every=0)
+    data = Recipe(c, progress=False)._read_data(
+        steps, c.data_seed + 2, policy.view, c.phase("compare").mix.comparisons, c.phase("compare").mix.style
+    )
+    cfg = replace(
+        c.sft_config("probe", steps, c.base.batch, c.phase("ground").lr, phase="compare"),
+        schedule=schedule,
+        out_dir="",
+        resume=False,
+        save_every=0,
+    )
     rec = {"run": run, "steps": steps, "schedule": schedule, "bar": c.phase("compare").check.bar, "checks": []}
     t0 = time.time()
 
@@ -46,6 +53,7 @@ def main(run: str, out: str, steps: int, schedule: str = "cosine", every: int = 
             rec["checks"].append({"step": state.step, **m, "wall": round(time.time() - t0)})
             print(json.dumps(rec["checks"][-1]), flush=True)
             json.dump(rec, open(out + ".json", "w"), indent=1)
+
     train_sft(policy, data, cfg, callbacks=[cb])
     rec["seconds"] = round(time.time() - t0)
     json.dump(rec, open(out + ".json", "w"), indent=1)

@@ -12,6 +12,7 @@ the image. After the drill: the text verdict
 (`drill_check`, 200), box centres on the named landmark (200) and the read in both written forms (100, chance 20).
 Data seed 3000 * seed + 1 (read_form.py's drill). One process, one thread; OUT.json as it goes.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,7 +37,7 @@ def given_calls(sample):
         at = 0
         for m in CALL.finditer(p.text):
             if m.start() > at:
-                pieces.append(Piece(MODEL, p.text[at:m.start()], tag=p.tag))
+                pieces.append(Piece(MODEL, p.text[at : m.start()], tag=p.tag))
             pieces.append(Piece(ENV, m.group(0), tag="given"))
             at = m.end()
         if at < len(p.text):
@@ -69,32 +70,57 @@ def main() -> None:
     c = RecipeConfig(out=f"/tmp/drill_calls/{Path(a.out).stem}")  # logs: not in OUT
     policy = load_policy(a.start, view=c.view_config())
     seed_everything(a.seed)
-    rec, t0 = {"start": a.start, "drill": a.drill, "seed": a.seed, "given_calls": a.given_calls,
-               "ground_share": a.ground_share, "checks": []}, time.time()
+    rec, t0 = (
+        {
+            "start": a.start,
+            "drill": a.drill,
+            "seed": a.seed,
+            "given_calls": a.given_calls,
+            "ground_share": a.ground_share,
+            "checks": [],
+        },
+        time.time(),
+    )
 
     def check(phase: str) -> None:
         policy.model.eval()
         world = c.world_config()
-        row = {"after": phase, "text_verdict": drill_check.text_verdict(policy, world, 200)["text_verdict"],
-               "centre_on_named": ground_check.measure(policy, {**c.world, **c.base_world}, 200)["centre_on_named"],
-               "read_answer_form": read_check.read_accuracy(policy, world, 100)["read_accuracy"],
-               "read_rationale_form": rationale_read(policy, world, 100), "seconds": round(time.time() - t0)}
+        row = {
+            "after": phase,
+            "text_verdict": drill_check.text_verdict(policy, world, 200)["text_verdict"],
+            "centre_on_named": ground_check.measure(policy, {**c.world, **c.base_world}, 200)["centre_on_named"],
+            "read_answer_form": read_check.read_accuracy(policy, world, 100)["read_accuracy"],
+            "read_rationale_form": rationale_read(policy, world, 100),
+            "seconds": round(time.time() - t0),
+        }
         policy.model.train()
         rec["checks"].append(row)
         Path(a.out).write_text(json.dumps(rec, indent=1))
         print(row, flush=True)
 
-    data = build_drill(a.drill * c.base.batch, 3000 * a.seed + 1, c.world_config(), policy.view, progress=False,
-                       reads=c.phase("drill").mix.reads)
+    data = build_drill(
+        a.drill * c.base.batch,
+        3000 * a.seed + 1,
+        c.world_config(),
+        policy.view,
+        progress=False,
+        reads=c.phase("drill").mix.reads,
+    )
     if a.given_calls:
         data = [given_calls(s) for s in data]
     if a.ground_share:  # each draw by index: the drill's other samples are the same as without them
         import random
-        data = [grounding_sample(3000 * a.seed + 2, i, c.world_config(base=True), policy.view, c.phase("pairs").mix.pairs)
-                if random.Random(f"drill-ground:{a.seed}:{i}").random() < a.ground_share else s
-                for i, s in enumerate(data)]
+
+        data = [
+            grounding_sample(3000 * a.seed + 2, i, c.world_config(base=True), policy.view, c.phase("pairs").mix.pairs)
+            if random.Random(f"drill-ground:{a.seed}:{i}").random() < a.ground_share
+            else s
+            for i, s in enumerate(data)
+        ]
     rec["example"] = [(p.kind, p.text) for p in data[0].rationale]
-    cfg = replace(c.phase_config("probe", replace(c.phase("drill"), steps=a.drill)), seed=a.seed + 1, save_every=0, resume=False)
+    cfg = replace(
+        c.phase_config("probe", replace(c.phase("drill"), steps=a.drill)), seed=a.seed + 1, save_every=0, resume=False
+    )
     train_sft(policy, data, cfg)
     check(f"{a.drill} drill steps")
 

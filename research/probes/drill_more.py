@@ -14,6 +14,7 @@ the grounding check too, before the comparison phase and after it). `--seed` and
 are the recipe's (the run START came from: its step order and its comparison phase's samples). Writes
 OUT.json as it goes (one process, one thread).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,7 +38,7 @@ def text_verdict(policy, world, n: int = 200, seed: int = 30_000, batch: int = 1
     with torch.no_grad():
         for k in range(0, n, batch):
             trajs = []
-            for s in samples[k:k + batch]:
+            for s in samples[k : k + batch]:
                 ref = s.reference(policy.view).tokenize(policy)
                 alt, last = ref.copy(), ref.pieces[-1]
                 text = flipped(last.text)
@@ -58,11 +59,16 @@ def main() -> None:
     ap.add_argument("--bar", type=float, default=85.0)
     ap.add_argument("--compare", type=int, default=600)
     ap.add_argument("--every", type=int, default=150)
-    ap.add_argument("--recipe-check", action="store_true",
-                    help="measure the text verdict with the recipe's drill check (drill_check.text_verdict) instead")
+    ap.add_argument(
+        "--recipe-check",
+        action="store_true",
+        help="measure the text verdict with the recipe's drill check (drill_check.text_verdict) instead",
+    )
     ap.add_argument("--seed", type=int, default=0, help="the recipe's seed (step order)")
     ap.add_argument("--data-seed", type=int, default=1, help="the recipe's data seed (the comparison phase's samples)")
-    ap.add_argument("--ground", action="store_true", help="the grounding check (200 questions) after the drill and at the end")
+    ap.add_argument(
+        "--ground", action="store_true", help="the grounding check (200 questions) after the drill and at the end"
+    )
     a = ap.parse_args()
 
     import torch
@@ -88,32 +94,62 @@ def main() -> None:
 
     def drill_verdict():
         if a.recipe_check:
-            return drill_check.text_verdict(policy, c.world_config(), c.phase("drill").check.n, reads=c.phase("drill").mix.reads)["text_verdict"]
+            return drill_check.text_verdict(
+                policy, c.world_config(), c.phase("drill").check.n, reads=c.phase("drill").mix.reads
+            )["text_verdict"]
         return text_verdict(policy, c.world_config())
 
     done, k = 0, 0
     save("drill", {"added_steps": 0, "text_verdict": drill_verdict()})
     while rec["drill"][-1]["text_verdict"] < a.bar and done < a.max:
-        data = build_drill(a.more * c.base.batch, 2000 + k, c.world_config(), policy.view, progress=False,
-                           reads=c.phase("drill").mix.reads)
-        cfg = replace(c.sft_config("probe", a.more, c.base.batch, c.phase("drill").lr, phase=f"drill{k}"),
-                      freeze_vision=True, freeze_merger=True, save_every=0, resume=False)
+        data = build_drill(
+            a.more * c.base.batch,
+            2000 + k,
+            c.world_config(),
+            policy.view,
+            progress=False,
+            reads=c.phase("drill").mix.reads,
+        )
+        cfg = replace(
+            c.sft_config("probe", a.more, c.base.batch, c.phase("drill").lr, phase=f"drill{k}"),
+            freeze_vision=True,
+            freeze_merger=True,
+            save_every=0,
+            resume=False,
+        )
         train_sft(policy, data, cfg)
         done, k = done + a.more, k + 1
         save("drill", {"added_steps": done, "text_verdict": drill_verdict()})
     verdict = lambda: compare_check.verdict_accuracy(policy, c.world_config(), c.phase("compare").check.n)["verdict"]
-    where = lambda: ground_check.measure(policy, {**c.world, **c.base_world}, c.phase("ground").check.n)["centre_on_named"]
+    where = lambda: ground_check.measure(policy, {**c.world, **c.base_world}, c.phase("ground").check.n)[
+        "centre_on_named"
+    ]
     save("compare", {"steps": 0, "verdict": verdict(), **({"centre_on_named": where()} if a.ground else {})})
-    data = build_base(a.compare * c.base.batch, c.data_seed + 2, c.phase("read").mix.closeups, c.world_config(), view=policy.view,
-                      progress=False, comparisons=c.phase("compare").mix.comparisons, comparison_crops=c.phase("compare").mix.crops,
-                      closeup_style=c.phase("compare").mix.style, controls=c.phase("read").mix.controls)
-    cfg = replace(c.sft_config("probe", a.compare, c.base.batch, c.phase("ground").lr, phase="compare"), save_every=0,
-                  resume=False)
+    data = build_base(
+        a.compare * c.base.batch,
+        c.data_seed + 2,
+        c.phase("read").mix.closeups,
+        c.world_config(),
+        view=policy.view,
+        progress=False,
+        comparisons=c.phase("compare").mix.comparisons,
+        comparison_crops=c.phase("compare").mix.crops,
+        closeup_style=c.phase("compare").mix.style,
+        controls=c.phase("read").mix.controls,
+    )
+    cfg = replace(
+        c.sft_config("probe", a.compare, c.base.batch, c.phase("ground").lr, phase="compare"),
+        save_every=0,
+        resume=False,
+    )
 
     def cb(state, row):
         if state.step % a.every == 0 or state.step == a.compare:
             end = a.ground and state.step == a.compare
-            save("compare", {"steps": state.step, "verdict": verdict(), **({"centre_on_named": where()} if end else {})})
+            save(
+                "compare", {"steps": state.step, "verdict": verdict(), **({"centre_on_named": where()} if end else {})}
+            )
+
     train_sft(policy, data, cfg, callbacks=[cb])
 
 

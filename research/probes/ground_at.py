@@ -5,6 +5,7 @@
 Uses today's `RecipeConfig` defaults for the world (`world` + `base_world`) and the prompt; prints one JSON line
 per checkpoint (`r3lab.recipe.ground_check.measure`).
 """
+
 import json
 import sys
 

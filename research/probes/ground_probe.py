@@ -11,6 +11,7 @@ the same bits), and every `every=` steps (default 500) measures where its greedy
 held-out "Where is the ...?" questions of the phase's world (`r3lab.recipe.ground_check.evaluate_where`,
 `n=`, default 200). Writes OUT_DIR/result.json (the curve) and OUT_DIR/log.jsonl (the training log).
 """
+
 import json
 import sys
 import time
@@ -41,10 +42,20 @@ def main(out: str, overrides: dict) -> dict:
     if init:  # a further phase on a saved policy: fresh warm-up and cosine, fresh samples (`data_seed`)
         policy = load_policy(init)
     else:
-        policy = build_tiny(c.tiny_config(), view=c.view_config(),
-                            prompt=PromptConfig(question_first=c.question_first, instruction=c.instruction))
-    samples = build_base(c.phase("ground").mix.samples, c.data_seed, c.phase("ground").mix.closeups, c.world_config(base=True), view=policy.view,
-                         progress=False, pairs=c.phase("ground").mix.pairs)
+        policy = build_tiny(
+            c.tiny_config(),
+            view=c.view_config(),
+            prompt=PromptConfig(question_first=c.question_first, instruction=c.instruction),
+        )
+    samples = build_base(
+        c.phase("ground").mix.samples,
+        c.data_seed,
+        c.phase("ground").mix.closeups,
+        c.world_config(base=True),
+        view=policy.view,
+        progress=False,
+        pairs=c.phase("ground").mix.pairs,
+    )
     cfg = c.sft_config("ground", c.phase("ground").steps, c.base.batch, c.phase("ground").lr)
     cfg.out_dir, cfg.save_every, cfg.log_every = out, 0, 10
     probe = WhereConfig(n=n, world={**c.world, **c.base_world})

@@ -7,6 +7,7 @@ SCHEDULE: the phase's learning-rate schedule after its warm-up, "cosine" (the re
 
 Writes OUT/logs/ground_checks.json (the check) and OUT/times.json (the phase's wall seconds).
 """
+
 import sys
 
 import torch
@@ -24,10 +25,24 @@ def main(out: str, seed: int, data_seed: int, steps: int, schedule: str = "cosin
         def sft_config(self, *a, **k):
             return replace(super().sft_config(*a, **k), schedule=schedule)
 
-    cfg = Config.from_settings(out=out, seed=seed, data_seed=data_seed, **{
-        "ground.steps": steps, "ground.check.rounds": 0, "pairs.steps": 0, "read_first.steps": 0, "read_focus.steps": 0,
-        "read.steps": 0, "read.check.n": 0, "drill.steps": 0, "drill.check.n": 0, "compare.steps": 0,
-        "compare.check.n": 0})
+    cfg = Config.from_settings(
+        out=out,
+        seed=seed,
+        data_seed=data_seed,
+        **{
+            "ground.steps": steps,
+            "ground.check.rounds": 0,
+            "pairs.steps": 0,
+            "read_first.steps": 0,
+            "read_focus.steps": 0,
+            "read.steps": 0,
+            "read.check.n": 0,
+            "drill.steps": 0,
+            "drill.check.n": 0,
+            "compare.steps": 0,
+            "compare.check.n": 0,
+        },
+    )
     Recipe(cfg, progress=False).train_stage("base")
 
 

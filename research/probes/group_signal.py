@@ -10,6 +10,7 @@ the question asks about is in none of its crops) or "misread" (every one is in a
 (some right, some wrong) is reported, with the mean share right in the group; `sampled`: over all group rollouts,
 the share whose crops hold every detail, and the accuracy of those that do and of those that do not.
 """
+
 import json
 import sys
 import time
@@ -25,8 +26,8 @@ def probe(sft: str, n: int) -> dict:
     from r3lab.data.vlir import build_samples
     from r3lab.engine.config import RolloutConfig
     from r3lab.engine.rollouts import rollout
-    from r3lab.model.policy import load_policy
     from r3lab.evaluation.evaluation import EvalConfig, contains_detail, evaluate
+    from r3lab.model.policy import load_policy
     from r3lab.recipe.recipe import RecipeConfig
     from r3lab.train.metrics import rollout_values
     from r3lab.train.rewards import score
@@ -37,13 +38,17 @@ def probe(sft: str, n: int) -> dict:
     fams = ["read_one", "compare_two"]
     held = build_samples(n * len(fams), c.eval_seed, fams, c.world_config(), view=pol.view, progress=False)
     terms = c.reward.terms()
-    greedy = evaluate(pol, held, EvalConfig(rollout=asdict(c.eval_rollout), reward=c.reward, batch_rows=64,
-                                            seed=c.seed), progress=False).trajectories
+    greedy = evaluate(
+        pol,
+        held,
+        EvalConfig(rollout=asdict(c.eval_rollout), reward=c.reward, batch_rows=64, seed=c.seed),
+        progress=False,
+    ).trajectories
     G = c.rgrpo.group_size
     rcfg = RolloutConfig.of(c.train_rollout, group_size=G, batch_rows=64, seed=c.seed)
     groups = []
     for k, a in enumerate(range(0, len(held), 8)):  # 8 questions x G rows per batch
-        groups += rollout(pol, held[a:a + 8], replace(rcfg, seed=c.seed + k), progress=False)
+        groups += rollout(pol, held[a : a + 8], replace(rcfg, seed=c.seed + k), progress=False)
     g_acc = [v["accuracy"] for v in rollout_values(groups, score(groups, terms))]
     q_acc = [v["accuracy"] for v in rollout_values(greedy, score(greedy, terms))]
 
@@ -57,23 +62,36 @@ def probe(sft: str, n: int) -> dict:
         for i, s in enumerate(held):
             if s.family != fam:
                 continue
-            right = g_acc[i * G:(i + 1) * G]
+            right = g_acc[i * G : (i + 1) * G]
             kind = "right" if q_acc[i] == 1 else ("misread" if holds(greedy[i], s) else "where")
             rows.append((kind, sum(r == 1 for r in right) / G))
-        row = {"n": len(rows), "greedy_accuracy": round(sum(k == "right" for k, _ in rows) / len(rows), 3),
-               "mixed_groups": round(sum(0 < r < 1 for _, r in rows) / len(rows), 3)}
+        row = {
+            "n": len(rows),
+            "greedy_accuracy": round(sum(k == "right" for k, _ in rows) / len(rows), 3),
+            "mixed_groups": round(sum(0 < r < 1 for _, r in rows) / len(rows), 3),
+        }
         for kind in ("right", "misread", "where"):
             sub = [r for k, r in rows if k == kind]
-            row[kind] = {"n": len(sub), "mixed": round(sum(0 < r < 1 for r in sub) / len(sub), 3) if sub else None,
-                         "all_wrong": round(sum(r == 0 for r in sub) / len(sub), 3) if sub else None,
-                         "group_right": round(sum(sub) / len(sub), 3) if sub else None}
-        rolls = [(holds(groups[i * G + j], s), g_acc[i * G + j] == 1) for i, s in enumerate(held) if s.family == fam
-                 for j in range(G)]
+            row[kind] = {
+                "n": len(sub),
+                "mixed": round(sum(0 < r < 1 for r in sub) / len(sub), 3) if sub else None,
+                "all_wrong": round(sum(r == 0 for r in sub) / len(sub), 3) if sub else None,
+                "group_right": round(sum(sub) / len(sub), 3) if sub else None,
+            }
+        rolls = [
+            (holds(groups[i * G + j], s), g_acc[i * G + j] == 1)
+            for i, s in enumerate(held)
+            if s.family == fam
+            for j in range(G)
+        ]
         hit = [r for h, r in rolls if h]
         miss = [r for h, r in rolls if not h]
-        row["sampled"] = {"holds": round(len(hit) / len(rolls), 3), "accuracy": round(sum(r for _, r in rolls) / len(rolls), 3),
-                          "right_if_holds": round(sum(hit) / len(hit), 3) if hit else None,
-                          "right_if_not": round(sum(miss) / len(miss), 3) if miss else None}
+        row["sampled"] = {
+            "holds": round(len(hit) / len(rolls), 3),
+            "accuracy": round(sum(r for _, r in rolls) / len(rolls), 3),
+            "right_if_holds": round(sum(hit) / len(hit), 3) if hit else None,
+            "right_if_not": round(sum(miss) / len(miss), 3) if miss else None,
+        }
         out[fam] = row
     return out
 

@@ -13,6 +13,7 @@ Levers, each in a fresh subprocess (CPU seconds over 3 rounds after a warm-up; R
   bf16_mlp   both of the last two
 The lossy levers report the attribution's relative error and correlation against plain.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,6 +34,7 @@ LEVERS = ("forward", "plain", "full", "mlp", "bf16", "bf16_mlp")
 @contextlib.contextmanager
 def _mlp_recomputed(model):
     import torch.utils.checkpoint as cp
+
     mods = [m for n, m in model.named_modules() if n.endswith(".mlp") and ".layers." in n]
     for m in mods:
         m.forward = partial(cp.checkpoint, type(m).forward.__get__(m), use_reentrant=False)
@@ -46,6 +48,7 @@ def _mlp_recomputed(model):
 @contextlib.contextmanager
 def _bf16_saved(model):
     import torch
+
     params = {p.untyped_storage().data_ptr() for p in model.parameters()}
 
     def pack(t):
@@ -106,19 +109,37 @@ def main(argv=None) -> dict:
     env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="65536", TQDM_DISABLE="1", OMP_NUM_THREADS="1")
     raw = {}
     for lv in LEVERS:
-        r = subprocess.run([sys.executable, __file__, "--worker", lv, "--length", str(args.length)], env=env,
-                           capture_output=True, text=True, check=True)
+        r = subprocess.run(
+            [sys.executable, __file__, "--worker", lv, "--length", str(args.length)],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         raw[lv] = json.loads(r.stdout.strip().splitlines()[-1])
         print(lv, raw[lv], flush=True)
     fwd, unit = raw["forward"], raw["plain"]
-    res = {"length": args.length, "tokens": fwd["tokens"], "raw": raw,
-           "levers": {lv: dict({"time_vs_fwd_bwd": round(r["cpu_ms"] / unit["cpu_ms"], 3),
-                                "peak_vs_forward": round(r["peak_mb"] / fwd["peak_mb"], 3)},
-                               **{k: r[k] for k in ("rel_error", "corr") if k in r})
-                      for lv, r in raw.items() if lv != "forward"},
-           "targets": {"time_vs_fwd_bwd": 1.2, "peak_vs_forward": 3.0},
-           "config": "CPU seconds, 1 thread, fp32; benchmarks/explain.py's model and trajectory; one gradient-x-input pass"}
-    res["met_both"] = [lv for lv, v in res["levers"].items() if v["time_vs_fwd_bwd"] <= 1.2 and v["peak_vs_forward"] <= 3]
+    res = {
+        "length": args.length,
+        "tokens": fwd["tokens"],
+        "raw": raw,
+        "levers": {
+            lv: dict(
+                {
+                    "time_vs_fwd_bwd": round(r["cpu_ms"] / unit["cpu_ms"], 3),
+                    "peak_vs_forward": round(r["peak_mb"] / fwd["peak_mb"], 3),
+                },
+                **{k: r[k] for k in ("rel_error", "corr") if k in r},
+            )
+            for lv, r in raw.items()
+            if lv != "forward"
+        },
+        "targets": {"time_vs_fwd_bwd": 1.2, "peak_vs_forward": 3.0},
+        "config": "CPU seconds, 1 thread, fp32; benchmarks/explain.py's model and trajectory; one gradient-x-input pass",
+    }
+    res["met_both"] = [
+        lv for lv, v in res["levers"].items() if v["time_vs_fwd_bwd"] <= 1.2 and v["peak_vs_forward"] <= 3
+    ]
     Path(args.out).write_text(json.dumps(res, indent=2) + "\n")
     return res
 

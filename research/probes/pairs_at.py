@@ -9,6 +9,7 @@ base's world (`world` + `base_world`) and today's `RecipeConfig` prompt. The sec
 recipe's pairs phase does (batch 32, lr 1e-3, fresh warm-up and cosine, a data seed the recipe never uses) and
 measures again.
 """
+
 import json
 import re
 import sys
@@ -25,13 +26,15 @@ def _on(box, region) -> bool:
 
 
 def pairs(policy, world, n: int, seed: int = 777) -> dict:
+    from where_probe import generate_text
+
     from r3lab.core.regions import Frame
     from r3lab.data.grounding import grounding_sample
     from r3lab.data.world import region_input_box
-    from where_probe import generate_text
 
-    samples = [s for s in (grounding_sample(seed, i, world, policy.view, pairs=1.0) for i in range(n))
-               if len(s.regions) == 2]
+    samples = [
+        s for s in (grounding_sample(seed, i, world, policy.view, pairs=1.0) for i in range(n)) if len(s.regions) == 2
+    ]
     texts = generate_text(policy, [dict(scene=s.image, question=s.question) for s in samples], 48)
     first = ordered = either = 0
     for s, text in zip(samples, texts):
@@ -48,8 +51,12 @@ def pairs(policy, world, n: int, seed: int = 777) -> dict:
             ordered += _on(boxes[0], a) and _on(boxes[1], b)
             either += (_on(boxes[0], a) and _on(boxes[1], b)) or (_on(boxes[0], b) and _on(boxes[1], a))
     k = len(samples)
-    return {"n": k, "first_on_first": round(100 * first / k, 1), "both_in_order": round(100 * ordered / k, 1),
-            "both_either_order": round(100 * either / k, 1)}
+    return {
+        "n": k,
+        "first_on_first": round(100 * first / k, 1),
+        "both_in_order": round(100 * ordered / k, 1),
+        "both_either_order": round(100 * either / k, 1),
+    }
 
 
 def measure(policy, n: int) -> dict:
@@ -72,10 +79,26 @@ if __name__ == "__main__":
     print(json.dumps(result), flush=True)
     if len(sys.argv) > 3:
         steps, share, out, c = int(sys.argv[3]), float(sys.argv[4]), sys.argv[5], RecipeConfig()
-        data = build_base(steps * c.base.batch, 50, 0.0, c.world_config(base=True), view=pol.view, pairs=share,
-                          progress=False)
-        train(pol, data, SFTConfig(steps=steps, batch_size=c.base.batch, lr_lm=c.phase("ground").lr, lr_merger=c.phase("ground").lr,
-                                   lr_vision=c.phase("ground").lr, autocast=c.autocast, warmup=min(50, max(1, steps // 10)),
-                                   seed=c.seed, log_every=10, save_every=0, out_dir=out, resume="auto"))
+        data = build_base(
+            steps * c.base.batch, 50, 0.0, c.world_config(base=True), view=pol.view, pairs=share, progress=False
+        )
+        train(
+            pol,
+            data,
+            SFTConfig(
+                steps=steps,
+                batch_size=c.base.batch,
+                lr_lm=c.phase("ground").lr,
+                lr_merger=c.phase("ground").lr,
+                lr_vision=c.phase("ground").lr,
+                autocast=c.autocast,
+                warmup=min(50, max(1, steps // 10)),
+                seed=c.seed,
+                log_every=10,
+                save_every=0,
+                out_dir=out,
+                resume="auto",
+            ),
+        )
         result["after"] = {"steps": steps, "share": share, **measure(pol, n)}
         print(json.dumps(result), flush=True)

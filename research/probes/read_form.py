@@ -10,6 +10,7 @@ verdict drill (`--drill` steps, text only), measuring after each: the read in bo
 held-out close-ups, chance 20), the text verdict (`drill_check`, 200) and the grounding (box centres on the named
 landmark, 200). Phase k's samples come from data seed 3000 * seed + k. One process, one thread; OUT.json as it goes.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -44,16 +45,22 @@ def main() -> None:
     c = RecipeConfig(out=f"/tmp/read_form/{Path(a.out).stem}")  # logs: not in OUT
     policy = load_policy(a.start, view=c.view_config())
     seed_everything(a.seed)
-    rec, t0 = {"start": a.start, "read_steps": a.read_steps, "drill": a.drill, "seed": a.seed, "checks": []}, time.time()
+    rec, t0 = (
+        {"start": a.start, "read_steps": a.read_steps, "drill": a.drill, "seed": a.seed, "checks": []},
+        time.time(),
+    )
 
     def check(phase: str) -> None:
         policy.model.eval()
         world = c.world_config()
-        row = {"after": phase, "read_answer_form": read_check.read_accuracy(policy, world, a.n)["read_accuracy"],
-               "read_rationale_form": rationale_read(policy, world, a.n),
-               "text_verdict": drill_check.text_verdict(policy, world, 200)["text_verdict"],
-               "centre_on_named": ground_check.measure(policy, {**c.world, **c.base_world}, 200)["centre_on_named"],
-               "seconds": round(time.time() - t0)}
+        row = {
+            "after": phase,
+            "read_answer_form": read_check.read_accuracy(policy, world, a.n)["read_accuracy"],
+            "read_rationale_form": rationale_read(policy, world, a.n),
+            "text_verdict": drill_check.text_verdict(policy, world, 200)["text_verdict"],
+            "centre_on_named": ground_check.measure(policy, {**c.world, **c.base_world}, 200)["centre_on_named"],
+            "seconds": round(time.time() - t0),
+        }
         policy.model.train()
         rec["checks"].append(row)
         Path(a.out).write_text(json.dumps(rec, indent=1))
@@ -61,16 +68,39 @@ def main() -> None:
 
     check("start")
     if a.read_steps:
-        data = build_base(a.read_steps * c.base.batch, 3000 * a.seed, c.phase("read").mix.closeups, c.world_config(),
-                          view=policy.view, progress=False, closeup_style="rationale", controls=c.phase("read").mix.controls)
-        cfg = replace(c.sft_config("probe", a.read_steps, c.base.batch, c.phase("ground").lr, phase="read"), seed=a.seed,
-                      save_every=0, resume=False)
+        data = build_base(
+            a.read_steps * c.base.batch,
+            3000 * a.seed,
+            c.phase("read").mix.closeups,
+            c.world_config(),
+            view=policy.view,
+            progress=False,
+            closeup_style="rationale",
+            controls=c.phase("read").mix.controls,
+        )
+        cfg = replace(
+            c.sft_config("probe", a.read_steps, c.base.batch, c.phase("ground").lr, phase="read"),
+            seed=a.seed,
+            save_every=0,
+            resume=False,
+        )
         train_sft(policy, data, cfg)
         check(f"{a.read_steps} read steps, close-ups as rationales")
     if a.drill:
-        data = build_drill(a.drill * c.base.batch, 3000 * a.seed + 1, c.world_config(), policy.view, progress=False,
-                           reads=c.phase("drill").mix.reads)
-        cfg = replace(c.phase_config("probe", replace(c.phase("drill"), steps=a.drill)), seed=a.seed + 1, save_every=0, resume=False)
+        data = build_drill(
+            a.drill * c.base.batch,
+            3000 * a.seed + 1,
+            c.world_config(),
+            policy.view,
+            progress=False,
+            reads=c.phase("drill").mix.reads,
+        )
+        cfg = replace(
+            c.phase_config("probe", replace(c.phase("drill"), steps=a.drill)),
+            seed=a.seed + 1,
+            save_every=0,
+            resume=False,
+        )
         train_sft(policy, data, cfg)
         check(f"{a.drill} drill steps")
 

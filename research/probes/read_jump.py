@@ -16,6 +16,7 @@ to `--steps` whatever it reads (`--ground`: the grounding check too), and writes
 
 Phase k's samples come from data seed 1000 * seed + k (the recipe's own seeds are data_seed + 1 and + 40 + k).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,12 +26,19 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-VARIANTS = {"recipe": {}, "constant": {"schedule": "constant"}, "closeups1": {"closeups": 1.0}, "closeups09": {"closeups": 0.9},
-            "lr2e-3": {"lr": 2e-3}, "focus": {"first_closeups": 1.0}}
+VARIANTS = {
+    "recipe": {},
+    "constant": {"schedule": "constant"},
+    "closeups1": {"closeups": 1.0},
+    "closeups09": {"closeups": 0.9},
+    "lr2e-3": {"lr": 2e-3},
+    "focus": {"first_closeups": 1.0},
+}
 
 
-def run(start: str, out: str, variant: str, seed: int, steps: int, device: str, first: int, more: int,
-        ground: bool) -> None:
+def run(
+    start: str, out: str, variant: str, seed: int, steps: int, device: str, first: int, more: int, ground: bool
+) -> None:
     import torch
 
     torch.set_num_threads(1)
@@ -50,16 +58,32 @@ def run(start: str, out: str, variant: str, seed: int, steps: int, device: str, 
     path = Path(out) / f"{variant}_s{seed}.json"
     rec = {"start": start, "variant": variant, "overrides": v, "seed": seed, "device": device, "checks": []}
     done, k, t0 = 0, 0, time.time()
-    where = lambda: ground_check.measure(policy, {**c.world, **c.base_world}, c.phase("ground").check.n)["centre_on_named"]
+    where = lambda: ground_check.measure(policy, {**c.world, **c.base_world}, c.phase("ground").check.n)[
+        "centre_on_named"
+    ]
     if ground:  # grounding questions are a quarter of the recipe's read phase: does reading without them cost any?
         rec["start_centre_on_named"] = where()
     while done < steps:
         n = c.phase("read").steps if k == 0 else c.phase("read").check.more
-        closeups = v["first_closeups"] if k == 0 and "first_closeups" in v else v.get("closeups", c.phase("read").mix.closeups)
-        data = build_base(n * c.base.batch, 1000 * seed + k, closeups, c.world_config(),
-                          view=policy.view, progress=False, controls=c.phase("read").mix.controls)
-        cfg = replace(c.sft_config("probe", n, c.base.batch, v.get("lr", c.phase("ground").lr), phase=f"read{k}"),
-                      schedule=v.get("schedule", "cosine"), seed=seed + k, save_every=0, resume=False)
+        closeups = (
+            v["first_closeups"] if k == 0 and "first_closeups" in v else v.get("closeups", c.phase("read").mix.closeups)
+        )
+        data = build_base(
+            n * c.base.batch,
+            1000 * seed + k,
+            closeups,
+            c.world_config(),
+            view=policy.view,
+            progress=False,
+            controls=c.phase("read").mix.controls,
+        )
+        cfg = replace(
+            c.sft_config("probe", n, c.base.batch, v.get("lr", c.phase("ground").lr), phase=f"read{k}"),
+            schedule=v.get("schedule", "cosine"),
+            seed=seed + k,
+            save_every=0,
+            resume=False,
+        )
         train_sft(policy, data, cfg)
         done, k = done + n, k + 1
         m = read_accuracy(policy, c.world_config(), c.phase("read").check.n)
@@ -84,7 +108,11 @@ def main() -> None:
     a = ap.parse_args()
     Path(a.out).mkdir(parents=True, exist_ok=True)
     ctx = mp.get_context("spawn")
-    procs = [ctx.Process(target=run, args=(a.start, a.out, v, s, a.steps, a.device, a.first, a.more, a.ground)) for v in a.variants for s in a.seeds]
+    procs = [
+        ctx.Process(target=run, args=(a.start, a.out, v, s, a.steps, a.device, a.first, a.more, a.ground))
+        for v in a.variants
+        for s in a.seeds
+    ]
     for p in procs:
         p.start()
     for p in procs:

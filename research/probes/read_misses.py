@@ -7,6 +7,7 @@ holds the detail ("held" / "missed"), and whether the rationale's "... is <colou
 (a copy error otherwise). Prints JSON: the counts, per right / wrong the first crop's mean IoU with the
 reference region and its median area over the region's, and the first misses.
 """
+
 import collections
 import json
 import re
@@ -19,8 +20,8 @@ def main() -> None:
     torch.set_num_threads(1)
     from r3lab.core.regions import box_area, box_iou
     from r3lab.data.vlir import build_samples
-    from r3lab.model.policy import load_policy
     from r3lab.evaluation.evaluation import EvalConfig, contains_detail, evaluate
+    from r3lab.model.policy import load_policy
     from r3lab.recipe.recipe import RecipeConfig
 
     model, n = sys.argv[1], int(sys.argv[2])
@@ -37,21 +38,37 @@ def main() -> None:
         boxes = [p.info.box_orig for p in t.crops if p.info.box_orig is not None]
         held = any(contains_detail(b, d) for b in boxes for d in s.details)
         said = m.group(1).lower() if (m := re.search(r"is (\w+)\.</think>", t.model_text())) else None
-        counts[("right" if ok else "wrong", "held" if held else "missed",
-                "said=answer" if said == ans else "said!=answer")] += 1
+        counts[
+            ("right" if ok else "wrong", "held" if held else "missed", "said=answer" if said == ans else "said!=answer")
+        ] += 1
         if boxes and s.regions:
             geo.setdefault("right" if ok else "wrong", []).append(
-                (box_iou(boxes[0], s.regions[0]), box_area(boxes[0]) / box_area(s.regions[0])))
+                (box_iou(boxes[0], s.regions[0]), box_area(boxes[0]) / box_area(s.regions[0]))
+            )
         if not ok and len(misses) < 8:
-            misses.append({"truth": s.answers[0], "answer": ans, "said": said, "held": held,
-                           "text": t.model_text()[-160:]})
-    print(json.dumps({
-        "model": model, "n": n, "acc": res.rows["read_one"]["accuracy"],
-        "stats": {" / ".join(k): v for k, v in sorted(counts.items())},
-        "geo": {k: {"first_crop_iou": round(sum(x[0] for x in v) / len(v), 3),
-                    "median_area_ratio": round(sorted(x[1] for x in v)[len(v) // 2], 2), "n": len(v)}
-                for k, v in geo.items()},
-        "examples": misses}, indent=1))
+            misses.append(
+                {"truth": s.answers[0], "answer": ans, "said": said, "held": held, "text": t.model_text()[-160:]}
+            )
+    print(
+        json.dumps(
+            {
+                "model": model,
+                "n": n,
+                "acc": res.rows["read_one"]["accuracy"],
+                "stats": {" / ".join(k): v for k, v in sorted(counts.items())},
+                "geo": {
+                    k: {
+                        "first_crop_iou": round(sum(x[0] for x in v) / len(v), 3),
+                        "median_area_ratio": round(sorted(x[1] for x in v)[len(v) // 2], 2),
+                        "n": len(v),
+                    }
+                    for k, v in geo.items()
+                },
+                "examples": misses,
+            },
+            indent=1,
+        )
+    )
 
 
 if __name__ == "__main__":

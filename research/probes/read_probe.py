@@ -8,6 +8,7 @@ answered with the detail's class; the rest grounding questions) in the given wor
 teacher-forced log-prob of "<class><|im_end|>"), and the read's importance over the coarse view and over a
 blank view (`explain_crops(score="read")`: log p(read | zoom) - log p(read | counterfactual)). Writes OUT.json.
 """
+
 import json
 import statistics
 import sys
@@ -17,12 +18,11 @@ import torch
 
 import r3lab
 from r3lab.core.batch import collate
-from r3lab.core.trajectory import MODEL, Piece
+from r3lab.core.trajectory import IMAGE, MODEL, Piece
 from r3lab.data.grounding import build_base, closeup_sample
 from r3lab.data.tasks import TaskConfig, answer_classes
 from r3lab.data.world import WorldConfig
 from r3lab.engine.scoring import TokenScorer, token_logprobs
-from r3lab.core.trajectory import IMAGE
 from r3lab.explain.swaps import _variant_image
 from r3lab.train import SFTConfig
 
@@ -37,7 +37,6 @@ def main() -> None:
     classes = list(answer_classes(world, tasks.read_kinds[0]))
     held = [closeup_sample(424242, i, world, pol.view) for i in range(120)]
     rec = {"start": start, "steps": steps, "world": world.to_dict(), "classes": classes, "evals": []}
-
 
     def measure(step):
         pol.model.eval()
@@ -55,7 +54,9 @@ def main() -> None:
             for v in imps:  # the true answer with the crop swapped for the counterfactual view
                 t = ref.copy()
                 im = _variant_image(v, ref, old, pol.view, [])
-                t.pieces[ip] = Piece(IMAGE, image=im.resize(tuple(old.info.input_size)), info=old.info, ids=old.ids, tag=old.tag)
+                t.pieces[ip] = Piece(
+                    IMAGE, image=im.resize(tuple(old.info.input_size)), info=old.info, ids=old.ids, tag=old.tag
+                )
                 trajs.append(t)
             with torch.no_grad():
                 lp = token_logprobs(scorer, collate(trajs, pol)).sum(-1)
@@ -66,10 +67,13 @@ def main() -> None:
                 imps[v].append(true - float(lp[k + j]))
         row = {"step": step, "acc": right / len(held)}
         for k, v in imps.items():
-            row[k] = {"mean": statistics.mean(v), "median": statistics.median(v), "share_gt_0.5": sum(x > 0.5 for x in v) / len(v)}
+            row[k] = {
+                "mean": statistics.mean(v),
+                "median": statistics.median(v),
+                "share_gt_0.5": sum(x > 0.5 for x in v) / len(v),
+            }
         rec["evals"].append(row)
         print(json.dumps(row), flush=True)
-
 
     measure(0)
     if steps == 0:
@@ -78,9 +82,18 @@ def main() -> None:
     data = build_base(steps * 32, 1, closeups, world, pol.view, pairs=0.0, progress=False)
     t0 = time.time()
     for k in range(4):
-        cfg = SFTConfig(steps=steps // 4, batch_size=32, lr_lm=1e-3, lr_merger=1e-3, lr_vision=1e-3, autocast=True,
-                        warmup=min(30, steps // 8), seed=k, log_every=25)
-        r3lab.train_sft(pol, data[k * len(data) // 4:(k + 1) * len(data) // 4], cfg)
+        cfg = SFTConfig(
+            steps=steps // 4,
+            batch_size=32,
+            lr_lm=1e-3,
+            lr_merger=1e-3,
+            lr_vision=1e-3,
+            autocast=True,
+            warmup=min(30, steps // 8),
+            seed=k,
+            log_every=25,
+        )
+        r3lab.train_sft(pol, data[k * len(data) // 4 : (k + 1) * len(data) // 4], cfg)
         measure((k + 1) * steps // 4)
     rec["seconds"] = time.time() - t0
     json.dump(rec, open(out + ".json", "w"), indent=1)

@@ -16,6 +16,7 @@ model's comparison phase (the recipe's mix: half comparisons with both crops, ha
 a fresh warm-up and cosine at lr 1e-3, batch 32, a data seed the recipe never uses) and saves OUT_DIR/base;
 `compare_probe.py`-style verdict checks then compare it with the base it started from.
 """
+
 import json
 import os
 import sys
@@ -27,13 +28,14 @@ torch.set_num_threads(1)
 
 
 def rgrpo(sft: str, out: str, n: int, overrides: dict) -> dict:
+    from dataclasses import asdict
+
     from r3lab.core.env import seed_everything
     from r3lab.data.vlir import build_samples
-    from r3lab.model.policy import load_policy
     from r3lab.evaluation.evaluation import EvalConfig, evaluate
+    from r3lab.model.policy import load_policy
     from r3lab.recipe.recipe import RecipeConfig
     from r3lab.train import RGRPOConfig, train_rgrpo
-    from dataclasses import asdict
 
     kw = dict(overrides)
     c = RecipeConfig.from_settings(**kw.pop("recipe", {}))  # recipe={"seed": 1, "data_seed": 21}: another run's seeds
@@ -48,19 +50,27 @@ def rgrpo(sft: str, out: str, n: int, overrides: dict) -> dict:
     t = time.time()
     info = {}
     if cfg.steps:
-        train = build_samples(c.n_train, c.data_seed, fams, c.world_config(), view=pol.view, progress=False,
-                              weights=mix or None)
+        train = build_samples(
+            c.n_train, c.data_seed, fams, c.world_config(), view=pol.view, progress=False, weights=mix or None
+        )
         if hard:
             train, info = hard_questions(pol, train, hard, c)
         train_rgrpo(pol, train, cfg)
         pol.save(out + "/model")
-    held = build_samples(n * len(c.family_list), c.eval_seed, c.family_list, c.world_config(), view=pol.view,
-                         progress=False)
+    held = build_samples(
+        n * len(c.family_list), c.eval_seed, c.family_list, c.world_config(), view=pol.view, progress=False
+    )
     keys = ("accuracy", "accuracy_lo", "accuracy_hi", "crop_rate", "crop_iou", "crop_iou_lo", "crop_iou_hi", "reward")
     out = {"sft": sft, "overrides": overrides, "train_s": round(time.time() - t), "n": n, **info}
     for temp in temps:
-        res = evaluate(pol, held, EvalConfig(rollout={**asdict(c.eval_rollout), "temperature": temp}, reward=c.reward,
-                                             batch_rows=64, seed=c.seed), progress=False)
+        res = evaluate(
+            pol,
+            held,
+            EvalConfig(
+                rollout={**asdict(c.eval_rollout), "temperature": temp}, reward=c.reward, batch_rows=64, seed=c.seed
+            ),
+            progress=False,
+        )
         rows = {f: {k: round(v, 3) for k, v in r.items() if k in keys} for f, r in res.rows.items()}
         out["rows" if temp == 0 else f"rows_t{temp:g}"] = rows
     return out
@@ -71,13 +81,18 @@ def hard_questions(pol, train: list, share: float, c) -> tuple[list, dict]:
     at random as make them `share` of the list (control questions count among the others)."""
     import random
     from dataclasses import asdict
+
     from r3lab.evaluation.evaluation import EvalConfig, evaluate
     from r3lab.train.metrics import rollout_values
     from r3lab.train.rewards import score
 
     detail = [s for s in train if s.family != "control"]
-    res = evaluate(pol, detail, EvalConfig(rollout=asdict(c.eval_rollout), reward=c.reward, batch_rows=64,
-                                           seed=c.seed), progress=False)
+    res = evaluate(
+        pol,
+        detail,
+        EvalConfig(rollout=asdict(c.eval_rollout), reward=c.reward, batch_rows=64, seed=c.seed),
+        progress=False,
+    )
     acc = [v["accuracy"] for v in rollout_values(res.trajectories, score(res.trajectories, c.reward.terms()))]
     missed = {s.sample_id for s, a in zip(detail, acc) if a != 1}
     hard = [s for s in train if s.sample_id in missed]
@@ -86,8 +101,13 @@ def hard_questions(pol, train: list, share: float, c) -> tuple[list, dict]:
     keep = hard + rng.sample(rest, min(len(rest), round(len(hard) * (1 - share) / share)))
     rng.shuffle(keep)
     fams = sorted({s.family for s in train})
-    return keep, {"hard": {"questions": len(train), "missed": {f: sum(s.family == f for s in hard) for f in fams},
-                           "kept": len(keep)}}
+    return keep, {
+        "hard": {
+            "questions": len(train),
+            "missed": {f: sum(s.family == f for s in hard) for f in fams},
+            "kept": len(keep),
+        }
+    }
 
 
 def phase(base: str, steps: int, out: str) -> None:
@@ -100,11 +120,34 @@ def phase(base: str, steps: int, out: str) -> None:
     c = RecipeConfig()
     pol = load_policy(base, view=c.view_config())
     seed_everything(c.seed)
-    data = build_base(steps * c.base.batch, c.data_seed + 5, c.phase("read").mix.closeups, c.world_config(), view=pol.view,
-                      progress=False, comparisons=c.phase("compare").mix.comparisons, comparison_crops=True)
-    train_sft(pol, data, SFTConfig(steps=steps, batch_size=c.base.batch, lr_lm=c.phase("ground").lr, lr_merger=c.phase("ground").lr,
-                                   lr_vision=c.phase("ground").lr, autocast=c.autocast, warmup=min(50, max(1, steps // 10)),
-                                   seed=c.seed, log_every=10, save_every=200, out_dir=out + "/logs", resume="auto"))
+    data = build_base(
+        steps * c.base.batch,
+        c.data_seed + 5,
+        c.phase("read").mix.closeups,
+        c.world_config(),
+        view=pol.view,
+        progress=False,
+        comparisons=c.phase("compare").mix.comparisons,
+        comparison_crops=True,
+    )
+    train_sft(
+        pol,
+        data,
+        SFTConfig(
+            steps=steps,
+            batch_size=c.base.batch,
+            lr_lm=c.phase("ground").lr,
+            lr_merger=c.phase("ground").lr,
+            lr_vision=c.phase("ground").lr,
+            autocast=c.autocast,
+            warmup=min(50, max(1, steps // 10)),
+            seed=c.seed,
+            log_every=10,
+            save_every=200,
+            out_dir=out + "/logs",
+            resume="auto",
+        ),
+    )
     pol.save(out + "/base")
 
 

@@ -1,7 +1,8 @@
 """Coarse-view separability of the detail's answer classes for candidate pattern tiles (and the colour marks).
 
-    python research/probes/separability.py [N] [SEED] [OUT]   (defaults: 400 5 research/miniature/separability.json)
+python research/probes/separability.py [N] [SEED] [OUT]   (defaults: 400 5 research/miniature/separability.json)
 """
+
 import json
 import sys
 
@@ -19,12 +20,18 @@ def main() -> None:
         "18 px, Tukey edge 5 px, fixed phase": dict(world=dict(pattern_phase="fixed")),
         "20 px, Hann window, random phase": dict(world=dict(pattern_size=20, pattern_taper=10)),
         "20 px, Hann window, fixed phase": dict(world=dict(pattern_size=20, pattern_taper=10, pattern_phase="fixed")),
-        "colour marks (11 px, 6 colours)": dict(world={}, tasks=dict(read_kinds=("colour",), compare_kind="colour"), n=60),
+        "colour marks (11 px, 6 colours)": dict(
+            world={}, tasks=dict(read_kinds=("colour",), compare_kind="colour"), n=60
+        ),
     }
     rows = {}
     for name, c in CANDIDATES.items():
-        r = class_separability(WorldConfig(**c["world"]), tasks=TaskConfig(**c["tasks"]) if "tasks" in c else None,
-                               n=c.get("n", n), seed=seed)
+        r = class_separability(
+            WorldConfig(**c["world"]),
+            tasks=TaskConfig(**c["tasks"]) if "tasks" in c else None,
+            n=c.get("n", n),
+            seed=seed,
+        )
         rows[name] = {k: v for k, v in r.items() if k != "classes"}
         print(name, rows[name], flush=True)
     json.dump({"n": n, "seed": seed, "rows": rows}, open(out, "w"), indent=1)

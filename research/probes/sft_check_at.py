@@ -1,7 +1,8 @@
 """The recipe's SFT check (`r3lab.recipe.sft_check.measure`, its held-out seed) on given SFT models.
 
-    python sft_check_at.py OUT.json FOLDER [FOLDER ...]
+python sft_check_at.py OUT.json FOLDER [FOLDER ...]
 """
+
 import json
 import sys
 

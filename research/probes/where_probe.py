@@ -10,6 +10,7 @@ the crop-call grammar). Every lever of research/FINDINGS.md's grounding section 
 runs several side by side. The read items ("read": the mark's colour from its ground-truth crop) are
 answered by transformers' own `generate`.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -79,8 +80,12 @@ class ProbeConfig:
 def snap_box(box, step: int, w: int, h: int) -> tuple[int, int, int, int]:
     """Grow a box outwards to multiples of `step` (the merged-token grid when step = patch * merge)."""
     x1, y1, x2, y2 = box
-    return (int(x1 // step * step), int(y1 // step * step), min(w, int(-(-x2 // step) * step)),
-            min(h, int(-(-y2 // step) * step)))
+    return (
+        int(x1 // step * step),
+        int(y1 // step * step),
+        min(w, int(-(-x2 // step) * step)),
+        min(h, int(-(-y2 // step) * step)),
+    )
 
 
 def where_item(cfg: ProbeConfig, seed: int, i: int, view, step: int | None = None) -> dict:
@@ -104,8 +109,14 @@ def where_item(cfg: ProbeConfig, seed: int, i: int, view, step: int | None = Non
         text = f"Let me zoom in on the {lm.name}. {call}"
     else:
         raise ValueError(f"target must be one of {TARGETS}, got {cfg.target!r}")
-    return dict(scene=sc, k=k, frame=frame, box=boxes[k], question=cfg.question.format(obj=lm.name, colour=lm.colour),
-                target=text + "<|im_end|>")
+    return dict(
+        scene=sc,
+        k=k,
+        frame=frame,
+        box=boxes[k],
+        question=cfg.question.format(obj=lm.name, colour=lm.colour),
+        target=text + "<|im_end|>",
+    )
 
 
 def read_item(cfg: ProbeConfig, seed: int, i: int, view, step: int | None = None) -> dict:
@@ -116,8 +127,16 @@ def read_item(cfg: ProbeConfig, seed: int, i: int, view, step: int | None = None
     frame = Frame.of(task.scene.size, view)
     box = region_input_box(task.regions[0], frame)
     lead = f"<think>Let me zoom in on the {task.scene.landmarks[task.asked].name}. {format_crop_call(box)}"
-    return dict(scene=task.scene, k=task.asked, frame=frame, box=box, question=task.question, lead=lead,
-                answers=task.answers, target=task.answers[0] + "<|im_end|>")
+    return dict(
+        scene=task.scene,
+        k=task.asked,
+        frame=frame,
+        box=box,
+        question=task.question,
+        lead=lead,
+        answers=task.answers,
+        target=task.answers[0] + "<|im_end|>",
+    )
 
 
 def read_metrics(items, texts) -> dict:
@@ -135,7 +154,9 @@ def exists_item(cfg: ProbeConfig, seed: int, i: int) -> dict:
     yes = rng.random() < 0.5
     colour = rng.choice(present) if yes else rng.choice([c for c in world.object_colours if c not in present])
     article = "an" if colour[0] in "aeiou" else "a"
-    return dict(scene=sc, question=f"Is there {article} {colour} object?", target=("yes" if yes else "no") + "<|im_end|>")
+    return dict(
+        scene=sc, question=f"Is there {article} {colour} object?", target=("yes" if yes else "no") + "<|im_end|>"
+    )
 
 
 def naming_item(cfg: ProbeConfig, seed: int, i: int) -> dict:
@@ -160,15 +181,23 @@ def generate_text(policy, items, max_new_tokens: int, batch: int = 50) -> list[s
     out = []
     model = policy.model
     for s in range(0, len(items), batch):
-        trajs = [_traj(it, policy, target=False) for it in items[s:s + batch]]
+        trajs = [_traj(it, policy, target=False) for it in items[s : s + batch]]
         b = collate(trajs, policy, left_pad=True)
         ids = b["input_ids"]
-        gen = model.generate(input_ids=ids, attention_mask=b["attention_mask"],
-                             mm_token_type_ids=(ids == policy.image_token_id).int(),
-                             pixel_values=b["pixel_values"], image_grid_thw=b["image_grid_thw"],
-                             max_new_tokens=max_new_tokens, do_sample=False, eos_token_id=policy.eos_id,
-                             pad_token_id=policy.pad_id)
-        out += [policy.decode([t for t in row.tolist() if t != policy.pad_id]) for row in gen[:, b["input_ids"].shape[1]:]]
+        gen = model.generate(
+            input_ids=ids,
+            attention_mask=b["attention_mask"],
+            mm_token_type_ids=(ids == policy.image_token_id).int(),
+            pixel_values=b["pixel_values"],
+            image_grid_thw=b["image_grid_thw"],
+            max_new_tokens=max_new_tokens,
+            do_sample=False,
+            eos_token_id=policy.eos_id,
+            pad_token_id=policy.pad_id,
+        )
+        out += [
+            policy.decode([t for t in row.tolist() if t != policy.pad_id]) for row in gen[:, b["input_ids"].shape[1] :]
+        ]
     return out
 
 
@@ -229,8 +258,9 @@ def probe_where(cfg: ProbeConfig, log=print) -> dict:
     torch.manual_seed(cfg.seed)
     pol = build_policy(cfg)
     model = pol.model
-    scfg = SFTConfig(steps=cfg.steps, batch_size=cfg.batch_size, lr_lm=cfg.lr, lr_merger=cfg.lr, lr_vision=cfg.lr,
-                     warmup=cfg.warmup)
+    scfg = SFTConfig(
+        steps=cfg.steps, batch_size=cfg.batch_size, lr_lm=cfg.lr, lr_merger=cfg.lr, lr_vision=cfg.lr, warmup=cfg.warmup
+    )
     opt = make_optimizer(model, scfg)
     scorer = TokenScorer(model)
     eval_items = [item_of(cfg)(cfg, cfg.seed + 10_000, i, pol.view) for i in range(cfg.n_eval)]
@@ -238,9 +268,13 @@ def probe_where(cfg: ProbeConfig, log=print) -> dict:
     mixed_reads = cfg.task == "where" and cfg.reading > 0  # then reading is measured too
     read_eval = [read_item(cfg, cfg.seed + 10_000, i, pol.view) for i in range(cfg.n_eval)] if mixed_reads else []
     max_new = max(len(pol.encode(it["target"])) for it in eval_items[:50]) + 8
-    rec = {"config": asdict(cfg), "params": sum(p.numel() for p in model.parameters()),
-           "chance": chance(where_items) if cfg.task == "where" else {},
-           "rows": [], "evals": []}
+    rec = {
+        "config": asdict(cfg),
+        "params": sum(p.numel() for p in model.parameters()),
+        "chance": chance(where_items) if cfg.task == "where" else {},
+        "rows": [],
+        "evals": [],
+    }
     log(json.dumps({k: rec[k] for k in ("config", "params", "chance")}))
 
     def evaluate(step, t_train):
@@ -252,8 +286,14 @@ def probe_where(cfg: ProbeConfig, log=print) -> dict:
             texts = generate_text(pol, eval_items, max_new)
             found = read_metrics(eval_items, texts)
         reads = read_metrics(read_eval, generate_text(pol, read_eval, 8)) if read_eval else {}
-        ev = {"step": step, **found, **reads, "eval_s": round(time.perf_counter() - t0, 1),
-              "train_s": round(t_train, 1), "examples": texts[:3]}
+        ev = {
+            "step": step,
+            **found,
+            **reads,
+            "eval_s": round(time.perf_counter() - t0, 1),
+            "train_s": round(t_train, 1),
+            "examples": texts[:3],
+        }
         rec["evals"].append(ev)
         log("EVAL " + json.dumps(ev))
         model.train()
@@ -263,15 +303,26 @@ def probe_where(cfg: ProbeConfig, log=print) -> dict:
 
     model.train()
     t_train, t_start, step = 0.0, time.perf_counter(), 0
-    loader = torch.utils.data.DataLoader(_Batches(cfg, cfg.steps), batch_size=None, num_workers=cfg.workers,
-                                         prefetch_factor=4 if cfg.workers else None, persistent_workers=False)
+    loader = torch.utils.data.DataLoader(
+        _Batches(cfg, cfg.steps),
+        batch_size=None,
+        num_workers=cfg.workers,
+        prefetch_factor=4 if cfg.workers else None,
+        persistent_workers=False,
+    )
     t0 = time.perf_counter()
     for step, batch in enumerate(loader, start=1):
         batch = {k: v.to(cfg.device) for k, v in batch.items()}
         set_lr(opt, lr_factor(step - 1, cfg.steps, cfg.warmup, "cosine", 0.1))
         with torch.autocast(torch.device(cfg.device).type, dtype=torch.bfloat16, enabled=cfg.autocast):
-            lp = scorer(batch["input_ids"], batch["attention_mask"], batch["position_ids"], batch["loss_mask"],
-                        batch["pixel_values"], batch["image_grid_thw"])
+            lp = scorer(
+                batch["input_ids"],
+                batch["attention_mask"],
+                batch["position_ids"],
+                batch["loss_mask"],
+                batch["pixel_values"],
+                batch["image_grid_thw"],
+            )
             loss = -(lp * batch["loss_mask"]).sum() / batch["loss_mask"].sum()
         loss_value = float(loss.detach())
         loss.backward()
@@ -282,8 +333,12 @@ def probe_where(cfg: ProbeConfig, log=print) -> dict:
         t_train += time.perf_counter() - t0
         t0 = time.perf_counter()
         if step % 50 == 0 or step == 1:
-            row = {"step": step, "loss": round(loss_value, 4), "s_per_step": round(t_train / step, 3),
-                   **{k: round(v, 4) for k, v in norms.items()}}
+            row = {
+                "step": step,
+                "loss": round(loss_value, 4),
+                "s_per_step": round(t_train / step, 3),
+                **{k: round(v, 4) for k, v in norms.items()},
+            }
             rec["rows"].append(row)
             log(json.dumps(row))
         out_of_time = cfg.time_limit and time.perf_counter() - t_start > cfg.time_limit

@@ -5,6 +5,7 @@
 SWEEP.json is a list of objects: {"name": ..., <ProbeConfig fields>}. Each probe writes
 OUT/<name>.json (its log and evaluations) and OUT/<name>.log. One thread per process.
 """
+
 from __future__ import annotations
 
 import argparse

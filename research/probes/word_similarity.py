@@ -5,6 +5,7 @@
 Mean and largest cosine between the input embeddings of the grating's five pattern words and of six colour
 words (with and without a leading space, each one token), per checkpoint. Prints JSON.
 """
+
 import json
 import sys
 
@@ -14,8 +15,10 @@ import r3lab
 
 
 def main() -> None:
-    WORDS = {"pattern": ["horizontal", "vertical", "rising", "falling", "checked"],
-             "colour": ["red", "green", "blue", "yellow", "black", "white"]}
+    WORDS = {
+        "pattern": ["horizontal", "vertical", "rising", "falling", "checked"],
+        "colour": ["red", "green", "blue", "yellow", "black", "white"],
+    }
 
     out = {}
     for path in sys.argv[1:]:
@@ -29,8 +32,10 @@ def main() -> None:
                     continue  # a word of several tokens has no one embedding
                 x = torch.nn.functional.normalize(emb[[i[0] for i in ids]], dim=-1)
                 off = (x @ x.T)[~torch.eye(len(ids), dtype=torch.bool)]
-                row[f"{kind}{'_space' if lead else ''}"] = {"mean_cos": round(float(off.mean()), 3),
-                                                            "max_cos": round(float(off.max()), 3)}
+                row[f"{kind}{'_space' if lead else ''}"] = {
+                    "mean_cos": round(float(off.mean()), 3),
+                    "max_cos": round(float(off.max()), 3),
+                }
         out[path] = row
     print(json.dumps(out, indent=1))
 

@@ -9,6 +9,7 @@ view of the same box blown up (no new pixels). importance[v] = log p(read | real
 "coarse" near 0 means the crop is a pointer, not a magnifier: the coarse pixels already held the answer.
 A model that reads one of K equally likely classes from the zoom and nothing from the coarse view scores ~ln K.
 """
+
 import json
 import statistics
 import sys
@@ -39,8 +40,11 @@ def main() -> None:
         row = {"accuracy": res.rows[family]["accuracy"], "crops": len(imps["coarse"])}
         for k, v in imps.items():
             if v:
-                row[k] = {"mean": statistics.mean(v), "median": statistics.median(v),
-                          "share_over_0.5": sum(x > 0.5 for x in v) / len(v)}
+                row[k] = {
+                    "mean": statistics.mean(v),
+                    "median": statistics.median(v),
+                    "share_over_0.5": sum(x > 0.5 for x in v) / len(v),
+                }
         report["families"][family] = row
         print(family, json.dumps(row), flush=True)
     if out:

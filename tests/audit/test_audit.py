@@ -1,21 +1,30 @@
 """The audit's rollout variants through the engine (format-only, dummy crop, result-only), exact against one full
 forward; the majority vote, the tool-only solved set and its chance levels; cost per correct answer."""
+
 import math
 
 import pytest
 import torch
 
+from r3lab.audit.audit import (
+    AuditSettings,
+    GivenCrops,
+    audit_rollouts,
+    audit_table,
+    dummy_tokens,
+    majority,
+    markers_only,
+    wilson,
+)
 from r3lab.core.batch import collate, model_inputs
 from r3lab.core.crop_calls import format_crop_call
 from r3lab.core.trajectory import ENV, IMAGE
 from r3lab.data.sample import Sample
 from r3lab.engine.config import RolloutConfig, RolloutSettings
 from r3lab.engine.rollouts import rollout
-from r3lab.model.tiny import TinyConfig, build_tiny
-from r3lab.audit.audit import (AuditSettings, GivenCrops, audit_rollouts, audit_table, dummy_tokens, majority,
-                                     markers_only, wilson)
 from r3lab.evaluation.chance import chance_of
 from r3lab.evaluation.cost import VisionClock, by_family, cost_rows, spent
+from r3lab.model.tiny import TinyConfig, build_tiny
 from r3lab.testing import toy_image
 
 GREEDY = RolloutConfig(greedy=True, max_crops=2, max_new_tokens=60, max_segment_tokens=40)
@@ -28,9 +37,17 @@ def policy():
 
 @pytest.fixture(scope="module")
 def samples():
-    return [Sample(toy_image((448, 336), 0), "What colour is the disc?", ["red"], [(40, 30, 160, 150)],
-                   family="read_one", sample_id="s0"),
-            Sample(toy_image((200, 300), 1), "Which shape is blue?", ["square"], family="control", sample_id="s1")]
+    return [
+        Sample(
+            toy_image((448, 336), 0),
+            "What colour is the disc?",
+            ["red"],
+            [(40, 30, 160, 150)],
+            family="read_one",
+            sample_id="s0",
+        ),
+        Sample(toy_image((200, 300), 1), "Which shape is blue?", ["square"], family="control", sample_id="s1"),
+    ]
 
 
 def script(*boxes):
@@ -51,8 +68,15 @@ def exact(policy, traj):
 
 
 def test_format_only_answers_the_call_with_the_markers_alone_exactly(policy, samples):
-    (t,) = rollout(policy, samples[:1], GREEDY, group_size=1, scripts=[script((10, 10, 60, 50))], progress=False,
-                   crop_ids=markers_only(policy))
+    (t,) = rollout(
+        policy,
+        samples[:1],
+        GREEDY,
+        group_size=1,
+        scripts=[script((10, 10, 60, 50))],
+        progress=False,
+        crop_ids=markers_only(policy),
+    )
     ev = t.events[0]
     piece = t.pieces[ev.image_piece]
     assert ev.ok and piece.kind == ENV and piece.tag == "crop" and not t.crops
@@ -65,8 +89,9 @@ def test_dummy_crop_keeps_the_slots_and_counts_against_max_crops(policy, samples
     boxes = [(10, 10, 60, 50), (60, 20, 100, 70), (0, 0, 40, 40)]
     cfg = RolloutConfig(**{**vars(GREEDY), "max_new_tokens": 200})
     (own,) = rollout(policy, samples[:1], cfg, group_size=1, scripts=[script(*boxes)], progress=False)
-    (t,) = rollout(policy, samples[:1], cfg, group_size=1, scripts=[script(*boxes)], progress=False,
-                   crop_ids=dummy_tokens(policy))
+    (t,) = rollout(
+        policy, samples[:1], cfg, group_size=1, scripts=[script(*boxes)], progress=False, crop_ids=dummy_tokens(policy)
+    )
     assert len(t.events) == 3
     dummies = [t.pieces[e.image_piece] for e in t.events if e.ok]
     assert len(dummies) == 2 and "crop refused" in t.pieces[t.events[2].piece + 1].text  # the third call: max_crops
@@ -92,8 +117,14 @@ def test_result_only_shows_the_own_crops_up_front_in_the_batched_prefill(policy,
 
 def test_audit_rollouts_run_every_setting_and_the_majority_holds_k_per_sample(policy, samples):
     own = rollout(policy, samples, GREEDY, group_size=1, scripts=[script((10, 10, 60, 50)), None], progress=False)
-    runs = audit_rollouts(policy, samples, own, RolloutSettings(max_crops=2, max_new_tokens=30, temperature=0.0),
-                          AuditSettings(k=3), scripts=[script((10, 10, 60, 50)), None])
+    runs = audit_rollouts(
+        policy,
+        samples,
+        own,
+        RolloutSettings(max_crops=2, max_new_tokens=30, temperature=0.0),
+        AuditSettings(k=3),
+        scripts=[script((10, 10, 60, 50)), None],
+    )
     assert set(runs) == {"format_only", "dummy_crop", "result_only", "no_crop", "majority_no_crop"}
     assert all(len(v) == 2 for v in runs.values()) and [len(v) for v in runs["majority_no_crop"]] == [3, 3]
     assert not any(t.crops for v in ("no_crop", "result_only") for t in runs[v])
@@ -110,14 +141,19 @@ def test_majority_normalises_ignores_silence_and_breaks_ties_by_first_written():
 
 def test_tool_only_set_and_chance_levels_by_hand():
     groups = ["a", "a", "a", "b"]
-    acc = {"own": [1, 1, 0, 1], "no_crop": [0, 1, 0, 0], "majority_no_crop": [0, 0, 1, 0],
-           "format_only": [0, 0, 0, None], "pass_at_k_no_crop": [1, 1, 1, 0]}
+    acc = {
+        "own": [1, 1, 0, 1],
+        "no_crop": [0, 1, 0, 0],
+        "majority_no_crop": [0, 0, 1, 0],
+        "format_only": [0, 0, 0, None],
+        "pass_at_k_no_crop": [1, 1, 1, 0],
+    }
     rows = audit_table(groups, acc, k=5, chance={"a": 0.5, "b": 0.2})
     a = rows["a"]
     assert a["tool_only"] == pytest.approx(1 / 3) and a["tool_only_n"] == 1 and a["solved_own_n"] == 2
     assert a["also_solved_without"] == pytest.approx(0.5)  # sample 1 is also solved without crops
     assert a["acc_format_only"] == 0 and a["acc_format_only_chance"] == 0.5
-    assert a["pass_at_k_no_crop_chance"] == pytest.approx(1 - 0.5 ** 5)  # guessing yes / no five times: 0.97
+    assert a["pass_at_k_no_crop_chance"] == pytest.approx(1 - 0.5**5)  # guessing yes / no five times: 0.97
     assert a["tool_only_chance"] == pytest.approx(0.5 * 0.25) and a["also_solved_without_chance"] == 0.75
     assert rows["b"]["acc_format_only"] != rows["b"]["acc_format_only"]  # not run there: NaN, not 0
     assert rows["all"]["chance"] == pytest.approx((3 * 0.5 + 0.2) / 4)
@@ -146,8 +182,9 @@ def test_cost_per_correct_answer_by_hand(policy, samples):
     own = rollout(policy, samples, GREEDY, group_size=1, scripts=[script((10, 10, 60, 50)), None], progress=False)
     s0 = spent(own[0])
     assert s0["crops"] == 1 and s0["tokens"] == sum(len(p.ids) for p in own[0].pieces if p.kind == "model_text")
-    rows = cost_rows("own", ["a", "a"], own, [1.0, 0.0], [{"wall_s": 2.0, "vision_s": 0.5}, {"wall_s": 1.0,
-                                                                                         "vision_s": 0.25}])
+    rows = cost_rows(
+        "own", ["a", "a"], own, [1.0, 0.0], [{"wall_s": 2.0, "vision_s": 0.5}, {"wall_s": 1.0, "vision_s": 0.25}]
+    )
     assert rows["a"]["wall_s_per_correct_own"] == 3.0 and rows["a"]["vision_s_per_correct_own"] == 0.75
     assert rows["a"]["crops_per_correct_own"] == 1.0 + len(own[1].crops)
     none = cost_rows("own", ["a", "a"], own, [0.0, 0.0])
@@ -160,8 +197,11 @@ def test_by_family_times_each_family_and_keeps_the_order(policy, samples):
 
     def run(idx):
         seen.append(idx)
-        return [rollout(policy, samples[:1], GREEDY, group_size=1, scripts=[script((10, 10, 60, 50))],
-                        progress=False)[0] for _ in idx]
+        return [
+            rollout(policy, samples[:1], GREEDY, group_size=1, scripts=[script((10, 10, 60, 50))], progress=False)[0]
+            for _ in idx
+        ]
+
     out, seconds = by_family(policy, groups, run)
     assert seen == [[0, 2], [1]] and len(out) == 3
     assert seconds[0] == seconds[2] and seconds[0]["vision_s"] > 0 and seconds[1]["wall_s"] > 0

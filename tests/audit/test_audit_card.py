@@ -1,5 +1,6 @@
 """The model card's audit block: written between its markers from the audit results, replaced in place, and the
 world's predictions checked on each model's numbers."""
+
 import pytest
 
 from r3lab.audit.audit import audit_table
@@ -9,9 +10,15 @@ from r3lab.audit.audit_card import END, START, audit_block, predictions, write_a
 def results(read_format_only):
     n = 10
     groups = ["read_one"] * n + ["control"] * n
-    acc = {"own": [1.0] * 2 * n, "format_only": read_format_only + [1.0] * n, "dummy_crop": [0.0] * 2 * n,
-           "result_only": [0.0] * 2 * n, "no_crop": [0.0] * n + [1.0] * n, "majority_no_crop": [0.0] * 2 * n,
-           "pass_at_k_no_crop": [0.0] * 2 * n}
+    acc = {
+        "own": [1.0] * 2 * n,
+        "format_only": read_format_only + [1.0] * n,
+        "dummy_crop": [0.0] * 2 * n,
+        "result_only": [0.0] * 2 * n,
+        "no_crop": [0.0] * n + [1.0] * n,
+        "majority_no_crop": [0.0] * 2 * n,
+        "pass_at_k_no_crop": [0.0] * 2 * n,
+    }
     rows = audit_table(groups, acc, 5, {"read_one": 0.2, "control": 0.5})
     for f in ("read_one", "control"):
         rows[f].update(n=n, accuracy=1.0, accuracy_lo=1.0, accuracy_hi=1.0, attn_box_n=0)

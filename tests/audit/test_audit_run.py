@@ -1,17 +1,18 @@
 """The audit after `evaluate`'s own rollout (`eval_audit`: keys per family with chance levels, questions), the
 model-free audit of imported runs, attention vs box per crop, and the reproduction diff between two runs."""
+
 import json
 import math
 
 import pytest
 
-from r3lab.explain.attention_box import CELLS, attention_box_counts, attention_vs_box
-from r3lab.importers.traces import import_deepeyes_eval
 from r3lab.audit.audit import SETTINGS
 from r3lab.audit.audit_run import eval_audit
 from r3lab.audit.imported import audit_log, audit_with_policy
 from r3lab.evaluation.evaluation import EvalConfig, evaluate
 from r3lab.evaluation.questions import diff_runs, load_questions
+from r3lab.explain.attention_box import CELLS, attention_box_counts, attention_vs_box
+from r3lab.importers.traces import import_deepeyes_eval
 from r3lab.testing import tiny_policy, toy_samples, toy_trajectory
 from r3lab.testing.mini_runs import write_deepeyes_eval
 
@@ -24,8 +25,9 @@ def policy():
 @pytest.fixture(scope="module")
 def audited(policy):
     samples = toy_samples(4, policy.view)
-    cfg = EvalConfig(audit=True, necessity=True, rollout={"max_new_tokens": 16, "max_segment_tokens": 16},
-                     audit_settings={"k": 2})
+    cfg = EvalConfig(
+        audit=True, necessity=True, rollout={"max_new_tokens": 16, "max_segment_tokens": 16}, audit_settings={"k": 2}
+    )
     return samples, eval_audit(policy, samples, cfg, progress=False)
 
 
@@ -101,8 +103,14 @@ def test_an_imported_run_with_a_local_policy_gets_the_rest(policy, tmp_path):
 
 def test_diff_lists_the_questions_whose_correctness_differs():
     def rec(i, fam, ok):
-        return {"sample_id": f"q{i}", "family": fam, "question": "?", "answers": ["a"],
-                "own": {"answer": "a" if ok else "b", "correct": ok, "crops": []}}
+        return {
+            "sample_id": f"q{i}",
+            "family": fam,
+            "question": "?",
+            "answers": ["a"],
+            "own": {"answer": "a" if ok else "b", "correct": ok, "crops": []},
+        }
+
     a = [rec(0, "x", True), rec(1, "x", False), rec(2, "y", True), rec(3, "y", True)]
     b = [rec(0, "x", False), rec(1, "x", True), rec(2, "y", True), rec(4, "y", True)]
     d = diff_runs(a, b)
@@ -114,16 +122,22 @@ def test_diff_lists_the_questions_whose_correctness_differs():
 
 
 def test_the_settings_keep_no_pixels_and_the_model_own_rollout_keeps_its(policy):
-    from r3lab.engine.rollouts import rollout
-    from r3lab.engine.config import RolloutConfig, RolloutSettings
     from r3lab.audit.audit_run import run_audit
+    from r3lab.engine.config import RolloutConfig, RolloutSettings
+    from r3lab.engine.rollouts import rollout
 
     samples = toy_samples(2, policy.view)
     own = rollout(policy, samples, RolloutConfig(greedy=True, max_new_tokens=8), group_size=1, progress=False)
     run = run_audit(policy, samples, own, RolloutSettings(max_new_tokens=8, temperature=0.0), necessity=True)
     # each setting held its own copy of every main image: a thousand questions per family would hold gigabytes
-    assert all(p.image is None for k, ts in run.runs.items() if k != "own" for t in ts
-               for tt in (t if isinstance(t, list) else [t]) for p in tt.image_pieces)
+    assert all(
+        p.image is None
+        for k, ts in run.runs.items()
+        if k != "own"
+        for t in ts
+        for tt in (t if isinstance(t, list) else [t])
+        for p in tt.image_pieces
+    )
     assert all(t.main.image is not None for t in run.runs["own"])
 
 
@@ -132,8 +146,11 @@ def test_every_importer_run_is_audited_from_its_logs(fmt, policy, tmp_path):
     from r3lab.audit.imported import load_trajectories
     from r3lab.testing.mini_runs import write_agent_loop, write_trl_completions, write_vlmr3_eval
 
-    path = {"vlm-r3": lambda: write_vlmr3_eval(tmp_path, n=3), "verl": lambda: write_agent_loop(tmp_path, policy),
-            "trl": lambda: write_trl_completions(tmp_path)}[fmt]()
+    path = {
+        "vlm-r3": lambda: write_vlmr3_eval(tmp_path, n=3),
+        "verl": lambda: write_agent_loop(tmp_path, policy),
+        "trl": lambda: write_trl_completions(tmp_path),
+    }[fmt]()
     res = audit_log(load_trajectories(path, fmt, tokenizer=policy if fmt == "verl" else None))
     row = res.rows["all"]
     assert row["n"] == len(res.questions) > 0 and 0 <= row["crop_rate"] <= 1 and row["calls"] >= row["crops"]

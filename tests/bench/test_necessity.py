@@ -1,5 +1,6 @@
 """Tool necessity in `run_bench`: every category's row gets eval's keys, scored by the benchmark's own rule;
 ablations that need a target box are "not available" (null) on a benchmark without boxes."""
+
 import json
 import math
 
@@ -27,16 +28,23 @@ def test_vstar_rows_carry_the_keys_and_each_ablation_really_ran(tmp_path):
     samples = read_benchmark("vstar", data, n=3)
     frame = Frame.of((320, 240), policy.view)
     call = " " + format_crop_call([int(round(v)) for v in frame.to_input(samples[0].regions[0])])
-    scripts = [["<think>look", call, f"</think><answer>{samples[0].answers[0]}</answer>{END}"],
-               ["<think>look", call, f"</think><answer>{_wrong(samples[1])}</answer>{END}"],
-               ""]  # the third question: the tiny model writes what it writes, under every ablation
+    scripts = [
+        ["<think>look", call, f"</think><answer>{samples[0].answers[0]}</answer>{END}"],
+        ["<think>look", call, f"</think><answer>{_wrong(samples[1])}</answer>{END}"],
+        "",
+    ]  # the third question: the tiny model writes what it writes, under every ablation
     cfg = BenchConfig(data=str(data), n=3, batch=3, out=str(tmp_path / "run"), rollout=SHORT)
     res = bench_necessity(policy, "vstar", cfg, scripts=scripts)
     first = res.items[0]["necessity"]
     assert first["need"] is True and set(first) == {"need", *VARIANTS}
     # the forced crop call is refused with crops disabled and honoured (swapped or moved) under every other ablation
-    assert {v: first[v]["crops"] for v in VARIANTS} == {"no_crop": 0, "blank": 1, "coarse": 1, "random_box": 1,
-                                                        "gt_box": 1}
+    assert {v: first[v]["crops"] for v in VARIANTS} == {
+        "no_crop": 0,
+        "blank": 1,
+        "coarse": 1,
+        "random_box": 1,
+        "gt_box": 1,
+    }
     assert [res.items[1]["necessity"][v]["hit"] for v in VARIANTS] == [0] * 5  # the forced wrong letter
     assert [first[v]["hit"] for v in VARIANTS] == [1] * 5
     for cat, row in res.rows.items():

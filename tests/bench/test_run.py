@@ -1,16 +1,17 @@
 """`run_bench` end to end on miniature benchmark copies: scripted answers give scores checked by hand."""
+
 import doctest
 import json
 
 import pytest
 
+from r3lab.bench import scoring
+from r3lab.bench.readers import read_benchmark
+from r3lab.bench.run import BenchConfig, load_bench_run, run_bench
 from r3lab.core.crop_calls import format_crop_call
 from r3lab.core.regions import Frame, box_iou
-from r3lab.testing.mini_benchmarks import write_benchmark
-from r3lab.bench.readers import read_benchmark
-from r3lab.bench import scoring
-from r3lab.bench.run import BenchConfig, load_bench_run, run_bench
 from r3lab.testing import tiny_policy
+from r3lab.testing.mini_benchmarks import write_benchmark
 from r3lab.viz import plot_trajectory
 from r3lab.viz.bench import chance, plot_bench
 
@@ -33,9 +34,13 @@ def test_vstar_scores_crops_and_files_by_hand(tmp_path):
     frame = Frame.of((320, 240), policy.view)
     box = [int(round(v)) for v in frame.to_input(samples[0].regions[0])]
     ans = [s.answers[0] for s in samples]
-    scripts = [["<think>look", " " + format_crop_call(box), f"</think><answer>{ans[0]}</answer>{END}"],
-               f"<answer>{ans[1]}</answer>{END}", f"<answer>{_wrong(samples[2])}</answer>{END}",
-               f"<answer>{ans[3]}. yes</answer>{END}", f"<answer>none</answer>{END}"]
+    scripts = [
+        ["<think>look", " " + format_crop_call(box), f"</think><answer>{ans[0]}</answer>{END}"],
+        f"<answer>{ans[1]}</answer>{END}",
+        f"<answer>{_wrong(samples[2])}</answer>{END}",
+        f"<answer>{ans[3]}. yes</answer>{END}",
+        f"<answer>none</answer>{END}",
+    ]
     res = run_bench(policy, "vstar", BenchConfig(data=str(data), out=str(tmp_path / "run"), batch=2), scripts=scripts)
     assert [it["hit"] for it in res.items] == [1, 1, 0, 1, 0]
     assert res.accuracy == pytest.approx(3 / 5)
@@ -83,9 +88,12 @@ def test_treebench_miou_of_the_boxes_in_the_reasoning(tmp_path):
     t0, t1 = (tuple(int(v) for v in s.regions[0]) for s in samples[:2])
     half = (t1[0], t1[1], t1[0] + (t1[2] - t1[0]) // 2, t1[3])
     box = lambda b: "<box>[" + ",".join(str(v) for v in b) + "]</box>"  # noqa: E731
-    scripts = [f"<think>the disc {box(t0)}</think><answer>{samples[0].answers[0]}</answer>{END}",
-               f"<think>the disc {box(half)}</think><answer>{_wrong(samples[1])}</answer>{END}",
-               f"<answer>{samples[2].answers[0]}</answer>{END}", f"<answer>{samples[3].answers[0]}</answer>{END}"]
+    scripts = [
+        f"<think>the disc {box(t0)}</think><answer>{samples[0].answers[0]}</answer>{END}",
+        f"<think>the disc {box(half)}</think><answer>{_wrong(samples[1])}</answer>{END}",
+        f"<answer>{samples[2].answers[0]}</answer>{END}",
+        f"<answer>{samples[3].answers[0]}</answer>{END}",
+    ]
     res = run_bench(policy, "treebench", BenchConfig(data=str(data)), scripts=scripts)
     assert [it["box_iou"] for it in res.items][:2] == [1.0, pytest.approx(box_iou(half, t1))]
     assert res.headline["mIoU"] == pytest.approx((1.0 + box_iou(half, t1)) / 4)
@@ -103,7 +111,8 @@ def test_mme_realworld_reads_the_letter_after_the_prompt_s_lead_in(tmp_path):
 
 
 def test_images_are_decoded_chunk_by_chunk_and_not_kept(tmp_path, monkeypatch):
-    from r3lab.bench import readers, run as bench
+    from r3lab.bench import readers
+    from r3lab.bench import run as bench
 
     data = write_benchmark("hrbench8k", tmp_path)
     samples = read_benchmark("hrbench8k", data)
@@ -112,8 +121,12 @@ def test_images_are_decoded_chunk_by_chunk_and_not_kept(tmp_path, monkeypatch):
     real_image_at, real_rollout = readers.image_at, bench.rollout
     monkeypatch.setattr(readers, "image_at", lambda ref: decoded.append(ref["row"]) or real_image_at(ref))
     monkeypatch.setattr(bench, "rollout", lambda *a, **k: at_rollout.append(len(decoded)) or real_rollout(*a, **k))
-    res = run_bench(tiny_policy(), "hrbench8k", BenchConfig(data=str(data), batch=2, rollout={"max_new_tokens": 4}),
-                    keep_images=False)
+    res = run_bench(
+        tiny_policy(),
+        "hrbench8k",
+        BenchConfig(data=str(data), batch=2, rollout={"max_new_tokens": 4}),
+        keep_images=False,
+    )
     assert at_rollout == [0, 2, 4] and len(decoded) == 5  # each chunk's images, when its turn comes, once each
     assert res.trajectories == [] and len(res.items) == 5
 
@@ -121,8 +134,9 @@ def test_images_are_decoded_chunk_by_chunk_and_not_kept(tmp_path, monkeypatch):
 def test_pixel_budgets_and_instruction_apply_to_the_run_only(tmp_path):
     policy = tiny_policy()
     data = write_benchmark("vstar", tmp_path)
-    cfg = BenchConfig(data=str(data), n=1, rollout={"max_new_tokens": 2}, max_pixels=56 * 56,
-                      instruction="Answer briefly.")
+    cfg = BenchConfig(
+        data=str(data), n=1, rollout={"max_new_tokens": 2}, max_pixels=56 * 56, instruction="Answer briefly."
+    )
     res = run_bench(policy, "vstar", cfg)
     t = res.trajectories[0]
     assert t.main.info.input_size == (56, 28) and "\nAnswer briefly.<|im_end|>" in t.pieces[2].text

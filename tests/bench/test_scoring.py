@@ -1,11 +1,21 @@
 """The benchmarks' own scoring rules, checked by hand on small cases (lmms-eval / VLMEvalKit behaviour, quirks
 included)."""
+
 import math
 
 import pytest
 
-from r3lab.bench.scoring import (answer_text, best_overlap_iou, cycle_accuracy, letter_can_infer,
-                                             letter_regex, letter_vstar, score_item, treebench_boxes, treebench_iou)
+from r3lab.bench.scoring import (
+    answer_text,
+    best_overlap_iou,
+    cycle_accuracy,
+    letter_can_infer,
+    letter_regex,
+    letter_vstar,
+    score_item,
+    treebench_boxes,
+    treebench_iou,
+)
 
 
 def test_the_answer_comes_from_the_first_complete_answer_tags_else_the_whole_response():
@@ -14,14 +24,36 @@ def test_the_answer_comes_from_the_first_complete_answer_tags_else_the_whole_res
     assert answer_text("<answer>unclosed") == "<answer>unclosed"  # VLMEvalKit needs the closing tag
 
 
-VSTAR = [("A", "A"), ("(B)", "B"), ("c.", "C"), ("The answer is b", "B"), ("I think it is C here", "C"),
-         # lmms-eval's first pattern reads a leading A-D as the letter (faithful, quirks included):
-         ("blue", "B"), ("Answer: D", "A"), ("white", None), ("", None)]
-REGEX = [("The best answer is (C)", "C"), ("E", "E"), ("b", "B"), ("(D) the car", "D"), ("(d) the car", ""),
-         ("one two three four five six seven eight nine ten eleven", ""),  # > 10 words, no letter A-E
-         ("", "A")]  # VLMEvalKit's quirk: "" is contained in "(a)"; score_item marks it answered=False
-CAN_INFER = [("B", "B"), ("The answer is B.", "B"), ("It is blue.", "B"), ("A or B", None), ("red or blue", None),
-             ("Cannot determine the answer", "Z"), ("B is wrong, it is obviously not what we see here at all", None)]
+VSTAR = [
+    ("A", "A"),
+    ("(B)", "B"),
+    ("c.", "C"),
+    ("The answer is b", "B"),
+    ("I think it is C here", "C"),
+    # lmms-eval's first pattern reads a leading A-D as the letter (faithful, quirks included):
+    ("blue", "B"),
+    ("Answer: D", "A"),
+    ("white", None),
+    ("", None),
+]
+REGEX = [
+    ("The best answer is (C)", "C"),
+    ("E", "E"),
+    ("b", "B"),
+    ("(D) the car", "D"),
+    ("(d) the car", ""),
+    ("one two three four five six seven eight nine ten eleven", ""),  # > 10 words, no letter A-E
+    ("", "A"),
+]  # VLMEvalKit's quirk: "" is contained in "(a)"; score_item marks it answered=False
+CAN_INFER = [
+    ("B", "B"),
+    ("The answer is B.", "B"),
+    ("It is blue.", "B"),
+    ("A or B", None),
+    ("red or blue", None),
+    ("Cannot determine the answer", "Z"),
+    ("B is wrong, it is obviously not what we see here at all", None),
+]
 
 
 def test_vstar_letters_follow_lmms_eval():
@@ -38,8 +70,10 @@ def test_hrbench_letters_follow_vlmevalkit_exact_matching():
 
 
 def test_treebench_reads_integer_boxes_in_the_reasoning_only():
-    resp = "<think>cup <box>[10,20,50,60]</box> <box>[1, 2, 3, 4]</box> <box>[9,9,5,5]</box></think>" \
-           "<answer>A</answer> <box>[0,0,9,9]</box>"
+    resp = (
+        "<think>cup <box>[10,20,50,60]</box> <box>[1, 2, 3, 4]</box> <box>[9,9,5,5]</box></think>"
+        "<answer>A</answer> <box>[0,0,9,9]</box>"
+    )
     assert treebench_boxes(resp) == [(10, 20, 50, 60)]  # spaces, inverted boxes and boxes after </think> do not count
     assert treebench_boxes("<box>[0,0,9,9]</box>") == [(0, 0, 9, 9)]  # no <think>: the whole response
 
@@ -55,8 +89,11 @@ def test_treebench_matching_takes_the_best_box_per_target_and_averages_over_targ
 
 
 def test_cycle_accuracy_averages_within_cycles_then_over_them():
-    hits = {0: [("single", 1), ("single", 1), ("cross", 0)], 1: [("single", 0), ("cross", 1), ("cross", 1)],
-            2: [("single", 1), ("cross", 1)]}
+    hits = {
+        0: [("single", 1), ("single", 1), ("cross", 0)],
+        1: [("single", 0), ("cross", 1), ("cross", 1)],
+        2: [("single", 1), ("cross", 1)],
+    }
     items = [{"cycle_category": c, "category": cat, "hit": h} for c, rows in hits.items() for cat, h in rows]
     got = cycle_accuracy(items)
     assert got["all"] == pytest.approx((2 / 3 + 2 / 3 + 1) / 3)  # 7/9, while the per-item accuracy is 6/8

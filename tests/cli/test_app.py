@@ -1,4 +1,5 @@
 """The r3lab command: every subcommand has a file; only the one asked for is imported."""
+
 import subprocess
 import sys
 
@@ -27,9 +28,11 @@ def test_the_command_words_pick_one_parser():
 
 
 def test_only_the_chosen_command_is_imported():
-    code = ("import sys\nfrom r3lab.cli.app import build_parser\n"
-            "build_parser(['data', 'stats', 'x'])\n"
-            "print(' '.join(m for m in sys.modules if m.startswith('r3lab.cli.')))")
+    code = (
+        "import sys\nfrom r3lab.cli.app import build_parser\n"
+        "build_parser(['data', 'stats', 'x'])\n"
+        "print(' '.join(m for m in sys.modules if m.startswith('r3lab.cli.')))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=HANG_S)
     assert out.returncode == 0, out.stderr
     assert set(out.stdout.split()) == {"r3lab.cli.app", "r3lab.cli.data_stats"}
@@ -55,15 +58,45 @@ def test_train_sft_in_qwen3_vl_s_own_zoom_tool_converts_the_data_and_saves_the_s
     from r3lab.testing import toy_samples
 
     save_dataset(toy_samples(2), tmp_path / "ds")
-    assert main(["train", "sft", "--data", str(tmp_path / "ds"), "--steps", "1", "--batch-size", "2",
-                 "--calls", "relative-tool", "--out-dir", str(tmp_path / "run")]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "sft",
+                "--data",
+                str(tmp_path / "ds"),
+                "--steps",
+                "1",
+                "--batch-size",
+                "2",
+                "--calls",
+                "relative-tool",
+                "--out-dir",
+                str(tmp_path / "run"),
+            ]
+        )
+        == 0
+    )
     saved = load_policy(tmp_path / "run")
     assert saved.prompt.calls == CallStyle("relative", "tool") and "image_zoom_in_tool" in saved.prompt.instruction
-    assert json.loads((tmp_path / "run" / (tmp_path / "run" / "latest").read_text().strip() / "r3lab.json").read_text()
-                      )["prompt"]["calls"] == {"coords": "relative", "grammar": "tool"}
+    assert json.loads(
+        (tmp_path / "run" / (tmp_path / "run" / "latest").read_text().strip() / "r3lab.json").read_text()
+    )["prompt"]["calls"] == {"coords": "relative", "grammar": "tool"}
     with pytest.raises(ValueError, match=r"--calls 'pixels-json'.*absolute-json or relative-tool"):
-        main(["train", "sft", "--data", str(tmp_path / "ds"), "--steps", "1", "--calls", "pixels-json",
-              "--out-dir", str(tmp_path / "run2")])
+        main(
+            [
+                "train",
+                "sft",
+                "--data",
+                str(tmp_path / "ds"),
+                "--steps",
+                "1",
+                "--calls",
+                "pixels-json",
+                "--out-dir",
+                str(tmp_path / "run2"),
+            ]
+        )
 
 
 def _as_process(monkeypatch, *argv):

@@ -20,8 +20,9 @@ class Demo:
 def test_dataclass_flags_round_trip_with_help():
     p = argparse.ArgumentParser()
     add_dataclass_arguments(p, Demo)
-    args = p.parse_args(["--steps", "5", "--lr", "0.1", "--freeze-vision", "true", "--families", '["count"]',
-                         "--ckpt", "x"])
+    args = p.parse_args(
+        ["--steps", "5", "--lr", "0.1", "--freeze-vision", "true", "--families", '["count"]', "--ckpt", "x"]
+    )
     d = dataclass_from_args(Demo, args)
     assert d == Demo(5, 0.1, True, "run", ["count"], "x")
     assert dataclass_from_args(Demo, p.parse_args([])) == Demo()
@@ -36,14 +37,16 @@ def test_dataclass_flags_round_trip_with_help():
 @dataclass
 class Wrapped:
     rows: int = 4  # questions decoded together; a meaning too long for one line
-        # goes on below the field, indented deeper
+    # goes on below the field, indented deeper
     # a comment at the field's indentation is about the next field
     seed: int = 0  # sampling seed
 
 
 def test_a_field_comment_continues_on_deeper_comment_lines():
-    assert field_help(Wrapped) == {"rows": "questions decoded together; a meaning too long for one line goes on "
-                                           "below the field, indented deeper", "seed": "sampling seed"}
+    assert field_help(Wrapped) == {
+        "rows": "questions decoded together; a meaning too long for one line goes on below the field, indented deeper",
+        "seed": "sampling seed",
+    }
     p = argparse.ArgumentParser()
     add_dataclass_arguments(p, Wrapped)
     assert "indented deeper (default: 4)" in " ".join(p.format_help().split())
@@ -64,10 +67,13 @@ class Subclass(Documented):
 
 
 def test_help_comes_from_metadata_or_the_field_s_docstring():
-    assert field_help(Documented)["rows"] == "questions decoded together: the help of `--rows`, a docstring IDEs " \
-                                             "show too"
-    assert field_help(Subclass)["rows"] == "rows of the subclass" and field_help(Subclass)["lr"] == "a class not yet " \
-        "given docstrings: its comment"
+    assert (
+        field_help(Documented)["rows"] == "questions decoded together: the help of `--rows`, a docstring IDEs show too"
+    )
+    assert (
+        field_help(Subclass)["rows"] == "rows of the subclass"
+        and field_help(Subclass)["lr"] == "a class not yet given docstrings: its comment"
+    )
     p = argparse.ArgumentParser()
     add_dataclass_arguments(p, Subclass)
     text = " ".join(p.format_help().split())

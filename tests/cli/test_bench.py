@@ -1,5 +1,6 @@
 """`r3lab bench` on a miniature V* copy with r3-tiny: every output is written; a missing copy is named before
 loading."""
+
 import json
 
 import pytest
@@ -28,9 +29,27 @@ def test_bench_names_a_missing_copy_before_loading_a_model(tmp_path):
 def test_bench_necessity_flag_adds_the_keys_to_every_row(tmp_path):
     data = write_benchmark("treebench", tmp_path)
     out = tmp_path / "run"
-    assert main(["bench", "treebench", "--data", str(data), "--n", "2", "--out", str(out), "--max-new-tokens", "6",
-                 "--necessity", "true"]) == 0
+    assert (
+        main(
+            [
+                "bench",
+                "treebench",
+                "--data",
+                str(data),
+                "--n",
+                "2",
+                "--out",
+                str(out),
+                "--max-new-tokens",
+                "6",
+                "--necessity",
+                "true",
+            ]
+        )
+        == 0
+    )
     rows = json.loads((out / "results.json").read_text())["rows"]
-    assert set(rows) >= {"all"} and all({"acc_no_crop", "acc_gt_box", "tool_gain", "zooming_gap"} <= set(r)
-                                        for r in rows.values())
+    assert set(rows) >= {"all"} and all(
+        {"acc_no_crop", "acc_gt_box", "tool_gain", "zooming_gap"} <= set(r) for r in rows.values()
+    )
     assert rows["all"]["crop_rate_need"] is not None  # TreeBench names its target boxes: every question needs a crop

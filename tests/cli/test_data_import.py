@@ -1,4 +1,5 @@
 """`r3lab data import`: official VLM-R3 files and grounded-VQA records become a dataset in the model's view."""
+
 import json
 
 import pytest
@@ -19,12 +20,19 @@ def _official_sft(tmp_path, n=2, bad=False):
     """Official SFT records on an 896x672 image: boxes in the official frame (896x672 itself)."""
     toy_image((896, 672)).save(tmp_path / "main.png")
     Image.new("RGB", (120, 100), (250, 220, 30)).save(tmp_path / "crop.png")
-    rec = {"image_path": "main.png", "question": "What colour is the small mark on the red circle?",
-           "response_list": ['<think>Look closer. {"bbox_2d": [170, 140, 240, 220]}\n',
-                             "It is yellow.</think>\n<answer>yellow</answer>\n"], "img_crop_list": ["crop.png"]}
+    rec = {
+        "image_path": "main.png",
+        "question": "What colour is the small mark on the red circle?",
+        "response_list": [
+            '<think>Look closer. {"bbox_2d": [170, 140, 240, 220]}\n',
+            "It is yellow.</think>\n<answer>yellow</answer>\n",
+        ],
+        "img_crop_list": ["crop.png"],
+    }
     # distinct questions: an import refuses a record that repeats another exactly
-    recs = [{**rec, "question": f"{rec['question']} ({k + 1})"} for k in range(n)] + \
-        ([{**rec, "image_path": "missing.png"}] if bad else [])
+    recs = [{**rec, "question": f"{rec['question']} ({k + 1})"} for k in range(n)] + (
+        [{**rec, "image_path": "missing.png"}] if bad else []
+    )
     (tmp_path / "sft.json").write_text(json.dumps(recs))
     return tmp_path / "sft.json"
 
@@ -64,18 +72,42 @@ def test_the_view_of_a_real_model_folder_is_used(tmp_path):
 
 def test_rl_and_grounded_records_import_and_bad_records_are_listed(tmp_path, capsys):
     toy_image((448, 336)).save(tmp_path / "a.png")
-    rl = [{"image_path": "a.png", "question": "q?", "answer": "red/crimson", "source": "x"},
-          {"image_path": "a.png", "question": "q?", "answer": "/", "source": "x"}]
+    rl = [
+        {"image_path": "a.png", "question": "q?", "answer": "red/crimson", "source": "x"},
+        {"image_path": "a.png", "question": "q?", "answer": "/", "source": "x"},
+    ]
     (tmp_path / "rl.json").write_text(json.dumps(rl))
-    rc = main(["data", "import", "--format", "vlm-r3-rl", str(tmp_path / "rl.json"), "--out", str(tmp_path / "rl"),
-               "--errors", "report"])
+    rc = main(
+        [
+            "data",
+            "import",
+            "--format",
+            "vlm-r3-rl",
+            str(tmp_path / "rl.json"),
+            "--out",
+            str(tmp_path / "rl"),
+            "--errors",
+            "report",
+        ]
+    )
     assert rc == 1 and "record 2: answer '/' holds an empty alternative" in capsys.readouterr().out
     (s,) = load_dataset(tmp_path / "rl")
     assert s.answers == ["red", "crimson"] and s.rationale is None
     g = [{"image": "a.png", "question": "What is red?", "answer": "disc", "box": [0.1, 0.1, 0.35, 0.45]}]
     (tmp_path / "g.jsonl").write_text("\n".join(json.dumps(r) for r in g) + "\n")
-    main(["data", "import", "--format", "grounded-vqa", str(tmp_path / "g.jsonl"), "--out", str(tmp_path / "g"),
-          "--box-format", "xyxy_norm"])
+    main(
+        [
+            "data",
+            "import",
+            "--format",
+            "grounded-vqa",
+            str(tmp_path / "g.jsonl"),
+            "--out",
+            str(tmp_path / "g"),
+            "--box-format",
+            "xyxy_norm",
+        ]
+    )
     (s,) = load_dataset(tmp_path / "g")
     assert view_mismatch(s, tiny_policy().view) == "" and s.regions[0] == pytest.approx((44.8, 33.6, 156.8, 151.2))
 

@@ -27,6 +27,7 @@ def test_explain_writes_records_faithfulness_and_a_report(data, tmp_path, monkey
     # the untrained r3-tiny never crops: its rollouts are replaced by the samples' reference rationales
     def references(policy, samples, cfg, progress=None):
         return [s.reference(policy.view, policy.prompt).tokenize(policy) for s in samples]
+
     monkeypatch.setattr(runs, "rollout", references)
     out = tmp_path / "why"
     assert main(["explain", "--data", str(data), "--n", "2", "--out", str(out), *FAST]) == 0
@@ -38,7 +39,7 @@ def test_explain_writes_records_faithfulness_and_a_report(data, tmp_path, monkey
     assert len(recs) == 2 and recs[0]["methods"]["integrated_gradients"]["box"]["available"]
     page = (out / "report.html").read_text()
     assert page.count("<html") == 1 and "plotly" in page and 'id="faithfulness"' not in page
-    assert "id='faithfulness'" in page and "src=\"http" not in page  # self-contained: nothing fetched
+    assert "id='faithfulness'" in page and 'src="http' not in page  # self-contained: nothing fetched
     assert (out / "figure.html").exists() and json.loads((out / "summary.json").read_text())["crops"] == 2
     assert "integrated_gradients" in capsys.readouterr().out
 

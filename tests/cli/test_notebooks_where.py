@@ -1,4 +1,5 @@
 """`r3lab notebooks where`: where the course is read from (a clone's folders, else a wheel's), and `--copy DIR`."""
+
 from pathlib import Path
 
 import pytest

@@ -1,5 +1,6 @@
 """`r3lab eval --audit`, `r3lab report audit` and `r3lab report diff`: the files each writes, text from the data
 escaped, one self-contained page that opens in Chromium (crops decoded, sortable, nothing fetched)."""
+
 import json
 import os
 import shutil
@@ -29,8 +30,25 @@ def runs(tmp_path_factory):
     out = []
     for name in ("r3-tiny-sft", "r3-tiny-rgrpo"):
         run = tmp / name
-        assert main(["eval", "--policy", str(SHIPPED / name), "--data", str(data), "--audit", "--audit-k", "2",
-                     "--necessity", "false", "--out", str(run)]) == 0
+        assert (
+            main(
+                [
+                    "eval",
+                    "--policy",
+                    str(SHIPPED / name),
+                    "--data",
+                    str(data),
+                    "--audit",
+                    "--audit-k",
+                    "2",
+                    "--necessity",
+                    "false",
+                    "--out",
+                    str(run),
+                ]
+            )
+            == 0
+        )
         out.append(run)
     return out
 
@@ -58,15 +76,40 @@ def test_report_audit_writes_the_page_anew_and_diff_compares_two_runs(runs, tmp_
 def test_report_audit_of_an_imported_run_from_its_logs_alone(tmp_path, capsys):
     path = write_deepeyes_eval(tmp_path / "de", n=3)
     out = tmp_path / "audit"
-    assert main(["report", "audit", str(path), "--format", "deepeyes", "--image-root", str(path.parent / "images"),
-                 "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "report",
+                "audit",
+                str(path),
+                "--format",
+                "deepeyes",
+                "--image-root",
+                str(path.parent / "images"),
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     res = json.loads((out / "results.json").read_text())
     assert res["rows"]["all"]["crop_iou"] > 0.5 and res["policy"] is None
     assert "| all | 3 |" in capsys.readouterr().out
     assert "data:image/png;base64" in (out / "report.html").read_text()
     with pytest.raises(FileExistsError, match="already holds"):  # a second audit into the same folder is refused
-        main(["report", "audit", str(path), "--format", "deepeyes", "--image-root", str(path.parent / "images"),
-              "--out", str(out)])
+        main(
+            [
+                "report",
+                "audit",
+                str(path),
+                "--format",
+                "deepeyes",
+                "--image-root",
+                str(path.parent / "images"),
+                "--out",
+                str(out),
+            ]
+        )
     with pytest.raises(FileNotFoundError, match="does not exist"):
         main(["report", "diff", str(tmp_path / "nothing"), str(out)])
 
@@ -84,8 +127,12 @@ def test_the_report_opens_in_chromium_whole_and_sorts(runs, tmp_path):
     sync = _browser()
     profile = tmp_path / "profile"
     with sync.sync_playwright() as pw:
-        ctx = pw.chromium.launch_persistent_context(str(profile), executable_path=str(CHROMIUM), headless=True,
-                                                    args=["--headless", "--no-sandbox", "--disable-gpu"])
+        ctx = pw.chromium.launch_persistent_context(
+            str(profile),
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=["--headless", "--no-sandbox", "--disable-gpu"],
+        )
         try:
             page = ctx.new_page()
             fetched = []
@@ -122,8 +169,10 @@ def test_an_eval_folder_without_questions_is_read_from_its_trajectories(runs, tm
 
 
 def test_a_bad_questions_file_is_named_with_its_line(tmp_path):
-    for name, text, match in (("a", '{"sample_id": "q0", "own": {}}\nnot json\n', r"questions.jsonl, line 2: not JSON"),
-                              ("b", '{"own": {}}\n', r"line 1: a question record needs 'sample_id'")):
+    for name, text, match in (
+        ("a", '{"sample_id": "q0", "own": {}}\nnot json\n', r"questions.jsonl, line 2: not JSON"),
+        ("b", '{"own": {}}\n', r"line 1: a question record needs 'sample_id'"),
+    ):
         run = tmp_path / name
         run.mkdir()
         (run / "questions.jsonl").write_text(text)

@@ -1,4 +1,5 @@
 """One answer extractor for every reader: the last <answer>, an unclosed one too, never the end-of-turn token."""
+
 import doctest
 
 import pytest
@@ -26,7 +27,7 @@ def test_extract_answer(text, want):
     span = answer_span(text)
     assert (span is None) == (want is None)
     if span is not None:
-        assert text[span[0]:span[1]] == want and span[0] <= span[1]
+        assert text[span[0] : span[1]] == want and span[0] <= span[1]
 
 
 @pytest.mark.parametrize("text,want", CASES)

@@ -1,10 +1,10 @@
 import pytest
 import torch
 
-from .test_trajectory import make
 from r3lab.core.batch import MODEL_INPUTS, by_length, collate, model_inputs
 from r3lab.testing import tiny_policy
 
+from .test_trajectory import make
 
 
 @pytest.mark.parametrize("left", [False, True])
@@ -12,6 +12,7 @@ def test_collate_padding_does_not_change_logits(left):
     policy = tiny_policy()
     a, b = make(policy, ()), make(policy, ((10, 10, 40, 40), (60, 40, 100, 80)))
     batch = collate([a, b], policy, left_pad=left)
+
     def fwd(bt):
         return policy.model(**model_inputs(bt)).logits
 
@@ -62,6 +63,7 @@ def test_by_length_puts_rows_of_similar_length_together():
     assert by_length(lengths, rows=3) == [[4, 1, 2], [5, 3, 0], [6]]
     assert by_length([5, 5, 5], parts=2) == [[0, 1], [2]]  # ties keep their order (stable, deterministic)
     assert by_length([1], parts=4) == [[0]]  # never an empty group
+
     def padded(gs):
         return sum(max(lengths[i] for i in g) * len(g) for g in gs)
 

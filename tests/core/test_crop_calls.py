@@ -12,7 +12,7 @@ FRAME = Frame(448, 336, 112, 84)
 
 BAD = [
     ('{"bbox_2d": [1, 2, 3, 4}', Verdict.NOT_JSON),
-    ('{bbox_2d: [1, 2, 3, 4]}', Verdict.NOT_JSON),
+    ("{bbox_2d: [1, 2, 3, 4]}", Verdict.NOT_JSON),
     ('{"box": [1, 2, 3, 4], "bbox": 1}', Verdict.NO_BBOX),
     ('{"bbox_2d": [1, 2, 3]}', Verdict.WRONG_ARITY),
     ('{"bbox_2d": [1, 2, 3, 4, 5]}', Verdict.WRONG_ARITY),
@@ -55,7 +55,7 @@ def test_find_crop_calls_in_text_and_unterminated():
     text = 'I look. {"bbox_2d": [1, 2, 30, 40]} then {"note": 1} and {"bbox_2d": [5, 5, 9'
     calls = find_crop_calls(text, FRAME)
     assert [c.verdict for c in calls] == [Verdict.OK, Verdict.UNTERMINATED]
-    assert text[calls[0].start:calls[0].end] == calls[0].raw
+    assert text[calls[0].start : calls[0].end] == calls[0].raw
     assert calls[0].box == (1.0, 2.0, 30.0, 40.0)
 
 
@@ -78,8 +78,13 @@ def test_no_exception_escapes_on_arbitrary_text(s):
     closed_call_since(s, max(0, len(s) - 3), FRAME)
 
 
-json_atoms = st.one_of(st.integers(-10**6, 10**6), st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=5),
-                       st.booleans(), st.none())
+json_atoms = st.one_of(
+    st.integers(-(10**6), 10**6),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=5),
+    st.booleans(),
+    st.none(),
+)
 
 
 @given(st.lists(json_atoms, max_size=6))
@@ -116,31 +121,37 @@ def test_float_boxes_round_trip(x, y):
 
 
 # -- braces and quotes inside JSON strings (hardening item 6) ----------------------------------------
-@pytest.mark.parametrize("raw", ['{"note": "}", "bbox_2d": [10, 10, 60, 60]}',
-                                 '{"bbox_2d": [10, 10, 60, 60], "note": "}"}',
-                                 '{"note": "{", "bbox_2d": [10, 10, 60, 60]}',
-                                 '{"note": "a \\" } b", "bbox_2d": [10, 10, 60, 60]}'])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        '{"note": "}", "bbox_2d": [10, 10, 60, 60]}',
+        '{"bbox_2d": [10, 10, 60, 60], "note": "}"}',
+        '{"note": "{", "bbox_2d": [10, 10, 60, 60]}',
+        '{"note": "a \\" } b", "bbox_2d": [10, 10, 60, 60]}',
+    ],
+)
 def test_a_brace_inside_a_json_string_still_gives_the_crop(raw):
     text = "I look. " + raw + " then more"
     (call,) = find_crop_calls(text, FRAME)
     assert call.ok and call.box == (10.0, 10.0, 60.0, 60.0) and call.raw == raw
-    assert closed_call_since(text[:call.end], call.end - 1, FRAME).ok  # the rollout sees it at its last `}`
-    assert closed_call_since(text[:call.end - 1], call.end - 2, FRAME) is None  # and not one token earlier
+    assert closed_call_since(text[: call.end], call.end - 1, FRAME).ok  # the rollout sees it at its last `}`
+    assert closed_call_since(text[: call.end - 1], call.end - 2, FRAME) is None  # and not one token earlier
 
 
 def test_a_stray_quote_ends_its_call_at_the_newline_with_a_verdict():
     text = 'I look {"bbox_2d: [1, 2, 30, 40]} at it\nand go on {"bbox_2d": [1, 2, 30, 40]}'
     bad, good = find_crop_calls(text, FRAME)
     assert bad.verdict is Verdict.NOT_JSON and bad.raw.endswith("at it\n") and good.ok
-    assert closed_call_since(text[:bad.end], bad.end - 1, FRAME).verdict is Verdict.NOT_JSON
+    assert closed_call_since(text[: bad.end], bad.end - 1, FRAME).verdict is Verdict.NOT_JSON
     # without a newline the string stays open: at the end of the text the call is unterminated
     (open_,) = find_crop_calls('x {"bbox_2d: [1, 2, 30, 40]} more', FRAME)
     assert open_.verdict is Verdict.UNTERMINATED
 
 
 CALLY = st.text(alphabet='{}"\\\n :,[]bbox_2d0123456789x', max_size=80)
-LITERAL = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=12) | \
-    st.sampled_from(["}", "{", '"', "\\", "}\"}", "<|im_end|>", "<|image_pad|>", '{"bbox_2d": [1, 2, 3, 4]}'])
+LITERAL = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=12) | st.sampled_from(
+    ["}", "{", '"', "\\", '}"}', "<|im_end|>", "<|image_pad|>", '{"bbox_2d": [1, 2, 3, 4]}']
+)
 
 
 @given(CALLY)
@@ -150,15 +161,21 @@ def test_every_prefix_finds_the_calls_the_finished_text_has(text):
     the prefix is the same call in the full text, with the same verdict."""
     full = [(c.start, c.end, c.verdict) for c in find_crop_calls(text, FRAME) if c.verdict is not Verdict.UNTERMINATED]
     for k in range(len(text) + 1):
-        seen = [(c.start, c.end, c.verdict) for c in find_crop_calls(text[:k], FRAME)
-                if c.verdict is not Verdict.UNTERMINATED]
+        seen = [
+            (c.start, c.end, c.verdict)
+            for c in find_crop_calls(text[:k], FRAME)
+            if c.verdict is not Verdict.UNTERMINATED
+        ]
         assert seen == [c for c in full if c[1] <= k]
     for c in find_crop_calls(text, FRAME):  # spans are exact; only a call still open at the end is unterminated
-        assert text[c.start:c.end] == c.raw and (c.verdict is not Verdict.UNTERMINATED or c.end == len(text))
+        assert text[c.start : c.end] == c.raw and (c.verdict is not Verdict.UNTERMINATED or c.end == len(text))
 
 
-@given(st.text(alphabet='{}"\\\n :,x', max_size=20), st.dictionaries(st.text(max_size=4), LITERAL, max_size=3),
-       st.text(alphabet=" .abc\n", max_size=10))
+@given(
+    st.text(alphabet='{}"\\\n :,x', max_size=20),
+    st.dictionaries(st.text(max_size=4), LITERAL, max_size=3),
+    st.text(alphabet=" .abc\n", max_size=10),
+)
 @settings(max_examples=300, deadline=None)
 def test_a_valid_call_with_any_strings_inside_is_found_whole(prefix, extra, suffix):
     """A well-formed call holding braces, quotes, backslashes or special-token text in its strings is
@@ -173,7 +190,7 @@ def test_a_valid_call_with_any_strings_inside_is_found_whole(prefix, extra, suff
 
 
 # -- coordinate frames and the two grammars (issue 14) -------------------------------------------------
-from r3lab.core.crop_calls import CallStyle, TOOL_CLOSE, TOOL_OPEN  # noqa: E402
+from r3lab.core.crop_calls import TOOL_CLOSE, TOOL_OPEN, CallStyle  # noqa: E402
 
 STYLES = [CallStyle(c, g) for c in ("absolute", "relative") for g in ("json", "tool")]
 # non-square frames: landscape, portrait, and one whose input side is over 1000 px (coarser relative grid)
@@ -192,8 +209,15 @@ def test_the_tool_grammar_gives_every_bad_case_the_same_verdict(raw, verdict):
     assert found.verdict is verdict and found.raw == tool(raw)
 
 
-@pytest.mark.parametrize("box,verdict", [((200, 200, 300, 300), Verdict.OUTSIDE), ((10, 10, 100, 11), Verdict.TOO_THIN),
-                                         ((30, 2, 10, 40), Verdict.INVERTED), ((10, 10, 60, 50), Verdict.OK)])
+@pytest.mark.parametrize(
+    "box,verdict",
+    [
+        ((200, 200, 300, 300), Verdict.OUTSIDE),
+        ((10, 10, 100, 11), Verdict.TOO_THIN),
+        ((30, 2, 10, 40), Verdict.INVERTED),
+        ((10, 10, 60, 50), Verdict.OK),
+    ],
+)
 def test_relative_numbers_get_the_verdict_of_the_same_pixels(box, verdict):
     rel = tuple(round(v, 6) for v in FRAME.to_relative(box))
     raw = '{"bbox_2d": [' + ", ".join(repr(v) for v in rel) + "]}"
@@ -205,8 +229,10 @@ def test_tool_calls_that_are_not_zoom_calls():
     s = CallStyle(grammar="tool")
     other = f'{TOOL_OPEN}\n{{"name": "search", "arguments": {{"bbox_2d": [1, 2, 30, 40]}}}}\n{TOOL_CLOSE}'
     assert parse_crop_call(other, FRAME, style=s).verdict is Verdict.UNKNOWN_TOOL
-    assert parse_crop_call(f"{TOOL_OPEN}\n{{\"name\": \"image_zoom_in_tool\"}}\n{TOOL_CLOSE}", FRAME,
-                           style=s).verdict is Verdict.NO_BBOX
+    assert (
+        parse_crop_call(f'{TOOL_OPEN}\n{{"name": "image_zoom_in_tool"}}\n{TOOL_CLOSE}', FRAME, style=s).verdict
+        is Verdict.NO_BBOX
+    )
     text = 'bare {"bbox_2d": [1, 2, 30, 40]} is reasoning here; ' + TOOL_OPEN + '\n{"name": "image_zoom'
     (only,) = find_crop_calls(text, FRAME, style=s)
     assert only.verdict is Verdict.UNTERMINATED and only.start == text.index(TOOL_OPEN)

@@ -1,10 +1,19 @@
 """Safe file writes and numbered JSON records (r3lab.core.files)."""
+
 import os
 
 import pytest
 
-from r3lab.core.files import (FolderLock, ImportReport, atomic_write_text, file_lock, file_stem, json_lines, plain_mode,
-                              read_records)
+from r3lab.core.files import (
+    FolderLock,
+    ImportReport,
+    atomic_write_text,
+    file_lock,
+    file_stem,
+    json_lines,
+    plain_mode,
+    read_records,
+)
 
 
 def test_atomic_write_keeps_the_old_file_when_interrupted(tmp_path, monkeypatch):

@@ -2,6 +2,7 @@
 
 A stand-in job (it writes its pid and sleeps) runs through the very launcher the recipe uses (`run_jobs`, and
 torchrun for a critical job), so the tree is real but costs no training."""
+
 from __future__ import annotations
 
 import os
@@ -72,8 +73,9 @@ def start_tree(tmp_path: Path, kind: str) -> tuple[subprocess.Popen, set[int]]:
     return parent, pids
 
 
-@pytest.mark.parametrize("kind, sig", [("ddp", signal.SIGTERM), ("ddp", signal.SIGKILL), ("plain", signal.SIGKILL),
-                                       ("plain", signal.SIGINT)])
+@pytest.mark.parametrize(
+    "kind, sig", [("ddp", signal.SIGTERM), ("ddp", signal.SIGKILL), ("plain", signal.SIGKILL), ("plain", signal.SIGINT)]
+)
 def test_no_job_outlives_the_scheduler(tmp_path, kind, sig):
     parent, pids = start_tree(tmp_path, kind)
     assert pids and all(alive(p) for p in pids)
@@ -99,7 +101,8 @@ def test_a_failed_job_stops_the_others_and_names_its_log(tmp_path, monkeypatch, 
     """The other job is told to stop (SIGINT: training saves) and ends on it, not killed once the grace is over,
     also where the scheduler ignores SIGINT (started by `cmd &` in a script, or nohup): asserted by what the jobs
     record, never by the seconds a loaded machine takes."""
-    (tmp_path / "standin_fail.py").write_text(textwrap.dedent("""
+    (tmp_path / "standin_fail.py").write_text(
+        textwrap.dedent("""
         import sys, time
         from pathlib import Path
         out = Path(sys.argv[1])
@@ -114,13 +117,13 @@ def test_a_failed_job_stops_the_others_and_names_its_log(tmp_path, monkeypatch, 
         except KeyboardInterrupt:
             (out / "slow.stopped").write_text("SIGINT")
             raise
-    """))
+    """)
+    )
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]))
     before = signal.signal(signal.SIGINT, signal.SIG_IGN if sigint == "ignored" else signal.default_int_handler)
     try:
         with pytest.raises(RuntimeError, match=r"recipe job eval:bad failed \(exit 1\); its log is .*eval_bad\.log"):
-            run_jobs({"eval:slow": (), "eval:bad": ()}, lambda j: False, tmp_path, "standin_fail", 2,
-                     progress=False)
+            run_jobs({"eval:slow": (), "eval:bad": ()}, lambda j: False, tmp_path, "standin_fail", 2, progress=False)
     finally:
         signal.signal(signal.SIGINT, before)
     assert (tmp_path / "slow.stopped").read_text() == "SIGINT"  # it was stopped, not waited for or killed

@@ -1,4 +1,5 @@
 """Children that end with their parent: the guards one by one (the whole job tree: tests/core/test_jobs.py)."""
+
 import os
 import signal
 import subprocess
@@ -28,11 +29,15 @@ def test_a_child_whose_parent_is_already_gone_ends_at_once():
 @LINUX
 def test_a_child_ends_when_its_parent_is_killed(tmp_path):
     # the parent starts a sleeper that asked to die with it, passes on its pid, and is then killed outright
-    (tmp_path / "sleeper.py").write_text("import os, sys, time\nfrom r3lab.core.procs import die_with_parent\n"
-                                         "die_with_parent(parent=int(sys.argv[1]))\nprint(os.getpid(), flush=True)\n"
-                                         "time.sleep(120)\n")
-    code = (f"import os, subprocess, sys; subprocess.Popen([sys.executable, {str(tmp_path / 'sleeper.py')!r}, "
-            "str(os.getpid())]).wait()")
+    (tmp_path / "sleeper.py").write_text(
+        "import os, sys, time\nfrom r3lab.core.procs import die_with_parent\n"
+        "die_with_parent(parent=int(sys.argv[1]))\nprint(os.getpid(), flush=True)\n"
+        "time.sleep(120)\n"
+    )
+    code = (
+        f"import os, subprocess, sys; subprocess.Popen([sys.executable, {str(tmp_path / 'sleeper.py')!r}, "
+        "str(os.getpid())]).wait()"
+    )
     parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     child = int(parent.stdout.readline())
     parent.kill()
@@ -51,8 +56,9 @@ def _running(pid: int) -> bool:
 
 
 def test_stop_kills_what_ignores_its_signal_within_the_grace():
-    code = ("import signal, time; signal.signal(signal.SIGINT, signal.SIG_IGN); print('ready', flush=True); "
-            "time.sleep(120)")
+    code = (
+        "import signal, time; signal.signal(signal.SIGINT, signal.SIG_IGN); print('ready', flush=True); time.sleep(120)"
+    )
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, start_new_session=True)
     proc.stdout.readline()
     t0 = time.monotonic()

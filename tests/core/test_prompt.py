@@ -1,4 +1,5 @@
 """The prompt: system turn, instruction, where the question goes, and text that may never act as a control token."""
+
 import pytest
 
 from r3lab.core.prompt import INSTRUCTION, PromptConfig, check_plain_text, control_text_in

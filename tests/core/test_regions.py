@@ -45,8 +45,12 @@ def test_zoom_rule_official_thresholds():
 
 
 @given(
-    st.integers(50, 3000), st.integers(50, 3000),
-    st.floats(0, 1), st.floats(0, 1), st.floats(0, 1), st.floats(0, 1),
+    st.integers(50, 3000),
+    st.integers(50, 3000),
+    st.floats(0, 1),
+    st.floats(0, 1),
+    st.floats(0, 1),
+    st.floats(0, 1),
 )
 @settings(max_examples=200, deadline=None)
 def test_coordinate_round_trip_within_one_pixel(W, H, a, b, c, d):
@@ -95,7 +99,6 @@ def test_crop_and_zoom_rejects_degenerate_box():
         crop_and_zoom(Image.new("RGB", (448, 336)), (10, 10, 10.1, 20), VIEW)
 
 
-
 def test_iou():
     assert box_iou((0, 0, 10, 10), (0, 0, 10, 10)) == 1.0
     assert box_iou((0, 0, 10, 10), (10, 10, 20, 20)) == 0.0
@@ -103,11 +106,18 @@ def test_iou():
     assert box_iou((0, 0, 0, 0), (0, 0, 0, 0)) == 0.0
 
 
-@pytest.mark.parametrize("kw,field", [(dict(max_pixels=0), "max_pixels"), (dict(min_pixels=0), "min_pixels"),
-                                      (dict(crop_max_pixels=10), "crop_max_pixels"), (dict(factor=0), "factor"),
-                                      (dict(max_pixels=12544.5), "max_pixels"),
-                                      (dict(max_aspect=float("nan")), "max_aspect"),
-                                      (dict(max_aspect=0.5), "max_aspect")])
+@pytest.mark.parametrize(
+    "kw,field",
+    [
+        (dict(max_pixels=0), "max_pixels"),
+        (dict(min_pixels=0), "min_pixels"),
+        (dict(crop_max_pixels=10), "crop_max_pixels"),
+        (dict(factor=0), "factor"),
+        (dict(max_pixels=12544.5), "max_pixels"),
+        (dict(max_aspect=float("nan")), "max_aspect"),
+        (dict(max_aspect=0.5), "max_aspect"),
+    ],
+)
 def test_a_view_out_of_range_is_refused_naming_the_field(kw, field):
     """Before: max_pixels=0 or factor=0 divided by zero deep in smart-resize; crop_max_pixels=10 made crops silently."""
     with pytest.raises(ValueError, match=rf"^ViewConfig\..*{field} = .* (is|are) not allowed"):

@@ -81,13 +81,14 @@ def test_batch_positions_with_padding_matches_get_rope_index():
     policy = tiny_policy()
     rows = [_row(policy, LAYOUTS[1]), _row(policy, LAYOUTS[2])]
     width = max(len(r[0]) for r in rows)
-    pos = batch_positions([r[0] for r in rows], [r[1] for r in rows], policy.image_token_id, policy.merge_size,
-                          width, left_pad=True)
+    pos = batch_positions(
+        [r[0] for r in rows], [r[1] for r in rows], policy.image_token_id, policy.merge_size, width, left_pad=True
+    )
     ids = torch.full((2, width), 0)
     mask = torch.zeros(2, width, dtype=torch.long)
     for b, (r, _) in enumerate(rows):
-        ids[b, width - len(r):] = torch.tensor(r)
-        mask[b, width - len(r):] = 1
+        ids[b, width - len(r) :] = torch.tensor(r)
+        mask[b, width - len(r) :] = 1
     grids = torch.tensor([g for r in rows for g in r[1]])
     ref, _ = policy.model.model.get_rope_index(ids, (ids == policy.image_token_id).int(), grids, attention_mask=mask)
     assert torch.equal(pos * mask, ref * mask)

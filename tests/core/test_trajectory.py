@@ -4,16 +4,30 @@ import pytest
 import torch
 
 from r3lab.core.crop_calls import CropCall, Verdict
-from r3lab.core.trajectory import CropEvent, ENV, IMAGE, MODEL, Piece, Trajectory
+from r3lab.core.trajectory import ENV, IMAGE, MODEL, CropEvent, Piece, Trajectory
 from r3lab.testing import tiny_policy, toy_image
 
 
 def make(policy, crops=((10, 10, 40, 40),), note=True):
-    t = Trajectory.start(toy_image(), "What colour is the small mark on the red circle?", policy.view, policy.prompt,
-                         answers=["yellow"], gt_boxes=[(45, 34, 157, 151)], family="read_one", sample_id="s0")
+    t = Trajectory.start(
+        toy_image(),
+        "What colour is the small mark on the red circle?",
+        policy.view,
+        policy.prompt,
+        answers=["yellow"],
+        gt_boxes=[(45, 34, 157, 151)],
+        family="read_one",
+        sample_id="s0",
+    )
     for k, box in enumerate(crops):
-        t.pieces.append(Piece(MODEL, f'<think>step {k} {{"bbox_2d": [{box[0]}, {box[1]}, {box[2]}, {box[3]}]}}',
-                              logprobs=None, tag="reasoning"))
+        t.pieces.append(
+            Piece(
+                MODEL,
+                f'<think>step {k} {{"bbox_2d": [{box[0]}, {box[1]}, {box[2]}, {box[3]}]}}',
+                logprobs=None,
+                tag="reasoning",
+            )
+        )
         t.add_crop(box, policy.view)
     if note:
         t.pieces.append(Piece(MODEL, '{"bbox_2d": [1, 2, 3]}'))
@@ -36,7 +50,7 @@ def test_masks_follow_piece_kinds(crops):
             assert not m  # image tokens are never in the loss
     note_ids = [p.ids for p in t.pieces if p.kind == ENV and p.tag == "note"][0]
     start = t.input_ids().index(note_ids[0], sum(len(p.ids) for p in t.pieces[:-3]))
-    assert not mask[start:start + len(note_ids)].any()  # env_text notes are never in the loss
+    assert not mask[start : start + len(note_ids)].any()  # env_text notes are never in the loss
     labels = t.labels()
     assert torch.equal(labels[mask], torch.tensor(ids)[mask]) and (labels[~mask] == -100).all()
     assert len(t.crops) == len(crops)
@@ -116,6 +130,7 @@ def test_an_image_of_impossible_aspect_names_the_sample():
     from PIL import Image
 
     policy = tiny_policy()
-    with pytest.raises(ValueError,
-                       match=r"^sample 'thin': its 1x400 image cannot be shown .*aspect ratio.*crop or pad"):
+    with pytest.raises(
+        ValueError, match=r"^sample 'thin': its 1x400 image cannot be shown .*aspect ratio.*crop or pad"
+    ):
         Trajectory.start(Image.new("RGB", (1, 400)), "q?", policy.view, policy.prompt, sample_id="thin")

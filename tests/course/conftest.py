@@ -1,4 +1,5 @@
 """Shared by the page and JupyterLab browser tests: one small notebook executed by the runner, as lessons are."""
+
 import nbformat
 import pytest
 

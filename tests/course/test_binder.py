@@ -3,6 +3,7 @@
 The static checks are instant. `make routes` runs binder/verify.sh: a fresh venv from binder/ alone, postBuild,
 `pip check`, every lesson in smoke mode through that environment's papermill (tests/course/test_routes.py).
 """
+
 import re
 from pathlib import Path
 
@@ -34,7 +35,7 @@ def test_binder_folder_follows_the_buildpack_rules():
     assert "environment.yml" not in names and "runtime.txt" in names
     assert re.fullmatch(r"python-3\.11\s*", (BINDER / "runtime.txt").read_text())
     if "start" in names:
-        assert (BINDER / "start").read_text().rstrip().endswith('exec "$@"'), "binder/start must end with exec \"$@\""
+        assert (BINDER / "start").read_text().rstrip().endswith('exec "$@"'), 'binder/start must end with exec "$@"'
     post = (BINDER / "postBuild").read_text().splitlines()
     assert post[0] == "#!/bin/bash" and "set -e" in post[:5]
     body = [ln.strip() for ln in post if ln.strip() and not ln.startswith("#")]
@@ -56,8 +57,9 @@ def test_requirements_are_pinned_and_cover_the_package():
     for req in course_requirements():
         name = canonicalize_name(req.name)
         assert name in pinned, f"{name} (pyproject) is missing from binder/requirements.txt; postBuild uses --no-deps"
-        assert req.specifier.contains(pinned[name].split("+")[0], prereleases=True), \
+        assert req.specifier.contains(pinned[name].split("+")[0], prereleases=True), (
             f"binder/requirements.txt pins {name}=={pinned[name]}, outside pyproject's {req}"
+        )
 
 
 def course_requirements() -> list:

@@ -1,4 +1,5 @@
 """Every exercise check passes a right answer and says what is wrong with a wrong one."""
+
 import json
 from types import SimpleNamespace
 
@@ -53,8 +54,9 @@ def _scripted_group():
     ref = [p.text for p in sample.rationale if p.kind == "model_text"]
     wrong = ref[:-1] + [ref[-1].replace(f"<answer>{sample.answer}</answer>", "<answer>purple</answer>")]
     scripts = [ref, wrong, [f"<think>I can tell.</think><answer>{sample.answer}</answer><|im_end|>"]]
-    group = r3lab.rollout(policy, [sample], r3lab.RolloutConfig(group_size=3, max_new_tokens=96), scripts=scripts,
-                          progress=False)
+    group = r3lab.rollout(
+        policy, [sample], r3lab.RolloutConfig(group_size=3, max_new_tokens=96), scripts=scripts, progress=False
+    )
     return group, ["crop + right", "crop + wrong", "no crop + right"]
 
 
@@ -124,8 +126,9 @@ def test_20_1_frozen_vision(capsys):
 
 
 def _log(rows, grad_accum=1, resumed_at=None, **settings):
-    return MetricLog(rows, settings={"grad_accum": grad_accum, "seed": 0, "out_dir": "", **settings},
-                     resumed_at=resumed_at)
+    return MetricLog(
+        rows, settings={"grad_accum": grad_accum, "seed": 0, "out_dir": "", **settings}, resumed_at=resumed_at
+    )
 
 
 def test_20_2_gradient_accumulation(capsys):
@@ -135,9 +138,11 @@ def test_20_2_gradient_accumulation(capsys):
     other = _log([{"step": 1, "loss": 2.0}, {"step": 2, "loss": 1.4}, {"step": 3, "loss": 1.1}], grad_accum=2)
     ok, out = _verdict(capsys, "20.2", one, other)
     assert not ok and "change only grad_accum" in out
-    for a, b, said in ((one, one, "both logs are of runs with grad_accum = 1"),  # the lesson's log twice
-                       (one, _log(two.rows, seed=1, grad_accum=2), "differ in seed too"),
-                       (one.rows, two.rows, "the MetricLog train_sft returned")):
+    for a, b, said in (
+        (one, one, "both logs are of runs with grad_accum = 1"),  # the lesson's log twice
+        (one, _log(two.rows, seed=1, grad_accum=2), "differ in seed too"),
+        (one.rows, two.rows, "the MetricLog train_sft returned"),
+    ):
         ok, out = _verdict(capsys, "20.2", a, b)
         assert not ok and said in out, out
 
@@ -185,15 +190,24 @@ def test_20_4_control_only(capsys):
 
 
 def _summary(**pointing):
-    return {"methods": {m: {"pointing_game": v, "deletion_auc": 0.2, "insertion_auc": 0.5, "n": 10}
-                        for m, v in pointing.items()}}
+    return {
+        "methods": {
+            m: {"pointing_game": v, "deletion_auc": 0.2, "insertion_auc": 0.5, "n": 10} for m, v in pointing.items()
+        }
+    }
 
 
 def _records(points):
     """Records whose attention pointing game is `points` (0/1 per crop), other methods fixed."""
-    return [SimpleNamespace(faithfulness={"attention": {"pointing_game": p, "deletion_auc": 0.2, "insertion_auc": 0.5},
-                                          "random": {"pointing_game": 0.05, "deletion_auc": 0.25,
-                                                     "insertion_auc": 0.4}}) for p in points]
+    return [
+        SimpleNamespace(
+            faithfulness={
+                "attention": {"pointing_game": p, "deletion_auc": 0.2, "insertion_auc": 0.5},
+                "random": {"pointing_game": 0.05, "deletion_auc": 0.25, "insertion_auc": 0.4},
+            }
+        )
+        for p in points
+    ]
 
 
 def test_45_1_interval_by_hand(capsys):
@@ -240,8 +254,13 @@ def test_45_4_first_layer_attention(capsys):
 
 
 def _fam(acc, iou=0.8, lo=None, hi=None, crop_rate=1.0):
-    return {"accuracy": acc, "crop_iou": iou, "crop_iou_lo": iou - 0.01 if lo is None else lo,
-            "crop_iou_hi": iou + 0.01 if hi is None else hi, "crop_rate": crop_rate}
+    return {
+        "accuracy": acc,
+        "crop_iou": iou,
+        "crop_iou_lo": iou - 0.01 if lo is None else lo,
+        "crop_iou_hi": iou + 0.01 if hi is None else hi,
+        "crop_rate": crop_rate,
+    }
 
 
 def test_50_1_iou_without_region(capsys):
@@ -254,8 +273,13 @@ def test_50_1_iou_without_region(capsys):
 
 
 def test_50_2_gain_in_numbers(capsys):
-    card = {"rows": {"sft": {"read_one": _fam(0.80, 0.82)}, "sft_rgrpo": {"read_one": _fam(0.96, 0.83)},
-                     "oracle": {"read_one": _fam(0.81, 0.92)}}}
+    card = {
+        "rows": {
+            "sft": {"read_one": _fam(0.80, 0.82)},
+            "sft_rgrpo": {"read_one": _fam(0.96, 0.83)},
+            "oracle": {"read_one": _fam(0.81, 0.92)},
+        }
+    }
     assert _verdict(capsys, "50.2", card, read_gain=16, iou_change=0.01, oracle_gap=1)[0]
     ok, out = _verdict(capsys, "50.2", card, read_gain=0.16, iou_change=0.01, oracle_gap=1)
     assert not ok and "read_gain = 0.160 is off (in points" in out
@@ -322,8 +346,10 @@ def test_40_1_attention_in_box(capsys, explained):
 
 def test_40_2_top_cells_shared(capsys, explained):
     r = explained[0]
-    tops = [set(r.map(m, "box").reshape(-1).argsort(descending=True)[:5].tolist())
-            for m in ("integrated_gradients", "patching")]
+    tops = [
+        set(r.map(m, "box").reshape(-1).argsort(descending=True)[:5].tolist())
+        for m in ("integrated_gradients", "patching")
+    ]
     assert _verdict(capsys, "40.2", r, len(tops[0] & tops[1]))[0]
     ok, out = _verdict(capsys, "40.2", r, len(tops[0] & tops[1]) + 1)
     assert not ok and "overlap of the two top fives" in out
@@ -384,16 +410,33 @@ def test_60_3_iou_and_giou(capsys):
 
 def test_60_4_larger_group(capsys, tmp_path):
     path = tmp_path / "trl.json"
-    path.write_text(json.dumps({"setting": {"group_size": 8, "prompts": 2}, "r3lab": {"model_tokens": 100},
-                                "trl": {"model_tokens": 100}, "tokens_per_s_ratio": 3.1}))
+    path.write_text(
+        json.dumps(
+            {
+                "setting": {"group_size": 8, "prompts": 2},
+                "r3lab": {"model_tokens": 100},
+                "trl": {"model_tokens": 100},
+                "tokens_per_s_ratio": 3.1,
+            }
+        )
+    )
     assert _verdict(capsys, "60.4", path, group=8)[0]
     ok, out = _verdict(capsys, "60.4", path, group=4)
     assert not ok and "run it with --group 4" in out
 
 
 def _rows(rates, acc_crop=0.8):  # a mean over no answers is NaN, as crop_behaviour writes it
-    return [{"step": i, "crop_rate": r, "crops": r, "crop_iou": 0.5 if r else float("nan"), "accuracy": 0.75,
-             "accuracy_crop": acc_crop if r else float("nan")} for i, r in enumerate(rates)]
+    return [
+        {
+            "step": i,
+            "crop_rate": r,
+            "crops": r,
+            "crop_iou": 0.5 if r else float("nan"),
+            "accuracy": 0.75,
+            "accuracy_crop": acc_crop if r else float("nan"),
+        }
+        for i, r in enumerate(rates)
+    ]
 
 
 def test_70_1_metrics_without_pixels(capsys):
@@ -445,16 +488,20 @@ def test_00_2_larger_view(capsys, tmp_path):
     again = r3lab.load_dataset(folder, view=r3lab.ViewConfig(max_pixels=224 * 224))
     ok, out = _verdict(capsys, "00.2", samples[0], again[0])
     assert ok and "in twice the pixels" in out
-    for a, b, said in (((0, 0, 1, 1), (0, 0, 2, 2), "not boxes"),  # typed numbers that double: no work done
-                       (samples[0], samples[0], "load the dataset again with the larger view"),
-                       (samples[0], again[1], "two samples")):
+    for a, b, said in (
+        ((0, 0, 1, 1), (0, 0, 2, 2), "not boxes"),  # typed numbers that double: no work done
+        (samples[0], samples[0], "load the dataset again with the larger view"),
+        (samples[0], again[1], "two samples"),
+    ):
         ok, out = _verdict(capsys, "00.2", a, b)
         assert not ok and said in out, out
 
 
 def test_00_3_which_filter(capsys):
-    report = SimpleNamespace(removed={"region_validity": ["a-bad"], "coherence": []},
-                             removed_ids=lambda f: {"region_validity": ["a-bad"], "coherence": []}[f])
+    report = SimpleNamespace(
+        removed={"region_validity": ["a-bad"], "coherence": []},
+        removed_ids=lambda f: {"region_validity": ["a-bad"], "coherence": []}[f],
+    )
     assert _verdict(capsys, "00.3", report, "a-bad", "region_validity")[0]
     ok, out = _verdict(capsys, "00.3", report, "a-bad", "coherence")
     assert not ok and "removed by region_validity" in out
@@ -473,8 +520,13 @@ def _rollout_one(script, **cfg):
 
     policy = tiny_policy()
     sample = r3lab.build_samples(1, seed=0, families=["read_one"], view=policy.view, progress=False)[0]
-    (traj,) = r3lab.rollout(policy, [sample], r3lab.RolloutConfig(group_size=1, greedy=True, max_new_tokens=48,
-                                                                  **cfg), scripts=[script], progress=False)
+    (traj,) = r3lab.rollout(
+        policy,
+        [sample],
+        r3lab.RolloutConfig(group_size=1, greedy=True, max_new_tokens=48, **cfg),
+        scripts=[script],
+        progress=False,
+    )
     return policy, sample, traj
 
 
@@ -518,8 +570,10 @@ def test_10_4_greedy_group(capsys):
 
 
 def test_10_5_reprefill_grows(capsys):
-    curve = [{"px": 448, "crops": 1, "reuse_s": 1.0, "reprefill_s": 1.2},
-             {"px": 448, "crops": 3, "reuse_s": 1.5, "reprefill_s": 3.0}]
+    curve = [
+        {"px": 448, "crops": 1, "reuse_s": 1.0, "reprefill_s": 1.2},
+        {"px": 448, "crops": 3, "reuse_s": 1.5, "reprefill_s": 3.0},
+    ]
     assert _verdict(capsys, "10.5", curve)[0]
     ok, out = _verdict(capsys, "10.5", list(reversed([{**r, "crops": 4 - r["crops"]} for r in curve])))
     assert not ok and "the ratio went" in out
@@ -527,21 +581,28 @@ def test_10_5_reprefill_grows(capsys):
 
 def _audit_rows(k=5, majority=0.1, pass_at_k=0.3, c=0.2, **more):
     """A live audit's read_one row as `run_audit` writes it (chance levels included)."""
-    row = {"chance": c, "accuracy": 0.9, "acc_majority_no_crop": majority, "acc_majority_no_crop_chance": c,
-           "pass_at_k_no_crop": pass_at_k, "pass_at_k_no_crop_chance": 1 - (1 - c) ** k,
-           "acc_format_only_chance": c, "acc_dummy_crop": 0.0}
+    row = {
+        "chance": c,
+        "accuracy": 0.9,
+        "acc_majority_no_crop": majority,
+        "acc_majority_no_crop_chance": c,
+        "pass_at_k_no_crop": pass_at_k,
+        "pass_at_k_no_crop_chance": 1 - (1 - c) ** k,
+        "acc_format_only_chance": c,
+        "acc_dummy_crop": 0.0,
+    }
     return {"read_one": {**row, **more}}
 
 
 def test_47_1_majority_against_pass_at_k(capsys):
     res = SimpleNamespace(rows=_audit_rows())
-    ok, out = _verdict(capsys, "47.1", res, 1 - 0.8 ** 5, above_chance=False)
+    ok, out = _verdict(capsys, "47.1", res, 1 - 0.8**5, above_chance=False)
     assert ok and "pass@k 0.30 against its chance 0.67" in out
     ok, out = _verdict(capsys, "47.1", res, 0.2 * 5, above_chance=False)  # five tries are not five times the chance
     assert not ok and "is not pass@5's chance level" in out
-    ok, out = _verdict(capsys, "47.1", res, 1 - 0.8 ** 5, above_chance=True)
+    ok, out = _verdict(capsys, "47.1", res, 1 - 0.8**5, above_chance=True)
     assert not ok and "look again" in out
-    ok, out = _verdict(capsys, "47.1", _audit_rows(k=3), 1 - 0.8 ** 3, above_chance=False)  # the lesson's k
+    ok, out = _verdict(capsys, "47.1", _audit_rows(k=3), 1 - 0.8**3, above_chance=False)  # the lesson's k
     assert not ok and "raise k to 5" in out
 
 
@@ -550,8 +611,14 @@ def _question(right, answer, family="read_one"):
 
 
 def test_47_2_right_without_pixels(capsys):
-    qs = [_question(True, "vertical"), _question(True, "vertical"), _question(False, "no"), _question(False, None),
-          _question(False, "vertical"), _question(True, "yes", family="compare_two")]
+    qs = [
+        _question(True, "vertical"),
+        _question(True, "vertical"),
+        _question(False, "no"),
+        _question(False, None),
+        _question(False, "vertical"),
+        _question(True, "yes", family="compare_two"),
+    ]
     res = SimpleNamespace(rows=_audit_rows(), questions=qs)  # 5 read_one questions: a guess gets 1.0 right
     ok, out = _verdict(capsys, "47.2", res, 2, more_than_chance=True)
     assert ok and "2 of 5 right, a guess 1.0; its most frequent answer 'vertical' (3 of 5)" in out
@@ -575,8 +642,11 @@ def test_47_3_grey_against_dummy(capsys):
 
 def test_47_4_log_against_model(capsys, tmp_path):
     path = tmp_path / "results.json"
-    path.write_text(json.dumps({"policy": None, "rows": {"all": {"accuracy": 1.0, "crop_rate": 0.75, "crop_iou": 0.7,
-                                                                 "tokens": None}}}))
+    path.write_text(
+        json.dumps(
+            {"policy": None, "rows": {"all": {"accuracy": 1.0, "crop_rate": 0.75, "crop_iou": 0.7, "tokens": None}}}
+        )
+    )
     ok, out = _verdict(capsys, "47.4", path, ["accuracy", "crop_iou"], ["acc_format_only", "attn_in_region"])
     assert ok and "from the log: accuracy 1.00, crop_iou 0.70" in out
     ok, out = _verdict(capsys, "47.4", path, ["accuracy", "acc_format_only"], ["acc_dummy_crop", "tool_only"])

@@ -2,6 +2,7 @@
 docs/colab.md; nothing happens where r3lab imports; one line says what to install where it does not and the kernel
 is not Colab's. Its install branch (clone, `pip install -e .[course]`, import without a restart) runs in a fresh
 environment in `make routes` (routes/colab.sh), never here: it would reinstall this checkout's environment."""
+
 import json
 import os
 import re
@@ -47,17 +48,35 @@ def test_the_cell_does_nothing_where_r3lab_imports(tmp_path, monkeypatch):
 def test_without_r3lab_outside_colab_it_says_what_to_install(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("R3LAB_REPO", "PYTHONPATH")}
     # -S: no site-packages, so r3lab does not import (this kernel's Python without the course installed)
-    out = subprocess.run([sys.executable, "-S", "-c", colab.SETUP_CELL], capture_output=True, text=True, cwd=tmp_path,
-                         env=env, timeout=HANG_S)
+    out = subprocess.run(
+        [sys.executable, "-S", "-c", colab.SETUP_CELL],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=HANG_S,
+    )
     assert out.returncode == 1 and not list(tmp_path.iterdir())
     last = out.stderr.strip().splitlines()[-1]
     assert last.startswith("ModuleNotFoundError: r3lab is not installed in this kernel: pip install 'r3lab[course]'")
 
 
 def test_fill_notebook_inserts_once_and_keeps_the_rest():
-    nb = {"cells": [{"cell_type": "markdown", "metadata": {}, "source": ["# t"]},
-                    {"cell_type": "code", "metadata": {"tags": ["parameters"]}, "source": ["x: int = 1  # x, 0..9"],
-                     "outputs": [], "execution_count": None}], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    nb = {
+        "cells": [
+            {"cell_type": "markdown", "metadata": {}, "source": ["# t"]},
+            {
+                "cell_type": "code",
+                "metadata": {"tags": ["parameters"]},
+                "source": ["x: int = 1  # x, 0..9"],
+                "outputs": [],
+                "execution_count": None,
+            },
+        ],
+        "metadata": {},
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
     once = colab.fill_notebook(json.dumps(nb))
     cells = json.loads(once)["cells"]
     assert [colab.is_setup_cell(c) for c in cells] == [False, True, False] and cells[2] == nb["cells"][1]

@@ -1,6 +1,7 @@
 """What lesson 50 says about a replication table (`r3lab.course.evidence.looking_and_reading`): each number labelled
 with the family it covers, and where the SFT stopped drawn from its checks, never a bar it overshot; the floor read
 through the one recipe reader, so the card's format-1 results and a run's format-2 ones say the same."""
+
 import json
 
 from r3lab.course.evidence import looking_and_reading, sft_stop
@@ -32,4 +33,5 @@ def test_a_run_without_a_floor_says_nothing_about_one():
     assert "floor of 65 %" in sft_stop({"rows": card["rows"], "config": run})
     assert sft_stop({"rows": card["rows"], "config": run}).endswith(
         f"reads {card['rows']['sft']['read_one']['accuracy']:.1%}: the floor is where training may stop, not where the "
-        "model stopped.")
+        "model stopped."
+    )

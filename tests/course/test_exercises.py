@@ -1,5 +1,6 @@
 """Every lesson's exercises in the one form: difficulty, minutes, hardware, a check a student runs, an expected output
 from the solutions' default run; every check called in an exercise exists and is tested right and wrong."""
+
 import json
 
 import pytest
@@ -27,10 +28,15 @@ def test_every_exercise_states_difficulty_time_hardware_check_and_expected_outpu
 def test_expected_outputs_come_from_a_solutions_run(tmp_path):
     path = tmp_path / "expected.json"
     run = tmp_path / "results.json"
-    run.write_text(json.dumps([
-        {"name": "20_sft", "ok": True, "parameters": {}, "numbers": {"expected_20_1": "loss 0.3", "other": 1}},
-        {"name": "30_rgrpo", "ok": True, "parameters": {"smoke": True}, "numbers": {"expected_30_1": "tiny"}},
-        {"name": "40_explain_crops", "ok": False, "parameters": {}, "numbers": {"expected_40_1": "broken"}}]))
+    run.write_text(
+        json.dumps(
+            [
+                {"name": "20_sft", "ok": True, "parameters": {}, "numbers": {"expected_20_1": "loss 0.3", "other": 1}},
+                {"name": "30_rgrpo", "ok": True, "parameters": {"smoke": True}, "numbers": {"expected_30_1": "tiny"}},
+                {"name": "40_explain_crops", "ok": False, "parameters": {}, "numbers": {"expected_40_1": "broken"}},
+            ]
+        )
+    )
     assert ex.record_expected(run, path) == {"20.1": "loss 0.3"}  # smoke runs and failures record nothing
     assert ex.expected("20.1", path) == "loss 0.3" and "make solutions" in ex.expected("30.1", path)
 

@@ -6,6 +6,7 @@ live ipywidget even when CI is set). The test runs every cell from the Run menu,
 player's slider and checks that the kernel answered: readout, image and highlighted text all move.
 Playwright never downloads a browser here: it launches /usr/bin/chromium (apt package `chromium`).
 """
+
 import json
 import os
 import shutil
@@ -30,8 +31,16 @@ pytestmark = pytest.mark.browser
 
 CHROMIUM = Path(os.environ.get("R3LAB_CHROMIUM", "/usr/bin/chromium"))
 # Known to work on this machine's closed network: no background connections, no GPU, a fresh profile.
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 NOTEBOOK = "40_explain_crops.ipynb"
 RUN_TIMEOUT_S = HANG_S  # the whole notebook in smoke mode (about 30 s alone; several times that on a busy machine)
 
@@ -74,22 +83,41 @@ def lab(tmp_path_factory):
     ensure_kernel("r3lab")
     # Render every cell (JupyterLab 4 virtualises long notebooks by default) and skip the news toast.
     settings = tmp / "settings"
-    for ext, body in [("notebook-extension/tracker", {"windowingMode": "none"}),
-                      ("apputils-extension/notification", {"fetchNews": "false", "checkForUpdates": False})]:
+    for ext, body in [
+        ("notebook-extension/tracker", {"windowingMode": "none"}),
+        ("apputils-extension/notification", {"fetchNews": "false", "checkForUpdates": False}),
+    ]:
         f = settings / "@jupyterlab" / f"{ext}.jupyterlab-settings"
         f.parent.mkdir(parents=True, exist_ok=True)
         f.write_text(json.dumps(body))
     port, token = _free_port(), uuid.uuid4().hex
     # Live widgets although CI is set; Jupyter's user dirs in tmp (kernels still come from sys.prefix).
-    environ = {**os.environ, "R3LAB_WIDGETS": "1", "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"),
-               "JUPYTER_CONFIG_DIR": str(tmp / "config"), "JUPYTER_DATA_DIR": str(tmp / "data"),
-               "JUPYTER_RUNTIME_DIR": str(tmp / "runtime"), "IPYTHONDIR": str(tmp / "ipython")}
-    cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1",
-           f"--ServerApp.port={port}", "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}",
-           f"--ServerApp.root_dir={root}", f"--LabApp.user_settings_dir={settings}",
-           f"--LabApp.workspaces_dir={tmp / 'workspaces'}", "--MappingKernelManager.default_kernel_name=r3lab",
-           "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate", "--LabApp.extension_manager=readonly",
-           "--ServerApp.terminals_enabled=False"]
+    environ = {
+        **os.environ,
+        "R3LAB_WIDGETS": "1",
+        "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"),
+        "JUPYTER_CONFIG_DIR": str(tmp / "config"),
+        "JUPYTER_DATA_DIR": str(tmp / "data"),
+        "JUPYTER_RUNTIME_DIR": str(tmp / "runtime"),
+        "IPYTHONDIR": str(tmp / "ipython"),
+    }
+    cmd = [
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        "--no-browser",
+        "--ServerApp.ip=127.0.0.1",
+        f"--ServerApp.port={port}",
+        "--ServerApp.port_retries=0",
+        f"--IdentityProvider.token={token}",
+        f"--ServerApp.root_dir={root}",
+        f"--LabApp.user_settings_dir={settings}",
+        f"--LabApp.workspaces_dir={tmp / 'workspaces'}",
+        "--MappingKernelManager.default_kernel_name=r3lab",
+        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        "--LabApp.extension_manager=readonly",
+        "--ServerApp.terminals_enabled=False",
+    ]
     if os.geteuid() == 0:  # CI runs as root
         cmd.append("--allow-root")
     log = open(tmp / "jupyter.log", "w")
@@ -132,8 +160,12 @@ def browser(tmp_path_factory):
     profile = tmp_path_factory.mktemp("chromium-profile")
     with sync_playwright() as pw:
         ctx = pw.chromium.launch_persistent_context(
-            str(profile), executable_path=str(CHROMIUM), headless=True, args=FLAGS,
-            viewport={"width": 1400, "height": 1000})
+            str(profile),
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=FLAGS,
+            viewport={"width": 1400, "height": 1000},
+        )
         try:
             yield ctx
         finally:
@@ -181,7 +213,9 @@ def test_step_player_renders_and_follows_the_slider(lab, browser):
                  const err = outs.find(t => t.includes('Traceback (most recent call last)'));
                  if (err) return 'error: ' + err;
                  return outs.some(t => t.includes('all checks passed')) ? 'ok' : false;
-               }""", timeout=RUN_TIMEOUT_S * 1000).json_value()
+               }""",
+            timeout=RUN_TIMEOUT_S * 1000,
+        ).json_value()
         assert done == "ok", done
 
         player = page.locator(".r3lab-step-player")
@@ -239,9 +273,11 @@ def test_an_executed_notebook_opens_whole_untrusted(lab, browser, executed):
     try:
         page.goto(f"{base}/lab/tree/executed.ipynb?token={token}", wait_until="domcontentloaded", timeout=WAIT_MS)
         page.wait_for_selector(".jp-NotebookPanel .jp-OutputArea-output", timeout=WAIT_MS)
-        page.wait_for_function("() => [...document.querySelectorAll('.jp-OutputArea-output img')].length >= 2 && "
-                               "[...document.querySelectorAll('.jp-OutputArea-output img')].every(i => i.complete)",
-                               timeout=WAIT_MS)
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('.jp-OutputArea-output img')].length >= 2 && "
+            "[...document.querySelectorAll('.jp-OutputArea-output img')].every(i => i.complete)",
+            timeout=WAIT_MS,
+        )
         state = page.evaluate(_LAB_FIGURES)
         page.screenshot(path=str(tmp / "executed-untrusted.png"), full_page=True)
         shown = [i for i in state["imgs"] if i["w"] > 0]

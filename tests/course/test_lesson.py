@@ -9,12 +9,23 @@ from r3lab.course.runner import find_notebooks
 
 
 def test_smoke_mode_swaps_in_the_small_sizes_and_nothing_else():
-    full = sizes("30_rgrpo", False, n_train=400, n_eval=16, steps=20, batch_size=16, group_size=4, sft_steps=100,
-                 max_new_tokens=64, shown=4)
+    full = sizes(
+        "30_rgrpo",
+        False,
+        n_train=400,
+        n_eval=16,
+        steps=20,
+        batch_size=16,
+        group_size=4,
+        sft_steps=100,
+        max_new_tokens=64,
+        shown=4,
+    )
     small = sizes("30_rgrpo", True, **vars(full))
     assert vars(full)["steps"] == 20 and small.steps == SMOKE["30_rgrpo"]["steps"] == 2
-    assert {k: v for k, v in vars(small).items() if k not in SMOKE["30_rgrpo"]} == \
-        {k: v for k, v in vars(full).items() if k not in SMOKE["30_rgrpo"]}
+    assert {k: v for k, v in vars(small).items() if k not in SMOKE["30_rgrpo"]} == {
+        k: v for k, v in vars(full).items() if k not in SMOKE["30_rgrpo"]
+    }
     with pytest.raises(ValueError, match="needs"):
         sizes("30_rgrpo", True, steps=20)  # a size the table shrinks must be given
 
@@ -58,7 +69,7 @@ def test_report_shows_a_table_and_prints_no_line(capsys, monkeypatch):
     numbers = report(loss=0.123456, n=3, name="x", iou=float("nan"))
     assert {k: v for k, v in numbers.items() if k != "iou"} == {"loss": 0.1235, "n": 3, "name": "x"}
     assert capsys.readouterr().out == ""
-    (bundle, raw), = shown
+    ((bundle, raw),) = shown
     assert raw and bundle[REPORT_MIME]["values"] == {"loss": 0.1235, "n": 3, "name": "x", "iou": None}  # NaN: null
     assert bundle[REPORT_MIME]["order"] == ["loss", "n", "name", "iou"]  # as reported, whatever sorts the keys
     assert "<table" in bundle["text/html"] and "<td>0.1235</td>" in bundle["text/html"]
@@ -90,11 +101,13 @@ def test_setup_headless_draws_plotly_as_png_and_turns_bars_off(monkeypatch):
         info = setup(0)
         assert pio.renderers.default == "r3lab" and "plotly r3lab: PNG by " in info["figures"]
         import os
+
         assert os.environ["TQDM_DISABLE"] == "1"
         fig = go.Figure(go.Scatter(x=[0, 1], y=[1, 0]), layout=dict(width=300, height=200, title="t"))
         bundle = fig._repr_mimebundle_()
         assert "application/vnd.plotly.v1+json" in bundle and "text/html" not in bundle  # no inlined plotly.js
         import base64  # a PNG with or without a browser (kaleido's, else matplotlib's)
+
         assert base64.b64decode(bundle["image/png"])[:4] == b"\x89PNG"
     finally:
         pio.renderers.default = before
@@ -112,8 +125,10 @@ def test_a_missing_extra_is_one_line_naming_it_before_anything_runs(monkeypatch)
     monkeypatch.setitem(lesson.EXTRAS, "explain", ("r3lab_no_such_module", "gradient x input"))
     with pytest.raises(lesson.MissingExtra) as e:
         setup(0, "cpu", needs=["explain"])
-    assert str(e.value) == ("this lesson needs r3lab_no_such_module (gradient x input), which is not installed: "
-                            "pip install 'r3lab[explain]' (or 'r3lab[course]' for every lesson)")
+    assert str(e.value) == (
+        "this lesson needs r3lab_no_such_module (gradient x input), which is not installed: "
+        "pip install 'r3lab[explain]' (or 'r3lab[course]' for every lesson)"
+    )
     assert e.value._render_traceback_() == [f"MissingExtra: {e.value}"]  # a notebook shows this line alone
     assert isinstance(e.value, ImportError)
     with pytest.raises(ValueError, match="no extra 'typo'"):

@@ -1,4 +1,5 @@
 """The notebook series: conventions (static checks) and headless execution in smoke mode."""
+
 import ast
 import re
 from pathlib import Path
@@ -11,9 +12,18 @@ from r3lab.course import syllabus
 
 ROOT = Path(__file__).resolve().parents[2]
 NBS = nbr.find_notebooks()
-EXPECTED = ["00_build_vlir", "10_interleaved_inference", "20_sft", "30_rgrpo", "40_explain_crops",
-            "45_which_explanation_is_faithful", "47_did_the_crop_matter", "50_ablations",
-            "60_scale_out", "70_analyse_a_real_run"]
+EXPECTED = [
+    "00_build_vlir",
+    "10_interleaved_inference",
+    "20_sft",
+    "30_rgrpo",
+    "40_explain_crops",
+    "45_which_explanation_is_faithful",
+    "47_did_the_crop_matter",
+    "50_ablations",
+    "60_scale_out",
+    "70_analyse_a_real_run",
+]
 
 
 # lessons that train or evaluate a model: a `device` parameter ("auto": CUDA when present)
@@ -31,8 +41,9 @@ def test_notebook_conventions(path):
     first, params, setup = nb.cells[0], nb.cells[2], nb.cells[3]
     assert first.cell_type == "markdown" and first.source.lstrip().startswith("# ")
     assert f"labpath=notebooks%2F{path.name}" in first.source and "mybinder.org" in first.source
-    assert f"colab.research.google.com/github/r3lab/r3lab/blob/main/notebooks/{path.name})" in first.source, \
+    assert f"colab.research.google.com/github/r3lab/r3lab/blob/main/notebooks/{path.name})" in first.source, (
         "cell 1 needs the Colab badge"
+    )
     assert nb.metadata["kernelspec"]["name"] == "r3lab", "the r3lab kernel (make setup registers it)"
     assert re.search(r"(?i)hardware|cpu", first.source), "cell 1 needs a hardware note"
     assert params.cell_type == "code" and "parameters" in params.metadata.get("tags", [])
@@ -49,11 +60,15 @@ def test_notebook_conventions(path):
             assert "#" in line, f"parameter without a help comment: {line}"
     assert set(nbr.declared(path)) == set(names)
     assert "smoke" in names
-    assert re.search(r"^(\w+ = )?setup\(seed(, device)?(, needs=\[.*?\])?\)", setup.source, re.M), \
+    assert re.search(r"^(\w+ = )?setup\(seed(, device)?(, needs=\[.*?\])?\)", setup.source, re.M), (
         "cell 4 calls r3lab.course.setup(seed)"
+    )
     extras = syllabus.lesson(path.stem).extras  # the optional libraries it imports: refused in one line if absent
-    assert re.search(r"needs=\[(.*?)\]", setup.source) is None if not extras else \
-        re.search(r"needs=\[(.*?)\]", setup.source)[1] == ", ".join(f'"{e}"' for e in extras), (path.stem, extras)
+    assert (
+        re.search(r"needs=\[(.*?)\]", setup.source) is None
+        if not extras
+        else re.search(r"needs=\[(.*?)\]", setup.source)[1] == ", ".join(f'"{e}"' for e in extras)
+    ), (path.stem, extras)
     assert re.search(r"from r3lab\.course import [^\n]*\banswer\b", setup.source), "the quiz's answer() is imported"
     if path.stem in ON_A_DEVICE:  # lessons that run a model take the device as a parameter and hand it to setup
         assert "device" in names and nbr.declared(path)["device"]["default"] in ('"auto"', "'auto'"), path.stem
@@ -77,8 +92,9 @@ def test_notebook_conventions(path):
                     assert length <= 12, f"{node.name} is {length} lines: move it into r3lab/"
 
 
-@pytest.mark.parametrize("path", NBS + sorted((ROOT / "notebooks" / "solutions").glob("*.ipynb")),
-                         ids=lambda p: f"{p.parent.name}/{p.stem}")
+@pytest.mark.parametrize(
+    "path", NBS + sorted((ROOT / "notebooks" / "solutions").glob("*.ipynb")), ids=lambda p: f"{p.parent.name}/{p.stem}"
+)
 def test_every_number_parameter_states_its_range_and_its_default_is_inside(path):
     for name, d in nbr.declared(path).items():
         if d["inferred_type_name"] in ("int", "float"):
@@ -100,8 +116,11 @@ def test_notebook_runs_in_smoke_mode(path, tmp_path):
     outputs = [o for c in nbformat.read(str(res[0].output), as_version=4).cells for o in c.get("outputs", [])]
     noise = [o["text"][:300] for o in outputs if o.get("name") == "stderr"]
     assert not noise, f"{path.stem} wrote to stderr: {noise}"
-    widgets = [o["data"].get("text/plain", "")[:80] for o in outputs if "application/vnd.jupyter.widget-view+json" in
-               o.get("data", {})]
+    widgets = [
+        o["data"].get("text/plain", "")[:80]
+        for o in outputs
+        if "application/vnd.jupyter.widget-view+json" in o.get("data", {})
+    ]
     assert not widgets, f"{path.stem} left widgets without state: {widgets}"
     assert res[0].page is not None and not res[0].oversize, res[0].oversize
     print(f"{path.stem}: {res[0].seconds:.1f} s {res[0].numbers}")
@@ -141,9 +160,14 @@ def test_a_plotly_lesson_shows_every_figure_without_a_browser(tmp_path, monkeypa
     res = nbr.run_series(["70"], profile="smoke", out=tmp_path, timeout=300)
     assert res[0].ok, res[0].error
     outputs = [o for c in nbformat.read(str(res[0].output), as_version=4).cells for o in c.get("outputs", [])]
-    plotly = [o for o in outputs if "application/vnd.plotly.v1+json" in o.get("data", {})
-              or o.get("data", {}).get("text/plain", "").startswith("<plotly figure")]
-    assert len(plotly) >= 3 and all("image/png" in o["data"] for o in plotly), [o["data"].get("text/plain")
-                                                                                 for o in plotly]
+    plotly = [
+        o
+        for o in outputs
+        if "application/vnd.plotly.v1+json" in o.get("data", {})
+        or o.get("data", {}).get("text/plain", "").startswith("<plotly figure")
+    ]
+    assert len(plotly) >= 3 and all("image/png" in o["data"] for o in plotly), [
+        o["data"].get("text/plain") for o in plotly
+    ]
     machine = next(o["data"]["text/html"] for o in outputs if "r3lab-machine" in o.get("data", {}).get("text/html", ""))
     assert "matplotlib (no browser for kaleido: R3LAB_CHROMIUM=" in machine  # says what drew them, in one line

@@ -5,6 +5,7 @@ figure (the `r3lab` renderer: a PNG by kaleido), the step player (a strip of fra
 and the site built from that run folder must show every figure: each inline image decoded with a natural
 width > 0. Without a browser only the page-level checks run.
 """
+
 import os
 import shutil
 from pathlib import Path
@@ -20,8 +21,18 @@ from .. import HANG_S
 WAIT_MS = HANG_S * 1000  # playwright's waits (ms): a bound for a hang only
 
 CHROMIUM = Path(os.environ.get("R3LAB_CHROMIUM", "/usr/bin/chromium"))
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
 def test_the_run_folder_holds_the_page_and_the_page_every_figure(executed):
     out, result, _ = executed
     assert result.page == out / "00_figures" / "00_figures.html" and not result.oversize
@@ -57,16 +68,23 @@ def _shown_images(page_url: str, tmp: Path, width: dict | None = None) -> list[d
     sync = _browser()
     profile = tmp / "chromium-profile"
     with sync.sync_playwright() as pw:
-        ctx = pw.chromium.launch_persistent_context(str(profile), executable_path=str(CHROMIUM), headless=True,
-                                                    args=FLAGS, viewport={"width": 1600, "height": 900})
+        ctx = pw.chromium.launch_persistent_context(
+            str(profile),
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=FLAGS,
+            viewport={"width": 1600, "height": 900},
+        )
         try:
             page = ctx.new_page()
             page.goto(page_url, wait_until="load", timeout=WAIT_MS)
             page.wait_for_function("() => [...document.images].every(i => i.complete)", timeout=WAIT_MS)
             page.screenshot(path=str(tmp / "page.png"), full_page=True)  # kept with the test's tmp folder
             if width is not None:
-                width["notebook"] = page.evaluate("() => { const w = document.querySelector('.jupyter-wrapper'); "
-                                                  "return w ? w.getBoundingClientRect().width : -1 }")
+                width["notebook"] = page.evaluate(
+                    "() => { const w = document.querySelector('.jupyter-wrapper'); "
+                    "return w ? w.getBoundingClientRect().width : -1 }"
+                )
             return page.evaluate(_IMAGES)
         finally:
             ctx.close()

@@ -1,4 +1,5 @@
 """The pre-class check: the machine's facts, the verdict, and lesson times scaled by the calibration."""
+
 import json
 
 from r3lab.course import preclass
@@ -14,8 +15,14 @@ def test_the_facts_cover_what_the_lessons_need():
 
 def test_lesson_times_are_scaled_by_the_calibration_against_the_reference(tmp_path, monkeypatch):
     times = tmp_path / "times.json"
-    times.write_text(json.dumps({"calibration": {"cpu_s": 10.0},
-                                 "lessons": {x.notebook: {"default_s": 60.0, "cpu_s": 50.0} for x in LESSONS}}))
+    times.write_text(
+        json.dumps(
+            {
+                "calibration": {"cpu_s": 10.0},
+                "lessons": {x.notebook: {"default_s": 60.0, "cpu_s": 50.0} for x in LESSONS},
+            }
+        )
+    )
     monkeypatch.setattr(preclass, "calibrate", lambda: (20.0, 30.0))  # this machine: half as fast
     report = preclass.run_check(times=times)
     assert report.ok and report.factor == 2.0

@@ -1,4 +1,5 @@
 """Each lesson's quiz: three to five questions, one right choice each, and why for every choice."""
+
 import pytest
 
 from r3lab.course import quizzes as q
@@ -23,9 +24,14 @@ def test_answer_says_right_or_wrong_and_explains_every_choice(capsys):
     out = capsys.readouterr().out
     assert out.startswith("✓ right") and all(c.why in out for c in first.choices)
     assert q.answer("20_sft", 1, wrong) is False and capsys.readouterr().out.startswith("✗ not this one")
-    for args, said in ((("20", 99, "a"), "✗ the 20 quiz has questions 1.."), (("20", 1, "z"), "choices a, b"),
-                       (("20", 1, None), "not None"), (("20", "1", "a"), "not '1'"), (("nope", 1, "a"), "no quiz"),
-                       ((None, 1, "a"), "no quiz")):
+    for args, said in (
+        (("20", 99, "a"), "✗ the 20 quiz has questions 1.."),
+        (("20", 1, "z"), "choices a, b"),
+        (("20", 1, None), "not None"),
+        (("20", "1", "a"), "not '1'"),
+        (("nope", 1, "a"), "no quiz"),
+        ((None, 1, "a"), "no quiz"),
+    ):
         assert q.answer(*args) is False  # a line and how to call it, never a traceback
         out = capsys.readouterr().out
         assert out.startswith("✗") and said in out and 'answer("20", 1, "a")' in out, out

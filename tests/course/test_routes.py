@@ -2,6 +2,7 @@
 three with every lesson). CI runs the route the clone-based suite cannot stand in for: a wheel built from these
 files and installed with its course outside the clone, two lessons run from `r3lab notebooks where --copy`
 (measured: 11.5 min with four lessons, the machine shared at load 11; most of it is pip installing `[course]`)."""
+
 import os
 import re
 import subprocess
@@ -12,8 +13,11 @@ import pytest
 from .. import HANG_S
 
 ROOT = Path(__file__).resolve().parents[2]
-SCRIPTS = {"colab": ROOT / "routes" / "colab.sh", "wheel": ROOT / "routes" / "wheel.sh",
-           "binder": ROOT / "binder" / "verify.sh"}
+SCRIPTS = {
+    "colab": ROOT / "routes" / "colab.sh",
+    "wheel": ROOT / "routes" / "wheel.sh",
+    "binder": ROOT / "binder" / "verify.sh",
+}
 CI_LESSONS = "47 60"  # the shipped audit results from share/r3lab (47), TRL from the extra (60)
 
 
@@ -37,11 +41,17 @@ def test_make_routes_runs_every_route_and_each_runs_every_lesson():
 @pytest.mark.slow
 def test_the_wheel_route_installs_outside_the_clone_and_runs_lessons(tmp_path):
     env = {**os.environ, "ROUTE_LESSONS": CI_LESSONS}
-    proc = subprocess.run(["bash", str(SCRIPTS["wheel"]), str(tmp_path / "wheel")], capture_output=True, text=True,
-                          timeout=6 * HANG_S, env=env)  # a bound for a hang only
+    proc = subprocess.run(
+        ["bash", str(SCRIPTS["wheel"]), str(tmp_path / "wheel")],
+        capture_output=True,
+        text=True,
+        timeout=6 * HANG_S,
+        env=env,
+    )  # a bound for a hang only
     print(proc.stdout[-4000:])
-    assert proc.returncode == 0, f"routes/wheel.sh failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n" \
-                                 f"{proc.stderr[-3000:]}"
+    assert proc.returncode == 0, (
+        f"routes/wheel.sh failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-3000:]}"
+    )
     n = len(CI_LESSONS.split())
     assert f"done: the wheel route {n}/{n}" in proc.stdout
     assert "site-packages/r3lab/__init__.py" in proc.stdout  # the installed wheel, not the clone
@@ -57,15 +67,24 @@ def test_make_routes_times_are_recorded_and_stated_from_the_record(tmp_path):
     times = tmp_path / "times.json"
     shutil.copy(timing.TIMES, times)
     runs = tmp_path / "routes.json"
-    runs.write_text(json.dumps({"colab": {"seconds": 600, "ok": True, "load": 1.0},
-                                "wheel": {"seconds": 300, "ok": True}, "binder": {"seconds": 900, "ok": False}}))
+    runs.write_text(
+        json.dumps(
+            {
+                "colab": {"seconds": 600, "ok": True, "load": 1.0},
+                "wheel": {"seconds": 300, "ok": True},
+                "binder": {"seconds": 900, "ok": False},
+            }
+        )
+    )
     assert timing.record_routes(runs, times) == {"colab": 600, "wheel": 300}  # a failed route records nothing
     assert timing.route_seconds("wheel", times) == 300
     recorded = json.loads(times.read_text())["routes"]
     assert recorded["colab"] == 600 and recorded.get("binder") == json.loads(timing.TIMES.read_text())["routes"].get(
-        "binder")
+        "binder"
+    )
     with pytest.raises(ValueError, match="routes.json"):
         timing.record_routes(tmp_path / "nothing.json", times)
     total = timing.route_seconds()
     assert syllabus.phrase("time", "routes") == timing.fmt(total) and total == sum(
-        json.loads(timing.TIMES.read_text())["routes"].values())
+        json.loads(timing.TIMES.read_text())["routes"].values()
+    )

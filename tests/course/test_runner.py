@@ -9,9 +9,10 @@ from r3lab.course import runner as nbr
 
 from .. import HANG_S
 
-
-PARAMS = ('smoke: bool = False  # tiny sizes\nlr: float = 0.001  # learning rate\n'
-          'name: str = "a"  # a name\nsteps: int = 3  # steps')
+PARAMS = (
+    "smoke: bool = False  # tiny sizes\nlr: float = 0.001  # learning rate\n"
+    'name: str = "a"  # a name\nsteps: int = 3  # steps'
+)
 
 
 def _nb(path, body, params=PARAMS):
@@ -28,10 +29,13 @@ def _nb(path, body, params=PARAMS):
 def folder(tmp_path):
     d = tmp_path / "nbs"
     d.mkdir()
-    _nb(d / "00_ok.ipynb", "from r3lab.course import report\n"
+    _nb(
+        d / "00_ok.ipynb",
+        "from r3lab.course import report\n"
         "import matplotlib.pyplot as plt\n"
         "from IPython.display import display\nfig = plt.figure(); plt.plot([1, 2]); display(fig)\n"
-        "report(lr=lr, steps=steps, smoke=smoke)")
+        "report(lr=lr, steps=steps, smoke=smoke)",
+    )
     _nb(d / "10_fails.ipynb", "x = 1\nraise RuntimeError('lesson broke on purpose')")
     return d
 
@@ -78,10 +82,13 @@ def test_series_runs_writes_index_and_reports_failures(folder, tmp_path):
 
 
 def test_headless_kernel_and_headline(folder, tmp_path):
-    _nb(folder / "20_sft.ipynb", "import os\nfrom r3lab.course import report\n"
+    _nb(
+        folder / "20_sft.ipynb",
+        "import os\nfrom r3lab.course import report\n"
         "report(read_one_before=0.5, read_one_after=0.75, headless=os.environ.get('R3LAB_HEADLESS'),"
-        " bars=os.environ.get('TQDM_DISABLE'))")
-    r, = nbr.run_series(["20"], out=tmp_path / "o", timeout=HANG_S, folder=folder)
+        " bars=os.environ.get('TQDM_DISABLE'))",
+    )
+    (r,) = nbr.run_series(["20"], out=tmp_path / "o", timeout=HANG_S, folder=folder)
     assert r.ok and r.numbers["headless"] == "1" and r.numbers["bars"] == "1"
     assert nbr.headline(r) == ["read_one: 0.5 → 0.75"]
     assert "<b>read_one: 0.5 → 0.75</b>" in (tmp_path / "o" / "index.html").read_text()
@@ -100,9 +107,11 @@ def test_cli_exit_codes(folder, tmp_path, monkeypatch, capsys):
 
 
 def test_cli_refuses_unknown_parameter_in_a_subprocess(folder, tmp_path):
-    code = ("import sys; from pathlib import Path; import r3lab.course.runner as n; "
-            f"n.NOTEBOOKS = Path({str(folder)!r}); from r3lab.cli.app import main; "
-            "sys.exit(main(['notebooks', 'run', '00', '-p', 'lerning_rate', '1e-3']))")
+    code = (
+        "import sys; from pathlib import Path; import r3lab.course.runner as n; "
+        f"n.NOTEBOOKS = Path({str(folder)!r}); from r3lab.cli.app import main; "
+        "sys.exit(main(['notebooks', 'run', '00', '-p', 'lerning_rate', '1e-3']))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=HANG_S)
     assert out.returncode == 2
     assert "no parameter 'lerning_rate'" in out.stderr and "lr: float" in out.stderr
@@ -136,6 +145,7 @@ def test_collect_replaces_an_earlier_runs_figures(tmp_path):
     """A run whose cells moved (e.g. a failed run's extra header cell) must not leave its figures beside the new
     ones."""
     import base64
+
     png = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"0" * 8).decode()
     nb = nbformat.v4.new_notebook()
     cell = nbformat.v4.new_code_cell("x")
@@ -162,25 +172,36 @@ def _one(tmp_path, params: str, body: str = "print(steps)"):
 
 
 def test_numbers_outside_their_stated_range_are_refused_with_it(tmp_path):
-    path = _one(tmp_path, "smoke: bool = False  # small\nsteps: int = 10  # optimizer steps, 1..2000\n"
-                          "lr: float = 0.001  # learning rate, 0..1\nseed: int = 0  # seeds")
+    path = _one(
+        tmp_path,
+        "smoke: bool = False  # small\nsteps: int = 10  # optimizer steps, 1..2000\n"
+        "lr: float = 0.001  # learning rate, 0..1\nseed: int = 0  # seeds",
+    )
     assert nbr.bounds("optimizer steps, 1..2000") == (1, 2000) and nbr.bounds("seeds") is None
     assert nbr.check_parameters(path, {"steps": 2000, "lr": 0.5}) == {"steps": 2000, "lr": 0.5}
-    with pytest.raises(nbr.ParameterError, match=r"'steps' must be within 1\.\.2000 \(optimizer steps, 1\.\.2000\), "
-                                                 r"got 100000000000000000000"):
-        nbr.check_parameters(path, {"steps": 10 ** 20})
+    with pytest.raises(
+        nbr.ParameterError,
+        match=r"'steps' must be within 1\.\.2000 \(optimizer steps, 1\.\.2000\), "
+        r"got 100000000000000000000",
+    ):
+        nbr.check_parameters(path, {"steps": 10**20})
     with pytest.raises(nbr.ParameterError, match=r"within 1\.\.2000.*got -5"):
         nbr.check_parameters(path, {"steps": -5})
     with pytest.raises(nbr.ParameterError, match=r"'lr' must be within 0\.0\.\.1\.0"):
         nbr.check_parameters(path, {"lr": 1e20})
-    assert nbr.check_parameters(path, {"seed": 10 ** 9}) == {"seed": 10 ** 9}  # no range stated: none checked
+    assert nbr.check_parameters(path, {"seed": 10**9}) == {"seed": 10**9}  # no range stated: none checked
 
 
 def test_smoke_mode_names_the_given_parameters_it_replaces(tmp_path, capsys):
-    path = _one(tmp_path, "smoke: bool = False  # small\nsteps: int = 10  # optimizer steps, 1..2000\n"
-                          "beta: float = 0.0  # KL weight (default mode only), 0..1")
+    path = _one(
+        tmp_path,
+        "smoke: bool = False  # small\nsteps: int = 10  # optimizer steps, 1..2000\n"
+        "beta: float = 0.0  # KL weight (default mode only), 0..1",
+    )
     assert nbr.smoke_replaces(path, {"steps": 50, "beta": 0.1}) == {
-        "steps": (50, nbr.SMOKE["20_sft"]["steps"]), "beta": (0.1, "not used in smoke mode")}
+        "steps": (50, nbr.SMOKE["20_sft"]["steps"]),
+        "beta": (0.1, "not used in smoke mode"),
+    }
     assert nbr.smoke_replaces(path, {"steps": nbr.SMOKE["20_sft"]["steps"]}) == {}  # the same value: nothing replaced
     (r,) = nbr.run_series(["20"], {"steps": 50}, profile="smoke", out=tmp_path / "run", folder=tmp_path, timeout=HANG_S)
     assert r.ok and r.replaced == {"steps": (50, nbr.SMOKE["20_sft"]["steps"])}
@@ -188,8 +209,9 @@ def test_smoke_mode_names_the_given_parameters_it_replaces(tmp_path, capsys):
     row = json.loads((tmp_path / "run" / "results.json").read_text())[0]
     assert row["replaced"] == {"steps": [50, 4]} and row["cpu_seconds"] > 0 and row["machine"]["cpus"] >= 1
     assert "smoke mode replaced steps=50" in (tmp_path / "run" / "index.html").read_text()
-    (r,) = nbr.run_series(["20"], {"steps": 50}, profile="default", out=tmp_path / "run2", folder=tmp_path,
-                          timeout=HANG_S)
+    (r,) = nbr.run_series(
+        ["20"], {"steps": 50}, profile="default", out=tmp_path / "run2", folder=tmp_path, timeout=HANG_S
+    )
     assert r.ok and r.replaced == {}  # a default run keeps every given value
 
 

@@ -1,4 +1,5 @@
 """The site's sources: which notebook each lesson page shows, the lessons table, the API pages."""
+
 import json
 
 import nbformat
@@ -19,8 +20,11 @@ def test_lessons_come_from_the_run_where_it_has_them(tmp_path):
     _nb(run / "00_a" / "00_a.ipynb")
     assert lesson_sources(run, src) == [(run / "00_a" / "00_a.ipynb", True), (src / "10_b.ipynb", False)]
     assert lesson_sources(None, src) == [(src / "00_a.ipynb", False), (src / "10_b.ipynb", False)]
-    (run / "results.json").write_text(json.dumps([
-        {"name": "00_a", "ok": True, "seconds": 90.0, "numbers": {"x": 1}, "headline": ["read_one: 0.5 → 0.8"]}]))
+    (run / "results.json").write_text(
+        json.dumps(
+            [{"name": "00_a", "ok": True, "seconds": 90.0, "numbers": {"x": 1}, "headline": ["read_one: 0.5 → 0.8"]}]
+        )
+    )
     page = lessons_page(lesson_sources(run, src), run)
     assert "| [00_a](00_a.ipynb) | passed | 1.5 min | read_one: 0.5 → 0.8 |" in page
     assert "| [10_b](10_b.ipynb) | not run | – |" in page and "1.5 minutes" in page
@@ -51,8 +55,11 @@ def test_stage_lays_out_docs_lessons_kit_and_api(tmp_path, monkeypatch):
     assert config["docs_dir"] == str(tmp_path / "stage") and config["INHERIT"].endswith("mkdocs.yml")
     nav = {list(item)[0]: list(item.values())[0] for item in config["nav"]}
     assert nav["Lessons"] == ["lessons/index.md", {"00_a": "lessons/00_a.ipynb"}]
-    assert nav["Instructor's kit"] == ["instructor/index.md", "instructor/schedule.md",
-                                       "instructor/solutions/20_sft_solutions.ipynb"]
+    assert nav["Instructor's kit"] == [
+        "instructor/index.md",
+        "instructor/schedule.md",
+        "instructor/solutions/20_sft_solutions.ipynb",
+    ]
     # mkdocs.yml's guide entries whose pages exist, in its order and sections; a page it does not list comes last
     assert nav["Guide"][0] == "guide/safety.md" and nav["Guide"][-1] == "guide/a-new-page.md", nav["Guide"]
     section = next(e for e in nav["Guide"] if isinstance(e, dict))

@@ -1,4 +1,5 @@
 """Solutions to every exercise: one notebook per lesson in notebooks/solutions/, run by CI in smoke mode."""
+
 import re
 from pathlib import Path
 

@@ -1,12 +1,15 @@
 """The site shows notebooks this machine's runner executed as they are, and sanitises every other one."""
+
 import nbformat
 import pytest
 
 from r3lab.course import trust
 
-EVIL = ('<table><tr><td onclick="steal()">ok</td></tr></table><script>alert(1)</script>'
-        '<img src="data:image/png;base64,AAAA"><img src="http://x/y.png" onerror="steal()">'
-        '<a href="javascript:steal()">x</a><a href="../00_a.ipynb">next</a><iframe src="http://x"></iframe>')
+EVIL = (
+    '<table><tr><td onclick="steal()">ok</td></tr></table><script>alert(1)</script>'
+    '<img src="data:image/png;base64,AAAA"><img src="http://x/y.png" onerror="steal()">'
+    '<a href="javascript:steal()">x</a><a href="../00_a.ipynb">next</a><iframe src="http://x"></iframe>'
+)
 
 
 @pytest.fixture(autouse=True)
@@ -17,9 +20,12 @@ def own_store(tmp_path, monkeypatch):
 def _nb(tmp_path, name="00_a.ipynb"):
     nb = nbformat.v4.new_notebook()
     code = nbformat.v4.new_code_cell("x")
-    code.outputs = [nbformat.v4.new_output("display_data", {"text/html": EVIL, "text/plain": "t",
-                                                            "application/javascript": "steal()",
-                                                            "image/png": "iVBORw0KGgo="})]
+    code.outputs = [
+        nbformat.v4.new_output(
+            "display_data",
+            {"text/html": EVIL, "text/plain": "t", "application/javascript": "steal()", "image/png": "iVBORw0KGgo="},
+        )
+    ]
     nb.cells = [nbformat.v4.new_markdown_cell("# A\n\n<script>steal()</script> and `<answer>` in code"), code]
     path = tmp_path / name
     nbformat.write(nb, str(path))

@@ -1,5 +1,6 @@
 """VLIR samples between crop-call styles: bare JSON <-> Qwen3-VL's tool call, absolute <-> relative 0-1000,
 on non-square images; through the official SFT file; and SFT refusing a style the policy does not write."""
+
 import json
 from dataclasses import replace
 
@@ -12,9 +13,9 @@ from r3lab.core.trajectory import IMAGE, MODEL
 from r3lab.data.call_styles import restyle, sample_style, style_mismatch
 from r3lab.data.formats import export_sft, import_sft
 from r3lab.data.vlir import build_samples, image_size
+from r3lab.testing import tiny_policy, toy_samples
 from r3lab.train.config import SFTConfig
 from r3lab.train.sft import train
-from r3lab.testing import tiny_policy, toy_samples
 
 VIEW = ViewConfig()
 STYLES = [CallStyle(c, g) for c in ("absolute", "relative") for g in ("json", "tool")]
@@ -58,11 +59,16 @@ def test_relative_tool_text_holds_thousandths_and_a_label_survives(samples):
     frame = Frame.of(image_size(s), VIEW)
     first = texts(t)[0]
     assert '"name": "image_zoom_in_tool"' in first and first.endswith("</tool_call>")
-    nums = json.loads(first[first.index("{"):first.rindex("}") + 1])["arguments"]["bbox_2d"]
+    nums = json.loads(first[first.index("{") : first.rindex("}") + 1])["arguments"]["bbox_2d"]
     assert nums == [round(v) for v in frame.to_relative(boxes(s)[0])]
     listed = "[" + ", ".join(map(str, nums)) + "]"
-    labelled = replace(t, rationale=[replace(p, text=p.text.replace(listed, listed + ', "label": "mark"'))
-                                     if p.kind == MODEL else p for p in t.rationale])
+    labelled = replace(
+        t,
+        rationale=[
+            replace(p, text=p.text.replace(listed, listed + ', "label": "mark"')) if p.kind == MODEL else p
+            for p in t.rationale
+        ],
+    )
     again = restyle(restyle(labelled, CallStyle("absolute", "tool"), VIEW), CallStyle("relative", "tool"), VIEW)
     assert texts(again)[0] == texts(labelled)[0] and '"label": "mark"' in texts(again)[0]
 
@@ -89,8 +95,9 @@ def test_sft_refuses_samples_in_another_style_naming_them_and_the_fix():
     pol = tiny_policy(fresh=True)
     data = toy_samples(2, pol.view)
     tool = replace(pol, prompt=PromptConfig(calls=CallStyle("relative", "tool")))
-    with pytest.raises(ValueError,
-                       match=r"toy0 \(its crop calls are absolute/json, the policy writes relative/tool\).*restyle"):
+    with pytest.raises(
+        ValueError, match=r"toy0 \(its crop calls are absolute/json, the policy writes relative/tool\).*restyle"
+    ):
         train(tool, data, SFTConfig(steps=1, batch_size=2))
     assert style_mismatch(restyle(data[0], tool.prompt.calls, pol.view), tool.prompt.calls) == ""
 

@@ -1,4 +1,5 @@
 """VLIR quality filters: planted bad samples are removed with the reason, good ones kept; corrupt() trips each."""
+
 import copy
 
 import pytest
@@ -23,7 +24,7 @@ def _edit_crop(s, k, box):
     idx = [i for i, p in enumerate(s.rationale) if p.kind == IMAGE][k]
     prev = s.rationale[idx - 1]
     call = find_crop_calls(prev.text)[-1]
-    prev.text = prev.text[:call.start] + format_crop_call(box) + prev.text[call.end:]
+    prev.text = prev.text[: call.start] + format_crop_call(box) + prev.text[call.end :]
     s.rationale[idx].info.box_input = tuple(box)
     s.sample_id += "-bad"
     return s
@@ -74,11 +75,13 @@ def test_coherence_accepts_evidence_words_and_alternatives(samples):
     concl = comp.rationale[-1].text
     assert ("same" in concl) == (comp.answer == "yes") and check_sample(comp, VIEW) is None
     flipped = copy.deepcopy(comp)
-    flipped.rationale[-1].text = (concl.replace("same", "different") if "same" in concl
-                                  else concl.replace("different", "same"))
+    flipped.rationale[-1].text = (
+        concl.replace("same", "different") if "same" in concl else concl.replace("different", "same")
+    )
     flipped.answers = ["yes"] if comp.answer == "no" else ["no"]
-    flipped.rationale[-1].text = flipped.rationale[-1].text.replace(f"<answer>{comp.answer}<",
-                                                                    f"<answer>{flipped.answer}<")
+    flipped.rationale[-1].text = flipped.rationale[-1].text.replace(
+        f"<answer>{comp.answer}<", f"<answer>{flipped.answer}<"
+    )
     assert check_sample(flipped, VIEW) is None  # consistent again
     flipped.rationale[-1].text = concl.replace(f"<answer>{comp.answer}<", f"<answer>{flipped.answer}<")
     assert check_sample(flipped, VIEW)[0] == "coherence"
@@ -92,8 +95,13 @@ def test_samples_without_ground_truth_are_kept_and_counted_unchecked(samples):
 
 
 def test_corrupt_makes_each_filter_fire(samples):
-    expect = {"miss": "region_validity", "repeat": "non_redundancy", "whole": "non_redundancy",
-              "contradict": "coherence", "nothink": "layout"}
+    expect = {
+        "miss": "region_validity",
+        "repeat": "non_redundancy",
+        "whole": "non_redundancy",
+        "contradict": "coherence",
+        "nothink": "layout",
+    }
     counts = build_samples(1, seed=0, families=["count"], progress=False)
     for s in [*samples[:2], *counts]:  # read_one, compare_two, count
         for how in CORRUPTIONS:

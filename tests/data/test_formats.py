@@ -21,8 +21,16 @@ def samples():
 
 
 def _key(s):
-    return (s.sample_id, s.family, s.question, s.answers, [tuple(r) for r in s.regions], [tuple(d) for d in s.details],
-            s.provenance, [(p.kind, p.text, tuple(p.info.box_input) if p.info else None) for p in s.rationale or []])
+    return (
+        s.sample_id,
+        s.family,
+        s.question,
+        s.answers,
+        [tuple(r) for r in s.regions],
+        [tuple(d) for d in s.details],
+        s.provenance,
+        [(p.kind, p.text, tuple(p.info.box_input) if p.info else None) for p in s.rationale or []],
+    )
 
 
 def _tree(folder):
@@ -53,15 +61,21 @@ def _official_record(tmp_path, segs, n_crops=1, size=(448, 336)):
     Image.new("RGB", size, (200, 10, 10)).save(tmp_path / "main.png")
     for k in range(n_crops):
         Image.new("RGB", (56, 56), (10, 200, 10)).save(tmp_path / f"crop{k}.png")
-    return {"image_path": "main.png", "question": "What is it?", "response_list": segs,
-            "img_crop_list": [f"crop{k}.png" for k in range(n_crops)]}
+    return {
+        "image_path": "main.png",
+        "question": "What is it?",
+        "response_list": segs,
+        "img_crop_list": [f"crop{k}.png" for k in range(n_crops)],
+    }
 
 
 def test_official_sft_record_without_r3lab_key(tmp_path):
     frame = Frame.of((448, 336), OFFICIAL_SFT_VIEW)
     assert frame.input_size == (448, 336)
-    segs = ['<think>Look closer. {"bbox_2d": [10, 20, 110, 120]}\n',
-            "The sign says stop.</think>\n<answer>stop</answer>\n"]
+    segs = [
+        '<think>Look closer. {"bbox_2d": [10, 20, 110, 120]}\n',
+        "The sign says stop.</think>\n<answer>stop</answer>\n",
+    ]
     (tmp_path / "sft.json").write_text(json.dumps([_official_record(tmp_path, segs)]))
     [s], rep = import_sft(tmp_path / "sft.json")
     assert s.answers == ["stop"] and s.rationale[0].text.endswith("}")
@@ -101,8 +115,14 @@ def test_rl_round_trip_is_lossless(samples, tmp_path):
     back, rep = import_rl(f1)
     assert rep.kept == len(samples)
     for s, b in zip(samples, back):
-        assert (b.question, b.answers, b.family, b.sample_id, b.regions, b.details) == \
-            (s.question, s.answers, s.family, s.sample_id, s.regions, s.details)
+        assert (b.question, b.answers, b.family, b.sample_id, b.regions, b.details) == (
+            s.question,
+            s.answers,
+            s.family,
+            s.sample_id,
+            s.regions,
+            s.details,
+        )
         assert b.load_image().tobytes() == s.load_image().tobytes() and b.rationale is None
     f2 = export_rl(back, tmp_path / "b" / "rl.json")
     assert _tree(f1.parent) == _tree(f2.parent)
@@ -113,14 +133,18 @@ def test_rl_round_trip_is_lossless(samples, tmp_path):
     r1, r3 = json.loads(plain.read_text()), json.loads(f3.read_text())
     strip = lambda r: {k: v for k, v in r.items() if k != "image_path"}  # noqa: E731 (names come from ids)
     assert [strip(r) for r in r1] == [strip(r) for r in r3]
-    assert all((plain.parent / a["image_path"]).read_bytes() == (f3.parent / b["image_path"]).read_bytes()
-               for a, b in zip(r1, r3))
+    assert all(
+        (plain.parent / a["image_path"]).read_bytes() == (f3.parent / b["image_path"]).read_bytes()
+        for a, b in zip(r1, r3)
+    )
 
 
 def test_bad_rl_records(tmp_path):
     Image.new("RGB", (64, 64)).save(tmp_path / "i.png")
-    recs = [{"image_path": "i.png", "question": "q", "answer": "a/b", "source": "textvqa"},
-            {"image_path": "i.png", "question": "q", "answer": "", "source": "x"}]
+    recs = [
+        {"image_path": "i.png", "question": "q", "answer": "a/b", "source": "textvqa"},
+        {"image_path": "i.png", "question": "q", "answer": "", "source": "x"},
+    ]
     (tmp_path / "rl.json").write_text(json.dumps(recs))
     ok, rep = import_rl(tmp_path / "rl.json", errors="report")
     assert ok[0].answers == ["a", "b"] and ok[0].provenance["source_name"] == "textvqa"
@@ -131,8 +155,12 @@ def test_grounded_vqa_to_vlir_samples(tmp_path):
     Image.new("RGB", (448, 336), (250, 250, 250)).save(tmp_path / "a.jpg")
     lines = [
         {"image": "a.jpg", "question": "What does the sign say?", "answer": "stop", "box": [100, 50, 180, 110]},
-        {"image": "a.jpg", "question": "Which two words?", "answer": ["open", "opened"],
-         "bboxs": [[0.1, 0.1, 0.2, 0.2], [0.6, 0.6, 0.9, 0.8]]},
+        {
+            "image": "a.jpg",
+            "question": "Which two words?",
+            "answer": ["open", "opened"],
+            "bboxs": [[0.1, 0.1, 0.2, 0.2], [0.6, 0.6, 0.9, 0.8]],
+        },
         "this line is not json",
         {"image": "a.jpg", "question": "q", "answer": "x", "box": [50, 50, 40, 60]},
         {"image": "missing.jpg", "question": "q", "answer": "x", "box": [1, 2, 3, 4]},
@@ -160,8 +188,12 @@ def test_grounded_vqa_to_vlir_samples(tmp_path):
         import_grounded_vqa(tmp_path / "n.jsonl", box_format="cxcywh")
 
 
-BAD_IMAGES = {"text.png": b"this is not a png, just text\n", "huge.png": png_header(20000, 20000),
-              "cut.png": png_header(64, 64)[:20], "thin.png": None}
+BAD_IMAGES = {
+    "text.png": b"this is not a png, just text\n",
+    "huge.png": png_header(20000, 20000),
+    "cut.png": png_header(64, 64)[:20],
+    "thin.png": None,
+}
 
 
 @pytest.fixture
@@ -181,12 +213,14 @@ def test_unreadable_images_are_reported_with_their_record(tmp_path, bad_images, 
         recs = [good] + [{**good, key: name if key == "image_path" else [name]} for name in bad_images]
         load = import_sft
     elif fmt == "rl":
-        recs = [{"image_path": name, "question": "q", "answer": "a", "source": "x"}
-                for name in ["main.png"] + bad_images]
+        recs = [
+            {"image_path": name, "question": "q", "answer": "a", "source": "x"} for name in ["main.png"] + bad_images
+        ]
         load = import_rl
     else:
-        recs = [{"image": name, "question": "q", "answer": "a", "box": [0, 0, 1, 50]}
-                for name in ["main.png"] + bad_images]
+        recs = [
+            {"image": name, "question": "q", "answer": "a", "box": [0, 0, 1, 50]} for name in ["main.png"] + bad_images
+        ]
         load = import_grounded_vqa
     (tmp_path / "f.json").write_text(json.dumps(recs))
     ok, rep = load(tmp_path / "f.json", errors="report")
@@ -212,8 +246,10 @@ def test_an_empty_file_is_an_error_not_zero_records(tmp_path):
 @pytest.mark.parametrize("answer", ["/", "a/", "/b", "a//b", " / "])
 def test_an_rl_answer_with_an_empty_alternative_is_reported(tmp_path, answer):
     Image.new("RGB", (64, 64)).save(tmp_path / "i.png")
-    recs = [{"image_path": "i.png", "question": "q", "answer": "a/b", "source": "x"},
-            {"image_path": "i.png", "question": "q", "answer": answer, "source": "x"}]
+    recs = [
+        {"image_path": "i.png", "question": "q", "answer": "a/b", "source": "x"},
+        {"image_path": "i.png", "question": "q", "answer": answer, "source": "x"},
+    ]
     (tmp_path / "rl.json").write_text(json.dumps(recs))
     ok, rep = import_rl(tmp_path / "rl.json", errors="report")
     assert [s.answers for s in ok] == [["a", "b"]] and rep.errors[0][0] == 2
@@ -223,6 +259,7 @@ def test_an_rl_answer_with_an_empty_alternative_is_reported(tmp_path, answer):
 def test_a_crop_call_in_the_last_segment_is_refused(tmp_path):
     segs = ['<think>{"bbox_2d": [1, 2, 30, 40]}', 'x {"bbox_2d": [5, 5, 50, 50]}</think><answer>a</answer>']
     (tmp_path / "sft.json").write_text(json.dumps([_official_record(tmp_path, segs)]))
-    with pytest.raises(ValueError,
-                       match=r"record 1: the last segment \(segment 1\) holds a crop call .* no crop follows"):
+    with pytest.raises(
+        ValueError, match=r"record 1: the last segment \(segment 1\) holds a crop call .* no crop follows"
+    ):
         import_sft(tmp_path / "sft.json")

@@ -1,4 +1,5 @@
 """Grounding samples: the question names landmarks, the answer is exactly their VLIR crop calls."""
+
 import pytest
 
 from r3lab.core.crop_calls import find_crop_calls
@@ -63,8 +64,9 @@ def test_closeups_open_the_named_landmarks_crop_and_supervise_only_the_detail():
     mix = build_base(60, seed=1, closeups=0.3, view=p.view, progress=False)
     n_close = sum(x.family == CLOSEUP for x in mix)
     assert 8 < n_close < 30 and {x.family for x in mix} == {CLOSEUP, FAMILY}
-    assert [x.question for x in build_base(60, seed=1, closeups=0.3, view=p.view, progress=False)] == \
-        [x.question for x in mix]  # a pure function of (seed, index)
+    assert [x.question for x in build_base(60, seed=1, closeups=0.3, view=p.view, progress=False)] == [
+        x.question for x in mix
+    ]  # a pure function of (seed, index)
     with pytest.raises(ValueError, match="closeups is a share"):
         build_base(4, closeups=1.5)
 

@@ -1,12 +1,18 @@
 """Details are illegible at the coarse view and legible after crop-and-zoom: computed and measured."""
+
 import numpy as np
 import pytest
 
 from r3lab.core.regions import Frame, ViewConfig, crop_and_zoom
-from r3lab.data.legible import (class_separability, coarse_detail_extent, coarse_residual, legibility,
-                                zoomed_detail_extent)
-from r3lab.data.tasks import TaskConfig, make_task
 from r3lab.data.details import PATTERNS, pattern_tile
+from r3lab.data.legible import (
+    class_separability,
+    coarse_detail_extent,
+    coarse_residual,
+    legibility,
+    zoomed_detail_extent,
+)
+from r3lab.data.tasks import TaskConfig, make_task
 from r3lab.data.world import COLOURS, WorldConfig, region_input_box
 
 COLOUR = TaskConfig(read_kinds=("colour",), compare_kind="colour")  # the opt-in colour marks
@@ -42,8 +48,9 @@ def test_pattern_tiles_share_their_mean_and_show_their_orientation():
     h, v = tiles["horizontal"], tiles["vertical"]
     assert np.abs(np.diff(h, axis=0)).mean() > 5 * np.abs(np.diff(h, axis=1)).mean()  # varies down, not across
     assert np.abs(np.diff(v, axis=1)).mean() > 5 * np.abs(np.diff(v, axis=0)).mean()
-    assert not np.array_equal(pattern_tile("rising", 20, 4, 10, 110, (0.0, 0.0)),
-                              pattern_tile("rising", 20, 4, 10, 110, (0.5, 0.0)))
+    assert not np.array_equal(
+        pattern_tile("rising", 20, 4, 10, 110, (0.0, 0.0)), pattern_tile("rising", 20, 4, 10, 110, (0.5, 0.0))
+    )
     with pytest.raises(ValueError, match="unknown pattern"):
         pattern_tile("spiral", 20, 4, 10, 110)
     with pytest.raises(ValueError, match="pattern_period"):
@@ -57,7 +64,7 @@ def test_the_crop_of_a_region_shows_the_detail_large():
     frame = Frame.of(task.scene.size, view)
     crop = crop_and_zoom(task.scene.render(), region_input_box(task.regions[0], frame), view)
     arr = np.asarray(crop.image)
-    hits = (np.abs(arr.astype(int) - COLOURS[lm.detail.colour]).sum(axis=2) < 30)
+    hits = np.abs(arr.astype(int) - COLOURS[lm.detail.colour]).sum(axis=2) < 30
     ys, xs = np.nonzero(hits)
     assert xs.max() - xs.min() + 1 >= 9  # 11 px mark: 1.8 px at the coarse view, ~11 px in the 140x140 crop
 
@@ -76,8 +83,9 @@ def test_detail_is_illegible_at_the_coarse_view_and_legible_after_zoom():
     assert coarse_detail_extent(WorldConfig(canvas_sizes=((336, 336),), mark_size=5), view) > 1.0
     # the zoomed size follows the detail size
     small = WorldConfig(mark_size=4)
-    assert (zoomed_detail_extent(small, view, "mark")
-            == pytest.approx(zoomed_detail_extent(world, view, "mark") * 4 / 11))
+    assert zoomed_detail_extent(small, view, "mark") == pytest.approx(
+        zoomed_detail_extent(world, view, "mark") * 4 / 11
+    )
 
 
 def test_details_barely_change_the_coarse_view_but_dominate_the_zoomed_crop():

@@ -1,11 +1,12 @@
 """Task families: deterministic per (seed, family, index), balanced answers with alternatives, control and glyph."""
+
 from collections import Counter
 
 import numpy as np
 import pytest
 
-from r3lab.data.tasks import ALL_FAMILIES, FAMILIES, TaskConfig, make_task
 from r3lab.data.details import GLYPHS
+from r3lab.data.tasks import ALL_FAMILIES, FAMILIES, TaskConfig, make_task
 from r3lab.data.world import COLOURS, WorldConfig
 
 

@@ -1,4 +1,5 @@
 """VLIR samples: deterministic building, reference rationale layout and boxes, tokenization, retargeting."""
+
 import copy
 import dataclasses
 
@@ -29,12 +30,15 @@ def _pixels(s):
 def test_build_is_deterministic_and_cycles_families(samples):
     again = build_samples(16, seed=0, progress=False)
     assert [s.sample_id for s in samples] == [s.sample_id for s in again]
-    assert all(a.question == b.question and a.regions == b.regions and _pixels(a) == _pixels(b)
-               for a, b in zip(samples[:4], again[:4]))
+    assert all(
+        a.question == b.question and a.regions == b.regions and _pixels(a) == _pixels(b)
+        for a, b in zip(samples[:4], again[:4])
+    )
     assert [s.family for s in samples[:4]] == ["read_one", "compare_two", "control", "read_one"]
     assert len({s.sample_id for s in samples}) == 16
-    assert build_samples(4, seed=1, progress=False)[0].question != samples[0].question or \
-        _pixels(build_samples(1, seed=1, progress=False)[0]) != _pixels(samples[0])
+    assert build_samples(4, seed=1, progress=False)[0].question != samples[0].question or _pixels(
+        build_samples(1, seed=1, progress=False)[0]
+    ) != _pixels(samples[0])
     with pytest.raises(ValueError, match="unknown task families"):
         build_samples(2, families=["read_one", "glyphs"])
 
@@ -48,8 +52,11 @@ def test_weights_set_the_family_shares_and_keep_each_sample():
     assert all(equal[s.sample_id].question == s.question and equal[s.sample_id].regions == s.regions for s in mixed)
     odd = build_samples(7, seed=0, families=fams, weights={"read_one": 1.5}, progress=False)
     assert len(odd) == 7 and sum(s.family == "read_one" for s in odd) == 3  # 7 * 1.5 / 3.5 = 3.0
-    for bad, match in [({"count": 1}, "not among"), ({"control": -1}, ">= 0"),
-                       ({"read_one": 0, "compare_two": 0, "control": 0}, "positive sum")]:
+    for bad, match in [
+        ({"count": 1}, "not among"),
+        ({"control": -1}, ">= 0"),
+        ({"read_one": 0, "compare_two": 0, "control": 0}, "positive sum"),
+    ]:
         with pytest.raises(ValueError, match=match):
             build_samples(3, families=fams, weights=bad, progress=False)
 

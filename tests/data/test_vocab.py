@@ -1,4 +1,5 @@
 """The tokenizer corpus: the world's text, shipped as r3lab/model/corpus.txt, and what training on it gives."""
+
 from r3lab.data.vlir import build_samples
 from r3lab.data.vocab import COLOURS, SHAPES, WORDS, corpus, world_corpus, write_corpus
 from r3lab.model.tokenizer import CORPUS, build_tokenizer, corpus_lines
@@ -7,7 +8,8 @@ from r3lab.model.tokenizer import CORPUS, build_tokenizer, corpus_lines
 def test_the_shipped_corpus_is_todays_world():
     assert corpus_lines() == corpus(), (
         f"{CORPUS} is not the text of today's world (its words or templates changed): write it anew with "
-        f"`python -m r3lab.data.vocab {CORPUS.relative_to(CORPUS.parents[2])}`")
+        f"`python -m r3lab.data.vocab {CORPUS.relative_to(CORPUS.parents[2])}`"
+    )
 
 
 def test_the_corpus_holds_every_word_three_ways_and_the_worlds_questions():

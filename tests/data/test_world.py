@@ -1,11 +1,12 @@
 """Scenes: landmarks carry their details, colours contrast, JSON round trip, config errors."""
+
 import numpy as np
 import pytest
 from PIL import Image
 
 from r3lab.core.regions import Frame, ViewConfig
-from r3lab.data.tasks import TaskConfig, make_task
 from r3lab.data.details import detail_mask
+from r3lab.data.tasks import TaskConfig, make_task
 from r3lab.data.world import COLOURS, Scene, WorldConfig, region_input_box
 
 
@@ -16,8 +17,9 @@ def test_ground_truth_region_contains_its_detail_and_the_detail_is_drawn(family)
         im = np.asarray(task.scene.render())
         assert len(task.regions) == len(task.details) == len(task.targets) >= 1
         for region, detail, k in zip(task.regions, task.details, task.targets):
-            assert (region[0] <= detail[0] and region[1] <= detail[1]
-                    and region[2] >= detail[2] and region[3] >= detail[3])
+            assert (
+                region[0] <= detail[0] and region[1] <= detail[1] and region[2] >= detail[2] and region[3] >= detail[3]
+            )
             lm = task.scene.landmarks[k]
             box = lm.box
             assert box[0] <= detail[0] and box[1] <= detail[1] and box[2] >= detail[2] and box[3] >= detail[3]
@@ -31,7 +33,7 @@ def test_ground_truth_region_contains_its_detail_and_the_detail_is_drawn(family)
             # the detail sits on the landmark: the landmark colour surrounds it
             cx, cy = (x1 + x2) // 2, (y1 + y2) // 2
             r = max(x2 - x1, y2 - y1) // 2 + 4
-            ring = im[max(0, cy - r):cy + r + 1, max(0, cx - r):cx + r + 1].reshape(-1, 3)
+            ring = im[max(0, cy - r) : cy + r + 1, max(0, cx - r) : cx + r + 1].reshape(-1, 3)
             assert (ring == COLOURS[lm.colour]).all(axis=1).any()
 
 

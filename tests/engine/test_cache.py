@@ -1,4 +1,5 @@
 """The lock-step machinery under the rollout engine: token choice, the shared cache, its compaction."""
+
 from types import SimpleNamespace
 
 import pytest
@@ -66,8 +67,15 @@ def test_top_p_keeps_only_the_nucleus():
 def test_banned_and_brace_tables(policy):
     ban = set(banned_ids(policy))
     tok = policy.tokenizer
-    for t in ("<|image_pad|>", "<|video_pad|>", "<|vision_start|>", "<|vision_end|>", "<|vision_pad|>",
-              "<|im_start|>", "<|endoftext|>"):
+    for t in (
+        "<|image_pad|>",
+        "<|video_pad|>",
+        "<|vision_start|>",
+        "<|vision_end|>",
+        "<|vision_pad|>",
+        "<|im_start|>",
+        "<|endoftext|>",
+    ):
         assert tok.convert_tokens_to_ids(t) in ban
     assert policy.eos_id not in ban and not ban & set(policy.encode("<answer>red</answer> {}"))
     braces = brace_table(policy)
@@ -147,8 +155,12 @@ def test_split_wide_step_equals_one_padded_forward(policy, monkeypatch, empty_ro
     crop = toy_image((84, 56), 4)
     cpv, grid = policy.encode_images([crop])
     g = tuple(int(v) for v in grid[0])
-    step = [policy.encode(" a"), policy.encode(" b") + policy.image_ids(g), [] if empty_row else policy.encode(" c"),
-            policy.encode(" d")]
+    step = [
+        policy.encode(" a"),
+        policy.encode(" b") + policy.image_ids(g),
+        [] if empty_row else policy.encode(" c"),
+        policy.encode(" d"),
+    ]
     after = [policy.encode(w) for w in (" e", " f", " g", " h")]
     results = []
     for split in (0.0, 1.0):  # 0.0 never splits, 1.0 always does

@@ -1,4 +1,5 @@
 """Timing the engine against the re-prefill loop: both modes write the same tokens, one row per crop count."""
+
 from r3lab.data.sample import Sample
 from r3lab.engine.config import RolloutConfig
 from r3lab.engine.costs import compare, model_tokens, reprefill_curve

@@ -1,11 +1,12 @@
 """The crop environment in both grammars and both coordinate frames: the exact stop, the tool-response
 turn, the same verdicts, the loss mask, and the KV cache kept exactly (r3-tiny as a Qwen3-VL)."""
+
 from dataclasses import replace
 
 import pytest
 import torch
 
-from r3lab.core.crop_calls import CallStyle, TOOL_CLOSE, Verdict, format_crop_call
+from r3lab.core.crop_calls import TOOL_CLOSE, CallStyle, Verdict, format_crop_call
 from r3lab.core.prompt import TOOL_TURN, PromptConfig
 from r3lab.core.regions import Frame
 from r3lab.core.trajectory import ENV, IMAGE, MODEL
@@ -63,7 +64,7 @@ def test_tool_grammar_keeps_the_cache_exact_and_stops_exactly(qwen3, sample, n_c
     for e, c in zip(traj.events, calls):
         seg = traj.pieces[e.piece]
         assert seg.text.endswith(" " + c) and seg.text.endswith(TOOL_CLOSE)
-        assert kinds(traj)[e.piece:e.piece + 4] == [MODEL, ENV, IMAGE, ENV]
+        assert kinds(traj)[e.piece : e.piece + 4] == [MODEL, ENV, IMAGE, ENV]
         assert [traj.pieces[e.piece + 1].text, traj.pieces[e.piece + 3].text] == list(TOOL_TURN)
         assert traj.pieces[e.piece + 1].tag == traj.pieces[e.piece + 3].tag == "tool" and e.image_piece == e.piece + 2
     # the loss mask covers the tool-response turn exactly as environment text: not at all
@@ -73,8 +74,9 @@ def test_tool_grammar_keeps_the_cache_exact_and_stops_exactly(qwen3, sample, n_c
     assert tool_tokens == sum(len(pol.encode(t)) for t in TOOL_TURN) * n_crops
     # a trajectory without events (a reference, an import) derives the same ones across the tool turn
     derived = replace(traj, events=[]).crop_events()
-    assert [(e.piece, e.image_piece, e.call.box) for e in derived] == [(e.piece, e.image_piece, e.call.box)
-                                                                       for e in traj.events]
+    assert [(e.piece, e.image_piece, e.call.box) for e in derived] == [
+        (e.piece, e.image_piece, e.call.box) for e in traj.events
+    ]
 
 
 def test_rows_in_both_grammars_and_frames_cropping_at_different_steps_stay_exact(qwen3, sample):
@@ -83,11 +85,21 @@ def test_rows_in_both_grammars_and_frames_cropping_at_different_steps_stay_exact
         pol = styled(qwen3, style)
         f = frame_of(pol, sample)
         c = lambda b: format_crop_call(b, style, f)  # noqa: E731
-        scripts = [[c((10, 10, 60, 50)), " a"], [" a a a a a a a", c((20, 20, 80, 70)), " b", c((0, 0, 40, 40))],
-                   ["<answer>red</answer><|im_end|>"]]
+        scripts = [
+            [c((10, 10, 60, 50)), " a"],
+            [" a a a a a a a", c((20, 20, 80, 70)), " b", c((0, 0, 40, 40))],
+            ["<answer>red</answer><|im_end|>"],
+        ]
         rec = Recorder()
-        out = rollout(pol, [sample] * 3, RolloutConfig(greedy=True, max_new_tokens=200, max_segment_tokens=100),
-                      group_size=1, scripts=scripts, logits_hook=rec, progress=False)
+        out = rollout(
+            pol,
+            [sample] * 3,
+            RolloutConfig(greedy=True, max_new_tokens=200, max_segment_tokens=100),
+            group_size=1,
+            scripts=scripts,
+            logits_hook=rec,
+            progress=False,
+        )
         assert [len(t.crops) for t in out] == [1, 2, 0], style
         for i, t in enumerate(out):
             full, _, _ = teacher_forced(pol, t)
@@ -101,8 +113,9 @@ def test_the_same_box_in_either_frame_cuts_the_same_crop(qwen3, sample):
     for style in (CallStyle(), CallStyle("relative"), CallStyle("relative", "tool")):
         pol = styled(qwen3, style)
         text = format_crop_call(box, style, frame)
-        (t,) = rollout(pol, [sample], GREEDY, group_size=1, scripts=[[" look " + text, " done<|im_end|>"]],
-                       progress=False)
+        (t,) = rollout(
+            pol, [sample], GREEDY, group_size=1, scripts=[[" look " + text, " done<|im_end|>"]], progress=False
+        )
         out[style] = t
         assert (text.count("250") == 2) == (style.coords == "relative")  # relative numbers are thousandths
     crops = [t.crops[0] for t in out.values()]
@@ -133,8 +146,11 @@ def test_bad_calls_get_the_same_verdict_and_a_note_in_the_tool_turn(qwen3, sampl
 def test_unknown_tool_and_unterminated_tool_calls(qwen3, sample):
     pol = styled(qwen3, TOOL)
     other = '<tool_call>\n{"name": "web_search", "arguments": {"q": "disc"}}\n</tool_call>'
-    scripts = [[" look ", other, " next"], [" look <tool_call>\n{\"name\": \"image_zoom_in_tool\"", "<|im_end|>"],
-               [' bare {"bbox_2d": [10, 10, 60, 50]} is only reasoning here', "<|im_end|>"]]
+    scripts = [
+        [" look ", other, " next"],
+        [' look <tool_call>\n{"name": "image_zoom_in_tool"', "<|im_end|>"],
+        [' bare {"bbox_2d": [10, 10, 60, 50]} is only reasoning here', "<|im_end|>"],
+    ]
     a, b, c = rollout(pol, [sample] * 3, GREEDY, group_size=1, scripts=scripts, progress=False)
     assert [e.call.verdict for e in a.events] == [Verdict.UNKNOWN_TOOL] and "image_zoom_in_tool" in a.events[0].note
     assert [e.call.verdict for e in b.events] == [Verdict.UNTERMINATED] and b.meta["stop"] == "eos"
@@ -151,8 +167,15 @@ def test_sft_reference_in_the_tool_grammar_equals_the_rollout_of_its_text(qwen3,
     first, last = "<think> look " + call, " it is red</think><answer>red</answer><|im_end|>"
     (rolled,) = rollout(pol, [sample], GREEDY, group_size=1, scripts=[[first, last]], progress=False)
     box = rolled.crops[0].info.box_input
-    s = replace(sample, rationale=[Piece(MODEL, first), Piece(IMAGE, info=ImageInfo("crop", (0, 0), (448, 336), box)),
-                                   Piece(MODEL, last)], provenance={"calls": TOOL.to_dict()})
+    s = replace(
+        sample,
+        rationale=[
+            Piece(MODEL, first),
+            Piece(IMAGE, info=ImageInfo("crop", (0, 0), (448, 336), box)),
+            Piece(MODEL, last),
+        ],
+        provenance={"calls": TOOL.to_dict()},
+    )
     ref = s.reference(pol.view, pol.prompt).tokenize(pol)
     assert ref.input_ids() == rolled.input_ids() and kinds(ref) == kinds(rolled)
     assert torch.equal(ref.loss_mask(), rolled.loss_mask())

@@ -3,6 +3,7 @@
 decode step over the static cache makes one (the chosen ids and log-probs, back in one copy), a step where rows
 finish one more (their index, sent without a wait), the growing cache's decode step two (its layout sent, then the
 copy back). Before this engine a decode step made six: three copies there, two back, the forced ids."""
+
 import importlib.util
 from pathlib import Path
 
@@ -34,8 +35,15 @@ def setup():
 
 def _measure(setup, cache: str, temperature: float, rows: int = 4, tokens: int = 12):
     hw, policy, sample = setup
-    cfg = RolloutConfig(max_crops=0, max_new_tokens=tokens, max_segment_tokens=tokens, seed=1, cache=cache,
-                        temperature=temperature, greedy=temperature == 0)
+    cfg = RolloutConfig(
+        max_crops=0,
+        max_new_tokens=tokens,
+        max_segment_tokens=tokens,
+        seed=1,
+        cache=cache,
+        temperature=temperature,
+        greedy=temperature == 0,
+    )
     script = [" a" * (tokens + 4)] if temperature == 0 else None
     return hw.measure(policy, [sample], cfg, script, rows, repeats=1)
 
@@ -57,6 +65,7 @@ def test_a_dynamic_decode_step_sends_its_layout_once(setup):
 
 def test_the_count_sees_a_second_copy_back(setup, monkeypatch):
     """Fetching the ids and the log-probs apart (two waits) is counted as two: the count above can fail."""
+
     def apart(self, ids, lps):
         self.fetches += 1
         return ids.tolist(), lps.tolist()

@@ -2,6 +2,7 @@
 windows that follow the live length, and a key that changes with everything a recorded step bakes in (weights'
 addresses, dtypes, the attention kernel of either config, peft's adapter state), so a changed model never replays
 another's graphs. CUDA-graph capture is stood in for (tests/engine/conftest.py)."""
+
 from dataclasses import replace
 
 import pytest
@@ -28,8 +29,10 @@ def policy():
 
 @pytest.fixture(scope="module")
 def samples():
-    return [Sample(toy_image((448, 336), 0), "What colour is the disc?", ["red"], sample_id="s0"),
-            Sample(toy_image((200, 300), 1), "Which shape is blue?", ["square"], sample_id="s1")]
+    return [
+        Sample(toy_image((448, 336), 0), "What colour is the disc?", ["red"], sample_id="s0"),
+        Sample(toy_image((200, 300), 1), "Which shape is blue?", ["square"], sample_id="s1"),
+    ]
 
 
 def _watch(monkeypatch) -> tuple[list, list]:

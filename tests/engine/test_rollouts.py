@@ -1,5 +1,6 @@
 """The interleaved rollout engine: exact incremental logits, batching, reference mode, log-probs,
 bad crop calls and limits. All in fp32 on r3-tiny with weights scaled up so logits are not tiny."""
+
 from dataclasses import replace
 
 import pytest
@@ -29,8 +30,10 @@ def policy():
 
 @pytest.fixture(scope="module")
 def samples():
-    return [Sample(toy_image((448, 336), 0), "What colour is the disc?", ["red"], sample_id="s0"),
-            Sample(toy_image((200, 300), 1), "Which shape is blue?", ["square"], sample_id="s1")]
+    return [
+        Sample(toy_image((448, 336), 0), "What colour is the disc?", ["red"], sample_id="s0"),
+        Sample(toy_image((200, 300), 1), "Which shape is blue?", ["square"], sample_id="s1"),
+    ]
 
 
 def call(box) -> str:
@@ -92,6 +95,7 @@ def test_qwen3_5_rolls_out_one_row_at_a_time_its_state_kept_across_crops(samples
         _incremental_equals_full(p, samples, n_crops, tol=2e-4)
     with pytest.raises(ValueError, match="recurrent state.*batch_rows=1"):
         from r3lab.engine.cache import SharedCache
+
         SharedCache(p, 2)
 
 
@@ -101,8 +105,9 @@ def test_qwen3_5_keeps_its_state_where_the_reference_loop_re_prefills(samples):
     cfg = RolloutConfig(greedy=True, max_new_tokens=60, max_segment_tokens=40, batch_rows=1, cache="dynamic")
     kept, again = {}, {}
     out = rollout(p, samples, cfg, group_size=2, scripts=scripts, stats=kept, progress=False)  # silent: asked for
-    ref = rollout(p, samples, replace(cfg, mode="reference"), group_size=2, scripts=scripts, stats=again,
-                  progress=False)
+    ref = rollout(
+        p, samples, replace(cfg, mode="reference"), group_size=2, scripts=scripts, stats=again, progress=False
+    )
     assert [t.input_ids() for t in out] == [t.input_ids() for t in ref] and len(out[0].crops) == 2
     assert kept["slots"] < again["slots"] and out[0].meta["mode"] == "batched"  # the crops' contexts not computed again
 
@@ -117,8 +122,12 @@ def test_lora_wrapped_model_keeps_the_cache_exact(samples, family):
     from r3lab.model.adapters import LoRAConfig, add_lora
 
     warnings.filterwarnings("ignore", ".*linear-attention layers")  # Qwen3.5's mode='reference' notice
-    p = build_tiny(TinyConfig(seed=3, patch_size=7 if family in ("qwen3_vl", "qwen3_5") else 14,
-                              layers=4 if family == "qwen3_5" else 2), family=family)
+    p = build_tiny(
+        TinyConfig(
+            seed=3, patch_size=7 if family in ("qwen3_vl", "qwen3_5") else 14, layers=4 if family == "qwen3_5" else 2
+        ),
+        family=family,
+    )
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)  # the adapters' weights do not depend on which tests ran before on this worker
         add_lora(p, LoRAConfig(r=4, targets="lm,vision,merger"))
@@ -129,8 +138,15 @@ def test_lora_wrapped_model_keeps_the_cache_exact(samples, family):
     assert type(p.model).__name__ == "PeftModel"
     _incremental_equals_full(p, samples, 2, tol=2e-4 if family == "qwen3_5" else 1e-4)
     rec = Recorder()
-    out = rollout(p, samples, GREEDY, group_size=2, scripts=[[" a", call((10, 10, 60, 50))], [" b"]], logits_hook=rec,
-                  progress=False)
+    out = rollout(
+        p,
+        samples,
+        GREEDY,
+        group_size=2,
+        scripts=[[" a", call((10, 10, 60, 50))], [" b"]],
+        logits_hook=rec,
+        progress=False,
+    )
     for i, traj in enumerate(out):
         full, _, _ = teacher_forced(p, traj)
         assert (rec.of(i) - full).abs().max().item() < (2e-4 if family == "qwen3_5" else 1e-4)
@@ -140,8 +156,15 @@ def _incremental_equals_full(policy, samples, n_crops, tol=1e-4, cache="dynamic"
     boxes = [(10, 10, 60, 50), (40, 30, 100, 80), (0, 0, 30, 30)][:n_crops]
     script = ["<think> look"] + [part for b in boxes for part in (call(b), " then")]
     rec = Recorder()
-    (traj,) = rollout(policy, samples[:1], replace(GREEDY, cache=cache), group_size=1, scripts=[script],
-                      logits_hook=rec, progress=False)
+    (traj,) = rollout(
+        policy,
+        samples[:1],
+        replace(GREEDY, cache=cache),
+        group_size=1,
+        scripts=[script],
+        logits_hook=rec,
+        progress=False,
+    )
     assert len(traj.crops) == n_crops and traj.meta["n_crops"] == n_crops
     assert all(e.ok for e in traj.events) and len(traj.events) == n_crops
     full, ids, _ = teacher_forced(policy, traj)
@@ -162,11 +185,11 @@ ROW_SCRIPTS = [
 
 @pytest.mark.parametrize("compact,drop", [(0.0, True), (1.0, True), (0.5, False)])
 def test_rows_cropping_at_different_steps_stay_exact(policy, samples, compact, drop, cache):
-    cfg = RolloutConfig(greedy=True, max_new_tokens=70, max_segment_tokens=50, compact_holes=compact,
-                        drop_finished=drop, cache=cache)
+    cfg = RolloutConfig(
+        greedy=True, max_new_tokens=70, max_segment_tokens=50, compact_holes=compact, drop_finished=drop, cache=cache
+    )
     rec, stats = Recorder(), {}
-    out = rollout(policy, samples, cfg, group_size=2, scripts=ROW_SCRIPTS, logits_hook=rec, progress=False,
-                  stats=stats)
+    out = rollout(policy, samples, cfg, group_size=2, scripts=ROW_SCRIPTS, logits_hook=rec, progress=False, stats=stats)
     assert [len(t.crops) for t in out] == [1, 2, 1, 0]
     assert (stats["compactions"] > 0) == (compact == 0.0 and drop)
     assert stats["model_tokens"] == sum(t.meta["n_new_tokens"] for t in out) and stats["forwards"] > 1
@@ -179,12 +202,24 @@ def test_rows_cropping_at_different_steps_stay_exact(policy, samples, compact, d
 
 
 def test_batched_group_equals_one_at_a_time_under_greedy(policy, samples, cache):
-    scripts = [[" a", call((10, 10, 60, 50))], [" b b b", call((20, 20, 70, 90)), " c"], [" z"],
-               [" q", call((0, 0, 50, 50))], None, [" b", call((1, 2, 3))]]
+    scripts = [
+        [" a", call((10, 10, 60, 50))],
+        [" b b b", call((20, 20, 70, 90)), " c"],
+        [" z"],
+        [" q", call((0, 0, 50, 50))],
+        None,
+        [" b", call((1, 2, 3))],
+    ]
     cfg = RolloutConfig(greedy=True, max_new_tokens=40, max_segment_tokens=30, cache=cache)
     batched = rollout(policy, samples, cfg, group_size=3, scripts=scripts, progress=False)
-    single = rollout(policy, samples, RolloutConfig(**{**cfg.__dict__, "batch_rows": 1}), group_size=3,
-                     scripts=scripts, progress=False)
+    single = rollout(
+        policy,
+        samples,
+        RolloutConfig(**{**cfg.__dict__, "batch_rows": 1}),
+        group_size=3,
+        scripts=scripts,
+        progress=False,
+    )
     assert [t.input_ids() for t in batched] == [t.input_ids() for t in single]
     lp_b = torch.cat([t.old_logprobs() for t in batched])
     lp_s = torch.cat([t.old_logprobs() for t in single])
@@ -196,8 +231,14 @@ def test_reference_mode_gives_the_same_tokens(policy, samples):
     scripts = [[" look", call((10, 10, 60, 50)), " and", call((2, 3, 1, 1)), " so"], [" b", call((0, 0, 50, 40))]]
     cfg = RolloutConfig(greedy=True, max_new_tokens=50, max_segment_tokens=40)
     batched = rollout(policy, samples, cfg, group_size=2, scripts=scripts, progress=False)
-    ref = rollout(policy, samples, RolloutConfig(**{**cfg.__dict__, "mode": "reference"}), group_size=2,
-                  scripts=scripts, progress=False)
+    ref = rollout(
+        policy,
+        samples,
+        RolloutConfig(**{**cfg.__dict__, "mode": "reference"}),
+        group_size=2,
+        scripts=scripts,
+        progress=False,
+    )
     assert [t.input_ids() for t in batched] == [t.input_ids() for t in ref]
     assert [kinds(t) for t in batched] == [kinds(t) for t in ref]
     assert ref[0].meta["mode"] == "reference" and len(ref[0].crops) == 1
@@ -206,8 +247,7 @@ def test_reference_mode_gives_the_same_tokens(policy, samples):
 @pytest.mark.parametrize("temperature,top_p,greedy", [(0.7, 0.9, False), (1.3, 1.0, False), (1.0, 1.0, True)])
 def test_recorded_logprobs_equal_teacher_forced(policy, samples, temperature, top_p, greedy, cache):
     cfg = RolloutConfig(temperature=temperature, top_p=top_p, greedy=greedy, max_new_tokens=40, seed=0, cache=cache)
-    out = rollout(policy, samples, cfg, group_size=2, scripts=[[" look", call((10, 10, 60, 50))], None],
-                  progress=False)
+    out = rollout(policy, samples, cfg, group_size=2, scripts=[[" look", call((10, 10, 60, 50))], None], progress=False)
     assert out[0].crops
     T = 1.0 if greedy else temperature
     for traj in out:
@@ -264,9 +304,11 @@ def test_every_bad_crop_call_is_recorded_and_the_rollout_goes_on(policy, samples
 def test_braces_and_quotes_in_a_call_end_in_a_crop_or_a_verdict(policy, samples):
     """A `}` inside a JSON string does not end the call (the crop comes at the real end); a stray quote
     ends its call at the newline with a verdict, and the rollout goes on."""
-    scripts = [[" look", '{"note": "', "}", '", "bbox_2d": [10, 10, 60, 50]}', " next"],
-               [" look", '{"bbox_2d": [10, 10, 60, 50], "note": "', "}", '"}', " next"],
-               [" look", '{"bbox_2d: [10, 10, 60, 50]}', " at it", "\n", " next"]]
+    scripts = [
+        [" look", '{"note": "', "}", '", "bbox_2d": [10, 10, 60, 50]}', " next"],
+        [" look", '{"bbox_2d": [10, 10, 60, 50], "note": "', "}", '"}', " next"],
+        [" look", '{"bbox_2d: [10, 10, 60, 50]}', " at it", "\n", " next"],
+    ]
     out = rollout(policy, [samples[0]] * 3, GREEDY, group_size=1, scripts=scripts, progress=False)
     for script, traj in zip(scripts[:2], out):
         assert [e.ok for e in traj.events] == [True] and kinds(traj)[3:6] == [MODEL, IMAGE, MODEL]
@@ -287,25 +329,55 @@ def test_invalid_call_after_a_crop_inserts_nothing(policy, samples):
 
 def test_limits_are_honoured(policy, samples):
     two = [" a", call((10, 10, 60, 50)), " b", call((20, 20, 70, 70)), " c"]
-    (t,) = rollout(policy, samples[:1], RolloutConfig(greedy=True, max_crops=1, max_new_tokens=80), group_size=1,
-                   scripts=[two], progress=False)
+    (t,) = rollout(
+        policy,
+        samples[:1],
+        RolloutConfig(greedy=True, max_crops=1, max_new_tokens=80),
+        group_size=1,
+        scripts=[two],
+        progress=False,
+    )
     assert len(t.crops) == 1 and t.events[1].note == note_text("at most 1 crops per answer")
     assert kinds(t)[-1] == MODEL and t.pieces[-1].text.startswith(" c")  # it went on after the note
-    (t,) = rollout(policy, samples[:1], RolloutConfig(greedy=True, max_images=2, max_new_tokens=80), group_size=1,
-                   scripts=[two], progress=False)
+    (t,) = rollout(
+        policy,
+        samples[:1],
+        RolloutConfig(greedy=True, max_images=2, max_new_tokens=80),
+        group_size=1,
+        scripts=[two],
+        progress=False,
+    )
     assert t.meta["stop"] == "max_images" and len(t.image_pieces) == 2 and not t.events[1].ok
-    (t,) = rollout(policy, samples[:1], RolloutConfig(greedy=True, max_new_tokens=25, max_segment_tokens=25),
-                   group_size=1, progress=False, scripts=[[" a"]])
+    (t,) = rollout(
+        policy,
+        samples[:1],
+        RolloutConfig(greedy=True, max_new_tokens=25, max_segment_tokens=25),
+        group_size=1,
+        progress=False,
+        scripts=[[" a"]],
+    )
     n = sum(len(p.ids) for p in t.pieces if p.kind == MODEL)
     assert (t.meta["stop"], n, t.meta["n_new_tokens"]) == ("max_new_tokens", 25, 25)
-    (t,) = rollout(policy, samples[:1], RolloutConfig(greedy=True, max_new_tokens=90, max_segment_tokens=30),
-                   group_size=1, scripts=[[" a", call((10, 10, 60, 50))]], progress=False)
+    (t,) = rollout(
+        policy,
+        samples[:1],
+        RolloutConfig(greedy=True, max_new_tokens=90, max_segment_tokens=30),
+        group_size=1,
+        scripts=[[" a", call((10, 10, 60, 50))]],
+        progress=False,
+    )
     assert t.meta["stop"] == "max_segment_tokens" and t.crops
     assert all(len(p.ids) <= 30 for p in t.pieces if p.kind == MODEL) and len(t.pieces[-1].ids) == 30
     # a valid call that uses the last token of the budget is recorded but shows nothing
     budget = len(policy.encode(" a")) + len(policy.encode(call((10, 10, 60, 50))))
-    (t,) = rollout(policy, samples[:1], RolloutConfig(greedy=True, max_new_tokens=budget), group_size=1,
-                   scripts=[[" a", call((10, 10, 60, 50))]], progress=False)
+    (t,) = rollout(
+        policy,
+        samples[:1],
+        RolloutConfig(greedy=True, max_new_tokens=budget),
+        group_size=1,
+        scripts=[[" a", call((10, 10, 60, 50))]],
+        progress=False,
+    )
     assert t.meta["stop"] == "max_new_tokens" and not t.crops and t.events[0].call.ok and not t.events[0].ok
 
 
@@ -316,8 +388,9 @@ def test_a_call_ends_the_segment_exactly_at_its_closing_token(samples):
     closing = p.encode("]}\n")
     assert len(closing) == 1
     script = p.encode(' look {"bbox_2d": [10, 10, 60, 50') + closing + p.encode(" done")
-    (t,) = rollout(p, samples[:1], RolloutConfig(greedy=True, max_new_tokens=40), group_size=1, scripts=[script],
-                   progress=False)
+    (t,) = rollout(
+        p, samples[:1], RolloutConfig(greedy=True, max_new_tokens=40), group_size=1, scripts=[script], progress=False
+    )
     assert t.pieces[3].text == ' look {"bbox_2d": [10, 10, 60, 50]}\n'  # nothing deleted, the \n kept
     assert t.pieces[3].ids[-1] == closing[0] and t.pieces[4].kind == IMAGE
     assert t.pieces[5].text.startswith(" done")
@@ -342,12 +415,18 @@ def test_sampling_never_emits_special_tokens(policy, samples):
 def test_group_layout_meta_and_modes(policy, samples):
     policy.model.train()
     seen = []
-    out = rollout(policy, samples, RolloutConfig(max_new_tokens=5, seed=1), group_size=3,
-                  progress=lambda done, total: seen.append((done, total)))
+    out = rollout(
+        policy,
+        samples,
+        RolloutConfig(max_new_tokens=5, seed=1),
+        group_size=3,
+        progress=lambda done, total: seen.append((done, total)),
+    )
     assert policy.model.training  # restored
     policy.model.eval()
     assert [(t.meta["group"], t.meta["sample_id"], t.meta["row"]) for t in out] == [
-        (g, f"s{g}", g * 3 + c) for g in range(2) for c in range(3)]
+        (g, f"s{g}", g * 3 + c) for g in range(2) for c in range(3)
+    ]
     for t in out:
         n = sum(len(p.ids) for p in t.pieces if p.kind == MODEL)
         assert t.meta["n_crops"] == 0 and n == t.meta["n_new_tokens"]
@@ -370,8 +449,11 @@ def test_bad_arguments_get_clear_errors(policy, samples):
     with pytest.raises(ValueError, match="group_size"):
         RolloutConfig(group_size=0)
     for t in (float("nan"), float("inf"), -1.0):  # NaN slipped past `t < 0`, and sampling then failed deep inside
-        with pytest.raises(ValueError, match=r"RolloutConfig\.temperature = .* is not allowed: "
-                                             r"expected a finite number in \[0\.0, 100\.0\]"):
+        with pytest.raises(
+            ValueError,
+            match=r"RolloutConfig\.temperature = .* is not allowed: "
+            r"expected a finite number in \[0\.0, 100\.0\]",
+        ):
             RolloutConfig(temperature=t)
 
 
@@ -381,8 +463,14 @@ def test_crop_script_drives_a_whole_trajectory(policy, samples):
 
     frame = Frame.of(samples[0].load_image().size, policy.view)
     for n in (0, 2):
-        (t,) = rollout(policy, samples[:1], RolloutConfig(greedy=True, max_new_tokens=300, max_segment_tokens=100),
-                       group_size=1, scripts=[crop_script(frame, n)], progress=False)
+        (t,) = rollout(
+            policy,
+            samples[:1],
+            RolloutConfig(greedy=True, max_new_tokens=300, max_segment_tokens=100),
+            group_size=1,
+            scripts=[crop_script(frame, n)],
+            progress=False,
+        )
         assert len(t.crops) == n and t.meta["stop"] == "eos" and t.final_answer() == "red"
         assert len({e.call.box for e in t.events}) == n  # distinct boxes
 
@@ -393,8 +481,9 @@ def test_finished_rows_stop_costing_and_compaction_cuts_attention(policy, sample
     variants = {"keep": {"drop_finished": False}, "drop": {"compact_holes": 1.0}, "compact": {"compact_holes": 0.0}}
     for name, kw in variants.items():
         stats = {}
-        out = rollout(policy, samples, RolloutConfig(**base, **kw), group_size=2, scripts=ROW_SCRIPTS, progress=False,
-                      stats=stats)
+        out = rollout(
+            policy, samples, RolloutConfig(**base, **kw), group_size=2, scripts=ROW_SCRIPTS, progress=False, stats=stats
+        )
         runs[name] = (stats, [t.input_ids() for t in out])
     assert runs["keep"][1] == runs["drop"][1] == runs["compact"][1]  # same tokens whatever the bookkeeping
     assert runs["drop"][0]["slots"] < runs["keep"][0]["slots"]  # a finished row costs nothing more
@@ -409,12 +498,19 @@ def test_crop_boxes_lets_the_environment_choose_where(policy, samples):
         return (5, 6, 45, 36) if k == 0 else None  # the first crop is replaced, the second kept as written
 
     script = [" a", call((10, 10, 60, 50)), " b", call((60, 20, 100, 70)), " c"]
-    (t,) = rollout(policy, samples[:1], RolloutConfig(greedy=True, max_new_tokens=80), group_size=1,
-                   scripts=[script], crop_boxes=oracle, progress=False)
+    (t,) = rollout(
+        policy,
+        samples[:1],
+        RolloutConfig(greedy=True, max_new_tokens=80),
+        group_size=1,
+        scripts=[script],
+        crop_boxes=oracle,
+        progress=False,
+    )
     assert asked == [("s0", 0), ("s0", 1)]
     assert [e.call.box for e in t.events] == [(5.0, 6.0, 45.0, 36.0), (60, 20, 100, 70)]
     assert [c.info.box_input for c in t.crops] == [(5, 6, 45, 36), (60, 20, 100, 70)]
-    assert '[10, 10, 60, 50]' in t.pieces[3].text  # what the model wrote is kept verbatim
+    assert "[10, 10, 60, 50]" in t.pieces[3].text  # what the model wrote is kept verbatim
     full, _, _ = teacher_forced(policy, t)  # the substituted crop is a normal image piece
     assert not full.isnan().any()
 
@@ -423,15 +519,29 @@ def test_crop_boxes_lets_the_environment_choose_where(policy, samples):
 def test_a_bad_environment_box_is_a_clear_error(policy, samples, bad):
     script = [" a", call((10, 10, 60, 50)), " b"]
     with pytest.raises(ValueError, match="crop_boxes returned .* model-input frame"):
-        rollout(policy, samples[:1], RolloutConfig(greedy=True, max_new_tokens=40), group_size=1,
-                scripts=[script], crop_boxes=lambda s, k: bad, progress=False)
+        rollout(
+            policy,
+            samples[:1],
+            RolloutConfig(greedy=True, max_new_tokens=40),
+            group_size=1,
+            scripts=[script],
+            crop_boxes=lambda s, k: bad,
+            progress=False,
+        )
 
 
 def test_crop_boxes_is_not_asked_past_max_crops(policy, samples):
     asked = []
     script = [" a", call((10, 10, 60, 50)), " b", call((20, 20, 60, 50)), " c"]
-    (t,) = rollout(policy, samples[:1], RolloutConfig(greedy=True, max_new_tokens=80, max_crops=1), group_size=1,
-                   scripts=[script], crop_boxes=lambda s, k: asked.append(k) or (5, 6, 45, 36), progress=False)
+    (t,) = rollout(
+        policy,
+        samples[:1],
+        RolloutConfig(greedy=True, max_new_tokens=80, max_crops=1),
+        group_size=1,
+        scripts=[script],
+        crop_boxes=lambda s, k: asked.append(k) or (5, 6, 45, 36),
+        progress=False,
+    )
     assert asked == [0] and len(t.crops) == 1 and t.events[1].note  # the second call is refused with a note
 
 
@@ -449,8 +559,9 @@ def test_smolvlm_incremental_logits_equal_one_full_forward(smol, samples, n_crop
 
 
 def test_smolvlm_rows_cropping_at_different_steps_stay_exact(smol, samples, cache):
-    cfg = RolloutConfig(greedy=True, max_new_tokens=70, max_segment_tokens=50, compact_holes=0.0, drop_finished=True,
-                        cache=cache)
+    cfg = RolloutConfig(
+        greedy=True, max_new_tokens=70, max_segment_tokens=50, compact_holes=0.0, drop_finished=True, cache=cache
+    )
     rec, stats = Recorder(), {}
     out = rollout(smol, samples, cfg, group_size=2, scripts=ROW_SCRIPTS, logits_hook=rec, progress=False, stats=stats)
     assert [len(t.crops) for t in out] == [1, 2, 1, 0] and stats["compactions"] > 0
@@ -459,8 +570,14 @@ def test_smolvlm_rows_cropping_at_different_steps_stay_exact(smol, samples, cach
     for i, traj in enumerate(out):
         full, _, _ = teacher_forced(smol, traj)
         assert (rec.of(i) - full).abs().max().item() < 1e-4, f"row {i}"
-    ref = rollout(smol, samples, RolloutConfig(greedy=True, max_new_tokens=70, max_segment_tokens=50,
-                                               mode="reference"), group_size=2, scripts=ROW_SCRIPTS, progress=False)
+    ref = rollout(
+        smol,
+        samples,
+        RolloutConfig(greedy=True, max_new_tokens=70, max_segment_tokens=50, mode="reference"),
+        group_size=2,
+        scripts=ROW_SCRIPTS,
+        progress=False,
+    )
     assert [t.input_ids() for t in ref] == [t.input_ids() for t in out]
 
 
@@ -479,8 +596,9 @@ def test_smolvlm_classes_of_model_type_smolvlm_keep_the_cache_exact(smol, sample
     model = SmolVLMForConditionalGeneration(SmolVLMConfig(**d)).eval()
     model.load_state_dict(smol.model.state_dict())
     S = smol.patch_size
-    improc = SmolVLMImageProcessorPil(do_image_splitting=True, size={"longest_edge": 6 * S},
-                                      max_image_size={"longest_edge": S})
+    improc = SmolVLMImageProcessorPil(
+        do_image_splitting=True, size={"longest_edge": 6 * S}, max_image_size={"longest_edge": S}
+    )
     p = Policy(model, smol.tokenizer, improc, smol.view, smol.prompt)
     assert p.position_dims == 1 and p.patch_size == S
     _incremental_equals_full(p, samples, 2)

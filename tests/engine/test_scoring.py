@@ -1,4 +1,5 @@
 """Teacher-forced log-probs gathered at the asked positions equal a full forward's."""
+
 import pytest
 import torch
 
@@ -25,7 +26,7 @@ def test_token_logprobs_equal_a_full_forward_and_only_where_labelled(temperature
     assert (lp[~m] == 0).all()
     labels = [t.labels() for t in trajs]  # the Trajectory decides what is supervised
     for row, lab in enumerate(labels):
-        assert torch.equal(m[row, :len(lab)], lab != -100)
+        assert torch.equal(m[row, : len(lab)], lab != -100)
 
 
 def test_a_mask_scores_other_positions_than_the_loss_mask():

@@ -1,4 +1,5 @@
 """RolloutSettings.saved: a checkpoint's evaluation settings, then the caller's."""
+
 from types import SimpleNamespace
 
 import pytest
@@ -7,8 +8,13 @@ from r3lab.engine.config import RolloutSettings
 
 
 def test_saved_settings_come_from_the_checkpoint_then_the_caller():
-    nested = SimpleNamespace(meta={"evaluation": {"rollout": {"max_new_tokens": 128, "max_segment_tokens": 64,
-                                                              "temperature": 0.0, "newer_key": 1}}})
+    nested = SimpleNamespace(
+        meta={
+            "evaluation": {
+                "rollout": {"max_new_tokens": 128, "max_segment_tokens": 64, "temperature": 0.0, "newer_key": 1}
+            }
+        }
+    )
     got = RolloutSettings.saved(nested, temperature=0.5)
     assert (got.max_new_tokens, got.max_segment_tokens, got.temperature, got.max_crops) == (128, 64, 0.5, 2)
     flat = SimpleNamespace(meta={"evaluation": {"max_new_tokens": 96}})  # r3lab.json before the nesting
@@ -46,8 +52,9 @@ def test_cache_and_cuda_graphs_reach_the_engine_from_every_config_and_command(mo
     from r3lab.train.config import RGRPOConfig
     from r3lab.train.rgrpo import rollout_config
 
-    args = build_parser(["train", "rgrpo"]).parse_args(["train", "rgrpo", "--cache", "dynamic", "--cuda-graphs",
-                                                       "false"])
+    args = build_parser(["train", "rgrpo"]).parse_args(
+        ["train", "rgrpo", "--cache", "dynamic", "--cuda-graphs", "false"]
+    )
     cfg = RGRPOConfig(**dataclass_values(RGRPOConfig, args))
     assert (rollout_config(cfg, 0).cache, rollout_config(cfg, 0).cuda_graphs) == ("dynamic", False)
     args = build_parser(["eval"]).parse_args(["eval", "--policy", "x", "--cuda-graphs", "true"])

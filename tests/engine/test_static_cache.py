@@ -1,6 +1,7 @@
 """The static cache and its replayed decode step, on this CPU: exact against one full forward, and a replay with a
 stale input (a changed position or id, a dropped row, another image) is caught. CUDA-graph capture is stood in for
 by the step function itself (tests/engine/conftest.py), which reads only the static buffers, as a graph does."""
+
 import collections
 from dataclasses import replace
 
@@ -37,16 +38,26 @@ def policy():
 
 @pytest.fixture(scope="module")
 def samples():
-    return [Sample(toy_image((448, 336), 0), "What colour is the disc?", ["red"], sample_id="s0"),
-            Sample(toy_image((200, 300), 1), "Which shape is blue?", ["square"], sample_id="s1"),
-            Sample(toy_image((336, 448), 5), "What colour is the square?", ["blue"], sample_id="s2")]
+    return [
+        Sample(toy_image((448, 336), 0), "What colour is the disc?", ["red"], sample_id="s0"),
+        Sample(toy_image((200, 300), 1), "Which shape is blue?", ["square"], sample_id="s1"),
+        Sample(toy_image((336, 448), 5), "What colour is the square?", ["blue"], sample_id="s2"),
+    ]
 
 
 def worst(policy, samples, cfg=CFG, scripts=SCRIPTS, group_size=2, stats=None) -> float:
     """Max |logit - full forward| over every chosen token of every row (and the trajectories are complete)."""
     rec = collections.defaultdict(list)
-    out = rollout(policy, samples, cfg, group_size=group_size, scripts=scripts, progress=False, stats=stats,
-                  logits_hook=lambda ids, lg: [rec[i].append(r.clone()) for i, r in zip(ids, lg)])
+    out = rollout(
+        policy,
+        samples,
+        cfg,
+        group_size=group_size,
+        scripts=scripts,
+        progress=False,
+        stats=stats,
+        logits_hook=lambda ids, lg: [rec[i].append(r.clone()) for i, r in zip(ids, lg)],
+    )
     diff = 0.0
     for i, traj in enumerate(out):
         b = collate([traj], policy)
@@ -67,11 +78,25 @@ def qwen2_vl():
     c, vc = p.model.config, p.model.config.vision_config
     text = c.text_config.to_dict()
     text.pop("model_type", None)
-    cfg = Qwen2VLConfig(text_config=text, vision_config=dict(
-        depth=vc.depth, embed_dim=vc.hidden_size, hidden_size=text["hidden_size"], mlp_ratio=2, num_heads=vc.num_heads,
-        patch_size=vc.patch_size, spatial_merge_size=vc.spatial_merge_size, temporal_patch_size=2, in_channels=3),
-        image_token_id=c.image_token_id, video_token_id=c.video_token_id, vision_start_token_id=c.vision_start_token_id,
-        vision_end_token_id=c.vision_end_token_id, tie_word_embeddings=True)
+    cfg = Qwen2VLConfig(
+        text_config=text,
+        vision_config=dict(
+            depth=vc.depth,
+            embed_dim=vc.hidden_size,
+            hidden_size=text["hidden_size"],
+            mlp_ratio=2,
+            num_heads=vc.num_heads,
+            patch_size=vc.patch_size,
+            spatial_merge_size=vc.spatial_merge_size,
+            temporal_patch_size=2,
+            in_channels=3,
+        ),
+        image_token_id=c.image_token_id,
+        video_token_id=c.video_token_id,
+        vision_start_token_id=c.vision_start_token_id,
+        vision_end_token_id=c.vision_end_token_id,
+        tie_word_embeddings=True,
+    )
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         model = Qwen2VLForConditionalGeneration(cfg).eval()
@@ -105,12 +130,13 @@ def test_a_stale_position_id_or_row_is_caught(policy, samples, monkeypatch):
 
     def stale(name):  # the step reads last step's positions or ids: the engine "forgot" to write this step's
         def run(self, slot):
-            buf = getattr(self.pool, name)[..., :self._B, :]
+            buf = getattr(self.pool, name)[..., : self._B, :]
             last = self.__dict__.get("_last")
             if last is not None and last.shape == buf.shape:
                 buf.copy_(last)
             self._last = buf.clone()
             return decode(self, slot)
+
         run.__name__ = f"stale_{name}"
         return run
 
@@ -178,15 +204,30 @@ class _Ops(TorchDispatchMode):
 
 # reading a value back on the host, a shape that depends on values, a tensor built from host data: on a GPU each one
 # synchronises or copies from the host, which a CUDA graph cannot record
-HOST_SYNC = {"_local_scalar_dense", "item", "is_nonzero", "nonzero", "masked_select", "lift_fresh", "equal",
-             "_assert_async", "unique", "_unique2", "index_put_", "scalar_tensor"}
+HOST_SYNC = {
+    "_local_scalar_dense",
+    "item",
+    "is_nonzero",
+    "nonzero",
+    "masked_select",
+    "lift_fresh",
+    "equal",
+    "_assert_async",
+    "unique",
+    "_unique2",
+    "index_put_",
+    "scalar_tensor",
+}
 
 
 @pytest.mark.parametrize("family", ["qwen2_5_vl", "qwen3_vl", "smolvlm", "qwen2_vl"])
 def test_the_captured_step_never_syncs_with_the_host(samples, monkeypatch, family):
     captured = standin_graphs(monkeypatch)
-    p = qwen2_vl() if family == "qwen2_vl" else build_tiny(TinyConfig(seed=3, patch_size=7 if family == "qwen3_vl"
-                                                                      else 14), family=family)
+    p = (
+        qwen2_vl()
+        if family == "qwen2_vl"
+        else build_tiny(TinyConfig(seed=3, patch_size=7 if family == "qwen3_vl" else 14), family=family)
+    )
     rollout(p, samples[:1], RolloutConfig(max_new_tokens=3, cache="static", seed=0), group_size=3, progress=False)
     with torch.inference_mode(), _Ops() as ops:
         captured[0]()
@@ -195,19 +236,35 @@ def test_the_captured_step_never_syncs_with_the_host(samples, monkeypatch, famil
 
 def test_timing_breaks_the_cost_down(policy, samples, cache):
     stats = {}
-    rollout(policy, samples[:2], replace(CFG, cache=cache, timing=True), group_size=2, scripts=SCRIPTS, stats=stats,
-            progress=False)
+    rollout(
+        policy,
+        samples[:2],
+        replace(CFG, cache=cache, timing=True),
+        group_size=2,
+        scripts=SCRIPTS,
+        stats=stats,
+        progress=False,
+    )
     t = stats["timing"]
     parts = [k for k in t if k.endswith("_s") and k != "total_s"]
-    assert {"vision_main_s", "prefill_main_s", "vision_crops_s", "crop_prefill_s", "decode_s", "sampling_s",
-            "environment_s", "host_s"} <= set(parts)
+    assert {
+        "vision_main_s",
+        "prefill_main_s",
+        "vision_crops_s",
+        "crop_prefill_s",
+        "decode_s",
+        "sampling_s",
+        "environment_s",
+        "host_s",
+    } <= set(parts)
     assert all(t[k] >= 0 for k in parts) and abs(sum(t[k] for k in parts) - t["total_s"]) < 1e-3
     assert t["vision_main_s"] > 0 and t["vision_crops_s"] > 0 and t["decode_s"] > 0
     # a record per step that inserted crops: SCRIPTS make 0 + 2 + 1 + 1 (one call refused), each at its own step
     assert [c["crops"] for c in t["crops"]] == [1, 1, 1, 1] and all(c["vision_s"] > 0 for c in t["crops"])
     stats = {}
-    rollout(policy, samples[:1], replace(CFG, cache=cache), group_size=1, scripts=SCRIPTS[2:3], stats=stats,
-            progress=False)
+    rollout(
+        policy, samples[:1], replace(CFG, cache=cache), group_size=1, scripts=SCRIPTS[2:3], stats=stats, progress=False
+    )
     assert "timing" not in stats
 
 

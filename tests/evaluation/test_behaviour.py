@@ -1,13 +1,14 @@
 """Crop behaviour over training and the collapse verdict, from a training log or from trajectories of any system."""
+
 import math
 
 import pytest
 
-from r3lab.testing.mini_runs import write_agent_loop, write_deepeyes_eval, write_training_log, write_trl_completions
-from r3lab.testing.mini_benchmarks import write_benchmark
 from r3lab.bench.run import BenchConfig, run_bench
 from r3lab.evaluation.behaviour import CollapseConfig, crop_behaviour, detect_collapse, load_run, sniff
 from r3lab.testing import tiny_policy
+from r3lab.testing.mini_benchmarks import write_benchmark
+from r3lab.testing.mini_runs import write_agent_loop, write_deepeyes_eval, write_training_log, write_trl_completions
 from r3lab.train.metrics import MetricLog
 
 
@@ -60,8 +61,9 @@ def test_imported_evaluations_and_trl_logs_have_one_row_per_step(tmp_path):
 
 def test_a_bench_run_is_read_with_the_benchmark_s_own_verdicts(tmp_path):
     data = write_benchmark("vstar", tmp_path)
-    run_bench(tiny_policy(), "vstar",
-              BenchConfig(data=str(data), out=str(tmp_path / "run"), rollout={"max_new_tokens": 4}))
+    run_bench(
+        tiny_policy(), "vstar", BenchConfig(data=str(data), out=str(tmp_path / "run"), rollout={"max_new_tokens": 4})
+    )
     assert sniff(tmp_path / "run") == "bench"
     trajs = load_run(tmp_path / "run")
     assert all("hit" in t.meta for t in trajs) and len(crop_behaviour(trajs)) == 1
@@ -72,8 +74,9 @@ def test_r3lab_eval_trajectories_are_read_too(tmp_path):
     from r3lab.evaluation.evaluation import EvalConfig, evaluate
 
     policy = tiny_policy()
-    res = evaluate(policy, build_samples(2, seed=0, view=policy.view, progress=False),
-                   EvalConfig(rollout={"max_new_tokens": 4}))
+    res = evaluate(
+        policy, build_samples(2, seed=0, view=policy.view, progress=False), EvalConfig(rollout={"max_new_tokens": 4})
+    )
     res.save(tmp_path)
     assert sniff(tmp_path) == "eval" and sniff(tmp_path / "trajectories.jsonl") == "r3lab"
     (row,) = crop_behaviour(load_run(tmp_path / "trajectories.jsonl"))
@@ -86,8 +89,11 @@ def test_r3lab_eval_trajectories_are_read_too(tmp_path):
 def test_collapse_settings_are_checked():
     with pytest.raises(ValueError, match=r"CollapseConfig\.window = 0 is not allowed"):
         CollapseConfig(window=0)
-    with pytest.raises(ValueError, match=r"CollapseConfig\.floor = 2\.0 is not allowed: "
-                                         r"expected a finite number in \[0\.0, 1\.0\]"):
+    with pytest.raises(
+        ValueError,
+        match=r"CollapseConfig\.floor = 2\.0 is not allowed: "
+        r"expected a finite number in \[0\.0, 1\.0\]",
+    ):
         CollapseConfig(floor=2.0)
 
 
@@ -115,8 +121,9 @@ def test_eval_folders_that_cannot_be_read_are_named(tmp_path):
     good = tmp_path / "step_3"
     good.mkdir()
     (good / "results.json").write_text(json.dumps({"rows": {"all": {"n": 2, "accuracy": 0.5, "tool_gain": 0.5}}}))
-    with pytest.raises(FileNotFoundError,
-                       match=r"empty/results.json does not exist: pass the --out folder of `r3lab eval`"):
+    with pytest.raises(
+        FileNotFoundError, match=r"empty/results.json does not exist: pass the --out folder of `r3lab eval`"
+    ):
         load_evals([good, tmp_path / "empty"])
     (tmp_path / "recipe").mkdir()
     (tmp_path / "recipe" / "results.json").write_text(json.dumps([{"name": "sft"}]))

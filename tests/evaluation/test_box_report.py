@@ -6,25 +6,33 @@ import pytest
 from PIL import Image
 
 from r3lab.core.trajectory import Trajectory
-from r3lab.evaluation.box_report import box_errors, crop_records, format_box_errors
 from r3lab.evaluation.behaviour import load_run
+from r3lab.evaluation.box_report import box_errors, crop_records, format_box_errors
 from r3lab.testing import tiny_policy
 
 VIEW = tiny_policy().view  # an 840 x 840 image is shown at 112 x 112: 7.5 original pixels per input pixel
 
 
 def _traj(gt_orig, written, family="read_one", sample_id="s"):
-    t = Trajectory.start(Image.new("RGB", (840, 840), "white"), "Where?", VIEW, gt_boxes=list(gt_orig),
-                         family=family, sample_id=sample_id)
+    t = Trajectory.start(
+        Image.new("RGB", (840, 840), "white"),
+        "Where?",
+        VIEW,
+        gt_boxes=list(gt_orig),
+        family=family,
+        sample_id=sample_id,
+    )
     for box in written:
         t.add_crop(box, VIEW)
     return t
 
 
 def test_errors_sizes_and_misses_in_the_input_frame():
-    trajs = [_traj([(150, 150, 300, 300)], [(21, 20, 41, 40), (22, 22, 46, 46), (80, 80, 100, 100)], sample_id="a"),
-             _traj([(300, 300, 525, 525)], [(40, 40, 70, 70)], family="compare_two", sample_id="b"),
-             _traj([], [(10, 10, 30, 30)], family="control", sample_id="c")]  # no region: not scored
+    trajs = [
+        _traj([(150, 150, 300, 300)], [(21, 20, 41, 40), (22, 22, 46, 46), (80, 80, 100, 100)], sample_id="a"),
+        _traj([(300, 300, 525, 525)], [(40, 40, 70, 70)], family="compare_two", sample_id="b"),
+        _traj([], [(10, 10, 30, 30)], family="control", sample_id="c"),
+    ]  # no region: not scored
     recs = crop_records(trajs)
     assert [r["sample_id"] for r in recs] == ["a", "a", "a", "b"]
     assert recs[0]["true"] == (20.0, 20.0, 40.0, 40.0) and recs[0]["px_per_input"] == 7.5

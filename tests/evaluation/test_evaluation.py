@@ -48,8 +48,12 @@ def test_changed_answers_lists_the_questions_that_turned_right_or_wrong():
 def test_evaluate_runs_rollouts_and_reports(tmp_path):
     policy = tiny_policy()
     samples = toy_samples(3, policy.view)
-    res = evaluate(policy, samples, EvalConfig(rollout={"max_new_tokens": 6, "max_segment_tokens": 6, "max_crops": 0}),
-                   progress=False)
+    res = evaluate(
+        policy,
+        samples,
+        EvalConfig(rollout={"max_new_tokens": 6, "max_segment_tokens": 6, "max_crops": 0}),
+        progress=False,
+    )
     assert len(res.trajectories) == 3 and res["all"]["n"] == 3
     assert res["all"]["crop_rate"] == 0.0 and 0 <= res.accuracy <= 1
     assert math.isnan(res["all"]["crop_iou_lo"]) and math.isnan(res["all"]["crop_iou_hi"])  # no crop, no interval
@@ -68,16 +72,56 @@ def test_evaluate_runs_rollouts_and_reports(tmp_path):
 def test_cli_end_to_end_sft_rgrpo_eval(tmp_path, capsys):
     data, sft_out, rl_out, ev = tmp_path / "data", tmp_path / "sft", tmp_path / "rl", tmp_path / "ev"
     assert cli_main(["data", "build", "--out", str(data), "--n", "8", "--seed", "1"]) == 0
-    assert cli_main(["train", "sft", "--data", str(data), "--steps", "1", "--batch-size", "2",
-                     "--out-dir", str(sft_out)]) == 0
+    assert (
+        cli_main(["train", "sft", "--data", str(data), "--steps", "1", "--batch-size", "2", "--out-dir", str(sft_out)])
+        == 0
+    )
     assert (sft_out / "latest").is_file()
     ckpt = sft_out / (sft_out / "latest").read_text().strip()
-    assert cli_main(["train", "rgrpo", "--policy", str(ckpt), "--data", str(data), "--steps", "1", "--batch-size",
-                     "4", "--group-size", "2", "--max-new-tokens", "6", "--out-dir", str(rl_out)]) == 0
+    assert (
+        cli_main(
+            [
+                "train",
+                "rgrpo",
+                "--policy",
+                str(ckpt),
+                "--data",
+                str(data),
+                "--steps",
+                "1",
+                "--batch-size",
+                "4",
+                "--group-size",
+                "2",
+                "--max-new-tokens",
+                "6",
+                "--out-dir",
+                str(rl_out),
+            ]
+        )
+        == 0
+    )
     log = [json.loads(x) for x in (rl_out / "log.jsonl").read_text().splitlines()]
     assert len(log) == 1 and not math.isnan(log[0]["reward"])
-    assert cli_main(["eval", "--policy", str(rl_out / "step_000001"), "--data", str(data), "--n", "4",
-                     "--max-new-tokens", "6", "--out", str(ev), "--box-errors"]) == 0
+    assert (
+        cli_main(
+            [
+                "eval",
+                "--policy",
+                str(rl_out / "step_000001"),
+                "--data",
+                str(data),
+                "--n",
+                "4",
+                "--max-new-tokens",
+                "6",
+                "--out",
+                str(ev),
+                "--box-errors",
+            ]
+        )
+        == 0
+    )
     assert json.loads((ev / "results.json").read_text())["rows"]["all"]["n"] == 4
     out = capsys.readouterr().out
     assert "| all |" in out and ("no crops with a ground-truth region" in out or "abs_err" in out)
@@ -88,13 +132,20 @@ def test_cli_end_to_end_sft_rgrpo_eval(tmp_path, capsys):
 def test_eval_settings_come_from_the_checkpoint_then_the_caller():
     from types import SimpleNamespace
 
-    pol = SimpleNamespace(meta={"evaluation": {"max_crops": 2, "max_new_tokens": 128, "max_segment_tokens": 64,
-                                               "unknown_later_key": 1}})
+    pol = SimpleNamespace(
+        meta={"evaluation": {"max_crops": 2, "max_new_tokens": 128, "max_segment_tokens": 64, "unknown_later_key": 1}}
+    )
     cfg = EvalConfig.for_policy(pol, rollout={"max_new_tokens": 32})  # r3lab.json's flat keys: the earlier format
     assert (cfg.rollout.max_crops, cfg.rollout.max_new_tokens, cfg.rollout.max_segment_tokens) == (2, 32, 64)
     assert cfg.rollout.temperature == 0.0  # evaluation's own default where the checkpoint says nothing
-    nested = SimpleNamespace(meta={"evaluation": {"rollout": {"max_crops": 1, "max_segment_tokens": 30},
-                                                  "reward": {"region_weight": 1.0, "region": "giou"}}})
+    nested = SimpleNamespace(
+        meta={
+            "evaluation": {
+                "rollout": {"max_crops": 1, "max_segment_tokens": 30},
+                "reward": {"region_weight": 1.0, "region": "giou"},
+            }
+        }
+    )
     cfg = EvalConfig.for_policy(nested, reward=None)
     assert (cfg.rollout.max_crops, cfg.rollout.max_segment_tokens, cfg.reward.region) == (1, 30, "giou")
     assert EvalConfig.for_policy(SimpleNamespace(meta={})) == EvalConfig()
@@ -102,13 +153,17 @@ def test_eval_settings_come_from_the_checkpoint_then_the_caller():
         EvalConfig.for_policy(pol, max_crop=3)
 
 
-@pytest.mark.parametrize("flag,value,field,span", [
-    ("--max-new-tokens", "0", "rollout.max_new_tokens", r"\[1, 1048576\]"), ("--n", "-3", "n", r"\[0, 10000000\]"),
-    ("--temperature", "nan", "rollout.temperature", r"\[0\.0, 100\.0\]"),
-    ("--temperature", "-1", "rollout.temperature", r"\[0\.0"),
-    ("--batch-rows", "1000000", "batch_rows", r"\[1, 4096\]"),
-    ("--reward-region-weight", "inf", "reward.region_weight", r"\[0\.0"),
-])
+@pytest.mark.parametrize(
+    "flag,value,field,span",
+    [
+        ("--max-new-tokens", "0", "rollout.max_new_tokens", r"\[1, 1048576\]"),
+        ("--n", "-3", "n", r"\[0, 10000000\]"),
+        ("--temperature", "nan", "rollout.temperature", r"\[0\.0, 100\.0\]"),
+        ("--temperature", "-1", "rollout.temperature", r"\[0\.0"),
+        ("--batch-rows", "1000000", "batch_rows", r"\[1, 4096\]"),
+        ("--reward-region-weight", "inf", "reward.region_weight", r"\[0\.0"),
+    ],
+)
 def test_eval_settings_out_of_range_fail_before_any_work(tmp_path, flag, value, field, span, monkeypatch):
     import r3lab.cli.evaluate as cli_eval
 

@@ -31,9 +31,13 @@ def test_rows_from_known_trajectories():
     samples = toy_samples(4, policy.view)
     samples[3].family = "control"
     own = _refs(policy, samples, wrong=(2,))  # right on 0, 1, 3
-    abl = {"no_crop": _refs(policy, samples, wrong=(0, 1), crop=False),  # right on 2, 3 without crops
-           "blank": _refs(policy, samples, wrong=(0, 1, 2, 3)), "coarse": _refs(policy, samples, wrong=(0,)),
-           "random_box": _refs(policy, samples, wrong=(1,)), "gt_box": _refs(policy, samples)}
+    abl = {
+        "no_crop": _refs(policy, samples, wrong=(0, 1), crop=False),  # right on 2, 3 without crops
+        "blank": _refs(policy, samples, wrong=(0, 1, 2, 3)),
+        "coarse": _refs(policy, samples, wrong=(0,)),
+        "random_box": _refs(policy, samples, wrong=(1,)),
+        "gt_box": _refs(policy, samples),
+    }
     rows = necessity_rows(samples, own, abl)
     a = rows["all"]
     assert set(KEYS) <= set(a) and set(rows) == {"read_one", "control", "all"}
@@ -57,8 +61,15 @@ def test_crop_images_swap_what_a_crop_shows():
         seen.append((sample.sample_id, k, piece.info.role))
         return grey
 
-    (t,) = rollout(policy, [s], RolloutConfig(greedy=True, max_new_tokens=40), group_size=1, scripts=[script],
-                   crop_images=swap, progress=False)
+    (t,) = rollout(
+        policy,
+        [s],
+        RolloutConfig(greedy=True, max_new_tokens=40),
+        group_size=1,
+        scripts=[script],
+        crop_images=swap,
+        progress=False,
+    )
     (crop,) = t.crops
     assert seen == [(s.sample_id, 0, "crop")] and crop.image.size == tuple(crop.info.input_size)
     assert crop.image.getextrema() == ((128, 128),) * 3 and t.events[0].ok
@@ -77,8 +88,14 @@ def test_evaluate_with_necessity_adds_the_keys_to_every_row():
 
 def test_table_counts_only_the_samples_an_ablation_ran_on():
     # four questions in two categories; the box ablations ran on the two with a target box (None elsewhere)
-    acc = {"own": [1, 0, 1, 1], "no_crop": [0, 1, 1, 0], "blank": [0, 0, 0, 0], "coarse": [1, 0, 0, 1],
-           "random_box": [0, None, 1, None], "gt_box": [1, None, 1, None]}
+    acc = {
+        "own": [1, 0, 1, 1],
+        "no_crop": [0, 1, 1, 0],
+        "blank": [0, 0, 0, 0],
+        "coarse": [1, 0, 0, 1],
+        "random_box": [0, None, 1, None],
+        "gt_box": [1, None, 1, None],
+    }
     rows = necessity_table(["a", "a", "b", "b"], acc, [True, False, True, False], [True, None, True, False])
     a = rows["all"]
     assert a["acc_own"] == 0.75 and a["acc_random_box"] == 0.5 and a["acc_gt_box"] == 1.0

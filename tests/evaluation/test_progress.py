@@ -17,7 +17,8 @@ FAST = EvalConfig(rollout={"max_new_tokens": 6, "max_segment_tokens": 6, "max_cr
 
 def test_chance_levels_count_the_answers_each_question_allows():
     assert chance_levels(families=("read_one", "compare_two", "control", "count")) == pytest.approx(
-        {"read_one": 1 / 5, "compare_two": 0.5, "control": 0.5, "count": 1 / 4})  # 5 patterns; left/right
+        {"read_one": 1 / 5, "compare_two": 0.5, "control": 0.5, "count": 1 / 4}
+    )  # 5 patterns; left/right
     mixed = chance_levels(TaskConfig(read_kinds=("pattern", "colour")), WorldConfig(), ("read_one",))
     assert mixed["read_one"] == pytest.approx(2 / 11)  # (5 patterns x 1/5 + 6 colours x 1/6) / 11 questions
     ctrl = chance_levels(TaskConfig(control_kinds=("side", "shape")), families=("control",))["control"]
@@ -52,9 +53,22 @@ def test_eval_every_evaluates_on_schedule_and_leaves_training_untouched(tmp_path
 
 
 def _rows(names):
-    return {r: {f: {"n": 10, "accuracy": 0.5, "accuracy_lo": 0.2, "accuracy_hi": 0.8, "crop_rate": 0.1, "crops": 1.0,
-                    "crop_iou": 0.3, "invalid_crop_rate": 0.0} for f in ("read_one", "compare_two", "all")}
-            for r in names}
+    return {
+        r: {
+            f: {
+                "n": 10,
+                "accuracy": 0.5,
+                "accuracy_lo": 0.2,
+                "accuracy_hi": 0.8,
+                "crop_rate": 0.1,
+                "crops": 1.0,
+                "crop_iou": 0.3,
+                "invalid_crop_rate": 0.0,
+            }
+            for f in ("read_one", "compare_two", "all")
+        }
+        for r in names
+    }
 
 
 def test_each_row_keeps_its_colour_and_the_table_draws_chance():
@@ -64,8 +78,9 @@ def test_each_row_keeps_its_colour_and_the_table_draws_chance():
     one = plot_table({"config": {"families": "read_one,compare_two"}, "rows": _rows(["random"])})
     assert {to_hex(p.get_facecolor()) for p in one.axes[0].patches} == {ROW_COLOURS["random"]}
     assert to_hex(both.axes[0].patches[-1].get_facecolor()) == ROW_COLOURS["random"]  # not the second colour
-    chance = sorted(round(seg[0][1], 6) for c in both.axes[0].collections if c.get_gid() == "chance"
-                    for seg in c.get_segments())
+    chance = sorted(
+        round(seg[0][1], 6) for c in both.axes[0].collections if c.get_gid() == "chance" for seg in c.get_segments()
+    )
     assert chance == [20.0, 50.0]  # read_one 1 in 5, compare_two 1 in 2, in percent
     assert "chance" in [t.get_text() for t in both.legends[0].get_texts()]
     bare = plot_table({"config": {"families": "read_one"}, "rows": _rows(["sft"])}, chance=False)

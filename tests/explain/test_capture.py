@@ -1,4 +1,5 @@
 """capture_attention equals eager attention, changes nothing, cleans up, explains a wrong set-up."""
+
 import pytest
 import torch
 from transformers import AttentionInterface
@@ -6,8 +7,6 @@ from transformers.masking_utils import AttentionMaskInterface
 
 from r3lab.core.batch import collate, model_inputs
 from r3lab.explain.capture import IMPL, capture_attention
-
-
 
 # `policy` (3 layers, GQA) and `trajs` (two toy trajectories with crops) come from tests/conftest.py
 
@@ -165,12 +164,14 @@ def test_capture_on_smolvlm_folds_tiles_and_the_global_view_onto_one_grid():
     ref = eager[-1][0][:, maps.query_pos]  # (heads, queries, L)
     for i, q in enumerate([q for q in traj.pieces if q.kind == "image"]):
         k_img = traj.pieces.index(q)
-        cols = torch.arange(starts[k_img], starts[k_img + 1])[ids[starts[k_img]:starts[k_img + 1]] == p.image_token_id]
+        cols = torch.arange(starts[k_img], starts[k_img + 1])[
+            ids[starts[k_img] : starts[k_img + 1]] == p.image_token_id
+        ]
         s, e = maps.spans[i]
         torch.testing.assert_close(maps.weights[0][..., s:e].sum(-1), ref[..., cols].sum(-1), atol=1e-5, rtol=0)
     _, rows, cols_ = traj.grids()[1]  # the crop: 2 x 2 tiles; its first cell = tile 0's first token + a quarter
     s = maps.spans[1][0]
-    crop_cols = torch.arange(starts[4], starts[5])[ids[starts[4]:starts[5]] == p.image_token_id]
+    crop_cols = torch.arange(starts[4], starts[5])[ids[starts[4] : starts[5]] == p.image_token_id]
     want = ref[..., crop_cols[0]] + ref[..., crop_cols[rows * cols_ * k * k]] / (rows * cols_)
     torch.testing.assert_close(maps.weights[0][..., s], want, atol=1e-5, rtol=0)
     with pytest.raises(ValueError, match="reads each image's tiles from its trajectory"):

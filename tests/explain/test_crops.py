@@ -48,7 +48,8 @@ def test_record_fields_are_consistent(policy):
 
 def test_queries_are_the_call_and_the_tokens_before_it(policy):
     traj = toy_trajectory(policy)
-    from r3lab.explain.swaps import call_queries as _call_queries, piece_starts as _piece_starts
+    from r3lab.explain.swaps import call_queries as _call_queries
+    from r3lab.explain.swaps import piece_starts as _piece_starts
 
     ev = traj.events[0]
     q = _call_queries(policy, traj, ev, _piece_starts(traj), window=4)
@@ -144,15 +145,16 @@ def test_counterfactual_changes_sign_with_a_crop_of_the_wrong_region():
 def test_shipped_checkpoint_crops_land_on_the_named_landmark_more_than_chance():
     """The shipped SFT model's own crops (greedy rollouts): their boxes overlap the named landmark's region
     far more than random boxes of the same size do (IoU 0.03 in the recipe's random row)."""
-    from r3lab.model.policy import load_policy
+    from r3lab.data.vlir import build_samples
     from r3lab.engine.config import RolloutConfig
     from r3lab.engine.rollouts import rollout
-    from r3lab.data.vlir import build_samples
+    from r3lab.model.policy import load_policy
 
     pol = load_policy(SHIPPED)
     samples = build_samples(12, seed=123, families=["read_one"], view=pol.view, progress=False)
-    trajs = rollout(pol, samples, RolloutConfig(group_size=1, greedy=True, max_new_tokens=96, max_crops=1),
-                    progress=False)
+    trajs = rollout(
+        pol, samples, RolloutConfig(group_size=1, greedy=True, max_new_tokens=96, max_crops=1), progress=False
+    )
     exps = [e for t in trajs for e in explain_crops(pol, t, answer_from="gt", importance=("blank",))]
     assert len(exps) >= 10  # it crops on (nearly) every read_one question
     ious = [e.gt_iou or 0.0 for e in exps]
@@ -169,7 +171,6 @@ def test_the_table_has_a_line_per_crop_decision(policy):
     e = explained["toy0"][0]
     assert lines[2].startswith("| toy0") and f"{e.gt_iou:.2f}" in lines[2]
     assert f"{e.effect('blank'):+.3f}" in lines[2]
-
 
 
 def test_the_same_crop_written_in_either_frame_and_grammar_is_explained_and_drawn_alike(policy):
@@ -191,8 +192,14 @@ def test_the_same_crop_written_in_either_frame_and_grammar_is_explained_and_draw
     for style in (CallStyle(), CallStyle("relative"), CallStyle("relative", "tool")):
         pol = replace(policy, prompt=PromptConfig(calls=style))
         script = ["<think> look " + format_crop_call(box, style, frame), " red</think><answer>red</answer><|im_end|>"]
-        (traj,) = rollout(pol, [sample], RolloutConfig(greedy=True, max_new_tokens=200, max_segment_tokens=120),
-                          group_size=1, scripts=[script], progress=False)
+        (traj,) = rollout(
+            pol,
+            [sample],
+            RolloutConfig(greedy=True, max_new_tokens=200, max_segment_tokens=120),
+            group_size=1,
+            scripts=[script],
+            progress=False,
+        )
         (records[style],) = explain_crops(pol, traj, importance=())
         drawn[style] = crop_boxes(traj)[0]["box"]
     a, r, t = records.values()
@@ -211,13 +218,14 @@ def test_read_scoring_weighs_the_text_after_each_crop(policy):
     nxt = traj.pieces[ev.image_piece + 1]
     assert r.read == nxt.text and "<answer>" in r.read  # one crop: its read runs to the end
     from r3lab.explain.swaps import piece_starts as _piece_starts
+
     start = _piece_starts(traj)[ev.image_piece + 1]
     batch = collate([traj], policy)
     mask = torch.zeros_like(batch["loss_mask"])
-    mask[0, start:start + len(nxt.ids)] = True
+    mask[0, start : start + len(nxt.ids)] = True
     with torch.no_grad():
         lp = token_logprobs(TokenScorer(policy.model), batch, mask=mask)
-    assert r.importance.logp == pytest.approx(float(lp[0, start:start + len(nxt.ids)].sum()), abs=1e-4)
+    assert r.importance.logp == pytest.approx(float(lp[0, start : start + len(nxt.ids)].sum()), abs=1e-4)
     assert r.importance.logp < a.importance.logp  # the read holds the answer and more tokens
     assert r.importance.target == "read"
     for v, lp_v in r.importance.swapped.items():
@@ -261,8 +269,18 @@ def test_explain_crops_is_a_view_of_explain_one_record_one_table(policy):
 
     traj = toy_trajectory(policy)
     (view,) = explain_crops(policy, traj, importance=("blank",), importance_target="read")
-    (full,) = explain(policy, traj, WhyConfig(methods=("attention", "patching"), targets=("box",), block=4,
-                                              importance=("blank",), importance_target="read", faithfulness=False))
+    (full,) = explain(
+        policy,
+        traj,
+        WhyConfig(
+            methods=("attention", "patching"),
+            targets=("box",),
+            block=4,
+            importance=("blank",),
+            importance_target="read",
+            faithfulness=False,
+        ),
+    )
     assert CropExplanation is CropRecord and isinstance(view, CropRecord)
     assert view.gt_iou == pytest.approx(full.gt_iou) and view.read == full.read
     assert view.attention == full.attention and view.importance == full.importance
@@ -273,6 +291,6 @@ def test_explain_crops_is_a_view_of_explain_one_record_one_table(policy):
     assert "patching" in table.splitlines()[0] and "importance (blank)" in table.splitlines()[0]
     with pytest.raises(ValueError, match="answer_from"):
         explain_crops(policy, traj, answer_from="truth")
-    assert WhyConfig.quick() == WhyConfig(methods=("attention",), targets=("box",), importance=("blank", "coarse",
-                                                                                                 "other"),
-                                          faithfulness=False)  # one request: a preset of the same class
+    assert WhyConfig.quick() == WhyConfig(
+        methods=("attention",), targets=("box",), importance=("blank", "coarse", "other"), faithfulness=False
+    )  # one request: a preset of the same class

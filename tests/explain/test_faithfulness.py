@@ -4,7 +4,12 @@ import pytest
 import torch
 
 from r3lab.explain.faithfulness import (
-    cell_centres, chance_pointing, curves, pointing_game, random_map, summarize,
+    cell_centres,
+    chance_pointing,
+    curves,
+    pointing_game,
+    random_map,
+    summarize,
 )
 from r3lab.explain.patching import painted
 from r3lab.explain.record import CropRecord
@@ -32,8 +37,9 @@ def test_curves_start_and_end_where_they_must(policy):
     c = curves(s, blank, random_map(s.grid, "x"), pos, steps=4, chunk=4)
     with torch.no_grad():
         clean = float(s.logprobs(s.hidden(s.embeds), pos).mean().exp())
-        empty = float(blank.logprobs(s.hidden(*s.swapped(blank, torch.ones(1, s.length, dtype=torch.bool))), pos)
-                      .mean().exp())
+        empty = float(
+            blank.logprobs(s.hidden(*s.swapped(blank, torch.ones(1, s.length, dtype=torch.bool))), pos).mean().exp()
+        )
     assert c["fractions"] == [0, 0.25, 0.5, 0.75, 1.0]
     assert c["deletion"][0] == pytest.approx(clean, rel=1e-4) and c["insertion"][-1] == pytest.approx(clean, rel=1e-4)
     assert c["deletion"][-1] == pytest.approx(c["insertion"][0], rel=1e-4)
@@ -44,9 +50,12 @@ def test_curves_start_and_end_where_they_must(policy):
 def test_summary_averages_what_was_measured():
     def rec(point, d):
         r = CropRecord("s", "read_one", 0, True, (0, 0, 1, 1), None, None, True, (1, 1), 28, (28, 28), "a")
-        r.faithfulness = {"attention": {"pointing_game": point, "deletion_auc": d, "insertion_auc": 0.5},
-                          "random": {"pointing_game": 0.1, "deletion_auc": 0.4, "insertion_auc": 0.4}}
+        r.faithfulness = {
+            "attention": {"pointing_game": point, "deletion_auc": d, "insertion_auc": 0.5},
+            "random": {"pointing_game": 0.1, "deletion_auc": 0.4, "insertion_auc": 0.4},
+        }
         return r
+
     out = summarize([rec(1.0, 0.2), rec(0.0, 0.4), rec(None, 0.3)])
     assert set(out) == {"methods"} and set(out["methods"]) == {"attention", "random"}
     a = out["methods"]["attention"]
@@ -60,18 +69,29 @@ def test_agreement_and_table():
 
     def rec(a, b, box, landmark):
         r = CropRecord("s", "read_one", 0, True, box, landmark, None, True, (2, 2), 28, (56, 56), "a")
-        r.methods = {"attention": {"box": MethodResult("attention", "box", map=a)},
-                     "patching": {"box": MethodResult("patching", "box", map=b)}}
+        r.methods = {
+            "attention": {"box": MethodResult("attention", "box", map=a)},
+            "patching": {"box": MethodResult("patching", "box", map=b)},
+        }
         return r
-    recs = [rec([[1, 0], [0, 0]], [[1, 0], [0, 0.5]], (0, 0, 28, 28), (0, 0, 28, 28)),
-            rec([[1, 0], [0, 0]], [[0, 0], [0, 1]], (28, 28, 56, 56), None)]
+
+    recs = [
+        rec([[1, 0], [0, 0]], [[1, 0], [0, 0.5]], (0, 0, 28, 28), (0, 0, 28, 28)),
+        rec([[1, 0], [0, 0]], [[0, 0], [0, 1]], (28, 28, 56, 56), None),
+    ]
     g = agreement(recs)
     assert g["n"] == 2 and g["methods"] == ["attention", "patching"]
     assert g["same_top"]["attention|patching"] == 0.5
     assert g["top_in_box"] == {"attention": 0.5, "patching": 1.0} and g["top_in_landmark"]["attention"] == 1.0
     assert -1 <= g["rank_corr"]["attention|patching"] <= 1
-    md = table({"methods": {"random": {"pointing_game": 0.1, "deletion_auc": 0.2, "insertion_auc": 0.3, "n": 2},
-                            "attention": {"pointing_game": None, "deletion_auc": 0.1, "insertion_auc": 0.4, "n": 2}}})
+    md = table(
+        {
+            "methods": {
+                "random": {"pointing_game": 0.1, "deletion_auc": 0.2, "insertion_auc": 0.3, "n": 2},
+                "attention": {"pointing_game": None, "deletion_auc": 0.1, "insertion_auc": 0.4, "n": 2},
+            }
+        }
+    )
     assert md.splitlines()[2].startswith("| attention | - |") and md.splitlines()[-1].startswith("| random |")
 
 
@@ -81,8 +101,10 @@ def test_a_method_that_did_not_run_is_named_with_its_reason():
 
     r = CropRecord("s-1", "read_one", 0, True, (0, 0, 28, 28), None, None, True, (2, 2), 28, (56, 56), "a")
     why = "captum is not installed: pip install 'r3lab[explain]'"
-    r.methods = {"attention": {"box": MethodResult("attention", "box", map=[[1, 0], [0, 0]])},
-                 "integrated_gradients": {"box": MethodResult("integrated_gradients", "box", False, why)}}
+    r.methods = {
+        "attention": {"box": MethodResult("attention", "box", map=[[1, 0], [0, 0]])},
+        "integrated_gradients": {"box": MethodResult("integrated_gradients", "box", False, why)},
+    }
     with pytest.raises(ValueError, match=r"integrated_gradients is not available on s-1: captum is not installed"):
         agreement([r], "box", ["attention", "integrated_gradients"])
     assert agreement([r], "box", ["attention"])["n"] == 1  # what ran is still compared

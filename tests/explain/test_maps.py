@@ -1,4 +1,5 @@
 """AttentionMaps: grid layout, grid <-> pixel geometry in every frame, aggregations and the sink."""
+
 import pytest
 import torch
 
@@ -7,7 +8,6 @@ from r3lab.core.rope import mrope_positions
 from r3lab.explain.capture import attention_maps
 from r3lab.explain.maps import AttentionMaps
 from r3lab.testing import tiny_policy, toy_trajectory
-
 
 # `policy` (3 layers, GQA) and `trajs` (two toy trajectories with crops) come from tests/conftest.py
 
@@ -27,9 +27,21 @@ def test_grid_layout_matches_the_models_own_positions(policy, trajs):
 def _one_hot(maps: AttentionMaps, j: int) -> AttentionMaps:
     w = torch.zeros_like(maps.weights)
     w[..., j] = 1.0
-    return AttentionMaps(w, torch.zeros_like(maps.sink), maps.query_pos, maps.image_pos, maps.spans, maps.grids,
-                         maps.merge, maps.patch, maps.layers, maps.heads, infos=maps.infos, images=maps.images,
-                         trajectory=maps.trajectory)
+    return AttentionMaps(
+        w,
+        torch.zeros_like(maps.sink),
+        maps.query_pos,
+        maps.image_pos,
+        maps.spans,
+        maps.grids,
+        maps.merge,
+        maps.patch,
+        maps.layers,
+        maps.heads,
+        infos=maps.infos,
+        images=maps.images,
+        trajectory=maps.trajectory,
+    )
 
 
 @pytest.mark.parametrize("size", [(448, 336), (300, 500), (620, 200)])

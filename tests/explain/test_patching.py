@@ -3,12 +3,11 @@
 import pytest
 import torch
 
-from r3lab.engine.scoring import TokenScorer, token_logprobs
 from r3lab.core.batch import collate
+from r3lab.engine.scoring import TokenScorer, token_logprobs
 from r3lab.explain.crops import answer_logprobs, counterfactual_trajectory
 from r3lab.explain.lens import logit_lens
-from r3lab.explain.patching import cell_blocks, patch_layers, patch_map
-from r3lab.explain.patching import painted
+from r3lab.explain.patching import cell_blocks, painted, patch_layers, patch_map
 from r3lab.explain.stream import Stream, target_positions
 from r3lab.testing import toy_trajectory
 
@@ -30,8 +29,10 @@ def _crop_mask(policy, traj, s):
 def test_patching_levels(policy, setup):
     traj, s = setup
     cf = counterfactual_trajectory(policy, traj, 0, "blank")
-    pos = {"answer": target_positions(policy, traj, traj.events[0], "answer"),
-           "read": target_positions(policy, traj, traj.events[0], "read")}
+    pos = {
+        "answer": target_positions(policy, traj, traj.events[0], "answer"),
+        "read": target_positions(policy, traj, traj.events[0], "read"),
+    }
     out = patch_layers(s, Stream.of(policy, cf), _crop_mask(policy, traj, s), pos, chunk=2)
     n = s.parts.n_layers
     assert out["levels"] == ["input", *range(n)] and out["patched_tokens"] == len(traj.crops[0].ids) - 2

@@ -59,8 +59,14 @@ def test_bad_input_is_named_or_recorded(policy):
 
 def test_attention_on_linear_layers_and_smolvlm_are_not_available():
     hybrid = build_tiny(TinyConfig(layers=2, seed=2), family="qwen3_5")  # layer 0 is Gated DeltaNet
-    (rec,) = explain(hybrid, toy_trajectory(hybrid), methods=("attention",), attention_layers=(0,), targets=("box",),
-                     faithfulness=False)
+    (rec,) = explain(
+        hybrid,
+        toy_trajectory(hybrid),
+        methods=("attention",),
+        attention_layers=(0,),
+        targets=("box",),
+        faithfulness=False,
+    )
     r = rec.result("attention", "box")
     assert not r.available and "linear-attention" in r.reason
     smol = build_tiny(TinyConfig(layers=1, seed=0), family="smolvlm")
@@ -73,8 +79,9 @@ def test_bfloat16_runs_every_method():
 
     policy = build_tiny(TinyConfig(layers=2, seed=5))
     policy.model.to(torch.bfloat16)  # the GPU dtype; on CPU it checks that no step mixes dtypes
-    (rec,) = explain(policy, toy_trajectory(policy), other=toy_trajectory(policy, crop="square"), targets=("box",),
-                     **FAST)
+    (rec,) = explain(
+        policy, toy_trajectory(policy), other=toy_trajectory(policy, crop="square"), targets=("box",), **FAST
+    )
     bad = [(m, r.reason) for m, d in rec.methods.items() for r in d.values() if not r.available]
     assert not bad and all(v["deletion_auc"] >= 0 for v in rec.faithfulness.values())
 
@@ -101,8 +108,9 @@ def test_a_new_method_is_one_module_and_one_registration(policy, tmp_path, monke
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setitem(METHODS, "box_prior", Method("box_prior", map=True))  # the one registration
     assert "box_prior" in map_methods()
-    (rec,) = explain(policy, toy_trajectory(policy), WhyConfig(methods=("attention", "box_prior"), targets=("box",),
-                                                               **FAST))
+    (rec,) = explain(
+        policy, toy_trajectory(policy), WhyConfig(methods=("attention", "box_prior"), targets=("box",), **FAST)
+    )
     r = rec.result("box_prior", "box")
     assert r.available and tuple(rec.map("box_prior", "box").shape) == rec.grid and rec.map("box_prior").sum() > 0
     assert rec.faithfulness["box_prior"]["pointing_game"] == 1.0  # the box is on the landmark: it points there
@@ -125,9 +133,14 @@ def test_a_record_written_before_its_parts_were_nested_reads_into_them(policy):
     (rec,) = explain(policy, toy_trajectory(policy), WhyConfig.quick())
     d = rec.to_dict()
     a, imp = d.pop("attention"), d.pop("importance")
-    old = {**d, **{k: a[k] for k in ("mass_in_box", "concentration", "top_regions", "gt_mass", "top_in_gt")},
-           "mass_outside": 1 - a["mass_in_box"], "attention_box": a["vs_box"], "logp": imp["logp"],
-           "logp_variants": {("wrong" if k == "other" else k): v for k, v in imp["swapped"].items()},
-           "importance": {("wrong" if k == "other" else k): v for k, v in imp["effect"].items()}}
+    old = {
+        **d,
+        **{k: a[k] for k in ("mass_in_box", "concentration", "top_regions", "gt_mass", "top_in_gt")},
+        "mass_outside": 1 - a["mass_in_box"],
+        "attention_box": a["vs_box"],
+        "logp": imp["logp"],
+        "logp_variants": {("wrong" if k == "other" else k): v for k, v in imp["swapped"].items()},
+        "importance": {("wrong" if k == "other" else k): v for k, v in imp["effect"].items()},
+    }
     back, now = (CropRecord.from_dict(json.loads(json.dumps(d))) for d in (old, rec.to_dict()))
     assert back.attention == now.attention and back.importance == now.importance and back.attention is not None

@@ -1,13 +1,14 @@
 """Other systems' evaluation outputs as Trajectories: VLM-R3's and DeepEyes', read from files in their formats."""
+
 import json
 
 import pytest
 
 from r3lab.core.regions import Frame, box_iou
-from r3lab.testing.mini_runs import write_deepeyes_eval, write_vlmr3_eval
-from r3lab.importers.traces import OFFICIAL_EVAL_VIEW, import_deepeyes_eval, import_vlmr3_eval
 from r3lab.explain.crops import explain_crops
+from r3lab.importers.traces import OFFICIAL_EVAL_VIEW, import_deepeyes_eval, import_vlmr3_eval
 from r3lab.testing import tiny_policy
+from r3lab.testing.mini_runs import write_deepeyes_eval, write_vlmr3_eval
 from r3lab.viz import export_html, figure_trajectory, plot_trajectory, step_player
 from r3lab.viz.steps import crop_boxes
 
@@ -55,8 +56,13 @@ def test_deepeyes_eval_tool_calls_become_crops_inside_tool_responses(tmp_path):
     assert rep.kept == 3
     t = trajs[0]
     kinds = [(p.kind, p.tag) for p in t.pieces[3:]]
-    assert kinds == [("model_text", "reasoning"), ("env_text", "tool"), ("image", "crop"), ("env_text", "tool"),
-                     ("model_text", "answer")]
+    assert kinds == [
+        ("model_text", "reasoning"),
+        ("env_text", "tool"),
+        ("image", "crop"),
+        ("env_text", "tool"),
+        ("model_text", "answer"),
+    ]
     assert t.pieces[0].text.startswith("<|im_start|>system\nYou are a helpful assistant.\n\n# Tools")
     assert t.pieces[4].text == "\n<|im_start|>user\n<tool_response>"
     assert t.pieces[6].text.endswith("<|im_start|>assistant\n")

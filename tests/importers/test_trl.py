@@ -1,18 +1,21 @@
 """TRL's logged completions (and one completion given directly) as Trajectories."""
+
 import json
 
 import pytest
 
 from r3lab.core.crop_calls import format_crop_call
 from r3lab.core.regions import Frame, ViewConfig
-from r3lab.testing.mini_benchmarks import scene
-from r3lab.testing.mini_runs import write_trl_completions
 from r3lab.importers.trl import import_trl_completions, trl_trajectory
 from r3lab.testing import tiny_policy
+from r3lab.testing.mini_benchmarks import scene
+from r3lab.testing.mini_runs import write_trl_completions
 from r3lab.viz import figure_trajectory, plot_trajectory
 
-PROMPT = ("<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n"
-          "<|vision_start|><|image_pad|><|vision_end|>What colour is the disc?<|im_end|>\n<|im_start|>assistant\n")
+PROMPT = (
+    "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n"
+    "<|vision_start|><|image_pad|><|vision_end|>What colour is the disc?<|im_end|>\n<|im_start|>assistant\n"
+)
 
 
 def test_a_completion_is_split_at_each_valid_crop_call_and_the_crop_inserted():
@@ -54,8 +57,11 @@ def test_a_row_without_an_image_column_is_named(tmp_path):
 
 
 def _tool_turn(box, name="image_zoom_in_tool"):
-    return {"role": "assistant", "content": "", "tool_calls": [
-        {"type": "function", "function": {"name": name, "arguments": {"bbox_2d": box}}}]}
+    return {
+        "role": "assistant",
+        "content": "",
+        "tool_calls": [{"type": "function", "function": {"name": name, "arguments": {"bbox_2d": box}}}],
+    }
 
 
 def test_a_logged_tool_calling_completion_becomes_crops_and_refusals_in_either_frame(tmp_path):
@@ -69,9 +75,13 @@ def test_a_logged_tool_calling_completion_becomes_crops_and_refusals_in_either_f
     conv = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "What colour is the disc?"}]}]
     rows = []
     for coords, box in (("absolute", good), ("relative", rel)):
-        comp = [_tool_turn([9, 9, 1, 1]), {"role": "tool", "name": "image_zoom_in_tool", "content": "crop refused: no"},
-                _tool_turn(box), {"role": "tool", "name": "image_zoom_in_tool", "content": [{"type": "image"}]},
-                {"role": "assistant", "content": f"<answer>{colour}</answer>"}]
+        comp = [
+            _tool_turn([9, 9, 1, 1]),
+            {"role": "tool", "name": "image_zoom_in_tool", "content": "crop refused: no"},
+            _tool_turn(box),
+            {"role": "tool", "name": "image_zoom_in_tool", "content": [{"type": "image"}]},
+            {"role": "assistant", "content": f"<answer>{colour}</answer>"},
+        ]
         rows.append({"step": "3", "prompt": conv, "completion": comp, "image": "a.png", "answer": colour})
     (tmp_path / "c.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     a, _ = import_trl_completions(tmp_path / "c.jsonl", view=policy.view)

@@ -44,7 +44,8 @@ def test_a_crop_patched_in_nnsight_equals_r3labs_patching(policy):
 def test_missing_nnsight_and_bad_input_are_named(policy, monkeypatch):
     with pytest.raises(TypeError, match="Trajectory"):
         trace_inputs(policy, {"pieces": []})
-    monkeypatch.setattr(nnsight_bridge, "nnsight_missing",
-                        lambda: "nnsight is not installed: pip install 'r3lab[nnsight]'")
+    monkeypatch.setattr(
+        nnsight_bridge, "nnsight_missing", lambda: "nnsight is not installed: pip install 'r3lab[nnsight]'"
+    )
     with pytest.raises(ImportError, match=r"r3lab\[nnsight\]"):
         wrap(policy)

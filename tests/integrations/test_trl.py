@@ -1,4 +1,5 @@
 """r3lab on TRL's GRPOTrainer: the crop environment, rewards, rows, and a few real training steps on CPU."""
+
 import pytest
 
 pytest.importorskip("trl", reason="TRL is not installed: pip install 'r3lab[trl]' (the dev extra installs it)")
@@ -9,13 +10,13 @@ from PIL import Image  # noqa: E402
 from r3lab.core.crop_calls import parse_crop_call  # noqa: E402
 from r3lab.core.regions import Frame, crop_and_zoom  # noqa: E402
 from r3lab.data.vlir import build_samples  # noqa: E402
-from r3lab.integrations.trl_env import TOOL_NAME, CropEnvironment, to_trl_rows, trl_dataset  # noqa: E402
-from r3lab.integrations.trl_rewards import accuracy_reward, region_iou_reward, reward_funcs  # noqa: E402
-from r3lab.integrations.trl_probe import ForwardProbe  # noqa: E402
-from r3lab.integrations.trl_script import Choice, ScriptedTurns, scripted  # noqa: E402
-from r3lab.integrations.trl_train import TRLConfig, grpo_trainer  # noqa: E402
 from r3lab.explain.contract import WhyConfig  # noqa: E402
 from r3lab.explain.crops import explain_crops  # noqa: E402
+from r3lab.integrations.trl_env import TOOL_NAME, CropEnvironment, to_trl_rows, trl_dataset  # noqa: E402
+from r3lab.integrations.trl_probe import ForwardProbe  # noqa: E402
+from r3lab.integrations.trl_rewards import accuracy_reward, region_iou_reward, reward_funcs  # noqa: E402
+from r3lab.integrations.trl_script import Choice, ScriptedTurns, scripted  # noqa: E402
+from r3lab.integrations.trl_train import TRLConfig, grpo_trainer  # noqa: E402
 from r3lab.model.tiny import TinyConfig, build_tiny  # noqa: E402
 from r3lab.viz.mpl import plot_trajectory  # noqa: E402
 from r3lab.viz.page import export_html  # noqa: E402
@@ -66,9 +67,15 @@ def test_rows_and_rewards_read_r3lab_samples_and_tool_rollouts(samples):
     env = CropEnvironment.factory(samples)()
     env.reset(sample_id=samples[0].sample_id)
     env.image_zoom_in_tool(GOOD)
-    comp = [{"role": "assistant", "content": "", "tool_calls": [{"type": "function", "function": {
-        "name": TOOL_NAME, "arguments": {"bbox_2d": GOOD}}}]}, {"role": "tool", "name": TOOL_NAME, "content": "x"},
-        {"role": "assistant", "content": "<answer>Yellow.</answer>"}]
+    comp = [
+        {
+            "role": "assistant",
+            "content": "",
+            "tool_calls": [{"type": "function", "function": {"name": TOOL_NAME, "arguments": {"bbox_2d": GOOD}}}],
+        },
+        {"role": "tool", "name": TOOL_NAME, "content": "x"},
+        {"role": "assistant", "content": "<answer>Yellow.</answer>"},
+    ]
     assert accuracy_reward([None] * 2, [comp, comp], answers=[["yellow"], ["blue", "red"]]) == [1.0, 0.0]
     iou = region_iou_reward([None], [comp], environments=[env], gt_boxes=[rows[0]["gt_boxes"]])[0]
     assert 0 < iou < 1
@@ -81,8 +88,9 @@ def test_rows_and_rewards_read_r3lab_samples_and_tool_rollouts(samples):
 def test_grpo_trainer_steps_train_on_the_crops_pixels_with_tool_results_masked(samples, tmp_path):
     policy = build_tiny(TinyConfig(family="qwen3_vl"))
     answers = Choice(("horizontal", "vertical", "rising", "falling", "checked", "yes", "no"))
-    script = ScriptedTurns(policy.tokenizer, [["<think>look</think>", "\n" + call(BAD)], [call(GOOD)],
-                                              ["<answer>", answers, "</answer>"]])
+    script = ScriptedTurns(
+        policy.tokenizer, [["<think>look</think>", "\n" + call(BAD)], [call(GOOD)], ["<answer>", answers, "</answer>"]]
+    )
     before = {k: v.clone() for k, v in policy.model.state_dict().items()}
     cfg = TRLConfig(steps=2, prompts_per_step=2, group_size=4, learning_rate=1e-2, out_dir=str(tmp_path))
     trainer, recorder = grpo_trainer(policy, samples, cfg)
@@ -103,8 +111,9 @@ def test_grpo_trainer_steps_train_on_the_crops_pixels_with_tool_results_masked(s
         assert "<tool_response>" in dropped and "<|image_pad|>" in dropped and "crop refused" in dropped
         assert "<tool_response>" not in kept and "<|image_pad|>" not in kept
     assert sorted(k for k, _ in texts) == sorted(t.model_text() for t in trajs)  # TRL shuffles rows before the loss
-    assert sum(int(b["tool_mask"].mul(b["completion_mask"]).sum()) for b in probe.batches[-1:]) == \
-        sum(int(t.tokenize(policy).loss_mask().sum()) for t in trajs)
+    assert sum(int(b["tool_mask"].mul(b["completion_mask"]).sum()) for b in probe.batches[-1:]) == sum(
+        int(t.tokenize(policy).loss_mask().sum()) for t in trajs
+    )
     # the parameters moved, the vision tower's included
     changed = {k for k, v in policy.model.state_dict().items() if not torch.equal(v, before[k])}
     assert any("visual" in k for k in changed) and any("language_model" in k for k in changed)
@@ -136,8 +145,24 @@ def test_r3lab_train_trl_writes_a_run_the_dashboard_reads(samples, tmp_path):
 
     data = save_dataset(samples, tmp_path / "data")
     out = tmp_path / "run"
-    argv = ["train", "trl", "--data", str(data), "--steps", "1", "--group-size", "2", "--prompts-per-step", "2",
-            "--max-new-tokens", "24", "--max-segment-tokens", "24", "--out-dir", str(out)]
+    argv = [
+        "train",
+        "trl",
+        "--data",
+        str(data),
+        "--steps",
+        "1",
+        "--group-size",
+        "2",
+        "--prompts-per-step",
+        "2",
+        "--max-new-tokens",
+        "24",
+        "--max-segment-tokens",
+        "24",
+        "--out-dir",
+        str(out),
+    ]
     assert main(argv) == 0
     assert (out / "final" / "config.json").is_file() and (out / "trl_log.jsonl").is_file()
     trajs = load_run(out)
@@ -164,8 +189,26 @@ def test_r3lab_train_trl_measures_tool_necessity_into_its_log(samples, tmp_path)
     data = save_dataset(samples, tmp_path / "data")
     held = save_dataset(build_samples(2, seed=5), tmp_path / "held")
     out = tmp_path / "run"
-    argv = ["train", "trl", "--data", str(data), "--steps", "2", "--group-size", "2", "--prompts-per-step", "1",
-            "--max-new-tokens", "16", "--max-segment-tokens", "16", "--out-dir", str(out), "--log-every", "2"]
+    argv = [
+        "train",
+        "trl",
+        "--data",
+        str(data),
+        "--steps",
+        "2",
+        "--group-size",
+        "2",
+        "--prompts-per-step",
+        "1",
+        "--max-new-tokens",
+        "16",
+        "--max-segment-tokens",
+        "16",
+        "--out-dir",
+        str(out),
+        "--log-every",
+        "2",
+    ]
     with pytest.raises(ValueError, match="--necessity-every needs --necessity-data"):
         main(argv + ["--necessity-every", "1"])
     assert main(argv + ["--necessity-every", "1", "--necessity-data", str(held), "--necessity-n", "1"]) == 0
@@ -184,6 +227,9 @@ def test_r3lab_train_trl_measures_tool_necessity_into_its_log(samples, tmp_path)
 
     final = load_policy(out / "final")
     tool = trl_prompt(final, "relative")
-    assert ((tool.calls.coords, tool.calls.grammar, tool.instruction)
-            == ("relative", "tool", tool_instruction("relative")))
+    assert (tool.calls.coords, tool.calls.grammar, tool.instruction) == (
+        "relative",
+        "tool",
+        tool_instruction("relative"),
+    )
     assert final.prompt.calls.grammar == "json" and final.prompt.instruction != tool_instruction("absolute")

@@ -1,5 +1,6 @@
 """LoRA through peft: per-family targets, the engine/scoring/capture on wrapped models, save/load/merge,
 SFT and R-GRPO steps with adapters, resume, and QLoRA's refusal where bitsandbytes or CUDA is missing."""
+
 import re
 
 import pytest
@@ -10,8 +11,16 @@ peft = pytest.importorskip("peft")
 from r3lab.core.batch import collate, model_inputs  # noqa: E402
 from r3lab.engine.scoring import TokenScorer, token_logprobs  # noqa: E402
 from r3lab.explain.capture import attention_maps  # noqa: E402
-from r3lab.model.adapters import (LoRAConfig, TARGETS, add_lora, base_model, is_adapted, merge,  # noqa: E402
-                                  qlora_problem, target_regex)
+from r3lab.model.adapters import (
+    TARGETS,
+    LoRAConfig,
+    add_lora,
+    base_model,
+    is_adapted,
+    merge,  # noqa: E402
+    qlora_problem,
+    target_regex,
+)
 from r3lab.model.policy import load_policy  # noqa: E402
 from r3lab.model.tiny import TinyConfig, build_tiny  # noqa: E402
 from r3lab.testing import toy_samples, toy_trajectory  # noqa: E402
@@ -47,8 +56,14 @@ def test_targets_of_each_part_are_the_linear_layers_of_that_part(family):
 
 def test_lora_config_checks_and_clear_errors():
     assert LoRAConfig().enabled is False and LoRAConfig(r=8, targets="lm, merger").parts == ("lm", "merger")
-    for bad in (dict(r=-1), dict(r=4, alpha=0), dict(r=4, dropout=1.0), dict(r=4, targets="lm,head"),
-                dict(r=4, bits=8), dict(bits=4)):
+    for bad in (
+        dict(r=-1),
+        dict(r=4, alpha=0),
+        dict(r=4, dropout=1.0),
+        dict(r=4, targets="lm,head"),
+        dict(r=4, bits=8),
+        dict(bits=4),
+    ):
         with pytest.raises(ValueError, match="LoRAConfig|bits"):
             LoRAConfig(**bad)
     with pytest.raises(ValueError, match="no LoRA targets known for model_type 'llava'"):
@@ -121,9 +136,16 @@ def test_lora_sft_trains_only_adapters_checkpoints_them_and_resumes(tmp_path):
     samples = toy_samples(4)
     p = build_tiny(TinyConfig(seed=2))
     before = {n: q.detach().clone() for n, q in p.model.named_parameters()}
-    cfg = SFTConfig(steps=2, batch_size=2, lr_lm=1e-2, out_dir=str(tmp_path / "run"), lora=LoRAConfig(r=4),
-                    schedule="constant", warmup=0.0,  # the lr of a step does not depend on the run length
-                    save_every=1)
+    cfg = SFTConfig(
+        steps=2,
+        batch_size=2,
+        lr_lm=1e-2,
+        out_dir=str(tmp_path / "run"),
+        lora=LoRAConfig(r=4),
+        schedule="constant",
+        warmup=0.0,  # the lr of a step does not depend on the run length
+        save_every=1,
+    )
     log = train(p, samples, cfg)
     assert len(log) == 2 and is_adapted(p.model)
     base = base_model(p.model)
@@ -137,8 +159,11 @@ def test_lora_sft_trains_only_adapters_checkpoints_them_and_resumes(tmp_path):
     p2 = build_tiny(TinyConfig(seed=2))
     train(p2, samples, SFTConfig(**{**cfg.__dict__, "steps": 4, "resume": True, "lora": LoRAConfig(r=4)}))
     p3 = build_tiny(TinyConfig(seed=2))
-    train(p3, samples, SFTConfig(**{**cfg.__dict__, "steps": 4, "out_dir": str(tmp_path / "straight"),
-                                    "lora": LoRAConfig(r=4)}))
+    train(
+        p3,
+        samples,
+        SFTConfig(**{**cfg.__dict__, "steps": 4, "out_dir": str(tmp_path / "straight"), "lora": LoRAConfig(r=4)}),
+    )
     a = {n: q for n, q in p2.model.named_parameters() if "lora_" in n}
     b = {n: q for n, q in p3.model.named_parameters() if "lora_" in n}
     assert a.keys() == b.keys() and all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
@@ -152,9 +177,15 @@ def test_lora_rgrpo_step_with_kl_to_the_base_under_the_adapters(tmp_path):
     from r3lab.train.rgrpo import setup, train_step
 
     p = build_tiny(TinyConfig(seed=2))
-    cfg = RGRPOConfig(steps=1, group_size=2, batch_size=2, beta=0.1,
-                      rollout={"max_new_tokens": 12, "max_segment_tokens": 12},
-                      lr_lm=1e-2, lora=LoRAConfig(r=4, alpha=8))
+    cfg = RGRPOConfig(
+        steps=1,
+        group_size=2,
+        batch_size=2,
+        beta=0.1,
+        rollout={"max_new_tokens": 12, "max_segment_tokens": 12},
+        lr_lm=1e-2,
+        lora=LoRAConfig(r=4, alpha=8),
+    )
     state = setup(p, cfg, n_samples=2)
     assert state.ref.model is p.model and state.ref.adapters is False  # no copy of the model
     row = train_step(state, toy_samples(2))

@@ -1,4 +1,5 @@
 """r3-tiny's initialisation levers: what each one sets, and the errors for settings that cannot apply."""
+
 import pytest
 import torch
 

@@ -15,7 +15,7 @@ def test_the_patch_embedding_is_linear_and_matches_the_convolution(family, tmp_p
     stock = copy.deepcopy(patch)
     stock.proj.__class__ = torch.nn.Conv3d
     cfg = policy.model.config.vision_config
-    n, side = 37, cfg.in_channels * cfg.temporal_patch_size * cfg.patch_size ** 2
+    n, side = 37, cfg.in_channels * cfg.temporal_patch_size * cfg.patch_size**2
     x = torch.randn(n, side, requires_grad=True)
     x2 = x.detach().clone().requires_grad_(True)
     out, ref = patch(x), stock(x2)

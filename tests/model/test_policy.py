@@ -78,13 +78,19 @@ def test_processor_subclass_matches_our_rendering():
     assert isinstance(proc, R3Processor)
     im = toy_image()
     q = "What colour is the small mark on the red circle?"
-    messages = [{"role": "user", "content": [{"type": "image"},
-                                             {"type": "text", "text": q + "\n" + policy.prompt.instruction}]}]
+    messages = [
+        {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": q + "\n" + policy.prompt.instruction}]}
+    ]
     text = proc.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
     frame_size = Trajectory.start(im, q, policy.view, policy.prompt).main.info.input_size
-    out = proc(images=[im.resize(frame_size)], text=[text], return_tensors="pt",
-               images_kwargs={"size": {"shortest_edge": frame_size[0] * frame_size[1],
-                                       "longest_edge": frame_size[0] * frame_size[1]}})
+    out = proc(
+        images=[im.resize(frame_size)],
+        text=[text],
+        return_tensors="pt",
+        images_kwargs={
+            "size": {"shortest_edge": frame_size[0] * frame_size[1], "longest_edge": frame_size[0] * frame_size[1]}
+        },
+    )
     ours = Trajectory.start(im, q, policy.view, policy.prompt).tokenize(policy)
     assert out["input_ids"][0].tolist() == ours.input_ids()
 
@@ -112,13 +118,14 @@ def test_load_policy_accepts_a_training_out_dir(tmp_path):
 def test_qwen3_vl_round_trip_keeps_the_family_and_the_question_first_layout(tmp_path):
     from r3lab.core.prompt import PromptConfig
 
-    p = build_tiny(TinyConfig(family="qwen3_vl", patch_size=7, deepstack=(0, 1)),
-                   prompt=PromptConfig(question_first=True))
+    p = build_tiny(
+        TinyConfig(family="qwen3_vl", patch_size=7, deepstack=(0, 1)), prompt=PromptConfig(question_first=True)
+    )
     t = _traj(p).tokenize(p)
     ids = t.input_ids()
     q = p.tokenizer.encode("What colour", add_special_tokens=False)
     first_image = ids.index(p.image_token_id)
-    at = next(i for i in range(len(ids)) if ids[i:i + len(q)] == q)
+    at = next(i for i in range(len(ids)) if ids[i : i + len(q)] == q)
     assert at < first_image  # the question comes before the image tokens
     p.save(tmp_path / "q3")
     again = load_policy(tmp_path / "q3")
@@ -138,15 +145,21 @@ def _damage(folder, name, how):
         f.write_text(how)
 
 
-@pytest.mark.parametrize("name,how,expected", [
-    ("model.safetensors", "truncate", r"model\.safetensors is damaged or truncated \(.*\); copy the checkpoint"),
-    ("config.json", '{"model_type": "qwen2_5_vl", ', r"config\.json is damaged: not valid JSON \(.*\); copy"),
-    ("config.json", "[1, 2]", r"config\.json is damaged: it holds a JSON list, not an object"),
-    ("tokenizer.json", '{"version', r"tokenizer\.json is damaged: not valid JSON"),
-    ("preprocessor_config.json", "", r"preprocessor_config\.json is damaged: not valid JSON"),
-    ("r3lab.json", '{"view": {"max_pixels": "big"}, "prompt": {"colour": 1}}',
-     r"r3lab\.json: its view or prompt cannot be used .*fix or delete that file"),
-])
+@pytest.mark.parametrize(
+    "name,how,expected",
+    [
+        ("model.safetensors", "truncate", r"model\.safetensors is damaged or truncated \(.*\); copy the checkpoint"),
+        ("config.json", '{"model_type": "qwen2_5_vl", ', r"config\.json is damaged: not valid JSON \(.*\); copy"),
+        ("config.json", "[1, 2]", r"config\.json is damaged: it holds a JSON list, not an object"),
+        ("tokenizer.json", '{"version', r"tokenizer\.json is damaged: not valid JSON"),
+        ("preprocessor_config.json", "", r"preprocessor_config\.json is damaged: not valid JSON"),
+        (
+            "r3lab.json",
+            '{"view": {"max_pixels": "big"}, "prompt": {"colour": 1}}',
+            r"r3lab\.json: its view or prompt cannot be used .*fix or delete that file",
+        ),
+    ],
+)
 def test_a_damaged_checkpoint_file_is_named_with_what_to_do(tmp_path, name, how, expected):
     folder = tiny_policy().save(tmp_path / "ckpt")
     _damage(folder, name, how)
@@ -172,14 +185,15 @@ def test_the_crop_call_frame_is_saved_and_defaults_per_family(tmp_path):
     """r3-tiny (any family) writes absolute pixels, saved explicitly; a checkpoint saved before frames were a
     setting loads as absolute; a released Qwen3-VL / Qwen3.5 folder (no r3lab.json) writes relative 0-1000."""
     from r3lab.core.crop_calls import CallStyle
-    from r3lab.core.prompt import TINY_INSTRUCTION
     from r3lab.core.env import REPO_ROOT
+    from r3lab.core.prompt import TINY_INSTRUCTION
 
     shipped = load_policy(REPO_ROOT / "assets" / "checkpoints" / "r3-tiny-sft")
     assert shipped.prompt.calls == CallStyle("absolute", "json")
     assert shipped.prompt.instruction == TINY_INSTRUCTION  # the recipe's prompt travels with the checkpoint
     assert build_tiny(TinyConfig(patch_size=7)).prompt.instruction.endswith(
-        "in image pixels; answer in <answer> </answer>.")  # the default instruction names the frame
+        "in image pixels; answer in <answer> </answer>."
+    )  # the default instruction names the frame
     shipped.save(tmp_path / "old")  # as saved before frames were a setting: no "calls" in r3lab.json
     extra = json.loads((tmp_path / "old" / "r3lab.json").read_text())
     assert extra["format_version"] == 2  # r3lab.json says its format; a file without one is format 1

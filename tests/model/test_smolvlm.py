@@ -1,5 +1,6 @@
 """SmolVLM (transformers' Idefics3 classes) in the one code path: the tiny build, its chat, image splitting as
 Idefics3's processor writes it, 1-D positions, saving and loading, and the per-family crop-call defaults."""
+
 import torch
 from PIL import Image
 

@@ -20,6 +20,7 @@ path beside oneDNN's AVX512 changed the no_crop row, so the guard trains in floa
 phases, not its precision. Its one R-GRPO step has equal rewards in every group and trains nothing there, so a change
 to R-GRPO's learning rate cannot show.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -60,8 +61,10 @@ def sketch_file(path: Path) -> tuple[str, dict[str, np.ndarray]]:
             bucket, sign = _hashes(name, w.size)
             norm2, s = sums.get(group(name), (0.0, np.zeros(BUCKETS)))
             sums[group(name)] = norm2 + float(w @ w), s + np.bincount(bucket, sign * w, minlength=BUCKETS)
-    return (hashlib.sha256(json.dumps(layout).encode()).hexdigest(),
-            {g: np.array([norm2 ** 0.5, *s]) for g, (norm2, s) in sorted(sums.items())})
+    return (
+        hashlib.sha256(json.dumps(layout).encode()).hexdigest(),
+        {g: np.array([norm2**0.5, *s]) for g, (norm2, s) in sorted(sums.items())},
+    )
 
 
 def sketch(folder: Path) -> dict[str, tuple[str, dict[str, np.ndarray]]]:

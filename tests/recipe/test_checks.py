@@ -1,5 +1,6 @@
 """Check measures are a registry: a new one is its module (with `take(policy, recipe, phase)`) plus one entry in
 `checks.MEASURES`; taking a check looks its measure up, and the bar is never an input to the measurement."""
+
 from dataclasses import asdict
 
 import pytest
@@ -27,18 +28,32 @@ def take(policy, recipe, phase):
 def finite(tmp_path, monkeypatch):
     (tmp_path / "finite_check.py").write_text(MODULE)
     monkeypatch.syspath_prepend(str(tmp_path))
-    measure = Measure("finite_check", "finite", "parameters finite", "training",  # the one registration
-                      lambda r, f: (f"{r['finite']} % of the parameters are finite ({f})", ""),
-                      "so the next phase would train NaNs", "Finite check (every parameter, after the phase)",
-                      lambda r: f"{r['finite']} % of the parameters finite")
+    measure = Measure(
+        "finite_check",
+        "finite",
+        "parameters finite",
+        "training",  # the one registration
+        lambda r, f: (f"{r['finite']} % of the parameters are finite ({f})", ""),
+        "so the next phase would train NaNs",
+        "Finite check (every parameter, after the phase)",
+        lambda r: f"{r['finite']} % of the parameters finite",
+    )
     monkeypatch.setitem(checks.MEASURES, "finite", measure)
     return measure
 
 
 def _cfg(out, bar: float) -> RecipeConfig:
-    return RecipeConfig.from_settings(out=str(out), **SIZES, base={"batch": 4, "phases": [
-        Phase("ground", 1, 1e-3, Mix(world="grounding", samples=4)),
-        Phase("settle", 0, 1e-3, check=Check("finite", n=1, bar=bar, more=1, rounds=0))]})
+    return RecipeConfig.from_settings(
+        out=str(out),
+        **SIZES,
+        base={
+            "batch": 4,
+            "phases": [
+                Phase("ground", 1, 1e-3, Mix(world="grounding", samples=4)),
+                Phase("settle", 0, 1e-3, check=Check("finite", n=1, bar=bar, more=1, rounds=0)),
+            ],
+        },
+    )
 
 
 def test_a_new_check_measure_is_one_module_and_one_registration(finite, tmp_path):
@@ -47,13 +62,17 @@ def test_a_new_check_measure_is_one_module_and_one_registration(finite, tmp_path
     [row] = checks.load(tmp_path / "ok" / "logs", "settle")
     assert (row["round"], row["steps"], row["finite"]) == (0, 0, 100.0)
     assert "| base | settle | " in curriculum_table(cfg) and "parameters finite (1 held-out)" in curriculum_table(cfg)
-    card = model_card({"config": {"format_version": FORMAT_VERSION, **asdict(cfg)}, "rows": {}, "seconds": {},
-                       "settle_checks": [row]})
+    card = model_card(
+        {"config": {"format_version": FORMAT_VERSION, **asdict(cfg)}, "rows": {}, "seconds": {}, "settle_checks": [row]}
+    )
     assert "## Finite check (every parameter, after the phase)" in card and "100.0 % of the parameters" in card
     (tmp_path / "half_check.py").write_text(MODULE.replace("round(100 *", "round(50 *"))  # below the bar
     checks.MEASURES["finite"] = Measure(**{**finite.__dict__, "module": "half_check"})
-    with pytest.raises(CheckError, match=r"stage base: after 0 training steps 50\.0 % of the parameters are finite "
-                                         r".*settle\.check\.bar: 100\.0 %\), so the next phase would train NaNs"):
+    with pytest.raises(
+        CheckError,
+        match=r"stage base: after 0 training steps 50\.0 % of the parameters are finite "
+        r".*settle\.check\.bar: 100\.0 %\), so the next phase would train NaNs",
+    ):
         Recipe(_cfg(tmp_path / "below", 100.0), progress=False).train_stage("base")
 
 
@@ -74,8 +93,9 @@ def take(policy, recipe, phase):  # a measure with a part (`only`): the sft meas
 
 
 def test_only_measures_its_part_while_below_the_bar_then_the_whole(monkeypatch):
-    monkeypatch.setitem(checks.MEASURES, "sft_read", Measure(**{**checks.MEASURES["sft_read"].__dict__,
-                                                                 "module": __name__}))
+    monkeypatch.setitem(
+        checks.MEASURES, "sft_read", Measure(**{**checks.MEASURES["sft_read"].__dict__, "module": __name__})
+    )
     SEEN.clear()
     phase = Phase("sft_read", check=Check("sft_read", n=2, bar=90.0, only="read_one"))
     assert checks.take(None, RecipeConfig(), phase) == {"n": 2, "read_one": 80.0} and SEEN == ["read_one"]

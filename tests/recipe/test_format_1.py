@@ -1,5 +1,6 @@
 """Format 1 frozen: its files are read over the curriculum format 1 ran (format_1.json), never over today's defaults,
 so changing a default phase cannot change what the shipped card says its checkpoints trained."""
+
 import copy
 import sys
 from dataclasses import asdict
@@ -53,7 +54,16 @@ def test_a_changed_default_curriculum_does_not_change_what_the_shipped_card_says
 
 def test_format_1_reads_over_its_own_frozen_curriculum_and_writes_back_to_the_same_names():
     assert [p["name"] for st in ("base", "sft") for p in FORMAT_1[st]["phases"]] == [
-        "ground", "pairs", "read_first", "read_focus", "read", "drill", "compare", "sft", "sft_read"]
+        "ground",
+        "pairs",
+        "read_first",
+        "read_focus",
+        "read",
+        "drill",
+        "compare",
+        "sft",
+        "sft_read",
+    ]
     values = from_flat({"read_steps": 0, "sft_read_rounds": 0, "base_lr": 5e-4})
     phases = {p["name"]: p for st in ("base", "sft") for p in values[st]["phases"]}
     assert phases["read"]["check"]["n"] == 0 and phases["sft_read"]["check"]["n"] == 0  # as format 1 ran a 0

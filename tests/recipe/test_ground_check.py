@@ -1,4 +1,5 @@
 """Where greedy boxes land for held-out "Where is the X?" questions: the metrics, the engine's rollout, the CLI."""
+
 from dataclasses import replace
 
 import pytest
@@ -8,8 +9,7 @@ from r3lab.core.regions import ViewConfig
 from r3lab.data.world import WorldConfig, region_input_box
 from r3lab.engine.config import RolloutConfig
 from r3lab.engine.rollouts import rollout
-from r3lab.recipe.ground_check import (WhereConfig, chance, evaluate_where, first_box, where_metrics,
-                                            where_question)
+from r3lab.recipe.ground_check import WhereConfig, chance, evaluate_where, first_box, where_metrics, where_question
 from r3lab.testing import tiny_policy
 
 VIEW = ViewConfig().with_factor(14)
@@ -23,8 +23,9 @@ def test_metrics_of_the_right_box_a_wrong_landmark_and_no_box():
     items = _items()
     m = where_metrics(items, [it["box"] for it in items])
     assert m["mean_iou"] == 1.0 and m["centre_on_named"] == m["contains_detail"] == m["valid"] == 100.0
-    wrong = [region_input_box(it["scene"].region((it["k"] + 1) % len(it["scene"].landmarks)), it["frame"])
-             for it in items]  # another landmark's box: on a landmark, not the named one
+    wrong = [
+        region_input_box(it["scene"].region((it["k"] + 1) % len(it["scene"].landmarks)), it["frame"]) for it in items
+    ]  # another landmark's box: on a landmark, not the named one
     m = where_metrics(items, wrong)
     assert m["centre_on_named"] == 0.0 and m["centre_on_any"] == 100.0 and m["mean_iou"] < 0.2
     m = where_metrics(items, [None, (5, 5, 1, 1)] * 6)  # no call, an inverted box

@@ -1,5 +1,6 @@
 """Sample sources are a table of builders: a new source is one builder plus one entry in `phase_data.SOURCES`; what a
 phase leaves untrained is its own setting (`Phase.frozen`), not read from its source."""
+
 import json
 
 import pytest
@@ -19,22 +20,33 @@ def test_a_new_sample_source_is_one_builder_and_one_entry(tmp_path, monkeypatch)
 
     def closeups_only(recipe, stage, phase, view, k):  # the builder: any samples a step can train on
         built.append((stage, phase.name, k))
-        return build_base(phase.steps * recipe.cfg.base.batch, recipe.cfg.data_seed + phase.seed, 1.0,
-                          recipe.cfg.world_config(), view=view, progress=False)
+        return build_base(
+            phase.steps * recipe.cfg.base.batch,
+            recipe.cfg.data_seed + phase.seed,
+            1.0,
+            recipe.cfg.world_config(),
+            view=view,
+            progress=False,
+        )
 
     def enough(c, stage, phase):
         if phase.mix.samples and phase.mix.samples < getattr(c, stage).batch:
             raise ValueError(f"{phase.name}.mix.samples: too few for a step")
+
     monkeypatch.setitem(phase_data.SOURCES, "closeups", Source(closeups_only, lambda mix: "close-ups only", enough))
-    cfg = RecipeConfig.from_settings(out=str(tmp_path), **SIZES, base={"batch": 4, "phases": [
-        Phase("look", 2, 1e-3, Mix(source="closeups"), seed=7)]})
+    cfg = RecipeConfig.from_settings(
+        out=str(tmp_path),
+        **SIZES,
+        base={"batch": 4, "phases": [Phase("look", 2, 1e-3, Mix(source="closeups"), seed=7)]},
+    )
     assert "| base | look | close-ups only | 2 |" in curriculum_table(cfg)
     Recipe(cfg, progress=False).train_stage("base")
     assert built == [("base", "look", -1)]
     assert [json.loads(x)["step"] for x in (tmp_path / "logs" / "base" / "log.jsonl").read_text().splitlines()] == [2]
     with pytest.raises(ValueError, match=r"look\.mix\.samples: too few"):
-        RecipeConfig.from_settings(**SIZES, base={"batch": 4, "phases": [
-            Phase("look", 2, 1e-3, Mix(source="closeups", samples=2))]})
+        RecipeConfig.from_settings(
+            **SIZES, base={"batch": 4, "phases": [Phase("look", 2, 1e-3, Mix(source="closeups", samples=2))]}
+        )
     with pytest.raises(ValueError, match=r"Mix\.source = 'closeup' is not allowed.*'closeups'"):
         Mix(source="closeup")
 

@@ -18,14 +18,14 @@ from r3lab.data.vlir import build_samples, image_size
 from r3lab.data.world import region_input_box
 from r3lab.engine.config import RolloutConfig
 from r3lab.engine.rollouts import rollout
-from r3lab.model.policy import load_policy
 from r3lab.evaluation.ablations import answer_only, oracle_boxes, random_boxes
 from r3lab.evaluation.evaluation import bootstrap_ci
-from r3lab.recipe.recipe import R3_TINY, ROWS, Recipe, RecipeConfig, run_recipe
+from r3lab.model.policy import load_policy
 from r3lab.recipe import checks
 from r3lab.recipe.checks import CheckError
-from r3lab.recipe.recipe_config import RERUNNABLE, saved_recipe
 from r3lab.recipe.format_1 import earlier_settings, to_flat
+from r3lab.recipe.recipe import R3_TINY, ROWS, Recipe, RecipeConfig, run_recipe
+from r3lab.recipe.recipe_config import RERUNNABLE, saved_recipe
 from r3lab.recipe.recipe_format import read_settings
 from r3lab.recipe.report import markdown_table, model_card
 from r3lab.recipe.shipping import card_scores, ship, warm_start
@@ -38,17 +38,40 @@ SHIPPED = env.ASSETS / "checkpoints"
 
 def flat(cfg: RecipeConfig) -> dict:
     """A recipe's settings in format 1 (flat names), as recipe.json held them before format 2."""
-    return {**{k: v for k, v in saved_recipe(cfg).items() if k not in ("format_version", "base", "sft", "rgrpo")},
-            **to_flat({k: asdict(getattr(cfg, k)) for k in ("base", "sft", "rgrpo")})}
+    return {
+        **{k: v for k, v in saved_recipe(cfg).items() if k not in ("format_version", "base", "sft", "rgrpo")},
+        **to_flat({k: asdict(getattr(cfg, k)) for k in ("base", "sft", "rgrpo")}),
+    }
 
 
 TINY = {  # every stage, a few steps, no phase but the first grounding and SFT ones, no check (today's paths)
-    "n_train": 24, "n_eval": 3, "train_rollout": {"max_new_tokens": 24}, "eval_rollout": {"max_new_tokens": 24},
-    "view": {"crop_max_pixels": 98 * 98}, "base.batch": 4, "sft.batch": 4, "ground.steps": 2,
-    "ground.mix.samples": 24, "ground.check.n": 0, "pairs.steps": 0, "read_first.steps": 0, "read_focus.steps": 0,
-    "read.steps": 0, "read.check.n": 0, "drill.steps": 0, "drill.check.n": 0, "compare.steps": 0,
-    "compare.check.n": 0, "sft.steps": 2, "sft.mix.without": "", "sft.check.n": 0, "sft_read.check.n": 0,
-    "rgrpo.steps": 1, "rgrpo.group_size": 2, "rgrpo.batch": 4}
+    "n_train": 24,
+    "n_eval": 3,
+    "train_rollout": {"max_new_tokens": 24},
+    "eval_rollout": {"max_new_tokens": 24},
+    "view": {"crop_max_pixels": 98 * 98},
+    "base.batch": 4,
+    "sft.batch": 4,
+    "ground.steps": 2,
+    "ground.mix.samples": 24,
+    "ground.check.n": 0,
+    "pairs.steps": 0,
+    "read_first.steps": 0,
+    "read_focus.steps": 0,
+    "read.steps": 0,
+    "read.check.n": 0,
+    "drill.steps": 0,
+    "drill.check.n": 0,
+    "compare.steps": 0,
+    "compare.check.n": 0,
+    "sft.steps": 2,
+    "sft.mix.without": "",
+    "sft.check.n": 0,
+    "sft_read.check.n": 0,
+    "rgrpo.steps": 1,
+    "rgrpo.group_size": 2,
+    "rgrpo.batch": 4,
+}
 
 
 def test_bootstrap_interval_brackets_the_mean_and_narrows_with_n():
@@ -73,8 +96,9 @@ def test_answer_only_keeps_the_answer_and_drops_every_crop():
 def test_oracle_and_random_boxes_decide_where_the_crops_go():
     p = tiny_policy()
     samples = [s for s in build_samples(8, seed=5, progress=False) if s.family in ("read_one", "compare_two")]
-    scripts = [[" look", ' {"bbox_2d": [1, 1, 20, 20]}', " again", ' {"bbox_2d": [2, 2, 30, 30]}', " ok"]
-               ] * len(samples)
+    scripts = [[" look", ' {"bbox_2d": [1, 1, 20, 20]}', " again", ' {"bbox_2d": [2, 2, 30, 30]}', " ok"]] * len(
+        samples
+    )
     cfg = RolloutConfig(group_size=1, greedy=True, max_new_tokens=60, max_crops=2)
     oracle = rollout(p, samples, cfg, scripts=scripts, crop_boxes=oracle_boxes(p.view), progress=False)
     rand = rollout(p, samples, cfg, scripts=scripts, crop_boxes=random_boxes(p.view, 0), progress=False)
@@ -156,10 +180,17 @@ def test_parallel_jobs_lose_no_stage_time(tmp_path):
 def test_ship_then_warm_start_trains_nothing_shipped(tmp_path):
     out = tmp_path / "rc"
     # in this process: the job scheduler is test_recipe_trains_every_stage's
-    run_recipe(recipe(out=str(out), rows="sft,sft_rgrpo", ship=str(tmp_path / "ship"), parallel=1,
-                            tiny={**R3_TINY, "patch_size": 14}, **{**TINY, "ground.check.n": 4,
-                                                                   "ground.check.bar": 0.0}),
-               progress=False)
+    run_recipe(
+        recipe(
+            out=str(out),
+            rows="sft,sft_rgrpo",
+            ship=str(tmp_path / "ship"),
+            parallel=1,
+            tiny={**R3_TINY, "patch_size": 14},
+            **{**TINY, "ground.check.n": 4, "ground.check.bar": 0.0},
+        ),
+        progress=False,
+    )
     config = json.loads((tmp_path / "ship" / "r3-tiny-sft" / "config.json").read_text())
     assert config["vision_config"]["patch_size"] == 14
     card = (tmp_path / "ship" / "MODEL_CARD.md").read_text()
@@ -182,9 +213,22 @@ def test_ship_then_warm_start_trains_nothing_shipped(tmp_path):
 
 
 def test_table_and_figure_from_results():
-    rows = {r: {f: {"n": 10, "accuracy": 0.5, "accuracy_lo": 0.2, "accuracy_hi": 0.8, "crop_rate": 0.1,
-                    "crops": 1.0, "crop_iou": 0.3, "invalid_crop_rate": 0.0} for f in ("read_one", "control", "all")}
-            for r in ("sft", "oracle")}
+    rows = {
+        r: {
+            f: {
+                "n": 10,
+                "accuracy": 0.5,
+                "accuracy_lo": 0.2,
+                "accuracy_hi": 0.8,
+                "crop_rate": 0.1,
+                "crops": 1.0,
+                "crop_iou": 0.3,
+                "invalid_crop_rate": 0.0,
+            }
+            for f in ("read_one", "control", "all")
+        }
+        for r in ("sft", "oracle")
+    }
     res = {"config": {"families": "read_one,control"}, "rows": rows, "seconds": {"sft": 60.0}}
     table = markdown_table(res)
     assert "| (2) VLIR SFT | 50.0 [20.0, 80.0] | 50.0 [20.0, 80.0] | 0.300 | – | 1.00 | 10.0 | 0.0 |" in table
@@ -226,21 +270,25 @@ def test_the_shipped_card_is_its_results_and_names_every_setting_of_its_recipe()
 
 
 def test_bad_settings_fail_before_any_training(tmp_path):
-    for bad, match in [(dict(families="read_one,cats"), "unknown task families"),
-                       (dict(reward={"preset": "bogus"}), "bogus"),
-                       (dict(n_eval=0), "n_eval = 0"), (dict(group_size=3), "multiple of rgrpo.group_size = 3"),
-                       (dict(rows="sft,best"), "unknown rows"),
-                       (dict(view={"crop_max": 9}), "unknown ViewConfig fields"),
-                       (dict(world={"marks": 9}), "unknown WorldConfig fields"),
-                       (dict(base_closeups=2.0), r"ground\.mix\.closeups = 2\.0"),
-                       (dict(base_pairs=-0.1), r"ground\.mix\.pairs = "),
-                       (dict(pairs_share=1.2), r"pairs\.mix\.pairs = "), (dict(pairs_steps=-1), r"pairs\.steps = -1"),
-                       (dict(read_closeups=-0.1), r"read_first\.mix\.closeups = "),
-                       (dict(read_steps=-1), r"read\.steps = -1"),
-                       (dict(compare_share=1.5), r"compare\.mix\.comparisons = "),
-                       (dict(compare_steps=-2), r"compare\.steps = -2"),
-                       (dict(compare_closeups="bare"), r"compare\.mix\.style = 'bare' is not allowed"),
-                       (dict(base_batch=0), "batch = 0")]:
+    for bad, match in [
+        (dict(families="read_one,cats"), "unknown task families"),
+        (dict(reward={"preset": "bogus"}), "bogus"),
+        (dict(n_eval=0), "n_eval = 0"),
+        (dict(group_size=3), "multiple of rgrpo.group_size = 3"),
+        (dict(rows="sft,best"), "unknown rows"),
+        (dict(view={"crop_max": 9}), "unknown ViewConfig fields"),
+        (dict(world={"marks": 9}), "unknown WorldConfig fields"),
+        (dict(base_closeups=2.0), r"ground\.mix\.closeups = 2\.0"),
+        (dict(base_pairs=-0.1), r"ground\.mix\.pairs = "),
+        (dict(pairs_share=1.2), r"pairs\.mix\.pairs = "),
+        (dict(pairs_steps=-1), r"pairs\.steps = -1"),
+        (dict(read_closeups=-0.1), r"read_first\.mix\.closeups = "),
+        (dict(read_steps=-1), r"read\.steps = -1"),
+        (dict(compare_share=1.5), r"compare\.mix\.comparisons = "),
+        (dict(compare_steps=-2), r"compare\.steps = -2"),
+        (dict(compare_closeups="bare"), r"compare\.mix\.style = 'bare' is not allowed"),
+        (dict(base_batch=0), "batch = 0"),
+    ]:
         with pytest.raises(ValueError, match=match):
             recipe(out=str(tmp_path), **bad)
     assert recipe(families=" read_one, ,count ").families == "read_one,count"
@@ -251,8 +299,7 @@ def test_the_sft_check_adds_sft_phases_until_the_bar_then_names_the_fix(tmp_path
     from r3lab.recipe.sft_check import SEED, measure
 
     CHECKS = checks.file_of("sft")
-    cfg = dict(TINY, **{"sft.check.n": 2, "sft.check.bar": 100.0, "sft.check.more": 2,
-                        "sft.check.rounds": 1})
+    cfg = dict(TINY, **{"sft.check.n": 2, "sft.check.bar": 100.0, "sft.check.more": 2, "sft.check.rounds": 1})
     rec = Recipe(recipe(out=str(tmp_path), **cfg), progress=False)
     rec._check_config()
     with pytest.raises(CheckError, match=r"after 4 SFT steps .* sft\.check\.bar: 100.0 %.*--sft-rounds"):
@@ -275,36 +322,48 @@ def test_the_sft_check_adds_sft_phases_until_the_bar_then_names_the_fix(tmp_path
     assert not (tmp_path / "logs" / "no_crop_sft1").exists()
     with pytest.raises(ValueError, match="other settings"):  # once the SFT is saved, its check is settled
         Recipe(recipe(out=str(tmp_path), **{**cfg, "sft.check.bar": 50.0}), progress=False)._check_config()
-    caps = {**cfg, "sft.check.bar": 0.0,
-            "sft.check.rounds": 5}  # a larger cap: the saved stage passed within the smaller one
+    caps = {
+        **cfg,
+        "sft.check.bar": 0.0,
+        "sft.check.rounds": 5,
+    }  # a larger cap: the saved stage passed within the smaller one
     Recipe(recipe(out=str(tmp_path), **caps), progress=False)._check_config()
-    assert recipe(**read_settings(json.loads((tmp_path / "recipe.json").read_text()))).phase(
-        "sft").check.rounds == 5
+    assert recipe(**read_settings(json.loads((tmp_path / "recipe.json").read_text()))).phase("sft").check.rounds == 5
     with pytest.raises(ValueError, match=r"sft\.check\.rounds: 5 there, 4 now"):  # a smaller one: it might not
         Recipe(recipe(out=str(tmp_path), **{**caps, "sft.check.rounds": 4}), progress=False)._check_config()
     policy = load_policy(tmp_path / "sft")
     m = measure(policy, recipe(**cfg).world_config(), recipe(**cfg).eval_config("sft"), n=2)
-    assert set(m) == {"n", "read_one", "compare_two", "crop_iou", "contains_detail", "control",
-                      "control_crop_rate"} and m["n"] == 2
+    assert (
+        set(m) == {"n", "read_one", "compare_two", "crop_iou", "contains_detail", "control", "control_crop_rate"}
+        and m["n"] == 2
+    )
     assert all(0 <= m[k] <= 100 for k in ("control", "control_crop_rate"))  # measured, on control questions
     assert policy.model.training is False and SEED not in (RecipeConfig().data_seed, RecipeConfig().eval_seed)
     with pytest.raises(ValueError, match="n >= 1"):
         measure(policy, RecipeConfig().world_config(), RecipeConfig().eval_config("sft"), n=0)
     with pytest.raises(ValueError, match=r"sft\.check\.rounds = 5 adds phases .*\(--sft-more\)"):
         recipe(out=str(tmp_path), **{"sft.check.more": 0})
-    old = earlier_settings({k: v for k, v in flat(recipe(out=str(tmp_path))).items()
-                           if k not in ("sft_check", "sft_min", "sft_more", "sft_rounds")})
+    old = earlier_settings(
+        {
+            k: v
+            for k, v in flat(recipe(out=str(tmp_path))).items()
+            if k not in ("sft_check", "sft_min", "sft_more", "sft_rounds")
+        }
+    )
     assert old["sft_check"] == 0  # earlier runs had none
     res = {"config": saved_recipe(recipe(out=str(tmp_path))), "rows": {}, "seconds": {}, "sft_checks": rows}
     card = model_card(res)
     assert "- after 4 SFT steps: compare_two " in card and f"control {rows[-1]['control']} % (" in card
     del rows[-1]["control"]  # a check from before control was measured: the line without it
-    assert "- after 4 SFT steps: compare_two " in model_card(res) and "control" not in model_card(res).split(
-        "- after 4 SFT steps")[1].split("\n")[0]
+    assert (
+        "- after 4 SFT steps: compare_two " in model_card(res)
+        and "control" not in model_card(res).split("- after 4 SFT steps")[1].split("\n")[0]
+    )
 
 
 def test_read_one_last_trains_without_it_then_adds_read_phases_until_its_bar(tmp_path, monkeypatch):
     import r3lab.recipe.recipe as recipe_module
+
     CHECKS = checks.file_of("sft_read")
     seen, real = {}, recipe_module.train_sft
 
@@ -313,10 +372,20 @@ def test_read_one_last_trains_without_it_then_adds_read_phases_until_its_bar(tmp
         return real(policy, samples, cfg)
 
     monkeypatch.setattr(recipe_module, "train_sft", spy)
-    cfg = dict(TINY, n_train=30, **{"sft.mix.without": "read_one", "sft.check.n": 2, "sft_read.check.n": 2,
-                                    "sft.check.bar": 0.0,
-                                    "sft_read.check.rounds": 1, "sft_read.check.more": 3, "sft_read.check.bar": 100.0,
-                                    "sft_read.lr": 2e-4})
+    cfg = dict(
+        TINY,
+        n_train=30,
+        **{
+            "sft.mix.without": "read_one",
+            "sft.check.n": 2,
+            "sft_read.check.n": 2,
+            "sft.check.bar": 0.0,
+            "sft_read.check.rounds": 1,
+            "sft_read.check.more": 3,
+            "sft_read.check.bar": 100.0,
+            "sft_read.lr": 2e-4,
+        },
+    )
     rec = Recipe(recipe(out=str(tmp_path), **cfg), progress=False)
     rec._check_config()
     with pytest.raises(CheckError, match=r"after 3 read_one steps .* sft_read\.check\.bar: 100.0 %.*--sft-read-rounds"):
@@ -340,16 +409,26 @@ def test_read_one_last_trains_without_it_then_adds_read_phases_until_its_bar(tmp
     assert passed["read_one"] == rows[1]["read_one"] and passed["control"] is not None and "compare_two" in passed
     rec.train_stage("no_crop")  # the ablation keeps the whole mix: it is measured on read_one too
     assert seen["no_crop"][0] == {"read_one", "compare_two", "control"}
-    assert earlier_settings({k: v for k, v in flat(RecipeConfig()).items()
-                             if not k.startswith("sft_read")})["sft_read_rounds"] == 0
+    assert (
+        earlier_settings({k: v for k, v in flat(RecipeConfig()).items() if not k.startswith("sft_read")})[
+            "sft_read_rounds"
+        ]
+        == 0
+    )
     with pytest.raises(ValueError, match=r"sft_read\.check\.rounds = 2 adds phases"):
         recipe(out=str(tmp_path), **{"sft_read.check.rounds": 2, "sft_read.check.more": 0})
-    res = {"config": saved_recipe(recipe(out=str(tmp_path))), "rows": {}, "seconds": {},
-           "sft_read_checks": [rows[1], passed]}
+    res = {
+        "config": saved_recipe(recipe(out=str(tmp_path))),
+        "rows": {},
+        "seconds": {},
+        "sft_read_checks": [rows[1], passed],
+    }
     card = model_card(res)
     assert f"- after 3 read_one steps: read_one {rows[1]['read_one']} % of 2 held-out questions\n" in card
-    assert f"- after 3 read_one steps: read_one {passed['read_one']} %, compare_two {passed['compare_two']} %, " \
-           f"control {passed['control']} % ({passed['control_crop_rate']} % cropped)" in card
+    assert (
+        f"- after 3 read_one steps: read_one {passed['read_one']} %, compare_two {passed['compare_two']} %, "
+        f"control {passed['control']} % ({passed['control_crop_rate']} % cropped)" in card
+    )
 
 
 def test_sft_mix_sets_the_sft_samples_shares_and_leaves_rgrpo_equal(tmp_path, monkeypatch):
@@ -362,8 +441,15 @@ def test_sft_mix_sets_the_sft_samples_shares_and_leaves_rgrpo_equal(tmp_path, mo
         return real(policy, samples, cfg)
 
     monkeypatch.setattr(recipe_module, "train_sft", spy)
-    cfg = recipe(out=str(tmp_path), **{**TINY, "n_train": 12, "sft.mix.weights": {"compare_two": 2, "control": 0},
-                                       "sft_read.mix.weights": {"compare_two": 2, "control": 0}})
+    cfg = recipe(
+        out=str(tmp_path),
+        **{
+            **TINY,
+            "n_train": 12,
+            "sft.mix.weights": {"compare_two": 2, "control": 0},
+            "sft_read.mix.weights": {"compare_two": 2, "control": 0},
+        },
+    )
     rec = Recipe(cfg, progress=False)
     rec.train_stage("sft")
     fams = ["read_one", "compare_two", "control"]
@@ -393,9 +479,13 @@ def test_rgrpo_stages_take_the_recipes_temperature_and_trained_groups(tmp_path, 
     monkeypatch.setattr(recipe_module, "train_rgrpo", spy)
     monkeypatch.setattr(recipe_module.Recipe, "model", lambda self, name: tiny_policy())
     for vision, temp in ((True, 0.7), (False, 1.0)):
-        rec = Recipe(recipe(out=str(tmp_path / str(vision)), **{**TINY, "rgrpo.vision": vision,
-                                                                      "train_rollout": {"temperature": temp}}),
-                     progress=False)
+        rec = Recipe(
+            recipe(
+                out=str(tmp_path / str(vision)),
+                **{**TINY, "rgrpo.vision": vision, "train_rollout": {"temperature": temp}},
+            ),
+            progress=False,
+        )
         rec._rgrpo("rgrpo")
         rec._rgrpo("rgrpo_no_region")
         for name in ("rgrpo", "rgrpo_no_region"):
@@ -432,8 +522,9 @@ def test_rgrpo_mix_sets_both_rgrpo_stages_question_shares(tmp_path, monkeypatch)
 
 
 def test_the_read_phase_continues_the_base_on_mostly_close_ups(tmp_path):
-    cfg = recipe(out=str(tmp_path), **{**TINY, "read.steps": 2, "read_first.mix.closeups": 1.0,
-                                       "read.mix.closeups": 1.0})
+    cfg = recipe(
+        out=str(tmp_path), **{**TINY, "read.steps": 2, "read_first.mix.closeups": 1.0, "read.mix.closeups": 1.0}
+    )
     rec = Recipe(cfg, progress=False)
     rec.train_stage("base")
     first = json.loads((tmp_path / "logs" / "base" / "log.jsonl").read_text().splitlines()[-1])
@@ -447,15 +538,27 @@ def test_the_read_phase_continues_the_base_on_mostly_close_ups(tmp_path):
 
 
 def test_the_comparison_phase_continues_the_read_phase(tmp_path):
-    cfg = recipe(out=str(tmp_path), **{**TINY, "read_first.steps": 1, "read_focus.steps": 3, "read.steps": 1,
-                                       "compare.steps": 2, "compare.mix.comparisons": 1.0})
+    cfg = recipe(
+        out=str(tmp_path),
+        **{
+            **TINY,
+            "read_first.steps": 1,
+            "read_focus.steps": 3,
+            "read.steps": 1,
+            "compare.steps": 2,
+            "compare.mix.comparisons": 1.0,
+        },
+    )
     rec = Recipe(cfg, progress=False)
     rec.train_stage("base")
-    logs = {p: [json.loads(x) for x in (tmp_path / "logs" / p / "log.jsonl").read_text().splitlines()]
-            for p in ("base", "base_read_first", "base_read_focus", "base_read", "base_compare")}
+    logs = {
+        p: [json.loads(x) for x in (tmp_path / "logs" / p / "log.jsonl").read_text().splitlines()]
+        for p in ("base", "base_read_first", "base_read_focus", "base_read", "base_compare")
+    }
     assert [logs[p][-1]["step"] for p in logs] == [2, 1, 3, 1, 2]
     kinds = lambda data: {s.sample_id.split("-")[0] for s in data}  # noqa: E731
     from r3lab.recipe.phase_data import phase_samples
+
     c40 = recipe(**{**TINY, "read_focus.steps": 10, "read.steps": 10})
     focus, read = (phase_samples(Recipe(c40), "base", c40.phase(p), ViewConfig()) for p in ("read_focus", "read"))
     assert kinds(focus) == {"closeup", "control"} and kinds(read) == {"closeup", "control", "ground"}
@@ -463,21 +566,31 @@ def test_the_comparison_phase_continues_the_read_phase(tmp_path):
     final = load_file(next((tmp_path / "logs" / "base_compare").glob("step_*")) / "model.safetensors")
     assert all(torch.equal(saved[k], final[k]) for k in saved if k in final)  # the base is the last phase's model
     # a folder made with other settings holds stages they made: not reused, the difference named
-    old = flat(recipe(out=str(tmp_path / "old"), **{"compare.steps": 0, "drill.steps": 0, "drill.check.n": 0,
-                                                    "compare.check.n": 0}))
+    old = flat(
+        recipe(
+            out=str(tmp_path / "old"),
+            **{"compare.steps": 0, "drill.steps": 0, "drill.check.n": 0, "compare.check.n": 0},
+        )
+    )
     (tmp_path / "old").mkdir()
     (tmp_path / "old" / "recipe.json").write_text(json.dumps(old))
     with pytest.raises(ValueError, match=r"compare\.steps: 0 there, 300 now"):
         Recipe(recipe(out=str(tmp_path / "old")))._check_config()
-    Recipe(recipe(out=str(tmp_path / "old"), **{"compare.steps": 0, "drill.steps": 0, "drill.check.n": 0,
-                                                "compare.check.n": 0}))._check_config()
+    Recipe(
+        recipe(
+            out=str(tmp_path / "old"),
+            **{"compare.steps": 0, "drill.steps": 0, "drill.check.n": 0, "compare.check.n": 0},
+        )
+    )._check_config()
 
 
 def test_the_world_overrides_reach_every_sample_set(tmp_path):
-    rec = Recipe(recipe(out=str(tmp_path), world={"pattern_size": 16}, n_train=6, n_eval=2, **{"sft.batch": 4}),
-                 progress=False)
-    sides = {x2 - x1 for s in rec.train_samples(ViewConfig()) + rec.eval_samples(ViewConfig())
-             for x1, _, x2, _ in s.details}
+    rec = Recipe(
+        recipe(out=str(tmp_path), world={"pattern_size": 16}, n_train=6, n_eval=2, **{"sft.batch": 4}), progress=False
+    )
+    sides = {
+        x2 - x1 for s in rec.train_samples(ViewConfig()) + rec.eval_samples(ViewConfig()) for x1, _, x2, _ in s.details
+    }
     assert sides == {16}
     default = build_base(4, 1, closeups=1.0, progress=False)  # the default world's pattern tiles are 18 px
     assert {x2 - x1 for s in default for x1, _, x2, _ in s.details} == {18}
@@ -486,8 +599,9 @@ def test_the_world_overrides_reach_every_sample_set(tmp_path):
 def test_a_recipe_folder_of_the_flat_format_is_read_and_a_missing_setting_refused(tmp_path):
     mine = flat(recipe(out=str(tmp_path)))
     flat1 = {k: v for k, v in mine.items() if k not in ("train_rollout", "eval_rollout", "reward")}
-    flat1.update(max_crops=2, max_new_tokens=128, rgrpo_temperature=0.7, rewards="code", iou_weight=1.0,
-                region_reward="giou")  # how recipe.json held the rollout and reward settings before they were nested
+    flat1.update(
+        max_crops=2, max_new_tokens=128, rgrpo_temperature=0.7, rewards="code", iou_weight=1.0, region_reward="giou"
+    )  # how recipe.json held the rollout and reward settings before they were nested
     (tmp_path / "recipe.json").write_text(json.dumps(flat1))
     Recipe(recipe(out=str(tmp_path)))._check_config()  # the same settings: reused
     with pytest.raises(ValueError, match="eval_rollout"):
@@ -539,8 +653,7 @@ def test_only_the_comparison_phase_takes_the_recipes_close_up_style(tmp_path, mo
         return real(*args, **kw)
 
     monkeypatch.setattr(phase_data, "build_base", spy)  # every phase's
-    cfg = recipe(out=str(tmp_path),
-                       **{**TINY, "read.steps": 1, "compare.steps": 1, "compare.mix.style": "rationale"})
+    cfg = recipe(out=str(tmp_path), **{**TINY, "read.steps": 1, "compare.steps": 1, "compare.mix.style": "rationale"})
     Recipe(cfg, progress=False).train_stage("base")
     assert seen == ["answer", "answer", "rationale"]  # grounding, read, comparison
 
@@ -555,27 +668,46 @@ def test_the_comparison_phases_draw_their_own_share_of_close_ups(tmp_path, monke
         return real(n, seed, closeups, *args, **kw)
 
     monkeypatch.setattr(phase_data, "build_base", spy)  # every phase's
-    cfg = recipe(out=str(tmp_path), **{**TINY, "read.steps": 1, "compare.steps": 1, "compare.mix.comparisons": 0.5,
-                                       "read_first.mix.closeups": 0.75, "read.mix.closeups": 0.75,
-                                       "compare.mix.closeups": 0.1, "compare.check.n": 2, "compare.check.bar": 100.0,
-                                       "compare.check.ground_bar": 0.0, "compare.check.more": 1,
-                                       "compare.check.rounds": 1})
+    cfg = recipe(
+        out=str(tmp_path),
+        **{
+            **TINY,
+            "read.steps": 1,
+            "compare.steps": 1,
+            "compare.mix.comparisons": 0.5,
+            "read_first.mix.closeups": 0.75,
+            "read.mix.closeups": 0.75,
+            "compare.mix.closeups": 0.1,
+            "compare.check.n": 2,
+            "compare.check.bar": 100.0,
+            "compare.check.ground_bar": 0.0,
+            "compare.check.more": 1,
+            "compare.check.rounds": 1,
+        },
+    )
     with pytest.raises(CheckError):
         Recipe(cfg, progress=False).train_stage("base")
     # grounding, read, comparison, the added comparison phase
     assert seen == [(0.0, 0.0), (0.75, 0.0), (0.1, 0.5), (0.1, 0.5)]
     with pytest.raises(ValueError, match=r"compare\.mix\.closeups"):
         recipe(out=str(tmp_path), **{"compare.mix.closeups": 1.5})
-    old = earlier_settings({k: v for k, v in flat(recipe(out=str(tmp_path), **{"read_first.mix.closeups": 0.6,
-                                                                               "read.mix.closeups": 0.6})).items()
-                            if k != "compare_closeup_share"})
+    old = earlier_settings(
+        {
+            k: v
+            for k, v in flat(
+                recipe(out=str(tmp_path), **{"read_first.mix.closeups": 0.6, "read.mix.closeups": 0.6})
+            ).items()
+            if k != "compare_closeup_share"
+        }
+    )
     assert old["compare_closeup_share"] == 0.6  # earlier folders drew the comparison phase as the read phase
 
 
 def test_the_grounding_check_adds_phases_until_the_bar_then_names_the_fix(tmp_path):
     CHECKS = checks.file_of("ground")
-    cfg = dict(TINY, **{"ground.check.n": 6, "ground.check.bar": 100.0, "ground.check.more": 2,
-                        "ground.check.rounds": 1})
+    cfg = dict(
+        TINY, **{"ground.check.n": 6, "ground.check.bar": 100.0, "ground.check.more": 2, "ground.check.rounds": 1}
+    )
     rec = Recipe(recipe(out=str(tmp_path), **cfg), progress=False)
     rec._check_config()
     with pytest.raises(CheckError, match=r"after 4 grounding steps .* ground\.check\.bar: 100.0 %.*--ground-rounds"):
@@ -599,8 +731,11 @@ def test_the_grounding_check_adds_phases_until_the_bar_then_names_the_fix(tmp_pa
         Recipe(recipe(out=str(tmp_path), **{**cfg, "ground.check.bar": 50.0}))._check_config()
     with pytest.raises(ValueError, match=r"ground\.check\.rounds = 4 adds phases .*must be >= 1"):
         recipe(out=str(tmp_path), **{"ground.check.more": 0})
-    with pytest.raises(ValueError, match=r"ground\.check\.bar = 120 is not allowed: "
-                                         r"expected a finite number in \[0\.0, 100\.0\]"):
+    with pytest.raises(
+        ValueError,
+        match=r"ground\.check\.bar = 120 is not allowed: "
+        r"expected a finite number in \[0\.0, 100\.0\]",
+    ):
         recipe(out=str(tmp_path), **{"ground.check.bar": 120})
 
 
@@ -610,8 +745,17 @@ def test_the_grounding_check_inside_the_phase_ends_it_when_bound_else_the_phase_
     def log(out, phase="base"):
         return [json.loads(x) for x in (out / "logs" / phase / "log.jsonl").read_text().splitlines()]
 
-    cfg = dict(TINY, **{"ground.mix.samples": 16, "ground.steps": 4, "ground.check.n": 4, "ground.check.early": 0.5,
-                        "ground.check.bar": 0.0, "ground.check.rounds": 0})
+    cfg = dict(
+        TINY,
+        **{
+            "ground.mix.samples": 16,
+            "ground.steps": 4,
+            "ground.check.n": 4,
+            "ground.check.early": 0.5,
+            "ground.check.bar": 0.0,
+            "ground.check.rounds": 0,
+        },
+    )
     bound = tmp_path / "bound"
     Recipe(recipe(out=str(bound), **cfg), progress=False).train_stage("base")
     assert [(r["round"], r["steps"]) for r in json.loads((bound / "logs" / CHECKS).read_text())] == [(-1, 2)]
@@ -623,8 +767,10 @@ def test_the_grounding_check_inside_the_phase_ends_it_when_bound_else_the_phase_
     runs = {}
     for name, early in (("on", 0.5), ("plain", 0.0)):
         runs[name] = tmp_path / name
-        rec = Recipe(recipe(out=str(runs[name]), **{**cfg, "ground.check.bar": 100.0, "ground.check.early": early}),
-                     progress=False)
+        rec = Recipe(
+            recipe(out=str(runs[name]), **{**cfg, "ground.check.bar": 100.0, "ground.check.early": early}),
+            progress=False,
+        )
         with pytest.raises(CheckError, match=r"after 4 grounding steps"):
             rec.train_stage("base")
     rows = json.loads((runs["on"] / "logs" / CHECKS).read_text())
@@ -645,10 +791,12 @@ def test_the_grounding_check_inside_the_phase_ends_it_when_bound_else_the_phase_
     # any check may be taken inside its phase; with no check, none inside either
     assert recipe(**{"read.check.early": 0.5}).phase("read").early_steps() == 100
     assert recipe(**{"ground.steps": 2000, "ground.check.n": 0}).phase("ground").early_steps() == 0
-    assert earlier_settings({k: v for k, v in flat(RecipeConfig()).items() if k != "ground_early"}
-                            )["ground_early"] == 0.0
-    with pytest.raises(ValueError,
-                       match=r"ground\.check\.early = 1\.0 is not allowed: expected a finite number in \[0"):
+    assert (
+        earlier_settings({k: v for k, v in flat(RecipeConfig()).items() if k != "ground_early"})["ground_early"] == 0.0
+    )
+    with pytest.raises(
+        ValueError, match=r"ground\.check\.early = 1\.0 is not allowed: expected a finite number in \[0"
+    ):
         recipe(**{"ground.check.early": 1.0})
 
 
@@ -656,8 +804,17 @@ def test_the_read_check_adds_read_phases_until_the_bar_then_names_the_fix(tmp_pa
     from r3lab.recipe.read_check import read_accuracy
 
     CHECKS = checks.file_of("read")
-    cfg = dict(TINY, **{"read_focus.steps": 1, "read.steps": 2, "read.check.n": 5, "read.check.bar": 100.0,
-                        "read.check.more": 2, "read.check.rounds": 1})
+    cfg = dict(
+        TINY,
+        **{
+            "read_focus.steps": 1,
+            "read.steps": 2,
+            "read.check.n": 5,
+            "read.check.bar": 100.0,
+            "read.check.more": 2,
+            "read.check.rounds": 1,
+        },
+    )
     rec = Recipe(recipe(out=str(tmp_path), **cfg), progress=False)
     rec._check_config()
     with pytest.raises(CheckError, match=r"after 5 read steps .* read\.check\.bar: 100.0 %.*--read-rounds"):
@@ -678,8 +835,13 @@ def test_the_read_check_adds_read_phases_until_the_bar_then_names_the_fix(tmp_pa
         read_accuracy(policy, n=0)
     with pytest.raises(ValueError, match=r"read\.check\.rounds = 6 adds phases"):
         recipe(out=str(tmp_path), **{"read.check.more": 0})
-    old = earlier_settings({k: v for k, v in flat(recipe(out=str(tmp_path))).items()
-                           if not k.startswith("read_") or k in ("read_steps", "read_closeups")})
+    old = earlier_settings(
+        {
+            k: v
+            for k, v in flat(recipe(out=str(tmp_path))).items()
+            if not k.startswith("read_") or k in ("read_steps", "read_closeups")
+        }
+    )
     assert old["read_check"] == 0 and not recipe(**read_settings(old)).phase("read").checked  # none then
     assert old["read_focus_steps"] == 0 and old["read_first_steps"] == 0
     res = {"config": saved_recipe(recipe(out=str(tmp_path))), "rows": {}, "seconds": {}, "read_checks": rows}
@@ -690,9 +852,19 @@ def test_the_verdict_check_adds_comparison_phases_until_the_bar_then_names_the_f
     from r3lab.recipe.compare_check import flipped, verdict_accuracy
 
     CHECKS = checks.file_of("compare")
-    cfg = dict(TINY, **{"read.steps": 1, "compare.steps": 2, "compare.mix.comparisons": 1.0, "compare.check.n": 20,
-                        "compare.check.bar": 100.0, "compare.check.ground_bar": 0.0, "compare.check.more": 2,
-                        "compare.check.rounds": 1})
+    cfg = dict(
+        TINY,
+        **{
+            "read.steps": 1,
+            "compare.steps": 2,
+            "compare.mix.comparisons": 1.0,
+            "compare.check.n": 20,
+            "compare.check.bar": 100.0,
+            "compare.check.ground_bar": 0.0,
+            "compare.check.more": 2,
+            "compare.check.rounds": 1,
+        },
+    )
     rec = Recipe(recipe(out=str(tmp_path), **cfg), progress=False)
     rec._check_config()
     with pytest.raises(CheckError, match=r"after 4 comparison steps .* compare\.check\.bar: 100.0 %.*--compare-rounds"):
@@ -711,10 +883,14 @@ def test_the_verdict_check_adds_comparison_phases_until_the_bar_then_names_the_f
     with pytest.raises(ValueError, match="n >= 1"):
         verdict_accuracy(policy, n=0)
     # the flipped twin: the opposite verdict and answer, in both endings' templates
-    assert flipped(", so they are the same.</think>\n<answer>yes</answer>") == \
-        ", so they are different.</think>\n<answer>no</answer>"
-    assert flipped(": a different pattern.</think><answer>no</answer>") == \
-        " too: the same pattern.</think><answer>yes</answer>"
+    assert (
+        flipped(", so they are the same.</think>\n<answer>yes</answer>")
+        == ", so they are different.</think>\n<answer>no</answer>"
+    )
+    assert (
+        flipped(": a different pattern.</think><answer>no</answer>")
+        == " too: the same pattern.</think><answer>yes</answer>"
+    )
     for i in range(6):  # every held-out ending has one verdict and one answer to flip
         ending = comparison_sample(30_000, i, view=ViewConfig(), crops=True).rationale[-1].text
         assert flipped(flipped(ending)) == ending != flipped(ending)
@@ -722,8 +898,13 @@ def test_the_verdict_check_adds_comparison_phases_until_the_bar_then_names_the_f
         flipped("<answer>red</answer>")
     with pytest.raises(ValueError, match=r"compare\.check\.rounds = 4 adds phases"):
         recipe(out=str(tmp_path), **{"compare.check.more": 0})
-    old = earlier_settings({k: v for k, v in flat(recipe(out=str(tmp_path))).items()
-                           if k not in ("compare_check", "compare_min", "compare_more", "compare_rounds")})
+    old = earlier_settings(
+        {
+            k: v
+            for k, v in flat(recipe(out=str(tmp_path))).items()
+            if k not in ("compare_check", "compare_min", "compare_more", "compare_rounds")
+        }
+    )
     assert old["compare_check"] == 0  # earlier runs had none
     res = {"config": saved_recipe(recipe(out=str(tmp_path))), "rows": {}, "seconds": {}, "compare_checks": rows}
     assert "- after 4 comparison steps: the true verdict preferred in " in model_card(res)
@@ -731,13 +912,26 @@ def test_the_verdict_check_adds_comparison_phases_until_the_bar_then_names_the_f
 
 def test_the_verdict_check_holds_the_grounding_to_its_bar_too(tmp_path):
     CHECKS = checks.file_of("compare")
-    cfg = dict(TINY, **{"read.steps": 1, "compare.steps": 2, "compare.mix.comparisons": 1.0, "compare.check.n": 4,
-                        "compare.check.bar": 0.0, "compare.check.ground_bar": 100.0, "compare.check.more": 2,
-                        "compare.check.rounds": 1})
+    cfg = dict(
+        TINY,
+        **{
+            "read.steps": 1,
+            "compare.steps": 2,
+            "compare.mix.comparisons": 1.0,
+            "compare.check.n": 4,
+            "compare.check.bar": 0.0,
+            "compare.check.ground_bar": 100.0,
+            "compare.check.more": 2,
+            "compare.check.rounds": 1,
+        },
+    )
     rec = Recipe(recipe(out=str(tmp_path), **cfg), progress=False)
     rec._check_config()
-    with pytest.raises(CheckError, match=r"after 4 comparison steps .*box centres.* compare\.check\.ground_bar: 100.0 %"
-                                         r".*--compare-rounds"):
+    with pytest.raises(
+        CheckError,
+        match=r"after 4 comparison steps .*box centres.* compare\.check\.ground_bar: 100.0 %"
+        r".*--compare-rounds",
+    ):
         rec.train_stage("base")  # the verdict passes its bar of 0; an untrained policy's boxes do not
     rows = json.loads((tmp_path / "logs" / CHECKS).read_text())
     assert [(r["round"], r["steps"]) for r in rows] == [(0, 2), (1, 4)]
@@ -749,8 +943,7 @@ def test_the_verdict_check_holds_the_grounding_to_its_bar_too(tmp_path):
     assert "centre_on_named" not in json.loads((tmp_path / "logs" / CHECKS).read_text())[-1]  # 0: not measured
     with pytest.raises(ValueError, match=r"compare\.check\.ground_bar = 101\.0"):
         recipe(out=str(tmp_path), **{"compare.check.ground_bar": 101.0})
-    old = earlier_settings({k: v for k, v in flat(recipe(out=str(tmp_path))).items()
-                           if k != "compare_ground_min"})
+    old = earlier_settings({k: v for k, v in flat(recipe(out=str(tmp_path))).items() if k != "compare_ground_min"})
     assert old["compare_ground_min"] == 0.0  # earlier folders measured the verdict alone
     res = {"config": saved_recipe(recipe(out=str(tmp_path))), "rows": {}, "seconds": {}, "compare_checks": rows}
     assert "; box centres on the named landmark in " in model_card(res)
@@ -765,10 +958,20 @@ def test_base_pairs_sets_the_two_landmark_questions_of_every_grounding_phase(tmp
         samples = real(*args, **kw)
         built.append(samples)
         return samples
+
     monkeypatch.setattr(phase_data, "build_base", spy)  # every phase's, the added ones too
-    cfg = recipe(out=str(tmp_path), **{**TINY, "ground.mix.closeups": 0.0, "ground.mix.pairs": 1.0,
-                                       "ground.check.n": 2, "ground.check.bar": 100.0, "ground.check.more": 1,
-                                       "ground.check.rounds": 1})
+    cfg = recipe(
+        out=str(tmp_path),
+        **{
+            **TINY,
+            "ground.mix.closeups": 0.0,
+            "ground.mix.pairs": 1.0,
+            "ground.check.n": 2,
+            "ground.check.bar": 100.0,
+            "ground.check.more": 1,
+            "ground.check.rounds": 1,
+        },
+    )
     with pytest.raises(CheckError):
         Recipe(cfg, progress=False).train_stage("base")
     assert len(built) == 2  # the grounding phase and the phase the check added
@@ -795,11 +998,22 @@ def test_the_pairs_phase_follows_the_check_with_two_landmark_questions(tmp_path,
     def take(*args, **kw):
         order.append("check")
         return real_take(*args, **kw)
+
     monkeypatch.setattr(phase_data, "build_base", build)
     monkeypatch.setattr(recipe_mod, "train_sft", train)
     monkeypatch.setattr(checks, "take", take)
-    cfg = recipe(out=str(tmp_path), **{**TINY, "pairs.steps": 2, "pairs.mix.pairs": 1.0, "drill.mix.pairs": 1.0,
-                                       "read.steps": 1, "ground.check.n": 2, "ground.check.bar": 0.0})
+    cfg = recipe(
+        out=str(tmp_path),
+        **{
+            **TINY,
+            "pairs.steps": 2,
+            "pairs.mix.pairs": 1.0,
+            "drill.mix.pairs": 1.0,
+            "read.steps": 1,
+            "ground.check.n": 2,
+            "ground.check.bar": 0.0,
+        },
+    )
     Recipe(cfg, progress=False).train_stage("base")
     assert order == ["base", "check", "base_pairs", "base_read"]  # after the check, before reading
     grounding, pairs, read = built
@@ -811,16 +1025,22 @@ def test_the_pairs_phase_follows_the_check_with_two_landmark_questions(tmp_path,
 
 
 def test_the_verdict_drill_runs_before_the_comparison_phase_without_images(tmp_path):
-    cfg = recipe(out=str(tmp_path), **{**TINY, "read.steps": 1, "drill.steps": 2, "compare.steps": 1,
-                                       "compare.mix.comparisons": 1.0})
+    cfg = recipe(
+        out=str(tmp_path),
+        **{**TINY, "read.steps": 1, "drill.steps": 2, "compare.steps": 1, "compare.mix.comparisons": 1.0},
+    )
     Recipe(cfg, progress=False).train_stage("base")
-    logs = {p: [json.loads(x) for x in (tmp_path / "logs" / p / "log.jsonl").read_text().splitlines()]
-            for p in ("base_read", "base_drill", "base_compare")}
+    logs = {
+        p: [json.loads(x) for x in (tmp_path / "logs" / p / "log.jsonl").read_text().splitlines()]
+        for p in ("base_read", "base_drill", "base_compare")
+    }
     assert [logs[p][-1]["step"] for p in logs] == [1, 2, 1]
     # the language model alone: the vision tower and merger get no gradient without images (DDP refuses
     # parameters without one), so the drill freezes them
-    read, drilled = (load_file(next((tmp_path / "logs" / p).glob("step_*")) / "model.safetensors")
-                     for p in ("base_read", "base_drill"))
+    read, drilled = (
+        load_file(next((tmp_path / "logs" / p).glob("step_*")) / "model.safetensors")
+        for p in ("base_read", "base_drill")
+    )
     vision = [k for k in read if ".visual." in k or k.startswith("visual") or "model.visual" in k]
     assert vision and all(torch.equal(read[k], drilled[k]) for k in vision)
     assert any(not torch.equal(read[k], drilled[k]) for k in read if k not in vision)
@@ -829,8 +1049,9 @@ def test_the_verdict_drill_runs_before_the_comparison_phase_without_images(tmp_p
     drill = build_drill(3, 1, view=ViewConfig(), progress=False)
     traj = drill[0].reference(ViewConfig())
     assert not [p for p in traj.pieces if p.kind == "image"]  # no image: the language model alone
-    assert [p.text for p in traj.pieces if p.kind == "model_text"] == \
-        [p.text for p in comparison_sample(18, 0, view=ViewConfig()).rationale if p.kind == "model_text"]
+    assert [p.text for p in traj.pieces if p.kind == "model_text"] == [
+        p.text for p in comparison_sample(18, 0, view=ViewConfig()).rationale if p.kind == "model_text"
+    ]
     # with `reads`, the whole rationale is the model's (crop calls and both reads), its images dropped
     full = build_drill(3, 1, view=ViewConfig(), progress=False, reads=True)[0]
     ftraj = full.reference(ViewConfig())
@@ -838,12 +1059,15 @@ def test_the_verdict_drill_runs_before_the_comparison_phase_without_images(tmp_p
     assert not [p for p in ftraj.pieces if p.kind == "image"] and full.question == drill[0].question
     assert model_text.startswith("<think>") and model_text.count("bbox_2d") == 2
     assert model_text.endswith(traj.pieces[-1].text) and len(model_text) > len(traj.pieces[-1].text) + 40
-    assert RecipeConfig().phase("drill").mix.reads and not earlier_settings(
-        {k: v for k, v in flat(RecipeConfig()).items() if k != "compare_drill_reads"})["compare_drill_reads"]
+    assert (
+        RecipeConfig().phase("drill").mix.reads
+        and not earlier_settings({k: v for k, v in flat(RecipeConfig()).items() if k != "compare_drill_reads"})[
+            "compare_drill_reads"
+        ]
+    )
     # a folder written before the drill existed is read as one without it
     old = {k: v for k, v in flat(recipe(**{"drill.steps": 5})).items() if k != "compare_drill_steps"}
     assert earlier_settings(old)["compare_drill_steps"] == 0
-
 
 
 def test_the_recipe_trains_in_micro_batches_of_similar_length():
@@ -863,25 +1087,37 @@ def test_the_drill_phases_keep_grounding_questions_with_their_images(tmp_path, m
         traj = mixed[i].reference(ViewConfig())
         assert [p.kind for p in traj.pieces].count("image") == 1 and len(mixed[i].regions) == 2
         assert "".join(p.text for p in traj.pieces if p.kind == "model_text").count("bbox_2d") == 2
-    assert not [p for i in range(40) if i not in ground for p in mixed[i].reference(ViewConfig()).pieces
-                if p.kind == "image"]
+    assert not [
+        p for i in range(40) if i not in ground for p in mixed[i].reference(ViewConfig()).pieces if p.kind == "image"
+    ]
     assert not [s for s in build_drill(40, 1, view=ViewConfig(), progress=False, grounding=0.0) if s.family == "ground"]
     with pytest.raises(ValueError, match="grounding is a share"):
         build_drill(2, 1, view=ViewConfig(), progress=False, grounding=1.5)
     # the recipe's drill and its added drill phase both draw them, at its share and the pairs phase's pair share
     seen, real = [], phase_data.build_drill
     monkeypatch.setattr(phase_data, "build_drill", lambda *a, **kw: seen.append(kw) or real(*a, **kw))
-    cfg = recipe(out=str(tmp_path), **{**TINY, "read.steps": 1, "drill.steps": 1, "compare.steps": 1,
-                                       "drill.check.n": 2, "drill.check.bar": 100.0, "drill.check.more": 1,
-                                       "drill.check.rounds": 1, "drill.mix.grounding": 0.5, "pairs.mix.pairs": 0.3,
-                                       "drill.mix.pairs": 0.3})
+    cfg = recipe(
+        out=str(tmp_path),
+        **{
+            **TINY,
+            "read.steps": 1,
+            "drill.steps": 1,
+            "compare.steps": 1,
+            "drill.check.n": 2,
+            "drill.check.bar": 100.0,
+            "drill.check.more": 1,
+            "drill.check.rounds": 1,
+            "drill.mix.grounding": 0.5,
+            "pairs.mix.pairs": 0.3,
+            "drill.mix.pairs": 0.3,
+        },
+    )
     with pytest.raises(CheckError):
         Recipe(cfg, progress=False).train_stage("base")
     assert [(kw["grounding"], kw["pairs"]) for kw in seen] == [(0.5, 0.3), (0.5, 0.3)]
     with pytest.raises(ValueError, match=r"drill\.mix\.grounding"):
         recipe(out=str(tmp_path), **{"drill.mix.grounding": -0.1})
-    old = earlier_settings({k: v for k, v in flat(recipe(out=str(tmp_path))).items()
-                            if k != "drill_ground_share"})
+    old = earlier_settings({k: v for k, v in flat(recipe(out=str(tmp_path))).items() if k != "drill_ground_share"})
     assert old["drill_ground_share"] == 0.0  # earlier drills: text alone
 
 
@@ -889,8 +1125,19 @@ def test_the_drill_check_adds_drill_phases_until_the_bar_then_names_the_fix(tmp_
     from r3lab.recipe.drill_check import text_verdict
 
     CHECKS = checks.file_of("drill")
-    cfg = dict(TINY, **{"read.steps": 1, "drill.steps": 2, "compare.steps": 1, "compare.mix.comparisons": 1.0,
-                        "drill.check.n": 20, "drill.check.bar": 100.0, "drill.check.more": 2, "drill.check.rounds": 1})
+    cfg = dict(
+        TINY,
+        **{
+            "read.steps": 1,
+            "drill.steps": 2,
+            "compare.steps": 1,
+            "compare.mix.comparisons": 1.0,
+            "drill.check.n": 20,
+            "drill.check.bar": 100.0,
+            "drill.check.more": 2,
+            "drill.check.rounds": 1,
+        },
+    )
     rec = Recipe(recipe(out=str(tmp_path), **cfg), progress=False)
     rec._check_config()
     with pytest.raises(CheckError, match=r"after 4 drill steps .* drill\.check\.bar: 100.0 %.*--drill-rounds"):
@@ -915,12 +1162,16 @@ def test_the_drill_check_adds_drill_phases_until_the_bar_then_names_the_fix(tmp_
         text_verdict(policy, n=0)
     with pytest.raises(ValueError, match=r"drill\.check\.rounds = 6 adds phases"):
         recipe(out=str(tmp_path), **{"drill.check.more": 0})
-    old = earlier_settings({k: v for k, v in flat(recipe(out=str(tmp_path))).items()
-                           if k not in ("drill_check", "drill_min", "drill_more", "drill_rounds")})
+    old = earlier_settings(
+        {
+            k: v
+            for k, v in flat(recipe(out=str(tmp_path))).items()
+            if k not in ("drill_check", "drill_min", "drill_more", "drill_rounds")
+        }
+    )
     assert old["drill_check"] == 0 and not recipe(**read_settings(old)).phase("drill").checked
     res = {"config": saved_recipe(recipe(out=str(tmp_path))), "rows": {}, "seconds": {}, "drill_checks": rows}
     assert "- after 4 drill steps: the true verdict preferred in " in model_card(res)
-
 
 
 @pytest.mark.slow
@@ -928,10 +1179,22 @@ def test_the_drill_check_adds_drill_phases_until_the_bar_then_names_the_fix(tmp_
 def test_the_sft_checks_of_a_two_rank_sft_stage_run_on_both_ranks(tmp_path):
     # the base and SFT stages run as two DDP ranks (`parallel=2`); their SFT checks deal the held-out questions out
     # over both, and both ranks take the same decision: one check failing its bar twice stops both with the fix
-    cfg = dict(TINY, rows="sft", parallel=2, **{"sft.mix.without": "read_one", "sft.check.n": 2, "sft_read.check.n": 2,
-                                                "sft.check.bar": 100.0, "sft.check.more": 2, "sft.check.rounds": 1,
-                                                "sft_read.check.rounds": 1, "sft_read.check.more": 2,
-                                                "sft_read.check.bar": 0.0})
+    cfg = dict(
+        TINY,
+        rows="sft",
+        parallel=2,
+        **{
+            "sft.mix.without": "read_one",
+            "sft.check.n": 2,
+            "sft_read.check.n": 2,
+            "sft.check.bar": 100.0,
+            "sft.check.more": 2,
+            "sft.check.rounds": 1,
+            "sft_read.check.rounds": 1,
+            "sft_read.check.more": 2,
+            "sft_read.check.bar": 0.0,
+        },
+    )
     with pytest.raises(CheckError, match=r"^stage sft: after 4 SFT steps .*--sft-rounds"):  # the job's own error
         run_recipe(recipe(out=str(tmp_path), **cfg), progress=False)
     rows = json.loads((tmp_path / "logs" / "sft_checks.json").read_text())

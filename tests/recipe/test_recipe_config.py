@@ -1,4 +1,5 @@
 """RecipeConfig is a plain dataclass; flat names, paths and format 1 come in through one door, `from_settings`."""
+
 import dataclasses
 import inspect
 import json

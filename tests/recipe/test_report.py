@@ -1,31 +1,52 @@
 """The replication table, the stage times and the model card, from a results dict."""
+
 import math
 
 from r3lab.model.tiny import TinyConfig
 from r3lab.recipe.recipe_config import RERUNNABLE, RecipeConfig
 from r3lab.recipe.recipe_format import read_settings
-from r3lab.recipe.report import (LABELS, NO_REGION, RGRPO_GAIN, families_of, markdown_table,
-                                      model_card, stage_times, targets, targets_table)
+from r3lab.recipe.report import (
+    LABELS,
+    NO_REGION,
+    RGRPO_GAIN,
+    families_of,
+    markdown_table,
+    model_card,
+    stage_times,
+    targets,
+    targets_table,
+)
 
 
 def _row(acc, iou, crops, ctrl_rate, n=10):
     fam = {"n": n, "accuracy": acc, "accuracy_lo": acc - 0.1, "accuracy_hi": acc + 0.1, "crop_rate": 1.0}
-    return {"read_one": dict(fam), "control": dict(fam, crop_rate=ctrl_rate),
-            "all": {"crop_iou": iou, "crops": crops, "invalid_crop_rate": 0.05,
-                    "contains_detail": 0.9 if crops else None}}
+    return {
+        "read_one": dict(fam),
+        "control": dict(fam, crop_rate=ctrl_rate),
+        "all": {"crop_iou": iou, "crops": crops, "invalid_crop_rate": 0.05, "contains_detail": 0.9 if crops else None},
+    }
 
 
-RESULTS = {"config": {"families": "read_one,control", "tiny": {"patch_size": 7}, "n_train": 8, "data_seed": 1,
-                      "n_eval": 10, "eval_seed": 999},
-           "rows": {"no_crop": _row(0.2, math.nan, 0.0, 0.0), "sft": _row(0.55, 0.4219, 1.0, 0.25)},
-           "seconds": {"base": 60.0, "sft": 30.0}}
+RESULTS = {
+    "config": {
+        "families": "read_one,control",
+        "tiny": {"patch_size": 7},
+        "n_train": 8,
+        "data_seed": 1,
+        "n_eval": 10,
+        "eval_seed": 999,
+    },
+    "rows": {"no_crop": _row(0.2, math.nan, 0.0, 0.0), "sft": _row(0.55, 0.4219, 1.0, 0.25)},
+    "seconds": {"base": 60.0, "sft": 30.0},
+}
 
 
 def test_one_line_per_row_with_intervals_and_crop_behaviour():
     table = markdown_table(RESULTS)
     lines = table.splitlines()
-    assert lines[0].startswith("| model | read_one acc % [95% CI] | control acc % [95% CI] | crop IoU [95% CI] | "
-                               "crops on the detail % |")
+    assert lines[0].startswith(
+        "| model | read_one acc % [95% CI] | control acc % [95% CI] | crop IoU [95% CI] | crops on the detail % |"
+    )
     assert lines[2] == "| (1) no crops | 20.0 [10.0, 30.0] | 20.0 [10.0, 30.0] | – | – | 0.00 | 0.0 | 5.0 |"
     assert lines[3] == "| (2) VLIR SFT | 55.0 [45.0, 65.0] | 55.0 [45.0, 65.0] | 0.422 | 90.0 | 1.00 | 25.0 | 5.0 |"
     assert "10 held-out samples per family" in table
@@ -41,8 +62,10 @@ def test_families_follow_the_recipe_then_the_rows():
 def test_stage_times_and_the_card():
     assert stage_times(RESULTS) == "- base: 60 s (1.0 min)\n- sft: 30 s (0.5 min)\n- sum of the stages: 90 s (1.5 min)"
     walled = dict(RESULTS, seconds={**RESULTS["seconds"], "wall": 75.0})
-    assert stage_times(walled).endswith("- sum of the stages: 90 s (1.5 min)\n"
-                                        "- wall time of the whole run (stages two at a time after SFT): 75 s (1.2 min)")
+    assert stage_times(walled).endswith(
+        "- sum of the stages: 90 s (1.5 min)\n"
+        "- wall time of the whole run (stages two at a time after SFT): 75 s (1.2 min)"
+    )
     card = model_card(RESULTS)
     assert card.startswith("# r3-tiny checkpoints") and markdown_table(RESULTS) in card
     assert stage_times(RESULTS) in card and '"patch_size": 7' in card
@@ -58,15 +81,17 @@ def test_targets_say_met_missed_or_not_measured_from_the_numbers():
     assert met["no-crop read_one <= 35 %"] is True  # 20 %
     assert met[NO_REGION] is None and met[RGRPO_GAIN] is None  # neither R-GRPO row was run
     rgrpo = RGRPO_GAIN
-    good = dict(RESULTS, rows={**RESULTS["rows"], "sft_rgrpo": _row(0.8, 0.5, 1.0, 0.0),
-                               "rgrpo_no_region": _row(0.6, 0.45, 1.0, 0.0)})
+    good = dict(
+        RESULTS,
+        rows={**RESULTS["rows"], "sft_rgrpo": _row(0.8, 0.5, 1.0, 0.0), "rgrpo_no_region": _row(0.6, 0.45, 1.0, 0.0)},
+    )
     met = {name: ok for name, _, ok in targets(good)}
     assert met[rgrpo] is True and met[NO_REGION] is True
     control = "control >= 90 % by SFT and by SFT + R-GRPO"
     assert met[control] is False and {name: ok for name, _, ok in targets(RESULTS)}[control] is None  # 55 / 80 %
     sure = dict(good, rows={k: {**v, "control": {**v["control"], "accuracy": 0.9}} for k, v in good["rows"].items()})
     assert {name: ok for name, _, ok in targets(sure)}[control] is True
-    assert ("| control >= 90 % by SFT and by SFT + R-GRPO | 90.0 % and 90.0 % | met |" in targets_table(sure))
+    assert "| control >= 90 % by SFT and by SFT + R-GRPO | 90.0 % and 90.0 % | met |" in targets_table(sure)
     sharper = dict(good, rows={**good["rows"], "rgrpo_no_region": _row(0.6, 0.55, 1.0, 0.0)})
     assert {name: ok for name, _, ok in targets(sharper)}[NO_REGION] is False  # a higher IoU without the region reward
     close = dict(good, rows={**good["rows"], "sft_rgrpo": _row(0.7, 0.5, 1.0, 0.0)})  # intervals overlap (60 < 65)
@@ -88,6 +113,7 @@ def test_compare_two_counts_where_it_was_evaluated():
 
     def met(*r):
         return {n: ok for n, _, ok in targets(dict(res, rows=rows(*r)))}
+
     # read_one is at its ceiling (95 %): the gain is judged on compare_two, the family with room
     got = met((0.95, 0.85), (0.95, 0.92), (0.95, 0.88))
     assert got[RGRPO_GAIN] is True and got[NO_REGION] is True
@@ -105,11 +131,13 @@ def test_iou_intervals_show_in_the_table_and_count_for_the_rgrpo_target():
         return dict(row, all=dict(row["all"], crop_iou_lo=lo, crop_iou_hi=hi))
 
     sft = with_iou(_row(0.75, 0.60, 1.0, 0.0), 0.58, 0.62)
-    assert "| (2) VLIR SFT | 75.0 [65.0, 85.0] | 75.0 [65.0, 85.0] | 0.600 [0.580, 0.620] | 90.0 |" in \
-        markdown_table(dict(RESULTS, rows={"sft": sft}))
+    assert "| (2) VLIR SFT | 75.0 [65.0, 85.0] | 75.0 [65.0, 85.0] | 0.600 [0.580, 0.620] | 90.0 |" in markdown_table(
+        dict(RESULTS, rows={"sft": sft})
+    )
 
     def met(rgrpo):
         return {n: ok for n, _, ok in targets(dict(RESULTS, rows={"sft": sft, "sft_rgrpo": rgrpo}))}[RGRPO_GAIN]
+
     # +6 points on read_one, but the read_one intervals overlap (71 < 85): the IoU intervals decide
     assert met(with_iou(_row(0.81, 0.66, 1.0, 0.0), 0.64, 0.68)) is True  # IoU intervals apart (0.64 > 0.62)
     assert met(with_iou(_row(0.81, 0.63, 1.0, 0.0), 0.61, 0.65)) is False  # both pairs overlap
@@ -129,6 +157,7 @@ def test_the_card_lists_the_settings_that_made_the_run():
 
     def recipe_json(card):
         return json.loads(card.split("## Recipe")[1].split("```json\n")[1].split("\n```")[0])
+
     old = recipe_json(model_card(RESULTS))  # settings the results do not hold are not invented
     assert old == RESULTS["config"] and not set(old) & set(RERUNNABLE)
     assert "(its check off: nothing checked it)" in model_card(RESULTS)
@@ -139,9 +168,17 @@ def test_the_card_lists_the_settings_that_made_the_run():
     assert "| base | pairs | grounding questions (50% name two), grounding world | 500 |" in card  # its curriculum
     assert "nothing checked it" not in card
     assert RecipeConfig.from_settings(**read_settings(recipe_json(card))) == RecipeConfig.from_settings(
-        **{"pairs.steps": 500})  # it runs
-    flat = dict(RESULTS["config"], max_crops=2, max_new_tokens=128, rewards="code", iou_weight=1.0,
-                region_reward="giou", rgrpo_temperature=0.7)  # a card of the format before the settings were nested
+        **{"pairs.steps": 500}
+    )  # it runs
+    flat = dict(
+        RESULTS["config"],
+        max_crops=2,
+        max_new_tokens=128,
+        rewards="code",
+        iou_weight=1.0,
+        region_reward="giou",
+        rgrpo_temperature=0.7,
+    )  # a card of the format before the settings were nested
     settings = recipe_json(model_card(dict(RESULTS, config=flat)))
     assert settings["train_rollout"]["temperature"] == 0.7 and settings["eval_rollout"]["max_segment_tokens"] == 64
     assert settings["reward"] == {"preset": "code", "region_weight": 1.0, "region": "giou"}

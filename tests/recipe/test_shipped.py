@@ -1,5 +1,6 @@
 """The shipped checkpoints do what the miniature promises: the card meets the replication targets, and the
 crop is a magnifier (the real zoom adds information the coarse view of the same box lacked)."""
+
 import json
 import statistics
 
@@ -24,8 +25,10 @@ def test_the_card_meets_the_replication_targets():
     assert sft["read_one"]["n"] >= 1000 and sft["read_one"]["accuracy"] >= 0.70
     assert sft["all"]["crop_iou"] >= 0.5 and sft["read_one"]["contains_detail"] >= 0.8
     assert rl["read_one"]["accuracy"] > sft["read_one"]["accuracy"] and rl["all"]["crop_iou"] > sft["all"]["crop_iou"]
-    apart = (rl["read_one"]["accuracy_lo"] > sft["read_one"]["accuracy_hi"]
-             or rl["all"]["crop_iou_lo"] > sft["all"]["crop_iou_hi"])
+    apart = (
+        rl["read_one"]["accuracy_lo"] > sft["read_one"]["accuracy_hi"]
+        or rl["all"]["crop_iou_lo"] > sft["all"]["crop_iou_hi"]
+    )
     assert apart, "the R-GRPO gain's 95% intervals overlap the SFT row's on both accuracy and IoU"
     for family in ("read_one", "compare_two"):  # no crop: the detail is out of reach
         assert abs(no_crop[family]["accuracy"] - CHANCE[family]) <= 0.10, (family, no_crop[family]["accuracy"])
@@ -52,8 +55,12 @@ def test_the_shipped_sft_reads_from_the_zoom_not_from_the_coarse_view():
     for family in ("read_one", "compare_two"):
         samples = r3lab.build_samples(100, seed=424242, families=[family], view=policy.view, progress=False)
         res = r3lab.evaluate(policy, samples, r3lab.EvalConfig.for_policy(policy), progress=False)
-        imps = [e.effect("coarse") for t in res.trajectories for e in r3lab.explain_crops(policy, t, config)
-                if e.effect("coarse") is not None]
+        imps = [
+            e.effect("coarse")
+            for t in res.trajectories
+            for e in r3lab.explain_crops(policy, t, config)
+            if e.effect("coarse") is not None
+        ]
         assert len(imps) >= 75, (family, len(imps))
         share = sum(x > 0.5 for x in imps) / len(imps)
         assert statistics.mean(imps) >= 1.0 and share >= 0.7, (family, statistics.mean(imps), share)
@@ -75,5 +82,7 @@ def test_the_shipped_sft_stopped_where_its_check_first_passed():
         assert len(reads) <= cfg["sft_read_rounds"] + 1
         assert all(r["read_one"] < cfg["sft_read_min"] for r in reads[:-1])
         assert [r["steps"] for r in reads] == [k * cfg["sft_read_more"] for k in range(len(reads))]
-        assert f"- after {reads[-1]['steps']} read_one steps: read_one {reads[-1]['read_one']} %" in \
-            (SHIPPED / "MODEL_CARD.md").read_text()
+        assert (
+            f"- after {reads[-1]['steps']} read_one steps: read_one {reads[-1]['read_one']} %"
+            in (SHIPPED / "MODEL_CARD.md").read_text()
+        )

@@ -1,5 +1,6 @@
 """Everything is checked before the first run: names the command does not know (with close matches), values it would
 refuse (its own parser and config classes), metrics the held-out data cannot give, too many runs, a missing extra."""
+
 import json
 
 import pytest
@@ -24,24 +25,42 @@ def _sweep(tmp_path, **spec):
 
 
 def _train(held, **more):
-    return {"command": "train rgrpo", "settings": {"policy": SFT, "data": held, "steps": 1},
-            "grid": {"reward-region-weight": [0.0, 1.0]}, "seeds": [0, 1], "eval": {"data": held, "n": 3}, **more}
+    return {
+        "command": "train rgrpo",
+        "settings": {"policy": SFT, "data": held, "steps": 1},
+        "grid": {"reward-region-weight": [0.0, 1.0]},
+        "seeds": [0, 1],
+        "eval": {"data": held, "n": 3},
+        **more,
+    }
 
 
-@pytest.mark.parametrize("change, error, match", [
-    ({"grid": {"reward-region-wieght": [0.0, 1.0]}, "baseline": {}}, ValueError,
-     r"`r3lab train rgrpo` has no setting 'reward-region-wieght' \(did you mean reward-region-weight or"),
-    ({"settings": {"policy": SFT, "data": "HELD", "steps": "many"}}, ValueError,
-     r"refuses it: argument --steps: invalid int value: 'many'"),
-    ({"grid": {"group-size": [3, 4]}, "baseline": {}}, ValueError,
-     r"point \{'group-size': 3\}, seed 0: settings: batch_size 8 must be a positive multiple of group_size 3"),
-    ({"settings": {"policy": SFT, "data": "HELD", "temperature": 0.0}}, ValueError, r"temperature = 0.0"),
-    ({"eval": {"data": "HELD", "n": 3, "max-crop": 1}}, ValueError, r"eval:.*did you mean max-crops"),
-    ({"eval": {"data": "nowhere"}}, FileNotFoundError, "data path nowhere does not exist"),
-    ({"settings": {"policy": "no-such-policy", "data": "HELD"}}, FileNotFoundError, "policy no-such-policy"),
-    ({"metrics": ["read_one.acuracy"]}, ValueError, r"reports no 'acuracy' \(did you mean accuracy\?\)"),
-    ({"metrics": ["reed_one.accuracy"]}, ValueError, r"no family 'reed_one' \(did you mean read_one\?\)"),
-])
+@pytest.mark.parametrize(
+    "change, error, match",
+    [
+        (
+            {"grid": {"reward-region-wieght": [0.0, 1.0]}, "baseline": {}},
+            ValueError,
+            r"`r3lab train rgrpo` has no setting 'reward-region-wieght' \(did you mean reward-region-weight or",
+        ),
+        (
+            {"settings": {"policy": SFT, "data": "HELD", "steps": "many"}},
+            ValueError,
+            r"refuses it: argument --steps: invalid int value: 'many'",
+        ),
+        (
+            {"grid": {"group-size": [3, 4]}, "baseline": {}},
+            ValueError,
+            r"point \{'group-size': 3\}, seed 0: settings: batch_size 8 must be a positive multiple of group_size 3",
+        ),
+        ({"settings": {"policy": SFT, "data": "HELD", "temperature": 0.0}}, ValueError, r"temperature = 0.0"),
+        ({"eval": {"data": "HELD", "n": 3, "max-crop": 1}}, ValueError, r"eval:.*did you mean max-crops"),
+        ({"eval": {"data": "nowhere"}}, FileNotFoundError, "data path nowhere does not exist"),
+        ({"settings": {"policy": "no-such-policy", "data": "HELD"}}, FileNotFoundError, "policy no-such-policy"),
+        ({"metrics": ["read_one.acuracy"]}, ValueError, r"reports no 'acuracy' \(did you mean accuracy\?\)"),
+        ({"metrics": ["reed_one.accuracy"]}, ValueError, r"no family 'reed_one' \(did you mean read_one\?\)"),
+    ],
+)
 def test_a_run_the_command_would_refuse_is_refused_before_any_run(held, tmp_path, change, error, match):
     spec = json.loads(json.dumps(_train(held, **change)).replace("HELD", held))
     with pytest.raises(error, match=match):

@@ -5,6 +5,7 @@ starts for itself and ends; at the end every process either cluster started is g
 
 One scenario, two runs in all (one done, one failed then rerun): each run costs a Ray worker and a process that
 loads the model, and a cluster's start costs more than both."""
+
 import os
 import shutil
 import signal
@@ -104,14 +105,34 @@ def cluster():
     try:
         for attempt in range(STARTS):
             port = _free_port()
-            cmd = [str(ray), "start", "--head", "--block", "--node-ip-address", "127.0.0.1", "--port", str(port),
-                   "--num-cpus", "2", "--num-gpus", "0", "--include-dashboard", "false", "--include-log-monitor",
-                   "false", "--no-monitor", "--disable-usage-stats", "--temp-dir", str(temp)]
+            cmd = [
+                str(ray),
+                "start",
+                "--head",
+                "--block",
+                "--node-ip-address",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--num-cpus",
+                "2",
+                "--num-gpus",
+                "0",
+                "--include-dashboard",
+                "false",
+                "--include-log-monitor",
+                "false",
+                "--no-monitor",
+                "--disable-usage-stats",
+                "--temp-dir",
+                str(temp),
+            ]
             # loopback only, and no token: a ~/.ray/auth_token another cluster left here must not decide it. No
             # autoscaler monitor or log monitor (a fixed cluster, logs in the runs' folders): two Python processes
             # fewer importing Ray while the raylet's agents have their 15 s
-            head = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                                    env={**os.environ, **QUIET})
+            head = subprocess.Popen(
+                cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env={**os.environ, **QUIET}
+            )
             deadline = time.monotonic() + 120
             while "Ray runtime started" not in (temp / "head.log").read_text():
                 if head.poll() is not None or time.monotonic() > deadline:
@@ -156,8 +177,10 @@ def test_a_sweep_on_a_running_cluster_then_resumed_on_its_own(cluster, tmp_path,
     bad.mkdir()
     (bad / "samples.jsonl").write_text("not json\n")  # passes the sweep's checks, fails in the run
     spec = tmp_path / "spec.yaml"
-    spec.write_text(f"command: eval\nsettings: {{policy: {SHIPPED / 'r3-tiny-sft'}, n: 2, necessity: false, "
-                    f"max-crops: 1}}\ngrid: {{data: [{held}, {bad}]}}\nseeds: [0]\n")
+    spec.write_text(
+        f"command: eval\nsettings: {{policy: {SHIPPED / 'r3-tiny-sft'}, n: 2, necessity: false, "
+        f"max-crops: 1}}\ngrid: {{data: [{held}, {bad}]}}\nseeds: [0]\n"
+    )
     out = tmp_path / "sw"
     capsys.readouterr()
 
@@ -174,11 +197,24 @@ def test_a_sweep_on_a_running_cluster_then_resumed_on_its_own(cluster, tmp_path,
     assert (failed.state, failed.backend, failed.cause, failed.step) == ("failed", "ray", "exit code 2", "eval")
     # the run's own process: `r3lab eval`'s files and its log, written under the Ray task
     assert (runs[str(held)] / "eval" / "results.json").is_file() and "not valid JSON" in (
-        runs[str(bad)] / LOG).read_text()
+        runs[str(bad)] / LOG
+    ).read_text()
 
     with pytest.raises(ValueError, match="asks for .*GPU"):  # more than the cluster has: said before any run
-        main(["sweep", str(spec), "--out", str(tmp_path / "sw2"), "--backend", "ray", "--address", address,
-              "--gpus-per-run", "1"])
+        main(
+            [
+                "sweep",
+                str(spec),
+                "--out",
+                str(tmp_path / "sw2"),
+                "--backend",
+                "ray",
+                "--address",
+                address,
+                "--gpus-per-run",
+                "1",
+            ]
+        )
     assert {r["status"].state for r in load_sweep(tmp_path / "sw2").runs} == {"pending"}
 
     # the data fixed, a resume with no address: a cluster of its own, only the failed run again, then ended

@@ -1,5 +1,6 @@
 """A sweep folder read back for each kind of command: a lesson's key numbers and a recipe's table compare run by run
 (one column), an evaluation's per-question scores question by question."""
+
 import json
 import math
 
@@ -21,8 +22,9 @@ def test_a_lessons_key_numbers_compare_run_by_run(tmp_path):
     for run, d in runs:
         (d / "notebook").mkdir()
         value = 0.2 + 0.5 * (run.point["max_crops"] > 0) + 0.01 * run.seed
-        (d / "notebook" / "results.json").write_text(json.dumps([{"name": "10", "ok": True,
-                                                                   "numbers": {"accuracy": value, "label": "x"}}]))
+        (d / "notebook" / "results.json").write_text(
+            json.dumps([{"name": "10", "ok": True, "numbers": {"accuracy": value, "label": "x"}}])
+        )
         _done(d)
     sweep = load_sweep(tmp_path / "sw")
     assert sweep.metrics() == ["accuracy"]  # the numeric key numbers
@@ -35,16 +37,18 @@ def test_a_lessons_key_numbers_compare_run_by_run(tmp_path):
 
 
 def test_a_recipes_table_and_a_failed_run(tmp_path):
-    spec = spec_from_dict({"command": "recipe", "settings": {"rows": "sft"}, "grid": {"rgrpo.steps": [1, 2]},
-                           "seeds": [0, 1]})
+    spec = spec_from_dict(
+        {"command": "recipe", "settings": {"rows": "sft"}, "grid": {"rgrpo.steps": [1, 2]}, "seeds": [0, 1]}
+    )
     runs, _ = prepare(tmp_path / "sw", spec)
     for k, (run, d) in enumerate(runs):
         if k == 3:
             write_status(d, RunStatus("failed", "exit code 1", "error: x", 1, "recipe", attempts=1))
             continue
         (d / "recipe").mkdir()
-        (d / "recipe" / "results.json").write_text(json.dumps(
-            {"rows": {"sft": {"all": {"accuracy": 0.5 + 0.1 * k}, "read_one": {"accuracy": 0.3}}}}))
+        (d / "recipe" / "results.json").write_text(
+            json.dumps({"rows": {"sft": {"all": {"accuracy": 0.5 + 0.1 * k}, "read_one": {"accuracy": 0.3}}}})
+        )
         _done(d)
     sweep = load_sweep(tmp_path / "sw")
     assert sweep.metrics() == ["sft.all.accuracy"]

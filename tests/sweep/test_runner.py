@@ -1,6 +1,7 @@
 """Sweeps of real runs (each the command's own CLI in its own process): a failure said as it happens while the others
 go on, the exit status, a resume that reruns only what is not done, Ctrl-C that ends every run with the sweep,
 a timeout, and a training sweep whose seed is the run's own."""
+
 import json
 import os
 import shutil
@@ -37,9 +38,13 @@ def test_a_failed_run_is_said_when_it_fails_the_others_go_on_and_a_resume_reruns
     bad = tmp_path / "bad"
     bad.mkdir()
     (bad / "samples.jsonl").write_text("not json\n")
-    spec = _spec(tmp_path / "s.json", command="eval", settings={"policy": SFT, "n": 2, "necessity": False,
-                                                                 "max-crops": 1},
-                 grid={"data": [str(data / "held"), str(bad)]}, seeds=[0, 1])
+    spec = _spec(
+        tmp_path / "s.json",
+        command="eval",
+        settings={"policy": SFT, "n": 2, "necessity": False, "max-crops": 1},
+        grid={"data": [str(data / "held"), str(bad)]},
+        seeds=[0, 1],
+    )
     out = tmp_path / "sw"
     assert main(["sweep", spec, "--out", str(out), "--workers", "2"]) == 1  # not every run finished
     text = capsys.readouterr()
@@ -75,13 +80,22 @@ def _cmdline(pid):
 
 
 def test_ctrl_c_ends_every_run_with_the_sweep_and_a_resume_completes_it(data, tmp_path):
-    spec = _spec(tmp_path / "s.json", command="eval", settings={"policy": SFT, "data": str(data / "held"), "n": 3,
-                                                                 "necessity": False},
-                 grid={"max-crops": [0, 1, 2]}, seeds=[0])
+    spec = _spec(
+        tmp_path / "s.json",
+        command="eval",
+        settings={"policy": SFT, "data": str(data / "held"), "n": 3, "necessity": False},
+        grid={"max-crops": [0, 1, 2]},
+        seeds=[0],
+    )
     out = tmp_path / "sw"
     cmd = [sys.executable, "-m", "r3lab.cli", "sweep", spec, "--out", str(out), "--workers", "2", "--report", "false"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
-                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     seen, deadline = set(), time.monotonic() + 120
     try:
         while time.monotonic() < deadline:  # until both workers run their eval (grandchildren of the sweep)
@@ -110,8 +124,9 @@ def test_ctrl_c_ends_every_run_with_the_sweep_and_a_resume_completes_it(data, tm
 
 
 def test_a_run_past_its_timeout_is_stopped_and_says_so(data, tmp_path, capsys):
-    spec = _spec(tmp_path / "s.json", command="eval", settings={"policy": SFT, "data": str(data / "held"), "n": 3},
-                 seeds=[0])
+    spec = _spec(
+        tmp_path / "s.json", command="eval", settings={"policy": SFT, "data": str(data / "held"), "n": 3}, seeds=[0]
+    )
     out = tmp_path / "sw"
     assert main(["sweep", spec, "--out", str(out), "--timeout", "0.5", "--report", "false"]) == 1
     (run,) = (out / "runs").iterdir()
@@ -121,9 +136,13 @@ def test_a_run_past_its_timeout_is_stopped_and_says_so(data, tmp_path, capsys):
 
 
 def test_a_training_sweep_trains_each_seed_and_evaluates_it_on_the_same_questions(data, tmp_path):
-    spec = _spec(tmp_path / "s.json", command="train rgrpo", seeds=[0, 1],
-                 settings={"policy": SFT, "data": str(data / "train"), "steps": 1, "batch-size": 4, "group-size": 2},
-                 eval={"data": str(data / "held"), "n": 3})
+    spec = _spec(
+        tmp_path / "s.json",
+        command="train rgrpo",
+        seeds=[0, 1],
+        settings={"policy": SFT, "data": str(data / "train"), "steps": 1, "batch-size": 4, "group-size": 2},
+        eval={"data": str(data / "held"), "n": 3},
+    )
     out = tmp_path / "sw"
     assert main(["sweep", spec, "--out", str(out), "--workers", "2"]) == 0
     sweep = load_sweep(out)

@@ -1,5 +1,6 @@
 """A sweep's spec: its keys, names as the command spells them, its points x seeds, each run's identity and folder,
 and the processes a run is (the command's own CLI, the seed as its --seed)."""
+
 import json
 from pathlib import Path
 
@@ -8,43 +9,56 @@ import pytest
 from r3lab.sweep.folder import check_same, prepare, steps_of
 from r3lab.sweep.spec import read_spec, spec_from_dict
 
-BASE = {"command": "train rgrpo", "settings": {"data": "d", "steps": 3}, "grid": {"reward_region_weight": [0.0, 1.0]},
-        "seeds": [0, 1, 2], "eval": {"data": "held", "n": 10}, "baseline": {"reward-region-weight": 0.0}}
+BASE = {
+    "command": "train rgrpo",
+    "settings": {"data": "d", "steps": 3},
+    "grid": {"reward_region_weight": [0.0, 1.0]},
+    "seeds": [0, 1, 2],
+    "eval": {"data": "held", "n": 10},
+    "baseline": {"reward-region-weight": 0.0},
+}
 
 
 def test_points_cross_seeds_and_names_are_the_commands():
-    spec = spec_from_dict({**BASE, "grid": {"reward_region_weight": [0.0, 1.0], "--group-size": [2, 4]},
-                           "baseline": {}})
+    spec = spec_from_dict(
+        {**BASE, "grid": {"reward_region_weight": [0.0, 1.0], "--group-size": [2, 4]}, "baseline": {}}
+    )
     assert list(spec.grid) == ["reward-region-weight", "group-size"]  # flags: dashes
-    assert spec.points()[:2] == [{"reward-region-weight": 0.0, "group-size": 2},
-                                 {"reward-region-weight": 0.0, "group-size": 4}]
+    assert spec.points()[:2] == [
+        {"reward-region-weight": 0.0, "group-size": 2},
+        {"reward-region-weight": 0.0, "group-size": 4},
+    ]
     runs = spec.runs()
     assert len(runs) == 4 * 3 and len({r.id for r in runs}) == 12 and len({r.folder for r in runs}) == 12
     assert runs[0].folder.startswith("reward-region-weight=0.0_group-size=2_seed=0-")
-    again = spec_from_dict({**BASE, "grid": {"reward-region-weight": [0.0, 1.0], "group-size": [2, 4]},
-                           "baseline": {}}).runs()
+    again = spec_from_dict(
+        {**BASE, "grid": {"reward-region-weight": [0.0, 1.0], "group-size": [2, 4]}, "baseline": {}}
+    ).runs()
     assert [r.id for r in again] == [r.id for r in runs]  # identity: command, settings, eval, seed
     recipe = spec_from_dict({"command": "recipe", "grid": {"rgrpo-steps": [1]}, "seeds": [0]})
     assert list(recipe.grid) == ["rgrpo_steps"]  # --set paths: underscores
 
 
-@pytest.mark.parametrize("change, match", [
-    ({"comand": "eval"}, r"unknown key 'comand' \(did you mean command\?\)"),
-    ({"command": "train rgrp"}, r"did you mean train rgrpo"),
-    ({"command": "notebook"}, "notebook NN"),
-    ({"seeds": 3}, r"seeds must be a list.*\[0, 1, 2\]"),
-    ({"seeds": [0, 0]}, "repeat"),
-    ({"grid": {"steps": [1, 2]}}, "in both settings and grid"),
-    ({"grid": {"reward-region-weight": []}}, "non-empty list"),
-    ({"grid": {"reward-region-weight": [1.0, 1.0]}}, "repeats a value"),
-    ({"settings": {"seed": 1, "data": "d"}}, "seeds: \\[..\\] instead"),
-    ({"settings": {"out_dir": "x", "data": "d"}}, "set by the sweep"),
-    ({"baseline": {"reward-region-weight": 0.5}}, "not among grid"),
-    ({"baseline": {"reward-wieght": 0.0}}, "not a grid name"),
-    ({"eval": {}}, "training sweep evaluates every run"),
-    ({"eval": {"data": "held", "policy": "x"}}, "set by the sweep"),
-    ({"metrics": "accuracy"}, "metrics must be a list"),
-])
+@pytest.mark.parametrize(
+    "change, match",
+    [
+        ({"comand": "eval"}, r"unknown key 'comand' \(did you mean command\?\)"),
+        ({"command": "train rgrp"}, r"did you mean train rgrpo"),
+        ({"command": "notebook"}, "notebook NN"),
+        ({"seeds": 3}, r"seeds must be a list.*\[0, 1, 2\]"),
+        ({"seeds": [0, 0]}, "repeat"),
+        ({"grid": {"steps": [1, 2]}}, "in both settings and grid"),
+        ({"grid": {"reward-region-weight": []}}, "non-empty list"),
+        ({"grid": {"reward-region-weight": [1.0, 1.0]}}, "repeats a value"),
+        ({"settings": {"seed": 1, "data": "d"}}, "seeds: \\[..\\] instead"),
+        ({"settings": {"out_dir": "x", "data": "d"}}, "set by the sweep"),
+        ({"baseline": {"reward-region-weight": 0.5}}, "not among grid"),
+        ({"baseline": {"reward-wieght": 0.0}}, "not a grid name"),
+        ({"eval": {}}, "training sweep evaluates every run"),
+        ({"eval": {"data": "held", "policy": "x"}}, "set by the sweep"),
+        ({"metrics": "accuracy"}, "metrics must be a list"),
+    ],
+)
 def test_a_malformed_spec_is_named_with_its_fix(change, match):
     with pytest.raises(ValueError, match=match):
         spec_from_dict({**BASE, **change}, "spec.yaml")
@@ -68,8 +82,9 @@ def test_read_spec_names_the_file_and_line(tmp_path):
 
 
 def test_a_training_run_is_train_then_eval_of_its_checkpoint_then_scores(tmp_path):
-    spec = spec_from_dict({**BASE, "settings": {"data": "d", "steps": 3, "policy": "p", "dtype": "float32",
-                                                "reward-region": "giou"}})
+    spec = spec_from_dict(
+        {**BASE, "settings": {"data": "d", "steps": 3, "policy": "p", "dtype": "float32", "reward-region": "giou"}}
+    )
     run = spec.runs()[4]
     train, ev, scores = steps_of(spec, run, tmp_path)
     assert train["module"] == "r3lab.cli" and train["args"][:2] == ["train", "rgrpo"]
@@ -85,13 +100,40 @@ def test_a_training_run_is_train_then_eval_of_its_checkpoint_then_scores(tmp_pat
 def test_recipe_and_notebook_runs_take_their_own_settings(tmp_path):
     rec = spec_from_dict({"command": "recipe", "settings": {"rows": "sft", "rgrpo.steps": 2}, "seeds": [3]})
     (step,) = steps_of(rec, rec.runs()[0], tmp_path)
-    assert step["args"] == ["recipe", "--set", 'rows="sft"', "--set", "rgrpo.steps=2", "--seed", "3", "--out",
-                            str(tmp_path / "recipe")]
-    nb = spec_from_dict({"command": "notebook 50", "settings": {"n-eval": 4, "smoke": True, "out_dir": "x"},
-                         "seeds": [1]})
+    assert step["args"] == [
+        "recipe",
+        "--set",
+        'rows="sft"',
+        "--set",
+        "rgrpo.steps=2",
+        "--seed",
+        "3",
+        "--out",
+        str(tmp_path / "recipe"),
+    ]
+    nb = spec_from_dict(
+        {"command": "notebook 50", "settings": {"n-eval": 4, "smoke": True, "out_dir": "x"}, "seeds": [1]}
+    )
     (step,) = steps_of(nb, nb.runs()[0], tmp_path)
-    assert step["args"] == ["notebooks", "run", "50", "-p", "n_eval", "4", "-p", "smoke", "True", "-r", "out_dir",
-                            "x", "-p", "seed", "1", "--out", str(tmp_path / "notebook")]
+    assert step["args"] == [
+        "notebooks",
+        "run",
+        "50",
+        "-p",
+        "n_eval",
+        "4",
+        "-p",
+        "smoke",
+        "True",
+        "-r",
+        "out_dir",
+        "x",
+        "-p",
+        "seed",
+        "1",
+        "--out",
+        str(tmp_path / "notebook"),
+    ]
 
 
 def test_a_resume_refuses_another_spec_unless_it_only_adds(tmp_path):
@@ -108,7 +150,8 @@ def test_a_resume_refuses_another_spec_unless_it_only_adds(tmp_path):
     with pytest.raises(ValueError, match="only adds"):
         check_same(old, spec_from_dict({**BASE, "seeds": [0, 1]}), True, "sw")
     assert check_same(old, spec_from_dict({**BASE, "metrics": ["crop_iou"]}), False, "sw") == [
-        "metrics changed (the report reads the new one)"]
+        "metrics changed (the report reads the new one)"
+    ]
     runs, _ = prepare(tmp_path / "sw", more, extend=True)
     assert len(runs) == 12 and {d.name for _, d in runs} >= {p.name for p in (tmp_path / "sw" / "runs").iterdir()}
     (tmp_path / "other").mkdir()

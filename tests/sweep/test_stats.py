@@ -1,6 +1,7 @@
 """The sweep's statistics against the definitions they claim: scipy's own percentile bootstrap where one level is
 resampled, a direct two-level resampling loop, rliable's probability of improvement, Holm's adjustment; and a sweep's
 tables in one vectorised pass against scipy's bootstrap of each table alone with the statistic written out."""
+
 import math
 import warnings
 
@@ -19,8 +20,9 @@ def _table(p, seeds=3, questions=60, seed=0):
 def test_one_seed_is_scipys_own_percentile_bootstrap_over_questions():
     x = _table(0.6, seeds=1)
     got = estimate(x, np.random.default_rng(7), reps=999)
-    ref = scipy_stats.bootstrap((x[0],), np.mean, n_resamples=999, method="percentile",
-                                rng=np.random.default_rng(7)).confidence_interval
+    ref = scipy_stats.bootstrap(
+        (x[0],), np.mean, n_resamples=999, method="percentile", rng=np.random.default_rng(7)
+    ).confidence_interval
     assert got.mean == pytest.approx(x.mean()) and (got.lo, got.hi) == pytest.approx((ref.low, ref.high))
 
 
@@ -100,18 +102,30 @@ def _per_table(x, y, rng, reps):
     """One table alone, as the report did it before the batch: `scipy.stats.bootstrap` of the seed and question
     indices (percentile), the statistic written out on the resampled cells: mean, paired difference, and per question
     the share of won seed pairs averaged over questions (NaN cells left out). (lows, highs, p of the difference)."""
+
     def stat(si, qi, axis=-1):
         cells = (si[..., :, None], qi[..., None, :])
         a, b = x[cells], y[cells]  # (resamples, seeds, questions) as drawn
-        won = np.where(np.isnan(a[..., :, None, :] - b[..., None, :, :]), np.nan,
-                       (a[..., :, None, :] > b[..., None, :, :]) + 0.5 * (a[..., :, None, :] == b[..., None, :, :]))
-        return np.stack([np.nanmean(a, (-2, -1)), np.nanmean(a - b, (-2, -1)),
-                         np.nanmean(np.nanmean(won, (-3, -2)), -1)])
+        won = np.where(
+            np.isnan(a[..., :, None, :] - b[..., None, :, :]),
+            np.nan,
+            (a[..., :, None, :] > b[..., None, :, :]) + 0.5 * (a[..., :, None, :] == b[..., None, :, :]),
+        )
+        return np.stack(
+            [np.nanmean(a, (-2, -1)), np.nanmean(a - b, (-2, -1)), np.nanmean(np.nanmean(won, (-3, -2)), -1)]
+        )
 
     with np.errstate(invalid="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # nanmean of a resample's question with no scored pair
-        res = scipy_stats.bootstrap((np.arange(x.shape[0]), np.arange(x.shape[1])), stat, n_resamples=reps,
-                                    vectorized=True, paired=False, method="percentile", rng=rng)
+        res = scipy_stats.bootstrap(
+            (np.arange(x.shape[0]), np.arange(x.shape[1])),
+            stat,
+            n_resamples=reps,
+            vectorized=True,
+            paired=False,
+            method="percentile",
+            rng=rng,
+        )
     d = res.bootstrap_distribution[1]
     p = min(1.0, 2 * min(np.sum(d <= 0) + 1, np.sum(d >= 0) + 1) / (d.size + 1))
     return res.confidence_interval.low, res.confidence_interval.high, p

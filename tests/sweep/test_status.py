@@ -1,4 +1,5 @@
 """A run's status file and the cause of a failure, as the sweep reports it."""
+
 import signal
 
 import pytest
@@ -8,7 +9,9 @@ from r3lab.sweep.status import RunStatus, cause_of, error_line, read_status, sta
 
 def test_causes():
     assert cause_of(2, "loading\nerror: data x is not a dataset  (--debug shows the traceback)\n") == (
-        "exit code 2", "error: data x is not a dataset")
+        "exit code 2",
+        "error: data x is not a dataset",
+    )
     assert cause_of(1, "Traceback ...\n  File x\nRuntimeError: boom\n") == ("exit code 1", "RuntimeError: boom")
     assert cause_of(1, "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate")[0] == "out of memory"
     assert cause_of(-signal.SIGKILL, "")[0] == "out of memory"

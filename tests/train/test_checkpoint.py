@@ -12,7 +12,8 @@ from r3lab.train.config import RGRPOConfig, SFTConfig
 from r3lab.train.metrics import MetricLog
 from r3lab.train.optim import make_optimizer
 from r3lab.train.rewards import RewardTerm
-from r3lab.train.rgrpo import scripted_rollout, train as rgrpo_train
+from r3lab.train.rgrpo import scripted_rollout
+from r3lab.train.rgrpo import train as rgrpo_train
 from r3lab.train.sft import train as sft_train
 
 TIMING = {"tokens_per_s", "gen_tokens_per_s", "traj_per_s", "time", "time_rollout", "time_update", "wall"}
@@ -69,10 +70,26 @@ def _len_reward(prompts, completions, **kw):
 def _rgrpo(policy, out, steps=3, resume=False, callbacks=()):
     prefix = "<think>It is</think><answer>"
     n = len(policy.encode(prefix)) + 4
-    cfg = RGRPOConfig(steps=steps, group_size=2, batch_size=4, micro_rows=2, inner_epochs=2, lr_lm=1e-2,
-                      rollout={"max_new_tokens": n, "max_segment_tokens": n}, out_dir=str(out), resume=resume, seed=3)
-    return rgrpo_train(policy, toy_samples(4, policy.view), cfg, callbacks,
-                       rollout_fn=scripted_rollout(lambda s, j, step: prefix), terms=[RewardTerm("len", _len_reward)])
+    cfg = RGRPOConfig(
+        steps=steps,
+        group_size=2,
+        batch_size=4,
+        micro_rows=2,
+        inner_epochs=2,
+        lr_lm=1e-2,
+        rollout={"max_new_tokens": n, "max_segment_tokens": n},
+        out_dir=str(out),
+        resume=resume,
+        seed=3,
+    )
+    return rgrpo_train(
+        policy,
+        toy_samples(4, policy.view),
+        cfg,
+        callbacks,
+        rollout_fn=scripted_rollout(lambda s, j, step: prefix),
+        terms=[RewardTerm("len", _len_reward)],
+    )
 
 
 def test_rgrpo_interrupt_saves_and_resume_reproduces_the_next_step(tmp_path):
@@ -116,12 +133,18 @@ def test_sft_resume_reproduces_the_uninterrupted_run(tmp_path):
     same_params(resumed_policy, full_policy)
 
 
-
 def test_a_run_along_a_longer_schedule_continued_to_its_end_is_the_run_of_that_length(tmp_path):
     def run(out, steps, schedule_steps=0, resume=False):
         policy = tiny_policy(fresh=True)
-        cfg = SFTConfig(steps=steps, batch_size=2, lr_lm=1e-2, warmup=0.25, out_dir=str(out), resume=resume,
-                        schedule_steps=schedule_steps)
+        cfg = SFTConfig(
+            steps=steps,
+            batch_size=2,
+            lr_lm=1e-2,
+            warmup=0.25,
+            out_dir=str(out),
+            resume=resume,
+            schedule_steps=schedule_steps,
+        )
         return policy, sft_train(policy, toy_samples(4, policy.view), cfg)
 
     full_policy, full = run(tmp_path / "a", 4)
@@ -150,6 +173,7 @@ def test_resuming_a_finished_run_loads_it_and_leaves_its_last_checkpoint_as_it_w
     same_params(again_policy, done_policy)  # loaded, not trained again
     assert find_checkpoint(tmp_path) == last and {f.name: f.stat().st_mtime_ns for f in last.iterdir()} == before
 
+
 # -- crafted and damaged checkpoints: refused naming the file, before the policy changes ------------------
 def _saved(tmp_path):
     policy = tiny_policy(fresh=True)
@@ -177,13 +201,16 @@ def _other_family(ckpt):
     (ckpt / "config.json").write_text(json.dumps({**cfg, "model_type": "qwen2_vl"}))
 
 
-@pytest.mark.parametrize("damage,file,expected", [
-    (lambda c: _truncate(c / "model.safetensors"), "model.safetensors", "is damaged or truncated"),
-    (lambda c: _truncate(c / "optimizer.safetensors"), "optimizer.safetensors", "is damaged or truncated"),
-    (lambda c: (c / "state.json").write_text('{"step": 1, "rng": '), "state.json", "is damaged: not valid JSON"),
-    (_other_family, "config.json", "holds a 'qwen2_vl' model, but this run trains a 'qwen2_5_vl' one"),
-    (_nan_weights, "", r"parameters \[.*\] hold NaN/inf, so this checkpoint cannot be resumed"),
-])
+@pytest.mark.parametrize(
+    "damage,file,expected",
+    [
+        (lambda c: _truncate(c / "model.safetensors"), "model.safetensors", "is damaged or truncated"),
+        (lambda c: _truncate(c / "optimizer.safetensors"), "optimizer.safetensors", "is damaged or truncated"),
+        (lambda c: (c / "state.json").write_text('{"step": 1, "rng": '), "state.json", "is damaged: not valid JSON"),
+        (_other_family, "config.json", "holds a 'qwen2_vl' model, but this run trains a 'qwen2_5_vl' one"),
+        (_nan_weights, "", r"parameters \[.*\] hold NaN/inf, so this checkpoint cannot be resumed"),
+    ],
+)
 def test_a_damaged_or_crafted_checkpoint_is_refused_and_changes_nothing(tmp_path, damage, file, expected):
     ckpt = _saved(tmp_path)
     damage(ckpt)
@@ -195,4 +222,3 @@ def test_a_damaged_or_crafted_checkpoint_is_refused_and_changes_nothing(tmp_path
     assert str(ckpt / file).rstrip("/") in str(e.value)
     assert all(torch.equal(v, policy.model.state_dict()[k]) for k, v in before.items())  # nothing was loaded
     assert not opt.state_dict()["state"]
-

@@ -14,7 +14,7 @@ from r3lab.train import dist
 # R-GRPO on scripted groups (every row's text is forced, so both runs see identical trajectories).
 # Plain SGD: Adam turns float noise in near-zero gradients into steps of size ~lr, which
 # differ between any two summation orders (even micro-batch sizes in one process).
-WORKER = textwrap.dedent('''
+WORKER = textwrap.dedent("""
     import json, sys
     import torch
     torch.set_num_threads(1)
@@ -44,12 +44,15 @@ WORKER = textwrap.dedent('''
         rows = {"sft": sft_log.rows, "rgrpo": log.rows, "world": dist.info().world_size}
         json.dump(rows, open(out + "/log.json", "w"))
     dist.shutdown()
-''')
+""")
 
 
 def _run(cmd, out, env_extra=None):
-    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR",
-                                                            "MASTER_PORT")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
+    }
     env.update({"TQDM_DISABLE": "1", "OMP_NUM_THREADS": "1"}, **(env_extra or {}))
     res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
@@ -64,8 +67,10 @@ def test_two_process_gloo_run_equals_single_process(tmp_path):
     one.mkdir()
     two.mkdir()
     p1, log1 = _run([sys.executable, str(script), str(one)], one)
-    p2, log2 = _run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                     str(script), str(two)], two)
+    p2, log2 = _run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(script), str(two)],
+        two,
+    )
     assert log1["world"] == 1 and log2["world"] == 2
     for key in ("reward", "reward_std", "accuracy", "crops_per_rollout", "batch_tokens"):
         assert [r[key] for r in log1["rgrpo"]] == [r[key] for r in log2["rgrpo"]], key
@@ -98,7 +103,7 @@ def test_single_process_helpers_are_no_ops():
 
 
 # The SFT check's greedy rollouts, dealt out over two gloo ranks, score as one process scores them all.
-EVAL_WORKER = textwrap.dedent('''
+EVAL_WORKER = textwrap.dedent("""
     import json, sys
     import torch
     torch.set_num_threads(1)
@@ -117,7 +122,7 @@ EVAL_WORKER = textwrap.dedent('''
     if dist.info().is_main:
         json.dump({"rows": rows, "world": dist.info().world_size}, open(sys.argv[1] + "/rows.json", "w"))
     dist.shutdown()
-''')
+""")
 
 
 def _one_process_and_two_ranks(tmp_path, worker: str, checkpoint: str, result: str) -> dict:
@@ -129,14 +134,20 @@ def _one_process_and_two_ranks(tmp_path, worker: str, checkpoint: str, result: s
     script.write_text(worker)
     ckpt = str(REPO_ROOT / "assets" / "checkpoints" / checkpoint)
     got = {}
-    for name, cmd in (("one", [sys.executable]), ("two", [sys.executable, "-m", "torch.distributed.run",
-                                                          "--standalone", "--nproc_per_node", "2"])):
+    for name, cmd in (
+        ("one", [sys.executable]),
+        ("two", [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]),
+    ):
         out = tmp_path / name
         out.mkdir()
         env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
-        res = subprocess.run(cmd + [str(script), str(out), ckpt],
-                             env={**env, "TQDM_DISABLE": "1", "OMP_NUM_THREADS": "1"},
-                             capture_output=True, text=True, timeout=600)
+        res = subprocess.run(
+            cmd + [str(script), str(out), ckpt],
+            env={**env, "TQDM_DISABLE": "1", "OMP_NUM_THREADS": "1"},
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
         got[name] = json.loads((out / result).read_text())
     return got
@@ -167,7 +178,7 @@ def test_deal_hands_out_whole_chunks_round_robin():
 
 # The base stage's four checks (read, verdict with the grounding, text verdict, grounding), dealt out over two gloo
 # ranks in their own batches, measure what one process measures; small batches so that each rank gets several.
-CHECKS_WORKER = textwrap.dedent('''
+CHECKS_WORKER = textwrap.dedent("""
     import json, sys
     import torch
     torch.set_num_threads(1)
@@ -188,7 +199,7 @@ CHECKS_WORKER = textwrap.dedent('''
     if dist.info().is_main:
         json.dump(got, open(sys.argv[1] + "/checks.json", "w"))
     dist.shutdown()
-''')
+""")
 
 
 @pytest.mark.slow

@@ -1,5 +1,6 @@
 """The shared training loop: batches checked against the data before any work, resume only with the same
 settings, a diverged start refused (Ctrl-C and NaN steps: tests/test_adversarial.py)."""
+
 import pytest
 import torch
 
@@ -8,7 +9,8 @@ from r3lab.data.dataset import save_dataset
 from r3lab.testing import tiny_policy, toy_samples
 from r3lab.train import loop
 from r3lab.train.config import RGRPOConfig, SFTConfig
-from r3lab.train.rgrpo import scripted_rollout, train as rgrpo_train
+from r3lab.train.rgrpo import scripted_rollout
+from r3lab.train.rgrpo import train as rgrpo_train
 from r3lab.train.sft import train as sft_train
 
 
@@ -24,8 +26,9 @@ def test_a_batch_larger_than_the_data_is_refused_before_any_work(tmp_path, monke
     monkeypatch.setattr(rgrpo, "run_loop", _no_step)
     policy = tiny_policy(fresh=True)
     samples = toy_samples(4, policy.view)
-    with pytest.raises(ValueError,
-                       match=r"asks for 100000 samples per step, but the data has only 4 samples.*at most 4"):
+    with pytest.raises(
+        ValueError, match=r"asks for 100000 samples per step, but the data has only 4 samples.*at most 4"
+    ):
         sft_train(policy, samples, SFTConfig(batch_size=100000))
     with pytest.raises(ValueError, match=r"asks for 5 prompts \(batch_size / group_size\) per step, .* only 4 samples"):
         rgrpo_train(policy, samples, RGRPOConfig(batch_size=10, group_size=2))
@@ -42,8 +45,12 @@ def test_an_absurd_batch_is_refused_not_grown_into_memory(monkeypatch):
     with pytest.raises(ValueError, match=r"asks for 4 trajectories per step in one process, more than the 3 r3lab"):
         sft_train(policy, samples, SFTConfig(batch_size=4))
     with pytest.raises(ValueError, match=r"asks for 8 trajectories per step in one process"):
-        rgrpo_train(policy, samples, RGRPOConfig(batch_size=8, group_size=4),
-                    rollout_fn=scripted_rollout(lambda s, j, step: "x<|im_end|>"))
+        rgrpo_train(
+            policy,
+            samples,
+            RGRPOConfig(batch_size=8, group_size=4),
+            rollout_fn=scripted_rollout(lambda s, j, step: "x<|im_end|>"),
+        )
     monkeypatch.setattr(loop, "MAX_ROWS", 4)
     assert len(sft_train(policy, samples, SFTConfig(steps=1, batch_size=4))) == 1  # at the bound it trains
 
@@ -63,13 +70,20 @@ def test_resuming_with_other_settings_names_every_difference(tmp_path):
     policy = tiny_policy(fresh=True)
     out, samples = tmp_path / "run", toy_samples(2, policy.view)
     sft_train(policy, samples, SFTConfig(steps=1, batch_size=2, lr_lm=1e-2, out_dir=str(out)))
-    changed = SFTConfig(steps=3, batch_size=2, lr_lm=1e-3, freeze_vision=True, out_dir=str(out), resume=True,
-                        save_every=1, log_every=2)  # steps, save_every and log_every may change
-    with pytest.raises(ValueError, match=r"settings differ from the run saved in .*step_000001: lr_lm: saved 0\.01, "
-                                         r"now 0\.001; freeze_vision: saved False, now True\. Resume with the saved"):
+    changed = SFTConfig(
+        steps=3, batch_size=2, lr_lm=1e-3, freeze_vision=True, out_dir=str(out), resume=True, save_every=1, log_every=2
+    )  # steps, save_every and log_every may change
+    with pytest.raises(
+        ValueError,
+        match=r"settings differ from the run saved in .*step_000001: lr_lm: saved 0\.01, "
+        r"now 0\.001; freeze_vision: saved False, now True\. Resume with the saved",
+    ):
         sft_train(tiny_policy(fresh=True), samples, changed)
-    log = sft_train(tiny_policy(fresh=True), samples, SFTConfig(steps=2, batch_size=2, lr_lm=1e-2, out_dir=str(out),
-                                                                resume=True, save_every=1, log_every=2))
+    log = sft_train(
+        tiny_policy(fresh=True),
+        samples,
+        SFTConfig(steps=2, batch_size=2, lr_lm=1e-2, out_dir=str(out), resume=True, save_every=1, log_every=2),
+    )
     assert [r["step"] for r in log] == [1, 2]
     with pytest.raises(ValueError, match=r"step_000002 is a checkpoint of a SFTConfig run, not of a RGRPOConfig one"):
         rgrpo_train(tiny_policy(fresh=True), samples, RGRPOConfig(steps=2, out_dir=str(out), resume=True))
@@ -91,6 +105,7 @@ def test_the_log_is_written_as_rows_come_and_a_run_killed_before_its_first_check
     # killed before its first checkpoint: only the live log is there; "auto" starts afresh, False refuses
     for p in out.glob("step_*"):
         import shutil
+
         shutil.rmtree(p)
     (out / "latest").unlink()
     with pytest.raises(FileExistsError, match="already holds a training run"):

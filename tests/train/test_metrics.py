@@ -1,4 +1,5 @@
 """MetricLog (rows, series, JSONL) and the batch metrics R-GRPO logs and evaluation reports."""
+
 import math
 
 import pytest
@@ -34,8 +35,16 @@ def test_the_log_round_trips_through_jsonl_and_names_a_bad_line(tmp_path):
 
 def _no_crop(policy, answer="red"):
     """The toy question answered without looking again (it has a ground-truth region, but no crop)."""
-    t = Trajectory.start(toy_image(), "What colour is the disc?", policy.view, policy.prompt, answers=["red"],
-                         gt_boxes=[(44, 33, 156, 151)], family="read_one", sample_id="toy-none")
+    t = Trajectory.start(
+        toy_image(),
+        "What colour is the disc?",
+        policy.view,
+        policy.prompt,
+        answers=["red"],
+        gt_boxes=[(44, 33, 156, 151)],
+        family="read_one",
+        sample_id="toy-none",
+    )
     t.pieces.append(Piece(MODEL, f"<think>It is {answer}.</think><answer>{answer}</answer><|im_end|>", tag="answer"))
     return t.tokenize(policy)
 
@@ -43,8 +52,12 @@ def _no_crop(policy, answer="red"):
 @pytest.fixture(scope="module")
 def batch():
     policy = tiny_policy()
-    trajs = [toy_trajectory(policy, answer="red"), toy_trajectory(policy, answer="blue", crop="square"),
-             _no_crop(policy), _no_crop(policy, "blue")]
+    trajs = [
+        toy_trajectory(policy, answer="red"),
+        toy_trajectory(policy, answer="blue", crop="square"),
+        _no_crop(policy),
+        _no_crop(policy, "blue"),
+    ]
     return trajs, score(trajs, preset("code", region_weight=1.0))
 
 

@@ -1,6 +1,7 @@
 """The rollout-trainer mismatch R-GRPO logs every step: the log-probs recorded at sampling against the training
 forward's before the update. In float32 on this CPU both are the same computation, so it is zero up to rounding,
 whichever cache the rollout kept; a shifted record shows up in every key."""
+
 import math
 from dataclasses import replace
 
@@ -31,6 +32,7 @@ def test_mismatch_sums_measure_the_gap_on_recorded_tokens_only():
 
 def _sampled(cache, shift=0.0):
     """A rollout function that samples (no scripts) with the given cache, its recorded log-probs shifted by `shift`."""
+
     def fn(policy, samples, state):
         out = rollout(policy, samples, replace(rollout_config(state.config, state.step), cache=cache), progress=False)
         for t in out:
@@ -38,14 +40,22 @@ def _sampled(cache, shift=0.0):
                 if p.logprobs is not None:
                     p.logprobs = [v + shift for v in p.logprobs]
         return out
+
     return fn
 
 
 @pytest.mark.parametrize("cache", ["dynamic", "static"])
 def test_an_rgrpo_run_logs_a_zero_mismatch_in_float32(cache):
     policy = tiny_policy(fresh=True)
-    cfg = RGRPOConfig(steps=2, group_size=2, batch_size=4, micro_rows=2, inner_epochs=2, lr_lm=1e-2,
-                      rollout={"max_new_tokens": 24, "max_segment_tokens": 24})
+    cfg = RGRPOConfig(
+        steps=2,
+        group_size=2,
+        batch_size=4,
+        micro_rows=2,
+        inner_epochs=2,
+        lr_lm=1e-2,
+        rollout={"max_new_tokens": 24, "max_segment_tokens": 24},
+    )
     log = train(policy, toy_samples(4, policy.view), cfg, rollout_fn=_sampled(cache))
     for row in log.rows:
         assert all(k in row for k in KEYS), row.keys()
@@ -56,8 +66,14 @@ def test_an_rgrpo_run_logs_a_zero_mismatch_in_float32(cache):
 
 def test_a_shifted_record_shows_in_every_key():
     policy = tiny_policy(fresh=True)
-    cfg = RGRPOConfig(steps=1, group_size=2, batch_size=4, micro_rows=4, lr_lm=1e-2,
-                      rollout={"max_new_tokens": 16, "max_segment_tokens": 16})
+    cfg = RGRPOConfig(
+        steps=1,
+        group_size=2,
+        batch_size=4,
+        micro_rows=4,
+        lr_lm=1e-2,
+        rollout={"max_new_tokens": 16, "max_segment_tokens": 16},
+    )
     row = train(policy, toy_samples(2, policy.view), cfg, rollout_fn=_sampled("dynamic", shift=0.5)).rows[0]
     assert row["mismatch/abs_mean"] == pytest.approx(0.5, abs=1e-4)
     assert row["mismatch/abs_max"] == pytest.approx(0.5, abs=1e-4)

@@ -1,5 +1,6 @@
 """The memory planner: parameter counts of the published shapes on the meta device, the rows' arithmetic,
 what fits, and `r3lab plan` on a checkpoint folder. (Planned vs measured peaks: benchmarks/plan_memory.py.)"""
+
 import json
 
 import pytest
@@ -9,8 +10,9 @@ from r3lab.model.adapters import LoRAConfig
 from r3lab.train.plan import GIB, PlanConfig, model_shape, plan
 
 
-@pytest.mark.parametrize("name,billions,layers", [("qwen2.5-vl-3b", 3.75, 36), ("qwen3-vl-2b", 2.13, 28),
-                                                  ("smolvlm-256m", 0.2565, 30)])
+@pytest.mark.parametrize(
+    "name,billions,layers", [("qwen2.5-vl-3b", 3.75, 36), ("qwen3-vl-2b", 2.13, 28), ("smolvlm-256m", 0.2565, 30)]
+)
 def test_published_shapes_count_their_parameters_without_weights(name, billions, layers):
     s = model_shape(name)
     assert abs(s.total / 1e9 - billions) / billions < 0.005 and s.layers == layers
@@ -47,8 +49,12 @@ def test_the_static_cache_kept_through_the_update_is_counted():
     assert 6.5 * GIB < grpo["pool"] < 7.3 * GIB and rows["SFT", "lora", True]["pool"] == 0
     update = grpo["weights"] + grpo["grads"] + grpo["optimizer"] + grpo["activations"]
     assert grpo["total"] >= update + grpo["pool"]  # the update runs with the pool held
-    dynamic = {(r["stage"], r["mode"], r["checkpointing"]): r for r in plan(PlanConfig(
-        group_size=64, text_tokens=750, image_tokens=1500, new_tokens=256, cache="dynamic"), shape).rows}
+    dynamic = {
+        (r["stage"], r["mode"], r["checkpointing"]): r
+        for r in plan(
+            PlanConfig(group_size=64, text_tokens=750, image_tokens=1500, new_tokens=256, cache="dynamic"), shape
+        ).rows
+    }
     assert dynamic["R-GRPO", "lora", True]["pool"] == 0 and dynamic["R-GRPO", "lora", True]["fits"] >= grpo["fits"]
     assert " pool " in plan(c, shape).table()
     with pytest.raises(ValueError, match="PlanConfig.cache"):
@@ -78,7 +84,8 @@ def test_cli_plans_a_checkpoint_folder(tmp_path, capsys):
     out = json.loads(capsys.readouterr().out)
     assert out["config"]["lora"]["r"] == 4 and out["shape"]["model_type"] == "qwen2_5_vl"
     assert len(out["rows"]) == 8 and all(r["total"] < 8 * GIB for r in out["rows"])
-    from r3lab.model.adapters import LoRAConfig as Lora, add_lora
+    from r3lab.model.adapters import LoRAConfig as Lora
+    from r3lab.model.adapters import add_lora
 
     tiny = build_tiny()
     add_lora(tiny, Lora(r=4))

@@ -4,7 +4,7 @@ import pytest
 
 import r3lab.train.rewards as R
 from r3lab.core.crop_calls import CropCall, Verdict
-from r3lab.core.trajectory import CropEvent, ENV, MODEL, Piece
+from r3lab.core.trajectory import ENV, MODEL, CropEvent, Piece
 from r3lab.testing import tiny_policy, toy_samples
 
 
@@ -13,11 +13,20 @@ def test_doctests():
     assert res.attempted >= 10 and res.failed == 0
 
 
-@pytest.mark.parametrize("got,answers,ok", [
-    ("Yellow.", ["yellow"], 1.0), ("the yellow", ["yellow"], 1.0), ("three", ["3"], 1.0), ("gray", ["grey"], 1.0),
-    ("blue", ["yellow", "blue"], 1.0), ("blue", "yellow/blue", 1.0), ("yellowish", ["yellow"], 0.0),
-    ("no", ["yes"], 0.0), ("", ["yes"], 0.0),
-])
+@pytest.mark.parametrize(
+    "got,answers,ok",
+    [
+        ("Yellow.", ["yellow"], 1.0),
+        ("the yellow", ["yellow"], 1.0),
+        ("three", ["3"], 1.0),
+        ("gray", ["grey"], 1.0),
+        ("blue", ["yellow", "blue"], 1.0),
+        ("blue", "yellow/blue", 1.0),
+        ("yellowish", ["yellow"], 0.0),
+        ("no", ["yes"], 0.0),
+        ("", ["yes"], 0.0),
+    ],
+)
 def test_accuracy_normalises_and_accepts_alternatives(got, answers, ok):
     assert R.accuracy(None, [f"<think>x</think><answer>{got}</answer><|im_end|>"], [answers]) == [ok]
 

@@ -19,8 +19,16 @@ def script(sample, j, step):
 
 
 def small(**kw) -> RGRPOConfig:
-    base = dict(steps=2, group_size=2, batch_size=4, micro_rows=4, lr_lm=1e-2, lr_merger=1e-2, lr_vision=1e-2,
-                rollout={"max_new_tokens": 48, "max_segment_tokens": 40})
+    base = dict(
+        steps=2,
+        group_size=2,
+        batch_size=4,
+        micro_rows=4,
+        lr_lm=1e-2,
+        lr_merger=1e-2,
+        lr_vision=1e-2,
+        rollout={"max_new_tokens": 48, "max_segment_tokens": 40},
+    )
     return RGRPOConfig(**(base | kw))
 
 
@@ -49,7 +57,7 @@ def test_group_advantages_per_group_and_zero_std():
     assert zero.tolist() == [False, True, False, False]
     assert adv[2:4].tolist() == [0.0, 0.0]  # equal rewards: no signal
     for g in (0, 2, 3):
-        a = adv[2 * g:2 * g + 2]
+        a = adv[2 * g : 2 * g + 2]
         assert a.sum().abs() < 1e-6 and a.std().item() == pytest.approx(1.0, abs=1e-5)
     adv4, zero4 = group_advantages(r, 4)  # groups are contiguous blocks of G
     assert zero4.tolist() == [False, False]
@@ -175,11 +183,11 @@ def test_short_rgrpo_run_raises_mean_reward():
 
     Mean reward over fixed-seed rollouts rises from chance (a few %) to most of the group.
     """
-    from r3lab.train.rewards import RewardTerm, score
     from r3lab.core.answer import extract_answer
+    from r3lab.data.vocab import COLOURS
     from r3lab.engine.config import RolloutConfig
     from r3lab.engine.rollouts import rollout
-    from r3lab.data.vocab import COLOURS
+    from r3lab.train.rewards import RewardTerm, score
 
     def names_colour(prompts, completions, **kw):
         return [float(any(c in (extract_answer(x) or "").lower() for c in COLOURS)) for x in completions]
@@ -197,15 +205,24 @@ def test_short_rgrpo_run_raises_mean_reward():
         return sum(score(trajs, terms).total) / len(trajs)
 
     before = held_out()
-    cfg = RGRPOConfig(steps=12, group_size=8, batch_size=16, micro_rows=16, lr_lm=1e-2,
-                      rollout={"max_new_tokens": n, "max_segment_tokens": n}, seed=1)
+    cfg = RGRPOConfig(
+        steps=12,
+        group_size=8,
+        batch_size=16,
+        micro_rows=16,
+        lr_lm=1e-2,
+        rollout={"max_new_tokens": n, "max_segment_tokens": n},
+        seed=1,
+    )
     log = train(policy, samples, cfg, terms=terms, rollout_fn=scripted_rollout(lambda s, j, step: prefix))
     after = held_out()
     assert before < 0.3 and after > before + 0.3, (before, after, log.series("reward"))
 
 
-@pytest.mark.parametrize("family,style", [("qwen3_vl", ("relative", "tool")), ("qwen3_5", ("relative", "json")),
-                                          ("smolvlm", ("relative", "json"))])
+@pytest.mark.parametrize(
+    "family,style",
+    [("qwen3_vl", ("relative", "tool")), ("qwen3_5", ("relative", "json")), ("smolvlm", ("relative", "json"))],
+)
 def test_one_rgrpo_step_trains_the_2026_families(family, style):
     """R-GRPO on a Qwen3-VL writing Qwen3-VL's own zoom tool in 0-1000, and on a Qwen3.5 (reference-mode rollouts):
     crops act, the region reward sees them, and every trainable parameter moves."""
@@ -217,8 +234,9 @@ def test_one_rgrpo_step_trains_the_2026_families(family, style):
     from r3lab.model.tiny import TinyConfig, build_tiny
 
     calls = CallStyle(*style)
-    policy = build_tiny(TinyConfig(patch_size=7, layers=4, deepstack=(0, 1), seed=2), family=family,
-                        prompt=PromptConfig(calls=calls))
+    policy = build_tiny(
+        TinyConfig(patch_size=7, layers=4, deepstack=(0, 1), seed=2), family=family, prompt=PromptConfig(calls=calls)
+    )
     samples = [restyle(s, calls, policy.view) for s in toy_samples(2, policy.view)]
 
     def styled_script(sample, j, step):
@@ -229,9 +247,12 @@ def test_one_rgrpo_step_trains_the_2026_families(family, style):
     before = {n: p.detach().clone() for n, p in policy.model.named_parameters()}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # Qwen3.5 says it runs in reference mode (tests/engine)
-        log = train(policy, samples,
-                    small(steps=1, batch_size=2, rollout={"max_new_tokens": 120, "max_segment_tokens": 100}),
-                    rollout_fn=scripted_rollout(styled_script))
+        log = train(
+            policy,
+            samples,
+            small(steps=1, batch_size=2, rollout={"max_new_tokens": 120, "max_segment_tokens": 100}),
+            rollout_fn=scripted_rollout(styled_script),
+        )
     row = log.rows[0]
     assert row["crops_per_rollout"] == 1.0 and row["invalid_crop_rate"] == 0.0 and row["crop_iou"] > 0
     assert row["reward/accuracy"] == 0.5 and math.isfinite(row["loss"])

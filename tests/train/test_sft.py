@@ -44,12 +44,14 @@ def test_sft_learns_and_freezing_holds():
     policy = tiny_policy(fresh=True)
     samples = toy_samples(2, policy.view)
     before = {n: p.detach().clone() for n, p in policy.model.named_parameters()}
-    log = train(policy, samples, SFTConfig(steps=8, batch_size=2, lr_lm=3e-3, lr_merger=1e-3, warmup=1,
-                                           freeze_vision=True))
+    log = train(
+        policy, samples, SFTConfig(steps=8, batch_size=2, lr_lm=3e-3, lr_merger=1e-3, warmup=1, freeze_vision=True)
+    )
     losses = log.series("loss")[1]
     assert losses[-1] < 0.7 * losses[0]
-    assert log.last["supervised_tokens"] == sum(int(s.reference(policy.view).tokenize(policy).loss_mask().sum())
-                                                for s in samples)
+    assert log.last["supervised_tokens"] == sum(
+        int(s.reference(policy.view).tokenize(policy).loss_mask().sum()) for s in samples
+    )
     for n, p in policy.model.named_parameters():
         changed = not torch.equal(before[n], p.detach())
         assert changed == ("visual" not in n or "merger" in n), n
@@ -62,8 +64,20 @@ def test_sft_learns_and_freezing_holds():
 def test_grad_accumulation_gives_the_same_step():
     def one_step(accum):
         policy = tiny_policy(fresh=True)
-        train(policy, toy_samples(4, policy.view), SFTConfig(steps=1, batch_size=4, grad_accum=accum, warmup=0,
-                                                             optimizer="sgd", lr_lm=1.0, lr_merger=1.0, lr_vision=1.0))
+        train(
+            policy,
+            toy_samples(4, policy.view),
+            SFTConfig(
+                steps=1,
+                batch_size=4,
+                grad_accum=accum,
+                warmup=0,
+                optimizer="sgd",
+                lr_lm=1.0,
+                lr_merger=1.0,
+                lr_vision=1.0,
+            ),
+        )
         return dict(policy.model.named_parameters())
 
     a = one_step(1)
@@ -119,22 +133,36 @@ def test_training_on_boxes_of_another_view_is_refused_naming_the_fix(tmp_path):
 
     toy_image((896, 672)).save(tmp_path / "main.png")
     toy_image((120, 100)).save(tmp_path / "crop.png")
-    rec = {"image_path": "main.png", "question": "q?", "img_crop_list": ["crop.png"],
-           "response_list": ['<think>{"bbox_2d": [170, 140, 240, 220]}', "</think><answer>yellow</answer>"]}
+    rec = {
+        "image_path": "main.png",
+        "question": "q?",
+        "img_crop_list": ["crop.png"],
+        "response_list": ['<think>{"bbox_2d": [170, 140, 240, 220]}', "</think><answer>yellow</answer>"],
+    }
     (tmp_path / "sft.json").write_text(json.dumps([rec]))
     samples, _ = import_sft(tmp_path / "sft.json")
     policy = tiny_policy(fresh=True)
-    with pytest.raises(ValueError, match=r"crop boxes of samples sft-000001 \(its boxes are in a 896x672 frame, the "
-                                         r"policy sees its image at 112x84\) do not fit the policy's view .*"
-                                         r"retarget them .*r3lab data import"):
+    with pytest.raises(
+        ValueError,
+        match=r"crop boxes of samples sft-000001 \(its boxes are in a 896x672 frame, the "
+        r"policy sees its image at 112x84\) do not fit the policy's view .*"
+        r"retarget them .*r3lab data import",
+    ):
         train(policy, samples, SFTConfig(steps=1, batch_size=1))
     samples[0].provenance.pop("input_size")  # without provenance the boxes themselves are checked
     with pytest.raises(ValueError, match=r"its crop box \[170\.0, 140\.0, 240\.0, 220\.0\] lies outside the 112x84"):
         train(policy, samples, SFTConfig(steps=1, batch_size=1))
 
 
-@pytest.mark.parametrize("family,style", [("qwen3_vl", ("absolute", "json")), ("qwen3_vl", ("relative", "tool")),
-                                          ("qwen3_5", ("relative", "tool")), ("smolvlm", ("absolute", "json"))])
+@pytest.mark.parametrize(
+    "family,style",
+    [
+        ("qwen3_vl", ("absolute", "json")),
+        ("qwen3_vl", ("relative", "tool")),
+        ("qwen3_5", ("relative", "tool")),
+        ("smolvlm", ("absolute", "json")),
+    ],
+)
 def test_one_sft_step_trains_the_2026_families_in_either_grammar(family, style):
     """A Qwen3-VL (DeepStack) and a Qwen3.5 (Gated-DeltaNet) take an SFT step: every parameter moves and the
     loss falls on the same batch; the tool grammar's rationales come with their tool-response turns masked."""
@@ -144,8 +172,9 @@ def test_one_sft_step_trains_the_2026_families_in_either_grammar(family, style):
     from r3lab.model.tiny import TinyConfig, build_tiny
 
     calls = CallStyle(*style)
-    policy = build_tiny(TinyConfig(patch_size=7, layers=4, deepstack=(0, 1), seed=2), family=family,
-                        prompt=PromptConfig(calls=calls))
+    policy = build_tiny(
+        TinyConfig(patch_size=7, layers=4, deepstack=(0, 1), seed=2), family=family, prompt=PromptConfig(calls=calls)
+    )
     samples = [restyle(s, calls, policy.view) for s in toy_samples(2, policy.view)]
     ref = samples[0].reference(policy.view, policy.prompt).tokenize(policy)
     assert sum(p.tag == "tool" for p in ref.pieces) == (2 if calls.grammar == "tool" else 0)

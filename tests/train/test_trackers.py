@@ -1,5 +1,6 @@
 """`report_to`: TensorBoard and trackio get a real R-GRPO run's curves (loss, rollout-trainer mismatch, crop behaviour)
 and its settings with a sweep run's point and seed as hyperparameters, locally; trackio with several writers at once."""
+
 import json
 import os
 import subprocess
@@ -48,11 +49,34 @@ def test_an_rgrpo_run_reports_its_curves_and_settings_to_tensorboard_and_trackio
     pytest.importorskip("trackio")
     out = tmp_path / "run"
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRACKIO")}
-    env.update(OMP_NUM_THREADS="1", TRACKIO_SPACE_ID="someone/public-space",  # ignored: never a Space
-               R3LAB_SWEEP=json.dumps({"sweep": "mysweep", "run": "w=1_seed=3", "point": {"w": 1.0}, "seed": 3}))
-    cmd = [sys.executable, "-m", "r3lab.cli", "train", "rgrpo", "--policy", str(SHIPPED / "r3-tiny-sft"), "--data",
-           str(data), "--steps", "2", "--batch-size", "4", "--group-size", "2", "--seed", "3", "--out-dir", str(out),
-           "--report-to", "tensorboard,trackio"]
+    env.update(
+        OMP_NUM_THREADS="1",
+        TRACKIO_SPACE_ID="someone/public-space",  # ignored: never a Space
+        R3LAB_SWEEP=json.dumps({"sweep": "mysweep", "run": "w=1_seed=3", "point": {"w": 1.0}, "seed": 3}),
+    )
+    cmd = [
+        sys.executable,
+        "-m",
+        "r3lab.cli",
+        "train",
+        "rgrpo",
+        "--policy",
+        str(SHIPPED / "r3-tiny-sft"),
+        "--data",
+        str(data),
+        "--steps",
+        "2",
+        "--batch-size",
+        "4",
+        "--group-size",
+        "2",
+        "--seed",
+        "3",
+        "--out-dir",
+        str(out),
+        "--report-to",
+        "tensorboard,trackio",
+    ]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "TRACKIO_SPACE_ID is ignored" in done.stderr
@@ -60,8 +84,15 @@ def test_an_rgrpo_run_reports_its_curves_and_settings_to_tensorboard_and_trackio
     assert [p for p in tb.iterdir() if p.is_dir()] == []  # hyperparameters in the run's own folder
     acc = _events(tb)
     tags = set(acc.Tags()["scalars"])
-    assert {"loss", "reward", "mismatch/kl", "mismatch/abs_max", "crop_rate", "crops_per_rollout",
-            "invalid_crop_rate"} <= tags, tags
+    assert {
+        "loss",
+        "reward",
+        "mismatch/kl",
+        "mismatch/abs_max",
+        "crop_rate",
+        "crops_per_rollout",
+        "invalid_crop_rate",
+    } <= tags, tags
     assert [e.step for e in acc.Scalars("loss")] == [1, 2]
     assert acc.PluginTagToContent("hparams")  # the settings, beside the curves
     inbox = (out / "trackio" / "inbox").rglob("*.jsonl")
@@ -95,10 +126,20 @@ WRITER = textwrap.dedent("""
 def test_several_runs_write_one_trackio_folder_at_once(tmp_path):
     trackio = pytest.importorskip("trackio")
     folder = tmp_path / "trackio"
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("TRACKIO")}, "TRACKIO_DIR": str(folder),
-           "R3LAB_SWEEP": json.dumps({"sweep": "together"})}
-    procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path / f"run{i}")], env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for i in range(3)]
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("TRACKIO")},
+        "TRACKIO_DIR": str(folder),
+        "R3LAB_SWEEP": json.dumps({"sweep": "together"}),
+    }
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(tmp_path / f"run{i}")],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        for i in range(3)
+    ]
     for p in procs:
         assert p.wait(timeout=300) == 0, p.stdout.read().decode()
     reader = textwrap.dedent("""
@@ -118,8 +159,9 @@ def test_wandb_writes_an_offline_run_only(tmp_path):
     pytest.importorskip("wandb")  # not in r3lab's extras: `pip install wandb`, offline
     env = {**os.environ, "WANDB_MODE": "online", "WANDB_SILENT": "true"}  # r3lab forces offline whatever is set
     script = WRITER.replace('report_to: str = "trackio"', 'report_to: str = "wandb"')
-    done = subprocess.run([sys.executable, "-c", script, str(tmp_path / "run")], env=env, capture_output=True,
-                          text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "run")], env=env, capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     runs = list((tmp_path / "run" / "wandb" / "wandb").glob("offline-run-*"))
     assert len(runs) == 1 and "wandb sync" in done.stdout

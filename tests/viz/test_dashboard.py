@@ -1,10 +1,11 @@
 """The crop dashboard: one plotly figure with a panel per measure, the collapse verdict, one self-contained page."""
+
 import re
 
 import plotly.graph_objects as go
 
-from r3lab.testing.mini_runs import write_training_log
 from r3lab.evaluation.behaviour import crop_behaviour
+from r3lab.testing.mini_runs import write_training_log
 from r3lab.train.metrics import MetricLog
 from r3lab.viz.dashboard import crop_dashboard, figure_dashboard, save_dashboard
 
@@ -14,8 +15,18 @@ def test_the_dashboard_draws_every_panel_and_flags_a_collapse(tmp_path):
     fig = crop_dashboard(tmp_path / "run")
     assert isinstance(fig, go.Figure)
     names = {tr.name for tr in fig.data}
-    assert {"crop_rate", "invalid_crop_rate", "crops", "crop_iou", "all", "with a crop", "without a crop", "reward",
-            "reward/accuracy", "reward/format"} <= names
+    assert {
+        "crop_rate",
+        "invalid_crop_rate",
+        "crops",
+        "crop_iou",
+        "all",
+        "with a crop",
+        "without a crop",
+        "reward",
+        "reward/accuracy",
+        "reward/format",
+    } <= names
     assert "crop collapse" in fig.layout.title.text and fig.layout.meta["collapse"]["collapsed"] is True
     page = save_dashboard(fig, tmp_path / "dash.html").read_text()
     assert "crop collapse" in page and "Plotly" in page and "<table>" in page
@@ -31,9 +42,14 @@ def test_steps_without_a_measure_are_left_out_not_drawn_as_zero():
     assert {tr.name for tr in fig.data} == {"crop_rate"}  # no accuracy was measured: no accuracy line
     assert fig.layout.meta["rows"][0]["accuracy"] is None
     assert len(fig.layout.annotations) == 1  # one panel: its title; the six unmeasured ones are named, not drawn
-    assert fig.layout.meta["missing"] == ["invalid-crop rate", "crops per answer", "crop IoU with the ground truth",
-                                          "accuracy: all / with a crop / without", "reward and its terms",
-                                          "tool necessity"]
+    assert fig.layout.meta["missing"] == [
+        "invalid-crop rate",
+        "crops per answer",
+        "crop IoU with the ground truth",
+        "accuracy: all / with a crop / without",
+        "reward and its terms",
+        "tool necessity",
+    ]
     assert "not measured in this run: invalid-crop rate" in fig.layout.title.text
 
 
@@ -43,8 +59,18 @@ def test_tool_necessity_is_a_panel_where_the_run_measured_it_and_a_note_where_no
     from r3lab.testing import tiny_policy
     from r3lab.testing.mini_benchmarks import write_benchmark
 
-    rows = [{"step": s, "crop_rate": 0.5, "tool_gain": g, "tool_harm": 0.1, "zooming_gap": -0.2,
-             "crop_rate_need": 0.6, "crop_rate_no_need": 0.3} for s, g in ((10, 0.2), (20, 0.1))]
+    rows = [
+        {
+            "step": s,
+            "crop_rate": 0.5,
+            "tool_gain": g,
+            "tool_harm": 0.1,
+            "zooming_gap": -0.2,
+            "crop_rate_need": 0.6,
+            "crop_rate_no_need": 0.3,
+        }
+        for s, g in ((10, 0.2), (20, 0.1))
+    ]
     fig = figure_dashboard(rows)
     traces = {tr.name: tr for tr in fig.data}
     assert list(traces["tool_gain"].y) == [0.2, 0.1] and list(traces["zooming_gap"].y) == [-0.2, -0.2]
@@ -52,8 +78,9 @@ def test_tool_necessity_is_a_panel_where_the_run_measured_it_and_a_note_where_no
     assert "tool necessity" in [a.text for a in fig.layout.annotations]
     # a bench run with necessity: one point; without: named under the title, never a crash
     data = write_benchmark("vstar", tmp_path)
-    bench_necessity(tiny_policy(), "vstar", BenchConfig(data=str(data), n=2, out=str(tmp_path / "b"),
-                                                         rollout={"max_new_tokens": 6}))
+    bench_necessity(
+        tiny_policy(), "vstar", BenchConfig(data=str(data), n=2, out=str(tmp_path / "b"), rollout={"max_new_tokens": 6})
+    )
     bench = crop_dashboard(tmp_path / "b")
     assert "tool necessity" not in bench.layout.meta["missing"] and "tool_harm" in {tr.name for tr in bench.data}
     assert bench.layout.meta["rows"][0]["crop_rate_need"] == bench.layout.meta["rows"][0]["crop_rate"]
@@ -78,8 +105,12 @@ def test_r3lab_eval_folders_draw_tool_necessity_per_step_and_per_family(tmp_path
     policy = tiny_policy()
     samples = toy_samples(3, policy.view)
     samples[1] = dataclasses.replace(samples[1], family="control")  # a question that needs no crop: two families
-    res = evaluate(policy, samples, EvalConfig(rollout={"max_new_tokens": 6, "max_segment_tokens": 6},
-                                               necessity=True), progress=False)
+    res = evaluate(
+        policy,
+        samples,
+        EvalConfig(rollout={"max_new_tokens": 6, "max_segment_tokens": 6}, necessity=True),
+        progress=False,
+    )
     late, early = res.save(tmp_path / "step_000020"), res.save(tmp_path / "step_000010")
     saved = json.loads((early / "results.json").read_text())
     saved["rows"]["all"]["tool_gain"] = 0.75  # the earlier checkpoint's number, told apart from the later one's

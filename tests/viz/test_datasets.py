@@ -1,4 +1,5 @@
 """The zoom figure: the coarse view of a landmark, blown up, beside the crop the environment returns."""
+
 import numpy as np
 import pytest
 
@@ -27,4 +28,4 @@ def _inside_the_detail_box(ax) -> np.ndarray:
     (box,) = ax.patches
     x, y = box.get_xy()
     pic = np.asarray(ax.images[0].get_array(), float).mean(-1)
-    return pic[int(y) + 3:int(y + box.get_height()) - 3, int(x) + 3:int(x + box.get_width()) - 3]
+    return pic[int(y) + 3 : int(y + box.get_height()) - 3, int(x) + 3 : int(x + box.get_width()) - 3]

@@ -1,4 +1,5 @@
 """The figures of notebook 10: positions around a crop, a group's layout, the re-prefill cost curve."""
+
 import pytest
 from matplotlib.figure import Figure
 

@@ -1,4 +1,5 @@
 """Matplotlib views return Figures with the expected artists."""
+
 import matplotlib
 import pytest
 from matplotlib.figure import Figure
@@ -58,8 +59,8 @@ def test_plot_trajectory_into_given_ax_and_fig(setup):
 
 
 def test_arrows_follow_call_order():
-    from r3lab.core.trajectory import MODEL, CropEvent, Piece
     from r3lab.core.crop_calls import find_crop_calls, format_crop_call
+    from r3lab.core.trajectory import MODEL, CropEvent, Piece
 
     p = tiny_policy()
     t = toy_trajectory(p)
@@ -93,8 +94,8 @@ def test_plot_step_and_attention(setup):
 
 
 def test_untokenized_reference_gets_a_clear_error():
-    from r3lab.testing import tiny_policy
     from r3lab.data.vlir import build_samples
+    from r3lab.testing import tiny_policy
 
     p = tiny_policy()
     s = next(x for x in build_samples(4, seed=0, progress=False) if x.regions)

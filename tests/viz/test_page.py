@@ -1,4 +1,5 @@
 """export_html: one self-contained page; escaped text; script-safe JSON; renders in headless Chromium."""
+
 import json
 import re
 import shutil
@@ -56,13 +57,22 @@ def test_bad_path_and_missing_pixels(tmp_path):
 
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def _chromium(args, profile):
-    return subprocess.run([CHROMIUM, *FLAGS, f"--user-data-dir={profile}", *args], capture_output=True, text=True,
-                          timeout=HANG_S)
+    return subprocess.run(
+        [CHROMIUM, *FLAGS, f"--user-data-dir={profile}", *args], capture_output=True, text=True, timeout=HANG_S
+    )
 
 
 @pytest.mark.browser
@@ -87,13 +97,13 @@ def test_renders_in_headless_chromium(page):
     w, h = t.main.image.size
     dw = min(560, max(w, 320))
     dh = round(dw * h / w)
-    top = next(y for y in range(60, 200) if (np.abs(img[y, 16:16 + dw] - 255).sum(-1) > 30).mean() > 0.9)
+    top = next(y for y in range(60, 200) if (np.abs(img[y, 16 : 16 + dw] - 255).sum(-1) > 30).mean() > 0.9)
     fig = img[top : top + dh, 16 : 16 + dw]
     assert (np.abs(fig - 255).sum(-1) > 30).mean() > 0.9  # non-blank: the image is there
     red = (fig[..., 0] > 180) & (fig[..., 1] < 80) & (fig[..., 2] < 80)
     assert red.mean() > 0.03  # the red disc
     # the box outline (crop colour #e6194b) is drawn around the disc
-    outline = (np.abs(fig - np.array([230, 25, 75])).sum(-1) < 60)
+    outline = np.abs(fig - np.array([230, 25, 75])).sum(-1) < 60
     assert outline.sum() > 50
     text = img[top:, 16 + dw + 10 :]
     assert (text.sum(-1) < 300).sum() > 500  # dark text pixels of the step list

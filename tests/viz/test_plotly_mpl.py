@@ -1,11 +1,12 @@
 """Plotly figures drawn by matplotlib (no browser): every trace type r3lab's figures use, on any subplot grid."""
+
 import io
 
 import numpy as np
 import plotly.graph_objects as go
 import pytest
-from plotly.subplots import make_subplots
 from PIL import Image
+from plotly.subplots import make_subplots
 
 from r3lab.viz.mpl_fit import text_problems
 from r3lab.viz.plotly_mpl import colour, plotly_to_mpl, plotly_to_png
@@ -14,16 +15,34 @@ from r3lab.viz.plotly_mpl import colour, plotly_to_mpl, plotly_to_png
 def _grid():
     fig = make_subplots(rows=2, cols=2, subplot_titles=["image", "bars", "curve", "lens"])
     fig.add_trace(go.Image(z=np.full((20, 30, 3), 200, dtype=np.uint8)), row=1, col=1)
-    fig.add_trace(go.Contour(z=np.random.default_rng(0).random((5, 6)), x=np.linspace(0, 29, 6),
-                             y=np.linspace(0, 19, 5), contours=dict(coloring="lines", start=0.25, end=1, size=0.25),
-                             line=dict(color="#ff0000"), showscale=False), row=1, col=1)
-    fig.add_trace(go.Bar(x=["a", "b"], y=[1, 2], name="one", marker=dict(color=["red", "rgb(0,0,255)"]),
-                         text=["1", "2"]), row=1, col=2)
+    fig.add_trace(
+        go.Contour(
+            z=np.random.default_rng(0).random((5, 6)),
+            x=np.linspace(0, 29, 6),
+            y=np.linspace(0, 19, 5),
+            contours=dict(coloring="lines", start=0.25, end=1, size=0.25),
+            line=dict(color="#ff0000"),
+            showscale=False,
+        ),
+        row=1,
+        col=1,
+    )
+    fig.add_trace(
+        go.Bar(x=["a", "b"], y=[1, 2], name="one", marker=dict(color=["red", "rgb(0,0,255)"]), text=["1", "2"]),
+        row=1,
+        col=2,
+    )
     fig.add_trace(go.Bar(x=["a", "b"], y=[2, 1], name="two"), row=1, col=2)
-    fig.add_trace(go.Scatter(x=[0, 1, 2], y=[1, 0, 1], mode="lines+markers", name="curve",
-                             line=dict(dash="dash")), row=2, col=1)
-    fig.add_trace(go.Heatmap(z=[[0, 1], [2, 3]], x=["0", "1"], y=["a", "b"], colorscale="Greys",
-                             reversescale=True, showscale=False), row=2, col=2)
+    fig.add_trace(
+        go.Scatter(x=[0, 1, 2], y=[1, 0, 1], mode="lines+markers", name="curve", line=dict(dash="dash")), row=2, col=1
+    )
+    fig.add_trace(
+        go.Heatmap(
+            z=[[0, 1], [2, 3]], x=["0", "1"], y=["a", "b"], colorscale="Greys", reversescale=True, showscale=False
+        ),
+        row=2,
+        col=2,
+    )
     fig.add_shape(type="rect", x0=2, y0=2, x1=10, y1=10, xref="x", yref="y", line=dict(color="cyan", dash="dash"))
     fig.add_annotation(x=5, y=5, text="<b>1</b>", showarrow=False, xref="x", yref="y")
     fig.update_yaxes(range=[20, 0], scaleanchor="x", row=1, col=1)
@@ -64,6 +83,7 @@ def test_typed_arrays_and_colours_are_read():
 
     a = np.arange(6, dtype="u1").reshape(2, 3)
     import base64
+
     packed = {"dtype": "u1", "bdata": base64.b64encode(a.tobytes()).decode(), "shape": "2, 3"}
     assert (_array(packed) == a).all() and _array(None) is None
     assert colour("rgba(255,0,0,0.5)") == (1.0, 0.0, 0.0, 0.5) and colour("#123456") == "#123456"
@@ -117,8 +137,11 @@ def test_text_past_the_edge_grows_the_canvas_and_overlaps_are_named():
 
 
 def test_subplot_titles_wider_than_their_columns_shrink_apart():
-    fig = make_subplots(rows=1, cols=3, subplot_titles=["crop IoU with the ground truth",
-                                                        "accuracy: all / with a crop / without", "reward"])
+    fig = make_subplots(
+        rows=1,
+        cols=3,
+        subplot_titles=["crop IoU with the ground truth", "accuracy: all / with a crop / without", "reward"],
+    )
     for c in (1, 2, 3):
         fig.add_trace(go.Scatter(y=[0, 1]), row=1, col=c)
     fig.update_layout(width=700, height=300)

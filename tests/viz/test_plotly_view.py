@@ -1,4 +1,5 @@
 """The plotly view: image, one hoverable trace per crop, arrows, a heatmap toggle."""
+
 import plotly.graph_objects as go
 import pytest
 

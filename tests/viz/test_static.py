@@ -1,4 +1,5 @@
 """Figures and tables that survive being saved: the `r3lab` plotly renderer's bundle and HTML tables."""
+
 import base64
 from types import SimpleNamespace
 
@@ -159,9 +160,13 @@ def test_markdown_tables_become_tables():
 
 
 def test_explanations_table_has_a_row_per_crop_decision():
-    e = SimpleNamespace(event=0, gt_iou=0.9, needed=True,
-                        attention=SimpleNamespace(mass_in_box=0.4, concentration=2.0, top_in_gt=True),
-                        importance=SimpleNamespace(effect={"blank": 0.3, "coarse": None, "other": 0.1}))
+    e = SimpleNamespace(
+        event=0,
+        gt_iou=0.9,
+        needed=True,
+        attention=SimpleNamespace(mass_in_box=0.4, concentration=2.0, top_in_gt=True),
+        importance=SimpleNamespace(effect={"blank": 0.3, "coarse": None, "other": 0.1}),
+    )
     t = explanations_table({"s1": [e, e]})
     assert isinstance(t, Table) and len(t) == 2 and t.rows[0]["importance (blank)"] == 0.3
     assert t.columns[:3] == ["sample", "crop", "IoU"] and "<td>–</td>" in t._repr_html_()

@@ -1,6 +1,7 @@
 """sweep.html, sweep.csv and runs.csv of a miniature finished sweep: text from the data escaped, nothing fetched,
 every point's numbers with intervals and chance, the comparisons, a plot per metric and setting, every run's status;
 and the page in Chromium (whole, sortable, the hostile text never run)."""
+
 import csv
 import os
 import shutil
@@ -21,8 +22,16 @@ CHROMIUM = Path(os.environ.get("R3LAB_CHROMIUM", "/usr/bin/chromium"))
 
 @pytest.fixture(scope="module")
 def sweep(tmp_path_factory):
-    folder = write_mini_sweep(tmp_path_factory.mktemp("rep") / "sw", values=[0.0, 0.5, 1.0], seeds=(0, 1, 2),
-                              questions=30, base=0.3, effect=0.5, failed=1, label=HOSTILE)
+    folder = write_mini_sweep(
+        tmp_path_factory.mktemp("rep") / "sw",
+        values=[0.0, 0.5, 1.0],
+        seeds=(0, 1, 2),
+        questions=30,
+        base=0.3,
+        effect=0.5,
+        failed=1,
+        label=HOSTILE,
+    )
     assert main(["report", "sweep", str(folder)]) == 0
     return folder
 
@@ -30,16 +39,24 @@ def sweep(tmp_path_factory):
 def test_the_report_files(sweep):
     page = (sweep / "sweep.html").read_text()
     assert "<script>window.hostile" not in page and "&lt;script&gt;window.hostile" in page
-    assert "<script src" not in page and "<link" not in page and "http://" not in page.replace(
-        'xmlns="http://www.w3.org/2000/svg"', "")
+    assert (
+        "<script src" not in page
+        and "<link" not in page
+        and "http://" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")
+    )
     assert page.count("<svg") == 4  # read_one, compare_two, control accuracy and crop IoU against the one setting
     assert "overlaps chance" in page and "exit code 2" in page and "Holm-adjusted over the 2 point(s)" in page
     rows = list(csv.DictReader((sweep / "sweep.csv").open()))
-    assert len(rows) == 3 * 4 and {r["metric"] for r in rows} == {"compare_two.accuracy", "control.accuracy",
-                                                                   "read_one.accuracy", "crop_iou"}
+    assert len(rows) == 3 * 4 and {r["metric"] for r in rows} == {
+        "compare_two.accuracy",
+        "control.accuracy",
+        "read_one.accuracy",
+        "crop_iou",
+    }
     base = [r for r in rows if r["grid.reward-region-weight"] == "0.0"]
-    assert all(r["diff"] == "" for r in base) and all(float(r["lo"]) <= float(r["mean"]) <= float(r["hi"])
-                                                      for r in rows)
+    assert all(r["diff"] == "" for r in base) and all(
+        float(r["lo"]) <= float(r["mean"]) <= float(r["hi"]) for r in rows
+    )
     top = next(r for r in rows if r["grid.reward-region-weight"] == "1.0" and r["metric"] == "read_one.accuracy")
     assert float(top["diff"]) > 0.2 and float(top["p_holm"]) < 0.05 and float(top["poi"]) > 0.6  # the known trend
     assert top["seeds"] == "2"  # its failed seed left out; the comparison paired on the two others
@@ -50,8 +67,10 @@ def test_the_report_files(sweep):
 def test_the_report_command_never_loads_torch(sweep, tmp_path):
     """A page of numbers: `r3lab report sweep` leaves torch (seconds to load) and the model code alone."""
     copy = shutil.copytree(sweep, tmp_path / "sw")
-    code = ("import sys; from r3lab.cli.app import main; rc = main(['report', 'sweep', sys.argv[1]]); "
-            "print('loaded:', sorted(m for m in ('torch', 'transformers') if m in sys.modules)); sys.exit(rc)")
+    code = (
+        "import sys; from r3lab.cli.app import main; rc = main(['report', 'sweep', sys.argv[1]]); "
+        "print('loaded:', sorted(m for m in ('torch', 'transformers') if m in sys.modules)); sys.exit(rc)"
+    )
     done = subprocess.run([sys.executable, "-c", code, str(copy)], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0 and "loaded: []" in done.stdout, done.stdout + done.stderr
 
@@ -75,8 +94,12 @@ def test_the_page_opens_in_chromium_whole_and_sorts(sweep, tmp_path):
     sync = _browser()
     profile = tmp_path / "profile"
     with sync.sync_playwright() as pw:
-        ctx = pw.chromium.launch_persistent_context(str(profile), executable_path=str(CHROMIUM), headless=True,
-                                                    args=["--headless", "--no-sandbox", "--disable-gpu"])
+        ctx = pw.chromium.launch_persistent_context(
+            str(profile),
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=["--headless", "--no-sandbox", "--disable-gpu"],
+        )
         try:
             page = ctx.new_page()
             fetched = []

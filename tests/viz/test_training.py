@@ -1,4 +1,5 @@
 """Training figures: metric panels with their running mean, the live callback, the clipped objective."""
+
 from types import SimpleNamespace
 
 import pytest

@@ -1,4 +1,5 @@
 """The step player: live widget moves through steps; headless gives a PNG strip of its key frames."""
+
 import base64
 
 import ipywidgets as w
@@ -45,8 +46,10 @@ def test_static_fallback(setup, monkeypatch):
     frames = sp.key_frames()
     assert frames[0] == 0 and frames[-1] == len(sp.steps) - 1 and len(frames) <= 4
     assert all(sp.steps[k].kind == "image" for k in frames[1:-1])  # the zoomed crops between question and answer
-    from PIL import Image
     import io
+
+    from PIL import Image
+
     one = Image.open(io.BytesIO(sp._render(0)))
     assert Image.open(io.BytesIO(png)).height == one.height * len(frames)  # the frames stacked
     assert sp.key_frames(1) == [len(sp.steps) - 1]

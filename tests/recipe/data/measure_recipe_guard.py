@@ -8,6 +8,7 @@ reused). Other kinds of CPU are emulated on this one: torch's vector kernels (AT
 (MKL_ENABLE_INSTRUCTIONS) and oneDNN's (ONEDNN_MAX_CPU_ISA). Printed per run against `native`: the largest true
 distance over a group's norm (per group), the largest the sketches read, and whether the check records and rows agree.
 """
+
 import json
 import os
 import subprocess
@@ -77,8 +78,12 @@ def main(out: Path, autocast: bool = False) -> None:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
     for name, (extra, change) in RUNS.items():
         if not (out / name).exists():
-            subprocess.run([sys.executable, "-c", RUN, str(out / name), json.dumps(change | {"autocast": autocast})],
-                           env={**env, **extra}, check=True, capture_output=True)
+            subprocess.run(
+                [sys.executable, "-c", RUN, str(out / name), json.dumps(change | {"autocast": autocast})],
+                env={**env, **extra},
+                check=True,
+                capture_output=True,
+            )
     ref, want = sketch(out / "native"), records(out / "native")
     for name in RUNS:
         if name == "native":
@@ -91,10 +96,12 @@ def main(out: Path, autocast: bool = False) -> None:
         ratios = [read[k] / d for k, d in true.items() if 0 < d < np.inf and k in read]
         top = max(read.items(), key=lambda kv: kv[1])
         first = max(d for k, d in read.items() if k.startswith(FIRST) and not k.endswith("layout"))
-        print(f"{name}: true max by group {({g: f'{d:.3g}' for g, d in worst.items()})}; sketches read at most "
-              f"{top[1]:.3g} ({top[0]}; {first:.3g} in the first run's files), {min(ratios, default=1):.2f}-"
-              f"{max(ratios, default=1):.2f} x the true distance; checks and rows "
-              f"{'equal' if records(out / name) == want else 'DIFFER'}")
+        print(
+            f"{name}: true max by group { ({g: f'{d:.3g}' for g, d in worst.items()}) }; sketches read at most "
+            f"{top[1]:.3g} ({top[0]}; {first:.3g} in the first run's files), {min(ratios, default=1):.2f}-"
+            f"{max(ratios, default=1):.2f} x the true distance; checks and rows "
+            f"{'equal' if records(out / name) == want else 'DIFFER'}"
+        )
 
 
 if __name__ == "__main__":
