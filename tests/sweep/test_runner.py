@@ -135,12 +135,48 @@ def test_a_run_past_its_timeout_is_stopped_and_says_so(data, tmp_path, capsys):
     assert "failed (timeout in eval)" in capsys.readouterr().out
 
 
+def test_the_command_refuses_a_changed_spec_unless_extend_only_adds(data, tmp_path, capsys):
+    """`r3lab sweep` into a folder that holds another spec: refused before anything is written, unless --extend and
+    the new spec only adds seeds; then the runs there keep their folders. Each run is stopped at 0.5 s: what is
+    tested is the folder, not the runs' outcome."""
+    base = dict(command="eval", settings={"policy": SFT, "data": str(data / "held"), "n": 3}, seeds=[0])
+    out = tmp_path / "sw"
+    flags = ["--out", str(out), "--timeout", "0.5", "--report", "false"]
+    assert main(["sweep", _spec(tmp_path / "a.json", **base), *flags]) == 1
+    (first,) = (out / "runs").iterdir()
+    held = (out / "sweep.json").read_text()
+    more = _spec(tmp_path / "b.json", **{**base, "seeds": [0, 1]})
+    with pytest.raises(ValueError, match="run with --extend"):
+        main(["sweep", more, *flags])
+    other = _spec(tmp_path / "c.json", **{**base, "settings": {**base["settings"], "n": 2}})
+    with pytest.raises(ValueError, match="settings differs"):
+        main(["sweep", other, *flags, "--extend"])
+    fewer = _spec(tmp_path / "d.json", **{**base, "seeds": [1]})
+    with pytest.raises(ValueError, match="only adds"):
+        main(["sweep", fewer, *flags, "--extend"])
+    assert (out / "sweep.json").read_text() == held and [p.name for p in (out / "runs").iterdir()] == [first.name]
+    assert read_status(first).attempts == 1  # nothing ran
+    capsys.readouterr()
+    assert main(["sweep", more, *flags, "--extend"]) == 1
+    assert "sweep: seeds: adds [1]" in capsys.readouterr().out
+    runs = sorted((out / "runs").iterdir())
+    assert len(runs) == 2 and first in runs and read_status(first).attempts == 2  # the failed run ran again
+    assert json.loads((out / "sweep.json").read_text())["spec"]["seeds"] == [0, 1]
+
+
 def test_a_training_sweep_trains_each_seed_and_evaluates_it_on_the_same_questions(data, tmp_path):
     spec = _spec(
         tmp_path / "s.json",
         command="train rgrpo",
         seeds=[0, 1],
-        settings={"policy": SFT, "data": str(data / "train"), "steps": 1, "batch-size": 4, "group-size": 2},
+        settings={
+            "policy": SFT,
+            "data": str(data / "train"),
+            "steps": 1,
+            "batch-size": 4,
+            "group-size": 2,
+            "report-to": "trackio",
+        },
         eval={"data": str(data / "held"), "n": 3},
     )
     out = tmp_path / "sw"
@@ -156,3 +192,10 @@ def test_a_training_sweep_trains_each_seed_and_evaluates_it_on_the_same_question
     frame = sweep.frame()
     assert list(frame["seed"]) == [0, 1] and "crop_iou" in frame and "read_one.accuracy" in frame
     assert {"chance", "families"} <= set(sweep.record["facts"])
+    # report_to: both runs wrote the sweep's one trackio folder at once, each its point and seed as hyperparameters
+    records = [json.loads(ln) for f in (out / "trackio").rglob("*.jsonl") for ln in f.read_text().splitlines()]
+    configs = {r["run"]: r["config"] for r in records if r.get("kind") == "metric"}
+    assert sorted(configs) == sorted(r["folder"] for r in sweep.runs)
+    assert {r["project"] for r in records if r.get("kind") == "metric"} == {out.name}
+    assert sorted(c["sweep.seed"] for c in configs.values()) == [0, 1]
+    assert all(c["seed"] == c["sweep.seed"] and c["sweep.run"] == run for run, c in configs.items())

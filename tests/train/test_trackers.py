@@ -105,6 +105,25 @@ def test_an_rgrpo_run_reports_its_curves_and_settings_to_tensorboard_and_trackio
     assert "mismatch/kl" in metrics[0]["metrics"] and "crop_rate" in metrics[0]["metrics"]
 
 
+def test_an_sft_run_reports_to_tensorboard_and_the_recipe_hands_report_to_every_phase(tmp_path, monkeypatch):
+    pytest.importorskip("tensorboard")
+    from r3lab.recipe.recipe_config import RecipeConfig
+    from r3lab.testing.toys import tiny_policy, toy_samples
+    from r3lab.train.sft import train as sft_train
+
+    monkeypatch.delenv("R3LAB_SWEEP", raising=False)
+    policy = tiny_policy(fresh=True)
+    out = tmp_path / "sft"
+    cfg = SFTConfig(steps=2, batch_size=2, lr_lm=1e-3, out_dir=str(out), report_to="tensorboard")
+    sft_train(policy, toy_samples(2, policy.view), cfg)
+    acc = _events(out / "tensorboard")
+    assert [e.step for e in acc.Scalars("loss")] == [1, 2] and acc.PluginTagToContent("hparams")
+    configs = RecipeConfig(out=str(tmp_path / "recipe"), report_to="trackio").stage_configs()
+    trained = {k: c.report_to for k, c in configs.items() if not k.startswith("eval:")}
+    assert trained and set(trained.values()) == {"trackio"}, trained  # every phase, SFT and R-GRPO stages alike
+    assert {"stage:rgrpo", "no_crop:no_crop"} <= set(trained)
+
+
 WRITER = textwrap.dedent("""
     import sys
     from dataclasses import dataclass
