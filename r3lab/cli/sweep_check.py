@@ -109,7 +109,7 @@ def _validate(words: list[str], ns, args: list[str]) -> None:
         from ..recipe.recipe_config import RecipeConfig
         from .recipe import settings_from_args
 
-        RecipeConfig(**settings_from_args(ns))
+        RecipeConfig.from_settings(**settings_from_args(ns))  # as `r3lab recipe` builds it: --set paths too
     else:
         from ..course.runner import check_parameters, find_notebooks, parse_value
 

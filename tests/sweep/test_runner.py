@@ -14,6 +14,8 @@ import psutil
 import pytest
 
 from r3lab.cli.app import main
+from r3lab.data import load_dataset
+from r3lab.evaluation.chance import chance_of
 from r3lab.recipe.shipping import SHIPPED
 from r3lab.sweep.results import load_sweep
 from r3lab.sweep.status import read_status
@@ -79,7 +81,9 @@ def _cmdline(pid):
         return ""
 
 
-def test_ctrl_c_ends_every_run_with_the_sweep_and_a_resume_completes_it(data, tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_or_sigterm_ends_every_run_with_the_sweep_and_a_resume_completes_it(data, tmp_path, sig):
+    """Ctrl-C reaches the terminal's process group; SIGTERM (kill, a scheduler) the sweep's process alone."""
     spec = _spec(
         tmp_path / "s.json",
         command="eval",
@@ -107,18 +111,23 @@ def test_ctrl_c_ends_every_run_with_the_sweep_and_a_resume_completes_it(data, tm
             pytest.fail("the sweep's runs did not start in 120 s")
         time.sleep(1.0)
         seen |= _tree(proc.pid)
-        os.killpg(proc.pid, signal.SIGINT)  # the terminal's Ctrl-C reaches the sweep's group
+        if sig == signal.SIGINT:
+            os.killpg(proc.pid, signal.SIGINT)  # the terminal's Ctrl-C reaches the sweep's group
+        else:
+            os.kill(proc.pid, signal.SIGTERM)  # the sweep alone: it tells its runs
         rc = proc.wait(timeout=120)
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert rc == 130, proc.stdout.read().decode()
+    assert rc == 128 + sig, proc.stdout.read().decode()
     left = [p for p in seen if psutil.pid_exists(p) and _cmdline(p)]  # a zombie has no command line
     assert not left, f"processes outlived the sweep: {left}"
     states = [read_status(d).state for d in (out / "runs").iterdir()]
     assert "failed" in states and "running" not in states  # the interrupted runs say so
     causes = {read_status(d).cause for d in (out / "runs").iterdir() if read_status(d).state == "failed"}
     assert causes == {"interrupted"}
+    if sig == signal.SIGTERM:
+        return  # the folder is as Ctrl-C leaves it: its resume is the same
     assert main(["sweep", spec, "--out", str(out), "--workers", "2", "--report", "false"]) == 0
     assert all(read_status(d).state == "done" for d in (out / "runs").iterdir())
 
@@ -192,6 +201,7 @@ def test_a_training_sweep_trains_each_seed_and_evaluates_it_on_the_same_question
     frame = sweep.frame()
     assert list(frame["seed"]) == [0, 1] and "crop_iou" in frame and "read_one.accuracy" in frame
     assert {"chance", "families"} <= set(sweep.record["facts"])
+    assert sweep.record["facts"]["chance"] == chance_of(load_dataset(data / "held"))  # as `r3lab eval --audit` says
     # report_to: both runs wrote the sweep's one trackio folder at once, each its point and seed as hyperparameters
     records = [json.loads(ln) for f in (out / "trackio").rglob("*.jsonl") for ln in f.read_text().splitlines()]
     configs = {r["run"]: r["config"] for r in records if r.get("kind") == "metric"}
