@@ -225,8 +225,8 @@ class Sweep:
                 if qs:  # seeds or questions only one side holds: the point alone, then the pairs
                     xc, yc = self.table(p, metric, common, qs)[0], self.table(base, metric, common, qs)[0]
                     jobs.setdefault(xc.shape, []).append((xc, yc, res, "comparison"))
-        for shape, todo in jobs.items():
-            found = bootstrap_tables([(x, y) for x, y, _, _ in todo], rng_for(self.record.get("created"), *shape), reps)
+        for shape, todo in jobs.items():  # draws seeded by the shape alone: the same numbers, the same report anywhere
+            found = bootstrap_tables([(x, y) for x, y, _, _ in todo], rng_for("r3lab sweep", *shape), reps)
             for (_, _, res, what), (est, cmp) in zip(todo, found):
                 if what != "comparison":
                     res.estimate = est
