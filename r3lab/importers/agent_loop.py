@@ -36,7 +36,7 @@ from ..core.files import ImportReport
 from ..core.regions import ViewConfig
 from ..core.settings import short
 from ..core.trajectory import Trajectory
-from .traces import TOOL_CALL, TraceBuilder, import_records, loads_call, open_image, path_under
+from .builder import TOOL_CALL, TraceBuilder, import_records, loads_call, open_image, path_under
 
 VISION = ("<|vision_start|>", "<|vision_end|>")
 

@@ -39,7 +39,7 @@ from ..core.prompt import PromptConfig
 from ..core.regions import Frame, ViewConfig, clip_box
 from ..core.settings import short
 from ..core.trajectory import MODEL, CropEvent, Trajectory
-from .traces import TraceBuilder, answers_of, open_image, path_under
+from .builder import TraceBuilder, answers_of, open_image, path_under
 
 _IMAGE = "<|vision_start|><|image_pad|><|vision_end|>"
 _VISION = re.compile(r"<\|vision_start\|>(?:<\|image_pad\|>)*<\|vision_end\|>")
