@@ -7,7 +7,8 @@ from r3lab.core.crop_calls import find_crop_calls
 from r3lab.core.regions import Frame, ViewConfig, crop_and_zoom
 from r3lab.core.trajectory import IMAGE
 from r3lab.data.filters import check_sample, filter_samples
-from r3lab.data.formats import OFFICIAL_SFT_VIEW, export_rl, export_sft, import_grounded_vqa, import_rl, import_sft
+from r3lab.data.formats import OFFICIAL_SFT_VIEW, export_rl, export_sft, import_rl, import_sft
+from r3lab.data.grounded_vqa import import_grounded_vqa
 from r3lab.data.vlir import build_samples
 from r3lab.data.world import region_input_box
 from r3lab.testing import png_header, tiny_policy
