@@ -58,15 +58,8 @@ __getattr__, __dir__, __all__ = lazy(
         ".prompt": ["SYSTEM_PROMPT", "INSTRUCTION", "PromptConfig"],
         ".policy_like": ["PolicyLike"],
         ".config_file": ["read_config", "parse_value", "read_bounded"],
-        ".files": [
-            "atomic_write_text",
-            "file_lock",
-            "file_stem",
-            "json_lines",
-            "ImportReport",
-            "read_records",
-            "bad_record",
-        ],
+        ".files": ["atomic_write_text", "file_lock", "file_stem"],
+        ".records": ["json_lines", "ImportReport", "read_records", "bad_record"],
         ".trajectory": [
             "MODEL",
             "ENV",

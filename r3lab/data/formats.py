@@ -20,8 +20,9 @@ from pathlib import Path
 
 from ..core.answer import extract_answer
 from ..core.crop_calls import CallStyle, find_crop_calls
-from ..core.files import ImportReport, bad_record, check_unique, file_stem, inside, read_records
+from ..core.files import file_stem, inside
 from ..core.prompt import IM_END
+from ..core.records import ImportReport, bad_record, check_unique, read_records
 from ..core.regions import Frame, ViewConfig, check_box, crop_and_zoom
 from ..core.settings import short
 from ..core.trajectory import IMAGE, MODEL, Piece, crop_piece

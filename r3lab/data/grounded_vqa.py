@@ -10,8 +10,8 @@ from dataclasses import asdict
 from pathlib import Path
 
 from ..core.crop_calls import format_crop_call
-from ..core.files import ImportReport, bad_record, read_records
 from ..core.prompt import IM_END
+from ..core.records import ImportReport, bad_record, read_records
 from ..core.regions import ViewConfig, check_box
 from ..core.settings import short
 from ..core.trajectory import MODEL, Piece, crop_piece

@@ -32,7 +32,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from ..core.files import ImportReport
+from ..core.records import ImportReport
 from ..core.regions import ViewConfig
 from ..core.settings import short
 from ..core.trajectory import Trajectory

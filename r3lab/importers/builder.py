@@ -18,8 +18,9 @@ from tqdm.auto import tqdm
 from ..core.answer import extract_answer
 from ..core.crop_calls import CropCall, Verdict
 from ..core.env import progress_disabled
-from ..core.files import ImportReport, bad_record, inside, read_records
+from ..core.files import inside
 from ..core.prompt import MAX_TEXT_CHARS, PromptConfig
+from ..core.records import ImportReport, bad_record, read_records
 from ..core.regions import Frame, ViewConfig, clip_box
 from ..core.trajectory import ENV, IMAGE, MODEL, CropEvent, ImageInfo, Piece, Trajectory
 

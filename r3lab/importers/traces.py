@@ -46,8 +46,8 @@ from pathlib import Path
 from PIL import Image
 
 from ..core.crop_calls import Verdict, find_crop_calls
-from ..core.files import ImportReport
 from ..core.prompt import IM_END, PromptConfig
+from ..core.records import ImportReport
 from ..core.regions import Frame, ViewConfig, clip_box, smart_resize
 from ..core.settings import short
 from ..core.trajectory import Trajectory
