@@ -19,8 +19,8 @@ import json
 import re
 from pathlib import Path
 
-from . import colab, timing
-from .catalog import LESSONS, TIMES
+from . import catalog, colab, timing
+from .catalog import LESSONS
 from .catalog import Lesson as Lesson  # the lessons' data: importable from here too
 from .catalog import lesson as lesson
 
@@ -28,14 +28,14 @@ from .catalog import lesson as lesson
 def record_times(results_json: str | Path, path: Path | None = None) -> dict:
     """Write a run's times into `times.json` (its column from the run: default, GPU or smoke); only lessons that
     passed. Returns what was recorded."""
-    return timing.record(results_json, {x.notebook for x in LESSONS}, path or TIMES)
+    return timing.record(results_json, {x.notebook for x in LESSONS}, path or catalog.TIMES)
 
 
 times_from_run = timing.times_from_run
 
 
 def _total(column: str) -> float | None:
-    values = [timing.seconds(x.notebook, column, TIMES, required=False) for x in LESSONS]
+    values = [timing.seconds(x.notebook, column, catalog.TIMES, required=False) for x in LESSONS]
     return None if any(v is None for v in values) else sum(values)
 
 
@@ -116,7 +116,7 @@ def phrase(kind: str, key: str) -> str:
         return expected(key)
     name, _, column = key.partition(":")
     if kind == "time" and name == "routes":  # make routes: all of them, or one ("routes:wheel")
-        routed = timing.route_seconds(column, TIMES)
+        routed = timing.route_seconds(column, catalog.TIMES)
         return timing.fmt(routed) if routed is not None else "not measured yet"
     column = {"": "default_s", "smoke": "smoke_s", "gpu": "gpu_s", "cpu": "cpu_s"}.get(column)
     if kind != "time" or column is None:
@@ -127,7 +127,9 @@ def phrase(kind: str, key: str) -> str:
     if name == "series":
         seconds = _total(column)
     else:
-        seconds = timing.seconds(lesson(name).notebook, column, TIMES, required=column in ("default_s", "smoke_s"))
+        seconds = timing.seconds(
+            lesson(name).notebook, column, catalog.TIMES, required=column in ("default_s", "smoke_s")
+        )
     return timing.fmt(seconds) if seconds is not None else "not measured yet"
 
 
