@@ -48,9 +48,8 @@ class RolloutSettings:
         metadata=dict(
             type=parse_graphs,
             metavar="{auto,true,false}",
-            help="replay each decode step as a CUDA graph over the static "
-            "cache (auto: on CUDA, and a capture that fails decodes eagerly, said in the rollout's stats; true: a failure "
-            "raises; false: never)",
+            help="replay each decode step as a CUDA graph over the static cache (auto: on CUDA, and a capture that "
+            "fails decodes eagerly, said in the rollout's stats; true: a failure raises; false: never)",
         ),
     )
 

@@ -226,7 +226,7 @@ def test_unreadable_images_are_reported_with_their_record(tmp_path, bad_images, 
     (tmp_path / "f.json").write_text(json.dumps(recs))
     ok, rep = load(tmp_path / "f.json", errors="report")
     assert len(ok) == 1 and [n for n, _ in rep.errors] == [2, 3, 4, 5]
-    for (n, msg), name in zip(rep.errors, bad_images):
+    for (_n, msg), name in zip(rep.errors, bad_images):
         assert name in msg and ("not a readable image" in msg or "cannot be shown to the model" in msg)
     assert "DecompressionBombError" in rep.errors[1][1]
     with pytest.raises(ValueError, match=r"f\.json: record 2: .*text\.png is not a readable image"):
