@@ -52,26 +52,38 @@ COLUMNS = (
 class BenchConfig:
     """What `r3lab bench` reads, how the policy answers, and where the run is written."""
 
-    data: str = ""  # the benchmark's local copy: V*'s folder (test_questions.jsonl), else its .tsv file
-    n: int = 0  # score the first n questions (0 = all)
-    out: str = ""  # folder for table.md, results.json, items.jsonl, crops/ and figure.png
-    # (CLI default: runs/bench/NAME)
-    seed: int = 0  # seed of V*'s per-question option shuffle (recorded in every item)
-    shuffle: bool = True  # shuffle V*'s options (its correct option is always listed first); others keep their order
-    rollout: RolloutSettings = nested(RolloutSettings, temperature=0.0)  # crops (0: coarse view only), token budgets
+    data: str = ""
+    """the benchmark's local copy: V*'s folder (test_questions.jsonl), else its .tsv file"""
+    n: int = 0
+    """score the first n questions (0 = all)"""
+    out: str = ""
+    """folder for table.md, results.json, items.jsonl, crops/ and figure.png (CLI default: runs/bench/NAME)"""
+    seed: int = 0
+    """seed of V*'s per-question option shuffle (recorded in every item)"""
+    shuffle: bool = True
+    """shuffle V*'s options (its correct option is always listed first); others keep their order"""
+    rollout: RolloutSettings = nested(RolloutSettings, temperature=0.0)
+    """crops (0: coarse view only), token budgets"""
     # (a real checkpoint: 1024 / 512), greedy as lmms-eval and VLMEvalKit decode
-    batch: int = 4  # questions decoded together; bounds memory (each holds its original image while it runs)
-    max_pixels: int = 0  # the main image's pixel budget (0 = the policy's own view)
-    crop_max_pixels: int = 0  # a crop's pixel budget (0 = the policy's own view)
-    instruction: str = ""  # the instruction after each question (empty: the policy's own, e.g. its r3lab.json prompt)
-    overwrite: bool = False  # replace a run already in `out` (its OWN files); else such a folder is refused
+    batch: int = 4
+    """questions decoded together; bounds memory (each holds its original image while it runs)"""
+    max_pixels: int = 0
+    """the main image's pixel budget (0 = the policy's own view)"""
+    crop_max_pixels: int = 0
+    """a crop's pixel budget (0 = the policy's own view)"""
+    instruction: str = ""
+    """the instruction after each question (empty: the policy's own, e.g. its r3lab.json prompt)"""
+    overwrite: bool = False
+    """replace a run already in `out` (its OWN files); else such a folder is refused"""
     # five more rollouts per question (three where it has no target boxes), r3lab.evaluation.necessity.bench_necessity
-    necessity: bool = False  # tool necessity (up to five more rollouts per question): accuracy with crops disabled /
-    # swapped (blank, coarse; random box, ground-truth box where the benchmark has target boxes), tool_gain,
-    # tool_harm, crop rates, zooming_gap in every category's row
+    necessity: bool = False
+    """tool necessity (up to five more rollouts per question): accuracy with crops disabled / swapped (blank, coarse;
+    random box, ground-truth box where the benchmark has target boxes), tool_gain, tool_harm, crop rates, zooming_gap
+    in every category's row"""
     # five more settings per question (r3lab.audit.bench_audit.bench_audit)
-    audit: bool = False  # the 2026 audit (format-only, dummy crop, result-only, no crops greedy and by a majority
-    # of k, the tool-only solved set, attention vs box, cost per correct answer) in every category's row
+    audit: bool = False
+    """the 2026 audit (format-only, dummy crop, result-only, no crops greedy and by a majority of k, the tool-only
+    solved set, attention vs box, cost per correct answer) in every category's row"""
 
     def __post_init__(self):
         read_nested(self)

@@ -65,25 +65,41 @@ class RecipeConfig(StageConfigs):
     (`**{"read.steps": 300}`, as the flag `--read-steps`), the one door the CLI, `--config` and stored files share.
     """
 
-    out: str = "runs/recipe"  # stage checkpoints, eval/<row>.json, results.json, table.md
-    rows: str = ",".join(ROWS)  # comma-separated rows to evaluate (the stages they need are trained)
-    seed: int = 0  # model initialisation, data order and rollout sampling
-    data_seed: int = 1  # training samples (each phase draws at its own offset from it)
-    eval_seed: int = 999  # held-out samples (a seed never used for training)
-    families: str = "read_one,compare_two,control"  # task families, training and evaluation
-    tiny: dict = field(default_factory=lambda: dict(R3_TINY))  # TinyConfig of the model trained from scratch
-    view: dict = field(default_factory=dict)  # ViewConfig overrides (crop_max_pixels: the zoomed crop's pixel budget)
-    world: dict = field(default_factory=dict)  # WorldConfig overrides, every stage and the evaluation (mark_size, ...)
-    base_world: dict = field(default_factory=dict)  # world overrides of the phases whose mix's world is "grounding"
-    question_first: bool = True  # prompt layout: question, then image (the image tokens can attend to the name)
-    instruction: str = TINY_INSTRUCTION  # the prompt's instruction suffix (r3-tiny learns it is constant)
+    out: str = "runs/recipe"
+    """stage checkpoints, eval/<row>.json, results.json, table.md"""
+    rows: str = ",".join(ROWS)
+    """comma-separated rows to evaluate (the stages they need are trained)"""
+    seed: int = 0
+    """model initialisation, data order and rollout sampling"""
+    data_seed: int = 1
+    """training samples (each phase draws at its own offset from it)"""
+    eval_seed: int = 999
+    """held-out samples (a seed never used for training)"""
+    families: str = "read_one,compare_two,control"
+    """task families, training and evaluation"""
+    tiny: dict = field(default_factory=lambda: dict(R3_TINY))
+    """TinyConfig of the model trained from scratch"""
+    view: dict = field(default_factory=dict)
+    """ViewConfig overrides (crop_max_pixels: the zoomed crop's pixel budget)"""
+    world: dict = field(default_factory=dict)
+    """WorldConfig overrides, every stage and the evaluation (mark_size, ...)"""
+    base_world: dict = field(default_factory=dict)
+    """world overrides of the phases whose mix's world is "grounding" """
+    question_first: bool = True
+    """prompt layout: question, then image (the image tokens can attend to the name)"""
+    instruction: str = TINY_INSTRUCTION
+    """the prompt's instruction suffix (r3-tiny learns it is constant)"""
     # (the stages are looked up when a config is built: a test may change the default curriculum)
-    base: Stage = field(default_factory=lambda: curriculum.base_stage())  # the base stage's phases, from nothing
-    sft: Stage = field(default_factory=lambda: curriculum.sft_stage())  # the SFT stage's phases (the first, without
-    # crops: the no_crop row)
-    n_train: int = 8000  # VLIR training samples (the same for every row)
-    n_eval: int = 1000  # held-out samples per family
-    rgrpo: RGRPOStage = nested(RGRPOStage, "rgrpo-")  # both R-GRPO stages, from the SFT model
+    base: Stage = field(default_factory=lambda: curriculum.base_stage())
+    """the base stage's phases, from nothing"""
+    sft: Stage = field(default_factory=lambda: curriculum.sft_stage())
+    """the SFT stage's phases (the first, without crops: the no_crop row)"""
+    n_train: int = 8000
+    """VLIR training samples (the same for every row)"""
+    n_eval: int = 1000
+    """held-out samples per family"""
+    rgrpo: RGRPOStage = nested(RGRPOStage, "rgrpo-")
+    """both R-GRPO stages, from the SFT model"""
     # R-GRPO's rollouts (sampled: temperature > 0) and every row's evaluation (greedy; no_crop with no crops)
     train_rollout: RolloutSettings = nested(
         RolloutSettings, "train-", max_crops=2, max_new_tokens=128, max_segment_tokens=48, temperature=0.7
@@ -93,10 +109,14 @@ class RecipeConfig(StageConfigs):
     )
     # the sft_rgrpo row's reward (rgrpo_no_region: the same without the region reward); every row reports it
     reward: RewardSpec = nested(RewardSpec, "reward-", preset="code", region_weight=1.0, region="giou")
-    autocast: bool = True  # bfloat16 autocast in the base and SFT stages (weights stay fp32)
-    parallel: int = field(default_factory=lambda: min(2, _cores()))  # processes at once (one thread each; <= cores)
-    ship: str = ""  # copy the base, SFT and R-GRPO checkpoints and a model card here (e.g. assets/checkpoints)
-    report_to: str = "none"  # every training phase's curves: none, tensorboard, trackio, wandb, all (TrainConfig's)
+    autocast: bool = True
+    """bfloat16 autocast in the base and SFT stages (weights stay fp32)"""
+    parallel: int = field(default_factory=lambda: min(2, _cores()))
+    """processes at once (one thread each; <= cores)"""
+    ship: str = ""
+    """copy the base, SFT and R-GRPO checkpoints and a model card here (e.g. assets/checkpoints)"""
+    report_to: str = "none"
+    """every training phase's curves: none, tensorboard, trackio, wandb, all (TrainConfig's)"""
 
     @classmethod
     def from_settings(cls, **settings) -> "RecipeConfig":
