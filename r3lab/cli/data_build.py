@@ -56,7 +56,7 @@ def _seed(s: str) -> int:
     n = int(s)
     if not 0 <= n <= 2**32 - 1:  # as every config's seed (core.settings.SEED)
         raise argparse.ArgumentTypeError(
-            f"expected an integer in [0, 4294967295] (a seed is a 32-bit number), got {short(s)}"
+            f"expected an integer in [0, 4294967295] (a seed is a 32-bit number), got {short(n)}"
         )
     return n
 
@@ -64,11 +64,11 @@ def _seed(s: str) -> int:
 def _positive(s: str) -> int:
     n = int(s)
     if n < 1:
-        raise argparse.ArgumentTypeError(f"expected at least 1 sample, got {short(s)}")
+        raise argparse.ArgumentTypeError(f"expected at least 1 sample, got {short(n)}")
     if n > MAX_SAMPLES:
         raise argparse.ArgumentTypeError(
             f"expected at most {MAX_SAMPLES:,} samples per build (all are held in "
-            f"memory until saved), got {short(s)}: build several datasets instead"
+            f"memory until saved), got {short(n)}: build several datasets instead"
         )
     return n
 
