@@ -560,3 +560,34 @@ def test_a_sweep_specs_metric_is_shown_short(tmp_path):
     spec = NS(kind="eval", settings={"data": str(data), "n": 0}, eval={}, metrics=[HUGE[:200_000] + ".accuracy"])
     with refused(ValueError, "sweep spec: metric 'ZZZ", "has no family 'ZZZ", "its families"):
         _facts(spec)
+
+
+def test_a_plain_name_given_to_set_is_judged_never_dropped(tmp_path, no_recipe):
+    with refused(ValueError, "unknown recipe settings 'n_trian'", "did you mean 'n_train'"):
+        _recipe(tmp_path, "--set", "n_trian=24")
+    with refused(ValueError, "unknown recipe settings 'ZZZ", "100,000 characters"):
+        _recipe(tmp_path, "--set", "Z" * 100_000 + "=1")
+    with refused(ValueError, "RecipeConfig.base = []"):
+        _recipe(tmp_path, "--set", "base=[]")
+
+
+@pytest.mark.parametrize("answers", [["A" * 5_000_000], ["yes"] * 1_001])
+def test_a_dataset_lines_answers_are_bounded_like_its_question(tmp_path, answers):
+    from r3lab.data.dataset import load_dataset, save_dataset
+    from r3lab.data.vlir import build_samples
+
+    ds = save_dataset(build_samples(2, 1, ["read_one"], progress=False), tmp_path / "d", progress=False)
+    lines = [json.loads(x) for x in (ds / "samples.jsonl").read_text().splitlines()]
+    lines[1]["answers"] = answers  # a 5 MB answer was read, evaluated and written into questions.jsonl whole
+    (ds / "samples.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+    with refused(ValueError, "samples.jsonl:2", "answers hold", "at most 1000 of 65,536 each"):
+        load_dataset(ds)
+
+
+def test_a_log_larger_than_any_file_read_whole_is_refused_unread(tmp_path):
+    log = tmp_path / "completions.jsonl"
+    with open(log, "wb") as f:  # sparse: 1 GiB and a byte on disk in no time, never read
+        f.truncate((1 << 30) + 1)
+    with refused(ValueError, str(log), "1,073,741,825 bytes", "1,073,741,824"):
+        cli_main(["report", "audit", str(log), "--format", "trl", "--out", str(tmp_path / "ra")])
+    assert not (tmp_path / "ra").exists()
