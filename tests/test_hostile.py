@@ -200,7 +200,7 @@ def test_07_wrong_types_in_a_config_are_one_line(tmp_path, no_recipe):
     [
         ("n_train: 100000000000000000000000000000000\n", ["RecipeConfig.n_train", "[1, 200000]", "held in memory"]),
         ("seed: 100000000000000000000000000000000\n", ["RecipeConfig.seed", "[0, 4294967295]", "32-bit"]),
-        ("tiny: {hidden: 1000000000000}\n", ["tiny.hidden", "[8, 8192]"]),
+        ("tiny: {hidden: 1000000000000}\n", ["tiny.hidden", "[8, 8192]", "built from scratch in float32"]),
         ("tiny: {layers: 100000}\n", ["tiny.layers", "[1, 128]"]),
         ("tiny: {hidden: 8192, intermediate: 65536, layers: 128}\n", ["parameters", "tiny model"]),
         ("view: {min_pixels: 1000000000000, max_pixels: 1000000000000}\n", ["view.min_pixels", "67,108,864"]),
