@@ -25,10 +25,7 @@ from tqdm.auto import tqdm
 
 from ..core.env import progress_disabled
 from ..core.files import FolderLock
-from ..core.settings import (
-    MAX_ROWS,  # trajectories one process may hold in one step (a step's batch is built at once)
-    short,
-)
+from ..core.settings import MAX_ROWS, short  # MAX_ROWS: trajectories a process holds in one step (built at once)
 from ..engine.scoring import TokenScorer
 from ..model.adapters import add_lora, is_adapted
 from ..model.policy import Policy, read_json, save_base
