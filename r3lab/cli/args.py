@@ -16,6 +16,8 @@ import textwrap
 import types
 import typing
 
+from ..core.settings import short
+
 DTYPES = ("", "float32", "bfloat16", "float16")  # what --dtype may load or write weights as ("": as saved)
 
 
@@ -124,7 +126,7 @@ def parse_bool(s: str) -> bool:
         return True
     if v in ("0", "false", "no", "off"):
         return False
-    raise argparse.ArgumentTypeError(f"expected true/false, got {s!r}")
+    raise argparse.ArgumentTypeError(f"expected true/false, got {short(s)}")
 
 
 def parse_json(s: str):

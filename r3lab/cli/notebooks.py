@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from ..core.settings import short
 from ..course.runner import KERNEL, PROFILES, ParameterError, parse_value, run_series
 
 
@@ -55,7 +56,7 @@ def run(args) -> int:
     given = [k for k, _ in [*args.parameter, *args.raw]]
     if twice := sorted({k for k in given if given.count(k) > 1}):
         raise ValueError(
-            f"parameter{'s' if len(twice) > 1 else ''} {', '.join(map(repr, twice))} given more than "
+            f"parameter{'s' if len(twice) > 1 else ''} {', '.join(map(short, twice))} given more than "
             "once (-p / --raw): give each once"
         )
     params = {k: parse_value(v) for k, v in args.parameter}

@@ -22,7 +22,7 @@ def parse_graphs(text: str) -> str | bool:
         return True
     if v in ("0", "false", "no", "off"):
         return False
-    raise argparse.ArgumentTypeError(f"expected auto, true or false, got {text!r}")
+    raise argparse.ArgumentTypeError(f"expected auto, true or false, got {short(text)}")
 
 
 @dataclass

@@ -94,7 +94,15 @@ class EvalConfig:
 
     def validate(self) -> "EvalConfig":
         """A ValueError naming the field, its value and the allowed range (checked when the config is built)."""
-        check_ranges(self, ints=dict(n=(0, 10**7), batch_rows=(1, MAX_ROWS), seed=SEED), why=dict(seed=WHY["seed"]))
+        check_ranges(
+            self,
+            ints=dict(n=(0, 10**7), batch_rows=(1, MAX_ROWS), seed=SEED),
+            why=dict(
+                seed=WHY["seed"],
+                n="the samples are loaded and their trajectories held in memory",
+                batch_rows=WHY["batch"],
+            ),
+        )
         self.rollout.validate()
         self.reward.validate()
         self.audit_settings.validate()

@@ -26,6 +26,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Sequence
 
 from ..core.regions import box_area, box_iou
+from ..core.settings import short
 from ..core.trajectory import Trajectory
 from . import faithfulness as faith
 from .attention_box import AttentionBox
@@ -157,7 +158,7 @@ def run_method(name: str, call: Call, unavailable: str = "") -> list[MethodResul
     "not available" with the reason where the model gave no residual stream. An unregistered name is a ValueError."""
     if name not in METHODS or name == "attention":
         raise ValueError(
-            f"no per-call explanation method {name!r}; registered: "
+            f"no per-call explanation method {short(name)}; registered: "
             f"{[m for m in METHODS if m != 'attention']} (a new one: its module's run(name, call) and an "
             "entry in r3lab.explain.contract.METHODS)"
         )

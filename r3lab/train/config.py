@@ -152,7 +152,11 @@ class SFTConfig(TrainConfig):
 
     def validate(self) -> "SFTConfig":
         super().validate()
-        check_ranges(self, ints=dict(grad_accum=(1, MAX_ROWS), schedule_steps=STEPS))
+        check_ranges(
+            self,
+            ints=dict(grad_accum=(1, MAX_ROWS), schedule_steps=STEPS),
+            why=dict(grad_accum=WHY["batch"], schedule_steps=WHY["steps"]),
+        )
         if self.batch_size % self.grad_accum:
             raise ValueError(
                 f"batch_size {self.batch_size} must be a positive multiple of grad_accum {self.grad_accum}"

@@ -29,7 +29,7 @@ import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ..core.settings import check_ranges, nested, read_nested
+from ..core.settings import check_ranges, nested, read_nested, short
 from ..model.adapters import TARGETS, LoRAConfig, target_regex
 from .config import RGRPOConfig, SFTConfig
 
@@ -70,9 +70,9 @@ class PlanConfig:
     def __post_init__(self):
         read_nested(self)
         if self.cache not in ("static", "dynamic"):
-            raise ValueError(f"PlanConfig.cache = {self.cache!r}: use 'static' or 'dynamic'")
+            raise ValueError(f"PlanConfig.cache = {short(self.cache)}: use 'static' or 'dynamic'")
         if self.dtype not in BYTES:
-            raise ValueError(f"PlanConfig.dtype = {self.dtype!r}: use one of {', '.join(BYTES)}")
+            raise ValueError(f"PlanConfig.dtype = {short(self.dtype)}: use one of {', '.join(BYTES)}")
         check_ranges(
             self,
             ints=dict(text_tokens=(0, None), image_tokens=(0, None), new_tokens=(0, None), group_size=(2, None)),
@@ -137,7 +137,7 @@ def model_shape(policy: str) -> Shape:
         cfg, name = AutoConfig.from_pretrained(folder, local_files_only=True), str(policy)
     else:
         raise ValueError(
-            f"--policy {policy!r} is neither a checkpoint folder (with config.json) nor a published "
+            f"--policy {short(policy)} is neither a checkpoint folder (with config.json) nor a published "
             f"configuration ({', '.join(NAMES)})"
         )
     model = build_real(cfg, device="meta")

@@ -24,6 +24,7 @@ from typing import Sequence
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from ..core.settings import short
 from ..evaluation.behaviour import CollapseConfig, crop_behaviour, detect_collapse, load_evals, load_run
 from ..evaluation.necessity import KEYS as NECESSITY
 
@@ -86,7 +87,7 @@ def crop_dashboard(
         else:
             if load_kw.get("format", "auto") not in ("auto", "eval"):
                 raise ValueError(
-                    f"several paths are read as `r3lab eval` folders; format={load_kw['format']!r} reads one path"
+                    f"several paths are read as `r3lab eval` folders; format={short(load_kw['format'])} reads one path"
                 )
             title = title or f"{len(source)} evaluations"
             source = load_evals(source)
