@@ -46,6 +46,7 @@ from pathlib import Path
 from PIL import Image
 
 from ..core.crop_calls import Verdict, find_crop_calls
+from ..core.files import read_text
 from ..core.prompt import IM_END, PromptConfig
 from ..core.records import ImportReport
 from ..core.regions import Frame, ViewConfig, clip_box, smart_resize
@@ -240,7 +241,7 @@ def _vstar_boxes(path: Path) -> list[tuple]:
     try:
         return [
             (float(x), float(y), float(x) + float(w), float(y) + float(h))
-            for x, y, w, h in json.loads(path.read_text())["bbox"]
+            for x, y, w, h in json.loads(read_text(path))["bbox"]
         ]
     except (ValueError, KeyError, TypeError) as e:
         raise ValueError(f"{path} (the image's V* annotation) must hold 'bbox', a list of [x, y, w, h] ({e})") from None
