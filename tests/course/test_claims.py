@@ -12,6 +12,7 @@ from r3lab.course.claims import WHERE, at_defaults, changed, defaults
 from .. import HANG_S
 
 NBS = nbr.find_notebooks()
+SOLUTIONS = nbr.find_notebooks(folder=nbr.NOTEBOOKS / "solutions")
 # lessons whose last cell asserts claims that hold for the default run only (sizes, seeds, the shipped models)
 CLAIMS = {
     "00_build_vlir",
@@ -51,12 +52,18 @@ def test_an_unreadable_course_copy_asserts_as_at_the_defaults(tmp_path, capsys):
     assert at_defaults("20_sft", {"steps": 5}, folder=tmp_path) and "no cell tagged" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("path", NBS, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", NBS + SOLUTIONS, ids=lambda p: f"{p.parent.name}/{p.stem}")
 def test_a_last_cell_guards_its_claims_by_the_defaults_not_by_smoke(path):
     last = nbformat.read(str(path), as_version=4).cells[-1].source
     assert not re.search(r"\bnot smoke\b", last), "a claim held at the defaults is guarded by at_defaults"
     named = set(re.findall(r'at_defaults\("([^"]+)"', last))
-    assert named == ({path.stem} if path.stem in CLAIMS else set()), named
+    if path in SOLUTIONS:  # every solution asserts its answers' claims at its own defaults
+        assert named == {f"solutions/{path.stem}"}, named
+        assert defaults(f"solutions/{path.stem}") == {
+            n: ast.literal_eval(d["default"]) for n, d in nbr.declared(path).items()
+        }
+    else:
+        assert named == ({path.stem} if path.stem in CLAIMS else set()), named
 
 
 def test_a_run_at_another_size_says_so_and_passes(tmp_path):
