@@ -68,8 +68,8 @@ COMMANDS = [
     (
         ("report", "sweep"),
         "r3lab.cli.report_sweep",
-        "a sweep folder as sweep.html (each point's metrics with "
-        "seed-aware intervals, paired comparisons with the baseline, plots, every run's status), sweep.csv and runs.csv",
+        "a sweep folder as sweep.html (each point's metrics with seed-aware intervals, paired comparisons with the "
+        "baseline, plots, every run's status), sweep.csv and runs.csv",
     ),
     (("dashboard",), "r3lab.cli.dashboard", "crop-behaviour dashboard of a training log or a run; flags crop collapse"),
     (("recipe",), "r3lab.cli.recipe", "the miniature replication: train from scratch and build the table"),

@@ -28,11 +28,13 @@ def add_arguments(parser) -> None:
         metavar=("NAME", "VALUE"),
         help="a string parameter taken verbatim",
     )
-    parser.add_argument("--profile", choices=sorted(PROFILES), default="default")
+    parser.add_argument(
+        "--profile", choices=sorted(PROFILES), default="default", help="smoke: each lesson at its own small sizes"
+    )
     parser.add_argument("--out", default="runs/latest", help="output folder (executed notebooks, figures, index.html)")
     parser.add_argument("--timeout", type=int, default=900, help="per-cell timeout in seconds")
-    parser.add_argument("--kernel", default=KERNEL)
-    parser.add_argument("--stop-on-failure", action="store_true")
+    parser.add_argument("--kernel", default=KERNEL, help="the Jupyter kernel that runs them (registered if missing)")
+    parser.add_argument("--stop-on-failure", action="store_true", help="stop at the first notebook that fails")
     parser.add_argument(
         "--solutions",
         action="store_true",

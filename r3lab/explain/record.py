@@ -32,7 +32,6 @@ from .attention_box import AttentionBox
 from .attention_box import landmark as _landmark
 from .capture import capture_attention
 from .contract import (
-    MAP_METHODS,
     METHODS,
     TARGETS,
     AttentionSummary,
@@ -41,7 +40,6 @@ from .contract import (
     MethodResult,
     WhyConfig,
     map_methods,
-    names,
 )
 from .patching import painted
 from .stream import Stream, target_positions

@@ -66,11 +66,16 @@ TARGETS["smolvlm"] = TARGETS["idefics3"]
 class LoRAConfig:
     """LoRA adapters for training (peft). r = 0 trains the full model."""
 
-    r: int = 0  # adapter rank; 0 = no adapters (full fine-tuning of the unfrozen groups)
-    alpha: float = 16.0  # LoRA scaling numerator: updates are scaled by alpha / r
-    dropout: float = 0.0  # dropout on the adapter input
-    targets: str = "lm"  # parts that get adapters, comma-separated: lm, vision, merger (e.g. "lm,merger")
-    bits: int = 0  # 4 = QLoRA: the frozen base loaded in 4-bit NF4 (needs bitsandbytes and a CUDA GPU); 0 = off
+    r: int = 0
+    """adapter rank; 0 = no adapters (full fine-tuning of the unfrozen groups)"""
+    alpha: float = 16.0
+    """LoRA scaling numerator: updates are scaled by alpha / r"""
+    dropout: float = 0.0
+    """dropout on the adapter input"""
+    targets: str = "lm"
+    """parts that get adapters, comma-separated: lm, vision, merger (e.g. "lm,merger")"""
+    bits: int = 0
+    """4 = QLoRA: the frozen base loaded in 4-bit NF4 (needs bitsandbytes and a CUDA GPU); 0 = off"""
 
     def __post_init__(self):
         self.validate()

@@ -41,20 +41,31 @@ BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
 class PlanConfig:
     """What `r3lab plan` sizes: a model, a card and one trajectory's shape."""
 
-    policy: str = "qwen2.5-vl-3b"  # checkpoint folder (its config.json) or a published name: qwen2.5-vl-3b,
-    # qwen3-vl-2b, smolvlm-256m
-    gpu_memory: float = 24.0  # GiB of the card
-    dtype: str = "bfloat16"  # dtype of weights, gradients and optimizer moments: bfloat16, float16 or float32
-    text_tokens: int = 384  # text tokens of one trajectory (prompt, model text, tool turns)
-    image_tokens: int = 1024  # image tokens the language model reads per trajectory (main image and crops)
-    new_tokens: int = 256  # model-written tokens per trajectory (the supervised ones)
-    group_size: int = 8  # R-GRPO: rollouts per prompt when no larger group is asked for
-    holes: float = 0.25  # R-GRPO: share of the lock-step KV cache that is padding (compaction bounds it)
-    beta: float = 0.0  # R-GRPO KL weight: > 0 keeps a frozen reference (a full copy unless LoRA)
-    cache: str = "static"  # R-GRPO rollouts' KV cache: "static" keeps its buffers and graphs through the update,
-    # "dynamic" frees them after each rollout
-    lora: LoRAConfig = nested(LoRAConfig, "lora-", r=16)  # the adapters the LoRA rows use
-    reserve: float = 1.5  # GiB kept free: CUDA context, allocator fragmentation, kernel workspaces
+    policy: str = "qwen2.5-vl-3b"
+    """checkpoint folder (its config.json) or a published name: qwen2.5-vl-3b, qwen3-vl-2b, smolvlm-256m"""
+    gpu_memory: float = 24.0
+    """GiB of the card"""
+    dtype: str = "bfloat16"
+    """dtype of weights, gradients and optimizer moments: bfloat16, float16 or float32"""
+    text_tokens: int = 384
+    """text tokens of one trajectory (prompt, model text, tool turns)"""
+    image_tokens: int = 1024
+    """image tokens the language model reads per trajectory (main image and crops)"""
+    new_tokens: int = 256
+    """model-written tokens per trajectory (the supervised ones)"""
+    group_size: int = 8
+    """R-GRPO: rollouts per prompt when no larger group is asked for"""
+    holes: float = 0.25
+    """R-GRPO: share of the lock-step KV cache that is padding (compaction bounds it)"""
+    beta: float = 0.0
+    """R-GRPO KL weight: > 0 keeps a frozen reference (a full copy unless LoRA)"""
+    cache: str = "static"
+    """R-GRPO rollouts' KV cache: "static" keeps its buffers and graphs through the update, "dynamic" frees them after
+    each rollout"""
+    lora: LoRAConfig = nested(LoRAConfig, "lora-", r=16)
+    """the adapters the LoRA rows use"""
+    reserve: float = 1.5
+    """GiB kept free: CUDA context, allocator fragmentation, kernel workspaces"""
 
     def __post_init__(self):
         read_nested(self)

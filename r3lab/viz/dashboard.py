@@ -42,10 +42,14 @@ PANELS = [
 class DashboardConfig:
     """What `r3lab dashboard` reads and where it writes the page."""
 
-    out: str = ""  # the HTML page to write (default: dashboard.html beside the log or in the run folder)
-    format: str = "auto"  # auto | log | r3lab | eval | bench | vlm-r3 | deepeyes | verl | trl
-    image_root: str = ""  # folder the run's image paths start from (default: the run file's folder)
-    tokenizer: str = ""  # verl runs: the local model folder whose tokenizer wrote the ids
+    out: str = ""
+    """the HTML page to write (default: dashboard.html beside the log or in the run folder)"""
+    format: str = "auto"
+    """auto | log | r3lab | eval | bench | vlm-r3 | deepeyes | verl | trl"""
+    image_root: str = ""
+    """folder the run's image paths start from (default: the run file's folder)"""
+    tokenizer: str = ""
+    """verl runs: the local model folder whose tokenizer wrote the ids"""
 
 
 FAMILY_KEYS = PANELS[-1][1]  # the necessity keys drawn per family (`<family>/<key>` in a row)

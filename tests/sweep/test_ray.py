@@ -103,7 +103,7 @@ def cluster():
     log = open(temp / "head.log", "w")
     seen, head, left = set(), None, []
     try:
-        for attempt in range(STARTS):
+        for _attempt in range(STARTS):
             port = _free_port()
             cmd = [
                 str(ray),

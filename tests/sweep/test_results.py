@@ -41,7 +41,7 @@ def test_a_recipes_table_and_a_failed_run(tmp_path):
         {"command": "recipe", "settings": {"rows": "sft"}, "grid": {"rgrpo.steps": [1, 2]}, "seeds": [0, 1]}
     )
     runs, _ = prepare(tmp_path / "sw", spec)
-    for k, (run, d) in enumerate(runs):
+    for k, (_run, d) in enumerate(runs):
         if k == 3:
             write_status(d, RunStatus("failed", "exit code 1", "error: x", 1, "recipe", attempts=1))
             continue
