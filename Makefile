@@ -23,7 +23,7 @@ VENV312 ?= .venv312
 PINS312 ?= torch transformers  # newest; the floor: PY312=python3.10 PINS312="torch==2.11.0 transformers==5.20.2"
 CORE_TESTS := tests/core tests/engine tests/model tests/train tests/explain
 
-.PHONY: setup chromium main solutions check docs test lint-strict routes venv312 test-py312 clean
+.PHONY: setup chromium main solutions check docs test lint routes venv312 test-py312 clean
 RUN ?= runs/main
 # RECORD=1 (the reference machine, at the end of a change): record the run into the repository (lesson times into
 # r3lab/course/times.json, the solutions' expected outputs into expected.json) and rewrite every generated statement
@@ -72,17 +72,15 @@ docs: $(STAMP)
 	$(BIN)/r3lab notebooks site --run $(RUN) --out site
 
 # -v: the CI log names every test (each notebook in smoke mode, the link check, the browser check)
-test: setup
-	$(BIN)/ruff check r3lab tests benchmarks tools
+test: lint
 	$(BIN)/python -m pytest -v -p no:cacheprovider -n 2 --dist worksteal --durations=20 $(PYTEST_ARGS)
 
-# The stricter lint agreed for the seams issue: the formatter, import order (I) and bugbear (B; zip's strict= is left
-# to the code), on the notebooks and research/ too. Not part of `make test` until the one mass rewrite is done
-# (`ruff format r3lab tests benchmarks tools notebooks research`, then `ruff check --select I --fix` on the same,
-# then the bugbear findings by hand): run it then, and fold it into `test`.
-lint-strict: setup
-	$(BIN)/ruff format --check r3lab tests benchmarks tools notebooks research
-	$(BIN)/ruff check --extend-select I,B --ignore B905 r3lab tests benchmarks tools notebooks research
+# The lint `make test` runs first (a few seconds): the formatter's check (notebooks excepted: their cells are generated
+# or checked by tests/course, never reformatted), then ruff's rules ([tool.ruff.lint]: E, F, W, import order I and
+# bugbear B) on the notebooks and research/ too.
+lint: setup
+	$(BIN)/ruff format --check r3lab tests benchmarks tools research
+	$(BIN)/ruff check r3lab tests benchmarks tools notebooks research
 
 # Every route a class takes (Colab, a wheel outside the clone, Binder), each rebuilt in a fresh environment from the
 # repository alone, every lesson in smoke mode through plain papermill (routes/all.sh; logs and times: runs/routes/).

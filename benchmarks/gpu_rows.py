@@ -221,7 +221,7 @@ def train_steps(name, device, dtype, smoke: bool) -> dict:
             policy,
             samples[:1],
             RGRPOConfig(steps=1, group_size=4, batch_size=4, micro_rows=1, rollout=settings, lora=lora),
-            rollout_fn=scripted_rollout(lambda s, j, step: script),
+            rollout_fn=scripted_rollout(lambda s, j, step, script=script: script),
         )
         row.update(
             rgrpo_seconds=time.perf_counter() - t0,

@@ -77,7 +77,7 @@ def main(argv=None) -> dict:
             min_new_tokens=args.new_tokens,
             do_sample=False,
         )
-        ms = _median_ms(lambda: model.generate(**kw), max(3, args.repeats // 3))
+        ms = _median_ms(lambda kw=kw: model.generate(**kw), max(3, args.repeats // 3))
         gen[f"batch{bs}_tok_s"] = bs * args.new_tokens / (ms / 1e3)
     result = {
         "params": size,

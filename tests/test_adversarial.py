@@ -708,7 +708,7 @@ def test_a_line_that_is_not_utf8_is_named(tmp_path):
 
 
 def test_an_imported_box_outside_its_image_is_reported_by_record(tmp_path):
-    from r3lab.data.formats import import_grounded_vqa
+    from r3lab.data.grounded_vqa import import_grounded_vqa
 
     Image.new("RGB", (448, 336)).save(tmp_path / "a.png")
     recs = [

@@ -200,7 +200,7 @@ def test_07_wrong_types_in_a_config_are_one_line(tmp_path, no_recipe):
     [
         ("n_train: 100000000000000000000000000000000\n", ["RecipeConfig.n_train", "[1, 200000]", "held in memory"]),
         ("seed: 100000000000000000000000000000000\n", ["RecipeConfig.seed", "[0, 4294967295]", "32-bit"]),
-        ("tiny: {hidden: 1000000000000}\n", ["tiny.hidden", "[8, 8192]"]),
+        ("tiny: {hidden: 1000000000000}\n", ["tiny.hidden", "[8, 8192]", "built from scratch in float32"]),
         ("tiny: {layers: 100000}\n", ["tiny.layers", "[1, 128]"]),
         ("tiny: {hidden: 8192, intermediate: 65536, layers: 128}\n", ["parameters", "tiny model"]),
         ("view: {min_pixels: 1000000000000, max_pixels: 1000000000000}\n", ["view.min_pixels", "67,108,864"]),
@@ -428,3 +428,166 @@ def test_the_one_config_reader_is_exported_for_spec_files(tmp_path):
     (tmp_path / "sweep.yaml").write_text("command: eval\n" + BOMB.replace("seed: *i", "settings: {n: *i}"))
     with refused(ValueError, "sweep spec", "anchors and aliases"):
         read_spec(tmp_path / "sweep.yaml")
+
+
+# -- 2 and 6's rule in every room: a hostile value through viz, explain, integrations and the CLI, shown short -------
+HUGE = "Z" * 5_000_000  # a 5 MB string: the old messages repeated it whole (the QA's 50 MB, a tenth of it)
+
+
+def _bomb(levels: int = 6):
+    """An alias bomb's shape built in Python: shared lists, 9^levels leaves (9^6: a 3.7 MB repr)."""
+    nest = ["lol"] * 9
+    for _ in range(levels - 1):
+        nest = [nest] * 9
+    return nest
+
+
+def _surfaces():
+    from types import SimpleNamespace as NS
+
+    from r3lab.cli.inputs import parse_calls
+    from r3lab.explain.contract import WhyConfig
+    from r3lab.explain.record import run_method
+    from r3lab.explain.stream import target_positions
+    from r3lab.explain.swaps import scored_trajectory, variant_image
+    from r3lab.integrations.trl_env import CropEnvironment
+    from r3lab.integrations.trl_necessity import TRLNecessity
+    from r3lab.integrations.trl_rewards import reward_funcs
+    from r3lab.train.rewards import RewardTerm, accuracy
+    from r3lab.viz.dashboard import crop_dashboard
+    from r3lab.viz.results import changed_answers
+
+    return {  # surface: (the call, the error class, what its message must name)
+        "viz.crop_dashboard format": (lambda: crop_dashboard(["a", "b"], format=HUGE), ValueError, ["format='ZZZ"]),
+        "viz.crop_dashboard format (bomb)": (
+            lambda: crop_dashboard(["a", "b"], format=_bomb()),
+            ValueError,
+            ["format=[["],
+        ),
+        "viz.changed_answers sample_id": (
+            lambda: changed_answers([NS(sample_id=HUGE)], [NS(sample_id="b")]),
+            ValueError,
+            ["question 0 is 'ZZZ", "5,000,000 characters", "before and 'b' after"],
+        ),
+        "explain.WhyConfig answer_from": (lambda: WhyConfig(answer_from=HUGE), ValueError, ["answer_from="]),
+        "explain.WhyConfig importance_target (bomb)": (
+            lambda: WhyConfig(importance_target=_bomb()),
+            ValueError,
+            ["importance_target=[[["],
+        ),
+        "explain.WhyConfig methods": (
+            lambda: WhyConfig(methods=["nope"] * 1_000_000),
+            ValueError,
+            ["unknown explanation method(s) ['nope'"],
+        ),
+        "explain.variant_image kind": (lambda: variant_image(HUGE, None, None, None), ValueError, ["kind='ZZZ"]),
+        "explain.target_positions target": (lambda: target_positions(None, None, 0, HUGE), ValueError, ["target="]),
+        "explain.scored_trajectory target (bomb)": (
+            lambda: scored_trajectory(None, None, _bomb()),
+            ValueError,
+            ["target="],
+        ),
+        "explain.run_method name": (lambda: run_method(HUGE, None), ValueError, ["explanation method 'ZZZ"]),
+        "integrations.CropEnvironment.reset sample_id": (
+            lambda: CropEnvironment().reset(sample_id=HUGE),
+            ValueError,
+            ["CropEnvironment.reset: row 'ZZZ"],
+        ),
+        "integrations.TRLNecessity n": (
+            lambda: TRLNecessity(None, [], 1, n=-(10**5000)),  # past the 4300 digits str() of an int refuses
+            ValueError,
+            ["TRLNecessity: n must be 0", "<int of"],
+        ),
+        "integrations.reward_funcs gate": (
+            lambda: reward_funcs([RewardTerm(HUGE, accuracy, gate=HUGE + "!")]),
+            ValueError,
+            ["term 'ZZZ", "is gated by 'ZZZ", "not among the terms ['ZZZ"],
+        ),
+        "cli.parse_calls": (lambda: parse_calls(HUGE), ValueError, ["--calls 'ZZZ"]),
+    }
+
+
+@pytest.mark.parametrize("surface", sorted(_surfaces()))
+def test_a_huge_value_in_any_rooms_message_is_shown_short(surface):
+    call, cls, names = _surfaces()[surface]
+    with refused(cls, *names):  # one message of < 2,000 characters, naming the field, never the value whole
+        call()
+
+
+def test_a_huge_value_on_the_command_line_is_shown_short(tmp_path, capsys):
+    import argparse
+
+    from r3lab.cli.args import parse_bool
+
+    with refused(argparse.ArgumentTypeError, "expected true/false, got 'ZZZ"):
+        parse_bool(HUGE)
+    long = "9" * 100_000  # argv holds at most 128 KiB an argument: argparse repeats a refused one whole
+    with pytest.raises(SystemExit):
+        cli_main(["data", "build", "--out", str(tmp_path / "d"), "--n", long])
+    line = capsys.readouterr().err.splitlines()[-1]  # after argparse's usage lines
+    assert line.startswith("r3lab data build: error: argument --n: invalid _positive value: '999")
+    assert "characters left out" in line and len(line) < 2100, len(line)
+    name = "k" * 100_000
+    with refused(ValueError, "parameter 'kkk", "given more than once"):
+        cli_main(["notebooks", "run", "00", "-p", name, "1", "-p", name, "2", "--out", str(tmp_path / "nb")])
+    assert not (tmp_path / "d").exists() and not (tmp_path / "nb").exists()
+
+
+def test_the_error_line_of_the_r3lab_process_is_bounded(monkeypatch, capsys):
+    import sys
+
+    import r3lab.cli.data_stats as stats
+    from r3lab.cli.app import main
+
+    def hostile(args):  # whatever a lower room's message holds, the one `error:` line stays a line
+        raise ValueError("data stats: " + HUGE + " :the end")
+
+    monkeypatch.setattr(stats, "run", hostile)
+    monkeypatch.setattr(sys, "argv", ["r3lab", "data", "stats", "somewhere"])
+    assert main() == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: data stats: ZZZ") and ":the end" in err and err.count("\n") == 1
+    assert len(err) < 2200, len(err)
+
+
+def test_a_sweep_specs_metric_is_shown_short(tmp_path):
+    from types import SimpleNamespace as NS
+
+    from r3lab.cli.sweep_check import _facts
+    from r3lab.data.dataset import save_dataset
+
+    data = save_dataset(toy_samples(2), tmp_path / "d", progress=False)
+    spec = NS(kind="eval", settings={"data": str(data), "n": 0}, eval={}, metrics=[HUGE[:200_000] + ".accuracy"])
+    with refused(ValueError, "sweep spec: metric 'ZZZ", "has no family 'ZZZ", "its families"):
+        _facts(spec)
+
+
+def test_a_plain_name_given_to_set_is_judged_never_dropped(tmp_path, no_recipe):
+    with refused(ValueError, "unknown recipe settings 'n_trian'", "did you mean 'n_train'"):
+        _recipe(tmp_path, "--set", "n_trian=24")
+    with refused(ValueError, "unknown recipe settings 'ZZZ", "100,000 characters"):
+        _recipe(tmp_path, "--set", "Z" * 100_000 + "=1")
+    with refused(ValueError, "RecipeConfig.base = []"):
+        _recipe(tmp_path, "--set", "base=[]")
+
+
+@pytest.mark.parametrize("answers", [["A" * 5_000_000], ["yes"] * 1_001])
+def test_a_dataset_lines_answers_are_bounded_like_its_question(tmp_path, answers):
+    from r3lab.data.dataset import load_dataset, save_dataset
+    from r3lab.data.vlir import build_samples
+
+    ds = save_dataset(build_samples(2, 1, ["read_one"], progress=False), tmp_path / "d", progress=False)
+    lines = [json.loads(x) for x in (ds / "samples.jsonl").read_text().splitlines()]
+    lines[1]["answers"] = answers  # a 5 MB answer was read, evaluated and written into questions.jsonl whole
+    (ds / "samples.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+    with refused(ValueError, "samples.jsonl:2", "answers hold", "at most 1000 of 65,536 each"):
+        load_dataset(ds)
+
+
+def test_a_log_larger_than_any_file_read_whole_is_refused_unread(tmp_path):
+    log = tmp_path / "completions.jsonl"
+    with open(log, "wb") as f:  # sparse: 1 GiB and a byte on disk in no time, never read
+        f.truncate((1 << 30) + 1)
+    with refused(ValueError, str(log), "1,073,741,825 bytes", "1,073,741,824"):
+        cli_main(["report", "audit", str(log), "--format", "trl", "--out", str(tmp_path / "ra")])
+    assert not (tmp_path / "ra").exists()

@@ -41,7 +41,8 @@ LAYERS = {
     "cli": 9,
     "replication": 7,
 }  # the old path: a face only, its names from evaluation, recipe and audit
-MAX_LINES = 400
+MAX_LINES = 400  # the cap (DEVELOPERS.md)
+ROOM = 10  # no module within this many lines of the cap: one that nears it is split by concept, never packed
 
 
 def module_name(path: Path) -> str:
@@ -172,7 +173,10 @@ def test_the_top_level_face_is_small_and_every_package_has_one():
 @pytest.mark.parametrize("name", sorted(MODULES))
 def test_modules_stay_small(name):
     lines = len(MODULES[name].read_text().splitlines())
-    assert lines <= MAX_LINES, f"{name} has {lines} lines: split it by concept (at most ~{MAX_LINES})"
+    assert lines <= MAX_LINES - ROOM, (
+        f"{name} has {lines} lines, within {ROOM} of the {MAX_LINES}-line cap (at most {MAX_LINES - ROOM}): split it "
+        "by concept, one concept per module, rather than packing lines"
+    )
 
 
 def _imported_by(code: str) -> set[str]:

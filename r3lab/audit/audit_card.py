@@ -128,6 +128,9 @@ def attention_table(audits: dict[str, dict], families: tuple = ("read_one", "com
     return "\n".join(lines)
 
 
+COST_DIGITS = {"tokens": 1, "crops": 2, "vision_s": 3, "wall_s": 3}  # what each part's noise leaves meaningful
+
+
 def cost_table(audits: dict[str, dict], family: str = "all") -> str:
     """Markdown: per model and setting, tokens, crops, vision-encoder and wall seconds per correct answer."""
     lines = ["| model | setting | " + " | ".join(PARTS) + " |", "|---|---|" + "---|" * len(PARTS)]
@@ -136,7 +139,9 @@ def cost_table(audits: dict[str, dict], family: str = "all") -> str:
         for s in ("own", *SETTINGS):
             if f"tokens_per_correct_{s}" in r:
                 lines.append(
-                    f"| {label} | {s} | " + " | ".join(_n(r.get(f"{p}_per_correct_{s}"), 4) for p in PARTS) + " |"
+                    f"| {label} | {s} | "
+                    + " | ".join(_n(r.get(f"{p}_per_correct_{s}"), COST_DIGITS[p]) for p in PARTS)
+                    + " |"
                 )
     return "\n".join(lines)
 

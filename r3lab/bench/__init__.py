@@ -27,6 +27,7 @@ __getattr__, __dir__, __all__ = lazy(
             "score_item",
             "cycle_accuracy",
         ],
-        ".run": ["BenchConfig", "BenchResult", "run_bench", "summarize_bench", "load_bench_run"],
+        ".run": ["BenchConfig", "BenchResult", "run_bench"],
+        ".bench_items": ["summarize_bench", "load_bench_run"],
     },
 )

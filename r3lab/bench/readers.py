@@ -44,7 +44,8 @@ from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
-from ..core.files import check_unique, inside, read_text
+from ..core.files import inside, read_text
+from ..core.records import check_unique
 from ..core.regions import check_box
 from ..core.settings import short
 from ..data.sample import Sample

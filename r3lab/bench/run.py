@@ -18,22 +18,21 @@ import json
 import math
 import time
 import warnings
-from collections import defaultdict
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Protocol, Sequence
 
 from tqdm.auto import tqdm
 
-from ..bench.readers import BENCHMARKS, item_image, read_benchmark
+from ..bench.readers import BENCHMARKS, read_benchmark
 from ..core.env import progress_disabled
-from ..core.files import FolderLock, atomic_write_text, check_out_dir, file_stem, read_text, remove_entry
+from ..core.files import FolderLock, atomic_write_text, check_out_dir, remove_entry
 from ..core.regions import ViewConfig
 from ..core.settings import MAX_ROWS, SEED, WHY, check_ranges, nested, read_nested, short
-from ..core.trajectory import IMAGE, MODEL, Trajectory
 from ..engine.config import RolloutConfig, RolloutSettings
 from ..engine.rollouts import rollout
-from .scoring import best_overlap_iou, cycle_accuracy, mean, score_item
+from .bench_items import _group, _plain, _write_item, item_record, summarize_bench
+from .bench_items import load_bench_run as load_bench_run  # a run folder read back: importable from here too
 
 OWN = ("items.jsonl", "table.md", "results.json", "figure.png", "crops")  # a run folder's own entries
 COLUMNS = (
@@ -53,26 +52,38 @@ COLUMNS = (
 class BenchConfig:
     """What `r3lab bench` reads, how the policy answers, and where the run is written."""
 
-    data: str = ""  # the benchmark's local copy: V*'s folder (test_questions.jsonl), else its .tsv file
-    n: int = 0  # score the first n questions (0 = all)
-    out: str = ""  # folder for table.md, results.json, items.jsonl, crops/ and figure.png
-    # (CLI default: runs/bench/NAME)
-    seed: int = 0  # seed of V*'s per-question option shuffle (recorded in every item)
-    shuffle: bool = True  # shuffle V*'s options (its correct option is always listed first); others keep their order
-    rollout: RolloutSettings = nested(RolloutSettings, temperature=0.0)  # crops (0: coarse view only), token budgets
+    data: str = ""
+    """the benchmark's local copy: V*'s folder (test_questions.jsonl), else its .tsv file"""
+    n: int = 0
+    """score the first n questions (0 = all)"""
+    out: str = ""
+    """folder for table.md, results.json, items.jsonl, crops/ and figure.png (CLI default: runs/bench/NAME)"""
+    seed: int = 0
+    """seed of V*'s per-question option shuffle (recorded in every item)"""
+    shuffle: bool = True
+    """shuffle V*'s options (its correct option is always listed first); others keep their order"""
+    rollout: RolloutSettings = nested(RolloutSettings, temperature=0.0)
+    """crops (0: coarse view only), token budgets"""
     # (a real checkpoint: 1024 / 512), greedy as lmms-eval and VLMEvalKit decode
-    batch: int = 4  # questions decoded together; bounds memory (each holds its original image while it runs)
-    max_pixels: int = 0  # the main image's pixel budget (0 = the policy's own view)
-    crop_max_pixels: int = 0  # a crop's pixel budget (0 = the policy's own view)
-    instruction: str = ""  # the instruction after each question (empty: the policy's own, e.g. its r3lab.json prompt)
-    overwrite: bool = False  # replace a run already in `out` (its OWN files); else such a folder is refused
+    batch: int = 4
+    """questions decoded together; bounds memory (each holds its original image while it runs)"""
+    max_pixels: int = 0
+    """the main image's pixel budget (0 = the policy's own view)"""
+    crop_max_pixels: int = 0
+    """a crop's pixel budget (0 = the policy's own view)"""
+    instruction: str = ""
+    """the instruction after each question (empty: the policy's own, e.g. its r3lab.json prompt)"""
+    overwrite: bool = False
+    """replace a run already in `out` (its OWN files); else such a folder is refused"""
     # five more rollouts per question (three where it has no target boxes), r3lab.evaluation.necessity.bench_necessity
-    necessity: bool = False  # tool necessity (up to five more rollouts per question): accuracy with crops disabled /
-    # swapped (blank, coarse; random box, ground-truth box where the benchmark has target boxes), tool_gain,
-    # tool_harm, crop rates, zooming_gap in every category's row
+    necessity: bool = False
+    """tool necessity (up to five more rollouts per question): accuracy with crops disabled / swapped (blank, coarse;
+    random box, ground-truth box where the benchmark has target boxes), tool_gain, tool_harm, crop rates, zooming_gap
+    in every category's row"""
     # five more settings per question (r3lab.audit.bench_audit.bench_audit)
-    audit: bool = False  # the 2026 audit (format-only, dummy crop, result-only, no crops greedy and by a majority
-    # of k, the tool-only solved set, attention vs box, cost per correct answer) in every category's row
+    audit: bool = False
+    """the 2026 audit (format-only, dummy crop, result-only, no crops greedy and by a majority of k, the tool-only
+    solved set, attention vs box, cost per correct answer) in every category's row"""
 
     def __post_init__(self):
         read_nested(self)
@@ -251,123 +262,6 @@ def _run(policy, name, cfg, samples, rcfg, out, progress, keep_images, scripts, 
     return res
 
 
-def item_record(name: str, sample, traj: Trajectory) -> dict:
-    """One scored item: the benchmark's score, the crop behaviour, IoU of the crops with the targets."""
-    prov = sample.provenance
-    response = traj.model_text()
-    rec = {
-        "id": sample.sample_id,
-        "index": prov.get("index"),
-        "category": prov.get("category", ""),
-        "answer": prov["answer"],
-        **score_item(name, response, prov, sample.regions),
-    }
-    crops = crop_boxes_orig(traj)
-    rec.update(
-        crops=len(crops),
-        calls=len(traj.events),
-        refused=sum(not e.ok for e in traj.events),
-        crop_iou=best_overlap_iou(crops, sample.regions) if sample.regions and crops else None,
-        tokens=sum(len(p.ids or []) for p in traj.pieces if p.kind == MODEL),
-        stop=traj.meta.get("stop"),
-        response=response,
-    )
-    for k in ("cycle_category", "l2_category"):
-        if k in prov:
-            rec[k] = prov[k]
-    rec["provenance"] = prov
-    return rec
-
-
-def crop_boxes_orig(traj: Trajectory) -> list[tuple]:
-    """The executed crops' boxes in original pixels, half-open (the pixels actually cut)."""
-    out = []
-    for p in traj.crops:
-        if p.info.box_orig is not None:
-            x1, y1, x2, y2 = p.info.box_orig
-            out.append((x1, y1, x2 + 1, y2 + 1))
-    return out
-
-
-def summarize_bench(name: str, items: Sequence[dict]) -> tuple[dict, dict]:
-    """Rows per category (and "all") and the headline numbers the benchmark reports."""
-    groups: dict[str, list] = defaultdict(list)
-    for it in items:
-        groups[_group(name, it)].append(it)
-    rows = {g: _row(groups[g]) for g in sorted(groups)}
-    rows["all"] = _row(items)
-    headline = {"accuracy": rows["all"]["accuracy"]}
-    if name.startswith("hrbench"):
-        cyc = cycle_accuracy(items)
-        headline = {
-            "accuracy (cycle-averaged)": cyc.pop("all"),
-            **{f"{k} (cycle-averaged)": v for k, v in cyc.items()},
-            "accuracy (per item)": rows["all"]["accuracy"],
-        }
-    if name == "treebench":
-        headline["mIoU"] = mean(it["box_iou"] for it in items)
-    if any(it["crop_iou"] is not None for it in items):
-        headline["crop IoU"] = rows["all"]["crop_iou"]
-    return rows, headline
-
-
-def _group(name: str, it: dict) -> str:
-    cat = str(it.get("category", "")) or "?"
-    return cat.split("/")[0] if name in ("treebench", "mme-realworld", "mme-realworld-lite") else cat
-
-
-def _row(items: Sequence[dict]) -> dict:
-    calls = sum(it["calls"] for it in items)
-    with_crop = [it["hit"] for it in items if it["crops"]]
-    return {
-        "n": len(items),
-        "accuracy": mean(it["hit"] for it in items),
-        "crop_rate": mean(bool(it["crops"]) for it in items),
-        "crops": mean(it["crops"] for it in items),
-        "invalid_crop_rate": sum(it["refused"] for it in items) / calls if calls else 0.0,
-        "crop_iou": mean(it["crop_iou"] for it in items),
-        "accuracy_crop": mean(with_crop),
-        "accuracy_no_crop": mean(it["hit"] for it in items if not it["crops"]),
-        "answered": mean(it["answered"] for it in items),
-    }
-
-
-def load_bench_run(folder: str | Path, images: bool = True) -> tuple[list[dict], list[Trajectory]]:
-    """A run folder's items and trajectories; with `images`, each main image is read again from the
-    benchmark copy its provenance names (crops come from `crops/`)."""
-    folder = Path(folder)
-    path = folder / "items.jsonl"
-    if not path.is_file():
-        raise FileNotFoundError(f"{folder} holds no items.jsonl: is it the --out folder of `r3lab bench`?")
-    if not _finished(folder):
-        warnings.warn(
-            f"{folder} holds a partial run (interrupted, or still running: its results.json is missing or "
-            'says "complete": false); what follows covers its finished items only',
-            stacklevel=2,
-        )
-    items, trajs = [], []
-    for n, line in enumerate(read_text(path).splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-            traj = Trajectory.from_dict(rec.pop("trajectory"), base=folder)
-        except (ValueError, KeyError, TypeError) as e:
-            raise ValueError(f"{path}: line {n} is not an item record ({e})") from None
-        if images:
-            traj.main.image = item_image(rec["provenance"])
-        items.append(rec)
-        trajs.append(traj)
-    return items, trajs
-
-
-def _finished(folder: Path) -> bool:
-    try:
-        return json.loads((folder / "results.json").read_text()).get("complete", True) is not False
-    except (OSError, ValueError, AttributeError):
-        return False
-
-
 def _with_view(policy, cfg: BenchConfig):
     """The policy with the run's pixel budgets and instruction (the caller's policy is left as it was)."""
     if not (cfg.max_pixels or cfg.crop_max_pixels or cfg.instruction):
@@ -392,32 +286,12 @@ def _fresh(out: Path) -> None:
         remove_entry(out / name)  # a linked crops/ is unlinked, never emptied
 
 
-def _write_item(out: Path, rec: dict, traj: Trajectory) -> None:
-    d = traj.to_dict("none")
-    for k, p in enumerate(traj.pieces):
-        if p.kind == IMAGE:  # an image's ids are its grid's pad tokens, rebuilt by tokenize: not worth the bytes
-            d["pieces"][k]["ids"] = None
-        if p.kind == IMAGE and p.info.role == "crop" and p.image is not None:
-            rel = f"crops/{file_stem(rec['id'])}_{k}.png"
-            (out / "crops").mkdir(exist_ok=True)
-            p.image.save(out / rel)
-            d["pieces"][k]["image"] = rel
-    with open(out / "items.jsonl", "a") as f:
-        f.write(json.dumps({**rec, "trajectory": d}, default=_plain) + "\n")
-
-
 def _clean(v):
     if isinstance(v, dict):
         return {k: _clean(x) for k, x in v.items()}
     if isinstance(v, (list, tuple)):
         return [_clean(x) for x in v]
     return None if isinstance(v, float) and math.isnan(v) else v
-
-
-def _plain(v):
-    if isinstance(v, tuple):
-        return list(v)
-    return float(v) if hasattr(v, "__float__") else str(v)
 
 
 def _fmt(v) -> str:

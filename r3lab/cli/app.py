@@ -68,8 +68,8 @@ COMMANDS = [
     (
         ("report", "sweep"),
         "r3lab.cli.report_sweep",
-        "a sweep folder as sweep.html (each point's metrics with "
-        "seed-aware intervals, paired comparisons with the baseline, plots, every run's status), sweep.csv and runs.csv",
+        "a sweep folder as sweep.html (each point's metrics with seed-aware intervals, paired comparisons with the "
+        "baseline, plots, every run's status), sweep.csv and runs.csv",
     ),
     (("dashboard",), "r3lab.cli.dashboard", "crop-behaviour dashboard of a training log or a run; flags crop collapse"),
     (("recipe",), "r3lab.cli.recipe", "the miniature replication: train from scratch and build the table"),
@@ -98,10 +98,29 @@ COMMANDS = [
 ]
 
 
+MAX_MESSAGE = 2000  # characters of one `error:` line: a message that quotes a whole value is cut to its ends
+
+
+def cut(message: str, limit: int = MAX_MESSAGE) -> str:
+    """`message` if short, else its head and tail around the count of what was left out: argparse quotes a refused
+    value whole (`invalid int value: '...'`), and a message is one line a person reads, never a copy of the input."""
+    if len(message) <= limit:
+        return message
+    head, tail = message[: limit * 2 // 3], message[-(limit // 4) :]
+    return f"{head} ... ({len(message) - len(head) - len(tail):,} characters left out) ... {tail}"
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse's parser, its usage errors cut short (`cut`); its subcommands' parsers are of this class too."""
+
+    def error(self, message):
+        super().error(cut(message))
+
+
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     """The parser; with `argv`, only the command it names gets its arguments (the rest stay unimported)."""
     chosen = command_of(argv) if argv is not None else None
-    parser = argparse.ArgumentParser(prog="r3lab", description="r3lab: a toolkit for models that look again")
+    parser = Parser(prog="r3lab", description="r3lab: a toolkit for models that look again")
     parser.add_argument("--debug", action="store_true", help="show the traceback of an error (also R3LAB_DEBUG=1)")
     groups: dict[tuple, argparse._SubParsersAction] = {(): parser.add_subparsers(dest="cmd0", required=True)}
     for words, module, help_ in COMMANDS:
@@ -148,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     except USER_ERRORS as e:
         if debug:
             traceback.print_exc()
-        msg = " ".join(str(e).split()) or type(e).__name__  # one line, whatever the message held,
+        msg = " ".join(cut(str(e)).split()) or type(e).__name__  # one line of bounded length, whatever it held,
         msg = "".join(c if c.isprintable() else f"\\u{ord(c):04x}" for c in msg)  # and no terminal control
         print(f"error: {msg}" + ("" if debug else "  (--debug shows the traceback)"), file=sys.stderr)
         return 2

@@ -3,8 +3,7 @@ field of a nested settings object (prefixed where a config holds two, e.g. the r
 
 Types come from the annotations; help from the field's `metadata["help"]`, else its attribute docstring (the string
 right below the field, which IDEs and the API pages show too; `field_help`); a field may name its own parser in its
-metadata (`resume`: true / false / auto). Classes not yet given docstrings keep their trailing `# comment` as help
-until `tools/field_docs.py` rewrites them (the last pass of the 2026-12 seams issue).
+metadata (`resume`: true / false / auto). Comments are never read: `tests/cli/test_args.py` holds every flag to help.
 """
 
 from __future__ import annotations
@@ -13,18 +12,18 @@ import argparse
 import ast
 import dataclasses
 import inspect
-import re
 import textwrap
 import types
 import typing
+
+from ..core.settings import short
 
 DTYPES = ("", "float32", "bfloat16", "float16")  # what --dtype may load or write weights as ("": as saved)
 
 
 def field_help(cls) -> dict[str, str]:
     """Each field's help: its attribute docstring (a string statement right below the field), read with `ast`; a
-    base class's for the fields it declares (a subclass's own wins). Fields without one fall back to their trailing
-    `# comment` (with the deeper-indented comment lines below it) until every config has docstrings."""
+    base class's for the fields it declares (a subclass's own wins)."""
     out = {}
     for klass in reversed([k for k in getattr(cls, "__mro__", (cls,)) if dataclasses.is_dataclass(k)]):
         try:
@@ -32,7 +31,7 @@ def field_help(cls) -> dict[str, str]:
         except (OSError, TypeError):
             continue
         body = next(n for n in ast.parse(source).body if isinstance(n, ast.ClassDef)).body
-        own = _comment_help(source)
+        own = {}
         for stmt, nxt in zip(body, body[1:] + [None]):
             if (
                 isinstance(stmt, ast.AnnAssign)
@@ -46,22 +45,6 @@ def field_help(cls) -> dict[str, str]:
     return out
 
 
-def _comment_help(source: str) -> dict[str, str]:
-    """The legacy help: a field's trailing `# comment`, joined with the comment lines right below it indented deeper
-    than the field (removed once `tools/field_docs.py` has given every config docstrings)."""
-    pat, more, out = re.compile(r"^(\s+)(\w+)\s*:[^#\n]*#\s*(.+)$"), re.compile(r"^(\s+)#\s*(.+)$"), {}
-    lines = source.splitlines()
-    for i, m in enumerate(map(pat.match, lines)):
-        if m:
-            text = [m.group(3).strip()]
-            for c in map(more.match, lines[i + 1 :]):  # a comment at the field's own indentation is the next field's
-                if not c or len(c.group(1)) <= len(m.group(1)):
-                    break
-                text.append(c.group(2).strip())
-            out[m.group(2)] = " ".join(text)
-    return out
-
-
 def add_dataclass_arguments(
     parser: argparse.ArgumentParser, cls, prefix: str = "", defaults=None, skip: tuple = (), given_only: bool = False
 ) -> None:
@@ -72,7 +55,7 @@ def add_dataclass_arguments(
     prefixed by the field's `flags` (the recipe's `--train-max-crops` / `--eval-max-crops`), with the defaults
     of the object the field holds by default."""
     hints = typing.get_type_hints(cls)
-    comments = field_help(cls)
+    helps = field_help(cls)
     for f in dataclasses.fields(cls):
         if not f.init or f.name in skip:
             continue
@@ -87,7 +70,7 @@ def add_dataclass_arguments(
         dest = prefix.replace("-", "_") + f.name
         base = _base_type(tp)
         # argparse %-formats help strings: a literal "%" in a comment ("% of box centres") must be doubled
-        help_ = ((f.metadata.get("help") or comments.get(f.name, "")) + f" (default: {default!r})").replace("%", "%%")
+        help_ = ((f.metadata.get("help") or helps.get(f.name, "")) + f" (default: {default!r})").replace("%", "%%")
         default = argparse.SUPPRESS if given_only else default
         if "type" in f.metadata:  # the field names its own parser (e.g. resume: true / false / auto)
             parser.add_argument(
@@ -143,7 +126,7 @@ def parse_bool(s: str) -> bool:
         return True
     if v in ("0", "false", "no", "off"):
         return False
-    raise argparse.ArgumentTypeError(f"expected true/false, got {s!r}")
+    raise argparse.ArgumentTypeError(f"expected true/false, got {short(s)}")
 
 
 def parse_json(s: str):

@@ -6,6 +6,7 @@ import argparse
 from dataclasses import asdict
 
 from ..core.regions import ViewConfig
+from ..core.settings import short
 from ..data.dataset import check_destination, claim_destination, save_dataset
 from ..data.filters import FilterConfig, filter_samples
 from ..data.tasks import ALL_FAMILIES, FAMILIES, TaskConfig
@@ -55,7 +56,7 @@ def _seed(s: str) -> int:
     n = int(s)
     if not 0 <= n <= 2**32 - 1:  # as every config's seed (core.settings.SEED)
         raise argparse.ArgumentTypeError(
-            f"expected an integer in [0, 4294967295] (a seed is a 32-bit number), got {s[:40]}"
+            f"expected an integer in [0, 4294967295] (a seed is a 32-bit number), got {short(n)}"
         )
     return n
 
@@ -63,11 +64,11 @@ def _seed(s: str) -> int:
 def _positive(s: str) -> int:
     n = int(s)
     if n < 1:
-        raise argparse.ArgumentTypeError(f"expected at least 1 sample, got {s}")
+        raise argparse.ArgumentTypeError(f"expected at least 1 sample, got {short(n)}")
     if n > MAX_SAMPLES:
         raise argparse.ArgumentTypeError(
             f"expected at most {MAX_SAMPLES:,} samples per build (all are held in "
-            f"memory until saved), got {s}: build several datasets instead"
+            f"memory until saved), got {short(n)}: build several datasets instead"
         )
     return n
 

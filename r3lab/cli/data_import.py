@@ -64,7 +64,8 @@ def target_view(policy: str):
 
 def run(args) -> int:
     from ..data.dataset import check_destination, save_dataset
-    from ..data.formats import import_grounded_vqa, import_rl, import_sft
+    from ..data.formats import import_rl, import_sft
+    from ..data.grounded_vqa import import_grounded_vqa
     from ..data.vlir import regions_from_calls, retarget
 
     check_destination(args.out, args.overwrite)  # before any work

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..core.settings import short
 from ..evaluation.evaluation import EvalConfig
 from ..explain.record import METHODS, WhyConfig
 from ..explain.runs import explain_samples
@@ -30,7 +31,7 @@ def run(args) -> int:
     if not args.out:
         raise ValueError("no output folder: pass --out DIR (records.jsonl, faithfulness.json and report.html go there)")
     if args.n < 1:
-        raise ValueError(f"--n {args.n}: explain at least one sample")
+        raise ValueError(f"--n {short(args.n)}: explain at least one sample")
     cfg = dataclass_from_args(WhyConfig, args)  # bad methods / targets fail before the model loads
     if not cfg.methods:  # a report holding only the random baseline would explain nothing
         raise ValueError(f"--methods is empty: name at least one of {','.join(METHODS)}, or leave the flag out for all")

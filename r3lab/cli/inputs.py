@@ -7,6 +7,7 @@ from pathlib import Path
 import torch
 
 from ..core.crop_calls import CallStyle
+from ..core.settings import short
 from ..data.call_styles import restyle
 from ..data.dataset import load_samples as load_dataset_samples
 from ..data.dataset import refuse_foreign
@@ -54,7 +55,7 @@ def check_attn(name: str) -> None:
     known = sorted({"eager", *ALL_ATTENTION_FUNCTIONS.valid_keys()} - {"paged|eager"})
     if name not in known:
         raise ValueError(
-            f"--attn {name!r} is not an attention implementation transformers knows: choose one of "
+            f"--attn {short(name)} is not an attention implementation transformers knows: choose one of "
             f"{', '.join(known)} (or leave it out for the model's own)"
         )
 
@@ -88,7 +89,9 @@ def parse_calls(text: str) -> CallStyle:
     try:
         return CallStyle(coords, grammar or "json")
     except ValueError as e:
-        raise ValueError(f"--calls {text!r}: {e} (write COORDS-GRAMMAR, e.g. absolute-json or relative-tool)") from None
+        raise ValueError(
+            f"--calls {short(text)}: {e} (write COORDS-GRAMMAR, e.g. absolute-json or relative-tool)"
+        ) from None
 
 
 def load_start_policy(path: str, dtype: str = "", attn: str = "", calls: str = "", bits: int = 0) -> Policy:
@@ -161,7 +164,9 @@ def check_necessity_arguments(args) -> None:
     """The necessity flags agree, before any model is loaded."""
     every, n = getattr(args, "necessity_every", 0), getattr(args, "necessity_n", 0)
     if every < 0 or n < 0:
-        raise ValueError(f"--necessity-every {every} / --necessity-n {n}: give 0 (off / all) or a positive number")
+        raise ValueError(
+            f"--necessity-every {short(every)} / --necessity-n {short(n)}: give 0 (off / all) or a positive number"
+        )
     if every:
         if not args.necessity_data:
             raise ValueError("--necessity-every needs --necessity-data: a held-out dataset folder or samples.jsonl")

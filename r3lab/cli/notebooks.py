@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from ..core.settings import short
 from ..course.runner import KERNEL, PROFILES, ParameterError, parse_value, run_series
 
 
@@ -28,11 +29,13 @@ def add_arguments(parser) -> None:
         metavar=("NAME", "VALUE"),
         help="a string parameter taken verbatim",
     )
-    parser.add_argument("--profile", choices=sorted(PROFILES), default="default")
+    parser.add_argument(
+        "--profile", choices=sorted(PROFILES), default="default", help="smoke: each lesson at its own small sizes"
+    )
     parser.add_argument("--out", default="runs/latest", help="output folder (executed notebooks, figures, index.html)")
     parser.add_argument("--timeout", type=int, default=900, help="per-cell timeout in seconds")
-    parser.add_argument("--kernel", default=KERNEL)
-    parser.add_argument("--stop-on-failure", action="store_true")
+    parser.add_argument("--kernel", default=KERNEL, help="the Jupyter kernel that runs them (registered if missing)")
+    parser.add_argument("--stop-on-failure", action="store_true", help="stop at the first notebook that fails")
     parser.add_argument(
         "--solutions",
         action="store_true",
@@ -53,7 +56,7 @@ def run(args) -> int:
     given = [k for k, _ in [*args.parameter, *args.raw]]
     if twice := sorted({k for k in given if given.count(k) > 1}):
         raise ValueError(
-            f"parameter{'s' if len(twice) > 1 else ''} {', '.join(map(repr, twice))} given more than "
+            f"parameter{'s' if len(twice) > 1 else ''} {', '.join(map(short, twice))} given more than "
             "once (-p / --raw): give each once"
         )
     params = {k: parse_value(v) for k, v in args.parameter}

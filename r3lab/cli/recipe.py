@@ -12,6 +12,7 @@ Everything reaches `RecipeConfig.from_settings`, as stored recipes do.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 
 from ..core.config_file import parse_value, read_config
@@ -164,6 +165,10 @@ def settings_from_args(args) -> dict:
             settings[k] = v
         elif k.startswith(ALIAS):
             settings[k[len(ALIAS) :]] = v
+    fields = {f.name for f in dataclasses.fields(RecipeConfig)}
+    for k, v in args.set:  # a plain name no flag reads (a typo, format 1's, a curriculum stage): RecipeConfig judges it
+        if "." not in k and (k not in fields or k in CURRICULUM):
+            settings[k] = v
     return settings
 
 

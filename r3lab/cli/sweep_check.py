@@ -10,9 +10,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..core.settings import short
 from ..sweep.folder import steps_of
 from ..sweep.spec import TRAINING, Run, SweepSpec, close_matches
-from .app import build_parser
+from .app import build_parser, cut
 
 KNOWN_EVAL = (
     "n",
@@ -40,7 +41,7 @@ def command_parser(words: list[str]) -> argparse.ArgumentParser:
         parser = action.choices[w]
 
     def refuse(message):
-        raise _Refused(message)
+        raise _Refused(cut(message))
 
     parser.error = refuse
     parser.allow_abbrev = False  # a spec names settings whole: an abbreviation would be another run identity
@@ -73,7 +74,7 @@ def _check_step(spec: SweepSpec, step: dict, where: str) -> None:
         bad = next((x for x in extra if x.startswith("-")), extra[0])
         name = bad.lstrip("-")
         raise ValueError(
-            f"{where}: {what}: `r3lab {' '.join(words)}` has no setting {name!r}"
+            f"{where}: {what}: `r3lab {' '.join(words)}` has no setting {short(name)}"
             f"{close_matches(name, [f.lstrip('-') for f in flags])}"
         )
     try:
@@ -143,14 +144,14 @@ def _facts(spec: SweepSpec) -> dict:
         fam, _, name = m.rpartition(".")
         if fam and fam != "all" and fam not in fams:
             raise ValueError(
-                f"sweep spec: metric {m!r}: the held-out data {data} has no family {fam!r}"
+                f"sweep spec: metric {short(m)}: the held-out data {data} has no family {short(fam)}"
                 f"{close_matches(fam, fams)}; its families: {', '.join(fams)}"
             )
         if name not in KNOWN_EVAL and not name.startswith(
             ("acc_", "tool_", "pass_at", "zooming", "attn_", "box_", "crop_rate_", "also_", "chance")
         ):
             raise ValueError(
-                f"sweep spec: metric {m!r}: `r3lab eval` reports no {name!r}"
+                f"sweep spec: metric {short(m)}: `r3lab eval` reports no {short(name)}"
                 f"{close_matches(name, KNOWN_EVAL)}; its numbers: {', '.join(KNOWN_EVAL)}"
             )
     return {

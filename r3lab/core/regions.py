@@ -27,12 +27,18 @@ MAX_PIXELS = 1 << 26  # 67 M pixels: five times Qwen's largest budget (16384 x 2
 class ViewConfig:
     """Pixel budgets of the main image and of crops, and the crop-call validation limits."""
 
-    min_pixels: int = 56 * 56  # main image: smart-resize lower bound (pixels)
-    max_pixels: int = 112 * 112  # main image: upper bound; 112x112 = 16 visual tokens at factor 28
-    crop_min_pixels: int = 56 * 56  # crops: lower bound (tiny crops are up-sampled to at least this)
-    crop_max_pixels: int = 140 * 140  # crops: upper bound (a 100-130 px landmark's 11-px mark becomes >= 10.6 px)
-    factor: int = 28  # patch_size * merge_size of the vision tower; set by the policy
-    max_aspect: float = 20.0  # boxes thinner than 1:max_aspect are refused ("absurdly thin")
+    min_pixels: int = 56 * 56
+    """main image: smart-resize lower bound (pixels)"""
+    max_pixels: int = 112 * 112
+    """main image: upper bound; 112x112 = 16 visual tokens at factor 28"""
+    crop_min_pixels: int = 56 * 56
+    """crops: lower bound (tiny crops are up-sampled to at least this)"""
+    crop_max_pixels: int = 140 * 140
+    """crops: upper bound (a 100-130 px landmark's 11-px mark becomes >= 10.6 px)"""
+    factor: int = 28
+    """patch_size * merge_size of the vision tower; set by the policy"""
+    max_aspect: float = 20.0
+    """boxes thinner than 1:max_aspect are refused ("absurdly thin")"""
 
     def __post_init__(self):  # a bad budget would fail deep inside smart-resize, or silently make empty crops
         for lo, hi in (("min_pixels", "max_pixels"), ("crop_min_pixels", "crop_max_pixels")):

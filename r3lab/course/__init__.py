@@ -23,6 +23,7 @@ __getattr__, __dir__, __all__ = lazy(
             "require",
         ],
         ".runner": ["ParameterError", "find_notebooks", "check_parameters", "run_notebook", "run_series"],
+        ".claims": ["at_defaults"],
         ".site": ["build_site"],
         ".exercises": ["Exercise", "check"],
         ".quizzes": ["quiz", "answer"],

@@ -14,12 +14,18 @@ import re
 MARK = "# r3lab set-up"  # the cell's first line: how the cell is found again
 SETUP_CELL = f"""{MARK}: on Colab this clones r3lab and installs r3lab[course] (once a session, no restart);
 # wherever r3lab is installed already (a clone's kernel, Binder, pip) it does nothing.
-import importlib.util, os, subprocess, sys
+import importlib.util
+import os
+import subprocess
+import sys
+
 if importlib.util.find_spec("r3lab") is None:
     REPO, HOME = os.environ.get("R3LAB_REPO", "https://github.com/r3lab/r3lab"), os.environ.get("R3LAB_HOME", "r3lab")
     if "google.colab" not in sys.modules and "R3LAB_REPO" not in os.environ:
-        raise ModuleNotFoundError("r3lab is not installed in this kernel: pip install 'r3lab[course]', or pick the "
-                                  "kernel 'r3lab (Python 3)' that `make setup` registers")
+        raise ModuleNotFoundError(
+            "r3lab is not installed in this kernel: pip install 'r3lab[course]', or pick the "
+            "kernel 'r3lab (Python 3)' that `make setup` registers"
+        )
     HOME = os.path.abspath(os.path.join("/content" if "google.colab" in sys.modules else ".", HOME))
     if not os.path.isdir(os.path.join(HOME, "r3lab")):
         subprocess.run(["git", "clone", "--quiet", "--depth", "1", REPO, HOME], check=True)

@@ -140,6 +140,21 @@ def landmark_blocks(records: Sequence, block: int) -> float:
     return float(np.mean(counts)) if counts else float("nan")
 
 
+def miss_cells(record, method: str, target: str = "box") -> float:
+    """How far `method`'s hottest cell (first of ties) lies from the named landmark, in cells (0: on it)."""
+    m = np.asarray(record.map(method, target), dtype=float)
+    row, col = divmod(int(m.reshape(-1).argmax()), m.shape[1])
+    x, y = (col + 0.5) * record.cell, (row + 0.5) * record.cell  # the cell's centre, as the pointing game reads it
+    x1, y1, x2, y2 = record.landmark
+    return float(np.hypot(max(x1 - x, 0.0, x - x2), max(y1 - y, 0.0, y - y2)) / record.cell)
+
+
+def clearest_miss(records: Sequence, method: str, target: str = "box"):
+    """Of crops where `method` misses the landmark, the one whose hottest cell lies farthest from it: the miss a
+    figure shows best (a cell just past the edge looks like a hit)."""
+    return max(records, key=lambda r: miss_cells(r, method, target))
+
+
 def _acc(rows: dict, row: str, fam: str) -> tuple[float, float, float]:
     r = rows[row][fam]
     return r["accuracy"], r.get("accuracy_lo", r["accuracy"]), r.get("accuracy_hi", r["accuracy"])

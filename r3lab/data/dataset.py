@@ -18,17 +18,8 @@ from typing import Iterable
 from tqdm.auto import tqdm
 
 from ..core.env import progress_disabled
-from ..core.files import (
-    FolderLock,
-    check_out_dir,
-    check_unique,
-    file_stem,
-    given_path,
-    inside,
-    json_lines,
-    replace_entries,
-    temp_dir,
-)
+from ..core.files import FolderLock, check_out_dir, file_stem, given_path, inside, replace_entries, temp_dir
+from ..core.records import check_unique, json_lines
 from ..core.regions import Frame, ViewConfig, check_box, check_size, smart_resize
 from ..core.settings import short
 from ..core.trajectory import IMAGE, Piece, crop_piece

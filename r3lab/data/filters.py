@@ -29,9 +29,12 @@ EVIDENCE = {"yes": ["same", "yes"], "no": ["different", "not", "no"]}  # conclus
 class FilterConfig:
     """Thresholds of the VLIR quality filters (the paper's, made concrete against ground truth)."""
 
-    max_iou: float = 0.5  # two crops of one sample overlapping more than this are redundant
-    max_area: float = 0.5  # a crop covering more than this fraction of the image is not a closer look
-    require_conclusion: bool = True  # the reasoning after the last crop must state the answer
+    max_iou: float = 0.5
+    """two crops of one sample overlapping more than this are redundant"""
+    max_area: float = 0.5
+    """a crop covering more than this fraction of the image is not a closer look"""
+    require_conclusion: bool = True
+    """the reasoning after the last crop must state the answer"""
 
     def __post_init__(self):
         check_ranges(self, floats=dict(max_iou=(0.0, 1.0), max_area=(0.0, 1.0)), open_low=("max_area",))

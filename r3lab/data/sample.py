@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Callable
 
 from PIL import Image
 
-from ..core.prompt import IM_END, TOOL_TURN, check_plain_text
+from ..core.prompt import IM_END, MAX_TEXT_CHARS, TOOL_TURN, check_plain_text
 from ..core.regions import Box, ViewConfig, check_box
 from ..core.settings import short
 from ..core.trajectory import ENV, IMAGE, MODEL, Piece, Trajectory, crop_piece
@@ -56,6 +56,9 @@ def check_image(path: str | Path) -> tuple[int, int]:
         ) from None
 
 
+MAX_ANSWERS = 1_000  # accepted answers of one question (VQA lists 10); more is a broken file
+
+
 @dataclass
 class Sample:
     image: Image.Image | str | Callable[[], Image.Image]  # the original image, its path, or a renderer (lazy)
@@ -91,6 +94,11 @@ class Sample:
                 f'(e.g. ["yes"]), got {short(self.answers)}'
             )
         self.answers = list(self.answers)
+        if len(self.answers) > MAX_ANSWERS or any(len(a) > MAX_TEXT_CHARS for a in self.answers):
+            raise ValueError(
+                f"{name}: answers hold {len(self.answers):,} texts of up to {max(map(len, self.answers)):,} "
+                f"characters; a sample takes at most {MAX_ANSWERS} of {MAX_TEXT_CHARS:,} each: is the file broken?"
+            )
         if size is None and isinstance(self.image, Image.Image):
             size = self.image.size
         for kind, boxes in (("region", self.regions), ("detail", self.details)):

@@ -73,17 +73,21 @@ QUESTIONS = {
 class TaskConfig:
     """Task families' difficulty knobs."""
 
-    # what read_one asks about the detail: "pattern" (a grating at equal mean grey: the zoom is necessary),
-    # "colour" (an 11-px colour mark: its tint survives the coarse view), "shape" (5-px shapes)
     read_kinds: tuple = ("pattern",)
-    compare_kind: str = "pattern"  # what compare_two compares: "pattern" or "colour"
-    # what control asks about a large landmark, all visible at the coarse view: "side" (which half of the image
-    # it is in: left / right / top / bottom), "colour" (named by its shape), "shape" (named by its colour); colour
-    # and shape need a binding the grounding stage does not teach and stay near chance (research/FINDINGS.md)
+    """what read_one asks about the detail: "pattern" (a grating at equal mean grey: the zoom is necessary),
+    "colour" (an 11-px colour mark: its tint survives the coarse view), "shape" (5-px shapes)"""
+    compare_kind: str = "pattern"
+    """what compare_two compares: "pattern" or "colour" """
     control_kinds: tuple = ("side",)
-    side_margin: float = 0.1  # side questions: the landmark's centre is at least this share of the side off the middle
-    count_max: int = 4  # count answers are 1..count_max (at most 9)
-    distractor_details: bool = True  # other landmarks carry details of the same kind (else plain)
+    """what control asks about a large landmark, all visible at the coarse view: "side" (which half of the image
+    it is in: left / right / top / bottom), "colour" (named by its shape), "shape" (named by its colour); colour
+    and shape need a binding the grounding stage does not teach and stay near chance (research/FINDINGS.md)"""
+    side_margin: float = 0.1
+    """side questions: the landmark's centre is at least this share of the side off the middle"""
+    count_max: int = 4
+    """count answers are 1..count_max (at most 9)"""
+    distractor_details: bool = True
+    """other landmarks carry details of the same kind (else plain)"""
 
     def __post_init__(self):
         for f in ("read_kinds", "control_kinds"):

@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 from ..core.crop_calls import CallStyle, find_crop_calls, format_crop_call
 from ..core.env import progress_disabled
 from ..core.regions import Frame, ViewConfig
+from ..core.settings import short
 from ..core.trajectory import IMAGE, MODEL, ImageInfo, Piece
 from .sample import Sample, read_image
 from .tasks import ALL_FAMILIES, FAMILIES, Task, TaskConfig, make_task
@@ -149,7 +150,7 @@ def build_samples(
     families = list(families)
     bad = [f for f in families if f not in ALL_FAMILIES]
     if bad or not families:
-        raise ValueError(f"unknown task families {bad or families}; choose from {list(ALL_FAMILIES)}")
+        raise ValueError(f"unknown task families {short(bad or families)}; choose from {list(ALL_FAMILIES)}")
     world, tasks, view = world or WorldConfig(), tasks or TaskConfig(), view or ViewConfig()
     order = (
         [(fam, j) for i in range(n) for fam, j in [(families[i % len(families)], i // len(families))]]

@@ -49,39 +49,67 @@ CLUTTER = [(205, 200, 190), (190, 188, 182), (215, 210, 200), (175, 172, 168)]  
 class WorldConfig:
     """Geometry and appearance of the synthetic world (original pixels)."""
 
-    canvas_sizes: tuple = ((672, 672),)  # (w, h) choices; 672 -> 112 is scale 1/6
-    background: tuple = (242, 240, 234)  # canvas colour (light)
-    noise: int = 4  # background noise amplitude in grey levels
-    noise_block: int = 4  # noise is constant over blocks of this side (keeps PNGs small)
-    clutter: int = 6  # muted strokes per image, kept away from the landmarks
-    n_objects_min: int = 2  # landmarks per image (compare_two uses at least 2)
+    canvas_sizes: tuple = ((672, 672),)
+    """(w, h) choices; 672 -> 112 is scale 1/6"""
+    background: tuple = (242, 240, 234)
+    """canvas colour (light)"""
+    noise: int = 4
+    """background noise amplitude in grey levels"""
+    noise_block: int = 4
+    """noise is constant over blocks of this side (keeps PNGs small)"""
+    clutter: int = 6
+    """muted strokes per image, kept away from the landmarks"""
+    n_objects_min: int = 2
+    """landmarks per image (compare_two uses at least 2): the fewest"""
     n_objects_max: int = 3
-    object_min: int = 100  # landmark side range in pixels (100-130 -> 17-22 px in a 112 view: localisable)
+    """landmarks per image: the most"""
+    object_min: int = 100
+    """landmark side range in pixels (100-130 -> 17-22 px in a 112 view: localisable): the smallest"""
     object_max: int = 130
-    object_gap: int = 24  # minimum free space between landmarks and to the border
-    object_shapes: tuple = ("circle", "square", "triangle", "diamond")  # landmark shapes
+    """landmark side range in pixels: the largest"""
+    object_gap: int = 24
+    """minimum free space between landmarks and to the border"""
+    object_shapes: tuple = ("circle", "square", "triangle", "diamond")
+    """landmark shapes"""
     object_colours: tuple = ("red", "green", "blue", "yellow", "purple", "orange", "pink", "cyan", "brown")
-    patterns: tuple = PATTERNS  # the gratings a pattern detail shows (answers of the default families)
-    pattern_size: int = 18  # side of a pattern tile: a 3-px grey dot at the coarse view, ~20 px zoomed
-    pattern_period: int = 4  # grating period in pixels: far below the coarse view's resolution (12 px)
-    pattern_taper: int = 5  # pixels over which the grating fades to grey at the tile's edge
-    # (a Tukey window; size / 2: Hann)
-    pattern_contrast: int = 110  # grating amplitude around the tile's grey (128), in grey levels
-    pattern_phase: str = "random"  # "random": a random offset per tile; "fixed": centred (its 1-5 leaking grey
-    # levels are systematic: a coarse probe reads them)
-    mark_size: int = 11  # side of a colour mark: 1.8 px at the coarse view, >= 10.6 px zoomed
-    # (5 px stays under a patch)
-    mark_colours: tuple = ("red", "green", "blue", "yellow", "black", "white")  # detail colours (answers)
-    detail_shapes: tuple = ("square", "cross", "ring", "triangle")  # shapes of tiny shape details (answers)
-    shape_size: int = 5  # side of a tiny shape detail
-    dot_size: int = 3  # side of one dot of the count family
-    dot_gap: int = 2  # free pixels between dots
-    glyph_scale: int = 1  # glyph family: pixels per font pixel (1 -> a 3x5 px digit)
-    detail_jitter: int = 2  # how far (px) a detail may sit off the landmark's centre
-    min_contrast: float = 150.0  # minimum RGB distance between a detail and its landmark
-    region_margin: int = 2  # ground-truth region = landmark box grown by this many pixels
-    control_min: int = 100  # side range of the landmark a control question asks about (clear at coarse view)
+    """landmark colours"""
+    patterns: tuple = PATTERNS
+    """the gratings a pattern detail shows (answers of the default families)"""
+    pattern_size: int = 18
+    """side of a pattern tile: a 3-px grey dot at the coarse view, ~20 px zoomed"""
+    pattern_period: int = 4
+    """grating period in pixels: far below the coarse view's resolution (12 px)"""
+    pattern_taper: int = 5
+    """pixels over which the grating fades to grey at the tile's edge (a Tukey window; size / 2: Hann)"""
+    pattern_contrast: int = 110
+    """grating amplitude around the tile's grey (128), in grey levels"""
+    pattern_phase: str = "random"
+    """"random": a random offset per tile; "fixed": centred (its 1-5 leaking grey levels are systematic: a coarse probe
+    reads them)"""
+    mark_size: int = 11
+    """side of a colour mark: 1.8 px at the coarse view, >= 10.6 px zoomed (5 px stays under a patch)"""
+    mark_colours: tuple = ("red", "green", "blue", "yellow", "black", "white")
+    """detail colours (answers)"""
+    detail_shapes: tuple = ("square", "cross", "ring", "triangle")
+    """shapes of tiny shape details (answers)"""
+    shape_size: int = 5
+    """side of a tiny shape detail"""
+    dot_size: int = 3
+    """side of one dot of the count family"""
+    dot_gap: int = 2
+    """free pixels between dots"""
+    glyph_scale: int = 1
+    """glyph family: pixels per font pixel (1 -> a 3x5 px digit)"""
+    detail_jitter: int = 2
+    """how far (px) a detail may sit off the landmark's centre"""
+    min_contrast: float = 150.0
+    """minimum RGB distance between a detail and its landmark"""
+    region_margin: int = 2
+    """ground-truth region = landmark box grown by this many pixels"""
+    control_min: int = 100
+    """side range of the landmark a control question asks about (clear at coarse view): the smallest"""
     control_max: int = 130
+    """side range of the landmark a control question asks about: the largest"""
 
     def __post_init__(self):  # JSON / CLI give lists; keep tuples so the config stays hashable
         for f in fields(self):

@@ -12,6 +12,8 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Sequence
 
+from ..core.settings import short
+
 if TYPE_CHECKING:
     from ..core.trajectory import Trajectory
     from ..model.policy import Policy
@@ -69,7 +71,7 @@ def check_budget(
         for n, name in zip(lengths, names):
             if n + max_new_tokens > limit:
                 raise ValueError(
-                    f"sample {name!r}: its prompt is {n:,} tokens, and with max_new_tokens = "
+                    f"sample {short(name)}: its prompt is {n:,} tokens, and with max_new_tokens = "
                     f"{max_new_tokens:,} a rollout needs {n + max_new_tokens:,} positions, more than the "
                     f"{limit:,} the model has: shorten its question, or lower max_new_tokens"
                 )
@@ -87,7 +89,7 @@ def check_budget(
         if need > MEMORY_SHARE * free:
             name = names[a + chunk.index(longest)]
             raise ValueError(
-                f"sample {name!r}: its prompt is {longest:,} tokens; a prefill of {len(chunk)} prompts "
+                f"sample {short(name)}: its prompt is {longest:,} tokens; a prefill of {len(chunk)} prompts "
                 f"padded to it builds attention of about {need / 2**30:.1f} GiB, more than half of the "
                 f"{free / 2**30:.1f} GiB this machine has free: shorten that question (is the file "
                 "right?), or roll out fewer rows at once (batch_rows)"

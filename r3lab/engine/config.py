@@ -22,7 +22,7 @@ def parse_graphs(text: str) -> str | bool:
         return True
     if v in ("0", "false", "no", "off"):
         return False
-    raise argparse.ArgumentTypeError(f"expected auto, true or false, got {text!r}")
+    raise argparse.ArgumentTypeError(f"expected auto, true or false, got {short(text)}")
 
 
 @dataclass
@@ -36,21 +36,26 @@ class RolloutSettings:
     trained with: changing them changes no result, only its cost.
     """
 
-    max_crops: int = 2  # crop calls honoured per answer (0: the no-crop baseline); later valid calls get a note
-    max_new_tokens: int = 64  # model tokens per answer, all segments together
-    max_segment_tokens: int = 48  # model tokens per segment (between two images or notes)
-    temperature: float = 1.0  # sampling temperature (0: greedy, argmax)
-    top_p: float = 1.0  # nucleus sampling mass (1.0: off); log-probs are recorded before it
-    cache: str = "static"  # the engine's KV cache: "static" (buffers kept per model, written in place) or "dynamic"
-    # (grows every step); the same tokens and log-probs
+    max_crops: int = 2
+    """crop calls honoured per answer (0: the no-crop baseline); later valid calls get a note"""
+    max_new_tokens: int = 64
+    """model tokens per answer, all segments together"""
+    max_segment_tokens: int = 48
+    """model tokens per segment (between two images or notes)"""
+    temperature: float = 1.0
+    """sampling temperature (0: greedy, argmax)"""
+    top_p: float = 1.0
+    """nucleus sampling mass (1.0: off); log-probs are recorded before it"""
+    cache: str = "static"
+    """the engine's KV cache: "static" (buffers kept per model, written in place) or "dynamic" (grows every step); the
+    same tokens and log-probs"""
     cuda_graphs: str | bool = field(
         default="auto",
         metadata=dict(
             type=parse_graphs,
             metavar="{auto,true,false}",
-            help="replay each decode step as a CUDA graph over the static "
-            "cache (auto: on CUDA, and a capture that fails decodes eagerly, said in the rollout's stats; true: a failure "
-            "raises; false: never)",
+            help="replay each decode step as a CUDA graph over the static cache (auto: on CUDA, and a capture that "
+            "fails decodes eagerly, said in the rollout's stats; true: a failure raises; false: never)",
         ),
     )
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Callable, Sequence
 from ..core.crop_calls import CallStyle, Verdict, closed_call_since, find_crop_calls, format_crop_call, parse_crop_call
 from ..core.prompt import TOOL_TURN
 from ..core.regions import Box
+from ..core.settings import short
 from ..core.trajectory import ENV, MODEL, CropEvent, Piece, Trajectory
 from .cache import Feed
 from .config import RolloutConfig
@@ -159,8 +160,8 @@ class Episode:
             problem = str(e)
         if problem:
             raise ValueError(
-                f"crop_boxes returned {box!r} for crop {self.n_crops} of sample "
-                f"{self.traj.meta.get('sample_id')!r}: {problem}; return a box (x1, y1, x2, y2) "
+                f"crop_boxes returned {short(box)} for crop {self.n_crops} of sample "
+                f"{short(self.traj.meta.get('sample_id'))}: {problem}; return a box (x1, y1, x2, y2) "
                 f"inside the {self.traj.frame.input_w}x{self.traj.frame.input_h} model-input frame, "
                 "or None to keep the model's own"
             )

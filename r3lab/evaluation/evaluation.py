@@ -63,22 +63,30 @@ _FLAT = ("max_crops", "max_new_tokens", "max_segment_tokens", "temperature", "to
 class EvalConfig:
     """What `evaluate` generates and how it scores."""
 
-    data: str = ""  # dataset folder or samples.jsonl (CLI); notebooks pass samples directly
-    n: int = 0  # evaluate the first n samples (0 = all)
-    rollout: RolloutSettings = nested(RolloutSettings, temperature=0.0)  # crops (0: the no-crop baseline),
-    # token budgets, greedy
-    reward: RewardSpec = nested(RewardSpec, "reward-")  # the reward reported alongside accuracy
-    batch_rows: int = 32  # trajectories decoded together
-    seed: int = 0  # sampling seed when temperature > 0
-    out: str = ""  # CLI: write results.json (and trajectories.jsonl) into this folder
+    data: str = ""
+    """dataset folder or samples.jsonl (CLI); notebooks pass samples directly"""
+    n: int = 0
+    """evaluate the first n samples (0 = all)"""
+    rollout: RolloutSettings = nested(RolloutSettings, temperature=0.0)
+    """crops (0: the no-crop baseline), token budgets, greedy"""
+    reward: RewardSpec = nested(RewardSpec, "reward-")
+    """the reward reported alongside accuracy"""
+    batch_rows: int = 32
+    """trajectories decoded together"""
+    seed: int = 0
+    """sampling seed when temperature > 0"""
+    out: str = ""
+    """CLI: write results.json (and trajectories.jsonl) into this folder"""
     # five more rollouts of the samples (r3lab.evaluation.necessity)
-    necessity: bool = False  # tool necessity: accuracy with crops disabled / swapped
-    # (blank, coarse, random box, ground-truth box), tool_gain, tool_harm,
-    # crop rate on need / no-need questions, zooming_gap in every family's row
+    necessity: bool = False
+    """tool necessity: accuracy with crops disabled / swapped (blank, coarse, random box, ground-truth box), tool_gain,
+    tool_harm, crop rate on need / no-need questions, zooming_gap in every family's row"""
     # five more settings rolled out (r3lab.audit.eval_audit), attention vs box per crop, cost per correct answer
-    audit: bool = False  # the 2026 audit: format-only, dummy crop, result-only, no crops (greedy and a majority of
-    # k sampled), the tool-only solved set, attention vs box, cost per correct answer, each with its chance level
-    audit_settings: AuditSettings = nested(AuditSettings, "audit-")  # the audit's k, temperature, box IoU, attention
+    audit: bool = False
+    """the 2026 audit: format-only, dummy crop, result-only, no crops (greedy and a majority of k sampled), the
+    tool-only solved set, attention vs box, cost per correct answer, each with its chance level"""
+    audit_settings: AuditSettings = nested(AuditSettings, "audit-")
+    """the audit's k, temperature, box IoU, attention"""
 
     def __post_init__(self):
         read_nested(self)
@@ -86,7 +94,15 @@ class EvalConfig:
 
     def validate(self) -> "EvalConfig":
         """A ValueError naming the field, its value and the allowed range (checked when the config is built)."""
-        check_ranges(self, ints=dict(n=(0, 10**7), batch_rows=(1, MAX_ROWS), seed=SEED), why=dict(seed=WHY["seed"]))
+        check_ranges(
+            self,
+            ints=dict(n=(0, 10**7), batch_rows=(1, MAX_ROWS), seed=SEED),
+            why=dict(
+                seed=WHY["seed"],
+                n="the samples are loaded and their trajectories held in memory",
+                batch_rows=WHY["batch"],
+            ),
+        )
         self.rollout.validate()
         self.reward.validate()
         self.audit_settings.validate()

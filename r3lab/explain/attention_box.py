@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Sequence
 
 from ..core.regions import Box, box_area, box_iou
+from ..core.settings import short
 from ..core.trajectory import Trajectory
 from .capture import capture_attention
 from .swaps import call_queries, piece_starts
@@ -64,7 +65,7 @@ def attention_vs_box(
     """One `AttentionBox` per crop call of `trajectory` that wrote a box, when it has ground-truth regions
     (one teacher-forced forward; [] without regions or calls)."""
     if not 0 < iou <= 1:
-        raise ValueError(f"iou = {iou}: the box threshold must be in (0, 1]")
+        raise ValueError(f"iou = {short(iou)}: the box threshold must be in (0, 1]")
     traj = trajectory.tokenize(policy).copy()
     events = traj.crop_events()
     frame = traj.frame

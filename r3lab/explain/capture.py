@@ -21,6 +21,7 @@ from transformers.integrations.sdpa_attention import sdpa_attention_forward
 from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 
 from ..core.batch import collate, model_inputs
+from ..core.settings import short
 from ..model.adapters import base_model
 from .maps import AttentionMaps, fold_tiles
 from .selection import (
@@ -55,7 +56,7 @@ class Capture:
         heads = list(range(self.n_heads)) if config.heads is None else [int(h) for h in config.heads]
         bad = [h for h in heads if not 0 <= h < self.n_heads]
         if bad or not heads:
-            raise ValueError(f"heads {bad or heads} out of range: the text decoder has {self.n_heads} heads")
+            raise ValueError(f"heads {short(bad or heads)} out of range: the text decoder has {self.n_heads} heads")
         self.heads = heads
         self.image_id = int(model.config.image_token_id)
         vc = model.config.vision_config

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
 from ..core.regions import Box
+from ..core.settings import short
 
 if TYPE_CHECKING:
     import torch
@@ -118,25 +119,25 @@ class WhyConfig:
         self.methods, self.targets, self.swaps = names(self.methods), names(self.targets), names(self.swaps)
         self.importance = tuple(swap_name(v) for v in names(self.importance))
         if bad := [v for v in self.importance if v not in SWAPS]:
-            raise ValueError(f"unknown swap(s) {bad} in importance; choose from {list(SWAPS)}")
+            raise ValueError(f"unknown swap(s) {short(bad)} in importance; choose from {list(SWAPS)}")
         if self.importance_target not in ("answer", "read"):
             raise ValueError(
-                f"importance_target={self.importance_target!r}: use 'answer' (the final answer) or "
+                f"importance_target={short(self.importance_target)}: use 'answer' (the final answer) or "
                 "'read' (the text after each crop)"
             )
         if self.answer_from not in ("model", "gt"):
-            raise ValueError(f"answer_from={self.answer_from!r}: use 'model' or 'gt'")
+            raise ValueError(f"answer_from={short(self.answer_from)}: use 'model' or 'gt'")
         if bad := [m for m in self.methods if m not in METHODS]:
-            raise ValueError(f"unknown explanation method(s) {bad}; choose from {list(METHODS)}")
+            raise ValueError(f"unknown explanation method(s) {short(bad)}; choose from {list(METHODS)}")
         if bad := [t for t in (*self.targets, self.faithfulness_target) if t not in TARGETS]:
-            raise ValueError(f"unknown target(s) {bad}; choose from {list(TARGETS)}")
+            raise ValueError(f"unknown target(s) {short(bad)}; choose from {list(TARGETS)}")
         if bad := [s for s in self.swaps if s not in SWAPS]:
-            raise ValueError(f"unknown swap(s) {bad}; choose from {list(SWAPS)}")
+            raise ValueError(f"unknown swap(s) {short(bad)}; choose from {list(SWAPS)}")
         for k in ("steps", "chunk", "block", "curve_steps"):
             if int(getattr(self, k)) < 1:
-                raise ValueError(f"WhyConfig.{k} = {getattr(self, k)} must be >= 1")
+                raise ValueError(f"WhyConfig.{k} = {short(getattr(self, k))} must be >= 1")
         if self.window < 0:
-            raise ValueError(f"WhyConfig.window = {self.window} must be >= 0")
+            raise ValueError(f"WhyConfig.window = {short(self.window)} must be >= 0")
 
 
 def swap_name(name: str) -> str:

@@ -20,6 +20,7 @@ from typing import Sequence
 import torch
 
 from ..core.regions import Box
+from ..core.settings import short
 from .stream import Stream
 
 FIELDS = ("pointing_game", "deletion_auc", "insertion_auc")
@@ -71,7 +72,7 @@ def curves(
     if not positions:
         raise ValueError("no target tokens to score")
     if steps < 1:
-        raise ValueError(f"steps={steps} must be >= 1")
+        raise ValueError(f"steps={short(steps)} must be >= 1")
     n = len(stream.main_pos)
     order = torch.argsort(torch.as_tensor(cell_map, dtype=torch.float64).reshape(-1), descending=True)
     fractions = [j / steps for j in range(steps + 1)]
@@ -141,7 +142,7 @@ def agreement(records: Sequence, target: str = "box", methods: Sequence[str] | N
     for r in records if methods is not None else ():  # a method asked for by name must have run: say why not
         for m in methods:
             if (res := r.result(m, target)) is not None and not res.available:
-                raise ValueError(f"agreement: {m} is not available on {r.sample_id}: {res.reason}")
+                raise ValueError(f"agreement: {m} is not available on {short(r.sample_id)}: {res.reason}")
     recs = [r for r in records if methods is None or all(r.map(m, target) is not None for m in methods)]
     names = (
         list(methods)

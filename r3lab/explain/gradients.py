@@ -24,6 +24,7 @@ from typing import Sequence
 import torch
 import torch.utils.checkpoint
 
+from ..core.settings import short
 from .contract import Call, MethodResult
 from .hooks import frozen
 from .stream import Stream
@@ -65,13 +66,13 @@ def attribute(
     1.4x the time; `benchmarks/results/explain.json`).
     """
     if method not in GRADIENT_METHODS:
-        raise ValueError(f"method={method!r}: choose from {GRADIENT_METHODS}")
+        raise ValueError(f"method={short(method)}: choose from {GRADIENT_METHODS}")
     if why := captum_missing():
         raise ImportError(why)
     if not positions:
         raise ValueError("no target tokens to attribute to")
     if steps < 1 or chunk < 1:
-        raise ValueError(f"steps={steps} and chunk={chunk} must be >= 1")
+        raise ValueError(f"steps={short(steps)} and chunk={short(chunk)} must be >= 1")
     from captum.attr import InputXGradient, IntegratedGradients
 
     x = stream.main_embeds()[None].detach()

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from ..core.regions import Box
+from ..core.settings import short
 
 if TYPE_CHECKING:
     from ..core.trajectory import Trajectory
@@ -85,7 +86,7 @@ class AttentionMaps:
         if sink == "renorm" and layers == "rollout":
             w = w / (1 - s).clamp_min(1e-6)[:, None]
         elif sink not in ("renorm", "keep", "image"):
-            raise ValueError(f"sink={sink!r}: use 'renorm', 'keep' or 'image'")
+            raise ValueError(f"sink={short(sink)}: use 'renorm', 'keep' or 'image'")
         out = w.mean(0)
         if sink == "image":
             out = out.clone()
@@ -132,7 +133,7 @@ class AttentionMaps:
         if frame == "image":
             return boxes
         if frame not in ("input", "orig"):
-            raise ValueError(f"frame={frame!r}: use 'image', 'input' or 'orig'")
+            raise ValueError(f"frame={short(frame)}: use 'image', 'input' or 'orig'")
         info, main = self._info(image), self._info(0)
         iw, ih = info.input_size
         if info.role == "main":
@@ -161,14 +162,14 @@ class AttentionMaps:
         g = self.grid(image, **agg)[None, None].float()
         mode = {"nearest": "nearest", "bilinear": "bilinear"}.get(interpolate)
         if mode is None:
-            raise ValueError(f"interpolate={interpolate!r}: use 'nearest' or 'bilinear'")
+            raise ValueError(f"interpolate={short(interpolate)}: use 'nearest' or 'bilinear'")
         kw = {} if mode == "nearest" else {"align_corners": False}
         if frame == "image":
             _, gh, gw = self.merged_shape(image)
             f = self.patch * self.merge
             return torch.nn.functional.interpolate(g, size=(gh * f, gw * f), mode=mode, **kw)[0, 0].numpy()
         if frame != "orig":
-            raise ValueError(f"frame={frame!r}: use 'image' or 'orig'")
+            raise ValueError(f"frame={short(frame)}: use 'image' or 'orig'")
         ow, oh = self._info(0).orig_size
         cells = self.cell_boxes(image, "orig")
         x1, y1, x2, y2 = (int(round(float(v))) for v in (*cells[0, :2], *cells[-1, 2:]))
@@ -206,7 +207,7 @@ def _pick(w: torch.Tensor, how, ids: list, dim: int, what: str) -> torch.Tensor:
     try:
         idx = [ids.index(int(i)) for i in sel]
     except ValueError:
-        raise ValueError(f"{what}(s) {sel} were not captured; captured {what}s: {ids}") from None
+        raise ValueError(f"{what}(s) {short(sel)} were not captured; captured {what}s: {ids}") from None
     return w.index_select(dim, torch.tensor(idx)).mean(dim)
 
 

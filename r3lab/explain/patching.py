@@ -20,6 +20,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from ..core.regions import Box
+from ..core.settings import short
 from ..core.trajectory import IMAGE, Piece, Trajectory
 from . import faithfulness as faith
 from .contract import BLANK, Call, MethodResult
@@ -142,7 +143,7 @@ def patch_layers(
 def cell_blocks(grid: tuple[int, int], block: int) -> torch.Tensor:
     """(n_blocks, rows*cols) bool: the cells of each `block` x `block` tile of the grid, row-major."""
     if block < 1:
-        raise ValueError(f"block={block} must be >= 1")
+        raise ValueError(f"block={short(block)} must be >= 1")
     gh, gw = grid
     r, c = torch.meshgrid(torch.arange(gh), torch.arange(gw), indexing="ij")
     tile = (r // block) * ((gw + block - 1) // block) + c // block

@@ -26,13 +26,13 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Sequence
 
 from ..core.regions import box_area, box_iou
+from ..core.settings import short
 from ..core.trajectory import Trajectory
 from . import faithfulness as faith
 from .attention_box import AttentionBox
 from .attention_box import landmark as _landmark
 from .capture import capture_attention
 from .contract import (
-    MAP_METHODS,
     METHODS,
     TARGETS,
     AttentionSummary,
@@ -41,7 +41,6 @@ from .contract import (
     MethodResult,
     WhyConfig,
     map_methods,
-    names,
 )
 from .patching import painted
 from .stream import Stream, target_positions
@@ -159,7 +158,7 @@ def run_method(name: str, call: Call, unavailable: str = "") -> list[MethodResul
     "not available" with the reason where the model gave no residual stream. An unregistered name is a ValueError."""
     if name not in METHODS or name == "attention":
         raise ValueError(
-            f"no per-call explanation method {name!r}; registered: "
+            f"no per-call explanation method {short(name)}; registered: "
             f"{[m for m in METHODS if m != 'attention']} (a new one: its module's run(name, call) and an "
             "entry in r3lab.explain.contract.METHODS)"
         )

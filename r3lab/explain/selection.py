@@ -9,6 +9,8 @@ from typing import Callable, Sequence
 
 import torch
 
+from ..core.settings import short
+
 
 @dataclass
 class CaptureConfig:
@@ -50,7 +52,9 @@ def resolve_layers(spec, n: int) -> list[int]:
     out = []
     for i in spec:
         if not -n <= int(i) < n:
-            raise ValueError(f"layer {i} does not exist: the text decoder has {n} layers (use 0..{n - 1} or -1..-{n})")
+            raise ValueError(
+                f"layer {short(i)} does not exist: the text decoder has {n} layers (use 0..{n - 1} or -1..-{n})"
+            )
         out.append(int(i) % n)
     return sorted(set(out))
 
@@ -90,7 +94,9 @@ def resolve_queries(spec, ids: torch.Tensor, real: torch.Tensor, image_id: int) 
             return pos[ids[pos] != image_id]
         if spec == "last":
             return pos[-1:]
-        raise ValueError(f"queries={spec!r}: use 'all', 'text', 'last', an int, positions, a bool mask or a callable")
+        raise ValueError(
+            f"queries={short(spec)}: use 'all', 'text', 'last', an int, positions, a bool mask or a callable"
+        )
     if callable(spec):
         spec = spec(ids[pos])
     if isinstance(spec, int):

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Callable, Sequence
 import torch
 
 from ..core.batch import collate, model_inputs
+from ..core.settings import short
 from ..core.trajectory import Trajectory
 from .contract import TARGETS
 from .hooks import TextParts, hooks, text_parts
@@ -159,7 +160,7 @@ class Stream:
         """The decoder's cache after the first `p` clean tokens: every edited run that changes nothing before
         position `p` starts from it (`hidden(..., start=p, cache=...)`) instead of computing them again."""
         if not 0 < p < self.length:
-            raise ValueError(f"a prefix of {p} tokens: use 1..{self.length - 1}")
+            raise ValueError(f"a prefix of {short(p)} tokens: use 1..{self.length - 1}")
         kw = self._kwargs(self.embeds[:, :p], 0, None)
         kw["attention_mask"] = kw["attention_mask"][:, :p]
         kw["position_ids"] = kw["position_ids"][..., :p]
@@ -227,7 +228,7 @@ def target_positions(policy: "Policy", traj: Trajectory, event, target: str) -> 
     the coordinates the model wrote), "read" (its text right after the crop, up to its next call) or "answer"
     (the final answer's content). Empty when the trajectory has no such tokens."""
     if target not in TARGETS:
-        raise ValueError(f"target={target!r}: choose from {TARGETS}")
+        raise ValueError(f"target={short(target)}: choose from {TARGETS}")
     if target == "answer":
         return _answer_positions(policy, traj)
     if target == "read":

@@ -15,6 +15,7 @@ from PIL import Image
 from ..core.answer import answer_span
 from ..core.batch import collate
 from ..core.regions import Box, box_iou, crop_and_zoom
+from ..core.settings import short
 from ..core.trajectory import IMAGE, MODEL, Piece, Trajectory
 from ..engine.scoring import TokenScorer, token_logprobs
 from .contract import SWAPS, Importance, swap_name
@@ -33,12 +34,12 @@ def counterfactual_trajectory(
     traj = traj.tokenize(policy)
     events = traj.crop_events()
     if not 0 <= event < len(events) or not events[event].ok:
-        raise ValueError(f"event {event} is not an accepted crop (the trajectory has {len(events)} events)")
+        raise ValueError(f"event {short(event)} is not an accepted crop (the trajectory has {len(events)} events)")
     ip = events[event].image_piece
     old = traj.pieces[ip]
     if image is None:
         if (kind := swap_name(kind)) not in SWAPS:
-            raise ValueError(f"kind={kind!r}: choose from {SWAPS}")
+            raise ValueError(f"kind={short(kind)}: choose from {SWAPS}")
         gts = [traj.frame.to_input(b) for b in traj.gt_boxes]
         image = _variant_image(kind, traj, old, policy.view, gts + [old.info.box_input])
     new = traj.copy()
@@ -86,7 +87,7 @@ def call_queries(policy, traj, ev, starts, window: int) -> list[int]:
 def scored_trajectory(policy, traj: Trajectory, target: str) -> tuple[Trajectory, str | None]:
     """The trajectory whose answer is scored (target="gt" rewrites the last answer) and that answer."""
     if target not in ("model", "gt"):
-        raise ValueError(f"target={target!r}: use 'model' or 'gt'")
+        raise ValueError(f"target={short(target)}: use 'model' or 'gt'")
     idx = _answer_piece(traj)
     if idx is None:
         return traj, None
@@ -133,7 +134,7 @@ def answer_logprobs(policy: "Policy", trajectories: Sequence[Trajectory]) -> lis
 def variant_image(kind: str, traj: Trajectory, piece: Piece, view) -> Image.Image:
     """What a crop `piece` of `traj` shows as a "blank", "coarse" or "other" view, at the crop's size."""
     if (kind := swap_name(kind)) not in SWAPS:
-        raise ValueError(f"kind={kind!r}: choose from {SWAPS}")
+        raise ValueError(f"kind={short(kind)}: choose from {SWAPS}")
     gts = [traj.frame.to_input(b) for b in traj.gt_boxes]
     return _variant_image(kind, traj, piece, view, gts + [piece.info.box_input])
 

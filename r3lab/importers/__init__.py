@@ -6,7 +6,8 @@ from .._lazy import lazy
 __getattr__, __dir__, __all__ = lazy(
     __name__,
     {
-        ".traces": ["TraceBuilder", "OFFICIAL_EVAL_VIEW", "DEEPEYES_VIEW", "import_vlmr3_eval", "import_deepeyes_eval"],
+        ".builder": ["TraceBuilder"],
+        ".traces": ["OFFICIAL_EVAL_VIEW", "DEEPEYES_VIEW", "import_vlmr3_eval", "import_deepeyes_eval"],
         ".agent_loop": ["import_agent_loop"],
         ".trl": ["trl_trajectory", "import_trl_completions", "tool_trajectory", "completion_text"],
     },

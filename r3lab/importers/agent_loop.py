@@ -32,11 +32,11 @@ from pathlib import Path
 
 from PIL import Image
 
-from ..core.files import ImportReport
+from ..core.records import ImportReport
 from ..core.regions import ViewConfig
 from ..core.settings import short
 from ..core.trajectory import Trajectory
-from .traces import TOOL_CALL, TraceBuilder, import_records, loads_call, open_image, path_under
+from .builder import TOOL_CALL, TraceBuilder, import_records, loads_call, open_image, path_under
 
 VISION = ("<|vision_start|>", "<|vision_end|>")
 

@@ -34,12 +34,13 @@ from typing import Sequence
 from PIL import Image
 
 from ..core.crop_calls import find_crop_calls, judge_box
-from ..core.files import ImportReport, bad_record, json_lines, read_text
+from ..core.files import read_text
 from ..core.prompt import PromptConfig
+from ..core.records import ImportReport, bad_record, json_lines
 from ..core.regions import Frame, ViewConfig, clip_box
 from ..core.settings import short
 from ..core.trajectory import MODEL, CropEvent, Trajectory
-from .traces import TraceBuilder, answers_of, open_image, path_under
+from .builder import TraceBuilder, answers_of, open_image, path_under
 
 _IMAGE = "<|vision_start|><|image_pad|><|vision_end|>"
 _VISION = re.compile(r"<\|vision_start\|>(?:<\|image_pad\|>)*<\|vision_end\|>")

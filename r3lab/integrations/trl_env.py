@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 from ..core.crop_calls import RELATIVE_SCALE, TOOL_NAME, CropCall, Verdict, check_coords, judge_box
 from ..core.env import progress_disabled
 from ..core.regions import Crop, Frame, ViewConfig, crop_and_zoom
+from ..core.settings import short
 from ..engine.config import RolloutSettings
 
 
@@ -113,7 +114,7 @@ class CropEnvironment:
             main = image if image is not None else (images[0] if images else None)
             if main is None:
                 raise ValueError(
-                    f"CropEnvironment.reset: row {self.sample_id or '?'!r} has no image and its sample_id "
+                    f"CropEnvironment.reset: row {short(self.sample_id or '?')} has no image and its sample_id "
                     "is not among the factory's samples; pass the samples to CropEnvironment.factory"
                 )
             self.image = main.convert("RGB")

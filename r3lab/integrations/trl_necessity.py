@@ -22,6 +22,7 @@ from transformers import TrainerCallback
 
 from ..core.crop_calls import CallStyle
 from ..core.prompt import PromptConfig
+from ..core.settings import short
 from ..evaluation.evaluation import EvalConfig
 from ..evaluation.necessity import KEYS
 from ..evaluation.progress import EvalEvery
@@ -50,7 +51,7 @@ class TRLNecessity(TrainerCallback):
         config: EvalConfig | None = None,
     ):
         if n < 0:
-            raise ValueError(f"TRLNecessity: n must be 0 (all) or a number of samples, got {n}")
+            raise ValueError(f"TRLNecessity: n must be 0 (all) or a number of samples, got {short(n)}")
         cfg = cfg or TRLConfig()
         r = cfg.rollout
         budgets = {

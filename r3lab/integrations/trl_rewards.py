@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
+from ..core.settings import short
 from ..importers.trl import completion_text
 from ..train import rewards as R
 from ..train.rewards import RewardFunc, RewardSpec, RewardTerm, term_list
@@ -57,7 +58,8 @@ def reward_funcs(terms: str | RewardSpec | Sequence[RewardTerm] = "code") -> tup
         else:
             if t.gate not in by_name:
                 raise ValueError(
-                    f"term {t.name!r} is gated by {t.gate!r}, which is not among the terms {list(by_name)}"
+                    f"term {short(t.name)} is gated by {short(t.gate)}, which is not among the terms "
+                    f"{short(list(by_name))}"
                 )
             funcs.append(trl_reward(_gated(t.func, by_name[t.gate].func), f"{t.name}_if_{t.gate}"))
         weights.append(float(t.weight))

@@ -14,6 +14,8 @@ from typing import Sequence
 
 import torch
 
+from ..core.settings import short
+
 
 @dataclass(frozen=True)
 class Choice:
@@ -42,7 +44,7 @@ class ScriptedTurns:
                     opts = [enc(o) for o in part.options]
                     if any(a != b and a == b[: len(a)] for a in opts for b in opts):
                         raise ValueError(
-                            f"Choice{part.options}: an option is a token prefix of another, so where "
+                            f"Choice{short(part.options)}: an option is a token prefix of another, so where "
                             "it ends is ambiguous; make the options end differently"
                         )
                     parts.append(opts)

@@ -29,26 +29,43 @@ from .trl_script import ScriptedTurns, scripted
 class TRLConfig:
     """One GRPOTrainer run on r3lab samples (defaults: a few CPU steps of a tiny model)."""
 
-    data: str = ""  # dataset folder or samples.jsonl (the command line; train_trl takes samples)
-    out_dir: str = "runs/trl"  # GRPOTrainer's output_dir (checkpoints are not saved unless save_steps > 0)
-    steps: int = 4  # optimizer steps (GRPOConfig.max_steps)
-    prompts_per_step: int = 2  # distinct samples per step and process; each is rolled out group_size times
-    group_size: int = 4  # G: rollouts per prompt (GRPOConfig.num_generations)
-    learning_rate: float = 1e-4  # AdamW learning rate
+    data: str = ""
+    """dataset folder or samples.jsonl (the command line; train_trl takes samples)"""
+    out_dir: str = "runs/trl"
+    """GRPOTrainer's output_dir (checkpoints are not saved unless save_steps > 0)"""
+    steps: int = 4
+    """optimizer steps (GRPOConfig.max_steps)"""
+    prompts_per_step: int = 2
+    """distinct samples per step and process; each is rolled out group_size times"""
+    group_size: int = 4
+    """G: rollouts per prompt (GRPOConfig.num_generations)"""
+    learning_rate: float = 1e-4
+    """AdamW learning rate"""
     # max_crops: tool turns and executed crops per rollout; max_new_tokens: TRL's max_completion_length (tool results'
     # tokens count too); TRL has no per-segment budget, so max_segment_tokens must be at least max_new_tokens
     rollout: RolloutSettings = nested(RolloutSettings, max_crops=3, max_new_tokens=512, max_segment_tokens=512)
-    coords: str = "absolute"  # how the model writes boxes: absolute (input pixels) | relative (0-1000, Qwen3-VL)
-    reward: RewardSpec = nested(RewardSpec, "reward-")  # r3lab's reward terms (TRL has no gate: gated terms multiply)
-    beta: float = 0.0  # KL to a reference model (0: no reference model is loaded)
-    epsilon: float = 0.2  # PPO clip range
-    seed: int = 0  # TRL's seed (sampling, data order)
-    use_vllm: bool = False  # generate with vLLM (GPU only; see the README's recipe)
-    vllm_mode: str = "colocate"  # colocate (vLLM inside the trainer's processes) | server (`trl vllm-serve`)
-    vllm_memory: float = 0.3  # colocate: the share of each GPU's memory vLLM may take (the rest trains)
-    gradient_checkpointing: bool = False  # recompute activations in the backward pass (real checkpoints on a GPU)
-    save_steps: int = 0  # save a checkpoint every N steps (0: never)
-    log_every: int = 1  # GRPOConfig.logging_steps
+    coords: str = "absolute"
+    """how the model writes boxes: absolute (input pixels) | relative (0-1000, Qwen3-VL)"""
+    reward: RewardSpec = nested(RewardSpec, "reward-")
+    """r3lab's reward terms (TRL has no gate: gated terms multiply)"""
+    beta: float = 0.0
+    """KL to a reference model (0: no reference model is loaded)"""
+    epsilon: float = 0.2
+    """PPO clip range"""
+    seed: int = 0
+    """TRL's seed (sampling, data order)"""
+    use_vllm: bool = False
+    """generate with vLLM (GPU only; see the README's recipe)"""
+    vllm_mode: str = "colocate"
+    """colocate (vLLM inside the trainer's processes) | server (`trl vllm-serve`)"""
+    vllm_memory: float = 0.3
+    """colocate: the share of each GPU's memory vLLM may take (the rest trains)"""
+    gradient_checkpointing: bool = False
+    """recompute activations in the backward pass (real checkpoints on a GPU)"""
+    save_steps: int = 0
+    """save a checkpoint every N steps (0: never)"""
+    log_every: int = 1
+    """GRPOConfig.logging_steps"""
 
     def __post_init__(self):
         read_nested(self)

@@ -16,6 +16,8 @@ import importlib.util
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ..core.settings import short
+
 if TYPE_CHECKING:
     import torch
 
@@ -66,11 +68,16 @@ TARGETS["smolvlm"] = TARGETS["idefics3"]
 class LoRAConfig:
     """LoRA adapters for training (peft). r = 0 trains the full model."""
 
-    r: int = 0  # adapter rank; 0 = no adapters (full fine-tuning of the unfrozen groups)
-    alpha: float = 16.0  # LoRA scaling numerator: updates are scaled by alpha / r
-    dropout: float = 0.0  # dropout on the adapter input
-    targets: str = "lm"  # parts that get adapters, comma-separated: lm, vision, merger (e.g. "lm,merger")
-    bits: int = 0  # 4 = QLoRA: the frozen base loaded in 4-bit NF4 (needs bitsandbytes and a CUDA GPU); 0 = off
+    r: int = 0
+    """adapter rank; 0 = no adapters (full fine-tuning of the unfrozen groups)"""
+    alpha: float = 16.0
+    """LoRA scaling numerator: updates are scaled by alpha / r"""
+    dropout: float = 0.0
+    """dropout on the adapter input"""
+    targets: str = "lm"
+    """parts that get adapters, comma-separated: lm, vision, merger (e.g. "lm,merger")"""
+    bits: int = 0
+    """4 = QLoRA: the frozen base loaded in 4-bit NF4 (needs bitsandbytes and a CUDA GPU); 0 = off"""
 
     def __post_init__(self):
         self.validate()
@@ -84,13 +91,13 @@ class LoRAConfig:
         ):
             if not ok:
                 raise ValueError(
-                    f"LoRAConfig.{name} = {getattr(self, name)!r} is not allowed: r is an integer in "
+                    f"LoRAConfig.{name} = {short(getattr(self, name))} is not allowed: r is an integer in "
                     "[0, 4096], alpha a number > 0, dropout in [0, 1), bits 0 or 4"
                 )
         parts = self.parts
         if not parts or any(p not in PARTS for p in parts):
             raise ValueError(
-                f"LoRAConfig.targets = {self.targets!r}: name parts from {', '.join(PARTS)}, "
+                f"LoRAConfig.targets = {short(self.targets)}: name parts from {', '.join(PARTS)}, "
                 "comma-separated (e.g. 'lm' or 'lm,vision,merger')"
             )
         if self.bits and not self.r:
@@ -120,7 +127,7 @@ def base_model(model: "torch.nn.Module") -> "torch.nn.Module":
 def target_regex(model_type: str, parts=("lm",)) -> str:
     """peft's `target_modules` for `parts` of a `model_type` (one regex, matched in full)."""
     if model_type not in TARGETS:
-        raise ValueError(f"no LoRA targets known for model_type {model_type!r}; known: {', '.join(TARGETS)}")
+        raise ValueError(f"no LoRA targets known for model_type {short(model_type)}; known: {', '.join(TARGETS)}")
     return "(" + "|".join(TARGETS[model_type][p] for p in parts) + ")"
 
 
@@ -154,7 +161,7 @@ def qlora_problem() -> str:
 def quantization_config(bits: int):
     """transformers' BitsAndBytesConfig for a QLoRA base (NF4, double quantisation, bf16 compute)."""
     if bits != 4:
-        raise ValueError(f"bits = {bits!r}: QLoRA loads the base in 4 bits (bits=4) or not at all (0)")
+        raise ValueError(f"bits = {short(bits)}: QLoRA loads the base in 4 bits (bits=4) or not at all (0)")
     if why := qlora_problem():
         raise ValueError(why + "; train LoRA on a bf16 base instead (--lora-bits 0)")
     import torch

@@ -8,6 +8,7 @@ from dataclasses import fields
 from pathlib import Path
 
 from ..core.regions import ViewConfig
+from ..core.settings import short
 from .families import IDEFICS
 from .weights import read_header, read_json
 
@@ -35,7 +36,7 @@ def read_extra(path: Path) -> dict:
     extra = read_json(path / R3_FILE) if (path / R3_FILE).is_file() else {}
     if (version := extra.get("format_version", 1)) not in range(1, R3_FORMAT + 1):
         raise ValueError(
-            f"{path / R3_FILE} has format_version {version!r}; this r3lab reads formats 1 to "
+            f"{path / R3_FILE} has format_version {short(version)}; this r3lab reads formats 1 to "
             f"{R3_FORMAT}: it was written by a newer r3lab, load it with that one"
         )
     return extra

@@ -21,6 +21,7 @@ from ..core.crop_calls import CallStyle
 from ..core.files import given_path, plain_mode
 from ..core.prompt import PromptConfig
 from ..core.regions import ViewConfig
+from ..core.settings import short
 from .families import IM_END, rules_for, translate_end
 from .folder import EXPECTED_FILES, LATEST, R3_FILE, R3_FORMAT, adapter_base, check_files, default_view, read_extra
 from .patch_linear import linear_patch_embeds
@@ -283,7 +284,8 @@ def load_policy(
     model_type = read_json(path / "config.json").get("model_type")
     if model_type not in FAMILIES:
         raise ValueError(
-            f"{path} holds a {model_type!r} model; r3lab expects model_type " + ", ".join(repr(f) for f in FAMILIES)
+            f"{path} holds a {short(model_type)} model; r3lab expects model_type "
+            + ", ".join(repr(f) for f in FAMILIES)
         )
     if not any(path.glob("*.safetensors")):
         if any(path.glob("*.bin")) or any(path.glob("*.pt")):  # torch pickles: loading one can run code

@@ -17,6 +17,8 @@ from __future__ import annotations
 import copy
 from typing import TYPE_CHECKING
 
+from ..core.settings import short
+
 if TYPE_CHECKING:
     import torch
 
@@ -149,7 +151,7 @@ def real_config(name: str):
     from transformers import AutoConfig
 
     if name not in PUBLISHED:
-        raise ValueError(f"no published configuration named {name!r}; known: {', '.join(NAMES)}")
+        raise ValueError(f"no published configuration named {short(name)}; known: {', '.join(NAMES)}")
     values = copy.deepcopy(PUBLISHED[name])
     return AutoConfig.for_model(values.pop("model_type"), **values)
 

@@ -54,28 +54,29 @@ class TinyConfig:
         if isinstance(self.deepstack, list):
             self.deepstack = tuple(self.deepstack)
         width, depth, heads = (8, 8192), (1, 128), (1, 128)
+        sizes = dict(
+            hidden=width,
+            layers=depth,
+            heads=heads,
+            kv_heads=heads,
+            intermediate=(1, 1 << 16),
+            vision_hidden=width,
+            vision_depth=depth,
+            vision_heads=heads,
+            vision_intermediate=(1, 1 << 16),
+            patch_size=(1, 64),
+            merge_size=(1, 8),
+            vocab_size=(258, 1 << 18),
+            seed=SEED,
+            tile=(1, 64),
+            max_number=(0, 1 << 16),
+        )
         check_ranges(
             self,
-            ints=dict(
-                hidden=width,
-                layers=depth,
-                heads=heads,
-                kv_heads=heads,
-                intermediate=(1, 1 << 16),
-                vision_hidden=width,
-                vision_depth=depth,
-                vision_heads=heads,
-                vision_intermediate=(1, 1 << 16),
-                patch_size=(1, 64),
-                merge_size=(1, 8),
-                vocab_size=(258, 1 << 18),
-                seed=SEED,
-                tile=(1, 64),
-                max_number=(0, 1 << 16),
-            ),
+            ints=sizes,
             floats=dict(init_std=(0.0, 1.0), qk_norm_init=(0.0, 100.0)),
             open_low=("init_std", "qk_norm_init"),
-            why=dict(seed=WHY["seed"]),
+            why={**dict.fromkeys(sizes, "r3-tiny is built from scratch in float32, in memory"), "seed": WHY["seed"]},
         )
         for name, choices in (
             ("family", FAMILIES),

@@ -45,20 +45,34 @@ class Mix:
     """What a phase's samples are: where they come from (`phase_data.SOURCES`) and in what shares (each field names
     the sources it applies to; the others ignore it)."""
 
-    source: str = "base"  # "base": grounding, close-ups, comparisons; "drill": comparisons as text; "vlir": VLIR
-    world: str = "recipe"  # base, drill: "recipe" (the recipe's world) or "grounding" (base_world on top)
-    samples: int = 0  # base, drill: samples drawn (0: steps x batch); a VLIR phase draws the recipe's n_train
-    closeups: float = 0.0  # base: share of close-ups among the samples that are neither controls nor comparisons
-    style: str = "answer"  # base: close-ups answered with the detail ("answer") or with their rationale ("rationale")
-    marks: bool = False  # base: close-ups of colour marks (a detail the coarse view shows), not of the world's detail
-    pairs: float = 0.0  # base, drill: share of grounding questions naming two landmarks
-    comparisons: float = 0.0  # base: share of comparisons (both reads given)
-    crops: bool = True  # base: comparisons with both crops in place; vlir: rationales with their crops (else answers)
-    controls: float = 0.0  # base: share of control questions (their VLIR rationale), when control is trained
-    reads: bool = True  # drill: the model writes the reads too (else they are given)
-    grounding: float = 0.0  # drill: share of grounding questions, with their image
-    weights: dict = field(default_factory=dict)  # vlir: family -> weight (1 for a family it does not name)
-    without: str = ""  # vlir: comma-separated families the phase draws none of
+    source: str = "base"
+    """"base": grounding, close-ups, comparisons; "drill": comparisons as text; "vlir": VLIR"""
+    world: str = "recipe"
+    """base, drill: "recipe" (the recipe's world) or "grounding" (base_world on top)"""
+    samples: int = 0
+    """base, drill: samples drawn (0: steps x batch); a VLIR phase draws the recipe's n_train"""
+    closeups: float = 0.0
+    """base: share of close-ups among the samples that are neither controls nor comparisons"""
+    style: str = "answer"
+    """base: close-ups answered with the detail ("answer") or with their rationale ("rationale")"""
+    marks: bool = False
+    """base: close-ups of colour marks (a detail the coarse view shows), not of the world's detail"""
+    pairs: float = 0.0
+    """base, drill: share of grounding questions naming two landmarks"""
+    comparisons: float = 0.0
+    """base: share of comparisons (both reads given)"""
+    crops: bool = True
+    """base: comparisons with both crops in place; vlir: rationales with their crops (else answers)"""
+    controls: float = 0.0
+    """base: share of control questions (their VLIR rationale), when control is trained"""
+    reads: bool = True
+    """drill: the model writes the reads too (else they are given)"""
+    grounding: float = 0.0
+    """drill: share of grounding questions, with their image"""
+    weights: dict = field(default_factory=dict)
+    """vlir: family -> weight (1 for a family it does not name)"""
+    without: str = ""
+    """vlir: comma-separated families the phase draws none of"""
 
     def __post_init__(self):
         check_choice(self, "source", tuple(SOURCES))
@@ -141,14 +155,22 @@ class Check:
 class Phase:
     """Steps of training on one mix of samples, a fresh warm-up and cosine, then its check if it has one."""
 
-    name: str  # its flags' prefix (--NAME-steps), its log folder (logs/STAGE_NAME) and its check's file
-    steps: int = 0  # optimizer steps (0: none; a check then measures the model the phases before it left)
-    lr: float = 1e-3  # peak learning rate
-    mix: Mix = field(default_factory=Mix)  # its samples
-    seed: int = 0  # its samples' data seed offset (a VLIR phase: its training order's seed offset)
-    check: Check | None = None  # measured after the phase; phases added while below its bar
-    why: str = ""  # the section of research/FINDINGS.md that says why the phase is there
-    frozen: str = ""  # comma-separated parts of the model the phase leaves untrained: vision, merger
+    name: str
+    """its flags' prefix (--NAME-steps), its log folder (logs/STAGE_NAME) and its check's file"""
+    steps: int = 0
+    """optimizer steps (0: none; a check then measures the model the phases before it left)"""
+    lr: float = 1e-3
+    """peak learning rate"""
+    mix: Mix = field(default_factory=Mix)
+    """its samples"""
+    seed: int = 0
+    """its samples' data seed offset (a VLIR phase: its training order's seed offset)"""
+    check: Check | None = None
+    """measured after the phase; phases added while below its bar"""
+    why: str = ""
+    """the section of research/FINDINGS.md that says why the phase is there"""
+    frozen: str = ""
+    """comma-separated parts of the model the phase leaves untrained: vision, merger"""
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not re.fullmatch(r"[a-z][a-z0-9_]{0,63}", self.name):
@@ -194,8 +216,10 @@ class Phase:
 class Stage:
     """A stage of the recipe trained by one loop: its phases in order, at one batch size."""
 
-    batch: int = 32  # samples per optimizer step, every phase of the stage
-    phases: list = field(default_factory=list)  # Phase objects (or dicts of their fields), in order
+    batch: int = 32
+    """samples per optimizer step, every phase of the stage"""
+    phases: list = field(default_factory=list)
+    """Phase objects (or dicts of their fields), in order"""
 
     def __post_init__(self):
         check_ranges(self, ints=dict(batch=(1, MAX_ROWS)), why=dict(batch=WHY["batch"]))
@@ -311,15 +335,22 @@ def sft_stage() -> Stage:
 class RGRPOStage:
     """Both R-GRPO stages (with and without the region reward), from the SFT model."""
 
-    steps: int = 200  # rollout steps
-    lr: float = 2e-5  # learning rate of every trained group (larger ones wear the SFT down)
-    batch: int = 32  # trajectories per step
-    group_size: int = 8  # rollouts per prompt
-    vision: bool = True  # the vision tower and merger are trained too (the paper: the language model only)
+    steps: int = 200
+    """rollout steps"""
+    lr: float = 2e-5
+    """learning rate of every trained group (larger ones wear the SFT down)"""
+    batch: int = 32
+    """trajectories per step"""
+    group_size: int = 8
+    """rollouts per prompt"""
+    vision: bool = True
+    """the vision tower and merger are trained too (the paper: the language model only)"""
     # control questions keep the region row from cropping everywhere; read_one is where the SFT leaves room, and
     # compare_two's own questions keep what R-GRPO would otherwise cost that family (FINDINGS: R-GRPO)
-    mix: dict = field(default_factory=lambda: {"read_one": 4, "compare_two": 4})  # family -> weight in its questions
-    beta: float = 0.0  # KL weight to the SFT model
+    mix: dict = field(default_factory=lambda: {"read_one": 4, "compare_two": 4})
+    """family -> weight in its questions"""
+    beta: float = 0.0
+    """KL weight to the SFT model"""
 
     def __post_init__(self):
         check_ranges(

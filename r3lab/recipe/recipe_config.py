@@ -7,12 +7,8 @@ there: the section of `research/FINDINGS.md` its `why` names.
 
 from __future__ import annotations
 
-import dataclasses
-import difflib
 import os
-import warnings
 from dataclasses import asdict, dataclass, field, replace
-from pathlib import Path
 
 from ..core.files import given_path
 from ..core.prompt import TINY_INSTRUCTION, check_plain_text
@@ -32,19 +28,18 @@ from ..core.settings import (
 from ..data.tasks import ALL_FAMILIES
 from ..data.world import WorldConfig
 from ..engine.config import RolloutSettings
-from ..evaluation.evaluation import EvalConfig
 from ..model.tiny import TinyConfig
-from ..train.config import RGRPOConfig, SFTConfig, check_sampled
+from ..train.config import check_sampled
 from ..train.rewards import RewardSpec
 from . import curriculum
 from .curriculum import Phase, RGRPOStage, Stage
-from .format_1 import ALIASES, from_flat
-from .paths import CHECK_FLAG, CURRICULUM, flag_of, set_setting
+from .keywords import resolve
+from .paths import CHECK_FLAG, flag_of
 from .phase_data import SOURCES
 from .recipe_format import FORMAT_VERSION
+from .stage_configs import ROWS, StageConfigs
 
 RERUNNABLE = ("out", "rows", "ship", "parallel", "report_to")  # settings that change no saved stage or evaluation
-ROWS = ("no_crop", "sft", "sft_rgrpo", "rgrpo_no_region", "oracle", "random")
 STAGES = {"base": (), "sft": ("base",), "no_crop": ("base",), "rgrpo": ("sft",), "rgrpo_no_region": ("sft",)}
 MODEL_OF = {
     "no_crop": "no_crop",
@@ -63,32 +58,48 @@ MAX_INSTRUCTION = 2000  # characters of the prompt's instruction suffix: every p
 
 
 @dataclass
-class RecipeConfig:
+class RecipeConfig(StageConfigs):
     """The whole miniature replication: data, the curriculum of the four trained models, the evaluation.
 
     Built from its fields; `RecipeConfig.from_settings` also takes a phase's setting by its path
     (`**{"read.steps": 300}`, as the flag `--read-steps`), the one door the CLI, `--config` and stored files share.
     """
 
-    out: str = "runs/recipe"  # stage checkpoints, eval/<row>.json, results.json, table.md
-    rows: str = ",".join(ROWS)  # comma-separated rows to evaluate (the stages they need are trained)
-    seed: int = 0  # model initialisation, data order and rollout sampling
-    data_seed: int = 1  # training samples (each phase draws at its own offset from it)
-    eval_seed: int = 999  # held-out samples (a seed never used for training)
-    families: str = "read_one,compare_two,control"  # task families, training and evaluation
-    tiny: dict = field(default_factory=lambda: dict(R3_TINY))  # TinyConfig of the model trained from scratch
-    view: dict = field(default_factory=dict)  # ViewConfig overrides (crop_max_pixels: the zoomed crop's pixel budget)
-    world: dict = field(default_factory=dict)  # WorldConfig overrides, every stage and the evaluation (mark_size, ...)
-    base_world: dict = field(default_factory=dict)  # world overrides of the phases whose mix's world is "grounding"
-    question_first: bool = True  # prompt layout: question, then image (the image tokens can attend to the name)
-    instruction: str = TINY_INSTRUCTION  # the prompt's instruction suffix (r3-tiny learns it is constant)
+    out: str = "runs/recipe"
+    """stage checkpoints, eval/<row>.json, results.json, table.md"""
+    rows: str = ",".join(ROWS)
+    """comma-separated rows to evaluate (the stages they need are trained)"""
+    seed: int = 0
+    """model initialisation, data order and rollout sampling"""
+    data_seed: int = 1
+    """training samples (each phase draws at its own offset from it)"""
+    eval_seed: int = 999
+    """held-out samples (a seed never used for training)"""
+    families: str = "read_one,compare_two,control"
+    """task families, training and evaluation"""
+    tiny: dict = field(default_factory=lambda: dict(R3_TINY))
+    """TinyConfig of the model trained from scratch"""
+    view: dict = field(default_factory=dict)
+    """ViewConfig overrides (crop_max_pixels: the zoomed crop's pixel budget)"""
+    world: dict = field(default_factory=dict)
+    """WorldConfig overrides, every stage and the evaluation (mark_size, ...)"""
+    base_world: dict = field(default_factory=dict)
+    """world overrides of the phases whose mix's world is "grounding" """
+    question_first: bool = True
+    """prompt layout: question, then image (the image tokens can attend to the name)"""
+    instruction: str = TINY_INSTRUCTION
+    """the prompt's instruction suffix (r3-tiny learns it is constant)"""
     # (the stages are looked up when a config is built: a test may change the default curriculum)
-    base: Stage = field(default_factory=lambda: curriculum.base_stage())  # the base stage's phases, from nothing
-    sft: Stage = field(default_factory=lambda: curriculum.sft_stage())  # the SFT stage's phases (the first, without
-    # crops: the no_crop row)
-    n_train: int = 8000  # VLIR training samples (the same for every row)
-    n_eval: int = 1000  # held-out samples per family
-    rgrpo: RGRPOStage = nested(RGRPOStage, "rgrpo-")  # both R-GRPO stages, from the SFT model
+    base: Stage = field(default_factory=lambda: curriculum.base_stage())
+    """the base stage's phases, from nothing"""
+    sft: Stage = field(default_factory=lambda: curriculum.sft_stage())
+    """the SFT stage's phases (the first, without crops: the no_crop row)"""
+    n_train: int = 8000
+    """VLIR training samples (the same for every row)"""
+    n_eval: int = 1000
+    """held-out samples per family"""
+    rgrpo: RGRPOStage = nested(RGRPOStage, "rgrpo-")
+    """both R-GRPO stages, from the SFT model"""
     # R-GRPO's rollouts (sampled: temperature > 0) and every row's evaluation (greedy; no_crop with no crops)
     train_rollout: RolloutSettings = nested(
         RolloutSettings, "train-", max_crops=2, max_new_tokens=128, max_segment_tokens=48, temperature=0.7
@@ -98,10 +109,14 @@ class RecipeConfig:
     )
     # the sft_rgrpo row's reward (rgrpo_no_region: the same without the region reward); every row reports it
     reward: RewardSpec = nested(RewardSpec, "reward-", preset="code", region_weight=1.0, region="giou")
-    autocast: bool = True  # bfloat16 autocast in the base and SFT stages (weights stay fp32)
-    parallel: int = field(default_factory=lambda: min(2, _cores()))  # processes at once (one thread each; <= cores)
-    ship: str = ""  # copy the base, SFT and R-GRPO checkpoints and a model card here (e.g. assets/checkpoints)
-    report_to: str = "none"  # every training phase's curves: none, tensorboard, trackio, wandb, all (TrainConfig's)
+    autocast: bool = True
+    """bfloat16 autocast in the base and SFT stages (weights stay fp32)"""
+    parallel: int = field(default_factory=lambda: min(2, _cores()))
+    """processes at once (one thread each; <= cores)"""
+    ship: str = ""
+    """copy the base, SFT and R-GRPO checkpoints and a model card here (e.g. assets/checkpoints)"""
+    report_to: str = "none"
+    """every training phase's curves: none, tensorboard, trackio, wandb, all (TrainConfig's)"""
 
     @classmethod
     def from_settings(cls, **settings) -> "RecipeConfig":
@@ -109,7 +124,7 @@ class RecipeConfig:
         by its path (`**{"read.steps": 300, "compare.check.bar": 90}`) and format 1's flat names (`read_steps=300`,
         `format_1.ALIASES`: read as that format ran them, with a FutureWarning naming today's path). A path and the
         format-1 name that sets it given together is an error, as is a check's setting given while the check is off."""
-        values, touched = _resolve(settings)
+        values, touched = resolve(cls, settings)
         cfg = cls(**values)
         default = {p.name: p for p in curriculum.base_stage().phases + curriculum.sft_stage().phases}
         for path, value in touched:  # a check's setting given while the check is off would be silently ignored
@@ -264,96 +279,6 @@ class RecipeConfig:
     def tiny_config(self) -> TinyConfig:
         return from_dict(TinyConfig, self.tiny, "tiny")
 
-    # -- the phases' and stages' configs (built here, so that a bad setting fails when the recipe is made) --------
-    def sft_config(self, name: str, steps: int, batch: int, lr: float, phase: str = "", horizon: int = 0) -> SFTConfig:
-        """A phase's config; its log and checkpoints go to out/logs/<name>[_<phase>]. With `horizon` its schedule is
-        laid over that many steps (it stops part-way along it)."""
-        # two micro-batches of rows of similar length: less padding than one (benchmarks/train_step.py)
-        return SFTConfig(
-            steps=steps,
-            batch_size=batch,
-            grad_accum=2 if batch % 2 == 0 else 1,
-            lr_lm=lr,
-            lr_merger=lr,
-            lr_vision=lr,
-            autocast=self.autocast,
-            schedule_steps=horizon,
-            warmup=min(50, max(1, (horizon or steps) // 10)),
-            seed=self.seed,
-            log_every=10,
-            save_every=250 if steps > 250 else 0,  # a killed stage loses minutes, not the stage
-            out_dir=str(Path(self.out) / "logs" / (f"{name}_{phase}" if phase else name)),
-            resume="auto",
-            report_to=self.report_to,
-        )
-
-    def phase_config(self, stage: str, phase: Phase, k: int = -1) -> SFTConfig:
-        """Phase `phase`'s config in stage `stage` (the stage's first logs to logs/<stage>), or with `k` >= 0 that
-        of the phase its check adds after round k (logs/<stage>_<phase><k+1>): `more` steps, a fresh warm-up and
-        cosine. Where its source reorders a fixed set (VLIR) its seed offsets move that order; what it leaves
-        untrained (`Phase.frozen`) gets no gradient."""
-        first = stage == "no_crop" or self._first(stage) is phase
-        steps = phase.steps if k < 0 else phase.check.more
-        suffix = "" if first and k < 0 else phase.name + (str(k + 1) if k >= 0 else "")
-        cfg = self.sft_config(
-            stage,
-            steps,
-            self._batch(stage),
-            phase.lr,
-            phase=suffix,
-            horizon=steps if k < 0 and phase.early_steps() else 0,
-        )
-        if SOURCES[phase.mix.source].reorders:
-            cfg = replace(cfg, seed=self.seed + (phase.seed if k < 0 else phase.check.more_seed + k))
-        if frozen := phase.frozen_parts:
-            cfg = replace(cfg, freeze_vision="vision" in frozen, freeze_merger="merger" in frozen)
-        return cfg
-
-    def _first(self, stage: str) -> Phase | None:
-        phases = getattr(self, stage).phases if stage in ("base", "sft") else []
-        return phases[0] if phases else None
-
-    def _batch(self, stage: str) -> int:
-        return self.sft.batch if stage == "no_crop" else getattr(self, stage).batch
-
-    def rgrpo_config(self, name: str) -> RGRPOConfig:
-        """The R-GRPO stage `name` ("rgrpo", or "rgrpo_no_region": the same without the region reward)."""
-        r = self.rgrpo
-        lr, frozen = r.lr, not r.vision
-        reward = self.reward if name == "rgrpo" else replace(self.reward, region_weight=0.0)
-        return RGRPOConfig(
-            steps=r.steps,
-            group_size=r.group_size,
-            batch_size=r.batch,
-            micro_rows=min(16, r.batch),
-            lr_lm=lr,
-            lr_merger=lr,
-            lr_vision=lr,
-            freeze_vision=frozen,
-            freeze_merger=frozen,
-            rollout=self.train_rollout,
-            reward=reward,
-            beta=r.beta,
-            seed=self.seed,
-            log_every=5,
-            out_dir=str(Path(self.out) / "logs" / name),
-            resume="auto",
-            report_to=self.report_to,
-        )
-
-    def eval_config(self, row: str) -> EvalConfig:
-        """Row `row`'s evaluation: greedy, the no_crop row without crops, every row reporting the recipe's reward."""
-        rollout = replace(self.eval_rollout, max_crops=0) if row == "no_crop" else self.eval_rollout
-        return EvalConfig(rollout=rollout, reward=self.reward, batch_rows=64)
-
-    def stage_configs(self) -> dict:
-        """Every config the recipe's phases, stages and evaluations run with, by job name (a phase: STAGE:PHASE)."""
-        out = {f"{s}:{p.name}": self.phase_config(s, p) for s, p in self.stage_phases()}
-        out["no_crop:no_crop"] = self.phase_config("no_crop", self.no_crop_phase())
-        out.update({f"stage:{name}": self.rgrpo_config(name) for name in ("rgrpo", "rgrpo_no_region")})
-        out.update({f"eval:{row}": self.eval_config(row) for row in ROWS})
-        return out
-
 
 def _cores() -> int:
     """The CPU cores this process may use."""
@@ -375,62 +300,6 @@ def _check_parallel(parallel: int) -> None:
             f"processes at once, and the base and SFT stages as that many DDP ranks, but this machine has "
             f"{limit} {what}: give --parallel {limit} or fewer"
         )
-
-
-def _default(f: dataclasses.Field):
-    return f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
-
-
-def _resolve(settings: dict) -> tuple[dict, list[tuple]]:
-    """RecipeConfig's field values from keywords (fields, format-1 names, paths); and the paths given."""
-    fields = {f.name: f for f in dataclasses.fields(RecipeConfig)}
-    old = {k: v for k, v in settings.items() if k in ALIASES}
-    paths = {k: v for k, v in settings.items() if "." in k}
-    given = {k: v for k, v in settings.items() if k in fields}
-    if unknown := sorted(set(settings) - set(old) - set(paths) - set(given)):
-        near = {k: difflib.get_close_matches(k, [*fields, *ALIASES], 1) if len(k) < 100 else [] for k in unknown[:10]}
-        raise ValueError(
-            "unknown recipe settings "
-            + ", ".join(f"{short(k)}" + (f" (did you mean {n[0]!r}?)" if n else "") for k, n in near.items())
-            + (f" and {len(unknown) - 10} more" if len(unknown) > 10 else "")
-        )
-    plain = {k: asdict(_default(fields[k])) for k in CURRICULUM}
-    if old:
-        if clash := [k for k in CURRICULUM if k in given]:
-            raise ValueError(
-                f"the curriculum given both whole ({', '.join(clash)}) and by format-1 names "
-                f"({', '.join(sorted(old))}): give it one way"
-            )
-        if both := sorted((k, p) for k in old for p in ALIASES[k] if p in paths):
-            raise ValueError(
-                "given both by format 1's name and by today's path (format 1's would be ignored): "
-                + ", ".join(f"{k} and {p} ({flag_of(p)})" for k, p in both)
-                + "; give today's only"
-            )
-        warnings.warn(
-            "format 1's names go in r3lab 0.3; today's paths: "
-            + ", ".join(
-                f"{k} (--{k.replace('_', '-')}) -> {' + '.join(f'{p} ({flag_of(p)})' for p in ALIASES[k])}"
-                for k in sorted(old)
-            ),
-            FutureWarning,
-            stacklevel=3,
-        )
-        plain = from_flat(old, plain)
-    for k, cls in (("base", Stage), ("sft", Stage), ("rgrpo", RGRPOStage)):
-        if k in given:  # a dict is read over the default (its phases, when given, replace the default's)
-            v = given.pop(k)
-            if not isinstance(v, (dict, cls)):
-                raise ValueError(
-                    f"RecipeConfig.{k} = {short(v)} is not allowed: expected a {cls.__name__} or a "
-                    "mapping of its settings"
-                )
-            plain[k] = asdict(from_dict(cls, {**plain[k], **v}, f"RecipeConfig.{k}") if isinstance(v, dict) else v)
-    for path, v in paths.items():
-        set_setting(plain, path, v)
-    values = {**plain, **given}
-    touched = [(p, v) for k, v in old.items() for p in ALIASES[k]] + list(paths.items())
-    return values, touched
 
 
 def saved_recipe(cfg: RecipeConfig) -> dict:

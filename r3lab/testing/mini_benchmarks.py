@@ -61,7 +61,7 @@ def write_vstar(folder: str | Path, n_attribute: int = 3, n_position: int = 2) -
     lines = []
     for cat, count, k in (("direct_attributes", n_attribute, 4), ("relative_position", n_position, 2)):
         (folder / cat).mkdir(parents=True, exist_ok=True)
-        for i in range(count):
+        for _ in range(count):
             qid = len(lines)
             im, colour, (x1, y1, x2, y2) = scene(100 + qid)
             name = f"sa_{1000 + qid}"

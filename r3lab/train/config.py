@@ -62,31 +62,55 @@ class TrainConfig:
     """What both training stages share: data, length, learning rates, what is trained, optimiser and schedule, and
     where the run is kept. Defaults fit r3-tiny on a 2-core CPU; each stage sets its own where they differ."""
 
-    data: str = ""  # dataset folder or samples.jsonl (CLI); notebooks pass samples directly
-    steps: int = 200  # optimizer steps
-    batch_size: int = 8  # samples per optimizer step, over all processes
-    lr_lm: float = 1e-3  # language model (+ tied embeddings/lm_head) learning rate
-    lr_merger: float = 1e-3  # vision-to-text merger (projector) learning rate
-    lr_vision: float = 1e-3  # vision tower learning rate
-    freeze_vision: bool = False  # paper/code: True (LLM only)
-    freeze_merger: bool = False  # paper/code: True
-    optimizer: str = "adamw"  # "adamw" or "sgd" (plain gradient steps: exact to compare runs, slow to learn)
-    weight_decay: float = 0.0  # AdamW decay on matrices (never on norms/biases)
-    schedule: str = "cosine"  # "cosine" or "constant" after warm-up
-    warmup: float = 0.03  # warm-up: fraction of steps (< 1) or a number of steps (>= 1)
-    min_lr_ratio: float = 0.1  # cosine floor as a fraction of each group's lr
-    grad_clip: float = 1.0  # max global grad norm (0 = off)
-    gradient_checkpointing: bool = False  # recompute activations in backward (GPU, long sequences)
-    lora: LoRAConfig = nested(LoRAConfig, "lora-")  # LoRA adapters (peft) instead of full fine-tuning: --lora-r 16
-    autocast: bool = False  # bfloat16 autocast for forward and backward (CPUs with avx512_bf16, GPUs); weights fp32
-    seed: int = 0  # data order and initialisation of anything random
-    log_every: int = 1  # steps between log rows
-    save_every: int = 0  # steps between checkpoints (0 = only at the end / on Ctrl-C)
-    out_dir: str = ""  # checkpoints, log.jsonl; "" = keep everything in memory
-    resume: bool | str = resume_field()  # true: continue the run in out_dir (it must hold one); auto: continue if any
-    overwrite: bool = False  # delete the run already in out_dir (log, checkpoints) and start afresh
-    report_to: str = "none"  # where curves and settings go, as TRL's report_to: none, tensorboard, trackio (local),
-    # wandb (offline), all (those installed), or a comma-separated list (r3lab.train.trackers)
+    data: str = ""
+    """dataset folder or samples.jsonl (CLI); notebooks pass samples directly"""
+    steps: int = 200
+    """optimizer steps"""
+    batch_size: int = 8
+    """samples per optimizer step, over all processes"""
+    lr_lm: float = 1e-3
+    """language model (+ tied embeddings/lm_head) learning rate"""
+    lr_merger: float = 1e-3
+    """vision-to-text merger (projector) learning rate"""
+    lr_vision: float = 1e-3
+    """vision tower learning rate"""
+    freeze_vision: bool = False
+    """paper/code: True (LLM only)"""
+    freeze_merger: bool = False
+    """paper/code: True"""
+    optimizer: str = "adamw"
+    """"adamw" or "sgd" (plain gradient steps: exact to compare runs, slow to learn)"""
+    weight_decay: float = 0.0
+    """AdamW decay on matrices (never on norms/biases)"""
+    schedule: str = "cosine"
+    """"cosine" or "constant" after warm-up"""
+    warmup: float = 0.03
+    """warm-up: fraction of steps (< 1) or a number of steps (>= 1)"""
+    min_lr_ratio: float = 0.1
+    """cosine floor as a fraction of each group's lr"""
+    grad_clip: float = 1.0
+    """max global grad norm (0 = off)"""
+    gradient_checkpointing: bool = False
+    """recompute activations in backward (GPU, long sequences)"""
+    lora: LoRAConfig = nested(LoRAConfig, "lora-")
+    """LoRA adapters (peft) instead of full fine-tuning: --lora-r 16"""
+    autocast: bool = False
+    """bfloat16 autocast for forward and backward (CPUs with avx512_bf16, GPUs); weights fp32"""
+    seed: int = 0
+    """data order and initialisation of anything random"""
+    log_every: int = 1
+    """steps between log rows"""
+    save_every: int = 0
+    """steps between checkpoints (0 = only at the end / on Ctrl-C)"""
+    out_dir: str = ""
+    """checkpoints, log.jsonl; "" = keep everything in memory"""
+    resume: bool | str = resume_field()
+    """true: continue the run in out_dir (it must hold one); auto: continue if any"""
+    overwrite: bool = False
+    """delete the run already in out_dir (log, checkpoints) and start afresh"""
+    report_to: str = "none"
+    """where curves and settings go, as TRL's report_to: none, tensorboard, trackio (local), wandb (offline), all (those
+    installed), or a comma-separated list (r3lab.train.trackers)"""
 
     def __post_init__(self):
         read_nested(self)  # lora given as a dict (a saved state.json, the CLI) becomes its LoRAConfig
@@ -120,13 +144,19 @@ class TrainConfig:
 class SFTConfig(TrainConfig):
     """SFT on reference rationales. Defaults fit r3-tiny on a 2-core CPU (the paper: lr 2e-7, LLM only)."""
 
-    grad_accum: int = 1  # micro-batches per step, each of rows of similar length (batch_size must divide evenly)
+    grad_accum: int = 1
+    """micro-batches per step, each of rows of similar length (batch_size must divide evenly)"""
     # a run of fewer steps stops part-way along that curve; resumed to schedule_steps, it is the run of that many
-    schedule_steps: int = 0  # steps the warm-up and cosine are laid over (0: steps)
+    schedule_steps: int = 0
+    """steps the warm-up and cosine are laid over (0: steps)"""
 
     def validate(self) -> "SFTConfig":
         super().validate()
-        check_ranges(self, ints=dict(grad_accum=(1, MAX_ROWS), schedule_steps=STEPS))
+        check_ranges(
+            self,
+            ints=dict(grad_accum=(1, MAX_ROWS), schedule_steps=STEPS),
+            why=dict(grad_accum=WHY["batch"], schedule_steps=WHY["steps"]),
+        )
         if self.batch_size % self.grad_accum:
             raise ValueError(
                 f"batch_size {self.batch_size} must be a positive multiple of grad_accum {self.grad_accum}"
@@ -155,31 +185,56 @@ def check_sampled(rollout, where: str) -> None:
 class RGRPOConfig(TrainConfig):
     """R-GRPO. Defaults fit r3-tiny on a 2-core CPU (released code: G 5, lr 1e-6, beta 0, LLM only)."""
 
-    steps: int = 20  # rollout steps
-    batch_size: int = 8  # trajectories per step over all processes (a multiple of group_size)
-    lr_lm: float = 1e-4  # language model learning rate
-    lr_merger: float = 1e-4  # merger learning rate
-    lr_vision: float = 1e-4  # vision tower learning rate
-    freeze_vision: bool = True  # paper/code: only the LLM is trained in RL
-    freeze_merger: bool = True  # paper/code: True
-    schedule: str = "constant"  # "constant" (released) or "cosine" after warm-up
-    warmup: float = 0.0  # warm-up fraction (< 1) or steps (>= 1)
-    autocast: bool = False  # bfloat16 autocast in the update (weights stay fp32; the rollout's old log-probs stay fp32)
-    seed: int = 0  # prompt order and rollout sampling (a pure function of seed and step)
-    group_size: int = 4  # G rollouts per prompt; advantages are relative within each group (>= 2)
-    micro_rows: int = 8  # trajectories per forward/backward on one process, of similar length (memory only)
-    inner_epochs: int = 1  # optimizer updates per rollout batch; > 1 reuses rollouts (ratio != 1)
-    eps_low: float = 0.2  # ratio clipped below at 1 - eps_low
-    eps_high: float = 0.28  # ratio clipped above at 1 + eps_high ("clip-higher")
-    beta: float = 0.0  # KL (k3) weight to the frozen initial policy; 0 = no reference model at all
-    loss_agg: str = "token"  # "token": mean over all model tokens of the batch; "sequence": mean of per-row means
-    scale_rewards: bool = True  # divide by the group std (False: mean-centred only)
-    adv_eps: float = 1e-4  # (r - mean) / (std + adv_eps)
-    reward: RewardSpec = nested(RewardSpec, "reward-")  # the reward: preset, region reward and its weight
-    rollout: RolloutSettings = nested(RolloutSettings)  # crops, token budgets, temperature (log-probs at it), top-p
-    rollout_mode: str = "batched"  # "batched" (KV reuse) | "reference" (official one-at-a-time loop)
-    recompute_old_logprobs: bool = False  # True: old log-probs from a teacher-forced forward, not the rollout
-    ref_policy: str = ""  # beta > 0: reference checkpoint folder (default: a frozen copy of the start policy)
+    steps: int = 20
+    """rollout steps"""
+    batch_size: int = 8
+    """trajectories per step over all processes (a multiple of group_size)"""
+    lr_lm: float = 1e-4
+    """language model learning rate"""
+    lr_merger: float = 1e-4
+    """merger learning rate"""
+    lr_vision: float = 1e-4
+    """vision tower learning rate"""
+    freeze_vision: bool = True
+    """paper/code: only the LLM is trained in RL"""
+    freeze_merger: bool = True
+    """paper/code: True"""
+    schedule: str = "constant"
+    """"constant" (released) or "cosine" after warm-up"""
+    warmup: float = 0.0
+    """warm-up fraction (< 1) or steps (>= 1)"""
+    autocast: bool = False
+    """bfloat16 autocast in the update (weights stay fp32; the rollout's old log-probs stay fp32)"""
+    seed: int = 0
+    """prompt order and rollout sampling (a pure function of seed and step)"""
+    group_size: int = 4
+    """G rollouts per prompt; advantages are relative within each group (>= 2)"""
+    micro_rows: int = 8
+    """trajectories per forward/backward on one process, of similar length (memory only)"""
+    inner_epochs: int = 1
+    """optimizer updates per rollout batch; > 1 reuses rollouts (ratio != 1)"""
+    eps_low: float = 0.2
+    """ratio clipped below at 1 - eps_low"""
+    eps_high: float = 0.28
+    """ratio clipped above at 1 + eps_high ("clip-higher")"""
+    beta: float = 0.0
+    """KL (k3) weight to the frozen initial policy; 0 = no reference model at all"""
+    loss_agg: str = "token"
+    """"token": mean over all model tokens of the batch; "sequence": mean of per-row means"""
+    scale_rewards: bool = True
+    """divide by the group std (False: mean-centred only)"""
+    adv_eps: float = 1e-4
+    """(r - mean) / (std + adv_eps)"""
+    reward: RewardSpec = nested(RewardSpec, "reward-")
+    """the reward: preset, region reward and its weight"""
+    rollout: RolloutSettings = nested(RolloutSettings)
+    """crops, token budgets, temperature (log-probs at it), top-p"""
+    rollout_mode: str = "batched"
+    """"batched" (KV reuse) | "reference" (official one-at-a-time loop)"""
+    recompute_old_logprobs: bool = False
+    """True: old log-probs from a teacher-forced forward, not the rollout"""
+    ref_policy: str = ""
+    """beta > 0: reference checkpoint folder (default: a frozen copy of the start policy)"""
 
     def validate(self) -> "RGRPOConfig":
         if isinstance(self.group_size, int) and self.group_size < 2:

@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 
 from ..core.env import progress_disabled
 from ..core.files import FolderLock
-from ..core.settings import MAX_ROWS  # trajectories one process may hold in one step (a step's batch is built at once)
+from ..core.settings import MAX_ROWS, short  # MAX_ROWS: trajectories a process holds in one step (built at once)
 from ..engine.scoring import TokenScorer
 from ..model.adapters import add_lora, is_adapted
 from ..model.policy import Policy, read_json, save_base
@@ -223,7 +223,9 @@ def check_same_settings(cfg: TrainConfig, saved: dict, ckpt) -> None:
         )
     old, new = saved.get("config") or {}, asdict(cfg)
     diff = [
-        f"{k}: saved {old[k]!r}, now {v!r}" for k, v in new.items() if k in old and k not in MAY_CHANGE and old[k] != v
+        f"{k}: saved {short(old[k])}, now {short(v)}"
+        for k, v in new.items()
+        if k in old and k not in MAY_CHANGE and old[k] != v
     ]  # a setting the old run did not record is not compared
     if diff:
         raise ValueError(

@@ -6,6 +6,7 @@ import math
 
 import torch
 
+from ..core.settings import short
 from ..model.adapters import is_adapted, trainable_names
 from .config import TrainConfig
 
@@ -59,7 +60,7 @@ def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Opti
     if kind == "sgd":
         return torch.optim.SGD(groups, lr=cfg.lr_lm)
     if kind != "adamw":
-        raise ValueError(f"optimizer must be 'adamw' or 'sgd', got {kind!r}")
+        raise ValueError(f"optimizer must be 'adamw' or 'sgd', got {short(kind)}")
     return torch.optim.AdamW(groups, betas=(0.9, 0.999), eps=1e-8)
 
 

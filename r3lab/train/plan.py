@@ -29,7 +29,7 @@ import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ..core.settings import check_ranges, nested, read_nested
+from ..core.settings import check_ranges, nested, read_nested, short
 from ..model.adapters import TARGETS, LoRAConfig, target_regex
 from .config import RGRPOConfig, SFTConfig
 
@@ -41,27 +41,38 @@ BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
 class PlanConfig:
     """What `r3lab plan` sizes: a model, a card and one trajectory's shape."""
 
-    policy: str = "qwen2.5-vl-3b"  # checkpoint folder (its config.json) or a published name: qwen2.5-vl-3b,
-    # qwen3-vl-2b, smolvlm-256m
-    gpu_memory: float = 24.0  # GiB of the card
-    dtype: str = "bfloat16"  # dtype of weights, gradients and optimizer moments: bfloat16, float16 or float32
-    text_tokens: int = 384  # text tokens of one trajectory (prompt, model text, tool turns)
-    image_tokens: int = 1024  # image tokens the language model reads per trajectory (main image and crops)
-    new_tokens: int = 256  # model-written tokens per trajectory (the supervised ones)
-    group_size: int = 8  # R-GRPO: rollouts per prompt when no larger group is asked for
-    holes: float = 0.25  # R-GRPO: share of the lock-step KV cache that is padding (compaction bounds it)
-    beta: float = 0.0  # R-GRPO KL weight: > 0 keeps a frozen reference (a full copy unless LoRA)
-    cache: str = "static"  # R-GRPO rollouts' KV cache: "static" keeps its buffers and graphs through the update,
-    # "dynamic" frees them after each rollout
-    lora: LoRAConfig = nested(LoRAConfig, "lora-", r=16)  # the adapters the LoRA rows use
-    reserve: float = 1.5  # GiB kept free: CUDA context, allocator fragmentation, kernel workspaces
+    policy: str = "qwen2.5-vl-3b"
+    """checkpoint folder (its config.json) or a published name: qwen2.5-vl-3b, qwen3-vl-2b, smolvlm-256m"""
+    gpu_memory: float = 24.0
+    """GiB of the card"""
+    dtype: str = "bfloat16"
+    """dtype of weights, gradients and optimizer moments: bfloat16, float16 or float32"""
+    text_tokens: int = 384
+    """text tokens of one trajectory (prompt, model text, tool turns)"""
+    image_tokens: int = 1024
+    """image tokens the language model reads per trajectory (main image and crops)"""
+    new_tokens: int = 256
+    """model-written tokens per trajectory (the supervised ones)"""
+    group_size: int = 8
+    """R-GRPO: rollouts per prompt when no larger group is asked for"""
+    holes: float = 0.25
+    """R-GRPO: share of the lock-step KV cache that is padding (compaction bounds it)"""
+    beta: float = 0.0
+    """R-GRPO KL weight: > 0 keeps a frozen reference (a full copy unless LoRA)"""
+    cache: str = "static"
+    """R-GRPO rollouts' KV cache: "static" keeps its buffers and graphs through the update, "dynamic" frees them after
+    each rollout"""
+    lora: LoRAConfig = nested(LoRAConfig, "lora-", r=16)
+    """the adapters the LoRA rows use"""
+    reserve: float = 1.5
+    """GiB kept free: CUDA context, allocator fragmentation, kernel workspaces"""
 
     def __post_init__(self):
         read_nested(self)
         if self.cache not in ("static", "dynamic"):
-            raise ValueError(f"PlanConfig.cache = {self.cache!r}: use 'static' or 'dynamic'")
+            raise ValueError(f"PlanConfig.cache = {short(self.cache)}: use 'static' or 'dynamic'")
         if self.dtype not in BYTES:
-            raise ValueError(f"PlanConfig.dtype = {self.dtype!r}: use one of {', '.join(BYTES)}")
+            raise ValueError(f"PlanConfig.dtype = {short(self.dtype)}: use one of {', '.join(BYTES)}")
         check_ranges(
             self,
             ints=dict(text_tokens=(0, None), image_tokens=(0, None), new_tokens=(0, None), group_size=(2, None)),
@@ -126,7 +137,7 @@ def model_shape(policy: str) -> Shape:
         cfg, name = AutoConfig.from_pretrained(folder, local_files_only=True), str(policy)
     else:
         raise ValueError(
-            f"--policy {policy!r} is neither a checkpoint folder (with config.json) nor a published "
+            f"--policy {short(policy)} is neither a checkpoint folder (with config.json) nor a published "
             f"configuration ({', '.join(NAMES)})"
         )
     model = build_real(cfg, device="meta")

@@ -270,9 +270,12 @@ class RewardSpec:
     """The reward: a preset's terms and the ground-truth region reward. One object nested in every config that
     scores rollouts (R-GRPO, evaluation, the recipe, TRL), so a run is reported with the reward it trained on."""
 
-    preset: str = "code"  # reward preset: "code" (as released), "paper" or "accuracy"
-    region_weight: float = 0.0  # > 0 adds the ground-truth region reward with this weight
-    region: str = "iou"  # the region reward: "iou", or "giou" (dense: a near miss still scores)
+    preset: str = "code"
+    """reward preset: "code" (as released), "paper" or "accuracy" """
+    region_weight: float = 0.0
+    """> 0 adds the ground-truth region reward with this weight"""
+    region: str = "iou"
+    """the region reward: "iou", or "giou" (dense: a near miss still scores)"""
 
     def __post_init__(self):
         self.validate()

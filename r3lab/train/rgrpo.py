@@ -24,6 +24,7 @@ from typing import Callable, Sequence
 import torch
 
 from ..core.batch import by_length, collate
+from ..core.settings import short
 from ..core.trajectory import Trajectory
 from ..engine.config import RolloutConfig
 from ..engine.rollouts import rollout
@@ -116,7 +117,7 @@ def policy_loss(
     elif agg == "sequence":
         total, n = (per_tok.sum(1) / m.sum(1).clamp(min=1)).sum(), torch.tensor(float(mask.shape[0]))
     else:
-        raise ValueError(f"agg must be 'token' or 'sequence', got {agg!r}")
+        raise ValueError(f"agg must be 'token' or 'sequence', got {short(agg)}")
     loss = total / (denom if denom is not None else n.clamp(min=1))
     with torch.no_grad():
         hit = ((ratio < 1 - eps_low) & (a < 0)) | ((ratio > 1 + eps_high) & (a > 0))

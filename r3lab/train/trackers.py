@@ -25,6 +25,8 @@ import time
 import warnings
 from pathlib import Path
 
+from ..core.settings import short
+
 TRACKERS = ("tensorboard", "trackio", "wandb")
 _MODULES = {"tensorboard": "tensorboard", "trackio": "trackio", "wandb": "wandb"}
 SWEEP_ENV = "R3LAB_SWEEP"  # a sweep run's {"sweep", "run", "point", "seed"}, set by r3lab sweep
@@ -41,7 +43,7 @@ def parse_report_to(value) -> list[str]:
         return [t for t in TRACKERS if importlib.util.find_spec(_MODULES[t]) is not None]
     if bad := [n for n in names if n not in TRACKERS]:
         raise ValueError(
-            f"report_to {value!r}: {bad[0]!r} is not a tracker r3lab reports to; choose none, all or "
+            f"report_to {short(value)}: {short(bad[0])} is not a tracker r3lab reports to; choose none, all or "
             f"some of {', '.join(TRACKERS)} (comma-separated)"
         )
     return list(dict.fromkeys(names))
@@ -128,7 +130,7 @@ class Trackers:
 def _need(name: str):
     if importlib.util.find_spec(_MODULES[name]) is None:
         raise ImportError(
-            f"report_to={name!r} needs {name}: pip install 'r3lab[tracking]'"
+            f"report_to={short(name)} needs {name}: pip install 'r3lab[tracking]'"
             + (" (wandb: pip install wandb)" if name == "wandb" else "")
         )
 

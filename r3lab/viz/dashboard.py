@@ -24,6 +24,7 @@ from typing import Sequence
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from ..core.settings import short
 from ..evaluation.behaviour import CollapseConfig, crop_behaviour, detect_collapse, load_evals, load_run
 from ..evaluation.necessity import KEYS as NECESSITY
 
@@ -42,10 +43,14 @@ PANELS = [
 class DashboardConfig:
     """What `r3lab dashboard` reads and where it writes the page."""
 
-    out: str = ""  # the HTML page to write (default: dashboard.html beside the log or in the run folder)
-    format: str = "auto"  # auto | log | r3lab | eval | bench | vlm-r3 | deepeyes | verl | trl
-    image_root: str = ""  # folder the run's image paths start from (default: the run file's folder)
-    tokenizer: str = ""  # verl runs: the local model folder whose tokenizer wrote the ids
+    out: str = ""
+    """the HTML page to write (default: dashboard.html beside the log or in the run folder)"""
+    format: str = "auto"
+    """auto | log | r3lab | eval | bench | vlm-r3 | deepeyes | verl | trl"""
+    image_root: str = ""
+    """folder the run's image paths start from (default: the run file's folder)"""
+    tokenizer: str = ""
+    """verl runs: the local model folder whose tokenizer wrote the ids"""
 
 
 FAMILY_KEYS = PANELS[-1][1]  # the necessity keys drawn per family (`<family>/<key>` in a row)
@@ -82,7 +87,7 @@ def crop_dashboard(
         else:
             if load_kw.get("format", "auto") not in ("auto", "eval"):
                 raise ValueError(
-                    f"several paths are read as `r3lab eval` folders; format={load_kw['format']!r} reads one path"
+                    f"several paths are read as `r3lab eval` folders; format={short(load_kw['format'])} reads one path"
                 )
             title = title or f"{len(source)} evaluations"
             source = load_evals(source)

@@ -18,40 +18,39 @@ from ..data.stats import DatasetStats
 
 
 def plot_stats(stats: DatasetStats, fig=None):
-    """Four panels: samples per family, crops per sample, crop box sides, answers per family."""
+    """Three panels: samples per family split by their crops per sample, crop box sides, answers per family."""
     fig = fig or Figure(figsize=(12, 6.5), layout="constrained")
-    ax = fig.subplots(2, 2)
+    ax = fig.subplot_mosaic([["family", "answers"], ["box", "answers"]], width_ratios=[1.2, 1])
     fams = sorted(stats.families)
-    ax[0, 0].bar(fams, [stats.families[f] for f in fams], color="tab:blue")
-    ax[0, 0].set_title("samples per family")
-    ks = sorted({k for c in stats.crops.values() for k in c})
-    width = 0.8 / max(1, len(ks))
-    for i, k in enumerate(ks):
-        xs = [j + i * width for j in range(len(fams))]
-        ax[0, 1].bar(xs, [stats.crops[f][k] for f in fams], width, label=f"{k} crops")
-    ax[0, 1].set_xticks([j + width * (len(ks) - 1) / 2 for j in range(len(fams))], fams)
-    ax[0, 1].set_title("crops per sample")
-    ax[0, 1].legend(fontsize=8)
+    bottom = [0] * len(fams)
+    for k in sorted({k for c in stats.crops.values() for k in c}):  # one stacked bar per family: its crops per sample
+        counts = [stats.crops[f][k] for f in fams]
+        ax["family"].bar(fams, counts, bottom=bottom, label=f"{k} crop{'' if k == 1 else 's'}")
+        bottom = [b + c for b, c in zip(bottom, counts)]
+    ax["family"].set(title="samples per family, by crops per sample", ylabel="samples")
+    if stats.crops:  # the legend in head-room above the bars, never over them
+        ax["family"].set_ylim(0, 1.3 * max(bottom))
+        ax["family"].legend(fontsize=8, loc="upper center", ncol=3)
     if stats.box_sides:
         lo, hi = int(min(min(b) for b in stats.box_sides)), int(max(max(b) for b in stats.box_sides))
         bins = range(lo, hi + 2) if hi - lo < 40 else 40
-        ax[1, 0].hist(
+        ax["box"].hist(
             [[b[0] for b in stats.box_sides], [b[1] for b in stats.box_sides]],
             bins=bins,
             label=["width", "height"],
             align="left",
         )
-        ax[1, 0].legend(fontsize=8)
-    ax[1, 0].set_title("crop box size (model-input px)")
+        ax["box"].legend(fontsize=8)
+    ax["box"].set(title="crop box sides", xlabel="side (model-input px)", ylabel="crop boxes")
     labels, rows = [], []
     for f in fams:
         for a, c in sorted(stats.answers[f].items()):
-            labels.append(f"{f}:{a}")
+            labels.append(f"{f}: {a}")
             rows.append(c)
-    ax[1, 1].barh(range(len(rows)), rows, color="tab:green")
-    ax[1, 1].set_yticks(range(len(rows)), labels, fontsize=max(4, min(8, 400 // max(1, len(rows)))))
-    ax[1, 1].invert_yaxis()
-    ax[1, 1].set_title("answers per family (balance)")
+    ax["answers"].barh(range(len(rows)), rows, color="tab:green")
+    ax["answers"].set_yticks(range(len(rows)), labels, fontsize=max(4, min(8, 400 // max(1, len(rows)))))
+    ax["answers"].invert_yaxis()
+    ax["answers"].set(title="answers per family (balance)", xlabel="samples")
     fig.suptitle(f"VLIR dataset: {stats.n} samples")
     return fig
 

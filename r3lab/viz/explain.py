@@ -20,8 +20,8 @@ import plotly.graph_objects as go
 from PIL import Image
 from plotly.subplots import make_subplots
 
+from ..explain.contract import MAP_METHODS, CropRecord
 from ..explain.faithfulness import FIELDS
-from ..explain.record import MAP_METHODS, CropRecord
 
 COLOURS = {
     "attention": "#e67e22",

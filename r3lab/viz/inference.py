@@ -9,6 +9,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from ..core.policy_like import PolicyLike
+from ..core.settings import short
 from ..core.trajectory import ENV, IMAGE, MODEL, Trajectory
 
 KIND_COLOURS = {"model_text": "tab:blue", "env_text": "tab:green", "image": "tab:orange"}
@@ -20,7 +21,7 @@ def plot_positions(traj: Trajectory, policy: PolicyLike, piece: int, fig: Figure
     idx = traj.piece_index()
     span = [i for i, j in enumerate(idx) if j == piece]
     if not span:
-        raise ValueError(f"piece {piece} has no tokens in this trajectory")
+        raise ValueError(f"piece {short(piece)} has no tokens in this trajectory")
     fig = fig or Figure(figsize=(12, 3.2))
     for ax, lo, hi in zip(fig.subplots(1, 2, width_ratios=[2, 1]), [0, span[0] - 4], [len(idx), span[-1] + 6]):
         for r, name in enumerate(["time", "row", "column"]):

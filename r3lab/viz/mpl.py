@@ -13,6 +13,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
+from ..core.settings import short
 from ..core.trajectory import ENV, IMAGE, Trajectory
 from .steps import COLOURS, crop_boxes, trajectory_steps
 
@@ -188,7 +189,7 @@ def plot_step(
     and, with `maps`, the attention of this step's tokens on the main image."""
     steps = trajectory_steps(traj)
     if not 0 <= step < len(steps):
-        raise ValueError(f"step {step} out of range: the trajectory has {len(steps)} steps")
+        raise ValueError(f"step {short(step)} out of range: the trajectory has {len(steps)} steps")
     s = steps[step]
     crops_so_far = max([t.crop for t in steps[: step + 1] if t.crop is not None], default=0)
     fig = _figure(fig, (11, 4.6))

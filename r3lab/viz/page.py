@@ -20,6 +20,7 @@ import numpy as np
 from matplotlib import colormaps
 from PIL import Image
 
+from ..core.settings import short
 from ..core.trajectory import ENV, IMAGE, Trajectory
 from .steps import COLOURS, crop_boxes, trajectory_steps
 
@@ -191,7 +192,7 @@ def export_html(
     """Write one self-contained HTML page for `trajectory` (no network needed to open it); returns the path."""
     path = Path(path)
     if path.suffix.lower() not in (".html", ".htm"):
-        raise ValueError(f"export_html writes an .html file, got {path.name!r}")
+        raise ValueError(f"export_html writes an .html file, got {short(path.name)}")
     path.parent.mkdir(parents=True, exist_ok=True)
     page = trajectory_html(trajectory, maps=maps, explanations=explanations, title=title, **kw)
     tmp = path.with_suffix(path.suffix + ".tmp")

@@ -9,6 +9,7 @@ from typing import Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
+from ..core.settings import short
 from ..evaluation.evaluation import EvalResult
 from ..evaluation.progress import chance_levels
 from ..recipe.report import LABELS, families_of
@@ -126,7 +127,7 @@ def changed_answers(before: Sequence, after: Sequence, skip: Sequence[str] = ("c
     for i, (b, a) in enumerate(zip(before, after)):
         if b.sample_id != a.sample_id:
             raise ValueError(
-                f"changed_answers: question {i} is {b.sample_id!r} before and {a.sample_id!r} after; "
+                f"changed_answers: question {i} is {short(b.sample_id)} before and {short(a.sample_id)} after; "
                 "evaluate both on the same samples in the same order"
             )
         if b.family not in skip and is_right(b) != is_right(a):

@@ -17,6 +17,7 @@ import atexit
 import base64
 import concurrent.futures
 import html
+import logging
 import math
 import os
 import re
@@ -66,12 +67,25 @@ def figure_backend() -> str:
     return f"kaleido in {path}" if path else f"matplotlib (no browser for kaleido: {how})"
 
 
+class _OursToEnd(logging.Filter):
+    """Drops choreographer's "closed by watchdog" warning: r3lab ends the browser itself (a draw past `DRAW_S`, the
+    kernel's exit) and says so; the warning would reach the notebook's stderr as if the browser had crashed."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "closed by watchdog" not in record.getMessage()
+
+
+_WATCHDOG_LOG = logging.getLogger("choreographer.browser_async")
+
+
 class _Drawer:
     """One browser kept for the kernel, driven by kaleido on an event loop of its own thread; every wait bounded."""
 
     def __init__(self, path: str):
         import kaleido
 
+        if not any(isinstance(f, _OursToEnd) for f in _WATCHDOG_LOG.filters):
+            _WATCHDOG_LOG.addFilter(_OursToEnd())
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, name="r3lab-kaleido", daemon=True)
         self.thread.start()

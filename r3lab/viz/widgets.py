@@ -17,6 +17,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from ..core import env
+from ..core.settings import short
 from ..core.trajectory import IMAGE, Trajectory
 from .mpl import plot_step
 from .steps import trajectory_steps
@@ -54,7 +55,7 @@ class StepPlayer:
         self.static = headless() if static is None else bool(static)
         self.step = len(self.steps) - 1 if start is None else int(start)
         if not 0 <= self.step < len(self.steps):
-            raise ValueError(f"start={start} out of range: the trajectory has {len(self.steps)} steps")
+            raise ValueError(f"start={short(start)} out of range: the trajectory has {len(self.steps)} steps")
         self._render = lru_cache(maxsize=64)(self._render_png)
         self.widget = None if self.static else self._build()
 
@@ -94,7 +95,7 @@ class StepPlayer:
     def show(self, k: int) -> None:
         """Go to step k (updates the widget when live)."""
         if not 0 <= k < len(self.steps):
-            raise ValueError(f"step {k} out of range 0..{len(self.steps) - 1}")
+            raise ValueError(f"step {short(k)} out of range 0..{len(self.steps) - 1}")
         self.step = k
         if self.widget is not None:
             if self.slider.value != k:
@@ -105,7 +106,7 @@ class StepPlayer:
     def key_frames(self, most: int = 4) -> list[int]:
         """The steps a static strip shows: the question, each zoomed crop, the last step (at most `most`)."""
         if most < 1:
-            raise ValueError(f"most={most}: a strip needs at least one frame")
+            raise ValueError(f"most={short(most)}: a strip needs at least one frame")
         picks = [0] + [s.index for s in self.steps if s.kind == IMAGE] + [len(self.steps) - 1]
         picks = list(dict.fromkeys(picks))
         if len(picks) > most:  # evenly spaced over them, the first and the last kept

@@ -1,6 +1,7 @@
 """When does the verdict jump, and do the grounding questions beside it hold it back? (research notes)
 
-    python compare_jump.py START OUT [--device cuda] [--variants recipe focus ...] [--seed 1] [--every 150] [--ground-every]
+    python compare_jump.py START OUT [--device cuda] [--variants recipe focus ...] [--seed 1] [--every 150] \
+        [--ground-every]
 
 START is a base after the recipe's verdict drill (a recipe folder's `logs/base_drill/step_001000`). Each variant
 runs a comparison stage of 600 steps from it in its own process (one thread), measuring the recipe's verdict check
@@ -115,10 +116,12 @@ def run(
     path = Path(out) / f"{variant}.json"
     rec = {"start": start, "variant": variant, "phases": PHASES[variant], "seed": seed, "device": device, "checks": []}
     t0, done = time.time(), 0
-    where = lambda: ground_check.measure(policy, {**c.world, **c.base_world}, c.phase("ground").check.n)[
-        "centre_on_named"
-    ]
-    verdict = lambda: compare_check.verdict_accuracy(policy, c.world_config(), c.phase("compare").check.n)["verdict"]
+
+    def where():
+        return ground_check.measure(policy, {**c.world, **c.base_world}, c.phase("ground").check.n)["centre_on_named"]
+
+    def verdict():
+        return compare_check.verdict_accuracy(policy, c.world_config(), c.phase("compare").check.n)["verdict"]
 
     def check(steps: int, ground: bool = False) -> None:
         was = policy.model.training

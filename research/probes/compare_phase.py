@@ -7,9 +7,10 @@ trains the recipe's comparison phase (`build_base` as `Recipe._read_data` builds
 close-ups written as rationales, 15 % control questions, comparisons with both crops in place with probability
 SHARE; 32 a step, lr 1e-3, one warm-up and cosine over STEPS) and every EVERY steps measures, on 200 held-out
 comparisons (both crops given, seed 424242), how often the teacher-forced log-prob of the true verdict and answer
-beats that of the flipped one (`verdict`; `verdict_text`: on 200 held-out comparisons without images). CROPS=0 trains on text-only comparisons (the reads given as text; measured
-with both crops in place all the same). DRILL=N first trains N steps of the recipe's verdict drill
-(`build_drill`: the comparisons without images, same lr), measured at its end. Writes OUT.json.
+beats that of the flipped one (`verdict`; `verdict_text`: on 200 held-out comparisons without images). CROPS=0
+trains on text-only comparisons (the reads given as text; measured with both crops in place all the same). DRILL=N
+first trains N steps of the recipe's verdict drill (`build_drill`: the comparisons without images, same lr),
+measured at its end. Writes OUT.json.
 """
 
 import json

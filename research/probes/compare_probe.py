@@ -1,6 +1,7 @@
 """compare_two probes (research notes, session 6).
 
-    python compare_probe.py text TEMPLATE STEPS OUT.json [pattern]   # text only: how fast the tiny LM learns the verdict
+    # text only: how fast the tiny LM learns the verdict
+    python compare_probe.py text TEMPLATE STEPS OUT.json [pattern]
     python compare_probe.py diag CHECKPOINT N OUT.json [oracle|own]   # what a checkpoint gets wrong
 
 `text`: the language model of the shipped base trains on compare_two rationales written as text (no images;

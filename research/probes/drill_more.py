@@ -120,10 +120,13 @@ def main() -> None:
         train_sft(policy, data, cfg)
         done, k = done + a.more, k + 1
         save("drill", {"added_steps": done, "text_verdict": drill_verdict()})
-    verdict = lambda: compare_check.verdict_accuracy(policy, c.world_config(), c.phase("compare").check.n)["verdict"]
-    where = lambda: ground_check.measure(policy, {**c.world, **c.base_world}, c.phase("ground").check.n)[
-        "centre_on_named"
-    ]
+
+    def verdict():
+        return compare_check.verdict_accuracy(policy, c.world_config(), c.phase("compare").check.n)["verdict"]
+
+    def where():
+        return ground_check.measure(policy, {**c.world, **c.base_world}, c.phase("ground").check.n)["centre_on_named"]
+
     save("compare", {"steps": 0, "verdict": verdict(), **({"centre_on_named": where()} if a.ground else {})})
     data = build_base(
         a.compare * c.base.batch,

@@ -5,8 +5,8 @@
     python ground_probe.py OUT_DIR init='"DIR"' data_seed=21 ground.steps=1500   # go on from a saved policy
 
 Builds r3-tiny and the base samples exactly as `Recipe._base` does for its first phase (`base_world`,
-`base_closeups`, `base_pairs`, `base_batch`, `base_lr`, `base_steps`, `seed`, `data_seed`), trains that phase in this one
-process (the whole batch on one rank: the same samples and schedule as the recipe's two DDP ranks, not
+`base_closeups`, `base_pairs`, `base_batch`, `base_lr`, `base_steps`, `seed`, `data_seed`), trains that phase in this
+one process (the whole batch on one rank: the same samples and schedule as the recipe's two DDP ranks, not
 the same bits), and every `every=` steps (default 500) measures where its greedy boxes land on N
 held-out "Where is the ...?" questions of the phase's world (`r3lab.recipe.ground_check.evaluate_where`,
 `n=`, default 200). Writes OUT_DIR/result.json (the curve) and OUT_DIR/log.jsonl (the training log).

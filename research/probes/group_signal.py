@@ -6,9 +6,10 @@ For each SFT model and detail family (read_one, compare_two): N held-out questio
 greedy rollout each (what the table scores) and a group of G = `group_size` rollouts at R-GRPO's own rollout
 settings (`train_rollout`: T = 0.7). A group whose answers are all right or all wrong gives the accuracy reward no
 spread, so GRPO learns nothing about the answer from it. Each greedy miss is split by its crops: "where" (a detail
-the question asks about is in none of its crops) or "misread" (every one is in a crop), and for each kind the share of its groups with a mixed outcome
-(some right, some wrong) is reported, with the mean share right in the group; `sampled`: over all group rollouts,
-the share whose crops hold every detail, and the accuracy of those that do and of those that do not.
+the question asks about is in none of its crops) or "misread" (every one is in a crop), and for each kind the share
+of its groups with a mixed outcome (some right, some wrong) is reported, with the mean share right in the group;
+`sampled`: over all group rollouts, the share whose crops hold every detail, and the accuracy of those that do and
+of those that do not.
 """
 
 import json

@@ -135,7 +135,9 @@ def main(argv=None) -> dict:
             if lv != "forward"
         },
         "targets": {"time_vs_fwd_bwd": 1.2, "peak_vs_forward": 3.0},
-        "config": "CPU seconds, 1 thread, fp32; benchmarks/explain.py's model and trajectory; one gradient-x-input pass",
+        "config": (
+            "CPU seconds, 1 thread, fp32; benchmarks/explain.py's model and trajectory; one gradient-x-input pass"
+        ),
     }
     res["met_both"] = [
         lv for lv, v in res["levers"].items() if v["time_vs_fwd_bwd"] <= 1.2 and v["peak_vs_forward"] <= 3

@@ -58,9 +58,10 @@ def run(
     path = Path(out) / f"{variant}_s{seed}.json"
     rec = {"start": start, "variant": variant, "overrides": v, "seed": seed, "device": device, "checks": []}
     done, k, t0 = 0, 0, time.time()
-    where = lambda: ground_check.measure(policy, {**c.world, **c.base_world}, c.phase("ground").check.n)[
-        "centre_on_named"
-    ]
+
+    def where():
+        return ground_check.measure(policy, {**c.world, **c.base_world}, c.phase("ground").check.n)["centre_on_named"]
+
     if ground:  # grounding questions are a quarter of the recipe's read phase: does reading without them cost any?
         rec["start_centre_on_named"] = where()
     while done < steps:

@@ -11,9 +11,10 @@ from SFT_FOLDER with RGRPOConfig overrides (`rollout={...}` its rollout settings
 `hard_share=0.5` trains on the SFT's greedy misses among the training questions, made that share of them with
 the others drawn at random), then evaluates greedily on N held-out questions per family (seed 999)
 and writes OUT_DIR/result.json; `steps=0` evaluates the SFT model itself; `eval_temperatures=[0,1]` also
-samples one answer per question at T=1 (`rows_t1`: the IoU of the crops R-GRPO's rollouts make). The second form continues a base
-model's comparison phase (the recipe's mix: half comparisons with both crops, half close-ups and grounding;
-a fresh warm-up and cosine at lr 1e-3, batch 32, a data seed the recipe never uses) and saves OUT_DIR/base;
+samples one answer per question at T=1 (`rows_t1`: the IoU of the crops R-GRPO's rollouts make). The second form
+continues a base model's comparison phase (the recipe's mix: half comparisons with both crops, half close-ups and
+grounding; a fresh warm-up and cosine at lr 1e-3, batch 32, a data seed the recipe never uses) and saves
+OUT_DIR/base;
 `compare_probe.py`-style verdict checks then compare it with the base it started from.
 """
 

@@ -120,7 +120,8 @@ def where_item(cfg: ProbeConfig, seed: int, i: int, view, step: int | None = Non
 
 
 def read_item(cfg: ProbeConfig, seed: int, i: int, view, step: int | None = None) -> dict:
-    """A read_one (or count) question whose ground-truth crop is already in the context (the call is the environment's)."""
+    """A read_one (or count) question whose ground-truth crop is already in the context (the call is the
+    environment's)."""
     if cfg.read_family not in ("read_one", "count"):
         raise ValueError(f"read_family must be 'read_one' or 'count', got {cfg.read_family!r}")
     task = make_task(cfg.read_family, seed, i, world=cfg.world_config(step))

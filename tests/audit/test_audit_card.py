@@ -47,3 +47,16 @@ def test_predictions_name_each_model_and_claim():
     assert fmt[("A", "format_only on read_one no better than chance")] is True
     assert fmt[("B", "format_only on read_one no better than chance")] is False
     assert fmt[("A", "control answered as well without crops")] is True
+
+
+def test_the_cost_table_rounds_each_part_to_what_it_can_tell():
+    from r3lab.audit.audit_card import cost_table
+
+    res = results([0.0] * 10)
+    res["rows"]["all"] = {
+        "tokens_per_correct_own": 54.7939,
+        "crops_per_correct_own": 1.151,
+        "vision_s_per_correct_own": 0.02581,
+        "wall_s_per_correct_own": 0.16549,
+    }
+    assert cost_table({"SFT": res}).splitlines()[-1] == "| SFT | own | 54.8 | 1.15 | 0.026 | 0.165 |"

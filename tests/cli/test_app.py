@@ -13,7 +13,7 @@ from .. import HANG_S
 def test_every_command_module_has_add_arguments_and_run():
     import importlib
 
-    for words, module, _ in COMMANDS:
+    for _words, module, _ in COMMANDS:
         mod = importlib.import_module(module)
         assert callable(mod.add_arguments) and callable(mod.run), module
         assert module.startswith("r3lab.cli.")

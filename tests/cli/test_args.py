@@ -9,12 +9,18 @@ from r3lab.cli.args import add_dataclass_arguments, dataclass_from_args, field_h
 
 @dataclass
 class Demo:
-    steps: int = 10  # optimizer steps
-    lr: float = 1e-3  # learning rate
-    freeze_vision: bool = False  # keep the vision tower fixed
-    name: str = "run"  # run name
-    families: list = field(default_factory=lambda: ["read_one"])  # task families
-    ckpt: str | None = None  # optional checkpoint
+    steps: int = 10
+    """optimizer steps"""
+    lr: float = 1e-3
+    """learning rate"""
+    freeze_vision: bool = False
+    """keep the vision tower fixed"""
+    name: str = "run"
+    """run name"""
+    families: list = field(default_factory=lambda: ["read_one"])
+    """task families"""
+    ckpt: str | None = None
+    """optional checkpoint"""
 
 
 def test_dataclass_flags_round_trip_with_help():
@@ -36,20 +42,23 @@ def test_dataclass_flags_round_trip_with_help():
 
 @dataclass
 class Wrapped:
-    rows: int = 4  # questions decoded together; a meaning too long for one line
-    # goes on below the field, indented deeper
-    # a comment at the field's indentation is about the next field
-    seed: int = 0  # sampling seed
+    rows: int = 4
+    """questions decoded together; a meaning too long for one line
+    goes on in the docstring's next line"""
+    # a comment is never help: it says why, for the reader of the code
+    seed: int = 0  # not this either
+    """sampling seed"""
 
 
-def test_a_field_comment_continues_on_deeper_comment_lines():
+def test_a_docstring_of_several_lines_is_one_line_of_help_and_comments_are_not_read():
     assert field_help(Wrapped) == {
-        "rows": "questions decoded together; a meaning too long for one line goes on below the field, indented deeper",
+        "rows": "questions decoded together; a meaning too long for one line goes on in the docstring's next line",
         "seed": "sampling seed",
     }
     p = argparse.ArgumentParser()
     add_dataclass_arguments(p, Wrapped)
-    assert "indented deeper (default: 4)" in " ".join(p.format_help().split())
+    text = " ".join(p.format_help().split())
+    assert "docstring's next line (default: 4)" in text and "comment" not in text and "not this" not in text
 
 
 @dataclass
@@ -57,7 +66,8 @@ class Documented:
     rows: int = 4
     """questions decoded together: the help of `--rows`, a docstring IDEs show too"""
     seed: int = field(default=0, metadata={"help": "sampling seed"})
-    lr: float = 1e-3  # a class not yet given docstrings: its comment
+    lr: float = 1e-3
+    """the base's learning rate"""
 
 
 @dataclass
@@ -72,7 +82,7 @@ def test_help_comes_from_metadata_or_the_field_s_docstring():
     )
     assert (
         field_help(Subclass)["rows"] == "rows of the subclass"
-        and field_help(Subclass)["lr"] == "a class not yet given docstrings: its comment"
+        and field_help(Subclass)["lr"] == "the base's learning rate"
     )
     p = argparse.ArgumentParser()
     add_dataclass_arguments(p, Subclass)
@@ -89,10 +99,30 @@ def test_every_command_has_a_parser_and_its_help_renders(capsys):
         assert "usage: r3lab " + " ".join(words) in capsys.readouterr().out
 
 
-def test_a_percent_sign_in_a_comment_reaches_the_help(capsys):
+def test_every_flag_of_every_command_says_what_it_sets():
+    """Help from metadata or docstrings only: a config field without either would be a flag without words."""
+
+    def parsers(p):
+        yield p
+        for a in p._actions:
+            if isinstance(a, argparse._SubParsersAction):
+                for sub in dict.fromkeys(a.choices.values()):
+                    yield from parsers(sub)
+
+    bare = [
+        f"{p.prog} {a.option_strings[-1]}"
+        for p in parsers(build_parser())
+        for a in p._actions
+        if a.option_strings and a.help != argparse.SUPPRESS and not (a.help or "").split("(default:")[0].strip()
+    ]
+    assert not bare, f"flags without help (give the field a docstring): {bare}"
+
+
+def test_a_percent_sign_in_a_docstring_reaches_the_help(capsys):
     @dataclass
     class Share:
-        bar: float = 80.0  # % of box centres on the named landmark
+        bar: float = 80.0
+        """% of box centres on the named landmark"""
 
     p = argparse.ArgumentParser()
     add_dataclass_arguments(p, Share)

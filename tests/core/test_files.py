@@ -4,16 +4,8 @@ import os
 
 import pytest
 
-from r3lab.core.files import (
-    FolderLock,
-    ImportReport,
-    atomic_write_text,
-    file_lock,
-    file_stem,
-    json_lines,
-    plain_mode,
-    read_records,
-)
+from r3lab.core.files import FolderLock, atomic_write_text, file_lock, file_stem, plain_mode
+from r3lab.core.records import ImportReport, json_lines, read_records
 
 
 def test_atomic_write_keeps_the_old_file_when_interrupted(tmp_path, monkeypatch):

@@ -98,7 +98,7 @@ def test_every_check_is_tested_here():
 
     check("30.1", [0, 0], [0] * 8, 1.0, 1.0)  # registers every module's checks
     tested = set()
-    for name, fn in inspect.getmembers(sys.modules[__name__], inspect.isfunction):
+    for name, _fn in inspect.getmembers(sys.modules[__name__], inspect.isfunction):
         if name.startswith("test_") and name[5:7].isdigit():
             tested.add(name[5:].split("_")[0] + "." + name[5:].split("_")[1])
     assert set(CHECKS) <= tested, f"checks without a right/wrong test: {sorted(set(CHECKS) - tested)}"

@@ -35,3 +35,23 @@ def test_a_run_without_a_floor_says_nothing_about_one():
         f"reads {card['rows']['sft']['read_one']['accuracy']:.1%}: the floor is where training may stop, not where the "
         "model stopped."
     )
+
+
+def test_the_miss_drawn_is_the_farthest_one_in_cells():
+    from types import SimpleNamespace
+
+    import torch
+
+    from r3lab.course.evidence import clearest_miss, miss_cells
+    from r3lab.explain.faithfulness import pointing_game
+
+    def record(hot):  # a 6x6 grid of 10-px cells, the landmark on cells (1..2, 1..2)
+        m = torch.zeros(6, 6)
+        m[hot] = 1.0
+        return SimpleNamespace(map=lambda method, target: m, cell=10, landmark=(10, 10, 30, 30), hot=hot)
+
+    on, edge, far = record((1, 2)), record((1, 3)), record((5, 5))
+    assert miss_cells(on, "attention") == 0.0 and pointing_game(on.map("", ""), on.landmark, on.cell)
+    assert miss_cells(edge, "attention") == 0.5 and not pointing_game(edge.map("", ""), edge.landmark, edge.cell)
+    assert abs(miss_cells(far, "attention") - 2.5 * 2**0.5) < 1e-9  # diagonal: centre (55, 55) from corner (30, 30)
+    assert clearest_miss([edge, far], "attention") is far

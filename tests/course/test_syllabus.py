@@ -7,7 +7,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from r3lab.course import runner, syllabus, timing
+from r3lab.course import catalog, runner, syllabus, timing
 from r3lab.course.exercises import META
 from r3lab.course.syllabus import (
     LESSONS,
@@ -56,7 +56,7 @@ def test_tables_and_objectives_render_every_lesson():
 def test_spans_are_filled_from_the_times(tmp_path, monkeypatch):
     times = tmp_path / "times.json"
     times.write_text(json.dumps({"lessons": {x.notebook: {"default_s": 30.0, "smoke_s": 10.0} for x in LESSONS}}))
-    monkeypatch.setattr(syllabus, "TIMES", times)
+    monkeypatch.setattr(catalog, "TIMES", times)  # the one the lessons and the syllabus read
     text = (
         "20 takes <!-- time:20 -->ten minutes<!-- /time --> (<!-- time:20:smoke -->?<!-- /time --> in CI); "
         "<!-- count:lessons -->eight<!-- /count --> lessons, <!-- time:series -->?<!-- /time --> in all; "
@@ -79,7 +79,7 @@ def test_a_gpu_column_appears_once_a_gpu_ran_the_series(tmp_path, monkeypatch):
     times.write_text(
         json.dumps({"lessons": {x.notebook: {"default_s": 60.0, "smoke_s": 10.0, "gpu_s": 6.0} for x in LESSONS}})
     )
-    monkeypatch.setattr(syllabus, "TIMES", times)
+    monkeypatch.setattr(catalog, "TIMES", times)  # the one the lessons and the syllabus read
     table = course_table()
     assert "| 2-core CPU | GPU | CI (smoke) |" in table and "| 1.0 min | 6 s | 10 s |" in table
     assert "with a GPU" in table
@@ -189,10 +189,10 @@ def test_a_runs_times_are_recorded_in_their_column(tmp_path, monkeypatch):
     }
     assert data["10_interleaved_inference"]["gpu_s"] == 3.0 and "default_s" not in data["10_interleaved_inference"]
     assert data["40_explain_crops"]["default_s"] == 30.0  # device="cpu" on a GPU machine: a CPU run
-    monkeypatch.setattr(syllabus, "TIMES", times)
+    monkeypatch.setattr(catalog, "TIMES", times)  # the one the lessons and the syllabus read
     assert lesson("20").default_s == 250.0 and lesson("20").cpu_s == 240.0 and lesson("10").gpu_s == 3.0
     with pytest.raises(KeyError, match="record a run"):
-        lesson("30").default_s
+        _ = lesson("30").default_s  # a property that reads times.json
 
 
 def test_every_schedule_slot_holds_its_lesson_with_room_to_spare():

@@ -7,7 +7,8 @@ from r3lab.core.crop_calls import find_crop_calls
 from r3lab.core.regions import Frame, ViewConfig, crop_and_zoom
 from r3lab.core.trajectory import IMAGE
 from r3lab.data.filters import check_sample, filter_samples
-from r3lab.data.formats import OFFICIAL_SFT_VIEW, export_rl, export_sft, import_grounded_vqa, import_rl, import_sft
+from r3lab.data.formats import OFFICIAL_SFT_VIEW, export_rl, export_sft, import_rl, import_sft
+from r3lab.data.grounded_vqa import import_grounded_vqa
 from r3lab.data.vlir import build_samples
 from r3lab.data.world import region_input_box
 from r3lab.testing import png_header, tiny_policy
@@ -225,7 +226,7 @@ def test_unreadable_images_are_reported_with_their_record(tmp_path, bad_images, 
     (tmp_path / "f.json").write_text(json.dumps(recs))
     ok, rep = load(tmp_path / "f.json", errors="report")
     assert len(ok) == 1 and [n for n, _ in rep.errors] == [2, 3, 4, 5]
-    for (n, msg), name in zip(rep.errors, bad_images):
+    for (_n, msg), name in zip(rep.errors, bad_images):
         assert name in msg and ("not a readable image" in msg or "cannot be shown to the model" in msg)
     assert "DecompressionBombError" in rep.errors[1][1]
     with pytest.raises(ValueError, match=r"f\.json: record 2: .*text\.png is not a readable image"):

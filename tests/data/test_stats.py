@@ -8,6 +8,7 @@ from r3lab.data.stats import dataset_stats
 from r3lab.data.vlir import build_samples
 from r3lab.testing import tiny_policy
 from r3lab.viz.datasets import plot_sample, plot_samples, plot_stats
+from r3lab.viz.mpl_fit import text_problems
 
 
 @pytest.fixture(scope="module")
@@ -36,8 +37,20 @@ def test_stats_with_a_tokenizer(samples):
 
 
 def test_figures_are_returned(samples):
-    fig = plot_stats(dataset_stats(samples))
-    assert isinstance(fig, Figure) and len(fig.axes) == 4
+    st = dataset_stats(samples)
+    fig = plot_stats(st)
+    assert isinstance(fig, Figure) and len(fig.axes) == 3
+    family, box, answers = (
+        next(a for a in fig.axes if a.get_title().startswith(w)) for w in ("samples", "crop", "answers")
+    )
+    assert family.get_ylabel() == "samples" and box.get_ylabel() == "crop boxes" and answers.get_xlabel() == "samples"
+    kinds, fams = sorted({k for c in st.crops.values() for k in c}), sorted(st.families)
+    heights = dict.fromkeys(fams, 0)  # the family panel's stacked bars: each family's samples, by crops per sample
+    for bar, fam in zip(family.patches, fams * len(kinds)):
+        heights[fam] += bar.get_height()
+    assert heights == dict(st.families) and len(family.get_legend().texts) == len(kinds)
+    fig.canvas.draw()
+    assert not text_problems(fig)  # no label cut at the edge, the legend over no other text
     comp = next(s for s in samples if s.family == "compare_two")
     fig = plot_sample(comp)
     assert isinstance(fig, Figure) and len(fig.axes) == 4  # original, coarse view, two crops

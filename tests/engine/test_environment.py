@@ -84,7 +84,10 @@ def test_rows_in_both_grammars_and_frames_cropping_at_different_steps_stay_exact
     for style in STYLES:
         pol = styled(qwen3, style)
         f = frame_of(pol, sample)
-        c = lambda b: format_crop_call(b, style, f)  # noqa: E731
+
+        def c(b, style=style, f=f):
+            return format_crop_call(b, style, f)
+
         scripts = [
             [c((10, 10, 60, 50)), " a"],
             [" a a a a a a a", c((20, 20, 80, 70)), " b", c((0, 0, 40, 40))],

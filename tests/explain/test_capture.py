@@ -105,7 +105,7 @@ def test_nothing_captured_raises_with_the_fix(policy, trajs):
     with capture_attention(policy) as cap:
         pass
     with pytest.raises(RuntimeError, match="no forward ran"):
-        cap.maps
+        _ = cap.maps
 
 
 def _family(family):

@@ -105,7 +105,7 @@ def test_a_method_that_did_not_run_is_named_with_its_reason():
         "attention": {"box": MethodResult("attention", "box", map=[[1, 0], [0, 0]])},
         "integrated_gradients": {"box": MethodResult("integrated_gradients", "box", False, why)},
     }
-    with pytest.raises(ValueError, match=r"integrated_gradients is not available on s-1: captum is not installed"):
+    with pytest.raises(ValueError, match=r"integrated_gradients is not available on 's-1': captum is not installed"):
         agreement([r], "box", ["attention", "integrated_gradients"])
     assert agreement([r], "box", ["attention"])["n"] == 1  # what ran is still compared
     with pytest.raises(ValueError, match=r"r3lab\[explain\]"):

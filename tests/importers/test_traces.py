@@ -104,3 +104,16 @@ def test_bad_records_are_named_with_their_line_or_record(tmp_path):
     vpath.write_text(json.dumps(recs))
     with pytest.raises(ValueError, match="record 2: field 'response_list' must be a list"):
         import_vlmr3_eval(vpath)
+
+
+def test_a_vstar_annotation_is_read_bounded_and_named(tmp_path):
+    """A V* image's JSON beside it goes through the one bounded reader: a non-UTF-8 byte names the file and line."""
+    from r3lab.importers.traces import _vstar_boxes
+
+    good = tmp_path / "a.json"
+    good.write_text('{"bbox": [[1, 2, 3, 4]]}')
+    assert _vstar_boxes(good) == [(1.0, 2.0, 4.0, 6.0)]
+    bad = tmp_path / "b.json"
+    bad.write_bytes(b'{"bbox": [[1, 2, 3, 4]]}\n\xc2')
+    with pytest.raises(ValueError, match=r"b\.json.*line 2"):
+        _vstar_boxes(bad)

@@ -74,7 +74,7 @@ def test_a_logged_tool_calling_completion_becomes_crops_and_refusals_in_either_f
     rel = [round(v * 1000 / s) for v, s in zip(good, (frame.input_w, frame.input_h) * 2)]
     conv = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "What colour is the disc?"}]}]
     rows = []
-    for coords, box in (("absolute", good), ("relative", rel)):
+    for _coords, box in (("absolute", good), ("relative", rel)):
         comp = [
             _tool_turn([9, 9, 1, 1]),
             {"role": "tool", "name": "image_zoom_in_tool", "content": "crop refused: no"},

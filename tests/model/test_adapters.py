@@ -11,7 +11,7 @@ peft = pytest.importorskip("peft")
 from r3lab.core.batch import collate, model_inputs  # noqa: E402
 from r3lab.engine.scoring import TokenScorer, token_logprobs  # noqa: E402
 from r3lab.explain.capture import attention_maps  # noqa: E402
-from r3lab.model.adapters import (
+from r3lab.model.adapters import (  # noqa: E402
     TARGETS,
     LoRAConfig,
     add_lora,

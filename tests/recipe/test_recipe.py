@@ -152,7 +152,7 @@ def test_recipe_trains_every_stage_evaluates_every_row_and_resumes(tmp_path):
     with pytest.raises(ValueError, match=r"sft\.steps: 2 there, 3 now.*another --out"):
         run_recipe(recipe(out=str(out), **{**TINY, "sft.steps": 3}), progress=False)
     with pytest.raises(ValueError, match="unknown rows"):
-        recipe(rows="sft,best").row_list
+        _ = recipe(rows="sft,best").row_list
 
 
 def _save_many_times(out, i, barrier):

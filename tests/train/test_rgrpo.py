@@ -85,7 +85,7 @@ def test_group_size_errors_are_clear():
 def test_loss_gradient_only_on_model_text_tokens():
     policy = tiny_policy()
     trajs = []
-    for k, s in enumerate(toy_samples(2, policy.view)):
+    for s in toy_samples(2, policy.view):
         t = s.reference(policy.view, policy.prompt).tokenize(policy)
         trajs.append(t)
     batch = collate(trajs, policy)

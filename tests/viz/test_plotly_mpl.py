@@ -9,7 +9,8 @@ from PIL import Image
 from plotly.subplots import make_subplots
 
 from r3lab.viz.mpl_fit import text_problems
-from r3lab.viz.plotly_mpl import colour, plotly_to_mpl, plotly_to_png
+from r3lab.viz.plotly_mpl import plotly_to_mpl, plotly_to_png
+from r3lab.viz.plotly_traces import colour
 
 
 def _grid():
@@ -79,7 +80,7 @@ def test_a_trace_it_cannot_draw_is_named_not_dropped():
 
 
 def test_typed_arrays_and_colours_are_read():
-    from r3lab.viz.plotly_mpl import _array
+    from r3lab.viz.plotly_traces import _array
 
     a = np.arange(6, dtype="u1").reshape(2, 3)
     import base64

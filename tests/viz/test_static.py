@@ -170,3 +170,20 @@ def test_explanations_table_has_a_row_per_crop_decision():
     t = explanations_table({"s1": [e, e]})
     assert isinstance(t, Table) and len(t) == 2 and t.rows[0]["importance (blank)"] == 0.3
     assert t.columns[:3] == ["sample", "crop", "IoU"] and "<td>–</td>" in t._repr_html_()
+
+
+def test_a_browser_that_dies_leaves_the_notebook_quiet_and_matplotlib_draws(fresh, monkeypatch, caplog):
+    """A kept browser that dies (killed by the system on a loaded machine): choreographer's watchdog must not put
+    its "closed by watchdog" line on the notebook's stderr; the next figure is drawn all the same."""
+    import os
+    import signal
+    import time
+
+    if static.find_browser()[0] is None:
+        pytest.skip("no Chromium on this machine")
+    static.figure_png(go.Figure())  # a browser kept and answering
+    os.killpg(static._state["drawer"].kaleido.subprocess.pid, signal.SIGKILL)
+    time.sleep(3)  # the watchdog's wait returns once the process is gone; it logs then
+    assert not [r for r in caplog.records if "watchdog" in r.getMessage()]
+    monkeypatch.setattr(static, "DRAW_S", 2.0)
+    assert static.static_bundle(go.Figure().to_dict())["image/png"]
