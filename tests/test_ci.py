@@ -60,3 +60,24 @@ def test_a_python_312_environment_that_does_not_install_is_reported_and_fails_ci
     assert run.returncode == 1 and "test" in calls and "test-py312" not in calls
     assert "make test: passed" in run.stdout and "make test-py312: NOT RUN" in run.stdout
     assert "the Python 3.12 environment did not install" in run.stderr
+
+
+def test_a_green_runs_times_are_recorded_and_stated_from_the_record(tmp_path, monkeypatch):
+    """The README's time for make test and CI comes from a green .ci/run's own closing lines, never a failed one."""
+    import shutil
+
+    from r3lab.course import catalog, syllabus, timing
+
+    times = tmp_path / "times.json"
+    shutil.copy(timing.TIMES, times)
+    log = tmp_path / "ci.log"
+    log.write_text("... 1755 passed ...\n[ci] make test: passed (1262 s)\n[ci] make test-py312: passed (211 s)\n")
+    assert timing.record_ci(log, times) == {"test": 1262, "test_py312": 211}
+    assert timing.ci_seconds("test", times) == 1262 and timing.ci_seconds("", times) == 1473
+    failed = tmp_path / "failed.log"
+    failed.write_text("[ci] make test: FAILED (exit 2, 1653 s)\n[ci] make test-py312: passed (193 s)\n")
+    with pytest.raises(ValueError, match="green .ci/run"):
+        timing.record_ci(failed, times)
+    assert timing.ci_seconds("test", times) == 1262  # the failed log recorded nothing
+    monkeypatch.setattr(catalog, "TIMES", times)
+    assert syllabus.phrase("time", "ci:test") == "21.0 min" and syllabus.phrase("time", "ci") == "24.6 min"

@@ -10,7 +10,7 @@ them all; `tests/course/test_syllabus.py` fails on a stale file or a duration wr
 
 Span keys: `time:NN` (the default run on the reference CPU), `time:NN:smoke`, `time:NN:gpu`, `time:NN:cpu` (CPU
 seconds), `time:series` (the whole series), `time:series:smoke`, `time:series:gpu`, `time:routes` (`make routes`;
-`time:routes:colab` one route), `count:lessons`.
+`time:routes:colab` one route), `time:ci` (a green `.ci/run`; `time:ci:test` its `make test`), `count:lessons`.
 """
 
 from __future__ import annotations
@@ -115,6 +115,9 @@ def phrase(kind: str, key: str) -> str:
 
         return expected(key)
     name, _, column = key.partition(":")
+    if kind == "time" and name == "ci":  # a green .ci/run: the whole of it, or make test's suite ("ci:test")
+        seconds = timing.ci_seconds(column, catalog.TIMES)
+        return timing.fmt(seconds) if seconds is not None else "not measured yet"
     if kind == "time" and name == "routes":  # make routes: all of them, or one ("routes:wheel")
         routed = timing.route_seconds(column, catalog.TIMES)
         return timing.fmt(routed) if routed is not None else "not measured yet"
@@ -122,7 +125,8 @@ def phrase(kind: str, key: str) -> str:
     if kind != "time" or column is None:
         raise ValueError(
             f"no span <!-- {kind}:{key} -->; known: time:NN, time:NN:smoke|gpu|cpu, "
-            "time:series[:smoke|gpu|cpu], time:routes[:colab|wheel|binder], count:lessons, expected:NN.K"
+            "time:series[:smoke|gpu|cpu], time:routes[:colab|wheel|binder], time:ci[:test], count:lessons, "
+            "expected:NN.K"
         )
     if name == "series":
         seconds = _total(column)
@@ -318,6 +322,7 @@ if __name__ == "__main__":  # python -m r3lab.course.syllabus [--times RESULTS_J
     cli = argparse.ArgumentParser(prog="python -m r3lab.course.syllabus", description=__doc__.split("\n")[0])
     cli.add_argument("--times", action="append", default=[], help="a runner's results.json whose times to record")
     cli.add_argument("--routes", action="append", default=[], help="make routes' routes.json whose times to record")
+    cli.add_argument("--ci", action="append", default=[], help="a green .ci/run's log whose times to record")
     cli.add_argument(
         "--expected",
         action="append",
@@ -330,6 +335,8 @@ if __name__ == "__main__":  # python -m r3lab.course.syllabus [--times RESULTS_J
         print("recorded", record_times(run))
     for run in opts.routes:
         print("recorded the routes", timing.record_routes(run))
+    for log in opts.ci:
+        print("recorded CI's times", timing.record_ci(log))
     if opts.expected:
         from .exercises import record_expected
 

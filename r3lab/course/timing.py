@@ -10,6 +10,7 @@ from here by `r3lab.course.syllabus`, so a lesson's time is measured once and wr
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 TIMES = Path(__file__).with_name("times.json")
@@ -137,3 +138,29 @@ def route_seconds(route: str = "", path: Path = TIMES) -> float | None:
     if route:
         return got.get(route)
     return float(sum(got.values())) if {"colab", "wheel", "binder"} <= set(got) else None
+
+
+CI_LINE = re.compile(r"^\[ci\] (make test|make test-py312): passed \((\d+) s\)$", re.M)
+
+
+def record_ci(log: str | Path, path: Path = TIMES) -> dict[str, int]:
+    """Write a green `.ci/run`'s seconds (its closing `[ci] make test: passed (N s)` lines, both suites) into
+    `path`'s "ci", for the README's statement of what `make test` and CI take. A log without both lines is an error
+    (a failed suite's time says nothing of a passing one)."""
+    found = {
+        name.removeprefix("make ").replace("-", "_"): int(sec) for name, sec in CI_LINE.findall(Path(log).read_text())
+    }
+    if set(found) != {"test", "test_py312"}:
+        raise ValueError(f"{log}: not the log of a green .ci/run (both '[ci] ... passed (N s)' lines needed)")
+    data = load(path)
+    data["ci"], data["ci_source"] = found, f"recorded from .ci/run's log ({log})"
+    Path(path).write_text(json.dumps(data, indent=1) + "\n")
+    return found
+
+
+def ci_seconds(part: str = "", path: Path = TIMES) -> float | None:
+    """A green .ci/run's seconds: `make test`'s ("test"), or the whole run's ("": both suites, one after the other)."""
+    got = load(path).get("ci", {})
+    if part:
+        return got.get(part)
+    return float(got["test"] + got["test_py312"]) if {"test", "test_py312"} <= set(got) else None
