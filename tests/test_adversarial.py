@@ -1109,3 +1109,20 @@ def test_explain_with_no_methods_is_refused_before_the_model_loads(tmp_path, mon
     with refused(ValueError, "--methods is empty", "attention"):
         cli_main(["explain", "--data", str(ds), "--methods", "", "--out", str(tmp_path / "ex")])
     assert not (tmp_path / "ex").exists()
+
+
+@pytest.mark.parametrize("name", ["A" * 70_000, "a/" * 3000 + "x.png", "é" * 200 + ".png"])
+def test_an_image_name_no_file_system_allows_is_refused_in_a_line(tmp_path, name):
+    """A crop name of 70,000 characters (the fuzzer's find) is a ValueError naming the record, never an OSError
+    echoing the name whole."""
+    from r3lab.audit.imported import load_trajectories
+    from r3lab.testing.mini_runs import write_vlmr3_eval
+
+    run = write_vlmr3_eval(tmp_path / "v")
+    rec = json.loads(run.read_text())[0]
+    rec["img_crop_list"] = [name]
+    bad = run.with_name("bad.json")
+    bad.write_text(json.dumps([rec]))
+    with pytest.raises(ValueError, match="not a file name any file system allows") as e:
+        load_trajectories(bad, "vlm-r3", image_root=tmp_path / "v", load_images=False)
+    assert len(str(e.value)) < 600

@@ -181,6 +181,9 @@ def inside(
     make r3lab open /etc/passwd or copy any image into a report. R3LAB_ALLOW_OUTSIDE_PATHS=1 lifts the rule."""
     if not isinstance(rel, str) or not rel.strip() or "\x00" in rel:
         raise ValueError(f"{what} must be a non-empty path, got {short(rel, 1000)}")
+    if len(rel) > 4096 or any(len(part.encode()) > 255 for part in Path(rel).parts):
+        # past what any file system names (PATH_MAX, NAME_MAX): the OSError would echo it whole
+        raise ValueError(f"{what} is not a file name any file system allows: {short(rel)}")
     path = Path(rel) if os.path.isabs(rel) else Path(root) / rel
     if outside_allowed():
         return path
