@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
 from ..core.regions import Box
-from ..core.settings import short
+from ..core.settings import check_bools, check_ranges, short
 
 if TYPE_CHECKING:
     import torch
@@ -133,11 +133,27 @@ class WhyConfig:
             raise ValueError(f"unknown target(s) {short(bad)}; choose from {list(TARGETS)}")
         if bad := [s for s in self.swaps if s not in SWAPS]:
             raise ValueError(f"unknown swap(s) {short(bad)}; choose from {list(SWAPS)}")
-        for k in ("steps", "chunk", "block", "curve_steps"):
-            if int(getattr(self, k)) < 1:
-                raise ValueError(f"WhyConfig.{k} = {short(getattr(self, k))} must be >= 1")
-        if self.window < 0:
-            raise ValueError(f"WhyConfig.window = {short(self.window)} must be >= 0")
+        check_ranges(
+            self,
+            ints={
+                "steps": (1, 1024),
+                "chunk": (1, 4096),
+                "block": (1, 64),
+                "curve_steps": (1, 1024),
+                "window": (0, 65_536),
+                "seed": (0, 2**32 - 1),
+                "top_k": (1, 4096),
+            },
+            floats={"iou": (0.0, 1.0)},
+            why={
+                "steps": "each point is a forward and backward pass; 16-64 is the usual range",
+                "curve_steps": "each fraction is a forward pass per call",
+                "block": "cells per side of a patched block; the image has fewer",
+                "window": "tokens of one context",
+                "top_k": "cells of one image",
+            },
+        )
+        check_bools(self, "recompute", "faithfulness")
 
 
 def swap_name(name: str) -> str:

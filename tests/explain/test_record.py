@@ -42,6 +42,14 @@ def test_bad_input_is_named_or_recorded(policy):
         WhyConfig(targets=("why",))
     with pytest.raises(ValueError, match="steps"):
         WhyConfig(steps=0)
+    for bad, said in [
+        ({"window": "x"}, r"WhyConfig.window = 'x' is not allowed: expected an integer in \[0, 65536\]"),
+        ({"steps": 10**9}, r"steps = 1000000000 .* forward and backward pass"),
+        ({"iou": float("nan")}, "WhyConfig.iou = nan"),
+        ({"recompute": "yes"}, "expected true or false"),
+    ]:
+        with pytest.raises(ValueError, match=said):
+            WhyConfig(**bad)
     assert WhyConfig(methods="attention, logit_lens").methods == ("attention", "logit_lens")
     # no crop: nothing to explain
     bare = Trajectory(traj.pieces[:3], question=traj.question, answers=traj.answers).tokenize(policy)
