@@ -591,3 +591,20 @@ def test_a_log_larger_than_any_file_read_whole_is_refused_unread(tmp_path):
     with refused(ValueError, str(log), "1,073,741,825 bytes", "1,073,741,824"):
         cli_main(["report", "audit", str(log), "--format", "trl", "--out", str(tmp_path / "ra")])
     assert not (tmp_path / "ra").exists()
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"out": {"A" * 70_000: float("inf")}},
+        {"A" * 70_000: {1: 2}},
+        {"B" * 70_000: [[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]},
+    ],
+)
+def test_a_key_of_megabytes_is_named_in_a_line(value):
+    """The fuzzer's find (a config whose key is 70,000 characters, its value infinite): the key path is cut short."""
+    from r3lab.core.config_file import check_plain
+
+    with pytest.raises(ValueError, match=r"--config c.yaml: .*\(70,\d{3} characters\)") as e:
+        check_plain(value, "--config c.yaml")
+    assert len(str(e.value)) < 600

@@ -103,22 +103,29 @@ def check_plain(value, where: str, path: str = "") -> None:
         if count[0] > MAX_NODES:
             raise ValueError(f"{where}: more than {MAX_NODES:,} values: a config is a few settings, not data")
         if depth > MAX_DEPTH:
-            raise ValueError(f"{where}: {at or 'the value'} is nested deeper than {MAX_DEPTH} levels")
+            raise ValueError(f"{where}: {_cut(at) or 'the value'} is nested deeper than {MAX_DEPTH} levels")
         if isinstance(v, float) and not math.isfinite(v):
             raise ValueError(
-                f"{where}: {at or 'the value'} = {v}: a setting's number must be finite (NaN and "
+                f"{where}: {_cut(at) or 'the value'} = {v}: a setting's number must be finite (NaN and "
                 "infinity are refused wherever they sit)"
             )
         if isinstance(v, dict):
             for k, x in v.items():
                 if not isinstance(k, str):
-                    raise ValueError(f"{where}: the key {short(k)}{' in ' + at if at else ''} is not text: quote it")
+                    raise ValueError(
+                        f"{where}: the key {short(k)}{' in ' + _cut(at) if at else ''} is not text: quote it"
+                    )
                 walk(x, f"{at}.{k}" if at else k, depth + 1)
         elif isinstance(v, (list, tuple)):
             for i, x in enumerate(v):
                 walk(x, f"{at}[{i}]", depth + 1)
 
     walk(value, path, 0)
+
+
+def _cut(at: str, limit: int = 200) -> str:
+    """A key path cut short: a hostile key of megabytes is named in a line."""
+    return at if len(at) <= limit else f"{at[:limit]}... ({len(at):,} characters)"
 
 
 class _Refused(ValueError):
