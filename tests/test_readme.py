@@ -1,5 +1,6 @@
 """The README's commands and tour must match the code."""
 
+import inspect
 import re
 import shlex
 from pathlib import Path
@@ -134,3 +135,30 @@ def test_the_readme_tables_are_generated_from_the_syllabus_and_the_card():
     assert goals == OBJECTIVES_HEAD + objectives_markdown(), "run: python -m r3lab.course.syllabus"
     with pytest.raises(ValueError, match="markers"):
         fill_readme("# no tables here")
+
+
+def test_the_safety_page_states_the_bounds_the_code_holds():
+    """docs/guide/safety.md quotes each bound as the code sets it: changing a constant without the page fails here."""
+    from r3lab.core import config_file, jobs, settings
+    from r3lab.core.files import file_lock
+    from r3lab.model.weights import SIZE_BOUNDS
+
+    page = " ".join((ROOT / "docs/guide/safety.md").read_text().split())
+    lock_s = inspect.signature(file_lock).parameters["timeout"].default
+    said = {
+        "layers and heads": f"more than {SIZE_BOUNDS['num_hidden_layers']:,} layers in a stack or attention heads",
+        "heads": f"{SIZE_BOUNDS['num_attention_heads']:,}",
+        "hidden size": f"hidden sizes beyond {SIZE_BOUNDS['hidden_size']:,}",
+        "intermediate size": f"intermediate sizes beyond {SIZE_BOUNDS['intermediate_size']:,}",
+        "vocabulary": f"a vocabulary beyond {SIZE_BOUNDS['vocab_size']:,}",
+        "config file": f"a file of at most {config_file.MAX_CONFIG_BYTES >> 20} MiB",
+        "one value": f"a value of at most {config_file.MAX_VALUE_CHARS >> 10} Ki characters",
+        "depth": f"nesting deeper than {config_file.MAX_DEPTH} levels",
+        "values": f"more than {config_file.MAX_NODES:,} values",
+        "rows": f"more than {settings.MAX_ROWS} trajectories in one process",
+        "stop grace": f"each has {jobs.STOP_GRACE:g} s to end",
+        "lock": f"still held after {lock_s:g} s",
+    }
+    assert SIZE_BOUNDS["num_attention_heads"] == SIZE_BOUNDS["num_hidden_layers"]  # the page names them as one
+    missing = {k: v for k, v in said.items() if v not in page}
+    assert not missing, f"docs/guide/safety.md does not say: {missing}"
