@@ -139,7 +139,7 @@ def check(key: str, *args, **kwargs) -> bool:
     try:
         said = fn(*args, **kwargs)
     except NotYet as e:
-        print(f"✗ exercise {key} not yet: {e}")
+        print(f"✗ exercise {key} not yet: {_cut(str(e))}")
         return False
     except Exception as e:  # noqa: BLE001 - what a student passes is input: a wrong type gets a hint, not a traceback
         got = ", ".join(f"{k}={short(v, 60)} ({type(v).__name__})" for k, v in given.arguments.items())
@@ -149,5 +149,10 @@ def check(key: str, *args, **kwargs) -> bool:
             f"You passed {got}; {takes}: {doc}"
         )
         return False
-    print(f"✓ exercise {key} passed" + (f": {said}" if said else ""))
+    print(f"✓ exercise {key} passed" + (f": {_cut(str(said))}" if said else ""))
     return True
+
+
+def _cut(text: str, limit: int = 2000) -> str:
+    """A hint cut short: one that quotes what the student passed (a family named by 70,000 characters) stays a line."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"

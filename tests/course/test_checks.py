@@ -26,6 +26,13 @@ def test_a_check_called_with_the_wrong_things_says_what_it_takes(capsys):
     assert not ok and "it takes check('30.4', kl_state, kl_log)" in out
 
 
+def test_a_hint_quoting_a_huge_argument_stays_a_line(capsys):
+    """The fuzzer's find: 47.2's hint names the family it was given, here 70,000 characters."""
+    ok, out = _verdict(capsys, "47.2", None, None, None, "A" * 70_000)
+    assert not ok and out.startswith("✗ exercise 47.2 not yet: no audited AAA") and "(70,0" in out
+    assert len(out) < 2_200
+
+
 def test_30_1_zero_std_shares(capsys):
     g2 = [1, 1, 0, 1, 0, 0, 1, 0]  # groups: (1,1) (0,1) (0,0) (1,0): two of four tie
     g8 = [1, 0, 1, 1, 0, 1, 1, 1]
