@@ -92,7 +92,13 @@ class BenchConfig:
             ints=dict(
                 n=(0, 10**7), seed=SEED, batch=(1, MAX_ROWS), max_pixels=(0, 1 << 28), crop_max_pixels=(0, 1 << 28)
             ),
-            why=dict(seed=WHY["seed"], batch=WHY["batch"]),
+            why=dict(
+                n=WHY["questions"],
+                seed=WHY["seed"],
+                batch=WHY["batch"],
+                max_pixels=WHY["pixels"],
+                crop_max_pixels=WHY["pixels"],
+            ),
         )
 
 

@@ -24,6 +24,8 @@ WHY = {
     "seed": "a seed is a 32-bit number, numpy's range",
     "steps": "a million steps is weeks of a GPU; more is a typo",
     "batch": f"a step's batch is built in memory at once: at most {MAX_ROWS} rows a process",
+    "questions": "each question is a rollout: more is a typo",
+    "pixels": "an image's pixels are held in memory; 2^28 is a 16k x 16k image",
 }
 _SHORT = reprlib.Repr()
 _SHORT.maxlevel, _SHORT.maxdict, _SHORT.maxlist, _SHORT.maxtuple, _SHORT.maxset = 3, 6, 6, 6, 6

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from ..core.crop_calls import format_crop_call
 from ..core.prompt import IM_END
 from ..core.regions import Frame, box_iou
-from ..core.settings import MAX_ROWS, SEED, check_ranges
+from ..core.settings import MAX_ROWS, SEED, WHY, check_ranges
 from ..data.sample import Sample
 from ..data.tasks import make_task
 from ..data.world import WorldConfig, region_input_box
@@ -41,7 +41,11 @@ class WhereConfig:
     """questions decoded together"""
 
     def __post_init__(self):
-        check_ranges(self, ints=dict(n=(1, 10**6), seed=SEED, batch_rows=(1, MAX_ROWS)))
+        check_ranges(
+            self,
+            ints=dict(n=(1, 10**6), seed=SEED, batch_rows=(1, MAX_ROWS)),
+            why=dict(n=WHY["questions"], seed=WHY["seed"], batch_rows=WHY["batch"]),
+        )
 
 
 def where_question(world: WorldConfig, seed: int, i: int, view) -> dict:
