@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..core.config_file import read_config
+from ..core.settings import short
 
 KEYS = ("command", "settings", "grid", "seeds", "eval", "baseline", "metrics")
 COMMANDS = ("train sft", "train rgrpo", "eval", "recipe", "notebook")
@@ -58,7 +59,7 @@ class SweepSpec:
     metrics: list = field(default_factory=list)  # keys of the runs' results (empty: each family's accuracy, crop IoU)
 
     def __post_init__(self):
-        self.check()
+        self.validate()
 
     @property
     def kind(self) -> str:
@@ -69,17 +70,18 @@ class SweepSpec:
     def notebook(self) -> str:
         return self.command.split(maxsplit=1)[1] if self.kind == "notebook" else ""
 
-    def check(self) -> None:
+    def validate(self) -> "SweepSpec":
         """ValueError naming the key and the fix for anything malformed (the command checks the values later)."""
         words = " ".join(str(self.command).split())
         if words.startswith("notebook"):
             if len(words.split()) != 2:
                 raise ValueError(
-                    f"sweep spec: command {self.command!r}: write `notebook NN`, the lesson's number (e.g. notebook 50)"
+                    f"sweep spec: command {short(self.command)}: write `notebook NN`, the lesson's number "
+                    "(e.g. notebook 50)"
                 )
         elif words not in COMMANDS:
             raise ValueError(
-                f"sweep spec: command {self.command!r} is not one a sweep runs: {_choices(COMMANDS)}"
+                f"sweep spec: command {short(self.command)} is not one a sweep runs: {_choices(COMMANDS)}"
                 f"{_close(words, COMMANDS)}"
             )
         self.command = words
@@ -94,16 +96,18 @@ class SweepSpec:
         self.eval = {_flag(k): v for k, v in self.eval.items()}
         for k, values in self.grid.items():
             if not isinstance(values, list) or not values:
-                raise ValueError(f"sweep spec: grid.{k} must be a non-empty list of values, got {values!r}")
+                raise ValueError(
+                    f"sweep spec: grid.{_label(k)} must be a non-empty list of values, got {short(values)}"
+                )
             if len({_key(v) for v in values}) != len(values):
-                raise ValueError(f"sweep spec: grid.{k} repeats a value: {values!r}")
+                raise ValueError(f"sweep spec: grid.{_label(k)} repeats a value: {short(values)}")
             if k in self.settings:
-                raise ValueError(f"sweep spec: {k} is in both settings and grid; keep it in one of them")
+                raise ValueError(f"sweep spec: {_label(k)} is in both settings and grid; keep it in one of them")
         reserved = RESERVED[self.kind]
         for k in (*self.settings, *self.grid):
             if _flag(k) in reserved:
                 raise ValueError(
-                    f"sweep spec: {k} is set by the sweep for every run (its folder, seed and "
+                    f"sweep spec: {_label(k)} is set by the sweep for every run (its folder, seed and "
                     f"resumption: {', '.join(reserved)}); "
                     + ("give seeds: [..] instead" if "seed" in k else "leave it out")
                 )
@@ -116,7 +120,7 @@ class SweepSpec:
             )
         if self.kind not in TRAINING and self.eval:
             raise ValueError(
-                f"sweep spec: eval is for training commands; `{self.command}` evaluates itself (put its "
+                f"sweep spec: eval is for training commands; {short(self.command)} evaluates itself (put its "
                 "settings under settings:)"
             )
         if (
@@ -126,18 +130,21 @@ class SweepSpec:
             or not all(isinstance(s, int) and not isinstance(s, bool) and 0 <= s < 2**31 for s in self.seeds)
         ):
             raise ValueError(
-                f"sweep spec: seeds must be a list of integers in [0, 2**31), e.g. [0, 1, 2]; got {self.seeds!r}"
+                f"sweep spec: seeds must be a list of integers in [0, 2**31), e.g. [0, 1, 2]; got {short(self.seeds)}"
             )
         if len(set(self.seeds)) != len(self.seeds):
-            raise ValueError(f"sweep spec: seeds repeat a value: {self.seeds!r}")
+            raise ValueError(f"sweep spec: seeds repeat a value: {short(self.seeds)}")
         for k, v in self.baseline.items():
             if k not in self.grid:
                 raise ValueError(
-                    f"sweep spec: baseline.{k} is not a grid name{_close(k, self.grid)}; the baseline "
+                    f"sweep spec: baseline.{_label(k)} is not a grid name{_close(k, self.grid)}; the baseline "
                     f"is one grid point: {sorted(self.grid)}"
                 )
             if _key(v) not in {_key(x) for x in self.grid[k]}:
-                raise ValueError(f"sweep spec: baseline.{k} = {v!r} is not among grid.{k} = {self.grid[k]!r}")
+                raise ValueError(
+                    f"sweep spec: baseline.{_label(k)} = {short(v)} is not among grid.{_label(k)} = "
+                    f"{short(self.grid[k])}"
+                )
         if self.baseline and set(self.baseline) != set(self.grid):
             raise ValueError(
                 f"sweep spec: baseline names {sorted(self.baseline)}, but the grid has "
@@ -145,8 +152,10 @@ class SweepSpec:
             )
         if not isinstance(self.metrics, list) or not all(isinstance(m, str) and m for m in self.metrics):
             raise ValueError(
-                f"sweep spec: metrics must be a list of names, e.g. [read_one.accuracy, crop_iou]; got {self.metrics!r}"
+                "sweep spec: metrics must be a list of names, e.g. [read_one.accuracy, crop_iou]; "
+                f"got {short(self.metrics)}"
             )
+        return self
 
     def name(self, key) -> str:
         """A setting's name as the command spells it: flags with dashes, `--set` paths and lesson parameters with
@@ -257,3 +266,9 @@ def _close(word: str, names) -> str:
 
 
 close_matches = _close
+
+
+def _label(key) -> str:
+    """A key named in a message, cut short: a spec's key of megabytes stays a line."""
+    key = str(key)
+    return key if len(key) <= 100 else f"{key[:100]}... ({len(key):,} characters)"

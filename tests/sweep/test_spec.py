@@ -64,6 +64,31 @@ def test_a_malformed_spec_is_named_with_its_fix(change, match):
         spec_from_dict({**BASE, **change}, "spec.yaml")
 
 
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"grid": {"reward-region-weight": [0.0] * 1_000_000}},
+        {"seeds": ["x" * 1_000_000]},
+        {"metrics": "m" * 1_000_000},
+        {"command": "notebook " + "5" * 1_000_000},
+        {"grid": {"k" * 1_000_000: []}},
+        {"settings": {"data": "d", "steps": 3, "k" * 1_000_000: 1}, "grid": {"k" * 1_000_000: [1]}},
+    ],
+)
+def test_a_malformed_spec_of_megabytes_is_named_in_a_line(change):
+    with pytest.raises(ValueError, match="spec.yaml: ") as e:
+        spec_from_dict({**BASE, **change}, "spec.yaml")
+    assert len(str(e.value)) < 1_000
+
+
+def test_validate_gives_the_spec_back_for_a_chain():
+    spec = spec_from_dict(BASE)
+    assert spec.validate() is spec
+    spec.seeds = [0, 0]  # changed in place: validate() judges it again
+    with pytest.raises(ValueError, match="seeds repeat"):
+        spec.validate()
+
+
 def test_read_spec_names_the_file_and_line(tmp_path):
     p = tmp_path / "s.yaml"
     p.write_text("command: eval\nsettings: {data: d\n")
