@@ -144,6 +144,17 @@ class WorldConfig:
                 "size, 0 <= 2 * taper <= size and a contrast in 0..127"
             )
 
+    def describe(self) -> str:
+        """The world in a line, for a lesson or a log (its repr lists all 30 fields)."""
+        canvas = ", ".join(f"{w}×{h}" for w, h in self.canvas_sizes)
+        return (
+            f"{canvas} canvas; {self.n_objects_min}–{self.n_objects_max} landmarks of {self.object_min}–"
+            f"{self.object_max} px ({len(self.object_shapes)} shapes, {len(self.object_colours)} colours), a detail "
+            f"tile of {self.pattern_size} px at each centre (gratings: {len(self.patterns)} kinds, period "
+            f"{self.pattern_period} px, contrast ±{self.pattern_contrast}); background noise ±{self.noise} grey "
+            f"levels, {self.clutter} clutter strokes"
+        )
+
     def _check_sizes(self) -> None:
         """Every number within what a scene can draw (a 10^6-pixel canvas would never render), every name text."""
         px, side = (0, 512), (1, 1024)

@@ -98,3 +98,12 @@ def test_world_config_accepts_json_lists():
     w = WorldConfig(canvas_sizes=[[448, 448]], mark_colours=["red", "blue"])
     assert w.canvas_sizes == ((448, 448),) and hash(w)
     assert make_task("read_one", 0, 0, w).scene.size == (448, 448)
+
+
+def test_describe_states_the_worlds_sizes_in_a_line():
+    default = WorldConfig().describe()
+    assert "\n" not in default and len(default) < 250
+    assert default.startswith("672×672 canvas; 2–3 landmarks of 100–130 px")
+    assert "a detail tile of 18 px" in default and "period 4 px" in default
+    changed = WorldConfig(pattern_period=12, object_min=80, canvas_sizes=((448, 448), (672, 672))).describe()
+    assert changed.startswith("448×448, 672×672 canvas; 2–3 landmarks of 80–130 px") and "period 12 px" in changed
