@@ -277,20 +277,7 @@ def _qwen3_vl_config(cfg: TinyConfig, tok, ids: dict, head_dim: int):
         text_config=_text_config(
             cfg, tok, ids, {"mrope_section": section, "mrope_interleaved": True}, head_dim=head_dim
         ),
-        vision_config=dict(
-            depth=cfg.vision_depth,
-            hidden_size=cfg.vision_hidden,
-            intermediate_size=cfg.vision_intermediate,
-            num_heads=cfg.vision_heads,
-            patch_size=cfg.patch_size,
-            spatial_merge_size=cfg.merge_size,
-            temporal_patch_size=2,
-            out_hidden_size=cfg.hidden,
-            in_channels=3,
-            num_position_embeddings=256,
-            deepstack_visual_indexes=list(cfg.deepstack),
-            initializer_range=cfg.init_std,
-        ),
+        vision_config=_qwen3_vision(cfg, deepstack_visual_indexes=list(cfg.deepstack)),
         image_token_id=ids["<|image_pad|>"],
         video_token_id=ids["<|video_pad|>"],
         vision_start_token_id=ids["<|vision_start|>"],
@@ -298,6 +285,24 @@ def _qwen3_vl_config(cfg: TinyConfig, tok, ids: dict, head_dim: int):
         tie_word_embeddings=True,
     )
     return Qwen3VLForConditionalGeneration, mcfg
+
+
+def _qwen3_vision(cfg: TinyConfig, **extra) -> dict:
+    """The vision tower of a tiny Qwen3-VL or Qwen3.5 (the two share it; Qwen3-VL adds its deepstack)."""
+    return dict(
+        depth=cfg.vision_depth,
+        hidden_size=cfg.vision_hidden,
+        intermediate_size=cfg.vision_intermediate,
+        num_heads=cfg.vision_heads,
+        patch_size=cfg.patch_size,
+        spatial_merge_size=cfg.merge_size,
+        temporal_patch_size=2,
+        out_hidden_size=cfg.hidden,
+        in_channels=3,
+        num_position_embeddings=256,
+        initializer_range=cfg.init_std,
+        **extra,
+    )
 
 
 def _qwen3_5_config(cfg: TinyConfig, tok, ids: dict, head_dim: int):
@@ -337,19 +342,7 @@ def _qwen3_5_config(cfg: TinyConfig, tok, ids: dict, head_dim: int):
             linear_value_head_dim=head_dim,
             linear_conv_kernel_dim=4,
         ),
-        vision_config=dict(
-            depth=cfg.vision_depth,
-            hidden_size=cfg.vision_hidden,
-            intermediate_size=cfg.vision_intermediate,
-            num_heads=cfg.vision_heads,
-            patch_size=cfg.patch_size,
-            spatial_merge_size=cfg.merge_size,
-            temporal_patch_size=2,
-            out_hidden_size=cfg.hidden,
-            in_channels=3,
-            num_position_embeddings=256,
-            initializer_range=cfg.init_std,
-        ),
+        vision_config=_qwen3_vision(cfg),
         image_token_id=ids["<|image_pad|>"],
         video_token_id=ids["<|video_pad|>"],
         vision_start_token_id=ids["<|vision_start|>"],
