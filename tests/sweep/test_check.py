@@ -80,3 +80,10 @@ def test_too_many_runs_and_the_other_commands_checks(held, tmp_path):
         _sweep(tmp_path, command="notebook 50", settings={"n_eval": 0}, seeds=[0])
     with pytest.raises(ValueError, match="--address is for --backend ray"):
         main(["sweep", str(tmp_path / "spec.json"), "--out", str(tmp_path / "x"), "--address", "auto"])
+
+
+def test_the_eval_columns_a_spec_is_judged_by_are_evaluations_own():
+    from r3lab.cli.sweep_check import KNOWN_EVAL
+    from r3lab.evaluation.evaluation import METRICS
+
+    assert KNOWN_EVAL == METRICS
