@@ -127,6 +127,7 @@ LESSONS = (
             "run an ablation of your own",
         ),
         ("20_sft", "30_rgrpo"),
+        ("sweep",),
     ),
     Lesson(
         "60_scale_out",

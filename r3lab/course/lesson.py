@@ -96,7 +96,11 @@ SMOKE_RECIPE = {  # RecipeConfig.from_settings(**SMOKE_RECIPE): fields, and each
 
 
 # an extra of `r3lab[course]` -> (the module it brings, what a lesson uses it for)
-EXTRAS = {"explain": ("captum", "gradient x input and integrated gradients"), "trl": ("trl", "TRL's GRPOTrainer")}
+EXTRAS = {
+    "explain": ("captum", "gradient x input and integrated gradients"),
+    "trl": ("trl", "TRL's GRPOTrainer"),
+    "sweep": ("scipy", "an ablation sweep's seed-aware intervals"),
+}
 
 
 class MissingExtra(ImportError):
